@@ -1,0 +1,231 @@
+/**
+ * One shared timer structure per runtime: a binary min-heap of absolute deadlines driven by a
+ * single host timer, instead of one `setTimeout` per actor and transition.
+ *
+ * Every entry knows its owner (a pid) and a label, so the UI can count each running timeout
+ * down and the store can persist its absolute deadline. Cancelling is O(1) (the entry is marked
+ * and skipped); the heap is compacted when cancelled entries outnumber live ones, so a device
+ * that re-arms its timeout a million times does not leave a million dead entries behind.
+ *
+ * @example
+ * const timers = createTimerService(createRealClock());
+ * const ref = timers.schedule(5_000, () => console.log('connect timeout'), { owner: pid, label: 'connect' });
+ * timers.cancel(ref);
+ */
+import type { Clock, ClockHandle } from './clock.js';
+
+export interface TimerInfo {
+  /** Owner process id (or 0 for runtime-internal timers). */
+  readonly owner: number;
+  /** What the timer is for, e.g. `state:connecting`, `xstate.after.5000.device.connecting`. */
+  readonly label: string;
+  /** Monotonic deadline (clock.now() units). */
+  readonly deadlineMs: number;
+  /** Wall-clock deadline (epoch ms), for persistence and for the UI's countdown. */
+  readonly wallDeadlineMs: number;
+  /** The delay it was armed with. */
+  readonly delayMs: number;
+}
+
+export interface TimerRef extends TimerInfo {
+  readonly id: number;
+}
+
+interface Entry {
+  id: number;
+  deadlineMs: number;
+  wallDeadlineMs: number;
+  delayMs: number;
+  owner: number;
+  label: string;
+  fn: (() => void) | undefined; // undefined once cancelled or fired: O(1) cancel, no index
+}
+
+export interface TimerMeta {
+  owner?: number;
+  label?: string;
+}
+
+export interface TimerService {
+  readonly clock: Clock;
+  schedule(delayMs: number, fn: () => void, meta?: TimerMeta): TimerRef;
+  /** Cancels a pending timer; returns false if it already fired or was cancelled. */
+  cancel(ref: TimerRef): boolean;
+  isPending(ref: TimerRef): boolean;
+  /**
+   * Pending timers of one owner, earliest first. A scan: for inspection, not hot paths
+   * (each process keeps the refs of its own timers and cancels them itself).
+   */
+  ownedBy(owner: number): TimerInfo[];
+  /** Number of pending timers. */
+  size(): number;
+  /** Stops the host timer and drops every pending timer. */
+  dispose(): void;
+}
+
+export function createTimerService(clock: Clock): TimerService {
+  const heap: Entry[] = [];
+  let liveCount = 0;
+  let nextId = 1;
+  let cancelledInHeap = 0;
+  let hostHandle: ClockHandle | undefined;
+  let hostDeadline = Number.POSITIVE_INFINITY;
+  let firing = false;
+  let disposed = false;
+
+  const less = (a: Entry, b: Entry) => a.deadlineMs < b.deadlineMs || (a.deadlineMs === b.deadlineMs && a.id < b.id);
+
+  const siftUp = (i: number) => {
+    const e = heap[i]!;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = heap[parent]!;
+      if (!less(e, p)) break;
+      heap[i] = p;
+      i = parent;
+    }
+    heap[i] = e;
+  };
+  const siftDown = (i: number) => {
+    const n = heap.length;
+    const e = heap[i]!;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && less(heap[r]!, heap[l]!) ? r : l;
+      if (!less(heap[c]!, e)) break;
+      heap[i] = heap[c]!;
+      i = c;
+    }
+    heap[i] = e;
+  };
+  const pop = (): Entry | undefined => {
+    const top = heap[0];
+    const last = heap.pop();
+    if (heap.length > 0 && last) {
+      heap[0] = last;
+      siftDown(0);
+    }
+    return top;
+  };
+  const compact = () => {
+    let w = 0;
+    for (let r = 0; r < heap.length; r++) {
+      const e = heap[r]!;
+      if (e.fn) heap[w++] = e;
+    }
+    heap.length = w;
+    for (let i = (w >> 1) - 1; i >= 0; i--) siftDown(i);
+    cancelledInHeap = 0;
+  };
+
+  const forget = (e: Entry) => {
+    e.fn = undefined;
+    liveCount--;
+  };
+
+  const rearm = () => {
+    if (disposed || firing) return;
+    while (heap.length > 0 && !heap[0]!.fn) {
+      pop();
+      cancelledInHeap--;
+    }
+    const top = heap[0];
+    const wanted = top ? top.deadlineMs : Number.POSITIVE_INFINITY;
+    if (wanted === hostDeadline) return;
+    if (hostHandle !== undefined) clock.clearTimeout(hostHandle);
+    hostHandle = undefined;
+    hostDeadline = wanted;
+    if (top) hostHandle = clock.setTimeout(onHostTimer, Math.max(0, wanted - clock.now()));
+  };
+
+  function onHostTimer() {
+    hostHandle = undefined;
+    hostDeadline = Number.POSITIVE_INFINITY;
+    firing = true;
+    try {
+      const now = clock.now();
+      while (heap.length > 0) {
+        const top = heap[0]!;
+        if (!top.fn) {
+          pop();
+          cancelledInHeap--;
+          continue;
+        }
+        if (top.deadlineMs > now) break;
+        pop();
+        const fn = top.fn;
+        forget(top);
+        try {
+          fn();
+        } catch (error) {
+          // A timer callback must not break the shared structure; the owner's adapter reports
+          // its own failures, so this only guards against a bug in one.
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
+      }
+    } finally {
+      firing = false;
+      rearm();
+    }
+  }
+
+  return {
+    clock,
+    schedule(delayMs, fn, meta) {
+      if (disposed) throw new Error('TimerService: schedule after dispose');
+      const d = Number.isFinite(delayMs) && delayMs > 0 ? delayMs : 0;
+      const now = clock.now();
+      const e: Entry = {
+        id: nextId++,
+        deadlineMs: now + d,
+        wallDeadlineMs: clock.wallNow() + d,
+        delayMs: d,
+        owner: meta?.owner ?? 0,
+        label: meta?.label ?? '',
+        fn,
+      };
+      heap.push(e);
+      siftUp(heap.length - 1);
+      liveCount++;
+      if (e.deadlineMs < hostDeadline) rearm();
+      return e;
+    },
+    cancel(ref) {
+      const e = ref as Entry;
+      if (!e.fn) return false;
+      forget(e);
+      cancelledInHeap++;
+      if (cancelledInHeap > 64 && cancelledInHeap > heap.length / 2) compact();
+      if (heap[0] === e || heap.length === 0) rearm();
+      return true;
+    },
+    isPending(ref) {
+      return (ref as Entry).fn !== undefined;
+    },
+    ownedBy(owner) {
+      return heap
+        .filter((e) => e.fn !== undefined && e.owner === owner)
+        .sort((a, b) => a.deadlineMs - b.deadlineMs)
+        .map((e) => ({
+          owner: e.owner,
+          label: e.label,
+          deadlineMs: e.deadlineMs,
+          wallDeadlineMs: e.wallDeadlineMs,
+          delayMs: e.delayMs,
+        }));
+    },
+    size: () => liveCount,
+    dispose() {
+      disposed = true;
+      if (hostHandle !== undefined) clock.clearTimeout(hostHandle);
+      hostHandle = undefined;
+      for (const e of heap) e.fn = undefined;
+      liveCount = 0;
+      heap.length = 0;
+    },
+  };
+}
