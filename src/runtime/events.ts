@@ -28,6 +28,13 @@ export type RuntimeEvent =
     })
   | (Base & { readonly type: 'process.exited'; readonly pid: Pid; readonly name: string; readonly reason: ExitReason })
   | (Base & {
+      readonly type: 'child.started';
+      readonly supervisor: Pid;
+      readonly childId: string;
+      readonly pid: Pid;
+      readonly childType: 'worker' | 'supervisor';
+    })
+  | (Base & {
       readonly type: 'child.restarted';
       readonly supervisor: Pid;
       readonly childId: string;
