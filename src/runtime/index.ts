@@ -39,3 +39,5 @@ export type {
   SupervisorOptions,
 } from './supervisor.js';
 export { Supervisor, needsRestart, startSupervisor, supervisorChild } from './supervisor.js';
+export type { DynamicChildSpec, DynamicSupervisorOptions } from './dynamic-supervisor.js';
+export { DynamicSupervisor, startDynamicSupervisor } from './dynamic-supervisor.js';

@@ -10,9 +10,10 @@
  *
  * @example
  * const queue = createMessageQueue<string>((m) => log.push(m), (error) => runtime.report('crashed', error));
- * queue.push('a'); queue.push('b');   // handled in order on the next microtask
- * const left = queue.close();       // stops; returns what was still queued
- * await queue.idle();               // the message being handled (if any) has finished
+ * queue.push('a');
+ * queue.push('b');            // both handled in order, on the next microtask
+ * const left = queue.close(); // stops; returns what was still queued
+ * await queue.idle();         // the message being handled (if any) has finished
  */
 export interface MessageQueue<M> {
   /** Messages waiting, not counting the one being handled. */
@@ -29,13 +30,13 @@ export interface MessageQueue<M> {
 /**
  * `handle` may return a promise; `onError` receives what it threw or rejected with (the owner
  * decides: crash the process, or report and go on). Handling goes on afterwards unless the owner
- * closed the mailbox.
+ * closed the queue.
  */
 export function createMessageQueue<M>(
   handle: (message: M) => void | PromiseLike<void>,
   onError: (error: unknown, message: M) => void,
 ): MessageQueue<M> {
-  let queue: M[] = [];
+  let items: M[] = [];
   let head = 0;
   let scheduled = false;
   let closed = false;
@@ -53,21 +54,21 @@ export function createMessageQueue<M>(
   };
 
   const take = (): M => {
-    const message = queue[head] as M;
-    queue[head] = undefined as M; // let the message be collected
+    const message = items[head] as M;
+    items[head] = undefined as M; // let the message be collected
     head++;
-    if (head === queue.length) {
-      queue = [];
+    if (head === items.length) {
+      items = [];
       head = 0;
-    } else if (head > 1024 && head * 2 > queue.length) {
-      queue = queue.slice(head);
+    } else if (head > 1024 && head * 2 > items.length) {
+      items = items.slice(head);
       head = 0;
     }
     return message;
   };
 
   const drain = (): void => {
-    while (!closed && head < queue.length) {
+    while (!closed && head < items.length) {
       const message = take();
       let out: void | PromiseLike<void>;
       try {
@@ -91,14 +92,14 @@ export function createMessageQueue<M>(
 
   return {
     get length() {
-      return queue.length - head;
+      return items.length - head;
     },
     get closed() {
       return closed;
     },
     push(message) {
       if (closed) return false;
-      queue.push(message);
+      items.push(message);
       if (!scheduled) {
         scheduled = true;
         queueMicrotask(drain);
@@ -107,8 +108,8 @@ export function createMessageQueue<M>(
     },
     close() {
       closed = true;
-      const left = queue.slice(head);
-      queue = [];
+      const left = items.slice(head);
+      items = [];
       head = 0;
       return left;
     },

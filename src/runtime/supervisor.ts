@@ -53,6 +53,7 @@ export type SupervisorErrorCode =
   | 'notFound'
   | 'startFailed'
   | 'noproc'
+  | 'maxChildren'
   | SpecErrorCode;
 
 export interface SupervisorError {

@@ -1,0 +1,330 @@
+/**
+ * Elixir's DynamicSupervisor (OTP simple_one_for_one): children started on demand — one per
+ * device — each restarted on its own (one-for-one), with a max-children limit and the usual
+ * restart intensity (Elixir's defaults: 3 restarts within 5 s, no child limit).
+ *
+ * Differences from the static {@link Supervisor}, as in OTP: children are addressed by pid;
+ * `terminateChild(pid)` removes the child altogether; there is no restartChild/deleteChild;
+ * a restart whose start returns ignore removes the child; children that are restarting count
+ * toward `maxChildren`; on shutdown all children are stopped concurrently (OTP T6), so the
+ * total time is bounded by the slowest child, not the sum. `significant` children and
+ * `autoShutdown` are rejected (Elixir X4).
+ *
+ * To keep a supervised device as small as possible, many children share one spec object and
+ * differ by the `arg` passed to `spec.start(arg)` (OTP's extra arguments).
+ *
+ * @example
+ * const fleet = await startDynamicSupervisor(rt, { name: 'fleet', maxChildren: 10_000 });
+ * const deviceSpec = { start: (id: string) => startDevice(rt, id), restart: 'permanent' } as const;
+ * const res = await fleet.value.startChild(deviceSpec, 'sensor-17');
+ */
+import type { Checked, RestartType, SpecError } from './child-spec.js';
+import { isValidShutdown } from './child-spec.js';
+import type { ExitReason } from './exit-reason.js';
+import { formatExitReason, shutdownWith, toError } from './exit-reason.js';
+import { OpQueue } from './op-queue.js';
+import type { Pid, Process, Shutdown } from './process.js';
+import { ProcessBase, shutdownProcess } from './process.js';
+import { addRestart, restartsInWindow } from './restart-intensity.js';
+import type { Runtime } from './runtime.js';
+import type { ChildCounts, ChildInfo, SupResult, SupervisorLike } from './supervisor.js';
+import { needsRestart } from './supervisor.js';
+import type { TimerRef } from './timers.js';
+
+export interface DynamicChildSpec<A> {
+  /** Starts one child for `arg`; `null` means ignore; throwing is a start failure. */
+  readonly start: (arg: A) => Process | null | Promise<Process | null>;
+  readonly restart?: RestartType;
+  readonly shutdown?: Shutdown;
+  readonly type?: 'worker' | 'supervisor';
+  /** A display id for the child (defaults to `String(arg)`). */
+  readonly idOf?: (arg: A) => string;
+}
+
+export interface DynamicSupervisorOptions {
+  readonly name?: string;
+  /** Default 3 (Elixir). */
+  readonly maxRestarts?: number;
+  /** Default 5000 ms (Elixir). */
+  readonly periodMs?: number;
+  /** Default: no limit. */
+  readonly maxChildren?: number;
+}
+
+interface DynChild {
+  spec: DynamicChildSpec<unknown>;
+  arg: unknown;
+  process: Process | undefined;
+  pid: Pid; // current pid, or the last one while restarting
+  restarting: boolean;
+  retryTimer: TimerRef | undefined;
+  restartCount: number;
+}
+
+const ok = <T>(value: T): SupResult<T> => ({ ok: true, value });
+
+function checkSpec(spec: DynamicChildSpec<unknown>): Checked<true> {
+  const fail = (code: SpecError['code'], field: string, message: string) =>
+    ({ ok: false, error: { code, field, message } }) as const;
+  if (typeof spec?.start !== 'function') return fail('missingStart', 'start', 'start must be a function');
+  if (spec.restart !== undefined && !['permanent', 'transient', 'temporary'].includes(spec.restart))
+    return fail('badRestart', 'restart', 'restart must be permanent | transient | temporary');
+  if (spec.shutdown !== undefined && !isValidShutdown(spec.shutdown))
+    return fail('badShutdown', 'shutdown', "shutdown must be 'brutalKill', 'infinity' or a whole number of ms >= 0");
+  if ((spec as { significant?: unknown }).significant)
+    return fail('badSignificant', 'significant', 'a dynamic supervisor does not take significant children');
+  return { ok: true, value: true };
+}
+
+export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
+  readonly strategy = 'dynamic' as const;
+  readonly maxRestarts: number;
+  readonly periodMs: number;
+  readonly maxChildren: number;
+  private readonly children = new Map<Pid, DynChild>();
+  private restartTimes: number[] = [];
+  private readonly queue: OpQueue;
+  private readonly onChildExit = (reason: ExitReason, child: Process) =>
+    this.queue.post(() => this.handleChildExit(child, reason));
+
+  constructor(runtime: Runtime, name: string, maxRestarts: number, periodMs: number, maxChildren: number) {
+    super(runtime, 'supervisor', name);
+    this.maxRestarts = maxRestarts;
+    this.periodMs = periodMs;
+    this.maxChildren = maxChildren;
+    this.queue = new OpQueue((error) => runtime.report(`dynamic supervisor ${name} failed handling a message`, error, this.pid));
+    this.started();
+  }
+
+  /**
+   * Starts a child. Results: its process (or `undefined` if the start said ignore); errors
+   * `maxChildren`, `startFailed`, a spec code, `noproc`.
+   */
+  startChild<A>(spec: DynamicChildSpec<A>, arg: A): Promise<SupResult<Process | undefined>> {
+    return this.queue.call(async () => {
+      if (this.status !== 'running') return this.noproc();
+      const checked = checkSpec(spec as DynamicChildSpec<unknown>);
+      if (!checked.ok) return { ok: false, error: checked.error };
+      if (this.children.size >= this.maxChildren)
+        return {
+          ok: false,
+          error: { code: 'maxChildren', message: `${this.name} already has its maximum of ${this.maxChildren} children` },
+        } as SupResult<never>;
+      const started = await this.startOne(spec as DynamicChildSpec<unknown>, arg);
+      if (!started.ok) return started;
+      if (!started.value) return ok(undefined);
+      const child: DynChild = {
+        spec: spec as DynamicChildSpec<unknown>,
+        arg,
+        process: started.value,
+        pid: started.value.pid,
+        restarting: false,
+        retryTimer: undefined,
+        restartCount: 0,
+      };
+      this.adopt(child, started.value);
+      return ok(started.value);
+    });
+  }
+
+  /** Stops a child (found by its current pid) and forgets it. Errors `notFound`, `noproc`. */
+  terminateChild(pid: Pid): Promise<SupResult<undefined>> {
+    return this.queue.call(async () => {
+      if (this.status !== 'running') return this.noproc();
+      const child = this.children.get(pid);
+      if (!child) return { ok: false, error: { code: 'notFound', message: `no child with pid ${pid} in ${this.name}` } };
+      await this.drop(child);
+      return ok(undefined);
+    });
+  }
+
+  whichChildren(): ChildInfo[] {
+    const out: ChildInfo[] = [];
+    for (const c of this.children.values()) {
+      out.push({
+        id: c.spec.idOf ? c.spec.idOf(c.arg) : String(c.arg),
+        pid: c.process?.pid,
+        process: c.process,
+        status: c.restarting ? 'restarting' : 'running',
+        type: c.spec.type ?? 'worker',
+        restart: c.spec.restart ?? 'permanent',
+        significant: false,
+        restartCount: c.restartCount,
+      });
+    }
+    return out;
+  }
+
+  countChildren(): ChildCounts {
+    let active = 0;
+    let supervisors = 0;
+    for (const c of this.children.values()) {
+      if (c.process) active++;
+      if (c.spec.type === 'supervisor') supervisors++;
+    }
+    return { specs: this.children.size, active, supervisors, workers: this.children.size - supervisors };
+  }
+
+  restartsInWindow(): number {
+    return restartsInWindow(this.restartTimes, this.runtime.clock.now(), this.periodMs);
+  }
+
+  protected terminate(): Promise<void> {
+    return this.queue.call(() => this.stopAll());
+  }
+
+  protected override release(): void {
+    for (const c of this.children.values()) {
+      if (c.retryTimer) this.runtime.timers.cancel(c.retryTimer);
+      c.process?.kill();
+    }
+    this.children.clear();
+  }
+
+  private noproc(): SupResult<never> {
+    return { ok: false, error: { code: 'noproc', message: `dynamic supervisor ${this.name} is not running` } };
+  }
+
+  private async startOne(spec: DynamicChildSpec<unknown>, arg: unknown): Promise<SupResult<Process | undefined>> {
+    let result: Process | null;
+    try {
+      result = await spec.start(arg);
+    } catch (error) {
+      const cause = toError(error);
+      const childId = spec.idOf ? spec.idOf(arg) : String(arg);
+      if (this.runtime.events.active)
+        this.runtime.events.emit({ type: 'child.startFailed', supervisor: this.pid, childId, error: cause });
+      return {
+        ok: false,
+        error: { code: 'startFailed', cause, message: `child '${childId}' of ${this.name} failed to start: ${cause.message}` },
+      };
+    }
+    return ok(result ?? undefined);
+  }
+
+  private adopt(child: DynChild, process: Process): void {
+    child.process = process;
+    child.pid = process.pid;
+    child.restarting = false;
+    this.children.set(process.pid, child);
+    process.onExit(this.onChildExit);
+    const events = this.runtime.events;
+    if (events.active)
+      events.emit({
+        type: 'child.started',
+        supervisor: this.pid,
+        childId: child.spec.idOf ? child.spec.idOf(child.arg) : String(child.arg),
+        pid: process.pid,
+        childType: child.spec.type ?? 'worker',
+      });
+  }
+
+  private async drop(child: DynChild): Promise<void> {
+    this.children.delete(child.pid);
+    if (child.retryTimer) this.runtime.timers.cancel(child.retryTimer);
+    child.retryTimer = undefined;
+    const p = child.process;
+    child.process = undefined;
+    if (p) await shutdownProcess(this.runtime, p, child.spec.shutdown ?? (child.spec.type === 'supervisor' ? 'infinity' : 5000));
+  }
+
+  private async stopAll(): Promise<void> {
+    const all = [...this.children.values()];
+    await Promise.all(all.map((c) => this.drop(c)));
+  }
+
+  private async handleChildExit(process: Process, reason: ExitReason): Promise<void> {
+    if (this.status !== 'running') return;
+    const child = this.children.get(process.pid);
+    if (!child || child.process !== process) return;
+    child.process = undefined;
+    if (!needsRestart(child.spec.restart ?? 'permanent', reason)) {
+      this.children.delete(process.pid);
+      return;
+    }
+    this.runtime.logger.warn(`child ${process.name} of ${this.name} exited: ${formatExitReason(reason)}`, {
+      pid: process.pid,
+    });
+    await this.restart(child, this.runtime.clock.now());
+  }
+
+  private async restart(child: DynChild, detectedAt: number): Promise<void> {
+    const decision = addRestart(this.restartTimes, this.runtime.clock.now(), this);
+    this.restartTimes = decision.times;
+    if (decision.decision === 'giveUp') {
+      const childId = child.spec.idOf ? child.spec.idOf(child.arg) : String(child.arg);
+      this.runtime.logger.error(
+        `dynamic supervisor ${this.name} gave up: more than ${this.maxRestarts} restarts within ${this.periodMs} ms`,
+        { pid: this.pid },
+      );
+      if (this.runtime.events.active)
+        this.runtime.events.emit({
+          type: 'supervisor.gaveUp',
+          supervisor: this.pid,
+          name: this.name,
+          childId,
+          maxRestarts: this.maxRestarts,
+          periodMs: this.periodMs,
+        });
+      this.status = 'stopping';
+      await this.stopAll();
+      this.exit(shutdownWith('reached_max_restart_intensity'));
+      return;
+    }
+    child.restartCount++;
+    const oldPid = child.pid;
+    const started = await this.startOne(child.spec, child.arg);
+    if (!started.ok) {
+      child.restarting = true;
+      child.retryTimer = this.runtime.timers.schedule(
+        0,
+        () => {
+          child.retryTimer = undefined;
+          this.queue.post(() => this.retry(child));
+        },
+        { owner: this.pid, label: 'restart' },
+      );
+      return;
+    }
+    this.children.delete(oldPid);
+    if (!started.value) return; // OTP simple_one_for_one_restart_ignore: the child is removed
+    this.adopt(child, started.value);
+    const events = this.runtime.events;
+    if (events.active)
+      events.emit({
+        type: 'child.restarted',
+        supervisor: this.pid,
+        childId: child.spec.idOf ? child.spec.idOf(child.arg) : String(child.arg),
+        oldPid,
+        pid: started.value.pid,
+        restartsInWindow: this.restartTimes.length,
+        maxRestarts: this.maxRestarts,
+        durationMs: this.runtime.clock.now() - detectedAt,
+      });
+  }
+
+  private async retry(child: DynChild): Promise<void> {
+    if (this.status !== 'running' || this.children.get(child.pid) !== child || !child.restarting) return;
+    await this.restart(child, this.runtime.clock.now());
+  }
+}
+
+/** Starts a dynamic supervisor. Errors: `badMaxRestarts`, `badPeriod`, `badMaxChildren`. */
+export function startDynamicSupervisor(
+  runtime: Runtime,
+  options: DynamicSupervisorOptions = {},
+): SupResult<DynamicSupervisor> {
+  const maxRestarts = options.maxRestarts ?? 3;
+  const periodMs = options.periodMs ?? 5000;
+  const maxChildren = options.maxChildren ?? Number.POSITIVE_INFINITY;
+  if (!Number.isInteger(maxRestarts) || maxRestarts < 0)
+    return { ok: false, error: { code: 'badMaxRestarts', field: 'maxRestarts', message: 'maxRestarts must be a whole number >= 0' } };
+  if (!Number.isInteger(periodMs) || periodMs <= 0)
+    return { ok: false, error: { code: 'badPeriod', field: 'periodMs', message: 'periodMs must be a whole number of ms > 0' } };
+  if (!(maxChildren === Number.POSITIVE_INFINITY || (Number.isInteger(maxChildren) && maxChildren >= 0)))
+    return {
+      ok: false,
+      error: { code: 'badMaxChildren', field: 'maxChildren', message: 'maxChildren must be a whole number >= 0' },
+    };
+  return ok(new DynamicSupervisor(runtime, options.name ?? 'dynamic-supervisor', maxRestarts, periodMs, maxChildren));
+}
