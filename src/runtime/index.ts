@@ -41,3 +41,5 @@ export type {
 export { Supervisor, needsRestart, startSupervisor, supervisorChild } from './supervisor.js';
 export type { DynamicChildSpec, DynamicSupervisorOptions } from './dynamic-supervisor.js';
 export { DynamicSupervisor, startDynamicSupervisor } from './dynamic-supervisor.js';
+export type { MachineProcessOptions, MachineTimer, PersistedMachineState, TimerKind } from './machine-process.js';
+export { MachineProcess, formatStateValue, startMachine } from './machine-process.js';
