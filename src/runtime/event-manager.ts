@@ -21,7 +21,7 @@
  * await alarms.syncNotify({ text: 'offline' }); // resolves once every handler has seen it
  */
 import type { ExitReason } from './exit-reason.js';
-import { NORMAL, formatExitReason, toError } from './exit-reason.js';
+import { formatExitReason, NORMAL, toError } from './exit-reason.js';
 import type { MessageQueue } from './message-queue.js';
 import { createMessageQueue } from './message-queue.js';
 import type { ExitListener, Pid, Process, ProcessStatus } from './process.js';
@@ -46,12 +46,18 @@ export interface EventHandler<E, S = undefined> {
  */
 export type AddHandlerResult =
   | { readonly ok: true }
-  | { readonly ok: false; readonly error: { readonly code: 'alreadyPresent' | 'initFailed' | 'noproc'; readonly message: string } };
+  | {
+      readonly ok: false;
+      readonly error: { readonly code: 'alreadyPresent' | 'initFailed' | 'noproc'; readonly message: string };
+    };
 
 /** `notFound`: no handler with that id; `noproc`: the manager is stopping or has exited. */
 export type RemoveHandlerResult =
   | { readonly ok: true }
-  | { readonly ok: false; readonly error: { readonly code: 'notFound' | 'noproc'; readonly message: string } };
+  | {
+      readonly ok: false;
+      readonly error: { readonly code: 'notFound' | 'noproc'; readonly message: string };
+    };
 
 /** `noproc`: the manager stopped before every handler had seen the event. */
 export type SyncNotifyResult =
@@ -101,8 +107,10 @@ class EventManagerCore<E> extends ProcessBase {
   }
 
   addHandler<S>(id: string, handler: EventHandler<E, S>): Promise<AddHandlerResult> {
-    if (typeof id !== 'string' || id.length === 0) throw new TypeError('addHandler: id must be a non-empty string');
-    if (typeof handler?.handleEvent !== 'function') throw new TypeError('addHandler: handler.handleEvent is required');
+    if (typeof id !== 'string' || id.length === 0)
+      throw new TypeError('addHandler: id must be a non-empty string');
+    if (typeof handler?.handleEvent !== 'function')
+      throw new TypeError('addHandler: handler.handleEvent is required');
     return new Promise((done) => {
       const h = handler as EventHandler<E, unknown>;
       if (!this.queue.push({ type: 'add', id, handler: h, done })) done(this.noproc());
@@ -169,7 +177,10 @@ class EventManagerCore<E> extends ProcessBase {
         } catch (error) {
           return message.done({
             ok: false,
-            error: { code: 'initFailed', message: `init of handler ${message.id} threw: ${toError(error).message}` },
+            error: {
+              code: 'initFailed',
+              message: `init of handler ${message.id} threw: ${toError(error).message}`,
+            },
           });
         }
         this.handlers.set(message.id, { id: message.id, handler: message.handler, state, live: true });
@@ -236,7 +247,8 @@ class EventManagerCore<E> extends ProcessBase {
     installed.live = false;
     this.handlers.delete(installed.id);
     const events = this.runtime.events;
-    if (events.active) events.emit({ type: 'handler.removed', pid: this.pid, handlerId: installed.id, error });
+    if (events.active)
+      events.emit({ type: 'handler.removed', pid: this.pid, handlerId: installed.id, error });
   }
 
   /** Calls the handler's terminate; its errors are reported, never thrown. */

@@ -46,7 +46,10 @@ export interface HealthReport {
  */
 export type RegisterHealthResult =
   | { readonly ok: true }
-  | { readonly ok: false; readonly error: { readonly code: 'alreadyRegistered' | 'noproc'; readonly message: string } };
+  | {
+      readonly ok: false;
+      readonly error: { readonly code: 'alreadyRegistered' | 'noproc'; readonly message: string };
+    };
 
 export interface HealthRegistry {
   /** Adds a check; tied to `process`, it is removed when the process exits. */
@@ -92,7 +95,9 @@ export function createHealthRegistry(runtime: Runtime): HealthRegistry {
   const down = (detail: string): HealthStatus => ({ status: 'down', detail });
   const normalize = (value: unknown): HealthStatus => {
     if (!isHealthStatus(value)) return down(`invalid health status: ${describe(value)}`);
-    return value.detail === undefined ? { status: value.status } : { status: value.status, detail: value.detail };
+    return value.detail === undefined
+      ? { status: value.status }
+      : { status: value.status, detail: value.detail };
   };
 
   const run = (entry: Registered, timeoutMs: number): Promise<HealthCheckResult> => {
@@ -141,12 +146,19 @@ export function createHealthRegistry(runtime: Runtime): HealthRegistry {
     register(name, check, options = {}) {
       if (typeof name !== 'string' || name.length === 0)
         throw new TypeError('health.register: name must be a non-empty string');
-      if (typeof check !== 'function') throw new TypeError(`health.register(${name}): check must be a function`);
+      if (typeof check !== 'function')
+        throw new TypeError(`health.register(${name}): check must be a function`);
       if (checks.has(name))
-        return { ok: false, error: { code: 'alreadyRegistered', message: `a health check named ${name} exists` } };
+        return {
+          ok: false,
+          error: { code: 'alreadyRegistered', message: `a health check named ${name} exists` },
+        };
       const process = options.process;
       if (process && !process.alive)
-        return { ok: false, error: { code: 'noproc', message: `${process.name} (pid ${process.pid}) has exited` } };
+        return {
+          ok: false,
+          error: { code: 'noproc', message: `${process.name} (pid ${process.pid}) has exited` },
+        };
       const entry: Registered = { name, check, unlink: undefined };
       if (process)
         entry.unlink = process.onExit(() => {
@@ -166,7 +178,8 @@ export function createHealthRegistry(runtime: Runtime): HealthRegistry {
       return [...checks.keys()];
     },
     async checkAll(timeoutMs = DEFAULT_HEALTH_TIMEOUT_MS) {
-      if (!(timeoutMs >= 0)) throw new RangeError(`health.checkAll: timeoutMs must be >= 0, got ${timeoutMs}`);
+      if (!(timeoutMs >= 0))
+        throw new RangeError(`health.checkAll: timeoutMs must be >= 0, got ${timeoutMs}`);
       const results = await Promise.all([...checks.values()].map((entry) => run(entry, timeoutMs)));
       return { status: worstHealth(results.map((r) => r.status)), checks: results };
     },

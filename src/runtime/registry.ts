@@ -66,8 +66,9 @@ export interface Registry<V = unknown> {
   /** The keys `process` is registered under, in registration order (a key repeats per entry). */
   keys(process: Process): string[];
   /**
-   * Calls `fn` for every live entry under `key` (a snapshot taken before the first call) and
-   * returns how many entries it was called for. A throwing `fn` is reported; the others still run.
+   * Calls `fn` for every live entry under `key` (those registered when dispatch starts, minus any
+   * that exit or unregister meanwhile) and returns how many entries it was called for. A
+   * throwing `fn` is reported; the others still run.
    */
   dispatch(key: string, fn: (entry: RegistryEntry<V>) => void): number;
   /** Number of live entries. */
@@ -86,7 +87,9 @@ interface Owner<V> {
 
 export function createRegistry<V = unknown>(runtime: Runtime, options: RegistryOptions): Registry<V> {
   if (options.keys !== 'unique' && options.keys !== 'duplicate')
-    throw new TypeError(`createRegistry: options.keys must be 'unique' or 'duplicate', got ${String(options.keys)}`);
+    throw new TypeError(
+      `createRegistry: options.keys must be 'unique' or 'duplicate', got ${String(options.keys)}`,
+    );
   const mode = options.keys;
   const name = options.name ?? 'registry';
   const byKey = new Map<string, Set<Entry<V>>>();
@@ -128,7 +131,12 @@ export function createRegistry<V = unknown>(runtime: Runtime, options: RegistryO
     return out;
   };
 
-  const toPublic = (e: Entry<V>): RegistryEntry<V> => ({ key: e.key, pid: e.pid, process: e.process, value: e.value });
+  const toPublic = (e: Entry<V>): RegistryEntry<V> => ({
+    key: e.key,
+    pid: e.pid,
+    process: e.process,
+    value: e.value,
+  });
 
   const registry: Registry<V> = {
     name,
@@ -136,7 +144,10 @@ export function createRegistry<V = unknown>(runtime: Runtime, options: RegistryO
     register(key, process, value) {
       checkKey(key, 'register');
       if (!process.alive)
-        return { ok: false, error: { code: 'noproc', message: `${process.name} (pid ${process.pid}) has exited` } };
+        return {
+          ok: false,
+          error: { code: 'noproc', message: `${process.name} (pid ${process.pid}) has exited` },
+        };
       if (mode === 'unique') {
         const holder = live(key)[0];
         if (holder)
@@ -191,15 +202,18 @@ export function createRegistry<V = unknown>(runtime: Runtime, options: RegistryO
       return [...owner.entries].map((e) => e.key);
     },
     dispatch(key, fn) {
-      const entries = live(key);
-      for (const entry of entries) {
+      let called = 0;
+      for (const entry of live(key)) {
+        // An earlier call may have stopped or unregistered a later entry.
+        if (!entry.process.alive || !entry.owner.entries.has(entry)) continue;
+        called++;
         try {
           fn(toPublic(entry));
         } catch (error) {
           runtime.report(`${name}.dispatch(${key}) threw for ${entry.process.name}`, error, entry.pid);
         }
       }
-      return entries.length;
+      return called;
     },
     count() {
       return size;
@@ -229,7 +243,8 @@ export interface ViaName {
 
 export function viaName<V>(registry: Registry<V>, key: string, value?: V): ViaName {
   if (registry.mode !== 'unique') throw new TypeError(`viaName: ${registry.name} must have unique keys`);
-  if (typeof key !== 'string' || key.length === 0) throw new TypeError('viaName: key must be a non-empty string');
+  if (typeof key !== 'string' || key.length === 0)
+    throw new TypeError('viaName: key must be a non-empty string');
   return {
     registry: registry as Registry,
     key,

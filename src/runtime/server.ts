@@ -116,7 +116,8 @@ export class ServerProcess<State, Call = never, Reply = never, Cast = never> ext
    */
   call(request: Call, timeoutMs: number = DEFAULT_CALL_TIMEOUT_MS): Promise<CallResult<Reply>> {
     if (!this.spec.handleCall) throw new TypeError(`server ${this.name} has no handleCall`);
-    if (!(timeoutMs >= 0)) throw new RangeError(`server ${this.name}: call timeoutMs must be >= 0, got ${timeoutMs}`);
+    if (!(timeoutMs >= 0))
+      throw new RangeError(`server ${this.name}: call timeoutMs must be >= 0, got ${timeoutMs}`);
     if (!this.alive)
       return Promise.resolve({
         ok: false,
@@ -238,7 +239,8 @@ export class ServerProcess<State, Call = never, Reply = never, Cast = never> ext
     super.exit(reason);
     this.queue.close();
     const message = `server ${this.name} exited (${formatExitReason(reason)}) before replying`;
-    for (const pending of [...this.pending]) this.settle(pending, { ok: false, error: { code: 'exited', message } });
+    for (const pending of [...this.pending])
+      this.settle(pending, { ok: false, error: { code: 'exited', message } });
   }
 }
 

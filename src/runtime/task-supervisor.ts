@@ -27,7 +27,7 @@
  * }
  */
 import type { ExitReason } from './exit-reason.js';
-import { NORMAL, formatExitReason, toError } from './exit-reason.js';
+import { formatExitReason, NORMAL, toError } from './exit-reason.js';
 import type { Pid, Shutdown } from './process.js';
 import { ProcessBase, shutdownProcess } from './process.js';
 import type { Runtime } from './runtime.js';
@@ -58,7 +58,9 @@ export interface TaskError {
   /** Set for `exited`. */
   readonly reason?: ExitReason;
 }
-export type TaskResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: TaskError };
+export type TaskResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: TaskError };
 
 export type StartTaskResult<T> =
   | { readonly ok: true; readonly value: TaskProcess<T> }
@@ -122,7 +124,10 @@ function abortError(name: string, reason: ExitReason): Error {
 }
 
 function exited<T>(name: string, reason: ExitReason): TaskResult<T> {
-  return { ok: false, error: { code: 'exited', message: `task ${name} exited: ${formatExitReason(reason)}`, reason } };
+  return {
+    ok: false,
+    error: { code: 'exited', message: `task ${name} exited: ${formatExitReason(reason)}`, reason },
+  };
 }
 
 /** A running task (kind `task`, always temporary). */
@@ -221,7 +226,9 @@ export class TaskSupervisorProcess extends ProcessBase {
     super(runtime, 'supervisor', options.name);
     const max = options.maxChildren ?? Number.POSITIVE_INFINITY;
     if (typeof max !== 'number' || !(max === Number.POSITIVE_INFINITY || (Number.isInteger(max) && max >= 0)))
-      throw new RangeError(`startTaskSupervisor: maxChildren must be an integer >= 0 or Infinity, got ${String(max)}`);
+      throw new RangeError(
+        `startTaskSupervisor: maxChildren must be an integer >= 0 or Infinity, got ${String(max)}`,
+      );
     this.maxChildren = max;
     this.started(options.parent, options.childId);
   }
@@ -302,10 +309,9 @@ export class TaskSupervisorProcess extends ProcessBase {
     if (!(timeoutMs >= 0)) throw new RangeError(`asyncStream: timeoutMs must be >= 0, got ${timeoutMs}`);
     if (onTimeout !== 'exit' && onTimeout !== 'killTask')
       throw new RangeError(`asyncStream: onTimeout must be 'exit' or 'killTask', got ${String(onTimeout)}`);
-    const supervisor = this;
     return {
       [Symbol.asyncIterator]: () =>
-        supervisor.stream(items, fn, { maxConcurrency, timeoutMs, onTimeout, ordered })[Symbol.asyncIterator](),
+        this.stream(items, fn, { maxConcurrency, timeoutMs, onTimeout, ordered })[Symbol.asyncIterator](),
     };
   }
 
@@ -372,7 +378,10 @@ export class TaskSupervisorProcess extends ProcessBase {
         if (closed || running.get(index) !== slot) return; // timed out, or the stream ended
         running.delete(index);
         if (slot.timer) this.runtime.timers.cancel(slot.timer);
-        finish(index, reason.type === 'normal' && value ? { ok: true, value: value.v } : exited(task.name, reason));
+        finish(
+          index,
+          reason.type === 'normal' && value ? { ok: true, value: value.v } : exited(task.name, reason),
+        );
         pump();
         wakeUp();
       });
@@ -476,7 +485,10 @@ export class TaskSupervisorProcess extends ProcessBase {
     if (this.children.size >= this.maxChildren)
       return {
         ok: false,
-        error: { code: 'maxChildren', message: `task supervisor ${this.name} runs ${this.maxChildren} tasks already` },
+        error: {
+          code: 'maxChildren',
+          message: `task supervisor ${this.name} runs ${this.maxChildren} tasks already`,
+        },
       };
     const task = new TaskProcess<T>(
       this.runtime,

@@ -165,9 +165,13 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
 export function createDeframer(options: DeframerOptions): Deframer {
   const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < CRC_BYTES + 1) {
-    throw new FramingError('badOptions', `maxFrameBytes must be an integer ≥ 5, got ${String(maxFrameBytes)}`);
+    throw new FramingError(
+      'badOptions',
+      `maxFrameBytes must be an integer ≥ 5, got ${String(maxFrameBytes)}`,
+    );
   }
-  if (typeof options.onFrame !== 'function') throw new FramingError('badOptions', 'onFrame must be a function');
+  if (typeof options.onFrame !== 'function')
+    throw new FramingError('badOptions', 'onFrame must be a function');
   const { onFrame, onError } = options;
 
   let buf = new Uint8Array(Math.min(maxFrameBytes, 512));
@@ -245,7 +249,11 @@ export function createDeframer(options: DeframerOptions): Deframer {
     const bytes = encoded;
     if (discarding) {
       clear();
-      report('tooLong', `frame longer than maxFrameBytes (${maxFrameBytes}); ${bytes} bytes discarded`, bytes);
+      report(
+        'tooLong',
+        `frame longer than maxFrameBytes (${maxFrameBytes}); ${bytes} bytes discarded`,
+        bytes,
+      );
       return;
     }
     if (remaining > 0) {
