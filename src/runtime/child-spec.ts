@@ -62,7 +62,9 @@ export interface SpecError {
   readonly message: string;
 }
 
-export type Checked<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: SpecError };
+export type Checked<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: SpecError };
 
 const RESTARTS: readonly string[] = ['permanent', 'transient', 'temporary'];
 const TYPES: readonly string[] = ['worker', 'supervisor'];
@@ -87,15 +89,21 @@ export function isValidShutdown(value: unknown): value is Shutdown {
  * the supervisor's, needed to judge `significant` (OTP rejects significant children under
  * `never`, and significant permanent children anywhere).
  */
-export function validateChildSpec(spec: unknown, autoShutdown: AutoShutdown, field = 'child'): Checked<FullChildSpec> {
-  if (typeof spec !== 'object' || spec === null) return fail('missingId', field, `${field} must be an object`);
+export function validateChildSpec(
+  spec: unknown,
+  autoShutdown: AutoShutdown,
+  field = 'child',
+): Checked<FullChildSpec> {
+  if (typeof spec !== 'object' || spec === null)
+    return fail('missingId', field, `${field} must be an object`);
   const s = spec as Record<string, unknown>;
   if (s.id === undefined) return fail('missingId', `${field}.id`, `${field}.id is required`);
   if (typeof s.id !== 'string' || s.id.length === 0 || s.id.length > 256)
     return fail('badId', `${field}.id`, `${field}.id must be a non-empty string of at most 256 characters`);
   const at = `${field} '${s.id}'`;
   if (s.start === undefined) return fail('missingStart', `${field}.start`, `${at}: start is required`);
-  if (typeof s.start !== 'function') return fail('missingStart', `${field}.start`, `${at}: start must be a function`);
+  if (typeof s.start !== 'function')
+    return fail('missingStart', `${field}.start`, `${at}: start must be a function`);
   const restart = s.restart ?? 'permanent';
   if (typeof restart !== 'string' || !RESTARTS.includes(restart))
     return fail('badRestart', `${field}.restart`, `${at}: restart must be permanent | transient | temporary`);
@@ -113,7 +121,11 @@ export function validateChildSpec(spec: unknown, autoShutdown: AutoShutdown, fie
   if (typeof significant !== 'boolean')
     return fail('badSignificant', `${field}.significant`, `${at}: significant must be a boolean`);
   if (significant && restart === 'permanent')
-    return fail('significantPermanent', `${field}.significant`, `${at}: a permanent child cannot be significant`);
+    return fail(
+      'significantPermanent',
+      `${field}.significant`,
+      `${at}: a permanent child cannot be significant`,
+    );
   if (significant && autoShutdown === 'never')
     return fail(
       'significantWithoutAutoShutdown',
@@ -149,27 +161,49 @@ export const SUPERVISOR_DEFAULTS: SupervisorFlags = Object.freeze({
 });
 
 /** Validates supervisor flags; unknown flags are ignored (OTP sup_flags). */
-export function validateSupervisorFlags(flags: Partial<Record<keyof SupervisorFlags, unknown>>): Checked<SupervisorFlags> {
+export function validateSupervisorFlags(
+  flags: Partial<Record<keyof SupervisorFlags, unknown>>,
+): Checked<SupervisorFlags> {
   const strategy = flags.strategy ?? SUPERVISOR_DEFAULTS.strategy;
   if (typeof strategy !== 'string' || !STRATEGIES.includes(strategy))
     return fail('badStrategy', 'strategy', 'strategy must be oneForOne | oneForAll | restForOne');
   const maxRestarts = flags.maxRestarts ?? SUPERVISOR_DEFAULTS.maxRestarts;
   if (typeof maxRestarts !== 'number' || !Number.isInteger(maxRestarts) || maxRestarts < 0)
-    return fail('badMaxRestarts', 'maxRestarts', 'maxRestarts must be a whole number >= 0 (infinity is not allowed)');
+    return fail(
+      'badMaxRestarts',
+      'maxRestarts',
+      'maxRestarts must be a whole number >= 0 (infinity is not allowed)',
+    );
   const periodMs = flags.periodMs ?? SUPERVISOR_DEFAULTS.periodMs;
   if (typeof periodMs !== 'number' || !Number.isInteger(periodMs) || periodMs <= 0)
-    return fail('badPeriod', 'periodMs', 'periodMs must be a whole number of ms > 0 (0 and infinity are not allowed)');
+    return fail(
+      'badPeriod',
+      'periodMs',
+      'periodMs must be a whole number of ms > 0 (0 and infinity are not allowed)',
+    );
   const autoShutdown = flags.autoShutdown ?? SUPERVISOR_DEFAULTS.autoShutdown;
   if (typeof autoShutdown !== 'string' || !AUTO_SHUTDOWNS.includes(autoShutdown))
-    return fail('badAutoShutdown', 'autoShutdown', 'autoShutdown must be never | anySignificant | allSignificant');
+    return fail(
+      'badAutoShutdown',
+      'autoShutdown',
+      'autoShutdown must be never | anySignificant | allSignificant',
+    );
   return {
     ok: true,
-    value: { strategy: strategy as Strategy, maxRestarts, periodMs, autoShutdown: autoShutdown as AutoShutdown },
+    value: {
+      strategy: strategy as Strategy,
+      maxRestarts,
+      periodMs,
+      autoShutdown: autoShutdown as AutoShutdown,
+    },
   };
 }
 
 /** Validates every spec and rejects duplicate ids. */
-export function validateChildSpecs(specs: readonly unknown[], autoShutdown: AutoShutdown): Checked<FullChildSpec[]> {
+export function validateChildSpecs(
+  specs: readonly unknown[],
+  autoShutdown: AutoShutdown,
+): Checked<FullChildSpec[]> {
   const out: FullChildSpec[] = [];
   const seen = new Set<string>();
   for (let i = 0; i < specs.length; i++) {

@@ -57,7 +57,9 @@ interface SimTimer {
 /**
  * A clock that only moves when told to. `wallNow()` is `wallStartMs + now()`.
  */
-export function createSimulatedClock(options: { startMs?: number; wallStartMs?: number } = {}): SimulatedClock {
+export function createSimulatedClock(
+  options: { startMs?: number; wallStartMs?: number } = {},
+): SimulatedClock {
   let now = options.startMs ?? 0;
   const wallOffset = (options.wallStartMs ?? 1_700_000_000_000) - now;
   let seq = 0;

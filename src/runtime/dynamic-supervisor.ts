@@ -27,7 +27,7 @@ import type { Pid, Process, Shutdown } from './process.js';
 import { ProcessBase, shutdownProcess } from './process.js';
 import { addRestart, restartsInWindow } from './restart-intensity.js';
 import type { Runtime } from './runtime.js';
-import type { ChildCounts, ChildInfo, SupResult, SupervisorLike } from './supervisor.js';
+import type { ChildCounts, ChildInfo, SupervisorLike, SupResult } from './supervisor.js';
 import { needsRestart } from './supervisor.js';
 import type { TimerRef } from './timers.js';
 
@@ -62,6 +62,8 @@ interface DynChild {
 }
 
 const ok = <T>(value: T): SupResult<T> => ({ ok: true, value });
+const isThenable = <T>(v: unknown): v is Promise<T> =>
+  typeof v === 'object' && v !== null && typeof (v as Promise<T>).then === 'function';
 
 function checkSpec(spec: DynamicChildSpec<unknown>): Checked<true> {
   const fail = (code: SpecError['code'], field: string, message: string) =>
@@ -70,7 +72,11 @@ function checkSpec(spec: DynamicChildSpec<unknown>): Checked<true> {
   if (spec.restart !== undefined && !['permanent', 'transient', 'temporary'].includes(spec.restart))
     return fail('badRestart', 'restart', 'restart must be permanent | transient | temporary');
   if (spec.shutdown !== undefined && !isValidShutdown(spec.shutdown))
-    return fail('badShutdown', 'shutdown', "shutdown must be 'brutalKill', 'infinity' or a whole number of ms >= 0");
+    return fail(
+      'badShutdown',
+      'shutdown',
+      "shutdown must be 'brutalKill', 'infinity' or a whole number of ms >= 0",
+    );
   if ((spec as { significant?: unknown }).significant)
     return fail('badSignificant', 'significant', 'a dynamic supervisor does not take significant children');
   return { ok: true, value: true };
@@ -92,7 +98,9 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
     this.maxRestarts = maxRestarts;
     this.periodMs = periodMs;
     this.maxChildren = maxChildren;
-    this.queue = new OpQueue((error) => runtime.report(`dynamic supervisor ${name} failed handling a message`, error, this.pid));
+    this.queue = new OpQueue((error) =>
+      runtime.report(`dynamic supervisor ${name} failed handling a message`, error, this.pid),
+    );
     this.started();
   }
 
@@ -101,30 +109,37 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
    * `maxChildren`, `startFailed`, a spec code, `noproc`.
    */
   startChild<A>(spec: DynamicChildSpec<A>, arg: A): Promise<SupResult<Process | undefined>> {
-    return this.queue.call(async () => {
+    return this.queue.callNow(() => {
       if (this.status !== 'running') return this.noproc();
-      const checked = checkSpec(spec as DynamicChildSpec<unknown>);
-      if (!checked.ok) return { ok: false, error: checked.error };
+      const s = spec as DynamicChildSpec<unknown>;
+      const checked = checkSpec(s);
+      if (!checked.ok) return { ok: false, error: checked.error } as SupResult<never>;
       if (this.children.size >= this.maxChildren)
         return {
           ok: false,
-          error: { code: 'maxChildren', message: `${this.name} already has its maximum of ${this.maxChildren} children` },
+          error: {
+            code: 'maxChildren',
+            message: `${this.name} already has its maximum of ${this.maxChildren} children`,
+          },
         } as SupResult<never>;
-      const started = await this.startOne(spec as DynamicChildSpec<unknown>, arg);
-      if (!started.ok) return started;
-      if (!started.value) return ok(undefined);
-      const child: DynChild = {
-        spec: spec as DynamicChildSpec<unknown>,
-        arg,
-        process: started.value,
-        pid: started.value.pid,
-        restarting: false,
-        retryTimer: undefined,
-        restartCount: 0,
-      };
-      this.adopt(child, started.value);
-      return ok(started.value);
+      const started = this.startOne(s, arg);
+      return isThenable(started) ? started.then((r) => this.added(s, arg, r)) : this.added(s, arg, started);
     });
+  }
+
+  private added(spec: DynamicChildSpec<unknown>, arg: unknown, started: SupResult<Process | undefined>) {
+    if (!started.ok || !started.value) return started;
+    const child: DynChild = {
+      spec,
+      arg,
+      process: started.value,
+      pid: started.value.pid,
+      restarting: false,
+      retryTimer: undefined,
+      restartCount: 0,
+    };
+    this.adopt(child, started.value);
+    return started;
   }
 
   /** Stops a child (found by its current pid) and forgets it. Errors `notFound`, `noproc`. */
@@ -132,7 +147,11 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
     return this.queue.call(async () => {
       if (this.status !== 'running') return this.noproc();
       const child = this.children.get(pid);
-      if (!child) return { ok: false, error: { code: 'notFound', message: `no child with pid ${pid} in ${this.name}` } };
+      if (!child)
+        return {
+          ok: false,
+          error: { code: 'notFound', message: `no child with pid ${pid} in ${this.name}` },
+        };
       await this.drop(child);
       return ok(undefined);
     });
@@ -182,24 +201,46 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
   }
 
   private noproc(): SupResult<never> {
-    return { ok: false, error: { code: 'noproc', message: `dynamic supervisor ${this.name} is not running` } };
+    return {
+      ok: false,
+      error: { code: 'noproc', message: `dynamic supervisor ${this.name} is not running` },
+    };
   }
 
-  private async startOne(spec: DynamicChildSpec<unknown>, arg: unknown): Promise<SupResult<Process | undefined>> {
-    let result: Process | null;
+  /** Starts one child; synchronous when its start function is. */
+  private startOne(
+    spec: DynamicChildSpec<unknown>,
+    arg: unknown,
+  ): SupResult<Process | undefined> | Promise<SupResult<Process | undefined>> {
+    let result: Process | null | Promise<Process | null>;
     try {
-      result = await spec.start(arg);
+      result = spec.start(arg);
     } catch (error) {
+      return this.startFailed(spec, arg, error);
+    }
+    if (isThenable(result))
+      return result.then(
+        (p) => ok(p ?? undefined),
+        (error: unknown) => this.startFailed(spec, arg, error),
+      );
+    return ok(result ?? undefined);
+  }
+
+  private startFailed(spec: DynamicChildSpec<unknown>, arg: unknown, error: unknown): SupResult<never> {
+    {
       const cause = toError(error);
       const childId = spec.idOf ? spec.idOf(arg) : String(arg);
       if (this.runtime.events.active)
         this.runtime.events.emit({ type: 'child.startFailed', supervisor: this.pid, childId, error: cause });
       return {
         ok: false,
-        error: { code: 'startFailed', cause, message: `child '${childId}' of ${this.name} failed to start: ${cause.message}` },
+        error: {
+          code: 'startFailed',
+          cause,
+          message: `child '${childId}' of ${this.name} failed to start: ${cause.message}`,
+        },
       };
     }
-    return ok(result ?? undefined);
   }
 
   private adopt(child: DynChild, process: Process): void {
@@ -225,7 +266,12 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
     child.retryTimer = undefined;
     const p = child.process;
     child.process = undefined;
-    if (p) await shutdownProcess(this.runtime, p, child.spec.shutdown ?? (child.spec.type === 'supervisor' ? 'infinity' : 5000));
+    if (p)
+      await shutdownProcess(
+        this.runtime,
+        p,
+        child.spec.shutdown ?? (child.spec.type === 'supervisor' ? 'infinity' : 5000),
+      );
   }
 
   private async stopAll(): Promise<void> {
@@ -318,13 +364,29 @@ export function startDynamicSupervisor(
   const periodMs = options.periodMs ?? 5000;
   const maxChildren = options.maxChildren ?? Number.POSITIVE_INFINITY;
   if (!Number.isInteger(maxRestarts) || maxRestarts < 0)
-    return { ok: false, error: { code: 'badMaxRestarts', field: 'maxRestarts', message: 'maxRestarts must be a whole number >= 0' } };
+    return {
+      ok: false,
+      error: {
+        code: 'badMaxRestarts',
+        field: 'maxRestarts',
+        message: 'maxRestarts must be a whole number >= 0',
+      },
+    };
   if (!Number.isInteger(periodMs) || periodMs <= 0)
-    return { ok: false, error: { code: 'badPeriod', field: 'periodMs', message: 'periodMs must be a whole number of ms > 0' } };
+    return {
+      ok: false,
+      error: { code: 'badPeriod', field: 'periodMs', message: 'periodMs must be a whole number of ms > 0' },
+    };
   if (!(maxChildren === Number.POSITIVE_INFINITY || (Number.isInteger(maxChildren) && maxChildren >= 0)))
     return {
       ok: false,
-      error: { code: 'badMaxChildren', field: 'maxChildren', message: 'maxChildren must be a whole number >= 0' },
+      error: {
+        code: 'badMaxChildren',
+        field: 'maxChildren',
+        message: 'maxChildren must be a whole number >= 0',
+      },
     };
-  return ok(new DynamicSupervisor(runtime, options.name ?? 'dynamic-supervisor', maxRestarts, periodMs, maxChildren));
+  return ok(
+    new DynamicSupervisor(runtime, options.name ?? 'dynamic-supervisor', maxRestarts, periodMs, maxChildren),
+  );
 }

@@ -266,7 +266,8 @@ class EventManagerCore<E> extends ProcessBase {
   }
 
   private closeQueue(reason: ExitReason | undefined): void {
-    const message = `event manager ${this.name} ${reason ? `exited (${formatExitReason(reason)})` : 'is stopping'}`;
+    const state = reason ? `exited (${formatExitReason(reason)})` : 'is stopping';
+    const message = `event manager ${this.name} ${state}`;
     const noproc = { ok: false, error: { code: 'noproc', message } } as const;
     const left = this.queue.close();
     if (reason && this.current) left.unshift(this.current);

@@ -26,7 +26,12 @@ export type RuntimeEvent =
       readonly parent?: Pid | undefined;
       readonly childId?: string | undefined;
     })
-  | (Base & { readonly type: 'process.exited'; readonly pid: Pid; readonly name: string; readonly reason: ExitReason })
+  | (Base & {
+      readonly type: 'process.exited';
+      readonly pid: Pid;
+      readonly name: string;
+      readonly reason: ExitReason;
+    })
   | (Base & {
       readonly type: 'child.started';
       readonly supervisor: Pid;

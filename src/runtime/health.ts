@@ -6,8 +6,11 @@
  * @example
  * const health = createHealthRegistry(runtime);
  * health.register('broker', () => (client.connected ? { status: 'ok' } : { status: 'down', detail: 'offline' }));
- * health.register('db', async () => ((await db.walBytes()) > limit ? { status: 'degraded', detail: 'WAL large' } : { status: 'ok' }),
- *   { process: dbServer }); // unregistered when dbServer exits
+ * health.register(
+ *   'db',
+ *   async () => ((await db.walBytes()) > limit ? { status: 'degraded', detail: 'WAL large' } : { status: 'ok' }),
+ *   { process: dbServer }, // unregistered when dbServer exits
+ * );
  * const report = await health.checkAll(2_000);
  * report.status;  // 'ok' | 'degraded' | 'down', the worst of report.checks
  */

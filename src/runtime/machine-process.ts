@@ -15,21 +15,26 @@
  *   persisted timer through xstate's own scheduler, with the time that remained (a deadline that
  *   passed while the app was down fires at once).
  * - Hibernation (gen_statem `hibernate`): after `hibernateAfterMs` without an event, the actor is
- *   dropped; only the persisted snapshot (as a JSON string) and its deadlines stay. The next event
- *   or the earliest deadline wakes it through the same restore path.
+ *   dropped; only the persisted snapshot and deadlines stay, as one JSON string. The next event or
+ *   the earliest deadline wakes it through the same restore path.
  *
- * Deviations from gen_statem: there is no postponing of events and no `next_event` insertion;
- * xstate's own semantics (eventless transitions, `raise`) cover those needs.
+ * Memory matters (one process per device, 100k devices): everything a kind shares lives in one
+ * {@link MachineConfig}; each timer is one small object, not a closure; rarely used state sits
+ * in a lazily made side object.
+ *
+ * Deviations from gen_statem: no postponing of events and no `next_event` insertion; xstate's own
+ * semantics (eventless transitions, `raise`) cover those needs.
  *
  * @example
- * const p = startMachine(rt, { name: 'sensor-1', machine: deviceMachine, hibernateAfterMs: 60_000 });
+ * const sensorKind: MachineConfig<typeof deviceMachine> = { machine: deviceMachine, hibernateAfterMs: 60_000 };
+ * const p = startMachine(rt, 'sensor-1', sensorKind);
  * p.send({ type: 'CONNECT' });
  * p.startTimer('named', 'liveness', 30_000, { type: 'LIVENESS_TIMEOUT' });
  */
 import type { AnyStateMachine, EventObject, InputFrom, SnapshotFrom } from 'xstate';
 import { createActor } from 'xstate';
 import type { ExitReason } from './exit-reason.js';
-import { NORMAL, errorExit } from './exit-reason.js';
+import { errorExit, NORMAL } from './exit-reason.js';
 import type { Pid } from './process.js';
 import { ProcessBase } from './process.js';
 import type { Runtime } from './runtime.js';
@@ -54,32 +59,53 @@ export interface PersistedMachineState {
   readonly timers: readonly MachineTimer[];
 }
 
-export interface MachineProcessOptions<TMachine extends AnyStateMachine> {
-  readonly name: string;
+/** What every process of one kind shares (pass the same object to every start). */
+export interface MachineConfig<TMachine extends AnyStateMachine = AnyStateMachine> {
   readonly machine: TMachine;
   readonly input?: InputFrom<TMachine>;
-  /** Resume from this state instead of the machine's initial state. */
-  readonly restore?: PersistedMachineState | undefined;
-  /** Called after every transition (cheap: pull {@link MachineProcess.persistedState} when needed). */
+  /** Called after every snapshot (cheap: pull {@link MachineProcess.persistedState} when needed). */
   readonly onTransition?: ((process: MachineProcess<TMachine>) => void) | undefined;
   /** Drop the actor after this long without an event (gen_statem hibernate). Off by default. */
   readonly hibernateAfterMs?: number | undefined;
+}
+
+export interface MachineStartOptions {
+  /** Resume from this state instead of the machine's initial state. */
+  readonly restore?: PersistedMachineState | undefined;
   readonly parent?: Pid | undefined;
   readonly childId?: string | undefined;
 }
 
-interface Armed {
-  kind: TimerKind;
-  id: string;
-  event: EventObject | undefined; // undefined for xstate's own timers until identified
-  ref: TimerRef;
+type Actor<TMachine extends AnyStateMachine> = ReturnType<typeof createActor<TMachine>>;
+type EventFrom<TMachine extends AnyStateMachine> = Parameters<Actor<TMachine>['send']>[0];
+
+/** One running timeout of a machine process; it is its own timer callback. */
+class Armed {
+  ref: TimerRef | undefined = undefined;
   /** Armed since the last good snapshot (not part of the state a restart resumes). */
-  fresh: boolean;
+  fresh = true;
+  constructor(
+    readonly owner: MachineProcess,
+    readonly kind: TimerKind,
+    public id: string,
+    public event: EventObject | undefined, // for `after`: found lazily from xstate's scheduler
+    readonly xstateFn: (() => void) | undefined,
+  ) {}
+  onTimer(): void {
+    this.owner.fire(this);
+  }
 }
 
-type Actor<TMachine extends AnyStateMachine> = ReturnType<typeof createActor<TMachine>>;
+/** Rarely used state, made on first need. */
+interface Extra {
+  hibernated?: string | undefined; // see encodeHibernated
+  lastActivityMs: number;
+  idleCheck?: TimerRef | undefined;
+  wakeTimer?: TimerRef | undefined;
+  lastTimers?: MachineTimer[] | undefined;
+}
 
-/** Human-readable state value: `connected`, `updating.transfer`, `{a,b}` for parallel states. */
+/** Human-readable state value: `connected`, `updating.transfer`, `{a.x,b.y}` for parallel states. */
 export function formatStateValue(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value && typeof value === 'object') {
@@ -93,29 +119,30 @@ export function formatStateValue(value: unknown): string {
   return String(value);
 }
 
+const statusOf = (s: unknown) => (s as { status: string }).status;
+const stateValueOf = (s: unknown) => (s as { value: unknown }).value;
+
 export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> extends ProcessBase {
-  private actor: Actor<TMachine> | undefined;
-  private readonly machine: TMachine;
-  private readonly input: InputFrom<TMachine> | undefined;
-  private readonly onTransitionHook: ((p: MachineProcess<TMachine>) => void) | undefined;
-  private readonly hibernateAfterMs: number;
+  private actor: Actor<TMachine> | undefined = undefined;
   private armed: Armed[] = [];
   /** Last snapshot that was not an error: what a restart resumes from. */
-  private lastGood: SnapshotFrom<TMachine> | undefined;
+  private lastGood: SnapshotFrom<TMachine> | undefined = undefined;
   private stateLabel = '';
   private lastEventType = 'xstate.init';
-  private hibernated: { json: string; timers: MachineTimer[] } | undefined;
-  private lastActivityMs = 0;
-  private idleCheck: TimerRef | undefined;
-  private wakeTimer: TimerRef | undefined;
-  private quiet = false; // true while we stop the actor ourselves (hibernate, shutdown)
+  private quiet = false; // true while we stop the actor ourselves
+  private extra: Extra | undefined = undefined;
+  /** Timers of the last good state that xstate cancelled since (restored after a crash). */
+  private lostSinceGood: Armed | Armed[] | undefined = undefined;
+  /** xstate's own `scheduler.schedule`, wrapped by {@link identifyingSchedule}. */
+  xstateSchedule: ScheduleFn | undefined = undefined;
 
-  constructor(runtime: Runtime, options: MachineProcessOptions<TMachine>) {
-    super(runtime, 'statem', options.name);
-    this.machine = options.machine;
-    this.input = options.input;
-    this.onTransitionHook = options.onTransition;
-    this.hibernateAfterMs = options.hibernateAfterMs ?? 0;
+  constructor(
+    runtime: Runtime,
+    name: string,
+    readonly config: MachineConfig<TMachine>,
+    options: MachineStartOptions = {},
+  ) {
+    super(runtime, 'statem', name);
     this.boot(options.restore);
     this.started(options.parent, options.childId);
     if (this.alive) this.touch();
@@ -126,17 +153,21 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
   /** Sends an event; wakes a hibernated machine first. Events to an exited machine are dropped. */
   send(event: EventFrom<TMachine>): void {
     if (this.status === 'exited') return;
-    if (this.hibernated) this.wake();
-    this.cancelKind('event');
+    if (this.extra?.hibernated) this.wake();
+    if (this.armed.length > 0) this.cancelKind('event');
     this.lastEventType = event.type;
-    this.touch();
+    if (this.config.hibernateAfterMs) this.touch();
     this.actor?.send(event);
   }
 
-  /** The current snapshot (restores a hibernated machine's snapshot without waking it). */
+  /** The current snapshot (a hibernated machine's is resolved without waking it). */
   getSnapshot(): SnapshotFrom<TMachine> | undefined {
     if (this.actor) return this.actor.getSnapshot();
-    if (this.hibernated) return this.machine.resolveState(JSON.parse(this.hibernated.json)) as SnapshotFrom<TMachine>;
+    const h = this.extra?.hibernated;
+    if (h)
+      return this.config.machine.resolveState(
+        decodeHibernated(h).snapshot as never,
+      ) as SnapshotFrom<TMachine>;
     return this.lastGood;
   }
 
@@ -146,22 +177,14 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
   }
 
   get isHibernating(): boolean {
-    return this.hibernated !== undefined;
+    return this.extra?.hibernated !== undefined;
   }
 
   /** Running timeouts, earliest deadline first. */
   timers(): MachineTimer[] {
-    if (this.hibernated) return [...this.hibernated.timers];
+    const h = this.extra?.hibernated;
+    if (h) return [...decodeHibernated(h).timers];
     return this.describe(this.armed);
-  }
-
-  private describe(armed: readonly Armed[]): MachineTimer[] {
-    const out: MachineTimer[] = [];
-    for (const a of armed) {
-      const event = a.event ?? this.identify(a);
-      out.push({ kind: a.kind, id: a.id, event: event ?? { type: 'unknown' }, delayMs: a.ref.delayMs, wallDeadlineMs: a.ref.wallDeadlineMs });
-    }
-    return out.sort((x, y) => x.wallDeadlineMs - y.wallDeadlineMs);
   }
 
   /**
@@ -169,20 +192,27 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
    * timeouts. After a crash this is what the replacement should be restored from.
    */
   persistedState(): PersistedMachineState | undefined {
-    if (this.hibernated) return { snapshot: JSON.parse(this.hibernated.json), timers: [...this.hibernated.timers] };
+    const h = this.extra?.hibernated;
+    if (h) return decodeHibernated(h);
     if (!this.lastGood) return undefined;
-    return { snapshot: this.persistSnapshot(this.lastGood), timers: this.alive ? this.timers() : this.lastTimers };
+    return {
+      snapshot: this.config.machine.getPersistedSnapshot(this.lastGood),
+      timers: this.alive ? this.timers() : (this.extra?.lastTimers ?? []),
+    };
   }
 
   /**
-   * Arms a gen_statem timeout that delivers `event` to the machine when it fires. Re-arming a
-   * name (or the single state/event timeout) replaces the running one.
+   * Arms a gen_statem timeout that delivers `event` when it fires. Re-arming a name (or the
+   * single state/event timeout) replaces the running one.
    */
   startTimer(kind: Exclude<TimerKind, 'after'>, id: string, delayMs: number, event: EventObject): void {
     if (this.status === 'exited') return;
-    if (this.hibernated) this.wake();
+    if (this.extra?.hibernated) this.wake();
     this.cancelTimer(kind, id);
-    this.arm(kind, kind === 'named' ? id : kind, event, delayMs);
+    this.arm(
+      new Armed(this as unknown as MachineProcess, kind, kind === 'named' ? id : kind, event, undefined),
+      delayMs,
+    );
   }
 
   /** Cancels a gen_statem timeout; returns whether one was running. */
@@ -190,53 +220,55 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
     const key = kind === 'named' ? id : kind;
     const i = this.armed.findIndex((a) => a.kind === kind && a.id === key);
     if (i < 0) return false;
-    const [a] = this.armed.splice(i, 1);
-    this.runtime.timers.cancel(a!.ref);
-    this.emitTimer('timer.cancelled', a!.id);
+    const a = this.armed[i]!;
+    this.armed.splice(i, 1);
+    this.runtime.timers.cancel(a.ref!);
+    this.emitTimer('timer.cancelled', a);
     return true;
   }
 
-  // ---- the clock xstate schedules its `after` delays on (this object is the actor's clock) ----
+  // ---- the clock xstate schedules its delays on (this object is the actor's clock) ----
 
   /** @internal xstate's clock contract. */
-  setTimeout(fn: () => void, delayMs: number): TimerRef {
-    const armed: Armed = { kind: 'after', id: '', event: undefined, ref: undefined as unknown as TimerRef, fresh: true };
-    armed.ref = this.runtime.timers.schedule(
-      delayMs,
-      () => {
-        this.disarm(armed);
-        if (this.status === 'exited' || !this.actor) return;
-        this.emitTimer('timer.fired', armed.id);
-        this.lastEventType = armed.event?.type ?? armed.id;
-        this.touch();
-        fn();
-      },
-      { owner: this.pid, label: 'after' },
-    );
-    this.armed.push(armed);
-    this.identify(armed);
-    if (this.runtime.events.active)
-      this.runtime.events.emit({
-        type: 'timer.scheduled',
-        pid: this.pid,
-        label: armed.id || 'after',
-        delayMs,
-        wallDeadlineMs: armed.ref.wallDeadlineMs,
-      });
-    return armed.ref;
+  setTimeout(fn: () => void, delayMs: number): Armed {
+    // xstate's scheduler handed us the id and event just before calling this clock.
+    const armed = new Armed(this as unknown as MachineProcess, 'after', handoffId ?? '', handoffEvent, fn);
+    return this.arm(armed, delayMs);
   }
 
   /** @internal xstate's clock contract. */
-  clearTimeout(ref: TimerRef): void {
-    const i = this.armed.findIndex((a) => a.ref === ref);
-    if (i >= 0) {
-      const [a] = this.armed.splice(i, 1);
-      // xstate cancels every timer when the actor fails; remember the ones of the last good
-      // state, so the replacement resumes them.
-      if (!a!.fresh) (this.cancelledSinceGood ??= []).push(a!);
-      this.emitTimer('timer.cancelled', a!.id);
+  clearTimeout(armed: Armed): void {
+    const i = this.armed.indexOf(armed);
+    if (i < 0) return;
+    this.armed.splice(i, 1);
+    this.runtime.timers.cancel(armed.ref!);
+    // xstate cancels timers on the way to a failure too: remember the ones of the last good
+    // state, so a replacement resumes them. One field, no allocation, in the common case.
+    if (!armed.fresh) {
+      const lost = this.lostSinceGood;
+      if (lost === undefined) this.lostSinceGood = armed;
+      else if (Array.isArray(lost)) lost.push(armed);
+      else this.lostSinceGood = [lost, armed];
     }
-    this.runtime.timers.cancel(ref);
+    this.emitTimer('timer.cancelled', armed);
+  }
+
+  /** @internal called by an {@link Armed} timer. */
+  fire(armed: Armed): void {
+    const i = this.armed.indexOf(armed);
+    if (i >= 0) this.armed.splice(i, 1);
+    if (this.status === 'exited') return;
+    this.emitTimer('timer.fired', armed);
+    if (this.extra?.hibernated) this.wake();
+    if (armed.kind !== 'event' && this.armed.length > 0) this.cancelKind('event');
+    if (this.config.hibernateAfterMs) this.touch();
+    if (armed.xstateFn) {
+      this.lastEventType = armed.event?.type ?? 'xstate.after';
+      armed.xstateFn();
+    } else if (armed.event) {
+      this.lastEventType = armed.event.type;
+      this.actor?.send(armed.event as EventFrom<TMachine>);
+    }
   }
 
   // ---- xstate observer ----
@@ -244,28 +276,41 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
   /** @internal */
   next(snapshot: SnapshotFrom<TMachine>): void {
     if (this.status === 'exited' || this.quiet) return;
-    const status = (snapshot as { status: string }).status;
+    const status = statusOf(snapshot);
     if (status === 'error') return; // the error callback ends the process
-    const before = this.stateLabel;
     this.lastGood = snapshot;
-    this.cancelledSinceGood = undefined;
+    this.lostSinceGood = undefined;
     for (const a of this.armed) a.fresh = false;
-    const after = formatStateValue((snapshot as { value: unknown }).value);
-    if (after !== before) {
+    const value = stateValueOf(snapshot);
+    const after = typeof value === 'string' ? value : formatStateValue(value);
+    if (after !== this.stateLabel) {
+      const before = this.stateLabel;
       this.stateLabel = after;
-      this.cancelKind('state');
+      if (this.armed.length > 0) this.cancelKind('state');
       const events = this.runtime.events;
       if (events.active)
-        events.emit({ type: 'state.transition', pid: this.pid, name: this.name, from: before, to: after, event: this.lastEventType });
+        events.emit({
+          type: 'state.transition',
+          pid: this.pid,
+          name: this.name,
+          from: before,
+          to: after,
+          event: this.lastEventType,
+        });
     }
-    this.onTransitionHook?.(this);
+    this.config.onTransition?.(this);
     if (status === 'done') this.finish(NORMAL);
   }
 
-  /** @internal */
-  error(error: unknown): void {
-    if (this.status === 'exited' || this.quiet) return;
-    this.finish(errorExit(error));
+  /**
+   * @internal xstate calls an observer's `error` detached from its object, so it is a getter
+   * that binds on use: the closure exists only when the machine actually fails.
+   */
+  get error(): (error: unknown) => void {
+    return (error: unknown) => {
+      if (this.status === 'exited' || this.quiet) return;
+      this.finish(errorExit(error));
+    };
   }
 
   /** @internal */
@@ -274,7 +319,7 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
   // ---- lifecycle ----
 
   protected terminate(): void {
-    this.lastTimers = this.timers();
+    this.extraState().lastTimers = this.timers();
     this.teardown();
   }
 
@@ -282,15 +327,12 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
     this.teardown();
   }
 
-  private lastTimers: MachineTimer[] = [];
-  private cancelledSinceGood: Armed[] | undefined;
-
   private finish(reason: ExitReason): void {
     if (reason.type === 'error') {
-      const good = this.armed.filter((a) => !a.fresh).concat(this.cancelledSinceGood ?? []);
-      this.lastTimers = this.describe(good);
+      const good = this.armed.filter((a) => !a.fresh).concat(this.lostSinceGood ?? []);
+      this.extraState().lastTimers = this.describe(good);
     } else {
-      this.lastTimers = this.timers();
+      this.extraState().lastTimers = this.timers();
     }
     this.teardown();
     this.exit(reason);
@@ -298,14 +340,19 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
 
   private teardown(): void {
     this.quiet = true;
-    for (const a of this.armed) this.runtime.timers.cancel(a.ref);
-    this.armed = [];
-    if (this.idleCheck) this.runtime.timers.cancel(this.idleCheck);
-    if (this.wakeTimer) this.runtime.timers.cancel(this.wakeTimer);
-    this.idleCheck = undefined;
-    this.wakeTimer = undefined;
+    for (const a of this.armed) this.runtime.timers.cancel(a.ref!);
+    this.armed.length = 0;
+    const extra = this.extra;
+    if (extra) {
+      if (extra.idleCheck) this.runtime.timers.cancel(extra.idleCheck);
+      if (extra.wakeTimer) this.runtime.timers.cancel(extra.wakeTimer);
+      extra.idleCheck = undefined;
+      extra.wakeTimer = undefined;
+    }
     const actor = this.actor;
     this.actor = undefined;
+    this.xstateSchedule = undefined; // it holds the old actor system alive
+    this.lostSinceGood = undefined;
     try {
       actor?.stop();
     } catch (error) {
@@ -315,19 +362,21 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
 
   private boot(restore: PersistedMachineState | undefined): void {
     this.quiet = false;
-    const options: Record<string, unknown> = { clock: this };
-    if (this.input !== undefined) options.input = this.input;
+    const options: { clock: MachineProcess<TMachine>; input?: unknown; snapshot?: unknown } = { clock: this };
+    if (this.config.input !== undefined) options.input = this.config.input;
     if (restore) options.snapshot = restore.snapshot;
     let actor: Actor<TMachine>;
     try {
-      actor = createActor(this.machine, options as Parameters<typeof createActor<TMachine>>[1]);
+      actor = createActor(this.config.machine, options as Parameters<typeof createActor<TMachine>>[1]);
     } catch (error) {
-      // A snapshot that does not fit the machine: the process exits with the reason.
-      this.finish(errorExit(error));
+      this.finish(errorExit(error)); // a snapshot that does not fit the machine
       return;
     }
     this.actor = actor;
-    actor.subscribe(this);
+    observe(actor, this);
+    const scheduler = actor.system.scheduler as { schedule: ScheduleFn };
+    this.xstateSchedule = scheduler.schedule;
+    scheduler.schedule = identifyingSchedule;
     try {
       actor.start();
     } catch (error) {
@@ -336,14 +385,14 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
     }
     if (this.status === 'exited') return;
     const snap = actor.getSnapshot();
-    if ((snap as { status: string }).status === 'error') {
+    if (statusOf(snap) === 'error') {
       this.finish(errorExit((snap as { error: unknown }).error));
       return;
     }
     this.lastGood = snap;
-    this.stateLabel = formatStateValue((snap as { value: unknown }).value);
+    this.stateLabel = formatStateValue(stateValueOf(snap));
     if (restore) this.rearm(restore.timers);
-    if ((snap as { status: string }).status === 'done') this.finish(NORMAL);
+    if (statusOf(snap) === 'done') this.finish(NORMAL);
   }
 
   /** Re-schedules persisted timeouts with the time that remains (passed deadlines fire at once). */
@@ -357,114 +406,107 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
         // Through xstate's scheduler with the original id, so leaving the state cancels it.
         actor.system.scheduler.schedule(actor, actor, t.event, remaining, t.id);
       } else {
-        this.arm(t.kind, t.id, t.event, remaining);
+        this.arm(new Armed(this as unknown as MachineProcess, t.kind, t.id, t.event, undefined), remaining);
       }
     }
   }
 
-  private arm(kind: TimerKind, id: string, event: EventObject, delayMs: number): void {
-    const armed: Armed = { kind, id, event, ref: undefined as unknown as TimerRef, fresh: true };
-    armed.ref = this.runtime.timers.schedule(
-      delayMs,
-      () => {
-        this.disarm(armed);
-        if (this.status === 'exited') return;
-        this.emitTimer('timer.fired', id);
-        if (this.hibernated) this.wake();
-        if (kind !== 'event') this.cancelKind('event');
-        this.lastEventType = event.type;
-        this.touch();
-        this.actor?.send(event as EventFrom<TMachine>);
-      },
-      { owner: this.pid, label: `${kind}:${id}` },
-    );
-    this.armed.push(armed);
-    if (this.runtime.events.active)
-      this.runtime.events.emit({
+  private arm(armed: Armed, delayMs: number): Armed {
+    armed.ref = this.runtime.timers.schedule(delayMs, armed, { owner: this.pid, label: armed.kind });
+    // A first push would give the array room for 17; most machines run one timer at a time.
+    if (this.armed.length === 0) this.armed = [armed];
+    else this.armed.push(armed);
+    const events = this.runtime.events;
+    if (events.active) {
+      events.emit({
         type: 'timer.scheduled',
         pid: this.pid,
-        label: `${kind}:${id}`,
+        label: `${armed.kind}:${armed.id}`,
         delayMs,
         wallDeadlineMs: armed.ref.wallDeadlineMs,
       });
-  }
-
-  private disarm(armed: Armed): void {
-    const i = this.armed.indexOf(armed);
-    if (i >= 0) this.armed.splice(i, 1);
+    }
+    return armed;
   }
 
   private cancelKind(kind: TimerKind): void {
-    if (this.armed.length === 0) return;
     for (let i = this.armed.length - 1; i >= 0; i--) {
       const a = this.armed[i]!;
       if (a.kind !== kind) continue;
       this.armed.splice(i, 1);
-      this.runtime.timers.cancel(a.ref);
-      this.emitTimer('timer.cancelled', `${kind}:${a.id}`);
+      this.runtime.timers.cancel(a.ref!);
+      this.emitTimer('timer.cancelled', a);
     }
   }
 
-  /** Finds the xstate scheduled event behind an `after` timer (id and event, for persistence). */
-  private identify(armed: Armed): EventObject | undefined {
-    if (armed.event || !this.actor) return armed.event;
-    const scheduled = this.actor.system.getSnapshot()._scheduledEvents;
-    for (const key in scheduled) {
-      const s = scheduled[key]!;
-      if (this.armed.some((a) => a !== armed && a.kind === 'after' && a.id === s.id)) continue;
-      armed.id = s.id;
-      armed.event = s.event;
-      return s.event;
+  private describe(armed: readonly Armed[]): MachineTimer[] {
+    const out: MachineTimer[] = [];
+    for (const a of armed) {
+      out.push({
+        kind: a.kind,
+        id: a.id,
+        event: a.event ?? { type: 'xstate.after' },
+        delayMs: a.ref!.delayMs,
+        wallDeadlineMs: a.ref!.wallDeadlineMs,
+      });
     }
-    return undefined;
+    return out.sort((x, y) => x.wallDeadlineMs - y.wallDeadlineMs);
   }
 
-  private emitTimer(type: 'timer.fired' | 'timer.cancelled', label: string): void {
+  private emitTimer(type: 'timer.fired' | 'timer.cancelled', a: Armed): void {
     const events = this.runtime.events;
-    if (events.active) events.emit({ type, pid: this.pid, label });
+    if (events.active) events.emit({ type, pid: this.pid, label: `${a.kind}:${a.id}` });
   }
 
-  private persistSnapshot(snapshot: SnapshotFrom<TMachine>): unknown {
-    return this.machine.getPersistedSnapshot(snapshot);
+  private extraState(): Extra {
+    if (!this.extra) this.extra = { lastActivityMs: 0 };
+    return this.extra;
   }
 
   // ---- hibernation ----
 
   private touch(): void {
-    if (this.hibernateAfterMs <= 0) return;
-    this.lastActivityMs = this.runtime.clock.now();
-    if (!this.idleCheck) this.scheduleIdleCheck(this.hibernateAfterMs);
+    const after = this.config.hibernateAfterMs;
+    if (!after) return;
+    const extra = this.extraState();
+    extra.lastActivityMs = this.runtime.clock.now();
+    if (!extra.idleCheck) this.scheduleIdleCheck(after);
   }
 
   private scheduleIdleCheck(delayMs: number): void {
-    this.idleCheck = this.runtime.timers.schedule(
+    const extra = this.extraState();
+    extra.idleCheck = this.runtime.timers.schedule(
       delayMs,
       () => {
-        this.idleCheck = undefined;
-        if (this.status !== 'running' || this.hibernated) return;
-        const idleMs = this.runtime.clock.now() - this.lastActivityMs;
-        if (idleMs >= this.hibernateAfterMs) this.hibernate();
-        else this.scheduleIdleCheck(this.hibernateAfterMs - idleMs);
+        extra.idleCheck = undefined;
+        if (this.status !== 'running' || extra.hibernated) return;
+        const after = this.config.hibernateAfterMs ?? 0;
+        const idleMs = this.runtime.clock.now() - extra.lastActivityMs;
+        if (idleMs >= after) this.hibernate();
+        else this.scheduleIdleCheck(after - idleMs);
       },
       { owner: this.pid, label: 'hibernate' },
     );
   }
 
-  /** Drops the actor, keeping only the persisted snapshot and the deadlines. */
+  /** Drops the actor, keeping only the persisted snapshot and the deadlines (one JSON string). */
   hibernate(): void {
-    if (this.status !== 'running' || this.hibernated || !this.lastGood) return;
+    if (this.status !== 'running' || this.extra?.hibernated || !this.lastGood) return;
     const timers = this.timers();
-    const json = JSON.stringify(this.persistSnapshot(this.lastGood));
+    const json = encodeHibernated(this.config.machine.getPersistedSnapshot(this.lastGood), timers);
     this.teardown();
+    this.armed = [];
     this.lastGood = undefined;
-    this.hibernated = { json, timers };
+    const extra = this.extraState();
+    extra.hibernated = json;
+    extra.lastTimers = undefined;
     if (timers.length > 0) {
       const earliest = timers[0]!.wallDeadlineMs - this.runtime.clock.wallNow();
-      this.wakeTimer = this.runtime.timers.schedule(
+      extra.wakeTimer = this.runtime.timers.schedule(
         Math.max(0, earliest),
         () => {
-          this.wakeTimer = undefined;
-          if (this.status === 'running' && this.hibernated) this.wake();
+          extra.wakeTimer = undefined;
+          if (this.status === 'running' && extra.hibernated) this.wake();
         },
         { owner: this.pid, label: 'wake' },
       );
@@ -472,22 +514,104 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
   }
 
   private wake(): void {
-    const h = this.hibernated;
-    if (!h) return;
-    this.hibernated = undefined;
-    if (this.wakeTimer) this.runtime.timers.cancel(this.wakeTimer);
-    this.wakeTimer = undefined;
-    this.boot({ snapshot: JSON.parse(h.json), timers: h.timers });
+    const extra = this.extra;
+    const h = extra?.hibernated;
+    if (!extra || !h) return;
+    extra.hibernated = undefined;
+    if (extra.wakeTimer) this.runtime.timers.cancel(extra.wakeTimer);
+    extra.wakeTimer = undefined;
+    this.boot(decodeHibernated(h));
     this.touch();
   }
 }
 
-type EventFrom<TMachine extends AnyStateMachine> = Parameters<Actor<TMachine>['send']>[0];
+type ScheduleFn = (source: unknown, target: unknown, event: EventObject, delay: number, id?: string) => void;
+
+// A synchronous hand-off: xstate's scheduler records a delayed event and at once calls the
+// actor's clock; the wrapper below leaves the event's id and body here for that call to take.
+let handoffId: string | undefined;
+let handoffEvent: EventObject | undefined;
+
+/**
+ * Replaces `actor.system.scheduler.schedule` (a public object of xstate's) so each `after` timer
+ * is named — id and event, for persistence and the UI — when it is armed, with no scanning and
+ * no closure per actor: every actor of our systems has its process as `clock`.
+ */
+function identifyingSchedule(
+  source: unknown,
+  target: unknown,
+  event: EventObject,
+  delay: number,
+  id?: string,
+): void {
+  const owner = (source as { clock?: unknown }).clock;
+  if (!(owner instanceof MachineProcess) || !owner.xstateSchedule)
+    throw new Error('xstate scheduler without its process');
+  handoffId = id;
+  handoffEvent = event;
+  try {
+    owner.xstateSchedule(source, target, event, delay, id);
+  } finally {
+    handoffId = undefined;
+    handoffEvent = undefined;
+  }
+}
+
+/**
+ * A hibernated machine as one short JSON string: the persisted snapshot without its defaults
+ * (status active, empty history and children) and each timer as a tuple, its event left out
+ * when it is just `{ type: id }` (xstate's `after` events).
+ */
+export function encodeHibernated(snapshot: unknown, timers: readonly MachineTimer[]): string {
+  const { status, historyValue, children, ...rest } = snapshot as Record<string, unknown>;
+  const s: Record<string, unknown> = rest;
+  if (status !== 'active') s.status = status;
+  if (historyValue && Object.keys(historyValue).length > 0) s.historyValue = historyValue;
+  if (children && Object.keys(children).length > 0) s.children = children;
+  const t = timers.map((x) => {
+    const tuple: unknown[] = [x.kind, x.id, x.wallDeadlineMs, x.delayMs];
+    if (!(x.event.type === x.id && Object.keys(x.event).length === 1)) tuple.push(x.event);
+    return tuple;
+  });
+  return JSON.stringify([s, t]);
+}
+
+export function decodeHibernated(json: string): PersistedMachineState {
+  const [s, t] = JSON.parse(json) as [
+    Record<string, unknown>,
+    [TimerKind, string, number, number, EventObject?][],
+  ];
+  const snapshot = { status: 'active', historyValue: {}, children: {}, ...s };
+  const timers = t.map(([kind, id, wallDeadlineMs, delayMs, event]) => ({
+    kind,
+    id,
+    wallDeadlineMs,
+    delayMs,
+    event: event ?? { type: id },
+  }));
+  return { snapshot, timers };
+}
+
+/**
+ * Registers the process as the actor's observer. xstate's `subscribe` wraps an observer in a new
+ * object with three bound functions plus a subscription (~250 B a device); adding the process
+ * itself to the actor's observer set costs nothing (xstate calls `next` and `complete` as
+ * methods, and reads `error` as a property — see the getter). That set is private to xstate, so
+ * this falls back to `subscribe` if it ever changes shape; the machine-process tests cover the
+ * transition and the error path through it.
+ */
+function observe(actor: { subscribe(o: object): unknown }, observer: object): void {
+  const observers = (actor as unknown as { observers?: unknown }).observers;
+  if (observers instanceof Set) observers.add(observer);
+  else actor.subscribe(observer);
+}
 
 /** Starts a machine process (see {@link MachineProcess}). */
 export function startMachine<TMachine extends AnyStateMachine>(
   runtime: Runtime,
-  options: MachineProcessOptions<TMachine>,
+  name: string,
+  config: MachineConfig<TMachine>,
+  options: MachineStartOptions = {},
 ): MachineProcess<TMachine> {
-  return new MachineProcess(runtime, options);
+  return new MachineProcess(runtime, name, config, options);
 }

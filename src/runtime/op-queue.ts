@@ -30,6 +30,34 @@ export class OpQueue {
     });
   }
 
+  /**
+   * Runs `op` at once when the queue is idle — the caller is outside this queue's owner, so
+   * nothing can interleave — and queues it otherwise. A synchronous op then costs no promise
+   * hop through the queue (the hot path of starting a device).
+   */
+  callNow<T>(op: () => T | Promise<T>): Promise<T> {
+    if (this.draining || this.head < this.items.length) return this.call(op);
+    this.draining = true;
+    let result: T | Promise<T>;
+    try {
+      result = op();
+    } catch (error) {
+      this.resume();
+      return Promise.reject(error);
+    }
+    if (result && typeof (result as Promise<T>).then === 'function') {
+      return (result as Promise<T>).finally(() => this.resume());
+    }
+    this.resume();
+    return Promise.resolve(result as T);
+  }
+
+  /** After a `callNow`: drains what arrived meanwhile, or goes idle. */
+  private resume(): void {
+    if (this.head < this.items.length) queueMicrotask(() => void this.drain());
+    else this.draining = false;
+  }
+
   /** Queues `op` with no reply; a failure goes to the reporter. */
   post(op: Operation): void {
     this.items.push(op);

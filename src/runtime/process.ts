@@ -16,7 +16,7 @@
  * }
  */
 import type { ExitReason } from './exit-reason.js';
-import { KILLED, SHUTDOWN, errorExit } from './exit-reason.js';
+import { errorExit, KILLED, SHUTDOWN } from './exit-reason.js';
 import type { Runtime } from './runtime.js';
 
 /** A process identifier, unique within one runtime instance. Made only by `runtime.nextPid()`. */
@@ -81,7 +81,14 @@ export abstract class ProcessBase implements Process {
   protected started(parent?: Pid, childId?: string): void {
     const events = this.runtime.events;
     if (events.active)
-      events.emit({ type: 'process.started', pid: this.pid, kind: this.kind, name: this.name, parent, childId });
+      events.emit({
+        type: 'process.started',
+        pid: this.pid,
+        kind: this.kind,
+        name: this.name,
+        parent,
+        childId,
+      });
   }
 
   /** Graceful stop: release resources, flush; may be async. Throwing makes the exit an error. */
@@ -163,14 +170,14 @@ export abstract class ProcessBase implements Process {
     if (events.active) events.emit({ type: 'process.exited', pid: this.pid, name: this.name, reason });
     const listeners = this.listeners;
     this.listeners = undefined;
-    if (typeof listeners === 'function') this.notify(listeners, reason);
-    else if (listeners) for (const l of listeners) this.notify(l, reason);
+    if (typeof listeners === 'function') this.callExitListener(listeners, reason);
+    else if (listeners) for (const l of listeners) this.callExitListener(l, reason);
     const waiters = this.exitWaiters;
     this.exitWaiters = undefined;
     if (waiters) for (const w of waiters) w(reason);
   }
 
-  private notify(listener: ExitListener, reason: ExitReason): void {
+  private callExitListener(listener: ExitListener, reason: ExitReason): void {
     try {
       listener(reason, this);
     } catch (error) {

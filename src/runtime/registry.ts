@@ -230,7 +230,7 @@ export function createRegistry<V = unknown>(runtime: Runtime, options: RegistryO
  *
  * @example
  * const via = viaName(names, 'fleet:root');
- * const r = via.register(supervisor); // { ok: true } or { ok: false, error: { code: 'alreadyRegistered', pid } }
+ * via.register(supervisor); // { ok: true }, or { ok: false, error: { code: 'alreadyRegistered', pid } }
  * via.whereis(); // → supervisor
  */
 export interface ViaName {

@@ -37,7 +37,7 @@ import type {
 } from './child-spec.js';
 import { validateChildSpec, validateChildSpecs, validateSupervisorFlags } from './child-spec.js';
 import type { ExitReason } from './exit-reason.js';
-import { SHUTDOWN, formatExitReason, isCleanExit, shutdownWith, toError } from './exit-reason.js';
+import { formatExitReason, isCleanExit, SHUTDOWN, shutdownWith, toError } from './exit-reason.js';
 import { OpQueue } from './op-queue.js';
 import type { Pid, Process } from './process.js';
 import { ProcessBase, shutdownProcess } from './process.js';
@@ -67,7 +67,9 @@ export interface SupervisorError {
   readonly cause?: Error | undefined;
 }
 
-export type SupResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: SupervisorError };
+export type SupResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: SupervisorError };
 
 export type ChildStatus = 'running' | 'restarting' | 'stopped';
 
@@ -161,7 +163,9 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
     this.maxRestarts = flags.maxRestarts;
     this.periodMs = flags.periodMs;
     this.autoShutdown = flags.autoShutdown;
-    this.mailbox = new OpQueue((error) => runtime.report(`supervisor ${name} failed handling a message`, error, this.pid));
+    this.mailbox = new OpQueue((error) =>
+      runtime.report(`supervisor ${name} failed handling a message`, error, this.pid),
+    );
   }
 
   /** Starts the initial children in order; on a failure stops the started ones in reverse. */
@@ -240,7 +244,10 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
             pid: existing.process.pid,
             message: `child '${existing.spec.id}' is already running`,
           });
-        return err({ code: 'alreadyPresent', message: `child '${existing.spec.id}' exists but is not running` });
+        return err({
+          code: 'alreadyPresent',
+          message: `child '${existing.spec.id}' exists but is not running`,
+        });
       }
       const rec = this.newRecord(checked.value);
       this.records.push(rec);
@@ -271,7 +278,8 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
       if (!rec) return err({ code: 'notFound', message: `no child '${id}' in ${this.name}` });
       if (rec.state === 'restarting')
         return err({ code: 'restarting', message: `child '${id}' is in a restart loop` });
-      if (rec.process) return err({ code: 'running', pid: rec.process.pid, message: `child '${id}' is running` });
+      if (rec.process)
+        return err({ code: 'running', pid: rec.process.pid, message: `child '${id}' is running` });
       return this.startRecord(rec);
     });
   }
@@ -284,7 +292,8 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
       if (!rec) return err({ code: 'notFound', message: `no child '${id}' in ${this.name}` });
       if (rec.state === 'restarting')
         return err({ code: 'restarting', message: `child '${id}' is in a restart loop` });
-      if (rec.process) return err({ code: 'running', pid: rec.process.pid, message: `child '${id}' is running` });
+      if (rec.process)
+        return err({ code: 'running', pid: rec.process.pid, message: `child '${id}' is running` });
       this.remove(rec);
       return ok(undefined);
     });
@@ -358,7 +367,10 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
       return ok(undefined);
     }
     if (!isProcess(result))
-      return this.startFailed(rec, new Error(`start of '${rec.spec.id}' returned something that is not a process`));
+      return this.startFailed(
+        rec,
+        new Error(`start of '${rec.spec.id}' returned something that is not a process`),
+      );
     rec.process = result;
     rec.state = 'running';
     this.byPid.set(result.pid, rec);
@@ -476,7 +488,10 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
    * OTP R4), then starts the group in order. Returns the member that failed to start, after
    * stopping the members this round had already started.
    */
-  private async restartGroup(group: ChildRecord[], failedChild: ChildRecord): Promise<ChildRecord | undefined> {
+  private async restartGroup(
+    group: ChildRecord[],
+    failedChild: ChildRecord,
+  ): Promise<ChildRecord | undefined> {
     for (let i = group.length - 1; i >= 0; i--) {
       const r = group[i]!;
       if (r === failedChild) continue;
@@ -518,11 +533,14 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
   private async maybeAutoShutdown(rec: ChildRecord): Promise<void> {
     if (this.autoShutdown === 'never') return;
     if (this.autoShutdown === 'allSignificant') {
-      const othersLeft = this.records.some((r) => r !== rec && r.spec.significant && (r.process || r.state === 'restarting'));
+      const othersLeft = this.records.some(
+        (r) => r !== rec && r.spec.significant && (r.process || r.state === 'restarting'),
+      );
       if (othersLeft) return;
     }
     const events = this.runtime.events;
-    if (events.active) events.emit({ type: 'supervisor.autoShutdown', supervisor: this.pid, childId: rec.spec.id });
+    if (events.active)
+      events.emit({ type: 'supervisor.autoShutdown', supervisor: this.pid, childId: rec.spec.id });
     await this.shutDownSelf(SHUTDOWN);
   }
 
@@ -538,7 +556,10 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
  * `startFailed` (a child's start failed; the children already started were stopped in reverse
  * order), `alreadyStarted` (its via-name is taken).
  */
-export async function startSupervisor(runtime: Runtime, options: SupervisorOptions): Promise<SupResult<Supervisor>> {
+export async function startSupervisor(
+  runtime: Runtime,
+  options: SupervisorOptions,
+): Promise<SupResult<Supervisor>> {
   const flags = validateSupervisorFlags(options);
   if (!flags.ok) return err(flags.error);
   const specs = validateChildSpecs(options.children ?? [], flags.value.autoShutdown);
@@ -563,7 +584,8 @@ export function supervisorChild(
     ...extra,
     start: async () => {
       const res = await startSupervisor(runtime, { name: id, ...options });
-      if (!res.ok) throw Object.assign(new Error(res.error.message), { code: res.error.code, cause: res.error.cause });
+      if (!res.ok)
+        throw Object.assign(new Error(res.error.message), { code: res.error.code, cause: res.error.cause });
       return res.value;
     },
   };

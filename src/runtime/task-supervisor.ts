@@ -20,11 +20,10 @@
  * if (!started.ok) console.log(started.error.code); // 'maxChildren' | 'noproc'
  *
  * const probe = tasks.asyncNolink((signal) => ping(device, signal));
- * const r = await probe.await(2_000);              // { ok: true, value } | { ok: false, error: { code: 'timeout' | 'exited' | ... } }
+ * const r = await probe.await(2_000); // { ok: true, value } or { ok: false, error: { code: 'timeout', ... } }
  *
- * for await (const r of tasks.asyncStream(devices, (d, signal) => readVersion(d, signal), { maxConcurrency: 4 })) {
- *   if (r.ok) versions.push(r.value);
- * }
+ * const reads = tasks.asyncStream(devices, (d, signal) => readVersion(d, signal), { maxConcurrency: 4 });
+ * for await (const r of reads) if (r.ok) versions.push(r.value);
  */
 import type { ExitReason } from './exit-reason.js';
 import { formatExitReason, NORMAL, toError } from './exit-reason.js';

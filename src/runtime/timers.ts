@@ -31,6 +31,12 @@ export interface TimerRef extends TimerInfo {
   readonly id: number;
 }
 
+/**
+ * What a timer calls: a function, or an object whose `onTimer()` runs (lets a process keep one
+ * small object per timer instead of a closure per arm).
+ */
+export type TimerCallback = (() => void) | { onTimer(): void };
+
 interface Entry {
   id: number;
   deadlineMs: number;
@@ -38,7 +44,7 @@ interface Entry {
   delayMs: number;
   owner: number;
   label: string;
-  fn: (() => void) | undefined; // undefined once cancelled or fired: O(1) cancel, no index
+  fn: TimerCallback | undefined; // undefined once cancelled or fired: O(1) cancel, no index
 }
 
 export interface TimerMeta {
@@ -48,7 +54,7 @@ export interface TimerMeta {
 
 export interface TimerService {
   readonly clock: Clock;
-  schedule(delayMs: number, fn: () => void, meta?: TimerMeta): TimerRef;
+  schedule(delayMs: number, fn: TimerCallback, meta?: TimerMeta): TimerRef;
   /** Cancels a pending timer; returns false if it already fired or was cancelled. */
   cancel(ref: TimerRef): boolean;
   isPending(ref: TimerRef): boolean;
@@ -73,7 +79,8 @@ export function createTimerService(clock: Clock): TimerService {
   let firing = false;
   let disposed = false;
 
-  const less = (a: Entry, b: Entry) => a.deadlineMs < b.deadlineMs || (a.deadlineMs === b.deadlineMs && a.id < b.id);
+  const less = (a: Entry, b: Entry) =>
+    a.deadlineMs < b.deadlineMs || (a.deadlineMs === b.deadlineMs && a.id < b.id);
 
   const siftUp = (i: number) => {
     const e = heap[i]!;
@@ -158,7 +165,8 @@ export function createTimerService(clock: Clock): TimerService {
         const fn = top.fn;
         forget(top);
         try {
-          fn();
+          if (typeof fn === 'function') fn();
+          else fn.onTimer();
         } catch (error) {
           // A timer callback must not break the shared structure; the owner's adapter reports
           // its own failures, so this only guards against a bug in one.
@@ -199,8 +207,9 @@ export function createTimerService(clock: Clock): TimerService {
       if (!e.fn) return false;
       forget(e);
       cancelledInHeap++;
-      if (cancelledInHeap > 64 && cancelledInHeap > heap.length / 2) compact();
-      if (heap[0] === e || heap.length === 0) rearm();
+      if (cancelledInHeap > 64 && cancelledInHeap * 2 >= heap.length) compact();
+      // The host timer is left armed: if it fires early it finds nothing due and re-arms for
+      // the real top. Re-arming here would cost a host clear+set on every re-armed timeout.
       return true;
     },
     isPending(ref) {

@@ -14,7 +14,9 @@ export function report(
 ): void {
   const v = Number.isInteger(value) ? String(value) : value.toFixed(value < 10 ? 3 : 1);
   const met = op === '<=' ? value <= goal : value >= goal;
-  console.log(`BENCH ${suite}.${figure} ${v} ${unit} goal ${op} ${goal}  ${met ? 'met' : 'MISSED'}${note ? `  ${note}` : ''}`);
+  console.log(
+    `BENCH ${suite}.${figure} ${v} ${unit} goal ${op} ${goal}  ${met ? 'met' : 'MISSED'}${note ? `  ${note}` : ''}`,
+  );
 }
 
 export function gc(): void {

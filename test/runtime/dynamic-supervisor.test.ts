@@ -4,7 +4,7 @@ import { startDynamicSupervisor } from '../../src/runtime/dynamic-supervisor.js'
 import { KILLED, SHUTDOWN, shutdownWith } from '../../src/runtime/exit-reason.js';
 import type { Pid } from '../../src/runtime/process.js';
 import type { TestRig, WorkerOptions } from './helpers.js';
-import { TestWorker, createRig } from './helpers.js';
+import { createRig, TestWorker } from './helpers.js';
 
 function fleet(rig: TestRig, options: Parameters<typeof startDynamicSupervisor>[1] = {}) {
   const res = startDynamicSupervisor(rig.rt, { name: 'fleet', ...options });
@@ -12,7 +12,11 @@ function fleet(rig: TestRig, options: Parameters<typeof startDynamicSupervisor>[
   return res.value;
 }
 
-function deviceSpec(rig: TestRig, current: Map<string, TestWorker>, options: WorkerOptions = {}): DynamicChildSpec<string> {
+function deviceSpec(
+  rig: TestRig,
+  current: Map<string, TestWorker>,
+  options: WorkerOptions = {},
+): DynamicChildSpec<string> {
   return {
     start: (id) => {
       const w = new TestWorker(rig.rt, id, rig, options);
@@ -72,7 +76,10 @@ describe('dynamic supervisor (Elixir DynamicSupervisor)', () => {
     await sup.startChild(deviceSpec(rig, current), 'd1');
     expect(await sup.terminateChild(current.get('d1')!.pid)).toEqual({ ok: true, value: undefined });
     expect(current.get('d1')!.exitReason).toEqual(SHUTDOWN);
-    expect(await sup.terminateChild(999_999 as Pid)).toMatchObject({ ok: false, error: { code: 'notFound' } });
+    expect(await sup.terminateChild(999_999 as Pid)).toMatchObject({
+      ok: false,
+      error: { code: 'notFound' },
+    });
     expect(sup.countChildren().specs).toBe(0);
   });
 
@@ -112,7 +119,10 @@ describe('dynamic supervisor (Elixir DynamicSupervisor)', () => {
     const rig = createRig();
     const sup = fleet(rig);
     const current = new Map<string, TestWorker>();
-    const slow: DynamicChildSpec<string> = { ...deviceSpec(rig, current, { stopTakesMs: 'never' }), shutdown: 1000 };
+    const slow: DynamicChildSpec<string> = {
+      ...deviceSpec(rig, current, { stopTakesMs: 'never' }),
+      shutdown: 1000,
+    };
     for (let i = 0; i < 5; i++) await sup.startChild(slow, `d${i}`);
     const stopping = sup.stop();
     await rig.clock.advanceAsync(1000);
@@ -124,10 +134,19 @@ describe('dynamic supervisor (Elixir DynamicSupervisor)', () => {
   it('rejects significant children and bad options with a code naming the field', async () => {
     const rig = createRig();
     const sup = fleet(rig);
-    const res = await sup.startChild({ start: () => null, significant: true } as DynamicChildSpec<string>, 'x');
+    const res = await sup.startChild(
+      { start: () => null, significant: true } as DynamicChildSpec<string>,
+      'x',
+    );
     expect(res).toMatchObject({ ok: false, error: { code: 'badSignificant' } });
-    expect(startDynamicSupervisor(rig.rt, { maxChildren: -1 })).toMatchObject({ ok: false, error: { field: 'maxChildren' } });
-    expect(startDynamicSupervisor(rig.rt, { periodMs: 0 })).toMatchObject({ ok: false, error: { code: 'badPeriod' } });
+    expect(startDynamicSupervisor(rig.rt, { maxChildren: -1 })).toMatchObject({
+      ok: false,
+      error: { field: 'maxChildren' },
+    });
+    expect(startDynamicSupervisor(rig.rt, { periodMs: 0 })).toMatchObject({
+      ok: false,
+      error: { code: 'badPeriod' },
+    });
   });
 
   it('starting and stopping 10,000 children keeps counts exact', async () => {

@@ -3,7 +3,7 @@ import type { SimulatedClock } from '../../src/runtime/clock.js';
 import { createSimulatedClock, flushMicrotasks } from '../../src/runtime/clock.js';
 import type { RuntimeEvent } from '../../src/runtime/events.js';
 import type { ExitReason } from '../../src/runtime/exit-reason.js';
-import { NORMAL, errorExit } from '../../src/runtime/exit-reason.js';
+import { errorExit, NORMAL } from '../../src/runtime/exit-reason.js';
 import { ProcessBase } from '../../src/runtime/process.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { createRuntime } from '../../src/runtime/runtime.js';

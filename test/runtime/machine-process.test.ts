@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { assign, setup } from 'xstate';
+import { createSimulatedClock } from '../../src/runtime/clock.js';
 import { KILLED } from '../../src/runtime/exit-reason.js';
 import type { PersistedMachineState } from '../../src/runtime/machine-process.js';
-import { MachineProcess, startMachine } from '../../src/runtime/machine-process.js';
+import { type MachineProcess, startMachine } from '../../src/runtime/machine-process.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
 import { startSupervisor } from '../../src/runtime/supervisor.js';
 import { createRig } from './helpers.js';
 
@@ -42,13 +44,17 @@ const device = setup({
 describe('machine process (xstate actor as a supervised gen_statem)', () => {
   it('runs the machine, reports transitions on the event stream and lists the running timeout with its deadline', async () => {
     const rig = createRig();
-    const p = startMachine(rig.rt, { name: 'd1', machine: device });
+    const p = startMachine(rig.rt, 'd1', { machine: device });
     expect(p.state).toBe('disconnected');
     p.send({ type: 'CONNECT' });
     expect(p.state).toBe('connecting');
     const timers = p.timers();
     expect(timers).toHaveLength(1);
-    expect(timers[0]).toMatchObject({ kind: 'after', delayMs: 5000, event: { type: 'xstate.after.5000.device.connecting' } });
+    expect(timers[0]).toMatchObject({
+      kind: 'after',
+      delayMs: 5000,
+      event: { type: 'xstate.after.5000.device.connecting' },
+    });
     expect(timers[0]!.wallDeadlineMs).toBe(rig.clock.wallNow() + 5000);
     expect(rig.events.find((e) => e.type === 'state.transition' && e.to === 'connecting')).toMatchObject({
       from: 'disconnected',
@@ -58,7 +64,7 @@ describe('machine process (xstate actor as a supervised gen_statem)', () => {
 
   it('an after delay fires on the shared timer heap and is cancelled when the state is left', async () => {
     const rig = createRig();
-    const p = startMachine(rig.rt, { name: 'd1', machine: device });
+    const p = startMachine(rig.rt, 'd1', { machine: device });
     p.send({ type: 'CONNECT' });
     await rig.clock.advanceAsync(4999);
     expect(p.state).toBe('connecting');
@@ -72,12 +78,12 @@ describe('machine process (xstate actor as a supervised gen_statem)', () => {
 
   it('an error in the machine is an abnormal exit; reaching a final state is a normal exit', async () => {
     const rig = createRig();
-    const crashing = startMachine(rig.rt, { name: 'd1', machine: device });
+    const crashing = startMachine(rig.rt, 'd1', { machine: device });
     crashing.send({ type: 'CONNECT' });
     crashing.send({ type: 'POISON' });
     expect(crashing.exitReason).toMatchObject({ type: 'error', error: { message: 'device code crashed' } });
     expect(rig.rt.timers.size()).toBe(0);
-    const finishing = startMachine(rig.rt, { name: 'd2', machine: device });
+    const finishing = startMachine(rig.rt, 'd2', { machine: device });
     finishing.send({ type: 'FINISH' });
     expect(finishing.exitReason).toEqual({ type: 'normal' });
   });
@@ -91,7 +97,7 @@ describe('machine process (xstate actor as a supervised gen_statem)', () => {
         {
           id: 'machine',
           start: () => {
-            last = startMachine(rig.rt, { name: 'd1', machine: device, restore: last?.persistedState() });
+            last = startMachine(rig.rt, 'd1', { machine: device }, { restore: last?.persistedState() });
             return last;
           },
         },
@@ -114,14 +120,38 @@ describe('machine process (xstate actor as a supervised gen_statem)', () => {
     expect(second.state).toBe('disconnected');
   });
 
+  it('persists the running timeout by its xstate id even when nobody watches the event stream', async () => {
+    const clock = createSimulatedClock();
+    const rt = createRuntime({ clock });
+    const p = startMachine(rt, 'quiet', { machine: device });
+    p.send({ type: 'CONNECT' });
+    await clock.advanceAsync(1000);
+    p.send({ type: 'POISON' });
+    const saved = p.persistedState();
+    expect(saved?.timers).toEqual([
+      {
+        kind: 'after',
+        id: 'xstate.after.5000.device.connecting',
+        event: { type: 'xstate.after.5000.device.connecting' },
+        delayMs: 5000,
+        wallDeadlineMs: clock.wallNow() + 4000,
+      },
+    ]);
+    const back = startMachine(rt, 'quiet', { machine: device }, { restore: saved });
+    await clock.advanceAsync(3999);
+    expect(back.state).toBe('connecting');
+    await clock.advanceAsync(1);
+    expect(back.state).toBe('disconnected');
+  });
+
   it('a deadline that passed while the app was down fires at once after restore', async () => {
     const rig = createRig();
-    const p = startMachine(rig.rt, { name: 'd1', machine: device });
+    const p = startMachine(rig.rt, 'd1', { machine: device });
     p.send({ type: 'CONNECT' });
     const saved: PersistedMachineState = JSON.parse(JSON.stringify(p.persistedState()));
     await p.stop();
     await rig.clock.advanceAsync(60_000); // the app was down for a minute
-    const back = startMachine(rig.rt, { name: 'd1', machine: device, restore: saved });
+    const back = startMachine(rig.rt, 'd1', { machine: device }, { restore: saved });
     expect(back.state).toBe('connecting');
     await rig.clock.advanceAsync(0);
     expect(back.state).toBe('disconnected');
@@ -129,7 +159,7 @@ describe('machine process (xstate actor as a supervised gen_statem)', () => {
 
   it('gen_statem timeouts: a state timeout is cancelled by a state change, an event timeout by any event, a named one survives both', async () => {
     const rig = createRig();
-    const p = startMachine(rig.rt, { name: 'd1', machine: device });
+    const p = startMachine(rig.rt, 'd1', { machine: device });
     p.send({ type: 'CONNECT' });
     p.send({ type: 'CONNECTED' });
     p.startTimer('named', 'liveness', 30_000, { type: 'LIVENESS_TIMEOUT' });
@@ -149,7 +179,7 @@ describe('machine process (xstate actor as a supervised gen_statem)', () => {
 
   it('hibernates after being idle, keeps its state and deadlines, and wakes on the next event', async () => {
     const rig = createRig();
-    const p = startMachine(rig.rt, { name: 'd1', machine: device, hibernateAfterMs: 1000 });
+    const p = startMachine(rig.rt, 'd1', { machine: device, hibernateAfterMs: 1000 });
     p.send({ type: 'CONNECT' });
     p.send({ type: 'CONNECTED' });
     await rig.clock.advanceAsync(1000);
@@ -163,7 +193,7 @@ describe('machine process (xstate actor as a supervised gen_statem)', () => {
 
   it('a hibernated machine wakes at its earliest deadline and the timeout fires on time', async () => {
     const rig = createRig();
-    const p = startMachine(rig.rt, { name: 'd1', machine: device, hibernateAfterMs: 1000 });
+    const p = startMachine(rig.rt, 'd1', { machine: device, hibernateAfterMs: 1000 });
     p.send({ type: 'CONNECT' });
     await rig.clock.advanceAsync(1000);
     expect(p.isHibernating).toBe(true);
@@ -176,7 +206,7 @@ describe('machine process (xstate actor as a supervised gen_statem)', () => {
 
   it('a killed machine leaves no timer behind and ignores late events', async () => {
     const rig = createRig();
-    const p = startMachine(rig.rt, { name: 'd1', machine: device });
+    const p = startMachine(rig.rt, 'd1', { machine: device });
     p.send({ type: 'CONNECT' });
     p.startTimer('named', 'liveness', 100, { type: 'LIVENESS_TIMEOUT' });
     p.kill();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createSimulatedClock, flushMicrotasks } from '../../src/runtime/clock.js';
 import type { RuntimeEvent } from '../../src/runtime/events.js';
-import { NORMAL, errorExit } from '../../src/runtime/exit-reason.js';
+import { errorExit, NORMAL } from '../../src/runtime/exit-reason.js';
 import { ProcessBase } from '../../src/runtime/process.js';
 import { createRegistry, viaName } from '../../src/runtime/registry.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
@@ -59,7 +59,10 @@ describe('registry with unique keys', () => {
     expect(clash.error).toMatchObject({ pid: first.pid });
     expect(clash.error.message).toContain('broker');
     // The same process registering the same key twice is refused too (Elixir returns its own pid).
-    expect(names.register('broker', first)).toMatchObject({ ok: false, error: { code: 'alreadyRegistered', pid: first.pid } });
+    expect(names.register('broker', first)).toMatchObject({
+      ok: false,
+      error: { code: 'alreadyRegistered', pid: first.pid },
+    });
     expect(names.whereis('broker')).toBe(first);
     expect(names.count()).toBe(1);
   });
@@ -189,7 +192,11 @@ describe('registry with duplicate keys (pub/sub)', () => {
     expect(seen).toEqual(['b']);
     const reports = events.filter((e) => e.type === 'report');
     expect(reports).toHaveLength(1);
-    expect(reports[0]).toMatchObject({ level: 'error', pid: a.pid, error: { message: 'subscriber a is broken' } });
+    expect(reports[0]).toMatchObject({
+      level: 'error',
+      pid: a.pid,
+      error: { message: 'subscriber a is broken' },
+    });
   });
 
   it('dispatch skips an entry that exited during the same dispatch', () => {

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createSimulatedClock, flushMicrotasks } from '../../src/runtime/clock.js';
 import type { RuntimeEvent } from '../../src/runtime/events.js';
 import type { ExitReason } from '../../src/runtime/exit-reason.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
 import type { CallReturn } from '../../src/runtime/server.js';
 import { startServer } from '../../src/runtime/server.js';
 
@@ -54,9 +54,20 @@ describe('startServer', () => {
     const pending = server.call({ type: 'slowGet', ms: 40 });
     await clock.advanceAsync(40);
     await pending;
-    expect(events[0]).toMatchObject({ type: 'process.started', pid: server.pid, kind: 'server', name: 'counter' });
+    expect(events[0]).toMatchObject({
+      type: 'process.started',
+      pid: server.pid,
+      kind: 'server',
+      name: 'counter',
+    });
     expect(events).toContainEqual(
-      expect.objectContaining({ type: 'measurement', name: 'server.call', value: 40, unit: 'ms', pid: server.pid }),
+      expect.objectContaining({
+        type: 'measurement',
+        name: 'server.call',
+        value: 40,
+        unit: 'ms',
+        pid: server.pid,
+      }),
     );
   });
 
@@ -149,8 +160,12 @@ describe('startServer', () => {
     expect(server.alive).toBe(false);
     // OTP calls terminate(Reason, State) on a crash.
     expect(terminated).toEqual([[reason, 7]]);
-    expect(events).toContainEqual(expect.objectContaining({ type: 'report', level: 'error', pid: server.pid }));
-    expect(events).toContainEqual(expect.objectContaining({ type: 'process.exited', pid: server.pid, reason }));
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'report', level: 'error', pid: server.pid }),
+    );
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'process.exited', pid: server.pid, reason }),
+    );
   });
 
   it('a cast handler that throws synchronously crashes the server too', async () => {

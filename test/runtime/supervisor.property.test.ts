@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { RestartType, Strategy } from '../../src/runtime/child-spec.js';
 import type { ExitReason } from '../../src/runtime/exit-reason.js';
-import { KILLED, NORMAL, SHUTDOWN, errorExit } from '../../src/runtime/exit-reason.js';
+import { errorExit, KILLED, NORMAL, SHUTDOWN } from '../../src/runtime/exit-reason.js';
 import { addRestart } from '../../src/runtime/restart-intensity.js';
 import { startSupervisor } from '../../src/runtime/supervisor.js';
 import { createRig, workers } from './helpers.js';
@@ -34,12 +34,38 @@ type Cmd =
 const ids = ['a', 'b', 'c', 'd', 'e'];
 const restartArb = fc.constantFrom<RestartType>('permanent', 'transient', 'temporary');
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('crash' as const), id: fc.constantFrom(...ids), reason: fc.constantFrom('normal' as const, 'shutdown' as const, 'error' as const, 'killed' as const) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('terminate' as const), id: fc.constantFrom(...ids, 'zz') }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), id: fc.constantFrom(...ids, 'zz') }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), id: fc.constantFrom(...ids, 'zz') }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('start' as const), id: fc.constantFrom(...ids), restart: restartArb }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 3000 }) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('crash' as const),
+      id: fc.constantFrom(...ids),
+      reason: fc.constantFrom('normal' as const, 'shutdown' as const, 'error' as const, 'killed' as const),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('terminate' as const), id: fc.constantFrom(...ids, 'zz') }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('restart' as const), id: fc.constantFrom(...ids, 'zz') }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('delete' as const), id: fc.constantFrom(...ids, 'zz') }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('start' as const),
+      id: fc.constantFrom(...ids),
+      restart: restartArb,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 3000 }) }),
+  },
 );
 
 const reasons: Record<string, ExitReason> = {
@@ -49,7 +75,15 @@ const reasons: Record<string, ExitReason> = {
   killed: KILLED,
 };
 
-function modelCrash(m: Model, child: ModelChild, reason: string, now: number, strategy: Strategy, max: number, periodMs: number) {
+function modelCrash(
+  m: Model,
+  child: ModelChild,
+  reason: string,
+  now: number,
+  strategy: Strategy,
+  max: number,
+  periodMs: number,
+) {
   const clean = reason === 'normal' || reason === 'shutdown';
   const restart = child.restart === 'permanent' || (child.restart === 'transient' && !clean);
   child.running = false;
@@ -65,7 +99,8 @@ function modelCrash(m: Model, child: ModelChild, reason: string, now: number, st
     return;
   }
   const index = m.children.indexOf(child);
-  const group = strategy === 'oneForOne' ? [child] : strategy === 'oneForAll' ? [...m.children] : m.children.slice(index);
+  const group =
+    strategy === 'oneForOne' ? [child] : strategy === 'oneForAll' ? [...m.children] : m.children.slice(index);
   for (const c of group) {
     if (c !== child && c.restart === 'temporary') m.children = m.children.filter((x) => x !== c);
     else c.running = true;
@@ -113,7 +148,8 @@ describe('supervisor against a pure model (property)', () => {
                 expect(r.ok).toBe(child !== undefined);
                 if (child) {
                   child.running = false;
-                  if (child.restart === 'temporary') model.children = model.children.filter((c) => c !== child);
+                  if (child.restart === 'temporary')
+                    model.children = model.children.filter((c) => c !== child);
                 }
                 break;
               }
@@ -148,7 +184,12 @@ describe('supervisor against a pure model (property)', () => {
               [...model.children].reverse().map((c) => [c.id, c.running ? 'running' : 'stopped']),
             );
             const running = model.children.filter((c) => c.running).length;
-            expect(sup.countChildren()).toEqual({ specs: model.children.length, active: running, supervisors: 0, workers: model.children.length });
+            expect(sup.countChildren()).toEqual({
+              specs: model.children.length,
+              active: running,
+              supervisors: 0,
+              workers: model.children.length,
+            });
           }
           if (!model.alive) {
             for (const c of model.children) expect(w.get(c.id).alive).toBe(false);

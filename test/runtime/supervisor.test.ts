@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ExitReason } from '../../src/runtime/exit-reason.js';
-import { KILLED, NORMAL, SHUTDOWN, errorExit, shutdownWith } from '../../src/runtime/exit-reason.js';
+import { errorExit, KILLED, NORMAL, SHUTDOWN, shutdownWith } from '../../src/runtime/exit-reason.js';
 import type { ChildSpec, RestartType } from '../../src/runtime/index.js';
 import type { Supervisor, SupervisorOptions } from '../../src/runtime/supervisor.js';
 import { startSupervisor, supervisorChild } from '../../src/runtime/supervisor.js';
@@ -60,7 +60,10 @@ describe('strategies', () => {
   it('one_for_one restarts only the crashed child; its siblings keep their pids', async () => {
     const rig = createRig();
     const w = workers(rig);
-    const sup = await start(rig, { strategy: 'oneForOne', children: [w.spec('a'), w.spec('b'), w.spec('c')] });
+    const sup = await start(rig, {
+      strategy: 'oneForOne',
+      children: [w.spec('a'), w.spec('b'), w.spec('c')],
+    });
     const before = pidsOf(sup);
     w.get('b').crash();
     await rig.settle();
@@ -74,7 +77,10 @@ describe('strategies', () => {
   it('one_for_all stops every other child newest first, then restarts all in start order; no old pid survives', async () => {
     const rig = createRig();
     const w = workers(rig);
-    const sup = await start(rig, { strategy: 'oneForAll', children: [w.spec('a'), w.spec('b'), w.spec('c')] });
+    const sup = await start(rig, {
+      strategy: 'oneForAll',
+      children: [w.spec('a'), w.spec('b'), w.spec('c')],
+    });
     const before = pidsOf(sup);
     rig.log.length = 0;
     w.get('b').crash();
@@ -153,7 +159,11 @@ describe('restart intensity', () => {
   it('three restarts inside the period are allowed; the fourth stops every child in reverse order and the supervisor exits with shutdown', async () => {
     const rig = createRig();
     const w = workers(rig);
-    const sup = await start(rig, { maxRestarts: 3, periodMs: 5000, children: [w.spec('a'), w.spec('b'), w.spec('c')] });
+    const sup = await start(rig, {
+      maxRestarts: 3,
+      periodMs: 5000,
+      children: [w.spec('a'), w.spec('b'), w.spec('c')],
+    });
     for (let i = 0; i < 3; i++) {
       w.get('b').crash();
       await rig.clock.advanceAsync(100);
@@ -339,7 +349,10 @@ describe('child administration (OTP child_adm, count_children)', () => {
       ],
     });
     expect(sup.countChildren()).toEqual({ specs: 2, active: 1, supervisors: 0, workers: 2 });
-    expect(sup.whichChildren().find((c) => c.id === 'ignored')).toMatchObject({ pid: undefined, status: 'stopped' });
+    expect(sup.whichChildren().find((c) => c.id === 'ignored')).toMatchObject({
+      pid: undefined,
+      status: 'stopped',
+    });
   });
 
   it('a child whose start fails via startChild is not kept', async () => {
@@ -359,7 +372,8 @@ describe('child administration (OTP child_adm, count_children)', () => {
     const rig = createRig();
     const w = workers(rig);
     const sup = await start(rig, {});
-    for (let i = 0; i < 1000; i++) await sup.startChild({ ...w.spec(`c${i}`), type: i % 10 === 0 ? 'supervisor' : 'worker' });
+    for (let i = 0; i < 1000; i++)
+      await sup.startChild({ ...w.spec(`c${i}`), type: i % 10 === 0 ? 'supervisor' : 'worker' });
     for (let i = 0; i < 1000; i += 3) await sup.terminateChild(`c${i}`);
     expect(sup.whichChildren()[0]?.id).toBe('c999');
     expect(sup.countChildren()).toEqual({ specs: 1000, active: 666, supervisors: 100, workers: 900 });
@@ -524,7 +538,11 @@ describe('spec and flag validation at the boundary', () => {
     ['a bad restart type', { id: 'a', start: () => null, restart: 'sometimes' }, 'badRestart'],
     ['a negative shutdown', { id: 'a', start: () => null, shutdown: -10 }, 'badShutdown'],
     ['a bad type', { id: 'a', start: () => null, type: 'daemon' }, 'badType'],
-    ['a significant permanent child', { id: 'a', start: () => null, significant: true }, 'significantPermanent'],
+    [
+      'a significant permanent child',
+      { id: 'a', start: () => null, significant: true },
+      'significantPermanent',
+    ],
   ];
   for (const [label, spec, code] of bad) {
     it(`rejects ${label} with code ${code}`, async () => {
@@ -540,7 +558,10 @@ describe('spec and flag validation at the boundary', () => {
   it('rejects duplicate ids, significant children under autoShutdown never, and bad flags; ignores unknown flags', async () => {
     const rig = createRig();
     const s = { id: 'a', start: () => null };
-    expect(await startSupervisor(rig.rt, { children: [s, s] })).toMatchObject({ ok: false, error: { code: 'duplicateId' } });
+    expect(await startSupervisor(rig.rt, { children: [s, s] })).toMatchObject({
+      ok: false,
+      error: { code: 'duplicateId' },
+    });
     expect(
       await startSupervisor(rig.rt, { children: [{ ...s, restart: 'transient', significant: true }] }),
     ).toMatchObject({ ok: false, error: { code: 'significantWithoutAutoShutdown' } });
@@ -551,7 +572,10 @@ describe('spec and flag validation at the boundary', () => {
       [{ autoShutdown: 'sometimes' }, 'badAutoShutdown'],
     ];
     for (const [f, code] of flags)
-      expect(await startSupervisor(rig.rt, f as SupervisorOptions)).toMatchObject({ ok: false, error: { code } });
+      expect(await startSupervisor(rig.rt, f as SupervisorOptions)).toMatchObject({
+        ok: false,
+        error: { code },
+      });
     const withUnknown = await startSupervisor(rig.rt, { children: [], extra: 1 } as SupervisorOptions);
     expect(withUnknown.ok).toBe(true);
   });
