@@ -432,7 +432,13 @@ export function channelFor(type: MessageType): Channel {
   return CHANNEL_OF[type];
 }
 
-/** Who sends a message type: `toHost` (device → host) or `toDevice`. Serial links check it on receipt. */
+/**
+ * Who sends a message type: `toHost` (device → host) or `toDevice`. A serial link has no topics,
+ * so the host checks this on every message it receives there.
+ *
+ * @example
+ * if (directionOf(msg.type) !== 'toHost') return reject('a device cannot send ' + msg.type);
+ */
 export function directionOf(type: MessageType): Direction {
   return CHANNELS[CHANNEL_OF[type]].direction;
 }
@@ -574,7 +580,12 @@ export function seqDelta(from: number, to: number): number {
   return (to - from) | 0;
 }
 
-/** The seq after `seq`, wrapping 2³²−1 → 0. */
+/**
+ * The seq after `seq`, wrapping 2³²−1 → 0 (what a device, or the simulator, sends next).
+ *
+ * @example
+ * nextSeq(4294967295); // 0
+ */
 export function nextSeq(seq: number): number {
   return (seq + 1) >>> 0;
 }
@@ -589,6 +600,9 @@ export interface DecodeOptions {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
+
+const SEVERITIES: readonly Severity[] = ['info', 'warning', 'error'];
+const FW_STEPS: readonly FwStep[] = ['begin', 'chunk', 'verify', 'apply', 'confirm', 'rollback'];
 
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -786,10 +800,6 @@ function toBase64(bytes: Uint8Array): string {
   return btoa(bin);
 }
 
-function withEnvelope<T extends MessageType>(type: T): { readonly v: 1; readonly type: T } {
-  return { v: 1, type };
-}
-
 function readHello(o: Obj): HelloMessage {
   const rawId = own(o, 'deviceId');
   if (typeof rawId !== 'string')
@@ -833,7 +843,8 @@ function readHello(o: Obj): HelloMessage {
     capabilities.push(c);
   }
   return {
-    ...withEnvelope('hello'),
+    v: 1,
+    type: 'hello',
     deviceId: id.value,
     kind,
     boot,
@@ -862,51 +873,57 @@ function readValues(o: Obj): Record<string, number> {
   return out;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+// Plain object literals, not spreads: this is the hot path of every telemetry message.
 function readFields(type: MessageType, o: Obj): Message {
   switch (type) {
     case 'hello':
       return readHello(o);
     case 'status':
       return {
-        ...withEnvelope(type),
+        v: 1,
+        type,
         state: oneOf(o, 'state', '', ['online', 'offline'] as const),
         boot: reqUint32(o, 'boot', ''),
         conn: reqUint32(o, 'conn', ''),
       };
     case 'telemetry':
       return {
-        ...withEnvelope(type),
+        v: 1,
+        type,
         boot: reqUint32(o, 'boot', ''),
         seq: reqUint32(o, 'seq', ''),
         ts: reqMs(o, 'ts', ''),
         values: readValues(o),
       };
     case 'heartbeat':
-      return { ...withEnvelope(type), boot: reqUint32(o, 'boot', ''), uptimeMs: reqMs(o, 'uptimeMs', '') };
+      return { v: 1, type, boot: reqUint32(o, 'boot', ''), uptimeMs: reqMs(o, 'uptimeMs', '') };
     case 'event': {
-      const msg: EventMessage = {
-        ...withEnvelope(type),
+      const msg: Mutable<EventMessage> = {
+        v: 1,
+        type,
         boot: reqUint32(o, 'boot', ''),
         seq: reqUint32(o, 'seq', ''),
         ts: reqMs(o, 'ts', ''),
         name: reqName(o, 'name', ''),
       };
-      const severity =
-        own(o, 'severity') === undefined
-          ? undefined
-          : oneOf(o, 'severity', '', ['info', 'warning', 'error'] as const);
+      if (own(o, 'severity') !== undefined) msg.severity = oneOf(o, 'severity', '', SEVERITIES);
       const data = optObject(o, 'data', '');
-      return { ...msg, ...(severity && { severity }), ...(data && { data }) };
+      if (data !== undefined) msg.data = data;
+      return msg;
     }
     case 'cmd': {
-      const msg: CommandMessage = {
-        ...withEnvelope(type),
+      const msg: Mutable<CommandMessage> = {
+        v: 1,
+        type,
         cmdId: reqId(o, 'cmdId', ''),
         action: reqName(o, 'action', ''),
       };
       const args = optObject(o, 'args', '');
-      const expiresAt = own(o, 'expiresAt') === undefined ? undefined : reqMs(o, 'expiresAt', '');
-      return { ...msg, ...(args && { args }), ...(expiresAt !== undefined && { expiresAt }) };
+      if (args !== undefined) msg.args = args;
+      if (own(o, 'expiresAt') !== undefined) msg.expiresAt = reqMs(o, 'expiresAt', '');
+      return msg;
     }
     case 'reply': {
       const cmdId = reqId(o, 'cmdId', '');
@@ -914,10 +931,10 @@ function readFields(type: MessageType, o: Obj): Message {
       if (ok === true) {
         const result = own(o, 'result');
         return result === undefined
-          ? { ...withEnvelope(type), cmdId, ok }
-          : { ...withEnvelope(type), cmdId, ok, result: cleanJson(result, 'result') };
+          ? { v: 1, type, cmdId, ok }
+          : { v: 1, type, cmdId, ok, result: cleanJson(result, 'result') };
       }
-      if (ok === false) return { ...withEnvelope(type), cmdId, ok, error: reqWireError(o, 'error', '') };
+      if (ok === false) return { v: 1, type, cmdId, ok, error: reqWireError(o, 'error', '') };
       throw new BadField('ok', `ok must be true or false, got ${show(ok)}`);
     }
     case 'fw.begin': {
@@ -934,7 +951,7 @@ function readFields(type: MessageType, o: Obj): Message {
       if (chunkBytes === 0 || chunkBytes > LIMITS.chunkBytes) {
         throw new BadField('chunkBytes', `chunkBytes must be 1…${LIMITS.chunkBytes}, got ${chunkBytes}`);
       }
-      return { ...withEnvelope(type), transferId, version, size, sha256, chunkBytes };
+      return { v: 1, type, transferId, version, size, sha256, chunkBytes };
     }
     case 'fw.chunk': {
       const transferId = reqId(o, 'transferId', '');
@@ -946,21 +963,23 @@ function readFields(type: MessageType, o: Obj): Message {
       if (data === undefined || data.length === 0 || data.length > LIMITS.chunkBytes) {
         throw new BadField('data', `data must be padded base64 of 1…${LIMITS.chunkBytes} bytes`);
       }
-      return { ...withEnvelope(type), transferId, offset, data };
+      return { v: 1, type, transferId, offset, data };
     }
     case 'fw.verify':
     case 'fw.apply':
     case 'fw.confirm':
     case 'fw.rollback':
-      return { ...withEnvelope(type), transferId: reqId(o, 'transferId', '') };
+      return { v: 1, type, transferId: reqId(o, 'transferId', '') };
     case 'fw.ack': {
-      const msg: FwAckMessage = {
-        ...withEnvelope(type),
+      const msg: Mutable<FwAckMessage> = {
+        v: 1,
+        type,
         transferId: reqId(o, 'transferId', ''),
-        step: oneOf<FwStep>(o, 'step', '', ['begin', 'chunk', 'verify', 'apply', 'confirm', 'rollback']),
+        step: oneOf(o, 'step', '', FW_STEPS),
         offset: reqUint32(o, 'offset', ''),
       };
-      return own(o, 'error') === undefined ? msg : { ...msg, error: reqWireError(o, 'error', '') };
+      if (own(o, 'error') !== undefined) msg.error = reqWireError(o, 'error', '');
+      return msg;
     }
   }
 }
