@@ -28,4 +28,6 @@ if (bin) {
   );
   console.log('fleetvisor: the headless server (`fleetvisor serve`) will start instead once the host lands.');
 }
-console.log('fleetvisor: the runtime is in src/runtime; run `npm test` to see it work, `npm run bench` for figures.');
+console.log(
+  'fleetvisor: the runtime is in src/runtime; run `npm test` to see it work, `npm run bench` for figures.',
+);

@@ -1,0 +1,216 @@
+/**
+ * The SQLite schema as ordered, versioned migrations. `PRAGMA user_version` holds the version a
+ * database is at; {@link migrate} runs at start and applies the missing steps, each in its own
+ * transaction, and refuses a database newer than the app (`databaseTooNew`) rather than guess at a
+ * schema it does not know. `PRAGMA application_id` marks the file as Fleetvisor's, so pointing the
+ * app at some other SQLite file fails clearly instead of migrating it.
+ *
+ * To change the schema, append a migration with the next version; never edit a released one.
+ *
+ * @example
+ * const { from, to } = await migrate(conn, { logger });
+ * // from 0 to 1 on a new file; from 1 to 1 on the next start
+ */
+import type { Logger } from '../runtime/runtime.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+import { StoreError } from './store.js';
+
+export interface Migration {
+  /** 1, 2, 3, … without gaps. */
+  readonly version: number;
+  readonly name: string;
+  /** One or more statements; they run inside the migration's transaction. */
+  readonly sql: string;
+}
+
+/** 'FLTV': written into the database header by the first migration. */
+export const APPLICATION_ID = 0x464c5456;
+
+/**
+ * Tables are STRICT: a value of the wrong type is refused when written, so what reads back is at
+ * worst corrupt JSON text, which the store parses defensively. JSON columns have no CHECK on
+ * purpose: a CHECK costs on every write and cannot protect against a damaged file anyway.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'devices, snapshots, telemetry, events, commands',
+    sql: `
+      PRAGMA application_id = ${APPLICATION_ID};
+
+      CREATE TABLE devices (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        tags        TEXT NOT NULL DEFAULT '[]',  -- JSON array of strings
+        attributes  TEXT NOT NULL DEFAULT '{}',  -- JSON object
+        spec        TEXT NOT NULL DEFAULT '{}',  -- JSON object: desired
+        status      TEXT NOT NULL DEFAULT '{}',  -- JSON object: reported
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX devices_by_kind ON devices (kind);
+
+      -- One row per device actor (never one deep snapshot of the tree).
+      CREATE TABLE snapshots (
+        device_id   TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        snapshot    TEXT NOT NULL,               -- JSON
+        deadlines   TEXT NOT NULL DEFAULT '[]',  -- JSON [{label, wallDeadlineMs, delayMs}]
+        version     INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+
+      -- A series is one metric of one device: points carry its small integer id, which keeps the
+      -- table and its index about half the size of repeating two strings on every point.
+      CREATE TABLE telemetry_series (
+        id          INTEGER PRIMARY KEY,
+        device_id   TEXT NOT NULL,
+        metric      TEXT NOT NULL,
+        UNIQUE (device_id, metric)
+      ) STRICT;
+
+      CREATE TABLE telemetry (
+        series_id   INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        device_ts   INTEGER,
+        value       REAL NOT NULL
+      ) STRICT;
+      -- (device, metric, received_at) through the series id: range queries and per-series pruning.
+      CREATE INDEX telemetry_by_series_time ON telemetry (series_id, received_at);
+
+      CREATE TABLE events (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, even after a delete
+        at          INTEGER NOT NULL,
+        device_id   TEXT,
+        kind        TEXT NOT NULL,
+        data        TEXT NOT NULL                       -- JSON
+      ) STRICT;
+      CREATE INDEX events_by_device ON events (device_id, seq) WHERE device_id IS NOT NULL;
+      CREATE INDEX events_by_kind ON events (kind, seq);
+      CREATE INDEX events_by_time ON events (at);
+
+      CREATE TABLE commands (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        command_id   TEXT NOT NULL UNIQUE,
+        device_id    TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        args         TEXT NOT NULL,   -- JSON
+        actor        TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        result       TEXT,            -- JSON
+        error        TEXT,            -- JSON {code, message}
+        requested_at INTEGER NOT NULL,
+        completed_at INTEGER
+      ) STRICT;
+      CREATE INDEX commands_by_device ON commands (device_id, seq);
+      CREATE INDEX commands_by_status ON commands (status, seq);
+      CREATE INDEX commands_by_time ON commands (requested_at);
+    `,
+  },
+];
+
+/** The schema version this app writes and understands. */
+export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+
+export interface MigrateOptions {
+  /** Defaults to {@link MIGRATIONS}; tests pass their own list. */
+  readonly migrations?: readonly Migration[];
+  readonly logger?: Logger;
+}
+
+export interface MigrateResult {
+  /** The version the database was at. */
+  readonly from: number;
+  /** The version it is at now. */
+  readonly to: number;
+}
+
+/**
+ * Brings the database on `conn` (a writer) up to the newest migration. Each step re-reads the
+ * version inside `BEGIN IMMEDIATE`, so two processes starting at once cannot apply a step twice.
+ *
+ * Throws {@link StoreError}: `databaseTooNew` (naming both versions), `openFailed` (not a Fleetvisor
+ * database), `migrationFailed` (naming the step; the database stays at the previous version).
+ */
+export async function migrate(conn: SqliteConnection, options: MigrateOptions = {}): Promise<MigrateResult> {
+  const migrations = options.migrations ?? MIGRATIONS;
+  checkMigrationList(migrations);
+  const latest = migrations[migrations.length - 1]?.version ?? 0;
+
+  const applicationId =
+    (await conn.get<{ application_id: number }>('PRAGMA application_id'))?.application_id ?? 0;
+  if (applicationId !== 0 && applicationId !== APPLICATION_ID)
+    throw new StoreError(
+      'openFailed',
+      `${conn.file} is an SQLite database of another application (application_id ${applicationId}), not Fleetvisor's`,
+    );
+
+  let from: number | undefined;
+  for (;;) {
+    await conn.exec('BEGIN IMMEDIATE');
+    let current: number;
+    try {
+      current = (await conn.get<{ user_version: number }>('PRAGMA user_version'))?.user_version ?? 0;
+    } catch (cause) {
+      await rollback(conn);
+      throw new StoreError('openFailed', `cannot read the schema version of ${conn.file}`, { cause });
+    }
+    from ??= current;
+    if (current > latest) {
+      await rollback(conn);
+      throw new StoreError(
+        'databaseTooNew',
+        `The database ${conn.file} has schema version ${current}, but this Fleetvisor understands schema versions ` +
+          `up to ${latest}. It was written by a newer Fleetvisor: update Fleetvisor, or start it with another ` +
+          'data folder (--data-dir or FLEETVISOR_DATA_DIR).',
+      );
+    }
+    const next = migrations.find((m) => m.version === current + 1);
+    if (next === undefined) {
+      await conn.exec('COMMIT');
+      if (current !== from) options.logger?.info('store migrated', { file: conn.file, from, to: current });
+      return { from, to: current };
+    }
+    try {
+      await conn.exec(next.sql);
+      await conn.exec(`PRAGMA user_version = ${next.version}`);
+      await conn.exec('COMMIT');
+    } catch (cause) {
+      await rollback(conn);
+      throw new StoreError(
+        'migrationFailed',
+        `migration ${next.version} (${next.name}) of ${conn.file} failed: ${(cause as Error).message}; ` +
+          `the database stays at schema version ${current}`,
+        { cause },
+      );
+    }
+    options.logger?.debug('store migration applied', {
+      file: conn.file,
+      version: next.version,
+      name: next.name,
+    });
+  }
+}
+
+/** Misuse guard: versions must run 1, 2, 3, … in order. */
+function checkMigrationList(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1)
+      throw new StoreError(
+        'invalidArgument',
+        `migrations[${i}].version must be ${i + 1}, found ${m.version}`,
+        {
+          field: `migrations[${i}].version`,
+        },
+      );
+  });
+}
+
+async function rollback(conn: SqliteConnection): Promise<void> {
+  try {
+    await conn.exec('ROLLBACK');
+  } catch {
+    // Nothing to roll back: SQLite already ended the transaction on the error.
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Store benchmark (`npm run bench -- store`): telemetry ingest through the store against a plain
+ * prepared insert of the same rows in the same run, and the "last 10 minutes of one metric of one
+ * device" query over 1M rows.
+ *
+ * Data: 100 devices × 5 metrics = 500 series, one point per series per second, so 1M points are
+ * 2 000 s (33 min) of fleet telemetry. Producers call `appendTelemetry` with 100 points per call
+ * (20 devices' messages) and keep at most 2 000 calls in flight, as an ingest pipeline with
+ * back-pressure would; the store batches them itself.
+ *
+ * The plain insert is the naive way, for the ratio: one prepared `INSERT … VALUES (?,?,?,?)`, one
+ * `run()` per row with the same four bound values, all in one transaction, on a file with the same
+ * schema and pragmas.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sqlite3 from 'sqlite3';
+import type { TelemetryPoint } from '../../src/store/index.js';
+import { openSqliteStore } from '../../src/store/index.js';
+import { gc, nowUs, percentile, report } from './bench-kit.js';
+
+const SUITE = 'store';
+const DEVICES = 100;
+const METRICS = 5;
+const SERIES = DEVICES * METRICS;
+const TOTAL_POINTS = 1_000_000;
+const PLAIN_POINTS = 100_000;
+const POINTS_PER_CALL = 100;
+const MAX_CALLS_IN_FLIGHT = 2_000;
+const QUERIES = 1_000;
+const T0 = Date.UTC(2025, 0, 1);
+
+const dir = mkdtempSync(join(tmpdir(), 'fleetvisor-bench-store-'));
+
+/** Point `i` of the data set: series `i % SERIES`, second `floor(i / SERIES)`. */
+function point(i: number): TelemetryPoint {
+  const s = i % SERIES;
+  const second = Math.floor(i / SERIES);
+  return {
+    deviceId: `device-${String(s % DEVICES).padStart(3, '0')}`,
+    metric: `metric-${Math.floor(s / DEVICES)}`,
+    deviceTs: T0 + second * 1000 - 7,
+    receivedAt: T0 + second * 1000,
+    value: Math.sin(i) * 100,
+  };
+}
+
+function promisify(db: sqlite3.Database, sql: string): Promise<void> {
+  return new Promise((resolve, reject) => db.exec(sql, (e) => (e ? reject(e) : resolve())));
+}
+
+async function plainInsertRowsPerS(): Promise<number> {
+  const file = join(dir, 'plain.sqlite');
+  // Same schema (the store's own migrations) and the same pragmas the store's writer uses.
+  const schema = await openSqliteStore({ file });
+  await schema.appendTelemetry(Array.from({ length: SERIES }, (_, i) => point(i)));
+  await schema.close();
+  const db = await new Promise<sqlite3.Database>((resolve, reject) => {
+    const d = new sqlite3.Database(file, (e) => (e ? reject(e) : resolve(d)));
+  });
+  await promisify(db, 'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768;');
+  await promisify(db, 'PRAGMA wal_autocheckpoint = 4000; PRAGMA temp_store = MEMORY;');
+  const ids = new Map<string, number>();
+  await new Promise<void>((resolve, reject) =>
+    db.all<{ id: number; device_id: string; metric: string }>(
+      'SELECT id, device_id, metric FROM telemetry_series',
+      (e, rows) => {
+        if (e) return reject(e);
+        for (const r of rows) ids.set(`${r.device_id}\u0000${r.metric}`, r.id);
+        resolve();
+      },
+    ),
+  );
+  const points = Array.from({ length: PLAIN_POINTS }, (_, i) => point(i));
+  gc();
+  const stmt = db.prepare(
+    'INSERT INTO telemetry (series_id, received_at, device_ts, value) VALUES (?, ?, ?, ?)',
+  );
+  const start = nowUs();
+  await promisify(db, 'BEGIN');
+  await Promise.all(
+    points.map(
+      (p) =>
+        new Promise<void>((resolve, reject) =>
+          stmt.run(
+            ids.get(`${p.deviceId}\u0000${p.metric}`),
+            p.receivedAt,
+            p.deviceTs,
+            p.value,
+            (e: Error | null) => (e ? reject(e) : resolve()),
+          ),
+        ),
+    ),
+  );
+  await promisify(db, 'COMMIT');
+  const seconds = (nowUs() - start) / 1e6;
+  await new Promise<void>((resolve) => stmt.finalize(() => resolve()));
+  await new Promise<void>((resolve) => db.close(() => resolve()));
+  return PLAIN_POINTS / seconds;
+}
+
+async function storeRowsPerS(file: string): Promise<number> {
+  const store = await openSqliteStore({ file });
+  gc();
+  const start = nowUs();
+  const inFlight = new Set<Promise<unknown>>();
+  for (let i = 0; i < TOTAL_POINTS; i += POINTS_PER_CALL) {
+    const batch: TelemetryPoint[] = new Array(POINTS_PER_CALL);
+    for (let k = 0; k < POINTS_PER_CALL; k++) batch[k] = point(i + k);
+    const call = store.appendTelemetry(batch).then((r) => {
+      if (!r.ok || r.value.written !== POINTS_PER_CALL)
+        throw new Error(`append failed: ${JSON.stringify(r)}`);
+      inFlight.delete(call);
+    });
+    inFlight.add(call);
+    if (inFlight.size >= MAX_CALLS_IN_FLIGHT) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  const seconds = (nowUs() - start) / 1e6;
+  await store.close();
+  return TOTAL_POINTS / seconds;
+}
+
+async function last10MinP99Ms(file: string): Promise<{ p50: number; p99: number; points: number }> {
+  const store = await openSqliteStore({ file });
+  const end = T0 + (TOTAL_POINTS / SERIES) * 1000;
+  const times: number[] = [];
+  let points = 0;
+  let seed = 42;
+  for (let q = 0; q < QUERIES; q++) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    const s = seed % SERIES;
+    const start = nowUs();
+    const buckets = await store.queryTelemetry(
+      `device-${String(s % DEVICES).padStart(3, '0')}`,
+      `metric-${Math.floor(s / DEVICES)}`,
+      end - 600_000,
+      end,
+      60,
+    );
+    times.push((nowUs() - start) / 1000);
+    points += buckets.reduce((n, b) => n + b.count, 0);
+  }
+  await store.close();
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 50), p99: percentile(times, 99), points: points / QUERIES };
+}
+
+try {
+  const plain = await plainInsertRowsPerS();
+  const file = join(dir, 'store.sqlite');
+  const rate = await storeRowsPerS(file);
+  report(
+    SUITE,
+    'telemetry_rows_per_s',
+    Math.round(rate),
+    'rows/s',
+    '>=',
+    Math.round(plain * 6),
+    `${TOTAL_POINTS} points, ${POINTS_PER_CALL} per call, ≤${MAX_CALLS_IN_FLIGHT} calls in flight; goal = 6 × plain`,
+  );
+  report(
+    SUITE,
+    'telemetry_plain_insert_rows_per_s',
+    Math.round(plain),
+    'rows/s',
+    '>=',
+    0,
+    `baseline, not a goal: one prepared run() per row, ${PLAIN_POINTS} rows in one transaction, same schema and binding`,
+  );
+  report(
+    SUITE,
+    'telemetry_speedup_vs_plain',
+    rate / plain,
+    'x',
+    '>=',
+    6,
+    'store rows/s ÷ plain insert rows/s',
+  );
+  const q = await last10MinP99Ms(file);
+  report(
+    SUITE,
+    'last_10min_query_p99',
+    q.p99,
+    'ms',
+    '<=',
+    20,
+    `${QUERIES} queries of one series, 600 s into 60 buckets (~${Math.round(q.points)} points each) over ` +
+      `${TOTAL_POINTS} rows; p50 ${q.p50.toFixed(2)} ms; goal 20 ms: a detail view redraws several charts well inside 100 ms`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
