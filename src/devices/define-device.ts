@@ -44,6 +44,10 @@ export interface ReconcileInput {
   readonly state: string;
 }
 
+/**
+ * Functions taking the attributes are declared as methods on purpose: method parameters are
+ * checked bivariantly, so a fleet can hold kinds with different attribute types as `DeviceKind`.
+ */
 export interface DeviceKindDef<TMachine extends AnyStateMachine, TAttrs> {
   /** Kind name, stored with each device; `[a-z0-9.-]+`. */
   readonly kind: string;
@@ -51,19 +55,19 @@ export interface DeviceKindDef<TMachine extends AnyStateMachine, TAttrs> {
   readonly attributes: z.ZodType<TAttrs>;
   readonly machine: TMachine;
   /** Machine input made from the validated attributes (timeouts, etc.). */
-  readonly input?: (attributes: TAttrs) => unknown;
+  input?(attributes: TAttrs): unknown;
   readonly actions: { readonly [name: string]: ActionDef };
   /** Shape of the desired state the operator sets (an object). */
   readonly spec?: z.ZodType;
   /** Compares spec with status: each difference, with its corrective action. */
-  readonly reconcile?: (input: ReconcileInput) => Drift[];
+  reconcile?(input: ReconcileInput): Drift[];
   /**
    * Liveness: in these states a named timeout runs that every heartbeat or telemetry pushes back
    * (data never goes through the machine); when it fires, `event` arrives.
    */
   readonly liveness?: {
     readonly states: readonly string[];
-    readonly timeoutMs: (attributes: TAttrs) => number;
+    timeoutMs(attributes: TAttrs): number;
     readonly event: EventObject;
   };
   /** A device held in one of these states longer than the given ms is reported stuck. */
