@@ -1,0 +1,540 @@
+/**
+ * The host's MQTT link: one broker connection as a supervised process, with its own jittered
+ * reconnect backoff, a bounded outbox while disconnected, and every received publish decoded.
+ *
+ * Connection states are explicit: `connecting` → `connected` → (drop) → `backoff` → `connecting`
+ * …, and `closed` once the process stops. mqtt.js's own reconnect is disabled
+ * (`reconnectPeriod: 0`); each attempt is a fresh client, and every callback checks that it comes
+ * from the current client (a late event of an abandoned client is ignored).
+ *
+ * @example
+ * const link = startMqttLink(rt, {
+ *   url: 'mqtt://127.0.0.1:1883',
+ *   clientId: 'fleetvisor-host',
+ *   onMessage: (deviceId, message) => fleet.deliver(deviceId, message),
+ *   onDeviceError: (deviceId, error) => rt.logger.warn(error.message, { deviceId, code: error.code }),
+ * });
+ * const r = link.publish('pump-7', { v: 1, type: 'cmd', cmdId: 'c1', action: 'reboot' });
+ * if (!r.ok) rt.logger.warn(r.error.message); // code: 'badDeviceId' | 'wrongDirection' | 'badMessage' | 'closed'
+ * link.stats(); // { connected: true, state: 'connected', reconnects: 0, outboxLength: 0, … }
+ */
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { connect } from 'mqtt';
+import type { ExitReason } from '../runtime/exit-reason.js';
+import { ProcessBase } from '../runtime/process.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { TimerRef } from '../runtime/timers.js';
+import type { Channel, DeviceId, Message, PublishErrorCode, Result } from './protocol.js';
+import {
+  CHANNELS,
+  channelFor,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  decodePublish,
+  encodeMessage,
+  ProtocolError,
+  parseDeviceId,
+  parseTopic,
+  topicFilterFor,
+  topicFor,
+} from './protocol.js';
+
+/** Reconnect backoff: the n-th retry waits `min(maxMs, initialMs·2ⁿ)`, minus up to `jitter` of it. */
+export interface ReconnectOptions {
+  /** First retry delay; default 500. */
+  readonly initialMs: number;
+  /** Cap on any delay; default 30 000. */
+  readonly maxMs: number;
+  /** Fraction 0…1 of the delay taken off at random, so a fleet of hosts does not retry in step; default 0.5. */
+  readonly jitter: number;
+  /**
+   * How long a connection must stay up before the backoff starts again from `initialMs`;
+   * default 10 000. A connection that drops sooner (a duplicate client id kicking us, a broker
+   * refusing us after CONNACK) keeps growing the delay instead of becoming a reconnect storm.
+   */
+  readonly stableMs: number;
+}
+
+export const DEFAULT_RECONNECT: ReconnectOptions = {
+  initialMs: 500,
+  maxMs: 30_000,
+  jitter: 0.5,
+  stableMs: 10_000,
+};
+
+/**
+ * The delay before retry number `attempt` (0-based), in ms: exponential, capped, jittered.
+ * `random` returns [0, 1) as Math.random does.
+ *
+ * @example
+ * backoffDelayMs(0, DEFAULT_RECONNECT, () => 0);   // 500
+ * backoffDelayMs(3, DEFAULT_RECONNECT, () => 0.5); // 3000 (4000 less 25 %)
+ * backoffDelayMs(20, DEFAULT_RECONNECT, () => 0);  // 30000
+ */
+export function backoffDelayMs(
+  attempt: number,
+  options: ReconnectOptions,
+  random: () => number = Math.random,
+): number {
+  const base = Math.min(options.maxMs, options.initialMs * 2 ** Math.min(Math.max(attempt, 0), 30));
+  return Math.round(base * (1 - options.jitter * random()));
+}
+
+export type MqttLinkState = 'connecting' | 'connected' | 'backoff' | 'closed';
+
+/** A publish a device sent that the host cannot use. `code` is that of {@link decodePublish}. */
+export interface LinkDeviceError {
+  readonly code: PublishErrorCode;
+  readonly message: string;
+  /** The topic it came on, as received. */
+  readonly topic: string;
+  readonly field?: string;
+}
+
+/**
+ * Why {@link MqttLink.publish} refused a message:
+ * - `badDeviceId`: not a valid device id (it would make an invalid or wildcard topic);
+ * - `wrongDirection`: a device → host message type (the host only sends `cmd` and `fw.*`);
+ * - `badMessage`: the message does not encode to valid protocol v1;
+ * - `closed`: the link is stopping or has exited.
+ */
+export type LinkPublishErrorCode = 'badDeviceId' | 'wrongDirection' | 'badMessage' | 'closed';
+
+export interface LinkPublishError {
+  readonly code: LinkPublishErrorCode;
+  readonly message: string;
+}
+
+export interface MqttLinkStats {
+  readonly connected: boolean;
+  readonly state: MqttLinkState;
+  /** Connection attempts after the first one. */
+  readonly reconnects: number;
+  /** Messages waiting to be sent (not yet handed to the broker connection). */
+  readonly outboxLength: number;
+  /** Messages sent on the current connection and not yet acknowledged. */
+  readonly inflight: number;
+  /** Messages dropped, oldest first, because the outbox was full. */
+  readonly dropped: number;
+  /** Valid publishes delivered to `onMessage`. */
+  readonly received: number;
+  /** Publishes refused (bad topic or payload) and reported to `onDeviceError`. */
+  readonly malformed: number;
+}
+
+export interface MqttLinkOptions {
+  /** Broker URL: `mqtt://host:port`, `mqtts://…`, `ws://…`, `wss://…`. */
+  readonly url: string;
+  readonly clientId: string;
+  readonly username?: string;
+  readonly password?: string;
+  /** Process name; default `mqtt-link:<clientId>`. */
+  readonly name?: string;
+  /** Most messages kept while disconnected; the oldest is dropped past it. Default 1000. */
+  readonly maxOutbox?: number;
+  /** Most unacknowledged publishes on the wire at once (mqtt.js slows down with thousands). Default 100. */
+  readonly maxInflight?: number;
+  /** Largest payload decoded; default {@link DEFAULT_MAX_PAYLOAD_BYTES}. */
+  readonly maxPayloadBytes?: number;
+  /** Time allowed for TCP connect + CONNACK; default 10 000. */
+  readonly connectTimeoutMs?: number;
+  /** MQTT keepalive; default 30 000 (sent to the broker in whole seconds). */
+  readonly keepaliveMs?: number;
+  /** How long a graceful stop waits for in-flight acks before closing the socket; default 2000. */
+  readonly closeTimeoutMs?: number;
+  readonly reconnect?: Partial<ReconnectOptions>;
+  /** Source of jitter, [0, 1); default Math.random. */
+  readonly random?: () => number;
+  /** A valid message from a device. Runs synchronously on the link; a throw is reported, not fatal. */
+  onMessage(deviceId: DeviceId, message: Message, channel: Channel): void;
+  /** A publish that could not be used; `deviceId` is set when the topic itself was valid. */
+  onDeviceError(deviceId: DeviceId | undefined, error: LinkDeviceError): void;
+}
+
+interface Outgoing {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: 0 | 1;
+}
+
+const HOST_BOUND_CHANNELS: readonly Channel[] = (Object.keys(CHANNELS) as Channel[]).filter(
+  (c) => CHANNELS[c].direction === 'toHost',
+);
+
+const MAX_TOPIC_SHOWN = 140;
+
+/** The link process. Made by {@link startMqttLink}. */
+export class MqttLink extends ProcessBase {
+  private readonly options: MqttLinkOptions;
+  private readonly reconnectOptions: ReconnectOptions;
+  private readonly maxOutbox: number;
+  private readonly maxInflight: number;
+  private readonly maxPayloadBytes: number;
+  private state: MqttLinkState = 'connecting';
+  private client: MqttClient | undefined;
+  private attempt = 0;
+  private everConnected = false;
+  private lastError: Error | undefined;
+  private reconnectTimer: TimerRef | undefined;
+  private stableTimer: TimerRef | undefined;
+  private outbox: Outgoing[] = [];
+  // Insertion-ordered, so a drop puts unacknowledged messages back in the order they were sent.
+  private readonly inflight = new Set<Outgoing>();
+  private counters = { reconnects: 0, dropped: 0, received: 0, malformed: 0 };
+  private droppingSinceConnect = false;
+
+  constructor(runtime: Runtime, options: MqttLinkOptions) {
+    super(runtime, 'server', options.name ?? `mqtt-link:${options.clientId}`);
+    this.options = options;
+    this.reconnectOptions = { ...DEFAULT_RECONNECT, ...options.reconnect };
+    this.maxOutbox = options.maxOutbox ?? 1000;
+    this.maxInflight = options.maxInflight ?? 100;
+    this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  }
+
+  /** Starts the first connection attempt; called once by {@link startMqttLink}. */
+  begin(): void {
+    this.started();
+    this.openClient();
+  }
+
+  /**
+   * Sends a host → device message (`cmd`, `fw.*`) to `fleetvisor/v1/<deviceId>/<channel>` with
+   * the channel's QoS, never retained. While disconnected it waits in the outbox.
+   *
+   * @example
+   * link.publish('pump-7', { v: 1, type: 'cmd', cmdId: 'c1', action: 'reboot' }); // { ok: true, value: undefined }
+   * link.publish('+', cmd); // { ok: false, error: { code: 'badDeviceId', message: … } }
+   */
+  publish(deviceId: string, message: Message): Result<void, LinkPublishError> {
+    if (this.status !== 'running') {
+      return fail('closed', `link ${this.name} is ${this.status}; message to '${String(deviceId)}' not sent`);
+    }
+    const id = parseDeviceId(deviceId);
+    if (!id.ok)
+      return fail('badDeviceId', `cannot publish to device id ${show(deviceId)}: ${id.error.message}`);
+    const channel = channelFor(message.type);
+    const spec = CHANNELS[channel];
+    if (spec.direction !== 'toDevice') {
+      return fail('wrongDirection', `'${message.type}' is a device → host message; the host cannot send it`);
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeMessage(message, { maxBytes: this.maxPayloadBytes });
+    } catch (error) {
+      if (error instanceof ProtocolError) return fail('badMessage', error.message);
+      throw error;
+    }
+    this.outbox.push({
+      topic: topicFor(id.value, channel),
+      payload: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      qos: spec.qos,
+    });
+    this.trimOutbox();
+    this.pump();
+    return { ok: true, value: undefined };
+  }
+
+  /**
+   * Counters and the connection state, for health checks and the UI.
+   *
+   * @example
+   * const { connected, outboxLength, dropped } = link.stats();
+   */
+  stats(): MqttLinkStats {
+    return {
+      connected: this.state === 'connected',
+      state: this.state,
+      reconnects: this.counters.reconnects,
+      outboxLength: this.outbox.length,
+      inflight: this.inflight.size,
+      dropped: this.counters.dropped,
+      received: this.counters.received,
+      malformed: this.counters.malformed,
+    };
+  }
+
+  protected async terminate(_reason: ExitReason): Promise<void> {
+    this.state = 'closed';
+    this.cancelTimers();
+    const client = this.client;
+    this.client = undefined;
+    const unsent = this.outbox.length + this.inflight.size;
+    if (unsent > 0)
+      this.runtime.logger.warn('MQTT link stopping with unsent messages', { link: this.name, unsent });
+    if (!client) return;
+    // end(false) waits for in-flight acks; a dead socket would make it wait forever, so the
+    // timer forces the close.
+    await new Promise<void>((resolve) => {
+      const force = this.runtime.timers.schedule(
+        this.options.closeTimeoutMs ?? 2000,
+        () => client.end(true, {}, () => resolve()),
+        { owner: this.pid, label: 'mqtt.close' },
+      );
+      client.end(false, {}, () => {
+        this.runtime.timers.cancel(force);
+        resolve();
+      });
+    });
+  }
+
+  protected override release(): void {
+    this.state = 'closed';
+    this.cancelTimers();
+    const client = this.client;
+    this.client = undefined;
+    client?.end(true);
+  }
+
+  private openClient(): void {
+    this.state = 'connecting';
+    const o = this.options;
+    const clientOptions: IClientOptions = {
+      clientId: o.clientId,
+      protocolVersion: 4, // aedes speaks 3.1.1 only; Mosquitto speaks both
+      clean: true,
+      reconnectPeriod: 0, // reconnects are ours: backoff, jitter, stable-connection reset
+      resubscribe: false,
+      connectTimeout: o.connectTimeoutMs ?? 10_000,
+      keepalive: Math.max(1, Math.ceil((o.keepaliveMs ?? 30_000) / 1000)),
+    };
+    if (o.username !== undefined) clientOptions.username = o.username;
+    if (o.password !== undefined) clientOptions.password = o.password;
+    const client = connect(o.url, clientOptions);
+    this.client = client;
+    const current = () => client === this.client && this.status === 'running';
+    client.on('connect', () => {
+      if (current()) this.onConnected(client);
+    });
+    client.on('message', (topic, payload) => {
+      if (current()) this.onPublish(topic, payload);
+    });
+    client.on('error', (error) => {
+      if (!current()) return;
+      this.lastError = error;
+      this.runtime.logger.debug('MQTT client error', { link: this.name, error: error.message });
+    });
+    client.on('close', () => {
+      if (current()) this.onDropped(client);
+    });
+  }
+
+  /**
+   * CONNACK received: subscribe (clean session, so the broker forgot our subscriptions), and
+   * count as `connected` only once the SUBACK is in, so "connected" means "receiving".
+   */
+  private onConnected(client: MqttClient): void {
+    const filters: Record<string, { qos: 0 | 1 }> = {};
+    for (const channel of HOST_BOUND_CHANNELS)
+      filters[topicFilterFor(channel)] = { qos: CHANNELS[channel].qos };
+    client.subscribe(filters, (error, granted) => {
+      if (client !== this.client || this.status !== 'running') return;
+      if (error) {
+        // The connection is going down (a 'close' follows) or the broker refused the packet.
+        this.lastError = error;
+        this.runtime.logger.warn('MQTT subscribe failed', { link: this.name, error: error.message });
+        return;
+      }
+      const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+      if (refused.length > 0) {
+        this.runtime.report(`MQTT link ${this.name}: broker refused subscriptions ${refused.join(', ')}`);
+      }
+      this.onReady();
+    });
+  }
+
+  private onReady(): void {
+    this.state = 'connected';
+    this.lastError = undefined;
+    this.droppingSinceConnect = false;
+    this.runtime.logger.info(this.everConnected ? 'MQTT link reconnected' : 'MQTT link connected', {
+      link: this.name,
+      url: this.options.url,
+      reconnects: this.counters.reconnects,
+    });
+    this.everConnected = true;
+    this.stableTimer = this.runtime.timers.schedule(
+      this.reconnectOptions.stableMs,
+      () => {
+        this.stableTimer = undefined;
+        this.attempt = 0;
+      },
+      { owner: this.pid, label: 'mqtt.stable' },
+    );
+    this.pump();
+  }
+
+  private onDropped(client: MqttClient): void {
+    const wasConnected = this.state === 'connected';
+    this.client = undefined;
+    client.end(true);
+    this.cancelTimers();
+    // Unacknowledged messages go back first, in order: QoS 1 is at-least-once, so a duplicate
+    // is allowed and a loss is not.
+    if (this.inflight.size > 0) {
+      this.outbox.unshift(...this.inflight);
+      this.inflight.clear();
+      this.trimOutbox();
+    }
+    const delayMs = backoffDelayMs(this.attempt, this.reconnectOptions, this.options.random);
+    this.attempt++;
+    this.state = 'backoff';
+    this.runtime.logger.warn(wasConnected ? 'MQTT link lost its connection' : 'MQTT link could not connect', {
+      link: this.name,
+      url: this.options.url,
+      error: this.lastError?.message,
+      retryInMs: delayMs,
+      outboxLength: this.outbox.length,
+    });
+    this.reconnectTimer = this.runtime.timers.schedule(
+      delayMs,
+      () => {
+        this.reconnectTimer = undefined;
+        if (this.status !== 'running') return;
+        this.counters.reconnects++;
+        this.openClient();
+      },
+      { owner: this.pid, label: 'mqtt.reconnect' },
+    );
+  }
+
+  private onPublish(topic: string, payload: Buffer): void {
+    const r = decodePublish(topic, payload, { maxBytes: this.maxPayloadBytes });
+    if (r.ok) {
+      this.counters.received++;
+      try {
+        this.options.onMessage(r.value.deviceId, r.value.message, r.value.channel);
+      } catch (error) {
+        this.runtime.report(`MQTT link ${this.name}: onMessage threw`, error, this.pid);
+      }
+      return;
+    }
+    const t = parseTopic(topic);
+    // An empty retained publish on hello/status is an operator clearing a retained message.
+    if (r.error.code === 'empty' && t.ok && CHANNELS[t.value.channel].retain) {
+      this.runtime.logger.debug('retained message cleared', { link: this.name, topic });
+      return;
+    }
+    this.counters.malformed++;
+    const base = {
+      code: r.error.code,
+      message: `refused publish on ${show(topic)}: ${r.error.message}`,
+      topic,
+    };
+    const error: LinkDeviceError = r.error.field === undefined ? base : { ...base, field: r.error.field };
+    try {
+      this.options.onDeviceError(t.ok ? t.value.deviceId : undefined, error);
+    } catch (thrown) {
+      this.runtime.report(`MQTT link ${this.name}: onDeviceError threw`, thrown, this.pid);
+    }
+  }
+
+  /** Hands queued messages to the connection, at most `maxInflight` unacknowledged at once. */
+  private pump(): void {
+    const client = this.client;
+    if (!client || this.state !== 'connected') return;
+    while (this.inflight.size < this.maxInflight && this.outbox.length > 0) {
+      const item = this.outbox.shift()!;
+      this.inflight.add(item);
+      client.publish(item.topic, item.payload, { qos: item.qos, retain: false }, (error) => {
+        if (client !== this.client || !this.inflight.delete(item)) return;
+        if (error) {
+          // Back to the head of the queue; a drop (if that is what this was) resends it.
+          this.outbox.unshift(item);
+          this.runtime.logger.warn('MQTT publish failed', {
+            link: this.name,
+            topic: item.topic,
+            error: error.message,
+          });
+          return;
+        }
+        this.pump();
+      });
+    }
+  }
+
+  private trimOutbox(): void {
+    const excess = this.outbox.length - this.maxOutbox;
+    if (excess <= 0) return;
+    this.outbox.splice(0, excess);
+    this.counters.dropped += excess;
+    if (!this.droppingSinceConnect) {
+      this.droppingSinceConnect = true;
+      this.runtime.logger.warn('MQTT link outbox full: dropping the oldest messages', {
+        link: this.name,
+        maxOutbox: this.maxOutbox,
+        dropped: this.counters.dropped,
+      });
+    }
+  }
+
+  private cancelTimers(): void {
+    if (this.reconnectTimer) this.runtime.timers.cancel(this.reconnectTimer);
+    if (this.stableTimer) this.runtime.timers.cancel(this.stableTimer);
+    this.reconnectTimer = undefined;
+    this.stableTimer = undefined;
+  }
+}
+
+/**
+ * Starts an MQTT link process (kind `server`) that connects at once and keeps reconnecting with
+ * backoff until stopped. Throws `RangeError` for bad options, naming the field.
+ *
+ * @example
+ * const link = startMqttLink(rt, { url: broker.url, clientId: 'host', onMessage, onDeviceError });
+ * await link.stop(); // ends the client cleanly
+ */
+export function startMqttLink(runtime: Runtime, options: MqttLinkOptions): MqttLink {
+  validateOptions(options);
+  const link = new MqttLink(runtime, options);
+  link.begin();
+  return link;
+}
+
+function validateOptions(o: MqttLinkOptions): void {
+  let protocol: string;
+  try {
+    protocol = new URL(o.url).protocol;
+  } catch {
+    throw new RangeError(`startMqttLink: url is not a URL: ${show(o.url)}`);
+  }
+  if (!['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'].includes(protocol)) {
+    throw new RangeError(`startMqttLink: url must be mqtt://, mqtts://, ws:// or wss://, got ${show(o.url)}`);
+  }
+  if (typeof o.clientId !== 'string' || o.clientId.length === 0) {
+    throw new RangeError('startMqttLink: clientId must be a non-empty string');
+  }
+  const positive: [string, number | undefined][] = [
+    ['maxOutbox', o.maxOutbox],
+    ['maxInflight', o.maxInflight],
+    ['maxPayloadBytes', o.maxPayloadBytes],
+    ['connectTimeoutMs', o.connectTimeoutMs],
+    ['keepaliveMs', o.keepaliveMs],
+    ['closeTimeoutMs', o.closeTimeoutMs],
+    ['reconnect.initialMs', o.reconnect?.initialMs],
+    ['reconnect.maxMs', o.reconnect?.maxMs],
+    ['reconnect.stableMs', o.reconnect?.stableMs],
+  ];
+  for (const [field, value] of positive) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+      throw new RangeError(`startMqttLink: ${field} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  const jitter = o.reconnect?.jitter;
+  if (jitter !== undefined && !(jitter >= 0 && jitter <= 1)) {
+    throw new RangeError(`startMqttLink: reconnect.jitter must be within 0…1, got ${String(jitter)}`);
+  }
+  if (typeof o.onMessage !== 'function') throw new RangeError('startMqttLink: onMessage must be a function');
+  if (typeof o.onDeviceError !== 'function') {
+    throw new RangeError('startMqttLink: onDeviceError must be a function');
+  }
+}
+
+function fail(code: LinkPublishErrorCode, message: string): { ok: false; error: LinkPublishError } {
+  return { ok: false, error: { code, message } };
+}
+
+/** A received string made safe to log: quoted, control characters escaped, length capped. */
+function show(s: unknown): string {
+  const text = String(s);
+  return JSON.stringify(text.length > MAX_TOPIC_SHOWN ? `${text.slice(0, MAX_TOPIC_SHOWN)}…` : text);
+}
