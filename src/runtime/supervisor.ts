@@ -274,13 +274,8 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
   restartChild(id: string): Promise<SupResult<Process | undefined>> {
     return this.mailbox.call(async () => {
       if (this.status !== 'running') return noproc(this.name);
-      const rec = this.find(id);
-      if (!rec) return err({ code: 'notFound', message: `no child '${id}' in ${this.name}` });
-      if (rec.state === 'restarting')
-        return err({ code: 'restarting', message: `child '${id}' is in a restart loop` });
-      if (rec.process)
-        return err({ code: 'running', pid: rec.process.pid, message: `child '${id}' is running` });
-      return this.startRecord(rec);
+      const rec = this.stoppedChild(id);
+      return rec.ok ? this.startRecord(rec.value) : rec;
     });
   }
 
@@ -288,13 +283,9 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
   deleteChild(id: string): Promise<SupResult<undefined>> {
     return this.mailbox.call(() => {
       if (this.status !== 'running') return noproc(this.name);
-      const rec = this.find(id);
-      if (!rec) return err({ code: 'notFound', message: `no child '${id}' in ${this.name}` });
-      if (rec.state === 'restarting')
-        return err({ code: 'restarting', message: `child '${id}' is in a restart loop` });
-      if (rec.process)
-        return err({ code: 'running', pid: rec.process.pid, message: `child '${id}' is running` });
-      this.remove(rec);
+      const rec = this.stoppedChild(id);
+      if (!rec.ok) return rec;
+      this.remove(rec.value);
       return ok(undefined);
     });
   }
@@ -323,6 +314,17 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
 
   private newRecord(spec: FullChildSpec): ChildRecord {
     return { spec, process: undefined, state: 'stopped', retryTimer: undefined, restartCount: 0 };
+  }
+
+  /** The child `id` if it exists and is stopped; else OTP's `notFound`, `restarting` or `running`. */
+  private stoppedChild(id: string): SupResult<ChildRecord> {
+    const rec = this.find(id);
+    if (!rec) return err({ code: 'notFound', message: `no child '${id}' in ${this.name}` });
+    if (rec.state === 'restarting')
+      return err({ code: 'restarting', message: `child '${id}' is in a restart loop` });
+    if (rec.process)
+      return err({ code: 'running', pid: rec.process.pid, message: `child '${id}' is running` });
+    return ok(rec);
   }
 
   private find(id: string): ChildRecord | undefined {
