@@ -122,6 +122,23 @@ const WRITER_PRAGMAS = `
 const READER_PRAGMAS = 'PRAGMA cache_size = -16384;';
 
 /**
+ * A WHERE clause built from optional filters: `add('kind = ?', v)` numbers the placeholder and
+ * keeps the value beside it.
+ */
+function conditions(): { where: string[]; params: SqlValue[]; add: (sql: string, value: SqlValue) => void } {
+  const where: string[] = [];
+  const params: SqlValue[] = [];
+  return {
+    where,
+    params,
+    add(sql, value) {
+      params.push(value);
+      where.push(sql.replace('?', `?${params.length}`));
+    },
+  };
+}
+
+/**
  * Opens (creating if needed) the store at `options.file`: WAL mode, migrations to the app's schema.
  *
  * Throws {@link StoreError}: `databaseTooNew` (the file is from a newer Fleetvisor; the message
@@ -571,12 +588,7 @@ function createSqliteStore(parts: Parts): SqliteStore {
           throw new StoreError('invalidArgument', "query.order must be 'asc' or 'desc'", {
             field: 'query.order',
           });
-        const where: string[] = [];
-        const params: SqlValue[] = [];
-        const add = (sql: string, value: SqlValue) => {
-          params.push(value);
-          where.push(sql.replace('?', `?${params.length}`));
-        };
+        const { where, params, add } = conditions();
         if (query.deviceId !== undefined) add('device_id = ?', requireName(query.deviceId, 'query.deviceId'));
         if (query.kind !== undefined) add('kind = ?', requireName(query.kind, 'query.kind'));
         if (query.fromMs !== undefined) add('at >= ?', requireTime(query.fromMs, 'query.fromMs'));
@@ -659,12 +671,7 @@ function createSqliteStore(parts: Parts): SqliteStore {
     queryCommands(query: CommandQuery) {
       return read('queryCommands', async () => {
         const limit = requireInt(query?.limit, 'query.limit', 1, MAX_PAGE_LIMIT);
-        const where: string[] = [];
-        const params: SqlValue[] = [];
-        const add = (sql: string, value: SqlValue) => {
-          params.push(value);
-          where.push(sql.replace('?', `?${params.length}`));
-        };
+        const { where, params, add } = conditions();
         if (query.deviceId !== undefined) add('device_id = ?', requireName(query.deviceId, 'query.deviceId'));
         if (query.status !== undefined) add('status = ?', requireCommandStatus(query.status, 'query.status'));
         if (query.fromMs !== undefined) add('requested_at >= ?', requireTime(query.fromMs, 'query.fromMs'));
