@@ -306,7 +306,7 @@ export function createFleet(options: FleetOptions): Fleet {
     }
     const liveness = e.kind.liveness;
     if (liveness) {
-      const running = p.timers().some((t) => t.kind === 'named' && t.id === 'liveness');
+      const running = p.hasTimer('named', 'liveness');
       if (liveness.states.includes(state)) {
         if (!running)
           p.startTimer('named', 'liveness', liveness.timeoutMs(e.record.attributes), liveness.event);

@@ -215,6 +215,12 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
     );
   }
 
+  /** Whether a gen_statem timeout is running (cheap: no list is built). */
+  hasTimer(kind: Exclude<TimerKind, 'after'>, id: string): boolean {
+    const key = kind === 'named' ? id : kind;
+    return this.armed.some((a) => a.kind === kind && a.id === key);
+  }
+
   /** Cancels a gen_statem timeout; returns whether one was running. */
   cancelTimer(kind: Exclude<TimerKind, 'after'>, id: string): boolean {
     const key = kind === 'named' ? id : kind;
