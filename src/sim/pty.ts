@@ -1,0 +1,112 @@
+/**
+ * Pseudo-terminal pairs for simulated serial devices and for the tests: two linked ptys made by
+ * Debian's `socat`, reachable under stable symlink paths. Writing to one end reads from the
+ * other, like a USB-serial cable with a device on its far side.
+ *
+ * `unplug()` kills socat: both ends vanish, exactly as when a USB adapter is pulled (the host's
+ * open port sees its read end close). `replug()` starts a new socat on the same paths, which
+ * then point at new /dev/pts/N devices, as a re-enumerated adapter does.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+
+export interface PtyPair {
+  /** The host's end (what Fleetvisor opens). */
+  readonly hostPath: string;
+  /** The device's end (what the simulated device opens). */
+  readonly devicePath: string;
+  readonly plugged: boolean;
+  /** Kills socat: both ends disappear. Resolves when the links are gone. */
+  unplug(): Promise<void>;
+  /** Creates a fresh pair on the same paths. */
+  replug(): Promise<void>;
+  /** Same as unplug; safe to call twice. */
+  close(): Promise<void>;
+}
+
+export class PtyError extends Error {
+  override readonly name = 'PtyError';
+}
+
+let socatChecked: boolean | undefined;
+
+/** True when `socat` can be run (Debian: `apt-get install -y socat`). */
+export function socatAvailable(): boolean {
+  socatChecked ??= spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
+  return socatChecked;
+}
+
+const exists = (p: string): boolean => {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new PtyError(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Creates a linked pty pair whose ends appear at `hostPath` and `devicePath` (symlinks). */
+export async function openPtyPair(hostPath: string, devicePath: string, timeoutMs = 5000): Promise<PtyPair> {
+  if (!socatAvailable()) throw new PtyError('socat is not installed (Debian: apt-get install -y socat)');
+  let proc: ChildProcess | undefined;
+  let stderr = '';
+
+  const start = async (): Promise<void> => {
+    for (const p of [hostPath, devicePath]) if (exists(p) && !existsSync(p)) unlinkSync(p); // dangling link
+    stderr = '';
+    const child = spawn('socat', [`pty,raw,echo=0,link=${hostPath}`, `pty,raw,echo=0,link=${devicePath}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-2000);
+    });
+    proc = child;
+    let exited = false;
+    child.once('exit', () => {
+      exited = true;
+    });
+    await waitFor(
+      () => exited || (existsSync(hostPath) && existsSync(devicePath)),
+      timeoutMs,
+      `socat to create ${hostPath} and ${devicePath}`,
+    );
+    if (exited) throw new PtyError(`socat exited before creating the pair: ${stderr.trim() || 'no message'}`);
+  };
+
+  const stop = async (): Promise<void> => {
+    const child = proc;
+    proc = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    await gone;
+    await waitFor(
+      () => !existsSync(hostPath) && !existsSync(devicePath),
+      timeoutMs,
+      'socat to remove its links',
+    );
+  };
+
+  await start();
+  return {
+    hostPath,
+    devicePath,
+    get plugged() {
+      return proc !== undefined;
+    },
+    unplug: stop,
+    async replug() {
+      await stop();
+      await start();
+    },
+    close: stop,
+  };
+}
