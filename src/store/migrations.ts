@@ -108,6 +108,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX commands_by_time ON commands (requested_at);
     `,
   },
+  {
+    version: 2,
+    name: 'command expiry',
+    sql: `
+      ALTER TABLE commands ADD COLUMN expires_at INTEGER;  -- ms since epoch; NULL: never expires
+    `,
+  },
 ];
 
 /** The schema version this app writes and understands. */

@@ -70,6 +70,7 @@ export interface CommandRow {
   error: unknown;
   requested_at: unknown;
   completed_at: unknown;
+  expires_at: unknown;
 }
 
 /** Thrown only inside this module, to leave a row's parsing at its first problem. */
@@ -198,6 +199,8 @@ export function commandFromRow(row: CommandRow): RowResult<CommandAuditRecord> {
       error: row.error === null ? null : failureFrom(need(parseJson(row.error), 'error')),
       requestedAt: num(row.requested_at, 'requested_at'),
       completedAt: row.completed_at === null ? null : num(row.completed_at, 'completed_at'),
+      expiresAt:
+        row.expires_at === null || row.expires_at === undefined ? null : num(row.expires_at, 'expires_at'),
     };
   });
 }

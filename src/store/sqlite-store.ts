@@ -619,11 +619,12 @@ function createSqliteStore(parts: Parts): SqliteStore {
         requireName(command.actor, 'command.actor'),
         requireCommandStatus(command.status ?? 'pending', 'command.status'),
         requireTime(command.requestedAt, 'command.requestedAt'),
+        command.expiresAt == null ? null : requireTime(command.expiresAt, 'command.expiresAt'),
       ];
       const info = await write('full', 'one', (conn) =>
         conn.run(
-          `INSERT INTO commands (command_id, device_id, action, args, actor, status, requested_at)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (command_id) DO NOTHING`,
+          `INSERT INTO commands (command_id, device_id, action, args, actor, status, requested_at, expires_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (command_id) DO NOTHING`,
           params,
         ),
       );

@@ -286,6 +286,8 @@ export interface CommandAuditRecord {
   readonly error: StoreFailure<string> | null;
   readonly requestedAt: number;
   readonly completedAt: number | null;
+  /** After this (ms since epoch) the command is not sent any more and ends `expired`; null: never. */
+  readonly expiresAt: number | null;
 }
 
 export interface CommandInput {
@@ -297,6 +299,8 @@ export interface CommandInput {
   /** Defaults to `'pending'`. */
   readonly status?: CommandStatus;
   readonly requestedAt: number;
+  /** Defaults to null (never expires). */
+  readonly expiresAt?: number | null;
 }
 
 export interface CommandUpdate {

@@ -546,9 +546,19 @@ describe('SQLite store', () => {
             error: { code: 'timeout', message: 'no reply in 5000 ms' },
             requestedAt: T + 1,
             completedAt: T + 5001,
+            expiresAt: null,
           },
         },
       ]);
+    });
+
+    it('keeps when a command expires', async () => {
+      await store.recordCommand({ ...command(2), expiresAt: T + 60_000 });
+      const page = await store.queryCommands({ limit: 1 });
+      expect(page.items[0]).toMatchObject({ ok: true, value: { commandId: 'c2', expiresAt: T + 60_000 } });
+      await expect(store.recordCommand({ ...command(3), expiresAt: Number.NaN })).rejects.toThrow(
+        /expiresAt/,
+      );
     });
 
     it('pages newest first, filtered by device and status', async () => {
