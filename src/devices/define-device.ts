@@ -17,15 +17,27 @@ import type { AnyStateMachine, EventObject } from 'xstate';
 import { z } from 'zod';
 import type { JsonObject } from '../store/store.js';
 
+/**
+ * An operator action: either an event for the device's machine (`toEvent`: connect, update …),
+ * or a command sent to the device over its link (`command`: reboot, identify …), which waits in
+ * the command outbox while the device is offline. Exactly one of the two.
+ */
 export interface ActionDef {
   /** Validates (and may default) the arguments; invalid arguments never reach the machine. */
   readonly args: z.ZodType;
   /** The machine event the validated arguments become (it receives the parsed arguments). */
-  readonly toEvent: (args: never) => EventObject;
+  readonly toEvent?: (args: never) => EventObject;
+  /** The protocol command (docs/protocol.md §4) the validated arguments are sent with. */
+  readonly command?: string;
   readonly description?: string;
   /** The UI asks for confirmation first. */
   readonly destructive?: boolean;
 }
+
+/** What an action turns into once its arguments are valid. */
+export type BuiltAction =
+  | { readonly type: 'event'; readonly event: EventObject }
+  | { readonly type: 'command'; readonly command: string; readonly args: JsonObject };
 
 /** What a reconciler found for one device: a difference, and what to do about it. */
 export interface Drift {
@@ -83,11 +95,11 @@ export interface DeviceKind<TMachine extends AnyStateMachine = AnyStateMachine, 
   readonly snapshotVersion: number;
   /** Validates attributes: the parsed value, or a message naming the field. */
   parseAttributes(value: unknown): { ok: true; value: TAttrs } | { ok: false; message: string };
-  /** Validates an action's arguments and builds its machine event. */
-  buildEvent(
+  /** Validates an action's arguments and builds its machine event or device command. */
+  buildAction(
     action: string,
     args: unknown,
-  ): { ok: true; value: EventObject } | { ok: false; code: 'unknownAction' | 'badArgs'; message: string };
+  ): { ok: true; value: BuiltAction } | { ok: false; code: 'unknownAction' | 'badArgs'; message: string };
 }
 
 const KIND_NAME = /^[a-z0-9][a-z0-9.-]{0,63}$/;
@@ -104,9 +116,12 @@ export function defineDevice<TMachine extends AnyStateMachine, TAttrs>(
   def: DeviceKindDef<TMachine, TAttrs>,
 ): DeviceKind<TMachine, TAttrs> {
   if (!KIND_NAME.test(def.kind)) throw new Error(`defineDevice: kind '${def.kind}' must match ${KIND_NAME}`);
-  for (const name of Object.keys(def.actions))
+  for (const [name, a] of Object.entries(def.actions)) {
     if (!/^[A-Za-z][A-Za-z0-9]{0,63}$/.test(name))
       throw new Error(`defineDevice(${def.kind}): action name '${name}' must be alphanumeric`);
+    if ((a.toEvent === undefined) === (a.command === undefined))
+      throw new Error(`defineDevice(${def.kind}): action '${name}' needs exactly one of toEvent and command`);
+  }
   return {
     ...def,
     snapshotVersion: def.snapshotVersion ?? 1,
@@ -114,7 +129,7 @@ export function defineDevice<TMachine extends AnyStateMachine, TAttrs>(
       const r = def.attributes.safeParse(value);
       return r.success ? { ok: true, value: r.data } : { ok: false, message: formatIssues(r.error) };
     },
-    buildEvent(action, args) {
+    buildAction(action, args) {
       const a = Object.hasOwn(def.actions, action) ? def.actions[action] : undefined;
       if (!a)
         return {
@@ -124,7 +139,15 @@ export function defineDevice<TMachine extends AnyStateMachine, TAttrs>(
         };
       const r = a.args.safeParse(args ?? {});
       if (!r.success) return { ok: false, code: 'badArgs', message: `${action}: ${formatIssues(r.error)}` };
-      return { ok: true, value: (a.toEvent as (x: unknown) => EventObject)(r.data) };
+      if (a.command !== undefined)
+        return {
+          ok: true,
+          value: { type: 'command', command: a.command, args: (r.data ?? {}) as JsonObject },
+        };
+      return {
+        ok: true,
+        value: { type: 'event', event: (a.toEvent as (x: unknown) => EventObject)(r.data) },
+      };
     },
   };
 }
@@ -133,7 +156,14 @@ export function defineDevice<TMachine extends AnyStateMachine, TAttrs>(
 export function describeKind(kind: DeviceKind): {
   kind: string;
   title: string;
-  actions: { name: string; description: string; destructive: boolean; argsSchema: unknown }[];
+  actions: {
+    name: string;
+    description: string;
+    destructive: boolean;
+    /** `command`: sent to the device (waits while it is offline); `event`: handled by its machine. */
+    target: 'command' | 'event';
+    argsSchema: unknown;
+  }[];
   attributesSchema: unknown;
 } {
   return {
@@ -144,6 +174,7 @@ export function describeKind(kind: DeviceKind): {
       name,
       description: a.description ?? '',
       destructive: a.destructive ?? false,
+      target: a.command !== undefined ? ('command' as const) : ('event' as const),
       argsSchema: z.toJSONSchema(a.args, { io: 'input' }),
     })),
   };

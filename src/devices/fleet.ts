@@ -20,6 +20,13 @@
  * Telemetry is data, not a machine event: it goes to the store and pushes the liveness deadline
  * back directly.
  *
+ * Links: the links layer tells the fleet when a device's link comes up ({@link Fleet.linkUp},
+ * after its `hello`) and goes down ({@link Fleet.linkDown}); the fleet keeps that presence and
+ * makes the machine agree with it — `CONNECT` + `HELLO` when the link is up and the machine is
+ * disconnected, `LINK_DOWN` when it goes away — also after a machine restart, so a restored
+ * machine never shows `connected` for a device that left meanwhile. Actions declared with
+ * `command` go to the device through the command outbox ({@link FleetOptions.commands}).
+ *
  * @example
  * const fleet = createFleet({ runtime, store, kinds: [genericDevice] });
  * await fleet.start();
@@ -49,7 +56,7 @@ import type {
   TelemetryPoint,
 } from '../store/store.js';
 import { parseDeviceId } from '../transports/protocol.js';
-import type { DeviceKind, Drift } from './define-device.js';
+import type { BuiltAction, DeviceKind, Drift } from './define-device.js';
 import { formatIssues } from './define-device.js';
 import { planReconcile, sameDrift } from './reconciler.js';
 
@@ -65,6 +72,8 @@ export type FleetErrorCode =
   | 'notAllowedInState'
   | 'deviceFailed'
   | 'notFailed'
+  | 'noLink'
+  | 'outboxFull'
   | 'stopped';
 
 export type FleetResult<T> =
@@ -96,6 +105,35 @@ export interface DeviceView {
   readonly drift: readonly Drift[];
   readonly stuck: { readonly state: string; readonly forMs: number; readonly limitMs: number } | undefined;
   readonly pid: Pid | undefined;
+  /** The device's link as the links layer last reported it. */
+  readonly link: LinkPresence;
+}
+
+/** Whether a device's link is up, over what, and since when. */
+export interface LinkPresence {
+  readonly up: boolean;
+  /** `mqtt`, `serial:/dev/ttyUSB0`, … ; null before the device was ever seen. */
+  readonly via: string | null;
+  /** Wall-clock ms of the last change; null before the device was ever seen. */
+  readonly since: number | null;
+  /** Why it went down (`offline (last will)`, `port vanished` …). */
+  readonly reason: string | null;
+}
+
+/** The command outbox as the fleet uses it (src/transports/command-outbox.ts). */
+export interface DeviceCommandPort {
+  submit(input: {
+    readonly deviceId: string;
+    readonly action: string;
+    readonly args: JsonObject;
+    readonly actor: string;
+    readonly ttlMs?: number | null;
+  }): Promise<
+    | { readonly ok: true; readonly value: { readonly commandId: string; readonly status: string } }
+    | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } }
+  >;
+  /** Open (pending or sent) commands of one device. */
+  open(deviceId: string): readonly { readonly action: string }[];
 }
 
 export interface AddDeviceInput {
@@ -111,6 +149,8 @@ export interface ActionReply {
   readonly commandId: string;
   /** The device's state after the action's event was handled. */
   readonly state: string;
+  /** Device commands only: `sent`, or `pending` while the device is offline. */
+  readonly commandStatus?: string;
 }
 
 export interface FleetOptions {
@@ -124,6 +164,8 @@ export interface FleetOptions {
   readonly reconcileIntervalMs?: number;
   /** The device's link process, started before its machine (the links layer provides it). */
   readonly startLink?: (device: DeviceView) => Process | null | Promise<Process | null>;
+  /** Where actions declared with `command` go; without it they fail with `noLink`. */
+  readonly commands?: DeviceCommandPort;
 }
 
 interface Entry {
@@ -142,6 +184,9 @@ interface Entry {
   drift: readonly Drift[];
   stuck: DeviceView['stuck'];
   removed: boolean;
+  link: LinkPresence;
+  /** Firmware from the last hello, for the HELLO event. */
+  linkFirmware: string | null;
 }
 
 /** What the store keeps per device, inside its snapshot row. */
@@ -173,6 +218,15 @@ export interface Fleet {
     values: Readonly<Record<string, number>>,
     deviceTs?: number | null,
   ): Promise<FleetResult<number>>;
+  /** The device's link is up (after its hello): the machine is brought to connected. */
+  linkUp(
+    id: string,
+    info: { readonly via: string; readonly firmware: string | null },
+  ): FleetResult<undefined>;
+  /** The device's link went away: the machine gets LINK_DOWN. */
+  linkDown(id: string, reason: string): FleetResult<undefined>;
+  /** A sign of life without data (a heartbeat): pushes the liveness deadline back. */
+  touch(id: string): FleetResult<undefined>;
   /** Reported state from the device (merged), then reconciled. */
   reportStatus(id: string, status: JsonObject): Promise<FleetResult<undefined>>;
   /** Desired state from the operator (validated), then reconciled. */
@@ -289,6 +343,7 @@ export function createFleet(options: FleetOptions): Fleet {
     drift: e.drift,
     stuck: e.stuck,
     pid: e.supervisor?.pid,
+    link: e.link,
   });
 
   // ---- machines ----
@@ -338,6 +393,8 @@ export function createFleet(options: FleetOptions): Fleet {
           e.stateEnteredAt = runtime.clock.wallNow();
         }
         onTransition(p);
+        // A restored machine meets the link as it is now, not as it was when the state was saved.
+        if (e.link.since !== null) syncLink(e, e.link.up);
       }
       return p;
     },
@@ -408,6 +465,8 @@ export function createFleet(options: FleetOptions): Fleet {
     drift: [],
     stuck: undefined,
     removed: false,
+    link: { up: false, via: null, since: null, reason: null },
+    linkFirmware: null,
   });
 
   async function launch(e: Entry): Promise<FleetResult<DeviceView>> {
@@ -460,8 +519,17 @@ export function createFleet(options: FleetOptions): Fleet {
     e.stuck = plan.stuck;
     for (const d of plan.drift) {
       if (!d.action) continue;
-      const built = e.kind.buildEvent(d.action.name, d.action.args);
-      if (!built.ok || !canHandle(e, built.value)) continue;
+      const built = e.kind.buildAction(d.action.name, d.action.args);
+      if (!built.ok) continue;
+      if (built.value.type === 'event' && !canHandle(e, built.value.event)) continue;
+      // One corrective command at a time: not another while the last one waits.
+      if (
+        built.value.type === 'command' &&
+        options.commands
+          ?.open(e.record.id)
+          .some((c) => c.action === (built.value as { command: string }).command)
+      )
+        continue;
       await act(e.record.id, d.action.name, d.action.args, 'system:reconciler');
     }
   }
@@ -488,6 +556,31 @@ export function createFleet(options: FleetOptions): Fleet {
     return !!snap?.can?.(event);
   };
 
+  /** Sends the machine what it can take to agree with the link (`hello`: a fresh hello arrived). */
+  function syncLink(e: Entry, hello: boolean): void {
+    const p = e.machine;
+    if (!p?.alive) return;
+    const send = (event: EventObject) => {
+      if (!canHandle(e, event)) return false;
+      p.send(event as never);
+      return p.alive;
+    };
+    if (e.link.up) {
+      const connected = send({ type: 'CONNECT' });
+      if ((hello || connected) && e.linkFirmware !== null)
+        send({ type: 'HELLO', firmware: e.linkFirmware } as EventObject);
+    } else send({ type: 'LINK_DOWN', reason: e.link.reason ?? 'link down' } as EventObject);
+  }
+
+  function pushLiveness(e: Entry): void {
+    const p = e.machine;
+    const liveness = e.kind.liveness;
+    if (p?.alive && liveness?.states.includes(p.state))
+      p.startTimer('named', 'liveness', liveness.timeoutMs(e.record.attributes), liveness.event);
+    // Data again from a device its machine gave up on as silent: it is back.
+    else if (p?.alive && e.link.up) syncLink(e, false);
+  }
+
   // ---- the API ----
 
   async function act(
@@ -501,11 +594,13 @@ export function createFleet(options: FleetOptions): Fleet {
     if (!e) return fail('notFound', `no device '${String(id).slice(0, 80)}'`);
     if (e.failure)
       return fail('deviceFailed', `device ${id} has failed (${e.failure.message}); restart it first`);
-    const built = e.kind.buildEvent(action, args);
+    const built = e.kind.buildAction(action, args);
     if (!built.ok) return fail(built.code, built.message);
+    if (built.value.type === 'command') return command(e, action, built.value, actor);
+    const event = built.value.event;
     if (!e.machine?.alive) return fail('deviceFailed', `device ${id} is restarting`);
     const before = e.machine.state;
-    if (!canHandle(e, built.value))
+    if (!canHandle(e, event))
       return fail('notAllowedInState', `action '${action}' is not possible while ${id} is ${before}`);
     const commandId = randomUUID();
     const requestedAt = runtime.clock.wallNow();
@@ -517,7 +612,7 @@ export function createFleet(options: FleetOptions): Fleet {
       actor,
       requestedAt,
     });
-    e.machine.send(built.value as never);
+    e.machine.send(event as never);
     const after = e.machine?.alive ? e.machine.state : before;
     const crashed = !e.machine?.alive;
     await store.updateCommand(commandId, {
@@ -534,6 +629,22 @@ export function createFleet(options: FleetOptions): Fleet {
     });
     logEvent('device.action', id, { action, actor, commandId, from: before, to: after });
     return { ok: true, value: { commandId, state: after } };
+  }
+
+  async function command(
+    e: Entry,
+    action: string,
+    built: Extract<BuiltAction, { type: 'command' }>,
+    actor: string,
+  ): Promise<FleetResult<ActionReply>> {
+    const id = e.record.id;
+    const port = options.commands;
+    if (!port) return fail('noLink', `action '${action}' is sent to the device, and this fleet has no links`);
+    const r = await port.submit({ deviceId: id, action: built.command, args: built.args, actor });
+    if (!r.ok) return fail(r.error.code === 'outboxFull' ? 'outboxFull' : 'noLink', r.error.message);
+    const state = e.machine?.alive ? e.machine.state : e.stateLabel;
+    logEvent('device.command', id, { action, actor, commandId: r.value.commandId, status: r.value.status });
+    return { ok: true, value: { commandId: r.value.commandId, state, commandStatus: r.value.status } };
   }
 
   return {
@@ -696,13 +807,40 @@ export function createFleet(options: FleetOptions): Fleet {
         receivedAt,
         value,
       }));
-      const p = e.machine;
-      const liveness = e.kind.liveness;
-      if (p?.alive && liveness?.states.includes(p.state))
-        p.startTimer('named', 'liveness', liveness.timeoutMs(e.record.attributes), liveness.event);
+      pushLiveness(e);
       const r = await store.appendTelemetry(points);
       if (!r.ok) return fail('stopped', r.error.message);
       return { ok: true, value: r.value.written };
+    },
+
+    linkUp(id, info) {
+      const e = entries.get(id);
+      if (!e) return fail('notFound', `link up for unknown device '${String(id).slice(0, 80)}'`);
+      const changed = !e.link.up || e.link.via !== info.via;
+      e.linkFirmware = info.firmware;
+      if (changed) {
+        e.link = { up: true, via: info.via, since: runtime.clock.wallNow(), reason: null };
+        logEvent('device.online', id, { via: info.via });
+      }
+      syncLink(e, true);
+      return { ok: true, value: undefined };
+    },
+
+    linkDown(id, reason) {
+      const e = entries.get(id);
+      if (!e) return fail('notFound', `link down for unknown device '${String(id).slice(0, 80)}'`);
+      if (!e.link.up && e.link.since !== null) return { ok: true, value: undefined };
+      e.link = { up: false, via: e.link.via, since: runtime.clock.wallNow(), reason };
+      logEvent('device.offline', id, { via: e.link.via, reason });
+      syncLink(e, false);
+      return { ok: true, value: undefined };
+    },
+
+    touch(id) {
+      const e = entries.get(id);
+      if (!e) return fail('notFound', `sign of life from unknown device '${String(id).slice(0, 80)}'`);
+      pushLiveness(e);
+      return { ok: true, value: undefined };
     },
 
     async reportStatus(id, status) {

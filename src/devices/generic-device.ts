@@ -48,6 +48,24 @@ export const genericDevice = defineDevice({
       toEvent: () => ({ type: 'UPDATE_CANCEL' }),
       description: 'Cancel a running update',
     },
+    // Commands: sent to the device over its link (docs/protocol.md §4); they wait while it is offline.
+    ping: { args: z.object({}), command: 'ping', description: 'Ask the device to answer' },
+    reboot: { args: z.object({}), command: 'reboot', description: 'Reboot the device', destructive: true },
+    identify: {
+      args: z.object({ seconds: z.number().int().min(1).max(300).default(5) }),
+      command: 'identify',
+      description: 'Blink the device’s light so someone on site can find it',
+    },
+    setInterval: {
+      args: z.object({ ms: z.number().int().min(100).max(3_600_000) }),
+      command: 'setInterval',
+      description: 'Set how often the device reports telemetry',
+    },
+    setConfig: {
+      args: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a name'), z.json()),
+      command: 'setConfig',
+      description: 'Merge settings into the device’s configuration',
+    },
   },
   spec: z.object({ firmware: version.optional() }).loose(),
   reconcile: ({ spec, status, state }) => {

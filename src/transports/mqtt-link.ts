@@ -127,6 +127,13 @@ export interface MqttLinkOptions {
   readonly clientId: string;
   readonly username?: string;
   readonly password?: string;
+  /** TLS for `mqtts://` and `wss://`: CA certificate(s) (PEM) to trust instead of the system's. */
+  readonly ca?: string | Buffer;
+  /** TLS client certificate and key (PEM), for brokers that authenticate clients by certificate. */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+  /** Default true. Turning it off accepts any server certificate: for a lab broker only. */
+  readonly rejectUnauthorized?: boolean;
   /** Process name; default `mqtt-link:<clientId>`. */
   readonly name?: string;
   /** Most messages kept while disconnected; the oldest is dropped past it. Default 1000. */
@@ -148,6 +155,8 @@ export interface MqttLinkOptions {
   onMessage(deviceId: DeviceId, message: Message, channel: Channel): void;
   /** A publish that could not be used; `deviceId` is set when the topic itself was valid. */
   onDeviceError(deviceId: DeviceId | undefined, error: LinkDeviceError): void;
+  /** Every change of the connection state (`connected` means subscribed and receiving). */
+  onStateChange?(state: MqttLinkState, detail: { readonly error?: string; readonly retryInMs?: number }): void;
 }
 
 interface Outgoing {
@@ -299,6 +308,10 @@ export class MqttLink extends ProcessBase {
     };
     if (o.username !== undefined) clientOptions.username = o.username;
     if (o.password !== undefined) clientOptions.password = o.password;
+    if (o.ca !== undefined) clientOptions.ca = o.ca;
+    if (o.cert !== undefined) clientOptions.cert = o.cert;
+    if (o.key !== undefined) clientOptions.key = o.key;
+    if (o.rejectUnauthorized !== undefined) clientOptions.rejectUnauthorized = o.rejectUnauthorized;
     const client = connect(o.url, clientOptions);
     this.client = client;
     const current = () => client === this.client && this.status === 'running';
@@ -352,6 +365,7 @@ export class MqttLink extends ProcessBase {
       reconnects: this.counters.reconnects,
     });
     this.everConnected = true;
+    this.notify('connected', {});
     this.stableTimer = this.runtime.timers.schedule(
       this.reconnectOptions.stableMs,
       () => {
@@ -385,6 +399,7 @@ export class MqttLink extends ProcessBase {
       retryInMs: delayMs,
       outboxLength: this.outbox.length,
     });
+    this.notify('backoff', { error: this.lastError?.message ?? 'connection closed', retryInMs: delayMs });
     this.reconnectTimer = this.runtime.timers.schedule(
       delayMs,
       () => {
@@ -395,6 +410,14 @@ export class MqttLink extends ProcessBase {
       },
       { owner: this.pid, label: 'mqtt.reconnect' },
     );
+  }
+
+  private notify(state: MqttLinkState, detail: { error?: string; retryInMs?: number }): void {
+    try {
+      this.options.onStateChange?.(state, detail);
+    } catch (error) {
+      this.runtime.report(`MQTT link ${this.name}: onStateChange threw`, error, this.pid);
+    }
   }
 
   private onPublish(topic: string, payload: Buffer): void {

@@ -1,0 +1,501 @@
+/**
+ * The link hub: where every link (the MQTT connection, each serial port) hands over what devices
+ * say, and where the host finds a device's link to answer. It turns protocol messages into fleet
+ * facts:
+ *
+ * - `hello` → the device's reported status (firmware, slots, capabilities) and, once the device is
+ *   known to be connected, {@link Fleet.linkUp} and the command outbox flushes what waits for it.
+ *   Over MQTT "connected" is the retained `status: online` of the same `boot` (a retained hello of
+ *   a device that died long ago is not a connection); over serial, the hello itself.
+ * - `status: offline` (the last will, or a clean goodbye) of the current `(boot, conn)` → linkDown.
+ *   A will of an older connection, arriving late, is ignored (docs/protocol.md §3 status).
+ * - `telemetry` → deduplicated by `(boot, seq)` in a window of the last 1024 seqs → the fleet
+ *   (store + liveness); `heartbeat` → liveness; `event` → the event log (deduplicated the same way);
+ *   `reply` → the command outbox; `fw.ack` → the firmware seam (`onFirmwareAck`).
+ * - A device the fleet does not know is adopted (`adopt: 'auto'`, its hello names a known kind)
+ *   or listed as discovered for the operator (`adopt: 'manual'`, the default): an unknown device
+ *   never reaches the store by itself.
+ * - Link errors (malformed payloads, bad frames) are counted per device and written to the event
+ *   log at most `maxErrorEventsPerMinute` per device, so a babbling device cannot fill the disk.
+ *
+ * @example
+ * const hub = createLinkHub({ runtime, fleet, store, outbox, adopt: 'auto' });
+ * const mqtt = startMqttLink(runtime, { url, clientId: 'fleetvisor', onMessage: (id, m) => hub.deliver(id, m, mqttHandle), … });
+ */
+import type { Fleet } from '../devices/fleet.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { EventInput, JsonObject, JsonValue, Store } from '../store/store.js';
+import type { CommandOutbox } from './command-outbox.js';
+import type { DeviceId, FwAckMessage, HelloMessage, Message } from './protocol.js';
+import { seqDelta } from './protocol.js';
+
+/** One link as the hub sees it. `via` names it for people: `mqtt`, `serial:/dev/ttyUSB0`. */
+export interface LinkHandle {
+  readonly via: string;
+  /** `mqtt`: presence comes from retained status messages; `serial`: the hello is the connection. */
+  readonly presence: 'status' | 'hello';
+  /** Puts a host → device message on this link; false when it cannot (closed). */
+  send(deviceId: string, message: Message): boolean;
+}
+
+export interface DiscoveredDevice {
+  readonly id: string;
+  readonly kind: string;
+  readonly firmware: string;
+  readonly via: string;
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+  /** Why it was not adopted: `manual` (waits for the operator), `unknownKind`, `addFailed: …`. */
+  readonly reason: string;
+}
+
+export interface DeviceLinkStats {
+  readonly id: string;
+  readonly online: boolean;
+  readonly via: string | null;
+  readonly boot: number | null;
+  readonly received: number;
+  readonly duplicates: number;
+  readonly gaps: number;
+  readonly errors: Readonly<Record<string, number>>;
+}
+
+export interface LinkHubOptions {
+  readonly runtime: Runtime;
+  readonly fleet: Fleet;
+  readonly store: Store;
+  readonly outbox: CommandOutbox;
+  /** What happens to a device the fleet does not know when it says hello; default `manual`. */
+  readonly adopt?: 'auto' | 'manual';
+  /** Link errors written to the event log per device per minute; default 10 (all are counted). */
+  readonly maxErrorEventsPerMinute?: number;
+  /** Firmware transfer acks (the firmware layer plugs in here). */
+  onFirmwareAck?(deviceId: DeviceId, ack: FwAckMessage): void;
+}
+
+export interface LinkHub {
+  /** A valid message from a device, on a link. Never throws. */
+  deliver(deviceId: DeviceId, message: Message, link: LinkHandle): void;
+  /** Something a device sent that could not be used (the link already refused it). */
+  linkError(
+    deviceId: DeviceId | undefined,
+    error: { readonly code: string; readonly message: string },
+    via: string,
+  ): void;
+  /** A device's link went away (its serial port vanished, …). */
+  linkLost(deviceId: DeviceId, via: string, reason: string): void;
+  /** A whole link went away (the broker connection dropped): every device on it is offline. */
+  linkDown(via: string, reason: string): void;
+  /** Sends on the device's current link; false when it has none. */
+  send(deviceId: string, message: Message): boolean;
+  discovered(): DiscoveredDevice[];
+  /** Adopts a discovered device into the fleet (manual adoption). */
+  adopt(id: string): Promise<{ ok: true } | { ok: false; error: { code: string; message: string } }>;
+  stats(id: string): DeviceLinkStats | undefined;
+  /** Resolves when every store write so far is done. */
+  flush(): Promise<void>;
+}
+
+const WINDOW = 1024;
+
+interface Session {
+  link: LinkHandle | undefined;
+  online: boolean;
+  hello: HelloMessage | undefined;
+  /** The last `status` seen (MQTT). */
+  status: { state: 'online' | 'offline'; boot: number; conn: number } | undefined;
+  // Dedupe window over (boot, seq): `top` is the newest seq, bit i of `seen` is top − i.
+  winBoot: number | undefined;
+  top: number;
+  seen: Uint32Array;
+  received: number;
+  duplicates: number;
+  gaps: number;
+  errors: Record<string, number>;
+  errorEvents: number;
+  errorWindowStart: number;
+  /** Work queued behind an adoption in progress. */
+  pending: Promise<void> | undefined;
+}
+
+const newSession = (): Session => ({
+  link: undefined,
+  online: false,
+  hello: undefined,
+  status: undefined,
+  winBoot: undefined,
+  top: 0,
+  seen: new Uint32Array(WINDOW / 32),
+  received: 0,
+  duplicates: 0,
+  gaps: 0,
+  errors: {},
+  errorEvents: 0,
+  errorWindowStart: 0,
+  pending: undefined,
+});
+
+/** Records (boot, seq); false when it was seen already. Gaps are counted, never fatal. */
+function firstTime(s: Session, boot: number, seq: number): boolean {
+  const bit = (i: number) => (s.seen[i >>> 5]! >>> (i & 31)) & 1;
+  const set = (i: number) => {
+    s.seen[i >>> 5]! |= 1 << (i & 31);
+  };
+  if (s.winBoot !== boot) {
+    s.winBoot = boot;
+    s.top = seq;
+    s.seen.fill(0);
+    set(0);
+    return true;
+  }
+  const d = seqDelta(s.top, seq);
+  if (d === 0) return false;
+  if (d > 0) {
+    if (d > 1) s.gaps += d - 1;
+    if (d >= WINDOW) s.seen.fill(0);
+    else {
+      // Shift the window by d: bit i moves to i + d.
+      const old = s.seen.slice();
+      s.seen.fill(0);
+      for (let i = 0; i + d < WINDOW; i++) if ((old[i >>> 5]! >>> (i & 31)) & 1) set(i + d);
+    }
+    s.top = seq;
+    set(0);
+    return true;
+  }
+  const back = -d;
+  if (back >= WINDOW) return true; // older than the window: cannot tell, keep it (never lose data)
+  if (bit(back)) return false;
+  set(back);
+  return true;
+}
+
+export function createLinkHub(options: LinkHubOptions): LinkHub {
+  const { runtime, fleet, store, outbox } = options;
+  const log = runtime.logger;
+  const adoptMode = options.adopt ?? 'manual';
+  const maxErrorEvents = options.maxErrorEventsPerMinute ?? 10;
+  const sessions = new Map<string, Session>();
+  const discovered = new Map<string, DiscoveredDevice>();
+  let events: EventInput[] = [];
+  let writing: Promise<void> | undefined;
+
+  const now = () => runtime.clock.wallNow();
+  const session = (id: string): Session => {
+    let s = sessions.get(id);
+    if (!s) {
+      s = newSession();
+      sessions.set(id, s);
+    }
+    return s;
+  };
+
+  function logEvent(kind: string, deviceId: string | undefined, data: JsonValue): void {
+    events.push({ at: now(), kind, data, ...(deviceId !== undefined ? { deviceId } : {}) });
+    writing ??= writeEvents();
+  }
+
+  async function writeEvents(): Promise<void> {
+    try {
+      while (events.length > 0) {
+        const batch = events;
+        events = [];
+        await store.appendEvents(batch, { durability: 'normal' }).catch((error: unknown) => {
+          log.error('device events could not be stored', {
+            count: batch.length,
+            error: (error as Error).message,
+          });
+        });
+      }
+    } finally {
+      writing = undefined;
+    }
+  }
+
+  function goOnline(id: string, s: Session, link: LinkHandle): void {
+    const firstHello = !s.online;
+    s.online = true;
+    s.link = link;
+    const r = fleet.linkUp(id, { via: link.via, firmware: s.hello?.firmware.version ?? null });
+    if (!r.ok) log.warn('link up for a device the fleet refused', { deviceId: id, error: r.error.message });
+    if (firstHello) log.info('device online', { deviceId: id, via: link.via });
+    outbox.deviceOnline(id);
+  }
+
+  function goOffline(id: string, s: Session, reason: string): void {
+    const was = s.online;
+    s.online = false;
+    s.link = undefined;
+    fleet.linkDown(id, reason);
+    outbox.deviceOffline(id);
+    if (was) log.info('device offline', { deviceId: id, reason });
+  }
+
+  function onHello(id: string, s: Session, hello: HelloMessage, link: LinkHandle): void {
+    s.hello = hello;
+    const fw = hello.firmware;
+    void fleet.reportStatus(id, {
+      firmware: fw.version,
+      slot: fw.slot,
+      confirmed: fw.confirmed,
+      slots: fw.slots as unknown as JsonObject,
+      capabilities: [...hello.capabilities],
+      boot: hello.boot,
+      via: link.via,
+    });
+    if (link.presence === 'hello') goOnline(id, s, link);
+    else if (s.status?.state === 'online' && s.status.boot === hello.boot) goOnline(id, s, link);
+    else s.link = link; // known, not yet (or no longer) connected: its status decides
+  }
+
+  function onStatus(id: string, s: Session, m: Extract<Message, { type: 'status' }>, link: LinkHandle): void {
+    const cur = s.status;
+    if (m.state === 'online') {
+      s.status = { state: 'online', boot: m.boot, conn: m.conn };
+      s.link = link;
+      if (s.hello?.boot === m.boot) goOnline(id, s, link);
+      return;
+    }
+    // offline: only the will (or goodbye) of the connection we believe current takes it down.
+    const stale = cur !== undefined && cur.state === 'online' && (cur.boot !== m.boot || m.conn < cur.conn);
+    if (stale) {
+      log.debug('stale offline status ignored', { deviceId: id, boot: m.boot, conn: m.conn, current: cur });
+      return;
+    }
+    s.status = { state: 'offline', boot: m.boot, conn: m.conn };
+    goOffline(id, s, 'offline (last will or goodbye)');
+  }
+
+  /** Data from a device over a status-presence link with no status yet: it is obviously connected. */
+  function aliveOn(id: string, s: Session, link: LinkHandle): void {
+    if (!s.online && s.hello && (link.presence === 'hello' || s.status?.state !== 'offline'))
+      goOnline(id, s, link);
+  }
+
+  function handle(id: DeviceId, m: Message, link: LinkHandle): void {
+    const s = session(id);
+    s.received++;
+    switch (m.type) {
+      case 'hello':
+        onHello(id, s, m, link);
+        return;
+      case 'status':
+        onStatus(id, s, m, link);
+        return;
+      case 'telemetry':
+        if (!firstTime(s, m.boot, m.seq)) {
+          s.duplicates++;
+          return;
+        }
+        aliveOn(id, s, link);
+        void fleet.ingestTelemetry(id, m.values, m.ts).then((r) => {
+          if (!r.ok) countError(id, s, { code: r.error.code, message: r.error.message }, link.via);
+        });
+        return;
+      case 'heartbeat':
+        aliveOn(id, s, link);
+        fleet.touch(id);
+        return;
+      case 'event':
+        if (!firstTime(s, m.boot, m.seq)) {
+          s.duplicates++;
+          return;
+        }
+        aliveOn(id, s, link);
+        fleet.touch(id);
+        logEvent(`device.event.${m.name}`, id, {
+          severity: m.severity ?? 'info',
+          seq: m.seq,
+          deviceTs: m.ts,
+          ...(m.data !== undefined ? { data: m.data as JsonValue } : {}),
+        });
+        return;
+      case 'reply': {
+        const outcome = outbox.handleReply(id, m);
+        if (outcome === 'unknownCommand')
+          countError(
+            id,
+            s,
+            { code: 'unknownCommand', message: `reply for command ${m.cmdId}, never sent to ${id}` },
+            link.via,
+          );
+        return;
+      }
+      case 'fw.ack':
+        options.onFirmwareAck?.(id, m);
+        return;
+      default:
+        // Host → device types never arrive here: the links refuse them (wrongChannel / direction).
+        countError(
+          id,
+          s,
+          { code: 'wrongDirection', message: `'${m.type}' is a host → device message` },
+          link.via,
+        );
+    }
+  }
+
+  function countError(id: string, s: Session, error: { code: string; message: string }, via: string): void {
+    s.errors[error.code] = (s.errors[error.code] ?? 0) + 1;
+    const t = now();
+    if (t - s.errorWindowStart >= 60_000) {
+      s.errorWindowStart = t;
+      s.errorEvents = 0;
+    }
+    if (s.errorEvents < maxErrorEvents) {
+      s.errorEvents++;
+      logEvent('device.badMessage', id, { code: error.code, message: error.message.slice(0, 300), via });
+      log.warn('bad message from device', { deviceId: id, code: error.code, via, message: error.message });
+    }
+  }
+
+  function unknownDevice(id: DeviceId, m: Message, link: LinkHandle): void {
+    if (m.type === 'status') {
+      // Kept for when it is adopted: over MQTT the status says whether it is connected.
+      const s = session(id);
+      s.status = { state: m.state, boot: m.boot, conn: m.conn };
+      s.link = link;
+      return;
+    }
+    if (m.type !== 'hello') {
+      const d = discovered.get(id);
+      if (d) discovered.set(id, { ...d, lastSeen: now() });
+      else
+        countError(
+          id,
+          session(id),
+          { code: 'unknownDevice', message: `device ${id} is not in the fleet and has not said hello` },
+          link.via,
+        );
+      return;
+    }
+    const known = fleet.kinds.has(m.kind);
+    const prev = discovered.get(id);
+    const entry: DiscoveredDevice = {
+      id,
+      kind: m.kind,
+      firmware: m.firmware.version,
+      via: link.via,
+      firstSeen: prev?.firstSeen ?? now(),
+      lastSeen: now(),
+      reason: !known ? 'unknownKind' : 'manual',
+    };
+    if (!known || adoptMode === 'manual') {
+      if (!prev) {
+        log.info(known ? 'new device waits for adoption' : 'new device of an unknown kind', {
+          deviceId: id,
+          kind: m.kind,
+          via: link.via,
+        });
+        logEvent('device.discovered', id, { kind: m.kind, via: link.via, reason: entry.reason });
+      }
+      discovered.set(id, entry);
+      const s = session(id);
+      s.hello = m;
+      s.link = link;
+      return;
+    }
+    const s = session(id);
+    s.pending = fleet
+      .addDevice({ id, kind: m.kind, name: id })
+      .then((r) => {
+        if (!r.ok) {
+          discovered.set(id, { ...entry, reason: `addFailed: ${r.error.message}` });
+          log.warn('device could not be adopted', { deviceId: id, error: r.error.message });
+          return;
+        }
+        log.info('device adopted', { deviceId: id, kind: m.kind, via: link.via });
+        discovered.delete(id);
+        handle(id, m, link);
+      })
+      .finally(() => {
+        s.pending = undefined;
+      });
+  }
+
+  return {
+    deliver(deviceId, message, link) {
+      try {
+        const s = sessions.get(deviceId);
+        if (s?.pending) {
+          // Behind an adoption in progress: keep the order, lose nothing.
+          s.pending = s.pending.then(() => this.deliver(deviceId, message, link));
+          return;
+        }
+        if (!fleet.device(deviceId)) {
+          unknownDevice(deviceId, message, link);
+          return;
+        }
+        handle(deviceId, message, link);
+      } catch (error) {
+        runtime.report(`link hub: handling ${message.type} from ${deviceId} threw`, error);
+      }
+    },
+
+    linkError(deviceId, error, via) {
+      if (deviceId === undefined) {
+        log.warn('bad message on a link', { via, code: error.code, message: error.message });
+        return;
+      }
+      countError(deviceId, session(deviceId), error, via);
+    },
+
+    linkLost(deviceId, via, reason) {
+      const s = sessions.get(deviceId);
+      if (!s || s.link?.via !== via) return;
+      if (fleet.device(deviceId)) goOffline(deviceId, s, reason);
+      else s.link = undefined;
+    },
+
+    linkDown(via, reason) {
+      for (const [id, s] of sessions) {
+        if (s.link?.via !== via) continue;
+        s.status = undefined; // the broker will tell again (retained) when we are back
+        if (fleet.device(id)) goOffline(id, s, reason);
+        else s.link = undefined;
+      }
+    },
+
+    send(deviceId, message) {
+      const s = sessions.get(deviceId);
+      if (!s?.online || !s.link) return false;
+      return s.link.send(deviceId, message);
+    },
+
+    discovered: () => [...discovered.values()],
+
+    async adopt(id) {
+      const d = discovered.get(id);
+      if (!d)
+        return {
+          ok: false,
+          error: { code: 'notFound', message: `no discovered device '${id.slice(0, 80)}'` },
+        };
+      const r = await fleet.addDevice({ id, kind: d.kind, name: id });
+      if (!r.ok) return { ok: false, error: r.error };
+      discovered.delete(id);
+      const s = session(id);
+      if (s.hello && s.link) handle(id as DeviceId, s.hello, s.link);
+      return { ok: true };
+    },
+
+    stats(id) {
+      const s = sessions.get(id);
+      if (!s) return undefined;
+      return {
+        id,
+        online: s.online,
+        via: s.link?.via ?? null,
+        boot: s.hello?.boot ?? null,
+        received: s.received,
+        duplicates: s.duplicates,
+        gaps: s.gaps,
+        errors: { ...s.errors },
+      };
+    },
+
+    async flush() {
+      while (writing) await writing;
+    },
+  };
+}

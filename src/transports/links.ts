@@ -1,0 +1,182 @@
+/**
+ * The links layer, assembled: a `links` supervisor holding the MQTT link (one broker connection
+ * for the whole fleet) and the serial manager (one process per port), both handing what devices
+ * say to the link hub, and the command outbox sending through the hub to whichever link each
+ * device is on now.
+ *
+ * The fleet gets the outbox as its command port (actions declared with `command` go through it);
+ * create the links first, then the fleet with `commands: links.outbox`, then {@link Links.attach}.
+ *
+ * @example
+ * const links = createLinks({ runtime, store, mqtt: { url: broker.url }, serial: { ports: ['/dev/ttyUSB0'] } });
+ * const fleet = createFleet({ runtime, store, kinds: [genericDevice], commands: links.outbox });
+ * await fleet.start();
+ * await links.attach(fleet, { adopt: 'auto' });
+ * // … later
+ * await links.stop();
+ */
+import type { Fleet } from '../devices/fleet.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { Supervisor } from '../runtime/supervisor.js';
+import { startSupervisor } from '../runtime/supervisor.js';
+import type { Store } from '../store/store.js';
+import type { CommandOutbox, CommandOutboxOptions } from './command-outbox.js';
+import { createCommandOutbox } from './command-outbox.js';
+import type { LinkHandle, LinkHub, LinkHubOptions } from './link-hub.js';
+import { createLinkHub } from './link-hub.js';
+import type { MqttLink, MqttLinkOptions } from './mqtt-link.js';
+import { startMqttLink } from './mqtt-link.js';
+import type { DeviceId, Message } from './protocol.js';
+import type { SerialLink } from './serial-link.js';
+import type { SerialManager, SerialManagerOptions } from './serial-manager.js';
+import { startSerialManager } from './serial-manager.js';
+
+export interface MqttSettings
+  extends Omit<MqttLinkOptions, 'onMessage' | 'onDeviceError' | 'onStateChange' | 'clientId' | 'name'> {
+  /** Default `fleetvisor-host-<random>`: two hosts on one broker must not share a client id. */
+  readonly clientId?: string;
+}
+
+export type SerialSettings = Omit<SerialManagerOptions, 'onMessage' | 'onError' | 'onPortUp' | 'onPortDown'>;
+
+export interface LinksOptions {
+  readonly runtime: Runtime;
+  readonly store: Store;
+  readonly mqtt?: MqttSettings;
+  readonly serial?: SerialSettings;
+  readonly commands?: Omit<CommandOutboxOptions, 'runtime' | 'store' | 'deliver'>;
+}
+
+export interface Links {
+  readonly outbox: CommandOutbox;
+  /** Set by {@link Links.attach}. */
+  readonly hub: LinkHub | undefined;
+  readonly supervisor: Supervisor | undefined;
+  readonly mqtt: MqttLink | undefined;
+  readonly serial: SerialManager | undefined;
+  /** Starts the links for a started fleet: loads waiting commands, then connects. */
+  attach(fleet: Fleet, hub?: Omit<LinkHubOptions, 'runtime' | 'fleet' | 'store' | 'outbox'>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createLinks(options: LinksOptions): Links {
+  const { runtime, store } = options;
+  let hub: LinkHub | undefined;
+  let supervisor: Supervisor | undefined;
+  // The current incarnation of each child (a restart replaces it).
+  let mqttLink: MqttLink | undefined;
+  let serialManager: SerialManager | undefined;
+  const outbox = createCommandOutbox({
+    ...options.commands,
+    runtime,
+    store,
+    deliver: (deviceId, command) => hub?.send(deviceId, command) ?? false,
+  });
+
+  const links: Links = {
+    outbox,
+    get hub() {
+      return hub;
+    },
+    get supervisor() {
+      return supervisor;
+    },
+    get mqtt() {
+      return mqttLink;
+    },
+    get serial() {
+      return serialManager;
+    },
+
+    async attach(fleet, hubOptions = {}) {
+      if (hub) throw new Error('links: attach() was called twice');
+      const h = createLinkHub({ ...hubOptions, runtime, fleet, store, outbox });
+      hub = h;
+      await outbox.load();
+      const children = [];
+      const mqtt = options.mqtt;
+      if (mqtt) {
+        const handle: LinkHandle = {
+          via: 'mqtt',
+          presence: 'status',
+          send: (deviceId, message) => {
+            return mqttLink !== undefined && mqttLink.publish(deviceId, message).ok;
+          },
+        };
+        children.push({
+          id: 'mqtt',
+          start: () => {
+            mqttLink = startMqttLink(runtime, {
+              ...mqtt,
+              clientId: mqtt.clientId ?? `fleetvisor-host-${Math.random().toString(36).slice(2, 10)}`,
+              name: 'mqtt-link',
+              onMessage: (deviceId, message) => h.deliver(deviceId, message, handle),
+              onDeviceError: (deviceId, error) => h.linkError(deviceId, error, 'mqtt'),
+              onStateChange: (state, detail) => {
+                if (state === 'backoff')
+                  h.linkDown('mqtt', `broker unreachable: ${detail.error ?? 'connection lost'}`);
+              },
+            });
+            return mqttLink;
+          },
+        });
+      }
+      const serial = options.serial;
+      if (serial) {
+        const handles = new Map<SerialLink, LinkHandle>();
+        const handleOf = (link: SerialLink): LinkHandle => {
+          let handle = handles.get(link);
+          if (!handle) {
+            handle = {
+              via: `serial:${link.path}`,
+              presence: 'hello',
+              send: (_deviceId: string, message: Message) => link.send(message).ok,
+            };
+            handles.set(link, handle);
+          }
+          return handle;
+        };
+        children.push({
+          id: 'serial',
+          start: () => {
+            serialManager = startSerialManager(runtime, {
+              ...serial,
+              onMessage: (message, link) => {
+                const id = link.deviceId;
+                if (id !== undefined) h.deliver(id, message, handleOf(link));
+                else
+                  h.linkError(
+                    undefined,
+                    { code: 'noHello', message: `${message.type} before hello` },
+                    `serial:${link.path}`,
+                  );
+              },
+              onError: (error, link) => h.linkError(link.deviceId, error, `serial:${link.path}`),
+              onPortDown: (path, deviceId, reason) => {
+                for (const [link] of handles) if (link.path === path) handles.delete(link);
+                if (deviceId !== undefined) h.linkLost(deviceId as DeviceId, `serial:${path}`, reason);
+              },
+            });
+            return serialManager;
+          },
+        });
+      }
+      const res = await startSupervisor(runtime, {
+        name: 'links',
+        strategy: 'oneForOne',
+        maxRestarts: 5,
+        periodMs: 60_000,
+        children,
+      });
+      if (!res.ok) throw new Error(`links could not start: ${res.error.message}`);
+      supervisor = res.value;
+    },
+
+    async stop() {
+      await outbox.stop();
+      if (supervisor?.alive) await supervisor.stop();
+      await hub?.flush();
+    },
+  };
+  return links;
+}
