@@ -156,7 +156,10 @@ export interface MqttLinkOptions {
   /** A publish that could not be used; `deviceId` is set when the topic itself was valid. */
   onDeviceError(deviceId: DeviceId | undefined, error: LinkDeviceError): void;
   /** Every change of the connection state (`connected` means subscribed and receiving). */
-  onStateChange?(state: MqttLinkState, detail: { readonly error?: string; readonly retryInMs?: number }): void;
+  onStateChange?(
+    state: MqttLinkState,
+    detail: { readonly error?: string; readonly retryInMs?: number },
+  ): void;
 }
 
 interface Outgoing {

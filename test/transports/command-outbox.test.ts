@@ -27,7 +27,10 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-async function rig(file?: string, clock = createSimulatedClock(1_700_000_000_000)): Promise<Rig> {
+async function rig(
+  file?: string,
+  clock = createSimulatedClock({ wallStartMs: 1_700_000_000_000 }),
+): Promise<Rig> {
   let path = file;
   if (!path) {
     const tmp = tempDir();

@@ -1,0 +1,624 @@
+/**
+ * The host's serial link: one open serial port (a UART, a USB CDC device, a pty) as a supervised
+ * process, speaking protocol v1 in COBS/CRC-32 frames (docs/protocol.md §7).
+ *
+ * On open it sends a `hello` command so the device announces itself; the first valid `hello`
+ * sets {@link SerialLink.deviceId}. A later `hello` with another device id means a different
+ * device is on this port: that is reported as `deviceMismatch` and the link exits, so the new
+ * device is identified afresh on a new link. Every intact frame counts as a sign of life; after
+ * `heartbeatMs` of quiet the link probes the device (`ping`, or `hello` while the device has not
+ * identified itself yet, since a device that missed the first `hello` command would otherwise
+ * never be identified), and after `silenceMs` it exits with `silent`.
+ *
+ * Bad input never costs the link: a bad frame or a bad message is counted, reported to
+ * `onError`, and the next frame is read as usual. The deframer stores at most `maxFrameBytes`,
+ * so megabytes of line noise without a delimiter keep memory flat.
+ *
+ * The link exits (an error exit whose `error` is a {@link SerialLinkExitError} with a `code`)
+ * when the port vanishes (`vanished`: unplugged, serialport reports a `close` with
+ * `disconnected`), on an I/O error (`ioError`), when a write fails or does not complete within
+ * `writeTimeoutMs` (`writeFailed`, `writeTimeout`: a write to a dangling port never calls back),
+ * when the device goes quiet (`silent`), or on `deviceMismatch`. `stop()` closes the port and
+ * exits with `shutdown`. Reopening is the caller's job (see serial-manager.ts): a re-enumerated
+ * port is a new device node, so it always takes a new SerialPort object and a new link.
+ *
+ * serialport 13 on Linux reports a disconnect only while the port is being read, so the link
+ * always keeps a `data` listener attached.
+ *
+ * @example
+ * const r = await startSerialLink(rt, {
+ *   path: '/dev/ttyUSB0',
+ *   onMessage: (message, link) => fleet.deliver(link.deviceId, message),
+ *   onError: (error, link) => rt.logger.warn(error.message, { path: link.path, code: error.code }),
+ * });
+ * if (!r.ok) return rt.logger.warn(r.error.message); // code: 'openFailed'
+ * const link = r.value;
+ * link.send({ v: 1, type: 'cmd', cmdId: 'c1', action: 'reboot' }); // { ok: true, value: undefined }
+ * link.stats(); // { path, deviceId: 'pump-7', framesIn: 12, framesOut: 2, errors: { crcMismatch: 1 }, … }
+ * await link.stop(); // closes the port
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { SerialPort } from 'serialport';
+import type { ExitReason } from '../runtime/exit-reason.js';
+import { ProcessBase } from '../runtime/process.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { TimerRef } from '../runtime/timers.js';
+import type { Deframer, FrameError, FrameErrorCode } from './framing.js';
+import { createDeframer, DEFAULT_MAX_FRAME_BYTES, encodeFrame } from './framing.js';
+import type { CommandMessage, DecodeErrorCode, DeviceId, Message, Result } from './protocol.js';
+import {
+  CHANNELS,
+  channelFor,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  decodeMessage,
+  encodeMessage,
+  ProtocolError,
+} from './protocol.js';
+
+export const DEFAULT_SERIAL_BAUD_RATE = 115_200;
+export const DEFAULT_SERIAL_HEARTBEAT_MS = 10_000;
+export const DEFAULT_SERIAL_WRITE_TIMEOUT_MS = 2000;
+
+export interface SerialLinkOptions {
+  /** The device node, e.g. `/dev/ttyUSB0` or `/dev/serial/by-id/…` (symlinks are followed). */
+  readonly path: string;
+  /** Default 115 200 (ptys ignore it). */
+  readonly baudRate?: number;
+  /** Largest decoded frame (payload + 4 CRC bytes); default {@link DEFAULT_MAX_FRAME_BYTES}. */
+  readonly maxFrameBytes?: number;
+  /** Largest payload decoded or sent; default {@link DEFAULT_MAX_PAYLOAD_BYTES}. */
+  readonly maxPayloadBytes?: number;
+  /** No intact frame for this long → probe the device with a `ping` command; default 10 000. */
+  readonly heartbeatMs?: number;
+  /** No intact frame for this long → exit with `silent`; default 3 × `heartbeatMs`. */
+  readonly silenceMs?: number;
+  /** A write (or the open, or the close) not done within this → the port is dangling: exit. Default 2000. */
+  readonly writeTimeoutMs?: number;
+  /** Process name; default `serial-link:<path>`. */
+  readonly name?: string;
+  /**
+   * Every valid device → host message, in order. `link.deviceId` is undefined until the device's
+   * first `hello`. Runs synchronously on the link; a throw is reported, never fatal.
+   */
+  onMessage(message: Message, link: SerialLink): void;
+  /** A frame or message that could not be used: counted in `stats().errors`, and the link carries on. */
+  onError(error: SerialLinkError, link: SerialLink): void;
+}
+
+export type SerialLinkErrorCode = FrameErrorCode | DecodeErrorCode | 'wrongDirection' | 'deviceMismatch';
+
+/**
+ * Something the device sent that the host could not use:
+ * - a frame error (`crcMismatch`, `tooLong`, `badCobs`, `empty`), with `discardedBytes`;
+ * - a message error (`notJson`, `badField`, …, see `decodeMessage`), with `field` when known;
+ * - `wrongDirection`: a host → device type (`cmd`, `fw.*`) came from the device (an echoing line?);
+ * - `deviceMismatch`: a `hello` with another device id than the one this link identified (the link exits).
+ */
+export interface SerialLinkError {
+  readonly code: SerialLinkErrorCode;
+  readonly message: string;
+  readonly field?: string;
+  readonly discardedBytes?: number;
+}
+
+/**
+ * Why {@link SerialLink.send} refused a message:
+ * - `wrongDirection`: a device → host type (the host only sends `cmd` and `fw.*`);
+ * - `badMessage`: the message does not encode to valid protocol v1 (or is over `maxPayloadBytes`);
+ * - `closed`: the link is stopping or has exited.
+ */
+export interface SerialSendError {
+  readonly code: 'wrongDirection' | 'badMessage' | 'closed';
+  readonly message: string;
+}
+
+export interface SerialOpenError {
+  readonly code: 'openFailed';
+  readonly message: string;
+}
+
+export type SerialLinkExitCode =
+  | 'vanished'
+  | 'closed'
+  | 'ioError'
+  | 'writeFailed'
+  | 'writeTimeout'
+  | 'silent'
+  | 'deviceMismatch';
+
+/** The error of a link's error exit; `message` starts with the code (`silent: …`). */
+export class SerialLinkExitError extends Error {
+  readonly code: SerialLinkExitCode;
+  readonly path: string;
+  constructor(code: SerialLinkExitCode, path: string, message: string) {
+    super(`${code}: ${message}`);
+    this.name = 'SerialLinkExitError';
+    this.code = code;
+    this.path = path;
+  }
+}
+
+export interface SerialLinkStats {
+  readonly path: string;
+  readonly deviceId: DeviceId | undefined;
+  /** Intact frames received (CRC correct), whether or not they held a valid message. */
+  readonly framesIn: number;
+  /** Frames written to the port (write completed). */
+  readonly framesOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Error code → count, for every {@link SerialLinkError} reported. */
+  readonly errors: Record<string, number>;
+  /** Wall-clock time (epoch ms) of the last intact frame, or null before the first. */
+  readonly lastRxAt: number | null;
+  /** Frames waiting to be written (one of them may be on its way). */
+  readonly writeQueue: number;
+}
+
+interface Resolved {
+  readonly baudRate: number;
+  readonly maxFrameBytes: number;
+  readonly maxPayloadBytes: number;
+  readonly heartbeatMs: number;
+  readonly silenceMs: number;
+  readonly writeTimeoutMs: number;
+}
+
+/** The link process. Made by {@link startSerialLink}. */
+export class SerialLink extends ProcessBase {
+  readonly path: string;
+  private readonly options: SerialLinkOptions;
+  private readonly settings: Resolved;
+  private port: SerialPort | undefined;
+  private readonly deframer: Deframer;
+  private identified: DeviceId | undefined;
+  private readonly counters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
+  private readonly errorCounts: Record<string, number> = {};
+  private lastRxAt: number | null = null;
+  /** Monotonic time of the last intact frame (or of the open). */
+  private lastRxMono: number;
+  /** Monotonic time of the last probe (the `hello` at open counts as one). */
+  private lastProbeMono: number;
+  private probes = 0;
+  private watchdog: TimerRef | undefined;
+  private readonly writeQueue: Buffer[] = [];
+  private writeTimer: TimerRef | undefined;
+  private writing = false;
+
+  /** Internal: use {@link startSerialLink}, which opens the port first. */
+  constructor(runtime: Runtime, options: SerialLinkOptions, port: SerialPort) {
+    super(runtime, 'server', options.name ?? `serial-link:${options.path}`);
+    this.path = options.path;
+    this.options = options;
+    this.settings = resolveOptions(options);
+    this.port = port;
+    this.lastRxMono = runtime.clock.now();
+    this.lastProbeMono = this.lastRxMono;
+    this.deframer = createDeframer({
+      maxFrameBytes: this.settings.maxFrameBytes,
+      onFrame: (payload) => this.onFrame(payload),
+      onError: (error) => this.onFrameError(error),
+    });
+  }
+
+  /** The device on this port, from its first `hello`; undefined until then. */
+  get deviceId(): DeviceId | undefined {
+    return this.identified;
+  }
+
+  /** Internal: attaches the reader, announces the process, asks the device who it is. */
+  begin(): void {
+    const port = this.port!;
+    // Listeners stay attached for the port's whole life: every handler checks that the port is
+    // still this link's, and a late 'error' must never be an unhandled event.
+    port.on('data', (chunk: Buffer) => {
+      if (this.port === port) this.onData(chunk);
+    });
+    port.on('close', (error: (Error & { disconnected?: boolean }) | null) => {
+      if (this.port !== port) return;
+      if (error?.disconnected) this.fail('vanished', `serial port ${this.path} vanished (unplugged?)`);
+      else
+        this.fail(
+          'closed',
+          `serial port ${this.path} closed unexpectedly${error ? `: ${error.message}` : ''}`,
+        );
+    });
+    port.on('error', (error: Error) => {
+      if (this.port !== port) return;
+      this.failIo('ioError', `I/O error on ${this.path}: ${error.message}`);
+    });
+    this.started();
+    this.runtime.logger.info('serial link open', { link: this.name, path: this.path });
+    this.sendCommand('hello');
+    this.armWatchdog();
+  }
+
+  /**
+   * Sends a host → device message (`cmd`, `fw.*`) as one frame. Writes go out one at a time in
+   * the order sent; each must complete within `writeTimeoutMs` or the link exits.
+   *
+   * @example
+   * link.send({ v: 1, type: 'cmd', cmdId: 'c1', action: 'ping' }); // { ok: true, value: undefined }
+   * link.send(telemetry); // { ok: false, error: { code: 'wrongDirection', … } }
+   */
+  send(message: Message): Result<void, SerialSendError> {
+    if (this.status !== 'running' || !this.port) {
+      return sendFailure('closed', `serial link ${this.name} is ${this.status}; message not sent`);
+    }
+    const type = (message as { type?: unknown } | null)?.type;
+    const spec = typeof type === 'string' ? CHANNELS[channelFor(type as Message['type'])] : undefined;
+    if (spec && spec.direction !== 'toDevice') {
+      return sendFailure('wrongDirection', `'${type}' is a device → host message; the host cannot send it`);
+    }
+    let payload: Uint8Array;
+    try {
+      payload = encodeMessage(message, { maxBytes: this.settings.maxPayloadBytes });
+    } catch (error) {
+      if (error instanceof ProtocolError) return sendFailure('badMessage', error.message);
+      throw error;
+    }
+    this.enqueue(encodeFrame(payload));
+    return { ok: true, value: undefined };
+  }
+
+  /**
+   * Counters, for health checks and the UI.
+   *
+   * @example
+   * const { deviceId, framesIn, errors, lastRxAt } = link.stats();
+   */
+  stats(): SerialLinkStats {
+    return {
+      path: this.path,
+      deviceId: this.identified,
+      ...this.counters,
+      errors: { ...this.errorCounts },
+      lastRxAt: this.lastRxAt,
+      writeQueue: this.writeQueue.length + (this.writing ? 1 : 0),
+    };
+  }
+
+  protected async terminate(_reason: ExitReason): Promise<void> {
+    const unsent = this.writeQueue.length;
+    if (unsent > 0)
+      this.runtime.logger.warn('serial link stopping with unsent frames', { link: this.name, unsent });
+    await this.teardown();
+    this.runtime.logger.info('serial link closed', { link: this.name, path: this.path });
+  }
+
+  protected override release(): void {
+    void this.teardown();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.status !== 'running') return;
+    this.counters.bytesIn += chunk.length;
+    try {
+      this.deframer.push(chunk);
+    } catch (error) {
+      // Only a callback can throw, and ours catch everything; keep reading regardless.
+      this.runtime.report(`serial link ${this.name}: frame handling threw`, error, this.pid);
+    }
+  }
+
+  private onFrame(payload: Uint8Array): void {
+    if (this.status !== 'running') return;
+    this.counters.framesIn++;
+    this.lastRxMono = this.runtime.clock.now();
+    this.lastRxAt = this.runtime.clock.wallNow();
+    const r = decodeMessage(payload, { maxBytes: this.settings.maxPayloadBytes });
+    if (!r.ok) {
+      const base = { code: r.error.code, message: `refused message on ${this.path}: ${r.error.message}` };
+      this.reportError(r.error.field === undefined ? base : { ...base, field: r.error.field });
+      return;
+    }
+    const message = r.value;
+    if (CHANNELS[channelFor(message.type)].direction !== 'toHost') {
+      this.reportError({
+        code: 'wrongDirection',
+        message: `refused message on ${this.path}: '${message.type}' is a host → device message (an echoing line?)`,
+      });
+      return;
+    }
+    if (message.type === 'hello') {
+      if (this.identified === undefined) {
+        this.identified = message.deviceId;
+        this.runtime.logger.info('serial device identified', {
+          link: this.name,
+          path: this.path,
+          deviceId: message.deviceId,
+          kind: message.kind,
+        });
+      } else if (this.identified !== message.deviceId) {
+        const text = `device on ${this.path} said it is '${message.deviceId}', but it identified as '${this.identified}'; a different device must be identified on a new link`;
+        this.reportError({ code: 'deviceMismatch', message: text });
+        this.fail('deviceMismatch', text);
+        return;
+      }
+    }
+    try {
+      this.options.onMessage(message, this);
+    } catch (error) {
+      this.runtime.report(`serial link ${this.name}: onMessage threw`, error, this.pid);
+    }
+  }
+
+  private onFrameError(error: FrameError): void {
+    if (this.status !== 'running') return;
+    this.reportError({
+      code: error.code,
+      message: `dropped frame on ${this.path}: ${error.message}`,
+      discardedBytes: error.discardedBytes,
+    });
+  }
+
+  private reportError(error: SerialLinkError): void {
+    this.errorCounts[error.code] = (this.errorCounts[error.code] ?? 0) + 1;
+    this.runtime.logger.debug('serial link input refused', { link: this.name, code: error.code });
+    try {
+      this.options.onError(error, this);
+    } catch (thrown) {
+      this.runtime.report(`serial link ${this.name}: onError threw`, thrown, this.pid);
+    }
+  }
+
+  private sendCommand(action: 'hello' | 'ping'): void {
+    const cmd: CommandMessage = { v: 1, type: 'cmd', cmdId: newCmdId(action), action };
+    this.send(cmd);
+  }
+
+  private enqueue(frame: Uint8Array): void {
+    this.writeQueue.push(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
+    this.pumpWrites();
+  }
+
+  /** Hands the next frame to the port once the previous write has completed. */
+  private pumpWrites(): void {
+    const port = this.port;
+    if (this.writing || !port || this.status !== 'running') return;
+    const frame = this.writeQueue.shift();
+    if (!frame) return;
+    this.writing = true;
+    let done = false;
+    this.writeTimer = this.runtime.timers.schedule(
+      this.settings.writeTimeoutMs,
+      () => {
+        if (done) return;
+        done = true;
+        this.writeTimer = undefined;
+        this.writing = false;
+        this.failIo(
+          'writeTimeout',
+          `a write of ${frame.length} bytes to ${this.path} did not complete within ${this.settings.writeTimeoutMs} ms (the port is dangling or the device stopped reading)`,
+        );
+      },
+      { owner: this.pid, label: 'serial.write' },
+    );
+    port.write(frame, (error) => {
+      if (done) return;
+      done = true;
+      if (this.writeTimer) this.runtime.timers.cancel(this.writeTimer);
+      this.writeTimer = undefined;
+      this.writing = false;
+      if (this.port !== port || this.status !== 'running') return;
+      if (error) {
+        this.failIo('writeFailed', `write to ${this.path} failed: ${error.message}`);
+        return;
+      }
+      this.counters.framesOut++;
+      this.counters.bytesOut += frame.length;
+      this.pumpWrites();
+    });
+  }
+
+  /**
+   * One timer for heartbeat and silence, re-armed when it fires rather than on every frame:
+   * receiving stays cheap, and the timer computes from `lastRxMono` when it wakes.
+   */
+  private armWatchdog(): void {
+    const now = this.runtime.clock.now();
+    const { heartbeatMs, silenceMs } = this.settings;
+    const nextProbe = Math.max(this.lastRxMono, this.lastProbeMono) + heartbeatMs;
+    const nextSilence = this.lastRxMono + silenceMs;
+    this.watchdog = this.runtime.timers.schedule(
+      Math.max(1, Math.min(nextProbe, nextSilence) - now),
+      () => this.onWatchdog(),
+      { owner: this.pid, label: 'serial.heartbeat' },
+    );
+  }
+
+  private onWatchdog(): void {
+    this.watchdog = undefined;
+    if (this.status !== 'running') return;
+    const now = this.runtime.clock.now();
+    const idle = now - this.lastRxMono;
+    const { heartbeatMs, silenceMs } = this.settings;
+    if (idle >= silenceMs) {
+      this.fail(
+        'silent',
+        `nothing received on ${this.path} for ${Math.round(idle)} ms (silenceMs ${silenceMs}, ${this.probes} probe(s) unanswered)`,
+      );
+      return;
+    }
+    if (idle >= heartbeatMs && now - this.lastProbeMono >= heartbeatMs) {
+      this.lastProbeMono = now;
+      this.probes++;
+      this.sendCommand(this.identified === undefined ? 'hello' : 'ping');
+    }
+    if (this.status === 'running') this.armWatchdog();
+  }
+
+  /** An I/O failure; if the device node is gone, the truth is that the port vanished. */
+  private failIo(code: 'ioError' | 'writeFailed' | 'writeTimeout', message: string): void {
+    if (!existsSync(this.path))
+      this.fail('vanished', `serial port ${this.path} vanished (unplugged?); ${message}`);
+    else this.fail(code, message);
+  }
+
+  /** Error exit: release the port, then exit (so a listener that reopens the path finds it unlocked sooner). */
+  private fail(code: SerialLinkExitCode, message: string): void {
+    if (this.status === 'exited') return;
+    const error = new SerialLinkExitError(code, this.path, message);
+    this.runtime.logger.warn('serial link failed', {
+      link: this.name,
+      path: this.path,
+      code,
+      error: message,
+    });
+    void this.teardown();
+    this.exit({ type: 'error', error });
+  }
+
+  /** Cancels timers, drops the write queue and closes the port (bounded by `writeTimeoutMs`). */
+  private teardown(): Promise<void> {
+    if (this.watchdog) this.runtime.timers.cancel(this.watchdog);
+    if (this.writeTimer) this.runtime.timers.cancel(this.writeTimer);
+    this.watchdog = undefined;
+    this.writeTimer = undefined;
+    this.writeQueue.length = 0;
+    this.writing = false;
+    this.deframer.reset();
+    const port = this.port;
+    this.port = undefined;
+    if (!port) return Promise.resolve();
+    return closePort(this.runtime, port, this.settings.writeTimeoutMs, this.pid);
+  }
+}
+
+/**
+ * Opens `options.path` and starts a link process (kind `server`) on it. Resolves with
+ * `openFailed` (and no process) if the port cannot be opened within `writeTimeoutMs`: missing,
+ * not a tty, locked by another process, no permission. Throws `RangeError` for bad options.
+ *
+ * @example
+ * const r = await startSerialLink(rt, { path: '/dev/ttyACM0', heartbeatMs: 5000, onMessage, onError });
+ * if (r.ok) r.value.onExit((reason) => rt.logger.warn(formatExitReason(reason)));
+ */
+export async function startSerialLink(
+  runtime: Runtime,
+  options: SerialLinkOptions,
+): Promise<Result<SerialLink, SerialOpenError>> {
+  const settings = resolveOptions(options);
+  const opened = await openPort(runtime, options.path, settings);
+  if (!opened.ok) return opened;
+  const link = new SerialLink(runtime, options, opened.value);
+  link.begin();
+  return { ok: true, value: link };
+}
+
+function openPort(
+  runtime: Runtime,
+  path: string,
+  settings: Resolved,
+): Promise<Result<SerialPort, SerialOpenError>> {
+  return new Promise((resolve) => {
+    let port: SerialPort;
+    try {
+      port = new SerialPort({ path, baudRate: settings.baudRate, autoOpen: false });
+    } catch (error) {
+      resolve(openFailure(path, error));
+      return;
+    }
+    // Until the link owns the port, an 'error' event must not go unhandled.
+    const swallow = () => {};
+    port.on('error', swallow);
+    let settled = false;
+    const timer = runtime.timers.schedule(
+      settings.writeTimeoutMs,
+      () => {
+        if (settled) return;
+        settled = true;
+        resolve(openFailure(path, new Error(`open did not complete within ${settings.writeTimeoutMs} ms`)));
+      },
+      { owner: 0, label: 'serial.open' },
+    );
+    port.open((error) => {
+      if (settled) {
+        // Timed out meanwhile: nobody owns this port.
+        if (!error) port.close(() => {});
+        return;
+      }
+      settled = true;
+      runtime.timers.cancel(timer);
+      if (error) {
+        resolve(openFailure(path, error));
+        return;
+      }
+      port.off('error', swallow);
+      resolve({ ok: true, value: port });
+    });
+  });
+}
+
+function closePort(runtime: Runtime, port: SerialPort, timeoutMs: number, owner: number): Promise<void> {
+  port.on('error', () => {});
+  if (!port.isOpen) return Promise.resolve();
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      runtime.timers.cancel(timer);
+      resolve();
+    };
+    // A close on a dangling port may never call back; give up waiting after the timeout.
+    const timer = runtime.timers.schedule(timeoutMs, finish, { owner, label: 'serial.close' });
+    try {
+      port.close(() => finish());
+    } catch {
+      finish();
+    }
+  });
+}
+
+function openFailure(path: string, error: unknown): { ok: false; error: SerialOpenError } {
+  const text = error instanceof Error ? error.message : String(error);
+  return { ok: false, error: { code: 'openFailed', message: `cannot open serial port ${path}: ${text}` } };
+}
+
+function sendFailure(code: SerialSendError['code'], message: string): { ok: false; error: SerialSendError } {
+  return { ok: false, error: { code, message } };
+}
+
+/**
+ * A fresh command id (`[A-Za-z0-9_-]`): random, not a counter, because a device caches replies by
+ * `cmdId` and would answer a restarted host's `hello-1` from its cache instead of saying hello.
+ */
+function newCmdId(action: string): string {
+  return `${action}-${randomBytes(9).toString('base64url')}`;
+}
+
+function resolveOptions(o: SerialLinkOptions): Resolved {
+  if (typeof o.path !== 'string' || o.path.length === 0) {
+    throw new RangeError('startSerialLink: path must be a non-empty string');
+  }
+  const positive: [string, number | undefined][] = [
+    ['baudRate', o.baudRate],
+    ['maxFrameBytes', o.maxFrameBytes],
+    ['maxPayloadBytes', o.maxPayloadBytes],
+    ['heartbeatMs', o.heartbeatMs],
+    ['silenceMs', o.silenceMs],
+    ['writeTimeoutMs', o.writeTimeoutMs],
+  ];
+  for (const [field, value] of positive) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+      throw new RangeError(`startSerialLink: ${field} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  if (o.maxFrameBytes !== undefined && o.maxFrameBytes < 5) {
+    throw new RangeError(`startSerialLink: maxFrameBytes must be at least 5, got ${o.maxFrameBytes}`);
+  }
+  if (typeof o.onMessage !== 'function')
+    throw new RangeError('startSerialLink: onMessage must be a function');
+  if (typeof o.onError !== 'function') throw new RangeError('startSerialLink: onError must be a function');
+  const heartbeatMs = o.heartbeatMs ?? DEFAULT_SERIAL_HEARTBEAT_MS;
+  return {
+    baudRate: o.baudRate ?? DEFAULT_SERIAL_BAUD_RATE,
+    maxFrameBytes: o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    maxPayloadBytes: o.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+    heartbeatMs,
+    silenceMs: o.silenceMs ?? 3 * heartbeatMs,
+    writeTimeoutMs: o.writeTimeoutMs ?? DEFAULT_SERIAL_WRITE_TIMEOUT_MS,
+  };
+}

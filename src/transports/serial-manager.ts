@@ -1,0 +1,457 @@
+/**
+ * Serial discovery and hot-plug: watches a set of serial ports, keeps one {@link SerialLink}
+ * process on every port that is present, and reopens ports after a failure or a replug.
+ *
+ * Ports are either configured paths (watched by polling for the path: ptys and
+ * `/dev/serial/by-id/…` symlinks are not in `SerialPort.list()`, and a dangling symlink counts as
+ * absent) or `'auto'` (`SerialPort.list()` filtered, USB ports by default). Each port is in one
+ * state: `absent` → (appears) `opening` → `open` → (the link exits) `backoff` → `opening` …; a
+ * port that disappears goes back to `absent` and is opened as soon as it is seen again, with no
+ * operator action. Retries use the MQTT link's jittered exponential backoff, capped, reset once
+ * a link has stayed up `stableMs`; a failing open never becomes a busy loop.
+ *
+ * Devices are known by what they say in `hello`, never by the port path (USB ports re-enumerate):
+ * {@link SerialManager.linkFor} finds a device wherever it is plugged in now.
+ *
+ * All waiting goes through the runtime's timers; only the port I/O and the presence checks are real.
+ *
+ * @example
+ * const serial = startSerialManager(rt, {
+ *   ports: ['/dev/serial/by-id/usb-FTDI_pump-7-if00-port0'], // or 'auto'
+ *   onMessage: (message, link) => fleet.deliver(link.deviceId, message),
+ *   onError: (error, link) => rt.logger.warn(error.message, { path: link.path }),
+ *   onPortDown: (path, deviceId, reason) => rt.logger.warn('serial port down', { path, deviceId, reason }),
+ * });
+ * serial.linkFor('pump-7')?.send({ v: 1, type: 'cmd', cmdId: 'c1', action: 'reboot' });
+ * serial.ports(); // [{ path: '/dev/serial/by-id/…', state: 'open', deviceId: 'pump-7', attempts: 0 }]
+ * await serial.stop(); // stops every link
+ */
+import { existsSync } from 'node:fs';
+import { SerialPort } from 'serialport';
+import type { ExitReason } from '../runtime/exit-reason.js';
+import { formatExitReason } from '../runtime/exit-reason.js';
+import { ProcessBase } from '../runtime/process.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { TimerRef } from '../runtime/timers.js';
+import type { ReconnectOptions } from './mqtt-link.js';
+import { backoffDelayMs, DEFAULT_RECONNECT } from './mqtt-link.js';
+import type { DeviceId, Message, Result } from './protocol.js';
+import type { SerialLink, SerialLinkError, SerialLinkOptions, SerialOpenError } from './serial-link.js';
+import { startSerialLink } from './serial-link.js';
+
+/** What `SerialPort.list()` says about one port. */
+export type PortInfo = Awaited<ReturnType<typeof SerialPort.list>>[number];
+
+export interface SerialManagerOptions {
+  /** Paths to watch (device nodes or symlinks to them), or `'auto'`: `listPorts()` filtered by `autoFilter`. */
+  readonly ports: readonly string[] | 'auto';
+  /** For `'auto'`: which listed ports to open. Default: USB ports (a vendor id, or a ttyUSB/ttyACM path). */
+  readonly autoFilter?: (info: PortInfo) => boolean;
+  /** For `'auto'`: default `SerialPort.list` (injectable for tests). */
+  readonly listPorts?: () => Promise<PortInfo[]>;
+  /** How often presence is checked; default 1000. */
+  readonly pollMs?: number;
+  /** Reopen backoff; defaults as the MQTT link's ({@link DEFAULT_RECONNECT}). */
+  readonly reconnect?: Partial<ReconnectOptions>;
+  /** [0, 1) for the backoff jitter; default Math.random. */
+  readonly random?: () => number;
+  /** Options for every link. */
+  readonly link?: Omit<SerialLinkOptions, 'path' | 'onMessage' | 'onError' | 'name'>;
+  /** Every valid device → host message of every link (`link.deviceId` is undefined before its `hello`). */
+  onMessage(message: Message, link: SerialLink): void;
+  onError(error: SerialLinkError, link: SerialLink): void;
+  /** A link opened (the device has not necessarily said hello yet). */
+  onPortUp?(link: SerialLink): void;
+  /** A link exited on its own (`reason` is its formatted exit reason); not called on stop. */
+  onPortDown?(path: string, deviceId: DeviceId | undefined, reason: string): void;
+}
+
+export type SerialPortStateName = 'absent' | 'opening' | 'open' | 'backoff';
+
+export interface SerialPortState {
+  readonly path: string;
+  readonly state: SerialPortStateName;
+  /** The device on the open link; when not open, the device last identified on this path. */
+  readonly deviceId?: string;
+  /** Consecutive failed opens or short-lived links (reset after a link stays up `stableMs`). */
+  readonly attempts: number;
+  readonly lastError?: string;
+  /** Wall-clock time (epoch ms) of the next attempt, in `backoff`. */
+  readonly nextAttemptAt?: number;
+}
+
+interface PortEntry {
+  readonly path: string;
+  state: SerialPortStateName;
+  attempts: number;
+  link: SerialLink | undefined;
+  deviceId: DeviceId | undefined;
+  /** The link that last identified a device here, and when (an order), so linkFor prefers the newest. */
+  identifiedBy: SerialLink | undefined;
+  identifiedSeq: number;
+  lastError: string | undefined;
+  nextAttemptAt: number | undefined;
+  retryTimer: TimerRef | undefined;
+  stableTimer: TimerRef | undefined;
+}
+
+const USB_PATH = /tty(USB|ACM)/;
+
+/** The default `autoFilter`: USB serial ports only. */
+export function isUsbPort(info: PortInfo): boolean {
+  return (typeof info.vendorId === 'string' && info.vendorId.length > 0) || USB_PATH.test(info.path);
+}
+
+/** The manager process. Made by {@link startSerialManager}. */
+export class SerialManager extends ProcessBase {
+  private readonly options: SerialManagerOptions;
+  private readonly reconnectOptions: ReconnectOptions;
+  private readonly pollMs: number;
+  private readonly entries = new Map<string, PortEntry>();
+  private pollTimer: TimerRef | undefined;
+  private listing = false;
+  private identifications = 0;
+  /** Opens in flight: stop() waits for them, so no link is started behind its back. */
+  private readonly attempts = new Set<Promise<void>>();
+
+  constructor(runtime: Runtime, options: SerialManagerOptions) {
+    super(runtime, 'supervisor', 'serial-manager');
+    this.options = options;
+    this.reconnectOptions = { ...DEFAULT_RECONNECT, ...options.reconnect };
+    this.pollMs = options.pollMs ?? 1000;
+    if (options.ports !== 'auto') for (const path of options.ports) this.entry(path);
+  }
+
+  /** Internal: first presence check now, then every `pollMs`. */
+  begin(): void {
+    this.started();
+    this.poll();
+  }
+
+  /**
+   * Every watched port and its state, in the order first seen.
+   *
+   * @example
+   * serial.ports().filter((p) => p.state === 'backoff').map((p) => p.lastError);
+   */
+  ports(): SerialPortState[] {
+    return [...this.entries.values()].map((e) => {
+      const deviceId = e.link?.deviceId ?? e.deviceId;
+      return {
+        path: e.path,
+        state: e.state,
+        attempts: e.attempts,
+        ...(deviceId === undefined ? {} : { deviceId }),
+        ...(e.lastError === undefined ? {} : { lastError: e.lastError }),
+        ...(e.nextAttemptAt === undefined ? {} : { nextAttemptAt: e.nextAttemptAt }),
+      };
+    });
+  }
+
+  /**
+   * The live link of the device that said `hello` with this id, wherever it is plugged in.
+   *
+   * @example
+   * serial.linkFor('pump-7')?.send(cmd);
+   */
+  linkFor(deviceId: string): SerialLink | undefined {
+    let best: PortEntry | undefined;
+    for (const e of this.entries.values()) {
+      if (e.link?.alive && e.link.status === 'running' && e.link.deviceId === deviceId) {
+        if (!best || e.identifiedSeq > best.identifiedSeq) best = e;
+      }
+    }
+    return best?.link;
+  }
+
+  /** The live link on `path`, if it is open. */
+  linkAt(path: string): SerialLink | undefined {
+    const link = this.entries.get(path)?.link;
+    return link?.status === 'running' ? link : undefined;
+  }
+
+  protected async terminate(_reason: ExitReason): Promise<void> {
+    if (this.pollTimer) this.runtime.timers.cancel(this.pollTimer);
+    this.pollTimer = undefined;
+    const links: SerialLink[] = [];
+    for (const e of this.entries.values()) {
+      this.cancelEntryTimers(e);
+      if (e.link) links.push(e.link);
+      e.link = undefined;
+      e.state = 'absent';
+      e.nextAttemptAt = undefined;
+    }
+    await Promise.all([...links.map((l) => l.stop()), ...this.attempts]);
+  }
+
+  protected override release(): void {
+    if (this.pollTimer) this.runtime.timers.cancel(this.pollTimer);
+    this.pollTimer = undefined;
+    for (const e of this.entries.values()) {
+      this.cancelEntryTimers(e);
+      e.link?.kill();
+      e.link = undefined;
+    }
+  }
+
+  private entry(path: string): PortEntry {
+    let e = this.entries.get(path);
+    if (!e) {
+      e = {
+        path,
+        state: 'absent',
+        attempts: 0,
+        link: undefined,
+        deviceId: undefined,
+        identifiedBy: undefined,
+        identifiedSeq: 0,
+        lastError: undefined,
+        nextAttemptAt: undefined,
+        retryTimer: undefined,
+        stableTimer: undefined,
+      };
+      this.entries.set(path, e);
+    }
+    return e;
+  }
+
+  private poll(): void {
+    this.pollTimer = undefined;
+    if (this.status !== 'running') return;
+    if (this.options.ports === 'auto') this.pollListed();
+    else for (const e of this.entries.values()) this.reconcile(e, existsSync(e.path));
+    this.pollTimer = this.runtime.timers.schedule(this.pollMs, () => this.poll(), {
+      owner: this.pid,
+      label: 'serial.poll',
+    });
+  }
+
+  private pollListed(): void {
+    if (this.listing) return; // the previous listing is still running
+    this.listing = true;
+    const list = this.options.listPorts ?? (() => SerialPort.list());
+    const filter = this.options.autoFilter ?? isUsbPort;
+    let pending: Promise<PortInfo[]>;
+    try {
+      pending = Promise.resolve(list());
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (infos) => {
+        this.listing = false;
+        if (this.status !== 'running') return;
+        const present = new Set<string>();
+        for (const info of infos) {
+          let wanted = false;
+          try {
+            wanted = typeof info?.path === 'string' && info.path.length > 0 && filter(info);
+          } catch (error) {
+            this.runtime.report('serial manager: autoFilter threw', error, this.pid);
+          }
+          if (wanted) present.add(info.path);
+        }
+        for (const path of present) this.entry(path);
+        for (const e of this.entries.values()) this.reconcile(e, present.has(e.path));
+      },
+      (error: unknown) => {
+        this.listing = false;
+        this.runtime.logger.warn('serial manager: listing ports failed', {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      },
+    );
+  }
+
+  /** Acts on one presence observation. */
+  private reconcile(e: PortEntry, present: boolean): void {
+    if (present && e.state === 'absent') {
+      this.runtime.logger.info('serial port appeared', { path: e.path });
+      this.startAttempt(e);
+    } else if (!present && e.state === 'backoff') {
+      this.cancelEntryTimers(e);
+      this.markAbsent(e);
+    }
+    // 'open': the link notices a vanished port itself (close, write timeout, silence).
+    // 'opening': the attempt in flight settles it.
+  }
+
+  private markAbsent(e: PortEntry): void {
+    e.state = 'absent';
+    e.attempts = 0; // reappearing is a fresh start: the first attempt is immediate
+    e.nextAttemptAt = undefined;
+  }
+
+  private startAttempt(e: PortEntry): void {
+    const attempt = this.attempt(e).catch((error: unknown) => {
+      this.runtime.report(`serial manager: opening ${e.path} failed unexpectedly`, error, this.pid);
+      if (this.status === 'running' && e.state === 'opening') this.retryLater(e, String(error));
+    });
+    this.attempts.add(attempt);
+    void attempt.finally(() => this.attempts.delete(attempt));
+  }
+
+  private async attempt(e: PortEntry): Promise<void> {
+    e.state = 'opening';
+    e.nextAttemptAt = undefined;
+    let r: Result<SerialLink, SerialOpenError>;
+    try {
+      r = await startSerialLink(this.runtime, {
+        ...this.options.link,
+        path: e.path,
+        name: `serial-link:${e.path}`,
+        onMessage: (message, link) => this.onLinkMessage(e, message, link),
+        onError: (error, link) => this.options.onError(error, link),
+      });
+    } catch (error) {
+      // Bad link options (a RangeError): no retry will fix them, but keep the port visible and bounded.
+      this.runtime.report(`serial manager: cannot start a link on ${e.path}`, error, this.pid);
+      r = {
+        ok: false,
+        error: { code: 'openFailed', message: error instanceof Error ? error.message : String(error) },
+      };
+    }
+    if (this.status !== 'running') {
+      if (r.ok) await r.value.stop();
+      return;
+    }
+    if (!r.ok) {
+      e.lastError = r.error.message;
+      this.retryLater(e, r.error.message);
+      return;
+    }
+    const link = r.value;
+    e.link = link;
+    e.state = 'open';
+    e.lastError = undefined;
+    link.onExit((reason) => this.onLinkExit(e, link, reason));
+    e.stableTimer = this.runtime.timers.schedule(
+      this.reconnectOptions.stableMs,
+      () => {
+        e.stableTimer = undefined;
+        e.attempts = 0;
+      },
+      { owner: this.pid, label: `serial.stable:${e.path}` },
+    );
+    try {
+      this.options.onPortUp?.(link);
+    } catch (error) {
+      this.runtime.report('serial manager: onPortUp threw', error, this.pid);
+    }
+  }
+
+  private onLinkMessage(e: PortEntry, message: Message, link: SerialLink): void {
+    if (message.type === 'hello' && e.link === link) {
+      e.deviceId = message.deviceId;
+      if (e.identifiedBy !== link) {
+        e.identifiedBy = link;
+        e.identifiedSeq = ++this.identifications;
+      }
+    }
+    this.options.onMessage(message, link);
+  }
+
+  private onLinkExit(e: PortEntry, link: SerialLink, reason: ExitReason): void {
+    if (e.link !== link) return;
+    e.link = undefined;
+    if (e.stableTimer) this.runtime.timers.cancel(e.stableTimer);
+    e.stableTimer = undefined;
+    if (this.status !== 'running') return; // stopping: terminate() stops the links
+    const text = formatExitReason(reason);
+    e.lastError = text;
+    try {
+      this.options.onPortDown?.(e.path, link.deviceId, text);
+    } catch (error) {
+      this.runtime.report('serial manager: onPortDown threw', error, this.pid);
+    }
+    if (existsSync(e.path)) {
+      this.retryLater(e, text);
+    } else {
+      this.runtime.logger.warn('serial port gone', { path: e.path, deviceId: link.deviceId, reason: text });
+      this.markAbsent(e);
+    }
+  }
+
+  private retryLater(e: PortEntry, error: string): void {
+    const delayMs = backoffDelayMs(e.attempts, this.reconnectOptions, this.options.random);
+    e.attempts++;
+    e.state = 'backoff';
+    e.nextAttemptAt = this.runtime.clock.wallNow() + delayMs;
+    this.runtime.logger.warn('serial port failed; retrying', {
+      path: e.path,
+      error,
+      attempts: e.attempts,
+      retryInMs: delayMs,
+    });
+    e.retryTimer = this.runtime.timers.schedule(
+      delayMs,
+      () => {
+        e.retryTimer = undefined;
+        if (this.status !== 'running' || e.state !== 'backoff') return;
+        if (existsSync(e.path)) this.startAttempt(e);
+        else this.markAbsent(e);
+      },
+      { owner: this.pid, label: `serial.retry:${e.path}` },
+    );
+  }
+
+  private cancelEntryTimers(e: PortEntry): void {
+    if (e.retryTimer) this.runtime.timers.cancel(e.retryTimer);
+    if (e.stableTimer) this.runtime.timers.cancel(e.stableTimer);
+    e.retryTimer = undefined;
+    e.stableTimer = undefined;
+  }
+}
+
+/**
+ * Starts the serial manager (a process of kind `supervisor`): checks presence at once, opens
+ * every present port, and keeps doing so every `pollMs` until stopped. Throws `RangeError` for
+ * bad options, naming the field.
+ *
+ * @example
+ * const serial = startSerialManager(rt, { ports: 'auto', onMessage, onError });
+ */
+export function startSerialManager(runtime: Runtime, options: SerialManagerOptions): SerialManager {
+  validateOptions(options);
+  const manager = new SerialManager(runtime, options);
+  manager.begin();
+  return manager;
+}
+
+function validateOptions(o: SerialManagerOptions): void {
+  if (o.ports !== 'auto') {
+    if (!Array.isArray(o.ports))
+      throw new RangeError("startSerialManager: ports must be an array of paths or 'auto'");
+    for (const p of o.ports) {
+      if (typeof p !== 'string' || p.length === 0) {
+        throw new RangeError(
+          `startSerialManager: every port must be a non-empty path, got ${JSON.stringify(p)}`,
+        );
+      }
+    }
+  }
+  const positive: [string, number | undefined][] = [
+    ['pollMs', o.pollMs],
+    ['reconnect.initialMs', o.reconnect?.initialMs],
+    ['reconnect.maxMs', o.reconnect?.maxMs],
+    ['reconnect.stableMs', o.reconnect?.stableMs],
+    ['link.baudRate', o.link?.baudRate],
+    ['link.maxFrameBytes', o.link?.maxFrameBytes],
+    ['link.maxPayloadBytes', o.link?.maxPayloadBytes],
+    ['link.heartbeatMs', o.link?.heartbeatMs],
+    ['link.silenceMs', o.link?.silenceMs],
+    ['link.writeTimeoutMs', o.link?.writeTimeoutMs],
+  ];
+  for (const [field, value] of positive) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+      throw new RangeError(`startSerialManager: ${field} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  const jitter = o.reconnect?.jitter;
+  if (jitter !== undefined && !(jitter >= 0 && jitter <= 1)) {
+    throw new RangeError(`startSerialManager: reconnect.jitter must be within 0…1, got ${String(jitter)}`);
+  }
+  if (typeof o.onMessage !== 'function')
+    throw new RangeError('startSerialManager: onMessage must be a function');
+  if (typeof o.onError !== 'function') throw new RangeError('startSerialManager: onError must be a function');
+}

@@ -1,0 +1,29 @@
+/** Shared by the link tests: condition polling, unique ids, free ports and the brokers to run against. */
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
+
+/** Polls `predicate` every 10 ms; throws naming `what` after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+let counter = 0;
+/** An id unique across test runs (retained messages outlive a run on a shared Mosquitto). */
+export function uniqueId(prefix = 't'): string {
+  return `${prefix}${process.pid.toString(36)}${Date.now().toString(36)}${(++counter).toString(36)}`;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** `mosquitto` when FLEETVISOR_TEST_MQTT_URL is set (CI sets it); the embedded broker always runs. */
+export const externalBrokerUrl: string | undefined = process.env.FLEETVISOR_TEST_MQTT_URL || undefined;

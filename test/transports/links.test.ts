@@ -1,0 +1,386 @@
+/**
+ * The links layer end to end over MQTT: simulated devices (src/sim) on a real broker — the
+ * embedded aedes broker always, Mosquitto at FLEETVISOR_TEST_MQTT_URL when set — and the host's
+ * fleet on a real SQLite file, on the real clock. What an operator would check: devices come
+ * online and go offline with their machines, telemetry lands in the store once, commands run once
+ * and wait for offline devices, the broker can restart under the fleet, bad input is named.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { MqttClient } from 'mqtt';
+import { connectAsync } from 'mqtt';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Fleet } from '../../src/devices/fleet.js';
+import { createFleet } from '../../src/devices/fleet.js';
+import { genericDevice } from '../../src/devices/generic-device.js';
+import type { Runtime } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import type { MqttSimDevice, MqttSimDeviceOptions } from '../../src/sim/mqtt-device.js';
+import { startMqttSimDevice } from '../../src/sim/mqtt-device.js';
+import type { SqliteStore } from '../../src/store/sqlite-store.js';
+import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import type { Links, LinksOptions } from '../../src/transports/links.js';
+import { createLinks } from '../../src/transports/links.js';
+import { encodeMessage, type TelemetryMessage } from '../../src/transports/protocol.js';
+import { tempDir } from '../store/helpers.js';
+import { externalBrokerUrl, freePort, uniqueId, waitFor } from './helpers.js';
+
+const FAST_RECONNECT = { initialMs: 50, maxMs: 300, jitter: 0.5, stableMs: 2000 };
+
+interface App {
+  runtime: Runtime;
+  store: SqliteStore;
+  fleet: Fleet;
+  links: Links;
+}
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function startApp(
+  url: string,
+  ids: readonly string[],
+  extra: { adopt?: 'auto' | 'manual'; commands?: LinksOptions['commands'] } = {},
+): Promise<App> {
+  const tmp = tempDir();
+  cleanups.push(tmp.cleanup);
+  const store = await openSqliteStore({ file: tmp.file, telemetryFlushMs: 20 });
+  const runtime = createRuntime({});
+  const links = createLinks({
+    runtime,
+    store,
+    mqtt: { url, reconnect: FAST_RECONNECT, connectTimeoutMs: 1000, keepaliveMs: 5000 },
+    commands: { replyTimeoutMs: 5000, ...extra.commands },
+  });
+  const fleet = createFleet({
+    runtime,
+    store,
+    kinds: [genericDevice],
+    commands: links.outbox,
+    reconcileIntervalMs: 0,
+  });
+  await fleet.start();
+  for (const id of ids) {
+    const r = await fleet.addDevice({
+      id,
+      kind: 'fleetvisor.generic',
+      attributes: { livenessTimeoutMs: 5000 },
+    });
+    expect(r.ok).toBe(true);
+  }
+  await links.attach(fleet, { adopt: extra.adopt ?? 'manual' });
+  cleanups.push(async () => {
+    await links.stop();
+    await fleet.stop();
+    await store.close();
+    runtime.dispose();
+  });
+  return { runtime, store, fleet, links };
+}
+
+async function sim(
+  url: string,
+  id: string,
+  options: Partial<MqttSimDeviceOptions> = {},
+): Promise<MqttSimDevice> {
+  const d = await startMqttSimDevice(url, {
+    id,
+    telemetryIntervalMs: 200,
+    reconnectMinMs: 100,
+    reconnectMaxMs: 500,
+    ...options,
+  });
+  cleanups.push(async () => {
+    await d.stop();
+    await clearRetained(url, id);
+  });
+  return d;
+}
+
+/** Retained hello/status outlive a test on a shared broker: clear them. */
+async function clearRetained(url: string, id: string): Promise<void> {
+  const c = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 2000 }).catch(
+    () => undefined,
+  );
+  if (!c) return;
+  for (const ch of ['hello', 'status'])
+    await c
+      .publishAsync(`fleetvisor/v1/${id}/${ch}`, Buffer.alloc(0), { qos: 1, retain: true })
+      .catch(() => {});
+  await c.endAsync(true);
+}
+
+async function rawClient(url: string): Promise<MqttClient> {
+  const c = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 });
+  c.on('error', () => {});
+  cleanups.push(() => c.endAsync(true));
+  return c;
+}
+
+const state = (app: App, id: string) => app.fleet.device(id)?.state;
+
+async function commandStatus(app: App, commandId: string): Promise<string | undefined> {
+  await app.links.outbox.flush();
+  const page = await app.store.queryCommands({ limit: 1000 });
+  const item = page.items.find((i) => i.ok && i.value.commandId === commandId);
+  return item?.ok ? item.value.status : undefined;
+}
+
+async function telemetryCount(app: App, id: string, metric: string): Promise<number> {
+  const buckets = await app.store.queryTelemetry(id, metric, 0, Date.now() + 60_000, 1);
+  return buckets.reduce((n, b) => n + b.count, 0);
+}
+
+const brokers: { name: string; url: () => string }[] = [];
+let embedded: EmbeddedBroker | undefined;
+brokers.push({ name: 'embedded aedes', url: () => embedded!.url });
+const external = externalBrokerUrl;
+if (external) brokers.push({ name: 'Mosquitto', url: () => external });
+
+beforeAll(async () => {
+  embedded = await startEmbeddedBroker({ port: 0 });
+});
+afterAll(async () => {
+  await embedded?.close();
+});
+
+describe.each(brokers)('links over MQTT ($name)', ({ url: brokerUrl }) => {
+  it('a device comes online, its machine connects; its link dies, it goes offline; it returns by itself', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('life');
+    const app = await startApp(url, [id]);
+    const d = await sim(url, id);
+    await waitFor(() => state(app, id) === 'connected', 5000, 'connected');
+    expect(app.fleet.device(id)!.link).toMatchObject({ up: true, via: 'mqtt' });
+    expect(app.fleet.device(id)!.status).toMatchObject({ firmware: '1.0.0', slot: 'A', confirmed: true });
+    d.dropLink(1000);
+    await waitFor(() => state(app, id) === 'disconnected', 5000, 'disconnected after the will');
+    expect(app.fleet.device(id)!.link).toMatchObject({
+      up: false,
+      reason: expect.stringContaining('offline'),
+    });
+    await waitFor(() => state(app, id) === 'connected', 5000, 'connected again');
+  });
+
+  it('stores telemetry once per (boot, seq), however often it arrives', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('tel');
+    const app = await startApp(url, [id]);
+    await sim(url, id, { telemetryIntervalMs: 3_600_000 }); // hello only: the test sends the telemetry
+    await waitFor(() => state(app, id) === 'connected', 5000, 'connected');
+    const raw = await rawClient(url);
+    const t = (seq: number): TelemetryMessage => ({
+      v: 1,
+      type: 'telemetry',
+      boot: 7,
+      seq,
+      ts: Date.now(),
+      values: { probe: seq },
+    });
+    for (const seq of [1, 2, 2, 2, 3, 1])
+      await raw.publishAsync(`fleetvisor/v1/${id}/telemetry`, Buffer.from(encodeMessage(t(seq))), { qos: 1 });
+    await waitFor(() => (app.links.hub!.stats(id)?.duplicates ?? 0) >= 3, 5000, 'duplicates counted');
+    await app.fleet.flush();
+    await waitFor(() => app.links.hub!.stats(id)!.received >= 8, 5000, 'all received');
+    await new Promise((r) => setTimeout(r, 100)); // the telemetry batch flushes every 20 ms
+    expect(await telemetryCount(app, id, 'probe')).toBe(3);
+  });
+
+  it('runs a command and records the reply; the device’s setting changes', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('cmd');
+    const app = await startApp(url, [id]);
+    const d = await sim(url, id, { telemetryIntervalMs: 1000 });
+    await waitFor(() => state(app, id) === 'connected', 5000, 'connected');
+    const r = await app.fleet.act(id, 'setInterval', { ms: 250 }, 'ana');
+    expect(r).toMatchObject({ ok: true, value: { commandStatus: 'sent' } });
+    const commandId = r.ok ? r.value.commandId : '';
+    await waitFor(() => d.device.intervalMs === 250, 5000, 'interval applied');
+    await waitFor(() => app.links.outbox.get(commandId) === undefined, 5000, 'reply');
+    expect(await commandStatus(app, commandId)).toBe('succeeded');
+    expect(await app.fleet.act(id, 'setInterval', { ms: 5 }, 'ana')).toMatchObject({
+      ok: false,
+      error: { code: 'badArgs', message: expect.stringContaining('ms') },
+    });
+  });
+
+  it('a command whose reply was lost with the link is sent again and still runs once', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('dup');
+    const app = await startApp(url, [id]);
+    const d = await sim(url, id);
+    await waitFor(() => state(app, id) === 'connected', 5000, 'connected');
+    d.device.setFaults({ slowReplyMs: 400 }); // the reply is still on its way when the link drops
+    const r = await app.fleet.act(id, 'identify', { seconds: 1 }, 'ana');
+    const commandId = r.ok ? r.value.commandId : '';
+    await waitFor(() => d.device.executed.get(commandId) === 1, 5000, 'executed once');
+    d.dropLink(200);
+    await waitFor(() => state(app, id) === 'disconnected', 5000, 'offline');
+    d.device.setFaults({});
+    await waitFor(() => app.links.outbox.get(commandId) === undefined, 8000, 'the resent command answered');
+    expect(await commandStatus(app, commandId)).toBe('succeeded');
+    expect(d.device.executed.get(commandId)).toBe(1);
+  });
+
+  it('a command to an offline device waits, and runs once when it comes online', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('off');
+    const app = await startApp(url, [id]);
+    const r = await app.fleet.act(id, 'setConfig', { mode: 'eco' }, 'ana');
+    expect(r).toMatchObject({ ok: true, value: { commandStatus: 'pending' } });
+    const commandId = r.ok ? r.value.commandId : '';
+    expect(await commandStatus(app, commandId)).toBe('pending');
+    const d = await sim(url, id);
+    await waitFor(() => app.links.outbox.get(commandId) === undefined, 8000, 'delivered and answered');
+    expect(await commandStatus(app, commandId)).toBe('succeeded');
+    expect(d.device.executed.get(commandId)).toBe(1);
+    expect(d.device.config).toMatchObject({ mode: 'eco' });
+  });
+
+  it('a command that waits too long for its device expires, visibly, and is never sent', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('exp');
+    const app = await startApp(url, [id], { commands: { defaultTtlMs: 300 } });
+    const r = await app.fleet.act(id, 'reboot', {}, 'ana');
+    const commandId = r.ok ? r.value.commandId : '';
+    await waitFor(() => app.links.outbox.get(commandId) === undefined, 3000, 'expired');
+    expect(await commandStatus(app, commandId)).toBe('expired');
+    const d = await sim(url, id);
+    await waitFor(() => state(app, id) === 'connected', 5000, 'connected');
+    expect(d.device.executed.size).toBe(0);
+    expect(d.device.state().reboots).toBe(0);
+  });
+
+  it('names bad input from a device and loses nothing else', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('bad');
+    const app = await startApp(url, [id]);
+    await sim(url, id, { telemetryIntervalMs: 3_600_000 });
+    await waitFor(() => state(app, id) === 'connected', 5000, 'connected');
+    const raw = await rawClient(url);
+    const topic = `fleetvisor/v1/${id}/telemetry`;
+    const good: TelemetryMessage = { v: 1, type: 'telemetry', boot: 1, seq: 1, ts: 1, values: { ok: 1 } };
+    await raw.publishAsync(topic, Buffer.from('{"v":1,"type":"telemetry", oops'), { qos: 1 });
+    await raw.publishAsync(
+      topic,
+      Buffer.from('{"v":1,"type":"telemetry","boot":1,"seq":-1,"ts":1,"values":{}}'),
+      {
+        qos: 1,
+      },
+    );
+    await raw.publishAsync(
+      topic,
+      Buffer.from(encodeMessage({ v: 1, type: 'heartbeat', boot: 1, uptimeMs: 1 })),
+      {
+        qos: 1,
+      },
+    ); // right message, wrong topic
+    await raw.publishAsync(topic, Buffer.from(encodeMessage(good)), { qos: 1 });
+    await waitFor(
+      () => Object.keys(app.links.hub!.stats(id)?.errors ?? {}).length >= 3,
+      5000,
+      'errors counted',
+    );
+    expect(app.links.hub!.stats(id)!.errors).toMatchObject({ notJson: 1, badField: 1, wrongChannel: 1 });
+    await app.links.hub!.flush();
+    const events = await app.store.queryEvents({ deviceId: id, kind: 'device.badMessage', limit: 10 });
+    expect(
+      events.items.map((e) => (e.ok ? (e.value.data as { code: string }).code : e.error.message)).sort(),
+    ).toEqual(['badField', 'notJson', 'wrongChannel']);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await telemetryCount(app, id, 'ok')).toBe(1);
+    expect(state(app, id)).toBe('connected');
+  });
+
+  it('a device the fleet does not know waits for adoption (manual) or joins by itself (auto)', async () => {
+    const url = brokerUrl();
+    const a = uniqueId('new');
+    const manual = await startApp(url, []);
+    await sim(url, a);
+    await waitFor(() => manual.links.hub!.discovered().some((d) => d.id === a), 5000, 'discovered');
+    expect(manual.fleet.device(a)).toBeUndefined();
+    expect(await manual.links.hub!.adopt(a)).toEqual({ ok: true });
+    await waitFor(() => state(manual, a) === 'connected', 5000, 'adopted and connected');
+
+    const b = uniqueId('auto');
+    const auto = await startApp(url, [], { adopt: 'auto' });
+    await sim(url, b);
+    await waitFor(() => state(auto, b) === 'connected', 5000, 'auto-adopted and connected');
+  });
+});
+
+/** A broker of our own that can be stopped and started on the same port, like a broker restart. */
+interface RestartableBroker {
+  name: string;
+  start(port: number): Promise<() => Promise<void>>;
+}
+
+const restartable: RestartableBroker[] = [
+  {
+    name: 'embedded aedes',
+    start: async (port) => {
+      const b = await startEmbeddedBroker({ port });
+      return () => b.close();
+    },
+  },
+];
+const hasMosquitto = spawnSync('mosquitto', ['-h'], { stdio: 'ignore' }).error === undefined;
+if (hasMosquitto && externalBrokerUrl)
+  restartable.push({
+    name: 'Mosquitto',
+    start: async (port) => {
+      const p = spawn('mosquitto', ['-p', String(port)], { stdio: 'ignore' });
+      await waitFor(() => p.exitCode === null, 1000);
+      const probe = async () =>
+        connectAsync(`mqtt://127.0.0.1:${port}`, {
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+          connectTimeout: 500,
+        })
+          .then((c) => c.endAsync(true).then(() => true))
+          .catch(() => false);
+      const deadline = Date.now() + 5000;
+      while (!(await probe())) {
+        if (Date.now() > deadline || p.exitCode !== null) throw new Error('mosquitto did not start');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return async () => {
+        if (p.exitCode !== null || p.signalCode !== null) return;
+        const gone = new Promise((r) => p.once('exit', r));
+        p.kill('SIGTERM');
+        await gone;
+      };
+    },
+  });
+
+describe.each(restartable)('broker restart ($name)', ({ start }) => {
+  it('every device is back after the broker restarts, with no operator action and a bounded connect rate', async () => {
+    const port = await freePort();
+    let stop = await start(port);
+    cleanups.push(() => stop());
+    const url = `mqtt://127.0.0.1:${port}`;
+    const ids = Array.from({ length: 5 }, () => uniqueId('rs'));
+    const app = await startApp(url, ids);
+    const sims = await Promise.all(ids.map((id) => sim(url, id)));
+    await waitFor(() => ids.every((id) => state(app, id) === 'connected'), 8000, 'all connected');
+    const reconnectsBefore = app.links.mqtt!.stats().reconnects;
+    await stop();
+    await waitFor(() => ids.every((id) => state(app, id) === 'disconnected'), 5000, 'all offline');
+    // The host sees its connection drop ('broker unreachable'), or, from a broker that sends the
+    // wills as it shuts down, the devices' offline status first.
+    for (const id of ids) expect(app.fleet.device(id)!.link.reason).toMatch(/broker unreachable|offline/);
+    const outageMs = 1500;
+    await new Promise((r) => setTimeout(r, outageMs));
+    stop = await start(port);
+    await waitFor(() => ids.every((id) => state(app, id) === 'connected'), 10_000, 'all back');
+    // Backoff: 50 ms doubling to 300 ms, with jitter, over ~1.5 s is at most a dozen attempts;
+    // a reconnect storm (one per few ms) would be hundreds.
+    const attempts = app.links.mqtt!.stats().reconnects - reconnectsBefore;
+    expect(attempts).toBeGreaterThanOrEqual(1);
+    expect(attempts).toBeLessThanOrEqual(Math.ceil(outageMs / 50) + 5);
+    for (const s of sims) expect(s.stats.connects).toBeLessThanOrEqual(1 + Math.ceil(outageMs / 100) + 5);
+  });
+});
