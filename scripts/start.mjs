@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// `npm start`: runs the desktop app when Electron's binary is present, otherwise the headless
-// server. Until the host exists (issue "The host"), it says what it will do and exits cleanly.
+// `npm start`: the desktop app when Electron's binary is present; otherwise (as on machines that
+// cannot download it) the headless app, which says so and logs the fleet's life.
+// Arguments after `--` go to the app: `npm start -- --help`.
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 function electronBinary() {
   try {
@@ -19,15 +23,22 @@ function electronBinary() {
   }
 }
 
+const args = process.argv.slice(2);
 const bin = electronBinary();
 if (bin) {
-  console.log(`fleetvisor: Electron found at ${bin}; the desktop shell arrives with the host issue.`);
-} else {
+  console.log(
+    `fleetvisor: Electron found at ${bin}; the desktop shell arrives with the host issue, running headless.`,
+  );
+} else if (!args.includes('--help') && !args.includes('-h')) {
   console.log(
     "fleetvisor: Electron's binary is not installed here (it downloads on first use, which needs the internet);",
   );
-  console.log('fleetvisor: the headless server (`fleetvisor serve`) will start instead once the host lands.');
+  console.log('fleetvisor: starting headless instead.');
 }
-console.log(
-  'fleetvisor: the runtime is in src/runtime; run `npm test` to see it work, `npm run bench` for figures.',
-);
+
+const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/host/main.ts'), ...args], {
+  stdio: 'inherit',
+  cwd: root,
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

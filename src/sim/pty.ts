@@ -30,6 +30,17 @@ export class PtyError extends Error {
 
 let socatChecked: boolean | undefined;
 
+/** Every socat still running, ended when this process exits however it exits. */
+const live = new Set<ChildProcess>();
+let exitHook = false;
+function ensureExitHook(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const child of live) child.kill('SIGTERM');
+  });
+}
+
 /** True when `socat` can be run (Debian: `apt-get install -y socat`). */
 export function socatAvailable(): boolean {
   socatChecked ??= spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
@@ -56,6 +67,7 @@ async function waitFor(check: () => boolean, timeoutMs: number, what: string): P
 /** Creates a linked pty pair whose ends appear at `hostPath` and `devicePath` (symlinks). */
 export async function openPtyPair(hostPath: string, devicePath: string, timeoutMs = 5000): Promise<PtyPair> {
   if (!socatAvailable()) throw new PtyError('socat is not installed (Debian: apt-get install -y socat)');
+  ensureExitHook();
   let proc: ChildProcess | undefined;
   let stderr = '';
 

@@ -167,6 +167,8 @@ interface Resolved {
 
 /** The link process. Made by {@link startSerialLink}. */
 export class SerialLink extends ProcessBase {
+  /** cmdIds of the link's own hello/ping probes: their replies stop here. */
+  private readonly ownCommands = new Set<string>();
   readonly path: string;
   private readonly options: SerialLinkOptions;
   private readonly settings: Resolved;
@@ -321,6 +323,8 @@ export class SerialLink extends ProcessBase {
       });
       return;
     }
+    // The answer to the link's own probe (hello, ping): it proved the line alive; nobody else asked.
+    if (message.type === 'reply' && this.ownCommands.delete(message.cmdId)) return;
     if (message.type === 'hello') {
       if (this.identified === undefined) {
         this.identified = message.deviceId;
@@ -365,6 +369,8 @@ export class SerialLink extends ProcessBase {
 
   private sendCommand(action: 'hello' | 'ping'): void {
     const cmd: CommandMessage = { v: 1, type: 'cmd', cmdId: newCmdId(action), action };
+    this.ownCommands.add(cmd.cmdId);
+    if (this.ownCommands.size > 32) this.ownCommands.delete(this.ownCommands.values().next().value as string);
     this.send(cmd);
   }
 

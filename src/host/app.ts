@@ -1,0 +1,176 @@
+/**
+ * The app, assembled: store → links (MQTT, serial) → fleet, with the embedded broker when no
+ * broker URL is given, and — with no configuration at all — a small simulated demo fleet, so a
+ * newcomer sees live devices at once. The headless server and the Electron main process both
+ * start it; neither imports anything else of the core to get going.
+ *
+ * Supervision: the fleet's `devices` dynamic supervisor and the `links` supervisor run side by
+ * side on one runtime; the command outbox sits between them.
+ *
+ * @example
+ * const app = await startApp({ dataDir: '/srv/fleetvisor', logger });
+ * app.brokerUrl;      // 'mqtt://127.0.0.1:1883' (or the free port used when 1883 was taken)
+ * await app.stop();
+ */
+import { join } from 'node:path';
+import type { Fleet } from '../devices/fleet.js';
+import { createFleet } from '../devices/fleet.js';
+import { genericDevice } from '../devices/generic-device.js';
+import type { Logger, Runtime } from '../runtime/runtime.js';
+import { createRuntime } from '../runtime/runtime.js';
+import { socatAvailable } from '../sim/pty.js';
+import type { SimFleet } from '../sim/sim-fleet.js';
+import { startSimFleet } from '../sim/sim-fleet.js';
+import { DATABASE_FILE_NAME } from '../store/data-dir.js';
+import type { SqliteStore } from '../store/sqlite-store.js';
+import { openSqliteStore } from '../store/sqlite-store.js';
+import type { EmbeddedBroker } from '../transports/embedded-broker.js';
+import { startEmbeddedBroker } from '../transports/embedded-broker.js';
+import type { Links, MqttSettings } from '../transports/links.js';
+import { createLinks } from '../transports/links.js';
+
+/** The demo's own database, so demo devices never mix with a real fleet. */
+export const DEMO_DATABASE_FILE_NAME = 'demo.sqlite';
+
+export interface AppOptions {
+  readonly dataDir: string;
+  readonly logger: Logger;
+  /** An external broker; without it the embedded broker runs. */
+  readonly mqtt?: MqttSettings;
+  /** Where the embedded broker listens; default 127.0.0.1:1883 (a free port if taken). */
+  readonly broker?: { readonly host?: string; readonly port?: number };
+  /** Serial ports to open (`auto`: USB serial adapters as they appear). */
+  readonly serialPorts?: readonly string[] | 'auto';
+  /**
+   * The simulated demo fleet: default on when neither a broker URL nor serial ports are given.
+   * It runs against its own database (`demo.sqlite`) in the data folder.
+   */
+  readonly demo?:
+    | boolean
+    | { readonly mqtt?: number; readonly serial?: number; readonly telemetryIntervalMs?: number };
+  /** Unknown devices that say hello: `auto` adds them, `manual` lists them; default auto in the demo. */
+  readonly adopt?: 'auto' | 'manual';
+}
+
+export interface App {
+  readonly runtime: Runtime;
+  readonly store: SqliteStore;
+  readonly fleet: Fleet;
+  readonly links: Links;
+  /** Where devices connect over MQTT. */
+  readonly brokerUrl: string | undefined;
+  readonly broker: EmbeddedBroker | undefined;
+  readonly sim: SimFleet | undefined;
+  /** Whether the simulated demo fleet runs. */
+  readonly demo: boolean;
+  stop(): Promise<void>;
+}
+
+export async function startApp(options: AppOptions): Promise<App> {
+  const log = options.logger;
+  const demo =
+    options.demo === undefined
+      ? options.mqtt === undefined && options.serialPorts === undefined
+      : options.demo !== false;
+  const demoSize = typeof options.demo === 'object' ? options.demo : {};
+  const runtime = createRuntime({ logger: log });
+  const stack: (() => Promise<void>)[] = [];
+  const unwind = async () => {
+    for (const stop of stack.splice(0).reverse())
+      await stop().catch((error: unknown) => log.error('shutdown step failed', { error }));
+  };
+
+  try {
+    const file = join(options.dataDir, demo ? DEMO_DATABASE_FILE_NAME : DATABASE_FILE_NAME);
+    const store = await openSqliteStore({ file, logger: log });
+    stack.push(() => store.close());
+    log.info('data', { file });
+
+    let broker: EmbeddedBroker | undefined;
+    let mqtt = options.mqtt;
+    if (!mqtt) {
+      broker = await startEmbeddedBroker({
+        host: options.broker?.host ?? '127.0.0.1',
+        port: options.broker?.port ?? 1883,
+        logger: log,
+      });
+      stack.push(() => broker!.close());
+      mqtt = { url: broker.url };
+      log.info('embedded MQTT broker: devices connect to it', { url: broker.url });
+      if (broker.portWasTaken)
+        log.info(
+          `to use the broker that runs on port ${options.broker?.port ?? 1883}: --mqtt-url mqtt://127.0.0.1:${options.broker?.port ?? 1883}`,
+        );
+      if ((options.broker?.host ?? '127.0.0.1') === '127.0.0.1')
+        log.info(
+          'the embedded broker accepts devices on this machine only; --broker-host 0.0.0.0 opens it to the LAN',
+        );
+    }
+
+    let sim: SimFleet | undefined;
+    let serialPorts = options.serialPorts;
+    if (demo) {
+      const serialCount = demoSize.serial ?? (socatAvailable() ? 1 : 0);
+      sim = await startSimFleet({
+        mqttUrl: mqtt.url,
+        mqtt: demoSize.mqtt ?? 6,
+        serial: serialCount,
+        ptyDir: join(options.dataDir, 'demo-ports'),
+        idPrefix: 'demo',
+        telemetryIntervalMs: demoSize.telemetryIntervalMs ?? 2000,
+      });
+      stack.push(() => sim!.stop());
+      serialPorts = [...(Array.isArray(serialPorts) ? serialPorts : []), ...sim.hostPorts];
+      log.info('demo fleet started (--no-demo turns it off)', {
+        mqtt: sim.mqtt.length,
+        serial: sim.serial.length,
+        ...(serialCount === 0 && !socatAvailable() ? { note: 'no serial demo: socat is not installed' } : {}),
+      });
+    }
+
+    const links = createLinks({
+      runtime,
+      store,
+      mqtt,
+      ...(serialPorts !== undefined && (serialPorts === 'auto' || serialPorts.length > 0)
+        ? { serial: { ports: serialPorts } }
+        : {}),
+    });
+    const fleet = createFleet({ runtime, store, kinds: [genericDevice], commands: links.outbox });
+    const started = await fleet.start();
+    stack.push(() => fleet.stop());
+    log.info('fleet loaded', { devices: started.started, failed: started.failed.length });
+    for (const f of started.failed) log.warn('device could not start', f);
+    await links.attach(fleet, { adopt: options.adopt ?? (demo ? 'auto' : 'manual') });
+    stack.push(() => links.stop());
+
+    // The lifecycle, readable in the terminal until the views arrive.
+    const off = runtime.events.subscribe((e) => {
+      if (e.type !== 'state.transition' || !fleet.device(e.name)) return;
+      const top = (s: string) => s.split('.')[0];
+      if (top(e.from) !== top(e.to))
+        log.info('device state', { deviceId: e.name, from: e.from, to: e.to, on: e.event });
+    });
+    stack.push(async () => off());
+
+    let stopping: Promise<void> | undefined;
+    return {
+      runtime,
+      store,
+      fleet,
+      links,
+      brokerUrl: mqtt.url,
+      broker,
+      sim,
+      demo,
+      stop() {
+        stopping ??= unwind().finally(() => runtime.dispose());
+        return stopping;
+      },
+    } satisfies App;
+  } catch (error) {
+    await unwind();
+    runtime.dispose();
+    throw error;
+  }
+}
