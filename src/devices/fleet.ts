@@ -641,7 +641,15 @@ export function createFleet(options: FleetOptions): Fleet {
     const port = options.commands;
     if (!port) return fail('noLink', `action '${action}' is sent to the device, and this fleet has no links`);
     const r = await port.submit({ deviceId: id, action: built.command, args: built.args, actor });
-    if (!r.ok) return fail(r.error.code === 'outboxFull' ? 'outboxFull' : 'noLink', r.error.message);
+    if (!r.ok) {
+      const codes: Record<string, FleetErrorCode> = {
+        outboxFull: 'outboxFull',
+        badCommand: 'badArgs',
+        badDeviceId: 'badDeviceId',
+        stopped: 'stopped',
+      };
+      return fail(codes[r.error.code] ?? 'noLink', r.error.message);
+    }
     const state = e.machine?.alive ? e.machine.state : e.stateLabel;
     logEvent('device.command', id, { action, actor, commandId: r.value.commandId, status: r.value.status });
     return { ok: true, value: { commandId: r.value.commandId, state, commandStatus: r.value.status } };

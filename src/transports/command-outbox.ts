@@ -26,7 +26,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { TimerRef } from '../runtime/timers.js';
 import type { CommandStatus, JsonObject, JsonValue, Store, StoreFailure } from '../store/store.js';
 import type { CommandMessage, ReplyMessage, Result } from './protocol.js';
-import { parseDeviceId } from './protocol.js';
+import { encodeMessage, ProtocolError, parseDeviceId } from './protocol.js';
 
 export interface CommandView {
   readonly commandId: string;
@@ -46,7 +46,7 @@ export interface CommandView {
   readonly completedAt: number | null;
 }
 
-export type SubmitErrorCode = 'badDeviceId' | 'outboxFull' | 'badExpiry' | 'stopped';
+export type SubmitErrorCode = 'badDeviceId' | 'badCommand' | 'outboxFull' | 'badExpiry' | 'stopped';
 export type ReplyOutcome = 'completed' | 'duplicate' | 'unknownCommand';
 
 export interface SubmitInput {
@@ -68,6 +68,8 @@ export interface CommandOutboxOptions {
   readonly replyTimeoutMs?: number;
   /** Default time a command may wait for an offline device; default 3 600 000 ms (1 h). */
   readonly defaultTtlMs?: number | null;
+  /** Largest encoded command, in bytes; default the protocol's payload limit (16 KiB). */
+  readonly maxCommandBytes?: number;
   /** Most open (pending or sent) commands per device; default 100. */
   readonly maxPendingPerDevice?: number;
   /** Every status change, for the log and the UI. */
@@ -189,20 +191,23 @@ export function createCommandOutbox(options: CommandOutboxOptions): CommandOutbo
     });
   }
 
-  function send(e: Entry): void {
-    const v = e.view;
-    if (v.expiresAt !== null && v.expiresAt <= now()) {
-      expire(e);
-      return;
-    }
-    const message: CommandMessage = {
+  const wire = (v: CommandView): CommandMessage =>
+    ({
       v: 1,
       type: 'cmd',
       cmdId: v.commandId,
       action: v.action,
       ...(Object.keys(v.args).length > 0 ? { args: v.args } : {}),
       ...(v.expiresAt !== null ? { expiresAt: v.expiresAt } : {}),
-    } as CommandMessage;
+    }) as CommandMessage;
+
+  function send(e: Entry): void {
+    const v = e.view;
+    if (v.expiresAt !== null && v.expiresAt <= now()) {
+      expire(e);
+      return;
+    }
+    const message = wire(v);
     if (!options.deliver(v.deviceId, message)) return; // stays pending: the link is gone
     const sentAt = now();
     if (e.timer) runtime.timers.cancel(e.timer);
@@ -318,6 +323,17 @@ export function createCommandOutbox(options: CommandOutboxOptions): CommandOutbo
         attempts: 0,
         completedAt: null,
       };
+      // A command the protocol cannot carry (too large, a bad action name, non-JSON args) is
+      // refused now, with the reason, instead of waiting forever for a link that will refuse it.
+      try {
+        encodeMessage(wire(view), options.maxCommandBytes ? { maxBytes: options.maxCommandBytes } : {});
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+        return {
+          ok: false,
+          error: { code: 'badCommand', message: `command not sendable: ${error.message}` },
+        };
+      }
       // Audited before it can reach the device: a crash after the send still leaves a record.
       await store.recordCommand({
         commandId: view.commandId,

@@ -188,6 +188,24 @@ describe('command outbox', () => {
       });
   });
 
+  it('refuses a command the protocol cannot carry (oversized, bad action name) at once, with the reason', async () => {
+    const r = await rig();
+    const big = await r.outbox.submit({
+      deviceId: 'd1',
+      action: 'setConfig',
+      args: { blob: 'x'.repeat(20_000) },
+      actor: 'ana',
+    });
+    expect(big).toMatchObject({
+      ok: false,
+      error: { code: 'badCommand', message: expect.stringMatching(/16384|large/) },
+    });
+    const badName = await r.outbox.submit({ deviceId: 'd1', action: 're boot', actor: 'ana' });
+    expect(badName).toMatchObject({ ok: false, error: { code: 'badCommand' } });
+    expect(r.outbox.open('d1')).toEqual([]);
+    expect((await r.store.queryCommands({ limit: 10 })).items).toEqual([]);
+  });
+
   it('after an app restart, resends what was waiting or unanswered with the same ids', async () => {
     const tmp = tempDir();
     cleanups.push(tmp.cleanup);
