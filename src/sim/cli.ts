@@ -1,0 +1,243 @@
+/**
+ * `npm run sim`: runs a fleet of simulated devices until Ctrl-C.
+ *
+ * Without `--url` (or with `--embedded`) it starts the embedded aedes broker first and prints
+ * where it listens. It prints one line per device started, and for serial devices the host end
+ * of the pty to open. Exit codes: 0 after SIGINT/SIGTERM, 1 if the fleet cannot start, 2 for
+ * bad flags.
+ *
+ * @example
+ * npm run sim -- --mqtt 100 --serial 2
+ * npm run sim -- --mqtt 500 --url mqtt://127.0.0.1:1883 --interval 5000
+ * npm run sim -- --serial 1 --mqtt 0 --pty-dir /tmp/fleetvisor-sim
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { EmbeddedBroker } from '../transports/embedded-broker.js';
+import { startEmbeddedBroker } from '../transports/embedded-broker.js';
+import { socatAvailable } from './pty.js';
+import { MAX_INTERVAL_MS, MIN_INTERVAL_MS } from './sim-device.js';
+import type { SimFleet } from './sim-fleet.js';
+import { DEFAULT_PTY_DIR, startSimFleet } from './sim-fleet.js';
+
+export const USAGE = `Usage: npm run sim -- [options]
+
+Runs simulated Fleetvisor devices (protocol v1) until Ctrl-C.
+
+Options:
+  --mqtt N          MQTT devices, ids sim-m001…  (default 10)
+  --serial N        serial devices on socat pty pairs, ids sim-s01…  (default 0)
+  --url URL         MQTT broker to connect to, e.g. mqtt://127.0.0.1:1883
+  --embedded        start the embedded MQTT broker (the default when --url is not given)
+  --port N          port for the embedded broker (default 1883; a free port if it is taken)
+  --interval MS     telemetry interval, ${MIN_INTERVAL_MS}…${MAX_INTERVAL_MS} ms (default 1000)
+  --pty-dir DIR     where the pty links are created (default ${DEFAULT_PTY_DIR})
+  --prefix P        device id prefix (default sim)
+  --username U      MQTT username
+  --password P      MQTT password
+  -h, --help        show this help
+`;
+
+export interface CliOptions {
+  readonly mqtt: number;
+  readonly serial: number;
+  readonly url: string | undefined;
+  readonly embedded: boolean;
+  readonly port: number;
+  readonly interval: number;
+  readonly ptyDir: string;
+  readonly prefix: string;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+}
+
+export type CliParse =
+  | { readonly kind: 'run'; readonly options: CliOptions }
+  | { readonly kind: 'help' }
+  | { readonly kind: 'error'; readonly message: string };
+
+function int(value: string | undefined, flag: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new Error(`${flag} must be an integer ${min}…${max}, got '${value}'`);
+  }
+  return Number(value);
+}
+
+/**
+ * Parses the command line (without `node script`).
+ *
+ * @example
+ * parseCliArgs(['--mqtt', '5']);   // { kind: 'run', options: { mqtt: 5, serial: 0, … } }
+ * parseCliArgs(['--mqtt', 'x']);   // { kind: 'error', message: "--mqtt must be an integer 0…100000, got 'x'" }
+ */
+export function parseCliArgs(argv: readonly string[]): CliParse {
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: true,
+      options: {
+        mqtt: { type: 'string' },
+        serial: { type: 'string' },
+        url: { type: 'string' },
+        embedded: { type: 'boolean' },
+        port: { type: 'string' },
+        interval: { type: 'string' },
+        'pty-dir': { type: 'string' },
+        prefix: { type: 'string' },
+        username: { type: 'string' },
+        password: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) return { kind: 'help' };
+    if (positionals.length > 0) throw new Error(`unexpected argument '${positionals[0]}'`);
+    if (values.url !== undefined && values.embedded)
+      throw new Error('use either --url or --embedded, not both');
+    if (values.url !== undefined && !/^(mqtts?|wss?|tcp|tls):\/\/./.test(values.url)) {
+      throw new Error(`--url must look like mqtt://host:port, got '${values.url}'`);
+    }
+    const prefix = values.prefix ?? 'sim';
+    if (!/^[A-Za-z0-9_-]{1,40}$/.test(prefix)) {
+      throw new Error(`--prefix must be 1…40 characters from A-Z a-z 0-9 _ -, got '${prefix}'`);
+    }
+    return {
+      kind: 'run',
+      options: {
+        mqtt: int(values.mqtt, '--mqtt', 0, 100_000, 10),
+        serial: int(values.serial, '--serial', 0, 1000, 0),
+        url: values.url,
+        embedded: values.url === undefined,
+        port: int(values.port, '--port', 0, 65535, 1883),
+        interval: int(values.interval, '--interval', MIN_INTERVAL_MS, MAX_INTERVAL_MS, 1000),
+        ptyDir: values['pty-dir'] ?? DEFAULT_PTY_DIR,
+        prefix,
+        username: values.username,
+        password: values.password,
+      },
+    };
+  } catch (error) {
+    return { kind: 'error', message: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+export interface CliIo {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+const defaultIo: CliIo = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** Runs the CLI until SIGINT/SIGTERM; resolves with the exit code. */
+export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+  const parsed = parseCliArgs(argv);
+  if (parsed.kind === 'help') {
+    io.out(USAGE);
+    return 0;
+  }
+  if (parsed.kind === 'error') {
+    io.err(`sim: ${parsed.message}`);
+    io.err('Run `npm run sim -- --help` for the options.');
+    return 2;
+  }
+  const o = parsed.options;
+  if (o.serial > 0 && !socatAvailable()) {
+    io.err('sim: serial devices need socat (Debian: apt-get install -y socat)');
+    return 1;
+  }
+
+  let broker: EmbeddedBroker | undefined;
+  let fleet: SimFleet | undefined;
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  let signalled: (signal: string) => void = () => {};
+  const stopped = new Promise<string>((resolve) => {
+    signalled = resolve;
+  });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    // Nothing to stop yet, or a second Ctrl-C while stopping: leave at once.
+    if (++signals > 1 || (fleet === undefined && broker === undefined)) process.exit(130);
+    signalled(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const shutdown = async () => {
+    clearInterval(keepAlive);
+    await fleet?.stop();
+    await broker?.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+
+  try {
+    let url = o.url;
+    if (o.mqtt > 0 && url === undefined) {
+      broker = await startEmbeddedBroker({ port: o.port });
+      url = broker.url;
+      io.out(
+        broker.portWasTaken
+          ? `embedded MQTT broker listening on ${url} (port ${o.port} was taken, probably by another broker)`
+          : `embedded MQTT broker listening on ${url}`,
+      );
+    }
+    const started = Date.now();
+    fleet = await startSimFleet({
+      ...(url !== undefined && { mqttUrl: url }),
+      mqtt: o.mqtt,
+      serial: o.serial,
+      ptyDir: o.ptyDir,
+      idPrefix: o.prefix,
+      telemetryIntervalMs: o.interval,
+      ...(o.username !== undefined && { username: o.username }),
+      ...(o.password !== undefined && { password: o.password }),
+      onDeviceStarted: (info) =>
+        io.out(
+          info.link === 'mqtt'
+            ? `mqtt    ${info.id}  connected to ${info.url}`
+            : `serial  ${info.id}  host port: ${info.hostPath}`,
+        ),
+    });
+    io.out(
+      `${o.mqtt} MQTT and ${o.serial} serial device(s) running (${Date.now() - started} ms); Ctrl-C to stop`,
+    );
+    if (fleet.hostPorts.length > 0) io.out(`serial host ports: ${fleet.hostPorts.join(' ')}`);
+  } catch (error) {
+    io.err(`sim: ${error instanceof Error ? error.message : String(error)}`);
+    await shutdown();
+    return 1;
+  }
+
+  const signal = await stopped;
+  io.out(`${signal}: stopping…`);
+  await shutdown();
+  io.out('stopped');
+  return 0;
+}
+
+function isMain(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return pathToFileURL(realpathSync(script)).href === import.meta.url;
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(
+        `sim: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      process.exit(1);
+    },
+  );
+}
