@@ -34,18 +34,11 @@ import {
   encodeMessage,
   topicFor,
 } from '../../src/transports/protocol.js';
+import { waitFor as waitForCondition } from '../transports/helpers.js';
 
-export async function waitFor(
-  predicate: () => boolean,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+/** Waits longer by default than the link tests: simulated devices boot and reconnect. */
+export const waitFor = (predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> =>
+  waitForCondition(predicate, timeoutMs, what);
 
 export type Cleanup = (fn: () => unknown) => void;
 
@@ -66,11 +59,9 @@ export function registerCleanups(): Cleanup {
   return (fn) => cleanups.push(fn);
 }
 
-let counter = 0;
-/** A device id unique across test runs (brokers keep retained messages). */
-export function uniqueId(prefix = 'd'): string {
-  return `${prefix}-${process.pid.toString(36)}${Date.now().toString(36)}${(++counter).toString(36)}`;
-}
+import { uniqueId } from '../transports/helpers.js';
+
+export { uniqueId };
 
 export interface BrokerVariant {
   readonly name: string;

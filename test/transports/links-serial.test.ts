@@ -118,7 +118,8 @@ describe.skipIf(!socatAvailable())(`links over serial${NOTE}`, () => {
     await waitFor(() => r.links.hub!.stats('pump-9')!.received > before + 5, 5000, 'frames still delivered');
     const errors = r.links.hub!.stats('pump-9')!.errors;
     expect(Object.values(errors).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
-    for (const code of Object.keys(errors)) expect(['crcMismatch', 'badCobs', 'empty', 'tooLong']).toContain(code);
+    for (const code of Object.keys(errors))
+      expect(['crcMismatch', 'badCobs', 'empty', 'tooLong']).toContain(code);
     expect(state(r, 'pump-9')).toBe('connected');
   });
 });

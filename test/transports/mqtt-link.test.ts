@@ -2,8 +2,6 @@
  * Integration tests of the MQTT link against real brokers: the embedded aedes broker always, and
  * Mosquitto (or any broker) at FLEETVISOR_TEST_MQTT_URL when set. Devices are plain mqtt.js clients.
  */
-import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:net';
 import type { MqttClient } from 'mqtt';
 import { connectAsync } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,14 +12,7 @@ import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import type { LinkDeviceError, MqttLink, MqttLinkOptions } from '../../src/transports/mqtt-link.js';
 import { backoffDelayMs, DEFAULT_RECONNECT, startMqttLink } from '../../src/transports/mqtt-link.js';
 import type { CommandMessage, DeviceId, Message, TelemetryMessage } from '../../src/transports/protocol.js';
-
-async function waitFor(predicate: () => boolean, timeoutMs = 3000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { freePort, uniqueId, waitFor } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -63,25 +54,12 @@ async function device(url: string, options: { clientId?: string } = {}): Promise
   return c;
 }
 
-let counter = 0;
-function uniqueId(): string {
-  return `t${process.pid}-${Date.now().toString(36)}-${++counter}`;
-}
-
 function telemetry(seq: number): TelemetryMessage {
   return { v: 1, type: 'telemetry', boot: 1, seq, ts: 1_700_000_000_000, values: { temp: 21.5 } };
 }
 
 function cmd(cmdId: string): CommandMessage {
   return { v: 1, type: 'cmd', cmdId, action: 'reboot' };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function embedded(port = 0): Promise<EmbeddedBroker> {

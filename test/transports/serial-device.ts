@@ -35,18 +35,7 @@ export const PTY_NOTE = HAVE_SOCAT
   ? 'on real socat pty pairs'
   : '(skipped: socat is not installed; Debian: apt-get install -y socat)';
 
-export async function waitFor(
-  predicate: () => boolean,
-  timeoutMs = 5000,
-  what = 'condition',
-  intervalMs = 5,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
+export { waitFor } from './helpers.js';
 
 /** Resolves with the promise's value, or rejects if it takes longer than `ms` (a hang is a failure). */
 export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
