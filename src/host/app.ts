@@ -63,6 +63,8 @@ export interface App {
   readonly sim: SimFleet | undefined;
   /** Whether the simulated demo fleet runs. */
   readonly demo: boolean;
+  /** Starts or stops the simulated devices (only in demo mode: they live in the demo database). */
+  setDemo(on: boolean): Promise<{ ok: true } | { ok: false; message: string }>;
   stop(): Promise<void>;
 }
 
@@ -109,17 +111,22 @@ export async function startApp(options: AppOptions): Promise<App> {
 
     let sim: SimFleet | undefined;
     let serialPorts = options.serialPorts;
-    if (demo) {
-      const serialCount = demoSize.serial ?? (socatAvailable() ? 1 : 0);
-      sim = await startSimFleet({
-        mqttUrl: mqtt.url,
+    const serialCount = demoSize.serial ?? (socatAvailable() ? 1 : 0);
+    const mqttUrl = mqtt.url;
+    const startSim = () =>
+      startSimFleet({
+        mqttUrl,
         mqtt: demoSize.mqtt ?? 6,
         serial: serialCount,
         ptyDir: join(options.dataDir, 'demo-ports'),
         idPrefix: 'demo',
         telemetryIntervalMs: demoSize.telemetryIntervalMs ?? 2000,
       });
-      stack.push(() => sim!.stop());
+    if (demo) {
+      sim = await startSim();
+      stack.push(async () => {
+        await sim?.stop();
+      });
       serialPorts = [...(Array.isArray(serialPorts) ? serialPorts : []), ...sim.hostPorts];
       log.info('demo fleet started (--no-demo turns it off)', {
         mqtt: sim.mqtt.length,
@@ -161,8 +168,28 @@ export async function startApp(options: AppOptions): Promise<App> {
       links,
       brokerUrl: mqtt.url,
       broker,
-      sim,
+      get sim() {
+        return sim;
+      },
       demo,
+      async setDemo(on) {
+        if (!demo)
+          return {
+            ok: false,
+            message:
+              'the simulated fleet runs only in demo mode (start without --no-demo; it keeps its own database)',
+          };
+        if (on && !sim) {
+          sim = await startSim();
+          log.info('demo fleet started again');
+        } else if (!on && sim) {
+          const s = sim;
+          sim = undefined;
+          await s.stop();
+          log.info('demo fleet stopped: its devices go offline');
+        }
+        return { ok: true };
+      },
       stop() {
         stopping ??= unwind().finally(() => runtime.dispose());
         return stopping;

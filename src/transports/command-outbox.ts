@@ -90,6 +90,8 @@ export interface CommandOutbox {
   /** Open commands, oldest first (of one device, or all). */
   open(deviceId?: string): CommandView[];
   get(commandId: string): CommandView | undefined;
+  /** Every status change (besides `onChange`), for live views; the returned function stops it. */
+  listen(listener: (command: CommandView) => void): () => void;
   /** Resolves with the command once it has a final status. */
   settled(commandId: string): Promise<CommandView>;
   /** Resolves when every store write so far is done. */
@@ -137,9 +139,21 @@ export function createCommandOutbox(options: CommandOutboxOptions): CommandOutbo
       );
   }
 
+  const listeners = new Set<(command: CommandView) => void>();
+  function announce(view: CommandView): void {
+    options.onChange?.(view);
+    for (const l of listeners) {
+      try {
+        l(view);
+      } catch (error) {
+        runtime.report('command outbox: a listener threw', error);
+      }
+    }
+  }
+
   function change(e: Entry, patch: Partial<CommandView>): void {
     e.view = { ...e.view, ...patch };
-    options.onChange?.(e.view);
+    announce(e.view);
   }
 
   function finish(
@@ -345,7 +359,7 @@ export function createCommandOutbox(options: CommandOutboxOptions): CommandOutbo
         expiresAt: view.expiresAt,
       });
       const e = add(view);
-      options.onChange?.(view);
+      announce(view);
       if (online.has(id.value)) send(e);
       if (e.view.status === 'pending') armExpiry(e);
       return { ok: true, value: e.view };
@@ -399,6 +413,11 @@ export function createCommandOutbox(options: CommandOutboxOptions): CommandOutbo
     },
 
     get: (commandId) => open.get(commandId)?.view,
+
+    listen(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
 
     settled(commandId) {
       const e = open.get(commandId);

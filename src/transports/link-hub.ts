@@ -92,6 +92,10 @@ export interface LinkHub {
   /** Adopts a discovered device into the fleet (manual adoption). */
   adopt(id: string): Promise<{ ok: true } | { ok: false; error: { code: string; message: string } }>;
   stats(id: string): DeviceLinkStats | undefined;
+  /** Every accepted message (after dedupe), for live views; the returned function stops it. */
+  observe(listener: (deviceId: string, message: Message) => void): () => void;
+  /** Messages accepted from devices since the start, all devices together. */
+  readonly received: number;
   /** Resolves when every store write so far is done. */
   flush(): Promise<void>;
 }
@@ -178,6 +182,18 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
   const sessions = new Map<string, Session>();
   const discovered = new Map<string, DiscoveredDevice>();
   let events: EventInput[] = [];
+  const observers = new Set<(deviceId: string, message: Message) => void>();
+  let totalReceived = 0;
+  const notify = (id: string, m: Message) => {
+    totalReceived++;
+    for (const o of observers) {
+      try {
+        o(id, m);
+      } catch (error) {
+        runtime.report('link hub: an observer threw', error);
+      }
+    }
+  };
   let writing: Promise<void> | undefined;
 
   const now = () => runtime.clock.wallNow();
@@ -275,6 +291,11 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
   function handle(id: DeviceId, m: Message, link: LinkHandle): void {
     const s = session(id);
     s.received++;
+    if ((m.type !== 'telemetry' && m.type !== 'event') || firstTime(s, m.boot, m.seq)) notify(id, m);
+    else {
+      s.duplicates++;
+      return;
+    }
     switch (m.type) {
       case 'hello':
         onHello(id, s, m, link);
@@ -283,10 +304,6 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
         onStatus(id, s, m, link);
         return;
       case 'telemetry':
-        if (!firstTime(s, m.boot, m.seq)) {
-          s.duplicates++;
-          return;
-        }
         aliveOn(id, s, link);
         void fleet.ingestTelemetry(id, m.values, m.ts).then((r) => {
           if (!r.ok) countError(id, s, { code: r.error.code, message: r.error.message }, link.via);
@@ -297,10 +314,6 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
         fleet.touch(id);
         return;
       case 'event':
-        if (!firstTime(s, m.boot, m.seq)) {
-          s.duplicates++;
-          return;
-        }
         aliveOn(id, s, link);
         fleet.touch(id);
         logEvent(`device.event.${m.name}`, id, {
@@ -492,6 +505,15 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
         gaps: s.gaps,
         errors: { ...s.errors },
       };
+    },
+
+    observe(listener) {
+      observers.add(listener);
+      return () => observers.delete(listener);
+    },
+
+    get received() {
+      return totalReceived;
     },
 
     async flush() {

@@ -1,0 +1,386 @@
+/**
+ * The one API the operator's views use, written once. Both transports serve it — IPC in the
+ * Electron shell, HTTP + WebSocket in `fleetvisor serve` — and the renderer imports only its types.
+ *
+ * - **Calls**: `{ method, args }` → an {@link Envelope}. Every method's arguments are validated at
+ *   the boundary by the zod schema in {@link METHODS} (unknown methods and bad arguments are
+ *   `badRequest` with the reason); results are plain JSON.
+ * - **Push stream**: a {@link Snapshot} first, then {@link Diff}s coalesced to at most 20 per
+ *   second. A client that does not keep up is never buffered for: the host keeps only which
+ *   things changed (bounded by the fleet's size, not by the message rate) and, past a bound,
+ *   tells it to `resync` and sends a fresh snapshot when it can take one.
+ *
+ * This file imports nothing but zod and types, so the renderer can import it.
+ *
+ * @example
+ * const r = await api.call('devices', { text: 'pump', state: 'connected', limit: 50 });
+ * if (r.ok) r.value.items; else r.error.code; // 'badRequest' | 'notFound' | …
+ */
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------------------------
+// Envelope
+
+export type ApiErrorCode =
+  | 'badRequest'
+  | 'unauthorized'
+  | 'notFound'
+  | 'notAllowed'
+  | 'conflict'
+  | 'unavailable'
+  | 'internal'
+  | (string & {});
+
+export interface ApiError {
+  readonly code: ApiErrorCode;
+  readonly message: string;
+}
+
+export type Envelope<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: ApiError };
+
+export type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json };
+
+// ---------------------------------------------------------------------------------------------
+// Views of the core
+
+export type ProcessStatus = 'running' | 'restarting' | 'stopped' | 'failed' | 'undefined';
+
+/** One node of the supervision tree (the observer view). */
+export interface TreeNode {
+  /** Stable key for the UI: `<parent key>/<child id>`. */
+  readonly key: string;
+  readonly pid: number | null;
+  readonly name: string;
+  /** The child id under its parent. */
+  readonly childId: string;
+  readonly type: 'supervisor' | 'worker' | 'app';
+  readonly status: ProcessStatus;
+  readonly restartType?: 'permanent' | 'transient' | 'temporary';
+  readonly restarts: number;
+  /** Supervisors: strategy and intensity (restarts inside the period against the maximum). */
+  readonly strategy?: string;
+  readonly intensity?: {
+    readonly restartsInWindow: number;
+    readonly maxRestarts: number;
+    readonly periodMs: number;
+  };
+  /** The device this node belongs to, if any. */
+  readonly deviceId?: string;
+  /** Workers with a state machine: the current state. */
+  readonly state?: string;
+  readonly children?: readonly TreeNode[];
+}
+
+export interface TimerView {
+  /** `after` (a state's own timeout), `state`, `event` or `named` (e.g. `liveness`). */
+  readonly kind: string;
+  /** The timer's id: xstate's for `after`, the name for named timeouts. */
+  readonly key: string;
+  /** The event it sends when it fires, e.g. `LIVENESS_TIMEOUT`. */
+  readonly event: string;
+  /** Wall-clock deadline (ms since epoch) and the total delay, for a countdown bar. */
+  readonly deadline: number;
+  readonly delayMs: number;
+}
+
+export interface LinkView {
+  readonly up: boolean;
+  readonly via: string | null;
+  readonly since: number | null;
+  readonly reason: string | null;
+}
+
+/** A row of the fleet table. */
+export interface DeviceRow {
+  readonly id: string;
+  readonly name: string;
+  readonly kind: string;
+  readonly tags: readonly string[];
+  readonly health: 'running' | 'failed' | 'stopped';
+  readonly state: string;
+  readonly stateEnteredAt: number;
+  readonly link: LinkView;
+  readonly firmware: string | null;
+  /** Wall-clock ms of the last message from the device; null: never. */
+  readonly lastSeen: number | null;
+  readonly restarts: number;
+  readonly drift: number;
+  readonly failure: { readonly code: string; readonly message: string } | null;
+  readonly timers: readonly TimerView[];
+}
+
+export interface MachineView {
+  readonly id: string;
+  /** State nodes, nested, with the events that leave each and where they go. */
+  readonly states: readonly MachineStateView[];
+}
+
+export interface MachineStateView {
+  readonly path: string;
+  readonly initial: boolean;
+  readonly transitions: readonly { readonly event: string; readonly target: string | null }[];
+  readonly children: readonly MachineStateView[];
+}
+
+export interface DeviceDetail extends DeviceRow {
+  readonly attributes: Json;
+  readonly spec: Json;
+  readonly status: Json;
+  readonly driftItems: readonly { readonly field: string; readonly desired: Json; readonly reported: Json }[];
+  readonly machine: MachineView | null;
+  readonly transitions: readonly { readonly at: number; readonly from: string; readonly to: string }[];
+  readonly metrics: readonly string[];
+  readonly actions: readonly ActionView[];
+  readonly openCommands: readonly CommandView[];
+}
+
+export interface ActionView {
+  readonly name: string;
+  readonly description: string;
+  readonly destructive: boolean;
+  readonly target: 'command' | 'event';
+  /** JSON Schema of the arguments, for a generated form. */
+  readonly argsSchema: Json;
+}
+
+export interface CommandView {
+  readonly commandId: string;
+  readonly deviceId: string;
+  readonly action: string;
+  readonly args: Json;
+  readonly actor: string;
+  readonly status: string;
+  readonly requestedAt: number;
+  readonly completedAt: number | null;
+  readonly expiresAt: number | null;
+  readonly result: Json;
+  readonly error: ApiError | null;
+}
+
+export interface EventView {
+  readonly seq: number;
+  readonly at: number;
+  readonly deviceId: string | null;
+  readonly kind: string;
+  readonly data: Json;
+}
+
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly total?: number;
+  /** Pass as `cursor` for the next page; null at the end. */
+  readonly next: number | null;
+}
+
+export interface Bucket {
+  readonly start: number;
+  readonly count: number;
+  readonly min: number;
+  readonly max: number;
+  readonly avg: number;
+}
+
+export interface HealthItem {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface SystemStats {
+  readonly at: number;
+  readonly devices: { readonly total: number; readonly online: number; readonly failed: number };
+  readonly processes: number;
+  /** Messages from devices per second (last 10 s). */
+  readonly ingestRate: number;
+  readonly restarts: number;
+  readonly commandLatencyMs: {
+    readonly p50: number | null;
+    readonly p95: number | null;
+    readonly p99: number | null;
+  };
+  readonly queues: { readonly [name: string]: number };
+  readonly broker: { readonly url: string | null; readonly connected: boolean; readonly embedded: boolean };
+  readonly heapUsedBytes: number;
+}
+
+export interface DiscoveredView {
+  readonly id: string;
+  readonly kind: string;
+  readonly firmware: string;
+  readonly via: string;
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+  readonly reason: string;
+}
+
+export interface ActResult {
+  readonly id: string;
+  readonly ok: boolean;
+  readonly commandId?: string;
+  readonly state?: string;
+  readonly commandStatus?: string;
+  readonly error?: ApiError;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Methods: argument schemas (validated at the boundary) and result types
+
+const id = z.string().min(1).max(64);
+const limit = z.number().int().min(1).max(1000).default(100);
+
+export const METHODS = {
+  tree: z.object({}).strict(),
+  devices: z
+    .object({
+      text: z.string().max(200).optional(),
+      kind: z.string().max(64).optional(),
+      state: z.string().max(200).optional(),
+      tag: z.string().max(64).optional(),
+      health: z.enum(['running', 'failed', 'stopped']).optional(),
+      offset: z.number().int().min(0).default(0),
+      limit: z.number().int().min(1).max(10_000).default(100),
+    })
+    .strict(),
+  device: z.object({ id }).strict(),
+  telemetry: z
+    .object({
+      id,
+      metric: z.string().min(1).max(64),
+      fromMs: z.number().int(),
+      toMs: z.number().int(),
+      buckets: z.number().int().min(1).max(2000).default(300),
+    })
+    .strict()
+    .refine((a) => a.toMs > a.fromMs, { message: 'toMs must be after fromMs' }),
+  events: z
+    .object({
+      id: id.optional(),
+      kind: z.string().max(100).optional(),
+      fromMs: z.number().int().optional(),
+      toMs: z.number().int().optional(),
+      cursor: z.number().int().optional(),
+      limit,
+    })
+    .strict(),
+  commands: z.object({ id: id.optional(), cursor: z.number().int().optional(), limit }).strict(),
+  health: z.object({}).strict(),
+  stats: z.object({}).strict(),
+  kinds: z.object({}).strict(),
+  discovered: z.object({}).strict(),
+  act: z
+    .object({
+      ids: z.array(id).min(1).max(10_000),
+      action: z.string().min(1).max(64),
+      args: z.record(z.string(), z.json()).default({}),
+      /** Who asks; the transports fill in the operator. */
+      actor: z.string().min(1).max(64).default('operator'),
+    })
+    .strict(),
+  restartDevice: z.object({ id }).strict(),
+  killProcess: z.object({ pid: z.number().int().min(1) }).strict(),
+  restartChild: z
+    .object({ supervisorPid: z.number().int().min(1), childId: z.string().min(1).max(200) })
+    .strict(),
+  terminateChild: z
+    .object({ supervisorPid: z.number().int().min(1), childId: z.string().min(1).max(200) })
+    .strict(),
+  adopt: z.object({ id }).strict(),
+  cancelCommand: z.object({ commandId: z.string().min(1).max(64) }).strict(),
+  setDemo: z.object({ on: z.boolean() }).strict(),
+} as const;
+
+export type Method = keyof typeof METHODS;
+export type ArgsOf<M extends Method> = z.input<(typeof METHODS)[M]>;
+export type ParsedArgsOf<M extends Method> = z.output<(typeof METHODS)[M]>;
+
+export interface Results {
+  tree: TreeNode;
+  devices: Page<DeviceRow>;
+  device: DeviceDetail;
+  telemetry: readonly Bucket[];
+  events: Page<EventView>;
+  commands: Page<CommandView>;
+  health: readonly HealthItem[];
+  stats: SystemStats;
+  kinds: readonly {
+    readonly kind: string;
+    readonly title: string;
+    readonly actions: readonly ActionView[];
+  }[];
+  discovered: readonly DiscoveredView[];
+  act: readonly ActResult[];
+  restartDevice: DeviceRow;
+  killProcess: { readonly killed: number };
+  restartChild: { readonly pid: number | null };
+  terminateChild: { readonly terminated: string };
+  adopt: DeviceRow;
+  cancelCommand: { readonly cancelled: boolean };
+  setDemo: { readonly on: boolean };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The push stream
+
+export interface TelemetryPoint {
+  readonly id: string;
+  readonly metric: string;
+  readonly at: number;
+  readonly value: number;
+}
+
+export interface Snapshot {
+  readonly type: 'snapshot';
+  readonly seq: number;
+  readonly at: number;
+  readonly tree: TreeNode;
+  readonly devices: readonly DeviceRow[];
+  readonly stats: SystemStats;
+}
+
+export interface Diff {
+  readonly type: 'diff';
+  readonly seq: number;
+  readonly at: number;
+  /** Rows that changed (whole rows: no merge logic in the client). */
+  readonly devices: readonly DeviceRow[];
+  readonly removed: readonly string[];
+  /** The whole tree, when its shape or a status changed. */
+  readonly tree?: TreeNode;
+  /** The latest value of each metric that changed, per device. */
+  readonly telemetry: readonly TelemetryPoint[];
+  readonly events: readonly EventView[];
+  readonly stats?: SystemStats;
+}
+
+export interface Resync {
+  readonly type: 'resync';
+  readonly reason: string;
+}
+
+export type PushMessage = Snapshot | Diff | Resync;
+
+/** What a transport gives the host for one connected client. */
+export interface StreamSink {
+  /** Delivers one message; the transport serialises it. */
+  send(message: PushMessage): void;
+  /** True while the client has not taken what was sent (WebSocket bufferedAmount over a bound). */
+  congested(): boolean;
+}
+
+/** The host's side of the contract, as the transports use it. */
+export interface HostApi {
+  call(method: string, args: unknown, context?: { readonly actor?: string }): Promise<Envelope<unknown>>;
+  /** Opens a push stream to one client; the returned function closes it. */
+  openStream(sink: StreamSink): () => void;
+}
+
+/** Typed calls for the renderer: `client.call('device', { id })` → `Envelope<DeviceDetail>`. */
+export interface TypedClient {
+  call<M extends Method>(method: M, args: ArgsOf<M>): Promise<Envelope<Results[M]>>;
+  subscribe(listener: (message: PushMessage) => void): () => void;
+}
+
+/** Most pushes per second to one client. */
+export const MAX_PUSH_PER_SECOND = 20;
