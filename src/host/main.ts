@@ -189,8 +189,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-// Run when executed directly (`node --import tsx src/host/main.ts`), not when imported by tests.
-if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+// Run when executed directly (`node --import tsx src/host/main.ts`), not when imported by tests
+// or bundled into the Electron main process (which builds the app itself).
+if (
+  !process.versions.electron &&
+  process.argv[1] &&
+  import.meta.url === new URL(`file://${process.argv[1]}`).href
+) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error: unknown) => {
