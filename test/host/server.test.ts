@@ -1,0 +1,776 @@
+/**
+ * Contract tests of the headless transport (src/host/server.ts) over the real server, with a
+ * small in-test HostApi: the token, the Host and Origin allowlists, body and message limits,
+ * static files and their headers, the stream's order and congestion, calls over the socket,
+ * graceful close, and the browser client (renderer/src/api/http-client.ts) against it.
+ *
+ * @example
+ * // npx vitest run test/host/server.test.ts
+ */
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { createConnection, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import {
+  createHttpClient,
+  TOKEN_STORAGE_KEY,
+  takeTokenFromLocation,
+} from '../../renderer/src/api/http-client.js';
+import type { PushMessage } from '../../src/host/contract.js';
+import {
+  allowedNames,
+  createAuthLimiter,
+  isLoopbackHost,
+  staticPathFor,
+  tokensEqual,
+} from '../../src/host/security.js';
+import type { RunningServer, ServerOptions } from '../../src/host/server.js';
+import { startServer } from '../../src/host/server.js';
+import { waitFor } from '../transports/helpers.js';
+import type { TestApi } from './helpers.js';
+import {
+  captureLogger,
+  closed,
+  collect,
+  createTestApi,
+  diff,
+  openSocket,
+  postCall,
+  rawRequest,
+  snapshot,
+  upgradeStatus,
+} from './helpers.js';
+
+const running: RunningServer[] = [];
+const cleanups: (() => unknown)[] = [];
+
+afterEach(async () => {
+  for (const fn of cleanups.splice(0)) await fn();
+  await Promise.all(running.splice(0).map((s) => s.close()));
+});
+
+async function start(
+  overrides: Partial<ServerOptions> = {},
+  api: TestApi = createTestApi(),
+): Promise<{ server: RunningServer; api: TestApi }> {
+  const server = await startServer({ api, ...overrides });
+  running.push(server);
+  return { server, api };
+}
+
+function auth(server: RunningServer): Record<string, string> {
+  return { Authorization: `Bearer ${server.token}` };
+}
+
+/** A socket that is open and authenticated (the stream has been opened on the api). */
+async function authedSocket(server: RunningServer, api: TestApi): Promise<WebSocket> {
+  const before = api.streams.length;
+  const ws = await openSocket(server.port, { origin: server.origin });
+  cleanups.push(() => ws.terminate());
+  ws.send(JSON.stringify({ type: 'auth', token: server.token }));
+  await waitFor(() => api.streams.length > before, 2000, 'the stream to open');
+  return ws;
+}
+
+let ipv6 = false;
+beforeAll(async () => {
+  ipv6 = await new Promise<boolean>((resolve) => {
+    const s = createConnection({ host: '::1', port: 9 });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
+    s.on('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+  });
+});
+
+// -----------------------------------------------------------------------------------------------
+
+describe('startup', () => {
+  it('listens on a free loopback port and prints a url with a fresh 256-bit token in the fragment', async () => {
+    const { server: a } = await start();
+    const { server: b } = await start();
+    expect(a.port).toBeGreaterThan(0);
+    expect(a.origin).toBe(`http://127.0.0.1:${a.port}`);
+    expect(a.url).toBe(`${a.origin}/#token=${a.token}`);
+    expect(a.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(a.token).not.toBe(b.token);
+  });
+
+  it('answers on [::1] too when the host has IPv6', async () => {
+    if (!ipv6) return;
+    const { server } = await start();
+    const r = await rawRequest({
+      port: server.port,
+      address: '::1',
+      path: '/',
+      headers: { Host: `[::1]:${server.port}` },
+    });
+    expect(r.status).toBe(200);
+  });
+
+  it('listens only on an explicit host', async () => {
+    const { server } = await start({ host: '127.0.0.1' });
+    expect(server.origin).toBe(`http://127.0.0.1:${server.port}`);
+    if (!ipv6) return;
+    await expect(
+      rawRequest({ port: server.port, address: '::1', path: '/', headers: { Host: `[::1]:${server.port}` } }),
+    ).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('refuses a short token', async () => {
+    await expect(startServer({ api: createTestApi(), token: 'short' })).rejects.toThrow(/16/);
+  });
+});
+
+describe('POST /api/call', () => {
+  it('without a token → 401 unauthorized envelope', async () => {
+    const { server, api } = await start();
+    const r = await postCall(server.origin, { method: 'tree', args: {} });
+    expect(r.status).toBe(401);
+    expect(r.body).toMatchObject({ ok: false, error: { code: 'unauthorized' } });
+    expect(api.calls).toHaveLength(0);
+  });
+
+  it('with a wrong token of the same or another length → 401', async () => {
+    const { server, api } = await start();
+    const sameLength = `${server.token.slice(0, -1)}${server.token.endsWith('A') ? 'B' : 'A'}`;
+    for (const wrong of [sameLength, `${server.token}x`, 'abc', '']) {
+      const r = await postCall(
+        server.origin,
+        { method: 'tree', args: {} },
+        { Authorization: `Bearer ${wrong}` },
+      );
+      expect(r.status).toBe(401);
+      expect(r.body).toMatchObject({ ok: false, error: { code: 'unauthorized' } });
+    }
+    // a token in a cookie or the query string is not a token
+    const cookie = await postCall(
+      server.origin,
+      { method: 'tree', args: {} },
+      { Cookie: `token=${server.token}` },
+    );
+    expect(cookie.status).toBe(401);
+    const query = await fetch(`${server.origin}/api/call?token=${server.token}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{"method":"tree","args":{}}',
+    });
+    expect(query.status).toBe(401);
+    expect(api.calls).toHaveLength(0);
+  });
+
+  it('with the token → the envelope, 200, no-store, actor filled in', async () => {
+    const { server, api } = await start();
+    const response = await fetch(`${server.origin}/api/call`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...auth(server) },
+      body: JSON.stringify({ method: 'device', args: { id: 'pump-1' } }),
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    expect(await response.json()).toMatchObject({ ok: true, value: { id: 'pump-1' } });
+    expect(api.calls).toEqual([{ method: 'device', args: { id: 'pump-1' }, actor: 'operator' }]);
+    const missing = await postCall(server.origin, { method: 'device', args: { id: 'nope' } }, auth(server));
+    expect(missing).toMatchObject({ status: 200, body: { ok: false, error: { code: 'notFound' } } });
+  });
+
+  it('unknown method and bad arguments → badRequest envelope (200); non-JSON → 400', async () => {
+    const { server } = await start();
+    for (const body of [
+      { method: 'nope', args: {} },
+      { method: 'toString', args: {} },
+      { method: 'device', args: { id: '' } },
+      { method: 'devices', args: { limit: 'lots' } },
+      { method: 'tree', args: { extra: true } },
+    ]) {
+      const r = await postCall(server.origin, body, auth(server));
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ ok: false, error: { code: 'badRequest' } });
+    }
+    const notJson = await postCall(server.origin, '{"method": tree', auth(server));
+    expect(notJson).toMatchObject({ status: 400, body: { ok: false, error: { code: 'badRequest' } } });
+    const noMethod = await postCall(server.origin, { args: {} }, auth(server));
+    expect(noMethod).toMatchObject({ status: 400, body: { ok: false, error: { code: 'badRequest' } } });
+  });
+
+  it('a form content type → 415; GET → 405; no CORS for a preflight', async () => {
+    const { server, api } = await start();
+    const form = await fetch(`${server.origin}/api/call`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...auth(server) },
+      body: 'method=tree',
+    });
+    expect(form.status).toBe(415);
+    const get = await fetch(`${server.origin}/api/call`, { headers: auth(server) });
+    expect(get.status).toBe(405);
+    const preflight = await fetch(`${server.origin}/api/call`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'POST' },
+    });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    expect(api.calls).toHaveLength(0);
+  });
+
+  it('cross-site Sec-Fetch-Site or a foreign Origin → 403 even with the token', async () => {
+    const { server, api } = await start();
+    const site = await postCall(
+      server.origin,
+      { method: 'tree', args: {} },
+      { ...auth(server), 'Sec-Fetch-Site': 'cross-site' },
+    );
+    expect(site.status).toBe(403);
+    const origin = await postCall(
+      server.origin,
+      { method: 'tree', args: {} },
+      { ...auth(server), Origin: 'http://evil.example' },
+    );
+    expect(origin.status).toBe(403);
+    const same = await postCall(
+      server.origin,
+      { method: 'tree', args: {} },
+      { ...auth(server), Origin: server.origin, 'Sec-Fetch-Site': 'same-origin' },
+    );
+    expect(same.status).toBe(200);
+    expect(api.calls).toHaveLength(1);
+  });
+
+  it('an oversized body → 413 envelope (declared length and chunked)', async () => {
+    const { server, api } = await start({ maxBodyBytes: 1024 });
+    const big = JSON.stringify({ method: 'tree', args: {}, pad: 'x'.repeat(4096) });
+    const r = await postCall(server.origin, big, auth(server));
+    expect(r.status).toBe(413);
+    expect(r.body).toMatchObject({ ok: false, error: { code: 'badRequest' } });
+    const chunked = await rawRequest({
+      port: server.port,
+      method: 'POST',
+      path: '/api/call',
+      headers: {
+        Host: `127.0.0.1:${server.port}`,
+        'Content-Type': 'application/json',
+        'Transfer-Encoding': 'chunked',
+        ...auth(server),
+      },
+      body: big,
+    });
+    expect(chunked.status).toBe(413);
+    expect(JSON.parse(chunked.body)).toMatchObject({ ok: false, error: { code: 'badRequest' } });
+    expect(api.calls).toHaveLength(0);
+  });
+
+  it('rate-limits wrong tokens: after 20 in a row even the right one waits', async () => {
+    const { server } = await start();
+    for (let i = 0; i < 20; i++) {
+      const r = await postCall(
+        server.origin,
+        { method: 'tree', args: {} },
+        { Authorization: `Bearer wrong${i}` },
+      );
+      expect(r.status).toBe(401);
+    }
+    const locked = await postCall(server.origin, { method: 'tree', args: {} }, auth(server));
+    expect(locked.status).toBe(429);
+    // no token at all does not count (a web page's blind requests cannot lock the operator out)
+    const { server: other } = await start();
+    for (let i = 0; i < 30; i++) await postCall(other.origin, { method: 'tree', args: {} });
+    expect((await postCall(other.origin, { method: 'tree', args: {} }, auth(other))).status).toBe(200);
+  });
+});
+
+describe('Host header allowlist (DNS rebinding)', () => {
+  it('refuses a foreign Host with 421 before anything else', async () => {
+    const { server, api } = await start();
+    for (const host of [
+      `evil.example:${server.port}`,
+      `127.0.0.1:${server.port + 1}`,
+      '127.0.0.1',
+      `127.0.0.1.evil.example:${server.port}`,
+    ]) {
+      const call = await rawRequest({
+        port: server.port,
+        method: 'POST',
+        path: '/api/call',
+        headers: { Host: host, 'Content-Type': 'application/json', ...auth(server) },
+        body: '{"method":"tree","args":{}}',
+      });
+      expect(call.status).toBe(421);
+      const page = await rawRequest({ port: server.port, path: '/', headers: { Host: host } });
+      expect(page.status).toBe(421);
+      expect(page.headers['content-security-policy']).toBeUndefined();
+    }
+    expect(api.calls).toHaveLength(0);
+    expect(
+      await upgradeStatus(server.port, {
+        headers: { Host: `evil.example:${server.port}` },
+        origin: server.origin,
+      }),
+    ).toBe(421);
+  });
+
+  it('accepts 127.0.0.1, localhost and [::1] with the exact port', async () => {
+    const { server } = await start();
+    for (const host of [
+      `127.0.0.1:${server.port}`,
+      `localhost:${server.port}`,
+      `[::1]:${server.port}`,
+      `LOCALHOST:${server.port}`,
+    ]) {
+      const r = await rawRequest({
+        port: server.port,
+        method: 'POST',
+        path: '/api/call',
+        headers: { Host: host, 'Content-Type': 'application/json', ...auth(server) },
+        body: '{"method":"tree","args":{}}',
+      });
+      expect(r.status).toBe(200);
+    }
+  });
+});
+
+describe('WebSocket /api/stream', () => {
+  it('refuses a foreign, look-alike or missing Origin (403) and a wrong path (404)', async () => {
+    const { server, api } = await start();
+    expect(await upgradeStatus(server.port, { origin: 'http://evil.example' })).toBe(403);
+    expect(await upgradeStatus(server.port, { origin: `${server.origin}.evil.example` })).toBe(403);
+    expect(await upgradeStatus(server.port, { origin: `https://127.0.0.1:${server.port}` })).toBe(403);
+    expect(await upgradeStatus(server.port, { origin: 'null' })).toBe(403);
+    expect(await upgradeStatus(server.port, {})).toBe(403);
+    expect(await upgradeStatus(server.port, { origin: server.origin })).toBe(101);
+    expect(await upgradeStatus(server.port, { origin: `http://localhost:${server.port}` })).toBe(101);
+    const wrongPath = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api/other`, { origin: server.origin });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => resolve(-1));
+    });
+    expect(wrongPath).toBe(404);
+    expect(api.streams).toHaveLength(0);
+  });
+
+  it('closes 4401 without an auth message in time, or with a wrong token or another first message', async () => {
+    const { server, api } = await start({ authTimeoutMs: 200 });
+    const silent = await openSocket(server.port, { origin: server.origin });
+    expect((await closed(silent)).code).toBe(4401);
+
+    const wrong = await openSocket(server.port, { origin: server.origin });
+    const wrongClosed = closed(wrong);
+    wrong.send(JSON.stringify({ type: 'auth', token: `${server.token.slice(1)}x` }));
+    expect((await wrongClosed).code).toBe(4401);
+
+    const early = await openSocket(server.port, { origin: server.origin });
+    const earlyClosed = closed(early);
+    early.send(JSON.stringify({ type: 'call', id: 1, method: 'tree', args: {} }));
+    expect((await earlyClosed).code).toBe(4401);
+    expect(api.streams).toHaveLength(0);
+    expect(api.calls).toHaveLength(0);
+  });
+
+  it('after auth: snapshot then diffs, in order; the stream closes with the socket', async () => {
+    const api = createTestApi({ onOpen: (s) => s.sink.send(snapshot(1)) });
+    const { server } = await start({}, api);
+    const ws = await openSocket(server.port, { origin: server.origin });
+    const got = collect(ws);
+    ws.send(JSON.stringify({ type: 'auth', token: server.token }));
+    await waitFor(() => api.streams.length === 1, 2000, 'stream');
+    const stream = api.streams[0]!;
+    for (let seq = 2; seq <= 50; seq++) stream.sink.send(diff(seq));
+    stream.sink.send({ type: 'resync', reason: 'test' });
+    await waitFor(() => got.messages.length === 51, 2000, 'all pushes');
+    const types = got.messages.map((m) => (m as PushMessage).type);
+    expect(types[0]).toBe('snapshot');
+    expect(types.at(-1)).toBe('resync');
+    expect(got.messages.slice(0, 50).map((m) => (m as { seq: number }).seq)).toEqual(
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
+    expect(stream.sink.congested()).toBe(false);
+    ws.close();
+    await waitFor(() => stream.closed, 2000, 'the stream to close');
+    expect(stream.sink.congested()).toBe(true);
+  });
+
+  it('answers calls over the socket, matched by id', async () => {
+    const { server, api } = await start();
+    const ws = await authedSocket(server, api);
+    const got = collect(ws);
+    ws.send(JSON.stringify({ type: 'call', id: 7, method: 'device', args: { id: 'pump-2' } }));
+    ws.send(JSON.stringify({ type: 'call', id: 8, method: 'device', args: { id: 42 } }));
+    ws.send(JSON.stringify({ type: 'call', id: 9, method: 'setDemo', args: { on: true } }));
+    await waitFor(() => got.messages.length === 3, 2000, 'three replies');
+    const byId = new Map(got.messages.map((m) => [(m as { id: number }).id, m]));
+    expect(byId.get(7)).toMatchObject({ type: 'reply', envelope: { ok: true, value: { id: 'pump-2' } } });
+    expect(byId.get(8)).toMatchObject({
+      type: 'reply',
+      envelope: { ok: false, error: { code: 'badRequest' } },
+    });
+    expect(byId.get(9)).toMatchObject({ type: 'reply', envelope: { ok: true, value: { on: true } } });
+    expect(api.calls.map((c) => c.actor)).toEqual(['operator', 'operator', 'operator']);
+  });
+
+  it('closes on malformed frames: 1009 oversized, 1007 non-JSON, 1003 binary, 1008 bad call', async () => {
+    const { server, api } = await start({ maxMessageBytes: 1024 });
+    const cases: [string | Buffer, number][] = [
+      [JSON.stringify({ type: 'call', id: 1, method: 'tree', args: { pad: 'x'.repeat(4096) } }), 1009],
+      ['not json', 1007],
+      [Buffer.from([1, 2, 3]), 1003],
+      [JSON.stringify({ type: 'call', id: { not: 'an id' }, method: 'tree' }), 1008],
+    ];
+    for (const [frame, code] of cases) {
+      const ws = await authedSocket(server, api);
+      const done = closed(ws);
+      ws.send(frame);
+      expect((await done).code).toBe(code);
+    }
+    // an oversized first (auth) frame is refused the same way
+    const ws = await openSocket(server.port, { origin: server.origin });
+    const done = closed(ws);
+    ws.send(JSON.stringify({ type: 'auth', token: 'x'.repeat(4096) }));
+    expect((await done).code).toBe(1009);
+  });
+
+  it('reports congestion to the api when the client stops reading, and drops it rather than buffer without bound', async () => {
+    const MiB = 1024 * 1024;
+    const { server, api } = await start({ maxBufferedBytes: MiB, hardBufferedBytes: 8 * MiB });
+    const ws = await authedSocket(server, api);
+    const stream = api.streams[0]!;
+    let received = 0;
+    ws.on('message', () => {
+      received += 1;
+    });
+    const raw = (ws as unknown as { _socket: Socket })._socket;
+    raw.pause();
+
+    // the api pushes 100 kB diffs until the transport says the client is congested
+    let sent = 0;
+    while (!stream.sink.congested() && sent < 500) {
+      stream.sink.send(diff(++sent, 100_000));
+      if (sent % 10 === 0) await new Promise((r) => setTimeout(r, 5)); // let the kernel buffers fill
+    }
+    expect(stream.sink.congested()).toBe(true);
+    expect(sent).toBeLessThan(500); // congested well before 50 MB
+    const untilCongested = sent;
+
+    // the client reads again: the backlog drains, congestion clears, nothing was lost or reordered
+    raw.resume();
+    await waitFor(
+      () => !stream.sink.congested() && received === untilCongested,
+      10_000,
+      'the backlog to drain',
+    );
+
+    // stops reading again; an api that ignores congestion and pushes 50 MB gets the client dropped
+    raw.pause();
+    const dropped = closed(ws);
+    for (let i = 0; i < 500 && !stream.closed; i++) {
+      stream.sink.send(diff(++sent, 100_000));
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(stream.closed).toBe(true);
+    expect(stream.sink.congested()).toBe(true);
+    raw.resume();
+    expect((await dropped).code).toBe(1006);
+    // what got through before the drop is bounded by the hard bound plus the kernel's buffers, not 50 MB
+    expect(sent - untilCongested).toBeLessThan(500);
+  });
+
+  it('closes sockets that stop answering pings, keeps live ones', async () => {
+    const { server, api } = await start({ heartbeatMs: 100 });
+    const live = await authedSocket(server, api);
+    const dead = await authedSocket(server, api);
+    const deadClosed = closed(dead);
+    (dead as unknown as { _socket: Socket })._socket.pause();
+    await waitFor(() => api.streams[1]!.closed, 3000, 'the dead socket to be dropped');
+    (dead as unknown as { _socket: Socket })._socket.resume();
+    await deadClosed;
+    await new Promise((r) => setTimeout(r, 350));
+    expect(live.readyState).toBe(WebSocket.OPEN);
+    expect(api.streams[0]!.closed).toBe(false);
+  });
+
+  it('caps the number of sockets', async () => {
+    const { server } = await start({ maxConnections: 2 });
+    const a = await openSocket(server.port, { origin: server.origin });
+    const b = await openSocket(server.port, { origin: server.origin });
+    cleanups.push(
+      () => a.terminate(),
+      () => b.terminate(),
+    );
+    expect(await upgradeStatus(server.port, { origin: server.origin })).toBe(503);
+  });
+});
+
+describe('static files', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fleetvisor-static-'));
+    await mkdir(join(dir, 'dist', 'assets'), { recursive: true });
+    await writeFile(join(dir, 'dist', 'index.html'), '<!doctype html><title>Fleetvisor</title>');
+    await writeFile(join(dir, 'dist', 'assets', 'app-1234.js'), 'console.log(1)');
+    await writeFile(join(dir, 'dist', 'assets', 'app-1234.css'), 'body{}');
+    await writeFile(join(dir, 'secret.txt'), 'root:x:0:0 outside the static dir');
+    await symlink(join(dir, 'secret.txt'), join(dir, 'dist', 'escape.txt'));
+    return () => rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves index.html with the CSP and security headers, assets with their types', async () => {
+    const { server } = await start({ staticDir: join(dir, 'dist') });
+    const page = await fetch(`${server.origin}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>Fleetvisor</title>');
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('cache-control')).toBe('no-store');
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("script-src 'self';");
+    expect(csp).toContain(`connect-src 'self' ws://127.0.0.1:${server.port}`);
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toContain("base-uri 'none'");
+    expect(csp).toContain("form-action 'none'");
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(page.headers.get('access-control-allow-origin')).toBeNull();
+
+    const js = await fetch(`${server.origin}/assets/app-1234.js`);
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(js.headers.get('cache-control')).toContain('immutable');
+    const css = await fetch(`${server.origin}/assets/app-1234.css?v=1`);
+    expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect((await fetch(`${server.origin}/index.html`)).status).toBe(200);
+    expect((await fetch(`${server.origin}/nope.js`)).status).toBe(404);
+    expect((await fetch(`${server.origin}/assets/`)).status).toBe(404); // no listing
+    expect((await fetch(`${server.origin}/assets`)).status).toBe(404);
+    expect((await fetch(`${server.origin}/`, { method: 'DELETE' })).status).toBe(405);
+  });
+
+  it('refuses directory traversal and symbolic links out of the directory', async () => {
+    const { server } = await start({ staticDir: join(dir, 'dist') });
+    for (const path of [
+      '/../../etc/passwd',
+      '/../secret.txt',
+      '/..%2fsecret.txt',
+      '/%2e%2e/secret.txt',
+      '/assets/..%2f..%2fsecret.txt',
+      '/%2e%2e%5csecret.txt',
+      '/..\\secret.txt',
+      '/index.html%00.js',
+      '/escape.txt',
+      '//etc/passwd',
+      '/%',
+    ]) {
+      const r = await rawRequest({ port: server.port, path, headers: { Host: `127.0.0.1:${server.port}` } });
+      expect([400, 404], `${path} → ${r.status}`).toContain(r.status);
+      expect(r.body).not.toContain('root:');
+    }
+  });
+
+  it('without a built renderer, / says how to build it', async () => {
+    for (const staticDir of [undefined, join(dir, 'missing')]) {
+      const { server } = await start(staticDir === undefined ? {} : { staticDir });
+      const page = await fetch(`${server.origin}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+      const text = await page.text();
+      expect(text).toContain('not built');
+      expect(text).toContain('npm run build:renderer');
+      expect(text).not.toContain(server.token);
+      expect((await fetch(`${server.origin}/assets/app.js`)).status).toBe(404);
+    }
+  });
+});
+
+describe('logs and shutdown', () => {
+  it('never logs the token', async () => {
+    const log = captureLogger();
+    const api = createTestApi({ onOpen: (s) => s.sink.send(snapshot(1)) });
+    const { server } = await start({ logger: log.logger, authTimeoutMs: 200 }, api);
+    await postCall(server.origin, { method: 'tree', args: {} }, auth(server));
+    await postCall(server.origin, { method: 'tree', args: {} }, { Authorization: `Bearer ${server.token}x` });
+    await postCall(
+      server.origin,
+      { method: 'tree', args: {} },
+      { Authorization: `Bearer ${server.token.slice(2)}` },
+    );
+    const good = await authedSocket(server, api);
+    const bad = await openSocket(server.port, { origin: server.origin });
+    const badClosed = closed(bad);
+    bad.send(JSON.stringify({ type: 'auth', token: server.token.slice(0, 20) }));
+    await badClosed;
+    await upgradeStatus(server.port, { origin: `http://evil.example/${server.token}` });
+    const goodClosed = closed(good);
+    await server.close();
+    await goodClosed;
+    expect(log.lines.length).toBeGreaterThan(2);
+    expect(log.lines.some((l) => l.includes('wrong token'))).toBe(true);
+    for (const needle of [server.token, server.token.slice(0, 20), server.token.slice(2)])
+      for (const line of log.lines) expect(line).not.toContain(needle);
+  });
+
+  it('close(): stops listening, closes sockets with 1001 and their streams; idempotent', async () => {
+    const { server, api } = await start();
+    const ws = await authedSocket(server, api);
+    const wsClosed = closed(ws);
+    await Promise.all([server.close(), server.close()]);
+    expect((await wsClosed).code).toBe(1001);
+    expect(api.streams[0]!.closed).toBe(true);
+    await expect(fetch(`${server.origin}/`)).rejects.toThrow();
+  });
+});
+
+describe('security helpers', () => {
+  it('compares tokens of any length', () => {
+    expect(tokensEqual('a'.repeat(43), 'a'.repeat(43))).toBe(true);
+    expect(tokensEqual('a'.repeat(42), 'a'.repeat(43))).toBe(false);
+    expect(tokensEqual('', 'a'.repeat(43))).toBe(false);
+    expect(tokensEqual(null, 'a')).toBe(false);
+  });
+
+  it('knows loopback hosts and builds exact allowlists', () => {
+    for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LocalHost'])
+      expect(isLoopbackHost(h)).toBe(true);
+    for (const h of ['0.0.0.0', '::', '192.168.1.2', 'evil.example', '127.0.0.1.evil.example'])
+      expect(isLoopbackHost(h)).toBe(false);
+    const names = allowedNames({ port: 80, bindHost: '192.168.1.2' });
+    expect([...names.hosts]).toEqual(['127.0.0.1:80', 'localhost:80', '[::1]:80', '192.168.1.2:80']);
+    expect(names.origins.has('http://192.168.1.2:80')).toBe(true);
+    expect([...allowedNames({ port: 80, bindHost: '0.0.0.0' }).hosts]).toHaveLength(3);
+  });
+
+  it('maps static paths inside the root only', () => {
+    expect(staticPathFor('/srv/ui', '/index.html')).toBe('/srv/ui/index.html');
+    expect(staticPathFor('/srv/ui', '/a%20b.js')).toBe('/srv/ui/a b.js');
+    for (const p of ['/../x', '/a/../../x', '/%2e%2e/x', '/..%2fx', '/a\\..\\x', '/x%00', 'x', '/%E0%A4%A'])
+      expect(staticPathFor('/srv/ui', p)).toBeNull();
+  });
+
+  it('locks after too many failures inside the window', () => {
+    let now = 0;
+    const limiter = createAuthLimiter({ max: 2, windowMs: 1000, now: () => now });
+    limiter.fail();
+    expect(limiter.allow()).toBe(true);
+    limiter.fail();
+    expect(limiter.allow()).toBe(false);
+    now = 1001;
+    expect(limiter.allow()).toBe(true);
+  });
+});
+
+// -----------------------------------------------------------------------------------------------
+
+describe('browser client (renderer/src/api/http-client.ts) against the server', () => {
+  function socketFactory(origin: string) {
+    return (url: string) => new WebSocket(url, { origin }) as unknown as globalThis.WebSocket;
+  }
+
+  it('calls over fetch while connecting, then over the socket; subscribe gets the snapshot and diffs', async () => {
+    const api = createTestApi({ onOpen: (s) => s.sink.send(snapshot(1)) });
+    const { server } = await start({}, api);
+    let fetches = 0;
+    const client = createHttpClient({
+      baseUrl: server.origin,
+      token: server.token,
+      createSocket: socketFactory(server.origin),
+      fetch: (input, init) => {
+        fetches += 1;
+        return fetch(input, init);
+      },
+    });
+    cleanups.push(() => client.close());
+    const first = await client.call('device', { id: 'pump-1' });
+    expect(first).toMatchObject({ ok: true, value: { id: 'pump-1' } });
+    expect(fetches).toBe(1);
+    await waitFor(() => client.status === 'open' && api.streams.length === 1, 2000, 'socket');
+    const second = await client.call('devices', {});
+    expect(second).toMatchObject({ ok: true, value: { total: 2 } });
+    const bad = await client.call('device', { id: '' });
+    expect(bad).toMatchObject({ ok: false, error: { code: 'badRequest' } });
+    expect(fetches).toBe(1);
+
+    // subscribing late still starts from the snapshot (replayed), then live diffs
+    const got: PushMessage[] = [];
+    const off = client.subscribe((m) => got.push(m));
+    api.streams[0]!.sink.send(diff(2));
+    await waitFor(() => got.length === 2, 2000, 'snapshot and diff');
+    expect(got.map((m) => m.type)).toEqual(['snapshot', 'diff']);
+    off();
+  });
+
+  it('reconnects with backoff while subscribed and starts again from a fresh snapshot', async () => {
+    let seq = 0;
+    const api = createTestApi({ onOpen: (s) => s.sink.send(snapshot(++seq)) });
+    const token = 'a-fixed-test-token-0123456789';
+    const { server } = await start({ token }, api);
+    const client = createHttpClient({
+      baseUrl: server.origin,
+      token,
+      createSocket: socketFactory(server.origin),
+    });
+    cleanups.push(() => client.close());
+    const got: PushMessage[] = [];
+    client.subscribe((m) => got.push(m));
+    await waitFor(() => got.length === 1, 2000, 'first snapshot');
+    const port = server.port;
+    await server.close();
+    await waitFor(() => client.status === 'closed', 2000, 'client to notice');
+    const { server: again } = await start({ token, port, host: '127.0.0.1' }, api);
+    expect(again.port).toBe(port);
+    await waitFor(() => got.length === 2, 5000, 'a fresh snapshot after reconnecting');
+    expect(got[1]).toMatchObject({ type: 'snapshot', seq: 2 });
+  });
+
+  it('a wrong token: calls are unauthorized and the socket gives up', async () => {
+    const { server } = await start();
+    const statuses: string[] = [];
+    const client = createHttpClient({
+      baseUrl: server.origin,
+      token: `${server.token}x`,
+      createSocket: socketFactory(server.origin),
+      onStatus: (s) => statuses.push(s),
+    });
+    cleanups.push(() => client.close());
+    const r = await client.call('tree', {});
+    expect(r).toMatchObject({ ok: false, error: { code: 'unauthorized' } });
+    await waitFor(() => client.status === 'unauthorized', 2000, 'unauthorized');
+    expect(statuses).toEqual(['connecting', 'open', 'unauthorized']);
+  });
+
+  it('without a token or a server: envelopes, not exceptions', async () => {
+    const none = createHttpClient({ baseUrl: 'http://127.0.0.1:1', token: '' });
+    expect(await none.call('tree', {})).toMatchObject({ ok: false, error: { code: 'unauthorized' } });
+    const down = createHttpClient({
+      baseUrl: 'http://127.0.0.1:1',
+      token: 'x'.repeat(20),
+      createSocket: socketFactory('http://127.0.0.1:1'),
+    });
+    cleanups.push(() => down.close());
+    expect(await down.call('tree', {})).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+  });
+
+  it('takes the token from #token=…, keeps it in sessionStorage and removes it from the address bar', () => {
+    const store = new Map<string, string>();
+    const replaced: string[] = [];
+    vi.stubGlobal('location', {
+      hash: '#token=abc_DEF-123&view=fleet',
+      pathname: '/',
+      search: '?x=1',
+      origin: 'http://127.0.0.1:9',
+    });
+    vi.stubGlobal('history', {
+      state: null,
+      replaceState: (_s: unknown, _t: string, url: string) => replaced.push(url),
+    });
+    vi.stubGlobal('sessionStorage', {
+      getItem: (k: string) => store.get(k) ?? null,
+      setItem: (k: string, v: string) => store.set(k, v),
+    });
+    cleanups.push(() => vi.unstubAllGlobals());
+    expect(takeTokenFromLocation()).toBe('abc_DEF-123');
+    expect(store.get(TOKEN_STORAGE_KEY)).toBe('abc_DEF-123');
+    expect(replaced).toEqual(['/?x=1#view=fleet']);
+    // after a reload the address bar has no token: sessionStorage has it
+    vi.stubGlobal('location', { hash: '', pathname: '/', search: '', origin: 'http://127.0.0.1:9' });
+    expect(takeTokenFromLocation()).toBe('abc_DEF-123');
+    expect(replaced).toHaveLength(1);
+  });
+});
