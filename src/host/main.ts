@@ -6,13 +6,17 @@
  * // npm start -- --no-demo --mqtt-url mqtts://broker.lan:8883 --mqtt-ca ca.pem --serial auto
  */
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { currentDataDirInput, resolveDataDir } from '../store/data-dir.js';
 import type { MqttSettings } from '../transports/links.js';
+import { createHostApi } from './api.js';
 import type { AppOptions } from './app.js';
 import { startApp } from './app.js';
 import type { LogLevel } from './console-logger.js';
 import { createConsoleLogger } from './console-logger.js';
+import { startServer } from './server.js';
 
 export const USAGE = `Usage: npm start -- [options]
 
@@ -32,9 +36,20 @@ With no options: the embedded MQTT broker and a small simulated demo fleet (its 
   --serial PORTS          serial ports to open: a comma-separated list of paths, or "auto"
   --adopt auto|manual     unknown devices that say hello join the fleet, or wait for an operator
                           (default: auto in the demo, manual otherwise)
+  --port PORT             where the UI and its API are served (default: a free port)
+  --host HOST             bind the UI server elsewhere than loopback (warned: anyone who can
+                          reach it and has the URL's token can operate the fleet)
+  --config FILE           a JSON file with any of these options by name, e.g.
+                          {"mqtt-url": "mqtts://broker.lan", "serial": "auto", "no-demo": true};
+                          flags given on the command line win
   --log-level LEVEL       debug, info, warn or error (default info)
   --help                  this text
+
+Environment: FLEETVISOR_DATA_DIR, FLEETVISOR_MQTT_URL, FLEETVISOR_MQTT_PASSWORD, FLEETVISOR_PORT.
 `;
+
+/** The built renderer (`npm run build:renderer`). */
+export const RENDERER_DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'renderer', 'dist');
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -44,11 +59,19 @@ export class UsageError extends Error {
 export function parseCommandLine(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
-): { help: true } | { help: false; logLevel: LogLevel; options: Omit<AppOptions, 'logger'> } {
+):
+  | { help: true }
+  | {
+      help: false;
+      logLevel: LogLevel;
+      server: { port: number; host: string | undefined };
+      options: Omit<AppOptions, 'logger'>;
+    } {
   let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parse(argv);
+    parsed = parse([...configArgs(argv), ...envArgs(env), ...argv]);
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     throw new UsageError((error as Error).message);
   }
   const v = parsed.values;
@@ -114,11 +137,16 @@ export function parseCommandLine(
   if (Array.isArray(serialPorts) && serialPorts.length === 0)
     throw new UsageError('--serial needs ports or "auto"');
 
+  const serverPort = v.port === undefined ? 0 : Number(v.port);
+  if (!(Number.isInteger(serverPort) && serverPort >= 0 && serverPort <= 65535))
+    throw new UsageError(`--port must be a port number, not '${v.port}'`);
+
   const dataDir = resolveDataDir({ ...currentDataDirInput(), env, explicit: v['data-dir'] });
   const demo = v['no-demo'] ? false : demoDevices !== undefined ? { mqtt: demoDevices } : undefined;
   return {
     help: false,
     logLevel: level,
+    server: { port: serverPort, host: v.host },
     options: {
       dataDir,
       ...(mqtt ? { mqtt } : {}),
@@ -131,6 +159,39 @@ export function parseCommandLine(
       },
     },
   };
+}
+
+/** The options of a `--config FILE` as flags, to go before the command line's own. */
+function configArgs(argv: readonly string[]): string[] {
+  const i = argv.findIndex((a) => a === '--config' || a.startsWith('--config='));
+  if (i < 0) return [];
+  const file = argv[i]!.includes('=') ? argv[i]!.slice('--config='.length) : argv[i + 1];
+  if (!file) throw new UsageError('--config needs a file');
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--config ${file}: ${(error as Error).message}`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new UsageError(`--config ${file}: must hold one JSON object of options`);
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(json)) {
+    if (key === 'config' || key === 'help')
+      throw new UsageError(`--config ${file}: '${key}' cannot be set in a file`);
+    if (value === true) out.push(`--${key}`);
+    else if (typeof value === 'string' || typeof value === 'number') out.push(`--${key}=${value}`);
+    else if (value !== false)
+      throw new UsageError(`--config ${file}: '${key}' must be a string, number or boolean`);
+  }
+  return out;
+}
+
+function envArgs(env: Readonly<Record<string, string | undefined>>): string[] {
+  const out: string[] = [];
+  if (env.FLEETVISOR_MQTT_URL) out.push(`--mqtt-url=${env.FLEETVISOR_MQTT_URL}`);
+  if (env.FLEETVISOR_PORT) out.push(`--port=${env.FLEETVISOR_PORT}`);
+  return out;
 }
 
 function parse(argv: readonly string[]) {
@@ -152,6 +213,9 @@ function parse(argv: readonly string[]) {
       serial: { type: 'string' },
       adopt: { type: 'string' },
       'log-level': { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      config: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -172,10 +236,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const logger = createConsoleLogger({ level: cli.logLevel });
   const app = await startApp({ ...cli.options, logger });
-  logger.info('fleetvisor is running headless; Ctrl-C stops it', {
-    broker: app.brokerUrl,
-    demo: app.demo,
+  const api = createHostApi(app);
+  const server = await startServer({
+    api,
+    port: cli.server.port,
+    ...(cli.server.host !== undefined ? { host: cli.server.host } : {}),
+    staticDir: RENDERER_DIST,
+    logger,
   });
+  logger.info('fleetvisor is running headless; Ctrl-C stops it', { broker: app.brokerUrl, demo: app.demo });
+  // The URL carries this run's token: it goes to the terminal, never into a log.
+  process.stdout.write(`\nOpen the Fleetvisor UI at: ${server.url}\n\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info('stopping', { signal });
@@ -184,6 +255,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  await server.close();
+  api.close();
   await app.stop();
   logger.info('stopped cleanly');
   return 0;
