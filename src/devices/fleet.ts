@@ -239,6 +239,9 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
+/** A liveness deadline is pushed back only once it is this much (or a tenth of it) stale. */
+const LIVENESS_SLACK_MS = 1000;
+
 const fail = (code: FleetErrorCode, message: string) => ({ ok: false as const, error: { code, message } });
 
 export function createFleet(options: FleetOptions): Fleet {
@@ -575,8 +578,14 @@ export function createFleet(options: FleetOptions): Fleet {
   function pushLiveness(e: Entry): void {
     const p = e.machine;
     const liveness = e.kind.liveness;
-    if (p?.alive && liveness?.states.includes(p.state))
-      p.startTimer('named', 'liveness', liveness.timeoutMs(e.record.attributes), liveness.event);
+    if (p?.alive && liveness?.states.includes(p.state)) {
+      // Re-arming on every message costs a cancel and a schedule each; a deadline that is still
+      // within LIVENESS_SLACK of a fresh one is left alone (at most that much earlier: documented).
+      const timeoutMs = liveness.timeoutMs(e.record.attributes);
+      const left = p.timerRemainingMs('named', 'liveness');
+      if (left === undefined || left < timeoutMs - Math.min(LIVENESS_SLACK_MS, timeoutMs / 10))
+        p.startTimer('named', 'liveness', timeoutMs, liveness.event);
+    }
     // Data again from a device its machine gave up on as silent: it is back.
     else if (p?.alive && e.link.up) syncLink(e, false);
   }
@@ -808,13 +817,10 @@ export function createFleet(options: FleetOptions): Fleet {
       const e = entries.get(id);
       if (!e) return fail('notFound', `telemetry for unknown device '${String(id).slice(0, 80)}'`);
       const receivedAt = runtime.clock.wallNow();
-      const points: TelemetryPoint[] = Object.entries(values).map(([metric, value]) => ({
-        deviceId: id,
-        metric,
-        deviceTs,
-        receivedAt,
-        value,
-      }));
+      const points: TelemetryPoint[] = [];
+      for (const metric in values)
+        if (Object.hasOwn(values, metric))
+          points.push({ deviceId: id, metric, deviceTs, receivedAt, value: values[metric]! });
       pushLiveness(e);
       const r = await store.appendTelemetry(points);
       if (!r.ok) return fail('stopped', r.error.message);

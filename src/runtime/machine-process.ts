@@ -221,6 +221,13 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
     return this.armed.some((a) => a.kind === kind && a.id === key);
   }
 
+  /** Milliseconds left on a gen_statem timeout (runtime clock), or undefined when none runs. */
+  timerRemainingMs(kind: Exclude<TimerKind, 'after'>, id: string): number | undefined {
+    const key = kind === 'named' ? id : kind;
+    const a = this.armed.find((x) => x.kind === kind && x.id === key);
+    return a?.ref ? a.ref.deadlineMs - this.runtime.clock.now() : undefined;
+  }
+
   /** Cancels a gen_statem timeout; returns whether one was running. */
   cancelTimer(kind: Exclude<TimerKind, 'after'>, id: string): boolean {
     const key = kind === 'named' ? id : kind;

@@ -108,7 +108,7 @@ interface Session {
   hello: HelloMessage | undefined;
   /** The last `status` seen (MQTT). */
   status: { state: 'online' | 'offline'; boot: number; conn: number } | undefined;
-  // Dedupe window over (boot, seq): `top` is the newest seq, bit i of `seen` is top − i.
+  // Dedupe window over (boot, seq): `top` is the newest seq; `seen` is a ring of bits by seq.
   winBoot: number | undefined;
   top: number;
   seen: Uint32Array;
@@ -139,38 +139,39 @@ const newSession = (): Session => ({
   pending: undefined,
 });
 
-/** Records (boot, seq); false when it was seen already. Gaps are counted, never fatal. */
+/**
+ * Records (boot, seq); false when it was seen already. Gaps are counted, never fatal.
+ * The window is a ring of WINDOW bits indexed by `seq mod WINDOW`: an in-order message clears
+ * the one slot it moves past and sets its own, O(1) and allocation-free on the hot path.
+ */
 function firstTime(s: Session, boot: number, seq: number): boolean {
-  const bit = (i: number) => (s.seen[i >>> 5]! >>> (i & 31)) & 1;
-  const set = (i: number) => {
-    s.seen[i >>> 5]! |= 1 << (i & 31);
-  };
+  const seen = s.seen;
+  const slot = seq & (WINDOW - 1);
   if (s.winBoot !== boot) {
     s.winBoot = boot;
     s.top = seq;
-    s.seen.fill(0);
-    set(0);
+    seen.fill(0);
+    seen[slot >>> 5]! |= 1 << (slot & 31);
     return true;
   }
   const d = seqDelta(s.top, seq);
   if (d === 0) return false;
   if (d > 0) {
     if (d > 1) s.gaps += d - 1;
-    if (d >= WINDOW) s.seen.fill(0);
-    else {
-      // Shift the window by d: bit i moves to i + d.
-      const old = s.seen.slice();
-      s.seen.fill(0);
-      for (let i = 0; i + d < WINDOW; i++) if ((old[i >>> 5]! >>> (i & 31)) & 1) set(i + d);
-    }
+    if (d >= WINDOW) seen.fill(0);
+    else
+      for (let i = 1; i <= d; i++) {
+        const k = (s.top + i) & (WINDOW - 1);
+        seen[k >>> 5]! &= ~(1 << (k & 31));
+      }
     s.top = seq;
-    set(0);
+    seen[slot >>> 5]! |= 1 << (slot & 31);
     return true;
   }
-  const back = -d;
-  if (back >= WINDOW) return true; // older than the window: cannot tell, keep it (never lose data)
-  if (bit(back)) return false;
-  set(back);
+  if (-d >= WINDOW) return true; // older than the window: cannot tell, keep it (never lose data)
+  const bit = 1 << (slot & 31);
+  if ((seen[slot >>> 5]! & bit) !== 0) return false;
+  seen[slot >>> 5]! |= bit;
   return true;
 }
 

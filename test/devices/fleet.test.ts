@@ -108,9 +108,14 @@ describe('devices as persisted, supervised resources', () => {
       ok: false,
       error: { code: 'badArgs' },
     });
-    expect(await fleet.act('sensor-1', 'reboot', {})).toMatchObject({
+    expect(await fleet.act('sensor-1', 'selfDestruct', {})).toMatchObject({
       ok: false,
       error: { code: 'unknownAction' },
+    });
+    // A device command needs a link to go out on; this fleet has none.
+    expect(await fleet.act('sensor-1', 'reboot', {})).toMatchObject({
+      ok: false,
+      error: { code: 'noLink' },
     });
     expect(await fleet.act('sensor-1', 'update', { version: '2.0.0' })).toMatchObject({
       ok: false,
