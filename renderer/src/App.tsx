@@ -1,0 +1,137 @@
+/**
+ * The operator's shell: a left nav (Fleet, Tree, System, Events), a header with the connection
+ * status, and the current view. Navigation lives in component state, not the URL: the browser
+ * build keeps its access token in `location.hash`, which the app must not disturb.
+ *
+ * Keyboard: Alt+1…4 switch views; each view documents its own keys.
+ *
+ * @example
+ * <LiveContext value={{ store, client, endpoint }}><App /></LiveContext>
+ */
+import { useCallback, useEffect, useState } from 'react';
+import { ConnectionStatus } from './components/ConnectionStatus.js';
+import { useLive } from './store/use-live.js';
+import { DeviceDetailView } from './views/DeviceDetail.js';
+import { EventsView } from './views/EventsView.js';
+import type { FleetUi } from './views/FleetView.js';
+import { FleetView, initialFleetUi } from './views/FleetView.js';
+import { SystemView } from './views/SystemView.js';
+import { TreeView } from './views/TreeView.js';
+
+type Section = 'fleet' | 'tree' | 'system' | 'events';
+type Route =
+  | { readonly section: Section; readonly device?: undefined }
+  | { readonly section: Section; readonly device: string };
+
+const SECTIONS: readonly { id: Section; label: string; icon: string }[] = [
+  { id: 'fleet', label: 'Fleet', icon: '▦' },
+  { id: 'tree', label: 'Tree', icon: '⊶' },
+  { id: 'system', label: 'System', icon: '◔' },
+  { id: 'events', label: 'Events', icon: '≡' },
+];
+
+export function App({ fake }: { readonly fake?: number | undefined }) {
+  const [route, setRoute] = useState<Route>({ section: 'fleet' });
+  const [fleetUi, setFleetUiState] = useState<FleetUi>(initialFleetUi);
+  const [eventsDevice, setEventsDevice] = useState('');
+  const setFleetUi = useCallback((update: (ui: FleetUi) => FleetUi) => setFleetUiState(update), []);
+  const failed = useLive((s) => s.stats?.devices.failed ?? 0);
+
+  const openDevice = useCallback((id: string) => setRoute((r) => ({ section: r.section, device: id })), []);
+  const back = useCallback(() => setRoute((r) => ({ section: r.section })), []);
+  const go = useCallback((section: Section) => setRoute({ section }), []);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (!e.altKey || e.ctrlKey || e.metaKey) return;
+      const i = Number(e.key) - 1;
+      const section = SECTIONS[i];
+      if (section) {
+        e.preventDefault();
+        go(section.id);
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [go]);
+
+  const title = route.device ?? SECTIONS.find((s) => s.id === route.section)!.label;
+  useEffect(() => {
+    document.title = `${title} · Fleetvisor`;
+  }, [title]);
+
+  return (
+    <div className="shell">
+      <nav className="nav" aria-label="Views">
+        <div className="brand">
+          <span className="brand-mark" aria-hidden="true">
+            ◈
+          </span>
+          <span>Fleetvisor</span>
+        </div>
+        <ul>
+          {SECTIONS.map((s, i) => (
+            <li key={s.id}>
+              <button
+                type="button"
+                className={route.section === s.id ? 'on' : ''}
+                aria-current={route.section === s.id && !route.device ? 'page' : undefined}
+                onClick={() => go(s.id)}
+                data-testid={`nav-${s.id}`}
+                title={`${s.label} (Alt+${i + 1})`}
+              >
+                <span className="nav-icon" aria-hidden="true">
+                  {s.icon}
+                </span>
+                {s.label}
+                {s.id === 'fleet' && failed > 0 ? <span className="nav-count tone-err">{failed}</span> : null}
+              </button>
+            </li>
+          ))}
+        </ul>
+        {fake ? (
+          <div className="fake-note small-text">Simulated fleet ({fake} devices) — not a real host</div>
+        ) : null}
+      </nav>
+      <div className="main">
+        <header className="header">
+          <h1 className="view-title">
+            {route.device ? (
+              <>
+                <button type="button" className="linklike" onClick={back}>
+                  {SECTIONS.find((s) => s.id === route.section)!.label}
+                </button>
+                <span className="muted"> / </span>
+                <span className="mono">{route.device}</span>
+              </>
+            ) : (
+              title
+            )}
+          </h1>
+          <ConnectionStatus />
+        </header>
+        <main className="content">
+          {route.device ? (
+            <DeviceDetailView
+              key={route.device}
+              id={route.device}
+              onBack={back}
+              onOpenEvents={(id) => {
+                setEventsDevice(id);
+                go('events');
+              }}
+            />
+          ) : route.section === 'fleet' ? (
+            <FleetView ui={fleetUi} setUi={setFleetUi} onOpen={openDevice} />
+          ) : route.section === 'tree' ? (
+            <TreeView onOpenDevice={openDevice} />
+          ) : route.section === 'system' ? (
+            <SystemView />
+          ) : (
+            <EventsView initialDevice={eventsDevice} onOpenDevice={openDevice} />
+          )}
+        </main>
+      </div>
+    </div>
+  );
+}

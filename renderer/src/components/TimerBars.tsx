@@ -1,0 +1,76 @@
+/**
+ * Live countdowns for a device's running timers (connect timeout, liveness, update step): a bar
+ * that drains from full to empty over the timer's delay and the time left. Updated every frame
+ * by writing to the DOM directly — a 60 Hz countdown must not re-render React.
+ *
+ * @example
+ * <TimerBars timers={row.timers} />
+ */
+import { useEffect, useRef } from 'react';
+import type { TimerView } from '../../../src/host/contract.js';
+import { formatDuration, formatRemaining } from '../lib/format.js';
+import { prettyEvent } from '../lib/machine-layout.js';
+
+export function TimerBars({ timers }: { readonly timers: readonly TimerView[] }) {
+  if (timers.length === 0) return <p className="muted small-text">No timer running.</p>;
+  return (
+    <ul className="timers">
+      {timers.map((t) => (
+        <TimerBar key={`${t.kind}/${t.key}/${t.deadline}`} timer={t} />
+      ))}
+    </ul>
+  );
+}
+
+function TimerBar({ timer }: { readonly timer: TimerView }) {
+  const rowRef = useRef<HTMLLIElement>(null);
+  const fillRef = useRef<HTMLDivElement>(null);
+  const textRef = useRef<HTMLSpanElement>(null);
+
+  useEffect(() => {
+    let frame = 0;
+    let last = -1;
+    const paint = () => {
+      const remaining = Math.max(0, timer.deadline - Date.now());
+      const fraction = timer.delayMs > 0 ? Math.min(1, remaining / timer.delayMs) : 0;
+      if (fillRef.current) fillRef.current.style.transform = `scaleX(${fraction})`;
+      // Text and attribute 10× a second is plenty; the bar moves every frame.
+      const tenth = Math.floor(remaining / 100);
+      if (tenth !== last) {
+        last = tenth;
+        if (textRef.current) textRef.current.textContent = formatRemaining(remaining);
+        if (rowRef.current) {
+          rowRef.current.dataset.remainingMs = String(Math.round(remaining));
+          rowRef.current.classList.toggle('urgent', fraction < 0.2);
+          rowRef.current.classList.toggle('expired', remaining === 0);
+        }
+      }
+      if (remaining > 0) frame = window.requestAnimationFrame(paint);
+    };
+    paint();
+    return () => window.cancelAnimationFrame(frame);
+  }, [timer.deadline, timer.delayMs]);
+
+  return (
+    <li
+      className="timer"
+      ref={rowRef}
+      data-testid="timer-countdown"
+      data-timer-key={timer.key}
+      data-remaining-ms=""
+    >
+      <div className="timer-head">
+        <span className="mono">{timer.key}</span>
+        <span className="muted">
+          {' '}
+          · {timer.kind} · {formatDuration(timer.delayMs)}
+          {timer.event.startsWith('xstate.') ? '' : ` → ${prettyEvent(timer.event)}`}
+        </span>
+        <span className="timer-left mono" ref={textRef} />
+      </div>
+      <div className="bar" role="presentation">
+        <div className="bar-fill" ref={fillRef} />
+      </div>
+    </li>
+  );
+}

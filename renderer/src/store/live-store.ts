@@ -1,0 +1,332 @@
+/**
+ * The renderer's one live model of the fleet: a {@link Snapshot} replaces it, each {@link Diff}
+ * patches it, a `resync` marks it stale until the next snapshot. Views read it through
+ * `useSyncExternalStore` (see use-live.ts).
+ *
+ * Coalescing: a push is applied to the mutable model at once (cheap: map sets, ring pushes), but
+ * subscribers hear about it at most once per animation frame — however many diffs arrived in
+ * between, React renders once. While the window is hidden no frame fires, nothing renders, and the
+ * model stays bounded: rows by id (bounded by the fleet), the last 500 events, the last 300 stats
+ * samples, and 600-point telemetry rings only for the series someone is watching.
+ *
+ * The device map is mutated in place and published with a version number: the fleet table keys
+ * its memos on `devicesVersion`, never on the map's identity.
+ *
+ * @example
+ * const store = createLiveStore(client);
+ * const stop = store.start();
+ * store.subscribe(() => render(store.getState()));
+ * const off = store.watchSeries('pump-7', 'temp', (series) => chart.setData(series.columns()));
+ */
+import type {
+  DeviceRow,
+  Diff,
+  EventView,
+  PushMessage,
+  Snapshot,
+  SystemStats,
+  TreeNode,
+  TypedClient,
+} from '../../../src/host/contract.js';
+import type { Ring, SeriesRing } from './ring-buffer.js';
+import { createRing, createSeriesRing } from './ring-buffer.js';
+
+export const EVENT_BUFFER = 500;
+export const STATS_HISTORY = 300;
+export const SERIES_POINTS = 600;
+/** Series kept after their last watcher left, so flipping between devices keeps recent points. */
+const IDLE_SERIES_KEPT = 32;
+/** Silence after which the store asks the host whether it is still there. */
+const PROBE_AFTER_MS = 15_000;
+/** Without a first snapshot after this long, ask why (a missing token answers at once). */
+const FIRST_PROBE_AFTER_MS = 5_000;
+
+export type ConnectionState =
+  | { readonly kind: 'connecting'; readonly since: number }
+  | { readonly kind: 'live'; readonly since: number }
+  | { readonly kind: 'reconnecting'; readonly since: number; readonly reason: string }
+  | { readonly kind: 'unauthorized'; readonly since: number; readonly reason: string };
+
+/** What a transport says about its link to the host (the HTTP client's `onStatus`). */
+export type TransportStatus = 'idle' | 'connecting' | 'open' | 'closed' | 'unauthorized';
+
+export interface LiveState {
+  readonly connection: ConnectionState;
+  /** False until the first snapshot: views show their loading state. */
+  readonly ready: boolean;
+  /** Mutated in place; `devicesVersion` changes whenever it does. */
+  readonly devices: ReadonlyMap<string, DeviceRow>;
+  readonly devicesVersion: number;
+  readonly tree: TreeNode | null;
+  readonly stats: SystemStats | null;
+  /** Oldest → newest. */
+  readonly statsHistory: readonly SystemStats[];
+  /** Oldest → newest, the last {@link EVENT_BUFFER}. */
+  readonly events: readonly EventView[];
+  /** Push sequence number of the last applied message. */
+  readonly seq: number;
+}
+
+export interface LiveStore {
+  getState(): LiveState;
+  /** Called at most once per animation frame after something changed. */
+  subscribe(listener: () => void): () => void;
+  /** Starts listening to the client's push stream; returns stop. */
+  start(): () => void;
+  /** Applies one push message (what `start` wires to the client; tests call it directly). */
+  apply(message: PushMessage): void;
+  /**
+   * Keeps a ring of the live points of one device metric while watched; `onChange` runs at most
+   * once per frame after points arrived. Returns the series and a function to stop watching.
+   */
+  watchSeries(
+    id: string,
+    metric: string,
+    onChange: (series: SeriesRing) => void,
+  ): { series: SeriesRing; stop: () => void };
+  /** Publishes pending changes now (tests, and hidden windows that want a render). */
+  flush(): void;
+  /** Tells the store what the transport knows first: a closed socket, a refused token. */
+  setTransport(status: TransportStatus): void;
+}
+
+export interface LiveStoreOptions {
+  readonly now?: () => number;
+  readonly requestFrame?: (callback: () => void) => void;
+}
+
+interface Watched {
+  series: SeriesRing;
+  watchers: Set<(series: SeriesRing) => void>;
+  dirty: boolean;
+  lastUsed: number;
+}
+
+const seriesKey = (id: string, metric: string) => `${id}\u0000${metric}`;
+
+export function createLiveStore(client: TypedClient, options: LiveStoreOptions = {}): LiveStore {
+  const now = options.now ?? Date.now;
+  const requestFrame =
+    options.requestFrame ??
+    ((callback: () => void) => {
+      // rAF does not fire in hidden windows; the model keeps absorbing pushes meanwhile.
+      if (typeof window !== 'undefined' && 'requestAnimationFrame' in window)
+        window.requestAnimationFrame(() => callback());
+      else setTimeout(callback, 16);
+    });
+
+  const devices = new Map<string, DeviceRow>();
+  const events: Ring<EventView> = createRing(EVENT_BUFFER);
+  const statsHistory: Ring<SystemStats> = createRing(STATS_HISTORY);
+  const series = new Map<string, Watched>();
+  const listeners = new Set<() => void>();
+
+  let state: LiveState = {
+    connection: { kind: 'connecting', since: now() },
+    ready: false,
+    devices,
+    devicesVersion: 0,
+    tree: null,
+    stats: null,
+    statsHistory: [],
+    events: [],
+    seq: 0,
+  };
+  // Pending changes, published at the next frame.
+  let next: { -readonly [K in keyof LiveState]?: LiveState[K] } = {};
+  let devicesDirty = false;
+  let eventsDirty = false;
+  let statsDirty = false;
+  let seriesDirty = false;
+  let frameRequested = false;
+  let lastMessageAt = now();
+
+  const schedule = () => {
+    if (frameRequested) return;
+    frameRequested = true;
+    requestFrame(flush);
+  };
+
+  function flush() {
+    frameRequested = false;
+    const changed = devicesDirty || eventsDirty || statsDirty || Object.keys(next).length > 0;
+    if (changed) {
+      state = {
+        ...state,
+        ...next,
+        ...(devicesDirty ? { devicesVersion: state.devicesVersion + 1 } : {}),
+        ...(eventsDirty ? { events: events.toArray() } : {}),
+        ...(statsDirty ? { statsHistory: statsHistory.toArray() } : {}),
+      };
+      next = {};
+      devicesDirty = eventsDirty = statsDirty = false;
+      for (const listener of [...listeners]) listener();
+    }
+    if (seriesDirty) {
+      seriesDirty = false;
+      for (const watched of series.values()) {
+        if (!watched.dirty) continue;
+        watched.dirty = false;
+        for (const watcher of [...watched.watchers]) watcher(watched.series);
+      }
+    }
+  }
+
+  const setConnection = (connection: ConnectionState) => {
+    const current = next.connection ?? state.connection;
+    if (current.kind === connection.kind) {
+      // Same state again (each failed reconnect says so): keep when it began; take a new reason.
+      const reason = 'reason' in connection ? connection.reason : undefined;
+      if (reason === undefined || ('reason' in current && current.reason === reason)) return;
+      next.connection = { ...connection, since: current.since } as ConnectionState;
+    } else next.connection = connection;
+    schedule();
+  };
+
+  const pushStats = (stats: SystemStats) => {
+    next.stats = stats;
+    statsHistory.push(stats);
+    statsDirty = true;
+  };
+
+  const applySnapshot = (snapshot: Snapshot) => {
+    devices.clear();
+    for (const row of snapshot.devices) devices.set(row.id, row);
+    devicesDirty = true;
+    next.tree = snapshot.tree;
+    pushStats(snapshot.stats);
+    next.ready = true;
+    next.seq = snapshot.seq;
+    setConnection({ kind: 'live', since: now() });
+  };
+
+  const applyDiff = (diff: Diff) => {
+    // A diff older than the snapshot we hold was already folded into it.
+    if (diff.seq <= (next.seq ?? state.seq)) return;
+    next.seq = diff.seq;
+    if (diff.devices.length > 0 || diff.removed.length > 0) {
+      for (const row of diff.devices) devices.set(row.id, row);
+      for (const id of diff.removed) devices.delete(id);
+      devicesDirty = true;
+    }
+    if (diff.tree) next.tree = diff.tree;
+    if (diff.stats) pushStats(diff.stats);
+    if (diff.events.length > 0) {
+      for (const event of diff.events) events.push(event);
+      eventsDirty = true;
+    }
+    for (const point of diff.telemetry) {
+      const watched = series.get(seriesKey(point.id, point.metric));
+      if (!watched) continue;
+      watched.series.push(point.at, point.value);
+      watched.dirty = true;
+      seriesDirty = true;
+    }
+    if ((next.connection ?? state.connection).kind !== 'live' && (next.ready ?? state.ready))
+      setConnection({ kind: 'live', since: now() });
+  };
+
+  const apply = (message: PushMessage) => {
+    lastMessageAt = now();
+    if (message.type === 'snapshot') applySnapshot(message);
+    else if (message.type === 'diff') applyDiff(message);
+    else setConnection({ kind: 'reconnecting', since: now(), reason: message.reason });
+    schedule();
+  };
+
+  const evictIdleSeries = () => {
+    const idle = [...series.entries()].filter(([, w]) => w.watchers.size === 0);
+    if (idle.length <= IDLE_SERIES_KEPT) return;
+    idle.sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    for (const [key] of idle.slice(0, idle.length - IDLE_SERIES_KEPT)) series.delete(key);
+  };
+
+  const probe = async () => {
+    try {
+      const result = await client.call('stats', {});
+      if (result.ok) {
+        lastMessageAt = now();
+        pushStats(result.value);
+        schedule();
+      } else if (result.error.code === 'unauthorized') {
+        setConnection({ kind: 'unauthorized', since: now(), reason: result.error.message });
+      } else {
+        setConnection({ kind: 'reconnecting', since: now(), reason: result.error.message });
+      }
+    } catch (error) {
+      setConnection({
+        kind: 'reconnecting',
+        since: now(),
+        reason: error instanceof Error ? error.message : String(error),
+      });
+    }
+  };
+
+  return {
+    getState: () => state,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    apply,
+    flush,
+    start() {
+      const unsubscribe = client.subscribe(apply);
+      // A quiet host and a gone host look alike on the push stream: after a silence, ask.
+      const startedAt = now();
+      const watchdog = setInterval(() => {
+        const waiting = !(next.ready ?? state.ready) && now() - startedAt >= FIRST_PROBE_AFTER_MS;
+        if (waiting || now() - lastMessageAt >= PROBE_AFTER_MS) void probe();
+      }, FIRST_PROBE_AFTER_MS);
+      const offline = () => setConnection({ kind: 'reconnecting', since: now(), reason: 'network offline' });
+      const online = () => void probe();
+      if (typeof window !== 'undefined') {
+        window.addEventListener('offline', offline);
+        window.addEventListener('online', online);
+      }
+      return () => {
+        unsubscribe();
+        clearInterval(watchdog);
+        if (typeof window !== 'undefined') {
+          window.removeEventListener('offline', offline);
+          window.removeEventListener('online', online);
+        }
+      };
+    },
+    setTransport(status) {
+      const current = (next.connection ?? state.connection).kind;
+      if (status === 'unauthorized')
+        setConnection({
+          kind: 'unauthorized',
+          since: now(),
+          reason: 'the host refused the access token',
+        });
+      else if (status === 'closed' && current !== 'unauthorized')
+        setConnection({ kind: 'reconnecting', since: now(), reason: 'the connection to the host closed' });
+      // 'open' proves little: the store turns live on the snapshot that follows.
+    },
+    watchSeries(id, metric, onChange) {
+      const key = seriesKey(id, metric);
+      let watched = series.get(key);
+      if (!watched) {
+        watched = {
+          series: createSeriesRing(SERIES_POINTS),
+          watchers: new Set(),
+          dirty: false,
+          lastUsed: now(),
+        };
+        series.set(key, watched);
+      }
+      const entry = watched;
+      entry.watchers.add(onChange);
+      return {
+        series: entry.series,
+        stop: () => {
+          entry.watchers.delete(onChange);
+          entry.lastUsed = now();
+          evictIdleSeries();
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,437 @@
+/**
+ * One device, live: header (state, link, firmware, last seen, restarts), a failure banner with a
+ * restart button when its supervisor gave up, the state machine with the current state lit,
+ * running timers counting down, the last transitions, telemetry charts over a chosen window,
+ * spec vs reported status with drift highlighted, attributes, actions (the generated form), open
+ * commands, and its recent events (history plus live).
+ *
+ * The row from the push stream keeps the header and timers live; the full detail is fetched
+ * again whenever the row says the state changed (and every 10 s for what rows don't carry).
+ *
+ * @example
+ * <DeviceDetailView id="pump-0007" onBack={() => go({ view: 'fleet' })} />
+ */
+import { useEffect, useMemo, useState } from 'react';
+import type { ActionView, ActResult, DeviceDetail, EventView, Json } from '../../../src/host/contract.js';
+import type { ActArgs } from '../api/client.js';
+import { messageOf } from '../api/client.js';
+import { ActionForm } from '../components/ActionForm.js';
+import { ActResults } from '../components/ActResults.js';
+import { ConfirmDialog } from '../components/ConfirmDialog.js';
+import { MachineDiagram } from '../components/MachineDiagram.js';
+import { LinkBadge, StateBadge } from '../components/StateBadge.js';
+import { ErrorState, Loading } from '../components/States.js';
+import { TelemetryChart } from '../components/TelemetryChart.js';
+import { TimerBars } from '../components/TimerBars.js';
+import {
+  formatAgo,
+  formatDateTime,
+  formatDuration,
+  formatTime,
+  jsonPretty,
+  jsonPreview,
+} from '../lib/format.js';
+import { useCall, useNow } from '../lib/hooks.js';
+import { useClient, useLive } from '../store/use-live.js';
+
+const WINDOWS = [
+  { label: '5 min', ms: 5 * 60_000 },
+  { label: '1 h', ms: 3_600_000 },
+  { label: '24 h', ms: 86_400_000 },
+] as const;
+
+export function DeviceDetailView({
+  id,
+  onBack,
+  onOpenEvents,
+}: {
+  readonly id: string;
+  readonly onBack: () => void;
+  readonly onOpenEvents?: (id: string) => void;
+}) {
+  const client = useClient();
+  const now = useNow(1_000);
+  const row = useLive((s) => s.devices.get(id));
+  const detail = useCall(
+    (c) => c.call('device', { id }),
+    [id, row?.state, row?.stateEnteredAt, row?.drift, row?.health],
+    {
+      refreshMs: 10_000,
+    },
+  );
+  const [windowMs, setWindowMs] = useState<number>(WINDOWS[0].ms);
+  const [results, setResults] = useState<{
+    action: string;
+    items: readonly ActResult[];
+    error?: string;
+  } | null>(null);
+  const [restartAsk, setRestartAsk] = useState(false);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape' && !(e.target as HTMLElement | null)?.closest('dialog, input, textarea, select'))
+        onBack();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [onBack]);
+
+  const d: DeviceDetail | undefined = detail.value;
+  if (!d && detail.status === 'loading') return <Loading label={`Loading ${id}…`} />;
+  if (!d && detail.status === 'error')
+    return (
+      <div className="view">
+        <BackBar onBack={onBack} />
+        <ErrorState
+          title={detail.code === 'notFound' ? `${id} is not in the fleet` : `Could not load ${id}`}
+          message={detail.message}
+          onRetry={detail.reload}
+        />
+      </div>
+    );
+  if (!d) return null;
+  // The pushed row is newer than the fetched detail for everything a row carries.
+  const live = row ? { ...d, ...row } : d;
+
+  const send = async (action: ActionView, args: Record<string, Json>) => {
+    try {
+      const r = await client.call('act', { ids: [id], action: action.name, args: args as ActArgs });
+      setResults(
+        r.ok
+          ? { action: action.name, items: r.value }
+          : { action: action.name, items: [], error: `${r.error.code}: ${r.error.message}` },
+      );
+    } catch (error) {
+      setResults({ action: action.name, items: [], error: messageOf(error) });
+    }
+    detail.reload();
+  };
+
+  const restart = async () => {
+    setRestartAsk(false);
+    const r = await client.call('restartDevice', { id });
+    if (!r.ok) setResults({ action: 'restart', items: [], error: `${r.error.code}: ${r.error.message}` });
+    detail.reload();
+  };
+
+  return (
+    <div className="view detail">
+      <BackBar onBack={onBack} />
+      <header className="detail-header">
+        <div className="detail-title">
+          <h1 className="mono">{live.id}</h1>
+          <span className="detail-name">{live.name}</span>
+          <StateBadge state={live.state} health={live.health} />
+        </div>
+        <dl className="facts">
+          <Fact label="Kind" value={live.kind} />
+          <div>
+            <dt>Link</dt>
+            <dd>
+              <LinkBadge link={live.link} />
+              {!live.link.up && live.link.reason ? (
+                <span className="muted"> ({live.link.reason})</span>
+              ) : null}
+            </dd>
+          </div>
+          <Fact label="Firmware" value={live.firmware ?? '—'} mono />
+          <Fact label="In state for" value={formatDuration(Math.max(0, now - live.stateEnteredAt))} />
+          <Fact label="Last seen" value={formatAgo(live.lastSeen, now)} />
+          <Fact label="Restarts" value={String(live.restarts)} />
+          <Fact label="Tags" value={live.tags.join(', ') || '—'} />
+        </dl>
+        {detail.status === 'error' ? (
+          <span className="tone-text-warn small-text">Showing the last known detail: {detail.message}</span>
+        ) : null}
+      </header>
+
+      {live.failure ? (
+        <div className="banner err" role="alert">
+          <div>
+            <strong>Failed: {live.failure.code}</strong> — {live.failure.message}
+          </div>
+          <button type="button" className="btn" onClick={() => setRestartAsk(true)}>
+            Restart device
+          </button>
+        </div>
+      ) : null}
+
+      <div className="grid two">
+        <section className="panel">
+          <h2>State machine</h2>
+          {d.machine ? (
+            <div className="diagram-scroll">
+              <MachineDiagram machine={d.machine} current={live.state} />
+            </div>
+          ) : (
+            <p className="muted">This device kind has no state machine.</p>
+          )}
+        </section>
+        <div className="stack">
+          <section className="panel">
+            <h2>Timers</h2>
+            <TimerBars timers={live.timers} />
+          </section>
+          <section className="panel">
+            <h2>Last transitions</h2>
+            {d.transitions.length === 0 ? (
+              <p className="muted small-text">None recorded.</p>
+            ) : (
+              <ol className="transitions">
+                {d.transitions.slice(0, 8).map((t) => (
+                  <li key={`${t.at}-${t.from}-${t.to}`}>
+                    <span className="muted mono">{formatTime(t.at)}</span>{' '}
+                    <span className={t.from ? 'mono' : 'muted'}>{t.from || 'start'}</span>
+                    <span className="muted"> → </span>
+                    <span className="mono strong">{t.to}</span>
+                  </li>
+                ))}
+              </ol>
+            )}
+          </section>
+        </div>
+      </div>
+
+      <section className="panel">
+        <div className="panel-head">
+          <h2>Telemetry</h2>
+          <div className="segmented" role="radiogroup" aria-label="Time window">
+            {WINDOWS.map((w) => (
+              <button
+                key={w.label}
+                type="button"
+                role="radio"
+                aria-checked={windowMs === w.ms}
+                className={windowMs === w.ms ? 'on' : ''}
+                onClick={() => setWindowMs(w.ms)}
+              >
+                {w.label}
+              </button>
+            ))}
+          </div>
+        </div>
+        {d.metrics.length === 0 ? (
+          <p className="muted">This device reports no metrics.</p>
+        ) : (
+          <div className="charts">
+            {d.metrics.map((m) => (
+              <TelemetryChart key={m} deviceId={id} metric={m} windowMs={windowMs} />
+            ))}
+          </div>
+        )}
+      </section>
+
+      <div className="grid two">
+        <div className="stack">
+          <section className="panel">
+            <h2>Actions</h2>
+            <ActionForm
+              choices={d.actions.map((action) => ({ action, applies: 1, of: 1 }))}
+              target={id}
+              onSend={send}
+            />
+            {results ? (
+              <ActResults
+                action={results.action}
+                results={results.items}
+                error={results.error}
+                onOpen={() => {}}
+                onClose={() => setResults(null)}
+              />
+            ) : null}
+          </section>
+          <section className="panel">
+            <h2>Open commands</h2>
+            <OpenCommands detail={d} now={now} onChanged={detail.reload} />
+          </section>
+        </div>
+        <section className="panel">
+          <h2>Spec and status</h2>
+          <SpecStatus detail={d} />
+          <h3>Attributes</h3>
+          <pre className="json">{jsonPretty(d.attributes)}</pre>
+        </section>
+      </div>
+
+      <section className="panel">
+        <div className="panel-head">
+          <h2>Recent events</h2>
+          {onOpenEvents ? (
+            <button type="button" className="btn ghost small" onClick={() => onOpenEvents(id)}>
+              All events of {id} →
+            </button>
+          ) : null}
+        </div>
+        <DeviceEvents id={id} refreshKey={`${row?.state}/${row?.stateEnteredAt}`} />
+      </section>
+
+      <ConfirmDialog
+        open={restartAsk}
+        title={`Restart ${id}?`}
+        confirmLabel="Restart"
+        onConfirm={() => void restart()}
+        onCancel={() => setRestartAsk(false)}
+      >
+        Its supervisor starts it again from its persisted state; the failure count starts over.
+      </ConfirmDialog>
+    </div>
+  );
+}
+
+function BackBar({ onBack }: { readonly onBack: () => void }) {
+  return (
+    <div className="backbar">
+      <button type="button" className="btn ghost" onClick={onBack}>
+        ← Back <span className="muted small-text">(Esc)</span>
+      </button>
+    </div>
+  );
+}
+
+function Fact({
+  label,
+  value,
+  mono,
+}: {
+  readonly label: string;
+  readonly value: string;
+  readonly mono?: boolean;
+}) {
+  return (
+    <div>
+      <dt>{label}</dt>
+      <dd className={mono ? 'mono' : undefined}>{value}</dd>
+    </div>
+  );
+}
+
+function SpecStatus({ detail }: { readonly detail: DeviceDetail }) {
+  const drift = new Map(detail.driftItems.map((i) => [i.field, i]));
+  const spec = isRecord(detail.spec) ? detail.spec : {};
+  const status = isRecord(detail.status) ? detail.status : {};
+  const fields = [...new Set([...Object.keys(spec), ...Object.keys(status), ...drift.keys()])];
+  if (fields.length === 0) return <p className="muted">No spec or status reported.</p>;
+  return (
+    <table className="kv">
+      <thead>
+        <tr>
+          <th>Field</th>
+          <th>Desired (spec)</th>
+          <th>Reported (status)</th>
+        </tr>
+      </thead>
+      <tbody>
+        {fields.map((f) => {
+          const item = drift.get(f);
+          return (
+            <tr key={f} className={item ? 'drift' : undefined}>
+              <td className="mono">
+                {f}
+                {item ? <span className="badge tone-warn small">drift</span> : null}
+              </td>
+              <CellJson value={item ? item.desired : spec[f]} />
+              <CellJson value={item ? item.reported : status[f]} />
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
+
+function CellJson({ value }: { readonly value: Json | undefined }) {
+  const text = jsonPreview(value, 2_000);
+  return (
+    <td className="mono" title={text.length > 40 ? text : undefined}>
+      {text || <span className="muted">—</span>}
+    </td>
+  );
+}
+
+function OpenCommands({
+  detail,
+  now,
+  onChanged,
+}: {
+  readonly detail: DeviceDetail;
+  readonly now: number;
+  readonly onChanged: () => void;
+}) {
+  const client = useClient();
+  const [error, setError] = useState('');
+  if (detail.openCommands.length === 0) return <p className="muted small-text">No command waiting.</p>;
+  return (
+    <>
+      {error ? <p className="tone-text-err small-text">{error}</p> : null}
+      <table className="kv">
+        <thead>
+          <tr>
+            <th>Command</th>
+            <th>Args</th>
+            <th>Status</th>
+            <th>Asked</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {detail.openCommands.map((c) => (
+            <tr key={c.commandId}>
+              <td className="mono" title={c.commandId}>
+                {c.action}
+              </td>
+              <td className="mono">{jsonPreview(c.args, 40)}</td>
+              <td>{c.status}</td>
+              <td className="muted" title={formatDateTime(c.requestedAt)}>
+                {formatAgo(c.requestedAt, now)}
+                {c.expiresAt ? ` · expires in ${formatDuration(Math.max(0, c.expiresAt - now))}` : ''}
+              </td>
+              <td>
+                <button
+                  type="button"
+                  className="btn ghost small"
+                  onClick={async () => {
+                    const r = await client.call('cancelCommand', { commandId: c.commandId });
+                    setError(r.ok ? '' : r.error.message);
+                    onChanged();
+                  }}
+                >
+                  Cancel
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
+function DeviceEvents({ id, refreshKey }: { readonly id: string; readonly refreshKey: string }) {
+  const history = useCall((c) => c.call('events', { id, limit: 50 }), [id, refreshKey]);
+  const liveEvents = useLive((s) => s.events);
+  const events = useMemo(() => {
+    const bySeq = new Map<number, EventView>();
+    for (const e of history.value?.items ?? []) bySeq.set(e.seq, e);
+    for (const e of liveEvents) if (e.deviceId === id) bySeq.set(e.seq, e);
+    return [...bySeq.values()].sort((a, b) => b.seq - a.seq).slice(0, 50);
+  }, [history.value, liveEvents, id]);
+  if (events.length === 0 && history.status === 'loading') return <Loading label="Loading events…" />;
+  if (events.length === 0 && history.status === 'error')
+    return <ErrorState title="Could not load events" message={history.message} onRetry={history.reload} />;
+  if (events.length === 0) return <p className="muted small-text">No events recorded for this device.</p>;
+  return (
+    <ol className="event-list compact">
+      {events.map((e) => (
+        <li key={e.seq}>
+          <span className="muted mono">{formatTime(e.at)}</span>
+          <span className="event-kind mono">{e.kind}</span>
+          <span className="mono event-data">{jsonPreview(e.data, 200)}</span>
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+function isRecord(v: Json): v is { readonly [key: string]: Json } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

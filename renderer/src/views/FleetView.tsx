@@ -1,0 +1,583 @@
+/**
+ * The fleet table: every device, live, filtered by text/kind/state/tag, sorted by any column,
+ * virtualized (only the visible rows exist in the DOM, so 10,000 devices scroll like 40).
+ * Select with the checkboxes (shift-click selects a range, the header box selects everything the
+ * filter shows), then send an action to the selection from the action bar and read each
+ * device's answer below the table. A row's name opens the device.
+ *
+ * Keyboard: ↑/↓/PgUp/PgDn/Home/End move, Space selects, Enter opens, `/` jumps to the filter.
+ *
+ * @example
+ * <FleetView ui={ui} setUi={setUi} onOpen={(id) => go({ view: 'device', id })} />
+ */
+import type { KeyboardEvent, MouseEvent } from 'react';
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import type { ActionView, ActResult, DeviceRow, Json } from '../../../src/host/contract.js';
+import type { ActArgs } from '../api/client.js';
+import { messageOf } from '../api/client.js';
+import type { ActionChoice } from '../components/ActionForm.js';
+import { ActionForm } from '../components/ActionForm.js';
+import { ActResults } from '../components/ActResults.js';
+import { LinkBadge, StateBadge } from '../components/StateBadge.js';
+import { Empty, Waiting } from '../components/States.js';
+import { formatAgo } from '../lib/format.js';
+import { useCall, useNow, useVirtualRows } from '../lib/hooks.js';
+import { useClient, useLive } from '../store/use-live.js';
+
+export const ROW_HEIGHT = 28;
+const HEADER_HEIGHT = 31;
+
+export type SortKey =
+  | 'id'
+  | 'name'
+  | 'kind'
+  | 'state'
+  | 'link'
+  | 'firmware'
+  | 'lastSeen'
+  | 'drift'
+  | 'restarts';
+
+export interface FleetUi {
+  readonly text: string;
+  readonly kind: string;
+  readonly state: string;
+  readonly tag: string;
+  readonly sort: SortKey;
+  readonly descending: boolean;
+  readonly selected: ReadonlySet<string>;
+  readonly anchor: string | null;
+  readonly results: {
+    readonly action: string;
+    readonly items: readonly ActResult[];
+    readonly error?: string;
+  } | null;
+}
+
+export const initialFleetUi: FleetUi = {
+  text: '',
+  kind: '',
+  state: '',
+  tag: '',
+  sort: 'id',
+  descending: false,
+  selected: new Set(),
+  anchor: null,
+  results: null,
+};
+
+const COLUMNS: readonly { key: SortKey; label: string; numeric?: boolean }[] = [
+  { key: 'id', label: 'ID' },
+  { key: 'name', label: 'Name' },
+  { key: 'kind', label: 'Kind' },
+  { key: 'state', label: 'State' },
+  { key: 'link', label: 'Link' },
+  { key: 'firmware', label: 'Firmware' },
+  { key: 'lastSeen', label: 'Last seen', numeric: true },
+  { key: 'drift', label: 'Drift', numeric: true },
+  { key: 'restarts', label: 'Restarts', numeric: true },
+];
+
+/** `pump-2` before `pump-10`: digits padded, case folded; plain `<` then sorts naturally. */
+function naturalKey(text: string): string {
+  return text.toLowerCase().replace(/\d+/g, (d) => d.padStart(12, '0'));
+}
+
+function sortValue(row: DeviceRow, key: SortKey): string | number {
+  switch (key) {
+    case 'lastSeen':
+      return row.lastSeen ?? 0;
+    case 'drift':
+      return row.drift;
+    case 'restarts':
+      return row.restarts;
+    case 'link':
+      return `${row.link.up ? 1 : 0}${naturalKey(row.link.via ?? '')}`;
+    case 'firmware':
+      return naturalKey(row.firmware ?? '');
+    case 'state':
+      return row.health === 'failed' ? '!' : naturalKey(row.state);
+    default:
+      return naturalKey(row[key]);
+  }
+}
+
+// Sort keys per row object: a pushed diff replaces only the rows that changed, so re-sorting
+// 10,000 rows after a diff computes keys for those few and compares cached strings for the rest.
+const keyCache = new Map<SortKey, WeakMap<DeviceRow, string | number>>();
+
+function keyOf(row: DeviceRow, key: SortKey): string | number {
+  let cache = keyCache.get(key);
+  if (!cache) {
+    cache = new WeakMap();
+    keyCache.set(key, cache);
+  }
+  let value = cache.get(row);
+  if (value === undefined) {
+    value = sortValue(row, key);
+    cache.set(row, value);
+  }
+  return value;
+}
+
+function compare(key: SortKey): (a: DeviceRow, b: DeviceRow) => number {
+  return (a, b) => {
+    const x = keyOf(a, key);
+    const y = keyOf(b, key);
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+}
+
+export function matches(row: DeviceRow, ui: Pick<FleetUi, 'text' | 'kind' | 'state' | 'tag'>): boolean {
+  if (ui.kind && row.kind !== ui.kind) return false;
+  if (ui.tag && !row.tags.includes(ui.tag)) return false;
+  if (ui.state) {
+    if (ui.state === 'health:failed') {
+      if (row.health !== 'failed') return false;
+    } else if (row.state !== ui.state && !row.state.startsWith(`${ui.state}.`)) return false;
+  }
+  if (ui.text) {
+    const q = ui.text.toLowerCase();
+    if (
+      !row.id.toLowerCase().includes(q) &&
+      !row.name.toLowerCase().includes(q) &&
+      !(row.firmware ?? '').toLowerCase().includes(q) &&
+      !row.tags.some((t) => t.toLowerCase().includes(q))
+    )
+      return false;
+  }
+  return true;
+}
+
+export function FleetView({
+  ui,
+  setUi,
+  onOpen,
+}: {
+  readonly ui: FleetUi;
+  readonly setUi: (update: (ui: FleetUi) => FleetUi) => void;
+  readonly onOpen: (id: string) => void;
+}) {
+  const ready = useLive((s) => s.ready);
+  const version = useLive((s) => s.devicesVersion);
+  const devices = useLive((s) => s.devices);
+  const client = useClient();
+  const now = useNow(1_000);
+  const kinds = useCall((c) => c.call('kinds', {}), []);
+  const filterRef = useRef<HTMLInputElement>(null);
+  const [active, setActive] = useState(0);
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the map is mutated in place; its version says when
+  const facets = useMemo(() => {
+    const kindSet = new Set<string>();
+    const stateSet = new Set<string>();
+    const tagSet = new Set<string>();
+    let online = 0;
+    let failed = 0;
+    for (const row of devices.values()) {
+      kindSet.add(row.kind);
+      stateSet.add(row.state.split('.')[0]!);
+      for (const t of row.tags) tagSet.add(t);
+      if (row.link.up) online++;
+      if (row.health === 'failed') failed++;
+    }
+    const sorted = (s: Set<string>) => [...s].sort((a, b) => naturalKey(a).localeCompare(naturalKey(b)));
+    return { kinds: sorted(kindSet), states: sorted(stateSet), tags: sorted(tagSet), online, failed };
+  }, [devices, version]);
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the map is mutated in place; its version says when
+  const rows = useMemo(() => {
+    const out: DeviceRow[] = [];
+    for (const row of devices.values()) if (matches(row, ui)) out.push(row);
+    const cmp = compare(ui.sort);
+    const tie = compare('id');
+    out.sort(ui.descending ? (a, b) => cmp(b, a) || tie(a, b) : (a, b) => cmp(a, b) || tie(a, b));
+    return out;
+  }, [devices, version, ui.text, ui.kind, ui.state, ui.tag, ui.sort, ui.descending]);
+
+  const win = useVirtualRows(rows.length, ROW_HEIGHT, { headerHeight: HEADER_HEIGHT });
+  const activeIndex = Math.min(active, Math.max(0, rows.length - 1));
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the map is mutated in place; its version says when
+  const selectedRows = useMemo(
+    () => [...ui.selected].map((id) => devices.get(id)).filter((r): r is DeviceRow => r !== undefined),
+    [ui.selected, devices, version],
+  );
+  const allFilteredSelected = rows.length > 0 && rows.every((r) => ui.selected.has(r.id));
+  const someFilteredSelected = !allFilteredSelected && rows.some((r) => ui.selected.has(r.id));
+
+  const choices = useMemo((): ActionChoice[] => {
+    if (kinds.status !== 'ok' || kinds.value === undefined) return [];
+    const byKind = new Map(kinds.value.map((k) => [k.kind, k.actions]));
+    const counts = new Map<string, { action: ActionView; applies: number }>();
+    const kindCounts = new Map<string, number>();
+    for (const row of selectedRows) kindCounts.set(row.kind, (kindCounts.get(row.kind) ?? 0) + 1);
+    for (const [kind, n] of kindCounts)
+      for (const action of byKind.get(kind) ?? []) {
+        const entry = counts.get(action.name) ?? { action, applies: 0 };
+        entry.applies += n;
+        counts.set(action.name, entry);
+      }
+    return [...counts.values()]
+      .map((c) => ({ ...c, of: selectedRows.length }))
+      .sort((a, b) => a.action.name.localeCompare(b.action.name));
+  }, [kinds, selectedRows]);
+
+  // The latest rows for the row callbacks, so they stay stable and memoized rows skip renders.
+  const rowsRef = useRef(rows);
+  rowsRef.current = rows;
+  const toggle = useCallback(
+    (id: string, index: number, range: boolean) => {
+      const rows = rowsRef.current;
+      setUi((old) => {
+        const selected = new Set(old.selected);
+        const anchorIndex = old.anchor ? rows.findIndex((r) => r.id === old.anchor) : -1;
+        if (range && anchorIndex >= 0) {
+          const on = old.selected.has(old.anchor!);
+          const [from, to] = anchorIndex < index ? [anchorIndex, index] : [index, anchorIndex];
+          for (let i = from; i <= to; i++) {
+            if (on) selected.add(rows[i]!.id);
+            else selected.delete(rows[i]!.id);
+          }
+        } else if (selected.has(id)) selected.delete(id);
+        else selected.add(id);
+        return { ...old, selected, anchor: range && anchorIndex >= 0 ? old.anchor : id };
+      });
+    },
+    [setUi],
+  );
+
+  const selectAllFiltered = () =>
+    setUi((old) => {
+      const selected = new Set(old.selected);
+      if (allFilteredSelected) for (const r of rows) selected.delete(r.id);
+      else for (const r of rows) selected.add(r.id);
+      return { ...old, selected };
+    });
+
+  const send = async (action: ActionView, args: Record<string, Json>) => {
+    const kindsWith = new Set(
+      (kinds.value ?? []).filter((k) => k.actions.some((a) => a.name === action.name)).map((k) => k.kind),
+    );
+    const ids = selectedRows.filter((r) => kindsWith.has(r.kind)).map((r) => r.id);
+    if (ids.length === 0) return;
+    try {
+      const result = await client.call('act', { ids, action: action.name, args: args as ActArgs });
+      setUi((old) => ({
+        ...old,
+        results: result.ok
+          ? { action: action.name, items: result.value }
+          : { action: action.name, items: [], error: `${result.error.code}: ${result.error.message}` },
+      }));
+    } catch (error) {
+      setUi((old) => ({ ...old, results: { action: action.name, items: [], error: messageOf(error) } }));
+    }
+  };
+
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    const page = Math.max(1, Math.floor((win.element?.clientHeight ?? 400) / ROW_HEIGHT) - 1);
+    const move = (to: number) => {
+      e.preventDefault();
+      const i = Math.max(0, Math.min(rows.length - 1, to));
+      setActive(i);
+      win.scrollToIndex(i);
+    };
+    if (e.key === 'ArrowDown') move(activeIndex + 1);
+    else if (e.key === 'ArrowUp') move(activeIndex - 1);
+    else if (e.key === 'PageDown') move(activeIndex + page);
+    else if (e.key === 'PageUp') move(activeIndex - page);
+    else if (e.key === 'Home') move(0);
+    else if (e.key === 'End') move(rows.length - 1);
+    else if (e.key === ' ' && rows[activeIndex]) {
+      e.preventDefault();
+      toggle(rows[activeIndex]!.id, activeIndex, e.shiftKey);
+    } else if (e.key === 'Enter' && rows[activeIndex]) {
+      e.preventDefault();
+      onOpen(rows[activeIndex]!.id);
+    } else if ((e.key === 'a' || e.key === 'A') && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      selectAllFiltered();
+    }
+  };
+
+  useEffect(() => {
+    const onSlash = (e: globalThis.KeyboardEvent) => {
+      const target = e.target as HTMLElement | null;
+      if (e.key !== '/' || target?.closest('input, textarea, select')) return;
+      e.preventDefault();
+      filterRef.current?.focus();
+    };
+    window.addEventListener('keydown', onSlash);
+    return () => window.removeEventListener('keydown', onSlash);
+  }, []);
+
+  const set = (patch: Partial<FleetUi>) => setUi((old) => ({ ...old, ...patch }));
+  const filtered = ui.text !== '' || ui.kind !== '' || ui.state !== '' || ui.tag !== '';
+
+  if (!ready) return <Waiting what="the fleet" />;
+
+  return (
+    <div className="view fleet">
+      <div className="toolbar">
+        <input
+          ref={filterRef}
+          type="search"
+          className="filter-text"
+          placeholder="Filter by id, name, firmware, tag  ( / )"
+          aria-label="Filter devices"
+          value={ui.text}
+          onChange={(e) => set({ text: e.target.value })}
+        />
+        <select aria-label="Kind" value={ui.kind} onChange={(e) => set({ kind: e.target.value })}>
+          <option value="">All kinds</option>
+          {facets.kinds.map((k) => (
+            <option key={k} value={k}>
+              {k}
+            </option>
+          ))}
+        </select>
+        <select aria-label="State" value={ui.state} onChange={(e) => set({ state: e.target.value })}>
+          <option value="">All states</option>
+          {facets.states.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+          <option value="health:failed">failed (supervisor gave up)</option>
+        </select>
+        <select aria-label="Tag" value={ui.tag} onChange={(e) => set({ tag: e.target.value })}>
+          <option value="">All tags</option>
+          {facets.tags.map((t) => (
+            <option key={t} value={t}>
+              {t}
+            </option>
+          ))}
+        </select>
+        {filtered ? (
+          <button
+            type="button"
+            className="btn ghost"
+            onClick={() => set({ text: '', kind: '', state: '', tag: '' })}
+          >
+            Clear filters
+          </button>
+        ) : null}
+        <span className="spacer" />
+        <span className="counts" aria-live="polite">
+          <strong>{rows.length.toLocaleString('en-US')}</strong>
+          {filtered ? ` of ${devices.size.toLocaleString('en-US')}` : ''} devices ·{' '}
+          <span className="tone-text-ok">{facets.online.toLocaleString('en-US')} online</span>
+          {facets.failed > 0 ? <span className="tone-text-err"> · {facets.failed} failed</span> : null}
+        </span>
+      </div>
+
+      {ui.selected.size > 0 ? (
+        <section className="action-bar" aria-label="Actions on the selection">
+          <div className="selection-summary">
+            <strong>{ui.selected.size.toLocaleString('en-US')}</strong> selected
+            <button
+              type="button"
+              className="btn ghost small"
+              onClick={() => set({ selected: new Set(), anchor: null })}
+            >
+              Clear
+            </button>
+            {!allFilteredSelected && rows.length > 0 ? (
+              <button type="button" className="btn ghost small" onClick={selectAllFiltered}>
+                Select all {rows.length.toLocaleString('en-US')} shown
+              </button>
+            ) : null}
+          </div>
+          {kinds.status === 'error' ? (
+            <span className="tone-text-err">Could not load the actions: {kinds.message}</span>
+          ) : (
+            <ActionForm
+              choices={choices}
+              target={`${selectedRows.length} device${selectedRows.length === 1 ? '' : 's'}`}
+              onSend={send}
+              disabled={kinds.status === 'loading'}
+            />
+          )}
+        </section>
+      ) : null}
+
+      <div className="table">
+        <div
+          className="tbody"
+          ref={win.ref}
+          role="grid"
+          aria-label="Devices"
+          aria-rowcount={rows.length + 1}
+          aria-multiselectable="true"
+          tabIndex={0}
+          onKeyDown={onKeyDown}
+          aria-activedescendant={rows[activeIndex] ? `fleet-row-${rows[activeIndex]!.id}` : undefined}
+          data-testid="fleet-scroll"
+        >
+          <div className="thead fleet-cols" role="row" aria-rowindex={1}>
+            <span role="columnheader" className="cell check">
+              <input
+                type="checkbox"
+                aria-label="Select all shown devices"
+                checked={allFilteredSelected}
+                ref={(el) => {
+                  if (el) el.indeterminate = someFilteredSelected;
+                }}
+                onChange={selectAllFiltered}
+                data-testid="select-all"
+              />
+            </span>
+            {COLUMNS.map((c) => (
+              <span
+                key={c.key}
+                role="columnheader"
+                className={`cell ${c.numeric ? 'num' : ''}`}
+                aria-sort={ui.sort === c.key ? (ui.descending ? 'descending' : 'ascending') : 'none'}
+              >
+                <button
+                  type="button"
+                  className="sort"
+                  onClick={() => set({ sort: c.key, descending: ui.sort === c.key ? !ui.descending : false })}
+                >
+                  {c.label}
+                  {ui.sort === c.key ? (ui.descending ? ' ▾' : ' ▴') : ''}
+                </button>
+              </span>
+            ))}
+          </div>
+          {devices.size === 0 ? (
+            <Empty title="No devices yet">
+              Devices appear here when they say hello over MQTT or a serial port. Start the simulator with{' '}
+              <code>npm run sim</code>, or point a device at the broker.
+            </Empty>
+          ) : rows.length === 0 ? (
+            <Empty title="No device matches the filter">
+              <button
+                type="button"
+                className="btn"
+                onClick={() => set({ text: '', kind: '', state: '', tag: '' })}
+              >
+                Clear filters
+              </button>
+            </Empty>
+          ) : (
+            <div style={{ height: win.totalHeight, position: 'relative' }}>
+              <div style={{ transform: `translateY(${win.offset}px)` }}>
+                {rows.slice(win.start, win.end).map((row, i) => {
+                  const index = win.start + i;
+                  return (
+                    <FleetRow
+                      key={row.id}
+                      row={row}
+                      index={index}
+                      now={now}
+                      selected={ui.selected.has(row.id)}
+                      active={index === activeIndex}
+                      onToggle={toggle}
+                      onOpen={onOpen}
+                      onFocusRow={setActive}
+                    />
+                  );
+                })}
+              </div>
+            </div>
+          )}
+        </div>
+      </div>
+
+      {ui.results ? (
+        <ActResults
+          action={ui.results.action}
+          results={ui.results.items}
+          error={ui.results.error}
+          onOpen={onOpen}
+          onClose={() => set({ results: null })}
+        />
+      ) : null}
+    </div>
+  );
+}
+
+const FleetRow = memo(function FleetRow({
+  row,
+  index,
+  now,
+  selected,
+  active,
+  onToggle,
+  onOpen,
+  onFocusRow,
+}: {
+  readonly row: DeviceRow;
+  readonly index: number;
+  readonly now: number;
+  readonly selected: boolean;
+  readonly active: boolean;
+  readonly onToggle: (id: string, index: number, range: boolean) => void;
+  readonly onOpen: (id: string) => void;
+  readonly onFocusRow: (index: number) => void;
+}) {
+  const onCheck = (e: MouseEvent<HTMLInputElement>) => {
+    e.stopPropagation();
+    onToggle(row.id, index, e.shiftKey);
+  };
+  return (
+    // biome-ignore lint/a11y/useKeyWithClickEvents: the grid's own onKeyDown handles Enter/Space for the active row
+    <div
+      id={`fleet-row-${row.id}`}
+      role="row"
+      aria-rowindex={index + 2}
+      aria-selected={selected}
+      className={`tr fleet-cols${selected ? ' selected' : ''}${active ? ' active' : ''}${row.health === 'failed' ? ' failed' : ''}`}
+      data-testid="fleet-row"
+      data-device-id={row.id}
+      onClick={() => {
+        onFocusRow(index);
+        onOpen(row.id);
+      }}
+    >
+      <span role="gridcell" className="cell check">
+        <input
+          type="checkbox"
+          tabIndex={-1}
+          aria-label={`Select ${row.id}`}
+          checked={selected}
+          onClick={onCheck}
+          onChange={() => {}}
+          data-testid="row-check"
+        />
+      </span>
+      <span role="gridcell" className="cell mono" title={row.id}>
+        {row.id}
+      </span>
+      <span role="gridcell" className="cell" title={row.name}>
+        {row.name}
+      </span>
+      <span role="gridcell" className="cell muted" title={row.kind}>
+        {row.kind}
+      </span>
+      <span role="gridcell" className="cell">
+        <StateBadge state={row.state} health={row.health} />
+      </span>
+      <span role="gridcell" className="cell">
+        <LinkBadge link={row.link} />
+      </span>
+      <span role="gridcell" className="cell mono">
+        {row.firmware ?? <span className="muted">—</span>}
+      </span>
+      <span
+        role="gridcell"
+        className="cell num muted"
+        title={row.lastSeen ? new Date(row.lastSeen).toISOString() : 'never'}
+      >
+        {formatAgo(row.lastSeen, now)}
+      </span>
+      <span role="gridcell" className={`cell num${row.drift > 0 ? ' tone-text-warn strong' : ' muted'}`}>
+        {row.drift}
+      </span>
+      <span role="gridcell" className={`cell num${row.restarts > 0 ? ' strong' : ' muted'}`}>
+        {row.restarts}
+      </span>
+    </div>
+  );
+});

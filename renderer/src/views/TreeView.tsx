@@ -1,0 +1,426 @@
+/**
+ * The supervision tree, as Erlang's observer shows it: every supervisor and worker, live, coloured
+ * by status, with its strategy, restart type, restarts and restart intensity ("2/3 in 5 s"), and
+ * the machine state of device workers. Infrastructure is open, device subtrees closed (thousands
+ * of them); the visible rows are virtualized. Search jumps to a device or process; the selected
+ * node's details sit on the right with a Kill button for workers, so the operator can watch the
+ * supervisor bring it back.
+ *
+ * Keyboard: ↑/↓ move, ←/→ close/open, Enter opens the device, `/` searches.
+ *
+ * @example
+ * <TreeView onOpenDevice={(id) => go({ view: 'device', id })} />
+ */
+import type { KeyboardEvent } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
+import type { TreeNode } from '../../../src/host/contract.js';
+import { ConfirmDialog } from '../components/ConfirmDialog.js';
+import { StateBadge, StatusDot, toneOfStatus } from '../components/StateBadge.js';
+import { Empty, Waiting } from '../components/States.js';
+import { formatIntensity } from '../lib/format.js';
+import { useVirtualRows } from '../lib/hooks.js';
+import { countStatuses, flattenVisible, indexTree, isOpen, pathTo, searchTree } from '../lib/tree-flatten.js';
+import { useClient, useLive } from '../store/use-live.js';
+
+const ROW_HEIGHT = 26;
+const INDENT = 18;
+
+export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string) => void }) {
+  const tree = useLive((s) => s.tree);
+  const ready = useLive((s) => s.ready);
+  const client = useClient();
+  const [toggled, setToggled] = useState<ReadonlySet<string>>(new Set());
+  const [selectedKey, setSelectedKey] = useState<string | null>(null);
+  const [query, setQuery] = useState('');
+  const [matchIndex, setMatchIndex] = useState(0);
+  const [killAsk, setKillAsk] = useState<TreeNode | null>(null);
+  const [notice, setNotice] = useState<{ tone: 'ok' | 'err'; text: string } | null>(null);
+  const searchRef = useRef<HTMLInputElement>(null);
+
+  const rows = useMemo(() => flattenVisible(tree, toggled), [tree, toggled]);
+  const index = useMemo(() => indexTree(tree), [tree]);
+  const matches = useMemo(() => searchTree(tree, query), [tree, query]);
+  const win = useVirtualRows(rows.length, ROW_HEIGHT);
+  const selected = selectedKey ? index.get(selectedKey) : undefined;
+  const activeIndex = selectedKey ? rows.findIndex((r) => r.node.key === selectedKey) : -1;
+
+  const reveal = (key: string) => {
+    const path = pathTo(tree, (n) => n.key === key);
+    if (!path) return;
+    setToggled((old) => {
+      const next = new Set(old);
+      for (const n of path.slice(0, -1)) if (!isOpen(n, next)) flip(next, n);
+      return next;
+    });
+    setSelectedKey(key);
+  };
+
+  // After a reveal changed the rows, bring the selection into view.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: scroll only when the selection or rows move
+  useEffect(() => {
+    if (activeIndex >= 0) win.scrollToIndex(activeIndex);
+  }, [selectedKey, rows.length]);
+
+  useEffect(() => {
+    const onSlash = (e: globalThis.KeyboardEvent) => {
+      if (e.key !== '/' || (e.target as HTMLElement | null)?.closest('input, textarea, select')) return;
+      e.preventDefault();
+      searchRef.current?.focus();
+    };
+    window.addEventListener('keydown', onSlash);
+    return () => window.removeEventListener('keydown', onSlash);
+  }, []);
+
+  const jump = (step: number) => {
+    if (matches.length === 0) return;
+    const i = (((matchIndex + step) % matches.length) + matches.length) % matches.length;
+    setMatchIndex(i);
+    reveal(matches[i]!.key);
+  };
+
+  const toggle = (node: TreeNode) =>
+    setToggled((old) => {
+      const next = new Set(old);
+      flip(next, node);
+      return next;
+    });
+
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    const current = activeIndex >= 0 ? rows[activeIndex] : undefined;
+    const select = (i: number) => {
+      e.preventDefault();
+      const row = rows[Math.max(0, Math.min(rows.length - 1, i))];
+      if (row) setSelectedKey(row.node.key);
+    };
+    if (e.key === 'ArrowDown') select(activeIndex + 1);
+    else if (e.key === 'ArrowUp') select(activeIndex - 1);
+    else if (e.key === 'Home') select(0);
+    else if (e.key === 'End') select(rows.length - 1);
+    else if (e.key === 'ArrowRight' && current?.hasChildren && !current.open) {
+      e.preventDefault();
+      toggle(current.node);
+    } else if (e.key === 'ArrowLeft' && current) {
+      e.preventDefault();
+      if (current.open) toggle(current.node);
+      else {
+        const parent = index.get(current.node.key)?.parent;
+        if (parent) setSelectedKey(parent.key);
+      }
+    } else if (e.key === 'Enter' && current?.node.deviceId) {
+      e.preventDefault();
+      onOpenDevice(current.node.deviceId);
+    }
+  };
+
+  const kill = async (node: TreeNode) => {
+    setKillAsk(null);
+    if (node.pid === null) return;
+    const r = await client.call('killProcess', { pid: node.pid });
+    setNotice(
+      r.ok
+        ? { tone: 'ok', text: `Killed <${node.pid}> (${node.name}); its supervisor restarts it.` }
+        : { tone: 'err', text: `Kill failed: ${r.error.message}` },
+    );
+  };
+
+  const restartChild = async (node: TreeNode, parent: TreeNode) => {
+    if (parent.pid === null) return;
+    const r = await client.call('restartChild', { supervisorPid: parent.pid, childId: node.childId });
+    setNotice(
+      r.ok
+        ? { tone: 'ok', text: `Restarted ${node.name}.` }
+        : { tone: 'err', text: `Restart failed: ${r.error.message}` },
+    );
+  };
+
+  if (!ready) return <Waiting what="the supervision tree" />;
+  if (!tree) return <Empty title="No supervision tree">The host has not reported its processes yet.</Empty>;
+
+  return (
+    <div className="view tree">
+      <div className="toolbar">
+        <input
+          ref={searchRef}
+          type="search"
+          className="filter-text"
+          placeholder="Find a device, process or <pid>  ( / )"
+          aria-label="Find in the tree"
+          value={query}
+          onChange={(e) => {
+            setQuery(e.target.value);
+            setMatchIndex(0);
+          }}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter') {
+              e.preventDefault();
+              if (matches.length > 0) {
+                const step = e.shiftKey ? -1 : selectedKey === matches[matchIndex]?.key ? 1 : 0;
+                jump(step);
+              }
+            }
+          }}
+          data-testid="tree-search"
+        />
+        {query ? (
+          <span className="muted small-text">
+            {matches.length === 0
+              ? 'no match'
+              : `${Math.min(matchIndex + 1, matches.length)} of ${matches.length}${matches.length >= 200 ? '+' : ''} · Enter for next`}
+          </span>
+        ) : null}
+        <span className="spacer" />
+        <button type="button" className="btn ghost small" onClick={() => setToggled(new Set())}>
+          Reset folding
+        </button>
+        <TreeLegend />
+      </div>
+      {notice ? (
+        <div className={`banner ${notice.tone}`} role="status">
+          {notice.text}
+          <button
+            type="button"
+            className="btn ghost small"
+            onClick={() => setNotice(null)}
+            aria-label="Dismiss"
+          >
+            ✕
+          </button>
+        </div>
+      ) : null}
+      <div className="split">
+        <div
+          className="tree-scroll"
+          ref={win.ref}
+          role="tree"
+          tabIndex={0}
+          aria-label="Supervision tree"
+          aria-activedescendant={selectedKey && activeIndex >= 0 ? `tree-${activeIndex}` : undefined}
+          onKeyDown={onKeyDown}
+        >
+          <div style={{ height: win.totalHeight, position: 'relative' }}>
+            <div style={{ transform: `translateY(${win.offset}px)` }}>
+              {rows.slice(win.start, win.end).map((r, i) => {
+                const n = r.node;
+                const rowIndex = win.start + i;
+                return (
+                  // biome-ignore lint/a11y/useKeyWithClickEvents: the tree's onKeyDown handles the keyboard for the active node
+                  <div
+                    key={n.key}
+                    id={`tree-${rowIndex}`}
+                    role="treeitem"
+                    aria-level={r.depth + 1}
+                    aria-expanded={r.hasChildren ? r.open : undefined}
+                    aria-selected={n.key === selectedKey}
+                    className={`tree-row status-${n.status}${n.key === selectedKey ? ' selected' : ''}`}
+                    style={{ paddingLeft: 6 + r.depth * INDENT }}
+                    data-testid="tree-node"
+                    data-key={n.key}
+                    data-status={n.status}
+                    data-restarts={n.restarts}
+                    onClick={() => setSelectedKey(n.key)}
+                    onDoubleClick={() => (r.hasChildren ? toggle(n) : n.deviceId && onOpenDevice(n.deviceId))}
+                  >
+                    {r.hasChildren ? (
+                      <button
+                        type="button"
+                        className="caret"
+                        tabIndex={-1}
+                        aria-label={r.open ? 'Close' : 'Open'}
+                        onClick={(e) => {
+                          e.stopPropagation();
+                          toggle(n);
+                        }}
+                      >
+                        {r.open ? '▾' : '▸'}
+                      </button>
+                    ) : (
+                      <span className="caret" />
+                    )}
+                    <StatusDot status={n.status} />
+                    <span className={`node-type type-${n.type}`} title={n.type}>
+                      {n.type === 'supervisor' ? 'sup' : n.type === 'worker' ? 'wrk' : 'app'}
+                    </span>
+                    <span className="node-name mono">{n.name}</span>
+                    {n.pid !== null ? <span className="muted mono small-text">&lt;{n.pid}&gt;</span> : null}
+                    {n.state ? <StateBadge state={n.state} testId="tree-state" /> : null}
+                    {!n.state && !r.open && n.deviceId ? <ChildState node={n} /> : null}
+                    <span className="spacer" />
+                    {n.strategy ? <span className="tag">{n.strategy}</span> : null}
+                    {n.restartType ? <span className="tag muted">{n.restartType}</span> : null}
+                    {n.intensity ? (
+                      <span
+                        className={`tag intensity${n.intensity.restartsInWindow >= n.intensity.maxRestarts ? ' over' : n.intensity.restartsInWindow > 0 ? ' warm' : ''}`}
+                        title="restarts in the window / most allowed"
+                      >
+                        {formatIntensity(n.intensity)}
+                      </span>
+                    ) : null}
+                    <span className={`restarts${n.restarts > 0 ? ' strong' : ' muted'}`} title="restarts">
+                      ↻ {n.restarts}
+                    </span>
+                  </div>
+                );
+              })}
+            </div>
+          </div>
+        </div>
+        <aside className="node-detail" aria-label="Selected process">
+          {selected ? (
+            <NodeDetail
+              node={selected.node}
+              parent={selected.parent}
+              onKill={() => setKillAsk(selected.node)}
+              onRestart={() => selected.parent && void restartChild(selected.node, selected.parent)}
+              onOpenDevice={onOpenDevice}
+            />
+          ) : (
+            <Empty title="Select a process">Its supervisor, restart policy and intensity show here.</Empty>
+          )}
+        </aside>
+      </div>
+      <ConfirmDialog
+        open={killAsk !== null}
+        title={`Kill ${killAsk?.name ?? ''} <${killAsk?.pid ?? ''}>?`}
+        confirmLabel="Kill"
+        onConfirm={() => killAsk && void kill(killAsk)}
+        onCancel={() => setKillAsk(null)}
+      >
+        The process exits with reason <code>killed</code>. Its supervisor restarts it by its restart policy; a
+        restart counts against the supervisor's intensity.
+      </ConfirmDialog>
+    </div>
+  );
+}
+
+/** A closed device subtree shows its machine's state, so the closed list still reads like the fleet. */
+function ChildState({ node }: { readonly node: TreeNode }) {
+  const state = node.children?.find((c) => c.state !== undefined)?.state;
+  return state ? <StateBadge state={state} testId="tree-child-state" /> : null;
+}
+
+function flip(set: Set<string>, node: TreeNode) {
+  // `toggled` stores departures from the default, so resetting is clearing the set.
+  if (set.has(node.key)) set.delete(node.key);
+  else set.add(node.key);
+}
+
+function NodeDetail({
+  node,
+  parent,
+  onKill,
+  onRestart,
+  onOpenDevice,
+}: {
+  readonly node: TreeNode;
+  readonly parent: TreeNode | null;
+  readonly onKill: () => void;
+  readonly onRestart: () => void;
+  readonly onOpenDevice: (id: string) => void;
+}) {
+  const counts = useMemo(() => (node.children ? countStatuses(node) : null), [node]);
+  return (
+    <div className="node-card">
+      <h2>
+        <StatusDot status={node.status} /> <span className="mono">{node.name}</span>
+      </h2>
+      <dl className="kv-list">
+        <dt>Status</dt>
+        <dd className={`tone-text-${toneOfStatus(node.status)}`}>{node.status}</dd>
+        <dt>Type</dt>
+        <dd>{node.type}</dd>
+        <dt>Pid</dt>
+        <dd className="mono">{node.pid === null ? '—' : `<${node.pid}>`}</dd>
+        <dt>Child id</dt>
+        <dd className="mono">{node.childId}</dd>
+        <dt>Supervisor</dt>
+        <dd className="mono">
+          {parent ? `${parent.name}${parent.pid !== null ? ` <${parent.pid}>` : ''}` : '—'}
+        </dd>
+        {node.restartType ? (
+          <>
+            <dt>Restart</dt>
+            <dd>{node.restartType}</dd>
+          </>
+        ) : null}
+        <dt>Restarts</dt>
+        <dd>{node.restarts}</dd>
+        {node.strategy ? (
+          <>
+            <dt>Strategy</dt>
+            <dd>{node.strategy}</dd>
+          </>
+        ) : null}
+        {node.intensity ? (
+          <>
+            <dt>Intensity</dt>
+            <dd>
+              {formatIntensity(node.intensity)}
+              <IntensityMeter used={node.intensity.restartsInWindow} max={node.intensity.maxRestarts} />
+            </dd>
+          </>
+        ) : null}
+        {node.state ? (
+          <>
+            <dt>State</dt>
+            <dd>
+              <StateBadge state={node.state} testId="node-state" />
+            </dd>
+          </>
+        ) : null}
+        {counts ? (
+          <>
+            <dt>Below</dt>
+            <dd>
+              {Object.entries(counts)
+                .map(([status, n]) => `${n} ${status}`)
+                .join(' · ') || 'nothing'}
+            </dd>
+          </>
+        ) : null}
+        <dt>Key</dt>
+        <dd className="mono small-text">{node.key}</dd>
+      </dl>
+      <div className="node-actions">
+        {node.type === 'worker' && node.pid !== null ? (
+          <button type="button" className="btn danger" onClick={onKill} data-testid="kill-button">
+            Kill
+          </button>
+        ) : null}
+        {parent && parent.pid !== null && (node.status === 'stopped' || node.status === 'failed') ? (
+          <button type="button" className="btn" onClick={onRestart}>
+            Restart child
+          </button>
+        ) : null}
+        {node.deviceId ? (
+          <button type="button" className="btn" onClick={() => onOpenDevice(node.deviceId!)}>
+            Open device {node.deviceId}
+          </button>
+        ) : null}
+      </div>
+    </div>
+  );
+}
+
+function IntensityMeter({ used, max }: { readonly used: number; readonly max: number }) {
+  const cells = Math.min(max, 20);
+  return (
+    <span className="meter" aria-hidden="true">
+      {Array.from({ length: cells }, (_, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: cells are positional
+        <span key={i} className={i < used ? (used >= max ? 'on over' : 'on') : ''} />
+      ))}
+    </span>
+  );
+}
+
+function TreeLegend() {
+  return (
+    <span className="legend small-text">
+      {(['running', 'restarting', 'failed', 'stopped'] as const).map((s) => (
+        <span key={s}>
+          <StatusDot status={s} /> {s}
+        </span>
+      ))}
+    </span>
+  );
+}

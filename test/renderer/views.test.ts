@@ -1,0 +1,256 @@
+/**
+ * The operator's views in a real browser: builds the renderer once into a temp folder, serves it
+ * with a tiny static server, and drives Debian's Chromium (playwright-core, no browser download)
+ * against the simulated fleet (`?fake=5000`). Checks the behaviours an operator relies on — a
+ * 5,000-row table that keeps only a window of rows in the DOM, device strings shown as text, a
+ * bulk action with a confirmation and one result per device, a live timer countdown, the
+ * supervision tree with a kill that comes back — and saves a screenshot of every view to
+ * .test-results/screenshots/ for a human to look at.
+ *
+ * Skipped when /usr/bin/chromium is missing (`apt-get install -y chromium`).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { Browser, Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = resolve(import.meta.dirname, '../..');
+const SHOTS = join(ROOT, '.test-results', 'screenshots');
+const FLEET = 5_000;
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+};
+
+/** Serves a folder; any path without a file extension gets index.html (so `/?fake=5000` works). */
+async function serve(dir: string): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    void (async () => {
+      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+      const file = normalize(join(dir, extname(path) ? path : '/index.html'));
+      if (!file.startsWith(dir)) {
+        res.writeHead(403).end();
+        return;
+      }
+      try {
+        const body = await readFile(file);
+        res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
+      } catch {
+        res.writeHead(404).end('not found');
+      }
+    })();
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated fleet)', () => {
+  let outDir: string;
+  let server: Server;
+  let url: string;
+  let browser: Browser;
+  let page: Page;
+  let bare: Page;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    outDir = await mkdtemp(join(tmpdir(), 'fleetvisor-renderer-'));
+    await promisify(execFile)(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/vite/bin/vite.js'),
+        'build',
+        '--config',
+        'renderer/vite.config.ts',
+        '--outDir',
+        outDir,
+        '--emptyOutDir',
+        '--logLevel',
+        'warn',
+      ],
+      { cwd: ROOT },
+    );
+    ({ server, url } = await serve(outDir));
+    await mkdir(SHOTS, { recursive: true });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error') pageErrors.push(message.text());
+    });
+    await page.goto(`${url}/?fake=${FLEET}`);
+    // Without ?fake and without a token: the real client, which must say why nothing shows.
+    bare = await browser.newPage({ viewport: { width: 1280, height: 400 } });
+    await bare.goto(`${url}/`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((done) => server?.close(done));
+    if (outDir) await rm(outDir, { recursive: true, force: true });
+  });
+
+  it('shows the fleet and keeps only a window of 5,000 rows in the DOM while scrolling', async () => {
+    await page.getByTestId('fleet-row').first().waitFor();
+    await expect.poll(() => page.getByTestId('connection-status').getAttribute('data-state')).toBe('live');
+    const scroller = page.getByTestId('fleet-scroll');
+    const counts: number[] = [];
+    const firstIds = new Set<string>();
+    for (let step = 0; step <= 10; step++) {
+      await scroller.evaluate((el, s) => {
+        el.scrollTop = (el.scrollHeight - el.clientHeight) * (s / 10);
+      }, step);
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      counts.push(await page.getByTestId('fleet-row').count());
+      firstIds.add((await page.getByTestId('fleet-row').first().getAttribute('data-device-id')) ?? '');
+    }
+    expect(Math.min(...counts)).toBeGreaterThan(10);
+    expect(Math.max(...counts)).toBeLessThan(100);
+    expect(firstIds.size).toBeGreaterThan(8); // the window moved through the list
+    const height = await scroller.evaluate((el) => el.scrollHeight);
+    expect(height).toBeGreaterThanOrEqual(FLEET * 28);
+
+    // Device strings are text: the simulated name with markup shows its angle brackets.
+    await page.getByLabel('Filter devices').fill('node-0007');
+    const row = page.locator('[data-testid="fleet-row"][data-device-id="node-0007"]');
+    await expect.poll(() => row.textContent()).toContain('<b>7</b>');
+    expect(await row.locator('b, img').count()).toBe(0);
+    await page.getByLabel('Filter devices').fill('');
+  });
+
+  it('sends an action to 3 selected devices after confirmation and shows 3 results', async () => {
+    await page.getByTestId('fleet-scroll').evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    const checks = page.getByTestId('row-check');
+    await checks.nth(0).click();
+    await checks.nth(1).click();
+    await checks.nth(3).click();
+    await page.getByTestId('action-select').selectOption('reboot');
+    await page.getByTestId('action-submit').click();
+    await page.getByTestId('confirm-ok').click();
+    await expect.poll(() => page.getByTestId('act-result').count(), { timeout: 5_000 }).toBe(3);
+    await page.screenshot({ path: join(SHOTS, 'fleet.png') });
+
+    // Shift-click selects the range from the last checked row.
+    await checks.nth(6).click({ modifiers: ['Shift'] });
+    await expect.poll(() => page.locator('[data-testid="fleet-row"][aria-selected="true"]').count()).toBe(6);
+
+    // A generated form: identify has an integer with a default.
+    await page.getByTestId('action-select').selectOption('identify');
+    await expect(page.getByLabel('seconds').inputValue()).resolves.toBe('5');
+    // What the operator types survives the live updates that keep arriving.
+    await page.getByLabel('seconds').fill('42');
+    await page.waitForTimeout(600);
+    await expect(page.getByLabel('seconds').inputValue()).resolves.toBe('42');
+    await page.getByRole('button', { name: 'Clear', exact: true }).click();
+  });
+
+  it('opens a device whose timer counts down, with its diagram and telemetry', async () => {
+    await page.getByLabel('State').selectOption('updating');
+    let decreased = false;
+    for (let attempt = 0; attempt < 4 && !decreased; attempt++) {
+      await page.getByTestId('fleet-row').first().click();
+      const timer = page.locator('[data-testid="timer-countdown"][data-timer-key="updateStepTimeout"]');
+      await timer.waitFor({ timeout: 5_000 }).catch(() => undefined);
+      if ((await timer.count()) === 0) {
+        await page.getByRole('button', { name: /Back/ }).click();
+        continue;
+      }
+      const before = Number(await timer.getAttribute('data-remaining-ms'));
+      await page.waitForTimeout(400);
+      const after = Number(await timer.getAttribute('data-remaining-ms'));
+      decreased = after < before && after > 0 && before - after < 2_000;
+      if (!decreased) await page.getByRole('button', { name: /Back/ }).click();
+    }
+    expect(decreased).toBe(true);
+    await page.getByTestId('machine-diagram').waitFor();
+    await expect(page.getByTestId('device-state').first().getAttribute('data-state')).resolves.toMatch(
+      /^updating/,
+    );
+    await page
+      .locator('[data-testid="telemetry-chart"][data-status="ok"]')
+      .first()
+      .waitFor({ timeout: 5_000 });
+    expect(await page.locator('[data-testid="telemetry-chart"] canvas').count()).toBeGreaterThan(0);
+    // The detail scrolls inside the shell: a tall window shows all of it.
+    await page.setViewportSize({ width: 1440, height: 1900 });
+    await page.waitForTimeout(400);
+    await page.screenshot({ path: join(SHOTS, 'device-detail.png') });
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.getByRole('button', { name: /Back/ }).click();
+    await page.getByLabel('State').selectOption('');
+  });
+
+  it('shows the supervision tree and a killed worker comes back with one more restart', async () => {
+    await page.getByTestId('nav-tree').click();
+    await page.getByTestId('tree-node').first().waitFor();
+    expect(await page.getByTestId('tree-node').count()).toBeGreaterThan(10);
+    expect(await page.getByTestId('tree-node').count()).toBeLessThan(150);
+    await page.getByTestId('tree-search').fill('pump-0005');
+    await page.getByTestId('tree-search').press('Enter');
+    const device = page.locator('[data-testid="tree-node"][data-key="fleetvisor/devices/pump-0005"]');
+    await device.waitFor();
+    await device.locator('button.caret').click();
+    const worker = page.locator('[data-testid="tree-node"][data-key="fleetvisor/devices/pump-0005/machine"]');
+    await worker.click();
+    const restarts = Number(await worker.getAttribute('data-restarts'));
+    await page.getByTestId('kill-button').click();
+    await page.getByTestId('confirm-ok').click();
+    await expect.poll(() => worker.getAttribute('data-status'), { timeout: 5_000 }).toBe('restarting');
+    await expect
+      .poll(
+        async () => [
+          await worker.getAttribute('data-status'),
+          Number(await worker.getAttribute('data-restarts')),
+        ],
+        {
+          timeout: 5_000,
+        },
+      )
+      .toEqual(['running', restarts + 1]);
+    await page.screenshot({ path: join(SHOTS, 'tree.png') });
+  });
+
+  it('shows the system figures and the event log', async () => {
+    await page.getByTestId('nav-system').click();
+    await page.getByTestId('health-list').waitFor();
+    await page.waitForTimeout(1_200); // a few stats samples for the sparklines
+    await page.screenshot({ path: join(SHOTS, 'system.png') });
+
+    await page.getByTestId('nav-events').click();
+    await page.getByTestId('event-row').first().waitFor();
+    await page.screenshot({ path: join(SHOTS, 'events.png') });
+    await page.getByRole('radio', { name: 'History' }).click();
+    await page.getByTestId('event-row').first().waitFor();
+
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.getByTestId('nav-fleet').click();
+    await page.getByTestId('fleet-row').first().waitFor();
+    await page.screenshot({ path: join(SHOTS, 'fleet-dark.png') });
+    await page.emulateMedia({ colorScheme: 'light' });
+    expect(pageErrors).toEqual([]);
+
+    await expect
+      .poll(() => bare.getByTestId('connection-status').getAttribute('data-state'), { timeout: 10_000 })
+      .toBe('unauthorized');
+    await bare.screenshot({ path: join(SHOTS, 'not-signed-in.png') });
+  });
+});
