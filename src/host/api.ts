@@ -103,6 +103,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
 
   // ---- what the api keeps about the live fleet ----
   const lastSeen = new Map<string, number>();
+  const lastMarked = new Map<string, number>();
   const transitions = new Map<string, { at: number; from: string; to: string }[]>();
   const latencies: number[] = []; // ms, last 500 completed commands
   let restarts = 0;
@@ -137,9 +138,13 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
   });
   const offHub = links.hub?.observe((id: string, m: Message) => {
     const at = clock.wallNow();
-    const first = !lastSeen.has(id);
     lastSeen.set(id, at);
-    if (first || m.type === 'hello' || m.type === 'status') for (const c of clients) c.devices.add(id);
+    // "Last seen" moves in whole seconds on screen: a row goes out at most once a second for it.
+    const marked = lastMarked.get(id);
+    if (marked === undefined || at - marked >= 1000 || m.type === 'hello' || m.type === 'status') {
+      lastMarked.set(id, at);
+      for (const c of clients) c.devices.add(id);
+    }
     if (m.type === 'telemetry')
       for (const c of clients) {
         if (!c.wantsTelemetry) continue;

@@ -93,6 +93,8 @@ export function TelemetryChart({
       const [t, v] = series.columns();
       const data = compose(t, v);
       chart.setData(data as uPlot.AlignedData, true);
+      // For tests and for the curious: how many points the chart holds now.
+      host.parentElement?.setAttribute('data-points', String(data[0].length));
       showValue(data, null);
       if (data[0].length > 0) setStatus('ok');
     });
@@ -163,6 +165,7 @@ export function TelemetryChart({
         data as uPlot.AlignedData,
         host,
       );
+      host.parentElement?.setAttribute('data-points', String(data[0].length));
       showValue(data, null);
       setStatus(data[0].length > 0 ? 'ok' : 'empty');
     })();
