@@ -227,6 +227,11 @@ export interface Fleet {
   linkDown(id: string, reason: string): FleetResult<undefined>;
   /** A sign of life without data (a heartbeat): pushes the liveness deadline back. */
   touch(id: string): FleetResult<undefined>;
+  /**
+   * Where the `command` actions of one kind go (a convention's bridge: Homie, Sparkplug, Modbus);
+   * kinds without one use {@link FleetOptions.commands}.
+   */
+  setCommandPort(kind: string, port: DeviceCommandPort): void;
   /** Reported state from the device (merged), then reconciled. */
   reportStatus(id: string, status: JsonObject): Promise<FleetResult<undefined>>;
   /** Desired state from the operator (validated), then reconciled. */
@@ -248,6 +253,7 @@ export function createFleet(options: FleetOptions): Fleet {
   const { runtime, store } = options;
   const kinds = new Map(options.kinds.map((k) => [k.kind, k]));
   const entries = new Map<string, Entry>();
+  const commandPorts = new Map<string, DeviceCommandPort>();
   const maxRestarts = options.deviceMaxRestarts ?? 3;
   const periodMs = options.devicePeriodMs ?? 5000;
   const reconcileIntervalMs = options.reconcileIntervalMs ?? 10_000;
@@ -528,7 +534,7 @@ export function createFleet(options: FleetOptions): Fleet {
       // One corrective command at a time: not another while the last one waits.
       if (
         built.value.type === 'command' &&
-        options.commands
+        (commandPorts.get(e.kind.kind) ?? options.commands)
           ?.open(e.record.id)
           .some((c) => c.action === (built.value as { command: string }).command)
       )
@@ -647,7 +653,7 @@ export function createFleet(options: FleetOptions): Fleet {
     actor: string,
   ): Promise<FleetResult<ActionReply>> {
     const id = e.record.id;
-    const port = options.commands;
+    const port = commandPorts.get(e.kind.kind) ?? options.commands;
     if (!port) return fail('noLink', `action '${action}' is sent to the device, and this fleet has no links`);
     const r = await port.submit({ deviceId: id, action: built.command, args: built.args, actor });
     if (!r.ok) {
@@ -825,6 +831,10 @@ export function createFleet(options: FleetOptions): Fleet {
       const r = await store.appendTelemetry(points);
       if (!r.ok) return fail('stopped', r.error.message);
       return { ok: true, value: r.value.written };
+    },
+
+    setCommandPort(kind, port) {
+      commandPorts.set(kind, port);
     },
 
     linkUp(id, info) {
