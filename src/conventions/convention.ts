@@ -1,0 +1,48 @@
+/**
+ * A convention: devices we did not write (Homie, Sparkplug B, Modbus RTU), mapped onto the same
+ * fleet — the same device lifecycle, tree and views as Fleetvisor's own protocol.
+ *
+ * A convention brings its device kinds (registered with the fleet) and a bridge: one supervised
+ * process under the `links` supervisor that talks to the devices (an MQTT connection, a serial
+ * bus) and tells the fleet what happens, with the same calls the link hub uses:
+ * `fleet.addDevice` (discovery), `fleet.linkUp` / `fleet.linkDown` (lifecycle),
+ * `fleet.ingestTelemetry`, `fleet.reportStatus`, and `fleet.setCommandPort(kind, port)` for its
+ * kinds' `command` actions (writes to the device). Bad input from a device becomes an event on
+ * that device (`store.appendEvents`, kind `device.badMessage`), never a crash of the bridge.
+ *
+ * @example
+ * const app = await startApp({ …, conventions: [homieConvention({ baseTopic: 'homie' })] });
+ */
+import type { DeviceKind } from '../devices/define-device.js';
+import type { Fleet } from '../devices/fleet.js';
+import type { Process } from '../runtime/process.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { Store } from '../store/store.js';
+
+/** How a bridge reaches the MQTT broker the app uses (the embedded one, or the operator's). */
+export interface BrokerSettings {
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly ca?: string | Buffer;
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+  readonly rejectUnauthorized?: boolean;
+}
+
+export interface ConventionContext {
+  readonly runtime: Runtime;
+  readonly fleet: Fleet;
+  readonly store: Store;
+  /** The app's broker; undefined when the app runs without MQTT. */
+  readonly broker: BrokerSettings | undefined;
+}
+
+export interface Convention {
+  /** `homie`, `sparkplug`, `modbus`: shown in the fleet table's convention column. */
+  readonly name: string;
+  /** Its device kinds; the app registers them with the fleet. */
+  readonly kinds: readonly DeviceKind[];
+  /** Starts the bridge process; the app puts it under the `links` supervisor (restarted there). */
+  start(context: ConventionContext): Process | Promise<Process>;
+}
