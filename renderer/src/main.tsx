@@ -5,6 +5,7 @@
  *
  * @example
  * // index.html?fake=5000 → 5,000 simulated devices, no host needed
+ * // index.html?fake=5000&hz=1 → the same, each connected device reporting telemetry once a second
  */
 import type { ErrorInfo, ReactNode } from 'react';
 import { Component, StrictMode } from 'react';
@@ -25,6 +26,14 @@ export function fakeFleetSize(search: string): number | undefined {
   if (value === null || !/^\d{1,6}$/.test(value)) return undefined;
   const n = Number(value);
   return n > 0 ? Math.min(n, MAX_FAKE_DEVICES) : undefined;
+}
+
+/** `&hz=F` with the simulated fleet: telemetry reports per second per device (0 < F ≤ 10). */
+export function fakeTelemetryHz(search: string): number | undefined {
+  const value = new URLSearchParams(search).get('hz');
+  if (value === null || !/^\d{1,2}(\.\d{1,3})?$/.test(value)) return undefined;
+  const hz = Number(value);
+  return hz > 0 && hz <= 10 ? hz : undefined;
 }
 
 class ErrorBoundary extends Component<{ children: ReactNode }, { error: Error | null }> {
@@ -57,7 +66,8 @@ async function boot() {
   let endpoint: string;
   if (fake !== undefined) {
     const { createFakeClient } = await import('./dev/fake-client.js');
-    client = createFakeClient({ devices: fake });
+    const telemetryHz = fakeTelemetryHz(window.location.search);
+    client = createFakeClient({ devices: fake, ...(telemetryHz !== undefined ? { telemetryHz } : {}) });
     endpoint = 'the simulated fleet';
   } else {
     // The store does not exist yet when the client is made; the relay forwards once it does.

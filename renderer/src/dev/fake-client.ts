@@ -44,6 +44,8 @@ export interface FakeFleetOptions {
   readonly seed?: number;
   /** How often a diff is pushed; default 100 ms. */
   readonly tickMs?: number;
+  /** Telemetry reports per second per connected device; default 0.2 (one every 5 s). */
+  readonly telemetryHz?: number;
 }
 
 type Kind = 'fleetvisor.generic' | 'acme.pump' | 'acme.meter';
@@ -348,6 +350,10 @@ const fail = <T>(code: string, message: string): Envelope<T> => ({ ok: false, er
 export function createFakeClient(options: FakeFleetOptions): TypedClient {
   const random = createRandom(options.seed ?? 7);
   const tickMs = options.tickMs ?? 100;
+  const reportEveryMs =
+    options.telemetryHz !== undefined && options.telemetryHz > 0
+      ? Math.max(100, Math.round(1_000 / options.telemetryHz))
+      : TELEMETRY_EVERY_MS;
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   let pidCounter = 100;
   const nextPid = () => ++pidCounter;
@@ -408,9 +414,9 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
       reconcilerPid: nextPid(),
       createdAt: now - 3 * 86_400_000,
       desiredFirmware: random() < 0.08 ? '1.5.1' : firmware,
-      reportIntervalMs: TELEMETRY_EVERY_MS,
+      reportIntervalMs: reportEveryMs,
       nextMoveAt: now + moveDelay(state),
-      nextTelemetryAt: now + Math.floor(random() * TELEMETRY_EVERY_MS),
+      nextTelemetryAt: now + Math.floor(random() * reportEveryMs),
       transitions: [],
       commands: [],
       restartTimes: [],
