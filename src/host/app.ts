@@ -13,6 +13,7 @@
  * await app.stop();
  */
 import { join } from 'node:path';
+import type { Convention } from '../conventions/convention.js';
 import type { Fleet } from '../devices/fleet.js';
 import { createFleet } from '../devices/fleet.js';
 import { genericDevice } from '../devices/generic-device.js';
@@ -50,6 +51,8 @@ export interface AppOptions {
     | { readonly mqtt?: number; readonly serial?: number; readonly telemetryIntervalMs?: number };
   /** Unknown devices that say hello: `auto` adds them, `manual` lists them; default auto in the demo. */
   readonly adopt?: 'auto' | 'manual';
+  /** Foreign conventions (Homie, Sparkplug B, Modbus RTU) joining the same fleet. */
+  readonly conventions?: readonly Convention[];
 }
 
 export interface App {
@@ -143,12 +146,26 @@ export async function startApp(options: AppOptions): Promise<App> {
         ? { serial: { ports: serialPorts } }
         : {}),
     });
-    const fleet = createFleet({ runtime, store, kinds: [genericDevice], commands: links.outbox });
+    const conventions = options.conventions ?? [];
+    const fleet = createFleet({
+      runtime,
+      store,
+      kinds: [genericDevice, ...conventions.flatMap((c) => c.kinds)],
+      commands: links.outbox,
+    });
     const started = await fleet.start();
     stack.push(() => fleet.stop());
     log.info('fleet loaded', { devices: started.started, failed: started.failed.length });
     for (const f of started.failed) log.warn('device could not start', f);
-    await links.attach(fleet, { adopt: options.adopt ?? (demo ? 'auto' : 'manual') });
+    const brokerSettings = mqtt;
+    await links.attach(
+      fleet,
+      { adopt: options.adopt ?? (demo ? 'auto' : 'manual') },
+      conventions.map((c) => ({
+        id: c.name,
+        start: () => c.start({ runtime, fleet, store, broker: brokerSettings }),
+      })),
+    );
     stack.push(() => links.stop());
 
     // The lifecycle, readable in the terminal until the views arrive.

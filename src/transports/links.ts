@@ -16,6 +16,7 @@
  * await links.stop();
  */
 import type { Fleet } from '../devices/fleet.js';
+import type { ChildSpec } from '../runtime/child-spec.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Supervisor } from '../runtime/supervisor.js';
 import { startSupervisor } from '../runtime/supervisor.js';
@@ -55,7 +56,12 @@ export interface Links {
   readonly mqtt: MqttLink | undefined;
   readonly serial: SerialManager | undefined;
   /** Starts the links for a started fleet: loads waiting commands, then connects. */
-  attach(fleet: Fleet, hub?: Omit<LinkHubOptions, 'runtime' | 'fleet' | 'store' | 'outbox'>): Promise<void>;
+  attach(
+    fleet: Fleet,
+    hub?: Omit<LinkHubOptions, 'runtime' | 'fleet' | 'store' | 'outbox'>,
+    /** More link processes to supervise beside MQTT and serial (the conventions' bridges). */
+    extraChildren?: readonly ChildSpec[],
+  ): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -88,12 +94,12 @@ export function createLinks(options: LinksOptions): Links {
       return serialManager;
     },
 
-    async attach(fleet, hubOptions = {}) {
+    async attach(fleet, hubOptions = {}, extraChildren = []) {
       if (hub) throw new Error('links: attach() was called twice');
       const h = createLinkHub({ ...hubOptions, runtime, fleet, store, outbox });
       hub = h;
       await outbox.load();
-      const children = [];
+      const children: ChildSpec[] = [];
       const mqtt = options.mqtt;
       if (mqtt) {
         const handle: LinkHandle = {
@@ -161,6 +167,7 @@ export function createLinks(options: LinksOptions): Links {
           },
         });
       }
+      children.push(...extraChildren);
       const res = await startSupervisor(runtime, {
         name: 'links',
         strategy: 'oneForOne',
