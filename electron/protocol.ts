@@ -13,7 +13,10 @@
  * new Response(await readFile(file), { headers: { ...RENDERER_HEADERS, 'Content-Type': contentTypeOf(file) } });
  */
 import { extname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { contentTypeOf } from '../src/host/content-types.js';
 import { APP_ORIGIN, CSP, originOf } from './window-options.js';
+
+export { contentTypeOf };
 
 /** Security headers forced on every response the renderer's session receives. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
@@ -29,31 +32,6 @@ export const RENDERER_HEADERS: Readonly<Record<string, string>> = Object.freeze(
   ...SECURITY_HEADERS,
   'Cache-Control': 'no-cache',
 });
-
-const CONTENT_TYPES: Readonly<Record<string, string>> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.txt': 'text/plain; charset=utf-8',
-  '.wasm': 'application/wasm',
-};
-
-export function contentTypeOf(file: string): string {
-  return CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
-}
 
 function within(root: string, full: string): boolean {
   const rel = relative(root, full);

@@ -373,19 +373,9 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
         transitions: transitions.get(d.id) ?? [],
         metrics: await store.listMetrics(d.id),
         actions: (described?.actions ?? []).map((x) => ({ ...x, argsSchema: x.argsSchema as Json })),
-        openCommands: links.outbox.open(d.id).map((c) => ({
-          commandId: c.commandId,
-          deviceId: c.deviceId,
-          action: c.action,
-          args: c.args as Json,
-          actor: c.actor,
-          status: c.status,
-          requestedAt: c.requestedAt,
-          completedAt: c.completedAt,
-          expiresAt: c.expiresAt,
-          result: (c.result ?? null) as Json,
-          error: c.error ?? null,
-        })),
+        openCommands: links.outbox
+          .open(d.id)
+          .map((c) => commandView({ ...c, result: (c.result ?? null) as Json, error: c.error ?? null })),
       };
       return detail;
     },
@@ -777,7 +767,23 @@ function eventView(e: EventRecord): EventView {
   return { seq: e.seq, at: e.at, deviceId: e.deviceId ?? null, kind: e.kind, data: e.data as Json };
 }
 
-function commandView(c: CommandAuditRecord): CommandView {
+type CommandFields = Pick<
+  CommandAuditRecord,
+  | 'commandId'
+  | 'deviceId'
+  | 'action'
+  | 'args'
+  | 'actor'
+  | 'status'
+  | 'requestedAt'
+  | 'completedAt'
+  | 'expiresAt'
+  | 'result'
+  | 'error'
+>;
+
+/** One shape for a command, whether it is still open (the outbox) or audited (the store). */
+function commandView(c: CommandFields): CommandView {
   return {
     commandId: c.commandId,
     deviceId: c.deviceId,

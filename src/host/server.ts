@@ -40,6 +40,7 @@ import type { RawData } from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../runtime/runtime.js';
 import { silentLogger } from '../runtime/runtime.js';
+import { contentTypeOf } from './content-types.js';
 import type { ApiError, Envelope, HostApi, PushMessage, StreamSink } from './contract.js';
 import type { AllowedNames } from './security.js';
 import {
@@ -110,30 +111,6 @@ export const CLOSE_TOO_SLOW = 4408;
 const MiB = 1024 * 1024;
 const STREAM_PATH = '/api/stream';
 const CALL_PATH = '/api/call';
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.txt': 'text/plain; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.avif': 'image/avif',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.otf': 'font/otf',
-  '.wasm': 'application/wasm',
-  '.webmanifest': 'application/manifest+json',
-};
 
 interface Connection {
   readonly ws: WebSocket;
@@ -425,7 +402,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           ? 'public, max-age=31536000, immutable'
           : 'no-cache';
     res.writeHead(200, {
-      'Content-Type': CONTENT_TYPES[ext] ?? 'application/octet-stream',
+      'Content-Type': contentTypeOf(ext),
       'Content-Length': info.size,
       'Cache-Control': cache,
     });

@@ -136,11 +136,11 @@ describe('where electron may be imported', () => {
     for (const f of thin) expect(importsElectron(code(f)), f).toBe(true);
   });
 
-  it('the pure modules import only node: built-ins, each other and the contract', () => {
+  it('the pure modules import only node: built-ins, each other, the contract and the content types', () => {
     for (const f of tsFiles('electron').filter((x) => !thin.has(x))) {
       for (const [, spec] of code(f).matchAll(/from\s+'([^']+)'/g))
         expect(spec, `${f}: ${spec}`).toMatch(
-          /^(node:[a-z/]+|\.\/[a-z-]+\.js|\.\.\/src\/host\/contract\.js)$/,
+          /^(node:[a-z/]+|\.\/[a-z-]+\.js|\.\.\/src\/host\/(contract|content-types)\.js)$/,
         );
     }
   });
