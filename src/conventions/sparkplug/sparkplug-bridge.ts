@@ -1,0 +1,1524 @@
+/**
+ * The Sparkplug B convention: the host as a Sparkplug 3.0 Primary Host Application, with edge
+ * nodes and their devices as fleet devices (kinds `sparkplug.node` and `sparkplug.device`).
+ *
+ * One supervised process (kind `server`, under `links`) holds one mqtt.js connection with its own
+ * jittered reconnect (as the MQTT link: `reconnectPeriod: 0`, a fresh client per attempt). On each
+ * connection it subscribes to its own `spBv1.0/STATE/<hostId>` and to `spBv1.0/+/#` (or one
+ * filter per configured group), then publishes STATE `{"online":true,"timestamp":t}` retained at
+ * QoS 1; the connection's will is `{"online":false,"timestamp":t}` with the same `t`, and a
+ * graceful stop publishes it too. A retained `online:false` of our own host id seen while
+ * connected (a late will of an earlier connection) is answered by publishing online again.
+ *
+ * How messages become fleet facts (per edge node in arrival order, never a crash):
+ * - NBIRTH → the node is adopted (`adopt: 'auto'`; with `'manual'` it waits in `discovered()`),
+ *   `linkUp` (via `sparkplug`), its status (group, node, bdSeq, the metric definitions: name,
+ *   datatype, alias, properties, value) and telemetry for its numeric and boolean metrics. Devices
+ *   born under the previous birth go `stale` until their new DBIRTH.
+ * - DBIRTH → the same for the device, with `parent: <node id>` in its status and the tags
+ *   `sparkplug`, `node:<node id>`.
+ * - NDATA/DDATA → telemetry (`deviceTs`: the metric's timestamp, else the payload's); metrics
+ *   given by alias are resolved from that node's or device's birth.
+ * - NDEATH whose bdSeq matches the birth (or carries none) → the node and all its devices
+ *   `linkDown`; one with another bdSeq is a late will of an older session and is ignored.
+ *   DDEATH → that device.
+ * - seq: 0…255 per edge node across NBIRTH/DBIRTH/NDATA/DDATA/DDEATH. A gap, or data (or a
+ *   DBIRTH) before its birth, makes the host publish NCMD `Node Control/Rebirth = true` (at most
+ *   once per `rebirthMinIntervalMs` while unanswered); the node and its devices go `stale` until
+ *   the NBIRTH. Gaps and requests are counted and logged.
+ * - A payload that does not decode, an unknown alias, a datatype unlike the birth's, a birth
+ *   metric without name or datatype → a `device.badMessage` event on that node or device
+ *   (at most `maxErrorEventsPerMinute` each; all counted) and the rest of the message is used.
+ * - Losing the broker: every node and device goes `linkDown` (deaths may be missed meanwhile);
+ *   after reconnecting, every known node is asked for a rebirth (`rebirthOnConnect`).
+ *
+ * Commands (the kinds' `command` actions, through `fleet.setCommandPort`): `write { metric,
+ * value }` is checked against the metric's datatype from the birth (`badCommand` → the fleet's
+ * `badArgs`, naming the datatype), audited in the store, and published as NCMD/DCMD at QoS 0.
+ * Sparkplug has no reply, so the command `succeeded` when the new value comes back in a DATA (or
+ * birth) message within `commandTimeoutMs`, else `timedOut` with the reason; a death meanwhile
+ * makes it `failed`. `rebirth` succeeds with the NBIRTH. Commands are not queued for an offline
+ * node (QoS 0, and its birth may change the metrics): they are refused with `noLink`.
+ *
+ * Tahu's Node.js edge client quirks are tolerated: it keeps bdSeq at 0 (so its NDEATH always
+ * matches its birth) and publishes NDEATH, births and data at QoS 0.
+ *
+ * @example
+ * const app = await startApp({ …, conventions: [sparkplugConvention({ hostId: 'scada', groups: ['Plant1'] })] });
+ * await app.fleet.act('Plant1-Line4-Press2', 'write', { metric: 'setpoint', value: 42 }, 'ana');
+ * // commandStatus 'sent'; the audit ends 'succeeded' once DDATA reports setpoint = 42
+ */
+import { randomUUID } from 'node:crypto';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { connect } from 'mqtt';
+import type { DeviceCommandPort, DeviceView, Fleet } from '../../devices/fleet.js';
+import type { ExitReason } from '../../runtime/exit-reason.js';
+import { ProcessBase } from '../../runtime/process.js';
+import type { Runtime } from '../../runtime/runtime.js';
+import type { TimerRef } from '../../runtime/timers.js';
+import type { EventInput, JsonObject, JsonValue, Store } from '../../store/store.js';
+import type { ReconnectOptions } from '../../transports/mqtt-link.js';
+import { backoffDelayMs, DEFAULT_RECONNECT } from '../../transports/mqtt-link.js';
+import type { Convention, ConventionContext } from '../convention.js';
+import type { Datatype, ScalarValue, SparkplugMetric, SparkplugPayload } from './sparkplug-codec.js';
+import {
+  BDSEQ_METRIC,
+  checkWriteValue,
+  commandTopic,
+  decodeSparkplugPayload,
+  encodeSparkplugCommand,
+  encodeStatePayload,
+  parseSparkplugTopic,
+  parseStatePayload,
+  REBIRTH_METRIC,
+  SPARKPLUG_NAMESPACE,
+  sameValue,
+  scalarJson,
+  stateTopic,
+  telemetryValue,
+  toJson,
+  topicLevelProblem,
+  valueAs,
+} from './sparkplug-codec.js';
+import type { SparkplugEvent } from './sparkplug-kind.js';
+import {
+  SPARKPLUG_DEVICE_KIND,
+  SPARKPLUG_NODE_KIND,
+  safeIdPart,
+  sparkplugDeviceKind,
+  sparkplugFleetId,
+  sparkplugNodeKind,
+} from './sparkplug-kind.js';
+
+export interface SparkplugOptions {
+  /** The Primary Host id: the STATE topic `spBv1.0/STATE/<hostId>`; default `fleetvisor`. */
+  readonly hostId?: string;
+  /** Sparkplug groups to follow; default all (`spBv1.0/+/#`). */
+  readonly groups?: readonly string[];
+  /**
+   * An edge node or device the fleet does not know, on its birth: `auto` (default) adds it;
+   * `manual` lists it in {@link SparkplugBridge.discovered} until {@link SparkplugBridge.adopt}.
+   */
+  readonly adopt?: 'auto' | 'manual';
+  /** MQTT client id; default `<hostId>-sparkplug-host`. */
+  readonly clientId?: string;
+  /** How long a write waits for its value to come back; default 10 000 ms. */
+  readonly commandTimeoutMs?: number;
+  /** Least time between two unanswered rebirth requests to one node; default 5000 ms. */
+  readonly rebirthMinIntervalMs?: number;
+  /** Ask every known node for a rebirth on each (re)connection; default true. */
+  readonly rebirthOnConnect?: boolean;
+  /** Largest payload decoded (also after inflating a compressed one); default 1 MiB. */
+  readonly maxPayloadBytes?: number;
+  /** `device.badMessage` events per node or device per minute; default 10 (all are counted). */
+  readonly maxErrorEventsPerMinute?: number;
+  /** MQTT keepalive; default 30 000 ms. */
+  readonly keepaliveMs?: number;
+  /** TCP connect + CONNACK; default 10 000 ms. */
+  readonly connectTimeoutMs?: number;
+  readonly reconnect?: Partial<ReconnectOptions>;
+  /** Source of jitter, [0, 1); default Math.random. */
+  readonly random?: () => number;
+}
+
+export type SparkplugBridgeState = 'connecting' | 'connected' | 'backoff' | 'closed' | 'noBroker';
+
+export interface SparkplugBridgeStats {
+  readonly state: SparkplugBridgeState;
+  readonly connected: boolean;
+  readonly reconnects: number;
+  /** Sparkplug messages received (all types, ours included). */
+  readonly received: number;
+  readonly births: number;
+  readonly deaths: number;
+  /** Deaths ignored: their bdSeq is not the birth's (a late will of an older session). */
+  readonly staleDeaths: number;
+  readonly gaps: number;
+  readonly dataBeforeBirth: number;
+  readonly rebirthsRequested: number;
+  /** Rebirth requests not sent: one is still unanswered and recent. */
+  readonly rebirthsSuppressed: number;
+  readonly badMessages: number;
+  /** Topics in the namespace that are not Sparkplug B. */
+  readonly badTopics: number;
+  /** Names refused: the fleet id would be too long, or taken by another node or device. */
+  readonly refused: number;
+  readonly commands: {
+    readonly sent: number;
+    readonly succeeded: number;
+    readonly timedOut: number;
+    readonly failed: number;
+  };
+  /** Edge nodes with a current birth. */
+  readonly nodesOnline: number;
+  /** Other host applications' STATE as last seen (3.0 JSON or the older ONLINE/OFFLINE text). */
+  readonly hosts: Readonly<Record<string, { online: boolean; timestamp: number | null }>>;
+}
+
+export interface SparkplugNodeView {
+  readonly id: string | undefined;
+  readonly group: string;
+  readonly node: string;
+  readonly born: boolean;
+  readonly bdSeq: number | null;
+  /** The last seq seen. */
+  readonly seq: number | null;
+  readonly gaps: number;
+  readonly rebirthsRequested: number;
+  readonly devices: readonly {
+    readonly id: string | undefined;
+    readonly device: string;
+    readonly born: boolean;
+  }[];
+}
+
+export interface DiscoveredSparkplug {
+  readonly id: string;
+  readonly kind: string;
+  readonly attributes: JsonObject;
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+  /** `manual` (waits for the operator) or `addFailed: …`. */
+  readonly reason: string;
+}
+
+/** Telemetry is not made of these (they are control, not measurements). */
+const CONTROL_PREFIXES = ['Node Control/', 'Device Control/'];
+const FIRMWARE_NAME = /(^|\/)((firmware|fw)([ _]?version)?|(software|sw)[ _]?version)$/i;
+const VIA = 'sparkplug';
+const MAX_STATUS_METRICS = 2000;
+
+interface MetricDef {
+  readonly name: string;
+  readonly datatype: Datatype;
+  readonly alias: number | null;
+}
+
+interface MetricTable {
+  readonly byName: Map<string, MetricDef>;
+  readonly byAlias: Map<number, MetricDef>;
+}
+
+const emptyTable = (): MetricTable => ({ byName: new Map(), byAlias: new Map() });
+
+interface DeviceSession {
+  readonly device: string;
+  readonly id: string | undefined;
+  readonly refusal: string | undefined;
+  born: boolean;
+  metrics: MetricTable;
+}
+
+interface NodeSession {
+  readonly group: string;
+  readonly node: string;
+  readonly id: string | undefined;
+  readonly refusal: string | undefined;
+  born: boolean;
+  bdSeq: number | null;
+  seq: number | null;
+  metrics: MetricTable;
+  readonly devices: Map<string, DeviceSession>;
+  /** When the last unanswered rebirth request went out. */
+  rebirthAskedAt: number | null;
+  gaps: number;
+  rebirths: number;
+  /** Messages of this node, handled one after another. */
+  queue: Promise<void>;
+}
+
+interface ErrorWindow {
+  start: number;
+  events: number;
+}
+
+interface PendingCommand {
+  readonly commandId: string;
+  readonly deviceId: string;
+  readonly action: 'write' | 'rebirth';
+  readonly group: string;
+  readonly node: string;
+  readonly device: string | undefined;
+  readonly metric?: string;
+  readonly datatype?: Datatype;
+  readonly value?: ScalarValue;
+  readonly sentAt: number;
+  timer: TimerRef | undefined;
+}
+
+type PortResult = Awaited<ReturnType<DeviceCommandPort['submit']>>;
+
+const refuse = (code: string, message: string): PortResult => ({ ok: false, error: { code, message } });
+
+/** The bridge process. Made by {@link sparkplugConvention}'s `start`. */
+export class SparkplugBridge extends ProcessBase {
+  private readonly fleet: Fleet;
+  private readonly store: Store;
+  private readonly broker: ConventionContext['broker'];
+  private readonly hostId: string;
+  private readonly groups: readonly string[] | undefined;
+  private readonly adoptMode: 'auto' | 'manual';
+  private readonly commandTimeoutMs: number;
+  private readonly rebirthMinIntervalMs: number;
+  private readonly rebirthOnConnect: boolean;
+  private readonly maxPayloadBytes: number;
+  private readonly maxErrorEvents: number;
+  private readonly reconnectOptions: ReconnectOptions;
+  private readonly options: SparkplugOptions;
+
+  private state: SparkplugBridgeState = 'connecting';
+  private client: MqttClient | undefined;
+  /** The STATE timestamp of the current connection (its birth and its will carry it). */
+  private stateTimestamp = 0;
+  private attempt = 0;
+  private everConnected = false;
+  private lastError: Error | undefined;
+  private reconnectTimer: TimerRef | undefined;
+  private stableTimer: TimerRef | undefined;
+
+  private readonly sessions = new Map<string, NodeSession>();
+  private readonly pending = new Map<string, PendingCommand>();
+  private readonly pendingByDevice = new Map<string, Set<PendingCommand>>();
+  private readonly errorWindows = new Map<string, ErrorWindow>();
+  private readonly refusedKeys = new Set<string>();
+  private readonly discoveredMap = new Map<string, DiscoveredSparkplug>();
+  private readonly hostStates = new Map<string, { online: boolean; timestamp: number | null }>();
+  private events: EventInput[] = [];
+  private writingEvents: Promise<void> | undefined;
+  private readonly storeWrites = new Set<Promise<unknown>>();
+  private lastBadTopicLog = 0;
+  private counters = {
+    reconnects: 0,
+    received: 0,
+    births: 0,
+    deaths: 0,
+    staleDeaths: 0,
+    gaps: 0,
+    dataBeforeBirth: 0,
+    rebirthsRequested: 0,
+    rebirthsSuppressed: 0,
+    badMessages: 0,
+    badTopics: 0,
+    refused: 0,
+    sent: 0,
+    succeeded: 0,
+    timedOut: 0,
+    failed: 0,
+  };
+
+  constructor(runtime: Runtime, context: ConventionContext, options: SparkplugOptions) {
+    const hostId = options.hostId ?? 'fleetvisor';
+    super(runtime, 'server', `sparkplug:${hostId}`);
+    this.fleet = context.fleet;
+    this.store = context.store;
+    this.broker = context.broker;
+    this.options = options;
+    this.hostId = hostId;
+    this.groups = options.groups && options.groups.length > 0 ? [...options.groups] : undefined;
+    this.adoptMode = options.adopt ?? 'auto';
+    this.commandTimeoutMs = options.commandTimeoutMs ?? 10_000;
+    this.rebirthMinIntervalMs = options.rebirthMinIntervalMs ?? 5000;
+    this.rebirthOnConnect = options.rebirthOnConnect ?? true;
+    this.maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024;
+    this.maxErrorEvents = options.maxErrorEventsPerMinute ?? 10;
+    this.reconnectOptions = { ...DEFAULT_RECONNECT, ...options.reconnect };
+  }
+
+  /** Registers the command ports and connects; called once by the convention's `start`. */
+  begin(): void {
+    for (const kind of [SPARKPLUG_NODE_KIND, SPARKPLUG_DEVICE_KIND])
+      if (!this.fleet.kinds.has(kind))
+        throw new Error(
+          `the fleet does not know the kind ${kind}: register the Sparkplug convention's kinds`,
+        );
+    const port: DeviceCommandPort = {
+      submit: (input) => this.submit(input),
+      open: (deviceId) => [...(this.pendingByDevice.get(deviceId) ?? [])].map((p) => ({ action: p.action })),
+    };
+    this.fleet.setCommandPort(SPARKPLUG_NODE_KIND, port);
+    this.fleet.setCommandPort(SPARKPLUG_DEVICE_KIND, port);
+    this.started();
+    if (!this.broker) {
+      this.state = 'noBroker';
+      this.runtime.logger.warn('Sparkplug bridge idle: the app runs without an MQTT broker', {
+        bridge: this.name,
+      });
+      return;
+    }
+    this.openClient();
+  }
+
+  // ---- the public face ----
+
+  stats(): SparkplugBridgeStats {
+    const c = this.counters;
+    let nodesOnline = 0;
+    for (const s of this.sessions.values()) if (s.born) nodesOnline++;
+    return {
+      state: this.state,
+      connected: this.state === 'connected',
+      reconnects: c.reconnects,
+      received: c.received,
+      births: c.births,
+      deaths: c.deaths,
+      staleDeaths: c.staleDeaths,
+      gaps: c.gaps,
+      dataBeforeBirth: c.dataBeforeBirth,
+      rebirthsRequested: c.rebirthsRequested,
+      rebirthsSuppressed: c.rebirthsSuppressed,
+      badMessages: c.badMessages,
+      badTopics: c.badTopics,
+      refused: c.refused,
+      commands: { sent: c.sent, succeeded: c.succeeded, timedOut: c.timedOut, failed: c.failed },
+      nodesOnline,
+      hosts: Object.fromEntries(this.hostStates),
+    };
+  }
+
+  /** The session of one edge node, by fleet id. */
+  node(id: string): SparkplugNodeView | undefined {
+    for (const s of this.sessions.values()) {
+      if (s.id !== id) continue;
+      return {
+        id: s.id,
+        group: s.group,
+        node: s.node,
+        born: s.born,
+        bdSeq: s.bdSeq,
+        seq: s.seq,
+        gaps: s.gaps,
+        rebirthsRequested: s.rebirths,
+        devices: [...s.devices.values()].map((d) => ({ id: d.id, device: d.device, born: d.born })),
+      };
+    }
+    return undefined;
+  }
+
+  /** Nodes and devices seen with `adopt: 'manual'` (or that could not be added). */
+  discovered(): DiscoveredSparkplug[] {
+    return [...this.discoveredMap.values()];
+  }
+
+  /** Adds a discovered node or device to the fleet and asks its node for a rebirth. */
+  async adopt(id: string): Promise<{ ok: true } | { ok: false; error: { code: string; message: string } }> {
+    const d = this.discoveredMap.get(id);
+    if (!d)
+      return {
+        ok: false,
+        error: { code: 'notFound', message: `no discovered Sparkplug device '${id.slice(0, 80)}'` },
+      };
+    const r = await this.fleet.addDevice(this.addInput(d.kind, id, d.attributes));
+    if (!r.ok && r.error.code !== 'alreadyExists') return { ok: false, error: r.error };
+    this.discoveredMap.delete(id);
+    const s = this.sessions.get(this.key(String(d.attributes.group), String(d.attributes.node)));
+    if (s) {
+      s.rebirthAskedAt = null;
+      this.requestRebirth(s, 'adopted: its birth is needed');
+    }
+    return { ok: true };
+  }
+
+  /** Asks an edge node (by fleet id) for its births now; false when not connected or not known. */
+  rebirth(nodeId: string, reason = 'asked for'): boolean {
+    const s = this.sessionOfFleetNode(nodeId);
+    if (!s) return false;
+    s.rebirthAskedAt = null;
+    return this.requestRebirth(s, reason);
+  }
+
+  /** Resolves when the messages received so far are handled and their store writes are done. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.sessions.values()].map((s) => s.queue));
+    while (this.writingEvents || this.storeWrites.size > 0)
+      await Promise.all([this.writingEvents, ...this.storeWrites]);
+  }
+
+  // ---- process lifecycle ----
+
+  protected async terminate(_reason: ExitReason): Promise<void> {
+    const client = this.client;
+    const wasConnected = this.state === 'connected';
+    this.state = 'closed';
+    this.cancelTimers();
+    this.client = undefined;
+    this.dropSessions('the Sparkplug bridge stopped');
+    for (const p of [...this.pending.values()])
+      this.settle(p, 'failed', undefined, {
+        code: 'stopped',
+        message: 'the Sparkplug bridge stopped before the value came back',
+      });
+    if (client) {
+      await new Promise<void>((resolve) => {
+        const force = this.runtime.timers.schedule(2000, () => client.end(true, {}, () => resolve()), {
+          owner: this.pid,
+          label: 'sparkplug.close',
+        });
+        const end = () =>
+          client.end(false, {}, () => {
+            this.runtime.timers.cancel(force);
+            resolve();
+          });
+        // A graceful goodbye: our STATE death, retained, before the DISCONNECT (which drops the will).
+        if (wasConnected)
+          client.publish(
+            stateTopic(this.hostId),
+            encodeStatePayload(false, this.stateTimestamp),
+            { qos: 1, retain: true },
+            end,
+          );
+        else end();
+      });
+    }
+    await this.flush().catch(() => {});
+  }
+
+  protected override release(): void {
+    this.state = 'closed';
+    this.cancelTimers();
+    // Killed: the audit still gets its answer (the writes go on without us).
+    for (const p of [...this.pending.values()])
+      this.settle(p, 'failed', undefined, {
+        code: 'stopped',
+        message: 'the Sparkplug bridge was killed before the value came back',
+      });
+    const client = this.client;
+    this.client = undefined;
+    client?.end(true);
+  }
+
+  // ---- the connection ----
+
+  private openClient(): void {
+    const broker = this.broker!;
+    this.state = 'connecting';
+    this.stateTimestamp = this.runtime.clock.wallNow();
+    const o = this.options;
+    const clientOptions: IClientOptions = {
+      clientId: o.clientId ?? `${this.hostId}-sparkplug-host`,
+      protocolVersion: 4, // aedes speaks 3.1.1 only; Mosquitto speaks both
+      clean: true,
+      reconnectPeriod: 0, // reconnects are ours: backoff, jitter, stable-connection reset
+      resubscribe: false,
+      connectTimeout: o.connectTimeoutMs ?? 10_000,
+      keepalive: Math.max(1, Math.ceil((o.keepaliveMs ?? 30_000) / 1000)),
+      will: {
+        topic: stateTopic(this.hostId),
+        payload: encodeStatePayload(false, this.stateTimestamp),
+        qos: 1,
+        retain: true,
+      },
+    };
+    if (broker.username !== undefined) clientOptions.username = broker.username;
+    if (broker.password !== undefined) clientOptions.password = broker.password;
+    if (broker.ca !== undefined) clientOptions.ca = broker.ca;
+    if (broker.cert !== undefined) clientOptions.cert = broker.cert;
+    if (broker.key !== undefined) clientOptions.key = broker.key;
+    if (broker.rejectUnauthorized !== undefined) clientOptions.rejectUnauthorized = broker.rejectUnauthorized;
+    const client = connect(broker.url, clientOptions);
+    this.client = client;
+    const current = () => client === this.client && this.status === 'running';
+    client.on('connect', () => {
+      if (current()) this.onConnected(client);
+    });
+    client.on('message', (topic, payload) => {
+      if (!current()) return;
+      try {
+        this.onPublish(topic, payload);
+      } catch (error) {
+        this.runtime.report(
+          `Sparkplug bridge ${this.name}: handling ${topic.slice(0, 140)} threw`,
+          error,
+          this.pid,
+        );
+      }
+    });
+    client.on('error', (error) => {
+      if (!current()) return;
+      this.lastError = error;
+      this.runtime.logger.debug('Sparkplug MQTT client error', { bridge: this.name, error: error.message });
+    });
+    client.on('close', () => {
+      if (current()) this.onDropped(client);
+    });
+  }
+
+  /** CONNACK: our STATE topic and the namespace first, then our STATE birth (Sparkplug 3.0 §host). */
+  private onConnected(client: MqttClient): void {
+    const filters: Record<string, { qos: 0 | 1 }> = { [stateTopic(this.hostId)]: { qos: 1 } };
+    for (const g of this.groups ?? ['+']) filters[`${SPARKPLUG_NAMESPACE}/${g}/#`] = { qos: 1 };
+    client.subscribe(filters, (error, granted) => {
+      if (client !== this.client || this.status !== 'running') return;
+      if (error) {
+        this.lastError = error;
+        this.runtime.logger.warn('Sparkplug subscribe failed', { bridge: this.name, error: error.message });
+        return;
+      }
+      const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+      if (refused.length > 0)
+        this.runtime.report(
+          `Sparkplug bridge ${this.name}: broker refused subscriptions ${refused.join(', ')}`,
+        );
+      this.publishOnline(client);
+      this.onReady();
+    });
+  }
+
+  private publishOnline(client: MqttClient): void {
+    client.publish(stateTopic(this.hostId), encodeStatePayload(true, this.stateTimestamp), {
+      qos: 1,
+      retain: true,
+    });
+  }
+
+  private onReady(): void {
+    this.state = 'connected';
+    this.lastError = undefined;
+    this.runtime.logger.info(this.everConnected ? 'Sparkplug host reconnected' : 'Sparkplug host online', {
+      bridge: this.name,
+      url: this.broker?.url,
+      hostId: this.hostId,
+      reconnects: this.counters.reconnects,
+    });
+    this.everConnected = true;
+    this.stableTimer = this.runtime.timers.schedule(
+      this.reconnectOptions.stableMs,
+      () => {
+        this.stableTimer = undefined;
+        this.attempt = 0;
+      },
+      { owner: this.pid, label: 'sparkplug.stable' },
+    );
+    // What the fleet remembers (a restored `connected`) is not a birth of this session.
+    const nodes: DeviceView[] = [];
+    for (const d of this.fleet.list()) {
+      if (d.kind !== SPARKPLUG_NODE_KIND && d.kind !== SPARKPLUG_DEVICE_KIND) continue;
+      const group = d.attributes.group;
+      const node = d.attributes.node;
+      if (typeof group !== 'string' || typeof node !== 'string' || !this.followsGroup(group)) continue;
+      const s = this.sessions.get(this.key(group, node));
+      const device = d.attributes.device;
+      const born =
+        d.kind === SPARKPLUG_NODE_KIND
+          ? s?.born
+          : typeof device === 'string' && s?.born && s.devices.get(device)?.born;
+      if (!born && (d.link.up || d.link.since === null))
+        this.fleet.linkDown(d.id, 'no birth yet since the host connected');
+      if (d.kind === SPARKPLUG_NODE_KIND && !s?.born) nodes.push(d);
+    }
+    if (this.rebirthOnConnect)
+      for (const d of nodes) {
+        const s = this.session(String(d.attributes.group), String(d.attributes.node));
+        this.requestRebirth(s, 'the host (re)connected');
+      }
+  }
+
+  private onDropped(client: MqttClient): void {
+    const wasConnected = this.state === 'connected';
+    this.client = undefined;
+    client.end(true);
+    this.cancelTimers();
+    if (wasConnected) this.dropSessions('the host lost the broker connection');
+    const delayMs = backoffDelayMs(this.attempt, this.reconnectOptions, this.options.random);
+    this.attempt++;
+    this.state = 'backoff';
+    this.runtime.logger.warn(
+      wasConnected ? 'Sparkplug host lost the broker' : 'Sparkplug host could not connect',
+      { bridge: this.name, url: this.broker?.url, error: this.lastError?.message, retryInMs: delayMs },
+    );
+    this.reconnectTimer = this.runtime.timers.schedule(
+      delayMs,
+      () => {
+        this.reconnectTimer = undefined;
+        if (this.status !== 'running') return;
+        this.counters.reconnects++;
+        this.openClient();
+      },
+      { owner: this.pid, label: 'sparkplug.reconnect' },
+    );
+  }
+
+  private cancelTimers(): void {
+    if (this.reconnectTimer) this.runtime.timers.cancel(this.reconnectTimer);
+    if (this.stableTimer) this.runtime.timers.cancel(this.stableTimer);
+    this.reconnectTimer = undefined;
+    this.stableTimer = undefined;
+  }
+
+  /** Every birth is void: deaths may pass unseen while we are away. */
+  private dropSessions(reason: string): void {
+    for (const s of this.sessions.values()) {
+      const wasBorn = s.born;
+      s.born = false;
+      s.seq = null;
+      s.rebirthAskedAt = null;
+      for (const d of s.devices.values()) {
+        if (d.born && d.id) this.fleet.linkDown(d.id, reason);
+        d.born = false;
+      }
+      if (wasBorn && s.id) this.fleet.linkDown(s.id, reason);
+    }
+  }
+
+  // ---- messages ----
+
+  private onPublish(topic: string, payload: Buffer): void {
+    this.counters.received++;
+    const t = parseSparkplugTopic(topic);
+    if (!t.ok) {
+      this.counters.badTopics++;
+      const now = this.runtime.clock.wallNow();
+      if (now - this.lastBadTopicLog >= 60_000) {
+        this.lastBadTopicLog = now;
+        this.runtime.logger.warn('not a Sparkplug B topic', {
+          bridge: this.name,
+          topic: topic.slice(0, 140),
+          error: t.error,
+        });
+      }
+      return;
+    }
+    const m = t.value;
+    if (m.kind === 'state') {
+      this.onState(m.hostId, payload);
+      return;
+    }
+    if (m.type === 'NCMD' || m.type === 'DCMD') return; // commands: ours, or another host's
+    if (!this.followsGroup(m.group)) return;
+    const s = this.session(m.group, m.node);
+    const decoded = decodeSparkplugPayload(payload, { maxBytes: this.maxPayloadBytes });
+    const run = (): void | Promise<void> => {
+      switch (m.type) {
+        case 'NBIRTH':
+          return this.onNodeBirth(s, decoded);
+        case 'NDEATH':
+          return this.onNodeDeath(s, decoded);
+        case 'NDATA':
+          return this.onData(s, undefined, decoded, m.type);
+        case 'DBIRTH':
+          return this.onDeviceBirth(s, this.deviceSession(s, m.device), decoded);
+        case 'DDEATH':
+          return this.onDeviceDeath(s, this.deviceSession(s, m.device), decoded);
+        case 'DDATA':
+          return this.onData(s, this.deviceSession(s, m.device), decoded, m.type);
+      }
+    };
+    s.queue = s.queue.then(run).catch((error: unknown) => {
+      this.runtime.report(
+        `Sparkplug bridge ${this.name}: ${m.type} of ${m.group}/${m.node} threw`,
+        error,
+        this.pid,
+      );
+    });
+  }
+
+  private onState(hostId: string, payload: Buffer): void {
+    const st = parseStatePayload(payload);
+    if (!st) return; // a cleared retain, or a host speaking something else: not ours to judge
+    if (hostId !== this.hostId) {
+      this.hostStates.set(hostId, st);
+      return;
+    }
+    // Our own id offline while we are connected: a late will (or a twin). Say we are here.
+    if (!st.online && this.state === 'connected' && this.client) {
+      this.runtime.logger.info('our STATE read offline while connected: publishing online again', {
+        bridge: this.name,
+        hostId,
+      });
+      this.publishOnline(this.client);
+    }
+  }
+
+  private async onNodeBirth(s: NodeSession, decoded: Decoded): Promise<void> {
+    if (!s.id) {
+      this.refuseName(s.group, s.node, undefined, s.refusal!);
+      return;
+    }
+    if (!decoded.ok) {
+      this.badMessage(s.id, decoded.error.code, `NBIRTH: ${decoded.error.message}`);
+      this.requestRebirth(s, 'its NBIRTH could not be read');
+      return;
+    }
+    const p = decoded.value;
+    const ok = await this.ensure(SPARKPLUG_NODE_KIND, s.id, { group: s.group, node: s.node });
+    if (!ok || this.state !== 'connected') return;
+    this.counters.births++;
+    const table = this.birthTable(s.id, 'NBIRTH', p.metrics);
+    const bdSeqMetric = p.metrics.find((m) => m.name === BDSEQ_METRIC);
+    s.born = true;
+    s.bdSeq = bdSeqMetric ? (numberOrUndefined(bdSeqMetric.value) ?? null) : null;
+    s.seq = p.seq ?? null;
+    if (p.seq === undefined) this.badMessage(s.id, 'noSeq', 'NBIRTH without seq');
+    s.metrics = table;
+    s.rebirthAskedAt = null;
+    for (const d of s.devices.values()) {
+      if (!d.born) continue;
+      d.born = false;
+      if (d.id)
+        this.sendMachine(d.id, { type: 'STALE', reason: 'its edge node was reborn; waiting for its DBIRTH' });
+    }
+    const firmware = firmwareOf(p.metrics);
+    this.fleet.linkUp(s.id, { via: VIA, firmware: firmware ?? '' });
+    this.reportStatus(s.id, {
+      convention: 'sparkplug',
+      group: s.group,
+      node: s.node,
+      hostId: this.hostId,
+      bdSeq: s.bdSeq,
+      birthAt: p.timestamp ?? this.runtime.clock.wallNow(),
+      firmware,
+      metrics: statusMetrics(table, p.metrics),
+    });
+    this.applyValues(s.id, table, p, 'NBIRTH');
+    for (const c of this.pendingOf(s.id))
+      if (c.action === 'rebirth') this.settle(c, 'succeeded', { seq: p.seq ?? null });
+    this.runtime.logger.info('Sparkplug edge node born', { bridge: this.name, id: s.id, bdSeq: s.bdSeq });
+  }
+
+  private async onDeviceBirth(s: NodeSession, d: DeviceSession, decoded: Decoded): Promise<void> {
+    if (!d.id) {
+      this.refuseName(s.group, s.node, d.device, d.refusal!);
+      return;
+    }
+    if (!decoded.ok) {
+      this.badMessage(d.id, decoded.error.code, `DBIRTH: ${decoded.error.message}`);
+      this.requestRebirth(s, `the DBIRTH of ${d.device} could not be read`);
+      return;
+    }
+    const p = decoded.value;
+    if (!s.born) {
+      this.beforeBirth(s, `DBIRTH of ${d.device} before the NBIRTH`);
+      return;
+    }
+    this.checkSeq(s, p.seq, 'DBIRTH');
+    const ok = await this.ensure(SPARKPLUG_DEVICE_KIND, d.id, {
+      group: s.group,
+      node: s.node,
+      device: d.device,
+    });
+    if (!ok || this.state !== 'connected') return;
+    this.counters.births++;
+    const table = this.birthTable(d.id, 'DBIRTH', p.metrics);
+    d.born = true;
+    d.metrics = table;
+    const firmware = firmwareOf(p.metrics);
+    this.fleet.linkUp(d.id, { via: VIA, firmware: firmware ?? '' });
+    this.reportStatus(d.id, {
+      convention: 'sparkplug',
+      group: s.group,
+      node: s.node,
+      device: d.device,
+      parent: s.id ?? null,
+      birthAt: p.timestamp ?? this.runtime.clock.wallNow(),
+      firmware,
+      metrics: statusMetrics(table, p.metrics),
+    });
+    this.applyValues(d.id, table, p, 'DBIRTH');
+  }
+
+  private onData(
+    s: NodeSession,
+    d: DeviceSession | undefined,
+    decoded: Decoded,
+    type: 'NDATA' | 'DDATA',
+  ): void {
+    const id = d ? d.id : s.id;
+    if (!id) {
+      this.refuseName(s.group, s.node, d?.device, (d ? d.refusal : s.refusal)!);
+      return;
+    }
+    if (!decoded.ok) {
+      this.badMessage(id, decoded.error.code, `${type}: ${decoded.error.message}`);
+      return;
+    }
+    const p = decoded.value;
+    if (!s.born) {
+      this.beforeBirth(s, `${type} before the NBIRTH${d ? ` (device ${d.device})` : ''}`);
+      return;
+    }
+    this.checkSeq(s, p.seq, type);
+    if (d && !d.born) {
+      this.beforeBirth(s, `DDATA of ${d.device} before its DBIRTH`);
+      return;
+    }
+    if (!this.fleet.device(id)) {
+      // Removed from the fleet meanwhile (or never adopted): its birth brings it back.
+      if (this.adoptMode === 'auto') this.requestRebirth(s, `${id} is not in the fleet`);
+      return;
+    }
+    this.applyValues(id, d ? d.metrics : s.metrics, p, type);
+  }
+
+  private onNodeDeath(s: NodeSession, decoded: Decoded): void {
+    if (!s.id) return;
+    let bdSeq: number | undefined;
+    if (decoded.ok) {
+      const m = decoded.value.metrics.find((x) => x.name === BDSEQ_METRIC);
+      bdSeq = m ? numberOrUndefined(m.value) : undefined;
+    } else this.badMessage(s.id, decoded.error.code, `NDEATH: ${decoded.error.message} (taken as a death)`);
+    if (s.born && s.bdSeq !== null && bdSeq !== undefined && bdSeq !== s.bdSeq) {
+      this.counters.staleDeaths++;
+      this.runtime.logger.debug('stale NDEATH ignored', {
+        bridge: this.name,
+        id: s.id,
+        bdSeq,
+        current: s.bdSeq,
+      });
+      return;
+    }
+    this.counters.deaths++;
+    const reason = `NDEATH${bdSeq !== undefined ? ` (bdSeq ${bdSeq})` : ''}`;
+    s.born = false;
+    s.seq = null;
+    s.rebirthAskedAt = null;
+    for (const d of s.devices.values()) d.born = false;
+    this.fleet.linkDown(s.id, reason);
+    this.failPending(s.id, `the edge node died (${reason}) before the value came back`);
+    // Every device of the node, also those born before this bridge started.
+    for (const v of this.fleet.list())
+      if (
+        v.kind === SPARKPLUG_DEVICE_KIND &&
+        v.attributes.group === s.group &&
+        v.attributes.node === s.node
+      ) {
+        this.fleet.linkDown(v.id, `its edge node died (${reason})`);
+        this.failPending(v.id, `its edge node died (${reason}) before the value came back`);
+      }
+    this.runtime.logger.info('Sparkplug edge node died', { bridge: this.name, id: s.id, reason });
+  }
+
+  private onDeviceDeath(s: NodeSession, d: DeviceSession, decoded: Decoded): void {
+    if (!d.id) return;
+    if (decoded.ok && s.born) this.checkSeq(s, decoded.value.seq, 'DDEATH');
+    else if (!decoded.ok)
+      this.badMessage(d.id, decoded.error.code, `DDEATH: ${decoded.error.message} (taken as a death)`);
+    this.counters.deaths++;
+    d.born = false;
+    if (this.fleet.device(d.id)) this.fleet.linkDown(d.id, 'DDEATH');
+    this.failPending(d.id, 'the device died (DDEATH) before the value came back');
+  }
+
+  private checkSeq(s: NodeSession, seq: number | undefined, type: string): void {
+    if (seq === undefined) {
+      if (s.id) this.badMessage(s.id, 'noSeq', `${type} without seq`);
+      return;
+    }
+    if (s.seq === null) {
+      s.seq = seq;
+      return;
+    }
+    const expected = (s.seq + 1) % 256;
+    s.seq = seq;
+    if (seq === expected) return;
+    s.gaps++;
+    this.counters.gaps++;
+    this.runtime.logger.warn('Sparkplug seq gap', { bridge: this.name, id: s.id, type, expected, got: seq });
+    this.requestRebirth(s, `seq gap: expected ${expected}, got ${seq} (${type})`);
+  }
+
+  private beforeBirth(s: NodeSession, what: string): void {
+    this.counters.dataBeforeBirth++;
+    this.runtime.logger.info('Sparkplug data before birth', {
+      bridge: this.name,
+      node: `${s.group}/${s.node}`,
+      what,
+    });
+    this.requestRebirth(s, what);
+  }
+
+  /**
+   * NCMD `Node Control/Rebirth = true` at QoS 0, unless one is unanswered and recent. The node
+   * and its born devices go `stale` until the NBIRTH.
+   */
+  private requestRebirth(s: NodeSession, reason: string): boolean {
+    const client = this.client;
+    if (!client || this.state !== 'connected') return false;
+    const now = this.runtime.clock.wallNow();
+    if (s.rebirthAskedAt !== null && now - s.rebirthAskedAt < this.rebirthMinIntervalMs) {
+      this.counters.rebirthsSuppressed++;
+      return false;
+    }
+    s.rebirthAskedAt = now;
+    s.rebirths++;
+    this.counters.rebirthsRequested++;
+    client.publish(
+      commandTopic(s.group, s.node),
+      Buffer.from(encodeSparkplugCommand([{ name: REBIRTH_METRIC, datatype: 'Boolean', value: true }], now)),
+      { qos: 0, retain: false },
+    );
+    this.runtime.logger.warn('Sparkplug rebirth requested', {
+      bridge: this.name,
+      node: `${s.group}/${s.node}`,
+      reason,
+    });
+    if (s.id && this.fleet.device(s.id)) {
+      this.logEvent('device.rebirthRequested', s.id, { reason });
+      if (s.born) {
+        this.sendMachine(s.id, { type: 'STALE', reason: `rebirth requested: ${reason}` });
+        for (const d of s.devices.values())
+          if (d.born && d.id)
+            this.sendMachine(d.id, { type: 'STALE', reason: `rebirth of its node requested: ${reason}` });
+      }
+    }
+    return true;
+  }
+
+  /** Telemetry, and the writes whose value came back. */
+  private applyValues(id: string, table: MetricTable, p: SparkplugPayload, type: string): void {
+    const byTs = new Map<number | null, Record<string, number>>();
+    const waiting = this.pendingByDevice.get(id);
+    for (const m of p.metrics) {
+      const def = this.resolve(id, table, m, type);
+      if (!def) continue;
+      if (m.name === BDSEQ_METRIC && type === 'NBIRTH') continue;
+      const value = valueAs(m, def.datatype);
+      if (value === null) continue;
+      if (waiting)
+        for (const c of waiting)
+          if (c.action === 'write' && c.metric === def.name && sameValue(def.datatype, c.value!, value))
+            this.settle(c, 'succeeded', { value: toJson(value), reportedIn: type });
+      if (CONTROL_PREFIXES.some((prefix) => def.name.startsWith(prefix))) continue;
+      const n = telemetryValue(def.datatype, value);
+      if (n === undefined) continue;
+      const ts = m.timestamp ?? p.timestamp ?? null;
+      let values = byTs.get(ts);
+      if (!values) {
+        values = {};
+        byTs.set(ts, values);
+      }
+      values[def.name] = n;
+    }
+    for (const [ts, values] of byTs)
+      void this.fleet.ingestTelemetry(id, values, ts).then((r) => {
+        if (!r.ok)
+          this.runtime.logger.warn('Sparkplug telemetry not stored', {
+            bridge: this.name,
+            id,
+            error: r.error.message,
+          });
+      });
+  }
+
+  /** The birth's definition of a metric (by alias or name); a bad one is reported and skipped. */
+  private resolve(id: string, table: MetricTable, m: SparkplugMetric, type: string): MetricDef | undefined {
+    let def: MetricDef | undefined;
+    if (m.name !== undefined) {
+      def = table.byName.get(m.name);
+      if (!def) {
+        this.badMessage(id, 'unknownMetric', `${type}: metric '${m.name.slice(0, 100)}' is not in the birth`);
+        return undefined;
+      }
+    } else if (m.alias !== undefined) {
+      def = table.byAlias.get(m.alias);
+      if (!def) {
+        this.badMessage(id, 'unknownAlias', `${type}: alias ${m.alias} is not in the birth`);
+        return undefined;
+      }
+    } else {
+      this.badMessage(id, 'noName', `${type}: a metric with neither name nor alias`);
+      return undefined;
+    }
+    if (m.datatype !== undefined && m.datatype !== def.datatype) {
+      this.badMessage(
+        id,
+        'wrongDatatype',
+        `${type}: metric '${def.name.slice(0, 100)}' is ${def.datatype} in the birth, ${m.datatype} here`,
+      );
+      return undefined;
+    }
+    return def;
+  }
+
+  private birthTable(id: string, type: string, metrics: readonly SparkplugMetric[]): MetricTable {
+    const table = emptyTable();
+    for (const m of metrics) {
+      if (m.name === undefined || m.datatype === undefined) {
+        this.badMessage(
+          id,
+          'badBirth',
+          `${type}: a metric without ${m.name === undefined ? 'name' : `datatype ('${m.name.slice(0, 100)}')`}`,
+        );
+        continue;
+      }
+      const def: MetricDef = { name: m.name, datatype: m.datatype, alias: m.alias ?? null };
+      table.byName.set(m.name, def);
+      if (m.alias !== undefined) {
+        const other = table.byAlias.get(m.alias);
+        if (other && other.name !== m.name)
+          this.badMessage(
+            id,
+            'duplicateAlias',
+            `${type}: alias ${m.alias} names both '${other.name}' and '${m.name}'`,
+          );
+        table.byAlias.set(m.alias, def);
+      }
+    }
+    return table;
+  }
+
+  // ---- the fleet ----
+
+  private key(group: string, node: string): string {
+    return `${group}\u0000${node}`;
+  }
+
+  private followsGroup(group: string): boolean {
+    return this.groups === undefined || this.groups.includes(group);
+  }
+
+  private session(group: string, node: string): NodeSession {
+    const key = this.key(group, node);
+    let s = this.sessions.get(key);
+    if (!s) {
+      const id = sparkplugFleetId(group, node);
+      s = {
+        group,
+        node,
+        id: id.ok ? id.value : undefined,
+        refusal: id.ok ? undefined : id.error,
+        born: false,
+        bdSeq: null,
+        seq: null,
+        metrics: emptyTable(),
+        devices: new Map(),
+        rebirthAskedAt: null,
+        gaps: 0,
+        rebirths: 0,
+        queue: Promise.resolve(),
+      };
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  private deviceSession(s: NodeSession, device: string): DeviceSession {
+    let d = s.devices.get(device);
+    if (!d) {
+      const id = sparkplugFleetId(s.group, s.node, device);
+      d = {
+        device,
+        id: id.ok ? id.value : undefined,
+        refusal: id.ok ? undefined : id.error,
+        born: false,
+        metrics: emptyTable(),
+      };
+      s.devices.set(device, d);
+    }
+    return d;
+  }
+
+  private sessionOfFleetNode(nodeId: string): NodeSession | undefined {
+    const v = this.fleet.device(nodeId);
+    if (!v || v.kind !== SPARKPLUG_NODE_KIND) return undefined;
+    const { group, node } = v.attributes;
+    if (typeof group !== 'string' || typeof node !== 'string') return undefined;
+    return this.session(group, node);
+  }
+
+  private addInput(kind: string, id: string, attributes: JsonObject) {
+    const group = String(attributes.group);
+    const node = String(attributes.node);
+    if (kind === SPARKPLUG_NODE_KIND)
+      return {
+        id,
+        kind,
+        name: `${group}/${node}`,
+        tags: ['sparkplug', `group:${safeIdPart(group)}`],
+        attributes,
+      };
+    // A device id is longer than its node's, so the node's id is valid too.
+    const parent = sparkplugFleetId(group, node);
+    return {
+      id,
+      kind,
+      name: `${group}/${node}/${String(attributes.device)}`,
+      tags: ['sparkplug', `node:${parent.ok ? parent.value : ''}`],
+      attributes,
+    };
+  }
+
+  /** The node or device is in the fleet (adopted now if `auto`); false when it cannot be. */
+  private async ensure(kind: string, id: string, attributes: JsonObject): Promise<boolean> {
+    const v = this.fleet.device(id);
+    if (v) {
+      const same =
+        v.kind === kind &&
+        v.attributes.group === attributes.group &&
+        v.attributes.node === attributes.node &&
+        v.attributes.device === attributes.device;
+      if (same) return true;
+      const mine = `${attributes.group}/${attributes.node}${attributes.device !== undefined ? `/${attributes.device}` : ''}`;
+      const theirs =
+        v.kind === SPARKPLUG_NODE_KIND || v.kind === SPARKPLUG_DEVICE_KIND
+          ? `Sparkplug ${[v.attributes.group, v.attributes.node, v.attributes.device].filter((x) => x !== undefined).join('/')}`
+          : `a ${v.kind} device`;
+      this.refuseName(
+        String(attributes.group),
+        String(attributes.node),
+        attributes.device as string | undefined,
+        `fleet id '${id}' of ${mine} is already taken by ${theirs} (names differing only in characters outside [A-Za-z0-9_-] map to the same id)`,
+      );
+      return false;
+    }
+    const now = this.runtime.clock.wallNow();
+    const prev = this.discoveredMap.get(id);
+    if (this.adoptMode === 'manual') {
+      if (!prev) {
+        this.runtime.logger.info('Sparkplug device waits for adoption', { bridge: this.name, id, kind });
+        this.logEvent('device.discovered', id, { kind, via: VIA, reason: 'manual', ...attributes });
+      }
+      this.discoveredMap.set(id, {
+        id,
+        kind,
+        attributes,
+        firstSeen: prev?.firstSeen ?? now,
+        lastSeen: now,
+        reason: 'manual',
+      });
+      return false;
+    }
+    const r = await this.fleet.addDevice(this.addInput(kind, id, attributes));
+    if (!r.ok && r.error.code !== 'alreadyExists') {
+      this.discoveredMap.set(id, {
+        id,
+        kind,
+        attributes,
+        firstSeen: prev?.firstSeen ?? now,
+        lastSeen: now,
+        reason: `addFailed: ${r.error.message}`,
+      });
+      this.runtime.logger.warn('Sparkplug device could not be adopted', {
+        bridge: this.name,
+        id,
+        error: r.error.message,
+      });
+      return false;
+    }
+    this.discoveredMap.delete(id);
+    this.runtime.logger.info('Sparkplug device adopted', { bridge: this.name, id, kind });
+    return true;
+  }
+
+  private refuseName(group: string, node: string, device: string | undefined, reason: string): void {
+    this.counters.refused++;
+    const key = `${group}\u0000${node}\u0000${device ?? ''}`;
+    if (this.refusedKeys.has(key)) return;
+    this.refusedKeys.add(key);
+    this.runtime.logger.warn('Sparkplug name refused', { bridge: this.name, reason });
+    this.logEvent('sparkplug.refused', undefined, { group, node, device: device ?? null, reason });
+  }
+
+  private sendMachine(id: string, event: SparkplugEvent): void {
+    const p = this.fleet.machineOf(id);
+    if (p?.alive) p.send(event as never);
+  }
+
+  private reportStatus(id: string, status: JsonObject): void {
+    this.track(
+      this.fleet.reportStatus(id, status).then((r) => {
+        if (!r.ok)
+          this.runtime.logger.warn('Sparkplug status not stored', {
+            bridge: this.name,
+            id,
+            error: r.error.message,
+          });
+      }),
+    );
+  }
+
+  private badMessage(id: string, code: string, message: string): void {
+    this.counters.badMessages++;
+    const now = this.runtime.clock.wallNow();
+    let w = this.errorWindows.get(id);
+    if (!w) {
+      w = { start: now, events: 0 };
+      this.errorWindows.set(id, w);
+    }
+    if (now - w.start >= 60_000) {
+      w.start = now;
+      w.events = 0;
+    }
+    if (w.events >= this.maxErrorEvents) return;
+    w.events++;
+    this.logEvent('device.badMessage', id, { code, message: message.slice(0, 300), via: VIA });
+    this.runtime.logger.warn('bad Sparkplug message', { bridge: this.name, deviceId: id, code, message });
+  }
+
+  private logEvent(kind: string, deviceId: string | undefined, data: JsonValue): void {
+    const at = this.runtime.clock.wallNow();
+    this.events.push(deviceId === undefined ? { at, kind, data } : { at, kind, deviceId, data });
+    this.writingEvents ??= this.writeEvents();
+  }
+
+  private async writeEvents(): Promise<void> {
+    await Promise.resolve(); // gather the events of this turn into one write
+    try {
+      while (this.events.length > 0) {
+        const batch = this.events;
+        this.events = [];
+        await this.store.appendEvents(batch, { durability: 'normal' }).catch((error: unknown) => {
+          this.runtime.logger.error('Sparkplug events could not be stored', {
+            count: batch.length,
+            error: (error as Error).message,
+          });
+        });
+      }
+    } finally {
+      this.writingEvents = undefined;
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    const q = p.catch((error: unknown) =>
+      this.runtime.report(`Sparkplug bridge ${this.name}: a store write failed`, error),
+    );
+    this.storeWrites.add(q);
+    void q.finally(() => this.storeWrites.delete(q));
+  }
+
+  // ---- commands ----
+
+  private async submit(input: Parameters<DeviceCommandPort['submit']>[0]): Promise<PortResult> {
+    if (this.status !== 'running') return refuse('stopped', 'the Sparkplug bridge is not running');
+    const v = this.fleet.device(input.deviceId);
+    if (!v || (v.kind !== SPARKPLUG_NODE_KIND && v.kind !== SPARKPLUG_DEVICE_KIND))
+      return refuse(
+        'badDeviceId',
+        `'${String(input.deviceId).slice(0, 80)}' is not a Sparkplug node or device`,
+      );
+    const group = String(v.attributes.group);
+    const node = String(v.attributes.node);
+    const device = v.kind === SPARKPLUG_DEVICE_KIND ? String(v.attributes.device) : undefined;
+    const client = this.client;
+    if (!client || this.state !== 'connected')
+      return refuse(
+        'noLink',
+        `the Sparkplug bridge is not connected to the broker (${this.state}); nothing was sent`,
+      );
+    const s = this.session(group, node);
+    const d = device === undefined ? undefined : this.deviceSession(s, device);
+    let metrics: { name: string; datatype: Datatype; value: ScalarValue }[];
+    let metric: string | undefined;
+    let datatype: Datatype | undefined;
+    let value: ScalarValue | undefined;
+    if (input.action === 'rebirth' && device === undefined) {
+      metrics = [{ name: REBIRTH_METRIC, datatype: 'Boolean', value: true }];
+    } else if (input.action === 'write') {
+      const born = d ? s.born && d.born : s.born;
+      if (!born)
+        return refuse(
+          'noLink',
+          `${v.id} is offline (no ${d ? 'DBIRTH' : 'NBIRTH'} since ${v.link.reason ?? 'the host started'}); Sparkplug commands are not queued`,
+        );
+      metric = String(input.args.metric);
+      const table = d ? d.metrics : s.metrics;
+      const def = table.byName.get(metric);
+      if (!def) {
+        const names = [...table.byName.keys()].filter((n) => n !== BDSEQ_METRIC);
+        const shown = names.slice(0, 20).join(', ') + (names.length > 20 ? ', …' : '');
+        return refuse(
+          'badCommand',
+          `write: ${v.id} has no metric '${metric.slice(0, 100)}' in its birth (metrics: ${shown})`,
+        );
+      }
+      const checked = checkWriteValue(def.datatype, input.args.value);
+      if (!checked.ok)
+        return refuse('badCommand', `write: metric '${metric.slice(0, 100)}' of ${v.id}: ${checked.message}`);
+      datatype = def.datatype;
+      value = checked.value;
+      metrics = [{ name: def.name, datatype, value }];
+    } else return refuse('badCommand', `${v.kind} has no command '${String(input.action).slice(0, 40)}'`);
+
+    const commandId = randomUUID();
+    const now = this.runtime.clock.wallNow();
+    const recorded = await this.store.recordCommand({
+      commandId,
+      deviceId: v.id,
+      action: input.action,
+      args: input.args,
+      actor: input.actor,
+      status: 'sent',
+      requestedAt: now,
+    });
+    if (!recorded.ok) return refuse('stopped', `the command could not be audited: ${recorded.error.message}`);
+    if (client !== this.client || this.state !== 'connected') {
+      await this.store.updateCommand(commandId, {
+        status: 'failed',
+        error: { code: 'noLink', message: 'the broker connection dropped before it was sent' },
+        completedAt: this.runtime.clock.wallNow(),
+      });
+      return refuse('noLink', 'the Sparkplug bridge lost the broker before the command was sent');
+    }
+    client.publish(commandTopic(group, node, device), Buffer.from(encodeSparkplugCommand(metrics, now)), {
+      qos: 0, // Sparkplug: NCMD/DCMD at QoS 0
+      retain: false,
+    });
+    this.counters.sent++;
+    const c: PendingCommand = {
+      commandId,
+      deviceId: v.id,
+      action: input.action === 'rebirth' ? 'rebirth' : 'write',
+      group,
+      node,
+      device,
+      sentAt: now,
+      timer: undefined,
+      ...(metric !== undefined ? { metric, datatype, value } : {}),
+    };
+    if (c.action === 'rebirth') s.rebirthAskedAt = now;
+    c.timer = this.runtime.timers.schedule(
+      this.commandTimeoutMs,
+      () => {
+        c.timer = undefined;
+        const what =
+          c.action === 'rebirth'
+            ? 'no NBIRTH came'
+            : `${v.id} did not report ${c.metric} = ${JSON.stringify(c.value)} in a DATA message`;
+        this.settle(c, 'timedOut', undefined, {
+          code: 'timedOut',
+          message: `${what} within ${this.commandTimeoutMs} ms (Sparkplug commands have no reply: the new value must come back)`,
+        });
+      },
+      { owner: this.pid, label: 'sparkplug.command' },
+    );
+    this.pending.set(commandId, c);
+    let set = this.pendingByDevice.get(v.id);
+    if (!set) {
+      set = new Set();
+      this.pendingByDevice.set(v.id, set);
+    }
+    set.add(c);
+    return { ok: true, value: { commandId, status: 'sent' } };
+  }
+
+  private pendingOf(deviceId: string): PendingCommand[] {
+    return [...(this.pendingByDevice.get(deviceId) ?? [])];
+  }
+
+  private failPending(deviceId: string, message: string): void {
+    for (const c of this.pendingOf(deviceId))
+      this.settle(c, 'failed', undefined, { code: 'offline', message });
+  }
+
+  private settle(
+    c: PendingCommand,
+    status: 'succeeded' | 'timedOut' | 'failed',
+    result?: JsonValue,
+    error?: { code: string; message: string },
+  ): void {
+    if (!this.pending.delete(c.commandId)) return;
+    if (c.timer) this.runtime.timers.cancel(c.timer);
+    c.timer = undefined;
+    const set = this.pendingByDevice.get(c.deviceId);
+    set?.delete(c);
+    if (set?.size === 0) this.pendingByDevice.delete(c.deviceId);
+    const key = status === 'succeeded' ? 'succeeded' : status === 'timedOut' ? 'timedOut' : 'failed';
+    this.counters[key]++;
+    const completedAt = this.runtime.clock.wallNow();
+    if (status !== 'succeeded')
+      this.runtime.logger.warn('Sparkplug command did not succeed', {
+        bridge: this.name,
+        deviceId: c.deviceId,
+        commandId: c.commandId,
+        status,
+        message: error?.message,
+      });
+    this.track(
+      this.store.updateCommand(c.commandId, {
+        status,
+        ...(result !== undefined
+          ? { result: { ...(result as JsonObject), tookMs: completedAt - c.sentAt } }
+          : {}),
+        ...(error !== undefined ? { error } : {}),
+        completedAt,
+      }),
+    );
+  }
+}
+
+type Decoded = ReturnType<typeof decodeSparkplugPayload>;
+
+function numberOrUndefined(v: unknown): number | undefined {
+  return typeof v === 'number' ? v : undefined;
+}
+
+function firmwareOf(metrics: readonly SparkplugMetric[]): string | null {
+  const m = metrics.find(
+    (x) =>
+      x.name !== undefined && FIRMWARE_NAME.test(x.name) && typeof x.value === 'string' && x.value !== '',
+  );
+  return m ? (m.value as string).slice(0, 64) : null;
+}
+
+/** The birth's metric definitions for the status: name, datatype, alias, properties, value. */
+function statusMetrics(table: MetricTable, metrics: readonly SparkplugMetric[]): JsonValue[] {
+  const out: JsonValue[] = [];
+  for (const m of metrics) {
+    if (out.length >= MAX_STATUS_METRICS) break;
+    const def = m.name !== undefined ? table.byName.get(m.name) : undefined;
+    if (!def) continue;
+    const value = scalarJson(def.datatype, m.value);
+    out.push({
+      name: def.name,
+      datatype: def.datatype,
+      alias: def.alias,
+      ...(m.properties ? { properties: m.properties } : {}),
+      ...(value !== undefined ? { value } : {}),
+    });
+  }
+  return out;
+}
+
+function validateOptions(o: SparkplugOptions): void {
+  const hostProblem = topicLevelProblem(o.hostId ?? 'fleetvisor');
+  if (hostProblem) throw new RangeError(`sparkplugConvention: hostId ${hostProblem}`);
+  if (o.groups !== undefined) {
+    if (!Array.isArray(o.groups))
+      throw new RangeError('sparkplugConvention: groups must be an array of group ids');
+    for (const g of o.groups) {
+      const p = topicLevelProblem(g);
+      if (p) throw new RangeError(`sparkplugConvention: group ${p}`);
+      if (g === 'STATE') throw new RangeError("sparkplugConvention: 'STATE' is reserved, not a group");
+    }
+  }
+  if (o.adopt !== undefined && o.adopt !== 'auto' && o.adopt !== 'manual')
+    throw new RangeError(`sparkplugConvention: adopt must be 'auto' or 'manual', got ${String(o.adopt)}`);
+  const positive: [string, number | undefined][] = [
+    ['commandTimeoutMs', o.commandTimeoutMs],
+    ['maxPayloadBytes', o.maxPayloadBytes],
+    ['keepaliveMs', o.keepaliveMs],
+    ['connectTimeoutMs', o.connectTimeoutMs],
+  ];
+  for (const [field, value] of positive)
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0))
+      throw new RangeError(`sparkplugConvention: ${field} must be a positive integer, got ${String(value)}`);
+  for (const [field, value] of [
+    ['rebirthMinIntervalMs', o.rebirthMinIntervalMs],
+    ['maxErrorEventsPerMinute', o.maxErrorEventsPerMinute],
+  ] as const)
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0))
+      throw new RangeError(
+        `sparkplugConvention: ${field} must be a non-negative integer, got ${String(value)}`,
+      );
+}
+
+/**
+ * The Sparkplug B convention: kinds `sparkplug.node` and `sparkplug.device`, and a bridge acting
+ * as the Primary Host Application `hostId`. Throws `RangeError` for bad options, naming the field.
+ *
+ * @example
+ * const sparkplug = sparkplugConvention({ hostId: 'fleetvisor', groups: ['Plant1'], adopt: 'auto' });
+ * const bridge = (await sparkplug.start({ runtime, fleet, store, broker: { url } })) as SparkplugBridge;
+ * bridge.stats(); // { connected: true, births: 3, gaps: 0, rebirthsRequested: 0, … }
+ */
+export function sparkplugConvention(options: SparkplugOptions = {}): Convention {
+  validateOptions(options);
+  return {
+    name: 'sparkplug',
+    kinds: [sparkplugNodeKind, sparkplugDeviceKind],
+    start(context) {
+      const bridge = new SparkplugBridge(context.runtime, context, options);
+      bridge.begin();
+      return bridge;
+    },
+  };
+}
