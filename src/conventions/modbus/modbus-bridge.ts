@@ -1,0 +1,735 @@
+/**
+ * The Modbus RTU convention: `modbus.device` devices (modbus-kind.ts) polled over serial buses.
+ *
+ * {@link modbusConvention} gives the app the kind and a bridge process (kind `supervisor`, name
+ * `modbus-bridge`, under the `links` supervisor) that:
+ *
+ * - watches the fleet: reads `fleet.list()` every `scanMs` (the fleet has no change hook; the
+ *   runtime's event stream would cost every emitter once observed) and on a write to a device it
+ *   does not know yet; a device's parsed attributes are cached by identity;
+ * - groups the `modbus.device` devices by `port` and keeps ONE bus process per port
+ *   (modbus-bus.ts: several slaves share it, polled round-robin one request per turn, a silent
+ *   slave only probed with backoff, the port reopened with jittered backoff when it vanishes).
+ *   Devices on one port must agree on the line settings (baud rate, parity, data and stop bits):
+ *   the first device (by id) sets them, a device that disagrees gets a `device.modbusError`
+ *   event (`lineConflict`) and is not polled. A bus that crashes is restarted after a backoff;
+ * - tells the fleet what happens: `linkUp` on a slave's first good reply (via
+ *   `modbus:<port>#<slaveId>`), `linkDown` with the reason (timeouts named, port vanished),
+ *   each poll cycle's values as telemetry (`ingestTelemetry`, one metric per register), and a
+ *   `status.modbus` summary with the counters (`reportStatus`, on up/down and at most every
+ *   `statusIntervalMs` while they change);
+ * - reports faults as events on the device (`store.appendEvents`): exception replies and
+ *   timeouts as `device.modbusError`, CRC errors and malformed replies as `device.badMessage`,
+ *   each with a message naming the slave, registers, function code and address; at most one
+ *   every `eventIntervalMs` per device and fault code (exceptions: per function code and
+ *   address, so each bad register is heard); the next one carries `suppressed`, how many were
+ *   left out;
+ * - is the `modbus.device` command port (`fleet.setCommandPort`): a `write` is checked against
+ *   the device's register map (refused `badCommand` → the fleet's `badArgs`, naming the
+ *   register), audited in the store, queued on the bus between two polls and `succeeded` when
+ *   the slave acknowledges (FC05/06/16). While the slave does not answer it waits (`pending`) up
+ *   to its ttl (`writeTtlMs` by default), then ends `expired`; an exception reply ends it
+ *   `failed`, no acknowledgement `timedOut`.
+ *
+ * @example
+ * const app = await startApp({ …, conventions: [modbusConvention({ scanMs: 1000 })] });
+ * await app.fleet.addDevice({ id: 'meter-1', kind: 'modbus.device', attributes: {
+ *   port: '/dev/ttyUSB0', slaveId: 1, registers: [{ name: 'voltage', table: 'input', address: 0, scale: 0.1, unit: 'V' }],
+ * } });
+ * // a second later: connected, telemetry `voltage` every second
+ * await app.fleet.act('meter-1', 'write', { register: 'voltage', value: 1 }); // badArgs: register 'voltage': is not writable …
+ */
+import { randomUUID } from 'node:crypto';
+import type { DeviceCommandPort, DeviceView, Fleet } from '../../devices/fleet.js';
+import type { ExitReason } from '../../runtime/exit-reason.js';
+import { formatExitReason, isCleanExit } from '../../runtime/exit-reason.js';
+import { ProcessBase } from '../../runtime/process.js';
+import type { Runtime } from '../../runtime/runtime.js';
+import type { TimerRef } from '../../runtime/timers.js';
+import type { CommandStatus, JsonObject, JsonValue, Store } from '../../store/store.js';
+import type { ReconnectOptions } from '../../transports/mqtt-link.js';
+import { backoffDelayMs, DEFAULT_RECONNECT } from '../../transports/mqtt-link.js';
+import type { Convention, ConventionContext } from '../convention.js';
+import type { BusStats, LineSettings, ModbusFault, SlaveConfig, WriteOutcome } from './modbus-bus.js';
+import { type ModbusBus, startModbusBus } from './modbus-bus.js';
+import type { WriteRequest } from './modbus-codec.js';
+import { encodeWrite } from './modbus-codec.js';
+import type { ModbusAttributes, RegisterDef } from './modbus-kind.js';
+import { MODBUS_KIND, modbusDevice, writeArgs } from './modbus-kind.js';
+
+export interface ModbusConventionOptions {
+  /** How often the fleet is read for `modbus.device` devices; default 1000 ms. */
+  readonly scanMs?: number;
+  /** Port reopen backoff (and a crashed bus's restart); defaults as the MQTT link's. */
+  readonly reconnect?: Partial<ReconnectOptions>;
+  /** The longest wait between two probes of a slave that does not answer; default 10 000 ms. */
+  readonly probeMaxMs?: number;
+  /** How often an absent port is looked for; default 500 ms. */
+  readonly presencePollMs?: number;
+  /** No slave answers and nothing received for this long: the port is reopened; default 60 000 ms. */
+  readonly reopenSilentMs?: number;
+  /** At most one fault event per device and fault code this often; default 10 000 ms. */
+  readonly eventIntervalMs?: number;
+  /** At most one `status.modbus` report per device this often while counters change; default 10 000 ms. */
+  readonly statusIntervalMs?: number;
+  /** How long a write waits for a slave that does not answer, unless the submit says; default 30 000 ms. */
+  readonly writeTtlMs?: number;
+  /** Most open writes per device; default 100. */
+  readonly maxOpenWritesPerDevice?: number;
+  /** [0, 1) for the jitter; default Math.random. */
+  readonly random?: () => number;
+}
+
+/** The Modbus RTU convention: the `modbus.device` kind and its bridge. */
+export function modbusConvention(options: ModbusConventionOptions = {}): Convention {
+  validateOptions(options);
+  return {
+    name: 'modbus',
+    kinds: [modbusDevice],
+    start: (context) => startModbusBridge(context, options),
+  };
+}
+
+/** Starts the bridge process directly (the app goes through {@link modbusConvention}). */
+export function startModbusBridge(
+  context: ConventionContext,
+  options: ModbusConventionOptions = {},
+): ModbusBridge {
+  validateOptions(options);
+  const bridge = new ModbusBridge(context.runtime, context.fleet, context.store, options);
+  bridge.begin();
+  return bridge;
+}
+
+/** What the bridge knows of one `modbus.device` (from its attributes and its bus). */
+interface DeviceEntry {
+  readonly id: string;
+  attrs: ModbusAttributes;
+  registers: Map<string, RegisterDef>;
+  path: string;
+  online: boolean;
+  /** Polled (false: its line settings disagree with its port's). */
+  polled: boolean;
+  lastStatusAt: number;
+  lastStatusJson: string;
+  faults: Map<string, { lastAt: number; suppressed: number }>;
+  reportedConflict: boolean;
+}
+
+interface BusEntry {
+  readonly bus: ModbusBus;
+  readonly line: LineSettings;
+  signature: string;
+}
+
+interface OpenWrite {
+  readonly commandId: string;
+  readonly deviceId: string;
+  readonly args: { register: string; value: number | boolean };
+  readonly request: WriteRequest;
+  readonly expiresAt: number | null;
+  status: 'pending' | 'sent';
+  attempts: number;
+}
+
+export interface ModbusBridgeStats {
+  readonly buses: readonly BusStats[];
+  readonly devices: number;
+  readonly openWrites: number;
+}
+
+const sameLine = (a: LineSettings, b: LineSettings) =>
+  a.baudRate === b.baudRate &&
+  a.parity === b.parity &&
+  a.dataBits === b.dataBits &&
+  a.stopBits === b.stopBits;
+
+/** The bridge process. Made by {@link startModbusBridge}. */
+export class ModbusBridge extends ProcessBase {
+  private readonly fleet: Fleet;
+  private readonly store: Store;
+  private readonly options: ModbusConventionOptions;
+  private readonly reconnect: ReconnectOptions;
+  private readonly scanMs: number;
+  private readonly eventIntervalMs: number;
+  private readonly statusIntervalMs: number;
+  private readonly writeTtlMs: number;
+  private readonly maxOpenWrites: number;
+  private readonly random: () => number;
+
+  private readonly devices = new Map<string, DeviceEntry>();
+  private readonly buses = new Map<string, BusEntry>();
+  /** Ports whose bus crashed: not restarted before `at`. */
+  private readonly busRestarts = new Map<string, { at: number; attempts: number }>();
+  private readonly writes = new Map<string, OpenWrite>();
+  private readonly parsed = new WeakMap<object, ModbusAttributes | string>();
+  private scanTimer: TimerRef | undefined;
+
+  /** The `modbus.device` command port (set on the fleet by {@link begin}). */
+  readonly commandPort: DeviceCommandPort = {
+    submit: (input) => this.submit(input),
+    open: (deviceId) =>
+      [...this.writes.values()].filter((w) => w.deviceId === deviceId).map(() => ({ action: 'write' })),
+  };
+
+  constructor(runtime: Runtime, fleet: Fleet, store: Store, options: ModbusConventionOptions) {
+    super(runtime, 'supervisor', 'modbus-bridge');
+    this.fleet = fleet;
+    this.store = store;
+    this.options = options;
+    this.reconnect = { ...DEFAULT_RECONNECT, ...options.reconnect };
+    this.scanMs = options.scanMs ?? 1000;
+    this.eventIntervalMs = options.eventIntervalMs ?? 10_000;
+    this.statusIntervalMs = options.statusIntervalMs ?? 10_000;
+    this.writeTtlMs = options.writeTtlMs ?? 30_000;
+    this.maxOpenWrites = options.maxOpenWritesPerDevice ?? 100;
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Internal: registers the command port, scans now and every `scanMs`. */
+  begin(): void {
+    this.started();
+    this.fleet.setCommandPort(MODBUS_KIND, this.commandPort);
+    this.tick();
+  }
+
+  /**
+   * Buses, devices and open writes, for health checks, the UI and tests.
+   *
+   * @example
+   * bridge.stats().buses[0].slaves.map((s) => [s.deviceId, s.online, s.counters.timeouts]);
+   */
+  stats(): ModbusBridgeStats {
+    return {
+      buses: [...this.buses.values()].map((b) => b.bus.stats()),
+      devices: this.devices.size,
+      openWrites: this.writes.size,
+    };
+  }
+
+  /** One device's slave on its bus: online, counters, last error; undefined if not polled. */
+  deviceStats(deviceId: string): BusStats['slaves'][number] | undefined {
+    const d = this.devices.get(deviceId);
+    const bus = d ? this.buses.get(d.path) : undefined;
+    return bus?.bus.stats().slaves.find((s) => s.deviceId === deviceId);
+  }
+
+  /** Reads the fleet now (it does so every `scanMs` anyway). */
+  scanNow(): void {
+    if (this.status === 'running') this.scan();
+  }
+
+  protected async terminate(_reason: ExitReason): Promise<void> {
+    if (this.scanTimer) this.runtime.timers.cancel(this.scanTimer);
+    this.scanTimer = undefined;
+    const buses = [...this.buses.values()].map((b) => b.bus);
+    this.buses.clear();
+    await Promise.all(buses.map((b) => b.stop()));
+    this.allDown('the Modbus bridge stopped');
+    const open = [...this.writes.keys()];
+    await Promise.all(
+      open.map((id) =>
+        this.finish(id, 'cancelled', { error: { code: 'stopped', message: 'the Modbus bridge stopped' } }),
+      ),
+    );
+  }
+
+  protected override release(): void {
+    if (this.scanTimer) this.runtime.timers.cancel(this.scanTimer);
+    this.scanTimer = undefined;
+    for (const b of this.buses.values()) b.bus.kill();
+    this.buses.clear();
+    this.allDown('the Modbus bridge was killed');
+    for (const id of [...this.writes.keys()])
+      void this.finish(id, 'cancelled', {
+        error: { code: 'stopped', message: 'the Modbus bridge was killed' },
+      });
+  }
+
+  private allDown(reason: string): void {
+    for (const d of this.devices.values()) {
+      if (!d.online) continue;
+      d.online = false;
+      this.fleet.linkDown(d.id, reason);
+    }
+  }
+
+  // ---- the fleet ----
+
+  private tick(): void {
+    this.scanTimer = undefined;
+    if (this.status !== 'running') return;
+    try {
+      this.scan();
+      this.expireWrites();
+      this.reportStatuses(false);
+    } catch (error) {
+      this.runtime.report('modbus bridge: scan failed', error, this.pid);
+    }
+    this.scanTimer = this.runtime.timers.schedule(this.scanMs, () => this.tick(), {
+      owner: this.pid,
+      label: 'modbus.scan',
+    });
+  }
+
+  private attributesOf(view: DeviceView): ModbusAttributes | string {
+    const key = view.attributes as object;
+    let a = this.parsed.get(key);
+    if (a === undefined) {
+      const r = modbusDevice.parseAttributes(view.attributes);
+      a = r.ok ? r.value : r.message;
+      this.parsed.set(key, a);
+      // The fleet validates attributes on add and load, so this is a stored row gone bad: once.
+      if (!r.ok)
+        this.runtime.logger.warn('modbus device with bad attributes', { id: view.id, error: r.message });
+    }
+    return a;
+  }
+
+  /** Reads the fleet: devices added, removed or changed; one bus per port. */
+  private scan(): void {
+    const groups = new Map<string, { line: LineSettings; slaves: SlaveConfig[] }>();
+    const present = new Set<string>();
+    const views = this.fleet
+      .list()
+      .filter((v) => v.kind === MODBUS_KIND && v.health === 'running')
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const v of views) {
+      const a = this.attributesOf(v);
+      if (typeof a === 'string') continue;
+      present.add(v.id);
+      let d = this.devices.get(v.id);
+      if (!d) {
+        d = {
+          id: v.id,
+          attrs: a,
+          registers: new Map(a.registers.map((r) => [r.name, r])),
+          path: a.port,
+          online: false,
+          polled: true,
+          lastStatusAt: Number.NEGATIVE_INFINITY,
+          lastStatusJson: '',
+          faults: new Map(),
+          reportedConflict: false,
+        };
+        this.devices.set(v.id, d);
+      } else if (d.attrs !== a) {
+        d.attrs = a;
+        d.registers = new Map(a.registers.map((r) => [r.name, r]));
+        d.path = a.port;
+      }
+      const line: LineSettings = {
+        baudRate: a.baudRate,
+        parity: a.parity,
+        dataBits: a.dataBits,
+        stopBits: a.stopBits,
+      };
+      let g = groups.get(a.port);
+      if (!g) {
+        g = { line, slaves: [] };
+        groups.set(a.port, g);
+      } else if (!sameLine(g.line, line)) {
+        d.polled = false;
+        if (!d.reportedConflict) {
+          d.reportedConflict = true;
+          const message = `device ${v.id} wants ${describeLine(line)} on ${a.port}, where the bus runs ${describeLine(g.line)} (set by the first device on it); it is not polled until they agree`;
+          this.runtime.logger.warn('modbus line settings conflict', { id: v.id, port: a.port });
+          this.appendEvent(v.id, 'device.modbusError', { code: 'lineConflict', message });
+        }
+        continue;
+      }
+      d.polled = true;
+      d.reportedConflict = false;
+      g.slaves.push({
+        deviceId: v.id,
+        unitId: a.slaveId,
+        registers: a.registers,
+        pollMs: a.pollMs,
+        timeoutMs: a.timeoutMs,
+        retries: a.retries,
+      });
+    }
+
+    // Devices gone from the fleet (removed, or failed): forget them and their writes.
+    for (const [id, d] of this.devices) {
+      if (present.has(id)) continue;
+      this.devices.delete(id);
+      if (d.online) this.fleet.linkDown(id, 'no longer polled by the Modbus bridge');
+      for (const w of [...this.writes.values()])
+        if (w.deviceId === id)
+          void this.finish(w.commandId, 'cancelled', {
+            error: { code: 'removed', message: `device ${id} is no longer a running Modbus device` },
+          });
+    }
+    // Devices not polled any more (a line conflict) but shown up.
+    for (const d of this.devices.values())
+      if (!d.polled && d.online) {
+        d.online = false;
+        this.fleet.linkDown(d.id, 'not polled: its line settings disagree with its port’s');
+      }
+
+    const now = this.runtime.clock.now();
+    for (const [path, g] of groups) {
+      const signature = JSON.stringify(g.slaves);
+      const b = this.buses.get(path);
+      if (b && sameLine(b.line, g.line)) {
+        if (b.signature !== signature) {
+          b.signature = signature;
+          b.bus.setSlaves(g.slaves);
+        }
+        continue;
+      }
+      if (b) this.stopBus(path, b, 'its line settings changed');
+      const restart = this.busRestarts.get(path);
+      if (restart && restart.at > now) continue;
+      this.startBus(path, g.line, g.slaves, signature);
+    }
+    for (const [path, b] of this.buses)
+      if (!groups.has(path)) this.stopBus(path, b, 'no device uses it any more');
+  }
+
+  private startBus(path: string, line: LineSettings, slaves: SlaveConfig[], signature: string): void {
+    let bus: ModbusBus;
+    try {
+      bus = startModbusBus(this.runtime, {
+        path,
+        line,
+        slaves,
+        reconnect: this.reconnect,
+        random: this.random,
+        ...(this.options.probeMaxMs === undefined ? {} : { probeMaxMs: this.options.probeMaxMs }),
+        ...(this.options.presencePollMs === undefined ? {} : { presencePollMs: this.options.presencePollMs }),
+        ...(this.options.reopenSilentMs === undefined ? {} : { reopenSilentMs: this.options.reopenSilentMs }),
+        hooks: {
+          onSlaveUp: (id, via) => this.ifCurrent(path, bus, () => this.slaveUp(id, via)),
+          onSlaveDown: (id, reason) => this.ifCurrent(path, bus, () => this.slaveDown(id, reason)),
+          onValues: (id, values) => this.ifCurrent(path, bus, () => this.values(id, values)),
+          onFault: (id, fault) => this.ifCurrent(path, bus, () => this.fault(id, fault)),
+        },
+      });
+    } catch (error) {
+      this.runtime.report(`modbus bridge: cannot start a bus on ${path}`, error, this.pid);
+      return;
+    }
+    const entry: BusEntry = { bus, line, signature };
+    this.buses.set(path, entry);
+    bus.onExit((reason) => this.busExited(path, entry, reason));
+  }
+
+  private stopBus(path: string, b: BusEntry, why: string): void {
+    this.buses.delete(path);
+    this.runtime.logger.info('modbus bus stopping', { path, why });
+    void b.bus.stop().then(() => {
+      for (const d of this.devices.values())
+        if (d.path === path && d.online && !this.buses.has(path)) {
+          d.online = false;
+          this.fleet.linkDown(d.id, `bus ${path} stopped: ${why}`);
+        }
+    });
+  }
+
+  private ifCurrent(path: string, bus: ModbusBus, fn: () => void): void {
+    if (this.status === 'running' && this.buses.get(path)?.bus === bus) fn();
+  }
+
+  private busExited(path: string, entry: BusEntry, reason: ExitReason): void {
+    if (this.buses.get(path) !== entry) return;
+    this.buses.delete(path);
+    if (this.status !== 'running') return;
+    const text = formatExitReason(reason);
+    for (const d of this.devices.values())
+      if (d.path === path && d.online) {
+        d.online = false;
+        this.fleet.linkDown(d.id, `the Modbus bus on ${path} exited: ${text}`);
+      }
+    if (isCleanExit(reason)) return;
+    const previous = this.busRestarts.get(path);
+    const attempts = (previous?.attempts ?? 0) + 1;
+    const delayMs = backoffDelayMs(attempts - 1, this.reconnect, this.random);
+    this.busRestarts.set(path, { at: this.runtime.clock.now() + delayMs, attempts });
+    this.runtime.logger.warn('modbus bus crashed; restarting', { path, reason: text, retryInMs: delayMs });
+  }
+
+  // ---- what the buses report ----
+
+  private slaveUp(id: string, via: string): void {
+    const d = this.devices.get(id);
+    if (!d) return;
+    d.online = true;
+    this.busRestarts.delete(d.path);
+    this.fleet.linkUp(id, { via, firmware: null });
+    this.reportStatus(d, true);
+    for (const w of this.writes.values()) if (w.deviceId === id && w.status === 'pending') this.dispatch(w);
+  }
+
+  private slaveDown(id: string, reason: string): void {
+    const d = this.devices.get(id);
+    if (!d) return;
+    d.online = false;
+    this.fleet.linkDown(id, reason);
+    this.reportStatus(d, true);
+  }
+
+  private values(id: string, values: Record<string, number>): void {
+    this.fleet.ingestTelemetry(id, values, null).then(
+      (r) => {
+        if (!r.ok && r.error.code !== 'notFound')
+          this.runtime.logger.warn('modbus telemetry not stored', { id, error: r.error.message });
+      },
+      (error: unknown) =>
+        this.runtime.report(`modbus bridge: storing telemetry of ${id} failed`, error, this.pid),
+    );
+  }
+
+  private fault(id: string, fault: ModbusFault): void {
+    const d = this.devices.get(id);
+    if (!d) return;
+    // Exceptions are about one place in the map (each bad register its own stream); timeouts
+    // and corrupt replies are about the slave or the line.
+    const key =
+      fault.code === 'exception'
+        ? `exception:${fault.exceptionCode}:${fault.functionCode}:${fault.address}`
+        : fault.code;
+    const now = this.runtime.clock.now();
+    const rate = d.faults.get(key);
+    if (rate && now - rate.lastAt < this.eventIntervalMs) {
+      rate.suppressed++;
+      return;
+    }
+    const suppressed = rate?.suppressed ?? 0;
+    d.faults.set(key, { lastAt: now, suppressed: 0 });
+    const kind =
+      fault.code === 'crc' || fault.code === 'badFrame' ? 'device.badMessage' : 'device.modbusError';
+    this.appendEvent(id, kind, {
+      code: fault.code,
+      message: fault.message,
+      operation: fault.operation,
+      functionCode: fault.functionCode,
+      address: fault.address,
+      count: fault.count,
+      registers: [...fault.registers],
+      ...(fault.exceptionCode === undefined ? {} : { exceptionCode: fault.exceptionCode }),
+      ...(suppressed > 0 ? { suppressed } : {}),
+    });
+  }
+
+  private appendEvent(deviceId: string, kind: string, data: JsonObject): void {
+    this.store
+      .appendEvents([{ at: this.runtime.clock.wallNow(), kind, deviceId, data }])
+      .catch((error: unknown) =>
+        this.runtime.report(`modbus bridge: writing an event of ${deviceId} failed`, error),
+      );
+  }
+
+  /** `status.modbus` of one device: at once (`force`) or when changed and `statusIntervalMs` passed. */
+  private reportStatus(d: DeviceEntry, force: boolean): void {
+    const s = this.buses
+      .get(d.path)
+      ?.bus.stats()
+      .slaves.find((x) => x.deviceId === d.id);
+    if (!s) return;
+    const status: JsonObject = {
+      port: d.path,
+      slaveId: s.unitId,
+      online: s.online,
+      ...s.counters,
+      lastError: s.lastError,
+      lastReplyAt: s.lastReplyAt,
+    };
+    const json = JSON.stringify(status);
+    const now = this.runtime.clock.now();
+    if (json === d.lastStatusJson || (!force && now - d.lastStatusAt < this.statusIntervalMs)) return;
+    d.lastStatusJson = json;
+    d.lastStatusAt = now;
+    this.fleet
+      .reportStatus(d.id, { modbus: status })
+      .catch((error: unknown) =>
+        this.runtime.report(`modbus bridge: reporting the status of ${d.id} failed`, error, this.pid),
+      );
+  }
+
+  private reportStatuses(force: boolean): void {
+    for (const d of this.devices.values()) if (d.polled) this.reportStatus(d, force);
+  }
+
+  // ---- writes ----
+
+  private async submit(
+    input: Parameters<DeviceCommandPort['submit']>[0],
+  ): ReturnType<DeviceCommandPort['submit']> {
+    const refuse = (code: string, message: string) => ({ ok: false as const, error: { code, message } });
+    if (this.status !== 'running') return refuse('stopped', 'the Modbus bridge is not running');
+    if (input.action !== 'write')
+      return refuse(
+        'badCommand',
+        `a Modbus device takes the command 'write', not '${String(input.action).slice(0, 40)}'`,
+      );
+    if (!this.devices.has(input.deviceId)) this.scan(); // added a moment ago
+    const d = this.devices.get(input.deviceId);
+    if (!d) return refuse('noLink', `${input.deviceId} is not a running Modbus device`);
+    if (!d.polled)
+      return refuse('noLink', `${input.deviceId} is not polled (its line settings disagree with its port’s)`);
+    const args = writeArgs.safeParse(input.args);
+    if (!args.success)
+      return refuse(
+        'badCommand',
+        `write: ${args.error.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`).join('; ')}`,
+      );
+    const register = d.registers.get(args.data.register);
+    if (!register) {
+      const writable = [...d.registers.values()].filter((r) => r.writable).map((r) => r.name);
+      return refuse(
+        'badCommand',
+        `write: ${input.deviceId} has no register '${args.data.register}' (writable: ${writable.join(', ') || 'none'})`,
+      );
+    }
+    const encoded = encodeWrite(register, args.data.value);
+    if (!encoded.ok) return refuse('badCommand', `write: ${encoded.message}`);
+    let open = 0;
+    for (const w of this.writes.values()) if (w.deviceId === d.id) open++;
+    if (open >= this.maxOpenWrites)
+      return refuse(
+        'outboxFull',
+        `${d.id} already has ${open} writes waiting (at most ${this.maxOpenWrites})`,
+      );
+
+    const commandId = randomUUID();
+    const requestedAt = this.runtime.clock.wallNow();
+    const ttl = input.ttlMs === undefined ? this.writeTtlMs : input.ttlMs;
+    const expiresAt = ttl === null ? null : requestedAt + Math.max(0, ttl);
+    const recorded = await this.store.recordCommand({
+      commandId,
+      deviceId: d.id,
+      action: 'write',
+      args: args.data as JsonValue,
+      actor: input.actor,
+      status: 'pending',
+      requestedAt,
+      expiresAt,
+    });
+    if (!recorded.ok) return refuse('stopped', recorded.error.message);
+    if (this.status !== 'running') return refuse('stopped', 'the Modbus bridge stopped');
+    const w: OpenWrite = {
+      commandId,
+      deviceId: d.id,
+      args: args.data,
+      request: encoded.value,
+      expiresAt,
+      status: 'pending',
+      attempts: 0,
+    };
+    this.writes.set(commandId, w);
+    this.dispatch(w);
+    return { ok: true, value: { commandId, status: w.status } };
+  }
+
+  /** Hands a pending write to its bus if the slave answers; it waits otherwise. */
+  private dispatch(w: OpenWrite): void {
+    const d = this.devices.get(w.deviceId);
+    const bus = d ? this.buses.get(d.path)?.bus : undefined;
+    if (!bus?.isOnline(w.deviceId) || w.status === 'sent') return;
+    w.status = 'sent';
+    w.attempts++;
+    if (w.attempts === 1) this.persist(w.commandId, { status: 'sent' });
+    bus.write(w.deviceId, w.request).then(
+      (outcome) => this.written(w, outcome),
+      (error: unknown) => {
+        this.runtime.report('modbus bridge: a write failed unexpectedly', error, this.pid);
+        void this.finish(w.commandId, 'failed', { error: { code: 'internal', message: String(error) } });
+      },
+    );
+  }
+
+  private written(w: OpenWrite, outcome: WriteOutcome): void {
+    if (this.writes.get(w.commandId) !== w) return;
+    if (outcome.ok) {
+      void this.finish(w.commandId, 'succeeded', {
+        result: { register: w.args.register, value: w.args.value, attempts: outcome.attempts },
+      });
+      return;
+    }
+    const d = this.devices.get(w.deviceId);
+    const online = d ? this.buses.get(d.path)?.bus.isOnline(w.deviceId) === true : false;
+    const error = { code: outcome.code, message: outcome.message };
+    switch (outcome.code) {
+      case 'exception':
+      case 'crc':
+      case 'badFrame':
+        void this.finish(w.commandId, 'failed', { error });
+        return;
+      case 'removed':
+        void this.finish(w.commandId, 'cancelled', { error });
+        return;
+      case 'stopped':
+        return; // the bridge or the bus is stopping; terminate() settles it
+      default:
+        // offline, portDown, or a timeout: wait for the slave (the write sets a value: repeating it is harmless)
+        if (outcome.code === 'timeout' && online) {
+          void this.finish(w.commandId, 'timedOut', { error });
+          return;
+        }
+        w.status = 'pending';
+        if (online) this.dispatch(w);
+    }
+  }
+
+  private expireWrites(): void {
+    const now = this.runtime.clock.wallNow();
+    for (const w of [...this.writes.values()])
+      if (w.status === 'pending' && w.expiresAt !== null && w.expiresAt <= now)
+        void this.finish(w.commandId, 'expired', {
+          error: {
+            code: 'expired',
+            message: `slave of ${w.deviceId} did not answer before the write expired`,
+          },
+        });
+  }
+
+  private finish(
+    commandId: string,
+    status: Exclude<CommandStatus, 'pending' | 'sent'>,
+    extra: { result?: JsonValue; error?: { code: string; message: string } },
+  ): Promise<void> {
+    if (!this.writes.delete(commandId)) return Promise.resolve();
+    return this.persist(commandId, { status, completedAt: this.runtime.clock.wallNow(), ...extra });
+  }
+
+  private persist(commandId: string, update: Parameters<Store['updateCommand']>[1]): Promise<void> {
+    return this.store.updateCommand(commandId, update).then(
+      (r) => {
+        if (!r.ok)
+          this.runtime.logger.warn('modbus write not audited', { commandId, error: r.error.message });
+      },
+      (error: unknown) =>
+        this.runtime.report(`modbus bridge: auditing write ${commandId} failed`, error, this.pid),
+    );
+  }
+}
+
+function describeLine(l: LineSettings): string {
+  return `${l.baudRate} ${l.dataBits}${l.parity[0]!.toUpperCase()}${l.stopBits}`;
+}
+
+function validateOptions(o: ModbusConventionOptions): void {
+  const positive: [string, number | undefined][] = [
+    ['scanMs', o.scanMs],
+    ['probeMaxMs', o.probeMaxMs],
+    ['presencePollMs', o.presencePollMs],
+    ['reopenSilentMs', o.reopenSilentMs],
+    ['eventIntervalMs', o.eventIntervalMs],
+    ['statusIntervalMs', o.statusIntervalMs],
+    ['maxOpenWritesPerDevice', o.maxOpenWritesPerDevice],
+    ['reconnect.initialMs', o.reconnect?.initialMs],
+    ['reconnect.maxMs', o.reconnect?.maxMs],
+  ];
+  for (const [field, value] of positive)
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0))
+      throw new RangeError(`modbusConvention: ${field} must be a positive integer, got ${String(value)}`);
+  if (o.writeTtlMs !== undefined && !(Number.isSafeInteger(o.writeTtlMs) && o.writeTtlMs >= 0))
+    throw new RangeError(
+      `modbusConvention: writeTtlMs must be a whole number >= 0, got ${String(o.writeTtlMs)}`,
+    );
+  const jitter = o.reconnect?.jitter;
+  if (jitter !== undefined && !(jitter >= 0 && jitter <= 1))
+    throw new RangeError(`modbusConvention: reconnect.jitter must be within 0…1, got ${String(jitter)}`);
+}
