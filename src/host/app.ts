@@ -14,6 +14,8 @@
  */
 import { join } from 'node:path';
 import type { Convention } from '../conventions/convention.js';
+import { modbusConvention } from '../conventions/modbus/modbus-bridge.js';
+import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.js';
 import type { Fleet } from '../devices/fleet.js';
 import { createFleet } from '../devices/fleet.js';
 import { genericDevice } from '../devices/generic-device.js';
@@ -51,7 +53,10 @@ export interface AppOptions {
     | { readonly mqtt?: number; readonly serial?: number; readonly telemetryIntervalMs?: number };
   /** Unknown devices that say hello: `auto` adds them, `manual` lists them; default auto in the demo. */
   readonly adopt?: 'auto' | 'manual';
-  /** Foreign conventions (Homie, Sparkplug B, Modbus RTU) joining the same fleet. */
+  /**
+   * Foreign conventions joining the same fleet; default all of them: Sparkplug B (the host as a
+   * Primary Host Application on the app's broker), Modbus RTU (devices added with a register map).
+   */
   readonly conventions?: readonly Convention[];
 }
 
@@ -69,6 +74,11 @@ export interface App {
   /** Starts or stops the simulated devices (only in demo mode: they live in the demo database). */
   setDemo(on: boolean): Promise<{ ok: true } | { ok: false; message: string }>;
   stop(): Promise<void>;
+}
+
+/** Every convention Fleetvisor knows, with its defaults. */
+export function defaultConventions(): Convention[] {
+  return [sparkplugConvention(), modbusConvention()];
 }
 
 export async function startApp(options: AppOptions): Promise<App> {
@@ -146,7 +156,7 @@ export async function startApp(options: AppOptions): Promise<App> {
         ? { serial: { ports: serialPorts } }
         : {}),
     });
-    const conventions = options.conventions ?? [];
+    const conventions = options.conventions ?? defaultConventions();
     const fleet = createFleet({
       runtime,
       store,

@@ -103,3 +103,14 @@ function trim(n: number): string {
 function pad(n: number): string {
   return String(n).padStart(2, '0');
 }
+
+/**
+ * The convention a device speaks, from its kind: `own` (Fleetvisor's protocol and any kind of
+ * ours), `homie`, `sparkplug`, `modbus`.
+ */
+export function conventionOf(kind: string): 'own' | 'homie' | 'sparkplug' | 'modbus' {
+  if (kind.startsWith('homie.')) return 'homie';
+  if (kind.startsWith('sparkplug.')) return 'sparkplug';
+  if (kind.startsWith('modbus.')) return 'modbus';
+  return 'own';
+}

@@ -20,7 +20,7 @@ import { ActionForm } from '../components/ActionForm.js';
 import { ActResults } from '../components/ActResults.js';
 import { LinkBadge, StateBadge } from '../components/StateBadge.js';
 import { Empty, Waiting } from '../components/States.js';
-import { formatAgo } from '../lib/format.js';
+import { conventionOf, formatAgo } from '../lib/format.js';
 import { useCall, useNow, useVirtualRows } from '../lib/hooks.js';
 import { useClient, useLive } from '../store/use-live.js';
 
@@ -553,7 +553,8 @@ const FleetRow = memo(function FleetRow({
       <span role="gridcell" className="cell" title={row.name}>
         {row.name}
       </span>
-      <span role="gridcell" className="cell muted" title={row.kind}>
+      <span role="gridcell" className="cell muted" title={`${row.kind} (${conventionOf(row.kind)})`}>
+        <span className={`convention convention-${conventionOf(row.kind)}`}>{conventionOf(row.kind)}</span>{' '}
         {row.kind}
       </span>
       <span role="gridcell" className="cell">
