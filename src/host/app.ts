@@ -14,6 +14,7 @@
  */
 import { join } from 'node:path';
 import type { Convention } from '../conventions/convention.js';
+import { homieConvention } from '../conventions/homie/homie-bridge.js';
 import { modbusConvention } from '../conventions/modbus/modbus-bridge.js';
 import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.js';
 import type { Fleet } from '../devices/fleet.js';
@@ -54,8 +55,9 @@ export interface AppOptions {
   /** Unknown devices that say hello: `auto` adds them, `manual` lists them; default auto in the demo. */
   readonly adopt?: 'auto' | 'manual';
   /**
-   * Foreign conventions joining the same fleet; default all of them: Sparkplug B (the host as a
-   * Primary Host Application on the app's broker), Modbus RTU (devices added with a register map).
+   * Foreign conventions joining the same fleet; default all of them: Homie (devices under
+   * `homie/` on the app's broker), Sparkplug B (the host as a Primary Host Application there),
+   * Modbus RTU (devices added with a register map).
    */
   readonly conventions?: readonly Convention[];
 }
@@ -78,7 +80,7 @@ export interface App {
 
 /** Every convention Fleetvisor knows, with its defaults. */
 export function defaultConventions(): Convention[] {
-  return [sparkplugConvention(), modbusConvention()];
+  return [homieConvention(), sparkplugConvention(), modbusConvention()];
 }
 
 export async function startApp(options: AppOptions): Promise<App> {
