@@ -254,8 +254,36 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
     type: 'app',
     status: 'running',
     restarts: 0,
-    children: [topNode('links', links.supervisor), topNode('devices', fleet.supervisor)],
+    children: [topNode('links', links.supervisor), nestUnderParents(topNode('devices', fleet.supervisor))],
   });
+
+  /**
+   * Devices that report a `parent` (a Sparkplug device under its edge node) are shown inside their
+   * parent's node, after its own children. Supervision itself stays per device: the bridge takes a
+   * node's devices down when the node dies, and the key keeps the device's own path.
+   */
+  function nestUnderParents(devicesNode: TreeNode): TreeNode {
+    const children = devicesNode.children ?? [];
+    const parentOf = (n: TreeNode): string | undefined => {
+      const parent = n.deviceId ? fleet.device(n.deviceId)?.status.parent : undefined;
+      return typeof parent === 'string' && parent !== n.deviceId ? parent : undefined;
+    };
+    const byDevice = new Map(children.filter((c) => c.deviceId).map((c) => [c.deviceId!, c]));
+    const adopted = new Map<string, TreeNode[]>();
+    for (const c of children) {
+      const parent = parentOf(c);
+      if (parent && byDevice.has(parent)) adopted.set(parent, [...(adopted.get(parent) ?? []), c]);
+    }
+    if (adopted.size === 0) return devicesNode;
+    const nested = children
+      .filter((c) => !(parentOf(c) && byDevice.has(parentOf(c)!)))
+      .map((c) =>
+        c.deviceId && adopted.has(c.deviceId)
+          ? { ...c, children: [...(c.children ?? []), ...adopted.get(c.deviceId)!] }
+          : c,
+      );
+    return { ...devicesNode, children: nested };
+  }
 
   function findProcess(pid: number): { process: Process; parent: SupervisorLike | undefined } | undefined {
     const walk = (

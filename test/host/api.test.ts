@@ -72,6 +72,19 @@ describe('host API', () => {
     });
   });
 
+  it('shows a device that reports a parent (a Sparkplug device) inside its parent’s node', async () => {
+    await app.fleet.reportStatus('demo-m002', { parent: 'demo-m001' });
+    try {
+      const tree = await ok<TreeNode>('tree', {});
+      const devices = tree.children?.find((c) => c.childId === 'devices');
+      expect(devices?.children?.map((c) => c.deviceId)).not.toContain('demo-m002');
+      const parent = find(tree, (n) => n.name === 'device:demo-m001');
+      expect(parent?.children?.map((c) => c.name)).toEqual(['demo-m001', 'device:demo-m002']);
+    } finally {
+      await app.fleet.reportStatus('demo-m002', { parent: null });
+    }
+  });
+
   it('lists devices with filters and paging, and one device in detail', async () => {
     const page = await ok<Page<DeviceRow>>('devices', { text: 'm00', limit: 2 });
     expect(page.items.map((d) => d.id)).toEqual(['demo-m001', 'demo-m002']);
