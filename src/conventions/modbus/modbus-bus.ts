@@ -442,6 +442,11 @@ export class ModbusBus extends ProcessBase {
 
   private async run(): Promise<void> {
     while (this.status === 'running') {
+      // Every turn goes back to the event loop once: a request that fails at once (a port whose
+      // other end vanished before its 'close' arrived) must not become a microtask loop that
+      // starves the timers and the very I/O event that would tell us the port is gone.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.status !== 'running') break;
       if (this.portState !== 'open') {
         await this.connect();
         continue;
