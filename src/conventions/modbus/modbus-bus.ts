@@ -609,7 +609,12 @@ export class ModbusBus extends ProcessBase {
       else c.writeFC4(unitId, batch.address, batch.count, cb);
     });
     if (!this.slaves.includes(s) || s.cycle !== cycle) return; // reconfigured meanwhile
-    if (!r.ok && r.code === 'portDown') return;
+    if (!r.ok && r.code === 'portDown') {
+      // The library says the port is not open while we think it is (its 'close' never came):
+      // treat it as lost, so the loop reconnects with backoff instead of retrying at once.
+      if (this.portState === 'open') this.portLost(`serial port ${this.path} is no longer open`);
+      return;
+    }
     if (r.ok) {
       const data = (r.data as { data?: unknown[] } | undefined)?.data ?? [];
       const decoded =
