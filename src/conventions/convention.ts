@@ -18,17 +18,10 @@ import type { Fleet } from '../devices/fleet.js';
 import type { Process } from '../runtime/process.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Store } from '../store/store.js';
+import type { BrokerSettings } from '../transports/mqtt-link.js';
 
 /** How a bridge reaches the MQTT broker the app uses (the embedded one, or the operator's). */
-export interface BrokerSettings {
-  readonly url: string;
-  readonly username?: string;
-  readonly password?: string;
-  readonly ca?: string | Buffer;
-  readonly cert?: string | Buffer;
-  readonly key?: string | Buffer;
-  readonly rejectUnauthorized?: boolean;
-}
+export type { BrokerSettings };
 
 export interface ConventionContext {
   readonly runtime: Runtime;

@@ -121,10 +121,10 @@ export interface MqttLinkStats {
   readonly malformed: number;
 }
 
-export interface MqttLinkOptions {
+/** Where and how a host-side MQTT client reaches its broker (the link, the convention bridges). */
+export interface BrokerSettings {
   /** Broker URL: `mqtt://host:port`, `mqtts://…`, `ws://…`, `wss://…`. */
   readonly url: string;
-  readonly clientId: string;
   readonly username?: string;
   readonly password?: string;
   /** TLS for `mqtts://` and `wss://`: CA certificate(s) (PEM) to trust instead of the system's. */
@@ -134,6 +134,36 @@ export interface MqttLinkOptions {
   readonly key?: string | Buffer;
   /** Default true. Turning it off accepts any server certificate: for a lab broker only. */
   readonly rejectUnauthorized?: boolean;
+}
+
+/**
+ * mqtt.js options for a host-side client: MQTT 3.1.1 (aedes speaks only that), a clean session,
+ * and mqtt.js's own reconnect off — each caller runs its own jittered backoff on fresh clients.
+ */
+export function hostClientOptions(
+  broker: BrokerSettings,
+  o: { readonly clientId: string; readonly connectTimeoutMs?: number; readonly keepaliveMs?: number },
+): IClientOptions {
+  const options: IClientOptions = {
+    clientId: o.clientId,
+    protocolVersion: 4,
+    clean: true,
+    reconnectPeriod: 0,
+    resubscribe: false,
+    connectTimeout: o.connectTimeoutMs ?? 10_000,
+    keepalive: Math.max(1, Math.ceil((o.keepaliveMs ?? 30_000) / 1000)),
+  };
+  if (broker.username !== undefined) options.username = broker.username;
+  if (broker.password !== undefined) options.password = broker.password;
+  if (broker.ca !== undefined) options.ca = broker.ca;
+  if (broker.cert !== undefined) options.cert = broker.cert;
+  if (broker.key !== undefined) options.key = broker.key;
+  if (broker.rejectUnauthorized !== undefined) options.rejectUnauthorized = broker.rejectUnauthorized;
+  return options;
+}
+
+export interface MqttLinkOptions extends BrokerSettings {
+  readonly clientId: string;
   /** Process name; default `mqtt-link:<clientId>`. */
   readonly name?: string;
   /** Most messages kept while disconnected; the oldest is dropped past it. Default 1000. */
@@ -300,21 +330,7 @@ export class MqttLink extends ProcessBase {
   private openClient(): void {
     this.state = 'connecting';
     const o = this.options;
-    const clientOptions: IClientOptions = {
-      clientId: o.clientId,
-      protocolVersion: 4, // aedes speaks 3.1.1 only; Mosquitto speaks both
-      clean: true,
-      reconnectPeriod: 0, // reconnects are ours: backoff, jitter, stable-connection reset
-      resubscribe: false,
-      connectTimeout: o.connectTimeoutMs ?? 10_000,
-      keepalive: Math.max(1, Math.ceil((o.keepaliveMs ?? 30_000) / 1000)),
-    };
-    if (o.username !== undefined) clientOptions.username = o.username;
-    if (o.password !== undefined) clientOptions.password = o.password;
-    if (o.ca !== undefined) clientOptions.ca = o.ca;
-    if (o.cert !== undefined) clientOptions.cert = o.cert;
-    if (o.key !== undefined) clientOptions.key = o.key;
-    if (o.rejectUnauthorized !== undefined) clientOptions.rejectUnauthorized = o.rejectUnauthorized;
+    const clientOptions = hostClientOptions(o, o);
     const client = connect(o.url, clientOptions);
     this.client = client;
     const current = () => client === this.client && this.status === 'running';

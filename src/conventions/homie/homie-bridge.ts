@@ -46,7 +46,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { IClientOptions, MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { connect } from 'mqtt';
 import type { DeviceCommandPort, Fleet, FleetResult } from '../../devices/fleet.js';
 import type { ExitReason } from '../../runtime/exit-reason.js';
@@ -54,7 +54,7 @@ import { ProcessBase } from '../../runtime/process.js';
 import type { TimerRef } from '../../runtime/timers.js';
 import type { EventInput, JsonObject, JsonValue, Store } from '../../store/store.js';
 import type { ReconnectOptions } from '../../transports/mqtt-link.js';
-import { backoffDelayMs, DEFAULT_RECONNECT } from '../../transports/mqtt-link.js';
+import { backoffDelayMs, DEFAULT_RECONNECT, hostClientOptions } from '../../transports/mqtt-link.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, parseDeviceId } from '../../transports/protocol.js';
 import type { BrokerSettings, Convention, ConventionContext } from '../convention.js';
 import type { HomiePropertyStatus, HomieState } from './homie-kind.js';
@@ -617,21 +617,11 @@ export class HomieBridge extends ProcessBase {
   private openClient(): void {
     const b = this.broker!;
     this.state = 'connecting';
-    const clientOptions: IClientOptions = {
+    const clientOptions = hostClientOptions(b, {
       clientId: this.clientId,
-      protocolVersion: 4, // aedes speaks 3.1.1 only; Mosquitto speaks both
-      clean: true,
-      reconnectPeriod: 0, // reconnects are ours: backoff, jitter, stable-connection reset
-      resubscribe: false,
-      connectTimeout: this.options.connectTimeoutMs ?? 10_000,
-      keepalive: Math.max(1, Math.ceil((this.options.keepaliveMs ?? 30_000) / 1000)),
-    };
-    if (b.username !== undefined) clientOptions.username = b.username;
-    if (b.password !== undefined) clientOptions.password = b.password;
-    if (b.ca !== undefined) clientOptions.ca = b.ca;
-    if (b.cert !== undefined) clientOptions.cert = b.cert;
-    if (b.key !== undefined) clientOptions.key = b.key;
-    if (b.rejectUnauthorized !== undefined) clientOptions.rejectUnauthorized = b.rejectUnauthorized;
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      keepaliveMs: this.options.keepaliveMs,
+    });
     let client: MqttClient;
     try {
       client = connect(b.url, clientOptions);

@@ -58,7 +58,7 @@ import type { Runtime } from '../../runtime/runtime.js';
 import type { TimerRef } from '../../runtime/timers.js';
 import type { EventInput, JsonObject, JsonValue, Store } from '../../store/store.js';
 import type { ReconnectOptions } from '../../transports/mqtt-link.js';
-import { backoffDelayMs, DEFAULT_RECONNECT } from '../../transports/mqtt-link.js';
+import { backoffDelayMs, DEFAULT_RECONNECT, hostClientOptions } from '../../transports/mqtt-link.js';
 import type { Convention, ConventionContext } from '../convention.js';
 import type { Datatype, ScalarValue, SparkplugMetric, SparkplugPayload } from './sparkplug-codec.js';
 import {
@@ -494,13 +494,11 @@ export class SparkplugBridge extends ProcessBase {
     this.stateTimestamp = this.runtime.clock.wallNow();
     const o = this.options;
     const clientOptions: IClientOptions = {
-      clientId: o.clientId ?? `${this.hostId}-sparkplug-host`,
-      protocolVersion: 4, // aedes speaks 3.1.1 only; Mosquitto speaks both
-      clean: true,
-      reconnectPeriod: 0, // reconnects are ours: backoff, jitter, stable-connection reset
-      resubscribe: false,
-      connectTimeout: o.connectTimeoutMs ?? 10_000,
-      keepalive: Math.max(1, Math.ceil((o.keepaliveMs ?? 30_000) / 1000)),
+      ...hostClientOptions(broker, {
+        clientId: o.clientId ?? `${this.hostId}-sparkplug-host`,
+        connectTimeoutMs: o.connectTimeoutMs,
+        keepaliveMs: o.keepaliveMs,
+      }),
       will: {
         topic: stateTopic(this.hostId),
         payload: encodeStatePayload(false, this.stateTimestamp),
@@ -508,12 +506,6 @@ export class SparkplugBridge extends ProcessBase {
         retain: true,
       },
     };
-    if (broker.username !== undefined) clientOptions.username = broker.username;
-    if (broker.password !== undefined) clientOptions.password = broker.password;
-    if (broker.ca !== undefined) clientOptions.ca = broker.ca;
-    if (broker.cert !== undefined) clientOptions.cert = broker.cert;
-    if (broker.key !== undefined) clientOptions.key = broker.key;
-    if (broker.rejectUnauthorized !== undefined) clientOptions.rejectUnauthorized = broker.rejectUnauthorized;
     const client = connect(broker.url, clientOptions);
     this.client = client;
     const current = () => client === this.client && this.status === 'running';
