@@ -217,6 +217,8 @@ describe('MqttLink outbox (embedded aedes, broker restarted on the same port)', 
         seen.push(JSON.parse(packet.payload.toString()).cmdId);
     });
     await waitFor(() => seen.length === 3, 3000, 'the queued commands');
+    // The device has them; their PUBACKs may still be on the way back to the host.
+    await waitFor(() => l.stats().inflight === 0, 3000, 'the acknowledgements');
     expect(seen).toEqual(['c1', 'c2', 'c3']);
     expect(l.stats()).toMatchObject({ connected: true, outboxLength: 0, inflight: 0, dropped: 0 });
     expect(l.stats().reconnects).toBeGreaterThanOrEqual(4);
