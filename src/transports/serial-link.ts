@@ -488,7 +488,7 @@ export class SerialLink extends ProcessBase {
     const port = this.port;
     this.port = undefined;
     if (!port) return Promise.resolve();
-    return closePort(this.runtime, port, this.settings.writeTimeoutMs, this.pid);
+    return closeSerialPort(this.runtime, port, this.settings.writeTimeoutMs, this.pid);
   }
 }
 
@@ -557,7 +557,17 @@ function openPort(
   });
 }
 
-function closePort(runtime: Runtime, port: SerialPort, timeoutMs: number, owner: number): Promise<void> {
+/**
+ * Closes a serial port, giving up waiting after `timeoutMs`: a close on a dangling port (an
+ * unplugged adapter, a killed pty) may never call back. Shared by the serial link and the Modbus bus.
+ */
+export function closeSerialPort(
+  runtime: Runtime,
+  port: SerialPort,
+  timeoutMs: number,
+  owner: number,
+  label = 'serial.close',
+): Promise<void> {
   port.on('error', () => {});
   if (!port.isOpen) return Promise.resolve();
   return new Promise((resolve) => {
@@ -568,8 +578,7 @@ function closePort(runtime: Runtime, port: SerialPort, timeoutMs: number, owner:
       runtime.timers.cancel(timer);
       resolve();
     };
-    // A close on a dangling port may never call back; give up waiting after the timeout.
-    const timer = runtime.timers.schedule(timeoutMs, finish, { owner, label: 'serial.close' });
+    const timer = runtime.timers.schedule(timeoutMs, finish, { owner, label });
     try {
       port.close(() => finish());
     } catch {

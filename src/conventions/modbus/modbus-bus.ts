@@ -51,6 +51,7 @@ import type { Runtime } from '../../runtime/runtime.js';
 import type { TimerRef } from '../../runtime/timers.js';
 import type { ReconnectOptions } from '../../transports/mqtt-link.js';
 import { backoffDelayMs, DEFAULT_RECONNECT } from '../../transports/mqtt-link.js';
+import { closeSerialPort } from '../../transports/serial-link.js';
 import type { Batch, WriteRequest } from './modbus-codec.js';
 import { decodeBatch, describeBatch, planBatches, readFunctionCode, splitBatch } from './modbus-codec.js';
 import type { RegisterDef } from './modbus-kind.js';
@@ -1055,24 +1056,7 @@ export class ModbusBus extends ProcessBase {
 function closeSerial(runtime: Runtime, port: SerialPort, timeoutMs: number, owner: number): Promise<void> {
   port.removeAllListeners('close');
   port.removeAllListeners('data');
-  port.on('error', () => {});
-  if (!port.isOpen) return Promise.resolve();
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      runtime.timers.cancel(timer);
-      resolve();
-    };
-    // A close on a dangling port may never call back.
-    const timer = runtime.timers.schedule(timeoutMs, finish, { owner, label: 'modbus.close' });
-    try {
-      port.close(() => finish());
-    } catch {
-      finish();
-    }
-  });
+  return closeSerialPort(runtime, port, timeoutMs, owner, 'modbus.close');
 }
 
 /**
