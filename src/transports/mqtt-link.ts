@@ -79,6 +79,64 @@ export function backoffDelayMs(
   return Math.round(base * (1 - options.jitter * random()));
 }
 
+/**
+ * The reconnect half of a host-side MQTT client (the link, the Homie and Sparkplug bridges): the
+ * n-th retry after a drop waits {@link backoffDelayMs}; a connection that stays up `stableMs`
+ * forgets the failures, so a connection that succeeds and is then kicked (a duplicate client id)
+ * keeps backing off instead of storming.
+ */
+export class ReconnectSchedule {
+  private attempt = 0;
+  private retryTimer: TimerRef | undefined;
+  private stableTimer: TimerRef | undefined;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly owner: number,
+    private readonly options: ReconnectOptions,
+    private readonly random: (() => number) | undefined,
+    private readonly label: string,
+  ) {}
+
+  /** Connected: once it has lasted `stableMs`, the next drop starts again from the first delay. */
+  connected(): void {
+    if (this.stableTimer) this.runtime.timers.cancel(this.stableTimer);
+    this.stableTimer = this.runtime.timers.schedule(
+      this.options.stableMs,
+      () => {
+        this.stableTimer = undefined;
+        this.attempt = 0;
+      },
+      { owner: this.owner, label: `${this.label}.stable` },
+    );
+  }
+
+  /** Dropped: the delay before the next attempt (each call counts as one attempt). */
+  nextDelay(): number {
+    return backoffDelayMs(this.attempt++, this.options, this.random);
+  }
+
+  /** Runs `retry` after `delayMs` (the callee checks whether it still wants to). */
+  retryIn(delayMs: number, retry: () => void): void {
+    if (this.retryTimer) this.runtime.timers.cancel(this.retryTimer);
+    this.retryTimer = this.runtime.timers.schedule(
+      delayMs,
+      () => {
+        this.retryTimer = undefined;
+        retry();
+      },
+      { owner: this.owner, label: `${this.label}.reconnect` },
+    );
+  }
+
+  cancel(): void {
+    if (this.retryTimer) this.runtime.timers.cancel(this.retryTimer);
+    if (this.stableTimer) this.runtime.timers.cancel(this.stableTimer);
+    this.retryTimer = undefined;
+    this.stableTimer = undefined;
+  }
+}
+
 export type MqttLinkState = 'connecting' | 'connected' | 'backoff' | 'closed';
 
 /** A publish a device sent that the host cannot use. `code` is that of {@link decodePublish}. */
@@ -208,16 +266,14 @@ const MAX_TOPIC_SHOWN = 140;
 export class MqttLink extends ProcessBase {
   private readonly options: MqttLinkOptions;
   private readonly reconnectOptions: ReconnectOptions;
+  private readonly reconnect: ReconnectSchedule;
   private readonly maxOutbox: number;
   private readonly maxInflight: number;
   private readonly maxPayloadBytes: number;
   private state: MqttLinkState = 'connecting';
   private client: MqttClient | undefined;
-  private attempt = 0;
   private everConnected = false;
   private lastError: Error | undefined;
-  private reconnectTimer: TimerRef | undefined;
-  private stableTimer: TimerRef | undefined;
   private outbox: Outgoing[] = [];
   // Insertion-ordered, so a drop puts unacknowledged messages back in the order they were sent.
   private readonly inflight = new Set<Outgoing>();
@@ -228,6 +284,13 @@ export class MqttLink extends ProcessBase {
     super(runtime, 'server', options.name ?? `mqtt-link:${options.clientId}`);
     this.options = options;
     this.reconnectOptions = { ...DEFAULT_RECONNECT, ...options.reconnect };
+    this.reconnect = new ReconnectSchedule(
+      this.runtime,
+      this.pid,
+      this.reconnectOptions,
+      options.random,
+      'mqtt',
+    );
     this.maxOutbox = options.maxOutbox ?? 1000;
     this.maxInflight = options.maxInflight ?? 100;
     this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
@@ -385,14 +448,7 @@ export class MqttLink extends ProcessBase {
     });
     this.everConnected = true;
     this.notify('connected', {});
-    this.stableTimer = this.runtime.timers.schedule(
-      this.reconnectOptions.stableMs,
-      () => {
-        this.stableTimer = undefined;
-        this.attempt = 0;
-      },
-      { owner: this.pid, label: 'mqtt.stable' },
-    );
+    this.reconnect.connected();
     this.pump();
   }
 
@@ -408,8 +464,7 @@ export class MqttLink extends ProcessBase {
       this.inflight.clear();
       this.trimOutbox();
     }
-    const delayMs = backoffDelayMs(this.attempt, this.reconnectOptions, this.options.random);
-    this.attempt++;
+    const delayMs = this.reconnect.nextDelay();
     this.state = 'backoff';
     this.runtime.logger.warn(wasConnected ? 'MQTT link lost its connection' : 'MQTT link could not connect', {
       link: this.name,
@@ -419,16 +474,11 @@ export class MqttLink extends ProcessBase {
       outboxLength: this.outbox.length,
     });
     this.notify('backoff', { error: this.lastError?.message ?? 'connection closed', retryInMs: delayMs });
-    this.reconnectTimer = this.runtime.timers.schedule(
-      delayMs,
-      () => {
-        this.reconnectTimer = undefined;
-        if (this.status !== 'running') return;
-        this.counters.reconnects++;
-        this.openClient();
-      },
-      { owner: this.pid, label: 'mqtt.reconnect' },
-    );
+    this.reconnect.retryIn(delayMs, () => {
+      if (this.status !== 'running') return;
+      this.counters.reconnects++;
+      this.openClient();
+    });
   }
 
   private notify(state: MqttLinkState, detail: { error?: string; retryInMs?: number }): void {
@@ -510,10 +560,7 @@ export class MqttLink extends ProcessBase {
   }
 
   private cancelTimers(): void {
-    if (this.reconnectTimer) this.runtime.timers.cancel(this.reconnectTimer);
-    if (this.stableTimer) this.runtime.timers.cancel(this.stableTimer);
-    this.reconnectTimer = undefined;
-    this.stableTimer = undefined;
+    this.reconnect.cancel();
   }
 }
 

@@ -54,7 +54,7 @@ import { ProcessBase } from '../../runtime/process.js';
 import type { TimerRef } from '../../runtime/timers.js';
 import type { EventInput, JsonObject, JsonValue, Store } from '../../store/store.js';
 import type { ReconnectOptions } from '../../transports/mqtt-link.js';
-import { backoffDelayMs, DEFAULT_RECONNECT, hostClientOptions } from '../../transports/mqtt-link.js';
+import { DEFAULT_RECONNECT, hostClientOptions, ReconnectSchedule } from '../../transports/mqtt-link.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, parseDeviceId } from '../../transports/protocol.js';
 import type { BrokerSettings, Convention, ConventionContext } from '../convention.js';
 import type { HomiePropertyStatus, HomieState } from './homie-kind.js';
@@ -333,15 +333,13 @@ export class HomieBridge extends ProcessBase {
   private readonly broker: BrokerSettings | undefined;
   private readonly options: HomieConventionOptions;
   private readonly reconnectOptions: ReconnectOptions;
+  private readonly reconnect: ReconnectSchedule;
   private readonly adoptMode: 'auto' | 'manual';
   private readonly clientId: string;
   private state: HomieBridgeState = 'connecting';
   private client: MqttClient | undefined;
-  private attempt = 0;
   private everConnected = false;
   private lastError: Error | undefined;
-  private reconnectTimer: TimerRef | undefined;
-  private stableTimer: TimerRef | undefined;
   private resyncTimer: TimerRef | undefined;
   private readonly sessions = new Map<string, Session>();
   private readonly sets = new Map<string, OpenSet>();
@@ -362,6 +360,13 @@ export class HomieBridge extends ProcessBase {
     this.broker = context.broker;
     this.options = options;
     this.reconnectOptions = { ...DEFAULT_RECONNECT, ...options.reconnect };
+    this.reconnect = new ReconnectSchedule(
+      this.runtime,
+      this.pid,
+      this.reconnectOptions,
+      options.random,
+      'homie',
+    );
     this.adoptMode = options.adopt ?? 'auto';
     this.clientId = options.clientId ?? `fleetvisor-homie-${randomBytes(4).toString('hex')}`;
   }
@@ -683,14 +688,7 @@ export class HomieBridge extends ProcessBase {
       reconnects: this.counters.reconnects,
     });
     this.everConnected = true;
-    this.stableTimer = this.runtime.timers.schedule(
-      this.reconnectOptions.stableMs,
-      () => {
-        this.stableTimer = undefined;
-        this.attempt = 0;
-      },
-      { owner: this.pid, label: 'homie.stable' },
-    );
+    this.reconnect.connected();
   }
 
   private onDropped(client: MqttClient): void {
@@ -704,30 +702,22 @@ export class HomieBridge extends ProcessBase {
       s.resyncAttempts = 0;
       if (s.adopted) this.fleetCall(s, this.fleet.linkDown(s.id, 'broker unreachable'));
     }
-    const delayMs = backoffDelayMs(this.attempt, this.reconnectOptions, this.options.random);
-    this.attempt++;
+    const delayMs = this.reconnect.nextDelay();
     this.state = 'backoff';
     this.runtime.logger.warn(
       wasConnected ? 'Homie bridge lost its broker connection' : 'Homie bridge could not connect',
       { bridge: this.name, url: this.broker?.url, error: this.lastError?.message, retryInMs: delayMs },
     );
-    this.reconnectTimer = this.runtime.timers.schedule(
-      delayMs,
-      () => {
-        this.reconnectTimer = undefined;
-        if (this.status !== 'running') return;
-        this.counters.reconnects++;
-        this.openClient();
-      },
-      { owner: this.pid, label: 'homie.reconnect' },
-    );
+    this.reconnect.retryIn(delayMs, () => {
+      if (this.status !== 'running') return;
+      this.counters.reconnects++;
+      this.openClient();
+    });
   }
 
   private cancelTimers(): void {
-    for (const t of [this.reconnectTimer, this.stableTimer, this.resyncTimer])
-      if (t) this.runtime.timers.cancel(t);
-    this.reconnectTimer = undefined;
-    this.stableTimer = undefined;
+    this.reconnect.cancel();
+    if (this.resyncTimer) this.runtime.timers.cancel(this.resyncTimer);
     this.resyncTimer = undefined;
   }
 

@@ -58,7 +58,7 @@ import type { Runtime } from '../../runtime/runtime.js';
 import type { TimerRef } from '../../runtime/timers.js';
 import type { EventInput, JsonObject, JsonValue, Store } from '../../store/store.js';
 import type { ReconnectOptions } from '../../transports/mqtt-link.js';
-import { backoffDelayMs, DEFAULT_RECONNECT, hostClientOptions } from '../../transports/mqtt-link.js';
+import { DEFAULT_RECONNECT, hostClientOptions, ReconnectSchedule } from '../../transports/mqtt-link.js';
 import type { Convention, ConventionContext } from '../convention.js';
 import type { Datatype, ScalarValue, SparkplugMetric, SparkplugPayload } from './sparkplug-codec.js';
 import {
@@ -264,17 +264,15 @@ export class SparkplugBridge extends ProcessBase {
   private readonly maxPayloadBytes: number;
   private readonly maxErrorEvents: number;
   private readonly reconnectOptions: ReconnectOptions;
+  private readonly reconnect: ReconnectSchedule;
   private readonly options: SparkplugOptions;
 
   private state: SparkplugBridgeState = 'connecting';
   private client: MqttClient | undefined;
   /** The STATE timestamp of the current connection (its birth and its will carry it). */
   private stateTimestamp = 0;
-  private attempt = 0;
   private everConnected = false;
   private lastError: Error | undefined;
-  private reconnectTimer: TimerRef | undefined;
-  private stableTimer: TimerRef | undefined;
 
   private readonly sessions = new Map<string, NodeSession>();
   private readonly pending = new Map<string, PendingCommand>();
@@ -322,6 +320,13 @@ export class SparkplugBridge extends ProcessBase {
     this.maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024;
     this.maxErrorEvents = options.maxErrorEventsPerMinute ?? 10;
     this.reconnectOptions = { ...DEFAULT_RECONNECT, ...options.reconnect };
+    this.reconnect = new ReconnectSchedule(
+      runtime,
+      this.pid,
+      this.reconnectOptions,
+      options.random,
+      'sparkplug',
+    );
   }
 
   /** Registers the command ports and connects; called once by the convention's `start`. */
@@ -572,14 +577,7 @@ export class SparkplugBridge extends ProcessBase {
       reconnects: this.counters.reconnects,
     });
     this.everConnected = true;
-    this.stableTimer = this.runtime.timers.schedule(
-      this.reconnectOptions.stableMs,
-      () => {
-        this.stableTimer = undefined;
-        this.attempt = 0;
-      },
-      { owner: this.pid, label: 'sparkplug.stable' },
-    );
+    this.reconnect.connected();
     // What the fleet remembers (a restored `connected`) is not a birth of this session.
     const nodes: DeviceView[] = [];
     for (const d of this.fleet.list()) {
@@ -610,30 +608,21 @@ export class SparkplugBridge extends ProcessBase {
     client.end(true);
     this.cancelTimers();
     if (wasConnected) this.dropSessions('the host lost the broker connection');
-    const delayMs = backoffDelayMs(this.attempt, this.reconnectOptions, this.options.random);
-    this.attempt++;
+    const delayMs = this.reconnect.nextDelay();
     this.state = 'backoff';
     this.runtime.logger.warn(
       wasConnected ? 'Sparkplug host lost the broker' : 'Sparkplug host could not connect',
       { bridge: this.name, url: this.broker?.url, error: this.lastError?.message, retryInMs: delayMs },
     );
-    this.reconnectTimer = this.runtime.timers.schedule(
-      delayMs,
-      () => {
-        this.reconnectTimer = undefined;
-        if (this.status !== 'running') return;
-        this.counters.reconnects++;
-        this.openClient();
-      },
-      { owner: this.pid, label: 'sparkplug.reconnect' },
-    );
+    this.reconnect.retryIn(delayMs, () => {
+      if (this.status !== 'running') return;
+      this.counters.reconnects++;
+      this.openClient();
+    });
   }
 
   private cancelTimers(): void {
-    if (this.reconnectTimer) this.runtime.timers.cancel(this.reconnectTimer);
-    if (this.stableTimer) this.runtime.timers.cancel(this.stableTimer);
-    this.reconnectTimer = undefined;
-    this.stableTimer = undefined;
+    this.reconnect.cancel();
   }
 
   /** Every birth is void: deaths may pass unseen while we are away. */
