@@ -205,6 +205,8 @@ export interface Fleet {
   addDevice(input: AddDeviceInput): Promise<FleetResult<DeviceView>>;
   removeDevice(id: string): Promise<FleetResult<undefined>>;
   device(id: string): DeviceView | undefined;
+  /** Whether the fleet has this device; cheap (no view is built), for per-message checks. */
+  has(id: string): boolean;
   list(): DeviceView[];
   /** The machine process of a running device (for the tree and for tests). */
   machineOf(id: string): MachineProcess | undefined;
@@ -789,6 +791,8 @@ export function createFleet(options: FleetOptions): Fleet {
       logEvent('device.removed', id, null);
       return { ok: true, value: undefined };
     },
+
+    has: (id) => entries.has(id),
 
     device: (id) => {
       const e = entries.get(id);

@@ -111,7 +111,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
 
   const clients = new Set<Client>();
   const offRuntime = runtime.events.subscribe((e) => {
-    if (e.type === 'state.transition' && fleet.device(e.name)) {
+    if (e.type === 'state.transition' && fleet.has(e.name)) {
       let list = transitions.get(e.name);
       if (!list) {
         list = [];
@@ -133,7 +133,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
       // A device's own processes changed: its row (health, restarts) changed too.
       const name = 'name' in e && typeof e.name === 'string' ? e.name : undefined;
       const id = name?.startsWith('device:') ? name.slice(7) : name;
-      if (id && fleet.device(id)) for (const c of clients) c.devices.add(id);
+      if (id && fleet.has(id)) for (const c of clients) c.devices.add(id);
     }
   });
   const offHub = links.hub?.observe((id: string, m: Message) => {
@@ -409,7 +409,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
     },
 
     telemetry: async (a) => {
-      if (!fleet.device(a.id)) fail('notFound', `no device '${a.id}'`);
+      if (!fleet.has(a.id)) fail('notFound', `no device '${a.id}'`);
       return store.queryTelemetry(a.id, a.metric, a.fromMs, a.toMs, a.buckets);
     },
 

@@ -436,7 +436,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
           s.pending = s.pending.then(() => this.deliver(deviceId, message, link));
           return;
         }
-        if (!fleet.device(deviceId)) {
+        if (!fleet.has(deviceId)) {
           unknownDevice(deviceId, message, link);
           return;
         }
@@ -457,7 +457,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     linkLost(deviceId, via, reason) {
       const s = sessions.get(deviceId);
       if (!s || s.link?.via !== via) return;
-      if (fleet.device(deviceId)) goOffline(deviceId, s, reason);
+      if (fleet.has(deviceId)) goOffline(deviceId, s, reason);
       else s.link = undefined;
     },
 
@@ -465,7 +465,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
       for (const [id, s] of sessions) {
         if (s.link?.via !== via) continue;
         s.status = undefined; // the broker will tell again (retained) when we are back
-        if (fleet.device(id)) goOffline(id, s, reason);
+        if (fleet.has(id)) goOffline(id, s, reason);
         else s.link = undefined;
       }
     },

@@ -821,7 +821,7 @@ export class SparkplugBridge extends ProcessBase {
       this.beforeBirth(s, `DDATA of ${d.device} before its DBIRTH`);
       return;
     }
-    if (!this.fleet.device(id)) {
+    if (!this.fleet.has(id)) {
       // Removed from the fleet meanwhile (or never adopted): its birth brings it back.
       if (this.adoptMode === 'auto') this.requestRebirth(s, `${id} is not in the fleet`);
       return;
@@ -874,7 +874,7 @@ export class SparkplugBridge extends ProcessBase {
       this.badMessage(d.id, decoded.error.code, `DDEATH: ${decoded.error.message} (taken as a death)`);
     this.counters.deaths++;
     d.born = false;
-    if (this.fleet.device(d.id)) this.fleet.linkDown(d.id, 'DDEATH');
+    if (this.fleet.has(d.id)) this.fleet.linkDown(d.id, 'DDEATH');
     this.failPending(d.id, 'the device died (DDEATH) before the value came back');
   }
 
@@ -931,7 +931,7 @@ export class SparkplugBridge extends ProcessBase {
       node: `${s.group}/${s.node}`,
       reason,
     });
-    if (s.id && this.fleet.device(s.id)) {
+    if (s.id && this.fleet.has(s.id)) {
       this.logEvent('device.rebirthRequested', s.id, { reason });
       if (s.born) {
         this.sendMachine(s.id, { type: 'STALE', reason: `rebirth requested: ${reason}` });
