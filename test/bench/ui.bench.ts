@@ -37,15 +37,14 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
-import { extname, join, normalize, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, CDPSession, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
+import { serveBundle } from '../renderer/serve-bundle.js';
 import { percentile, report } from './bench-kit.js';
 
 const SUITE = 'ui';
@@ -78,37 +77,6 @@ const GROWTH_GOAL_MB_PER_MIN = 1;
 
 const MACHINE = 'headless Chromium, --disable-gpu (software raster), 2 shared cores, fleet simulated in-page';
 const WORKLOAD = `${DEVICES} devices, telemetry ${HZ} Hz each, diffs every 100 ms`;
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.map': 'application/json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-};
-
-/** Serves a folder; any path without a file extension gets index.html (so `/?fake=5000` works). */
-async function serve(dir: string): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    void (async () => {
-      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-      const file = normalize(join(dir, extname(path) ? path : '/index.html'));
-      if (!file.startsWith(dir)) {
-        res.writeHead(403).end();
-        return;
-      }
-      try {
-        const body = await readFile(file);
-        res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
-      } catch {
-        res.writeHead(404).end('not found');
-      }
-    })();
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
 
 async function build(outDir: string): Promise<void> {
   await promisify(execFile)(
@@ -807,7 +775,7 @@ async function main(): Promise<void> {
     await build(outDir);
     console.log(`# ui: renderer built in ${((performance.now() - tBuild) / 1000).toFixed(1)} s`);
     await writeFile(join(outDir, 'calibrate.html'), calibrationPage());
-    const served = await serve(outDir);
+    const served = await serveBundle(outDir);
     server = served.server;
     browser = await chromium.launch({
       executablePath: CHROMIUM,

@@ -11,52 +11,20 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveBundle } from './serve-bundle.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = resolve(import.meta.dirname, '../..');
 const SHOTS = join(ROOT, '.test-results', 'screenshots');
 const FLEET = 5_000;
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.map': 'application/json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-};
-
-/** Serves a folder; any path without a file extension gets index.html (so `/?fake=5000` works). */
-async function serve(dir: string): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    void (async () => {
-      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-      const file = normalize(join(dir, extname(path) ? path : '/index.html'));
-      if (!file.startsWith(dir)) {
-        res.writeHead(403).end();
-        return;
-      }
-      try {
-        const body = await readFile(file);
-        res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
-      } catch {
-        res.writeHead(404).end('not found');
-      }
-    })();
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
 
 describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated fleet)', () => {
   let outDir: string;
@@ -84,7 +52,7 @@ describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated flee
       ],
       { cwd: ROOT },
     );
-    ({ server, url } = await serve(outDir));
+    ({ server, url } = await serveBundle(outDir));
     await mkdir(SHOTS, { recursive: true });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
