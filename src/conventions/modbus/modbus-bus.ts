@@ -613,7 +613,12 @@ export class ModbusBus extends ProcessBase {
     if (!r.ok && r.code === 'portDown') {
       // The library says the port is not open while we think it is (its 'close' never came):
       // treat it as lost, so the loop reconnects with backoff instead of retrying at once.
-      if (this.portState === 'open') this.portLost(`serial port ${this.path} is no longer open`);
+      if (this.portState === 'open')
+        this.portLost(
+          existsSync(this.path)
+            ? `serial port ${this.path} is no longer open`
+            : `serial port ${this.path} vanished (unplugged?)`,
+        );
       return;
     }
     if (r.ok) {
