@@ -33,8 +33,10 @@
  * await fleet.addDevice({ id: 'sensor-1', kind: 'fleetvisor.generic', name: 'Boiler room' });
  * await fleet.act('sensor-1', 'connect', {});
  */
+
 import { randomUUID } from 'node:crypto';
 import type { EventObject } from 'xstate';
+import type { Failure, Result } from '../lib/result.js';
 import type { ChildSpec } from '../runtime/child-spec.js';
 import type { DynamicChildSpec, DynamicSupervisor } from '../runtime/dynamic-supervisor.js';
 import { startDynamicSupervisor } from '../runtime/dynamic-supervisor.js';
@@ -55,9 +57,9 @@ import type {
   Store,
   TelemetryPoint,
 } from '../store/store.js';
-import { parseDeviceId } from '../transports/protocol.js';
 import type { BuiltAction, DeviceKind, Drift } from './define-device.js';
 import { formatIssues } from './define-device.js';
+import { parseDeviceId } from './device-id.js';
 import { planReconcile, sameDrift } from './reconciler.js';
 
 export type FleetErrorCode =
@@ -76,9 +78,7 @@ export type FleetErrorCode =
   | 'outboxFull'
   | 'stopped';
 
-export type FleetResult<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: { readonly code: FleetErrorCode; readonly message: string } };
+export type FleetResult<T> = Result<T, Failure<FleetErrorCode>>;
 
 export interface DeviceFailure {
   /** `crashLoop` (past its restart intensity), `badSnapshot`, `unknownKind`, `badAttributes`, `badRecord`. */
@@ -128,10 +128,7 @@ export interface DeviceCommandPort {
     readonly args: JsonObject;
     readonly actor: string;
     readonly ttlMs?: number | null;
-  }): Promise<
-    | { readonly ok: true; readonly value: { readonly commandId: string; readonly status: string } }
-    | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } }
-  >;
+  }): Promise<Result<{ readonly commandId: string; readonly status: string }, Failure>>;
   /** Open (pending or sent) commands of one device. */
   open(deviceId: string): readonly { readonly action: string }[];
 }

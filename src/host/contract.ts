@@ -16,7 +16,10 @@
  * const r = await api.call('devices', { text: 'pump', state: 'connected', limit: 50 });
  * if (r.ok) r.value.items; else r.error.code; // 'badRequest' | 'notFound' | …
  */
+
 import { z } from 'zod';
+import type { JsonValue } from '../lib/json.js';
+import type { Result } from '../lib/result.js';
 
 // ---------------------------------------------------------------------------------------------
 // Envelope
@@ -36,11 +39,9 @@ export interface ApiError {
   readonly message: string;
 }
 
-export type Envelope<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: ApiError };
+export type Envelope<T> = Result<T, ApiError>;
 
-export type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json };
+export type Json = JsonValue;
 
 // ---------------------------------------------------------------------------------------------
 // Views of the core

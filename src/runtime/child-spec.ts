@@ -8,6 +8,7 @@
  * const spec = { id: 'link', start: () => startServer(rt, linkServer) };
  * const checked = validateChildSpec(spec, 'never'); // { ok: true, value: { ...spec, restart: 'permanent', ... } }
  */
+import type { Result } from '../lib/result.js';
 import type { Process, Shutdown } from './process.js';
 
 export type RestartType = 'permanent' | 'transient' | 'temporary';
@@ -62,9 +63,7 @@ export interface SpecError {
   readonly message: string;
 }
 
-export type Checked<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: SpecError };
+export type Checked<T> = Result<T, SpecError>;
 
 const RESTARTS: readonly string[] = ['permanent', 'transient', 'temporary'];
 const TYPES: readonly string[] = ['worker', 'supervisor'];

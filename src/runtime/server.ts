@@ -27,6 +27,7 @@
  * const r = await counter.call('get', 1000); // { ok: true, value: 2 }
  * if (!r.ok) console.log(r.error.code);       // 'timeout' | 'noproc' | 'exited'
  */
+import type { Result } from '../lib/result.js';
 import type { ExitReason } from './exit-reason.js';
 import { formatExitReason, toError } from './exit-reason.js';
 import type { MessageQueue } from './message-queue.js';
@@ -48,9 +49,7 @@ export interface CallError {
   readonly code: CallErrorCode;
   readonly message: string;
 }
-export type CallResult<Reply> =
-  | { readonly ok: true; readonly value: Reply }
-  | { readonly ok: false; readonly error: CallError };
+export type CallResult<Reply> = Result<Reply, CallError>;
 
 export interface CallReturn<State, Reply> {
   readonly reply: Reply;

@@ -24,6 +24,7 @@
  * });
  * if (!sup.ok) throw new Error(sup.error.message);
  */
+import type { Result } from '../lib/result.js';
 import type {
   AutoShutdown,
   ChildSpec,
@@ -67,9 +68,7 @@ export interface SupervisorError {
   readonly cause?: Error | undefined;
 }
 
-export type SupResult<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: SupervisorError };
+export type SupResult<T> = Result<T, SupervisorError>;
 
 export type ChildStatus = 'running' | 'restarting' | 'stopped';
 

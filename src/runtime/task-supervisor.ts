@@ -25,6 +25,7 @@
  * const reads = tasks.asyncStream(devices, (d, signal) => readVersion(d, signal), { maxConcurrency: 4 });
  * for await (const r of reads) if (r.ok) versions.push(r.value);
  */
+import type { Result } from '../lib/result.js';
 import type { ExitReason } from './exit-reason.js';
 import { formatExitReason, NORMAL, toError } from './exit-reason.js';
 import type { Pid, Shutdown } from './process.js';
@@ -57,13 +58,12 @@ export interface TaskError {
   /** Set for `exited`. */
   readonly reason?: ExitReason;
 }
-export type TaskResult<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: TaskError };
+export type TaskResult<T> = Result<T, TaskError>;
 
-export type StartTaskResult<T> =
-  | { readonly ok: true; readonly value: TaskProcess<T> }
-  | { readonly ok: false; readonly error: TaskError & { readonly code: 'maxChildren' | 'noproc' } };
+export type StartTaskResult<T> = Result<
+  TaskProcess<T>,
+  TaskError & { readonly code: 'maxChildren' | 'noproc' }
+>;
 
 /** A task started with {@link TaskSupervisorProcess.asyncNolink}. */
 export interface TaskHandle<T> {

@@ -9,8 +9,9 @@
  *
  * @example
  * const text = toJsonText(snapshot, 'snapshot');      // throws invalidArgument on a cycle
- * const parsed = parseJson(row.snapshot);             // { ok: false, reason } on corrupt text
+ * const parsed = parseJson(row.snapshot);             // { ok: false, error } on corrupt text
  */
+import type { Result } from '../lib/result.js';
 import type { CommandStatus, JsonObject, JsonValue, SnapshotDeadline, TelemetryPoint } from './store.js';
 import { COMMAND_STATUSES, StoreError } from './store.js';
 
@@ -108,17 +109,16 @@ export function telemetryPointProblem(point: TelemetryPoint): string | undefined
 // ---------------------------------------------------------------------------------------------
 // Coming out: never throws.
 
-export type Parsed<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly reason: string };
+/** A parsed value, or why the stored text is not one (a sentence naming what is wrong). */
+export type Parsed<T> = Result<T, string>;
 
 /** Parses stored JSON text; corrupt text is a reason, never an exception. */
 export function parseJson(text: unknown): Parsed<JsonValue> {
-  if (typeof text !== 'string') return { ok: false, reason: `expected JSON text, found ${describe(text)}` };
+  if (typeof text !== 'string') return { ok: false, error: `expected JSON text, found ${describe(text)}` };
   try {
     return { ok: true, value: JSON.parse(text) as JsonValue };
   } catch (cause) {
-    return { ok: false, reason: `is not valid JSON (${messageOf(cause)})` };
+    return { ok: false, error: `is not valid JSON (${messageOf(cause)})` };
   }
 }
 
@@ -128,7 +128,7 @@ export function parseJsonObject(text: unknown): Parsed<JsonObject> {
   if (!parsed.ok) return parsed;
   return isJsonObject(parsed.value)
     ? { ok: true, value: parsed.value }
-    : { ok: false, reason: 'is not a JSON object' };
+    : { ok: false, error: 'is not a JSON object' };
 }
 
 /** Parses stored JSON text that must hold an array of strings. */
@@ -138,17 +138,18 @@ export function parseStringArray(text: unknown): Parsed<readonly string[]> {
   const value = parsed.value;
   return Array.isArray(value) && value.every((v) => typeof v === 'string')
     ? { ok: true, value: value as string[] }
-    : { ok: false, reason: 'is not a JSON array of strings' };
+    : { ok: false, error: 'is not a JSON array of strings' };
 }
 
 /** Parses stored deadlines: a JSON array of `{ label, wallDeadlineMs, delayMs }`. */
 export function parseDeadlines(text: unknown): Parsed<readonly SnapshotDeadline[]> {
   const parsed = parseJson(text);
   if (!parsed.ok) return parsed;
-  const reason = deadlinesProblem(parsed.value);
+  const list: unknown = parsed.value; // checked by deadlinesProblem
+  const reason = deadlinesProblem(list);
   return reason === undefined
-    ? { ok: true, value: parsed.value as unknown as SnapshotDeadline[] }
-    : { ok: false, reason };
+    ? { ok: true, value: list as readonly SnapshotDeadline[] }
+    : { ok: false, error: reason };
 }
 
 /** Why `value` is not a valid deadline list, or undefined. */

@@ -79,7 +79,7 @@ class RowProblem {
 }
 
 function need<T>(parsed: Parsed<T>, column: string): T {
-  if (!parsed.ok) throw new RowProblem(`${column} ${parsed.reason}`);
+  if (!parsed.ok) throw new RowProblem(`${column} ${parsed.error}`);
   return parsed.value;
 }
 

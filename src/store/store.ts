@@ -25,10 +25,11 @@
  *   else markFailed(loaded.deviceId, loaded.error.message);
  * }
  */
+import type { JsonObject, JsonValue } from '../lib/json.js';
+import type { Failure, Result } from '../lib/result.js';
 
 /** Any value JSON can carry. Stored JSON columns come back as this type. */
-export type JsonValue = null | boolean | number | string | readonly JsonValue[] | JsonObject;
-export type JsonObject = { readonly [key: string]: JsonValue };
+export type { JsonObject, JsonValue };
 
 /**
  * How hard a commit is pushed to disk. `'full'`: fsync on every commit — survives power loss
@@ -38,15 +39,10 @@ export type JsonObject = { readonly [key: string]: JsonValue };
 export type Durability = 'full' | 'normal';
 
 /** An expected failure, as a value: a code from the documented closed set and a readable message. */
-export interface StoreFailure<C extends string> {
-  readonly code: C;
-  readonly message: string;
-}
+export type StoreFailure<C extends string> = Failure<C>;
 
 /** The ok-or-error envelope of every query or write with an expected failure. */
-export type StoreResult<T, C extends string> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: StoreFailure<C> };
+export type StoreResult<T, C extends string> = Result<T, Failure<C>>;
 
 /**
  * One stored row, parsed defensively: the record, or why this row could not be read. `id` names

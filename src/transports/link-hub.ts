@@ -24,7 +24,7 @@
  */
 import type { Fleet } from '../devices/fleet.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { EventInput, JsonObject, JsonValue, Store } from '../store/store.js';
+import type { EventInput, JsonValue, Store } from '../store/store.js';
 import type { CommandOutbox } from './command-outbox.js';
 import type { DeviceId, FwAckMessage, HelloMessage, Message } from './protocol.js';
 import { seqDelta } from './protocol.js';
@@ -255,7 +255,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
       firmware: fw.version,
       slot: fw.slot,
       confirmed: fw.confirmed,
-      slots: fw.slots as unknown as JsonObject,
+      slots: fw.slots,
       capabilities: [...hello.capabilities],
       boot: hello.boot,
       via: link.via,

@@ -21,6 +21,11 @@
  * if (id.ok) client.publish(topicFor(id.value, 'cmd'), encodeMessage(cmd), { qos: 1 });
  */
 
+import type { DeviceId, DeviceIdError, DeviceIdErrorCode } from '../devices/device-id.js';
+import { describeChar, ID_MAX_CHARS, isIdChar, parseDeviceId } from '../devices/device-id.js';
+import type { JsonObject, JsonValue } from '../lib/json.js';
+import type { Result } from '../lib/result.js';
+
 /** The protocol version carried as `v` in every message. */
 export const PROTOCOL_VERSION = 1;
 
@@ -33,7 +38,7 @@ export const MAX_DEPTH = 32;
 /** Length limits of protocol v1 (characters, entries, bytes). */
 export const LIMITS = {
   /** deviceId, cmdId, transferId: `[A-Za-z0-9_-]`. */
-  idChars: 64,
+  idChars: ID_MAX_CHARS,
   /** kind, action, capability, metric, event name, error code: `[A-Za-z0-9_.-]`. */
   nameChars: 64,
   /** Firmware versions: printable ASCII without spaces. */
@@ -51,9 +56,7 @@ export const LIMITS = {
 // ---------------------------------------------------------------------------------------------
 // Results and errors
 
-export type Result<T, E> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: E };
+export type { Result };
 
 /** An error as a device sends it in a `reply` or `fw.ack`: a stable code and a sentence. */
 export interface WireError {
@@ -105,84 +108,17 @@ export class ProtocolError extends Error {
 // ---------------------------------------------------------------------------------------------
 // Device ids
 
-/** A validated device id: 1–64 of `[A-Za-z0-9_-]`. Made only by {@link parseDeviceId}. */
-export type DeviceId = string & { readonly __brand: 'DeviceId' };
-
-export type DeviceIdErrorCode = 'notString' | 'empty' | 'tooLong' | 'badCharacter';
-
-export interface DeviceIdError {
-  readonly code: DeviceIdErrorCode;
-  readonly message: string;
-  /** For `badCharacter`: the offending character and its 0-based index (UTF-16 units). */
-  readonly character?: string;
-  readonly position?: number;
-}
-
-function isIdChar(c: number): boolean {
-  return (
-    (c >= 0x30 && c <= 0x39) || // 0-9
-    (c >= 0x41 && c <= 0x5a) || // A-Z
-    (c >= 0x61 && c <= 0x7a) || // a-z
-    c === 0x5f || // _
-    c === 0x2d // -
-  );
-}
+export type { DeviceId, DeviceIdError, DeviceIdErrorCode };
+export { parseDeviceId };
 
 function isNameChar(c: number): boolean {
   return isIdChar(c) || c === 0x2e; // .
 }
 
-/** `'+' (U+002B)`: readable even for invisible, control and look-alike characters. */
-function describeChar(s: string, i: number): { character: string; text: string } {
-  const cp = s.codePointAt(i) ?? 0;
-  const character = String.fromCodePoint(cp);
-  const hex = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
-  const printable = cp > 0x20 && cp < 0x7f;
-  return { character, text: printable ? `'${character}' (${hex})` : hex };
-}
-
-/**
- * Validates a device id: 1–64 characters from `A–Z a–z 0–9 _ -`. Nothing else can reach a topic
- * (no `+ # / $`, no dots, spaces, control or non-ASCII characters, so no homoglyphs either).
- *
- * @example
- * parseDeviceId('pump-7');   // { ok: true, value: 'pump-7' }
- * parseDeviceId('a/+/b');    // { ok: false, error: { code: 'badCharacter', character: '/', position: 1, … } }
- */
-export function parseDeviceId(s: string): Result<DeviceId, DeviceIdError> {
-  if (typeof s !== 'string')
-    return { ok: false, error: { code: 'notString', message: 'device id must be a string' } };
-  if (s.length === 0) return { ok: false, error: { code: 'empty', message: 'device id is empty' } };
-  if (s.length > LIMITS.idChars) {
-    return {
-      ok: false,
-      error: { code: 'tooLong', message: `device id has ${s.length} characters; at most ${LIMITS.idChars}` },
-    };
-  }
-  for (let i = 0; i < s.length; i++) {
-    if (!isIdChar(s.charCodeAt(i))) {
-      const { character, text } = describeChar(s, i);
-      return {
-        ok: false,
-        error: {
-          code: 'badCharacter',
-          message: `device id has ${text} at position ${i}; allowed: A-Z a-z 0-9 _ -`,
-          character,
-          position: i,
-        },
-      };
-    }
-  }
-  return { ok: true, value: s as DeviceId };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Messages
 
-export type JsonValue = null | boolean | number | string | readonly JsonValue[] | JsonObject;
-export interface JsonObject {
-  readonly [key: string]: JsonValue;
-}
+export type { JsonObject, JsonValue };
 
 export type Slot = 'A' | 'B';
 
@@ -676,7 +612,7 @@ function checkChars(
 
 function reqId(o: Obj, key: string, at: string): string {
   const x = own(o, key);
-  checkChars(x, path(at, key), LIMITS.idChars, isIdChar, 'A-Z a-z 0-9 _ -');
+  checkChars(x, path(at, key), ID_MAX_CHARS, isIdChar, 'A-Z a-z 0-9 _ -');
   return x;
 }
 
