@@ -150,6 +150,21 @@ export interface ActionReply {
   readonly commandStatus?: string;
 }
 
+/**
+ * What the fleet hears from its devices, whatever their convention: the one feed for the live
+ * figures (last seen, telemetry pushed to the views, the ingest rate).
+ */
+export type FleetActivity =
+  | {
+      readonly type: 'telemetry';
+      readonly deviceId: string;
+      readonly at: number;
+      readonly values: Readonly<Record<string, number>>;
+      readonly deviceTs: number | null;
+    }
+  /** A sign of life without data (heartbeat, reply, event, status). */
+  | { readonly type: 'seen'; readonly deviceId: string; readonly at: number };
+
 export interface FleetOptions {
   readonly runtime: Runtime;
   readonly store: Store;
@@ -226,6 +241,8 @@ export interface Fleet {
   linkDown(id: string, reason: string): FleetResult<undefined>;
   /** A sign of life without data (a heartbeat): pushes the liveness deadline back. */
   touch(id: string): FleetResult<undefined>;
+  /** Every telemetry batch and sign of life from any device; the returned function stops it. */
+  observe(listener: (activity: FleetActivity) => void): () => void;
   /**
    * Where the `command` actions of one kind go (a convention's bridge: Homie, Sparkplug, Modbus);
    * kinds without one use {@link FleetOptions.commands}.
@@ -258,6 +275,16 @@ export function createFleet(options: FleetOptions): Fleet {
   const reconcileIntervalMs = options.reconcileIntervalMs ?? 10_000;
   const log = runtime.logger;
   let stopping = false;
+  const observers = new Set<(activity: FleetActivity) => void>();
+  const emit = (activity: FleetActivity) => {
+    for (const o of observers) {
+      try {
+        o(activity);
+      } catch (error) {
+        runtime.report('fleet: an activity observer threw', error);
+      }
+    }
+  };
 
   const fleetSup = startDynamicSupervisor(runtime, { name: 'devices', maxRestarts: 10, periodMs: 10_000 });
   if (!fleetSup.ok) throw new Error(fleetSup.error.message);
@@ -791,6 +818,11 @@ export function createFleet(options: FleetOptions): Fleet {
 
     has: (id) => entries.has(id),
 
+    observe(listener) {
+      observers.add(listener);
+      return () => observers.delete(listener);
+    },
+
     device: (id) => {
       const e = entries.get(id);
       return e ? view(e) : undefined;
@@ -829,6 +861,7 @@ export function createFleet(options: FleetOptions): Fleet {
         if (Object.hasOwn(values, metric))
           points.push({ deviceId: id, metric, deviceTs, receivedAt, value: values[metric]! });
       pushLiveness(e);
+      if (observers.size > 0) emit({ type: 'telemetry', deviceId: id, at: receivedAt, values, deviceTs });
       const r = await store.appendTelemetry(points);
       if (!r.ok) return fail('stopped', r.error.message);
       return { ok: true, value: r.value.written };
@@ -865,6 +898,7 @@ export function createFleet(options: FleetOptions): Fleet {
       const e = entries.get(id);
       if (!e) return fail('notFound', `sign of life from unknown device '${String(id).slice(0, 80)}'`);
       pushLiveness(e);
+      if (observers.size > 0) emit({ type: 'seen', deviceId: id, at: runtime.clock.wallNow() });
       return { ok: true, value: undefined };
     },
 
