@@ -41,7 +41,7 @@ import type { ChildSpec } from '../runtime/child-spec.js';
 import type { DynamicChildSpec, DynamicSupervisor } from '../runtime/dynamic-supervisor.js';
 import { startDynamicSupervisor } from '../runtime/dynamic-supervisor.js';
 import type { ExitReason } from '../runtime/exit-reason.js';
-import { formatExitReason } from '../runtime/exit-reason.js';
+import { formatExitReason, isGaveUp } from '../runtime/exit-reason.js';
 import type { MachineConfig, MachineTimer, PersistedMachineState } from '../runtime/machine-process.js';
 import { MachineProcess } from '../runtime/machine-process.js';
 import type { Pid, Process } from '../runtime/process.js';
@@ -466,7 +466,7 @@ export function createFleet(options: FleetOptions): Fleet {
     if (e.supervisor !== sup) return;
     e.supervisor = undefined;
     if (stopping || e.removed) return;
-    if (reason.type === 'shutdown' && reason.detail === 'reached_max_restart_intensity') {
+    if (isGaveUp(reason)) {
       const last = e.lastExit ? formatExitReason(e.lastExit) : 'unknown';
       e.failure = {
         code: 'crashLoop',

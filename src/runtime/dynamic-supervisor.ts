@@ -21,7 +21,7 @@
 import type { Checked, RestartType, SpecError } from './child-spec.js';
 import { isValidShutdown } from './child-spec.js';
 import type { ExitReason } from './exit-reason.js';
-import { formatExitReason, shutdownWith, toError } from './exit-reason.js';
+import { formatExitReason, REACHED_MAX_RESTART_INTENSITY, shutdownWith, toError } from './exit-reason.js';
 import { OpQueue } from './op-queue.js';
 import type { Pid, Process, Shutdown } from './process.js';
 import { ProcessBase, shutdownProcess } from './process.js';
@@ -314,7 +314,7 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
         });
       this.status = 'stopping';
       await this.stopAll();
-      this.exit(shutdownWith('reached_max_restart_intensity'));
+      this.exit(shutdownWith(REACHED_MAX_RESTART_INTENSITY));
       return;
     }
     child.restartCount++;

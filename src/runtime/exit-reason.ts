@@ -16,6 +16,14 @@ export function shutdownWith(detail: string): ExitReason {
   return { type: 'shutdown', detail };
 }
 
+/** OTP's exit detail of a supervisor that gave up: more restarts than its intensity allows. */
+export const REACHED_MAX_RESTART_INTENSITY = 'reached_max_restart_intensity';
+
+/** The exit of a supervisor that gave up (past its restart intensity), as OTP names it. */
+export function isGaveUp(reason: ExitReason): boolean {
+  return reason.type === 'shutdown' && reason.detail === REACHED_MAX_RESTART_INTENSITY;
+}
+
 export function errorExit(cause: unknown): ExitReason {
   return { type: 'error', error: toError(cause) };
 }

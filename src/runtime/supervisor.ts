@@ -38,7 +38,14 @@ import type {
 } from './child-spec.js';
 import { validateChildSpec, validateChildSpecs, validateSupervisorFlags } from './child-spec.js';
 import type { ExitReason } from './exit-reason.js';
-import { formatExitReason, isCleanExit, SHUTDOWN, shutdownWith, toError } from './exit-reason.js';
+import {
+  formatExitReason,
+  isCleanExit,
+  REACHED_MAX_RESTART_INTENSITY,
+  SHUTDOWN,
+  shutdownWith,
+  toError,
+} from './exit-reason.js';
 import { OpQueue } from './op-queue.js';
 import type { Pid, Process } from './process.js';
 import { ProcessBase, shutdownProcess } from './process.js';
@@ -528,7 +535,7 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
         maxRestarts: this.maxRestarts,
         periodMs: this.periodMs,
       });
-    await this.shutDownSelf(shutdownWith('reached_max_restart_intensity'));
+    await this.shutDownSelf(shutdownWith(REACHED_MAX_RESTART_INTENSITY));
   }
 
   private async maybeAutoShutdown(rec: ChildRecord): Promise<void> {
