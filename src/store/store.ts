@@ -184,6 +184,12 @@ export interface TelemetryPoint {
   /** When the host received it (wall-clock ms). Queries and retention use this time. */
   readonly receivedAt: number;
   readonly value: number;
+  /**
+   * The message it came in (docs/protocol.md: telemetry is stored at most once per device, boot
+   * and seq): the device's boot counter and the message's seq. Omitted for conventions without one.
+   */
+  readonly boot?: number;
+  readonly seq?: number;
 }
 
 export interface TelemetryAppendSummary {
