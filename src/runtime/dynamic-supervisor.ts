@@ -8,7 +8,8 @@
  * a restart whose start returns ignore removes the child; children that are restarting count
  * toward `maxChildren`; on shutdown all children are stopped concurrently (OTP T6), so the
  * total time is bounded by the slowest child, not the sum. `significant` children and
- * `autoShutdown` are rejected (Elixir X4).
+ * `autoShutdown` are rejected (Elixir X4). Queries answer at once, also while a restart awaits
+ * an async start: that child shows `restarting` (see the deviations in supervisor.ts).
  *
  * To keep a supervised device as small as possible, many children share one spec object and
  * differ by the `arg` passed to `spec.start(arg)` (OTP's extra arguments).
@@ -319,9 +320,10 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
     }
     child.restartCount++;
     const oldPid = child.pid;
+    // Queries answer while an async start is awaited: the child is restarting, not running.
+    child.restarting = true;
     const started = await this.startOne(child.spec, child.arg);
     if (!started.ok) {
-      child.restarting = true;
       child.retryTimer = this.runtime.timers.schedule(
         0,
         () => {

@@ -13,6 +13,13 @@
  * - A failed restart is retried through a zero-delay timer rather than a self-sent message, so
  *   API calls and shutdown interleave with a failing restart loop (OTP-9549, T8).
  * - `whichChildren` lists newest first, as OTP does for static supervisors (A3).
+ * - `whichChildren` and `countChildren` are synchronous snapshots, answered at once even while a
+ *   restart is under way (OTP answers them only after the restart, so a caller never sees a
+ *   half-done one). Every child the restart will start again shows `restarting` from the moment
+ *   the restart begins until it runs again — never `stopped` — and counts as a spec but not as
+ *   active, OTP's rule for a restarting child (`count_children`). If the restart fails, only the
+ *   child that failed to start stays `restarting`, the others of its group are `stopped`, as in
+ *   OTP's `try_again_restart`.
  *
  * @example
  * const sup = await startSupervisor(rt, {
@@ -461,6 +468,8 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
     const failed = await this.restartGroup(group, rec);
     if (failed) {
       // OTP try_again_restart: retry later through the mailbox; each try counts as a restart.
+      // Until then only the failed child is restarting; the rest of its group is stopped.
+      for (const r of group) if (r !== failed && !r.process) r.state = 'stopped';
       failed.state = 'restarting';
       failed.retryTimer = this.runtime.timers.schedule(
         0,
@@ -500,10 +509,14 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
     group: ChildRecord[],
     failedChild: ChildRecord,
   ): Promise<ChildRecord | undefined> {
+    // Queries answer while this runs (we await stops and starts): mark the whole group first.
+    for (const r of group) {
+      this.cancelRetry(r);
+      if (r === failedChild || r.spec.restart !== 'temporary') r.state = 'restarting';
+    }
     for (let i = group.length - 1; i >= 0; i--) {
       const r = group[i]!;
       if (r === failedChild) continue;
-      this.cancelRetry(r);
       await this.stopRecord(r);
       if (r.spec.restart === 'temporary') this.remove(r);
     }
