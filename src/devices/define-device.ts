@@ -88,6 +88,12 @@ export interface DeviceKindDef<TMachine extends AnyStateMachine, TAttrs> {
   readonly hibernateAfterMs?: number;
   /** Snapshot format version; a stored snapshot of another version is refused (device failed). */
   readonly snapshotVersion?: number;
+  /**
+   * The largest firmware image a device of this kind takes into its inactive slot
+   * (docs/protocol.md §5), in bytes; an import of a bigger image is refused. Omitted: the kind has
+   * no firmware channel (its devices cannot be updated by Fleetvisor).
+   */
+  readonly firmwareSlotBytes?: number;
 }
 
 export interface DeviceKind<TMachine extends AnyStateMachine = AnyStateMachine, TAttrs = unknown>
@@ -122,6 +128,9 @@ export function defineDevice<TMachine extends AnyStateMachine, TAttrs>(
     if ((a.toEvent === undefined) === (a.command === undefined))
       throw new Error(`defineDevice(${def.kind}): action '${name}' needs exactly one of toEvent and command`);
   }
+  const slot = def.firmwareSlotBytes;
+  if (slot !== undefined && !(Number.isSafeInteger(slot) && slot > 0))
+    throw new Error(`defineDevice(${def.kind}): firmwareSlotBytes must be a positive integer, got ${slot}`);
   return {
     ...def,
     snapshotVersion: def.snapshotVersion ?? 1,

@@ -88,4 +88,6 @@ export const genericDevice = defineDevice({
     event: { type: 'LIVENESS_TIMEOUT' },
   },
   stuckAfterMs: { connecting: 5 * 60_000 },
+  // The simulator's slot (src/sim/sim-device.ts maxImageBytes); a real device kind states its own.
+  firmwareSlotBytes: 4 * 1024 * 1024,
 });
