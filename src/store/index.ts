@@ -47,7 +47,9 @@ export type {
   StoreErrorCode,
   StoreFailure,
   StoreResult,
+  StoreStats,
   TelemetryAppendSummary,
   TelemetryPoint,
+  TelemetryStats,
 } from './store.js';
 export { COMMAND_STATUSES, StoreError } from './store.js';

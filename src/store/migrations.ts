@@ -115,6 +115,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE commands ADD COLUMN expires_at INTEGER;  -- ms since epoch; NULL: never expires
     `,
   },
+  {
+    version: 3,
+    name: 'telemetry at most once per (device, boot, seq)',
+    // docs/protocol.md: telemetry is stored at most once per device, boot and seq. The series id
+    // stands for (device, metric), so a message's points (one per metric) each get their own key.
+    // Partial: points of conventions without boot/seq (NULL) take no room in the index.
+    sql: `
+      ALTER TABLE telemetry ADD COLUMN boot INTEGER;
+      ALTER TABLE telemetry ADD COLUMN seq INTEGER;
+      CREATE UNIQUE INDEX telemetry_once ON telemetry (series_id, boot, seq) WHERE seq IS NOT NULL;
+    `,
+  },
 ];
 
 /** The schema version this app writes and understands. */

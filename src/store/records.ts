@@ -103,7 +103,15 @@ export function telemetryPointProblem(point: TelemetryPoint): string | undefined
     return 'receivedAt is not a finite time in ms';
   if (deviceTs !== null && (typeof deviceTs !== 'number' || !Number.isSafeInteger(Math.round(deviceTs))))
     return 'deviceTs is neither null nor a finite time in ms';
+  const { boot, seq } = point;
+  if ((boot === undefined) !== (seq === undefined)) return 'boot and seq must come together or not at all';
+  if (boot !== undefined && !isUint32(boot)) return `boot ${String(boot)} is not a uint32`;
+  if (seq !== undefined && !isUint32(seq)) return `seq ${String(seq)} is not a uint32`;
   return undefined;
+}
+
+function isUint32(n: unknown): boolean {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffff_ffff;
 }
 
 // ---------------------------------------------------------------------------------------------

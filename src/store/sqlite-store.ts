@@ -74,6 +74,7 @@ import type {
   SnapshotInput,
   SnapshotLoad,
   Store,
+  StoreStats,
   TelemetryPoint,
 } from './store.js';
 import { StoreError } from './store.js';
@@ -201,6 +202,12 @@ interface Parts {
   readonly bufferMax: number;
 }
 
+/** What one caller's points came to, once committed. */
+interface AppendCounts {
+  readonly written: number;
+  readonly duplicates: number;
+}
+
 interface PreparedEvent {
   readonly at: number;
   readonly deviceId: string | null;
@@ -218,10 +225,14 @@ function createSqliteStore(parts: Parts): SqliteStore {
   // "deviceId\0metric" → series id. Filled inside write jobs; cleared when one fails, since the
   // ids it learnt may belong to a transaction that rolled back.
   const seriesIds = new Map<string, number>();
+  const counts = { written: 0, duplicates: 0, rejected: 0, overloaded: 0 };
   let refusedSinceLog = 0;
   let lastRefusedLogAt = Number.NEGATIVE_INFINITY;
 
-  async function writePoints(conn: SqliteConnection, points: readonly TelemetryPoint[]): Promise<void> {
+  async function writePoints(
+    conn: SqliteConnection,
+    points: readonly TelemetryPoint[],
+  ): Promise<Uint8Array | undefined> {
     const missing = new Map<string, [string, string]>();
     for (const p of points) {
       const key = `${p.deviceId}\u0000${p.metric}`;
@@ -241,6 +252,7 @@ function createSqliteStore(parts: Parts): SqliteStore {
       );
       for (const r of rows) seriesIds.set(`${r.device_id}\u0000${r.metric}`, r.id);
     }
+    let duplicates: Uint8Array | undefined;
     for (let start = 0; start < points.length; start += batchMax) {
       const end = Math.min(points.length, start + batchMax);
       // Built by hand: a JS number prints exactly as JSON, and this skips an array per point.
@@ -249,17 +261,58 @@ function createSqliteStore(parts: Parts): SqliteStore {
         const p = points[i]!;
         const id = seriesIds.get(`${p.deviceId}\u0000${p.metric}`);
         const deviceTs = p.deviceTs === null ? 'null' : Math.round(p.deviceTs);
-        parts[i - start] = `[${id},${Math.round(p.receivedAt)},${deviceTs},${p.value}]`;
+        const once = p.seq === undefined ? 'null,null' : `${p.boot},${p.seq}`;
+        parts[i - start] = `[${id},${Math.round(p.receivedAt)},${deviceTs},${p.value},${once}]`;
       }
-      await conn.run(
-        `INSERT INTO telemetry (series_id, received_at, device_ts, value)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?1)`,
+      // OR IGNORE: a point whose (series, boot, seq) is already stored is skipped (telemetry_once).
+      const info = await conn.run(
+        `INSERT OR IGNORE INTO telemetry (series_id, received_at, device_ts, value, boot, seq)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5
+         FROM json_each(?1)`,
         [`[${parts.join(',')}]`],
       );
+      if (info.changes < end - start) {
+        duplicates ??= new Uint8Array(points.length);
+        await markDuplicates(conn, points, start, end, info.changes, duplicates);
+      }
+    }
+    return duplicates;
+  }
+
+  /**
+   * Rare path: which points of `[start, end)` were skipped as already stored. The rows one INSERT
+   * adds get the next rowids after the largest (one writer), so they are the newest `inserted`
+   * rows; a point with a seq is new if its key is among them, counting repeats within the chunk.
+   */
+  async function markDuplicates(
+    conn: SqliteConnection,
+    points: readonly TelemetryPoint[],
+    start: number,
+    end: number,
+    inserted: number,
+    duplicates: Uint8Array,
+  ): Promise<void> {
+    const rows = await conn.all<{ series_id: number; boot: number | null; seq: number | null }>(
+      'SELECT series_id, boot, seq FROM telemetry ORDER BY rowid DESC LIMIT ?1',
+      [inserted],
+    );
+    const fresh = new Map<string, number>();
+    for (const r of rows) {
+      if (r.seq === null) continue;
+      const key = `${r.series_id}:${r.boot}:${r.seq}`;
+      fresh.set(key, (fresh.get(key) ?? 0) + 1);
+    }
+    for (let i = start; i < end; i++) {
+      const p = points[i]!;
+      if (p.seq === undefined) continue;
+      const key = `${seriesIds.get(`${p.deviceId}\u0000${p.metric}`)}:${p.boot}:${p.seq}`;
+      const left = fresh.get(key) ?? 0;
+      if (left > 0) fresh.set(key, left - 1);
+      else duplicates[i] = 1;
     }
   }
 
-  const telemetry = createBatchBuffer<TelemetryPoint, void, number>({
+  const telemetry = createBatchBuffer<TelemetryPoint, Uint8Array | undefined, AppendCounts>({
     queue,
     durability: 'normal',
     flushMs: parts.flushMs,
@@ -267,7 +320,14 @@ function createSqliteStore(parts: Parts): SqliteStore {
     maxWaiting: parts.bufferMax,
     maxPerJob: MAX_POINTS_PER_TRANSACTION,
     write: writePoints,
-    slice: (_result, _offset, count) => count,
+    slice: (duplicateMask, offset, count) => {
+      let duplicates = 0;
+      if (duplicateMask !== undefined)
+        for (let i = offset; i < offset + count; i++) duplicates += duplicateMask[i]!;
+      counts.written += count - duplicates;
+      counts.duplicates += duplicates;
+      return { written: count - duplicates, duplicates };
+    },
     onFailure: () => seriesIds.clear(),
   });
 
@@ -467,10 +527,12 @@ function createSqliteStore(parts: Parts): SqliteStore {
         break;
       }
       const rejected = points.length - valid.length;
+      counts.rejected += rejected;
       if (rejected > 0) noteRefused(rejected, firstProblem!);
-      if (valid.length === 0) return { ok: true, value: { written: 0, rejected } };
+      if (valid.length === 0) return { ok: true, value: { written: 0, rejected, duplicates: 0 } };
       const added = telemetry.add(valid);
-      if (added === undefined)
+      if (added === undefined) {
+        counts.overloaded += valid.length;
         return {
           ok: false,
           error: {
@@ -478,8 +540,9 @@ function createSqliteStore(parts: Parts): SqliteStore {
             message: `${telemetry.waiting} telemetry points are already waiting for a commit (limit ${parts.bufferMax})`,
           },
         };
-      const written = await added;
-      return { ok: true, value: { written, rejected } };
+      }
+      const { written, duplicates } = await added;
+      return { ok: true, value: { written, rejected, duplicates } };
     },
 
     queryTelemetry(deviceId: string, metric: string, fromMs: number, toMs: number, buckets: number) {
@@ -687,6 +750,10 @@ function createSqliteStore(parts: Parts): SqliteStore {
         );
         return page(rows.map(commandFromRow), rows, limit);
       });
+    },
+
+    stats(): StoreStats {
+      return { telemetry: { ...counts, waiting: telemetry.waiting } };
     },
 
     close() {

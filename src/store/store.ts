@@ -197,6 +197,30 @@ export interface TelemetryAppendSummary {
   readonly written: number;
   /** Points refused as invalid (non-finite value, empty id, …); they are logged, not written. */
   readonly rejected: number;
+  /**
+   * Points not stored because their (device, metric, boot, seq) already is: telemetry is stored at
+   * most once per device, boot and seq (docs/protocol.md), however old the duplicate.
+   */
+  readonly duplicates: number;
+}
+
+/** Telemetry counters since the store opened (points, not calls). */
+export interface TelemetryStats {
+  /** Committed. */
+  readonly written: number;
+  /** Not stored again: already stored for that (device, metric, boot, seq). */
+  readonly duplicates: number;
+  /** Refused as invalid. */
+  readonly rejected: number;
+  /** Refused because the write buffer was full (`overloaded`): lost unless the caller retries. */
+  readonly overloaded: number;
+  /** Waiting for a commit now. */
+  readonly waiting: number;
+}
+
+/** What {@link Store.stats} reports. */
+export interface StoreStats {
+  readonly telemetry: TelemetryStats;
 }
 
 /** One downsampled bucket `[start, start + width)`; only buckets holding points are returned. */
@@ -361,7 +385,8 @@ export interface Store {
    * Appends telemetry (`'normal'`). Points are batched with other callers' and written in one
    * statement; the promise resolves once the commit holding them is done (the store holds on to
    * the points until then: do not mutate them meanwhile). Invalid points are refused one by one
-   * (`rejected`); `overloaded` when the write buffer is full (nothing written).
+   * (`rejected`); a point whose (device, metric, boot, seq) is already stored is skipped and
+   * counted (`duplicates`); `overloaded` when the write buffer is full (nothing written).
    */
   appendTelemetry(
     points: readonly TelemetryPoint[],
@@ -402,6 +427,9 @@ export interface Store {
   updateCommand(commandId: string, update: CommandUpdate): Promise<StoreResult<void, 'notFound'>>;
   /** A page of the command audit log, newest first. */
   queryCommands(query: CommandQuery): Promise<Page<CommandAuditRecord>>;
+
+  /** Counters for health views: what was written, deduplicated, refused, and why. Cheap. */
+  stats(): StoreStats;
 
   /** Flushes buffered writes, waits for their commits, and closes. Later calls reject `closed`. */
   close(): Promise<void>;

@@ -245,9 +245,9 @@ describe('SQLite store', () => {
       expect(await rawAll(tmp.file, 'SELECT * FROM telemetry')).toEqual([]);
       // Filling the batch flushes it; both callers hear back after the one commit.
       const rest = store.appendTelemetry(Array.from({ length: 8 }, (_, i) => point('temp', T + 2 + i, i)));
-      expect(await pending).toEqual({ ok: true, value: { written: 2, rejected: 0 } });
+      expect(await pending).toEqual({ ok: true, value: { written: 2, rejected: 0, duplicates: 0 } });
       expect(await rawAll(tmp.file, 'SELECT count(*) AS n FROM telemetry')).toEqual([{ n: 10 }]);
-      expect(await rest).toEqual({ ok: true, value: { written: 8, rejected: 0 } });
+      expect(await rest).toEqual({ ok: true, value: { written: 8, rejected: 0, duplicates: 0 } });
     });
 
     it('flushes after telemetryFlushMs when the batch does not fill', async () => {
@@ -255,7 +255,7 @@ describe('SQLite store', () => {
       store = await open({ telemetryFlushMs: 20 });
       expect(await store.appendTelemetry([point('temp', T, 1)])).toEqual({
         ok: true,
-        value: { written: 1, rejected: 0 },
+        value: { written: 1, rejected: 0, duplicates: 0 },
       });
     });
 
@@ -263,7 +263,10 @@ describe('SQLite store', () => {
       await store.close();
       store = await open({ telemetryFlushMs: 60_000, telemetryBatchMax: 10 });
       const points = Array.from({ length: 10 }, (_, i) => point('temp', T + i, i));
-      expect(await store.appendTelemetry(points)).toEqual({ ok: true, value: { written: 10, rejected: 0 } });
+      expect(await store.appendTelemetry(points)).toEqual({
+        ok: true,
+        value: { written: 10, rejected: 0, duplicates: 0 },
+      });
     });
 
     it('stores the device timestamp and the receive time separately', async () => {
@@ -345,7 +348,7 @@ describe('SQLite store', () => {
         { ...point('temp', T, 1), deviceTs: Number.POSITIVE_INFINITY },
         point('temp', T + 1, 2),
       ]);
-      expect(result).toEqual({ ok: true, value: { written: 2, rejected: 3 } });
+      expect(result).toEqual({ ok: true, value: { written: 2, rejected: 3, duplicates: 0 } });
       const warnings = logger.lines.filter((l) => l.level === 'warn');
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.fields).toMatchObject({
@@ -354,7 +357,7 @@ describe('SQLite store', () => {
       });
       expect(await store.appendTelemetry([{ ...point('t', T, 1), receivedAt: Number.NaN }])).toEqual({
         ok: true,
-        value: { written: 0, rejected: 1 },
+        value: { written: 0, rejected: 1, duplicates: 0 },
       });
     });
 
@@ -365,7 +368,7 @@ describe('SQLite store', () => {
       const second = await store.appendTelemetry(Array.from({ length: 90 }, (_, i) => point('t', T + i, i)));
       expect(second).toMatchObject({ ok: false, error: { code: 'overloaded' } });
       await store.close(); // flushes the accepted points
-      expect(await first).toEqual({ ok: true, value: { written: 90, rejected: 0 } });
+      expect(await first).toEqual({ ok: true, value: { written: 90, rejected: 0, duplicates: 0 } });
       store = await open();
     });
 
