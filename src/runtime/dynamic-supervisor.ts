@@ -60,6 +60,7 @@ interface DynChild {
   restarting: boolean;
   retryTimer: TimerRef | undefined;
   restartCount: number;
+  lastExit: ExitReason | undefined;
 }
 
 const ok = <T>(value: T): SupResult<T> => ({ ok: true, value });
@@ -138,6 +139,7 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
       restarting: false,
       retryTimer: undefined,
       restartCount: 0,
+      lastExit: undefined,
     };
     this.adopt(child, started.value);
     return started;
@@ -170,6 +172,7 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
         restart: c.spec.restart ?? 'permanent',
         significant: false,
         restartCount: c.restartCount,
+        lastExit: c.lastExit,
       });
     }
     return out;
@@ -285,6 +288,7 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
     const child = this.children.get(process.pid);
     if (!child || child.process !== process) return;
     child.process = undefined;
+    child.lastExit = reason;
     if (!needsRestart(child.spec.restart ?? 'permanent', reason)) {
       this.children.delete(process.pid);
       return;

@@ -96,6 +96,12 @@ export interface ChildInfo {
   readonly significant: boolean;
   /** Restarts of this child since the supervisor started. */
   readonly restartCount: number;
+  /**
+   * How its last process ended (a crash, or `shutdown` when stopped on purpose); `undefined`
+   * while its first process runs. With status `stopped` it says why nothing runs — OTP's
+   * which_children shows only `undefined` there.
+   */
+  readonly lastExit: ExitReason | undefined;
 }
 
 export interface ChildCounts {
@@ -135,6 +141,7 @@ interface ChildRecord {
   state: ChildStatus;
   retryTimer: TimerRef | undefined;
   restartCount: number;
+  lastExit: ExitReason | undefined;
 }
 
 const ok = <T>(value: T): SupResult<T> => ({ ok: true, value });
@@ -326,7 +333,14 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
   // ---- internals ----
 
   private newRecord(spec: FullChildSpec): ChildRecord {
-    return { spec, process: undefined, state: 'stopped', retryTimer: undefined, restartCount: 0 };
+    return {
+      spec,
+      process: undefined,
+      state: 'stopped',
+      retryTimer: undefined,
+      restartCount: 0,
+      lastExit: undefined,
+    };
   }
 
   /** The child `id` if it exists and is stopped; else OTP's `notFound`, `restarting` or `running`. */
@@ -355,6 +369,7 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
       restart: r.spec.restart,
       significant: r.spec.significant,
       restartCount: r.restartCount,
+      lastExit: r.lastExit,
     };
   }
 
@@ -420,7 +435,7 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
     if (rec.state !== 'restarting') rec.state = 'stopped';
     if (!child) return;
     this.byPid.delete(child.pid);
-    await shutdownProcess(this.runtime, child, rec.spec.shutdown);
+    rec.lastExit = await shutdownProcess(this.runtime, child, rec.spec.shutdown);
   }
 
   /** Stops every child, newest first, each with its shutdown policy. */
@@ -439,6 +454,7 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
     this.byPid.delete(child.pid);
     rec.process = undefined;
     rec.state = 'stopped';
+    rec.lastExit = reason;
     if (!needsRestart(rec.spec.restart, reason)) {
       if (rec.spec.restart === 'temporary') this.remove(rec);
       if (rec.spec.significant) await this.maybeAutoShutdown(rec);

@@ -355,6 +355,23 @@ describe('child administration (OTP child_adm, count_children)', () => {
     });
   });
 
+  it('a stopped child keeps the reason its last process ended (OTP shows only undefined)', async () => {
+    const rig = createRig();
+    const w = workers(rig);
+    const sup = await start(rig, { children: [{ ...w.spec('t'), restart: 'transient' }, w.spec('p')] });
+    const info = (id: string) => sup.whichChildren().find((c) => c.id === id);
+    expect(info('p')?.lastExit).toBeUndefined();
+    w.get('t').finish();
+    await rig.settle();
+    expect(info('t')).toMatchObject({ status: 'stopped', lastExit: NORMAL });
+    w.get('p').crash('wire cut');
+    await rig.settle();
+    expect(info('p')?.status).toBe('running');
+    expect(info('p')?.lastExit).toEqual(errorExit(new Error('wire cut')));
+    await sup.terminateChild('p');
+    expect(info('p')).toMatchObject({ status: 'stopped', lastExit: SHUTDOWN });
+  });
+
   it('a child whose start fails via startChild is not kept', async () => {
     const rig = createRig();
     const sup = await start(rig, {});
