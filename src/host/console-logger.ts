@@ -1,6 +1,7 @@
 /**
  * The log a person reads in a terminal: one line per entry, time, level, message, then the
- * fields as `key=value` (strings with spaces quoted). Debug lines only when asked for.
+ * fields as `key=value` (strings with spaces quoted). Debug lines only when asked for. Control and
+ * invisible characters (device-supplied text) are shown escaped, never written raw.
  *
  * @example
  * const logger = createConsoleLogger({ level: 'info' });
@@ -20,6 +21,19 @@ export interface ConsoleLoggerOptions {
   readonly now?: () => Date;
 }
 
+/**
+ * Characters a terminal acts on or hides instead of showing: C0/C1 controls (ESC starts a control
+ * sequence), format characters (U+202E reverses the text after it, U+200B is invisible), line and
+ * paragraph separators, and lone surrogates. Device-supplied text (ids, names, topics) reaches
+ * the log, so each is shown as its `\uXXXX` escape instead.
+ */
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+
+/** `text` with every {@link UNSAFE} character replaced by its `\uXXXX` escape. */
+export function escapeForTerminal(text: string): string {
+  return text.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function show(value: unknown): string {
   if (value instanceof Error) return JSON.stringify(value.message);
   if (typeof value === 'string')
@@ -27,7 +41,7 @@ function show(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined)
     return String(value);
   try {
-    return JSON.stringify(value);
+    return JSON.stringify(value) ?? String(value);
   } catch {
     return String(value);
   }
@@ -46,7 +60,9 @@ export function formatLine(
         .map(([k, v]) => ` ${k}=${show(v)}`)
         .join('')
     : '';
-  return `${time} ${level.toUpperCase().padEnd(5)} ${message}${tail}`;
+  // Escaped last, over the whole line: the message and the keys carry device text too, and
+  // JSON.stringify leaves U+2028, U+202E and friends raw.
+  return escapeForTerminal(`${time} ${level.toUpperCase().padEnd(5)} ${message}${tail}`);
 }
 
 export function createConsoleLogger(options: ConsoleLoggerOptions = {}): Logger {
