@@ -1,30 +1,33 @@
 /**
- * The operator's shell: a left nav (Fleet, Tree, System, Events), a header with the connection
+ * The operator's shell: a left nav (Fleet, Discovered, Tree, System, Events), a header with the connection
  * status, and the current view. Navigation lives in component state, not the URL: the browser
  * build keeps its access token in `location.hash`, which the app must not disturb.
  *
- * Keyboard: Alt+1…4 switch views; each view documents its own keys.
+ * Keyboard: Alt+1…5 switch views; each view documents its own keys.
  *
  * @example
  * <LiveContext value={{ store, client, endpoint }}><App /></LiveContext>
  */
 import { useCallback, useEffect, useState } from 'react';
 import { ConnectionStatus } from './components/ConnectionStatus.js';
+import { useWaitingCount } from './lib/discovered.js';
 import { useLive } from './store/use-live.js';
 import { DeviceDetailView } from './views/DeviceDetail.js';
+import { DiscoveredView } from './views/DiscoveredView.js';
 import { EventsView } from './views/EventsView.js';
 import type { FleetUi } from './views/FleetView.js';
 import { FleetView, initialFleetUi } from './views/FleetView.js';
 import { SystemView } from './views/SystemView.js';
 import { TreeView } from './views/TreeView.js';
 
-type Section = 'fleet' | 'tree' | 'system' | 'events';
+type Section = 'fleet' | 'discovered' | 'tree' | 'system' | 'events';
 type Route =
   | { readonly section: Section; readonly device?: undefined }
   | { readonly section: Section; readonly device: string };
 
 const SECTIONS: readonly { id: Section; label: string; icon: string }[] = [
   { id: 'fleet', label: 'Fleet', icon: '▦' },
+  { id: 'discovered', label: 'Discovered', icon: '⊕' },
   { id: 'tree', label: 'Tree', icon: '⊶' },
   { id: 'system', label: 'System', icon: '◔' },
   { id: 'events', label: 'Events', icon: '≡' },
@@ -36,6 +39,7 @@ export function App({ fake }: { readonly fake?: number | undefined }) {
   const [eventsDevice, setEventsDevice] = useState('');
   const setFleetUi = useCallback((update: (ui: FleetUi) => FleetUi) => setFleetUiState(update), []);
   const failed = useLive((s) => s.stats?.devices.failed ?? 0);
+  const waiting = useWaitingCount();
 
   const openDevice = useCallback((id: string) => setRoute((r) => ({ section: r.section, device: id })), []);
   const back = useCallback(() => setRoute((r) => ({ section: r.section })), []);
@@ -85,6 +89,11 @@ export function App({ fake }: { readonly fake?: number | undefined }) {
                 </span>
                 {s.label}
                 {s.id === 'fleet' && failed > 0 ? <span className="nav-count tone-err">{failed}</span> : null}
+                {s.id === 'discovered' && waiting > 0 ? (
+                  <span className="nav-count tone-warn" data-testid="nav-discovered-count">
+                    {waiting}
+                  </span>
+                ) : null}
               </button>
             </li>
           ))}
@@ -122,7 +131,14 @@ export function App({ fake }: { readonly fake?: number | undefined }) {
               }}
             />
           ) : route.section === 'fleet' ? (
-            <FleetView ui={fleetUi} setUi={setFleetUi} onOpen={openDevice} />
+            <FleetView
+              ui={fleetUi}
+              setUi={setFleetUi}
+              onOpen={openDevice}
+              onOpenDiscovered={() => go('discovered')}
+            />
+          ) : route.section === 'discovered' ? (
+            <DiscoveredView onOpenDevice={openDevice} />
           ) : route.section === 'tree' ? (
             <TreeView onOpenDevice={openDevice} />
           ) : route.section === 'system' ? (

@@ -1,10 +1,33 @@
 /** A tiny static server for a built renderer bundle, shared by the browser tests and the UI bench. */
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize } from 'node:path';
+import { extname, join, normalize, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { contentTypeOf } from '../../src/host/content-types.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+/** Builds the renderer into `outDir` (vite, warnings only). */
+export async function buildRenderer(outDir: string): Promise<void> {
+  await promisify(execFile)(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules/vite/bin/vite.js'),
+      'build',
+      '--config',
+      'renderer/vite.config.ts',
+      '--outDir',
+      outDir,
+      '--emptyOutDir',
+      '--logLevel',
+      'warn',
+    ],
+    { cwd: ROOT },
+  );
+}
 
 /** Serves a folder; any path without a file extension gets index.html (so `/?fake=5000` works). */
 export async function serveBundle(dir: string): Promise<{ server: Server; url: string }> {

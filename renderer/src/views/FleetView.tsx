@@ -153,10 +153,13 @@ export function FleetView({
   ui,
   setUi,
   onOpen,
+  onOpenDiscovered,
 }: {
   readonly ui: FleetUi;
   readonly setUi: (update: (ui: FleetUi) => FleetUi) => void;
   readonly onOpen: (id: string) => void;
+  /** Opens the list of devices waiting for adoption. */
+  readonly onOpenDiscovered: () => void;
 }) {
   const ready = useLive((s) => s.ready);
   const version = useLive((s) => s.devicesVersion);
@@ -451,10 +454,22 @@ export function FleetView({
             ))}
           </div>
           {devices.size === 0 ? (
-            <Empty title="No devices yet">
-              Devices appear here when they say hello over MQTT or a serial port. Start the simulator with{' '}
-              <code>npm run sim</code>, or point a device at the broker.
-            </Empty>
+            <div data-testid="fleet-empty">
+              <Empty title="No devices in the fleet yet">
+                <p>
+                  Started with <code>--no-demo</code>, Fleetvisor adopts devices manually: a device that says
+                  hello over MQTT or a serial port waits under{' '}
+                  <button type="button" className="btn small" onClick={onOpenDiscovered}>
+                    ⊕ Discovered
+                  </button>{' '}
+                  until you adopt it there (<code>--adopt auto</code> adds every device of a known kind).
+                </p>
+                <p>
+                  No devices at hand? <code>npm run sim -- --mqtt 10 --url mqtt://127.0.0.1:1883</code>{' '}
+                  simulates some on the embedded broker; plain <code>npm start</code> runs a demo fleet.
+                </p>
+              </Empty>
+            </div>
           ) : rows.length === 0 ? (
             <Empty title="No device matches the filter">
               <button

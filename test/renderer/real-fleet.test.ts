@@ -1,0 +1,153 @@
+/**
+ * The views on the real-fleet path (`npm start -- --no-demo`): a real host (embedded broker,
+ * SQLite, manual adoption), simulated devices over MQTT that say hello, the built renderer served
+ * by the host's own server, and Debian's Chromium. The operator finds the discovered devices (what
+ * they said: kind, firmware, link, when), adopts one, then all that match a filter, and ignores
+ * one. Screenshots go to .test-results/screenshots/real-*.png.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HostApiHandle } from '../../src/host/api.js';
+import { createHostApi } from '../../src/host/api.js';
+import type { App } from '../../src/host/app.js';
+import { startApp } from '../../src/host/app.js';
+import type { RunningServer } from '../../src/host/server.js';
+import { startServer } from '../../src/host/server.js';
+import { silentLogger } from '../../src/runtime/runtime.js';
+import type { SimFleet } from '../../src/sim/sim-fleet.js';
+import { startSimFleet } from '../../src/sim/sim-fleet.js';
+import { buildRenderer } from './serve-bundle.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = resolve(import.meta.dirname, '../..');
+const SHOTS = join(ROOT, '.test-results', 'screenshots');
+const DEVICES = 12;
+
+describe.skipIf(!existsSync(CHROMIUM))('the real-fleet path: --no-demo, devices say hello, adopt', () => {
+  let outDir: string;
+  let dataDir: string;
+  let app: App;
+  let api: HostApiHandle;
+  let server: RunningServer;
+  let sim: SimFleet | undefined;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    outDir = await mkdtemp(join(tmpdir(), 'fleetvisor-renderer-'));
+    dataDir = await mkdtemp(join(tmpdir(), 'fleetvisor-real-'));
+    await buildRenderer(outDir);
+    await mkdir(SHOTS, { recursive: true });
+    // What `npm start -- --no-demo` starts: no simulated devices, manual adoption.
+    app = await startApp({
+      dataDir,
+      logger: silentLogger,
+      broker: { port: 0 },
+      demo: false,
+      conventions: [],
+    });
+    api = createHostApi(app);
+    server = await startServer({ api, staticDir: outDir });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(server.url);
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await sim?.stop();
+    await server?.close();
+    api?.close();
+    await app?.stop();
+    if (outDir) await rm(outDir, { recursive: true, force: true });
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  }, 30_000);
+
+  it('the empty fleet says that --no-demo adopts manually, and where', async () => {
+    const empty = page.getByTestId('fleet-empty');
+    await empty.waitFor({ timeout: 15_000 });
+    const text = (await empty.textContent()) ?? '';
+    expect(text).toContain('--no-demo');
+    expect(text).toMatch(/adopt/i);
+    expect(text).toContain('Discovered');
+    await page.screenshot({ path: join(SHOTS, 'real-empty.png') });
+  }, 30_000);
+
+  it('lists the devices that said hello with what they said, and adopts one', async () => {
+    sim = await startSimFleet({ mqttUrl: app.brokerUrl!, mqtt: DEVICES, idPrefix: 'hello' });
+    // The nav shows how many wait, without opening the view.
+    await expect
+      .poll(() => page.getByTestId('nav-discovered-count').textContent(), { timeout: 15_000 })
+      .toBe(String(DEVICES));
+    await page
+      .getByTestId('fleet-empty')
+      .getByRole('button', { name: /Discovered/ })
+      .click();
+    const rows = page.getByTestId('discovered-row');
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(DEVICES);
+    const first = page.locator('[data-testid="discovered-row"][data-device-id="hello-m001"]');
+    const text = (await first.textContent()) ?? '';
+    expect(text).toContain('fleetvisor.generic');
+    expect(text).toContain('1.0.0');
+    expect(text).toContain('mqtt');
+    expect(text).toMatch(/now|s ago/);
+    await page.screenshot({ path: join(SHOTS, 'real-discovered.png') });
+
+    await first.getByRole('button', { name: 'Adopt' }).click();
+    await expect.poll(() => app.fleet.has('hello-m001'), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(DEVICES - 1);
+    await expect.poll(() => app.fleet.device('hello-m001')?.state, { timeout: 10_000 }).toBe('connected');
+  }, 60_000);
+
+  it('ignores one, then adopts all that match a filter, and the fleet shows them connected', async () => {
+    const rows = page.getByTestId('discovered-row');
+    await page
+      .locator('[data-testid="discovered-row"][data-device-id="hello-m012"]')
+      .getByRole('button', { name: 'Ignore' })
+      .click();
+    await expect.poll(() => rows.count()).toBe(DEVICES - 2);
+    await expect.poll(() => page.getByTestId('discovered-ignored').textContent()).toContain('1 ignored');
+
+    await page.getByLabel('Filter discovered devices').fill('hello-m00');
+    await expect.poll(() => rows.count()).toBe(8); // m002 … m009
+    await page.getByTestId('adopt-all-matching').click();
+    await page.getByTestId('confirm-ok').click();
+    await expect
+      .poll(() => [2, 3, 4, 5, 6, 7, 8, 9].every((n) => app.fleet.has(`hello-m00${n}`)), {
+        timeout: 15_000,
+      })
+      .toBe(true);
+    expect(app.fleet.has('hello-m010')).toBe(false);
+    expect(app.fleet.has('hello-m012')).toBe(false);
+    await expect.poll(() => page.getByTestId('adopt-result').count(), { timeout: 10_000 }).toBe(8);
+    await page.getByLabel('Filter discovered devices').fill('');
+    await expect.poll(() => rows.count()).toBe(2); // m010, m011 (m012 ignored)
+    await expect.poll(() => page.getByTestId('nav-discovered-count').textContent()).toBe('2');
+    await page.screenshot({ path: join(SHOTS, 'real-adopted.png') });
+
+    await page.getByTestId('nav-fleet').click();
+    const fleetRows = page.getByTestId('fleet-row');
+    await expect.poll(() => fleetRows.count(), { timeout: 10_000 }).toBe(9);
+    await expect
+      .poll(
+        () =>
+          page
+            .locator('[data-testid="fleet-row"][data-device-id="hello-m005"] [data-testid="device-state"]')
+            .getAttribute('data-state'),
+        { timeout: 15_000 },
+      )
+      .toBe('connected');
+    await page.screenshot({ path: join(SHOTS, 'real-fleet.png') });
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+});
