@@ -38,8 +38,10 @@ export {
   errorExit,
   formatExitReason,
   isCleanExit,
+  isGaveUp,
   KILLED,
   NORMAL,
+  REACHED_MAX_RESTART_INTENSITY,
   SHUTDOWN,
   shutdownWith,
 } from './exit-reason.js';
@@ -78,6 +80,7 @@ export type { Logger, Runtime, RuntimeOptions } from './runtime.js';
 export { createRuntime, silentLogger } from './runtime.js';
 export type { CallError, CallErrorCode, CallResult, CallReturn, ServerSpec } from './server.js';
 export { DEFAULT_CALL_TIMEOUT_MS, ServerProcess, startServer } from './server.js';
+export { serviceSupervisor } from './service-supervisor.js';
 export type {
   ChildCounts,
   ChildInfo,
