@@ -127,6 +127,41 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX telemetry_once ON telemetry (series_id, boot, seq) WHERE seq IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    name: 'firmware images',
+    // docs/firmware.md: the bytes live in the data folder under their SHA-256; these rows describe
+    // them. One row per (kind, version) makes "the same version with other bytes" impossible even
+    // for two imports racing; refs are what else holds an image (update jobs, rollouts).
+    sql: `
+      CREATE TABLE firmware_images (
+        sha256            TEXT PRIMARY KEY,
+        version           TEXT NOT NULL,
+        hardware_revision TEXT,
+        size              INTEGER NOT NULL,
+        key_id            TEXT NOT NULL,
+        manifest          TEXT NOT NULL,  -- JSON: the signed manifest as imported
+        imported_at       INTEGER NOT NULL,
+        imported_by       TEXT NOT NULL,
+        downgrade_from    TEXT            -- set when imported as an explicit downgrade
+      ) STRICT;
+
+      CREATE TABLE firmware_image_kinds (
+        kind     TEXT NOT NULL,
+        version  TEXT NOT NULL,
+        sha256   TEXT NOT NULL REFERENCES firmware_images (sha256),
+        PRIMARY KEY (kind, version)
+      ) STRICT;
+      CREATE INDEX firmware_image_kinds_by_image ON firmware_image_kinds (sha256);
+
+      CREATE TABLE firmware_image_refs (
+        sha256     TEXT NOT NULL REFERENCES firmware_images (sha256),
+        holder     TEXT NOT NULL,  -- e.g. job:<id>, rollout:<id>
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (sha256, holder)
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The schema version this app writes and understands. */
