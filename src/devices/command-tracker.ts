@@ -18,6 +18,11 @@
  * Refusals at submit time and the codes of final errors come from one closed set,
  * {@link CommandErrorCode}, which reaches the host API unchanged.
  *
+ * Presence is the fleet's: the fleet tells the tracker when a device's link comes up or goes down
+ * ({@link CommandTracker.deviceOnline}, {@link CommandTracker.deviceOffline}) from its `linkUp` and
+ * `linkDown`, whatever the convention, so a carrier does not keep its own idea of who is reachable;
+ * a carrier that finds the wire gone at dispatch answers `notReachable` and the command waits.
+ *
  * @example
  * const tracker = createCommandTracker({ runtime, store, carrierOf: (deviceId) => carriers.get(kindOf(deviceId)) });
  * await tracker.load();
@@ -64,6 +69,26 @@ export type CommandErrorCode =
   | 'rateLimited'
   /** The tracker is stopping. */
   | 'stopped';
+
+/** Every {@link CommandErrorCode}, to tell them from other codes at run time. */
+export const COMMAND_ERROR_CODES: ReadonlySet<string> = new Set<CommandErrorCode>([
+  'badDeviceId',
+  'notFound',
+  'badArgs',
+  'offline',
+  'outboxFull',
+  'busy',
+  'noLink',
+  'linkLost',
+  'timedOut',
+  'expired',
+  'cancelled',
+  'circuitOpen',
+  'rateLimited',
+  'stopped',
+]);
+
+export const isCommandErrorCode = (code: string): code is CommandErrorCode => COMMAND_ERROR_CODES.has(code);
 
 export type CommandError = Failure<CommandErrorCode | string>;
 
@@ -126,6 +151,11 @@ export interface CommandCarrier {
   /** How long a sent command waits for its confirmation. */
   readonly replyTimeoutMs: number;
   /**
+   * How long a command may wait for an offline device by default (the submit's `ttlMs` wins);
+   * undefined: the tracker's default; null: forever.
+   */
+  readonly defaultTtlMs?: number | null;
+  /**
    * Checks the command before it is audited: a command that can never be carried (too large for
    * the wire, a value unlike the device's declared datatype, a register that is not writable) is
    * refused now with `badArgs`, naming the field. Return the args to store (normalised).
@@ -135,10 +165,11 @@ export interface CommandCarrier {
     readonly action: string;
     readonly args: JsonObject;
   }): Result<JsonObject, Failure<CommandErrorCode>>;
-  /** Puts the command on the wire (again, for a resend: the same commandId). */
+  /**
+   * Puts the command on the wire (again, for a resend: the same commandId). Called only while the
+   * fleet has the device's link up; a wire found gone answers `notReachable`.
+   */
   dispatch(command: TrackedCommand): DispatchOutcome;
-  /** Whether the device can be reached now (presence as this carrier sees it). */
-  reachable(deviceId: string): boolean;
 }
 
 export type SubmitResult = Result<TrackedCommand, Failure<CommandErrorCode>>;
@@ -156,12 +187,17 @@ export interface CommandTracker {
   load(): Promise<number>;
   /** Validates, audits, then dispatches or keeps the command. */
   submit(input: SubmitInput): Promise<SubmitResult>;
-  /** The carrier confirmed it (or the device refused it): the command ends now. Idempotent. */
+  /**
+   * The carrier confirmed it (or the device refused it): the command ends now. Idempotent: a second
+   * confirmation is a `duplicate`. With `fromDeviceId`, a confirmation from another device than the
+   * command's, or for a command never put on the wire, is an `unknownCommand`.
+   */
   settle(
     commandId: string,
     outcome:
       | { readonly ok: true; readonly result?: JsonValue }
       | { readonly ok: false; readonly error: Failure<string> },
+    fromDeviceId?: string,
   ): 'completed' | 'duplicate' | 'unknownCommand';
   /** The device can be reached (again): dispatch what waits for it, oldest first. */
   deviceOnline(deviceId: string): void;
@@ -169,6 +205,8 @@ export interface CommandTracker {
   deviceOffline(deviceId: string): void;
   /** Cancels an open command (`cancelled`); false when it is not open. */
   cancel(commandId: string, actor?: string): Promise<boolean>;
+  /** Cancels every open command of a device (it was removed from the fleet); how many. */
+  cancelDevice(deviceId: string, reason: string): number;
   /** Open commands, oldest first (of one device, or all). */
   open(deviceId?: string): readonly TrackedCommand[];
   get(commandId: string): TrackedCommand | undefined;

@@ -25,7 +25,9 @@
  * makes the machine agree with it — `CONNECT` + `HELLO` when the link is up and the machine is
  * disconnected, `LINK_DOWN` when it goes away — also after a machine restart, so a restored
  * machine never shows `connected` for a device that left meanwhile. Actions declared with
- * `command` go to the device through the command outbox ({@link FleetOptions.commands}).
+ * `command` go to the device through the command tracker ({@link Fleet.commands}: audit, dispatch
+ * by the carrier of the device's kind, confirm, timeout, expiry, cancel); its presence is this
+ * one: `linkUp` / `linkDown` tell it when a device can be reached, whatever the convention.
  *
  * @example
  * const fleet = createFleet({ runtime, store, kinds: [genericDevice] });
@@ -57,13 +59,16 @@ import type {
   Store,
   TelemetryPoint,
 } from '../store/store.js';
+import type { CommandCarrier, CommandErrorCode, CommandTracker } from './command-tracker.js';
+import { createCommandTracker } from './create-command-tracker.js';
 import type { BuiltAction, DeviceKind, Drift } from './define-device.js';
 import { formatIssues } from './define-device.js';
 import { parseDeviceId } from './device-id.js';
 import { planReconcile, sameDrift } from './reconciler.js';
 
+/** The fleet's own codes, and a command's refusals as the tracker gave them (unchanged). */
 export type FleetErrorCode =
-  | 'badDeviceId'
+  | CommandErrorCode
   | 'unknownKind'
   | 'badAttributes'
   | 'badSpec'
@@ -120,7 +125,10 @@ export interface LinkPresence {
   readonly reason: string | null;
 }
 
-/** The command outbox as the fleet uses it (src/transports/command-outbox.ts). */
+/**
+ * A convention's own command code, for a kind not yet moved to a {@link CommandCarrier}
+ * ({@link Fleet.setCarrier}); its refusal codes should be {@link CommandErrorCode}s.
+ */
 export interface DeviceCommandPort {
   submit(input: {
     readonly deviceId: string;
@@ -176,8 +184,13 @@ export interface FleetOptions {
   readonly reconcileIntervalMs?: number;
   /** The device's link process, started before its machine (the links layer provides it). */
   readonly startLink?: (device: DeviceView) => Process | null | Promise<Process | null>;
-  /** Where actions declared with `command` go; without it they fail with `noLink`. */
-  readonly commands?: DeviceCommandPort;
+  /**
+   * What carries the `command` actions of kinds without their own carrier ({@link Fleet.setCarrier}),
+   * e.g. the protocol carrier of the links; without any, such actions fail with `noLink`.
+   */
+  readonly carrier?: CommandCarrier;
+  /** The command tracker's bounds: default TTL (1 h), open commands per device (100). */
+  readonly commands?: { readonly defaultTtlMs?: number | null; readonly maxOpenPerDevice?: number };
 }
 
 interface Entry {
@@ -212,7 +225,12 @@ export interface Fleet {
   /** The `devices` dynamic supervisor (the tree's device branch). */
   readonly supervisor: DynamicSupervisor;
   readonly kinds: ReadonlyMap<string, DeviceKind>;
-  /** Loads every device from the store and starts it; bad rows become failed devices. */
+  /** Every command to a device: its one lifecycle, whatever carries it. */
+  readonly commands: CommandTracker;
+  /**
+   * Loads every device from the store and starts it (bad rows become failed devices), then the
+   * open commands of the command log.
+   */
   start(): Promise<{ started: number; failed: { id: string; code: string; message: string }[] }>;
   addDevice(input: AddDeviceInput): Promise<FleetResult<DeviceView>>;
   removeDevice(id: string): Promise<FleetResult<undefined>>;
@@ -244,9 +262,11 @@ export interface Fleet {
   /** Every telemetry batch and sign of life from any device; the returned function stops it. */
   observe(listener: (activity: FleetActivity) => void): () => void;
   /**
-   * Where the `command` actions of one kind go (a convention's bridge: Homie, Sparkplug, Modbus);
-   * kinds without one use {@link FleetOptions.commands}.
+   * What carries the `command` actions of one kind (a convention: Homie, Sparkplug, Modbus);
+   * kinds without one use {@link FleetOptions.carrier}. The returned function unregisters it.
    */
+  setCarrier(kind: string, carrier: CommandCarrier): () => void;
+  /** A convention's own command code for one kind (not yet a carrier); a carrier wins. */
   setCommandPort(kind: string, port: DeviceCommandPort): void;
   /** Reported state from the device (merged), then reconciled. */
   reportStatus(id: string, status: JsonObject): Promise<FleetResult<undefined>>;
@@ -270,6 +290,21 @@ export function createFleet(options: FleetOptions): Fleet {
   const kinds = new Map(options.kinds.map((k) => [k.kind, k]));
   const entries = new Map<string, Entry>();
   const commandPorts = new Map<string, DeviceCommandPort>();
+  const carriers = new Map<string, CommandCarrier>();
+  const carrierOf = (deviceId: string): CommandCarrier | undefined => {
+    const e = entries.get(deviceId);
+    if (!e) return undefined;
+    return carriers.get(e.kind.kind) ?? (commandPorts.has(e.kind.kind) ? undefined : options.carrier);
+  };
+  const commands = createCommandTracker({
+    runtime,
+    store,
+    carrierOf,
+    ...(options.commands?.defaultTtlMs !== undefined ? { defaultTtlMs: options.commands.defaultTtlMs } : {}),
+    ...(options.commands?.maxOpenPerDevice !== undefined
+      ? { maxOpenPerDevice: options.commands.maxOpenPerDevice }
+      : {}),
+  });
   const maxRestarts = options.deviceMaxRestarts ?? 3;
   const periodMs = options.devicePeriodMs ?? 5000;
   const reconcileIntervalMs = options.reconcileIntervalMs ?? 10_000;
@@ -558,11 +593,12 @@ export function createFleet(options: FleetOptions): Fleet {
       if (!built.ok) continue;
       if (built.value.type === 'event' && !canHandle(e, built.value.event)) continue;
       // One corrective command at a time: not another while the last one waits.
+      const open = carriers.has(e.kind.kind)
+        ? commands.open(e.record.id)
+        : (commandPorts.get(e.kind.kind) ?? commands).open(e.record.id);
       if (
         built.value.type === 'command' &&
-        (commandPorts.get(e.kind.kind) ?? options.commands)
-          ?.open(e.record.id)
-          .some((c) => c.action === (built.value as { command: string }).command)
+        open.some((c) => c.action === (built.value as { command: string }).command)
       )
         continue;
       await act(e.record.id, d.action.name, d.action.args, 'system:reconciler');
@@ -679,17 +715,15 @@ export function createFleet(options: FleetOptions): Fleet {
     actor: string,
   ): Promise<FleetResult<ActionReply>> {
     const id = e.record.id;
-    const port = commandPorts.get(e.kind.kind) ?? options.commands;
-    if (!port) return fail('noLink', `action '${action}' is sent to the device, and this fleet has no links`);
-    const r = await port.submit({ deviceId: id, action: built.command, args: built.args, actor });
+    const port = carriers.has(e.kind.kind) ? undefined : commandPorts.get(e.kind.kind);
+    if (!port && !carrierOf(id))
+      return fail('noLink', `action '${action}' is sent to the device, and this fleet has no links`);
+    const input = { deviceId: id, action: built.command, args: built.args, actor };
+    const r = port ? await port.submit(input) : await commands.submit(input);
     if (!r.ok) {
-      const codes: Record<string, FleetErrorCode> = {
-        outboxFull: 'outboxFull',
-        badCommand: 'badArgs',
-        badDeviceId: 'badDeviceId',
-        stopped: 'stopped',
-      };
-      return fail(codes[r.error.code] ?? 'noLink', r.error.message);
+      // A convention's own port may still use its old words for the same refusals.
+      const legacy: Record<string, CommandErrorCode> = { badCommand: 'badArgs', publishFailed: 'noLink' };
+      return fail((legacy[r.error.code] ?? r.error.code) as FleetErrorCode, r.error.message);
     }
     const state = e.machine?.alive ? e.machine.state : e.stateLabel;
     logEvent('device.command', id, { action, actor, commandId: r.value.commandId, status: r.value.status });
@@ -699,6 +733,7 @@ export function createFleet(options: FleetOptions): Fleet {
   return {
     supervisor: devices,
     kinds,
+    commands,
 
     async start() {
       const failed: { id: string; code: string; message: string }[] = [];
@@ -767,6 +802,7 @@ export function createFleet(options: FleetOptions): Fleet {
         }
       }
       scheduleReconcile();
+      await commands.load();
       return { started, failed };
     },
 
@@ -809,6 +845,7 @@ export function createFleet(options: FleetOptions): Fleet {
       const e = entries.get(id);
       if (!e) return fail('notFound', `no device '${String(id).slice(0, 80)}'`);
       e.removed = true;
+      commands.cancelDevice(id, `device ${id} was removed from the fleet`);
       if (e.supervisor) await devices.terminateChild(e.supervisor.pid);
       entries.delete(id);
       await store.deleteDevice(id);
@@ -867,6 +904,13 @@ export function createFleet(options: FleetOptions): Fleet {
       return { ok: true, value: r.value.written };
     },
 
+    setCarrier(kind, carrier) {
+      carriers.set(kind, carrier);
+      return () => {
+        if (carriers.get(kind) === carrier) carriers.delete(kind);
+      };
+    },
+
     setCommandPort(kind, port) {
       commandPorts.set(kind, port);
     },
@@ -881,6 +925,7 @@ export function createFleet(options: FleetOptions): Fleet {
         logEvent('device.online', id, { via: info.via });
       }
       syncLink(e, true);
+      commands.deviceOnline(id);
       return { ok: true, value: undefined };
     },
 
@@ -891,6 +936,7 @@ export function createFleet(options: FleetOptions): Fleet {
       e.link = { up: false, via: e.link.via, since: runtime.clock.wallNow(), reason };
       logEvent('device.offline', id, { via: e.link.via, reason });
       syncLink(e, false);
+      commands.deviceOffline(id);
       return { ok: true, value: undefined };
     },
 
@@ -932,6 +978,7 @@ export function createFleet(options: FleetOptions): Fleet {
 
     async stop() {
       stopping = true;
+      await commands.stop();
       if (reconcileTimer) runtime.timers.cancel(reconcileTimer);
       // Save every device's latest state before its machine goes away.
       for (const e of entries.values()) if (e.machine?.alive) dirty.add(e);

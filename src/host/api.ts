@@ -15,6 +15,7 @@
  * const close = api.openStream({ send: (m) => ws.send(JSON.stringify(m)), congested: () => ws.bufferedAmount > 4e6 });
  */
 
+import { isCommandErrorCode } from '../devices/command-tracker.js';
 import { describeKind } from '../devices/define-device.js';
 import type { DeviceView } from '../devices/fleet.js';
 import { MachineProcess } from '../runtime/machine-process.js';
@@ -87,8 +88,6 @@ const FLEET_CODES: Record<string, string> = {
   deviceFailed: 'notAllowed',
   notFailed: 'conflict',
   alreadyExists: 'conflict',
-  outboxFull: 'unavailable',
-  noLink: 'unavailable',
   stopped: 'unavailable',
 };
 
@@ -152,7 +151,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
           c.telemetry.set(`${id}\u0000${metric}`, { id, metric, at, value });
       }
   });
-  const offOutbox = links.outbox.listen((cmd) => {
+  const offCommands = fleet.commands.listen((cmd) => {
     if (cmd.status === 'succeeded' && cmd.sentAt !== null && cmd.completedAt !== null) {
       latencies.push(cmd.completedAt - cmd.sentAt);
       if (latencies.length > 500) latencies.shift();
@@ -347,7 +346,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
         p99: percentile(sorted, 99),
       },
       queues: {
-        commandsOpen: links.outbox.open().length,
+        commandsOpen: fleet.commands.open().length,
         mqttOutbox: mqtt?.outboxLength ?? 0,
         mqttInflight: mqtt?.inflight ?? 0,
       },
@@ -401,7 +400,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
         transitions: transitions.get(d.id) ?? [],
         metrics: await store.listMetrics(d.id),
         actions: (described?.actions ?? []).map((x) => ({ ...x, argsSchema: x.argsSchema as Json })),
-        openCommands: links.outbox
+        openCommands: fleet.commands
           .open(d.id)
           .map((c) => commandView({ ...c, result: (c.result ?? null) as Json, error: c.error ?? null })),
       };
@@ -509,7 +508,13 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
             : {
                 id,
                 ok: false,
-                error: { code: FLEET_CODES[r.error.code] ?? r.error.code, message: r.error.message },
+                // A command's refusal reaches the caller as the tracker named it (one closed set).
+                error: {
+                  code: isCommandErrorCode(r.error.code)
+                    ? r.error.code
+                    : (FLEET_CODES[r.error.code] ?? r.error.code),
+                  message: r.error.message,
+                },
               };
         }
       };
@@ -563,7 +568,9 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
       return row(fleet.device(a.id)!);
     },
 
-    cancelCommand: async (a) => ({ cancelled: await links.outbox.cancel(a.commandId) }),
+    cancelCommand: async (a, context) => ({
+      cancelled: await fleet.commands.cancel(a.commandId, context.actor ?? 'the operator'),
+    }),
 
     setDemo: async (a) => {
       const r = await app.setDemo(a.on);
@@ -780,7 +787,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
       clients.clear();
       offRuntime();
       offHub?.();
-      offOutbox();
+      offCommands();
     },
   };
 }

@@ -5,7 +5,7 @@
  * start it; neither imports anything else of the core to get going.
  *
  * Supervision: the fleet's `devices` dynamic supervisor and the `links` supervisor run side by
- * side on one runtime; the command outbox sits between them.
+ * side on one runtime; the fleet's command tracker (`fleet.commands`) sits between them.
  *
  * @example
  * const app = await startApp({ dataDir: '/srv/fleetvisor', logger });
@@ -163,7 +163,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       runtime,
       store,
       kinds: [genericDevice, ...conventions.flatMap((c) => c.kinds)],
-      commands: links.outbox,
+      carrier: links.carrier,
     });
     const started = await fleet.start();
     stack.push(() => fleet.stop());

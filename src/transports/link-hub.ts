@@ -4,14 +4,14 @@
  * facts:
  *
  * - `hello` → the device's reported status (firmware, slots, capabilities) and, once the device is
- *   known to be connected, {@link Fleet.linkUp} and the command outbox flushes what waits for it.
+ *   known to be connected, {@link Fleet.linkUp} (the fleet's command tracker then sends what waits).
  *   Over MQTT "connected" is the retained `status: online` of the same `boot` (a retained hello of
  *   a device that died long ago is not a connection); over serial, the hello itself.
  * - `status: offline` (the last will, or a clean goodbye) of the current `(boot, conn)` → linkDown.
  *   A will of an older connection, arriving late, is ignored (docs/protocol.md §3 status).
  * - `telemetry` → deduplicated by `(boot, seq)` in a window of the last 1024 seqs → the fleet
  *   (store + liveness); `heartbeat` → liveness; `event` → the event log (deduplicated the same way);
- *   `reply` → the command outbox; `fw.ack` → the firmware seam (`onFirmwareAck`).
+ *   `reply` → the command tracker (`fleet.commands`, src/transports/protocol-carrier.ts); `fw.ack` → the firmware seam (`onFirmwareAck`).
  * - A device the fleet does not know is adopted (`adopt: 'auto'`, its hello names a known kind)
  *   or listed as discovered for the operator (`adopt: 'manual'`, the default): an unknown device
  *   never reaches the store by itself.
@@ -19,15 +19,15 @@
  *   log at most `maxErrorEventsPerMinute` per device, so a babbling device cannot fill the disk.
  *
  * @example
- * const hub = createLinkHub({ runtime, fleet, store, outbox, adopt: 'auto' });
+ * const hub = createLinkHub({ runtime, fleet, store, adopt: 'auto' });
  * const mqtt = startMqttLink(runtime, { url, clientId: 'fleetvisor', onMessage: (id, m) => hub.deliver(id, m, mqttHandle), … });
  */
 import type { Fleet } from '../devices/fleet.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { EventInput, JsonValue, Store } from '../store/store.js';
-import type { CommandOutbox } from './command-outbox.js';
 import type { DeviceId, FwAckMessage, HelloMessage, Message } from './protocol.js';
 import { seqDelta } from './protocol.js';
+import { settleReply } from './protocol-carrier.js';
 
 /** One link as the hub sees it. `via` names it for people: `mqtt`, `serial:/dev/ttyUSB0`. */
 export interface LinkHandle {
@@ -64,7 +64,6 @@ export interface LinkHubOptions {
   readonly runtime: Runtime;
   readonly fleet: Fleet;
   readonly store: Store;
-  readonly outbox: CommandOutbox;
   /** What happens to a device the fleet does not know when it says hello; default `manual`. */
   readonly adopt?: 'auto' | 'manual';
   /** Link errors written to the event log per device per minute; default 10 (all are counted). */
@@ -176,7 +175,7 @@ function firstTime(s: Session, boot: number, seq: number): boolean {
 }
 
 export function createLinkHub(options: LinkHubOptions): LinkHub {
-  const { runtime, fleet, store, outbox } = options;
+  const { runtime, fleet, store } = options;
   const log = runtime.logger;
   const adoptMode = options.adopt ?? 'manual';
   const maxErrorEvents = options.maxErrorEventsPerMinute ?? 10;
@@ -236,7 +235,6 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     const r = fleet.linkUp(id, { via: link.via, firmware: s.hello?.firmware.version ?? null });
     if (!r.ok) log.warn('link up for a device the fleet refused', { deviceId: id, error: r.error.message });
     if (firstHello) log.info('device online', { deviceId: id, via: link.via });
-    outbox.deviceOnline(id);
   }
 
   function goOffline(id: string, s: Session, reason: string): void {
@@ -244,7 +242,6 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     s.online = false;
     s.link = undefined;
     fleet.linkDown(id, reason);
-    outbox.deviceOffline(id);
     if (was) log.info('device offline', { deviceId: id, reason });
   }
 
@@ -325,7 +322,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
         });
         return;
       case 'reply': {
-        const outcome = outbox.handleReply(id, m);
+        const outcome = settleReply(fleet.commands, id, m);
         if (outcome === 'unknownCommand')
           countError(
             id,

@@ -1,33 +1,36 @@
 /**
  * The links layer, assembled: a `links` supervisor holding the MQTT link (one broker connection
  * for the whole fleet) and the serial manager (one process per port), both handing what devices
- * say to the link hub, and the command outbox sending through the hub to whichever link each
- * device is on now.
+ * say to the link hub, and the protocol carrier sending commands through the hub to whichever link
+ * each device is on now.
  *
- * The fleet gets the outbox as its command port (actions declared with `command` go through it);
- * create the links first, then the fleet with `commands: links.outbox`, then {@link Links.attach}.
+ * The fleet gets the carrier as its default one (its command tracker, `fleet.commands`, dispatches
+ * through it); create the links first, then the fleet with `carrier: links.carrier`, then
+ * {@link Links.attach}.
  *
  * @example
  * const links = createLinks({ runtime, store, mqtt: { url: broker.url }, serial: { ports: ['/dev/ttyUSB0'] } });
- * const fleet = createFleet({ runtime, store, kinds: [genericDevice], commands: links.outbox });
+ * const fleet = createFleet({ runtime, store, kinds: [genericDevice], carrier: links.carrier });
  * await fleet.start();
  * await links.attach(fleet, { adopt: 'auto' });
  * // … later
  * await links.stop();
  */
+
+import type { CommandCarrier } from '../devices/command-tracker.js';
 import type { Fleet } from '../devices/fleet.js';
 import type { ChildSpec } from '../runtime/child-spec.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Supervisor } from '../runtime/supervisor.js';
 import { startSupervisor } from '../runtime/supervisor.js';
 import type { Store } from '../store/store.js';
-import type { CommandOutbox, CommandOutboxOptions } from './command-outbox.js';
-import { createCommandOutbox } from './command-outbox.js';
 import type { LinkHandle, LinkHub, LinkHubOptions } from './link-hub.js';
 import { createLinkHub } from './link-hub.js';
 import type { MqttLink, MqttLinkOptions } from './mqtt-link.js';
 import { startMqttLink } from './mqtt-link.js';
 import type { DeviceId, Message } from './protocol.js';
+import type { ProtocolCarrierOptions } from './protocol-carrier.js';
+import { createProtocolCarrier } from './protocol-carrier.js';
 import type { SerialLink } from './serial-link.js';
 import type { SerialManager, SerialManagerOptions } from './serial-manager.js';
 import { startSerialManager } from './serial-manager.js';
@@ -45,20 +48,22 @@ export interface LinksOptions {
   readonly store: Store;
   readonly mqtt?: MqttSettings;
   readonly serial?: SerialSettings;
-  readonly commands?: Omit<CommandOutboxOptions, 'runtime' | 'store' | 'deliver'>;
+  /** The protocol carrier's reply timeout, default time to live and size limit. */
+  readonly commands?: Omit<ProtocolCarrierOptions, 'send'>;
 }
 
 export interface Links {
-  readonly outbox: CommandOutbox;
+  /** Carries our protocol's commands over the links (the fleet's default carrier). */
+  readonly carrier: CommandCarrier;
   /** Set by {@link Links.attach}. */
   readonly hub: LinkHub | undefined;
   readonly supervisor: Supervisor | undefined;
   readonly mqtt: MqttLink | undefined;
   readonly serial: SerialManager | undefined;
-  /** Starts the links for a started fleet: loads waiting commands, then connects. */
+  /** Starts the links for a started fleet (which has loaded its waiting commands): connects. */
   attach(
     fleet: Fleet,
-    hub?: Omit<LinkHubOptions, 'runtime' | 'fleet' | 'store' | 'outbox'>,
+    hub?: Omit<LinkHubOptions, 'runtime' | 'fleet' | 'store'>,
     /** More link processes to supervise beside MQTT and serial (the conventions' bridges). */
     extraChildren?: readonly ChildSpec[],
   ): Promise<void>;
@@ -72,15 +77,14 @@ export function createLinks(options: LinksOptions): Links {
   // The current incarnation of each child (a restart replaces it).
   let mqttLink: MqttLink | undefined;
   let serialManager: SerialManager | undefined;
-  const outbox = createCommandOutbox({
+  let attached: Fleet | undefined;
+  const carrier = createProtocolCarrier({
     ...options.commands,
-    runtime,
-    store,
-    deliver: (deviceId, command) => hub?.send(deviceId, command) ?? false,
+    send: (deviceId, command) => hub?.send(deviceId, command) ?? false,
   });
 
   const links: Links = {
-    outbox,
+    carrier,
     get hub() {
       return hub;
     },
@@ -96,9 +100,9 @@ export function createLinks(options: LinksOptions): Links {
 
     async attach(fleet, hubOptions = {}, extraChildren = []) {
       if (hub) throw new Error('links: attach() was called twice');
-      const h = createLinkHub({ ...hubOptions, runtime, fleet, store, outbox });
+      const h = createLinkHub({ ...hubOptions, runtime, fleet, store });
       hub = h;
-      await outbox.load();
+      attached = fleet;
       const children: ChildSpec[] = [];
       const mqtt = options.mqtt;
       if (mqtt) {
@@ -180,7 +184,8 @@ export function createLinks(options: LinksOptions): Links {
     },
 
     async stop() {
-      await outbox.stop();
+      // Commands stay open across a shutdown: the links going down must not end them.
+      await attached?.commands.stop();
       if (supervisor?.alive) await supervisor.stop();
       await hub?.flush();
     },

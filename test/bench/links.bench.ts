@@ -302,7 +302,7 @@ async function startHost(url: string): Promise<Host> {
     runtime,
     store,
     kinds: [genericDevice],
-    commands: links.outbox,
+    carrier: links.carrier,
     reconcileIntervalMs: 0,
   });
   await fleet.start();

@@ -51,7 +51,7 @@ async function rig(ports: string[], dir: string): Promise<Rig> {
     runtime,
     store,
     kinds: [genericDevice],
-    commands: links.outbox,
+    carrier: links.carrier,
     reconcileIntervalMs: 0,
   });
   await fleet.start();
@@ -92,7 +92,7 @@ describe.skipIf(!socatAvailable())(`links over serial${NOTE}`, () => {
     const c = await r.fleet.act('pump-7', 'identify', { seconds: 1 }, 'ana');
     const commandId = c.ok ? c.value.commandId : '';
     await waitFor(() => sim.device.executed.get(commandId) === 1, 5000, 'command executed');
-    await waitFor(() => r.links.outbox.get(commandId) === undefined, 5000, 'reply');
+    await waitFor(() => r.fleet.commands.get(commandId) === undefined, 5000, 'reply');
     await waitFor(() => (r.links.hub!.stats('pump-7')?.received ?? 0) > 5, 5000, 'telemetry flowing');
   });
 

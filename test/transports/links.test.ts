@@ -59,7 +59,7 @@ async function startApp(
     runtime,
     store,
     kinds: [genericDevice],
-    commands: links.outbox,
+    carrier: links.carrier,
     reconcileIntervalMs: 0,
   });
   await fleet.start();
@@ -123,7 +123,7 @@ async function rawClient(url: string): Promise<MqttClient> {
 const state = (app: App, id: string) => app.fleet.device(id)?.state;
 
 async function commandStatus(app: App, commandId: string): Promise<string | undefined> {
-  await app.links.outbox.flush();
+  await app.fleet.commands.flush();
   const page = await app.store.queryCommands({ limit: 1000 });
   const item = page.items.find((i) => i.ok && i.value.commandId === commandId);
   return item?.ok ? item.value.status : undefined;
@@ -199,7 +199,7 @@ describe.each(brokers)('links over MQTT ($name)', ({ url: brokerUrl }) => {
     expect(r).toMatchObject({ ok: true, value: { commandStatus: 'sent' } });
     const commandId = r.ok ? r.value.commandId : '';
     await waitFor(() => d.device.intervalMs === 250, 5000, 'interval applied');
-    await waitFor(() => app.links.outbox.get(commandId) === undefined, 5000, 'reply');
+    await waitFor(() => app.fleet.commands.get(commandId) === undefined, 5000, 'reply');
     expect(await commandStatus(app, commandId)).toBe('succeeded');
     expect(await app.fleet.act(id, 'setInterval', { ms: 5 }, 'ana')).toMatchObject({
       ok: false,
@@ -220,7 +220,7 @@ describe.each(brokers)('links over MQTT ($name)', ({ url: brokerUrl }) => {
     d.dropLink(200);
     await waitFor(() => state(app, id) === 'disconnected', 5000, 'offline');
     d.device.setFaults({});
-    await waitFor(() => app.links.outbox.get(commandId) === undefined, 8000, 'the resent command answered');
+    await waitFor(() => app.fleet.commands.get(commandId) === undefined, 8000, 'the resent command answered');
     expect(await commandStatus(app, commandId)).toBe('succeeded');
     expect(d.device.executed.get(commandId)).toBe(1);
   });
@@ -234,7 +234,7 @@ describe.each(brokers)('links over MQTT ($name)', ({ url: brokerUrl }) => {
     const commandId = r.ok ? r.value.commandId : '';
     expect(await commandStatus(app, commandId)).toBe('pending');
     const d = await sim(url, id);
-    await waitFor(() => app.links.outbox.get(commandId) === undefined, 8000, 'delivered and answered');
+    await waitFor(() => app.fleet.commands.get(commandId) === undefined, 8000, 'delivered and answered');
     expect(await commandStatus(app, commandId)).toBe('succeeded');
     expect(d.device.executed.get(commandId)).toBe(1);
     expect(d.device.config).toMatchObject({ mode: 'eco' });
@@ -246,7 +246,7 @@ describe.each(brokers)('links over MQTT ($name)', ({ url: brokerUrl }) => {
     const app = await startApp(url, [id], { commands: { defaultTtlMs: 300 } });
     const r = await app.fleet.act(id, 'reboot', {}, 'ana');
     const commandId = r.ok ? r.value.commandId : '';
-    await waitFor(() => app.links.outbox.get(commandId) === undefined, 3000, 'expired');
+    await waitFor(() => app.fleet.commands.get(commandId) === undefined, 3000, 'expired');
     expect(await commandStatus(app, commandId)).toBe('expired');
     const d = await sim(url, id);
     await waitFor(() => state(app, id) === 'connected', 5000, 'connected');

@@ -1,23 +1,28 @@
 /**
- * The command outbox over a real SQLite file, on a simulated clock. The link is the outbox's own
- * `deliver` seam: here a list that records what would go on the wire (the links' tests and
- * test/transports/links.test.ts cover the wire itself).
+ * The protocol carrier with the fleet's command tracker over a real SQLite file, on a simulated
+ * clock (ported from the command outbox's tests). The link is the carrier's `send` seam: here a
+ * list that records what would go on the wire (test/transports/links.test.ts covers the wire).
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { CommandTracker } from '../../src/devices/command-tracker.js';
+import { createCommandTracker } from '../../src/devices/create-command-tracker.js';
 import type { SimulatedClock } from '../../src/runtime/clock.js';
 import { createSimulatedClock, flushMicrotasks } from '../../src/runtime/clock.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import type { SqliteStore } from '../../src/store/sqlite-store.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import type { CommandOutbox } from '../../src/transports/command-outbox.js';
-import { createCommandOutbox } from '../../src/transports/command-outbox.js';
-import type { CommandMessage } from '../../src/transports/protocol.js';
+import type { CommandMessage, ReplyMessage } from '../../src/transports/protocol.js';
+import { createProtocolCarrier, settleReply } from '../../src/transports/protocol-carrier.js';
 import { tempDir } from '../store/helpers.js';
+
+interface Outbox extends CommandTracker {
+  handleReply(deviceId: string, reply: ReplyMessage): ReturnType<typeof settleReply>;
+}
 
 interface Rig {
   clock: SimulatedClock;
   store: SqliteStore;
-  outbox: CommandOutbox;
+  outbox: Outbox;
   wire: { deviceId: string; cmd: CommandMessage }[];
   file: string;
 }
@@ -40,16 +45,29 @@ async function rig(
   const store = await openSqliteStore({ file: path, telemetryFlushMs: 0, now: () => clock.wallNow() });
   const runtime = createRuntime({ clock });
   const wire: Rig['wire'] = [];
-  const outbox = createCommandOutbox({
-    runtime,
-    store,
+  const online = new Set<string>();
+  const carrier = createProtocolCarrier({
     replyTimeoutMs: 5000,
-    deliver: (deviceId, cmd) => {
-      if (!outbox.isOnline(deviceId)) return false;
+    send: (deviceId, cmd) => {
+      if (!online.has(deviceId) || cmd.type !== 'cmd') return false;
       wire.push({ deviceId, cmd });
       return true;
     },
   });
+  const tracker = createCommandTracker({ runtime, store, carrierOf: () => carrier });
+  // What the fleet does on linkUp / linkDown, and the hub on a reply.
+  const outbox: Outbox = {
+    ...tracker,
+    deviceOnline: (id) => {
+      online.add(id);
+      tracker.deviceOnline(id);
+    },
+    deviceOffline: (id) => {
+      online.delete(id);
+      tracker.deviceOffline(id);
+    },
+    handleReply: (deviceId, reply) => settleReply(tracker, deviceId, reply),
+  };
   cleanups.push(async () => {
     await outbox.stop();
     await store.close().catch(() => {});
@@ -64,7 +82,7 @@ async function audited(r: Rig, commandId: string) {
   return item?.ok ? item.value : undefined;
 }
 
-describe('command outbox', () => {
+describe('protocol carrier + command tracker', () => {
   it('sends at once to an online device and records the reply', async () => {
     const r = await rig();
     r.outbox.deviceOnline('pump-7');
@@ -198,10 +216,10 @@ describe('command outbox', () => {
     });
     expect(big).toMatchObject({
       ok: false,
-      error: { code: 'badCommand', message: expect.stringMatching(/16384|large/) },
+      error: { code: 'badArgs', message: expect.stringMatching(/16384|large/) },
     });
     const badName = await r.outbox.submit({ deviceId: 'd1', action: 're boot', actor: 'ana' });
-    expect(badName).toMatchObject({ ok: false, error: { code: 'badCommand' } });
+    expect(badName).toMatchObject({ ok: false, error: { code: 'badArgs' } });
     expect(r.outbox.open('d1')).toEqual([]);
     expect((await r.store.queryCommands({ limit: 10 })).items).toEqual([]);
   });
