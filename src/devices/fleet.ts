@@ -721,9 +721,16 @@ export function createFleet(options: FleetOptions): Fleet {
     const input = { deviceId: id, action: built.command, args: built.args, actor };
     const r = port ? await port.submit(input) : await commands.submit(input);
     if (!r.ok) {
-      // A convention's own port may still use its old words for the same refusals.
-      const legacy: Record<string, CommandErrorCode> = { badCommand: 'badArgs', publishFailed: 'noLink' };
-      return fail((legacy[r.error.code] ?? r.error.code) as FleetErrorCode, r.error.message);
+      if (!port) return fail(r.error.code as FleetErrorCode, r.error.message);
+      // A convention's own port still uses its old words: translated as before it had a carrier.
+      const legacy: Record<string, CommandErrorCode> = {
+        outboxFull: 'outboxFull',
+        badCommand: 'badArgs',
+        badArgs: 'badArgs',
+        badDeviceId: 'badDeviceId',
+        stopped: 'stopped',
+      };
+      return fail(legacy[r.error.code] ?? 'noLink', r.error.message);
     }
     const state = e.machine?.alive ? e.machine.state : e.stateLabel;
     logEvent('device.command', id, { action, actor, commandId: r.value.commandId, status: r.value.status });
