@@ -46,9 +46,15 @@ export type Json = JsonValue;
 // ---------------------------------------------------------------------------------------------
 // Views of the core
 
+/**
+ * A tree node's status. `stopped`: nothing runs and its last exit was clean (stopped on purpose,
+ * finished); `failed`: nothing runs because its last exit was a crash or its supervisor gave up
+ * (reached its restart intensity) — OTP's which_children shows both as `undefined`; `restarting`:
+ * its supervisor is starting it again.
+ */
 export type ProcessStatus = 'running' | 'restarting' | 'stopped' | 'failed' | 'undefined';
 
-/** One node of the supervision tree (the observer view). */
+/** One node of the supervision tree (the observer view). The root is the app's root supervisor. */
 export interface TreeNode {
   /** Stable key for the UI: `<parent key>/<child id>`. */
   readonly key: string;
@@ -58,7 +64,14 @@ export interface TreeNode {
   readonly childId: string;
   readonly type: 'supervisor' | 'worker' | 'app';
   readonly status: ProcessStatus;
+  /**
+   * Why its last process ended, when it ended: `error: …`, `killed`, `shutdown:
+   * reached_max_restart_intensity` (its supervisor gave up), `shutdown`, or a failed device's
+   * failure. Shown for `failed` and `stopped` nodes; kept after a restart as the last exit.
+   */
+  readonly reason?: string;
   readonly restartType?: 'permanent' | 'transient' | 'temporary';
+  /** Restarts of this child by its supervisor (for a device: of its machine). */
   readonly restarts: number;
   /** Supervisors: strategy and intensity (restarts inside the period against the maximum). */
   readonly strategy?: string;

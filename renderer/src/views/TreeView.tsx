@@ -3,8 +3,9 @@
  * by status, with its strategy, restart type, restarts and restart intensity ("2/3 in 5 s"), and
  * the machine state of device workers. Infrastructure is open, device subtrees closed (thousands
  * of them); the visible rows are virtualized. Search jumps to a device or process; the selected
- * node's details sit on the right with a Kill button for workers, so the operator can watch the
- * supervisor bring it back.
+ * node's details sit on the right with a Kill button for every process under a supervisor; the
+ * confirmation says what the kill will cause (a restart, or its supervisor giving up) and the banner
+ * then says what the supervisor did. Failed and stopped children stay in the tree with the reason.
  *
  * Keyboard: ↑/↓ move, ←/→ close/open, Enter opens the device, `/` searches.
  *
@@ -19,6 +20,8 @@ import { StateBadge, StatusDot, toneOfStatus } from '../components/StateBadge.js
 import { Empty, Waiting } from '../components/States.js';
 import { formatIntensity } from '../lib/format.js';
 import { useVirtualRows } from '../lib/hooks.js';
+import type { KillWatch } from '../lib/kill-outcome.js';
+import { killConsequence, killOutcome } from '../lib/kill-outcome.js';
 import { countStatuses, flattenVisible, indexTree, isOpen, pathTo, searchTree } from '../lib/tree-flatten.js';
 import { useClient, useLive } from '../store/use-live.js';
 
@@ -34,6 +37,7 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
   const [query, setQuery] = useState('');
   const [matchIndex, setMatchIndex] = useState(0);
   const [killAsk, setKillAsk] = useState<TreeNode | null>(null);
+  const [killWatch, setKillWatch] = useState<KillWatch | null>(null);
   const [notice, setNotice] = useState<{ tone: 'ok' | 'err'; text: string } | null>(null);
   const searchRef = useRef<HTMLInputElement>(null);
 
@@ -60,6 +64,16 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
   useEffect(() => {
     if (activeIndex >= 0) win.scrollToIndex(activeIndex);
   }, [selectedKey, rows.length]);
+
+  // A kill's banner says what the supervisor did, read from the trees that follow it.
+  useEffect(() => {
+    if (!killWatch) return;
+    const outcome = killOutcome(killWatch, tree);
+    if (outcome) {
+      setNotice(outcome);
+      setKillWatch(null);
+    }
+  }, [tree, killWatch]);
 
   useEffect(() => {
     const onSlash = (e: globalThis.KeyboardEvent) => {
@@ -116,11 +130,12 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
     setKillAsk(null);
     if (node.pid === null) return;
     const r = await client.call('killProcess', { pid: node.pid });
-    setNotice(
-      r.ok
-        ? { tone: 'ok', text: `Killed <${node.pid}> (${node.name}); its supervisor restarts it.` }
-        : { tone: 'err', text: `Kill failed: ${r.error.message}` },
-    );
+    if (!r.ok) {
+      setNotice({ tone: 'err', text: `Kill failed: ${r.error.message}` });
+      return;
+    }
+    setNotice({ tone: 'ok', text: `Killed ${node.name} <${node.pid}>; waiting for its supervisor…` });
+    setKillWatch({ key: node.key, pid: node.pid, name: node.name });
   };
 
   const restartChild = async (node: TreeNode, parent: TreeNode) => {
@@ -244,6 +259,11 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
                     {n.pid !== null ? <span className="muted mono small-text">&lt;{n.pid}&gt;</span> : null}
                     {n.state ? <StateBadge state={n.state} testId="tree-state" /> : null}
                     {!n.state && !r.open && n.deviceId ? <ChildState node={n} /> : null}
+                    {n.reason && n.status !== 'running' && n.status !== 'restarting' ? (
+                      <span className="node-reason" title={n.reason} data-testid="tree-reason">
+                        {n.reason}
+                      </span>
+                    ) : null}
                     <span className="spacer" />
                     {n.strategy ? <span className="tag">{n.strategy}</span> : null}
                     {n.restartType ? <span className="tag muted">{n.restartType}</span> : null}
@@ -285,8 +305,8 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
         onConfirm={() => killAsk && void kill(killAsk)}
         onCancel={() => setKillAsk(null)}
       >
-        The process exits with reason <code>killed</code>. Its supervisor restarts it by its restart policy; a
-        restart counts against the supervisor's intensity.
+        The process exits with reason <code>killed</code>.{' '}
+        {killAsk ? killConsequence(killAsk, index.get(killAsk.key)?.parent ?? null) : null}
       </ConfirmDialog>
     </div>
   );
@@ -344,6 +364,14 @@ function NodeDetail({
         ) : null}
         <dt>Restarts</dt>
         <dd>{node.restarts}</dd>
+        {node.reason ? (
+          <>
+            <dt>{node.status === 'running' ? 'Last exit' : 'Why'}</dt>
+            <dd className="mono small-text" data-testid="node-reason">
+              {node.reason}
+            </dd>
+          </>
+        ) : null}
         {node.strategy ? (
           <>
             <dt>Strategy</dt>
@@ -381,7 +409,7 @@ function NodeDetail({
         <dd className="mono small-text">{node.key}</dd>
       </dl>
       <div className="node-actions">
-        {node.type === 'worker' && node.pid !== null ? (
+        {parent && node.pid !== null ? (
           <button type="button" className="btn danger" onClick={onKill} data-testid="kill-button">
             Kill
           </button>
