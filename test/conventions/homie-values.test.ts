@@ -121,7 +121,6 @@ describe('parseValue', () => {
 describe('encodeSetValue', () => {
   it('turns form values into payloads', () => {
     expect(encodeSetValue(spec('integer', '0:100'), 42)).toEqual({ ok: true, payload: '42' });
-    expect(encodeSetValue(spec('integer'), '7')).toEqual({ ok: true, payload: '7' });
     expect(encodeSetValue(spec('float'), 21.5)).toEqual({ ok: true, payload: '21.5' });
     expect(encodeSetValue(spec('boolean'), false)).toEqual({ ok: true, payload: 'false' });
     expect(encodeSetValue(spec('enum', 'a,b'), 'b')).toEqual({ ok: true, payload: 'b' });
@@ -145,6 +144,23 @@ describe('encodeSetValue', () => {
     });
     expect(encodeSetValue(spec('enum', 'a,b'), 'c')).toMatchObject({ ok: false });
     expect(encodeSetValue(spec('string'), 5)).toEqual({ ok: false, message: 'expects text, got number' });
+    // Numbers and booleans take their JSON type, not text that looks like one; null is refused.
+    expect(encodeSetValue(spec('integer'), '12')).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/"12" is not an integer.*not text/),
+    });
+    expect(encodeSetValue(spec('float'), '21.5')).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('text'),
+    });
+    expect(encodeSetValue(spec('boolean'), 'on')).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/"on" is not true or false/),
+    });
+    expect(encodeSetValue(spec('integer'), null)).toEqual({
+      ok: false,
+      message: 'expects an integer, got null',
+    });
   });
 });
 

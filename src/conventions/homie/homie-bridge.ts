@@ -19,12 +19,12 @@
  * - Descriptions: `$name`, `$nodes`, `<node>/$properties`, and each property's `$name`,
  *   `$datatype`, `$format`, `$unit`, `$settable`, `$retained` make `status.properties` — the
  *   per-device schema of the `set` action (see `homieSetForms`).
- * - Commands: the bridge is the fleet's command port for `homie.device`: `set { node, property,
- *   value }` is checked against the property (settable, datatype, format: a bad one is refused as
- *   `badArgs` naming the property), audited in the store, published to `<node>/<prop>/set` (QoS 1,
- *   not retained), and ends `succeeded` when the device publishes the new value on the property
- *   topic within `setTimeoutMs`, else `timedOut`. A device that is not `ready`/`alert` is refused
- *   (`set` is not retained: it would never see it).
+ * - Commands: `set { node, property, value }` goes through the fleet's command tracker with the
+ *   Homie carrier (src/conventions/homie/homie-carrier.ts): checked against the property
+ *   (settable, datatype, format: a bad one is refused as `badArgs` naming the property), audited,
+ *   published to `<node>/<prop>/set` (QoS 1, not retained) once the device is `ready`/`alert` (it
+ *   waits meanwhile, also across an app restart), and `succeeded` when the device publishes the
+ *   new value on the property topic within `setTimeoutMs`, else `timedOut`.
  * - Bad input (a value that is not of its datatype or outside its format, an unknown `$state`, a
  *   malformed attribute) is a `device.badMessage` event on that device (at most
  *   `maxErrorEventsPerMinute` per device; all counted), never a crash. Topics with a bad device id
@@ -45,10 +45,10 @@
  */
 
 import { isUtf8 } from 'node:buffer';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import { connect } from 'mqtt';
-import type { DeviceCommandPort, Fleet, FleetResult } from '../../devices/fleet.js';
+import type { Fleet, FleetResult } from '../../devices/fleet.js';
 import type { ExitReason } from '../../runtime/exit-reason.js';
 import { ProcessBase } from '../../runtime/process.js';
 import type { TimerRef } from '../../runtime/timers.js';
@@ -57,19 +57,12 @@ import type { ReconnectOptions } from '../../transports/mqtt-link.js';
 import { DEFAULT_RECONNECT, hostClientOptions, ReconnectSchedule } from '../../transports/mqtt-link.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, parseDeviceId } from '../../transports/protocol.js';
 import type { BrokerSettings, Convention, ConventionContext } from '../convention.js';
+import type { HomieCarrier, HomieSetProperty, HomieSetTarget } from './homie-carrier.js';
+import { createHomieCarrier } from './homie-carrier.js';
 import type { HomiePropertyStatus, HomieState } from './homie-kind.js';
-import { HOMIE_KIND, homieDevice, homieSetArgs, isHomieState } from './homie-kind.js';
+import { HOMIE_KIND, homieDevice, isHomieState } from './homie-kind.js';
 import type { HomieDatatype, ValueSpec } from './homie-values.js';
-import {
-  BASE_TOPIC,
-  encodeSetValue,
-  isHomieDatatype,
-  isHomieId,
-  parseFormat,
-  parseValue,
-  quote,
-  sameValue,
-} from './homie-values.js';
+import { BASE_TOPIC, isHomieDatatype, isHomieId, parseFormat, parseValue, quote } from './homie-values.js';
 
 export interface HomieConventionOptions {
   /** Default `homie`; a trailing `/` (homie-device's `homie/`) is dropped. */
@@ -170,15 +163,6 @@ interface NodeInfo {
   array: string | null;
 }
 
-interface OpenSet {
-  readonly commandId: string;
-  readonly deviceId: string;
-  readonly key: string;
-  readonly spec: ValueSpec;
-  readonly payload: string;
-  readonly timer: TimerRef;
-}
-
 interface Session {
   readonly id: string;
   homie: string | undefined;
@@ -220,37 +204,36 @@ const HOMIE_VERSION = /^([34])\.\d+(?:\.\d+)?$/;
 
 const fail = (code: string, message: string) => ({ ok: false as const, error: { code, message } });
 
-/** Ports of the bridges of one fleet, by base topic: every bridge shares the kind's one port. */
-const bridgesByFleet = new WeakMap<Fleet, Map<string, HomieBridge>>();
+/** The bridges of one fleet, by base topic, and the one carrier of the kind they share. */
+const bridgesByFleet = new WeakMap<Fleet, { bridges: Map<string, HomieBridge>; carrier: HomieCarrier }>();
 
-function registerBridge(fleet: Fleet, bridge: HomieBridge): void {
-  let bridges = bridgesByFleet.get(fleet);
-  if (!bridges) {
-    const map = new Map<string, HomieBridge>();
-    bridges = map;
-    bridgesByFleet.set(fleet, map);
+function registerBridge(fleet: Fleet, bridge: HomieBridge): HomieCarrier {
+  let entry = bridgesByFleet.get(fleet);
+  if (!entry) {
+    const bridges = new Map<string, HomieBridge>();
     const route = (deviceId: string) => {
       const base = fleet.device(deviceId)?.attributes.baseTopic;
-      return map.get(typeof base === 'string' ? base : 'homie');
+      return bridges.get(typeof base === 'string' ? base : 'homie');
     };
-    const port: DeviceCommandPort = {
-      submit: (input) => {
-        const b = route(input.deviceId);
-        if (!b) {
-          const base = fleet.device(input.deviceId)?.attributes.baseTopic ?? 'homie';
-          return Promise.resolve(fail('noLink', `no Homie bridge runs for base topic '${String(base)}'`));
-        }
-        return b.submit(input);
-      },
-      open: (deviceId) => route(deviceId)?.open(deviceId) ?? [],
-    };
-    fleet.setCommandPort(HOMIE_KIND, port);
+    // The first bridge's reply time and bound serve the kind (one carrier per kind and fleet).
+    const carrier = createHomieCarrier({
+      fleet,
+      route,
+      ...(bridge.options.setTimeoutMs !== undefined ? { replyTimeoutMs: bridge.options.setTimeoutMs } : {}),
+      ...(bridge.options.maxOpenSetsPerDevice !== undefined
+        ? { maxOpenPerDevice: bridge.options.maxOpenSetsPerDevice }
+        : {}),
+    });
+    entry = { bridges, carrier };
+    bridgesByFleet.set(fleet, entry);
+    fleet.setCarrier(HOMIE_KIND, carrier);
   }
-  bridges.set(bridge.baseTopic, bridge);
+  entry.bridges.set(bridge.baseTopic, bridge);
+  return entry.carrier;
 }
 
 function unregisterBridge(fleet: Fleet, bridge: HomieBridge): void {
-  const bridges = bridgesByFleet.get(fleet);
+  const bridges = bridgesByFleet.get(fleet)?.bridges;
   if (bridges?.get(bridge.baseTopic) === bridge) bridges.delete(bridge.baseTopic);
 }
 
@@ -324,14 +307,14 @@ function validateOptions(o: HomieConventionOptions): void {
 }
 
 /** The bridge process. Made by {@link startHomieBridge}. */
-export class HomieBridge extends ProcessBase {
+export class HomieBridge extends ProcessBase implements HomieSetTarget {
   readonly baseTopic: string;
   /** How the fleet shows the link: `mqtt:<base>`. */
   readonly via: string;
   private readonly fleet: Fleet;
   private readonly store: Store;
   private readonly broker: BrokerSettings | undefined;
-  private readonly options: HomieConventionOptions;
+  readonly options: HomieConventionOptions;
   private readonly reconnectOptions: ReconnectOptions;
   private readonly reconnect: ReconnectSchedule;
   private readonly adoptMode: 'auto' | 'manual';
@@ -342,7 +325,7 @@ export class HomieBridge extends ProcessBase {
   private lastError: Error | undefined;
   private resyncTimer: TimerRef | undefined;
   private readonly sessions = new Map<string, Session>();
-  private readonly sets = new Map<string, OpenSet>();
+  private carrier: HomieCarrier | undefined;
   private counters = { reconnects: 0, received: 0, refused: 0, malformed: 0, resyncs: 0 };
   private refusedLogged = 0;
   private refusedWindowStart = 0;
@@ -374,7 +357,7 @@ export class HomieBridge extends ProcessBase {
   /** Registers the command port and starts the first connection; called once by {@link startHomieBridge}. */
   begin(): void {
     this.started();
-    registerBridge(this.fleet, this);
+    this.carrier = registerBridge(this.fleet, this);
     if (!this.broker) {
       this.state = 'idle';
       this.runtime.logger.warn('Homie bridge has no MQTT broker: it stays idle', { bridge: this.name });
@@ -398,7 +381,9 @@ export class HomieBridge extends ProcessBase {
       resyncs: this.counters.resyncs,
       devices: this.sessions.size,
       adopted,
-      openSets: this.sets.size,
+      openSets: this.fleet.commands
+        .open()
+        .filter((c) => c.carrier === 'homie' && this.sessions.get(c.deviceId)?.adopted).length,
     };
   }
 
@@ -453,128 +438,46 @@ export class HomieBridge extends ProcessBase {
       await Promise.allSettled([this.writingEvents, ...this.writes]);
   }
 
-  /** The command port's `submit` for this bridge's devices (the fleet routes here by base topic). */
-  async submit(input: {
-    readonly deviceId: string;
-    readonly action: string;
-    readonly args: JsonObject;
-    readonly actor: string;
-  }): Promise<
-    | { ok: true; value: { commandId: string; status: string } }
-    | { ok: false; error: { code: string; message: string } }
-  > {
-    const id = input.deviceId;
-    if (this.status !== 'running') return fail('stopped', `the Homie bridge ${this.name} is ${this.status}`);
-    if (input.action !== 'set')
-      return fail('badCommand', `Homie devices take 'set' only, not ${quote(String(input.action))}`);
-    const args = homieSetArgs.safeParse(input.args);
-    if (!args.success)
-      return fail(
-        'badCommand',
-        `set: ${args.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      );
-    const { node, property, value } = args.data;
-    const key = `${node}/${property}`;
-    const s = this.sessions.get(id);
-    if (!s || s.homie === undefined)
-      return fail(
-        'offline',
-        `Homie device ${id} has not been seen on ${this.baseTopic}/ since the bridge connected`,
-      );
-    const p = s.properties.get(key);
-    if (!p || !this.declared(s, p)) {
-      const settable = [...s.properties.values()]
-        .filter((x) => x.settable === true && this.declared(s, x))
-        .map((x) => `${x.node}/${x.property}`);
-      return fail(
-        'badCommand',
-        `device ${id} has no property ${key} (settable: ${settable.length > 0 ? settable.join(', ') : 'none'})`,
-      );
-    }
-    if (p.settable !== true)
-      return fail(
-        'badCommand',
-        `property ${key} of ${id} is not settable ($settable is ${p.settable ?? 'unset'})`,
-      );
-    const spec = specOf(p);
-    const encoded = encodeSetValue(spec, value);
-    if (!encoded.ok)
-      return fail('badCommand', `property ${key} of ${id} (${describeSpec(spec)}): ${encoded.message}`);
-    const client = this.client;
-    if (!client || this.state !== 'connected')
-      return fail(
-        'offline',
-        `the Homie bridge is not connected to the broker (${this.state}); ${key} not set`,
-      );
-    if (s.state !== 'ready' && s.state !== 'alert')
-      return fail(
-        'offline',
-        `device ${id} is ${s.state ?? 'of unknown state'}; a Homie set is not retained, so it would miss it`,
-      );
-    let open = 0;
-    for (const c of this.sets.values()) if (c.deviceId === id) open++;
-    if (open >= (this.options.maxOpenSetsPerDevice ?? 20))
-      return fail('outboxFull', `device ${id} has ${open} sets waiting for their echo`);
+  /** The carrier's view of a device's settable properties (declared ones only); undefined: not seen. */
+  describe(deviceId: string): ReadonlyMap<string, HomieSetProperty> | undefined {
+    const s = this.sessions.get(deviceId);
+    if (!s || s.homie === undefined) return undefined;
+    const out = new Map<string, HomieSetProperty>();
+    for (const [key, p] of s.properties)
+      if (this.declared(s, p))
+        out.set(key, {
+          node: p.node,
+          property: p.property,
+          spec: specOf(p),
+          settable: p.settable ?? null,
+        });
+    return out;
+  }
 
-    const commandId = randomUUID();
-    const requestedAt = this.runtime.clock.wallNow();
-    const recorded = await this.track(
-      this.store.recordCommand({
-        commandId,
-        deviceId: id,
-        action: 'set',
-        args: { node, property, value } as JsonObject,
-        actor: input.actor,
-        status: 'sent',
-        requestedAt,
-      }),
-    ).catch((error: unknown) => error as Error);
-    if (recorded instanceof Error || !recorded.ok)
-      return fail(
-        'stopped',
-        `set not audited: ${recorded instanceof Error ? recorded.message : recorded.error.message}`,
-      );
-    if (this.status !== 'running' || client !== this.client || this.state !== 'connected') {
-      const why = this.status !== 'running' ? 'the Homie bridge stopped' : 'the broker connection dropped';
-      this.finishWrite(commandId, 'failed', { error: { code: 'offline', message: why } });
-      return fail(this.status !== 'running' ? 'stopped' : 'offline', `${why}; ${key} not set`);
-    }
-    const timeoutMs = this.options.setTimeoutMs ?? 10_000;
-    const timer = this.runtime.timers.schedule(
-      timeoutMs,
-      () =>
-        this.finishSet(commandId, 'timedOut', {
-          error: {
-            code: 'timedOut',
-            message: `${id} did not publish ${key} = ${quote(encoded.payload)} within ${timeoutMs} ms`,
-          },
-        }),
-      { owner: this.pid, label: 'homie.set' },
-    );
-    this.sets.set(commandId, { commandId, deviceId: id, key, spec, payload: encoded.payload, timer });
+  /** The carrier's wire: a set goes out only to a `ready`/`alert` device (a set is not retained). */
+  publishSet(
+    deviceId: string,
+    set: { readonly node: string; readonly property: string; readonly payload: string },
+    failed: (message: string) => void,
+  ): 'sent' | 'notReachable' {
+    const client = this.client;
+    const s = this.sessions.get(deviceId);
+    if (this.status !== 'running' || !client || this.state !== 'connected') return 'notReachable';
+    if (!s || (s.state !== 'ready' && s.state !== 'alert')) return 'notReachable';
     client.publish(
-      `${this.baseTopic}/${id}/${node}/${property}/set`,
-      encoded.payload,
+      `${this.baseTopic}/${deviceId}/${set.node}/${set.property}/set`,
+      set.payload,
       { qos: 1, retain: false },
       (error) => {
-        if (error && this.sets.has(commandId))
-          this.finishSet(commandId, 'failed', { error: { code: 'publishFailed', message: error.message } });
+        if (error) failed(`the broker refused the set: ${error.message}`);
       },
     );
     this.runtime.logger.info('Homie set sent', {
-      deviceId: id,
-      property: key,
-      value: encoded.payload,
-      commandId,
+      deviceId,
+      property: `${set.node}/${set.property}`,
+      value: set.payload,
     });
-    return { ok: true, value: { commandId, status: 'sent' } };
-  }
-
-  /** The command port's `open`: sets of one device still waiting for their echo. */
-  open(deviceId: string): readonly { readonly action: string }[] {
-    const out: { action: string }[] = [];
-    for (const c of this.sets.values()) if (c.deviceId === deviceId) out.push({ action: 'set' });
-    return out;
+    return 'sent';
   }
 
   // ---- process lifecycle ----
@@ -609,8 +512,6 @@ export class HomieBridge extends ProcessBase {
     this.state = 'closed';
     this.cancelTimers();
     unregisterBridge(this.fleet, this);
-    for (const c of [...this.sets.values()])
-      this.finishSet(c.commandId, 'cancelled', { error: { code: 'stopped', message: reason } });
     for (const s of this.sessions.values()) {
       if (s.statusTimer) this.reportStatusNow(s);
       if (s.adopted) this.fleet.linkDown(s.id, reason);
@@ -1143,44 +1044,7 @@ export class HomieBridge extends ProcessBase {
   // ---- set commands ----
 
   private echo(s: Session, p: PropertyInfo, text: string): void {
-    if (this.sets.size === 0) return;
-    const key = `${p.node}/${p.property}`;
-    for (const c of [...this.sets.values()])
-      if (c.deviceId === s.id && c.key === key && sameValue(c.spec, c.payload, text))
-        this.finishSet(c.commandId, 'succeeded', { result: { value: text.slice(0, MAX_TEXT) } });
-  }
-
-  private finishSet(
-    commandId: string,
-    status: 'succeeded' | 'failed' | 'timedOut' | 'cancelled',
-    outcome: { result?: JsonValue; error?: { code: string; message: string } },
-  ): void {
-    const c = this.sets.get(commandId);
-    if (!c) return;
-    this.sets.delete(commandId);
-    this.runtime.timers.cancel(c.timer);
-    const fields = {
-      deviceId: c.deviceId,
-      property: c.key,
-      commandId,
-      status,
-      error: outcome.error?.message,
-    };
-    if (status === 'succeeded') this.runtime.logger.info('Homie set ended', fields);
-    else this.runtime.logger.warn('Homie set ended', fields);
-    this.finishWrite(commandId, status, outcome);
-  }
-
-  private finishWrite(
-    commandId: string,
-    status: 'succeeded' | 'failed' | 'timedOut' | 'cancelled',
-    outcome: { result?: JsonValue; error?: { code: string; message: string } },
-  ): void {
-    this.track(
-      this.store.updateCommand(commandId, { ...outcome, status, completedAt: this.runtime.clock.wallNow() }),
-    ).catch((error: unknown) =>
-      this.runtime.report(`Homie bridge: command ${commandId} not updated`, error, this.pid),
-    );
+    if (s.adopted) this.carrier?.echo(s.id, p.node, p.property, specOf(p), text);
   }
 
   // ---- status ----

@@ -130,7 +130,8 @@ export type HomieAttributes = z.infer<typeof homieAttributes>;
 export const homieSetArgs = z.object({
   node: homieId,
   property: homieId,
-  value: z.union([z.string().max(4096), z.number(), z.boolean()]),
+  // null passes here so the property's own check refuses it, naming the property.
+  value: z.union([z.string().max(4096), z.number(), z.boolean(), z.null()]),
 });
 export type HomieSetArgs = z.infer<typeof homieSetArgs>;
 

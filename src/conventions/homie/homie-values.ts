@@ -201,30 +201,37 @@ function checkColor(raw: string, model: 'rgb' | 'hsv' | 'xyz' | undefined): stri
  * encodeSetValue({ datatype: 'boolean', format: null }, true);     // { ok: true, payload: 'true' }
  * encodeSetValue({ datatype: 'integer', format: '0:10' }, 2.5);    // { ok: false, message: '2.5 is not an integer' }
  */
-export function encodeSetValue(spec: ValueSpec, value: string | number | boolean): R<{ payload: string }> {
+export function encodeSetValue(
+  spec: ValueSpec,
+  value: string | number | boolean | null,
+): R<{ payload: string }> {
+  // Numbers and booleans take their JSON type only: the text "12" for an integer is refused (a
+  // form that sends text for a number has a bug the device should not be left to find).
+  const got = value === null ? 'null' : typeof value === 'string' ? `the text ${quote(value)}` : typeof value;
   let payload: string;
   switch (spec.datatype) {
     case 'integer':
       if (typeof value === 'number') {
         if (!Number.isSafeInteger(value)) return { ok: false, message: `${value} is not an integer` };
         payload = String(value);
-      } else if (typeof value === 'string') payload = value;
-      else return { ok: false, message: `expects an integer, got ${typeof value}` };
+      } else if (typeof value === 'string')
+        return { ok: false, message: `${quote(value)} is not an integer (a number, not text)` };
+      else return { ok: false, message: `expects an integer, got ${got}` };
       break;
     case 'float':
       if (typeof value === 'number') {
         if (!Number.isFinite(value)) return { ok: false, message: `${value} is not a finite number` };
         payload = String(value);
-      } else if (typeof value === 'string') payload = value;
-      else return { ok: false, message: `expects a number, got ${typeof value}` };
+      } else return { ok: false, message: `expects a number, got ${got}` };
       break;
     case 'boolean':
       if (typeof value === 'boolean') payload = value ? 'true' : 'false';
-      else if (typeof value === 'string') payload = value;
-      else return { ok: false, message: `expects true or false, got ${typeof value}` };
+      else if (typeof value === 'string')
+        return { ok: false, message: `${quote(value)} is not true or false (a boolean, not text)` };
+      else return { ok: false, message: `expects true or false, got ${got}` };
       break;
     default:
-      if (typeof value !== 'string') return { ok: false, message: `expects text, got ${typeof value}` };
+      if (typeof value !== 'string') return { ok: false, message: `expects text, got ${got}` };
       payload = value;
   }
   const r = parseValue(spec, payload);
