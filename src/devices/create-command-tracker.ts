@@ -250,6 +250,15 @@ export function createCommandTracker(options: CommandTrackerOptions): CommandTra
     return e;
   }
 
+  /** The view, naming its carrier once one is registered (loaded commands start `unknown`). */
+  function current(e: Entry): TrackedCommand {
+    if (e.view.carrier === 'unknown') {
+      const carrier = options.carrierOf(e.view.deviceId);
+      if (carrier) e.view = { ...e.view, carrier: carrier.name };
+    }
+    return e.view;
+  }
+
   const refuse = (code: CommandErrorCode, message: string): SubmitResult => err(code, message);
 
   async function loadStatus(status: 'pending' | 'sent'): Promise<number> {
@@ -443,10 +452,13 @@ export function createCommandTracker(options: CommandTrackerOptions): CommandTra
 
     open(deviceId) {
       const entries = deviceId === undefined ? [...open.values()] : [...(byDevice.get(deviceId) ?? [])];
-      return entries.map((e) => e.view);
+      return entries.map(current);
     },
 
-    get: (commandId) => open.get(commandId)?.view,
+    get(commandId) {
+      const e = open.get(commandId);
+      return e ? current(e) : undefined;
+    },
 
     listen(listener) {
       listeners.add(listener);

@@ -913,6 +913,9 @@ export function createFleet(options: FleetOptions): Fleet {
 
     setCarrier(kind, carrier) {
       carriers.set(kind, carrier);
+      // Commands loaded before it registered may wait for devices already up.
+      for (const e of entries.values())
+        if (e.kind.kind === kind && e.link.up) commands.deviceOnline(e.record.id);
       return () => {
         if (carriers.get(kind) === carrier) carriers.delete(kind);
       };

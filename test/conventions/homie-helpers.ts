@@ -50,13 +50,25 @@ export interface HomieApp {
   readonly store: SqliteStore;
   readonly fleet: Fleet;
   readonly bridge: HomieBridge;
+  /** Its data file (another app started on it is this app restarted). */
+  readonly file: string;
+  /** Stops the bridge, the fleet and the store (also run at cleanup; once). */
+  stop(): Promise<void>;
 }
 
 /** A runtime, a store in a temp dir, a fleet with the Homie kind, and the bridge on `url`. */
-export async function startHomieApp(url: string, options: HomieConventionOptions = {}): Promise<HomieApp> {
-  const tmp = tempDir();
-  onCleanup(tmp.cleanup);
-  const store = await openSqliteStore({ file: tmp.file, telemetryFlushMs: 20 });
+export async function startHomieApp(
+  url: string,
+  options: HomieConventionOptions = {},
+  dataFile?: string,
+): Promise<HomieApp> {
+  let file = dataFile;
+  if (!file) {
+    const tmp = tempDir();
+    onCleanup(tmp.cleanup);
+    file = tmp.file;
+  }
+  const store = await openSqliteStore({ file, telemetryFlushMs: 20 });
   const runtime = createRuntime({});
   const convention = homieConvention({
     reconnect: FAST_RECONNECT,
@@ -68,13 +80,18 @@ export async function startHomieApp(url: string, options: HomieConventionOptions
   const fleet = createFleet({ runtime, store, kinds: convention.kinds, reconcileIntervalMs: 0 });
   await fleet.start();
   const bridge = (await convention.start({ runtime, fleet, store, broker: { url } })) as HomieBridge;
-  onCleanup(async () => {
-    await bridge.stop();
-    await fleet.stop();
-    await store.close();
-    runtime.dispose();
-  });
-  return { runtime, store, fleet, bridge };
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await bridge.stop();
+      await fleet.stop();
+      await store.close();
+      runtime.dispose();
+    })();
+    return stopping;
+  };
+  onCleanup(stop);
+  return { runtime, store, fleet, bridge, file, stop };
 }
 
 export interface PeerOptions {

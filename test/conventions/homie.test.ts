@@ -262,6 +262,38 @@ describe.each(brokers)('Homie convention ($name)', ({ url: brokerUrl }) => {
     expect(path.at(-1)).toBe('connected');
   });
 
+  it('a set asked while the device is away survives an app restart and reaches it when it is back', async () => {
+    const url = brokerUrl();
+    const { base, ids } = names(url);
+    const id = ids[0]!;
+    const first = await startHomieApp(url, { baseTopic: base });
+    const peer = await startPeer(url, { id, base, keepalive: 2 });
+    await waitFor(() => state(first, id) === 'connected', 10_000, 'connected');
+    await waitFor(() => first.bridge.device(id)?.complete === true, 5000, 'described');
+    await first.bridge.flush(); // its description is in the store (status.properties)
+    await peer.kill();
+    await waitFor(() => state(first, id) === 'lost', 6000, 'lost after the will');
+    const r = await first.fleet.act(id, 'set', { node: 'sensor', property: 'count', value: 7 }, 'ana');
+    expect(r).toMatchObject({ ok: true, value: { commandStatus: 'pending' } });
+    const commandId = r.ok ? r.value.commandId : '';
+    await first.stop();
+
+    // Restarted on the same data: the set is still open, checked against the stored description.
+    const second = await startHomieApp(url, { baseTopic: base }, first.file);
+    expect(second.fleet.commands.get(commandId)).toMatchObject({ status: 'pending', carrier: 'homie' });
+    expect(
+      await second.fleet.act(id, 'set', { node: 'sensor', property: 'count', value: '8' }),
+    ).toMatchObject({
+      ok: false,
+      error: { code: 'badArgs', message: expect.stringContaining('sensor/count') },
+    });
+    const back = await startPeer(url, { id, base, keepalive: 2 });
+    await waitForCommand(second, commandId, 'succeeded');
+    expect(back.events.filter((e) => e.event === 'set').map((e) => [e.property, e.value])).toEqual([
+      ['count', '7'],
+    ]);
+  });
+
   it('bad input is a clear event on its device, counted; nothing else breaks', async () => {
     const url = brokerUrl();
     const { base, ids } = names(url);
