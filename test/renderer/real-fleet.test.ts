@@ -19,8 +19,8 @@ import { startApp } from '../../src/host/app.js';
 import type { RunningServer } from '../../src/host/server.js';
 import { startServer } from '../../src/host/server.js';
 import { silentLogger } from '../../src/runtime/runtime.js';
-import type { SimFleet } from '../../src/sim/sim-fleet.js';
-import { startSimFleet } from '../../src/sim/sim-fleet.js';
+import type { MqttSimDevice } from '../../src/sim/mqtt-device.js';
+import { startMqttSimDevice } from '../../src/sim/mqtt-device.js';
 import { buildRenderer } from './serve-bundle.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -34,7 +34,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the real-fleet path: --no-demo, devices 
   let app: App;
   let api: HostApiHandle;
   let server: RunningServer;
-  let sim: SimFleet | undefined;
+  const sim: MqttSimDevice[] = [];
   let browser: Browser;
   let page: Page;
   const pageErrors: string[] = [];
@@ -65,7 +65,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the real-fleet path: --no-demo, devices 
 
   afterAll(async () => {
     await browser?.close();
-    await sim?.stop();
+    await Promise.all(sim.map((d) => d.stop()));
     await server?.close();
     api?.close();
     await app?.stop();
@@ -84,7 +84,13 @@ describe.skipIf(!existsSync(CHROMIUM))('the real-fleet path: --no-demo, devices 
   }, 30_000);
 
   it('lists the devices that said hello with what they said, and adopts one', async () => {
-    sim = await startSimFleet({ mqttUrl: app.brokerUrl!, mqtt: DEVICES, idPrefix: 'hello' });
+    // Each device with its own broker account when the embedded broker asks for one, as a real one.
+    const accounts = (app as { brokerAccounts?: { issueDevice(id: string): string } }).brokerAccounts;
+    for (let n = 1; n <= DEVICES; n++) {
+      const id = `hello-m${String(n).padStart(3, '0')}`;
+      const credentials = accounts ? { username: id, password: accounts.issueDevice(id) } : {};
+      sim.push(await startMqttSimDevice(app.brokerUrl!, { id, ...credentials }));
+    }
     // The nav shows how many wait, without opening the view.
     await expect
       .poll(() => page.getByTestId('nav-discovered-count').textContent(), { timeout: 15_000 })
@@ -149,5 +155,43 @@ describe.skipIf(!existsSync(CHROMIUM))('the real-fleet path: --no-demo, devices 
       .toBe('connected');
     await page.screenshot({ path: join(SHOTS, 'real-fleet.png') });
     expect(pageErrors).toEqual([]);
+  }, 60_000);
+
+  it("shows each command's outcome live: status, round-trip time and reply, in the results and the device", async () => {
+    await page.getByTestId('nav-fleet').click();
+    const row = (id: string) => page.locator(`[data-testid="fleet-row"][data-device-id="${id}"]`);
+    for (const id of ['hello-m002', 'hello-m003', 'hello-m004'])
+      await row(id).getByTestId('row-check').click();
+    await page.getByTestId('action-select').selectOption('ping');
+    await page.getByTestId('action-submit').click();
+    const results = page.getByTestId('act-result');
+    await expect.poll(() => results.count(), { timeout: 10_000 }).toBe(3);
+    // The device answers within a few ms: the panel follows without a reload.
+    await expect
+      .poll(() => results.evaluateAll((els) => els.map((e) => e.getAttribute('data-status'))), {
+        timeout: 10_000,
+      })
+      .toEqual(['succeeded', 'succeeded', 'succeeded']);
+    const line = (await results.first().textContent()) ?? '';
+    expect(line).toMatch(/succeeded/);
+    expect(line).toMatch(/\d+ ms/); // the round trip
+    expect(line).toMatch(/pong|reply/i);
+    // One format for command ids: what the results show is what the device detail shows.
+    const shownId = await results.first().getByTestId('command-id').textContent();
+    const deviceId = await results.first().getAttribute('data-device-id');
+    expect(shownId).toMatch(/^#[0-9a-f]{8}$/);
+    await page.screenshot({ path: join(SHOTS, 'real-command-results.png') });
+
+    await row(deviceId!).click();
+    const recent = page.locator(`[data-testid="command-row"][data-status="succeeded"]`);
+    await recent.first().waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId('command-row').getByTestId('command-id').allTextContents()).toContain(
+      shownId,
+    );
+    await page.setViewportSize({ width: 1440, height: 1900 });
+    await page.screenshot({ path: join(SHOTS, 'real-device-commands.png') });
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.getByRole('button', { name: /Back/ }).click();
+    await page.getByRole('button', { name: 'Clear', exact: true }).click();
   }, 60_000);
 });

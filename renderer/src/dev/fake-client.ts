@@ -968,9 +968,12 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
       if (online) {
         const latency = 8 + random() * 60;
         setTimeout(() => {
-          command.status = 'done';
+          // Mostly answered; now and then the device refuses, as real ones do.
+          const refused = random() < 0.05;
+          command.status = refused ? 'failed' : 'succeeded';
           command.completedAt = Date.now();
-          command.result = { ok: true };
+          if (refused) command.error = { code: 'busy', message: 'the device is busy with another command' };
+          else command.result = { ok: true };
           latencies.push(latency);
           if (latencies.length > 500) latencies.shift();
           emitEvent(id, 'command.replied', { commandId, action, latencyMs: Math.round(latency) });

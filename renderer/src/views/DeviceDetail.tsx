@@ -2,8 +2,8 @@
  * One device, live: header (state, link, firmware, last seen, restarts), a failure banner with a
  * restart button when its supervisor gave up, the state machine with the current state lit,
  * running timers counting down, the last transitions, telemetry charts over a chosen window,
- * spec vs reported status with drift highlighted, attributes, actions (the generated form), open
- * commands, and its recent events (history plus live).
+ * spec vs reported status with drift highlighted, attributes, actions (the generated form), its
+ * commands with their outcomes (status, round trip, reply or reason), and its recent events.
  *
  * The row from the push stream keeps the header and timers live; the full detail is fetched
  * again whenever the row says the state changed (and every 10 s for what rows don't carry).
@@ -23,6 +23,7 @@ import { LinkBadge, StateBadge } from '../components/StateBadge.js';
 import { ErrorState, Loading } from '../components/States.js';
 import { TelemetryChart } from '../components/TelemetryChart.js';
 import { TimerBars } from '../components/TimerBars.js';
+import { describeCommand, eventDataForDisplay, formatCommandId, isFinal, toneOf } from '../lib/commands.js';
 import {
   formatAgo,
   formatDateTime,
@@ -241,8 +242,8 @@ export function DeviceDetailView({
             ) : null}
           </section>
           <section className="panel">
-            <h2>Open commands</h2>
-            <OpenCommands detail={d} now={now} onChanged={detail.reload} />
+            <h2>Commands</h2>
+            <Commands id={id} now={now} onChanged={detail.reload} />
           </section>
         </div>
         <section className="panel">
@@ -348,58 +349,85 @@ function CellJson({ value }: { readonly value: Json | undefined }) {
   );
 }
 
-function OpenCommands({
-  detail,
+/** How often the device's command log is asked again while the detail is open. */
+const COMMANDS_REFRESH_MS = 1_000;
+
+function Commands({
+  id,
   now,
   onChanged,
 }: {
-  readonly detail: DeviceDetail;
+  readonly id: string;
   readonly now: number;
   readonly onChanged: () => void;
 }) {
   const client = useClient();
   const [error, setError] = useState('');
-  if (detail.openCommands.length === 0) return <p className="muted small-text">No command waiting.</p>;
+  const list = useCall((c) => c.call('commands', { id, limit: 20 }), [id], {
+    refreshMs: COMMANDS_REFRESH_MS,
+  });
+  const items = list.value?.items ?? [];
+  if (items.length === 0 && list.status === 'loading') return <Loading label="Loading commands…" />;
+  if (items.length === 0 && list.status === 'error')
+    return <ErrorState title="Could not load commands" message={list.message} onRetry={list.reload} />;
+  if (items.length === 0) return <p className="muted small-text">No command sent to this device yet.</p>;
   return (
     <>
       {error ? <p className="tone-text-err small-text">{error}</p> : null}
-      <table className="kv">
+      <table className="kv commands">
         <thead>
           <tr>
             <th>Command</th>
-            <th>Args</th>
             <th>Status</th>
+            <th>Outcome</th>
             <th>Asked</th>
             <th />
           </tr>
         </thead>
         <tbody>
-          {detail.openCommands.map((c) => (
-            <tr key={c.commandId}>
-              <td className="mono" title={c.commandId}>
-                {c.action}
-              </td>
-              <td className="mono">{jsonPreview(c.args, 40)}</td>
-              <td>{c.status}</td>
-              <td className="muted" title={formatDateTime(c.requestedAt)}>
-                {formatAgo(c.requestedAt, now)}
-                {c.expiresAt ? ` · expires in ${formatDuration(Math.max(0, c.expiresAt - now))}` : ''}
-              </td>
-              <td>
-                <button
-                  type="button"
-                  className="btn ghost small"
-                  onClick={async () => {
-                    const r = await client.call('cancelCommand', { commandId: c.commandId });
-                    setError(r.ok ? '' : r.error.message);
-                    onChanged();
-                  }}
-                >
-                  Cancel
-                </button>
-              </td>
-            </tr>
-          ))}
+          {items.map((c) => {
+            const { status, text } = describeCommand(c);
+            return (
+              <tr key={c.commandId} data-testid="command-row" data-status={status}>
+                <td>
+                  <span className="mono strong">{c.action}</span>{' '}
+                  <span className="mono muted" title={c.commandId} data-testid="command-id">
+                    {formatCommandId(c.commandId)}
+                  </span>
+                  {jsonPreview(c.args, 40) !== '{}' ? (
+                    <div className="mono muted small-text">{jsonPreview(c.args, 40)}</div>
+                  ) : null}
+                </td>
+                <td>
+                  <span className={`badge small tone-${toneOf(status)}`}>{status}</span>
+                </td>
+                <td className="small-text">{text}</td>
+                <td className="muted" title={formatDateTime(c.requestedAt)}>
+                  {formatAgo(c.requestedAt, now)}
+                  {c.expiresAt && !isFinal(c.status)
+                    ? ` · expires in ${formatDuration(Math.max(0, c.expiresAt - now))}`
+                    : ''}
+                  {c.actor ? <div className="small-text">by {c.actor}</div> : null}
+                </td>
+                <td>
+                  {isFinal(c.status) ? null : (
+                    <button
+                      type="button"
+                      className="btn ghost small"
+                      onClick={async () => {
+                        const r = await client.call('cancelCommand', { commandId: c.commandId });
+                        setError(r.ok ? '' : r.error.message);
+                        list.reload();
+                        onChanged();
+                      }}
+                    >
+                      Cancel
+                    </button>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
         </tbody>
       </table>
     </>
@@ -425,7 +453,7 @@ function DeviceEvents({ id, refreshKey }: { readonly id: string; readonly refres
         <li key={e.seq}>
           <span className="muted mono">{formatTime(e.at)}</span>
           <span className="event-kind mono">{e.kind}</span>
-          <span className="mono event-data">{jsonPreview(e.data, 200)}</span>
+          <span className="mono event-data">{jsonPreview(eventDataForDisplay(e.data), 200)}</span>
         </li>
       ))}
     </ol>

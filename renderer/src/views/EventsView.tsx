@@ -9,6 +9,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { EventView } from '../../../src/host/contract.js';
 import { Empty, ErrorState, Loading, Waiting } from '../components/States.js';
+import { eventDataForDisplay } from '../lib/commands.js';
 import { formatDateTime, formatTime, jsonPreview } from '../lib/format.js';
 import { useVirtualRows } from '../lib/hooks.js';
 import { useClient, useLive } from '../store/use-live.js';
@@ -251,7 +252,7 @@ export function EventsView({
                       {e.kind}
                     </span>
                     <span role="cell" className="cell mono event-data" title={jsonPreview(e.data, 2000)}>
-                      {jsonPreview(e.data, 300)}
+                      {jsonPreview(eventDataForDisplay(e.data), 300)}
                     </span>
                   </div>
                 ))}
