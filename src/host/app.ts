@@ -28,6 +28,8 @@ import { startSimFleet } from '../sim/sim-fleet.js';
 import { DATABASE_FILE_NAME } from '../store/data-dir.js';
 import type { SqliteStore } from '../store/sqlite-store.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
+import type { BrokerAccounts } from '../transports/broker-accounts.js';
+import { openBrokerAccounts } from '../transports/broker-accounts.js';
 import type { EmbeddedBroker } from '../transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../transports/embedded-broker.js';
 import type { Links, MqttSettings } from '../transports/links.js';
@@ -41,8 +43,21 @@ export interface AppOptions {
   readonly logger: Logger;
   /** An external broker; without it the embedded broker runs. */
   readonly mqtt?: MqttSettings;
-  /** Where the embedded broker listens; default 127.0.0.1:1883 (a free port if taken). */
-  readonly broker?: { readonly host?: string; readonly port?: number };
+  /**
+   * Where the embedded broker listens; default 127.0.0.1:1883 (a free port if taken). It always
+   * asks for credentials (accounts in the data folder, see src/transports/broker-accounts.ts);
+   * `tls` adds a TLS listener for devices on the LAN.
+   */
+  readonly broker?: {
+    readonly host?: string;
+    readonly port?: number;
+    readonly tls?: {
+      readonly certFile: string;
+      readonly keyFile: string;
+      readonly host?: string;
+      readonly port?: number;
+    };
+  };
   /** Serial ports to open (`auto`: USB serial adapters as they appear). */
   readonly serialPorts?: readonly string[] | 'auto';
   /**
@@ -70,6 +85,8 @@ export interface App {
   /** Where devices connect over MQTT. */
   readonly brokerUrl: string | undefined;
   readonly broker: EmbeddedBroker | undefined;
+  /** The embedded broker's accounts (issue, rotate, revoke device secrets); none with an external broker. */
+  readonly brokerAccounts: BrokerAccounts | undefined;
   readonly sim: SimFleet | undefined;
   /** Whether the simulated demo fleet runs. */
   readonly demo: boolean;
@@ -104,15 +121,19 @@ export async function startApp(options: AppOptions): Promise<App> {
     log.info('data', { file });
 
     let broker: EmbeddedBroker | undefined;
+    let brokerAccounts: BrokerAccounts | undefined;
     let mqtt = options.mqtt;
     if (!mqtt) {
+      brokerAccounts = openBrokerAccounts(options.dataDir);
       broker = await startEmbeddedBroker({
         host: options.broker?.host ?? '127.0.0.1',
         port: options.broker?.port ?? 1883,
         logger: log,
+        auth: brokerAccounts,
+        ...(options.broker?.tls ? { tls: options.broker.tls } : {}),
       });
       stack.push(() => broker!.close());
-      mqtt = { url: broker.url };
+      mqtt = { url: broker.url, ...brokerAccounts.host };
       log.info('embedded MQTT broker: devices connect to it', { url: broker.url });
       if (broker.portWasTaken)
         log.info(
@@ -128,9 +149,14 @@ export async function startApp(options: AppOptions): Promise<App> {
     let serialPorts = options.serialPorts;
     const serialCount = demoSize.serial ?? (socatAvailable() ? 1 : 0);
     const mqttUrl = mqtt.url;
+    const accounts = brokerAccounts;
     const startSim = () =>
       startSimFleet({
         mqttUrl,
+        // Like real devices: each its own account (a fresh secret per start of the simulation).
+        ...(accounts
+          ? { credentials: (id: string) => ({ username: id, password: accounts.issueDevice(id) }) }
+          : {}),
         mqtt: demoSize.mqtt ?? 6,
         serial: serialCount,
         ptyDir: join(options.dataDir, 'demo-ports'),
@@ -197,6 +223,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       links,
       brokerUrl: mqtt.url,
       broker,
+      brokerAccounts,
       get sim() {
         return sim;
       },

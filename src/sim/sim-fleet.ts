@@ -40,8 +40,14 @@ export interface SimFleetOptions {
   readonly telemetryIntervalMs?: number;
   readonly heartbeatMs?: number;
   readonly firmware?: SimFirmwareOptions;
+  /** One username and password for every MQTT device (a shared account); prefer `credentials`. */
   readonly username?: string;
   readonly password?: string;
+  /**
+   * Each MQTT device's own broker credentials, like a real device's (username = device id on the
+   * Fleetvisor broker); called once per device as it starts. Wins over `username`/`password`.
+   */
+  readonly credentials?: (id: string) => { readonly username: string; readonly password: string };
   /** MQTT devices connecting at the same time; default 20. */
   readonly concurrency?: number;
   /** How long one MQTT device may take to connect before the whole start fails; default 15 000 ms. */
@@ -138,11 +144,13 @@ export async function startSimFleet(options: SimFleetOptions = {}): Promise<SimF
           const i = next++;
           const id = simDeviceId(prefix, 'm', i + 1, 3);
           try {
+            const own = options.credentials?.(id);
             const d = await startMqttSimDevice(url, {
               id,
               ...common,
               ...(options.username !== undefined && { username: options.username }),
               ...(options.password !== undefined && { password: options.password }),
+              ...(own !== undefined && { username: own.username, password: own.password }),
               ...(options.startTimeoutMs !== undefined && { startTimeoutMs: options.startTimeoutMs }),
             });
             slots[i] = d;

@@ -1,0 +1,66 @@
+/**
+ * The app's embedded broker lets no stranger in (issue 12 §1), performed on the real app: its
+ * broker, its demo devices (which connect with their own credentials, like real ones) and an
+ * attacker on the same machine with an mqtt.js client.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { IClientOptions } from 'mqtt';
+import { connectAsync } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../../src/host/app.js';
+import { startApp } from '../../src/host/app.js';
+import { silentLogger } from '../../src/runtime/runtime.js';
+import { waitFor } from '../transports/helpers.js';
+
+let dir: string;
+let app: App;
+const ids = ['demo-m001', 'demo-m002'];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fv-trust-'));
+  app = await startApp({
+    dataDir: dir,
+    logger: silentLogger,
+    broker: { port: 0 },
+    demo: { mqtt: 2, serial: 0, telemetryIntervalMs: 200 },
+  });
+  await waitFor(
+    () => ids.every((id) => app.fleet.device(id)?.state === 'connected'),
+    15_000,
+    'the demo devices (with their own credentials) to connect',
+  );
+});
+
+afterAll(async () => {
+  await app?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function connectCode(options: IClientOptions): Promise<number> {
+  try {
+    const c = await connectAsync(app.brokerUrl!, { protocolVersion: 4, reconnectPeriod: 0, ...options });
+    await c.endAsync(true);
+    return 0;
+  } catch (error) {
+    return (error as { code?: number }).code ?? -1;
+  }
+}
+
+describe("the app's embedded broker", () => {
+  it('refuses a local process without credentials (it cannot read # or send reboot)', async () => {
+    expect(await connectCode({ clientId: 'spy' })).toBe(4);
+    expect(await connectCode({ clientId: 'demo-m001', username: 'demo-m001', password: 'guess' })).toBe(4);
+    const refusals = app.broker!.refusals();
+    expect(refusals.connect).toBeGreaterThanOrEqual(2);
+    expect(refusals.clients.map((c) => c.clientId)).toEqual(expect.arrayContaining(['spy', 'demo-m001']));
+  });
+
+  it('the host and every demo device use accounts, and commands still run', async () => {
+    expect(app.broker!.authenticated).toBe(true);
+    expect(app.brokerAccounts!.devices().map((d) => d.id)).toEqual(expect.arrayContaining(ids));
+    const r = await app.fleet.act('demo-m001', 'ping', {}, 'test');
+    expect(r.ok).toBe(true);
+  });
+});
