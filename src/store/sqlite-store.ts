@@ -30,7 +30,7 @@
  * const buckets = await store.queryTelemetry('pump-1', 'temp', Date.now() - 600_000, Date.now(), 60);
  * await store.close();
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from '../runtime/runtime.js';
 import { silentLogger } from '../runtime/runtime.js';
@@ -100,6 +100,36 @@ export interface SqliteStore extends Store {
   readonly file: string;
 }
 
+/** Folders the store creates: the user's alone. */
+const PRIVATE_FOLDER_MODE = 0o700;
+/** The database and its -wal/-shm files: the user's alone. */
+const PRIVATE_FILE_MODE = 0o600;
+
+/**
+ * Makes the database file the user's alone before SQLite opens it: created 0600 if missing,
+ * tightened to 0600 if readable by others, and the same for a -wal or -shm left from a previous
+ * run. SQLite gives the -wal and -shm it creates the database file's mode, so they follow.
+ * A file that cannot be changed (another owner) is logged, not fatal: opening decides.
+ */
+function makePrivate(file: string, logger: Logger): void {
+  if (process.platform === 'win32') return;
+  try {
+    closeSync(openSync(file, 'a', PRIVATE_FILE_MODE));
+  } catch {
+    // Opening the database reports why (no permission, a folder in the way, …).
+    return;
+  }
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, PRIVATE_FILE_MODE);
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT')
+        logger.warn('cannot make a database file private (mode 0600)', { path, error: messageOf(cause) });
+    }
+  }
+}
+
 /** Telemetry points to hand to one transaction at most; more wait for the next one. */
 const MAX_POINTS_PER_TRANSACTION = 200_000;
 /** Events per INSERT statement. */
@@ -163,10 +193,11 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
   );
 
   try {
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirSync(dirname(file), { recursive: true, mode: PRIVATE_FOLDER_MODE });
   } catch (cause) {
     throw new StoreError('openFailed', `cannot create the folder of ${file}: ${messageOf(cause)}`, { cause });
   }
+  makePrivate(file, logger);
   let writer: SqliteConnection | undefined;
   let reader: SqliteConnection | undefined;
   let schema: { from: number; to: number };
