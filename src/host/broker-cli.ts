@@ -1,0 +1,144 @@
+/**
+ * `fleetvisor broker …`: the broker accounts of a data folder, from the command line (works while
+ * the app runs: the embedded broker re-reads the accounts file within seconds), and the files an
+ * external Mosquitto needs for the same guarantees (docs/protocol.md §6, README "Connecting devices").
+ *
+ * @example
+ * fleetvisor broker device add pump-7          # prints pump-7's secret, once
+ * fleetvisor broker mosquitto-passwd --out /etc/mosquitto/fleetvisor.passwd
+ * fleetvisor broker mosquitto-acl --out /etc/mosquitto/fleetvisor.acl
+ */
+import { writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { currentDataDirInput, resolveDataDir } from '../store/data-dir.js';
+import { openBrokerAccounts } from '../transports/broker-accounts.js';
+import { HOST_USERNAME, mosquittoAcl } from '../transports/broker-acl.js';
+
+export const BROKER_USAGE = `Usage: fleetvisor broker COMMAND [--data-dir DIR]
+
+Broker accounts (the embedded broker asks every client for them):
+  device add ID           a new account for device ID; prints its secret (shown only this once)
+  device rotate ID        a new secret for ID; the old one stops working (a connected device is dropped)
+  device revoke ID        removes ID's secret; it is disconnected and kept out
+  devices                 lists the device accounts
+  provisioning KIND       a first-contact secret for new devices of KIND (printed once); a device
+                          with no account of its own may connect with it, username = its id
+  provisioning-remove KIND
+  host                    prints the host's username and where its password is kept
+
+For an external Mosquitto (allow_anonymous false):
+  mosquitto-passwd [--out FILE]   the password_file for the host and every device account
+  mosquitto-acl [--out FILE]      the acl_file: each device only its own topics, the host all
+`;
+
+export interface BrokerCliIo {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+}
+
+/** Runs one `fleetvisor broker` command; returns the exit code (2: usage, 1: failure). */
+export function runBrokerCli(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  io: BrokerCliIo,
+): number {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    io.err(`fleetvisor broker: ${(error as Error).message}\n\n${BROKER_USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help || positionals.length === 0) {
+    (values.help ? io.out : io.err)(BROKER_USAGE);
+    return values.help ? 0 : 2;
+  }
+  const usage = (message: string): number => {
+    io.err(`fleetvisor broker: ${message}\n\n${BROKER_USAGE}`);
+    return 2;
+  };
+  const dataDir = resolveDataDir({ ...currentDataDirInput(), env, explicit: values['data-dir'] });
+  const emit = (text: string): number => {
+    if (values.out === undefined) io.out(text);
+    else {
+      writeFileSync(values.out, text, { mode: 0o600 });
+      io.out(`wrote ${values.out}\n`);
+    }
+    return 0;
+  };
+  try {
+    const [command, sub, arg] = positionals;
+    if (command === 'mosquitto-acl') return emit(mosquittoAcl());
+    const accounts = openBrokerAccounts(dataDir);
+    switch (command) {
+      case 'device': {
+        if (arg === undefined || (sub !== 'add' && sub !== 'rotate' && sub !== 'revoke'))
+          return usage('device needs add|rotate|revoke and an id');
+        if (sub === 'revoke') {
+          const had = accounts.revokeDevice(arg);
+          io.out(had ? `revoked ${arg}\n` : `${arg} had no account; it is now kept out\n`);
+          return 0;
+        }
+        const secret = accounts.issueDevice(arg);
+        io.out(
+          `device ${arg}: username ${arg}, client id ${arg}, password:\n${secret}\n` +
+            'Put it in the device now: it is stored hashed and cannot be shown again.\n',
+        );
+        return 0;
+      }
+      case 'devices':
+        for (const d of accounts.devices())
+          io.out(
+            `${d.id}\t${d.revokedAt !== null ? `revoked ${new Date(d.revokedAt).toISOString()}` : `since ${new Date(d.createdAt ?? 0).toISOString()}`}\n`,
+          );
+        return 0;
+      case 'provisioning': {
+        if (sub === undefined) return usage('provisioning needs a kind');
+        const secret = accounts.issueProvisioning(sub);
+        io.out(
+          `first-contact secret for kind ${sub} (username = the device's id):\n${secret}\n` +
+            'Stored hashed: it cannot be shown again. Remove it with provisioning-remove when done.\n',
+        );
+        return 0;
+      }
+      case 'provisioning-remove':
+        if (sub === undefined) return usage('provisioning-remove needs a kind');
+        io.out(accounts.removeProvisioning(sub) ? `removed ${sub}\n` : `no provisioning secret for ${sub}\n`);
+        return 0;
+      case 'host':
+        io.out(
+          `username ${HOST_USERNAME}; password in ${dataDir}/broker-host.secret (readable by you only)\n`,
+        );
+        return 0;
+      case 'mosquitto-passwd':
+        return emit(accounts.mosquittoPasswordFile());
+      default:
+        return usage(`unknown command '${command}'`);
+    }
+  } catch (error) {
+    io.err(`fleetvisor broker: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: true,
+    options: {
+      'data-dir': { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = runBrokerCli(process.argv.slice(2), process.env, {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+  });
+}
