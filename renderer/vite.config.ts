@@ -3,9 +3,11 @@
  * relative asset URLs (`base: './'`) so the same bundle loads from file:// in Electron and from
  * the headless server's static folder. The built index.html gets a Content-Security-Policy meta
  * (scripts from 'self' only; no inline script, no eval), and the build checks it kept that promise.
+ * The production build carries neither source maps nor the simulated fleet (`?fake=N`).
  *
  * @example
  * npx vite build --config renderer/vite.config.ts
+ * npx vite build --config renderer/vite.config.ts --mode fake   # with ?fake=N, for tests and benches
  * npx vite --config renderer/vite.config.ts      # dev server; open /?fake=2000 for a simulated fleet
  */
 import { fileURLToPath } from 'node:url';
@@ -41,16 +43,44 @@ function contentSecurityPolicy(): Plugin {
   };
 }
 
-export default defineConfig({
-  root: fileURLToPath(new URL('.', import.meta.url)),
-  base: './',
-  plugins: [react(), contentSecurityPolicy()],
-  build: {
-    outDir: 'dist',
-    emptyOutDir: true,
-    target: 'es2022',
-    sourcemap: true,
-    chunkSizeWarningLimit: 800,
-  },
-  server: { port: 5173, strictPort: false },
+/**
+ * Fails a production build that still holds the simulated fleet (renderer/src/dev): the headless
+ * server serves this bundle to anyone with the URL, and `?fake=N` must not turn it into a toy.
+ */
+function noDevCode(): Plugin {
+  return {
+    name: 'fleetvisor-no-dev-code',
+    apply: 'build',
+    generateBundle(_options, bundle) {
+      for (const [name, chunk] of Object.entries(bundle)) {
+        if (chunk.type !== 'chunk') continue;
+        const dev = chunk.moduleIds.find((id) => id.replaceAll('\\', '/').includes('/renderer/src/dev/'));
+        if (dev !== undefined) this.error(`${name} holds ${dev}: development code in a production build`);
+      }
+    },
+  };
+}
+
+/**
+ * Modes: `production` (the default of `vite build`: what the app serves) has no source maps and no
+ * simulated fleet; `fake` (`vite build --mode fake`, for the browser tests and the UI bench) and
+ * the dev server keep the simulated fleet behind `?fake=N`.
+ */
+export default defineConfig(({ mode }) => {
+  const production = mode === 'production';
+  return {
+    root: fileURLToPath(new URL('.', import.meta.url)),
+    base: './',
+    plugins: [react(), contentSecurityPolicy(), ...(production ? [noDevCode()] : [])],
+    // Replaced at build time, so the production bundle drops the fake client's import altogether.
+    define: { __FLEETVISOR_FAKE_FLEET__: JSON.stringify(!production) },
+    build: {
+      outDir: 'dist',
+      emptyOutDir: true,
+      target: 'es2022',
+      sourcemap: !production,
+      chunkSizeWarningLimit: 800,
+    },
+    server: { port: 5173, strictPort: false },
+  };
 });

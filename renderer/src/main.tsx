@@ -1,5 +1,6 @@
 /**
- * Entry point: picks the client (the simulated fleet only when the URL says `?fake=N`; otherwise
+ * Entry point: picks the client (the simulated fleet only when the URL says `?fake=N` in a
+ * development or `--mode fake` build, never in production; otherwise
  * the Electron preload or the HTTP client), starts the live store and renders the app inside an
  * error boundary, so a bug in one view shows a message rather than a blank window.
  *
@@ -17,6 +18,9 @@ import type { TransportStatus } from './store/live-store.js';
 import { createLiveStore } from './store/live-store.js';
 import { LiveContext } from './store/use-live.js';
 import './styles.css';
+
+/** Set by renderer/vite.config.ts: false in the production build, which has no simulated fleet. */
+declare const __FLEETVISOR_FAKE_FLEET__: boolean;
 
 const MAX_FAKE_DEVICES = 50_000;
 
@@ -61,7 +65,7 @@ class ErrorBoundary extends Component<{ children: ReactNode }, { error: Error | 
 let relay: (status: TransportStatus) => void = () => {};
 
 async function boot() {
-  const fake = fakeFleetSize(window.location.search);
+  const fake = __FLEETVISOR_FAKE_FLEET__ ? fakeFleetSize(window.location.search) : undefined;
   let client: TypedClient;
   let endpoint: string;
   if (fake !== undefined) {

@@ -86,6 +86,8 @@ async function build(outDir: string): Promise<void> {
       'build',
       '--config',
       'renderer/vite.config.ts',
+      '--mode',
+      'fake',
       '--outDir',
       outDir,
       '--emptyOutDir',
