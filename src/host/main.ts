@@ -33,6 +33,11 @@ With no options: the embedded MQTT broker and a small simulated demo fleet (its 
   --mqtt-key FILE         TLS: client key (PEM)
   --broker-host HOST      where the embedded broker listens (default 127.0.0.1; 0.0.0.0 for the LAN)
   --broker-port PORT      embedded broker port (default 1883; a free one if taken)
+                          (the embedded broker asks every client for credentials: see
+                          \`fleetvisor broker --help\` and the README's "Connecting devices")
+  --broker-tls-cert FILE  embedded broker: also listen for MQTT over TLS (for the LAN) with this
+  --broker-tls-key FILE   certificate and key (PEM)
+  --broker-tls-port PORT  the TLS listener's port (default 8883), on --broker-host or 0.0.0.0
   --serial PORTS          serial ports to open: a comma-separated list of paths, or "auto"
   --adopt auto|manual     unknown devices that say hello join the fleet, or wait for an operator
                           (default: auto in the demo, manual otherwise)
@@ -121,8 +126,17 @@ export function parseCommandLine(
     };
   } else if (v['mqtt-username'] || v['mqtt-ca'] || v['mqtt-cert'] || v['mqtt-key'])
     throw new UsageError(
-      '--mqtt-username and the TLS files need --mqtt-url (the embedded broker has no accounts)',
+      '--mqtt-username and the TLS files need --mqtt-url (the embedded broker keeps its own accounts: fleetvisor broker --help)',
     );
+  const tlsCert = v['broker-tls-cert'];
+  const tlsKey = v['broker-tls-key'];
+  if ((tlsCert === undefined) !== (tlsKey === undefined))
+    throw new UsageError('--broker-tls-cert and --broker-tls-key go together');
+  const tlsPort = v['broker-tls-port'] === undefined ? undefined : Number(v['broker-tls-port']);
+  if (tlsPort !== undefined && !(Number.isInteger(tlsPort) && tlsPort >= 0 && tlsPort <= 65535))
+    throw new UsageError(`--broker-tls-port must be a port number, not '${v['broker-tls-port']}'`);
+  if (tlsCert !== undefined && mqtt !== undefined)
+    throw new UsageError('--broker-tls-cert is for the embedded broker; it cannot go with --mqtt-url');
 
   const serial = v.serial;
   const serialPorts =
@@ -156,6 +170,16 @@ export function parseCommandLine(
       broker: {
         ...(v['broker-host'] !== undefined ? { host: v['broker-host'] } : {}),
         ...(port !== undefined ? { port } : {}),
+        ...(tlsCert !== undefined && tlsKey !== undefined
+          ? {
+              tls: {
+                certFile: tlsCert,
+                keyFile: tlsKey,
+                ...(v['broker-host'] !== undefined ? { host: v['broker-host'] } : {}),
+                ...(tlsPort !== undefined ? { port: tlsPort } : {}),
+              },
+            }
+          : {}),
       },
     },
   };
@@ -210,6 +234,9 @@ function parse(argv: readonly string[]) {
       'mqtt-key': { type: 'string' },
       'broker-host': { type: 'string' },
       'broker-port': { type: 'string' },
+      'broker-tls-cert': { type: 'string' },
+      'broker-tls-key': { type: 'string' },
+      'broker-tls-port': { type: 'string' },
       serial: { type: 'string' },
       adopt: { type: 'string' },
       'log-level': { type: 'string' },

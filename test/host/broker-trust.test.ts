@@ -64,3 +64,34 @@ describe("the app's embedded broker", () => {
     expect(r.ok).toBe(true);
   });
 });
+
+describe('command line: the embedded broker TLS listener', () => {
+  it('takes a certificate and key (together only), a port, and the broker host', async () => {
+    const { parseCommandLine, UsageError } = await import('../../src/host/main.js');
+    const r = parseCommandLine(
+      [
+        '--broker-host',
+        '0.0.0.0',
+        '--broker-tls-cert',
+        'c.pem',
+        '--broker-tls-key',
+        'k.pem',
+        '--broker-tls-port',
+        '8884',
+      ],
+      { FLEETVISOR_DATA_DIR: dir },
+    );
+    expect(r.help).toBe(false);
+    if (!r.help)
+      expect(r.options.broker?.tls).toEqual({
+        certFile: 'c.pem',
+        keyFile: 'k.pem',
+        host: '0.0.0.0',
+        port: 8884,
+      });
+    expect(() => parseCommandLine(['--broker-tls-cert', 'c.pem'], {})).toThrow(UsageError);
+    expect(() =>
+      parseCommandLine(['--mqtt-url', 'mqtt://x', '--broker-tls-cert', 'c', '--broker-tls-key', 'k'], {}),
+    ).toThrow(/embedded broker/);
+  });
+});
