@@ -20,10 +20,11 @@
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { connect } from 'mqtt';
+import { z } from 'zod';
+import { callback, checkOptions, nonEmptyString, positiveInt } from '../lib/options.js';
 import type { ExitReason } from '../runtime/exit-reason.js';
 import { ProcessBase } from '../runtime/process.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { TimerRef } from '../runtime/timers.js';
 import type { Channel, DeviceId, Message, PublishErrorCode, Result } from './protocol.js';
 import {
   CHANNELS,
@@ -37,105 +38,12 @@ import {
   topicFilterFor,
   topicFor,
 } from './protocol.js';
+import type { ReconnectOptions } from './reconnect.js';
+import { ReconnectSchedule, reconnectSchema, resolveReconnect } from './reconnect.js';
 
-/** Reconnect backoff: the n-th retry waits `min(maxMs, initialMs·2ⁿ)`, minus up to `jitter` of it. */
-export interface ReconnectOptions {
-  /** First retry delay; default 500. */
-  readonly initialMs: number;
-  /** Cap on any delay; default 30 000. */
-  readonly maxMs: number;
-  /** Fraction 0…1 of the delay taken off at random, so a fleet of hosts does not retry in step; default 0.5. */
-  readonly jitter: number;
-  /**
-   * How long a connection must stay up before the backoff starts again from `initialMs`;
-   * default 10 000. A connection that drops sooner (a duplicate client id kicking us, a broker
-   * refusing us after CONNACK) keeps growing the delay instead of becoming a reconnect storm.
-   */
-  readonly stableMs: number;
-}
-
-export const DEFAULT_RECONNECT: ReconnectOptions = {
-  initialMs: 500,
-  maxMs: 30_000,
-  jitter: 0.5,
-  stableMs: 10_000,
-};
-
-/**
- * The delay before retry number `attempt` (0-based), in ms: exponential, capped, jittered.
- * `random` returns [0, 1) as Math.random does.
- *
- * @example
- * backoffDelayMs(0, DEFAULT_RECONNECT, () => 0);   // 500
- * backoffDelayMs(3, DEFAULT_RECONNECT, () => 0.5); // 3000 (4000 less 25 %)
- * backoffDelayMs(20, DEFAULT_RECONNECT, () => 0);  // 30000
- */
-export function backoffDelayMs(
-  attempt: number,
-  options: ReconnectOptions,
-  random: () => number = Math.random,
-): number {
-  const base = Math.min(options.maxMs, options.initialMs * 2 ** Math.min(Math.max(attempt, 0), 30));
-  return Math.round(base * (1 - options.jitter * random()));
-}
-
-/**
- * The reconnect half of a host-side MQTT client (the link, the Homie and Sparkplug bridges): the
- * n-th retry after a drop waits {@link backoffDelayMs}; a connection that stays up `stableMs`
- * forgets the failures, so a connection that succeeds and is then kicked (a duplicate client id)
- * keeps backing off instead of storming.
- */
-export class ReconnectSchedule {
-  private attempt = 0;
-  private retryTimer: TimerRef | undefined;
-  private stableTimer: TimerRef | undefined;
-
-  constructor(
-    private readonly runtime: Runtime,
-    private readonly owner: number,
-    private readonly options: ReconnectOptions,
-    private readonly random: (() => number) | undefined,
-    private readonly label: string,
-  ) {}
-
-  /** Connected: once it has lasted `stableMs`, the next drop starts again from the first delay. */
-  connected(): void {
-    if (this.stableTimer) this.runtime.timers.cancel(this.stableTimer);
-    this.stableTimer = this.runtime.timers.schedule(
-      this.options.stableMs,
-      () => {
-        this.stableTimer = undefined;
-        this.attempt = 0;
-      },
-      { owner: this.owner, label: `${this.label}.stable` },
-    );
-  }
-
-  /** Dropped: the delay before the next attempt (each call counts as one attempt). */
-  nextDelay(): number {
-    return backoffDelayMs(this.attempt++, this.options, this.random);
-  }
-
-  /** Runs `retry` after `delayMs` (the callee checks whether it still wants to). */
-  retryIn(delayMs: number, retry: () => void): void {
-    if (this.retryTimer) this.runtime.timers.cancel(this.retryTimer);
-    this.retryTimer = this.runtime.timers.schedule(
-      delayMs,
-      () => {
-        this.retryTimer = undefined;
-        retry();
-      },
-      { owner: this.owner, label: `${this.label}.reconnect` },
-    );
-  }
-
-  cancel(): void {
-    if (this.retryTimer) this.runtime.timers.cancel(this.retryTimer);
-    if (this.stableTimer) this.runtime.timers.cancel(this.stableTimer);
-    this.retryTimer = undefined;
-    this.stableTimer = undefined;
-  }
-}
+// Moved to reconnect.ts; re-exported while the Homie and Sparkplug bridges still import them from here.
+export type { ReconnectOptions } from './reconnect.js';
+export { backoffDelayMs, DEFAULT_RECONNECT, ReconnectSchedule } from './reconnect.js';
 
 export type MqttLinkState = 'connecting' | 'connected' | 'backoff' | 'closed';
 
@@ -283,7 +191,7 @@ export class MqttLink extends ProcessBase {
   constructor(runtime: Runtime, options: MqttLinkOptions) {
     super(runtime, 'server', options.name ?? `mqtt-link:${options.clientId}`);
     this.options = options;
-    this.reconnectOptions = { ...DEFAULT_RECONNECT, ...options.reconnect };
+    this.reconnectOptions = resolveReconnect(options.reconnect);
     this.reconnect = new ReconnectSchedule(
       this.runtime,
       this.pid,
@@ -573,50 +481,39 @@ export class MqttLink extends ProcessBase {
  * await link.stop(); // ends the client cleanly
  */
 export function startMqttLink(runtime: Runtime, options: MqttLinkOptions): MqttLink {
-  validateOptions(options);
+  checkOptions('startMqttLink', mqttLinkOptionsSchema, options);
   const link = new MqttLink(runtime, options);
   link.begin();
   return link;
 }
 
-function validateOptions(o: MqttLinkOptions): void {
-  let protocol: string;
+const BROKER_PROTOCOLS = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'];
+
+function isBrokerUrl(url: string): boolean {
   try {
-    protocol = new URL(o.url).protocol;
+    return BROKER_PROTOCOLS.includes(new URL(url).protocol);
   } catch {
-    throw new RangeError(`startMqttLink: url is not a URL: ${show(o.url)}`);
-  }
-  if (!['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'].includes(protocol)) {
-    throw new RangeError(`startMqttLink: url must be mqtt://, mqtts://, ws:// or wss://, got ${show(o.url)}`);
-  }
-  if (typeof o.clientId !== 'string' || o.clientId.length === 0) {
-    throw new RangeError('startMqttLink: clientId must be a non-empty string');
-  }
-  const positive: [string, number | undefined][] = [
-    ['maxOutbox', o.maxOutbox],
-    ['maxInflight', o.maxInflight],
-    ['maxPayloadBytes', o.maxPayloadBytes],
-    ['connectTimeoutMs', o.connectTimeoutMs],
-    ['keepaliveMs', o.keepaliveMs],
-    ['closeTimeoutMs', o.closeTimeoutMs],
-    ['reconnect.initialMs', o.reconnect?.initialMs],
-    ['reconnect.maxMs', o.reconnect?.maxMs],
-    ['reconnect.stableMs', o.reconnect?.stableMs],
-  ];
-  for (const [field, value] of positive) {
-    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
-      throw new RangeError(`startMqttLink: ${field} must be a positive integer, got ${String(value)}`);
-    }
-  }
-  const jitter = o.reconnect?.jitter;
-  if (jitter !== undefined && !(jitter >= 0 && jitter <= 1)) {
-    throw new RangeError(`startMqttLink: reconnect.jitter must be within 0…1, got ${String(jitter)}`);
-  }
-  if (typeof o.onMessage !== 'function') throw new RangeError('startMqttLink: onMessage must be a function');
-  if (typeof o.onDeviceError !== 'function') {
-    throw new RangeError('startMqttLink: onDeviceError must be a function');
+    return false;
   }
 }
+
+/** What {@link startMqttLink} accepts; the link fills the defaults itself. */
+export const mqttLinkOptionsSchema = z.object({
+  url: z
+    .string({ error: 'must be a broker URL' })
+    .refine(isBrokerUrl, { error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' }),
+  clientId: nonEmptyString,
+  maxOutbox: positiveInt.optional(),
+  maxInflight: positiveInt.optional(),
+  maxPayloadBytes: positiveInt.optional(),
+  connectTimeoutMs: positiveInt.optional(),
+  keepaliveMs: positiveInt.optional(),
+  closeTimeoutMs: positiveInt.optional(),
+  reconnect: reconnectSchema.optional(),
+  onMessage: callback,
+  onDeviceError: callback,
+  onStateChange: callback.optional(),
+});
 
 function fail(code: LinkPublishErrorCode, message: string): { ok: false; error: LinkPublishError } {
   return { ok: false, error: { code, message } };

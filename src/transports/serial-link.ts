@@ -38,8 +38,9 @@
  * await link.stop(); // closes the port
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
+import { z } from 'zod';
+import { callback, checkOptions, nonEmptyString, positiveInt } from '../lib/options.js';
 import type { ExitReason } from '../runtime/exit-reason.js';
 import { ProcessBase } from '../runtime/process.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -55,6 +56,16 @@ import {
   encodeMessage,
   ProtocolError,
 } from './protocol.js';
+import type { SerialLoss, SerialOpenError } from './serial-port.js';
+import {
+  closeSerialPort,
+  isPortGone,
+  openSerialPort,
+  watchSerialPort,
+  writeSerialPort,
+} from './serial-port.js';
+
+export type { SerialOpenError } from './serial-port.js';
 
 export const DEFAULT_SERIAL_BAUD_RATE = 115_200;
 export const DEFAULT_SERIAL_HEARTBEAT_MS = 10_000;
@@ -110,11 +121,6 @@ export interface SerialLinkError {
  */
 export interface SerialSendError {
   readonly code: 'wrongDirection' | 'badMessage' | 'closed';
-  readonly message: string;
-}
-
-export interface SerialOpenError {
-  readonly code: 'openFailed';
   readonly message: string;
 }
 
@@ -185,8 +191,9 @@ export class SerialLink extends ProcessBase {
   private probes = 0;
   private watchdog: TimerRef | undefined;
   private readonly writeQueue: Buffer[] = [];
-  private writeTimer: TimerRef | undefined;
   private writing = false;
+  /** Aborted on teardown: a write still waiting for its callback stops waiting (and its timer goes). */
+  private readonly closing = new AbortController();
 
   /** Internal: use {@link startSerialLink}, which opens the port first. */
   constructor(runtime: Runtime, options: SerialLinkOptions, port: SerialPort) {
@@ -217,18 +224,8 @@ export class SerialLink extends ProcessBase {
     port.on('data', (chunk: Buffer) => {
       if (this.port === port) this.onData(chunk);
     });
-    port.on('close', (error: (Error & { disconnected?: boolean }) | null) => {
-      if (this.port !== port) return;
-      if (error?.disconnected) this.fail('vanished', `serial port ${this.path} vanished (unplugged?)`);
-      else
-        this.fail(
-          'closed',
-          `serial port ${this.path} closed unexpectedly${error ? `: ${error.message}` : ''}`,
-        );
-    });
-    port.on('error', (error: Error) => {
-      if (this.port !== port) return;
-      this.failIo('ioError', `I/O error on ${this.path}: ${error.message}`);
+    watchSerialPort(port, this.path, (loss: SerialLoss) => {
+      if (this.port === port) this.fail(loss.code, loss.message);
     });
     this.started();
     this.runtime.logger.info('serial link open', { link: this.name, path: this.path });
@@ -386,30 +383,16 @@ export class SerialLink extends ProcessBase {
     const frame = this.writeQueue.shift();
     if (!frame) return;
     this.writing = true;
-    let done = false;
-    this.writeTimer = this.runtime.timers.schedule(
-      this.settings.writeTimeoutMs,
-      () => {
-        if (done) return;
-        done = true;
-        this.writeTimer = undefined;
-        this.writing = false;
-        this.failIo(
-          'writeTimeout',
-          `a write of ${frame.length} bytes to ${this.path} did not complete within ${this.settings.writeTimeoutMs} ms (the port is dangling or the device stopped reading)`,
-        );
-      },
-      { owner: this.pid, label: 'serial.write' },
-    );
-    port.write(frame, (error) => {
-      if (done) return;
-      done = true;
-      if (this.writeTimer) this.runtime.timers.cancel(this.writeTimer);
-      this.writeTimer = undefined;
+    void writeSerialPort(this.runtime, port, frame, {
+      path: this.path,
+      timeoutMs: this.settings.writeTimeoutMs,
+      owner: this.pid,
+      signal: this.closing.signal,
+    }).then((r) => {
       this.writing = false;
       if (this.port !== port || this.status !== 'running') return;
-      if (error) {
-        this.failIo('writeFailed', `write to ${this.path} failed: ${error.message}`);
+      if (!r.ok) {
+        this.failIo(r.error.code, r.error.message);
         return;
       }
       this.counters.framesOut++;
@@ -457,7 +440,7 @@ export class SerialLink extends ProcessBase {
 
   /** An I/O failure; if the device node is gone, the truth is that the port vanished. */
   private failIo(code: 'ioError' | 'writeFailed' | 'writeTimeout', message: string): void {
-    if (!existsSync(this.path))
+    if (isPortGone(this.path))
       this.fail('vanished', `serial port ${this.path} vanished (unplugged?); ${message}`);
     else this.fail(code, message);
   }
@@ -479,9 +462,8 @@ export class SerialLink extends ProcessBase {
   /** Cancels timers, drops the write queue and closes the port (bounded by `writeTimeoutMs`). */
   private teardown(): Promise<void> {
     if (this.watchdog) this.runtime.timers.cancel(this.watchdog);
-    if (this.writeTimer) this.runtime.timers.cancel(this.writeTimer);
     this.watchdog = undefined;
-    this.writeTimer = undefined;
+    this.closing.abort();
     this.writeQueue.length = 0;
     this.writing = false;
     this.deframer.reset();
@@ -506,90 +488,15 @@ export async function startSerialLink(
   options: SerialLinkOptions,
 ): Promise<Result<SerialLink, SerialOpenError>> {
   const settings = resolveOptions(options);
-  const opened = await openPort(runtime, options.path, settings);
+  const opened = await openSerialPort(runtime, {
+    path: options.path,
+    baudRate: settings.baudRate,
+    timeoutMs: settings.writeTimeoutMs,
+  });
   if (!opened.ok) return opened;
   const link = new SerialLink(runtime, options, opened.value);
   link.begin();
   return { ok: true, value: link };
-}
-
-function openPort(
-  runtime: Runtime,
-  path: string,
-  settings: Resolved,
-): Promise<Result<SerialPort, SerialOpenError>> {
-  return new Promise((resolve) => {
-    let port: SerialPort;
-    try {
-      port = new SerialPort({ path, baudRate: settings.baudRate, autoOpen: false });
-    } catch (error) {
-      resolve(openFailure(path, error));
-      return;
-    }
-    // Until the link owns the port, an 'error' event must not go unhandled.
-    const swallow = () => {};
-    port.on('error', swallow);
-    let settled = false;
-    const timer = runtime.timers.schedule(
-      settings.writeTimeoutMs,
-      () => {
-        if (settled) return;
-        settled = true;
-        resolve(openFailure(path, new Error(`open did not complete within ${settings.writeTimeoutMs} ms`)));
-      },
-      { owner: 0, label: 'serial.open' },
-    );
-    port.open((error) => {
-      if (settled) {
-        // Timed out meanwhile: nobody owns this port.
-        if (!error) port.close(() => {});
-        return;
-      }
-      settled = true;
-      runtime.timers.cancel(timer);
-      if (error) {
-        resolve(openFailure(path, error));
-        return;
-      }
-      port.off('error', swallow);
-      resolve({ ok: true, value: port });
-    });
-  });
-}
-
-/**
- * Closes a serial port, giving up waiting after `timeoutMs`: a close on a dangling port (an
- * unplugged adapter, a killed pty) may never call back. Shared by the serial link and the Modbus bus.
- */
-export function closeSerialPort(
-  runtime: Runtime,
-  port: SerialPort,
-  timeoutMs: number,
-  owner: number,
-  label = 'serial.close',
-): Promise<void> {
-  port.on('error', () => {});
-  if (!port.isOpen) return Promise.resolve();
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      runtime.timers.cancel(timer);
-      resolve();
-    };
-    const timer = runtime.timers.schedule(timeoutMs, finish, { owner, label });
-    try {
-      port.close(() => finish());
-    } catch {
-      finish();
-    }
-  });
-}
-
-function openFailure(path: string, error: unknown): { ok: false; error: SerialOpenError } {
-  const text = error instanceof Error ? error.message : String(error);
-  return { ok: false, error: { code: 'openFailed', message: `cannot open serial port ${path}: ${text}` } };
 }
 
 function sendFailure(code: SerialSendError['code'], message: string): { ok: false; error: SerialSendError } {
@@ -604,29 +511,26 @@ function newCmdId(action: string): string {
   return `${action}-${randomBytes(9).toString('base64url')}`;
 }
 
+/** The options of one link (also checked per link by the serial manager). */
+export const serialLinkSettingsSchema = z.object({
+  baudRate: positiveInt.optional(),
+  maxFrameBytes: positiveInt.min(5, { error: 'must be at least 5 (one byte and the CRC-32)' }).optional(),
+  maxPayloadBytes: positiveInt.optional(),
+  heartbeatMs: positiveInt.optional(),
+  silenceMs: positiveInt.optional(),
+  writeTimeoutMs: positiveInt.optional(),
+});
+
+/** What {@link startSerialLink} accepts. */
+export const serialLinkOptionsSchema = serialLinkSettingsSchema.extend({
+  path: nonEmptyString,
+  name: z.string().optional(),
+  onMessage: callback,
+  onError: callback,
+});
+
 function resolveOptions(o: SerialLinkOptions): Resolved {
-  if (typeof o.path !== 'string' || o.path.length === 0) {
-    throw new RangeError('startSerialLink: path must be a non-empty string');
-  }
-  const positive: [string, number | undefined][] = [
-    ['baudRate', o.baudRate],
-    ['maxFrameBytes', o.maxFrameBytes],
-    ['maxPayloadBytes', o.maxPayloadBytes],
-    ['heartbeatMs', o.heartbeatMs],
-    ['silenceMs', o.silenceMs],
-    ['writeTimeoutMs', o.writeTimeoutMs],
-  ];
-  for (const [field, value] of positive) {
-    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
-      throw new RangeError(`startSerialLink: ${field} must be a positive integer, got ${String(value)}`);
-    }
-  }
-  if (o.maxFrameBytes !== undefined && o.maxFrameBytes < 5) {
-    throw new RangeError(`startSerialLink: maxFrameBytes must be at least 5, got ${o.maxFrameBytes}`);
-  }
-  if (typeof o.onMessage !== 'function')
-    throw new RangeError('startSerialLink: onMessage must be a function');
-  if (typeof o.onError !== 'function') throw new RangeError('startSerialLink: onError must be a function');
+  checkOptions('startSerialLink', serialLinkOptionsSchema, o);
   const heartbeatMs = o.heartbeatMs ?? DEFAULT_SERIAL_HEARTBEAT_MS;
   return {
     baudRate: o.baudRate ?? DEFAULT_SERIAL_BAUD_RATE,

@@ -7,7 +7,7 @@
  * absent) or `'auto'` (`SerialPort.list()` filtered, USB ports by default). Each port is in one
  * state: `absent` → (appears) `opening` → `open` → (the link exits) `backoff` → `opening` …; a
  * port that disappears goes back to `absent` and is opened as soon as it is seen again, with no
- * operator action. Retries use the MQTT link's jittered exponential backoff, capped, reset once
+ * operator action. Retries use the shared jittered exponential backoff (reconnect.ts), capped, reset once
  * a link has stayed up `stableMs`; a failing open never becomes a busy loop.
  *
  * Devices are known by what they say in `hello`, never by the port path (USB ports re-enumerate):
@@ -28,16 +28,18 @@
  */
 import { existsSync } from 'node:fs';
 import { SerialPort } from 'serialport';
+import { z } from 'zod';
+import { callback, checkOptions, nonEmptyString, positiveInt } from '../lib/options.js';
 import type { ExitReason } from '../runtime/exit-reason.js';
 import { formatExitReason } from '../runtime/exit-reason.js';
 import { ProcessBase } from '../runtime/process.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { TimerRef } from '../runtime/timers.js';
-import type { ReconnectOptions } from './mqtt-link.js';
-import { backoffDelayMs, DEFAULT_RECONNECT } from './mqtt-link.js';
 import type { DeviceId, Message, Result } from './protocol.js';
+import type { ReconnectOptions } from './reconnect.js';
+import { backoffDelayMs, reconnectSchema, resolveReconnect } from './reconnect.js';
 import type { SerialLink, SerialLinkError, SerialLinkOptions, SerialOpenError } from './serial-link.js';
-import { startSerialLink } from './serial-link.js';
+import { serialLinkSettingsSchema, startSerialLink } from './serial-link.js';
 
 /** What `SerialPort.list()` says about one port. */
 export type PortInfo = Awaited<ReturnType<typeof SerialPort.list>>[number];
@@ -51,7 +53,7 @@ export interface SerialManagerOptions {
   readonly listPorts?: () => Promise<PortInfo[]>;
   /** How often presence is checked; default 1000. */
   readonly pollMs?: number;
-  /** Reopen backoff; defaults as the MQTT link's ({@link DEFAULT_RECONNECT}). */
+  /** Reopen backoff; defaults as every link's (reconnect.ts). */
   readonly reconnect?: Partial<ReconnectOptions>;
   /** [0, 1) for the backoff jitter; default Math.random. */
   readonly random?: () => number;
@@ -117,7 +119,7 @@ export class SerialManager extends ProcessBase {
   constructor(runtime: Runtime, options: SerialManagerOptions) {
     super(runtime, 'supervisor', 'serial-manager');
     this.options = options;
-    this.reconnectOptions = { ...DEFAULT_RECONNECT, ...options.reconnect };
+    this.reconnectOptions = resolveReconnect(options.reconnect);
     this.pollMs = options.pollMs ?? 1000;
     if (options.ports !== 'auto') for (const path of options.ports) this.entry(path);
   }
@@ -418,40 +420,23 @@ export function startSerialManager(runtime: Runtime, options: SerialManagerOptio
   return manager;
 }
 
+/** What {@link startSerialManager} accepts. */
+export const serialManagerOptionsSchema = z.object({
+  ports: z.union([z.literal('auto'), z.array(nonEmptyString)], {
+    error: "must be 'auto' or an array of paths",
+  }),
+  autoFilter: callback.optional(),
+  listPorts: callback.optional(),
+  pollMs: positiveInt.optional(),
+  reconnect: reconnectSchema.optional(),
+  random: callback.optional(),
+  link: serialLinkSettingsSchema.optional(),
+  onMessage: callback,
+  onError: callback,
+  onPortUp: callback.optional(),
+  onPortDown: callback.optional(),
+});
+
 function validateOptions(o: SerialManagerOptions): void {
-  if (o.ports !== 'auto') {
-    if (!Array.isArray(o.ports))
-      throw new RangeError("startSerialManager: ports must be an array of paths or 'auto'");
-    for (const p of o.ports) {
-      if (typeof p !== 'string' || p.length === 0) {
-        throw new RangeError(
-          `startSerialManager: every port must be a non-empty path, got ${JSON.stringify(p)}`,
-        );
-      }
-    }
-  }
-  const positive: [string, number | undefined][] = [
-    ['pollMs', o.pollMs],
-    ['reconnect.initialMs', o.reconnect?.initialMs],
-    ['reconnect.maxMs', o.reconnect?.maxMs],
-    ['reconnect.stableMs', o.reconnect?.stableMs],
-    ['link.baudRate', o.link?.baudRate],
-    ['link.maxFrameBytes', o.link?.maxFrameBytes],
-    ['link.maxPayloadBytes', o.link?.maxPayloadBytes],
-    ['link.heartbeatMs', o.link?.heartbeatMs],
-    ['link.silenceMs', o.link?.silenceMs],
-    ['link.writeTimeoutMs', o.link?.writeTimeoutMs],
-  ];
-  for (const [field, value] of positive) {
-    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
-      throw new RangeError(`startSerialManager: ${field} must be a positive integer, got ${String(value)}`);
-    }
-  }
-  const jitter = o.reconnect?.jitter;
-  if (jitter !== undefined && !(jitter >= 0 && jitter <= 1)) {
-    throw new RangeError(`startSerialManager: reconnect.jitter must be within 0…1, got ${String(jitter)}`);
-  }
-  if (typeof o.onMessage !== 'function')
-    throw new RangeError('startSerialManager: onMessage must be a function');
-  if (typeof o.onError !== 'function') throw new RangeError('startSerialManager: onError must be a function');
+  checkOptions('startSerialManager', serialManagerOptionsSchema, o);
 }

@@ -189,7 +189,7 @@ describe.skipIf(!HAVE_SOCAT)(`SerialManager ${PTY_NOTE}`, () => {
   });
 
   it('refuses bad options with a RangeError naming the field', () => {
-    expect(() => manage([''])).toThrow(/every port/);
+    expect(() => manage([''])).toThrow(/ports\[0\] must be a non-empty string/);
     expect(() => manage(['/dev/x'], { pollMs: 0 })).toThrow(/pollMs/);
     expect(() => manage(['/dev/x'], { link: { heartbeatMs: -1 } })).toThrow(/link\.heartbeatMs/);
   });

@@ -40,15 +40,17 @@
  * await app.fleet.act('meter-1', 'write', { register: 'voltage', value: 1 }); // badArgs: register 'voltage': is not writable …
  */
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import type { DeviceCommandPort, DeviceView, Fleet } from '../../devices/fleet.js';
+import { callback, checkOptions, nonNegativeInt, positiveInt } from '../../lib/options.js';
 import type { ExitReason } from '../../runtime/exit-reason.js';
 import { formatExitReason, isCleanExit } from '../../runtime/exit-reason.js';
 import { ProcessBase } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import type { TimerRef } from '../../runtime/timers.js';
 import type { CommandStatus, JsonObject, JsonValue, Store } from '../../store/store.js';
-import type { ReconnectOptions } from '../../transports/mqtt-link.js';
-import { backoffDelayMs, DEFAULT_RECONNECT } from '../../transports/mqtt-link.js';
+import type { ReconnectOptions } from '../../transports/reconnect.js';
+import { backoffDelayMs, reconnectSchema, resolveReconnect } from '../../transports/reconnect.js';
 import type { Convention, ConventionContext } from '../convention.js';
 import type { BusStats, LineSettings, ModbusFault, SlaveConfig, WriteOutcome } from './modbus-bus.js';
 import { type ModbusBus, startModbusBus } from './modbus-bus.js';
@@ -177,7 +179,7 @@ export class ModbusBridge extends ProcessBase {
     this.fleet = fleet;
     this.store = store;
     this.options = options;
-    this.reconnect = { ...DEFAULT_RECONNECT, ...options.reconnect };
+    this.reconnect = resolveReconnect(options.reconnect);
     this.scanMs = options.scanMs ?? 1000;
     this.eventIntervalMs = options.eventIntervalMs ?? 10_000;
     this.statusIntervalMs = options.statusIntervalMs ?? 10_000;
@@ -710,26 +712,20 @@ function describeLine(l: LineSettings): string {
   return `${l.baudRate} ${l.dataBits}${l.parity[0]!.toUpperCase()}${l.stopBits}`;
 }
 
+/** What {@link modbusConvention} accepts. */
+export const modbusConventionOptionsSchema = z.object({
+  scanMs: positiveInt.optional(),
+  reconnect: reconnectSchema.optional(),
+  probeMaxMs: positiveInt.optional(),
+  presencePollMs: positiveInt.optional(),
+  reopenSilentMs: positiveInt.optional(),
+  eventIntervalMs: positiveInt.optional(),
+  statusIntervalMs: positiveInt.optional(),
+  writeTtlMs: nonNegativeInt.optional(),
+  maxOpenWritesPerDevice: positiveInt.optional(),
+  random: callback.optional(),
+});
+
 function validateOptions(o: ModbusConventionOptions): void {
-  const positive: [string, number | undefined][] = [
-    ['scanMs', o.scanMs],
-    ['probeMaxMs', o.probeMaxMs],
-    ['presencePollMs', o.presencePollMs],
-    ['reopenSilentMs', o.reopenSilentMs],
-    ['eventIntervalMs', o.eventIntervalMs],
-    ['statusIntervalMs', o.statusIntervalMs],
-    ['maxOpenWritesPerDevice', o.maxOpenWritesPerDevice],
-    ['reconnect.initialMs', o.reconnect?.initialMs],
-    ['reconnect.maxMs', o.reconnect?.maxMs],
-  ];
-  for (const [field, value] of positive)
-    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0))
-      throw new RangeError(`modbusConvention: ${field} must be a positive integer, got ${String(value)}`);
-  if (o.writeTtlMs !== undefined && !(Number.isSafeInteger(o.writeTtlMs) && o.writeTtlMs >= 0))
-    throw new RangeError(
-      `modbusConvention: writeTtlMs must be a whole number >= 0, got ${String(o.writeTtlMs)}`,
-    );
-  const jitter = o.reconnect?.jitter;
-  if (jitter !== undefined && !(jitter >= 0 && jitter <= 1))
-    throw new RangeError(`modbusConvention: reconnect.jitter must be within 0…1, got ${String(jitter)}`);
+  checkOptions('modbusConvention', modbusConventionOptionsSchema, o);
 }

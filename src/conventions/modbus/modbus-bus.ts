@@ -5,8 +5,8 @@
  * Port: opened with modbus-serial's `ModbusRTU` client over an {@link RtuPort} (strict RTU
  * framing on a serialport 13 `SerialPort`). A port that is absent is looked for every
  * `presencePollMs` and opened as soon as it appears (a replugged adapter, a new pty); a failed
- * open is retried with the MQTT link's jittered exponential backoff ({@link backoffDelayMs},
- * {@link DEFAULT_RECONNECT}); a port that closes or vanishes (serialport's `close`, a write
+ * open is retried with the shared jittered exponential backoff (reconnect.ts,
+ * {@link backoffDelayMs}); a port that closes or vanishes (serialport's `close`, a write
  * error, a timeout while the device node is gone) takes every slave on it down with the reason
  * and is reopened the same way. When no slave answers and not one byte has come in for
  * `reopenSilentMs`, the port is cycled too: a dangling port (writes that never complete, the
@@ -43,15 +43,17 @@
  */
 import { existsSync } from 'node:fs';
 import modbusSerial from 'modbus-serial';
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
+import { z } from 'zod';
+import { checkOptions, nonEmptyString, positiveInt } from '../../lib/options.js';
 import type { ExitReason } from '../../runtime/exit-reason.js';
 import { errorExit } from '../../runtime/exit-reason.js';
 import { ProcessBase } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import type { TimerRef } from '../../runtime/timers.js';
-import type { ReconnectOptions } from '../../transports/mqtt-link.js';
-import { backoffDelayMs, DEFAULT_RECONNECT } from '../../transports/mqtt-link.js';
-import { closeSerialPort } from '../../transports/serial-link.js';
+import type { ReconnectOptions } from '../../transports/reconnect.js';
+import { backoffDelayMs, reconnectSchema, resolveReconnect } from '../../transports/reconnect.js';
+import { closeSerialPort, describeLoss, openSerialPort } from '../../transports/serial-port.js';
 import type { Batch, WriteRequest } from './modbus-codec.js';
 import { decodeBatch, describeBatch, planBatches, readFunctionCode, splitBatch } from './modbus-codec.js';
 import type { RegisterDef } from './modbus-kind.js';
@@ -294,7 +296,7 @@ export class ModbusBus extends ProcessBase {
     this.path = options.path;
     this.line = options.line;
     this.hooks = options.hooks;
-    this.reconnect = { ...DEFAULT_RECONNECT, ...options.reconnect };
+    this.reconnect = resolveReconnect(options.reconnect);
     this.probeMaxMs = options.probeMaxMs ?? 10_000;
     this.presencePollMs = options.presencePollMs ?? 500;
     this.openTimeoutMs = options.openTimeoutMs ?? 2000;
@@ -907,54 +909,49 @@ export class ModbusBus extends ProcessBase {
       return;
     }
     this.setPortState('opening');
-    const opened = await this.openSerial();
+    const opened = await openSerialPort(this.runtime, {
+      path: this.path,
+      ...this.line,
+      timeoutMs: this.openTimeoutMs,
+      owner: this.pid,
+      label: 'modbus.open',
+    });
     if (this.status !== 'running') {
-      if (opened.ok) await closeSerial(this.runtime, opened.port, this.openTimeoutMs, this.pid);
+      if (opened.ok) await closeSerial(this.runtime, opened.value, this.openTimeoutMs, this.pid);
       return;
     }
     if (!opened.ok) {
-      this.lastPortError = opened.message;
+      this.lastPortError = opened.error.message;
       const delayMs = backoffDelayMs(this.portAttempts++, this.reconnect, this.random);
       this.setPortState('backoff');
       this.backoffUntil = this.now() + delayMs;
       this.runtime.logger.warn('modbus port failed to open; retrying', {
         path: this.path,
-        error: opened.message,
+        error: opened.error.message,
         attempts: this.portAttempts,
         retryInMs: delayMs,
       });
       return;
     }
-    const serial = opened.port;
+    const serial = opened.value;
+    // EIO/ENXIO/ENODEV on a write: the other side hung up (an unplugged adapter, a closed pty),
+    // usually a moment before the device node (or its symlink) disappears.
     const rtu = new RtuPort(
       serial,
       () => this.now(),
       (error) => {
-        if (this.serial !== serial) return;
-        // EIO/ENXIO/ENODEV on a tty: the other side hung up (an unplugged adapter, a closed pty),
-        // usually a moment before the device node (or its symlink) disappears.
-        const code = (error as NodeJS.ErrnoException).code;
-        const gone = code === 'EIO' || code === 'ENXIO' || code === 'ENODEV' || !existsSync(this.path);
-        this.portLost(
-          gone
-            ? `serial port ${this.path} vanished (unplugged?): ${error.message}`
-            : `write to ${this.path} failed: ${error.message}`,
-        );
+        if (this.serial === serial)
+          this.portLost(describeLoss(this.path, 'error', error, 'a request could not be written').message);
       },
     );
     const client = new modbusSerial.default(rtu);
     client.on('error', () => {}); // port errors are handled on the serial port itself
+    // Not watchSerialPort: closeSerial removes the 'close' listeners of a port given up.
     serial.on('close', (error: (Error & { disconnected?: boolean }) | null) => {
-      if (this.serial !== serial) return;
-      const gone = error?.disconnected === true || !existsSync(this.path);
-      this.portLost(
-        gone
-          ? `serial port ${this.path} vanished (unplugged?)`
-          : `serial port ${this.path} closed${error ? `: ${error.message}` : ''}`,
-      );
+      if (this.serial === serial) this.portLost(describeLoss(this.path, 'close', error).message);
     });
     serial.on('error', (error: Error) => {
-      if (this.serial === serial) this.portLost(`serial port ${this.path} failed: ${error.message}`);
+      if (this.serial === serial) this.portLost(describeLoss(this.path, 'error', error).message);
     });
     await new Promise<void>((resolve) => client.open(() => resolve()));
     if (this.status !== 'running' || !serial.isOpen) {
@@ -970,54 +967,6 @@ export class ModbusBus extends ProcessBase {
     this.openedMono = now;
     for (const s of this.slaves) if (!s.cycle) s.nextDueMono = Math.min(s.nextDueMono, now);
     this.runtime.logger.info('modbus port open', { path: this.path, slaves: this.slaves.length });
-  }
-
-  private openSerial(): Promise<{ ok: true; port: SerialPort } | { ok: false; message: string }> {
-    const fail = (error: unknown) => ({
-      ok: false as const,
-      message: `cannot open serial port ${this.path}: ${error instanceof Error ? error.message : String(error)}`,
-    });
-    return new Promise((resolve) => {
-      let port: SerialPort;
-      try {
-        port = new SerialPort({
-          path: this.path,
-          baudRate: this.line.baudRate,
-          parity: this.line.parity,
-          dataBits: this.line.dataBits,
-          stopBits: this.line.stopBits,
-          autoOpen: false,
-        });
-      } catch (error) {
-        resolve(fail(error));
-        return;
-      }
-      const swallow = () => {};
-      port.on('error', swallow);
-      let settled = false;
-      const timer = this.runtime.timers.schedule(
-        this.openTimeoutMs,
-        () => {
-          if (settled) return;
-          settled = true;
-          resolve(fail(new Error(`open did not complete within ${this.openTimeoutMs} ms`)));
-        },
-        { owner: this.pid, label: 'modbus.open' },
-      );
-      port.open((error) => {
-        if (settled) {
-          if (!error) port.close(() => {});
-          return;
-        }
-        settled = true;
-        this.runtime.timers.cancel(timer);
-        if (error) resolve(fail(error));
-        else {
-          port.off('error', swallow);
-          resolve({ ok: true, port });
-        }
-      });
-    });
   }
 
   /** The port closed, failed or vanished: every slave on it is down; the loop reopens it. */
@@ -1069,17 +1018,18 @@ function closeSerial(runtime: Runtime, port: SerialPort, timeoutMs: number, owne
  * Throws `RangeError` for options that no retry would fix.
  */
 export function startModbusBus(runtime: Runtime, options: ModbusBusOptions): ModbusBus {
-  if (typeof options.path !== 'string' || options.path.length === 0)
-    throw new RangeError('startModbusBus: path must be a non-empty string');
-  for (const [field, value] of [
-    ['probeMaxMs', options.probeMaxMs],
-    ['presencePollMs', options.presencePollMs],
-    ['openTimeoutMs', options.openTimeoutMs],
-    ['reopenSilentMs', options.reopenSilentMs],
-  ] as const)
-    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0))
-      throw new RangeError(`startModbusBus: ${field} must be a positive integer, got ${String(value)}`);
+  checkOptions('startModbusBus', modbusBusOptionsSchema, options);
   const bus = new ModbusBus(runtime, options);
   bus.begin();
   return bus;
 }
+
+/** What {@link startModbusBus} accepts (slaves and line come checked from the device kind). */
+export const modbusBusOptionsSchema = z.object({
+  path: nonEmptyString,
+  probeMaxMs: positiveInt.optional(),
+  presencePollMs: positiveInt.optional(),
+  openTimeoutMs: positiveInt.optional(),
+  reopenSilentMs: positiveInt.optional(),
+  reconnect: reconnectSchema.optional(),
+});
