@@ -1,0 +1,165 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { genericDevice } from '../../src/devices/generic-device.js';
+import { checkImage } from '../../src/firmware/check-image.js';
+import { DEMO_DATABASE, runFirmwareCli, SAMPLE_KEY_FILE } from '../../src/firmware/cli.js';
+import { loadTrustedKeys } from '../../src/firmware/keys.js';
+import { DEMO_DATABASE_FILE_NAME } from '../../src/host/app.js';
+
+const ASSETS = join(import.meta.dirname, '../../assets/firmware');
+
+describe('fleetvisor firmware (keygen, sign, trust, import, list on a data folder)', () => {
+  let dir: string;
+  let data: string;
+  let out: string[];
+  let errs: string[];
+  const run = (...argv: string[]) => {
+    out = [];
+    errs = [];
+    return runFirmwareCli([...argv, '--data-dir', data], {
+      stdout: (t) => out.push(t),
+      stderr: (t) => errs.push(t),
+      env: {},
+      cwd: dir,
+    });
+  };
+  const runNoData = (...argv: string[]) => {
+    out = [];
+    errs = [];
+    return runFirmwareCli(argv, {
+      stdout: (t) => out.push(t),
+      stderr: (t) => errs.push(t),
+      env: {},
+      cwd: dir,
+    });
+  };
+  const json = () => JSON.parse(out.join(''));
+  const jsonErr = () => JSON.parse(errs.join(''));
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fleetvisor-fw-cli-'));
+    data = join(dir, 'data');
+    writeFileSync(
+      join(dir, 'app.bin'),
+      new Uint8Array(5000).map((_, i) => i % 199),
+    );
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a lab user goes from no key to an imported image, and sees it listed', async () => {
+    expect(await runNoData('keygen', 'lab', '--json')).toBe(0);
+    const { keyId } = json().value;
+    expect(keyId).toMatch(/^[0-9a-f]{64}$/);
+    expect(statSync(join(dir, 'lab.key')).mode & 0o777).toBe(0o600);
+    expect(await runNoData('keygen', 'lab')).toBe(1);
+    expect(errs.join('')).toMatch(/exists already/);
+
+    expect(
+      await runNoData(
+        'sign',
+        'app.bin',
+        '--key',
+        'lab.key',
+        '--version',
+        '1.1.0',
+        '--kind',
+        'fleetvisor.generic',
+      ),
+    ).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(dir, 'app.bin.manifest.json'), 'utf8'));
+    expect(manifest).toMatchObject({ signed: { version: '1.1.0', size: 5000 }, signature: { keyId } });
+
+    // Not trusted yet: refused, nothing stored.
+    expect(await run('import', 'app.bin', '--json')).toBe(1);
+    expect(jsonErr().error.code).toBe('unknownKey');
+    expect(await run('list', '--json')).toBe(0);
+    expect(json().value.images).toEqual([]);
+
+    expect(await run('trust', 'lab.pub')).toBe(0);
+    expect(await run('import', 'app.bin', '--json')).toBe(0);
+    expect(json().value).toMatchObject({ created: true, image: { version: '1.1.0', importedBy: 'cli' } });
+    expect(await run('import', 'app.bin', '--json')).toBe(0);
+    expect(json().value.created).toBe(false);
+
+    expect(await run('list')).toBe(0);
+    expect(out.join('')).toMatch(/1\.1\.0\s+fleetvisor\.generic\s+5000 B/);
+  });
+
+  it('refusals name their code; a downgrade needs --allow-downgrade', async () => {
+    await runNoData('keygen', 'lab');
+    await run('trust', 'lab.pub');
+    await runNoData(
+      'sign',
+      'app.bin',
+      '--key',
+      'lab.key',
+      '--version',
+      '2.0.0',
+      '--kind',
+      'fleetvisor.generic',
+    );
+    expect(await run('import', 'app.bin')).toBe(0);
+
+    writeFileSync(join(dir, 'old.bin'), new Uint8Array(100).fill(7));
+    await runNoData(
+      'sign',
+      'old.bin',
+      '--key',
+      'lab.key',
+      '--version',
+      '1.0.0',
+      '--kind',
+      'fleetvisor.generic',
+    );
+    expect(await run('import', 'old.bin')).toBe(1);
+    expect(errs.join('')).toMatch(/^fleetvisor firmware: downgrade: /);
+    expect(await run('import', 'old.bin', '--allow-downgrade', '--json')).toBe(0);
+    expect(json().value.image.downgradeFrom).toBe('2.0.0');
+
+    writeFileSync(join(dir, 'old.bin'), new Uint8Array(99).fill(7));
+    expect(await run('import', 'old.bin', '--json')).toBe(1);
+    expect(jsonErr().error.code).toBe('truncated');
+
+    await runNoData('sign', 'app.bin', '--key', 'lab.key', '--version', '1.5.0', '--kind', 'homie.device');
+    expect(await run('import', 'app.bin', '--json')).toBe(1);
+    expect(jsonErr().error.code).toBe('unknownKind');
+  });
+
+  it('usage errors exit 2 with the reason', async () => {
+    expect(await runNoData('sign', 'app.bin', '--version', '1.0.0')).toBe(2);
+    expect(errs.join('')).toMatch(/--key/);
+    expect(await runNoData('sign', 'app.bin', '--key', 'x', '--version', 'latest', '--kind', 'k')).toBe(2);
+    expect(errs.join('')).toMatch(/badVersion/);
+    expect(await runNoData('frobnicate')).toBe(2);
+    expect(await runNoData('list', '--bogus')).toBe(2);
+    expect(await runNoData()).toBe(2);
+  });
+
+  it('the demo database trusts the sample key; the sample image imports into it', async () => {
+    expect(DEMO_DATABASE).toBe(DEMO_DATABASE_FILE_NAME);
+    expect(await run('import', join(ASSETS, 'sample-1.1.0.bin'), '--demo', '--json')).toBe(0);
+    expect(json().value).toMatchObject({
+      database: join(data, 'demo.sqlite'),
+      image: { version: '1.1.0', kinds: ['fleetvisor.generic'] },
+    });
+    // The real fleet's database does not trust it.
+    expect(await run('import', join(ASSETS, 'sample-1.1.0.bin'), '--json')).toBe(1);
+    expect(jsonErr().error.code).toBe('unknownKey');
+  });
+
+  it('the sample in assets/ is signed by its key and fits the generic kind’s slot', () => {
+    const keys = loadTrustedKeys({ files: [SAMPLE_KEY_FILE] });
+    if (!keys.ok) throw new Error(keys.error.message);
+    const r = checkImage({
+      manifest: readFileSync(join(ASSETS, 'sample-1.1.0.bin.manifest.json')),
+      image: readFileSync(join(ASSETS, 'sample-1.1.0.bin')),
+      trustedKeys: keys.value,
+      kinds: new Map([[genericDevice.kind, genericDevice]]),
+      stored: [],
+      allowDowngrade: false,
+    });
+    expect(r).toMatchObject({ ok: true, value: { manifest: { signed: { version: '1.1.0' } } } });
+  });
+});
