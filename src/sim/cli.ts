@@ -14,6 +14,7 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { openBrokerAccounts } from '../transports/broker-accounts.js';
 import type { EmbeddedBroker } from '../transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../transports/embedded-broker.js';
 import { socatAvailable } from './pty.js';
@@ -34,7 +35,13 @@ Options:
   --interval MS     telemetry interval, ${MIN_INTERVAL_MS}…${MAX_INTERVAL_MS} ms (default 1000)
   --pty-dir DIR     where the pty links are created (default ${DEFAULT_PTY_DIR})
   --prefix P        device id prefix (default sim)
-  --username U      MQTT username
+  --data-dir DIR    a Fleetvisor data folder: each device gets its own broker account there
+                    (username = its id), as the app's embedded broker requires; the embedded
+                    broker started here then asks for credentials too
+  --provisioning-secret S
+                    every device connects with username = its id and this first-contact secret
+                    (from \`fleetvisor broker provisioning KIND\`)
+  --username U      MQTT username (one for all devices; for a broker with a shared account)
   --password P      MQTT password
   -h, --help        show this help
 `;
@@ -50,6 +57,8 @@ export interface CliOptions {
   readonly prefix: string;
   readonly username: string | undefined;
   readonly password: string | undefined;
+  readonly dataDir: string | undefined;
+  readonly provisioningSecret: string | undefined;
 }
 
 export type CliParse =
@@ -89,11 +98,15 @@ export function parseCliArgs(argv: readonly string[]): CliParse {
         prefix: { type: 'string' },
         username: { type: 'string' },
         password: { type: 'string' },
+        'data-dir': { type: 'string' },
+        'provisioning-secret': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
     if (values.help) return { kind: 'help' };
     if (positionals.length > 0) throw new Error(`unexpected argument '${positionals[0]}'`);
+    if (values['data-dir'] !== undefined && values['provisioning-secret'] !== undefined)
+      throw new Error('use either --data-dir or --provisioning-secret, not both');
     if (values.url !== undefined && values.embedded)
       throw new Error('use either --url or --embedded, not both');
     if (values.url !== undefined && !/^(mqtts?|wss?|tcp|tls):\/\/./.test(values.url)) {
@@ -116,6 +129,8 @@ export function parseCliArgs(argv: readonly string[]): CliParse {
         prefix,
         username: values.username,
         password: values.password,
+        dataDir: values['data-dir'],
+        provisioningSecret: values['provisioning-secret'],
       },
     };
   } catch (error) {
@@ -177,8 +192,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
 
   try {
     let url = o.url;
+    const accounts = o.dataDir !== undefined ? openBrokerAccounts(o.dataDir) : undefined;
     if (o.mqtt > 0 && url === undefined) {
-      broker = await startEmbeddedBroker({ port: o.port });
+      broker = await startEmbeddedBroker({ port: o.port, ...(accounts ? { auth: accounts } : {}) });
       url = broker.url;
       io.out(
         broker.portWasTaken
@@ -196,6 +212,12 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       telemetryIntervalMs: o.interval,
       ...(o.username !== undefined && { username: o.username }),
       ...(o.password !== undefined && { password: o.password }),
+      ...(accounts !== undefined && {
+        credentials: (id: string) => ({ username: id, password: accounts.issueDevice(id) }),
+      }),
+      ...(o.provisioningSecret !== undefined && {
+        credentials: (id: string) => ({ username: id, password: o.provisioningSecret! }),
+      }),
       onDeviceStarted: (info) =>
         io.out(
           info.link === 'mqtt'
