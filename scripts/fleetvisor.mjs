@@ -2,6 +2,7 @@
 // The `fleetvisor` command: `fleetvisor serve [options]` runs the headless server (the same as
 // `npm run serve`); `fleetvisor broker …` manages the broker accounts of a data folder and writes
 // the Mosquitto password and ACL files (src/host/broker-cli.ts; `fleetvisor broker --help`);
+// `fleetvisor firmware …` signs and imports firmware images (src/firmware/cli.ts, docs/firmware.md);
 // `fleetvisor [options]` runs the desktop app where Electron is installed.
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -10,13 +11,15 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const start = join(root, 'scripts', 'start.mjs');
 const [command, ...rest] = process.argv.slice(2);
-const args =
-  command === 'broker'
-    ? ['--import', 'tsx', join(root, 'src', 'host', 'broker-cli.ts'), ...rest]
-    : [start, ...(command === 'serve' ? ['--headless', ...rest] : process.argv.slice(2))];
+// Command-line tools in TypeScript; tsx is resolved from here, so they run from any folder.
+const tools = { broker: ['host', 'broker-cli.ts'], firmware: ['firmware', 'cli.ts'] };
+const tool = Object.hasOwn(tools, command) ? tools[command] : undefined;
+const args = tool
+  ? ['--import', import.meta.resolve('tsx'), join(root, 'src', ...tool), ...rest]
+  : [start, ...(command === 'serve' ? ['--headless', ...rest] : process.argv.slice(2))];
 const child = spawn(process.execPath, args, {
   stdio: 'inherit',
-  cwd: command === 'broker' ? process.cwd() : undefined,
+  cwd: tool ? process.cwd() : undefined,
 });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

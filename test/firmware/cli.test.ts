@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,5 +162,23 @@ describe('fleetvisor firmware (keygen, sign, trust, import, list on a data folde
       allowDowngrade: false,
     });
     expect(r).toMatchObject({ ok: true, value: { manifest: { signed: { version: '1.1.0' } } } });
+  });
+
+  it('`fleetvisor firmware` runs from any folder through the command entry', () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(import.meta.dirname, '../../scripts/fleetvisor.mjs'),
+        'firmware',
+        'list',
+        '--json',
+        '--data-dir',
+        data,
+      ],
+      { cwd: dir, encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, value: { images: [] } });
   });
 });
