@@ -16,7 +16,7 @@ import type { AppOptions } from './app.js';
 import { startApp } from './app.js';
 import type { LogLevel } from './console-logger.js';
 import { createConsoleLogger } from './console-logger.js';
-import { startServer } from './server.js';
+import { startUiServer } from './ui-session.js';
 
 export const USAGE = `Usage: npm start -- [options]
 
@@ -41,7 +41,8 @@ With no options: the embedded MQTT broker and a small simulated demo fleet (its 
   --serial PORTS          serial ports to open: a comma-separated list of paths, or "auto"
   --adopt auto|manual     unknown devices that say hello join the fleet, or wait for an operator
                           (default: auto in the demo, manual otherwise)
-  --port PORT             where the UI and its API are served (default: a free port)
+  --port PORT             where the UI and its API are served (default: the last start's port
+                          when it is free, so an open tab reconnects; else a free one)
   --host HOST             bind the UI server elsewhere than loopback (warned: anyone who can
                           reach it and has the URL's token can operate the fleet)
   --config FILE           a JSON file with any of these options by name, e.g.
@@ -264,13 +265,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   const logger = createConsoleLogger({ level: cli.logLevel });
   const app = await startApp({ ...cli.options, logger });
   const api = createHostApi(app);
-  const server = await startServer({
-    api,
-    port: cli.server.port,
-    ...(cli.server.host !== undefined ? { host: cli.server.host } : {}),
-    staticDir: RENDERER_DIST,
-    logger,
-  });
+  // The last start's port and token when the port is free, so an open tab reconnects.
+  const server = await startUiServer(
+    {
+      api,
+      ...(cli.server.host !== undefined ? { host: cli.server.host } : {}),
+      staticDir: RENDERER_DIST,
+      logger,
+    },
+    { dataDir: cli.options.dataDir, port: cli.server.port },
+  );
   logger.info('fleetvisor is running headless; Ctrl-C stops it', { broker: app.brokerUrl, demo: app.demo });
   // The URL carries this run's token: it goes to the terminal, never into a log.
   process.stdout.write(`\nOpen the Fleetvisor UI at: ${server.url}\n\n`);
