@@ -34,7 +34,15 @@ import type { ExitReason } from '../runtime/exit-reason.js';
 import { formatExitReason } from '../runtime/exit-reason.js';
 import { ProcessBase } from '../runtime/process.js';
 import type { Runtime } from '../runtime/runtime.js';
+import type { ChildCounts, ChildInfo, SupervisorLike } from '../runtime/supervisor.js';
 import type { TimerRef } from '../runtime/timers.js';
+import {
+  countPortChildren,
+  PORT_MAX_RESTARTS,
+  PORT_PERIOD_MS,
+  portChildInfo,
+  RestartWindow,
+} from './port-supervision.js';
 import type { DeviceId, Message, Result } from './protocol.js';
 import type { ReconnectOptions } from './reconnect.js';
 import { backoffDelayMs, reconnectSchema, resolveReconnect } from './reconnect.js';
@@ -95,6 +103,12 @@ interface PortEntry {
   nextAttemptAt: number | undefined;
   retryTimer: TimerRef | undefined;
   stableTimer: TimerRef | undefined;
+  /** Links opened on this path after the first one (each reopen is a restart of the child). */
+  restartCount: number;
+  /** Whether a link has run on this path (the next open is then a restart). */
+  hadLink: boolean;
+  /** How the last link on this path ended. */
+  lastExit: ExitReason | undefined;
 }
 
 const USB_PATH = /tty(USB|ACM)/;
@@ -104,8 +118,17 @@ export function isUsbPort(info: PortInfo): boolean {
   return (typeof info.vendorId === 'string' && info.vendorId.length > 0) || USB_PATH.test(info.path);
 }
 
-/** The manager process. Made by {@link startSerialManager}. */
-export class SerialManager extends ProcessBase {
+/**
+ * The manager process, a supervisor whose children are its ports' links (one per port, by path):
+ * `whichChildren()` lists them, and a link killed (from the tree) or crashed is reopened after
+ * its port's backoff (see port-supervision.ts for how that differs from OTP's one_for_one).
+ * Made by {@link startSerialManager}.
+ */
+export class SerialManager extends ProcessBase implements SupervisorLike {
+  readonly strategy = 'oneForOne' as const;
+  readonly maxRestarts = PORT_MAX_RESTARTS;
+  readonly periodMs = PORT_PERIOD_MS;
+  private readonly restarts: RestartWindow;
   private readonly options: SerialManagerOptions;
   private readonly reconnectOptions: ReconnectOptions;
   private readonly pollMs: number;
@@ -121,6 +144,7 @@ export class SerialManager extends ProcessBase {
     this.options = options;
     this.reconnectOptions = resolveReconnect(options.reconnect);
     this.pollMs = options.pollMs ?? 1000;
+    this.restarts = new RestartWindow(() => runtime.clock.now(), PORT_PERIOD_MS);
     if (options.ports !== 'auto') for (const path of options.ports) this.entry(path);
   }
 
@@ -164,6 +188,41 @@ export class SerialManager extends ProcessBase {
       }
     }
     return best?.link;
+  }
+
+  /** One child per watched port (newest first, as OTP lists a static supervisor's children). */
+  whichChildren(): ChildInfo[] {
+    return [...this.entries.values()].reverse().map((e) =>
+      portChildInfo({
+        id: e.path,
+        process: e.link,
+        status: e.state === 'open' ? 'running' : e.state === 'absent' ? 'stopped' : 'restarting',
+        restartCount: e.restartCount,
+        lastExit: e.lastExit,
+      }),
+    );
+  }
+
+  countChildren(): ChildCounts {
+    return countPortChildren(this.whichChildren());
+  }
+
+  restartsInWindow(): number {
+    return this.restarts.count();
+  }
+
+  /**
+   * One health line per port: ok when its link is open (`detail` says the device, or why not).
+   *
+   * @example
+   * serial.health(); // [{ name: 'serial /dev/ttyUSB0', ok: true, detail: 'open, pump-7' }]
+   */
+  health(): { readonly name: string; readonly ok: boolean; readonly detail: string }[] {
+    return this.ports().map((p) => ({
+      name: `serial ${p.path}`,
+      ok: p.state === 'open',
+      detail: `${p.state}${p.deviceId ? `, ${p.deviceId}` : ''}${p.lastError ? `: ${p.lastError}` : ''}`,
+    }));
   }
 
   /** The live link on `path`, if it is open. */
@@ -211,6 +270,9 @@ export class SerialManager extends ProcessBase {
         nextAttemptAt: undefined,
         retryTimer: undefined,
         stableTimer: undefined,
+        restartCount: 0,
+        hadLink: false,
+        lastExit: undefined,
       };
       this.entries.set(path, e);
     }
@@ -326,6 +388,11 @@ export class SerialManager extends ProcessBase {
     e.link = link;
     e.state = 'open';
     e.lastError = undefined;
+    if (e.hadLink) {
+      e.restartCount++;
+      this.restarts.add();
+    }
+    e.hadLink = true;
     link.onExit((reason) => this.onLinkExit(e, link, reason));
     e.stableTimer = this.runtime.timers.schedule(
       this.reconnectOptions.stableMs,
@@ -356,6 +423,7 @@ export class SerialManager extends ProcessBase {
   private onLinkExit(e: PortEntry, link: SerialLink, reason: ExitReason): void {
     if (e.link !== link) return;
     e.link = undefined;
+    e.lastExit = reason;
     if (e.stableTimer) this.runtime.timers.cancel(e.stableTimer);
     e.stableTimer = undefined;
     if (this.status !== 'running') return; // stopping: terminate() stops the links

@@ -188,6 +188,49 @@ describe.skipIf(!HAVE_SOCAT)(`SerialManager ${PTY_NOTE}`, () => {
     expect(isUsbPort(info('/dev/ttyS0'))).toBe(false);
   });
 
+  it('is a supervisor of its links: each port a child, a killed link is restarted and reconnects', async () => {
+    const pair = await ptyPair(kit, 'k');
+    const device = await FakeDevice.open(kit, pair.devicePath);
+    const absent = `${kit.dir}/absent-host`;
+    const manager = manage([pair.hostPath, absent]);
+    await waitFor(() => manager.linkFor('pump-7') !== undefined, 5000, 'the first identification');
+    const first = manager.linkFor('pump-7')!;
+    expect(manager.whichChildren()).toEqual([
+      expect.objectContaining({ id: absent, status: 'stopped', pid: undefined, restartCount: 0 }),
+      expect.objectContaining({
+        id: pair.hostPath,
+        status: 'running',
+        pid: first.pid,
+        process: first,
+        type: 'worker',
+        restart: 'permanent',
+        restartCount: 0,
+      }),
+    ]);
+    expect(manager.countChildren()).toEqual({ specs: 2, active: 1, supervisors: 0, workers: 2 });
+    expect(manager.health()).toEqual([
+      { name: `serial ${pair.hostPath}`, ok: true, detail: 'open, pump-7' },
+      { name: `serial ${absent}`, ok: false, detail: expect.stringMatching(/^absent/) },
+    ]);
+
+    first.kill(); // what the tree's kill does
+    expect(first.exitReason).toEqual({ type: 'killed' });
+    const child = () => manager.whichChildren().find((c) => c.id === pair.hostPath)!;
+    expect(['restarting', 'running']).toContain(child().status);
+    await waitFor(() => manager.linkFor('pump-7') !== undefined, 5000, 'the link to be restarted');
+    const second = manager.linkFor('pump-7')!;
+    expect(second).not.toBe(first);
+    expect(child()).toMatchObject({ status: 'running', pid: second.pid, restartCount: 1 });
+    expect(child().lastExit).toEqual({ type: 'killed' });
+    expect(manager.restartsInWindow()).toBe(1);
+    await device.send(telemetry(2));
+    await waitFor(
+      () => manager.messages.some((m) => m.message.type === 'telemetry' && m.link === second),
+      5000,
+      'telemetry on the restarted link',
+    );
+  });
+
   it('refuses bad options with a RangeError naming the field', () => {
     expect(() => manage([''])).toThrow(/ports\[0\] must be a non-empty string/);
     expect(() => manage(['/dev/x'], { pollMs: 0 })).toThrow(/pollMs/);
