@@ -18,11 +18,11 @@
 import { isCommandErrorCode } from '../devices/command-tracker.js';
 import { describeKind } from '../devices/define-device.js';
 import type { DeviceView } from '../devices/fleet.js';
-import { MachineProcess } from '../runtime/machine-process.js';
 import type { Process } from '../runtime/process.js';
-import type { ChildInfo, SupervisorLike } from '../runtime/supervisor.js';
+import type { SupervisorLike } from '../runtime/supervisor.js';
 import type { CommandAuditRecord, EventRecord } from '../store/store.js';
 import type { Message } from '../transports/protocol.js';
+import { buildTree, countProcesses, findProcess as findInTree, isSupervisor } from './api/tree.js';
 import type { App } from './app.js';
 import type {
   ActionView,
@@ -118,7 +118,12 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
       }
       list.push({ at: clock.wallNow(), from: e.from, to: e.to });
       if (list.length > TRANSITIONS_KEPT) list.shift();
-      for (const c of clients) c.devices.add(e.name);
+      // The tree shows each machine's state: it is stale after any transition, not only after a
+      // process starts or exits (flush sends it at most every 500 ms).
+      for (const c of clients) {
+        c.devices.add(e.name);
+        c.tree = true;
+      }
       return;
     }
     if (e.type === 'child.restarted') restarts++;
@@ -185,139 +190,15 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
 
   // ---- the supervision tree ----
 
-  function node(parentKey: string, info: ChildInfo, deviceId: string | undefined): TreeNode {
-    const p = info.process;
-    const key = `${parentKey}/${info.id}`;
-    const status =
-      info.status === 'running' ? 'running' : info.status === 'restarting' ? 'restarting' : 'stopped';
-    const base = {
-      key,
-      pid: p?.pid ?? null,
-      name: p?.name ?? info.id,
-      childId: info.id,
-      restartType: info.restart,
-      restarts: info.restartCount,
-      status: status as TreeNode['status'],
-    };
-    const dev = deviceId ?? (p?.name.startsWith('device:') ? p.name.slice(7) : undefined);
-    if (p && isSupervisor(p)) return supervisorNode(p, key, base, dev);
-    return {
-      ...base,
-      type: 'worker',
-      ...(dev ? { deviceId: dev } : {}),
-      ...(p instanceof MachineProcess && p.alive ? { state: p.state } : {}),
-    };
-  }
-
-  function supervisorNode(
-    s: SupervisorLike,
-    key: string,
-    base: Omit<TreeNode, 'type'>,
-    deviceId: string | undefined,
-  ): TreeNode {
-    return {
-      ...base,
-      type: 'supervisor',
-      strategy: s.strategy,
-      intensity: { restartsInWindow: s.restartsInWindow(), maxRestarts: s.maxRestarts, periodMs: s.periodMs },
-      ...(deviceId ? { deviceId } : {}),
-      children: s.alive ? s.whichChildren().map((c) => node(key, c, deviceId)) : [],
-    };
-  }
-
-  function topNode(name: string, s: SupervisorLike | undefined): TreeNode {
-    const key = `fleetvisor/${name}`;
-    if (!s)
-      return { key, pid: null, name, childId: name, type: 'supervisor', status: 'stopped', restarts: 0 };
-    return supervisorNode(
-      s,
-      key,
-      {
-        key,
-        pid: s.pid,
-        name: s.name,
-        childId: name,
-        restartType: 'permanent',
-        restarts: 0,
-        status: s.alive ? 'running' : 'stopped',
-      },
-      undefined,
-    );
-  }
-
-  const tree = (): TreeNode => ({
-    key: 'fleetvisor',
-    pid: null,
-    name: 'fleetvisor',
-    childId: 'fleetvisor',
-    type: 'app',
-    status: 'running',
-    restarts: 0,
-    children: [topNode('links', links.supervisor), nestUnderParents(topNode('devices', fleet.supervisor))],
-  });
-
-  /**
-   * Devices that report a `parent` (a Sparkplug device under its edge node) are shown inside their
-   * parent's node, after its own children. Supervision itself stays per device: the bridge takes a
-   * node's devices down when the node dies, and the key keeps the device's own path.
-   */
-  function nestUnderParents(devicesNode: TreeNode): TreeNode {
-    const children = devicesNode.children ?? [];
-    const parentOf = (n: TreeNode): string | undefined => {
-      const parent = n.deviceId ? fleet.device(n.deviceId)?.status.parent : undefined;
-      return typeof parent === 'string' && parent !== n.deviceId ? parent : undefined;
-    };
-    const byDevice = new Map(children.filter((c) => c.deviceId).map((c) => [c.deviceId!, c]));
-    const adopted = new Map<string, TreeNode[]>();
-    for (const c of children) {
-      const parent = parentOf(c);
-      if (parent && byDevice.has(parent)) adopted.set(parent, [...(adopted.get(parent) ?? []), c]);
-    }
-    if (adopted.size === 0) return devicesNode;
-    const nested = children
-      .filter((c) => !(parentOf(c) && byDevice.has(parentOf(c)!)))
-      .map((c) =>
-        c.deviceId && adopted.has(c.deviceId)
-          ? { ...c, children: [...(c.children ?? []), ...adopted.get(c.deviceId)!] }
-          : c,
-      );
-    return { ...devicesNode, children: nested };
-  }
-
-  function findProcess(pid: number): { process: Process; parent: SupervisorLike | undefined } | undefined {
-    const walk = (
-      s: SupervisorLike | undefined,
-    ): { process: Process; parent: SupervisorLike | undefined } | undefined => {
-      if (!s?.alive) return undefined;
-      if (s.pid === pid) return { process: s, parent: undefined };
-      for (const c of s.whichChildren()) {
-        if (!c.process) continue;
-        if (c.process.pid === pid) return { process: c.process, parent: s };
-        if (isSupervisor(c.process)) {
-          const found = walk(c.process);
-          if (found) return found;
-        }
-      }
-      return undefined;
-    };
-    return walk(links.supervisor) ?? walk(fleet.supervisor);
-  }
+  const treeSources = { fleet, root: app.supervisor };
+  const tree = (): TreeNode => buildTree(treeSources);
+  const findProcess = (pid: number) => findInTree(treeSources, pid);
 
   // ---- stats ----
 
   function percentile(sorted: number[], p: number): number | null {
     if (sorted.length === 0) return null;
     return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? null;
-  }
-
-  function countProcesses(s: SupervisorLike | undefined): number {
-    if (!s?.alive) return 0;
-    let n = 1;
-    for (const c of s.whichChildren()) {
-      if (!c.process) continue;
-      n += isSupervisor(c.process) ? countProcesses(c.process) : 1;
-    }
-    return n;
   }
 
   function stats(): SystemStats {
@@ -337,7 +218,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
         online: list.filter((d) => d.link.up).length,
         failed: list.filter((d) => d.health === 'failed').length,
       },
-      processes: countProcesses(links.supervisor) + countProcesses(fleet.supervisor),
+      processes: countProcesses(app.supervisor),
       ingestRate: span > 0 ? (total - first.total) / span : 0,
       restarts,
       commandLatencyMs: {
@@ -530,7 +411,13 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
 
     killProcess: async (a) => {
       const found = findProcess(a.pid) ?? fail('notFound', `no running process with pid ${a.pid}`);
-      if (!found.parent) fail('notAllowed', `pid ${a.pid} is a top supervisor; stop the app instead`);
+      if (!found.parent)
+        fail('notAllowed', `pid ${a.pid} is the app's root supervisor; stop the app instead`);
+      if (found.parent === app.supervisor && found.info?.restart === 'temporary')
+        fail(
+          'notAllowed',
+          `${found.process.name} <${a.pid}> cannot be restarted by the root: killing it stops the whole app; stop the app instead`,
+        );
       found.process.kill();
       return { killed: a.pid };
     },
@@ -793,10 +680,6 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
 }
 
 // ---- helpers ----
-
-function isSupervisor(p: Process): p is SupervisorLike {
-  return p.kind === 'supervisor' && typeof (p as Partial<SupervisorLike>).whichChildren === 'function';
-}
 
 function eventView(e: EventRecord): EventView {
   return { seq: e.seq, at: e.at, deviceId: e.deviceId ?? null, kind: e.kind, data: e.data as Json };

@@ -4,8 +4,20 @@
  * newcomer sees live devices at once. The headless server and the Electron main process both
  * start it; neither imports anything else of the core to get going.
  *
- * Supervision: the fleet's `devices` dynamic supervisor and the `links` supervisor run side by
- * side on one runtime; the fleet's command tracker (`fleet.commands`) sits between them.
+ * Supervision: one root supervisor, `fleetvisor` (oneForOne), holds everything that runs, so the
+ * tree the views show is the truth:
+ *
+ *     fleetvisor
+ *     ├── broker    the embedded MQTT broker (permanent: a kill restarts it on the same port)
+ *     ├── devices   the fleet's dynamic supervisor, one supervisor per device
+ *     └── links     MQTT link, serial manager, the conventions' bridges
+ *
+ * `devices` and `links` are built once by their service (the fleet, the links), so the root
+ * cannot start them again: they are `temporary` and `significant`, and the root has
+ * `autoShutdown: 'anySignificant'` — when either ends on its own (its intensity exceeded), the
+ * root stops the rest and the app stops ({@link App.whenStopped}), as an OTP application whose
+ * top supervisor died. Stopping them runs the service's own stop (see serviceSupervisor). The
+ * fleet's command tracker (`fleet.commands`) sits between devices and links.
  *
  * @example
  * const app = await startApp({ dataDir: '/srv/fleetvisor', logger });
@@ -20,8 +32,13 @@ import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.j
 import type { Fleet } from '../devices/fleet.js';
 import { createFleet } from '../devices/fleet.js';
 import { genericDevice } from '../devices/generic-device.js';
+import type { ExitReason } from '../runtime/exit-reason.js';
+import { formatExitReason } from '../runtime/exit-reason.js';
 import type { Logger, Runtime } from '../runtime/runtime.js';
 import { createRuntime } from '../runtime/runtime.js';
+import { serviceSupervisor } from '../runtime/service-supervisor.js';
+import type { Supervisor } from '../runtime/supervisor.js';
+import { startSupervisor } from '../runtime/supervisor.js';
 import { socatAvailable } from '../sim/pty.js';
 import type { SimFleet } from '../sim/sim-fleet.js';
 import { startSimFleet } from '../sim/sim-fleet.js';
@@ -31,9 +48,9 @@ import { openSqliteStore } from '../store/sqlite-store.js';
 import type { BrokerAccounts } from '../transports/broker-accounts.js';
 import { openBrokerAccounts } from '../transports/broker-accounts.js';
 import type { EmbeddedBroker } from '../transports/embedded-broker.js';
-import { startEmbeddedBroker } from '../transports/embedded-broker.js';
 import type { Links, MqttSettings } from '../transports/links.js';
 import { createLinks } from '../transports/links.js';
+import { brokerChild } from './broker-process.js';
 
 /** The demo's own database, so demo devices never mix with a real fleet. */
 export const DEMO_DATABASE_FILE_NAME = 'demo.sqlite';
@@ -79,6 +96,8 @@ export interface AppOptions {
 
 export interface App {
   readonly runtime: Runtime;
+  /** The root of the supervision tree: broker, devices, links. */
+  readonly supervisor: Supervisor;
   readonly store: SqliteStore;
   readonly fleet: Fleet;
   readonly links: Links;
@@ -93,6 +112,11 @@ export interface App {
   /** Starts or stops the simulated devices (only in demo mode: they live in the demo database). */
   setDemo(on: boolean): Promise<{ ok: true } | { ok: false; message: string }>;
   stop(): Promise<void>;
+  /**
+   * Resolves once the app has stopped: after {@link App.stop}, or on its own when its root
+   * supervisor shut down (a part it cannot run without ended) — then with that reason.
+   */
+  whenStopped(): Promise<ExitReason | undefined>;
 }
 
 /** Every convention Fleetvisor knows, with its defaults. */
@@ -120,22 +144,49 @@ export async function startApp(options: AppOptions): Promise<App> {
     stack.push(() => store.close());
     log.info('data', { file });
 
+    const rootStarted = await startSupervisor(runtime, {
+      name: 'fleetvisor',
+      strategy: 'oneForOne',
+      maxRestarts: 3,
+      periodMs: 60_000,
+      autoShutdown: 'anySignificant',
+    });
+    if (!rootStarted.ok) throw new Error(`the root supervisor could not start: ${rootStarted.error.message}`);
+    const root = rootStarted.value;
+    stack.push(async () => {
+      await root.stop();
+    });
+    /** Starts a child of the root; a failure stops the app's start with the child's reason. */
+    const startChild = async (spec: Parameters<Supervisor['startChild']>[0]) => {
+      const r = await root.startChild(spec);
+      if (!r.ok) throw r.error.cause ?? new Error(r.error.message);
+    };
+
     let broker: EmbeddedBroker | undefined;
     let brokerAccounts: BrokerAccounts | undefined;
     let mqtt = options.mqtt;
     if (!mqtt) {
       brokerAccounts = openBrokerAccounts(options.dataDir);
-      broker = await startEmbeddedBroker({
-        host: options.broker?.host ?? '127.0.0.1',
-        port: options.broker?.port ?? 1883,
-        logger: log,
-        auth: brokerAccounts,
-        ...(options.broker?.tls ? { tls: options.broker.tls } : {}),
-      });
-      stack.push(() => broker!.close());
-      mqtt = { url: broker.url, ...brokerAccounts.host };
-      log.info('embedded MQTT broker: devices connect to it', { url: broker.url });
-      if (broker.portWasTaken)
+      await startChild(
+        brokerChild(
+          runtime,
+          {
+            host: options.broker?.host ?? '127.0.0.1',
+            port: options.broker?.port ?? 1883,
+            logger: log,
+            auth: brokerAccounts,
+            ...(options.broker?.tls ? { tls: options.broker.tls } : {}),
+          },
+          (started) => {
+            broker = started;
+          },
+        ),
+      );
+      const first = broker as EmbeddedBroker | undefined;
+      if (!first) throw new Error('the embedded broker did not start');
+      mqtt = { url: first.url, ...brokerAccounts.host };
+      log.info('embedded MQTT broker: devices connect to it', { url: first.url });
+      if (first.portWasTaken)
         log.info(
           `to use the broker that runs on port ${options.broker?.port ?? 1883}: --mqtt-url mqtt://127.0.0.1:${options.broker?.port ?? 1883}`,
         );
@@ -191,20 +242,45 @@ export async function startApp(options: AppOptions): Promise<App> {
       kinds: [genericDevice, ...conventions.flatMap((c) => c.kinds)],
       carrier: links.carrier,
     });
-    const started = await fleet.start();
-    stack.push(() => fleet.stop());
-    log.info('fleet loaded', { devices: started.started, failed: started.failed.length });
-    for (const f of started.failed) log.warn('device could not start', f);
+    await startChild({
+      id: 'devices',
+      type: 'supervisor',
+      restart: 'temporary',
+      significant: true,
+      shutdown: 'infinity',
+      start: async () => {
+        const started = await fleet.start();
+        log.info('fleet loaded', { devices: started.started, failed: started.failed.length });
+        for (const f of started.failed) log.warn('device could not start', f);
+        return serviceSupervisor(runtime, fleet.supervisor, () => fleet.stop());
+      },
+    });
+    stack.push(async () => {
+      await root.terminateChild('devices');
+    });
     const brokerSettings = mqtt;
-    await links.attach(
-      fleet,
-      { adopt: options.adopt ?? (demo ? 'auto' : 'manual') },
-      conventions.map((c) => ({
-        id: c.name,
-        start: () => c.start({ runtime, fleet, store, broker: brokerSettings }),
-      })),
-    );
-    stack.push(() => links.stop());
+    await startChild({
+      id: 'links',
+      type: 'supervisor',
+      restart: 'temporary',
+      significant: true,
+      shutdown: 'infinity',
+      start: async () => {
+        await links.attach(
+          fleet,
+          { adopt: options.adopt ?? (demo ? 'auto' : 'manual') },
+          conventions.map((c) => ({
+            id: c.name,
+            start: () => c.start({ runtime, fleet, store, broker: brokerSettings }),
+          })),
+        );
+        if (!links.supervisor) throw new Error('links: attach() left no supervisor');
+        return serviceSupervisor(runtime, links.supervisor, () => links.stop());
+      },
+    });
+    stack.push(async () => {
+      await root.terminateChild('links');
+    });
 
     // The lifecycle, readable in the terminal until the views arrive.
     const off = runtime.events.subscribe((e) => {
@@ -216,13 +292,29 @@ export async function startApp(options: AppOptions): Promise<App> {
     stack.push(async () => off());
 
     let stopping: Promise<void> | undefined;
+    let stoppedOnItsOwn: ExitReason | undefined;
+    const stop = () => {
+      stopping ??= unwind().finally(() => runtime.dispose());
+      return stopping;
+    };
+    root.onExit((reason) => {
+      if (stopping) return;
+      stoppedOnItsOwn = reason;
+      log.error(
+        `the app stops: its root supervisor shut down (${formatExitReason(reason)}) because a part it cannot run without ended; see the log above for which`,
+      );
+      void stop();
+    });
     return {
       runtime,
+      supervisor: root,
       store,
       fleet,
       links,
       brokerUrl: mqtt.url,
-      broker,
+      get broker() {
+        return broker;
+      },
       brokerAccounts,
       get sim() {
         return sim;
@@ -246,9 +338,11 @@ export async function startApp(options: AppOptions): Promise<App> {
         }
         return { ok: true };
       },
-      stop() {
-        stopping ??= unwind().finally(() => runtime.dispose());
-        return stopping;
+      stop,
+      async whenStopped() {
+        await root.whenExited();
+        await stop();
+        return stoppedOnItsOwn;
       },
     } satisfies App;
   } catch (error) {

@@ -61,7 +61,9 @@ function find(node: TreeNode, pred: (n: TreeNode) => boolean): TreeNode | undefi
 describe('host API', () => {
   it('shows the supervision tree: links with the MQTT link, devices with a supervisor and machine each', async () => {
     const tree = await ok<TreeNode>('tree', {});
-    expect(tree.children?.map((c) => c.childId)).toEqual(['links', 'devices']);
+    // The root is the app's real root supervisor; its children newest first, as OTP lists them.
+    expect(tree).toMatchObject({ type: 'supervisor', pid: app.supervisor.pid, strategy: 'oneForOne' });
+    expect(tree.children?.map((c) => c.childId)).toEqual(['links', 'devices', 'broker']);
     expect(find(tree, (n) => n.childId === 'mqtt')).toMatchObject({ type: 'worker', status: 'running' });
     const sup = find(tree, (n) => n.name === 'device:demo-m001');
     expect(sup).toMatchObject({ type: 'supervisor', strategy: 'restForOne', intensity: { maxRestarts: 3 } });
@@ -154,6 +156,111 @@ describe('host API', () => {
     await waitFor(() => app.fleet.device('demo-m003')!.restarts === before + 1, 5000, 'restarted');
     expect(app.fleet.device('demo-m003')!.state).toBe('connected');
   });
+
+  it('the embedded broker is a child of the root: a kill restarts it on the same URL and the devices come back', async () => {
+    const tree = await ok<TreeNode>('tree', {});
+    const broker = find(tree, (n) => n.key === 'fleetvisor/broker')!;
+    expect(broker).toMatchObject({ type: 'worker', status: 'running', restartType: 'permanent' });
+    expect(await ok('killProcess', { pid: broker.pid })).toEqual({ killed: broker.pid });
+    await waitFor(
+      () => {
+        const now = app.supervisor.whichChildren().find((c) => c.id === 'broker');
+        return now?.status === 'running' && now.pid !== broker.pid;
+      },
+      10_000,
+      'broker restarted',
+    );
+    expect(app.broker?.url).toBe(app.brokerUrl);
+    const after = find(await ok<TreeNode>('tree', {}), (n) => n.key === 'fleetvisor/broker')!;
+    expect(after).toMatchObject({ restarts: 1, reason: 'killed', status: 'running' });
+    await waitFor(
+      () => ids.every((id) => app.fleet.device(id)?.link.up && app.fleet.device(id)?.state === 'connected'),
+      20_000,
+      'devices back on the restarted broker',
+    );
+  }, 30_000);
+
+  it('refuses to kill what the root cannot restart (links, devices, the root itself)', async () => {
+    const tree = await ok<TreeNode>('tree', {});
+    for (const key of ['fleetvisor/links', 'fleetvisor/devices', 'fleetvisor']) {
+      const n = find(tree, (x) => x.key === key)!;
+      const r = await api.call('killProcess', { pid: n.pid });
+      expect(r).toMatchObject({ ok: false, error: { code: 'notAllowed' } });
+    }
+    expect(app.supervisor.alive).toBe(true);
+  });
+
+  it('a device whose supervisor gave up stays in the tree, failed, with the reason', async () => {
+    const id = 'demo-m002';
+    for (let i = 0; i < 4; i++) {
+      const machine = find(
+        await ok<TreeNode>('tree', {}),
+        (n) => n.deviceId === id && n.childId === 'machine',
+      );
+      if (!machine?.pid) break;
+      await ok('killProcess', { pid: machine.pid });
+      await waitFor(
+        () => {
+          const d = app.fleet.device(id);
+          return d?.health === 'failed' || d?.restarts === i + 1;
+        },
+        5000,
+        `kill ${i + 1} handled`,
+      );
+    }
+    await waitFor(() => app.fleet.device(id)?.health === 'failed', 5000, 'device failed');
+    const node = find(await ok<TreeNode>('tree', {}), (n) => n.key === `fleetvisor/devices/${id}`);
+    expect(node).toMatchObject({ status: 'failed', pid: null, deviceId: id, name: `device:${id}` });
+    expect(node?.reason).toContain('crashLoop');
+    expect(node?.reason).toContain('killed');
+    await ok('restartDevice', { id });
+    const back = find(await ok<TreeNode>('tree', {}), (n) => n.key === `fleetvisor/devices/${id}`);
+    expect(back?.status).toBe('running');
+  }, 30_000);
+
+  it('pushes the tree on state transitions, not only when processes start or exit', async () => {
+    const id = 'demo-m001';
+    const got: PushMessage[] = [];
+    const close = api.openStream({ send: (m) => got.push(m), congested: () => false });
+    const treeState = (m: PushMessage) => {
+      const tree = m.type === 'resync' ? undefined : m.tree;
+      return tree ? find(tree, (n) => n.deviceId === id && n.childId === 'machine')?.state : undefined;
+    };
+    try {
+      const processEvents: string[] = [];
+      const off = app.runtime.events.subscribe((e) => {
+        if ((e.type === 'process.started' || e.type === 'process.exited') && e.name.includes(id))
+          processEvents.push(e.type);
+      });
+      app.sim!.mqtt.find((s) => s.id === id)!.dropLink(4000);
+      await waitFor(
+        () => got.some((m) => treeState(m) === 'disconnected'),
+        10_000,
+        'tree shows disconnected',
+      );
+      await waitFor(
+        () => got.at(-1) !== undefined && app.fleet.device(id)?.state === 'connected',
+        15_000,
+        'back',
+      );
+      await waitFor(
+        () =>
+          got.some(
+            (m, i) =>
+              i > 0 &&
+              treeState(m) === 'connected' &&
+              got.slice(0, i).some((x) => treeState(x) === 'disconnected'),
+          ),
+        10_000,
+        'tree shows connected again',
+      );
+      off();
+      // No process of that device started or exited: the states came with the transitions.
+      expect(processEvents).toEqual([]);
+    } finally {
+      close();
+    }
+  }, 40_000);
 
   it('pushes a snapshot, then coalesced diffs with telemetry', async () => {
     const got: PushMessage[] = [];
