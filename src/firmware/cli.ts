@@ -7,8 +7,9 @@
  *   trust KEY.pub                      copies a public key into the data folder's trusted keys
  *   import IMAGE [--manifest FILE] [--allow-downgrade]
  *   list
+ *   delete SHA256                      an image nothing uses (a unique prefix of 8+ hex digits)
  *
- * keygen and sign work on files only. trust, import and list work on the data folder directly
+ * keygen and sign work on files only. trust, import, list and delete work on the data folder directly
  * (`--data-dir`, else FLEETVISOR_DATA_DIR, else the OS folder; `--demo` for the demo's database):
  * the firmware rows are written through SQLite's own locking, so this is safe with the app running
  * or not. A running app sees the new image on its next list. Every command takes `--json`.
@@ -59,8 +60,9 @@ export const FIRMWARE_USAGE = `Usage: fleetvisor firmware <command> [options]
   import IMAGE [--manifest FILE] [--allow-downgrade]
                               check and store an image (manifest default: IMAGE.manifest.json)
   list                        the stored images and the devices running each
+  delete SHA256               delete an image no device runs or wants (8+ leading hex digits suffice)
 
-Options for trust, import and list:
+Options for trust, import, list and delete:
   --data-dir DIR              the data folder (default: FLEETVISOR_DATA_DIR, else the OS folder)
   --demo                      the demo fleet's database (demo.sqlite), which also trusts the sample key
   --trusted-key FILE          trust this public key too (repeatable)
@@ -194,7 +196,8 @@ export async function runFirmwareCli(argv: readonly string[], io: CliIo): Promis
       }
 
       case 'import':
-      case 'list': {
+      case 'list':
+      case 'delete': {
         const file = database();
         const trusted = loadTrustedKeys({
           folders: [join(dataDir(), TRUSTED_KEYS_DIR)],
@@ -227,6 +230,29 @@ export async function runFirmwareCli(argv: readonly string[], io: CliIo): Promis
               list.length === 0 && unreadable.length === 0
                 ? `no firmware images in ${file}`
                 : `images in ${file}:\n${lines.join('\n')}`,
+            );
+          }
+          if (command === 'delete') {
+            if (args.length !== 1 || !/^[0-9a-f]{8,64}$/.test(args[0]!))
+              throw new CliError(
+                'usage',
+                'firmware delete takes the SHA-256 of an image (8 to 64 hex digits)',
+                2,
+              );
+            const prefix = args[0]!;
+            const matches = (await images.list()).images.filter((l) => l.image.sha256.startsWith(prefix));
+            if (matches.length === 0)
+              throw new CliError('notFound', `no image's SHA-256 starts with ${prefix} in ${file}`);
+            if (matches.length > 1)
+              throw new CliError(
+                'ambiguous',
+                `${matches.length} images' SHA-256 start with ${prefix}; give more digits`,
+              );
+            const r = await images.remove(matches[0]!.image.sha256, 'cli');
+            if (!r.ok) throw new CliError(r.error.code, r.error.message);
+            return done(
+              { database: file, image: r.value },
+              `deleted ${r.value.version} for ${r.value.kinds.join(', ')} (SHA-256 ${r.value.sha256})`,
             );
           }
           const imageFile = one('IMAGE');

@@ -128,6 +128,30 @@ describe('fleetvisor firmware (keygen, sign, trust, import, list on a data folde
     expect(jsonErr().error.code).toBe('unknownKind');
   });
 
+  it('delete removes an unused image by its hash (or a unique prefix), and refuses an unknown one', async () => {
+    await runNoData('keygen', 'lab');
+    await run('trust', 'lab.pub');
+    await runNoData(
+      'sign',
+      'app.bin',
+      '--key',
+      'lab.key',
+      '--version',
+      '1.0.0',
+      '--kind',
+      'fleetvisor.generic',
+    );
+    await run('import', 'app.bin', '--json');
+    const sha: string = json().value.image.sha256;
+    expect(await run('delete', sha.slice(0, 12), '--json')).toBe(0);
+    expect(json().value.image.sha256).toBe(sha);
+    expect(await run('list', '--json')).toBe(0);
+    expect(json().value.images).toEqual([]);
+    expect(await run('delete', sha.slice(0, 12), '--json')).toBe(1);
+    expect(jsonErr().error.code).toBe('notFound');
+    expect(await run('delete', 'abc')).toBe(2);
+  });
+
   it('usage errors exit 2 with the reason', async () => {
     expect(await runNoData('sign', 'app.bin', '--version', '1.0.0')).toBe(2);
     expect(errs.join('')).toMatch(/--key/);
