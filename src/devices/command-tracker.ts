@@ -150,6 +150,8 @@ export interface CommandCarrier {
   readonly resendsAfterDrop: boolean;
   /** How long a sent command waits for its confirmation. */
   readonly replyTimeoutMs: number;
+  /** Why a sent command timed out, in the carrier's words (what did not come back); optional. */
+  describeTimeout?(command: TrackedCommand): string;
   /**
    * How long a command may wait for an offline device by default (the submit's `ttlMs` wins);
    * undefined: the tracker's default; null: forever.

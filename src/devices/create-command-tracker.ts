@@ -174,9 +174,10 @@ export function createCommandTracker(options: CommandTrackerOptions): CommandTra
     });
   }
 
-  function armReply(e: Entry, replyTimeoutMs: number): void {
+  function armReply(e: Entry, carrier: CommandCarrier): void {
     cancelTimer(e);
     const { deviceId, commandId } = e.view;
+    const { replyTimeoutMs } = carrier;
     e.timer = runtime.timers.schedule(
       replyTimeoutMs,
       () => {
@@ -186,7 +187,9 @@ export function createCommandTracker(options: CommandTrackerOptions): CommandTra
         finish(e, 'timedOut', {
           error: {
             code: 'timedOut',
-            message: `no confirmation from ${deviceId} within ${replyTimeoutMs} ms`,
+            message:
+              carrier.describeTimeout?.(e.view) ??
+              `no confirmation from ${deviceId} within ${replyTimeoutMs} ms`,
           },
         });
       },
@@ -229,7 +232,7 @@ export function createCommandTracker(options: CommandTrackerOptions): CommandTra
     const first = v.attempts === 0 && v.sentAt === null;
     if (outcome === 'sent') {
       change(e, { status: 'sent', sentAt, attempts: e.view.attempts + 1 });
-      armReply(e, carrier.replyTimeoutMs);
+      armReply(e, carrier);
       if (first) persist(v.commandId, () => store.updateCommand(v.commandId, { status: 'sent' }));
       return;
     }

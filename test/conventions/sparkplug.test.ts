@@ -364,16 +364,23 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
 
   it('kill -9: the broker publishes its NDEATH, node and devices go down; restarted, they come back', async () => {
     const url = brokerUrl();
-    const app = await startApp(url);
+    const app = await startApp(url, { commandTimeoutMs: 20_000 }); // the death, not the time, ends the write
     const group = uniqueId('g');
     const node = uniqueId('n');
     const id = ids(group, node);
     const peer = startPeer(url, group, node);
     const all = [id.node, id.dev1, id.dev2];
     await allIn(app, all, 'connected', 10_000);
+    // A write the peer never echoes (it ignores `label`) is in flight when the node dies.
+    const inFlight = await app.fleet.act(id.dev2, 'write', { metric: 'label', value: 'lost' });
+    expect(inFlight).toMatchObject({ ok: true, value: { commandStatus: 'sent' } });
 
     await peer.kill();
     await allIn(app, all, 'disconnected', PEER_KEEPALIVE_S * 1500 + 3000);
+    expect(await commandOf(app, inFlight.ok ? inFlight.value.commandId : '')).toMatchObject({
+      status: 'failed',
+      error: { code: 'linkLost', message: expect.stringContaining('may or may not have run') },
+    });
     expect(app.fleet.device(id.node)!.link).toMatchObject({ up: false, reason: 'NDEATH (bdSeq 0)' });
     expect(app.fleet.device(id.dev2)!.link).toMatchObject({
       up: false,
@@ -382,7 +389,7 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
     expect(app.bridge.stats()).toMatchObject({ deaths: 1, nodesOnline: 0 });
     expect(await app.fleet.act(id.dev1, 'write', { metric: 'setpoint', value: 1 })).toMatchObject({
       ok: false,
-      error: { code: 'noLink', message: expect.stringContaining('offline') },
+      error: { code: 'offline', message: expect.stringContaining('offline') },
     });
 
     restartPeer(peer); // no operator action: its births bring everything back

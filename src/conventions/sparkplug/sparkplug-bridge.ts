@@ -32,13 +32,14 @@
  * - Losing the broker: every node and device goes `linkDown` (deaths may be missed meanwhile);
  *   after reconnecting, every known node is asked for a rebirth (`rebirthOnConnect`).
  *
- * Commands (the kinds' `command` actions, through `fleet.setCommandPort`): `write { metric,
- * value }` is checked against the metric's datatype from the birth (`badCommand` → the fleet's
- * `badArgs`, naming the datatype), audited in the store, and published as NCMD/DCMD at QoS 0.
- * Sparkplug has no reply, so the command `succeeded` when the new value comes back in a DATA (or
- * birth) message within `commandTimeoutMs`, else `timedOut` with the reason; a death meanwhile
- * makes it `failed`. `rebirth` succeeds with the NBIRTH. Commands are not queued for an offline
- * node (QoS 0, and its birth may change the metrics): they are refused with `noLink`.
+ * Commands (the kinds' `command` actions) go through the fleet's command tracker with the
+ * Sparkplug carrier (src/conventions/sparkplug/sparkplug-carrier.ts): `write { metric, value }`
+ * is checked against the metric's datatype from the birth (`badArgs`, naming the datatype),
+ * audited, and published as NCMD/DCMD at QoS 0. Sparkplug has no reply, so the command
+ * `succeeded` when the new value comes back in a DATA (or birth) message within
+ * `commandTimeoutMs`, else `timedOut` with the reason; a death meanwhile makes it `failed`
+ * (`linkLost`). `rebirth` succeeds with the NBIRTH. Commands are not queued for an offline node
+ * (QoS 0, and its birth may change the metrics): they are refused with `offline`.
  *
  * Tahu's Node.js edge client quirks are tolerated: it keeps bdSeq at 0 (so its NDEATH always
  * matches its birth) and publishes NDEATH, births and data at QoS 0.
@@ -48,22 +49,21 @@
  * await app.fleet.act('Plant1-Line4-Press2', 'write', { metric: 'setpoint', value: 42 }, 'ana');
  * // commandStatus 'sent'; the audit ends 'succeeded' once DDATA reports setpoint = 42
  */
-import { randomUUID } from 'node:crypto';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { connect } from 'mqtt';
-import type { DeviceCommandPort, DeviceView, Fleet } from '../../devices/fleet.js';
+import type { DeviceView, Fleet } from '../../devices/fleet.js';
 import type { ExitReason } from '../../runtime/exit-reason.js';
 import { ProcessBase } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
-import type { TimerRef } from '../../runtime/timers.js';
 import type { EventInput, JsonObject, JsonValue, Store } from '../../store/store.js';
 import type { ReconnectOptions } from '../../transports/mqtt-link.js';
 import { DEFAULT_RECONNECT, hostClientOptions, ReconnectSchedule } from '../../transports/mqtt-link.js';
 import type { Convention, ConventionContext } from '../convention.js';
+import type { SparkplugCarrier, SparkplugCommandTarget } from './sparkplug-carrier.js';
+import { createSparkplugCarrier } from './sparkplug-carrier.js';
 import type { Datatype, ScalarValue, SparkplugMetric, SparkplugPayload } from './sparkplug-codec.js';
 import {
   BDSEQ_METRIC,
-  checkWriteValue,
   commandTopic,
   decodeSparkplugPayload,
   encodeSparkplugCommand,
@@ -72,11 +72,9 @@ import {
   parseStatePayload,
   REBIRTH_METRIC,
   SPARKPLUG_NAMESPACE,
-  sameValue,
   scalarJson,
   stateTopic,
   telemetryValue,
-  toJson,
   topicLevelProblem,
   valueAs,
 } from './sparkplug-codec.js';
@@ -232,26 +230,8 @@ interface ErrorWindow {
   events: number;
 }
 
-interface PendingCommand {
-  readonly commandId: string;
-  readonly deviceId: string;
-  readonly action: 'write' | 'rebirth';
-  readonly group: string;
-  readonly node: string;
-  readonly device: string | undefined;
-  readonly metric?: string;
-  readonly datatype?: Datatype;
-  readonly value?: ScalarValue;
-  readonly sentAt: number;
-  timer: TimerRef | undefined;
-}
-
-type PortResult = Awaited<ReturnType<DeviceCommandPort['submit']>>;
-
-const refuse = (code: string, message: string): PortResult => ({ ok: false, error: { code, message } });
-
 /** The bridge process. Made by {@link sparkplugConvention}'s `start`. */
-export class SparkplugBridge extends ProcessBase {
+export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarget {
   private readonly fleet: Fleet;
   private readonly store: Store;
   private readonly broker: ConventionContext['broker'];
@@ -275,8 +255,7 @@ export class SparkplugBridge extends ProcessBase {
   private lastError: Error | undefined;
 
   private readonly sessions = new Map<string, NodeSession>();
-  private readonly pending = new Map<string, PendingCommand>();
-  private readonly pendingByDevice = new Map<string, Set<PendingCommand>>();
+  private readonly carrier: SparkplugCarrier;
   private readonly errorWindows = new Map<string, ErrorWindow>();
   private readonly refusedKeys = new Set<string>();
   private readonly discoveredMap = new Map<string, DiscoveredSparkplug>();
@@ -298,10 +277,6 @@ export class SparkplugBridge extends ProcessBase {
     badMessages: 0,
     badTopics: 0,
     refused: 0,
-    sent: 0,
-    succeeded: 0,
-    timedOut: 0,
-    failed: 0,
   };
 
   constructor(runtime: Runtime, context: ConventionContext, options: SparkplugOptions) {
@@ -315,6 +290,11 @@ export class SparkplugBridge extends ProcessBase {
     this.groups = options.groups && options.groups.length > 0 ? [...options.groups] : undefined;
     this.adoptMode = options.adopt ?? 'auto';
     this.commandTimeoutMs = options.commandTimeoutMs ?? 10_000;
+    this.carrier = createSparkplugCarrier({
+      fleet: this.fleet,
+      target: this,
+      replyTimeoutMs: this.commandTimeoutMs,
+    });
     this.rebirthMinIntervalMs = options.rebirthMinIntervalMs ?? 5000;
     this.rebirthOnConnect = options.rebirthOnConnect ?? true;
     this.maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024;
@@ -336,12 +316,8 @@ export class SparkplugBridge extends ProcessBase {
         throw new Error(
           `the fleet does not know the kind ${kind}: register the Sparkplug convention's kinds`,
         );
-    const port: DeviceCommandPort = {
-      submit: (input) => this.submit(input),
-      open: (deviceId) => [...(this.pendingByDevice.get(deviceId) ?? [])].map((p) => ({ action: p.action })),
-    };
-    this.fleet.setCommandPort(SPARKPLUG_NODE_KIND, port);
-    this.fleet.setCommandPort(SPARKPLUG_DEVICE_KIND, port);
+    this.fleet.setCarrier(SPARKPLUG_NODE_KIND, this.carrier);
+    this.fleet.setCarrier(SPARKPLUG_DEVICE_KIND, this.carrier);
     this.started();
     if (!this.broker) {
       this.state = 'noBroker';
@@ -374,7 +350,7 @@ export class SparkplugBridge extends ProcessBase {
       badMessages: c.badMessages,
       badTopics: c.badTopics,
       refused: c.refused,
-      commands: { sent: c.sent, succeeded: c.succeeded, timedOut: c.timedOut, failed: c.failed },
+      commands: this.carrier.counts(),
       nodesOnline,
       hosts: Object.fromEntries(this.hostStates),
     };
@@ -436,6 +412,7 @@ export class SparkplugBridge extends ProcessBase {
     await Promise.all([...this.sessions.values()].map((s) => s.queue));
     while (this.writingEvents || this.storeWrites.size > 0)
       await Promise.all([this.writingEvents, ...this.storeWrites]);
+    await this.fleet.commands.flush(); // the outcomes of its commands
   }
 
   // ---- process lifecycle ----
@@ -447,11 +424,7 @@ export class SparkplugBridge extends ProcessBase {
     this.cancelTimers();
     this.client = undefined;
     this.dropSessions('the Sparkplug bridge stopped');
-    for (const p of [...this.pending.values()])
-      this.settle(p, 'failed', undefined, {
-        code: 'stopped',
-        message: 'the Sparkplug bridge stopped before the value came back',
-      });
+    this.carrier.close();
     if (client) {
       await new Promise<void>((resolve) => {
         const force = this.runtime.timers.schedule(2000, () => client.end(true, {}, () => resolve()), {
@@ -480,12 +453,8 @@ export class SparkplugBridge extends ProcessBase {
   protected override release(): void {
     this.state = 'closed';
     this.cancelTimers();
-    // Killed: the audit still gets its answer (the writes go on without us).
-    for (const p of [...this.pending.values()])
-      this.settle(p, 'failed', undefined, {
-        code: 'stopped',
-        message: 'the Sparkplug bridge was killed before the value came back',
-      });
+    // Killed: its open commands stay with the tracker and end by their reply time.
+    this.carrier.close();
     const client = this.client;
     this.client = undefined;
     client?.end(true);
@@ -750,8 +719,7 @@ export class SparkplugBridge extends ProcessBase {
       metrics: statusMetrics(table, p.metrics),
     });
     this.applyValues(s.id, table, p, 'NBIRTH');
-    for (const c of this.pendingOf(s.id))
-      if (c.action === 'rebirth') this.settle(c, 'succeeded', { seq: p.seq ?? null });
+    this.carrier.nodeBorn(s.id, p.seq ?? null);
     this.runtime.logger.info('Sparkplug edge node born', { bridge: this.name, id: s.id, bdSeq: s.bdSeq });
   }
 
@@ -852,8 +820,7 @@ export class SparkplugBridge extends ProcessBase {
     s.seq = null;
     s.rebirthAskedAt = null;
     for (const d of s.devices.values()) d.born = false;
-    this.fleet.linkDown(s.id, reason);
-    this.failPending(s.id, `the edge node died (${reason}) before the value came back`);
+    this.fleet.linkDown(s.id, reason); // its sent commands end `linkLost` (the tracker)
     // Every device of the node, also those born before this bridge started.
     for (const v of this.fleet.list())
       if (
@@ -862,7 +829,6 @@ export class SparkplugBridge extends ProcessBase {
         v.attributes.node === s.node
       ) {
         this.fleet.linkDown(v.id, `its edge node died (${reason})`);
-        this.failPending(v.id, `its edge node died (${reason}) before the value came back`);
       }
     this.runtime.logger.info('Sparkplug edge node died', { bridge: this.name, id: s.id, reason });
   }
@@ -875,7 +841,6 @@ export class SparkplugBridge extends ProcessBase {
     this.counters.deaths++;
     d.born = false;
     if (this.fleet.has(d.id)) this.fleet.linkDown(d.id, 'DDEATH');
-    this.failPending(d.id, 'the device died (DDEATH) before the value came back');
   }
 
   private checkSeq(s: NodeSession, seq: number | undefined, type: string): void {
@@ -946,17 +911,13 @@ export class SparkplugBridge extends ProcessBase {
   /** Telemetry, and the writes whose value came back. */
   private applyValues(id: string, table: MetricTable, p: SparkplugPayload, type: string): void {
     const byTs = new Map<number | null, Record<string, number>>();
-    const waiting = this.pendingByDevice.get(id);
     for (const m of p.metrics) {
       const def = this.resolve(id, table, m, type);
       if (!def) continue;
       if (m.name === BDSEQ_METRIC && type === 'NBIRTH') continue;
       const value = valueAs(m, def.datatype);
       if (value === null) continue;
-      if (waiting)
-        for (const c of waiting)
-          if (c.action === 'write' && c.metric === def.name && sameValue(def.datatype, c.value!, value))
-            this.settle(c, 'succeeded', { value: toJson(value), reportedIn: type });
+      this.carrier.valueReported(id, def.name, def.datatype, value, type);
       if (CONTROL_PREFIXES.some((prefix) => def.name.startsWith(prefix))) continue;
       const n = telemetryValue(def.datatype, value);
       if (n === undefined) continue;
@@ -1256,163 +1217,46 @@ export class SparkplugBridge extends ProcessBase {
     void q.finally(() => this.storeWrites.delete(q));
   }
 
-  // ---- commands ----
+  // ---- commands (the carrier's wire) ----
 
-  private async submit(input: Parameters<DeviceCommandPort['submit']>[0]): Promise<PortResult> {
-    if (this.status !== 'running') return refuse('stopped', 'the Sparkplug bridge is not running');
-    const v = this.fleet.device(input.deviceId);
-    if (!v || (v.kind !== SPARKPLUG_NODE_KIND && v.kind !== SPARKPLUG_DEVICE_KIND))
-      return refuse(
-        'badDeviceId',
-        `'${String(input.deviceId).slice(0, 80)}' is not a Sparkplug node or device`,
-      );
+  /** The carrier's view: a node or device born now, with its birth's metrics. */
+  born(deviceId: string): ReturnType<SparkplugCommandTarget['born']> {
+    const v = this.fleet.device(deviceId);
+    if (!v || (v.kind !== SPARKPLUG_NODE_KIND && v.kind !== SPARKPLUG_DEVICE_KIND)) return undefined;
+    const s = this.sessions.get(this.key(String(v.attributes.group), String(v.attributes.node)));
+    if (!s?.born || s.id === undefined) return undefined;
+    if (v.kind === SPARKPLUG_NODE_KIND)
+      return s.id === v.id ? { node: true, metrics: s.metrics.byName } : undefined;
+    const d = s.devices.get(String(v.attributes.device));
+    return d?.born && d.id === v.id ? { node: false, metrics: d.metrics.byName } : undefined;
+  }
+
+  /** The carrier's wire: NCMD/DCMD at QoS 0 (Sparkplug). */
+  publishCommand(
+    deviceId: string,
+    metrics: readonly { readonly name: string; readonly datatype: Datatype; readonly value: ScalarValue }[],
+    rebirth: boolean,
+  ): boolean {
+    const v = this.fleet.device(deviceId);
+    const client = this.client;
+    if (!v || !client || this.state !== 'connected' || this.status !== 'running') return false;
     const group = String(v.attributes.group);
     const node = String(v.attributes.node);
     const device = v.kind === SPARKPLUG_DEVICE_KIND ? String(v.attributes.device) : undefined;
-    const client = this.client;
-    if (!client || this.state !== 'connected')
-      return refuse(
-        'noLink',
-        `the Sparkplug bridge is not connected to the broker (${this.state}); nothing was sent`,
-      );
-    const s = this.session(group, node);
-    const d = device === undefined ? undefined : this.deviceSession(s, device);
-    let metrics: { name: string; datatype: Datatype; value: ScalarValue }[];
-    let metric: string | undefined;
-    let datatype: Datatype | undefined;
-    let value: ScalarValue | undefined;
-    if (input.action === 'rebirth' && device === undefined) {
-      metrics = [{ name: REBIRTH_METRIC, datatype: 'Boolean', value: true }];
-    } else if (input.action === 'write') {
-      const born = d ? s.born && d.born : s.born;
-      if (!born)
-        return refuse(
-          'noLink',
-          `${v.id} is offline (no ${d ? 'DBIRTH' : 'NBIRTH'} since ${v.link.reason ?? 'the host started'}); Sparkplug commands are not queued`,
-        );
-      metric = String(input.args.metric);
-      const table = d ? d.metrics : s.metrics;
-      const def = table.byName.get(metric);
-      if (!def) {
-        const names = [...table.byName.keys()].filter((n) => n !== BDSEQ_METRIC);
-        const shown = names.slice(0, 20).join(', ') + (names.length > 20 ? ', …' : '');
-        return refuse(
-          'badCommand',
-          `write: ${v.id} has no metric '${metric.slice(0, 100)}' in its birth (metrics: ${shown})`,
-        );
-      }
-      const checked = checkWriteValue(def.datatype, input.args.value);
-      if (!checked.ok)
-        return refuse('badCommand', `write: metric '${metric.slice(0, 100)}' of ${v.id}: ${checked.message}`);
-      datatype = def.datatype;
-      value = checked.value;
-      metrics = [{ name: def.name, datatype, value }];
-    } else return refuse('badCommand', `${v.kind} has no command '${String(input.action).slice(0, 40)}'`);
-
-    const commandId = randomUUID();
     const now = this.runtime.clock.wallNow();
-    const recorded = await this.store.recordCommand({
-      commandId,
-      deviceId: v.id,
-      action: input.action,
-      args: input.args,
-      actor: input.actor,
-      status: 'sent',
-      requestedAt: now,
-    });
-    if (!recorded.ok) return refuse('stopped', `the command could not be audited: ${recorded.error.message}`);
-    if (client !== this.client || this.state !== 'connected') {
-      await this.store.updateCommand(commandId, {
-        status: 'failed',
-        error: { code: 'noLink', message: 'the broker connection dropped before it was sent' },
-        completedAt: this.runtime.clock.wallNow(),
-      });
-      return refuse('noLink', 'the Sparkplug bridge lost the broker before the command was sent');
-    }
-    client.publish(commandTopic(group, node, device), Buffer.from(encodeSparkplugCommand(metrics, now)), {
-      qos: 0, // Sparkplug: NCMD/DCMD at QoS 0
-      retain: false,
-    });
-    this.counters.sent++;
-    const c: PendingCommand = {
-      commandId,
-      deviceId: v.id,
-      action: input.action === 'rebirth' ? 'rebirth' : 'write',
-      group,
-      node,
-      device,
-      sentAt: now,
-      timer: undefined,
-      ...(metric !== undefined ? { metric, datatype, value } : {}),
-    };
-    if (c.action === 'rebirth') s.rebirthAskedAt = now;
-    c.timer = this.runtime.timers.schedule(
-      this.commandTimeoutMs,
-      () => {
-        c.timer = undefined;
-        const what =
-          c.action === 'rebirth'
-            ? 'no NBIRTH came'
-            : `${v.id} did not report ${c.metric} = ${JSON.stringify(c.value)} in a DATA message`;
-        this.settle(c, 'timedOut', undefined, {
-          code: 'timedOut',
-          message: `${what} within ${this.commandTimeoutMs} ms (Sparkplug commands have no reply: the new value must come back)`,
-        });
+    client.publish(
+      commandTopic(group, node, device),
+      Buffer.from(encodeSparkplugCommand([...metrics], now)),
+      {
+        qos: 0, // Sparkplug: NCMD/DCMD at QoS 0
+        retain: false,
       },
-      { owner: this.pid, label: 'sparkplug.command' },
     );
-    this.pending.set(commandId, c);
-    let set = this.pendingByDevice.get(v.id);
-    if (!set) {
-      set = new Set();
-      this.pendingByDevice.set(v.id, set);
+    if (rebirth) {
+      const s = this.sessions.get(this.key(group, node));
+      if (s) s.rebirthAskedAt = now;
     }
-    set.add(c);
-    return { ok: true, value: { commandId, status: 'sent' } };
-  }
-
-  private pendingOf(deviceId: string): PendingCommand[] {
-    return [...(this.pendingByDevice.get(deviceId) ?? [])];
-  }
-
-  private failPending(deviceId: string, message: string): void {
-    for (const c of this.pendingOf(deviceId))
-      this.settle(c, 'failed', undefined, { code: 'offline', message });
-  }
-
-  private settle(
-    c: PendingCommand,
-    status: 'succeeded' | 'timedOut' | 'failed',
-    result?: JsonValue,
-    error?: { code: string; message: string },
-  ): void {
-    if (!this.pending.delete(c.commandId)) return;
-    if (c.timer) this.runtime.timers.cancel(c.timer);
-    c.timer = undefined;
-    const set = this.pendingByDevice.get(c.deviceId);
-    set?.delete(c);
-    if (set?.size === 0) this.pendingByDevice.delete(c.deviceId);
-    const key = status === 'succeeded' ? 'succeeded' : status === 'timedOut' ? 'timedOut' : 'failed';
-    this.counters[key]++;
-    const completedAt = this.runtime.clock.wallNow();
-    if (status !== 'succeeded')
-      this.runtime.logger.warn('Sparkplug command did not succeed', {
-        bridge: this.name,
-        deviceId: c.deviceId,
-        commandId: c.commandId,
-        status,
-        message: error?.message,
-      });
-    this.track(
-      this.store.updateCommand(c.commandId, {
-        status,
-        ...(result !== undefined
-          ? { result: { ...(result as JsonObject), tookMs: completedAt - c.sentAt } }
-          : {}),
-        ...(error !== undefined ? { error } : {}),
-        completedAt,
-      }),
-    );
+    return true;
   }
 }
 
