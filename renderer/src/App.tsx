@@ -1,7 +1,10 @@
 /**
- * The operator's shell: a left nav (Fleet, Discovered, Tree, System, Events), a header with the connection
- * status, and the current view. Navigation lives in component state, not the URL: the browser
- * build keeps its access token in `location.hash`, which the app must not disturb.
+ * The operator's shell: a left nav (Fleet, Discovered, Tree, System, Events), a header with the
+ * connection status, and the current view. The view and the selected device live in the URL's
+ * query (`?view=tree&device=pump-7`), so a link opens them and the browser's Back and Forward move
+ * between them; other parameters (`fake`, `hz`) and the hash (where the access token arrives) are
+ * left as they are. Query, not path: the bundle loads its assets by relative URLs (and from file://
+ * in Electron).
  *
  * Keyboard: Alt+1…5 switch views; each view documents its own keys.
  *
@@ -25,6 +28,28 @@ type Route =
   | { readonly section: Section; readonly device?: undefined }
   | { readonly section: Section; readonly device: string };
 
+const DEVICE_PARAM_MAX = 64;
+
+/** The route a URL's query names; unknown views fall back to the fleet. */
+export function routeFromSearch(search: string): Route {
+  const params = new URLSearchParams(search);
+  const view = params.get('view');
+  const section = SECTIONS.find((s) => s.id === view)?.id ?? 'fleet';
+  const device = params.get('device');
+  return device && device.length <= DEVICE_PARAM_MAX ? { section, device } : { section };
+}
+
+/** The query for a route, keeping the parameters that are not the route's. */
+export function searchForRoute(route: Route, search: string): string {
+  const params = new URLSearchParams(search);
+  if (route.section === 'fleet') params.delete('view');
+  else params.set('view', route.section);
+  if (route.device) params.set('device', route.device);
+  else params.delete('device');
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}
+
 const SECTIONS: readonly { id: Section; label: string; icon: string }[] = [
   { id: 'fleet', label: 'Fleet', icon: '▦' },
   { id: 'discovered', label: 'Discovered', icon: '⊕' },
@@ -34,16 +59,38 @@ const SECTIONS: readonly { id: Section; label: string; icon: string }[] = [
 ];
 
 export function App({ fake }: { readonly fake?: number | undefined }) {
-  const [route, setRoute] = useState<Route>({ section: 'fleet' });
+  const [route, setRouteState] = useState<Route>(() => routeFromSearch(window.location.search));
+  // Each navigation is a history entry; Back and Forward come back through popstate.
+  const setRoute = useCallback((update: (r: Route) => Route) => {
+    setRouteState((old) => {
+      const next = update(old);
+      const search = searchForRoute(next, window.location.search);
+      if (search !== window.location.search)
+        try {
+          window.history.pushState(null, '', `${window.location.pathname}${search}${window.location.hash}`);
+        } catch {
+          // a page whose URL cannot change (some file:// setups): navigation still works, unaddressed
+        }
+      return next;
+    });
+  }, []);
+  useEffect(() => {
+    const onPop = () => setRouteState(routeFromSearch(window.location.search));
+    window.addEventListener('popstate', onPop);
+    return () => window.removeEventListener('popstate', onPop);
+  }, []);
   const [fleetUi, setFleetUiState] = useState<FleetUi>(initialFleetUi);
   const [eventsDevice, setEventsDevice] = useState('');
   const setFleetUi = useCallback((update: (ui: FleetUi) => FleetUi) => setFleetUiState(update), []);
   const failed = useLive((s) => s.stats?.devices.failed ?? 0);
   const waiting = useWaitingCount();
 
-  const openDevice = useCallback((id: string) => setRoute((r) => ({ section: r.section, device: id })), []);
-  const back = useCallback(() => setRoute((r) => ({ section: r.section })), []);
-  const go = useCallback((section: Section) => setRoute({ section }), []);
+  const openDevice = useCallback(
+    (id: string) => setRoute((r) => ({ section: r.section, device: id })),
+    [setRoute],
+  );
+  const back = useCallback(() => setRoute((r) => ({ section: r.section })), [setRoute]);
+  const go = useCallback((section: Section) => setRoute(() => ({ section })), [setRoute]);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {

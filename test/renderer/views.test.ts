@@ -44,6 +44,8 @@ describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated flee
         'build',
         '--config',
         'renderer/vite.config.ts',
+        '--mode',
+        'fake',
         '--outDir',
         outDir,
         '--emptyOutDir',
@@ -101,7 +103,7 @@ describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated flee
     await expect.poll(() => row.textContent()).toContain('<b>7</b>');
     expect(await row.locator('b, img').count()).toBe(0);
     await page.getByLabel('Filter devices').fill('');
-  });
+  }, 60_000);
 
   it('sends an action to 3 selected devices after confirmation and shows 3 results', async () => {
     await page.getByTestId('fleet-scroll').evaluate((el) => {
@@ -221,4 +223,39 @@ describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated flee
       .toBe('unauthorized');
     await bare.screenshot({ path: join(SHOTS, 'not-signed-in.png') });
   });
+
+  it('puts the view and the selected device in the URL: deep links open them, Back returns', async () => {
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    try {
+      await tab.goto(`${url}/?fake=50`);
+      await tab.getByTestId('fleet-row').first().waitFor();
+      const id = (await tab.getByTestId('fleet-row').nth(2).getAttribute('data-device-id'))!;
+      await tab.getByTestId('fleet-row').nth(2).click();
+      await tab.getByTestId('machine-diagram').waitFor();
+      expect(new URL(tab.url()).searchParams.get('device')).toBe(id);
+      expect(new URL(tab.url()).searchParams.get('fake')).toBe('50');
+      await tab.goBack();
+      await tab.getByTestId('fleet-row').first().waitFor();
+      expect(new URL(tab.url()).searchParams.get('device')).toBeNull();
+      await tab.getByTestId('nav-tree').click();
+      await tab.getByTestId('tree-node').first().waitFor();
+      expect(new URL(tab.url()).searchParams.get('view')).toBe('tree');
+      await tab.goBack();
+      await tab.getByTestId('fleet-row').first().waitFor();
+      await tab.goForward();
+      await tab.getByTestId('tree-node').first().waitFor();
+
+      // Deep links: a view, and a device inside a view.
+      await tab.goto(`${url}/?fake=50&view=system`);
+      await tab.getByTestId('health-list').waitFor();
+      await tab.goto(`${url}/?fake=50&view=events&device=${encodeURIComponent(id)}`);
+      await tab.getByTestId('machine-diagram').waitFor();
+      expect(await tab.locator('.view-title').textContent()).toContain('Events');
+      // A bad view name falls back to the fleet rather than a blank page.
+      await tab.goto(`${url}/?fake=50&view=nonsense`);
+      await tab.getByTestId('fleet-row').first().waitFor();
+    } finally {
+      await tab.close();
+    }
+  }, 60_000);
 });
