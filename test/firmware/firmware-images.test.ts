@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FirmwareImages } from '../../src/firmware/firmware-images.js';
@@ -176,6 +176,41 @@ describe('firmware images: checked, stored content-addressed, described in SQLit
       error: { code: 'corrupt' },
     });
     expect(await images.readImage('f'.repeat(64))).toMatchObject({ ok: false, error: { code: 'notFound' } });
+  });
+
+  it('two imports racing with the same version and other bytes (two connections): one wins, the other stores nothing', async () => {
+    const second = await openSqliteFirmwareStore({ file: tmp.file });
+    try {
+      const rival = await openFirmwareImages({
+        store: second,
+        imagesDir: dir,
+        trustedKeys: new Map([[key.keyId, key]]),
+        kinds: new Map([[KIND, { firmwareSlotBytes: 64 * 1024 }]]),
+      });
+      const a = bytes(2000, 31);
+      const b = bytes(2000, 37);
+      const results = await Promise.all([
+        images.importImage({ manifest: signed(a, '5.0.0'), image: a, actor: 'ui' }),
+        rival.importImage({ manifest: signed(b, '5.0.0'), image: b, actor: 'cli' }),
+      ]);
+      expect(results.filter((r) => r.ok).length).toBe(1);
+      expect(results.find((r) => !r.ok)).toMatchObject({ ok: false, error: { code: 'versionConflict' } });
+      const winner = results.find((r) => r.ok);
+      expect(files()).toEqual([winner?.ok ? winner.value.image.sha256 : '']);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('a file no row names (an import cut off by a crash) is swept once it is an hour old', async () => {
+    const old = join(dir, 'e'.repeat(64));
+    const young = join(dir, 'd'.repeat(64));
+    writeFileSync(old, 'x');
+    writeFileSync(young, 'y');
+    const hoursAgo = (Date.now() - 2 * 3600_000) / 1000;
+    utimesSync(old, hoursAgo, hoursAgo);
+    await openFirmwareImages({ store: fwStore, imagesDir: dir, trustedKeys: new Map(), kinds: new Map() });
+    expect(files()).toEqual(['d'.repeat(64)]);
   });
 
   it('the images folder sits beside the database, one per database', () => {
