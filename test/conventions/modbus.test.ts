@@ -412,6 +412,46 @@ describe.skipIf(SKIP !== '')(`Modbus RTU bridge over a pty with a pymodbus slave
     );
   });
 
+  it('the bridge supervises its buses: one child per port, a bus killed from the tree is restarted and the device reconnects', async () => {
+    const dir = tempFolder();
+    const pty = await ptyPair(dir);
+    await startSlave(pty.devicePath, ['--units', '1']);
+    const r = await rig(dir);
+    await addModbus(r, 'kill-1', pty.hostPath, 1);
+    await waitFor(() => state(r, 'kill-1') === 'connected', 10_000, 'connected');
+    const [child] = r.bridge.whichChildren();
+    expect(child).toMatchObject({ id: pty.hostPath, status: 'running', type: 'worker', restartCount: 0 });
+    const bus = child!.process!;
+    expect(bus.name).toBe(`modbus-bus:${pty.hostPath}`);
+    expect(r.bridge.countChildren()).toEqual({ specs: 1, active: 1, supervisors: 0, workers: 1 });
+    expect(r.bridge.health()).toEqual([
+      { name: `modbus ${pty.hostPath}`, ok: true, detail: 'open, 1 of 1 slaves answering' },
+    ]);
+
+    bus.kill(); // what the tree's kill does
+    await waitFor(() => state(r, 'kill-1') === 'disconnected', 5000, 'disconnected by the kill');
+    expect(r.fleet.device('kill-1')!.link.reason).toMatch(/exited: killed/);
+    await waitFor(
+      () =>
+        r.bridge.whichChildren()[0]?.process !== undefined && r.bridge.whichChildren()[0]?.process !== bus,
+      10_000,
+      'the bus to be restarted',
+    );
+    expect(r.bridge.whichChildren()[0]).toMatchObject({
+      status: 'running',
+      restartCount: 1,
+      lastExit: { type: 'killed' },
+    });
+    expect(r.bridge.restartsInWindow()).toBe(1);
+    await waitFor(() => state(r, 'kill-1') === 'connected', 10_000, 'connected after the restart');
+    const t = Date.now();
+    await eventually(
+      async () => ((await since(r, 'kill-1', 'counter', t))?.count ?? 0) >= 2,
+      10_000,
+      'telemetry again',
+    );
+  });
+
   it('nothing on the line at all: the port is reopened after reopenSilentMs; a slave that starts later is found', async () => {
     const dir = tempFolder();
     const pty = await ptyPair(dir);

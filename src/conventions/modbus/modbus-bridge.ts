@@ -47,8 +47,16 @@ import type { ExitReason } from '../../runtime/exit-reason.js';
 import { formatExitReason, isCleanExit } from '../../runtime/exit-reason.js';
 import { ProcessBase } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
+import type { ChildCounts, ChildInfo, SupervisorLike } from '../../runtime/supervisor.js';
 import type { TimerRef } from '../../runtime/timers.js';
 import type { CommandStatus, JsonObject, JsonValue, Store } from '../../store/store.js';
+import {
+  countPortChildren,
+  PORT_MAX_RESTARTS,
+  PORT_PERIOD_MS,
+  portChildInfo,
+  RestartWindow,
+} from '../../transports/port-supervision.js';
 import type { ReconnectOptions } from '../../transports/reconnect.js';
 import { backoffDelayMs, reconnectSchema, resolveReconnect } from '../../transports/reconnect.js';
 import type { Convention, ConventionContext } from '../convention.js';
@@ -146,8 +154,22 @@ const sameLine = (a: LineSettings, b: LineSettings) =>
   a.dataBits === b.dataBits &&
   a.stopBits === b.stopBits;
 
-/** The bridge process. Made by {@link startModbusBridge}. */
-export class ModbusBridge extends ProcessBase {
+/**
+ * The bridge process, a supervisor whose children are its buses (one per port, by path):
+ * `whichChildren()` lists them, and a bus killed (from the tree) or crashed is started again
+ * after its port's backoff, on the next scan (see port-supervision.ts for how that differs from
+ * OTP's one_for_one). Made by {@link startModbusBridge}.
+ */
+export class ModbusBridge extends ProcessBase implements SupervisorLike {
+  readonly strategy = 'oneForOne' as const;
+  readonly maxRestarts = PORT_MAX_RESTARTS;
+  readonly periodMs = PORT_PERIOD_MS;
+  private readonly restarts: RestartWindow;
+  /** Per port: restarts of its bus and how the last one ended (kept while a device uses the port). */
+  private readonly busChildren = new Map<
+    string,
+    { restartCount: number; lastExit: ExitReason | undefined; hadBus: boolean }
+  >();
   private readonly fleet: Fleet;
   private readonly store: Store;
   private readonly options: ModbusConventionOptions;
@@ -186,6 +208,58 @@ export class ModbusBridge extends ProcessBase {
     this.writeTtlMs = options.writeTtlMs ?? 30_000;
     this.maxOpenWrites = options.maxOpenWritesPerDevice ?? 100;
     this.random = options.random ?? Math.random;
+    this.restarts = new RestartWindow(() => runtime.clock.now(), PORT_PERIOD_MS);
+  }
+
+  /** One child per port in use: its bus, or `restarting` while a crashed bus waits for its backoff. */
+  whichChildren(): ChildInfo[] {
+    const paths = new Set([...this.busChildren.keys(), ...this.buses.keys(), ...this.busRestarts.keys()]);
+    return [...paths].reverse().map((path) => {
+      const bus = this.buses.get(path)?.bus;
+      const child = this.busChildren.get(path);
+      return portChildInfo({
+        id: path,
+        process: bus,
+        status: bus ? 'running' : this.busRestarts.has(path) ? 'restarting' : 'stopped',
+        restartCount: child?.restartCount ?? 0,
+        lastExit: child?.lastExit,
+      });
+    });
+  }
+
+  countChildren(): ChildCounts {
+    return countPortChildren(this.whichChildren());
+  }
+
+  restartsInWindow(): number {
+    return this.restarts.count();
+  }
+
+  /**
+   * One health line per bus: ok when its port is open and every polled slave answers.
+   *
+   * @example
+   * bridge.health(); // [{ name: 'modbus /dev/ttyUSB0', ok: false, detail: 'open, 1 of 2 slaves answering: …' }]
+   */
+  health(): { readonly name: string; readonly ok: boolean; readonly detail: string }[] {
+    const items: { name: string; ok: boolean; detail: string }[] = [];
+    for (const c of this.whichChildren().reverse()) {
+      const stats = this.buses.get(c.id)?.bus.stats();
+      if (!stats) {
+        const why = c.lastExit ? `: ${formatExitReason(c.lastExit)}` : '';
+        items.push({ name: `modbus ${c.id}`, ok: false, detail: `bus ${c.status}${why}` });
+        continue;
+      }
+      const answering = stats.slaves.filter((s) => s.online).length;
+      const down = stats.slaves.find((s) => !s.online && s.lastError !== null)?.lastError;
+      const problem = stats.port !== 'open' ? stats.lastPortError : down;
+      items.push({
+        name: `modbus ${c.id}`,
+        ok: stats.port === 'open' && answering === stats.slaves.length,
+        detail: `${stats.port}, ${answering} of ${stats.slaves.length} slaves answering${problem ? `: ${problem}` : ''}`,
+      });
+    }
+    return items;
   }
 
   /** Internal: registers the command port, scans now and every `scanMs`. */
@@ -388,6 +462,12 @@ export class ModbusBridge extends ProcessBase {
     }
     for (const [path, b] of this.buses)
       if (!groups.has(path)) this.stopBus(path, b, 'no device uses it any more');
+    // A port no device uses any more is no longer a child (its restart history goes with it).
+    for (const path of [...this.busChildren.keys(), ...this.busRestarts.keys()])
+      if (!groups.has(path)) {
+        this.busChildren.delete(path);
+        this.busRestarts.delete(path);
+      }
   }
 
   private startBus(path: string, line: LineSettings, slaves: SlaveConfig[], signature: string): void {
@@ -415,6 +495,13 @@ export class ModbusBridge extends ProcessBase {
     }
     const entry: BusEntry = { bus, line, signature };
     this.buses.set(path, entry);
+    const child = this.busChildren.get(path) ?? { restartCount: 0, lastExit: undefined, hadBus: false };
+    if (child.hadBus) {
+      child.restartCount++;
+      this.restarts.add();
+    }
+    child.hadBus = true;
+    this.busChildren.set(path, child);
     bus.onExit((reason) => this.busExited(path, entry, reason));
   }
 
@@ -437,6 +524,8 @@ export class ModbusBridge extends ProcessBase {
   private busExited(path: string, entry: BusEntry, reason: ExitReason): void {
     if (this.buses.get(path) !== entry) return;
     this.buses.delete(path);
+    const child = this.busChildren.get(path);
+    if (child) child.lastExit = reason;
     if (this.status !== 'running') return;
     const text = formatExitReason(reason);
     for (const d of this.devices.values())
