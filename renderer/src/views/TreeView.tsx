@@ -140,7 +140,11 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
 
   const restartChild = async (node: TreeNode, parent: TreeNode) => {
     if (parent.pid === null) return;
-    const r = await client.call('restartChild', { supervisorPid: parent.pid, childId: node.childId });
+    // A device's own supervisor is a dynamic child: the fleet restarts it from its last good state.
+    const r =
+      node.deviceId !== undefined && node.childId === node.deviceId
+        ? await client.call('restartDevice', { id: node.deviceId })
+        : await client.call('restartChild', { supervisorPid: parent.pid, childId: node.childId });
     setNotice(
       r.ok
         ? { tone: 'ok', text: `Restarted ${node.name}.` }
@@ -190,7 +194,7 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
         <TreeLegend />
       </div>
       {notice ? (
-        <div className={`banner ${notice.tone}`} role="status">
+        <div className={`banner ${notice.tone}`} role="status" data-testid="tree-notice">
           {notice.text}
           <button
             type="button"
