@@ -325,6 +325,7 @@ export function openBrokerAccounts(
         .sort((a, b) => a.id.localeCompare(b.id)),
 
     async verify(username, password, clientId) {
+      reload(); // one stat: an account added a moment ago by another process (the CLI) counts at once
       if (username === undefined || username.length === 0 || password === undefined || password.length === 0)
         return { ok: false, error: 'noCredentials' };
       if (username === HOST_USERNAME)

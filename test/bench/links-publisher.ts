@@ -13,9 +13,15 @@
  *     slows down quadratically with thousands of queued callbacks);
  *   - `{ cmd: 'clear', ids }`: empty retained `hello` and `status` (a shared broker keeps them);
  *   - `{ cmd: 'exit' }`.
+ *
+ * With `BENCH_BROKER_AUTH_DIR` set (broker accounts of that folder), the broker asks for
+ * credentials and applies its ACL; the publisher connects with the host's account, or with
+ * BENCH_PER_DEVICE_CLIENTS=1 as a fleet really is: one client per device, each its own account.
  */
 import type { MqttClient } from 'mqtt';
 import { connectAsync } from 'mqtt';
+import type { BrokerAccounts } from '../../src/transports/broker-accounts.js';
+import { openBrokerAccounts } from '../../src/transports/broker-accounts.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import type { DeviceId, HelloMessage, StatusMessage } from '../../src/transports/protocol.js';
 import { encodeMessage, topicFor } from '../../src/transports/protocol.js';
@@ -47,9 +53,35 @@ const reply = (m: PublisherReply): void => {
 // The parent going away (normally or not) ends this process.
 process.on('disconnect', () => process.exit(0));
 
+const authDir = process.env.BENCH_BROKER_AUTH_DIR || undefined;
+/**
+ * One client per device (BENCH_PER_DEVICE_CLIENTS=1). Off by default: aedes 1.2 overflowed its
+ * stack in mqemitter (`released` → `_do` recursion) under 100 clients flooding QoS 0 here; the
+ * default publishes as the host account (the ACL still runs on every message).
+ */
+const perDevice = process.env.BENCH_PER_DEVICE_CLIENTS === '1';
+const accounts: BrokerAccounts | undefined = authDir ? openBrokerAccounts(authDir) : undefined;
+/** With accounts: each device's own client, connected on first use. */
+const deviceClients = new Map<string, Promise<MqttClient>>();
+function deviceClient(url: string, id: string): Promise<MqttClient> {
+  let c = deviceClients.get(id);
+  if (!c) {
+    c = connectAsync(url, {
+      clientId: id,
+      username: id,
+      password: accounts!.issueDevice(id),
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      clean: true,
+    });
+    deviceClients.set(id, c);
+  }
+  return c;
+}
+
 const mode = process.argv[2];
 if (mode === 'broker') {
-  const broker = await startEmbeddedBroker({ port: 0 });
+  const broker = await startEmbeddedBroker({ port: 0, ...(accounts ? { auth: accounts } : {}) });
   reply({ type: 'broker', url: broker.url });
   process.on('SIGTERM', () => {
     void broker.close().then(() => process.exit(0));
@@ -62,6 +94,7 @@ if (mode === 'broker') {
     protocolVersion: 4,
     reconnectPeriod: 0,
     clean: true,
+    ...(accounts ? accounts.host : {}),
   });
   client.on('error', (e) => reply({ type: 'failed', error: e.message }));
   const seqs = new Map<string, number>();
@@ -75,8 +108,15 @@ if (mode === 'broker') {
   throw new Error(`links-publisher.ts: unknown mode ${String(mode)}`);
 }
 
-async function handle(client: MqttClient, seqs: Map<string, number>, m: PublisherCommand): Promise<void> {
+async function handle(shared: MqttClient, seqs: Map<string, number>, m: PublisherCommand): Promise<void> {
   const start = performance.now();
+  const url = process.argv[3]!;
+  const own = new Map<string, MqttClient>();
+  if (accounts && perDevice && m.cmd !== 'exit')
+    for (const id of m.ids)
+      own.set(topicFor(id as DeviceId, 'hello').slice(0, -5), await deviceClient(url, id));
+  // The client that may publish `topic`: the device's own with accounts, else the shared one.
+  const client = (topic: string): MqttClient => own.get(topic.slice(0, topic.lastIndexOf('/') + 1)) ?? shared;
   switch (m.cmd) {
     case 'hello': {
       await inWindows(client, m.ids.length * 2, 1, (i) => {
@@ -127,7 +167,8 @@ async function handle(client: MqttClient, seqs: Map<string, number>, m: Publishe
       return;
     }
     case 'exit':
-      await client.endAsync();
+      await Promise.all([...deviceClients.values()].map(async (c) => (await c).endAsync()));
+      await shared.endAsync();
       process.exit(0);
   }
 }
@@ -139,7 +180,7 @@ async function handle(client: MqttClient, seqs: Map<string, number>, m: Publishe
  * of a drained window waits ~40 ms for a delayed ACK, which capped QoS 1 at ~10k msg/s.
  */
 function inWindows(
-  client: MqttClient,
+  client: (topic: string) => MqttClient,
   n: number,
   qos: 0 | 1,
   make: (i: number) => [topic: string, payload: Buffer, retain: boolean],
@@ -159,10 +200,19 @@ function inWindows(
       if (done === n) resolve();
       else if (sent - done <= WINDOW / 2) pump();
     };
+    // A callback can come back synchronously (a client whose socket takes the write at once):
+    // the running loop then carries on instead of recursing.
+    let pumping = false;
     const pump = () => {
-      while (sent < n && sent - done < WINDOW) {
-        const [topic, payload, retain] = make(sent++);
-        client.publish(topic, payload, { qos, retain }, onDone);
+      if (pumping) return;
+      pumping = true;
+      try {
+        while (sent < n && sent - done < WINDOW) {
+          const [topic, payload, retain] = make(sent++);
+          client(topic).publish(topic, payload, { qos, retain }, onDone);
+        }
+      } finally {
+        pumping = false;
       }
     };
     if (n === 0) resolve();

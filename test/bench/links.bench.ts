@@ -27,6 +27,9 @@
  * SerialPort + deframer) answers each with `fw.ack` holding the contiguous offset; against the
  * pair's raw rate (the same bytes in 4 KiB writes, timed until the device end has read them all).
  *
+ * `BENCH_BROKER_AUTH=1`: the embedded broker with accounts and ACL on (as the app runs it), the
+ * host with its own credentials and each device its own client and account (links-publisher.ts).
+ *
  * Nothing is asserted: figures are printed as BENCH lines (bench-kit.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -44,6 +47,7 @@ import { genericDevice } from '../../src/devices/generic-device.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { openPtyPair, socatAvailable } from '../../src/sim/pty.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
+import { openBrokerAccounts } from '../../src/transports/broker-accounts.js';
 import { createDeframer, encodeFrame } from '../../src/transports/framing.js';
 import { createLinks, type Links } from '../../src/transports/links.js';
 import type { DeviceId, FwAckMessage, Message } from '../../src/transports/protocol.js';
@@ -81,6 +85,10 @@ const deviceIds = Array.from({ length: DEVICES }, (_, i) => `${tag}-dev-${String
 const rawIds = Array.from({ length: DEVICES }, (_, i) => `${tag}-raw-${String(i).padStart(3, '0')}`);
 
 const tmp = mkdtempSync(join(tmpdir(), 'fleetvisor-bench-links-'));
+/** Broker accounts (BENCH_BROKER_AUTH=1): the helpers read the same folder; the host's credentials. */
+const AUTH = process.env.BENCH_BROKER_AUTH === '1';
+const hostCredentials = AUTH ? openBrokerAccounts(join(tmp, 'broker')).host : undefined;
+if (AUTH) process.env.BENCH_BROKER_AUTH_DIR = join(tmp, 'broker');
 const cleanups: (() => unknown)[] = [];
 
 // ---- child processes ----
@@ -165,12 +173,17 @@ async function brokerVersion(url: string): Promise<string | undefined> {
 
 async function pickBroker(): Promise<{ url: string; name: string }> {
   const url = process.env.FLEETVISOR_TEST_MQTT_URL || 'mqtt://127.0.0.1:1883';
-  const version = await brokerVersion(url);
+  const version = AUTH ? undefined : await brokerVersion(url);
   if (version !== undefined) return { url, name: `${version} at ${url}` };
   const broker = startHelper(['broker']);
   cleanups.push(() => broker.kill());
   const m = await expectReply(broker, 'broker');
-  return { url: m.url, name: `embedded aedes (child process) at ${m.url}, ${url} unreachable` };
+  return {
+    url: m.url,
+    name: AUTH
+      ? `embedded aedes (child process) at ${m.url} with accounts and ACL on`
+      : `embedded aedes (child process) at ${m.url}, ${url} unreachable`,
+  };
 }
 
 // ---- waiting for messages to arrive ----
@@ -250,6 +263,7 @@ async function rawRate(pub: Helper, url: string, qos: 0 | 1, n: number): Promise
     protocolVersion: 4,
     reconnectPeriod: 0,
     clean: true,
+    ...hostCredentials,
   });
   sub.on('error', () => {});
   const prefix = `fleetvisor/v1/${tag}-raw-`;
@@ -297,7 +311,7 @@ async function startHost(url: string): Promise<Host> {
   const file = join(tmp, 'fleetvisor.sqlite');
   const store = await openSqliteStore({ file });
   const runtime = createRuntime({});
-  const links = createLinks({ runtime, store, mqtt: { url } });
+  const links = createLinks({ runtime, store, mqtt: { url, ...hostCredentials } });
   const fleet = createFleet({
     runtime,
     store,
