@@ -21,7 +21,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { genericDevice } from '../devices/generic-device.js';
@@ -35,22 +35,13 @@ import {
   parsePrivateKey,
   parsePublicKey,
   TRUSTED_KEYS_DIR,
+  trustedKeySourcesFor,
 } from './keys.js';
 import { describeImage, signManifest } from './manifest.js';
 import { parseFirmwareVersion } from './version.js';
 
 /** The demo's database (src/host/app.ts DEMO_DATABASE_FILE_NAME; a test keeps the two equal). */
 export const DEMO_DATABASE = 'demo.sqlite';
-/** The sample image's public key, trusted for the demo's database. */
-export const SAMPLE_KEY_FILE = join(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  'assets',
-  'firmware',
-  'sample-signing.pub',
-);
-
 export const FIRMWARE_USAGE = `Usage: fleetvisor firmware <command> [options]
 
   keygen NAME                 write an ed25519 key pair: NAME.key (private, keep it secret) and NAME.pub
@@ -199,10 +190,13 @@ export async function runFirmwareCli(argv: readonly string[], io: CliIo): Promis
       case 'list':
       case 'delete': {
         const file = database();
-        const trusted = loadTrustedKeys({
-          folders: [join(dataDir(), TRUSTED_KEYS_DIR)],
-          files: [...(values.demo ? [SAMPLE_KEY_FILE] : []), ...(values['trusted-key'] ?? []).map(at)],
-        });
+        const trusted = loadTrustedKeys(
+          trustedKeySourcesFor({
+            dataDir: dataDir(),
+            demo: values.demo ?? false,
+            files: (values['trusted-key'] ?? []).map(at),
+          }),
+        );
         if (!trusted.ok) throw new CliError(trusted.error.code, trusted.error.message);
         const store = await openSqliteFirmwareStore({ file });
         try {

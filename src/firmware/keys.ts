@@ -20,7 +20,8 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { err, type Failure, ok, type Result } from '../lib/result.js';
 
 /** The folder of trusted public keys inside the data folder. */
@@ -67,6 +68,12 @@ export function keyIdOf(publicKey: KeyObject): string {
 
 /** An ed25519 public key from PEM; `source` names it in messages (a file name). */
 export function parsePublicKey(pem: string, source: string): Result<TrustedKey, Failure<'badKey'>> {
+  // createPublicKey would derive the public half of a private key: refuse one lying in the trust list.
+  if (pem.includes('PRIVATE KEY'))
+    return err(
+      'badKey',
+      `${source} is a private key; trust its public key (the .pub from keygen) and keep this one secret`,
+    );
   let publicKey: KeyObject;
   try {
     publicKey = createPublicKey(pem);
@@ -92,6 +99,31 @@ export function parsePrivateKey(pem: string, source: string): Result<KeyObject, 
   if (key.asymmetricKeyType !== 'ed25519')
     return err('badKey', `${source} is a ${key.asymmetricKeyType} key; firmware is signed with ed25519`);
   return ok(key);
+}
+
+/** The sample image's public key (assets/firmware), trusted for the demo's database. */
+export const SAMPLE_KEY_FILE = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'assets',
+  'firmware',
+  'sample-signing.pub',
+);
+
+/**
+ * The trusted keys of a data folder: its `trusted-keys/` folder, the sample key for the demo's
+ * database, and any extra files (`--trusted-key`).
+ */
+export function trustedKeySourcesFor(options: {
+  readonly dataDir: string;
+  readonly demo: boolean;
+  readonly files?: readonly string[];
+}): TrustedKeySources {
+  return {
+    folders: [join(options.dataDir, TRUSTED_KEYS_DIR)],
+    files: [...(options.demo ? [SAMPLE_KEY_FILE] : []), ...(options.files ?? [])],
+  };
 }
 
 /** Where trusted public keys are read from. */

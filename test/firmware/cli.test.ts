@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { genericDevice } from '../../src/devices/generic-device.js';
 import { checkImage } from '../../src/firmware/check-image.js';
-import { DEMO_DATABASE, runFirmwareCli, SAMPLE_KEY_FILE } from '../../src/firmware/cli.js';
-import { loadTrustedKeys } from '../../src/firmware/keys.js';
+import { DEMO_DATABASE, runFirmwareCli } from '../../src/firmware/cli.js';
+import { loadTrustedKeys, SAMPLE_KEY_FILE } from '../../src/firmware/keys.js';
 import { DEMO_DATABASE_FILE_NAME } from '../../src/host/app.js';
 
 const ASSETS = join(import.meta.dirname, '../../assets/firmware');
