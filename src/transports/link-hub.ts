@@ -73,8 +73,12 @@ export interface LinkHubOptions {
 }
 
 export interface LinkHub {
-  /** A valid message from a device, on a link. Never throws. */
-  deliver(deviceId: DeviceId, message: Message, link: LinkHandle): void;
+  /**
+   * A valid message from a device, on a link. Never throws. For telemetry, returns the store
+   * write (settles once committed, or with why not: `overloaded` as `stopped`), so a link can
+   * apply backpressure (mqtt-link.ts `maxPendingIngest`) and count what was lost.
+   */
+  deliver(deviceId: DeviceId, message: Message, link: LinkHandle): Promise<unknown> | undefined;
   /** Something a device sent that could not be used (the link already refused it). */
   linkError(
     deviceId: DeviceId | undefined,
@@ -286,6 +290,9 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
       goOnline(id, s, link);
   }
 
+  /** The store write of the telemetry `handle` just passed on (read by `deliver`). */
+  let lastIngest: ReturnType<Fleet['ingestTelemetry']> | undefined;
+
   function handle(id: DeviceId, m: Message, link: LinkHandle): void {
     const s = session(id);
     s.received++;
@@ -303,7 +310,8 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
         return;
       case 'telemetry':
         aliveOn(id, s, link);
-        void fleet.ingestTelemetry(id, m.values, m.ts).then((r) => {
+        lastIngest = fleet.ingestTelemetry(id, m.values, m.ts);
+        void lastIngest.then((r) => {
           if (!r.ok) countError(id, s, { code: r.error.code, message: r.error.message }, link.via);
         });
         return;
@@ -430,16 +438,21 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
         const s = sessions.get(deviceId);
         if (s?.pending) {
           // Behind an adoption in progress: keep the order, lose nothing.
-          s.pending = s.pending.then(() => this.deliver(deviceId, message, link));
-          return;
+          s.pending = s.pending.then(() => {
+            this.deliver(deviceId, message, link);
+          });
+          return s.pending;
         }
         if (!fleet.has(deviceId)) {
           unknownDevice(deviceId, message, link);
-          return;
+          return undefined;
         }
+        lastIngest = undefined;
         handle(deviceId, message, link);
+        return lastIngest;
       } catch (error) {
         runtime.report(`link hub: handling ${message.type} from ${deviceId} threw`, error);
+        return undefined;
       }
     },
 
