@@ -24,12 +24,12 @@
  *   every `eventIntervalMs` per device and fault code (exceptions: per function code and
  *   address, so each bad register is heard); the next one carries `suppressed`, how many were
  *   left out;
- * - is the `modbus.device` command port (`fleet.setCommandPort`): a `write` is checked against
- *   the device's register map (refused `badCommand` → the fleet's `badArgs`, naming the
- *   register), audited in the store, queued on the bus between two polls and `succeeded` when
- *   the slave acknowledges (FC05/06/16). While the slave does not answer it waits (`pending`) up
- *   to its ttl (`writeTtlMs` by default), then ends `expired`; an exception reply ends it
- *   `failed`, no acknowledgement `timedOut`.
+ * - carries `write` through the fleet's command tracker with the Modbus carrier
+ *   (src/conventions/modbus/modbus-carrier.ts): checked against the device's register map
+ *   (`badArgs`, naming the register), audited, queued on the bus between two polls and
+ *   `succeeded` when the slave acknowledges (FC05/06/16). While the slave does not answer it
+ *   waits (`pending`, also across an app restart) up to its ttl (`writeTtlMs` by default), then
+ *   ends `expired`; an exception reply ends it `failed`, no acknowledgement `timedOut`.
  *
  * @example
  * const app = await startApp({ …, conventions: [modbusConvention({ scanMs: 1000 })] });
@@ -39,9 +39,9 @@
  * // a second later: connected, telemetry `voltage` every second
  * await app.fleet.act('meter-1', 'write', { register: 'voltage', value: 1 }); // badArgs: register 'voltage': is not writable …
  */
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { DeviceCommandPort, DeviceView, Fleet } from '../../devices/fleet.js';
+import type { CommandCarrier } from '../../devices/command-tracker.js';
+import type { DeviceView, Fleet } from '../../devices/fleet.js';
 import { callback, checkOptions, nonNegativeInt, positiveInt } from '../../lib/options.js';
 import type { ExitReason } from '../../runtime/exit-reason.js';
 import { formatExitReason, isCleanExit } from '../../runtime/exit-reason.js';
@@ -49,7 +49,7 @@ import { ProcessBase } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import type { ChildCounts, ChildInfo, SupervisorLike } from '../../runtime/supervisor.js';
 import type { TimerRef } from '../../runtime/timers.js';
-import type { CommandStatus, JsonObject, JsonValue, Store } from '../../store/store.js';
+import type { JsonObject, Store } from '../../store/store.js';
 import {
   countPortChildren,
   PORT_MAX_RESTARTS,
@@ -62,10 +62,10 @@ import { backoffDelayMs, reconnectSchema, resolveReconnect } from '../../transpo
 import type { Convention, ConventionContext } from '../convention.js';
 import type { BusStats, LineSettings, ModbusFault, SlaveConfig, WriteOutcome } from './modbus-bus.js';
 import { type ModbusBus, startModbusBus } from './modbus-bus.js';
+import { createModbusCarrier } from './modbus-carrier.js';
 import type { WriteRequest } from './modbus-codec.js';
-import { encodeWrite } from './modbus-codec.js';
 import type { ModbusAttributes, RegisterDef } from './modbus-kind.js';
-import { MODBUS_KIND, modbusDevice, writeArgs } from './modbus-kind.js';
+import { MODBUS_KIND, modbusDevice } from './modbus-kind.js';
 
 export interface ModbusConventionOptions {
   /** How often the fleet is read for `modbus.device` devices; default 1000 ms. */
@@ -132,16 +132,6 @@ interface BusEntry {
   signature: string;
 }
 
-interface OpenWrite {
-  readonly commandId: string;
-  readonly deviceId: string;
-  readonly args: { register: string; value: number | boolean };
-  readonly request: WriteRequest;
-  readonly expiresAt: number | null;
-  status: 'pending' | 'sent';
-  attempts: number;
-}
-
 export interface ModbusBridgeStats {
   readonly buses: readonly BusStats[];
   readonly devices: number;
@@ -185,16 +175,11 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
   private readonly buses = new Map<string, BusEntry>();
   /** Ports whose bus crashed: not restarted before `at`. */
   private readonly busRestarts = new Map<string, { at: number; attempts: number }>();
-  private readonly writes = new Map<string, OpenWrite>();
   private readonly parsed = new WeakMap<object, ModbusAttributes | string>();
   private scanTimer: TimerRef | undefined;
 
-  /** The `modbus.device` command port (set on the fleet by {@link begin}). */
-  readonly commandPort: DeviceCommandPort = {
-    submit: (input) => this.submit(input),
-    open: (deviceId) =>
-      [...this.writes.values()].filter((w) => w.deviceId === deviceId).map(() => ({ action: 'write' })),
-  };
+  /** The `modbus.device` command carrier (set on the fleet by {@link begin}). */
+  readonly carrier: CommandCarrier;
 
   constructor(runtime: Runtime, fleet: Fleet, store: Store, options: ModbusConventionOptions) {
     super(runtime, 'supervisor', 'modbus-bridge');
@@ -207,6 +192,15 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
     this.statusIntervalMs = options.statusIntervalMs ?? 10_000;
     this.writeTtlMs = options.writeTtlMs ?? 30_000;
     this.maxOpenWrites = options.maxOpenWritesPerDevice ?? 100;
+    this.carrier = createModbusCarrier({
+      fleet,
+      target: {
+        writeNow: (deviceId, request) => this.writeNow(deviceId, request),
+        report: (message, error) => this.runtime.report(message, error, this.pid),
+      },
+      writeTtlMs: this.writeTtlMs,
+      maxOpenPerDevice: this.maxOpenWrites,
+    });
     this.random = options.random ?? Math.random;
     this.restarts = new RestartWindow(() => runtime.clock.now(), PORT_PERIOD_MS);
   }
@@ -262,10 +256,10 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
     return items;
   }
 
-  /** Internal: registers the command port, scans now and every `scanMs`. */
+  /** Internal: registers the command carrier, scans now and every `scanMs`. */
   begin(): void {
     this.started();
-    this.fleet.setCommandPort(MODBUS_KIND, this.commandPort);
+    this.fleet.setCarrier(MODBUS_KIND, this.carrier);
     this.tick();
   }
 
@@ -279,7 +273,7 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
     return {
       buses: [...this.buses.values()].map((b) => b.bus.stats()),
       devices: this.devices.size,
-      openWrites: this.writes.size,
+      openWrites: this.fleet.commands.open().filter((c) => c.carrier === 'modbus').length,
     };
   }
 
@@ -301,13 +295,7 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
     const buses = [...this.buses.values()].map((b) => b.bus);
     this.buses.clear();
     await Promise.all(buses.map((b) => b.stop()));
-    this.allDown('the Modbus bridge stopped');
-    const open = [...this.writes.keys()];
-    await Promise.all(
-      open.map((id) =>
-        this.finish(id, 'cancelled', { error: { code: 'stopped', message: 'the Modbus bridge stopped' } }),
-      ),
-    );
+    this.allDown('the Modbus bridge stopped'); // open writes wait in the tracker for the slaves
   }
 
   protected override release(): void {
@@ -316,10 +304,6 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
     for (const b of this.buses.values()) b.bus.kill();
     this.buses.clear();
     this.allDown('the Modbus bridge was killed');
-    for (const id of [...this.writes.keys()])
-      void this.finish(id, 'cancelled', {
-        error: { code: 'stopped', message: 'the Modbus bridge was killed' },
-      });
   }
 
   private allDown(reason: string): void {
@@ -337,7 +321,6 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
     if (this.status !== 'running') return;
     try {
       this.scan();
-      this.expireWrites();
       this.reportStatuses(false);
     } catch (error) {
       this.runtime.report('modbus bridge: scan failed', error, this.pid);
@@ -426,16 +409,12 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
       });
     }
 
-    // Devices gone from the fleet (removed, or failed): forget them and their writes.
+    // Devices gone from the fleet (removed, or failed): forget them (the fleet cancels the writes
+    // of a removed device).
     for (const [id, d] of this.devices) {
       if (present.has(id)) continue;
       this.devices.delete(id);
       if (d.online) this.fleet.linkDown(id, 'no longer polled by the Modbus bridge');
-      for (const w of [...this.writes.values()])
-        if (w.deviceId === id)
-          void this.finish(w.commandId, 'cancelled', {
-            error: { code: 'removed', message: `device ${id} is no longer a running Modbus device` },
-          });
     }
     // Devices not polled any more (a line conflict) but shown up.
     for (const d of this.devices.values())
@@ -550,7 +529,6 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
     this.busRestarts.delete(d.path);
     this.fleet.linkUp(id, { via, firmware: null });
     this.reportStatus(d, true);
-    for (const w of this.writes.values()) if (w.deviceId === id && w.status === 'pending') this.dispatch(w);
   }
 
   private slaveDown(id: string, reason: string): void {
@@ -643,157 +621,15 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
     for (const d of this.devices.values()) if (d.polled) this.reportStatus(d, force);
   }
 
-  // ---- writes ----
+  // ---- writes (the carrier's wire) ----
 
-  private async submit(
-    input: Parameters<DeviceCommandPort['submit']>[0],
-  ): ReturnType<DeviceCommandPort['submit']> {
-    const refuse = (code: string, message: string) => ({ ok: false as const, error: { code, message } });
-    if (this.status !== 'running') return refuse('stopped', 'the Modbus bridge is not running');
-    if (input.action !== 'write')
-      return refuse(
-        'badCommand',
-        `a Modbus device takes the command 'write', not '${String(input.action).slice(0, 40)}'`,
-      );
-    if (!this.devices.has(input.deviceId)) this.scan(); // added a moment ago
-    const d = this.devices.get(input.deviceId);
-    if (!d) return refuse('noLink', `${input.deviceId} is not a running Modbus device`);
-    if (!d.polled)
-      return refuse('noLink', `${input.deviceId} is not polled (its line settings disagree with its port’s)`);
-    const args = writeArgs.safeParse(input.args);
-    if (!args.success)
-      return refuse(
-        'badCommand',
-        `write: ${args.error.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`).join('; ')}`,
-      );
-    const register = d.registers.get(args.data.register);
-    if (!register) {
-      const writable = [...d.registers.values()].filter((r) => r.writable).map((r) => r.name);
-      return refuse(
-        'badCommand',
-        `write: ${input.deviceId} has no register '${args.data.register}' (writable: ${writable.join(', ') || 'none'})`,
-      );
-    }
-    const encoded = encodeWrite(register, args.data.value);
-    if (!encoded.ok) return refuse('badCommand', `write: ${encoded.message}`);
-    let open = 0;
-    for (const w of this.writes.values()) if (w.deviceId === d.id) open++;
-    if (open >= this.maxOpenWrites)
-      return refuse(
-        'outboxFull',
-        `${d.id} already has ${open} writes waiting (at most ${this.maxOpenWrites})`,
-      );
-
-    const commandId = randomUUID();
-    const requestedAt = this.runtime.clock.wallNow();
-    const ttl = input.ttlMs === undefined ? this.writeTtlMs : input.ttlMs;
-    const expiresAt = ttl === null ? null : requestedAt + Math.max(0, ttl);
-    const recorded = await this.store.recordCommand({
-      commandId,
-      deviceId: d.id,
-      action: 'write',
-      args: args.data as JsonValue,
-      actor: input.actor,
-      status: 'pending',
-      requestedAt,
-      expiresAt,
-    });
-    if (!recorded.ok) return refuse('stopped', recorded.error.message);
-    if (this.status !== 'running') return refuse('stopped', 'the Modbus bridge stopped');
-    const w: OpenWrite = {
-      commandId,
-      deviceId: d.id,
-      args: args.data,
-      request: encoded.value,
-      expiresAt,
-      status: 'pending',
-      attempts: 0,
-    };
-    this.writes.set(commandId, w);
-    this.dispatch(w);
-    return { ok: true, value: { commandId, status: w.status } };
-  }
-
-  /** Hands a pending write to its bus if the slave answers; it waits otherwise. */
-  private dispatch(w: OpenWrite): void {
-    const d = this.devices.get(w.deviceId);
-    const bus = d ? this.buses.get(d.path)?.bus : undefined;
-    if (!bus?.isOnline(w.deviceId) || w.status === 'sent') return;
-    w.status = 'sent';
-    w.attempts++;
-    if (w.attempts === 1) this.persist(w.commandId, { status: 'sent' });
-    bus.write(w.deviceId, w.request).then(
-      (outcome) => this.written(w, outcome),
-      (error: unknown) => {
-        this.runtime.report('modbus bridge: a write failed unexpectedly', error, this.pid);
-        void this.finish(w.commandId, 'failed', { error: { code: 'internal', message: String(error) } });
-      },
-    );
-  }
-
-  private written(w: OpenWrite, outcome: WriteOutcome): void {
-    if (this.writes.get(w.commandId) !== w) return;
-    if (outcome.ok) {
-      void this.finish(w.commandId, 'succeeded', {
-        result: { register: w.args.register, value: w.args.value, attempts: outcome.attempts },
-      });
-      return;
-    }
-    const d = this.devices.get(w.deviceId);
-    const online = d ? this.buses.get(d.path)?.bus.isOnline(w.deviceId) === true : false;
-    const error = { code: outcome.code, message: outcome.message };
-    switch (outcome.code) {
-      case 'exception':
-      case 'crc':
-      case 'badFrame':
-        void this.finish(w.commandId, 'failed', { error });
-        return;
-      case 'removed':
-        void this.finish(w.commandId, 'cancelled', { error });
-        return;
-      case 'stopped':
-        return; // the bridge or the bus is stopping; terminate() settles it
-      default:
-        // offline, portDown, or a timeout: wait for the slave (the write sets a value: repeating it is harmless)
-        if (outcome.code === 'timeout' && online) {
-          void this.finish(w.commandId, 'timedOut', { error });
-          return;
-        }
-        w.status = 'pending';
-        if (online) this.dispatch(w);
-    }
-  }
-
-  private expireWrites(): void {
-    const now = this.runtime.clock.wallNow();
-    for (const w of [...this.writes.values()])
-      if (w.status === 'pending' && w.expiresAt !== null && w.expiresAt <= now)
-        void this.finish(w.commandId, 'expired', {
-          error: {
-            code: 'expired',
-            message: `slave of ${w.deviceId} did not answer before the write expired`,
-          },
-        });
-  }
-
-  private finish(
-    commandId: string,
-    status: Exclude<CommandStatus, 'pending' | 'sent'>,
-    extra: { result?: JsonValue; error?: { code: string; message: string } },
-  ): Promise<void> {
-    if (!this.writes.delete(commandId)) return Promise.resolve();
-    return this.persist(commandId, { status, completedAt: this.runtime.clock.wallNow(), ...extra });
-  }
-
-  private persist(commandId: string, update: Parameters<Store['updateCommand']>[1]): Promise<void> {
-    return this.store.updateCommand(commandId, update).then(
-      (r) => {
-        if (!r.ok)
-          this.runtime.logger.warn('modbus write not audited', { commandId, error: r.error.message });
-      },
-      (error: unknown) =>
-        this.runtime.report(`modbus bridge: auditing write ${commandId} failed`, error, this.pid),
-    );
+  /** Queues a write on the slave's bus; undefined when the slave does not answer now. */
+  private writeNow(deviceId: string, request: WriteRequest): Promise<WriteOutcome> | undefined {
+    if (this.status !== 'running') return undefined;
+    const d = this.devices.get(deviceId);
+    const bus = d?.polled ? this.buses.get(d.path)?.bus : undefined;
+    if (!bus?.isOnline(deviceId)) return undefined;
+    return bus.write(deviceId, request);
   }
 }
 
