@@ -9,6 +9,10 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { Convention } from '../conventions/convention.js';
+import { homieConvention } from '../conventions/homie/homie-bridge.js';
+import { modbusConvention } from '../conventions/modbus/modbus-bridge.js';
+import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.js';
 import { currentDataDirInput, resolveDataDir } from '../store/data-dir.js';
 import type { MqttSettings } from '../transports/links.js';
 import { createHostApi } from './api.js';
@@ -16,6 +20,8 @@ import type { AppOptions } from './app.js';
 import { startApp } from './app.js';
 import type { LogLevel } from './console-logger.js';
 import { createConsoleLogger } from './console-logger.js';
+import type { DataFolder } from './data-folder.js';
+import { DataFolderLockedError, instanceNames, openDataFolder } from './data-folder.js';
 import { startUiServer } from './ui-session.js';
 
 export const USAGE = `Usage: npm start -- [options]
@@ -263,7 +269,28 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const logger = createConsoleLogger({ level: cli.logLevel });
-  const app = await startApp({ ...cli.options, logger });
+  // One app per data folder: a second start fails here, before it touches the database or the broker.
+  let folder: DataFolder;
+  try {
+    folder = openDataFolder(cli.options.dataDir, { logger });
+  } catch (error) {
+    if (!(error instanceof DataFolderLockedError)) throw error;
+    process.stderr.write(`fleetvisor: ${error.message}\n`);
+    return 1;
+  }
+  const names = instanceNames(folder.instanceId);
+  let app: Awaited<ReturnType<typeof startApp>>;
+  try {
+    app = await startApp({
+      ...cli.options,
+      ...(cli.options.mqtt ? { mqtt: { clientId: names.mqttClientId, ...cli.options.mqtt } } : {}),
+      conventions: instanceConventions(names),
+      logger,
+    });
+  } catch (error) {
+    folder.release();
+    throw error;
+  }
   const api = createHostApi(app);
   // The last start's port and token when the port is free, so an open tab reconnects.
   const server = await startUiServer(
@@ -276,6 +303,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     { dataDir: cli.options.dataDir, port: cli.server.port },
   );
   logger.info('fleetvisor is running headless; Ctrl-C stops it', { broker: app.brokerUrl, demo: app.demo });
+  folder.setUrl(server.url); // its origin only: the token stays out of the lock file
   // The URL carries this run's token: it goes to the terminal, never into a log.
   process.stdout.write(`\nOpen the Fleetvisor UI at: ${server.url}\n\n`);
   await new Promise<void>((resolve) => {
@@ -289,8 +317,21 @@ export async function main(argv: readonly string[]): Promise<number> {
   await server.close();
   api.close();
   await app.stop();
+  folder.release();
   logger.info('stopped cleanly');
   return 0;
+}
+
+/**
+ * The conventions with this instance's broker names, so two instances on one broker never share
+ * a client id or a Sparkplug host id (they would knock each other off and answer for each other).
+ */
+export function instanceConventions(names: ReturnType<typeof instanceNames>): Convention[] {
+  return [
+    homieConvention({ clientId: names.homieClientId }),
+    sparkplugConvention({ hostId: names.sparkplugHostId, clientId: names.sparkplugClientId }),
+    modbusConvention(),
+  ];
 }
 
 // Run when executed directly (`node --import tsx src/host/main.ts`), not when imported by tests
