@@ -21,7 +21,6 @@ import type { DeviceView } from '../devices/fleet.js';
 import type { Process } from '../runtime/process.js';
 import type { SupervisorLike } from '../runtime/supervisor.js';
 import type { CommandAuditRecord, EventRecord } from '../store/store.js';
-import type { Message } from '../transports/protocol.js';
 import { buildTree, countProcesses, findProcess as findInTree, isSupervisor } from './api/tree.js';
 import type { App } from './app.js';
 import type {
@@ -140,22 +139,29 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
       if (id && fleet.has(id)) for (const c of clients) c.devices.add(id);
     }
   });
-  const offHub = links.hub?.observe((id: string, m: Message) => {
-    const at = clock.wallNow();
+  // Every convention's devices feed the same figures: what reaches the fleet (telemetry, signs of
+  // life), not what one link layer heard.
+  let activityTotal = 0;
+  const offActivity = fleet.observe((activity) => {
+    activityTotal++;
+    const id = activity.deviceId;
+    const at = activity.at;
     lastSeen.set(id, at);
     // "Last seen" moves in whole seconds on screen: a row goes out at most once a second for it.
     const marked = lastMarked.get(id);
-    if (marked === undefined || at - marked >= 1000 || m.type === 'hello' || m.type === 'status') {
+    if (marked === undefined || at - marked >= 1000) {
       lastMarked.set(id, at);
       for (const c of clients) c.devices.add(id);
     }
-    if (m.type === 'telemetry')
+    if (activity.type === 'telemetry')
       for (const c of clients) {
         if (!c.wantsTelemetry) continue;
-        for (const [metric, value] of Object.entries(m.values))
-          c.telemetry.set(`${id}\u0000${metric}`, { id, metric, at, value });
+        for (const metric in activity.values)
+          if (Object.hasOwn(activity.values, metric))
+            c.telemetry.set(`${id}\u0000${metric}`, { id, metric, at, value: activity.values[metric]! });
       }
   });
+
   const offCommands = fleet.commands.listen((cmd) => {
     if (cmd.status === 'succeeded' && cmd.sentAt !== null && cmd.completedAt !== null) {
       latencies.push(cmd.completedAt - cmd.sentAt);
@@ -203,7 +209,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
 
   function stats(): SystemStats {
     const now = clock.wallNow();
-    const total = links.hub?.received ?? 0;
+    const total = activityTotal;
     received.push({ at: now, total });
     while (received.length > 2 && now - received[0]!.at > 10_000) received.shift();
     const first = received[0]!;
@@ -673,7 +679,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
       ticker = undefined;
       clients.clear();
       offRuntime();
-      offHub?.();
+      offActivity();
       offCommands();
     },
   };

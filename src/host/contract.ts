@@ -206,7 +206,7 @@ export interface SystemStats {
   readonly at: number;
   readonly devices: { readonly total: number; readonly online: number; readonly failed: number };
   readonly processes: number;
-  /** Messages from devices per second (last 10 s). */
+  /** Messages from devices per second (last 10 s): telemetry and signs of life, every convention. */
   readonly ingestRate: number;
   readonly restarts: number;
   readonly commandLatencyMs: {
