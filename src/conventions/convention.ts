@@ -6,8 +6,10 @@
  * process under the `links` supervisor that talks to the devices (an MQTT connection, a serial
  * bus) and tells the fleet what happens, with the same calls the link hub uses:
  * `fleet.addDevice` (discovery), `fleet.linkUp` / `fleet.linkDown` (lifecycle),
- * `fleet.ingestTelemetry`, `fleet.reportStatus`, and `fleet.setCommandPort(kind, port)` for its
- * kinds' `command` actions (writes to the device). Bad input from a device becomes an event on
+ * `fleet.ingestTelemetry`, `fleet.reportStatus`, and `fleet.setCarrier(kind, carrier)` for its
+ * kinds' `command` actions (writes to the device: a `CommandCarrier` of
+ * src/devices/command-tracker.ts — `prepare`, `dispatch`, and a matcher that calls
+ * `fleet.commands.settle`; see src/conventions/homie/homie-carrier.ts). Bad input from a device becomes an event on
  * that device (`store.appendEvents`, kind `device.badMessage`), never a crash of the bridge.
  *
  * @example

@@ -125,22 +125,6 @@ export interface LinkPresence {
   readonly reason: string | null;
 }
 
-/**
- * A convention's own command code, for a kind not yet moved to a {@link CommandCarrier}
- * ({@link Fleet.setCarrier}); its refusal codes should be {@link CommandErrorCode}s.
- */
-export interface DeviceCommandPort {
-  submit(input: {
-    readonly deviceId: string;
-    readonly action: string;
-    readonly args: JsonObject;
-    readonly actor: string;
-    readonly ttlMs?: number | null;
-  }): Promise<Result<{ readonly commandId: string; readonly status: string }, Failure>>;
-  /** Open (pending or sent) commands of one device. */
-  open(deviceId: string): readonly { readonly action: string }[];
-}
-
 export interface AddDeviceInput {
   readonly id: string;
   readonly kind: string;
@@ -266,8 +250,6 @@ export interface Fleet {
    * kinds without one use {@link FleetOptions.carrier}. The returned function unregisters it.
    */
   setCarrier(kind: string, carrier: CommandCarrier): () => void;
-  /** A convention's own command code for one kind (not yet a carrier); a carrier wins. */
-  setCommandPort(kind: string, port: DeviceCommandPort): void;
   /** Reported state from the device (merged), then reconciled. */
   reportStatus(id: string, status: JsonObject): Promise<FleetResult<undefined>>;
   /** Desired state from the operator (validated), then reconciled. */
@@ -289,12 +271,11 @@ export function createFleet(options: FleetOptions): Fleet {
   const { runtime, store } = options;
   const kinds = new Map(options.kinds.map((k) => [k.kind, k]));
   const entries = new Map<string, Entry>();
-  const commandPorts = new Map<string, DeviceCommandPort>();
   const carriers = new Map<string, CommandCarrier>();
   const carrierOf = (deviceId: string): CommandCarrier | undefined => {
     const e = entries.get(deviceId);
     if (!e) return undefined;
-    return carriers.get(e.kind.kind) ?? (commandPorts.has(e.kind.kind) ? undefined : options.carrier);
+    return carriers.get(e.kind.kind) ?? options.carrier;
   };
   const commands = createCommandTracker({
     runtime,
@@ -593,9 +574,7 @@ export function createFleet(options: FleetOptions): Fleet {
       if (!built.ok) continue;
       if (built.value.type === 'event' && !canHandle(e, built.value.event)) continue;
       // One corrective command at a time: not another while the last one waits.
-      const open = carriers.has(e.kind.kind)
-        ? commands.open(e.record.id)
-        : (commandPorts.get(e.kind.kind) ?? commands).open(e.record.id);
+      const open = commands.open(e.record.id);
       if (
         built.value.type === 'command' &&
         open.some((c) => c.action === (built.value as { command: string }).command)
@@ -715,23 +694,10 @@ export function createFleet(options: FleetOptions): Fleet {
     actor: string,
   ): Promise<FleetResult<ActionReply>> {
     const id = e.record.id;
-    const port = carriers.has(e.kind.kind) ? undefined : commandPorts.get(e.kind.kind);
-    if (!port && !carrierOf(id))
+    if (!carrierOf(id))
       return fail('noLink', `action '${action}' is sent to the device, and this fleet has no links`);
-    const input = { deviceId: id, action: built.command, args: built.args, actor };
-    const r = port ? await port.submit(input) : await commands.submit(input);
-    if (!r.ok) {
-      if (!port) return fail(r.error.code as FleetErrorCode, r.error.message);
-      // A convention's own port still uses its old words: translated as before it had a carrier.
-      const legacy: Record<string, CommandErrorCode> = {
-        outboxFull: 'outboxFull',
-        badCommand: 'badArgs',
-        badArgs: 'badArgs',
-        badDeviceId: 'badDeviceId',
-        stopped: 'stopped',
-      };
-      return fail(legacy[r.error.code] ?? 'noLink', r.error.message);
-    }
+    const r = await commands.submit({ deviceId: id, action: built.command, args: built.args, actor });
+    if (!r.ok) return fail(r.error.code, r.error.message); // the tracker's code, unchanged
     const state = e.machine?.alive ? e.machine.state : e.stateLabel;
     logEvent('device.command', id, { action, actor, commandId: r.value.commandId, status: r.value.status });
     return { ok: true, value: { commandId: r.value.commandId, state, commandStatus: r.value.status } };
@@ -919,10 +885,6 @@ export function createFleet(options: FleetOptions): Fleet {
       return () => {
         if (carriers.get(kind) === carrier) carriers.delete(kind);
       };
-    },
-
-    setCommandPort(kind, port) {
-      commandPorts.set(kind, port);
     },
 
     linkUp(id, info) {
