@@ -195,3 +195,25 @@ export async function realPathWithin(root: string, file: string): Promise<boolea
     return false;
   }
 }
+
+/** How deep call arguments may nest (arrays and objects); deeper is refused at the boundary. */
+export const MAX_ARGS_DEPTH = 64;
+
+/**
+ * Whether a parsed JSON value nests deeper than `max` levels (the value itself is level 1).
+ * Iterative, so a 10,000-deep value is measured without recursion, and it stops at the first
+ * path past `max`: the API's validators below never see such a value (they would overflow the stack).
+ *
+ * @example
+ * jsonDeeperThan({ a: { b: [1] } }, 2); // true (3 levels)
+ */
+export function jsonDeeperThan(value: unknown, max: number): boolean {
+  const stack: { v: unknown; depth: number }[] = [{ v: value, depth: 1 }];
+  while (stack.length > 0) {
+    const { v, depth } = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push({ v: child, depth: depth + 1 });
+  }
+  return false;
+}

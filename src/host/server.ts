@@ -52,6 +52,8 @@ import {
   hostForUrl,
   isLoopbackHost,
   isWildcardHost,
+  jsonDeeperThan,
+  MAX_ARGS_DEPTH,
   originAllowed,
   realPathWithin,
   securityHeaders,
@@ -81,8 +83,14 @@ export interface ServerOptions {
   readonly heartbeatMs?: number;
   /** Time a new socket has to authenticate; default 5 s. */
   readonly authTimeoutMs?: number;
-  /** Most WebSocket connections at once (authenticated or not); default 32. */
+  /** Most authenticated WebSocket connections at once; default 32. */
   readonly maxConnections?: number;
+  /**
+   * Most sockets waiting for their auth message at once; default 8 (more: 503). A client that
+   * offers the token as the subprotocol `fleetvisor.token.<token>` (the UI does) is authenticated
+   * at the upgrade and never waits among them, so sockets that never authenticate cannot starve it.
+   */
+  readonly maxUnauthenticated?: number;
   /** Most unanswered calls per socket; default 64 (more: `unavailable`). */
   readonly maxCallsInFlight?: number;
   /** The actor passed to {@link HostApi.call}; default 'operator'. */
@@ -107,9 +115,27 @@ export interface RunningServer {
 export const CLOSE_UNAUTHORIZED = 4401;
 /** Dropped because the client did not keep up (it should reconnect for a fresh snapshot). */
 export const CLOSE_TOO_SLOW = 4408;
+/**
+ * Closed for now, not for good: wrong tokens are being rate-limited, or an unauthenticated socket
+ * made room for a newer one. A client retries with backoff.
+ */
+export const CLOSE_RATE_LIMITED = 4429;
 
 const MiB = 1024 * 1024;
 const STREAM_PATH = '/api/stream';
+/** The WebSocket subprotocol of the stream; the token may ride along as `fleetvisor.token.<token>`. */
+export const STREAM_PROTOCOL = 'fleetvisor';
+const TOKEN_PROTOCOL_PREFIX = 'fleetvisor.token.';
+
+/** The token offered as a subprotocol (`Sec-WebSocket-Protocol: fleetvisor, fleetvisor.token.<token>`). */
+function offeredToken(header: string | undefined): string | undefined {
+  if (typeof header !== 'string') return undefined;
+  for (const p of header.split(',')) {
+    const v = p.trim();
+    if (v.startsWith(TOKEN_PROTOCOL_PREFIX)) return v.slice(TOKEN_PROTOCOL_PREFIX.length);
+  }
+  return undefined;
+}
 const CALL_PATH = '/api/call';
 
 interface Connection {
@@ -184,6 +210,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const authTimeoutMs = options.authTimeoutMs ?? 5_000;
   const maxConnections = options.maxConnections ?? 32;
+  const maxUnauthenticated = options.maxUnauthenticated ?? 8;
   const maxCallsInFlight = options.maxCallsInFlight ?? 64;
   const actor = options.actor ?? 'operator';
   const buildHint = options.buildHint ?? 'npm run build:renderer';
@@ -298,12 +325,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       closeAfter(req, res);
       return;
     }
-    if (!limiter.allow()) {
-      sendJson(res, 429, failure('unauthorized', 'too many wrong tokens; try again later'), true);
-      closeAfter(req, res);
-      return;
-    }
+    // The right token first, the limiter after: wrong tokens cannot lock the operator out.
     if (!tokensEqual(given, token)) {
+      if (!limiter.allow()) {
+        sendJson(res, 429, failure('unauthorized', 'too many wrong tokens; try again later'), true);
+        closeAfter(req, res);
+        return;
+      }
       limiter.fail();
       logger.warn('refused a call with a wrong token', { remote: req.socket.remoteAddress });
       sendJson(res, 401, failure('unauthorized', 'wrong token'), true);
@@ -339,11 +367,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       sendJson(res, 400, failure('badRequest', 'expected { "method": string, "args": object }'));
       return;
     }
+    if (jsonDeeperThan(parsed.args, MAX_ARGS_DEPTH)) {
+      sendJson(res, 400, tooDeep());
+      return;
+    }
     const envelope = await invoke(parsed.method, parsed.args);
     sendJson(res, 200, envelope);
   };
 
+  const tooDeep = (): Envelope<never> =>
+    failure('badRequest', `args nest deeper than ${MAX_ARGS_DEPTH} levels`);
+
   const invoke = async (method: string, args: unknown): Promise<Envelope<unknown>> => {
+    if (jsonDeeperThan(args, MAX_ARGS_DEPTH)) return tooDeep();
     try {
       return await api.call(method, args ?? {}, { actor });
     } catch (error) {
@@ -449,6 +485,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const wss = new WebSocketServer({
     noServer: true,
+    // The UI offers ['fleetvisor', 'fleetvisor.token.<token>']: answer with the plain one, never echo the secret.
+    handleProtocols: (protocols: Set<string>) => (protocols.has(STREAM_PROTOCOL) ? STREAM_PROTOCOL : false),
     maxPayload: maxMessageBytes,
     perMessageDeflate: false,
     clientTracking: false,
@@ -483,11 +521,29 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       refuseUpgrade(socket, 403, 'Forbidden');
       return;
     }
-    if (closing || connections.size >= maxConnections) {
+    const offered = offeredToken(req.headers['sec-websocket-protocol']);
+    let preAuthed = false;
+    if (offered !== undefined) {
+      if (tokensEqual(offered, token)) preAuthed = true;
+      else {
+        const limited = !limiter.allow();
+        if (!limited) limiter.fail();
+        logger.warn('refused a WebSocket with a wrong token');
+        refuseUpgrade(socket, limited ? 429 : 401, limited ? 'Too Many Requests' : 'Unauthorized');
+        return;
+      }
+    }
+    let authed = 0;
+    for (const c of connections) if (c.authed) authed++;
+    const full = preAuthed ? authed >= maxConnections : connections.size - authed >= maxUnauthenticated;
+    if (closing || full) {
       refuseUpgrade(socket, 503, 'Service Unavailable');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn = onConnection(ws);
+      if (preAuthed) onAuth(conn, { type: 'auth', token });
+    });
   };
 
   /** Sends unless the client's backlog is already past the hard bound; then drops the client. */
@@ -521,11 +577,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ws.close(CLOSE_UNAUTHORIZED, 'unauthorized: send { type: "auth", token } first');
       return;
     }
-    if (!limiter.allow()) {
-      ws.close(CLOSE_UNAUTHORIZED, 'unauthorized: too many wrong tokens');
-      return;
-    }
     if (!tokensEqual(given, token)) {
+      if (!limiter.allow()) {
+        // Not final: a client should retry later (the right token is never limited).
+        ws.close(CLOSE_RATE_LIMITED, 'too many wrong tokens; retry later');
+        return;
+      }
       limiter.fail();
       logger.warn('refused a WebSocket with a wrong token');
       ws.close(CLOSE_UNAUTHORIZED, 'unauthorized');
@@ -574,7 +631,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   };
 
-  const onConnection = (ws: WebSocket): void => {
+  const onConnection = (ws: WebSocket): Connection => {
     const conn: Connection = {
       ws,
       alive: true,
@@ -614,9 +671,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         onAuth(conn, message);
         return;
       }
+      // Authenticated at the upgrade already, a client may still send its auth message: harmless.
+      if (isObject(message) && message.type === 'auth' && tokensEqual(message.token as string, token)) return;
       if (isObject(message) && message.type === 'call') onCall(conn, message);
       else ws.close(1008, 'unexpected message');
     });
+    return conn;
   };
 
   const heartbeat = setInterval(() => {

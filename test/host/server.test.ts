@@ -74,6 +74,28 @@ async function authedSocket(server: RunningServer, api: TestApi): Promise<WebSoc
   return ws;
 }
 
+/** A socket that offers the token as its subprotocol, as the UI does. */
+function tokenSocket(server: RunningServer, token = server.token): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(
+      `ws://127.0.0.1:${server.port}/api/stream`,
+      ['fleetvisor', `fleetvisor.token.${token}`],
+      {
+        origin: server.origin,
+      },
+    );
+    ws.once('open', () => {
+      cleanups.push(() => ws.terminate());
+      resolve(ws);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode }));
+      ws.terminate();
+    });
+    ws.once('error', reject);
+  });
+}
+
 let ipv6 = false;
 beforeAll(async () => {
   ipv6 = await new Promise<boolean>((resolve) => {
@@ -262,22 +284,50 @@ describe('POST /api/call', () => {
     expect(api.calls).toHaveLength(0);
   });
 
-  it('rate-limits wrong tokens: after 20 in a row even the right one waits', async () => {
+  it('rate-limits wrong tokens only: after 20 wrong ones the next wrong one gets 429, the right one still gets in', async () => {
     const { server } = await start();
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 200; i++) {
       const r = await postCall(
         server.origin,
         { method: 'tree', args: {} },
         { Authorization: `Bearer wrong${i}` },
       );
-      expect(r.status).toBe(401);
+      expect(r.status).toBe(i < 20 ? 401 : 429);
     }
-    const locked = await postCall(server.origin, { method: 'tree', args: {} }, auth(server));
-    expect(locked.status).toBe(429);
+    // The operator's token is checked before the limiter: a flood of wrong ones cannot lock it out.
+    expect((await postCall(server.origin, { method: 'tree', args: {} }, auth(server))).status).toBe(200);
     // no token at all does not count (a web page's blind requests cannot lock the operator out)
     const { server: other } = await start();
     for (let i = 0; i < 30; i++) await postCall(other.origin, { method: 'tree', args: {} });
     expect((await postCall(other.origin, { method: 'tree', args: {} }, auth(other))).status).toBe(200);
+  });
+
+  it('an act whose args nest 10,000 deep → badRequest, not internal (over HTTP and the socket)', async () => {
+    const { server, api } = await start();
+    const deep = `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`;
+    const body = `{"method":"act","args":{"ids":["x"],"action":"ping","args":${deep}}}`;
+    const r = await fetch(`${server.origin}/api/call`, {
+      method: 'POST',
+      headers: { ...auth(server), 'Content-Type': 'application/json' },
+      body,
+    });
+    expect(r.status).toBe(400);
+    const envelope = (await r.json()) as { ok: boolean; error: { code: string; message: string } };
+    expect(envelope.error.code).toBe('badRequest');
+    expect(envelope.error.message).toMatch(/nest/);
+    const ws = await authedSocket(server, api);
+    const got = collect(ws);
+    ws.send(`{"type":"call","id":7,"method":"act","args":{"ids":["x"],"action":"ping","args":${deep}}}`);
+    await waitFor(
+      () => got.messages.some((m) => (m as { type?: string; id?: number }).type === 'reply'),
+      3000,
+      'the reply',
+    );
+    const reply = got.messages.find((m) => (m as { type?: string }).type === 'reply') as {
+      envelope: { ok: boolean; error: { code: string } };
+    };
+    expect(reply.envelope.error.code).toBe('badRequest');
+    expect(api.calls.filter((c) => c.method === 'act')).toHaveLength(0);
   });
 });
 
@@ -489,8 +539,61 @@ describe('WebSocket /api/stream', () => {
     expect(api.streams[0]!.closed).toBe(false);
   });
 
-  it('caps the number of sockets', async () => {
-    const { server } = await start({ maxConnections: 2 });
+  it('a socket with a wrong token while wrong tokens are rate-limited is closed 4429 (retry later), the right token still gets in', async () => {
+    const { server, api } = await start();
+    for (let i = 0; i < 20; i++) {
+      const ws = await openSocket(server.port, { origin: server.origin });
+      const done = closed(ws);
+      ws.send(JSON.stringify({ type: 'auth', token: `wrong${i}` }));
+      expect((await done).code).toBe(4401);
+    }
+    const limited = await openSocket(server.port, { origin: server.origin });
+    const limitedClosed = closed(limited);
+    limited.send(JSON.stringify({ type: 'auth', token: 'wrong-again' }));
+    expect((await limitedClosed).code).toBe(4429);
+    await authedSocket(server, api);
+  });
+
+  it('unauthenticated sockets in a reconnect loop cannot starve the operator', async () => {
+    const { server, api } = await start({ authTimeoutMs: 5000 });
+    let stop = false;
+    const squatters: WebSocket[] = [];
+    cleanups.push(() => {
+      stop = true;
+      for (const w of squatters) w.terminate();
+    });
+    // 40 sockets that never authenticate, each reopened as soon as it is closed.
+    const squat = async (): Promise<void> => {
+      while (!stop) {
+        try {
+          const w = await openSocket(server.port, { origin: server.origin });
+          squatters.push(w);
+          await closed(w);
+        } catch {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+    };
+    for (let i = 0; i < 40; i++) void squat();
+    await new Promise((r) => setTimeout(r, 300));
+    // The operator's UI offers its token as a subprotocol: authenticated at the upgrade.
+    for (let i = 0; i < 3; i++) {
+      const ws = await tokenSocket(server);
+      cleanups.push(() => ws.terminate());
+      expect(ws.protocol).toBe('fleetvisor');
+    }
+    await waitFor(() => api.streams.length === 3, 2000, 'three streams');
+    // A wrong token offered that way is refused at the upgrade.
+    expect(
+      await tokenSocket(server, 'wrong').then(
+        () => 101,
+        (e: { status?: number }) => e.status,
+      ),
+    ).toBe(401);
+  });
+
+  it('caps authenticated sockets and, separately, sockets waiting to authenticate', async () => {
+    const { server, api } = await start({ maxConnections: 2, maxUnauthenticated: 2 });
     const a = await openSocket(server.port, { origin: server.origin });
     const b = await openSocket(server.port, { origin: server.origin });
     cleanups.push(
@@ -498,6 +601,16 @@ describe('WebSocket /api/stream', () => {
       () => b.terminate(),
     );
     expect(await upgradeStatus(server.port, { origin: server.origin })).toBe(503);
+    // Waiting sockets do not take an operator's place.
+    await tokenSocket(server);
+    await tokenSocket(server);
+    await waitFor(() => api.streams.length === 2, 2000, 'two streams');
+    expect(
+      await tokenSocket(server).then(
+        () => 101,
+        (e: { status?: number }) => e.status,
+      ),
+    ).toBe(503);
   });
 });
 
