@@ -18,7 +18,7 @@
  * if (!r.ok) rt.logger.warn(r.error.message); // code: 'badDeviceId' | 'wrongDirection' | 'badMessage' | 'closed'
  * link.stats(); // { connected: true, state: 'connected', reconnects: 0, outboxLength: 0, … }
  */
-import type { IClientOptions, MqttClient } from 'mqtt';
+import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { connect } from 'mqtt';
 import { z } from 'zod';
 import { callback, checkOptions, nonEmptyString, positiveInt } from '../lib/options.js';
@@ -85,6 +85,19 @@ export interface MqttLinkStats {
   readonly received: number;
   /** Publishes refused (bad topic or payload) and reported to `onDeviceError`. */
   readonly malformed: number;
+  /** Delivered messages whose store write has not settled yet (see `maxPendingIngest`). */
+  readonly pendingIngest: number;
+  /** Whether reading from the broker is paused until the store catches up. */
+  readonly paused: boolean;
+  /** Times reading was paused. */
+  readonly pauses: number;
+  /** QoS 1 PUBACKs held until their store write settles (`ackAfterCommit`). */
+  readonly heldAcks: number;
+  /**
+   * Messages received but lost on the way to the store, by cause: the code the store write
+   * answered with (`stopped` for a full write buffer or a closed store, …) or `error` (it threw).
+   */
+  readonly lost: Readonly<Record<string, number>>;
 }
 
 /** Where and how a host-side MQTT client reaches its broker (the link, the convention bridges). */
@@ -147,8 +160,25 @@ export interface MqttLinkOptions extends BrokerSettings {
   readonly reconnect?: Partial<ReconnectOptions>;
   /** Source of jitter, [0, 1); default Math.random. */
   readonly random?: () => number;
-  /** A valid message from a device. Runs synchronously on the link; a throw is reported, not fatal. */
-  onMessage(deviceId: DeviceId, message: Message, channel: Channel): void;
+  /**
+   * Backpressure: at this many delivered messages whose store write (the promise `onMessage`
+   * returned) has not settled, the link stops reading from the broker socket — TCP pushes back
+   * to the broker — and reads again once half of them settled. Default 5000.
+   */
+  readonly maxPendingIngest?: number;
+  /**
+   * Hold each QoS 1 PUBACK until the message's store write settles (not only while paused).
+   * Default false: with a clean session an unacknowledged message dies with the connection
+   * anyway, and a broker that caps in-flight messages per client (Mosquitto: 20) then passes
+   * only that many per store commit.
+   */
+  readonly ackAfterCommit?: boolean;
+  /**
+   * A valid message from a device. Runs synchronously on the link; a throw is reported, not
+   * fatal. May return the message's store write: the link counts it toward `maxPendingIngest`,
+   * and a write that answers `{ ok: false, error: { code } }` (or rejects) is counted as lost.
+   */
+  onMessage(deviceId: DeviceId, message: Message, channel: Channel): unknown;
   /** A publish that could not be used; `deviceId` is set when the topic itself was valid. */
   onDeviceError(deviceId: DeviceId | undefined, error: LinkDeviceError): void;
   /** Every change of the connection state (`connected` means subscribed and receiving). */
@@ -185,7 +215,15 @@ export class MqttLink extends ProcessBase {
   private outbox: Outgoing[] = [];
   // Insertion-ordered, so a drop puts unacknowledged messages back in the order they were sent.
   private readonly inflight = new Set<Outgoing>();
-  private counters = { reconnects: 0, dropped: 0, received: 0, malformed: 0 };
+  private counters = { reconnects: 0, dropped: 0, received: 0, malformed: 0, pauses: 0 };
+  private readonly maxPendingIngest: number;
+  private pendingIngest = 0;
+  private heldAcks = 0;
+  private readonly lost: Record<string, number> = {};
+  /** The store write of the publish `onPublish` just delivered (read by `handleMessage` at once). */
+  private lastDelivery: PromiseLike<unknown> | undefined;
+  /** The paused pipeline's next step: mqtt.js reads the next packet once it runs. */
+  private held: (() => void) | undefined;
   private droppingSinceConnect = false;
 
   constructor(runtime: Runtime, options: MqttLinkOptions) {
@@ -202,6 +240,7 @@ export class MqttLink extends ProcessBase {
     this.maxOutbox = options.maxOutbox ?? 1000;
     this.maxInflight = options.maxInflight ?? 100;
     this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    this.maxPendingIngest = options.maxPendingIngest ?? 5000;
   }
 
   /** Starts the first connection attempt; called once by {@link startMqttLink}. */
@@ -263,6 +302,11 @@ export class MqttLink extends ProcessBase {
       dropped: this.counters.dropped,
       received: this.counters.received,
       malformed: this.counters.malformed,
+      pendingIngest: this.pendingIngest,
+      paused: this.held !== undefined,
+      pauses: this.counters.pauses,
+      heldAcks: this.heldAcks,
+      lost: { ...this.lost },
     };
   }
 
@@ -311,6 +355,9 @@ export class MqttLink extends ProcessBase {
     client.on('message', (topic, payload) => {
       if (current()) this.onPublish(topic, payload);
     });
+    // mqtt.js handles one packet at a time and reads the next (and sends a QoS 1 PUBACK) only
+    // once this calls back: holding the callback pauses the socket.
+    client.handleMessage = (packet, done) => this.onHandled(client, packet, done);
     client.on('error', (error) => {
       if (!current()) return;
       this.lastError = error;
@@ -363,6 +410,7 @@ export class MqttLink extends ProcessBase {
   private onDropped(client: MqttClient): void {
     const wasConnected = this.state === 'connected';
     this.client = undefined;
+    this.held = undefined; // that connection's pipeline is gone
     client.end(true);
     this.cancelTimers();
     // Unacknowledged messages go back first, in order: QoS 1 is at-least-once, so a duplicate
@@ -398,11 +446,13 @@ export class MqttLink extends ProcessBase {
   }
 
   private onPublish(topic: string, payload: Buffer): void {
+    this.lastDelivery = undefined;
     const r = decodePublish(topic, payload, { maxBytes: this.maxPayloadBytes });
     if (r.ok) {
       this.counters.received++;
       try {
-        this.options.onMessage(r.value.deviceId, r.value.message, r.value.channel);
+        const write = this.options.onMessage(r.value.deviceId, r.value.message, r.value.channel);
+        if (isThenable(write)) this.track(write);
       } catch (error) {
         this.runtime.report(`MQTT link ${this.name}: onMessage threw`, error, this.pid);
       }
@@ -426,6 +476,77 @@ export class MqttLink extends ProcessBase {
     } catch (thrown) {
       this.runtime.report(`MQTT link ${this.name}: onDeviceError threw`, thrown, this.pid);
     }
+  }
+
+  /** Counts a store write until it settles; a refusal or a rejection is counted as lost. */
+  private track(write: PromiseLike<unknown>): void {
+    this.pendingIngest++;
+    this.lastDelivery = write;
+    write.then(
+      (result) => {
+        const code = failureCode(result);
+        if (code !== undefined) this.noteLost(code);
+        this.settled();
+      },
+      (error: unknown) => {
+        this.noteLost('error');
+        this.runtime.report(`MQTT link ${this.name}: a store write failed`, error, this.pid);
+        this.settled();
+      },
+    );
+  }
+
+  private noteLost(code: string): void {
+    const first = Object.keys(this.lost).length === 0;
+    this.lost[code] = (this.lost[code] ?? 0) + 1;
+    if (first)
+      this.runtime.logger.error('MQTT link: received messages were lost on the way to the store', {
+        link: this.name,
+        cause: code,
+      });
+  }
+
+  private settled(): void {
+    this.pendingIngest--;
+    if (this.held && this.pendingIngest <= this.maxPendingIngest / 2) {
+      const resume = this.held;
+      this.held = undefined;
+      resume();
+    }
+  }
+
+  /**
+   * mqtt.js's per-publish hook, called right after 'message' for the same packet. QoS 1 with
+   * `ackAfterCommit`: the callback is given an error so mqtt.js sends no PUBACK and moves on; the
+   * PUBACK goes once the store write settled. Either way, past `maxPendingIngest` the next step
+   * is held until the store catches up.
+   */
+  private onHandled(client: MqttClient, packet: IPublishPacket, done: (error?: Error) => void): void {
+    const write = this.lastDelivery;
+    this.lastDelivery = undefined;
+    let next: () => void = () => done();
+    const messageId = packet.messageId;
+    if (this.options.ackAfterCommit && packet.qos === 1 && write && messageId !== undefined) {
+      this.heldAcks++;
+      const ack = () => {
+        this.heldAcks--;
+        if (client === this.client && this.status === 'running') sendPuback(client, messageId);
+      };
+      write.then(ack, ack);
+      next = () => done(ACK_DEFERRED);
+    }
+    if (this.pendingIngest < this.maxPendingIngest || client !== this.client) {
+      next();
+      return;
+    }
+    this.counters.pauses++;
+    this.runtime.logger.debug('MQTT link paused: the store is catching up', {
+      link: this.name,
+      pendingIngest: this.pendingIngest,
+    });
+    this.held = () => {
+      if (client === this.client) next();
+    };
   }
 
   /** Hands queued messages to the connection, at most `maxInflight` unacknowledged at once. */
@@ -509,11 +630,34 @@ export const mqttLinkOptionsSchema = z.object({
   connectTimeoutMs: positiveInt.optional(),
   keepaliveMs: positiveInt.optional(),
   closeTimeoutMs: positiveInt.optional(),
+  maxPendingIngest: positiveInt.optional(),
+  ackAfterCommit: z.boolean({ error: 'must be true or false' }).optional(),
   reconnect: reconnectSchema.optional(),
   onMessage: callback,
   onDeviceError: callback,
   onStateChange: callback.optional(),
 });
+
+/** Given to mqtt.js's handleMessage callback: no PUBACK now (it is sent after the store write). */
+const ACK_DEFERRED = new Error('PUBACK deferred until the store write settles');
+
+/** The PUBACK mqtt.js would have sent, sent later. Relies on mqtt.js 5's `_sendPacket` (see the test). */
+function sendPuback(client: MqttClient, messageId: number): void {
+  const send: unknown = Reflect.get(client, '_sendPacket');
+  if (typeof send === 'function') send.call(client, { cmd: 'puback', messageId }, () => {});
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
+}
+
+/** The code of a `{ ok: false, error: { code } }` answer, else undefined. */
+function failureCode(result: unknown): string | undefined {
+  if (typeof result !== 'object' || result === null || (result as { ok?: unknown }).ok !== false)
+    return undefined;
+  const code = (result as { error?: { code?: unknown } }).error?.code;
+  return typeof code === 'string' ? code : 'unknown';
+}
 
 function fail(code: LinkPublishErrorCode, message: string): { ok: false; error: LinkPublishError } {
   return { ok: false, error: { code, message } };

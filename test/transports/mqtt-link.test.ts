@@ -242,3 +242,90 @@ describe('MqttLink outbox (embedded aedes, broker restarted on the same port)', 
     expect(l.stats()).toMatchObject({ outboxLength: 0, dropped: 2 });
   });
 });
+
+describe('MqttLink backpressure (issue 12 §0) on the embedded broker', () => {
+  /** onMessage answers with a store write the test settles by hand. */
+  function manualStore() {
+    const waiting: ((result: unknown) => void)[] = [];
+    let delivered = 0;
+    return {
+      onMessage: () => {
+        delivered++;
+        return new Promise((resolve) => waiting.push(resolve));
+      },
+      get delivered() {
+        return delivered;
+      },
+      settleAll(result: unknown = { ok: true, value: 1 }) {
+        for (const resolve of waiting.splice(0)) resolve(result);
+      },
+    };
+  }
+
+  it('stops reading the broker socket at maxPendingIngest writes and loses nothing once the store catches up', async () => {
+    const broker = await embedded();
+    const rt = newRuntime();
+    const store = manualStore();
+    const l = link(rt, broker.url, { maxPendingIngest: 10, onMessage: store.onMessage });
+    await waitFor(() => l.stats().connected, 5000, 'the link to connect');
+    const d = await device(broker.url);
+    for (let seq = 1; seq <= 200; seq++)
+      d.publish(`fleetvisor/v1/pump-7/telemetry`, JSON.stringify(telemetry(seq)));
+    await waitFor(() => l.stats().paused, 5000, 'the link to pause');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(store.delivered).toBe(10); // nothing more is read while the store is behind
+    expect(l.stats()).toMatchObject({ pendingIngest: 10, paused: true, pauses: 1, lost: {} });
+    const deadline = Date.now() + 10_000;
+    while (store.delivered < 200 && Date.now() < deadline) {
+      store.settleAll();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    store.settleAll();
+    expect(store.delivered).toBe(200);
+    await waitFor(() => l.stats().pendingIngest === 0, 5000, 'every write settled');
+    expect(l.stats()).toMatchObject({ received: 200, paused: false, lost: {} });
+    expect(l.stats().pauses).toBeGreaterThan(1);
+  });
+
+  it('counts a store write that answers with an error, or rejects, as lost with its cause', async () => {
+    const broker = await embedded();
+    const rt = newRuntime();
+    let n = 0;
+    const l = link(rt, broker.url, {
+      onMessage: () =>
+        ++n % 2 === 0
+          ? Promise.resolve({ ok: false, error: { code: 'stopped', message: 'write buffer full' } })
+          : Promise.reject(new Error('disk gone')),
+    });
+    await waitFor(() => l.stats().connected, 5000, 'the link to connect');
+    const d = await device(broker.url);
+    for (let seq = 1; seq <= 4; seq++)
+      await d.publishAsync(`fleetvisor/v1/pump-7/telemetry`, JSON.stringify(telemetry(seq)));
+    await waitFor(() => l.stats().received === 4 && l.stats().pendingIngest === 0, 5000, 'four writes');
+    expect(l.stats().lost).toEqual({ stopped: 2, error: 2 });
+  });
+
+  it('ackAfterCommit: a QoS 1 PUBACK goes only once the store write settled (relies on mqtt.js internals)', async () => {
+    const broker = await embedded();
+    const rt = newRuntime();
+    const store = manualStore();
+    const clientId = `host-${uniqueId()}`;
+    const l = link(rt, broker.url, { clientId, ackAfterCommit: true, onMessage: store.onMessage });
+    await waitFor(() => l.stats().connected, 5000, 'the link to connect');
+    // aedes says 'ack' when a subscriber acknowledges a QoS 1 message: the host's PUBACK.
+    let hostAcks = 0;
+    broker.aedes.on('ack', (_packet, client) => {
+      if (client?.id === clientId) hostAcks++;
+    });
+    const d = await device(broker.url);
+    const event: Message = { v: 1, type: 'event', boot: 1, seq: 1, ts: 1_700_000_000_000, name: 'x' };
+    await d.publishAsync('fleetvisor/v1/pump-7/event', JSON.stringify(event), { qos: 1 });
+    await waitFor(() => store.delivered === 1, 5000, 'the delivery');
+    expect(l.stats().heldAcks).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(hostAcks).toBe(0);
+    store.settleAll();
+    await waitFor(() => hostAcks === 1, 5000, 'the host PUBACK after the store write');
+    expect(l.stats().heldAcks).toBe(0);
+  });
+});
