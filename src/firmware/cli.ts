@@ -26,22 +26,15 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { genericDevice } from '../devices/generic-device.js';
 import { DATABASE_FILE_NAME, resolveDataDir } from '../store/data-dir.js';
-import { openSqliteFirmwareStore } from '../store/sqlite-firmware-store.js';
 import type { KindSlot } from './check-image.js';
-import { firmwareDirFor, openFirmwareImages } from './firmware-images.js';
-import {
-  generateSigningKeyPair,
-  loadTrustedKeys,
-  parsePrivateKey,
-  parsePublicKey,
-  TRUSTED_KEYS_DIR,
-  trustedKeySourcesFor,
-} from './keys.js';
+import { generateSigningKeyPair, parsePrivateKey, parsePublicKey, TRUSTED_KEYS_DIR } from './keys.js';
 import { describeImage, signManifest } from './manifest.js';
+import { openFirmware } from './open-firmware.js';
 import { parseFirmwareVersion } from './version.js';
 
 /** The demo's database (src/host/app.ts DEMO_DATABASE_FILE_NAME; a test keeps the two equal). */
 export const DEMO_DATABASE = 'demo.sqlite';
+
 export const FIRMWARE_USAGE = `Usage: fleetvisor firmware <command> [options]
 
   keygen NAME                 write an ed25519 key pair: NAME.key (private, keep it secret) and NAME.pub
@@ -190,22 +183,16 @@ export async function runFirmwareCli(argv: readonly string[], io: CliIo): Promis
       case 'list':
       case 'delete': {
         const file = database();
-        const trusted = loadTrustedKeys(
-          trustedKeySourcesFor({
-            dataDir: dataDir(),
-            demo: values.demo ?? false,
-            files: (values['trusted-key'] ?? []).map(at),
-          }),
-        );
-        if (!trusted.ok) throw new CliError(trusted.error.code, trusted.error.message);
-        const store = await openSqliteFirmwareStore({ file });
+        const opened = await openFirmware({
+          dataDir: dataDir(),
+          databaseFile: file,
+          demo: values.demo ?? false,
+          kinds: OFFLINE_KINDS,
+          trustedKeyFiles: (values['trusted-key'] ?? []).map(at),
+        });
+        if (!opened.ok) throw new CliError(opened.error.code, opened.error.message);
+        const { images } = opened.value;
         try {
-          const images = await openFirmwareImages({
-            store,
-            imagesDir: firmwareDirFor(file),
-            trustedKeys: trusted.value,
-            kinds: OFFLINE_KINDS,
-          });
           if (command === 'list') {
             if (args.length > 0) throw new CliError('usage', 'firmware list takes no arguments', 2);
             const { images: list, unreadable } = await images.list();
@@ -269,7 +256,7 @@ export async function runFirmwareCli(argv: readonly string[], io: CliIo): Promis
               `\n  into ${file}`,
           );
         } finally {
-          await store.close();
+          await opened.value.close();
         }
       }
 
