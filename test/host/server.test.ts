@@ -776,6 +776,24 @@ describe('browser client (renderer/src/api/http-client.ts) against the server', 
     return (url: string) => new WebSocket(url, { origin }) as unknown as globalThis.WebSocket;
   }
 
+  it('offers its token at the upgrade, so it gets in even while strangers fill the waiting slots', async () => {
+    const api = createTestApi({ onOpen: (s) => s.sink.send(snapshot(1)) });
+    const { server } = await start({ maxUnauthenticated: 1 }, api);
+    const stranger = await openSocket(server.port, { origin: server.origin });
+    cleanups.push(() => stranger.terminate());
+    const client = createHttpClient({
+      baseUrl: server.origin,
+      token: server.token,
+      createSocket: (url, protocols) =>
+        new WebSocket(url, protocols, { origin: server.origin }) as unknown as globalThis.WebSocket,
+    });
+    cleanups.push(() => client.close());
+    const pushes: PushMessage[] = [];
+    client.subscribe((m) => pushes.push(m));
+    await waitFor(() => pushes.length > 0, 3000, 'the snapshot');
+    expect(api.streams.length).toBe(1);
+  });
+
   it('calls over fetch while connecting, then over the socket; subscribe gets the snapshot and diffs', async () => {
     const api = createTestApi({ onOpen: (s) => s.sink.send(snapshot(1)) });
     const { server } = await start({}, api);

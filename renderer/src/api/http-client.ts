@@ -37,8 +37,12 @@ export interface HttpClientOptions {
   readonly baseUrl?: string;
   /** The secret; default from `#token=…` or this tab's sessionStorage. */
   readonly token?: string;
-  /** Opens the socket; default `new WebSocket(url)` (tests outside a browser pass their own). */
-  readonly createSocket?: (url: string) => WebSocket;
+  /**
+   * Opens the socket; default `new WebSocket(url, protocols)` (tests outside a browser pass their
+   * own). `protocols` carries the token (`fleetvisor.token.<token>`) so the server authenticates
+   * the socket at the upgrade, ahead of strangers' sockets waiting to authenticate.
+   */
+  readonly createSocket?: (url: string, protocols: string[]) => WebSocket;
   /** Default the global fetch. */
   readonly fetch?: typeof fetch;
   /** A call without a reply after this long is `unavailable`; default 30 s. */
@@ -128,7 +132,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   );
   const streamUrl = `${baseUrl.replace(/^http/i, 'ws')}/api/stream`;
   const fetchImpl = options.fetch ?? (typeof fetch === 'undefined' ? undefined : fetch.bind(globalThis));
-  const openSocket = options.createSocket ?? ((url: string) => new WebSocket(url));
+  const openSocket =
+    options.createSocket ?? ((url: string, protocols: string[]) => new WebSocket(url, protocols));
   const callTimeoutMs = options.callTimeoutMs ?? 30_000;
 
   let token: string | null | undefined = options.token;
@@ -225,7 +230,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     if (!secret || !baseUrl) return;
     let s: WebSocket;
     try {
-      s = openSocket(streamUrl);
+      s = openSocket(streamUrl, ['fleetvisor', `fleetvisor.token.${secret}`]);
     } catch {
       setStatus('closed');
       scheduleReconnect();
@@ -251,6 +256,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       ready = false;
       replay = [];
       failPending('the connection closed before the reply');
+      // A wrong token is final; a rate-limit close (4429) or a refused upgrade (1006) is retried.
       if (event.code === CLOSE_UNAUTHORIZED) {
         setStatus('unauthorized');
         return;
