@@ -35,8 +35,8 @@ export interface BatchBufferOptions<T, B, R> {
   readonly write: (conn: SqliteConnection, items: readonly T[]) => Promise<B>;
   /** A caller's share of the batch result: its items are `[offset, offset + count)` of the batch. */
   readonly slice: (result: B, offset: number, count: number) => R;
-  /** Called when a batch fails (after its callers are rejected). */
-  readonly onFailure?: (error: unknown) => void;
+  /** Called when a batch fails (after its callers are rejected), with its item count. */
+  readonly onFailure?: (error: unknown, count: number) => void;
 }
 
 export interface BatchBuffer<T, R> {
@@ -46,6 +46,8 @@ export interface BatchBuffer<T, R> {
   flush(): void;
   /** Items waiting for a job. */
   readonly waiting: number;
+  /** Resolves once at most `count` items wait (at once if they already do). */
+  whenAtMost(count: number): Promise<void>;
 }
 
 interface Waiter<T, R> {
@@ -59,6 +61,7 @@ export function createBatchBuffer<T, B, R>(options: BatchBufferOptions<T, B, R>)
   let waiting = 0;
   let jobQueued = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let roomWaiters: { readonly count: number; readonly wake: () => void }[] = [];
 
   function queueJob(): void {
     if (timer !== undefined) {
@@ -88,8 +91,12 @@ export function createBatchBuffer<T, B, R>(options: BatchBufferOptions<T, B, R>)
           }
         },
         (error: unknown) => {
-          for (const w of taken) w.reject(error);
-          options.onFailure?.(error);
+          let count = 0;
+          for (const w of taken) {
+            count += w.items.length;
+            w.reject(error);
+          }
+          options.onFailure?.(error, count);
         },
       );
   }
@@ -107,6 +114,11 @@ export function createBatchBuffer<T, B, R>(options: BatchBufferOptions<T, B, R>)
     waiters = waiters.slice(n);
     waiting -= count;
     if (waiters.length > 0) schedule();
+    if (roomWaiters.length > 0) {
+      const ready = roomWaiters.filter((w) => waiting <= w.count);
+      roomWaiters = roomWaiters.filter((w) => waiting > w.count);
+      for (const w of ready) w.wake();
+    }
     return taken;
   }
 
@@ -130,6 +142,10 @@ export function createBatchBuffer<T, B, R>(options: BatchBufferOptions<T, B, R>)
     },
     get waiting() {
       return waiting;
+    },
+    whenAtMost(count) {
+      if (waiting <= count) return Promise.resolve();
+      return new Promise((wake) => roomWaiters.push({ count, wake }));
     },
   };
 }

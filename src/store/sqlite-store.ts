@@ -256,7 +256,8 @@ function createSqliteStore(parts: Parts): SqliteStore {
   // "deviceId\0metric" → series id. Filled inside write jobs; cleared when one fails, since the
   // ids it learnt may belong to a transaction that rolled back.
   const seriesIds = new Map<string, number>();
-  const counts = { written: 0, duplicates: 0, rejected: 0, overloaded: 0 };
+  const counts = { written: 0, duplicates: 0, rejected: 0, overloaded: 0, failed: 0 };
+  let lastFailure: string | null = null;
   let refusedSinceLog = 0;
   let lastRefusedLogAt = Number.NEGATIVE_INFINITY;
 
@@ -359,7 +360,12 @@ function createSqliteStore(parts: Parts): SqliteStore {
       counts.duplicates += duplicates;
       return { written: count - duplicates, duplicates };
     },
-    onFailure: () => seriesIds.clear(),
+    onFailure: (error, count) => {
+      seriesIds.clear();
+      counts.failed += count;
+      lastFailure = messageOf(error);
+      logger.error('telemetry points could not be committed', { points: count, error: lastFailure });
+    },
   });
 
   // ---- events --------------------------------------------------------------------------------
@@ -784,7 +790,12 @@ function createSqliteStore(parts: Parts): SqliteStore {
     },
 
     stats(): StoreStats {
-      return { telemetry: { ...counts, waiting: telemetry.waiting } };
+      return { telemetry: { ...counts, lastFailure, waiting: telemetry.waiting } };
+    },
+
+    drained() {
+      ensureOpen();
+      return telemetry.whenAtMost(Math.floor(parts.bufferMax / 2));
     },
 
     close() {

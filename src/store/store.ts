@@ -212,8 +212,15 @@ export interface TelemetryStats {
   readonly duplicates: number;
   /** Refused as invalid. */
   readonly rejected: number;
-  /** Refused because the write buffer was full (`overloaded`): lost unless the caller retries. */
+  /**
+   * Refused because the write buffer was full (`overloaded`): lost unless the caller retries after
+   * {@link Store.drained}.
+   */
   readonly overloaded: number;
+  /** Accepted, but their commit failed (disk full, I/O error): lost; the callers got `writeFailed`. */
+  readonly failed: number;
+  /** The engine's message for the last failed commit, or null. */
+  readonly lastFailure: string | null;
   /** Waiting for a commit now. */
   readonly waiting: number;
 }
@@ -387,6 +394,10 @@ export interface Store {
    * the points until then: do not mutate them meanwhile). Invalid points are refused one by one
    * (`rejected`); a point whose (device, metric, boot, seq) is already stored is skipped and
    * counted (`duplicates`); `overloaded` when the write buffer is full (nothing written).
+   *
+   * Backpressure: the promise resolves only after the commit, so a link may hold a QoS 1 PUBACK
+   * until then. On `overloaded`, stop reading (pause the socket), `await drained()`, and retry
+   * the refused points; every refusal and failed commit is counted in {@link Store.stats}.
    */
   appendTelemetry(
     points: readonly TelemetryPoint[],
@@ -430,6 +441,15 @@ export interface Store {
 
   /** Counters for health views: what was written, deduplicated, refused, and why. Cheap. */
   stats(): StoreStats;
+  /**
+   * Resolves when the telemetry write buffer has room again (at most half full): at once when it
+   * has. For a link that got `overloaded`: pause reading, await this, resume and retry.
+   *
+   * @example
+   * const r = await store.appendTelemetry(points);
+   * if (!r.ok) { socket.pause(); await store.drained(); socket.resume(); await store.appendTelemetry(points); }
+   */
+  drained(): Promise<void>;
 
   /** Flushes buffered writes, waits for their commits, and closes. Later calls reject `closed`. */
   close(): Promise<void>;
