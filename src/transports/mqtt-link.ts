@@ -7,6 +7,12 @@
  * (`reconnectPeriod: 0`); each attempt is a fresh client, and every callback checks that it comes
  * from the current client (a late event of an abandoned client is ignored).
  *
+ * Backpressure (issue 12 §0): `onMessage` may return the message's store write. At
+ * `maxPendingIngest` unsettled writes the link stops reading the broker socket (mqtt.js reads the
+ * next packet only when its `handleMessage` calls back), so a flood waits in TCP and at the broker
+ * instead of being dropped inside the host; a write that still fails is counted in
+ * `stats().lost` by cause. With `ackAfterCommit`, a QoS 1 PUBACK waits for its write.
+ *
  * @example
  * const link = startMqttLink(rt, {
  *   url: 'mqtt://127.0.0.1:1883',
