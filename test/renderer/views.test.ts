@@ -138,7 +138,7 @@ describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated flee
     let decreased = false;
     for (let attempt = 0; attempt < 4 && !decreased; attempt++) {
       await page.getByTestId('fleet-row').first().click();
-      const timer = page.locator('[data-testid="timer-countdown"][data-timer-key="updateStepTimeout"]');
+      const timer = page.locator('[data-testid="timer-countdown"][data-timer-name="updateStepTimeout"]');
       await timer.waitFor({ timeout: 5_000 }).catch(() => undefined);
       if ((await timer.count()) === 0) {
         await page.getByRole('button', { name: /Back/ }).click();
@@ -258,4 +258,103 @@ describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated flee
       await tab.close();
     }
   }, 60_000);
+
+  it('rough edges: no cut cells, counts follow the filter, timers by name, ids as written, units', async () => {
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    try {
+      await tab.goto(`${url}/?fake=2000`);
+      await tab.getByTestId('fleet-row').first().waitFor();
+      await tab.getByRole('button', { name: 'Last seen' }).click();
+      await tab.getByRole('button', { name: /Last seen/ }).click(); // descending: ▾
+      // Nothing is cut without an ellipsis: the convention badge is whole, header labels (with
+      // the sort arrow) fit, and any text that does not fit ends in an ellipsis.
+      const cut = await tab.evaluate(() => {
+        const problems: string[] = [];
+        for (const badge of Array.from(
+          document.querySelectorAll<HTMLElement>('[data-testid="fleet-row"] .convention'),
+        ))
+          if (badge.scrollWidth > badge.clientWidth + 1) problems.push(`badge ${badge.textContent}`);
+        for (const button of Array.from(document.querySelectorAll<HTMLElement>('.thead.fleet-cols .sort'))) {
+          const cell = button.parentElement!.getBoundingClientRect();
+          const r = button.getBoundingClientRect();
+          if (r.right > cell.right - 4 || button.scrollWidth > button.clientWidth + 1)
+            problems.push(`header ${button.textContent}`);
+        }
+        for (const el of Array.from(
+          document.querySelectorAll<HTMLElement>(
+            '[data-testid="fleet-row"] .cell *, [data-testid="fleet-row"] .cell',
+          ),
+        ))
+          if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflow !== 'visible') {
+            // A flex box does not put an ellipsis on its own text: such text is cut bare.
+            const bareText = Array.from(el.childNodes).some(
+              (n) => n.nodeType === 3 && (n.textContent ?? '').trim(),
+            );
+            if (bareText && getComputedStyle(el).display.includes('flex'))
+              problems.push(`bare text in ${el.className}: ${el.textContent}`);
+            if (getComputedStyle(el).textOverflow !== 'ellipsis')
+              problems.push(`cell ${el.className}: ${el.textContent}`);
+          }
+        return problems;
+      });
+      expect(cut).toEqual([]);
+      await tab.screenshot({ path: join(SHOTS, 'fleet-columns.png') });
+
+      // The online count is of the devices shown.
+      await tab.getByLabel('Filter devices').fill('node-00');
+      await expect.poll(() => tab.getByTestId('fleet-row').count()).toBeGreaterThan(0);
+      const shown = Number(((await tab.locator('.counts strong').textContent()) ?? '').replace(/,/g, ''));
+      const online = Number(((await tab.getByTestId('online-count').textContent()) ?? '').replace(/\D/g, ''));
+      expect(shown).toBeLessThan(2000);
+      expect(online).toBeLessThanOrEqual(shown);
+      await tab.getByLabel('Filter devices').fill('');
+
+      // A timer by the name its kind declares, and the state it runs in; never xstate's id.
+      await tab.getByLabel('State').selectOption('updating');
+      let timerText = '';
+      for (let attempt = 0; attempt < 4 && !timerText; attempt++) {
+        await tab.getByTestId('fleet-row').nth(attempt).click();
+        const timer = tab.locator(
+          '[data-testid="timer-countdown"][data-timer-name="updateStepTimeout"] .timer-head',
+        );
+        timerText = await timer
+          .first()
+          .innerText({ timeout: 5_000 })
+          .catch(() => '');
+        if (!timerText) await tab.goBack();
+      }
+      expect(timerText).toContain('updateStepTimeout');
+      expect(timerText).toMatch(/in updating\./);
+      expect(timerText).not.toContain('xstate');
+      // Charts say their unit.
+      const chart = tab.locator('[data-testid="telemetry-chart"][data-metric="temperature"]');
+      if ((await chart.count()) > 0) expect(await chart.getAttribute('data-unit')).toBe('°C');
+      expect(
+        await tab
+          .locator(
+            '[data-testid="telemetry-chart"][data-unit="°C"], [data-testid="telemetry-chart"][data-unit="dBm"]',
+          )
+          .count(),
+      ).toBeGreaterThan(0);
+      await tab.screenshot({ path: join(SHOTS, 'device-timers-units.png') });
+
+      // The confirm dialog shows an id as written (ids are case-sensitive).
+      await tab.goto(`${url}/?fake=2000&view=tree`);
+      await tab.getByTestId('tree-search').fill('pump-0005');
+      await tab.getByTestId('tree-search').press('Enter');
+      const device = tab.locator('[data-testid="tree-node"][data-key="fleetvisor/devices/pump-0005"]');
+      await device.waitFor();
+      await device.locator('button.caret').click();
+      await tab.locator('[data-testid="tree-node"][data-key="fleetvisor/devices/pump-0005/machine"]').click();
+      await tab.getByTestId('kill-button').click();
+      const title = tab.locator('dialog h2');
+      // What is shown is what was written: no text-transform on names and ids.
+      expect(await title.innerText()).toBe(await title.textContent());
+      expect(await title.innerText()).toMatch(/^Kill machine <\d+>\?$/);
+      await tab.screenshot({ path: join(SHOTS, 'confirm-dialog.png') });
+      await tab.getByTestId('confirm-cancel').click();
+    } finally {
+      await tab.close();
+    }
+  }, 90_000);
 });

@@ -42,7 +42,7 @@ export function ConnectionStatus() {
     title = `Broker unreachable at ${broker.url ?? 'no URL'}`;
     hint = broker.embedded
       ? 'The embedded broker is down; devices cannot report. Check the host log for a port already in use.'
-      : 'Devices cannot report. Check that the broker runs, its URL and credentials (--mqtt-url, --mqtt-user), and TLS.';
+      : 'Devices cannot report. Check that the broker runs, its URL and credentials (--mqtt-url, --mqtt-username with FLEETVISOR_MQTT_PASSWORD), and TLS.';
   } else {
     tone = 'ok';
     title = 'Connected';

@@ -64,7 +64,11 @@ export function LinkBadge({ link }: { readonly link: DeviceRow['link'] }) {
     <span className={`link ${link.up ? 'up' : 'down'}`} title={link.reason ?? undefined}>
       <span className={`dot tone-${link.up ? 'ok' : 'idle'}`} aria-hidden="true" />
       {link.up ? 'up' : 'down'}
-      {link.via ? <span className="muted"> · {link.via}</span> : null}
+      {link.via ? (
+        <span className="muted link-via" title={link.via}>
+          · {link.via}
+        </span>
+      ) : null}
     </span>
   );
 }

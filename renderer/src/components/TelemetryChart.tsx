@@ -11,7 +11,7 @@ import { useEffect, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Bucket, Envelope } from '../../../src/host/contract.js';
-import { formatTime } from '../lib/format.js';
+import { formatTime, unitOf } from '../lib/format.js';
 import { cssVar, useDarkMode } from '../lib/hooks.js';
 import { useClient, useStore } from '../store/use-live.js';
 
@@ -29,6 +29,7 @@ export function TelemetryChart({
   readonly metric: string;
   readonly windowMs: number;
 }) {
+  const unit = unitOf(metric);
   const client = useClient();
   const store = useStore();
   const dark = useDarkMode();
@@ -85,7 +86,8 @@ export function TelemetryChart({
         el.textContent = '';
         return;
       }
-      el.textContent = `${formatValue(v)}${index === null ? '' : ` at ${formatTime(data[0][i]! * 1000)}`}`;
+      const suffix = unitOf(metric) ? ` ${unitOf(metric)}` : '';
+      el.textContent = `${formatValue(v)}${suffix}${index === null ? '' : ` at ${formatTime(data[0][i]! * 1000)}`}`;
     };
 
     const watch = store.watchSeries(deviceId, metric, (series) => {
@@ -184,9 +186,18 @@ export function TelemetryChart({
   }, [client, store, deviceId, metric, windowMs, dark]);
 
   return (
-    <figure className="chart" data-testid="telemetry-chart" data-metric={metric} data-status={status}>
+    <figure
+      className="chart"
+      data-testid="telemetry-chart"
+      data-metric={metric}
+      data-unit={unit}
+      data-status={status}
+    >
       <figcaption>
-        <span className="mono">{metric}</span>
+        <span>
+          <span className="mono">{metric}</span>
+          {unit ? <span className="muted chart-unit"> ({unit})</span> : null}
+        </span>
         <span className="chart-value mono" ref={valueRef} />
       </figcaption>
       <div className="chart-host" ref={hostRef} />

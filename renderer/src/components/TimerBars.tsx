@@ -11,6 +11,22 @@ import type { TimerView } from '../../../src/host/contract.js';
 import { formatDuration, formatRemaining } from '../lib/format.js';
 import { prettyEvent } from '../lib/machine-layout.js';
 
+/**
+ * A timer as its kind declares it: a state's `after` timer by its delay's name (`updateStepTimeout`,
+ * or `after 5 s` for an unnamed delay) and the state it belongs to, not xstate's internal id
+ * (`xstate.after.updateStepTimeout.device.updating.transfer`); a named timer by its name.
+ */
+export function timerLabel(timer: Pick<TimerView, 'key' | 'event'>): { name: string; state: string } {
+  const m = AFTER_ID.exec(timer.key) ?? AFTER_ID.exec(timer.event);
+  if (!m) return { name: timer.key, state: '' };
+  const [, delay, path] = m;
+  // The path starts with the machine's id: `device.updating.transfer` → `updating.transfer`.
+  const state = path!.split('.').slice(1).join('.') || path!;
+  return { name: /^\d+$/.test(delay!) ? `after ${formatDuration(Number(delay))}` : delay!, state };
+}
+
+const AFTER_ID = /^xstate\.after\.([^.]+)\.(.+)$/;
+
 export function TimerBars({ timers }: { readonly timers: readonly TimerView[] }) {
   if (timers.length === 0) return <p className="muted small-text">No timer running.</p>;
   return (
@@ -23,6 +39,7 @@ export function TimerBars({ timers }: { readonly timers: readonly TimerView[] })
 }
 
 function TimerBar({ timer }: { readonly timer: TimerView }) {
+  const label = timerLabel(timer);
   const rowRef = useRef<HTMLLIElement>(null);
   const fillRef = useRef<HTMLDivElement>(null);
   const textRef = useRef<HTMLSpanElement>(null);
@@ -57,13 +74,16 @@ function TimerBar({ timer }: { readonly timer: TimerView }) {
       ref={rowRef}
       data-testid="timer-countdown"
       data-timer-key={timer.key}
+      data-timer-name={label.name}
       data-remaining-ms=""
     >
       <div className="timer-head">
-        <span className="mono">{timer.key}</span>
+        <span className="mono" title={timer.key}>
+          {label.name}
+        </span>
         <span className="muted">
           {' '}
-          · {timer.kind} · {formatDuration(timer.delayMs)}
+          · {label.state ? `in ${label.state}` : timer.kind} · {formatDuration(timer.delayMs)}
           {timer.event.startsWith('xstate.') ? '' : ` → ${prettyEvent(timer.event)}`}
         </span>
         <span className="timer-left mono" ref={textRef} />

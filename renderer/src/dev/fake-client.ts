@@ -472,7 +472,7 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
       return [
         {
           kind: 'after',
-          key: 'connectTimeout',
+          key: 'xstate.after.connectTimeout.device.connecting',
           event: 'xstate.after.connectTimeout.device.connecting',
           deadline: stateEnteredAt + CONNECT_TIMEOUT_MS,
           delayMs: CONNECT_TIMEOUT_MS,
@@ -482,7 +482,7 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
     if (state.startsWith('updating'))
       timers.push({
         kind: 'after',
-        key: 'updateStepTimeout',
+        key: `xstate.after.updateStepTimeout.device.${state}`,
         event: `xstate.after.updateStepTimeout.device.${state}`,
         deadline: stateEnteredAt + STEP_TIMEOUT_MS,
         delayMs: STEP_TIMEOUT_MS,

@@ -114,3 +114,31 @@ export function conventionOf(kind: string): 'own' | 'homie' | 'sparkplug' | 'mod
   if (kind.startsWith('modbus.')) return 'modbus';
   return 'own';
 }
+
+/**
+ * The unit of a metric, from its name, for the names the simulator, the demo and the usual device
+ * firmwares use (`temp` °C, `rssi` dBm, `uptime` s …); '' when unknown. The contract carries no
+ * units yet, so a metric named otherwise shows its bare number.
+ */
+export function unitOf(metric: string): string {
+  const name = metric.toLowerCase().replace(/[^a-z]/g, '');
+  return METRIC_UNITS[name] ?? '';
+}
+
+const METRIC_UNITS: Readonly<Record<string, string>> = {
+  temp: '°C',
+  temperature: '°C',
+  rssi: 'dBm',
+  uptime: 's',
+  humidity: '%',
+  battery: '%',
+  voltage: 'V',
+  current: 'A',
+  power: 'W',
+  energy: 'Wh',
+  pressure: 'bar',
+  flow: 'l/min',
+  rpm: 'rpm',
+  heap: 'B',
+  freeheap: 'B',
+};

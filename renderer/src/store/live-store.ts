@@ -189,7 +189,26 @@ export function createLiveStore(client: TypedClient, options: LiveStoreOptions =
     statsDirty = true;
   };
 
+  // The live log starts with the stored history, not empty: the newest events before the first
+  // snapshot (and after each resync), merged with what was pushed meanwhile, by seq.
+  const seedEvents = async () => {
+    try {
+      const r = await client.call('events', { limit: EVENT_BUFFER });
+      if (!r.ok || r.value.items.length === 0) return;
+      const bySeq = new Map<number, EventView>();
+      for (const e of r.value.items) bySeq.set(e.seq, e);
+      for (const e of events.toArray()) bySeq.set(e.seq, e);
+      events.clear();
+      for (const e of [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(-EVENT_BUFFER)) events.push(e);
+      eventsDirty = true;
+      schedule();
+    } catch {
+      // the live stream still fills the log; History pages the store
+    }
+  };
+
   const applySnapshot = (snapshot: Snapshot) => {
+    void seedEvents();
     devices.clear();
     for (const row of snapshot.devices) devices.set(row.id, row);
     devicesDirty = true;

@@ -175,17 +175,13 @@ export function FleetView({
     const kindSet = new Set<string>();
     const stateSet = new Set<string>();
     const tagSet = new Set<string>();
-    let online = 0;
-    let failed = 0;
     for (const row of devices.values()) {
       kindSet.add(row.kind);
       stateSet.add(row.state.split('.')[0]!);
       for (const t of row.tags) tagSet.add(t);
-      if (row.link.up) online++;
-      if (row.health === 'failed') failed++;
     }
     const sorted = (s: Set<string>) => [...s].sort((a, b) => naturalKey(a).localeCompare(naturalKey(b)));
-    return { kinds: sorted(kindSet), states: sorted(stateSet), tags: sorted(tagSet), online, failed };
+    return { kinds: sorted(kindSet), states: sorted(stateSet), tags: sorted(tagSet) };
   }, [devices, version]);
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: the map is mutated in place; its version says when
@@ -197,6 +193,17 @@ export function FleetView({
     out.sort(ui.descending ? (a, b) => cmp(b, a) || tie(a, b) : (a, b) => cmp(a, b) || tie(a, b));
     return out;
   }, [devices, version, ui.text, ui.kind, ui.state, ui.tag, ui.sort, ui.descending]);
+
+  // Online and failed among the devices the filter shows, so the counts read together.
+  const shownCounts = useMemo(() => {
+    let online = 0;
+    let failed = 0;
+    for (const row of rows) {
+      if (row.link.up) online++;
+      if (row.health === 'failed') failed++;
+    }
+    return { online, failed };
+  }, [rows]);
 
   const win = useVirtualRows(rows.length, ROW_HEIGHT, { headerHeight: HEADER_HEIGHT });
   const activeIndex = Math.min(active, Math.max(0, rows.length - 1));
@@ -374,8 +381,12 @@ export function FleetView({
         <span className="counts" aria-live="polite">
           <strong>{rows.length.toLocaleString('en-US')}</strong>
           {filtered ? ` of ${devices.size.toLocaleString('en-US')}` : ''} devices ·{' '}
-          <span className="tone-text-ok">{facets.online.toLocaleString('en-US')} online</span>
-          {facets.failed > 0 ? <span className="tone-text-err"> · {facets.failed} failed</span> : null}
+          <span className="tone-text-ok" data-testid="online-count">
+            {shownCounts.online.toLocaleString('en-US')} online
+          </span>
+          {shownCounts.failed > 0 ? (
+            <span className="tone-text-err"> · {shownCounts.failed} failed</span>
+          ) : null}
         </span>
       </div>
 
@@ -568,14 +579,14 @@ const FleetRow = memo(function FleetRow({
         />
       </span>
       <span role="gridcell" className="cell mono" title={row.id}>
-        {row.id}
+        <span>{row.id}</span>
       </span>
       <span role="gridcell" className="cell" title={row.name}>
-        {row.name}
+        <span>{row.name}</span>
       </span>
       <span role="gridcell" className="cell muted" title={`${row.kind} (${conventionOf(row.kind)})`}>
-        <span className={`convention convention-${conventionOf(row.kind)}`}>{conventionOf(row.kind)}</span>{' '}
-        {row.kind}
+        <span className={`convention convention-${conventionOf(row.kind)}`}>{conventionOf(row.kind)}</span>
+        <span className="kind-text">{row.kind}</span>
       </span>
       <span role="gridcell" className="cell">
         <StateBadge state={row.state} health={row.health} />
@@ -583,8 +594,8 @@ const FleetRow = memo(function FleetRow({
       <span role="gridcell" className="cell">
         <LinkBadge link={row.link} />
       </span>
-      <span role="gridcell" className="cell mono">
-        {row.firmware ?? <span className="muted">—</span>}
+      <span role="gridcell" className="cell mono" title={row.firmware ?? undefined}>
+        {row.firmware ? <span>{row.firmware}</span> : <span className="muted">—</span>}
       </span>
       <span
         role="gridcell"

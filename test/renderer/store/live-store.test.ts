@@ -70,11 +70,16 @@ const diff = (seq: number, patch: Partial<Diff> = {}): Diff => ({
   ...patch,
 });
 
-function setup() {
+function setup(
+  call: TypedClient['call'] = async () => ({
+    ok: false,
+    error: { code: 'unavailable', message: 'test' },
+  }),
+) {
   const frames: (() => void)[] = [];
   let listener: ((m: PushMessage) => void) | null = null;
   const client: TypedClient = {
-    call: async () => ({ ok: false, error: { code: 'unavailable', message: 'test' } }),
+    call,
     subscribe: (l) => {
       listener = l;
       return () => {
@@ -101,6 +106,30 @@ function setup() {
 }
 
 describe('live store', () => {
+  it('starts the live event log with the stored history, merged by seq with what was pushed', async () => {
+    const history = [3, 2, 1].map((seq) => ({
+      seq,
+      at: seq,
+      deviceId: 'a',
+      kind: 'device.state',
+      data: null,
+    }));
+    const asked: string[] = [];
+    const { store, frame, push } = setup(async (method) => {
+      asked.push(method);
+      return method === 'events'
+        ? ({ ok: true, value: { items: history, next: null } } as never)
+        : { ok: false, error: { code: 'unavailable', message: 'test' } };
+    });
+    store.start();
+    push(snapshot(1, [row('a')]));
+    push(diff(2, { events: [{ seq: 4, at: 4, deviceId: 'a', kind: 'device.online', data: null }] }));
+    await new Promise((r) => setTimeout(r, 0));
+    frame();
+    expect(asked).toContain('events');
+    expect(store.getState().events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+  });
+
   it('applies a snapshot then diffs, and renders once per frame however many arrived', () => {
     const { store, frame, renders, push } = setup();
     const stop = store.start();
