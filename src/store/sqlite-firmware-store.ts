@@ -15,6 +15,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { JsonObject } from '../lib/json.js';
 import type { Logger } from '../runtime/runtime.js';
+import { silentLogger } from '../runtime/runtime.js';
 import type {
   DeviceFirmware,
   FirmwareImageInput,
@@ -25,6 +26,7 @@ import { migrate } from './migrations.js';
 import { messageOf, parseJsonObject, requireName, toJsonText } from './records.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { openSqliteConnection, sqliteCode } from './sqlite-connection.js';
+import { makePrivate, PRIVATE_FOLDER_MODE } from './sqlite-store.js';
 import type { RowResult, StoreResult } from './store.js';
 import { StoreError } from './store.js';
 
@@ -72,7 +74,8 @@ export async function openSqliteFirmwareStore(
   const now = options.now ?? Date.now;
   let conn: SqliteConnection | undefined;
   try {
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirSync(dirname(file), { recursive: true, mode: PRIVATE_FOLDER_MODE });
+    makePrivate(file, options.logger ?? silentLogger);
     conn = await openSqliteConnection(file, { readOnly: false });
     const mode = await conn.get<{ journal_mode: string }>('PRAGMA journal_mode = WAL');
     if (mode?.journal_mode !== 'wal')

@@ -101,7 +101,7 @@ export interface SqliteStore extends Store {
 }
 
 /** Folders the store creates: the user's alone. */
-const PRIVATE_FOLDER_MODE = 0o700;
+export const PRIVATE_FOLDER_MODE = 0o700;
 /** The database and its -wal/-shm files: the user's alone. */
 const PRIVATE_FILE_MODE = 0o600;
 
@@ -111,7 +111,7 @@ const PRIVATE_FILE_MODE = 0o600;
  * run. SQLite gives the -wal and -shm it creates the database file's mode, so they follow.
  * A file that cannot be changed (another owner) is logged, not fatal: opening decides.
  */
-function makePrivate(file: string, logger: Logger): void {
+export function makePrivate(file: string, logger: Logger): void {
   if (process.platform === 'win32') return;
   try {
     closeSync(openSync(file, 'a', PRIVATE_FILE_MODE));

@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FirmwareImageInput } from '../../src/store/firmware-store.js';
 import { openSqliteFirmwareStore, type SqliteFirmwareStore } from '../../src/store/sqlite-firmware-store.js';
@@ -182,16 +183,19 @@ describe('the SQLite firmware store (a real file beside the app’s store)', () 
 
   it('opens a fresh data folder on its own (the CLI without a running app) and survives a reopen', async () => {
     const other = tempDir();
+    const file = join(other.dir, 'data', 'fleetvisor.sqlite');
     try {
-      const alone = await openSqliteFirmwareStore({ file: other.file });
+      const alone = await openSqliteFirmwareStore({ file: file });
       await alone.insertImage(image());
       await alone.close();
-      const again = await openSqliteFirmwareStore({ file: other.file });
+      const again = await openSqliteFirmwareStore({ file: file });
+      expect(statSync(`${file}-wal`).mode & 0o777).toBe(0o600);
       expect((await again.listImages()).length).toBe(1);
       await again.close();
-      expect(statSync(other.file).isFile()).toBe(true);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(statSync(join(other.dir, 'data')).mode & 0o777).toBe(0o700);
       const tables = await rawAll<{ name: string }>(
-        other.file,
+        file,
         `SELECT name FROM sqlite_master WHERE name LIKE 'firmware%' AND type = 'table'`,
       );
       expect(tables.map((t) => t.name).sort()).toEqual([
