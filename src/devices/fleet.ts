@@ -196,6 +196,8 @@ interface Entry {
   link: LinkPresence;
   /** Firmware from the last hello, for the HELLO event. */
   linkFirmware: string | null;
+  /** The link is shown down because the device fell silent (its liveness timeout), not by its link. */
+  silent: boolean;
 }
 
 /** What the store keeps per device, inside its snapshot row. */
@@ -239,8 +241,12 @@ export interface Fleet {
     id: string,
     info: { readonly via: string; readonly firmware: string | null },
   ): FleetResult<undefined>;
-  /** The device's link went away: the machine gets LINK_DOWN. */
-  linkDown(id: string, reason: string): FleetResult<undefined>;
+  /**
+   * The device's link went away: the machine gets LINK_DOWN. Already down, it changes nothing,
+   * unless `restate`: then the reason is replaced (the host's own broker drop explains wills that
+   * arrived just before it).
+   */
+  linkDown(id: string, reason: string, options?: { readonly restate?: boolean }): FleetResult<undefined>;
   /** A sign of life without data (a heartbeat): pushes the liveness deadline back. */
   touch(id: string): FleetResult<undefined>;
   /** Every telemetry batch and sign of life from any device; the returned function stops it. */
@@ -403,6 +409,8 @@ export function createFleet(options: FleetOptions): Fleet {
     const e = entries.get(p.name);
     if (!e || e.machine !== p) return;
     const state = p.state;
+    const liveness = e.kind.liveness;
+    const wasLive = liveness?.states.includes(e.stateLabel) ?? false;
     if (state !== e.stateLabel) {
       const from = e.stateLabel;
       e.stateLabel = state;
@@ -410,9 +418,11 @@ export function createFleet(options: FleetOptions): Fleet {
       e.stuck = undefined;
       logEvent('device.state', e.record.id, { from, to: state });
     }
-    const liveness = e.kind.liveness;
     if (liveness) {
       const running = p.hasTimer('named', 'liveness');
+      // Left the live states with the liveness timer gone: it fired. The link is shown down too,
+      // so the API never shows a silent device `disconnected` with its link up.
+      if (wasLive && !liveness.states.includes(state) && !running && e.link.up) fallSilent(e);
       if (liveness.states.includes(state)) {
         if (!running)
           p.startTimer('named', 'liveness', liveness.timeoutMs(e.record.attributes), liveness.event);
@@ -518,6 +528,7 @@ export function createFleet(options: FleetOptions): Fleet {
     removed: false,
     link: { up: false, via: null, since: null, reason: null },
     linkFirmware: null,
+    silent: false,
   });
 
   async function launch(e: Entry): Promise<FleetResult<DeviceView>> {
@@ -622,7 +633,23 @@ export function createFleet(options: FleetOptions): Fleet {
     } else send({ type: 'LINK_DOWN', reason: e.link.reason ?? 'link down' } as EventObject);
   }
 
+  function fallSilent(e: Entry): void {
+    const timeoutMs = e.kind.liveness?.timeoutMs(e.record.attributes);
+    const reason = `silent: no message within ${timeoutMs} ms (liveness)`;
+    e.silent = true;
+    e.link = { up: false, via: e.link.via, since: runtime.clock.wallNow(), reason };
+    logEvent('device.offline', e.record.id, { via: e.link.via, reason });
+    commands.deviceOffline(e.record.id);
+  }
+
   function pushLiveness(e: Entry): void {
+    if (e.silent) {
+      // A sign of life after the silence: its link was up all along.
+      e.silent = false;
+      e.link = { up: true, via: e.link.via, since: runtime.clock.wallNow(), reason: null };
+      logEvent('device.online', e.record.id, { via: e.link.via, after: 'silence' });
+      commands.deviceOnline(e.record.id);
+    }
     const p = e.machine;
     const liveness = e.kind.liveness;
     if (p?.alive && liveness?.states.includes(p.state)) {
@@ -891,6 +918,7 @@ export function createFleet(options: FleetOptions): Fleet {
       const e = entries.get(id);
       if (!e) return fail('notFound', `link up for unknown device '${String(id).slice(0, 80)}'`);
       const changed = !e.link.up || e.link.via !== info.via;
+      e.silent = false;
       e.linkFirmware = info.firmware;
       if (changed) {
         e.link = { up: true, via: info.via, since: runtime.clock.wallNow(), reason: null };
@@ -901,10 +929,17 @@ export function createFleet(options: FleetOptions): Fleet {
       return { ok: true, value: undefined };
     },
 
-    linkDown(id, reason) {
+    linkDown(id, reason, linkOptions) {
       const e = entries.get(id);
       if (!e) return fail('notFound', `link down for unknown device '${String(id).slice(0, 80)}'`);
-      if (!e.link.up && e.link.since !== null) return { ok: true, value: undefined };
+      if (!e.link.up && e.link.since !== null) {
+        if ((linkOptions?.restate || e.silent) && e.link.reason !== reason) {
+          e.silent = false;
+          e.link = { ...e.link, reason };
+          logEvent('device.offline', id, { via: e.link.via, reason, restated: true });
+        }
+        return { ok: true, value: undefined };
+      }
       e.link = { up: false, via: e.link.via, since: runtime.clock.wallNow(), reason };
       logEvent('device.offline', id, { via: e.link.via, reason });
       syncLink(e, false);

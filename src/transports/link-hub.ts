@@ -104,6 +104,8 @@ export interface LinkHub {
 }
 
 const WINDOW = 1024;
+/** How long before the host's own broker drop a device's offline status counts as part of it. */
+const RESTATE_WINDOW_MS = 5000;
 
 interface Session {
   link: LinkHandle | undefined;
@@ -123,6 +125,8 @@ interface Session {
   errorWindowStart: number;
   /** Work queued behind an adoption in progress. */
   pending: Promise<void> | undefined;
+  /** The last time it went offline: when, on which link, and whether its own status said so. */
+  down: { at: number; via: string; byStatus: boolean } | undefined;
 }
 
 const newSession = (): Session => ({
@@ -140,6 +144,7 @@ const newSession = (): Session => ({
   errorEvents: 0,
   errorWindowStart: 0,
   pending: undefined,
+  down: undefined,
 });
 
 /**
@@ -241,8 +246,9 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     if (firstHello) log.info('device online', { deviceId: id, via: link.via });
   }
 
-  function goOffline(id: string, s: Session, reason: string): void {
+  function goOffline(id: string, s: Session, reason: string, byStatus = false): void {
     const was = s.online;
+    if (s.link) s.down = { at: now(), via: s.link.via, byStatus };
     s.online = false;
     s.link = undefined;
     fleet.linkDown(id, reason);
@@ -281,13 +287,36 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
       return;
     }
     s.status = { state: 'offline', boot: m.boot, conn: m.conn };
-    goOffline(id, s, 'offline (last will or goodbye)');
+    goOffline(id, s, 'offline (last will or goodbye)', true);
   }
 
-  /** Data from a device over a status-presence link with no status yet: it is obviously connected. */
-  function aliveOn(id: string, s: Session, link: LinkHandle): void {
-    if (!s.online && s.hello && (link.presence === 'hello' || s.status?.state !== 'offline'))
+  /**
+   * Any accepted message of the device's current boot is a sign of life (docs/protocol.md): a
+   * device not yet online is brought online; one whose own status said `offline` (a will, a
+   * goodbye, or a forged retained status) but that still sends from the same boot is brought back,
+   * and the contradiction is written to its events. `boot` is the message's (undefined for a
+   * reply, which answers a command of this session).
+   */
+  function aliveOn(id: string, s: Session, link: LinkHandle, boot: number | undefined, type: string): void {
+    if (s.online || !s.hello) return;
+    if (link.presence === 'hello' || s.status?.state !== 'offline') {
       goOnline(id, s, link);
+      return;
+    }
+    const current = s.hello.boot;
+    if (boot !== undefined && boot !== current) return; // an older boot's message, late
+    const said = s.status;
+    logEvent('device.presenceContradiction', id, {
+      said: 'offline',
+      statusBoot: said.boot,
+      statusConn: said.conn,
+      but: type,
+      boot: current,
+      via: link.via,
+    });
+    log.warn('device said offline but still sends: back online', { deviceId: id, by: type, via: link.via });
+    s.status = { state: 'online', boot: current, conn: said.conn };
+    goOnline(id, s, link);
   }
 
   /** The store write of the telemetry `handle` just passed on (read by `deliver`). */
@@ -309,18 +338,18 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
         onStatus(id, s, m, link);
         return;
       case 'telemetry':
-        aliveOn(id, s, link);
+        aliveOn(id, s, link, m.boot, m.type);
         lastIngest = fleet.ingestTelemetry(id, m.values, m.ts);
         void lastIngest.then((r) => {
           if (!r.ok) countError(id, s, { code: r.error.code, message: r.error.message }, link.via);
         });
         return;
       case 'heartbeat':
-        aliveOn(id, s, link);
+        aliveOn(id, s, link, m.boot, m.type);
         fleet.touch(id);
         return;
       case 'event':
-        aliveOn(id, s, link);
+        aliveOn(id, s, link, m.boot, m.type);
         fleet.touch(id);
         logEvent(`device.event.${m.name}`, id, {
           severity: m.severity ?? 'info',
@@ -331,7 +360,11 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
         return;
       case 'reply': {
         const outcome = settleReply(fleet.commands, id, m);
-        if (outcome === 'unknownCommand')
+        if (outcome !== 'unknownCommand') {
+          // A reply to a command of ours is a sign of life too (serial replies included).
+          aliveOn(id, s, link, undefined, m.type);
+          fleet.touch(id);
+        } else
           countError(
             id,
             s,
@@ -341,6 +374,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
         return;
       }
       case 'fw.ack':
+        fleet.touch(id);
         options.onFirmwareAck?.(id, m);
         return;
       default:
@@ -472,7 +506,15 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     },
 
     linkDown(via, reason) {
+      const t = now();
       for (const [id, s] of sessions) {
+        // Wills a broker sends as it shuts down arrive just before the host's own connection drops:
+        // the host's drop is the reason, not the devices' wills.
+        if (!s.online && s.down?.byStatus && s.down.via === via && t - s.down.at <= RESTATE_WINDOW_MS) {
+          s.status = undefined;
+          if (fleet.has(id)) fleet.linkDown(id, reason, { restate: true });
+          continue;
+        }
         if (s.link?.via !== via) continue;
         s.status = undefined; // the broker will tell again (retained) when we are back
         if (fleet.has(id)) goOffline(id, s, reason);

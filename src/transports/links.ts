@@ -124,7 +124,10 @@ export function createLinks(options: LinksOptions): Links {
               onDeviceError: (deviceId, error) => h.linkError(deviceId, error, 'mqtt'),
               onStateChange: (state, detail) => {
                 if (state === 'backoff')
-                  h.linkDown('mqtt', `broker unreachable: ${detail.error ?? 'connection lost'}`);
+                  h.linkDown(
+                    'mqtt',
+                    `the host lost its broker connection (broker unreachable: ${detail.error ?? 'connection lost'})`,
+                  );
               },
             });
             return mqttLink;
