@@ -306,18 +306,25 @@ export async function main(argv: readonly string[]): Promise<number> {
   folder.setUrl(server.url); // its origin only: the token stays out of the lock file
   // The URL carries this run's token: it goes to the terminal, never into a log.
   process.stdout.write(`\nOpen the Fleetvisor UI at: ${server.url}\n\n`);
-  await new Promise<void>((resolve) => {
+  // Ctrl-C, or the app stopping on its own (its root supervisor shut down): exit 1 then, so a
+  // service manager restarts it.
+  const onItsOwn = await new Promise<boolean>((resolve) => {
     const stop = (signal: string) => {
       logger.info('stopping', { signal });
-      resolve();
+      resolve(false);
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    void app.whenStopped().then(() => resolve(true));
   });
   await server.close();
   api.close();
   await app.stop();
   folder.release();
+  if (onItsOwn) {
+    logger.error('fleetvisor stopped on its own (see the errors above)');
+    return 1;
+  }
   logger.info('stopped cleanly');
   return 0;
 }
