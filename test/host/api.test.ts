@@ -129,6 +129,27 @@ describe('host API', () => {
     });
   });
 
+  it('a command refused by the command tracker answers its own code, unchanged (one closed set)', async () => {
+    const results = await ok<{ id: string; ok: boolean; error?: { code: string; message: string } }[]>(
+      'act',
+      {
+        ids: ['demo-m001'],
+        action: 'setInterval',
+        args: { ms: 5 },
+      },
+    );
+    expect(results[0]).toMatchObject({
+      ok: false,
+      error: { code: 'badArgs', message: expect.stringContaining('ms') },
+    });
+    const big = await ok<{ id: string; ok: boolean; error?: { code: string } }[]>('act', {
+      ids: ['demo-m001'],
+      action: 'setConfig',
+      args: { blob: 'x'.repeat(20_000) },
+    });
+    expect(big[0]).toMatchObject({ ok: false, error: { code: 'badArgs' } });
+  });
+
   it('sends an action to several devices and gives each one’s result', async () => {
     const results = await ok<{ id: string; ok: boolean; error?: { code: string } }[]>('act', {
       ids: ['demo-m001', 'demo-m003', 'ghost'],
