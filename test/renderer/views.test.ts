@@ -197,7 +197,7 @@ describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated flee
       )
       .toEqual(['running', restarts + 1]);
     await page.screenshot({ path: join(SHOTS, 'tree.png') });
-  });
+  }, 60_000);
 
   it('shows the system figures and the event log', async () => {
     await page.getByTestId('nav-system').click();
@@ -353,6 +353,12 @@ describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated flee
       expect(await title.innerText()).toMatch(/^Kill machine <\d+>\?$/);
       await tab.screenshot({ path: join(SHOTS, 'confirm-dialog.png') });
       await tab.getByTestId('confirm-cancel').click();
+
+      // The tree reveals the match while typing, without Enter.
+      await tab.getByTestId('tree-search').fill('pump-1990');
+      await tab
+        .locator('[data-testid="tree-node"][data-key="fleetvisor/devices/pump-1990"]')
+        .waitFor({ timeout: 5_000 });
     } finally {
       await tab.close();
     }

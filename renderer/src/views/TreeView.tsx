@@ -85,6 +85,21 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
     return () => window.removeEventListener('keydown', onSlash);
   }, []);
 
+  // Typing reveals the first match after a short pause, so the tree shows what the search found;
+  // Enter then stays on it once before moving on.
+  const typedReveal = useRef<string | null>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: only a change of the query reveals; pushed trees do not
+  useEffect(() => {
+    if (!query.trim()) return;
+    const t = window.setTimeout(() => {
+      const first = searchTree(tree, query)[0];
+      if (!first) return;
+      typedReveal.current = first.key;
+      reveal(first.key);
+    }, 200);
+    return () => window.clearTimeout(t);
+  }, [query]);
+
   const jump = (step: number) => {
     if (matches.length === 0) return;
     const i = (((matchIndex + step) % matches.length) + matches.length) % matches.length;
@@ -173,7 +188,9 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
             if (e.key === 'Enter') {
               e.preventDefault();
               if (matches.length > 0) {
-                const step = e.shiftKey ? -1 : selectedKey === matches[matchIndex]?.key ? 1 : 0;
+                const typed = typedReveal.current !== null && typedReveal.current === selectedKey;
+                typedReveal.current = null;
+                const step = e.shiftKey ? -1 : selectedKey === matches[matchIndex]?.key && !typed ? 1 : 0;
                 jump(step);
               }
             }
