@@ -130,6 +130,8 @@ interface Rig {
   fleet: Fleet;
   bridge: ModbusBridge;
   runtime: Runtime;
+  /** Stops bridge, fleet and store (once; also at cleanup). */
+  stop(): Promise<void>;
 }
 
 async function rig(dir: string, options: ModbusConventionOptions = {}): Promise<Rig> {
@@ -147,13 +149,18 @@ async function rig(dir: string, options: ModbusConventionOptions = {}): Promise<
   const fleet = createFleet({ runtime, store, kinds: [...convention.kinds], reconcileIntervalMs: 0 });
   await fleet.start();
   const bridge = (await convention.start({ runtime, fleet, store, broker: undefined })) as ModbusBridge;
-  cleanups.push(async () => {
-    await bridge.stop();
-    await fleet.stop();
-    await store.close();
-    runtime.dispose();
-  });
-  return { store, fleet, bridge, runtime };
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await bridge.stop();
+      await fleet.stop();
+      await store.close();
+      runtime.dispose();
+    })();
+    return stopping;
+  };
+  cleanups.push(stop);
+  return { store, fleet, bridge, runtime, stop };
 }
 
 /** What the slave serves (see modbus_slave.py), mapped with types and scales. */
@@ -352,6 +359,43 @@ describe.skipIf(SKIP !== '')(`Modbus RTU bridge over a pty with a pymodbus slave
       async () => (await since(r, 'unit-2', 'setpoint', t1))?.max === 12.3,
       10_000,
       'pending write done',
+    );
+  });
+
+  it('a write asked while the slave is silent survives an app restart and is done when it answers', async () => {
+    const dir = tempFolder();
+    const pty = await ptyPair(dir);
+    const slave = await startSlave(pty.devicePath, ['--units', '1']);
+    const first = await rig(dir);
+    await addModbus(first, 'w-1', pty.hostPath, 1);
+    await waitFor(() => state(first, 'w-1') === 'connected', 10_000, 'connected');
+    await slave.command('silent 1');
+    await waitFor(() => state(first, 'w-1') === 'disconnected', 10_000, 'w-1 disconnected');
+    const w = await first.fleet.act('w-1', 'write', { register: 'setpoint', value: 31.5 }, 'ana');
+    expect(w).toMatchObject({ ok: true, value: { commandStatus: 'pending' } });
+    const commandId = w.ok ? w.value.commandId : '';
+    await first.stop();
+
+    const second = await rig(dir);
+    expect(second.fleet.commands.get(commandId)).toMatchObject({ status: 'pending', carrier: 'modbus' });
+    await slave.command('talk 1');
+    await waitFor(() => state(second, 'w-1') === 'connected', 10_000, 'w-1 connected again');
+    const t1 = Date.now();
+    await eventually(
+      async () => {
+        await second.fleet.commands.flush();
+        const page = await second.store.queryCommands({ deviceId: 'w-1', limit: 10 });
+        return page.items.some(
+          (i) => i.ok && i.value.commandId === commandId && i.value.status === 'succeeded',
+        );
+      },
+      10_000,
+      'the write from before the restart acknowledged',
+    );
+    await eventually(
+      async () => (await since(second, 'w-1', 'setpoint', t1))?.max === 31.5,
+      10_000,
+      'read back 31.5',
     );
   });
 
