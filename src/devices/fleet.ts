@@ -18,7 +18,9 @@
  * an unknown kind, invalid attributes) marks that one device failed with the reason.
  *
  * Telemetry is data, not a machine event: it goes to the store and pushes the liveness deadline
- * back directly.
+ * back directly. A liveness timeout also shows the link down (`silent: …`), so a device is never
+ * `disconnected` with its link up; its next message (telemetry, heartbeat, a reply: `touch`)
+ * brings link and machine back, and its commands go out again.
  *
  * Links: the links layer tells the fleet when a device's link comes up ({@link Fleet.linkUp},
  * after its `hello`) and goes down ({@link Fleet.linkDown}); the fleet keeps that presence and
