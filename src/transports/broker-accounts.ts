@@ -69,7 +69,9 @@ export type BrokerRefusal =
   /** No such account (or revoked), or the wrong secret. */
   | 'badCredentials'
   /** A device's client id must equal its username (its device id). */
-  | 'clientIdMismatch';
+  | 'clientIdMismatch'
+  /** Too many secrets being checked at once (a flood of wrong ones): try again later. */
+  | 'busy';
 
 export interface BrokerAccounts {
   readonly file: string;
@@ -102,6 +104,13 @@ export interface BrokerAccounts {
 }
 
 const SCRYPT = { N: 16_384, r: 8, p: 1, keylen: 32 } as const;
+/**
+ * scrypt runs on libuv's thread pool, which SQLite's writes share: at most this many at once, and
+ * at most MAX_WAITING waiting, so a flood of wrong passwords costs the store nothing. A secret
+ * verified once is cached, so known devices reconnecting never wait here.
+ */
+const MAX_HASHING = 2;
+const MAX_WAITING = 8;
 const MOSQUITTO_ITERATIONS = 101;
 
 /** A fresh secret: 24 random bytes, base64url (32 characters). */
@@ -267,11 +276,26 @@ export function openBrokerAccounts(
     return true;
   };
 
+  let hashing = 0;
+  const waiting: (() => void)[] = [];
+  const slot = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (hashing >= MAX_HASHING) await new Promise<void>((resolve) => waiting.push(resolve));
+    hashing++;
+    try {
+      return await work();
+    } finally {
+      hashing--;
+      waiting.shift()?.();
+    }
+  };
+
   const check = async (username: string, against: HashedSecret, password: Buffer): Promise<boolean> => {
     const digest = sha256(password);
     const hit = verified.get(username);
-    if (hit !== undefined && hit.against === against.scrypt) return timingSafeEqual(hit.digest, digest);
-    const ok = await matches(against, password);
+    if (hit !== undefined && hit.against === against.scrypt && timingSafeEqual(hit.digest, digest))
+      return true;
+    if (hashing >= MAX_HASHING && waiting.length >= MAX_WAITING) throw new BusyError();
+    const ok = await slot(() => matches(against, password));
     if (ok) {
       if (verified.size > 100_000) verified.clear();
       verified.set(username, { digest, against: against.scrypt });
@@ -325,6 +349,35 @@ export function openBrokerAccounts(
         .sort((a, b) => a.id.localeCompare(b.id)),
 
     async verify(username, password, clientId) {
+      try {
+        return await verifyNow(username, password, clientId);
+      } catch (error) {
+        if (error instanceof BusyError) return { ok: false, error: 'busy' };
+        throw error;
+      }
+    },
+
+    stillValid(principal, verifiedAt) {
+      return stillValidNow(principal, verifiedAt);
+    },
+
+    refresh: reload,
+
+    mosquittoPasswordFile() {
+      reload();
+      const lines = [`${HOST_USERNAME}:${data.host.mosquitto}`];
+      for (const [id, r] of Object.entries(data.devices).sort(([a], [b]) => a.localeCompare(b)))
+        if (r.secret) lines.push(`${id}:${r.secret.mosquitto}`);
+      return `${lines.join('\n')}\n`;
+    },
+  };
+
+  async function verifyNow(
+    username: string | undefined,
+    password: Buffer | undefined,
+    clientId: string,
+  ): Promise<Result<BrokerPrincipal, BrokerRefusal>> {
+    {
       reload(); // one stat: an account added a moment ago by another process (the CLI) counts at once
       if (username === undefined || username.length === 0 || password === undefined || password.length === 0)
         return { ok: false, error: 'noCredentials' };
@@ -347,24 +400,18 @@ export function openBrokerAccounts(
         if (await check(`provisioning:${kind}`, secret, password))
           return { ok: true, value: { role: 'device', id: id.value, via: 'provisioning', kind } };
       return { ok: false, error: 'badCredentials' };
-    },
+    }
+  }
 
-    stillValid(principal, verifiedAt) {
-      if (principal.role === 'host') return true;
-      const account = data.devices[principal.id];
-      if (principal.via === 'provisioning')
-        return account === undefined && principal.kind !== undefined && principal.kind in data.provisioning;
-      return account?.secret !== undefined && account.secret.createdAt <= verifiedAt;
-    },
+  function stillValidNow(principal: BrokerPrincipal, verifiedAt: number): boolean {
+    if (principal.role === 'host') return true;
+    const account = data.devices[principal.id];
+    if (principal.via === 'provisioning')
+      return account === undefined && principal.kind !== undefined && principal.kind in data.provisioning;
+    return account?.secret !== undefined && account.secret.createdAt <= verifiedAt;
+  }
+}
 
-    refresh: reload,
-
-    mosquittoPasswordFile() {
-      reload();
-      const lines = [`${HOST_USERNAME}:${data.host.mosquitto}`];
-      for (const [id, r] of Object.entries(data.devices).sort(([a], [b]) => a.localeCompare(b)))
-        if (r.secret) lines.push(`${id}:${r.secret.mosquitto}`);
-      return `${lines.join('\n')}\n`;
-    },
-  };
+class BusyError extends Error {
+  override readonly name = 'BusyError';
 }

@@ -177,8 +177,9 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
                 }
                 refuse('connect', client.id, username ?? null, r.error);
                 const error = new Error(r.error) as AuthenticateError;
-                // 4: bad user name or password; 5: not authorized (MQTT 3.1.1 §3.2.2.3).
-                (error as { returnCode: number }).returnCode = r.error === 'clientIdMismatch' ? 5 : 4;
+                // 3: server unavailable (busy); 4: bad user name or password; 5: not authorized (MQTT 3.1.1 §3.2.2.3).
+                (error as { returnCode: number }).returnCode =
+                  r.error === 'clientIdMismatch' ? 5 : r.error === 'busy' ? 3 : 4;
                 done(error, false);
               })
               .catch((error: unknown) => {

@@ -356,6 +356,27 @@ describe('broker accounts (embedded)', () => {
     expect(await refusedWith(aedes.url, { clientId: other, username: other, password: secret })).toBe(4);
   });
 
+  it('a flood of wrong passwords is bounded (busy: 3) and a known device still gets in at once', async () => {
+    const id = uniqueId('k');
+    const secret = accounts.issueDevice(id);
+    expect(await refusedWith(aedes.url, { clientId: id, username: id, password: secret })).toBe(0); // verified once
+    const victim = uniqueId('v');
+    accounts.issueDevice(victim);
+    const flood = Promise.all(
+      Array.from({ length: 150 }, () =>
+        refusedWith(aedes.url, { clientId: victim, username: victim, password: 'wrong' }),
+      ),
+    );
+    const startedAt = Date.now();
+    const known = await refusedWith(aedes.url, { clientId: id, username: id, password: secret });
+    const tookMs = Date.now() - startedAt;
+    const codes = await flood;
+    expect(known).toBe(0);
+    expect(codes).not.toContain(0); // none got in (a few may time out waiting: -1)
+    expect(codes.filter((c) => c === 3).length).toBeGreaterThan(0);
+    expect(tookMs).toBeLessThan(2000);
+  });
+
   it('counts refusals per client and in total', () => {
     const r = aedes.refusals();
     expect(r.connect).toBeGreaterThan(0);
