@@ -31,12 +31,8 @@ export const genericDevice = defineDevice({
       toEvent: () => ({ type: 'CONNECT' }),
       description: 'Connect to the device',
     },
-    disconnect: {
-      args: z.object({}),
-      toEvent: () => ({ type: 'DISCONNECT' }),
-      description: 'Drop the connection',
-      destructive: true,
-    },
+    // No `disconnect`: with the link up, the device was connected again within a second, so the
+    // action had no lasting effect (issue 13 §6). The machine still accepts DISCONNECT; no one offers it.
     update: {
       args: z.object({ version }),
       toEvent: (a: { version: string }) => ({ type: 'UPDATE', version: a.version }),

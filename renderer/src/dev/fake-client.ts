@@ -96,13 +96,6 @@ const genericActions: ActionView[] = [
     argsSchema: noArgs,
   },
   {
-    name: 'disconnect',
-    description: 'Drop the connection',
-    destructive: true,
-    target: 'event',
-    argsSchema: noArgs,
-  },
-  {
     name: 'update',
     description: 'Update the firmware to a version',
     destructive: true,
