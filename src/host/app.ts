@@ -32,6 +32,9 @@ import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.j
 import type { Fleet } from '../devices/fleet.js';
 import { createFleet } from '../devices/fleet.js';
 import { genericDevice } from '../devices/generic-device.js';
+import type { KeyErrorCode, OpenedFirmware } from '../firmware/index.js';
+import { openFirmware } from '../firmware/index.js';
+import type { Failure, Result } from '../lib/result.js';
 import type { ExitReason } from '../runtime/exit-reason.js';
 import { formatExitReason } from '../runtime/exit-reason.js';
 import type { Logger, Runtime } from '../runtime/runtime.js';
@@ -107,6 +110,11 @@ export interface App {
   /** The embedded broker's accounts (issue, rotate, revoke device secrets); none with an external broker. */
   readonly brokerAccounts: BrokerAccounts | undefined;
   readonly sim: SimFleet | undefined;
+  /**
+   * The firmware images of this database (docs/firmware.md), trusting the data folder's keys (and
+   * the sample key in the demo); a trust list that does not load is kept as its failure.
+   */
+  readonly firmware: Result<OpenedFirmware, Failure<KeyErrorCode>>;
   /** Whether the simulated demo fleet runs. */
   readonly demo: boolean;
   /** Starts or stops the simulated devices (only in demo mode: they live in the demo database). */
@@ -242,6 +250,15 @@ export async function startApp(options: AppOptions): Promise<App> {
       kinds: [genericDevice, ...conventions.flatMap((c) => c.kinds)],
       carrier: links.carrier,
     });
+    const firmware = await openFirmware({
+      dataDir: options.dataDir,
+      databaseFile: file,
+      demo,
+      kinds: fleet.kinds,
+      logger: log,
+    });
+    if (firmware.ok) stack.push(() => firmware.value.close());
+    else log.error(`firmware images unavailable: ${firmware.error.message}`, { code: firmware.error.code });
     await startChild({
       id: 'devices',
       type: 'supervisor',
@@ -319,6 +336,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       get sim() {
         return sim;
       },
+      firmware,
       demo,
       async setDemo(on) {
         if (!demo)
