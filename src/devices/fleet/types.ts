@@ -1,0 +1,180 @@
+/** The fleet's public types: what the host, the links and the conventions see of it. */
+
+import type { Failure, Result } from '../../lib/result.js';
+import type { DynamicSupervisor } from '../../runtime/dynamic-supervisor.js';
+import type { MachineProcess, MachineTimer } from '../../runtime/machine-process.js';
+import type { Pid } from '../../runtime/process.js';
+import type { Runtime } from '../../runtime/runtime.js';
+import type { JsonObject, Store } from '../../store/store.js';
+import type { CommandCarrier, CommandErrorCode, CommandTracker } from '../command-tracker.js';
+import type { DeviceKind, Drift } from '../define-device.js';
+
+/** The fleet's own codes, and a command's refusals as the tracker gave them (unchanged). */
+export type FleetErrorCode =
+  | CommandErrorCode
+  | 'unknownKind'
+  | 'badAttributes'
+  | 'badSpec'
+  | 'alreadyExists'
+  | 'notFound'
+  | 'unknownAction'
+  | 'badArgs'
+  | 'notAllowedInState'
+  | 'deviceFailed'
+  | 'notFailed'
+  | 'noLink'
+  | 'outboxFull'
+  | 'stopped';
+
+export type FleetResult<T> = Result<T, Failure<FleetErrorCode>>;
+
+export interface DeviceFailure {
+  /** `crashLoop` (past its restart intensity), `badSnapshot`, `unknownKind`, `badAttributes`, `badRecord`. */
+  readonly code: string;
+  readonly message: string;
+  readonly at: number;
+}
+
+/** A device as the host and the UI see it. */
+export interface DeviceView {
+  readonly id: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly tags: readonly string[];
+  readonly attributes: JsonObject;
+  readonly spec: JsonObject;
+  readonly status: JsonObject;
+  readonly health: 'running' | 'failed' | 'stopped';
+  readonly state: string;
+  readonly stateEnteredAt: number;
+  readonly timers: readonly MachineTimer[];
+  readonly restarts: number;
+  readonly failure: DeviceFailure | undefined;
+  readonly drift: readonly Drift[];
+  readonly stuck: { readonly state: string; readonly forMs: number; readonly limitMs: number } | undefined;
+  readonly pid: Pid | undefined;
+  /** The device's link as the links layer last reported it. */
+  readonly link: LinkPresence;
+}
+
+/** Whether a device's link is up, over what, and since when. */
+export interface LinkPresence {
+  readonly up: boolean;
+  /** `mqtt`, `serial:/dev/ttyUSB0`, … ; null before the device was ever seen. */
+  readonly via: string | null;
+  /** Wall-clock ms of the last change; null before the device was ever seen. */
+  readonly since: number | null;
+  /** Why it went down (`offline (last will)`, `port vanished` …). */
+  readonly reason: string | null;
+}
+
+export interface AddDeviceInput {
+  readonly id: string;
+  readonly kind: string;
+  readonly name?: string;
+  readonly tags?: readonly string[];
+  readonly attributes?: unknown;
+  readonly spec?: unknown;
+}
+
+export interface ActionReply {
+  readonly commandId: string;
+  /** The device's state after the action's event was handled. */
+  readonly state: string;
+  /** Device commands only: `sent`, or `pending` while the device is offline. */
+  readonly commandStatus?: string;
+}
+
+/**
+ * What the fleet hears from its devices, whatever their convention: the one feed for the live
+ * figures (last seen, telemetry pushed to the views, the ingest rate).
+ */
+export type FleetActivity =
+  | {
+      readonly type: 'telemetry';
+      readonly deviceId: string;
+      readonly at: number;
+      readonly values: Readonly<Record<string, number>>;
+      readonly deviceTs: number | null;
+    }
+  /** A sign of life without data (heartbeat, reply, event, status). */
+  | { readonly type: 'seen'; readonly deviceId: string; readonly at: number };
+
+export interface FleetOptions {
+  readonly runtime: Runtime;
+  readonly store: Store;
+  readonly kinds: readonly DeviceKind[];
+  /** Per-device supervisor intensity: default 3 restarts within 5000 ms. */
+  readonly deviceMaxRestarts?: number;
+  readonly devicePeriodMs?: number;
+  /** How often spec is compared with status; default 10 000 ms; 0 turns it off. */
+  readonly reconcileIntervalMs?: number;
+  /**
+   * What carries the `command` actions of kinds without their own carrier ({@link Fleet.setCarrier}),
+   * e.g. the protocol carrier of the links; without any, such actions fail with `noLink`.
+   */
+  readonly carrier?: CommandCarrier;
+  /** The command tracker's bounds: default TTL (1 h), open commands per device (100). */
+  readonly commands?: { readonly defaultTtlMs?: number | null; readonly maxOpenPerDevice?: number };
+}
+
+export interface Fleet {
+  /** The `devices` dynamic supervisor (the tree's device branch). */
+  readonly supervisor: DynamicSupervisor;
+  readonly kinds: ReadonlyMap<string, DeviceKind>;
+  /** Every command to a device: its one lifecycle, whatever carries it. */
+  readonly commands: CommandTracker;
+  /**
+   * Loads every device from the store and starts it (bad rows become failed devices), then the
+   * open commands of the command log.
+   */
+  start(): Promise<{ started: number; failed: { id: string; code: string; message: string }[] }>;
+  addDevice(input: AddDeviceInput): Promise<FleetResult<DeviceView>>;
+  removeDevice(id: string): Promise<FleetResult<undefined>>;
+  device(id: string): DeviceView | undefined;
+  /** Whether the fleet has this device; cheap (no view is built), for per-message checks. */
+  has(id: string): boolean;
+  list(): DeviceView[];
+  /** The machine process of a running device (for the tree and for tests). */
+  machineOf(id: string): MachineProcess | undefined;
+  /** Validates the action's arguments, audits it, and sends its event to the machine. */
+  act(id: string, action: string, args: unknown, actor?: string): Promise<FleetResult<ActionReply>>;
+  /** Brings a failed device back (from its last good state; from scratch if its snapshot was bad). */
+  restartDevice(id: string): Promise<FleetResult<DeviceView>>;
+  /** Telemetry: stored, and the liveness deadline pushed back; never a machine event. */
+  ingestTelemetry(
+    id: string,
+    values: Readonly<Record<string, number>>,
+    deviceTs?: number | null,
+  ): Promise<FleetResult<number>>;
+  /** The device's link is up (after its hello): the machine is brought to connected. */
+  linkUp(
+    id: string,
+    info: { readonly via: string; readonly firmware: string | null },
+  ): FleetResult<undefined>;
+  /**
+   * The device's link went away: the machine gets LINK_DOWN. Already down, it changes nothing,
+   * unless `restate`: then the reason is replaced (the host's own broker drop explains wills that
+   * arrived just before it).
+   */
+  linkDown(id: string, reason: string, options?: { readonly restate?: boolean }): FleetResult<undefined>;
+  /** A sign of life without data (a heartbeat): pushes the liveness deadline back. */
+  touch(id: string): FleetResult<undefined>;
+  /** Every telemetry batch and sign of life from any device; the returned function stops it. */
+  observe(listener: (activity: FleetActivity) => void): () => void;
+  /**
+   * What carries the `command` actions of one kind (a convention: Homie, Sparkplug, Modbus);
+   * kinds without one use {@link FleetOptions.carrier}. The returned function unregisters it.
+   */
+  setCarrier(kind: string, carrier: CommandCarrier): () => void;
+  /** Reported state from the device (merged), then reconciled. */
+  reportStatus(id: string, status: JsonObject): Promise<FleetResult<undefined>>;
+  /** Desired state from the operator (validated), then reconciled. */
+  setSpec(id: string, spec: JsonObject): Promise<FleetResult<undefined>>;
+  /** One reconcile pass over every running device now. */
+  reconcileNow(): Promise<void>;
+  /** Resolves when every snapshot change so far is committed. */
+  flush(): Promise<void>;
+  /** Stops every device (concurrently), then flushes the store writes. */
+  stop(): Promise<void>;
+}
