@@ -54,6 +54,8 @@ const METHOD_SET: { readonly [M in Method]: true } = {
   adopt: true,
   cancelCommand: true,
   setDemo: true,
+  firmwareList: true,
+  firmwareImport: true,
 };
 
 export const METHOD_NAMES: readonly Method[] = Object.freeze(Object.keys(METHOD_SET) as Method[]);

@@ -238,6 +238,51 @@ export interface ActResult {
   readonly error?: ApiError;
 }
 
+/**
+ * A stored firmware image (docs/firmware.md §4) with the devices of its kinds that run its
+ * version and those whose spec asks for it.
+ */
+export interface FirmwareImageView {
+  readonly sha256: string;
+  readonly version: string;
+  readonly kinds: readonly string[];
+  readonly hardwareRevision: string | null;
+  readonly size: number;
+  /** The id of the key that signed its manifest (SHA-256 of the raw public key, hex). */
+  readonly keyId: string;
+  readonly importedAt: number;
+  readonly importedBy: string;
+  /** For an explicit downgrade: the newer version that was stored. */
+  readonly downgradeFrom: string | null;
+  readonly runningOn: readonly string[];
+  readonly wantedBy: readonly string[];
+}
+
+/**
+ * Why `firmwareImport` refused an image: the firmware layer's closed codes, answered as the
+ * error's code, with its message naming the reason (docs/firmware.md §3). Nothing is stored.
+ */
+export type FirmwareRefusalCode =
+  | 'badManifest'
+  | 'unsigned'
+  | 'unknownKey'
+  | 'badSignature'
+  | 'unknownKind'
+  | 'firmwareNotSupported'
+  | 'tooLarge'
+  | 'truncated'
+  | 'sizeMismatch'
+  | 'hashMismatch'
+  | 'duplicateImage'
+  | 'versionConflict'
+  | 'downgrade'
+  | 'writeFailed';
+
+/** The largest image `firmwareImport` takes (twice the generic kind's 4 MiB slot); bigger is `badRequest`. */
+export const MAX_FIRMWARE_IMAGE_BYTES = 8 * 1024 * 1024;
+/** The largest manifest text `firmwareImport` takes. */
+export const MAX_FIRMWARE_MANIFEST_CHARS = 64 * 1024;
+
 // ---------------------------------------------------------------------------------------------
 // Methods: argument schemas (validated at the boundary) and result types
 
@@ -303,6 +348,24 @@ export const METHODS = {
   adopt: z.object({ id }).strict(),
   cancelCommand: z.object({ commandId: z.string().min(1).max(64) }).strict(),
   setDemo: z.object({ on: z.boolean() }).strict(),
+  firmwareList: z.object({}).strict(),
+  firmwareImport: z
+    .object({
+      /** The manifest file's text (docs/firmware.md §1). */
+      manifest: z.string().min(1).max(MAX_FIRMWARE_MANIFEST_CHARS),
+      /** The image's bytes, base64 (standard alphabet, padded). */
+      image: z
+        .string()
+        .min(4)
+        .max(Math.ceil(MAX_FIRMWARE_IMAGE_BYTES / 3) * 4, {
+          message: `the image is over ${MAX_FIRMWARE_IMAGE_BYTES} bytes`,
+        })
+        .regex(/^[A-Za-z0-9+/]*={0,2}$/, { message: 'not base64' })
+        .refine((s) => s.length % 4 === 0, { message: 'not base64 (length not a multiple of 4)' }),
+      /** Accept a version older than a stored one for the same kind; audited. */
+      allowDowngrade: z.boolean().default(false),
+    })
+    .strict(),
 } as const;
 
 export type Method = keyof typeof METHODS;
@@ -332,6 +395,13 @@ export interface Results {
   adopt: DeviceRow;
   cancelCommand: { readonly cancelled: boolean };
   setDemo: { readonly on: boolean };
+  firmwareList: {
+    readonly images: readonly FirmwareImageView[];
+    /** Rows that do not parse, with why. */
+    readonly unreadable: readonly ApiError[];
+  };
+  /** `created: false`: these bytes, version and kinds were stored already (no error, nothing changed). */
+  firmwareImport: { readonly image: FirmwareImageView; readonly created: boolean };
 }
 
 // ---------------------------------------------------------------------------------------------

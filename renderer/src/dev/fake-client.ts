@@ -1121,6 +1121,11 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
       return ok({ cancelled: false });
     },
     setDemo: (a) => ok({ on: a.on }),
+    firmwareList: () => ok({ images: [], unreadable: [] }),
+    firmwareImport: () => ({
+      ok: false,
+      error: { code: 'unavailable', message: 'the design preview keeps no firmware images' },
+    }),
   };
 
   const delayFor = (method: Method) =>

@@ -31,6 +31,7 @@ import type {
   TreeNode,
 } from '../contract.js';
 import { METHODS } from '../contract.js';
+import { firmwareHandlers } from './firmware.js';
 import type { LiveFigures } from './live.js';
 import type { FoundProcess } from './tree.js';
 import { isSupervisor } from './tree.js';
@@ -81,7 +82,7 @@ const FLEET_CODES: Record<string, string> = {
 };
 
 export function createHandlers(ctx: ApiContext): Handlers {
-  return { ...queryHandlers(ctx), ...operatorHandlers(ctx) };
+  return { ...queryHandlers(ctx), ...operatorHandlers(ctx), ...firmwareHandlers(ctx.app) };
 }
 
 /** Reads: the tree, devices, one device, telemetry, events, commands, health, stats, kinds. */

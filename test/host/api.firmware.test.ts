@@ -1,0 +1,150 @@
+/**
+ * The firmware methods of the host API on the real app with the demo fleet (embedded broker,
+ * simulated MQTT devices, a real SQLite file): the sample signed image in assets/firmware imports
+ * and lists; a tampered image or manifest is refused with the firmware layer's code and nothing is
+ * stored (no file, no row); an oversized upload is refused at the boundary.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { firmwareDirFor } from '../../src/firmware/index.js';
+import type { HostApiHandle } from '../../src/host/api.js';
+import { createHostApi } from '../../src/host/api.js';
+import type { App } from '../../src/host/app.js';
+import { DEMO_DATABASE_FILE_NAME, startApp } from '../../src/host/app.js';
+import type { Results } from '../../src/host/contract.js';
+import { MAX_FIRMWARE_IMAGE_BYTES } from '../../src/host/contract.js';
+import { silentLogger } from '../../src/runtime/runtime.js';
+
+const SAMPLE = join(import.meta.dirname, '../../assets/firmware/sample-1.1.0.bin');
+const sampleImage = readFileSync(SAMPLE);
+const sampleManifest = readFileSync(`${SAMPLE}.manifest.json`, 'utf8');
+const SAMPLE_SHA256 = 'ad36f74d0eba0cf72e4e5ed6096121f4a4f2454b02d47d9be792fc036b571e54';
+const SAMPLE_KEY_ID = 'd213408028e3794ca6b76a6dbfde3305e27af3a6e6e7a3a8745a8cfcced10e5a';
+
+let dir: string;
+let app: App;
+let api: HostApiHandle;
+let imagesDir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fv-api-fw-'));
+  app = await startApp({
+    dataDir: dir,
+    logger: silentLogger,
+    broker: { port: 0 },
+    demo: { mqtt: 2, serial: 0, telemetryIntervalMs: 1000 },
+  });
+  api = createHostApi(app);
+  imagesDir = firmwareDirFor(join(dir, DEMO_DATABASE_FILE_NAME));
+});
+
+afterAll(async () => {
+  api?.close();
+  await app?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function list(): Promise<Results['firmwareList']> {
+  const r = await api.call('firmwareList', {});
+  if (!r.ok) throw new Error(`firmwareList failed: ${r.error.code} ${r.error.message}`);
+  return r.value as Results['firmwareList'];
+}
+
+/** What the images folder holds, temporary files included. */
+const filesStored = () => readdirSync(imagesDir);
+
+describe('firmware over the host API (demo, sample key trusted)', () => {
+  it('refuses a tampered image with hashMismatch and stores nothing', async () => {
+    const tampered = Buffer.from(sampleImage);
+    tampered[1000] = (tampered[1000]! ^ 0xff) & 0xff;
+    const r = await api.call('firmwareImport', {
+      manifest: sampleManifest,
+      image: tampered.toString('base64'),
+    });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.error.code).toBe('hashMismatch');
+    expect(r.error.message).toMatch(/SHA-256/);
+    expect((await list()).images).toEqual([]);
+    expect(filesStored()).toEqual([]);
+  });
+
+  it('refuses a manifest changed after signing with badSignature and stores nothing', async () => {
+    const changed = sampleManifest.replace('"1.1.0"', '"1.1.1"');
+    expect(changed).not.toBe(sampleManifest);
+    const r = await api.call('firmwareImport', { manifest: changed, image: sampleImage.toString('base64') });
+    expect(r).toMatchObject({ ok: false, error: { code: 'badSignature' } });
+    expect((await list()).images).toEqual([]);
+    expect(filesStored()).toEqual([]);
+  });
+
+  it('refuses a cut-off image with truncated and a cut-off manifest with badManifest', async () => {
+    const short = await api.call('firmwareImport', {
+      manifest: sampleManifest,
+      image: sampleImage.subarray(0, 60_000).toString('base64'),
+    });
+    expect(short).toMatchObject({ ok: false, error: { code: 'truncated' } });
+    const cut = await api.call('firmwareImport', {
+      manifest: sampleManifest.slice(0, 100),
+      image: sampleImage.toString('base64'),
+    });
+    expect(cut).toMatchObject({ ok: false, error: { code: 'badManifest' } });
+    expect(filesStored()).toEqual([]);
+  });
+
+  it('refuses an upload over the cap, or not base64, at the boundary', async () => {
+    const big = await api.call('firmwareImport', {
+      manifest: sampleManifest,
+      image: 'A'.repeat(Math.ceil(MAX_FIRMWARE_IMAGE_BYTES / 3) * 4 + 4),
+    });
+    expect(big.ok).toBe(false);
+    if (!big.ok) {
+      expect(big.error.code).toBe('badRequest');
+      expect(big.error.message).toContain(`over ${MAX_FIRMWARE_IMAGE_BYTES} bytes`);
+    }
+    const notBase64 = await api.call('firmwareImport', { manifest: sampleManifest, image: 'not base64!' });
+    expect(notBase64).toMatchObject({ ok: false, error: { code: 'badRequest' } });
+    expect(filesStored()).toEqual([]);
+  });
+
+  it('imports the sample image, lists it, and takes it again as already stored', async () => {
+    const r = await api.call('firmwareImport', {
+      manifest: sampleManifest,
+      image: sampleImage.toString('base64'),
+    });
+    if (!r.ok) throw new Error(`import failed: ${r.error.code} ${r.error.message}`);
+    const imported = r.value as Results['firmwareImport'];
+    expect(imported.created).toBe(true);
+    expect(imported.image).toMatchObject({
+      sha256: SAMPLE_SHA256,
+      version: '1.1.0',
+      kinds: ['fleetvisor.generic'],
+      size: 65_536,
+      keyId: SAMPLE_KEY_ID,
+      importedBy: 'api',
+      downgradeFrom: null,
+    });
+    expect(filesStored()).toEqual([SAMPLE_SHA256]);
+
+    const listed = await list();
+    expect(listed.unreadable).toEqual([]);
+    expect(listed.images).toHaveLength(1);
+    expect(listed.images[0]).toEqual(imported.image);
+
+    const again = await api.call('firmwareImport', {
+      manifest: sampleManifest,
+      image: sampleImage.toString('base64'),
+    });
+    expect(again).toMatchObject({ ok: true, value: { created: false, image: { sha256: SAMPLE_SHA256 } } });
+    expect((await list()).images).toHaveLength(1);
+  });
+
+  it('audits the import once in the event log', async () => {
+    const events = await app.store.queryEvents({ kind: 'firmware.imported', order: 'desc', limit: 10 });
+    const audited = events.items.flatMap((e) => (e.ok ? [e.value] : []));
+    expect(audited).toHaveLength(1);
+    expect(JSON.stringify(audited[0]!.data)).toContain(SAMPLE_SHA256);
+  });
+});
