@@ -1,12 +1,12 @@
 /**
- * The operator's shell: a left nav (Fleet, Discovered, Tree, System, Events), a header with the
+ * The operator's shell: a left nav (Fleet, Discovered, Tree, System, Events, Firmware), a header with the
  * connection status, and the current view. The view and the selected device live in the URL's
  * query (`?view=tree&device=pump-7`), so a link opens them and the browser's Back and Forward move
  * between them; other parameters (`fake`, `hz`) and the hash (where the access token arrives) are
  * left as they are. Query, not path: the bundle loads its assets by relative URLs (and from file://
  * in Electron).
  *
- * Keyboard: Alt+1…5 switch views; each view documents its own keys.
+ * Keyboard: Alt+1…6 switch views; each view documents its own keys.
  *
  * @example
  * <LiveContext value={{ store, client, endpoint }}><App /></LiveContext>
@@ -18,12 +18,13 @@ import { useLive } from './store/use-live.js';
 import { DeviceDetailView } from './views/DeviceDetail.js';
 import { DiscoveredView } from './views/DiscoveredView.js';
 import { EventsView } from './views/EventsView.js';
+import { FirmwareView } from './views/FirmwareView.js';
 import type { FleetUi } from './views/FleetView.js';
 import { FleetView, initialFleetUi } from './views/FleetView.js';
 import { SystemView } from './views/SystemView.js';
 import { TreeView } from './views/TreeView.js';
 
-type Section = 'fleet' | 'discovered' | 'tree' | 'system' | 'events';
+type Section = 'fleet' | 'discovered' | 'tree' | 'system' | 'events' | 'firmware';
 type Route =
   | { readonly section: Section; readonly device?: undefined }
   | { readonly section: Section; readonly device: string };
@@ -56,6 +57,7 @@ const SECTIONS: readonly { id: Section; label: string; icon: string }[] = [
   { id: 'tree', label: 'Tree', icon: '⊶' },
   { id: 'system', label: 'System', icon: '◔' },
   { id: 'events', label: 'Events', icon: '≡' },
+  { id: 'firmware', label: 'Firmware', icon: '⇪' },
 ];
 
 export function App({ fake }: { readonly fake?: number | undefined }) {
@@ -190,6 +192,8 @@ export function App({ fake }: { readonly fake?: number | undefined }) {
             <TreeView onOpenDevice={openDevice} />
           ) : route.section === 'system' ? (
             <SystemView />
+          ) : route.section === 'firmware' ? (
+            <FirmwareView />
           ) : (
             <EventsView initialDevice={eventsDevice} onOpenDevice={openDevice} />
           )}

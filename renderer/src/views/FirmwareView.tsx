@@ -1,0 +1,201 @@
+/**
+ * Firmware images (docs/firmware.md): each stored image with its version, kinds, size, signer key
+ * id, SHA-256 and the devices running or wanting it; import with a file picker (the manifest and
+ * the image). A refused image shows the host's reason in place (`hashMismatch`, `badSignature`, …)
+ * and nothing is stored.
+ *
+ * @example
+ * <FirmwareView />
+ */
+import { useCallback, useEffect, useState } from 'react';
+import type { FirmwareImageView, Results } from '../../../src/host/contract.js';
+import { Empty, ErrorState, Loading } from '../components/States.js';
+import { formatBytes, formatDateTime } from '../lib/format.js';
+import { useClient } from '../store/use-live.js';
+
+type Outcome =
+  | { readonly ok: true; readonly text: string }
+  | { readonly ok: false; readonly code: string; readonly message: string };
+
+/** Base64 of bytes, in slices (String.fromCharCode takes a bounded number of arguments). */
+function toBase64(bytes: Uint8Array): string {
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000)
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+const short = (hex: string) => `${hex.slice(0, 12)}…`;
+
+function devicesText(ids: readonly string[]): string {
+  if (ids.length === 0) return '—';
+  const shown = ids.slice(0, 3).join(', ');
+  return ids.length > 3 ? `${shown} +${ids.length - 3}` : shown;
+}
+
+export function FirmwareView() {
+  const client = useClient();
+  const [list, setList] = useState<Results['firmwareList'] | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [manifestFile, setManifestFile] = useState<File | null>(null);
+  const [imageFile, setImageFile] = useState<File | null>(null);
+  const [allowDowngrade, setAllowDowngrade] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [outcome, setOutcome] = useState<Outcome | null>(null);
+
+  const load = useCallback(async () => {
+    const r = await client.call('firmwareList', {});
+    if (r.ok) {
+      setList(r.value);
+      setLoadError(null);
+    } else setLoadError(`${r.error.code}: ${r.error.message}`);
+  }, [client]);
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const importImage = async () => {
+    if (!manifestFile || !imageFile) return;
+    setBusy(true);
+    setOutcome(null);
+    try {
+      const manifest = await manifestFile.text();
+      const image = toBase64(new Uint8Array(await imageFile.arrayBuffer()));
+      const r = await client.call('firmwareImport', { manifest, image, allowDowngrade });
+      if (r.ok) {
+        const v = r.value.image;
+        setOutcome({
+          ok: true,
+          text: r.value.created
+            ? `Imported ${v.version} for ${v.kinds.join(', ')} (${short(v.sha256)})`
+            : `${v.version} was stored already: nothing changed`,
+        });
+        await load();
+      } else setOutcome({ ok: false, code: r.error.code, message: r.error.message });
+    } catch (error) {
+      setOutcome({ ok: false, code: 'unreadableFile', message: (error as Error).message });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (list === null && loadError === null) return <Loading label="Asking the host…" />;
+  if (list === null)
+    return <ErrorState title="Could not list firmware images" message={loadError ?? ''} onRetry={load} />;
+
+  return (
+    <div className="view firmware">
+      <p className="muted intro">
+        Signed firmware images, stored by SHA-256 in the data folder. An image is accepted only with a
+        manifest signed by a trusted key (the demo trusts the sample key in <code>assets/firmware</code>); the
+        CLI does the same: <code>fleetvisor firmware import IMAGE</code>.
+      </p>
+      <div className="toolbar">
+        <label>
+          Manifest{' '}
+          <input
+            type="file"
+            accept=".json,application/json"
+            data-testid="firmware-manifest-file"
+            onChange={(e) => setManifestFile(e.target.files?.[0] ?? null)}
+          />
+        </label>
+        <label>
+          Image{' '}
+          <input
+            type="file"
+            data-testid="firmware-image-file"
+            onChange={(e) => setImageFile(e.target.files?.[0] ?? null)}
+          />
+        </label>
+        <label title="Accept a version older than one stored for the same kind (audited)">
+          <input
+            type="checkbox"
+            checked={allowDowngrade}
+            onChange={(e) => setAllowDowngrade(e.target.checked)}
+          />{' '}
+          allow downgrade
+        </label>
+        <button
+          type="button"
+          className="btn primary"
+          disabled={!manifestFile || !imageFile || busy}
+          onClick={() => void importImage()}
+          data-testid="firmware-import"
+        >
+          {busy ? 'Importing…' : 'Import'}
+        </button>
+      </div>
+      {outcome ? (
+        outcome.ok ? (
+          <div className="banner ok" role="status" data-testid="firmware-imported">
+            {outcome.text}
+          </div>
+        ) : (
+          <div className="banner err" role="alert" data-testid="firmware-refusal">
+            <span>
+              <strong className="mono">{outcome.code}</strong>: {outcome.message}. Nothing was stored.
+            </span>
+          </div>
+        )
+      ) : null}
+      {loadError ? <div className="banner err">{loadError}</div> : null}
+      {list.images.length === 0 ? (
+        <Empty title="No firmware image yet">
+          Pick a manifest (<code>*.manifest.json</code>) and its image above, e.g.{' '}
+          <code>assets/firmware/sample-1.1.0.bin</code>.
+        </Empty>
+      ) : (
+        <table className="kv firmware-images" data-testid="firmware-table">
+          <thead>
+            <tr>
+              <th>Version</th>
+              <th>Kinds</th>
+              <th className="num">Size</th>
+              <th>Signer key</th>
+              <th>SHA-256</th>
+              <th>Running on</th>
+              <th>Wanted by</th>
+              <th>Imported</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.images.map((i) => (
+              <ImageRow key={i.sha256} image={i} />
+            ))}
+          </tbody>
+        </table>
+      )}
+      {list.unreadable.length > 0 ? (
+        <div className="banner err">
+          {list.unreadable.length} stored image row(s) do not parse: {list.unreadable[0]?.message}
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+function ImageRow({ image: i }: { readonly image: FirmwareImageView }) {
+  return (
+    <tr data-testid={`firmware-${i.version}`}>
+      <td className="mono">
+        {i.version}
+        {i.hardwareRevision ? <span className="muted"> rev {i.hardwareRevision}</span> : null}
+        {i.downgradeFrom ? <span className="muted"> (downgrade from {i.downgradeFrom})</span> : null}
+      </td>
+      <td>{i.kinds.join(', ')}</td>
+      <td className="num">{formatBytes(i.size)}</td>
+      <td className="mono" title={i.keyId}>
+        {short(i.keyId)}
+      </td>
+      <td className="mono" title={i.sha256}>
+        {short(i.sha256)}
+      </td>
+      <td title={i.runningOn.join(', ')}>{devicesText(i.runningOn)}</td>
+      <td title={i.wantedBy.join(', ')}>{devicesText(i.wantedBy)}</td>
+      <td>
+        {formatDateTime(i.importedAt)} <span className="muted">by {i.importedBy}</span>
+      </td>
+    </tr>
+  );
+}
