@@ -169,7 +169,10 @@ export interface MqttLinkOptions extends BrokerSettings {
   /**
    * Backpressure: at this many delivered messages whose store write (the promise `onMessage`
    * returned) has not settled, the link stops reading from the broker socket — TCP pushes back
-   * to the broker — and reads again once half of them settled. Default 5000.
+   * to the broker — and reads again once half of them settled. Default 50 000: big enough that
+   * store batches grow with the load (a pause lets a broker's per-client queue overflow: Mosquitto
+   * drops past `max_queued_messages`), small enough that 50 000 messages of a few metrics stay
+   * within the SQLite store's default write buffer (200 000 points).
    */
   readonly maxPendingIngest?: number;
   /**
@@ -246,7 +249,7 @@ export class MqttLink extends ProcessBase {
     this.maxOutbox = options.maxOutbox ?? 1000;
     this.maxInflight = options.maxInflight ?? 100;
     this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-    this.maxPendingIngest = options.maxPendingIngest ?? 5000;
+    this.maxPendingIngest = options.maxPendingIngest ?? 50_000;
   }
 
   /** Starts the first connection attempt; called once by {@link startMqttLink}. */
