@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import type { MqttClient } from 'mqtt';
 import { connectAsync } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { homieDevice } from '../../src/conventions/homie/homie-kind.js';
 import type { SparkplugBridge, SparkplugOptions } from '../../src/conventions/sparkplug/sparkplug-bridge.js';
 import { sparkplugConvention } from '../../src/conventions/sparkplug/sparkplug-bridge.js';
 import {
@@ -23,6 +24,7 @@ import {
   stateTopic,
 } from '../../src/conventions/sparkplug/sparkplug-codec.js';
 import { sparkplugFleetId } from '../../src/conventions/sparkplug/sparkplug-kind.js';
+import type { DeviceKind } from '../../src/devices/define-device.js';
 import type { Fleet } from '../../src/devices/fleet.js';
 import { createFleet } from '../../src/devices/fleet.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
@@ -63,11 +65,30 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function startApp(url: string, options: SparkplugOptions = {}): Promise<App> {
+/** What the runtime's logger was told: `level message`. */
+type LogLines = string[];
+
+async function startApp(
+  url: string,
+  options: SparkplugOptions = {},
+  extra: { readonly kinds?: readonly DeviceKind[]; readonly logs?: LogLines } = {},
+): Promise<App> {
   const tmp = tempDir();
   cleanups.push(tmp.cleanup);
   const store = await openSqliteStore({ file: tmp.file, telemetryFlushMs: 20 });
-  const runtime = createRuntime({});
+  const logs = extra.logs;
+  const runtime = createRuntime(
+    logs
+      ? {
+          logger: {
+            debug: (m) => logs.push(`debug ${m}`),
+            info: (m) => logs.push(`info ${m}`),
+            warn: (m) => logs.push(`warn ${m}`),
+            error: (m) => logs.push(`error ${m}`),
+          },
+        }
+      : {},
+  );
   const hostId = options.hostId ?? uniqueId('host');
   const convention = sparkplugConvention({
     adopt: 'auto',
@@ -78,7 +99,12 @@ async function startApp(url: string, options: SparkplugOptions = {}): Promise<Ap
     ...options,
     hostId,
   });
-  const fleet = createFleet({ runtime, store, kinds: convention.kinds, reconcileIntervalMs: 0 });
+  const fleet = createFleet({
+    runtime,
+    store,
+    kinds: [...convention.kinds, ...(extra.kinds ?? [])],
+    reconcileIntervalMs: 0,
+  });
   await fleet.start();
   const startBridge = async () =>
     (await convention.start({ runtime, fleet, store, broker: { url } })) as SparkplugBridge;
@@ -651,5 +677,204 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
     await waitFor(() => app.bridge.discovered().length === 2, 5000, 'its devices discovered');
     for (const d of [id.dev1, id.dev2]) expect(await app.bridge.adopt(d)).toEqual({ ok: true });
     await allIn(app, [id.node, id.dev1, id.dev2], 'connected', 5000);
+  });
+
+  // ---- identity: a refused name owns nothing (issue 11, peer findings) ----
+
+  it('plant7/line-3 maps to a live Homie device’s id: refused once, and its messages never touch that device', async () => {
+    const url = brokerUrl();
+    const app = await startApp(url, {}, { kinds: [homieDevice] });
+    const raw = await rawClient(url);
+    const group = uniqueId('plant');
+    const homieId = `${group}-line-3`;
+    const added = await app.fleet.addDevice({
+      id: homieId,
+      kind: homieDevice.kind,
+      name: 'a Homie device',
+      attributes: { baseTopic: 'homie' },
+    });
+    expect(added.ok).toBe(true);
+    app.fleet.linkUp(homieId, { via: 'homie', firmware: null });
+    await waitFor(() => app.fleet.device(homieId)?.link.up === true, 5000, 'the Homie device up');
+    const since = app.fleet.device(homieId)!.link.since;
+    const rebirths = await watchRebirths(raw, group, 'line-3');
+
+    const received = app.bridge.stats().received;
+    const msg = (seq: number | undefined, metrics: Parameters<typeof encodeSparkplugPayload>[0]['metrics']) =>
+      Buffer.from(
+        encodeSparkplugPayload({ timestamp: Date.now(), ...(seq !== undefined ? { seq } : {}), metrics }),
+      );
+    const base = `spBv1.0/${group}`;
+    const bdSeq = { name: 'bdSeq', type: 'UInt64' as const, value: 3 };
+    await raw.publishAsync(
+      `${base}/NBIRTH/line-3`,
+      msg(0, [bdSeq, { name: 'level', type: 'Double', value: 1 }]),
+    );
+    await raw.publishAsync(`${base}/NDATA/line-3`, msg(1, [{ name: 'level', type: 'Double', value: 2 }]));
+    await raw.publishAsync(`${base}/DBIRTH/line-3/pump`, msg(2, [{ name: 'rpm', type: 'Int32', value: 1 }]));
+    await raw.publishAsync(`${base}/DDATA/line-3/pump`, msg(3, [{ name: 'rpm', type: 'Int32', value: 2 }]));
+    await raw.publishAsync(`${base}/NDATA/line-3`, msg(9, [{ name: 'level', type: 'Double', value: 3 }])); // a gap
+    await raw.publishAsync(`${base}/DDEATH/line-3/pump`, msg(10, []));
+    await raw.publishAsync(`${base}/NDEATH/line-3`, msg(undefined, [{ ...bdSeq, value: 9 }]), { qos: 1 });
+    await raw.publishAsync(`${base}/NDEATH/line-3`, msg(undefined, [bdSeq]), { qos: 1 });
+    await waitFor(() => app.bridge.stats().received >= received + 8, 5000, 'all eight handled');
+    await app.bridge.flush();
+    await new Promise((r) => setTimeout(r, 800)); // past two rebirth intervals (300 ms here)
+
+    expect(app.fleet.device(homieId)!.link).toMatchObject({ up: true, since });
+    expect(app.fleet.list().map((d) => d.id)).toEqual([homieId]);
+    for (const kind of ['device.rebirthRequested', 'device.badMessage', 'sparkplug.dataBeforeBirth'])
+      expect(await eventsOf(app, homieId, kind)).toEqual([]);
+    const refused = await eventsOf(app, undefined, 'sparkplug.refused');
+    expect(refused).toHaveLength(1);
+    expect(refused[0]!.data).toMatchObject({
+      group,
+      node: 'line-3',
+      reason: expect.stringContaining(
+        `fleet id '${homieId}' of ${group}/line-3 is already taken by a homie.device device`,
+      ),
+    });
+    expect(rebirths.count).toBe(0);
+    expect(app.bridge.stats()).toMatchObject({ rebirthsRequested: 0, deaths: 0, staleDeaths: 0 });
+  });
+
+  it('plant7/line.3 colliding with a live plant7/line_3: the live node and its devices stay connected', async () => {
+    const url = brokerUrl();
+    const app = await startApp(url);
+    const group = uniqueId('plant');
+    const id = ids(group, 'line_3');
+    const all = [id.node, id.dev1, id.dev2];
+    startPeer(url, group, 'line_3', { dataIntervalMs: 200 });
+    await allIn(app, all, 'connected', 10_000);
+    const raw = await rawClient(url);
+    const rebirths = await watchRebirths(raw, group, 'line.3');
+    const liveRebirths = await watchRebirths(raw, group, 'line_3');
+
+    const received = app.bridge.stats().received;
+    const base = `spBv1.0/${group}`;
+    const msg = (seq: number | undefined, metrics: Parameters<typeof encodeSparkplugPayload>[0]['metrics']) =>
+      Buffer.from(
+        encodeSparkplugPayload({ timestamp: Date.now(), ...(seq !== undefined ? { seq } : {}), metrics }),
+      );
+    // The same bdSeq as Tahu's (0): the bdSeq check must not let the refused node act.
+    const bdSeq = { name: 'bdSeq', type: 'UInt64' as const, value: 0 };
+    await raw.publishAsync(`${base}/NBIRTH/line.3`, msg(0, [bdSeq]));
+    await raw.publishAsync(
+      `${base}/DBIRTH/line.3/dev1`,
+      msg(1, [{ name: 'temperature', type: 'Float', value: 99 }]),
+    );
+    await raw.publishAsync(
+      `${base}/DDATA/line.3/dev1`,
+      msg(2, [{ name: 'temperature', type: 'Float', value: 98 }]),
+    );
+    await raw.publishAsync(`${base}/NDATA/line.3`, msg(3, [{ name: 'uptime', type: 'Int64', value: 1 }]));
+    await raw.publishAsync(`${base}/DDEATH/line.3/dev1`, msg(4, []));
+    await raw.publishAsync(`${base}/NDEATH/line.3`, msg(undefined, [bdSeq]), { qos: 1 });
+    await waitFor(() => app.bridge.stats().received >= received + 6, 5000, 'the six handled');
+    await app.bridge.flush();
+    await new Promise((r) => setTimeout(r, 800));
+
+    await allIn(app, all, 'connected', 100);
+    for (const d of all) expect(app.fleet.device(d)!.link.up).toBe(true);
+    expect(await eventsOf(app, id.node, 'device.rebirthRequested')).toEqual([]);
+    expect(await eventsOf(app, id.dev1, 'device.badMessage')).toEqual([]);
+    const refused = await eventsOf(app, undefined, 'sparkplug.refused');
+    expect(refused.map((e) => e.data)).toEqual([
+      expect.objectContaining({
+        node: 'line.3',
+        device: null,
+        reason: expect.stringContaining(`is already taken by Sparkplug ${group}/line_3`),
+      }),
+    ]);
+    expect(rebirths.count).toBe(0);
+    expect(liveRebirths.count).toBe(0);
+    expect(app.bridge.stats()).toMatchObject({ rebirthsRequested: 0, deaths: 0, gaps: 0 });
+  });
+
+  it('a refused device (dev.1 beside a live dev_1) gets no rebirth loop, and its node is never made stale', async () => {
+    const url = brokerUrl();
+    const app = await startApp(url);
+    const group = uniqueId('plant');
+    const node = uniqueId('n');
+    const nodeId = ids(group, node).node;
+    const liveId = `${nodeId}-dev_1`;
+    const peer = startPeer(url, group, node, { devices: ['dev_1', 'dev.1'], dataIntervalMs: 100 });
+    await allIn(app, [nodeId, liveId], 'connected', 10_000);
+    const raw = await rawClient(url);
+    const rebirths = await watchRebirths(raw, group, node);
+    await new Promise((r) => setTimeout(r, 1500)); // ~15 DDATA of the refused device, 5 rebirth intervals
+
+    expect(rebirths.count).toBe(0);
+    expect(peer.reports.filter((m) => m.type === 'births')).toHaveLength(1);
+    expect(app.bridge.stats()).toMatchObject({ rebirthsRequested: 0, gaps: 0 });
+    expect(await eventsOf(app, nodeId, 'device.rebirthRequested')).toEqual([]);
+    const states = (await eventsOf(app, liveId, 'device.state')).map((e) => (e.data as { to: string }).to);
+    expect(states).not.toContain('stale');
+    const refused = await eventsOf(app, undefined, 'sparkplug.refused');
+    expect(refused.map((e) => e.data)).toEqual([
+      expect.objectContaining({ device: 'dev.1', reason: expect.stringContaining(`'${liveId}'`) }),
+    ]);
+    await allIn(app, [nodeId, liveId], 'connected', 100);
+  });
+
+  it('data before birth: every message counted, a few logged, and the rest summed up in one event', async () => {
+    const url = brokerUrl();
+    const logs: LogLines = [];
+    const app = await startApp(url, { maxErrorEventsPerMinute: 3 }, { logs });
+    const raw = await rawClient(url);
+    const group = uniqueId('g');
+    const stranger = uniqueId('nobody');
+    const received = app.bridge.stats().received;
+    for (let i = 0; i < 40; i++)
+      await raw.publishAsync(
+        `spBv1.0/${group}/NDATA/${stranger}`,
+        Buffer.from(encodeSparkplugPayload({ seq: i, metrics: [{ name: 'x', type: 'Int32', value: i }] })),
+      );
+    await waitFor(() => app.bridge.stats().received >= received + 40, 5000, 'the forty handled');
+    await app.bridge.flush();
+    expect(app.bridge.stats().dataBeforeBirth).toBe(40);
+    expect(logs.filter((l) => l.includes('data before birth'))).toHaveLength(3);
+    expect(await eventsOf(app, undefined, 'sparkplug.dataBeforeBirth')).toHaveLength(3);
+
+    await app.bridge.stop(); // closes the window: the rest is counted in one summary
+    const summaries = await eventsOf(app, undefined, 'device.eventsSuppressed');
+    expect(summaries.map((e) => e.data)).toEqual([
+      expect.objectContaining({ kind: 'sparkplug.dataBeforeBirth', suppressed: 37, written: 3 }),
+    ]);
+  });
+
+  it('a metric’s shown value follows DDATA and writes, not only the birth', async () => {
+    const url = brokerUrl();
+    const app = await startApp(url, { commandTimeoutMs: 3000 });
+    const group = uniqueId('g');
+    const node = uniqueId('n');
+    const id = ids(group, node);
+    startPeer(url, group, node, { dataIntervalMs: 0 });
+    await allIn(app, [id.node, id.dev1, id.dev2], 'connected', 10_000);
+    const shown = (deviceId: string, metric: string) =>
+      (app.fleet.device(deviceId)?.status.metrics as { name: string; value?: unknown }[] | undefined)?.find(
+        (m) => m.name === metric,
+      )?.value;
+    expect(shown(id.dev2, 'setpoint')).toBe(20);
+
+    const r = await app.fleet.act(id.dev2, 'write', { metric: 'setpoint', value: 37 });
+    expect(r).toMatchObject({ ok: true });
+    await waitFor(() => app.bridge.stats().commands.succeeded === 1, 5000, 'the write confirmed');
+    await waitFor(
+      () => shown(id.dev2, 'setpoint') === 37,
+      3000,
+      `setpoint shown 37 (is ${String(shown(id.dev2, 'setpoint'))})`,
+    );
+
+    // A DDATA by alias only (temperature of dev2 is alias 201 in the peer).
+    const raw = await rawClient(url);
+    await publishData(raw, `spBv1.0/${group}/DDATA/${node}/dev2`, (await lastSeq(app, id.node)) + 1, [
+      { alias: 201, type: 'Float', value: 30.5 },
+    ]);
+    await waitFor(() => shown(id.dev2, 'temperature') === 30.5, 3000, 'temperature shown 30.5');
+    expect(shown(id.dev1, 'temperature')).toBe(21.5); // the other device keeps its own
+    await app.bridge.flush(); // its status writes
+    const stored = await app.store.getDevice(id.dev2);
+    expect(JSON.stringify(stored)).toContain('30.5'); // the status is stored, not only shown
   });
 });

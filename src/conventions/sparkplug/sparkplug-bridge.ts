@@ -18,14 +18,24 @@
  * - DBIRTH → the same for the device, with `parent: <node id>` in its status and the tags
  *   `sparkplug`, `node:<node id>`.
  * - NDATA/DDATA → telemetry (`deviceTs`: the metric's timestamp, else the payload's); metrics
- *   given by alias are resolved from that node's or device's birth.
+ *   given by alias are resolved from that node's or device's birth. The status's metric list
+ *   shows each metric's last value (written at most every 250 ms per node or device).
+ * - Identity: a name acts only on the fleet id it holds (in the fleet with this kind and these
+ *   names). A name whose id is too long or held by another device (a Homie device, or another
+ *   Sparkplug name that differs only in characters outside [A-Za-z0-9_-]) is refused, written
+ *   once as `sparkplug.refused`, and owns nothing: its deaths, data, events and its devices never
+ *   touch that id, and no rebirth is asked of it (its births would be refused again). A refused
+ *   device's messages still count in its node's seq.
  * - NDEATH whose bdSeq matches the birth (or carries none) → the node and all its devices
  *   `linkDown`; one with another bdSeq is a late will of an older session and is ignored.
  *   DDEATH → that device.
  * - seq: 0…255 per edge node across NBIRTH/DBIRTH/NDATA/DDATA/DDEATH. A gap, or data (or a
  *   DBIRTH) before its birth, makes the host publish NCMD `Node Control/Rebirth = true` (at most
  *   once per `rebirthMinIntervalMs` while unanswered); the node and its devices go `stale` until
- *   the NBIRTH. Gaps and requests are counted and logged.
+ *   the NBIRTH. Data of a node or device whose birth was seen but not adopted (`manual`) asks no
+ *   rebirth (adopting does). Gaps and requests are counted and logged; data before birth is
+ *   counted, and written as `sparkplug.dataBeforeBirth` at most `maxErrorEventsPerMinute` times
+ *   per node or device, the rest summed up in one `device.eventsSuppressed`.
  * - A payload that does not decode, an unknown alias, a datatype unlike the birth's, a birth
  *   metric without name or datatype → a `device.badMessage` event on that node or device
  *   (at most `maxErrorEventsPerMinute` each; all counted) and the rest of the message is used.
@@ -51,11 +61,14 @@
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { connect } from 'mqtt';
+import type { DeviceEventLog } from '../../devices/device-event-log.js';
+import { createDeviceEventLog } from '../../devices/device-event-log.js';
 import type { DeviceView, Fleet } from '../../devices/fleet.js';
 import type { ExitReason } from '../../runtime/exit-reason.js';
 import { ProcessBase } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
-import type { EventInput, JsonObject, JsonValue, Store } from '../../store/store.js';
+import type { TimerRef } from '../../runtime/timers.js';
+import type { JsonObject, JsonValue, Store } from '../../store/store.js';
 import type { ReconnectOptions } from '../../transports/mqtt-link.js';
 import { DEFAULT_RECONNECT, hostClientOptions, ReconnectSchedule } from '../../transports/mqtt-link.js';
 import type { Convention, ConventionContext } from '../convention.js';
@@ -199,20 +212,38 @@ interface MetricTable {
 
 const emptyTable = (): MetricTable => ({ byName: new Map(), byAlias: new Map() });
 
+/** One entry of `status.metrics`: name, datatype, alias, properties and the last value seen. */
+type StatusMetric = { [key: string]: JsonValue };
+
+/** Least time between two status writes carrying metric values of one node or device. */
+const SHOWN_VALUES_INTERVAL_MS = 250;
+
 interface DeviceSession {
   readonly device: string;
+  /** The fleet id its name maps to; it acts on it only while {@link SparkplugBridge} finds it its own. */
   readonly id: string | undefined;
-  readonly refusal: string | undefined;
+  /** Why the name is refused (id too long, or taken by another device); it then owns nothing. */
+  refusal: string | undefined;
+  /** Its last birth was seen but not adopted (`manual`, or the add failed): data asks no rebirth. */
+  waiting: boolean;
   born: boolean;
   metrics: MetricTable;
+  /** The status's metric list, values updated by DATA. */
+  shown: StatusMetric[];
 }
 
 interface NodeSession {
   readonly group: string;
   readonly node: string;
+  /** The fleet id its name maps to; it acts on it only while it is its own (see `owns`). */
   readonly id: string | undefined;
-  readonly refusal: string | undefined;
+  /** Why the name is refused (id too long, or taken by another device): it and its devices own nothing. */
+  refusal: string | undefined;
+  /** Its last birth was seen but not adopted (`manual`, or the add failed): data asks no rebirth. */
+  waiting: boolean;
   born: boolean;
+  /** The status's metric list, values updated by DATA. */
+  shown: StatusMetric[];
   bdSeq: number | null;
   seq: number | null;
   metrics: MetricTable;
@@ -223,11 +254,6 @@ interface NodeSession {
   rebirths: number;
   /** Messages of this node, handled one after another. */
   queue: Promise<void>;
-}
-
-interface ErrorWindow {
-  start: number;
-  events: number;
 }
 
 /** The bridge process. Made by {@link sparkplugConvention}'s `start`. */
@@ -256,12 +282,13 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
 
   private readonly sessions = new Map<string, NodeSession>();
   private readonly carrier: SparkplugCarrier;
-  private readonly errorWindows = new Map<string, ErrorWindow>();
+  private readonly eventLog: DeviceEventLog;
+  /** Metric values to show, per fleet id, written at most every SHOWN_VALUES_INTERVAL_MS. */
+  private readonly shownPending = new Map<string, StatusMetric[]>();
+  private shownTimer: TimerRef | undefined;
   private readonly refusedKeys = new Set<string>();
   private readonly discoveredMap = new Map<string, DiscoveredSparkplug>();
   private readonly hostStates = new Map<string, { online: boolean; timestamp: number | null }>();
-  private events: EventInput[] = [];
-  private writingEvents: Promise<void> | undefined;
   private readonly storeWrites = new Set<Promise<unknown>>();
   private lastBadTopicLog = 0;
   private counters = {
@@ -299,6 +326,12 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     this.rebirthOnConnect = options.rebirthOnConnect ?? true;
     this.maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024;
     this.maxErrorEvents = options.maxErrorEventsPerMinute ?? 10;
+    this.eventLog = createDeviceEventLog({
+      runtime,
+      store: this.store,
+      maxPerWindow: this.maxErrorEvents,
+      windowMs: 60_000,
+    });
     this.reconnectOptions = { ...DEFAULT_RECONNECT, ...options.reconnect };
     this.reconnect = new ReconnectSchedule(
       runtime,
@@ -359,7 +392,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
   /** The session of one edge node, by fleet id. */
   node(id: string): SparkplugNodeView | undefined {
     for (const s of this.sessions.values()) {
-      if (s.id !== id) continue;
+      if (s.id !== id || s.refusal !== undefined) continue; // a refused name owns nothing
       return {
         id: s.id,
         group: s.group,
@@ -410,8 +443,9 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
   /** Resolves when the messages received so far are handled and their store writes are done. */
   async flush(): Promise<void> {
     await Promise.all([...this.sessions.values()].map((s) => s.queue));
-    while (this.writingEvents || this.storeWrites.size > 0)
-      await Promise.all([this.writingEvents, ...this.storeWrites]);
+    this.writeShownValues();
+    while (this.storeWrites.size > 0) await Promise.all([...this.storeWrites]);
+    await this.eventLog.flush();
     await this.fleet.commands.flush(); // the outcomes of its commands
   }
 
@@ -448,11 +482,15 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       });
     }
     await this.flush().catch(() => {});
+    await this.eventLog.close(); // the rate-limited events' summaries
   }
 
   protected override release(): void {
     this.state = 'closed';
     this.cancelTimers();
+    if (this.shownTimer) this.runtime.timers.cancel(this.shownTimer);
+    this.shownTimer = undefined;
+    void this.eventLog.close();
     // Killed: its open commands stay with the tracker and end by their reply time.
     this.carrier.close();
     const client = this.client;
@@ -683,14 +721,27 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       this.refuseName(s.group, s.node, undefined, s.refusal!);
       return;
     }
+    // Each birth asks again: the device that held the id may have been removed since.
+    s.refusal = undefined;
+    const held = this.claim(SPARKPLUG_NODE_KIND, s.id, { group: s.group, node: s.node });
+    if (held !== 'mine' && held !== 'free') {
+      this.refuseNode(s, held.taken);
+      return;
+    }
     if (!decoded.ok) {
-      this.badMessage(s.id, decoded.error.code, `NBIRTH: ${decoded.error.message}`);
+      if (held === 'mine') this.badMessage(s.id, decoded.error.code, `NBIRTH: ${decoded.error.message}`);
       this.requestRebirth(s, 'its NBIRTH could not be read');
       return;
     }
     const p = decoded.value;
-    const ok = await this.ensure(SPARKPLUG_NODE_KIND, s.id, { group: s.group, node: s.node });
-    if (!ok || this.state !== 'connected') return;
+    const ensured = await this.ensure(SPARKPLUG_NODE_KIND, s.id, { group: s.group, node: s.node });
+    if (ensured !== 'mine') {
+      if (ensured === 'waiting') s.waiting = true;
+      else this.refuseNode(s, ensured.refused);
+      return;
+    }
+    s.waiting = false;
+    if (this.state !== 'connected') return;
     this.counters.births++;
     const table = this.birthTable(s.id, 'NBIRTH', p.metrics);
     const bdSeqMetric = p.metrics.find((m) => m.name === BDSEQ_METRIC);
@@ -707,6 +758,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
         this.sendMachine(d.id, { type: 'STALE', reason: 'its edge node was reborn; waiting for its DBIRTH' });
     }
     const firmware = firmwareOf(p.metrics);
+    s.shown = statusMetrics(table, p.metrics);
     this.fleet.linkUp(s.id, { via: VIA, firmware: firmware ?? '' });
     this.reportStatus(s.id, {
       convention: 'sparkplug',
@@ -716,7 +768,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       bdSeq: s.bdSeq,
       birthAt: p.timestamp ?? this.runtime.clock.wallNow(),
       firmware,
-      metrics: statusMetrics(table, p.metrics),
+      metrics: s.shown.map((m) => ({ ...m })),
     });
     this.applyValues(s.id, table, p, 'NBIRTH');
     this.carrier.nodeBorn(s.id, p.seq ?? null);
@@ -724,32 +776,49 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
   }
 
   private async onDeviceBirth(s: NodeSession, d: DeviceSession, decoded: Decoded): Promise<void> {
+    if (s.refusal !== undefined) {
+      this.counters.refused++; // its node's refusal, written once, says it
+      return;
+    }
     if (!d.id) {
+      this.keepSeq(s, decoded, 'DBIRTH');
       this.refuseName(s.group, s.node, d.device, d.refusal!);
       return;
     }
+    d.refusal = undefined;
+    const attributes = { group: s.group, node: s.node, device: d.device };
+    const held = this.claim(SPARKPLUG_DEVICE_KIND, d.id, attributes);
+    if (held !== 'mine' && held !== 'free') {
+      this.keepSeq(s, decoded, 'DBIRTH');
+      this.refuseDevice(s, d, held.taken);
+      return;
+    }
     if (!decoded.ok) {
-      this.badMessage(d.id, decoded.error.code, `DBIRTH: ${decoded.error.message}`);
+      if (held === 'mine') this.badMessage(d.id, decoded.error.code, `DBIRTH: ${decoded.error.message}`);
       this.requestRebirth(s, `the DBIRTH of ${d.device} could not be read`);
       return;
     }
     const p = decoded.value;
     if (!s.born) {
-      this.beforeBirth(s, `DBIRTH of ${d.device} before the NBIRTH`);
+      if (!s.waiting) this.beforeBirth(s, d, `DBIRTH of ${d.device} before the NBIRTH`);
       return;
     }
     this.checkSeq(s, p.seq, 'DBIRTH');
-    const ok = await this.ensure(SPARKPLUG_DEVICE_KIND, d.id, {
-      group: s.group,
-      node: s.node,
-      device: d.device,
-    });
-    if (!ok || this.state !== 'connected') return;
+    const ensured = await this.ensure(SPARKPLUG_DEVICE_KIND, d.id, attributes);
+    if (ensured !== 'mine') {
+      // Its seq was counted above: the node's stream goes on.
+      if (ensured === 'waiting') d.waiting = true;
+      else this.refuseDevice(s, d, ensured.refused);
+      return;
+    }
+    d.waiting = false;
+    if (this.state !== 'connected') return;
     this.counters.births++;
     const table = this.birthTable(d.id, 'DBIRTH', p.metrics);
     d.born = true;
     d.metrics = table;
     const firmware = firmwareOf(p.metrics);
+    d.shown = statusMetrics(table, p.metrics);
     this.fleet.linkUp(d.id, { via: VIA, firmware: firmware ?? '' });
     this.reportStatus(d.id, {
       convention: 'sparkplug',
@@ -759,7 +828,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       parent: s.id ?? null,
       birthAt: p.timestamp ?? this.runtime.clock.wallNow(),
       firmware,
-      metrics: statusMetrics(table, p.metrics),
+      metrics: d.shown.map((m) => ({ ...m })),
     });
     this.applyValues(d.id, table, p, 'DBIRTH');
   }
@@ -771,22 +840,28 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     type: 'NDATA' | 'DDATA',
   ): void {
     const id = d ? d.id : s.id;
-    if (!id) {
-      this.refuseName(s.group, s.node, d?.device, (d ? d.refusal : s.refusal)!);
+    // A refused name owns nothing and asks for nothing: no events, no rebirth.
+    const refusal = s.refusal ?? d?.refusal;
+    if (refusal !== undefined || !id) {
+      this.keepSeq(s, decoded, type);
+      const device = s.refusal !== undefined ? undefined : d?.device;
+      this.refuseName(s.group, s.node, device, refusal ?? 'no fleet id');
       return;
     }
     if (!decoded.ok) {
-      this.badMessage(id, decoded.error.code, `${type}: ${decoded.error.message}`);
+      const own = d ? this.ownDevice(s, d) : this.ownNode(s);
+      if (own) this.badMessage(own, decoded.error.code, `${type}: ${decoded.error.message}`);
       return;
     }
     const p = decoded.value;
     if (!s.born) {
-      this.beforeBirth(s, `${type} before the NBIRTH${d ? ` (device ${d.device})` : ''}`);
+      // A birth seen but waiting for the operator (or a failed add) asks no rebirth: adopt does.
+      this.beforeBirth(s, d, `${type} before the NBIRTH${d ? ` (device ${d.device})` : ''}`, !s.waiting);
       return;
     }
     this.checkSeq(s, p.seq, type);
     if (d && !d.born) {
-      this.beforeBirth(s, `DDATA of ${d.device} before its DBIRTH`);
+      this.beforeBirth(s, d, `DDATA of ${d.device} before its DBIRTH`, !d.waiting);
       return;
     }
     if (!this.fleet.has(id)) {
@@ -794,11 +869,18 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       if (this.adoptMode === 'auto') this.requestRebirth(s, `${id} is not in the fleet`);
       return;
     }
-    this.applyValues(id, d ? d.metrics : s.metrics, p, type);
+    this.applyValues(id, d ? d.metrics : s.metrics, p, type, d ? d.shown : s.shown);
   }
 
   private onNodeDeath(s: NodeSession, decoded: Decoded): void {
-    if (!s.id) return;
+    // Only the node that holds the id may take it down: a refused name's death is not its.
+    const own = this.ownNode(s);
+    if (!own || !s.id) {
+      if (s.refusal !== undefined) this.counters.refused++;
+      s.born = false;
+      s.seq = null;
+      return;
+    }
     let bdSeq: number | undefined;
     if (decoded.ok) {
       const m = decoded.value.metrics.find((x) => x.name === BDSEQ_METRIC);
@@ -834,7 +916,13 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
   }
 
   private onDeviceDeath(s: NodeSession, d: DeviceSession, decoded: Decoded): void {
-    if (!d.id) return;
+    const own = this.ownDevice(s, d);
+    if (!own || !d.id) {
+      this.keepSeq(s, decoded, 'DDEATH');
+      if (s.refusal !== undefined || d.refusal !== undefined) this.counters.refused++;
+      d.born = false;
+      return;
+    }
     if (decoded.ok && s.born) this.checkSeq(s, decoded.value.seq, 'DDEATH');
     else if (!decoded.ok)
       this.badMessage(d.id, decoded.error.code, `DDEATH: ${decoded.error.message} (taken as a death)`);
@@ -843,9 +931,18 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     if (this.fleet.has(d.id)) this.fleet.linkDown(d.id, 'DDEATH');
   }
 
+  /**
+   * A refused (or not adopted) device's message is still one of its node's seq: counted, so that
+   * refusing a device makes no gap (and no rebirth) on an accepted node.
+   */
+  private keepSeq(s: NodeSession, decoded: Decoded, type: string): void {
+    if (s.refusal === undefined && s.born && decoded.ok) this.checkSeq(s, decoded.value.seq, type);
+  }
+
   private checkSeq(s: NodeSession, seq: number | undefined, type: string): void {
     if (seq === undefined) {
-      if (s.id) this.badMessage(s.id, 'noSeq', `${type} without seq`);
+      const own = this.ownNode(s);
+      if (own) this.badMessage(own, 'noSeq', `${type} without seq`);
       return;
     }
     if (s.seq === null) {
@@ -861,14 +958,22 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     this.requestRebirth(s, `seq gap: expected ${expected}, got ${seq} (${type})`);
   }
 
-  private beforeBirth(s: NodeSession, what: string): void {
+  /**
+   * Counted always; written as a `sparkplug.dataBeforeBirth` event (and a log line) at most
+   * `maxErrorEventsPerMinute` times per node or device, the rest summed up when the window closes.
+   */
+  private beforeBirth(s: NodeSession, d: DeviceSession | undefined, what: string, askRebirth = true): void {
     this.counters.dataBeforeBirth++;
-    this.runtime.logger.info('Sparkplug data before birth', {
-      bridge: this.name,
-      node: `${s.group}/${s.node}`,
-      what,
-    });
-    this.requestRebirth(s, what);
+    const own = d ? this.ownDevice(s, d) : this.ownNode(s);
+    const data = { group: s.group, node: s.node, device: d?.device ?? null, what };
+    if (this.eventLog.limited('sparkplug.dataBeforeBirth', own, data))
+      this.runtime.logger.info('Sparkplug data before birth', {
+        bridge: this.name,
+        node: `${s.group}/${s.node}`,
+        what,
+        total: this.counters.dataBeforeBirth,
+      });
+    if (askRebirth) this.requestRebirth(s, what);
   }
 
   /**
@@ -878,6 +983,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
   private requestRebirth(s: NodeSession, reason: string): boolean {
     const client = this.client;
     if (!client || this.state !== 'connected') return false;
+    if (s.refusal !== undefined) return false; // its births would be refused again: never loop
     const now = this.runtime.clock.wallNow();
     if (s.rebirthAskedAt !== null && now - s.rebirthAskedAt < this.rebirthMinIntervalMs) {
       this.counters.rebirthsSuppressed++;
@@ -896,10 +1002,11 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       node: `${s.group}/${s.node}`,
       reason,
     });
-    if (s.id && this.fleet.has(s.id)) {
-      this.logEvent('device.rebirthRequested', s.id, { reason });
+    const own = this.ownNode(s);
+    if (own) {
+      this.logEvent('device.rebirthRequested', own, { reason });
       if (s.born) {
-        this.sendMachine(s.id, { type: 'STALE', reason: `rebirth requested: ${reason}` });
+        this.sendMachine(own, { type: 'STALE', reason: `rebirth requested: ${reason}` });
         for (const d of s.devices.values())
           if (d.born && d.id)
             this.sendMachine(d.id, { type: 'STALE', reason: `rebirth of its node requested: ${reason}` });
@@ -908,15 +1015,30 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     return true;
   }
 
-  /** Telemetry, and the writes whose value came back. */
-  private applyValues(id: string, table: MetricTable, p: SparkplugPayload, type: string): void {
+  /** Telemetry, the values shown in the status (`shown`), and the writes whose value came back. */
+  private applyValues(
+    id: string,
+    table: MetricTable,
+    p: SparkplugPayload,
+    type: string,
+    shown?: StatusMetric[],
+  ): void {
     const byTs = new Map<number | null, Record<string, number>>();
+    let shownChanged = false;
     for (const m of p.metrics) {
       const def = this.resolve(id, table, m, type);
       if (!def) continue;
       if (m.name === BDSEQ_METRIC && type === 'NBIRTH') continue;
       const value = valueAs(m, def.datatype);
       if (value === null) continue;
+      if (shown) {
+        const json = scalarJson(def.datatype, value);
+        const entry = shown.find((e) => e.name === def.name);
+        if (entry && json !== undefined && entry.value !== json) {
+          entry.value = json;
+          shownChanged = true;
+        }
+      }
       this.carrier.valueReported(id, def.name, def.datatype, value, type);
       if (CONTROL_PREFIXES.some((prefix) => def.name.startsWith(prefix))) continue;
       const n = telemetryValue(def.datatype, value);
@@ -929,6 +1051,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       }
       values[def.name] = n;
     }
+    if (shown && shownChanged) this.showValues(id, shown);
     for (const [ts, values] of byTs)
       void this.fleet.ingestTelemetry(id, values, ts).then((r) => {
         if (!r.ok)
@@ -1017,7 +1140,9 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
         node,
         id: id.ok ? id.value : undefined,
         refusal: id.ok ? undefined : id.error,
+        waiting: false,
         born: false,
+        shown: [],
         bdSeq: null,
         seq: null,
         metrics: emptyTable(),
@@ -1040,8 +1165,10 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
         device,
         id: id.ok ? id.value : undefined,
         refusal: id.ok ? undefined : id.error,
+        waiting: false,
         born: false,
         metrics: emptyTable(),
+        shown: [],
       };
       s.devices.set(device, d);
     }
@@ -1078,28 +1205,64 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     };
   }
 
-  /** The node or device is in the fleet (adopted now if `auto`); false when it cannot be. */
-  private async ensure(kind: string, id: string, attributes: JsonObject): Promise<boolean> {
+  /**
+   * Who holds a name's fleet id: `mine` (the fleet has it, of this kind and these names), `free`
+   * (nobody: it may be adopted), or why another device holds it. Only `mine` lets a message act.
+   */
+  private claim(kind: string, id: string, attributes: JsonObject): 'mine' | 'free' | { taken: string } {
     const v = this.fleet.device(id);
-    if (v) {
-      const same =
-        v.kind === kind &&
-        v.attributes.group === attributes.group &&
-        v.attributes.node === attributes.node &&
-        v.attributes.device === attributes.device;
-      if (same) return true;
-      const mine = `${attributes.group}/${attributes.node}${attributes.device !== undefined ? `/${attributes.device}` : ''}`;
-      const theirs =
-        v.kind === SPARKPLUG_NODE_KIND || v.kind === SPARKPLUG_DEVICE_KIND
-          ? `Sparkplug ${[v.attributes.group, v.attributes.node, v.attributes.device].filter((x) => x !== undefined).join('/')}`
-          : `a ${v.kind} device`;
+    if (!v) return 'free';
+    if (
+      v.kind === kind &&
+      v.attributes.group === attributes.group &&
+      v.attributes.node === attributes.node &&
+      v.attributes.device === attributes.device
+    )
+      return 'mine';
+    const mine = `${attributes.group}/${attributes.node}${attributes.device !== undefined ? `/${attributes.device}` : ''}`;
+    const theirs =
+      v.kind === SPARKPLUG_NODE_KIND || v.kind === SPARKPLUG_DEVICE_KIND
+        ? `Sparkplug ${[v.attributes.group, v.attributes.node, v.attributes.device].filter((x) => x !== undefined).join('/')}`
+        : `a ${v.kind} device`;
+    return {
+      taken: `fleet id '${id}' of ${mine} is already taken by ${theirs} (names differing only in characters outside [A-Za-z0-9_-] map to the same id)`,
+    };
+  }
+
+  /** The node's fleet id when the fleet holds it as this node; a refused name owns nothing. */
+  private ownNode(s: NodeSession): string | undefined {
+    if (!s.id || s.refusal !== undefined) return undefined;
+    return this.claim(SPARKPLUG_NODE_KIND, s.id, { group: s.group, node: s.node }) === 'mine'
+      ? s.id
+      : undefined;
+  }
+
+  /** The device's fleet id when the fleet holds it as this device (and its node is not refused). */
+  private ownDevice(s: NodeSession, d: DeviceSession): string | undefined {
+    if (!d.id || d.refusal !== undefined || s.refusal !== undefined) return undefined;
+    const attributes = { group: s.group, node: s.node, device: d.device };
+    return this.claim(SPARKPLUG_DEVICE_KIND, d.id, attributes) === 'mine' ? d.id : undefined;
+  }
+
+  /**
+   * The node or device is in the fleet (adopted now if `auto`): `mine`; `waiting` (manual, or the
+   * add failed); or refused, its id held by another device (written once as `sparkplug.refused`).
+   */
+  private async ensure(
+    kind: string,
+    id: string,
+    attributes: JsonObject,
+  ): Promise<'mine' | 'waiting' | { refused: string }> {
+    const held = this.claim(kind, id, attributes);
+    if (held === 'mine') return 'mine';
+    if (held !== 'free') {
       this.refuseName(
         String(attributes.group),
         String(attributes.node),
         attributes.device as string | undefined,
-        `fleet id '${id}' of ${mine} is already taken by ${theirs} (names differing only in characters outside [A-Za-z0-9_-] map to the same id)`,
+        held.taken,
       );
-      return false;
+      return { refused: held.taken };
     }
     const now = this.runtime.clock.wallNow();
     const prev = this.discoveredMap.get(id);
@@ -1116,9 +1279,22 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
         lastSeen: now,
         reason: 'manual',
       });
-      return false;
+      return 'waiting';
     }
     const r = await this.fleet.addDevice(this.addInput(kind, id, attributes));
+    if (!r.ok && r.error.code === 'alreadyExists') {
+      // Added meanwhile: by this name's own earlier birth, or by another device (then refused).
+      const now = this.claim(kind, id, attributes);
+      if (now !== 'mine' && now !== 'free') {
+        this.refuseName(
+          String(attributes.group),
+          String(attributes.node),
+          attributes.device as string | undefined,
+          now.taken,
+        );
+        return { refused: now.taken };
+      }
+    }
     if (!r.ok && r.error.code !== 'alreadyExists') {
       this.discoveredMap.set(id, {
         id,
@@ -1133,13 +1309,31 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
         id,
         error: r.error.message,
       });
-      return false;
+      return 'waiting';
     }
     this.discoveredMap.delete(id);
     this.runtime.logger.info('Sparkplug device adopted', { bridge: this.name, id, kind });
-    return true;
+    return 'mine';
   }
 
+  /** The node's name is refused: it and its devices own nothing (their births come back refused). */
+  private refuseNode(s: NodeSession, reason: string): void {
+    s.refusal = reason;
+    s.born = false;
+    s.seq = null;
+    s.waiting = false;
+    for (const d of s.devices.values()) d.born = false;
+    this.refuseName(s.group, s.node, undefined, reason);
+  }
+
+  private refuseDevice(s: NodeSession, d: DeviceSession, reason: string): void {
+    d.refusal = reason;
+    d.born = false;
+    d.waiting = false;
+    this.refuseName(s.group, s.node, d.device, reason);
+  }
+
+  /** Counted each time; written once per name (a `sparkplug.refused` event and a log line). */
   private refuseName(group: string, node: string, device: string | undefined, reason: string): void {
     this.counters.refused++;
     const key = `${group}\u0000${node}\u0000${device ?? ''}`;
@@ -1169,44 +1363,34 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
 
   private badMessage(id: string, code: string, message: string): void {
     this.counters.badMessages++;
-    const now = this.runtime.clock.wallNow();
-    let w = this.errorWindows.get(id);
-    if (!w) {
-      w = { start: now, events: 0 };
-      this.errorWindows.set(id, w);
-    }
-    if (now - w.start >= 60_000) {
-      w.start = now;
-      w.events = 0;
-    }
-    if (w.events >= this.maxErrorEvents) return;
-    w.events++;
-    this.logEvent('device.badMessage', id, { code, message: message.slice(0, 300), via: VIA });
-    this.runtime.logger.warn('bad Sparkplug message', { bridge: this.name, deviceId: id, code, message });
+    const data = { code, message: message.slice(0, 300), via: VIA };
+    if (this.eventLog.limited('device.badMessage', id, data))
+      this.runtime.logger.warn('bad Sparkplug message', { bridge: this.name, deviceId: id, code, message });
   }
 
   private logEvent(kind: string, deviceId: string | undefined, data: JsonValue): void {
-    const at = this.runtime.clock.wallNow();
-    this.events.push(deviceId === undefined ? { at, kind, data } : { at, kind, deviceId, data });
-    this.writingEvents ??= this.writeEvents();
+    this.eventLog.append(kind, deviceId, data);
   }
 
-  private async writeEvents(): Promise<void> {
-    await Promise.resolve(); // gather the events of this turn into one write
-    try {
-      while (this.events.length > 0) {
-        const batch = this.events;
-        this.events = [];
-        await this.store.appendEvents(batch, { durability: 'normal' }).catch((error: unknown) => {
-          this.runtime.logger.error('Sparkplug events could not be stored', {
-            count: batch.length,
-            error: (error as Error).message,
-          });
-        });
-      }
-    } finally {
-      this.writingEvents = undefined;
-    }
+  /** The status shows the metric's last value: written at most every SHOWN_VALUES_INTERVAL_MS. */
+  private showValues(id: string, shown: StatusMetric[]): void {
+    this.shownPending.set(id, shown);
+    this.shownTimer ??= this.runtime.timers.schedule(
+      SHOWN_VALUES_INTERVAL_MS,
+      () => {
+        this.shownTimer = undefined;
+        this.writeShownValues();
+      },
+      { owner: this.pid, label: 'sparkplug.shownValues' },
+    );
+  }
+
+  private writeShownValues(): void {
+    if (this.shownTimer) this.runtime.timers.cancel(this.shownTimer);
+    this.shownTimer = undefined;
+    for (const [id, shown] of this.shownPending)
+      if (this.fleet.has(id)) this.reportStatus(id, { metrics: shown.map((m) => ({ ...m })) });
+    this.shownPending.clear();
   }
 
   private track(p: Promise<unknown>): void {
@@ -1275,8 +1459,8 @@ function firmwareOf(metrics: readonly SparkplugMetric[]): string | null {
 }
 
 /** The birth's metric definitions for the status: name, datatype, alias, properties, value. */
-function statusMetrics(table: MetricTable, metrics: readonly SparkplugMetric[]): JsonValue[] {
-  const out: JsonValue[] = [];
+function statusMetrics(table: MetricTable, metrics: readonly SparkplugMetric[]): StatusMetric[] {
+  const out: StatusMetric[] = [];
   for (const m of metrics) {
     if (out.length >= MAX_STATUS_METRICS) break;
     const def = m.name !== undefined ? table.byName.get(m.name) : undefined;
