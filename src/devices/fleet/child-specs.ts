@@ -59,6 +59,8 @@ export function createChildSpecs(ctx: FleetContext): ChildSpecs {
       const previous = e.machine;
       const restore = previous ? (previous.persistedState() ?? e.restore) : e.restore;
       if (previous) e.restarts++;
+      // The first machine restored at app start keeps when its state was entered (stored with it).
+      const resumed = !previous && e.restore !== undefined && e.stateLabel === '';
       e.restore = undefined;
       const p = new MachineProcess(runtime, e.record.id, e.config!, { restore, childId: 'machine' });
       p.onExit((reason) => {
@@ -72,7 +74,7 @@ export function createChildSpecs(ctx: FleetContext): ChildSpecs {
       if (p.alive) {
         if (p.state !== e.stateLabel) {
           e.stateLabel = p.state;
-          e.stateEnteredAt = runtime.clock.wallNow();
+          if (!resumed) e.stateEnteredAt = runtime.clock.wallNow();
         }
         onTransition(p);
         // A restored machine meets the link as it is now, not as it was when the state was saved.
