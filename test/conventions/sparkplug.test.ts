@@ -877,4 +877,52 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
     const stored = await app.store.getDevice(id.dev2);
     expect(JSON.stringify(stored)).toContain('30.5'); // the status is stored, not only shown
   });
+
+  it('a node whose every answer brings a new gap is asked at most maxRebirthsPerMinute times: answers do not reset it', async () => {
+    const url = brokerUrl();
+    const app = await startApp(url, { maxRebirthsPerMinute: 3 });
+    const raw = await rawClient(url);
+    const group = uniqueId('plant');
+    const node = uniqueId('flaky');
+    const nodeId = ids(group, node).node;
+    const rebirths = await watchRebirths(raw, group, node);
+    const nbirth = () =>
+      raw.publishAsync(
+        `spBv1.0/${group}/NBIRTH/${node}`,
+        Buffer.from(
+          encodeSparkplugPayload({
+            timestamp: Date.now(),
+            seq: 0,
+            metrics: [
+              { name: 'bdSeq', type: 'UInt64', value: 1 },
+              { name: 'level', type: 'Double', value: 0 },
+            ],
+          }),
+        ),
+      );
+    // A node that answers each rebirth at once (a fresh birth resets the unanswered-request timer).
+    raw.on('message', (t) => {
+      if (t === `spBv1.0/${group}/NCMD/${node}`) void nbirth();
+    });
+    await nbirth();
+    await waitFor(() => state(app, nodeId) === 'connected', 5000, 'born');
+    // Then every NDATA skips a seq: a gap each time.
+    for (let i = 0; i < 30; i++) {
+      await publishData(raw, `spBv1.0/${group}/NDATA/${node}`, 5, [
+        { name: 'level', type: 'Double', value: i },
+      ]);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await app.bridge.flush();
+    expect(rebirths.count).toBe(3);
+    expect(app.bridge.stats().rebirthsRequested).toBe(3);
+    expect(app.bridge.stats().rebirthsSuppressed).toBeGreaterThan(20);
+    const throttled = await eventsOf(app, nodeId, 'sparkplug.rebirthsThrottled');
+    expect(throttled.map((e) => e.data)).toEqual([
+      expect.objectContaining({ limit: 3, reason: expect.stringContaining('seq gap') }),
+    ]);
+    // An operator's request is not automatic: it still goes out.
+    expect(app.bridge.rebirth(nodeId, 'the operator asked')).toBe(true);
+    await waitFor(() => rebirths.count === 4, 5000, 'the operator’s rebirth');
+  });
 });

@@ -31,7 +31,8 @@
  *   DDEATH → that device.
  * - seq: 0…255 per edge node across NBIRTH/DBIRTH/NDATA/DDATA/DDEATH. A gap, or data (or a
  *   DBIRTH) before its birth, makes the host publish NCMD `Node Control/Rebirth = true` (at most
- *   once per `rebirthMinIntervalMs` while unanswered); the node and its devices go `stale` until
+ *   once per `rebirthMinIntervalMs` while unanswered, and at most `maxRebirthsPerMinute` per node,
+ *   answered or not); the node and its devices go `stale` until
  *   the NBIRTH. Data of a node or device whose birth was seen but not adopted (`manual`) asks no
  *   rebirth (adopting does). Gaps and requests are counted and logged; data before birth is
  *   counted, and written as `sparkplug.dataBeforeBirth` at most `maxErrorEventsPerMinute` times
@@ -117,6 +118,12 @@ export interface SparkplugOptions {
   readonly commandTimeoutMs?: number;
   /** Least time between two unanswered rebirth requests to one node; default 5000 ms. */
   readonly rebirthMinIntervalMs?: number;
+  /**
+   * Rebirth requests the host makes on its own (gaps, data before birth, unreadable births) per
+   * node per minute; default 6. Answered births do not reset it, so a node whose every answer
+   * brings a new gap is not asked in a loop. An operator's `rebirth` and an adoption are not counted.
+   */
+  readonly maxRebirthsPerMinute?: number;
   /** Ask every known node for a rebirth on each (re)connection; default true. */
   readonly rebirthOnConnect?: boolean;
   /** Largest payload decoded (also after inflating a compressed one); default 1 MiB. */
@@ -250,6 +257,8 @@ interface NodeSession {
   readonly devices: Map<string, DeviceSession>;
   /** When the last unanswered rebirth request went out. */
   rebirthAskedAt: number | null;
+  /** The host's own rebirth requests in the current minute (births do not reset it). */
+  readonly rebirthWindow: { start: number; count: number; noted: boolean };
   gaps: number;
   rebirths: number;
   /** Messages of this node, handled one after another. */
@@ -266,6 +275,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
   private readonly adoptMode: 'auto' | 'manual';
   private readonly commandTimeoutMs: number;
   private readonly rebirthMinIntervalMs: number;
+  private readonly maxRebirthsPerMinute: number;
   private readonly rebirthOnConnect: boolean;
   private readonly maxPayloadBytes: number;
   private readonly maxErrorEvents: number;
@@ -323,6 +333,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       replyTimeoutMs: this.commandTimeoutMs,
     });
     this.rebirthMinIntervalMs = options.rebirthMinIntervalMs ?? 5000;
+    this.maxRebirthsPerMinute = options.maxRebirthsPerMinute ?? 6;
     this.rebirthOnConnect = options.rebirthOnConnect ?? true;
     this.maxPayloadBytes = options.maxPayloadBytes ?? 1024 * 1024;
     this.maxErrorEvents = options.maxErrorEventsPerMinute ?? 10;
@@ -427,7 +438,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     const s = this.sessions.get(this.key(String(d.attributes.group), String(d.attributes.node)));
     if (s) {
       s.rebirthAskedAt = null;
-      this.requestRebirth(s, 'adopted: its birth is needed');
+      this.requestRebirth(s, 'adopted: its birth is needed', false);
     }
     return { ok: true };
   }
@@ -437,7 +448,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     const s = this.sessionOfFleetNode(nodeId);
     if (!s) return false;
     s.rebirthAskedAt = null;
-    return this.requestRebirth(s, reason);
+    return this.requestRebirth(s, reason, false);
   }
 
   /** Resolves when the messages received so far are handled and their store writes are done. */
@@ -980,7 +991,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
    * NCMD `Node Control/Rebirth = true` at QoS 0, unless one is unanswered and recent. The node
    * and its born devices go `stale` until the NBIRTH.
    */
-  private requestRebirth(s: NodeSession, reason: string): boolean {
+  private requestRebirth(s: NodeSession, reason: string, automatic = true): boolean {
     const client = this.client;
     if (!client || this.state !== 'connected') return false;
     if (s.refusal !== undefined) return false; // its births would be refused again: never loop
@@ -989,6 +1000,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       this.counters.rebirthsSuppressed++;
       return false;
     }
+    if (automatic && !this.rebirthBudget(s, reason, now)) return false;
     s.rebirthAskedAt = now;
     s.rebirths++;
     this.counters.rebirthsRequested++;
@@ -1013,6 +1025,34 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       }
     }
     return true;
+  }
+
+  /** The host's own requests to one node: at most `maxRebirthsPerMinute`, noted once per minute past it. */
+  private rebirthBudget(s: NodeSession, reason: string, now: number): boolean {
+    const w = s.rebirthWindow;
+    if (now - w.start >= 60_000) {
+      w.start = now;
+      w.count = 0;
+      w.noted = false;
+    }
+    if (w.count < this.maxRebirthsPerMinute) {
+      w.count++;
+      return true;
+    }
+    this.counters.rebirthsSuppressed++;
+    if (!w.noted) {
+      w.noted = true;
+      const data = {
+        group: s.group,
+        node: s.node,
+        limit: this.maxRebirthsPerMinute,
+        windowMs: 60_000,
+        reason,
+      };
+      this.logEvent('sparkplug.rebirthsThrottled', this.ownNode(s), data);
+      this.runtime.logger.warn('Sparkplug rebirth requests throttled', { bridge: this.name, ...data });
+    }
+    return false;
   }
 
   /** Telemetry, the values shown in the status (`shown`), and the writes whose value came back. */
@@ -1148,6 +1188,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
         metrics: emptyTable(),
         devices: new Map(),
         rebirthAskedAt: null,
+        rebirthWindow: { start: 0, count: 0, noted: false },
         gaps: 0,
         rebirths: 0,
         queue: Promise.resolve(),
@@ -1502,6 +1543,7 @@ function validateOptions(o: SparkplugOptions): void {
       throw new RangeError(`sparkplugConvention: ${field} must be a positive integer, got ${String(value)}`);
   for (const [field, value] of [
     ['rebirthMinIntervalMs', o.rebirthMinIntervalMs],
+    ['maxRebirthsPerMinute', o.maxRebirthsPerMinute],
     ['maxErrorEventsPerMinute', o.maxErrorEventsPerMinute],
   ] as const)
     if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0))
