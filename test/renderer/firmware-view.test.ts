@@ -115,4 +115,26 @@ describe.skipIf(!existsSync(CHROMIUM))('the Firmware view on a real demo host', 
     await page.screenshot({ path: join(SHOTS, 'firmware-imported.png') });
     expect(pageErrors).toEqual([]);
   }, 60_000);
+
+  it('takes both files dropped on the import bar; the same image again changes nothing', async () => {
+    const files = [
+      { name: 'sample-1.1.0.bin', bytes: [...readFileSync(SAMPLE)] },
+      { name: 'sample-1.1.0.bin.manifest.json', bytes: [...readFileSync(`${SAMPLE}.manifest.json`)] },
+    ];
+    const dataTransfer = await page.evaluateHandle((list) => {
+      const dt = new DataTransfer();
+      for (const f of list) dt.items.add(new File([new Uint8Array(f.bytes)], f.name));
+      return dt;
+    }, files);
+    await page.getByTestId('firmware-drop').dispatchEvent('drop', { dataTransfer });
+    await expect
+      .poll(() => page.getByTestId('firmware-picked').textContent())
+      .toBe('sample-1.1.0.bin.manifest.json + sample-1.1.0.bin');
+    await page.getByTestId('firmware-import').click();
+    const done = page.getByTestId('firmware-imported');
+    await expect.poll(() => done.textContent(), { timeout: 10_000 }).toContain('stored already');
+    expect(await page.locator('[data-testid="firmware-table"] tbody tr').count()).toBe(1);
+    expect(stored()).toEqual([SAMPLE_SHA256]);
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
 });

@@ -1,7 +1,7 @@
 /**
  * Firmware images (docs/firmware.md): each stored image with its version, kinds, size, signer key
  * id, SHA-256 and the devices running or wanting it; import with a file picker (the manifest and
- * the image). A refused image shows the host's reason in place (`hashMismatch`, `badSignature`, …)
+ * the image) or by dropping both files on the import bar (a `.json` file is the manifest). A refused image shows the host's reason in place (`hashMismatch`, `badSignature`, …)
  * and nothing is stored.
  *
  * @example
@@ -42,6 +42,15 @@ export function FirmwareView() {
   const [allowDowngrade, setAllowDowngrade] = useState(false);
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<Outcome | null>(null);
+  const [dragging, setDragging] = useState(false);
+
+  const pick = (files: readonly File[]) => {
+    for (const f of files) {
+      if (f.name.toLowerCase().endsWith('.json')) setManifestFile(f);
+      else setImageFile(f);
+    }
+    setOutcome(null);
+  };
 
   const load = useCallback(async () => {
     const r = await client.call('firmwareList', {});
@@ -90,14 +99,32 @@ export function FirmwareView() {
         manifest signed by a trusted key (the demo trusts the sample key in <code>assets/firmware</code>); the
         CLI does the same: <code>fleetvisor firmware import IMAGE</code>.
       </p>
-      <div className="toolbar">
+      <section
+        aria-label="Import a firmware image"
+        className={`toolbar firmware-drop${dragging ? ' on' : ''}`}
+        data-testid="firmware-drop"
+        style={dragging ? { outline: '2px dashed var(--accent, #2563eb)', outlineOffset: 4 } : undefined}
+        onDragOver={(e) => {
+          e.preventDefault();
+          setDragging(true);
+        }}
+        onDragLeave={() => setDragging(false)}
+        onDrop={(e) => {
+          e.preventDefault();
+          setDragging(false);
+          pick(Array.from(e.dataTransfer.files));
+        }}
+      >
         <label>
           Manifest{' '}
           <input
             type="file"
             accept=".json,application/json"
             data-testid="firmware-manifest-file"
-            onChange={(e) => setManifestFile(e.target.files?.[0] ?? null)}
+            onChange={(e) => {
+              setManifestFile(e.target.files?.[0] ?? null);
+              setOutcome(null);
+            }}
           />
         </label>
         <label>
@@ -105,7 +132,10 @@ export function FirmwareView() {
           <input
             type="file"
             data-testid="firmware-image-file"
-            onChange={(e) => setImageFile(e.target.files?.[0] ?? null)}
+            onChange={(e) => {
+              setImageFile(e.target.files?.[0] ?? null);
+              setOutcome(null);
+            }}
           />
         </label>
         <label title="Accept a version older than one stored for the same kind (audited)">
@@ -125,7 +155,12 @@ export function FirmwareView() {
         >
           {busy ? 'Importing…' : 'Import'}
         </button>
-      </div>
+        <span className="muted small-text" data-testid="firmware-picked">
+          {manifestFile || imageFile
+            ? `${manifestFile?.name ?? 'no manifest'} + ${imageFile?.name ?? 'no image'}`
+            : 'or drop the manifest and the image here'}
+        </span>
+      </section>
       {outcome ? (
         outcome.ok ? (
           <div className="banner ok" role="status" data-testid="firmware-imported">
