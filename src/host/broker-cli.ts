@@ -5,6 +5,8 @@
  *
  * @example
  * fleetvisor broker device add pump-7          # prints pump-7's secret, once
+ * fleetvisor broker device add boiler --convention homie               # a Homie device: homie/boiler/…
+ * fleetvisor broker device add line-3 --convention sparkplug --group plant --node line-3
  * fleetvisor broker mosquitto-passwd --out /etc/mosquitto/fleetvisor.passwd
  * fleetvisor broker mosquitto-acl --out /etc/mosquitto/fleetvisor.acl
  */
@@ -12,20 +14,34 @@ import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { currentDataDirInput, resolveDataDir } from '../store/data-dir.js';
-import { openBrokerAccounts } from '../transports/broker-accounts.js';
+import type { BrokerAccounts } from '../transports/broker-accounts.js';
+import { checkConvention, openBrokerAccounts } from '../transports/broker-accounts.js';
+import type { DeviceConvention } from '../transports/broker-acl.js';
 import { HOST_USERNAME, mosquittoAcl } from '../transports/broker-acl.js';
 
 export const BROKER_USAGE = `Usage: fleetvisor broker COMMAND [--data-dir DIR]
 
 Broker accounts (the embedded broker asks every client for them):
-  device add ID           a new account for device ID; prints its secret (shown only this once)
-  device rotate ID        a new secret for ID; the old one stops working (a connected device is dropped)
+  device add ID [CONVENTION]
+                          a new account for device ID; prints its secret (shown only this once)
+  device rotate ID [CONVENTION]
+                          a new secret for ID; the old one stops working (a connected device is dropped)
   device revoke ID        removes ID's secret; it is disconnected and kept out
   devices                 lists the device accounts
   provisioning KIND       a first-contact secret for new devices of KIND (printed once); a device
                           with no account of its own may connect with it, username = its id
   provisioning-remove KIND
   host                    prints the host's username and where its password is kept
+
+CONVENTION (for add and rotate; default: native, or the account's own on rotate):
+  --convention native                  this protocol's fleetvisor/v1/ID/… topics
+  --convention homie [--base homie]    the Homie device ID: publishes on BASE/ID/… (never a
+                                       …/set), reads BASE/ID/# and BASE/$broadcast/#
+  --convention sparkplug --group G --node N
+                                       the Sparkplug B edge node N of group G and its devices:
+                                       publishes N/D BIRTH, DATA, DEATH; reads its NCMD, DCMD
+                                       and the hosts' STATE
+  A Homie or Sparkplug device may use a client id of its own choosing (not another account's id).
 
 For an external Mosquitto (allow_anonymous false):
   mosquitto-passwd [--out FILE]   the password_file for the host and every device account
@@ -70,8 +86,8 @@ export function runBrokerCli(
   };
   try {
     const [command, sub, arg] = positionals;
-    if (command === 'mosquitto-acl') return emit(mosquittoAcl());
     const accounts = openBrokerAccounts(dataDir);
+    if (command === 'mosquitto-acl') return emit(mosquittoAcl(aclAccounts(accounts)));
     switch (command) {
       case 'device': {
         if (arg === undefined || (sub !== 'add' && sub !== 'rotate' && sub !== 'revoke'))
@@ -81,9 +97,13 @@ export function runBrokerCli(
           io.out(had ? `revoked ${arg}\n` : `${arg} had no account; it is now kept out\n`);
           return 0;
         }
-        const secret = accounts.issueDevice(arg);
+        const convention = conventionOption(values);
+        if (typeof convention === 'string') return usage(convention);
+        const secret = accounts.issueDevice(arg, convention);
+        const rights = accounts.devices().find((d) => d.id === arg)?.convention;
+        const clientId = rights === undefined || rights.convention === 'native' ? arg : `${arg} (or its own)`;
         io.out(
-          `device ${arg}: username ${arg}, client id ${arg}, password:\n${secret}\n` +
+          `device ${arg}${rights ? ` (${describe(rights)})` : ''}: username ${arg}, client id ${clientId}, password:\n${secret}\n` +
             'Put it in the device now: it is stored hashed and cannot be shown again.\n',
         );
         return 0;
@@ -91,7 +111,7 @@ export function runBrokerCli(
       case 'devices':
         for (const d of accounts.devices())
           io.out(
-            `${d.id}\t${d.revokedAt !== null ? `revoked ${new Date(d.revokedAt).toISOString()}` : `since ${new Date(d.createdAt ?? 0).toISOString()}`}\n`,
+            `${d.id}\t${d.revokedAt !== null ? `revoked ${new Date(d.revokedAt).toISOString()}` : `since ${new Date(d.createdAt ?? 0).toISOString()}`}${d.convention.convention === 'native' ? '' : `\t${describe(d.convention)}`}\n`,
           );
         return 0;
       case 'provisioning': {
@@ -123,6 +143,40 @@ export function runBrokerCli(
   }
 }
 
+/** The accounts an external Mosquitto's ACL names (those with a secret). */
+function aclAccounts(accounts: BrokerAccounts) {
+  return accounts
+    .devices()
+    .filter((d) => d.revokedAt === null)
+    .map((d) => ({ id: d.id, rights: d.convention }));
+}
+
+function describe(c: DeviceConvention): string {
+  if (c.convention === 'homie') return `homie, base ${c.base}`;
+  if (c.convention === 'sparkplug') return `sparkplug, group ${c.group}, node ${c.node}`;
+  return 'native';
+}
+
+/** The convention the options give (undefined: none given), or what is wrong with them. */
+function conventionOption(values: ReturnType<typeof parse>['values']): DeviceConvention | undefined | string {
+  const { convention, base, group, node } = values;
+  if (convention === undefined) {
+    if (base !== undefined || group !== undefined || node !== undefined)
+      return '--base, --group and --node need --convention';
+    return undefined;
+  }
+  if (convention !== 'homie' && base !== undefined) return '--base is for --convention homie';
+  if (convention !== 'sparkplug' && (group !== undefined || node !== undefined))
+    return '--group and --node are for --convention sparkplug';
+  if (convention === 'sparkplug' && (group === undefined || node === undefined))
+    return '--convention sparkplug needs --group and --node';
+  try {
+    return checkConvention({ convention, base, group, node });
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
 function parse(argv: readonly string[]) {
   return parseArgs({
     args: [...argv],
@@ -131,6 +185,10 @@ function parse(argv: readonly string[]) {
     options: {
       'data-dir': { type: 'string' },
       out: { type: 'string' },
+      convention: { type: 'string' },
+      base: { type: 'string' },
+      group: { type: 'string' },
+      node: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -27,8 +27,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, w
 import { join } from 'node:path';
 import { parseDeviceId } from '../devices/device-id.js';
 import type { Result } from '../lib/result.js';
-import type { BrokerPrincipal } from './broker-acl.js';
-import { HOST_USERNAME } from './broker-acl.js';
+import type { BrokerPrincipal, DeviceConvention } from './broker-acl.js';
+import { HOST_USERNAME, NATIVE } from './broker-acl.js';
 import type { DeviceId } from './protocol.js';
 
 export const BROKER_ACCOUNTS_FILE = 'broker-accounts.json';
@@ -48,6 +48,8 @@ interface DeviceAccountRecord {
   /** Absent once revoked. */
   readonly secret?: HashedSecret;
   readonly revokedAt?: number;
+  /** Absent: `native`. */
+  readonly convention?: DeviceConvention;
 }
 
 interface AccountsFile {
@@ -61,6 +63,7 @@ export interface DeviceAccountView {
   readonly id: string;
   readonly createdAt: number | null;
   readonly revokedAt: number | null;
+  readonly convention: DeviceConvention;
 }
 
 export type BrokerRefusal =
@@ -79,9 +82,11 @@ export interface BrokerAccounts {
   readonly host: { readonly username: string; readonly password: string };
   /**
    * Generates a new secret for a device (a new account, or a rotation: the old secret stops
-   * working) and returns it: the only time it exists in clear. Throws for an invalid or reserved id.
+   * working) and returns it: the only time it exists in clear. `convention` (default: the
+   * account's, or `native` for a new one) says which topics it may use (see broker-acl.ts).
+   * Throws for an invalid or reserved id, or an invalid convention (the field named).
    */
-  issueDevice(id: string): string;
+  issueDevice(id: string, convention?: DeviceConvention): string;
   /** Removes a device's secret; a provisioning secret no longer admits it either. False if it had none. */
   revokeDevice(id: string): boolean;
   /** A new first-contact secret for devices of `kind` (replacing the old one); returned once. */
@@ -186,9 +191,16 @@ function parseFile(text: string, file: string): AccountsFile {
   for (const [id, rec] of Object.entries(o.devices ?? {})) {
     if (!parseDeviceId(id).ok) continue;
     const r = rec as DeviceAccountRecord;
+    let convention: DeviceConvention | undefined;
+    try {
+      if (r?.convention !== undefined) convention = checkConvention(r.convention);
+    } catch (error) {
+      throw new Error(`${file}: device ${id}: ${(error as Error).message}`);
+    }
     devices[id] = {
       ...(isHashed(r?.secret) ? { secret: r.secret } : {}),
       ...(typeof r?.revokedAt === 'number' ? { revokedAt: r.revokedAt } : {}),
+      ...(convention !== undefined && convention.convention !== 'native' ? { convention } : {}),
     };
   }
   const provisioning: Record<string, HashedSecret> = {};
@@ -221,6 +233,38 @@ function checkDeviceId(id: string): DeviceId {
       `broker account: ids starting with '${RESERVED_ID_PREFIX}' are reserved for the host's own clients`,
     );
   return parsed.value;
+}
+
+const TOPIC_LEVEL = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Checks a convention given from outside (the command line, the file): Homie's base topic is one
+ * or more levels and Sparkplug's group and node one level each, of A-Z a-z 0-9 _ - . (no MQTT
+ * wildcard, no empty level). Throws a RangeError naming the field.
+ */
+export function checkConvention(value: unknown): DeviceConvention {
+  const v = value as { convention?: unknown; base?: unknown; group?: unknown; node?: unknown };
+  if (typeof v !== 'object' || v === null) throw new RangeError('convention must be an object');
+  if (v.convention === 'native') return NATIVE;
+  if (v.convention === 'homie') {
+    const base = v.base ?? 'homie';
+    if (typeof base !== 'string' || !base.split('/').every((l) => TOPIC_LEVEL.test(l)))
+      throw new RangeError(
+        'homie base: topic levels of 1–64 characters from A-Z a-z 0-9 _ - . separated by /',
+      );
+    return { convention: 'homie', base };
+  }
+  if (v.convention === 'sparkplug') {
+    for (const field of ['group', 'node'] as const) {
+      const x = v[field];
+      if (typeof x !== 'string' || !TOPIC_LEVEL.test(x))
+        throw new RangeError(`sparkplug ${field}: 1–64 characters from A-Z a-z 0-9 _ - . (one topic level)`);
+    }
+    if (v.group === 'STATE')
+      throw new RangeError("sparkplug group: 'STATE' is reserved for host applications");
+    return { convention: 'sparkplug', group: v.group as string, node: v.node as string };
+  }
+  throw new RangeError(`convention must be native, homie or sparkplug, not ${JSON.stringify(v.convention)}`);
 }
 
 /**
@@ -307,11 +351,16 @@ export function openBrokerAccounts(
     file,
     host: { username: HOST_USERNAME, password: hostPassword },
 
-    issueDevice(id) {
+    issueDevice(id, convention) {
       reload();
       const deviceId = checkDeviceId(id);
+      const rights = checkConvention(convention ?? data.devices[deviceId]?.convention ?? NATIVE);
       const secret = newSecret();
-      save({ ...data, devices: { ...data.devices, [deviceId]: { secret: hashSecret(secret, now()) } } });
+      const record: DeviceAccountRecord = {
+        secret: hashSecret(secret, now()),
+        ...(rights.convention !== 'native' ? { convention: rights } : {}),
+      };
+      save({ ...data, devices: { ...data.devices, [deviceId]: record } });
       return secret;
     },
 
@@ -319,7 +368,11 @@ export function openBrokerAccounts(
       reload();
       const had = data.devices[id]?.secret !== undefined;
       if (!parseDeviceId(id).ok) return false;
-      save({ ...data, devices: { ...data.devices, [id]: { revokedAt: now() } } });
+      const convention = data.devices[id]?.convention;
+      save({
+        ...data,
+        devices: { ...data.devices, [id]: { revokedAt: now(), ...(convention ? { convention } : {}) } },
+      });
       return had;
     },
 
@@ -345,7 +398,12 @@ export function openBrokerAccounts(
 
     devices: () =>
       Object.entries(data.devices)
-        .map(([id, r]) => ({ id, createdAt: r.secret?.createdAt ?? null, revokedAt: r.revokedAt ?? null }))
+        .map(([id, r]) => ({
+          id,
+          createdAt: r.secret?.createdAt ?? null,
+          revokedAt: r.revokedAt ?? null,
+          convention: r.convention ?? NATIVE,
+        }))
         .sort((a, b) => a.id.localeCompare(b.id)),
 
     async verify(username, password, clientId) {
@@ -387,11 +445,20 @@ export function openBrokerAccounts(
           : { ok: false, error: 'badCredentials' };
       const id = parseDeviceId(username);
       if (!id.ok) return { ok: false, error: 'badCredentials' };
-      if (clientId !== username) return { ok: false, error: 'clientIdMismatch' };
       const account = data.devices[username];
+      if (clientId !== username && !(account?.convention !== undefined && mayUseClientId(clientId)))
+        return { ok: false, error: 'clientIdMismatch' };
       if (account?.secret !== undefined)
         return (await check(username, account.secret, password))
-          ? { ok: true, value: { role: 'device', id: id.value, via: 'account' } }
+          ? {
+              ok: true,
+              value: {
+                role: 'device',
+                id: id.value,
+                via: 'account',
+                ...(account.convention ? { rights: account.convention } : {}),
+              },
+            }
           : { ok: false, error: 'badCredentials' };
       if (account?.revokedAt !== undefined || username.toLowerCase().startsWith(RESERVED_ID_PREFIX))
         return { ok: false, error: 'badCredentials' };
@@ -401,6 +468,15 @@ export function openBrokerAccounts(
           return { ok: true, value: { role: 'device', id: id.value, via: 'provisioning', kind } };
       return { ok: false, error: 'badCredentials' };
     }
+  }
+
+  /**
+   * Homie and Sparkplug libraries pick their own client ids (homie-device a random one), so a
+   * convention account may use another, as long as it cannot knock off anyone else's session:
+   * not the host's prefix, not another account's id (revoked ones included).
+   */
+  function mayUseClientId(clientId: string): boolean {
+    return !clientId.toLowerCase().startsWith(RESERVED_ID_PREFIX) && !Object.hasOwn(data.devices, clientId);
   }
 
   function stillValidNow(principal: BrokerPrincipal, verifiedAt: number): boolean {
