@@ -101,6 +101,9 @@ export interface PeerOptions {
   readonly keepalive?: number;
   readonly temperature?: number;
   readonly firmware?: string;
+  /** Its broker account, if the broker asks for one. */
+  readonly username?: string;
+  readonly password?: string;
 }
 
 /** A Homie device (homie-device 3.0.1) in a child process. */
@@ -123,6 +126,8 @@ export async function startPeer(url: string, options: PeerOptions): Promise<Peer
     keepalive: options.keepalive ?? 2,
     temperature: options.temperature,
     firmware: options.firmware,
+    username: options.username,
+    password: options.password,
   };
   const child = spawn(process.execPath, [PEER_SCRIPT, JSON.stringify(config)], { stdio: 'pipe' });
   const events: Record<string, unknown>[] = [];

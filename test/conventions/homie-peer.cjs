@@ -21,7 +21,13 @@ const mqttPath = require.resolve('mqtt', { paths: [path.dirname(require.resolve(
 const mqtt = require(mqttPath);
 const connect = mqtt.connect;
 mqtt.connect = (url, options) =>
-  connect(url, { ...options, keepalive: config.keepalive ?? 2, reconnectPeriod: config.reconnectMs ?? 300 });
+  connect(url, {
+    ...options,
+    keepalive: config.keepalive ?? 2,
+    reconnectPeriod: config.reconnectMs ?? 300,
+    // A broker account (`fleetvisor broker device add ID --convention homie`), when given.
+    ...(config.username ? { username: config.username, password: config.password } : {}),
+  });
 
 const HomieDevice = require('homie-device');
 
