@@ -9,11 +9,12 @@ import { z } from 'zod';
 import type { CommandCarrier, CommandErrorCode, TrackedCommand } from '../../src/devices/command-tracker.js';
 import type { Drift } from '../../src/devices/define-device.js';
 import { defineDevice } from '../../src/devices/define-device.js';
-import type { Fleet } from '../../src/devices/fleet.js';
+import type { Fleet, FleetActivity } from '../../src/devices/fleet.js';
 import { createFleet } from '../../src/devices/fleet.js';
 import type { Failure, Result } from '../../src/lib/result.js';
 import type { SimulatedClock } from '../../src/runtime/clock.js';
 import { createSimulatedClock, flushMicrotasks } from '../../src/runtime/clock.js';
+import type { Logger } from '../../src/runtime/runtime.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import type { SqliteStore } from '../../src/store/sqlite-store.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
@@ -137,11 +138,17 @@ afterEach(async () => {
 async function open(
   file: string,
   clock: SimulatedClock,
-  extra: { reconcileIntervalMs?: number; deviceMaxRestarts?: number; devicePeriodMs?: number } = {},
+  extra: {
+    reconcileIntervalMs?: number;
+    deviceMaxRestarts?: number;
+    devicePeriodMs?: number;
+    logger?: Logger;
+  } = {},
 ): Promise<Rig> {
   const store = await openSqliteStore({ file, telemetryFlushMs: 0, now: () => clock.wallNow() });
-  const runtime = createRuntime({ clock });
-  const fleet = createFleet({ runtime, store, kinds: [linked], reconcileIntervalMs: 0, ...extra });
+  const { logger, ...fleetOptions } = extra;
+  const runtime = createRuntime({ clock, ...(logger ? { logger } : {}) });
+  const fleet = createFleet({ runtime, store, kinds: [linked], reconcileIntervalMs: 0, ...fleetOptions });
   cleanups.push(async () => {
     await fleet.stop().catch(() => {});
     await store.close().catch(() => {});
@@ -462,5 +469,48 @@ describe('the reconcile loop', () => {
     expect(r).toMatchObject({ ok: false, error: { code: 'badSpec' } });
     if (!r.ok) expect(r.error.message).toContain('level');
     expect(fleet.device('d')!.spec).toEqual({ level: 1 });
+  });
+});
+
+describe('the activity feed', () => {
+  it('tells every observer of telemetry and signs of life; one that throws is reported and the others still hear', async () => {
+    const errors: string[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn() {}, error: (message) => errors.push(message) };
+    const { fleet, clock } = await rig({ logger });
+    await fleet.addDevice({ id: 'd', kind: 'test.linked' });
+    const heard: FleetActivity[] = [];
+    fleet.observe(() => {
+      throw new Error('a broken view');
+    });
+    const stop = fleet.observe((a) => heard.push(a));
+    expect(await fleet.ingestTelemetry('d', { temp: 21.5 }, 42)).toEqual({ ok: true, value: 1 });
+    await clock.advanceAsync(10);
+    fleet.touch('d');
+    expect(heard).toEqual([
+      { type: 'telemetry', deviceId: 'd', at: clock.wallNow() - 10, values: { temp: 21.5 }, deviceTs: 42 },
+      { type: 'seen', deviceId: 'd', at: clock.wallNow() },
+    ]);
+    expect(errors.filter((m) => m === 'fleet: an activity observer threw')).toHaveLength(2);
+    stop();
+    fleet.touch('d');
+    expect(heard).toHaveLength(2);
+  });
+
+  it('a carrier serves its kind until it unregisters; then a device command has noLink', async () => {
+    const { fleet } = await rig();
+    await fleet.addDevice({ id: 'd', kind: 'test.linked' });
+    const carrier = wireCarrier();
+    const unregister = fleet.setCarrier('test.linked', carrier);
+    fleet.linkUp('d', { via: 'mqtt', firmware: '1.0.0' });
+    expect(await fleet.act('d', 'setLevel', { level: 1 })).toMatchObject({
+      ok: true,
+      value: { commandStatus: 'sent', state: 'connected' },
+    });
+    unregister();
+    expect(await fleet.act('d', 'setLevel', { level: 2 })).toMatchObject({
+      ok: false,
+      error: { code: 'noLink' },
+    });
+    expect(carrier.wire.map((c) => c.args)).toEqual([{ level: 1 }]);
   });
 });
