@@ -925,4 +925,47 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
     expect(app.bridge.rebirth(nodeId, 'the operator asked')).toBe(true);
     await waitFor(() => rebirths.count === 4, 5000, 'the operator’s rebirth');
   });
+
+  it('adopt: manual — a node waiting for the operator is not asked for rebirths by its data; adopting asks once', async () => {
+    const url = brokerUrl();
+    const app = await startApp(url, { adopt: 'manual' });
+    const group = uniqueId('g');
+    const node = uniqueId('n');
+    const id = ids(group, node);
+    const raw = await rawClient(url);
+    const rebirths = await watchRebirths(raw, group, node);
+    const peer = startPeer(url, group, node, { dataIntervalMs: 100 });
+    await waitFor(() => app.bridge.discovered().length === 1, 10_000, 'the node discovered');
+    await new Promise((r) => setTimeout(r, 1500)); // ~30 DDATA, five rebirth intervals
+    expect(rebirths.count).toBe(0);
+    expect(peer.reports.filter((m) => m.type === 'births')).toHaveLength(1);
+
+    expect(await app.bridge.adopt(id.node)).toEqual({ ok: true });
+    await waitFor(() => rebirths.count === 1, 5000, 'the adoption’s rebirth');
+    await waitFor(() => state(app, id.node) === 'connected', 5000, 'the node connected');
+  });
+
+  it('a refused name is judged again at its next birth: once the Homie device is removed, plant7/line-3 is adopted', async () => {
+    const url = brokerUrl();
+    const app = await startApp(url, {}, { kinds: [homieDevice] });
+    const raw = await rawClient(url);
+    const group = uniqueId('plant');
+    const homieId = `${group}-line-3`;
+    await app.fleet.addDevice({ id: homieId, kind: homieDevice.kind, attributes: { baseTopic: 'homie' } });
+    const birth = Buffer.from(
+      encodeSparkplugPayload({ seq: 0, metrics: [{ name: 'bdSeq', type: 'UInt64', value: 0 }] }),
+    );
+    await raw.publishAsync(`spBv1.0/${group}/NBIRTH/line-3`, birth);
+    await waitFor(() => app.bridge.stats().refused === 1, 5000, 'refused');
+    expect(app.fleet.device(homieId)!.kind).toBe(homieDevice.kind);
+
+    expect((await app.fleet.removeDevice(homieId)).ok).toBe(true);
+    await raw.publishAsync(`spBv1.0/${group}/NBIRTH/line-3`, birth);
+    await waitFor(() => state(app, homieId) === 'connected', 5000, 'adopted now');
+    expect(app.fleet.device(homieId)).toMatchObject({
+      kind: 'sparkplug.node',
+      attributes: { group, node: 'line-3' },
+    });
+    expect(app.bridge.node(homieId)).toMatchObject({ born: true });
+  });
 });
