@@ -8,7 +8,7 @@
  * <FirmwareView />
  */
 import { useCallback, useEffect, useState } from 'react';
-import type { FirmwareImageView, Results } from '../../../src/host/contract.js';
+import type { FirmwareImageView, FirmwareRefusalCode, Results } from '../../../src/host/contract.js';
 import { Empty, ErrorState, Loading } from '../components/States.js';
 import { formatBytes, formatDateTime } from '../lib/format.js';
 import { useClient } from '../store/use-live.js';
@@ -24,6 +24,28 @@ function toBase64(bytes: Uint8Array): string {
     text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(text);
 }
+
+/**
+ * Answers after which nothing was stored: the firmware layer's refusals (docs/firmware.md §3) and
+ * the boundary's `badRequest`. Any other answer (a lost connection, a timeout) is not a refusal.
+ */
+const REFUSED: ReadonlySet<string> = new Set([
+  'badRequest',
+  'badManifest',
+  'unsigned',
+  'unknownKey',
+  'badSignature',
+  'unknownKind',
+  'firmwareNotSupported',
+  'tooLarge',
+  'truncated',
+  'sizeMismatch',
+  'hashMismatch',
+  'duplicateImage',
+  'versionConflict',
+  'downgrade',
+  'writeFailed',
+] satisfies readonly ('badRequest' | FirmwareRefusalCode)[]);
 
 const short = (hex: string) => `${hex.slice(0, 12)}…`;
 
@@ -80,7 +102,11 @@ export function FirmwareView() {
             : `${v.version} was stored already: nothing changed`,
         });
         await load();
-      } else setOutcome({ ok: false, code: r.error.code, message: r.error.message });
+      } else {
+        setOutcome({ ok: false, code: r.error.code, message: r.error.message });
+        // A lost connection or a timeout says nothing of what the host did: show what it holds.
+        if (!REFUSED.has(r.error.code)) await load();
+      }
     } catch (error) {
       setOutcome({ ok: false, code: 'unreadableFile', message: (error as Error).message });
     } finally {
@@ -169,7 +195,10 @@ export function FirmwareView() {
         ) : (
           <div className="banner err" role="alert" data-testid="firmware-refusal">
             <span>
-              <strong className="mono">{outcome.code}</strong>: {outcome.message}. Nothing was stored.
+              <strong className="mono">{outcome.code}</strong>: {outcome.message}.{' '}
+              {REFUSED.has(outcome.code)
+                ? 'Nothing was stored.'
+                : 'The list below is what the host holds now.'}
             </span>
           </div>
         )
