@@ -215,7 +215,21 @@ export interface SystemStats {
     readonly p99: number | null;
   };
   readonly queues: { readonly [name: string]: number };
-  readonly broker: { readonly url: string | null; readonly connected: boolean; readonly embedded: boolean };
+  readonly broker: {
+    readonly url: string | null;
+    readonly connected: boolean;
+    readonly embedded: boolean;
+    /** What the embedded broker refused strangers and devices (connect, publish, subscribe); zeros for an external broker. */
+    readonly refused: { readonly connect: number; readonly publish: number; readonly subscribe: number };
+  };
+  /**
+   * Device messages that reached the host and were not stored, by cause (the store's code: e.g.
+   * `overloaded`, `writeFailed`), since the host started. Zero is the promise; anything else is
+   * data loss, shown as such.
+   */
+  readonly dataLoss: { readonly total: number; readonly byCause: { readonly [cause: string]: number } };
+  /** Telemetry points not stored again because the store had them (device, boot, seq): at most once. */
+  readonly duplicatesIgnored: number;
   readonly heapUsedBytes: number;
 }
 

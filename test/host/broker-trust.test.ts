@@ -10,7 +10,9 @@ import type { IClientOptions } from 'mqtt';
 import { connectAsync } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/host/app.js';
+import { createHostApi } from '../../src/host/api.js';
 import { startApp } from '../../src/host/app.js';
+import type { SystemStats } from '../../src/host/contract.js';
 import { silentLogger } from '../../src/runtime/runtime.js';
 import { waitFor } from '../transports/helpers.js';
 
@@ -55,6 +57,17 @@ describe("the app's embedded broker", () => {
     const refusals = app.broker!.refusals();
     expect(refusals.connect).toBeGreaterThanOrEqual(2);
     expect(refusals.clients.map((c) => c.clientId)).toEqual(expect.arrayContaining(['spy', 'demo-m001']));
+    // The operator sees the refusals in the system figures, and that nothing was lost.
+    const api = createHostApi(app);
+    try {
+      const r = await api.call('stats', {});
+      if (!r.ok) throw new Error(r.error.message);
+      const stats = r.value as SystemStats;
+      expect(stats.broker.refused.connect).toBe(refusals.connect);
+      expect(stats.dataLoss).toEqual({ total: 0, byCause: {} });
+    } finally {
+      api.close();
+    }
   });
 
   it('the host and every demo device use accounts, and commands still run', async () => {

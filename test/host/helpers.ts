@@ -66,7 +66,9 @@ export const STATS: SystemStats = {
   restarts: 0,
   commandLatencyMs: { p50: null, p95: null, p99: null },
   queues: {},
-  broker: { url: null, connected: false, embedded: true },
+  broker: { url: null, connected: false, embedded: true, refused: { connect: 0, publish: 0, subscribe: 0 } },
+  dataLoss: { total: 0, byCause: {} },
+  duplicatesIgnored: 0,
   heapUsedBytes: 0,
 };
 

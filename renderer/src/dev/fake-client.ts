@@ -832,7 +832,14 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
         telemetryWrites: Math.floor(random() * 40),
         events: Math.floor(random() * 5),
       },
-      broker: { url: 'mqtt://127.0.0.1:1883', connected: brokerConnected, embedded: true },
+      broker: {
+        url: 'mqtt://127.0.0.1:1883',
+        connected: brokerConnected,
+        embedded: true,
+        refused: { connect: 0, publish: 0, subscribe: 0 },
+      },
+      dataLoss: { total: 0, byCause: {} },
+      duplicatesIgnored: 0,
       heapUsedBytes: Math.floor(96e6 + devices.size * 4_000 + Math.sin(now / 20_000) * 8e6),
     };
   }

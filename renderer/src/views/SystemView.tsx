@@ -95,7 +95,9 @@ export function SystemView() {
           <div className="muted small-text">
             {stats.broker.embedded ? 'embedded (aedes, in the app)' : 'external'}
           </div>
+          {stats.broker.embedded ? <Refused refused={stats.broker.refused} /> : null}
         </section>
+        <DataLoss loss={stats.dataLoss} duplicates={stats.duplicatesIgnored} />
       </div>
 
       <div className="grid two">
@@ -187,6 +189,36 @@ function Card({
       <div className="card-value">{value}</div>
       <div className="card-sub small-text">{children}</div>
       <Sparkline values={spark} label={sparkLabel} tone={tone} width={180} height={30} />
+    </section>
+  );
+}
+
+/** What the broker refused: strangers and devices reaching past their ACL (accounts and ACL on). */
+function Refused({ refused }: { refused: SystemStats['broker']['refused'] }) {
+  const total = refused.connect + refused.publish + refused.subscribe;
+  return (
+    <div className={`small-text ${total > 0 ? 'tone-text-warn' : 'muted'}`} data-testid="broker-refused">
+      refused: {formatNumber(refused.connect)} connects · {formatNumber(refused.publish)} publishes ·{' '}
+      {formatNumber(refused.subscribe)} subscribes
+    </div>
+  );
+}
+
+/** Device messages that reached the host but were not stored: zero is the promise, anything else is shown as loss. */
+function DataLoss({ loss, duplicates }: { loss: SystemStats['dataLoss']; duplicates: number }) {
+  const causes = Object.entries(loss.byCause).filter(([, n]) => n > 0);
+  return (
+    <section className={`card ${loss.total > 0 ? 'bad' : ''}`} aria-label="Data loss">
+      <h3>Data loss</h3>
+      <div className={`card-value ${loss.total > 0 ? 'tone-text-err' : ''}`}>
+        {loss.total > 0 ? `${formatNumber(loss.total)} lost` : 'none'}
+      </div>
+      <div className="muted small-text">
+        {causes.length > 0
+          ? causes.map(([cause, n]) => `${cause}: ${formatNumber(n)}`).join(' · ')
+          : 'every message that reached the host was stored'}
+      </div>
+      <div className="muted small-text">{formatNumber(duplicates)} duplicates ignored (stored once)</div>
     </section>
   );
 }

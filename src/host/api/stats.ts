@@ -1,6 +1,7 @@
 /**
  * The system figures (contract `stats`): devices online and failed, processes under the root,
- * the ingest rate over the last 10 s, restarts, command round-trip percentiles, queues, broker.
+ * the ingest rate over the last 10 s, restarts, command round-trip percentiles, queues, broker
+ * (with what it refused), data lost on the way to the store by cause, duplicates ignored.
  *
  * @example
  * const stats = createStats(app, live);
@@ -17,6 +18,17 @@ const RATE_WINDOW_MS = 10_000;
 export function percentile(sorted: readonly number[], p: number): number | null {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? null;
+}
+
+function refusedByBroker(app: App): SystemStats['broker']['refused'] {
+  const r = app.broker?.refusals();
+  return { connect: r?.connect ?? 0, publish: r?.publish ?? 0, subscribe: r?.subscribe ?? 0 };
+}
+
+function dataLossOf(lost: Readonly<Record<string, number>>): SystemStats['dataLoss'] {
+  let total = 0;
+  for (const cause in lost) total += lost[cause] ?? 0;
+  return { total, byCause: { ...lost } };
 }
 
 export function createStats(app: App, live: LiveFigures): () => SystemStats {
@@ -57,7 +69,10 @@ export function createStats(app: App, live: LiveFigures): () => SystemStats {
         url: app.brokerUrl ?? null,
         connected: mqtt?.connected ?? false,
         embedded: app.broker !== undefined,
+        refused: refusedByBroker(app),
       },
+      dataLoss: dataLossOf(mqtt?.lost ?? {}),
+      duplicatesIgnored: app.store.stats().telemetry.duplicates,
       heapUsedBytes: process.memoryUsage().heapUsed,
     };
   };

@@ -23,7 +23,14 @@ const stats = (at: number): SystemStats => ({
   restarts: 0,
   commandLatencyMs: { p50: 1, p95: 2, p99: 3 },
   queues: {},
-  broker: { url: 'mqtt://127.0.0.1:1883', connected: true, embedded: true },
+  broker: {
+    url: 'mqtt://127.0.0.1:1883',
+    connected: true,
+    embedded: true,
+    refused: { connect: 0, publish: 0, subscribe: 0 },
+  },
+  dataLoss: { total: 0, byCause: {} },
+  duplicatesIgnored: 0,
   heapUsedBytes: 1,
 });
 const row = (id: string, state = 'connected'): DeviceRow => ({
