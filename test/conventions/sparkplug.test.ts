@@ -967,5 +967,12 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
       attributes: { group, node: 'line-3' },
     });
     expect(app.bridge.node(homieId)).toMatchObject({ born: true });
+
+    // Taken again later: refused again, and said again (once per refusal, not once per process).
+    expect((await app.fleet.removeDevice(homieId)).ok).toBe(true);
+    await app.fleet.addDevice({ id: homieId, kind: homieDevice.kind, attributes: { baseTopic: 'homie' } });
+    await raw.publishAsync(`spBv1.0/${group}/NBIRTH/line-3`, birth);
+    await waitFor(() => app.bridge.stats().refused === 2, 5000, 'refused again');
+    expect(await eventsOf(app, undefined, 'sparkplug.refused')).toHaveLength(2);
   });
 });

@@ -1295,7 +1295,10 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     attributes: JsonObject,
   ): Promise<'mine' | 'waiting' | { refused: string }> {
     const held = this.claim(kind, id, attributes);
-    if (held === 'mine') return 'mine';
+    if (held === 'mine') {
+      this.refusedKeys.delete(this.refusedKey(attributes)); // a later refusal is said again
+      return 'mine';
+    }
     if (held !== 'free') {
       this.refuseName(
         String(attributes.group),
@@ -1353,6 +1356,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       return 'waiting';
     }
     this.discoveredMap.delete(id);
+    this.refusedKeys.delete(this.refusedKey(attributes));
     this.runtime.logger.info('Sparkplug device adopted', { bridge: this.name, id, kind });
     return 'mine';
   }
@@ -1374,10 +1378,14 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     this.refuseName(s.group, s.node, d.device, reason);
   }
 
+  private refusedKey(attributes: JsonObject): string {
+    return `${String(attributes.group)}\u0000${String(attributes.node)}\u0000${attributes.device === undefined ? '' : String(attributes.device)}`;
+  }
+
   /** Counted each time; written once per name (a `sparkplug.refused` event and a log line). */
   private refuseName(group: string, node: string, device: string | undefined, reason: string): void {
     this.counters.refused++;
-    const key = `${group}\u0000${node}\u0000${device ?? ''}`;
+    const key = this.refusedKey({ group, node, ...(device !== undefined ? { device } : {}) });
     if (this.refusedKeys.has(key)) return;
     this.refusedKeys.add(key);
     this.runtime.logger.warn('Sparkplug name refused', { bridge: this.name, reason });
