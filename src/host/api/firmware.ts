@@ -8,11 +8,21 @@
  * await api.call('firmwareImport', { manifest, image: bytes.toString('base64') });
  * // { ok: false, error: { code: 'hashMismatch', message: 'the image's SHA-256 is …' } }
  */
-import type { ImageListing } from '../../firmware/index.js';
+import type { ImageListing, ImportErrorCode } from '../../firmware/index.js';
 import type { App } from '../app.js';
-import type { FirmwareImageView } from '../contract.js';
+import type { FirmwareImageView, FirmwareRefusalCode } from '../contract.js';
 import type { Handlers } from './handlers.js';
 import { ApiFailure } from './handlers.js';
+
+/**
+ * The contract spells the firmware layer's codes out (it imports only zod and types of its own);
+ * this fails to compile when the two closed sets differ.
+ */
+export const REFUSAL_CODES_MATCH: [ImportErrorCode] extends [FirmwareRefusalCode]
+  ? [FirmwareRefusalCode] extends [ImportErrorCode]
+    ? true
+    : false
+  : false = true;
 
 /** The actor when the transport names none. */
 const DEFAULT_ACTOR = 'api';
