@@ -339,7 +339,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
         return;
       case 'telemetry':
         aliveOn(id, s, link, m.boot, m.type);
-        lastIngest = fleet.ingestTelemetry(id, m.values, m.ts);
+        lastIngest = fleet.ingestTelemetry(id, m.values, m.ts, { boot: m.boot, seq: m.seq });
         void lastIngest.then((r) => {
           if (!r.ok) countError(id, s, { code: r.error.code, message: r.error.message }, link.via);
         });

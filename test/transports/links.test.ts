@@ -189,6 +189,31 @@ describe.each(brokers)('links over MQTT ($name)', ({ url: brokerUrl }) => {
     expect(await telemetryCount(app, id, 'probe')).toBe(3);
   });
 
+  it('a duplicate far behind the newest seq (past the hub window) is still stored once (issue 12 §5)', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('far');
+    const app = await startApp(url, [id]);
+    await sim(url, id, { telemetryIntervalMs: 3_600_000 });
+    await waitFor(() => state(app, id) === 'connected', 5000, 'connected');
+    const raw = await rawClient(url);
+    const t = (seq: number): TelemetryMessage => ({
+      v: 1,
+      type: 'telemetry',
+      boot: 9,
+      seq,
+      ts: Date.now(),
+      values: { far: seq },
+    });
+    // 150000 three times, with a jump ahead of 200000 between: the hub's window forgets it.
+    const seqs = [150_000, 350_000, 150_000, 350_001, 150_000, 350_001];
+    for (const seq of seqs)
+      await raw.publishAsync(`fleetvisor/v1/${id}/telemetry`, Buffer.from(encodeMessage(t(seq))), { qos: 1 });
+    await waitFor(() => app.links.hub!.stats(id)!.received >= seqs.length + 1, 5000, 'all received');
+    await app.fleet.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await telemetryCount(app, id, 'far')).toBe(3); // 150000, 350000, 350001: once each
+  });
+
   it('runs a command and records the reply; the device’s setting changes', async () => {
     const url = brokerUrl();
     const id = uniqueId('cmd');

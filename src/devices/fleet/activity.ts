@@ -30,14 +30,26 @@ export function createActivity(ctx: FleetContext): Activity {
       return () => observers.delete(listener);
     },
 
-    async ingestTelemetry(id, values, deviceTs = null) {
+    async ingestTelemetry(id, values, deviceTs = null, origin) {
       const e = entries.get(id);
       if (!e) return fail('notFound', `telemetry for unknown device '${String(id).slice(0, 80)}'`);
       const receivedAt = runtime.clock.wallNow();
       const points: TelemetryPoint[] = [];
       for (const metric in values)
         if (Object.hasOwn(values, metric))
-          points.push({ deviceId: id, metric, deviceTs, receivedAt, value: values[metric]! });
+          points.push(
+            origin
+              ? {
+                  deviceId: id,
+                  metric,
+                  deviceTs,
+                  receivedAt,
+                  value: values[metric]!,
+                  boot: origin.boot,
+                  seq: origin.seq,
+                }
+              : { deviceId: id, metric, deviceTs, receivedAt, value: values[metric]! },
+          );
       pushLiveness(ctx, e);
       if (observers.size > 0) emit({ type: 'telemetry', deviceId: id, at: receivedAt, values, deviceTs });
       const r = await ctx.store.appendTelemetry(points);

@@ -141,11 +141,16 @@ export interface Fleet {
   act(id: string, action: string, args: unknown, actor?: string): Promise<FleetResult<ActionReply>>;
   /** Brings a failed device back (from its last good state; from scratch if its snapshot was bad). */
   restartDevice(id: string): Promise<FleetResult<DeviceView>>;
-  /** Telemetry: stored, and the liveness deadline pushed back; never a machine event. */
+  /**
+   * Telemetry: stored, and the liveness deadline pushed back; never a machine event. With
+   * `origin` (the message's boot and seq, our protocol), the store keeps each point at most once
+   * per (device, metric, boot, seq), however late a duplicate arrives (docs/protocol.md).
+   */
   ingestTelemetry(
     id: string,
     values: Readonly<Record<string, number>>,
     deviceTs?: number | null,
+    origin?: { readonly boot: number; readonly seq: number },
   ): Promise<FleetResult<number>>;
   /** The device's link is up (after its hello): the machine is brought to connected. */
   linkUp(
