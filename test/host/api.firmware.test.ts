@@ -4,11 +4,11 @@
  * and lists; a tampered image or manifest is refused with the firmware layer's code and nothing is
  * stored (no file, no row); an oversized upload is refused at the boundary.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { firmwareDirFor } from '../../src/firmware/index.js';
+import { firmwareDirFor, TRUSTED_KEYS_DIR } from '../../src/firmware/index.js';
 import type { HostApiHandle } from '../../src/host/api.js';
 import { createHostApi } from '../../src/host/api.js';
 import type { App } from '../../src/host/app.js';
@@ -146,5 +146,37 @@ describe('firmware over the host API (demo, sample key trusted)', () => {
     const audited = events.items.flatMap((e) => (e.ok ? [e.value] : []));
     expect(audited).toHaveLength(1);
     expect(JSON.stringify(audited[0]!.data)).toContain(SAMPLE_SHA256);
+  });
+});
+
+describe('firmware over the host API with a broken trust list', () => {
+  it('the app still starts; the firmware methods answer unavailable, naming the bad key file', async () => {
+    const broken = mkdtempSync(join(tmpdir(), 'fv-api-fw-badkey-'));
+    mkdirSync(join(broken, TRUSTED_KEYS_DIR), { recursive: true });
+    writeFileSync(join(broken, TRUSTED_KEYS_DIR, 'lab.pub'), 'not a public key\n');
+    const other = await startApp({
+      dataDir: broken,
+      logger: silentLogger,
+      broker: { port: 0 },
+      demo: false,
+      conventions: [],
+    });
+    const otherApi = createHostApi(other);
+    try {
+      expect(other.firmware).toMatchObject({ ok: false, error: { code: 'badKey' } });
+      const listed = await otherApi.call('firmwareList', {});
+      expect(listed).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      if (!listed.ok) expect(listed.error.message).toContain('lab.pub');
+      const imported = await otherApi.call('firmwareImport', {
+        manifest: sampleManifest,
+        image: sampleImage.toString('base64'),
+      });
+      expect(imported).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      expect((await otherApi.call('devices', {})).ok).toBe(true);
+    } finally {
+      otherApi.close();
+      await other.stop();
+      rmSync(broken, { recursive: true, force: true });
+    }
   });
 });
