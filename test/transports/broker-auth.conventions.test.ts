@@ -60,7 +60,17 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const host = () => ({ username: HOST_USERNAME, password: accounts.host.password });
+/**
+ * A broker to run a scenario on: its URL once `ready` (Mosquitto reads its password and ACL files
+ * at start, so a scenario issues its accounts first), and its accounts.
+ */
+interface Target {
+  readonly name: string;
+  readonly accounts: () => BrokerAccounts;
+  ready(): Promise<string>;
+}
+let current: BrokerAccounts;
+const host = () => ({ username: HOST_USERNAME, password: current.host.password });
 
 async function client(url: string, options: IClientOptions): Promise<MqttClient> {
   const c = await connectAsync(url, {
@@ -149,52 +159,66 @@ async function startBridgeApp<B>(
   return { fleet, bridge: bridge as B };
 }
 
+/** A real Homie device with its account, seen by the app's bridge; what it may not publish. */
+async function homieScenario(target: Target): Promise<void> {
+  const accounts = target.accounts();
+  current = accounts;
+  const id = uniqueId('hm');
+  const other = uniqueId('ho');
+  const secret = accounts.issueDevice(id, { convention: 'homie', base: 'homie' });
+  accounts.issueDevice(other, { convention: 'homie', base: 'homie' });
+  const native = uniqueId('pn');
+  accounts.issueDevice(native);
+  const url = await target.ready();
+
+  // Without its account, the peer is kept out.
+  expect(
+    await refusedWith(url, { clientId: uniqueId('mqttjs_'), username: id, password: 'guess' }),
+  ).toBeGreaterThan(0);
+
+  const app = await startBridgeApp<HomieBridge>(
+    url,
+    homieConvention({
+      adopt: 'auto',
+      reconnect: FAST_RECONNECT,
+      connectTimeoutMs: 1000,
+      keepaliveMs: 5000,
+      statusDelayMs: 20,
+    }),
+  );
+  await waitFor(() => app.bridge.stats().connected, 5000, 'the Homie bridge connected');
+  // homie-device picks a random client id: a convention account may, unlike a native one.
+  await startPeer(url, { id, base: 'homie', username: id, password: secret });
+  await waitFor(() => app.fleet.device(id)?.state === 'connected', 10_000, 'the Homie device connected');
+
+  const leaked = await leaks(
+    url,
+    { clientId: uniqueId('mqttjs_'), username: id, password: secret },
+    `homie/${id}/sensor/temperature`,
+    [
+      `homie/${other}/$state`,
+      `homie/${other}/sensor/temperature`,
+      `homie/${id}/sensor/count/set`,
+      'homie/$broadcast/alert',
+      `fleetvisor/v1/${native}/cmd`,
+      `fleetvisor/v1/${id}/hello`,
+      `spBv1.0/g/NBIRTH/${id}`,
+    ],
+  );
+  expect(leaked).toEqual([]);
+}
+
+const aedesTarget: Target = {
+  name: 'aedes',
+  accounts: () => accounts,
+  ready: async () => aedes.url,
+};
+
 describe('broker accounts for Homie and Sparkplug devices (aedes)', () => {
-  it('a Homie device connects with its account and the app sees it; it cannot speak for another Homie device, set its own properties, or send a native command', async () => {
-    const url = aedes.url;
-    const id = uniqueId('hm');
-    const other = uniqueId('ho');
-    const secret = accounts.issueDevice(id, { convention: 'homie', base: 'homie' });
-    accounts.issueDevice(other, { convention: 'homie', base: 'homie' });
-    const native = uniqueId('pn');
-    accounts.issueDevice(native);
-
-    // Without its account, the peer is kept out.
-    expect(await refusedWith(url, { clientId: uniqueId('mqttjs_'), username: id, password: 'guess' })).toBe(
-      4,
-    );
-
-    const app = await startBridgeApp<HomieBridge>(
-      url,
-      homieConvention({
-        adopt: 'auto',
-        reconnect: FAST_RECONNECT,
-        connectTimeoutMs: 1000,
-        keepaliveMs: 5000,
-        statusDelayMs: 20,
-      }),
-    );
-    await waitFor(() => app.bridge.stats().connected, 5000, 'the Homie bridge connected');
-    // homie-device picks a random client id: a convention account may, unlike a native one.
-    await startPeer(url, { id, base: 'homie', username: id, password: secret });
-    await waitFor(() => app.fleet.device(id)?.state === 'connected', 10_000, 'the Homie device connected');
-
-    const leaked = await leaks(
-      url,
-      { clientId: uniqueId('mqttjs_'), username: id, password: secret },
-      `homie/${id}/sensor/temperature`,
-      [
-        `homie/${other}/$state`,
-        `homie/${other}/sensor/temperature`,
-        `homie/${id}/sensor/count/set`,
-        'homie/$broadcast/alert',
-        `fleetvisor/v1/${native}/cmd`,
-        `fleetvisor/v1/${id}/hello`,
-        `spBv1.0/g/NBIRTH/${id}`,
-      ],
-    );
-    expect(leaked).toEqual([]);
-  });
+  it('a Homie device connects with its account and the app sees it; it cannot speak for another Homie device, set its own properties, or send a native command', () =>
+    homieScenario(aedesTarget));
+  it("a Sparkplug node (Tahu's client) with its account is born in the app; it cannot publish another node's topics or commands", () =>
+    sparkplugScenario(aedesTarget));
 
   it("a Homie account reads its own device and the broadcasts, not another device's nor '#'", async () => {
     const url = aedes.url;
@@ -227,74 +251,77 @@ describe('broker accounts for Homie and Sparkplug devices (aedes)', () => {
     expect(await refusedWith(url, { clientId: 'fleetvisor-homie', username: id, password: secret })).toBe(5);
     expect(await refusedWith(url, { clientId: id, username: id, password: secret })).toBe(0);
   });
-
-  it("a Sparkplug node (Tahu's client) with its account is born in the app; it cannot publish another node's topics or commands", async () => {
-    const url = aedes.url;
-    const group = uniqueId('g');
-    const node = uniqueId('n');
-    const account = uniqueId('sp');
-    const secret = accounts.issueDevice(account, { convention: 'sparkplug', group, node });
-    const hostId = uniqueId('host');
-    const app = await startBridgeApp<SparkplugBridge>(
-      url,
-      sparkplugConvention({
-        adopt: 'auto',
-        hostId,
-        keepaliveMs: 5000,
-        reconnect: FAST_RECONNECT,
-      }),
-    );
-    await waitFor(() => app.bridge.stats().connected, 5000, 'the Sparkplug bridge connected');
-
-    const tahu = sparkplugClient.newClient({
-      serverUrl: url,
-      username: account,
-      password: secret,
-      groupId: group,
-      edgeNode: node,
-      clientId: `${group}-${node}`,
-      keepalive: 2,
-      publishDeath: true,
-      mqttOptions: { reconnectPeriod: 500 },
-    });
-    tahu.on('error', () => {});
-    onCleanup(() => tahu.stop());
-    tahu.on('birth', () => {
-      const now = Date.now();
-      tahu.publishNodeBirth({
-        timestamp: now,
-        metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: false }],
-      });
-      tahu.publishDeviceBirth('dev1', {
-        timestamp: now,
-        metrics: [{ name: 'temperature', type: 'Float', value: 21.5 }],
-      });
-    });
-    await waitFor(
-      () => app.fleet.device(fleetId(group, node))?.state === 'connected',
-      10_000,
-      'the Sparkplug node born in the fleet',
-    );
-    await waitFor(
-      () => app.fleet.device(fleetId(group, node, 'dev1')) !== undefined,
-      10_000,
-      'its device born in the fleet',
-    );
-
-    const creds = { clientId: uniqueId('spc'), username: account, password: secret };
-    const leaked = await leaks(url, creds, `spBv1.0/${group}/DDATA/${node}/dev9`, [
-      `spBv1.0/${group}/NBIRTH/other`,
-      `spBv1.0/${group}/DDATA/other/dev1`,
-      `spBv1.0/other/NDATA/${node}`,
-      `spBv1.0/${group}/NCMD/${node}`,
-      `spBv1.0/${group}/DCMD/${node}/dev1`,
-      `spBv1.0/STATE/${hostId}`,
-      `spBv1.0/${group}/DDATA/${node}/dev1/extra`,
-      `fleetvisor/v1/${account}/hello`,
-    ]);
-    expect(leaked).toEqual([]);
-  });
 });
+
+/** Tahu's client as an edge node with its account, born in the app; what it may not publish. */
+async function sparkplugScenario(target: Target): Promise<void> {
+  const accounts = target.accounts();
+  current = accounts;
+  const group = uniqueId('g');
+  const node = uniqueId('n');
+  const account = uniqueId('sp');
+  const secret = accounts.issueDevice(account, { convention: 'sparkplug', group, node });
+  const hostId = uniqueId('host');
+  const url = await target.ready();
+  const app = await startBridgeApp<SparkplugBridge>(
+    url,
+    sparkplugConvention({
+      adopt: 'auto',
+      hostId,
+      keepaliveMs: 5000,
+      reconnect: FAST_RECONNECT,
+    }),
+  );
+  await waitFor(() => app.bridge.stats().connected, 5000, 'the Sparkplug bridge connected');
+
+  const tahu = sparkplugClient.newClient({
+    serverUrl: url,
+    username: account,
+    password: secret,
+    groupId: group,
+    edgeNode: node,
+    clientId: `${group}-${node}`,
+    keepalive: 2,
+    publishDeath: true,
+    mqttOptions: { reconnectPeriod: 500 },
+  });
+  tahu.on('error', () => {});
+  onCleanup(() => tahu.stop());
+  tahu.on('birth', () => {
+    const now = Date.now();
+    tahu.publishNodeBirth({
+      timestamp: now,
+      metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: false }],
+    });
+    tahu.publishDeviceBirth('dev1', {
+      timestamp: now,
+      metrics: [{ name: 'temperature', type: 'Float', value: 21.5 }],
+    });
+  });
+  await waitFor(
+    () => app.fleet.device(fleetId(group, node))?.state === 'connected',
+    10_000,
+    'the Sparkplug node born in the fleet',
+  );
+  await waitFor(
+    () => app.fleet.device(fleetId(group, node, 'dev1')) !== undefined,
+    10_000,
+    'its device born in the fleet',
+  );
+
+  const creds = { clientId: uniqueId('spc'), username: account, password: secret };
+  const leaked = await leaks(url, creds, `spBv1.0/${group}/DDATA/${node}/dev9`, [
+    `spBv1.0/${group}/NBIRTH/other`,
+    `spBv1.0/${group}/DDATA/other/dev1`,
+    `spBv1.0/other/NDATA/${node}`,
+    `spBv1.0/${group}/NCMD/${node}`,
+    `spBv1.0/${group}/DCMD/${node}/dev1`,
+    `spBv1.0/STATE/${hostId}`,
+    `spBv1.0/${group}/DDATA/${node}/dev1/extra`,
+    `fleetvisor/v1/${account}/hello`,
+  ]);
+  expect(leaked).toEqual([]);
+}
 
 describe('the convention ACL, one table for aedes and Mosquitto', () => {
   const homie: BrokerPrincipal = {
@@ -414,7 +441,61 @@ describe('fleetvisor broker: convention accounts on the command line', () => {
   });
 });
 
+/** A private Mosquitto on the password and ACL files `fleetvisor broker` generates for `acc`. */
+async function startMosquitto(dir: string, acc: BrokerAccounts): Promise<string> {
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(join(dir, 'passwd'), acc.mosquittoPasswordFile(), { mode: 0o600 });
+  writeFileSync(
+    join(dir, 'acl'),
+    mosquittoAcl(acc.devices().map((d) => ({ id: d.id, rights: d.convention }))),
+  );
+  writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous false',
+      `password_file ${join(dir, 'passwd')}`,
+      `acl_file ${join(dir, 'acl')}`,
+      'persistence false',
+      ...(process.getuid?.() === 0 ? ['user root'] : []),
+      '',
+    ].join('\n'),
+  );
+  const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
+  onCleanup(
+    () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) resolve();
+        else {
+          proc.once('exit', () => resolve());
+          proc.kill('SIGTERM');
+        }
+      }),
+  );
+  const url = `mqtt://127.0.0.1:${port}`;
+  const hostCreds = { username: HOST_USERNAME, password: acc.host.password };
+  const deadline = Date.now() + 5000;
+  while ((await refusedWith(url, hostCreds)) !== 0) {
+    if (Date.now() > deadline) throw new Error('mosquitto did not start');
+    await sleep(100);
+  }
+  return url;
+}
+
+/** A Mosquitto of its own for one scenario, started once the scenario has issued its accounts. */
+function mosquittoTarget(): Target {
+  const dir = mkdtempSync(join(tmpdir(), 'fv-broker-conv-mq-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const acc = openBrokerAccounts(dir);
+  return { name: 'mosquitto', accounts: () => acc, ready: () => startMosquitto(dir, acc) };
+}
+
 describe.runIf(existsSync(MOSQUITTO))('the generated Mosquitto ACL holds for convention accounts', () => {
+  it('a Homie device with its account is seen by the app; it cannot speak for another device or set', () =>
+    homieScenario(mosquittoTarget()));
+  it("a Sparkplug node with its account is born in the app; it cannot publish another node's topics", () =>
+    sparkplugScenario(mosquittoTarget()));
   it('a Homie account and a Sparkplug account publish only their own topics', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fv-broker-conv-mq-'));
     onCleanup(() => rmSync(dir, { recursive: true, force: true }));
@@ -422,43 +503,8 @@ describe.runIf(existsSync(MOSQUITTO))('the generated Mosquitto ACL holds for con
     const homieSecret = acc.issueDevice('boiler', { convention: 'homie', base: 'homie' });
     acc.issueDevice('boiler2', { convention: 'homie', base: 'homie' });
     const spSecret = acc.issueDevice('line3', { convention: 'sparkplug', group: 'plant', node: 'n1' });
-    const port = await freePort();
-    const conf = join(dir, 'mosquitto.conf');
-    writeFileSync(join(dir, 'passwd'), acc.mosquittoPasswordFile(), { mode: 0o600 });
-    writeFileSync(
-      join(dir, 'acl'),
-      mosquittoAcl(acc.devices().map((d) => ({ id: d.id, rights: d.convention }))),
-    );
-    writeFileSync(
-      conf,
-      [
-        `listener ${port} 127.0.0.1`,
-        'allow_anonymous false',
-        `password_file ${join(dir, 'passwd')}`,
-        `acl_file ${join(dir, 'acl')}`,
-        'persistence false',
-        ...(process.getuid?.() === 0 ? ['user root'] : []),
-        '',
-      ].join('\n'),
-    );
-    const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
-    onCleanup(
-      () =>
-        new Promise<void>((resolve) => {
-          if (proc.exitCode !== null) resolve();
-          else {
-            proc.once('exit', () => resolve());
-            proc.kill('SIGTERM');
-          }
-        }),
-    );
-    const url = `mqtt://127.0.0.1:${port}`;
+    const url = await startMosquitto(dir, acc);
     const hostCreds = { username: HOST_USERNAME, password: acc.host.password };
-    const deadline = Date.now() + 5000;
-    while ((await refusedWith(url, hostCreds)) !== 0) {
-      if (Date.now() > deadline) throw new Error('mosquitto did not start');
-      await sleep(100);
-    }
 
     const seen = new Map<string, string[]>();
     const spy = await client(url, { clientId: 'fleetvisor-spy', ...hostCreds });
