@@ -71,9 +71,13 @@ export interface ServerOptions {
   readonly staticDir?: string;
   /** The secret; default 32 random bytes (base64url), fresh per start. At least 16 characters. */
   readonly token?: string;
-  /** Largest `POST /api/call` body; default 1 MiB. */
+  /** Largest `POST /api/call` body (read only after the token is checked); default 12 MiB, room for a firmware image. */
   readonly maxBodyBytes?: number;
-  /** Largest incoming WebSocket message; default 1 MiB (larger: closed with 1009). */
+  /**
+   * Largest incoming WebSocket message of an authenticated socket; default 12 MiB, room for a
+   * firmware import (an 8 MiB image in base64). Larger: closed with 1009. A socket that has not
+   * authenticated yet may send at most {@link MAX_UNAUTHENTICATED_MESSAGE_BYTES}.
+   */
   readonly maxMessageBytes?: number;
   /** Backlog past which {@link StreamSink.congested} is true; default 4 MiB. */
   readonly maxBufferedBytes?: number;
@@ -122,6 +126,8 @@ export const CLOSE_TOO_SLOW = 4408;
 export const CLOSE_RATE_LIMITED = 4429;
 
 const MiB = 1024 * 1024;
+/** The most an unauthenticated socket may send in one message (its auth message is tiny). */
+export const MAX_UNAUTHENTICATED_MESSAGE_BYTES = 16 * 1024;
 const STREAM_PATH = '/api/stream';
 /** The WebSocket subprotocol of the stream; the token may ride along as `fleetvisor.token.<token>`. */
 export const STREAM_PROTOCOL = 'fleetvisor';
@@ -203,8 +209,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (token.length < 16 || !/^[\x21-\x7e]+$/.test(token))
     throw new Error('the server token must be at least 16 printable ASCII characters, without spaces');
   const logger = redacting(options.logger ?? silentLogger, token);
-  const maxBodyBytes = options.maxBodyBytes ?? MiB;
-  const maxMessageBytes = options.maxMessageBytes ?? MiB;
+  const maxBodyBytes = options.maxBodyBytes ?? 12 * MiB;
+  const maxMessageBytes = options.maxMessageBytes ?? 12 * MiB;
   const maxBufferedBytes = options.maxBufferedBytes ?? 4 * MiB;
   const hardBufferedBytes = Math.max(options.hardBufferedBytes ?? 4 * maxBufferedBytes, maxBufferedBytes);
   const heartbeatMs = options.heartbeatMs ?? 15_000;
@@ -660,6 +666,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         ws.close(1003, 'text messages only');
         return;
       }
+      if (!conn.authed && rawSize(data) > MAX_UNAUTHENTICATED_MESSAGE_BYTES) {
+        ws.close(1009, 'authenticate first');
+        return;
+      }
       let message: unknown;
       try {
         message = JSON.parse(data.toString());
@@ -819,4 +829,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 
   return { url, origin, port, token, close };
+}
+
+function rawSize(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return data instanceof ArrayBuffer ? data.byteLength : data.length;
 }

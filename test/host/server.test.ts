@@ -459,6 +459,27 @@ describe('WebSocket /api/stream', () => {
     expect(api.calls.map((c) => c.actor)).toEqual(['operator', 'operator', 'operator']);
   });
 
+  it('carries a firmware-sized call (2 MiB) on an authenticated socket; a stranger may not send 64 KiB', async () => {
+    const { server, api } = await start();
+    const ws = await authedSocket(server, api);
+    const replies: unknown[] = [];
+    ws.on('message', (d) => replies.push(JSON.parse(d.toString())));
+    ws.send(
+      JSON.stringify({ type: 'call', id: 77, method: 'tree', args: { pad: 'x'.repeat(2 * 1024 * 1024) } }),
+    );
+    await waitFor(
+      () => replies.some((r) => (r as { id?: number }).id === 77),
+      10_000,
+      'the reply to the 2 MiB call',
+    );
+    expect(ws.readyState).toBe(ws.OPEN);
+    ws.close();
+    const stranger = await openSocket(server.port, { origin: server.origin });
+    const done = closed(stranger);
+    stranger.send(JSON.stringify({ type: 'auth', token: 'x'.repeat(64 * 1024) }));
+    expect((await done).code).toBe(1009);
+  });
+
   it('closes on malformed frames: 1009 oversized, 1007 non-JSON, 1003 binary, 1008 bad call', async () => {
     const { server, api } = await start({ maxMessageBytes: 1024 });
     const cases: [string | Buffer, number][] = [
