@@ -6,7 +6,7 @@
  * a SQLite file; and a real Mosquitto with the files `fleetvisor broker` generates, when installed.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IClientOptions, MqttClient } from 'mqtt';
@@ -381,6 +381,44 @@ describe('the convention ACL, one table for aedes and Mosquitto', () => {
       'spBv1.0/plant/NDATA/n1',
     ])
       expect(maySubscribe(sp, f).ok, f).toBe(false);
+  });
+});
+
+describe('convention accounts in the accounts file', () => {
+  it('survive a reopen; a file with a bad convention is refused with the device named; a change of convention ends the old session', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fv-broker-conv-file-'));
+    onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+    const acc = openBrokerAccounts(dir);
+    const secret = acc.issueDevice('line3', { convention: 'sparkplug', group: 'plant', node: 'n1' });
+    const verified = await acc.verify('line3', Buffer.from(secret), 'any-client');
+    expect(verified).toMatchObject({
+      ok: true,
+      value: { role: 'device', rights: { convention: 'sparkplug', group: 'plant', node: 'n1' } },
+    });
+    expect(openBrokerAccounts(dir).devices()[0]?.convention).toEqual({
+      convention: 'sparkplug',
+      group: 'plant',
+      node: 'n1',
+    });
+    expect(() => acc.issueDevice('x1', { convention: 'sparkplug', group: 'STATE', node: 'n' })).toThrow(
+      /sparkplug group/,
+    );
+    // Made a Homie account: the Sparkplug session verified before no longer holds.
+    const at = Date.now();
+    await sleep(2);
+    acc.issueDevice('line3', { convention: 'homie', base: 'homie' });
+    if (!verified.ok) throw new Error('line3 was not verified');
+    expect(acc.stillValid(verified.value, at)).toBe(false);
+    const file = join(dir, 'broker-accounts.json');
+    const json = JSON.parse(readFileSync(file, 'utf8')) as {
+      devices: Record<string, { convention?: unknown }>;
+    };
+    json.devices.line3 = {
+      ...json.devices.line3,
+      convention: { convention: 'sparkplug', group: 'a/b', node: 'n' },
+    };
+    writeFileSync(file, JSON.stringify(json));
+    expect(() => openBrokerAccounts(dir)).toThrow(/device line3: sparkplug group/);
   });
 });
 
