@@ -188,7 +188,7 @@ async function homieScenario(target: Target): Promise<void> {
   );
   await waitFor(() => app.bridge.stats().connected, 5000, 'the Homie bridge connected');
   // homie-device picks a random client id: a convention account may, unlike a native one.
-  await startPeer(url, { id, base: 'homie', username: id, password: secret });
+  const peer = await startPeer(url, { id, base: 'homie', username: id, password: secret });
   await waitFor(() => app.fleet.device(id)?.state === 'connected', 10_000, 'the Homie device connected');
 
   const leaked = await leaks(
@@ -206,6 +206,9 @@ async function homieScenario(target: Target): Promise<void> {
     ],
   );
   expect(leaked).toEqual([]);
+  // Its will (`$state` = lost, retained) is its own topic: the broker publishes it for the account.
+  await peer.kill();
+  await waitFor(() => app.fleet.device(id)?.state === 'lost', 6000, 'lost after its will');
 }
 
 const aedesTarget: Target = {
