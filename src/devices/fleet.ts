@@ -54,6 +54,7 @@ import { createEventWriter, createSnapshotWriter } from './fleet/persistence.js'
 import { createReconcileLoop } from './fleet/reconcile.js';
 import { restoreDevices } from './fleet/restore.js';
 import type { Fleet, FleetOptions } from './fleet/types.js';
+import { createLifecycleSummary } from './lifecycle-summary.js';
 
 export type {
   ActionReply,
@@ -89,6 +90,15 @@ export function createFleet(options: FleetOptions): Fleet {
   });
   const events = createEventWriter(runtime, store);
   const snapshots = createSnapshotWriter(runtime, store);
+  // Lifecycle at INFO as counts per interval (issue 13 §9); each device's line stays at debug.
+  const summary = createLifecycleSummary({
+    runtime,
+    onlineNow: () => {
+      let n = 0;
+      for (const e of entries.values()) if (e.link.up) n++;
+      return n;
+    },
+  });
   const ctx: FleetContext = {
     runtime,
     store,
@@ -98,7 +108,10 @@ export function createFleet(options: FleetOptions): Fleet {
     carrierOf,
     maxRestarts: options.deviceMaxRestarts ?? 3,
     periodMs: options.devicePeriodMs ?? 5000,
-    logEvent: events.logEvent,
+    logEvent: (kind, deviceId, data) => {
+      summary.note(kind, deviceId, data);
+      events.logEvent(kind, deviceId, data);
+    },
     markDirty: snapshots.markDirty,
     stopping: false,
   };
@@ -163,6 +176,7 @@ export function createFleet(options: FleetOptions): Fleet {
 
     async stop() {
       ctx.stopping = true;
+      summary.stop();
       await commands.stop();
       reconcile.cancel();
       // Save every device's latest state before its machine goes away.
