@@ -299,12 +299,12 @@ export async function startApp(options: AppOptions): Promise<App> {
       await root.terminateChild('links');
     });
 
-    // The lifecycle, readable in the terminal until the views arrive.
+    // Each device's lifecycle at debug; at INFO the fleet's summary counts it (src/devices/lifecycle-summary.ts).
     const off = runtime.events.subscribe((e) => {
       if (e.type !== 'state.transition' || !fleet.device(e.name)) return;
       const top = (s: string) => s.split('.')[0];
       if (top(e.from) !== top(e.to))
-        log.info('device state', { deviceId: e.name, from: e.from, to: e.to, on: e.event });
+        log.debug('device state', { deviceId: e.name, from: e.from, to: e.to, on: e.event });
     });
     stack.push(async () => off());
 
