@@ -243,7 +243,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     s.link = link;
     const r = fleet.linkUp(id, { via: link.via, firmware: s.hello?.firmware.version ?? null });
     if (!r.ok) log.warn('link up for a device the fleet refused', { deviceId: id, error: r.error.message });
-    if (firstHello) log.info('device online', { deviceId: id, via: link.via });
+    if (firstHello) log.debug('device online', { deviceId: id, via: link.via });
   }
 
   function goOffline(id: string, s: Session, reason: string, byStatus = false): void {
@@ -252,7 +252,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     s.online = false;
     s.link = undefined;
     fleet.linkDown(id, reason);
-    if (was) log.info('device offline', { deviceId: id, reason });
+    if (was) log.debug('device offline', { deviceId: id, reason });
   }
 
   function onHello(id: string, s: Session, hello: HelloMessage, link: LinkHandle): void {
@@ -457,7 +457,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
           log.warn('device could not be adopted', { deviceId: id, error: r.error.message });
           return;
         }
-        log.info('device adopted', { deviceId: id, kind: m.kind, via: link.via });
+        log.debug('device adopted', { deviceId: id, kind: m.kind, via: link.via });
         discovered.delete(id);
         handle(id, m, link);
       })
