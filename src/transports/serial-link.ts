@@ -228,7 +228,7 @@ export class SerialLink extends ProcessBase {
       if (this.port === port) this.fail(loss.code, loss.message);
     });
     this.started();
-    this.runtime.logger.info('serial link open', { link: this.name, path: this.path });
+    this.runtime.logger.debug('serial link open', { link: this.name, path: this.path });
     this.sendCommand('hello');
     this.armWatchdog();
   }
@@ -283,7 +283,7 @@ export class SerialLink extends ProcessBase {
     if (unsent > 0)
       this.runtime.logger.warn('serial link stopping with unsent frames', { link: this.name, unsent });
     await this.teardown();
-    this.runtime.logger.info('serial link closed', { link: this.name, path: this.path });
+    this.runtime.logger.debug('serial link closed', { link: this.name, path: this.path });
   }
 
   protected override release(): void {
@@ -325,7 +325,7 @@ export class SerialLink extends ProcessBase {
     if (message.type === 'hello') {
       if (this.identified === undefined) {
         this.identified = message.deviceId;
-        this.runtime.logger.info('serial device identified', {
+        this.runtime.logger.debug('serial device identified', {
           link: this.name,
           path: this.path,
           deviceId: message.deviceId,

@@ -330,7 +330,7 @@ export class SerialManager extends ProcessBase implements SupervisorLike {
   /** Acts on one presence observation. */
   private reconcile(e: PortEntry, present: boolean): void {
     if (present && e.state === 'absent') {
-      this.runtime.logger.info('serial port appeared', { path: e.path });
+      this.runtime.logger.debug('serial port appeared', { path: e.path });
       this.startAttempt(e);
     } else if (!present && e.state === 'backoff') {
       this.cancelEntryTimers(e);

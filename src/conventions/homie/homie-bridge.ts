@@ -713,7 +713,7 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
         s.state = text;
         if (text !== 'ready' && text !== 'alert') s.resyncAttempts = 0;
         if (previous !== text)
-          this.runtime.logger.info('Homie device state', {
+          this.runtime.logger.debug('Homie device state', {
             deviceId: s.id,
             from: previous ?? null,
             to: text,
@@ -960,7 +960,7 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
     if (r.ok || r.error.code !== 'notFound' || !s.adopted) return;
     s.adopted = false;
     s.notAdopted = 'removed from the fleet';
-    this.runtime.logger.info('Homie device removed from the fleet', { deviceId: s.id });
+    this.runtime.logger.debug('Homie device removed from the fleet', { deviceId: s.id });
   }
 
   /** `$homie` seen: is it in the fleet, and if not, does it join? */
@@ -1025,7 +1025,7 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
       this.discover(s);
       return s.adopted ? { ok: true } : fail('conflict', s.notAdopted ?? 'not adopted');
     }
-    this.runtime.logger.info('Homie device adopted', { deviceId: s.id, via: this.via });
+    this.runtime.logger.debug('Homie device adopted', { deviceId: s.id, via: this.via });
     s.notAdopted = undefined;
     this.applyAll(s);
     return { ok: true };

@@ -783,7 +783,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     });
     this.applyValues(s.id, table, p, 'NBIRTH');
     this.carrier.nodeBorn(s.id, p.seq ?? null);
-    this.runtime.logger.info('Sparkplug edge node born', { bridge: this.name, id: s.id, bdSeq: s.bdSeq });
+    this.runtime.logger.debug('Sparkplug edge node born', { bridge: this.name, id: s.id, bdSeq: s.bdSeq });
   }
 
   private async onDeviceBirth(s: NodeSession, d: DeviceSession, decoded: Decoded): Promise<void> {
@@ -923,7 +923,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       ) {
         this.fleet.linkDown(v.id, `its edge node died (${reason})`);
       }
-    this.runtime.logger.info('Sparkplug edge node died', { bridge: this.name, id: s.id, reason });
+    this.runtime.logger.debug('Sparkplug edge node died', { bridge: this.name, id: s.id, reason });
   }
 
   private onDeviceDeath(s: NodeSession, d: DeviceSession, decoded: Decoded): void {
@@ -1357,7 +1357,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     }
     this.discoveredMap.delete(id);
     this.refusedKeys.delete(this.refusedKey(attributes));
-    this.runtime.logger.info('Sparkplug device adopted', { bridge: this.name, id, kind });
+    this.runtime.logger.debug('Sparkplug device adopted', { bridge: this.name, id, kind });
     return 'mine';
   }
 
