@@ -66,6 +66,10 @@ export interface LinkHubOptions {
   readonly store: Store;
   /** What happens to a device the fleet does not know when it says hello; default `manual`. */
   readonly adopt?: 'auto' | 'manual';
+  /** Most devices listed as discovered; default 1000 (past it the oldest is dropped, counted). */
+  readonly maxDiscovered?: number;
+  /** New discovered devices logged and written as events one by one per minute; default 20 (the rest: one summary). */
+  readonly discoveredAnnouncementsPerMinute?: number;
   /** Link errors written to the event log per device per minute; default 10 (all are counted). */
   readonly maxErrorEventsPerMinute?: number;
   /** Firmware transfer acks (the firmware layer plugs in here). */
@@ -92,6 +96,12 @@ export interface LinkHub {
   /** Sends on the device's current link; false when it has none. */
   send(deviceId: string, message: Message): boolean;
   discovered(): DiscoveredDevice[];
+  /**
+   * The discovered list's bounds at work: how many are listed, how many were dropped because the
+   * list was full (oldest first), how many new devices were not written one by one to the log
+   * and the event log (past the per-minute budget; each window's count is written as one summary).
+   */
+  discoveryStats(): { readonly listed: number; readonly dropped: number; readonly unannounced: number };
   /** Adopts a discovered device into the fleet (manual adoption). */
   adopt(id: string): Promise<{ ok: true } | { ok: false; error: { code: string; message: string } }>;
   stats(id: string): DeviceLinkStats | undefined;
@@ -190,6 +200,11 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
   const maxErrorEvents = options.maxErrorEventsPerMinute ?? 10;
   const sessions = new Map<string, Session>();
   const discovered = new Map<string, DiscoveredDevice>();
+  const maxDiscovered = options.maxDiscovered ?? 1000;
+  const announceBudget = options.discoveredAnnouncementsPerMinute ?? 20;
+  let discoveredDropped = 0;
+  let unannounced = 0;
+  let announceWindow: { announced: number; suppressed: number } | undefined;
   let events: EventInput[] = [];
   const observers = new Set<(deviceId: string, message: Message) => void>();
   let totalReceived = 0;
@@ -214,6 +229,43 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     }
     return s;
   };
+
+  /** Past the list's bound the oldest entry goes (with its session: the fleet does not know it). */
+  function makeRoomInDiscovered(): void {
+    while (discovered.size >= maxDiscovered) {
+      const oldest = discovered.keys().next().value;
+      if (oldest === undefined) return;
+      discovered.delete(oldest);
+      if (!fleet.has(oldest)) sessions.delete(oldest);
+      discoveredDropped++;
+    }
+  }
+
+  /** Whether one more new device may be announced this minute; the rest are summed up when it ends. */
+  function mayAnnounce(): boolean {
+    if (!announceWindow) {
+      const w = { announced: 0, suppressed: 0 };
+      announceWindow = w;
+      runtime.clock.setTimeout(() => {
+        announceWindow = undefined;
+        if (w.suppressed === 0) return;
+        log.warn('more new devices were discovered than announced one by one', {
+          count: w.suppressed,
+          windowMs: 60_000,
+          listed: discovered.size,
+          dropped: discoveredDropped,
+        });
+        logEvent('device.discoveredSummary', undefined, { count: w.suppressed, windowMs: 60_000 });
+      }, 60_000);
+    }
+    if (announceWindow.announced < announceBudget) {
+      announceWindow.announced++;
+      return true;
+    }
+    announceWindow.suppressed++;
+    unannounced++;
+    return false;
+  }
 
   function logEvent(kind: string, deviceId: string | undefined, data: JsonValue): void {
     events.push({ at: now(), kind, data, ...(deviceId !== undefined ? { deviceId } : {}) });
@@ -435,12 +487,15 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     };
     if (!known || adoptMode === 'manual') {
       if (!prev) {
-        log.info(known ? 'new device waits for adoption' : 'new device of an unknown kind', {
-          deviceId: id,
-          kind: m.kind,
-          via: link.via,
-        });
-        logEvent('device.discovered', id, { kind: m.kind, via: link.via, reason: entry.reason });
+        makeRoomInDiscovered();
+        if (mayAnnounce()) {
+          log.info(known ? 'new device waits for adoption' : 'new device of an unknown kind', {
+            deviceId: id,
+            kind: m.kind,
+            via: link.via,
+          });
+          logEvent('device.discovered', id, { kind: m.kind, via: link.via, reason: entry.reason });
+        }
       }
       discovered.set(id, entry);
       const s = session(id);
@@ -529,6 +584,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     },
 
     discovered: () => [...discovered.values()],
+    discoveryStats: () => ({ listed: discovered.size, dropped: discoveredDropped, unannounced }),
 
     async adopt(id) {
       const d = discovered.get(id);

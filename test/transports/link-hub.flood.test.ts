@@ -1,0 +1,90 @@
+/**
+ * Bounded under a flood of strangers (issue 12 §4): 10,000 hellos with distinct unknown ids on a
+ * real fleet and SQLite file (simulated clock). The discovered list stays at its bound (the oldest
+ * dropped, counted), the log and event log get 20 lines and one summary instead of 10,000, and a
+ * device the operator adopts from the list still joins.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createFleet } from '../../src/devices/fleet.js';
+import { genericDevice } from '../../src/devices/generic-device.js';
+import { createSimulatedClock, flushMicrotasks } from '../../src/runtime/clock.js';
+import type { Logger } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import type { LinkHandle, LinkHub } from '../../src/transports/link-hub.js';
+import { createLinkHub } from '../../src/transports/link-hub.js';
+import type { DeviceId, HelloMessage } from '../../src/transports/protocol.js';
+import { createProtocolCarrier } from '../../src/transports/protocol-carrier.js';
+import { tempDir } from '../store/helpers.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+const hello = (id: string): HelloMessage => ({
+  v: 1,
+  type: 'hello',
+  deviceId: id as DeviceId,
+  kind: 'fleetvisor.generic',
+  boot: 1,
+  firmware: { version: '1.0.0', slot: 'A', confirmed: true, slots: { A: '1.0.0', B: null } },
+  capabilities: [],
+});
+
+describe('link hub under a flood of unknown hellos', () => {
+  it('keeps the discovered list bounded, announces 20 and sums up the rest, and adoption still works', async () => {
+    const tmp = tempDir();
+    cleanups.push(tmp.cleanup);
+    const clock = createSimulatedClock({ wallStartMs: 1_800_000_000_000 });
+    const store = await openSqliteStore({ file: tmp.file, telemetryFlushMs: 0, now: () => clock.wallNow() });
+    const logs: { message: string; fields?: Record<string, unknown> }[] = [];
+    const keep = (message: string, fields?: Record<string, unknown>) => {
+      logs.push({ message, ...(fields ? { fields } : {}) });
+    };
+    const logger: Logger = { debug: keep, info: keep, warn: keep, error: keep };
+    const runtime = createRuntime({ clock, logger });
+    let hub: LinkHub | undefined;
+    const carrier = createProtocolCarrier({
+      send: (id, m) => hub?.send(id, m) ?? false,
+      replyTimeoutMs: 5000,
+    });
+    const fleet = createFleet({ runtime, store, kinds: [genericDevice], carrier, reconcileIntervalMs: 0 });
+    await fleet.start();
+    hub = createLinkHub({ runtime, fleet, store, adopt: 'manual', maxDiscovered: 1000 });
+    cleanups.push(async () => {
+      await fleet.stop().catch(() => {});
+      await store.close().catch(() => {});
+      runtime.dispose();
+    });
+    const link: LinkHandle = { via: 'mqtt', presence: 'status', send: () => true };
+
+    for (let i = 0; i < 10_000; i++) hub.deliver(`stranger-${i}` as DeviceId, hello(`stranger-${i}`), link);
+    await flushMicrotasks();
+
+    const list = hub.discovered();
+    expect(list).toHaveLength(1000);
+    expect(list[0]!.id).toBe('stranger-9000'); // the oldest 9,000 dropped
+    expect(hub.discoveryStats()).toEqual({ listed: 1000, dropped: 9000, unannounced: 9980 });
+    const waiting = logs.filter((r) => r.message === 'new device waits for adoption');
+    expect(waiting).toHaveLength(20);
+
+    clock.advance(60_000);
+    await flushMicrotasks();
+    await new Promise((r) => setTimeout(r, 50));
+    const summary = logs.find(
+      (r) => r.message === 'more new devices were discovered than announced one by one',
+    );
+    expect(summary?.fields).toMatchObject({ count: 9980 });
+    const events = await store.queryEvents({ kind: 'device.discovered', limit: 10_000 });
+    expect(events.items.length).toBe(20);
+    const summaries = await store.queryEvents({ kind: 'device.discoveredSummary', limit: 10 });
+    expect(summaries.items.map((e) => e.ok && e.value.data)).toEqual([{ count: 9980, windowMs: 60_000 }]);
+
+    // The operator adopts one from the list: it joins the fleet.
+    const adopted = await hub.adopt('stranger-9999');
+    expect(adopted).toEqual({ ok: true });
+    expect(fleet.has('stranger-9999')).toBe(true);
+    expect(hub.discovered()).toHaveLength(999);
+  });
+});
