@@ -324,6 +324,17 @@ async function sparkplugScenario(target: Target): Promise<void> {
     `fleetvisor/v1/${account}/hello`,
   ]);
   expect(leaked).toEqual([]);
+  // Its will, NDEATH, is its own topic: cut its connection and the broker publishes it for the account.
+  const nodeId = fleetId(group, node);
+  const deaths = app.fleet.device(nodeId)?.link;
+  (tahu as unknown as { client: MqttClient }).client.stream.destroy();
+  await waitFor(
+    () =>
+      app.fleet.device(nodeId)?.link !== deaths &&
+      /NDEATH/.test(String(app.fleet.device(nodeId)?.link?.reason)),
+    6000,
+    'the node’s NDEATH seen by the app',
+  );
 }
 
 describe('the convention ACL, one table for aedes and Mosquitto', () => {
