@@ -68,6 +68,12 @@ export interface LinkHubOptions {
   readonly adopt?: 'auto' | 'manual';
   /** Most devices listed as discovered; default 1000 (past it the oldest is dropped, counted). */
   readonly maxDiscovered?: number;
+  /**
+   * Automatic adoption at a bounded rate: past this many new devices in a minute, automatic
+   * adoption pauses until the minute ends (an alarm is logged and written once), and the rest wait
+   * in the discovered list (`adoptionPaused`) for an operator; default 200.
+   */
+  readonly autoAdoptPerMinute?: number;
   /** New discovered devices logged and written as events one by one per minute; default 20 (the rest: one summary). */
   readonly discoveredAnnouncementsPerMinute?: number;
   /** Link errors written to the event log per device per minute; default 10 (all are counted). */
@@ -205,6 +211,8 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
   let discoveredDropped = 0;
   let unannounced = 0;
   let announceWindow: { announced: number; suppressed: number } | undefined;
+  const autoAdoptPerMinute = options.autoAdoptPerMinute ?? 200;
+  let adoptWindow: { adopted: number; paused: number } | undefined;
   let events: EventInput[] = [];
   const observers = new Set<(deviceId: string, message: Message) => void>();
   let totalReceived = 0;
@@ -239,6 +247,31 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
       if (!fleet.has(oldest)) sessions.delete(oldest);
       discoveredDropped++;
     }
+  }
+
+  /** Whether one more device may be adopted automatically this minute; past the budget, one alarm. */
+  function mayAutoAdopt(): boolean {
+    if (!adoptWindow) {
+      const w = { adopted: 0, paused: 0 };
+      adoptWindow = w;
+      runtime.clock.setTimeout(() => {
+        adoptWindow = undefined;
+        if (w.paused > 0)
+          log.warn('automatic adoption resumes', { waitingForOperator: w.paused, windowMs: 60_000 });
+      }, 60_000);
+    }
+    if (adoptWindow.adopted < autoAdoptPerMinute) {
+      adoptWindow.adopted++;
+      return true;
+    }
+    if (adoptWindow.paused++ === 0) {
+      log.warn(`adoption paused: ${autoAdoptPerMinute} new devices in 60 s; the rest wait for an operator`, {
+        budget: autoAdoptPerMinute,
+        windowMs: 60_000,
+      });
+      logEvent('fleet.adoptionPaused', undefined, { newDevices: autoAdoptPerMinute, windowMs: 60_000 });
+    }
+    return false;
   }
 
   /** Whether one more new device may be announced this minute; the rest are summed up when it ends. */
@@ -476,6 +509,8 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     }
     const known = fleet.kinds.has(m.kind);
     const prev = discovered.get(id);
+    const paused =
+      known && adoptMode === 'auto' && (prev ? prev.reason === 'adoptionPaused' : !mayAutoAdopt());
     const entry: DiscoveredDevice = {
       id,
       kind: m.kind,
@@ -483,9 +518,9 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
       via: link.via,
       firstSeen: prev?.firstSeen ?? now(),
       lastSeen: now(),
-      reason: !known ? 'unknownKind' : 'manual',
+      reason: !known ? 'unknownKind' : paused ? 'adoptionPaused' : 'manual',
     };
-    if (!known || adoptMode === 'manual') {
+    if (!known || adoptMode === 'manual' || paused) {
       if (!prev) {
         makeRoomInDiscovered();
         if (mayAnnounce()) {

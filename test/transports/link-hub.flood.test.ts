@@ -32,32 +32,34 @@ const hello = (id: string): HelloMessage => ({
   capabilities: [],
 });
 
+async function rig(adopt: 'auto' | 'manual') {
+  const tmp = tempDir();
+  cleanups.push(tmp.cleanup);
+  const clock = createSimulatedClock({ wallStartMs: 1_800_000_000_000 });
+  const store = await openSqliteStore({ file: tmp.file, telemetryFlushMs: 0, now: () => clock.wallNow() });
+  const logs: { message: string; fields?: Record<string, unknown> }[] = [];
+  const keep = (message: string, fields?: Record<string, unknown>) => {
+    logs.push({ message, ...(fields ? { fields } : {}) });
+  };
+  const logger: Logger = { debug: keep, info: keep, warn: keep, error: keep };
+  const runtime = createRuntime({ clock, logger });
+  let hub: LinkHub | undefined;
+  const carrier = createProtocolCarrier({ send: (id, m) => hub?.send(id, m) ?? false, replyTimeoutMs: 5000 });
+  const fleet = createFleet({ runtime, store, kinds: [genericDevice], carrier, reconcileIntervalMs: 0 });
+  await fleet.start();
+  hub = createLinkHub({ runtime, fleet, store, adopt, maxDiscovered: 1000 });
+  cleanups.push(async () => {
+    await fleet.stop().catch(() => {});
+    await store.close().catch(() => {});
+    runtime.dispose();
+  });
+  const link: LinkHandle = { via: 'mqtt', presence: 'status', send: () => true };
+  return { clock, store, logs, fleet, hub, link };
+}
+
 describe('link hub under a flood of unknown hellos', () => {
   it('keeps the discovered list bounded, announces 20 and sums up the rest, and adoption still works', async () => {
-    const tmp = tempDir();
-    cleanups.push(tmp.cleanup);
-    const clock = createSimulatedClock({ wallStartMs: 1_800_000_000_000 });
-    const store = await openSqliteStore({ file: tmp.file, telemetryFlushMs: 0, now: () => clock.wallNow() });
-    const logs: { message: string; fields?: Record<string, unknown> }[] = [];
-    const keep = (message: string, fields?: Record<string, unknown>) => {
-      logs.push({ message, ...(fields ? { fields } : {}) });
-    };
-    const logger: Logger = { debug: keep, info: keep, warn: keep, error: keep };
-    const runtime = createRuntime({ clock, logger });
-    let hub: LinkHub | undefined;
-    const carrier = createProtocolCarrier({
-      send: (id, m) => hub?.send(id, m) ?? false,
-      replyTimeoutMs: 5000,
-    });
-    const fleet = createFleet({ runtime, store, kinds: [genericDevice], carrier, reconcileIntervalMs: 0 });
-    await fleet.start();
-    hub = createLinkHub({ runtime, fleet, store, adopt: 'manual', maxDiscovered: 1000 });
-    cleanups.push(async () => {
-      await fleet.stop().catch(() => {});
-      await store.close().catch(() => {});
-      runtime.dispose();
-    });
-    const link: LinkHandle = { via: 'mqtt', presence: 'status', send: () => true };
+    const { clock, store, logs, fleet, hub, link } = await rig('manual');
 
     for (let i = 0; i < 10_000; i++) hub.deliver(`stranger-${i}` as DeviceId, hello(`stranger-${i}`), link);
     await flushMicrotasks();
@@ -86,5 +88,25 @@ describe('link hub under a flood of unknown hellos', () => {
     expect(adopted).toEqual({ ok: true });
     expect(fleet.has('stranger-9999')).toBe(true);
     expect(hub.discovered()).toHaveLength(999);
+  });
+  it('automatic adoption pauses past 200 new devices a minute, with one alarm; the rest wait for an operator', async () => {
+    const { clock, store, logs, fleet, hub, link } = await rig('auto');
+    for (let i = 0; i < 500; i++) hub.deliver(`fake-${i}` as DeviceId, hello(`fake-${i}`), link);
+    await clock.advanceAsync(0);
+    for (let i = 0; i < 50 && fleet.list().length < 200; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(fleet.list()).toHaveLength(200);
+    const waiting = hub.discovered();
+    expect(waiting).toHaveLength(300);
+    expect(new Set(waiting.map((d) => d.reason))).toEqual(new Set(['adoptionPaused']));
+    expect(logs.filter((r) => r.message.startsWith('adoption paused'))).toHaveLength(1);
+    // Heard again, a paused device keeps waiting (no adoption behind the operator's back).
+    hub.deliver('fake-499' as DeviceId, hello('fake-499'), link);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(fleet.has('fake-499')).toBe(false);
+    // The operator adopts it.
+    expect(await hub.adopt('fake-499')).toEqual({ ok: true });
+    expect(fleet.has('fake-499')).toBe(true);
+    const alarms = await store.queryEvents({ kind: 'fleet.adoptionPaused', limit: 10 });
+    expect(alarms.items).toHaveLength(1);
   });
 });
