@@ -85,6 +85,13 @@ export interface ServerOptions {
   readonly hardBufferedBytes?: number;
   /** WebSocket ping interval; a socket that did not answer the previous ping is closed. Default 15 s. */
   readonly heartbeatMs?: number;
+  /**
+   * Time a client has to send a request's headers, and its whole request; defaults 10 s and 30 s.
+   * Past them the connection is answered 408 and closed, within a second of the time (Node checks
+   * every 30 s unless told otherwise).
+   */
+  readonly headersTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
   /** Time a new socket has to authenticate; default 5 s. */
   readonly authTimeoutMs?: number;
   /** Most authenticated WebSocket connections at once; default 32. */
@@ -711,13 +718,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Listening
 
   const makeServer = (): Server => {
-    const server = createServer({ maxHeaderSize: 16 * 1024 }, onRequest);
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
+    const server = createServer(
+      {
+        maxHeaderSize: 16 * 1024,
+        headersTimeout: options.headersTimeoutMs ?? 10_000,
+        requestTimeout: options.requestTimeoutMs ?? 30_000,
+        // How often Node looks for connections past those times; its default (30 s) let a slow
+        // client hold a connection up to 30 s past the configured cut-off.
+        connectionsCheckingInterval: 500,
+      },
+      onRequest,
+    );
     server.keepAliveTimeout = 5_000;
     server.on('upgrade', onUpgrade);
-    server.on('clientError', (_error, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      const slow = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      if (socket.writable)
+        socket.end(
+          slow
+            ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n'
+            : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n',
+        );
       else socket.destroy();
     });
     return server;

@@ -459,6 +459,22 @@ describe('WebSocket /api/stream', () => {
     expect(api.calls.map((c) => c.actor)).toEqual(['operator', 'operator', 'operator']);
   });
 
+  it('answers 408 to a client that sends its headers too slowly, at the configured time, not at Node\u2019s 30 s check', async () => {
+    const { server } = await start({ headersTimeoutMs: 1000, requestTimeoutMs: 2000 });
+    const socket: Socket = createConnection({ host: '127.0.0.1', port: server.port });
+    cleanups.push(() => socket.destroy());
+    let answer = '';
+    socket.on('data', (d) => {
+      answer += d.toString();
+    });
+    const ended = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+    const began = Date.now();
+    socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n'); // and never the blank line
+    const at = await ended;
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(at - began).toBeLessThan(10_000); // Node's own check interval would have taken up to 30 s
+  }, 20_000);
+
   it('carries a firmware-sized call (2 MiB) on an authenticated socket; a stranger may not send 64 KiB', async () => {
     const { server, api } = await start();
     const ws = await authedSocket(server, api);
