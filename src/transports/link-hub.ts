@@ -138,6 +138,8 @@ interface Session {
   gaps: number;
   errors: Record<string, number>;
   errorEvents: number;
+  /** Bad messages past this window's budget: counted, and written as one summary when it ends. */
+  errorSuppressed: number;
   errorWindowStart: number;
   /** Work queued behind an adoption in progress. */
   pending: Promise<void> | undefined;
@@ -158,6 +160,7 @@ const newSession = (): Session => ({
   gaps: 0,
   errors: {},
   errorEvents: 0,
+  errorSuppressed: 0,
   errorWindowStart: 0,
   pending: undefined,
   down: undefined,
@@ -484,6 +487,21 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
       s.errorEvents++;
       logEvent('device.badMessage', id, { code: error.code, message: error.message.slice(0, 300), via });
       log.warn('bad message from device', { deviceId: id, code: error.code, via, message: error.message });
+      return;
+    }
+    // Past the budget: counted (s.errors has them all), and summed up once when the window ends.
+    if (s.errorSuppressed++ === 0) {
+      const windowStart = s.errorWindowStart;
+      runtime.clock.setTimeout(
+        () => {
+          const count = s.errorSuppressed;
+          s.errorSuppressed = 0;
+          if (count === 0) return;
+          logEvent('device.badMessagesSuppressed', id, { count, windowMs: 60_000, via });
+          log.warn('more bad messages from device than written one by one', { deviceId: id, count, via });
+        },
+        Math.max(0, windowStart + 60_000 - t),
+      );
     }
   }
 

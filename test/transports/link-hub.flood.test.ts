@@ -13,7 +13,7 @@ import { createRuntime } from '../../src/runtime/runtime.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import type { LinkHandle, LinkHub } from '../../src/transports/link-hub.js';
 import { createLinkHub } from '../../src/transports/link-hub.js';
-import type { DeviceId, HelloMessage } from '../../src/transports/protocol.js';
+import type { DeviceId, HelloMessage, TelemetryMessage } from '../../src/transports/protocol.js';
 import { createProtocolCarrier } from '../../src/transports/protocol-carrier.js';
 import { tempDir } from '../store/helpers.js';
 
@@ -108,5 +108,26 @@ describe('link hub under a flood of unknown hellos', () => {
     expect(fleet.has('fake-499')).toBe(true);
     const alarms = await store.queryEvents({ kind: 'fleet.adoptionPaused', limit: 10 });
     expect(alarms.items).toHaveLength(1);
+  });
+  it('counts every bad message of a device past the 10 a minute written, and writes one summary when the minute ends', async () => {
+    const { clock, store, hub, link } = await rig('manual');
+    const ghost = 'ghost-1' as DeviceId;
+    for (let seq = 1; seq <= 500; seq++) {
+      const m: TelemetryMessage = { v: 1, type: 'telemetry', boot: 1, seq, ts: 1, values: { t: seq } };
+      hub.deliver(ghost, m, link);
+    }
+    expect(hub.stats(ghost)?.errors).toEqual({ unknownDevice: 500 });
+    await clock.advanceAsync(60_000);
+    await new Promise((r) => setTimeout(r, 50));
+    const one = await store.queryEvents({ kind: 'device.badMessage', deviceId: ghost, limit: 1000 });
+    expect(one.items).toHaveLength(10);
+    const summary = await store.queryEvents({
+      kind: 'device.badMessagesSuppressed',
+      deviceId: ghost,
+      limit: 10,
+    });
+    expect(summary.items.map((e) => e.ok && e.value.data)).toEqual([
+      { count: 490, windowMs: 60_000, via: 'mqtt' },
+    ]);
   });
 });
