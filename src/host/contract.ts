@@ -341,7 +341,14 @@ export const METHODS = {
   health: z.object({}).strict(),
   stats: z.object({}).strict(),
   kinds: z.object({}).strict(),
-  discovered: z.object({}).strict(),
+  /** A page of the discovered list (at most 1,000 are kept), newest first; optionally of one kind. */
+  discovered: z
+    .object({
+      offset: z.number().int().min(0).default(0),
+      limit: z.number().int().min(1).max(1000).default(1000),
+      kind: z.string().min(1).max(128).optional(),
+    })
+    .strict(),
   act: z
     .object({
       ids: z.array(id).min(1).max(10_000),

@@ -158,7 +158,11 @@ function queryHandlers(ctx: ApiContext) {
         };
       }),
 
-    discovered: async () => links.hub?.discovered() ?? [],
+    discovered: async (a) => {
+      const all = (links.hub?.discovered() ?? []).filter((d) => a.kind === undefined || d.kind === a.kind);
+      all.sort((x, y) => y.firstSeen - x.firstSeen);
+      return all.slice(a.offset, a.offset + a.limit);
+    },
   } satisfies Partial<Handlers>;
 }
 
