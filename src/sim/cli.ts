@@ -230,7 +230,14 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     );
     if (fleet.hostPorts.length > 0) io.out(`serial host ports: ${fleet.hostPorts.join(' ')}`);
   } catch (error) {
-    io.err(`sim: ${error instanceof Error ? error.message : String(error)}`);
+    const message = error instanceof Error ? error.message : String(error);
+    io.err(`sim: ${message}`);
+    if (/bad username or password|not authori[sz]ed/i.test(message))
+      io.err(
+        "sim: the broker asks for credentials (Fleetvisor's embedded broker always does): give the app's data folder, " +
+          '--data-dir DIR, so each simulated device gets its own account, or a first-contact secret, ' +
+          '--provisioning-secret S (fleetvisor broker provisioning KIND prints one)',
+      );
     await shutdown();
     return 1;
   }
