@@ -47,10 +47,6 @@ import {
 import type { ReconnectOptions } from './reconnect.js';
 import { ReconnectSchedule, reconnectSchema, resolveReconnect } from './reconnect.js';
 
-// Moved to reconnect.ts; re-exported while the Homie and Sparkplug bridges still import them from here.
-export type { ReconnectOptions } from './reconnect.js';
-export { backoffDelayMs, DEFAULT_RECONNECT, ReconnectSchedule } from './reconnect.js';
-
 export type MqttLinkState = 'connecting' | 'connected' | 'backoff' | 'closed';
 
 /** A publish a device sent that the host cannot use. `code` is that of {@link decodePublish}. */

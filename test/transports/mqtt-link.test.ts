@@ -10,7 +10,7 @@ import { createRuntime } from '../../src/runtime/runtime.js';
 import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import type { LinkDeviceError, MqttLink, MqttLinkOptions } from '../../src/transports/mqtt-link.js';
-import { backoffDelayMs, DEFAULT_RECONNECT, startMqttLink } from '../../src/transports/mqtt-link.js';
+import { startMqttLink } from '../../src/transports/mqtt-link.js';
 import type { CommandMessage, DeviceId, Message, TelemetryMessage } from '../../src/transports/protocol.js';
 import { freePort, uniqueId, waitFor } from './helpers.js';
 
@@ -67,19 +67,6 @@ async function embedded(port = 0): Promise<EmbeddedBroker> {
   cleanups.push(() => broker.close());
   return broker;
 }
-
-describe('backoffDelayMs', () => {
-  it.each([
-    [0, 0, 500],
-    [1, 0, 1000],
-    [3, 0.5, 3000],
-    [6, 0, 30_000],
-    [40, 0, 30_000],
-    [40, 0.999, 15_015],
-  ])('attempt %i with random %f waits %i ms', (attempt, random, expected) => {
-    expect(backoffDelayMs(attempt, DEFAULT_RECONNECT, () => random)).toBe(expected);
-  });
-});
 
 const externalUrl = process.env.FLEETVISOR_TEST_MQTT_URL;
 const variants: { name: string; skip: boolean; url: () => Promise<string> }[] = [
