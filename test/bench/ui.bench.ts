@@ -35,21 +35,18 @@
  * npm run bench -- ui                  # 10-minute heap run
  * BENCH_QUICK=1 npm run bench -- ui    # 1-minute heap run
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import type { Browser, CDPSession, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
-import { serveBundle } from '../renderer/serve-bundle.js';
+import { buildRenderer, serveBundle } from '../renderer/serve-bundle.js';
 import { percentile, report } from './bench-kit.js';
 
 const SUITE = 'ui';
 const CHROMIUM = '/usr/bin/chromium';
-const ROOT = resolve(import.meta.dirname, '../..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const DEVICES = 5_000;
 const HZ = 1;
@@ -77,26 +74,6 @@ const GROWTH_GOAL_MB_PER_MIN = 1;
 
 const MACHINE = 'headless Chromium, --disable-gpu (software raster), 2 shared cores, fleet simulated in-page';
 const WORKLOAD = `${DEVICES} devices, telemetry ${HZ} Hz each, diffs every 100 ms`;
-
-async function build(outDir: string): Promise<void> {
-  await promisify(execFile)(
-    process.execPath,
-    [
-      join(ROOT, 'node_modules/vite/bin/vite.js'),
-      'build',
-      '--config',
-      'renderer/vite.config.ts',
-      '--mode',
-      'fake',
-      '--outDir',
-      outDir,
-      '--emptyOutDir',
-      '--logLevel',
-      'warn',
-    ],
-    { cwd: ROOT },
-  );
-}
 
 // ---- frames ------------------------------------------------------------------------------------
 
@@ -774,7 +751,7 @@ async function main(): Promise<void> {
   try {
     outDir = await mkdtemp(join(tmpdir(), 'fleetvisor-ui-bench-'));
     const tBuild = performance.now();
-    await build(outDir);
+    await buildRenderer(outDir, { mode: 'fake' });
     console.log(`# ui: renderer built in ${((performance.now() - tBuild) / 1000).toFixed(1)} s`);
     await writeFile(join(outDir, 'calibrate.html'), calibrationPage());
     const served = await serveBundle(outDir);

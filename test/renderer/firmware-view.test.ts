@@ -6,37 +6,22 @@
  * .test-results/screenshots/firmware-*.png.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firmwareDirFor } from '../../src/firmware/index.js';
-import type { HostApiHandle } from '../../src/host/api.js';
-import { createHostApi } from '../../src/host/api.js';
-import type { App } from '../../src/host/app.js';
-import { DEMO_DATABASE_FILE_NAME, startApp } from '../../src/host/app.js';
-import type { RunningServer } from '../../src/host/server.js';
-import { startServer } from '../../src/host/server.js';
-import { silentLogger } from '../../src/runtime/runtime.js';
-import { buildRenderer } from './serve-bundle.js';
+import { DEMO_DATABASE_FILE_NAME } from '../../src/host/app.js';
+import { CHROMIUM, type RealHost, SHOTS, startRealHost } from './real-host.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = resolve(import.meta.dirname, '../..');
-const SHOTS = join(ROOT, '.test-results', 'screenshots');
 const SAMPLE = join(ROOT, 'assets/firmware/sample-1.1.0.bin');
 const SAMPLE_SHA256 = 'ad36f74d0eba0cf72e4e5ed6096121f4a4f2454b02d47d9be792fc036b571e54';
 
 describe.skipIf(!existsSync(CHROMIUM))('the Firmware view on a real demo host', () => {
-  let outDir: string;
   let dataDir: string;
-  let app: App;
-  let api: HostApiHandle;
-  let server: RunningServer;
-  let browser: Browser;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
+  let host: RealHost | undefined;
   const manifest = { name: 'sample-1.1.0.bin.manifest.json', mimeType: 'application/json' };
   const imageFile = (buffer: Buffer) => ({
     name: 'sample-1.1.0.bin',
@@ -45,36 +30,14 @@ describe.skipIf(!existsSync(CHROMIUM))('the Firmware view on a real demo host', 
   });
 
   beforeAll(async () => {
-    outDir = await mkdtemp(join(tmpdir(), 'fleetvisor-renderer-'));
-    dataDir = await mkdtemp(join(tmpdir(), 'fleetvisor-fw-view-'));
-    await buildRenderer(outDir);
-    await mkdir(SHOTS, { recursive: true });
-    app = await startApp({
-      dataDir,
-      logger: silentLogger,
-      broker: { port: 0 },
-      demo: { mqtt: 2, serial: 0, telemetryIntervalMs: 1000 },
-      conventions: [],
+    host = await startRealHost({
+      name: 'fw-view',
+      app: { broker: { port: 0 }, demo: { mqtt: 2, serial: 0, telemetryIntervalMs: 1000 }, conventions: [] },
     });
-    api = createHostApi(app);
-    server = await startServer({ api, staticDir: outDir });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    await page.goto(server.url);
+    ({ page, pageErrors, dataDir } = host);
   }, 90_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    api?.close();
-    await app?.stop();
-    if (outDir) await rm(outDir, { recursive: true, force: true });
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  }, 30_000);
+  afterAll(() => host?.close(), 30_000);
 
   const stored = () => readdirSync(firmwareDirFor(join(dataDir, DEMO_DATABASE_FILE_NAME)));
 

@@ -6,71 +6,33 @@
  * one. Screenshots go to .test-results/screenshots/real-*.png.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HostApiHandle } from '../../src/host/api.js';
-import { createHostApi } from '../../src/host/api.js';
 import type { App } from '../../src/host/app.js';
-import { startApp } from '../../src/host/app.js';
-import type { RunningServer } from '../../src/host/server.js';
-import { startServer } from '../../src/host/server.js';
-import { silentLogger } from '../../src/runtime/runtime.js';
 import type { MqttSimDevice } from '../../src/sim/mqtt-device.js';
 import { startMqttSimDevice } from '../../src/sim/mqtt-device.js';
-import { buildRenderer } from './serve-bundle.js';
+import { CHROMIUM, type RealHost, SHOTS, startRealHost } from './real-host.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = resolve(import.meta.dirname, '../..');
-const SHOTS = join(ROOT, '.test-results', 'screenshots');
 const DEVICES = 12;
 
 describe.skipIf(!existsSync(CHROMIUM))('the real-fleet path: --no-demo, devices say hello, adopt', () => {
-  let outDir: string;
-  let dataDir: string;
   let app: App;
-  let api: HostApiHandle;
-  let server: RunningServer;
   const sim: MqttSimDevice[] = [];
-  let browser: Browser;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
+  let host: RealHost | undefined;
 
   beforeAll(async () => {
-    outDir = await mkdtemp(join(tmpdir(), 'fleetvisor-renderer-'));
-    dataDir = await mkdtemp(join(tmpdir(), 'fleetvisor-real-'));
-    await buildRenderer(outDir);
-    await mkdir(SHOTS, { recursive: true });
     // What `npm start -- --no-demo` starts: no simulated devices, manual adoption.
-    app = await startApp({
-      dataDir,
-      logger: silentLogger,
-      broker: { port: 0 },
-      demo: false,
-      conventions: [],
-    });
-    api = createHostApi(app);
-    server = await startServer({ api, staticDir: outDir });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    await page.goto(server.url);
+    host = await startRealHost({ name: 'real', app: { broker: { port: 0 }, demo: false, conventions: [] } });
+    ({ app, page, pageErrors } = host);
   }, 90_000);
 
   afterAll(async () => {
-    await browser?.close();
+    await host?.browser.close();
     await Promise.all(sim.map((d) => d.stop()));
-    await server?.close();
-    api?.close();
-    await app?.stop();
-    if (outDir) await rm(outDir, { recursive: true, force: true });
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await host?.close();
   }, 30_000);
 
   it('the empty fleet says that --no-demo adopts manually, and where', async () => {

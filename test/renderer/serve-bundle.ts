@@ -10,8 +10,11 @@ import { contentTypeOf } from '../../src/host/content-types.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
-/** Builds the renderer into `outDir` (vite, warnings only). */
-export async function buildRenderer(outDir: string): Promise<void> {
+/**
+ * Builds the renderer into `outDir` (vite, warnings only): the production build, or with
+ * `mode: 'fake'` the one whose `?fake=N` runs a simulated fleet in the page.
+ */
+export async function buildRenderer(outDir: string, options: { mode?: 'fake' } = {}): Promise<void> {
   await promisify(execFile)(
     process.execPath,
     [
@@ -19,6 +22,7 @@ export async function buildRenderer(outDir: string): Promise<void> {
       'build',
       '--config',
       'renderer/vite.config.ts',
+      ...(options.mode ? ['--mode', options.mode] : []),
       '--outDir',
       outDir,
       '--emptyOutDir',

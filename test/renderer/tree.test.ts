@@ -7,36 +7,22 @@
  * Screenshots go to .test-results/screenshots/tree-*.png.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostApiHandle } from '../../src/host/api.js';
-import { createHostApi } from '../../src/host/api.js';
 import type { App } from '../../src/host/app.js';
-import { startApp } from '../../src/host/app.js';
-import type { RunningServer } from '../../src/host/server.js';
-import { startServer } from '../../src/host/server.js';
-import { silentLogger } from '../../src/runtime/runtime.js';
 import { waitFor } from '../transports/helpers.js';
-import { buildRenderer } from './serve-bundle.js';
+import { CHROMIUM, type RealHost, SHOTS, startRealHost } from './real-host.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = resolve(import.meta.dirname, '../..');
-const SHOTS = join(ROOT, '.test-results', 'screenshots');
 const ids = ['demo-m001', 'demo-m002', 'demo-m003'];
 
 describe.skipIf(!existsSync(CHROMIUM))('the supervision tree on the real stack', () => {
-  let outDir: string;
-  let dataDir: string;
   let app: App;
   let api: HostApiHandle;
-  let server: RunningServer;
-  let browser: Browser;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
+  let host: RealHost | undefined;
 
   const row = (key: string) => page.locator(`[data-testid="tree-node"][data-key="${key}"]`);
   const open = async (key: string) => {
@@ -50,42 +36,21 @@ describe.skipIf(!existsSync(CHROMIUM))('the supervision tree on the real stack',
       | undefined;
 
   beforeAll(async () => {
-    outDir = await mkdtemp(join(tmpdir(), 'fleetvisor-renderer-'));
-    dataDir = await mkdtemp(join(tmpdir(), 'fleetvisor-tree-'));
-    await buildRenderer(outDir);
-    await mkdir(SHOTS, { recursive: true });
-    app = await startApp({
-      dataDir,
-      logger: silentLogger,
-      broker: { port: 0 },
-      demo: { mqtt: 3, serial: 0, telemetryIntervalMs: 500 },
-      conventions: [],
+    host = await startRealHost({
+      name: 'tree',
+      app: { broker: { port: 0 }, demo: { mqtt: 3, serial: 0, telemetryIntervalMs: 500 }, conventions: [] },
+      ready: (app) =>
+        waitFor(
+          () => ids.every((id) => app.fleet.device(id)?.state === 'connected'),
+          15_000,
+          'demo connected',
+        ),
     });
-    await waitFor(
-      () => ids.every((id) => app.fleet.device(id)?.state === 'connected'),
-      15_000,
-      'demo connected',
-    );
-    api = createHostApi(app);
-    server = await startServer({ api, staticDir: outDir });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    await page.goto(server.url);
+    ({ app, api, page, pageErrors } = host);
     await page.getByTestId('nav-tree').click();
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    api?.close();
-    await app?.stop();
-    if (outDir) await rm(outDir, { recursive: true, force: true });
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  }, 30_000);
+  afterAll(() => host?.close(), 30_000);
 
   it('shows the app root supervisor with the broker, the devices and the links, with intensities', async () => {
     await row('fleetvisor').waitFor({ timeout: 15_000 });

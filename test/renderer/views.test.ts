@@ -9,17 +9,15 @@
  *
  * Skipped when /usr/bin/chromium is missing (`apt-get install -y chromium`).
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveBundle } from './serve-bundle.js';
+import { buildRenderer, serveBundle } from './serve-bundle.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -37,23 +35,7 @@ describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated flee
 
   beforeAll(async () => {
     outDir = await mkdtemp(join(tmpdir(), 'fleetvisor-renderer-'));
-    await promisify(execFile)(
-      process.execPath,
-      [
-        join(ROOT, 'node_modules/vite/bin/vite.js'),
-        'build',
-        '--config',
-        'renderer/vite.config.ts',
-        '--mode',
-        'fake',
-        '--outDir',
-        outDir,
-        '--emptyOutDir',
-        '--logLevel',
-        'warn',
-      ],
-      { cwd: ROOT },
-    );
+    await buildRenderer(outDir, { mode: 'fake' });
     ({ server, url } = await serveBundle(outDir));
     await mkdir(SHOTS, { recursive: true });
     browser = await chromium.launch({
