@@ -49,7 +49,7 @@ export function createDiscoveryRegistry(options: DiscoveryRegistryOptions): Disc
   const { fleet, events, policy } = options;
   const log = options.runtime.logger;
   const now = () => options.runtime.clock.wallNow();
-  const maxDiscovered = policy.maxDiscovered ?? 1000;
+  const maxDiscovered = policy.maxDiscovered ?? 10_000;
   const maxPerWindow = policy.autoAdoptMaxPerWindow ?? 200;
   const windowMs = policy.autoAdoptWindowMs ?? 60_000;
   const eventBudget = options.discoveredEventsPerWindow ?? 20;

@@ -28,7 +28,7 @@ export type AdoptionMode = 'auto' | 'manual';
 
 export interface AdoptionPolicy {
   readonly adopt: AdoptionMode;
-  /** Most entries listed; default 1000 (oldest dropped first, counted). */
+  /** Most entries listed; default 10 000 (oldest dropped first, counted). */
   readonly maxDiscovered?: number;
   /** Automatic adoptions allowed per window before adoption pauses; default 200. */
   readonly autoAdoptMaxPerWindow?: number;

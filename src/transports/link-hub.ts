@@ -66,7 +66,10 @@ export interface LinkHubOptions {
   readonly store: Store;
   /** What happens to a device the fleet does not know when it says hello; default `manual`. */
   readonly adopt?: 'auto' | 'manual';
-  /** Most devices listed as discovered; default 1000 (past it the oldest is dropped, counted). */
+  /**
+   * Most devices listed as discovered; default 10 000 (past it the oldest is dropped, counted): a
+   * real fleet waiting for adoption fits, a flood of invented ids does not grow without bound.
+   */
   readonly maxDiscovered?: number;
   /**
    * Automatic adoption at a bounded rate: past this many new devices in a minute, automatic
@@ -78,6 +81,12 @@ export interface LinkHubOptions {
   readonly discoveredAnnouncementsPerMinute?: number;
   /** Link errors written to the event log per device per minute; default 10 (all are counted). */
   readonly maxErrorEventsPerMinute?: number;
+  /**
+   * Link errors written one by one per minute across all devices (a flood of strangers, a
+   * thousand misconfigured devices); default 100 events, of which 20 also as log lines. The rest
+   * are counted and written as one summary (by code, how many devices) when the minute ends.
+   */
+  readonly maxErrorEventsPerMinuteAll?: number;
   /** Firmware transfer acks (the firmware layer plugs in here). */
   onFirmwareAck?(deviceId: DeviceId, ack: FwAckMessage): void;
 }
@@ -202,14 +211,31 @@ function firstTime(s: Session, boot: number, seq: number): boolean {
   return true;
 }
 
+/** Bad-message log lines per minute across all devices (the events have their own budget). */
+const MAX_ERROR_LINES_ALL = 20;
+
+interface ErrorWindow {
+  /** Events written one by one this minute. */
+  written: number;
+  /** Log lines asked for this minute (past {@link MAX_ERROR_LINES_ALL}, not written). */
+  logged: number;
+  /** Bad messages past the budget, summed up when the minute ends. */
+  folded: number;
+  byCode: Record<string, number>;
+  devices: Set<string>;
+  fold(id: string, code: string, count: number): void;
+}
+
 export function createLinkHub(options: LinkHubOptions): LinkHub {
   const { runtime, fleet, store } = options;
   const log = runtime.logger;
   const adoptMode = options.adopt ?? 'manual';
   const maxErrorEvents = options.maxErrorEventsPerMinute ?? 10;
+  const maxErrorEventsAll = options.maxErrorEventsPerMinuteAll ?? 100;
+  let errorsThisMinute: ErrorWindow | undefined;
   const sessions = new Map<string, Session>();
   const discovered = new Map<string, DiscoveredDevice>();
-  const maxDiscovered = options.maxDiscovered ?? 1000;
+  const maxDiscovered = options.maxDiscovered ?? 10_000;
   const announceBudget = options.discoveredAnnouncementsPerMinute ?? 20;
   let discoveredDropped = 0;
   let unannounced = 0;
@@ -476,6 +502,12 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     }
   }
 
+  /**
+   * Every bad message is counted (`s.errors`). Written one by one: at most `maxErrorEvents` a
+   * minute per device and `maxErrorEventsAll` a minute across devices (20 of those also logged).
+   * Past a device's budget its count is written as one event of its own when its minute ends;
+   * past the hub's, everything is summed up in one event and one log line by code.
+   */
   function countError(id: string, s: Session, error: { code: string; message: string }, via: string): void {
     s.errors[error.code] = (s.errors[error.code] ?? 0) + 1;
     const t = now();
@@ -483,26 +515,69 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
       s.errorWindowStart = t;
       s.errorEvents = 0;
     }
-    if (s.errorEvents < maxErrorEvents) {
-      s.errorEvents++;
-      logEvent('device.badMessage', id, { code: error.code, message: error.message.slice(0, 300), via });
-      log.warn('bad message from device', { deviceId: id, code: error.code, via, message: error.message });
+    const all = errorWindow();
+    if (s.errorEvents >= maxErrorEvents) {
+      // Past the device's budget: summed up for it once when its minute ends.
+      if (s.errorSuppressed++ === 0) {
+        const windowStart = s.errorWindowStart;
+        runtime.clock.setTimeout(
+          () => {
+            const count = s.errorSuppressed;
+            s.errorSuppressed = 0;
+            if (count === 0) return;
+            const w = errorWindow();
+            if (w.written >= maxErrorEventsAll) {
+              w.fold(id, 'suppressedByDevice', count);
+              return;
+            }
+            w.written++;
+            logEvent('device.badMessagesSuppressed', id, { count, windowMs: 60_000, via });
+            if (w.logged++ < MAX_ERROR_LINES_ALL)
+              log.warn('more bad messages from device than written one by one', { deviceId: id, count, via });
+          },
+          Math.max(0, windowStart + 60_000 - t),
+        );
+      }
       return;
     }
-    // Past the budget: counted (s.errors has them all), and summed up once when the window ends.
-    if (s.errorSuppressed++ === 0) {
-      const windowStart = s.errorWindowStart;
-      runtime.clock.setTimeout(
-        () => {
-          const count = s.errorSuppressed;
-          s.errorSuppressed = 0;
-          if (count === 0) return;
-          logEvent('device.badMessagesSuppressed', id, { count, windowMs: 60_000, via });
-          log.warn('more bad messages from device than written one by one', { deviceId: id, count, via });
-        },
-        Math.max(0, windowStart + 60_000 - t),
-      );
+    if (all.written >= maxErrorEventsAll) {
+      all.fold(id, error.code, 1);
+      return;
     }
+    s.errorEvents++;
+    all.written++;
+    logEvent('device.badMessage', id, { code: error.code, message: error.message.slice(0, 300), via });
+    if (all.logged++ < MAX_ERROR_LINES_ALL)
+      log.warn('bad message from device', { deviceId: id, code: error.code, via, message: error.message });
+  }
+
+  /** The minute's budget of bad messages written one by one across devices, and what it folded. */
+  function errorWindow(): ErrorWindow {
+    if (errorsThisMinute) return errorsThisMinute;
+    const w: ErrorWindow = {
+      written: 0,
+      logged: 0,
+      folded: 0,
+      byCode: {},
+      devices: new Set(),
+      fold(id, code, count) {
+        w.folded += count;
+        w.byCode[code] = (w.byCode[code] ?? 0) + count;
+        if (w.devices.size < 100_000) w.devices.add(id);
+      },
+    };
+    errorsThisMinute = w;
+    runtime.clock.setTimeout(() => {
+      errorsThisMinute = undefined;
+      if (w.folded === 0 && w.logged <= MAX_ERROR_LINES_ALL) return;
+      const summary = { count: w.folded, devices: w.devices.size, byCode: w.byCode, windowMs: 60_000 };
+      if (w.folded > 0) logEvent('device.badMessagesSummary', undefined, summary);
+      log.warn('more bad messages than written one by one in the last minute', {
+        ...summary,
+        notLogged: Math.max(0, w.logged - MAX_ERROR_LINES_ALL),
+      });
+    }, 60_000);
+    return w;
   }
 
   function unknownDevice(id: DeviceId, m: Message, link: LinkHandle): void {

@@ -32,7 +32,7 @@ const hello = (id: string): HelloMessage => ({
   capabilities: [],
 });
 
-async function rig(adopt: 'auto' | 'manual') {
+async function rig(adopt: 'auto' | 'manual', maxDiscovered: number | 'default' = 1000) {
   const tmp = tempDir();
   cleanups.push(tmp.cleanup);
   const clock = createSimulatedClock({ wallStartMs: 1_800_000_000_000 });
@@ -47,7 +47,13 @@ async function rig(adopt: 'auto' | 'manual') {
   const carrier = createProtocolCarrier({ send: (id, m) => hub?.send(id, m) ?? false, replyTimeoutMs: 5000 });
   const fleet = createFleet({ runtime, store, kinds: [genericDevice], carrier, reconcileIntervalMs: 0 });
   await fleet.start();
-  hub = createLinkHub({ runtime, fleet, store, adopt, maxDiscovered: 1000 });
+  hub = createLinkHub({
+    runtime,
+    fleet,
+    store,
+    adopt,
+    ...(maxDiscovered === 'default' ? {} : { maxDiscovered }),
+  });
   cleanups.push(async () => {
     await fleet.stop().catch(() => {});
     await store.close().catch(() => {});
@@ -129,5 +135,34 @@ describe('link hub under a flood of unknown hellos', () => {
     expect(summary.items.map((e) => e.ok && e.value.data)).toEqual([
       { count: 490, windowMs: 60_000, via: 'mqtt' },
     ]);
+  });
+  it('lists a real fleet of 2,000 waiting devices whole by default (the bound is for floods)', async () => {
+    const { hub, link } = await rig('manual', 'default');
+    for (let i = 0; i < 2000; i++) hub.deliver(`site-${i}` as DeviceId, hello(`site-${i}`), link);
+    expect(hub.discovered()).toHaveLength(2000);
+    expect(hub.discoveryStats().dropped).toBe(0);
+  });
+
+  it('bounds bad messages across devices: 1,000 strangers sending 10 each write 100 events, 20 log lines and one summary', async () => {
+    const { clock, store, logs, hub, link } = await rig('manual');
+    for (let n = 0; n < 1000; n++)
+      for (let seq = 1; seq <= 10; seq++) {
+        const m: TelemetryMessage = { v: 1, type: 'telemetry', boot: 1, seq, ts: 1, values: { t: seq } };
+        hub.deliver(`nobody-${n}` as DeviceId, m, link);
+      }
+    expect(hub.stats('nobody-999' as DeviceId)?.errors).toEqual({ unknownDevice: 10 });
+    await clock.advanceAsync(60_000);
+    await new Promise((r) => setTimeout(r, 50));
+    const one = await store.queryEvents({ kind: 'device.badMessage', limit: 10_000 });
+    expect(one.items).toHaveLength(100);
+    expect(logs.filter((r) => r.message === 'bad message from device')).toHaveLength(20);
+    const summary = await store.queryEvents({ kind: 'device.badMessagesSummary', limit: 10 });
+    expect(summary.items.map((e) => e.ok && e.value.data)).toEqual([
+      { count: 9900, devices: 990, byCode: { unknownDevice: 9900 }, windowMs: 60_000 },
+    ]);
+    const line = logs.find(
+      (r) => r.message === 'more bad messages than written one by one in the last minute',
+    );
+    expect(line?.fields).toMatchObject({ count: 9900, devices: 990, notLogged: 80 });
   });
 });
