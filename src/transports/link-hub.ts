@@ -89,6 +89,8 @@ export interface LinkHubOptions {
   readonly maxErrorEventsPerMinuteAll?: number;
   /** Firmware transfer acks (the firmware layer plugs in here). */
   onFirmwareAck?(deviceId: DeviceId, ack: FwAckMessage): void;
+  /** Every hello of a fleet device (a firmware job waits for the one after a reboot). */
+  onDeviceHello?(deviceId: DeviceId, hello: HelloMessage): void;
 }
 
 export interface LinkHub {
@@ -110,6 +112,8 @@ export interface LinkHub {
   linkDown(via: string, reason: string): void;
   /** Sends on the device's current link; false when it has none. */
   send(deviceId: string, message: Message): boolean;
+  /** The device's last hello and whether it is online now (firmware jobs start from it). */
+  device(deviceId: string): { readonly hello: HelloMessage | undefined; readonly online: boolean } | undefined;
   discovered(): DiscoveredDevice[];
   /**
    * The discovered list's bounds at work: how many are listed, how many were dropped because the
@@ -371,6 +375,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
 
   function onHello(id: string, s: Session, hello: HelloMessage, link: LinkHandle): void {
     s.hello = hello;
+    options.onDeviceHello?.(id as DeviceId, hello);
     const fw = hello.firmware;
     void fleet.reportStatus(id, {
       firmware: fw.version,
@@ -709,6 +714,11 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
       const s = sessions.get(deviceId);
       if (!s?.online || !s.link) return false;
       return s.link.send(deviceId, message);
+    },
+
+    device(deviceId) {
+      const s = sessions.get(deviceId);
+      return s ? { hello: s.hello, online: s.online } : undefined;
     },
 
     discovered: () => [...discovered.values()],

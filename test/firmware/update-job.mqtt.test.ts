@@ -1,0 +1,281 @@
+/**
+ * One device's firmware update end to end over MQTT: the host's update job (src/firmware) through
+ * the real links and a real broker (embedded aedes; Mosquitto too at FLEETVISOR_TEST_MQTT_URL) to
+ * the simulator's A/B slots, on the real clock and a real SQLite file. What an operator checks:
+ * the device runs the new version, confirmed; a power cut mid-transfer resumes from the device's
+ * offset, not from zero; a corrupted transfer fails at verify with nothing applied; a new image
+ * that crash-loops ends rolled back to the old one; a Homie-like device without `fw` is refused.
+ */
+import { randomBytes } from 'node:crypto';
+import { connectAsync } from 'mqtt';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createFleet } from '../../src/devices/fleet.js';
+import { genericDevice } from '../../src/devices/generic-device.js';
+import type { FirmwareUpdates } from '../../src/firmware/firmware-updates.js';
+import { createFirmwareUpdates } from '../../src/firmware/firmware-updates.js';
+import type { UpdateJobSnapshot } from '../../src/firmware/update-job.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import type { MqttSimDevice, MqttSimDeviceOptions } from '../../src/sim/mqtt-device.js';
+import { startMqttSimDevice } from '../../src/sim/mqtt-device.js';
+import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import type { Links } from '../../src/transports/links.js';
+import { createLinks } from '../../src/transports/links.js';
+import type { DeviceId, Message } from '../../src/transports/protocol.js';
+import { tempDir } from '../store/helpers.js';
+import { externalBrokerUrl, uniqueId, waitFor } from '../transports/helpers.js';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface Host {
+  links: Links;
+  updates: FirmwareUpdates;
+  steps: Map<string, string[]>;
+}
+
+/** The host: store, fleet, links and firmware updates; `tamper` sits between the job and the hub. */
+async function startHost(
+  url: string,
+  ids: readonly string[],
+  tamper?: (m: Message) => Message,
+): Promise<Host> {
+  const tmp = tempDir();
+  cleanups.push(tmp.cleanup);
+  const store = await openSqliteStore({ file: tmp.file, telemetryFlushMs: 20 });
+  const runtime = createRuntime({});
+  const links = createLinks({
+    runtime,
+    store,
+    mqtt: {
+      url,
+      reconnect: { initialMs: 50, maxMs: 300, jitter: 0.5, stableMs: 2000 },
+      connectTimeoutMs: 1000,
+    },
+  });
+  const fleet = createFleet({
+    runtime,
+    store,
+    kinds: [genericDevice],
+    carrier: links.carrier,
+    reconcileIntervalMs: 0,
+  });
+  await fleet.start();
+  for (const id of ids) await fleet.addDevice({ id, kind: 'fleetvisor.generic', attributes: {} });
+  const steps = new Map<string, string[]>();
+  const updates = createFirmwareUpdates({
+    runtime,
+    hub: () => {
+      const hub = links.hub;
+      if (!hub || !tamper) return hub;
+      return { device: (id) => hub.device(id), send: (id, m) => hub.send(id, tamper(m)) };
+    },
+    defaults: { ackTimeoutMs: 1000, soakMs: 1500, rebootTimeoutMs: 10_000, chunkBytes: 2048, window: 4 },
+    onChange: (s) => {
+      const seen = steps.get(s.deviceId) ?? [];
+      if (seen.at(-1) !== s.step) seen.push(s.step);
+      steps.set(s.deviceId, seen);
+    },
+  });
+  await links.attach(fleet, {
+    adopt: 'manual',
+    onFirmwareAck: (id, ack) => updates.ack(id, ack),
+    onDeviceHello: (id, hello) => updates.hello(id, hello),
+  });
+  cleanups.push(async () => {
+    await links.stop();
+    await fleet.stop();
+    await store.close();
+    runtime.dispose();
+  });
+  return { links, updates, steps };
+}
+
+async function sim(
+  url: string,
+  id: string,
+  options: Partial<MqttSimDeviceOptions> = {},
+): Promise<MqttSimDevice> {
+  const d = await startMqttSimDevice(url, {
+    id,
+    telemetryIntervalMs: 1000,
+    reconnectMinMs: 100,
+    reconnectMaxMs: 500,
+    bootDelayMs: 200,
+    ...options,
+  });
+  cleanups.push(async () => {
+    await d.stop();
+    const c = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 }).catch(() => undefined);
+    if (!c) return;
+    for (const ch of ['hello', 'status'])
+      await c
+        .publishAsync(`fleetvisor/v1/${id}/${ch}`, Buffer.alloc(0), { qos: 1, retain: true })
+        .catch(() => {});
+    await c.endAsync(true);
+  });
+  return d;
+}
+
+async function ready(host: Host, id: string): Promise<void> {
+  await waitFor(() => host.links.hub?.device(id)?.online === true, 8000, `${id} online`);
+}
+
+const brokers: { name: string; url: () => string }[] = [];
+let embedded: EmbeddedBroker | undefined;
+brokers.push({ name: 'embedded aedes', url: () => embedded!.url });
+if (externalBrokerUrl) {
+  const external = externalBrokerUrl;
+  brokers.push({ name: 'Mosquitto', url: () => external });
+}
+
+beforeAll(async () => {
+  embedded = await startEmbeddedBroker({ port: 0 });
+});
+afterAll(async () => {
+  await embedded?.close();
+});
+
+describe.each(brokers)('one device firmware update over MQTT ($name)', ({ url: brokerUrl }) => {
+  it('transfers, reboots into the new slot, runs on trial and is confirmed', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('fw-ok');
+    const host = await startHost(url, [id]);
+    const d = await sim(url, id);
+    await ready(host, id);
+    const image = randomBytes(48 * 1024);
+    const started = host.updates.start(id, { image, version: '1.1.0' });
+    expect(started.ok).toBe(true);
+    if (!started.ok) return;
+    const final = await started.value.done;
+    expect(final).toMatchObject({
+      step: 'succeeded',
+      offset: image.length,
+      resumedFrom: 0,
+      error: undefined,
+    });
+    expect(final.bytesPerSecond).toBeGreaterThan(0);
+    expect(host.steps.get(id)).toEqual([
+      'transferring',
+      'verifying',
+      'applying',
+      'rebooting',
+      'onTrial',
+      'confirming',
+      'succeeded',
+    ]);
+    expect(d.device.firmware).toMatchObject({
+      version: '1.1.0',
+      slot: 'B',
+      confirmed: true,
+      slots: { A: '1.0.0' },
+    });
+    // One job per device at a time; one that has not applied yet can be cancelled.
+    expect(host.updates.start(id, { image: randomBytes(64 * 1024), version: '1.2.0' }).ok).toBe(true);
+    expect(host.updates.start(id, { image, version: '1.3.0' })).toMatchObject({
+      ok: false,
+      error: { code: 'busy' },
+    });
+    expect(host.updates.cancel(id)).toMatchObject({ ok: true, value: { step: 'cancelled' } });
+    expect(d.device.firmware.version).toBe('1.1.0');
+  });
+
+  it('a power cut mid-transfer resumes from the offset the device holds, never from zero', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('fw-cut');
+    let cutAt: number | undefined;
+    let sentBytes = 0;
+    let lowestAfterCut = Number.POSITIVE_INFINITY;
+    const host = await startHost(url, [id], (m) => {
+      if (m.type === 'fw.chunk') {
+        sentBytes += m.data.length;
+        if (cutAt !== undefined) lowestAfterCut = Math.min(lowestAfterCut, m.offset);
+      }
+      return m;
+    });
+    const d = await sim(url, id);
+    await ready(host, id);
+    const image = randomBytes(256 * 1024);
+    const started = host.updates.start(id, { image, version: '1.2.0' });
+    if (!started.ok) throw new Error(started.error.message);
+    await waitFor(() => (host.updates.get(id)?.offset ?? 0) >= 64 * 1024, 15_000, '64 KiB across');
+    cutAt = host.updates.get(id)!.offset; // what the device acknowledged holding
+    d.device.reboot('requested'); // the power goes: the transfer so far is in flash
+    const final = await started.value.done;
+    expect(final.step).toBe('succeeded');
+    expect(d.device.firmware).toMatchObject({ version: '1.2.0', confirmed: true });
+    expect(d.device.reboots).toBe(2); // the cut and the apply
+    // After the cut no chunk went out below what the device held: it went on from its offset.
+    expect(lowestAfterCut).toBeGreaterThanOrEqual(cutAt);
+    expect(lowestAfterCut).toBeLessThan(image.length);
+    expect(sentBytes).toBeLessThan(image.length * 1.25);
+  });
+
+  it('a chunk corrupted on the way fails at verify; nothing is applied, the device keeps its version', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('fw-bad');
+    let flipped = false;
+    const host = await startHost(url, [id], (m) => {
+      if (m.type !== 'fw.chunk' || flipped || m.offset < 8192) return m;
+      flipped = true;
+      const data = Uint8Array.from(m.data);
+      data[0] = (data[0]! + 1) & 0xff;
+      return { ...m, data };
+    });
+    const d = await sim(url, id);
+    await ready(host, id);
+    const started = host.updates.start(id, { image: randomBytes(32 * 1024), version: '1.1.0' });
+    if (!started.ok) throw new Error(started.error.message);
+    const final = await started.value.done;
+    expect(final).toMatchObject({ step: 'failed', error: { step: 'verifying', code: 'hashMismatch' } });
+    expect(d.device.firmware).toMatchObject({ version: '1.0.0', slot: 'A', confirmed: true });
+    expect(d.device.reboots).toBe(0);
+  });
+
+  it('a new image that crash-loops goes back to the old slot by itself; the host shows rolled back', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('fw-loop');
+    const host = await startHost(url, [id]);
+    const d = await sim(url, id);
+    await ready(host, id);
+    const started = host.updates.start(id, { image: randomBytes(16 * 1024), version: '2.0.0' });
+    if (!started.ok) throw new Error(started.error.message);
+    await waitFor(() => host.updates.get(id)?.step === 'rebooting', 15_000, 'rebooting');
+    d.device.setFaults({ crashLoopOnBoot: true });
+    const final: UpdateJobSnapshot = await started.value.done;
+    d.device.setFaults({ crashLoopOnBoot: false });
+    expect(final.step).toBe('rolledBack');
+    expect(final.error?.code).toMatch(/bootloaderRevert|rebootedOnTrial|notBooted/);
+    await waitFor(() => d.device.firmware.version === '1.0.0', 5000, 'back on 1.0.0');
+    expect(d.device.firmware).toMatchObject({ version: '1.0.0', slot: 'A' });
+  });
+
+  it('a device without the fw capability is refused: firmware update not supported, no job', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('fw-none');
+    const host = await startHost(url, [id]);
+    await sim(url, id);
+    await ready(host, id);
+    const hub = host.links.hub!;
+    const hello = hub.device(id)!.hello!;
+    // A device announcing no fw (as Homie, Sparkplug and Modbus devices never do).
+    hub.deliver(
+      id as never,
+      { ...hello, capabilities: ['reboot'] },
+      { via: 'mqtt', presence: 'status', send: () => true },
+    );
+    const r = host.updates.start(id, { image: randomBytes(1024), version: '1.1.0' });
+    expect(r).toMatchObject({
+      ok: false,
+      error: { code: 'notSupported', message: expect.stringContaining('not supported') },
+    });
+    expect(host.updates.get(id)).toBeUndefined();
+    expect(host.updates.start('nobody', { image: randomBytes(1024), version: '1.1.0' })).toMatchObject({
+      ok: false,
+      error: { code: 'unknownDevice' },
+    });
+  });
+});
