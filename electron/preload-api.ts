@@ -56,6 +56,9 @@ const METHOD_SET: { readonly [M in Method]: true } = {
   setDemo: true,
   firmwareList: true,
   firmwareImport: true,
+  firmwareUpdate: true,
+  firmwareJobs: true,
+  firmwareCancel: true,
 };
 
 export const METHOD_NAMES: readonly Method[] = Object.freeze(Object.keys(METHOD_SET) as Method[]);

@@ -32,6 +32,8 @@ import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.j
 import type { Fleet } from '../devices/fleet.js';
 import { createFleet } from '../devices/fleet.js';
 import { genericDevice } from '../devices/generic-device.js';
+import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
+import { createFirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { KeyErrorCode, OpenedFirmware } from '../firmware/index.js';
 import { openFirmware } from '../firmware/index.js';
 import type { Failure, Result } from '../lib/result.js';
@@ -115,6 +117,8 @@ export interface App {
    * the sample key in the demo); a trust list that does not load is kept as its failure.
    */
   readonly firmware: Result<OpenedFirmware, Failure<KeyErrorCode>>;
+  /** Firmware update jobs, one per device at a time (src/firmware/firmware-updates.ts). */
+  readonly updates: FirmwareUpdates;
   /** Whether the simulated demo fleet runs. */
   readonly demo: boolean;
   /** Starts or stops the simulated devices (only in demo mode: they live in the demo database). */
@@ -259,6 +263,34 @@ export async function startApp(options: AppOptions): Promise<App> {
     });
     if (firmware.ok) stack.push(() => firmware.value.close());
     else log.error(`firmware images unavailable: ${firmware.error.message}`, { code: firmware.error.code });
+    // Every step of every update is in the event log, so the device's history shows it.
+    const lastStep = new Map<string, string>();
+    const updates = createFirmwareUpdates({
+      runtime,
+      hub: () => links.hub,
+      onChange: (job) => {
+        const key = `${job.deviceId} ${job.transferId}`;
+        if (lastStep.get(key) === job.step) return; // progress within a step: live only
+        lastStep.set(key, job.step);
+        void store
+          .appendEvents([
+            {
+              at: runtime.clock.wallNow(),
+              deviceId: job.deviceId,
+              kind: 'firmware.update',
+              data: {
+                step: job.step,
+                version: job.version,
+                transferId: job.transferId,
+                offset: job.offset,
+                size: job.size,
+                ...(job.error ? { error: { ...job.error } } : {}),
+              },
+            },
+          ])
+          .catch((e: unknown) => log.warn('firmware update event not written', { error: String(e) }));
+      },
+    });
     await startChild({
       id: 'devices',
       type: 'supervisor',
@@ -285,7 +317,11 @@ export async function startApp(options: AppOptions): Promise<App> {
       start: async () => {
         await links.attach(
           fleet,
-          { adopt: options.adopt ?? (demo ? 'auto' : 'manual') },
+          {
+            adopt: options.adopt ?? (demo ? 'auto' : 'manual'),
+            onFirmwareAck: (id, ack) => updates.ack(id, ack),
+            onDeviceHello: (id, hello) => updates.hello(id, hello),
+          },
           conventions.map((c) => ({
             id: c.name,
             start: () => c.start({ runtime, fleet, store, broker: brokerSettings }),
@@ -337,6 +373,7 @@ export async function startApp(options: AppOptions): Promise<App> {
         return sim;
       },
       firmware,
+      updates,
       demo,
       async setDemo(on) {
         if (!demo)

@@ -292,6 +292,27 @@ export type FirmwareRefusalCode =
   | 'downgrade'
   | 'writeFailed';
 
+/** One device's firmware update job (src/firmware/update-job.ts), as the views show it. */
+export interface FirmwareJobView {
+  readonly deviceId: string;
+  readonly transferId: string;
+  readonly version: string;
+  readonly size: number;
+  /** SHA-256 of the image. */
+  readonly sha256: string;
+  /** queued, transferring, verifying, applying, rebooting, onTrial, confirming, rollingBack; or final: succeeded, rolledBack, failed, cancelled. */
+  readonly step: string;
+  /** Bytes the device acknowledged holding. */
+  readonly offset: number;
+  /** Where the transfer started (greater than 0 when it resumed). */
+  readonly resumedFrom: number;
+  readonly bytesPerSecond: number;
+  readonly resent: number;
+  /** Wall-clock ms by which the current step (reboot, trial) must end. */
+  readonly deadline: number | null;
+  readonly error: { readonly step: string; readonly code: string; readonly message: string } | null;
+}
+
 /** The largest image `firmwareImport` takes (twice the generic kind's 4 MiB slot); bigger is `badRequest`. */
 export const MAX_FIRMWARE_IMAGE_BYTES = 8 * 1024 * 1024;
 /** The largest manifest text `firmwareImport` takes. */
@@ -370,6 +391,16 @@ export const METHODS = {
   cancelCommand: z.object({ commandId: z.string().min(1).max(64) }).strict(),
   setDemo: z.object({ on: z.boolean() }).strict(),
   firmwareList: z.object({}).strict(),
+  /** Updates one device to a stored image (by its SHA-256); refused `notSupported` without the fw capability. */
+  firmwareUpdate: z
+    .object({
+      deviceId: id,
+      sha256: z.string().regex(/^[0-9a-f]{64}$/, { message: 'sha256: 64 lowercase hex digits' }),
+    })
+    .strict(),
+  firmwareJobs: z.object({}).strict(),
+  /** Cancels a device's update before its image is applied. */
+  firmwareCancel: z.object({ deviceId: id }).strict(),
   firmwareImport: z
     .object({
       /** The manifest file's text (docs/firmware.md §1). */
@@ -423,6 +454,9 @@ export interface Results {
   };
   /** `created: false`: these bytes, version and kinds were stored already (no error, nothing changed). */
   firmwareImport: { readonly image: FirmwareImageView; readonly created: boolean };
+  firmwareUpdate: FirmwareJobView;
+  firmwareJobs: readonly FirmwareJobView[];
+  firmwareCancel: FirmwareJobView;
 }
 
 // ---------------------------------------------------------------------------------------------

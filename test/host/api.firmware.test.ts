@@ -52,6 +52,15 @@ async function list(): Promise<Results['firmwareList']> {
   return r.value as Results['firmwareList'];
 }
 
+/** Waits until the demo device is in the fleet and online on its link. */
+async function onlineInFleet(id: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!(app.fleet.device(id) && app.links.hub?.device(id)?.online)) {
+    if (Date.now() > deadline) throw new Error(`${id} never came online in the fleet`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** What the images folder holds, temporary files included. */
 const filesStored = () => readdirSync(imagesDir);
 
@@ -146,6 +155,72 @@ describe('firmware over the host API (demo, sample key trusted)', () => {
     const audited = events.items.flatMap((e) => (e.ok ? [e.value] : []));
     expect(audited).toHaveLength(1);
     expect(JSON.stringify(audited[0]!.data)).toContain(SAMPLE_SHA256);
+  });
+
+  it('updates a demo device to the sample image: transfer, reboot, trial, confirmed; audited, one job at a time', async () => {
+    const sim = app.sim!.mqtt[0]!;
+    const target = sim.id;
+    await onlineInFleet(target);
+    const r = await api.call('firmwareUpdate', { deviceId: target, sha256: SAMPLE_SHA256 });
+    if (!r.ok) throw new Error(`update refused: ${r.error.code} ${r.error.message}`);
+    expect(r.value).toMatchObject({
+      deviceId: target,
+      version: '1.1.0',
+      size: 65_536,
+      sha256: SAMPLE_SHA256,
+    });
+    expect(await api.call('firmwareUpdate', { deviceId: target, sha256: SAMPLE_SHA256 })).toMatchObject({
+      ok: false,
+      error: { code: 'busy' },
+    });
+    const deadline = Date.now() + 40_000;
+    let job: Results['firmwareJobs'][number] | undefined;
+    while (Date.now() < deadline) {
+      const jobs = await api.call('firmwareJobs', {});
+      job = jobs.ok ? (jobs.value as Results['firmwareJobs']).find((j) => j.deviceId === target) : undefined;
+      if (job && ['succeeded', 'failed', 'rolledBack', 'cancelled'].includes(job.step)) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(job).toMatchObject({ step: 'succeeded', offset: 65_536, error: null });
+    expect(sim.device.firmware).toMatchObject({ version: '1.1.0', confirmed: true });
+    const steps = await app.store.queryEvents({ deviceId: target, kind: 'firmware.update', limit: 50 });
+    expect(steps.items.map((e) => (e.ok ? (e.value.data as { step: string }).step : '?'))).toEqual(
+      expect.arrayContaining([
+        'transferring',
+        'verifying',
+        'applying',
+        'rebooting',
+        'onTrial',
+        'confirming',
+        'succeeded',
+      ]),
+    );
+    const asked = await app.store.queryEvents({
+      deviceId: target,
+      kind: 'firmware.updateRequested',
+      limit: 5,
+    });
+    expect(asked.items.map((e) => e.ok && e.value.data)).toEqual([
+      { version: '1.1.0', sha256: SAMPLE_SHA256, actor: 'api' },
+    ]);
+  });
+
+  it('refuses an update naming an unknown device, an unknown image or a malformed hash', async () => {
+    expect(await api.call('firmwareUpdate', { deviceId: 'nobody', sha256: SAMPLE_SHA256 })).toMatchObject({
+      ok: false,
+      error: { code: 'notFound', message: expect.stringContaining('nobody') },
+    });
+    const some = app.sim!.mqtt[1]!.id;
+    await onlineInFleet(some);
+    expect(await api.call('firmwareUpdate', { deviceId: some, sha256: 'f'.repeat(64) })).toMatchObject({
+      ok: false,
+      error: { code: 'notFound', message: expect.stringContaining('no stored image') },
+    });
+    expect(await api.call('firmwareUpdate', { deviceId: some, sha256: 'ABC' })).toMatchObject({
+      ok: false,
+      error: { code: 'badRequest' },
+    });
+    expect(await api.call('firmwareCancel', { deviceId: some })).toMatchObject({ ok: false });
   });
 });
 

@@ -1133,6 +1133,9 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
       ok: false,
       error: { code: 'unavailable', message: 'the design preview keeps no firmware images' },
     }),
+    firmwareUpdate: () => fail('unavailable', 'the design preview keeps no firmware images'),
+    firmwareJobs: () => ok([]),
+    firmwareCancel: (a) => fail('noJob', `no firmware update of '${a.deviceId}'`),
   };
 
   const delayFor = (method: Method) =>

@@ -8,9 +8,11 @@
  * await api.call('firmwareImport', { manifest, image: bytes.toString('base64') });
  * // { ok: false, error: { code: 'hashMismatch', message: 'the image's SHA-256 is …' } }
  */
+
 import type { ImageListing, ImportErrorCode } from '../../firmware/index.js';
+import type { UpdateJobSnapshot } from '../../firmware/update-job.js';
 import type { App } from '../app.js';
-import type { FirmwareImageView, FirmwareRefusalCode } from '../contract.js';
+import type { FirmwareImageView, FirmwareJobView, FirmwareRefusalCode } from '../contract.js';
 import type { Handlers } from './handlers.js';
 import { ApiFailure } from './handlers.js';
 
@@ -44,6 +46,23 @@ export function firmwareView(listing: ImageListing): FirmwareImageView {
   };
 }
 
+export function firmwareJobView(j: UpdateJobSnapshot): FirmwareJobView {
+  return {
+    deviceId: j.deviceId,
+    transferId: j.transferId,
+    version: j.version,
+    size: j.size,
+    sha256: j.sha256,
+    step: j.step,
+    offset: j.offset,
+    resumedFrom: j.resumedFrom,
+    bytesPerSecond: j.bytesPerSecond,
+    resent: j.resent,
+    deadline: j.deadline ?? null,
+    error: j.error ? { ...j.error } : null,
+  };
+}
+
 function imagesOf(app: App) {
   if (!app.firmware.ok)
     throw new ApiFailure(
@@ -53,8 +72,47 @@ function imagesOf(app: App) {
   return app.firmware.value.images;
 }
 
-export function firmwareHandlers(app: App): Pick<Handlers, 'firmwareList' | 'firmwareImport'> {
+export function firmwareHandlers(
+  app: App,
+): Pick<Handlers, 'firmwareList' | 'firmwareImport' | 'firmwareUpdate' | 'firmwareJobs' | 'firmwareCancel'> {
   return {
+    firmwareUpdate: async (a, context) => {
+      const images = imagesOf(app);
+      const device = app.fleet.device(a.deviceId);
+      if (!device) throw new ApiFailure('notFound', `no device '${a.deviceId}' in the fleet`);
+      const listing = (await images.list()).images.find((l) => l.image.sha256 === a.sha256);
+      if (!listing) throw new ApiFailure('notFound', `no stored image with SHA-256 ${a.sha256}`);
+      if (!listing.image.kinds.includes(device.kind))
+        throw new ApiFailure(
+          'wrongKind',
+          `image ${listing.image.version} is for ${listing.image.kinds.join(', ')}, not ${device.kind} ('${a.deviceId}')`,
+        );
+      const bytes = await images.readImage(a.sha256);
+      if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
+      const started = app.updates.start(a.deviceId, { image: bytes.value, version: listing.image.version });
+      if (!started.ok) throw new ApiFailure(started.error.code, started.error.message);
+      await app.store.appendEvents(
+        [
+          {
+            at: Date.now(),
+            deviceId: a.deviceId,
+            kind: 'firmware.updateRequested',
+            data: { version: listing.image.version, sha256: a.sha256, actor: context.actor ?? DEFAULT_ACTOR },
+          },
+        ],
+        { durability: 'full' },
+      );
+      return firmwareJobView(started.value.snapshot());
+    },
+
+    firmwareJobs: async () => app.updates.list().map(firmwareJobView),
+
+    firmwareCancel: async (a) => {
+      const r = app.updates.cancel(a.deviceId);
+      if (!r.ok) throw new ApiFailure(r.error.code, r.error.message);
+      return firmwareJobView(r.value);
+    },
+
     firmwareList: async () => {
       const listed = await imagesOf(app).list();
       return {
