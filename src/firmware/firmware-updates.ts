@@ -16,7 +16,7 @@ import { err, type Failure, ok, type Result } from '../lib/result.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { LinkHub } from '../transports/link-hub.js';
 import type { FwAckMessage, HelloMessage } from '../transports/protocol.js';
-import type { UpdateJob, UpdateJobOptions, UpdateJobSnapshot } from './update-job.js';
+import type { UpdateJob, UpdateJobOptions, UpdateJobResume, UpdateJobSnapshot } from './update-job.js';
 import { createUpdateJob, FINAL_UPDATE_STEPS } from './update-job.js';
 
 export type UpdateStartErrorCode = 'unknownDevice' | 'notSupported' | 'busy';
@@ -39,8 +39,23 @@ export interface FirmwareUpdatesOptions {
 export interface FirmwareUpdates {
   start(
     deviceId: string,
-    what: { readonly image: Uint8Array; readonly version: string; readonly settings?: UpdateJobSettings },
+    what: {
+      readonly image: Uint8Array;
+      readonly version: string;
+      readonly settings?: UpdateJobSettings;
+      readonly actor?: string;
+    },
   ): Result<UpdateJob, Failure<UpdateStartErrorCode>>;
+  /** Continues a job saved before the app restarted, at its step (no capability check: it ran). */
+  restore(
+    deviceId: string,
+    what: {
+      readonly image: Uint8Array;
+      readonly version: string;
+      readonly actor: string;
+      readonly resume: UpdateJobResume;
+    },
+  ): UpdateJob;
   cancel(deviceId: string): Result<UpdateJobSnapshot, Failure<'noJob' | 'tooLate' | 'finished'>>;
   /** The device's current or last job. */
   get(deviceId: string): UpdateJobSnapshot | undefined;
@@ -51,13 +66,17 @@ export interface FirmwareUpdates {
   hello(deviceId: string, hello: HelloMessage): void;
 }
 
+/** The same image gets the same transfer id on every device and after every restart. */
+const transferIdOf = (image: Uint8Array) =>
+  `fw-${createHash('sha256').update(image).digest('hex').slice(0, 16)}`;
+
 export function createFirmwareUpdates(options: FirmwareUpdatesOptions): FirmwareUpdates {
   const jobs = new Map<string, UpdateJob>();
   const running = (j: UpdateJob | undefined) =>
     j !== undefined && !FINAL_UPDATE_STEPS.includes(j.snapshot().step);
 
   return {
-    start(deviceId, { image, version, settings }) {
+    start(deviceId, { image, version, settings, actor }) {
       const hub = options.hub();
       const device = hub?.device(deviceId);
       if (!hub || !device?.hello)
@@ -70,7 +89,7 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
       if (running(jobs.get(deviceId)))
         return err('busy', `'${deviceId}' is being updated already (${jobs.get(deviceId)?.snapshot().step})`);
       // The same image on the same device gets the same transfer id, so a new job resumes.
-      const transferId = `fw-${createHash('sha256').update(image).digest('hex').slice(0, 16)}`;
+      const transferId = transferIdOf(image);
       const job = createUpdateJob({
         ...options.defaults,
         ...settings,
@@ -81,11 +100,30 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
         version,
         transferId,
         current: device.hello,
+        ...(actor ? { actor } : {}),
         ...(options.onChange ? { onChange: options.onChange } : {}),
       });
       jobs.set(deviceId, job);
       job.start();
       return ok(job);
+    },
+    restore(deviceId, { image, version, actor, resume }) {
+      const job = createUpdateJob({
+        ...options.defaults,
+        runtime: options.runtime,
+        channel: { send: (m) => options.hub()?.send(deviceId, m) ?? false },
+        deviceId,
+        image,
+        version,
+        transferId: transferIdOf(image),
+        current: options.hub()?.device(deviceId)?.hello,
+        actor,
+        resume,
+        ...(options.onChange ? { onChange: options.onChange } : {}),
+      });
+      jobs.set(deviceId, job);
+      job.start();
+      return job;
     },
     cancel(deviceId) {
       const job = jobs.get(deviceId);

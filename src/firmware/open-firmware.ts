@@ -11,6 +11,7 @@
  */
 import { err, type Failure, ok, type Result } from '../lib/result.js';
 import type { Logger } from '../runtime/runtime.js';
+import type { FirmwareStore } from '../store/firmware-store.js';
 import { openSqliteFirmwareStore } from '../store/sqlite-firmware-store.js';
 import type { KindSlot } from './check-image.js';
 import type { FirmwareImages } from './firmware-images.js';
@@ -33,6 +34,8 @@ export interface OpenFirmwareOptions {
 
 export interface OpenedFirmware {
   readonly images: FirmwareImages;
+  /** The rows underneath (update jobs are saved here). */
+  readonly store: FirmwareStore;
   readonly trustedKeys: TrustedKeys;
   close(): Promise<void>;
 }
@@ -61,7 +64,7 @@ export async function openFirmware(
       kinds: options.kinds,
       ...(options.logger ? { logger: options.logger } : {}),
     });
-    return ok({ images, trustedKeys: trusted.value, close: () => store.close() });
+    return ok({ images, store, trustedKeys: trusted.value, close: () => store.close() });
   } catch (error) {
     await store.close();
     throw error;

@@ -78,6 +78,21 @@ export interface UpdateJobSnapshot {
   /** Wall-clock ms when the current step must be done (reboot, trial); undefined if none. */
   readonly deadline: number | undefined;
   readonly error: UpdateJobError | undefined;
+  /** The device's boot before the image was applied (the reboot is a hello with another one). */
+  readonly boot: number | undefined;
+  /** Who asked for it: `ui`, `api`, `cli`, an operator's name, `reconciler`. */
+  readonly actor: string;
+  /** Wall-clock ms when the job was first started. */
+  readonly startedAt: number;
+}
+
+/** Where a job picks up after an app restart (from its last saved snapshot). */
+export interface UpdateJobResume {
+  readonly step: UpdateJobStep;
+  readonly boot: number | undefined;
+  /** Wall ms the current step had to end by (on trial: when the soak ends). */
+  readonly deadline: number | undefined;
+  readonly startedAt: number;
 }
 
 /** How the job reaches the device: the link hub's send for this device. */
@@ -112,6 +127,10 @@ export interface UpdateJobOptions {
   readonly healthy?: () => boolean;
   /** Every change of the snapshot. */
   readonly onChange?: (snapshot: UpdateJobSnapshot) => void;
+  /** Default `api`. */
+  readonly actor?: string;
+  /** Continue a job saved before an app restart at its step (else a new job starts at transferring). */
+  readonly resume?: UpdateJobResume;
 }
 
 export interface UpdateJob {
@@ -161,7 +180,9 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
   let firstAckOffset = 0;
   let deadline: number | undefined;
   let error: UpdateJobError | undefined;
-  let bootBefore = options.current?.boot;
+  let bootBefore = options.resume ? options.resume.boot : options.current?.boot;
+  const actor = options.actor ?? 'api';
+  const startedAt = options.resume?.startedAt ?? clock.wallNow();
   const versionBefore = options.current?.firmware.version;
   let ackTimer: ClockHandle | undefined;
   let stallTimer: ClockHandle | undefined;
@@ -189,6 +210,9 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
       resent,
       deadline,
       error,
+      boot: bootBefore,
+      actor,
+      startedAt,
     };
   }
 
@@ -201,9 +225,10 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
     return undefined;
   }
 
-  function to(next: UpdateJobStep): void {
+  /** Moves to a step; `until` is the wall-clock deadline of a timed step (saved with it). */
+  function to(next: UpdateJobStep, until?: number): void {
     step = next;
-    deadline = undefined;
+    deadline = until;
     stepTimer = clear(stepTimer);
     log.debug('firmware update step', { deviceId, transferId, step: next });
     if (final()) {
@@ -333,8 +358,7 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
         return;
       case 'apply':
         if (step !== 'applying') return;
-        to('rebooting');
-        deadline = clock.wallNow() + rebootTimeoutMs;
+        to('rebooting', clock.wallNow() + rebootTimeoutMs);
         stepTimer = clock.setTimeout(
           () => fail('rebootTimeout', `no hello from a new boot within ${rebootTimeoutMs} ms of fw.apply`),
           rebootTimeoutMs,
@@ -368,6 +392,8 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
 
   function onHello(h: HelloMessage): void {
     if (final()) return;
+    // `boot` is the last boot the job has seen: before the apply, the one a reboot is told from;
+    // on trial, the trial's (saved with each step, so a restarted app tells the same).
     const newBoot = bootBefore !== undefined && h.boot !== bootBefore;
     bootBefore = h.boot;
     switch (step) {
@@ -419,19 +445,50 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
     }
   }
 
-  function startTrial(): void {
-    to('onTrial');
+  function startTrial(soakLeftMs = soakMs): void {
     ackTimer = clear(ackTimer);
     stallTimer = clear(stallTimer);
-    deadline = clock.wallNow() + soakMs;
-    changed();
+    to('onTrial', clock.wallNow() + soakLeftMs);
     stepTimer = clock.setTimeout(() => {
       if (options.healthy && !options.healthy()) {
         rollBack('unhealthy', 'the health check failed at the end of the trial');
         return;
       }
       next('confirming');
-    }, soakMs);
+    }, soakLeftMs);
+  }
+
+  /** After an app restart: the step the job was at, told again, with what is left of its time. */
+  function resume(r: UpdateJobResume): void {
+    log.info('firmware update resumed', { deviceId, transferId, step: r.step });
+    const left = (r.deadline ?? clock.wallNow()) - clock.wallNow();
+    switch (r.step) {
+      case 'queued':
+      case 'transferring':
+        next('transferring'); // fw.begin answers what the device holds
+        return;
+      case 'verifying':
+      case 'applying':
+      case 'confirming':
+      case 'rollingBack':
+        next(r.step);
+        break;
+      case 'rebooting':
+        to('rebooting', clock.wallNow() + Math.max(0, left));
+        stepTimer = clock.setTimeout(
+          () => fail('rebootTimeout', `no hello from a new boot within ${rebootTimeoutMs} ms of fw.apply`),
+          Math.max(0, left),
+        );
+        changed();
+        break;
+      case 'onTrial':
+        startTrial(Math.max(0, left));
+        break;
+      default:
+        return;
+    }
+    // The device may have rebooted while the app was away: its last hello tells.
+    if (options.current && options.current.boot !== r.boot) onHello(options.current);
   }
 
   function rollBack(code: string, message: string): void {
@@ -443,6 +500,10 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
     deviceId,
     start() {
       if (step !== 'queued') return;
+      if (options.resume) {
+        resume(options.resume);
+        return;
+      }
       log.info('firmware update started', {
         deviceId,
         transferId,

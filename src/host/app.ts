@@ -36,6 +36,8 @@ import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import { createFirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { KeyErrorCode, OpenedFirmware } from '../firmware/index.js';
 import { openFirmware } from '../firmware/index.js';
+import type { UpdateJobStep } from '../firmware/update-job.js';
+import { FINAL_UPDATE_STEPS } from '../firmware/update-job.js';
 import type { Failure, Result } from '../lib/result.js';
 import type { ExitReason } from '../runtime/exit-reason.js';
 import { formatExitReason } from '../runtime/exit-reason.js';
@@ -272,6 +274,29 @@ export async function startApp(options: AppOptions): Promise<App> {
         const key = `${job.deviceId} ${job.transferId}`;
         if (lastStep.get(key) === job.step) return; // progress within a step: live only
         lastStep.set(key, job.step);
+        // Saved at every step, so a restarted app continues the job where it was.
+        if (firmware.ok)
+          void firmware.value.store
+            .saveJob(
+              {
+                deviceId: job.deviceId,
+                sha256: job.sha256,
+                transferId: job.transferId,
+                version: job.version,
+                step: job.step,
+                offset: job.offset,
+                boot: job.boot ?? null,
+                deadline: job.deadline ?? null,
+                error: job.error ? { ...job.error } : null,
+                actor: job.actor,
+                startedAt: job.startedAt,
+                updatedAt: runtime.clock.wallNow(),
+              },
+              FINAL_UPDATE_STEPS.includes(job.step),
+            )
+            .catch((e: unknown) =>
+              log.warn('firmware job not saved', { deviceId: job.deviceId, error: String(e) }),
+            );
         void store
           .appendEvents([
             {
@@ -328,12 +353,45 @@ export async function startApp(options: AppOptions): Promise<App> {
           })),
         );
         if (!links.supervisor) throw new Error('links: attach() left no supervisor');
+        await restoreUpdates();
         return serviceSupervisor(runtime, links.supervisor, () => links.stop());
       },
     });
     stack.push(async () => {
       await root.terminateChild('links');
     });
+
+    /** Jobs an earlier run left unfinished continue at their step (docs/firmware.md §7). */
+    async function restoreUpdates(): Promise<void> {
+      if (!firmware.ok) return;
+      for (const row of await firmware.value.store.listJobs()) {
+        if (!row.ok) {
+          log.warn('firmware job row unreadable', { deviceId: row.id, message: row.error.message });
+          continue;
+        }
+        const j = row.value;
+        if (FINAL_UPDATE_STEPS.includes(j.step as UpdateJobStep) || updates.get(j.deviceId)) continue;
+        const image = await firmware.value.images.readImage(j.sha256);
+        if (!image.ok) {
+          log.warn('firmware job cannot continue: its image is gone', {
+            deviceId: j.deviceId,
+            sha256: j.sha256,
+          });
+          continue;
+        }
+        updates.restore(j.deviceId, {
+          image: image.value,
+          version: j.version,
+          actor: j.actor,
+          resume: {
+            step: j.step as UpdateJobStep,
+            boot: j.boot ?? undefined,
+            deadline: j.deadline ?? undefined,
+            startedAt: j.startedAt,
+          },
+        });
+      }
+    }
 
     // Each device's lifecycle at debug; at INFO the fleet's summary counts it (src/devices/lifecycle-summary.ts).
     const off = runtime.events.subscribe((e) => {

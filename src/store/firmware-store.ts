@@ -48,7 +48,32 @@ export interface DeviceFirmware {
   readonly desired: string | null;
 }
 
+/** A device's current or last firmware update job (docs/firmware.md §7). */
+export interface FirmwareJobRecord {
+  readonly deviceId: string;
+  readonly sha256: string;
+  readonly transferId: string;
+  readonly version: string;
+  /** The job's step (src/firmware/update-job.ts `UpdateJobStep`). */
+  readonly step: string;
+  readonly offset: number;
+  /** The device's boot before the image was applied. */
+  readonly boot: number | null;
+  readonly deadline: number | null;
+  readonly error: { readonly step: string; readonly code: string; readonly message: string } | null;
+  readonly actor: string;
+  readonly startedAt: number;
+  readonly updatedAt: number;
+}
+
 export interface FirmwareStore {
+  /**
+   * Writes a device's job (`'full'`): one row per device, the newest job wins. While `final` is
+   * false the job holds its image (`job:<device id>`), so the image cannot be deleted under it.
+   */
+  saveJob(job: FirmwareJobRecord, final: boolean): Promise<void>;
+  /** Every device's current or last job. */
+  listJobs(): Promise<readonly RowResult<FirmwareJobRecord>[]>;
   /**
    * Describes a new image and audits the import (`'full'`). `alreadyStored`: an image with these
    * bytes is stored; `versionConflict`: one of its kinds has this version already (other bytes).

@@ -162,6 +162,29 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    name: 'firmware update jobs',
+    // docs/firmware.md §7: a device's current or last update job, written at every step, so an
+    // app restarted (or killed) mid-update continues each job at its step. The image it holds is
+    // referenced as job:<device id> while the job runs.
+    sql: `
+      CREATE TABLE firmware_jobs (
+        device_id   TEXT PRIMARY KEY,
+        sha256      TEXT NOT NULL,
+        transfer_id TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        step        TEXT NOT NULL,
+        offset      INTEGER NOT NULL,
+        boot        INTEGER,          -- the device's boot before the image was applied
+        deadline    INTEGER,          -- wall ms by which the current step must end
+        error       TEXT,             -- JSON { step, code, message }
+        actor       TEXT NOT NULL,
+        started_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The schema version this app writes and understands. */

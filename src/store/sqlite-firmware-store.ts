@@ -20,6 +20,7 @@ import type {
   DeviceFirmware,
   FirmwareImageInput,
   FirmwareImageRecord,
+  FirmwareJobRecord,
   FirmwareStore,
 } from './firmware-store.js';
 import { migrate } from './migrations.js';
@@ -308,11 +309,124 @@ function createStore(file: string, conn: SqliteConnection, now: () => number): S
       );
     },
 
+    async saveJob(job, final) {
+      requireName(job.deviceId, 'deviceId');
+      await write('save firmware job', async () => {
+        await conn.run(
+          `INSERT INTO firmware_jobs (device_id, sha256, transfer_id, version, step, offset, boot, deadline, error, actor, started_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (device_id) DO UPDATE SET sha256 = excluded.sha256, transfer_id = excluded.transfer_id,
+             version = excluded.version, step = excluded.step, offset = excluded.offset, boot = excluded.boot,
+             deadline = excluded.deadline, error = excluded.error, actor = excluded.actor,
+             started_at = excluded.started_at, updated_at = excluded.updated_at`,
+          [
+            job.deviceId,
+            job.sha256,
+            job.transferId,
+            job.version,
+            job.step,
+            job.offset,
+            job.boot,
+            job.deadline,
+            job.error === null ? null : JSON.stringify(job.error),
+            job.actor,
+            job.startedAt,
+            job.updatedAt,
+          ],
+        );
+        const holder = `job:${job.deviceId}`;
+        await conn.run('DELETE FROM firmware_image_refs WHERE holder = ?', [holder]);
+        if (!final)
+          await conn.run(
+            `INSERT INTO firmware_image_refs (sha256, holder, created_at)
+             SELECT sha256, ?, ? FROM firmware_images WHERE sha256 = ? ON CONFLICT DO NOTHING`,
+            [holder, now(), job.sha256],
+          );
+      });
+    },
+
+    async listJobs() {
+      const rows = await read<JobRow>('list firmware jobs', 'SELECT * FROM firmware_jobs ORDER BY device_id');
+      return rows.map(jobFromRow);
+    },
+
     async close() {
       if (closed) return;
       closed = true;
       await turn;
       await conn.close();
+    },
+  };
+}
+
+interface JobRow {
+  device_id: unknown;
+  sha256: unknown;
+  transfer_id: unknown;
+  version: unknown;
+  step: unknown;
+  offset: unknown;
+  boot: unknown;
+  deadline: unknown;
+  error: unknown;
+  actor: unknown;
+  started_at: unknown;
+  updated_at: unknown;
+}
+
+function jobFromRow(r: JobRow): RowResult<FirmwareJobRecord> {
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  const deviceId = str(r.device_id);
+  const sha256 = str(r.sha256);
+  const transferId = str(r.transfer_id);
+  const version = str(r.version);
+  const step = str(r.step);
+  const actor = str(r.actor);
+  const offset = num(r.offset);
+  const startedAt = num(r.started_at);
+  const updatedAt = num(r.updated_at);
+  let error: FirmwareJobRecord['error'] = null;
+  if (typeof r.error === 'string') {
+    try {
+      const e = JSON.parse(r.error) as { step?: unknown; code?: unknown; message?: unknown };
+      if (typeof e.step === 'string' && typeof e.code === 'string' && typeof e.message === 'string')
+        error = { step: e.step, code: e.code, message: e.message };
+    } catch {
+      error = null;
+    }
+  }
+  if (
+    deviceId === undefined ||
+    sha256 === undefined ||
+    transferId === undefined ||
+    version === undefined ||
+    step === undefined ||
+    actor === undefined ||
+    offset === undefined ||
+    startedAt === undefined ||
+    updatedAt === undefined
+  )
+    return {
+      ok: false,
+      id: String(r.device_id),
+      error: { code: 'badRecord', message: `firmware job row of '${String(r.device_id)}' does not parse` },
+    };
+  return {
+    ok: true,
+    value: {
+      deviceId,
+      sha256,
+      transferId,
+      version,
+      step,
+      offset,
+      boot: num(r.boot) ?? null,
+      deadline: num(r.deadline) ?? null,
+      error,
+      actor,
+      startedAt,
+      updatedAt,
     },
   };
 }

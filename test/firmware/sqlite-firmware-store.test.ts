@@ -202,6 +202,7 @@ describe('the SQLite firmware store (a real file beside the app’s store)', () 
         'firmware_image_kinds',
         'firmware_image_refs',
         'firmware_images',
+        'firmware_jobs',
       ]);
     } finally {
       other.cleanup();

@@ -42,6 +42,7 @@ describe('migrations', () => {
       'firmware_image_kinds',
       'firmware_image_refs',
       'firmware_images',
+      'firmware_jobs',
       'snapshots',
       'telemetry',
       'telemetry_series',

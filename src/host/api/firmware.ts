@@ -89,7 +89,11 @@ export function firmwareHandlers(
         );
       const bytes = await images.readImage(a.sha256);
       if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
-      const started = app.updates.start(a.deviceId, { image: bytes.value, version: listing.image.version });
+      const started = app.updates.start(a.deviceId, {
+        image: bytes.value,
+        version: listing.image.version,
+        actor: context.actor ?? DEFAULT_ACTOR,
+      });
       if (!started.ok) throw new ApiFailure(started.error.code, started.error.message);
       await app.store.appendEvents(
         [

@@ -1,0 +1,155 @@
+/**
+ * An update outlives the app: the real app (its SQLite file, its links to a real aedes broker)
+ * is stopped mid-update and started again on the same data folder while the simulated device
+ * keeps running. What an operator checks: the job continues at its step — a transfer from the
+ * offset the device holds, a trial with what is left of its time — and ends confirmed, with the
+ * image applied once; while a job runs its image cannot be deleted.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { generateSigningKeyPair, TRUSTED_KEYS_DIR } from '../../src/firmware/keys.js';
+import { describeImage, signManifest } from '../../src/firmware/manifest.js';
+import { createHostApi } from '../../src/host/api.js';
+import type { App } from '../../src/host/app.js';
+import { startApp } from '../../src/host/app.js';
+import type { FirmwareJobView } from '../../src/host/contract.js';
+import { silentLogger } from '../../src/runtime/runtime.js';
+import type { MqttSimDevice } from '../../src/sim/mqtt-device.js';
+import { startMqttSimDevice } from '../../src/sim/mqtt-device.js';
+import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import { uniqueId, waitFor } from '../transports/helpers.js';
+
+const keys = generateSigningKeyPair();
+let broker: EmbeddedBroker;
+const cleanups: (() => unknown)[] = [];
+
+beforeAll(async () => {
+  broker = await startEmbeddedBroker({ port: 0 });
+});
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+afterAll(async () => {
+  await broker?.close();
+});
+
+function dataFolder(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fv-fw-restart-'));
+  mkdirSync(join(dir, TRUSTED_KEYS_DIR), { recursive: true });
+  writeFileSync(join(dir, TRUSTED_KEYS_DIR, 'lab.pub'), keys.publicKeyPem);
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function app(dir: string): Promise<App> {
+  const a = await startApp({
+    dataDir: dir,
+    logger: silentLogger,
+    mqtt: { url: broker.url },
+    demo: false,
+    adopt: 'auto',
+    conventions: [],
+  });
+  cleanups.push(() => a.stop());
+  return a;
+}
+
+async function device(id: string): Promise<MqttSimDevice> {
+  const d = await startMqttSimDevice(broker.url, {
+    id,
+    telemetryIntervalMs: 1000,
+    reconnectMinMs: 100,
+    reconnectMaxMs: 500,
+    bootDelayMs: 200,
+  });
+  cleanups.push(() => d.stop());
+  return d;
+}
+
+async function importImage(a: App, size: number, version: string): Promise<string> {
+  if (!a.firmware.ok) throw new Error(a.firmware.error.message);
+  const image = new Uint8Array(randomBytes(size));
+  const manifest = JSON.stringify(
+    signManifest(describeImage(image, { version, kinds: ['fleetvisor.generic'] }), keys.privateKeyPem),
+  );
+  const r = await a.firmware.value.images.importImage({ manifest, image, actor: 'test' });
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value.image.sha256;
+}
+
+async function update(a: App, deviceId: string, sha256: string): Promise<void> {
+  const api = createHostApi(a);
+  cleanups.push(() => api.close());
+  await waitFor(() => a.links.hub?.device(deviceId)?.online === true, 8000, `${deviceId} online`);
+  const r = await api.call('firmwareUpdate', { deviceId, sha256 });
+  if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
+}
+
+const job = (a: App, id: string): FirmwareJobView | undefined => {
+  const s = a.updates.get(id);
+  return s ? { ...s, deadline: s.deadline ?? null, error: s.error ?? null } : undefined;
+};
+
+describe('a firmware update across an app restart', () => {
+  it('stopped mid-transfer: the restarted app resumes from the device offset and confirms', async () => {
+    const dir = dataFolder();
+    const id = uniqueId('fw-rs');
+    const d = await device(id);
+    const first = await app(dir);
+    const sha256 = await importImage(first, 512 * 1024, '1.1.0');
+    await update(first, id, sha256);
+    await waitFor(() => (job(first, id)?.offset ?? 0) >= 96 * 1024, 20_000, '96 KiB across');
+    // While the job runs, its image is held.
+    if (!first.firmware.ok) throw new Error('no firmware');
+    expect(await first.firmware.value.store.deleteImage(sha256, 'test')).toMatchObject({
+      ok: false,
+      error: { code: 'inUse', message: expect.stringContaining(`job:${id}`) },
+    });
+    const cut = job(first, id)!.offset;
+    await first.stop();
+
+    const second = await app(dir);
+    await waitFor(() => second.updates.get(id) !== undefined, 8000, 'the job restored');
+    await waitFor(
+      () => ['succeeded', 'failed', 'rolledBack'].includes(second.updates.get(id)?.step ?? ''),
+      40_000,
+      'the job ended',
+    );
+    const final = second.updates.get(id)!;
+    expect(final).toMatchObject({ step: 'succeeded', offset: 512 * 1024, error: undefined });
+    expect(final.resumedFrom).toBeGreaterThanOrEqual(cut);
+    expect(d.device.firmware).toMatchObject({ version: '1.1.0', confirmed: true });
+    expect(d.device.reboots).toBe(1); // applied once
+  }, 90_000);
+
+  it('stopped while the new image is on trial: the restarted app finishes the trial and confirms', async () => {
+    const dir = dataFolder();
+    const id = uniqueId('fw-rt');
+    const d = await device(id);
+    const first = await app(dir);
+    const sha256 = await importImage(first, 16 * 1024, '1.2.0');
+    await update(first, id, sha256);
+    await waitFor(() => job(first, id)?.step === 'onTrial', 20_000, 'on trial');
+    const trialEnds = job(first, id)!.deadline!;
+    expect(trialEnds).toBeGreaterThan(Date.now() + 5000); // the 10 s soak has just begun
+    await first.stop();
+    expect(d.device.firmware).toMatchObject({ version: '1.2.0', confirmed: false });
+
+    const second = await app(dir);
+    await waitFor(() => second.updates.get(id)?.step === 'onTrial', 8000, 'on trial again');
+    // The same trial, with what was left of it: not restarted, not skipped.
+    expect(Math.abs(second.updates.get(id)!.deadline! - trialEnds)).toBeLessThan(1000);
+    await waitFor(() => second.updates.get(id)?.step === 'succeeded', 30_000, 'confirmed');
+    expect(Date.now()).toBeGreaterThanOrEqual(trialEnds - 50);
+    expect(d.device.firmware).toMatchObject({ version: '1.2.0', confirmed: true });
+    expect(d.device.reboots).toBe(1);
+    const events = await second.store.queryEvents({ deviceId: id, kind: 'firmware.update', limit: 50 });
+    const steps = events.items.map((e) => (e.ok ? (e.value.data as { step: string }).step : '?'));
+    expect(steps.filter((s) => s === 'applying')).toHaveLength(1);
+  }, 90_000);
+});
