@@ -113,7 +113,9 @@ export interface LinkHub {
   /** Sends on the device's current link; false when it has none. */
   send(deviceId: string, message: Message): boolean;
   /** The device's last hello and whether it is online now (firmware jobs start from it). */
-  device(deviceId: string): { readonly hello: HelloMessage | undefined; readonly online: boolean } | undefined;
+  device(
+    deviceId: string,
+  ): { readonly hello: HelloMessage | undefined; readonly online: boolean } | undefined;
   discovered(): DiscoveredDevice[];
   /**
    * The discovered list's bounds at work: how many are listed, how many were dropped because the

@@ -110,7 +110,7 @@ export function createLinks(options: LinksOptions): Links {
           via: 'mqtt',
           presence: 'status',
           send: (deviceId, message) => {
-            return mqttLink !== undefined && mqttLink.publish(deviceId, message).ok;
+            return mqttLink?.publish(deviceId, message).ok ?? false;
           },
         };
         children.push({
