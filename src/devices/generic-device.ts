@@ -1,6 +1,6 @@
 /**
  * The generic kind for devices that speak Fleetvisor's protocol (docs/protocol.md): attributes
- * with its timeouts, operator actions, and a reconciler that turns firmware drift into an update.
+ * with its timeouts, operator actions, and a reconciler that reports firmware drift.
  */
 import { z } from 'zod';
 import type { Drift } from './define-device.js';
@@ -12,7 +12,6 @@ const version = z.string().regex(/^[0-9A-Za-z.+-]{1,32}$/, 'a version like 1.4.2
 export const genericAttributes = z.object({
   connectTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   livenessTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
-  updateStepTimeoutMs: z.number().int().min(100).max(3_600_000).default(120_000),
 });
 export type GenericAttributes = z.infer<typeof genericAttributes>;
 
@@ -23,7 +22,6 @@ export const genericDevice = defineDevice({
   machine: genericMachine,
   input: (a: GenericAttributes) => ({
     connectTimeoutMs: a.connectTimeoutMs,
-    updateStepTimeoutMs: a.updateStepTimeoutMs,
   }),
   actions: {
     connect: {
@@ -33,17 +31,9 @@ export const genericDevice = defineDevice({
     },
     // No `disconnect`: with the link up, the device was connected again within a second, so the
     // action had no lasting effect (issue 13 §6). The machine still accepts DISCONNECT; no one offers it.
-    update: {
-      args: z.object({ version }),
-      toEvent: (a: { version: string }) => ({ type: 'UPDATE', version: a.version }),
-      description: 'Update the firmware to a version',
-      destructive: true,
-    },
-    cancelUpdate: {
-      args: z.object({}),
-      toEvent: () => ({ type: 'UPDATE_CANCEL' }),
-      description: 'Cancel a running update',
-    },
+    // No `update`: it moved the machine through `updating` states without sending anything to the
+    // device, and the command log said it succeeded (issue 14). Firmware updates are the firmware
+    // workflow's (src/firmware, docs/firmware.md §7), not an action of this kind.
     // Commands: sent to the device over its link (docs/protocol.md §4); they wait while it is offline.
     ping: { args: z.object({}), command: 'ping', description: 'Ask the device to answer' },
     reboot: { args: z.object({}), command: 'reboot', description: 'Reboot the device', destructive: true },
@@ -64,7 +54,7 @@ export const genericDevice = defineDevice({
     },
   },
   spec: z.object({ firmware: version.optional() }).loose(),
-  reconcile: ({ spec, status, state }) => {
+  reconcile: ({ spec, status }) => {
     const drift: Drift[] = [];
     const desired = spec.firmware;
     const reported = status.firmware;
@@ -73,13 +63,13 @@ export const genericDevice = defineDevice({
         field: 'firmware',
         desired,
         reported: reported ?? null,
-        action: state === 'connected' ? { name: 'update', args: { version: desired } } : undefined,
+        // No corrective action: the kind has none (a firmware update is the firmware workflow's).
       });
     }
     return drift;
   },
   liveness: {
-    states: ['connected', 'updating.transfer', 'updating.verify', 'updating.confirm'],
+    states: ['connected'],
     timeoutMs: (a: GenericAttributes) => a.livenessTimeoutMs,
     event: { type: 'LIVENESS_TIMEOUT' },
   },

@@ -105,7 +105,7 @@ interface Extra {
   lastTimers?: MachineTimer[] | undefined;
 }
 
-/** Human-readable state value: `connected`, `updating.transfer`, `{a.x,b.y}` for parallel states. */
+/** Human-readable state value: `connected`, `running.idle` for a nested state, `{a.x,b.y}` for parallel states. */
 export function formatStateValue(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value && typeof value === 'object') {
@@ -171,7 +171,7 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
     return this.lastGood;
   }
 
-  /** The state as text, e.g. `connected` or `updating.transfer`. */
+  /** The state as text, e.g. `connected` or `running.idle`. */
   get state(): string {
     return this.stateLabel;
   }

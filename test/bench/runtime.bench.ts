@@ -35,7 +35,7 @@ const machine = setup({
       | { type: 'CONNECT' }
       | { type: 'CONNECTED' }
       | { type: 'TICK' }
-      | { type: 'UPDATE' }
+      | { type: 'WORK' }
       | { type: 'POISON' }
       | { type: 'DONE' };
   },
@@ -55,11 +55,11 @@ const machine = setup({
       after: { 60000: 'idle' },
       on: {
         TICK: { target: 'connected', reenter: true },
-        UPDATE: 'updating',
+        WORK: 'working',
         POISON: { actions: 'explode' },
       },
     },
-    updating: { after: { 30000: 'connected' }, on: { DONE: 'connected' } },
+    working: { after: { 30000: 'connected' }, on: { DONE: 'connected' } },
   },
 });
 
@@ -242,7 +242,7 @@ async function crashRestart() {
   for (let i = 0; i < CRASHES; i++) {
     const idx = i % n;
     const victim = f.live[idx]!;
-    victim.send({ type: 'UPDATE' });
+    victim.send({ type: 'WORK' });
     const restarted = new Promise<number>((resolve) => {
       pending = resolve;
     });

@@ -97,12 +97,7 @@ describe('host API', () => {
     expect(d).toMatchObject({ state: 'connected', firmware: '1.0.0', link: { up: true, via: 'mqtt' } });
     expect(d.timers.map((t) => t.key)).toContain('liveness');
     expect(d.timers[0]!.deadline).toBeGreaterThan(Date.now());
-    expect(d.machine?.states.map((s) => s.path)).toEqual([
-      'disconnected',
-      'connecting',
-      'connected',
-      'updating',
-    ]);
+    expect(d.machine?.states.map((s) => s.path)).toEqual(['disconnected', 'connecting', 'connected']);
     expect(d.machine?.states[0]).toMatchObject({ initial: true });
     expect(d.actions.map((a) => a.name)).toEqual(
       expect.arrayContaining(['reboot', 'identify', 'setInterval']),
