@@ -3,6 +3,7 @@
 // `npm run serve`); `fleetvisor broker …` manages the broker accounts of a data folder and writes
 // the Mosquitto password and ACL files (src/host/broker-cli.ts; `fleetvisor broker --help`);
 // `fleetvisor firmware …` signs and imports firmware images (src/firmware/cli.ts, docs/firmware.md);
+// `fleetvisor update …` updates devices through the running app (src/host/update-cli.ts);
 // `fleetvisor [options]` runs the desktop app where Electron is installed.
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -12,7 +13,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const start = join(root, 'scripts', 'start.mjs');
 const [command, ...rest] = process.argv.slice(2);
 // Command-line tools in TypeScript; tsx is resolved from here, so they run from any folder.
-const tools = { broker: ['host', 'broker-cli.ts'], firmware: ['firmware', 'cli.ts'] };
+const tools = {
+  broker: ['host', 'broker-cli.ts'],
+  firmware: ['firmware', 'cli.ts'],
+  update: ['host', 'update-cli.ts'],
+};
 const tool = Object.hasOwn(tools, command) ? tools[command] : undefined;
 const args = tool
   ? ['--import', import.meta.resolve('tsx'), join(root, 'src', ...tool), ...rest]

@@ -1,0 +1,96 @@
+/**
+ * How a command-line tool talks to the app running on a data folder (headless or desktop): the
+ * folder's lock file (`fleetvisor.lock`) names the running app's pid and UI origin, and
+ * `ui-session.json` (readable by the user alone, mode 0600) holds its access token. So only the
+ * user who owns the data folder can drive the app from a terminal, and no token is ever put on a
+ * command line or in the environment. Calls go to `POST /api/call` with the token as a bearer
+ * token, through the same typed API and checks as the UI.
+ *
+ * @example
+ * const app = connectToRunningApp(dataDir);
+ * if (!app.ok) throw new Error(app.error.message); // notRunning: "no Fleetvisor runs on …"
+ * const jobs = await app.value.call('firmwareJobs', {});
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { err, type Failure, ok, type Result } from '../lib/result.js';
+import type { ArgsOf, Envelope, Method, Results } from './contract.js';
+import { LOCK_FILE_NAME } from './data-folder.js';
+import { loadUiSession } from './ui-session.js';
+
+export type AppClientErrorCode = 'notRunning' | 'noToken';
+
+export interface AppClient {
+  /** The running app's UI origin, e.g. `http://127.0.0.1:41234`. */
+  readonly origin: string;
+  readonly pid: number;
+  call<M extends Method>(method: M, args: ArgsOf<M>): Promise<Envelope<Results[M]>>;
+}
+
+/** Whether a process with this pid runs on this machine. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function connectToRunningApp(
+  dataDir: string,
+  options: { readonly timeoutMs?: number } = {},
+): Result<AppClient, Failure<AppClientErrorCode>> {
+  let owner: { pid?: unknown; url?: unknown };
+  try {
+    owner = JSON.parse(readFileSync(join(dataDir, LOCK_FILE_NAME), 'utf8')) as typeof owner;
+  } catch {
+    return err(
+      'notRunning',
+      `no Fleetvisor runs on ${dataDir} (no ${LOCK_FILE_NAME}); start it with 'npm start' or 'fleetvisor serve --data-dir ${dataDir}'`,
+    );
+  }
+  const pid = typeof owner.pid === 'number' ? owner.pid : 0;
+  if (pid <= 0 || !alive(pid) || typeof owner.url !== 'string')
+    return err(
+      'notRunning',
+      `no Fleetvisor runs on ${dataDir} (its lock names pid ${pid}, which is not running, or no UI address yet)`,
+    );
+  const session = loadUiSession(dataDir);
+  if (!session)
+    return err(
+      'noToken',
+      `the app on ${dataDir} left no readable ui-session.json (run this as the user who started it)`,
+    );
+  const origin = owner.url;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  return ok({
+    origin,
+    pid,
+    async call(method, args) {
+      try {
+        const res = await fetch(`${origin}/api/call`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${session.token}` },
+          body: JSON.stringify({ method, args }),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        const body = (await res.json()) as Envelope<Results[typeof method]>;
+        if (typeof body !== 'object' || body === null || typeof body.ok !== 'boolean')
+          return {
+            ok: false,
+            error: { code: 'badResponse', message: `HTTP ${res.status} without an API answer` },
+          };
+        return body;
+      } catch (error) {
+        return {
+          ok: false,
+          error: {
+            code: 'unreachable',
+            message: `the app at ${origin} did not answer: ${(error as Error).message}`,
+          },
+        };
+      }
+    },
+  });
+}

@@ -1,0 +1,108 @@
+/**
+ * `fleetvisor update` as an operator runs it: the real `fleetvisor` binary against the real
+ * headless app (`fleetvisor serve`, the demo fleet on its embedded broker) on a data folder. The
+ * CLI finds the app and its token through the data folder alone; it imports the sample image with
+ * `fleetvisor firmware import`, updates a demo device with `--wait` and sees it succeed; bad input
+ * gets a clear error and an exit code; with no app running it says so (exit 3).
+ */
+import type { ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'scripts/fleetvisor.mjs');
+const SAMPLE = join(ROOT, 'assets/firmware/sample-1.1.0.bin');
+let dataDir: string;
+let server: ChildProcess;
+let output = '';
+
+function fleetvisor(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, FLEETVISOR_DATA_DIR: '' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'fv-update-cli-'));
+  server = spawn(process.execPath, [BIN, 'serve', '--data-dir', dataDir], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FLEETVISOR_MQTT_URL: '', FLEETVISOR_PORT: '' },
+  });
+  server.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  server.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const deadline = Date.now() + 110_000;
+  while (!/Open the Fleetvisor UI at: (\S+)/.test(output)) {
+    if (server.exitCode !== null) throw new Error(`fleetvisor serve exited early:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`no URL printed within 110 s:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}, 120_000);
+
+afterAll(async () => {
+  if (server && server.exitCode === null) {
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    await exited;
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('fleetvisor update against the running app', () => {
+  it('imports the sample image and updates a demo device to it, following it to success', async () => {
+    const imported = fleetvisor('firmware', 'import', SAMPLE, '--demo', '--data-dir', dataDir);
+    expect(imported.stderr).toBe('');
+    expect(imported.stdout).toContain('imported 1.1.0');
+    // The demo devices come online a moment after the URL is printed.
+    let started = fleetvisor('update', 'start', 'demo-m001', 'ad36f74d', '--wait', '--data-dir', dataDir);
+    for (let i = 0; i < 20 && started.code !== 0 && /unknownDevice|notFound/.test(started.stderr); i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      started = fleetvisor('update', 'start', 'demo-m001', 'ad36f74d', '--wait', '--data-dir', dataDir);
+    }
+    expect(started.stderr).toBe('');
+    expect(started.code).toBe(0);
+    expect(started.stdout).toMatch(/started: demo-m001 +1\.1\.0/);
+    expect(started.stdout).toMatch(/onTrial/);
+    expect(started.stdout).toMatch(/^succeeded: demo-m001/m);
+    const listed = fleetvisor('update', 'list', '--json', '--data-dir', dataDir);
+    expect(listed.code).toBe(0);
+    const jobs = JSON.parse(listed.stdout) as { ok: true; value: { deviceId: string; step: string }[] };
+    expect(jobs.value).toEqual([expect.objectContaining({ deviceId: 'demo-m001', step: 'succeeded' })]);
+  }, 120_000);
+
+  it('names what is wrong: an unknown device, an unknown image, a malformed hash, nothing to cancel', () => {
+    const nobody = fleetvisor('update', 'start', 'nobody', 'ad36f74d', '--data-dir', dataDir);
+    expect(nobody.code).toBe(1);
+    expect(nobody.stderr).toMatch(/notFound: no device 'nobody'/);
+    const noImage = fleetvisor('update', 'start', 'demo-m002', 'ffffffff', '--data-dir', dataDir);
+    expect(noImage.code).toBe(1);
+    expect(noImage.stderr).toMatch(/notFound: no stored image's SHA-256 starts with ffffffff/);
+    const bad = fleetvisor('update', 'start', 'demo-m002', 'xyz', '--data-dir', dataDir);
+    expect(bad.code).toBe(2);
+    const cancel = fleetvisor('update', 'cancel', 'demo-m002', '--json', '--data-dir', dataDir);
+    expect(cancel.code).toBe(1);
+    expect(JSON.parse(cancel.stderr)).toMatchObject({ ok: false, error: { code: 'noJob' } });
+  });
+
+  it('with no app on the data folder it says so and exits 3', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'fv-update-cli-none-'));
+    try {
+      const r = fleetvisor('update', 'list', '--data-dir', empty);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/notRunning: no Fleetvisor runs on/);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+});
