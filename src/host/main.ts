@@ -23,6 +23,7 @@ import { createConsoleLogger } from './console-logger.js';
 import type { DataFolder } from './data-folder.js';
 import { DataFolderLockedError, instanceNames, openDataFolder } from './data-folder.js';
 import { startUiServer } from './ui-session.js';
+import { createUrlReminder } from './url-reminder.js';
 
 export const USAGE = `Usage: npm start -- [options]
 
@@ -268,7 +269,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const logger = createConsoleLogger({ level: cli.logLevel });
+  // A busy log scrolls the UI's URL out of sight: it is printed again after 40 lines (at most every 30 s).
+  const reminder = createUrlReminder({ write: (text) => process.stdout.write(text), now: () => Date.now() });
+  const logger = createConsoleLogger({
+    level: cli.logLevel,
+    write: (line, level) => {
+      (level === 'warn' || level === 'error' ? process.stderr : process.stdout).write(`${line}\n`);
+      reminder.lineLogged();
+    },
+  });
   // One app per data folder: a second start fails here, before it touches the database or the broker.
   let folder: DataFolder;
   try {
@@ -305,7 +314,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   logger.info('fleetvisor is running headless; Ctrl-C stops it', { broker: app.brokerUrl, demo: app.demo });
   folder.setUrl(server.url); // its origin only: the token stays out of the lock file
   // The URL carries this run's token: it goes to the terminal, never into a log.
-  process.stdout.write(`\nOpen the Fleetvisor UI at: ${server.url}\n\n`);
+  reminder.print(server.url);
   // Ctrl-C, or the app stopping on its own (its root supervisor shut down): exit 1 then, so a
   // service manager restarts it.
   const onItsOwn = await new Promise<boolean>((resolve) => {
