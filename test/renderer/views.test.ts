@@ -116,11 +116,11 @@ describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated flee
   });
 
   it('opens a device whose timer counts down, with its diagram and telemetry', async () => {
-    await page.getByLabel('State').selectOption('updating');
+    await page.getByLabel('State').selectOption('connecting');
     let decreased = false;
     for (let attempt = 0; attempt < 4 && !decreased; attempt++) {
       await page.getByTestId('fleet-row').first().click();
-      const timer = page.locator('[data-testid="timer-countdown"][data-timer-name="updateStepTimeout"]');
+      const timer = page.locator('[data-testid="timer-countdown"][data-timer-name="connectTimeout"]');
       await timer.waitFor({ timeout: 5_000 }).catch(() => undefined);
       if ((await timer.count()) === 0) {
         await page.getByRole('button', { name: /Back/ }).click();
@@ -135,7 +135,7 @@ describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated flee
     expect(decreased).toBe(true);
     await page.getByTestId('machine-diagram').waitFor();
     await expect(page.getByTestId('device-state').first().getAttribute('data-state')).resolves.toMatch(
-      /^updating/,
+      /^connecting/,
     );
     await page
       .locator('[data-testid="telemetry-chart"][data-status="ok"]')
@@ -292,12 +292,12 @@ describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated flee
       await tab.getByLabel('Filter devices').fill('');
 
       // A timer by the name its kind declares, and the state it runs in; never xstate's id.
-      await tab.getByLabel('State').selectOption('updating');
+      await tab.getByLabel('State').selectOption('connecting');
       let timerText = '';
       for (let attempt = 0; attempt < 4 && !timerText; attempt++) {
         await tab.getByTestId('fleet-row').nth(attempt).click();
         const timer = tab.locator(
-          '[data-testid="timer-countdown"][data-timer-name="updateStepTimeout"] .timer-head',
+          '[data-testid="timer-countdown"][data-timer-name="connectTimeout"] .timer-head',
         );
         timerText = await timer
           .first()
@@ -305,8 +305,8 @@ describe.skipIf(!existsSync(CHROMIUM))('operator views (Chromium, simulated flee
           .catch(() => '');
         if (!timerText) await tab.goBack();
       }
-      expect(timerText).toContain('updateStepTimeout');
-      expect(timerText).toMatch(/in updating\./);
+      expect(timerText).toContain('connectTimeout');
+      expect(timerText).toMatch(/in connecting/);
       expect(timerText).not.toContain('xstate');
       // Charts say their unit.
       const chart = tab.locator('[data-testid="telemetry-chart"][data-metric="temperature"]');

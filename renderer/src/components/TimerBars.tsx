@@ -1,5 +1,5 @@
 /**
- * Live countdowns for a device's running timers (connect timeout, liveness, update step): a bar
+ * Live countdowns for a device's running timers (connect timeout, liveness): a bar
  * that drains from full to empty over the timer's delay and the time left. Updated every frame
  * by writing to the DOM directly — a 60 Hz countdown must not re-render React.
  *
@@ -12,15 +12,15 @@ import { formatDuration, formatRemaining } from '../lib/format.js';
 import { prettyEvent } from '../lib/machine-layout.js';
 
 /**
- * A timer as its kind declares it: a state's `after` timer by its delay's name (`updateStepTimeout`,
+ * A timer as its kind declares it: a state's `after` timer by its delay's name (`connectTimeout`,
  * or `after 5 s` for an unnamed delay) and the state it belongs to, not xstate's internal id
- * (`xstate.after.updateStepTimeout.device.updating.transfer`); a named timer by its name.
+ * (`xstate.after.connectTimeout.device.connecting`); a named timer by its name.
  */
 export function timerLabel(timer: Pick<TimerView, 'key' | 'event'>): { name: string; state: string } {
   const m = AFTER_ID.exec(timer.key) ?? AFTER_ID.exec(timer.event);
   if (!m) return { name: timer.key, state: '' };
   const [, delay, path] = m;
-  // The path starts with the machine's id: `device.updating.transfer` → `updating.transfer`.
+  // The path starts with the machine's id: `device.run.transfer` → `run.transfer`.
   const state = path!.split('.').slice(1).join('.') || path!;
   return { name: /^\d+$/.test(delay!) ? `after ${formatDuration(Number(delay))}` : delay!, state };
 }

@@ -4,7 +4,7 @@
  * It is loaded only then (a separate chunk), never in a real session.
  *
  * What it simulates: devices of three kinds on the generic life cycle (disconnected → connecting
- * → connected ⇄ updating.transfer/verify/apply/confirm) with connect, liveness and update-step
+ * → connected; the generic kind has no `update` action, issue 14) with connect and liveness
  * timers; telemetry that is a deterministic function of time (history and live points agree);
  * a supervision tree (app → links, outbox, devices → one supervisor per device → machine and
  * reconciler workers) where a killed process restarts and counts against its supervisor's
@@ -70,7 +70,6 @@ interface FakeDevice {
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const LIVENESS_TIMEOUT_MS = 30_000;
-const STEP_TIMEOUT_MS = 20_000;
 const TELEMETRY_EVERY_MS = 5_000;
 const EVENT_LOG = 5_000;
 const FIRMWARES = ['1.4.2', '1.5.0', '1.5.1', '2.0.0-rc.1'];
@@ -91,27 +90,6 @@ const genericActions: ActionView[] = [
   {
     name: 'connect',
     description: 'Connect to the device',
-    destructive: false,
-    target: 'event',
-    argsSchema: noArgs,
-  },
-  {
-    name: 'update',
-    description: 'Update the firmware to a version',
-    destructive: true,
-    target: 'event',
-    argsSchema: {
-      type: 'object',
-      properties: {
-        version: { type: 'string', pattern: '^[0-9A-Za-z.+-]{1,32}$', description: 'a version like 1.4.2' },
-      },
-      required: ['version'],
-      additionalProperties: false,
-    },
-  },
-  {
-    name: 'cancelUpdate',
-    description: 'Cancel a running update',
     destructive: false,
     target: 'event',
     argsSchema: noArgs,
@@ -251,29 +229,8 @@ const MACHINE: MachineView = {
         { event: 'LIVENESS_TIMEOUT', target: 'disconnected' },
         { event: 'LINK_DOWN', target: 'disconnected' },
         { event: 'DISCONNECT', target: 'disconnected' },
-        { event: 'UPDATE', target: 'updating' },
       ],
       children: [],
-    },
-    {
-      path: 'updating',
-      initial: false,
-      transitions: [
-        { event: 'UPDATE_FAILED', target: 'connected' },
-        { event: 'UPDATE_CANCEL', target: 'connected' },
-      ],
-      children: (['transfer', 'verify', 'apply', 'confirm'] as const).map((step, i, steps) => ({
-        path: `updating.${step}`,
-        initial: i === 0,
-        transitions: [
-          { event: after('updateStepTimeout'), target: 'connected' },
-          {
-            event: 'UPDATE_STEP_DONE',
-            target: i < steps.length - 1 ? `updating.${steps[i + 1]}` : 'connected',
-          },
-        ],
-        children: [],
-      })),
     },
   ],
 };
@@ -333,10 +290,6 @@ function signal(id: string, metric: string, at: number): number {
   }
 }
 
-function isRecord(v: Json): v is { readonly [key: string]: Json } {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 const ok = <T>(value: T): Envelope<T> => ({ ok: true, value });
 const fail = <T>(code: string, message: string): Envelope<T> => ({ ok: false, error: { code, message } });
 
@@ -365,14 +318,7 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
     const r = random();
     const failed = random() < 0.015;
     // A device whose supervisor gave up stays in the state it crashed in, with its link gone.
-    const state =
-      failed || (r >= 0.86 && r < 0.93)
-        ? 'disconnected'
-        : r < 0.8
-          ? 'connected'
-          : r < 0.86
-            ? 'connecting'
-            : 'updating.transfer';
+    const state = failed || r >= 0.86 ? 'disconnected' : r < 0.8 ? 'connected' : 'connecting';
     const firmware = pick(FIRMWARES.slice(0, 3));
     // One name with markup in it: device strings must show as text, never as HTML.
     const name =
@@ -438,7 +384,7 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
   }
 
   function linkFor(state: string, now: number): DeviceRow['link'] {
-    const up = state === 'connected' || state.startsWith('updating');
+    const up = state === 'connected';
     return {
       up,
       via: up || state === 'connecting' ? (random() < 0.85 ? 'mqtt' : 'serial:/dev/ttyUSB0') : null,
@@ -454,7 +400,6 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
   function moveDelay(state: string): number {
     if (state === 'connecting') return 1_000 + random() * 14_000; // sometimes past the 10 s timeout
     if (state === 'disconnected') return 5_000 + random() * 60_000;
-    if (state.startsWith('updating')) return 2_500 + random() * 8_000;
     return 30_000 + random() * 600_000;
   }
 
@@ -472,15 +417,7 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
         },
       ];
     const timers: TimerView[] = [];
-    if (state.startsWith('updating'))
-      timers.push({
-        kind: 'after',
-        key: `xstate.after.updateStepTimeout.device.${state}`,
-        event: `xstate.after.updateStepTimeout.device.${state}`,
-        deadline: stateEnteredAt + STEP_TIMEOUT_MS,
-        delayMs: STEP_TIMEOUT_MS,
-      });
-    if (state === 'connected' || state.startsWith('updating')) {
+    if (state === 'connected') {
       const from = Math.max(lastSeen ?? now, now - LIVENESS_TIMEOUT_MS + 1_000);
       timers.push({
         kind: 'named',
@@ -539,7 +476,7 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
     device.transitions.push({ at: now, from, to });
     if (device.transitions.length > 30) device.transitions.shift();
     const link =
-      to === 'connected' || to.startsWith('updating')
+      to === 'connected'
         ? { ...device.row.link, up: true, via: device.row.link.via ?? 'mqtt', reason: null }
         : device.row.link;
     device.row = { ...device.row, state: to, stateEnteredAt: now, link };
@@ -548,7 +485,7 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
         ...device.row,
         link: { up: false, via: null, since: now, reason: reason ?? 'link down' },
       };
-    if (to === 'connected' && !from.startsWith('updating'))
+    if (to === 'connected')
       device.row = {
         ...device.row,
         link: { up: true, via: device.row.link.via ?? 'mqtt', since: now, reason: null },
@@ -561,8 +498,7 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
     emitEvent(device.row.id, 'device.transition', { from, to, ...(reason ? { reason } : {}) }, now);
     if (from !== 'disconnected' && to === 'disconnected')
       emitEvent(device.row.id, 'link.down', { reason: reason ?? 'link down' }, now);
-    if (to === 'connected' && !from.startsWith('updating'))
-      emitEvent(device.row.id, 'link.up', { via: device.row.link.via }, now);
+    if (to === 'connected') emitEvent(device.row.id, 'link.up', { via: device.row.link.via }, now);
   }
 
   function move(device: FakeDevice, now: number) {
@@ -575,36 +511,12 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
         device.row = { ...device.row, firmware: device.row.firmware ?? pick(FIRMWARES.slice(0, 3)) };
         enter(device, 'connected', now);
       }
-    } else if (s === 'connected') {
-      if (device.desiredFirmware !== device.row.firmware && random() < 0.7) {
-        enter(device, 'updating.transfer', now);
-        emitEvent(
-          device.row.id,
-          'update.started',
-          { from: device.row.firmware, to: device.desiredFirmware },
-          now,
-        );
-      } else if (random() < 0.15) {
-        enter(device, 'updating.transfer', now);
-      } else enter(device, 'disconnected', now, pick(['no heartbeat', 'link down']));
-    } else if (s.startsWith('updating.')) {
-      const steps = ['transfer', 'verify', 'apply', 'confirm'];
-      const i = steps.indexOf(s.slice('updating.'.length));
-      if (random() < 0.04) {
-        enter(device, 'connected', now, 'update step timed out');
-        emitEvent(device.row.id, 'update.failed', { step: steps[i] ?? 'transfer', reason: 'timed out' }, now);
-      } else if (i < steps.length - 1) enter(device, `updating.${steps[i + 1]}`, now);
-      else {
-        device.row = { ...device.row, firmware: device.desiredFirmware };
-        enter(device, 'connected', now);
-        emitEvent(device.row.id, 'update.done', { firmware: device.desiredFirmware }, now);
-      }
-    }
+    } else if (s === 'connected') enter(device, 'disconnected', now, pick(['no heartbeat', 'link down']));
   }
 
   function tick() {
     const now = Date.now();
-    // Timers that fire: a connect that took too long, an update step that hung.
+    // Timers that fire: a connect that took too long.
     for (const id of order) {
       const device = devices.get(id)!;
       if (device.row.health === 'failed' || device.processStatus !== 'running') continue;
@@ -853,7 +765,6 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
       attributes: {
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
         livenessTimeoutMs: LIVENESS_TIMEOUT_MS,
-        updateStepTimeoutMs: STEP_TIMEOUT_MS,
       },
       spec: { firmware: device.desiredFirmware, reportIntervalMs: device.reportIntervalMs },
       status: {
@@ -932,8 +843,6 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
         const allowed: Record<string, (state: string) => string | null> = {
           connect: (st) => (st === 'disconnected' ? 'connecting' : null),
           disconnect: (st) => (st === 'disconnected' ? null : 'disconnected'),
-          update: (st) => (st === 'connected' ? 'updating.transfer' : null),
-          cancelUpdate: (st) => (st.startsWith('updating') ? 'connected' : null),
         };
         const to = allowed[action]?.(s) ?? null;
         if (to === null)
@@ -942,8 +851,6 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
             ok: false,
             error: { code: 'conflict', message: `'${action}' is not accepted in state ${s}` },
           };
-        const version = isRecord(args) ? args.version : undefined;
-        if (action === 'update' && typeof version === 'string') device.desiredFirmware = version;
         enter(device, to, now, action === 'disconnect' ? 'operator' : undefined);
         return { id, ok: true, state: to };
       }
