@@ -2,8 +2,9 @@
  * The Firmware view on a real host in demo mode (embedded broker, SQLite, the sample key trusted),
  * the built renderer served by the host's own server, and Debian's Chromium: a tampered image
  * picked with its manifest is refused in place with the host's code and nothing is stored; the
- * sample image from assets/firmware imports and shows in the list. Screenshots go to
- * .test-results/screenshots/firmware-*.png.
+ * sample image from assets/firmware imports and shows in the list; "Update device…" on its row
+ * updates an online demo device to it, followed in the "Updates" table through transfer, reboot
+ * and trial to succeeded. Screenshots go to .test-results/screenshots/firmware-*.png.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -100,4 +101,65 @@ describe.skipIf(!existsSync(CHROMIUM))('the Firmware view on a real demo host', 
     expect(stored()).toEqual([SAMPLE_SHA256]);
     expect(pageErrors).toEqual([]);
   }, 60_000);
+
+  it('updates an online demo device to the sample image from its row and follows the job to succeeded', async () => {
+    const target = host!.app.sim!.mqtt[0]!.id;
+    const deadline = Date.now() + 20_000;
+    while (!(host!.app.fleet.device(target) && host!.app.links.hub?.device(target)?.online)) {
+      if (Date.now() > deadline) throw new Error(`${target} never came online in the fleet`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const jobs = page.getByTestId('fw-jobs');
+    await jobs.waitFor({ timeout: 10_000 });
+    expect(await jobs.getByTestId('fw-job-row').count()).toBe(0);
+
+    await page.getByTestId('firmware-1.1.0').getByTestId('fw-update-open').click();
+    const input = page.getByTestId('fw-update-device');
+    // The datalist offers the fleet's devices of the image's kind.
+    await expect
+      .poll(() => page.locator(`datalist option[value="${target}"]`).count(), { timeout: 10_000 })
+      .toBe(1);
+    // A device that is not in the fleet is refused in place.
+    await input.fill('nobody');
+    await page.getByTestId('fw-update-start').click();
+    await page.getByTestId('confirm-ok').click();
+    const refusal = page.getByTestId('fw-update-error');
+    await refusal.waitFor({ timeout: 10_000 });
+    expect(await refusal.textContent()).toContain("no device 'nobody'");
+
+    await input.fill(target);
+    await page.getByTestId('fw-update-start').click();
+    await page.getByTestId('confirm-ok').click();
+    const row = jobs.locator(`[data-testid="fw-job-row"][data-device-id="${target}"]`);
+    await row.waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId('fw-update-device').count()).toBe(0);
+    expect(await row.textContent()).toContain('1.1.0');
+
+    const step = row.getByTestId('fw-job-step');
+    let midShot = false;
+    const seen = new Set<string>();
+    const until = Date.now() + 40_000;
+    for (;;) {
+      const now = (await step.getAttribute('data-step')) ?? '';
+      seen.add(now);
+      if (!midShot && (now === 'transferring' || now === 'onTrial')) {
+        if (now === 'onTrial') expect(await row.getByTestId('fw-job-left').textContent()).toMatch(/^\d+ s$/);
+        await page.screenshot({ path: join(SHOTS, 'firmware-update-running.png'), fullPage: true });
+        midShot = true;
+      }
+      if (['succeeded', 'failed', 'rolledBack', 'cancelled'].includes(now)) break;
+      if (Date.now() > until) throw new Error(`the job is still at ${now} after 40 s (saw ${[...seen]})`);
+      await page.waitForTimeout(100);
+    }
+    expect(await step.textContent()).toBe('succeeded');
+    expect(midShot).toBe(true);
+    expect(await row.textContent()).toContain('100%');
+    expect(await row.getByTestId('fw-job-cancel').count()).toBe(0);
+    // The image now runs on the device.
+    await expect
+      .poll(() => page.getByTestId('firmware-1.1.0').textContent(), { timeout: 10_000 })
+      .toContain(target);
+    await page.screenshot({ path: join(SHOTS, 'firmware-update-done.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  }, 90_000);
 });

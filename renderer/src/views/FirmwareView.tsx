@@ -2,16 +2,24 @@
  * Firmware images (docs/firmware.md): each stored image with its version, kinds, size, signer key
  * id, SHA-256 and the devices running or wanting it; import with a file picker (the manifest and
  * the image) or by dropping both files on the import bar (a `.json` file is the manifest). A refused image shows the host's reason in place (`hashMismatch`, `badSignature`, …)
- * and nothing is stored.
+ * and nothing is stored. Each image row has "Update device…": a device of the image's kinds, confirmed,
+ * is updated to it (`firmwareUpdate`; a refusal shows in place); the "Updates" table polls
+ * `firmwareJobs` every second while the view is open (FirmwareUpdates.tsx).
  *
  * @example
  * <FirmwareView />
  */
-import { useCallback, useEffect, useState } from 'react';
-import type { FirmwareImageView, FirmwareRefusalCode, Results } from '../../../src/host/contract.js';
+import { Fragment, useCallback, useEffect, useRef, useState } from 'react';
+import type {
+  FirmwareImageView,
+  FirmwareJobView,
+  FirmwareRefusalCode,
+  Results,
+} from '../../../src/host/contract.js';
 import { Empty, ErrorState, Loading } from '../components/States.js';
 import { formatBytes, formatDateTime } from '../lib/format.js';
 import { useClient } from '../store/use-live.js';
+import { FINAL_STEPS, UpdateForm, UpdateJobs } from './FirmwareUpdates.js';
 
 type Outcome =
   | { readonly ok: true; readonly text: string }
@@ -47,6 +55,11 @@ const REFUSED: ReadonlySet<string> = new Set([
   'writeFailed',
 ] satisfies readonly ('badRequest' | FirmwareRefusalCode)[]);
 
+/** How often the "Updates" table asks for the jobs while the view is open. */
+const JOBS_POLL_MS = 1_000;
+/** Columns of the images table (the update form's row spans them). */
+const IMAGE_COLUMNS = 9;
+
 const short = (hex: string) => `${hex.slice(0, 12)}…`;
 
 function devicesText(ids: readonly string[]): string {
@@ -65,6 +78,10 @@ export function FirmwareView() {
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<Outcome | null>(null);
   const [dragging, setDragging] = useState(false);
+  const [updating, setUpdating] = useState<string | null>(null);
+  const [jobs, setJobs] = useState<readonly FirmwareJobView[] | null>(null);
+  const [jobsError, setJobsError] = useState<string | null>(null);
+  const finished = useRef<Set<string> | null>(null);
 
   const pick = (files: readonly File[]) => {
     for (const f of files) {
@@ -84,6 +101,34 @@ export function FirmwareView() {
   useEffect(() => {
     void load();
   }, [load]);
+
+  const loadJobs = useCallback(async () => {
+    const r = await client.call('firmwareJobs', {});
+    if (!r.ok) {
+      setJobsError(`${r.error.code}: ${r.error.message}`);
+      return;
+    }
+    setJobs(r.value);
+    setJobsError(null);
+    // A job that ends changes what the images run on: list them again.
+    const ended = new Set(r.value.filter((j) => FINAL_STEPS.has(j.step)).map((j) => j.transferId));
+    const before = finished.current;
+    finished.current = ended;
+    if (before && [...ended].some((t) => !before.has(t))) void load();
+  }, [client, load]);
+  useEffect(() => {
+    let live = true;
+    let timer = 0;
+    const tick = async () => {
+      await loadJobs();
+      if (live) timer = window.setTimeout(() => void tick(), JOBS_POLL_MS);
+    };
+    void tick();
+    return () => {
+      live = false;
+      window.clearTimeout(timer);
+    };
+  }, [loadJobs]);
 
   const importImage = async () => {
     if (!manifestFile || !imageFile) return;
@@ -221,11 +266,31 @@ export function FirmwareView() {
               <th>Running on</th>
               <th>Wanted by</th>
               <th>Imported</th>
+              <th className="fw-col-update">
+                <span className="sr-only">Update</span>
+              </th>
             </tr>
           </thead>
           <tbody>
             {list.images.map((i) => (
-              <ImageRow key={i.sha256} image={i} />
+              <Fragment key={i.sha256}>
+                <ImageRow
+                  image={i}
+                  open={updating === i.sha256}
+                  onToggle={() => setUpdating((u) => (u === i.sha256 ? null : i.sha256))}
+                />
+                {updating === i.sha256 ? (
+                  <UpdateForm
+                    image={i}
+                    colSpan={IMAGE_COLUMNS}
+                    onStarted={() => {
+                      setUpdating(null);
+                      void loadJobs();
+                    }}
+                    onClose={() => setUpdating(null)}
+                  />
+                ) : null}
+              </Fragment>
             ))}
           </tbody>
         </table>
@@ -235,11 +300,20 @@ export function FirmwareView() {
           {list.unreadable.length} stored image row(s) do not parse: {list.unreadable[0]?.message}
         </div>
       ) : null}
+      <UpdateJobs jobs={jobs} error={jobsError} onChanged={() => void loadJobs()} />
     </div>
   );
 }
 
-function ImageRow({ image: i }: { readonly image: FirmwareImageView }) {
+function ImageRow({
+  image: i,
+  open,
+  onToggle,
+}: {
+  readonly image: FirmwareImageView;
+  readonly open: boolean;
+  readonly onToggle: () => void;
+}) {
   return (
     <tr data-testid={`firmware-${i.version}`}>
       <td className="mono">
@@ -259,6 +333,17 @@ function ImageRow({ image: i }: { readonly image: FirmwareImageView }) {
       <td title={i.wantedBy.join(', ')}>{devicesText(i.wantedBy)}</td>
       <td>
         {formatDateTime(i.importedAt)} <span className="muted">by {i.importedBy}</span>
+      </td>
+      <td className="fw-col-update">
+        <button
+          type="button"
+          className="btn small"
+          aria-expanded={open}
+          onClick={onToggle}
+          data-testid="fw-update-open"
+        >
+          Update device…
+        </button>
       </td>
     </tr>
   );
