@@ -1,0 +1,396 @@
+/**
+ * A rollout: one image to many devices, in waves (docs/firmware.md §8). The devices are resolved
+ * when it is created and frozen (the list is part of it); the waves are cumulative shares of that
+ * list — the default is one canary device, then 5 %, 25 % and 100 % — each run with at most
+ * `maxConcurrent` jobs at a time ({@link FirmwareUpdates}, one job per device).
+ *
+ * - The next wave starts when the share of the last wave's devices that succeeded reaches
+ *   `successThreshold`, after `soakMs`; below it the rollout pauses with the reason.
+ * - Failures past `maxFailures` (a count) or `maxFailureShare` (of the devices tried so far) pause
+ *   the rollout or abort it, by `onFailure`; the reason is kept.
+ * - A device whose update failed is tried again up to `retries` times, `retryDelayMs` × attempt
+ *   later; a device refused `notSupported` or `wrongKind` is skipped, not retried.
+ * - pause() lets running jobs finish and starts no new one; resume() goes on; cancel() cancels
+ *   the jobs not yet applied and ends the rollout.
+ *
+ * Every device is started at most once per attempt and never after it succeeded, so no device is
+ * flashed twice and none is skipped silently.
+ *
+ * @example
+ * const r = createRollout({ runtime, updates, id: 'r1', image, version: '1.1.0', devices: ids });
+ * r.start(); await r.done; r.snapshot().devices['pump-7'].state; // 'succeeded'
+ */
+import type { Runtime } from '../runtime/runtime.js';
+import type { FirmwareUpdates } from './firmware-updates.js';
+import type { UpdateJobSnapshot } from './update-job.js';
+
+export type RolloutState = 'running' | 'paused' | 'completed' | 'aborted' | 'cancelled';
+export type RolloutDeviceState = 'pending' | 'updating' | 'waitingRetry' | 'succeeded' | 'failed' | 'skipped';
+
+export interface RolloutWave {
+  /** Cumulative share of the device list this wave brings the rollout to (0 < share ≤ 1), or … */
+  readonly share?: number;
+  /** … a cumulative number of devices (the canary: `{ count: 1 }`). */
+  readonly count?: number;
+  /** Jobs at a time in this wave; default 10. */
+  readonly maxConcurrent?: number;
+}
+
+export interface RolloutPolicy {
+  readonly waves?: readonly RolloutWave[];
+  /** Share of a wave's devices that must succeed before the next wave; default 1 (all). */
+  readonly successThreshold?: number;
+  /** Failures allowed in all (count) before `onFailure`; default none (only the share counts). */
+  readonly maxFailures?: number;
+  /** Share of the devices tried so far that may fail before `onFailure`; default 0.2. */
+  readonly maxFailureShare?: number;
+  /** What happens past the failure bounds; default `pause`. */
+  readonly onFailure?: 'pause' | 'abort';
+  /** Wait between a wave's end and the next wave's start; default 0. */
+  readonly soakMs?: number;
+  /** Attempts after a failure per device; default 1. */
+  readonly retries?: number;
+  /** Delay before a retry, times the attempt number; default 5000. */
+  readonly retryDelayMs?: number;
+}
+
+export const DEFAULT_WAVES: readonly RolloutWave[] = [
+  { count: 1, maxConcurrent: 1 },
+  { share: 0.05 },
+  { share: 0.25 },
+  { share: 1 },
+];
+
+export interface RolloutDevice {
+  readonly state: RolloutDeviceState;
+  readonly wave: number;
+  readonly attempts: number;
+  /** The last job's step, and its error when it failed. */
+  readonly step: string | undefined;
+  readonly error: { readonly code: string; readonly message: string } | undefined;
+}
+
+export interface RolloutSnapshot {
+  readonly id: string;
+  readonly version: string;
+  readonly sha256: string;
+  readonly state: RolloutState;
+  /** Why it paused or aborted. */
+  readonly reason: string | undefined;
+  /** 0-based index of the wave running (or last run). */
+  readonly wave: number;
+  /** Each wave's last device index (exclusive) in `order`. */
+  readonly waveEnds: readonly number[];
+  /** The frozen device list, in the order the waves take it. */
+  readonly order: readonly string[];
+  readonly devices: Readonly<Record<string, RolloutDevice>>;
+  readonly counts: Readonly<Record<RolloutDeviceState, number>>;
+  readonly createdBy: string;
+  readonly createdAt: number;
+}
+
+export interface RolloutOptions {
+  readonly runtime: Pick<Runtime, 'clock' | 'logger'>;
+  readonly updates: Pick<FirmwareUpdates, 'start' | 'cancel'>;
+  readonly id: string;
+  readonly image: Uint8Array;
+  readonly version: string;
+  readonly sha256: string;
+  readonly devices: readonly string[];
+  readonly policy?: RolloutPolicy;
+  readonly actor?: string;
+  readonly onChange?: (snapshot: RolloutSnapshot) => void;
+}
+
+export interface Rollout {
+  readonly id: string;
+  start(): void;
+  pause(reason?: string): void;
+  resume(): void;
+  cancel(): void;
+  snapshot(): RolloutSnapshot;
+  /** Settles when the rollout completes, aborts or is cancelled (not on pause). */
+  readonly done: Promise<RolloutSnapshot>;
+}
+
+/** Each wave's end index in a list of `n` devices: cumulative, increasing, the last one `n`. */
+export function waveEnds(n: number, waves: readonly RolloutWave[]): number[] {
+  const ends: number[] = [];
+  let last = 0;
+  for (const w of waves) {
+    const end = Math.min(n, w.count ?? Math.ceil((w.share ?? 1) * n));
+    if (end > last) {
+      ends.push(end);
+      last = end;
+    }
+  }
+  if (last < n) ends.push(n);
+  return ends;
+}
+
+export function createRollout(options: RolloutOptions): Rollout {
+  const { runtime, updates, id, image, version, sha256 } = options;
+  const log = runtime.logger;
+  const clock = runtime.clock;
+  const policy = options.policy ?? {};
+  const waves = policy.waves ?? DEFAULT_WAVES;
+  const order = [...new Set(options.devices)];
+  const ends = waveEnds(order.length, waves);
+  const successThreshold = policy.successThreshold ?? 1;
+  const maxFailureShare = policy.maxFailureShare ?? 0.2;
+  const retries = policy.retries ?? 1;
+  const retryDelayMs = policy.retryDelayMs ?? 5000;
+  const createdAt = clock.wallNow();
+  const actor = options.actor ?? 'api';
+  const devices = new Map<
+    string,
+    {
+      state: RolloutDeviceState;
+      wave: number;
+      attempts: number;
+      step?: string;
+      error?: { code: string; message: string };
+    }
+  >();
+  ends.forEach((end, w) => {
+    for (let i = w === 0 ? 0 : ends[w - 1]!; i < end; i++)
+      devices.set(order[i]!, { state: 'pending', wave: w, attempts: 0 });
+  });
+  let state: RolloutState = 'running';
+  let reason: string | undefined;
+  let wave = 0;
+  let started = false;
+  let soaking = false;
+  /** The wave whose success threshold the operator waived by resuming. */
+  let waived = -1;
+  let resolveDone: (s: RolloutSnapshot) => void = () => {};
+  const done = new Promise<RolloutSnapshot>((r) => {
+    resolveDone = r;
+  });
+
+  const concurrency = (w: number) => waves[Math.min(w, waves.length - 1)]?.maxConcurrent ?? 10;
+
+  function counts(): Record<RolloutDeviceState, number> {
+    const c: Record<RolloutDeviceState, number> = {
+      pending: 0,
+      updating: 0,
+      waitingRetry: 0,
+      succeeded: 0,
+      failed: 0,
+      skipped: 0,
+    };
+    for (const d of devices.values()) c[d.state]++;
+    return c;
+  }
+
+  function snapshot(): RolloutSnapshot {
+    const out: Record<string, RolloutDevice> = {};
+    for (const [k, d] of devices)
+      out[k] = { state: d.state, wave: d.wave, attempts: d.attempts, step: d.step, error: d.error };
+    return {
+      id,
+      version,
+      sha256,
+      state,
+      reason,
+      wave,
+      waveEnds: ends,
+      order,
+      devices: out,
+      counts: counts(),
+      createdBy: actor,
+      createdAt,
+    };
+  }
+
+  function changed(): void {
+    options.onChange?.(snapshot());
+  }
+
+  function end(final: RolloutState, why?: string): void {
+    state = final;
+    reason = why;
+    log.info('rollout ended', { rollout: id, state: final, ...(why ? { reason: why } : {}) });
+    changed();
+    resolveDone(snapshot());
+  }
+
+  function inWave(w: number) {
+    return [...devices.entries()].filter(([, d]) => d.wave === w);
+  }
+
+  /** Failure bounds over the devices tried so far (finished ones). */
+  function pastFailureBounds(): string | undefined {
+    const c = counts();
+    const tried = c.succeeded + c.failed;
+    if (policy.maxFailures !== undefined && c.failed > policy.maxFailures)
+      return `${c.failed} devices failed, more than the ${policy.maxFailures} allowed`;
+    if (tried > 0 && c.failed / tried > maxFailureShare && c.failed > 0)
+      return `${c.failed} of ${tried} devices failed (${Math.round((c.failed / tried) * 100)} %), more than the ${Math.round(maxFailureShare * 100)} % allowed`;
+    return undefined;
+  }
+
+  function pump(): void {
+    if (state !== 'running' || soaking) return;
+    const here = inWave(wave);
+    let running = here.filter(([, d]) => d.state === 'updating').length;
+    for (const [deviceId, d] of here) {
+      if (running >= concurrency(wave)) break;
+      if (d.state !== 'pending') continue;
+      launch(deviceId, d);
+      running++;
+    }
+    const open = here.filter(
+      ([, d]) => d.state === 'pending' || d.state === 'updating' || d.state === 'waitingRetry',
+    );
+    if (open.length > 0) return;
+    // The wave is over.
+    const ok = here.filter(([, d]) => d.state === 'succeeded').length;
+    const share = here.length === 0 ? 1 : ok / here.length;
+    if (share < successThreshold && waived !== wave) {
+      pauseFor(
+        `wave ${wave + 1}: ${ok} of ${here.length} succeeded, below the ${Math.round(successThreshold * 100)} % needed`,
+      );
+      return;
+    }
+    if (wave + 1 >= ends.length) {
+      end('completed');
+      return;
+    }
+    const soakMs = policy.soakMs ?? 0;
+    const nextWave = () => {
+      soaking = false;
+      wave++;
+      changed();
+      pump();
+    };
+    if (soakMs > 0) {
+      soaking = true;
+      clock.setTimeout(nextWave, soakMs);
+    } else nextWave();
+  }
+
+  function launch(
+    deviceId: string,
+    d: {
+      state: RolloutDeviceState;
+      attempts: number;
+      step?: string;
+      error?: { code: string; message: string };
+    },
+  ): void {
+    d.attempts++;
+    const r = updates.start(deviceId, { image, version, actor: `rollout:${id}` });
+    if (!r.ok) {
+      settle(deviceId, d, { code: r.error.code, message: r.error.message }, r.error.code === 'notSupported');
+      return;
+    }
+    d.state = 'updating';
+    d.step = r.value.snapshot().step;
+    changed();
+    void r.value.done.then((final: UpdateJobSnapshot) => {
+      d.step = final.step;
+      if (final.step === 'succeeded') {
+        d.state = 'succeeded';
+        d.error = undefined;
+        changed();
+        pump();
+        return;
+      }
+      if (final.step === 'cancelled' && state === 'cancelled') return;
+      settle(
+        deviceId,
+        d,
+        final.error
+          ? { code: final.error.code, message: final.error.message }
+          : { code: final.step, message: final.step },
+        false,
+      );
+    });
+  }
+
+  /** A failed attempt: retried later, or failed for good (then the failure bounds are checked). */
+  function settle(
+    deviceId: string,
+    d: { state: RolloutDeviceState; attempts: number; error?: { code: string; message: string } },
+    error: { code: string; message: string },
+    skip: boolean,
+  ): void {
+    d.error = error;
+    if (skip) {
+      d.state = 'skipped';
+      changed();
+      pump();
+      return;
+    }
+    if (d.attempts <= retries) {
+      d.state = 'waitingRetry';
+      changed();
+      clock.setTimeout(() => {
+        if (d.state !== 'waitingRetry') return;
+        d.state = 'pending';
+        pump();
+      }, retryDelayMs * d.attempts);
+      return;
+    }
+    d.state = 'failed';
+    log.warn('rollout: device failed', { rollout: id, deviceId, code: error.code, message: error.message });
+    changed();
+    const past = pastFailureBounds();
+    if (past !== undefined && state === 'running') {
+      if (policy.onFailure === 'abort') {
+        abortRunning();
+        end('aborted', past);
+        return;
+      }
+      pauseFor(past);
+      return;
+    }
+    pump();
+  }
+
+  function pauseFor(why: string): void {
+    state = 'paused';
+    reason = why;
+    log.warn('rollout paused', { rollout: id, reason: why });
+    changed();
+  }
+
+  function abortRunning(): void {
+    for (const [deviceId, d] of devices) {
+      if (d.state === 'updating') updates.cancel(deviceId);
+      if (d.state === 'pending' || d.state === 'waitingRetry') d.state = 'skipped';
+    }
+  }
+
+  return {
+    id,
+    start() {
+      if (started) return;
+      started = true;
+      log.info('rollout started', { rollout: id, version, devices: order.length, waves: ends.length, actor });
+      changed();
+      pump();
+    },
+    pause(why = 'paused by the operator') {
+      if (state === 'running') pauseFor(why);
+    },
+    resume() {
+      if (state !== 'paused') return;
+      state = 'running';
+      reason = undefined;
+      // The operator has seen why it paused: this wave's threshold no longer holds it back.
+      waived = wave;
+      changed();
+      pump();
+    },
+    cancel() {
+      if (state === 'completed' || state === 'aborted' || state === 'cancelled') return;
+      state = 'cancelled';
+      abortRunning();
+      end('cancelled', 'cancelled by the operator');
+    },
+    snapshot,
+    done,
+  };
+}
