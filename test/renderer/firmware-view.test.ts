@@ -109,6 +109,17 @@ describe.skipIf(!existsSync(CHROMIUM))('the Firmware view on a real demo host', 
       if (Date.now() > deadline) throw new Error(`${target} never came online in the fleet`);
       await new Promise((r) => setTimeout(r, 100));
     }
+    // The sample image, imported as above (unless the earlier tests did it already).
+    await page.getByTestId('nav-firmware').click();
+    await page.getByTestId('firmware-drop').waitFor({ timeout: 15_000 });
+    if ((await page.getByTestId('firmware-1.1.0').count()) === 0) {
+      await page
+        .getByTestId('firmware-manifest-file')
+        .setInputFiles({ ...manifest, buffer: readFileSync(`${SAMPLE}.manifest.json`) });
+      await page.getByTestId('firmware-image-file').setInputFiles(imageFile(readFileSync(SAMPLE)));
+      await page.getByTestId('firmware-import').click();
+      await page.getByTestId('firmware-1.1.0').waitFor({ timeout: 10_000 });
+    }
     const jobs = page.getByTestId('fw-jobs');
     await jobs.waitFor({ timeout: 10_000 });
     expect(await jobs.getByTestId('fw-job-row').count()).toBe(0);
@@ -126,6 +137,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the Firmware view on a real demo host', 
     const refusal = page.getByTestId('fw-update-error');
     await refusal.waitFor({ timeout: 10_000 });
     expect(await refusal.textContent()).toContain("no device 'nobody'");
+    await page.screenshot({ path: join(SHOTS, 'firmware-update-form.png') });
 
     await input.fill(target);
     await page.getByTestId('fw-update-start').click();
@@ -137,14 +149,21 @@ describe.skipIf(!existsSync(CHROMIUM))('the Firmware view on a real demo host', 
 
     const step = row.getByTestId('fw-job-step');
     let midShot = false;
+    let transferShot = false;
     const seen = new Set<string>();
     const until = Date.now() + 40_000;
     for (;;) {
       const now = (await step.getAttribute('data-step')) ?? '';
       seen.add(now);
-      if (!midShot && (now === 'transferring' || now === 'onTrial')) {
-        if (now === 'onTrial') expect(await row.getByTestId('fw-job-left').textContent()).toMatch(/^\d+ s$/);
-        await page.screenshot({ path: join(SHOTS, 'firmware-update-running.png'), fullPage: true });
+      // Mid-transfer when the poll catches it (the sample is 64 KiB: often done within a second).
+      if (!transferShot && now === 'transferring' && /\b([1-9]\d?)%/.test((await row.textContent()) ?? '')) {
+        await page.screenshot({ path: join(SHOTS, 'firmware-update-transfer.png'), fullPage: true });
+        transferShot = true;
+      }
+      // On trial (10 s soak): the countdown.
+      if (!midShot && now === 'onTrial') {
+        expect(await row.getByTestId('fw-job-left').textContent()).toMatch(/^\d+ s of trial$/);
+        await page.screenshot({ path: join(SHOTS, 'firmware-update-trial.png'), fullPage: true });
         midShot = true;
       }
       if (['succeeded', 'failed', 'rolledBack', 'cancelled'].includes(now)) break;

@@ -310,7 +310,8 @@ function JobRow({
           <span
             title={`${j.step === 'onTrial' ? 'Trial' : 'Reboot'} ends at ${new Date(j.deadline!).toLocaleTimeString()}`}
           >
-            {Math.ceil(remaining / 1000)} s
+            <strong className="fw-left-n">{Math.ceil(remaining / 1000)} s</strong>{' '}
+            <span className="muted small-text">{j.step === 'onTrial' ? 'of trial' : 'to reboot'}</span>
           </span>
         ) : (
           <span className="muted">—</span>

@@ -260,12 +260,12 @@ export function FirmwareView() {
             <tr>
               <th>Version</th>
               <th>Kinds</th>
-              <th className="num">Size</th>
+              <th className="num fw-col-size">Size</th>
               <th>Signer key</th>
               <th>SHA-256</th>
               <th>Running on</th>
               <th>Wanted by</th>
-              <th>Imported</th>
+              <th className="fw-col-imported">Imported</th>
               <th className="fw-col-update">
                 <span className="sr-only">Update</span>
               </th>
