@@ -59,6 +59,11 @@ const METHOD_SET: { readonly [M in Method]: true } = {
   firmwareUpdate: true,
   firmwareJobs: true,
   firmwareCancel: true,
+  rolloutCreate: true,
+  rollouts: true,
+  rolloutPause: true,
+  rolloutResume: true,
+  rolloutCancel: true,
 };
 
 export const METHOD_NAMES: readonly Method[] = Object.freeze(Object.keys(METHOD_SET) as Method[]);

@@ -36,6 +36,7 @@ import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import { createFirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { KeyErrorCode, OpenedFirmware } from '../firmware/index.js';
 import { openFirmware } from '../firmware/index.js';
+import type { Rollout } from '../firmware/rollout.js';
 import type { UpdateJobStep } from '../firmware/update-job.js';
 import { FINAL_UPDATE_STEPS } from '../firmware/update-job.js';
 import type { Failure, Result } from '../lib/result.js';
@@ -121,6 +122,8 @@ export interface App {
   readonly firmware: Result<OpenedFirmware, Failure<KeyErrorCode>>;
   /** Firmware update jobs, one per device at a time (src/firmware/firmware-updates.ts). */
   readonly updates: FirmwareUpdates;
+  /** Rollouts of this run, by id (src/firmware/rollout.ts; kept in memory). */
+  readonly rollouts: Map<string, Rollout>;
   /** Whether the simulated demo fleet runs. */
   readonly demo: boolean;
   /** Starts or stops the simulated devices (only in demo mode: they live in the demo database). */
@@ -432,6 +435,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       },
       firmware,
       updates,
+      rollouts: new Map(),
       demo,
       async setDemo(on) {
         if (!demo)

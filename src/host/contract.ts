@@ -313,6 +313,38 @@ export interface FirmwareJobView {
   readonly error: { readonly step: string; readonly code: string; readonly message: string } | null;
 }
 
+/** A rollout of one image to many devices in waves (src/firmware/rollout.ts). */
+export interface RolloutView {
+  readonly id: string;
+  readonly version: string;
+  readonly sha256: string;
+  /** running, paused, completed, aborted, cancelled. */
+  readonly state: string;
+  /** Why it paused or aborted. */
+  readonly reason: string | null;
+  /** 0-based index of the wave running (or last run). */
+  readonly wave: number;
+  /** Each wave's end (exclusive) in `order`. */
+  readonly waveEnds: readonly number[];
+  /** The frozen device list, in wave order. */
+  readonly order: readonly string[];
+  readonly devices: Readonly<
+    Record<
+      string,
+      {
+        readonly state: string;
+        readonly wave: number;
+        readonly attempts: number;
+        readonly step: string | null;
+        readonly error: { readonly code: string; readonly message: string } | null;
+      }
+    >
+  >;
+  readonly counts: Readonly<Record<string, number>>;
+  readonly createdBy: string;
+  readonly createdAt: number;
+}
+
 /** The largest image `firmwareImport` takes (twice the generic kind's 4 MiB slot); bigger is `badRequest`. */
 export const MAX_FIRMWARE_IMAGE_BYTES = 8 * 1024 * 1024;
 /** The largest manifest text `firmwareImport` takes. */
@@ -401,6 +433,43 @@ export const METHODS = {
   firmwareJobs: z.object({}).strict(),
   /** Cancels a device's update before its image is applied. */
   firmwareCancel: z.object({ deviceId: id }).strict(),
+  /**
+   * Rolls a stored image out in waves. The devices: `devices` (explicit ids), else every device of
+   * the image's kinds matching `kind`, `tag` and `runningVersion`, resolved now and frozen.
+   */
+  rolloutCreate: z
+    .object({
+      sha256: z.string().regex(/^[0-9a-f]{64}$/, { message: 'sha256: 64 lowercase hex digits' }),
+      devices: z.array(id).min(1).max(100_000).optional(),
+      kind: z.string().min(1).max(100).optional(),
+      tag: z.string().min(1).max(100).optional(),
+      runningVersion: z.string().min(1).max(64).optional(),
+      /** Cumulative shares of the list (0–1] or device counts, with jobs at a time; default canary, 5 %, 25 %, 100 %. */
+      waves: z
+        .array(
+          z
+            .object({
+              share: z.number().gt(0).max(1).optional(),
+              count: z.number().int().min(1).optional(),
+              maxConcurrent: z.number().int().min(1).max(1000).optional(),
+            })
+            .strict(),
+        )
+        .min(1)
+        .max(20)
+        .optional(),
+      successThreshold: z.number().min(0).max(1).optional(),
+      maxFailures: z.number().int().min(0).optional(),
+      maxFailureShare: z.number().min(0).max(1).optional(),
+      onFailure: z.enum(['pause', 'abort']).optional(),
+      soakMs: z.number().int().min(0).max(86_400_000).optional(),
+      retries: z.number().int().min(0).max(10).optional(),
+    })
+    .strict(),
+  rollouts: z.object({}).strict(),
+  rolloutPause: z.object({ id: z.string().min(1).max(64) }).strict(),
+  rolloutResume: z.object({ id: z.string().min(1).max(64) }).strict(),
+  rolloutCancel: z.object({ id: z.string().min(1).max(64) }).strict(),
   firmwareImport: z
     .object({
       /** The manifest file's text (docs/firmware.md §1). */
@@ -457,6 +526,11 @@ export interface Results {
   firmwareUpdate: FirmwareJobView;
   firmwareJobs: readonly FirmwareJobView[];
   firmwareCancel: FirmwareJobView;
+  rolloutCreate: RolloutView;
+  rollouts: readonly RolloutView[];
+  rolloutPause: RolloutView;
+  rolloutResume: RolloutView;
+  rolloutCancel: RolloutView;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -205,6 +205,40 @@ describe('firmware over the host API (demo, sample key trusted)', () => {
     ]);
   });
 
+  it('rolls the image out to the devices not yet running it, frozen at creation; then nothing is left to roll out', async () => {
+    const other = app.sim!.mqtt[1]!.id;
+    await onlineInFleet(other);
+    const created = await api.call('rolloutCreate', {
+      sha256: SAMPLE_SHA256,
+      waves: [{ share: 1, maxConcurrent: 5 }],
+    });
+    if (!created.ok) throw new Error(`rollout refused: ${created.error.code} ${created.error.message}`);
+    const view = created.value as Results['rolloutCreate'];
+    // The first test updated the first device already: the selector leaves it out.
+    expect(view.order).toEqual([other]);
+    const deadline = Date.now() + 40_000;
+    let now: Results['rollouts'][number] | undefined;
+    while (Date.now() < deadline) {
+      const all = await api.call('rollouts', {});
+      now = all.ok ? (all.value as Results['rollouts']).find((r) => r.id === view.id) : undefined;
+      if (now && now.state !== 'running') break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(now).toMatchObject({ state: 'completed', counts: { succeeded: 1, failed: 0 }, createdBy: 'api' });
+    expect(app.sim!.mqtt[1]!.device.firmware).toMatchObject({ version: '1.1.0', confirmed: true });
+    expect(await api.call('rolloutCreate', { sha256: SAMPLE_SHA256 })).toMatchObject({
+      ok: false,
+      error: { code: 'noDevices' },
+    });
+    expect(await api.call('rolloutPause', { id: 'ro-nope' })).toMatchObject({
+      ok: false,
+      error: { code: 'notFound' },
+    });
+    const audit = await app.store.queryEvents({ kind: 'firmware.rollout', limit: 20 });
+    const states = audit.items.map((e) => (e.ok ? (e.value.data as { state: string }).state : '?'));
+    expect(states).toEqual(expect.arrayContaining(['running', 'completed']));
+  });
+
   it('refuses an update naming an unknown device, an unknown image or a malformed hash', async () => {
     expect(await api.call('firmwareUpdate', { deviceId: 'nobody', sha256: SAMPLE_SHA256 })).toMatchObject({
       ok: false,

@@ -1043,6 +1043,11 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
     firmwareUpdate: () => fail('unavailable', 'the design preview keeps no firmware images'),
     firmwareJobs: () => ok([]),
     firmwareCancel: (a) => fail('noJob', `no firmware update of '${a.deviceId}'`),
+    rolloutCreate: () => fail('unavailable', 'the design preview keeps no firmware images'),
+    rollouts: () => ok([]),
+    rolloutPause: (a) => fail('notFound', `no rollout '${a.id}'`),
+    rolloutResume: (a) => fail('notFound', `no rollout '${a.id}'`),
+    rolloutCancel: (a) => fail('notFound', `no rollout '${a.id}'`),
   };
 
   const delayFor = (method: Method) =>

@@ -33,6 +33,7 @@ import type {
 import { METHODS } from '../contract.js';
 import { firmwareHandlers } from './firmware.js';
 import type { LiveFigures } from './live.js';
+import { rolloutHandlers } from './rollouts.js';
 import type { FoundProcess } from './tree.js';
 import { isSupervisor } from './tree.js';
 import { commandView, describeMachine, eventView } from './views.js';
@@ -82,7 +83,12 @@ const FLEET_CODES: Record<string, string> = {
 };
 
 export function createHandlers(ctx: ApiContext): Handlers {
-  return { ...queryHandlers(ctx), ...operatorHandlers(ctx), ...firmwareHandlers(ctx.app) };
+  return {
+    ...queryHandlers(ctx),
+    ...operatorHandlers(ctx),
+    ...firmwareHandlers(ctx.app),
+    ...rolloutHandlers(ctx.app),
+  };
 }
 
 /** Reads: the tree, devices, one device, telemetry, events, commands, health, stats, kinds. */

@@ -1,0 +1,163 @@
+/**
+ * Rollouts over the API: `rolloutCreate` resolves the devices (explicit ids, or every device of
+ * the image's kinds matching a kind, a tag and a running version), freezes the list and starts
+ * the waves; `rollouts` lists them; `rolloutPause`, `rolloutResume`, `rolloutCancel`. Every
+ * change of a rollout's state is written to the event log (`firmware.rollout`) with who asked.
+ *
+ * @example
+ * await api.call('rolloutCreate', { sha256, tag: 'site-a', waves: [{ count: 1 }, { share: 1, maxConcurrent: 20 }] });
+ */
+import { randomBytes } from 'node:crypto';
+import type { RolloutPolicy, RolloutSnapshot } from '../../firmware/rollout.js';
+import { createRollout } from '../../firmware/rollout.js';
+import type { App } from '../app.js';
+import type { RolloutView } from '../contract.js';
+import type { Handlers } from './handlers.js';
+import { ApiFailure } from './handlers.js';
+
+const DEFAULT_ACTOR = 'api';
+
+export function rolloutView(s: RolloutSnapshot): RolloutView {
+  const devices: Record<string, RolloutView['devices'][string]> = {};
+  for (const [id, d] of Object.entries(s.devices))
+    devices[id] = {
+      state: d.state,
+      wave: d.wave,
+      attempts: d.attempts,
+      step: d.step ?? null,
+      error: d.error ?? null,
+    };
+  return {
+    id: s.id,
+    version: s.version,
+    sha256: s.sha256,
+    state: s.state,
+    reason: s.reason ?? null,
+    wave: s.wave,
+    waveEnds: s.waveEnds,
+    order: s.order,
+    devices,
+    counts: s.counts,
+    createdBy: s.createdBy,
+    createdAt: s.createdAt,
+  };
+}
+
+function find(app: App, id: string) {
+  const r = app.rollouts.get(id);
+  if (!r) throw new ApiFailure('notFound', `no rollout '${id}'`);
+  return r;
+}
+
+export function rolloutHandlers(
+  app: App,
+): Pick<Handlers, 'rolloutCreate' | 'rollouts' | 'rolloutPause' | 'rolloutResume' | 'rolloutCancel'> {
+  return {
+    rolloutCreate: async (a, context) => {
+      if (!app.firmware.ok)
+        throw new ApiFailure('unavailable', `firmware images are unavailable: ${app.firmware.error.message}`);
+      const images = app.firmware.value.images;
+      const listing = (await images.list()).images.find((l) => l.image.sha256 === a.sha256);
+      if (!listing) throw new ApiFailure('notFound', `no stored image with SHA-256 ${a.sha256}`);
+      const kinds = new Set(listing.image.kinds);
+      let devices: string[];
+      if (a.devices) {
+        const unknown = a.devices.filter((id) => !app.fleet.has(id));
+        if (unknown.length > 0)
+          throw new ApiFailure(
+            'notFound',
+            `not in the fleet: ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', …' : ''}`,
+          );
+        const wrong = a.devices.filter((id) => !kinds.has(app.fleet.device(id)?.kind ?? ''));
+        if (wrong.length > 0)
+          throw new ApiFailure(
+            'wrongKind',
+            `image ${listing.image.version} is for ${[...kinds].join(', ')}; not: ${wrong.slice(0, 10).join(', ')}`,
+          );
+        devices = [...a.devices];
+      } else {
+        devices = app.fleet
+          .list()
+          .filter(
+            (d) =>
+              kinds.has(d.kind) &&
+              (a.kind === undefined || d.kind === a.kind) &&
+              (a.tag === undefined || d.tags.includes(a.tag)) &&
+              (a.runningVersion === undefined || d.status.firmware === a.runningVersion) &&
+              d.status.firmware !== listing.image.version,
+          )
+          .map((d) => d.id)
+          .sort();
+      }
+      if (devices.length === 0) throw new ApiFailure('noDevices', 'no device matches: nothing to roll out');
+      const bytes = await images.readImage(a.sha256);
+      if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
+      const actor = context.actor ?? DEFAULT_ACTOR;
+      const id = `ro-${randomBytes(4).toString('hex')}`;
+      const policy: RolloutPolicy = {
+        ...(a.waves ? { waves: a.waves } : {}),
+        ...(a.successThreshold !== undefined ? { successThreshold: a.successThreshold } : {}),
+        ...(a.maxFailures !== undefined ? { maxFailures: a.maxFailures } : {}),
+        ...(a.maxFailureShare !== undefined ? { maxFailureShare: a.maxFailureShare } : {}),
+        ...(a.onFailure ? { onFailure: a.onFailure } : {}),
+        ...(a.soakMs !== undefined ? { soakMs: a.soakMs } : {}),
+        ...(a.retries !== undefined ? { retries: a.retries } : {}),
+      };
+      let lastState = '';
+      const rollout = createRollout({
+        runtime: app.runtime,
+        updates: app.updates,
+        id,
+        image: bytes.value,
+        version: listing.image.version,
+        sha256: a.sha256,
+        devices,
+        policy,
+        actor,
+        onChange: (s) => {
+          const key = `${s.state} ${s.wave}`;
+          if (key === lastState) return;
+          lastState = key;
+          void app.store
+            .appendEvents([
+              {
+                at: Date.now(),
+                kind: 'firmware.rollout',
+                data: {
+                  rollout: id,
+                  state: s.state,
+                  wave: s.wave,
+                  version: s.version,
+                  devices: s.order.length,
+                  ...(s.reason ? { reason: s.reason } : {}),
+                  actor,
+                },
+              },
+            ])
+            .catch(() => {});
+        },
+      });
+      app.rollouts.set(id, rollout);
+      rollout.start();
+      return rolloutView(rollout.snapshot());
+    },
+
+    rollouts: async () => [...app.rollouts.values()].map((r) => rolloutView(r.snapshot())).reverse(),
+
+    rolloutPause: async (a) => {
+      const r = find(app, a.id);
+      r.pause();
+      return rolloutView(r.snapshot());
+    },
+    rolloutResume: async (a) => {
+      const r = find(app, a.id);
+      r.resume();
+      return rolloutView(r.snapshot());
+    },
+    rolloutCancel: async (a) => {
+      const r = find(app, a.id);
+      r.cancel();
+      return rolloutView(r.snapshot());
+    },
+  };
+}
