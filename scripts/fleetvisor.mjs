@@ -3,7 +3,7 @@
 // `npm run serve`); `fleetvisor broker …` manages the broker accounts of a data folder and writes
 // the Mosquitto password and ACL files (src/host/broker-cli.ts; `fleetvisor broker --help`);
 // `fleetvisor firmware …` signs and imports firmware images (src/firmware/cli.ts, docs/firmware.md);
-// `fleetvisor update …` updates devices through the running app (src/host/update-cli.ts);
+// `fleetvisor update …` and `fleetvisor rollout …` update devices through the running app (src/host/update-cli.ts);
 // `fleetvisor [options]` runs the desktop app where Electron is installed.
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -17,6 +17,7 @@ const tools = {
   broker: ['host', 'broker-cli.ts'],
   firmware: ['firmware', 'cli.ts'],
   update: ['host', 'update-cli.ts'],
+  rollout: ['host', 'rollout-cli.ts'],
 };
 const tool = Object.hasOwn(tools, command) ? tools[command] : undefined;
 const args = tool

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { resolveDataDir } from '../store/data-dir.js';
 import type { AppClient } from './app-client.js';
 import { connectToRunningApp } from './app-client.js';
-import type { FirmwareJobView } from './contract.js';
+import type { FirmwareJobView, RolloutView } from './contract.js';
 
 export const UPDATE_USAGE = `Usage: fleetvisor update <command> [options]
 
@@ -196,6 +196,201 @@ async function follow(
         `still ${job.step} after ${Math.round(timeoutMs / 1000)} s; it goes on in the app`,
       );
     await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+export const ROLLOUT_USAGE = `Usage: fleetvisor rollout <command> [options]
+
+  create SHA256 [--tag T] [--running V] [--device ID …] [--waves "1,5%,25%,100%"]
+         [--max-concurrent N] [--failure-share 0.2] [--on-failure pause|abort] [--soak SECONDS] [--wait]
+                     roll a stored image out in waves (8+ hex digits of its SHA-256); without
+                     --device: every device of the image's kinds matching --tag and --running
+                     that does not run the version yet, resolved now and frozen
+  list               every rollout of the running app
+  show ID            one rollout: its waves and each device's state
+  pause ID | resume ID | cancel ID
+
+Options: --data-dir DIR, --json (as for 'fleetvisor update').
+Exit codes: 0 done (with --wait: completed), 1 refused or not completed, 2 usage, 3 no app runs.
+
+Example:
+  fleetvisor rollout create ad36f74d --waves "1,50%,100%" --max-concurrent 5 --wait
+`;
+
+/** "1, 5%, 25%, 100%" → waves: an integer is a device count, N% a share. */
+export function parseWaves(text: string, maxConcurrent: number | undefined) {
+  return text.split(',').map((part) => {
+    const t = part.trim();
+    const pct = /^(\d+(?:\.\d+)?)%$/.exec(t);
+    const extra = maxConcurrent !== undefined ? { maxConcurrent } : {};
+    if (pct) {
+      const share = Number(pct[1]) / 100;
+      if (!(share > 0 && share <= 1))
+        throw new CliError('usage', `wave '${t}': a share is over 0 % and at most 100 %`, 2);
+      return { share, ...extra };
+    }
+    if (/^\d+$/.test(t) && Number(t) >= 1) return { count: Number(t), ...extra };
+    throw new CliError('usage', `wave '${t}' is neither a device count (5) nor a share (25%)`, 2);
+  });
+}
+
+export function describeRollout(r: RolloutView, withDevices: boolean): string {
+  const c = r.counts;
+  const head =
+    `${r.id}  ${r.version}  ${r.state}${r.reason ? ` (${r.reason})` : ''}  wave ${r.wave + 1} of ${r.waveEnds.length}  ` +
+    `${c.succeeded ?? 0} succeeded, ${c.failed ?? 0} failed, ${c.updating ?? 0} updating, ${c.pending ?? 0} pending of ${r.order.length}  by ${r.createdBy}`;
+  if (!withDevices) return head;
+  const lines = r.order.map((id) => {
+    const d = r.devices[id]!;
+    return `  ${id.padEnd(24)} wave ${d.wave + 1}  ${d.state}${d.error ? `  ${d.error.code}: ${d.error.message}` : ''}`;
+  });
+  return [head, ...lines].join('\n');
+}
+
+export async function runRolloutCli(argv: readonly string[], io: UpdateCliIo): Promise<number> {
+  let json = argv.includes('--json');
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        'data-dir': { type: 'string' },
+        json: { type: 'boolean' },
+        wait: { type: 'boolean' },
+        tag: { type: 'string' },
+        running: { type: 'string' },
+        device: { type: 'string', multiple: true },
+        waves: { type: 'string' },
+        'max-concurrent': { type: 'string' },
+        'failure-share': { type: 'string' },
+        'on-failure': { type: 'string' },
+        soak: { type: 'string' },
+        timeout: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    json = values.json ?? false;
+    const [command, ...args] = positionals;
+    if (values.help || command === undefined || command === 'help') {
+      io.stdout(ROLLOUT_USAGE);
+      return command === undefined && !values.help ? 2 : 0;
+    }
+    const dataDir = resolveDataDir({
+      explicit: values['data-dir'],
+      env: io.env,
+      platform: process.platform,
+      homeDir: homedir(),
+      cwd: io.cwd,
+    });
+    const connected = connectToRunningApp(dataDir);
+    if (!connected.ok) throw new CliError(connected.error.code, connected.error.message, 3);
+    const app = connected.value;
+    const out = (value: unknown, text: string) =>
+      io.stdout(json ? `${JSON.stringify({ ok: true, value }, null, 2)}\n` : `${text}\n`);
+    const oneId = () => {
+      if (args.length !== 1) throw new CliError('usage', `rollout ${command} takes one ID`, 2);
+      return args[0]!;
+    };
+    switch (command) {
+      case 'list': {
+        const all = await must(app.call('rollouts', {}));
+        out(all, all.length === 0 ? 'no rollouts' : all.map((r) => describeRollout(r, false)).join('\n'));
+        return 0;
+      }
+      case 'show': {
+        const id = oneId();
+        const r = (await must(app.call('rollouts', {}))).find((x) => x.id === id);
+        if (!r) throw new CliError('notFound', `no rollout '${id}'`);
+        out(r, describeRollout(r, true));
+        return 0;
+      }
+      case 'pause':
+      case 'resume':
+      case 'cancel': {
+        const method =
+          command === 'pause' ? 'rolloutPause' : command === 'resume' ? 'rolloutResume' : 'rolloutCancel';
+        const r = await must(app.call(method, { id: oneId() }));
+        out(r, describeRollout(r, false));
+        return 0;
+      }
+      case 'create': {
+        if (args.length !== 1 || !/^[0-9a-f]{8,64}$/.test(args[0]!))
+          throw new CliError('usage', 'rollout create takes 8 to 64 hex digits of an image SHA-256', 2);
+        const prefix = args[0]!;
+        const images = (await must(app.call('firmwareList', {}))).images.filter((i) =>
+          i.sha256.startsWith(prefix),
+        );
+        if (images.length !== 1)
+          throw new CliError(
+            images.length === 0 ? 'notFound' : 'ambiguous',
+            images.length === 0
+              ? `no stored image's SHA-256 starts with ${prefix} (see 'fleetvisor firmware list')`
+              : `${images.length} images' SHA-256 start with ${prefix}; give more digits`,
+          );
+        const number = (v: string | undefined, name: string) => {
+          if (v === undefined) return undefined;
+          const n = Number(v);
+          if (!Number.isFinite(n) || n < 0)
+            throw new CliError('usage', `--${name} takes a number, not '${v}'`, 2);
+          return n;
+        };
+        const onFailure = values['on-failure'];
+        if (onFailure !== undefined && onFailure !== 'pause' && onFailure !== 'abort')
+          throw new CliError('usage', '--on-failure is pause or abort', 2);
+        const maxConcurrent = number(values['max-concurrent'], 'max-concurrent');
+        const soak = number(values.soak, 'soak');
+        const share = number(values['failure-share'], 'failure-share');
+        const created = await must(
+          app.call('rolloutCreate', {
+            sha256: images[0]!.sha256,
+            ...(values.device ? { devices: values.device } : {}),
+            ...(values.tag ? { tag: values.tag } : {}),
+            ...(values.running ? { runningVersion: values.running } : {}),
+            ...(values.waves ? { waves: parseWaves(values.waves, maxConcurrent) } : {}),
+            ...(share !== undefined ? { maxFailureShare: share } : {}),
+            ...(onFailure ? { onFailure } : {}),
+            ...(soak !== undefined ? { soakMs: Math.round(soak * 1000) } : {}),
+          }),
+        );
+        if (!values.wait) {
+          out(created, `started ${describeRollout(created, false)}`);
+          return 0;
+        }
+        if (!json) io.stdout(`started ${describeRollout(created, false)}\n`);
+        const deadline = Date.now() + Number(values.timeout ?? 3600) * 1000;
+        let last = '';
+        for (;;) {
+          const r = (await must(app.call('rollouts', {}))).find((x) => x.id === created.id);
+          if (!r) throw new CliError('notFound', `the app has no rollout '${created.id}' any more`);
+          const line = describeRollout(r, false);
+          if (r.state !== 'running') {
+            out(r, describeRollout(r, true));
+            return r.state === 'completed' ? 0 : 1;
+          }
+          if (!json && line !== last) io.stdout(`${line}\n`);
+          last = line;
+          if (Date.now() > deadline) throw new CliError('timeout', `still running; it goes on in the app`);
+          await new Promise((res) => setTimeout(res, 1000));
+        }
+      }
+      default:
+        throw new CliError('usage', `unknown rollout command '${command}'\n\n${ROLLOUT_USAGE}`, 2);
+    }
+  } catch (error) {
+    const e =
+      error instanceof CliError
+        ? error
+        : new CliError(
+            (error as { code?: string }).code ?? 'error',
+            (error as Error).message,
+            String((error as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS') ? 2 : 1,
+          );
+    io.stderr(
+      json
+        ? `${JSON.stringify({ ok: false, error: { code: e.code, message: e.message } })}\n`
+        : `fleetvisor rollout: ${e.code}: ${e.message}\n`,
+    );
+    return e.exitCode;
   }
 }
 

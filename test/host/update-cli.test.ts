@@ -81,7 +81,35 @@ describe('fleetvisor update against the running app', () => {
     expect(jobs.value).toEqual([expect.objectContaining({ deviceId: 'demo-m001', step: 'succeeded' })]);
   }, 120_000);
 
-  it('names what is wrong: an unknown device, an unknown image, a malformed hash, nothing to cancel', () => {
+  it('rolls the image out to the rest of the demo fleet in waves, following it to completed', () => {
+    const r = fleetvisor(
+      'rollout',
+      'create',
+      'ad36f74d',
+      '--waves',
+      '1,100%',
+      '--max-concurrent',
+      '3',
+      '--wait',
+      '--data-dir',
+      dataDir,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^started ro-[0-9a-f]{8} {2}1\.1\.0 {2}running {2}wave 1 of 2/m);
+    expect(r.stdout).toMatch(/completed {2}wave 2 of 2/);
+    expect(r.stdout).not.toMatch(/demo-m001 /); // already on 1.1.0: left out
+    expect(r.stdout).toMatch(/demo-m002 +wave 1 {2}succeeded/);
+    const listed = fleetvisor('rollout', 'list', '--json', '--data-dir', dataDir);
+    const all = JSON.parse(listed.stdout) as { value: { state: string; counts: Record<string, number> }[] };
+    expect(all.value[0]).toMatchObject({ state: 'completed', counts: { failed: 0 } });
+    expect(fleetvisor('rollout', 'create', 'ad36f74d', '--data-dir', dataDir).stderr).toMatch(
+      /noDevices: no device matches/,
+    );
+    expect(fleetvisor('rollout', 'create', 'ad36f74d', '--waves', '0%', '--data-dir', dataDir).code).toBe(2);
+  }, 120_000);
+
+  it('names what is wrong: an unknown device, an unknown image, a malformed hash, an update already ended', () => {
     const nobody = fleetvisor('update', 'start', 'nobody', 'ad36f74d', '--data-dir', dataDir);
     expect(nobody.code).toBe(1);
     expect(nobody.stderr).toMatch(/notFound: no device 'nobody'/);
@@ -92,7 +120,8 @@ describe('fleetvisor update against the running app', () => {
     expect(bad.code).toBe(2);
     const cancel = fleetvisor('update', 'cancel', 'demo-m002', '--json', '--data-dir', dataDir);
     expect(cancel.code).toBe(1);
-    expect(JSON.parse(cancel.stderr)).toMatchObject({ ok: false, error: { code: 'noJob' } });
+    // Its update (by the rollout above) has ended: nothing left to cancel.
+    expect(JSON.parse(cancel.stderr)).toMatchObject({ ok: false, error: { code: 'finished' } });
   });
 
   it('with no app on the data folder it says so and exits 3', () => {
