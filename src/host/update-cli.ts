@@ -67,24 +67,52 @@ export function describeJob(j: FirmwareJobView): string {
   return `${j.deviceId.padEnd(20)} ${j.version.padEnd(10)} ${j.step.padEnd(12)} ${String(pct).padStart(3)}% of ${j.size} B${rate}${left}${error}`;
 }
 
-export async function runUpdateCli(argv: readonly string[], io: UpdateCliIo): Promise<number> {
+/** Every flag of `fleetvisor update` and `fleetvisor rollout` (one parser for both). */
+const FLAGS = {
+  'data-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  wait: { type: 'boolean' },
+  timeout: { type: 'string' },
+  tag: { type: 'string' },
+  running: { type: 'string' },
+  device: { type: 'string', multiple: true },
+  waves: { type: 'string' },
+  'max-concurrent': { type: 'string' },
+  'failure-share': { type: 'string' },
+  'on-failure': { type: 'string' },
+  soak: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true }>>['values'];
+
+interface Invocation {
+  readonly values: Flags;
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly app: AppClient;
+  readonly json: boolean;
+  out(value: unknown, text: string): void;
+}
+
+/**
+ * Parses the arguments, prints the usage when asked, finds the running app (exit 3 without one),
+ * runs `body`, and prints a failure as `fleetvisor TOOL: code: message` (or JSON) with its exit code.
+ */
+async function runAppCli(
+  tool: string,
+  usage: string,
+  argv: readonly string[],
+  io: UpdateCliIo,
+  body: (c: Invocation) => Promise<number>,
+): Promise<number> {
   let json = argv.includes('--json');
   try {
-    const { values, positionals } = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        'data-dir': { type: 'string' },
-        json: { type: 'boolean' },
-        wait: { type: 'boolean' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    const { values, positionals } = parseArgs({ args: [...argv], allowPositionals: true, options: FLAGS });
     json = values.json ?? false;
     const [command, ...args] = positionals;
     if (values.help || command === undefined || command === 'help') {
-      io.stdout(UPDATE_USAGE);
+      io.stdout(usage);
       return command === undefined && !values.help ? 2 : 0;
     }
     const dataDir = resolveDataDir({
@@ -96,10 +124,35 @@ export async function runUpdateCli(argv: readonly string[], io: UpdateCliIo): Pr
     });
     const connected = connectToRunningApp(dataDir);
     if (!connected.ok) throw new CliError(connected.error.code, connected.error.message, 3);
-    const app = connected.value;
-    const out = (value: unknown, text: string) =>
-      io.stdout(json ? `${JSON.stringify({ ok: true, value }, null, 2)}\n` : `${text}\n`);
+    return await body({
+      values,
+      command,
+      args,
+      app: connected.value,
+      json,
+      out: (value, text) =>
+        io.stdout(json ? `${JSON.stringify({ ok: true, value }, null, 2)}\n` : `${text}\n`),
+    });
+  } catch (error) {
+    const e =
+      error instanceof CliError
+        ? error
+        : new CliError(
+            (error as { code?: string }).code ?? 'error',
+            (error as Error).message,
+            String((error as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS') ? 2 : 1,
+          );
+    io.stderr(
+      json
+        ? `${JSON.stringify({ ok: false, error: { code: e.code, message: e.message } })}\n`
+        : `fleetvisor ${tool}: ${e.code}: ${e.message}\n`,
+    );
+    return e.exitCode;
+  }
+}
 
+export function runUpdateCli(argv: readonly string[], io: UpdateCliIo): Promise<number> {
+  return runAppCli('update', UPDATE_USAGE, argv, io, async ({ values, command, args, app, json, out }) => {
     switch (command) {
       case 'list': {
         if (args.length > 0) throw new CliError('usage', 'update list takes no arguments', 2);
@@ -149,22 +202,7 @@ export async function runUpdateCli(argv: readonly string[], io: UpdateCliIo): Pr
       default:
         throw new CliError('usage', `unknown update command '${command}'\n\n${UPDATE_USAGE}`, 2);
     }
-  } catch (error) {
-    const e =
-      error instanceof CliError
-        ? error
-        : new CliError(
-            (error as { code?: string }).code ?? 'error',
-            (error as Error).message,
-            String((error as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS') ? 2 : 1,
-          );
-    io.stderr(
-      json
-        ? `${JSON.stringify({ ok: false, error: { code: e.code, message: e.message } })}\n`
-        : `fleetvisor update: ${e.code}: ${e.message}\n`,
-    );
-    return e.exitCode;
-  }
+  });
 }
 
 async function must<T>(
@@ -247,46 +285,8 @@ export function describeRollout(r: RolloutView, withDevices: boolean): string {
   return [head, ...lines].join('\n');
 }
 
-export async function runRolloutCli(argv: readonly string[], io: UpdateCliIo): Promise<number> {
-  let json = argv.includes('--json');
-  try {
-    const { values, positionals } = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        'data-dir': { type: 'string' },
-        json: { type: 'boolean' },
-        wait: { type: 'boolean' },
-        tag: { type: 'string' },
-        running: { type: 'string' },
-        device: { type: 'string', multiple: true },
-        waves: { type: 'string' },
-        'max-concurrent': { type: 'string' },
-        'failure-share': { type: 'string' },
-        'on-failure': { type: 'string' },
-        soak: { type: 'string' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    json = values.json ?? false;
-    const [command, ...args] = positionals;
-    if (values.help || command === undefined || command === 'help') {
-      io.stdout(ROLLOUT_USAGE);
-      return command === undefined && !values.help ? 2 : 0;
-    }
-    const dataDir = resolveDataDir({
-      explicit: values['data-dir'],
-      env: io.env,
-      platform: process.platform,
-      homeDir: homedir(),
-      cwd: io.cwd,
-    });
-    const connected = connectToRunningApp(dataDir);
-    if (!connected.ok) throw new CliError(connected.error.code, connected.error.message, 3);
-    const app = connected.value;
-    const out = (value: unknown, text: string) =>
-      io.stdout(json ? `${JSON.stringify({ ok: true, value }, null, 2)}\n` : `${text}\n`);
+export function runRolloutCli(argv: readonly string[], io: UpdateCliIo): Promise<number> {
+  return runAppCli('rollout', ROLLOUT_USAGE, argv, io, async ({ values, command, args, app, json, out }) => {
     const oneId = () => {
       if (args.length !== 1) throw new CliError('usage', `rollout ${command} takes one ID`, 2);
       return args[0]!;
@@ -376,22 +376,7 @@ export async function runRolloutCli(argv: readonly string[], io: UpdateCliIo): P
       default:
         throw new CliError('usage', `unknown rollout command '${command}'\n\n${ROLLOUT_USAGE}`, 2);
     }
-  } catch (error) {
-    const e =
-      error instanceof CliError
-        ? error
-        : new CliError(
-            (error as { code?: string }).code ?? 'error',
-            (error as Error).message,
-            String((error as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS') ? 2 : 1,
-          );
-    io.stderr(
-      json
-        ? `${JSON.stringify({ ok: false, error: { code: e.code, message: e.message } })}\n`
-        : `fleetvisor rollout: ${e.code}: ${e.message}\n`,
-    );
-    return e.exitCode;
-  }
+  });
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
