@@ -232,6 +232,12 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
     stepTimer = clear(stepTimer);
     log.debug('firmware update step', { deviceId, transferId, step: next });
     if (final()) {
+      log.info('firmware update ended', {
+        deviceId,
+        step: next,
+        version,
+        ...(error ? { code: error.code, at: error.step } : {}),
+      });
       ackTimer = clear(ackTimer);
       stallTimer = clear(stallTimer);
       changed();
