@@ -173,6 +173,12 @@ describe('firmware over the host API (demo, sample key trusted)', () => {
       ok: false,
       error: { code: 'busy' },
     });
+    // Other commands wait for the update to end (a reboot on trial would roll it back).
+    const reboot = await api.call('act', { ids: [target], action: 'reboot', args: {} });
+    expect(reboot).toMatchObject({
+      ok: true,
+      value: [{ id: target, ok: false, error: { code: 'updating', message: expect.stringContaining('1.1.0') } }],
+    });
     const deadline = Date.now() + 40_000;
     let job: Results['firmwareJobs'][number] | undefined;
     while (Date.now() < deadline) {
