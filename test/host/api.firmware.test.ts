@@ -177,7 +177,9 @@ describe('firmware over the host API (demo, sample key trusted)', () => {
     const reboot = await api.call('act', { ids: [target], action: 'reboot', args: {} });
     expect(reboot).toMatchObject({
       ok: true,
-      value: [{ id: target, ok: false, error: { code: 'updating', message: expect.stringContaining('1.1.0') } }],
+      value: [
+        { id: target, ok: false, error: { code: 'updating', message: expect.stringContaining('1.1.0') } },
+      ],
     });
     const deadline = Date.now() + 40_000;
     let job: Results['firmwareJobs'][number] | undefined;
