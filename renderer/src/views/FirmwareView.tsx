@@ -4,7 +4,8 @@
  * the image) or by dropping both files on the import bar (a `.json` file is the manifest). A refused image shows the host's reason in place (`hashMismatch`, `badSignature`, …)
  * and nothing is stored. Each image row has "Update device…": a device of the image's kinds, confirmed,
  * is updated to it (`firmwareUpdate`; a refusal shows in place); the "Updates" table polls
- * `firmwareJobs` every second while the view is open (FirmwareUpdates.tsx).
+ * `firmwareJobs` every second while the view is open (FirmwareUpdates.tsx). "Roll out…" opens the
+ * rollout form under the row, and the "Rollouts" table polls `rollouts` (RolloutsPanel.tsx).
  *
  * @example
  * <FirmwareView />
@@ -20,6 +21,7 @@ import { Empty, ErrorState, Loading } from '../components/States.js';
 import { formatBytes, formatDateTime } from '../lib/format.js';
 import { useClient } from '../store/use-live.js';
 import { FINAL_STEPS, UpdateForm, UpdateJobs } from './FirmwareUpdates.js';
+import { RolloutForm, Rollouts } from './RolloutsPanel.js';
 
 type Outcome =
   | { readonly ok: true; readonly text: string }
@@ -79,6 +81,8 @@ export function FirmwareView() {
   const [outcome, setOutcome] = useState<Outcome | null>(null);
   const [dragging, setDragging] = useState(false);
   const [updating, setUpdating] = useState<string | null>(null);
+  const [rollingOut, setRollingOut] = useState<string | null>(null);
+  const [rolloutsAsked, setRolloutsAsked] = useState(0);
   const [jobs, setJobs] = useState<readonly FirmwareJobView[] | null>(null);
   const [jobsError, setJobsError] = useState<string | null>(null);
   const finished = useRef<Set<string> | null>(null);
@@ -277,7 +281,15 @@ export function FirmwareView() {
                 <ImageRow
                   image={i}
                   open={updating === i.sha256}
-                  onToggle={() => setUpdating((u) => (u === i.sha256 ? null : i.sha256))}
+                  onToggle={() => {
+                    setRollingOut(null);
+                    setUpdating((u) => (u === i.sha256 ? null : i.sha256));
+                  }}
+                  rolloutOpen={rollingOut === i.sha256}
+                  onRolloutToggle={() => {
+                    setUpdating(null);
+                    setRollingOut((u) => (u === i.sha256 ? null : i.sha256));
+                  }}
                 />
                 {updating === i.sha256 ? (
                   <UpdateForm
@@ -290,6 +302,18 @@ export function FirmwareView() {
                     onClose={() => setUpdating(null)}
                   />
                 ) : null}
+                {rollingOut === i.sha256 ? (
+                  <RolloutForm
+                    image={i}
+                    colSpan={IMAGE_COLUMNS}
+                    onStarted={() => {
+                      setRollingOut(null);
+                      setRolloutsAsked((n) => n + 1);
+                      void loadJobs();
+                    }}
+                    onClose={() => setRollingOut(null)}
+                  />
+                ) : null}
               </Fragment>
             ))}
           </tbody>
@@ -300,6 +324,7 @@ export function FirmwareView() {
           {list.unreadable.length} stored image row(s) do not parse: {list.unreadable[0]?.message}
         </div>
       ) : null}
+      <Rollouts refresh={rolloutsAsked} />
       <UpdateJobs jobs={jobs} error={jobsError} onChanged={() => void loadJobs()} />
     </div>
   );
@@ -309,10 +334,14 @@ function ImageRow({
   image: i,
   open,
   onToggle,
+  rolloutOpen,
+  onRolloutToggle,
 }: {
   readonly image: FirmwareImageView;
   readonly open: boolean;
   readonly onToggle: () => void;
+  readonly rolloutOpen: boolean;
+  readonly onRolloutToggle: () => void;
 }) {
   return (
     <tr data-testid={`firmware-${i.version}`}>
@@ -343,6 +372,15 @@ function ImageRow({
           data-testid="fw-update-open"
         >
           Update device…
+        </button>{' '}
+        <button
+          type="button"
+          className="btn small"
+          aria-expanded={rolloutOpen}
+          onClick={onRolloutToggle}
+          data-testid="ro-open"
+        >
+          Roll out…
         </button>
       </td>
     </tr>
