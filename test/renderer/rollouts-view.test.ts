@@ -1,0 +1,156 @@
+/**
+ * Rollouts in the Firmware view on a real host in demo mode (embedded broker, SQLite, the sample
+ * key trusted), the built renderer served by the host's own server, and Debian's Chromium: the
+ * sample image imported, "Roll out…" on its row counts the demo devices not on 1.1.0 yet (a tag no
+ * device has counts none and is refused in place, `noDevices`), then a rollout in waves "1, 100%"
+ * is paused and resumed from its row and followed in the "Rollouts" table to completed, every
+ * device of its list succeeded. Screenshots go to .test-results/screenshots/rollout-*.png.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, type RealHost, SHOTS, startRealHost } from './real-host.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const SAMPLE = join(ROOT, 'assets/firmware/sample-1.1.0.bin');
+const DEMO_DEVICES = 3;
+
+describe.skipIf(!existsSync(CHROMIUM))('rollouts in the Firmware view on a real demo host', () => {
+  let page: Page;
+  let pageErrors: string[] = [];
+  let host: RealHost | undefined;
+
+  beforeAll(async () => {
+    host = await startRealHost({
+      name: 'ro-view',
+      app: {
+        broker: { port: 0 },
+        demo: { mqtt: DEMO_DEVICES, serial: 0, telemetryIntervalMs: 1000 },
+        conventions: [],
+      },
+    });
+    ({ page, pageErrors } = host);
+  }, 90_000);
+
+  afterAll(() => host?.close(), 30_000);
+
+  /** The demo's MQTT devices online in the fleet and not on `version` yet (waits for all to be online). */
+  const demoNotOn = async (version: string): Promise<string[]> => {
+    const app = host!.app;
+    const ids = app.sim!.mqtt.map((d) => d.id);
+    const deadline = Date.now() + 20_000;
+    while (!ids.every((id) => app.fleet.device(id) && app.links.hub?.device(id)?.online)) {
+      if (Date.now() > deadline) throw new Error('the demo devices never all came online in the fleet');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return ids.filter((id) => app.fleet.device(id)?.status.firmware !== version).sort();
+  };
+
+  it('counts the devices a rollout takes, refuses one that takes none in place, and rolls the sample out to completed', async () => {
+    const targets = await demoNotOn('1.1.0');
+    expect(targets.length).toBe(DEMO_DEVICES);
+
+    await page.getByTestId('nav-firmware').click();
+    await page.getByTestId('firmware-drop').waitFor({ timeout: 15_000 });
+    await page.getByTestId('firmware-manifest-file').setInputFiles({
+      name: 'sample-1.1.0.bin.manifest.json',
+      mimeType: 'application/json',
+      buffer: readFileSync(`${SAMPLE}.manifest.json`),
+    });
+    await page.getByTestId('firmware-image-file').setInputFiles({
+      name: 'sample-1.1.0.bin',
+      mimeType: 'application/octet-stream',
+      buffer: readFileSync(SAMPLE),
+    });
+    await page.getByTestId('firmware-import').click();
+    await page.getByTestId('firmware-1.1.0').waitFor({ timeout: 10_000 });
+    const list = page.getByTestId('ro-list');
+    await expect.poll(() => list.textContent(), { timeout: 10_000 }).toContain('No rollout yet');
+
+    await page.getByTestId('firmware-1.1.0').getByTestId('ro-open').click();
+    const count = page.getByTestId('ro-match-count');
+    await expect.poll(() => count.textContent(), { timeout: 10_000 }).toBe(String(targets.length));
+    expect(await page.getByTestId('ro-waves').inputValue()).toBe('1, 5%, 25%, 100%');
+    expect(await page.getByTestId('ro-concurrent').inputValue()).toBe('10');
+    expect(await page.getByTestId('ro-fail-share').inputValue()).toBe('20');
+    expect(await page.getByTestId('ro-on-failure').inputValue()).toBe('pause');
+    expect(await page.getByTestId('ro-soak').inputValue()).toBe('0');
+
+    // A tag no device has: none match, and the host refuses in place.
+    await page.getByTestId('ro-tag').fill('no-such-tag');
+    await expect.poll(() => count.textContent()).toBe('0');
+    await page.getByTestId('ro-start').click();
+    await page.getByTestId('confirm-ok').click();
+    const refusal = page.getByTestId('ro-error');
+    await refusal.waitFor({ timeout: 10_000 });
+    expect(await refusal.textContent()).toContain('noDevices');
+    await page.screenshot({ path: join(SHOTS, 'rollout-refused.png') });
+    await page.getByTestId('ro-tag').fill('');
+    await expect.poll(() => count.textContent()).toBe(String(targets.length));
+    expect(await page.getByTestId('ro-error').count()).toBe(0);
+
+    // A wave text that does not parse keeps Start disabled and says why.
+    await page.getByTestId('ro-waves').fill('1, 120%');
+    expect(await page.getByTestId('ro-invalid').textContent()).toContain('120%');
+    expect(await page.getByTestId('ro-start').isDisabled()).toBe(true);
+    await page.getByTestId('ro-waves').fill('1, 100%');
+    expect(await page.getByTestId('ro-invalid').count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, 'rollout-form.png') });
+
+    await page.getByTestId('ro-start').click();
+    await page.getByTestId('confirm-ok').click();
+    const row = list.getByTestId('ro-row').first();
+    await row.waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId('ro-form').count()).toBe(0);
+    expect(await row.textContent()).toContain('1.1.0');
+    expect(await row.textContent()).toContain('of 2');
+    const state = row.getByTestId('ro-state');
+
+    // Pause while the canary runs, then resume.
+    expect(await state.getAttribute('data-state')).toBe('running');
+    await row.getByTestId('ro-pause').click();
+    await expect.poll(() => state.getAttribute('data-state'), { timeout: 10_000 }).toBe('paused');
+    expect(await row.getByTestId('ro-resume').count()).toBe(1);
+    expect(await row.getByTestId('ro-pause').count()).toBe(0);
+    expect(await row.getByTestId('ro-cancel').count()).toBe(1);
+    await page.screenshot({ path: join(SHOTS, 'rollout-paused.png'), fullPage: true });
+    await row.getByTestId('ro-resume').click();
+    await expect.poll(() => state.getAttribute('data-state'), { timeout: 10_000 }).not.toBe('paused');
+
+    await row.getByTestId('ro-expand').click();
+    let midShot = false;
+    const until = Date.now() + 60_000;
+    for (;;) {
+      const now = (await state.getAttribute('data-state')) ?? '';
+      if (['completed', 'aborted', 'cancelled'].includes(now)) break;
+      if (!midShot && now === 'running' && (await row.getAttribute('data-state')) === 'running') {
+        const text = (await row.getByTestId('ro-counts').textContent()) ?? '';
+        if (/succeeded/.test(text)) {
+          await page.screenshot({ path: join(SHOTS, 'rollout-running.png'), fullPage: true });
+          midShot = true;
+        }
+      }
+      if (Date.now() > until) throw new Error(`the rollout is still ${now} after 60 s`);
+      await page.waitForTimeout(200);
+    }
+    expect(await state.textContent()).toBe('completed');
+    expect(await row.getByTestId('ro-counts').textContent()).toContain(`${targets.length} succeeded`);
+    expect(await row.getByTestId('ro-pause').count()).toBe(0);
+    expect(await row.getByTestId('ro-cancel').count()).toBe(0);
+    const devices = page.getByTestId('ro-device');
+    expect(await devices.count()).toBe(targets.length);
+    for (const id of targets)
+      expect(
+        await page.locator(`[data-testid="ro-device"][data-device-id="${id}"]`).getAttribute('data-state'),
+      ).toBe('succeeded');
+    // Every demo device now runs the image.
+    for (const id of targets) expect(host!.app.fleet.device(id)?.status.firmware).toBe('1.1.0');
+    await page.screenshot({ path: join(SHOTS, 'rollout-done.png'), fullPage: true });
+
+    // The image now runs on all of them: a new rollout form counts none.
+    await page.getByTestId('firmware-1.1.0').getByTestId('ro-open').click();
+    await expect.poll(() => count.textContent(), { timeout: 10_000 }).toBe('0');
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
+});
