@@ -146,6 +146,11 @@ describe.skipIf(!existsSync(CHROMIUM))('rollouts in the Firmware view on a real 
       ).toBe('succeeded');
     // Every demo device now runs the image.
     for (const id of targets) expect(host!.app.fleet.device(id)?.status.firmware).toBe('1.1.0');
+    // The images table follows at once: the image runs on every device of the rollout.
+    for (const id of targets)
+      await expect
+        .poll(() => page.getByTestId('firmware-1.1.0').textContent(), { timeout: 3_000 })
+        .toContain(id);
     await page.screenshot({ path: join(SHOTS, 'rollout-done.png'), fullPage: true });
 
     // The image now runs on all of them: a new rollout form counts none.

@@ -324,7 +324,13 @@ export function FirmwareView() {
           {list.unreadable.length} stored image row(s) do not parse: {list.unreadable[0]?.message}
         </div>
       ) : null}
-      <Rollouts refresh={rolloutsAsked} />
+      <Rollouts
+        refresh={rolloutsAsked}
+        onEnded={() => {
+          void load();
+          void loadJobs();
+        }}
+      />
       <UpdateJobs jobs={jobs} error={jobsError} onChanged={() => void loadJobs()} />
     </div>
   );

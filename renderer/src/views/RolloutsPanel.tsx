@@ -12,7 +12,7 @@
  * <RolloutForm image={image} colSpan={9} onStarted={refresh} onClose={close} />
  * <Rollouts refresh={n} />
  */
-import { Fragment, useCallback, useEffect, useId, useState } from 'react';
+import { Fragment, useCallback, useEffect, useId, useRef, useState } from 'react';
 import type { FirmwareImageView, RolloutView } from '../../../src/host/contract.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
 import { formatDateTime } from '../lib/format.js';
@@ -362,6 +362,8 @@ const STATE_TONE: Readonly<Record<string, string>> = {
   cancelled: '',
 };
 
+const ACTIVE: ReadonlySet<string> = new Set(['running', 'paused']);
+
 const DEVICE_TONE: Readonly<Record<string, string>> = {
   pending: '',
   updating: 'tone-info',
@@ -375,21 +377,33 @@ const DEVICE_LABEL: Readonly<Record<string, string>> = { waitingRetry: 'waiting 
 
 const COUNT_ORDER = ['succeeded', 'updating', 'waitingRetry', 'pending', 'failed', 'skipped'];
 
-/** The "Rollouts" section: polls `rollouts` every second; `refresh` changing asks at once. */
-export function Rollouts({ refresh }: { readonly refresh: number }) {
+/**
+ * The "Rollouts" section: polls `rollouts` every second; `refresh` changing asks at once;
+ * `onEnded` runs when a rollout is seen to end (what the images run on changed).
+ */
+export function Rollouts({ refresh, onEnded }: { readonly refresh: number; readonly onEnded?: () => void }) {
   const client = useClient();
   const [list, setList] = useState<readonly RolloutView[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
   const [cancelling, setCancelling] = useState<RolloutView | null>(null);
   const [open, setOpen] = useState<ReadonlySet<string>>(new Set());
+  const ended = useRef<Set<string> | null>(null);
+  const endedRef = useRef(onEnded);
+  endedRef.current = onEnded;
 
   const load = useCallback(async () => {
     const r = await client.call('rollouts', {});
-    if (r.ok) {
-      setList(r.value);
-      setError(null);
-    } else setError(`${r.error.code}: ${r.error.message}`);
+    if (!r.ok) {
+      setError(`${r.error.code}: ${r.error.message}`);
+      return;
+    }
+    setList(r.value);
+    setError(null);
+    const now = new Set(r.value.filter((x) => !ACTIVE.has(x.state)).map((x) => x.id));
+    const before = ended.current;
+    ended.current = now;
+    if (before && [...now].some((id) => !before.has(id))) endedRef.current?.();
   }, [client]);
   // biome-ignore lint/correctness/useExhaustiveDependencies: `refresh` restarts the polling at once
   useEffect(() => {
