@@ -59,6 +59,8 @@ export interface FirmwareUpdates {
   cancel(deviceId: string): Result<UpdateJobSnapshot, Failure<'noJob' | 'tooLate' | 'finished'>>;
   /** The device's current or last job. */
   get(deviceId: string): UpdateJobSnapshot | undefined;
+  /** The device's current or last job itself (to follow it to its end). */
+  job(deviceId: string): UpdateJob | undefined;
   list(): UpdateJobSnapshot[];
   /** For the link hub's `onFirmwareAck`. */
   ack(deviceId: string, ack: FwAckMessage): void;
@@ -131,6 +133,7 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
       return job.cancel();
     },
     get: (deviceId) => jobs.get(deviceId)?.snapshot(),
+    job: (deviceId) => jobs.get(deviceId),
     list: () => [...jobs.values()].map((j) => j.snapshot()),
     ack(deviceId, ack) {
       jobs.get(deviceId)?.ack(ack);

@@ -22,7 +22,7 @@
  */
 import type { Runtime } from '../runtime/runtime.js';
 import type { FirmwareUpdates } from './firmware-updates.js';
-import type { UpdateJobSnapshot } from './update-job.js';
+import type { UpdateJob, UpdateJobSnapshot } from './update-job.js';
 
 export type RolloutState = 'running' | 'paused' | 'completed' | 'aborted' | 'cancelled';
 export type RolloutDeviceState = 'pending' | 'updating' | 'waitingRetry' | 'succeeded' | 'failed' | 'skipped';
@@ -100,6 +100,12 @@ export interface RolloutOptions {
   readonly policy?: RolloutPolicy;
   readonly actor?: string;
   readonly onChange?: (snapshot: RolloutSnapshot) => void;
+  /** Continue a rollout saved before an app restart (its last snapshot). */
+  readonly restore?: Pick<RolloutSnapshot, 'state' | 'reason' | 'wave' | 'devices' | 'createdAt'>;
+  /** The device's update job, when one runs (a restored rollout follows the jobs restored with it). */
+  readonly findJob?: (deviceId: string) => UpdateJob | undefined;
+  /** The version a device runs now: one already on the rollout's version is not flashed again. */
+  readonly runningVersion?: (deviceId: string) => string | undefined;
 }
 
 export interface Rollout {
@@ -140,7 +146,7 @@ export function createRollout(options: RolloutOptions): Rollout {
   const maxFailureShare = policy.maxFailureShare ?? 0.2;
   const retries = policy.retries ?? 1;
   const retryDelayMs = policy.retryDelayMs ?? 5000;
-  const createdAt = clock.wallNow();
+  const createdAt = options.restore?.createdAt ?? clock.wallNow();
   const actor = options.actor ?? 'api';
   const devices = new Map<
     string,
@@ -156,9 +162,17 @@ export function createRollout(options: RolloutOptions): Rollout {
     for (let i = w === 0 ? 0 : ends[w - 1]!; i < end; i++)
       devices.set(order[i]!, { state: 'pending', wave: w, attempts: 0 });
   });
-  let state: RolloutState = 'running';
-  let reason: string | undefined;
-  let wave = 0;
+  let state: RolloutState = options.restore?.state ?? 'running';
+  let reason: string | undefined = options.restore?.reason;
+  let wave = options.restore?.wave ?? 0;
+  for (const [deviceId, saved] of Object.entries(options.restore?.devices ?? {})) {
+    const d = devices.get(deviceId);
+    if (!d) continue;
+    d.state = saved.state;
+    d.attempts = saved.attempts;
+    if (saved.step !== undefined) d.step = saved.step;
+    if (saved.error !== undefined) d.error = { ...saved.error };
+  }
   let started = false;
   let soaking = false;
   /** The wave whose success threshold the operator waived by resuming. */
@@ -230,7 +244,26 @@ export function createRollout(options: RolloutOptions): Rollout {
     return undefined;
   }
 
+  let pumping = false;
+  let pumpAgain = false;
+  /** Starts what the wave allows; re-entered (a device done at once), it runs once more after. */
   function pump(): void {
+    if (pumping) {
+      pumpAgain = true;
+      return;
+    }
+    pumping = true;
+    try {
+      do {
+        pumpAgain = false;
+        pumpOnce();
+      } while (pumpAgain);
+    } finally {
+      pumping = false;
+    }
+  }
+
+  function pumpOnce(): void {
     if (state !== 'running' || soaking) return;
     const here = inWave(wave);
     let running = here.filter(([, d]) => d.state === 'updating').length;
@@ -279,6 +312,13 @@ export function createRollout(options: RolloutOptions): Rollout {
       error?: { code: string; message: string };
     },
   ): void {
+    if (options.runningVersion?.(deviceId) === version) {
+      d.state = 'succeeded';
+      d.step = 'alreadyRunning';
+      changed();
+      pump();
+      return;
+    }
     d.attempts++;
     const r = updates.start(deviceId, { image, version, actor: `rollout:${id}` });
     if (!r.ok) {
@@ -288,7 +328,21 @@ export function createRollout(options: RolloutOptions): Rollout {
     d.state = 'updating';
     d.step = r.value.snapshot().step;
     changed();
-    void r.value.done.then((final: UpdateJobSnapshot) => {
+    watch(deviceId, d, r.value);
+  }
+
+  /** Follows a device's job to its end. */
+  function watch(
+    deviceId: string,
+    d: {
+      state: RolloutDeviceState;
+      attempts: number;
+      step?: string;
+      error?: { code: string; message: string };
+    },
+    job: UpdateJob,
+  ): void {
+    void job.done.then((final: UpdateJobSnapshot) => {
       d.step = final.step;
       if (final.step === 'succeeded') {
         d.state = 'succeeded';
@@ -368,6 +422,24 @@ export function createRollout(options: RolloutOptions): Rollout {
     start() {
       if (started) return;
       started = true;
+      if (options.restore) {
+        // Jobs that ran when the app stopped continue (restored with it); the rest start again.
+        for (const [deviceId, d] of devices) {
+          if (d.state === 'waitingRetry') d.state = 'pending';
+          if (d.state !== 'updating') continue;
+          const job = options.findJob?.(deviceId);
+          if (job) watch(deviceId, d, job);
+          else {
+            d.state = 'pending';
+            d.attempts = Math.max(0, d.attempts - 1);
+          }
+        }
+        log.info('rollout resumed', { rollout: id, state, wave: wave + 1 });
+        changed();
+        if (state === 'running') pump();
+        else if (state !== 'paused') resolveDone(snapshot());
+        return;
+      }
       log.info('rollout started', { rollout: id, version, devices: order.length, waves: ends.length, actor });
       changed();
       pump();

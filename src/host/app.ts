@@ -36,7 +36,6 @@ import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import { createFirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { KeyErrorCode, OpenedFirmware } from '../firmware/index.js';
 import { openFirmware } from '../firmware/index.js';
-import type { Rollout } from '../firmware/rollout.js';
 import type { UpdateJobStep } from '../firmware/update-job.js';
 import { FINAL_UPDATE_STEPS } from '../firmware/update-job.js';
 import type { Failure, Result } from '../lib/result.js';
@@ -59,6 +58,8 @@ import type { EmbeddedBroker } from '../transports/embedded-broker.js';
 import type { Links, MqttSettings } from '../transports/links.js';
 import { createLinks } from '../transports/links.js';
 import { brokerChild } from './broker-process.js';
+import type { RolloutRunner } from './rollout-runner.js';
+import { createRolloutRunner } from './rollout-runner.js';
 
 /** The demo's own database, so demo devices never mix with a real fleet. */
 export const DEMO_DATABASE_FILE_NAME = 'demo.sqlite';
@@ -122,8 +123,8 @@ export interface App {
   readonly firmware: Result<OpenedFirmware, Failure<KeyErrorCode>>;
   /** Firmware update jobs, one per device at a time (src/firmware/firmware-updates.ts). */
   readonly updates: FirmwareUpdates;
-  /** Rollouts of this run, by id (src/firmware/rollout.ts; kept in memory). */
-  readonly rollouts: Map<string, Rollout>;
+  /** Rollouts in waves, saved and continued across restarts (src/host/rollout-runner.ts). */
+  readonly rollouts: RolloutRunner;
   /** Whether the simulated demo fleet runs. */
   readonly demo: boolean;
   /** Starts or stops the simulated devices (only in demo mode: they live in the demo database). */
@@ -319,6 +320,14 @@ export async function startApp(options: AppOptions): Promise<App> {
           .catch((e: unknown) => log.warn('firmware update event not written', { error: String(e) }));
       },
     });
+    const rollouts = createRolloutRunner({
+      runtime,
+      store,
+      firmware: firmware.ok ? firmware.value : undefined,
+      updates,
+      fleet,
+    });
+
     await startChild({
       id: 'devices',
       type: 'supervisor',
@@ -357,6 +366,7 @@ export async function startApp(options: AppOptions): Promise<App> {
         );
         if (!links.supervisor) throw new Error('links: attach() left no supervisor');
         await restoreUpdates();
+        await rollouts.restore();
         return serviceSupervisor(runtime, links.supervisor, () => links.stop());
       },
     });
@@ -435,7 +445,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       },
       firmware,
       updates,
-      rollouts: new Map(),
+      rollouts,
       demo,
       async setDemo(on) {
         if (!demo)

@@ -66,7 +66,23 @@ export interface FirmwareJobRecord {
   readonly updatedAt: number;
 }
 
+/** A rollout as saved: its snapshot and policy as one JSON body (src/firmware/rollout.ts). */
+export interface FirmwareRolloutRecord {
+  readonly id: string;
+  readonly sha256: string;
+  readonly version: string;
+  readonly state: string;
+  readonly body: JsonObject;
+  readonly actor: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
 export interface FirmwareStore {
+  /** Writes a rollout (`'full'`); while it is not ended it holds its image (`rollout:<id>`). */
+  saveRollout(rollout: FirmwareRolloutRecord, ended: boolean): Promise<void>;
+  /** Every rollout, oldest first. */
+  listRollouts(): Promise<readonly RowResult<FirmwareRolloutRecord>[]>;
   /**
    * Writes a device's job (`'full'`): one row per device, the newest job wins. While `final` is
    * false the job holds its image (`job:<device id>`), so the image cannot be deleted under it.

@@ -185,6 +185,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    name: 'firmware rollouts',
+    // docs/firmware.md §8: a rollout written at every change (its frozen device list, each
+    // device's state, its policy), so a restarted app continues it where it was, paused or not.
+    sql: `
+      CREATE TABLE firmware_rollouts (
+        id          TEXT PRIMARY KEY,
+        sha256      TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        body        TEXT NOT NULL,  -- JSON: the rollout's snapshot and policy
+        actor       TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The schema version this app writes and understands. */

@@ -21,6 +21,7 @@ import type {
   FirmwareImageInput,
   FirmwareImageRecord,
   FirmwareJobRecord,
+  FirmwareRolloutRecord,
   FirmwareStore,
 } from './firmware-store.js';
 import { migrate } from './migrations.js';
@@ -342,6 +343,65 @@ function createStore(file: string, conn: SqliteConnection, now: () => number): S
              SELECT sha256, ?, ? FROM firmware_images WHERE sha256 = ? ON CONFLICT DO NOTHING`,
             [holder, now(), job.sha256],
           );
+      });
+    },
+
+    async saveRollout(r, ended) {
+      requireName(r.id, 'id');
+      const body = toJsonText(r.body, 'body');
+      await write('save firmware rollout', async () => {
+        await conn.run(
+          `INSERT INTO firmware_rollouts (id, sha256, version, state, body, actor, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body, updated_at = excluded.updated_at`,
+          [r.id, r.sha256, r.version, r.state, body, r.actor, r.createdAt, r.updatedAt],
+        );
+        const holder = `rollout:${r.id}`;
+        if (ended) await conn.run('DELETE FROM firmware_image_refs WHERE holder = ?', [holder]);
+        else
+          await conn.run(
+            `INSERT INTO firmware_image_refs (sha256, holder, created_at)
+             SELECT sha256, ?, ? FROM firmware_images WHERE sha256 = ? ON CONFLICT DO NOTHING`,
+            [holder, now(), r.sha256],
+          );
+      });
+    },
+
+    async listRollouts() {
+      const rows = await read<Record<string, unknown>>(
+        'list firmware rollouts',
+        'SELECT * FROM firmware_rollouts ORDER BY created_at, id',
+      );
+      return rows.map((row): RowResult<FirmwareRolloutRecord> => {
+        const body = parseJsonObject(row.body);
+        const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+        const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
+        const id = str(row.id);
+        const sha256 = str(row.sha256);
+        const version = str(row.version);
+        const state = str(row.state);
+        const actor = str(row.actor);
+        const createdAt = num(row.created_at);
+        const updatedAt = num(row.updated_at);
+        if (
+          !body.ok ||
+          id === undefined ||
+          sha256 === undefined ||
+          version === undefined ||
+          state === undefined ||
+          actor === undefined ||
+          createdAt === undefined ||
+          updatedAt === undefined
+        )
+          return {
+            ok: false,
+            id: String(row.id),
+            error: { code: 'badRecord', message: `firmware rollout row '${String(row.id)}' does not parse` },
+          };
+        return {
+          ok: true,
+          value: { id, sha256, version, state, body: body.value, actor, createdAt, updatedAt },
+        };
       });
     },
 

@@ -95,6 +95,95 @@ const job = (a: App, id: string): FirmwareJobView | undefined => {
   return s ? { ...s, deadline: s.deadline ?? null, error: s.error ?? null } : undefined;
 };
 
+async function rolloutOf(
+  a: App,
+  sha256: string,
+  waves: { count?: number; share?: number; maxConcurrent?: number }[],
+) {
+  const api = createHostApi(a);
+  cleanups.push(() => api.close());
+  const r = await api.call('rolloutCreate', { sha256, waves, retries: 0 });
+  if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
+  return (r.value as { id: string }).id;
+}
+
+describe('a rollout across an app restart', () => {
+  it('stopped mid-wave: the restarted app continues it and every device is flashed exactly once', async () => {
+    const dir = dataFolder();
+    const ids = [uniqueId('ro-a'), uniqueId('ro-b'), uniqueId('ro-c'), uniqueId('ro-d')];
+    const sims = [];
+    for (const id of ids) sims.push(await device(id));
+    const first = await app(dir);
+    const sha256 = await importImage(first, 192 * 1024, '1.3.0');
+    for (const id of ids)
+      await waitFor(() => first.links.hub?.device(id)?.online === true, 8000, `${id} online`);
+    const id = await rolloutOf(first, sha256, [
+      { count: 1, maxConcurrent: 1 },
+      { share: 1, maxConcurrent: 2 },
+    ]);
+    await waitFor(
+      () =>
+        (first.rollouts.all.get(id)?.snapshot().counts.updating ?? 0) > 0 &&
+        first.rollouts.all.get(id)!.snapshot().wave === 1,
+      40_000,
+      'the second wave running',
+    );
+    await first.stop();
+
+    const second = await app(dir);
+    await waitFor(() => second.rollouts.all.get(id) !== undefined, 8000, 'the rollout restored');
+    await waitFor(
+      () => second.rollouts.all.get(id)!.snapshot().state !== 'running',
+      60_000,
+      'the rollout ended',
+    );
+    expect(second.rollouts.all.get(id)!.snapshot()).toMatchObject({
+      state: 'completed',
+      counts: { succeeded: 4 },
+    });
+    for (const d of sims) {
+      expect(d.device.firmware).toMatchObject({ version: '1.3.0', confirmed: true });
+      expect(d.device.reboots).toBe(1);
+    }
+  }, 180_000);
+
+  it('a paused rollout stays paused after a restart, and resumes when asked', async () => {
+    const dir = dataFolder();
+    const ids = [uniqueId('ro-p'), uniqueId('ro-q')];
+    const sims = [];
+    for (const id of ids) sims.push(await device(id));
+    const first = await app(dir);
+    const sha256 = await importImage(first, 16 * 1024, '1.4.0');
+    for (const id of ids)
+      await waitFor(() => first.links.hub?.device(id)?.online === true, 8000, `${id} online`);
+    const id = await rolloutOf(first, sha256, [{ count: 1, maxConcurrent: 1 }, { share: 1 }]);
+    first.rollouts.all.get(id)!.pause();
+    await first.stop();
+
+    const second = await app(dir);
+    await waitFor(() => second.rollouts.all.get(id) !== undefined, 8000, 'the rollout restored');
+    await new Promise((r) => setTimeout(r, 2000));
+    const held = second.rollouts.all.get(id)!.snapshot();
+    expect(held.state).toBe('paused');
+    expect(held.counts.pending).toBeGreaterThanOrEqual(1); // the second wave never started
+    const api = createHostApi(second);
+    cleanups.push(() => api.close());
+    expect(await api.call('rolloutResume', { id })).toMatchObject({ ok: true, value: { state: 'running' } });
+    await waitFor(
+      () => second.rollouts.all.get(id)!.snapshot().state === 'completed',
+      90_000,
+      'completed',
+    ).catch((e) => {
+      console.log(
+        JSON.stringify(second.rollouts.all.get(id)!.snapshot(), null, 1),
+        JSON.stringify(second.updates.list()),
+      );
+      throw e;
+    });
+    for (const d of sims) expect(d.device.reboots).toBe(1);
+  }, 180_000);
+});
+
 describe('a firmware update across an app restart', () => {
   it('stopped mid-transfer: the restarted app resumes from the device offset and confirms', async () => {
     const dir = dataFolder();

@@ -7,9 +7,7 @@
  * @example
  * await api.call('rolloutCreate', { sha256, tag: 'site-a', waves: [{ count: 1 }, { share: 1, maxConcurrent: 20 }] });
  */
-import { randomBytes } from 'node:crypto';
-import type { RolloutPolicy, RolloutSnapshot } from '../../firmware/rollout.js';
-import { createRollout } from '../../firmware/rollout.js';
+import type { RolloutSnapshot } from '../../firmware/rollout.js';
 import type { App } from '../app.js';
 import type { RolloutView } from '../contract.js';
 import type { Handlers } from './handlers.js';
@@ -44,7 +42,7 @@ export function rolloutView(s: RolloutSnapshot): RolloutView {
 }
 
 function find(app: App, id: string) {
-  const r = app.rollouts.get(id);
+  const r = app.rollouts.all.get(id);
   if (!r) throw new ApiFailure('notFound', `no rollout '${id}'`);
   return r;
 }
@@ -92,57 +90,26 @@ export function rolloutHandlers(
       if (devices.length === 0) throw new ApiFailure('noDevices', 'no device matches: nothing to roll out');
       const bytes = await images.readImage(a.sha256);
       if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
-      const actor = context.actor ?? DEFAULT_ACTOR;
-      const id = `ro-${randomBytes(4).toString('hex')}`;
-      const policy: RolloutPolicy = {
-        ...(a.waves ? { waves: a.waves } : {}),
-        ...(a.successThreshold !== undefined ? { successThreshold: a.successThreshold } : {}),
-        ...(a.maxFailures !== undefined ? { maxFailures: a.maxFailures } : {}),
-        ...(a.maxFailureShare !== undefined ? { maxFailureShare: a.maxFailureShare } : {}),
-        ...(a.onFailure ? { onFailure: a.onFailure } : {}),
-        ...(a.soakMs !== undefined ? { soakMs: a.soakMs } : {}),
-        ...(a.retries !== undefined ? { retries: a.retries } : {}),
-      };
-      let lastState = '';
-      const rollout = createRollout({
-        runtime: app.runtime,
-        updates: app.updates,
-        id,
-        image: bytes.value,
-        version: listing.image.version,
+      const rollout = app.rollouts.start({
         sha256: a.sha256,
+        version: listing.image.version,
+        image: bytes.value,
         devices,
-        policy,
-        actor,
-        onChange: (s) => {
-          const key = `${s.state} ${s.wave}`;
-          if (key === lastState) return;
-          lastState = key;
-          void app.store
-            .appendEvents([
-              {
-                at: Date.now(),
-                kind: 'firmware.rollout',
-                data: {
-                  rollout: id,
-                  state: s.state,
-                  wave: s.wave,
-                  version: s.version,
-                  devices: s.order.length,
-                  ...(s.reason ? { reason: s.reason } : {}),
-                  actor,
-                },
-              },
-            ])
-            .catch(() => {});
+        policy: {
+          ...(a.waves ? { waves: a.waves } : {}),
+          ...(a.successThreshold !== undefined ? { successThreshold: a.successThreshold } : {}),
+          ...(a.maxFailures !== undefined ? { maxFailures: a.maxFailures } : {}),
+          ...(a.maxFailureShare !== undefined ? { maxFailureShare: a.maxFailureShare } : {}),
+          ...(a.onFailure ? { onFailure: a.onFailure } : {}),
+          ...(a.soakMs !== undefined ? { soakMs: a.soakMs } : {}),
+          ...(a.retries !== undefined ? { retries: a.retries } : {}),
         },
+        actor: context.actor ?? DEFAULT_ACTOR,
       });
-      app.rollouts.set(id, rollout);
-      rollout.start();
       return rolloutView(rollout.snapshot());
     },
 
-    rollouts: async () => [...app.rollouts.values()].map((r) => rolloutView(r.snapshot())).reverse(),
+    rollouts: async () => [...app.rollouts.all.values()].map((r) => rolloutView(r.snapshot())).reverse(),
 
     rolloutPause: async (a) => {
       const r = find(app, a.id);

@@ -1,0 +1,168 @@
+/**
+ * The app's rollouts (src/firmware/rollout.ts): each one saved in the database at every change
+ * of its state or of a device's (`firmware_rollouts`, its snapshot and policy), audited in the
+ * event log (`firmware.rollout`), and continued by a restarted app where it was — paused ones
+ * stay paused, the update jobs they had running continue with them (restored first).
+ *
+ * @example
+ * const runner = createRolloutRunner({ runtime, store, firmware, updates, fleet, logger });
+ * await runner.restore();                       // once the links are up
+ * runner.start({ sha256, version, image, devices, policy: {}, actor: 'ana' });
+ */
+import { randomBytes } from 'node:crypto';
+import type { Fleet } from '../devices/fleet.js';
+import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
+import type { OpenedFirmware } from '../firmware/open-firmware.js';
+import type { Rollout, RolloutPolicy, RolloutSnapshot } from '../firmware/rollout.js';
+import { createRollout } from '../firmware/rollout.js';
+import type { JsonObject } from '../lib/json.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { Store } from '../store/store.js';
+
+export interface RolloutRunner {
+  /** This app's rollouts by id, the restored ones included. */
+  readonly all: ReadonlyMap<string, Rollout>;
+  start(what: {
+    readonly sha256: string;
+    readonly version: string;
+    readonly image: Uint8Array;
+    readonly devices: readonly string[];
+    readonly policy: RolloutPolicy;
+    readonly actor: string;
+  }): Rollout;
+  /** Continues the rollouts an earlier run left running or paused. */
+  restore(): Promise<void>;
+}
+
+export interface RolloutRunnerOptions {
+  readonly runtime: Runtime;
+  readonly store: Pick<Store, 'appendEvents'>;
+  readonly firmware: OpenedFirmware | undefined;
+  readonly updates: FirmwareUpdates;
+  readonly fleet: Pick<Fleet, 'device'>;
+}
+
+const ENDED = ['completed', 'aborted', 'cancelled'];
+
+export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunner {
+  const { runtime, store, firmware, updates, fleet } = options;
+  const log = runtime.logger;
+  const all = new Map<string, Rollout>();
+
+  function make(
+    id: string,
+    what: {
+      sha256: string;
+      version: string;
+      image: Uint8Array;
+      devices: readonly string[];
+      policy: RolloutPolicy;
+      actor: string;
+    },
+    restore?: RolloutSnapshot,
+  ): Rollout {
+    let lastState = '';
+    const rollout = createRollout({
+      runtime,
+      updates,
+      id,
+      image: what.image,
+      version: what.version,
+      sha256: what.sha256,
+      devices: what.devices,
+      policy: what.policy,
+      actor: what.actor,
+      findJob: (deviceId) => updates.job(deviceId),
+      runningVersion: (deviceId) => {
+        const v = fleet.device(deviceId)?.status.firmware;
+        return typeof v === 'string' ? v : undefined;
+      },
+      ...(restore ? { restore } : {}),
+      onChange: (s) => {
+        if (firmware)
+          void firmware.store
+            .saveRollout(
+              {
+                id,
+                sha256: s.sha256,
+                version: s.version,
+                state: s.state,
+                body: { snapshot: s, policy: what.policy } as unknown as JsonObject,
+                actor: what.actor,
+                createdAt: s.createdAt,
+                updatedAt: Date.now(),
+              },
+              ENDED.includes(s.state),
+            )
+            .catch((e: unknown) => log.warn('rollout not saved', { rollout: id, error: String(e) }));
+        const key = `${s.state} ${s.wave}`;
+        if (key === lastState) return;
+        lastState = key;
+        void store
+          .appendEvents([
+            {
+              at: Date.now(),
+              kind: 'firmware.rollout',
+              data: {
+                rollout: id,
+                state: s.state,
+                wave: s.wave,
+                version: s.version,
+                devices: s.order.length,
+                ...(s.reason ? { reason: s.reason } : {}),
+                actor: what.actor,
+              },
+            },
+          ])
+          .catch(() => {});
+      },
+    });
+    all.set(id, rollout);
+    return rollout;
+  }
+
+  return {
+    all,
+    start(what) {
+      const rollout = make(`ro-${randomBytes(4).toString('hex')}`, what);
+      rollout.start();
+      return rollout;
+    },
+    async restore() {
+      if (!firmware) return;
+      for (const row of await firmware.store.listRollouts()) {
+        if (!row.ok) {
+          log.warn('rollout row unreadable', { rollout: row.id, message: row.error.message });
+          continue;
+        }
+        const r = row.value;
+        if (ENDED.includes(r.state) || all.has(r.id)) continue;
+        const body = r.body as unknown as { snapshot: RolloutSnapshot; policy: RolloutPolicy };
+        const image = await firmware.images.readImage(r.sha256);
+        if (!image.ok) {
+          log.warn('rollout cannot continue: its image is gone', { rollout: r.id, sha256: r.sha256 });
+          continue;
+        }
+        try {
+          make(
+            r.id,
+            {
+              sha256: r.sha256,
+              version: r.version,
+              image: image.value,
+              devices: body.snapshot.order,
+              policy: body.policy,
+              actor: r.actor,
+            },
+            body.snapshot,
+          ).start();
+        } catch (error) {
+          log.warn('rollout cannot continue: its saved state does not parse', {
+            rollout: r.id,
+            error: String(error),
+          });
+        }
+      }
+    },
+  };
+}
