@@ -203,6 +203,7 @@ describe('the SQLite firmware store (a real file beside the app’s store)', () 
         'firmware_image_refs',
         'firmware_images',
         'firmware_jobs',
+        'firmware_rollouts',
       ]);
     } finally {
       other.cleanup();

@@ -43,6 +43,7 @@ describe('migrations', () => {
       'firmware_image_refs',
       'firmware_images',
       'firmware_jobs',
+      'firmware_rollouts',
       'snapshots',
       'telemetry',
       'telemetry_series',
