@@ -98,11 +98,13 @@ const job = (a: App, id: string): FirmwareJobView | undefined => {
 async function rolloutOf(
   a: App,
   sha256: string,
+  devices: string[],
   waves: { count?: number; share?: number; maxConcurrent?: number }[],
 ) {
   const api = createHostApi(a);
   cleanups.push(() => api.close());
-  const r = await api.call('rolloutCreate', { sha256, waves, retries: 0 });
+  // Explicit ids: the shared broker still holds retained hellos of earlier tests' devices.
+  const r = await api.call('rolloutCreate', { sha256, devices, waves, retries: 0 });
   if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
   return (r.value as { id: string }).id;
 }
@@ -117,7 +119,7 @@ describe('a rollout across an app restart', () => {
     const sha256 = await importImage(first, 192 * 1024, '1.3.0');
     for (const id of ids)
       await waitFor(() => first.links.hub?.device(id)?.online === true, 8000, `${id} online`);
-    const id = await rolloutOf(first, sha256, [
+    const id = await rolloutOf(first, sha256, ids, [
       { count: 1, maxConcurrent: 1 },
       { share: 1, maxConcurrent: 2 },
     ]);
@@ -156,7 +158,7 @@ describe('a rollout across an app restart', () => {
     const sha256 = await importImage(first, 16 * 1024, '1.4.0');
     for (const id of ids)
       await waitFor(() => first.links.hub?.device(id)?.online === true, 8000, `${id} online`);
-    const id = await rolloutOf(first, sha256, [{ count: 1, maxConcurrent: 1 }, { share: 1 }]);
+    const id = await rolloutOf(first, sha256, ids, [{ count: 1, maxConcurrent: 1 }, { share: 1 }]);
     first.rollouts.all.get(id)!.pause();
     await first.stop();
 
