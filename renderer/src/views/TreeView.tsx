@@ -88,16 +88,24 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
   // Typing reveals the first match after a short pause, so the tree shows what the search found;
   // Enter then stays on it once before moving on.
   const typedReveal = useRef<string | null>(null);
+  // The pending reveal: Enter or a click on a row before it fires wins over it (it never moves a
+  // selection the operator made after typing).
+  const pendingReveal = useRef<number | undefined>(undefined);
+  const cancelTypedReveal = () => {
+    window.clearTimeout(pendingReveal.current);
+    pendingReveal.current = undefined;
+  };
   // biome-ignore lint/correctness/useExhaustiveDependencies: only a change of the query reveals; pushed trees do not
   useEffect(() => {
     if (!query.trim()) return;
-    const t = window.setTimeout(() => {
+    pendingReveal.current = window.setTimeout(() => {
+      pendingReveal.current = undefined;
       const first = searchTree(tree, query)[0];
       if (!first) return;
       typedReveal.current = first.key;
       reveal(first.key);
     }, 200);
-    return () => window.clearTimeout(t);
+    return cancelTypedReveal;
   }, [query]);
 
   const jump = (step: number) => {
@@ -188,6 +196,14 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
             if (e.key === 'Enter') {
               e.preventDefault();
               if (matches.length > 0) {
+                if (pendingReveal.current !== undefined) {
+                  // Enter before the typed reveal: reveal the first match now, once.
+                  cancelTypedReveal();
+                  typedReveal.current = null;
+                  setMatchIndex(0);
+                  reveal(matches[0]!.key);
+                  return;
+                }
                 const typed = typedReveal.current !== null && typedReveal.current === selectedKey;
                 typedReveal.current = null;
                 const step = e.shiftKey ? -1 : selectedKey === matches[matchIndex]?.key && !typed ? 1 : 0;
@@ -253,7 +269,10 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
                     data-key={n.key}
                     data-status={n.status}
                     data-restarts={n.restarts}
-                    onClick={() => setSelectedKey(n.key)}
+                    onClick={() => {
+                      cancelTypedReveal();
+                      setSelectedKey(n.key);
+                    }}
                     onDoubleClick={() => (r.hasChildren ? toggle(n) : n.deviceId && onOpenDevice(n.deviceId))}
                   >
                     {r.hasChildren ? (
