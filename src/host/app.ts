@@ -32,6 +32,8 @@ import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.j
 import type { Fleet } from '../devices/fleet.js';
 import { createFleet } from '../devices/fleet.js';
 import { genericDevice } from '../devices/generic-device.js';
+import type { FirmwareDriftPolicy, FirmwareDriftUpdater } from '../firmware/drift-updater.js';
+import { createFirmwareDriftUpdater } from '../firmware/drift-updater.js';
 import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import { createFirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { KeyErrorCode, OpenedFirmware } from '../firmware/index.js';
@@ -96,6 +98,11 @@ export interface AppOptions {
   /** Unknown devices that say hello: `auto` adds them, `manual` lists them; default auto in the demo. */
   readonly adopt?: 'auto' | 'manual';
   /**
+   * A device whose spec asks for a firmware version it does not run: `show` reports the drift
+   * only (the default), `update` has the reconciler start the update (src/firmware/drift-updater.ts).
+   */
+  readonly firmwareDrift?: FirmwareDriftPolicy;
+  /**
    * Foreign conventions joining the same fleet; default all of them: Homie (devices under
    * `homie/` on the app's broker), Sparkplug B (the host as a Primary Host Application there),
    * Modbus RTU (devices added with a register map).
@@ -125,6 +132,8 @@ export interface App {
   readonly updates: FirmwareUpdates;
   /** Rollouts in waves, saved and continued across restarts (src/host/rollout-runner.ts). */
   readonly rollouts: RolloutRunner;
+  /** Firmware drift corrected by the reconciler when the policy is `update`; undefined otherwise. */
+  readonly firmwareDrift: FirmwareDriftUpdater | undefined;
   /** Whether the simulated demo fleet runs. */
   readonly demo: boolean;
   /** Starts or stops the simulated devices (only in demo mode: they live in the demo database). */
@@ -278,6 +287,7 @@ export async function startApp(options: AppOptions): Promise<App> {
         const key = `${job.deviceId} ${job.transferId}`;
         if (lastStep.get(key) === job.step) return; // progress within a step: live only
         lastStep.set(key, job.step);
+        if (FINAL_UPDATE_STEPS.includes(job.step)) firmwareDrift?.kick();
         // Saved at every step, so a restarted app continues the job where it was.
         if (firmware.ok)
           void firmware.value.store
@@ -313,6 +323,9 @@ export async function startApp(options: AppOptions): Promise<App> {
                 transferId: job.transferId,
                 offset: job.offset,
                 size: job.size,
+                actor: job.actor,
+                startedAt: job.startedAt,
+                from: job.from,
                 ...(job.error ? { error: { ...job.error } } : {}),
               },
             },
@@ -327,6 +340,29 @@ export async function startApp(options: AppOptions): Promise<App> {
       updates,
       fleet,
     });
+    const firmwareDrift =
+      options.firmwareDrift === 'update' && firmware.ok
+        ? createFirmwareDriftUpdater({
+            runtime,
+            firmware: firmware.value,
+            updates,
+            fleet,
+            held: (id) =>
+              [...rollouts.all.values()].some((r) => {
+                const s = r.snapshot();
+                return (s.state === 'running' || s.state === 'paused') && s.devices[id] !== undefined;
+              }),
+            audit: (deviceId, data) =>
+              store
+                .appendEvents(
+                  [{ at: runtime.clock.wallNow(), deviceId, kind: 'firmware.updateRequested', data }],
+                  { durability: 'full' },
+                )
+                .then(() => undefined),
+          })
+        : undefined;
+    if (options.firmwareDrift === 'update' && !firmware.ok)
+      log.warn('--firmware-drift update has no effect: firmware images are unavailable');
 
     await startChild({
       id: 'devices',
@@ -367,10 +403,12 @@ export async function startApp(options: AppOptions): Promise<App> {
         if (!links.supervisor) throw new Error('links: attach() left no supervisor');
         await restoreUpdates();
         await rollouts.restore();
+        firmwareDrift?.start();
         return serviceSupervisor(runtime, links.supervisor, () => links.stop());
       },
     });
     stack.push(async () => {
+      firmwareDrift?.stop();
       await root.terminateChild('links');
     });
 
@@ -446,6 +484,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       firmware,
       updates,
       rollouts,
+      firmwareDrift,
       demo,
       async setDemo(on) {
         if (!demo)

@@ -48,6 +48,10 @@ With no options: the embedded MQTT broker and a small simulated demo fleet (its 
   --serial PORTS          serial ports to open: a comma-separated list of paths, or "auto"
   --adopt auto|manual     unknown devices that say hello join the fleet, or wait for an operator
                           (default: auto in the demo, manual otherwise)
+  --firmware-drift show|update
+                          a device whose spec asks for another firmware version: report it
+                          (default), or have the reconciler start the update (one stored image
+                          of that version for the kind; never again after it failed)
   --port PORT             where the UI and its API are served (default: the last start's port
                           when it is free, so an open tab reconnects; else a free one)
   --host HOST             bind the UI server elsewhere than loopback (warned: anyone who can
@@ -95,6 +99,9 @@ export function parseCommandLine(
   const adopt = v.adopt;
   if (adopt !== undefined && adopt !== 'auto' && adopt !== 'manual')
     throw new UsageError(`--adopt must be auto or manual, not '${adopt}'`);
+  const firmwareDrift = v['firmware-drift'];
+  if (firmwareDrift !== undefined && firmwareDrift !== 'show' && firmwareDrift !== 'update')
+    throw new UsageError(`--firmware-drift must be show or update, not '${firmwareDrift}'`);
   const port = v['broker-port'] === undefined ? undefined : Number(v['broker-port']);
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
     throw new UsageError(`--broker-port must be a port number, not '${v['broker-port']}'`);
@@ -175,6 +182,7 @@ export function parseCommandLine(
       ...(serialPorts ? { serialPorts } : {}),
       ...(demo !== undefined ? { demo } : {}),
       ...(adopt ? { adopt } : {}),
+      ...(firmwareDrift ? { firmwareDrift } : {}),
       broker: {
         ...(v['broker-host'] !== undefined ? { host: v['broker-host'] } : {}),
         ...(port !== undefined ? { port } : {}),
@@ -247,6 +255,7 @@ function parse(argv: readonly string[]) {
       'broker-tls-port': { type: 'string' },
       serial: { type: 'string' },
       adopt: { type: 'string' },
+      'firmware-drift': { type: 'string' },
       'log-level': { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
