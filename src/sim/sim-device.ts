@@ -177,6 +177,8 @@ interface Transfer {
   readonly size: number;
   readonly sha256: string;
   readonly slot: Slot;
+  /** From the last fw.begin of this transfer: no chunk may be longer. */
+  chunkBytes: number;
   image: Uint8Array;
   held: number;
   verified: boolean;
@@ -786,7 +788,7 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
   private onFirmware(msg: Message): void {
     switch (msg.type) {
       case 'fw.begin': {
-        const { transferId, size, sha256, version } = msg;
+        const { transferId, size, sha256, version, chunkBytes } = msg;
         if (size > this.maxImageBytes) {
           this.sendAnswer(
             this.ack(transferId, 'begin', 0, {
@@ -798,6 +800,12 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
         }
         const t = this.transfer;
         if (t && t.transferId === transferId && t.size === size && t.sha256 === sha256) {
+          t.chunkBytes = chunkBytes;
+          // The host tries a rolled-back image again: forget the rollback, so fw.apply applies it anew.
+          const a = this.applied;
+          if (a && a.transferId === transferId && (a.state === 'rolledBack' || a.state === 'reverted')) {
+            this.applied = undefined;
+          }
           this.sendAnswer(this.ack(transferId, 'begin', t.held)); // resume
           return;
         }
@@ -818,6 +826,7 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
           size,
           sha256,
           slot,
+          chunkBytes,
           image: new Uint8Array(size),
           held: 0,
           verified: false,
@@ -831,8 +840,17 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
           this.sendAnswer(this.unknownTransfer(msg.transferId, 'chunk'));
           return;
         }
+        if (msg.data.length > t.chunkBytes) {
+          this.sendAnswer(
+            this.ack(t.transferId, 'chunk', t.held, {
+              code: 'badChunk',
+              message: `chunk of ${msg.data.length} bytes is longer than chunkBytes ${t.chunkBytes}`,
+            }),
+          );
+          return;
+        }
         const end = msg.offset + msg.data.length;
-        if (msg.offset <= t.held && end > t.size) {
+        if (end > t.size) {
           this.sendAnswer(
             this.ack(t.transferId, 'chunk', t.held, {
               code: 'badOffset',
@@ -923,6 +941,15 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
         const { transferId } = msg;
         const a = this.applied;
         if (!a || a.transferId !== transferId) {
+          if (this.transfer?.transferId === transferId) {
+            this.sendAnswer(
+              this.ack(transferId, 'confirm', this.transfer.held, {
+                code: 'notApplied',
+                message: `transfer '${transferId}' has not been applied; nothing runs on trial`,
+              }),
+            );
+            return;
+          }
           this.sendAnswer(this.unknownTransfer(transferId, 'confirm'));
           return;
         }
