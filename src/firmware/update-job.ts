@@ -84,6 +84,8 @@ export interface UpdateJobSnapshot {
   readonly actor: string;
   /** Wall-clock ms when the job was first started. */
   readonly startedAt: number;
+  /** The version the device ran when the job started; null when unknown (a job restored after a restart). */
+  readonly from: string | null;
 }
 
 /** Where a job picks up after an app restart (from its last saved snapshot). */
@@ -213,6 +215,7 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
       boot: bootBefore,
       actor,
       startedAt,
+      from: options.resume ? null : (versionBefore ?? null),
     };
   }
 

@@ -24,8 +24,12 @@ import { ErrorState, Loading } from '../components/States.js';
 import { TelemetryChart } from '../components/TelemetryChart.js';
 import { TimerBars } from '../components/TimerBars.js';
 import { describeCommand, eventDataForDisplay, formatCommandId, isFinal, toneOf } from '../lib/commands.js';
+import type { UpdateEntry } from '../lib/firmware-jobs.js';
+import { percentOf, stepLabel, updateHistory, useFirmwareJobs } from '../lib/firmware-jobs.js';
 import {
+  conventionOf,
   formatAgo,
+  formatBytes,
   formatDateTime,
   formatDuration,
   formatTime,
@@ -254,6 +258,11 @@ export function DeviceDetailView({
         </section>
       </div>
 
+      <section className="panel fw-history" aria-labelledby="fw-history-title" data-testid="device-updates">
+        <h2 id="fw-history-title">Updates</h2>
+        <UpdateHistory id={id} kind={live.kind} status={d.status} now={now} />
+      </section>
+
       <section className="panel">
         <div className="panel-head">
           <h2>Recent events</h2>
@@ -457,6 +466,153 @@ function DeviceEvents({ id, refreshKey }: { readonly id: string; readonly refres
         </li>
       ))}
     </ol>
+  );
+}
+
+/** Whether the device can be updated: it announced the `fw` capability in its hello. */
+function firmwareSupport(kind: string, status: Json): 'yes' | 'no' | 'unknown' {
+  const caps = isRecord(status) ? status.capabilities : undefined;
+  if (Array.isArray(caps)) return caps.includes('fw') ? 'yes' : 'no';
+  // Homie, Sparkplug and Modbus devices have no firmware channel; a protocol device that never
+  // said hello has not told yet.
+  return conventionOf(kind) === 'own' ? 'unknown' : 'no';
+}
+
+function resultOf(e: UpdateEntry): { tone: string; text: string } {
+  if (e.running) return { tone: e.step === 'rollingBack' ? 'warn' : 'info', text: stepLabel(e.step) };
+  if (e.step === 'succeeded') return { tone: 'ok', text: 'succeeded' };
+  if (e.step === 'cancelled') return { tone: 'idle', text: 'cancelled' };
+  return { tone: 'err', text: stepLabel(e.step) };
+}
+
+/** The device's firmware updates, newest first, the running one live at the top. */
+function UpdateHistory({
+  id,
+  kind,
+  status,
+  now,
+}: {
+  readonly id: string;
+  readonly kind: string;
+  readonly status: Json;
+  readonly now: number;
+}) {
+  const job = useFirmwareJobs().jobs?.find((j) => j.deviceId === id);
+  // Asked again whenever the live job moves to another step; the push stream adds the rest.
+  const events = useCall(
+    (c) => c.call('events', { id, kind: 'firmware.update', limit: 1000 }),
+    [id, job?.transferId, job?.step],
+  );
+  const liveEvents = useLive((s) => s.events);
+  const entries = useMemo(() => {
+    const bySeq = new Map<number, EventView>();
+    for (const e of events.value?.items ?? []) bySeq.set(e.seq, e);
+    for (const e of liveEvents) if (e.deviceId === id && e.kind === 'firmware.update') bySeq.set(e.seq, e);
+    return updateHistory([...bySeq.values()], job);
+  }, [events.value, liveEvents, id, job]);
+  const support = firmwareSupport(kind, status);
+  const unsupported =
+    support === 'no' ? (
+      <p className="muted small-text" data-testid="fw-not-supported">
+        Firmware update not supported:{' '}
+        {conventionOf(kind) === 'own'
+          ? `${id} does not announce the 'fw' capability in its hello.`
+          : `${kind} devices have no firmware channel.`}
+      </p>
+    ) : null;
+
+  if (entries.length === 0 && events.status === 'loading') return <Loading label="Loading updates…" />;
+  if (entries.length === 0 && events.status === 'error')
+    return <ErrorState title="Could not load the updates" message={events.message} onRetry={events.reload} />;
+  if (entries.length === 0)
+    return (
+      <>
+        <p className="muted small-text" data-testid="fw-history-empty">
+          No firmware updates yet.
+        </p>
+        {unsupported}
+      </>
+    );
+  return (
+    <>
+      {unsupported}
+      <table className="kv fw-history-table">
+        <thead>
+          <tr>
+            <th>Version</th>
+            <th>From</th>
+            <th>Result</th>
+            <th>Started</th>
+            <th>Ended</th>
+            <th className="num">Duration</th>
+            <th>By</th>
+          </tr>
+        </thead>
+        <tbody>
+          {entries.map((e) => {
+            const result = resultOf(e);
+            const end = e.endedAt ?? (e.running ? now : null);
+            return (
+              <tr
+                key={e.key}
+                className={e.running ? 'fw-history-running' : undefined}
+                data-testid="fw-history-row"
+                data-step={e.step}
+                data-version={e.version}
+              >
+                <td className="mono strong" title={e.transferId}>
+                  {e.version}
+                </td>
+                <td className="mono">{e.from ?? <span className="muted">—</span>}</td>
+                <td className="fw-history-result">
+                  <span className={`badge tone-${result.tone}`} data-testid="fw-history-result">
+                    {result.text}
+                  </span>
+                  {e.running ? (
+                    <span className="small-text fw-history-live">
+                      {e.step === 'transferring' || e.offset < e.size ? (
+                        <>
+                          <strong>{percentOf(e)} %</strong>{' '}
+                          <span className="muted">
+                            {formatBytes(e.offset)} of {formatBytes(e.size)}
+                          </span>
+                        </>
+                      ) : null}
+                      {e.deadline !== null && (e.step === 'rebooting' || e.step === 'onTrial') ? (
+                        <span className="muted">
+                          {' '}
+                          {Math.ceil(Math.max(0, e.deadline - now) / 1000)} s{' '}
+                          {e.step === 'onTrial' ? 'of trial' : 'to reboot'}
+                        </span>
+                      ) : null}
+                    </span>
+                  ) : null}
+                  {e.error && e.step !== 'cancelled' ? (
+                    <div
+                      className="small-text fw-job-error"
+                      title={`${e.error.step} · ${e.error.code}: ${e.error.message}`}
+                    >
+                      <span className="muted">at {stepLabel(e.error.step)}:</span>{' '}
+                      <strong className="mono">{e.error.code}</strong> {e.error.message}
+                    </div>
+                  ) : null}
+                </td>
+                <td className="muted" title={e.startedAt !== null ? formatDateTime(e.startedAt) : undefined}>
+                  {e.startedAt !== null ? formatDateTime(e.startedAt) : '—'}
+                </td>
+                <td className="muted">{e.endedAt !== null ? formatDateTime(e.endedAt) : '—'}</td>
+                <td className="num">
+                  {e.startedAt !== null && end !== null
+                    ? formatDuration(Math.max(0, end - e.startedAt))
+                    : '—'}
+                </td>
+                <td className="muted">{e.actor ?? '—'}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </>
   );
 }
 

@@ -12,7 +12,7 @@
  */
 import type { KeyboardEvent, MouseEvent } from 'react';
 import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { ActionView, ActResult, DeviceRow, Json } from '../../../src/host/contract.js';
+import type { ActionView, ActResult, DeviceRow, FirmwareJobView, Json } from '../../../src/host/contract.js';
 import type { ActArgs } from '../api/client.js';
 import { messageOf } from '../api/client.js';
 import type { ActionChoice } from '../components/ActionForm.js';
@@ -20,6 +20,7 @@ import { ActionForm } from '../components/ActionForm.js';
 import { ActResults } from '../components/ActResults.js';
 import { LinkBadge, StateBadge } from '../components/StateBadge.js';
 import { Empty, Waiting } from '../components/States.js';
+import { markText, markTitle, useFirmwareJobs } from '../lib/firmware-jobs.js';
 import { conventionOf, formatAgo } from '../lib/format.js';
 import { useCall, useNow, useVirtualRows } from '../lib/hooks.js';
 import { useClient, useLive } from '../store/use-live.js';
@@ -167,6 +168,8 @@ export function FleetView({
   const client = useClient();
   const now = useNow(1_000);
   const kinds = useCall((c) => c.call('kinds', {}), []);
+  // Devices being updated, by id: one poll for the table, no call per row.
+  const updating = useFirmwareJobs().active;
   const filterRef = useRef<HTMLInputElement>(null);
   const [active, setActive] = useState(0);
 
@@ -502,6 +505,7 @@ export function FleetView({
                       row={row}
                       index={index}
                       now={now}
+                      update={updating.get(row.id)}
                       selected={ui.selected.has(row.id)}
                       active={index === activeIndex}
                       onToggle={toggle}
@@ -533,6 +537,7 @@ const FleetRow = memo(function FleetRow({
   row,
   index,
   now,
+  update,
   selected,
   active,
   onToggle,
@@ -542,6 +547,8 @@ const FleetRow = memo(function FleetRow({
   readonly row: DeviceRow;
   readonly index: number;
   readonly now: number;
+  /** Its firmware update job while one runs. */
+  readonly update: FirmwareJobView | undefined;
   readonly selected: boolean;
   readonly active: boolean;
   readonly onToggle: (id: string, index: number, range: boolean) => void;
@@ -590,6 +597,16 @@ const FleetRow = memo(function FleetRow({
       </span>
       <span role="gridcell" className="cell">
         <StateBadge state={row.state} health={row.health} />
+        {update ? (
+          <span
+            className={`badge small fw-mark tone-${update.step === 'rollingBack' ? 'warn' : 'info'}`}
+            title={markTitle(update)}
+            data-testid="fleet-updating"
+            data-step={update.step}
+          >
+            {markText(update)}
+          </span>
+        ) : null}
       </span>
       <span role="gridcell" className="cell">
         <LinkBadge link={row.link} />
