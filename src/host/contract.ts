@@ -322,6 +322,10 @@ export interface RolloutView {
   readonly state: string;
   /** Why it paused or aborted. */
   readonly reason: string | null;
+  /** Its maintenance window as written; null when it has none. */
+  readonly window: string | null;
+  /** Outside its window: when the window opens next (wall ms); null when open or none. */
+  readonly windowOpensAt: number | null;
   /** 0-based index of the wave running (or last run). */
   readonly wave: number;
   /** Each wave's end (exclusive) in `order`. */
@@ -464,6 +468,8 @@ export const METHODS = {
       onFailure: z.enum(['pause', 'abort']).optional(),
       soakMs: z.number().int().min(0).max(86_400_000).optional(),
       retries: z.number().int().min(0).max(10).optional(),
+      /** Jobs start only inside it: `HH:MM-HH:MM`, after days and before `utc` if wanted (`mon-fri 02:00-04:00 utc`). */
+      window: z.string().min(1).max(80).optional(),
     })
     .strict(),
   rollouts: z.object({}).strict(),

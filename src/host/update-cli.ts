@@ -81,6 +81,7 @@ const FLAGS = {
   'failure-share': { type: 'string' },
   'on-failure': { type: 'string' },
   soak: { type: 'string' },
+  window: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -240,10 +241,12 @@ async function follow(
 export const ROLLOUT_USAGE = `Usage: fleetvisor rollout <command> [options]
 
   create SHA256 [--tag T] [--running V] [--device ID …] [--waves "1,5%,25%,100%"]
-         [--max-concurrent N] [--failure-share 0.2] [--on-failure pause|abort] [--soak SECONDS] [--wait]
+         [--max-concurrent N] [--failure-share 0.2] [--on-failure pause|abort] [--soak SECONDS]
+         [--window "mon-fri 02:00-04:00 utc"] [--wait]
                      roll a stored image out in waves (8+ hex digits of its SHA-256); without
                      --device: every device of the image's kinds matching --tag and --running
-                     that does not run the version yet, resolved now and frozen
+                     that does not run the version yet, resolved now and frozen; with --window,
+                     jobs start only inside that maintenance window (host time unless utc)
   list               every rollout of the running app
   show ID            one rollout: its waves and each device's state
   pause ID | resume ID | cancel ID
@@ -276,7 +279,10 @@ export function describeRollout(r: RolloutView, withDevices: boolean): string {
   const c = r.counts;
   const head =
     `${r.id}  ${r.version}  ${r.state}${r.reason ? ` (${r.reason})` : ''}  wave ${r.wave + 1} of ${r.waveEnds.length}  ` +
-    `${c.succeeded ?? 0} succeeded, ${c.failed ?? 0} failed, ${c.updating ?? 0} updating, ${c.pending ?? 0} pending of ${r.order.length}  by ${r.createdBy}`;
+    `${c.succeeded ?? 0} succeeded, ${c.failed ?? 0} failed, ${c.updating ?? 0} updating, ${c.pending ?? 0} pending of ${r.order.length}  by ${r.createdBy}` +
+    (r.window
+      ? `  window ${r.window}${r.windowOpensAt !== null ? ` (shut; opens ${new Date(r.windowOpensAt).toISOString()})` : ''}`
+      : '');
   if (!withDevices) return head;
   const lines = r.order.map((id) => {
     const d = r.devices[id]!;
@@ -350,6 +356,7 @@ export function runRolloutCli(argv: readonly string[], io: UpdateCliIo): Promise
             ...(share !== undefined ? { maxFailureShare: share } : {}),
             ...(onFailure ? { onFailure } : {}),
             ...(soak !== undefined ? { soakMs: Math.round(soak * 1000) } : {}),
+            ...(values.window ? { window: values.window } : {}),
           }),
         );
         if (!values.wait) {

@@ -213,6 +213,39 @@ describe('firmware over the host API (demo, sample key trusted)', () => {
     ]);
   });
 
+  it('holds a rollout outside its maintenance window: no job starts, the view says when it opens; a bad window is refused', async () => {
+    const other = app.sim!.mqtt[1]!.id;
+    const bad = await api.call('rolloutCreate', {
+      sha256: SAMPLE_SHA256,
+      devices: [other],
+      window: '25:00-26:00',
+    });
+    expect(bad).toMatchObject({
+      ok: false,
+      error: { code: 'badWindow', message: expect.stringContaining('25:00') },
+    });
+    const hh = (h: number) => `${String(h % 24).padStart(2, '0')}:00`;
+    const inThreeHours = new Date().getUTCHours() + 3;
+    const created = await api.call('rolloutCreate', {
+      sha256: SAMPLE_SHA256,
+      devices: [other],
+      window: `${hh(inThreeHours)}-${hh(inThreeHours + 1)} utc`,
+    });
+    if (!created.ok) throw new Error(`rollout refused: ${created.error.code} ${created.error.message}`);
+    const view = created.value as Results['rolloutCreate'];
+    expect(view).toMatchObject({
+      state: 'running',
+      window: `${hh(inThreeHours)}-${hh(inThreeHours + 1)} utc`,
+    });
+    expect(view.windowOpensAt).toBeGreaterThan(Date.now() + 2 * 3600_000 - 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(app.updates.get(other)).toBeUndefined();
+    expect(await api.call('rolloutCancel', { id: view.id })).toMatchObject({
+      ok: true,
+      value: { state: 'cancelled' },
+    });
+  });
+
   it('rolls the image out to the devices not yet running it, frozen at creation; then nothing is left to roll out', async () => {
     const other = app.sim!.mqtt[1]!.id;
     await onlineInFleet(other);

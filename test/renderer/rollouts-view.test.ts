@@ -96,6 +96,12 @@ describe.skipIf(!existsSync(CHROMIUM))('rollouts in the Firmware view on a real 
     expect(await page.getByTestId('ro-start').isDisabled()).toBe(true);
     await page.getByTestId('ro-waves').fill('1, 100%');
     expect(await page.getByTestId('ro-invalid').count()).toBe(0);
+    // So does a maintenance window that is not one.
+    await page.getByTestId('ro-window').fill('at night');
+    expect(await page.getByTestId('ro-invalid').textContent()).toContain('Window');
+    expect(await page.getByTestId('ro-start').isDisabled()).toBe(true);
+    await page.getByTestId('ro-window').fill('');
+    expect(await page.getByTestId('ro-invalid').count()).toBe(0);
     await page.screenshot({ path: join(SHOTS, 'rollout-form.png') });
 
     await page.getByTestId('ro-start').click();

@@ -92,6 +92,9 @@ function useFleetOfKinds(kinds: readonly string[]): Candidate[] | null {
 }
 
 /** A whole number from a text field, or null. */
+/** The shape of a maintenance window (the host checks it fully). */
+const WINDOW_SHAPE = /^([a-z,-]+\s+)?\d{1,2}:\d{2}-\d{1,2}:\d{2}(\s+(utc|local))?$/i;
+
 function whole(text: string, min: number, max: number): number | null {
   if (!/^\s*\d+\s*$/.test(text)) return null;
   const n = Number(text);
@@ -119,6 +122,7 @@ export function RolloutForm({
   const [failText, setFailText] = useState('20');
   const [onFailure, setOnFailure] = useState<'pause' | 'abort'>('pause');
   const [soakText, setSoakText] = useState('0');
+  const [windowText, setWindowText] = useState('');
   const [asking, setAsking] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<{ code: string; message: string } | null>(null);
@@ -130,6 +134,7 @@ export function RolloutForm({
     fail: useId(),
     onFailure: useId(),
     soak: useId(),
+    window: useId(),
   };
 
   const t = tag.trim();
@@ -154,7 +159,9 @@ export function RolloutForm({
           ? 'Failure share: a whole percentage from 0 to 100'
           : soak === null
             ? 'Soak: whole seconds from 0 to 86400'
-            : null;
+            : windowText.trim() !== '' && !WINDOW_SHAPE.test(windowText.trim())
+              ? 'Window: hours as HH:MM-HH:MM, after days if wanted (mon-fri 02:00-04:00 utc)'
+              : null;
   const changed = () => setError(null);
 
   const start = async () => {
@@ -171,6 +178,7 @@ export function RolloutForm({
         maxFailureShare: failPercent / 100,
         onFailure,
         soakMs: soak * 1000,
+        ...(windowText.trim() ? { window: windowText.trim() } : {}),
       });
       if (r.ok) onStarted(r.value);
       else setError(r.error);
@@ -307,11 +315,25 @@ export function RolloutForm({
                 changed();
               }}
             />
+            <label htmlFor={ids.window}>Window</label>
+            <input
+              id={ids.window}
+              type="text"
+              className="ro-window"
+              placeholder="any time (e.g. mon-fri 02:00-04:00 utc)"
+              value={windowText}
+              data-testid="ro-window"
+              onChange={(e) => {
+                setWindowText(e.target.value);
+                changed();
+              }}
+            />
           </div>
           <p id={`${ids.waves}-hint`} className="muted small-text ro-hint">
             Waves are cumulative: an integer is a number of devices, N% a share of the list. The next wave
             starts when the last one succeeded, after the soak; past the failure share the rollout pauses or
-            aborts.
+            aborts. With a maintenance window, jobs start only inside it (host time unless utc); running ones
+            finish.
           </p>
           <div className="ro-actions">
             <button
@@ -545,6 +567,17 @@ function RolloutRow({
         <span className={`badge ${STATE_TONE[r.state] ?? ''}`} data-testid="ro-state" data-state={r.state}>
           {r.state}
         </span>
+        {r.window && active ? (
+          <div
+            className="ro-reason small-text"
+            data-testid="ro-window-state"
+            title={`maintenance window ${r.window}`}
+          >
+            {r.windowOpensAt !== null
+              ? `waiting for its window (${r.window}), opens ${new Date(r.windowOpensAt).toLocaleString()}`
+              : `window ${r.window}: open`}
+          </div>
+        ) : null}
         {r.reason && (r.state === 'paused' || r.state === 'aborted') ? (
           <div className="ro-reason small-text" data-testid="ro-reason" title={r.reason}>
             {r.reason}

@@ -7,7 +7,8 @@
  * @example
  * await api.call('rolloutCreate', { sha256, tag: 'site-a', waves: [{ count: 1 }, { share: 1, maxConcurrent: 20 }] });
  */
-import type { RolloutSnapshot } from '../../firmware/rollout.js';
+import type { MaintenanceWindow, RolloutSnapshot } from '../../firmware/rollout.js';
+import { parseMaintenanceWindow } from '../../firmware/rollout.js';
 import type { App } from '../app.js';
 import type { RolloutView } from '../contract.js';
 import type { Handlers } from './handlers.js';
@@ -31,6 +32,8 @@ export function rolloutView(s: RolloutSnapshot): RolloutView {
     sha256: s.sha256,
     state: s.state,
     reason: s.reason ?? null,
+    window: s.window ?? null,
+    windowOpensAt: s.windowOpensAt ?? null,
     wave: s.wave,
     waveEnds: s.waveEnds,
     order: s.order,
@@ -55,6 +58,12 @@ export function rolloutHandlers(
       if (!app.firmware.ok)
         throw new ApiFailure('unavailable', `firmware images are unavailable: ${app.firmware.error.message}`);
       const images = app.firmware.value.images;
+      let window: MaintenanceWindow | undefined;
+      if (a.window !== undefined) {
+        const w = parseMaintenanceWindow(a.window);
+        if (!w.ok) throw new ApiFailure(w.error.code, w.error.message);
+        window = w.value;
+      }
       const listing = (await images.list()).images.find((l) => l.image.sha256 === a.sha256);
       if (!listing) throw new ApiFailure('notFound', `no stored image with SHA-256 ${a.sha256}`);
       const kinds = new Set(listing.image.kinds);
@@ -103,6 +112,7 @@ export function rolloutHandlers(
           ...(a.onFailure ? { onFailure: a.onFailure } : {}),
           ...(a.soakMs !== undefined ? { soakMs: a.soakMs } : {}),
           ...(a.retries !== undefined ? { retries: a.retries } : {}),
+          ...(window ? { window } : {}),
         },
         actor: context.actor ?? DEFAULT_ACTOR,
       });
