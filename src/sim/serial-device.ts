@@ -16,6 +16,9 @@
  *   (`reopenSettleMs`, like USB enumeration), and opens a NEW SerialPort on it.
  * - Writes have a timeout (a write on a vanished port never calls back) and at most
  *   `maxPendingWrites` are queued: beyond that frames are dropped, as a UART FIFO would.
+ * - `paceBaud` (off by default) emulates a real UART line over the pty, which has no speed of its
+ *   own: frames go out no faster than the line would carry them (10 bits a byte), and bytes read
+ *   reach the deframer no faster either, so the host's writes back up behind a slow device.
  *
  * @example
  * const pty = await openPtyPair('/tmp/sim/s01-host', '/tmp/sim/s01-device');
@@ -48,6 +51,52 @@ export interface SerialSimDeviceOptions extends Omit<SimDeviceOptions, 'hooks'> 
   readonly maxPendingWrites?: number;
   /** `startSerialSimDevice` rejects if the port cannot be opened within this time; default 5000 ms. */
   readonly openTimeoutMs?: number;
+  /**
+   * Emulate a line at this many baud (10 bits a byte: 115 200 → 11 520 bytes/s) in both
+   * directions: writes wait for the line, bytes read are handed on at the line's rate. Default
+   * off (a pty runs as fast as the machine).
+   */
+  readonly paceBaud?: number;
+}
+
+/** Runs queued steps one after the other, each once its bytes would have crossed the line. */
+class LinePacer {
+  private readonly queue: { bytes: number; run: () => void }[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  /** performance.now() when the line is free again. */
+  private freeAt = 0;
+
+  constructor(private readonly bytesPerSecond: number) {}
+
+  push(bytes: number, run: () => void): void {
+    this.queue.push({ bytes, run });
+    if (!this.timer) this.next(false);
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.queue.length = 0;
+  }
+
+  private next(busy: boolean): void {
+    const item = this.queue.shift();
+    if (!item) {
+      this.timer = undefined;
+      return;
+    }
+    const now = performance.now();
+    // Back to back, the line's own clock goes on (a late timer does not slow it down).
+    this.freeAt =
+      (busy ? this.freeAt : Math.max(now, this.freeAt)) + (item.bytes * 1000) / this.bytesPerSecond;
+    this.timer = setTimeout(
+      () => {
+        item.run();
+        this.next(true);
+      },
+      Math.max(0, this.freeAt - now),
+    );
+  }
 }
 
 export interface SerialSimDeviceStats {
@@ -107,6 +156,8 @@ class SerialSimDeviceImpl implements SerialSimDevice {
   private readonly deframer: Deframer;
   private readonly o: SerialSimDeviceOptions;
   private openWaiters: (() => void)[] = [];
+  private readonly paceOut: LinePacer | undefined;
+  private readonly paceIn: LinePacer | undefined;
 
   constructor(
     readonly path: string,
@@ -115,6 +166,11 @@ class SerialSimDeviceImpl implements SerialSimDevice {
     this.o = options;
     this.device = new SimDevice({ ...options, hooks: { onBoot: () => this.onBoot() } });
     this.id = this.device.id;
+    const baud = options.paceBaud ?? 0;
+    if (baud > 0) {
+      this.paceOut = new LinePacer(baud / 10);
+      this.paceIn = new LinePacer(baud / 10);
+    }
     this.deframer = createDeframer({
       onFrame: (payload) => this.onFrame(payload),
       onError: () => {
@@ -162,6 +218,8 @@ class SerialSimDeviceImpl implements SerialSimDevice {
     this.stopped = true;
     clearTimeout(this.timer);
     this.device.stop();
+    this.paceIn?.clear();
+    this.paceOut?.clear();
     for (const w of this.openWaiters.splice(0)) w();
     const port = this.port;
     this.port = undefined;
@@ -232,7 +290,9 @@ class SerialSimDeviceImpl implements SerialSimDevice {
     this.stats.opens++;
     // A 'data' listener is what makes serialport notice a vanished pty at all.
     port.on('data', (chunk: Buffer) => {
-      if (this.port === port) this.deframer.push(chunk);
+      if (this.port !== port) return;
+      if (this.paceIn) this.paceIn.push(chunk.length, () => this.port === port && this.deframer.push(chunk));
+      else this.deframer.push(chunk);
     });
     port.on('close', (error: CloseError | null) => {
       if (this.port !== port) return;
@@ -247,6 +307,8 @@ class SerialSimDeviceImpl implements SerialSimDevice {
   /** Forgets the port (the device detaches) and closes it if it is still open. */
   private release(port: SerialPort): void {
     if (this.port === port) this.port = undefined;
+    this.paceIn?.clear();
+    this.paceOut?.clear();
     this.device.detach();
     if (port.isOpen) port.close(() => {});
   }
@@ -284,6 +346,11 @@ class SerialSimDeviceImpl implements SerialSimDevice {
     }
     this.pending++;
     this.stats.framesSent++;
+    if (this.paceOut) this.paceOut.push(bytes.length, () => this.send(port, bytes));
+    else this.send(port, bytes);
+  }
+
+  private send(port: SerialPort, bytes: Buffer): void {
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;

@@ -1,0 +1,128 @@
+/**
+ * Child process for `firmware.bench.ts`, so that the simulated devices' CPU (and the broker's)
+ * stays out of the host's CPU figure. Driven over the IPC channel (spawned with `node --import tsx`):
+ *
+ * - `firmware-sims.ts broker`: runs the embedded aedes broker on a free port and sends
+ *   `{ type: 'broker', url }`; it lives until the parent goes.
+ * - `firmware-sims.ts devices`: sends `{ type: 'ready' }`, then answers each command:
+ *   - `{ cmd: 'start', url, prefix, n }`: n simulated MQTT devices (src/sim/sim-fleet.ts, ids
+ *     `<prefix>-m0001`…), telemetry hourly so it stays out of the way → `{ type: 'started', ids, ms }`;
+ *   - `{ cmd: 'rawsub', url, topic, expect }`: a plain mqtt.js subscriber on `topic` (QoS 1) that
+ *     only counts messages → `{ type: 'subscribed' }`, then `{ type: 'rawdone', count }` once
+ *     `expect` messages arrived; `{ cmd: 'rawend' }` ends it → `{ type: 'rawended', count }`;
+ *   - `{ cmd: 'versions' }` → `{ type: 'versions', counts }` (confirmed running version → devices);
+ *   - `{ cmd: 'stop' }`: stops every device (they publish retained `offline`) → `{ type: 'stopped' }`.
+ */
+import type { MqttClient } from 'mqtt';
+import { connectAsync } from 'mqtt';
+import type { SimFleet } from '../../src/sim/sim-fleet.js';
+import { startSimFleet } from '../../src/sim/sim-fleet.js';
+import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
+
+export type SimsCommand =
+  | { readonly cmd: 'start'; readonly url: string; readonly prefix: string; readonly n: number }
+  | { readonly cmd: 'rawsub'; readonly url: string; readonly topic: string; readonly expect: number }
+  | { readonly cmd: 'rawend' }
+  | { readonly cmd: 'versions' }
+  | { readonly cmd: 'stop' };
+
+export type SimsReply =
+  | { readonly type: 'broker'; readonly url: string }
+  | { readonly type: 'ready' }
+  | { readonly type: 'started'; readonly ids: string[]; readonly ms: number }
+  | { readonly type: 'subscribed' }
+  | { readonly type: 'rawdone'; readonly count: number }
+  | { readonly type: 'rawended'; readonly count: number }
+  | { readonly type: 'versions'; readonly counts: Record<string, number> }
+  | { readonly type: 'stopped' }
+  | { readonly type: 'failed'; readonly error: string };
+
+const reply = (m: SimsReply): void => {
+  process.send?.(m);
+};
+
+// The parent going away (normally or not) ends this process.
+process.on('disconnect', () => process.exit(0));
+
+const mode = process.argv[2];
+
+if (mode === 'broker') {
+  const broker = await startEmbeddedBroker({ port: 0 });
+  reply({ type: 'broker', url: broker.url });
+} else if (mode === 'devices') {
+  let fleet: SimFleet | undefined;
+  let sub: MqttClient | undefined;
+  let count = 0;
+  process.on('message', (m: SimsCommand) => {
+    void handle(m).catch((error: unknown) =>
+      reply({ type: 'failed', error: error instanceof Error ? error.stack || error.message : String(error) }),
+    );
+  });
+  async function handle(m: SimsCommand): Promise<void> {
+    switch (m.cmd) {
+      case 'start': {
+        const t0 = performance.now();
+        fleet = await startSimFleet({
+          mqttUrl: m.url,
+          mqtt: m.n,
+          idPrefix: m.prefix,
+          telemetryIntervalMs: 3_600_000,
+          heartbeatMs: 600_000,
+          concurrency: 50,
+          startTimeoutMs: 60_000,
+        });
+        reply({ type: 'started', ids: fleet.mqtt.map((d) => d.id), ms: performance.now() - t0 });
+        return;
+      }
+      case 'rawsub': {
+        count = 0;
+        let done = false;
+        sub = await connectAsync(m.url, {
+          clientId: `fleetvisor-bench-fw-sub-${process.pid}`,
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+          clean: true,
+        });
+        sub.on('error', () => {});
+        sub.on('message', () => {
+          count++;
+          if (!done && count >= m.expect) {
+            done = true;
+            reply({ type: 'rawdone', count });
+          }
+        });
+        if (process.env.FLEETVISOR_BENCH_FW_VERBOSE === '1') {
+          const tick = setInterval(() => console.error(`# firmware-sims: raw ${count} received`), 2000);
+          sub.once('end', () => clearInterval(tick));
+        }
+        await sub.subscribeAsync(m.topic, { qos: 1 });
+        reply({ type: 'subscribed' });
+        return;
+      }
+      case 'rawend':
+        await sub?.endAsync(true);
+        sub = undefined;
+        reply({ type: 'rawended', count });
+        return;
+      case 'versions': {
+        const counts: Record<string, number> = {};
+        for (const d of fleet?.mqtt ?? []) {
+          const f = d.device.firmware;
+          const key = `${f.version}${f.confirmed ? '' : ' (unconfirmed)'}`;
+          counts[key] = (counts[key] ?? 0) + 1;
+        }
+        reply({ type: 'versions', counts });
+        return;
+      }
+      case 'stop':
+        await fleet?.stop();
+        fleet = undefined;
+        reply({ type: 'stopped' });
+        return;
+    }
+  }
+  reply({ type: 'ready' });
+} else {
+  console.error(`firmware-sims.ts: unknown mode ${mode}`);
+  process.exit(2);
+}
