@@ -19,7 +19,7 @@ import type { FwAckMessage, HelloMessage } from '../transports/protocol.js';
 import type { UpdateJob, UpdateJobOptions, UpdateJobResume, UpdateJobSnapshot } from './update-job.js';
 import { createUpdateJob, FINAL_UPDATE_STEPS } from './update-job.js';
 
-export type UpdateStartErrorCode = 'unknownDevice' | 'notSupported' | 'busy';
+export type UpdateStartErrorCode = 'unknownDevice' | 'notSupported' | 'busy' | 'alreadyRunning';
 
 /** Job settings the caller may choose (timeouts, window, soak, health). */
 export type UpdateJobSettings = Omit<
@@ -90,6 +90,9 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
         );
       if (running(jobs.get(deviceId)))
         return err('busy', `'${deviceId}' is being updated already (${jobs.get(deviceId)?.snapshot().step})`);
+      // Nothing to do, and the device could not show it: an apply of the running image reboots nothing.
+      if (device.hello.firmware.version === version && device.hello.firmware.confirmed !== false)
+        return err('alreadyRunning', `'${deviceId}' runs ${version} already (confirmed)`);
       // The same image on the same device gets the same transfer id, so a new job resumes.
       const transferId = transferIdOf(image);
       const job = createUpdateJob({

@@ -454,6 +454,13 @@ export function createRollout(options: RolloutOptions): Rollout {
     }
     d.attempts++;
     const r = updates.start(deviceId, { image, version, actor: `rollout:${id}` });
+    if (!r.ok && r.error.code === 'alreadyRunning') {
+      d.state = 'succeeded';
+      d.step = 'alreadyRunning';
+      changed();
+      pump();
+      return;
+    }
     if (!r.ok) {
       settle(deviceId, d, { code: r.error.code, message: r.error.message }, r.error.code === 'notSupported');
       return;

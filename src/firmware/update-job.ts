@@ -178,6 +178,10 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
   let sentUpTo = 0;
   let resent = 0;
   let began = false;
+  /** fw.begin said again after the device forgot the transfer (bounded). */
+  let rebegun = 0;
+  /** The offset the window last went back to on a gap (once per offset). */
+  let rewoundAt = -1;
   let firstAckAt: number | undefined;
   let firstAckOffset = 0;
   let deadline: number | undefined;
@@ -316,6 +320,12 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
   function onAck(a: FwAckMessage): void {
     if (a.transferId !== transferId || final()) return;
     if (a.error && a.step !== 'chunk') {
+      if (a.step === 'confirm' && step === 'confirming' && a.error.code === 'rolledBack') {
+        // The device went back to the old image by itself (a reset on trial): that is a rollback.
+        error = { step, code: a.error.code, message: a.error.message };
+        to('rolledBack');
+        return;
+      }
       // A refusal of the step the job is at ends it (hashMismatch at verify: nothing is applied).
       if (STEP_OF[step] === a.step) fail(a.error.code, a.error.message);
       return;
@@ -342,7 +352,32 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
       case 'chunk': {
         if (step !== 'transferring' || !began) return;
         if (a.error) {
+          if (a.error.code === 'unknownTransfer' && rebegun < 3) {
+            // The device forgot the transfer (a reset, a new begin from elsewhere): begin again,
+            // which answers what it still holds.
+            rebegun++;
+            began = false;
+            say();
+            return;
+          }
           fail(a.error.code, a.error.message);
+          return;
+        }
+        if (a.offset < offset) {
+          // The device holds less than it said (its storage was reset): continue from there.
+          offset = a.offset;
+          sentUpTo = offset;
+          rewoundAt = offset;
+          changed();
+          pump();
+          return;
+        }
+        if (a.offset === offset && sentUpTo > offset + chunkBytes && rewoundAt !== offset) {
+          // A chunk past what it holds: one was lost. Go back now, once per offset, not after the ack timeout.
+          rewoundAt = offset;
+          resent += Math.ceil((sentUpTo - offset) / chunkBytes);
+          sentUpTo = offset;
+          pump();
           return;
         }
         if (a.offset > offset) {

@@ -11,7 +11,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { UpdateJobSnapshot } from '../../src/firmware/update-job.js';
 import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
-import type { DeviceId } from '../../src/transports/protocol.js';
 import { externalBrokerUrl, uniqueId, waitFor } from '../transports/helpers.js';
 import { ready, runCleanups, sim, startHost } from './mqtt-rig.js';
 
@@ -144,6 +143,50 @@ describe.each(brokers)('one device firmware update over MQTT ($name)', ({ url: b
     expect(final.error?.code).toMatch(/bootloaderRevert|rebootedOnTrial|notBooted/);
     await waitFor(() => d.device.firmware.version === '1.0.0', 5000, 'back on 1.0.0');
     expect(d.device.firmware).toMatchObject({ version: '1.0.0', slot: 'A' });
+  });
+
+  it('a chunk lost on the way is sent again as soon as the device says it has a gap, not after the ack timeout', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('fw-gap');
+    let dropped = 0;
+    // The chunk at 8192 goes out once under another transfer id: the device never holds it.
+    const host = await startHost(
+      url,
+      [id],
+      (m) => {
+        if (m.type !== 'fw.chunk' || m.offset !== 8192 || dropped > 0) return m;
+        dropped++;
+        return { ...m, transferId: 'fw-lost-on-the-way' };
+      },
+      // Were the window to wait for the ack timeout, the job would outlive the test.
+      { ackTimeoutMs: 600_000, stallTimeoutMs: 600_000 },
+    );
+    const d = await sim(url, id);
+    await ready(host, id);
+    const image = randomBytes(32 * 1024);
+    const started = host.updates.start(id, { image, version: '1.1.0' });
+    if (!started.ok) throw new Error(started.error.message);
+    const final = await started.value.done;
+    expect(dropped).toBe(1);
+    expect(final.step).toBe('succeeded');
+    expect(final.resent).toBeGreaterThan(0);
+    expect(d.device.firmware).toMatchObject({ version: '1.1.0', confirmed: true });
+  }, 30_000);
+
+  it('an update to the version the device runs, confirmed, is refused: alreadyRunning, no job', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('fw-same');
+    const host = await startHost(url, [id]);
+    const d = await sim(url, id);
+    await ready(host, id);
+    expect(d.device.firmware).toMatchObject({ version: '1.0.0', confirmed: true });
+    const r = host.updates.start(id, { image: randomBytes(4096), version: '1.0.0' });
+    expect(r).toMatchObject({
+      ok: false,
+      error: { code: 'alreadyRunning', message: expect.stringContaining('1.0.0') },
+    });
+    expect(host.updates.get(id)).toBeUndefined();
+    expect(d.device.reboots).toBe(0);
   });
 
   it('a device without the fw capability is refused: firmware update not supported, no job', async () => {
