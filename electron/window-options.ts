@@ -82,10 +82,19 @@ export const WINDOW_OPTIONS = Object.freeze({
   webPreferences: WEB_PREFERENCES,
 } as const);
 
-/** {@link WINDOW_OPTIONS} with the preload path; DevTools only where asked (development). */
+/**
+ * The window's icon (Linux and Windows take it from here; macOS from the bundle): the 512 px PNG of
+ * assets/icons, two folders up from the bundled main (electron/dist), in a checkout and in a package.
+ */
+export function windowIconPath(distDir: string): string {
+  return join(distDir, '..', '..', 'assets', 'icons', 'png', '512x512.png');
+}
+
+/** {@link WINDOW_OPTIONS} with the preload path and icon; DevTools only where asked (development). */
 export function windowOptions(distDir: string, options: { readonly devTools?: boolean } = {}) {
   return {
     ...WINDOW_OPTIONS,
+    icon: windowIconPath(distDir),
     webPreferences: {
       ...WEB_PREFERENCES,
       preload: preloadPath(distDir),
