@@ -10,7 +10,8 @@ function setup(input: unknown) {
   const clock = createSimulatedClock();
   const rule = compileRule(parsed.value, (id) => id !== 'other');
   const changes: AlarmChange[] = [];
-  const feed = (i: Omit<AlarmInput, 'atMs'> & { type: AlarmInput['type'] }) =>
+  type NoAt<T> = T extends unknown ? Omit<T, 'atMs'> : never;
+  const feed = (i: NoAt<AlarmInput>) =>
     rule.handle({ ...i, atMs: clock.now() } as AlarmInput, (c) => changes.push(c));
   const tel = (deviceId: string, values: Record<string, number>) =>
     feed({ type: 'telemetry', deviceId, values });
