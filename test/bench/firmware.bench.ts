@@ -5,6 +5,8 @@
  * FLEETVISOR_BENCH_FW_PARTS (comma list of `mqtt`, `serial`, `baud`; default all three),
  * FLEETVISOR_BENCH_FW_BROKER=mosquitto (the MQTT part against FLEETVISOR_TEST_MQTT_URL or
  * mqtt://127.0.0.1:1883 instead of aedes; the devices' retained hello/status are cleared after),
+ * FLEETVISOR_BENCH_FW_SERIAL_REPEATS (1 MiB serial transfers and raw runs, median; default 5; more
+ * for a profile: `node --cpu-prof --expose-gc --import tsx test/bench/firmware.bench.ts`),
  * FLEETVISOR_BENCH_FW_VERBOSE=1 (progress on stderr).
  *
  * MQTT: the host's real update path (src/firmware/firmware-updates.ts → update-job.ts → link hub →
@@ -63,6 +65,8 @@ const CHUNK = 4096;
 const WINDOW = 8;
 const SERIAL_IMAGE = 1024 * 1024;
 const SERIAL_WARMUP = 128 * 1024;
+/** A 1 MiB transfer takes tenths of a second: the median of this many, for raw and transfer alike. */
+const SERIAL_REPEATS = Number(process.env.FLEETVISOR_BENCH_FW_SERIAL_REPEATS || 5);
 const BAUD = 115_200;
 const BAUD_IMAGE = 64 * 1024;
 const MIB = 1024 * 1024;
@@ -81,6 +85,8 @@ const tag = `fwb${process.pid.toString(36)}${Date.now().toString(36)}`;
 const tmp = mkdtempSync(join(tmpdir(), 'fleetvisor-bench-fw-'));
 const cleanups: (() => unknown)[] = [];
 const seconds = () => performance.now() / 1000;
+/** process.hrtime in µs − seconds() in µs. */
+const hrOffsetUs = Number(process.hrtime.bigint() / 1000n) - seconds() * 1e6;
 /** Progress on stderr (FLEETVISOR_BENCH_FW_VERBOSE=1). */
 const progress = (what: string) => {
   if (process.env.FLEETVISOR_BENCH_FW_VERBOSE === '1')
@@ -212,6 +218,12 @@ async function waitUntil(check: () => boolean, timeoutMs: number, what: () => st
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function summarize(finals: UpdateJobSnapshot[]): string {
@@ -484,6 +496,8 @@ interface SerialRun {
   readonly rates: number[];
   readonly windows: number[];
   readonly finals: UpdateJobSnapshot[];
+  /** What the simulated device counted (frame errors, drops). */
+  readonly simNote: string;
 }
 
 /** One simulated serial device on a fresh pty pair; `sizes` are updated one after the other. */
@@ -524,9 +538,17 @@ async function serialUpdates(
       finals.push(final);
       const t = (h.verified.get(id) ?? Number.NaN) - (h.began.get(id) ?? Number.NaN);
       windows.push(t);
+      // For a --cpu-prof run: the window on the profiler's clock (monotonic µs, as process.hrtime).
+      progress(
+        `serial window_us ${[h.began.get(id)!, h.verified.get(id)!].map((x) => Math.round(x * 1e6 + hrOffsetUs)).join(' ')}`,
+      );
       rates.push(size / t);
     }
-    return { rates, windows, finals };
+    const st = sim.stats;
+    const simNote =
+      `device side: ${st.frameErrors} frame errors, ${st.badMessages} bad messages, ${st.framesDropped} ` +
+      `frames dropped, ${st.writeTimeouts} write timeouts`;
+    return { rates, windows, finals, simNote };
   } finally {
     await host?.stop();
     await sim.stop();
@@ -537,9 +559,16 @@ async function serialFigures(): Promise<void> {
   const pair = await openPtyPair(join(tmp, 'host-pty'), join(tmp, 'device-pty'));
   cleanups.push(() => pair.close());
   await rawPtyRate(pair.hostPath, pair.devicePath, SERIAL_WARMUP);
-  const raw = await rawPtyRate(pair.hostPath, pair.devicePath, SERIAL_IMAGE);
-  const run = await serialUpdates(pair.hostPath, pair.devicePath, [SERIAL_WARMUP, SERIAL_IMAGE]);
-  const rate = run.rates[1]!;
+  const raws: number[] = [];
+  for (let i = 0; i < SERIAL_REPEATS; i++)
+    raws.push(await rawPtyRate(pair.hostPath, pair.devicePath, SERIAL_IMAGE));
+  const raw = median(raws);
+  const run = await serialUpdates(pair.hostPath, pair.devicePath, [
+    SERIAL_WARMUP,
+    ...Array.from({ length: SERIAL_REPEATS }, () => SERIAL_IMAGE),
+  ]);
+  const rate = median(run.rates.slice(1));
+  const kib = (xs: number[]) => xs.map((x) => (x / 1024).toFixed(0)).join(', ');
   report(
     SUITE,
     'serial_vs_pty',
@@ -547,10 +576,16 @@ async function serialFigures(): Promise<void> {
     'x',
     '>=',
     0.8,
-    `${(rate / 1024).toFixed(0)} KiB/s of image (${SERIAL_IMAGE / MIB} MiB, window ${WINDOW} × ${CHUNK / 1024} KiB, ` +
-      `job start → fw.verify ack: ${run.windows[1]!.toFixed(2)} s, after a ${SERIAL_WARMUP / 1024} KiB warm-up job) ÷ ` +
-      `raw pty ${(raw / 1024).toFixed(0)} KiB/s (1 MiB in 4 KiB writes through the same socat pair); host link ` +
-      `and simulated device in this process; ${summarize(run.finals.slice(1))}`,
+    `median of ${SERIAL_REPEATS}: ${(rate / 1024).toFixed(0)} KiB/s of image (${kib(run.rates.slice(1))}; ` +
+      `${SERIAL_IMAGE / MIB} MiB, window ${WINDOW} × ${CHUNK / 1024} KiB, job start → fw.verify ack: ` +
+      `${run.windows
+        .slice(1)
+        .map((w) => w.toFixed(2))
+        .join(
+          ', ',
+        )} s, after a ${SERIAL_WARMUP / 1024} KiB warm-up job) ÷ raw pty ${(raw / 1024).toFixed(0)} ` +
+      `KiB/s (${kib(raws)}; 1 MiB in 4 KiB writes through the same socat pair, before the link opens it); host link ` +
+      `and simulated device in this process; ${summarize(run.finals.slice(1))}; ${run.simNote}`,
   );
 }
 
@@ -569,13 +604,31 @@ async function baudFigures(): Promise<void> {
     0.9,
     `${rate.toFixed(0)} bytes/s of image (${BAUD_IMAGE / 1024} KiB, job start → fw.verify ack: ` +
       `${run.windows[0]!.toFixed(2)} s) ÷ the wire's ${wire} bytes/s; the simulator paces both directions at ` +
-      `${BAUD} baud (paceBaud, 10 bits a byte); ${summarize(run.finals)}`,
+      `${BAUD} baud (paceBaud, 10 bits a byte); ack timeout ${JOB.ackTimeoutMs} ms; ${summarize(run.finals)}; ${run.simNote}`,
   );
+}
+
+/** Stops what was started so far, newest first. */
+async function runCleanups(): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    try {
+      await cleanup();
+    } catch (error) {
+      console.error('# firmware: cleanup failed:', error);
+    }
+  }
 }
 
 let exitCode = 0;
 try {
-  if (PARTS.includes('mqtt')) await mqttFigures();
+  if (PARTS.includes('mqtt')) {
+    try {
+      await mqttFigures();
+    } finally {
+      // The host, the sims and the broker go before the serial parts are timed.
+      await runCleanups();
+    }
+  }
   if (PARTS.includes('serial') || PARTS.includes('baud')) {
     if (!socatAvailable()) console.log('# firmware: serial figures skipped: socat is not installed');
     else {
@@ -587,13 +640,7 @@ try {
   exitCode = 1;
   console.error('# firmware bench failed:', error);
 } finally {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    try {
-      await cleanup();
-    } catch (error) {
-      console.error('# firmware: cleanup failed:', error);
-    }
-  }
+  await runCleanups();
   rmSync(tmp, { recursive: true, force: true });
 }
 // A stray handle (a socket, a timer) must not keep `npm run bench` waiting.
