@@ -174,12 +174,25 @@ export interface CommandCarrier {
   dispatch(command: TrackedCommand): DispatchOutcome;
 }
 
-export type SubmitResult = Result<TrackedCommand, Failure<CommandErrorCode>>;
+/** A refusal or failure of the lifecycle; `retryAt` says when trying again can work (`circuitOpen`, `rateLimited`). */
+export interface CommandFailure extends Failure<CommandErrorCode> {
+  /** Wall-clock ms. */
+  readonly retryAt?: number;
+}
 
-/** Guards consulted before a command is audited (fleet control: circuit breaker, rate limits). */
+export type SubmitResult = Result<TrackedCommand, CommandFailure>;
+
+/**
+ * Guards consulted before a command is audited (fleet control: circuit breaker, rate limits;
+ * src/devices/command-guards.ts). They run after the checks of the command itself (id, ttl,
+ * carrier, the carrier's `prepare`), so a command they let through is admitted unless the audit
+ * write fails or the tracker stops meanwhile.
+ */
 export interface CommandGuard {
   /** Undefined lets it through; a failure refuses it (`circuitOpen`, `rateLimited`, `busy`). */
-  check(input: { readonly deviceId: string; readonly action: string }): Failure<CommandErrorCode> | undefined;
+  check(input: { readonly deviceId: string; readonly action: string }): CommandFailure | undefined;
+  /** The command it let through was audited and is now open (its id is known). */
+  admitted?(command: TrackedCommand): void;
   /** Told every final status, to count failures and successes. */
   settled?(command: TrackedCommand): void;
 }

@@ -13,7 +13,7 @@
  *   may or may not have run.
  * - The default time to live is the carrier's (`defaultTtlMs`) when it has one, else the tracker's.
  * - Refusals at submit time (bad id, bad ttl, no carrier, offline for a carrier that cannot queue,
- *   a full outbox, a guard, the carrier's own `prepare`) are not audited: nothing was asked of the
+ *   a full outbox, the carrier's own `prepare`, then a guard) are not audited: nothing was asked of the
  *   device. A bad `ttlMs` is `badArgs` naming the field.
  *
  * Store writes keep their order and never block the lifecycle: a failed write is logged and the
@@ -339,12 +339,13 @@ export function createCommandTracker(options: CommandTrackerOptions): CommandTra
           'outboxFull',
           `device ${deviceId} already has ${waiting} open commands (at most ${maxOpen}); cancel some or wait for it`,
         );
+      const prepared = carrier.prepare({ deviceId, action: input.action, args: input.args ?? {} });
+      if (!prepared.ok) return prepared;
+      // Guards last: a command they let through (a breaker's probe, a token taken) is admitted.
       for (const g of guards) {
         const refused = g.check({ deviceId, action: input.action });
         if (refused) return { ok: false, error: refused };
       }
-      const prepared = carrier.prepare({ deviceId, action: input.action, args: input.args ?? {} });
-      if (!prepared.ok) return prepared;
       const args: JsonObject = prepared.value;
       const requestedAt = now();
       const view: TrackedCommand = {
@@ -382,6 +383,13 @@ export function createCommandTracker(options: CommandTrackerOptions): CommandTra
         return refuse('stopped', 'the command tracker stopped');
       }
       const e = add(view);
+      for (const g of guards) {
+        try {
+          g.admitted?.(view);
+        } catch (error) {
+          runtime.report('command tracker: a guard threw', error);
+        }
+      }
       announce(view);
       dispatch(e);
       if (e.view.status === 'pending') armExpiry(e);

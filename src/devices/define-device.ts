@@ -16,6 +16,8 @@
 import type { AnyStateMachine, EventObject } from 'xstate';
 import { z } from 'zod';
 import type { JsonObject } from '../store/store.js';
+import type { GuardSettings } from './command-guards.js';
+import { resolveGuardSettings } from './command-guards.js';
 
 /**
  * An operator action: either an event for the device's machine (`toEvent`: connect, update …),
@@ -94,6 +96,12 @@ export interface DeviceKindDef<TMachine extends AnyStateMachine, TAttrs> {
    * no firmware channel (its devices cannot be updated by Fleetvisor).
    */
   readonly firmwareSlotBytes?: number;
+  /**
+   * Guards on its devices' commands (src/devices/command-guards.ts): the circuit breaker (default
+   * 5 failures in a row, 30 000 ms cool-down) and the per-device rate limit (default 5 a second,
+   * burst 10). E.g. `guards: { breaker: { failures: 3 }, rate: { perSecond: 1, burst: 2 } }`.
+   */
+  readonly guards?: GuardSettings;
 }
 
 export interface DeviceKind<TMachine extends AnyStateMachine = AnyStateMachine, TAttrs = unknown>
@@ -131,6 +139,7 @@ export function defineDevice<TMachine extends AnyStateMachine, TAttrs>(
   const slot = def.firmwareSlotBytes;
   if (slot !== undefined && !(Number.isSafeInteger(slot) && slot > 0))
     throw new Error(`defineDevice(${def.kind}): firmwareSlotBytes must be a positive integer, got ${slot}`);
+  resolveGuardSettings(`defineDevice(${def.kind}): guards`, def.guards);
   return {
     ...def,
     snapshotVersion: def.snapshotVersion ?? 1,

@@ -41,6 +41,7 @@
  */
 
 import { startDynamicSupervisor } from '../runtime/dynamic-supervisor.js';
+import { createCommandGuards } from './command-guards.js';
 import type { CommandCarrier } from './command-tracker.js';
 import { createCommandTracker } from './create-command-tracker.js';
 import { createAct } from './fleet/actions.js';
@@ -53,17 +54,20 @@ import { createMembership } from './fleet/membership.js';
 import { createEventWriter, createSnapshotWriter } from './fleet/persistence.js';
 import { createReconcileLoop } from './fleet/reconcile.js';
 import { restoreDevices } from './fleet/restore.js';
-import type { Fleet, FleetOptions } from './fleet/types.js';
+import type { Fleet, FleetEvent, FleetOptions } from './fleet/types.js';
 import { createLifecycleSummary } from './lifecycle-summary.js';
 
 export type {
   ActionReply,
   AddDeviceInput,
   DeviceFailure,
+  DevicePatch,
+  DeviceUpdate,
   DeviceView,
   Fleet,
   FleetActivity,
   FleetErrorCode,
+  FleetEvent,
   FleetOptions,
   FleetResult,
   LinkPresence,
@@ -88,7 +92,15 @@ export function createFleet(options: FleetOptions): Fleet {
       ? { maxOpenPerDevice: options.commands.maxOpenPerDevice }
       : {}),
   });
+  // Part of the command lifecycle: see command-guards.ts for why they are not processes.
+  const guards = createCommandGuards({
+    clock: runtime.clock,
+    settingsOf: (deviceId) => entries.get(deviceId)?.kind.guards,
+    ...(options.fleetRate ? { fleetRate: options.fleetRate } : {}),
+  });
+  commands.addGuard(guards);
   const events = createEventWriter(runtime, store);
+  const eventWatchers = new Set<(event: FleetEvent) => void>();
   const snapshots = createSnapshotWriter(runtime, store);
   // Lifecycle at INFO as counts per interval (issue 13 §9); each device's line stays at debug.
   const summary = createLifecycleSummary({
@@ -111,6 +123,15 @@ export function createFleet(options: FleetOptions): Fleet {
     logEvent: (kind, deviceId, data) => {
       summary.note(kind, deviceId, data);
       events.logEvent(kind, deviceId, data);
+      if (eventWatchers.size > 0) {
+        const event: FleetEvent = { kind, deviceId, at: runtime.clock.wallNow(), data };
+        for (const w of eventWatchers)
+          try {
+            w(event);
+          } catch (error) {
+            runtime.report(`fleet: an event watcher threw on ${kind}`, error);
+          }
+      }
     },
     markDirty: snapshots.markDirty,
     stopping: false,
@@ -134,6 +155,7 @@ export function createFleet(options: FleetOptions): Fleet {
     supervisor: devices,
     kinds,
     commands,
+    guards,
 
     async start() {
       const outcome = await restoreDevices(ctx, specs, membership);
@@ -143,7 +165,12 @@ export function createFleet(options: FleetOptions): Fleet {
     },
 
     addDevice: membership.addDevice,
-    removeDevice: membership.removeDevice,
+    updateDevice: membership.updateDevice,
+    async removeDevice(id) {
+      const r = await membership.removeDevice(id);
+      if (r.ok) guards.forget(id);
+      return r;
+    },
     restartDevice: membership.restartDevice,
     has: (id) => entries.has(id),
     device: (id) => {
@@ -154,6 +181,10 @@ export function createFleet(options: FleetOptions): Fleet {
     machineOf: (id) => entries.get(id)?.machine,
     act,
     observe: activity.observe,
+    watchEvents(listener) {
+      eventWatchers.add(listener);
+      return () => eventWatchers.delete(listener);
+    },
     ingestTelemetry: activity.ingestTelemetry,
     touch: activity.touch,
 

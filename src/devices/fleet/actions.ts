@@ -81,7 +81,7 @@ export function createAct(ctx: FleetContext): Act {
     if (!ctx.carrierOf(id))
       return fail('noLink', `action '${action}' is sent to the device, and this fleet has no links`);
     const r = await ctx.commands.submit({ deviceId: id, action: built.command, args: built.args, actor });
-    if (!r.ok) return fail(r.error.code, r.error.message); // the tracker's code, unchanged
+    if (!r.ok) return { ok: false, error: r.error }; // the tracker's code (and retryAt), unchanged
     const state = e.machine?.alive ? e.machine.state : e.stateLabel;
     ctx.logEvent('device.command', id, {
       action,

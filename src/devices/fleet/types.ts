@@ -5,7 +5,8 @@ import type { DynamicSupervisor } from '../../runtime/dynamic-supervisor.js';
 import type { MachineProcess, MachineTimer } from '../../runtime/machine-process.js';
 import type { Pid } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
-import type { JsonObject, Store } from '../../store/store.js';
+import type { JsonObject, JsonValue, Store } from '../../store/store.js';
+import type { CommandGuards, RateSettings } from '../command-guards.js';
 import type { CommandCarrier, CommandErrorCode, CommandTracker } from '../command-tracker.js';
 import type { DeviceKind, Drift } from '../define-device.js';
 
@@ -26,7 +27,8 @@ export type FleetErrorCode =
   | 'outboxFull'
   | 'stopped';
 
-export type FleetResult<T> = Result<T, Failure<FleetErrorCode>>;
+/** `retryAt` (wall-clock ms) comes with a guard's refusal: `circuitOpen`, `rateLimited`. */
+export type FleetResult<T> = Result<T, Failure<FleetErrorCode> & { readonly retryAt?: number }>;
 
 export interface DeviceFailure {
   /** `crashLoop` (past its restart intensity), `badSnapshot`, `unknownKind`, `badAttributes`, `badRecord`. */
@@ -77,6 +79,22 @@ export interface AddDeviceInput {
   readonly spec?: unknown;
 }
 
+/** What {@link Fleet.updateDevice} may change; omitted fields stay. */
+export interface DevicePatch {
+  readonly name?: string;
+  readonly tags?: readonly string[];
+  /** The whole attributes object, validated by the kind's schema. */
+  readonly attributes?: unknown;
+}
+
+export interface DeviceUpdate {
+  readonly device: DeviceView;
+  /** The fields that differed: `name`, `tags`, `attributes`. */
+  readonly changed: readonly string[];
+  /** Its processes were started again (the attributes changed). */
+  readonly restarted: boolean;
+}
+
 export interface ActionReply {
   readonly commandId: string;
   /** The device's state after the action's event was handled. */
@@ -100,6 +118,15 @@ export type FleetActivity =
   /** A sign of life without data (heartbeat, reply, event, status). */
   | { readonly type: 'seen'; readonly deviceId: string; readonly at: number };
 
+/** One entry of the device event log, as {@link Fleet.watchEvents} hands it out. */
+export interface FleetEvent {
+  readonly kind: string;
+  readonly deviceId: string | undefined;
+  /** Wall-clock ms. */
+  readonly at: number;
+  readonly data: JsonValue;
+}
+
 export interface FleetOptions {
   readonly runtime: Runtime;
   readonly store: Store;
@@ -116,6 +143,11 @@ export interface FleetOptions {
   readonly carrier?: CommandCarrier;
   /** The command tracker's bounds: default TTL (1 h), open commands per device (100). */
   readonly commands?: { readonly defaultTtlMs?: number | null; readonly maxOpenPerDevice?: number };
+  /**
+   * The fleet-wide command rate limit (src/devices/command-guards.ts); default 200 a second, burst
+   * 400. Each kind sets its devices' breaker and rate limit (`defineDevice({ guards })`).
+   */
+  readonly fleetRate?: Partial<RateSettings>;
 }
 
 export interface Fleet {
@@ -124,12 +156,19 @@ export interface Fleet {
   readonly kinds: ReadonlyMap<string, DeviceKind>;
   /** Every command to a device: its one lifecycle, whatever carries it. */
   readonly commands: CommandTracker;
+  /** The guards on every command: each device's circuit breaker, the rate limits. */
+  readonly guards: CommandGuards;
   /**
    * Loads every device from the store and starts it (bad rows become failed devices), then the
    * open commands of the command log.
    */
   start(): Promise<{ started: number; failed: { id: string; code: string; message: string }[] }>;
   addDevice(input: AddDeviceInput): Promise<FleetResult<DeviceView>>;
+  /**
+   * Changes a device's name, tags or attributes (validated by its kind), saved and audited
+   * (`device.updated`); new attributes start its processes again with them.
+   */
+  updateDevice(id: string, patch: DevicePatch): Promise<FleetResult<DeviceUpdate>>;
   removeDevice(id: string): Promise<FleetResult<undefined>>;
   device(id: string): DeviceView | undefined;
   /** Whether the fleet has this device; cheap (no view is built), for per-message checks. */
@@ -167,6 +206,11 @@ export interface Fleet {
   touch(id: string): FleetResult<undefined>;
   /** Every telemetry batch and sign of life from any device; the returned function stops it. */
   observe(listener: (activity: FleetActivity) => void): () => void;
+  /**
+   * Every entry of the device event log as the fleet writes it (`device.offline`, `device.failed`,
+   * `device.drift`, …); the returned function stops it. A listener that throws is reported.
+   */
+  watchEvents(listener: (event: FleetEvent) => void): () => void;
   /**
    * What carries the `command` actions of one kind (a convention: Homie, Sparkplug, Modbus);
    * kinds without one use {@link FleetOptions.carrier}. The returned function unregisters it.
