@@ -203,6 +203,37 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 7,
+    name: 'alarms',
+    // Issue 15 §3 (src/alarms): the rules as validated JSON, and every alarm with who raised,
+    // acknowledged, cleared and shelved it, and when. At most one open alarm per rule and device.
+    sql: `
+      CREATE TABLE alarm_rules (
+        id          TEXT PRIMARY KEY,
+        body        TEXT NOT NULL,  -- JSON: the rule (src/alarms/rules.ts)
+        updated_by  TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE alarms (
+        id            INTEGER PRIMARY KEY,
+        rule_id       TEXT NOT NULL,
+        device_id     TEXT NOT NULL,
+        severity      TEXT NOT NULL,
+        message       TEXT NOT NULL,
+        value         REAL,
+        raised_at     INTEGER NOT NULL,
+        acked_at      INTEGER,
+        acked_by      TEXT,
+        cleared_at    INTEGER,
+        cleared_by    TEXT,
+        shelved_until INTEGER,
+        shelved_by    TEXT
+      ) STRICT;
+      CREATE UNIQUE INDEX alarms_open ON alarms (rule_id, device_id) WHERE cleared_at IS NULL;
+      CREATE INDEX alarms_device ON alarms (device_id, id);
+    `,
+  },
 ];
 
 /** The schema version this app writes and understands. */

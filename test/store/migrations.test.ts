@@ -36,6 +36,8 @@ describe('migrations', () => {
       "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
     );
     expect(tables.map((t) => t.name)).toEqual([
+      'alarm_rules',
+      'alarms',
       'commands',
       'devices',
       'events',
