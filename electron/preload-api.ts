@@ -64,6 +64,12 @@ const METHOD_SET: { readonly [M in Method]: true } = {
   rolloutPause: true,
   rolloutResume: true,
   rolloutCancel: true,
+  deviceAdd: true,
+  deviceEdit: true,
+  deviceRemove: true,
+  modbusTestRead: true,
+  devicesExport: true,
+  devicesImport: true,
 };
 
 export const METHOD_NAMES: readonly Method[] = Object.freeze(Object.keys(METHOD_SET) as Method[]);

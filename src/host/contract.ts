@@ -354,6 +354,28 @@ export const MAX_FIRMWARE_IMAGE_BYTES = 8 * 1024 * 1024;
 /** The largest manifest text `firmwareImport` takes. */
 export const MAX_FIRMWARE_MANIFEST_CHARS = 64 * 1024;
 
+/** The largest text `devicesImport` takes. */
+export const MAX_DEVICES_IMPORT_CHARS = 16 * 1024 * 1024;
+
+/** One device as `devicesExport` writes it and `devicesImport` reads it. */
+export interface DeviceRecordView {
+  readonly id: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly tags: readonly string[];
+  readonly attributes: Json;
+}
+
+/** One row of `devicesImport`: `added`, `updated`, `unchanged`, or `failed` with why (nothing done). */
+export interface ImportRowResult {
+  /** 1-based: the JSON array's index + 1, or the CSV line after the header. */
+  readonly row: number;
+  readonly id: string | null;
+  readonly ok: boolean;
+  readonly outcome: 'added' | 'updated' | 'unchanged' | 'failed';
+  readonly error?: ApiError;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Methods: argument schemas (validated at the boundary) and result types
 
@@ -493,6 +515,46 @@ export const METHODS = {
       allowDowngrade: z.boolean().default(false),
     })
     .strict(),
+  // Devices managed from the app (src/host/api/devices-admin.ts); each change audited as `device.audit`.
+  /** Adds a device; its attributes are validated by its kind. `test`: a Modbus device is read once first. */
+  deviceAdd: z
+    .object({
+      id,
+      kind: z.string().min(1).max(64),
+      name: z.string().min(1).max(200).optional(),
+      tags: z.array(z.string().min(1).max(64)).max(50).default([]),
+      attributes: z.record(z.string(), z.json()).default({}),
+      test: z.boolean().default(false),
+    })
+    .strict(),
+  /** Changes name, tags or attributes (the whole object); new attributes restart its processes. */
+  deviceEdit: z
+    .object({
+      id,
+      name: z.string().min(1).max(200).optional(),
+      tags: z.array(z.string().min(1).max(64)).max(50).optional(),
+      attributes: z.record(z.string(), z.json()).optional(),
+    })
+    .strict(),
+  /** Stops and removes a device (revoking its broker account); its history stays unless `purge`. */
+  deviceRemove: z.object({ id, purge: z.boolean().default(false) }).strict(),
+  /** One read through the Modbus bridge with these `modbus.device` attributes, nothing saved. */
+  modbusTestRead: z.object({ attributes: z.record(z.string(), z.json()) }).strict(),
+  devicesExport: z
+    .object({
+      format: z.enum(['json', 'csv']).default('json'),
+      kind: z.string().max(64).optional(),
+      tag: z.string().max(64).optional(),
+    })
+    .strict(),
+  /** Adds or updates devices from an export's text (JSON or CSV), row by row. */
+  devicesImport: z
+    .object({
+      text: z.string().min(1).max(MAX_DEVICES_IMPORT_CHARS),
+      /** Default: JSON when the text starts with `[` or `{`, CSV otherwise. */
+      format: z.enum(['json', 'csv']).optional(),
+    })
+    .strict(),
 } as const;
 
 export type Method = keyof typeof METHODS;
@@ -511,6 +573,8 @@ export interface Results {
   kinds: readonly {
     readonly kind: string;
     readonly title: string;
+    /** JSON Schema of the attributes (input side: defaults optional), for the add form. */
+    readonly attributesSchema?: Json;
     readonly actions: readonly ActionView[];
   }[];
   discovered: readonly DiscoveredView[];
@@ -537,6 +601,24 @@ export interface Results {
   rolloutPause: RolloutView;
   rolloutResume: RolloutView;
   rolloutCancel: RolloutView;
+  /** `read`: what the test read found (with `test: true`); a failed read refuses the add (`testReadFailed`). */
+  deviceAdd: { readonly device: DeviceRow; readonly read: { readonly values: Record<string, number> } | null };
+  deviceEdit: { readonly device: DeviceRow; readonly changed: readonly string[]; readonly restarted: boolean };
+  deviceRemove: {
+    readonly id: string;
+    /** What `purge` deleted; null: the history is kept. */
+    readonly purged: { readonly telemetry: number; readonly events: number; readonly commands: number } | null;
+    readonly brokerAccountRevoked: boolean;
+  };
+  modbusTestRead: { readonly values: Record<string, number> };
+  devicesExport: { readonly format: 'json' | 'csv'; readonly count: number; readonly text: string };
+  devicesImport: {
+    readonly results: readonly ImportRowResult[];
+    readonly added: number;
+    readonly updated: number;
+    readonly unchanged: number;
+    readonly failed: number;
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

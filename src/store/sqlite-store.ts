@@ -513,6 +513,24 @@ function createSqliteStore(parts: Parts): SqliteStore {
         : { ok: false, error: { code: 'notFound', message: `no device '${id}'` } };
     },
 
+    async purgeDeviceHistory(deviceId: string) {
+      ensureOpen();
+      const id = requireName(deviceId, 'deviceId');
+      const counts = await write('full', 'many', async (conn) => {
+        const telemetry = await conn.run(
+          'DELETE FROM telemetry WHERE series_id IN (SELECT id FROM telemetry_series WHERE device_id = ?1)',
+          [id],
+        );
+        await conn.run('DELETE FROM telemetry_series WHERE device_id = ?1', [id]);
+        const events = await conn.run('DELETE FROM events WHERE device_id = ?1', [id]);
+        const commands = await conn.run('DELETE FROM commands WHERE device_id = ?1', [id]);
+        // Its series are gone: a device added later under the same id gets new ones.
+        for (const key of [...seriesIds.keys()]) if (key.startsWith(`${id}\u0000`)) seriesIds.delete(key);
+        return { telemetry: telemetry.changes, events: events.changes, commands: commands.changes };
+      });
+      return counts;
+    },
+
     async saveSnapshot(input: SnapshotInput): Promise<void> {
       ensureOpen();
       const deviceId = requireName(input?.deviceId, 'snapshot.deviceId');

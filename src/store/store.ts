@@ -380,6 +380,13 @@ export interface Store {
    * and stay until their retention. `notFound` if there was no such device.
    */
   deleteDevice(deviceId: string): Promise<StoreResult<void, 'notFound'>>;
+  /**
+   * Deletes a device's history (`'full'`): its telemetry, events and commands. For an operator
+   * who removes a device and asks for its data to go too; {@link deleteDevice} keeps them.
+   */
+  purgeDeviceHistory(
+    deviceId: string,
+  ): Promise<{ readonly telemetry: number; readonly events: number; readonly commands: number }>;
 
   /** Persists one actor's snapshot and running deadlines, replacing the previous one (`'full'`). */
   saveSnapshot(snapshot: SnapshotInput): Promise<void>;

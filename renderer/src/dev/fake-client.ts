@@ -1048,6 +1048,13 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
     rolloutPause: (a) => fail('notFound', `no rollout '${a.id}'`),
     rolloutResume: (a) => fail('notFound', `no rollout '${a.id}'`),
     rolloutCancel: (a) => fail('notFound', `no rollout '${a.id}'`),
+    // Managing devices needs the real host (src/host/api/devices-admin.ts); the fake fleet is fixed.
+    deviceAdd: () => fail('notAllowed', 'the fake fleet is fixed'),
+    deviceEdit: () => fail('notAllowed', 'the fake fleet is fixed'),
+    deviceRemove: () => fail('notAllowed', 'the fake fleet is fixed'),
+    modbusTestRead: () => fail('unavailable', 'no Modbus bridge in the fake host'),
+    devicesExport: (a) => ok({ format: a.format ?? 'json', count: 0, text: '' }),
+    devicesImport: () => fail('notAllowed', 'the fake fleet is fixed'),
   };
 
   const delayFor = (method: Method) =>

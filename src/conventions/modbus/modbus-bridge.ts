@@ -60,10 +60,18 @@ import {
 import type { ReconnectOptions } from '../../transports/reconnect.js';
 import { backoffDelayMs, reconnectSchema, resolveReconnect } from '../../transports/reconnect.js';
 import type { Convention, ConventionContext } from '../convention.js';
-import type { BusStats, LineSettings, ModbusFault, SlaveConfig, WriteOutcome } from './modbus-bus.js';
+import type {
+  BusStats,
+  LineSettings,
+  ModbusFault,
+  ReadOnceOutcome,
+  SlaveConfig,
+  WriteOutcome,
+} from './modbus-bus.js';
 import { type ModbusBus, startModbusBus } from './modbus-bus.js';
 import { createModbusCarrier } from './modbus-carrier.js';
 import type { WriteRequest } from './modbus-codec.js';
+import { planBatches } from './modbus-codec.js';
 import type { ModbusAttributes, RegisterDef } from './modbus-kind.js';
 import { MODBUS_KIND, modbusDevice } from './modbus-kind.js';
 
@@ -125,6 +133,11 @@ interface DeviceEntry {
   faults: Map<string, { lastAt: number; suppressed: number }>;
   reportedConflict: boolean;
 }
+
+/** What {@link ModbusBridge.testRead} answers. */
+export type TestReadOutcome =
+  | ReadOnceOutcome
+  | { readonly ok: false; readonly code: 'badAttributes' | 'lineConflict'; readonly message: string };
 
 interface BusEntry {
   readonly bus: ModbusBus;
@@ -282,6 +295,85 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
     const d = this.devices.get(deviceId);
     const bus = d ? this.buses.get(d.path) : undefined;
     return bus?.bus.stats().slaves.find((s) => s.deviceId === deviceId);
+  }
+
+  /**
+   * Reads a device's registers once, as it would be polled, before it is added: through the bus
+   * already running on its port (between two of its requests), else through a bus opened for
+   * this read alone and closed after it. Answers the values by register name, or why not:
+   * `badAttributes`, `lineConflict` (the port's bus runs other line settings), `timeout`,
+   * `exception`, `crc`, `badFrame`, `portDown` (the port did not open in time, with its error).
+   *
+   * @example
+   * await bridge.testRead({ port: '/dev/ttyUSB0', slaveId: 3, registers: [...] });
+   * // { ok: true, values: { temperature: 21.5 } }
+   */
+  async testRead(attributes: unknown): Promise<TestReadOutcome> {
+    const parsed = modbusDevice.parseAttributes(attributes);
+    if (!parsed.ok) return { ok: false, code: 'badAttributes', message: parsed.message };
+    const a = parsed.value;
+    if (this.status !== 'running')
+      return { ok: false, code: 'stopped', message: 'the Modbus bridge is not running' };
+    const line: LineSettings = {
+      baudRate: a.baudRate,
+      parity: a.parity,
+      dataBits: a.dataBits,
+      stopBits: a.stopBits,
+    };
+    const request = { unitId: a.slaveId, registers: a.registers, timeoutMs: a.timeoutMs };
+    const boundMs = 3000 + (planBatches(a.registers).length + 1) * a.timeoutMs;
+    const running = this.buses.get(a.port);
+    if (running) {
+      if (!sameLine(running.line, line))
+        return {
+          ok: false,
+          code: 'lineConflict',
+          message: `the bus on ${a.port} runs ${describeLine(running.line)}, not ${describeLine(line)}`,
+        };
+      return this.bounded(running.bus, running.bus.readOnce(request), boundMs);
+    }
+    let bus: ModbusBus;
+    try {
+      bus = startModbusBus(this.runtime, {
+        path: a.port,
+        line,
+        slaves: [],
+        reconnect: this.reconnect,
+        random: this.random,
+        hooks: { onSlaveUp() {}, onSlaveDown() {}, onValues() {}, onFault() {} },
+      });
+    } catch (error) {
+      return { ok: false, code: 'portDown', message: `cannot open ${a.port}: ${(error as Error).message}` };
+    }
+    try {
+      return await this.bounded(bus, bus.readOnce(request), boundMs);
+    } finally {
+      await bus.stop();
+    }
+  }
+
+  private bounded(bus: ModbusBus, read: Promise<ReadOnceOutcome>, boundMs: number): Promise<TestReadOutcome> {
+    return new Promise((resolve) => {
+      const timer = this.runtime.timers.schedule(
+        boundMs,
+        () => {
+          const s = bus.stats();
+          resolve({
+            ok: false,
+            code: s.port === 'open' ? 'timeout' : 'portDown',
+            message:
+              s.port === 'open'
+                ? `no answer within ${boundMs} ms`
+                : `port ${bus.path} did not open within ${boundMs} ms${s.lastPortError ? `: ${s.lastPortError}` : ''}`,
+          });
+        },
+        { owner: this.pid, label: 'modbus.testRead' },
+      );
+      void read.then((r) => {
+        this.runtime.timers.cancel(timer);
+        resolve(r);
+      });
+    });
   }
 
   /** Reads the fleet now (it does so every `scanMs` anyway). */

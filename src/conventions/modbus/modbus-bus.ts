@@ -117,6 +117,22 @@ export type WriteOutcome =
       readonly exceptionCode?: number;
     };
 
+/** A read of registers of a slave that need not be on the bus (a test before adding a device). */
+export interface ReadOnceRequest {
+  readonly unitId: number;
+  readonly registers: readonly RegisterDef[];
+  readonly timeoutMs: number;
+}
+
+export type ReadOnceOutcome =
+  | { readonly ok: true; readonly values: Record<string, number> }
+  | {
+      readonly ok: false;
+      readonly code: FaultCode | 'portDown' | 'stopped';
+      readonly message: string;
+      readonly exceptionCode?: number;
+    };
+
 export interface ModbusBusHooks {
   /** The slave's first good reply (or its first since it went down). */
   onSlaveUp(deviceId: string, via: string): void;
@@ -197,6 +213,11 @@ interface Slave {
   counters: SlaveCounters;
   lastError: string | null;
   lastReplyAt: number | null;
+}
+
+interface ReadJob {
+  readonly request: ReadOnceRequest;
+  readonly resolve: (outcome: ReadOnceOutcome) => void;
 }
 
 interface WriteJob {
@@ -284,6 +305,7 @@ export class ModbusBus extends ProcessBase {
   private slaves: Slave[] = [];
   private rr = -1;
   private writes: WriteJob[] = [];
+  private reads: ReadJob[] = [];
   private inflight: ((r: TxResult) => void) | undefined;
   private drain = false;
 
@@ -400,6 +422,23 @@ export class ModbusBus extends ProcessBase {
     });
   }
 
+  /**
+   * Reads the registers once from any unit id on this bus, between two requests (like a write),
+   * without adding it to the polled slaves: one request per batch, no retries. Waits while the
+   * port is not open; the caller bounds the wait.
+   *
+   * @example
+   * await bus.readOnce({ unitId: 4, registers, timeoutMs: 500 }); // { ok: true, values: { voltage: 230.4 } }
+   */
+  readOnce(request: ReadOnceRequest): Promise<ReadOnceOutcome> {
+    if (this.status !== 'running')
+      return Promise.resolve({ ok: false, code: 'stopped', message: `bus ${this.path} is ${this.status}` });
+    return new Promise((resolve) => {
+      this.reads.push({ request, resolve });
+      this.wake();
+    });
+  }
+
   stats(): BusStats {
     return {
       path: this.path,
@@ -459,6 +498,13 @@ export class ModbusBus extends ProcessBase {
         await this.quietLine();
         if (this.status === 'running' && this.portState === 'open') await this.doWrite(write);
         else write.resolve({ ok: false, code: 'portDown', message: `port ${this.path} is down` });
+        continue;
+      }
+      const read = this.reads.shift();
+      if (read) {
+        await this.quietLine();
+        if (this.status === 'running' && this.portState === 'open') await this.doReadOnce(read);
+        else read.resolve({ ok: false, code: 'portDown', message: `port ${this.path} is down` });
         continue;
       }
       const slave = this.pickDue(this.now());
@@ -800,6 +846,47 @@ export class ModbusBus extends ProcessBase {
     return fault;
   }
 
+  private async doReadOnce(job: ReadJob): Promise<void> {
+    const { unitId, registers, timeoutMs } = job.request;
+    const values: Record<string, number> = {};
+    for (const batch of planBatches(registers)) {
+      if (this.status !== 'running' || this.portState !== 'open') {
+        job.resolve({ ok: false, code: 'portDown', message: `port ${this.path} went down` });
+        return;
+      }
+      const fc = readFunctionCode(batch.table);
+      const r = await this.transact(timeoutMs, (c, cb) => {
+        if (fc === 1) c.writeFC1(unitId, batch.address, batch.count, cb);
+        else if (fc === 2) c.writeFC2(unitId, batch.address, batch.count, cb);
+        else if (fc === 3) c.writeFC3(unitId, batch.address, batch.count, cb);
+        else c.writeFC4(unitId, batch.address, batch.count, cb);
+      });
+      if (!r.ok) {
+        if (r.code !== 'exception') this.drain = true;
+        const what = `${describeBatch(batch)} of slave ${unitId} on ${this.path}`;
+        job.resolve({
+          ok: false,
+          code: r.code,
+          message:
+            r.code === 'timeout'
+              ? `no reply to reading ${what} within ${timeoutMs} ms (wrong slave id, port or line settings?)`
+              : `reading ${what}: ${r.message}`,
+          ...(r.exceptionCode === undefined ? {} : { exceptionCode: r.exceptionCode }),
+        });
+        await this.quietLine();
+        return;
+      }
+      const data = (r.data as { data?: unknown[] } | undefined)?.data ?? [];
+      const decoded =
+        fc === 1 || fc === 2
+          ? decodeBatch(batch, { bits: data as boolean[] })
+          : decodeBatch(batch, { words: data as number[] });
+      Object.assign(values, decoded.values);
+      await this.quietLine();
+    }
+    job.resolve({ ok: true, values });
+  }
+
   private async doWrite(job: WriteJob): Promise<void> {
     const s = this.slave(job.deviceId);
     if (!s) {
@@ -874,6 +961,9 @@ export class ModbusBus extends ProcessBase {
     const jobs = this.writes;
     this.writes = [];
     for (const j of jobs) j.resolve({ ok: false, code, message });
+    const reads = this.reads;
+    this.reads = [];
+    for (const j of reads) j.resolve({ ok: false, code, message });
   }
 
   /** Runs a hook; a throw is reported, never fatal. */

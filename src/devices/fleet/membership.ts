@@ -10,12 +10,13 @@ import { parseDeviceId } from '../device-id.js';
 import type { ChildSpecs } from './child-specs.js';
 import type { Entry, FleetContext } from './context.js';
 import { fail, newEntry, view } from './context.js';
-import type { AddDeviceInput, DeviceView, FleetResult } from './types.js';
+import type { AddDeviceInput, DevicePatch, DeviceUpdate, DeviceView, FleetResult } from './types.js';
 
 export interface Membership {
   /** Starts the device's supervisor under `devices`; a failed start marks the device failed. */
   launch(e: Entry): Promise<FleetResult<DeviceView>>;
   addDevice(input: AddDeviceInput): Promise<FleetResult<DeviceView>>;
+  updateDevice(id: string, patch: DevicePatch): Promise<FleetResult<DeviceUpdate>>;
   removeDevice(id: string): Promise<FleetResult<undefined>>;
   restartDevice(id: string): Promise<FleetResult<DeviceView>>;
 }
@@ -72,6 +73,46 @@ export function createMembership(
       entries.set(id.value, e);
       ctx.logEvent('device.added', id.value, { kind: kind.kind });
       return launch(e);
+    },
+
+    async updateDevice(id, patch) {
+      if (ctx.stopping) return fail('stopped', 'the fleet is stopping');
+      const e = entries.get(id);
+      if (!e) return fail('notFound', `no device '${String(id).slice(0, 80)}'`);
+      let attributes: JsonObject | undefined;
+      if (patch.attributes !== undefined) {
+        const attrs = e.kind.parseAttributes(patch.attributes);
+        if (!attrs.ok) return fail('badAttributes', attrs.message);
+        const parsed = attrs.value as JsonObject;
+        if (JSON.stringify(parsed) !== JSON.stringify(e.record.attributes)) attributes = parsed;
+      }
+      const changed: string[] = [];
+      if (patch.name !== undefined && patch.name !== e.record.name) changed.push('name');
+      if (patch.tags !== undefined && JSON.stringify(patch.tags) !== JSON.stringify(e.record.tags))
+        changed.push('tags');
+      if (attributes) changed.push('attributes');
+      if (changed.length === 0) return { ok: true, value: { device: view(e), changed, restarted: false } };
+      const saved = await store.upsertDevice({
+        id: e.record.id,
+        kind: e.record.kind,
+        name: patch.name ?? e.record.name,
+        tags: patch.tags ?? e.record.tags,
+        ...(attributes ? { attributes } : {}),
+      });
+      if (!saved.ok) return fail('badAttributes', saved.error.message);
+      e.record = saved.value;
+      ctx.logEvent('device.updated', id, { changed });
+      if (!attributes) return { ok: true, value: { device: view(e), changed, restarted: false } };
+      // New attributes make a new machine config: its processes start again with them, resuming
+      // the state they had (as after a crash, but not counted as one).
+      if (e.supervisor) await devices.terminateChild(e.supervisor.pid);
+      e.restore = e.machine?.persistedState() ?? e.restore;
+      e.machine = undefined;
+      e.failure = undefined;
+      e.config = specs.machineConfig(e.kind, attributes);
+      const launched = await launch(e);
+      if (!launched.ok) return launched;
+      return { ok: true, value: { device: launched.value, changed, restarted: true } };
     },
 
     async removeDevice(id) {

@@ -32,6 +32,7 @@ import type {
   TreeNode,
 } from '../contract.js';
 import { METHODS } from '../contract.js';
+import { auditDevice, devicesAdminHandlers } from './devices-admin.js';
 import { firmwareHandlers } from './firmware.js';
 import type { LiveFigures } from './live.js';
 import { rolloutHandlers } from './rollouts.js';
@@ -89,6 +90,7 @@ export function createHandlers(ctx: ApiContext): Handlers {
     ...operatorHandlers(ctx),
     ...firmwareHandlers(ctx.app),
     ...rolloutHandlers(ctx.app),
+    ...devicesAdminHandlers(ctx),
   };
 }
 
@@ -161,6 +163,7 @@ function queryHandlers(ctx: ApiContext) {
         return {
           kind: d.kind,
           title: d.title,
+          attributesSchema: d.attributesSchema as Json,
           actions: d.actions.map((x) => ({ ...x, argsSchema: x.argsSchema as Json })) as ActionView[],
         };
       }),
@@ -270,10 +273,11 @@ function operatorHandlers(ctx: ApiContext) {
       return { terminated: a.childId };
     },
 
-    adopt: async (a) => {
+    adopt: async (a, context) => {
       const hub = links.hub ?? fail('unavailable', 'links are not running');
       const r = await hub.adopt(a.id);
       if (!r.ok) fail(FLEET_CODES[r.error.code] ?? r.error.code, r.error.message);
+      await auditDevice(app, a.id, 'adopt', context.actor ?? 'api', { kind: fleet.device(a.id)?.kind ?? null });
       return ctx.row(fleet.device(a.id)!);
     },
 
