@@ -314,6 +314,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const server = await startUiServer(
     {
       api,
+      exports: app.store.exports,
       ...(cli.server.host !== undefined ? { host: cli.server.host } : {}),
       staticDir: RENDERER_DIST,
       logger,

@@ -7,6 +7,9 @@
  * - `POST /api/call` with `{ method, args }` and `Authorization: Bearer <token>` → the
  *   {@link Envelope} as JSON (200 for ok and error envelopes; 401 without the token; 413 past
  *   the body limit; 400 for non-JSON; 415 for a non-JSON content type).
+ * - `GET /api/export/<events|commands|telemetry>?format=csv|jsonl&from=&to=&device=…` with the
+ *   same bearer token and checks as calls → the rows as a streamed CSV or JSON Lines attachment
+ *   (src/host/export.ts; 400 for a bad parameter, 404 when the server was given no `exports`).
  * - `GET /api/stream` (WebSocket): first message `{ "type": "auth", "token": "…" }` within 5 s
  *   (else closed 4401); then pushes ({@link PushMessage}) and calls
  *   `{ "type": "call", "id": 1, "method", "args" }` → `{ "type": "reply", "id": 1, "envelope" }`.
@@ -40,8 +43,11 @@ import type { RawData } from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../runtime/runtime.js';
 import { silentLogger } from '../runtime/runtime.js';
+import type { ExportReader } from '../store/sqlite-export.js';
+import { StoreError } from '../store/store.js';
 import { contentTypeOf } from './content-types.js';
 import type { ApiError, Envelope, HostApi, PushMessage, StreamSink } from './contract.js';
+import { parseExportRequest, streamExport } from './export.js';
 import type { AllowedNames } from './security.js';
 import {
   allowedNames,
@@ -63,6 +69,8 @@ import {
 
 export interface ServerOptions {
   readonly api: HostApi;
+  /** The store's export readers, served at `GET /api/export/…`; without them that route is 404. */
+  readonly exports?: ExportReader;
   /** Where to listen. Default: 127.0.0.1 and ::1 (two listeners). A non-loopback host is warned about. */
   readonly host?: string;
   /** Default 0: a free port. */
@@ -150,6 +158,7 @@ function offeredToken(header: string | undefined): string | undefined {
   return undefined;
 }
 const CALL_PATH = '/api/call';
+const EXPORT_PREFIX = '/api/export/';
 
 interface Connection {
   readonly ws: WebSocket;
@@ -314,43 +323,53 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   };
 
-  const handleCall = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (req.method !== 'POST') {
-      res.setHeader('Allow', 'POST');
-      sendJson(res, 405, failure('badRequest', 'use POST'), true);
-      return;
-    }
+  /**
+   * The caller checks of every authenticated HTTP endpoint (`/api/call`, `/api/export/…`): no
+   * cross-site fetch, no foreign Origin, the bearer token (wrong ones rate-limited). Answers and
+   * returns false when the caller is refused.
+   */
+  const admitted = (req: IncomingMessage, res: ServerResponse): boolean => {
     const site = req.headers['sec-fetch-site'];
     if (site !== undefined && site !== 'same-origin' && site !== 'none') {
       sendJson(res, 403, failure('notAllowed', 'cross-site request refused'), true);
       closeAfter(req, res);
-      return;
+      return false;
     }
     const origin = req.headers.origin;
     if (origin !== undefined && !originAllowed(names, origin)) {
       sendJson(res, 403, failure('notAllowed', 'foreign origin refused'), true);
       closeAfter(req, res);
-      return;
+      return false;
     }
     const given = bearerToken(req.headers.authorization);
     if (given === null) {
       sendJson(res, 401, failure('unauthorized', 'missing token (Authorization: Bearer …)'), true);
       closeAfter(req, res);
-      return;
+      return false;
     }
     // The right token first, the limiter after: wrong tokens cannot lock the operator out.
     if (!tokensEqual(given, token)) {
       if (!limiter.allow()) {
         sendJson(res, 429, failure('unauthorized', 'too many wrong tokens; try again later'), true);
         closeAfter(req, res);
-        return;
+        return false;
       }
       limiter.fail();
       logger.warn('refused a call with a wrong token', { remote: req.socket.remoteAddress });
       sendJson(res, 401, failure('unauthorized', 'wrong token'), true);
       closeAfter(req, res);
+      return false;
+    }
+    return true;
+  };
+
+  const handleCall = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST');
+      sendJson(res, 405, failure('badRequest', 'use POST'), true);
       return;
     }
+    if (!admitted(req, res)) return;
     const type = req.headers['content-type'];
     if (type === undefined || !/^application\/json\s*(;\s*charset="?utf-8"?\s*)?$/i.test(type)) {
       sendJson(res, 415, failure('badRequest', 'Content-Type must be application/json'), true);
@@ -386,6 +405,48 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     const envelope = await invoke(parsed.method, parsed.args);
     sendJson(res, 200, envelope);
+  };
+
+  const handleExport = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    query: string,
+  ): Promise<void> => {
+    if (req.method !== 'GET') {
+      res.setHeader('Allow', 'GET');
+      sendJson(res, 405, failure('badRequest', 'use GET'), true);
+      return;
+    }
+    if (!admitted(req, res)) return;
+    if (options.exports === undefined) {
+      sendJson(res, 404, failure('notFound', 'this server offers no export'));
+      return;
+    }
+    const request = parseExportRequest(path.slice(EXPORT_PREFIX.length), new URLSearchParams(query));
+    if (!request.ok) {
+      sendJson(res, 400, failure('badRequest', request.error.message));
+      return;
+    }
+    try {
+      const result = await streamExport(options.exports, request.value, res);
+      if (result.outcome === 'failed')
+        logger.error('export failed while streaming', {
+          kind: request.value.kind,
+          bytes: result.bytes,
+          error: (result.error as Error)?.message,
+        });
+      else
+        logger.debug('export streamed', {
+          kind: request.value.kind,
+          outcome: result.outcome,
+          bytes: result.bytes,
+        });
+    } catch (error) {
+      if (error instanceof StoreError && error.code === 'invalidArgument')
+        sendJson(res, 400, failure('badRequest', error.message));
+      else throw error;
+    }
   };
 
   const tooDeep = (): Envelope<never> =>
@@ -479,6 +540,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const path = query < 0 ? raw : raw.slice(0, query);
     let work: Promise<void>;
     if (path === CALL_PATH) work = handleCall(req, res);
+    else if (path.startsWith(EXPORT_PREFIX))
+      work = handleExport(req, res, path, query < 0 ? '' : raw.slice(query + 1));
     else if (path === STREAM_PATH) {
       sendText(res, 426, 'Upgrade required: this is a WebSocket\n', { Upgrade: 'websocket' });
       return;

@@ -53,6 +53,8 @@ import {
 import { createBatchBuffer } from './sqlite-batch-buffer.js';
 import type { SqliteConnection, SqlValue } from './sqlite-connection.js';
 import { openSqliteConnection } from './sqlite-connection.js';
+import type { ExportReader } from './sqlite-export.js';
+import { createExportReader } from './sqlite-export.js';
 import type { CommandRow, DeviceRow, EventRow, SnapshotRow } from './sqlite-rows.js';
 import { commandFromRow, deviceFromRow, eventFromRow, snapshotFromRow } from './sqlite-rows.js';
 import type { WriteJob } from './sqlite-write-queue.js';
@@ -98,6 +100,8 @@ export interface SqliteStoreOptions {
 /** A {@link Store} on SQLite; `file` is the absolute path it opened. */
 export interface SqliteStore extends Store {
   readonly file: string;
+  /** Streaming readers for export (src/store/sqlite-export.ts). */
+  readonly exports: ExportReader;
 }
 
 /** Folders the store creates: the user's alone. */
@@ -430,6 +434,7 @@ function createSqliteStore(parts: Parts): SqliteStore {
 
   return {
     file,
+    exports: createExportReader(reader, ensureOpen),
 
     async upsertDevice(device: DeviceInput): Promise<RowResult<DeviceRecord>> {
       ensureOpen();

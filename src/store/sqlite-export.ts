@@ -1,0 +1,271 @@
+/**
+ * Streaming readers for export: events, commands and telemetry over a time range, devices and
+ * metrics, raw or downsampled, as an async iterator of pages. Each page is one keyset-paged query
+ * on the read-only connection (`PAGE_ROWS` rows, continuing after the last row's key), so memory
+ * stays flat whatever the size of the export, and a long export never holds a read transaction
+ * open (each page is its own WAL snapshot; rows committed meanwhile may or may not appear).
+ *
+ * Orders: events and commands by seq; telemetry series by series (device, then metric), each in
+ * receive-time order, so every page walks the `(series_id, received_at)` index.
+ * Downsampled telemetry: buckets of `bucketSeconds` aligned to the Unix epoch (UTC), avg/min/max/
+ * count per device + metric, computed in SQL.
+ *
+ * Throws {@link StoreError} `invalidArgument` for a bad filter (before the first page) and
+ * `readFailed` when a page's query fails; stopping the iteration early (`break`, `return()`)
+ * runs no further query.
+ *
+ * @example
+ * for await (const page of store.exports.telemetry({ fromMs, toMs, deviceIds: ['pump-1'], bucketSeconds: 60 }))
+ *   for (const row of page) sink.write(`${row.deviceId},${row.start},${row.avg}\n`);
+ */
+import { messageOf, requireInt, requireName, requireTime } from './records.js';
+import type { SqliteConnection, SqlValue } from './sqlite-connection.js';
+import { StoreError } from './store.js';
+
+/** Rows per query: large enough to amortise the round trip, small enough to keep memory flat. */
+export const PAGE_ROWS = 5_000;
+/** The longest bucket: a year. */
+export const MAX_BUCKET_SECONDS = 366 * 86_400;
+
+export interface ExportFilter {
+  /** Inclusive, ms since epoch (receive time for telemetry, `at` for events, `requestedAt` for commands). */
+  readonly fromMs?: number;
+  /** Exclusive. */
+  readonly toMs?: number;
+  /** Only these devices; empty or missing: all. */
+  readonly deviceIds?: readonly string[];
+}
+
+export interface EventExportFilter extends ExportFilter {
+  /** Only this event kind (exact). */
+  readonly kind?: string;
+}
+
+export interface TelemetryExportFilter extends ExportFilter {
+  /** Only these metrics; empty or missing: all. */
+  readonly metrics?: readonly string[];
+  /** Downsample into buckets of this many seconds (1…{@link MAX_BUCKET_SECONDS}); missing: raw points. */
+  readonly bucketSeconds?: number;
+}
+
+export interface EventExportRow {
+  readonly seq: number;
+  readonly at: number;
+  readonly deviceId: string | null;
+  readonly kind: string;
+  /** The stored JSON text, as stored. */
+  readonly data: string;
+}
+
+export interface CommandExportRow {
+  readonly seq: number;
+  readonly commandId: string;
+  readonly deviceId: string;
+  readonly action: string;
+  /** JSON text. */
+  readonly args: string;
+  readonly actor: string;
+  readonly status: string;
+  /** JSON text or null. */
+  readonly result: string | null;
+  /** JSON text `{ code, message }` or null. */
+  readonly error: string | null;
+  readonly requestedAt: number;
+  readonly completedAt: number | null;
+  readonly expiresAt: number | null;
+}
+
+export interface TelemetryPointRow {
+  readonly deviceId: string;
+  readonly metric: string;
+  readonly receivedAt: number;
+  readonly deviceTs: number | null;
+  readonly value: number;
+}
+
+export interface TelemetryBucketRow {
+  readonly deviceId: string;
+  readonly metric: string;
+  /** The bucket's start, ms since epoch (a multiple of the bucket). */
+  readonly start: number;
+  readonly bucketSeconds: number;
+  readonly count: number;
+  readonly avg: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+export type TelemetryExportRow = TelemetryPointRow | TelemetryBucketRow;
+
+export interface ExportReader {
+  events(filter?: EventExportFilter): AsyncGenerator<readonly EventExportRow[], void, undefined>;
+  commands(filter?: ExportFilter): AsyncGenerator<readonly CommandExportRow[], void, undefined>;
+  telemetry(filter?: TelemetryExportFilter): AsyncGenerator<readonly TelemetryExportRow[], void, undefined>;
+}
+
+interface Checked {
+  readonly fromMs: number;
+  readonly toMs: number;
+  /** JSON array text of device ids, or null for all. */
+  readonly devices: string | null;
+}
+
+function checkFilter(filter: ExportFilter | undefined): Checked {
+  const fromMs =
+    filter?.fromMs === undefined ? Number.MIN_SAFE_INTEGER : requireTime(filter.fromMs, 'fromMs');
+  const toMs = filter?.toMs === undefined ? Number.MAX_SAFE_INTEGER : requireTime(filter.toMs, 'toMs');
+  return { fromMs, toMs, devices: nameList(filter?.deviceIds, 'deviceIds') };
+}
+
+function nameList(names: readonly string[] | undefined, field: string): string | null {
+  if (names === undefined || names.length === 0) return null;
+  if (!Array.isArray(names)) throw new StoreError('invalidArgument', `${field} must be an array`, { field });
+  return JSON.stringify(names.map((n, i) => requireName(n, `${field}[${i}]`)));
+}
+
+/**
+ * The readers over `reader`, a read-only connection; `ensureOpen` throws once the store closes
+ * (checked before every page, so an export stops at a closing store).
+ */
+export function createExportReader(reader: SqliteConnection, ensureOpen: () => void): ExportReader {
+  async function page<T>(what: string, sql: string, params: SqlValue[]): Promise<T[]> {
+    ensureOpen();
+    try {
+      return await reader.all<T>(sql, params);
+    } catch (cause) {
+      throw new StoreError('readFailed', `export of ${what} failed: ${messageOf(cause)}`, { cause });
+    }
+  }
+
+  return {
+    async *events(filter) {
+      const f = checkFilter(filter);
+      const kind = filter?.kind === undefined ? null : requireName(filter.kind, 'kind');
+      let after = 0;
+      for (;;) {
+        // CASTs: sqlite3 binds a JS number beyond 32 bits as a REAL.
+        const rows = await page<EventExportRow>(
+          'events',
+          `SELECT seq, at, device_id AS deviceId, kind, data FROM events
+           WHERE seq > ?1 AND at >= CAST(?2 AS INTEGER) AND at < CAST(?3 AS INTEGER)
+             AND (?4 IS NULL OR device_id IN (SELECT value FROM json_each(?4)))
+             AND (?5 IS NULL OR kind = ?5)
+           ORDER BY seq LIMIT ?6`,
+          [after, f.fromMs, f.toMs, f.devices, kind, PAGE_ROWS],
+        );
+        if (rows.length > 0) yield rows;
+        if (rows.length < PAGE_ROWS) return;
+        after = rows[rows.length - 1]!.seq;
+      }
+    },
+
+    async *commands(filter) {
+      const f = checkFilter(filter);
+      let after = 0;
+      for (;;) {
+        const rows = await page<CommandExportRow>(
+          'commands',
+          `SELECT seq, command_id AS commandId, device_id AS deviceId, action, args, actor, status,
+                  result, error, requested_at AS requestedAt, completed_at AS completedAt,
+                  expires_at AS expiresAt
+           FROM commands
+           WHERE seq > ?1 AND requested_at >= CAST(?2 AS INTEGER) AND requested_at < CAST(?3 AS INTEGER)
+             AND (?4 IS NULL OR device_id IN (SELECT value FROM json_each(?4)))
+           ORDER BY seq LIMIT ?5`,
+          [after, f.fromMs, f.toMs, f.devices, PAGE_ROWS],
+        );
+        if (rows.length > 0) yield rows;
+        if (rows.length < PAGE_ROWS) return;
+        after = rows[rows.length - 1]!.seq;
+      }
+    },
+
+    async *telemetry(filter) {
+      const f = checkFilter(filter);
+      const metrics = nameList(filter?.metrics, 'metrics');
+      const bucketSeconds =
+        filter?.bucketSeconds === undefined
+          ? undefined
+          : requireInt(filter.bucketSeconds, 'bucketSeconds', 1, MAX_BUCKET_SECONDS);
+      // The series are few (devices × metrics): read them once, then walk each one's index range.
+      const series = await page<{ id: number; deviceId: string; metric: string }>(
+        'telemetry',
+        `SELECT id, device_id AS deviceId, metric FROM telemetry_series
+         WHERE (?1 IS NULL OR device_id IN (SELECT value FROM json_each(?1)))
+           AND (?2 IS NULL OR metric IN (SELECT value FROM json_each(?2)))
+         ORDER BY device_id, metric`,
+        [f.devices, metrics],
+      );
+      for (const s of series) {
+        if (bucketSeconds === undefined) yield* rawSeries(s, f);
+        else yield* bucketedSeries(s, f, bucketSeconds);
+      }
+    },
+  };
+
+  async function* rawSeries(
+    s: { id: number; deviceId: string; metric: string },
+    f: Checked,
+  ): AsyncGenerator<TelemetryPointRow[], void, undefined> {
+    // Keyset on (received_at, rowid): the index holds the rowid after received_at, so equal
+    // receive times neither repeat nor get skipped between pages.
+    let at = f.fromMs;
+    let rowid = -1;
+    for (;;) {
+      const rows = await page<{ rowid: number; receivedAt: number; deviceTs: number | null; value: number }>(
+        'telemetry',
+        `SELECT rowid, received_at AS receivedAt, device_ts AS deviceTs, value FROM telemetry
+         WHERE series_id = ?1 AND (received_at, rowid) > (CAST(?2 AS INTEGER), ?3)
+           AND received_at < CAST(?4 AS INTEGER)
+         ORDER BY received_at, rowid LIMIT ?5`,
+        [s.id, at, rowid, f.toMs, PAGE_ROWS],
+      );
+      if (rows.length > 0)
+        yield rows.map((r) => ({
+          deviceId: s.deviceId,
+          metric: s.metric,
+          receivedAt: r.receivedAt,
+          deviceTs: r.deviceTs,
+          value: r.value,
+        }));
+      if (rows.length < PAGE_ROWS) return;
+      const last = rows[rows.length - 1]!;
+      at = last.receivedAt;
+      rowid = last.rowid;
+    }
+  }
+
+  async function* bucketedSeries(
+    s: { id: number; deviceId: string; metric: string },
+    f: Checked,
+    bucketSeconds: number,
+  ): AsyncGenerator<TelemetryBucketRow[], void, undefined> {
+    const bucketMs = bucketSeconds * 1000;
+    let from = f.fromMs;
+    for (;;) {
+      // Floor division for times before 1970 too (SQLite's / truncates toward zero).
+      const rows = await page<{ start: number; count: number; avg: number; min: number; max: number }>(
+        'telemetry',
+        `SELECT (received_at - ((received_at % CAST(?2 AS INTEGER)) + CAST(?2 AS INTEGER)) % CAST(?2 AS INTEGER)) AS start,
+                count(*) AS count, avg(value) AS avg, min(value) AS min, max(value) AS max
+         FROM telemetry
+         WHERE series_id = ?1 AND received_at >= CAST(?3 AS INTEGER) AND received_at < CAST(?4 AS INTEGER)
+         GROUP BY start ORDER BY start LIMIT ?5`,
+        [s.id, bucketMs, from, f.toMs, PAGE_ROWS],
+      );
+      if (rows.length > 0)
+        yield rows.map((r) => ({
+          deviceId: s.deviceId,
+          metric: s.metric,
+          start: r.start,
+          bucketSeconds,
+          count: r.count,
+          avg: r.avg,
+          min: r.min,
+          max: r.max,
+        }));
+      if (rows.length < PAGE_ROWS) return;
+      from = rows[rows.length - 1]!.start + bucketMs;
+    }
+  }
+}
