@@ -38,6 +38,7 @@ import {
 } from '../lib/format.js';
 import { useCall, useNow } from '../lib/hooks.js';
 import { useClient, useLive } from '../store/use-live.js';
+import { HomieProperties } from './HomieProperties.js';
 
 const WINDOWS = [
   { label: '5 min', ms: 5 * 60_000 },
@@ -225,6 +226,8 @@ export function DeviceDetailView({
           </div>
         )}
       </section>
+
+      <HomieProperties id={id} status={d.status} onChanged={detail.reload} />
 
       <div className="grid two">
         <div className="stack">
