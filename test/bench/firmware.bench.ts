@@ -24,8 +24,12 @@
  * Serial: a simulated serial device (src/sim/serial-device.ts) on the device end of a socat pty
  * pair, the host's serial link on the other, the job with window 8 × 4 KiB, both in this process.
  * Raw rate: 1 MiB written to the host end in 4 KiB writes (each after the previous completed) and
- * read at the device end, on the same pair before the link opens it.
- * 115 200 baud: the same, the simulator pacing both directions at 11 520 bytes/s (its `paceBaud`).
+ * read at the device end, on the same pair before the link opens it. The figure is the median of
+ * 5 transfers ÷ the median of 5 raw runs (each takes tenths of a second: a loaded machine shows).
+ * Jobs start 1 s after the device is online (FLEETVISOR_BENCH_FW_SETTLE_MS), after the hello
+ * exchange of a newly opened link; rate = image bytes ÷ (job start → fw.verify ack).
+ * 115 200 baud: a 64 KiB image, the simulator pacing both directions at 11 520 bytes/s (its
+ * `paceBaud`); the wire rate counts every byte, so base64 + JSON + COBS alone cap it near 0.73.
  *
  * Nothing is asserted: figures are printed as BENCH lines (bench-kit.ts).
  */
