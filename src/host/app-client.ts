@@ -25,6 +25,12 @@ export interface AppClient {
   readonly origin: string;
   readonly pid: number;
   call<M extends Method>(method: M, args: ArgsOf<M>): Promise<Envelope<Results[M]>>;
+  /**
+   * `GET path` (e.g. `/api/export/events?format=csv`) with the token, answered as soon as the
+   * headers arrive: the caller streams the body (`Readable.fromWeb(res.body)`) at its own pace.
+   * `unreachable` when the app does not answer; any HTTP status is the caller's to judge.
+   */
+  get(path: string): Promise<Envelope<Response>>;
 }
 
 /** Whether a process with this pid runs on this machine. */
@@ -90,6 +96,28 @@ export function connectToRunningApp(
             message: `the app at ${origin} did not answer: ${(error as Error).message}`,
           },
         };
+      }
+    },
+    async get(path) {
+      // Only the headers are timed: a long download may take as long as it takes.
+      const headers = new AbortController();
+      const timer = setTimeout(() => headers.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      try {
+        const res = await fetch(`${origin}${path}`, {
+          headers: { authorization: `Bearer ${session.token}` },
+          signal: headers.signal,
+        });
+        return { ok: true, value: res };
+      } catch (error) {
+        return {
+          ok: false,
+          error: {
+            code: 'unreachable',
+            message: `the app at ${origin} did not answer: ${(error as Error).message}`,
+          },
+        };
+      } finally {
+        clearTimeout(timer);
       }
     },
   });
