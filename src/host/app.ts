@@ -29,6 +29,8 @@ import type { Convention } from '../conventions/convention.js';
 import { homieConvention } from '../conventions/homie/homie-bridge.js';
 import { modbusConvention } from '../conventions/modbus/modbus-bridge.js';
 import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.js';
+import type { AlarmEngine } from '../alarms/alarm-engine.js';
+import { createAlarmEngine } from '../alarms/alarm-engine.js';
 import type { Fleet } from '../devices/fleet.js';
 import { createFleet } from '../devices/fleet.js';
 import { genericDevice } from '../devices/generic-device.js';
@@ -53,6 +55,7 @@ import type { SimFleet } from '../sim/sim-fleet.js';
 import { startSimFleet } from '../sim/sim-fleet.js';
 import { DATABASE_FILE_NAME } from '../store/data-dir.js';
 import type { SqliteStore } from '../store/sqlite-store.js';
+import { openSqliteAlarmStore } from '../store/sqlite-alarm-store.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { BrokerAccounts } from '../transports/broker-accounts.js';
 import { openBrokerAccounts } from '../transports/broker-accounts.js';
@@ -65,6 +68,8 @@ import { createRolloutRunner } from './rollout-runner.js';
 
 /** The demo's own database, so demo devices never mix with a real fleet. */
 export const DEMO_DATABASE_FILE_NAME = 'demo.sqlite';
+/** Alarm rules kept with the configuration (a JSON array of rules, src/alarms/rules.ts). */
+export const ALARM_RULES_FILE_NAME = 'alarm-rules.json';
 
 export interface AppOptions {
   readonly dataDir: string;
@@ -134,6 +139,8 @@ export interface App {
   readonly rollouts: RolloutRunner;
   /** Firmware drift corrected by the reconciler when the policy is `update`; undefined otherwise. */
   readonly firmwareDrift: FirmwareDriftUpdater | undefined;
+  /** Alarm rules and alarms (src/alarms); rules also from `alarm-rules.json` in the data folder. */
+  readonly alarms: AlarmEngine;
   /** Whether the simulated demo fleet runs. */
   readonly demo: boolean;
   /** Starts or stops the simulated devices (only in demo mode: they live in the demo database). */
@@ -380,6 +387,16 @@ export async function startApp(options: AppOptions): Promise<App> {
     stack.push(async () => {
       await root.terminateChild('devices');
     });
+    const alarmStore = await openSqliteAlarmStore({ file });
+    stack.push(() => alarmStore.close());
+    const alarms = createAlarmEngine({
+      runtime,
+      fleet,
+      store: alarmStore,
+      configFile: join(options.dataDir, ALARM_RULES_FILE_NAME),
+    });
+    await alarms.start();
+    stack.push(() => alarms.stop());
     const brokerSettings = mqtt;
     await startChild({
       id: 'links',
@@ -485,6 +502,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       updates,
       rollouts,
       firmwareDrift,
+      alarms,
       demo,
       async setDemo(on) {
         if (!demo)

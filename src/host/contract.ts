@@ -379,6 +379,52 @@ export interface ImportRowResult {
 // ---------------------------------------------------------------------------------------------
 // Methods: argument schemas (validated at the boundary) and result types
 
+/** Alarm severities, most severe first (src/alarms/rules.ts). */
+export const ALARM_SEVERITIES = ['critical', 'major', 'minor', 'warning'] as const;
+export type AlarmSeverity = (typeof ALARM_SEVERITIES)[number];
+
+/** One alarm: raised, acknowledged, cleared and shelved, each with who and when (wall ms). */
+export interface AlarmView {
+  readonly id: number;
+  readonly ruleId: string;
+  readonly deviceId: string;
+  readonly severity: string;
+  readonly message: string;
+  readonly value: number | null;
+  readonly raisedAt: number;
+  readonly ackedAt: number | null;
+  readonly ackedBy: string | null;
+  /** `system` when its condition ended; `rule deleted by …`. */
+  readonly clearedAt: number | null;
+  readonly clearedBy: string | null;
+  readonly shelvedUntil: number | null;
+  readonly shelvedBy: string | null;
+}
+
+export interface AlarmCounts {
+  /** Open (not cleared). */
+  readonly active: number;
+  /** Open, not acknowledged, not shelved: the navigation's count. */
+  readonly unacked: number;
+  readonly shelved: number;
+  /** Of `unacked`, per severity. */
+  readonly bySeverity: Readonly<Record<string, number>>;
+}
+
+export interface AlarmRuleView {
+  /** The rule as validated, defaults filled in (src/alarms/rules.ts). */
+  readonly rule: { readonly id: string; readonly type: string; readonly severity: string } & Readonly<
+    Record<string, Json>
+  >;
+  readonly description: string;
+  /** `crashed`: it threw and was removed (see `error`); saving it again reinstalls it. */
+  readonly status: 'running' | 'disabled' | 'crashed';
+  readonly error: string | null;
+  readonly updatedBy: string;
+  readonly updatedAt: number;
+  readonly active: number;
+}
+
 const id = z.string().min(1).max(64);
 const limit = z.number().int().min(1).max(1000).default(100);
 
@@ -555,6 +601,33 @@ export const METHODS = {
       format: z.enum(['json', 'csv']).optional(),
     })
     .strict(),
+  /** Alarms, newest first; `state` default `active` (open). With the counts the navigation shows. */
+  alarms: z
+    .object({
+      state: z.enum(['active', 'unacked', 'shelved', 'cleared', 'all']).default('active'),
+      severity: z.enum(ALARM_SEVERITIES).optional(),
+      deviceId: id.optional(),
+      ruleId: z.string().min(1).max(64).optional(),
+      cursor: z.number().int().optional(),
+      limit,
+    })
+    .strict(),
+  alarmAck: z.object({ id: z.number().int().min(1) }).strict(),
+  /** Hides an open alarm from the counts and notifications for `forMs` (0 unshelves it). */
+  alarmShelve: z
+    .object({
+      id: z.number().int().min(1),
+      forMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(30 * 86_400_000),
+    })
+    .strict(),
+  alarmRules: z.object({}).strict(),
+  /** Creates or replaces a rule (by its id); validated by the rule schema (src/alarms/rules.ts), `badRequest` naming the field. */
+  alarmRuleSet: z.object({ rule: z.record(z.string(), z.json()) }).strict(),
+  alarmRuleDelete: z.object({ id: z.string().min(1).max(64) }).strict(),
 } as const;
 
 export type Method = keyof typeof METHODS;
@@ -619,6 +692,17 @@ export interface Results {
     readonly unchanged: number;
     readonly failed: number;
   };
+  alarms: {
+    readonly items: readonly AlarmView[];
+    /** Pass as `cursor` for the next page; null at the end. */
+    readonly next: number | null;
+    readonly counts: AlarmCounts;
+  };
+  alarmAck: AlarmView;
+  alarmShelve: AlarmView;
+  alarmRules: readonly AlarmRuleView[];
+  alarmRuleSet: AlarmRuleView;
+  alarmRuleDelete: { readonly deleted: string };
 }
 
 // ---------------------------------------------------------------------------------------------

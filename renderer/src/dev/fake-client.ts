@@ -1048,6 +1048,14 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
     rolloutPause: (a) => fail('notFound', `no rollout '${a.id}'`),
     rolloutResume: (a) => fail('notFound', `no rollout '${a.id}'`),
     rolloutCancel: (a) => fail('notFound', `no rollout '${a.id}'`),
+    // Alarms need the real host (src/alarms); the design preview has none.
+    alarms: () =>
+      ok({ items: [], next: null, counts: { active: 0, unacked: 0, shelved: 0, bySeverity: {} } }),
+    alarmAck: (a) => fail('notFound', `no alarm ${a.id}`),
+    alarmShelve: (a) => fail('notFound', `no alarm ${a.id}`),
+    alarmRules: () => ok([]),
+    alarmRuleSet: () => fail('unavailable', 'the design preview keeps no alarm rules'),
+    alarmRuleDelete: (a) => fail('notFound', `no alarm rule '${a.id}'`),
     // Managing devices needs the real host (src/host/api/devices-admin.ts); the fake fleet is fixed.
     deviceAdd: () => fail('notAllowed', 'the fake fleet is fixed'),
     deviceEdit: () => fail('notAllowed', 'the fake fleet is fixed'),

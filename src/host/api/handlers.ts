@@ -35,6 +35,7 @@ import { METHODS } from '../contract.js';
 import { auditDevice, devicesAdminHandlers } from './devices-admin.js';
 import { firmwareHandlers } from './firmware.js';
 import type { LiveFigures } from './live.js';
+import { alarmHandlers } from './alarms.js';
 import { rolloutHandlers } from './rollouts.js';
 import type { FoundProcess } from './tree.js';
 import { isSupervisor } from './tree.js';
@@ -90,6 +91,7 @@ export function createHandlers(ctx: ApiContext): Handlers {
     ...operatorHandlers(ctx),
     ...firmwareHandlers(ctx.app),
     ...rolloutHandlers(ctx.app),
+    ...alarmHandlers(ctx.app),
     ...devicesAdminHandlers(ctx),
   };
 }
