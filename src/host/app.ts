@@ -36,6 +36,8 @@ import { createFleet } from '../devices/fleet.js';
 import { genericDevice } from '../devices/generic-device.js';
 import type { FirmwareDriftPolicy, FirmwareDriftUpdater } from '../firmware/drift-updater.js';
 import { createFirmwareDriftUpdater } from '../firmware/drift-updater.js';
+import type { RetentionDays } from './retention.js';
+import { createRetention } from './retention.js';
 import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import { createFirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { KeyErrorCode, OpenedFirmware } from '../firmware/index.js';
@@ -107,6 +109,8 @@ export interface AppOptions {
    * only (the default), `update` has the reconciler start the update (src/firmware/drift-updater.ts).
    */
   readonly firmwareDrift?: FirmwareDriftPolicy;
+  /** Days of telemetry, events and finished commands kept (src/host/retention.ts); default all. */
+  readonly retention?: RetentionDays;
   /**
    * Foreign conventions joining the same fleet; default all of them: Homie (devices under
    * `homie/` on the app's broker), Sparkplug B (the host as a Primary Host Application there),
@@ -347,6 +351,9 @@ export async function startApp(options: AppOptions): Promise<App> {
       updates,
       fleet,
     });
+    const retention = createRetention({ runtime, store, days: options.retention ?? {} });
+    retention.start();
+    stack.push(async () => retention.stop());
     const firmwareDrift =
       options.firmwareDrift === 'update' && firmware.ok
         ? createFirmwareDriftUpdater({

@@ -48,6 +48,10 @@ With no options: the embedded MQTT broker and a small simulated demo fleet (its 
   --serial PORTS          serial ports to open: a comma-separated list of paths, or "auto"
   --adopt auto|manual     unknown devices that say hello join the fleet, or wait for an operator
                           (default: auto in the demo, manual otherwise)
+  --retention-days N      delete events, finished commands and telemetry older than N days
+                          (hourly; default: keep everything)
+  --telemetry-retention-days N
+                          telemetry kept this many days instead (it is most of the database)
   --firmware-drift show|update
                           a device whose spec asks for another firmware version: report it
                           (default), or have the reconciler start the update (one stored image
@@ -99,6 +103,16 @@ export function parseCommandLine(
   const adopt = v.adopt;
   if (adopt !== undefined && adopt !== 'auto' && adopt !== 'manual')
     throw new UsageError(`--adopt must be auto or manual, not '${adopt}'`);
+  const days = (name: 'retention-days' | 'telemetry-retention-days') => {
+    const text = v[name];
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!(Number.isFinite(n) && n > 0 && n <= 36_500))
+      throw new UsageError(`--${name} must be a number of days over 0 (at most 36500), not '${text}'`);
+    return n;
+  };
+  const retentionDays = days('retention-days');
+  const telemetryDays = days('telemetry-retention-days') ?? retentionDays;
   const firmwareDrift = v['firmware-drift'];
   if (firmwareDrift !== undefined && firmwareDrift !== 'show' && firmwareDrift !== 'update')
     throw new UsageError(`--firmware-drift must be show or update, not '${firmwareDrift}'`);
@@ -183,6 +197,14 @@ export function parseCommandLine(
       ...(demo !== undefined ? { demo } : {}),
       ...(adopt ? { adopt } : {}),
       ...(firmwareDrift ? { firmwareDrift } : {}),
+      ...(retentionDays !== undefined || telemetryDays !== undefined
+        ? {
+            retention: {
+              ...(telemetryDays !== undefined ? { telemetry: telemetryDays } : {}),
+              ...(retentionDays !== undefined ? { events: retentionDays, commands: retentionDays } : {}),
+            },
+          }
+        : {}),
       broker: {
         ...(v['broker-host'] !== undefined ? { host: v['broker-host'] } : {}),
         ...(port !== undefined ? { port } : {}),
@@ -256,6 +278,8 @@ function parse(argv: readonly string[]) {
       serial: { type: 'string' },
       adopt: { type: 'string' },
       'firmware-drift': { type: 'string' },
+      'retention-days': { type: 'string' },
+      'telemetry-retention-days': { type: 'string' },
       'log-level': { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },

@@ -536,6 +536,48 @@ function createSqliteStore(parts: Parts): SqliteStore {
       return counts;
     },
 
+    async pruneHistory(before, options = {}) {
+      ensureOpen();
+      const batch = Math.max(1, Math.min(100_000, options.batchRows ?? 5000));
+      const cutOff = (v: number | undefined, what: string) =>
+        v === undefined ? undefined : requireTime(v, `before.${what}`);
+      const t = cutOff(before.telemetry, 'telemetry');
+      const e = cutOff(before.events, 'events');
+      const c = cutOff(before.commands, 'commands');
+      const counts = { telemetry: 0, events: 0, commands: 0 };
+      /** Runs one batch delete until it deletes fewer rows than a batch. */
+      const drain = async (sql: string, params: readonly SqlValue[]): Promise<number> => {
+        let total = 0;
+        for (;;) {
+          ensureOpen();
+          const info = await write('normal', 'one', (conn) => conn.run(sql, [...params, batch]));
+          total += info.changes;
+          if (info.changes < batch) return total;
+        }
+      };
+      if (t !== undefined) {
+        // Per series, on the (series_id, received_at) index.
+        const series = await reader.all<{ id: number }>('SELECT id FROM telemetry_series');
+        for (const { id } of series)
+          counts.telemetry += await drain(
+            'DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry WHERE series_id = ?1 AND received_at < ?2 LIMIT ?3)',
+            [id, t],
+          );
+      }
+      if (e !== undefined)
+        counts.events = await drain(
+          'DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < ?1 LIMIT ?2)',
+          [e],
+        );
+      if (c !== undefined)
+        counts.commands = await drain(
+          `DELETE FROM commands WHERE seq IN (SELECT seq FROM commands WHERE requested_at < ?1
+             AND status NOT IN ('pending', 'sent') LIMIT ?2)`,
+          [c],
+        );
+      return counts;
+    },
+
     async saveSnapshot(input: SnapshotInput): Promise<void> {
       ensureOpen();
       const deviceId = requireName(input?.deviceId, 'snapshot.deviceId');

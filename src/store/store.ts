@@ -388,6 +388,16 @@ export interface Store {
     deviceId: string,
   ): Promise<{ readonly telemetry: number; readonly events: number; readonly commands: number }>;
 
+  /**
+   * Retention: deletes telemetry points and events older than their cut-off (wall ms; omitted:
+   * kept), and commands requested before theirs that are final (open ones are never deleted).
+   * In batches of `batchRows`, each its own short write, so ingest goes on between them.
+   */
+  pruneHistory(
+    before: { readonly telemetry?: number; readonly events?: number; readonly commands?: number },
+    options?: { readonly batchRows?: number },
+  ): Promise<{ readonly telemetry: number; readonly events: number; readonly commands: number }>;
+
   /** Persists one actor's snapshot and running deadlines, replacing the previous one (`'full'`). */
   saveSnapshot(snapshot: SnapshotInput): Promise<void>;
   /** Every stored snapshot, ordered by device id, each parsed and validated on its own. */
