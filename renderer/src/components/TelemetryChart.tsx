@@ -14,6 +14,7 @@ import type { Bucket, Envelope } from '../../../src/host/contract.js';
 import { formatTime, unitOf } from '../lib/format.js';
 import { cssVar, useDarkMode } from '../lib/hooks.js';
 import { useClient, useStore } from '../store/use-live.js';
+import { ExportButtons } from './ExportButtons.js';
 
 const BUCKETS = 300;
 const HEIGHT = 150;
@@ -199,6 +200,14 @@ export function TelemetryChart({
           {unit ? <span className="muted chart-unit"> ({unit})</span> : null}
         </span>
         <span className="chart-value mono" ref={valueRef} />
+        <ExportButtons
+          kind="telemetry"
+          formats={['csv']}
+          label="Download data"
+          title="This chart's points (raw, every one in the window) as CSV"
+          testId="chart-download"
+          params={() => ({ device: deviceId, metric, from: String(Date.now() - windowMs) })}
+        />
       </figcaption>
       <div className="chart-host" ref={hostRef} />
       {status === 'loading' ? <div className="chart-overlay muted">Loading…</div> : null}

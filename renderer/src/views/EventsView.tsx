@@ -8,6 +8,7 @@
  */
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { EventView } from '../../../src/host/contract.js';
+import { ExportButtons } from '../components/ExportButtons.js';
 import { Empty, ErrorState, Loading, Waiting } from '../components/States.js';
 import { eventDataForDisplay } from '../lib/commands.js';
 import { formatDateTime, formatTime, jsonPreview } from '../lib/format.js';
@@ -181,6 +182,15 @@ export function EventsView({
             Reload
           </button>
         )}
+        <ExportButtons
+          kind="events"
+          title="The stored event log with these filters (device and kind matched exactly), as a file"
+          params={() => ({
+            device: device.trim(),
+            kind: kind.trim(),
+            from: rangeMs > 0 ? String(Date.now() - rangeMs) : undefined,
+          })}
+        />
         <span className="spacer" />
         <span className="muted small-text" aria-live="polite">
           {mode === 'live'
