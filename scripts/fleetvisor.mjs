@@ -4,6 +4,7 @@
 // the Mosquitto password and ACL files (src/host/broker-cli.ts; `fleetvisor broker --help`);
 // `fleetvisor firmware …` signs and imports firmware images (src/firmware/cli.ts, docs/firmware.md);
 // `fleetvisor update …` and `fleetvisor rollout …` update devices through the running app (src/host/update-cli.ts);
+// `fleetvisor devices …`, `fleetvisor act …` and `fleetvisor events …` manage the fleet through it (src/host/devices-cli.ts);
 // `fleetvisor export …` streams stored events, commands or telemetry from it as CSV or JSON Lines (src/host/export-cli.ts);
 // `fleetvisor [options]` runs the desktop app where Electron is installed.
 import { spawn } from 'node:child_process';
@@ -19,6 +20,9 @@ const tools = {
   firmware: ['firmware', 'cli.ts'],
   update: ['host', 'update-cli.ts'],
   rollout: ['host', 'rollout-cli.ts'],
+  devices: ['host', 'devices-cli.ts'],
+  act: ['host', 'act-cli.ts'],
+  events: ['host', 'events-cli.ts'],
   export: ['host', 'export-cli.ts'],
 };
 const tool = Object.hasOwn(tools, command) ? tools[command] : undefined;

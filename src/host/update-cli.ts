@@ -12,6 +12,7 @@
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ParseArgsConfig } from 'node:util';
 import { parseArgs } from 'node:util';
 import { resolveDataDir } from '../store/data-dir.js';
 import type { AppClient } from './app-client.js';
@@ -45,7 +46,7 @@ export interface UpdateCliIo {
   readonly cwd: string;
 }
 
-class CliError extends Error {
+export class CliError extends Error {
   constructor(
     readonly code: string,
     message: string,
@@ -87,7 +88,7 @@ const FLAGS = {
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true }>>['values'];
 
-interface Invocation {
+export interface Invocation {
   readonly values: Flags;
   readonly command: string;
   readonly args: readonly string[];
@@ -99,19 +100,26 @@ interface Invocation {
 /**
  * Parses the arguments, prints the usage when asked, finds the running app (exit 3 without one),
  * runs `body`, and prints a failure as `fleetvisor TOOL: code: message` (or JSON) with its exit code.
+ * Another tool passes its own `flags` (with `data-dir`, `json` and `help`; its body reads `values`
+ * by them) and a `defaultCommand` when it may be run without one.
  */
-async function runAppCli(
+export async function runAppCli(
   tool: string,
   usage: string,
   argv: readonly string[],
   io: UpdateCliIo,
   body: (c: Invocation) => Promise<number>,
+  options: { readonly flags?: ParseArgsConfig['options']; readonly defaultCommand?: string } = {},
 ): Promise<number> {
   let json = argv.includes('--json');
   try {
-    const { values, positionals } = parseArgs({ args: [...argv], allowPositionals: true, options: FLAGS });
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: (options.flags ?? FLAGS) as typeof FLAGS,
+    });
     json = values.json ?? false;
-    const [command, ...args] = positionals;
+    const [command = options.defaultCommand, ...args] = positionals;
     if (values.help || command === undefined || command === 'help') {
       io.stdout(usage);
       return command === undefined && !values.help ? 2 : 0;
@@ -206,7 +214,7 @@ export function runUpdateCli(argv: readonly string[], io: UpdateCliIo): Promise<
   });
 }
 
-async function must<T>(
+export async function must<T>(
   p: Promise<{ ok: true; value: T } | { ok: false; error: { code: string; message: string } }>,
 ): Promise<T> {
   const r = await p;
