@@ -37,6 +37,8 @@ export type ApiErrorCode =
 export interface ApiError {
   readonly code: ApiErrorCode;
   readonly message: string;
+  /** Wall-clock ms when trying again can work: with `circuitOpen` (the next probe) and `rateLimited`. */
+  readonly retryAt?: number;
 }
 
 export type Envelope<T> = Result<T, ApiError>;
@@ -123,6 +125,8 @@ export interface DeviceRow {
   readonly drift: number;
   readonly failure: { readonly code: string; readonly message: string } | null;
   readonly timers: readonly TimerView[];
+  /** The device's command circuit breaker when it is not closed (absent: closed). */
+  readonly breaker?: 'open' | 'halfOpen';
 }
 
 export interface MachineView {
@@ -148,6 +152,27 @@ export interface DeviceDetail extends DeviceRow {
   readonly metrics: readonly string[];
   readonly actions: readonly ActionView[];
   readonly openCommands: readonly CommandView[];
+  /** The guards on its commands (docs/commands.md): circuit breaker and rate limit. */
+  readonly guards?: GuardsView;
+}
+
+/** A device's command guards: its circuit breaker and its token bucket. */
+export interface GuardsView {
+  readonly breaker: {
+    /** `halfOpen`: the cool-down is over, the next command is the probe. */
+    readonly state: 'closed' | 'open' | 'halfOpen';
+    readonly consecutiveFailures: number;
+    /** How many times it opened since the app started. */
+    readonly opens: number;
+    /** Wall-clock ms when a probe may go; null while closed. */
+    readonly nextProbeAt: number | null;
+    readonly probing: boolean;
+    readonly lastFailure: string | null;
+    /** Failures in a row that open it, and its cool-down. */
+    readonly failures: number;
+    readonly coolDownMs: number;
+  };
+  readonly rate: { readonly perSecond: number; readonly burst: number; readonly tokens: number };
 }
 
 export interface ActionView {
@@ -250,6 +275,25 @@ export interface ActResult {
   readonly state?: string;
   readonly commandStatus?: string;
   readonly error?: ApiError;
+}
+
+/** The Settings view: what can be set, what the file holds, what runs now, what a restart changes. */
+export interface SettingsView {
+  readonly file: string;
+  readonly fields: readonly {
+    readonly name: string;
+    readonly label: string;
+    readonly group: string;
+    readonly kind: 'text' | 'number' | 'boolean' | 'choice';
+    readonly choices: readonly string[] | null;
+    readonly help: string;
+  }[];
+  readonly saved: Readonly<Record<string, string | number | boolean>>;
+  readonly running: Readonly<Record<string, string | number | boolean>>;
+  /** Set by --config, the environment or the command line: they win over the file. */
+  readonly overridden: readonly string[];
+  /** Saved values that differ from the running ones: a restart applies them. */
+  readonly restartNeeded: readonly string[];
 }
 
 /**
@@ -544,6 +588,12 @@ export const METHODS = {
   rolloutPause: z.object({ id: z.string().min(1).max(64) }).strict(),
   rolloutResume: z.object({ id: z.string().min(1).max(64) }).strict(),
   rolloutCancel: z.object({ id: z.string().min(1).max(64) }).strict(),
+  /** The data folder's settings (src/host/settings.ts): the fields, saved and running values. */
+  settings: z.object({}).strict(),
+  /** Saves settings for the next start (validated as a start would); all of them, replacing the file. */
+  settingsSave: z
+    .object({ values: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean()])) })
+    .strict(),
   firmwareImport: z
     .object({
       /** The manifest file's text (docs/firmware.md §1). */
@@ -674,13 +724,26 @@ export interface Results {
   rolloutPause: RolloutView;
   rolloutResume: RolloutView;
   rolloutCancel: RolloutView;
+  settings: SettingsView;
+  settingsSave: SettingsView;
   /** `read`: what the test read found (with `test: true`); a failed read refuses the add (`testReadFailed`). */
-  deviceAdd: { readonly device: DeviceRow; readonly read: { readonly values: Record<string, number> } | null };
-  deviceEdit: { readonly device: DeviceRow; readonly changed: readonly string[]; readonly restarted: boolean };
+  deviceAdd: {
+    readonly device: DeviceRow;
+    readonly read: { readonly values: Record<string, number> } | null;
+  };
+  deviceEdit: {
+    readonly device: DeviceRow;
+    readonly changed: readonly string[];
+    readonly restarted: boolean;
+  };
   deviceRemove: {
     readonly id: string;
     /** What `purge` deleted; null: the history is kept. */
-    readonly purged: { readonly telemetry: number; readonly events: number; readonly commands: number } | null;
+    readonly purged: {
+      readonly telemetry: number;
+      readonly events: number;
+      readonly commands: number;
+    } | null;
     readonly brokerAccountRevoked: boolean;
   };
   modbusTestRead: { readonly values: Record<string, number> };

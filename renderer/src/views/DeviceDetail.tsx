@@ -38,6 +38,7 @@ import {
 } from '../lib/format.js';
 import { useCall, useNow } from '../lib/hooks.js';
 import { useClient, useLive } from '../store/use-live.js';
+import { CommandGuards } from './CommandGuards.js';
 import { HomieProperties } from './HomieProperties.js';
 
 const WINDOWS = [
@@ -60,7 +61,7 @@ export function DeviceDetailView({
   const row = useLive((s) => s.devices.get(id));
   const detail = useCall(
     (c) => c.call('device', { id }),
-    [id, row?.state, row?.stateEnteredAt, row?.drift, row?.health],
+    [id, row?.state, row?.stateEnteredAt, row?.drift, row?.health, row?.breaker],
     {
       refreshMs: 10_000,
     },
@@ -251,6 +252,10 @@ export function DeviceDetailView({
           <section className="panel">
             <h2>Commands</h2>
             <Commands id={id} now={now} onChanged={detail.reload} />
+          </section>
+          <section className="panel">
+            <h2>Command guards</h2>
+            <CommandGuards guards={d.guards} now={now} />
           </section>
         </div>
         <section className="panel">

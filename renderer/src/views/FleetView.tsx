@@ -24,6 +24,7 @@ import { markText, markTitle, useFirmwareJobs } from '../lib/firmware-jobs.js';
 import { conventionOf, formatAgo } from '../lib/format.js';
 import { useCall, useNow, useVirtualRows } from '../lib/hooks.js';
 import { useClient, useLive } from '../store/use-live.js';
+import { BreakerMark } from './CommandGuards.js';
 
 export const ROW_HEIGHT = 28;
 const HEADER_HEIGHT = 31;
@@ -607,6 +608,7 @@ const FleetRow = memo(function FleetRow({
             {markText(update)}
           </span>
         ) : null}
+        <BreakerMark breaker={row.breaker} />
       </span>
       <span role="gridcell" className="cell">
         <LinkBadge link={row.link} />

@@ -9,6 +9,7 @@
  * const handlers = createHandlers(ctx);
  * await callHandler(handlers, runtime, 'devices', { limit: 20 }); // { ok: true, value: { items, … } }
  */
+import type { CommandGuards } from '../../devices/command-guards.js';
 import { isCommandErrorCode } from '../../devices/command-tracker.js';
 import { describeKind } from '../../devices/define-device.js';
 import type { DeviceView } from '../../devices/fleet.js';
@@ -23,6 +24,7 @@ import type {
   DeviceDetail,
   DeviceRow,
   Envelope,
+  GuardsView,
   HealthItem,
   Json,
   Method,
@@ -32,10 +34,10 @@ import type {
   TreeNode,
 } from '../contract.js';
 import { METHODS } from '../contract.js';
+import { alarmHandlers } from './alarms.js';
 import { auditDevice, devicesAdminHandlers } from './devices-admin.js';
 import { firmwareHandlers } from './firmware.js';
 import type { LiveFigures } from './live.js';
-import { alarmHandlers } from './alarms.js';
 import { rolloutHandlers } from './rollouts.js';
 import type { FoundProcess } from './tree.js';
 import { isSupervisor } from './tree.js';
@@ -222,6 +224,7 @@ function operatorHandlers(ctx: ApiContext) {
                     ? r.error.code
                     : (FLEET_CODES[r.error.code] ?? r.error.code),
                   message: r.error.message,
+                  ...(r.error.retryAt !== undefined ? { retryAt: r.error.retryAt } : {}),
                 },
               };
         }
@@ -279,7 +282,9 @@ function operatorHandlers(ctx: ApiContext) {
       const hub = links.hub ?? fail('unavailable', 'links are not running');
       const r = await hub.adopt(a.id);
       if (!r.ok) fail(FLEET_CODES[r.error.code] ?? r.error.code, r.error.message);
-      await auditDevice(app, a.id, 'adopt', context.actor ?? 'api', { kind: fleet.device(a.id)?.kind ?? null });
+      await auditDevice(app, a.id, 'adopt', context.actor ?? 'api', {
+        kind: fleet.device(a.id)?.kind ?? null,
+      });
       return ctx.row(fleet.device(a.id)!);
     },
 
@@ -317,8 +322,14 @@ async function deviceDetail(ctx: ApiContext, id: string): Promise<DeviceDetail> 
     openCommands: fleet.commands
       .open(d.id)
       .map((c) => commandView({ ...c, result: (c.result ?? null) as Json, error: c.error ?? null })),
+    guards: guardsView(fleet.guards, d.id),
   };
   return detail;
+}
+
+function guardsView(guards: CommandGuards, id: string): GuardsView {
+  const { settings, ...breaker } = guards.breaker(id);
+  return { breaker: { ...breaker, ...settings }, rate: guards.rate(id) };
 }
 
 function healthItems(app: App): HealthItem[] {

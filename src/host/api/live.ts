@@ -52,6 +52,8 @@ export class LiveFigures {
     this.offs = [
       app.runtime.events.subscribe((e) => this.onRuntime(e)),
       app.fleet.observe((a) => this.onActivity(a)),
+      // A breaker opening or closing changes the device's row.
+      app.fleet.guards.listen((id) => this.marks.device(id)),
       app.fleet.commands.listen((cmd) => {
         if (cmd.status === 'succeeded' && cmd.sentAt !== null && cmd.completedAt !== null) {
           this.latencies.push(cmd.completedAt - cmd.sentAt);
