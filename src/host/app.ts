@@ -25,17 +25,19 @@
  * await app.stop();
  */
 import { join } from 'node:path';
-import type { AlarmEngine } from '../alarms/alarm-engine.js';
-import { createAlarmEngine } from '../alarms/alarm-engine.js';
 import type { Convention } from '../conventions/convention.js';
 import { homieConvention } from '../conventions/homie/homie-bridge.js';
 import { modbusConvention } from '../conventions/modbus/modbus-bridge.js';
 import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.js';
+import type { AlarmEngine } from '../alarms/alarm-engine.js';
+import { createAlarmEngine } from '../alarms/alarm-engine.js';
 import type { Fleet } from '../devices/fleet.js';
 import { createFleet } from '../devices/fleet.js';
 import { genericDevice } from '../devices/generic-device.js';
 import type { FirmwareDriftPolicy, FirmwareDriftUpdater } from '../firmware/drift-updater.js';
 import { createFirmwareDriftUpdater } from '../firmware/drift-updater.js';
+import type { RetentionDays } from './retention.js';
+import { createRetention } from './retention.js';
 import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import { createFirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { KeyErrorCode, OpenedFirmware } from '../firmware/index.js';
@@ -54,8 +56,8 @@ import { socatAvailable } from '../sim/pty.js';
 import type { SimFleet } from '../sim/sim-fleet.js';
 import { startSimFleet } from '../sim/sim-fleet.js';
 import { DATABASE_FILE_NAME } from '../store/data-dir.js';
-import { openSqliteAlarmStore } from '../store/sqlite-alarm-store.js';
 import type { SqliteStore } from '../store/sqlite-store.js';
+import { openSqliteAlarmStore } from '../store/sqlite-alarm-store.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { BrokerAccounts } from '../transports/broker-accounts.js';
 import { openBrokerAccounts } from '../transports/broker-accounts.js';
@@ -63,9 +65,6 @@ import type { EmbeddedBroker } from '../transports/embedded-broker.js';
 import type { Links, MqttSettings } from '../transports/links.js';
 import { createLinks } from '../transports/links.js';
 import { brokerChild } from './broker-process.js';
-import type { RetentionDays } from './retention.js';
-import { createRetention } from './retention.js';
-import type { AppSettings } from './settings.js';
 import type { RolloutRunner } from './rollout-runner.js';
 import { createRolloutRunner } from './rollout-runner.js';
 
@@ -112,8 +111,6 @@ export interface AppOptions {
   readonly firmwareDrift?: FirmwareDriftPolicy;
   /** Days of telemetry, events and finished commands kept (src/host/retention.ts); default all. */
   readonly retention?: RetentionDays;
-  /** The data folder's settings (src/host/settings.ts), for the Settings view; none when started from code. */
-  readonly settings?: AppSettings;
   /**
    * Foreign conventions joining the same fleet; default all of them: Homie (devices under
    * `homie/` on the app's broker), Sparkplug B (the host as a Primary Host Application there),
@@ -151,8 +148,6 @@ export interface App {
   readonly rollouts: RolloutRunner;
   /** Firmware drift corrected by the reconciler when the policy is `update`; undefined otherwise. */
   readonly firmwareDrift: FirmwareDriftUpdater | undefined;
-  /** The data folder's settings file and this run's values; undefined when started from code. */
-  readonly settings: AppSettings | undefined;
   /** Alarm rules and alarms (src/alarms); rules also from `alarm-rules.json` in the data folder. */
   readonly alarms: AlarmEngine;
   /** Whether the simulated demo fleet runs. */
@@ -520,7 +515,6 @@ export async function startApp(options: AppOptions): Promise<App> {
       updates,
       rollouts,
       firmwareDrift,
-      settings: options.settings,
       alarms,
       demo,
       async setDemo(on) {
