@@ -124,6 +124,28 @@ function nameList(names: readonly string[] | undefined, field: string): string |
 }
 
 /**
+ * Pages by key: the next page's query is sent before the current page is handed over, so SQLite
+ * (on libuv's pool) reads it while the consumer formats this one; two pages at most are held.
+ * A prefetched page nobody asks for (the consumer stopped) is dropped, its failure included.
+ */
+async function* keyset<Row, Key>(
+  first: Key,
+  fetch: (key: Key) => Promise<Row[]>,
+  nextKey: (last: Row) => Key,
+): AsyncGenerator<Row[], void, undefined> {
+  let pending: Promise<Row[]> | undefined = fetch(first);
+  try {
+    while (pending !== undefined) {
+      const rows: Row[] = await pending;
+      pending = rows.length === PAGE_ROWS ? fetch(nextKey(rows[rows.length - 1]!)) : undefined;
+      if (rows.length > 0) yield rows;
+    }
+  } finally {
+    pending?.catch(() => {});
+  }
+}
+
+/**
  * The readers over `reader`, a read-only connection; `ensureOpen` throws once the store closes
  * (checked before every page, so an export stops at a closing store).
  */
@@ -141,43 +163,41 @@ export function createExportReader(reader: SqliteConnection, ensureOpen: () => v
     async *events(filter) {
       const f = checkFilter(filter);
       const kind = filter?.kind === undefined ? null : requireName(filter.kind, 'kind');
-      let after = 0;
-      for (;;) {
-        // CASTs: sqlite3 binds a JS number beyond 32 bits as a REAL.
-        const rows = await page<EventExportRow>(
-          'events',
-          `SELECT seq, at, device_id AS deviceId, kind, data FROM events
-           WHERE seq > ?1 AND at >= CAST(?2 AS INTEGER) AND at < CAST(?3 AS INTEGER)
-             AND (?4 IS NULL OR device_id IN (SELECT value FROM json_each(?4)))
-             AND (?5 IS NULL OR kind = ?5)
-           ORDER BY seq LIMIT ?6`,
-          [after, f.fromMs, f.toMs, f.devices, kind, PAGE_ROWS],
-        );
-        if (rows.length > 0) yield rows;
-        if (rows.length < PAGE_ROWS) return;
-        after = rows[rows.length - 1]!.seq;
-      }
+      // CASTs: sqlite3 binds a JS number beyond 32 bits as a REAL.
+      yield* keyset(
+        0,
+        (after) =>
+          page<EventExportRow>(
+            'events',
+            `SELECT seq, at, device_id AS deviceId, kind, data FROM events
+             WHERE seq > ?1 AND at >= CAST(?2 AS INTEGER) AND at < CAST(?3 AS INTEGER)
+               AND (?4 IS NULL OR device_id IN (SELECT value FROM json_each(?4)))
+               AND (?5 IS NULL OR kind = ?5)
+             ORDER BY seq LIMIT ?6`,
+            [after, f.fromMs, f.toMs, f.devices, kind, PAGE_ROWS],
+          ),
+        (last) => last.seq,
+      );
     },
 
     async *commands(filter) {
       const f = checkFilter(filter);
-      let after = 0;
-      for (;;) {
-        const rows = await page<CommandExportRow>(
-          'commands',
-          `SELECT seq, command_id AS commandId, device_id AS deviceId, action, args, actor, status,
-                  result, error, requested_at AS requestedAt, completed_at AS completedAt,
-                  expires_at AS expiresAt
-           FROM commands
-           WHERE seq > ?1 AND requested_at >= CAST(?2 AS INTEGER) AND requested_at < CAST(?3 AS INTEGER)
-             AND (?4 IS NULL OR device_id IN (SELECT value FROM json_each(?4)))
-           ORDER BY seq LIMIT ?5`,
-          [after, f.fromMs, f.toMs, f.devices, PAGE_ROWS],
-        );
-        if (rows.length > 0) yield rows;
-        if (rows.length < PAGE_ROWS) return;
-        after = rows[rows.length - 1]!.seq;
-      }
+      yield* keyset(
+        0,
+        (after) =>
+          page<CommandExportRow>(
+            'commands',
+            `SELECT seq, command_id AS commandId, device_id AS deviceId, action, args, actor, status,
+                    result, error, requested_at AS requestedAt, completed_at AS completedAt,
+                    expires_at AS expiresAt
+             FROM commands
+             WHERE seq > ?1 AND requested_at >= CAST(?2 AS INTEGER) AND requested_at < CAST(?3 AS INTEGER)
+               AND (?4 IS NULL OR device_id IN (SELECT value FROM json_each(?4)))
+             ORDER BY seq LIMIT ?5`,
+            [after, f.fromMs, f.toMs, f.devices, PAGE_ROWS],
+          ),
+        (last) => last.seq,
+      );
     },
 
     async *telemetry(filter) {
@@ -209,30 +229,28 @@ export function createExportReader(reader: SqliteConnection, ensureOpen: () => v
   ): AsyncGenerator<TelemetryPointRow[], void, undefined> {
     // Keyset on (received_at, rowid): the index holds the rowid after received_at, so equal
     // receive times neither repeat nor get skipped between pages.
-    let at = f.fromMs;
-    let rowid = -1;
-    for (;;) {
-      const rows = await page<{ rowid: number; receivedAt: number; deviceTs: number | null; value: number }>(
-        'telemetry',
-        `SELECT rowid, received_at AS receivedAt, device_ts AS deviceTs, value FROM telemetry
-         WHERE series_id = ?1 AND (received_at, rowid) > (CAST(?2 AS INTEGER), ?3)
-           AND received_at < CAST(?4 AS INTEGER)
-         ORDER BY received_at, rowid LIMIT ?5`,
-        [s.id, at, rowid, f.toMs, PAGE_ROWS],
-      );
-      if (rows.length > 0)
-        yield rows.map((r) => ({
-          deviceId: s.deviceId,
-          metric: s.metric,
-          receivedAt: r.receivedAt,
-          deviceTs: r.deviceTs,
-          value: r.value,
-        }));
-      if (rows.length < PAGE_ROWS) return;
-      const last = rows[rows.length - 1]!;
-      at = last.receivedAt;
-      rowid = last.rowid;
-    }
+    type Point = { rowid: number; receivedAt: number; deviceTs: number | null; value: number };
+    const pages = keyset(
+      { at: f.fromMs, rowid: -1 },
+      (key) =>
+        page<Point>(
+          'telemetry',
+          `SELECT rowid, received_at AS receivedAt, device_ts AS deviceTs, value FROM telemetry
+           WHERE series_id = ?1 AND (received_at, rowid) > (CAST(?2 AS INTEGER), ?3)
+             AND received_at < CAST(?4 AS INTEGER)
+           ORDER BY received_at, rowid LIMIT ?5`,
+          [s.id, key.at, key.rowid, f.toMs, PAGE_ROWS],
+        ),
+      (last) => ({ at: last.receivedAt, rowid: last.rowid }),
+    );
+    for await (const rows of pages)
+      yield rows.map((r) => ({
+        deviceId: s.deviceId,
+        metric: s.metric,
+        receivedAt: r.receivedAt,
+        deviceTs: r.deviceTs,
+        value: r.value,
+      }));
   }
 
   async function* bucketedSeries(
@@ -241,31 +259,32 @@ export function createExportReader(reader: SqliteConnection, ensureOpen: () => v
     bucketSeconds: number,
   ): AsyncGenerator<TelemetryBucketRow[], void, undefined> {
     const bucketMs = bucketSeconds * 1000;
-    let from = f.fromMs;
-    for (;;) {
-      // Floor division for times before 1970 too (SQLite's / truncates toward zero).
-      const rows = await page<{ start: number; count: number; avg: number; min: number; max: number }>(
-        'telemetry',
-        `SELECT (received_at - ((received_at % CAST(?2 AS INTEGER)) + CAST(?2 AS INTEGER)) % CAST(?2 AS INTEGER)) AS start,
-                count(*) AS count, avg(value) AS avg, min(value) AS min, max(value) AS max
-         FROM telemetry
-         WHERE series_id = ?1 AND received_at >= CAST(?3 AS INTEGER) AND received_at < CAST(?4 AS INTEGER)
-         GROUP BY start ORDER BY start LIMIT ?5`,
-        [s.id, bucketMs, from, f.toMs, PAGE_ROWS],
-      );
-      if (rows.length > 0)
-        yield rows.map((r) => ({
-          deviceId: s.deviceId,
-          metric: s.metric,
-          start: r.start,
-          bucketSeconds,
-          count: r.count,
-          avg: r.avg,
-          min: r.min,
-          max: r.max,
-        }));
-      if (rows.length < PAGE_ROWS) return;
-      from = rows[rows.length - 1]!.start + bucketMs;
-    }
+    type Bucket = { start: number; count: number; avg: number; min: number; max: number };
+    const pages = keyset(
+      f.fromMs,
+      (from) =>
+        // Floor division for times before 1970 too (SQLite's % truncates toward zero).
+        page<Bucket>(
+          'telemetry',
+          `SELECT (received_at - ((received_at % CAST(?2 AS INTEGER)) + CAST(?2 AS INTEGER)) % CAST(?2 AS INTEGER)) AS start,
+                  count(*) AS count, avg(value) AS avg, min(value) AS min, max(value) AS max
+           FROM telemetry
+           WHERE series_id = ?1 AND received_at >= CAST(?3 AS INTEGER) AND received_at < CAST(?4 AS INTEGER)
+           GROUP BY start ORDER BY start LIMIT ?5`,
+          [s.id, bucketMs, from, f.toMs, PAGE_ROWS],
+        ),
+      (last) => last.start + bucketMs,
+    );
+    for await (const rows of pages)
+      yield rows.map((r) => ({
+        deviceId: s.deviceId,
+        metric: s.metric,
+        start: r.start,
+        bucketSeconds,
+        count: r.count,
+        avg: r.avg,
+        min: r.min,
+        max: r.max,
+      }));
   }
 }

@@ -7,7 +7,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ExportRequest } from '../../src/host/export.js';
-import { csvField, exportChunks, parseExportRequest, parseTime } from '../../src/host/export.js';
+import { csvField, exportChunks, isoOf, parseExportRequest, parseTime } from '../../src/host/export.js';
 import { PAGE_ROWS } from '../../src/store/sqlite-export.js';
 import type { SqliteStore } from '../../src/store/sqlite-store.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
@@ -325,5 +325,27 @@ describe('export request parameters', () => {
     expect(csvField('two\nlines')).toBe('"two\nlines"');
     expect(csvField(null)).toBe('');
     expect(csvField(1.5)).toBe('1.5');
+  });
+});
+
+describe('isoOf', () => {
+  it('writes what toISOString writes', () => {
+    const samples = [
+      0,
+      1,
+      999,
+      1000,
+      59_999,
+      86_399_999,
+      86_400_000,
+      T,
+      T + 12_345,
+      951_782_400_000,
+      253_402_300_799_999,
+      -1,
+      253_402_300_800_000,
+    ];
+    for (let i = 0; i < 2000; i++) samples.push(Math.floor(Math.random() * 4_102_444_800_000));
+    for (const ms of samples) expect(isoOf(ms)).toBe(new Date(ms).toISOString());
   });
 });
