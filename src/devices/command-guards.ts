@@ -34,7 +34,7 @@
  * tracker.addGuard(guards);
  * guards.breaker('pump-7'); // { state: 'open', consecutiveFailures: 5, opens: 1, nextProbeAt: …, … }
  */
-import type { Clock } from '../runtime/clock.js';
+import type { Clock, ClockHandle } from '../runtime/clock.js';
 import type { CommandFailure, CommandGuard, TrackedCommand } from './command-tracker.js';
 
 export interface BreakerSettings {
@@ -88,7 +88,10 @@ export interface CommandGuards extends CommandGuard {
   rate(deviceId: string): RateSettings & { readonly tokens: number };
   /** Drops a device's state (it was removed from the fleet). */
   forget(deviceId: string): void;
-  /** Called with the device id whenever a breaker changes state; the returned function stops it. */
+  /**
+   * Called with the device id whenever a breaker changes state (opens, turns half-open at the end
+   * of the cool-down, closes); the returned function stops it.
+   */
   listen(listener: (deviceId: string) => void): () => void;
 }
 
@@ -171,6 +174,8 @@ interface DeviceGuard {
   probe: string | undefined;
   probeClaimedAt: number;
   lastFailure: string | null;
+  /** Fires at the end of the cool-down, so views see the breaker turn half-open without a command. */
+  coolDown: ClockHandle | undefined;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -196,6 +201,7 @@ export function createCommandGuards(options: CommandGuardsOptions): CommandGuard
         probe: undefined,
         probeClaimedAt: 0,
         lastFailure: null,
+        coolDown: undefined,
       };
       devices.set(deviceId, g);
     }
@@ -216,7 +222,17 @@ export function createCommandGuards(options: CommandGuardsOptions): CommandGuard
     g.opens++;
     g.probe = undefined;
     g.nextProbeAt = clock.wallNow() + g.breaker.coolDownMs;
+    cancelCoolDown(g);
+    g.coolDown = clock.setTimeout(() => {
+      g.coolDown = undefined;
+      changed(deviceId);
+    }, g.breaker.coolDownMs);
     changed(deviceId);
+  }
+
+  function cancelCoolDown(g: DeviceGuard): void {
+    if (g.coolDown) clock.clearTimeout(g.coolDown);
+    g.coolDown = undefined;
   }
 
   function close(deviceId: string, g: DeviceGuard): void {
@@ -224,6 +240,7 @@ export function createCommandGuards(options: CommandGuardsOptions): CommandGuard
     g.open = false;
     g.failures = 0;
     g.probe = undefined;
+    cancelCoolDown(g);
     if (was) changed(deviceId);
   }
 
@@ -273,7 +290,6 @@ export function createCommandGuards(options: CommandGuardsOptions): CommandGuard
       if (probes) {
         g.probe = 'claimed';
         g.probeClaimedAt = wall;
-        changed(deviceId);
       }
       return undefined;
     },
@@ -293,10 +309,7 @@ export function createCommandGuards(options: CommandGuardsOptions): CommandGuard
       }
       const isProbe = g.open && g.probe === command.commandId;
       if (!isBreakerFailure(command)) {
-        if (isProbe) {
-          g.probe = undefined; // neutral: the next command probes
-          changed(deviceId);
-        }
+        if (isProbe) g.probe = undefined; // neutral: the next command probes
         return;
       }
       g.failures++;
@@ -329,6 +342,8 @@ export function createCommandGuards(options: CommandGuardsOptions): CommandGuard
     },
 
     forget(deviceId) {
+      const g = devices.get(deviceId);
+      if (g) cancelCoolDown(g);
       devices.delete(deviceId);
     },
 

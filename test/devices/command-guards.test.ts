@@ -109,6 +109,8 @@ describe('circuit breaker', () => {
     expect(r.guards.breakerState('pump-7')).toBe('open');
     r.clock.advance(1000);
     expect(r.guards.breakerState('pump-7')).toBe('halfOpen');
+    // Told at the end of the cool-down (the fleet row turns half-open with no command).
+    expect(r.changes).toEqual(['pump-7:open', 'pump-7:halfOpen']);
     const probe = await r.submit();
     expect(probe.ok && probe.value.status).toBe('sent');
     expect(r.guards.breaker('pump-7')).toMatchObject({ state: 'halfOpen', probing: true });
