@@ -43,6 +43,7 @@ import {
   dialog,
   type IpcMainInvokeEvent,
   ipcMain,
+  Notification,
   protocol,
   type Session,
   session,
@@ -54,6 +55,7 @@ import { startApp } from '../src/host/app.js';
 import { createConsoleLogger } from '../src/host/console-logger.js';
 import type { PushMessage } from '../src/host/contract.js';
 import { parseCommandLine, USAGE, UsageError } from '../src/host/main.js';
+import { alarmNotification } from './alarm-notifications.js';
 import type { IpcSender } from './ipc-guard.js';
 import { createIpcHandlers, type IpcHandlers } from './ipc-handlers.js';
 import { appArgs, operatorName, STOP_TIMEOUT_MS } from './launch.js';
@@ -188,7 +190,14 @@ function run(
     });
     registerIpc(handlers);
     started.then(
-      (running) => logger.info('fleetvisor is running', { broker: running.brokerUrl, demo: running.demo }),
+      (running) => {
+        logger.info('fleetvisor is running', { broker: running.brokerUrl, demo: running.demo });
+        // New alarms as desktop notifications (the renderer's own Notification API stays unused here).
+        running.alarms.listen((alarm, event) => {
+          const notice = alarmNotification(alarm, event);
+          if (notice && Notification.isSupported()) new Notification(notice).show();
+        });
+      },
       (error: unknown) => {
         logger.error('the app could not start', { error });
         dialog.showErrorBox('Fleetvisor could not start', (error as Error)?.message ?? String(error));
