@@ -39,6 +39,7 @@ import {
 import { useCall, useNow } from '../lib/hooks.js';
 import { useClient, useLive } from '../store/use-live.js';
 import { CommandGuards } from './CommandGuards.js';
+import { DeviceAdminBar } from './DeviceAdmin.js';
 import { HomieProperties } from './HomieProperties.js';
 
 const WINDOWS = [
@@ -129,6 +130,7 @@ export function DeviceDetailView({
           <h1 className="mono">{live.id}</h1>
           <span className="detail-name">{live.name}</span>
           <StateBadge state={live.state} health={live.health} />
+          <DeviceAdminBar device={d} onChanged={detail.reload} onRemoved={onBack} />
         </div>
         <dl className="facts">
           <Fact label="Kind" value={live.kind} />

@@ -25,6 +25,7 @@ import { conventionOf, formatAgo } from '../lib/format.js';
 import { useCall, useNow, useVirtualRows } from '../lib/hooks.js';
 import { useClient, useLive } from '../store/use-live.js';
 import { BreakerMark } from './CommandGuards.js';
+import { AddDeviceButton } from './DeviceAdmin.js';
 
 export const ROW_HEIGHT = 28;
 const HEADER_HEIGHT = 31;
@@ -338,6 +339,7 @@ export function FleetView({
   return (
     <div className="view fleet">
       <div className="toolbar">
+        <AddDeviceButton />
         <input
           ref={filterRef}
           type="search"
