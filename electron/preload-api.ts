@@ -70,6 +70,8 @@ const METHOD_SET: { readonly [M in Method]: true } = {
   rolloutPause: true,
   rolloutResume: true,
   rolloutCancel: true,
+  settings: true,
+  settingsSave: true,
   deviceAdd: true,
   deviceEdit: true,
   deviceRemove: true,

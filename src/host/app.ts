@@ -38,6 +38,7 @@ import type { FirmwareDriftPolicy, FirmwareDriftUpdater } from '../firmware/drif
 import { createFirmwareDriftUpdater } from '../firmware/drift-updater.js';
 import type { RetentionDays } from './retention.js';
 import { createRetention } from './retention.js';
+import type { AppSettings } from './settings.js';
 import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import { createFirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { KeyErrorCode, OpenedFirmware } from '../firmware/index.js';
@@ -111,6 +112,8 @@ export interface AppOptions {
   readonly firmwareDrift?: FirmwareDriftPolicy;
   /** Days of telemetry, events and finished commands kept (src/host/retention.ts); default all. */
   readonly retention?: RetentionDays;
+  /** The data folder's settings (src/host/settings.ts), for the Settings view; none when started from code. */
+  readonly settings?: AppSettings;
   /**
    * Foreign conventions joining the same fleet; default all of them: Homie (devices under
    * `homie/` on the app's broker), Sparkplug B (the host as a Primary Host Application there),
@@ -148,6 +151,8 @@ export interface App {
   readonly rollouts: RolloutRunner;
   /** Firmware drift corrected by the reconciler when the policy is `update`; undefined otherwise. */
   readonly firmwareDrift: FirmwareDriftUpdater | undefined;
+  /** The data folder's settings file and this run's values; undefined when started from code. */
+  readonly settings: AppSettings | undefined;
   /** Alarm rules and alarms (src/alarms); rules also from `alarm-rules.json` in the data folder. */
   readonly alarms: AlarmEngine;
   /** Whether the simulated demo fleet runs. */
@@ -515,6 +520,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       updates,
       rollouts,
       firmwareDrift,
+      settings: options.settings,
       alarms,
       demo,
       async setDemo(on) {

@@ -277,6 +277,25 @@ export interface ActResult {
   readonly error?: ApiError;
 }
 
+/** The Settings view: what can be set, what the file holds, what runs now, what a restart changes. */
+export interface SettingsView {
+  readonly file: string;
+  readonly fields: readonly {
+    readonly name: string;
+    readonly label: string;
+    readonly group: string;
+    readonly kind: 'text' | 'number' | 'boolean' | 'choice';
+    readonly choices: readonly string[] | null;
+    readonly help: string;
+  }[];
+  readonly saved: Readonly<Record<string, string | number | boolean>>;
+  readonly running: Readonly<Record<string, string | number | boolean>>;
+  /** Set by --config, the environment or the command line: they win over the file. */
+  readonly overridden: readonly string[];
+  /** Saved values that differ from the running ones: a restart applies them. */
+  readonly restartNeeded: readonly string[];
+}
+
 /**
  * A stored firmware image (docs/firmware.md §4) with the devices of its kinds that run its
  * version and those whose spec asks for it.
@@ -569,6 +588,12 @@ export const METHODS = {
   rolloutPause: z.object({ id: z.string().min(1).max(64) }).strict(),
   rolloutResume: z.object({ id: z.string().min(1).max(64) }).strict(),
   rolloutCancel: z.object({ id: z.string().min(1).max(64) }).strict(),
+  /** The data folder's settings (src/host/settings.ts): the fields, saved and running values. */
+  settings: z.object({}).strict(),
+  /** Saves settings for the next start (validated as a start would); all of them, replacing the file. */
+  settingsSave: z
+    .object({ values: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean()])) })
+    .strict(),
   firmwareImport: z
     .object({
       /** The manifest file's text (docs/firmware.md §1). */
@@ -699,6 +724,8 @@ export interface Results {
   rolloutPause: RolloutView;
   rolloutResume: RolloutView;
   rolloutCancel: RolloutView;
+  settings: SettingsView;
+  settingsSave: SettingsView;
   /** `read`: what the test read found (with `test: true`); a failed read refuses the add (`testReadFailed`). */
   deviceAdd: { readonly device: DeviceRow; readonly read: { readonly values: Record<string, number> } | null };
   deviceEdit: { readonly device: DeviceRow; readonly changed: readonly string[]; readonly restarted: boolean };

@@ -16,6 +16,8 @@ import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.j
 import { currentDataDirInput, resolveDataDir } from '../store/data-dir.js';
 import type { MqttSettings } from '../transports/links.js';
 import { createHostApi } from './api.js';
+import type { SettingValue } from './settings.js';
+import { readSettings, SETTING_FIELDS, SETTINGS_FILE, settingsArgs } from './settings.js';
 import type { AppOptions } from './app.js';
 import { startApp } from './app.js';
 import type { LogLevel } from './console-logger.js';
@@ -95,8 +97,22 @@ export function parseCommandLine(
     if (error instanceof UsageError) throw error;
     throw new UsageError((error as Error).message);
   }
+  if (parsed.values.help) return { help: true };
+  // The data folder's settings.json (saved from the Settings view) goes first: --config, the
+  // environment and the command line win over it.
+  const settingsDir = resolveDataDir({ ...currentDataDirInput(), env, explicit: parsed.values['data-dir'] });
+  const settingsFile = join(settingsDir, SETTINGS_FILE);
+  const saved = readSettings(settingsFile);
+  if (!saved.ok) throw new UsageError(`${saved.error.message} (fix or delete it)`);
+  const overridden = Object.keys(parsed.values).filter((name) => SETTING_FIELDS.some((f) => f.name === name));
+  if (Object.keys(saved.value).length > 0) {
+    try {
+      parsed = parse([...settingsArgs(saved.value), ...configArgs(argv), ...envArgs(env), ...argv]);
+    } catch (error) {
+      throw new UsageError(`${settingsFile}: ${(error as Error).message}`);
+    }
+  }
   const v = parsed.values;
-  if (v.help) return { help: true };
   const level = (v['log-level'] ?? 'info') as LogLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(level))
     throw new UsageError(`--log-level must be debug, info, warn or error, not '${level}'`);
@@ -186,12 +202,31 @@ export function parseCommandLine(
 
   const dataDir = resolveDataDir({ ...currentDataDirInput(), env, explicit: v['data-dir'] });
   const demo = v['no-demo'] ? false : demoDevices !== undefined ? { mqtt: demoDevices } : undefined;
+  const running: Record<string, SettingValue> = {};
+  for (const f of SETTING_FIELDS) {
+    const value = (v as Record<string, string | boolean | undefined>)[f.name];
+    if (value !== undefined && value !== false) running[f.name] = value;
+  }
   return {
     help: false,
     logLevel: level,
     server: { port: serverPort, host: v.host },
     options: {
       dataDir,
+      settings: {
+        file: settingsFile,
+        saved: saved.value,
+        running,
+        overridden,
+        validate: (values) => {
+          try {
+            parseCommandLine([...settingsArgs(values), '--data-dir', settingsDir], {});
+            return undefined;
+          } catch (error) {
+            return (error as Error).message;
+          }
+        },
+      },
       ...(mqtt ? { mqtt } : {}),
       ...(serialPorts ? { serialPorts } : {}),
       ...(demo !== undefined ? { demo } : {}),

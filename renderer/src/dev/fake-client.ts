@@ -1048,6 +1048,8 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
     rolloutPause: (a) => fail('notFound', `no rollout '${a.id}'`),
     rolloutResume: (a) => fail('notFound', `no rollout '${a.id}'`),
     rolloutCancel: (a) => fail('notFound', `no rollout '${a.id}'`),
+    settings: () => fail('unavailable', 'the preview has no settings file'),
+    settingsSave: () => fail('unavailable', 'the preview has no settings file'),
     // Alarms need the real host (src/alarms); the design preview has none.
     alarms: () =>
       ok({ items: [], next: null, counts: { active: 0, unacked: 0, shelved: 0, bySeverity: {} } }),

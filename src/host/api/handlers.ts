@@ -39,6 +39,7 @@ import { firmwareHandlers } from './firmware.js';
 import type { LiveFigures } from './live.js';
 import { alarmHandlers } from './alarms.js';
 import { rolloutHandlers } from './rollouts.js';
+import { settingsHandlers } from './settings.js';
 import type { FoundProcess } from './tree.js';
 import { isSupervisor } from './tree.js';
 import { commandView, describeMachine, eventView } from './views.js';
@@ -93,6 +94,7 @@ export function createHandlers(ctx: ApiContext): Handlers {
     ...operatorHandlers(ctx),
     ...firmwareHandlers(ctx.app),
     ...rolloutHandlers(ctx.app),
+    ...settingsHandlers(ctx.app),
     ...alarmHandlers(ctx.app),
     ...devicesAdminHandlers(ctx),
   };
