@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Download, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/host/app.js';
 import { parseCsvText } from '../store/csv-lines.js';
@@ -111,6 +111,52 @@ describe.skipIf(!existsSync(CHROMIUM))('export from the UI (real host, Chromium)
       expect(Number(r[3])).toBeGreaterThanOrEqual(clickedAt - 5 * 60_000 - 5_000);
       expect(Number.isFinite(Number(r[6]))).toBe(true);
     }
+    expect(host!.pageErrors).toEqual([]);
+  }, 60_000);
+
+  it("the device's Download CSV row: telemetry in buckets over the window, its events and commands", async () => {
+    const row = page.getByTestId('device-exports');
+    await row.waitFor();
+    await row.screenshot({ path: join(SHOTS, 'export-device-row.png') });
+
+    const buckets = await save(() => page.getByTestId('device-export-buckets').click());
+    expect(buckets.name).toMatch(/^fleetvisor-telemetry-buckets-\d{8}T\d{6}Z\.csv$/);
+    const [header, ...rows] = parseCsvText(buckets.text);
+    expect(header).toEqual([
+      'deviceId',
+      'metric',
+      'start',
+      'startMs',
+      'bucketSeconds',
+      'count',
+      'avg',
+      'min',
+      'max',
+    ]);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) {
+      expect(r[0]).toBe(target);
+      expect(r[4]).toBe('5'); // the 5 min window's buckets
+      expect(Number(r[3]) % 5000).toBe(0);
+      expect(Number(r[7])).toBeLessThanOrEqual(Number(r[6]));
+      expect(Number(r[6])).toBeLessThanOrEqual(Number(r[8]));
+    }
+    // Each bucket's count is what the store holds for that device, metric and 5 s.
+    const first = rows[0]!;
+    let count = 0;
+    for await (const p of app.store.exports.telemetry({
+      deviceIds: [target],
+      metrics: [first[1]!],
+      fromMs: Number(first[3]),
+      toMs: Number(first[3]) + 5000,
+    }))
+      count += p.length;
+    expect(Number(first[5])).toBeLessThanOrEqual(count);
+
+    const commands = await save(() => page.getByTestId('device-export-commands').click());
+    const [commandHeader, ...commandRows] = parseCsvText(commands.text);
+    expect(commandHeader?.slice(0, 3)).toEqual(['seq', 'commandId', 'deviceId']);
+    expect(commandRows.every((r) => r[2] === target)).toBe(true);
     expect(host!.pageErrors).toEqual([]);
   }, 60_000);
 });

@@ -18,6 +18,7 @@ import { messageOf } from '../api/client.js';
 import { ActionForm } from '../components/ActionForm.js';
 import { ActResults } from '../components/ActResults.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
+import { DeviceExports } from '../components/DeviceExports.js';
 import { MachineDiagram } from '../components/MachineDiagram.js';
 import { LinkBadge, StateBadge } from '../components/StateBadge.js';
 import { ErrorState, Loading } from '../components/States.js';
@@ -228,6 +229,7 @@ export function DeviceDetailView({
             ))}
           </div>
         )}
+        <DeviceExports id={id} windowMs={windowMs} />
       </section>
 
       <HomieProperties id={id} status={d.status} onChanged={detail.reload} />
