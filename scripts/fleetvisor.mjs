@@ -6,6 +6,7 @@
 // `fleetvisor update …` and `fleetvisor rollout …` update devices through the running app (src/host/update-cli.ts);
 // `fleetvisor devices …`, `fleetvisor act …` and `fleetvisor events …` manage the fleet through it (src/host/devices-cli.ts);
 // `fleetvisor export …` streams stored events, commands or telemetry from it as CSV or JSON Lines (src/host/export-cli.ts);
+// `fleetvisor alarms ls|ack|shelve|rules` lists and acknowledges the running app's alarms (src/host/alarms-cli.ts);
 // `fleetvisor [options]` runs the desktop app where Electron is installed.
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -24,6 +25,7 @@ const tools = {
   act: ['host', 'act-cli.ts'],
   events: ['host', 'events-cli.ts'],
   export: ['host', 'export-cli.ts'],
+  alarms: ['host', 'alarms-cli.ts'],
 };
 const tool = Object.hasOwn(tools, command) ? tools[command] : undefined;
 const args = tool
