@@ -133,6 +133,8 @@ export async function runExportCli(argv: readonly string[], io: ExportCliIo): Pr
     }
   } catch (error) {
     if (partial !== undefined) rmSync(partial, { force: true });
+    // The reader of a pipe stopped (`… | head`): what it wanted, it got.
+    if (partial === undefined && (error as NodeJS.ErrnoException).code === 'EPIPE') return 0;
     return fail('cutOff', `the export stopped after ${bytes} bytes: ${(error as Error).message}`, 1);
   }
   if (out !== undefined) io.stderr(`wrote ${bytes} bytes to ${out}\n`);
