@@ -1,7 +1,8 @@
 /**
  * The alarm engine: every rule is a handler of one event manager (`alarms`, gen_event), fed from
- * the fleet — each telemetry batch, each lifecycle entry of the device event log (as the device's
- * facts: online, crash loop, drift, stuck) — and a tick on the runtime clock for durations. A rule
+ * the fleet — each telemetry batch, each lifecycle entry of the device event log and each change
+ * of a command circuit breaker (as the device's facts: online, crash loop, drift, stuck, circuit
+ * open) — and a tick on the runtime clock for durations. A rule
  * that throws is removed by the manager and reported (`handler.removed` on the runtime's event
  * stream, and the reporter's log); the rule shows `crashed` with the error, the fleet and the
  * other rules run on, and saving the rule again installs it again.
@@ -179,6 +180,7 @@ export function createAlarmEngine(options: AlarmEngineOptions): AlarmEngine {
       crashLoop: d.failure?.code === 'crashLoop',
       drift: d.drift.length > 0,
       stuck: d.stuck !== undefined,
+      circuitOpen: fleet.guards.breakerState(id) !== 'closed',
     };
   };
   const sameFacts = (a: DeviceFacts | undefined, b: DeviceFacts) =>
@@ -186,7 +188,8 @@ export function createAlarmEngine(options: AlarmEngineOptions): AlarmEngine {
     a.online === b.online &&
     a.crashLoop === b.crashLoop &&
     a.drift === b.drift &&
-    a.stuck === b.stuck;
+    a.stuck === b.stuck &&
+    a.circuitOpen === b.circuitOpen;
   const postFacts = (id: string, force: boolean) => {
     const f = factsOf(id);
     if (!f) return;
@@ -402,6 +405,7 @@ export function createAlarmEngine(options: AlarmEngineOptions): AlarmEngine {
             });
         }),
         fleet.watchEvents(onFleetEvent),
+        fleet.guards.listen((id) => postFacts(id, false)),
       ];
       timer = runtime.timers.schedule(tickMs, onTick, { label: 'alarms.tick' });
     },

@@ -24,6 +24,8 @@ export interface DeviceFacts {
   readonly crashLoop: boolean;
   readonly drift: boolean;
   readonly stuck: boolean;
+  /** Its command circuit breaker is open (half-open counts: no command is sure to pass). */
+  readonly circuitOpen: boolean;
 }
 
 export type AlarmInput =
@@ -201,6 +203,9 @@ export function compileRule(rule: AlarmRule, applies: (deviceId: string) => bool
         break;
       case 'stuck':
         bad = f.stuck;
+        break;
+      case 'circuitOpen':
+        bad = f.circuitOpen;
         break;
       case 'noData': {
         // A device first heard of starts its silence now.

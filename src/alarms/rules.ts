@@ -7,7 +7,8 @@
  * value by `hysteresis`), `rateOfChange` (a metric changing faster than `maxPerSecond`), `noData`
  * (no telemetry, or none of `metric`, for `forMs`). Lifecycle rules: `offline` (link down for
  * `forMs`), `crashLoop` (the device failed past its restart intensity), `drift` (spec and status
- * disagree for `forMs`), `stuck` (in a state longer than its kind expects).
+ * disagree for `forMs`), `stuck` (in a state longer than its kind expects), `circuitOpen` (the
+ * device's command circuit breaker open for `forMs`; src/devices/command-guards.ts).
  *
  * @example
  * const r = parseRule({ id: 'hot', type: 'threshold', metric: 'temp', op: 'above', value: 30, forMs: 2000 });
@@ -26,6 +27,7 @@ export const RULE_TYPES = [
   'crashLoop',
   'drift',
   'stuck',
+  'circuitOpen',
 ] as const;
 export type RuleType = (typeof RULE_TYPES)[number];
 
@@ -89,6 +91,7 @@ export const RULE_SCHEMA = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('crashLoop') }).strict(),
   z.object({ ...base, type: z.literal('drift'), forMs: durationMs.default(0) }).strict(),
   z.object({ ...base, type: z.literal('stuck') }).strict(),
+  z.object({ ...base, type: z.literal('circuitOpen'), forMs: durationMs.default(0) }).strict(),
 ]);
 
 export type AlarmRule = z.output<typeof RULE_SCHEMA>;
@@ -127,5 +130,7 @@ export function describeRule(rule: AlarmRule): string {
       return `spec and status differ${rule.forMs > 0 ? ` for ${seconds(rule.forMs)}` : ''}`;
     case 'stuck':
       return 'stuck in a state longer than expected';
+    case 'circuitOpen':
+      return `command circuit breaker open${rule.forMs > 0 ? ` for ${seconds(rule.forMs)}` : ''}`;
   }
 }

@@ -235,6 +235,42 @@ describe('alarm engine', () => {
     expect(await r.alarms.deleteRule('off', 'ops')).toMatchObject({ ok: false, error: { code: 'notFound' } });
   });
 
+  it('circuitOpen follows the command circuit breaker of the device: raised when it opens, cleared when it closes', async () => {
+    const tmp = tempDir();
+    cleanups.push(tmp.cleanup);
+    const r = await rig(tmp.file);
+    await r.fleet.addDevice({ id: 'g', kind: 'fleetvisor.generic' });
+    await r.alarms.setRule({ id: 'cb', type: 'circuitOpen', severity: 'warning' }, 'ops');
+    const command = (n: number, status: 'timedOut' | 'succeeded') => ({
+      commandId: `c${n}`,
+      deviceId: 'g',
+      action: 'ping',
+      args: {},
+      actor: 'test',
+      carrier: 'protocol',
+      status,
+      requestedAt: 0,
+      expiresAt: null,
+      sentAt: 0,
+      attempts: 1,
+      completedAt: 1,
+    });
+    for (let i = 0; i < 5; i++) {
+      expect(r.fleet.guards.check({ deviceId: 'g', action: 'ping' })).toBeUndefined();
+      r.fleet.guards.settled?.(command(i, 'timedOut'));
+    }
+    expect(r.fleet.guards.breakerState('g')).toBe('open');
+    await r.alarms.settle();
+    expect(await r.alarms.list({ state: 'active', limit: 10 })).toMatchObject([
+      { ruleId: 'cb', deviceId: 'g', severity: 'warning', message: 'command circuit breaker open' },
+    ]);
+    // An answer from the device closes the breaker, and the alarm clears.
+    r.fleet.guards.settled?.(command(9, 'succeeded'));
+    expect(r.fleet.guards.breakerState('g')).toBe('closed');
+    await r.alarms.settle();
+    expect(r.alarms.counts().active).toBe(0);
+  });
+
   it('a rule that throws is removed and reported; the other rules and the fleet run on; saving it again reinstalls it', async () => {
     const tmp = tempDir();
     cleanups.push(tmp.cleanup);

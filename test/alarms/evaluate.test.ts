@@ -18,12 +18,12 @@ function setup(input: unknown) {
   const tick = () => feed({ type: 'tick' });
   const facts = (
     deviceId: string,
-    f: Partial<{ online: boolean; crashLoop: boolean; drift: boolean; stuck: boolean }>,
+    f: Partial<{ online: boolean; crashLoop: boolean; drift: boolean; stuck: boolean; circuitOpen: boolean }>,
   ) =>
     feed({
       type: 'facts',
       deviceId,
-      facts: { online: true, crashLoop: false, drift: false, stuck: false, ...f },
+      facts: { online: true, crashLoop: false, drift: false, stuck: false, circuitOpen: false, ...f },
     });
   const seen = () => changes.map((c) => `${c.type} ${c.deviceId}@${c.atMs}`);
   return { clock, rule, changes, tel, tick, facts, seen, feed };
@@ -162,6 +162,7 @@ describe('lifecycle rules', () => {
       ['crashLoop', 'crashLoop'],
       ['drift', 'drift'],
       ['stuck', 'stuck'],
+      ['circuitOpen', 'circuitOpen'],
     ] as const) {
       const t = setup({ id: type, type });
       t.facts('d1', { [fact]: true });
