@@ -25,20 +25,17 @@
  * await app.stop();
  */
 import { join } from 'node:path';
+import type { AlarmEngine } from '../alarms/alarm-engine.js';
+import { createAlarmEngine } from '../alarms/alarm-engine.js';
 import type { Convention } from '../conventions/convention.js';
 import { homieConvention } from '../conventions/homie/homie-bridge.js';
 import { modbusConvention } from '../conventions/modbus/modbus-bridge.js';
 import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.js';
-import type { AlarmEngine } from '../alarms/alarm-engine.js';
-import { createAlarmEngine } from '../alarms/alarm-engine.js';
 import type { Fleet } from '../devices/fleet.js';
 import { createFleet } from '../devices/fleet.js';
 import { genericDevice } from '../devices/generic-device.js';
 import type { FirmwareDriftPolicy, FirmwareDriftUpdater } from '../firmware/drift-updater.js';
 import { createFirmwareDriftUpdater } from '../firmware/drift-updater.js';
-import type { RetentionDays } from './retention.js';
-import { createRetention } from './retention.js';
-import type { AppSettings } from './settings.js';
 import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import { createFirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { KeyErrorCode, OpenedFirmware } from '../firmware/index.js';
@@ -57,8 +54,8 @@ import { socatAvailable } from '../sim/pty.js';
 import type { SimFleet } from '../sim/sim-fleet.js';
 import { startSimFleet } from '../sim/sim-fleet.js';
 import { DATABASE_FILE_NAME } from '../store/data-dir.js';
-import type { SqliteStore } from '../store/sqlite-store.js';
 import { openSqliteAlarmStore } from '../store/sqlite-alarm-store.js';
+import type { SqliteStore } from '../store/sqlite-store.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { BrokerAccounts } from '../transports/broker-accounts.js';
 import { openBrokerAccounts } from '../transports/broker-accounts.js';
@@ -66,6 +63,11 @@ import type { EmbeddedBroker } from '../transports/embedded-broker.js';
 import type { Links, MqttSettings } from '../transports/links.js';
 import { createLinks } from '../transports/links.js';
 import { brokerChild } from './broker-process.js';
+import type { DeclaredDevices } from './declared-devices.js';
+import { reconcileDeclaredDevices } from './declared-devices.js';
+import type { RetentionDays } from './retention.js';
+import { createRetention } from './retention.js';
+import type { AppSettings } from './settings.js';
 import type { RolloutRunner } from './rollout-runner.js';
 import { createRolloutRunner } from './rollout-runner.js';
 
@@ -120,6 +122,8 @@ export interface AppOptions {
    * Modbus RTU (devices added with a register map).
    */
   readonly conventions?: readonly Convention[];
+  /** The fleet declared in the config file: reconciled at start (src/host/declared-devices.ts). */
+  readonly devices?: DeclaredDevices;
   /**
    * The fleet-wide command rate limit (docs/commands.md); default 200 a second, burst 400. Each
    * device kind sets its own breaker and per-device limit.
@@ -405,6 +409,35 @@ export async function startApp(options: AppOptions): Promise<App> {
     stack.push(async () => {
       await root.terminateChild('devices');
     });
+    if (options.devices) {
+      const declared = await reconcileDeclaredDevices(
+        fleet,
+        options.devices,
+        async (deviceId, action, data) => {
+          if (action === 'remove') brokerAccounts?.revokeDevice(deviceId);
+          await store.appendEvents(
+            [
+              {
+                at: runtime.clock.wallNow(),
+                deviceId,
+                kind: 'device.audit',
+                data: { action, actor: 'config', ...data },
+              },
+            ],
+            { durability: 'full' },
+          );
+        },
+      );
+      log.info('declared devices reconciled', {
+        added: declared.added.length,
+        updated: declared.updated.length,
+        removed: declared.removed.length,
+        unchanged: declared.unchanged.length,
+        failed: declared.failed.length,
+      });
+      for (const f of declared.failed)
+        log.warn(`declared device ${f.id} not applied: ${f.code}: ${f.message}`);
+    }
     const alarmStore = await openSqliteAlarmStore({ file });
     stack.push(() => alarmStore.close());
     const alarms = createAlarmEngine({

@@ -15,6 +15,7 @@ import { modbusConvention } from '../conventions/modbus/modbus-bridge.js';
 import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.js';
 import { currentDataDirInput, resolveDataDir } from '../store/data-dir.js';
 import type { MqttSettings } from '../transports/links.js';
+import { DECLARED_KEYS, declaredDevicesOption } from './declared-devices.js';
 import { createHostApi } from './api.js';
 import type { SettingValue } from './settings.js';
 import { readSettings, SETTING_FIELDS, SETTINGS_FILE, settingsArgs } from './settings.js';
@@ -232,6 +233,7 @@ export function parseCommandLine(
       ...(demo !== undefined ? { demo } : {}),
       ...(adopt ? { adopt } : {}),
       ...(firmwareDrift ? { firmwareDrift } : {}),
+      ...declaredDevicesOption(argv, (message) => new UsageError(message)),
       ...(retentionDays !== undefined || telemetryDays !== undefined
         ? {
             retention: {
@@ -276,6 +278,7 @@ function configArgs(argv: readonly string[]): string[] {
   for (const [key, value] of Object.entries(json)) {
     if (key === 'config' || key === 'help')
       throw new UsageError(`--config ${file}: '${key}' cannot be set in a file`);
+    if ((DECLARED_KEYS as readonly string[]).includes(key)) continue; // the declared fleet: declared-devices.ts
     if (value === true) out.push(`--${key}`);
     else if (typeof value === 'string' || typeof value === 'number') out.push(`--${key}=${value}`);
     else if (value !== false)
