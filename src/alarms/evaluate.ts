@@ -88,6 +88,8 @@ export function compileRule(rule: AlarmRule, applies: (deviceId: string) => bool
   /** Devices waiting out `forMs` (ticks look only at these). */
   const pending = new Set<string>();
   const forMs = 'forMs' in rule ? rule.forMs : 0;
+  /** Lifecycle rules skip telemetry at once (it is most of the inputs). */
+  const readsTelemetry = rule.type === 'threshold' || rule.type === 'rateOfChange' || rule.type === 'noData';
   const text = describeRule(rule);
 
   const stateOf = (id: string) => {
@@ -251,6 +253,7 @@ export function compileRule(rule: AlarmRule, applies: (deviceId: string) => bool
         pending.delete(id);
         return;
       }
+      if (input.type === 'telemetry' && !readsTelemetry) return;
       if (!applies(id)) return;
       if (input.type === 'telemetry') telemetry(id, input.values, input.atMs, emit);
       else facts(id, input.facts, input.atMs, emit);

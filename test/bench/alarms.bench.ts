@@ -8,7 +8,8 @@
  * than 5/s, no data for 60 s, offline for 5 min; 1 % of the devices report a weak signal, so
  * 100 alarms are raised and written in each run). Each run ends when the store has committed every point and, with
  * rules, when every rule has seen every message (`settle`), so a backlog in the event manager
- * counts. Runs alternate (without, with, without, with) and each side keeps its best.
+ * counts. Runs go without, with, with, without (the telemetry table grows with every run, so
+ * neither side always meets the larger one) and each side keeps its best.
  *
  * This is the in-process ingest rate, without the MQTT hop the links bench adds in front: the
  * rules' share of the work is measured against less, so the ratio is the stricter one.
@@ -95,11 +96,14 @@ try {
   let base = 0;
   let rules = 0;
   let raised = 0;
-  for (let i = 0; i < 2; i++) {
-    base = Math.max(base, await without(N));
-    const w = await withRules(N);
-    rules = Math.max(rules, w.rate);
-    raised = w.raised;
+  // A B B A: the telemetry table grows with every run, so neither side always runs on the larger one.
+  for (const side of ['without', 'with', 'with', 'without'] as const) {
+    if (side === 'without') base = Math.max(base, await without(N));
+    else {
+      const w = await withRules(N);
+      rules = Math.max(rules, w.rate);
+      raised = w.raised;
+    }
   }
   report(
     SUITE,
