@@ -3,7 +3,8 @@
  * reporting temp ~20–25 °C, SQLite), the built renderer served by the host's server, Debian's
  * Chromium: a rule refused by the host names the bad field in the editor; "temp above 10 for
  * 2 s" saved from the editor fires on both demo devices, the navigation counts them, one is
- * acknowledged from its row and the count drops. Notifications are never asked for on load.
+ * acknowledged from its row and the count drops. Notifications are never asked for on load; once
+ * the button asked (permission granted), a new alarm shows one.
  * Screenshots go to .test-results/screenshots/alarms-*.png.
  */
 import { existsSync } from 'node:fs';
@@ -82,6 +83,38 @@ describe.skipIf(!existsSync(CHROMIUM))('the Alarms view', () => {
       value: { items: [{ deviceId: first, ackedBy: expect.any(String) }] },
     });
     await page.screenshot({ path: join(SHOTS, 'alarms-acknowledged.png'), fullPage: true });
+
+    // Notifications: asked for by the button; then a new alarm shows one (a spy counts them).
+    await page.context().grantPermissions(['notifications'], { origin: new URL(host!.server.url).origin });
+    await page.evaluate(() => {
+      const Real = window.Notification;
+      const seen: string[] = [];
+      (window as unknown as { seenNotifications: string[] }).seenNotifications = seen;
+      class Spy extends Real {
+        constructor(title: string, options?: NotificationOptions) {
+          seen.push(title);
+          super(title, options);
+        }
+      }
+      Object.defineProperty(window, 'Notification', { value: Spy, configurable: true, writable: true });
+    });
+    await page.getByTestId('alarms-notify').click();
+    await expect
+      .poll(() => page.getByTestId('alarms-notify').textContent())
+      .toBe('Notifications on — turn off');
+    const set = await host!.api.call('alarmRuleSet', {
+      rule: { id: 'hotter', type: 'threshold', metric: 'temp', op: 'above', value: 5, severity: 'critical' },
+    });
+    expect(set.ok).toBe(true);
+    await expect
+      .poll(
+        () => page.evaluate(() => (window as unknown as { seenNotifications: string[] }).seenNotifications),
+        {
+          timeout: 10_000,
+        },
+      )
+      .toEqual(expect.arrayContaining([`critical alarm: ${first}`]));
+    await expect.poll(() => count.textContent(), { timeout: 5_000 }).toBe('3');
     expect(host!.pageErrors).toEqual([]);
   }, 60_000);
 });
