@@ -13,8 +13,10 @@
  */
 import { useCallback, useEffect, useState } from 'react';
 import { ConnectionStatus } from './components/ConnectionStatus.js';
+import { useAlarmWatch } from './lib/alarms.js';
 import { useWaitingCount } from './lib/discovered.js';
 import { useLive } from './store/use-live.js';
+import { AlarmsView } from './views/AlarmsView.js';
 import { DeviceDetailView } from './views/DeviceDetail.js';
 import { DiscoveredView } from './views/DiscoveredView.js';
 import { EventsView } from './views/EventsView.js';
@@ -25,7 +27,7 @@ import { SettingsView } from './views/SettingsView.js';
 import { SystemView } from './views/SystemView.js';
 import { TreeView } from './views/TreeView.js';
 
-type Section = 'settings' | 'fleet' | 'discovered' | 'tree' | 'system' | 'events' | 'firmware';
+type Section = 'settings' | 'fleet' | 'discovered' | 'tree' | 'system' | 'events' | 'firmware' | 'alarms';
 type Route =
   | { readonly section: Section; readonly device?: undefined }
   | { readonly section: Section; readonly device: string };
@@ -59,6 +61,7 @@ const SECTIONS: readonly { id: Section; label: string; icon: string }[] = [
   { id: 'system', label: 'System', icon: '◔' },
   { id: 'events', label: 'Events', icon: '≡' },
   { id: 'firmware', label: 'Firmware', icon: '⇪' },
+  { id: 'alarms', label: 'Alarms', icon: '⚠' },
   { id: 'settings', label: 'Settings', icon: '⚙' },
 ];
 
@@ -88,6 +91,7 @@ export function App({ fake }: { readonly fake?: number | undefined }) {
   const setFleetUi = useCallback((update: (ui: FleetUi) => FleetUi) => setFleetUiState(update), []);
   const failed = useLive((s) => s.stats?.devices.failed ?? 0);
   const waiting = useWaitingCount();
+  const alarmCounts = useAlarmWatch();
 
   const openDevice = useCallback(
     (id: string) => setRoute((r) => ({ section: r.section, device: id })),
@@ -140,6 +144,15 @@ export function App({ fake }: { readonly fake?: number | undefined }) {
                 </span>
                 {s.label}
                 {s.id === 'fleet' && failed > 0 ? <span className="nav-count tone-err">{failed}</span> : null}
+                {s.id === 'alarms' && alarmCounts.unacked > 0 ? (
+                  <span
+                    className={`nav-count ${(alarmCounts.bySeverity.critical ?? 0) + (alarmCounts.bySeverity.major ?? 0) > 0 ? 'tone-err' : 'tone-warn'}`}
+                    data-testid="nav-alarms-count"
+                    title="Open alarms not acknowledged"
+                  >
+                    {alarmCounts.unacked}
+                  </span>
+                ) : null}
                 {s.id === 'discovered' && waiting > 0 ? (
                   <span className="nav-count tone-warn" data-testid="nav-discovered-count">
                     {waiting}
@@ -196,6 +209,8 @@ export function App({ fake }: { readonly fake?: number | undefined }) {
             <SystemView />
           ) : route.section === 'firmware' ? (
             <FirmwareView />
+          ) : route.section === 'alarms' ? (
+            <AlarmsView onOpenDevice={openDevice} />
           ) : route.section === 'settings' ? (
             <SettingsView />
           ) : (

@@ -255,9 +255,21 @@ export function createAlarmEngine(options: AlarmEngineOptions): AlarmEngine {
     entry.crashed = null;
     if (!entry.rule.enabled) return;
     const rule = entry.rule;
-    const compiled = compile(rule, scopeOf(rule));
+    const applies = scopeOf(rule);
+    const compiled = compile(rule, applies);
     const now = clock.now();
-    for (const a of open.values()) if (a.ruleId === rule.id) compiled.restoreActive(a.deviceId, now);
+    const at = clock.wallNow();
+    for (const [key, a] of open)
+      if (a.ruleId === rule.id) {
+        if (applies(a.deviceId)) compiled.restoreActive(a.deviceId, now);
+        else {
+          // Out of the rule's (new) scope: nothing would ever clear it.
+          open.delete(key);
+          const cleared = { ...a, clearedAt: at, clearedBy: `rule changed by ${entry.updatedBy}` };
+          write(cleared);
+          tell(cleared, 'cleared');
+        }
+      }
     const emit = (c: AlarmChange) => apply(rule, c);
     const added = await m.addHandler<CompiledRule>(handlerId, {
       init: () => compiled,

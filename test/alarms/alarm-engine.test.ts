@@ -184,7 +184,7 @@ describe('alarm engine', () => {
     expect(seen).toEqual(['raised 1 d1', 'acked 1 d1', 'shelved 1 d1', 'cleared 1 d1']);
   });
 
-  it('lifecycle rules: offline for a duration, crash loop; deleting a rule clears its alarms', async () => {
+  it('lifecycle rules: offline for a duration, crash loop; a scope that leaves a device out clears its alarm', async () => {
     const tmp = tempDir();
     cleanups.push(tmp.cleanup);
     const r = await rig(tmp.file);
@@ -227,11 +227,16 @@ describe('alarm engine', () => {
     await r.alarms.settle();
     expect(await r.alarms.list({ state: 'active', ruleId: 'loop', limit: 10 })).toEqual([]);
 
+    // A scope that leaves the device out clears its alarm.
+    await r.alarms.setRule(
+      { id: 'off', type: 'offline', forMs: 5000, severity: 'minor', scope: { tag: 'none' } },
+      'eve',
+    );
+    expect((await r.alarms.list({ ruleId: 'off', deviceId: 'p', limit: 1 }))[0]?.clearedBy).toBe(
+      'rule changed by eve',
+    );
     expect(await r.alarms.deleteRule('off', 'ops')).toEqual({ ok: true, value: { deleted: 'off' } });
     expect(await r.alarms.list({ state: 'active', limit: 10 })).toEqual([]);
-    expect((await r.alarms.list({ ruleId: 'off', deviceId: 'p', limit: 10 }))[0]?.clearedBy).toBe(
-      'rule deleted by ops',
-    );
     expect(await r.alarms.deleteRule('off', 'ops')).toMatchObject({ ok: false, error: { code: 'notFound' } });
   });
 

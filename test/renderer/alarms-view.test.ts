@@ -49,6 +49,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the Alarms view', () => {
     await page.getByTestId('rule-id').fill('warm');
     await page.getByTestId('rule-value').fill('10');
     await page.getByTestId('rule-forMs').fill('2000');
+    await page.screenshot({ path: join(SHOTS, 'alarms-rule-editor.png'), fullPage: true });
     await page.getByTestId('rule-save').click();
     // No metric: the host's validation names the field.
     await expect

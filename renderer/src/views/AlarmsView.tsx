@@ -356,6 +356,10 @@ function RuleEditor({
   const [values, setValues] = useState<Record<string, string>>(() => {
     const v: Record<string, string> = { id: '', severity: 'major', op: 'above' };
     if (initial) for (const [k, x] of Object.entries(initial)) if (typeof x !== 'object') v[k] = String(x);
+    const scope = initial?.scope as { kind?: string; tag?: string } | undefined;
+    v.scopeKind = scope?.kind ?? '';
+    v.scopeTag = scope?.tag ?? '';
+    v.enabled = initial?.enabled === false ? 'false' : 'true';
     return v;
   });
   const [error, setError] = useState<string | null>(null);
@@ -373,7 +377,15 @@ function RuleEditor({
       if (raw === undefined || raw === '') continue;
       rule[f] = NUMERIC.has(f) ? Number(raw) : raw;
     }
-    if (initial?.scope !== undefined) rule.scope = JSON.parse(JSON.stringify(initial.scope));
+    // The scope: the kind and tag fields; device ids only from the config file or the API (kept).
+    const ids = (initial?.scope as { deviceIds?: string[] } | undefined)?.deviceIds;
+    const scope = {
+      ...(ids ? { deviceIds: ids } : {}),
+      ...(values.scopeKind ? { kind: values.scopeKind } : {}),
+      ...(values.scopeTag ? { tag: values.scopeTag } : {}),
+    };
+    if (Object.keys(scope).length > 0) rule.scope = scope;
+    rule.enabled = values.enabled !== 'false';
     setSaving(true);
     const r = await client.call('alarmRuleSet', { rule });
     setSaving(false);
@@ -446,6 +458,35 @@ function RuleEditor({
           </label>
         ),
       )}
+      <label>
+        Device kind
+        <input
+          type="text"
+          placeholder="any"
+          value={values.scopeKind ?? ''}
+          onChange={(e) => set('scopeKind', e.target.value)}
+          data-testid="rule-scope-kind"
+        />
+      </label>
+      <label>
+        Device tag
+        <input
+          type="text"
+          placeholder="any"
+          value={values.scopeTag ?? ''}
+          onChange={(e) => set('scopeTag', e.target.value)}
+          data-testid="rule-scope-tag"
+        />
+      </label>
+      <label className="alarm-rule-enabled">
+        <input
+          type="checkbox"
+          checked={values.enabled !== 'false'}
+          onChange={(e) => set('enabled', e.target.checked ? 'true' : 'false')}
+          data-testid="rule-enabled"
+        />
+        Enabled
+      </label>
       <div className="alarm-rule-buttons">
         <button type="submit" className="btn small primary" disabled={saving} data-testid="rule-save">
           Save rule
