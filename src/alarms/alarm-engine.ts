@@ -20,6 +20,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { Fleet, FleetEvent } from '../devices/fleet.js';
+import type { JsonObject } from '../lib/json.js';
 import type { Failure, Result } from '../lib/result.js';
 import { err, ok } from '../lib/result.js';
 import type { EventManagerProcess } from '../runtime/event-manager.js';
@@ -93,6 +94,11 @@ export interface AlarmEngineOptions {
   readonly configFile?: string;
   /** For tests: how a rule becomes its evaluator. */
   readonly compile?: typeof compileRule;
+  /**
+   * Each change of an alarm for the device's event log (`alarm.raised`, `alarm.acked`,
+   * `alarm.shelved`, `alarm.cleared`, with who), so its history shows it.
+   */
+  readonly audit?: (kind: string, deviceId: string, data: JsonObject) => void;
 }
 
 const FACT_EVENTS = new Set([
@@ -141,7 +147,26 @@ export function createAlarmEngine(options: AlarmEngineOptions): AlarmEngine {
   const write = (a: AlarmRecord) => {
     writes = store.putAlarm(a).catch((error: unknown) => runtime.report(`alarm ${a.id} not saved`, error));
   };
+  const auditData = (a: AlarmRecord, e: AlarmEvent): JsonObject => {
+    const base = { id: a.id, ruleId: a.ruleId, severity: a.severity, message: a.message };
+    switch (e) {
+      case 'raised':
+        return base;
+      case 'acked':
+        return { ...base, by: a.ackedBy };
+      case 'shelved':
+        return { ...base, by: a.shelvedBy, until: a.shelvedUntil };
+      case 'cleared':
+        return { ...base, by: a.clearedBy };
+    }
+  };
   const tell = (a: AlarmRecord, e: AlarmEvent) => {
+    if (options.audit)
+      try {
+        options.audit(`alarm.${e}`, a.deviceId, auditData(a, e));
+      } catch (error) {
+        runtime.report('writing an alarm to the event log failed', error);
+      }
     for (const l of listeners)
       try {
         l(a, e);

@@ -445,6 +445,10 @@ export async function startApp(options: AppOptions): Promise<App> {
       fleet,
       store: alarmStore,
       configFile: join(options.dataDir, ALARM_RULES_FILE_NAME),
+      audit: (kind, deviceId, data) =>
+        void store
+          .appendEvents([{ at: runtime.clock.wallNow(), deviceId, kind, data }])
+          .catch((e: unknown) => log.warn('alarm event not written', { kind, deviceId, error: String(e) })),
     });
     await alarms.start();
     stack.push(() => alarms.stop());

@@ -91,6 +91,22 @@ describe('alarms API', () => {
       error: { code: 'badRequest' },
     });
 
+    // The device's event log has them too, with who.
+    let kinds: string[] = [];
+    for (let i = 0; i < 50 && !kinds.includes('alarm.acked'); i++) {
+      const events = await ok<Results['events']>('events', { id: 'demo-m001' });
+      kinds = events.items
+        .filter((e) => e.kind.startsWith('alarm.'))
+        .map((e) => `${e.kind} ${JSON.stringify(e.data)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(kinds).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^alarm\.raised .*"ruleId":"warm"/),
+        expect.stringMatching(/^alarm\.acked .*"by":"bob"/),
+      ]),
+    );
+
     // Deleting the rule clears its alarms, by the operator.
     expect(await ok('alarmRuleDelete', { id: 'warm' }, 'alice')).toEqual({ deleted: 'warm' });
     const cleared = await ok<Results['alarms']>('alarms', { state: 'cleared' });
