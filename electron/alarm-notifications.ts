@@ -9,7 +9,7 @@
  *   if (n) new Notification(n).show();
  * });
  */
-import type { AlarmEvent, AlarmRecord } from '../src/alarms/alarm-engine.js';
+import type { AlarmEvent, AlarmRecord } from '../src/host/app.js';
 
 export interface AlarmNotice {
   readonly title: string;

@@ -27,13 +27,13 @@ import type { EventManagerProcess } from '../runtime/event-manager.js';
 import { startEventManager } from '../runtime/event-manager.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { TimerRef } from '../runtime/timers.js';
-import type { AlarmFilter, AlarmRecord, SqliteAlarmStore } from '../store/sqlite-alarm-store.js';
 import type { AlarmChange, AlarmInput, CompiledRule, DeviceFacts } from './evaluate.js';
 import { compileRule } from './evaluate.js';
 import type { AlarmRule } from './rules.js';
 import { describeRule, parseRule, SEVERITIES } from './rules.js';
+import type { AlarmFilter, AlarmRecord, SqliteAlarmStore } from './sqlite-alarm-store.js';
 
-export type { AlarmRecord } from '../store/sqlite-alarm-store.js';
+export type { AlarmRecord } from './sqlite-alarm-store.js';
 
 /** `badRule` (the message names the field), `notFound`, `notActive` (shelving a cleared alarm). */
 export type AlarmErrorCode = 'badRule' | 'notFound' | 'notActive';

@@ -27,6 +27,7 @@
 import { join } from 'node:path';
 import type { AlarmEngine } from '../alarms/alarm-engine.js';
 import { createAlarmEngine } from '../alarms/alarm-engine.js';
+import { openSqliteAlarmStore } from '../alarms/sqlite-alarm-store.js';
 import type { Convention } from '../conventions/convention.js';
 import { homieConvention } from '../conventions/homie/homie-bridge.js';
 import { modbusConvention } from '../conventions/modbus/modbus-bridge.js';
@@ -54,7 +55,6 @@ import { socatAvailable } from '../sim/pty.js';
 import type { SimFleet } from '../sim/sim-fleet.js';
 import { startSimFleet } from '../sim/sim-fleet.js';
 import { DATABASE_FILE_NAME } from '../store/data-dir.js';
-import { openSqliteAlarmStore } from '../store/sqlite-alarm-store.js';
 import type { SqliteStore } from '../store/sqlite-store.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { BrokerAccounts } from '../transports/broker-accounts.js';
@@ -67,14 +67,17 @@ import type { DeclaredDevices } from './declared-devices.js';
 import { reconcileDeclaredDevices } from './declared-devices.js';
 import type { RetentionDays } from './retention.js';
 import { createRetention } from './retention.js';
-import type { AppSettings } from './settings.js';
 import type { RolloutRunner } from './rollout-runner.js';
 import { createRolloutRunner } from './rollout-runner.js';
+import type { AppSettings } from './settings.js';
 
 /** The demo's own database, so demo devices never mix with a real fleet. */
 export const DEMO_DATABASE_FILE_NAME = 'demo.sqlite';
 /** Alarm rules kept with the configuration (a JSON array of rules, src/alarms/rules.ts). */
 export const ALARM_RULES_FILE_NAME = 'alarm-rules.json';
+
+/** The alarm engine's events and records, for the desktop shell's notifications (electron/ sees src/ through src/host). */
+export type { AlarmEvent, AlarmRecord } from '../alarms/alarm-engine.js';
 
 export interface AppOptions {
   readonly dataDir: string;

@@ -592,7 +592,9 @@ export const METHODS = {
   settings: z.object({}).strict(),
   /** Saves settings for the next start (validated as a start would); all of them, replacing the file. */
   settingsSave: z
-    .object({ values: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean()])) })
+    .object({
+      values: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean()])),
+    })
     .strict(),
   firmwareImport: z
     .object({
@@ -727,12 +729,23 @@ export interface Results {
   settings: SettingsView;
   settingsSave: SettingsView;
   /** `read`: what the test read found (with `test: true`); a failed read refuses the add (`testReadFailed`). */
-  deviceAdd: { readonly device: DeviceRow; readonly read: { readonly values: Record<string, number> } | null };
-  deviceEdit: { readonly device: DeviceRow; readonly changed: readonly string[]; readonly restarted: boolean };
+  deviceAdd: {
+    readonly device: DeviceRow;
+    readonly read: { readonly values: Record<string, number> } | null;
+  };
+  deviceEdit: {
+    readonly device: DeviceRow;
+    readonly changed: readonly string[];
+    readonly restarted: boolean;
+  };
   deviceRemove: {
     readonly id: string;
     /** What `purge` deleted; null: the history is kept. */
-    readonly purged: { readonly telemetry: number; readonly events: number; readonly commands: number } | null;
+    readonly purged: {
+      readonly telemetry: number;
+      readonly events: number;
+      readonly commands: number;
+    } | null;
     readonly brokerAccountRevoked: boolean;
   };
   modbusTestRead: { readonly values: Record<string, number> };

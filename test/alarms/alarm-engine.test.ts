@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { AlarmEngine } from '../../src/alarms/alarm-engine.js';
 import { createAlarmEngine } from '../../src/alarms/alarm-engine.js';
 import { compileRule } from '../../src/alarms/evaluate.js';
+import { openSqliteAlarmStore } from '../../src/alarms/sqlite-alarm-store.js';
 import { defineDevice } from '../../src/devices/define-device.js';
 import type { Fleet } from '../../src/devices/fleet.js';
 import { createFleet } from '../../src/devices/fleet.js';
@@ -20,7 +21,6 @@ import { createSimulatedClock, flushMicrotasks } from '../../src/runtime/clock.j
 import type { RuntimeEvent } from '../../src/runtime/events.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
-import { openSqliteAlarmStore } from '../../src/store/sqlite-alarm-store.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import { recordingLogger, tempDir } from '../store/helpers.js';
 

@@ -19,11 +19,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAlarmEngine } from '../../src/alarms/alarm-engine.js';
+import { openSqliteAlarmStore } from '../../src/alarms/sqlite-alarm-store.js';
 import { createFleet } from '../../src/devices/fleet.js';
 import { genericDevice } from '../../src/devices/generic-device.js';
 import { createRealClock } from '../../src/runtime/clock.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
-import { openSqliteAlarmStore } from '../../src/store/sqlite-alarm-store.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import { gc, nowUs, report } from './bench-kit.js';
 

@@ -26,7 +26,19 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   firmware: ['lib', 'runtime', 'store', 'devices', 'transports'],
   conventions: ['lib', 'runtime', 'store', 'devices', 'transports', 'firmware'],
   sim: ['lib', 'devices', 'transports'],
-  host: ['lib', 'runtime', 'store', 'devices', 'transports', 'firmware', 'conventions', 'sim', 'cluster'],
+  alarms: ['lib', 'runtime', 'store', 'devices'],
+  host: [
+    'lib',
+    'runtime',
+    'store',
+    'devices',
+    'transports',
+    'firmware',
+    'conventions',
+    'sim',
+    'cluster',
+    'alarms',
+  ],
   cluster: ['lib', 'runtime', 'store', 'devices', 'transports', 'firmware', 'conventions'],
 };
 

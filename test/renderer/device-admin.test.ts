@@ -96,9 +96,11 @@ describe.skipIf(SKIP !== '')(`devices managed from the UI ${SKIP}`, () => {
     await page.getByTestId('fleet-empty').waitFor({ timeout: 10_000 });
     expect(app.fleet.has('meter-1')).toBe(false);
     const audits = await app.store.queryEvents({ deviceId: 'meter-1', kind: 'device.audit', limit: 10 });
-    expect(
-      audits.items.map((i) => (i.ok ? (i.value.data as { action: string }).action : null)),
-    ).toEqual(['add', 'edit', 'remove']);
+    expect(audits.items.map((i) => (i.ok ? (i.value.data as { action: string }).action : null))).toEqual([
+      'add',
+      'edit',
+      'remove',
+    ]);
     expect(host!.pageErrors).toEqual([]);
   }, 90_000);
 });

@@ -34,10 +34,10 @@ import type {
   TreeNode,
 } from '../contract.js';
 import { METHODS } from '../contract.js';
+import { alarmHandlers } from './alarms.js';
 import { auditDevice, devicesAdminHandlers } from './devices-admin.js';
 import { firmwareHandlers } from './firmware.js';
 import type { LiveFigures } from './live.js';
-import { alarmHandlers } from './alarms.js';
 import { rolloutHandlers } from './rollouts.js';
 import { settingsHandlers } from './settings.js';
 import type { FoundProcess } from './tree.js';
@@ -284,7 +284,9 @@ function operatorHandlers(ctx: ApiContext) {
       const hub = links.hub ?? fail('unavailable', 'links are not running');
       const r = await hub.adopt(a.id);
       if (!r.ok) fail(FLEET_CODES[r.error.code] ?? r.error.code, r.error.message);
-      await auditDevice(app, a.id, 'adopt', context.actor ?? 'api', { kind: fleet.device(a.id)?.kind ?? null });
+      await auditDevice(app, a.id, 'adopt', context.actor ?? 'api', {
+        kind: fleet.device(a.id)?.kind ?? null,
+      });
       return ctx.row(fleet.device(a.id)!);
     },
 

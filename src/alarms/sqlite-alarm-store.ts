@@ -11,12 +11,12 @@
  * (await s.listAlarms({ state: 'active', limit: 50 }, Date.now())).length; // 1
  */
 import { resolve } from 'node:path';
-import { type AlarmRule, parseRule } from '../alarms/rules.js';
-import { migrate } from './migrations.js';
-import { messageOf } from './records.js';
-import type { SqliteConnection, SqlValue } from './sqlite-connection.js';
-import { openSqliteConnection } from './sqlite-connection.js';
-import { StoreError } from './store.js';
+import { migrate } from '../store/migrations.js';
+import { messageOf } from '../store/records.js';
+import type { SqliteConnection, SqlValue } from '../store/sqlite-connection.js';
+import { openSqliteConnection } from '../store/sqlite-connection.js';
+import { StoreError } from '../store/store.js';
+import { type AlarmRule, parseRule } from './rules.js';
 
 export interface AlarmRecord {
   readonly id: number;
