@@ -9,7 +9,10 @@
  *   if (n) new Notification(n).show();
  * });
  */
-import type { AlarmEvent, AlarmRecord } from '../src/host/app.js';
+import type { AlarmView } from '../src/host/contract.js';
+
+/** What happened to an alarm (src/alarms/alarm-engine.ts); only `raised` makes a notification. */
+export type AlarmEvent = 'raised' | 'acked' | 'shelved' | 'cleared';
 
 export interface AlarmNotice {
   readonly title: string;
@@ -17,7 +20,7 @@ export interface AlarmNotice {
 }
 
 export function alarmNotification(
-  alarm: AlarmRecord,
+  alarm: AlarmView,
   event: AlarmEvent,
   now: number = Date.now(),
 ): AlarmNotice | undefined {

@@ -555,6 +555,18 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
         from: versionBefore ?? null,
         size,
       });
+      const fw = options.current?.firmware;
+      if (fw?.version === version && fw.confirmed === false) {
+        // The image runs already, on trial (an earlier job ended or was lost after the apply):
+        // no second transfer (the device would answer busy); the trial runs and is confirmed.
+        log.info('firmware update: the image is on trial already; confirming after the trial', {
+          deviceId,
+          version,
+        });
+        offset = size;
+        startTrial();
+        return;
+      }
       next('transferring');
     },
     ack: onAck,

@@ -76,9 +76,6 @@ export const DEMO_DATABASE_FILE_NAME = 'demo.sqlite';
 /** Alarm rules kept with the configuration (a JSON array of rules, src/alarms/rules.ts). */
 export const ALARM_RULES_FILE_NAME = 'alarm-rules.json';
 
-/** The alarm engine's events and records, for the desktop shell's notifications (electron/ sees src/ through src/host). */
-export type { AlarmEvent, AlarmRecord } from '../alarms/alarm-engine.js';
-
 export interface AppOptions {
   readonly dataDir: string;
   readonly logger: Logger;

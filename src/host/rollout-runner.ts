@@ -73,9 +73,11 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
       policy: what.policy,
       actor: what.actor,
       findJob: (deviceId) => updates.job(deviceId),
+      // Only a confirmed image counts as running: one on trial still needs its confirm (a job does it).
       runningVersion: (deviceId) => {
-        const v = fleet.device(deviceId)?.status.firmware;
-        return typeof v === 'string' ? v : undefined;
+        const status = fleet.device(deviceId)?.status;
+        const v = status?.firmware;
+        return typeof v === 'string' && status?.confirmed !== false ? v : undefined;
       },
       ...(restore ? { restore } : {}),
       onChange: (s) => {

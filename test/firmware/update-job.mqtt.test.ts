@@ -173,6 +173,37 @@ describe.each(brokers)('one device firmware update over MQTT ($name)', ({ url: b
     expect(d.device.firmware).toMatchObject({ version: '1.1.0', confirmed: true });
   }, 30_000);
 
+  it('a job lost after the apply (the image on trial) is taken up by a new one: the trial runs and is confirmed, no second transfer or apply', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('fw-lost');
+    const image = randomBytes(16 * 1024);
+    // The first host applies the image, then goes away while the device is on trial.
+    const first = await startHost(url, [id], undefined, { soakMs: 600_000 });
+    const d = await sim(url, id);
+    const applies: string[] = [];
+    d.device.on('reboot', (reason) => applies.push(reason));
+    await ready(first, id);
+    const started = first.updates.start(id, { image, version: '1.1.0' });
+    if (!started.ok) throw new Error(started.error.message);
+    await waitFor(() => first.updates.get(id)?.step === 'onTrial', 15_000, 'on trial');
+    await first.links.stop();
+    expect(d.device.firmware).toMatchObject({ version: '1.1.0', confirmed: false });
+    // A second host (its job store empty) is asked for the same image.
+    const chunks: number[] = [];
+    const second = await startHost(url, [id], (m) => {
+      if (m.type === 'fw.chunk') chunks.push(m.offset);
+      return m;
+    });
+    await ready(second, id);
+    const again = second.updates.start(id, { image, version: '1.1.0' });
+    if (!again.ok) throw new Error(again.error.message);
+    const final = await again.value.done;
+    expect(final.step).toBe('succeeded');
+    expect(d.device.firmware).toMatchObject({ version: '1.1.0', confirmed: true });
+    expect(chunks).toEqual([]);
+    expect(applies).toEqual(['fwApply']);
+  }, 40_000);
+
   it('an update to the version the device runs, confirmed, is refused: alreadyRunning, no job', async () => {
     const url = brokerUrl();
     const id = uniqueId('fw-same');
