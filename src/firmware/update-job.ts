@@ -517,7 +517,20 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
       case 'rollingBack':
         next(r.step);
         break;
-      case 'rebooting':
+      case 'rebooting': {
+        // The device may have come back while the app was down: its hello then came before this job.
+        const now = options.current;
+        if (
+          now &&
+          r.boot !== undefined &&
+          now.boot !== r.boot &&
+          now.firmware.version === version &&
+          !now.firmware.confirmed
+        ) {
+          bootBefore = now.boot;
+          startTrial();
+          return;
+        }
         to('rebooting', clock.wallNow() + Math.max(0, left));
         stepTimer = clock.setTimeout(
           () => fail('rebootTimeout', `no hello from a new boot within ${rebootTimeoutMs} ms of fw.apply`),
@@ -525,6 +538,7 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
         );
         changed();
         break;
+      }
       case 'onTrial':
         startTrial(Math.max(0, left));
         break;

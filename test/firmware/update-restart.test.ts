@@ -59,13 +59,13 @@ async function app(dir: string): Promise<App> {
   return a;
 }
 
-async function device(id: string): Promise<MqttSimDevice> {
+async function device(id: string, bootDelayMs = 200): Promise<MqttSimDevice> {
   const d = await startMqttSimDevice(broker.url, {
     id,
     telemetryIntervalMs: 1000,
     reconnectMinMs: 100,
     reconnectMaxMs: 500,
-    bootDelayMs: 200,
+    bootDelayMs,
   });
   cleanups.push(() => d.stop());
   return d;
@@ -216,6 +216,28 @@ describe('a firmware update across an app restart', () => {
     expect(final.resumedFrom).toBeGreaterThanOrEqual(cut);
     expect(d.device.firmware).toMatchObject({ version: '1.1.0', confirmed: true });
     expect(d.device.reboots).toBe(1); // applied once
+  }, 90_000);
+
+  it('stopped while the device reboots into the new image: the restarted app sees it back on trial and confirms', async () => {
+    const dir = dataFolder();
+    const id = uniqueId('fw-rb');
+    const d = await device(id, 2500); // a slow boot: the app stops and starts again inside it
+    const first = await app(dir);
+    const sha256 = await importImage(first, 16 * 1024, '1.3.0');
+    await update(first, id, sha256);
+    await waitFor(() => job(first, id)?.step === 'rebooting', 20_000, 'rebooting');
+    await first.stop();
+    // The device comes back on the new image, unconfirmed, while no app runs.
+    await waitFor(
+      () => d.device.firmware.version === '1.3.0' && d.device.attached && !d.device.rebooting,
+      15_000,
+      'back on 1.3.0',
+    );
+    expect(d.device.firmware).toMatchObject({ confirmed: false });
+    const second = await app(dir);
+    await waitFor(() => second.updates.get(id)?.step === 'succeeded', 30_000, 'confirmed');
+    expect(d.device.firmware).toMatchObject({ version: '1.3.0', confirmed: true });
+    expect(d.device.reboots).toBe(1);
   }, 90_000);
 
   it('stopped while the new image is on trial: the restarted app finishes the trial and confirms', async () => {
