@@ -92,7 +92,10 @@ describe.skipIf(!existsSync(CHROMIUM))(
             const running = page.getByTestId('device-updates').getByTestId('fw-history-row').first();
             await running.waitFor({ timeout: 5_000 });
             expect(await running.getAttribute('data-step')).toBe('onTrial');
-            expect(await running.textContent()).toMatch(/on trial.*\d+ s of trial/);
+            // The row comes first from the event log; the live job (polled each second) adds the countdown.
+            await expect
+              .poll(() => running.textContent(), { timeout: 5_000 })
+              .toMatch(/on trial.*\d+ s of trial/);
             await page.getByTestId('device-updates').scrollIntoViewIfNeeded();
             await page.screenshot({ path: join(SHOTS, 'fleet-updating-detail-running.png') });
             await page.keyboard.press('Escape');
