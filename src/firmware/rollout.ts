@@ -129,7 +129,10 @@ export function formatMaintenanceWindow(w: MaintenanceWindow): string {
   const hhmm = (min: number) =>
     `${String(Math.floor(min / 60) % 24).padStart(2, '0')}:${String(min % 60).padStart(2, '0')}`;
   const days = w.days && w.days.length < 7 ? `${w.days.map((d) => DAY_NAMES[d]).join(',')} ` : '';
-  return `${days}${hhmm(w.startMinute)}-${hhmm(w.startMinute + w.durationMinutes)}${w.zone === 'utc' ? ' utc' : ''}`;
+  const end = w.startMinute + w.durationMinutes;
+  // A window to midnight reads 24:00, as written ("00:00-24:00"), not 00:00.
+  const endText = end === 1440 ? '24:00' : hhmm(end);
+  return `${days}${hhmm(w.startMinute)}-${endText}${w.zone === 'utc' ? ' utc' : ''}`;
 }
 
 /**

@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ParseArgsConfig } from 'node:util';
 import type { AppClient } from './app-client.js';
-import type { ArgsOf, DeviceRow, EventView } from './contract.js';
+import type { ActResult, ArgsOf, CommandView, DeviceRow, EventView } from './contract.js';
 import type { UpdateCliIo } from './update-cli.js';
 import { CliError, must, runAppCli } from './update-cli.js';
 
@@ -51,12 +51,15 @@ Examples:
   fleetvisor devices rm meter-1 --purge
 `;
 
-export const ACT_USAGE = `Usage: fleetvisor act SELECTOR ACTION [--args JSON]
+export const ACT_USAGE = `Usage: fleetvisor act SELECTOR ACTION [--args JSON] [--timeout SECONDS] [--no-wait]
 
   SELECTOR   a device id, ids separated by commas, tag:T (every device with tag T) or kind:K
   ACTION     one of the kind's actions (see 'fleetvisor devices show ID')
 
-Prints one line per device; exits 0 only if the action succeeded on every device, 1 otherwise.
+Waits for each device's answer (at most --timeout, default 30 s) and prints one line per device
+with its outcome: succeeded (round trip, reply), failed, timedOut, … — or still open when the time
+ran out. Exits 0 only if the action succeeded on every device, 1 otherwise. --no-wait returns once
+every command is accepted (sent or queued), counting those as succeeded.
 
 ${COMMON}
 Examples:
@@ -94,6 +97,8 @@ const FLAGS = {
   limit: { type: 'string' },
   follow: { type: 'boolean' },
   interval: { type: 'string' },
+  'no-wait': { type: 'boolean' },
+  timeout: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 interface Values {
@@ -111,10 +116,21 @@ interface Values {
   readonly limit?: string;
   readonly follow?: boolean;
   readonly interval?: string;
+  readonly 'no-wait'?: boolean;
+  readonly timeout?: string;
 }
 
 /** Attributes and action arguments as the API takes them. */
 type JsonArgs = NonNullable<ArgsOf<'deviceEdit'>['attributes']>;
+
+/** Command statuses that do not change any more. */
+const FINAL_COMMAND: ReadonlySet<string> = new Set([
+  'succeeded',
+  'failed',
+  'timedOut',
+  'cancelled',
+  'expired',
+]);
 
 const usage = (message: string): never => {
   throw new CliError('usage', message, 2);
@@ -344,15 +360,49 @@ export function runActCli(argv: readonly string[], io: UpdateCliIo): Promise<num
           args: v.args ? parseJsonObject(v.args, '--args') : {},
         }),
       );
-      const failed = results.filter((r) => !r.ok).length;
-      const lines = results.map((r) =>
-        r.ok
-          ? `${r.id.padEnd(20)} ok      ${r.commandStatus ?? r.state ?? ''}${r.commandId ? `  ${r.commandId}` : ''}`
-          : `${r.id.padEnd(20)} FAILED  ${r.error?.code}: ${r.error?.message}`,
+      const timeoutMs = Number(v.timeout ?? 30) * 1000;
+      if (!(timeoutMs > 0)) usage('--timeout: seconds, over 0');
+      // Each command's outcome, followed until it ends (the act answer says only "sent").
+      const outcomes = new Map<string, CommandView>();
+      const open = (r: ActResult) =>
+        r.ok &&
+        r.commandId !== undefined &&
+        !FINAL_COMMAND.has(outcomes.get(r.commandId)?.status ?? r.commandStatus ?? '');
+      const deadline = Date.now() + timeoutMs;
+      while (!v['no-wait'] && results.some(open) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 300));
+        for (const r of results.filter(open)) {
+          const page = await must(app.call('commands', { id: r.id, limit: 50 }));
+          const c = page.items.find((x) => x.commandId === r.commandId);
+          if (c) outcomes.set(c.commandId, c);
+        }
+      }
+      const statusOf = (r: ActResult) =>
+        r.commandId ? (outcomes.get(r.commandId)?.status ?? r.commandStatus ?? 'sent') : (r.state ?? 'done');
+      const good = (r: ActResult) => r.ok && (v['no-wait'] || !r.commandId || statusOf(r) === 'succeeded');
+      const lines = results.map((r) => {
+        if (!r.ok) return `${r.id.padEnd(20)} FAILED  ${r.error?.code}: ${r.error?.message}`;
+        const c = r.commandId ? outcomes.get(r.commandId) : undefined;
+        const rtt = c?.completedAt ? `  ${c.completedAt - c.requestedAt} ms` : '';
+        const detail = c?.error
+          ? `  ${c.error.code}: ${c.error.message}`
+          : c?.result !== undefined && c.result !== null
+            ? `  ${JSON.stringify(c.result).slice(0, 120)}`
+            : '';
+        const status = statusOf(r);
+        const still = !v['no-wait'] && r.commandId && !FINAL_COMMAND.has(status) ? ' (no answer yet)' : '';
+        return `${r.id.padEnd(20)} ${good(r) ? 'ok    ' : 'FAILED'}  ${status}${still}${rtt}${detail}${r.commandId ? `  #${r.commandId.slice(0, 8)}` : ''}`;
+      });
+      const succeeded = results.filter(good).length;
+      lines.push(`${succeeded} of ${results.length} succeeded`);
+      out(
+        results.map((r) => ({
+          ...r,
+          ...(r.commandId && outcomes.get(r.commandId) ? { outcome: outcomes.get(r.commandId) } : {}),
+        })),
+        lines.join('\n'),
       );
-      lines.push(`${results.length - failed} of ${results.length} succeeded`);
-      out(results, lines.join('\n'));
-      return failed === 0 ? 0 : 1;
+      return succeeded === results.length ? 0 : 1;
     },
     { flags: FLAGS },
   );

@@ -42,6 +42,8 @@ describe('maintenance windows', () => {
     }
     const w = parseMaintenanceWindow('mon-fri 22:00-02:00 utc');
     if (w.ok) expect(formatMaintenanceWindow(w.value)).toBe('mon,tue,wed,thu,fri 22:00-02:00 utc');
+    const allDay = parseMaintenanceWindow('00:00-24:00 utc');
+    if (allDay.ok) expect(formatMaintenanceWindow(allDay.value)).toBe('00:00-24:00 utc');
   });
 
   it('is open inside its hours (past midnight too) on its days, and names the next opening otherwise', () => {

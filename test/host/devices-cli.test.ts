@@ -122,7 +122,8 @@ describe.skipIf(SKIP !== '')(`fleetvisor devices / act / events against the runn
     }
     expect(byTag.stderr).toBe('');
     expect(byTag.code).toBe(0);
-    expect(byTag.stdout).toMatch(/^meter-1 +ok/m);
+    // The device's answer, not just "sent": the write succeeded, with its round trip.
+    expect(byTag.stdout).toMatch(/^meter-1 +ok +succeeded +\d+ ms/m);
     expect(byTag.stdout).toMatch(/^1 of 1 succeeded$/m);
     const mixed = fleetvisor('act', 'meter-1,nobody', 'write', '--args', '{"register":"voltage","value":1}');
     expect(mixed.code).toBe(1);
@@ -137,7 +138,13 @@ describe.skipIf(SKIP !== '')(`fleetvisor devices / act / events against the runn
       '{"register":"setpoint","value":7}',
       '--json',
     );
-    expect(JSON.parse(json.stdout).value).toEqual([expect.objectContaining({ id: 'meter-1', ok: true })]);
+    expect(JSON.parse(json.stdout).value).toEqual([
+      expect.objectContaining({
+        id: 'meter-1',
+        ok: true,
+        outcome: expect.objectContaining({ status: 'succeeded' }),
+      }),
+    ]);
     expect(fleetvisor('act', 'tag:none', 'write').stderr).toMatch(/noDevices: no device matches tag:none/);
   }, 60_000);
 
