@@ -32,7 +32,9 @@ const args = tool
   ? ['--import', import.meta.resolve('tsx'), join(root, 'src', ...tool), ...rest]
   : [start, ...(command === 'serve' ? ['--headless', ...rest] : process.argv.slice(2))];
 const child = spawn(process.execPath, args, {
-  stdio: 'inherit',
+  // The app (not the tools, which would wait on it) gets a channel: it closes when this process
+  // ends, even killed with -9, and the app then stops too (scripts/start.mjs, src/host/main.ts).
+  stdio: tool ? 'inherit' : ['inherit', 'inherit', 'inherit', 'ipc'],
   cwd: tool ? process.cwd() : undefined,
 });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));

@@ -84,10 +84,16 @@ if (bin) {
     console.log(
       "fleetvisor: Electron's binary is not installed (it downloads on first use, which needs the internet); starting the headless server instead.",
     );
+  // An IPC channel, only so the app sees this launcher go (even killed with -9) and stops too.
   child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/host/main.ts'), ...appArgs], {
-    stdio: 'inherit',
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     cwd: root,
   });
 }
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+// Started by `fleetvisor serve` with a channel: its end (the launcher killed) stops the app.
+if (process.channel) {
+  process.channel.unref();
+  process.once('disconnect', () => child.kill('SIGTERM'));
+}
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

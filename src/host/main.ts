@@ -396,6 +396,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    // Started by the launcher (scripts/start.mjs) with an IPC channel: when the launcher is gone,
+    // even killed with -9, the channel closes and the app stops too, instead of running on orphaned
+    // with the data folder's lock.
+    if (process.channel) {
+      process.channel.unref();
+      process.once('disconnect', () => stop('launcher gone'));
+    }
     void app.whenStopped().then(() => resolve(true));
   });
   await server.close();
