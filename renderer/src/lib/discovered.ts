@@ -9,7 +9,7 @@
  * const results = await adoptMany(client, ['pump-1', 'pump-2'], (done) => setProgress(done));
  */
 import { useEffect, useSyncExternalStore } from 'react';
-import type { DiscoveredView, TypedClient } from '../../../src/host/contract.js';
+import type { DiscoveredView, Envelope, TypedClient } from '../../../src/host/contract.js';
 import { useCall } from './hooks.js';
 
 const STORAGE_KEY = 'fleetvisor.ignoredDiscovered';
@@ -68,9 +68,26 @@ export function refreshDiscovered(): void {
   for (const reload of [...reloaders]) reload();
 }
 
+/** The API's largest page of `discovered`. */
+const PAGE = 1000;
+
+/**
+ * Every discovered device, page after page: a real fleet brings thousands at once (2,000 waiting
+ * showed as "1,000 waiting" and "Adopt all 1,000" when only the first page was asked for).
+ */
+export async function allDiscovered(c: TypedClient): Promise<Envelope<readonly DiscoveredView[]>> {
+  const out: DiscoveredView[] = [];
+  for (let offset = 0; ; offset += PAGE) {
+    const r = await c.call('discovered', { offset, limit: PAGE });
+    if (!r.ok) return r;
+    out.push(...r.value);
+    if (r.value.length < PAGE) return { ok: true, value: out };
+  }
+}
+
 /** The host's discovered list, refreshed every {@link DISCOVERED_REFRESH_MS} and on {@link refreshDiscovered}. */
 export function useDiscoveredList() {
-  const list = useCall((c) => c.call('discovered', {}), [], { refreshMs: DISCOVERED_REFRESH_MS });
+  const list = useCall(allDiscovered, [], { refreshMs: DISCOVERED_REFRESH_MS });
   const { reload } = list;
   useEffect(() => {
     reloaders.add(reload);
