@@ -26,10 +26,15 @@ import type { Fleet } from '../devices/fleet.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { EventInput, JsonValue, Store } from '../store/store.js';
 import type { DeviceId, FwAckMessage, HelloMessage, Message } from './protocol.js';
-import { seqDelta } from './protocol.js';
+import { newCommandId, seqDelta } from './protocol.js';
 import { settleReply } from './protocol-carrier.js';
 
 /** One link as the hub sees it. `via` names it for people: `mqtt`, `serial:/dev/ttyUSB0`. */
+/** How often a device heard from without a known hello is asked for one. */
+export const HELLO_ASK_EVERY_MS = 30_000;
+/** Hello commands of the hub's own whose replies are still expected (bounded: a flood cannot grow it). */
+const MAX_OWN_HELLO_COMMANDS = 20_000;
+
 export interface LinkHandle {
   readonly via: string;
   /** `mqtt`: presence comes from retained status messages; `serial`: the hello is the connection. */
@@ -377,6 +382,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
 
   function onHello(id: string, s: Session, hello: HelloMessage, link: LinkHandle): void {
     s.hello = hello;
+    helloAskedAt.delete(id);
     options.onDeviceHello?.(id as DeviceId, hello);
     const fw = hello.firmware;
     void fleet.reportStatus(id, {
@@ -419,7 +425,11 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
    * reply, which answers a command of this session).
    */
   function aliveOn(id: string, s: Session, link: LinkHandle, boot: number | undefined, type: string): void {
-    if (s.online || !s.hello) return;
+    if (s.online) return;
+    if (!s.hello) {
+      askHello(id, link);
+      return;
+    }
     if (link.presence === 'hello' || s.status?.state !== 'offline') {
       goOnline(id, s, link);
       return;
@@ -438,6 +448,28 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     log.warn('device said offline but still sends: back online', { deviceId: id, by: type, via: link.via });
     s.status = { state: 'online', boot: current, conn: said.conn };
     goOnline(id, s, link);
+  }
+
+  /**
+   * A device of the fleet that sends but whose hello this host never got (a broker dropped the
+   * retained hello of a burst, as Mosquitto's default queue limit does when a host restarts under
+   * thousands of devices) is asked for one with the `hello` command every device implements
+   * (docs/protocol.md §4), at most every {@link HELLO_ASK_EVERY_MS}; its answer brings it online.
+   * The command is the hub's own: its reply is taken quietly, not as an unknown command.
+   */
+  const helloAskedAt = new Map<string, number>();
+  const ownHelloCommands = new Set<string>();
+  function askHello(id: string, link: LinkHandle): void {
+    const at = now();
+    const last = helloAskedAt.get(id);
+    if (last !== undefined && at - last < HELLO_ASK_EVERY_MS) return;
+    helloAskedAt.set(id, at);
+    const cmdId = newCommandId('hello');
+    ownHelloCommands.add(cmdId);
+    if (ownHelloCommands.size > MAX_OWN_HELLO_COMMANDS)
+      ownHelloCommands.delete(ownHelloCommands.values().next().value as string);
+    if (link.send(id, { v: 1, type: 'cmd', cmdId, action: 'hello' }))
+      log.debug('device sends but its hello is unknown: asked for one', { deviceId: id, via: link.via });
   }
 
   /** The store write of the telemetry `handle` just passed on (read by `deliver`). */
@@ -480,6 +512,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
         });
         return;
       case 'reply': {
+        if (ownHelloCommands.delete(m.cmdId)) return; // its fresh hello came before this reply
         const outcome = settleReply(fleet.commands, id, m);
         if (outcome !== 'unknownCommand') {
           // A reply to a command of ours is a sign of life too (serial replies included).

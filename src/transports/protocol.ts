@@ -21,6 +21,7 @@
  * if (id.ok) client.publish(topicFor(id.value, 'cmd'), encodeMessage(cmd), { qos: 1 });
  */
 
+import { randomBytes } from 'node:crypto';
 import type { DeviceId, DeviceIdError, DeviceIdErrorCode } from '../devices/device-id.js';
 import { describeChar, ID_MAX_CHARS, isIdChar, parseDeviceId } from '../devices/device-id.js';
 import type { JsonObject, JsonValue } from '../lib/json.js';
@@ -1135,4 +1136,13 @@ export function decodePublish(
     };
   }
   return { ok: true, value: { deviceId, channel, message } };
+}
+
+/**
+ * A fresh command id (`[A-Za-z0-9_-]`) for the host's own presence commands (`hello`, `ping`):
+ * random, not a counter, because a device caches replies by `cmdId` and would answer a restarted
+ * host's `hello-1` from its cache instead of saying hello.
+ */
+export function newCommandId(action: string): string {
+  return `${action}-${randomBytes(9).toString('base64url')}`;
 }

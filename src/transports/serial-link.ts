@@ -37,7 +37,6 @@
  * link.stats(); // { path, deviceId: 'pump-7', framesIn: 12, framesOut: 2, errors: { crcMismatch: 1 }, … }
  * await link.stop(); // closes the port
  */
-import { randomBytes } from 'node:crypto';
 import type { SerialPort } from 'serialport';
 import { z } from 'zod';
 import { callback, checkOptions, nonEmptyString, positiveInt } from '../lib/options.js';
@@ -54,6 +53,7 @@ import {
   DEFAULT_MAX_PAYLOAD_BYTES,
   decodeMessage,
   encodeMessage,
+  newCommandId,
   ProtocolError,
 } from './protocol.js';
 import type { SerialLoss, SerialOpenError } from './serial-port.js';
@@ -365,7 +365,7 @@ export class SerialLink extends ProcessBase {
   }
 
   private sendCommand(action: 'hello' | 'ping'): void {
-    const cmd: CommandMessage = { v: 1, type: 'cmd', cmdId: newCmdId(action), action };
+    const cmd: CommandMessage = { v: 1, type: 'cmd', cmdId: newCommandId(action), action };
     this.ownCommands.add(cmd.cmdId);
     if (this.ownCommands.size > 32) this.ownCommands.delete(this.ownCommands.values().next().value as string);
     this.send(cmd);
@@ -501,14 +501,6 @@ export async function startSerialLink(
 
 function sendFailure(code: SerialSendError['code'], message: string): { ok: false; error: SerialSendError } {
   return { ok: false, error: { code, message } };
-}
-
-/**
- * A fresh command id (`[A-Za-z0-9_-]`): random, not a counter, because a device caches replies by
- * `cmdId` and would answer a restarted host's `hello-1` from its cache instead of saying hello.
- */
-function newCmdId(action: string): string {
-  return `${action}-${randomBytes(9).toString('base64url')}`;
 }
 
 /** The options of one link (also checked per link by the serial manager). */

@@ -131,6 +131,25 @@ describe('presence: one rule', () => {
     expect(view(r).link.up).toBe(false);
   });
 
+  it('a device of the fleet heard from with no hello known (a retained hello the broker dropped) is asked for one, and its answer brings it online', async () => {
+    const r = await rig();
+    // A restarted host whose broker dropped the retained hello and status: only telemetry arrives.
+    r.hub.deliver(ID, telemetry(5, 1), r.mqtt);
+    expect(view(r).link.up).toBe(false);
+    const asks = () => r.sent.filter((x) => x.message.type === 'cmd' && x.message.action === 'hello');
+    expect(asks()).toHaveLength(1);
+    // Not asked again at every message: once per HELLO_ASK_EVERY_MS.
+    r.hub.deliver(ID, telemetry(5, 2), r.mqtt);
+    expect(asks()).toHaveLength(1);
+    // The device answers as §4 says: a fresh hello, then the reply, which is the hub's own.
+    const asked = asks()[0]!.message as { cmdId: string };
+    r.hub.deliver(ID, hello(5), r.mqtt);
+    r.hub.deliver(ID, { v: 1, type: 'reply', cmdId: asked.cmdId, ok: true }, r.mqtt);
+    r.hub.deliver(ID, telemetry(5, 3), r.mqtt);
+    expect(view(r)).toMatchObject({ state: 'connected', link: { up: true } });
+    expect(await events(r, 'device.badMessage')).toEqual([]);
+  });
+
   it('a reply is a sign of life: a device that only answers commands is not timed out (serial too)', async () => {
     const r = await rig();
     r.hub.deliver(ID, hello(1), r.serial);
