@@ -12,6 +12,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ParseArgsConfig } from 'node:util';
+import { isFinalStatus } from '../devices/create-command-tracker.js';
+import { COMMAND_STATUSES, type CommandStatus } from '../store/store.js';
 import type { AppClient } from './app-client.js';
 import type { ActResult, ArgsOf, CommandView, DeviceRow, EventView } from './contract.js';
 import type { UpdateCliIo } from './update-cli.js';
@@ -123,14 +125,9 @@ interface Values {
 /** Attributes and action arguments as the API takes them. */
 type JsonArgs = NonNullable<ArgsOf<'deviceEdit'>['attributes']>;
 
-/** Command statuses that do not change any more. */
-const FINAL_COMMAND: ReadonlySet<string> = new Set([
-  'succeeded',
-  'failed',
-  'timedOut',
-  'cancelled',
-  'expired',
-]);
+/** Whether a command status (as the API sends it) will not change any more. */
+const isFinal = (status: string) =>
+  (COMMAND_STATUSES as readonly string[]).includes(status) && isFinalStatus(status as CommandStatus);
 
 const usage = (message: string): never => {
   throw new CliError('usage', message, 2);
@@ -367,7 +364,7 @@ export function runActCli(argv: readonly string[], io: UpdateCliIo): Promise<num
       const open = (r: ActResult) =>
         r.ok &&
         r.commandId !== undefined &&
-        !FINAL_COMMAND.has(outcomes.get(r.commandId)?.status ?? r.commandStatus ?? '');
+        !isFinal(outcomes.get(r.commandId)?.status ?? r.commandStatus ?? '');
       const deadline = Date.now() + timeoutMs;
       while (!v['no-wait'] && results.some(open) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 300));
@@ -390,7 +387,7 @@ export function runActCli(argv: readonly string[], io: UpdateCliIo): Promise<num
             ? `  ${JSON.stringify(c.result).slice(0, 120)}`
             : '';
         const status = statusOf(r);
-        const still = !v['no-wait'] && r.commandId && !FINAL_COMMAND.has(status) ? ' (no answer yet)' : '';
+        const still = !v['no-wait'] && r.commandId && !isFinal(status) ? ' (no answer yet)' : '';
         return `${r.id.padEnd(20)} ${good(r) ? 'ok    ' : 'FAILED'}  ${status}${still}${rtt}${detail}${r.commandId ? `  #${r.commandId.slice(0, 8)}` : ''}`;
       });
       const succeeded = results.filter(good).length;

@@ -12,7 +12,8 @@
  * writeSettings(file, { 'broker-port': 1884, serial: 'auto' });
  * settingsArgs({ 'no-demo': true, serial: 'auto' }); // ['--no-demo', '--serial=auto']
  */
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writePrivateFile } from '../lib/private-file.js';
 import { err, type Failure, ok, type Result } from '../lib/result.js';
 
 export const SETTINGS_FILE = 'settings.json';
@@ -172,10 +173,7 @@ export function settingsArgs(values: Readonly<Record<string, SettingValue>>): st
 
 /** Writes the file whole (a temporary file renamed over it), readable by the user alone. */
 export function writeSettings(file: string, values: Readonly<Record<string, SettingValue>>): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(values, null, 2)}\n`, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
+  writePrivateFile(file, `${JSON.stringify(values, null, 2)}\n`);
 }
 
 /**

@@ -23,9 +23,10 @@
  */
 import type { BinaryLike, ScryptOptions } from 'node:crypto';
 import { createHash, pbkdf2Sync, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDeviceId } from '../devices/device-id.js';
+import { writePrivateFile } from '../lib/private-file.js';
 import type { Result } from '../lib/result.js';
 import type { BrokerPrincipal, DeviceConvention } from './broker-acl.js';
 import { HOST_USERNAME, NATIVE } from './broker-acl.js';
@@ -208,14 +209,6 @@ function parseFile(text: string, file: string): AccountsFile {
   return { version: 1, host: o.host, devices, provisioning };
 }
 
-/** Writes `text` to `file` atomically (a temporary file renamed over it), readable by the user alone. */
-function writePrivate(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
-}
-
 function stamp(file: string): string {
   try {
     const s = statSync(file);
@@ -294,8 +287,8 @@ export function openBrokerAccounts(
       devices: previous?.devices ?? {},
       provisioning: previous?.provisioning ?? {},
     };
-    writePrivate(secretFile, `${hostPassword}\n`);
-    writePrivate(file, `${JSON.stringify(data, null, 2)}\n`);
+    writePrivateFile(secretFile, `${hostPassword}\n`);
+    writePrivateFile(file, `${JSON.stringify(data, null, 2)}\n`);
   }
   let fileStamp = stamp(file);
   /** Secrets verified already: username → SHA-256 of the secret and the hash it matched. */
@@ -303,7 +296,7 @@ export function openBrokerAccounts(
 
   const save = (next: AccountsFile): void => {
     data = next;
-    writePrivate(file, `${JSON.stringify(data, null, 2)}\n`);
+    writePrivateFile(file, `${JSON.stringify(data, null, 2)}\n`);
     fileStamp = stamp(file);
   };
   const reload = (): boolean => {
