@@ -6,8 +6,6 @@
  * image confirmed, and each device applied it exactly once (the simulator counts its `fwApply`
  * reboots): no device flashed twice, none skipped.
  */
-import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,49 +18,28 @@ import type { MqttSimDevice } from '../../src/sim/mqtt-device.js';
 import { startMqttSimDevice } from '../../src/sim/mqtt-device.js';
 import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import { type Serve, startServe } from '../host/serve-rig.js';
 
 const ROOT = join(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'scripts/fleetvisor.mjs');
 const SAMPLE = join(ROOT, 'assets/firmware/sample-1.1.0.bin');
 const DEVICES = 20;
 const KILLS = 10;
 
 let broker: EmbeddedBroker;
 let dataDir: string;
-let server: ChildProcess | undefined;
-let output = '';
+let server: Serve | undefined;
 const sims: MqttSimDevice[] = [];
 const applies = new Map<string, number>();
 
 async function startServer(): Promise<void> {
-  output = '';
-  const child = spawn(
-    process.execPath,
-    [BIN, 'serve', '--data-dir', dataDir, '--no-demo', '--mqtt-url', broker.url, '--adopt', 'auto'],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FLEETVISOR_MQTT_URL: '', FLEETVISOR_PORT: '', FLEETVISOR_DATA_DIR: '' },
-    },
-  );
-  server = child;
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
+  server = await startServe(dataDir, ['--no-demo', '--mqtt-url', broker.url, '--adopt', 'auto'], {
+    timeoutMs: 60_000,
   });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  const deadline = Date.now() + 60_000;
-  while (!/Open the Fleetvisor UI at: (\S+)/.test(output)) {
-    if (child.exitCode !== null) throw new Error(`fleetvisor serve exited early:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`no URL printed within 60 s:\n${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** SIGKILL to the app itself (the pid in the data folder's lock; `fleetvisor` is its launcher). */
 async function kill9(): Promise<void> {
-  const child = server;
+  const child = server?.process;
   if (!child || child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   const { pid } = JSON.parse(readFileSync(join(dataDir, LOCK_FILE_NAME), 'utf8')) as { pid: number };
@@ -160,7 +137,10 @@ describe('a rollout whose app is killed with -9 ten times', () => {
       if (Date.now() > until) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    expect(now, output).toMatchObject({ state: 'completed', counts: { succeeded: DEVICES, failed: 0 } });
+    expect(now, server?.output()).toMatchObject({
+      state: 'completed',
+      counts: { succeeded: DEVICES, failed: 0 },
+    });
     for (const d of sims)
       expect(d.device.firmware, d.id).toMatchObject({ version: '1.1.0', confirmed: true });
     expect(Object.fromEntries(applies)).toEqual(Object.fromEntries(ids.map((id) => [id, 1])));

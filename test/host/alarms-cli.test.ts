@@ -5,29 +5,18 @@
  * listed, one is acknowledged and leaves the unacknowledged list; bad input and a missing app get
  * clear errors and exit codes.
  */
-import type { ChildProcess } from 'node:child_process';
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlarmView, Results } from '../../src/host/contract.js';
+import { runFleetvisor, type Serve, startServe } from './serve-rig.js';
 
-const ROOT = join(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'scripts/fleetvisor.mjs');
 let dataDir: string;
-let server: ChildProcess;
-let output = '';
+let server: Serve | undefined;
 
-function fleetvisor(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, FLEETVISOR_DATA_DIR: dataDir },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const fleetvisor = (...args: string[]) =>
+  runFleetvisor(args, { env: { FLEETVISOR_DATA_DIR: dataDir }, timeoutMs: 60_000 });
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'fv-alarms-cli-'));
@@ -45,31 +34,11 @@ beforeAll(async () => {
       },
     ]),
   );
-  server = spawn(process.execPath, [BIN, 'serve', '--data-dir', dataDir, '--broker-port', '0'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FLEETVISOR_MQTT_URL: '', FLEETVISOR_PORT: '' },
-  });
-  server.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  server.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  const deadline = Date.now() + 110_000;
-  while (!/Open the Fleetvisor UI at: (\S+)/.test(output)) {
-    if (server.exitCode !== null) throw new Error(`fleetvisor serve exited early:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`no URL printed within 110 s:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  server = await startServe(dataDir, ['--broker-port', '0']);
 }, 120_000);
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -82,7 +51,7 @@ describe('fleetvisor alarms', () => {
       expect(r.code, r.stderr).toBe(0);
       page = (JSON.parse(r.stdout) as { value: Results['alarms'] }).value;
       if (page.items.length > 0) break;
-      if (Date.now() > deadline) throw new Error(`no alarm within 40 s:\n${output}`);
+      if (Date.now() > deadline) throw new Error(`no alarm within 40 s:\n${server?.output()}`);
       await new Promise((res) => setTimeout(res, 1000));
     }
     const first = page.items[0]!;

@@ -6,67 +6,37 @@
  * per-device results and the exit code; the event log shows the audited changes, and --follow
  * prints new ones as they come.
  */
-import type { ChildProcess } from 'node:child_process';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModbusSlaveRig } from './modbus-slave-rig.js';
 import { modbusSlaveSkip, startModbusSlaveRig } from './modbus-slave-rig.js';
+import { BIN, ROOT, runFleetvisor, type Serve, startServe } from './serve-rig.js';
 
-const ROOT = join(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'scripts/fleetvisor.mjs');
 const SKIP = modbusSlaveSkip();
 let dataDir: string;
-let server: ChildProcess;
+let server: Serve | undefined;
 let slave: ModbusSlaveRig;
-let output = '';
 
 const REGISTERS = JSON.stringify([
   { name: 'voltage', table: 'input', address: 0, scale: 0.1 },
   { name: 'setpoint', table: 'holding', address: 1, writable: true },
 ]);
 
-function fleetvisor(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args, '--data-dir', dataDir], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, FLEETVISOR_DATA_DIR: '' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const fleetvisor = (...args: string[]) =>
+  runFleetvisor([...args, '--data-dir', dataDir], { timeoutMs: 60_000 });
 
 beforeAll(async () => {
   if (SKIP) return;
   dataDir = mkdtempSync(join(tmpdir(), 'fv-devices-cli-'));
   slave = await startModbusSlaveRig(dataDir, ['--units', '1']);
-  server = spawn(process.execPath, [BIN, 'serve', '--data-dir', dataDir, '--no-demo', '--broker-port', '0'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FLEETVISOR_MQTT_URL: '', FLEETVISOR_PORT: '' },
-  });
-  server.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  server.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  const deadline = Date.now() + 110_000;
-  while (!/Open the Fleetvisor UI at: (\S+)/.test(output)) {
-    if (server.exitCode !== null) throw new Error(`fleetvisor serve exited early:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`no URL printed within 110 s:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  server = await startServe(dataDir, ['--no-demo', '--broker-port', '0']);
 }, 120_000);
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   await slave?.stop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });

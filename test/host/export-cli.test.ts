@@ -4,20 +4,17 @@
  * Events and telemetry (raw and in buckets) come back as CSV and JSON Lines files that parse;
  * a bad parameter gets the app's reason and exit 1 (and leaves no file); with no app, exit 3.
  */
-import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCsvText } from '../store/csv-lines.js';
+import { BIN, type Serve, startServe } from './serve-rig.js';
 
-const ROOT = join(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'scripts/fleetvisor.mjs');
 let dataDir: string;
 let outDir: string;
-let server: ChildProcess;
-let output = '';
+let server: Serve | undefined;
 
 /** Runs the binary without blocking the event loop (the test polls while the app keeps running). */
 function fleetvisor(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -45,31 +42,11 @@ function fleetvisor(...args: string[]): Promise<{ code: number | null; stdout: s
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'fv-export-cli-'));
   outDir = mkdtempSync(join(tmpdir(), 'fv-export-out-'));
-  server = spawn(process.execPath, [BIN, 'serve', '--data-dir', dataDir], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FLEETVISOR_MQTT_URL: '', FLEETVISOR_PORT: '' },
-  });
-  server.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  server.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  const deadline = Date.now() + 110_000;
-  while (!/Open the Fleetvisor UI at: (\S+)/.test(output)) {
-    if (server.exitCode !== null) throw new Error(`fleetvisor serve exited early:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`no URL printed within 110 s:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  server = await startServe(dataDir);
 }, 120_000);
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   rmSync(dataDir, { recursive: true, force: true });
   rmSync(outDir, { recursive: true, force: true });
 });

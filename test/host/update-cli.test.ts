@@ -5,57 +5,25 @@
  * `fleetvisor firmware import`, updates a demo device with `--wait` and sees it succeed; bad input
  * gets a clear error and an exit code; with no app running it says so (exit 3).
  */
-import type { ChildProcess } from 'node:child_process';
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, runFleetvisor, type Serve, startServe } from './serve-rig.js';
 
-const ROOT = join(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'scripts/fleetvisor.mjs');
 const SAMPLE = join(ROOT, 'assets/firmware/sample-1.1.0.bin');
 let dataDir: string;
-let server: ChildProcess;
-let output = '';
+let server: Serve | undefined;
 
-function fleetvisor(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 120_000,
-    env: { ...process.env, FLEETVISOR_DATA_DIR: '' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const fleetvisor = (...args: string[]) => runFleetvisor(args);
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'fv-update-cli-'));
-  server = spawn(process.execPath, [BIN, 'serve', '--data-dir', dataDir], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FLEETVISOR_MQTT_URL: '', FLEETVISOR_PORT: '' },
-  });
-  server.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  server.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  const deadline = Date.now() + 110_000;
-  while (!/Open the Fleetvisor UI at: (\S+)/.test(output)) {
-    if (server.exitCode !== null) throw new Error(`fleetvisor serve exited early:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`no URL printed within 110 s:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  server = await startServe(dataDir);
 }, 120_000);
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
