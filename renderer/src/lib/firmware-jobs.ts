@@ -11,11 +11,12 @@
  * const job = active.get(row.id); // undefined: not being updated
  * const entries = updateHistory(events, job);
  */
-import { useEffect, useRef, useState } from 'react';
+import { useRef, useState } from 'react';
 import type { EventView, FirmwareJobView, Json } from '../../../src/host/contract.js';
 import { useClient } from '../store/use-live.js';
 import { FINAL_STEPS } from '../views/FirmwareUpdates.js';
 import { formatBytes } from './format.js';
+import { usePolling } from './hooks.js';
 
 /** Polling while a job runs, and while none does. */
 export const ACTIVE_POLL_MS = 1_000;
@@ -93,14 +94,12 @@ export function useFirmwareJobs(): FirmwareJobs {
   const client = useClient();
   const [state, setState] = useState<FirmwareJobs>({ jobs: null, active: NONE, error: null });
   const activeRef = useRef(NONE);
-  useEffect(() => {
-    let live = true;
-    let timer = 0;
-    const tick = async () => {
+  usePolling(
+    async (alive) => {
       let running = false;
       try {
         const r = await client.call('firmwareJobs', {});
-        if (!live) return;
+        if (!alive()) return IDLE_POLL_MS;
         if (r.ok) {
           const active = activeJobs(r.value, activeRef.current);
           activeRef.current = active;
@@ -108,16 +107,12 @@ export function useFirmwareJobs(): FirmwareJobs {
           setState({ jobs: r.value, active, error: null });
         } else setState((s) => ({ ...s, error: `${r.error.code}: ${r.error.message}` }));
       } catch (error) {
-        if (live) setState((s) => ({ ...s, error: String(error) }));
+        if (alive()) setState((s) => ({ ...s, error: String(error) }));
       }
-      if (live) timer = window.setTimeout(() => void tick(), running ? ACTIVE_POLL_MS : IDLE_POLL_MS);
-    };
-    void tick();
-    return () => {
-      live = false;
-      window.clearTimeout(timer);
-    };
-  }, [client]);
+      return running ? ACTIVE_POLL_MS : IDLE_POLL_MS;
+    },
+    [client],
+  );
   return state;
 }
 

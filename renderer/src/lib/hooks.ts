@@ -174,3 +174,29 @@ export function useDarkMode(): boolean {
 export function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
+
+/**
+ * Runs `tick` now and again each time the delay it answers has passed after it ended, while the
+ * component is mounted; a change of `deps` starts over. `alive()` says whether the component is
+ * still there after an await (not to set the state of one that is gone).
+ *
+ * @example
+ * usePolling(async (alive) => { const r = await client.call('rollouts', {}); if (alive()) set(r); return 2000; }, [client]);
+ */
+export function usePolling(tick: (alive: () => boolean) => Promise<number>, deps: DependencyList): void {
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the caller's deps decide, as for useEffect
+  useEffect(() => {
+    let live = true;
+    let timer = 0;
+    const alive = () => live;
+    const loop = async () => {
+      const next = await tick(alive);
+      if (live) timer = window.setTimeout(() => void loop(), next);
+    };
+    void loop();
+    return () => {
+      live = false;
+      window.clearTimeout(timer);
+    };
+  }, [...deps]);
+}

@@ -19,6 +19,7 @@ import type {
 } from '../../../src/host/contract.js';
 import { Empty, ErrorState, Loading } from '../components/States.js';
 import { formatBytes, formatDateTime } from '../lib/format.js';
+import { usePolling } from '../lib/hooks.js';
 import { useClient } from '../store/use-live.js';
 import { FINAL_STEPS, UpdateForm, UpdateJobs } from './FirmwareUpdates.js';
 import { RolloutForm, Rollouts } from './RolloutsPanel.js';
@@ -120,18 +121,9 @@ export function FirmwareView() {
     finished.current = ended;
     if (before && [...ended].some((t) => !before.has(t))) void load();
   }, [client, load]);
-  useEffect(() => {
-    let live = true;
-    let timer = 0;
-    const tick = async () => {
-      await loadJobs();
-      if (live) timer = window.setTimeout(() => void tick(), JOBS_POLL_MS);
-    };
-    void tick();
-    return () => {
-      live = false;
-      window.clearTimeout(timer);
-    };
+  usePolling(async () => {
+    await loadJobs();
+    return JOBS_POLL_MS;
   }, [loadJobs]);
 
   const importImage = async () => {

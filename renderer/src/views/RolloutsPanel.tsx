@@ -12,10 +12,11 @@
  * <RolloutForm image={image} colSpan={9} onStarted={refresh} onClose={close} />
  * <Rollouts refresh={n} />
  */
-import { Fragment, useCallback, useEffect, useId, useRef, useState } from 'react';
+import { Fragment, useCallback, useId, useRef, useState } from 'react';
 import type { FirmwareImageView, RolloutView } from '../../../src/host/contract.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
 import { formatDateTime } from '../lib/format.js';
+import { usePolling } from '../lib/hooks.js';
 import { useClient } from '../store/use-live.js';
 
 /** How often the "Rollouts" table asks for the rollouts while the view is open. */
@@ -67,10 +68,8 @@ function useFleetOfKinds(kinds: readonly string[]): Candidate[] | null {
   const client = useClient();
   const [found, setFound] = useState<Candidate[] | null>(null);
   const key = kinds.join('\n');
-  useEffect(() => {
-    let live = true;
-    let timer = 0;
-    const tick = async () => {
+  usePolling(
+    async (alive) => {
       const all: Candidate[] = [];
       for (const kind of key.split('\n')) {
         const r = await client.call('devices', { kind, limit: 10_000 });
@@ -78,16 +77,11 @@ function useFleetOfKinds(kinds: readonly string[]): Candidate[] | null {
           for (const d of r.value.items)
             all.push({ id: d.id, online: d.link.up, firmware: d.firmware, tags: d.tags });
       }
-      if (!live) return;
-      setFound(all);
-      timer = window.setTimeout(() => void tick(), DEVICES_POLL_MS);
-    };
-    void tick();
-    return () => {
-      live = false;
-      window.clearTimeout(timer);
-    };
-  }, [client, key]);
+      if (alive()) setFound(all);
+      return DEVICES_POLL_MS;
+    },
+    [client, key],
+  );
   return found;
 }
 
@@ -427,19 +421,10 @@ export function Rollouts({ refresh, onEnded }: { readonly refresh: number; reado
     ended.current = now;
     if (before && [...now].some((id) => !before.has(id))) endedRef.current?.();
   }, [client]);
-  // biome-ignore lint/correctness/useExhaustiveDependencies: `refresh` restarts the polling at once
-  useEffect(() => {
-    let live = true;
-    let timer = 0;
-    const tick = async () => {
-      await load();
-      if (live) timer = window.setTimeout(() => void tick(), ROLLOUTS_POLL_MS);
-    };
-    void tick();
-    return () => {
-      live = false;
-      window.clearTimeout(timer);
-    };
+  // `refresh` restarts the polling at once.
+  usePolling(async () => {
+    await load();
+    return ROLLOUTS_POLL_MS;
   }, [load, refresh]);
 
   const act = async (method: 'rolloutPause' | 'rolloutResume' | 'rolloutCancel', r: RolloutView) => {
