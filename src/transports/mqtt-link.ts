@@ -133,6 +133,9 @@ export function hostClientOptions(
     resubscribe: false,
     connectTimeout: o.connectTimeoutMs ?? 10_000,
     keepalive: Math.max(1, Math.ceil((o.keepaliveMs ?? 30_000) / 1000)),
+    // mqtt.js logs every packet through the `debug` package unless given a logger: with logging
+    // off that is still a call and an `enabled` lookup per packet (2 % of the ingest path's CPU).
+    log: noLog,
   };
   if (broker.username !== undefined) options.username = broker.username;
   if (broker.password !== undefined) options.password = broker.password;
@@ -529,21 +532,23 @@ export class MqttLink extends ProcessBase {
   private onHandled(client: MqttClient, packet: IPublishPacket, done: (error?: Error) => void): void {
     const write = this.lastDelivery;
     this.lastDelivery = undefined;
-    let next: () => void = () => done();
     const messageId = packet.messageId;
-    if (this.options.ackAfterCommit && packet.qos === 1 && write && messageId !== undefined) {
+    const deferAck = this.options.ackAfterCommit && packet.qos === 1 && write && messageId !== undefined;
+    if (deferAck) {
       this.heldAcks++;
       const ack = () => {
         this.heldAcks--;
         if (client === this.client && this.status === 'running') sendPuback(client, messageId);
       };
       write.then(ack, ack);
-      next = () => done(ACK_DEFERRED);
     }
     if (this.pendingIngest < this.maxPendingIngest || client !== this.client) {
-      next();
+      // The common path: no closure per message.
+      if (deferAck) done(ACK_DEFERRED);
+      else done();
       return;
     }
+    const next = deferAck ? () => done(ACK_DEFERRED) : () => done();
     this.counters.pauses++;
     this.runtime.logger.debug('MQTT link paused: the store is catching up', {
       link: this.name,
@@ -657,6 +662,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /** The code of a `{ ok: false, error: { code } }` answer, else undefined. */
+function noLog(): void {}
+
 function failureCode(result: unknown): string | undefined {
   if (typeof result !== 'object' || result === null || (result as { ok?: unknown }).ok !== false)
     return undefined;

@@ -790,10 +790,16 @@ function readValues(o: Obj): Record<string, number> {
   const raw = own(o, 'values');
   if (!isObject(raw))
     throw new BadField('values', `values must be an object of metric → number, got ${show(raw)}`);
-  const out: Record<string, number> = {};
+  // The parsed object itself is kept when it is already clean (the common case: one object less
+  // per message); a forbidden key or a -0 makes a clean copy.
+  let clean = true;
   let count = 0;
-  for (const key of Object.keys(raw)) {
-    if (FORBIDDEN_KEYS.has(key)) continue;
+  for (const key in raw) {
+    if (!Object.hasOwn(raw, key)) continue;
+    if (FORBIDDEN_KEYS.has(key)) {
+      clean = false;
+      continue;
+    }
     checkName(key, `values[${JSON.stringify(key.slice(0, 40))}]`);
     const x = raw[key];
     if (typeof x !== 'number' || !Number.isFinite(x)) {
@@ -801,8 +807,11 @@ function readValues(o: Obj): Record<string, number> {
     }
     if (++count > LIMITS.metrics)
       throw new BadField('values', `values must have at most ${LIMITS.metrics} metrics`);
-    out[key] = x + 0;
+    if (Object.is(x, -0)) clean = false;
   }
+  if (clean && Object.getPrototypeOf(raw) === Object.prototype) return raw as Record<string, number>;
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(raw)) if (!FORBIDDEN_KEYS.has(key)) out[key] = (raw[key] as number) + 0;
   return out;
 }
 

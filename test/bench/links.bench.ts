@@ -771,8 +771,10 @@ async function serialFigures(): Promise<void> {
 
 let exitCode = 0;
 try {
-  await mqttFigures();
-  await serialFigures();
+  // `BENCH_ONLY=mqtt` or `BENCH_ONLY=serial`: one half of the suite.
+  const only = process.env.BENCH_ONLY?.split(',');
+  if (!only || only.includes('mqtt')) await mqttFigures();
+  if (!only || only.includes('serial')) await serialFigures();
 } catch (error) {
   exitCode = 1;
   console.error('# links bench failed:', error);

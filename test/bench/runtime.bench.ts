@@ -22,11 +22,20 @@ import { heapUsed, nowUs, percentile, report } from './bench-kit.js';
 
 const SUITE = 'runtime';
 const quick = process.env.BENCH_QUICK === '1';
-const MEMORY_N = quick ? 10_000 : 100_000;
-const START_N = quick ? 5_000 : 20_000;
-const EVENT_DEVICES = 10_000;
+/**
+ * Fleet sizes each figure is measured at (issue 16): the same code at every size, the size is a
+ * parameter. `BENCH_SIZES=10000` narrows every part to one size (for a quick look).
+ */
+const only = process.env.BENCH_SIZES?.split(',').map(Number);
+const sizes = (full: number[], small: number[]) => only ?? (quick ? small : full);
+const MEMORY_SIZES = sizes([10_000, 100_000, 200_000], [10_000]);
+const START_SIZES = sizes([5_000, 20_000, 100_000], [5_000, 20_000]);
+const EVENT_SIZES = sizes([1_000, 10_000, 100_000], [1_000, 10_000]);
 const EVENTS = quick ? 100_000 : 1_000_000;
 const CRASHES = quick ? 2_000 : 10_000;
+
+/** `10k`, `200k`: the size as it appears in a figure's name. */
+const tag = (n: number) => (n % 1000 === 0 ? `${n / 1000}k` : String(n));
 
 const machine = setup({
   types: {} as {
@@ -111,22 +120,22 @@ function bareActors(n: number) {
  * One memory figure, measured in a fresh process: stopped actors are not reclaimed at once, so
  * measuring several populations one after another in one heap gives nonsense.
  */
-async function memoryProbe(kind: string): Promise<void> {
+async function memoryProbe(kind: string, n: number): Promise<void> {
   const base = heapUsed();
   let keep: unknown;
   let hibernating = true;
-  if (kind === 'bare') keep = bareActors(MEMORY_N);
+  if (kind === 'bare') keep = bareActors(n);
   else {
-    const f = await fleet(MEMORY_N, { hibernate: kind === 'hibernated' });
+    const f = await fleet(n, { hibernate: kind === 'hibernated' });
     hibernating = f.live.every((p) => p.isHibernating);
     keep = f;
   }
-  const bytes = (heapUsed() - base) / MEMORY_N;
+  const bytes = (heapUsed() - base) / n;
   console.log(JSON.stringify({ bytes, hibernating, alive: keep !== undefined }));
   process.exit(0);
 }
 
-function probe(kind: string): { bytes: number; hibernating: boolean } {
+function probe(kind: string, n: number): { bytes: number; hibernating: boolean } {
   const out = spawnSync(
     process.execPath,
     [
@@ -136,6 +145,7 @@ function probe(kind: string): { bytes: number; hibernating: boolean } {
       'tsx',
       fileURLToPath(import.meta.url),
       `--probe=${kind}`,
+      `--n=${n}`,
     ],
     { encoding: 'utf8', env: process.env },
   );
@@ -148,83 +158,111 @@ function probe(kind: string): { bytes: number; hibernating: boolean } {
 }
 
 async function memory() {
-  const bare = Math.min(probe('bare').bytes, probe('bare').bytes);
-  const ours = Math.min(probe('ours').bytes, probe('ours').bytes);
-  const h = probe('hibernated');
-  const hibernated = h.bytes;
-  const stillHibernating = h.hibernating;
-
-  report(
-    SUITE,
-    'bytes_per_device_bare_xstate',
-    Math.round(bare),
-    'B',
-    '<=',
-    4700,
-    `${MEMORY_N} actors with an armed timer`,
-  );
-  report(
-    SUITE,
-    'bytes_per_device',
-    Math.round(ours),
-    'B',
-    '<=',
-    Math.round(bare * 1.05),
-    `supervised, under a dynamic supervisor, ${MEMORY_N} devices`,
-  );
-  report(SUITE, 'bytes_per_device_ratio', ours / bare, 'x', '<=', 1.05, 'supervised ÷ bare xstate');
-  report(
-    SUITE,
-    'bytes_per_hibernated_device',
-    Math.round(hibernated),
-    'B',
-    '<=',
-    1024,
-    `snapshot + deadlines only (all ${stillHibernating ? '' : 'NOT '}hibernating); Erlang: 3.1 KB`,
-  );
+  for (const n of MEMORY_SIZES) {
+    const at = tag(n);
+    const bare = Math.min(probe('bare', n).bytes, probe('bare', n).bytes);
+    const ours = Math.min(probe('ours', n).bytes, probe('ours', n).bytes);
+    const h = probe('hibernated', n);
+    report(
+      SUITE,
+      `bytes_per_device_bare_xstate_${at}`,
+      Math.round(bare),
+      'B',
+      '<=',
+      4700,
+      `baseline: ${n} bare xstate actors with an armed timer`,
+    );
+    report(
+      SUITE,
+      `bytes_per_device_${at}`,
+      Math.round(ours),
+      'B',
+      '<=',
+      Math.round(bare * 1.05),
+      `supervised, under a dynamic supervisor, ${n} devices`,
+    );
+    report(
+      SUITE,
+      `bytes_per_device_ratio_${at}`,
+      ours / bare,
+      'x',
+      '<=',
+      1.05,
+      'supervised ÷ bare xstate, same run',
+    );
+    report(
+      SUITE,
+      `bytes_per_hibernated_device_${at}`,
+      Math.round(h.bytes),
+      'B',
+      '<=',
+      1024,
+      `snapshot + deadlines only (all ${h.hibernating ? '' : 'NOT '}hibernating); Erlang: 3.1 KB`,
+    );
+  }
 }
 
 async function starts() {
-  let bestBare = 0;
-  let bestOurs = 0;
-  const runBare = () => {
-    const t = nowUs();
-    const actors = bareActors(START_N);
-    bestBare = Math.max(bestBare, START_N / ((nowUs() - t) / 1e6));
-    for (const a of actors) a.stop();
-  };
-  const runOurs = async () => {
-    const rt = createRuntime({ clock: createRealClock() });
-    const sup = startDynamicSupervisor(rt, { maxRestarts: 1000 });
-    if (!sup.ok) throw new Error('sup');
-    const spec = deviceSpec(rt, new Array(START_N));
-    const t = nowUs();
-    for (let i = 0; i < START_N; i++) await sup.value.startChild(spec, i);
-    bestOurs = Math.max(bestOurs, START_N / ((nowUs() - t) / 1e6));
-    await sup.value.stop();
-    rt.dispose();
-  };
-  // Alternate the order so neither side always runs on the other's garbage; keep the best.
-  for (let round = 0; round < 6; round++) {
-    if (round % 2 === 0) {
-      runBare();
-      await runOurs();
-    } else {
-      await runOurs();
-      runBare();
+  for (const n of START_SIZES) {
+    let bestBare = 0;
+    let bestOurs = 0;
+    const runBare = () => {
+      const t = nowUs();
+      const actors = bareActors(n);
+      bestBare = Math.max(bestBare, n / ((nowUs() - t) / 1e6));
+      for (const a of actors) a.stop();
+    };
+    const runOurs = async () => {
+      const rt = createRuntime({ clock: createRealClock() });
+      const sup = startDynamicSupervisor(rt, { maxRestarts: 1000 });
+      if (!sup.ok) throw new Error('sup');
+      const spec = deviceSpec(rt, new Array(n));
+      const t = nowUs();
+      for (let i = 0; i < n; i++) await sup.value.startChild(spec, i);
+      bestOurs = Math.max(bestOurs, n / ((nowUs() - t) / 1e6));
+      await sup.value.stop();
+      rt.dispose();
+    };
+    // Alternate the order so neither side always runs on the other's garbage; keep the best.
+    const rounds = n >= 100_000 ? 4 : 6;
+    for (let round = 0; round < rounds; round++) {
+      if (round % 2 === 0) {
+        runBare();
+        await runOurs();
+      } else {
+        await runOurs();
+        runBare();
+      }
     }
+    const at = tag(n);
+    report(
+      SUITE,
+      `starts_per_s_bare_xstate_${at}`,
+      Math.round(bestBare),
+      '/s',
+      '>=',
+      15_000,
+      `baseline: createActor + start, ${n} actors`,
+    );
+    report(
+      SUITE,
+      `starts_per_s_${at}`,
+      Math.round(bestOurs),
+      '/s',
+      '>=',
+      Math.round(bestBare * 0.9),
+      `supervised startChild, awaited one by one, ${n} devices; Erlang 69k/s`,
+    );
+    report(
+      SUITE,
+      `starts_ratio_${at}`,
+      bestOurs / bestBare,
+      'x',
+      '>=',
+      0.9,
+      'supervised ÷ bare xstate, same run',
+    );
   }
-  report(SUITE, 'starts_per_s_bare_xstate', Math.round(bestBare), '/s', '>=', 15_000, 'createActor + start');
-  report(
-    SUITE,
-    'starts_per_s',
-    Math.round(bestOurs),
-    '/s',
-    '>=',
-    Math.round(bestBare * 0.9),
-    'supervised startChild, awaited one by one; Erlang 69k/s',
-  );
-  report(SUITE, 'starts_ratio', bestOurs / bestBare, 'x', '>=', 0.9, 'supervised ÷ bare xstate');
 }
 
 async function crashRestart() {
@@ -270,46 +308,58 @@ async function crashRestart() {
 }
 
 async function events() {
-  let bestBare = 0;
-  let bestOurs = 0;
   const tick = { type: 'TICK' } as const;
-  for (let round = 0; round < 3; round++) {
-    const actors = bareActors(EVENT_DEVICES);
-    let t = nowUs();
-    for (let i = 0; i < EVENTS; i++) actors[i % EVENT_DEVICES]!.send(tick);
-    bestBare = Math.max(bestBare, EVENTS / ((nowUs() - t) / 1e6));
-    for (const a of actors) a.stop();
+  for (const n of EVENT_SIZES) {
+    let bestBare = 0;
+    let bestOurs = 0;
+    for (let round = 0; round < 3; round++) {
+      const actors = bareActors(n);
+      let t = nowUs();
+      for (let i = 0; i < EVENTS; i++) actors[i % n]!.send(tick);
+      bestBare = Math.max(bestBare, EVENTS / ((nowUs() - t) / 1e6));
+      for (const a of actors) a.stop();
 
-    const f = await fleet(EVENT_DEVICES);
-    const live = f.live;
-    t = nowUs();
-    for (let i = 0; i < EVENTS; i++) live[i % EVENT_DEVICES]!.send(tick);
-    bestOurs = Math.max(bestOurs, EVENTS / ((nowUs() - t) / 1e6));
-    await stopFleet(f);
+      const f = await fleet(n);
+      const live = f.live;
+      t = nowUs();
+      for (let i = 0; i < EVENTS; i++) live[i % n]!.send(tick);
+      bestOurs = Math.max(bestOurs, EVENTS / ((nowUs() - t) / 1e6));
+      await stopFleet(f);
+    }
+    const at = tag(n);
+    report(
+      SUITE,
+      `events_per_s_bare_xstate_${at}`,
+      Math.round(bestBare),
+      '/s',
+      '>=',
+      40_000,
+      `baseline: ${EVENTS} events round-robin to ${n} actors, each re-arming a timeout`,
+    );
+    report(
+      SUITE,
+      `events_per_s_${at}`,
+      Math.round(bestOurs),
+      '/s',
+      '>=',
+      Math.round(bestBare * 0.9),
+      `supervised devices, timeouts on the shared heap, ${n} devices; Erlang 405k/s`,
+    );
+    report(
+      SUITE,
+      `events_ratio_${at}`,
+      bestOurs / bestBare,
+      'x',
+      '>=',
+      0.9,
+      'supervised ÷ bare xstate, same run',
+    );
   }
-  report(
-    SUITE,
-    'events_per_s_bare_xstate',
-    Math.round(bestBare),
-    '/s',
-    '>=',
-    40_000,
-    `${EVENTS} events round-robin to ${EVENT_DEVICES} actors, each re-arming a timeout`,
-  );
-  report(
-    SUITE,
-    'events_per_s',
-    Math.round(bestOurs),
-    '/s',
-    '>=',
-    Math.round(bestBare * 0.9),
-    'supervised devices, timeouts on the shared heap; Erlang 405k/s',
-  );
-  report(SUITE, 'events_ratio', bestOurs / bestBare, 'x', '>=', 0.9, 'supervised ÷ bare xstate');
 }
 
 const probeArg = process.argv.find((a) => a.startsWith('--probe='));
-if (probeArg) await memoryProbe(probeArg.slice('--probe='.length));
+const nArg = process.argv.find((a) => a.startsWith('--n='));
+if (probeArg) await memoryProbe(probeArg.slice('--probe='.length), Number(nArg?.slice('--n='.length)));
 const which = process.env.BENCH_ONLY?.split(',');
 const parts: [string, () => Promise<void>][] = [
   ['memory', memory],

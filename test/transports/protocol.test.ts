@@ -614,6 +614,19 @@ describe('payload corpus: numbers and type confusion', () => {
     }
   });
 
+  it('telemetry values: a __proto__, constructor or prototype metric is dropped, the others kept', () => {
+    const r = decodeMessage(
+      withTelemetryText('"values":{"t":1,"__proto__":{"polluted":1},"constructor":2,"prototype":3,"h":-0}'),
+    );
+    expect(r.ok).toBe(true);
+    if (r.ok && r.value.type === 'telemetry') {
+      expect(Object.keys(r.value.values)).toEqual(['t', 'h']);
+      expect(Object.getPrototypeOf(r.value.values)).toBe(Object.prototype);
+      expect(Object.is(r.value.values.h, 0)).toBe(true);
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it('9007199254740993 (past 2^53) is refused where integers matter', () => {
     expect(decodeError(withTelemetryText('"ts":9007199254740993'))).toMatchObject({
       code: 'badField',
