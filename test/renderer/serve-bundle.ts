@@ -12,9 +12,13 @@ const ROOT = resolve(import.meta.dirname, '../..');
 
 /**
  * Builds the renderer into `outDir` (vite, warnings only): the production build, or with
- * `mode: 'fake'` the one whose `?fake=N` runs a simulated fleet in the page.
+ * `mode: 'fake'` the one whose `?fake=N` runs a simulated fleet in the page; `sourcemap` adds source
+ * maps to the production build (same code, for CPU profiles read by source file).
  */
-export async function buildRenderer(outDir: string, options: { mode?: 'fake' } = {}): Promise<void> {
+export async function buildRenderer(
+  outDir: string,
+  options: { mode?: 'fake'; sourcemap?: boolean } = {},
+): Promise<void> {
   await promisify(execFile)(
     process.execPath,
     [
@@ -23,6 +27,7 @@ export async function buildRenderer(outDir: string, options: { mode?: 'fake' } =
       '--config',
       'renderer/vite.config.ts',
       ...(options.mode ? ['--mode', options.mode] : []),
+      ...(options.sourcemap ? ['--sourcemap'] : []),
       '--outDir',
       outDir,
       '--emptyOutDir',
