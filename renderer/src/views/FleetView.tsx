@@ -81,9 +81,20 @@ const COLUMNS: readonly { key: SortKey; label: string; numeric?: boolean }[] = [
   { key: 'restarts', label: 'Restarts', numeric: true },
 ];
 
+// Every push replaces the rows that changed (a live device's every second: its "last seen"), so
+// nothing is cached per row object; the texts a key is made of rarely change, so keys are cached
+// by text.
+const naturalKeys = new Map<string, string>();
+
 /** `pump-2` before `pump-10`: digits padded, case folded; plain `<` then sorts naturally. */
 function naturalKey(text: string): string {
-  return text.toLowerCase().replace(/\d+/g, (d) => d.padStart(12, '0'));
+  let key = naturalKeys.get(text);
+  if (key === undefined) {
+    if (naturalKeys.size >= 200_000) naturalKeys.clear();
+    key = text.toLowerCase().replace(/\d+/g, (d) => d.padStart(12, '0'));
+    naturalKeys.set(text, key);
+  }
+  return key;
 }
 
 function sortValue(row: DeviceRow, key: SortKey): string | number {
@@ -105,30 +116,61 @@ function sortValue(row: DeviceRow, key: SortKey): string | number {
   }
 }
 
-// Sort keys per row object: a pushed diff replaces only the rows that changed, so re-sorting
-// 10,000 rows after a diff computes keys for those few and compares cached strings for the rest.
-const keyCache = new Map<SortKey, WeakMap<DeviceRow, string | number>>();
-
-function keyOf(row: DeviceRow, key: SortKey): string | number {
-  let cache = keyCache.get(key);
-  if (!cache) {
-    cache = new WeakMap();
-    keyCache.set(key, cache);
-  }
-  let value = cache.get(row);
-  if (value === undefined) {
-    value = sortValue(row, key);
-    cache.set(row, value);
-  }
-  return value;
+interface Keyed {
+  readonly row: DeviceRow;
+  readonly key: string | number;
+  readonly tie: string;
 }
 
-function compare(key: SortKey): (a: DeviceRow, b: DeviceRow) => number {
-  return (a, b) => {
-    const x = keyOf(a, key);
-    const y = keyOf(b, key);
-    return x < y ? -1 : x > y ? 1 : 0;
-  };
+/**
+ * Every device sorted by `sort` (ties by id, ascending). `previous` is the last order: fed in that
+ * order, a re-sort after a push that moved nothing is one pass (the sort finds one sorted run), and
+ * a flip of direction one reversed run. Each key is computed once, not once per comparison.
+ */
+export function sortDevices(
+  devices: ReadonlyMap<string, DeviceRow>,
+  sort: SortKey,
+  descending: boolean,
+  previous: readonly DeviceRow[] = [],
+): DeviceRow[] {
+  const keyed: Keyed[] = [];
+  const add = (row: DeviceRow) => keyed.push({ row, key: sortValue(row, sort), tie: naturalKey(row.id) });
+  for (const old of previous) {
+    const row = devices.get(old.id);
+    if (row) add(row);
+  }
+  if (keyed.length !== devices.size) {
+    const taken = new Set(previous.map((r) => r.id));
+    for (const row of devices.values()) if (!taken.has(row.id)) add(row);
+  }
+  const dir = descending ? -1 : 1;
+  keyed.sort((a, b) =>
+    a.key < b.key ? -dir : a.key > b.key ? dir : a.tie < b.tie ? -1 : a.tie > b.tie ? 1 : 0,
+  );
+  return keyed.map((k) => k.row);
+}
+
+/** The lowercased texts the filter box searches, per device, kept while they stay the same. */
+const haystacks = new Map<
+  string,
+  { name: string; firmware: string | null; tags: readonly string[]; text: string }
+>();
+
+function haystackOf(row: DeviceRow): string {
+  const cached = haystacks.get(row.id);
+  if (
+    cached &&
+    cached.name === row.name &&
+    cached.firmware === row.firmware &&
+    cached.tags.length === row.tags.length &&
+    cached.tags.every((t, i) => t === row.tags[i])
+  )
+    return cached.text;
+  if (haystacks.size >= 200_000) haystacks.clear();
+  // One line per field: the box's text holds no line break, so a match never spans two fields.
+  const text = [row.id, row.name, row.firmware ?? '', ...row.tags].join('\n').toLowerCase();
+  haystacks.set(row.id, { name: row.name, firmware: row.firmware, tags: row.tags, text });
+  return text;
 }
 
 export function matches(row: DeviceRow, ui: Pick<FleetUi, 'text' | 'kind' | 'state' | 'tag'>): boolean {
@@ -139,16 +181,8 @@ export function matches(row: DeviceRow, ui: Pick<FleetUi, 'text' | 'kind' | 'sta
       if (row.health !== 'failed') return false;
     } else if (row.state !== ui.state && !row.state.startsWith(`${ui.state}.`)) return false;
   }
-  if (ui.text) {
-    const q = ui.text.toLowerCase();
-    if (
-      !row.id.toLowerCase().includes(q) &&
-      !row.name.toLowerCase().includes(q) &&
-      !(row.firmware ?? '').toLowerCase().includes(q) &&
-      !row.tags.some((t) => t.toLowerCase().includes(q))
-    )
-      return false;
-  }
+  // The id, name, firmware or a tag holds the text, case folded.
+  if (ui.text && !haystackOf(row).includes(ui.text.toLowerCase())) return false;
   return true;
 }
 
@@ -189,15 +223,19 @@ export function FleetView({
     return { kinds: sorted(kindSet), states: sorted(stateSet), tags: sorted(tagSet) };
   }, [devices, version]);
 
+  // Sorted once per push or sort change, filtered once per filter change: a key typed in the filter
+  // box sorts nothing, and a push re-sorts from the last order (one pass when nothing moved).
+  const lastOrder = useRef<readonly DeviceRow[]>([]);
   // biome-ignore lint/correctness/useExhaustiveDependencies: the map is mutated in place; its version says when
+  const ordered = useMemo(() => {
+    lastOrder.current = sortDevices(devices, ui.sort, ui.descending, lastOrder.current);
+    return lastOrder.current;
+  }, [devices, version, ui.sort, ui.descending]);
   const rows = useMemo(() => {
-    const out: DeviceRow[] = [];
-    for (const row of devices.values()) if (matches(row, ui)) out.push(row);
-    const cmp = compare(ui.sort);
-    const tie = compare('id');
-    out.sort(ui.descending ? (a, b) => cmp(b, a) || tie(a, b) : (a, b) => cmp(a, b) || tie(a, b));
-    return out;
-  }, [devices, version, ui.text, ui.kind, ui.state, ui.tag, ui.sort, ui.descending]);
+    const filter = { text: ui.text, kind: ui.kind, state: ui.state, tag: ui.tag };
+    if (!filter.text && !filter.kind && !filter.state && !filter.tag) return ordered;
+    return ordered.filter((row) => matches(row, filter));
+  }, [ordered, ui.text, ui.kind, ui.state, ui.tag]);
 
   // Online and failed among the devices the filter shows, so the counts read together.
   const shownCounts = useMemo(() => {
