@@ -542,7 +542,9 @@ export function FleetView({
                   const index = win.start + i;
                   return (
                     <FleetRow
-                      key={row.id}
+                      // Keyed by slot, not by device: a new order or filter updates the window's
+                      // rows in place instead of tearing them down and building new ones.
+                      key={i}
                       row={row}
                       index={index}
                       now={now}
