@@ -73,6 +73,8 @@ import {
 } from './ui-kit.js';
 
 const SUITE = 'ui-real';
+/** What the app printed, for the report of a failed run. */
+let hostOutput = () => '';
 const QUICK = process.env.BENCH_QUICK === '1';
 const DEVICES = Number(process.env.BENCH_DEVICES ?? (QUICK ? 2_000 : 10_000));
 const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? Math.max(1_000, Math.round(DEVICES / 2)));
@@ -404,6 +406,7 @@ async function main(): Promise<void> {
     const tHost = performance.now();
     const serve: Serve = await startServe(dataDir, ['--no-demo', '--broker-port', '0', '--port', '0']);
     cleanup.push(() => serve.stop());
+    hostOutput = () => serve.output();
     const connected = connectToRunningApp(dataDir, { timeoutMs: 600_000 });
     if (!connected.ok) throw new Error(connected.error.message);
     const app = connected.value;
@@ -644,6 +647,8 @@ main().then(
   () => process.exit(0),
   (error: unknown) => {
     console.error(error);
+    const printed = hostOutput().trim().split('\n').slice(-30).join('\n');
+    if (printed) console.error(`# ${SUITE}: the app's last lines:\n${printed}`);
     process.exit(1);
   },
 );
