@@ -11,6 +11,11 @@
  * The plain insert is the naive way, for the ratio: one prepared `INSERT … VALUES (?,?,?,?)`, one
  * `run()` per row with the same four bound values, all in one transaction, on a file with the same
  * schema and pragmas.
+ *
+ * The fastest SQLite binding, for the second ratio (issue 16): better-sqlite3 (synchronous, one
+ * prepared `INSERT OR IGNORE` run per row, in transactions of the store's batch size, 10,000 rows),
+ * the same rows made the same way inside the timed loop, the same schema and pragmas. It is not a
+ * dependency of the app (see README, "Why sqlite3"): bench-deps.ts installs it on first use.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +23,7 @@ import { join } from 'node:path';
 import sqlite3 from 'sqlite3';
 import type { TelemetryPoint } from '../../src/store/index.js';
 import { openSqliteStore } from '../../src/store/index.js';
+import { benchDependency } from './bench-deps.js';
 import { gc, nowUs, percentile, report } from './bench-kit.js';
 
 const SUITE = 'store';
@@ -100,6 +106,58 @@ async function plainInsertRowsPerS(): Promise<number> {
   return PLAIN_POINTS / seconds;
 }
 
+/** The part of better-sqlite3's API used here (the package has no types of its own). */
+interface BetterDatabase {
+  pragma(source: string): unknown;
+  prepare(sql: string): { run(...params: unknown[]): unknown; all(): unknown[] };
+  transaction<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void;
+  close(): void;
+}
+type BetterSqlite = new (file: string) => BetterDatabase;
+
+/** The store's telemetry batch (`telemetryBatchMax`): one transaction per this many rows. */
+const BETTER_BATCH = 10_000;
+
+async function betterSqliteRowsPerS(): Promise<number | undefined> {
+  const Database = benchDependency<BetterSqlite>('better-sqlite3', '12');
+  if (!Database) return undefined;
+  const file = join(dir, 'better.sqlite');
+  const schema = await openSqliteStore({ file });
+  await schema.appendTelemetry(Array.from({ length: SERIES }, (_, i) => point(i)));
+  await schema.close();
+  const db = new Database(file);
+  for (const pragma of [
+    'journal_mode = WAL',
+    'synchronous = NORMAL',
+    'cache_size = -32768',
+    'wal_autocheckpoint = 4000',
+    'temp_store = MEMORY',
+  ])
+    db.pragma(pragma);
+  const ids = new Map<string, number>();
+  for (const r of db.prepare('SELECT id, device_id, metric FROM telemetry_series').all() as {
+    id: number;
+    device_id: string;
+    metric: string;
+  }[])
+    ids.set(`${r.device_id}\u0000${r.metric}`, r.id);
+  const insert = db.prepare(
+    'INSERT OR IGNORE INTO telemetry (series_id, received_at, device_ts, value, boot, seq) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  const batch = db.transaction((from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const p = point(i);
+      insert.run(ids.get(`${p.deviceId}\u0000${p.metric}`), p.receivedAt, p.deviceTs, p.value, null, null);
+    }
+  });
+  gc();
+  const start = nowUs();
+  for (let i = 0; i < TOTAL_POINTS; i += BETTER_BATCH) batch(i, Math.min(TOTAL_POINTS, i + BETTER_BATCH));
+  const seconds = (nowUs() - start) / 1e6;
+  db.close();
+  return TOTAL_POINTS / seconds;
+}
+
 async function storeRowsPerS(file: string): Promise<number> {
   const store = await openSqliteStore({ file });
   gc();
@@ -149,6 +207,7 @@ async function last10MinP99Ms(file: string): Promise<{ p50: number; p99: number;
 
 try {
   const plain = await plainInsertRowsPerS();
+  const better = await betterSqliteRowsPerS();
   const file = join(dir, 'store.sqlite');
   const rate = await storeRowsPerS(file);
   report(
@@ -178,6 +237,28 @@ try {
     6,
     'store rows/s ÷ plain insert rows/s',
   );
+  if (better === undefined)
+    console.log('# store: better-sqlite3 could not be installed; its figures are left out');
+  else {
+    report(
+      SUITE,
+      'telemetry_better_sqlite3_rows_per_s',
+      Math.round(better),
+      'rows/s',
+      '>=',
+      0,
+      `baseline, not a goal: better-sqlite3 12, prepared INSERT OR IGNORE per row, ${BETTER_BATCH} rows per transaction, same schema, pragmas and rows`,
+    );
+    report(
+      SUITE,
+      'telemetry_vs_better_sqlite3',
+      rate / better,
+      'x',
+      '>=',
+      1,
+      'store rows/s (sqlite3, through the Store port) ÷ better-sqlite3 rows/s, same run',
+    );
+  }
   const q = await last10MinP99Ms(file);
   report(
     SUITE,
