@@ -38,7 +38,8 @@ import { errorExit, NORMAL } from './exit-reason.js';
 import type { Pid } from './process.js';
 import { ProcessBase } from './process.js';
 import type { Runtime } from './runtime.js';
-import type { TimerRef } from './timers.js';
+import type { TimerRef, TimerService } from './timers.js';
+import { TimerEntry } from './timers.js';
 
 export type TimerKind = 'after' | 'state' | 'event' | 'named';
 
@@ -79,20 +80,38 @@ export interface MachineStartOptions {
 type Actor<TMachine extends AnyStateMachine> = ReturnType<typeof createActor<TMachine>>;
 type EventFrom<TMachine extends AnyStateMachine> = Parameters<Actor<TMachine>['send']>[0];
 
-/** One running timeout of a machine process; it is its own timer callback. */
-class Armed {
-  ref: TimerRef | undefined = undefined;
+/**
+ * One running timeout of a machine process: its own entry in the runtime's timer heap (the
+ * label is its kind) and its own callback, and a link in the process's list of running timeouts
+ * (most machines run one at a time: no array per process).
+ */
+class Armed extends TimerEntry {
   /** Armed since the last good snapshot (not part of the state a restart resumes). */
   fresh = true;
+  next: Armed | undefined = undefined;
   constructor(
-    readonly owner: MachineProcess,
-    readonly kind: TimerKind,
-    public id: string,
-    public event: EventObject | undefined, // for `after`: found lazily from xstate's scheduler
-    readonly xstateFn: (() => void) | undefined,
-  ) {}
+    readonly process: MachineProcess,
+    /** For `after`: xstate's scheduled-event id; for named timeouts: the name. */
+    public name: string,
+    public event: EventObject | undefined,
+    /** xstate's callback for an `after` delay (it holds the actor: dropped once cancelled or fired). */
+    public xstateFn: (() => void) | undefined,
+  ) {
+    super();
+  }
+  get kind(): TimerKind {
+    return this.label as TimerKind;
+  }
   onTimer(): void {
-    this.owner.fire(this);
+    this.process.fire(this);
+  }
+  /**
+   * Cancels it. A cancelled entry waits in the timer heap until the heap is compacted, so it lets
+   * go of xstate's callback (and through it the actor) now.
+   */
+  cancel(timers: TimerService): void {
+    timers.cancel(this);
+    this.xstateFn = undefined;
   }
 }
 
@@ -124,7 +143,8 @@ const stateValueOf = (s: unknown) => (s as { value: unknown }).value;
 
 export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> extends ProcessBase {
   private actor: Actor<TMachine> | undefined = undefined;
-  private armed: Armed[] = [];
+  /** Running timeouts, in the order they were armed (a list through {@link Armed.next}). */
+  private armed: Armed | undefined = undefined;
   /** Last snapshot that was not an error: what a restart resumes from. */
   private lastGood: SnapshotFrom<TMachine> | undefined = undefined;
   private stateLabel = '';
@@ -154,7 +174,7 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
   send(event: EventFrom<TMachine>): void {
     if (this.status === 'exited') return;
     if (this.extra?.hibernated) this.wake();
-    if (this.armed.length > 0) this.cancelKind('event');
+    if (this.armed) this.cancelKind('event');
     this.lastEventType = event.type;
     if (this.config.hibernateAfterMs) this.touch();
     this.actor?.send(event);
@@ -184,7 +204,7 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
   timers(): MachineTimer[] {
     const h = this.extra?.hibernated;
     if (h) return [...decodeHibernated(h).timers];
-    return this.describe(this.armed);
+    return this.describe(this.armedList());
   }
 
   /**
@@ -210,32 +230,29 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
     if (this.extra?.hibernated) this.wake();
     this.cancelTimer(kind, id);
     this.arm(
-      new Armed(this as unknown as MachineProcess, kind, kind === 'named' ? id : kind, event, undefined),
+      new Armed(this as unknown as MachineProcess, kind === 'named' ? id : kind, event, undefined),
+      kind,
       delayMs,
     );
   }
 
   /** Whether a gen_statem timeout is running (cheap: no list is built). */
   hasTimer(kind: Exclude<TimerKind, 'after'>, id: string): boolean {
-    const key = kind === 'named' ? id : kind;
-    return this.armed.some((a) => a.kind === kind && a.id === key);
+    return this.findTimer(kind, id) !== undefined;
   }
 
   /** Milliseconds left on a gen_statem timeout (runtime clock), or undefined when none runs. */
   timerRemainingMs(kind: Exclude<TimerKind, 'after'>, id: string): number | undefined {
-    const key = kind === 'named' ? id : kind;
-    const a = this.armed.find((x) => x.kind === kind && x.id === key);
-    return a?.ref ? a.ref.deadlineMs - this.runtime.clock.now() : undefined;
+    const a = this.findTimer(kind, id);
+    return a ? a.deadlineMs - this.runtime.clock.now() : undefined;
   }
 
   /** Cancels a gen_statem timeout; returns whether one was running. */
   cancelTimer(kind: Exclude<TimerKind, 'after'>, id: string): boolean {
-    const key = kind === 'named' ? id : kind;
-    const i = this.armed.findIndex((a) => a.kind === kind && a.id === key);
-    if (i < 0) return false;
-    const a = this.armed[i]!;
-    this.armed.splice(i, 1);
-    this.runtime.timers.cancel(a.ref!);
+    const a = this.findTimer(kind, id);
+    if (!a) return false;
+    this.unlink(a);
+    a.cancel(this.runtime.timers);
     this.emitTimer('timer.cancelled', a);
     return true;
   }
@@ -245,16 +262,14 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
   /** @internal xstate's clock contract. */
   setTimeout(fn: () => void, delayMs: number): Armed {
     // xstate's scheduler handed us the id and event just before calling this clock.
-    const armed = new Armed(this as unknown as MachineProcess, 'after', handoffId ?? '', handoffEvent, fn);
-    return this.arm(armed, delayMs);
+    const armed = new Armed(this as unknown as MachineProcess, handoffId ?? '', handoffEvent, fn);
+    return this.arm(armed, 'after', delayMs);
   }
 
   /** @internal xstate's clock contract. */
   clearTimeout(armed: Armed): void {
-    const i = this.armed.indexOf(armed);
-    if (i < 0) return;
-    this.armed.splice(i, 1);
-    this.runtime.timers.cancel(armed.ref!);
+    if (!this.unlink(armed)) return;
+    armed.cancel(this.runtime.timers);
     // xstate cancels timers on the way to a failure too: remember the ones of the last good
     // state, so a replacement resumes them. One field, no allocation, in the common case.
     if (!armed.fresh) {
@@ -268,16 +283,17 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
 
   /** @internal called by an {@link Armed} timer. */
   fire(armed: Armed): void {
-    const i = this.armed.indexOf(armed);
-    if (i >= 0) this.armed.splice(i, 1);
+    this.unlink(armed);
     if (this.status === 'exited') return;
     this.emitTimer('timer.fired', armed);
     if (this.extra?.hibernated) this.wake();
-    if (armed.kind !== 'event' && this.armed.length > 0) this.cancelKind('event');
+    if (armed.kind !== 'event' && this.armed) this.cancelKind('event');
     if (this.config.hibernateAfterMs) this.touch();
-    if (armed.xstateFn) {
+    const xstateFn = armed.xstateFn;
+    armed.xstateFn = undefined;
+    if (xstateFn) {
       this.lastEventType = armed.event?.type ?? 'xstate.after';
-      armed.xstateFn();
+      xstateFn();
     } else if (armed.event) {
       this.lastEventType = armed.event.type;
       this.actor?.send(armed.event as EventFrom<TMachine>);
@@ -293,13 +309,13 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
     if (status === 'error') return; // the error callback ends the process
     this.lastGood = snapshot;
     this.lostSinceGood = undefined;
-    for (const a of this.armed) a.fresh = false;
+    for (let a = this.armed; a; a = a.next) a.fresh = false;
     const value = stateValueOf(snapshot);
     const after = typeof value === 'string' ? value : formatStateValue(value);
     if (after !== this.stateLabel) {
       const before = this.stateLabel;
       this.stateLabel = after;
-      if (this.armed.length > 0) this.cancelKind('state');
+      if (this.armed) this.cancelKind('state');
       const events = this.runtime.events;
       if (events.active)
         events.emit({
@@ -342,7 +358,9 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
 
   private finish(reason: ExitReason): void {
     if (reason.type === 'error') {
-      const good = this.armed.filter((a) => !a.fresh).concat(this.lostSinceGood ?? []);
+      const good = this.armedList()
+        .filter((a) => !a.fresh)
+        .concat(this.lostSinceGood ?? []);
       this.extraState().lastTimers = this.describe(good);
     } else {
       this.extraState().lastTimers = this.timers();
@@ -353,8 +371,8 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
 
   private teardown(): void {
     this.quiet = true;
-    for (const a of this.armed) this.runtime.timers.cancel(a.ref!);
-    this.armed.length = 0;
+    for (let a = this.armed; a; a = a.next) a.cancel(this.runtime.timers);
+    this.armed = undefined;
     const extra = this.extra;
     if (extra) {
       if (extra.idleCheck) this.runtime.timers.cancel(extra.idleCheck);
@@ -419,36 +437,74 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
         // Through xstate's scheduler with the original id, so leaving the state cancels it.
         actor.system.scheduler.schedule(actor, actor, t.event, remaining, t.id);
       } else {
-        this.arm(new Armed(this as unknown as MachineProcess, t.kind, t.id, t.event, undefined), remaining);
+        this.arm(new Armed(this as unknown as MachineProcess, t.id, t.event, undefined), t.kind, remaining);
       }
     }
   }
 
-  private arm(armed: Armed, delayMs: number): Armed {
-    armed.ref = this.runtime.timers.schedule(delayMs, armed, { owner: this.pid, label: armed.kind });
-    // A first push would give the array room for 17; most machines run one timer at a time.
-    if (this.armed.length === 0) this.armed = [armed];
-    else this.armed.push(armed);
+  private arm(armed: Armed, kind: TimerKind, delayMs: number): Armed {
+    this.runtime.timers.arm(armed, delayMs, this.pid, kind);
+    if (!this.armed) this.armed = armed;
+    else {
+      let last = this.armed;
+      while (last.next) last = last.next;
+      last.next = armed;
+    }
     const events = this.runtime.events;
     if (events.active) {
       events.emit({
         type: 'timer.scheduled',
         pid: this.pid,
-        label: `${armed.kind}:${armed.id}`,
+        label: `${kind}:${armed.name}`,
         delayMs,
-        wallDeadlineMs: armed.ref.wallDeadlineMs,
+        wallDeadlineMs: armed.wallDeadlineMs,
       });
     }
     return armed;
   }
 
+  /** Takes a timeout out of the running list; false when it was not in it. */
+  private unlink(armed: Armed): boolean {
+    let prev: Armed | undefined;
+    for (let a = this.armed; a; prev = a, a = a.next) {
+      if (a !== armed) continue;
+      if (prev) prev.next = a.next;
+      else this.armed = a.next;
+      a.next = undefined;
+      return true;
+    }
+    return false;
+  }
+
+  private findTimer(kind: Exclude<TimerKind, 'after'>, id: string): Armed | undefined {
+    const key = kind === 'named' ? id : kind;
+    for (let a = this.armed; a; a = a.next) if (a.kind === kind && a.name === key) return a;
+    return undefined;
+  }
+
+  private armedList(): Armed[] {
+    const out: Armed[] = [];
+    for (let a = this.armed; a; a = a.next) out.push(a);
+    return out;
+  }
+
   private cancelKind(kind: TimerKind): void {
-    for (let i = this.armed.length - 1; i >= 0; i--) {
-      const a = this.armed[i]!;
-      if (a.kind !== kind) continue;
-      this.armed.splice(i, 1);
-      this.runtime.timers.cancel(a.ref!);
+    // At most one state and one event timeout runs (arming one replaces the other).
+    let prev: Armed | undefined;
+    let a = this.armed;
+    while (a) {
+      const next = a.next;
+      if (a.kind !== kind) {
+        prev = a;
+        a = next;
+        continue;
+      }
+      if (prev) prev.next = next;
+      else this.armed = next;
+      a.next = undefined;
+      a.cancel(this.runtime.timers);
       this.emitTimer('timer.cancelled', a);
+      a = next;
     }
   }
 
@@ -457,10 +513,10 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
     for (const a of armed) {
       out.push({
         kind: a.kind,
-        id: a.id,
+        id: a.name,
         event: a.event ?? { type: 'xstate.after' },
-        delayMs: a.ref!.delayMs,
-        wallDeadlineMs: a.ref!.wallDeadlineMs,
+        delayMs: a.delayMs,
+        wallDeadlineMs: a.wallDeadlineMs,
       });
     }
     return out.sort((x, y) => x.wallDeadlineMs - y.wallDeadlineMs);
@@ -468,7 +524,7 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
 
   private emitTimer(type: 'timer.fired' | 'timer.cancelled', a: Armed): void {
     const events = this.runtime.events;
-    if (events.active) events.emit({ type, pid: this.pid, label: `${a.kind}:${a.id}` });
+    if (events.active) events.emit({ type, pid: this.pid, label: `${a.kind}:${a.name}` });
   }
 
   private extraState(): Extra {
@@ -508,7 +564,6 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
     const timers = this.timers();
     const json = encodeHibernated(this.config.machine.getPersistedSnapshot(this.lastGood), timers);
     this.teardown();
-    this.armed = [];
     this.lastGood = undefined;
     const extra = this.extraState();
     extra.hibernated = json;

@@ -37,15 +37,23 @@ export interface TimerRef extends TimerInfo {
  */
 export type TimerCallback = (() => void) | { onTimer(): void };
 
-interface Entry {
-  id: number;
-  deadlineMs: number;
-  wallDeadlineMs: number;
-  delayMs: number;
-  owner: number;
-  label: string;
-  fn: TimerCallback | undefined; // undefined once cancelled or fired: O(1) cancel, no index
+/**
+ * A pending timer. A caller that keeps per-timer state may extend it and arm the object itself
+ * ({@link TimerService.arm}): one object per armed timeout instead of an entry plus its own
+ * record pointing at it (a machine process keeps 100k of them).
+ */
+export class TimerEntry implements TimerRef {
+  id = 0;
+  deadlineMs = 0;
+  wallDeadlineMs = 0;
+  delayMs = 0;
+  owner = 0;
+  label = '';
+  /** Undefined once cancelled or fired: O(1) cancel, no index. */
+  fn: TimerCallback | undefined = undefined;
 }
+
+type Entry = TimerEntry;
 
 export interface TimerMeta {
   owner?: number;
@@ -55,6 +63,11 @@ export interface TimerMeta {
 export interface TimerService {
   readonly clock: Clock;
   schedule(delayMs: number, fn: TimerCallback, meta?: TimerMeta): TimerRef;
+  /**
+   * Arms a caller-made entry whose `onTimer()` runs when it fires (a fresh entry: each is armed
+   * once) and returns it; it is the ref to cancel.
+   */
+  arm<E extends TimerEntry & { onTimer(): void }>(entry: E, delayMs: number, owner: number, label: string): E;
   /** Cancels a pending timer; returns false if it already fired or was cancelled. */
   cancel(ref: TimerRef): boolean;
   isPending(ref: TimerRef): boolean;
@@ -181,27 +194,35 @@ export function createTimerService(clock: Clock): TimerService {
     }
   }
 
+  function insert<E extends TimerEntry>(
+    e: E,
+    delayMs: number,
+    owner: number,
+    label: string,
+    fn: TimerCallback,
+  ): E {
+    if (disposed) throw new Error('TimerService: schedule after dispose');
+    const d = Number.isFinite(delayMs) && delayMs > 0 ? delayMs : 0;
+    e.id = nextId++;
+    e.deadlineMs = clock.now() + d;
+    e.wallDeadlineMs = clock.wallNow() + d;
+    e.delayMs = d;
+    e.owner = owner;
+    e.label = label;
+    e.fn = fn;
+    heap.push(e);
+    siftUp(heap.length - 1);
+    liveCount++;
+    if (e.deadlineMs < hostDeadline) rearm();
+    return e;
+  }
+
   return {
     clock,
     schedule(delayMs, fn, meta) {
-      if (disposed) throw new Error('TimerService: schedule after dispose');
-      const d = Number.isFinite(delayMs) && delayMs > 0 ? delayMs : 0;
-      const now = clock.now();
-      const e: Entry = {
-        id: nextId++,
-        deadlineMs: now + d,
-        wallDeadlineMs: clock.wallNow() + d,
-        delayMs: d,
-        owner: meta?.owner ?? 0,
-        label: meta?.label ?? '',
-        fn,
-      };
-      heap.push(e);
-      siftUp(heap.length - 1);
-      liveCount++;
-      if (e.deadlineMs < hostDeadline) rearm();
-      return e;
+      return insert(new TimerEntry(), delayMs, meta?.owner ?? 0, meta?.label ?? '', fn);
     },
+    arm: (entry, delayMs, owner, label) => insert(entry, delayMs, owner, label, entry),
     cancel(ref) {
       const e = ref as Entry;
       if (!e.fn) return false;
