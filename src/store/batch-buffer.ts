@@ -1,7 +1,8 @@
 /**
  * Collects small appends (telemetry points, events) from many callers into one write job, so a
- * whole batch moves into SQLite in one statement (`INSERT … SELECT … FROM json_each(?)`) instead of
- * one call per row.
+ * whole batch moves into the database in one statement (SQLite: `INSERT … SELECT … FROM
+ * json_each(?)`; PostgreSQL: `INSERT … SELECT … FROM unnest(…)`) instead of one call per row.
+ * Engine-neutral: it takes any write queue whose jobs receive that engine's connection.
  *
  * A job is queued `flushMs` after the first waiting item, or at once when `flushAt` items wait. The
  * job takes what waits **when it runs**, not when it was queued: while the writer is busy, items
@@ -16,12 +17,19 @@
  *   maxWaiting: 200_000, maxPerJob: 100_000, write: writePoints, slice: (_, _o, count) => count });
  * const written = await buffer.add(points);
  */
-import type { SqliteConnection } from './sqlite-connection.js';
-import type { WriteQueue } from './sqlite-write-queue.js';
 import type { Durability } from './store.js';
 
-export interface BatchBufferOptions<T, B, R> {
-  readonly queue: WriteQueue;
+/** The part of an engine's write queue a buffer needs: jobs run in order, each after its commit. */
+export interface JobQueue<C> {
+  submit<X>(job: {
+    readonly durability: Durability;
+    readonly statements: 'one' | 'many';
+    readonly run: (conn: C) => Promise<X>;
+  }): Promise<X>;
+}
+
+export interface BatchBufferOptions<C, T, B, R> {
+  readonly queue: JobQueue<C>;
   readonly durability: Durability;
   /** Wait this long after the first waiting item before queueing a job; 0 queues at once. */
   readonly flushMs: number;
@@ -32,7 +40,7 @@ export interface BatchBufferOptions<T, B, R> {
   /** Most items one job takes (whole callers only, so at least one caller's items). */
   readonly maxPerJob: number;
   /** Writes one batch inside the job's transaction; may run several statements. */
-  readonly write: (conn: SqliteConnection, items: readonly T[]) => Promise<B>;
+  readonly write: (conn: C, items: readonly T[]) => Promise<B>;
   /** A caller's share of the batch result: its items are `[offset, offset + count)` of the batch. */
   readonly slice: (result: B, offset: number, count: number) => R;
   /** Called when a batch fails (after its callers are rejected), with its item count. */
@@ -56,7 +64,7 @@ interface Waiter<T, R> {
   readonly reject: (error: unknown) => void;
 }
 
-export function createBatchBuffer<T, B, R>(options: BatchBufferOptions<T, B, R>): BatchBuffer<T, R> {
+export function createBatchBuffer<C, T, B, R>(options: BatchBufferOptions<C, T, B, R>): BatchBuffer<T, R> {
   let waiters: Waiter<T, R>[] = [];
   let waiting = 0;
   let jobQueued = false;

@@ -1,6 +1,7 @@
 /**
- * SQLite rows to records, defensively: a column that does not parse or has the wrong shape makes
+ * Stored rows to records, defensively: a column that does not parse or has the wrong shape makes
  * that one row an error value naming the row, the column and the problem. Nothing here throws.
+ * Engine-neutral: the SQLite and PostgreSQL stores have the same columns (JSON kept as text).
  *
  * @example
  * const rows = await reader.all<DeviceRow>('SELECT * FROM devices');

@@ -34,6 +34,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from '../runtime/runtime.js';
 import { silentLogger } from '../runtime/runtime.js';
+import { createBatchBuffer } from './batch-buffer.js';
 import type { Migration } from './migrations.js';
 import { migrate } from './migrations.js';
 import {
@@ -50,13 +51,12 @@ import {
   telemetryPointProblem,
   toJsonText,
 } from './records.js';
-import { createBatchBuffer } from './sqlite-batch-buffer.js';
+import type { CommandRow, DeviceRow, EventRow, SnapshotRow } from './rows.js';
+import { commandFromRow, deviceFromRow, eventFromRow, snapshotFromRow } from './rows.js';
 import type { SqliteConnection, SqlValue } from './sqlite-connection.js';
 import { openSqliteConnection } from './sqlite-connection.js';
 import type { ExportReader } from './sqlite-export.js';
 import { createExportReader } from './sqlite-export.js';
-import type { CommandRow, DeviceRow, EventRow, SnapshotRow } from './sqlite-rows.js';
-import { commandFromRow, deviceFromRow, eventFromRow, snapshotFromRow } from './sqlite-rows.js';
 import type { WriteJob } from './sqlite-write-queue.js';
 import { createWriteQueue } from './sqlite-write-queue.js';
 import type {
@@ -351,29 +351,31 @@ function createSqliteStore(parts: Parts): SqliteStore {
     }
   }
 
-  const telemetry = createBatchBuffer<TelemetryPoint, Uint8Array | undefined, AppendCounts>({
-    queue,
-    durability: 'normal',
-    flushMs: parts.flushMs,
-    flushAt: batchMax,
-    maxWaiting: parts.bufferMax,
-    maxPerJob: MAX_POINTS_PER_TRANSACTION,
-    write: writePoints,
-    slice: (duplicateMask, offset, count) => {
-      let duplicates = 0;
-      if (duplicateMask !== undefined)
-        for (let i = offset; i < offset + count; i++) duplicates += duplicateMask[i]!;
-      counts.written += count - duplicates;
-      counts.duplicates += duplicates;
-      return { written: count - duplicates, duplicates };
+  const telemetry = createBatchBuffer<SqliteConnection, TelemetryPoint, Uint8Array | undefined, AppendCounts>(
+    {
+      queue,
+      durability: 'normal',
+      flushMs: parts.flushMs,
+      flushAt: batchMax,
+      maxWaiting: parts.bufferMax,
+      maxPerJob: MAX_POINTS_PER_TRANSACTION,
+      write: writePoints,
+      slice: (duplicateMask, offset, count) => {
+        let duplicates = 0;
+        if (duplicateMask !== undefined)
+          for (let i = offset; i < offset + count; i++) duplicates += duplicateMask[i]!;
+        counts.written += count - duplicates;
+        counts.duplicates += duplicates;
+        return { written: count - duplicates, duplicates };
+      },
+      onFailure: (error, count) => {
+        seriesIds.clear();
+        counts.failed += count;
+        lastFailure = messageOf(error);
+        logger.error('telemetry points could not be committed', { points: count, error: lastFailure });
+      },
     },
-    onFailure: (error, count) => {
-      seriesIds.clear();
-      counts.failed += count;
-      lastFailure = messageOf(error);
-      logger.error('telemetry points could not be committed', { points: count, error: lastFailure });
-    },
-  });
+  );
 
   // ---- events --------------------------------------------------------------------------------
 
@@ -395,7 +397,7 @@ function createSqliteStore(parts: Parts): SqliteStore {
     return seqs;
   }
 
-  const events = createBatchBuffer<PreparedEvent, number[], number[]>({
+  const events = createBatchBuffer<SqliteConnection, PreparedEvent, number[], number[]>({
     queue,
     durability: 'normal',
     flushMs: 0,
