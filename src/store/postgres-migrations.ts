@@ -1,0 +1,218 @@
+/**
+ * The PostgreSQL schema of the {@link Store} as ordered, versioned migrations, and {@link migratePostgres}
+ * which applies the missing ones at start. The applied versions are rows of `fleetvisor_schema_version`
+ * (its own name, so a database shared with other applications has no clash); a database whose
+ * version is above ours is refused (`databaseTooNew`) rather than guessed at.
+ *
+ * Several instances may start on one database at once: each step runs in its own transaction that
+ * first takes a transaction-scoped advisory lock and re-reads the version under it, so a step is
+ * applied once and the others wait for it, then find nothing left to do.
+ *
+ * Only the Store's tables are here: the firmware images, jobs and rollouts and the alarms stay in
+ * the SQLite file of the data folder for now (README, "Running on PostgreSQL").
+ *
+ * Columns mirror the SQLite schema (src/store/migrations.ts) so the same defensive row parsers
+ * (src/store/sqlite-rows.ts) read both: JSON is kept as `text`, not `jsonb`, because `jsonb` would
+ * refuse or reformat what the store wrote and turn a damaged value into a failed query instead of
+ * one `badRecord` row; times are `bigint` milliseconds, read back as JS numbers; ids sort by
+ * `COLLATE "C"` (bytes), as SQLite's do, whatever the database's locale.
+ *
+ * To change the schema, append a migration with the next version; never edit a released one.
+ *
+ * @example
+ * const { from, to } = await migratePostgres(pool, { logger });   // from 0 to 1 on a new database
+ */
+import type pg from 'pg';
+import type { Logger } from '../runtime/runtime.js';
+import type { Migration } from './migrations.js';
+import { messageOf } from './records.js';
+import { StoreError } from './store.js';
+
+/** Held (transaction-scoped) while a migration step runs: 'FLTV' as a 32-bit key, then 1. */
+export const MIGRATION_LOCK_KEY: readonly [number, number] = [0x464c5456, 1];
+
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'devices, snapshots, telemetry, events, commands',
+    sql: `
+      CREATE TABLE devices (
+        id          text COLLATE "C" PRIMARY KEY,
+        kind        text NOT NULL,
+        name        text NOT NULL,
+        tags        text NOT NULL DEFAULT '[]',  -- JSON array of strings
+        attributes  text NOT NULL DEFAULT '{}',  -- JSON object
+        spec        text NOT NULL DEFAULT '{}',  -- JSON object: desired
+        status      text NOT NULL DEFAULT '{}',  -- JSON object: reported
+        created_at  bigint NOT NULL,
+        updated_at  bigint NOT NULL
+      );
+      CREATE INDEX devices_by_kind ON devices (kind);
+
+      CREATE TABLE snapshots (
+        device_id   text COLLATE "C" PRIMARY KEY,
+        kind        text NOT NULL,
+        snapshot    text NOT NULL,               -- JSON
+        deadlines   text NOT NULL DEFAULT '[]',  -- JSON [{label, wallDeadlineMs, delayMs}]
+        version     bigint NOT NULL,
+        updated_at  bigint NOT NULL
+      );
+
+      -- One metric of one device; points carry its small id instead of two strings.
+      CREATE TABLE telemetry_series (
+        id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        device_id   text COLLATE "C" NOT NULL,
+        metric      text COLLATE "C" NOT NULL,
+        UNIQUE (device_id, metric)
+      );
+
+      CREATE TABLE telemetry (
+        series_id   bigint NOT NULL,
+        received_at bigint NOT NULL,
+        device_ts   bigint,
+        value       double precision NOT NULL,
+        boot        bigint,
+        seq         bigint
+      );
+      CREATE INDEX telemetry_by_series_time ON telemetry (series_id, received_at);
+      -- docs/protocol.md: at most once per (device, metric via the series, boot, seq).
+      CREATE UNIQUE INDEX telemetry_once ON telemetry (series_id, boot, seq) WHERE seq IS NOT NULL;
+
+      CREATE TABLE events (
+        seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- never reused
+        at          bigint NOT NULL,
+        device_id   text,
+        kind        text NOT NULL,
+        data        text NOT NULL                                   -- JSON
+      );
+      CREATE INDEX events_by_device ON events (device_id, seq) WHERE device_id IS NOT NULL;
+      CREATE INDEX events_by_kind ON events (kind, seq);
+      CREATE INDEX events_by_time ON events (at);
+
+      CREATE TABLE commands (
+        seq          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        command_id   text NOT NULL UNIQUE,
+        device_id    text NOT NULL,
+        action       text NOT NULL,
+        args         text NOT NULL,   -- JSON
+        actor        text NOT NULL,
+        status       text NOT NULL,
+        result       text,            -- JSON
+        error        text,            -- JSON {code, message}
+        requested_at bigint NOT NULL,
+        completed_at bigint,
+        expires_at   bigint           -- ms since epoch; NULL: never expires
+      );
+      CREATE INDEX commands_by_device ON commands (device_id, seq);
+      CREATE INDEX commands_by_status ON commands (status, seq);
+      CREATE INDEX commands_by_time ON commands (requested_at);
+    `,
+  },
+];
+
+/** The PostgreSQL schema version this app writes and understands. */
+export const POSTGRES_SCHEMA_VERSION: number =
+  POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]?.version ?? 0;
+
+export interface PostgresMigrateOptions {
+  /** Defaults to {@link POSTGRES_MIGRATIONS}; tests pass their own list. */
+  readonly migrations?: readonly Migration[];
+  readonly logger?: Logger;
+  /** Names the database in messages (the URL without its password). */
+  readonly label?: string;
+}
+
+/**
+ * Brings the database behind `pool` up to the newest migration.
+ *
+ * Throws {@link StoreError}: `databaseTooNew` (naming both versions), `openFailed` (cannot read the
+ * version), `migrationFailed` (naming the step; the database stays at the previous version).
+ */
+export async function migratePostgres(
+  pool: pg.Pool,
+  options: PostgresMigrateOptions = {},
+): Promise<{ readonly from: number; readonly to: number }> {
+  const migrations = options.migrations ?? POSTGRES_MIGRATIONS;
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1)
+      throw new StoreError(
+        'invalidArgument',
+        `migrations[${i}].version must be ${i + 1}, found ${m.version}`,
+        {
+          field: `migrations[${i}].version`,
+        },
+      );
+  });
+  const latest = migrations[migrations.length - 1]?.version ?? 0;
+  const label = options.label ?? 'the PostgreSQL database';
+
+  let from: number | undefined;
+  for (;;) {
+    const client = await pool.connect();
+    let current: number;
+    try {
+      try {
+        await client.query('BEGIN');
+        await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...MIGRATION_LOCK_KEY]);
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS fleetvisor_schema_version (
+             version     integer PRIMARY KEY,
+             name        text NOT NULL,
+             applied_at  bigint NOT NULL
+           )`,
+        );
+        const row = await client.query<{ version: number | null }>(
+          'SELECT max(version) AS version FROM fleetvisor_schema_version',
+        );
+        current = row.rows[0]?.version ?? 0;
+      } catch (cause) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw new StoreError(
+          'openFailed',
+          `cannot read the schema version of ${label}: ${messageOf(cause)}`,
+          {
+            cause,
+          },
+        );
+      }
+      from ??= current;
+      if (current > latest) {
+        await client.query('ROLLBACK');
+        throw new StoreError(
+          'databaseTooNew',
+          `The database ${label} has schema version ${current}, but this Fleetvisor understands schema versions ` +
+            `up to ${latest}. It was written by a newer Fleetvisor: update Fleetvisor, or give --store another database.`,
+        );
+      }
+      const next = migrations.find((m) => m.version === current + 1);
+      if (next === undefined) {
+        await client.query('COMMIT');
+        if (current !== from) options.logger?.info('store migrated', { database: label, from, to: current });
+        return { from, to: current };
+      }
+      try {
+        await client.query(next.sql);
+        await client.query(
+          'INSERT INTO fleetvisor_schema_version (version, name, applied_at) VALUES ($1, $2, $3)',
+          [next.version, next.name, Date.now()],
+        );
+        await client.query('COMMIT');
+      } catch (cause) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw new StoreError(
+          'migrationFailed',
+          `migration ${next.version} (${next.name}) of ${label} failed: ${messageOf(cause)}; ` +
+            `the database stays at schema version ${current}`,
+          { cause },
+        );
+      }
+      options.logger?.debug('store migration applied', {
+        database: label,
+        version: next.version,
+        name: next.name,
+      });
+    } finally {
+      client.release();
+    }
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The single writer of a PostgreSQL store: every write goes through one queue, and the jobs that
+ * queued up while a transaction ran share the next one (group commit). A job's promise settles
+ * only after the COMMIT that holds it, so writes are acknowledged once committed, and apply in
+ * call order. Each transaction borrows a connection from the pool and gives it back after.
+ *
+ * Durability per transaction: a group with only `'normal'` jobs commits with
+ * `synchronous_commit = off` — the commit is in the server's memory and WAL buffer, so a crash of
+ * the app loses nothing, and only a crash of the database server may lose the last commits. A group
+ * with a `'full'` job waits for the WAL flush, which also hardens every commit before it.
+ *
+ * Isolation of jobs within a group: PostgreSQL abandons a whole transaction on any error, so in a
+ * shared transaction every job runs inside its own SAVEPOINT; a job that fails is rolled back to it
+ * and rejected alone, and the others commit. A failure outside a job (BEGIN, COMMIT, a lost
+ * connection) rejects every job of the group: none of them was committed.
+ *
+ * @example
+ * const queue = createPostgresWriteQueue(pool);
+ * await queue.submit({ durability: 'full', statements: 'one', run: (c) => c.query('DELETE FROM t') });
+ */
+import type pg from 'pg';
+import type { JobQueue } from './batch-buffer.js';
+import { messageOf } from './records.js';
+import type { Durability } from './store.js';
+import { StoreError } from './store.js';
+
+export interface PostgresWriteJob<T> {
+  readonly durability: Durability;
+  /** Kept for parity with the SQLite queue; every job of a shared transaction gets a SAVEPOINT here. */
+  readonly statements: 'one' | 'many';
+  readonly run: (conn: pg.PoolClient) => Promise<T>;
+}
+
+export interface PostgresWriteQueue extends JobQueue<pg.PoolClient> {
+  submit<T>(job: PostgresWriteJob<T>): Promise<T>;
+  /** Resolves when every job submitted so far has settled. */
+  idle(): Promise<void>;
+  /** Jobs waiting or running. */
+  readonly depth: number;
+}
+
+interface Entry {
+  readonly job: PostgresWriteJob<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+export function createPostgresWriteQueue(
+  pool: pg.Pool,
+  options: { readonly maxJobsPerTransaction?: number } = {},
+): PostgresWriteQueue {
+  const maxJobs = options.maxJobsPerTransaction ?? 1000;
+  const pending: Entry[] = [];
+  let running = 0;
+  let draining = false;
+  let idleWaiters: (() => void)[] = [];
+
+  async function drain(): Promise<void> {
+    while (pending.length > 0) {
+      const group = pending.splice(0, maxJobs);
+      running = group.length;
+      await runGroup(group);
+      running = 0;
+    }
+    draining = false;
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  async function runGroup(group: Entry[]): Promise<void> {
+    let conn: pg.PoolClient;
+    try {
+      conn = await pool.connect();
+    } catch (error) {
+      for (const e of group) e.reject(writeFailed('could not reach the database', error));
+      return;
+    }
+    // A connection that failed outside a job is destroyed instead of going back to the pool.
+    let broken: Error | undefined;
+    try {
+      const full = group.some((e) => e.job.durability === 'full');
+      try {
+        await conn.query(full ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit = off');
+      } catch (error) {
+        broken = asError(error);
+        for (const e of group) e.reject(writeFailed('could not start a write transaction', error));
+        return;
+      }
+      const shared = group.length > 1;
+      const outcomes: Outcome[] = [];
+      for (const entry of group) {
+        try {
+          if (shared) await conn.query('SAVEPOINT job');
+          const value = await entry.job.run(conn);
+          if (shared) await conn.query('RELEASE SAVEPOINT job');
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          let undone = shared;
+          if (shared) {
+            try {
+              await conn.query('ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job');
+            } catch {
+              undone = false;
+            }
+          }
+          if (!undone) {
+            await conn.query('ROLLBACK').catch((e: unknown) => {
+              broken = asError(e);
+            });
+            const failedAt = outcomes.length;
+            group.forEach((e, i) => {
+              e.reject(
+                i === failedAt
+                  ? writeFailed('write failed', error)
+                  : writeFailed('write rolled back: another write in the same transaction failed', error),
+              );
+            });
+            return;
+          }
+          outcomes.push({ ok: false, error });
+        }
+      }
+      try {
+        await conn.query('COMMIT');
+      } catch (error) {
+        broken = asError(error);
+        for (const e of group) e.reject(writeFailed('commit failed', error));
+        return;
+      }
+      group.forEach((e, i) => {
+        const outcome = outcomes[i]!;
+        if (outcome.ok) e.resolve(outcome.value);
+        else e.reject(writeFailed('write failed', outcome.error));
+      });
+    } finally {
+      conn.release(broken);
+    }
+  }
+
+  return {
+    submit<T>(job: PostgresWriteJob<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        pending.push({ job, resolve: resolve as (value: unknown) => void, reject });
+        if (!draining) {
+          draining = true;
+          // Start after the current synchronous code, so writes issued together share a commit.
+          queueMicrotask(() => void drain());
+        }
+      });
+    },
+    idle() {
+      if (!draining) return Promise.resolve();
+      return new Promise((resolve) => idleWaiters.push(resolve));
+    },
+    get depth() {
+      return pending.length + running;
+    },
+  };
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+function writeFailed(what: string, cause: unknown): StoreError {
+  if (cause instanceof StoreError) return cause;
+  return new StoreError('writeFailed', `${what}: ${messageOf(cause)}`, { cause });
+}
