@@ -55,8 +55,10 @@ import { socatAvailable } from '../sim/pty.js';
 import type { SimFleet } from '../sim/sim-fleet.js';
 import { startSimFleet } from '../sim/sim-fleet.js';
 import { DATABASE_FILE_NAME } from '../store/data-dir.js';
-import type { SqliteStore } from '../store/sqlite-store.js';
+import { openPostgresStore } from '../store/postgres-store.js';
+import type { ExportReader } from '../store/sqlite-export.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
+import type { Store } from '../store/store.js';
 import type { BrokerAccounts } from '../transports/broker-accounts.js';
 import { openBrokerAccounts } from '../transports/broker-accounts.js';
 import type { EmbeddedBroker } from '../transports/embedded-broker.js';
@@ -114,6 +116,11 @@ export interface AppOptions {
   readonly firmwareDrift?: FirmwareDriftPolicy;
   /** Days of telemetry, events and finished commands kept (src/host/retention.ts); default all. */
   readonly retention?: RetentionDays;
+  /**
+   * `postgres://…`: the fleet's store on that PostgreSQL database (src/store/postgres-store.ts)
+   * instead of SQLite in the data folder.
+   */
+  readonly storeUrl?: string;
   /** The data folder's settings (src/host/settings.ts), for the Settings view; none when started from code. */
   readonly settings?: AppSettings;
   /**
@@ -135,7 +142,10 @@ export interface App {
   readonly runtime: Runtime;
   /** The root of the supervision tree: broker, devices, links. */
   readonly supervisor: Supervisor;
-  readonly store: SqliteStore;
+  /** The fleet's store: SQLite in the data folder, or PostgreSQL with {@link AppOptions.storeUrl}. */
+  readonly store: Store;
+  /** Streaming export of history (src/store/sqlite-export.ts); SQLite only for now, else undefined. */
+  readonly exports: ExportReader | undefined;
   readonly fleet: Fleet;
   readonly links: Links;
   /** Where devices connect over MQTT. */
@@ -191,8 +201,22 @@ export async function startApp(options: AppOptions): Promise<App> {
   };
 
   try {
+    // The SQLite file holds the fleet's store unless storeUrl names a PostgreSQL database; the
+    // firmware images, jobs and rollouts and the alarms stay in it either way (README).
     const file = join(options.dataDir, demo ? DEMO_DATABASE_FILE_NAME : DATABASE_FILE_NAME);
-    const store = await openSqliteStore({ file, logger: log });
+    let store: Store;
+    let exports: ExportReader | undefined;
+    if (options.storeUrl === undefined) {
+      const sqlite = await openSqliteStore({ file, logger: log });
+      store = sqlite;
+      exports = sqlite.exports;
+    } else {
+      const postgres = await openPostgresStore({ url: options.storeUrl, logger: log });
+      store = postgres;
+      log.info('store on PostgreSQL', { database: postgres.database });
+      if (demo)
+        log.warn('the simulated demo fleet writes into this PostgreSQL database (--no-demo to keep it out)');
+    }
     stack.push(() => store.close());
     log.info('data', { file });
 
@@ -543,6 +567,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       runtime,
       supervisor: root,
       store,
+      exports,
       fleet,
       links,
       brokerUrl: mqtt.url,

@@ -14,6 +14,7 @@ import { homieConvention } from '../conventions/homie/homie-bridge.js';
 import { modbusConvention } from '../conventions/modbus/modbus-bridge.js';
 import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.js';
 import { currentDataDirInput, resolveDataDir } from '../store/data-dir.js';
+import { isPostgresUrl } from '../store/postgres-store.js';
 import type { MqttSettings } from '../transports/links.js';
 import { createHostApi } from './api.js';
 import type { AppOptions } from './app.js';
@@ -34,6 +35,9 @@ With no options: the embedded MQTT broker and a small simulated demo fleet (its 
 
   --data-dir DIR          where the database lives (default: the OS per-user data folder;
                           or FLEETVISOR_DATA_DIR)
+  --store URL             keep the fleet in PostgreSQL (postgres://user@host:5432/database;
+                          the password from PGPASSWORD or ~/.pgpass) instead of SQLite in the
+                          data folder (README: "Running on PostgreSQL")
   --no-demo               no simulated devices
   --demo-devices N        simulated MQTT devices in the demo (default 6)
   --mqtt-url URL          use this broker instead of the embedded one (mqtt://, mqtts://, ws://, wss://)
@@ -197,6 +201,12 @@ export function parseCommandLine(
   if (Array.isArray(serialPorts) && serialPorts.length === 0)
     throw new UsageError('--serial needs ports or "auto"');
 
+  const storeUrl = v.store;
+  if (storeUrl !== undefined && !isPostgresUrl(storeUrl))
+    throw new UsageError(
+      `--store must be a postgres:// or postgresql:// URL, not '${storeUrl}' (without --store: SQLite in the data folder)`,
+    );
+
   const serverPort = v.port === undefined ? 0 : Number(v.port);
   if (!(Number.isInteger(serverPort) && serverPort >= 0 && serverPort <= 65535))
     throw new UsageError(`--port must be a port number, not '${v.port}'`);
@@ -229,6 +239,7 @@ export function parseCommandLine(
         },
       },
       ...(mqtt ? { mqtt } : {}),
+      ...(storeUrl !== undefined ? { storeUrl } : {}),
       ...(serialPorts ? { serialPorts } : {}),
       ...(demo !== undefined ? { demo } : {}),
       ...(adopt ? { adopt } : {}),
@@ -301,6 +312,7 @@ function parse(argv: readonly string[]) {
     allowPositionals: false,
     options: {
       'data-dir': { type: 'string' },
+      store: { type: 'string' },
       'no-demo': { type: 'boolean' },
       'demo-devices': { type: 'string' },
       'mqtt-url': { type: 'string' },
@@ -376,7 +388,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const server = await startUiServer(
     {
       api,
-      exports: app.store.exports,
+      ...(app.exports !== undefined ? { exports: app.exports } : {}),
       ...(cli.server.host !== undefined ? { host: cli.server.host } : {}),
       staticDir: RENDERER_DIST,
       logger,

@@ -34,7 +34,7 @@ describe.skipIf(!existsSync(CHROMIUM))('export from the UI (real host, Chromium)
     const deadline = Date.now() + 30_000;
     for (;;) {
       let points = 0;
-      for await (const p of app.store.exports.telemetry({ deviceIds: [target] })) points += p.length;
+      for await (const p of app.exports!.telemetry({ deviceIds: [target] })) points += p.length;
       if (points >= 10) break;
       if (Date.now() > deadline) throw new Error('no telemetry stored within 30 s');
       await new Promise((r) => setTimeout(r, 250));
@@ -69,7 +69,7 @@ describe.skipIf(!existsSync(CHROMIUM))('export from the UI (real host, Chromium)
     // The same rows as the store holds up to the last exported seq.
     const last = Number(rows[rows.length - 1]![0]);
     const stored: number[] = [];
-    for await (const p of app.store.exports.events({ deviceIds: [target] }))
+    for await (const p of app.exports!.events({ deviceIds: [target] }))
       for (const e of p) if (e.seq <= last) stored.push(e.seq);
     expect(rows.map((r) => Number(r[0]))).toEqual(stored);
 
@@ -144,7 +144,7 @@ describe.skipIf(!existsSync(CHROMIUM))('export from the UI (real host, Chromium)
     // Each bucket's count is what the store holds for that device, metric and 5 s.
     const first = rows[0]!;
     let count = 0;
-    for await (const p of app.store.exports.telemetry({
+    for await (const p of app.exports!.telemetry({
       deviceIds: [target],
       metrics: [first[1]!],
       fromMs: Number(first[3]),

@@ -70,7 +70,7 @@ export async function startRealHost(options: {
     await options.ready?.(app);
     const api = createHostApi(app);
     done.push(() => api.close());
-    const server = await startServer({ api, staticDir: outDir, exports: app.store.exports });
+    const server = await startServer({ api, staticDir: outDir, exports: app.exports! });
     done.push(() => server.close());
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     done.push(() => browser.close());
