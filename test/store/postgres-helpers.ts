@@ -2,7 +2,7 @@
  * A PostgreSQL database per test file: {@link createTestDatabase} makes `fv_test_<random>` on the
  * server at {@link adminUrl} (127.0.0.1:5432 as postgres, trust auth, or FLEETVISOR_TEST_PG_URL)
  * and `drop()` removes it (`WITH (FORCE)`). When the server cannot be reached it tries to start the
- * machine's cluster (`pg_ctlcluster <version> main start`, else `service postgresql start`) and
+ * machine's cluster (`pg_ctlcluster --skip-systemctl-redirect <version> main start`, else `service postgresql start`) and
  * fails with a clear message if it still cannot connect: the PostgreSQL suite never skips itself.
  */
 import { execFileSync } from 'node:child_process';
@@ -53,7 +53,11 @@ function startLocalPostgres(): string[] {
     ? readdirSync('/usr/lib/postgresql').sort().reverse()
     : [];
   const attempts: [string, string[]][] = [
-    ...versions.map((v): [string, string[]] => ['pg_ctlcluster', [v, 'main', 'start']]),
+    // --skip-systemctl-redirect: where systemd does not run (containers, CI), start it directly.
+    ...versions.map((v): [string, string[]] => [
+      'pg_ctlcluster',
+      ['--skip-systemctl-redirect', v, 'main', 'start'],
+    ]),
     ['service', ['postgresql', 'start']],
   ];
   for (const [command, args] of attempts) {
