@@ -14,9 +14,10 @@
  * Telemetry: points wait in a buffer ({@link createBatchBuffer}, the same as SQLite's), and go in
  * with one `INSERT … SELECT … FROM unnest($1::bigint[], …) ON CONFLICT DO NOTHING` per
  * `telemetryBatchMax` points: six array parameters, not one placeholder per value. The unique index
- * `telemetry_once` keeps a point at most once per (device, metric, boot, seq); a repeat inside one
- * batch is found before the insert, a point already stored by the affected-row count (then that
- * chunk is redone under a savepoint with the stored keys looked up, the rare path).
+ * `telemetry_once` keeps a point at most once per (device, metric, boot, seq). The common path
+ * costs nothing for it: when the inserted row count is short (a repeat inside the chunk, or a key
+ * stored before), the chunk is rolled back to a savepoint, the repeats and stored keys are found
+ * and marked, and the rest is inserted again; each caller is told its duplicates.
  *
  * Times are the same epoch milliseconds as in SQLite (`bigint` columns, read back as numbers).
  *
@@ -231,20 +232,34 @@ interface PreparedEvent {
   readonly data: string;
 }
 
-/** One chunk of points as the six unnest arrays, and which chunk position each row came from. */
+/**
+ * One chunk of points as the six unnest columns (`'NULL'` for a missing value), and which position
+ * of the job's points each row came from.
+ */
 interface PointColumns {
   readonly at: number[];
   readonly seriesId: number[];
   readonly receivedAt: number[];
-  readonly deviceTs: (number | null)[];
+  readonly deviceTs: (number | 'NULL')[];
   readonly value: number[];
-  readonly boot: (number | null)[];
-  readonly seq: (number | null)[];
+  readonly boot: (number | 'NULL')[];
+  readonly seq: (number | 'NULL')[];
 }
 
+/**
+ * A column as a PostgreSQL array literal. Built here rather than by pg, which quotes and
+ * regex-escapes every element: these are finite numbers and NULL, which need neither.
+ */
+function arrayLiteral(column: readonly (number | 'NULL')[]): string {
+  return `{${column.join(',')}}`;
+}
+
+// Ordered by series: both indexes then take the chunk series by series instead of jumping between
+// them (measured here: ~100k → ~130k rows/s without seq, ~50k → ~70k with).
 const INSERT_POINTS = `
   INSERT INTO telemetry (series_id, received_at, device_ts, value, boot, seq)
   SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::float8[], $5::bigint[], $6::bigint[])
+  ORDER BY 1
   ON CONFLICT DO NOTHING`;
 
 function createPostgresStore(parts: Parts): PostgresStore {
@@ -287,10 +302,7 @@ function createPostgresStore(parts: Parts): PostgresStore {
     for (const r of rows.rows) seriesIds.set(`${r.device_id}\u0000${r.metric}`, r.id);
   }
 
-  /**
-   * The chunk `[start, end)` as columns, leaving out the points marked in `duplicates` and every
-   * repeat of a (series, boot, seq) already taken (the first of equal keys is the one kept).
-   */
+  /** The points of `[start, end)` not marked in `duplicates`, as columns. */
   function columnsOf(
     points: readonly TelemetryPoint[],
     start: number,
@@ -306,32 +318,25 @@ function createPostgresStore(parts: Parts): PostgresStore {
       boot: [],
       seq: [],
     };
-    const keys = new Set<string>();
     for (let i = start; i < end; i++) {
       if (duplicates[i] === 1) continue;
       const p = points[i]!;
-      const id = seriesIds.get(`${p.deviceId}\u0000${p.metric}`)!;
-      if (p.seq !== undefined) {
-        const key = `${id}:${p.boot}:${p.seq}`;
-        if (keys.has(key)) {
-          duplicates[i] = 1;
-          continue;
-        }
-        keys.add(key);
-      }
       c.at.push(i);
-      c.seriesId.push(id);
+      c.seriesId.push(seriesIds.get(`${p.deviceId}\u0000${p.metric}`)!);
       c.receivedAt.push(Math.round(p.receivedAt));
-      c.deviceTs.push(p.deviceTs === null ? null : Math.round(p.deviceTs));
+      c.deviceTs.push(p.deviceTs === null ? 'NULL' : Math.round(p.deviceTs));
       c.value.push(p.value);
-      c.boot.push(p.boot ?? null);
-      c.seq.push(p.seq ?? null);
+      c.boot.push(p.boot ?? 'NULL');
+      c.seq.push(p.seq ?? 'NULL');
     }
     return c;
   }
 
   function insertColumns(conn: pg.PoolClient, c: PointColumns): Promise<pg.QueryResult> {
-    return conn.query(INSERT_POINTS, [c.seriesId, c.receivedAt, c.deviceTs, c.value, c.boot, c.seq]);
+    return conn.query(
+      INSERT_POINTS,
+      [c.seriesId, c.receivedAt, c.deviceTs, c.value, c.boot, c.seq].map(arrayLiteral),
+    );
   }
 
   async function writePoints(conn: pg.PoolClient, points: readonly TelemetryPoint[]): Promise<Uint8Array> {
@@ -340,8 +345,8 @@ function createPostgresStore(parts: Parts): PostgresStore {
     for (let start = 0; start < points.length; start += batchMax) {
       const end = Math.min(points.length, start + batchMax);
       let columns = columnsOf(points, start, end, duplicates);
-      if (columns.at.length === 0) continue;
-      // The savepoint lets the rare path below undo this insert and redo it knowing the stored keys.
+      // The savepoint lets the rare path below undo this insert and redo it without the points
+      // that were not stored: repeats within the chunk and keys stored before it.
       await conn.query('SAVEPOINT points');
       let inserted = (await insertColumns(conn, columns)).rowCount ?? 0;
       for (let pass = 0; inserted < columns.at.length; pass++) {
@@ -351,7 +356,8 @@ function createPostgresStore(parts: Parts): PostgresStore {
             'telemetry keys kept changing under the insert (another writer?)',
           );
         await conn.query('ROLLBACK TO SAVEPOINT points');
-        await markStored(conn, columns, duplicates);
+        markRepeats(columns, duplicates);
+        await markStored(conn, columnsOf(points, start, end, duplicates), duplicates);
         columns = columnsOf(points, start, end, duplicates);
         inserted = columns.at.length === 0 ? 0 : ((await insertColumns(conn, columns)).rowCount ?? 0);
       }
@@ -360,24 +366,36 @@ function createPostgresStore(parts: Parts): PostgresStore {
     return duplicates;
   }
 
-  /** Rare path: marks the points of `columns` whose (series, boot, seq) is already stored. */
+  /** Rare path: marks every repeat of a (series, boot, seq) after its first in `c`. */
+  function markRepeats(c: PointColumns, duplicates: Uint8Array): void {
+    const keys = new Set<string>();
+    c.seq.forEach((seq, j) => {
+      if (seq === 'NULL') return;
+      const key = `${c.seriesId[j]}:${c.boot[j]}:${seq}`;
+      if (keys.has(key)) duplicates[c.at[j]!] = 1;
+      else keys.add(key);
+    });
+  }
+
+  /** Rare path: marks the points of `c` whose (series, boot, seq) is already stored. */
   async function markStored(conn: pg.PoolClient, c: PointColumns, duplicates: Uint8Array): Promise<void> {
     const at: number[] = [];
     const seriesId: number[] = [];
-    const boot: number[] = [];
+    const boot: (number | 'NULL')[] = [];
     const seq: number[] = [];
     c.seq.forEach((s, j) => {
-      if (s === null) return;
+      if (s === 'NULL') return;
       at.push(c.at[j]!);
       seriesId.push(c.seriesId[j]!);
       boot.push(c.boot[j]!);
       seq.push(s);
     });
+    if (at.length === 0) return;
     const stored = await conn.query<{ i: number }>(
       `SELECT k.i FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS k (i, series_id, boot, seq)
        WHERE EXISTS (SELECT 1 FROM telemetry AS t
                      WHERE t.series_id = k.series_id AND t.boot = k.boot AND t.seq = k.seq AND t.seq IS NOT NULL)`,
-      [at, seriesId, boot, seq],
+      [at, seriesId, boot, seq].map(arrayLiteral),
     );
     for (const { i } of stored.rows) duplicates[i] = 1;
   }
