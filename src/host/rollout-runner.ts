@@ -32,6 +32,12 @@ export interface RolloutRunner {
   }): Rollout;
   /** Continues the rollouts an earlier run left running or paused. */
   restore(): Promise<void>;
+  /**
+   * Every rollout, newest first: this app's as they run, and the stored ones it does not run —
+   * those that ended before a restart (history), and those a restarted app has not continued
+   * yet (its links are not up) — as last saved.
+   */
+  list(): Promise<RolloutSnapshot[]>;
 }
 
 export interface RolloutRunnerOptions {
@@ -125,6 +131,17 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
 
   return {
     all,
+    async list() {
+      const byId = new Map<string, RolloutSnapshot>();
+      if (firmware)
+        for (const row of await firmware.store.listRollouts()) {
+          if (!row.ok || all.has(row.value.id)) continue;
+          const saved = savedSnapshot(row.value.body);
+          if (saved?.id === row.value.id) byId.set(saved.id, saved);
+        }
+      for (const [id, r] of all) byId.set(id, r.snapshot());
+      return [...byId.values()].sort((a, b) => b.createdAt - a.createdAt);
+    },
     start(what) {
       const rollout = make(`ro-${randomBytes(4).toString('hex')}`, what);
       rollout.start();
@@ -167,4 +184,25 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
       }
     },
   };
+}
+
+/** The snapshot a stored rollout row holds, when it has the shape a listing needs. */
+function savedSnapshot(body: unknown): RolloutSnapshot | undefined {
+  const s = (body as { snapshot?: unknown } | null)?.snapshot as Partial<RolloutSnapshot> | undefined;
+  if (!s || typeof s !== 'object') return undefined;
+  const fine =
+    typeof s.id === 'string' &&
+    typeof s.version === 'string' &&
+    typeof s.sha256 === 'string' &&
+    typeof s.state === 'string' &&
+    typeof s.wave === 'number' &&
+    typeof s.createdAt === 'number' &&
+    typeof s.createdBy === 'string' &&
+    Array.isArray(s.order) &&
+    Array.isArray(s.waveEnds) &&
+    typeof s.devices === 'object' &&
+    s.devices !== null &&
+    typeof s.counts === 'object' &&
+    s.counts !== null;
+  return fine ? (s as RolloutSnapshot) : undefined;
 }

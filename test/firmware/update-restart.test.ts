@@ -16,7 +16,7 @@ import { describeImage, signManifest } from '../../src/firmware/manifest.js';
 import { createHostApi } from '../../src/host/api.js';
 import type { App } from '../../src/host/app.js';
 import { startApp } from '../../src/host/app.js';
-import type { FirmwareJobView } from '../../src/host/contract.js';
+import type { FirmwareJobView, RolloutView } from '../../src/host/contract.js';
 import { silentLogger } from '../../src/runtime/runtime.js';
 import type { MqttSimDevice } from '../../src/sim/mqtt-device.js';
 import { startMqttSimDevice } from '../../src/sim/mqtt-device.js';
@@ -184,6 +184,36 @@ describe('a rollout across an app restart', () => {
     });
     for (const d of sims) expect(d.device.reboots).toBe(1);
   }, 180_000);
+});
+
+describe('rollouts listed across an app restart', () => {
+  it('a completed rollout is still listed by the restarted app, with its devices and counts', async () => {
+    const dir = dataFolder();
+    const ids = [uniqueId('ro-h')];
+    for (const id of ids) await device(id);
+    const first = await app(dir);
+    const sha256 = await importImage(first, 8 * 1024, '1.5.0');
+    for (const id of ids)
+      await waitFor(() => first.links.hub?.device(id)?.online === true, 8000, `${id} online`);
+    const id = await rolloutOf(first, sha256, ids, [{ share: 1 }]);
+    await waitFor(() => first.rollouts.all.get(id)?.snapshot().state === 'completed', 60_000, 'completed');
+    await first.stop();
+
+    const second = await app(dir);
+    const api = createHostApi(second);
+    cleanups.push(() => api.close());
+    const listed = await api.call('rollouts', {});
+    if (!listed.ok) throw new Error(listed.error.message);
+    expect((listed.value as readonly RolloutView[]).find((r) => r.id === id)).toMatchObject({
+      state: 'completed',
+      version: '1.5.0',
+      order: ids,
+      counts: { succeeded: 1, failed: 0 },
+      devices: { [ids[0]!]: { state: 'succeeded' } },
+    });
+    // An ended rollout is history: it cannot be paused or resumed.
+    expect(await api.call('rolloutResume', { id })).toMatchObject({ ok: false });
+  }, 120_000);
 });
 
 describe('a firmware update across an app restart', () => {

@@ -119,7 +119,7 @@ export function rolloutHandlers(
       return rolloutView(rollout.snapshot());
     },
 
-    rollouts: async () => [...app.rollouts.all.values()].map((r) => rolloutView(r.snapshot())).reverse(),
+    rollouts: async () => (await app.rollouts.list()).map(rolloutView),
 
     rolloutPause: async (a) => {
       const r = find(app, a.id);
