@@ -108,6 +108,39 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX commands_by_time ON commands (requested_at);
     `,
   },
+  {
+    version: 2,
+    name: 'cluster: shard count, instances, shard leases',
+    // docs/scale-out.md. Lease times are the database's clock (timestamptz), never an instance's.
+    sql: `
+      CREATE TABLE fleetvisor_cluster (
+        id           smallint PRIMARY KEY CHECK (id = 1),
+        shard_count  integer NOT NULL CHECK (shard_count > 0),
+        created_at   timestamptz NOT NULL DEFAULT now()
+      );
+
+      CREATE TABLE fleetvisor_instances (
+        id          text COLLATE "C" PRIMARY KEY,
+        host        text NOT NULL,
+        pid         integer NOT NULL,
+        api_url     text,
+        started_at  timestamptz NOT NULL,
+        seen_at     timestamptz NOT NULL,
+        left_at     timestamptz                 -- a graceful stop; NULL while running (or dead)
+      );
+
+      -- One row per shard, created with the cluster row. epoch grows by one at every claim: it is
+      -- the fencing token every write of the shard's devices checks (src/store/postgres-store.ts).
+      CREATE TABLE fleetvisor_leases (
+        shard        integer PRIMARY KEY,
+        owner        text COLLATE "C",
+        epoch        bigint NOT NULL DEFAULT 0,
+        expires_at   timestamptz NOT NULL DEFAULT '-infinity',
+        acquired_at  timestamptz
+      );
+      CREATE INDEX fleetvisor_leases_by_owner ON fleetvisor_leases (owner);
+    `,
+  },
 ];
 
 /** The PostgreSQL schema version this app writes and understands. */

@@ -95,9 +95,28 @@ export interface PostgresStoreOptions {
   readonly migrations?: readonly Migration[];
 }
 
+/**
+ * What a cluster instance holds (src/cluster/lease-keeper.ts): the fencing token of a device's
+ * shard. With a fence set, every write of a device's snapshot, events and commands checks, in
+ * the transaction that writes it, that the shard's lease row still names this owner with this
+ * epoch and has not expired on the database's clock (the row is share-locked until the commit,
+ * so a new owner's claim waits for it or is seen by it). Telemetry is not fenced: a point is a
+ * measurement kept at most once by its `(boot, seq)`, whoever writes it.
+ */
+export interface StoreFence {
+  /** This instance, as the lease rows name their owner. */
+  readonly owner: string;
+  /** The shard of the device and the epoch this instance holds it at; undefined when it holds none. */
+  tokenOf(deviceId: string): { readonly shard: number; readonly epoch: number } | undefined;
+}
+
 /** A {@link Store} on PostgreSQL; `database` names it in logs and messages (the URL, password hidden). */
 export interface PostgresStore extends Store {
   readonly database: string;
+  /** Fences the writes of devices from now on (a cluster instance); undefined: no fence. */
+  setFence(fence: StoreFence | undefined): void;
+  /** The pool, for the cluster's lease queries on the same database. */
+  readonly pool: pg.Pool;
 }
 
 /** True for a URL that {@link openPostgresStore} takes (the scheme only; the rest is pg's to judge). */
@@ -428,6 +447,10 @@ function createPostgresStore(parts: Parts): PostgresStore {
   // One INSERT … SELECT per chunk; the identity is drawn in the order of the rows (ORDER BY ord),
   // so the sorted seqs line up with the events.
   async function writeEvents(conn: pg.PoolClient, events: readonly PreparedEvent[]): Promise<number[]> {
+    await checkFence(
+      conn,
+      events.map((e) => e.deviceId),
+    );
     const seqs: number[] = [];
     for (let start = 0; start < events.length; start += EVENT_BATCH_MAX) {
       const chunk = events.slice(start, start + EVENT_BATCH_MAX);
@@ -464,6 +487,56 @@ function createPostgresStore(parts: Parts): PostgresStore {
     write: writeEvents,
     slice: (seqs, offset, count) => seqs.slice(offset, offset + count),
   });
+
+  // ---- fencing (a cluster instance) ----------------------------------------------------------
+
+  let fence: StoreFence | undefined;
+
+  /** The tokens the fence holds for these devices; throws `fenced` for one it holds none for. */
+  function tokensOf(deviceIds: Iterable<string | null>): Map<number, number> | undefined {
+    if (!fence) return undefined;
+    const want = new Map<number, number>();
+    for (const id of deviceIds) {
+      if (id === null) continue;
+      const token = fence.tokenOf(id);
+      if (!token)
+        throw new StoreError(
+          'fenced',
+          `not written: this instance (${fence.owner}) does not lease the shard of device '${id.slice(0, 80)}'`,
+        );
+      want.set(token.shard, token.epoch);
+    }
+    return want;
+  }
+
+  /** In the write's transaction: the leases still ours at our epochs, share-locked until commit. */
+  async function checkFence(conn: pg.PoolClient, deviceIds: Iterable<string | null>): Promise<void> {
+    const want = tokensOf(deviceIds);
+    if (!want || want.size === 0 || !fence) return;
+    const held = await conn.query<{ shard: number; epoch: number }>(
+      `SELECT shard, epoch FROM fleetvisor_leases
+       WHERE shard = ANY($1::int[]) AND owner = $2 AND expires_at > clock_timestamp()
+       FOR SHARE`,
+      [[...want.keys()], fence.owner],
+    );
+    const epochs = new Map(held.rows.map((r) => [r.shard, Number(r.epoch)]));
+    for (const [shard, epoch] of want)
+      if (epochs.get(shard) !== epoch)
+        throw new StoreError(
+          'fenced',
+          `not written: the lease of shard ${shard} at epoch ${epoch} is no longer held by ${fence.owner} ` +
+            '(another instance owns it now, or it ran out)',
+        );
+  }
+
+  /** A device's write in the queue, fenced: nothing is written unless its lease holds. */
+  function fencedChange(deviceId: string, sql: string, params: readonly unknown[]): Promise<number> {
+    tokensOf([deviceId]);
+    return write('full', 'one', async (conn) => {
+      await checkFence(conn, [deviceId]);
+      return (await conn.query(sql, [...params])).rowCount ?? 0;
+    });
+  }
 
   // ---- helpers -------------------------------------------------------------------------------
 
@@ -520,6 +593,10 @@ function createPostgresStore(parts: Parts): PostgresStore {
 
   return {
     database,
+    pool,
+    setFence(next: StoreFence | undefined) {
+      fence = next;
+    },
 
     async upsertDevice(device: DeviceInput): Promise<RowResult<DeviceRecord>> {
       ensureOpen();
@@ -674,8 +751,8 @@ function createPostgresStore(parts: Parts): PostgresStore {
         'snapshot.deadlines',
       );
       const version = requireInt(input.version, 'snapshot.version', 0, Number.MAX_SAFE_INTEGER);
-      await change(
-        'full',
+      await fencedChange(
+        deviceId,
         `INSERT INTO snapshots (device_id, kind, snapshot, deadlines, version, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (device_id) DO UPDATE SET kind = $2, snapshot = $3, deadlines = $4, version = $5,
@@ -812,6 +889,7 @@ function createPostgresStore(parts: Parts): PostgresStore {
         };
       });
       if (prepared.length === 0) return [];
+      tokensOf(prepared.map((e) => e.deviceId));
       if (options.durability === 'full') return write('full', 'many', (conn) => writeEvents(conn, prepared));
       const added = events.add(prepared);
       if (added === undefined)
@@ -863,8 +941,8 @@ function createPostgresStore(parts: Parts): PostgresStore {
         requireTime(command.requestedAt, 'command.requestedAt'),
         command.expiresAt == null ? null : requireTime(command.expiresAt, 'command.expiresAt'),
       ];
-      const changed = await change(
-        'full',
+      const changed = await fencedChange(
+        params[1] as string,
         `INSERT INTO commands (command_id, device_id, action, args, actor, status, requested_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (command_id) DO NOTHING`,
         params,
@@ -890,19 +968,28 @@ function createPostgresStore(parts: Parts): PostgresStore {
           });
         error = toJsonText({ code: update.error.code, message: update.error.message }, 'update.error');
       }
-      const changed = await change(
-        'full',
-        `UPDATE commands SET status = $1, result = coalesce($2, result), error = coalesce($3, error),
+      const params = [
+        status,
+        optionalJson(update.result, 'update.result'),
+        error,
+        update.completedAt === undefined ? null : requireTime(update.completedAt, 'update.completedAt'),
+        id,
+      ];
+      const sql = `UPDATE commands SET status = $1, result = coalesce($2, result), error = coalesce($3, error),
            completed_at = coalesce($4, completed_at)
-         WHERE command_id = $5`,
-        [
-          status,
-          optionalJson(update.result, 'update.result'),
-          error,
-          update.completedAt === undefined ? null : requireTime(update.completedAt, 'update.completedAt'),
-          id,
-        ],
-      );
+         WHERE command_id = $5`;
+      const changed = fence
+        ? await write('full', 'one', async (conn) => {
+            const of = await conn.query<{ device_id: string }>(
+              'SELECT device_id FROM commands WHERE command_id = $1',
+              [id],
+            );
+            const deviceId = of.rows[0]?.device_id;
+            if (deviceId === undefined) return 0;
+            await checkFence(conn, [deviceId]);
+            return (await conn.query(sql, params)).rowCount ?? 0;
+          })
+        : await change('full', sql, params);
       return changed > 0
         ? { ok: true, value: undefined }
         : { ok: false, error: { code: 'notFound', message: `no command '${id}' was recorded` } };

@@ -66,7 +66,12 @@ export type StoreErrorCode =
   /** The store is closed (or closing) and takes no more calls. */
   | 'closed'
   /** Misuse: an argument is out of its documented range; the message names the field. */
-  | 'invalidArgument';
+  | 'invalidArgument'
+  /**
+   * A write of a device whose shard this instance no longer leases (a cluster on PostgreSQL,
+   * docs/scale-out.md): another instance owns it now, or the lease ran out; nothing was written.
+   */
+  | 'fenced';
 
 /**
  * The one error a store throws or rejects with: misuse, bad configuration, or an engine failure.
