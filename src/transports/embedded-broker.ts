@@ -163,6 +163,19 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   };
 
   const broker = await Aedes.createBroker({
+    // No cap on the messages in delivery at once (issue 16). With aedes 1.2.0's default of 100,
+    // the messages past 100 in flight wait in mqemitter 7.1.0's queue, and that queue is drained
+    // recursively: when a message finishes, `released` (mqemitter.js:48) starts the next one in
+    // `_do` (mqemitter.js:133), and one without any subscriber completes at once inside
+    // fastparallel (parallel.js:26), which calls `released` again — three frames a message.
+    // A host link that falls behind lets the queue grow (with 10,000 devices, one slow
+    // subscriber holds every slot); when that link drops, its subscriptions go, the queue has
+    // nobody to deliver to and drains in one go: about 10,000 waiting messages are enough for
+    // "Maximum call stack size exceeded", an uncaught exception in the app's own process.
+    // Unlimited is mqemitter's own default: nothing queues there, each message is delivered as
+    // it arrives (the waiting then happens per subscriber, on its socket's drain, bounded by
+    // aedes' drainTimeout), and one slow subscriber no longer stalls delivery to all the others.
+    concurrency: 0,
     ...(auth
       ? {
           authenticate(client, username, password, done) {
