@@ -70,6 +70,7 @@ const METHOD_SET: { readonly [M in Method]: true } = {
   rolloutPause: true,
   rolloutResume: true,
   rolloutCancel: true,
+  cluster: true,
   settings: true,
   settingsSave: true,
   deviceAdd: true,

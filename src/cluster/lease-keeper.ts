@@ -109,7 +109,7 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
     const ms = Math.max(0, validUntil - safetyMs - performance.now());
     deadlineTimer = setTimeout(() => {
       deadlineTimer = undefined;
-      if (!stopped) loseAll('not renewed in time: the database did not answer');
+      if (!stopped) loseAll('not renewed in time: the database did not answer, or this process was paused');
     }, ms);
     deadlineTimer.unref?.();
   }

@@ -199,7 +199,12 @@ export interface CommandGuard {
 
 export interface CommandTracker {
   /** Reloads open commands from the store (after a restart); they go out when their device is reachable. */
-  load(): Promise<number>;
+  load(owns?: (deviceId: string) => boolean): Promise<number>;
+  /**
+   * Lets go of a device's open commands without a word to the store: another cluster instance
+   * owns the device now and loads them from the command log (docs/scale-out.md).
+   */
+  release(deviceId: string): number;
   /** Validates, audits, then dispatches or keeps the command. */
   submit(input: SubmitInput): Promise<SubmitResult>;
   /**

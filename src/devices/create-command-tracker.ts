@@ -264,7 +264,10 @@ export function createCommandTracker(options: CommandTrackerOptions): CommandTra
 
   const refuse = (code: CommandErrorCode, message: string): SubmitResult => err(code, message);
 
-  async function loadStatus(status: 'pending' | 'sent'): Promise<number> {
+  async function loadStatus(
+    status: 'pending' | 'sent',
+    owns: ((deviceId: string) => boolean) | undefined,
+  ): Promise<number> {
     let loaded = 0;
     let before: number | undefined;
     for (;;) {
@@ -279,7 +282,7 @@ export function createCommandTracker(options: CommandTrackerOptions): CommandTra
           continue;
         }
         const r = item.value;
-        if (open.has(r.commandId)) continue;
+        if (open.has(r.commandId) || (owns && !owns(r.deviceId))) continue;
         const e = add({
           commandId: r.commandId,
           deviceId: r.deviceId,
@@ -304,8 +307,8 @@ export function createCommandTracker(options: CommandTrackerOptions): CommandTra
   }
 
   return {
-    async load() {
-      const loaded = (await loadStatus('pending')) + (await loadStatus('sent'));
+    async load(owns) {
+      const loaded = (await loadStatus('pending', owns)) + (await loadStatus('sent', owns));
       // Oldest first, whatever order the pages came in.
       for (const set of byDevice.values()) {
         const sorted = [...set].sort((a, b) => a.view.requestedAt - b.view.requestedAt);
@@ -451,6 +454,19 @@ export function createCommandTracker(options: CommandTrackerOptions): CommandTra
       });
       await writes;
       return true;
+    },
+
+    release(deviceId) {
+      const set = byDevice.get(deviceId);
+      if (!set) return 0;
+      const entries = [...set];
+      for (const e of entries) {
+        cancelTimer(e);
+        open.delete(e.view.commandId);
+      }
+      byDevice.delete(deviceId);
+      online.delete(deviceId);
+      return entries.length;
     },
 
     cancelDevice(deviceId, reason) {

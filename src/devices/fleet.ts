@@ -158,10 +158,39 @@ export function createFleet(options: FleetOptions): Fleet {
     guards,
 
     async start() {
-      const outcome = await restoreDevices(ctx, specs, membership);
+      const outcome = await restoreDevices(ctx, specs, membership, options.owns);
       reconcile.schedule();
-      await commands.load();
+      await commands.load(options.owns);
       return outcome;
+    },
+
+    async takeOver(which) {
+      if (ctx.stopping) return { started: 0, failed: [] };
+      const outcome = await restoreDevices(ctx, specs, membership, which);
+      await commands.load(which);
+      return outcome;
+    },
+
+    async handOver(which, { save }) {
+      const leaving = [...entries.values()].filter((e) => which(e.record.id));
+      if (leaving.length === 0) return 0;
+      if (save) {
+        await snapshots.saveAll(leaving);
+        await settle();
+      }
+      for (const e of leaving) {
+        // No more writes of it from here: it is the other instance's now.
+        e.removed = true;
+        commands.release(e.record.id);
+      }
+      await Promise.all(
+        leaving.map(async (e) => {
+          if (e.supervisor) await devices.terminateChild(e.supervisor.pid);
+          entries.delete(e.record.id);
+          guards.forget(e.record.id);
+        }),
+      );
+      return leaving.length;
     },
 
     addDevice: membership.addDevice,

@@ -24,10 +24,18 @@
  * app.brokerUrl;      // 'mqtt://127.0.0.1:1883' (or the free port used when 1883 was taken)
  * await app.stop();
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import type { AlarmEngine } from '../alarms/alarm-engine.js';
 import { createAlarmEngine } from '../alarms/alarm-engine.js';
 import { openSqliteAlarmStore } from '../alarms/sqlite-alarm-store.js';
+import type { LeaseKeeper } from '../cluster/lease-keeper.js';
+import { createLeaseKeeper } from '../cluster/lease-keeper.js';
+import type { ClusterView } from '../cluster/leases.js';
+import { clusterView, initCluster } from '../cluster/leases.js';
+import { DEFAULT_SHARD_COUNT, shardOf } from '../cluster/shard.js';
 import type { Convention } from '../conventions/convention.js';
 import { homieConvention } from '../conventions/homie/homie-bridge.js';
 import { modbusConvention } from '../conventions/modbus/modbus-bridge.js';
@@ -55,6 +63,7 @@ import { socatAvailable } from '../sim/pty.js';
 import type { SimFleet } from '../sim/sim-fleet.js';
 import { startSimFleet } from '../sim/sim-fleet.js';
 import { DATABASE_FILE_NAME } from '../store/data-dir.js';
+import type { PostgresStore } from '../store/postgres-store.js';
 import { openPostgresStore } from '../store/postgres-store.js';
 import type { ExportReader } from '../store/sqlite-export.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
@@ -121,6 +130,20 @@ export interface AppOptions {
    * instead of SQLite in the data folder.
    */
   readonly storeUrl?: string;
+  /**
+   * With {@link storeUrl}: one instance of a cluster sharing the fleet on that database and broker
+   * (docs/scale-out.md). It supervises the devices of the shards it leases.
+   */
+  readonly cluster?: {
+    /** Unique among the running instances; default `<host>-<pid>-<random>`. */
+    readonly instanceId?: string;
+    /** For a new fleet only (a fleet keeps its count); default 1024. */
+    readonly shardCount?: number;
+    /** Default 6000 ms: a dead instance's devices run again on another within ~8 s. */
+    readonly leaseMs?: number;
+    /** Where this instance's API answers, shown in the cluster view. */
+    readonly apiUrl?: string;
+  };
   /** The data folder's settings (src/host/settings.ts), for the Settings view; none when started from code. */
   readonly settings?: AppSettings;
   /**
@@ -171,6 +194,8 @@ export interface App {
   readonly alarms: AlarmEngine;
   /** Whether the simulated demo fleet runs. */
   readonly demo: boolean;
+  /** This instance's leases when it runs in a cluster ({@link AppOptions.cluster}); else undefined. */
+  readonly cluster: AppCluster | undefined;
   /** Starts or stops the simulated devices (only in demo mode: they live in the demo database). */
   setDemo(on: boolean): Promise<{ ok: true } | { ok: false; message: string }>;
   stop(): Promise<void>;
@@ -179,6 +204,12 @@ export interface App {
    * supervisor shut down (a part it cannot run without ended) — then with that reason.
    */
   whenStopped(): Promise<ExitReason | undefined>;
+}
+
+export interface AppCluster {
+  readonly keeper: LeaseKeeper;
+  /** Instances, their shards and lease ages, read from the database. */
+  view(): Promise<ClusterView>;
 }
 
 /** Every convention Fleetvisor knows, with its defaults. */
@@ -206,6 +237,9 @@ export async function startApp(options: AppOptions): Promise<App> {
     const file = join(options.dataDir, demo ? DEMO_DATABASE_FILE_NAME : DATABASE_FILE_NAME);
     let store: Store;
     let exports: ExportReader | undefined;
+    let postgresStore: PostgresStore | undefined;
+    if (options.cluster && options.storeUrl === undefined)
+      throw new Error('a cluster instance needs its store on PostgreSQL (storeUrl)');
     if (options.storeUrl === undefined) {
       const sqlite = await openSqliteStore({ file, logger: log });
       store = sqlite;
@@ -213,12 +247,71 @@ export async function startApp(options: AppOptions): Promise<App> {
     } else {
       const postgres = await openPostgresStore({ url: options.storeUrl, logger: log });
       store = postgres;
+      postgresStore = postgres;
       log.info('store on PostgreSQL', { database: postgres.database });
       if (demo)
         log.warn('the simulated demo fleet writes into this PostgreSQL database (--no-demo to keep it out)');
     }
     stack.push(() => store.close());
     log.info('data', { file });
+
+    // A cluster instance: leases on the store's database, its own small pool so that renewals
+    // never wait behind the store's reads and writes. The fleet and links follow the leases.
+    let keeper: LeaseKeeper | undefined;
+    let clusterPool: pg.Pool | undefined;
+    let fleetRef: Fleet | undefined;
+    let linksRef: Links | undefined;
+    if (options.cluster && postgresStore && options.storeUrl) {
+      const pool = new pg.Pool({
+        connectionString: options.storeUrl,
+        max: 2,
+        application_name: 'fleetvisor-cluster',
+      });
+      clusterPool = pool;
+      pool.on('error', (error) => log.warn('a cluster connection failed', { error: error.message }));
+      stack.push(() => pool.end());
+      const shardCount = await initCluster(pool, options.cluster.shardCount ?? DEFAULT_SHARD_COUNT);
+      const instanceId =
+        options.cluster.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+      const inShards = (shards: readonly number[]) => {
+        const set = new Set(shards);
+        return (deviceId: string) => set.has(shardOf(deviceId, shardCount));
+      };
+      keeper = createLeaseKeeper({
+        pool,
+        instance: { id: instanceId, host: hostname(), pid: process.pid, apiUrl: options.cluster.apiUrl },
+        shardCount,
+        ...(options.cluster.leaseMs !== undefined ? { leaseMs: options.cluster.leaseMs } : {}),
+        logger: log,
+        gained: async (shards) => {
+          const which = inShards(shards);
+          const r = await fleetRef?.takeOver(which);
+          const online = linksRef?.hub?.resync(which) ?? 0;
+          log.info('cluster: devices taken over', {
+            shards: shards.length,
+            started: r?.started ?? 0,
+            online,
+          });
+        },
+        handOver: async (shards) => {
+          const which = inShards(shards);
+          linksRef?.hub?.release(which);
+          const n = (await fleetRef?.handOver(which, { save: true })) ?? 0;
+          log.info('cluster: devices handed over', { shards: shards.length, devices: n });
+        },
+        lost: (shards) => {
+          const which = inShards(shards);
+          linksRef?.hub?.release(which);
+          void fleetRef
+            ?.handOver(which, { save: false })
+            .catch((error: unknown) =>
+              log.error('cluster: stopping lost devices failed', { error: String(error) }),
+            );
+        },
+      });
+      postgresStore.setFence({ owner: instanceId, tokenOf: keeper.tokenOf });
+      log.info('cluster instance', { instance: instanceId, shards: shardCount, leaseMs: keeper.leaseMs });
+    }
 
     const rootStarted = await startSupervisor(runtime, {
       name: 'fleetvisor',
@@ -318,7 +411,10 @@ export async function startApp(options: AppOptions): Promise<App> {
       kinds: [genericDevice, ...conventions.flatMap((c) => c.kinds)],
       carrier: links.carrier,
       ...(options.commandRate ? { fleetRate: options.commandRate } : {}),
+      ...(keeper ? { owns: keeper.owns } : {}),
     });
+    fleetRef = fleet;
+    linksRef = links;
     const firmware = await openFirmware({
       dataDir: options.dataDir,
       databaseFile: file,
@@ -488,6 +584,7 @@ export async function startApp(options: AppOptions): Promise<App> {
           fleet,
           {
             adopt: options.adopt ?? (demo ? 'auto' : 'manual'),
+            ...(keeper ? { owns: keeper.owns } : {}),
             onFirmwareAck: (id, ack) => updates.ack(id, ack),
             onDeviceHello: (id, hello) => updates.hello(id, hello),
           },
@@ -540,6 +637,25 @@ export async function startApp(options: AppOptions): Promise<App> {
       }
     }
 
+    if (keeper) {
+      const k = keeper;
+      await k.start();
+      // Graceful: every device saved and handed over, the leases released, before the rest stops.
+      stack.push(() => k.stop());
+      // Devices added on another instance (or by the config) in shards this one owns: loaded within
+      // a sync interval (docs/scale-out.md: commands and additions are not routed yet).
+      const sync = setInterval(() => {
+        void fleet
+          .takeOver(k.owns)
+          .then((r) => {
+            if (r.started > 0) links.hub?.resync(k.owns);
+          })
+          .catch((error: unknown) => log.warn('cluster: device sync failed', { error: String(error) }));
+      }, 10_000);
+      sync.unref();
+      stack.push(async () => clearInterval(sync));
+    }
+
     // Each device's lifecycle at debug; at INFO the fleet's summary counts it (src/devices/lifecycle-summary.ts).
     const off = runtime.events.subscribe((e) => {
       if (e.type !== 'state.transition' || !fleet.device(e.name)) return;
@@ -585,6 +701,8 @@ export async function startApp(options: AppOptions): Promise<App> {
       settings: options.settings,
       alarms,
       demo,
+      cluster:
+        keeper && clusterPool ? { keeper, view: () => clusterView(clusterPool as pg.Pool) } : undefined,
       async setDemo(on) {
         if (!demo)
           return {

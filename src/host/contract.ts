@@ -427,6 +427,43 @@ export interface ImportRowResult {
 export const ALARM_SEVERITIES = ['critical', 'major', 'minor', 'warning'] as const;
 export type AlarmSeverity = (typeof ALARM_SEVERITIES)[number];
 
+/** One instance of a cluster, as the lease table sees it. */
+export interface ClusterInstanceInfo {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly apiUrl: string | null;
+  readonly startedAt: number;
+  /** How long ago it last renewed its leases (the database's clock). */
+  readonly seenAgoMs: number;
+  /** It stopped gracefully. */
+  readonly left: boolean;
+  /** Shards it holds an unexpired lease on. */
+  readonly shards: number;
+  readonly oldestLeaseAgeMs: number | null;
+  readonly newestLeaseAgeMs: number | null;
+}
+
+export interface ClusterInfo {
+  /** The instance answering. */
+  readonly self: string;
+  readonly shardCount: number;
+  readonly leaseMs: number;
+  readonly instances: readonly ClusterInstanceInfo[];
+  /** Shards without an unexpired lease (between an owner's death and a claim). */
+  readonly unowned: number;
+  /** This instance's counts since it started. */
+  readonly stats: {
+    readonly renewals: number;
+    readonly renewFailures: number;
+    readonly claimed: number;
+    readonly handedOver: number;
+    readonly lost: number;
+  };
+  /** Devices this instance supervises now. */
+  readonly devices: number;
+}
+
 /** One alarm: raised, acknowledged, cleared and shelved, each with who and when (wall ms). */
 export interface AlarmView {
   readonly id: number;
@@ -588,6 +625,8 @@ export const METHODS = {
   rolloutPause: z.object({ id: z.string().min(1).max(64) }).strict(),
   rolloutResume: z.object({ id: z.string().min(1).max(64) }).strict(),
   rolloutCancel: z.object({ id: z.string().min(1).max(64) }).strict(),
+  /** The cluster this instance belongs to (docs/scale-out.md): instances, shards, lease ages. */
+  cluster: z.object({}).strict(),
   /** The data folder's settings (src/host/settings.ts): the fields, saved and running values. */
   settings: z.object({}).strict(),
   /** Saves settings for the next start (validated as a start would); all of them, replacing the file. */
@@ -726,6 +765,8 @@ export interface Results {
   rolloutPause: RolloutView;
   rolloutResume: RolloutView;
   rolloutCancel: RolloutView;
+  /** `null`: this instance runs alone (no --cluster). */
+  cluster: ClusterInfo | null;
   settings: SettingsView;
   settingsSave: SettingsView;
   /** `read`: what the test read found (with `test: true`); a failed read refuses the add (`testReadFailed`). */

@@ -38,6 +38,10 @@ With no options: the embedded MQTT broker and a small simulated demo fleet (its 
   --store URL             keep the fleet in PostgreSQL (postgres://user@host:5432/database;
                           the password from PGPASSWORD or ~/.pgpass) instead of SQLite in the
                           data folder (README: "Running on PostgreSQL")
+  --cluster               with --store: share the fleet with the other instances on that
+                          database and broker; each supervises the devices of the shards it
+                          leases (docs/scale-out.md)
+  --instance NAME         this instance's name in the cluster (default: host-pid-random)
   --no-demo               no simulated devices
   --demo-devices N        simulated MQTT devices in the demo (default 6)
   --mqtt-url URL          use this broker instead of the embedded one (mqtt://, mqtts://, ws://, wss://)
@@ -207,6 +211,14 @@ export function parseCommandLine(
       `--store must be a postgres:// or postgresql:// URL, not '${storeUrl}' (without --store: SQLite in the data folder)`,
     );
 
+  if (v.cluster && storeUrl === undefined)
+    throw new UsageError('--cluster needs --store postgres://… (the instances share the fleet through it)');
+  if (v.instance !== undefined && !v.cluster) throw new UsageError('--instance goes with --cluster');
+  if (v.instance !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(v.instance))
+    throw new UsageError(
+      `--instance must be 1–64 letters, digits, '.', '_', ':' or '-', not '${v.instance}'`,
+    );
+
   const serverPort = v.port === undefined ? 0 : Number(v.port);
   if (!(Number.isInteger(serverPort) && serverPort >= 0 && serverPort <= 65535))
     throw new UsageError(`--port must be a port number, not '${v.port}'`);
@@ -240,6 +252,7 @@ export function parseCommandLine(
       },
       ...(mqtt ? { mqtt } : {}),
       ...(storeUrl !== undefined ? { storeUrl } : {}),
+      ...(v.cluster ? { cluster: v.instance !== undefined ? { instanceId: v.instance } : {} } : {}),
       ...(serialPorts ? { serialPorts } : {}),
       ...(demo !== undefined ? { demo } : {}),
       ...(adopt ? { adopt } : {}),
@@ -313,6 +326,8 @@ function parse(argv: readonly string[]) {
     options: {
       'data-dir': { type: 'string' },
       store: { type: 'string' },
+      cluster: { type: 'boolean' },
+      instance: { type: 'string' },
       'no-demo': { type: 'boolean' },
       'demo-devices': { type: 'string' },
       'mqtt-url': { type: 'string' },

@@ -72,6 +72,12 @@ export interface LinkHubOptions {
   /** What happens to a device the fleet does not know when it says hello; default `manual`. */
   readonly adopt?: 'auto' | 'manual';
   /**
+   * A cluster instance's share (docs/scale-out.md): messages of other devices are another
+   * instance's to handle; only their hello and status are kept here, so that a device whose shard
+   * moves to this instance is known connected at once ({@link LinkHub.resync}). Default: all.
+   */
+  readonly owns?: (deviceId: string) => boolean;
+  /**
    * Most devices listed as discovered; default 10 000 (past it the oldest is dropped, counted): a
    * real fleet waiting for adoption fits, a flood of invented ids does not grow without bound.
    */
@@ -128,6 +134,13 @@ export interface LinkHub {
    * and the event log (past the per-minute budget; each window's count is written as one summary).
    */
   discoveryStats(): { readonly listed: number; readonly dropped: number; readonly unannounced: number };
+  /**
+   * The fleet took these devices over (a cluster instance claimed their shards): each whose kept
+   * hello and status say connected is brought online now; the others at their next message.
+   */
+  resync(which: (deviceId: string) => boolean): number;
+  /** These devices went to another instance: no longer online here (nothing told to the fleet). */
+  release(which: (deviceId: string) => boolean): void;
   /** Adopts a discovered device into the fleet (manual adoption). */
   adopt(id: string): Promise<{ ok: true } | { ok: false; error: { code: string; message: string } }>;
   stats(id: string): DeviceLinkStats | undefined;
@@ -620,6 +633,17 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     return w;
   }
 
+  const owns = options.owns;
+
+  /** Another instance's device: its presence is kept, nothing else (see {@link LinkHubOptions.owns}). */
+  function shadow(id: DeviceId, m: Message, link: LinkHandle): void {
+    if (m.type !== 'hello' && m.type !== 'status') return;
+    const s = session(id);
+    s.link = link;
+    if (m.type === 'hello') s.hello = m;
+    else s.status = { state: m.state, boot: m.boot, conn: m.conn };
+  }
+
   function unknownDevice(id: DeviceId, m: Message, link: LinkHandle): void {
     if (m.type === 'status') {
       // Kept for when it is adopted: over MQTT the status says whether it is connected.
@@ -700,6 +724,10 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
           });
           return s.pending;
         }
+        if (owns && !owns(deviceId)) {
+          shadow(deviceId, message, link);
+          return undefined;
+        }
         if (!fleet.has(deviceId)) {
           unknownDevice(deviceId, message, link);
           return undefined;
@@ -754,6 +782,23 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     device(deviceId) {
       const s = sessions.get(deviceId);
       return s ? { hello: s.hello, online: s.online } : undefined;
+    },
+
+    resync(which) {
+      let online = 0;
+      for (const [id, s] of sessions) {
+        if (!which(id) || !fleet.has(id) || !s.link || !s.hello) continue;
+        if (s.link.presence === 'hello' || (s.status?.state === 'online' && s.status.boot === s.hello.boot)) {
+          s.online = false;
+          goOnline(id, s, s.link);
+          online++;
+        }
+      }
+      return online;
+    },
+
+    release(which) {
+      for (const [id, s] of sessions) if (which(id)) s.online = false;
     },
 
     discovered: () => [...discovered.values()],

@@ -1045,6 +1045,7 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
     firmwareCancel: (a) => fail('noJob', `no firmware update of '${a.deviceId}'`),
     rolloutCreate: () => fail('unavailable', 'the design preview keeps no firmware images'),
     rollouts: () => ok([]),
+    cluster: () => ok(null),
     rolloutPause: (a) => fail('notFound', `no rollout '${a.id}'`),
     rolloutResume: (a) => fail('notFound', `no rollout '${a.id}'`),
     rolloutCancel: (a) => fail('notFound', `no rollout '${a.id}'`),

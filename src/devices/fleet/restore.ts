@@ -44,6 +44,7 @@ export async function restoreDevices(
   ctx: FleetContext,
   specs: ChildSpecs,
   membership: Membership,
+  which?: (deviceId: string) => boolean,
 ): Promise<RestoreOutcome> {
   const { runtime, kinds, entries } = ctx;
   const log = runtime.logger;
@@ -52,6 +53,9 @@ export async function restoreDevices(
   const snaps = await loadSnapshots(ctx);
   let started = 0;
   for (const row of rows) {
+    // A cluster instance restores only the devices of its shards, each once.
+    if (which && (!which(row.ok ? row.value.id : row.id) || entries.has(row.ok ? row.value.id : row.id)))
+      continue;
     if (!row.ok) {
       failed.push({ id: row.id, code: 'badRecord', message: row.error.message });
       log.error(`device row ${row.id} cannot be read: ${row.error.message}`);

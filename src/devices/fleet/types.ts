@@ -148,6 +148,11 @@ export interface FleetOptions {
    * 400. Each kind sets its devices' breaker and rate limit (`defineDevice({ guards })`).
    */
   readonly fleetRate?: Partial<RateSettings>;
+  /**
+   * A cluster instance's share (docs/scale-out.md): only these devices are restored at start, and
+   * {@link Fleet.takeOver} / {@link Fleet.handOver} follow the shards as they move. Default: all.
+   */
+  readonly owns?: (deviceId: string) => boolean;
 }
 
 export interface Fleet {
@@ -163,6 +168,20 @@ export interface Fleet {
    * open commands of the command log.
    */
   start(): Promise<{ started: number; failed: { id: string; code: string; message: string }[] }>;
+  /**
+   * A cluster instance took over these devices' shards: restores those not running here from the
+   * store (state, remaining timeouts, open commands), as at an app start.
+   */
+  takeOver(
+    which: (deviceId: string) => boolean,
+  ): Promise<{ started: number; failed: { id: string; code: string; message: string }[] }>;
+  /**
+   * These devices go to another cluster instance: with `save`, their latest state and events are
+   * written first (a hand-over); without, nothing is (the lease is lost, writes would be refused).
+   * Their processes stop and the fleet forgets them; their open commands stay in the command log
+   * for the new owner. Resolves with how many left.
+   */
+  handOver(which: (deviceId: string) => boolean, options: { readonly save: boolean }): Promise<number>;
   addDevice(input: AddDeviceInput): Promise<FleetResult<DeviceView>>;
   /**
    * Changes a device's name, tags or attributes (validated by its kind), saved and audited

@@ -95,6 +95,20 @@ export function createHandlers(ctx: ApiContext): Handlers {
     ...firmwareHandlers(ctx.app),
     ...rolloutHandlers(ctx.app),
     ...settingsHandlers(ctx.app),
+    cluster: async () => {
+      const c = ctx.app.cluster;
+      if (!c) return null;
+      const view = await c.view();
+      return {
+        self: c.keeper.instanceId,
+        shardCount: view.shardCount,
+        leaseMs: c.keeper.leaseMs,
+        instances: view.instances,
+        unowned: view.unowned,
+        stats: c.keeper.stats(),
+        devices: ctx.app.fleet.list().length,
+      };
+    },
     ...alarmHandlers(ctx.app),
     ...devicesAdminHandlers(ctx),
   };
