@@ -1,7 +1,8 @@
 /**
  * The host at a glance: devices (total, online, failed), processes, ingest rate, command latency
  * percentiles, restarts, queue lengths, the broker and the heap — each with a sparkline of the
- * last minutes (kept in the client from the pushed stats) — and the health checks of every
+ * last minutes (kept in the client from the pushed stats) — the cluster this instance belongs to
+ * (ClusterPanel.tsx, one quiet line for a single instance) and the health checks of every
  * long-lived service (`health`, every 5 s).
  *
  * @example
@@ -14,6 +15,7 @@ import { ErrorState, Loading, Waiting } from '../components/States.js';
 import { formatBytes, formatDuration, formatMs, formatNumber } from '../lib/format.js';
 import { useCall } from '../lib/hooks.js';
 import { useLive } from '../store/use-live.js';
+import { ClusterPanel } from './ClusterPanel.js';
 
 export function SystemView() {
   const stats = useLive((s) => s.stats);
@@ -99,6 +101,8 @@ export function SystemView() {
         </section>
         <DataLoss loss={stats.dataLoss} duplicates={stats.duplicatesIgnored} />
       </div>
+
+      <ClusterPanel />
 
       <div className="grid two">
         <section className="panel">

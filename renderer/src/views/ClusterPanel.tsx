@@ -1,0 +1,275 @@
+/**
+ * The cluster in the System view (docs/scale-out.md): which instance this UI talks to, the shard
+ * count and the lease, each instance with the shards it holds (a bar of its share of all shards),
+ * when it last renewed (stale, in red, once that is longer ago than a lease; "left" after a
+ * graceful stop) and the age of its newest lease (a young one shows a rebalance), the shards
+ * nobody holds (a failover in progress), and this instance's counts. `cluster` is polled every
+ * 2 s while the view is open; a single instance (`null`) gets one quiet line.
+ *
+ * @example
+ * <ClusterPanel />
+ */
+import type { ReactNode } from 'react';
+import { useState } from 'react';
+import type { ClusterInfo, ClusterInstanceInfo } from '../../../src/host/contract.js';
+import { messageOf } from '../api/client.js';
+import { formatDateTime, formatDuration, formatNumber } from '../lib/format.js';
+import { usePolling } from '../lib/hooks.js';
+import { useClient } from '../store/use-live.js';
+
+/** How often the panel asks for the cluster while the view is open. */
+const CLUSTER_POLL_MS = 2_000;
+
+type Polled =
+  | { readonly status: 'loading' }
+  | { readonly status: 'ok'; readonly value: ClusterInfo | null }
+  | { readonly status: 'error'; readonly message: string; readonly value?: ClusterInfo | null };
+
+/** How an instance looks from the lease table: renewing, silent for longer than a lease, or gone on purpose. */
+type InstanceState = 'live' | 'stale' | 'left';
+
+export function instanceState(instance: ClusterInstanceInfo, leaseMs: number): InstanceState {
+  if (instance.left) return 'left';
+  return instance.seenAgoMs > leaseMs ? 'stale' : 'live';
+}
+
+/** "1.2 s ago" under a minute (renewals come every couple of seconds), coarser beyond. */
+export function formatAgoMs(ms: number): string {
+  const v = Math.max(0, ms);
+  return v < 60_000 ? `${(v / 1_000).toFixed(1)} s ago` : `${formatDuration(v)} ago`;
+}
+
+export function ClusterPanel() {
+  const client = useClient();
+  const [state, setState] = useState<Polled>({ status: 'loading' });
+
+  usePolling(
+    async (alive) => {
+      // The last answer stays on screen when a refresh fails; the failure is said beside it.
+      const failed = (message: string) =>
+        setState((s) => ({
+          status: 'error',
+          message,
+          ...(s.status !== 'loading' && s.value !== undefined ? { value: s.value } : {}),
+        }));
+      try {
+        const r = await client.call('cluster', {});
+        if (!alive()) return CLUSTER_POLL_MS;
+        if (r.ok) setState({ status: 'ok', value: r.value });
+        else failed(`${r.error.code}: ${r.error.message}`);
+      } catch (error) {
+        if (alive()) failed(messageOf(error));
+      }
+      return CLUSTER_POLL_MS;
+    },
+    [client],
+  );
+
+  if (state.status === 'loading') return null;
+  const info = state.value;
+  if (info === undefined)
+    return (
+      <p className="tone-text-warn small-text" data-testid="cluster-error">
+        Could not ask whether this instance runs in a cluster: {state.status === 'error' ? state.message : ''}
+      </p>
+    );
+  if (info === null)
+    return (
+      <p className="muted small-text" data-testid="cluster-single">
+        Single instance (no cluster)
+      </p>
+    );
+  return <Cluster info={info} failure={state.status === 'error' ? state.message : null} />;
+}
+
+function Cluster({ info, failure }: { readonly info: ClusterInfo; readonly failure: string | null }) {
+  const share = (shards: number) => (info.shardCount > 0 ? shards / info.shardCount : 0);
+  const s = info.stats;
+  return (
+    <section
+      className={`panel cluster${info.unowned > 0 ? ' warn' : ''}`}
+      aria-label="Cluster"
+      data-testid="cluster-panel"
+    >
+      <div className="panel-head">
+        <h2>Cluster</h2>
+        <span className="muted small-text">
+          from the lease table, every {formatDuration(CLUSTER_POLL_MS)}
+        </span>
+      </div>
+      <div className="cluster-facts">
+        <Fact label="This UI talks to">
+          <span className="mono" data-testid="cluster-self">
+            {info.self}
+          </span>
+        </Fact>
+        <Fact label="Shards">
+          <span data-testid="cluster-shard-count">{formatNumber(info.shardCount)}</span>
+        </Fact>
+        <Fact label="Lease">{formatDuration(info.leaseMs)}</Fact>
+        <Fact label="Unowned shards">
+          {info.unowned > 0 ? (
+            <span className="tone-text-warn" data-testid="cluster-unowned" data-unowned={info.unowned}>
+              {formatNumber(info.unowned)} <span className="badge tone-warn">failover in progress</span>
+            </span>
+          ) : (
+            <span className="muted" data-testid="cluster-unowned" data-unowned={0}>
+              none
+            </span>
+          )}
+        </Fact>
+        <Fact label="Devices here">{formatNumber(info.devices)}</Fact>
+      </div>
+
+      <table className="kv cluster-table" aria-label="Cluster instances">
+        <thead>
+          <tr>
+            <th>Instance</th>
+            <th className="cluster-col-host">Host:pid</th>
+            <th className="cluster-col-shards num">Shards</th>
+            <th className="cluster-col-share">Share</th>
+            <th className="cluster-col-seen">Last renewal</th>
+            <th className="cluster-col-newest">Newest lease</th>
+          </tr>
+        </thead>
+        <tbody>
+          {info.instances.map((i) => {
+            const st = instanceState(i, info.leaseMs);
+            const self = i.id === info.self;
+            return (
+              <tr
+                key={i.id}
+                className={`cluster-${st}${self ? ' cluster-self' : ''}`}
+                data-testid="cluster-instance"
+                data-instance-id={i.id}
+                data-shards={i.shards}
+                data-state={st}
+              >
+                <td title={`started ${formatDateTime(i.startedAt)}`}>
+                  <span
+                    className={`dot tone-${st === 'live' ? 'ok' : st === 'stale' ? 'err' : 'idle'}`}
+                    aria-hidden="true"
+                  />{' '}
+                  <span className="mono strong">{i.id}</span>
+                  {self ? <span className="badge small tone-info">this UI</span> : null}
+                </td>
+                <td className="mono" title={i.apiUrl ?? undefined}>
+                  {i.host}:{i.pid}
+                </td>
+                <td className="num" data-testid="cluster-shards">
+                  {formatNumber(i.shards)}
+                </td>
+                <td className="cluster-share-cell">
+                  <ShareBar share={share(i.shards)} label={`${i.id} holds`} />
+                </td>
+                <td data-testid="cluster-seen">
+                  {st === 'left' ? (
+                    <>
+                      {formatAgoMs(i.seenAgoMs)}
+                      <span className="badge small">left</span>
+                    </>
+                  ) : (
+                    <>
+                      <span className={st === 'stale' ? 'tone-text-err strong' : ''}>
+                        {formatAgoMs(i.seenAgoMs)}
+                      </span>
+                      {st === 'stale' ? <span className="badge small tone-err">stale</span> : null}
+                    </>
+                  )}
+                </td>
+                <td
+                  title={
+                    i.oldestLeaseAgeMs === null
+                      ? undefined
+                      : `oldest lease taken ${formatAgoMs(i.oldestLeaseAgeMs)}`
+                  }
+                >
+                  {i.newestLeaseAgeMs === null ? (
+                    <span className="muted">—</span>
+                  ) : (
+                    formatAgoMs(i.newestLeaseAgeMs)
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+          {info.unowned > 0 ? (
+            <tr className="cluster-unowned-row" data-testid="cluster-unowned-row">
+              <td colSpan={2}>
+                <span className="dot tone-warn" aria-hidden="true" /> <span className="strong">unowned</span>{' '}
+                <span className="muted small-text">no live lease until an instance claims them</span>
+              </td>
+              <td className="num">{formatNumber(info.unowned)}</td>
+              <td className="cluster-share-cell">
+                <ShareBar share={share(info.unowned)} label="unowned" tone="warn" />
+              </td>
+              <td colSpan={2} />
+            </tr>
+          ) : null}
+        </tbody>
+      </table>
+
+      <div className="cluster-stats small-text" data-testid="cluster-stats">
+        <span className="muted">
+          <span className="mono">{info.self}</span> since it started:
+        </span>
+        <Count n={s.renewals} label="renewals" />
+        <Count n={s.renewFailures} label="renewal failures" bad />
+        <Count n={s.claimed} label="shards claimed" />
+        <Count n={s.handedOver} label="handed over" />
+        <Count n={s.lost} label="lost" bad />
+      </div>
+      {failure ? <p className="tone-text-warn small-text">Last refresh failed: {failure}</p> : null}
+    </section>
+  );
+}
+
+function Fact({ label, children }: { readonly label: string; readonly children: ReactNode }) {
+  return (
+    <div className="cluster-fact">
+      <span className="cluster-fact-label">{label}</span>
+      <span className="cluster-fact-value">{children}</span>
+    </div>
+  );
+}
+
+function ShareBar({
+  share,
+  label,
+  tone = 'accent',
+}: {
+  readonly share: number;
+  readonly label: string;
+  readonly tone?: 'accent' | 'warn';
+}) {
+  const percent = `${formatNumber(share * 100, share > 0 && share < 0.1 ? 1 : 0)} %`;
+  return (
+    <div className="cluster-share">
+      <div
+        className={`cluster-share-bar tone-${tone}`}
+        role="img"
+        aria-label={`${label} ${percent} of all shards`}
+      >
+        <span style={{ width: `${Math.min(100, share * 100)}%` }} />
+      </div>
+      <span className="cluster-share-text">{percent}</span>
+    </div>
+  );
+}
+
+/** A count of this instance; failures and losses turn red when there are any. */
+function Count({
+  n,
+  label,
+  bad = false,
+}: {
+  readonly n: number;
+  readonly label: string;
+  readonly bad?: boolean;
+}) {
+  return (
+    <span className={bad && n > 0 ? 'tone-text-err' : ''}>
+      <strong>{formatNumber(n)}</strong> {label}
+    </span>
+  );
+}
