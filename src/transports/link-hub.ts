@@ -729,6 +729,17 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
           return undefined;
         }
         if (!fleet.has(deviceId)) {
+          if (owns && message.type !== 'hello' && s?.hello && s.link && !discovered.has(deviceId)) {
+            // Its hello came while another instance owned its shard: that hello first, then this.
+            unknownDevice(deviceId, s.hello, s.link);
+            const adopting = s.pending;
+            if (adopting) {
+              s.pending = adopting.then(() => {
+                this.deliver(deviceId, message, link);
+              });
+              return s.pending;
+            }
+          }
           unknownDevice(deviceId, message, link);
           return undefined;
         }
@@ -787,7 +798,12 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     resync(which) {
       let online = 0;
       for (const [id, s] of sessions) {
-        if (!which(id) || !fleet.has(id) || !s.link || !s.hello) continue;
+        if (!which(id) || !s.link || !s.hello) continue;
+        if (!fleet.has(id)) {
+          // New to the fleet, heard while another instance owned its shard: adopt or list it now.
+          if (!discovered.has(id) && !s.pending) unknownDevice(id as DeviceId, s.hello, s.link);
+          continue;
+        }
         if (s.link.presence === 'hello' || (s.status?.state === 'online' && s.status.boot === s.hello.boot)) {
           s.online = false;
           goOnline(id, s, s.link);
