@@ -134,6 +134,7 @@ export function createFleet(options: FleetOptions): Fleet {
       }
     },
     markDirty: snapshots.markDirty,
+    owns: options.owns,
     stopping: false,
   };
 

@@ -245,7 +245,12 @@ export async function startApp(options: AppOptions): Promise<App> {
       store = sqlite;
       exports = sqlite.exports;
     } else {
-      const postgres = await openPostgresStore({ url: options.storeUrl, logger: log });
+      const postgres = await openPostgresStore({
+        url: options.storeUrl,
+        logger: log,
+        // A paused instance must not hold its lease rows locked past half a lease (docs/scale-out.md).
+        ...(options.cluster ? { idleInTransactionTimeoutMs: Math.floor((options.cluster.leaseMs ?? 6000) / 2) } : {}),
+      });
       store = postgres;
       postgresStore = postgres;
       log.info('store on PostgreSQL', { database: postgres.database });

@@ -91,6 +91,13 @@ export interface PostgresStoreOptions {
   readonly poolMax?: number;
   /** Wall clock for `createdAt`/`updatedAt` and retention. Default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * The server ends a session that sits inside a transaction, idle, for longer than this (its
+   * transaction rolls back, its locks go). For a cluster instance (docs/scale-out.md): a process
+   * paused in the middle of a write holds share locks on its lease rows, and without this the
+   * others could not claim those shards until it woke up. Default: no limit.
+   */
+  readonly idleInTransactionTimeoutMs?: number;
   /** Schema steps; defaults to the app's {@link POSTGRES_MIGRATIONS}. For tests. */
   readonly migrations?: readonly Migration[];
 }
@@ -209,6 +216,16 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     types: TYPES,
     application_name: 'fleetvisor',
     connectionTimeoutMillis: 10_000,
+    ...(options.idleInTransactionTimeoutMs !== undefined
+      ? {
+          idle_in_transaction_session_timeout: requireInt(
+            options.idleInTransactionTimeoutMs,
+            'idleInTransactionTimeoutMs',
+            1,
+            86_400_000,
+          ),
+        }
+      : {}),
   });
   // An idle pooled connection that drops (server restart) emits here; without a listener the
   // process would die. The pool replaces it on the next checkout.

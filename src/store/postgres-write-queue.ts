@@ -80,6 +80,14 @@ export function createPostgresWriteQueue(
     }
     // A connection that failed outside a job is destroyed instead of going back to the pool.
     let broken: Error | undefined;
+    // The server may end a session while it is checked out and between statements (a restart, or
+    // idle_in_transaction_session_timeout after this process was paused): pg reports that as an
+    // 'error' event on the client, which would end the process without a listener. The pending
+    // statement, if any, fails on its own; this only marks the connection broken.
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    conn.on('error', onError);
     try {
       const full = group.some((e) => e.job.durability === 'full');
       try {
@@ -136,6 +144,7 @@ export function createPostgresWriteQueue(
         else e.reject(writeFailed('write failed', outcome.error));
       });
     } finally {
+      conn.off('error', onError);
       conn.release(broken);
     }
   }

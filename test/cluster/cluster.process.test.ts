@@ -171,6 +171,14 @@ describe('a cluster of three instances on PostgreSQL', () => {
         why: `${shards.join()} unowned ${view.unowned}`,
       };
     });
+    // Adding a device on an instance that does not lease its shard is refused with the reason.
+    const [a, b] = [instances.get('a')!, instances.get('b')!];
+    const ofB = [...(await supervised(b)).keys()][0]!;
+    const c = connectToRunningApp(a.dataDir);
+    if (!c.ok) throw new Error(c.error.message);
+    const refused = await c.value.call('deviceAdd', { id: ofB, kind: 'fleetvisor.generic' });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'notOwner' } });
+    expect((await supervised(a)).has(ofB)).toBe(false);
   }, 200_000);
 
   it('kill -9 of one: its shards are owned again within one lease period, every device runs again on the others, none on two', async () => {
@@ -212,6 +220,8 @@ describe('a cluster of three instances on PostgreSQL', () => {
     // No device on two instances at any point after that, and the fleet whole again.
     await until('the whole fleet once, online', 90_000, async () => wholeFleetOnce(await live()));
     expect(b.serve.output()).not.toMatch(/device could not start/);
+    // It woke up to a server that had ended its paused write session, and lived on.
+    expect(b.serve.process.exitCode).toBeNull();
   }, 180_000);
 
   it('a fourth instance joins: shards move to it a few at a time, no device dropped', async () => {

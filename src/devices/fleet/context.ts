@@ -59,6 +59,8 @@ export interface FleetContext {
   readonly periodMs: number;
   readonly logEvent: (kind: string, deviceId: string | undefined, data: JsonValue) => void;
   readonly markDirty: (e: Entry) => void;
+  /** A cluster instance's share (FleetOptions.owns); undefined: every device. */
+  readonly owns: ((deviceId: string) => boolean) | undefined;
   /** Set once by `stop`: no new work starts after it. */
   stopping: boolean;
 }

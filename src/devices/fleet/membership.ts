@@ -45,6 +45,12 @@ export function createMembership(
       const id = parseDeviceId(input.id);
       if (!id.ok) return fail('badDeviceId', id.error.message);
       if (entries.has(id.value)) return fail('alreadyExists', `device '${id.value}' already exists`);
+      if (ctx.owns && !ctx.owns(id.value))
+        return fail(
+          'notOwner',
+          `device '${id.value}' belongs to a shard another instance of the cluster leases: add it there ` +
+            '(each instance adds and supervises the devices of its own shards; docs/scale-out.md)',
+        );
       const kind = kinds.get(input.kind);
       if (!kind)
         return fail(

@@ -25,7 +25,9 @@ export type FleetErrorCode =
   | 'notFailed'
   | 'noLink'
   | 'outboxFull'
-  | 'stopped';
+  | 'stopped'
+  /** A cluster instance asked to add a device of a shard another instance leases (docs/scale-out.md). */
+  | 'notOwner';
 
 /** `retryAt` (wall-clock ms) comes with a guard's refusal: `circuitOpen`, `rateLimited`. */
 export type FleetResult<T> = Result<T, Failure<FleetErrorCode> & { readonly retryAt?: number }>;
