@@ -141,6 +141,36 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX fleetvisor_leases_by_owner ON fleetvisor_leases (owner);
     `,
   },
+  {
+    version: 3,
+    name: 'cluster: actions routed to the owner of the device',
+    // src/cluster/command-router.ts. One row per action asked on an instance that does not own
+    // the device; the owner claims it (pending → running, once), carries it out and writes its
+    // answer. Times are the database's clock.
+    sql: `
+      CREATE TABLE fleetvisor_routed_actions (
+        id            text COLLATE "C" PRIMARY KEY,            -- a UUID chosen by the requester
+        device_id     text COLLATE "C" NOT NULL,
+        shard         integer NOT NULL,
+        action        text NOT NULL,
+        args          text NOT NULL,                           -- JSON
+        actor         text NOT NULL,
+        requested_by  text COLLATE "C" NOT NULL,               -- the instance waiting for the answer
+        target        text COLLATE "C" NOT NULL,               -- the owner when it was asked
+        requested_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+        expires_at    timestamptz NOT NULL,                    -- not claimed after this
+        status        text NOT NULL DEFAULT 'pending'
+                        CHECK (status IN ('pending', 'running', 'done', 'failed')),
+        claimed_by    text COLLATE "C",
+        claimed_at    timestamptz,
+        result        text,                                    -- JSON: the reply, or why it failed
+        answered_at   timestamptz
+      );
+      CREATE INDEX fleetvisor_routed_actions_pending ON fleetvisor_routed_actions (shard, requested_at)
+        WHERE status = 'pending';
+      CREATE INDEX fleetvisor_routed_actions_by_time ON fleetvisor_routed_actions (requested_at);
+    `,
+  },
 ];
 
 /** The PostgreSQL schema version this app writes and understands. */
