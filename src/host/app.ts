@@ -31,6 +31,8 @@ import pg from 'pg';
 import type { AlarmEngine } from '../alarms/alarm-engine.js';
 import { createAlarmEngine } from '../alarms/alarm-engine.js';
 import { openSqliteAlarmStore } from '../alarms/sqlite-alarm-store.js';
+import type { CommandRouter } from '../cluster/command-router.js';
+import { createCommandRouter } from '../cluster/command-router.js';
 import type { LeaseKeeper } from '../cluster/lease-keeper.js';
 import { createLeaseKeeper } from '../cluster/lease-keeper.js';
 import type { ClusterView } from '../cluster/leases.js';
@@ -143,6 +145,8 @@ export interface AppOptions {
     readonly leaseMs?: number;
     /** Where this instance's API answers, shown in the cluster view. */
     readonly apiUrl?: string;
+    /** How long an action asked here waits for the device's owner (src/cluster/command-router.ts); default 15,000 ms. */
+    readonly actTimeoutMs?: number;
   };
   /** The data folder's settings (src/host/settings.ts), for the Settings view; none when started from code. */
   readonly settings?: AppSettings;
@@ -208,6 +212,8 @@ export interface App {
 
 export interface AppCluster {
   readonly keeper: LeaseKeeper;
+  /** Actions on any device of the fleet, carried out by its owner (src/cluster/command-router.ts). */
+  readonly router: CommandRouter;
   /** Instances, their shards and lease ages, read from the database. */
   view(): Promise<ClusterView>;
 }
@@ -642,13 +648,41 @@ export async function startApp(options: AppOptions): Promise<App> {
       }
     }
 
+    let router: CommandRouter | undefined;
     if (keeper) {
       const k = keeper;
       await k.start();
       // Graceful: every device saved and handed over, the leases released, before the rest stops.
       stack.push(() => k.stop());
+      // Actions asked here on another instance's devices go to their owner, and the owner's come
+      // here; stopped first, so actions left pending are carried out by the shards' next owners.
+      const r = createCommandRouter({
+        url: options.storeUrl as string,
+        instanceId: k.instanceId,
+        shardCount: k.shardCount,
+        owns: k.owns,
+        ready: (id) => k.owns(id) && fleet.has(id),
+        run: async (id, action, args, actor) => {
+          // As the API does on a single instance: a device being updated takes no other command.
+          const job = updates.get(id);
+          if (job && !FINAL_UPDATE_STEPS.includes(job.step))
+            return {
+              ok: false,
+              error: {
+                code: 'updating',
+                message: `'${id}' is being updated to ${job.version} (${job.step}); commands wait until the update ends`,
+              },
+            };
+          return fleet.act(id, action, args, actor);
+        },
+        ...(options.cluster?.actTimeoutMs !== undefined ? { timeoutMs: options.cluster.actTimeoutMs } : {}),
+        logger: log,
+      });
+      await r.start();
+      router = r;
+      stack.push(() => r.stop());
       // Devices added on another instance (or by the config) in shards this one owns: loaded within
-      // a sync interval (docs/scale-out.md: commands and additions are not routed yet).
+      // a sync interval (docs/scale-out.md: additions are not routed).
       const sync = setInterval(() => {
         void fleet
           .takeOver(k.owns)
@@ -707,7 +741,9 @@ export async function startApp(options: AppOptions): Promise<App> {
       alarms,
       demo,
       cluster:
-        keeper && clusterPool ? { keeper, view: () => clusterView(clusterPool as pg.Pool) } : undefined,
+        keeper && clusterPool && router
+          ? { keeper, router, view: () => clusterView(clusterPool as pg.Pool) }
+          : undefined,
       async setDemo(on) {
         if (!demo)
           return {

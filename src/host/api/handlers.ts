@@ -222,7 +222,10 @@ function operatorHandlers(ctx: ApiContext) {
             };
             continue;
           }
-          const r = await fleet.act(id, a.action, a.args, actor);
+          // In a cluster, carried out by the device's owner, whichever instance was asked.
+          const r = app.cluster
+            ? await app.cluster.router.act(id, a.action, a.args, actor)
+            : await fleet.act(id, a.action, a.args, actor);
           results[i] = r.ok
             ? {
                 id,
