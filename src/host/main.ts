@@ -213,6 +213,10 @@ export function parseCommandLine(
 
   if (v.cluster && storeUrl === undefined)
     throw new UsageError('--cluster needs --store postgres://… (the instances share the fleet through it)');
+  if (v.cluster && v['mqtt-url'] === undefined)
+    throw new UsageError(
+      "--cluster needs --mqtt-url: the instances and the devices share one broker (an embedded broker is one instance's own; docs/scale-out.md)",
+    );
   if (v.instance !== undefined && !v.cluster) throw new UsageError('--instance goes with --cluster');
   if (v.instance !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(v.instance))
     throw new UsageError(

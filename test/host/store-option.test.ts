@@ -34,6 +34,24 @@ describe('--store', () => {
     expect(options([]).storeUrl).toBeUndefined();
     expect(() => options(['--store', 'sqlite:///tmp/x'])).toThrow(/--store must be a postgres:\/\//);
   });
+
+  it('--cluster joins the instances on that database and broker; it needs both, and a usable name', () => {
+    const pgUrl = 'postgres://fleet@db.lan/fleetvisor';
+    const mqtt = ['--mqtt-url', 'mqtt://broker.lan:1883'];
+    expect(options(['--store', pgUrl, '--cluster', ...mqtt]).cluster).toEqual({});
+    expect(options(['--store', pgUrl, '--cluster', '--instance', 'site-a.1', ...mqtt]).cluster).toEqual({
+      instanceId: 'site-a.1',
+    });
+    expect(options(['--store', pgUrl, ...mqtt]).cluster).toBeUndefined();
+    expect(() => options(['--cluster', ...mqtt])).toThrow(/--cluster needs --store postgres/);
+    expect(() => options(['--store', pgUrl, '--cluster'])).toThrow(/--cluster needs --mqtt-url/);
+    expect(() => options(['--store', pgUrl, '--instance', 'x', ...mqtt])).toThrow(
+      /--instance goes with --cluster/,
+    );
+    expect(() => options(['--store', pgUrl, '--cluster', '--instance', 'a b', ...mqtt])).toThrow(
+      /--instance must be/,
+    );
+  });
 });
 
 describe('fleetvisor serve --store postgres://…', () => {
