@@ -21,10 +21,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connectAsync } from 'mqtt';
 import pg from 'pg';
 import { initCluster } from '../../src/cluster/leases.js';
 import { connectToRunningApp } from '../../src/host/app-client.js';
-import { LOCK_FILE_NAME } from '../../src/host/data-folder.js';
+import { INSTANCE_ID_FILE_NAME, LOCK_FILE_NAME } from '../../src/host/data-folder.js';
 import { openPostgresStore } from '../../src/store/postgres-store.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import type { Store } from '../../src/store/store.js';
@@ -163,10 +164,29 @@ async function ingest(
   };
 }
 
+/** Sparkplug host ids of the instances run (each leaves its retained STATE on the broker). */
+const hostIds = new Set<string>();
+
+function forget(i: Instance): void {
+  try {
+    hostIds.add(`fleetvisor-${readFileSync(join(i.dataDir, INSTANCE_ID_FILE_NAME), 'utf8').trim()}`);
+  } catch {
+    // Never started far enough to have one.
+  }
+  rmSync(i.dataDir, { recursive: true, force: true });
+}
+
 async function stopAll(instances: Instance[]): Promise<void> {
   await Promise.all(instances.map((i) => i.serve.stop().catch(() => {})));
-  for (const i of instances) rmSync(i.dataDir, { recursive: true, force: true });
+  for (const i of instances) forget(i);
   instances.length = 0;
+}
+
+/** The shared broker keeps retained messages: clear the STATE each instance left. */
+async function clearHostStates(): Promise<void> {
+  const client = await connectAsync(MQTT_URL, { clientId: `fv-bench-cluster-${process.pid}` });
+  for (const id of hostIds) await client.publishAsync(`spBv1.0/STATE/${id}`, '', { retain: true, qos: 1 });
+  await client.endAsync();
 }
 
 async function main(): Promise<void> {
@@ -288,7 +308,7 @@ async function main(): Promise<void> {
     while (running.length > 2) {
       const gone = running.pop()!;
       await gone.serve.stop();
-      rmSync(gone.dataDir, { recursive: true, force: true });
+      forget(gone);
     }
     await waitUntil('2 instances balanced', 120_000, () => owned(2));
     const times: number[] = [];
@@ -333,6 +353,9 @@ async function main(): Promise<void> {
     await expect(pub, 'done').catch(() => undefined);
     pub.send({ cmd: 'exit' });
     await db?.drop();
+    await clearHostStates().catch((e: unknown) =>
+      console.error(`# cluster: retained STATE not cleared: ${String(e)}`),
+    );
   }
 }
 
