@@ -417,6 +417,21 @@ describe('link sync and liveness', () => {
 });
 
 describe('the reconcile loop', () => {
+  it('a status report the store cannot write is reported, not thrown (the link hub fires and forgets it)', async () => {
+    const errors: string[] = [];
+    const logger: Logger = {
+      debug: () => {},
+      info: () => {},
+      warn: () => {},
+      error: (message) => errors.push(message),
+    };
+    const { fleet, store } = await rig({ logger });
+    expect((await fleet.addDevice({ id: 'st-1', kind: 'test.linked', name: 'st-1' })).ok).toBe(true);
+    await store.close();
+    await expect(fleet.reportStatus('st-1', { firmware: '2.0.0' })).resolves.toMatchObject({ ok: true });
+    expect(errors.some((m) => m.includes('the reported status of st-1 was not stored'))).toBe(true);
+  });
+
   it('the periodic pass sends one corrective command at a time, and stops once status agrees', async () => {
     const { fleet, clock } = await rig({ reconcileIntervalMs: 1000 });
     const carrier = wireCarrier();

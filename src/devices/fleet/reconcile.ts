@@ -110,8 +110,15 @@ export function createReconcileLoop(ctx: FleetContext, act: Act, intervalMs: num
       if (!e) return fail('notFound', `status for unknown device '${String(id).slice(0, 80)}'`);
       const merged = { ...e.record.status, ...status };
       e.record = { ...e.record, status: merged };
-      await ctx.store.setDeviceStatus(id, merged);
-      await reconcileOne(e);
+      try {
+        await ctx.store.setDeviceStatus(id, merged);
+        await reconcileOne(e);
+      } catch (error) {
+        // Kept in memory; written and reconciled again with the next report. A store that fails
+        // (its connection ended, a cluster instance's lease lost) must not take the app down:
+        // callers fire and forget this (the link hub on every hello).
+        runtime.report(`the reported status of ${id} was not stored or reconciled`, error);
+      }
       return { ok: true, value: undefined };
     },
 
