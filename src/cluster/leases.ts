@@ -173,6 +173,8 @@ export interface ClusterView {
   readonly instances: readonly ClusterInstanceView[];
   /** Shards nobody holds an unexpired lease on (between an owner's death and a claim). */
   readonly unowned: number;
+  /** Devices of the whole fleet (the device table), whichever instance runs them. */
+  readonly fleetDevices: number;
 }
 
 /** Instances (seen within the last hour, or holding leases) and what each holds. */
@@ -207,6 +209,7 @@ export async function clusterView(db: Queryable): Promise<ClusterView> {
   const unowned = await db.query<{ n: string }>(
     `SELECT count(*) AS n FROM fleetvisor_leases WHERE owner IS NULL OR expires_at <= clock_timestamp()`,
   );
+  const devices = await db.query<{ n: string }>('SELECT count(*) AS n FROM devices');
   return {
     shardCount: count.rows[0]?.shard_count ?? 0,
     instances: rows.rows.map((r) => ({
@@ -222,5 +225,6 @@ export async function clusterView(db: Queryable): Promise<ClusterView> {
       newestLeaseAgeMs: r.newest === null ? null : Number(r.newest),
     })),
     unowned: Number(unowned.rows[0]?.n ?? 0),
+    fleetDevices: Number(devices.rows[0]?.n ?? 0),
   };
 }

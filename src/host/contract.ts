@@ -462,6 +462,8 @@ export interface ClusterInfo {
   };
   /** Devices this instance supervises now. */
   readonly devices: number;
+  /** Devices of the whole fleet, whichever instance supervises them. */
+  readonly fleetDevices: number;
 }
 
 /** One alarm: raised, acknowledged, cleared and shelved, each with who and when (wall ms). */

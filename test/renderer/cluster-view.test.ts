@@ -23,6 +23,7 @@ import type { ClusterInfo } from '../../src/host/contract.js';
 import type { RunningServer } from '../../src/host/server.js';
 import { startServer } from '../../src/host/server.js';
 import { silentLogger } from '../../src/runtime/runtime.js';
+import { openPostgresStore } from '../../src/store/postgres-store.js';
 import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import type { TestDatabase } from '../store/postgres-helpers.js';
@@ -31,6 +32,9 @@ import { CHROMIUM, CHROMIUM_ARGS, SHOTS } from './real-host.js';
 import { buildRenderer } from './serve-bundle.js';
 
 const SCREENSHOT = '/tmp/cluster-panel.png';
+
+/** Devices provisioned in the cluster's database before the instances start. */
+const FLEET = 12;
 
 describe.skipIf(!existsSync(CHROMIUM))('Cluster panel in the System view on two real instances', () => {
   /** Undone in reverse order in afterAll, each step whatever the others did. */
@@ -102,6 +106,11 @@ describe.skipIf(!existsSync(CHROMIUM))('Cluster panel in the System view on two 
     undo.push(() => db.drop());
     broker = await startEmbeddedBroker({ port: 0 });
     undo.push(() => broker.close());
+    // A fleet provisioned in the database before the instances start: each runs its shards' share.
+    const provisioning = await openPostgresStore({ url: db.url });
+    for (let i = 1; i <= FLEET; i++)
+      await provisioning.upsertDevice({ id: `cv-${i}`, kind: 'fleetvisor.generic', name: `cv-${i}` });
+    await provisioning.close();
     alpha = await startInstance('alpha', { storeUrl: db.url, cluster: { instanceId: 'alpha' } });
     beta = await startInstance('beta', { storeUrl: db.url, cluster: { instanceId: 'beta' } });
     const plain = await startInstance('plain', {});
@@ -214,6 +223,37 @@ describe.skipIf(!existsSync(CHROMIUM))('Cluster panel in the System view on two 
     await page.screenshot({ path: join(SHOTS, 'cluster-left.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
   }, 120_000);
+
+  it('says above the fleet table how much of the fleet this instance runs', async () => {
+    const page = await openPage(alphaServer);
+    await page.getByTestId('nav-fleet').click();
+    const note = page.getByTestId('cluster-share');
+    await note.waitFor({ timeout: 15_000 });
+    // Beta stopped in the test before: alpha runs the whole provisioned fleet now.
+    await expect
+      .poll(
+        async () =>
+          `${await note.getByTestId('cluster-share-here').textContent()} of ${await note.getByTestId('cluster-share-fleet').textContent()}`,
+        {
+          timeout: 20_000,
+        },
+      )
+      .toBe(`${FLEET} of ${FLEET}`);
+    const api = await clusterOf(alphaServer);
+    expect(api?.devices).toBe(FLEET);
+    expect(api?.fleetDevices).toBe(FLEET);
+    await page.screenshot({ path: join(SHOTS, 'cluster-fleet-note.png') });
+    // A single instance shows no such note.
+    const plain = await openPage(plainServer);
+    await plain.getByTestId('nav-fleet').click();
+    await plain
+      .getByTestId('filter-text')
+      .or(plain.locator('input.filter-text'))
+      .first()
+      .waitFor({ timeout: 10_000 });
+    expect(await plain.getByTestId('cluster-share').count()).toBe(0);
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
 
   it('shows one quiet line and no panel for a single instance', async () => {
     expect(await clusterOf(plainServer)).toBeNull();

@@ -273,3 +273,49 @@ function Count({
     </span>
   );
 }
+
+/** How often the fleet view asks how much of the fleet this instance runs. */
+const SHARE_POLL_MS = 5_000;
+
+/**
+ * Above the fleet table of a cluster instance: which part of the fleet this instance supervises
+ * (its shards' devices), so a table with a third of the devices reads as such. Nothing for a
+ * single instance.
+ */
+export function ClusterShareNote({ onOpenSystem }: { readonly onOpenSystem?: () => void }) {
+  const client = useClient();
+  const [info, setInfo] = useState<ClusterInfo | null>(null);
+  usePolling(
+    async (alive) => {
+      try {
+        const r = await client.call('cluster', {});
+        if (alive() && r.ok) setInfo(r.value);
+      } catch {
+        // The next poll tries again; the note is a hint, not a view.
+      }
+      return SHARE_POLL_MS;
+    },
+    [client],
+  );
+  if (!info) return null;
+  const others = info.instances.filter((i) => i.id !== info.self && !i.left && i.shards > 0).length;
+  return (
+    <div className="banner cluster-share" data-testid="cluster-share">
+      <span>
+        This instance (<code>{info.self}</code>) supervises{' '}
+        <strong data-testid="cluster-share-here">{info.devices.toLocaleString('en-US')}</strong> of the
+        fleet&apos;s{' '}
+        <strong data-testid="cluster-share-fleet">{info.fleetDevices.toLocaleString('en-US')}</strong>{' '}
+        devices: those of the shards it leases.{' '}
+        {others > 0
+          ? `The others run on ${others} other instance${others === 1 ? '' : 's'}; actions on them are carried out by their owner.`
+          : null}
+      </span>
+      {onOpenSystem ? (
+        <button type="button" className="link" onClick={onOpenSystem}>
+          Cluster view
+        </button>
+      ) : null}
+    </div>
+  );
+}

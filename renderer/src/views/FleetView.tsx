@@ -24,6 +24,7 @@ import { markText, markTitle, useFirmwareJobs } from '../lib/firmware-jobs.js';
 import { conventionOf, formatAgo } from '../lib/format.js';
 import { useCall, useNow, useVirtualRows } from '../lib/hooks.js';
 import { useClient, useLive } from '../store/use-live.js';
+import { ClusterShareNote } from './ClusterPanel.js';
 import { BreakerMark } from './CommandGuards.js';
 import { AddDeviceButton } from './DeviceAdmin.js';
 
@@ -376,6 +377,7 @@ export function FleetView({
 
   return (
     <div className="view fleet">
+      <ClusterShareNote />
       <div className="toolbar">
         <AddDeviceButton />
         <input

@@ -107,6 +107,7 @@ export function createHandlers(ctx: ApiContext): Handlers {
         unowned: view.unowned,
         stats: c.keeper.stats(),
         devices: ctx.app.fleet.list().length,
+        fleetDevices: view.fleetDevices,
       };
     },
     ...alarmHandlers(ctx.app),
