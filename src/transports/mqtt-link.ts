@@ -13,6 +13,11 @@
  * instead of being dropped inside the host; a write that still fails is counted in
  * `stats().lost` by cause. With `ackAfterCommit`, a QoS 1 PUBACK waits for its write.
  *
+ * Keepalive (issue 16/12): the PINGRESP comes in the same socket, behind the publishes the link
+ * has not read yet, so mqtt.js's own check (no PINGRESP 1.5 keepalives after its last reschedule
+ * → "Keepalive timeout", connection dropped) misread a backpressure pause, or a backlog being
+ * read, as a dead broker. The link decides instead: see {@link MqttLink.onKeepaliveTimeout}.
+ *
  * @example
  * const link = startMqttLink(rt, {
  *   url: 'mqtt://127.0.0.1:1883',
@@ -93,6 +98,11 @@ export interface MqttLinkStats {
   readonly paused: boolean;
   /** Times reading was paused. */
   readonly pauses: number;
+  /**
+   * Keepalive timeouts of mqtt.js not acted on: the link was paused for backpressure, or had read
+   * publishes since its PINGREQ (the PINGRESP waits behind them). A PINGREQ went out at each.
+   */
+  readonly keepalivesExcused: number;
   /** QoS 1 PUBACKs held until their store write settles (`ackAfterCommit`). */
   readonly heldAcks: number;
   /**
@@ -223,7 +233,16 @@ export class MqttLink extends ProcessBase {
   private outbox: Outgoing[] = [];
   // Insertion-ordered, so a drop puts unacknowledged messages back in the order they were sent.
   private readonly inflight = new Set<Outgoing>();
-  private counters = { reconnects: 0, dropped: 0, received: 0, malformed: 0, pauses: 0 };
+  private counters = {
+    reconnects: 0,
+    dropped: 0,
+    received: 0,
+    malformed: 0,
+    pauses: 0,
+    keepalivesExcused: 0,
+  };
+  /** Publishes mqtt.js handed over (all connections): proof that a connection is alive. */
+  private publishesRead = 0;
   private readonly maxPendingIngest: number;
   private pendingIngest = 0;
   private heldAcks = 0;
@@ -313,6 +332,7 @@ export class MqttLink extends ProcessBase {
       pendingIngest: this.pendingIngest,
       paused: this.held !== undefined,
       pauses: this.counters.pauses,
+      keepalivesExcused: this.counters.keepalivesExcused,
       heldAcks: this.heldAcks,
       lost: { ...this.lost },
     };
@@ -366,6 +386,19 @@ export class MqttLink extends ProcessBase {
     // mqtt.js handles one packet at a time and reads the next (and sends a QoS 1 PUBACK) only
     // once this calls back: holding the callback pauses the socket.
     client.handleMessage = (packet, done) => this.onHandled(client, packet, done);
+    // mqtt.js's keepalive check, decided by the link (see onKeepaliveTimeout). Both are public
+    // methods of mqtt.js 5's MqttClient, called by its KeepaliveManager.
+    let readAtPing = this.publishesRead;
+    const sendPing = client.sendPing.bind(client);
+    const giveUp = client.onKeepaliveTimeout.bind(client);
+    client.sendPing = () => {
+      readAtPing = this.publishesRead;
+      sendPing();
+    };
+    client.onKeepaliveTimeout = () => {
+      if (current() && this.onKeepaliveTimeout(client, readAtPing)) return;
+      giveUp();
+    };
     client.on('error', (error) => {
       if (!current()) return;
       this.lastError = error;
@@ -532,6 +565,7 @@ export class MqttLink extends ProcessBase {
   private onHandled(client: MqttClient, packet: IPublishPacket, done: (error?: Error) => void): void {
     const write = this.lastDelivery;
     this.lastDelivery = undefined;
+    this.publishesRead++;
     const messageId = packet.messageId;
     const deferAck = this.options.ackAfterCommit && packet.qos === 1 && write && messageId !== undefined;
     if (deferAck) {
@@ -557,6 +591,49 @@ export class MqttLink extends ProcessBase {
     this.held = () => {
       if (client === this.client) next();
     };
+  }
+
+  /**
+   * mqtt.js saw no PINGRESP (nor any ack) within 1.5 keepalives; true keeps the connection.
+   *
+   * Why: the PINGRESP is read in order, after every publish ahead of it in the socket. While the
+   * link holds mqtt.js's next step for backpressure it reads nothing, so any pause longer than
+   * about half a keepalive that overlaps a ping ended in "Keepalive timeout"; measured in the 10k
+   * device run of issue 16 (SQLite store committing 50 000 writes at once every 30–40 s): pauses
+   * of 38–44 s, the connection dropped every ~50 s, the broker threw away the host's queue each
+   * time, and the link reconnected into the same pause (pendingIngest still 50 000). After a
+   * pause it also dropped while reading the broker's backlog, 7 s after resuming.
+   *
+   * So: a connection whose publishes are being read is alive (the PINGRESP is behind them), and
+   * one paused for backpressure is not judged at all — its pause ends when the store catches up
+   * (`settled`), not on a timer: cutting pauses at half a keepalive was tried in the same run and
+   * only moved the backlog from the broker into the store's full buffer (206 000 messages
+   * refused `overloaded`, counted) without fewer broker resets. In both cases a PINGREQ goes out
+   * now and the schedule restarts, so the broker keeps hearing from us at least every keepalive
+   * (Mosquitto closes a client silent for 1.5 keepalives) and mqtt.js checks again 1.5 keepalives
+   * later. A dead connection is still found: one that is read from is not dead, and a paused
+   * one's first read or write after the pause fails (measured: a broker reset during a pause
+   * showed as "ECONNRESET" at once when it ended) or the next check judges it.
+   *
+   * Not covered here: aedes (the embedded broker) handles a client's packets one at a time and
+   * answers a PINGREQ only once its writes to that client drained (aedes lib/write.js), so it
+   * closes a host whose socket stays full for 1.5 keepalives (or its 60 s `drainTimeout`) — 2
+   * resets in 7 minutes of the 10k run, against a store that commits 50 000 writes per 30–90 s.
+   */
+  private onKeepaliveTimeout(client: MqttClient, readAtPing: number): boolean {
+    const paused = this.held !== undefined;
+    const reading = this.publishesRead !== readAtPing;
+    if (!paused && !reading) return false;
+    this.counters.keepalivesExcused++;
+    this.runtime.logger.debug('MQTT link: keepalive answered by our own state, not a PINGRESP', {
+      link: this.name,
+      paused,
+      reading,
+      pendingIngest: this.pendingIngest,
+    });
+    client.sendPing();
+    client.reschedulePing(true);
+    return true;
   }
 
   /** Hands queued messages to the connection, at most `maxInflight` unacknowledged at once. */
