@@ -255,7 +255,9 @@ export async function startApp(options: AppOptions): Promise<App> {
         url: options.storeUrl,
         logger: log,
         // A paused instance must not hold its lease rows locked past half a lease (docs/scale-out.md).
-        ...(options.cluster ? { idleInTransactionTimeoutMs: Math.floor((options.cluster.leaseMs ?? 6000) / 2) } : {}),
+        ...(options.cluster
+          ? { idleInTransactionTimeoutMs: Math.floor((options.cluster.leaseMs ?? 6000) / 2) }
+          : {}),
       });
       store = postgres;
       postgresStore = postgres;
