@@ -144,6 +144,12 @@ describe('one app per data folder (real processes)', () => {
     for (const t of hostTopics)
       expect(states.get(t)!.filter((p) => p.includes('"online":false'))).toEqual([]);
     expect([...states.keys()].filter((t) => t === 'spBv1.0/STATE/fleetvisor')).toEqual([]);
+    // The broker is shared (Mosquitto): stop both, then clear the STATE each left retained.
+    for (const app of [a, b]) {
+      app.child.kill('SIGTERM');
+      await app.exited;
+    }
+    for (const t of hostTopics) await watcher.publishAsync(t, Buffer.alloc(0), { qos: 1, retain: true });
     await watcher.endAsync();
   }, 150_000);
 });
