@@ -38,7 +38,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const LEASE_MS = 900;
+/** Short enough for quick tests, long enough that a loaded CI machine does not lose leases by stalling. */
+const LEASE_MS = 2000;
 
 interface Probe {
   readonly keeper: LeaseKeeper;
