@@ -19,13 +19,19 @@ export interface RestoreOutcome {
   failed: { id: string; code: string; message: string }[];
 }
 
-/** Loads the stored snapshots of known kinds, each checked for version and shape. */
-async function loadSnapshots(ctx: FleetContext): Promise<Map<string, SnapshotRow>> {
+/** Below this many devices to restore, their snapshots are read one by one instead of all. */
+const FEW_SNAPSHOTS = 64;
+
+/**
+ * Loads the stored snapshots of known kinds, each checked for version and shape: of every device,
+ * or only of `ids` when they are few (a cluster instance taking over a few shards, or its
+ * periodic sync finding one new device, reads those rows, not the whole table).
+ */
+async function loadSnapshots(ctx: FleetContext, ids?: readonly string[]): Promise<Map<string, SnapshotRow>> {
   const { kinds } = ctx;
-  const snaps = new Map<string, SnapshotRow>();
-  for (const s of await ctx.store.loadSnapshots({
+  const options = {
     knownKinds: kinds.keys(),
-    validate: (r) => {
+    validate: (r: { kind: string; version: number; snapshot: unknown }) => {
       const v = kinds.get(r.kind)?.snapshotVersion;
       if (v !== undefined && r.version !== v)
         return `snapshot version ${r.version}, the app reads version ${v}`;
@@ -34,8 +40,16 @@ async function loadSnapshots(ctx: FleetContext): Promise<Map<string, SnapshotRow
         return 'not a device snapshot (machine, timers)';
       return undefined;
     },
-  }))
-    snaps.set(s.deviceId, s);
+  };
+  const snaps = new Map<string, SnapshotRow>();
+  if (ids && ids.length <= FEW_SNAPSHOTS) {
+    for (const id of ids) {
+      const s = await ctx.store.loadSnapshot(id, { ...options, knownKinds: kinds.keys() });
+      if (s) snaps.set(s.deviceId, s);
+    }
+    return snaps;
+  }
+  for (const s of await ctx.store.loadSnapshots(options)) snaps.set(s.deviceId, s);
   return snaps;
 }
 
@@ -49,13 +63,14 @@ export async function restoreDevices(
   const { runtime, kinds, entries } = ctx;
   const log = runtime.logger;
   const failed: RestoreOutcome['failed'] = [];
-  const rows = await ctx.store.listDevices();
-  const snaps = await loadSnapshots(ctx);
+  const idOf = (row: (typeof all)[number]) => (row.ok ? row.value.id : row.id);
+  const all = await ctx.store.listDevices();
+  // A cluster instance restores only the devices of its shards, each once.
+  const rows = which ? all.filter((row) => which(idOf(row)) && !entries.has(idOf(row))) : all;
+  if (rows.length === 0) return { started: 0, failed };
+  const snaps = await loadSnapshots(ctx, which ? rows.map(idOf) : undefined);
   let started = 0;
   for (const row of rows) {
-    // A cluster instance restores only the devices of its shards, each once.
-    if (which && (!which(row.ok ? row.value.id : row.id) || entries.has(row.ok ? row.value.id : row.id)))
-      continue;
     if (!row.ok) {
       failed.push({ id: row.id, code: 'badRecord', message: row.error.message });
       log.error(`device row ${row.id} cannot be read: ${row.error.message}`);
