@@ -63,6 +63,8 @@ export interface LeaseKeeper {
   start(): Promise<void>;
   /** Hands every shard over (devices saved and stopped), releases the leases and leaves. */
   stop(): Promise<void>;
+  /** Where this instance's UI and API answer (known once its server listens): in the cluster view. */
+  setApiUrl(url: string): void;
   /** Counts since start, for the cluster view and tests. */
   stats(): {
     readonly renewals: number;
@@ -80,6 +82,7 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
   const safetyMs = Math.floor(leaseMs / 6);
   const maxMoves = options.maxMovesPerPass ?? 64;
   const held = new Map<number, number>();
+  let me: InstanceInfo = instance;
   const counts = { renewals: 0, renewFailures: 0, claimed: 0, handedOver: 0, lost: 0 };
   let validUntil = 0;
   let renewTimer: NodeJS.Timeout | undefined;
@@ -119,7 +122,7 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
     renewing = true;
     const sentAt = performance.now();
     try {
-      await heartbeat(pool, instance);
+      await heartbeat(pool, me);
       const still = await renewLeases(pool, instance.id, leaseMs);
       counts.renewals++;
       if (performance.now() >= sentAt + leaseMs - safetyMs) {
@@ -226,7 +229,7 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
       return epoch === undefined ? undefined : { shard: s, epoch };
     },
     async start() {
-      await heartbeat(pool, instance);
+      await heartbeat(pool, me);
       joinedAt = performance.now();
       loop();
     },
@@ -247,6 +250,9 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
         if (deadlineTimer) clearTimeout(deadlineTimer);
         held.clear();
       }
+    },
+    setApiUrl(url) {
+      me = { ...me, apiUrl: url };
     },
     stats: () => ({ ...counts }),
   };

@@ -416,6 +416,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   );
   logger.info('fleetvisor is running headless; Ctrl-C stops it', { broker: app.brokerUrl, demo: app.demo });
   folder.setUrl(server.url); // its origin only: the token stays out of the lock file
+  // The other instances' cluster view links here (the origin: each UI asks for its own token).
+  app.cluster?.keeper.setApiUrl(new URL(server.url).origin);
   // The URL carries this run's token: it goes to the terminal, never into a log.
   reminder.print(server.url);
   // Ctrl-C, or the app stopping on its own (its root supervisor shut down): exit 1 then, so a

@@ -45,6 +45,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Cluster panel in the System view on two 
   let beta: App;
   let alphaServer: RunningServer;
   let plainServer: RunningServer;
+  let betaOrigin: string;
   let browser: Browser;
   const pageErrors: string[] = [];
 
@@ -116,6 +117,11 @@ describe.skipIf(!existsSync(CHROMIUM))('Cluster panel in the System view on two 
     const plain = await startInstance('plain', {});
     await built;
     alphaServer = await serve(alpha, outDir);
+    const betaServer = await serve(beta, outDir);
+    // What main.ts does once an instance's server listens: the others' cluster view links to it.
+    alpha.cluster?.keeper.setApiUrl(alphaServer.origin);
+    beta.cluster?.keeper.setApiUrl(betaServer.origin);
+    betaOrigin = betaServer.origin;
     plainServer = await serve(plain, outDir);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     undo.push(() => browser.close());
@@ -189,6 +195,21 @@ describe.skipIf(!existsSync(CHROMIUM))('Cluster panel in the System view on two 
     expect(now.beta!.state).toBe('live');
     const alphaRow = panel.locator('[data-testid="cluster-instance"][data-instance-id="alpha"]');
     expect(await alphaRow.textContent()).toContain('this UI');
+    // Each other live instance links to its own UI; this one does not link to itself.
+    const betaRow = panel.locator('[data-testid="cluster-instance"][data-instance-id="beta"]');
+    await expect
+      .poll(
+        async () =>
+          betaRow
+            .getByTestId('cluster-open')
+            .getAttribute('href')
+            .catch(() => null),
+        {
+          timeout: 10_000,
+        },
+      )
+      .toBe(betaOrigin);
+    expect(await alphaRow.getByTestId('cluster-open').count()).toBe(0);
     expect(await alphaRow.textContent()).toMatch(/\d+\.\d s ago/);
     expect(await panel.getByTestId('cluster-stats').textContent()).toMatch(/\d+ renewals/);
     await page.waitForTimeout(1_200); // a few stats samples for the cards' sparklines

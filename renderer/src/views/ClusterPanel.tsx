@@ -155,6 +155,21 @@ function Cluster({ info, failure }: { readonly info: ClusterInfo; readonly failu
                 </td>
                 <td className="mono" title={i.apiUrl ?? undefined}>
                   {i.host}:{i.pid}
+                  {i.apiUrl && !self && st === 'live' ? (
+                    <>
+                      {' '}
+                      <a
+                        className="cluster-open"
+                        href={i.apiUrl}
+                        target="_blank"
+                        rel="noreferrer"
+                        data-testid="cluster-open"
+                        title={`Open ${i.id}'s UI (${i.apiUrl}); it asks for its own token, printed when it started`}
+                      >
+                        open ↗
+                      </a>
+                    </>
+                  ) : null}
                 </td>
                 <td className="num" data-testid="cluster-shards">
                   {formatNumber(i.shards)}
