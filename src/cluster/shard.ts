@@ -14,13 +14,40 @@
 /** Shards of a new fleet: enough to spread over a few hundred instances, few enough to list. */
 export const DEFAULT_SHARD_COUNT = 1024;
 
-const encoder = new TextEncoder();
-
+/**
+ * Runs on every message a cluster instance receives (is it ours?) and every fenced write, so it
+ * encodes UTF-8 on the fly instead of allocating a byte array per call.
+ */
 export function shardOf(deviceId: string, shardCount: number): number {
   let h = 0x811c9dc5;
-  for (const byte of encoder.encode(deviceId)) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193);
+  const step = (byte: number) => {
+    h = Math.imul(h ^ byte, 0x01000193);
+  };
+  for (let i = 0; i < deviceId.length; i++) {
+    let c = deviceId.charCodeAt(i);
+    if (c < 0x80) {
+      step(c);
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < deviceId.length) {
+      const low = deviceId.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
+        i++;
+      }
+    }
+    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd; // a lone surrogate: U+FFFD, as TextEncoder does
+    if (c < 0x800) {
+      step(0xc0 | (c >> 6));
+    } else if (c < 0x10000) {
+      step(0xe0 | (c >> 12));
+      step(0x80 | ((c >> 6) & 0x3f));
+    } else {
+      step(0xf0 | (c >> 18));
+      step(0x80 | ((c >> 12) & 0x3f));
+      step(0x80 | ((c >> 6) & 0x3f));
+    }
+    step(0x80 | (c & 0x3f));
   }
   return (h >>> 0) % shardCount;
 }
