@@ -218,6 +218,22 @@ export interface AppCluster {
   view(): Promise<ClusterView>;
 }
 
+/**
+ * A device being updated takes no other command (a reboot on trial would roll it back): the
+ * refusal, or undefined when no update of it is in progress.
+ */
+export function updateInProgress(
+  updates: Pick<FirmwareUpdates, 'get'>,
+  id: string,
+): { readonly code: 'updating'; readonly message: string } | undefined {
+  const job = updates.get(id);
+  if (!job || FINAL_UPDATE_STEPS.includes(job.step)) return undefined;
+  return {
+    code: 'updating',
+    message: `'${id}' is being updated to ${job.version} (${job.step}); commands wait until the update ends`,
+  };
+}
+
 /** Every convention Fleetvisor knows, with its defaults. */
 export function defaultConventions(): Convention[] {
   return [homieConvention(), sparkplugConvention(), modbusConvention()];
@@ -666,15 +682,8 @@ export async function startApp(options: AppOptions): Promise<App> {
         ready: (id) => k.owns(id) && fleet.has(id),
         run: async (id, action, args, actor) => {
           // As the API does on a single instance: a device being updated takes no other command.
-          const job = updates.get(id);
-          if (job && !FINAL_UPDATE_STEPS.includes(job.step))
-            return {
-              ok: false,
-              error: {
-                code: 'updating',
-                message: `'${id}' is being updated to ${job.version} (${job.step}); commands wait until the update ends`,
-              },
-            };
+          const updating = updateInProgress(updates, id);
+          if (updating) return { ok: false, error: updating };
           return fleet.act(id, action, args, actor);
         },
         ...(options.cluster?.actTimeoutMs !== undefined ? { timeoutMs: options.cluster.actTimeoutMs } : {}),

@@ -13,11 +13,11 @@ import type { CommandGuards } from '../../devices/command-guards.js';
 import { isCommandErrorCode } from '../../devices/command-tracker.js';
 import { describeKind } from '../../devices/define-device.js';
 import type { DeviceView } from '../../devices/fleet.js';
-import { FINAL_UPDATE_STEPS } from '../../firmware/update-job.js';
 import type { Process } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import type { SupervisorLike } from '../../runtime/supervisor.js';
 import type { App } from '../app.js';
+import { updateInProgress } from '../app.js';
 import type {
   ActionView,
   ActResult,
@@ -210,17 +210,9 @@ function operatorHandlers(ctx: ApiContext) {
         while (next < a.ids.length) {
           const i = next++;
           const id = a.ids[i]!;
-          // A device being updated takes no other command: a reboot on trial would roll it back.
-          const job = app.updates.get(id);
-          if (job && !FINAL_UPDATE_STEPS.includes(job.step)) {
-            results[i] = {
-              id,
-              ok: false,
-              error: {
-                code: 'updating',
-                message: `'${id}' is being updated to ${job.version} (${job.step}); commands wait until the update ends`,
-              },
-            };
+          const updating = updateInProgress(app.updates, id);
+          if (updating) {
+            results[i] = { id, ok: false, error: updating };
             continue;
           }
           // In a cluster, carried out by the device's owner, whichever instance was asked.
