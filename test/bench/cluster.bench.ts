@@ -17,7 +17,6 @@
  *
  * BENCH_QUICK=1: fewer messages and kills.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,10 +31,10 @@ import type { Store } from '../../src/store/store.js';
 import { type Serve, startServe } from '../host/serve-rig.js';
 import { createTestDatabase, type TestDatabase } from '../store/postgres-helpers.js';
 import { percentile, report } from './bench-kit.js';
+import { type ChildHelper, expectReply, startChildHelper } from './child-helper.js';
 import type { PublisherCommand, PublisherReply } from './links-publisher.js';
 
 const SUITE = 'cluster';
-const here = import.meta.dirname;
 const QUICK = process.env.BENCH_QUICK === '1';
 const MQTT_URL = process.env.BENCH_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 const DEVICES = 200;
@@ -47,42 +46,7 @@ const BOOT = Date.now() % 1_000_000;
 /** Each telemetry message of the publisher carries two metrics: two rows. */
 const POINTS_PER_MESSAGE = 2;
 
-interface Publisher {
-  next(): Promise<PublisherReply>;
-  send(command: PublisherCommand): void;
-  child: ChildProcess;
-}
-
-function startPublisher(): Publisher {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(here, 'links-publisher.ts'), 'publish', MQTT_URL],
-    {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    },
-  );
-  const queue: PublisherReply[] = [];
-  const waiting: ((m: PublisherReply) => void)[] = [];
-  child.on('message', (m: PublisherReply) => {
-    const w = waiting.shift();
-    if (w) w(m);
-    else queue.push(m);
-  });
-  return {
-    child,
-    next: () => {
-      const m = queue.shift();
-      return m ? Promise.resolve(m) : new Promise((r) => waiting.push(r));
-    },
-    send: (c) => child.send(c),
-  };
-}
-
-async function expect(p: Publisher, type: PublisherReply['type']): Promise<PublisherReply> {
-  const m = await p.next();
-  if (m.type !== type) throw new Error(`publisher: expected ${type}, got ${JSON.stringify(m)}`);
-  return m;
-}
+type Publisher = ChildHelper<PublisherCommand, PublisherReply>;
 
 interface Instance {
   readonly name: string;
@@ -141,7 +105,7 @@ async function ingest(
   const cpu0 = pids.map(cpuSeconds);
   const t0 = performance.now();
   pub.send({ cmd: 'run', ids, boot: BOOT, n: MESSAGES, qos: 0 });
-  await expect(pub, 'done');
+  await expectReply(pub, 'done');
   let last = before;
   let lastChange = performance.now();
   let doneAt = performance.now();
@@ -176,6 +140,39 @@ function forget(i: Instance): void {
   rmSync(i.dataDir, { recursive: true, force: true });
 }
 
+/** The three ingest figures of one configuration: `<engine>_<instances>`. */
+function reportIngest(engine: 'sqlite' | 'pg', n: number, r: Awaited<ReturnType<typeof ingest>>): void {
+  const of = `${engine}_${n}`;
+  const instances = `${n} instance${n > 1 ? 's' : ''}`;
+  report(
+    SUITE,
+    `ingest_${of}`,
+    Math.round(r.perSecond),
+    'msg/s',
+    '>=',
+    5000,
+    `stored ${r.stored}/${MESSAGES} messages, ${instances}`,
+  );
+  report(
+    SUITE,
+    `cpu_us_per_msg_${of}`,
+    Math.round(r.cpuUsPerMsg),
+    'us',
+    '<=',
+    100 * n,
+    'per stored message, all instances summed',
+  );
+  report(
+    SUITE,
+    `stored_share_${of}`,
+    r.stored / MESSAGES,
+    'ratio',
+    '>=',
+    1,
+    'QoS 0: the rest dropped by the broker',
+  );
+}
+
 async function stopAll(instances: Instance[]): Promise<void> {
   await Promise.all(instances.map((i) => i.serve.stop().catch(() => {})));
   for (const i of instances) forget(i);
@@ -190,10 +187,13 @@ async function clearHostStates(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const pub = startPublisher();
-  await expect(pub, 'ready');
+  const pub = startChildHelper<PublisherCommand, PublisherReply>(SUITE, 'links-publisher.ts', [
+    'publish',
+    MQTT_URL,
+  ]);
+  await expectReply(pub, 'ready');
   pub.send({ cmd: 'hello', ids, boot: BOOT });
-  await expect(pub, 'done');
+  await expectReply(pub, 'done');
   const running: Instance[] = [];
   let db: TestDatabase | undefined;
   try {
@@ -215,33 +215,7 @@ async function main(): Promise<void> {
         );
       const r = await ingest(pub, running, rows);
       file.close();
-      report(
-        SUITE,
-        'ingest_sqlite_1',
-        Math.round(r.perSecond),
-        'msg/s',
-        '>=',
-        5000,
-        `stored ${r.stored}/${MESSAGES} messages`,
-      );
-      report(
-        SUITE,
-        'cpu_us_per_msg_sqlite_1',
-        Math.round(r.cpuUsPerMsg),
-        'us',
-        '<=',
-        100,
-        'per stored message',
-      );
-      report(
-        SUITE,
-        'stored_share_sqlite_1',
-        r.stored / MESSAGES,
-        'ratio',
-        '>=',
-        1,
-        'QoS 0: the rest dropped by the broker',
-      );
+      reportIngest('sqlite', 1, r);
       await stopAll(running);
     }
 
@@ -275,33 +249,7 @@ async function main(): Promise<void> {
         return total === DEVICES;
       });
       const r = await ingest(pub, running, pgRows);
-      report(
-        SUITE,
-        `ingest_pg_${n}`,
-        Math.round(r.perSecond),
-        'msg/s',
-        '>=',
-        5000,
-        `stored ${r.stored}/${MESSAGES} messages, ${n} instance${n > 1 ? 's' : ''}`,
-      );
-      report(
-        SUITE,
-        `cpu_us_per_msg_pg_${n}`,
-        Math.round(r.cpuUsPerMsg),
-        'us',
-        '<=',
-        100 * n,
-        'per stored message, all instances summed',
-      );
-      report(
-        SUITE,
-        `stored_share_pg_${n}`,
-        r.stored / MESSAGES,
-        'ratio',
-        '>=',
-        1,
-        'QoS 0: the rest dropped by the broker',
-      );
+      reportIngest('pg', n, r);
     }
 
     // ---- failover ------------------------------------------------------------------------------
@@ -350,7 +298,7 @@ async function main(): Promise<void> {
   } finally {
     await stopAll(running);
     pub.send({ cmd: 'clear', ids });
-    await expect(pub, 'done').catch(() => undefined);
+    await expectReply(pub, 'done').catch(() => undefined);
     pub.send({ cmd: 'exit' });
     await db?.drop();
     await clearHostStates().catch((e: unknown) =>

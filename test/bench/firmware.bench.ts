@@ -33,12 +33,10 @@
  *
  * Nothing is asserted: figures are printed as BENCH lines (bench-kit.ts).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { connectAsync } from 'mqtt';
 import { SerialPort } from 'serialport';
 import { createFleet } from '../../src/devices/fleet.js';
@@ -55,6 +53,7 @@ import { createLinks } from '../../src/transports/links.js';
 import type { DeviceId } from '../../src/transports/protocol.js';
 import { encodeMessage } from '../../src/transports/protocol.js';
 import { gc, report } from './bench-kit.js';
+import { type ChildHelper, expectReply, startChildHelper } from './child-helper.js';
 import type { SimsCommand, SimsReply } from './firmware-sims.js';
 
 const SUITE = 'firmware';
@@ -86,7 +85,6 @@ const JOB: UpdateJobSettings = {
   rebootTimeoutMs: 30_000,
 };
 
-const here = dirname(fileURLToPath(import.meta.url));
 const tag = `fwb${process.pid.toString(36)}${Date.now().toString(36)}`;
 const tmp = mkdtempSync(join(tmpdir(), 'fleetvisor-bench-fw-'));
 const cleanups: (() => unknown)[] = [];
@@ -101,60 +99,17 @@ const progress = (what: string) => {
 
 // ---- child processes ----
 
-interface Helper {
-  next(): Promise<SimsReply>;
-  send(command: SimsCommand): void;
-  kill(): Promise<void>;
-}
+type Helper = ChildHelper<SimsCommand, SimsReply>;
 
 function startHelper(mode: 'broker' | 'devices'): Helper {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--max-old-space-size=4096', '--import', 'tsx', join(here, 'firmware-sims.ts'), mode],
-    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  const helper = startChildHelper<SimsCommand, SimsReply>(
+    'firmware',
+    'firmware-sims.ts',
+    [mode],
+    ['--max-old-space-size=4096'],
   );
-  const queue: SimsReply[] = [];
-  const waiting: { resolve: (m: SimsReply) => void; reject: (e: Error) => void }[] = [];
-  let gone: Error | undefined;
-  child.on('message', (m: SimsReply) => {
-    if (m.type === 'failed') console.error(`# firmware: helper ${mode} reported: ${m.error}`);
-    const w = waiting.shift();
-    if (w) w.resolve(m);
-    else queue.push(m);
-  });
-  child.on('exit', (code, signal) => {
-    gone = new Error(`helper ${mode} exited (${code ?? signal})`);
-    for (const w of waiting.splice(0)) w.reject(gone);
-  });
-  const helper: Helper = {
-    next() {
-      const m = queue.shift();
-      if (m) return Promise.resolve(m);
-      if (gone) return Promise.reject(gone);
-      return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
-    },
-    send(command) {
-      if (!child.connected) throw new Error(`helper ${mode} is gone; cannot send ${command.cmd}`);
-      child.send(command);
-    },
-    async kill() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
   cleanups.push(() => helper.kill());
   return helper;
-}
-
-async function expectReply<T extends SimsReply['type']>(
-  helper: Helper,
-  type: T,
-): Promise<Extract<SimsReply, { type: T }>> {
-  const m = await helper.next();
-  if (m.type !== type) throw new Error(`expected '${type}' from the helper, got ${JSON.stringify(m)}`);
-  return m as Extract<SimsReply, { type: T }>;
 }
 
 // ---- the host ----

@@ -32,12 +32,10 @@
  *
  * Nothing is asserted: figures are printed as BENCH lines (bench-kit.ts).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { connectAsync } from 'mqtt';
 import { SerialPort } from 'serialport';
@@ -55,6 +53,7 @@ import { decodeMessage, encodeMessage } from '../../src/transports/protocol.js';
 import type { SerialLink } from '../../src/transports/serial-link.js';
 import { startSerialLink } from '../../src/transports/serial-link.js';
 import { gc, nowUs, report } from './bench-kit.js';
+import { type ChildHelper, expectReply, startChildHelper } from './child-helper.js';
 import type { PublisherCommand, PublisherReply } from './links-publisher.js';
 
 const SUITE = 'links';
@@ -81,7 +80,6 @@ const RATIO_GOAL = 0.8;
 const CPU_GOAL_US = 20;
 const CPU_GOAL_US_QOS1 = 30;
 
-const here = dirname(fileURLToPath(import.meta.url));
 const tag = `b${process.pid.toString(36)}${Date.now().toString(36)}`;
 const deviceIds = Array.from({ length: DEVICES }, (_, i) => `${tag}-dev-${String(i).padStart(3, '0')}`);
 const rawIds = Array.from({ length: DEVICES }, (_, i) => `${tag}-raw-${String(i).padStart(3, '0')}`);
@@ -95,61 +93,9 @@ const cleanups: (() => unknown)[] = [];
 
 // ---- child processes ----
 
-interface Helper {
-  readonly child: ChildProcess;
-  /** The next message from the child (in order). */
-  next(): Promise<PublisherReply>;
-  send(command: PublisherCommand): void;
-  kill(): Promise<void>;
-}
-
-function startHelper(args: string[]): Helper {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'links-publisher.ts'), ...args], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const queue: PublisherReply[] = [];
-  const waiting: { resolve: (m: PublisherReply) => void; reject: (e: Error) => void }[] = [];
-  let gone: Error | undefined;
-  child.on('message', (m: PublisherReply) => {
-    if (m.type === 'failed') console.error(`# links: helper ${args[0]} reported: ${m.error}`);
-    const w = waiting.shift();
-    if (w) w.resolve(m);
-    else queue.push(m);
-  });
-  child.on('error', (e) => console.error(`# links: helper ${args[0]}: ${e.message}`));
-  child.on('exit', (code, signal) => {
-    gone = new Error(`helper ${args[0]} exited (${code ?? signal})`);
-    for (const w of waiting.splice(0)) w.reject(gone);
-  });
-  return {
-    child,
-    next() {
-      const m = queue.shift();
-      if (m) return Promise.resolve(m);
-      if (gone) return Promise.reject(gone);
-      return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
-    },
-    send(command) {
-      if (!child.connected) throw new Error(`helper ${args[0]} is gone; cannot send ${command.cmd}`);
-      child.send(command);
-    },
-    async kill() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-async function expectReply<T extends PublisherReply['type']>(
-  helper: Helper,
-  type: T,
-): Promise<Extract<PublisherReply, { type: T }>> {
-  const m = await helper.next();
-  if (m.type !== type) throw new Error(`expected '${type}' from the helper, got ${JSON.stringify(m)}`);
-  return m as Extract<PublisherReply, { type: T }>;
-}
+type Helper = ChildHelper<PublisherCommand, PublisherReply>;
+const startHelper = (args: string[]): Helper =>
+  startChildHelper<PublisherCommand, PublisherReply>(SUITE, 'links-publisher.ts', args);
 
 // ---- the broker ----
 
