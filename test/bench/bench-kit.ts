@@ -1,4 +1,5 @@
 /** Small helpers shared by the benchmark suites: the one output format, GC, percentiles. */
+import type { Store, TelemetryPoint } from '../../src/store/store.js';
 
 export type GoalOp = '<=' | '>=';
 
@@ -38,4 +39,31 @@ export function percentile(sorted: number[], p: number): number {
 
 export function nowUs(): number {
   return Number(process.hrtime.bigint()) / 1000;
+}
+
+/**
+ * Appends `total` telemetry points through the Store port as the app does: `perCall` points a
+ * call, at most `inFlight` calls waiting; every call must write all its points. Rows per second.
+ */
+export async function appendAll(
+  store: Pick<Store, 'appendTelemetry'>,
+  total: number,
+  point: (i: number) => TelemetryPoint,
+  perCall = 100,
+  inFlight = 2_000,
+): Promise<number> {
+  const start = nowUs();
+  const waiting = new Set<Promise<unknown>>();
+  for (let i = 0; i < total; i += perCall) {
+    const batch: TelemetryPoint[] = new Array(perCall);
+    for (let k = 0; k < perCall; k++) batch[k] = point(i + k);
+    const call = store.appendTelemetry(batch).then((r) => {
+      if (!r.ok || r.value.written !== perCall) throw new Error(`append failed: ${JSON.stringify(r)}`);
+      waiting.delete(call);
+    });
+    waiting.add(call);
+    if (waiting.size >= inFlight) await Promise.race(waiting);
+  }
+  await Promise.all(waiting);
+  return total / ((nowUs() - start) / 1e6);
 }

@@ -25,7 +25,7 @@ import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import type { Store, TelemetryPoint } from '../../src/store/store.js';
 import type { TestDatabase } from '../store/postgres-helpers.js';
 import { createTestDatabase } from '../store/postgres-helpers.js';
-import { gc, nowUs, percentile, report } from './bench-kit.js';
+import { appendAll, gc, nowUs, percentile, report } from './bench-kit.js';
 
 const SUITE = 'store-pg';
 const DEVICES = 100;
@@ -53,21 +53,7 @@ function point(i: number, withSeq: boolean): TelemetryPoint {
 
 async function ingestRowsPerS(store: Store, withSeq: boolean): Promise<number> {
   gc();
-  const start = nowUs();
-  const inFlight = new Set<Promise<unknown>>();
-  for (let i = 0; i < TOTAL_POINTS; i += POINTS_PER_CALL) {
-    const batch: TelemetryPoint[] = new Array(POINTS_PER_CALL);
-    for (let k = 0; k < POINTS_PER_CALL; k++) batch[k] = point(i + k, withSeq);
-    const call = store.appendTelemetry(batch).then((r) => {
-      if (!r.ok || r.value.written !== POINTS_PER_CALL)
-        throw new Error(`append failed: ${JSON.stringify(r)}`);
-      inFlight.delete(call);
-    });
-    inFlight.add(call);
-    if (inFlight.size >= MAX_CALLS_IN_FLIGHT) await Promise.race(inFlight);
-  }
-  await Promise.all(inFlight);
-  return TOTAL_POINTS / ((nowUs() - start) / 1e6);
+  return appendAll(store, TOTAL_POINTS, (i) => point(i, withSeq), POINTS_PER_CALL, MAX_CALLS_IN_FLIGHT);
 }
 
 async function last10Min(store: Store): Promise<{ p50: number; p99: number }> {

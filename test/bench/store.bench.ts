@@ -24,7 +24,7 @@ import sqlite3 from 'sqlite3';
 import type { TelemetryPoint } from '../../src/store/index.js';
 import { openSqliteStore } from '../../src/store/index.js';
 import { benchDependency } from './bench-deps.js';
-import { gc, nowUs, percentile, report } from './bench-kit.js';
+import { appendAll, gc, nowUs, percentile, report } from './bench-kit.js';
 
 const SUITE = 'store';
 const DEVICES = 100;
@@ -161,23 +161,9 @@ async function betterSqliteRowsPerS(): Promise<number | undefined> {
 async function storeRowsPerS(file: string): Promise<number> {
   const store = await openSqliteStore({ file });
   gc();
-  const start = nowUs();
-  const inFlight = new Set<Promise<unknown>>();
-  for (let i = 0; i < TOTAL_POINTS; i += POINTS_PER_CALL) {
-    const batch: TelemetryPoint[] = new Array(POINTS_PER_CALL);
-    for (let k = 0; k < POINTS_PER_CALL; k++) batch[k] = point(i + k);
-    const call = store.appendTelemetry(batch).then((r) => {
-      if (!r.ok || r.value.written !== POINTS_PER_CALL)
-        throw new Error(`append failed: ${JSON.stringify(r)}`);
-      inFlight.delete(call);
-    });
-    inFlight.add(call);
-    if (inFlight.size >= MAX_CALLS_IN_FLIGHT) await Promise.race(inFlight);
-  }
-  await Promise.all(inFlight);
-  const seconds = (nowUs() - start) / 1e6;
+  const rowsPerS = await appendAll(store, TOTAL_POINTS, point, POINTS_PER_CALL, MAX_CALLS_IN_FLIGHT);
   await store.close();
-  return TOTAL_POINTS / seconds;
+  return rowsPerS;
 }
 
 async function last10MinP99Ms(file: string): Promise<{ p50: number; p99: number; points: number }> {
