@@ -237,11 +237,9 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
       if (stopping) return;
       stopping = true;
       await balancing;
-      const mine = [...held.keys()];
       try {
-        await options.handOver(mine);
-        for (const s of mine) held.delete(s);
-        counts.handedOver += mine.length;
+        await handOver([...held.keys()]);
+        // Also any lease the database still gives this instance that it let go of locally.
         await releaseLeases(pool, instance.id, 'all');
         await leave(pool, instance.id);
       } finally {
