@@ -371,6 +371,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  // The terminal may go before the app does (`pkill -f` of an `npm start` tree, a closed SSH
+  // session): writing to the broken pipe then emits EPIPE, which would end the app in the middle of
+  // its clean stop and leave the data folder's lock behind. Lines that cannot be shown are dropped.
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+    });
   // A busy log scrolls the UI's URL out of sight: it is printed again after 40 lines (at most every 30 s).
   const reminder = createUrlReminder({ write: (text) => process.stdout.write(text), now: () => Date.now() });
   const logger = createConsoleLogger({

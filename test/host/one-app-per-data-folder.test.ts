@@ -5,7 +5,7 @@
  * with different data folders each keep their own Sparkplug host id and MQTT client ids.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connectAsync } from 'mqtt';
@@ -85,6 +85,18 @@ describe('one app per data folder (real processes)', () => {
       }
     rmSync(root, { recursive: true, force: true });
   });
+
+  it('stops cleanly and frees its data folder when its terminal went away first (stdout closed, then SIGTERM)', async () => {
+    // As `pkill -f` of a whole `npm start` tree does: npm dies first, the app's output pipe breaks.
+    const dir = join(root, 'orphaned-output');
+    const app = launch(['--data-dir', dir, '--no-demo', '--broker-port', '0']);
+    await served(app, 'the app to serve its UI');
+    app.child.stdout!.destroy();
+    app.child.stderr!.destroy();
+    app.child.kill('SIGTERM');
+    expect(await app.exited).toBe(0);
+    expect(existsSync(join(dir, 'fleetvisor.lock'))).toBe(false);
+  }, 120_000);
 
   it('refuses a second start at once, naming the first one; takes over after a kill -9', async () => {
     const dir = join(root, 'shared');
