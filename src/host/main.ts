@@ -430,12 +430,22 @@ export async function main(argv: readonly string[]): Promise<number> {
   // Ctrl-C, or the app stopping on its own (its root supervisor shut down): exit 1 then, so a
   // service manager restarts it.
   const onItsOwn = await new Promise<boolean>((resolve) => {
+    let stopping = false;
     const stop = (signal: string) => {
+      // The same signal often comes twice (a terminal's Ctrl-C reaches the whole process group and
+      // the launcher forwards it too; `pkill -f` hits the launcher and the app): with the default
+      // action back in place the second would kill the app in the middle of its clean stop and
+      // leave the data folder's lock. Later ones are ignored; `kill -9` still ends it at once.
+      if (stopping) {
+        logger.info('already stopping', { signal });
+        return;
+      }
+      stopping = true;
       logger.info('stopping', { signal });
       resolve(false);
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
     // Started by the launcher (scripts/start.mjs) with an IPC channel: when the launcher is gone,
     // even killed with -9, the channel closes and the app stops too, instead of running on orphaned
     // with the data folder's lock.

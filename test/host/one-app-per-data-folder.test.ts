@@ -98,6 +98,18 @@ describe('one app per data folder (real processes)', () => {
     expect(existsSync(join(dir, 'fleetvisor.lock'))).toBe(false);
   }, 120_000);
 
+  it('a second SIGTERM during the clean stop does not cut it short (pkill -f of a launcher and its app)', async () => {
+    const dir = join(root, 'twice');
+    const app = launch(['--data-dir', dir, '--no-demo', '--broker-port', '0']);
+    await served(app, 'the app to serve its UI');
+    app.child.kill('SIGTERM');
+    await until('the stop to begin', () => (/stopping/.test(app.out()) ? true : undefined), 10_000);
+    app.child.kill('SIGTERM');
+    expect(await app.exited).toBe(0);
+    expect(app.out()).toContain('stopped cleanly');
+    expect(existsSync(join(dir, 'fleetvisor.lock'))).toBe(false);
+  }, 120_000);
+
   it('refuses a second start at once, naming the first one; takes over after a kill -9', async () => {
     const dir = join(root, 'shared');
     const first = launch(['--data-dir', dir, '--no-demo', '--broker-port', '0']);
