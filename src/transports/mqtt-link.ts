@@ -3,9 +3,9 @@
  * reconnect backoff, a bounded outbox while disconnected, and every received publish decoded.
  *
  * Connection states are explicit: `connecting` → `connected` → (drop) → `backoff` → `connecting`
- * …, and `closed` once the process stops. mqtt.js's own reconnect is disabled
- * (`reconnectPeriod: 0`); each attempt is a fresh client, and every callback checks that it comes
- * from the current client (a late event of an abandoned client is ignored).
+ * …, and `closed` once the process stops; the connection itself (fresh client per attempt,
+ * SUBACK check, backoff) is the {@link MqttConnection} every host-side MQTT client shares. The
+ * link adds the protocol: decoding, the outbox, backpressure and the keepalive decision.
  *
  * Backpressure (issue 12 §0): `onMessage` may return the message's store write. At
  * `maxPendingIngest` unsettled writes the link stops reading the broker socket (mqtt.js reads the
@@ -29,13 +29,14 @@
  * if (!r.ok) rt.logger.warn(r.error.message); // code: 'badDeviceId' | 'wrongDirection' | 'badMessage' | 'closed'
  * link.stats(); // { connected: true, state: 'connected', reconnects: 0, outboxLength: 0, … }
  */
-import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
-import { connect } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 import { z } from 'zod';
 import { callback, checkOptions, nonEmptyString, positiveInt } from '../lib/options.js';
 import type { ExitReason } from '../runtime/exit-reason.js';
 import { ProcessBase } from '../runtime/process.js';
 import type { Runtime } from '../runtime/runtime.js';
+import type { BrokerSettings } from './mqtt-connection.js';
+import { MqttConnection } from './mqtt-connection.js';
 import type { Channel, DeviceId, Message, PublishErrorCode, Result } from './protocol.js';
 import {
   CHANNELS,
@@ -112,49 +113,8 @@ export interface MqttLinkStats {
   readonly lost: Readonly<Record<string, number>>;
 }
 
-/** Where and how a host-side MQTT client reaches its broker (the link, the convention bridges). */
-export interface BrokerSettings {
-  /** Broker URL: `mqtt://host:port`, `mqtts://…`, `ws://…`, `wss://…`. */
-  readonly url: string;
-  readonly username?: string;
-  readonly password?: string;
-  /** TLS for `mqtts://` and `wss://`: CA certificate(s) (PEM) to trust instead of the system's. */
-  readonly ca?: string | Buffer;
-  /** TLS client certificate and key (PEM), for brokers that authenticate clients by certificate. */
-  readonly cert?: string | Buffer;
-  readonly key?: string | Buffer;
-  /** Default true. Turning it off accepts any server certificate: for a lab broker only. */
-  readonly rejectUnauthorized?: boolean;
-}
-
-/**
- * mqtt.js options for a host-side client: MQTT 3.1.1 (aedes speaks only that), a clean session,
- * and mqtt.js's own reconnect off — each caller runs its own jittered backoff on fresh clients.
- */
-export function hostClientOptions(
-  broker: BrokerSettings,
-  o: { readonly clientId: string; readonly connectTimeoutMs?: number; readonly keepaliveMs?: number },
-): IClientOptions {
-  const options: IClientOptions = {
-    clientId: o.clientId,
-    protocolVersion: 4,
-    clean: true,
-    reconnectPeriod: 0,
-    resubscribe: false,
-    connectTimeout: o.connectTimeoutMs ?? 10_000,
-    keepalive: Math.max(1, Math.ceil((o.keepaliveMs ?? 30_000) / 1000)),
-    // mqtt.js logs every packet through the `debug` package unless given a logger: with logging
-    // off that is still a call and an `enabled` lookup per packet (2 % of the ingest path's CPU).
-    log: noLog,
-  };
-  if (broker.username !== undefined) options.username = broker.username;
-  if (broker.password !== undefined) options.password = broker.password;
-  if (broker.ca !== undefined) options.ca = broker.ca;
-  if (broker.cert !== undefined) options.cert = broker.cert;
-  if (broker.key !== undefined) options.key = broker.key;
-  if (broker.rejectUnauthorized !== undefined) options.rejectUnauthorized = broker.rejectUnauthorized;
-  return options;
-}
+export type { BrokerSettings } from './mqtt-connection.js';
+export { hostClientOptions } from './mqtt-connection.js';
 
 export interface MqttLinkOptions extends BrokerSettings {
   readonly clientId: string;
@@ -226,15 +186,11 @@ export class MqttLink extends ProcessBase {
   private readonly maxOutbox: number;
   private readonly maxInflight: number;
   private readonly maxPayloadBytes: number;
-  private state: MqttLinkState = 'connecting';
-  private client: MqttClient | undefined;
-  private everConnected = false;
-  private lastError: Error | undefined;
+  private readonly connection: MqttConnection;
   private outbox: Outgoing[] = [];
   // Insertion-ordered, so a drop puts unacknowledged messages back in the order they were sent.
   private readonly inflight = new Set<Outgoing>();
   private counters = {
-    reconnects: 0,
     dropped: 0,
     received: 0,
     malformed: 0,
@@ -268,12 +224,48 @@ export class MqttLink extends ProcessBase {
     this.maxInflight = options.maxInflight ?? 100;
     this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     this.maxPendingIngest = options.maxPendingIngest ?? 50_000;
+    const filters: Record<string, { qos: 0 | 1 }> = {};
+    for (const channel of HOST_BOUND_CHANNELS)
+      filters[topicFilterFor(channel)] = { qos: CHANNELS[channel].qos };
+    this.connection = new MqttConnection({
+      runtime: this.runtime,
+      owner: this.pid,
+      label: `MQTT link ${this.name}`,
+      fields: { link: this.name },
+      words: {
+        connected: 'MQTT link connected',
+        reconnected: 'MQTT link reconnected',
+        lost: 'MQTT link lost its connection',
+        couldNotConnect: 'MQTT link could not connect',
+        subscribeFailed: 'MQTT subscribe failed',
+        clientError: 'MQTT client error',
+      },
+      broker: options,
+      clientId: options.clientId,
+      connectTimeoutMs: options.connectTimeoutMs,
+      keepaliveMs: options.keepaliveMs,
+      reconnect: this.reconnect,
+      isRunning: () => this.status === 'running',
+      hooks: {
+        subscriptions: () => filters,
+        prepare: (client, isCurrent) => this.prepare(client, isCurrent),
+        onMessage: (topic, payload) => this.onPublish(topic, payload),
+        onReady: () => {
+          this.droppingSinceConnect = false;
+          this.notify('connected', {});
+          this.pump();
+        },
+        onDropped: () => this.onDropped(),
+        dropFields: () => ({ outboxLength: this.outbox.length }),
+        onBackoff: (error, retryInMs) => this.notify('backoff', { error, retryInMs }),
+      },
+    });
   }
 
   /** Starts the first connection attempt; called once by {@link startMqttLink}. */
   begin(): void {
     this.started();
-    this.openClient();
+    this.connection.open();
   }
 
   /**
@@ -323,7 +315,7 @@ export class MqttLink extends ProcessBase {
     return {
       connected: this.state === 'connected',
       state: this.state,
-      reconnects: this.counters.reconnects,
+      reconnects: this.connection.reconnects,
       outboxLength: this.outbox.length,
       inflight: this.inflight.size,
       dropped: this.counters.dropped,
@@ -339,50 +331,27 @@ export class MqttLink extends ProcessBase {
   }
 
   protected async terminate(_reason: ExitReason): Promise<void> {
-    this.state = 'closed';
-    this.cancelTimers();
-    const client = this.client;
-    this.client = undefined;
     const unsent = this.outbox.length + this.inflight.size;
     if (unsent > 0)
       this.runtime.logger.warn('MQTT link stopping with unsent messages', { link: this.name, unsent });
-    if (!client) return;
-    // end(false) waits for in-flight acks; a dead socket would make it wait forever, so the
-    // timer forces the close.
-    await new Promise<void>((resolve) => {
-      const force = this.runtime.timers.schedule(
-        this.options.closeTimeoutMs ?? 2000,
-        () => client.end(true, {}, () => resolve()),
-        { owner: this.pid, label: 'mqtt.close' },
-      );
-      client.end(false, {}, () => {
-        this.runtime.timers.cancel(force);
-        resolve();
-      });
-    });
+    await this.connection.end(this.options.closeTimeoutMs ?? 2000);
   }
 
   protected override release(): void {
-    this.state = 'closed';
-    this.cancelTimers();
-    const client = this.client;
-    this.client = undefined;
-    client?.end(true);
+    this.connection.kill();
   }
 
-  private openClient(): void {
-    this.state = 'connecting';
-    const o = this.options;
-    const clientOptions = hostClientOptions(o, o);
-    const client = connect(o.url, clientOptions);
-    this.client = client;
-    const current = () => client === this.client && this.status === 'running';
-    client.on('connect', () => {
-      if (current()) this.onConnected(client);
-    });
-    client.on('message', (topic, payload) => {
-      if (current()) this.onPublish(topic, payload);
-    });
+  /** The connection's client, or undefined while in backoff or closed. */
+  private get client(): MqttClient | undefined {
+    return this.connection.client;
+  }
+
+  private get state(): MqttLinkState {
+    return this.connection.state;
+  }
+
+  /** mqtt.js's per-packet hooks on each new client: backpressure and the keepalive decision. */
+  private prepare(client: MqttClient, isCurrent: () => boolean): void {
     // mqtt.js handles one packet at a time and reads the next (and sends a QoS 1 PUBACK) only
     // once this calls back: holding the callback pauses the socket.
     client.handleMessage = (packet, done) => this.onHandled(client, packet, done);
@@ -396,64 +365,13 @@ export class MqttLink extends ProcessBase {
       sendPing();
     };
     client.onKeepaliveTimeout = () => {
-      if (current() && this.onKeepaliveTimeout(client, readAtPing)) return;
+      if (isCurrent() && this.onKeepaliveTimeout(client, readAtPing)) return;
       giveUp();
     };
-    client.on('error', (error) => {
-      if (!current()) return;
-      this.lastError = error;
-      this.runtime.logger.debug('MQTT client error', { link: this.name, error: error.message });
-    });
-    client.on('close', () => {
-      if (current()) this.onDropped(client);
-    });
   }
 
-  /**
-   * CONNACK received: subscribe (clean session, so the broker forgot our subscriptions), and
-   * count as `connected` only once the SUBACK is in, so "connected" means "receiving".
-   */
-  private onConnected(client: MqttClient): void {
-    const filters: Record<string, { qos: 0 | 1 }> = {};
-    for (const channel of HOST_BOUND_CHANNELS)
-      filters[topicFilterFor(channel)] = { qos: CHANNELS[channel].qos };
-    client.subscribe(filters, (error, granted) => {
-      if (client !== this.client || this.status !== 'running') return;
-      if (error) {
-        // The connection is going down (a 'close' follows) or the broker refused the packet.
-        this.lastError = error;
-        this.runtime.logger.warn('MQTT subscribe failed', { link: this.name, error: error.message });
-        return;
-      }
-      const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
-      if (refused.length > 0) {
-        this.runtime.report(`MQTT link ${this.name}: broker refused subscriptions ${refused.join(', ')}`);
-      }
-      this.onReady();
-    });
-  }
-
-  private onReady(): void {
-    this.state = 'connected';
-    this.lastError = undefined;
-    this.droppingSinceConnect = false;
-    this.runtime.logger.info(this.everConnected ? 'MQTT link reconnected' : 'MQTT link connected', {
-      link: this.name,
-      url: this.options.url,
-      reconnects: this.counters.reconnects,
-    });
-    this.everConnected = true;
-    this.notify('connected', {});
-    this.reconnect.connected();
-    this.pump();
-  }
-
-  private onDropped(client: MqttClient): void {
-    const wasConnected = this.state === 'connected';
-    this.client = undefined;
+  private onDropped(): void {
     this.held = undefined; // that connection's pipeline is gone
-    client.end(true);
-    this.cancelTimers();
     // Unacknowledged messages go back first, in order: QoS 1 is at-least-once, so a duplicate
     // is allowed and a loss is not.
     if (this.inflight.size > 0) {
@@ -461,21 +379,6 @@ export class MqttLink extends ProcessBase {
       this.inflight.clear();
       this.trimOutbox();
     }
-    const delayMs = this.reconnect.nextDelay();
-    this.state = 'backoff';
-    this.runtime.logger.warn(wasConnected ? 'MQTT link lost its connection' : 'MQTT link could not connect', {
-      link: this.name,
-      url: this.options.url,
-      error: this.lastError?.message,
-      retryInMs: delayMs,
-      outboxLength: this.outbox.length,
-    });
-    this.notify('backoff', { error: this.lastError?.message ?? 'connection closed', retryInMs: delayMs });
-    this.reconnect.retryIn(delayMs, () => {
-      if (this.status !== 'running') return;
-      this.counters.reconnects++;
-      this.openClient();
-    });
   }
 
   private notify(state: MqttLinkState, detail: { error?: string; retryInMs?: number }): void {
@@ -674,10 +577,6 @@ export class MqttLink extends ProcessBase {
       });
     }
   }
-
-  private cancelTimers(): void {
-    this.reconnect.cancel();
-  }
 }
 
 /**
@@ -739,8 +638,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /** The code of a `{ ok: false, error: { code } }` answer, else undefined. */
-function noLog(): void {}
-
 function failureCode(result: unknown): string | undefined {
   if (typeof result !== 'object' || result === null || (result as { ok?: unknown }).ok !== false)
     return undefined;
