@@ -209,15 +209,20 @@ export class MqttConnection {
     const client = this.current;
     if (!client) return;
     const { o } = this;
-    client.subscribe(o.hooks.subscriptions(), (error, granted) => {
+    const filters = o.hooks.subscriptions();
+    client.subscribe(filters, (error, _granted, suback) => {
       if (client !== this.current || !o.isRunning()) return;
-      if (error) {
+      // mqtt.js 5 answers a SUBACK that refuses any filter (0x80) with an error too, the packet
+      // attached: that is a refusal to report, not a failed subscribe (which left the connection
+      // 'connecting' for ever, receiving what the broker did allow).
+      const codes = suback?.granted;
+      if (error && !Array.isArray(codes)) {
         // The connection is going down (a 'close' follows) or the broker refused the packet.
         this.error = error;
         o.runtime.logger.warn(o.words.subscribeFailed, { ...o.fields, error: error.message });
         return;
       }
-      const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+      const refused = Object.keys(filters).filter((_, i) => (Number(codes?.[i] ?? 0) & 0x80) !== 0);
       if (refused.length > 0)
         o.runtime.report(`${o.label}: broker refused subscriptions ${refused.join(', ')}`);
       if (this.connectionState !== 'connected') this.ready(client);
