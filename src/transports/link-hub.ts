@@ -22,37 +22,27 @@
  * const hub = createLinkHub({ runtime, fleet, store, adopt: 'auto' });
  * const mqtt = startMqttLink(runtime, { url, clientId: 'fleetvisor', onMessage: (id, m) => hub.deliver(id, m, mqttHandle), … });
  */
+
+import { createDeviceEventLog } from '../devices/device-event-log.js';
 import type { Fleet } from '../devices/fleet.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { EventInput, JsonValue, Store } from '../store/store.js';
+import type { JsonValue, Store } from '../store/store.js';
+import { createBadMessageCounter } from './bad-messages.js';
+import type { DiscoveredDevice } from './hub-discovery.js';
+import { createHubDiscovery } from './hub-discovery.js';
+import type { LinkHandle, Session } from './link-session.js';
+import { firstTime, newSession } from './link-session.js';
 import type { DeviceId, FwAckMessage, HelloMessage, Message } from './protocol.js';
-import { newCommandId, seqDelta } from './protocol.js';
+import { newCommandId } from './protocol.js';
 import { settleReply } from './protocol-carrier.js';
 
-/** One link as the hub sees it. `via` names it for people: `mqtt`, `serial:/dev/ttyUSB0`. */
 /** How often a device heard from without a known hello is asked for one. */
 export const HELLO_ASK_EVERY_MS = 30_000;
 /** Hello commands of the hub's own whose replies are still expected (bounded: a flood cannot grow it). */
 const MAX_OWN_HELLO_COMMANDS = 20_000;
 
-export interface LinkHandle {
-  readonly via: string;
-  /** `mqtt`: presence comes from retained status messages; `serial`: the hello is the connection. */
-  readonly presence: 'status' | 'hello';
-  /** Puts a host → device message on this link; false when it cannot (closed). */
-  send(deviceId: string, message: Message): boolean;
-}
-
-export interface DiscoveredDevice {
-  readonly id: string;
-  readonly kind: string;
-  readonly firmware: string;
-  readonly via: string;
-  readonly firstSeen: number;
-  readonly lastSeen: number;
-  /** Why it was not adopted: `manual` (waits for the operator), `unknownKind`, `addFailed: …`. */
-  readonly reason: string;
-}
+export type { DiscoveredDevice } from './hub-discovery.js';
+export type { LinkHandle } from './link-session.js';
 
 export interface DeviceLinkStats {
   readonly id: string;
@@ -152,121 +142,13 @@ export interface LinkHub {
   flush(): Promise<void>;
 }
 
-const WINDOW = 1024;
 /** How long before the host's own broker drop a device's offline status counts as part of it. */
 const RESTATE_WINDOW_MS = 5000;
-
-interface Session {
-  link: LinkHandle | undefined;
-  online: boolean;
-  hello: HelloMessage | undefined;
-  /** The last `status` seen (MQTT). */
-  status: { state: 'online' | 'offline'; boot: number; conn: number } | undefined;
-  // Dedupe window over (boot, seq): `top` is the newest seq; `seen` is a ring of bits by seq.
-  winBoot: number | undefined;
-  top: number;
-  seen: Uint32Array;
-  received: number;
-  duplicates: number;
-  gaps: number;
-  errors: Record<string, number>;
-  errorEvents: number;
-  /** Bad messages past this window's budget: counted, and written as one summary when it ends. */
-  errorSuppressed: number;
-  errorWindowStart: number;
-  /** Work queued behind an adoption in progress. */
-  pending: Promise<void> | undefined;
-  /** The last time it went offline: when, on which link, and whether its own status said so. */
-  down: { at: number; via: string; byStatus: boolean } | undefined;
-}
-
-const newSession = (): Session => ({
-  link: undefined,
-  online: false,
-  hello: undefined,
-  status: undefined,
-  winBoot: undefined,
-  top: 0,
-  seen: new Uint32Array(WINDOW / 32),
-  received: 0,
-  duplicates: 0,
-  gaps: 0,
-  errors: {},
-  errorEvents: 0,
-  errorSuppressed: 0,
-  errorWindowStart: 0,
-  pending: undefined,
-  down: undefined,
-});
-
-/**
- * Records (boot, seq); false when it was seen already. Gaps are counted, never fatal.
- * The window is a ring of WINDOW bits indexed by `seq mod WINDOW`: an in-order message clears
- * the one slot it moves past and sets its own, O(1) and allocation-free on the hot path.
- */
-function firstTime(s: Session, boot: number, seq: number): boolean {
-  const seen = s.seen;
-  const slot = seq & (WINDOW - 1);
-  if (s.winBoot !== boot) {
-    s.winBoot = boot;
-    s.top = seq;
-    seen.fill(0);
-    seen[slot >>> 5]! |= 1 << (slot & 31);
-    return true;
-  }
-  const d = seqDelta(s.top, seq);
-  if (d === 0) return false;
-  if (d > 0) {
-    if (d > 1) s.gaps += d - 1;
-    if (d >= WINDOW) seen.fill(0);
-    else
-      for (let i = 1; i <= d; i++) {
-        const k = (s.top + i) & (WINDOW - 1);
-        seen[k >>> 5]! &= ~(1 << (k & 31));
-      }
-    s.top = seq;
-    seen[slot >>> 5]! |= 1 << (slot & 31);
-    return true;
-  }
-  if (-d >= WINDOW) return true; // older than the window: cannot tell, keep it (never lose data)
-  const bit = 1 << (slot & 31);
-  if ((seen[slot >>> 5]! & bit) !== 0) return false;
-  seen[slot >>> 5]! |= bit;
-  return true;
-}
-
-/** Bad-message log lines per minute across all devices (the events have their own budget). */
-const MAX_ERROR_LINES_ALL = 20;
-
-interface ErrorWindow {
-  /** Events written one by one this minute. */
-  written: number;
-  /** Log lines asked for this minute (past {@link MAX_ERROR_LINES_ALL}, not written). */
-  logged: number;
-  /** Bad messages past the budget, summed up when the minute ends. */
-  folded: number;
-  byCode: Record<string, number>;
-  devices: Set<string>;
-  fold(id: string, code: string, count: number): void;
-}
 
 export function createLinkHub(options: LinkHubOptions): LinkHub {
   const { runtime, fleet, store } = options;
   const log = runtime.logger;
-  const adoptMode = options.adopt ?? 'manual';
-  const maxErrorEvents = options.maxErrorEventsPerMinute ?? 10;
-  const maxErrorEventsAll = options.maxErrorEventsPerMinuteAll ?? 100;
-  let errorsThisMinute: ErrorWindow | undefined;
   const sessions = new Map<string, Session>();
-  const discovered = new Map<string, DiscoveredDevice>();
-  const maxDiscovered = options.maxDiscovered ?? 10_000;
-  const announceBudget = options.discoveredAnnouncementsPerMinute ?? 20;
-  let discoveredDropped = 0;
-  let unannounced = 0;
-  let announceWindow: { announced: number; suppressed: number } | undefined;
-  const autoAdoptPerMinute = options.autoAdoptPerMinute ?? 200;
-  let adoptWindow: { adopted: number; paused: number } | undefined;
-  let events: EventInput[] = [];
   const observers = new Set<(deviceId: string, message: Message) => void>();
   let totalReceived = 0;
   const notify = (id: string, m: Message) => {
@@ -279,7 +161,6 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
       }
     }
   };
-  let writing: Promise<void> | undefined;
 
   const now = () => runtime.clock.wallNow();
   const session = (id: string): Session => {
@@ -291,89 +172,17 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     return s;
   };
 
-  /** Past the list's bound the oldest entry goes (with its session: the fleet does not know it). */
-  function makeRoomInDiscovered(): void {
-    while (discovered.size >= maxDiscovered) {
-      const oldest = discovered.keys().next().value;
-      if (oldest === undefined) return;
-      discovered.delete(oldest);
-      if (!fleet.has(oldest)) sessions.delete(oldest);
-      discoveredDropped++;
-    }
-  }
-
-  /** Whether one more device may be adopted automatically this minute; past the budget, one alarm. */
-  function mayAutoAdopt(): boolean {
-    if (!adoptWindow) {
-      const w = { adopted: 0, paused: 0 };
-      adoptWindow = w;
-      runtime.clock.setTimeout(() => {
-        adoptWindow = undefined;
-        if (w.paused > 0)
-          log.warn('automatic adoption resumes', { waitingForOperator: w.paused, windowMs: 60_000 });
-      }, 60_000);
-    }
-    if (adoptWindow.adopted < autoAdoptPerMinute) {
-      adoptWindow.adopted++;
-      return true;
-    }
-    if (adoptWindow.paused++ === 0) {
-      log.warn(`adoption paused: ${autoAdoptPerMinute} new devices in 60 s; the rest wait for an operator`, {
-        budget: autoAdoptPerMinute,
-        windowMs: 60_000,
-      });
-      logEvent('fleet.adoptionPaused', undefined, { newDevices: autoAdoptPerMinute, windowMs: 60_000 });
-    }
-    return false;
-  }
-
-  /** Whether one more new device may be announced this minute; the rest are summed up when it ends. */
-  function mayAnnounce(): boolean {
-    if (!announceWindow) {
-      const w = { announced: 0, suppressed: 0 };
-      announceWindow = w;
-      runtime.clock.setTimeout(() => {
-        announceWindow = undefined;
-        if (w.suppressed === 0) return;
-        log.warn('more new devices were discovered than announced one by one', {
-          count: w.suppressed,
-          windowMs: 60_000,
-          listed: discovered.size,
-          dropped: discoveredDropped,
-        });
-        logEvent('device.discoveredSummary', undefined, { count: w.suppressed, windowMs: 60_000 });
-      }, 60_000);
-    }
-    if (announceWindow.announced < announceBudget) {
-      announceWindow.announced++;
-      return true;
-    }
-    announceWindow.suppressed++;
-    unannounced++;
-    return false;
-  }
-
-  function logEvent(kind: string, deviceId: string | undefined, data: JsonValue): void {
-    events.push({ at: now(), kind, data, ...(deviceId !== undefined ? { deviceId } : {}) });
-    writing ??= writeEvents();
-  }
-
-  async function writeEvents(): Promise<void> {
-    try {
-      while (events.length > 0) {
-        const batch = events;
-        events = [];
-        await store.appendEvents(batch, { durability: 'normal' }).catch((error: unknown) => {
-          log.error('device events could not be stored', {
-            count: batch.length,
-            error: (error as Error).message,
-          });
-        });
-      }
-    } finally {
-      writing = undefined;
-    }
-  }
+  // The one device event log writer (batched per turn); the hub's own limits are its bad-message counter's.
+  const eventLog = createDeviceEventLog({ runtime, store });
+  const logEvent = (kind: string, deviceId: string | undefined, data: JsonValue) =>
+    eventLog.append(kind, deviceId, data, 'normal');
+  const badMessages = createBadMessageCounter({
+    runtime,
+    logEvent,
+    maxPerDevice: options.maxErrorEventsPerMinute ?? 10,
+    maxAll: options.maxErrorEventsPerMinuteAll ?? 100,
+  });
+  const countError = badMessages.count;
 
   function goOnline(id: string, s: Session, link: LinkHandle): void {
     const firstHello = !s.online;
@@ -555,84 +364,6 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     }
   }
 
-  /**
-   * Every bad message is counted (`s.errors`). Written one by one: at most `maxErrorEvents` a
-   * minute per device and `maxErrorEventsAll` a minute across devices (20 of those also logged).
-   * Past a device's budget its count is written as one event of its own when its minute ends;
-   * past the hub's, everything is summed up in one event and one log line by code.
-   */
-  function countError(id: string, s: Session, error: { code: string; message: string }, via: string): void {
-    s.errors[error.code] = (s.errors[error.code] ?? 0) + 1;
-    const t = now();
-    if (t - s.errorWindowStart >= 60_000) {
-      s.errorWindowStart = t;
-      s.errorEvents = 0;
-    }
-    const all = errorWindow();
-    if (s.errorEvents >= maxErrorEvents) {
-      // Past the device's budget: summed up for it once when its minute ends.
-      if (s.errorSuppressed++ === 0) {
-        const windowStart = s.errorWindowStart;
-        runtime.clock.setTimeout(
-          () => {
-            const count = s.errorSuppressed;
-            s.errorSuppressed = 0;
-            if (count === 0) return;
-            const w = errorWindow();
-            if (w.written >= maxErrorEventsAll) {
-              w.fold(id, 'suppressedByDevice', count);
-              return;
-            }
-            w.written++;
-            logEvent('device.badMessagesSuppressed', id, { count, windowMs: 60_000, via });
-            if (w.logged++ < MAX_ERROR_LINES_ALL)
-              log.warn('more bad messages from device than written one by one', { deviceId: id, count, via });
-          },
-          Math.max(0, windowStart + 60_000 - t),
-        );
-      }
-      return;
-    }
-    if (all.written >= maxErrorEventsAll) {
-      all.fold(id, error.code, 1);
-      return;
-    }
-    s.errorEvents++;
-    all.written++;
-    logEvent('device.badMessage', id, { code: error.code, message: error.message.slice(0, 300), via });
-    if (all.logged++ < MAX_ERROR_LINES_ALL)
-      log.warn('bad message from device', { deviceId: id, code: error.code, via, message: error.message });
-  }
-
-  /** The minute's budget of bad messages written one by one across devices, and what it folded. */
-  function errorWindow(): ErrorWindow {
-    if (errorsThisMinute) return errorsThisMinute;
-    const w: ErrorWindow = {
-      written: 0,
-      logged: 0,
-      folded: 0,
-      byCode: {},
-      devices: new Set(),
-      fold(id, code, count) {
-        w.folded += count;
-        w.byCode[code] = (w.byCode[code] ?? 0) + count;
-        if (w.devices.size < 100_000) w.devices.add(id);
-      },
-    };
-    errorsThisMinute = w;
-    runtime.clock.setTimeout(() => {
-      errorsThisMinute = undefined;
-      if (w.folded === 0 && w.logged <= MAX_ERROR_LINES_ALL) return;
-      const summary = { count: w.folded, devices: w.devices.size, byCode: w.byCode, windowMs: 60_000 };
-      if (w.folded > 0) logEvent('device.badMessagesSummary', undefined, summary);
-      log.warn('more bad messages than written one by one in the last minute', {
-        ...summary,
-        notLogged: Math.max(0, w.logged - MAX_ERROR_LINES_ALL),
-      });
-    }, 60_000);
-    return w;
-  }
-
   const owns = options.owns;
 
   /** Another instance's device: its presence is kept, nothing else (see {@link LinkHubOptions.owns}). */
@@ -644,74 +375,20 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     else s.status = { state: m.state, boot: m.boot, conn: m.conn };
   }
 
-  function unknownDevice(id: DeviceId, m: Message, link: LinkHandle): void {
-    if (m.type === 'status') {
-      // Kept for when it is adopted: over MQTT the status says whether it is connected.
-      const s = session(id);
-      s.status = { state: m.state, boot: m.boot, conn: m.conn };
-      s.link = link;
-      return;
-    }
-    if (m.type !== 'hello') {
-      const d = discovered.get(id);
-      if (d) discovered.set(id, { ...d, lastSeen: now() });
-      else
-        countError(
-          id,
-          session(id),
-          { code: 'unknownDevice', message: `device ${id} is not in the fleet and has not said hello` },
-          link.via,
-        );
-      return;
-    }
-    const known = fleet.kinds.has(m.kind);
-    const prev = discovered.get(id);
-    const paused =
-      known && adoptMode === 'auto' && (prev ? prev.reason === 'adoptionPaused' : !mayAutoAdopt());
-    const entry: DiscoveredDevice = {
-      id,
-      kind: m.kind,
-      firmware: m.firmware.version,
-      via: link.via,
-      firstSeen: prev?.firstSeen ?? now(),
-      lastSeen: now(),
-      reason: !known ? 'unknownKind' : paused ? 'adoptionPaused' : 'manual',
-    };
-    if (!known || adoptMode === 'manual' || paused) {
-      if (!prev) {
-        makeRoomInDiscovered();
-        if (mayAnnounce()) {
-          log.info(known ? 'new device waits for adoption' : 'new device of an unknown kind', {
-            deviceId: id,
-            kind: m.kind,
-            via: link.via,
-          });
-          logEvent('device.discovered', id, { kind: m.kind, via: link.via, reason: entry.reason });
-        }
-      }
-      discovered.set(id, entry);
-      const s = session(id);
-      s.hello = m;
-      s.link = link;
-      return;
-    }
-    const s = session(id);
-    s.pending = fleet
-      .addDevice({ id, kind: m.kind, name: id })
-      .then((r) => {
-        if (!r.ok) {
-          discovered.set(id, { ...entry, reason: `addFailed: ${r.error.message}` });
-          log.warn('device could not be adopted', { deviceId: id, error: r.error.message });
-          return;
-        }
-        log.debug('device adopted', { deviceId: id, kind: m.kind, via: link.via });
-        discovered.delete(id);
-        handle(id, m, link);
-      })
-      .finally(() => {
-        s.pending = undefined;
-      });
-  }
+  const discovery = createHubDiscovery({
+    runtime,
+    fleet,
+    adopt: options.adopt ?? 'manual',
+    maxDiscovered: options.maxDiscovered ?? 10_000,
+    announcementsPerMinute: options.discoveredAnnouncementsPerMinute ?? 20,
+    autoAdoptPerMinute: options.autoAdoptPerMinute ?? 200,
+    session,
+    forget: (id) => sessions.delete(id),
+    logEvent,
+    countError,
+    handle,
+  });
+  const { discovered, unknownDevice } = discovery;
 
   return {
     deliver(deviceId, message, link) {
@@ -817,23 +494,9 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
       for (const [id, s] of sessions) if (which(id)) s.online = false;
     },
 
-    discovered: () => [...discovered.values()],
-    discoveryStats: () => ({ listed: discovered.size, dropped: discoveredDropped, unannounced }),
-
-    async adopt(id) {
-      const d = discovered.get(id);
-      if (!d)
-        return {
-          ok: false,
-          error: { code: 'notFound', message: `no discovered device '${id.slice(0, 80)}'` },
-        };
-      const r = await fleet.addDevice({ id, kind: d.kind, name: id });
-      if (!r.ok) return { ok: false, error: r.error };
-      discovered.delete(id);
-      const s = session(id);
-      if (s.hello && s.link) handle(id as DeviceId, s.hello, s.link);
-      return { ok: true };
-    },
+    discovered: () => discovery.list(),
+    discoveryStats: () => discovery.stats(),
+    adopt: (id) => discovery.adopt(id),
 
     stats(id) {
       const s = sessions.get(id);
@@ -859,8 +522,6 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
       return totalReceived;
     },
 
-    async flush() {
-      while (writing) await writing;
-    },
+    flush: () => eventLog.flush(),
   };
 }
