@@ -1,0 +1,167 @@
+/**
+ * A device's presence as the link hub decides it (docs/protocol.md §3): over MQTT "connected" is
+ * the retained `status: online` of the same `boot` as its hello; over serial, the hello itself;
+ * the will (or goodbye) of the connection believed current takes it down, a late will of an
+ * older one is ignored; any message of the current boot is a sign of life; a device that sends
+ * but whose hello this host never got is asked for one. The fleet hears `linkUp`/`linkDown`.
+ *
+ * @example
+ * const presence = createLinkPresence({ runtime, fleet, logEvent });
+ * presence.onHello('pump-7', session, hello, mqttLink); // linked; online once its status says so
+ * presence.onStatus('pump-7', session, { …, state: 'online', boot: hello.boot }, mqttLink); // fleet.linkUp
+ */
+import type { Fleet } from '../devices/fleet.js';
+import type { JsonValue } from '../lib/json.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { LinkHandle, Session } from './link-session.js';
+import type { DeviceId, HelloMessage, Message } from './protocol.js';
+import { newCommandId } from './protocol.js';
+
+/** How often a device heard from without a known hello is asked for one. */
+export const HELLO_ASK_EVERY_MS = 30_000;
+/** Hello commands of the hub's own whose replies are still expected (bounded: a flood cannot grow it). */
+const MAX_OWN_HELLO_COMMANDS = 20_000;
+
+export interface LinkPresenceOptions {
+  readonly runtime: Runtime;
+  readonly fleet: Fleet;
+  logEvent(kind: string, deviceId: string | undefined, data: JsonValue): void;
+  /** Every hello of a fleet device (a firmware job waits for the one after a reboot). */
+  readonly onDeviceHello?: (deviceId: DeviceId, hello: HelloMessage) => void;
+}
+
+export interface LinkPresence {
+  goOnline(id: string, s: Session, link: LinkHandle): void;
+  goOffline(id: string, s: Session, reason: string, byStatus?: boolean): void;
+  onHello(id: string, s: Session, hello: HelloMessage, link: LinkHandle): void;
+  onStatus(id: string, s: Session, m: Extract<Message, { type: 'status' }>, link: LinkHandle): void;
+  /** A message of boot `boot` (undefined for a reply) is a sign of life. */
+  aliveOn(id: string, s: Session, link: LinkHandle, boot: number | undefined, type: string): void;
+  /** True for the reply to a hello command of the presence's own (taken quietly). */
+  ownReply(cmdId: string): boolean;
+}
+
+export function createLinkPresence(options: LinkPresenceOptions): LinkPresence {
+  const { runtime, fleet, logEvent } = options;
+  const log = runtime.logger;
+  const now = () => runtime.clock.wallNow();
+
+  function goOnline(id: string, s: Session, link: LinkHandle): void {
+    const firstHello = !s.online;
+    s.online = true;
+    s.link = link;
+    const r = fleet.linkUp(id, { via: link.via, firmware: s.hello?.firmware.version ?? null });
+    if (!r.ok) log.warn('link up for a device the fleet refused', { deviceId: id, error: r.error.message });
+    if (firstHello) log.debug('device online', { deviceId: id, via: link.via });
+  }
+
+  function goOffline(id: string, s: Session, reason: string, byStatus = false): void {
+    const was = s.online;
+    if (s.link) s.down = { at: now(), via: s.link.via, byStatus };
+    s.online = false;
+    s.link = undefined;
+    fleet.linkDown(id, reason);
+    if (was) log.debug('device offline', { deviceId: id, reason });
+  }
+
+  function onHello(id: string, s: Session, hello: HelloMessage, link: LinkHandle): void {
+    s.hello = hello;
+    helloAskedAt.delete(id);
+    options.onDeviceHello?.(id as DeviceId, hello);
+    const fw = hello.firmware;
+    void fleet.reportStatus(id, {
+      firmware: fw.version,
+      slot: fw.slot,
+      confirmed: fw.confirmed,
+      slots: fw.slots,
+      capabilities: [...hello.capabilities],
+      boot: hello.boot,
+      via: link.via,
+    });
+    if (link.presence === 'hello') goOnline(id, s, link);
+    else if (s.status?.state === 'online' && s.status.boot === hello.boot) goOnline(id, s, link);
+    else s.link = link; // known, not yet (or no longer) connected: its status decides
+  }
+
+  function onStatus(id: string, s: Session, m: Extract<Message, { type: 'status' }>, link: LinkHandle): void {
+    const cur = s.status;
+    if (m.state === 'online') {
+      s.status = { state: 'online', boot: m.boot, conn: m.conn };
+      s.link = link;
+      if (s.hello?.boot === m.boot) goOnline(id, s, link);
+      return;
+    }
+    // offline: only the will (or goodbye) of the connection we believe current takes it down.
+    const stale = cur !== undefined && cur.state === 'online' && (cur.boot !== m.boot || m.conn < cur.conn);
+    if (stale) {
+      log.debug('stale offline status ignored', { deviceId: id, boot: m.boot, conn: m.conn, current: cur });
+      return;
+    }
+    s.status = { state: 'offline', boot: m.boot, conn: m.conn };
+    goOffline(id, s, 'offline (last will or goodbye)', true);
+  }
+
+  /**
+   * Any accepted message of the device's current boot is a sign of life (docs/protocol.md): a
+   * device not yet online is brought online; one whose own status said `offline` (a will, a
+   * goodbye, or a forged retained status) but that still sends from the same boot is brought back,
+   * and the contradiction is written to its events. `boot` is the message's (undefined for a
+   * reply, which answers a command of this session).
+   */
+  function aliveOn(id: string, s: Session, link: LinkHandle, boot: number | undefined, type: string): void {
+    if (s.online) return;
+    if (!s.hello) {
+      askHello(id, link);
+      return;
+    }
+    if (link.presence === 'hello' || s.status?.state !== 'offline') {
+      goOnline(id, s, link);
+      return;
+    }
+    const current = s.hello.boot;
+    if (boot !== undefined && boot !== current) return; // an older boot's message, late
+    const said = s.status;
+    logEvent('device.presenceContradiction', id, {
+      said: 'offline',
+      statusBoot: said.boot,
+      statusConn: said.conn,
+      but: type,
+      boot: current,
+      via: link.via,
+    });
+    log.warn('device said offline but still sends: back online', { deviceId: id, by: type, via: link.via });
+    s.status = { state: 'online', boot: current, conn: said.conn };
+    goOnline(id, s, link);
+  }
+
+  /**
+   * A device of the fleet that sends but whose hello this host never got (a broker dropped the
+   * retained hello of a burst, as Mosquitto's default queue limit does when a host restarts under
+   * thousands of devices) is asked for one with the `hello` command every device implements
+   * (docs/protocol.md §4), at most every {@link HELLO_ASK_EVERY_MS}; its answer brings it online.
+   * The command is the hub's own: its reply is taken quietly, not as an unknown command.
+   */
+  const helloAskedAt = new Map<string, number>();
+  const ownHelloCommands = new Set<string>();
+  function askHello(id: string, link: LinkHandle): void {
+    const at = now();
+    const last = helloAskedAt.get(id);
+    if (last !== undefined && at - last < HELLO_ASK_EVERY_MS) return;
+    helloAskedAt.set(id, at);
+    const cmdId = newCommandId('hello');
+    ownHelloCommands.add(cmdId);
+    if (ownHelloCommands.size > MAX_OWN_HELLO_COMMANDS)
+      ownHelloCommands.delete(ownHelloCommands.values().next().value as string);
+    if (link.send(id, { v: 1, type: 'cmd', cmdId, action: 'hello' }))
+      log.debug('device sends but its hello is unknown: asked for one', { deviceId: id, via: link.via });
+  }
+
+  return {
+    goOnline,
+    goOffline,
+    onHello,
+    onStatus,
+    aliveOn,
+    ownReply: (cmdId) => ownHelloCommands.delete(cmdId),
+  };
+}
