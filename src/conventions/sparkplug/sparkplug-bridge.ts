@@ -66,13 +66,12 @@
  * await app.fleet.act('Plant1-Line4-Press2', 'write', { metric: 'setpoint', value: 42 }, 'ana');
  * // commandStatus 'sent'; the audit ends 'succeeded' once DDATA reports setpoint = 42
  */
-import type { IClientOptions, MqttClient } from 'mqtt';
-import { connect } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import type { Fleet } from '../../devices/fleet.js';
 import type { ExitReason } from '../../runtime/exit-reason.js';
 import { ProcessBase } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
-import { hostClientOptions } from '../../transports/mqtt-link.js';
+import { MqttConnection } from '../../transports/mqtt-connection.js';
 import { DEFAULT_RECONNECT, ReconnectSchedule } from '../../transports/reconnect.js';
 import type { Convention, ConventionContext } from '../convention.js';
 import type { SparkplugCarrier, SparkplugCommandTarget } from './sparkplug-carrier.js';
@@ -182,13 +181,14 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
         maxPayloadBytes: options.maxPayloadBytes ?? 1024 * 1024,
       },
     );
-    this.reconnect = new ReconnectSchedule(
+    const reconnect = new ReconnectSchedule(
       runtime,
       this.pid,
       { ...DEFAULT_RECONNECT, ...options.reconnect },
       options.random,
       'sparkplug',
     );
+    this.connection = this.broker ? this.connect(this.broker, reconnect) : undefined;
   }
 
   /** Registers the command ports and connects; called once by the convention's `start`. */
@@ -201,14 +201,13 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     this.fleet.setCarrier(SPARKPLUG_NODE_KIND, this.carrier);
     this.fleet.setCarrier(SPARKPLUG_DEVICE_KIND, this.carrier);
     this.started();
-    if (!this.broker) {
-      this.state = 'noBroker';
+    if (!this.connection) {
       this.runtime.logger.warn('Sparkplug bridge idle: the app runs without an MQTT broker', {
         bridge: this.name,
       });
       return;
     }
-    this.openClient();
+    this.connection.open();
   }
 
   // ---- the public face ----
@@ -308,134 +307,107 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     }
   }
 
-  // ======== the MQTT session: connect with our STATE will, subscribe (SUBACK checked), ready,
-  // dropped, the reconnect schedule, shutdown. All of the broker connection's wiring is below;
-  // above, the class only reads `state` and publishes on `client` (commands, rebirth requests,
-  // STATE online again), and the session model gets each received message. ========
+  // ---- the broker connection (the shared MqttConnection; what is Sparkplug's is the STATE) ----
 
   private readonly broker: ConventionContext['broker'];
   /** The groups subscribed to; undefined: all (`spBv1.0/+/#`). */
   private readonly groups: readonly string[] | undefined;
-  /** Made in the constructor (it needs the options). */
-  private readonly reconnect: ReconnectSchedule;
-  private state: SparkplugBridgeState = 'connecting';
-  private client: MqttClient | undefined;
+  /** Made in the constructor (it needs the options); undefined when the app has no broker. */
+  private readonly connection: MqttConnection | undefined;
   /** The STATE timestamp of the current connection (its birth and its will carry it). */
   private stateTimestamp = 0;
-  private everConnected = false;
-  private lastError: Error | undefined;
-  private reconnects = 0;
+
+  private get state(): SparkplugBridgeState {
+    return this.connection?.state ?? 'noBroker';
+  }
+
+  private get client(): MqttClient | undefined {
+    return this.connection?.client;
+  }
+
+  private get reconnects(): number {
+    return this.connection?.reconnects ?? 0;
+  }
+
+  private connect(
+    broker: NonNullable<ConventionContext['broker']>,
+    reconnect: ReconnectSchedule,
+  ): MqttConnection {
+    const o = this.options;
+    return new MqttConnection({
+      runtime: this.runtime,
+      owner: this.pid,
+      label: `Sparkplug bridge ${this.name}`,
+      fields: { bridge: this.name, hostId: this.hostId },
+      words: {
+        connected: 'Sparkplug host online',
+        reconnected: 'Sparkplug host reconnected',
+        lost: 'Sparkplug host lost the broker',
+        couldNotConnect: 'Sparkplug host could not connect',
+        subscribeFailed: 'Sparkplug subscribe failed',
+        clientError: 'Sparkplug MQTT client error',
+      },
+      broker,
+      clientId: o.clientId ?? `${this.hostId}-sparkplug-host`,
+      connectTimeoutMs: o.connectTimeoutMs,
+      keepaliveMs: o.keepaliveMs,
+      reconnect,
+      isRunning: () => this.status === 'running',
+      hooks: {
+        // Our STATE topic and the namespace first, then our STATE birth (Sparkplug 3.0 §host).
+        subscriptions: () => {
+          const filters: Record<string, { qos: 0 | 1 }> = { [stateTopic(this.hostId)]: { qos: 1 } };
+          for (const g of this.groups ?? ['+']) filters[`${SPARKPLUG_NAMESPACE}/${g}/#`] = { qos: 1 };
+          return filters;
+        },
+        // Each connection's will carries its own timestamp, as its STATE birth will.
+        clientOptions: () => {
+          this.stateTimestamp = this.runtime.clock.wallNow();
+          return {
+            will: {
+              topic: stateTopic(this.hostId),
+              payload: encodeStatePayload(false, this.stateTimestamp),
+              qos: 1,
+              retain: true,
+            },
+          };
+        },
+        onMessage: (topic, payload) => this.model.receive(topic, payload),
+        onReady: (client) => {
+          this.publishOnline(client);
+          this.model.hostConnected(this.rebirthOnConnect);
+        },
+        onDropped: (wasConnected) => {
+          if (wasConnected) this.model.dropAll('the host lost the broker connection');
+        },
+      },
+    });
+  }
 
   protected async terminate(_reason: ExitReason): Promise<void> {
-    const client = this.client;
     const wasConnected = this.state === 'connected';
-    this.state = 'closed';
-    this.cancelTimers();
-    this.client = undefined;
+    // A graceful goodbye: our STATE death, retained, before the DISCONNECT (which drops the will).
+    const ended = this.connection?.end(2000, (client, done) => {
+      if (!wasConnected) return done();
+      client.publish(
+        stateTopic(this.hostId),
+        encodeStatePayload(false, this.stateTimestamp),
+        { qos: 1, retain: true },
+        done,
+      );
+    });
     this.model.dropAll('the Sparkplug bridge stopped');
     this.carrier.close();
-    if (client) {
-      await new Promise<void>((resolve) => {
-        const force = this.runtime.timers.schedule(2000, () => client.end(true, {}, () => resolve()), {
-          owner: this.pid,
-          label: 'sparkplug.close',
-        });
-        const end = () =>
-          client.end(false, {}, () => {
-            this.runtime.timers.cancel(force);
-            resolve();
-          });
-        // A graceful goodbye: our STATE death, retained, before the DISCONNECT (which drops the will).
-        if (wasConnected)
-          client.publish(
-            stateTopic(this.hostId),
-            encodeStatePayload(false, this.stateTimestamp),
-            { qos: 1, retain: true },
-            end,
-          );
-        else end();
-      });
-    }
+    await ended;
     await this.flush().catch(() => {});
     await this.writer.close(); // the rate-limited events' summaries
   }
 
   protected override release(): void {
-    this.state = 'closed';
-    this.cancelTimers();
+    this.connection?.kill();
     this.writer.release();
     // Killed: its open commands stay with the tracker and end by their reply time.
     this.carrier.close();
-    const client = this.client;
-    this.client = undefined;
-    client?.end(true);
-  }
-
-  private openClient(): void {
-    const broker = this.broker!;
-    this.state = 'connecting';
-    this.stateTimestamp = this.runtime.clock.wallNow();
-    const o = this.options;
-    const clientOptions: IClientOptions = {
-      ...hostClientOptions(broker, {
-        clientId: o.clientId ?? `${this.hostId}-sparkplug-host`,
-        connectTimeoutMs: o.connectTimeoutMs,
-        keepaliveMs: o.keepaliveMs,
-      }),
-      will: {
-        topic: stateTopic(this.hostId),
-        payload: encodeStatePayload(false, this.stateTimestamp),
-        qos: 1,
-        retain: true,
-      },
-    };
-    const client = connect(broker.url, clientOptions);
-    this.client = client;
-    const current = () => client === this.client && this.status === 'running';
-    client.on('connect', () => {
-      if (current()) this.onConnected(client);
-    });
-    client.on('message', (topic, payload) => {
-      if (!current()) return;
-      try {
-        this.model.receive(topic, payload);
-      } catch (error) {
-        this.runtime.report(
-          `Sparkplug bridge ${this.name}: handling ${topic.slice(0, 140)} threw`,
-          error,
-          this.pid,
-        );
-      }
-    });
-    client.on('error', (error) => {
-      if (!current()) return;
-      this.lastError = error;
-      this.runtime.logger.debug('Sparkplug MQTT client error', { bridge: this.name, error: error.message });
-    });
-    client.on('close', () => {
-      if (current()) this.onDropped(client);
-    });
-  }
-
-  /** CONNACK: our STATE topic and the namespace first, then our STATE birth (Sparkplug 3.0 §host). */
-  private onConnected(client: MqttClient): void {
-    const filters: Record<string, { qos: 0 | 1 }> = { [stateTopic(this.hostId)]: { qos: 1 } };
-    for (const g of this.groups ?? ['+']) filters[`${SPARKPLUG_NAMESPACE}/${g}/#`] = { qos: 1 };
-    client.subscribe(filters, (error, granted) => {
-      if (client !== this.client || this.status !== 'running') return;
-      if (error) {
-        this.lastError = error;
-        this.runtime.logger.warn('Sparkplug subscribe failed', { bridge: this.name, error: error.message });
-        return;
-      }
-      const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
-      if (refused.length > 0)
-        this.runtime.report(
-          `Sparkplug bridge ${this.name}: broker refused subscriptions ${refused.join(', ')}`,
-        );
-      this.publishOnline(client);
-      this.onReady();
-    });
   }
 
   private publishOnline(client: MqttClient): void {
@@ -444,45 +416,6 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       retain: true,
     });
   }
-
-  private onReady(): void {
-    this.state = 'connected';
-    this.lastError = undefined;
-    this.runtime.logger.info(this.everConnected ? 'Sparkplug host reconnected' : 'Sparkplug host online', {
-      bridge: this.name,
-      url: this.broker?.url,
-      hostId: this.hostId,
-      reconnects: this.reconnects,
-    });
-    this.everConnected = true;
-    this.reconnect.connected();
-    this.model.hostConnected(this.rebirthOnConnect);
-  }
-
-  private onDropped(client: MqttClient): void {
-    const wasConnected = this.state === 'connected';
-    this.client = undefined;
-    client.end(true);
-    this.cancelTimers();
-    if (wasConnected) this.model.dropAll('the host lost the broker connection');
-    const delayMs = this.reconnect.nextDelay();
-    this.state = 'backoff';
-    this.runtime.logger.warn(
-      wasConnected ? 'Sparkplug host lost the broker' : 'Sparkplug host could not connect',
-      { bridge: this.name, url: this.broker?.url, error: this.lastError?.message, retryInMs: delayMs },
-    );
-    this.reconnect.retryIn(delayMs, () => {
-      if (this.status !== 'running') return;
-      this.reconnects++;
-      this.openClient();
-    });
-  }
-
-  private cancelTimers(): void {
-    this.reconnect.cancel();
-  }
-
-  // ======== end of the MQTT session ========
 }
 
 /**
