@@ -52,25 +52,23 @@
 
 import { randomBytes } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
-import { connect } from 'mqtt';
 import type { Fleet } from '../../devices/fleet.js';
 import type { ExitReason } from '../../runtime/exit-reason.js';
 import { ProcessBase } from '../../runtime/process.js';
 import type { TimerRef } from '../../runtime/timers.js';
-import { hostClientOptions } from '../../transports/mqtt-link.js';
+import { MqttConnection } from '../../transports/mqtt-connection.js';
 import type { ReconnectOptions } from '../../transports/reconnect.js';
 import { DEFAULT_RECONNECT, ReconnectSchedule } from '../../transports/reconnect.js';
 import type { BrokerSettings, Convention, ConventionContext } from '../convention.js';
 import type { HomieSetProperty, HomieSetTarget } from './homie-carrier.js';
 import { HomieFleetSync } from './homie-fleet-sync.js';
 import { homieDevice } from './homie-kind.js';
-import { HomieModel, MAX_SHOWN } from './homie-model.js';
+import { HomieModel } from './homie-model.js';
 import type { HomieConventionOptions } from './homie-options.js';
 import { normalizeBase, validateOptions } from './homie-options.js';
 import { registerBridge, unregisterBridge } from './homie-registry.js';
 import type { DiscoveredHomieDevice, HomieDeviceView, Session } from './homie-session.js';
 import { discoveredOf, isComplete, setPropertiesOf, viewOf } from './homie-session.js';
-import { quote } from './homie-values.js';
 
 export type { HomieConventionOptions } from './homie-options.js';
 export type { DiscoveredHomieDevice, HomieDeviceView } from './homie-session.js';
@@ -137,16 +135,15 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
   private readonly reconnectOptions: ReconnectOptions;
   private readonly reconnect: ReconnectSchedule;
   private readonly clientId: string;
-  private state: HomieBridgeState = 'connecting';
-  private client: MqttClient | undefined;
-  private everConnected = false;
-  private lastError: Error | undefined;
+  /** Undefined when the app runs without a broker (the bridge stays idle). */
+  private readonly connection: MqttConnection | undefined;
+  private stopping = false;
   private resyncTimer: TimerRef | undefined;
   /** The devices' sessions and what each publish does to them. */
   private readonly model: HomieModel;
   /** What the model asks of the fleet and the store, carried out. */
   private readonly sync: HomieFleetSync;
-  private counters = { reconnects: 0, resyncs: 0 };
+  private counters = { resyncs: 0 };
 
   constructor(context: ConventionContext, options: HomieConventionOptions) {
     const base = normalizeBase(options.baseTopic);
@@ -165,6 +162,7 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
       'homie',
     );
     this.clientId = options.clientId ?? `fleetvisor-homie-${randomBytes(4).toString('hex')}`;
+    this.connection = this.broker ? this.connect(this.broker) : undefined;
     this.model = new HomieModel(
       {
         baseTopic: base,
@@ -197,12 +195,11 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
   begin(): void {
     this.started();
     this.sync.carrier = registerBridge(this.fleet, this);
-    if (!this.broker) {
-      this.state = 'idle';
+    if (!this.connection) {
       this.runtime.logger.warn('Homie bridge has no MQTT broker: it stays idle', { bridge: this.name });
       return;
     }
-    this.openClient();
+    this.connection.open();
   }
 
   // ---- the public face ----
@@ -214,7 +211,7 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
     return {
       state: this.state,
       connected: this.state === 'connected',
-      reconnects: this.counters.reconnects,
+      reconnects: this.connection?.reconnects ?? 0,
       received: this.model.counters.received,
       refused: this.model.counters.refused,
       malformed: this.model.counters.malformed,
@@ -289,136 +286,72 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
     return 'sent';
   }
 
-  // ==== The MQTT session: process stop, connection, subscription, reconnect, resync ====
-  // Everything that touches the mqtt.js client and its timers is here, and only here (publishSet
-  // excepted), so it can be replaced by a shared MQTT session process as one piece. It hands each
-  // publish to the model (`this.model.receive`), tells it when the broker is lost
-  // (`this.model.brokerLost`), asks it which devices need a resync (`this.model.takeResyncGaps`),
-  // and tells the fleet side when nobody watches the devices any more (`this.sync.release`).
+  // ---- process stop, the broker connection, resync ----
+  // The connection is the MqttConnection every host-side client shares. What is Homie's: each
+  // publish goes to the model (`this.model.receive`), a lost broker is told to it
+  // (`this.model.brokerLost`), devices with gaps are resynced by subscribing again
+  // (`this.model.takeResyncGaps`), and the fleet side hears when nobody watches the devices
+  // any more (`this.sync.release`).
 
   protected async terminate(_reason: ExitReason): Promise<void> {
     this.shutdown('the Homie bridge stopped');
-    const client = this.client;
-    this.client = undefined;
-    if (client)
-      await new Promise<void>((resolve) => {
-        const force = this.runtime.timers.schedule(2000, () => client.end(true, {}, () => resolve()), {
-          owner: this.pid,
-          label: 'homie.close',
-        });
-        client.end(false, {}, () => {
-          this.runtime.timers.cancel(force);
-          resolve();
-        });
-      });
+    await this.connection?.end(2000);
     await this.flush();
   }
 
   protected override release(): void {
     this.shutdown('the Homie bridge was killed');
-    const client = this.client;
-    this.client = undefined;
-    client?.end(true);
+    this.connection?.kill();
   }
 
   /** Common to stop and kill: nobody watches the devices any more. */
   private shutdown(reason: string): void {
-    this.state = 'closed';
+    this.stopping = true;
     this.cancelTimers();
     unregisterBridge(this.fleet, this);
     this.sync.release(reason);
   }
 
-  // ---- the connection ----
+  // ---- the connection (the shared MqttConnection) ----
 
-  private openClient(): void {
-    const b = this.broker!;
-    this.state = 'connecting';
-    const clientOptions = hostClientOptions(b, {
+  private get state(): HomieBridgeState {
+    if (this.stopping) return 'closed';
+    return this.connection?.state ?? 'idle';
+  }
+
+  private get client(): MqttClient | undefined {
+    return this.connection?.client;
+  }
+
+  private connect(broker: BrokerSettings): MqttConnection {
+    return new MqttConnection({
+      runtime: this.runtime,
+      owner: this.pid,
+      label: `Homie bridge ${this.name}`,
+      fields: { bridge: this.name },
+      words: {
+        connected: 'Homie bridge connected',
+        reconnected: 'Homie bridge reconnected',
+        lost: 'Homie bridge lost its broker connection',
+        couldNotConnect: 'Homie bridge could not connect',
+        subscribeFailed: 'Homie bridge subscribe failed',
+        clientError: 'Homie bridge MQTT error',
+      },
+      broker,
       clientId: this.clientId,
       connectTimeoutMs: this.options.connectTimeoutMs,
       keepaliveMs: this.options.keepaliveMs,
-    });
-    let client: MqttClient;
-    try {
-      client = connect(b.url, clientOptions);
-    } catch (error) {
-      // A malformed URL: retrying cannot help, and the supervisor should see it.
-      throw new Error(`Homie bridge: cannot connect to ${quote(b.url)}: ${(error as Error).message}`);
-    }
-    this.client = client;
-    const current = () => client === this.client && this.status === 'running';
-    client.on('connect', () => {
-      if (current()) this.subscribe(client);
-    });
-    client.on('message', (topic, payload, packet) => {
-      if (!current()) return;
-      try {
-        this.model.receive(topic, payload, packet.retain === true);
-      } catch (error) {
-        this.runtime.report(
-          `Homie bridge ${this.name}: handling ${quote(topic, MAX_SHOWN)} threw`,
-          error,
-          this.pid,
-        );
-      }
-    });
-    client.on('error', (error) => {
-      if (!current()) return;
-      this.lastError = error;
-      this.runtime.logger.debug('Homie bridge MQTT error', { bridge: this.name, error: error.message });
-    });
-    client.on('close', () => {
-      if (current()) this.onDropped(client);
-    });
-  }
-
-  /** Subscribes (again: a subscription replays the retained messages); `connected` once the SUBACK is in. */
-  private subscribe(client: MqttClient): void {
-    client.subscribe(`${this.baseTopic}/+/#`, { qos: 1 }, (error, granted) => {
-      if (client !== this.client || this.status !== 'running') return;
-      if (error) {
-        this.lastError = error;
-        this.runtime.logger.warn('Homie bridge subscribe failed', {
-          bridge: this.name,
-          error: error.message,
-        });
-        return;
-      }
-      if ((granted ?? []).some((g) => g.qos === 128))
-        this.runtime.report(`Homie bridge ${this.name}: the broker refused ${this.baseTopic}/+/#`);
-      if (this.state !== 'connected') this.onReady();
-    });
-  }
-
-  private onReady(): void {
-    this.state = 'connected';
-    this.lastError = undefined;
-    this.runtime.logger.info(this.everConnected ? 'Homie bridge reconnected' : 'Homie bridge connected', {
-      bridge: this.name,
-      url: this.broker?.url,
-      reconnects: this.counters.reconnects,
-    });
-    this.everConnected = true;
-    this.reconnect.connected();
-  }
-
-  private onDropped(client: MqttClient): void {
-    const wasConnected = this.state === 'connected';
-    this.client = undefined;
-    client.end(true);
-    this.cancelTimers();
-    this.model.brokerLost(); // every device waits for its retained $state after the reconnect
-    const delayMs = this.reconnect.nextDelay();
-    this.state = 'backoff';
-    this.runtime.logger.warn(
-      wasConnected ? 'Homie bridge lost its broker connection' : 'Homie bridge could not connect',
-      { bridge: this.name, url: this.broker?.url, error: this.lastError?.message, retryInMs: delayMs },
-    );
-    this.reconnect.retryIn(delayMs, () => {
-      if (this.status !== 'running') return;
-      this.counters.reconnects++;
-      this.openClient();
+      reconnect: this.reconnect,
+      isRunning: () => this.status === 'running',
+      hooks: {
+        subscriptions: () => ({ [`${this.baseTopic}/+/#`]: { qos: 1 } }),
+        onMessage: (topic, payload, packet) => this.model.receive(topic, payload, packet.retain === true),
+        onReady: () => {},
+        onDropped: () => {
+          this.cancelTimers();
+          this.model.brokerLost(); // every device waits for its retained $state after the reconnect
+        },
+      },
     });
   }
 
@@ -432,8 +365,7 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
       this.options.resyncDelayMs ?? 500,
       () => {
         this.resyncTimer = undefined;
-        const client = this.client;
-        if (!client || this.state !== 'connected') return;
+        if (!this.client || this.state !== 'connected') return;
         const gaps = this.model.takeResyncGaps();
         if (gaps.length === 0) return;
         this.counters.resyncs++;
@@ -441,7 +373,8 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
           bridge: this.name,
           devices: gaps.slice(0, 10),
         });
-        this.subscribe(client);
+        // A subscription again replays the retained messages.
+        this.connection?.subscribe();
       },
       { owner: this.pid, label: 'homie.resync' },
     );
@@ -453,5 +386,4 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
     this.resyncTimer = undefined;
   }
 
-  // ==== end of the MQTT session ====
 }
