@@ -385,5 +385,4 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
     if (this.resyncTimer) this.runtime.timers.cancel(this.resyncTimer);
     this.resyncTimer = undefined;
   }
-
 }
