@@ -110,6 +110,7 @@ export function createFleet(options: FleetOptions): Fleet {
       for (const e of entries.values()) if (e.link.up) n++;
       return n;
     },
+    devicesNow: () => entries.size,
   });
   const ctx: FleetContext = {
     runtime,

@@ -1,7 +1,10 @@
 /**
  * The fleet's lifecycle at INFO as one line per interval instead of one line per device: 2,000
- * devices coming online are `devices: 2,000 online (+2,000), 2,000 connected` rather than
- * thousands of lines that scroll the UI's URL away. Each device's own lines are at debug (and
+ * devices coming online are `devices: 2,000 of 2,000 online (2,000 came online), 2,000 connected`
+ * rather than thousands of lines that scroll the UI's URL away. Going online and offline count
+ * devices, not events (a device that flapped three times is one of each), and a restated offline
+ * (a device already offline given a new reason) is no transition: after a host restart the line
+ * said "0 online (+980), 2,040 offline" for a fleet of 2,000. Each device's own lines are at debug (and
  * in the device event log); warnings and errors about one device stay individual. A state
  * change counts only when its top-level state changes.
  *
@@ -11,7 +14,7 @@
  * @example
  * const summary = createLifecycleSummary({ runtime, onlineNow: () => countOnline() });
  * summary.note('device.online', 'sensor-1');
- * // 5 s later: INFO devices: 1 online (+1)  online=1 wentOnline=1
+ * // 5 s later: INFO devices: 1 of 1 online (1 came online)  online=1 wentOnline=1
  */
 import type { ClockHandle } from '../runtime/clock.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -32,8 +35,10 @@ export interface LifecycleSummaryOptions {
   readonly runtime: Runtime;
   /** Length of one summary interval; default 5000. */
   readonly intervalMs?: number;
-  /** How many devices are online now (the line shows the total beside the interval's change). */
+  /** How many devices are online now (the line shows it beside the interval's change). */
   readonly onlineNow?: () => number;
+  /** How many devices the fleet has now (the line says "N of M online"). */
+  readonly devicesNow?: () => number;
 }
 
 export interface LifecycleSummary {
@@ -57,6 +62,9 @@ export function createLifecycleSummary(options: LifecycleSummaryOptions): Lifecy
   const counts = new Map<string, number>();
   /** Top-level state entered → devices that entered it this interval. */
   const entered = new Map<string, number>();
+  /** Devices that came online, and went offline, this interval. */
+  const cameOnline = new Set<string>();
+  const wentOffline = new Set<string>();
   let timer: ClockHandle | undefined;
   let stopped = false;
 
@@ -65,15 +73,21 @@ export function createLifecycleSummary(options: LifecycleSummaryOptions): Lifecy
   function flush(): void {
     if (timer !== undefined) runtime.clock.clearTimeout(timer);
     timer = undefined;
-    if (counts.size === 0) return;
+    if (counts.size === 0 && cameOnline.size === 0 && wentOffline.size === 0) return;
     const n = (kind: string) => counts.get(kind) ?? 0;
     const parts: string[] = [];
-    const on = n('device.online');
-    const off = n('device.offline');
+    const on = cameOnline.size;
+    const off = wentOffline.size;
     const online = options.onlineNow?.();
-    if (online !== undefined && (on > 0 || off > 0)) parts.push(`${fmt(online)} online (+${fmt(on)})`);
-    else if (on > 0) parts.push(`${fmt(on)} online`);
-    if (off > 0) parts.push(`${fmt(off)} offline`);
+    const total = options.devicesNow?.();
+    if (on > 0 || off > 0) {
+      const change = [
+        ...(on > 0 ? [`${fmt(on)} came online`] : []),
+        ...(off > 0 ? [`${fmt(off)} went offline`] : []),
+      ].join(', ');
+      if (online === undefined) parts.push(change);
+      else parts.push(`${fmt(online)}${total === undefined ? '' : ` of ${fmt(total)}`} online (${change})`);
+    }
     const words: [string, string][] = [
       ['device.added', 'added'],
       ['device.removed', 'removed'],
@@ -86,6 +100,7 @@ export function createLifecycleSummary(options: LifecycleSummaryOptions): Lifecy
     for (const [state, count] of states) parts.push(`${fmt(count)} ${state}`);
     const fields: Record<string, unknown> = {
       ...(online !== undefined ? { online } : {}),
+      ...(total !== undefined ? { devices: total } : {}),
       wentOnline: on,
       wentOffline: off,
       added: n('device.added'),
@@ -95,21 +110,30 @@ export function createLifecycleSummary(options: LifecycleSummaryOptions): Lifecy
     };
     counts.clear();
     entered.clear();
+    cameOnline.clear();
+    wentOffline.clear();
     log.info(`devices: ${parts.join(', ')}`, fields);
   }
 
   return {
-    note(kind, _deviceId, data) {
+    note(kind, deviceId, data) {
       if (!COUNTED.has(kind)) return;
+      const field = (k: string) =>
+        typeof data === 'object' && data !== null && k in data
+          ? (data as Record<string, unknown>)[k]
+          : undefined;
+      if (kind === 'device.online' || kind === 'device.offline') {
+        if (kind === 'device.offline' && field('restated') === true) return; // no transition
+        (kind === 'device.online' ? cameOnline : wentOffline).add(deviceId ?? '');
+        if (timer === undefined && !stopped) timer = runtime.clock.setTimeout(flush, intervalMs);
+        return;
+      }
       if (kind === 'device.state') {
-        const field = (k: string) =>
-          typeof data === 'object' && data !== null && k in data
-            ? String((data as Record<string, unknown>)[k])
-            : '';
+        const text = (k: string) => String(field(k) ?? '');
         const top = (s: string) => s.split('.')[0] ?? s;
-        const to = top(field('to'));
+        const to = top(text('to'));
         // Moves inside one top-level state (connected.idle → connected.busy) are not lifecycle.
-        if (to === '' || to === top(field('from'))) return;
+        if (to === '' || to === top(text('from'))) return;
         bump(entered, to);
       }
       bump(counts, kind);
