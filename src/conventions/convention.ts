@@ -21,6 +21,7 @@ import type { Process } from '../runtime/process.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Store } from '../store/store.js';
 import type { BrokerSettings } from '../transports/mqtt-link.js';
+import type { DiscoverySources } from './discovery-sources.js';
 
 /** How a bridge reaches the MQTT broker the app uses (the embedded one, or the operator's). */
 export type { BrokerSettings };
@@ -31,6 +32,14 @@ export interface ConventionContext {
   readonly store: Store;
   /** The app's broker; undefined when the app runs without MQTT. */
   readonly broker: BrokerSettings | undefined;
+  /**
+   * The app's adoption policy (`--adopt`), one for every convention: `manual` lists a new device
+   * for the operator, `auto` adds it. A convention's own `adopt` option overrides it; without
+   * either a bridge adopts automatically.
+   */
+  readonly adopt?: 'auto' | 'manual';
+  /** Where a bridge lists the devices it discovered, for the host's one Discovered view. */
+  readonly discovery?: DiscoverySources;
 }
 
 export interface Convention {

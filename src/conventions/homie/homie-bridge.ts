@@ -62,7 +62,7 @@ import { DEFAULT_RECONNECT, ReconnectSchedule } from '../../transports/reconnect
 import type { BrokerSettings, Convention, ConventionContext } from '../convention.js';
 import type { HomieSetProperty, HomieSetTarget } from './homie-carrier.js';
 import { HomieFleetSync } from './homie-fleet-sync.js';
-import { homieDevice } from './homie-kind.js';
+import { HOMIE_KIND, homieDevice } from './homie-kind.js';
 import { HomieModel } from './homie-model.js';
 import type { HomieConventionOptions } from './homie-options.js';
 import { normalizeBase, validateOptions } from './homie-options.js';
@@ -138,6 +138,9 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
   /** Undefined when the app runs without a broker (the bridge stays idle). */
   private readonly connection: MqttConnection | undefined;
   private stopping = false;
+  private readonly context: ConventionContext;
+  /** Unregisters from the host's Discovered view. */
+  private leaveDiscovery: (() => void) | undefined;
   private resyncTimer: TimerRef | undefined;
   /** The devices' sessions and what each publish does to them. */
   private readonly model: HomieModel;
@@ -151,6 +154,7 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
     this.baseTopic = base;
     this.via = `mqtt:${base}`;
     this.fleet = context.fleet;
+    this.context = context;
     this.broker = context.broker;
     this.options = options;
     this.reconnectOptions = { ...DEFAULT_RECONNECT, ...options.reconnect };
@@ -183,7 +187,7 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
       model: this.model,
       baseTopic: base,
       via: this.via,
-      adopt: options.adopt ?? 'auto',
+      adopt: options.adopt ?? context.adopt ?? 'auto',
       statusDelayMs: options.statusDelayMs ?? 100,
       running: () => this.status === 'running',
       closed: () => this.state === 'closed',
@@ -195,6 +199,19 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
   begin(): void {
     this.started();
     this.sync.carrier = registerBridge(this.fleet, this);
+    this.leaveDiscovery = this.context.discovery?.register('homie', {
+      discovered: () =>
+        this.discovered().map((d) => ({
+          id: d.id,
+          kind: HOMIE_KIND,
+          firmware: d.firmware ?? '',
+          via: this.via,
+          firstSeen: d.firstSeen,
+          lastSeen: d.lastSeen,
+          reason: d.reason,
+        })),
+      adopt: (id) => this.adopt(id),
+    });
     if (!this.connection) {
       this.runtime.logger.warn('Homie bridge has no MQTT broker: it stays idle', { bridge: this.name });
       return;
@@ -309,6 +326,7 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
     this.stopping = true;
     this.cancelTimers();
     unregisterBridge(this.fleet, this);
+    this.leaveDiscovery?.();
     this.sync.release(reason);
   }
 

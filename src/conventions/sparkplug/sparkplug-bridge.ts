@@ -134,6 +134,9 @@ export interface SparkplugBridgeStats {
 /** The bridge process. Made by {@link sparkplugConvention}'s `start`. */
 export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarget {
   private readonly fleet: Fleet;
+  private readonly context: ConventionContext;
+  /** Unregisters from the host's Discovered view. */
+  private leaveDiscovery: (() => void) | undefined;
   private readonly hostId: string;
   private readonly rebirthOnConnect: boolean;
   private readonly options: SparkplugOptions;
@@ -145,6 +148,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     const hostId = options.hostId ?? 'fleetvisor';
     super(runtime, 'server', `sparkplug:${hostId}`);
     this.fleet = context.fleet;
+    this.context = context;
     this.broker = context.broker;
     this.options = options;
     this.hostId = hostId;
@@ -175,7 +179,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
       {
         hostId,
         groups: this.groups,
-        adopt: options.adopt ?? 'auto',
+        adopt: options.adopt ?? context.adopt ?? 'auto',
         rebirthMinIntervalMs: options.rebirthMinIntervalMs ?? 5000,
         maxRebirthsPerMinute: options.maxRebirthsPerMinute ?? 6,
         maxPayloadBytes: options.maxPayloadBytes ?? 1024 * 1024,
@@ -201,6 +205,19 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
     this.fleet.setCarrier(SPARKPLUG_NODE_KIND, this.carrier);
     this.fleet.setCarrier(SPARKPLUG_DEVICE_KIND, this.carrier);
     this.started();
+    this.leaveDiscovery = this.context.discovery?.register('sparkplug', {
+      discovered: () =>
+        this.discovered().map((d) => ({
+          id: d.id,
+          kind: d.kind,
+          firmware: '',
+          via: viaOf(d.attributes),
+          firstSeen: d.firstSeen,
+          lastSeen: d.lastSeen,
+          reason: d.reason,
+        })),
+      adopt: (id) => this.adopt(id),
+    });
     if (!this.connection) {
       this.runtime.logger.warn('Sparkplug bridge idle: the app runs without an MQTT broker', {
         bridge: this.name,
@@ -385,6 +402,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
   }
 
   protected async terminate(_reason: ExitReason): Promise<void> {
+    this.leaveDiscovery?.();
     const wasConnected = this.state === 'connected';
     // A graceful goodbye: our STATE death, retained, before the DISCONNECT (which drops the will).
     const ended = this.connection?.end(2000, (client, done) => {
@@ -404,6 +422,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
   }
 
   protected override release(): void {
+    this.leaveDiscovery?.();
     this.connection?.kill();
     this.writer.release();
     // Killed: its open commands stay with the tracker and end by their reply time.
@@ -438,4 +457,10 @@ export function sparkplugConvention(options: SparkplugOptions = {}): Convention 
       return bridge;
     },
   };
+}
+
+/** Where a discovered node or device was heard: `sparkplug:<group>/<node>`. */
+function viaOf(attributes: Readonly<Record<string, unknown>>): string {
+  const { group, node } = attributes;
+  return typeof group === 'string' && typeof node === 'string' ? `sparkplug:${group}/${node}` : 'sparkplug';
 }
