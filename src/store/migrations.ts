@@ -319,8 +319,8 @@ export async function migrate(conn: SqliteConnection, options: MigrateOptions = 
   }
 }
 
-/** Misuse guard: versions must run 1, 2, 3, … in order. */
-function checkMigrationList(migrations: readonly Migration[]): void {
+/** Misuse guard, for both engines' lists: versions must run 1, 2, 3, … in order. */
+export function checkMigrationList(migrations: readonly Migration[]): void {
   migrations.forEach((m, i) => {
     if (m.version !== i + 1)
       throw new StoreError(

@@ -12,7 +12,7 @@
  * the SQLite file of the data folder for now (README, "Running on PostgreSQL").
  *
  * Columns mirror the SQLite schema (src/store/migrations.ts) so the same defensive row parsers
- * (src/store/sqlite-rows.ts) read both: JSON is kept as `text`, not `jsonb`, because `jsonb` would
+ * (src/store/rows.ts) read both: JSON is kept as `text`, not `jsonb`, because `jsonb` would
  * refuse or reformat what the store wrote and turn a damaged value into a failed query instead of
  * one `badRecord` row; times are `bigint` milliseconds, read back as JS numbers; ids sort by
  * `COLLATE "C"` (bytes), as SQLite's do, whatever the database's locale.
@@ -25,6 +25,7 @@
 import type pg from 'pg';
 import type { Logger } from '../runtime/runtime.js';
 import type { Migration } from './migrations.js';
+import { checkMigrationList } from './migrations.js';
 import { messageOf } from './records.js';
 import { StoreError } from './store.js';
 
@@ -196,16 +197,7 @@ export async function migratePostgres(
   options: PostgresMigrateOptions = {},
 ): Promise<{ readonly from: number; readonly to: number }> {
   const migrations = options.migrations ?? POSTGRES_MIGRATIONS;
-  migrations.forEach((m, i) => {
-    if (m.version !== i + 1)
-      throw new StoreError(
-        'invalidArgument',
-        `migrations[${i}].version must be ${i + 1}, found ${m.version}`,
-        {
-          field: `migrations[${i}].version`,
-        },
-      );
-  });
+  checkMigrationList(migrations);
   const latest = migrations[migrations.length - 1]?.version ?? 0;
   const label = options.label ?? 'the PostgreSQL database';
 

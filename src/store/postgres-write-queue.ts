@@ -20,15 +20,12 @@
  */
 import type pg from 'pg';
 import type { JobQueue } from './batch-buffer.js';
-import { messageOf } from './records.js';
-import type { Durability } from './store.js';
-import { StoreError } from './store.js';
+import type { GroupEntry, JobOutcome, QueuedJob } from './group-commit.js';
+import { createGroupCommitQueue, rejectGroup, settleGroup, writeFailed } from './group-commit.js';
 
-export interface PostgresWriteJob<T> {
-  readonly durability: Durability;
+export interface PostgresWriteJob<T> extends QueuedJob<pg.PoolClient, T> {
   /** Kept for parity with the SQLite queue; every job of a shared transaction gets a SAVEPOINT here. */
   readonly statements: 'one' | 'many';
-  readonly run: (conn: pg.PoolClient) => Promise<T>;
 }
 
 export interface PostgresWriteQueue extends JobQueue<pg.PoolClient> {
@@ -39,38 +36,11 @@ export interface PostgresWriteQueue extends JobQueue<pg.PoolClient> {
   readonly depth: number;
 }
 
-interface Entry {
-  readonly job: PostgresWriteJob<unknown>;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
-}
-
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
-
 export function createPostgresWriteQueue(
   pool: pg.Pool,
   options: { readonly maxJobsPerTransaction?: number } = {},
 ): PostgresWriteQueue {
-  const maxJobs = options.maxJobsPerTransaction ?? 1000;
-  const pending: Entry[] = [];
-  let running = 0;
-  let draining = false;
-  let idleWaiters: (() => void)[] = [];
-
-  async function drain(): Promise<void> {
-    while (pending.length > 0) {
-      const group = pending.splice(0, maxJobs);
-      running = group.length;
-      await runGroup(group);
-      running = 0;
-    }
-    draining = false;
-    const waiters = idleWaiters;
-    idleWaiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  async function runGroup(group: Entry[]): Promise<void> {
+  async function runGroup(group: GroupEntry<pg.PoolClient>[]): Promise<void> {
     let conn: pg.PoolClient;
     try {
       conn = await pool.connect();
@@ -98,7 +68,7 @@ export function createPostgresWriteQueue(
         return;
       }
       const shared = group.length > 1;
-      const outcomes: Outcome[] = [];
+      const outcomes: JobOutcome[] = [];
       for (const entry of group) {
         try {
           if (shared) await conn.query('SAVEPOINT job');
@@ -118,14 +88,7 @@ export function createPostgresWriteQueue(
             await conn.query('ROLLBACK').catch((e: unknown) => {
               broken = asError(e);
             });
-            const failedAt = outcomes.length;
-            group.forEach((e, i) => {
-              e.reject(
-                i === failedAt
-                  ? writeFailed('write failed', error)
-                  : writeFailed('write rolled back: another write in the same transaction failed', error),
-              );
-            });
+            rejectGroup(group, outcomes.length, error);
             return;
           }
           outcomes.push({ ok: false, error });
@@ -138,43 +101,16 @@ export function createPostgresWriteQueue(
         for (const e of group) e.reject(writeFailed('commit failed', error));
         return;
       }
-      group.forEach((e, i) => {
-        const outcome = outcomes[i]!;
-        if (outcome.ok) e.resolve(outcome.value);
-        else e.reject(writeFailed('write failed', outcome.error));
-      });
+      settleGroup(group, outcomes);
     } finally {
       conn.off('error', onError);
       conn.release(broken);
     }
   }
 
-  return {
-    submit<T>(job: PostgresWriteJob<T>): Promise<T> {
-      return new Promise<T>((resolve, reject) => {
-        pending.push({ job, resolve: resolve as (value: unknown) => void, reject });
-        if (!draining) {
-          draining = true;
-          // Start after the current synchronous code, so writes issued together share a commit.
-          queueMicrotask(() => void drain());
-        }
-      });
-    },
-    idle() {
-      if (!draining) return Promise.resolve();
-      return new Promise((resolve) => idleWaiters.push(resolve));
-    },
-    get depth() {
-      return pending.length + running;
-    },
-  };
+  return createGroupCommitQueue(options.maxJobsPerTransaction ?? 1000, runGroup);
 }
 
 function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
-}
-
-function writeFailed(what: string, cause: unknown): StoreError {
-  if (cause instanceof StoreError) return cause;
-  return new StoreError('writeFailed', `${what}: ${messageOf(cause)}`, { cause });
 }

@@ -22,19 +22,18 @@
  * const queue = createWriteQueue(conn);
  * await queue.submit({ durability: 'full', statements: 'one', run: (c) => c.run('DELETE FROM t') });
  */
+import type { GroupEntry, JobOutcome, QueuedJob } from './group-commit.js';
+import { createGroupCommitQueue, rejectGroup, settleGroup, writeFailed } from './group-commit.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { sqliteCode } from './sqlite-connection.js';
 import type { Durability } from './store.js';
-import { StoreError } from './store.js';
 
-export interface WriteJob<T> {
-  readonly durability: Durability;
+export interface WriteJob<T> extends QueuedJob<SqliteConnection, T> {
   /**
    * `'one'`: `run` executes exactly one statement and nothing after it. `'many'`: anything else
    * (it gets a SAVEPOINT when it shares a transaction).
    */
   readonly statements: 'one' | 'many';
-  readonly run: (conn: SqliteConnection) => Promise<T>;
 }
 
 export interface WriteQueue {
@@ -50,14 +49,6 @@ export interface WriteQueueOptions {
   /** Most jobs in one transaction, to bound a transaction's length. */
   readonly maxJobsPerTransaction?: number;
 }
-
-interface Entry {
-  readonly job: WriteJob<unknown>;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
-}
-
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 // SQLite may roll back the whole transaction on these (https://www.sqlite.org/lang_transaction.html).
 const ABORTS_TRANSACTION = new Set([
@@ -75,27 +66,9 @@ const ABORTS_TRANSACTION = new Set([
 ]);
 
 export function createWriteQueue(conn: SqliteConnection, options: WriteQueueOptions = {}): WriteQueue {
-  const maxJobs = options.maxJobsPerTransaction ?? 1000;
-  const pending: Entry[] = [];
-  let running = 0;
-  let draining = false;
   let currentSync: Durability | undefined;
-  let idleWaiters: (() => void)[] = [];
 
-  async function drain(): Promise<void> {
-    while (pending.length > 0) {
-      const group = pending.splice(0, maxJobs);
-      running = group.length;
-      await runGroup(group);
-      running = 0;
-    }
-    draining = false;
-    const waiters = idleWaiters;
-    idleWaiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  async function runGroup(group: Entry[]): Promise<void> {
+  async function runGroup(group: GroupEntry<SqliteConnection>[]): Promise<void> {
     const sync: Durability = group.some((e) => e.job.durability === 'full') ? 'full' : 'normal';
     try {
       if (sync !== currentSync) {
@@ -110,7 +83,7 @@ export function createWriteQueue(conn: SqliteConnection, options: WriteQueueOpti
     }
 
     const shared = group.length > 1;
-    const outcomes: Outcome[] = [];
+    const outcomes: JobOutcome[] = [];
     for (const entry of group) {
       const savepoint = shared && entry.job.statements === 'many';
       try {
@@ -121,14 +94,7 @@ export function createWriteQueue(conn: SqliteConnection, options: WriteQueueOpti
       } catch (error) {
         if (!shared || ABORTS_TRANSACTION.has(sqliteCode(error) ?? '')) {
           await rollback();
-          const failedAt = outcomes.length;
-          group.forEach((e, i) => {
-            e.reject(
-              i === failedAt
-                ? writeFailed('write failed', error)
-                : writeFailed('write rolled back: another write in the same transaction failed', error),
-            );
-          });
+          rejectGroup(group, outcomes.length, error);
           return;
         }
         if (savepoint) {
@@ -151,11 +117,7 @@ export function createWriteQueue(conn: SqliteConnection, options: WriteQueueOpti
       for (const e of group) e.reject(writeFailed('commit failed', error));
       return;
     }
-    group.forEach((e, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome.ok) e.resolve(outcome.value);
-      else e.reject(writeFailed('write failed', outcome.error));
-    });
+    settleGroup(group, outcomes);
   }
 
   async function rollback(): Promise<void> {
@@ -166,29 +128,5 @@ export function createWriteQueue(conn: SqliteConnection, options: WriteQueueOpti
     }
   }
 
-  return {
-    submit<T>(job: WriteJob<T>): Promise<T> {
-      return new Promise<T>((resolve, reject) => {
-        pending.push({ job, resolve: resolve as (value: unknown) => void, reject });
-        if (!draining) {
-          draining = true;
-          // Start after the current synchronous code, so writes issued together share a commit.
-          queueMicrotask(() => void drain());
-        }
-      });
-    },
-    idle() {
-      if (!draining) return Promise.resolve();
-      return new Promise((resolve) => idleWaiters.push(resolve));
-    },
-    get depth() {
-      return pending.length + running;
-    },
-  };
-}
-
-function writeFailed(what: string, cause: unknown): StoreError {
-  if (cause instanceof StoreError) return cause;
-  const detail = cause instanceof Error ? cause.message : String(cause);
-  return new StoreError('writeFailed', `${what}: ${detail}`, { cause });
+  return createGroupCommitQueue(options.maxJobsPerTransaction ?? 1000, runGroup);
 }

@@ -1,0 +1,113 @@
+/**
+ * The SQLite telemetry write path, inside a write job: series ids learnt for new (device, metric)
+ * pairs, then one `INSERT OR IGNORE … SELECT … FROM json_each(?)` per `batchMax` points (one call
+ * per batch instead of one per row), and, only when a chunk inserted fewer rows than it had, which
+ * points were skipped as already stored (unique index `telemetry_once`).
+ *
+ * @example
+ * const writePoints = createSqlitePointWriter(seriesIds, 10_000);
+ * const duplicates = await writePoints(conn, points);   // undefined, or 1 at each skipped point
+ */
+import type { SqliteConnection } from './sqlite-connection.js';
+import type { TelemetryPoint } from './store.js';
+import type { SeriesIds } from './store-telemetry.js';
+import { seriesKey } from './store-telemetry.js';
+
+export type PointWriter = (
+  conn: SqliteConnection,
+  points: readonly TelemetryPoint[],
+) => Promise<Uint8Array | undefined>;
+
+export function createSqlitePointWriter(seriesIds: SeriesIds, batchMax: number): PointWriter {
+  return async (conn, points) => {
+    await learnSeries(conn, points, seriesIds);
+    let duplicates: Uint8Array | undefined;
+    for (let start = 0; start < points.length; start += batchMax) {
+      const end = Math.min(points.length, start + batchMax);
+      // Built by hand: a JS number prints exactly as JSON, and this skips an array per point.
+      const parts: string[] = new Array(end - start);
+      for (let i = start; i < end; i++) {
+        const p = points[i]!;
+        const id = seriesIds.get(seriesKey(p.deviceId, p.metric));
+        const deviceTs = p.deviceTs === null ? 'null' : Math.round(p.deviceTs);
+        const once = p.seq === undefined ? 'null,null' : `${p.boot},${p.seq}`;
+        parts[i - start] = `[${id},${Math.round(p.receivedAt)},${deviceTs},${p.value},${once}]`;
+      }
+      // OR IGNORE: a point whose (series, boot, seq) is already stored is skipped (telemetry_once).
+      // Ordered by series (then by position, so the first of two equal keys is the one kept):
+      // both indexes then take the batch series by series instead of jumping between them,
+      // which more than pays for the second index.
+      const info = await conn.run(
+        `INSERT OR IGNORE INTO telemetry (series_id, received_at, device_ts, value, boot, seq)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5
+         FROM json_each(?1) ORDER BY value ->> 0, key`,
+        [`[${parts.join(',')}]`],
+      );
+      if (info.changes < end - start) {
+        duplicates ??= new Uint8Array(points.length);
+        await markDuplicates(conn, points, start, end, info.changes, duplicates, seriesIds);
+      }
+    }
+    return duplicates;
+  };
+}
+
+/** Creates the series the points name that the cache does not know, and caches their ids. */
+async function learnSeries(
+  conn: SqliteConnection,
+  points: readonly TelemetryPoint[],
+  seriesIds: SeriesIds,
+): Promise<void> {
+  const missing = new Map<string, [string, string]>();
+  for (const p of points) {
+    const key = seriesKey(p.deviceId, p.metric);
+    if (!seriesIds.has(key)) missing.set(key, [p.deviceId, p.metric]);
+  }
+  if (missing.size === 0) return;
+  const pairs = JSON.stringify([...missing.values()]);
+  await conn.run(
+    `INSERT INTO telemetry_series (device_id, metric)
+         SELECT value ->> 0, value ->> 1 FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING`,
+    [pairs],
+  );
+  const rows = await conn.all<{ id: number; device_id: string; metric: string }>(
+    `SELECT s.id, s.device_id, s.metric FROM json_each(?1) AS j
+         JOIN telemetry_series AS s ON s.device_id = j.value ->> 0 AND s.metric = j.value ->> 1`,
+    [pairs],
+  );
+  for (const r of rows) seriesIds.set(seriesKey(r.device_id, r.metric), r.id);
+}
+
+/**
+ * Rare path: which points of `[start, end)` were skipped as already stored. The rows one INSERT
+ * adds get the next rowids after the largest (one writer), so they are the newest `inserted`
+ * rows; a point with a seq is new if its key is among them, counting repeats within the chunk.
+ */
+async function markDuplicates(
+  conn: SqliteConnection,
+  points: readonly TelemetryPoint[],
+  start: number,
+  end: number,
+  inserted: number,
+  duplicates: Uint8Array,
+  seriesIds: SeriesIds,
+): Promise<void> {
+  const rows = await conn.all<{ series_id: number; boot: number | null; seq: number | null }>(
+    'SELECT series_id, boot, seq FROM telemetry ORDER BY rowid DESC LIMIT ?1',
+    [inserted],
+  );
+  const fresh = new Map<string, number>();
+  for (const r of rows) {
+    if (r.seq === null) continue;
+    const key = `${r.series_id}:${r.boot}:${r.seq}`;
+    fresh.set(key, (fresh.get(key) ?? 0) + 1);
+  }
+  for (let i = start; i < end; i++) {
+    const p = points[i]!;
+    if (p.seq === undefined) continue;
+    const key = `${seriesIds.get(seriesKey(p.deviceId, p.metric))}:${p.boot}:${p.seq}`;
+    const left = fresh.get(key) ?? 0;
+    if (left > 0) fresh.set(key, left - 1);
+    else duplicates[i] = 1;
+  }
+}
