@@ -290,11 +290,8 @@ const errorRows = table('| `code`').map(([code, steps, , offset]) => ({
 
 describe('docs/protocol.md §5.3: the fw.ack error codes', () => {
   it('the table lists every code the simulator can send in a fw.ack, and no other', () => {
-    const source = read('../../src/sim/sim-device.ts');
-    const fwPart = source.slice(
-      source.indexOf('// Firmware (protocol §5)'),
-      source.indexOf('function checkInterval'),
-    );
+    // The simulator's fw.* answers (its flash; SimDevice only sends them).
+    const fwPart = read('../../src/sim/sim-firmware.ts');
     const simCodes = new Set([...fwPart.matchAll(/code: '([A-Za-z0-9_.-]+)'/g)].map((m) => m[1]!));
     expect(simCodes.size).toBeGreaterThan(5);
     expect(errorRows.map((r) => r.code).sort()).toEqual([...simCodes].sort());
