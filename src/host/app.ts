@@ -19,75 +19,63 @@
  * top supervisor died. Stopping them runs the service's own stop (see serviceSupervisor). The
  * fleet's command tracker (`fleet.commands`) sits between devices and links.
  *
+ * Assembled from src/host/app/, one part per concern, each pushing its stop step as it starts
+ * (`setup`): `store` (SQLite or PostgreSQL, retention), `cluster` (leases, command routing),
+ * `root` (the root supervisor, the app's stop), `broker` (embedded with its accounts, or
+ * external), `demo` (the simulated fleet), `fleet` (links, fleet, conventions, the `devices` and
+ * `links` children, declared devices), `firmware` (images, update jobs, rollouts, drift) and
+ * `alarms`.
+ *
  * @example
  * const app = await startApp({ dataDir: '/srv/fleetvisor', logger });
  * app.brokerUrl;      // 'mqtt://127.0.0.1:1883' (or the free port used when 1883 was taken)
  * await app.stop();
  */
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
 import type { AlarmEngine } from '../alarms/alarm-engine.js';
-import { createAlarmEngine } from '../alarms/alarm-engine.js';
-import { openSqliteAlarmStore } from '../alarms/sqlite-alarm-store.js';
 import type { CommandRouter } from '../cluster/command-router.js';
-import { createCommandRouter } from '../cluster/command-router.js';
 import type { LeaseKeeper } from '../cluster/lease-keeper.js';
-import { createLeaseKeeper } from '../cluster/lease-keeper.js';
 import type { ClusterView } from '../cluster/leases.js';
-import { clusterView, initCluster } from '../cluster/leases.js';
-import { DEFAULT_SHARD_COUNT, shardOf } from '../cluster/shard.js';
 import type { Convention } from '../conventions/convention.js';
-import { homieConvention } from '../conventions/homie/homie-bridge.js';
-import { modbusConvention } from '../conventions/modbus/modbus-bridge.js';
-import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.js';
 import type { Fleet } from '../devices/fleet.js';
-import { createFleet } from '../devices/fleet.js';
-import { genericDevice } from '../devices/generic-device.js';
 import type { FirmwareDriftPolicy, FirmwareDriftUpdater } from '../firmware/drift-updater.js';
-import { createFirmwareDriftUpdater } from '../firmware/drift-updater.js';
 import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
-import { createFirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { KeyErrorCode, OpenedFirmware } from '../firmware/index.js';
-import { openFirmware } from '../firmware/index.js';
-import type { UpdateJobStep } from '../firmware/update-job.js';
-import { FINAL_UPDATE_STEPS } from '../firmware/update-job.js';
 import type { Failure, Result } from '../lib/result.js';
 import type { ExitReason } from '../runtime/exit-reason.js';
-import { formatExitReason } from '../runtime/exit-reason.js';
 import type { Logger, Runtime } from '../runtime/runtime.js';
 import { createRuntime } from '../runtime/runtime.js';
-import { serviceSupervisor } from '../runtime/service-supervisor.js';
 import type { Supervisor } from '../runtime/supervisor.js';
-import { startSupervisor } from '../runtime/supervisor.js';
-import { socatAvailable } from '../sim/pty.js';
 import type { SimFleet } from '../sim/sim-fleet.js';
-import { startSimFleet } from '../sim/sim-fleet.js';
-import { DATABASE_FILE_NAME } from '../store/data-dir.js';
-import type { PostgresStore } from '../store/postgres-store.js';
-import { openPostgresStore } from '../store/postgres-store.js';
 import type { ExportReader } from '../store/sqlite-export.js';
-import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import type { BrokerAccounts } from '../transports/broker-accounts.js';
-import { openBrokerAccounts } from '../transports/broker-accounts.js';
 import type { EmbeddedBroker } from '../transports/embedded-broker.js';
 import type { Links, MqttSettings } from '../transports/links.js';
-import { createLinks } from '../transports/links.js';
-import { brokerChild } from './broker-process.js';
+import { startAlarms } from './app/alarms.js';
+import { startAppBroker } from './app/broker.js';
+import { appCluster, openClusterLeases, startClusterRouting } from './app/cluster.js';
+import { startDemo } from './app/demo.js';
+import { createDriftUpdater, openAppFirmware, restoreUpdates } from './app/firmware.js';
+import {
+  createFleetAndLinks,
+  logDeviceLifecycle,
+  reconcileConfigDevices,
+  startDevices,
+  startLinks,
+} from './app/fleet.js';
+import { startRoot, stopWithRoot } from './app/root.js';
+import type { AppSetup } from './app/setup.js';
+import { createStopSteps } from './app/setup.js';
+import { openAppStore, startRetention } from './app/store.js';
 import type { DeclaredDevices } from './declared-devices.js';
-import { reconcileDeclaredDevices } from './declared-devices.js';
 import type { RetentionDays } from './retention.js';
-import { createRetention } from './retention.js';
 import type { RolloutRunner } from './rollout-runner.js';
-import { createRolloutRunner } from './rollout-runner.js';
 import type { AppSettings } from './settings.js';
 
-/** The demo's own database, so demo devices never mix with a real fleet. */
-export const DEMO_DATABASE_FILE_NAME = 'demo.sqlite';
-/** Alarm rules kept with the configuration (a JSON array of rules, src/alarms/rules.ts). */
-export const ALARM_RULES_FILE_NAME = 'alarm-rules.json';
+export { ALARM_RULES_FILE_NAME } from './app/alarms.js';
+export { updateInProgress } from './app/firmware.js';
+export { defaultConventions } from './app/fleet.js';
+export { DEMO_DATABASE_FILE_NAME } from './app/store.js';
 
 export interface AppOptions {
   readonly dataDir: string;
@@ -219,530 +207,86 @@ export interface AppCluster {
 }
 
 /**
- * A device being updated takes no other command (a reboot on trial would roll it back): the
- * refusal, or undefined when no update of it is in progress.
+ * Starts the parts in order (store, cluster leases, root, broker, demo, fleet and links, firmware,
+ * retention, devices, declared devices, alarms, links, cluster routing), each pushing its stop
+ * step as it starts, so {@link App.stop} undoes them in reverse and a failed start undoes what
+ * was up. Throws what the failing part throws.
  */
-export function updateInProgress(
-  updates: Pick<FirmwareUpdates, 'get'>,
-  id: string,
-): { readonly code: 'updating'; readonly message: string } | undefined {
-  const job = updates.get(id);
-  if (!job || FINAL_UPDATE_STEPS.includes(job.step)) return undefined;
-  return {
-    code: 'updating',
-    message: `'${id}' is being updated to ${job.version} (${job.step}); commands wait until the update ends`,
-  };
-}
-
-/** Every convention Fleetvisor knows, with its defaults. */
-export function defaultConventions(): Convention[] {
-  return [homieConvention(), sparkplugConvention(), modbusConvention()];
-}
-
 export async function startApp(options: AppOptions): Promise<App> {
   const log = options.logger;
   const demo =
     options.demo === undefined
       ? options.mqtt === undefined && options.serialPorts === undefined
       : options.demo !== false;
-  const demoSize = typeof options.demo === 'object' ? options.demo : {};
   const runtime = createRuntime({ logger: log });
-  const stack: (() => Promise<void>)[] = [];
-  const unwind = async () => {
-    for (const stop of stack.splice(0).reverse())
-      await stop().catch((error: unknown) => log.error('shutdown step failed', { error }));
-  };
+  const stops = createStopSteps(log);
+  const setup: AppSetup = { options, runtime, log, stops };
 
   try {
-    // The SQLite file holds the fleet's store unless storeUrl names a PostgreSQL database; the
-    // firmware images, jobs and rollouts and the alarms stay in it either way (README).
-    const file = join(options.dataDir, demo ? DEMO_DATABASE_FILE_NAME : DATABASE_FILE_NAME);
-    let store: Store;
-    let exports: ExportReader | undefined;
-    let postgresStore: PostgresStore | undefined;
-    if (options.cluster && options.storeUrl === undefined)
-      throw new Error('a cluster instance needs its store on PostgreSQL (storeUrl)');
-    if (options.storeUrl === undefined) {
-      const sqlite = await openSqliteStore({ file, logger: log });
-      store = sqlite;
-      exports = sqlite.exports;
-    } else {
-      const postgres = await openPostgresStore({
-        url: options.storeUrl,
-        logger: log,
-        // A paused instance must not hold its lease rows locked past half a lease (docs/scale-out.md).
-        ...(options.cluster
-          ? { idleInTransactionTimeoutMs: Math.floor((options.cluster.leaseMs ?? 6000) / 2) }
-          : {}),
-      });
-      store = postgres;
-      postgresStore = postgres;
-      log.info('store on PostgreSQL', { database: postgres.database });
-      if (demo)
-        log.warn('the simulated demo fleet writes into this PostgreSQL database (--no-demo to keep it out)');
-    }
-    stack.push(() => store.close());
-    log.info('data', { file });
-
-    // A cluster instance: leases on the store's database, its own small pool so that renewals
-    // never wait behind the store's reads and writes. The fleet and links follow the leases.
-    let keeper: LeaseKeeper | undefined;
-    let clusterPool: pg.Pool | undefined;
-    let fleetRef: Fleet | undefined;
-    let linksRef: Links | undefined;
-    if (options.cluster && postgresStore && options.storeUrl) {
-      const pool = new pg.Pool({
-        connectionString: options.storeUrl,
-        max: 2,
-        application_name: 'fleetvisor-cluster',
-      });
-      clusterPool = pool;
-      pool.on('error', (error) => log.warn('a cluster connection failed', { error: error.message }));
-      stack.push(() => pool.end());
-      const shardCount = await initCluster(pool, options.cluster.shardCount ?? DEFAULT_SHARD_COUNT);
-      const instanceId =
-        options.cluster.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
-      const inShards = (shards: readonly number[]) => {
-        const set = new Set(shards);
-        return (deviceId: string) => set.has(shardOf(deviceId, shardCount));
-      };
-      keeper = createLeaseKeeper({
-        pool,
-        instance: { id: instanceId, host: hostname(), pid: process.pid, apiUrl: options.cluster.apiUrl },
-        shardCount,
-        ...(options.cluster.leaseMs !== undefined ? { leaseMs: options.cluster.leaseMs } : {}),
-        logger: log,
-        gained: async (shards) => {
-          const which = inShards(shards);
-          const r = await fleetRef?.takeOver(which);
-          const online = linksRef?.hub?.resync(which) ?? 0;
-          log.info('cluster: devices taken over', {
-            shards: shards.length,
-            started: r?.started ?? 0,
-            online,
-          });
-        },
-        handOver: async (shards) => {
-          const which = inShards(shards);
-          linksRef?.hub?.release(which);
-          const n = (await fleetRef?.handOver(which, { save: true })) ?? 0;
-          log.info('cluster: devices handed over', { shards: shards.length, devices: n });
-        },
-        lost: (shards) => {
-          const which = inShards(shards);
-          linksRef?.hub?.release(which);
-          void fleetRef
-            ?.handOver(which, { save: false })
-            .catch((error: unknown) =>
-              log.error('cluster: stopping lost devices failed', { error: String(error) }),
-            );
-        },
-      });
-      postgresStore.setFence({ owner: instanceId, tokenOf: keeper.tokenOf });
-      log.info('cluster instance', { instance: instanceId, shards: shardCount, leaseMs: keeper.leaseMs });
-    }
-
-    const rootStarted = await startSupervisor(runtime, {
-      name: 'fleetvisor',
-      strategy: 'oneForOne',
-      maxRestarts: 3,
-      periodMs: 60_000,
-      autoShutdown: 'anySignificant',
-    });
-    if (!rootStarted.ok) throw new Error(`the root supervisor could not start: ${rootStarted.error.message}`);
-    const root = rootStarted.value;
-    stack.push(async () => {
-      await root.stop();
-    });
-    /** Starts a child of the root; a failure stops the app's start with the child's reason. */
-    const startChild = async (spec: Parameters<Supervisor['startChild']>[0]) => {
-      const r = await root.startChild(spec);
-      if (!r.ok) throw r.error.cause ?? new Error(r.error.message);
-    };
-
-    let broker: EmbeddedBroker | undefined;
-    let brokerAccounts: BrokerAccounts | undefined;
-    let mqtt = options.mqtt;
-    if (!mqtt) {
-      brokerAccounts = openBrokerAccounts(options.dataDir);
-      await startChild(
-        brokerChild(
-          runtime,
-          {
-            host: options.broker?.host ?? '127.0.0.1',
-            port: options.broker?.port ?? 1883,
-            logger: log,
-            auth: brokerAccounts,
-            ...(options.broker?.tls ? { tls: options.broker.tls } : {}),
-          },
-          (started) => {
-            broker = started;
-          },
-        ),
-      );
-      const first = broker as EmbeddedBroker | undefined;
-      if (!first) throw new Error('the embedded broker did not start');
-      mqtt = { url: first.url, ...brokerAccounts.host };
-      log.info('embedded MQTT broker: devices connect to it', { url: first.url });
-      if (first.portWasTaken)
-        log.info(
-          `to use the broker that runs on port ${options.broker?.port ?? 1883}: --mqtt-url mqtt://127.0.0.1:${options.broker?.port ?? 1883}`,
-        );
-      if ((options.broker?.host ?? '127.0.0.1') === '127.0.0.1')
-        log.info(
-          'the embedded broker accepts devices on this machine only; --broker-host 0.0.0.0 opens it to the LAN',
-        );
-    }
-
-    let sim: SimFleet | undefined;
-    let serialPorts = options.serialPorts;
-    const serialCount = demoSize.serial ?? (socatAvailable() ? 1 : 0);
-    const mqttUrl = mqtt.url;
-    const accounts = brokerAccounts;
-    const startSim = () =>
-      startSimFleet({
-        mqttUrl,
-        // Like real devices: each its own account (a fresh secret per start of the simulation).
-        ...(accounts
-          ? { credentials: (id: string) => ({ username: id, password: accounts.issueDevice(id) }) }
-          : {}),
-        mqtt: demoSize.mqtt ?? 6,
-        serial: serialCount,
-        ptyDir: join(options.dataDir, 'demo-ports'),
-        idPrefix: 'demo',
-        telemetryIntervalMs: demoSize.telemetryIntervalMs ?? 2000,
-      });
-    if (demo) {
-      sim = await startSim();
-      stack.push(async () => {
-        await sim?.stop();
-      });
-      serialPorts = [...(Array.isArray(serialPorts) ? serialPorts : []), ...sim.hostPorts];
-      log.info('demo fleet started (--no-demo turns it off)', {
-        mqtt: sim.mqtt.length,
-        serial: sim.serial.length,
-        ...(serialCount === 0 && !socatAvailable() ? { note: 'no serial demo: socat is not installed' } : {}),
-      });
-    }
-
-    const links = createLinks({
-      runtime,
+    const { file, store, exports, postgresStore } = await openAppStore(setup, demo);
+    // A cluster instance leases its shards before the fleet exists; the fleet and links follow them.
+    const leases = await openClusterLeases(setup, postgresStore);
+    const owns = leases?.keeper.owns;
+    const root = await startRoot(setup);
+    const broker = await startAppBroker(setup, root);
+    const { mqtt } = broker;
+    const demoFleet = await startDemo(setup, demo, broker);
+    const { links, conventions, fleet } = createFleetAndLinks(setup, {
       store,
       mqtt,
-      ...(serialPorts !== undefined && (serialPorts === 'auto' || serialPorts.length > 0)
-        ? { serial: { ports: serialPorts } }
-        : {}),
+      serialPorts: demoFleet.serialPorts,
+      ...(owns ? { owns } : {}),
     });
-    const conventions = options.conventions ?? defaultConventions();
-    const fleet = createFleet({
-      runtime,
-      store,
-      kinds: [genericDevice, ...conventions.flatMap((c) => c.kinds)],
-      carrier: links.carrier,
-      ...(options.commandRate ? { fleetRate: options.commandRate } : {}),
-      ...(keeper ? { owns: keeper.owns } : {}),
-    });
-    fleetRef = fleet;
-    linksRef = links;
-    const firmware = await openFirmware({
-      dataDir: options.dataDir,
-      databaseFile: file,
+    leases?.follow(fleet, links);
+    const { firmware, updates, rollouts } = await openAppFirmware(setup, {
+      file,
       demo,
-      kinds: fleet.kinds,
-      logger: log,
-    });
-    if (firmware.ok) stack.push(() => firmware.value.close());
-    else log.error(`firmware images unavailable: ${firmware.error.message}`, { code: firmware.error.code });
-    // Every step of every update is in the event log, so the device's history shows it.
-    const lastStep = new Map<string, string>();
-    const updates = createFirmwareUpdates({
-      runtime,
-      hub: () => links.hub,
-      onChange: (job) => {
-        const key = `${job.deviceId} ${job.transferId}`;
-        if (lastStep.get(key) === job.step) return; // progress within a step: live only
-        lastStep.set(key, job.step);
-        if (FINAL_UPDATE_STEPS.includes(job.step)) firmwareDrift?.kick();
-        // Saved at every step, so a restarted app continues the job where it was.
-        if (firmware.ok)
-          void firmware.value.store
-            .saveJob(
-              {
-                deviceId: job.deviceId,
-                sha256: job.sha256,
-                transferId: job.transferId,
-                version: job.version,
-                step: job.step,
-                offset: job.offset,
-                boot: job.boot ?? null,
-                deadline: job.deadline ?? null,
-                error: job.error ? { ...job.error } : null,
-                actor: job.actor,
-                startedAt: job.startedAt,
-                updatedAt: runtime.clock.wallNow(),
-              },
-              FINAL_UPDATE_STEPS.includes(job.step),
-            )
-            .catch((e: unknown) =>
-              log.warn('firmware job not saved', { deviceId: job.deviceId, error: String(e) }),
-            );
-        void store
-          .appendEvents([
-            {
-              at: runtime.clock.wallNow(),
-              deviceId: job.deviceId,
-              kind: 'firmware.update',
-              data: {
-                step: job.step,
-                version: job.version,
-                transferId: job.transferId,
-                offset: job.offset,
-                size: job.size,
-                actor: job.actor,
-                startedAt: job.startedAt,
-                from: job.from,
-                ...(job.error ? { error: { ...job.error } } : {}),
-              },
-            },
-          ])
-          .catch((e: unknown) => log.warn('firmware update event not written', { error: String(e) }));
-      },
-    });
-    const rollouts = createRolloutRunner({
-      runtime,
       store,
-      firmware: firmware.ok ? firmware.value : undefined,
-      updates,
       fleet,
+      links,
+      jobEnded: () => firmwareDrift?.kick(),
     });
-    const retention = createRetention({ runtime, store, days: options.retention ?? {} });
-    retention.start();
-    stack.push(async () => retention.stop());
-    const firmwareDrift =
-      options.firmwareDrift === 'update' && firmware.ok
-        ? createFirmwareDriftUpdater({
-            runtime,
-            firmware: firmware.value,
-            updates,
-            fleet,
-            held: (id) =>
-              [...rollouts.all.values()].some((r) => {
-                const s = r.snapshot();
-                return (s.state === 'running' || s.state === 'paused') && s.devices[id] !== undefined;
-              }),
-            audit: (deviceId, data) =>
-              store
-                .appendEvents(
-                  [{ at: runtime.clock.wallNow(), deviceId, kind: 'firmware.updateRequested', data }],
-                  { durability: 'full' },
-                )
-                .then(() => undefined),
-          })
-        : undefined;
-    if (options.firmwareDrift === 'update' && !firmware.ok)
-      log.warn('--firmware-drift update has no effect: firmware images are unavailable');
+    startRetention(setup, store);
+    const firmwareDrift = createDriftUpdater(setup, { firmware, updates, rollouts, store, fleet });
 
-    await startChild({
-      id: 'devices',
-      type: 'supervisor',
-      restart: 'temporary',
-      significant: true,
-      shutdown: 'infinity',
-      start: async () => {
-        const started = await fleet.start();
-        log.info('fleet loaded', { devices: started.started, failed: started.failed.length });
-        for (const f of started.failed) log.warn('device could not start', f);
-        return serviceSupervisor(runtime, fleet.supervisor, () => fleet.stop());
-      },
-    });
-    stack.push(async () => {
-      await root.terminateChild('devices');
-    });
-    if (options.devices) {
-      const declared = await reconcileDeclaredDevices(
-        fleet,
-        options.devices,
-        async (deviceId, action, data) => {
-          if (action === 'remove') brokerAccounts?.revokeDevice(deviceId);
-          await store.appendEvents(
-            [
-              {
-                at: runtime.clock.wallNow(),
-                deviceId,
-                kind: 'device.audit',
-                data: { action, actor: 'config', ...data },
-              },
-            ],
-            { durability: 'full' },
-          );
-        },
-      );
-      log.info('declared devices reconciled', {
-        added: declared.added.length,
-        updated: declared.updated.length,
-        removed: declared.removed.length,
-        unchanged: declared.unchanged.length,
-        failed: declared.failed.length,
-      });
-      for (const f of declared.failed)
-        log.warn(`declared device ${f.id} not applied: ${f.code}: ${f.message}`);
-    }
-    const alarmStore = await openSqliteAlarmStore({ file });
-    stack.push(() => alarmStore.close());
-    const alarms = createAlarmEngine({
-      runtime,
+    await startDevices(setup, root, fleet);
+    await reconcileConfigDevices(setup, { fleet, store, accounts: broker.accounts });
+    const alarms = await startAlarms(setup, { file, fleet, store });
+    await startLinks(setup, root, {
+      links,
+      conventions,
       fleet,
-      store: alarmStore,
-      configFile: join(options.dataDir, ALARM_RULES_FILE_NAME),
-      audit: (kind, deviceId, data) =>
-        void store
-          .appendEvents([{ at: runtime.clock.wallNow(), deviceId, kind, data }])
-          .catch((e: unknown) => log.warn('alarm event not written', { kind, deviceId, error: String(e) })),
-    });
-    await alarms.start();
-    stack.push(() => alarms.stop());
-    const brokerSettings = mqtt;
-    await startChild({
-      id: 'links',
-      type: 'supervisor',
-      restart: 'temporary',
-      significant: true,
-      shutdown: 'infinity',
-      start: async () => {
-        await links.attach(
-          fleet,
-          {
-            adopt: options.adopt ?? (demo ? 'auto' : 'manual'),
-            ...(keeper ? { owns: keeper.owns } : {}),
-            onFirmwareAck: (id, ack) => updates.ack(id, ack),
-            onDeviceHello: (id, hello) => updates.hello(id, hello),
-          },
-          conventions.map((c) => ({
-            id: c.name,
-            start: () => c.start({ runtime, fleet, store, broker: brokerSettings }),
-          })),
-        );
-        if (!links.supervisor) throw new Error('links: attach() left no supervisor');
-        await restoreUpdates();
+      store,
+      mqtt,
+      demo,
+      ...(owns ? { owns } : {}),
+      updates,
+      attached: async () => {
+        await restoreUpdates(setup, { firmware, updates });
         await rollouts.restore();
         firmwareDrift?.start();
-        return serviceSupervisor(runtime, links.supervisor, () => links.stop());
       },
+      stopping: () => firmwareDrift?.stop(),
     });
-    stack.push(async () => {
-      firmwareDrift?.stop();
-      await root.terminateChild('links');
-    });
+    const router = leases && (await startClusterRouting(setup, leases.keeper, { fleet, links, updates }));
 
-    /** Jobs an earlier run left unfinished continue at their step (docs/firmware.md §7). */
-    async function restoreUpdates(): Promise<void> {
-      if (!firmware.ok) return;
-      for (const row of await firmware.value.store.listJobs()) {
-        if (!row.ok) {
-          log.warn('firmware job row unreadable', { deviceId: row.id, message: row.error.message });
-          continue;
-        }
-        const j = row.value;
-        if (FINAL_UPDATE_STEPS.includes(j.step as UpdateJobStep) || updates.get(j.deviceId)) continue;
-        const image = await firmware.value.images.readImage(j.sha256);
-        if (!image.ok) {
-          log.warn('firmware job cannot continue: its image is gone', {
-            deviceId: j.deviceId,
-            sha256: j.sha256,
-          });
-          continue;
-        }
-        updates.restore(j.deviceId, {
-          image: image.value,
-          version: j.version,
-          actor: j.actor,
-          resume: {
-            step: j.step as UpdateJobStep,
-            boot: j.boot ?? undefined,
-            deadline: j.deadline ?? undefined,
-            startedAt: j.startedAt,
-          },
-        });
-      }
-    }
+    const off = logDeviceLifecycle(runtime, fleet, log);
+    stops.push(async () => off());
 
-    let router: CommandRouter | undefined;
-    if (keeper) {
-      const k = keeper;
-      await k.start();
-      // Graceful: every device saved and handed over, the leases released, before the rest stops.
-      stack.push(() => k.stop());
-      // Actions asked here on another instance's devices go to their owner, and the owner's come
-      // here; stopped first, so actions left pending are carried out by the shards' next owners.
-      const r = createCommandRouter({
-        url: options.storeUrl as string,
-        instanceId: k.instanceId,
-        shardCount: k.shardCount,
-        owns: k.owns,
-        ready: (id) => k.owns(id) && fleet.has(id),
-        run: async (id, action, args, actor) => {
-          // As the API does on a single instance: a device being updated takes no other command.
-          const updating = updateInProgress(updates, id);
-          if (updating) return { ok: false, error: updating };
-          return fleet.act(id, action, args, actor);
-        },
-        ...(options.cluster?.actTimeoutMs !== undefined ? { timeoutMs: options.cluster.actTimeoutMs } : {}),
-        logger: log,
-      });
-      await r.start();
-      router = r;
-      stack.push(() => r.stop());
-      // Devices added on another instance (or by the config) in shards this one owns: loaded within
-      // a sync interval (docs/scale-out.md: additions are not routed).
-      const sync = setInterval(() => {
-        void fleet
-          .takeOver(k.owns)
-          .then((r) => {
-            if (r.started > 0) links.hub?.resync(k.owns);
-          })
-          .catch((error: unknown) => log.warn('cluster: device sync failed', { error: String(error) }));
-      }, 10_000);
-      sync.unref();
-      stack.push(async () => clearInterval(sync));
-    }
-
-    // Each device's lifecycle at debug; at INFO the fleet's summary counts it (src/devices/lifecycle-summary.ts).
-    const off = runtime.events.subscribe((e) => {
-      if (e.type !== 'state.transition' || !fleet.device(e.name)) return;
-      const top = (s: string) => s.split('.')[0];
-      if (top(e.from) !== top(e.to))
-        log.debug('device state', { deviceId: e.name, from: e.from, to: e.to, on: e.event });
-    });
-    stack.push(async () => off());
-
-    let stopping: Promise<void> | undefined;
-    let stoppedOnItsOwn: ExitReason | undefined;
-    const stop = () => {
-      stopping ??= unwind().finally(() => runtime.dispose());
-      return stopping;
-    };
-    root.onExit((reason) => {
-      if (stopping) return;
-      stoppedOnItsOwn = reason;
-      log.error(
-        `the app stops: its root supervisor shut down (${formatExitReason(reason)}) because a part it cannot run without ended; see the log above for which`,
-      );
-      void stop();
-    });
     return {
       runtime,
-      supervisor: root,
+      supervisor: root.supervisor,
       store,
       exports,
       fleet,
       links,
       brokerUrl: mqtt.url,
       get broker() {
-        return broker;
+        return broker.current();
       },
-      brokerAccounts,
+      brokerAccounts: broker.accounts,
       get sim() {
-        return sim;
+        return demoFleet.current();
       },
       firmware,
       updates,
@@ -751,37 +295,12 @@ export async function startApp(options: AppOptions): Promise<App> {
       settings: options.settings,
       alarms,
       demo,
-      cluster:
-        keeper && clusterPool && router
-          ? { keeper, router, view: () => clusterView(clusterPool as pg.Pool) }
-          : undefined,
-      async setDemo(on) {
-        if (!demo)
-          return {
-            ok: false,
-            message:
-              'the simulated fleet runs only in demo mode (start without --no-demo; it keeps its own database)',
-          };
-        if (on && !sim) {
-          sim = await startSim();
-          log.info('demo fleet started again');
-        } else if (!on && sim) {
-          const s = sim;
-          sim = undefined;
-          await s.stop();
-          log.info('demo fleet stopped: its devices go offline');
-        }
-        return { ok: true };
-      },
-      stop,
-      async whenStopped() {
-        await root.whenExited();
-        await stop();
-        return stoppedOnItsOwn;
-      },
+      cluster: leases && router ? appCluster(leases, router) : undefined,
+      setDemo: (on) => demoFleet.setDemo(on),
+      ...stopWithRoot(setup, root.supervisor),
     } satisfies App;
   } catch (error) {
-    await unwind();
+    await stops.unwind();
     runtime.dispose();
     throw error;
   }

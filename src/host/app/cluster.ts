@@ -1,0 +1,158 @@
+/**
+ * The app as one instance of a cluster (docs/scale-out.md): leases on the store's PostgreSQL
+ * database, taken before the fleet starts so that it loads only the devices of its shards; once
+ * the links run, the lease keeper, the command router (actions on another instance's devices) and
+ * the periodic pick-up of devices added elsewhere.
+ *
+ * @example
+ * const leases = await openClusterLeases(setup, postgresStore); // undefined without options.cluster
+ * leases?.follow(fleet, links);
+ * const router = leases && (await startClusterRouting(setup, leases.keeper, { fleet, links, updates }));
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import pg from 'pg';
+import type { CommandRouter } from '../../cluster/command-router.js';
+import { createCommandRouter } from '../../cluster/command-router.js';
+import type { LeaseKeeper } from '../../cluster/lease-keeper.js';
+import { createLeaseKeeper } from '../../cluster/lease-keeper.js';
+import { clusterView, initCluster } from '../../cluster/leases.js';
+import { DEFAULT_SHARD_COUNT, shardOf } from '../../cluster/shard.js';
+import type { Fleet } from '../../devices/fleet.js';
+import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
+import type { PostgresStore } from '../../store/postgres-store.js';
+import type { Links } from '../../transports/links.js';
+import type { AppCluster } from '../app.js';
+import { updateInProgress } from './firmware.js';
+import type { AppSetup } from './setup.js';
+
+export interface ClusterLeases {
+  readonly keeper: LeaseKeeper;
+  /** The instance's own small pool, so that renewals never wait behind the store's reads and writes. */
+  readonly pool: pg.Pool;
+  /** The fleet and links that gained and lost shards act on, once they exist. */
+  follow(fleet: Fleet, links: Links): void;
+}
+
+/**
+ * The lease keeper (not started yet) with the store fenced by its tokens; undefined when the app
+ * is not a cluster instance. Throws when the cluster's tables cannot be set up.
+ */
+export async function openClusterLeases(
+  setup: AppSetup,
+  postgresStore: PostgresStore | undefined,
+): Promise<ClusterLeases | undefined> {
+  const { options, log, stops } = setup;
+  if (!(options.cluster && postgresStore && options.storeUrl)) return undefined;
+  let fleetRef: Fleet | undefined;
+  let linksRef: Links | undefined;
+  const pool = new pg.Pool({
+    connectionString: options.storeUrl,
+    max: 2,
+    application_name: 'fleetvisor-cluster',
+  });
+  pool.on('error', (error) => log.warn('a cluster connection failed', { error: error.message }));
+  stops.push(() => pool.end());
+  const shardCount = await initCluster(pool, options.cluster.shardCount ?? DEFAULT_SHARD_COUNT);
+  const instanceId =
+    options.cluster.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  const inShards = (shards: readonly number[]) => {
+    const set = new Set(shards);
+    return (deviceId: string) => set.has(shardOf(deviceId, shardCount));
+  };
+  const keeper = createLeaseKeeper({
+    pool,
+    instance: { id: instanceId, host: hostname(), pid: process.pid, apiUrl: options.cluster.apiUrl },
+    shardCount,
+    ...(options.cluster.leaseMs !== undefined ? { leaseMs: options.cluster.leaseMs } : {}),
+    logger: log,
+    gained: async (shards) => {
+      const which = inShards(shards);
+      const r = await fleetRef?.takeOver(which);
+      const online = linksRef?.hub?.resync(which) ?? 0;
+      log.info('cluster: devices taken over', {
+        shards: shards.length,
+        started: r?.started ?? 0,
+        online,
+      });
+    },
+    handOver: async (shards) => {
+      const which = inShards(shards);
+      linksRef?.hub?.release(which);
+      const n = (await fleetRef?.handOver(which, { save: true })) ?? 0;
+      log.info('cluster: devices handed over', { shards: shards.length, devices: n });
+    },
+    lost: (shards) => {
+      const which = inShards(shards);
+      linksRef?.hub?.release(which);
+      void fleetRef
+        ?.handOver(which, { save: false })
+        .catch((error: unknown) =>
+          log.error('cluster: stopping lost devices failed', { error: String(error) }),
+        );
+    },
+  });
+  postgresStore.setFence({ owner: instanceId, tokenOf: keeper.tokenOf });
+  log.info('cluster instance', { instance: instanceId, shards: shardCount, leaseMs: keeper.leaseMs });
+  return {
+    keeper,
+    pool,
+    follow: (fleet, links) => {
+      fleetRef = fleet;
+      linksRef = links;
+    },
+  };
+}
+
+/**
+ * Starts the lease keeper, then the command router and the device sync; their stops are pushed so
+ * that the router and sync stop first, then the keeper saves and hands over every device.
+ */
+export async function startClusterRouting(
+  setup: AppSetup,
+  k: LeaseKeeper,
+  parts: { readonly fleet: Fleet; readonly links: Links; readonly updates: FirmwareUpdates },
+): Promise<CommandRouter> {
+  const { options, log, stops } = setup;
+  const { fleet, links, updates } = parts;
+  await k.start();
+  // Graceful: every device saved and handed over, the leases released, before the rest stops.
+  stops.push(() => k.stop());
+  // Actions asked here on another instance's devices go to their owner, and the owner's come
+  // here; stopped first, so actions left pending are carried out by the shards' next owners.
+  const r = createCommandRouter({
+    url: options.storeUrl as string,
+    instanceId: k.instanceId,
+    shardCount: k.shardCount,
+    owns: k.owns,
+    ready: (id) => k.owns(id) && fleet.has(id),
+    run: async (id, action, args, actor) => {
+      // As the API does on a single instance: a device being updated takes no other command.
+      const updating = updateInProgress(updates, id);
+      if (updating) return { ok: false, error: updating };
+      return fleet.act(id, action, args, actor);
+    },
+    ...(options.cluster?.actTimeoutMs !== undefined ? { timeoutMs: options.cluster.actTimeoutMs } : {}),
+    logger: log,
+  });
+  await r.start();
+  stops.push(() => r.stop());
+  // Devices added on another instance (or by the config) in shards this one owns: loaded within
+  // a sync interval (docs/scale-out.md: additions are not routed).
+  const sync = setInterval(() => {
+    void fleet
+      .takeOver(k.owns)
+      .then((r) => {
+        if (r.started > 0) links.hub?.resync(k.owns);
+      })
+      .catch((error: unknown) => log.warn('cluster: device sync failed', { error: String(error) }));
+  }, 10_000);
+  sync.unref();
+  stops.push(async () => clearInterval(sync));
+  return r;
+}
+
+/** The app's `cluster`: the keeper, the router, and the cluster read from the database. */
+export function appCluster(leases: ClusterLeases, router: CommandRouter): AppCluster {
+  return { keeper: leases.keeper, router, view: () => clusterView(leases.pool) };
+}

@@ -1,0 +1,213 @@
+/**
+ * Firmware in the app (docs/firmware.md): the images of this database, the update jobs (each step
+ * saved, so a restarted app continues a job, and written to the event log), the rollouts in
+ * waves, the drift updater when the policy is `update`, and the jobs an earlier run left
+ * unfinished, continued once the links run.
+ *
+ * @example
+ * const fw = await openAppFirmware(setup, { file, demo, store, fleet, links, jobEnded: () => drift?.kick() });
+ * const drift = createDriftUpdater(setup, { ...fw, store, fleet });
+ * await restoreUpdates(setup, fw); // once the links are attached
+ */
+
+import type { Fleet } from '../../devices/fleet.js';
+import type { FirmwareDriftUpdater } from '../../firmware/drift-updater.js';
+import { createFirmwareDriftUpdater } from '../../firmware/drift-updater.js';
+import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
+import { createFirmwareUpdates } from '../../firmware/firmware-updates.js';
+import { openFirmware } from '../../firmware/index.js';
+import type { UpdateJobStep } from '../../firmware/update-job.js';
+import { FINAL_UPDATE_STEPS } from '../../firmware/update-job.js';
+import type { Store } from '../../store/store.js';
+import type { Links } from '../../transports/links.js';
+import type { App } from '../app.js';
+import type { RolloutRunner } from '../rollout-runner.js';
+import { createRolloutRunner } from '../rollout-runner.js';
+import type { AppSetup } from './setup.js';
+
+/**
+ * A device being updated takes no other command (a reboot on trial would roll it back): the
+ * refusal, or undefined when no update of it is in progress.
+ */
+export function updateInProgress(
+  updates: Pick<FirmwareUpdates, 'get'>,
+  id: string,
+): { readonly code: 'updating'; readonly message: string } | undefined {
+  const job = updates.get(id);
+  if (!job || FINAL_UPDATE_STEPS.includes(job.step)) return undefined;
+  return {
+    code: 'updating',
+    message: `'${id}' is being updated to ${job.version} (${job.step}); commands wait until the update ends`,
+  };
+}
+
+export interface AppFirmware {
+  readonly firmware: App['firmware'];
+  readonly updates: FirmwareUpdates;
+  readonly rollouts: RolloutRunner;
+}
+
+/**
+ * Opens the images (a trust list that does not load is logged and kept as the failure) and builds
+ * the update jobs and rollouts; nothing runs until the links are attached. `jobEnded` is called
+ * when a job reaches a final step.
+ */
+export async function openAppFirmware(
+  setup: AppSetup,
+  parts: {
+    readonly file: string;
+    readonly demo: boolean;
+    readonly store: Store;
+    readonly fleet: Fleet;
+    readonly links: Links;
+    readonly jobEnded: () => void;
+  },
+): Promise<AppFirmware> {
+  const { options, runtime, log, stops } = setup;
+  const { file, demo, store, fleet, links } = parts;
+  const firmware = await openFirmware({
+    dataDir: options.dataDir,
+    databaseFile: file,
+    demo,
+    kinds: fleet.kinds,
+    logger: log,
+  });
+  if (firmware.ok) stops.push(() => firmware.value.close());
+  else log.error(`firmware images unavailable: ${firmware.error.message}`, { code: firmware.error.code });
+  // Every step of every update is in the event log, so the device's history shows it.
+  const lastStep = new Map<string, string>();
+  const updates = createFirmwareUpdates({
+    runtime,
+    hub: () => links.hub,
+    onChange: (job) => {
+      const key = `${job.deviceId} ${job.transferId}`;
+      if (lastStep.get(key) === job.step) return; // progress within a step: live only
+      lastStep.set(key, job.step);
+      if (FINAL_UPDATE_STEPS.includes(job.step)) parts.jobEnded();
+      // Saved at every step, so a restarted app continues the job where it was.
+      if (firmware.ok)
+        void firmware.value.store
+          .saveJob(
+            {
+              deviceId: job.deviceId,
+              sha256: job.sha256,
+              transferId: job.transferId,
+              version: job.version,
+              step: job.step,
+              offset: job.offset,
+              boot: job.boot ?? null,
+              deadline: job.deadline ?? null,
+              error: job.error ? { ...job.error } : null,
+              actor: job.actor,
+              startedAt: job.startedAt,
+              updatedAt: runtime.clock.wallNow(),
+            },
+            FINAL_UPDATE_STEPS.includes(job.step),
+          )
+          .catch((e: unknown) =>
+            log.warn('firmware job not saved', { deviceId: job.deviceId, error: String(e) }),
+          );
+      void store
+        .appendEvents([
+          {
+            at: runtime.clock.wallNow(),
+            deviceId: job.deviceId,
+            kind: 'firmware.update',
+            data: {
+              step: job.step,
+              version: job.version,
+              transferId: job.transferId,
+              offset: job.offset,
+              size: job.size,
+              actor: job.actor,
+              startedAt: job.startedAt,
+              from: job.from,
+              ...(job.error ? { error: { ...job.error } } : {}),
+            },
+          },
+        ])
+        .catch((e: unknown) => log.warn('firmware update event not written', { error: String(e) }));
+    },
+  });
+  const rollouts = createRolloutRunner({
+    runtime,
+    store,
+    firmware: firmware.ok ? firmware.value : undefined,
+    updates,
+    fleet,
+  });
+  return { firmware, updates, rollouts };
+}
+
+/**
+ * The drift updater when `firmwareDrift` is `update` and the images opened (not started yet);
+ * undefined otherwise. A device in a running or paused rollout is left to the rollout.
+ */
+export function createDriftUpdater(
+  setup: AppSetup,
+  parts: AppFirmware & { readonly store: Store; readonly fleet: Fleet },
+): FirmwareDriftUpdater | undefined {
+  const { options, runtime, log } = setup;
+  const { firmware, updates, rollouts, store, fleet } = parts;
+  const firmwareDrift =
+    options.firmwareDrift === 'update' && firmware.ok
+      ? createFirmwareDriftUpdater({
+          runtime,
+          firmware: firmware.value,
+          updates,
+          fleet,
+          held: (id) =>
+            [...rollouts.all.values()].some((r) => {
+              const s = r.snapshot();
+              return (s.state === 'running' || s.state === 'paused') && s.devices[id] !== undefined;
+            }),
+          audit: (deviceId, data) =>
+            store
+              .appendEvents(
+                [{ at: runtime.clock.wallNow(), deviceId, kind: 'firmware.updateRequested', data }],
+                { durability: 'full' },
+              )
+              .then(() => undefined),
+        })
+      : undefined;
+  if (options.firmwareDrift === 'update' && !firmware.ok)
+    log.warn('--firmware-drift update has no effect: firmware images are unavailable');
+  return firmwareDrift;
+}
+
+/** Jobs an earlier run left unfinished continue at their step (docs/firmware.md §7). */
+export async function restoreUpdates(
+  setup: Pick<AppSetup, 'log'>,
+  parts: Pick<AppFirmware, 'firmware' | 'updates'>,
+): Promise<void> {
+  const { log } = setup;
+  const { firmware, updates } = parts;
+  if (!firmware.ok) return;
+  for (const row of await firmware.value.store.listJobs()) {
+    if (!row.ok) {
+      log.warn('firmware job row unreadable', { deviceId: row.id, message: row.error.message });
+      continue;
+    }
+    const j = row.value;
+    if (FINAL_UPDATE_STEPS.includes(j.step as UpdateJobStep) || updates.get(j.deviceId)) continue;
+    const image = await firmware.value.images.readImage(j.sha256);
+    if (!image.ok) {
+      log.warn('firmware job cannot continue: its image is gone', {
+        deviceId: j.deviceId,
+        sha256: j.sha256,
+      });
+      continue;
+    }
+    updates.restore(j.deviceId, {
+      image: image.value,
+      version: j.version,
+      actor: j.actor,
+      resume: {
+        step: j.step as UpdateJobStep,
+        boot: j.boot ?? undefined,
+        deadline: j.deadline ?? undefined,
+        startedAt: j.startedAt,
+      },
+    });
+  }
+}
