@@ -1,0 +1,168 @@
+/**
+ * The queries of routed actions (src/cluster/command-router.ts; schema: migration 3 of
+ * src/store/postgres-migrations.ts). Every time is the database's clock (`clock_timestamp()`).
+ * A request and its notification are one statement, as are an answer and its notification: a
+ * `pg_notify` is delivered on commit, so nobody is told of a row that is not there. A claim is one
+ * `UPDATE … WHERE status = 'pending'` checked against the claimer's unexpired lease on the row's
+ * shard, so two claims of one row never both succeed.
+ *
+ * @example
+ * const where = await whereIs(pool, 'pump-7', 17); // { known: true, owner: 'site-a-2' }
+ * await askOwner(pool, { id, deviceId: 'pump-7', shard: 17, action: 'identify', args: {}, actor: 'ann',
+ *   requestedBy: 'site-a-1', owner: 'site-a-2', timeoutMs: 15_000 });
+ * const claimed = await claimRoutedAction(pool, id, 'site-a-2'); // undefined: not for it (any more)
+ */
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+/** What goes to an instance's channel: a request for it (with the device), or an answer to it. */
+export type Notice =
+  | { readonly t: 'req'; readonly id: string; readonly d: string }
+  | { readonly t: 'ans'; readonly id: string };
+
+/** The channel an instance listens on: a safe identifier whatever its id. */
+export function actionChannelOf(instanceId: string): string {
+  return `fleetvisor_actions_${createHash('sha256').update(instanceId).digest('hex').slice(0, 16)}`;
+}
+
+/** Whether the device is in the fleet, and who holds an unexpired lease on its shard. */
+export async function whereIs(
+  db: Queryable,
+  deviceId: string,
+  shard: number,
+): Promise<{ known: boolean; owner: string | null } | undefined> {
+  const r = await db.query<{ known: boolean; owner: string | null }>(
+    `SELECT EXISTS (SELECT 1 FROM devices WHERE id = $1) AS known,
+       (SELECT owner FROM fleetvisor_leases
+        WHERE shard = $2 AND owner IS NOT NULL AND expires_at > clock_timestamp()) AS owner`,
+    [deviceId, shard],
+  );
+  return r.rows[0];
+}
+
+export interface RoutedRequest {
+  readonly id: string;
+  readonly deviceId: string;
+  readonly shard: number;
+  readonly action: string;
+  readonly args: unknown;
+  readonly actor: string;
+  readonly requestedBy: string;
+  readonly owner: string;
+  /** From now, on the database's clock: not claimed after. */
+  readonly timeoutMs: number;
+}
+
+/** Inserts the request, `pending`, and notifies the owner's channel. */
+export async function askOwner(db: Queryable, q: RoutedRequest): Promise<void> {
+  await db.query(
+    `WITH asked AS (
+       INSERT INTO fleetvisor_routed_actions
+         (id, device_id, shard, action, args, actor, requested_by, target, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp() + $9 * interval '1 millisecond')
+       RETURNING id)
+     SELECT pg_notify($10, $11) FROM asked`,
+    [
+      q.id,
+      q.deviceId,
+      q.shard,
+      q.action,
+      JSON.stringify(q.args ?? {}),
+      q.actor,
+      q.requestedBy,
+      q.owner,
+      q.timeoutMs,
+      actionChannelOf(q.owner),
+      JSON.stringify({ t: 'req', id: q.id, d: q.deviceId } satisfies Notice),
+    ],
+  );
+}
+
+export async function readRoutedAction(db: Queryable, id: string) {
+  const r = await db.query<{ status: string; result: string | null; claimed_by: string | null }>(
+    'SELECT status, result, claimed_by FROM fleetvisor_routed_actions WHERE id = $1',
+    [id],
+  );
+  return r.rows[0];
+}
+
+/** Marks a request nobody claimed `failed`, with why; false when it was claimed or answered already. */
+export async function giveUpRoutedAction(db: Queryable, id: string, resultText: string): Promise<boolean> {
+  const r = await db.query(
+    `UPDATE fleetvisor_routed_actions SET status = 'failed', result = $2, answered_at = clock_timestamp()
+     WHERE id = $1 AND status = 'pending'`,
+    [id, resultText],
+  );
+  return r.rowCount === 1;
+}
+
+export interface ClaimedAction {
+  readonly device_id: string;
+  readonly action: string;
+  readonly args: string;
+  readonly actor: string;
+  readonly requested_by: string;
+}
+
+/** Claims a pending, unexpired request of a shard `me` holds; undefined: not (any more). */
+export async function claimRoutedAction(
+  db: Queryable,
+  id: string,
+  me: string,
+): Promise<ClaimedAction | undefined> {
+  const claimed = await db.query<ClaimedAction>(
+    `UPDATE fleetvisor_routed_actions r
+     SET status = 'running', claimed_by = $2, claimed_at = clock_timestamp()
+     WHERE r.id = $1 AND r.status = 'pending' AND r.expires_at > clock_timestamp()
+       AND EXISTS (SELECT 1 FROM fleetvisor_leases l
+                   WHERE l.shard = r.shard AND l.owner = $2 AND l.expires_at > clock_timestamp())
+     RETURNING r.device_id, r.action, r.args, r.actor, r.requested_by`,
+    [id, me],
+  );
+  return claimed.rows[0];
+}
+
+/** Writes the reply to a request `me` claimed, `done`, and notifies the requester's channel. */
+export async function answerRoutedAction(
+  db: Queryable,
+  id: string,
+  me: string,
+  resultText: string,
+  requestedBy: string,
+): Promise<void> {
+  await db.query(
+    `WITH answered AS (
+       UPDATE fleetvisor_routed_actions SET status = 'done', result = $3, answered_at = clock_timestamp()
+       WHERE id = $1 AND status = 'running' AND claimed_by = $2
+       RETURNING id)
+     SELECT pg_notify($4, $5) FROM answered`,
+    [id, me, resultText, actionChannelOf(requestedBy), JSON.stringify({ t: 'ans', id } satisfies Notice)],
+  );
+}
+
+/** Pending, unexpired requests of the shards `me` holds, oldest first. */
+export async function pendingRoutedActions(
+  db: Queryable,
+  me: string,
+  limit: number,
+): Promise<{ id: string; device_id: string }[]> {
+  const r = await db.query<{ id: string; device_id: string }>(
+    `SELECT r.id, r.device_id FROM fleetvisor_routed_actions r
+     WHERE r.status = 'pending' AND r.expires_at > clock_timestamp()
+       AND r.shard IN (SELECT shard FROM fleetvisor_leases
+                       WHERE owner = $1 AND expires_at > clock_timestamp())
+     ORDER BY r.requested_at
+     LIMIT $2`,
+    [me, limit],
+  );
+  return r.rows;
+}
+
+/** Rows asked more than a day ago: the command log is the audit, not this table. */
+export async function deleteOldRoutedActions(db: Queryable): Promise<void> {
+  await db.query(
+    `DELETE FROM fleetvisor_routed_actions WHERE requested_at < clock_timestamp() - interval '1 day'`,
+  );
+}
