@@ -1,0 +1,373 @@
+/**
+ * The rollout process (what it does: rollout.ts, which makes it): starts the jobs its waves allow
+ * inside the maintenance window, follows each to its end, retries, pauses or aborts past the
+ * failure bounds, and picks up after an app restart. Its decisions are rollout-plan.ts's and
+ * maintenance-window.ts's, both pure.
+ *
+ * @example
+ * const r = new RolloutProcess(options);
+ * r.start(); await r.done;
+ */
+import type { Clock } from '../runtime/clock.js';
+import type { Logger } from '../runtime/runtime.js';
+import { formatMaintenanceWindow, maintenanceWindowAt } from './maintenance-window.js';
+import type { RolloutDeviceEntry } from './rollout-plan.js';
+import {
+  countDevices,
+  DEFAULT_WAVES,
+  devicesView,
+  initialDevices,
+  pastFailureBounds,
+  waveConcurrency,
+  waveEnds,
+  waveOutcome,
+} from './rollout-plan.js';
+import type {
+  RolloutOptions,
+  RolloutPolicy,
+  RolloutSnapshot,
+  RolloutState,
+  RolloutWave,
+} from './rollout-types.js';
+import type { UpdateJob, UpdateJobSnapshot } from './update-job-types.js';
+
+type Reason = { code: string; message: string };
+
+export class RolloutProcess {
+  readonly done: Promise<RolloutSnapshot>;
+  private resolveDone: (s: RolloutSnapshot) => void = () => {};
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly policy: RolloutPolicy;
+  private readonly waves: readonly RolloutWave[];
+  private readonly order: readonly string[];
+  private readonly ends: readonly number[];
+  private readonly successThreshold: number;
+  private readonly retries: number;
+  private readonly retryDelayMs: number;
+  private readonly createdAt: number;
+  private readonly actor: string;
+  private readonly devices: Map<string, RolloutDeviceEntry>;
+  private state: RolloutState;
+  private reason: string | undefined;
+  private wave: number;
+  private started = false;
+  private soaking = false;
+  private windowOpensAt: number | undefined;
+  private windowTimer = false;
+  /** The wave whose success threshold the operator waived by resuming. */
+  private waived = -1;
+  private pumping = false;
+  private pumpAgain = false;
+
+  constructor(private readonly options: RolloutOptions) {
+    this.log = options.runtime.logger;
+    this.clock = options.runtime.clock;
+    this.policy = options.policy ?? {};
+    this.waves = this.policy.waves ?? DEFAULT_WAVES;
+    this.order = [...new Set(options.devices)];
+    this.ends = waveEnds(this.order.length, this.waves);
+    this.successThreshold = this.policy.successThreshold ?? 1;
+    this.retries = this.policy.retries ?? 1;
+    this.retryDelayMs = this.policy.retryDelayMs ?? 5000;
+    this.createdAt = options.restore?.createdAt ?? this.clock.wallNow();
+    this.actor = options.actor ?? 'api';
+    this.devices = initialDevices(this.order, this.ends, options.restore?.devices);
+    this.state = options.restore?.state ?? 'running';
+    this.reason = options.restore?.reason;
+    this.wave = options.restore?.wave ?? 0;
+    this.done = new Promise<RolloutSnapshot>((r) => {
+      this.resolveDone = r;
+    });
+  }
+
+  snapshot(): RolloutSnapshot {
+    const { id, version, sha256 } = this.options;
+    return {
+      id,
+      version,
+      sha256,
+      state: this.state,
+      reason: this.reason,
+      window: this.policy.window ? formatMaintenanceWindow(this.policy.window) : undefined,
+      windowOpensAt: this.windowOpensAt,
+      wave: this.wave,
+      waveEnds: this.ends,
+      order: this.order,
+      devices: devicesView(this.devices),
+      counts: countDevices(this.devices.values()),
+      createdBy: this.actor,
+      createdAt: this.createdAt,
+    };
+  }
+
+  private changed(): void {
+    this.options.onChange?.(this.snapshot());
+  }
+
+  private end(final: RolloutState, why?: string): void {
+    this.state = final;
+    this.reason = why;
+    this.log.info('rollout ended', {
+      rollout: this.options.id,
+      state: final,
+      ...(why ? { reason: why } : {}),
+    });
+    this.changed();
+    this.resolveDone(this.snapshot());
+  }
+
+  private inWave(w: number): [string, RolloutDeviceEntry][] {
+    return [...this.devices.entries()].filter(([, d]) => d.wave === w);
+  }
+
+  /** Starts what the wave allows; re-entered (a device done at once), it runs once more after. */
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        this.pumpOnce();
+      } while (this.pumpAgain);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Whether jobs may start now; outside the window, a pump is set for its next opening. */
+  private windowAllows(): boolean {
+    if (!this.policy.window) return true;
+    const at = maintenanceWindowAt(this.policy.window, this.clock.wallNow());
+    if (at.opensAt !== this.windowOpensAt) {
+      this.windowOpensAt = at.opensAt;
+      this.changed();
+    }
+    if (at.open) return true;
+    if (!this.windowTimer && at.opensAt !== undefined) {
+      this.windowTimer = true;
+      this.clock.setTimeout(
+        () => {
+          this.windowTimer = false;
+          this.pump();
+        },
+        Math.max(1000, at.opensAt - this.clock.wallNow()),
+      );
+    }
+    return false;
+  }
+
+  private pumpOnce(): void {
+    if (this.state !== 'running' || this.soaking) return;
+    const here = this.inWave(this.wave);
+    let running = here.filter(([, d]) => d.state === 'updating').length;
+    const mayStart = here.some(([, d]) => d.state === 'pending') ? this.windowAllows() : true;
+    for (const [deviceId, d] of here) {
+      if (!mayStart || running >= waveConcurrency(this.waves, this.wave)) break;
+      if (d.state !== 'pending') continue;
+      this.launch(deviceId, d);
+      running++;
+    }
+    const outcome = waveOutcome(
+      here.map(([, d]) => d.state),
+      {
+        wave: this.wave,
+        waves: this.ends.length,
+        successThreshold: this.successThreshold,
+        waived: this.waived,
+      },
+    );
+    if (outcome.kind === 'open') return;
+    if (outcome.kind === 'belowThreshold') this.pauseFor(outcome.reason);
+    else if (outcome.kind === 'completed') this.end('completed');
+    else this.nextWave();
+  }
+
+  /** The wave is over and went well: the next one starts, after the soak if there is one. */
+  private nextWave(): void {
+    const soakMs = this.policy.soakMs ?? 0;
+    const next = () => {
+      this.soaking = false;
+      this.wave++;
+      this.changed();
+      this.pump();
+    };
+    if (soakMs > 0) {
+      this.soaking = true;
+      this.clock.setTimeout(next, soakMs);
+    } else next();
+  }
+
+  private launch(deviceId: string, d: RolloutDeviceEntry): void {
+    const { id, image, version } = this.options;
+    if (this.options.runningVersion?.(deviceId) === version) {
+      this.alreadyRunning(d);
+      return;
+    }
+    d.attempts++;
+    const r = this.options.updates.start(deviceId, { image, version, actor: `rollout:${id}` });
+    if (!r.ok && r.error.code === 'alreadyRunning') {
+      this.alreadyRunning(d);
+      return;
+    }
+    if (!r.ok) {
+      this.settle(
+        deviceId,
+        d,
+        { code: r.error.code, message: r.error.message },
+        r.error.code === 'notSupported',
+      );
+      return;
+    }
+    d.state = 'updating';
+    d.step = r.value.snapshot().step;
+    this.changed();
+    this.watch(deviceId, d, r.value);
+  }
+
+  /** The device runs the rollout's version already: not flashed again. */
+  private alreadyRunning(d: RolloutDeviceEntry): void {
+    d.state = 'succeeded';
+    d.step = 'alreadyRunning';
+    this.changed();
+    this.pump();
+  }
+
+  /** Follows a device's job to its end. */
+  private watch(deviceId: string, d: RolloutDeviceEntry, job: UpdateJob): void {
+    void job.done.then((final: UpdateJobSnapshot) => {
+      d.step = final.step;
+      if (final.step === 'succeeded') {
+        d.state = 'succeeded';
+        d.error = undefined;
+        this.changed();
+        this.pump();
+        return;
+      }
+      if (final.step === 'cancelled' && this.state === 'cancelled') return;
+      this.settle(
+        deviceId,
+        d,
+        final.error
+          ? { code: final.error.code, message: final.error.message }
+          : { code: final.step, message: final.step },
+        false,
+      );
+    });
+  }
+
+  /** A failed attempt: retried later, or failed for good (then the failure bounds are checked). */
+  private settle(deviceId: string, d: RolloutDeviceEntry, error: Reason, skip: boolean): void {
+    d.error = error;
+    if (skip) {
+      d.state = 'skipped';
+      this.changed();
+      this.pump();
+      return;
+    }
+    if (d.attempts <= this.retries) {
+      d.state = 'waitingRetry';
+      this.changed();
+      this.clock.setTimeout(() => {
+        if (d.state !== 'waitingRetry') return;
+        d.state = 'pending';
+        this.pump();
+      }, this.retryDelayMs * d.attempts);
+      return;
+    }
+    d.state = 'failed';
+    this.log.warn('rollout: device failed', {
+      rollout: this.options.id,
+      deviceId,
+      code: error.code,
+      message: error.message,
+    });
+    this.changed();
+    const past = pastFailureBounds(countDevices(this.devices.values()), this.policy);
+    if (past !== undefined && this.state === 'running') {
+      if (this.policy.onFailure === 'abort') {
+        this.abortRunning();
+        this.end('aborted', past);
+        return;
+      }
+      this.pauseFor(past);
+      return;
+    }
+    this.pump();
+  }
+
+  private pauseFor(why: string): void {
+    this.state = 'paused';
+    this.reason = why;
+    this.log.warn('rollout paused', { rollout: this.options.id, reason: why });
+    this.changed();
+  }
+
+  private abortRunning(): void {
+    for (const [deviceId, d] of this.devices) {
+      if (d.state === 'updating') this.options.updates.cancel(deviceId);
+      if (d.state === 'pending' || d.state === 'waitingRetry') d.state = 'skipped';
+    }
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    if (this.options.restore) {
+      this.continueRestored();
+      return;
+    }
+    const { id, version } = this.options;
+    this.log.info('rollout started', {
+      rollout: id,
+      version,
+      devices: this.order.length,
+      waves: this.ends.length,
+      actor: this.actor,
+    });
+    this.changed();
+    this.pump();
+  }
+
+  /** A rollout restored after an app restart: jobs that ran then continue (restored with it); the rest start again. */
+  private continueRestored(): void {
+    for (const [deviceId, d] of this.devices) {
+      if (d.state === 'waitingRetry') d.state = 'pending';
+      if (d.state !== 'updating') continue;
+      const job = this.options.findJob?.(deviceId);
+      if (job) this.watch(deviceId, d, job);
+      else {
+        d.state = 'pending';
+        d.attempts = Math.max(0, d.attempts - 1);
+      }
+    }
+    this.log.info('rollout resumed', { rollout: this.options.id, state: this.state, wave: this.wave + 1 });
+    this.changed();
+    if (this.state === 'running') this.pump();
+    else if (this.state !== 'paused') this.resolveDone(this.snapshot());
+  }
+
+  pause(why = 'paused by the operator'): void {
+    if (this.state === 'running') this.pauseFor(why);
+  }
+
+  resume(): void {
+    if (this.state !== 'paused') return;
+    this.state = 'running';
+    this.reason = undefined;
+    // The operator has seen why it paused: this wave's threshold no longer holds it back.
+    this.waived = this.wave;
+    this.changed();
+    this.pump();
+  }
+
+  cancel(): void {
+    if (this.state === 'completed' || this.state === 'aborted' || this.state === 'cancelled') return;
+    this.state = 'cancelled';
+    this.abortRunning();
+    this.end('cancelled', 'cancelled by the operator');
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The types of a rollout (rollout.ts makes it): its policy (waves, thresholds, retries, window),
+ * its snapshot (what the views show and the store saves, and what a restored one starts from),
+ * its options and its interface.
+ *
+ * @example
+ * const policy: RolloutPolicy = { waves: [{ count: 1 }, { share: 1, maxConcurrent: 5 }], onFailure: 'abort' };
+ */
+import type { Runtime } from '../runtime/runtime.js';
+import type { FirmwareUpdates } from './firmware-updates.js';
+import type { MaintenanceWindow } from './maintenance-window.js';
+import type { UpdateJob } from './update-job-types.js';
+
+export type RolloutState = 'running' | 'paused' | 'completed' | 'aborted' | 'cancelled';
+export type RolloutDeviceState = 'pending' | 'updating' | 'waitingRetry' | 'succeeded' | 'failed' | 'skipped';
+
+export interface RolloutWave {
+  /** Cumulative share of the device list this wave brings the rollout to (0 < share ≤ 1), or … */
+  readonly share?: number;
+  /** … a cumulative number of devices (the canary: `{ count: 1 }`). */
+  readonly count?: number;
+  /** Jobs at a time in this wave; default 10. */
+  readonly maxConcurrent?: number;
+}
+
+export interface RolloutPolicy {
+  readonly waves?: readonly RolloutWave[];
+  /** Share of a wave's devices that must succeed before the next wave; default 1 (all). */
+  readonly successThreshold?: number;
+  /** Failures allowed in all (count) before `onFailure`; default none (only the share counts). */
+  readonly maxFailures?: number;
+  /** Share of the devices tried so far that may fail before `onFailure`; default 0.2. */
+  readonly maxFailureShare?: number;
+  /** What happens past the failure bounds; default `pause`. */
+  readonly onFailure?: 'pause' | 'abort';
+  /** Wait between a wave's end and the next wave's start; default 0. */
+  readonly soakMs?: number;
+  /** Attempts after a failure per device; default 1. */
+  readonly retries?: number;
+  /** Delay before a retry, times the attempt number; default 5000. */
+  readonly retryDelayMs?: number;
+  /** Jobs start only inside this window; running ones finish when it closes. Default: always. */
+  readonly window?: MaintenanceWindow;
+}
+
+export interface RolloutDevice {
+  readonly state: RolloutDeviceState;
+  readonly wave: number;
+  readonly attempts: number;
+  /** The last job's step, and its error when it failed. */
+  readonly step: string | undefined;
+  readonly error: { readonly code: string; readonly message: string } | undefined;
+}
+
+export interface RolloutSnapshot {
+  readonly id: string;
+  readonly version: string;
+  readonly sha256: string;
+  readonly state: RolloutState;
+  /** Why it paused or aborted. */
+  readonly reason: string | undefined;
+  /** Its maintenance window as written (`mon-fri 02:00-04:00 utc`); undefined when it has none. */
+  readonly window?: string | undefined;
+  /** Outside its maintenance window: when the window opens next (wall ms); undefined when open or none. */
+  readonly windowOpensAt?: number | undefined;
+  /** 0-based index of the wave running (or last run). */
+  readonly wave: number;
+  /** Each wave's last device index (exclusive) in `order`. */
+  readonly waveEnds: readonly number[];
+  /** The frozen device list, in the order the waves take it. */
+  readonly order: readonly string[];
+  readonly devices: Readonly<Record<string, RolloutDevice>>;
+  readonly counts: Readonly<Record<RolloutDeviceState, number>>;
+  readonly createdBy: string;
+  readonly createdAt: number;
+}
+
+export interface RolloutOptions {
+  readonly runtime: Pick<Runtime, 'clock' | 'logger'>;
+  readonly updates: Pick<FirmwareUpdates, 'start' | 'cancel'>;
+  readonly id: string;
+  readonly image: Uint8Array;
+  readonly version: string;
+  readonly sha256: string;
+  readonly devices: readonly string[];
+  readonly policy?: RolloutPolicy;
+  readonly actor?: string;
+  readonly onChange?: (snapshot: RolloutSnapshot) => void;
+  /** Continue a rollout saved before an app restart (its last snapshot). */
+  readonly restore?: Pick<RolloutSnapshot, 'state' | 'reason' | 'wave' | 'devices' | 'createdAt'>;
+  /** The device's update job, when one runs (a restored rollout follows the jobs restored with it). */
+  readonly findJob?: (deviceId: string) => UpdateJob | undefined;
+  /** The version a device runs now: one already on the rollout's version is not flashed again. */
+  readonly runningVersion?: (deviceId: string) => string | undefined;
+}
+
+export interface Rollout {
+  readonly id: string;
+  start(): void;
+  pause(reason?: string): void;
+  resume(): void;
+  cancel(): void;
+  snapshot(): RolloutSnapshot;
+  /** Settles when the rollout completes, aborts or is cancelled (not on pause). */
+  readonly done: Promise<RolloutSnapshot>;
+}
