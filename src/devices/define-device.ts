@@ -66,6 +66,11 @@ export interface DeviceKindDef<TMachine extends AnyStateMachine, TAttrs> {
   /** Kind name, stored with each device; `[a-z0-9.-]+`. */
   readonly kind: string;
   readonly title?: string;
+  /**
+   * The convention its devices speak (`homie`, `sparkplug`, `modbus`), shown with each device;
+   * omitted: Fleetvisor's own protocol.
+   */
+  readonly convention?: string;
   readonly attributes: z.ZodType<TAttrs>;
   readonly machine: TMachine;
   /** Machine input made from the validated attributes (timeouts, etc.). */

@@ -42,7 +42,13 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
   const sources = { fleet: app.fleet, root: app.supervisor };
   const views: StreamViews = {
     tree: () => buildTree(sources),
-    row: (d) => row(d, live.lastSeen(d.id), app.fleet.guards.breakerState(d.id)),
+    row: (d) =>
+      row(
+        d,
+        live.lastSeen(d.id),
+        app.fleet.guards.breakerState(d.id),
+        app.fleet.kinds.get(d.kind)?.convention,
+      ),
     stats: () => stats(),
   };
   const stream = new PushStream(app, views, {

@@ -36,6 +36,8 @@ import type { CommandRouter } from '../cluster/command-router.js';
 import type { LeaseKeeper } from '../cluster/lease-keeper.js';
 import type { ClusterView } from '../cluster/leases.js';
 import type { Convention } from '../conventions/convention.js';
+import type { DiscoverySourceList } from '../conventions/discovery-sources.js';
+import { createDiscoverySources } from '../conventions/discovery-sources.js';
 import type { Fleet } from '../devices/fleet.js';
 import type { FirmwareDriftPolicy, FirmwareDriftUpdater } from '../firmware/drift-updater.js';
 import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
@@ -163,6 +165,11 @@ export interface App {
   readonly exports: ExportReader | undefined;
   readonly fleet: Fleet;
   readonly links: Links;
+  /**
+   * What the conventions' bridges (Homie, Sparkplug) discovered and wait for the operator; our own
+   * protocol's list is the link hub's (`links.hub.discovered()`). The API shows both as one.
+   */
+  readonly discovery: DiscoverySourceList;
   /** Where devices connect over MQTT. */
   readonly brokerUrl: string | undefined;
   readonly broker: EmbeddedBroker | undefined;
@@ -252,7 +259,9 @@ export async function startApp(options: AppOptions): Promise<App> {
     await startDevices(setup, root, fleet);
     await reconcileConfigDevices(setup, { fleet, store, accounts: broker.accounts });
     const alarms = await startAlarms(setup, { file, fleet, store });
+    const discovery = createDiscoverySources();
     await startLinks(setup, root, {
+      discovery,
       links,
       conventions,
       fleet,
@@ -280,6 +289,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       exports,
       fleet,
       links,
+      discovery,
       brokerUrl: mqtt.url,
       get broker() {
         return broker.current();

@@ -127,6 +127,8 @@ export interface DeviceRow {
   readonly timers: readonly TimerView[];
   /** The device's command circuit breaker when it is not closed (absent: closed). */
   readonly breaker?: 'open' | 'halfOpen';
+  /** The convention it speaks: `homie`, `sparkplug`, `modbus`; absent: Fleetvisor's own protocol. */
+  readonly convention?: string;
 }
 
 export interface MachineView {
@@ -260,6 +262,8 @@ export interface SystemStats {
 
 export interface DiscoveredView {
   readonly id: string;
+  /** The convention it was heard on: `own` (Fleetvisor's protocol), `homie`, `sparkplug`. */
+  readonly convention: string;
   readonly kind: string;
   readonly firmware: string;
   readonly via: string;

@@ -24,6 +24,9 @@ export interface PeerConfig {
   readonly keepalive: number;
   /** 0: no periodic DDATA. */
   readonly dataIntervalMs: number;
+  /** Its broker account, when the broker asks for one. */
+  readonly username?: string;
+  readonly password?: string;
 }
 
 export type PeerReport =
@@ -51,8 +54,8 @@ const startedAt = Date.now();
 
 const client = sparkplugClient.newClient({
   serverUrl: config.url,
-  username: '',
-  password: '',
+  username: config.username ?? '',
+  password: config.password ?? '',
   groupId: config.group,
   edgeNode: config.node,
   clientId: config.clientId,

@@ -1004,6 +1004,7 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
       ok([
         {
           id: 'unknown-42',
+          convention: 'own',
           kind: 'fleetvisor.generic',
           firmware: '1.4.2',
           via: 'mqtt',

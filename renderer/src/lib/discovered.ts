@@ -136,5 +136,5 @@ export async function adoptMany(
 export function matchesDiscovered(d: DiscoveredView, text: string): boolean {
   if (!text) return true;
   const q = text.toLowerCase();
-  return [d.id, d.kind, d.firmware, d.via, d.reason].some((s) => s.toLowerCase().includes(q));
+  return [d.id, d.convention, d.kind, d.firmware, d.via, d.reason].some((s) => s.toLowerCase().includes(q));
 }

@@ -105,17 +105,6 @@ function pad(n: number): string {
 }
 
 /**
- * The convention a device speaks, from its kind: `own` (Fleetvisor's protocol and any kind of
- * ours), `homie`, `sparkplug`, `modbus`.
- */
-export function conventionOf(kind: string): 'own' | 'homie' | 'sparkplug' | 'modbus' {
-  if (kind.startsWith('homie.')) return 'homie';
-  if (kind.startsWith('sparkplug.')) return 'sparkplug';
-  if (kind.startsWith('modbus.')) return 'modbus';
-  return 'own';
-}
-
-/**
  * The unit of a metric, from its name, for the names the simulator, the demo and the usual device
  * firmwares use (`temp` °C, `rssi` dBm, `uptime` s …); '' when unknown. The contract carries no
  * units yet, so a metric named otherwise shows its bare number.

@@ -28,7 +28,6 @@ import { describeCommand, eventDataForDisplay, formatCommandId, isFinal, toneOf 
 import type { UpdateEntry } from '../lib/firmware-jobs.js';
 import { percentOf, stepLabel, updateHistory, useFirmwareJobs } from '../lib/firmware-jobs.js';
 import {
-  conventionOf,
   formatAgo,
   formatBytes,
   formatDateTime,
@@ -272,7 +271,13 @@ export function DeviceDetailView({
 
       <section className="panel fw-history" aria-labelledby="fw-history-title" data-testid="device-updates">
         <h2 id="fw-history-title">Updates</h2>
-        <UpdateHistory id={id} kind={live.kind} status={d.status} now={now} />
+        <UpdateHistory
+          id={id}
+          kind={live.kind}
+          convention={live.convention ?? 'own'}
+          status={d.status}
+          now={now}
+        />
       </section>
 
       <section className="panel">
@@ -482,12 +487,12 @@ function DeviceEvents({ id, refreshKey }: { readonly id: string; readonly refres
 }
 
 /** Whether the device can be updated: it announced the `fw` capability in its hello. */
-function firmwareSupport(kind: string, status: Json): 'yes' | 'no' | 'unknown' {
+function firmwareSupport(convention: string, status: Json): 'yes' | 'no' | 'unknown' {
   const caps = isRecord(status) ? status.capabilities : undefined;
   if (Array.isArray(caps)) return caps.includes('fw') ? 'yes' : 'no';
   // Homie, Sparkplug and Modbus devices have no firmware channel; a protocol device that never
   // said hello has not told yet.
-  return conventionOf(kind) === 'own' ? 'unknown' : 'no';
+  return convention === 'own' ? 'unknown' : 'no';
 }
 
 function resultOf(e: UpdateEntry): { tone: string; text: string } {
@@ -501,11 +506,14 @@ function resultOf(e: UpdateEntry): { tone: string; text: string } {
 function UpdateHistory({
   id,
   kind,
+  convention,
   status,
   now,
 }: {
   readonly id: string;
   readonly kind: string;
+  /** From the device row: `own` for Fleetvisor's protocol. */
+  readonly convention: string;
   readonly status: Json;
   readonly now: number;
 }) {
@@ -522,12 +530,12 @@ function UpdateHistory({
     for (const e of liveEvents) if (e.deviceId === id && e.kind === 'firmware.update') bySeq.set(e.seq, e);
     return updateHistory([...bySeq.values()], job);
   }, [events.value, liveEvents, id, job]);
-  const support = firmwareSupport(kind, status);
+  const support = firmwareSupport(convention, status);
   const unsupported =
     support === 'no' ? (
       <p className="muted small-text" data-testid="fw-not-supported">
         Firmware update not supported:{' '}
-        {conventionOf(kind) === 'own'
+        {convention === 'own'
           ? `${id} does not announce the 'fw' capability in its hello.`
           : `${kind} devices have no firmware channel.`}
       </p>

@@ -272,11 +272,11 @@ function DiscoveredRow({
       <span role="gridcell" className="cell mono strong" title={d.id}>
         {d.id}
       </span>
-      <span role="gridcell" className="cell mono" title={d.kind}>
-        {d.kind}
+      <span role="gridcell" className="cell mono" title={`${d.kind} (${d.convention})`}>
+        <span className={`convention convention-${d.convention}`}>{d.convention}</span> {d.kind}
       </span>
-      <span role="gridcell" className="cell mono" title={d.firmware}>
-        {d.firmware}
+      <span role="gridcell" className="cell mono" title={d.firmware || 'the convention reports no firmware'}>
+        {d.firmware || '—'}
       </span>
       <span role="gridcell" className="cell" title={d.via}>
         {d.via}

@@ -21,7 +21,7 @@ import { ActResults } from '../components/ActResults.js';
 import { LinkBadge, StateBadge } from '../components/StateBadge.js';
 import { Empty, Waiting } from '../components/States.js';
 import { markText, markTitle, useFirmwareJobs } from '../lib/firmware-jobs.js';
-import { conventionOf, formatAgo } from '../lib/format.js';
+import { formatAgo } from '../lib/format.js';
 import { useCall, useNow, useVirtualRows } from '../lib/hooks.js';
 import { useClient, useLive } from '../store/use-live.js';
 import { ClusterShareNote } from './ClusterPanel.js';
@@ -635,8 +635,8 @@ const FleetRow = memo(function FleetRow({
       <span role="gridcell" className="cell" title={row.name}>
         <span>{row.name}</span>
       </span>
-      <span role="gridcell" className="cell muted" title={`${row.kind} (${conventionOf(row.kind)})`}>
-        <span className={`convention convention-${conventionOf(row.kind)}`}>{conventionOf(row.kind)}</span>
+      <span role="gridcell" className="cell muted" title={`${row.kind} (${row.convention ?? 'own'})`}>
+        <span className={`convention convention-${row.convention ?? 'own'}`}>{row.convention ?? 'own'}</span>
         <span className="kind-text">{row.kind}</span>
       </span>
       <span role="gridcell" className="cell">

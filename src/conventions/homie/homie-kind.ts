@@ -138,6 +138,7 @@ export type HomieSetArgs = z.infer<typeof homieSetArgs>;
 export const homieDevice = defineDevice({
   kind: HOMIE_KIND,
   title: 'Homie device',
+  convention: 'homie',
   attributes: homieAttributes,
   machine: homieMachine,
   actions: {

@@ -164,6 +164,7 @@ export const modbusMachine = setup({
 export const modbusDevice = defineDevice({
   kind: MODBUS_KIND,
   title: 'Modbus RTU device',
+  convention: 'modbus',
   attributes: modbusAttributes,
   machine: modbusMachine,
   actions: {

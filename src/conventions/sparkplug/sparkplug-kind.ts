@@ -173,6 +173,7 @@ const STALE_STUCK_MS = 5 * 60_000;
 export const sparkplugNodeKind = defineDevice({
   kind: SPARKPLUG_NODE_KIND,
   title: 'Sparkplug B edge node',
+  convention: 'sparkplug',
   attributes: sparkplugNodeAttributes,
   machine: sparkplugMachine,
   actions: {
@@ -189,6 +190,7 @@ export const sparkplugNodeKind = defineDevice({
 export const sparkplugDeviceKind = defineDevice({
   kind: SPARKPLUG_DEVICE_KIND,
   title: 'Sparkplug B device',
+  convention: 'sparkplug',
   attributes: sparkplugDeviceAttributes,
   machine: sparkplugMachine,
   actions: { write },

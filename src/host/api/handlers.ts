@@ -23,6 +23,7 @@ import type {
   ActResult,
   DeviceDetail,
   DeviceRow,
+  DiscoveredView,
   Envelope,
   GuardsView,
   HealthItem,
@@ -117,7 +118,7 @@ export function createHandlers(ctx: ApiContext): Handlers {
 
 /** Reads: the tree, devices, one device, telemetry, events, commands, health, stats, kinds. */
 function queryHandlers(ctx: ApiContext) {
-  const { fleet, store, links } = ctx.app;
+  const { fleet, store } = ctx.app;
   return {
     tree: async () => ctx.tree(),
 
@@ -190,7 +191,7 @@ function queryHandlers(ctx: ApiContext) {
       }),
 
     discovered: async (a) => {
-      const all = (links.hub?.discovered() ?? []).filter((d) => a.kind === undefined || d.kind === a.kind);
+      const all = discoveredEverywhere(ctx.app).filter((d) => a.kind === undefined || d.kind === a.kind);
       all.sort((x, y) => y.firstSeen - x.firstSeen);
       return all.slice(a.offset, a.offset + a.limit);
     },
@@ -200,7 +201,7 @@ function queryHandlers(ctx: ApiContext) {
 /** The operator's actions: act on devices, restart, kill, adopt, cancel a command, the demo. */
 function operatorHandlers(ctx: ApiContext) {
   const { app } = ctx;
-  const { fleet, links } = app;
+  const { fleet } = app;
   return {
     act: async (a, context) => {
       const actor = context.actor ?? a.actor;
@@ -291,8 +292,7 @@ function operatorHandlers(ctx: ApiContext) {
     },
 
     adopt: async (a, context) => {
-      const hub = links.hub ?? fail('unavailable', 'links are not running');
-      const r = await hub.adopt(a.id);
+      const r = await adoptAnywhere(app, a.id);
       if (!r.ok) fail(FLEET_CODES[r.error.code] ?? r.error.code, r.error.message);
       await auditDevice(app, a.id, 'adopt', context.actor ?? 'api', {
         kind: fleet.device(a.id)?.kind ?? null,
@@ -412,4 +412,24 @@ export async function callHandler(
     runtime.report(`api: ${m} failed`, error);
     return { ok: false, error: { code: 'internal', message: `${m} failed: ${(error as Error).message}` } };
   }
+}
+
+/**
+ * Every convention's discovered devices in one list: our own protocol's (the link hub) and those
+ * the convention bridges registered (Homie, Sparkplug), each row saying its convention.
+ */
+function discoveredEverywhere(app: App): DiscoveredView[] {
+  const own: DiscoveredView[] = (app.links.hub?.discovered() ?? []).map((d) => ({ ...d, convention: 'own' }));
+  return [...own, ...(app.discovery?.list() ?? [])];
+}
+
+/** Adopts through whoever lists the device: the link hub first, then the convention bridges. */
+async function adoptAnywhere(
+  app: App,
+  id: string,
+): Promise<{ ok: true } | { ok: false; error: { code: string; message: string } }> {
+  const hub = app.links.hub;
+  if (hub?.discovered().some((d) => d.id === id)) return hub.adopt(id);
+  if (app.discovery) return app.discovery.adopt(id);
+  return (hub ?? fail('unavailable', 'links are not running')).adopt(id);
 }

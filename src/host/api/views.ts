@@ -14,6 +14,7 @@ export const row = (
   d: DeviceView,
   lastSeen: number | null,
   breaker: 'closed' | 'open' | 'halfOpen' = 'closed',
+  convention?: string,
 ): DeviceRow => ({
   id: d.id,
   name: d.name,
@@ -37,6 +38,8 @@ export const row = (
   })),
   // Absent while closed: nothing added to 10,000 rows in the usual case.
   ...(breaker !== 'closed' ? { breaker } : {}),
+  // Absent for our own protocol's devices, for the same reason.
+  ...(convention !== undefined ? { convention } : {}),
 });
 
 export function eventView(e: EventRecord): EventView {

@@ -11,6 +11,7 @@
  */
 
 import type { Convention } from '../../conventions/convention.js';
+import type { DiscoverySources } from '../../conventions/discovery-sources.js';
 import { homieConvention } from '../../conventions/homie/homie-bridge.js';
 import { modbusConvention } from '../../conventions/modbus/modbus-bridge.js';
 import { sparkplugConvention } from '../../conventions/sparkplug/sparkplug-bridge.js';
@@ -140,12 +141,16 @@ export async function startLinks(
     readonly demo: boolean;
     readonly owns?: (deviceId: string) => boolean;
     readonly updates: FirmwareUpdates;
+    /** Where the conventions' bridges list what they discovered. */
+    readonly discovery: DiscoverySources;
     readonly attached: () => Promise<void>;
     readonly stopping: () => void;
   },
 ): Promise<void> {
   const { runtime, options } = setup;
-  const { links, fleet, conventions, store, mqtt: brokerSettings, demo, owns, updates } = parts;
+  const { links, fleet, conventions, store, mqtt: brokerSettings, demo, owns, updates, discovery } = parts;
+  // One adoption policy for our own protocol and every convention (a convention's own option wins).
+  const adopt = options.adopt ?? (demo ? 'auto' : 'manual');
   await root.startChild({
     id: 'links',
     type: 'supervisor',
@@ -156,14 +161,14 @@ export async function startLinks(
       await links.attach(
         fleet,
         {
-          adopt: options.adopt ?? (demo ? 'auto' : 'manual'),
+          adopt,
           ...(owns ? { owns } : {}),
           onFirmwareAck: (id, ack) => updates.ack(id, ack),
           onDeviceHello: (id, hello) => updates.hello(id, hello),
         },
         conventions.map((c) => ({
           id: c.name,
-          start: () => c.start({ runtime, fleet, store, broker: brokerSettings }),
+          start: () => c.start({ runtime, fleet, store, broker: brokerSettings, adopt, discovery }),
         })),
       );
       if (!links.supervisor) throw new Error('links: attach() left no supervisor');
