@@ -14,23 +14,11 @@
  * sources.list(); // [{ convention: 'homie', id: 'boiler', kind: 'homie.device', reason: 'manual', … }]
  * await sources.adopt('boiler'); // { ok: true } — or notFound when no convention lists it
  */
+import type { AdoptOutcome, Sighting } from '../devices/sighting.js';
 
 /** A device a convention heard from that is not in the fleet: waiting for the operator, or refused. */
-export interface ConventionSighting {
-  readonly id: string;
-  /** The fleet kind it would be added as. */
-  readonly kind: string;
-  /** What it reports as its firmware; '' when the convention carries none. */
-  readonly firmware: string;
-  /** Where it was heard: `homie`, `sparkplug:Plant1/Line4` … */
-  readonly via: string;
-  readonly firstSeen: number;
-  readonly lastSeen: number;
-  /** `manual` (waits for the operator), `adoptionPaused`, or why it could not be added. */
-  readonly reason: string;
-}
-
-export type AdoptOutcome = { ok: true } | { ok: false; error: { code: string; message: string } };
+export type ConventionSighting = Sighting;
+export type { AdoptOutcome };
 
 /** What a bridge offers the host's Discovered view. */
 export interface ConventionDiscovery {

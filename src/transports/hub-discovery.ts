@@ -11,24 +11,15 @@
  * await discovery.adopt('pump-9'); // { ok: true }: in the fleet, its hello handled
  */
 import type { Fleet } from '../devices/fleet.js';
+import type { AdoptOutcome, Sighting } from '../devices/sighting.js';
 import type { JsonValue } from '../lib/json.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { LinkHandle, Session } from './link-session.js';
 import type { DeviceId, Message } from './protocol.js';
 
 /** A device that said hello and is not in the fleet. */
-export interface DiscoveredDevice {
-  readonly id: string;
-  readonly kind: string;
-  readonly firmware: string;
-  readonly via: string;
-  readonly firstSeen: number;
-  readonly lastSeen: number;
-  /** Why it was not adopted: `manual` (waits for the operator), `unknownKind`, `addFailed: …`. */
-  readonly reason: string;
-}
-
-export type AdoptResult = { ok: true } | { ok: false; error: { code: string; message: string } };
+export type DiscoveredDevice = Sighting;
+export type AdoptResult = AdoptOutcome;
 
 export interface HubDiscoveryOptions {
   readonly runtime: Runtime;
