@@ -62,6 +62,7 @@ const METHOD_SET: { readonly [M in Method]: true } = {
   alarmRules: true,
   alarmRuleSet: true,
   alarmRuleDelete: true,
+  latestValues: true,
   firmwareUpdate: true,
   firmwareJobs: true,
   firmwareCancel: true,

@@ -725,6 +725,10 @@ export const METHODS = {
   /** Creates or replaces a rule (by its id); validated by the rule schema (src/alarms/rules.ts), `badRequest` naming the field. */
   alarmRuleSet: z.object({ rule: z.record(z.string(), z.json()) }).strict(),
   alarmRuleDelete: z.object({ id: z.string().min(1).max(64) }).strict(),
+  /** The latest value of one metric per device (of `ids` if given), and every metric name heard (src/host/api/latest.ts). */
+  latestValues: z
+    .object({ metric: z.string().min(1).max(64).optional(), ids: z.array(id).min(1).max(10_000).optional() })
+    .strict(),
 } as const;
 
 export type Method = keyof typeof METHODS;
@@ -815,6 +819,11 @@ export interface Results {
   alarmRules: readonly AlarmRuleView[];
   alarmRuleSet: AlarmRuleView;
   alarmRuleDelete: { readonly deleted: string };
+  /** Values heard since the host started; `values` empty without `metric`. */
+  latestValues: {
+    readonly metrics: readonly string[];
+    readonly values: readonly { readonly id: string; readonly at: number; readonly value: number }[];
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1067,6 +1067,19 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
     modbusTestRead: () => fail('unavailable', 'no Modbus bridge in the fake host'),
     devicesExport: (a) => ok({ format: a.format ?? 'json', count: 0, text: '' }),
     devicesImport: () => fail('notAllowed', 'the fake fleet is fixed'),
+    // What the last report said, from the same signal the pushes use.
+    latestValues: (a) => {
+      const names = [...new Set(Object.values(METRICS).flat())].sort();
+      const values: { id: string; at: number; value: number }[] = [];
+      const wanted = a.ids ? new Set(a.ids) : null;
+      for (const [id, device] of devices) {
+        const at = device.row.lastSeen;
+        if (a.metric === undefined || at === null || (wanted && !wanted.has(id))) continue;
+        if ((METRICS[device.row.kind as Kind] ?? []).includes(a.metric))
+          values.push({ id, at, value: round(signal(id, a.metric, at)) });
+      }
+      return ok({ metrics: names, values });
+    },
   };
 
   const delayFor = (method: Method) =>

@@ -25,6 +25,7 @@ import type {
   PushMessage,
   Snapshot,
   SystemStats,
+  TelemetryPoint,
   TreeNode,
   TypedClient,
 } from '../../../src/host/contract.js';
@@ -84,6 +85,11 @@ export interface LiveStore {
     metric: string,
     onChange: (series: SeriesRing) => void,
   ): { series: SeriesRing; stop: () => void };
+  /**
+   * Hears every pushed telemetry point (the latest per device and metric since the last push), as
+   * it is applied: for models that keep their own figures (the fleet table's metric columns).
+   */
+  watchTelemetry(listener: (points: readonly TelemetryPoint[]) => void): () => void;
   /** Publishes pending changes now (tests, and hidden windows that want a render). */
   flush(): void;
   /** Tells the store what the transport knows first: a closed socket, a refused token. */
@@ -120,6 +126,7 @@ export function createLiveStore(client: TypedClient, options: LiveStoreOptions =
   const statsHistory: Ring<SystemStats> = createRing(STATS_HISTORY);
   const series = new Map<string, Watched>();
   const listeners = new Set<() => void>();
+  const telemetryListeners = new Set<(points: readonly TelemetryPoint[]) => void>();
 
   let state: LiveState = {
     connection: { kind: 'connecting', since: now() },
@@ -234,6 +241,7 @@ export function createLiveStore(client: TypedClient, options: LiveStoreOptions =
       for (const event of diff.events) events.push(event);
       eventsDirty = true;
     }
+    if (diff.telemetry.length > 0) for (const listener of [...telemetryListeners]) listener(diff.telemetry);
     for (const point of diff.telemetry) {
       const watched = series.get(seriesKey(point.id, point.metric));
       if (!watched) continue;
@@ -289,6 +297,10 @@ export function createLiveStore(client: TypedClient, options: LiveStoreOptions =
     },
     apply,
     flush,
+    watchTelemetry(listener) {
+      telemetryListeners.add(listener);
+      return () => telemetryListeners.delete(listener);
+    },
     start() {
       const unsubscribe = client.subscribe(apply);
       // A quiet host and a gone host look alike on the push stream: after a silence, ask.

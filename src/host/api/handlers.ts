@@ -38,6 +38,7 @@ import { METHODS } from '../contract.js';
 import { alarmHandlers } from './alarms.js';
 import { auditDevice, devicesAdminHandlers } from './devices-admin.js';
 import { firmwareHandlers } from './firmware.js';
+import { latestHandlers } from './latest.js';
 import type { LiveFigures } from './live.js';
 import { rolloutHandlers } from './rollouts.js';
 import { settingsHandlers } from './settings.js';
@@ -113,6 +114,7 @@ export function createHandlers(ctx: ApiContext): Handlers {
     },
     ...alarmHandlers(ctx.app),
     ...devicesAdminHandlers(ctx),
+    ...latestHandlers(ctx.app),
   };
 }
 
