@@ -21,6 +21,8 @@ import { ActResults } from '../components/ActResults.js';
 import { LinkBadge, StateBadge } from '../components/StateBadge.js';
 import { Empty, Waiting } from '../components/States.js';
 import { markText, markTitle, useFirmwareJobs } from '../lib/firmware-jobs.js';
+import type { SortKey } from '../lib/fleet-sort.js';
+import { matches, naturalKey, sortDevices } from '../lib/fleet-sort.js';
 import { formatAgo } from '../lib/format.js';
 import { useCall, useNow, useVirtualRows } from '../lib/hooks.js';
 import { useClient, useLive } from '../store/use-live.js';
@@ -28,19 +30,12 @@ import { ClusterShareNote } from './ClusterPanel.js';
 import { BreakerMark } from './CommandGuards.js';
 import { AddDeviceButton } from './DeviceAdmin.js';
 
+// The order and filter moved to lib/fleet-sort.ts; importers of this module keep their names.
+export type { FleetFilter, SortKey } from '../lib/fleet-sort.js';
+export { matches, sortDevices } from '../lib/fleet-sort.js';
+
 export const ROW_HEIGHT = 28;
 const HEADER_HEIGHT = 31;
-
-export type SortKey =
-  | 'id'
-  | 'name'
-  | 'kind'
-  | 'state'
-  | 'link'
-  | 'firmware'
-  | 'lastSeen'
-  | 'drift'
-  | 'restarts';
 
 export interface FleetUi {
   readonly text: string;
@@ -81,111 +76,6 @@ const COLUMNS: readonly { key: SortKey; label: string; numeric?: boolean }[] = [
   { key: 'drift', label: 'Drift', numeric: true },
   { key: 'restarts', label: 'Restarts', numeric: true },
 ];
-
-// Every push replaces the rows that changed (a live device's every second: its "last seen"), so
-// nothing is cached per row object; the texts a key is made of rarely change, so keys are cached
-// by text.
-const naturalKeys = new Map<string, string>();
-
-/** `pump-2` before `pump-10`: digits padded, case folded; plain `<` then sorts naturally. */
-function naturalKey(text: string): string {
-  let key = naturalKeys.get(text);
-  if (key === undefined) {
-    if (naturalKeys.size >= 200_000) naturalKeys.clear();
-    key = text.toLowerCase().replace(/\d+/g, (d) => d.padStart(12, '0'));
-    naturalKeys.set(text, key);
-  }
-  return key;
-}
-
-function sortValue(row: DeviceRow, key: SortKey): string | number {
-  switch (key) {
-    case 'lastSeen':
-      return row.lastSeen ?? 0;
-    case 'drift':
-      return row.drift;
-    case 'restarts':
-      return row.restarts;
-    case 'link':
-      return `${row.link.up ? 1 : 0}${naturalKey(row.link.via ?? '')}`;
-    case 'firmware':
-      return naturalKey(row.firmware ?? '');
-    case 'state':
-      return row.health === 'failed' ? '!' : naturalKey(row.state);
-    default:
-      return naturalKey(row[key]);
-  }
-}
-
-interface Keyed {
-  readonly row: DeviceRow;
-  readonly key: string | number;
-  readonly tie: string;
-}
-
-/**
- * Every device sorted by `sort` (ties by id, ascending). `previous` is the last order: fed in that
- * order, a re-sort after a push that moved nothing is one pass (the sort finds one sorted run), and
- * a flip of direction one reversed run. Each key is computed once, not once per comparison.
- */
-export function sortDevices(
-  devices: ReadonlyMap<string, DeviceRow>,
-  sort: SortKey,
-  descending: boolean,
-  previous: readonly DeviceRow[] = [],
-): DeviceRow[] {
-  const keyed: Keyed[] = [];
-  const add = (row: DeviceRow) => keyed.push({ row, key: sortValue(row, sort), tie: naturalKey(row.id) });
-  for (const old of previous) {
-    const row = devices.get(old.id);
-    if (row) add(row);
-  }
-  if (keyed.length !== devices.size) {
-    const taken = new Set(previous.map((r) => r.id));
-    for (const row of devices.values()) if (!taken.has(row.id)) add(row);
-  }
-  const dir = descending ? -1 : 1;
-  keyed.sort((a, b) =>
-    a.key < b.key ? -dir : a.key > b.key ? dir : a.tie < b.tie ? -1 : a.tie > b.tie ? 1 : 0,
-  );
-  return keyed.map((k) => k.row);
-}
-
-/** The lowercased texts the filter box searches, per device, kept while they stay the same. */
-const haystacks = new Map<
-  string,
-  { name: string; firmware: string | null; tags: readonly string[]; text: string }
->();
-
-function haystackOf(row: DeviceRow): string {
-  const cached = haystacks.get(row.id);
-  if (
-    cached &&
-    cached.name === row.name &&
-    cached.firmware === row.firmware &&
-    cached.tags.length === row.tags.length &&
-    cached.tags.every((t, i) => t === row.tags[i])
-  )
-    return cached.text;
-  if (haystacks.size >= 200_000) haystacks.clear();
-  // One line per field: the box's text holds no line break, so a match never spans two fields.
-  const text = [row.id, row.name, row.firmware ?? '', ...row.tags].join('\n').toLowerCase();
-  haystacks.set(row.id, { name: row.name, firmware: row.firmware, tags: row.tags, text });
-  return text;
-}
-
-export function matches(row: DeviceRow, ui: Pick<FleetUi, 'text' | 'kind' | 'state' | 'tag'>): boolean {
-  if (ui.kind && row.kind !== ui.kind) return false;
-  if (ui.tag && !row.tags.includes(ui.tag)) return false;
-  if (ui.state) {
-    if (ui.state === 'health:failed') {
-      if (row.health !== 'failed') return false;
-    } else if (row.state !== ui.state && !row.state.startsWith(`${ui.state}.`)) return false;
-  }
-  // The id, name, firmware or a tag holds the text, case folded.
-  if (ui.text && !haystackOf(row).includes(ui.text.toLowerCase())) return false;
-  return true;
-}
 
 export function FleetView({
   ui,
