@@ -7,7 +7,10 @@
  * normalizeBase('homie/'); // 'homie'
  */
 
+import { z } from 'zod';
+import { callback, checkOptions, nonEmptyString, nonNegativeInt, positiveInt } from '../../lib/options.js';
 import type { ReconnectOptions } from '../../transports/reconnect.js';
+import { reconnectSchema } from '../../transports/reconnect.js';
 import { BASE_TOPIC, quote } from './homie-values.js';
 
 export interface HomieConventionOptions {
@@ -50,34 +53,27 @@ export function normalizeBase(base: string | undefined): string {
   return b;
 }
 
-/** Throws RangeError naming the first bad field. */
+/** What `homieConvention` accepts; the bridge fills the defaults itself. */
+export const homieOptionsSchema = z.object({
+  baseTopic: z.string({ error: 'must be a string' }).optional(),
+  adopt: z.enum(['auto', 'manual'], { error: "must be 'auto' or 'manual'" }).optional(),
+  clientId: nonEmptyString.optional(),
+  setTimeoutMs: positiveInt.optional(),
+  maxOpenSetsPerDevice: positiveInt.optional(),
+  keepaliveMs: positiveInt.optional(),
+  connectTimeoutMs: positiveInt.optional(),
+  maxDevices: positiveInt.optional(),
+  maxPropertiesPerDevice: positiveInt.optional(),
+  maxPayloadBytes: positiveInt.optional(),
+  maxErrorEventsPerMinute: nonNegativeInt.optional(),
+  statusDelayMs: nonNegativeInt.optional(),
+  resyncDelayMs: nonNegativeInt.optional(),
+  reconnect: reconnectSchema.optional(),
+  random: callback.optional(),
+});
+
+/** Throws RangeError naming the first bad field (the base topic's rule is {@link normalizeBase}'s). */
 export function validateOptions(o: HomieConventionOptions): void {
-  if (o.adopt !== undefined && o.adopt !== 'auto' && o.adopt !== 'manual')
-    throw new RangeError(`homie: adopt must be 'auto' or 'manual', got ${quote(String(o.adopt))}`);
-  const positive: [string, number | undefined][] = [
-    ['setTimeoutMs', o.setTimeoutMs],
-    ['maxOpenSetsPerDevice', o.maxOpenSetsPerDevice],
-    ['keepaliveMs', o.keepaliveMs],
-    ['connectTimeoutMs', o.connectTimeoutMs],
-    ['maxDevices', o.maxDevices],
-    ['maxPropertiesPerDevice', o.maxPropertiesPerDevice],
-    ['maxPayloadBytes', o.maxPayloadBytes],
-    ['reconnect.initialMs', o.reconnect?.initialMs],
-    ['reconnect.maxMs', o.reconnect?.maxMs],
-    ['reconnect.stableMs', o.reconnect?.stableMs],
-  ];
-  for (const [field, value] of positive)
-    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0))
-      throw new RangeError(`homie: ${field} must be a positive integer, got ${String(value)}`);
-  const nonNegative: [string, number | undefined][] = [
-    ['maxErrorEventsPerMinute', o.maxErrorEventsPerMinute],
-    ['statusDelayMs', o.statusDelayMs],
-    ['resyncDelayMs', o.resyncDelayMs],
-  ];
-  for (const [field, value] of nonNegative)
-    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0))
-      throw new RangeError(`homie: ${field} must be a non-negative integer, got ${String(value)}`);
-  const jitter = o.reconnect?.jitter;
-  if (jitter !== undefined && !(jitter >= 0 && jitter <= 1))
-    throw new RangeError(`homie: reconnect.jitter must be within 0…1, got ${String(jitter)}`);
+  checkOptions('homieConvention', homieOptionsSchema, o);
+  normalizeBase(o.baseTopic);
 }

@@ -6,7 +6,10 @@
  * validateSparkplugOptions({ hostId: 'scada', groups: ['Plant1'] }); // fine
  * validateSparkplugOptions({ groups: ['STATE'] }); // RangeError: 'STATE' is reserved, not a group
  */
+import { z } from 'zod';
+import { callback, checkOptions, nonEmptyString, nonNegativeInt, positiveInt } from '../../lib/options.js';
 import type { ReconnectOptions } from '../../transports/reconnect.js';
+import { reconnectSchema } from '../../transports/reconnect.js';
 import { topicLevelProblem } from './sparkplug-codec.js';
 
 export interface SparkplugOptions {
@@ -46,37 +49,38 @@ export interface SparkplugOptions {
   readonly random?: () => number;
 }
 
+/** A Sparkplug topic level (a host id, a group): no '/', '+' or '#' (the codec's `topicLevelProblem`). */
+const topicLevel = z
+  .string({ error: 'must be a non-empty string' })
+  .min(1, { error: 'must be a non-empty string' })
+  .refine((v) => topicLevelProblem(v) === undefined, { error: "must not contain '/', '+' or '#'" });
+
+/** What `sparkplugConvention` accepts; the bridge fills the defaults itself. */
+export const sparkplugOptionsSchema = z.object({
+  hostId: topicLevel.optional(),
+  groups: z
+    .array(
+      topicLevel.refine((g) => g !== 'STATE', { error: "is 'STATE', which is reserved, not a group" }),
+      {
+        error: 'must be an array of group ids',
+      },
+    )
+    .optional(),
+  adopt: z.enum(['auto', 'manual'], { error: "must be 'auto' or 'manual'" }).optional(),
+  clientId: nonEmptyString.optional(),
+  commandTimeoutMs: positiveInt.optional(),
+  rebirthMinIntervalMs: nonNegativeInt.optional(),
+  maxRebirthsPerMinute: nonNegativeInt.optional(),
+  rebirthOnConnect: z.boolean({ error: 'must be true or false' }).optional(),
+  maxPayloadBytes: positiveInt.optional(),
+  maxErrorEventsPerMinute: nonNegativeInt.optional(),
+  keepaliveMs: positiveInt.optional(),
+  connectTimeoutMs: positiveInt.optional(),
+  reconnect: reconnectSchema.optional(),
+  random: callback.optional(),
+});
+
 /** Throws `RangeError` for a bad option, naming the field. */
 export function validateSparkplugOptions(o: SparkplugOptions): void {
-  const hostProblem = topicLevelProblem(o.hostId ?? 'fleetvisor');
-  if (hostProblem) throw new RangeError(`sparkplugConvention: hostId ${hostProblem}`);
-  if (o.groups !== undefined) {
-    if (!Array.isArray(o.groups))
-      throw new RangeError('sparkplugConvention: groups must be an array of group ids');
-    for (const g of o.groups) {
-      const p = topicLevelProblem(g);
-      if (p) throw new RangeError(`sparkplugConvention: group ${p}`);
-      if (g === 'STATE') throw new RangeError("sparkplugConvention: 'STATE' is reserved, not a group");
-    }
-  }
-  if (o.adopt !== undefined && o.adopt !== 'auto' && o.adopt !== 'manual')
-    throw new RangeError(`sparkplugConvention: adopt must be 'auto' or 'manual', got ${String(o.adopt)}`);
-  const positive: [string, number | undefined][] = [
-    ['commandTimeoutMs', o.commandTimeoutMs],
-    ['maxPayloadBytes', o.maxPayloadBytes],
-    ['keepaliveMs', o.keepaliveMs],
-    ['connectTimeoutMs', o.connectTimeoutMs],
-  ];
-  for (const [field, value] of positive)
-    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0))
-      throw new RangeError(`sparkplugConvention: ${field} must be a positive integer, got ${String(value)}`);
-  for (const [field, value] of [
-    ['rebirthMinIntervalMs', o.rebirthMinIntervalMs],
-    ['maxRebirthsPerMinute', o.maxRebirthsPerMinute],
-    ['maxErrorEventsPerMinute', o.maxErrorEventsPerMinute],
-  ] as const)
-    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0))
-      throw new RangeError(
-        `sparkplugConvention: ${field} must be a non-negative integer, got ${String(value)}`,
-      );
+  checkOptions('sparkplugConvention', sparkplugOptionsSchema, o);
 }
