@@ -35,6 +35,7 @@ import type {
   TreeNode,
 } from '../contract.js';
 import { METHODS } from '../contract.js';
+import { createActPacing } from './act-pacing.js';
 import { alarmHandlers } from './alarms.js';
 import { auditDevice, devicesAdminHandlers } from './devices-admin.js';
 import { firmwareHandlers } from './firmware.js';
@@ -208,6 +209,8 @@ function operatorHandlers(ctx: ApiContext) {
     act: async (a, context) => {
       const actor = context.actor ?? a.actor;
       const results: ActResult[] = new Array(a.ids.length);
+      // Through the fleet's rate limit, not cut off by it (src/host/api/act-pacing.ts).
+      const paced = createActPacing(app.runtime.clock);
       let next = 0;
       const worker = async () => {
         while (next < a.ids.length) {
@@ -219,9 +222,11 @@ function operatorHandlers(ctx: ApiContext) {
             continue;
           }
           // In a cluster, carried out by the device's owner, whichever instance was asked.
-          const r = app.cluster
-            ? await app.cluster.router.act(id, a.action, a.args, actor)
-            : await fleet.act(id, a.action, a.args, actor);
+          const r = await paced(() =>
+            app.cluster
+              ? app.cluster.router.act(id, a.action, a.args, actor)
+              : fleet.act(id, a.action, a.args, actor),
+          );
           results[i] = r.ok
             ? {
                 id,
