@@ -39,6 +39,8 @@ const METHOD_SET: { readonly [M in Method]: true } = {
   tree: true,
   devices: true,
   device: true,
+  deviceInspect: true,
+  sendEvent: true,
   telemetry: true,
   events: true,
   commands: true,

@@ -30,8 +30,9 @@
  *
  * The parts live in `fleet/`, one concern each: `persistence` (event log, snapshots),
  * `child-specs` and `crash-loop` (the tree), `link-sync` (presence, liveness), `activity`
- * (telemetry, signs of life), `actions`, `reconcile`, `membership` (add, remove, restart) and
- * `restore` (app start); this file assembles them.
+ * (telemetry, signs of life), `actions`, `reconcile`, `membership` (add, remove, restart),
+ * `restore` (app start) and `send-event` (the inspector's view and hand-sent events); this file
+ * assembles them.
  *
  * @example
  * const fleet = createFleet({ runtime, store, kinds: [genericDevice] });
@@ -54,9 +55,11 @@ import { createMembership } from './fleet/membership.js';
 import { createEventWriter, createSnapshotWriter } from './fleet/persistence.js';
 import { createReconcileLoop } from './fleet/reconcile.js';
 import { restoreDevices } from './fleet/restore.js';
+import { inspectMachine, sendEvent } from './fleet/send-event.js';
 import type { Fleet, FleetEvent, FleetOptions } from './fleet/types.js';
 import { createLifecycleSummary } from './lifecycle-summary.js';
 
+export type { MachineInspection, SendEventErrorCode, SentEvent } from './fleet/send-event.js';
 export type {
   ActionReply,
   AddDeviceInput,
@@ -210,6 +213,8 @@ export function createFleet(options: FleetOptions): Fleet {
     },
     list: () => [...entries.values()].map(view),
     machineOf: (id) => entries.get(id)?.machine,
+    inspect: (id) => inspectMachine(ctx, id),
+    sendEvent: (id, event, payload, actor) => sendEvent(ctx, id, event, payload, actor),
     act,
     observe: activity.observe,
     watchEvents(listener) {

@@ -158,6 +158,40 @@ export interface DeviceDetail extends DeviceRow {
   readonly guards?: GuardsView;
 }
 
+/** One event a device's machine processed, as the inspector lists it. */
+export interface MachineEventView {
+  /** Wall-clock ms. */
+  readonly at: number;
+  /** `HELLO`, `LINK_DOWN`, … ; xstate's own: `xstate.init` (started or restored), `xstate.after.…` (a delay). */
+  readonly type: string;
+  /** Its fields besides `type`; past 2,000 characters of JSON, a string cut there (`truncated`). */
+  readonly payload: Json;
+  readonly truncated?: boolean;
+  /** The state before and after it (equal: it changed the context only, or nothing). */
+  readonly from: string;
+  readonly to: string;
+}
+
+/** A device's machine for the inspector (`deviceInspect`). */
+export interface DeviceInspection {
+  readonly id: string;
+  readonly state: string;
+  /** False when failed or restarting: nothing can be sent. */
+  readonly running: boolean;
+  /** The machine's context as persisted (JSON); null before it ever ran. */
+  readonly context: Json;
+  /** Every event type the machine has a transition on. */
+  readonly events: readonly string[];
+  /** Those its current state accepts: what `sendEvent` takes now. */
+  readonly accepts: readonly string[];
+  /** The last events it processed, newest first (at most 20). */
+  readonly lastEvents: readonly MachineEventView[];
+  /** Wall-clock ms since when this host kept the device's events (older ones are not known). */
+  readonly recordedSince: number;
+  /** The largest `sendEvent` payload, as JSON text. */
+  readonly maxPayloadChars: number;
+}
+
 /** A device's command guards: its circuit breaker and its token bucket. */
 export interface GuardsView {
   readonly breaker: {
@@ -529,6 +563,14 @@ export const METHODS = {
     })
     .strict(),
   device: z.object({ id }).strict(),
+  /** A device's machine: state, context, the events it accepts now, the last ones it processed. */
+  deviceInspect: z.object({ id }).strict(),
+  /**
+   * Sends an event to a device's machine by hand, with `payload` (a JSON object) as its fields;
+   * audited as `device.eventSent`. Refused, with the fleet's code: `notFound`, `notRunning`,
+   * `unknownEvent`, `notAccepted` (not in its current state), `badPayload`.
+   */
+  sendEvent: z.object({ id, event: z.string().min(1).max(64), payload: z.json().optional() }).strict(),
   telemetry: z
     .object({
       id,
@@ -739,6 +781,14 @@ export interface Results {
   tree: TreeNode;
   devices: Page<DeviceRow>;
   device: DeviceDetail;
+  deviceInspect: DeviceInspection;
+  /** `crashed`: the machine crashed on it (its supervisor restarts it); `state`: where it is now. */
+  sendEvent: {
+    readonly from: string;
+    readonly to: string;
+    readonly state: string;
+    readonly crashed: boolean;
+  };
   telemetry: readonly Bucket[];
   events: Page<EventView>;
   commands: Page<CommandView>;

@@ -74,6 +74,18 @@ export type RuntimeEvent =
       readonly to: string;
       readonly event: string;
     })
+  /**
+   * Every event a state machine processed, with its payload and the state before and after it
+   * (equal when it changed only the context, or nothing). `state.transition` is only the changes.
+   */
+  | (Base & {
+      readonly type: 'machine.event';
+      readonly pid: Pid;
+      readonly name: string;
+      readonly event: { readonly type: string; readonly [key: string]: unknown };
+      readonly from: string;
+      readonly to: string;
+    })
   | (Base & {
       readonly type: 'timer.scheduled';
       readonly pid: Pid;

@@ -14,6 +14,9 @@
  *   (statelyai/xstate#5331), so this process owns them: a restored machine re-schedules every
  *   persisted timer through xstate's own scheduler, with the time that remained (a deadline that
  *   passed while the app was down fires at once).
+ * - Every event the actor processes goes on the runtime's stream as `machine.event`, with its
+ *   payload and the state before and after it (the inspector's history); `state.transition` only
+ *   when the state changes.
  * - Hibernation (gen_statem `hibernate`): after `hibernateAfterMs` without an event, the actor is
  *   dropped; only the persisted snapshot and deadlines stay, as one JSON string. The next event or
  *   the earliest deadline wakes it through the same restore path.
@@ -138,6 +141,9 @@ export function formatStateValue(value: unknown): string {
   return String(value);
 }
 
+const INIT_EVENT: EventObject = Object.freeze({ type: 'xstate.init' });
+const AFTER_EVENT: EventObject = Object.freeze({ type: 'xstate.after' });
+
 const statusOf = (s: unknown) => (s as { status: string }).status;
 const stateValueOf = (s: unknown) => (s as { value: unknown }).value;
 
@@ -148,7 +154,8 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
   /** Last snapshot that was not an error: what a restart resumes from. */
   private lastGood: SnapshotFrom<TMachine> | undefined = undefined;
   private stateLabel = '';
-  private lastEventType = 'xstate.init';
+  /** The event being processed (held until the next one: one small object per machine). */
+  private lastEvent: EventObject = INIT_EVENT;
   private quiet = false; // true while we stop the actor ourselves
   private extra: Extra | undefined = undefined;
   /** Timers of the last good state that xstate cancelled since (restored after a crash). */
@@ -175,7 +182,7 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
     if (this.status === 'exited') return;
     if (this.extra?.hibernated) this.wake();
     if (this.armed) this.cancelKind('event');
-    this.lastEventType = event.type;
+    this.lastEvent = event;
     if (this.config.hibernateAfterMs) this.touch();
     this.actor?.send(event);
   }
@@ -292,10 +299,10 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
     const xstateFn = armed.xstateFn;
     armed.xstateFn = undefined;
     if (xstateFn) {
-      this.lastEventType = armed.event?.type ?? 'xstate.after';
+      this.lastEvent = armed.event ?? AFTER_EVENT;
       xstateFn();
     } else if (armed.event) {
-      this.lastEventType = armed.event.type;
+      this.lastEvent = armed.event;
       this.actor?.send(armed.event as EventFrom<TMachine>);
     }
   }
@@ -312,11 +319,11 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
     for (let a = this.armed; a; a = a.next) a.fresh = false;
     const value = stateValueOf(snapshot);
     const after = typeof value === 'string' ? value : formatStateValue(value);
-    if (after !== this.stateLabel) {
-      const before = this.stateLabel;
+    const before = this.stateLabel;
+    const events = this.runtime.events;
+    if (after !== before) {
       this.stateLabel = after;
       if (this.armed) this.cancelKind('state');
-      const events = this.runtime.events;
       if (events.active)
         events.emit({
           type: 'state.transition',
@@ -324,9 +331,19 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
           name: this.name,
           from: before,
           to: after,
-          event: this.lastEventType,
+          event: this.lastEvent.type,
         });
     }
+    // A wake from hibernation replays the init of the same state: not an event anyone sent.
+    if (events.active && !(this.lastEvent === INIT_EVENT && before === after))
+      events.emit({
+        type: 'machine.event',
+        pid: this.pid,
+        name: this.name,
+        event: this.lastEvent,
+        from: before,
+        to: after,
+      });
     this.config.onTransition?.(this);
     if (status === 'done') this.finish(NORMAL);
   }
@@ -393,6 +410,7 @@ export class MachineProcess<TMachine extends AnyStateMachine = AnyStateMachine> 
 
   private boot(restore: PersistedMachineState | undefined): void {
     this.quiet = false;
+    this.lastEvent = INIT_EVENT;
     const options: { clock: MachineProcess<TMachine>; input?: unknown; snapshot?: unknown } = { clock: this };
     if (this.config.input !== undefined) options.input = this.config.input;
     if (restore) options.snapshot = restore.snapshot;

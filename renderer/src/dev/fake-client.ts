@@ -952,6 +952,23 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
       const device = devices.get(a.id);
       return device ? ok(detailOf(device)) : fail('notFound', `no device '${a.id}'`);
     },
+    // The inspector needs the real host's machines (src/host/api/inspect.ts): a read-only outline here.
+    deviceInspect: (a) => {
+      const device = devices.get(a.id);
+      if (!device) return fail('notFound', `no device '${a.id}'`);
+      return ok({
+        id: a.id,
+        state: device.row.state,
+        running: device.row.health === 'running',
+        context: { firmware: device.row.firmware, attempts: 0, lastError: null },
+        events: [],
+        accepts: [],
+        lastEvents: [],
+        recordedSince: device.createdAt,
+        maxPayloadChars: 4096,
+      });
+    },
+    sendEvent: () => fail('notAllowed', 'the design preview has no state machines to send to'),
     telemetry: (a) => {
       const device = devices.get(a.id);
       if (!device) return fail('notFound', `no device '${a.id}'`);

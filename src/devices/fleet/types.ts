@@ -9,6 +9,7 @@ import type { JsonObject, JsonValue, Store } from '../../store/store.js';
 import type { CommandGuards, RateSettings } from '../command-guards.js';
 import type { CommandCarrier, CommandErrorCode, CommandTracker } from '../command-tracker.js';
 import type { DeviceKind, Drift } from '../define-device.js';
+import type { MachineInspection, SendEventErrorCode, SentEvent } from './send-event.js';
 
 /** The fleet's own codes, and a command's refusals as the tracker gave them (unchanged). */
 export type FleetErrorCode =
@@ -197,6 +198,18 @@ export interface Fleet {
   list(): DeviceView[];
   /** The machine process of a running device (for the tree and for tests). */
   machineOf(id: string): MachineProcess | undefined;
+  /** Its machine for the inspector: state, context, the events it knows and those it accepts now. */
+  inspect(id: string): MachineInspection | undefined;
+  /**
+   * Sends an event by hand (the inspector): validated against the machine and its current state,
+   * then audited as `device.eventSent` with `actor`. Codes in src/devices/fleet/send-event.ts.
+   */
+  sendEvent(
+    id: string,
+    event: string,
+    payload: unknown,
+    actor: string,
+  ): Result<SentEvent, Failure<SendEventErrorCode>>;
   /** Validates the action's arguments, audits it, and sends its event to the machine. */
   act(id: string, action: string, args: unknown, actor?: string): Promise<FleetResult<ActionReply>>;
   /** Brings a failed device back (from its last good state; from scratch if its snapshot was bad). */

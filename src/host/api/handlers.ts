@@ -39,6 +39,7 @@ import { createActPacing } from './act-pacing.js';
 import { alarmHandlers } from './alarms.js';
 import { auditDevice, devicesAdminHandlers } from './devices-admin.js';
 import { firmwareHandlers } from './firmware.js';
+import { inspectHandlers } from './inspect.js';
 import { latestHandlers } from './latest.js';
 import type { LiveFigures } from './live.js';
 import { rolloutHandlers } from './rollouts.js';
@@ -116,6 +117,7 @@ export function createHandlers(ctx: ApiContext): Handlers {
     ...alarmHandlers(ctx.app),
     ...devicesAdminHandlers(ctx),
     ...latestHandlers(ctx.app),
+    ...inspectHandlers(ctx),
   };
 }
 
