@@ -8,7 +8,8 @@
  * ended without success (failed, rolled back or cancelled): flashing a version that failed again
  * and again is what a reconciler must not do. An operator starts it again by hand (or changes the
  * spec). Devices held by a running or paused rollout, and devices with a job running, are left
- * alone; a version with no stored image for the device's kind waits for one.
+ * alone; a version with no stored image for the device's kind waits for one. What it does with
+ * each device is drift-plan.ts's, pure.
  *
  * @example
  * const drift = createFirmwareDriftUpdater({ runtime, firmware, updates, fleet, held, audit });
@@ -20,6 +21,7 @@ import type { DeviceView } from '../devices/fleet/types.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { TimerRef } from '../runtime/timers.js';
 import type { FirmwareJobRecord } from '../store/firmware-store.js';
+import { planDriftDevice } from './drift-plan.js';
 import type { FirmwareUpdates } from './firmware-updates.js';
 import type { OpenedFirmware } from './open-firmware.js';
 import { FINAL_UPDATE_STEPS } from './update-job.js';
@@ -69,12 +71,107 @@ export interface FirmwareDriftUpdater {
   stop(): void;
 }
 
-const UNSUCCESSFUL: readonly string[] = ['failed', 'rolledBack', 'cancelled'];
+/** Says something about a device once (`gaveUp:1.2.0`, `noImage:1.2.0`), until it changes. */
+function tellOnce(told: Map<string, string>, deviceId: string, what: string, say: () => void): void {
+  if (told.get(deviceId) === what) return;
+  told.set(deviceId, what);
+  say();
+}
+
+/** One pass over every drifting device: each planned (drift-plan.ts), the updates started. */
+async function driftPass(
+  options: FirmwareDriftUpdaterOptions,
+  told: Map<string, string>,
+): Promise<DriftPassReport> {
+  const { runtime, firmware, updates } = options;
+  const maxConcurrent = options.maxConcurrent ?? 10;
+  const log = runtime.logger;
+  const started: string[] = [];
+  const waiting: string[] = [];
+  const gaveUp: { deviceId: string; version: string; step: string }[] = [];
+  const noImage: { deviceId: string; version: string }[] = [];
+  const drifting = (await firmware.store.devicesByFirmware()).filter(
+    (d) => d.desired !== null && d.desired !== d.running,
+  );
+  if (drifting.length === 0) return { started, waiting, gaveUp, noImage };
+  const lastJobs = new Map<string, FirmwareJobRecord>();
+  for (const row of await firmware.store.listJobs()) if (row.ok) lastJobs.set(row.value.deviceId, row.value);
+  const { images } = await firmware.images.list();
+  const isRunning = (id: string) => {
+    const j = updates.get(id);
+    return j !== undefined && !FINAL_UPDATE_STEPS.includes(j.step);
+  };
+  let ours = 0;
+  for (const [id] of lastJobs) if (isRunning(id) && updates.get(id)?.actor === RECONCILER_ACTOR) ours++;
+
+  for (const d of drifting) {
+    const version = d.desired as string;
+    const device = options.fleet.device(d.deviceId);
+    if (!device) continue;
+    const plan = planDriftDevice({
+      version,
+      kind: device.kind,
+      busy: isRunning(d.deviceId) || options.held(d.deviceId),
+      last: updates.get(d.deviceId) ?? lastJobs.get(d.deviceId),
+      images,
+      ours,
+      maxConcurrent,
+    });
+    switch (plan.kind) {
+      case 'held':
+      case 'full':
+        waiting.push(d.deviceId);
+        continue;
+      case 'gaveUp':
+        gaveUp.push({ deviceId: d.deviceId, version, step: plan.step });
+        tellOnce(told, d.deviceId, `gaveUp:${version}`, () =>
+          log.warn(
+            `firmware drift on ${d.deviceId} left as it is: its last update to ${version} ended ${plan.step}; start it again by hand or change the device's spec`,
+          ),
+        );
+        continue;
+      case 'noImage':
+        noImage.push({ deviceId: d.deviceId, version });
+        tellOnce(told, d.deviceId, `noImage:${version}`, () =>
+          log.warn(
+            `firmware drift on ${d.deviceId}: its spec asks for ${version}, and no stored image of that version is for ${device.kind}; import one`,
+          ),
+        );
+        continue;
+      case 'start':
+        break;
+    }
+    const sha256 = plan.image.image.sha256;
+    const bytes = await firmware.images.readImage(sha256);
+    if (!bytes.ok) {
+      log.warn(`firmware drift on ${d.deviceId}: image ${version} unreadable (${bytes.error.message})`);
+      continue;
+    }
+    const r = updates.start(d.deviceId, { image: bytes.value, version, actor: RECONCILER_ACTOR });
+    if (!r.ok) {
+      // notSupported, busy: said once; a later pass tries again (the device may say hello with `fw`).
+      tellOnce(told, d.deviceId, `${r.error.code}:${version}`, () =>
+        log.warn(`firmware drift on ${d.deviceId}: update to ${version} not started (${r.error.message})`),
+      );
+      waiting.push(d.deviceId);
+      continue;
+    }
+    ours++;
+    told.delete(d.deviceId);
+    started.push(d.deviceId);
+    log.info(`firmware drift on ${d.deviceId}: update to ${version} started by the reconciler`);
+    await options
+      .audit(d.deviceId, { version, sha256, actor: RECONCILER_ACTOR })
+      .catch((e: unknown) =>
+        log.warn('reconciler update not audited', { deviceId: d.deviceId, error: String(e) }),
+      );
+  }
+  return { started, waiting, gaveUp, noImage };
+}
 
 export function createFirmwareDriftUpdater(options: FirmwareDriftUpdaterOptions): FirmwareDriftUpdater {
-  const { runtime, firmware, updates } = options;
+  const { runtime } = options;
   const intervalMs = options.intervalMs ?? 15_000;
-  const maxConcurrent = options.maxConcurrent ?? 10;
   const log = runtime.logger;
   /** What was said about a device (`gaveUp:1.2.0`, `noImage:1.2.0`), so it is said once. */
   const told = new Map<string, string>();
@@ -83,96 +180,10 @@ export function createFirmwareDriftUpdater(options: FirmwareDriftUpdaterOptions)
   let kicked: TimerRef | undefined;
   let stopped = true;
 
-  const tellOnce = (deviceId: string, what: string, say: () => void) => {
-    if (told.get(deviceId) === what) return;
-    told.set(deviceId, what);
-    say();
-  };
-
-  async function onePass(): Promise<DriftPassReport> {
-    const started: string[] = [];
-    const waiting: string[] = [];
-    const gaveUp: { deviceId: string; version: string; step: string }[] = [];
-    const noImage: { deviceId: string; version: string }[] = [];
-    const drifting = (await firmware.store.devicesByFirmware()).filter(
-      (d) => d.desired !== null && d.desired !== d.running,
-    );
-    if (drifting.length === 0) return { started, waiting, gaveUp, noImage };
-    const lastJobs = new Map<string, FirmwareJobRecord>();
-    for (const row of await firmware.store.listJobs())
-      if (row.ok) lastJobs.set(row.value.deviceId, row.value);
-    const { images } = await firmware.images.list();
-    const isRunning = (id: string) => {
-      const j = updates.get(id);
-      return j !== undefined && !FINAL_UPDATE_STEPS.includes(j.step);
-    };
-    let ours = 0;
-    for (const [id] of lastJobs) if (isRunning(id) && updates.get(id)?.actor === RECONCILER_ACTOR) ours++;
-
-    for (const d of drifting) {
-      const version = d.desired as string;
-      const device = options.fleet.device(d.deviceId);
-      if (!device) continue;
-      if (isRunning(d.deviceId) || options.held(d.deviceId)) {
-        waiting.push(d.deviceId);
-        continue;
-      }
-      const live = updates.get(d.deviceId);
-      const last = live ?? lastJobs.get(d.deviceId);
-      if (last && last.version === version && UNSUCCESSFUL.includes(last.step)) {
-        gaveUp.push({ deviceId: d.deviceId, version, step: last.step });
-        tellOnce(d.deviceId, `gaveUp:${version}`, () =>
-          log.warn(
-            `firmware drift on ${d.deviceId} left as it is: its last update to ${version} ended ${last.step}; start it again by hand or change the device's spec`,
-          ),
-        );
-        continue;
-      }
-      const image = images.find((l) => l.image.version === version && l.image.kinds.includes(device.kind));
-      if (!image) {
-        noImage.push({ deviceId: d.deviceId, version });
-        tellOnce(d.deviceId, `noImage:${version}`, () =>
-          log.warn(
-            `firmware drift on ${d.deviceId}: its spec asks for ${version}, and no stored image of that version is for ${device.kind}; import one`,
-          ),
-        );
-        continue;
-      }
-      if (ours >= maxConcurrent) {
-        waiting.push(d.deviceId);
-        continue;
-      }
-      const bytes = await firmware.images.readImage(image.image.sha256);
-      if (!bytes.ok) {
-        log.warn(`firmware drift on ${d.deviceId}: image ${version} unreadable (${bytes.error.message})`);
-        continue;
-      }
-      const r = updates.start(d.deviceId, { image: bytes.value, version, actor: RECONCILER_ACTOR });
-      if (!r.ok) {
-        // notSupported, busy: said once; a later pass tries again (the device may say hello with `fw`).
-        tellOnce(d.deviceId, `${r.error.code}:${version}`, () =>
-          log.warn(`firmware drift on ${d.deviceId}: update to ${version} not started (${r.error.message})`),
-        );
-        waiting.push(d.deviceId);
-        continue;
-      }
-      ours++;
-      told.delete(d.deviceId);
-      started.push(d.deviceId);
-      log.info(`firmware drift on ${d.deviceId}: update to ${version} started by the reconciler`);
-      await options
-        .audit(d.deviceId, { version, sha256: image.image.sha256, actor: RECONCILER_ACTOR })
-        .catch((e: unknown) =>
-          log.warn('reconciler update not audited', { deviceId: d.deviceId, error: String(e) }),
-        );
-    }
-    return { started, waiting, gaveUp, noImage };
-  }
-
   function pass(): Promise<DriftPassReport> {
     const next = (running ?? Promise.resolve()).then(
-      () => onePass(),
-      () => onePass(),
+      () => driftPass(options, told),
+      () => driftPass(options, told),
     );
     running = next;
     return next;
