@@ -225,17 +225,19 @@ describe('firmware over the host API (demo, sample key trusted)', () => {
       error: { code: 'badWindow', message: expect.stringContaining('25:00') },
     });
     const hh = (h: number) => `${String(h % 24).padStart(2, '0')}:00`;
+    // A window's end at midnight reads back as 24:00 (the window's own format): so does this.
+    const end = (h: number) => (h % 24 === 0 ? '24:00' : hh(h));
     const inThreeHours = new Date().getUTCHours() + 3;
     const created = await api.call('rolloutCreate', {
       sha256: SAMPLE_SHA256,
       devices: [other],
-      window: `${hh(inThreeHours)}-${hh(inThreeHours + 1)} utc`,
+      window: `${hh(inThreeHours)}-${end(inThreeHours + 1)} utc`,
     });
     if (!created.ok) throw new Error(`rollout refused: ${created.error.code} ${created.error.message}`);
     const view = created.value as Results['rolloutCreate'];
     expect(view).toMatchObject({
       state: 'running',
-      window: `${hh(inThreeHours)}-${hh(inThreeHours + 1)} utc`,
+      window: `${hh(inThreeHours)}-${end(inThreeHours + 1)} utc`,
     });
     expect(view.windowOpensAt).toBeGreaterThan(Date.now() + 2 * 3600_000 - 60_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
