@@ -53,6 +53,7 @@ const METHOD_SET: { readonly [M in Method]: true } = {
   killProcess: true,
   restartChild: true,
   terminateChild: true,
+  processInfo: true,
   adopt: true,
   cancelCommand: true,
   setDemo: true,

@@ -89,6 +89,86 @@ export interface TreeNode {
   readonly children?: readonly TreeNode[];
 }
 
+/**
+ * One entry of a process's restart timeline (`processInfo`): how one of its processes ended and
+ * what started in its place. Kept by the host since it started, per process name, the last 20.
+ */
+export interface ProcessLifeEntry {
+  /** Wall-clock ms when the process ended (for `gaveUp`: when its supervisor gave up). */
+  readonly at: number;
+  /** The pid that ended. */
+  readonly pid: number;
+  /**
+   * `crash`: an abnormal exit (`killed`, `error: …`); `stop`: `normal` or `shutdown` (stopped on
+   * purpose, or with its supervisor's group); `gaveUp`: this supervisor passed its restart intensity.
+   */
+  readonly kind: 'crash' | 'stop' | 'gaveUp';
+  /** The exit reason as the tree shows it, e.g. `killed`, `error: boom`, `shutdown`. */
+  readonly reason: string;
+  /**
+   * The process that took its place: `restart` when its supervisor restarted it (with the
+   * restarts in its window then and how long the restart took), `start` when it was started again
+   * otherwise (its supervisor was restarted as a whole, restartChild, an operator restarting a
+   * failed device). Absent: nothing yet.
+   */
+  readonly replacedBy?: {
+    readonly pid: number;
+    readonly at: number;
+    readonly by: 'restart' | 'start';
+    readonly restartsInWindow?: number;
+    readonly maxRestarts?: number;
+    readonly durationMs?: number;
+  };
+}
+
+/**
+ * One process as Erlang's observer shows it (`processInfo`): what it is, what it holds, how its
+ * last process ended and its restart timeline. Fields that cannot be measured honestly say so
+ * (`null` with a `note`) rather than guess.
+ */
+export interface ProcessInfo {
+  /** Null: the child has no running process (stopped, failed, restarting). */
+  readonly pid: number | null;
+  readonly name: string;
+  /** The runtime's process kind; null without a running process. */
+  readonly kind: 'statem' | 'server' | 'eventManager' | 'task' | 'supervisor' | null;
+  readonly type: 'supervisor' | 'worker';
+  readonly status: ProcessStatus;
+  /** Its supervisor; null for the root. */
+  readonly supervisor: { readonly pid: number; readonly name: string } | null;
+  readonly childId: string | null;
+  readonly restartType?: 'permanent' | 'transient' | 'temporary';
+  /** Restarts of this child by its supervisor. */
+  readonly restarts: number;
+  readonly deviceId?: string;
+  /** A state machine's current state, and whether it is hibernating (its actor dropped). */
+  readonly state?: string;
+  readonly hibernating?: boolean;
+  /** Messages queued and not handled yet; `length` null when the process keeps none the host can read. */
+  readonly mailbox: { readonly length: number | null; readonly note: string };
+  /**
+   * Its running timers, earliest first. A machine's timeouts name their event; other timers (a
+   * supervisor's restart retry, a link's check) have the runtime's label as `kind` and `key` and
+   * an empty `event`.
+   */
+  readonly timers: readonly TimerView[];
+  /** `bytes` null: JavaScript keeps one heap for every process, so a share of it is not measurable. */
+  readonly memory: { readonly bytes: number | null; readonly note: string };
+  /** How its last process ended; null while its first process runs. */
+  readonly lastExit: {
+    readonly reason: string;
+    readonly type: 'normal' | 'shutdown' | 'killed' | 'error';
+    /** An error's stack (first lines), code and cause; a shutdown's detail. */
+    readonly detail: string | null;
+    /** Wall-clock ms, when the host saw it. */
+    readonly at: number | null;
+  } | null;
+  /** Oldest first, at most 20. */
+  readonly timeline: readonly ProcessLifeEntry[];
+  /** Wall-clock ms since when the timeline is kept (older exits are not known). */
+  readonly timelineSince: number;
+}
+
 export interface TimerView {
   /** `after` (a state's own timeout), `state`, `event` or `named` (e.g. `liveness`). */
   readonly kind: string;
@@ -620,6 +700,20 @@ export const METHODS = {
   terminateChild: z
     .object({ supervisorPid: z.number().int().min(1), childId: z.string().min(1).max(200) })
     .strict(),
+  /**
+   * One process as the observer shows it: by `pid`, or as the child `childId` of `supervisorPid`
+   * (also when nothing runs; `pid` then names its last process, whose timeline is kept).
+   */
+  processInfo: z
+    .object({
+      pid: z.number().int().min(1).optional(),
+      supervisorPid: z.number().int().min(1).optional(),
+      childId: z.string().min(1).max(200).optional(),
+    })
+    .strict()
+    .refine((a) => a.pid !== undefined || (a.supervisorPid !== undefined && a.childId !== undefined), {
+      message: 'give pid, or supervisorPid and childId',
+    }),
   adopt: z.object({ id }).strict(),
   cancelCommand: z.object({ commandId: z.string().min(1).max(64) }).strict(),
   setDemo: z.object({ on: z.boolean() }).strict(),
@@ -807,6 +901,7 @@ export interface Results {
   killProcess: { readonly killed: number };
   restartChild: { readonly pid: number | null };
   terminateChild: { readonly terminated: string };
+  processInfo: ProcessInfo;
   adopt: DeviceRow;
   cancelCommand: { readonly cancelled: boolean };
   setDemo: { readonly on: boolean };

@@ -192,6 +192,11 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
     return restartsInWindow(this.restartTimes, this.runtime.clock.now(), this.periodMs);
   }
 
+  /** Messages waiting in its mailbox (child exits and admin calls), not counting the one being handled. */
+  get mailboxLength(): number {
+    return this.queue.length;
+  }
+
   protected terminate(): Promise<void> {
     return this.queue.call(() => this.stopAll());
   }

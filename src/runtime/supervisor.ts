@@ -245,6 +245,11 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
     return restartsInWindow(this.restartTimes, this.runtime.clock.now(), this.periodMs);
   }
 
+  /** Messages waiting in its mailbox (child exits and admin calls), not counting the one being handled. */
+  get mailboxLength(): number {
+    return this.mailbox.length;
+  }
+
   // ---- the admin API (serialised through the mailbox, like gen_server calls) ----
 
   /**

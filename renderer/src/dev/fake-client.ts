@@ -1042,6 +1042,8 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
     killProcess: (a) => kill(a.pid),
     restartChild: (a) => ok({ pid: a.supervisorPid + 1 }),
     terminateChild: (a) => ok({ terminated: a.childId }),
+    // The observer panel needs the real host's processes (src/host/api/process-info.ts); the tree row's facts show alone.
+    processInfo: () => fail('unavailable', 'the design preview has no processes to inspect'),
     adopt: (a) => fail('notFound', `no discovered device '${a.id}'`),
     cancelCommand: (a) => {
       for (const device of devices.values())

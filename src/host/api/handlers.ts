@@ -42,6 +42,7 @@ import { firmwareHandlers } from './firmware.js';
 import { inspectHandlers } from './inspect.js';
 import { latestHandlers } from './latest.js';
 import type { LiveFigures } from './live.js';
+import { processInfoHandlers } from './process-info.js';
 import { rolloutHandlers } from './rollouts.js';
 import { settingsHandlers } from './settings.js';
 import type { FoundProcess } from './tree.js';
@@ -116,6 +117,7 @@ export function createHandlers(ctx: ApiContext): Handlers {
     },
     ...alarmHandlers(ctx.app),
     ...devicesAdminHandlers(ctx),
+    ...processInfoHandlers(ctx),
     ...latestHandlers(ctx.app),
     ...inspectHandlers(ctx),
   };
