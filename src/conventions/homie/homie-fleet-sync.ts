@@ -10,11 +10,13 @@
  * await sync.add(session); // manual adoption
  */
 
+import type { DeviceEventLog } from '../../devices/device-event-log.js';
+import { createDeviceEventLog } from '../../devices/device-event-log.js';
 import type { Fleet, FleetResult } from '../../devices/fleet.js';
 import type { Pid } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import type { TimerRef } from '../../runtime/timers.js';
-import type { EventInput, JsonValue, Store } from '../../store/store.js';
+import type { JsonValue, Store } from '../../store/store.js';
 import type { HomieCarrier } from './homie-carrier.js';
 import { HOMIE_KIND } from './homie-kind.js';
 import type { HomieEffect, HomieModel } from './homie-model.js';
@@ -57,14 +59,15 @@ export class HomieFleetSync {
   /** Per device: the pending coalesced status write, and the last status written. */
   private readonly statusTimers = new Map<string, TimerRef>();
   private readonly lastStatus = new Map<string, string>();
-  private events: EventInput[] = [];
-  private writingEvents: Promise<void> | undefined;
+  /** The shared device event log writer (one store write per turn). */
+  private readonly eventLog: DeviceEventLog;
   private readonly writes = new Set<Promise<unknown>>();
 
   constructor(options: HomieFleetSyncOptions) {
     this.o = options;
     this.runtime = options.runtime;
     this.fleet = options.fleet;
+    this.eventLog = createDeviceEventLog({ runtime: options.runtime, store: options.store });
   }
 
   /** Carries out what the model asks, at once (the model reads the outcome, e.g. `adopted`). */
@@ -256,31 +259,12 @@ export class HomieFleetSync {
   /** Resolves when every store write so far (events, status) is done. */
   async flush(): Promise<void> {
     for (const s of this.o.model.sessions.values()) if (this.statusTimers.has(s.id)) this.reportStatusNow(s);
-    while (this.writingEvents || this.writes.size > 0)
-      await Promise.allSettled([this.writingEvents, ...this.writes]);
+    while (this.writes.size > 0) await Promise.allSettled([...this.writes]);
+    await this.eventLog.flush();
   }
 
   private logEvent(kind: string, deviceId: string, data: JsonValue): void {
-    this.events.push({ at: this.runtime.clock.wallNow(), kind, deviceId, data });
-    this.writingEvents ??= this.writeEvents();
-  }
-
-  private async writeEvents(): Promise<void> {
-    await Promise.resolve(); // gather this turn's events into one write
-    try {
-      while (this.events.length > 0) {
-        const batch = this.events;
-        this.events = [];
-        await this.o.store.appendEvents(batch, { durability: 'normal' }).catch((error: unknown) =>
-          this.runtime.logger.error('Homie device events could not be stored', {
-            count: batch.length,
-            error: (error as Error).message,
-          }),
-        );
-      }
-    } finally {
-      this.writingEvents = undefined;
-    }
+    this.eventLog.append(kind, deviceId, data, 'normal');
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
