@@ -50,6 +50,8 @@ export interface DeviceEventLog {
   stats(): DeviceEventLogStats;
   /** Resolves when everything appended so far is committed. */
   flush(): Promise<void>;
+  /** The store write in progress, if any (a caller that waits for several writers polls it). */
+  pending(): Promise<void> | undefined;
   /** Writes the pending summaries now and flushes (on stop). */
   close(): Promise<void>;
 }
@@ -175,6 +177,8 @@ export function createDeviceEventLog(options: DeviceEventLogOptions): DeviceEven
     async flush() {
       while (writing) await writing;
     },
+
+    pending: () => writing,
 
     async close() {
       for (const [key, w] of [...windows]) closeWindow(key, w);

@@ -1,11 +1,13 @@
 /**
  * The fleet's two writers, each coalescing into few store calls: the device event log (the
- * events of one turn in one append) and the snapshot writer (latest wins, one row per device,
+ * shared writer of src/devices/device-event-log.ts: the events of one turn in one append) and the
+ * snapshot writer (latest wins, one row per device,
  * statelyai/xstate#5077, with the absolute deadline of every running timeout).
  */
 
 import type { Runtime } from '../../runtime/runtime.js';
-import type { EventInput, JsonValue, Store } from '../../store/store.js';
+import type { JsonValue, Store } from '../../store/store.js';
+import { createDeviceEventLog } from '../device-event-log.js';
 import type { Entry, StoredState } from './context.js';
 
 export interface EventWriter {
@@ -15,28 +17,12 @@ export interface EventWriter {
 }
 
 export function createEventWriter(runtime: Runtime, store: Store): EventWriter {
-  let pendingEvents: EventInput[] = [];
-  let eventsFlush: Promise<void> | undefined;
-  const logEvent = (kind: string, deviceId: string | undefined, data: JsonValue) => {
-    const at = runtime.clock.wallNow();
-    pendingEvents.push(deviceId === undefined ? { at, kind, data } : { at, kind, deviceId, data });
-    eventsFlush ??= writeEvents();
+  // The shared device event log writer: the events of one turn in one append.
+  const log = createDeviceEventLog({ runtime, store });
+  return {
+    logEvent: (kind, deviceId, data) => log.append(kind, deviceId, data),
+    pending: () => log.pending(),
   };
-  async function writeEvents(): Promise<void> {
-    await Promise.resolve(); // gather the events of this turn into one write
-    try {
-      while (pendingEvents.length > 0) {
-        const batch = pendingEvents;
-        pendingEvents = [];
-        await store
-          .appendEvents(batch)
-          .catch((error: unknown) => runtime.report('writing device events failed', error));
-      }
-    } finally {
-      eventsFlush = undefined;
-    }
-  }
-  return { logEvent, pending: () => eventsFlush };
 }
 
 export interface SnapshotWriter {
