@@ -1,7 +1,8 @@
 /**
  * One device, live: header (state, link, firmware, last seen, restarts), a failure banner with a
  * restart button when its supervisor gave up, the state machine with the current state lit,
- * running timers counting down, the last transitions, telemetry charts over a chosen window,
+ * running timers counting down, the last transitions, the machine's inspector (context, last
+ * events, an event sent by hand: DeviceInspector.tsx), telemetry charts over a chosen window,
  * spec vs reported status with drift highlighted, attributes, actions (the generated form), its
  * commands with their outcomes (status, round trip, reply or reason), and its recent events.
  *
@@ -40,6 +41,7 @@ import { useCall, useNow } from '../lib/hooks.js';
 import { useClient, useLive } from '../store/use-live.js';
 import { CommandGuards } from './CommandGuards.js';
 import { DeviceAdminBar } from './DeviceAdmin.js';
+import { DeviceInspector } from './DeviceInspector.js';
 import { HomieProperties } from './HomieProperties.js';
 
 const WINDOWS = [
@@ -200,6 +202,15 @@ export function DeviceDetailView({
           </section>
         </div>
       </div>
+
+      {d.machine ? (
+        <DeviceInspector
+          id={id}
+          state={live.state}
+          stateEnteredAt={live.stateEnteredAt}
+          onSent={detail.reload}
+        />
+      ) : null}
 
       <section className="panel">
         <div className="panel-head">
