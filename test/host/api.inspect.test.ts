@@ -2,7 +2,8 @@
  * The machine inspector over the host API on the real app (embedded broker, real SQLite file):
  * a device's context and accepted events are read; an event it accepts, sent by hand, moves its
  * machine and is audited (`device.eventSent`) with the operator's name; an event its state does
- * not accept, an unknown one and bad payloads are refused with their codes and change nothing;
+ * not accept, an unknown one and bad payloads are refused with their codes and change nothing, as
+ * is any event to a failed device;
  * the last events include those no one sent by hand (a connect timeout), with their payloads.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -135,6 +136,21 @@ describe('the machine inspector over the API', () => {
     expect(after.context).toEqual(before.context);
     expect(after.lastEvents).toEqual(before.lastEvents);
     expect(await sentAudits('bench-1')).toHaveLength(2);
+  });
+
+  it('refuses to send to a device that has failed, and offers it nothing', async () => {
+    await call('deviceAdd', { id: 'bench-3', kind: 'fleetvisor.generic' });
+    // Past its supervisor's intensity (3 restarts within 5 s): failed, not restarted.
+    for (let i = 0; i < 10 && app.fleet.device('bench-3')!.health !== 'failed'; i++) {
+      app.fleet.machineOf('bench-3')?.kill();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(app.fleet.device('bench-3')!.health).toBe('failed');
+    const m = await call('deviceInspect', { id: 'bench-3' });
+    expect(m).toMatchObject({ running: false, accepts: [] });
+    const r = await refused('sendEvent', { id: 'bench-3', event: 'CONNECT' });
+    expect(r.code).toBe('notRunning');
+    expect(r.message).toContain('restart it first');
   });
 
   it('keeps the events no one sent by hand too: a connect timeout, with the state it left', async () => {
