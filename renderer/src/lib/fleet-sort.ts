@@ -1,10 +1,13 @@
 /**
  * The fleet table's order and filter, pure functions of the rows: natural order (`pump-2` before
  * `pump-10`) by any column with ties by id, re-sorted cheaply from the last order after a push,
- * and the filter by text (id, name, firmware, tags), kind, state and tag.
+ * and the filter by text (id, name, firmware, tags), kind, state and tag. A metric column sorts by
+ * the device's latest value of that metric (`metric:temp`); devices without one come last in
+ * either direction, so flipping the order shows the other end of the readings, not the blanks.
  *
  * @example
  * const rows = sortDevices(devices, 'lastSeen', true, lastRows).filter((r) => matches(r, filter));
+ * sortDevices(devices, metricSortKey('temp'), true, lastRows, (id, m) => latest.get(m, id)?.value);
  */
 import type { DeviceRow } from '../../../src/host/contract.js';
 
@@ -17,7 +20,18 @@ export type SortKey =
   | 'firmware'
   | 'lastSeen'
   | 'drift'
-  | 'restarts';
+  | 'restarts'
+  | `metric:${string}`;
+
+/** The latest value of a metric for a device, when known (for metric columns). */
+export type MetricValueOf = (id: string, metric: string) => number | undefined;
+
+export const metricSortKey = (metric: string): SortKey => `metric:${metric}`;
+
+/** The metric a sort key names, or null for the row's own columns. */
+export function metricOfSortKey(key: SortKey): string | null {
+  return key.startsWith('metric:') ? key.slice(7) : null;
+}
 
 // Every push replaces the rows that changed (a live device's every second: its "last seen"), so
 // nothing is cached per row object; the texts a key is made of rarely change, so keys are cached
@@ -35,8 +49,13 @@ export function naturalKey(text: string): string {
   return key;
 }
 
-function sortValue(row: DeviceRow, key: SortKey): string | number {
-  switch (key) {
+function sortValue(row: DeviceRow, key: SortKey, metricValue: MetricValueOf): string | number | undefined {
+  const metric = metricOfSortKey(key);
+  if (metric !== null) {
+    const v = metricValue(row.id, metric);
+    return v === undefined || Number.isNaN(v) ? undefined : v;
+  }
+  switch (key as Exclude<SortKey, `metric:${string}`>) {
     case 'lastSeen':
       return row.lastSeen ?? 0;
     case 'drift':
@@ -50,13 +69,14 @@ function sortValue(row: DeviceRow, key: SortKey): string | number {
     case 'state':
       return row.health === 'failed' ? '!' : naturalKey(row.state);
     default:
-      return naturalKey(row[key]);
+      return naturalKey(row[key as 'id' | 'name' | 'kind']);
   }
 }
 
 interface Keyed {
   readonly row: DeviceRow;
-  readonly key: string | number;
+  /** undefined: no value (a metric not reported), sorted last. */
+  readonly key: string | number | undefined;
   readonly tie: string;
 }
 
@@ -64,15 +84,18 @@ interface Keyed {
  * Every device sorted by `sort` (ties by id, ascending). `previous` is the last order: fed in that
  * order, a re-sort after a push that moved nothing is one pass (the sort finds one sorted run), and
  * a flip of direction one reversed run. Each key is computed once, not once per comparison.
+ * `metricValue` gives metric columns their values; without it every device lacks one.
  */
 export function sortDevices(
   devices: ReadonlyMap<string, DeviceRow>,
   sort: SortKey,
   descending: boolean,
   previous: readonly DeviceRow[] = [],
+  metricValue: MetricValueOf = () => undefined,
 ): DeviceRow[] {
   const keyed: Keyed[] = [];
-  const add = (row: DeviceRow) => keyed.push({ row, key: sortValue(row, sort), tie: naturalKey(row.id) });
+  const add = (row: DeviceRow) =>
+    keyed.push({ row, key: sortValue(row, sort, metricValue), tie: naturalKey(row.id) });
   for (const old of previous) {
     const row = devices.get(old.id);
     if (row) add(row);
@@ -82,9 +105,12 @@ export function sortDevices(
     for (const row of devices.values()) if (!taken.has(row.id)) add(row);
   }
   const dir = descending ? -1 : 1;
-  keyed.sort((a, b) =>
-    a.key < b.key ? -dir : a.key > b.key ? dir : a.tie < b.tie ? -1 : a.tie > b.tie ? 1 : 0,
-  );
+  const tie = (a: Keyed, b: Keyed) => (a.tie < b.tie ? -1 : a.tie > b.tie ? 1 : 0);
+  keyed.sort((a, b) => {
+    if (a.key === undefined || b.key === undefined)
+      return a.key === b.key ? tie(a, b) : a.key === undefined ? 1 : -1;
+    return a.key < b.key ? -dir : a.key > b.key ? dir : tie(a, b);
+  });
   return keyed.map((k) => k.row);
 }
 

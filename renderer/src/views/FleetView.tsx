@@ -5,30 +5,41 @@
  * filter shows), then send an action to the selection from the action bar and read each
  * device's answer below the table. A row's name opens the device.
  *
+ * The toolbar also recalls saved filters (SavedFilters), chooses the columns — hide own ones, add
+ * the latest value of a metric, sortable like the rest (ColumnChooser, one `latestValues` model
+ * for the whole table, store/latest-values.ts) — and opens a chart of one metric across the
+ * selected or first shown devices (FleetChartPanel). Columns and saved filters live in this
+ * browser's localStorage.
+ *
  * Keyboard: ↑/↓/PgUp/PgDn/Home/End move, Space selects, Enter opens, `/` jumps to the filter.
  *
  * @example
  * <FleetView ui={ui} setUi={setUi} onOpen={(id) => go({ view: 'device', id })} />
  */
-import type { KeyboardEvent, MouseEvent } from 'react';
-import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { ActionView, ActResult, DeviceRow, FirmwareJobView, Json } from '../../../src/host/contract.js';
+import type { KeyboardEvent } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import type { ActionView, ActResult, DeviceRow, Json } from '../../../src/host/contract.js';
 import type { ActArgs } from '../api/client.js';
 import { messageOf } from '../api/client.js';
 import type { ActionChoice } from '../components/ActionForm.js';
 import { ActionForm } from '../components/ActionForm.js';
 import { ActResults } from '../components/ActResults.js';
-import { LinkBadge, StateBadge } from '../components/StateBadge.js';
+import { ColumnChooser } from '../components/ColumnChooser.js';
+import { SavedFilters } from '../components/SavedFilters.js';
 import { Empty, Waiting } from '../components/States.js';
-import { markText, markTitle, useFirmwareJobs } from '../lib/firmware-jobs.js';
-import type { SortKey } from '../lib/fleet-sort.js';
-import { matches, naturalKey, sortDevices } from '../lib/fleet-sort.js';
-import { formatAgo } from '../lib/format.js';
+import { useFirmwareJobs } from '../lib/firmware-jobs.js';
+import type { FleetColumnPrefs } from '../lib/fleet-columns.js';
+import { columnPrefs, gridTemplate, visibleColumns } from '../lib/fleet-columns.js';
+import type { FleetFilter, SortKey } from '../lib/fleet-sort.js';
+import { matches, metricOfSortKey, naturalKey, sortDevices } from '../lib/fleet-sort.js';
 import { useCall, useNow, useVirtualRows } from '../lib/hooks.js';
+import { useStoredValue } from '../lib/stored-value.js';
+import { useLatestValues } from '../store/latest-values.js';
 import { useClient, useLive } from '../store/use-live.js';
 import { ClusterShareNote } from './ClusterPanel.js';
-import { BreakerMark } from './CommandGuards.js';
 import { AddDeviceButton } from './DeviceAdmin.js';
+import { FleetChartPanel } from './FleetChartPanel.js';
+import { FleetRow } from './FleetRow.js';
 
 // The order and filter moved to lib/fleet-sort.ts; importers of this module keep their names.
 export type { FleetFilter, SortKey } from '../lib/fleet-sort.js';
@@ -65,18 +76,6 @@ export const initialFleetUi: FleetUi = {
   results: null,
 };
 
-const COLUMNS: readonly { key: SortKey; label: string; numeric?: boolean }[] = [
-  { key: 'id', label: 'ID' },
-  { key: 'name', label: 'Name' },
-  { key: 'kind', label: 'Kind' },
-  { key: 'state', label: 'State' },
-  { key: 'link', label: 'Link' },
-  { key: 'firmware', label: 'Firmware' },
-  { key: 'lastSeen', label: 'Last seen', numeric: true },
-  { key: 'drift', label: 'Drift', numeric: true },
-  { key: 'restarts', label: 'Restarts', numeric: true },
-];
-
 export function FleetView({
   ui,
   setUi,
@@ -99,6 +98,14 @@ export function FleetView({
   const updating = useFirmwareJobs().active;
   const filterRef = useRef<HTMLInputElement>(null);
   const [active, setActive] = useState(0);
+  const [chartOpen, setChartOpen] = useState(false);
+  // The columns this browser chose, and the latest values of its metric columns (one model).
+  const prefs = useStoredValue(columnPrefs);
+  const columns = useMemo(() => visibleColumns(prefs), [prefs]);
+  const template = useMemo(() => gridTemplate(columns), [columns]);
+  const { latest, version: latestVersion } = useLatestValues(prefs.metrics);
+  // Sorted by a metric, the order follows its values; otherwise their changes sort nothing.
+  const sortVersion = metricOfSortKey(ui.sort) === null ? 0 : latestVersion;
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: the map is mutated in place; its version says when
   const facets = useMemo(() => {
@@ -119,9 +126,15 @@ export function FleetView({
   const lastOrder = useRef<readonly DeviceRow[]>([]);
   // biome-ignore lint/correctness/useExhaustiveDependencies: the map is mutated in place; its version says when
   const ordered = useMemo(() => {
-    lastOrder.current = sortDevices(devices, ui.sort, ui.descending, lastOrder.current);
+    lastOrder.current = sortDevices(
+      devices,
+      ui.sort,
+      ui.descending,
+      lastOrder.current,
+      (id, metric) => latest.get(metric, id)?.value,
+    );
     return lastOrder.current;
-  }, [devices, version, ui.sort, ui.descending]);
+  }, [devices, version, ui.sort, ui.descending, latest, sortVersion]);
   const rows = useMemo(() => {
     const filter = { text: ui.text, kind: ui.kind, state: ui.state, tag: ui.tag };
     if (!filter.text && !filter.kind && !filter.state && !filter.tag) return ordered;
@@ -262,6 +275,20 @@ export function FleetView({
 
   const set = (patch: Partial<FleetUi>) => setUi((old) => ({ ...old, ...patch }));
   const filtered = ui.text !== '' || ui.kind !== '' || ui.state !== '' || ui.tag !== '';
+  const filter: FleetFilter = { text: ui.text, kind: ui.kind, state: ui.state, tag: ui.tag };
+  const setColumns = (next: FleetColumnPrefs) => {
+    columnPrefs.set(next);
+    // A removed metric column no longer orders the table.
+    const metric = metricOfSortKey(ui.sort);
+    if (metric !== null && !next.metrics.includes(metric)) set({ sort: 'id', descending: false });
+  };
+  // What the chart may draw, in the table's order; worked out only while it is open.
+  const chartSelected = useMemo(
+    () =>
+      chartOpen && ui.selected.size > 0 ? ordered.filter((r) => ui.selected.has(r.id)).map((r) => r.id) : [],
+    [chartOpen, ordered, ui.selected],
+  );
+  const chartShown = useMemo(() => (chartOpen ? rows.map((r) => r.id) : []), [chartOpen, rows]);
 
   if (!ready) return <Waiting what="the fleet" />;
 
@@ -313,6 +340,18 @@ export function FleetView({
             Clear filters
           </button>
         ) : null}
+        <SavedFilters current={filter} onRecall={(f) => set(f)} />
+        <ColumnChooser prefs={prefs} onChange={setColumns} />
+        <button
+          type="button"
+          className={`btn${chartOpen ? ' pressed' : ''}`}
+          aria-pressed={chartOpen}
+          title="Chart one metric of the selected devices (or the first shown) over the last hour"
+          onClick={() => setChartOpen((o) => !o)}
+          data-testid="fleet-chart-button"
+        >
+          Chart
+        </button>
         <span className="spacer" />
         <span className="counts" aria-live="polite">
           <strong>{rows.length.toLocaleString('en-US')}</strong>
@@ -356,6 +395,16 @@ export function FleetView({
         </section>
       ) : null}
 
+      {chartOpen ? (
+        <FleetChartPanel
+          selected={chartSelected}
+          shown={chartShown}
+          filterKey={`${ui.text}\u0000${ui.kind}\u0000${ui.state}\u0000${ui.tag}\u0000${ui.sort}\u0000${ui.descending}`}
+          preferred={prefs.metrics}
+          onClose={() => setChartOpen(false)}
+        />
+      ) : null}
+
       <div className="table">
         <div
           className="tbody"
@@ -369,7 +418,12 @@ export function FleetView({
           aria-activedescendant={rows[activeIndex] ? `fleet-row-${rows[activeIndex]!.id}` : undefined}
           data-testid="fleet-scroll"
         >
-          <div className="thead fleet-cols" role="row" aria-rowindex={1}>
+          <div
+            className="thead fleet-cols"
+            role="row"
+            aria-rowindex={1}
+            style={{ gridTemplateColumns: template }}
+          >
             <span role="columnheader" className="cell check">
               <input
                 type="checkbox"
@@ -382,11 +436,18 @@ export function FleetView({
                 data-testid="select-all"
               />
             </span>
-            {COLUMNS.map((c) => (
+            {columns.map((c) => (
               <span
                 key={c.key}
                 role="columnheader"
                 className={`cell ${c.numeric ? 'num' : ''}`}
+                title={
+                  c.metric !== undefined
+                    ? `Latest ${c.metric}${c.unit ? ` (${c.unit})` : ''} per device`
+                    : undefined
+                }
+                data-testid={c.metric !== undefined ? 'metric-header' : undefined}
+                data-metric={c.metric}
                 aria-sort={ui.sort === c.key ? (ui.descending ? 'descending' : 'ascending') : 'none'}
               >
                 <button
@@ -395,6 +456,7 @@ export function FleetView({
                   onClick={() => set({ sort: c.key, descending: ui.sort === c.key ? !ui.descending : false })}
                 >
                   {c.label}
+                  {c.unit ? <span className="metric-unit"> {c.unit}</span> : null}
                   {ui.sort === c.key ? (ui.descending ? ' ▾' : ' ▴') : ''}
                 </button>
               </span>
@@ -442,6 +504,10 @@ export function FleetView({
                       update={updating.get(row.id)}
                       selected={ui.selected.has(row.id)}
                       active={index === activeIndex}
+                      columns={columns}
+                      template={template}
+                      latest={latest}
+                      latestVersion={latestVersion}
                       onToggle={toggle}
                       onOpen={onOpen}
                       onFocusRow={setActive}
@@ -466,102 +532,3 @@ export function FleetView({
     </div>
   );
 }
-
-const FleetRow = memo(function FleetRow({
-  row,
-  index,
-  now,
-  update,
-  selected,
-  active,
-  onToggle,
-  onOpen,
-  onFocusRow,
-}: {
-  readonly row: DeviceRow;
-  readonly index: number;
-  readonly now: number;
-  /** Its firmware update job while one runs. */
-  readonly update: FirmwareJobView | undefined;
-  readonly selected: boolean;
-  readonly active: boolean;
-  readonly onToggle: (id: string, index: number, range: boolean) => void;
-  readonly onOpen: (id: string) => void;
-  readonly onFocusRow: (index: number) => void;
-}) {
-  const onCheck = (e: MouseEvent<HTMLInputElement>) => {
-    e.stopPropagation();
-    onToggle(row.id, index, e.shiftKey);
-  };
-  return (
-    // biome-ignore lint/a11y/useKeyWithClickEvents: the grid's own onKeyDown handles Enter/Space for the active row
-    <div
-      id={`fleet-row-${row.id}`}
-      role="row"
-      aria-rowindex={index + 2}
-      aria-selected={selected}
-      className={`tr fleet-cols${selected ? ' selected' : ''}${active ? ' active' : ''}${row.health === 'failed' ? ' failed' : ''}`}
-      data-testid="fleet-row"
-      data-device-id={row.id}
-      onClick={() => {
-        onFocusRow(index);
-        onOpen(row.id);
-      }}
-    >
-      <span role="gridcell" className="cell check">
-        <input
-          type="checkbox"
-          tabIndex={-1}
-          aria-label={`Select ${row.id}`}
-          checked={selected}
-          onClick={onCheck}
-          onChange={() => {}}
-          data-testid="row-check"
-        />
-      </span>
-      <span role="gridcell" className="cell mono" title={row.id}>
-        <span>{row.id}</span>
-      </span>
-      <span role="gridcell" className="cell" title={row.name}>
-        <span>{row.name}</span>
-      </span>
-      <span role="gridcell" className="cell muted" title={`${row.kind} (${row.convention ?? 'own'})`}>
-        <span className={`convention convention-${row.convention ?? 'own'}`}>{row.convention ?? 'own'}</span>
-        <span className="kind-text">{row.kind}</span>
-      </span>
-      <span role="gridcell" className="cell">
-        <StateBadge state={row.state} health={row.health} />
-        {update ? (
-          <span
-            className={`badge small fw-mark tone-${update.step === 'rollingBack' ? 'warn' : 'info'}`}
-            title={markTitle(update)}
-            data-testid="fleet-updating"
-            data-step={update.step}
-          >
-            {markText(update)}
-          </span>
-        ) : null}
-        <BreakerMark breaker={row.breaker} />
-      </span>
-      <span role="gridcell" className="cell">
-        <LinkBadge link={row.link} />
-      </span>
-      <span role="gridcell" className="cell mono" title={row.firmware ?? undefined}>
-        {row.firmware ? <span>{row.firmware}</span> : <span className="muted">—</span>}
-      </span>
-      <span
-        role="gridcell"
-        className="cell num muted"
-        title={row.lastSeen ? new Date(row.lastSeen).toISOString() : 'never'}
-      >
-        {formatAgo(row.lastSeen, now)}
-      </span>
-      <span role="gridcell" className={`cell num${row.drift > 0 ? ' tone-text-warn strong' : ' muted'}`}>
-        {row.drift}
-      </span>
-      <span role="gridcell" className={`cell num${row.restarts > 0 ? ' strong' : ' muted'}`}>
-        {row.restarts}
-      </span>
-    </div>
-  );
-});
