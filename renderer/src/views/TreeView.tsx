@@ -3,9 +3,11 @@
  * by status, with its strategy, restart type, restarts and restart intensity ("2/3 in 5 s"), and
  * the machine state of device workers. Infrastructure is open, device subtrees closed (thousands
  * of them); the visible rows are virtualized. Search jumps to a device or process; the selected
- * node's details sit on the right with a Kill button for every process under a supervisor; the
- * confirmation says what the kill will cause (a restart, or its supervisor giving up) and the banner
- * then says what the supervisor did. Failed and stopped children stay in the tree with the reason.
+ * node's process info sits on the right (ProcessPanel: mailbox, timers, memory, last exit, restart
+ * timeline) with Kill for every process under a supervisor and Terminate / Restart for a named
+ * child; each is confirmed first, the confirmation says what it will cause (a kill: a restart, or
+ * its supervisor giving up) and the banner then says what the supervisor did. Failed and stopped
+ * children stay in the tree with the reason.
  *
  * Keyboard: ↑/↓ move, ←/→ close/open, Enter opens the device, `/` searches.
  *
@@ -16,14 +18,15 @@ import type { KeyboardEvent } from 'react';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { TreeNode } from '../../../src/host/contract.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
-import { StateBadge, StatusDot, toneOfStatus } from '../components/StateBadge.js';
+import { StateBadge, StatusDot } from '../components/StateBadge.js';
 import { Empty, Waiting } from '../components/States.js';
 import { formatIntensity } from '../lib/format.js';
 import { useVirtualRows } from '../lib/hooks.js';
 import type { KillWatch } from '../lib/kill-outcome.js';
 import { killConsequence, killOutcome } from '../lib/kill-outcome.js';
-import { countStatuses, flattenVisible, indexTree, isOpen, pathTo, searchTree } from '../lib/tree-flatten.js';
+import { flattenVisible, indexTree, isOpen, pathTo, searchTree } from '../lib/tree-flatten.js';
 import { useClient, useLive } from '../store/use-live.js';
+import { ProcessPanel } from './ProcessPanel.js';
 
 const ROW_HEIGHT = 26;
 const INDENT = 18;
@@ -36,16 +39,19 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
   const [selectedKey, setSelectedKey] = useState<string | null>(null);
   const [query, setQuery] = useState('');
   const [matchIndex, setMatchIndex] = useState(0);
-  const [killAsk, setKillAsk] = useState<TreeNode | null>(null);
+  const [ask, setAsk] = useState<Ask | null>(null);
   const [killWatch, setKillWatch] = useState<KillWatch | null>(null);
   const [notice, setNotice] = useState<{ tone: 'ok' | 'err'; text: string } | null>(null);
   const searchRef = useRef<HTMLInputElement>(null);
+  // The pid each node last ran as: a stopped child's timeline is found by it.
+  const lastPids = useRef(new Map<string, number>());
 
   const rows = useMemo(() => flattenVisible(tree, toggled), [tree, toggled]);
   const index = useMemo(() => indexTree(tree), [tree]);
   const matches = useMemo(() => searchTree(tree, query), [tree, query]);
   const win = useVirtualRows(rows.length, ROW_HEIGHT);
   const selected = selectedKey ? index.get(selectedKey) : undefined;
+  if (selected && selected.node.pid !== null) lastPids.current.set(selected.node.key, selected.node.pid);
   const activeIndex = selectedKey ? rows.findIndex((r) => r.node.key === selectedKey) : -1;
 
   const reveal = (key: string) => {
@@ -150,7 +156,6 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
   };
 
   const kill = async (node: TreeNode) => {
-    setKillAsk(null);
     if (node.pid === null) return;
     const r = await client.call('killProcess', { pid: node.pid });
     if (!r.ok) {
@@ -173,6 +178,48 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
         ? { tone: 'ok', text: `Restarted ${node.name}.` }
         : { tone: 'err', text: `Restart failed: ${r.error.message}` },
     );
+  };
+
+  // OTP's terminate_child: the supervisor stops it with its shutdown policy and keeps its spec.
+  const terminate = async (node: TreeNode, parent: TreeNode) => {
+    if (parent.pid === null) return;
+    const who = `${node.name}${node.pid !== null ? ` <${node.pid}>` : ''}`;
+    const r = await client.call('terminateChild', { supervisorPid: parent.pid, childId: node.childId });
+    setNotice(
+      r.ok
+        ? {
+            tone: 'ok',
+            text: `Terminated ${who}: ${parent.name} stopped it and keeps it stopped until restarted.`,
+          }
+        : { tone: 'err', text: `Terminate failed: ${r.error.message}` },
+    );
+  };
+
+  // A running child restarted by hand, as OTP does it: terminate_child, then restart_child.
+  const restartRunning = async (node: TreeNode, parent: TreeNode) => {
+    if (parent.pid === null) return;
+    const who = `${node.name}${node.pid !== null ? ` <${node.pid}>` : ''}`;
+    const stopped = await client.call('terminateChild', { supervisorPid: parent.pid, childId: node.childId });
+    if (!stopped.ok) {
+      setNotice({ tone: 'err', text: `Restart failed: ${stopped.error.message}` });
+      return;
+    }
+    const r = await client.call('restartChild', { supervisorPid: parent.pid, childId: node.childId });
+    setNotice(
+      r.ok
+        ? {
+            tone: 'ok',
+            text: `Restarted ${who}: ${parent.name} stopped it and started it again${r.value.pid !== null ? ` as <${r.value.pid}>` : ''}.`,
+          }
+        : { tone: 'err', text: `Stopped ${who}, but starting it again failed: ${r.error.message}` },
+    );
+  };
+
+  const carryOut = (a: Ask) => {
+    setAsk(null);
+    if (a.action === 'kill') void kill(a.node);
+    else if (a.parent && a.action === 'terminate') void terminate(a.node, a.parent);
+    else if (a.parent) void restartRunning(a.node, a.parent);
   };
 
   if (!ready) return <Waiting what="the supervision tree" />;
@@ -326,12 +373,21 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
         </div>
         <aside className="node-detail" aria-label="Selected process">
           {selected ? (
-            <NodeDetail
+            <ProcessPanel
               node={selected.node}
               parent={selected.parent}
-              onKill={() => setKillAsk(selected.node)}
-              onRestart={() => selected.parent && void restartChild(selected.node, selected.parent)}
-              onOpenDevice={onOpenDevice}
+              lastPid={lastPids.current.get(selected.node.key) ?? null}
+              actions={{
+                onKill: () => setAsk({ action: 'kill', node: selected.node, parent: selected.parent }),
+                onTerminate: () =>
+                  setAsk({ action: 'terminate', node: selected.node, parent: selected.parent }),
+                onRestart: () => {
+                  const { node, parent } = selected;
+                  if (node.status === 'running') setAsk({ action: 'restart', node, parent });
+                  else if (parent) void restartChild(node, parent);
+                },
+                onOpenDevice,
+              }}
             />
           ) : (
             <Empty title="Select a process">Its supervisor, restart policy and intensity show here.</Empty>
@@ -339,14 +395,13 @@ export function TreeView({ onOpenDevice }: { readonly onOpenDevice: (id: string)
         </aside>
       </div>
       <ConfirmDialog
-        open={killAsk !== null}
-        title={`Kill ${killAsk?.name ?? ''} <${killAsk?.pid ?? ''}>?`}
-        confirmLabel="Kill"
-        onConfirm={() => killAsk && void kill(killAsk)}
-        onCancel={() => setKillAsk(null)}
+        open={ask !== null}
+        title={ask ? `${ASK_VERB[ask.action]} ${ask.node.name} <${ask.node.pid ?? ''}>?` : ''}
+        confirmLabel={ask ? ASK_VERB[ask.action] : ''}
+        onConfirm={() => ask && carryOut(ask)}
+        onCancel={() => setAsk(null)}
       >
-        The process exits with reason <code>killed</code>.{' '}
-        {killAsk ? killConsequence(killAsk, index.get(killAsk.key)?.parent ?? null) : null}
+        {ask ? <AskConsequence ask={ask} /> : null}
       </ConfirmDialog>
     </div>
   );
@@ -364,120 +419,40 @@ function flip(set: Set<string>, node: TreeNode) {
   else set.add(node.key);
 }
 
-function NodeDetail({
-  node,
-  parent,
-  onKill,
-  onRestart,
-  onOpenDevice,
-}: {
+type Ask = {
+  readonly action: 'kill' | 'terminate' | 'restart';
   readonly node: TreeNode;
   readonly parent: TreeNode | null;
-  readonly onKill: () => void;
-  readonly onRestart: () => void;
-  readonly onOpenDevice: (id: string) => void;
-}) {
-  const counts = useMemo(() => (node.children ? countStatuses(node) : null), [node]);
-  return (
-    <div className="node-card">
-      <h2>
-        <StatusDot status={node.status} /> <span className="mono">{node.name}</span>
-      </h2>
-      <dl className="kv-list">
-        <dt>Status</dt>
-        <dd className={`tone-text-${toneOfStatus(node.status)}`}>{node.status}</dd>
-        <dt>Type</dt>
-        <dd>{node.type}</dd>
-        <dt>Pid</dt>
-        <dd className="mono">{node.pid === null ? '—' : `<${node.pid}>`}</dd>
-        <dt>Child id</dt>
-        <dd className="mono">{node.childId}</dd>
-        <dt>Supervisor</dt>
-        <dd className="mono">
-          {parent ? `${parent.name}${parent.pid !== null ? ` <${parent.pid}>` : ''}` : '—'}
-        </dd>
-        {node.restartType ? (
-          <>
-            <dt>Restart</dt>
-            <dd>{node.restartType}</dd>
-          </>
-        ) : null}
-        <dt>Restarts</dt>
-        <dd>{node.restarts}</dd>
-        {node.reason ? (
-          <>
-            <dt>{node.status === 'running' ? 'Last exit' : 'Why'}</dt>
-            <dd className="mono small-text" data-testid="node-reason">
-              {node.reason}
-            </dd>
-          </>
-        ) : null}
-        {node.strategy ? (
-          <>
-            <dt>Strategy</dt>
-            <dd>{node.strategy}</dd>
-          </>
-        ) : null}
-        {node.intensity ? (
-          <>
-            <dt>Intensity</dt>
-            <dd>
-              {formatIntensity(node.intensity)}
-              <IntensityMeter used={node.intensity.restartsInWindow} max={node.intensity.maxRestarts} />
-            </dd>
-          </>
-        ) : null}
-        {node.state ? (
-          <>
-            <dt>State</dt>
-            <dd>
-              <StateBadge state={node.state} testId="node-state" />
-            </dd>
-          </>
-        ) : null}
-        {counts ? (
-          <>
-            <dt>Below</dt>
-            <dd>
-              {Object.entries(counts)
-                .map(([status, n]) => `${n} ${status}`)
-                .join(' · ') || 'nothing'}
-            </dd>
-          </>
-        ) : null}
-        <dt>Key</dt>
-        <dd className="mono small-text">{node.key}</dd>
-      </dl>
-      <div className="node-actions">
-        {parent && node.pid !== null ? (
-          <button type="button" className="btn danger" onClick={onKill} data-testid="kill-button">
-            Kill
-          </button>
-        ) : null}
-        {parent && parent.pid !== null && (node.status === 'stopped' || node.status === 'failed') ? (
-          <button type="button" className="btn" onClick={onRestart}>
-            Restart child
-          </button>
-        ) : null}
-        {node.deviceId ? (
-          <button type="button" className="btn" onClick={() => onOpenDevice(node.deviceId!)}>
-            Open device {node.deviceId}
-          </button>
-        ) : null}
-      </div>
-    </div>
-  );
-}
+};
 
-function IntensityMeter({ used, max }: { readonly used: number; readonly max: number }) {
-  const cells = Math.min(max, 20);
+const ASK_VERB = { kill: 'Kill', terminate: 'Terminate', restart: 'Restart' } as const;
+
+/** What the confirmed action will cause, said before it is done. */
+function AskConsequence({ ask }: { readonly ask: Ask }) {
+  const { node, parent } = ask;
+  const sup = parent?.name ?? 'its supervisor';
+  if (ask.action === 'kill')
+    return (
+      <>
+        The process exits with reason <code>killed</code>. {killConsequence(node, parent)}
+      </>
+    );
+  if (ask.action === 'terminate')
+    return (
+      <>
+        {sup} stops it (<code>shutdown</code>, within its shutdown time) and does not restart it: it stays in
+        the tree, stopped, until restarted.
+        {node.restartType === 'temporary'
+          ? ' A temporary child: its spec is dropped and it leaves the tree.'
+          : ''}
+      </>
+    );
   return (
-    <span className="meter" aria-hidden="true">
-      {Array.from({ length: cells }, (_, i) => (
-        // biome-ignore lint/suspicious/noArrayIndexKey: cells are positional
-        <span key={i} className={i < used ? (used >= max ? 'on over' : 'on') : ''} />
-      ))}
-    </span>
+    <>
+      {sup} stops it (<code>shutdown</code>) and starts it again under a new pid, as OTP's terminate_child
+      then restart_child: a clean stop, not counted against {sup}'s restart intensity.
+      {node.deviceId ? ' A device machine resumes from its last good state.' : ''}
+    </>
   );
 }
 

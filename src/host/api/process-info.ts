@@ -143,7 +143,7 @@ function mailboxOf(app: App | undefined, p: Process | undefined): ProcessInfo['m
   if (p instanceof MachineProcess)
     return {
       length: 0,
-      note: 'xstate handles each event synchronously when it is sent: none waits between turns',
+      note: 'xstate handles each event synchronously as it is sent: none waits',
     };
   const mqtt = app?.links.mqtt;
   if (mqtt && p === (mqtt as unknown as Process)) {
@@ -189,14 +189,14 @@ function timersOf(runtime: Runtime, p: Process | undefined): TimerView[] {
 function memoryOf(p: Process | undefined): ProcessInfo['memory'] {
   const unmeasurable = {
     bytes: null,
-    note: 'not measurable per process: every process shares one JavaScript heap',
+    note: 'not measurable per process: all share one JavaScript heap',
   };
   if (!(p instanceof MachineProcess) || !p.alive) return unmeasurable;
   const state = p.persistedState();
   if (!state) return unmeasurable;
   return {
     bytes: Buffer.byteLength(JSON.stringify(state)),
-    note: 'its snapshot and timers as JSON, what a restart resumes from; the actor’s share of the heap is not measurable',
+    note: 'its snapshot as JSON (what a restart resumes from); its heap share is not measurable',
   };
 }
 
