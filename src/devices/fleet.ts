@@ -50,7 +50,7 @@ import { createActivity } from './fleet/activity.js';
 import { createChildSpecs } from './fleet/child-specs.js';
 import type { Entry, FleetContext } from './fleet/context.js';
 import { view } from './fleet/context.js';
-import { linkDown, linkUp } from './fleet/link-sync.js';
+import { canHandle, linkDown, linkUp } from './fleet/link-sync.js';
 import { createMembership } from './fleet/membership.js';
 import { createEventWriter, createSnapshotWriter } from './fleet/persistence.js';
 import { createReconcileLoop } from './fleet/reconcile.js';
@@ -213,6 +213,13 @@ export function createFleet(options: FleetOptions): Fleet {
     },
     list: () => [...entries.values()].map(view),
     machineOf: (id) => entries.get(id)?.machine,
+    deliver(id, event) {
+      const e = entries.get(id);
+      const p = e?.machine;
+      if (!e || !p?.alive || !canHandle(e, event)) return false;
+      p.send(event as never);
+      return p.alive;
+    },
     inspect: (id) => inspectMachine(ctx, id),
     sendEvent: (id, event, payload, actor) => sendEvent(ctx, id, event, payload, actor),
     act,

@@ -80,8 +80,7 @@ export class HomieFleetSync {
         this.scheduleStatus(e.session);
         return;
       case 'machineState': {
-        const machine = this.fleet.machineOf(e.session.id);
-        if (machine?.alive) machine.send({ type: 'HOMIE_STATE', state: e.state } as never);
+        this.fleet.deliver(e.session.id, { type: 'HOMIE_STATE', state: e.state });
         return;
       }
       case 'linkUp':

@@ -132,8 +132,7 @@ export class SparkplugFleetWriter {
   }
 
   private sendMachine(id: string, event: SparkplugEvent): void {
-    const p = this.fleet.machineOf(id);
-    if (p?.alive) p.send(event as never);
+    this.fleet.deliver(id, event);
   }
 
   private ingest(id: string, values: Record<string, number>, ts: number | null): void {

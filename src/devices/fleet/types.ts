@@ -198,6 +198,13 @@ export interface Fleet {
   list(): DeviceView[];
   /** The machine process of a running device (for the tree and for tests). */
   machineOf(id: string): MachineProcess | undefined;
+  /**
+   * A convention's event for a device's machine (a Homie `$state`, a Sparkplug birth or death):
+   * sent when the machine runs and its current state takes it; false otherwise (nothing sent).
+   * Not audited: it is what the device said, not an operator's act. Conventions reach machines
+   * only through this, never through {@link Fleet.machineOf}.
+   */
+  deliver(id: string, event: { readonly type: string; readonly [field: string]: unknown }): boolean;
   /** Its machine for the inspector: state, context, the events it knows and those it accepts now. */
   inspect(id: string): MachineInspection | undefined;
   /**
