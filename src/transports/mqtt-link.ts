@@ -16,7 +16,7 @@
  * Keepalive (issue 16/12): the PINGRESP comes in the same socket, behind the publishes the link
  * has not read yet, so mqtt.js's own check (no PINGRESP 1.5 keepalives after its last reschedule
  * → "Keepalive timeout", connection dropped) misread a backpressure pause, or a backlog being
- * read, as a dead broker. The link decides instead: see {@link MqttLink.onKeepaliveTimeout}.
+ * read, as a dead broker. The link decides instead: see `MqttIngest.onKeepaliveTimeout` (mqtt-ingest.ts).
  *
  * @example
  * const link = startMqttLink(rt, {
@@ -29,7 +29,7 @@
  * if (!r.ok) rt.logger.warn(r.error.message); // code: 'badDeviceId' | 'wrongDirection' | 'badMessage' | 'closed'
  * link.stats(); // { connected: true, state: 'connected', reconnects: 0, outboxLength: 0, … }
  */
-import type { IPublishPacket, MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { z } from 'zod';
 import { callback, checkOptions, nonEmptyString, positiveInt } from '../lib/options.js';
 import type { ExitReason } from '../runtime/exit-reason.js';
@@ -37,6 +37,7 @@ import { ProcessBase } from '../runtime/process.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { BrokerSettings } from './mqtt-connection.js';
 import { MqttConnection } from './mqtt-connection.js';
+import { MqttIngest } from './mqtt-ingest.js';
 import type { Channel, DeviceId, Message, PublishErrorCode, Result } from './protocol.js';
 import {
   CHANNELS,
@@ -194,19 +195,9 @@ export class MqttLink extends ProcessBase {
     dropped: 0,
     received: 0,
     malformed: 0,
-    pauses: 0,
-    keepalivesExcused: 0,
   };
-  /** Publishes mqtt.js handed over (all connections): proof that a connection is alive. */
-  private publishesRead = 0;
-  private readonly maxPendingIngest: number;
-  private pendingIngest = 0;
-  private heldAcks = 0;
-  private readonly lost: Record<string, number> = {};
-  /** The store write of the publish `onPublish` just delivered (read by `handleMessage` at once). */
-  private lastDelivery: PromiseLike<unknown> | undefined;
-  /** The paused pipeline's next step: mqtt.js reads the next packet once it runs. */
-  private held: (() => void) | undefined;
+  /** Backpressure, held PUBACKs, lost writes and the keepalive decision (mqtt-ingest.ts). */
+  private readonly ingest: MqttIngest;
   private droppingSinceConnect = false;
 
   constructor(runtime: Runtime, options: MqttLinkOptions) {
@@ -223,7 +214,15 @@ export class MqttLink extends ProcessBase {
     this.maxOutbox = options.maxOutbox ?? 1000;
     this.maxInflight = options.maxInflight ?? 100;
     this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-    this.maxPendingIngest = options.maxPendingIngest ?? 50_000;
+    this.ingest = new MqttIngest({
+      runtime: this.runtime,
+      pid: this.pid,
+      name: this.name,
+      maxPendingIngest: options.maxPendingIngest ?? 50_000,
+      ackAfterCommit: options.ackAfterCommit ?? false,
+      client: () => this.connection.client,
+      isRunning: () => this.status === 'running',
+    });
     const filters: Record<string, { qos: 0 | 1 }> = {};
     for (const channel of HOST_BOUND_CHANNELS)
       filters[topicFilterFor(channel)] = { qos: CHANNELS[channel].qos };
@@ -248,7 +247,7 @@ export class MqttLink extends ProcessBase {
       isRunning: () => this.status === 'running',
       hooks: {
         subscriptions: () => filters,
-        prepare: (client, isCurrent) => this.prepare(client, isCurrent),
+        prepare: (client, isCurrent) => this.ingest.prepare(client, isCurrent),
         onMessage: (topic, payload) => this.onPublish(topic, payload),
         onReady: () => {
           this.droppingSinceConnect = false;
@@ -321,12 +320,7 @@ export class MqttLink extends ProcessBase {
       dropped: this.counters.dropped,
       received: this.counters.received,
       malformed: this.counters.malformed,
-      pendingIngest: this.pendingIngest,
-      paused: this.held !== undefined,
-      pauses: this.counters.pauses,
-      keepalivesExcused: this.counters.keepalivesExcused,
-      heldAcks: this.heldAcks,
-      lost: { ...this.lost },
+      ...this.ingest.stats(),
     };
   }
 
@@ -350,28 +344,8 @@ export class MqttLink extends ProcessBase {
     return this.connection.state;
   }
 
-  /** mqtt.js's per-packet hooks on each new client: backpressure and the keepalive decision. */
-  private prepare(client: MqttClient, isCurrent: () => boolean): void {
-    // mqtt.js handles one packet at a time and reads the next (and sends a QoS 1 PUBACK) only
-    // once this calls back: holding the callback pauses the socket.
-    client.handleMessage = (packet, done) => this.onHandled(client, packet, done);
-    // mqtt.js's keepalive check, decided by the link (see onKeepaliveTimeout). Both are public
-    // methods of mqtt.js 5's MqttClient, called by its KeepaliveManager.
-    let readAtPing = this.publishesRead;
-    const sendPing = client.sendPing.bind(client);
-    const giveUp = client.onKeepaliveTimeout.bind(client);
-    client.sendPing = () => {
-      readAtPing = this.publishesRead;
-      sendPing();
-    };
-    client.onKeepaliveTimeout = () => {
-      if (isCurrent() && this.onKeepaliveTimeout(client, readAtPing)) return;
-      giveUp();
-    };
-  }
-
   private onDropped(): void {
-    this.held = undefined; // that connection's pipeline is gone
+    this.ingest.dropped();
     // Unacknowledged messages go back first, in order: QoS 1 is at-least-once, so a duplicate
     // is allowed and a loss is not.
     if (this.inflight.size > 0) {
@@ -390,13 +364,13 @@ export class MqttLink extends ProcessBase {
   }
 
   private onPublish(topic: string, payload: Buffer): void {
-    this.lastDelivery = undefined;
+    this.ingest.startPublish();
     const r = decodePublish(topic, payload, { maxBytes: this.maxPayloadBytes });
     if (r.ok) {
       this.counters.received++;
       try {
         const write = this.options.onMessage(r.value.deviceId, r.value.message, r.value.channel);
-        if (isThenable(write)) this.track(write);
+        this.ingest.delivered(write);
       } catch (error) {
         this.runtime.report(`MQTT link ${this.name}: onMessage threw`, error, this.pid);
       }
@@ -420,123 +394,6 @@ export class MqttLink extends ProcessBase {
     } catch (thrown) {
       this.runtime.report(`MQTT link ${this.name}: onDeviceError threw`, thrown, this.pid);
     }
-  }
-
-  /** Counts a store write until it settles; a refusal or a rejection is counted as lost. */
-  private track(write: PromiseLike<unknown>): void {
-    this.pendingIngest++;
-    this.lastDelivery = write;
-    write.then(
-      (result) => {
-        const code = failureCode(result);
-        if (code !== undefined) this.noteLost(code);
-        this.settled();
-      },
-      (error: unknown) => {
-        this.noteLost('error');
-        this.runtime.report(`MQTT link ${this.name}: a store write failed`, error, this.pid);
-        this.settled();
-      },
-    );
-  }
-
-  private noteLost(code: string): void {
-    const first = Object.keys(this.lost).length === 0;
-    this.lost[code] = (this.lost[code] ?? 0) + 1;
-    if (first)
-      this.runtime.logger.error('MQTT link: received messages were lost on the way to the store', {
-        link: this.name,
-        cause: code,
-      });
-  }
-
-  private settled(): void {
-    this.pendingIngest--;
-    if (this.held && this.pendingIngest <= this.maxPendingIngest / 2) {
-      const resume = this.held;
-      this.held = undefined;
-      resume();
-    }
-  }
-
-  /**
-   * mqtt.js's per-publish hook, called right after 'message' for the same packet. QoS 1 with
-   * `ackAfterCommit`: the callback is given an error so mqtt.js sends no PUBACK and moves on; the
-   * PUBACK goes once the store write settled. Either way, past `maxPendingIngest` the next step
-   * is held until the store catches up.
-   */
-  private onHandled(client: MqttClient, packet: IPublishPacket, done: (error?: Error) => void): void {
-    const write = this.lastDelivery;
-    this.lastDelivery = undefined;
-    this.publishesRead++;
-    const messageId = packet.messageId;
-    const deferAck = this.options.ackAfterCommit && packet.qos === 1 && write && messageId !== undefined;
-    if (deferAck) {
-      this.heldAcks++;
-      const ack = () => {
-        this.heldAcks--;
-        if (client === this.client && this.status === 'running') sendPuback(client, messageId);
-      };
-      write.then(ack, ack);
-    }
-    if (this.pendingIngest < this.maxPendingIngest || client !== this.client) {
-      // The common path: no closure per message.
-      if (deferAck) done(ACK_DEFERRED);
-      else done();
-      return;
-    }
-    const next = deferAck ? () => done(ACK_DEFERRED) : () => done();
-    this.counters.pauses++;
-    this.runtime.logger.debug('MQTT link paused: the store is catching up', {
-      link: this.name,
-      pendingIngest: this.pendingIngest,
-    });
-    this.held = () => {
-      if (client === this.client) next();
-    };
-  }
-
-  /**
-   * mqtt.js saw no PINGRESP (nor any ack) within 1.5 keepalives; true keeps the connection.
-   *
-   * Why: the PINGRESP is read in order, after every publish ahead of it in the socket. While the
-   * link holds mqtt.js's next step for backpressure it reads nothing, so any pause longer than
-   * about half a keepalive that overlaps a ping ended in "Keepalive timeout"; measured in the 10k
-   * device run of issue 16 (SQLite store committing 50 000 writes at once every 30–40 s): pauses
-   * of 38–44 s, the connection dropped every ~50 s, the broker threw away the host's queue each
-   * time, and the link reconnected into the same pause (pendingIngest still 50 000). After a
-   * pause it also dropped while reading the broker's backlog, 7 s after resuming.
-   *
-   * So: a connection whose publishes are being read is alive (the PINGRESP is behind them), and
-   * one paused for backpressure is not judged at all — its pause ends when the store catches up
-   * (`settled`), not on a timer: cutting pauses at half a keepalive was tried in the same run and
-   * only moved the backlog from the broker into the store's full buffer (206 000 messages
-   * refused `overloaded`, counted) without fewer broker resets. In both cases a PINGREQ goes out
-   * now and the schedule restarts, so the broker keeps hearing from us at least every keepalive
-   * (Mosquitto closes a client silent for 1.5 keepalives) and mqtt.js checks again 1.5 keepalives
-   * later. A dead connection is still found: one that is read from is not dead, and a paused
-   * one's first read or write after the pause fails (measured: a broker reset during a pause
-   * showed as "ECONNRESET" at once when it ended) or the next check judges it.
-   *
-   * Not covered here: aedes (the embedded broker) handles a client's packets one at a time and
-   * answers a PINGREQ only once its writes to that client drained (aedes lib/write.js), so it
-   * closes a host whose socket stays full for 1.5 keepalives (or its 60 s `drainTimeout`) — 2
-   * resets in 7 minutes of the 10k run, against a store that commits 50 000 writes per 30–90 s.
-   */
-  private onKeepaliveTimeout(client: MqttClient, readAtPing: number): boolean {
-    const paused = this.held !== undefined;
-    const reading = this.publishesRead !== readAtPing;
-    if (!paused && !reading) return false;
-    this.counters.keepalivesExcused++;
-    this.runtime.logger.debug('MQTT link: keepalive answered by our own state, not a PINGRESP', {
-      link: this.name,
-      paused,
-      reading,
-      pendingIngest: this.pendingIngest,
-    });
-    client.sendPing();
-    client.reschedulePing(true);
-    return true;
   }
 
   /** Hands queued messages to the connection, at most `maxInflight` unacknowledged at once. */
@@ -623,27 +480,6 @@ export const mqttLinkOptionsSchema = z.object({
   onDeviceError: callback,
   onStateChange: callback.optional(),
 });
-
-/** Given to mqtt.js's handleMessage callback: no PUBACK now (it is sent after the store write). */
-const ACK_DEFERRED = new Error('PUBACK deferred until the store write settles');
-
-/** The PUBACK mqtt.js would have sent, sent later. Relies on mqtt.js 5's `_sendPacket` (see the test). */
-function sendPuback(client: MqttClient, messageId: number): void {
-  const send: unknown = Reflect.get(client, '_sendPacket');
-  if (typeof send === 'function') send.call(client, { cmd: 'puback', messageId }, () => {});
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
-}
-
-/** The code of a `{ ok: false, error: { code } }` answer, else undefined. */
-function failureCode(result: unknown): string | undefined {
-  if (typeof result !== 'object' || result === null || (result as { ok?: unknown }).ok !== false)
-    return undefined;
-  const code = (result as { error?: { code?: unknown } }).error?.code;
-  return typeof code === 'string' ? code : 'unknown';
-}
 
 function fail(code: LinkPublishErrorCode, message: string): { ok: false; error: LinkPublishError } {
   return { ok: false, error: { code, message } };
