@@ -3,7 +3,7 @@
  * and the integration tests, with a fallback to a free port when the wanted one is taken.
  *
  * With `auth` (the app always passes it) nobody gets in without credentials, and what each client
- * may publish and subscribe to follows {@link mayPublish} / {@link maySubscribe}: a device speaks
+ * may publish and subscribe to follows `mayPublish` / `maySubscribe` (broker-acl.ts): a device speaks
  * only for itself and reads only its own commands; only the host sends commands. Every refusal is
  * counted per client ({@link EmbeddedBroker.refusals}). A client whose account is revoked or
  * rotated while it is connected is disconnected. With `tls`, a second listener speaks MQTT over
@@ -15,18 +15,20 @@
  * const link = startMqttLink(rt, { url: broker.url, clientId: 'fleetvisor-host', … });
  * await broker.close();
  */
-import { readFileSync } from 'node:fs';
-import type { AddressInfo, Server, Socket } from 'node:net';
-import { createServer } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
-import type { AuthenticateError, Client } from 'aedes';
+import type { Server } from 'node:net';
+import type { Client } from 'aedes';
 import { Aedes } from 'aedes';
 import type { Logger } from '../runtime/runtime.js';
 import { silentLogger } from '../runtime/runtime.js';
 import type { BrokerAccounts } from './broker-accounts.js';
-import type { BrokerPrincipal } from './broker-acl.js';
-import { mayPublish, maySubscribe } from './broker-acl.js';
+import type { BrokerRefusalStats, Principals } from './embedded-broker-auth.js';
+import { createAccessHooks, createRefusalCounter, startAccountsRefresh } from './embedded-broker-auth.js';
+import type { PlainListener } from './embedded-broker-listeners.js';
+import { closeServer, listenPlain, listenTls, trackSockets } from './embedded-broker-listeners.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './protocol.js';
+
+export type { BrokerRefusalStats, ClientRefusals } from './embedded-broker-auth.js';
+export { MAX_REFUSAL_CLIENTS } from './embedded-broker-auth.js';
 
 export interface EmbeddedBrokerOptions {
   /** Interface to listen on; default `127.0.0.1` (never exposed beyond this machine by default). */
@@ -59,28 +61,6 @@ export interface EmbeddedBrokerOptions {
     readonly port?: number;
   };
 }
-
-/** What the broker refused one client (by client id), and why, last. */
-export interface ClientRefusals {
-  readonly clientId: string;
-  readonly username: string | null;
-  readonly connect: number;
-  readonly publish: number;
-  readonly subscribe: number;
-  readonly lastAt: number;
-  readonly lastReason: string;
-}
-
-export interface BrokerRefusalStats {
-  readonly connect: number;
-  readonly publish: number;
-  readonly subscribe: number;
-  /** Per client, most recent first (at most {@link MAX_REFUSAL_CLIENTS}; older ones are folded into the totals only). */
-  readonly clients: readonly ClientRefusals[];
-}
-
-/** Clients whose refusals are listed one by one; past it, the oldest entry is dropped (totals still count). */
-export const MAX_REFUSAL_CLIENTS = 256;
 
 export interface EmbeddedBroker {
   /** `mqtt://host:port` of the port actually listened on. */
@@ -128,39 +108,9 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   }
 
   const auth = options.auth;
-  /** Who each connected client is (set when it authenticated), and when it was verified. */
-  const principals = new WeakMap<Client, { principal: BrokerPrincipal; at: number }>();
+  const principals: Principals = new WeakMap();
   const clients = new Set<Client>();
-  const totals = { connect: 0, publish: 0, subscribe: 0 };
-  const perClient = new Map<string, ClientRefusals>();
-  const refuse = (
-    what: 'connect' | 'publish' | 'subscribe',
-    clientId: string,
-    username: string | null,
-    reason: string,
-  ): void => {
-    totals[what]++;
-    const key = clientId.slice(0, 128);
-    const prev = perClient.get(key);
-    const entry: ClientRefusals = {
-      clientId: key,
-      username: username?.slice(0, 128) ?? prev?.username ?? null,
-      connect: (prev?.connect ?? 0) + (what === 'connect' ? 1 : 0),
-      publish: (prev?.publish ?? 0) + (what === 'publish' ? 1 : 0),
-      subscribe: (prev?.subscribe ?? 0) + (what === 'subscribe' ? 1 : 0),
-      lastAt: Date.now(),
-      lastReason: reason,
-    };
-    perClient.delete(key); // re-inserted last: the map's order is recency
-    perClient.set(key, entry);
-    if (perClient.size > MAX_REFUSAL_CLIENTS) perClient.delete(perClient.keys().next().value as string);
-    // The first refusal of a client is a warning; its repeats are counted (and logged at debug).
-    (prev === undefined ? logger.warn : logger.debug)(`embedded broker refused a ${what}`, {
-      clientId: JSON.stringify(key),
-      username: entry.username === null ? null : JSON.stringify(entry.username),
-      reason,
-    });
-  };
+  const refusals = createRefusalCounter(logger);
 
   const broker = await Aedes.createBroker({
     // No cap on the messages in delivery at once (issue 16). With aedes 1.2.0's default of 100,
@@ -176,83 +126,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     // it arrives (the waiting then happens per subscriber, on its socket's drain, bounded by
     // aedes' drainTimeout), and one slow subscriber no longer stalls delivery to all the others.
     concurrency: 0,
-    ...(auth
-      ? {
-          authenticate(client, username, password, done) {
-            const at = Date.now();
-            auth
-              .verify(username, password, client.id)
-              .then((r) => {
-                if (r.ok) {
-                  principals.set(client, { principal: r.value, at });
-                  done(null, true);
-                  return;
-                }
-                refuse('connect', client.id, username ?? null, r.error);
-                const error = new Error(r.error) as AuthenticateError;
-                // 3: server unavailable (busy); 4: bad user name or password; 5: not authorized (MQTT 3.1.1 §3.2.2.3).
-                (error as { returnCode: number }).returnCode =
-                  r.error === 'clientIdMismatch' ? 5 : r.error === 'busy' ? 3 : 4;
-                done(error, false);
-              })
-              .catch((error: unknown) => {
-                logger.error('embedded broker: verifying credentials failed', { error });
-                const e = new Error('server unavailable') as AuthenticateError;
-                (e as { returnCode: number }).returnCode = 3;
-                done(e, false);
-              });
-          },
-          authorizeSubscribe(client, sub, done) {
-            const who = principals.get(client);
-            const decision = who
-              ? maySubscribe(who.principal, sub.topic)
-              : { ok: false as const, reason: 'not authenticated' };
-            if (decision.ok) {
-              done(null, sub);
-              return;
-            }
-            refuse('subscribe', client.id, null, `${sub.topic.slice(0, 200)}: ${decision.reason}`);
-            done(null, null); // SUBACK 0x80 for this filter; the client stays connected
-          },
-        }
-      : {}),
-    authorizePublish(client, packet, callback) {
-      const size = packet.payload.length;
-      if (size > maxPayloadBytes) {
-        logger.warn('embedded broker refused an oversized publish', {
-          clientId: client?.id,
-          topic: packet.topic,
-          bytes: size,
-          maxPayloadBytes,
-        });
-        callback(new Error(`payload of ${size} bytes exceeds ${maxPayloadBytes}`));
-        return;
-      }
-      if (packet.topic.startsWith('$SYS')) {
-        callback(new Error('$SYS topics are reserved'));
-        return;
-      }
-      if (auth) {
-        // A null client is a will left over from a previous broker run: nobody vouches for it.
-        const who = client ? principals.get(client) : undefined;
-        const decision = who
-          ? (provisioningHelloCheck(who.principal, packet.topic, packet.payload) ??
-            mayPublish(who.principal, packet.topic))
-          : { ok: false as const, reason: 'not authenticated' };
-        if (!decision.ok) {
-          refuse(
-            'publish',
-            client?.id ?? '(none)',
-            null,
-            `${packet.topic.slice(0, 200)}: ${decision.reason}`,
-          );
-          // MQTT 3.1.1 cannot refuse one publish: the client is disconnected (it reconnects).
-          callback(new Error(decision.reason));
-          return;
-        }
-      }
-      callback(null);
-    },
+    // authenticate and authorizeSubscribe (with auth only), then authorizePublish.
+    ...createAccessHooks({ auth, principals, refusals, logger, maxPayloadBytes }),
   });
   broker.on('client', (client) => {
     clients.add(client);
@@ -268,110 +143,34 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     logger.debug('embedded broker: connection error', { error: error.message });
   });
 
-  // Revocations and rotations made while the app runs (the CLI writes the accounts file) take
-  // effect: a client whose account no longer holds is disconnected.
   const refreshTimer = auth
-    ? setInterval(() => {
-        if (!auth.refresh()) return;
-        for (const client of clients) {
-          const who = principals.get(client);
-          if (who && !auth.stillValid(who.principal, who.at)) {
-            logger.info('embedded broker: disconnecting a client whose account was revoked or rotated', {
-              clientId: client.id,
-            });
-            client.close();
-          }
-        }
-      }, options.accountsRefreshMs ?? 2000)
+    ? startAccountsRefresh(auth, clients, principals, logger, options.accountsRefreshMs ?? 2000)
     : undefined;
-  refreshTimer?.unref();
 
-  // aedes closes its clients on close, but sockets that never sent CONNECT are not clients yet:
-  // track them so close() cannot hang on a half-open connection.
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    broker.handle(socket);
-  });
-
-  let portWasTaken = false;
+  const sockets = trackSockets((socket) => broker.handle(socket));
+  let plain: PlainListener;
   try {
-    await listen(server, wantedPort, host);
+    plain = await listenPlain(sockets.accept, host, wantedPort, logger);
   } catch (error) {
-    if (!isAddressInUse(error) || wantedPort === 0) {
-      await closeBroker(broker);
-      throw new Error(`startEmbeddedBroker: cannot listen on ${host}:${wantedPort}`, { cause: error });
-    }
-    portWasTaken = true;
-    try {
-      await listen(server, 0, host);
-    } catch (fallbackError) {
-      await closeBroker(broker);
-      throw new Error(`startEmbeddedBroker: cannot listen on a free port of ${host}`, {
-        cause: fallbackError,
-      });
-    }
-  }
-  const port = (server.address() as AddressInfo).port;
-  const url = `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  if (portWasTaken) {
-    logger.warn(
-      `MQTT port ${host}:${wantedPort} is already taken, probably by another broker (Mosquitto?). ` +
-        `To use that broker, connect to mqtt://${host}:${wantedPort} instead of starting the embedded one. ` +
-        `The embedded broker now listens on ${url}.`,
-      { host, wantedPort, port, url },
-    );
-  } else {
-    logger.info('embedded MQTT broker listening', { url });
+    await closeBroker(broker);
+    throw error;
   }
 
-  let tlsServer: Server | undefined;
-  let tlsUrl: string | undefined;
+  let tls: { readonly server: Server; readonly url: string } | undefined;
   if (options.tls) {
-    const t = options.tls;
-    const read = (file: string, what: string): Buffer => {
-      try {
-        return readFileSync(file);
-      } catch (error) {
-        throw new Error(`startEmbeddedBroker: cannot read the TLS ${what} ${file}`, { cause: error });
-      }
-    };
-    const tlsHost = t.host ?? '0.0.0.0';
     try {
-      const secure = createTlsServer(
-        { cert: read(t.certFile, 'certificate'), key: read(t.keyFile, 'key') },
-        (socket) => {
-          sockets.add(socket);
-          socket.on('close', () => sockets.delete(socket));
-          broker.handle(socket);
-        },
-      );
-      secure.on('tlsClientError', (error) =>
-        logger.debug('embedded broker: TLS client error', { error: error.message }),
-      );
-      tlsServer = secure;
-      const wanted = t.port ?? 8883;
-      try {
-        await listen(secure, wanted, tlsHost);
-      } catch (error) {
-        if (!isAddressInUse(error) || wanted === 0) throw error;
-        await listen(secure, 0, tlsHost);
-      }
+      tls = await listenTls(sockets.accept, options.tls, logger);
     } catch (error) {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeServer(plain.server);
       await closeBroker(broker);
       clearInterval(refreshTimer);
-      throw error instanceof Error && error.message.startsWith('startEmbeddedBroker')
-        ? error
-        : new Error(`startEmbeddedBroker: cannot listen for TLS on ${tlsHost}`, { cause: error });
+      throw error;
     }
-    const tlsPort = (tlsServer.address() as AddressInfo).port;
-    tlsUrl = `mqtts://${tlsHost.includes(':') ? `[${tlsHost}]` : tlsHost}:${tlsPort}`;
-    logger.info('embedded MQTT broker listening for TLS', { url: tlsUrl });
   }
   if (!auth) logger.warn('the embedded broker runs without accounts: any client may read and send anything');
 
+  const { url, port, portWasTaken } = plain;
+  const servers = [plain.server, ...(tls ? [tls.server] : [])];
   let closing: Promise<void> | undefined;
   return {
     aedes: broker,
@@ -379,20 +178,16 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     host,
     port,
     portWasTaken,
-    tlsUrl,
+    tlsUrl: tls?.url,
     authenticated: auth !== undefined,
-    refusals: () => ({ ...totals, clients: [...perClient.values()].reverse() }),
+    refusals: refusals.stats,
     close() {
       if (!closing) {
         closing = (async () => {
           clearInterval(refreshTimer);
-          const serverClosed = Promise.all(
-            [server, ...(tlsServer ? [tlsServer] : [])].map(
-              (s) => new Promise<void>((resolve) => s.close(() => resolve())),
-            ),
-          );
+          const serverClosed = Promise.all(servers.map((s) => closeServer(s)));
           await closeBroker(broker);
-          for (const socket of sockets) socket.destroy();
+          sockets.destroyAll();
           await serverClosed;
           logger.info('embedded MQTT broker closed', { url });
         })();
@@ -402,51 +197,6 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   };
 }
 
-/**
- * A device admitted by its kind's provisioning secret may say hello only as that kind (else one
- * leaked secret would let it claim any kind). Undefined when the rule does not apply.
- */
-function provisioningHelloCheck(
-  principal: BrokerPrincipal,
-  topic: string,
-  payload: Buffer | string,
-): { ok: false; reason: string } | undefined {
-  if (principal.role !== 'device' || principal.via !== 'provisioning' || !topic.endsWith('/hello'))
-    return undefined;
-  if (payload.length === 0) return undefined; // clearing its own retained hello
-  let kind: unknown;
-  try {
-    kind = (JSON.parse(payload.toString()) as { kind?: unknown }).kind;
-  } catch {
-    return undefined; // not JSON: the host refuses it as a bad message
-  }
-  return kind === principal.kind
-    ? undefined
-    : { ok: false, reason: `provisioned as kind '${principal.kind}', its hello names another kind` };
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error) => {
-      server.off('listening', onListening);
-      reject(error);
-    };
-    const onListening = () => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen(port, host);
-  });
-}
-
 function closeBroker(broker: Aedes): Promise<void> {
   return new Promise((resolve) => broker.close(() => resolve()));
-}
-
-function isAddressInUse(error: unknown): boolean {
-  return (
-    typeof error === 'object' && error !== null && (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
-  );
 }
