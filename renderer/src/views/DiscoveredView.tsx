@@ -90,8 +90,9 @@ export function DiscoveredView({ onOpenDevice }: { readonly onOpenDevice: (id: s
   return (
     <div className="view discovered">
       <p className="muted intro">
-        Devices that said hello over MQTT or a serial port and are not in the fleet yet. With{' '}
-        <code>--no-demo</code> (or <code>--adopt manual</code>) Fleetvisor adopts nobody by itself: an
+        Devices that made themselves known and are not in the fleet yet: a hello of our own protocol over MQTT
+        or a serial port, a Homie device&apos;s announcement, a Sparkplug birth. With <code>--no-demo</code>{' '}
+        (or <code>--adopt manual</code>) Fleetvisor adopts nobody by itself, whatever the convention: an
         operator adopts them here. <code>--adopt auto</code> adds every device whose kind is known.
       </p>
       <div className="toolbar">
