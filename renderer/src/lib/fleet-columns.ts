@@ -22,6 +22,8 @@ export interface FleetColumn {
   readonly numeric: boolean;
   /** Its track in the grid's `grid-template-columns`. */
   readonly width: string;
+  /** The least the track takes, px: the rows' least width is their sum. */
+  readonly minPx: number;
   /** Set on a metric column. */
   readonly metric?: string;
   readonly unit?: string;
@@ -29,20 +31,19 @@ export interface FleetColumn {
 
 /** The table's own columns, in their order; the id stays (a row needs a name). */
 export const OWN_COLUMNS: readonly (FleetColumn & { readonly key: OwnColumnKey; readonly fixed?: true })[] = [
-  { key: 'id', label: 'ID', numeric: false, width: 'minmax(96px, 0.9fr)', fixed: true },
-  { key: 'name', label: 'Name', numeric: false, width: 'minmax(130px, 1.4fr)' },
-  { key: 'kind', label: 'Kind', numeric: false, width: 'minmax(150px, 1.1fr)' },
-  { key: 'state', label: 'State', numeric: false, width: 'minmax(150px, 1.4fr)' },
-  { key: 'link', label: 'Link', numeric: false, width: 'minmax(130px, 1.1fr)' },
-  { key: 'firmware', label: 'Firmware', numeric: false, width: '96px' },
-  { key: 'lastSeen', label: 'Last seen', numeric: true, width: '112px' },
-  { key: 'drift', label: 'Drift', numeric: true, width: '76px' },
-  { key: 'restarts', label: 'Restarts', numeric: true, width: '104px' },
+  { key: 'id', label: 'ID', numeric: false, width: 'minmax(96px, 0.9fr)', minPx: 96, fixed: true },
+  { key: 'name', label: 'Name', numeric: false, width: 'minmax(130px, 1.4fr)', minPx: 130 },
+  { key: 'kind', label: 'Kind', numeric: false, width: 'minmax(150px, 1.1fr)', minPx: 150 },
+  { key: 'state', label: 'State', numeric: false, width: 'minmax(150px, 1.4fr)', minPx: 150 },
+  { key: 'link', label: 'Link', numeric: false, width: 'minmax(130px, 1.1fr)', minPx: 130 },
+  { key: 'firmware', label: 'Firmware', numeric: false, width: '96px', minPx: 96 },
+  { key: 'lastSeen', label: 'Last seen', numeric: true, width: '112px', minPx: 112 },
+  { key: 'drift', label: 'Drift', numeric: true, width: '76px', minPx: 76 },
+  { key: 'restarts', label: 'Restarts', numeric: true, width: '104px', minPx: 104 },
 ];
 
 /** The selection checkbox's track, before every column. */
-const CHECK_TRACK = '34px';
-const METRIC_TRACK = 'minmax(96px, 0.8fr)';
+const CHECK_PX = 34;
 /** More would squeeze the own columns past reading on a laptop screen. */
 export const MAX_METRIC_COLUMNS = 6;
 /** A metric name as the contract allows it. */
@@ -91,9 +92,22 @@ export function removeMetricColumn(prefs: FleetColumnPrefs, metric: string): Fle
   return { ...prefs, metrics: prefs.metrics.filter((m) => m !== metric) };
 }
 
+/**
+ * A metric column, wide enough for its header (name, unit and the sort arrow, in the header's
+ * 11.5 px capitals: about 8 px a character) and for a reading like `-1,204.57 °C`.
+ */
 export function metricColumn(metric: string): FleetColumn {
   const unit = unitOf(metric);
-  return { key: metricSortKey(metric), label: metric, numeric: true, width: METRIC_TRACK, metric, unit };
+  const minPx = Math.min(180, Math.max(96, 8 * (metric.length + unit.length + 3) + 16));
+  return {
+    key: metricSortKey(metric),
+    label: metric,
+    numeric: true,
+    width: `minmax(${minPx}px, 0.8fr)`,
+    minPx,
+    metric,
+    unit,
+  };
 }
 
 /** The columns shown, in order: the own ones not hidden, then the metric ones. */
@@ -106,7 +120,15 @@ export function visibleColumns(prefs: FleetColumnPrefs): FleetColumn[] {
 
 /** The grid's tracks for these columns, the checkbox first. */
 export function gridTemplate(columns: readonly FleetColumn[]): string {
-  return [CHECK_TRACK, ...columns.map((c) => c.width)].join(' ');
+  return [`${CHECK_PX}px`, ...columns.map((c) => c.width)].join(' ');
+}
+
+/**
+ * The least width of a row, px. Rows and header take at least this, so past the window's width
+ * the table scrolls sideways with every row laid out alike, instead of cutting the last columns.
+ */
+export function gridMinWidth(columns: readonly FleetColumn[]): number {
+  return columns.reduce((sum, c) => sum + c.minPx, CHECK_PX);
 }
 
 /** This browser's choice, shared by the table and the chooser. */

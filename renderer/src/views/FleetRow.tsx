@@ -5,9 +5,9 @@
  * metric values' version re-renders the ~37 rows on screen, never the 10,000 off it.
  *
  * @example
- * <FleetRow row={row} index={i} columns={columns} template={gridTemplate(columns)} latest={latest} … />
+ * <FleetRow row={row} index={i} columns={columns} grid={{ gridTemplateColumns: gridTemplate(columns) }} latest={latest} … />
  */
-import type { MouseEvent } from 'react';
+import type { CSSProperties, MouseEvent } from 'react';
 import { memo } from 'react';
 import type { DeviceRow, FirmwareJobView } from '../../../src/host/contract.js';
 import { LinkBadge, StateBadge } from '../components/StateBadge.js';
@@ -17,6 +17,9 @@ import { formatAgo, formatDateTime } from '../lib/format.js';
 import type { LatestValues } from '../store/latest-values.js';
 import { BreakerMark } from './CommandGuards.js';
 
+/** A reading older than this is shown dimmed: the device has gone quiet, the value may be stale. */
+const STALE_AFTER_MS = 5 * 60_000;
+
 export const FleetRow = memo(function FleetRow({
   row,
   index,
@@ -25,7 +28,7 @@ export const FleetRow = memo(function FleetRow({
   selected,
   active,
   columns,
-  template,
+  grid,
   latest,
   onToggle,
   onOpen,
@@ -39,8 +42,8 @@ export const FleetRow = memo(function FleetRow({
   readonly selected: boolean;
   readonly active: boolean;
   readonly columns: readonly FleetColumn[];
-  /** The grid's tracks for `columns`. */
-  readonly template: string;
+  /** The grid's tracks for `columns` and the row's least width (one object for every row). */
+  readonly grid: CSSProperties;
   readonly latest: LatestValues;
   /** Changes when the metric values did: a memoized row reads them again. */
   readonly latestVersion: number;
@@ -60,7 +63,7 @@ export const FleetRow = memo(function FleetRow({
       aria-rowindex={index + 2}
       aria-selected={selected}
       className={`tr fleet-cols${selected ? ' selected' : ''}${active ? ' active' : ''}${row.health === 'failed' ? ' failed' : ''}`}
-      style={{ gridTemplateColumns: template }}
+      style={grid}
       data-testid="fleet-row"
       data-device-id={row.id}
       onClick={() => {
@@ -192,6 +195,7 @@ function MetricCell({
 }) {
   const metric = column.metric!;
   const v = latest.get(metric, row.id);
+  const stale = v !== undefined && now - v.at > STALE_AFTER_MS;
   if (!v)
     return (
       <span
@@ -207,11 +211,12 @@ function MetricCell({
   return (
     <span
       role="gridcell"
-      className="cell num mono"
-      title={`${metric} ${v.value}${column.unit ? ` ${column.unit}` : ''} at ${formatDateTime(v.at)} (${formatAgo(v.at, now)})`}
+      className={`cell num mono${stale ? ' muted' : ''}`}
+      title={`${stale ? 'old reading: ' : ''}${metric} ${v.value}${column.unit ? ` ${column.unit}` : ''} at ${formatDateTime(v.at)} (${formatAgo(v.at, now)})`}
       data-testid="metric-cell"
       data-metric={metric}
       data-value={v.value}
+      data-stale={stale || undefined}
     >
       <span>
         {formatReading(v.value)}

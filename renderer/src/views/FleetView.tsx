@@ -25,11 +25,12 @@ import type { ActionChoice } from '../components/ActionForm.js';
 import { ActionForm } from '../components/ActionForm.js';
 import { ActResults } from '../components/ActResults.js';
 import { ColumnChooser } from '../components/ColumnChooser.js';
+import '../components/fleet-tools.css';
 import { SavedFilters } from '../components/SavedFilters.js';
 import { Empty, Waiting } from '../components/States.js';
 import { useFirmwareJobs } from '../lib/firmware-jobs.js';
 import type { FleetColumnPrefs } from '../lib/fleet-columns.js';
-import { columnPrefs, gridTemplate, visibleColumns } from '../lib/fleet-columns.js';
+import { columnPrefs, gridMinWidth, gridTemplate, visibleColumns } from '../lib/fleet-columns.js';
 import type { FleetFilter, SortKey } from '../lib/fleet-sort.js';
 import { matches, metricOfSortKey, naturalKey, sortDevices } from '../lib/fleet-sort.js';
 import { useCall, useNow, useVirtualRows } from '../lib/hooks.js';
@@ -102,7 +103,11 @@ export function FleetView({
   // The columns this browser chose, and the latest values of its metric columns (one model).
   const prefs = useStoredValue(columnPrefs);
   const columns = useMemo(() => visibleColumns(prefs), [prefs]);
-  const template = useMemo(() => gridTemplate(columns), [columns]);
+  // One style object for the header and every row: memoized rows compare it by identity.
+  const grid = useMemo(
+    () => ({ gridTemplateColumns: gridTemplate(columns), minWidth: gridMinWidth(columns) }),
+    [columns],
+  );
   const { latest, version: latestVersion } = useLatestValues(prefs.metrics);
   // Sorted by a metric, the order follows its values; otherwise their changes sort nothing.
   const sortVersion = metricOfSortKey(ui.sort) === null ? 0 : latestVersion;
@@ -418,12 +423,7 @@ export function FleetView({
           aria-activedescendant={rows[activeIndex] ? `fleet-row-${rows[activeIndex]!.id}` : undefined}
           data-testid="fleet-scroll"
         >
-          <div
-            className="thead fleet-cols"
-            role="row"
-            aria-rowindex={1}
-            style={{ gridTemplateColumns: template }}
-          >
+          <div className="thead fleet-cols" role="row" aria-rowindex={1} style={grid}>
             <span role="columnheader" className="cell check">
               <input
                 type="checkbox"
@@ -505,7 +505,7 @@ export function FleetView({
                       selected={ui.selected.has(row.id)}
                       active={index === activeIndex}
                       columns={columns}
-                      template={template}
+                      grid={grid}
                       latest={latest}
                       latestVersion={latestVersion}
                       onToggle={toggle}

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import {
   addMetricColumn,
   DEFAULT_COLUMN_PREFS,
+  gridMinWidth,
   gridTemplate,
   MAX_METRIC_COLUMNS,
   OWN_COLUMNS,
@@ -64,5 +65,17 @@ describe('fleet columns', () => {
     expect(tracks.startsWith('34px ')).toBe(true);
     // One track per column: the widths are single tokens or one minmax(…).
     expect(tracks.match(/minmax\([^)]*\)|\d+px/g)).toHaveLength(columns.length + 1);
+    // The rows' least width is the sum of the tracks' least widths.
+    const least = [...tracks.matchAll(/(?:minmax\()?(\d+)px/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+    expect(gridMinWidth(columns)).toBe(least);
+  });
+
+  it('makes a metric column wide enough for its header, within bounds', () => {
+    const short = visibleColumns(addMetricColumn(DEFAULT_COLUMN_PREFS, 'rpm')).at(-1)!;
+    const long = visibleColumns(addMetricColumn(DEFAULT_COLUMN_PREFS, 'temperature')).at(-1)!;
+    const huge = visibleColumns(addMetricColumn(DEFAULT_COLUMN_PREFS, 'x'.repeat(64))).at(-1)!;
+    expect(short.minPx).toBe(96);
+    expect(long.minPx).toBeGreaterThan(short.minPx);
+    expect(huge.minPx).toBe(180);
   });
 });
