@@ -5,29 +5,38 @@
  * @example
  * // npm start -- --no-demo --mqtt-url mqtts://broker.lan:8883 --mqtt-ca ca.pem --serial auto
  */
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { Convention } from '../conventions/convention.js';
 import { homieConvention } from '../conventions/homie/homie-bridge.js';
 import { modbusConvention } from '../conventions/modbus/modbus-bridge.js';
 import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.js';
 import { currentDataDirInput, resolveDataDir } from '../store/data-dir.js';
-import { isPostgresUrl } from '../store/postgres-store.js';
-import type { MqttSettings } from '../transports/links.js';
 import { createHostApi } from './api.js';
 import type { AppOptions } from './app.js';
 import { startApp } from './app.js';
+import {
+  brokerOf,
+  fleetFlagsOf,
+  logLevelOf,
+  readFlags,
+  retentionOf,
+  runningSettings,
+  serialPortsOf,
+  storeOptionsOf,
+  UsageError,
+  uiServerOf,
+} from './command-line.js';
 import type { LogLevel } from './console-logger.js';
 import { createConsoleLogger } from './console-logger.js';
 import type { DataFolder } from './data-folder.js';
 import { DataFolderLockedError, instanceNames, openDataFolder } from './data-folder.js';
-import { DECLARED_KEYS, declaredDevicesOption } from './declared-devices.js';
-import type { SettingValue } from './settings.js';
-import { readSettings, SETTING_FIELDS, SETTINGS_FILE, settingsArgs } from './settings.js';
+import { declaredDevicesOption } from './declared-devices.js';
+import { settingsArgs } from './settings.js';
 import { startUiServer } from './ui-session.js';
 import { createUrlReminder } from './url-reminder.js';
+
+export { UsageError } from './command-line.js';
 
 export const USAGE = `Usage: npm start -- [options]
 
@@ -83,10 +92,6 @@ Environment: FLEETVISOR_DATA_DIR, FLEETVISOR_MQTT_URL, FLEETVISOR_MQTT_PASSWORD,
 /** The built renderer (`npm run build:renderer`). */
 export const RENDERER_DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'renderer', 'dist');
 
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
 /** Parses the command line into app options (pure but for reading certificate files). */
 export function parseCommandLine(
   argv: readonly string[],
@@ -99,155 +104,32 @@ export function parseCommandLine(
       server: { port: number; host: string | undefined };
       options: Omit<AppOptions, 'logger'>;
     } {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse([...configArgs(argv), ...envArgs(env), ...argv]);
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError((error as Error).message);
-  }
-  if (parsed.values.help) return { help: true };
-  // The data folder's settings.json (saved from the Settings view) goes first: --config, the
-  // environment and the command line win over it.
-  const settingsDir = resolveDataDir({ ...currentDataDirInput(), env, explicit: parsed.values['data-dir'] });
-  const settingsFile = join(settingsDir, SETTINGS_FILE);
-  const saved = readSettings(settingsFile);
-  if (!saved.ok) throw new UsageError(`${saved.error.message} (fix or delete it)`);
-  const overridden = Object.keys(parsed.values).filter((name) => SETTING_FIELDS.some((f) => f.name === name));
-  if (Object.keys(saved.value).length > 0) {
-    try {
-      parsed = parse([...settingsArgs(saved.value), ...configArgs(argv), ...envArgs(env), ...argv]);
-    } catch (error) {
-      throw new UsageError(`${settingsFile}: ${(error as Error).message}`);
-    }
-  }
-  const v = parsed.values;
-  const level = (v['log-level'] ?? 'info') as LogLevel;
-  if (!['debug', 'info', 'warn', 'error'].includes(level))
-    throw new UsageError(`--log-level must be debug, info, warn or error, not '${level}'`);
-  const adopt = v.adopt;
-  if (adopt !== undefined && adopt !== 'auto' && adopt !== 'manual')
-    throw new UsageError(`--adopt must be auto or manual, not '${adopt}'`);
-  const days = (name: 'retention-days' | 'telemetry-retention-days') => {
-    const text = v[name];
-    if (text === undefined) return undefined;
-    const n = Number(text);
-    if (!(Number.isFinite(n) && n > 0 && n <= 36_500))
-      throw new UsageError(`--${name} must be a number of days over 0 (at most 36500), not '${text}'`);
-    return n;
-  };
-  const retentionDays = days('retention-days');
-  const telemetryDays = days('telemetry-retention-days') ?? retentionDays;
-  const firmwareDrift = v['firmware-drift'];
-  if (firmwareDrift !== undefined && firmwareDrift !== 'show' && firmwareDrift !== 'update')
-    throw new UsageError(`--firmware-drift must be show or update, not '${firmwareDrift}'`);
-  const port = v['broker-port'] === undefined ? undefined : Number(v['broker-port']);
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
-    throw new UsageError(`--broker-port must be a port number, not '${v['broker-port']}'`);
-  const demoDevices = v['demo-devices'] === undefined ? undefined : Number(v['demo-devices']);
-  if (
-    demoDevices !== undefined &&
-    !(Number.isInteger(demoDevices) && demoDevices >= 0 && demoDevices <= 10_000)
-  )
-    throw new UsageError(`--demo-devices must be a number 0…10000, not '${v['demo-devices']}'`);
-
-  let mqtt: MqttSettings | undefined;
-  if (v['mqtt-url'] !== undefined) {
-    const url = v['mqtt-url'];
-    if (!/^(mqtts?|wss?):\/\/[^\s]+$/.test(url))
-      throw new UsageError(`--mqtt-url must start with mqtt://, mqtts://, ws:// or wss://, not '${url}'`);
-    const file = (name: 'mqtt-ca' | 'mqtt-cert' | 'mqtt-key') => {
-      const path = v[name];
-      if (path === undefined) return undefined;
-      try {
-        return readFileSync(path);
-      } catch (error) {
-        throw new UsageError(`--${name} ${path}: ${(error as Error).message}`);
-      }
-    };
-    const ca = file('mqtt-ca');
-    const cert = file('mqtt-cert');
-    const key = file('mqtt-key');
-    if ((cert === undefined) !== (key === undefined))
-      throw new UsageError('--mqtt-cert and --mqtt-key go together');
-    mqtt = {
-      url,
-      ...(v['mqtt-username'] !== undefined ? { username: v['mqtt-username'] } : {}),
-      ...(env.FLEETVISOR_MQTT_PASSWORD !== undefined ? { password: env.FLEETVISOR_MQTT_PASSWORD } : {}),
-      ...(ca ? { ca } : {}),
-      ...(cert ? { cert } : {}),
-      ...(key ? { key } : {}),
-    };
-  } else if (v['mqtt-username'] || v['mqtt-ca'] || v['mqtt-cert'] || v['mqtt-key'])
-    throw new UsageError(
-      '--mqtt-username and the TLS files need --mqtt-url (the embedded broker keeps its own accounts: fleetvisor broker --help)',
-    );
-  const tlsCert = v['broker-tls-cert'];
-  const tlsKey = v['broker-tls-key'];
-  if ((tlsCert === undefined) !== (tlsKey === undefined))
-    throw new UsageError('--broker-tls-cert and --broker-tls-key go together');
-  const tlsPort = v['broker-tls-port'] === undefined ? undefined : Number(v['broker-tls-port']);
-  if (tlsPort !== undefined && !(Number.isInteger(tlsPort) && tlsPort >= 0 && tlsPort <= 65535))
-    throw new UsageError(`--broker-tls-port must be a port number, not '${v['broker-tls-port']}'`);
-  if (tlsCert !== undefined && mqtt !== undefined)
-    throw new UsageError('--broker-tls-cert is for the embedded broker; it cannot go with --mqtt-url');
-
-  const serial = v.serial;
-  const serialPorts =
-    serial === undefined
-      ? undefined
-      : serial === 'auto'
-        ? ('auto' as const)
-        : serial
-            .split(',')
-            .map((s) => s.trim())
-            .filter((s) => s.length > 0);
-  if (Array.isArray(serialPorts) && serialPorts.length === 0)
-    throw new UsageError('--serial needs ports or "auto"');
-
-  const storeUrl = v.store;
-  if (storeUrl !== undefined && !isPostgresUrl(storeUrl))
-    throw new UsageError(
-      `--store must be a postgres:// or postgresql:// URL, not '${storeUrl}' (without --store: SQLite in the data folder)`,
-    );
-
-  if (v.cluster && storeUrl === undefined)
-    throw new UsageError('--cluster needs --store postgres://… (the instances share the fleet through it)');
-  if (v.cluster && v['mqtt-url'] === undefined)
-    throw new UsageError(
-      "--cluster needs --mqtt-url: the instances and the devices share one broker (an embedded broker is one instance's own; docs/scale-out.md)",
-    );
-  if (v.instance !== undefined && !v.cluster) throw new UsageError('--instance goes with --cluster');
-  if (v.instance !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(v.instance))
-    throw new UsageError(
-      `--instance must be 1–64 letters, digits, '.', '_', ':' or '-', not '${v.instance}'`,
-    );
-
-  const serverPort = v.port === undefined ? 0 : Number(v.port);
-  if (!(Number.isInteger(serverPort) && serverPort >= 0 && serverPort <= 65535))
-    throw new UsageError(`--port must be a port number, not '${v.port}'`);
-
-  const dataDir = resolveDataDir({ ...currentDataDirInput(), env, explicit: v['data-dir'] });
-  const demo = v['no-demo'] ? false : demoDevices !== undefined ? { mqtt: demoDevices } : undefined;
-  const running: Record<string, SettingValue> = {};
-  for (const f of SETTING_FIELDS) {
-    const value = (v as Record<string, string | boolean | undefined>)[f.name];
-    if (value !== undefined && value !== false) running[f.name] = value;
-  }
+  const flags = readFlags(argv, env);
+  if (flags === undefined) return { help: true };
+  const v = flags.values;
+  // Each group throws on its first bad flag: of two bad flags in different groups, the earlier
+  // group's is the one reported.
+  const logLevel = logLevelOf(v);
+  const { adopt, firmwareDrift, demo } = fleetFlagsOf(v);
+  const retention = retentionOf(v);
+  const { mqtt, broker } = brokerOf(v, env);
+  const serialPorts = serialPortsOf(v);
+  const store = storeOptionsOf(v);
+  const server = uiServerOf(v);
   return {
     help: false,
-    logLevel: level,
-    server: { port: serverPort, host: v.host },
+    logLevel,
+    server,
     options: {
-      dataDir,
+      dataDir: resolveDataDir({ ...currentDataDirInput(), env, explicit: v['data-dir'] }),
       settings: {
-        file: settingsFile,
-        saved: saved.value,
-        running,
-        overridden,
+        file: flags.settingsFile,
+        saved: flags.saved,
+        running: runningSettings(v),
+        overridden: flags.overridden,
         validate: (values) => {
           try {
-            parseCommandLine([...settingsArgs(values), '--data-dir', settingsDir], {});
+            parseCommandLine([...settingsArgs(values), '--data-dir', flags.settingsDir], {});
             return undefined;
           } catch (error) {
             return (error as Error).message;
@@ -255,107 +137,16 @@ export function parseCommandLine(
         },
       },
       ...(mqtt ? { mqtt } : {}),
-      ...(storeUrl !== undefined ? { storeUrl } : {}),
-      ...(v.cluster ? { cluster: v.instance !== undefined ? { instanceId: v.instance } : {} } : {}),
+      ...store,
       ...(serialPorts ? { serialPorts } : {}),
       ...(demo !== undefined ? { demo } : {}),
       ...(adopt ? { adopt } : {}),
       ...(firmwareDrift ? { firmwareDrift } : {}),
       ...declaredDevicesOption(argv, (message) => new UsageError(message)),
-      ...(retentionDays !== undefined || telemetryDays !== undefined
-        ? {
-            retention: {
-              ...(telemetryDays !== undefined ? { telemetry: telemetryDays } : {}),
-              ...(retentionDays !== undefined ? { events: retentionDays, commands: retentionDays } : {}),
-            },
-          }
-        : {}),
-      broker: {
-        ...(v['broker-host'] !== undefined ? { host: v['broker-host'] } : {}),
-        ...(port !== undefined ? { port } : {}),
-        ...(tlsCert !== undefined && tlsKey !== undefined
-          ? {
-              tls: {
-                certFile: tlsCert,
-                keyFile: tlsKey,
-                ...(v['broker-host'] !== undefined ? { host: v['broker-host'] } : {}),
-                ...(tlsPort !== undefined ? { port: tlsPort } : {}),
-              },
-            }
-          : {}),
-      },
+      ...(retention !== undefined ? { retention } : {}),
+      broker,
     },
   };
-}
-
-/** The options of a `--config FILE` as flags, to go before the command line's own. */
-function configArgs(argv: readonly string[]): string[] {
-  const i = argv.findIndex((a) => a === '--config' || a.startsWith('--config='));
-  if (i < 0) return [];
-  const file = argv[i]!.includes('=') ? argv[i]!.slice('--config='.length) : argv[i + 1];
-  if (!file) throw new UsageError('--config needs a file');
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new UsageError(`--config ${file}: ${(error as Error).message}`);
-  }
-  if (json === null || typeof json !== 'object' || Array.isArray(json))
-    throw new UsageError(`--config ${file}: must hold one JSON object of options`);
-  const out: string[] = [];
-  for (const [key, value] of Object.entries(json)) {
-    if (key === 'config' || key === 'help')
-      throw new UsageError(`--config ${file}: '${key}' cannot be set in a file`);
-    if ((DECLARED_KEYS as readonly string[]).includes(key)) continue; // the declared fleet: declared-devices.ts
-    if (value === true) out.push(`--${key}`);
-    else if (typeof value === 'string' || typeof value === 'number') out.push(`--${key}=${value}`);
-    else if (value !== false)
-      throw new UsageError(`--config ${file}: '${key}' must be a string, number or boolean`);
-  }
-  return out;
-}
-
-function envArgs(env: Readonly<Record<string, string | undefined>>): string[] {
-  const out: string[] = [];
-  if (env.FLEETVISOR_MQTT_URL) out.push(`--mqtt-url=${env.FLEETVISOR_MQTT_URL}`);
-  if (env.FLEETVISOR_PORT) out.push(`--port=${env.FLEETVISOR_PORT}`);
-  return out;
-}
-
-function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    strict: true,
-    allowPositionals: false,
-    options: {
-      'data-dir': { type: 'string' },
-      store: { type: 'string' },
-      cluster: { type: 'boolean' },
-      instance: { type: 'string' },
-      'no-demo': { type: 'boolean' },
-      'demo-devices': { type: 'string' },
-      'mqtt-url': { type: 'string' },
-      'mqtt-username': { type: 'string' },
-      'mqtt-ca': { type: 'string' },
-      'mqtt-cert': { type: 'string' },
-      'mqtt-key': { type: 'string' },
-      'broker-host': { type: 'string' },
-      'broker-port': { type: 'string' },
-      'broker-tls-cert': { type: 'string' },
-      'broker-tls-key': { type: 'string' },
-      'broker-tls-port': { type: 'string' },
-      serial: { type: 'string' },
-      adopt: { type: 'string' },
-      'firmware-drift': { type: 'string' },
-      'retention-days': { type: 'string' },
-      'telemetry-retention-days': { type: 'string' },
-      'log-level': { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      config: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
