@@ -1,0 +1,75 @@
+/**
+ * Firmware rollouts on SQLite (migration 6, `firmware_rollouts`): each saved whole at every
+ * change, its snapshot and policy as one JSON body; until it ends it holds its image as
+ * `rollout:<id>`.
+ *
+ * @example
+ * const rollouts = createSqliteFirmwareRollouts(context);
+ * await rollouts.saveRollout(record, false);
+ * (await rollouts.listRollouts()).filter((r) => r.ok).length; // 1
+ */
+import type { FirmwareRolloutRecord, FirmwareStore } from './firmware-store.js';
+import { parseJsonObject, requireName, toJsonText } from './records.js';
+import type { FirmwareContext } from './sqlite-firmware-context.js';
+import { badRecord, readColumns } from './sqlite-firmware-context.js';
+import { holdImage, releaseImages } from './sqlite-firmware-refs.js';
+import type { RowResult } from './store.js';
+
+export type SqliteFirmwareRollouts = Pick<FirmwareStore, 'saveRollout' | 'listRollouts'>;
+
+export function createSqliteFirmwareRollouts(context: FirmwareContext): SqliteFirmwareRollouts {
+  const { conn, now, write, read } = context;
+  return {
+    async saveRollout(r, ended) {
+      requireName(r.id, 'id');
+      const body = toJsonText(r.body, 'body');
+      await write('save firmware rollout', async () => {
+        await conn.run(
+          `INSERT INTO firmware_rollouts (id, sha256, version, state, body, actor, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body, updated_at = excluded.updated_at`,
+          [r.id, r.sha256, r.version, r.state, body, r.actor, r.createdAt, r.updatedAt],
+        );
+        const holder = `rollout:${r.id}`;
+        if (ended) await releaseImages(conn, holder);
+        else await holdImage(conn, holder, r.sha256, now());
+      });
+    },
+
+    async listRollouts() {
+      const rows = await read<Record<string, unknown>>(
+        'list firmware rollouts',
+        'SELECT * FROM firmware_rollouts ORDER BY created_at, id',
+      );
+      return rows.map(rolloutFromRow);
+    },
+  };
+}
+
+function rolloutFromRow(row: Readonly<Record<string, unknown>>): RowResult<FirmwareRolloutRecord> {
+  const body = parseJsonObject(row.body);
+  const c = readColumns(row, {
+    id: 'text',
+    sha256: 'text',
+    version: 'text',
+    state: 'text',
+    actor: 'text',
+    created_at: 'number',
+    updated_at: 'number',
+  });
+  if (!body.ok || c === undefined)
+    return badRecord(String(row.id), `firmware rollout row '${String(row.id)}' does not parse`);
+  return {
+    ok: true,
+    value: {
+      id: c.id,
+      sha256: c.sha256,
+      version: c.version,
+      state: c.state,
+      body: body.value,
+      actor: c.actor,
+      createdAt: c.created_at,
+      updatedAt: c.updated_at,
+    },
+  };
+}
