@@ -9,6 +9,7 @@
  */
 import type { DeviceView } from '../../devices/fleet.js';
 import { formatCsv, parseCsv } from '../../lib/csv.js';
+import type { App } from '../app.js';
 import type { DeviceRecordView, ImportRowResult, Json } from '../contract.js';
 import type { DeviceChanges } from './device-changes.js';
 import { DEFAULT_ACTOR, fail } from './device-changes.js';
@@ -88,6 +89,8 @@ function rowsOf(
 
 const asString = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
+type Fleet = App['fleet'];
+
 /** One row that passed the checks, as the fleet takes it. */
 interface CheckedRow {
   readonly id: string;
@@ -97,82 +100,86 @@ interface CheckedRow {
   readonly attributes: unknown;
 }
 
+/** The row's fields, or why it is refused (`id` claimed in `seen` once it is known and unique). */
+function checkRow(
+  fleet: Fleet,
+  o: Record<string, unknown>,
+  id: string | null,
+  seen: Set<string>,
+): CheckedRow | { code: string; message: string } {
+  const kindName = asString(o.kind);
+  const name = o.name === undefined ? undefined : asString(o.name);
+  const tags = o.tags === undefined ? [] : o.tags;
+  if (!id || !kindName) return { code: 'badRequest', message: 'id and kind (strings) are required' };
+  if (seen.has(id)) return { code: 'badRequest', message: `'${id}' appears twice in the import` };
+  seen.add(id);
+  if (
+    (o.name !== undefined && name === undefined) ||
+    !Array.isArray(tags) ||
+    !tags.every((t) => typeof t === 'string')
+  )
+    return { code: 'badRequest', message: 'name must be a string and tags a list of strings' };
+  const kind = fleet.kinds.get(kindName);
+  if (!kind)
+    return {
+      code: 'badRequest',
+      message: `unknown kind '${kindName}' (known: ${[...fleet.kinds.keys()].join(', ')})`,
+    };
+  const attributes = o.attributes ?? {};
+  const parsed = kind.parseAttributes(attributes);
+  if (!parsed.ok) return { code: 'badRequest', message: `attributes: ${parsed.message}` };
+  return { id, kindName, name, tags: tags as string[], attributes };
+}
+
+/** One row's outcome; the fleet's refusal of a row fails that row alone. */
+async function importRow(
+  fleet: Fleet,
+  changes: DeviceChanges,
+  { row, input, error }: { row: number; input: unknown; error?: string },
+  seen: Set<string>,
+  actor: string,
+): Promise<ImportRowResult> {
+  const o = (typeof input === 'object' && input !== null ? input : {}) as Record<string, unknown>;
+  const id = asString(o.id) ?? null;
+  const refuse = (code: string, message: string): ImportRowResult => ({
+    row,
+    id,
+    ok: false,
+    outcome: 'failed',
+    error: { code, message },
+  });
+  if (error) return refuse('badRequest', error);
+  const r = checkRow(fleet, o, id, seen);
+  if ('code' in r) return refuse(r.code, r.message);
+  const { kindName, name, tags, attributes } = r;
+  try {
+    const existing = fleet.device(r.id);
+    if (existing) {
+      if (existing.kind !== kindName)
+        return refuse(
+          'conflict',
+          `'${r.id}' exists as a ${existing.kind}, not a ${kindName}; remove it first`,
+        );
+      const u = await changes.edit(r.id, { ...(name ? { name } : {}), tags, attributes }, actor, 'import');
+      return { row, id: r.id, ok: true, outcome: u.changed.length > 0 ? 'updated' : 'unchanged' };
+    }
+    await changes.add(
+      { id: r.id, kind: kindName, ...(name ? { name } : {}), tags, attributes },
+      actor,
+      'import',
+    );
+    return { row, id: r.id, ok: true, outcome: 'added' };
+  } catch (e) {
+    if (!(e instanceof ApiFailure)) throw e;
+    return refuse(e.code, e.message);
+  }
+}
+
 export function devicesTransferHandlers(
   ctx: ApiContext,
   changes: DeviceChanges,
 ): Pick<Handlers, 'devicesExport' | 'devicesImport'> {
   const { fleet } = ctx.app;
-
-  /** The row's fields, or why it is refused (`id` claimed in `seen` once it is known and unique). */
-  function checkRow(
-    o: Record<string, unknown>,
-    id: string | null,
-    seen: Set<string>,
-  ): CheckedRow | { code: string; message: string } {
-    const kindName = asString(o.kind);
-    const name = o.name === undefined ? undefined : asString(o.name);
-    const tags = o.tags === undefined ? [] : o.tags;
-    if (!id || !kindName) return { code: 'badRequest', message: 'id and kind (strings) are required' };
-    if (seen.has(id)) return { code: 'badRequest', message: `'${id}' appears twice in the import` };
-    seen.add(id);
-    if (
-      (o.name !== undefined && name === undefined) ||
-      !Array.isArray(tags) ||
-      !tags.every((t) => typeof t === 'string')
-    )
-      return { code: 'badRequest', message: 'name must be a string and tags a list of strings' };
-    const kind = fleet.kinds.get(kindName);
-    if (!kind)
-      return {
-        code: 'badRequest',
-        message: `unknown kind '${kindName}' (known: ${[...fleet.kinds.keys()].join(', ')})`,
-      };
-    const attributes = o.attributes ?? {};
-    const parsed = kind.parseAttributes(attributes);
-    if (!parsed.ok) return { code: 'badRequest', message: `attributes: ${parsed.message}` };
-    return { id, kindName, name, tags: tags as string[], attributes };
-  }
-
-  async function importRow(
-    { row, input, error }: { row: number; input: unknown; error?: string },
-    seen: Set<string>,
-    actor: string,
-  ): Promise<ImportRowResult> {
-    const o = (typeof input === 'object' && input !== null ? input : {}) as Record<string, unknown>;
-    const id = asString(o.id) ?? null;
-    const refuse = (code: string, message: string): ImportRowResult => ({
-      row,
-      id,
-      ok: false,
-      outcome: 'failed',
-      error: { code, message },
-    });
-    if (error) return refuse('badRequest', error);
-    const r = checkRow(o, id, seen);
-    if ('code' in r) return refuse(r.code, r.message);
-    const { kindName, name, tags, attributes } = r;
-    try {
-      const existing = fleet.device(r.id);
-      if (existing) {
-        if (existing.kind !== kindName)
-          return refuse(
-            'conflict',
-            `'${r.id}' exists as a ${existing.kind}, not a ${kindName}; remove it first`,
-          );
-        const u = await changes.edit(r.id, { ...(name ? { name } : {}), tags, attributes }, actor, 'import');
-        return { row, id: r.id, ok: true, outcome: u.changed.length > 0 ? 'updated' : 'unchanged' };
-      }
-      await changes.add(
-        { id: r.id, kind: kindName, ...(name ? { name } : {}), tags, attributes },
-        actor,
-        'import',
-      );
-      return { row, id: r.id, ok: true, outcome: 'added' };
-    } catch (e) {
-      if (!(e instanceof ApiFailure)) throw e;
-      return refuse(e.code, e.message);
-    }
-  }
 
   return {
     devicesExport: async (a) => {
@@ -195,7 +202,8 @@ export function devicesTransferHandlers(
       const actor = context.actor ?? DEFAULT_ACTOR;
       const results: ImportRowResult[] = [];
       const seen = new Set<string>();
-      for (const row of rowsOf(a.text, a.format)) results.push(await importRow(row, seen, actor));
+      for (const row of rowsOf(a.text, a.format))
+        results.push(await importRow(fleet, changes, row, seen, actor));
       const count = (outcome: ImportRowResult['outcome']) =>
         results.filter((r) => r.outcome === outcome).length;
       return {
