@@ -13,11 +13,11 @@
  *
  * @example
  * const drift = createFirmwareDriftUpdater({ runtime, firmware, updates, fleet, held, audit });
- * drift.start(); // a pass now and every intervalMs
+ * drift.start(); // a pass now, every intervalMs, and soon after a device's spec changes
  * const report = await drift.pass(); // { started: ['pump-7'], gaveUp: [...], noImage: [...] }
  */
 
-import type { DeviceView } from '../devices/fleet/types.js';
+import type { DeviceView, FleetEvent } from '../devices/fleet/types.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { TimerRef } from '../runtime/timers.js';
 import type { FirmwareJobRecord } from '../store/firmware-store.js';
@@ -47,7 +47,14 @@ export interface FirmwareDriftUpdaterOptions {
   readonly runtime: Pick<Runtime, 'clock' | 'logger' | 'timers'>;
   readonly firmware: Pick<OpenedFirmware, 'images' | 'store'>;
   readonly updates: Pick<FirmwareUpdates, 'start' | 'get'>;
-  readonly fleet: { device(id: string): Pick<DeviceView, 'kind'> | undefined };
+  readonly fleet: {
+    device(id: string): Pick<DeviceView, 'kind'> | undefined;
+    /**
+     * The fleet's event log as it is written: a `device.spec` kicks a pass, so a spec asking for
+     * another version is acted on at once instead of at the next periodic pass.
+     */
+    watchEvents?(listener: (event: Pick<FleetEvent, 'kind'>) => void): () => void;
+  };
   /** A rollout holds this device (running or paused): the reconciler keeps off it. */
   readonly held: (deviceId: string) => boolean;
   /** Writes the audit event of a job the reconciler started. */
@@ -178,6 +185,7 @@ export function createFirmwareDriftUpdater(options: FirmwareDriftUpdaterOptions)
   let running: Promise<DriftPassReport> | undefined;
   let timer: TimerRef | undefined;
   let kicked: TimerRef | undefined;
+  let unwatch: (() => void) | undefined;
   let stopped = true;
 
   function pass(): Promise<DriftPassReport> {
@@ -204,27 +212,36 @@ export function createFirmwareDriftUpdater(options: FirmwareDriftUpdaterOptions)
     );
   };
 
+  function kick(): void {
+    if (stopped || kicked) return;
+    kicked = runtime.timers.schedule(
+      100,
+      () => {
+        kicked = undefined;
+        void passLogged();
+      },
+      { label: 'firmware-drift-kick' },
+    );
+  }
+
   return {
     pass,
-    kick() {
-      if (stopped || kicked) return;
-      kicked = runtime.timers.schedule(
-        100,
-        () => {
-          kicked = undefined;
-          void passLogged();
-        },
-        { label: 'firmware-drift-kick' },
-      );
-    },
+    kick,
     start() {
       if (!stopped) return;
       stopped = false;
+      // The periodic pass stays as the safety net (a spec written by another instance, a device
+      // that came back); the spec change itself does not wait for it.
+      unwatch = options.fleet.watchEvents?.((e) => {
+        if (e.kind === 'device.spec') kick();
+      });
       void passLogged();
       schedule();
     },
     stop() {
       stopped = true;
+      unwatch?.();
+      unwatch = undefined;
       if (timer) runtime.timers.cancel(timer);
       if (kicked) runtime.timers.cancel(kicked);
       timer = kicked = undefined;

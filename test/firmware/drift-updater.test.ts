@@ -3,7 +3,7 @@
  * the real app with the demo fleet (embedded broker, simulated MQTT devices, a real SQLite file):
  * a device whose spec asks for the sample image's version gets the update, audited as the
  * reconciler; a device whose update was cancelled is not flashed again; a version with no stored
- * image is reported and waits.
+ * image is reported and waits; a spec change starts the update at once (no 15 s wait).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -116,5 +116,16 @@ describe('firmware drift with the policy update', () => {
     const report = await app.firmwareDrift!.pass();
     expect(report.noImage).toContainEqual({ deviceId: c, version: '9.9.9' });
     expect(app.updates.get(c)).toBeUndefined();
+  });
+
+  it('a spec change asking for a stored version starts the update at once, without a pass being called', async () => {
+    const c = app.sim!.mqtt[2]!.id;
+    const at = Date.now();
+    expect((await app.fleet.setSpec(c, { firmware: '1.1.0' })).ok).toBe(true);
+    // The periodic pass is 15 s apart: the kick from the `device.spec` event starts it well before.
+    await until(`the reconciler's job on ${c}`, () => app.updates.get(c), 3000);
+    expect(Date.now() - at).toBeLessThan(3000);
+    expect(app.updates.get(c)).toMatchObject({ version: '1.1.0', actor: RECONCILER_ACTOR });
+    expect((await ended(c)).step).toBe('succeeded');
   });
 });
