@@ -38,112 +38,44 @@
  * await link.stop(); // closes the port
  */
 import type { SerialPort } from 'serialport';
-import { z } from 'zod';
-import { callback, checkOptions, nonEmptyString, positiveInt } from '../lib/options.js';
 import type { ExitReason } from '../runtime/exit-reason.js';
 import { ProcessBase } from '../runtime/process.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { TimerRef } from '../runtime/timers.js';
-import type { Deframer, FrameError, FrameErrorCode } from './framing.js';
-import { createDeframer, DEFAULT_MAX_FRAME_BYTES, encodeFrame } from './framing.js';
-import type { CommandMessage, DecodeErrorCode, DeviceId, Message, Result } from './protocol.js';
+import type { FrameError } from './framing.js';
+import type { CommandMessage, DeviceId, Message, Result } from './protocol.js';
 import {
   CHANNELS,
   channelFor,
-  DEFAULT_MAX_PAYLOAD_BYTES,
   decodeMessage,
   encodeMessage,
   newCommandId,
   ProtocolError,
 } from './protocol.js';
-import type { SerialLoss, SerialOpenError } from './serial-port.js';
-import {
-  closeSerialPort,
-  isPortGone,
-  openSerialPort,
-  watchSerialPort,
-  writeSerialPort,
-} from './serial-port.js';
+import type { SerialLinkError, SerialLinkExitCode, SerialSendError } from './serial-link-errors.js';
+import { SerialLinkExitError } from './serial-link-errors.js';
+import { SerialFrameIo } from './serial-link-io.js';
+import type { SerialLinkOptions, SerialLinkSettings } from './serial-link-options.js';
+import { resolveSerialLinkOptions } from './serial-link-options.js';
+import type { SerialOpenError } from './serial-port.js';
+import { isPortGone, openSerialPort } from './serial-port.js';
 
+export type {
+  SerialLinkError,
+  SerialLinkErrorCode,
+  SerialLinkExitCode,
+  SerialSendError,
+} from './serial-link-errors.js';
+export { SerialLinkExitError } from './serial-link-errors.js';
+export type { SerialLinkOptions } from './serial-link-options.js';
+export {
+  DEFAULT_SERIAL_BAUD_RATE,
+  DEFAULT_SERIAL_HEARTBEAT_MS,
+  DEFAULT_SERIAL_WRITE_TIMEOUT_MS,
+  serialLinkOptionsSchema,
+  serialLinkSettingsSchema,
+} from './serial-link-options.js';
 export type { SerialOpenError } from './serial-port.js';
-
-export const DEFAULT_SERIAL_BAUD_RATE = 115_200;
-export const DEFAULT_SERIAL_HEARTBEAT_MS = 10_000;
-export const DEFAULT_SERIAL_WRITE_TIMEOUT_MS = 2000;
-
-export interface SerialLinkOptions {
-  /** The device node, e.g. `/dev/ttyUSB0` or `/dev/serial/by-id/…` (symlinks are followed). */
-  readonly path: string;
-  /** Default 115 200 (ptys ignore it). */
-  readonly baudRate?: number;
-  /** Largest decoded frame (payload + 4 CRC bytes); default {@link DEFAULT_MAX_FRAME_BYTES}. */
-  readonly maxFrameBytes?: number;
-  /** Largest payload decoded or sent; default {@link DEFAULT_MAX_PAYLOAD_BYTES}. */
-  readonly maxPayloadBytes?: number;
-  /** No intact frame for this long → probe the device with a `ping` command; default 10 000. */
-  readonly heartbeatMs?: number;
-  /** No intact frame for this long → exit with `silent`; default 3 × `heartbeatMs`. */
-  readonly silenceMs?: number;
-  /** A write (or the open, or the close) not done within this → the port is dangling: exit. Default 2000. */
-  readonly writeTimeoutMs?: number;
-  /** Process name; default `serial-link:<path>`. */
-  readonly name?: string;
-  /**
-   * Every valid device → host message, in order. `link.deviceId` is undefined until the device's
-   * first `hello`. Runs synchronously on the link; a throw is reported, never fatal.
-   */
-  onMessage(message: Message, link: SerialLink): void;
-  /** A frame or message that could not be used: counted in `stats().errors`, and the link carries on. */
-  onError(error: SerialLinkError, link: SerialLink): void;
-}
-
-export type SerialLinkErrorCode = FrameErrorCode | DecodeErrorCode | 'wrongDirection' | 'deviceMismatch';
-
-/**
- * Something the device sent that the host could not use:
- * - a frame error (`crcMismatch`, `tooLong`, `badCobs`, `empty`), with `discardedBytes`;
- * - a message error (`notJson`, `badField`, …, see `decodeMessage`), with `field` when known;
- * - `wrongDirection`: a host → device type (`cmd`, `fw.*`) came from the device (an echoing line?);
- * - `deviceMismatch`: a `hello` with another device id than the one this link identified (the link exits).
- */
-export interface SerialLinkError {
-  readonly code: SerialLinkErrorCode;
-  readonly message: string;
-  readonly field?: string;
-  readonly discardedBytes?: number;
-}
-
-/**
- * Why {@link SerialLink.send} refused a message:
- * - `wrongDirection`: a device → host type (the host only sends `cmd` and `fw.*`);
- * - `badMessage`: the message does not encode to valid protocol v1 (or is over `maxPayloadBytes`);
- * - `closed`: the link is stopping or has exited.
- */
-export interface SerialSendError {
-  readonly code: 'wrongDirection' | 'badMessage' | 'closed';
-  readonly message: string;
-}
-
-export type SerialLinkExitCode =
-  | 'vanished'
-  | 'closed'
-  | 'ioError'
-  | 'writeFailed'
-  | 'writeTimeout'
-  | 'silent'
-  | 'deviceMismatch';
-
-/** The error of a link's error exit; `message` starts with the code (`silent: …`). */
-export class SerialLinkExitError extends Error {
-  readonly code: SerialLinkExitCode;
-  readonly path: string;
-  constructor(code: SerialLinkExitCode, path: string, message: string) {
-    super(`${code}: ${message}`);
-    this.name = 'SerialLinkExitError';
-    this.code = code;
-    this.path = path;
-  }
-}
 
 export interface SerialLinkStats {
   readonly path: string;
@@ -162,26 +94,16 @@ export interface SerialLinkStats {
   readonly writeQueue: number;
 }
 
-interface Resolved {
-  readonly baudRate: number;
-  readonly maxFrameBytes: number;
-  readonly maxPayloadBytes: number;
-  readonly heartbeatMs: number;
-  readonly silenceMs: number;
-  readonly writeTimeoutMs: number;
-}
-
 /** The link process. Made by {@link startSerialLink}. */
 export class SerialLink extends ProcessBase {
   /** cmdIds of the link's own hello/ping probes: their replies stop here. */
   private readonly ownCommands = new Set<string>();
   readonly path: string;
   private readonly options: SerialLinkOptions;
-  private readonly settings: Resolved;
-  private port: SerialPort | undefined;
-  private readonly deframer: Deframer;
+  private readonly settings: SerialLinkSettings;
+  /** The port, its frames and its write queue. */
+  private readonly io: SerialFrameIo;
   private identified: DeviceId | undefined;
-  private readonly counters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
   private readonly errorCounts: Record<string, number> = {};
   private lastRxAt: number | null = null;
   /** Monotonic time of the last intact frame (or of the open). */
@@ -190,24 +112,28 @@ export class SerialLink extends ProcessBase {
   private lastProbeMono: number;
   private probes = 0;
   private watchdog: TimerRef | undefined;
-  private readonly writeQueue: Buffer[] = [];
-  private writing = false;
-  /** Aborted on teardown: a write still waiting for its callback stops waiting (and its timer goes). */
-  private readonly closing = new AbortController();
 
   /** Internal: use {@link startSerialLink}, which opens the port first. */
   constructor(runtime: Runtime, options: SerialLinkOptions, port: SerialPort) {
     super(runtime, 'server', options.name ?? `serial-link:${options.path}`);
     this.path = options.path;
     this.options = options;
-    this.settings = resolveOptions(options);
-    this.port = port;
+    this.settings = resolveSerialLinkOptions(options);
     this.lastRxMono = runtime.clock.now();
     this.lastProbeMono = this.lastRxMono;
-    this.deframer = createDeframer({
+    this.io = new SerialFrameIo({
+      runtime,
+      port,
+      path: this.path,
+      name: this.name,
+      owner: this.pid,
       maxFrameBytes: this.settings.maxFrameBytes,
+      writeTimeoutMs: this.settings.writeTimeoutMs,
+      isRunning: () => this.status === 'running',
       onFrame: (payload) => this.onFrame(payload),
-      onError: (error) => this.onFrameError(error),
+      onFrameError: (error) => this.onFrameError(error),
+      onLoss: (loss) => this.fail(loss.code, loss.message),
+      onWriteError: (error) => this.failIo(error.code, error.message),
     });
   }
 
@@ -218,15 +144,9 @@ export class SerialLink extends ProcessBase {
 
   /** Internal: attaches the reader, announces the process, asks the device who it is. */
   begin(): void {
-    const port = this.port!;
     // Listeners stay attached for the port's whole life: every handler checks that the port is
     // still this link's, and a late 'error' must never be an unhandled event.
-    port.on('data', (chunk: Buffer) => {
-      if (this.port === port) this.onData(chunk);
-    });
-    watchSerialPort(port, this.path, (loss: SerialLoss) => {
-      if (this.port === port) this.fail(loss.code, loss.message);
-    });
+    this.io.attach();
     this.started();
     this.runtime.logger.debug('serial link open', { link: this.name, path: this.path });
     this.sendCommand('hello');
@@ -242,7 +162,7 @@ export class SerialLink extends ProcessBase {
    * link.send(telemetry); // { ok: false, error: { code: 'wrongDirection', … } }
    */
   send(message: Message): Result<void, SerialSendError> {
-    if (this.status !== 'running' || !this.port) {
+    if (this.status !== 'running' || !this.io.open) {
       return sendFailure('closed', `serial link ${this.name} is ${this.status}; message not sent`);
     }
     const type = (message as { type?: unknown } | null)?.type;
@@ -257,7 +177,7 @@ export class SerialLink extends ProcessBase {
       if (error instanceof ProtocolError) return sendFailure('badMessage', error.message);
       throw error;
     }
-    this.enqueue(encodeFrame(payload));
+    this.io.send(payload);
     return { ok: true, value: undefined };
   }
 
@@ -271,15 +191,15 @@ export class SerialLink extends ProcessBase {
     return {
       path: this.path,
       deviceId: this.identified,
-      ...this.counters,
+      ...this.io.counters(),
       errors: { ...this.errorCounts },
       lastRxAt: this.lastRxAt,
-      writeQueue: this.writeQueue.length + (this.writing ? 1 : 0),
+      writeQueue: this.io.queued,
     };
   }
 
   protected async terminate(_reason: ExitReason): Promise<void> {
-    const unsent = this.writeQueue.length;
+    const unsent = this.io.unsent;
     if (unsent > 0)
       this.runtime.logger.warn('serial link stopping with unsent frames', { link: this.name, unsent });
     await this.teardown();
@@ -290,20 +210,8 @@ export class SerialLink extends ProcessBase {
     void this.teardown();
   }
 
-  private onData(chunk: Buffer): void {
-    if (this.status !== 'running') return;
-    this.counters.bytesIn += chunk.length;
-    try {
-      this.deframer.push(chunk);
-    } catch (error) {
-      // Only a callback can throw, and ours catch everything; keep reading regardless.
-      this.runtime.report(`serial link ${this.name}: frame handling threw`, error, this.pid);
-    }
-  }
-
+  /** An intact frame (the io counted it, and only calls while the link runs). */
   private onFrame(payload: Uint8Array): void {
-    if (this.status !== 'running') return;
-    this.counters.framesIn++;
     this.lastRxMono = this.runtime.clock.now();
     this.lastRxAt = this.runtime.clock.wallNow();
     const r = decodeMessage(payload, { maxBytes: this.settings.maxPayloadBytes });
@@ -346,7 +254,6 @@ export class SerialLink extends ProcessBase {
   }
 
   private onFrameError(error: FrameError): void {
-    if (this.status !== 'running') return;
     this.reportError({
       code: error.code,
       message: `dropped frame on ${this.path}: ${error.message}`,
@@ -369,36 +276,6 @@ export class SerialLink extends ProcessBase {
     this.ownCommands.add(cmd.cmdId);
     if (this.ownCommands.size > 32) this.ownCommands.delete(this.ownCommands.values().next().value as string);
     this.send(cmd);
-  }
-
-  private enqueue(frame: Uint8Array): void {
-    this.writeQueue.push(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
-    this.pumpWrites();
-  }
-
-  /** Hands the next frame to the port once the previous write has completed. */
-  private pumpWrites(): void {
-    const port = this.port;
-    if (this.writing || !port || this.status !== 'running') return;
-    const frame = this.writeQueue.shift();
-    if (!frame) return;
-    this.writing = true;
-    void writeSerialPort(this.runtime, port, frame, {
-      path: this.path,
-      timeoutMs: this.settings.writeTimeoutMs,
-      owner: this.pid,
-      signal: this.closing.signal,
-    }).then((r) => {
-      this.writing = false;
-      if (this.port !== port || this.status !== 'running') return;
-      if (!r.ok) {
-        this.failIo(r.error.code, r.error.message);
-        return;
-      }
-      this.counters.framesOut++;
-      this.counters.bytesOut += frame.length;
-      this.pumpWrites();
-    });
   }
 
   /**
@@ -459,18 +336,11 @@ export class SerialLink extends ProcessBase {
     this.exit({ type: 'error', error });
   }
 
-  /** Cancels timers, drops the write queue and closes the port (bounded by `writeTimeoutMs`). */
+  /** Cancels the watchdog, then drops the write queue and closes the port (bounded by `writeTimeoutMs`). */
   private teardown(): Promise<void> {
     if (this.watchdog) this.runtime.timers.cancel(this.watchdog);
     this.watchdog = undefined;
-    this.closing.abort();
-    this.writeQueue.length = 0;
-    this.writing = false;
-    this.deframer.reset();
-    const port = this.port;
-    this.port = undefined;
-    if (!port) return Promise.resolve();
-    return closeSerialPort(this.runtime, port, this.settings.writeTimeoutMs, this.pid);
+    return this.io.close();
   }
 }
 
@@ -487,7 +357,7 @@ export async function startSerialLink(
   runtime: Runtime,
   options: SerialLinkOptions,
 ): Promise<Result<SerialLink, SerialOpenError>> {
-  const settings = resolveOptions(options);
+  const settings = resolveSerialLinkOptions(options);
   const opened = await openSerialPort(runtime, {
     path: options.path,
     baudRate: settings.baudRate,
@@ -501,35 +371,4 @@ export async function startSerialLink(
 
 function sendFailure(code: SerialSendError['code'], message: string): { ok: false; error: SerialSendError } {
   return { ok: false, error: { code, message } };
-}
-
-/** The options of one link (also checked per link by the serial manager). */
-export const serialLinkSettingsSchema = z.object({
-  baudRate: positiveInt.optional(),
-  maxFrameBytes: positiveInt.min(5, { error: 'must be at least 5 (one byte and the CRC-32)' }).optional(),
-  maxPayloadBytes: positiveInt.optional(),
-  heartbeatMs: positiveInt.optional(),
-  silenceMs: positiveInt.optional(),
-  writeTimeoutMs: positiveInt.optional(),
-});
-
-/** What {@link startSerialLink} accepts. */
-export const serialLinkOptionsSchema = serialLinkSettingsSchema.extend({
-  path: nonEmptyString,
-  name: z.string().optional(),
-  onMessage: callback,
-  onError: callback,
-});
-
-function resolveOptions(o: SerialLinkOptions): Resolved {
-  checkOptions('startSerialLink', serialLinkOptionsSchema, o);
-  const heartbeatMs = o.heartbeatMs ?? DEFAULT_SERIAL_HEARTBEAT_MS;
-  return {
-    baudRate: o.baudRate ?? DEFAULT_SERIAL_BAUD_RATE,
-    maxFrameBytes: o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
-    maxPayloadBytes: o.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
-    heartbeatMs,
-    silenceMs: o.silenceMs ?? 3 * heartbeatMs,
-    writeTimeoutMs: o.writeTimeoutMs ?? DEFAULT_SERIAL_WRITE_TIMEOUT_MS,
-  };
 }

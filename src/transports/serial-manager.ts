@@ -27,9 +27,6 @@
  * await serial.stop(); // stops every link
  */
 import { existsSync } from 'node:fs';
-import { SerialPort } from 'serialport';
-import { z } from 'zod';
-import { callback, checkOptions, nonEmptyString, positiveInt } from '../lib/options.js';
 import type { ExitReason } from '../runtime/exit-reason.js';
 import { formatExitReason } from '../runtime/exit-reason.js';
 import { ProcessBase } from '../runtime/process.js';
@@ -45,36 +42,17 @@ import {
 } from './port-supervision.js';
 import type { DeviceId, Message, Result } from './protocol.js';
 import type { ReconnectOptions } from './reconnect.js';
-import { backoffDelayMs, reconnectSchema, resolveReconnect } from './reconnect.js';
-import type { SerialLink, SerialLinkError, SerialLinkOptions, SerialOpenError } from './serial-link.js';
-import { serialLinkSettingsSchema, startSerialLink } from './serial-link.js';
+import { backoffDelayMs, resolveReconnect } from './reconnect.js';
+import type { SerialLink, SerialOpenError } from './serial-link.js';
+import { startSerialLink } from './serial-link.js';
+import type { SerialManagerOptions } from './serial-manager-options.js';
+import { checkSerialManagerOptions } from './serial-manager-options.js';
+import { SerialPortPoller } from './serial-port-discovery.js';
 
-/** What `SerialPort.list()` says about one port. */
-export type PortInfo = Awaited<ReturnType<typeof SerialPort.list>>[number];
-
-export interface SerialManagerOptions {
-  /** Paths to watch (device nodes or symlinks to them), or `'auto'`: `listPorts()` filtered by `autoFilter`. */
-  readonly ports: readonly string[] | 'auto';
-  /** For `'auto'`: which listed ports to open. Default: USB ports (a vendor id, or a ttyUSB/ttyACM path). */
-  readonly autoFilter?: (info: PortInfo) => boolean;
-  /** For `'auto'`: default `SerialPort.list` (injectable for tests). */
-  readonly listPorts?: () => Promise<PortInfo[]>;
-  /** How often presence is checked; default 1000. */
-  readonly pollMs?: number;
-  /** Reopen backoff; defaults as every link's (reconnect.ts). */
-  readonly reconnect?: Partial<ReconnectOptions>;
-  /** [0, 1) for the backoff jitter; default Math.random. */
-  readonly random?: () => number;
-  /** Options for every link. */
-  readonly link?: Omit<SerialLinkOptions, 'path' | 'onMessage' | 'onError' | 'name'>;
-  /** Every valid device → host message of every link (`link.deviceId` is undefined before its `hello`). */
-  onMessage(message: Message, link: SerialLink): void;
-  onError(error: SerialLinkError, link: SerialLink): void;
-  /** A link opened (the device has not necessarily said hello yet). */
-  onPortUp?(link: SerialLink): void;
-  /** A link exited on its own (`reason` is its formatted exit reason); not called on stop. */
-  onPortDown?(path: string, deviceId: DeviceId | undefined, reason: string): void;
-}
+export type { SerialManagerOptions } from './serial-manager-options.js';
+export { serialManagerOptionsSchema } from './serial-manager-options.js';
+export type { PortInfo } from './serial-port-discovery.js';
+export { isUsbPort } from './serial-port-discovery.js';
 
 export type SerialPortStateName = 'absent' | 'opening' | 'open' | 'backoff';
 
@@ -111,13 +89,6 @@ interface PortEntry {
   lastExit: ExitReason | undefined;
 }
 
-const USB_PATH = /tty(USB|ACM)/;
-
-/** The default `autoFilter`: USB serial ports only. */
-export function isUsbPort(info: PortInfo): boolean {
-  return (typeof info.vendorId === 'string' && info.vendorId.length > 0) || USB_PATH.test(info.path);
-}
-
 /**
  * The manager process, a supervisor whose children are its ports' links (one per port, by path):
  * `whichChildren()` lists them, and a link killed (from the tree) or crashed is reopened after
@@ -133,8 +104,8 @@ export class SerialManager extends ProcessBase implements SupervisorLike {
   private readonly reconnectOptions: ReconnectOptions;
   private readonly pollMs: number;
   private readonly entries = new Map<string, PortEntry>();
-  private pollTimer: TimerRef | undefined;
-  private listing = false;
+  /** Presence checks: configured paths, or the listing for `'auto'`. */
+  private readonly poller: SerialPortPoller;
   private identifications = 0;
   /** Opens in flight: stop() waits for them, so no link is started behind its back. */
   private readonly attempts = new Set<Promise<void>>();
@@ -146,12 +117,22 @@ export class SerialManager extends ProcessBase implements SupervisorLike {
     this.pollMs = options.pollMs ?? 1000;
     this.restarts = new RestartWindow(() => runtime.clock.now(), PORT_PERIOD_MS);
     if (options.ports !== 'auto') for (const path of options.ports) this.entry(path);
+    this.poller = new SerialPortPoller({
+      runtime,
+      owner: this.pid,
+      pollMs: this.pollMs,
+      ports: options.ports,
+      ...(options.autoFilter ? { autoFilter: options.autoFilter } : {}),
+      ...(options.listPorts ? { listPorts: options.listPorts } : {}),
+      isRunning: () => this.status === 'running',
+      observe: (isPresent, listed) => this.observe(isPresent, listed),
+    });
   }
 
   /** Internal: first presence check now, then every `pollMs`. */
   begin(): void {
     this.started();
-    this.poll();
+    this.poller.start();
   }
 
   /**
@@ -232,8 +213,7 @@ export class SerialManager extends ProcessBase implements SupervisorLike {
   }
 
   protected async terminate(_reason: ExitReason): Promise<void> {
-    if (this.pollTimer) this.runtime.timers.cancel(this.pollTimer);
-    this.pollTimer = undefined;
+    this.poller.stop();
     const links: SerialLink[] = [];
     for (const e of this.entries.values()) {
       this.cancelEntryTimers(e);
@@ -246,8 +226,7 @@ export class SerialManager extends ProcessBase implements SupervisorLike {
   }
 
   protected override release(): void {
-    if (this.pollTimer) this.runtime.timers.cancel(this.pollTimer);
-    this.pollTimer = undefined;
+    this.poller.stop();
     for (const e of this.entries.values()) {
       this.cancelEntryTimers(e);
       e.link?.kill();
@@ -279,52 +258,10 @@ export class SerialManager extends ProcessBase implements SupervisorLike {
     return e;
   }
 
-  private poll(): void {
-    this.pollTimer = undefined;
-    if (this.status !== 'running') return;
-    if (this.options.ports === 'auto') this.pollListed();
-    else for (const e of this.entries.values()) this.reconcile(e, existsSync(e.path));
-    this.pollTimer = this.runtime.timers.schedule(this.pollMs, () => this.poll(), {
-      owner: this.pid,
-      label: 'serial.poll',
-    });
-  }
-
-  private pollListed(): void {
-    if (this.listing) return; // the previous listing is still running
-    this.listing = true;
-    const list = this.options.listPorts ?? (() => SerialPort.list());
-    const filter = this.options.autoFilter ?? isUsbPort;
-    let pending: Promise<PortInfo[]>;
-    try {
-      pending = Promise.resolve(list());
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    pending.then(
-      (infos) => {
-        this.listing = false;
-        if (this.status !== 'running') return;
-        const present = new Set<string>();
-        for (const info of infos) {
-          let wanted = false;
-          try {
-            wanted = typeof info?.path === 'string' && info.path.length > 0 && filter(info);
-          } catch (error) {
-            this.runtime.report('serial manager: autoFilter threw', error, this.pid);
-          }
-          if (wanted) present.add(info.path);
-        }
-        for (const path of present) this.entry(path);
-        for (const e of this.entries.values()) this.reconcile(e, present.has(e.path));
-      },
-      (error: unknown) => {
-        this.listing = false;
-        this.runtime.logger.warn('serial manager: listing ports failed', {
-          error: error instanceof Error ? error.message : String(error),
-        });
-      },
-    );
+  /** One presence observation: ports a listing found are watched from now on. */
+  private observe(isPresent: (path: string) => boolean, listed: ReadonlySet<string>): void {
+    for (const path of listed) this.entry(path);
+    for (const e of this.entries.values()) this.reconcile(e, isPresent(e.path));
   }
 
   /** Acts on one presence observation. */
@@ -482,29 +419,8 @@ export class SerialManager extends ProcessBase implements SupervisorLike {
  * const serial = startSerialManager(rt, { ports: 'auto', onMessage, onError });
  */
 export function startSerialManager(runtime: Runtime, options: SerialManagerOptions): SerialManager {
-  validateOptions(options);
+  checkSerialManagerOptions(options);
   const manager = new SerialManager(runtime, options);
   manager.begin();
   return manager;
-}
-
-/** What {@link startSerialManager} accepts. */
-export const serialManagerOptionsSchema = z.object({
-  ports: z.union([z.literal('auto'), z.array(nonEmptyString)], {
-    error: "must be 'auto' or an array of paths",
-  }),
-  autoFilter: callback.optional(),
-  listPorts: callback.optional(),
-  pollMs: positiveInt.optional(),
-  reconnect: reconnectSchema.optional(),
-  random: callback.optional(),
-  link: serialLinkSettingsSchema.optional(),
-  onMessage: callback,
-  onError: callback,
-  onPortUp: callback.optional(),
-  onPortDown: callback.optional(),
-});
-
-function validateOptions(o: SerialManagerOptions): void {
-  checkOptions('startSerialManager', serialManagerOptionsSchema, o);
 }

@@ -1,0 +1,167 @@
+/**
+ * The framing and I/O half of a serial link: reads the open port into COBS/CRC-32 frames
+ * (docs/protocol.md §7), writes frames one at a time each bounded by `writeTimeoutMs`, counts
+ * bytes and frames, and closes the port. What the frames mean (hello, heartbeat, exits) is the
+ * link's business (serial-link.ts): this part only reports frames, frame errors, a lost port and a
+ * failed write to the hooks it was given.
+ *
+ * Nothing is read, written or counted while the owner is not running, and every handler checks the
+ * port is still this one's: listeners stay attached for the port's whole life, so a late event
+ * lands here and is ignored.
+ *
+ * @example
+ * const io = new SerialFrameIo({ runtime, port, path, name, owner: pid, maxFrameBytes: 1024,
+ *   writeTimeoutMs: 2000, isRunning, onFrame, onFrameError, onLoss, onWriteError });
+ * io.attach();
+ * io.send(encodeMessage(cmd)); // queued, framed, written in order
+ * await io.close();
+ */
+import type { SerialPort } from 'serialport';
+import type { Pid } from '../runtime/process.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { Deframer, FrameError } from './framing.js';
+import { createDeframer, encodeFrame } from './framing.js';
+import type { SerialLoss, SerialWriteError } from './serial-port.js';
+import { closeSerialPort, watchSerialPort, writeSerialPort } from './serial-port.js';
+
+export interface SerialFrameIoOptions {
+  readonly runtime: Runtime;
+  readonly port: SerialPort;
+  readonly path: string;
+  /** The owner's process name and pid, for reports and timer ownership. */
+  readonly name: string;
+  readonly owner: Pid;
+  readonly maxFrameBytes: number;
+  readonly writeTimeoutMs: number;
+  /** Whether the owner still runs; when not, input is dropped and the queue is not pumped. */
+  isRunning(): boolean;
+  /** An intact frame (CRC correct), already counted in `framesIn`. */
+  onFrame(payload: Uint8Array): void;
+  onFrameError(error: FrameError): void;
+  /** The port vanished, was closed under us, or reported an I/O error. */
+  onLoss(loss: SerialLoss): void;
+  /** A write failed or did not complete within `writeTimeoutMs`. */
+  onWriteError(error: SerialWriteError): void;
+}
+
+export interface SerialFrameCounters {
+  /** Intact frames received (CRC correct), whether or not they held a valid message. */
+  readonly framesIn: number;
+  /** Frames written to the port (write completed). */
+  readonly framesOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+/** One open port's frame reader and write queue. */
+export class SerialFrameIo {
+  private readonly o: SerialFrameIoOptions;
+  private port: SerialPort | undefined;
+  private readonly deframer: Deframer;
+  private readonly counts = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
+  private readonly queue: Buffer[] = [];
+  private writing = false;
+  /** Aborted on close: a write still waiting for its callback stops waiting (and its timer goes). */
+  private readonly closing = new AbortController();
+
+  constructor(options: SerialFrameIoOptions) {
+    this.o = options;
+    this.port = options.port;
+    this.deframer = createDeframer({
+      maxFrameBytes: options.maxFrameBytes,
+      onFrame: (payload) => {
+        if (!this.o.isRunning()) return;
+        this.counts.framesIn++;
+        this.o.onFrame(payload);
+      },
+      onError: (error) => {
+        if (this.o.isRunning()) this.o.onFrameError(error);
+      },
+    });
+  }
+
+  /** Whether the port is still held (until {@link close}). */
+  get open(): boolean {
+    return this.port !== undefined;
+  }
+
+  /** Frames waiting to be written, not counting one on its way. */
+  get unsent(): number {
+    return this.queue.length;
+  }
+
+  /** Frames waiting to be written (one of them may be on its way). */
+  get queued(): number {
+    return this.queue.length + (this.writing ? 1 : 0);
+  }
+
+  counters(): SerialFrameCounters {
+    return { ...this.counts };
+  }
+
+  /** Attaches the reader and the loss watch; serialport 13 on Linux reports a disconnect only while reading. */
+  attach(): void {
+    const port = this.port!;
+    port.on('data', (chunk: Buffer) => {
+      if (this.port === port) this.onData(chunk);
+    });
+    watchSerialPort(port, this.o.path, (loss: SerialLoss) => {
+      if (this.port === port) this.o.onLoss(loss);
+    });
+  }
+
+  /** Frames `payload` and queues it; writes go out one at a time in the order sent. */
+  send(payload: Uint8Array): void {
+    const frame = encodeFrame(payload);
+    this.queue.push(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
+    this.pump();
+  }
+
+  /** Drops the queue, stops a pending write, resets the deframer and closes the port (bounded by `writeTimeoutMs`). */
+  close(): Promise<void> {
+    this.closing.abort();
+    this.queue.length = 0;
+    this.writing = false;
+    this.deframer.reset();
+    const port = this.port;
+    this.port = undefined;
+    if (!port) return Promise.resolve();
+    return closeSerialPort(this.o.runtime, port, this.o.writeTimeoutMs, this.o.owner);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (!this.o.isRunning()) return;
+    this.counts.bytesIn += chunk.length;
+    try {
+      this.deframer.push(chunk);
+    } catch (error) {
+      // Only a callback can throw, and ours catch everything; keep reading regardless.
+      this.o.runtime.report(`serial link ${this.o.name}: frame handling threw`, error, this.o.owner);
+    }
+  }
+
+  /** Hands the next frame to the port once the previous write has completed. */
+  private pump(): void {
+    const port = this.port;
+    if (this.writing || !port || !this.o.isRunning()) return;
+    const frame = this.queue.shift();
+    if (!frame) return;
+    this.writing = true;
+    void writeSerialPort(this.o.runtime, port, frame, {
+      path: this.o.path,
+      timeoutMs: this.o.writeTimeoutMs,
+      owner: this.o.owner,
+      signal: this.closing.signal,
+    }).then((r) => {
+      this.writing = false;
+      if (this.port !== port || !this.o.isRunning()) return;
+      if (!r.ok) {
+        this.o.onWriteError(r.error);
+        return;
+      }
+      this.counts.framesOut++;
+      this.counts.bytesOut += frame.length;
+      this.pump();
+    });
+  }
+}
