@@ -15,6 +15,7 @@ import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { OpenedFirmware } from '../firmware/open-firmware.js';
 import type { Rollout, RolloutPolicy, RolloutSnapshot } from '../firmware/rollout.js';
 import { createRollout } from '../firmware/rollout.js';
+import { readSavedRollout } from '../firmware/rollout-saved.js';
 import type { JsonObject } from '../lib/json.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Store } from '../store/store.js';
@@ -136,8 +137,9 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
       if (firmware)
         for (const row of await firmware.store.listRollouts()) {
           if (!row.ok || all.has(row.value.id)) continue;
-          const saved = savedSnapshot(row.value.body);
-          if (saved?.id === row.value.id) byId.set(saved.id, saved);
+          // A damaged row is not listed (restore() says why once); the others are.
+          const saved = readSavedRollout(row.value.id, row.value.body);
+          if (saved.ok) byId.set(row.value.id, saved.value.snapshot);
         }
       for (const [id, r] of all) byId.set(id, r.snapshot());
       return [...byId.values()].sort((a, b) => b.createdAt - a.createdAt);
@@ -156,7 +158,14 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
         }
         const r = row.value;
         if (ENDED.includes(r.state) || all.has(r.id)) continue;
-        const body = r.body as unknown as { snapshot: RolloutSnapshot; policy: RolloutPolicy };
+        // Checked before anything runs: a damaged or old-format row is refused, named, and
+        // the other rollouts still continue.
+        const saved = readSavedRollout(r.id, r.body);
+        if (!saved.ok) {
+          log.error(`${saved.error.message}; not continued`, { rollout: r.id });
+          continue;
+        }
+        const body = saved.value;
         const image = await firmware.images.readImage(r.sha256);
         if (!image.ok) {
           log.warn('rollout cannot continue: its image is gone', { rollout: r.id, sha256: r.sha256 });
@@ -184,25 +193,4 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
       }
     },
   };
-}
-
-/** The snapshot a stored rollout row holds, when it has the shape a listing needs. */
-function savedSnapshot(body: unknown): RolloutSnapshot | undefined {
-  const s = (body as { snapshot?: unknown } | null)?.snapshot as Partial<RolloutSnapshot> | undefined;
-  if (!s || typeof s !== 'object') return undefined;
-  const fine =
-    typeof s.id === 'string' &&
-    typeof s.version === 'string' &&
-    typeof s.sha256 === 'string' &&
-    typeof s.state === 'string' &&
-    typeof s.wave === 'number' &&
-    typeof s.createdAt === 'number' &&
-    typeof s.createdBy === 'string' &&
-    Array.isArray(s.order) &&
-    Array.isArray(s.waveEnds) &&
-    typeof s.devices === 'object' &&
-    s.devices !== null &&
-    typeof s.counts === 'object' &&
-    s.counts !== null;
-  return fine ? (s as RolloutSnapshot) : undefined;
 }
