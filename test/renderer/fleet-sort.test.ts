@@ -7,26 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { matches, sortDevices } from '../../renderer/src/views/FleetView.js';
 import type { DeviceRow } from '../../src/host/contract.js';
-
-function row(id: string, patch: Partial<DeviceRow> = {}): DeviceRow {
-  return {
-    id,
-    name: id,
-    kind: 'fleetvisor.generic',
-    tags: [],
-    health: 'running',
-    state: 'connected',
-    stateEnteredAt: 0,
-    link: { up: true, via: 'mqtt', since: 0, reason: null },
-    firmware: '1.0.0',
-    lastSeen: 0,
-    restarts: 0,
-    drift: 0,
-    failure: null,
-    timers: [],
-    ...patch,
-  };
-}
+import { row } from './device-rows.js';
 
 const fleet = (rows: DeviceRow[]) => new Map(rows.map((r) => [r.id, r]));
 const ids = (rows: readonly DeviceRow[]) => rows.map((r) => r.id);

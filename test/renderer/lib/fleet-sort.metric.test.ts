@@ -5,25 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { metricOfSortKey, metricSortKey, sortDevices } from '../../../renderer/src/lib/fleet-sort.js';
 import type { DeviceRow } from '../../../src/host/contract.js';
-
-function row(id: string): DeviceRow {
-  return {
-    id,
-    name: id,
-    kind: 'fleetvisor.generic',
-    tags: [],
-    health: 'running',
-    state: 'connected',
-    stateEnteredAt: 0,
-    link: { up: true, via: 'mqtt', since: 0, reason: null },
-    firmware: '1.0.0',
-    lastSeen: 0,
-    restarts: 0,
-    drift: 0,
-    failure: null,
-    timers: [],
-  };
-}
+import { row } from '../device-rows.js';
 
 const devices = new Map(['d-1', 'd-2', 'd-3', 'd-10', 'd-11'].map((id) => [id, row(id)]));
 const ids = (rows: readonly DeviceRow[]) => rows.map((r) => r.id);
