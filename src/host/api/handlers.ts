@@ -439,8 +439,13 @@ async function adoptAnywhere(
   app: App,
   id: string,
 ): Promise<{ ok: true } | { ok: false; error: { code: string; message: string } }> {
+  // The hub's own lookup answers notFound at once; listing its whole discovered list per call
+  // made "Adopt all 2,000" quadratic.
   const hub = app.links.hub;
-  if (hub?.discovered().some((d) => d.id === id)) return hub.adopt(id);
+  if (hub) {
+    const r = await hub.adopt(id);
+    if (r.ok || r.error.code !== 'notFound' || !app.discovery) return r;
+  }
   if (app.discovery) return app.discovery.adopt(id);
-  return (hub ?? fail('unavailable', 'links are not running')).adopt(id);
+  return fail('unavailable', 'links are not running');
 }
