@@ -102,7 +102,9 @@ afterAll(async () => {
 describe('discovered across conventions, with --adopt manual', () => {
   it('lists the Homie device, the Sparkplug node and our own device, each with its convention; none joins by itself', async () => {
     let rows: DiscoveredView[] = [];
-    for (const deadline = Date.now() + 20_000; rows.length < 3; ) {
+    // Listed at its first attribute; its firmware comes with a later one ($fw/version).
+    const complete = () => rows.length >= 3 && rows.some((d) => d.id === homieId && d.firmware !== '');
+    for (const deadline = Date.now() + 20_000; !complete(); ) {
       if (Date.now() > deadline)
         throw new Error(`three discovered devices expected, got ${JSON.stringify(rows)}`);
       await new Promise((r) => setTimeout(r, 100));
