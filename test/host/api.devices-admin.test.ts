@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ModbusBridge } from '../../src/conventions/modbus/modbus-bridge.js';
 import type { HostApiHandle } from '../../src/host/api.js';
 import { createHostApi } from '../../src/host/api.js';
 import type { App } from '../../src/host/app.js';
@@ -46,6 +47,12 @@ async function refused(method: keyof Results, args: unknown) {
 async function audits(id: string) {
   const page = await call('events', { id, kind: 'device.audit' });
   return page.items.map((e) => e.data as Record<string, unknown>).reverse();
+}
+
+function modbusBridge(): ModbusBridge {
+  const child = app.links.supervisor?.whichChildren().find((c) => c.process instanceof ModbusBridge);
+  if (!child) throw new Error('no Modbus bridge under links');
+  return child.process as ModbusBridge;
 }
 
 async function until(check: () => boolean, what: string, timeoutMs = 15_000) {
@@ -142,6 +149,39 @@ describe.skipIf(SKIP !== '')(`devices managed over the API ${SKIP}`, () => {
       ['edit', 'alice', ['name', 'tags']],
       ['edit', 'alice', ['attributes']],
     ]);
+  }, 30_000);
+
+  it('reads through the bus already polling the port, between its polls, without disturbing the device on it', async () => {
+    const bridge = modbusBridge();
+    const bus = () => bridge.stats().buses;
+    expect(bus()).toHaveLength(1);
+    const opensBefore = bus()[0]!.opens;
+    const linkBefore = app.fleet.device('meter-1')!.link;
+    expect(linkBefore.up).toBe(true);
+    const lastReply = () => bus()[0]!.slaves.find((s) => s.deviceId === 'meter-1')?.lastReplyAt ?? 0;
+    const started: string[] = [];
+    const off = app.runtime.events.subscribe((e) => {
+      if (e.type === 'process.started') started.push(e.name);
+    });
+    // Several test reads while meter-1 is polled every 200 ms on the same port.
+    for (let i = 0; i < 5; i++) {
+      const read = await call('modbusTestRead', { attributes: meter() });
+      expect(read.values).toEqual({ voltage: 230.1, setpoint: 100, temperature: 22.5 });
+    }
+    const afterReads = lastReply();
+    // The same bus answered (no bus process started for the reads, the port not opened again), and
+    // meter-1 is still polled and up.
+    off();
+    expect(started.filter((name) => name.startsWith('modbus-bus:'))).toEqual([]);
+    expect(bus()).toHaveLength(1);
+    expect(bus()[0]!.opens).toBe(opensBefore);
+    await until(() => lastReply() > afterReads, 'meter-1 polled again after the test reads');
+    expect(app.fleet.device('meter-1')).toMatchObject({ state: 'connected', link: linkBefore });
+    // Other line settings on the busy port are refused, not forced onto it.
+    const conflict = await refused('modbusTestRead', { attributes: { ...meter(), baudRate: 19200 } });
+    expect(conflict.code).toBe('lineConflict');
+    expect(conflict.message).toMatch(/runs 9600 8N1, not 19200 8N1/);
+    expect(bus()[0]!.opens).toBe(opensBefore);
   }, 30_000);
 
   it('exports JSON and CSV and imports them back row by row; a bad row changes nothing', async () => {
