@@ -53,7 +53,9 @@ export function createActivity(ctx: FleetContext): Activity {
       pushLiveness(ctx, e);
       if (observers.size > 0) emit({ type: 'telemetry', deviceId: id, at: receivedAt, values, deviceTs });
       const r = await ctx.store.appendTelemetry(points);
-      if (!r.ok) return fail('stopped', r.error.message);
+      // The store's own code (`overloaded`: its write buffer is full), so whoever counts the loss
+      // names its cause; the fleet being stopped is not it (issue 12 §0).
+      if (!r.ok) return fail(r.error.code, r.error.message);
       return { ok: true, value: r.value.written };
     },
 

@@ -27,6 +27,8 @@ export type FleetErrorCode =
   | 'noLink'
   | 'outboxFull'
   | 'stopped'
+  /** Telemetry not stored: the store's write buffer is full (`Store.appendTelemetry`); nothing of it was written. */
+  | 'overloaded'
   /** A cluster instance asked to add a device of a shard another instance leases (docs/scale-out.md). */
   | 'notOwner';
 
@@ -225,6 +227,8 @@ export interface Fleet {
    * Telemetry: stored, and the liveness deadline pushed back; never a machine event. With
    * `origin` (the message's boot and seq, our protocol), the store keeps each point at most once
    * per (device, metric, boot, seq), however late a duplicate arrives (docs/protocol.md).
+   * Refused `notFound` (no such device) or `overloaded` (the store's buffer is full: pause and
+   * retry after `store.drained()`, or count the points as lost).
    */
   ingestTelemetry(
     id: string,
