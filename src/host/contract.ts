@@ -386,6 +386,43 @@ export interface DiscoveredView {
   readonly reason: string;
 }
 
+/**
+ * A bulk adoption on the host (`adoptBulk`): one at a time, run by the host whether or not a page
+ * is open, paced in batches; every device's outcome counted. `done` is `adopted + failed +
+ * skipped`; `skipped` are devices gone from the discovered list before their turn (adopted by
+ * someone else, dropped). `failures` groups the failed by code, with the first message and ids.
+ */
+export interface AdoptBulkView {
+  readonly id: string;
+  readonly state: 'running' | 'finished' | 'cancelled';
+  /** What was asked: explicit ids (how many), or the filter as given. */
+  readonly selection:
+    | { readonly ids: number }
+    | {
+        readonly text: string;
+        readonly kind?: string;
+        readonly convention?: string;
+        readonly except: number;
+      };
+  readonly total: number;
+  readonly done: number;
+  readonly adopted: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly failures: readonly {
+    readonly code: string;
+    readonly count: number;
+    readonly message: string;
+    /** The first few ids that failed so. */
+    readonly ids: readonly string[];
+  }[];
+  readonly startedBy: string;
+  readonly startedAt: number;
+  readonly finishedAt: number | null;
+  /** Who cancelled it (`host stopping` when the app stopped under it). */
+  readonly cancelledBy: string | null;
+}
+
 export interface ActResult {
   readonly id: string;
   readonly ok: boolean;
@@ -715,6 +752,33 @@ export const METHODS = {
       message: 'give pid, or supervisorPid and childId',
     }),
   adopt: z.object({ id }).strict(),
+  /**
+   * Starts adopting many discovered devices on the host (src/host/api/bulk-adopt.ts): the `ids`
+   * given, or every adoptable one matching `filter` as the Discovered view filters (`text` in id,
+   * convention, kind, firmware, link or reason; `except` the ids hidden there). Refused `busy`
+   * while one runs, `notFound` when the filter matches none.
+   */
+  adoptBulk: z
+    .object({
+      ids: z.array(id).min(1).max(10_000).optional(),
+      filter: z
+        .object({
+          text: z.string().max(200).default(''),
+          kind: z.string().min(1).max(128).optional(),
+          convention: z.string().min(1).max(64).optional(),
+          except: z.array(id).max(10_000).default([]),
+        })
+        .strict()
+        .optional(),
+    })
+    .strict()
+    .refine((a) => (a.ids === undefined) !== (a.filter === undefined), {
+      message: 'give either ids or filter',
+    }),
+  /** The running bulk adoption, else the last one (null before the first). */
+  adoptBulkStatus: z.object({}).strict(),
+  /** Cancels the running bulk adoption after the batch in flight; answers it as it ended. */
+  adoptBulkCancel: z.object({}).strict(),
   cancelCommand: z.object({ commandId: z.string().min(1).max(64) }).strict(),
   setDemo: z.object({ on: z.boolean() }).strict(),
   firmwareList: z.object({}).strict(),
@@ -903,6 +967,9 @@ export interface Results {
   terminateChild: { readonly terminated: string };
   processInfo: ProcessInfo;
   adopt: DeviceRow;
+  adoptBulk: AdoptBulkView;
+  adoptBulkStatus: AdoptBulkView | null;
+  adoptBulkCancel: AdoptBulkView;
   cancelCommand: { readonly cancelled: boolean };
   setDemo: { readonly on: boolean };
   firmwareList: {

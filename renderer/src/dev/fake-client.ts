@@ -1045,6 +1045,9 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
     // The observer panel needs the real host's processes (src/host/api/process-info.ts); the tree row's facts show alone.
     processInfo: () => fail('unavailable', 'the design preview has no processes to inspect'),
     adopt: (a) => fail('notFound', `no discovered device '${a.id}'`),
+    adoptBulk: () => fail('unavailable', 'the design preview adopts nothing'),
+    adoptBulkStatus: () => ok(null),
+    adoptBulkCancel: () => fail('notFound', 'no bulk adoption is running'),
     cancelCommand: (a) => {
       for (const device of devices.values())
         for (const c of device.commands)

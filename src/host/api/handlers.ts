@@ -37,6 +37,7 @@ import type {
 import { METHODS } from '../contract.js';
 import { createActPacing } from './act-pacing.js';
 import { alarmHandlers } from './alarms.js';
+import { bulkAdoptHandlers } from './bulk-adopt.js';
 import { auditDevice, devicesAdminHandlers } from './devices-admin.js';
 import { firmwareHandlers } from './firmware.js';
 import { inspectHandlers } from './inspect.js';
@@ -120,6 +121,10 @@ export function createHandlers(ctx: ApiContext): Handlers {
     ...processInfoHandlers(ctx),
     ...latestHandlers(ctx.app),
     ...inspectHandlers(ctx),
+    ...bulkAdoptHandlers(ctx.app, {
+      list: () => discoveredEverywhere(ctx.app),
+      adopt: (id) => adoptAnywhere(ctx.app, id),
+    }),
   };
 }
 
