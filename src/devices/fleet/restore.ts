@@ -1,7 +1,9 @@
 /**
  * Restore at app start: every device row comes back in its stored state (a deadline that passed
  * meanwhile fires at once); bad data (an unreadable row, an unknown kind, invalid attributes, an
- * unparsable snapshot) marks that one device failed with the reason, and the rest start.
+ * unparsable snapshot) marks that one device failed with the reason, and the rest start. A stored
+ * state the kind's machine no longer has (saved by an older app) starts the machine afresh, with
+ * a `device.snapshotMigrated` event (snapshot-migration.ts).
  */
 
 import { formatExitReason } from '../../runtime/exit-reason.js';
@@ -11,6 +13,8 @@ import type { ChildSpecs } from './child-specs.js';
 import type { Entry, FleetContext, StoredState } from './context.js';
 import { markFailed, newEntry } from './context.js';
 import type { Membership } from './membership.js';
+import type { DroppedState } from './snapshot-migration.js';
+import { dropUnfitState } from './snapshot-migration.js';
 
 type SnapshotRow = Awaited<ReturnType<Store['loadSnapshots']>>[number];
 
@@ -101,14 +105,28 @@ export async function restoreDevices(
       failed.push({ id: record.id, code: snap.error.code, message: snap.error.message });
       continue;
     }
+    let dropped: DroppedState | undefined;
     if (snap?.ok) {
       const s = snap.value.snapshot as unknown as StoredState;
-      e.restore = { snapshot: s.machine, timers: s.timers };
-      e.stateEnteredAt = s.stateEnteredAt ?? e.stateEnteredAt;
+      dropped = dropUnfitState(kind.kind, kind.machine, s);
+      if (!dropped) {
+        e.restore = { snapshot: s.machine, timers: s.timers };
+        e.stateEnteredAt = s.stateEnteredAt ?? e.stateEnteredAt;
+      }
     }
     if (await startRestored(ctx, e, membership, failed)) started++;
+    if (dropped) logMigrated(ctx, e, dropped);
   }
   return { started, failed };
+}
+
+/** Says which stored state a device lost, why, and where its fresh machine started. */
+function logMigrated(ctx: FleetContext, e: Entry, dropped: DroppedState): void {
+  const to = e.machine?.alive ? e.machine.state : null;
+  ctx.runtime.logger.warn(
+    `device ${e.record.id}: stored state '${dropped.from}' dropped, ${dropped.reason}; started in '${to}'`,
+  );
+  ctx.logEvent('device.snapshotMigrated', e.record.id, { ...dropped, to });
 }
 
 /** Starts one restored device; one that does not come up is failed with `badSnapshot`. */
