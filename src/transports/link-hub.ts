@@ -30,26 +30,19 @@ import type { JsonValue, Store } from '../store/store.js';
 import { createBadMessageCounter } from './bad-messages.js';
 import type { DiscoveredDevice } from './hub-discovery.js';
 import { createHubDiscovery } from './hub-discovery.js';
+import { createHubDelivery } from './link-hub-delivery.js';
+import { createHubDispatch } from './link-hub-dispatch.js';
+import { createHubLinkEvents } from './link-hub-links.js';
+import type { DeviceLinkStats } from './link-hub-sessions.js';
+import { createHubSessions, linkStatsOf } from './link-hub-sessions.js';
 import { createLinkPresence } from './link-presence.js';
-import type { LinkHandle, Session } from './link-session.js';
-import { firstTime, newSession } from './link-session.js';
+import type { LinkHandle } from './link-session.js';
 import type { DeviceId, FwAckMessage, HelloMessage, Message } from './protocol.js';
-import { settleReply } from './protocol-carrier.js';
 
 export type { DiscoveredDevice } from './hub-discovery.js';
+export type { DeviceLinkStats } from './link-hub-sessions.js';
 export { HELLO_ASK_EVERY_MS } from './link-presence.js';
 export type { LinkHandle } from './link-session.js';
-
-export interface DeviceLinkStats {
-  readonly id: string;
-  readonly online: boolean;
-  readonly via: string | null;
-  readonly boot: number | null;
-  readonly received: number;
-  readonly duplicates: number;
-  readonly gaps: number;
-  readonly errors: Readonly<Record<string, number>>;
-}
 
 export interface LinkHubOptions {
   readonly runtime: Runtime;
@@ -138,132 +131,38 @@ export interface LinkHub {
   flush(): Promise<void>;
 }
 
-/** How long before the host's own broker drop a device's offline status counts as part of it. */
-const RESTATE_WINDOW_MS = 5000;
-
+/**
+ * The hub, composed of its parts: the session table (src/transports/link-hub-sessions.ts), the
+ * event log and its bad-message counter (bad-messages.ts), presence (link-presence.ts), the
+ * dispatch by message type (link-hub-dispatch.ts), discovery (hub-discovery.ts), the first
+ * routing of a message (link-hub-delivery.ts) and links coming and going (link-hub-links.ts).
+ */
 export function createLinkHub(options: LinkHubOptions): LinkHub {
   const { runtime, fleet, store } = options;
-  const log = runtime.logger;
-  const sessions = new Map<string, Session>();
-  const observers = new Set<(deviceId: string, message: Message) => void>();
-  let totalReceived = 0;
-  const notify = (id: string, m: Message) => {
-    totalReceived++;
-    for (const o of observers) {
-      try {
-        o(id, m);
-      } catch (error) {
-        runtime.report('link hub: an observer threw', error);
-      }
-    }
-  };
-
-  const now = () => runtime.clock.wallNow();
-  const session = (id: string): Session => {
-    let s = sessions.get(id);
-    if (!s) {
-      s = newSession();
-      sessions.set(id, s);
-    }
-    return s;
-  };
+  const table = createHubSessions(runtime);
+  const { sessions, session } = table;
 
   // The one device event log writer (batched per turn); the hub's own limits are its bad-message counter's.
   const eventLog = createDeviceEventLog({ runtime, store });
   const logEvent = (kind: string, deviceId: string | undefined, data: JsonValue) =>
     eventLog.append(kind, deviceId, data, 'normal');
-  const badMessages = createBadMessageCounter({
+  const countError = createBadMessageCounter({
     runtime,
     logEvent,
     maxPerDevice: options.maxErrorEventsPerMinute ?? 10,
     maxAll: options.maxErrorEventsPerMinuteAll ?? 100,
-  });
-  const countError = badMessages.count;
+  }).count;
 
   const presence = createLinkPresence({ runtime, fleet, logEvent, onDeviceHello: options.onDeviceHello });
-  const { goOnline, goOffline, onHello, onStatus, aliveOn } = presence;
-
-  /** The store write of the telemetry `handle` just passed on (read by `deliver`). */
-  let lastIngest: ReturnType<Fleet['ingestTelemetry']> | undefined;
-
-  function handle(id: DeviceId, m: Message, link: LinkHandle): void {
-    const s = session(id);
-    s.received++;
-    if ((m.type !== 'telemetry' && m.type !== 'event') || firstTime(s, m.boot, m.seq)) notify(id, m);
-    else {
-      s.duplicates++;
-      return;
-    }
-    switch (m.type) {
-      case 'hello':
-        onHello(id, s, m, link);
-        return;
-      case 'status':
-        onStatus(id, s, m, link);
-        return;
-      case 'telemetry':
-        aliveOn(id, s, link, m.boot, m.type);
-        lastIngest = fleet.ingestTelemetry(id, m.values, m.ts, { boot: m.boot, seq: m.seq });
-        void lastIngest.then((r) => {
-          if (!r.ok) countError(id, s, { code: r.error.code, message: r.error.message }, link.via);
-        });
-        return;
-      case 'heartbeat':
-        aliveOn(id, s, link, m.boot, m.type);
-        fleet.touch(id);
-        return;
-      case 'event':
-        aliveOn(id, s, link, m.boot, m.type);
-        fleet.touch(id);
-        logEvent(`device.event.${m.name}`, id, {
-          severity: m.severity ?? 'info',
-          seq: m.seq,
-          deviceTs: m.ts,
-          ...(m.data !== undefined ? { data: m.data as JsonValue } : {}),
-        });
-        return;
-      case 'reply': {
-        if (presence.ownReply(m.cmdId)) return; // its fresh hello came before this reply
-        const outcome = settleReply(fleet.commands, id, m);
-        if (outcome !== 'unknownCommand') {
-          // A reply to a command of ours is a sign of life too (serial replies included).
-          aliveOn(id, s, link, undefined, m.type);
-          fleet.touch(id);
-        } else
-          countError(
-            id,
-            s,
-            { code: 'unknownCommand', message: `reply for command ${m.cmdId}, never sent to ${id}` },
-            link.via,
-          );
-        return;
-      }
-      case 'fw.ack':
-        fleet.touch(id);
-        options.onFirmwareAck?.(id, m);
-        return;
-      default:
-        // Host → device types never arrive here: the links refuse them (wrongChannel / direction).
-        countError(
-          id,
-          s,
-          { code: 'wrongDirection', message: `'${m.type}' is a host → device message` },
-          link.via,
-        );
-    }
-  }
-
-  const owns = options.owns;
-
-  /** Another instance's device: its presence is kept, nothing else (see {@link LinkHubOptions.owns}). */
-  function shadow(id: DeviceId, m: Message, link: LinkHandle): void {
-    if (m.type !== 'hello' && m.type !== 'status') return;
-    const s = session(id);
-    s.link = link;
-    if (m.type === 'hello') s.hello = m;
-    else s.status = { state: m.state, boot: m.boot, conn: m.conn };
-  }
-
+  const handle = createHubDispatch({
+    fleet,
+    session,
+    notify: table.notify,
+    presence,
+    countError,
+    logEvent,
+    onFirmwareAck: options.onFirmwareAck,
+  });
   const discovery = createHubDiscovery({
     runtime,
     fleet,
@@ -277,78 +176,32 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     countError,
     handle,
   });
-  const { discovered, unknownDevice } = discovery;
+  const deliver = createHubDelivery({
+    runtime,
+    fleet,
+    sessions,
+    session,
+    owns: options.owns,
+    discovery,
+    handle,
+  });
+  const linkEvents = createHubLinkEvents({ runtime, fleet, sessions, presence, discovery });
 
   return {
-    deliver(deviceId, message, link) {
-      try {
-        const s = sessions.get(deviceId);
-        if (s?.pending) {
-          // Behind an adoption in progress: keep the order, lose nothing.
-          s.pending = s.pending.then(() => {
-            this.deliver(deviceId, message, link);
-          });
-          return s.pending;
-        }
-        if (owns && !owns(deviceId)) {
-          shadow(deviceId, message, link);
-          return undefined;
-        }
-        if (!fleet.has(deviceId)) {
-          if (owns && message.type !== 'hello' && s?.hello && s.link && !discovered.has(deviceId)) {
-            // Its hello came while another instance owned its shard: that hello first, then this.
-            unknownDevice(deviceId, s.hello, s.link);
-            const adopting = s.pending;
-            if (adopting) {
-              s.pending = adopting.then(() => {
-                this.deliver(deviceId, message, link);
-              });
-              return s.pending;
-            }
-          }
-          unknownDevice(deviceId, message, link);
-          return undefined;
-        }
-        lastIngest = undefined;
-        handle(deviceId, message, link);
-        return lastIngest;
-      } catch (error) {
-        runtime.report(`link hub: handling ${message.type} from ${deviceId} threw`, error);
-        return undefined;
-      }
-    },
+    deliver,
 
     linkError(deviceId, error, via) {
       if (deviceId === undefined) {
-        log.warn('bad message on a link', { via, code: error.code, message: error.message });
+        runtime.logger.warn('bad message on a link', { via, code: error.code, message: error.message });
         return;
       }
       countError(deviceId, session(deviceId), error, via);
     },
 
-    linkLost(deviceId, via, reason) {
-      const s = sessions.get(deviceId);
-      if (!s || s.link?.via !== via) return;
-      if (fleet.has(deviceId)) goOffline(deviceId, s, reason);
-      else s.link = undefined;
-    },
-
-    linkDown(via, reason) {
-      const t = now();
-      for (const [id, s] of sessions) {
-        // Wills a broker sends as it shuts down arrive just before the host's own connection drops:
-        // the host's drop is the reason, not the devices' wills.
-        if (!s.online && s.down?.byStatus && s.down.via === via && t - s.down.at <= RESTATE_WINDOW_MS) {
-          s.status = undefined;
-          if (fleet.has(id)) fleet.linkDown(id, reason, { restate: true });
-          continue;
-        }
-        if (s.link?.via !== via) continue;
-        s.status = undefined; // the broker will tell again (retained) when we are back
-        if (fleet.has(id)) goOffline(id, s, reason);
-        else s.link = undefined;
-      }
-    },
+    linkLost: linkEvents.linkLost,
+    linkDown: linkEvents.linkDown,
+    resync: linkEvents.resync,
+    release: linkEvents.release,
 
     send(deviceId, message) {
       const s = sessions.get(deviceId);
@@ -361,54 +214,19 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
       return s ? { hello: s.hello, online: s.online } : undefined;
     },
 
-    resync(which) {
-      let online = 0;
-      for (const [id, s] of sessions) {
-        if (!which(id) || !s.link || !s.hello) continue;
-        if (!fleet.has(id)) {
-          // New to the fleet, heard while another instance owned its shard: adopt or list it now.
-          if (!discovered.has(id) && !s.pending) unknownDevice(id as DeviceId, s.hello, s.link);
-          continue;
-        }
-        if (s.link.presence === 'hello' || (s.status?.state === 'online' && s.status.boot === s.hello.boot)) {
-          s.online = false;
-          goOnline(id, s, s.link);
-          online++;
-        }
-      }
-      return online;
-    },
-
-    release(which) {
-      for (const [id, s] of sessions) if (which(id)) s.online = false;
-    },
-
     discovered: () => discovery.list(),
     discoveryStats: () => discovery.stats(),
     adopt: (id) => discovery.adopt(id),
 
     stats(id) {
       const s = sessions.get(id);
-      if (!s) return undefined;
-      return {
-        id,
-        online: s.online,
-        via: s.link?.via ?? null,
-        boot: s.hello?.boot ?? null,
-        received: s.received,
-        duplicates: s.duplicates,
-        gaps: s.gaps,
-        errors: { ...s.errors },
-      };
+      return s ? linkStatsOf(id, s) : undefined;
     },
 
-    observe(listener) {
-      observers.add(listener);
-      return () => observers.delete(listener);
-    },
+    observe: table.observe,
 
     get received() {
-      return totalReceived;
+      return table.received;
     },
 
     flush: () => eventLog.flush(),

@@ -13,14 +13,12 @@
 import type { Fleet } from '../devices/fleet.js';
 import type { JsonValue } from '../lib/json.js';
 import type { Runtime } from '../runtime/runtime.js';
+import { createHelloAsker } from './hello-asker.js';
+import { aliveRule, isConnected, isStaleOffline } from './link-presence-rules.js';
 import type { LinkHandle, Session } from './link-session.js';
 import type { DeviceId, HelloMessage, Message } from './protocol.js';
-import { newCommandId } from './protocol.js';
 
-/** How often a device heard from without a known hello is asked for one. */
-export const HELLO_ASK_EVERY_MS = 30_000;
-/** Hello commands of the hub's own whose replies are still expected (bounded: a flood cannot grow it). */
-const MAX_OWN_HELLO_COMMANDS = 20_000;
+export { HELLO_ASK_EVERY_MS } from './hello-asker.js';
 
 export interface LinkPresenceOptions {
   readonly runtime: Runtime;
@@ -45,6 +43,7 @@ export function createLinkPresence(options: LinkPresenceOptions): LinkPresence {
   const { runtime, fleet, logEvent } = options;
   const log = runtime.logger;
   const now = () => runtime.clock.wallNow();
+  const helloAsker = createHelloAsker({ runtime });
 
   function goOnline(id: string, s: Session, link: LinkHandle): void {
     const firstHello = !s.online;
@@ -66,7 +65,7 @@ export function createLinkPresence(options: LinkPresenceOptions): LinkPresence {
 
   function onHello(id: string, s: Session, hello: HelloMessage, link: LinkHandle): void {
     s.hello = hello;
-    helloAskedAt.delete(id);
+    helloAsker.heard(id);
     options.onDeviceHello?.(id as DeviceId, hello);
     const fw = hello.firmware;
     void fleet.reportStatus(id, {
@@ -78,13 +77,11 @@ export function createLinkPresence(options: LinkPresenceOptions): LinkPresence {
       boot: hello.boot,
       via: link.via,
     });
-    if (link.presence === 'hello') goOnline(id, s, link);
-    else if (s.status?.state === 'online' && s.status.boot === hello.boot) goOnline(id, s, link);
+    if (isConnected(link.presence, s.status, hello.boot)) goOnline(id, s, link);
     else s.link = link; // known, not yet (or no longer) connected: its status decides
   }
 
   function onStatus(id: string, s: Session, m: Extract<Message, { type: 'status' }>, link: LinkHandle): void {
-    const cur = s.status;
     if (m.state === 'online') {
       s.status = { state: 'online', boot: m.boot, conn: m.conn };
       s.link = link;
@@ -92,8 +89,8 @@ export function createLinkPresence(options: LinkPresenceOptions): LinkPresence {
       return;
     }
     // offline: only the will (or goodbye) of the connection we believe current takes it down.
-    const stale = cur !== undefined && cur.state === 'online' && (cur.boot !== m.boot || m.conn < cur.conn);
-    if (stale) {
+    if (isStaleOffline(s.status, m)) {
+      const cur = s.status;
       log.debug('stale offline status ignored', { deviceId: id, boot: m.boot, conn: m.conn, current: cur });
       return;
     }
@@ -106,54 +103,23 @@ export function createLinkPresence(options: LinkPresenceOptions): LinkPresence {
    * device not yet online is brought online; one whose own status said `offline` (a will, a
    * goodbye, or a forged retained status) but that still sends from the same boot is brought back,
    * and the contradiction is written to its events. `boot` is the message's (undefined for a
-   * reply, which answers a command of this session).
+   * reply, which answers a command of this session). A device whose hello is not known is asked
+   * for one (src/transports/hello-asker.ts).
    */
   function aliveOn(id: string, s: Session, link: LinkHandle, boot: number | undefined, type: string): void {
     if (s.online) return;
-    if (!s.hello) {
-      askHello(id, link);
-      return;
-    }
-    if (link.presence === 'hello' || s.status?.state !== 'offline') {
+    const rule = aliveRule(s, link.presence, boot);
+    if (rule === 'askHello') helloAsker.ask(id, link);
+    else if (rule === 'online') goOnline(id, s, link);
+    else if (rule === 'contradiction' && s.hello && s.status) {
+      const current = s.hello.boot;
+      const said = s.status;
+      logEvent('device.presenceContradiction', id, contradiction(said, type, current, link.via));
+      log.warn('device said offline but still sends: back online', { deviceId: id, by: type, via: link.via });
+      s.status = { state: 'online', boot: current, conn: said.conn };
       goOnline(id, s, link);
-      return;
     }
-    const current = s.hello.boot;
-    if (boot !== undefined && boot !== current) return; // an older boot's message, late
-    const said = s.status;
-    logEvent('device.presenceContradiction', id, {
-      said: 'offline',
-      statusBoot: said.boot,
-      statusConn: said.conn,
-      but: type,
-      boot: current,
-      via: link.via,
-    });
-    log.warn('device said offline but still sends: back online', { deviceId: id, by: type, via: link.via });
-    s.status = { state: 'online', boot: current, conn: said.conn };
-    goOnline(id, s, link);
-  }
-
-  /**
-   * A device of the fleet that sends but whose hello this host never got (a broker dropped the
-   * retained hello of a burst, as Mosquitto's default queue limit does when a host restarts under
-   * thousands of devices) is asked for one with the `hello` command every device implements
-   * (docs/protocol.md §4), at most every {@link HELLO_ASK_EVERY_MS}; its answer brings it online.
-   * The command is the hub's own: its reply is taken quietly, not as an unknown command.
-   */
-  const helloAskedAt = new Map<string, number>();
-  const ownHelloCommands = new Set<string>();
-  function askHello(id: string, link: LinkHandle): void {
-    const at = now();
-    const last = helloAskedAt.get(id);
-    if (last !== undefined && at - last < HELLO_ASK_EVERY_MS) return;
-    helloAskedAt.set(id, at);
-    const cmdId = newCommandId('hello');
-    ownHelloCommands.add(cmdId);
-    if (ownHelloCommands.size > MAX_OWN_HELLO_COMMANDS)
-      ownHelloCommands.delete(ownHelloCommands.values().next().value as string);
-    if (link.send(id, { v: 1, type: 'cmd', cmdId, action: 'hello' }))
-      log.debug('device sends but its hello is unknown: asked for one', { deviceId: id, via: link.via });
+    // 'olderBoot': a late message of an earlier boot, nothing.
   }
 
   return {
@@ -162,6 +128,16 @@ export function createLinkPresence(options: LinkPresenceOptions): LinkPresence {
     onHello,
     onStatus,
     aliveOn,
-    ownReply: (cmdId) => ownHelloCommands.delete(cmdId),
+    ownReply: helloAsker.ownReply,
   };
+}
+
+/** The `device.presenceContradiction` event: its status `said` offline, but a `type` of boot `boot` came. */
+export function contradiction(
+  said: { readonly boot: number; readonly conn: number },
+  type: string,
+  boot: number,
+  via: string,
+): JsonValue {
+  return { said: 'offline', statusBoot: said.boot, statusConn: said.conn, but: type, boot, via };
 }

@@ -1,0 +1,76 @@
+/**
+ * Asking a device for its hello: at most every HELLO_ASK_EVERY_MS per device (on a simulated
+ * clock), at once again after its hello came, and the replies to the hub's own hello commands
+ * recognised once.
+ */
+import { describe, expect, it } from 'vitest';
+import { createSimulatedClock } from '../../src/runtime/clock.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { createHelloAsker, HELLO_ASK_EVERY_MS } from '../../src/transports/hello-asker.js';
+import type { LinkHandle } from '../../src/transports/link-session.js';
+import type { Message } from '../../src/transports/protocol.js';
+
+function rig(accepts = true) {
+  const clock = createSimulatedClock({ wallStartMs: 1_800_000_000_000 });
+  const runtime = createRuntime({ clock });
+  const sent: { deviceId: string; message: Message }[] = [];
+  const link: LinkHandle = {
+    via: 'mqtt',
+    presence: 'status',
+    send: (deviceId, message) => {
+      sent.push({ deviceId, message });
+      return accepts;
+    },
+  };
+  return { clock, asker: createHelloAsker({ runtime }), sent, link, dispose: () => runtime.dispose() };
+}
+
+const cmdIdOf = (m: Message) => (m.type === 'cmd' ? m.cmdId : undefined);
+
+describe('hello asker', () => {
+  it('asks with the hello command, at most once per interval per device', () => {
+    const { clock, asker, sent, link, dispose } = rig();
+    asker.ask('pump-7', link);
+    asker.ask('pump-7', link);
+    asker.ask('pump-8', link);
+    expect(sent.map((s) => [s.deviceId, s.message.type === 'cmd' && s.message.action])).toEqual([
+      ['pump-7', 'hello'],
+      ['pump-8', 'hello'],
+    ]);
+    clock.advance(HELLO_ASK_EVERY_MS - 1);
+    asker.ask('pump-7', link);
+    expect(sent).toHaveLength(2);
+    clock.advance(1);
+    asker.ask('pump-7', link);
+    expect(sent).toHaveLength(3);
+    dispose();
+  });
+
+  it('asks at once again once its hello came and went missing', () => {
+    const { asker, sent, link, dispose } = rig();
+    asker.ask('pump-7', link);
+    asker.heard('pump-7');
+    asker.ask('pump-7', link);
+    expect(sent).toHaveLength(2);
+    dispose();
+  });
+
+  it('knows the replies to its own commands, once each; another id is not its', () => {
+    const { asker, sent, link, dispose } = rig();
+    asker.ask('pump-7', link);
+    const cmdId = cmdIdOf(sent[0]!.message)!;
+    expect(cmdId).toMatch(/hello/);
+    expect(asker.ownReply('some-other-command')).toBe(false);
+    expect(asker.ownReply(cmdId)).toBe(true);
+    expect(asker.ownReply(cmdId)).toBe(false);
+    dispose();
+  });
+
+  it('a link that cannot send still counts as asked (no retry storm)', () => {
+    const { asker, sent, link, dispose } = rig(false);
+    asker.ask('pump-7', link);
+    asker.ask('pump-7', link);
+    expect(sent).toHaveLength(1);
+    dispose();
+  });
+});
