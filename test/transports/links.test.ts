@@ -43,7 +43,7 @@ afterEach(async () => {
 async function startApp(
   url: string,
   ids: readonly string[],
-  extra: { adopt?: 'auto' | 'manual'; commands?: LinksOptions['commands'] } = {},
+  extra: { adopt?: 'auto' | 'manual'; commands?: LinksOptions['commands']; livenessTimeoutMs?: number } = {},
 ): Promise<App> {
   const tmp = tempDir();
   cleanups.push(tmp.cleanup);
@@ -67,7 +67,7 @@ async function startApp(
     const r = await fleet.addDevice({
       id,
       kind: 'fleetvisor.generic',
-      attributes: { livenessTimeoutMs: 5000 },
+      attributes: { livenessTimeoutMs: extra.livenessTimeoutMs ?? 5000 },
     });
     expect(r.ok).toBe(true);
   }
@@ -163,6 +163,84 @@ describe.each(brokers)('links over MQTT ($name)', ({ url: brokerUrl }) => {
       reason: expect.stringContaining('offline'),
     });
     await waitFor(() => state(app, id) === 'connected', 5000, 'connected again');
+  });
+
+  it('a forged retained offline of the device’s own boot and conn does not keep a sending device offline (issue 12 §2)', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('forged');
+    const app = await startApp(url, [id]);
+    const d = await sim(url, id, { telemetryIntervalMs: 300 });
+    await waitFor(() => state(app, id) === 'connected', 5000, 'connected');
+    // What anyone who may publish on the device's status topic can do: the device's own last will,
+    // retained, while the device is still up and sending.
+    const forger = await rawClient(url);
+    const forged = { v: 1, type: 'status', state: 'offline', boot: d.device.boot, conn: d.conn } as const;
+    await forger.publishAsync(`fleetvisor/v1/${id}/status`, Buffer.from(encodeMessage(forged)), {
+      qos: 1,
+      retain: true,
+    });
+    // The next telemetry of the current boot brings it back, and says so in its events.
+    const contradictions = async () => {
+      await app.links.hub!.flush();
+      const page = await app.store.queryEvents({
+        deviceId: id,
+        kind: 'device.presenceContradiction',
+        limit: 10,
+      });
+      return page.items.flatMap((i) => (i.ok ? [i.value.data] : []));
+    };
+    const deadline = Date.now() + 5000;
+    while ((await contradictions()).length === 0) {
+      if (Date.now() > deadline) throw new Error('no device.presenceContradiction event within 5 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await contradictions()).toEqual([
+      expect.objectContaining({
+        said: 'offline',
+        statusBoot: forged.boot,
+        statusConn: forged.conn,
+        but: 'telemetry',
+      }),
+    ]);
+    await waitFor(() => state(app, id) === 'connected', 5000, 'connected again');
+    expect(app.fleet.device(id)!.link).toMatchObject({ up: true, via: 'mqtt' });
+    // Commands reach it: none waits for an online that the forged status would have withheld.
+    const r = await app.fleet.act(id, 'identify', { seconds: 1 }, 'ana');
+    const commandId = r.ok ? r.value.commandId : '';
+    await waitFor(() => app.fleet.commands.get(commandId) === undefined, 5000, 'the reply');
+    expect(await commandStatus(app, commandId)).toBe('succeeded');
+  });
+
+  it('a reply is a sign of life: a device that only answers commands is not timed out (issue 12 §2)', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('answers');
+    const livenessMs = 2000;
+    const app = await startApp(url, [id], { livenessTimeoutMs: livenessMs });
+    // No telemetry, no heartbeat: after its hello and online, the device only answers.
+    await sim(url, id, { telemetryIntervalMs: 3_600_000, heartbeatMs: 3_600_000 });
+    await waitFor(() => state(app, id) === 'connected', 5000, 'connected');
+    const states = new Set<string>();
+    const watch = setInterval(() => states.add(state(app, id) ?? 'gone'), 10);
+    try {
+      // A command every half liveness, over 2.5 × liveness.
+      for (let i = 0; i < 5; i++) {
+        await new Promise((r) => setTimeout(r, livenessMs / 2));
+        const r = await app.fleet.act(id, 'ping', {}, 'ana');
+        const commandId = r.ok ? r.value.commandId : '';
+        await waitFor(() => app.fleet.commands.get(commandId) === undefined, 2000, `reply ${i + 1}`);
+        expect(await commandStatus(app, commandId)).toBe('succeeded');
+      }
+    } finally {
+      clearInterval(watch);
+    }
+    expect([...states]).toEqual(['connected']);
+    expect(app.fleet.device(id)!.link.up).toBe(true);
+    // Asked nothing, it says nothing: now it is timed out, and its link says so too.
+    await waitFor(() => state(app, id) === 'disconnected', livenessMs * 3, 'the liveness timeout');
+    expect(app.fleet.device(id)!.link).toMatchObject({
+      up: false,
+      reason: expect.stringContaining('silent'),
+    });
   });
 
   it('stores telemetry once per (boot, seq), however often it arrives', async () => {
@@ -393,10 +471,17 @@ describe.each(restartable)('broker restart ($name)', ({ start }) => {
     await waitFor(() => ids.every((id) => state(app, id) === 'connected'), 8000, 'all connected');
     const reconnectsBefore = app.links.mqtt!.stats().reconnects;
     await stop();
-    await waitFor(() => ids.every((id) => state(app, id) === 'disconnected'), 5000, 'all offline');
-    // The host sees its connection drop ('broker unreachable'), or, from a broker that sends the
-    // wills as it shuts down, the devices' offline status first.
-    for (const id of ids) expect(app.fleet.device(id)!.link.reason).toMatch(/broker unreachable|offline/);
+    // All offline, and the host's own broker drop is the reason (issue 12 §2), also for a device
+    // whose will the broker sent as it shut down, just before the host's connection dropped.
+    const hostDrop = /^the host lost its broker connection/;
+    await waitFor(
+      () =>
+        ids.every(
+          (id) => state(app, id) === 'disconnected' && hostDrop.test(app.fleet.device(id)!.link.reason ?? ''),
+        ),
+      5000,
+      "all offline, the host's broker drop as the reason",
+    );
     const outageMs = 1500;
     await new Promise((r) => setTimeout(r, outageMs));
     stop = await start(port);
