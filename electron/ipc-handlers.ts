@@ -16,6 +16,8 @@
  * ipcMain.handle('fleetvisor:call', (e, payload) => handlers.call(senderOf(e), payload));
  */
 import type { Envelope, HostApi, PushMessage } from '../src/host/contract.js';
+import type { ExportReader } from '../src/store/sqlite-export.js';
+import { type ExportFileResult, exportToFile } from './export-to-file.js';
 import { type IpcSender, senderRefusal, validateCallPayload } from './ipc-guard.js';
 
 export interface IpcHandlersOptions {
@@ -26,6 +28,8 @@ export interface IpcHandlersOptions {
   readonly actor: string;
   /** Told of every refused message (for the log). */
   readonly onRefused?: (channel: string, reason: string, sender: IpcSender) => void;
+  /** The store's export reader, once the app has started (`fleetvisor:export`). */
+  readonly exports?: Promise<ExportReader | undefined>;
 }
 
 export interface IpcHandlers {
@@ -36,6 +40,15 @@ export interface IpcHandlers {
     send: (message: PushMessage) => void,
   ): Promise<Envelope<{ readonly subscribed: boolean }>>;
   unsubscribe(sender: IpcSender): Promise<Envelope<{ readonly unsubscribed: boolean }>>;
+  /**
+   * Saves an export (`{ kind, query }`, the query of `GET /api/export/<kind>`) to the file the
+   * operator picks with `choosePath` (the save dialog): electron/export-to-file.ts.
+   */
+  export(
+    sender: IpcSender,
+    payload: unknown,
+    choosePath: (suggestedName: string) => Promise<string | undefined>,
+  ): Promise<ExportFileResult>;
   /** The webContents went away (closed, crashed, navigated): closes its stream. */
   senderGone(id: number): void;
   /** Closes every stream (at quit). */
@@ -134,6 +147,13 @@ export function createIpcHandlers(options: IpcHandlersOptions): IpcHandlers {
       const refused = refuse('fleetvisor:unsubscribe', sender);
       if (refused !== null) return refusedEnvelope(refused);
       return { ok: true, value: { unsubscribed: close(sender.id) } };
+    },
+
+    async export(sender, payload, choosePath) {
+      const refused = refuse('fleetvisor:export', sender);
+      if (refused !== null) return { ok: false, code: 'badRequest', message: `refused: ${refused}` };
+      const exports = await (options.exports ?? Promise.resolve(undefined)).catch(() => undefined);
+      return exportToFile({ exports, choosePath }, payload);
     },
 
     senderGone(id) {

@@ -183,6 +183,7 @@ function run(
     hostApi = started.then((running) => createHostApi(running));
     handlers = createIpcHandlers({
       api: hostApi,
+      exports: started.then((running) => running.exports),
       appOrigin: APP_ORIGIN,
       actor: operatorName(() => userInfo()),
       onRefused: (channel, reason, sender) =>
@@ -252,6 +253,21 @@ function run(
       return h.subscribe(sender, send);
     });
     handle(PRELOAD_CHANNELS.unsubscribe, (sender) => h.unsubscribe(sender));
+    handle(PRELOAD_CHANNELS.export, async (sender, payload, contents) =>
+      h.export(sender, payload, async (suggestedName) => {
+        const win = BrowserWindow.fromWebContents(contents);
+        const options = {
+          title: 'Save the export',
+          defaultPath: join(app.getPath('downloads'), suggestedName),
+          properties: ['createDirectory', 'showOverwriteConfirmation'] as (
+            | 'createDirectory'
+            | 'showOverwriteConfirmation'
+          )[],
+        };
+        const chosen = win ? await dialog.showSaveDialog(win, options) : await dialog.showSaveDialog(options);
+        return chosen.canceled ? undefined : chosen.filePath;
+      }),
+    );
   }
 
   function senderOf(event: IpcMainInvokeEvent): IpcSender {

@@ -30,6 +30,8 @@ export const PRELOAD_CHANNELS = Object.freeze({
   unsubscribe: 'fleetvisor:unsubscribe',
   /** main → renderer: one PushMessage */
   push: 'fleetvisor:push',
+  /** invoke `{ kind, query }` → ExportFileResult: an export saved where the operator chooses */
+  export: 'fleetvisor:export',
 } as const);
 
 export type PreloadChannel = (typeof PRELOAD_CHANNELS)[keyof typeof PRELOAD_CHANNELS];
@@ -96,7 +98,17 @@ export type FleetvisorBridge = {
 } & {
   /** Listens to the push stream (a snapshot first, then diffs); returns the unsubscribe function. */
   readonly subscribe: (listener: (message: PushMessage) => void) => () => void;
+  /**
+   * Saves an export of events, commands or telemetry to a file the operator picks in a save
+   * dialog; `query` is that of `GET /api/export/<kind>` (without `?`). Never rejects.
+   */
+  readonly exportToFile: (kind: string, query: string) => Promise<ExportToFileAnswer>;
 };
+
+/** What {@link FleetvisorBridge.exportToFile} answers (electron/export-to-file.ts's result). */
+export type ExportToFileAnswer =
+  | { readonly ok: true; readonly path: string; readonly fileName: string; readonly bytes: number }
+  | { readonly ok: false; readonly code: string; readonly message: string };
 
 /** `ipcRenderer.invoke`, narrowed. */
 export type Invoke = (channel: string, payload: unknown) => Promise<unknown>;
@@ -154,6 +166,14 @@ export function buildBridge(invoke: Invoke, on: On): FleetvisorBridge {
       stopListening = undefined;
       signal(PRELOAD_CHANNELS.unsubscribe);
     };
+  };
+
+  bridge.exportToFile = async (kind: string, query: string): Promise<ExportToFileAnswer> => {
+    try {
+      return (await invoke(PRELOAD_CHANNELS.export, { kind, query })) as ExportToFileAnswer;
+    } catch (error) {
+      return { ok: false, code: 'unavailable', message: messageOf(error) };
+    }
   };
 
   return Object.freeze(bridge) as FleetvisorBridge;

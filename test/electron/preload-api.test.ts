@@ -44,11 +44,11 @@ describe('buildBridge', () => {
     expect(new Set(METHOD_NAMES).size).toBe(METHOD_NAMES.length);
   });
 
-  it('exposes exactly one function per method plus subscribe, and nothing else', () => {
+  it('exposes exactly one function per method plus subscribe and exportToFile, and nothing else', () => {
     const ipc = fakeIpc();
     const bridge = buildBridge(ipc.invoke, ipc.on);
-    expect(Object.keys(bridge).sort()).toEqual([...Object.keys(METHODS), 'subscribe'].sort());
-    expect(Reflect.ownKeys(bridge)).toHaveLength(Object.keys(METHODS).length + 1);
+    expect(Object.keys(bridge).sort()).toEqual([...Object.keys(METHODS), 'subscribe', 'exportToFile'].sort());
+    expect(Reflect.ownKeys(bridge)).toHaveLength(Object.keys(METHODS).length + 2);
     for (const [key, value] of Object.entries(bridge)) expect(typeof value, key).toBe('function');
     for (const key of ['invoke', 'send', 'on', 'ipcRenderer', 'call', 'removeListener'])
       expect(key in bridge, key).toBe(false);
@@ -64,6 +64,24 @@ describe('buildBridge', () => {
     const result = await bridge[method]?.(args);
     expect(ipc.invoked).toEqual([[PRELOAD_CHANNELS.call, { method, args }]]);
     expect(result).toEqual({ ok: true, value: { method, args } });
+  });
+
+  it('sends an export on its own channel as { kind, query }, and a failed round trip comes back unavailable', async () => {
+    const saved = { ok: true, path: '/home/ann/x.csv', fileName: 'x.csv', bytes: 12 };
+    const ipc = fakeIpc(() => saved);
+    const bridge = buildBridge(ipc.invoke, ipc.on);
+    expect(await bridge.exportToFile('events', 'format=csv&device=pump-7')).toEqual(saved);
+    expect(ipc.invoked).toEqual([
+      [PRELOAD_CHANNELS.export, { kind: 'events', query: 'format=csv&device=pump-7' }],
+    ]);
+    const dead = fakeIpc(() => {
+      throw new Error('channel closed');
+    });
+    expect(await buildBridge(dead.invoke, dead.on).exportToFile('events', '')).toEqual({
+      ok: false,
+      code: 'unavailable',
+      message: 'channel closed',
+    });
   });
 
   it('turns a failed IPC round trip into an unavailable envelope', async () => {

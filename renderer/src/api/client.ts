@@ -27,6 +27,17 @@ export type PreloadApi = {
   readonly [M in Method]?: (args: ArgsOf<M>) => Promise<Envelope<Results[M]>>;
 } & {
   readonly subscribe: (listener: (message: PushMessage) => void) => () => void;
+  /**
+   * The desktop shell's export: saved to a file picked in a save dialog (electron/export-to-file.ts).
+   * Optional, so an older preload without it is still a valid bridge.
+   */
+  readonly exportToFile?: (
+    kind: string,
+    query: string,
+  ) => Promise<
+    | { readonly ok: true; readonly path: string; readonly fileName: string; readonly bytes: number }
+    | { readonly ok: false; readonly code: string; readonly message: string }
+  >;
 };
 
 declare global {

@@ -1,8 +1,8 @@
 /**
  * One device's history as files, under its charts: telemetry over the chart window (every point,
  * or averaged per bucket with min, max and count), and its events and commands (all stored), as
- * CSV through `GET /api/export/…` (renderer/src/lib/export-download.ts). Renders nothing inside
- * the desktop shell (use `fleetvisor export` there).
+ * CSV through `GET /api/export/…` (renderer/src/lib/export-download.ts), or in the desktop shell
+ * saved to a file picked in a save dialog.
  *
  * @example
  * <DeviceExports id="pump-7" windowMs={3_600_000} />

@@ -1,8 +1,8 @@
 /**
  * "Export" buttons for a view's current data: one per format, each a download of
  * `GET /api/export/<kind>` with the view's filter (renderer/src/lib/export-download.ts). Shows
- * "Exporting…" meanwhile and the server's reason when it refuses. Renders nothing inside the
- * desktop shell, which has no HTTP server (use `fleetvisor export` there).
+ * "Exporting…" meanwhile and the server's reason when it refuses. Inside the desktop shell the
+ * same export is saved to a file picked in a save dialog (electron/export-to-file.ts).
  *
  * @example
  * <ExportButtons kind="events" params={() => ({ device: 'pump-7', from: String(Date.now() - 3_600_000) })} />

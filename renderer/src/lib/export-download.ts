@@ -9,8 +9,10 @@
  * price: the browser holds the file in memory before saving it; for very large exports the
  * `fleetvisor export` command streams to disk instead.
  *
- * Inside the desktop shell there is no HTTP server: {@link exportAvailable} is false there (and
- * without a token, as with the simulated `?fake=` fleet).
+ * Inside the desktop shell there is no HTTP server and downloads are refused: the preload's
+ * `exportToFile` has the main process ask where to save (a save dialog) and stream the export
+ * into that file (electron/export-to-file.ts), with the same query. Without either (no token, as
+ * with the simulated `?fake=` fleet) {@link exportAvailable} is false.
  *
  * @example
  * const r = await downloadExport('telemetry', { device: ['pump-7'], metric: ['temp'], from: String(Date.now() - 3_600_000) });
@@ -21,24 +23,26 @@ import { takeTokenFromLocation } from '../api/http-client.js';
 export type ExportKind = 'events' | 'commands' | 'telemetry';
 export type ExportParams = Readonly<Record<string, string | readonly string[] | undefined>>;
 
-/** In a browser tab on `fleetvisor serve` that holds the token (not the desktop shell, not the fake fleet). */
+/** In the desktop shell (its preload saves exports), or a browser tab on `fleetvisor serve` that holds the token. */
 export function exportAvailable(): boolean {
-  return (
-    typeof window !== 'undefined' &&
-    window.fleetvisor === undefined &&
-    typeof fetch === 'function' &&
-    takeTokenFromLocation() !== null
-  );
+  if (typeof window === 'undefined') return false;
+  if (window.fleetvisor !== undefined) return typeof window.fleetvisor.exportToFile === 'function';
+  return typeof fetch === 'function' && takeTokenFromLocation() !== null;
 }
 
-/** `GET /api/export/<kind>?…` with the parameters (arrays repeat, undefined and '' are left out). */
-export function exportPath(kind: ExportKind, params: ExportParams): string {
+/** The export's query string (arrays repeat, undefined and '' are left out), without `?`. */
+export function exportQuery(params: ExportParams): string {
   const query = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) {
     if (value === undefined) continue;
     for (const v of typeof value === 'string' ? [value] : value) if (v !== '') query.append(name, v);
   }
-  const text = query.toString();
+  return query.toString();
+}
+
+/** `GET /api/export/<kind>?…` with the parameters. */
+export function exportPath(kind: ExportKind, params: ExportParams): string {
+  const text = exportQuery(params);
   return `/api/export/${kind}${text ? `?${text}` : ''}`;
 }
 
@@ -52,6 +56,16 @@ export async function downloadExport(
   kind: ExportKind,
   params: ExportParams,
 ): Promise<{ ok: true; fileName: string; bytes: number } | { ok: false; message: string }> {
+  const desktop = typeof window === 'undefined' ? undefined : window.fleetvisor?.exportToFile;
+  if (desktop) {
+    const r = await desktop(kind, exportQuery(params)).catch((error: unknown) => ({
+      ok: false as const,
+      code: 'unavailable',
+      message: error instanceof Error ? error.message : String(error),
+    }));
+    if (r.ok) return { ok: true, fileName: r.fileName, bytes: r.bytes };
+    return { ok: false, message: r.code === 'cancelled' ? 'not saved: no file chosen' : r.message };
+  }
   const token = takeTokenFromLocation();
   if (!token) return { ok: false, message: 'no access token in this tab: open the link Fleetvisor printed' };
   let res: Response;
