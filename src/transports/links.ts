@@ -104,76 +104,21 @@ export function createLinks(options: LinksOptions): Links {
       hub = h;
       attached = fleet;
       const children: ChildSpec[] = [];
-      const mqtt = options.mqtt;
-      if (mqtt) {
-        const handle: LinkHandle = {
-          via: 'mqtt',
-          presence: 'status',
-          send: (deviceId, message) => {
-            return mqttLink?.publish(deviceId, message).ok ?? false;
-          },
-        };
-        children.push({
-          id: 'mqtt',
-          start: () => {
-            mqttLink = startMqttLink(runtime, {
-              ...mqtt,
-              clientId: mqtt.clientId ?? `fleetvisor-host-${Math.random().toString(36).slice(2, 10)}`,
-              name: 'mqtt-link',
-              onMessage: (deviceId, message) => h.deliver(deviceId, message, handle),
-              onDeviceError: (deviceId, error) => h.linkError(deviceId, error, 'mqtt'),
-              onStateChange: (state, detail) => {
-                if (state === 'backoff')
-                  h.linkDown(
-                    'mqtt',
-                    `the host lost its broker connection (broker unreachable: ${detail.error ?? 'connection lost'})`,
-                  );
-              },
-            });
-            return mqttLink;
-          },
-        });
-      }
-      const serial = options.serial;
-      if (serial) {
-        const handles = new Map<SerialLink, LinkHandle>();
-        const handleOf = (link: SerialLink): LinkHandle => {
-          let handle = handles.get(link);
-          if (!handle) {
-            handle = {
-              via: `serial:${link.path}`,
-              presence: 'hello',
-              send: (_deviceId: string, message: Message) => link.send(message).ok,
-            };
-            handles.set(link, handle);
-          }
-          return handle;
-        };
-        children.push({
-          id: 'serial',
-          start: () => {
-            serialManager = startSerialManager(runtime, {
-              ...serial,
-              onMessage: (message, link) => {
-                const id = link.deviceId;
-                if (id !== undefined) h.deliver(id, message, handleOf(link));
-                else
-                  h.linkError(
-                    undefined,
-                    { code: 'noHello', message: `${message.type} before hello` },
-                    `serial:${link.path}`,
-                  );
-              },
-              onError: (error, link) => h.linkError(link.deviceId, error, `serial:${link.path}`),
-              onPortDown: (path, deviceId, reason) => {
-                for (const [link] of handles) if (link.path === path) handles.delete(link);
-                if (deviceId !== undefined) h.linkLost(deviceId as DeviceId, `serial:${path}`, reason);
-              },
-            });
-            return serialManager;
-          },
-        });
-      }
+      if (options.mqtt)
+        children.push(
+          mqttLinkChild(runtime, options.mqtt, h, {
+            current: () => mqttLink,
+            started: (link) => {
+              mqttLink = link;
+            },
+          }),
+        );
+      if (options.serial)
+        children.push(
+          serialManagerChild(runtime, options.serial, h, (manager) => {
+            serialManager = manager;
+          }),
+        );
       children.push(...extraChildren);
       const res = await startSupervisor(runtime, {
         name: 'links',
@@ -194,4 +139,95 @@ export function createLinks(options: LinksOptions): Links {
     },
   };
   return links;
+}
+
+/**
+ * The `mqtt` child: one broker connection for the whole fleet, handing what devices say to the
+ * hub; a lost broker connection is a whole link down. Each (re)start makes a new MqttLink; the
+ * hub's handle sends on whichever is current.
+ */
+function mqttLinkChild(
+  runtime: Runtime,
+  mqtt: MqttSettings,
+  h: LinkHub,
+  incarnation: { current(): MqttLink | undefined; started(link: MqttLink): void },
+): ChildSpec {
+  const handle: LinkHandle = {
+    via: 'mqtt',
+    presence: 'status',
+    send: (deviceId, message) => {
+      return incarnation.current()?.publish(deviceId, message).ok ?? false;
+    },
+  };
+  return {
+    id: 'mqtt',
+    start: () => {
+      const link = startMqttLink(runtime, {
+        ...mqtt,
+        clientId: mqtt.clientId ?? `fleetvisor-host-${Math.random().toString(36).slice(2, 10)}`,
+        name: 'mqtt-link',
+        onMessage: (deviceId, message) => h.deliver(deviceId, message, handle),
+        onDeviceError: (deviceId, error) => h.linkError(deviceId, error, 'mqtt'),
+        onStateChange: (state, detail) => {
+          if (state === 'backoff')
+            h.linkDown(
+              'mqtt',
+              `the host lost its broker connection (broker unreachable: ${detail.error ?? 'connection lost'})`,
+            );
+        },
+      });
+      incarnation.started(link);
+      return link;
+    },
+  };
+}
+
+/**
+ * The `serial` child: the serial manager (one process per port); a port's device is known by its
+ * hello, and a vanished port takes its device's link with it.
+ */
+function serialManagerChild(
+  runtime: Runtime,
+  serial: SerialSettings,
+  h: LinkHub,
+  started: (manager: SerialManager) => void,
+): ChildSpec {
+  const handles = new Map<SerialLink, LinkHandle>();
+  const handleOf = (link: SerialLink): LinkHandle => {
+    let handle = handles.get(link);
+    if (!handle) {
+      handle = {
+        via: `serial:${link.path}`,
+        presence: 'hello',
+        send: (_deviceId: string, message: Message) => link.send(message).ok,
+      };
+      handles.set(link, handle);
+    }
+    return handle;
+  };
+  return {
+    id: 'serial',
+    start: () => {
+      const manager = startSerialManager(runtime, {
+        ...serial,
+        onMessage: (message, link) => {
+          const id = link.deviceId;
+          if (id !== undefined) h.deliver(id, message, handleOf(link));
+          else
+            h.linkError(
+              undefined,
+              { code: 'noHello', message: `${message.type} before hello` },
+              `serial:${link.path}`,
+            );
+        },
+        onError: (error, link) => h.linkError(link.deviceId, error, `serial:${link.path}`),
+        onPortDown: (path, deviceId, reason) => {
+          for (const [link] of handles) if (link.path === path) handles.delete(link);
+          if (deviceId !== undefined) h.linkLost(deviceId as DeviceId, `serial:${path}`, reason);
+        },
+      });
+      started(manager);
+      return manager;
+    },
+  };
 }
