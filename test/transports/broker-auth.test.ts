@@ -210,6 +210,14 @@ describe.each(setups)('broker accounts and ACL ($name)', (setup) => {
     await h.publishAsync(topic(b, 'cmd'), '{"v":1,"type":"cmd","cmdId":"c1","action":"reboot"}', { qos: 1 });
     await h.publishAsync(topic(a, 'cmd'), '{"v":1,"type":"cmd","cmdId":"c2","action":"ping"}', { qos: 1 });
     await waitFor(() => victimGot.length === 1 && got.includes(topic(a, 'cmd')), 3000, 'both commands');
+    // The victim's answers reach the host, never the spy (Mosquitto granted its '#': the ACL
+    // filters what it delivers).
+    const hostGot: string[] = [];
+    h.on('message', (t) => hostGot.push(t));
+    await h.subscribeAsync(`fleetvisor/v1/${b}/+`, { qos: 1 });
+    await victim.publishAsync(topic(b, 'reply'), '{"v":1,"type":"reply","cmdId":"c1","ok":true}', { qos: 1 });
+    await victim.publishAsync(topic(b, 'telemetry'), '{"secret":1}', { qos: 1 });
+    await waitFor(() => hostGot.length === 2, 3000, "the victim's reply and telemetry at the host");
     await sleep(200);
     expect(got).toEqual([topic(a, 'cmd')]);
     if (setup.name === 'aedes') {
