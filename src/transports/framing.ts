@@ -10,6 +10,11 @@
  * before a reset) is closed off and dropped as one bad frame instead of corrupting this one.
  * Receivers ignore empty frames (two delimiters in a row), so the extra byte costs nothing else.
  *
+ * The payload is opaque here: a JSON message, or a binary frame whose first byte names its type
+ * (serial-fw-frame.ts). {@link encodeFrameParts} frames a payload given in pieces (a header and
+ * the image bytes) without joining them first: one CRC pass over the pieces, one COBS pass
+ * writing straight into the output buffer.
+ *
  * The deframer decodes COBS as bytes arrive, so its buffer holds only decoded bytes of the
  * current frame and never more than `maxFrameBytes` (payload plus the 4 CRC bytes). Every
  * failure is reported once, at the delimiter that ends the bad frame, and decoding resumes
@@ -23,6 +28,9 @@
  * port.on('data', (chunk: Buffer) => deframer.push(chunk));
  * port.write(encodeFrame(encodeMessage(msg)));
  */
+import { crc32 } from './crc32.js';
+
+export { crc32 } from './crc32.js';
 
 /** Default cap on a decoded frame (payload + 4 CRC bytes): 64 KiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
@@ -78,47 +86,93 @@ export class FramingError extends Error {
   }
 }
 
-// CRC-32/ISO-HDLC (the IEEE 802.3 / zlib / PNG CRC): reflected polynomial 0xEDB88320,
-// init and final xor 0xFFFFFFFF. Check value: crc32("123456789") = 0xCBF43926.
-// Slicing-by-4 (four 256-entry tables, one 32-bit word per step): 2.5× the byte-wise loop,
-// which matters because every frame is checksummed twice.
-const CRC_TABLES = (() => {
-  const t = new Int32Array(4 * 256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c;
-  }
-  for (let n = 0; n < 256; n++) {
-    let c = t[n]!;
-    for (let k = 1; k < 4; k++) {
-      c = t[c & 0xff]! ^ (c >>> 8);
-      t[k * 256 + n] = c;
-    }
-  }
-  return t;
-})();
-
-function crc32Range(bytes: Uint8Array, start: number, end: number): number {
-  const t = CRC_TABLES;
-  let c = -1;
-  let i = start;
-  for (; i + 4 <= end; i += 4) {
-    c ^= bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
-    c = t[768 + (c & 0xff)]! ^ t[512 + ((c >>> 8) & 0xff)]! ^ t[256 + ((c >>> 16) & 0xff)]! ^ t[c >>> 24]!;
-  }
-  for (; i < end; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
+/** The largest frame {@link encodeFrameParts} writes for `dataBytes` (payload + CRC): both delimiters and every code byte. */
+function maxEncodedBytes(dataBytes: number): number {
+  return dataBytes + Math.ceil(dataBytes / 254) + 3;
 }
 
 /**
- * CRC-32 (IEEE 802.3, as zlib and PNG compute it) of `bytes`, as an unsigned 32-bit number.
+ * COBS, written straight into `out` while the frame's bytes go by in pieces: each run of
+ * non-zero bytes is copied once, and its code byte is filled in when the run ends (at a 0x00,
+ * at 254 bytes, or at the end). A block that filled up (code 0xFF, no implied zero) opens the
+ * next block only when a byte follows, so a frame ending on a full block gets no extra 0x01:
+ * the output is the canonical COBS of the whole, byte for byte.
+ */
+class CobsWriter {
+  /** Where the open block's code byte goes; -1 after a full block, until the next byte. */
+  private codeAt: number;
+  /** Data bytes in the open block. */
+  private run = 0;
+
+  constructor(
+    private readonly out: Uint8Array,
+    /** The next byte of `out` to write. */
+    public at: number,
+  ) {
+    this.codeAt = this.at++;
+  }
+
+  write(bytes: Uint8Array): void {
+    const out = this.out;
+    const n = bytes.length;
+    let i = 0;
+    while (i < n) {
+      const z = bytes.indexOf(0, i);
+      const end = z === -1 ? n : z;
+      while (i < end) {
+        if (this.codeAt < 0) this.codeAt = this.at++;
+        const take = Math.min(end - i, 254 - this.run);
+        out.set(bytes.subarray(i, i + take), this.at);
+        this.at += take;
+        this.run += take;
+        i += take;
+        if (this.run === 254) {
+          out[this.codeAt] = 0xff;
+          this.codeAt = -1;
+          this.run = 0;
+        }
+      }
+      if (z === -1) return;
+      if (this.codeAt < 0) this.codeAt = this.at++;
+      out[this.codeAt] = this.run + 1; // the block ends at this zero, which its code implies
+      this.codeAt = this.at++;
+      this.run = 0;
+      i = z + 1;
+    }
+  }
+
+  /** Closes the last block; returns the end of the COBS data in `out`. */
+  finish(): number {
+    if (this.codeAt >= 0) this.out[this.codeAt] = this.run + 1;
+    return this.at;
+  }
+}
+
+/**
+ * Encodes one payload, given as consecutive pieces, as one frame:
+ * `0x00 ‖ COBS(pieces ‖ crc32le(pieces)) ‖ 0x00`, the same bytes as {@link encodeFrame} of the
+ * joined pieces. The pieces are read twice (CRC, then COBS) and copied once, into the one
+ * output buffer. Throws {@link FramingError} `empty` if they hold no byte.
  *
  * @example
- * crc32(new TextEncoder().encode('123456789')); // 0xcbf43926
+ * port.write(encodeFrameParts([header, image.subarray(offset, offset + 4096)]));
  */
-export function crc32(bytes: Uint8Array): number {
-  return crc32Range(bytes, 0, bytes.length);
+export function encodeFrameParts(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  let crc = 0;
+  for (const part of parts) {
+    n += part.length;
+    crc = crc32(part, crc);
+  }
+  if (n === 0) throw new FramingError('empty', 'encodeFrame: the payload is empty');
+  const out = new Uint8Array(maxEncodedBytes(n + CRC_BYTES));
+  out[0] = 0; // the leading delimiter
+  const cobs = new CobsWriter(out, 1);
+  for (const part of parts) cobs.write(part);
+  cobs.write(Uint8Array.of(crc & 0xff, (crc >>> 8) & 0xff, (crc >>> 16) & 0xff, crc >>> 24));
+  const end = cobs.finish();
+  out[end] = 0;
+  return out.subarray(0, end + 1);
 }
 
 /**
@@ -129,44 +183,7 @@ export function crc32(bytes: Uint8Array): number {
  * port.write(encodeFrame(encodeMessage({ v: 1, type: 'cmd', cmdId, action: 'reboot' })));
  */
 export function encodeFrame(payload: Uint8Array): Uint8Array {
-  const n = payload.length;
-  if (n === 0) throw new FramingError('empty', 'encodeFrame: the payload is empty');
-  const crc = crc32Range(payload, 0, n);
-  const data = new Uint8Array(n + CRC_BYTES);
-  data.set(payload, 0);
-  data[n] = crc & 0xff;
-  data[n + 1] = (crc >>> 8) & 0xff;
-  data[n + 2] = (crc >>> 16) & 0xff;
-  data[n + 3] = crc >>> 24;
-  const total = data.length;
-  // Leading delimiter, then at most one code byte per 254 data bytes plus one, then the delimiter.
-  const out = new Uint8Array(total + Math.ceil(total / 254) + 3);
-  out[0] = 0;
-  let w = 1;
-  // COBS, a run at a time: each stretch between zeros becomes full 254-byte blocks (code 0xFF,
-  // no implied zero) and one final block whose code implies the zero after it. The stretch at
-  // the end needs no final block if it filled its last block exactly.
-  let i = 0;
-  for (;;) {
-    const z = data.indexOf(0, i);
-    const end = z === -1 ? total : z;
-    const runStart = i;
-    while (end - i >= 254) {
-      out[w++] = 0xff;
-      out.set(data.subarray(i, i + 254), w);
-      w += 254;
-      i += 254;
-    }
-    const rest = end - i;
-    if (z === -1 && rest === 0 && end > runStart) break;
-    out[w++] = rest + 1;
-    out.set(data.subarray(i, end), w);
-    w += rest;
-    if (z === -1) break;
-    i = z + 1;
-  }
-  out[w++] = 0;
-  return out.subarray(0, w);
+  return encodeFrameParts([payload]);
 }
 
 /**
@@ -189,154 +206,155 @@ export function createDeframer(options: DeframerOptions): Deframer {
   if (typeof options.onFrame !== 'function' || typeof options.onError !== 'function') {
     throw new FramingError('badOptions', 'onFrame and onError must be functions');
   }
-  const { onFrame, onError } = options;
+  return new StreamDeframer(maxFrameBytes, options.onFrame, options.onError);
+}
 
-  let buf = new Uint8Array(Math.min(maxFrameBytes, 512));
-  let len = 0; // decoded bytes of the current frame
-  let encoded = 0; // encoded bytes of the current frame seen so far
-  let remaining = 0; // data bytes still to come in the current COBS block
-  let zeroPending = false; // the previous block was shorter than 254 bytes: a 0x00 precedes the next one
-  let discarding = false; // the frame outgrew maxFrameBytes: count, don't buffer, until the delimiter
+/** What is wrong with a frame that just ended, or undefined if it is intact. */
+type FrameFault = Omit<FrameError, 'discardedBytes'>;
 
-  // Callback errors are held until the chunk is consumed, so a throwing handler neither loses
-  // the frames behind it nor leaves the deframer half-way through a frame.
-  let callbackFailed = false;
-  let callbackError: unknown;
+/** The deframer behind {@link createDeframer}: COBS decoded byte by byte into one reused buffer. */
+class StreamDeframer implements Deframer {
+  /** Decoded bytes of the current frame; grows (doubling, up to maxFrameBytes) and is reused. */
+  private buf: Uint8Array;
+  /** Decoded bytes of the current frame. */
+  private len = 0;
+  /** Encoded bytes of the current frame seen so far. */
+  private encoded = 0;
+  /** Data bytes still to come in the current COBS block. */
+  private remaining = 0;
+  /** The previous block was shorter than 254 bytes: a 0x00 precedes the next one. */
+  private zeroPending = false;
+  /** The frame outgrew maxFrameBytes: count, don't buffer, until the delimiter. */
+  private discarding = false;
+  /**
+   * The first error a callback threw during this push: held until the chunk is consumed, so a
+   * throwing handler neither loses the frames behind it nor leaves a frame half-way decoded.
+   */
+  private thrown: { readonly error: unknown } | undefined;
 
-  function clear(): void {
-    len = 0;
-    encoded = 0;
-    remaining = 0;
-    zeroPending = false;
-    discarding = false;
+  constructor(
+    private readonly maxFrameBytes: number,
+    private readonly onFrame: (payload: Uint8Array) => void,
+    private readonly onError: (error: FrameError) => void,
+  ) {
+    this.buf = new Uint8Array(Math.min(maxFrameBytes, 512));
   }
 
-  function report(code: FrameErrorCode, message: string, discardedBytes: number): void {
-    try {
-      onError({ code, message, discardedBytes });
-    } catch (err) {
-      if (!callbackFailed) {
-        callbackFailed = true;
-        callbackError = err;
+  push(chunk: Uint8Array): void {
+    const n = chunk.length;
+    let i = 0;
+    while (i < n) {
+      const z = chunk.indexOf(0, i);
+      const end = z === -1 ? n : z;
+      if (end > i) {
+        if (this.discarding) this.encoded += end - i;
+        else this.decode(chunk, i, end);
+      }
+      if (z === -1) break;
+      this.endFrame();
+      i = z + 1;
+    }
+    const thrown = this.thrown;
+    this.thrown = undefined;
+    if (thrown) throw thrown.error;
+  }
+
+  reset(): number {
+    const dropped = this.encoded;
+    this.clear();
+    return dropped;
+  }
+
+  bufferedBytes(): number {
+    return this.len;
+  }
+
+  private clear(): void {
+    this.len = 0;
+    this.encoded = 0;
+    this.remaining = 0;
+    this.zeroPending = false;
+    this.discarding = false;
+  }
+
+  /** Decodes chunk[i, end), which holds no 0x00. */
+  private decode(chunk: Uint8Array, i: number, end: number): void {
+    this.encoded += end - i;
+    while (i < end) {
+      if (this.remaining === 0) {
+        const code = chunk[i++]!;
+        if (this.zeroPending) {
+          if (!this.room(1)) return;
+          this.buf[this.len++] = 0;
+        }
+        this.zeroPending = code !== 0xff;
+        this.remaining = code - 1;
+      } else {
+        const take = Math.min(this.remaining, end - i);
+        if (!this.room(take)) return;
+        this.buf.set(chunk.subarray(i, i + take), this.len);
+        this.len += take;
+        i += take;
+        this.remaining -= take;
       }
     }
   }
 
-  function room(extra: number): boolean {
-    const need = len + extra;
-    if (need > maxFrameBytes) {
-      discarding = true;
-      len = 0;
+  /** Makes room for `extra` more decoded bytes, or starts discarding if the frame would be too long. */
+  private room(extra: number): boolean {
+    const need = this.len + extra;
+    if (need > this.maxFrameBytes) {
+      this.discarding = true;
+      this.len = 0;
       return false;
     }
-    if (need > buf.length) {
-      const grown = new Uint8Array(Math.min(maxFrameBytes, Math.max(need, buf.length * 2)));
-      grown.set(buf.subarray(0, len));
-      buf = grown;
+    if (need > this.buf.length) {
+      const grown = new Uint8Array(Math.min(this.maxFrameBytes, Math.max(need, this.buf.length * 2)));
+      grown.set(this.buf.subarray(0, this.len));
+      this.buf = grown;
     }
     return true;
   }
 
-  // Decodes chunk[i, end), which holds no 0x00.
-  function decode(chunk: Uint8Array, i: number, end: number): void {
-    encoded += end - i;
-    while (i < end) {
-      if (remaining === 0) {
-        const code = chunk[i++]!;
-        if (zeroPending) {
-          if (!room(1)) return;
-          buf[len++] = 0;
-        }
-        zeroPending = code !== 0xff;
-        remaining = code - 1;
-      } else {
-        const take = Math.min(remaining, end - i);
-        if (!room(take)) return;
-        buf.set(chunk.subarray(i, i + take), len);
-        len += take;
-        i += take;
-        remaining -= take;
-      }
-    }
-  }
-
-  function endFrame(): void {
-    if (encoded === 0) return; // an idle delimiter (or the leading one of a frame)
-    const bytes = encoded;
-    if (discarding) {
-      clear();
-      report(
-        'tooLong',
-        `frame longer than maxFrameBytes (${maxFrameBytes}); ${bytes} bytes discarded`,
-        bytes,
-      );
-      return;
-    }
-    if (remaining > 0) {
-      const missing = remaining;
-      clear();
-      report('badCobs', `frame ended ${missing} byte(s) short of its last COBS block`, bytes);
-      return;
-    }
-    if (len <= CRC_BYTES) {
-      const got = len;
-      clear();
-      report('empty', `frame decoded to ${got} byte(s): no payload after the 4-byte CRC`, bytes);
-      return;
-    }
-    const n = len - CRC_BYTES;
-    const expected = (buf[n]! | (buf[n + 1]! << 8) | (buf[n + 2]! << 16) | (buf[n + 3]! << 24)) >>> 0;
-    const actual = crc32Range(buf, 0, n);
-    if (expected !== actual) {
-      clear();
-      report(
-        'crcMismatch',
-        `CRC-32 mismatch: frame says 0x${expected.toString(16).padStart(8, '0')}, payload has 0x${actual.toString(16).padStart(8, '0')}`,
-        bytes,
-      );
-      return;
-    }
-    const payload = buf.slice(0, n);
-    clear();
+  /** At a delimiter: delivers the frame, reports why it was dropped, or ignores an idle 0x00. */
+  private endFrame(): void {
+    if (this.encoded === 0) return; // an idle delimiter (or the leading one of a frame)
+    const discardedBytes = this.encoded;
+    const fault = this.fault();
+    const payload = fault ? undefined : this.buf.slice(0, this.len - CRC_BYTES);
+    this.clear();
     try {
-      onFrame(payload);
-    } catch (err) {
-      if (!callbackFailed) {
-        callbackFailed = true;
-        callbackError = err;
-      }
+      if (payload) this.onFrame(payload);
+      else this.onError({ ...fault!, discardedBytes });
+    } catch (error) {
+      this.thrown ??= { error };
     }
   }
 
-  return {
-    push(chunk: Uint8Array): void {
-      const n = chunk.length;
-      let i = 0;
-      while (i < n) {
-        const z = chunk.indexOf(0, i);
-        const end = z === -1 ? n : z;
-        if (end > i) {
-          if (discarding) encoded += end - i;
-          else decode(chunk, i, end);
-        }
-        if (z === -1) break;
-        endFrame();
-        i = z + 1;
-      }
-      if (callbackFailed) {
-        const err = callbackError;
-        callbackFailed = false;
-        callbackError = undefined;
-        throw err;
-      }
-    },
-    reset(): number {
-      const dropped = encoded;
-      clear();
-      return dropped;
-    },
-    bufferedBytes(): number {
-      return len;
-    },
-  };
+  private fault(): FrameFault | undefined {
+    if (this.discarding) {
+      const message = `frame longer than maxFrameBytes (${this.maxFrameBytes}); ${this.encoded} bytes discarded`;
+      return { code: 'tooLong', message };
+    }
+    if (this.remaining > 0)
+      return {
+        code: 'badCobs',
+        message: `frame ended ${this.remaining} byte(s) short of its last COBS block`,
+      };
+    if (this.len <= CRC_BYTES)
+      return {
+        code: 'empty',
+        message: `frame decoded to ${this.len} byte(s): no payload after the 4-byte CRC`,
+      };
+    const n = this.len - CRC_BYTES;
+    const b = this.buf;
+    const expected = (b[n]! | (b[n + 1]! << 8) | (b[n + 2]! << 16) | (b[n + 3]! << 24)) >>> 0;
+    const actual = crc32(b.subarray(0, n));
+    if (expected === actual) return undefined;
+    const hex8 = (x: number) => `0x${x.toString(16).padStart(8, '0')}`;
+    return {
+      code: 'crcMismatch',
+      message: `CRC-32 mismatch: frame says ${hex8(expected)}, payload has ${hex8(actual)}`,
+    };
+  }
 }
