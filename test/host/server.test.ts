@@ -475,6 +475,30 @@ describe('WebSocket /api/stream', () => {
     expect(at - began).toBeLessThan(10_000); // Node's own check interval would have taken up to 30 s
   }, 20_000);
 
+  it('answers 408 to a client whose request body trickles past the configured request time (issue 12 §6)', async () => {
+    const { server } = await start({ headersTimeoutMs: 1000, requestTimeoutMs: 3000 });
+    const socket: Socket = createConnection({ host: '127.0.0.1', port: server.port });
+    cleanups.push(() => socket.destroy());
+    let answer = '';
+    socket.on('data', (d) => {
+      answer += d.toString();
+    });
+    const ended = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+    const began = Date.now();
+    // Whole headers at once (so the headers time is met), then one byte of the body a second.
+    socket.write(
+      `POST /api/call HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nAuthorization: Bearer ${server.token}\r\n` +
+        'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n',
+    );
+    const drip = setInterval(() => socket.writable && socket.write(' '), 1000);
+    cleanups.push(() => clearInterval(drip));
+    const at = await ended;
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    // Cut by the request time (3 s), not the headers time, and not at Node's 30 s check.
+    expect(at - began).toBeGreaterThanOrEqual(2500);
+    expect(at - began).toBeLessThan(10_000);
+  }, 20_000);
+
   it('carries a firmware-sized call (2 MiB) on an authenticated socket; a stranger may not send 64 KiB', async () => {
     const { server, api } = await start();
     const ws = await authedSocket(server, api);
