@@ -16,9 +16,8 @@
  * ipcMain.handle('fleetvisor:call', (e, payload) => handlers.call(senderOf(e), payload));
  */
 import type { Envelope, HostApi, PushMessage } from '../src/host/contract.js';
-import type { ExportReader } from '../src/store/sqlite-export.js';
-import { type ExportFileResult, exportToFile } from './export-to-file.js';
 import { type IpcSender, senderRefusal, validateCallPayload } from './ipc-guard.js';
+import type { ExportToFileAnswer } from './preload-api.js';
 
 export interface IpcHandlersOptions {
   readonly api: Promise<HostApi>;
@@ -28,8 +27,14 @@ export interface IpcHandlersOptions {
   readonly actor: string;
   /** Told of every refused message (for the log). */
   readonly onRefused?: (channel: string, reason: string, sender: IpcSender) => void;
-  /** The store's export reader, once the app has started (`fleetvisor:export`). */
-  readonly exports?: Promise<ExportReader | undefined>;
+  /**
+   * Saves an export to the file `choosePath` answers (src/host/export-file.ts, given the app's
+   * store by main.ts); missing: `fleetvisor:export` answers `unavailable`.
+   */
+  readonly saveExport?: (
+    payload: unknown,
+    choosePath: (suggestedName: string) => Promise<string | undefined>,
+  ) => Promise<ExportToFileAnswer>;
 }
 
 export interface IpcHandlers {
@@ -42,13 +47,13 @@ export interface IpcHandlers {
   unsubscribe(sender: IpcSender): Promise<Envelope<{ readonly unsubscribed: boolean }>>;
   /**
    * Saves an export (`{ kind, query }`, the query of `GET /api/export/<kind>`) to the file the
-   * operator picks with `choosePath` (the save dialog): electron/export-to-file.ts.
+   * operator picks with `choosePath` (the save dialog): src/host/export-file.ts.
    */
   export(
     sender: IpcSender,
     payload: unknown,
     choosePath: (suggestedName: string) => Promise<string | undefined>,
-  ): Promise<ExportFileResult>;
+  ): Promise<ExportToFileAnswer>;
   /** The webContents went away (closed, crashed, navigated): closes its stream. */
   senderGone(id: number): void;
   /** Closes every stream (at quit). */
@@ -151,9 +156,13 @@ export function createIpcHandlers(options: IpcHandlersOptions): IpcHandlers {
 
     async export(sender, payload, choosePath) {
       const refused = refuse('fleetvisor:export', sender);
-      if (refused !== null) return { ok: false, code: 'badRequest', message: `refused: ${refused}` };
-      const exports = await (options.exports ?? Promise.resolve(undefined)).catch(() => undefined);
-      return exportToFile({ exports, choosePath }, payload);
+      if (refused !== null) return { ok: false, code: 'unauthorized', message: `refused: ${refused}` };
+      if (!options.saveExport) return { ok: false, code: 'unavailable', message: 'export is not available' };
+      try {
+        return await options.saveExport(payload, choosePath);
+      } catch (error) {
+        return { ok: false, code: 'failed', message: messageOf(error) };
+      }
     },
 
     senderGone(id) {

@@ -54,6 +54,7 @@ import type { App } from '../src/host/app.js';
 import { startApp } from '../src/host/app.js';
 import { createConsoleLogger } from '../src/host/console-logger.js';
 import type { PushMessage } from '../src/host/contract.js';
+import { exportToFile } from '../src/host/export-file.js';
 import { parseCommandLine, USAGE, UsageError } from '../src/host/main.js';
 import { alarmNotification } from './alarm-notifications.js';
 import type { IpcSender } from './ipc-guard.js';
@@ -179,18 +180,20 @@ function run(
     hardenSession(session.defaultSession);
     protocol.handle(APP_SCHEME, serveRenderer);
 
-    started = startApp({ ...options, logger });
-    hostApi = started.then((running) => createHostApi(running));
+    const starting = startApp({ ...options, logger });
+    started = starting;
+    hostApi = starting.then((running) => createHostApi(running));
     handlers = createIpcHandlers({
       api: hostApi,
-      exports: started.then((running) => running.exports),
+      saveExport: async (payload, choosePath) =>
+        exportToFile({ exports: (await starting).exports, choosePath }, payload),
       appOrigin: APP_ORIGIN,
       actor: operatorName(() => userInfo()),
       onRefused: (channel, reason, sender) =>
         logger.warn('refused an IPC message', { channel, reason, url: sender.url?.slice(0, 200) }),
     });
     registerIpc(handlers);
-    started.then(
+    starting.then(
       (running) => {
         logger.info('fleetvisor is running', { broker: running.brokerUrl, demo: running.demo });
         // New alarms as desktop notifications (the renderer's own Notification API stays unused here).

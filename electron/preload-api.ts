@@ -105,7 +105,7 @@ export type FleetvisorBridge = {
   readonly exportToFile: (kind: string, query: string) => Promise<ExportToFileAnswer>;
 };
 
-/** What {@link FleetvisorBridge.exportToFile} answers (electron/export-to-file.ts's result). */
+/** What {@link FleetvisorBridge.exportToFile} answers (src/host/export-file.ts's result). */
 export type ExportToFileAnswer =
   | { readonly ok: true; readonly path: string; readonly fileName: string; readonly bytes: number }
   | { readonly ok: false; readonly code: string; readonly message: string };

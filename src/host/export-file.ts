@@ -1,9 +1,8 @@
 /**
  * An export (events, commands or telemetry, as CSV or JSON Lines) saved to a file the operator
  * picks, for the desktop shell, which has no HTTP server for the browser's download path
- * (renderer/src/lib/export-download.ts) and refuses every download on purpose (main.ts).
- *
- * Pure of Electron: main.ts passes the save dialog as `choosePath`. The query is the same as
+ * (renderer/src/lib/export-download.ts) and refuses every download on purpose
+ * (electron/main.ts, which passes the save dialog as `choosePath`). The query is the same as
  * `GET /api/export/<kind>?…` and checked by the same {@link parseExportRequest}, so a misspelt
  * filter is refused before the dialog opens. The rows are streamed from the store into the file
  * with backpressure (flat memory whatever the size, unlike the browser's Blob), written to
@@ -19,14 +18,8 @@ import { rename, rm } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  EXPORT_KINDS,
-  type ExportKind,
-  exportChunks,
-  exportFileName,
-  parseExportRequest,
-} from '../src/host/export.js';
-import type { ExportReader } from '../src/store/sqlite-export.js';
+import type { ExportReader } from '../store/sqlite-export.js';
+import { EXPORT_KINDS, type ExportKind, exportChunks, exportFileName, parseExportRequest } from './export.js';
 
 /** What the renderer sends on `fleetvisor:export`. */
 export interface ExportFilePayload {

@@ -1,5 +1,5 @@
 /**
- * The desktop shell's export (electron/export-to-file.ts through the `fleetvisor:export` IPC
+ * The desktop shell's export (src/host/export-file.ts through the `fleetvisor:export` IPC
  * handler) over a real SQLite store: the file the operator picks holds the same CSV the headless
  * server's download gives, readable by the user alone; a misspelt filter is refused before the
  * dialog opens; a cancelled dialog saves nothing; a store failure mid-way leaves no file that
@@ -8,9 +8,9 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportToFile } from '../../electron/export-to-file.js';
 import { createIpcHandlers } from '../../electron/ipc-handlers.js';
 import type { HostApi } from '../../src/host/contract.js';
+import { exportToFile } from '../../src/host/export-file.js';
 import type { ExportReader } from '../../src/store/sqlite-export.js';
 import { PAGE_ROWS } from '../../src/store/sqlite-export.js';
 import type { SqliteStore } from '../../src/store/sqlite-store.js';
@@ -67,7 +67,7 @@ describe('export to a file in the desktop shell', () => {
       api: new Promise<HostApi>(() => {}),
       appOrigin: APP_ORIGIN,
       actor: 'ann',
-      exports: Promise.resolve(store.exports),
+      saveExport: (payload, choosePath) => exportToFile({ exports: store.exports, choosePath }, payload),
     });
     const r = await handlers.export(
       page,
@@ -146,7 +146,7 @@ describe('export to a file in the desktop shell', () => {
       api: new Promise<HostApi>(() => {}),
       appOrigin: APP_ORIGIN,
       actor: 'ann',
-      exports: Promise.resolve(store.exports),
+      saveExport: (payload, choosePath) => exportToFile({ exports: store.exports, choosePath }, payload),
     });
     const foreign = { id: 2, url: 'https://evil.example/', isMainFrame: true };
     expect(await handlers.export(foreign, { kind: 'events', query: '' }, d.choosePath)).toMatchObject({

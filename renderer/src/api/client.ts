@@ -28,7 +28,7 @@ export type PreloadApi = {
 } & {
   readonly subscribe: (listener: (message: PushMessage) => void) => () => void;
   /**
-   * The desktop shell's export: saved to a file picked in a save dialog (electron/export-to-file.ts).
+   * The desktop shell's export: saved to a file picked in a save dialog (src/host/export-file.ts).
    * Optional, so an older preload without it is still a valid bridge.
    */
   readonly exportToFile?: (

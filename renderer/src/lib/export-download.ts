@@ -11,7 +11,7 @@
  *
  * Inside the desktop shell there is no HTTP server and downloads are refused: the preload's
  * `exportToFile` has the main process ask where to save (a save dialog) and stream the export
- * into that file (electron/export-to-file.ts), with the same query. Without either (no token, as
+ * into that file (src/host/export-file.ts), with the same query. Without either (no token, as
  * with the simulated `?fake=` fleet) {@link exportAvailable} is false.
  *
  * @example
