@@ -1,59 +1,73 @@
 /**
- * Actions asked on any instance of a cluster, carried out by the instance that owns the device
- * (issue 17 §3, docs/scale-out.md). An operator's `act` on a device of a shard this instance
- * leases runs here as on a single instance; on any other device it goes through PostgreSQL:
+ * Operations asked on any instance of a cluster, carried out by the instance that owns the device
+ * (issue 17 §3, docs/scale-out.md). One mechanism for every kind of operation
+ * (src/cluster/routed-ops.ts, a closed union): an operator's action (`act`), cancelling a command,
+ * restarting a failed device, sending an event by hand, adopting a discovered device, and the
+ * reads only the device's instance can answer (`device`, `deviceInspect`). On a device of a shard
+ * this instance leases it runs here as on a single instance; on any other device it goes through
+ * PostgreSQL:
  *
  * 1. **Where.** One query reads whether the device is in the fleet (`devices`) and who holds an
  *    unexpired lease on its shard (`fleetvisor_leases`, the database's clock). Unknown device:
- *    `notFound`. No unexpired lease at all (an instance is starting or failing over): `noOwner`,
- *    at once. The owner is this instance after all: it runs here.
- * 2. **Ask.** A row of `fleetvisor_routed_actions` (migration 3), `pending`, with the action, its
- *    arguments, the original actor, the requester, the owner asked and a deadline (`timeoutMs`,
- *    15 s by default, on the database's clock), inserted in the same statement that
- *    `NOTIFY`s the owner's channel (`fleetvisor_actions_<hash of its id>`): delivered on commit.
+ *    `notFound` (not for `adopt`: adopting puts it there). No unexpired lease at all (an
+ *    instance is starting or failing over): `noOwner`, at once. The owner is this instance after
+ *    all: it runs here.
+ * 2. **Ask.** A row of `fleetvisor_routed_actions` (migration 3), `pending`, with the operation
+ *    (an action's name and arguments, or `op:<kind>` and its fields), the original actor, the
+ *    requester, the owner asked and a deadline (`timeoutMs`, 15 s by default, on the database's
+ *    clock), inserted in the same statement that `NOTIFY`s the owner's channel
+ *    (`fleetvisor_actions_<hash of its id>`): delivered on commit.
  * 3. **Carry out.** Each instance `LISTEN`s on its channel with a dedicated connection (not the
  *    pool). It claims a row with one `UPDATE … SET status = 'running' WHERE status = 'pending'
  *    AND expires_at > now AND <its unexpired lease on the row's shard> RETURNING …`: two claims
- *    of one row never both succeed, so an action never runs twice. It then runs the fleet's `act`
- *    with the original actor — the command log and the events are written by the owner, fenced
- *    by its lease as every write of its devices — and writes the reply (the same
- *    `Result<ActionReply>` the local call gives, refusals included) with `status = 'done'`, and
- *    `NOTIFY`s the requester's channel.
+ *    of one row never both succeed, so an operation never runs twice. It reads the operation
+ *    back, checked by its kind's schema, and carries it out with the original actor: an action
+ *    by the fleet's `act` (`run`), any other kind by the API's own handler of the same name
+ *    ({@link CommandRouter.answerWith}) — so what is written (the command log, events, audit
+ *    entries) is written by the owner, fenced by its lease as every write of its devices. It
+ *    writes the answer (the same `Result` the local call gives, refusals included, in the API's
+ *    codes) with `status = 'done'`, and `NOTIFY`s the requester's channel.
  * 4. **Answer.** The requester waits for that notification, reading the row at most every
  *    second as well (a lost connection loses notifications). At the deadline it marks the row
  *    `failed` in one `UPDATE … WHERE status = 'pending'`: from then on nobody can claim it, and
  *    the caller gets `ownerDidNotAnswer` saying it was **not** carried out. A row claimed but not
  *    answered in time (the owner stopped or died mid-way) gives `ownerDidNotAnswer` saying the
- *    outcome is unknown (the device's command log tells): it is never run again.
+ *    outcome is unknown (the device's command log and events tell; a read changed nothing): it
+ *    is never run again.
  *
  * **When the owner dies or hands the shard over** before it claimed a row, the row stays
  * `pending` and whoever owns the shard next carries it out: every instance sweeps, every
  * `sweepMs` (1 s), the pending unexpired rows of the shards it holds, for the devices it runs
- * (`ready`: loaded after a take-over). A failover (≤ 8 s with the default 6 s lease) fits in the
- * default 15 s deadline, so an action asked while its device's owner dies is usually carried
- * out by the next owner; later, it expires with `ownerDidNotAnswer`. The sweep also catches a
- * notification missed while the listening connection was down (it reconnects on the next sweep).
- * Rows are deleted a day after they were asked; the command log is the audit, not this table.
+ * (`ready`: loaded after a take-over; for `adopt`, its shard is enough). A failover (≤ 8 s with
+ * the default 6 s lease) fits in the default 15 s deadline, so an operation asked while its
+ * device's owner dies is usually carried out by the next owner; later, it expires with
+ * `ownerDidNotAnswer`. The sweep also catches a notification missed while the listening
+ * connection was down (it reconnects on the next sweep). Rows are deleted a day after they were
+ * asked; the command log and the events are the audit, not this table.
  *
  * Statuses: `pending` (asked), `running` (claimed by `claimed_by`), `done` (answered: `result`
- * is the owner's reply, ok or a refusal), `failed` (never carried out: `result` says why).
+ * is the owner's answer, ok or a refusal), `failed` (never carried out: `result` says why).
  *
- * The parts: the queries (routed-actions.ts), the reply as stored (routed-reply.ts), the
- * requester's side (routing-requester.ts), the owner's side with its sweep (routing-owner.ts), the
- * listening connection (routing-listener.ts). This file finds where an action runs and puts them
- * together.
+ * The parts: the operations (routed-ops.ts), the queries (routed-actions.ts), the answer as
+ * stored (routed-reply.ts), the requester's side (routing-requester.ts), the owner's side with its
+ * sweep (routing-owner.ts), the listening connection (routing-listener.ts). This file finds where
+ * an operation runs and puts them together.
  *
  * @example
  * const router = createCommandRouter({ url, instanceId: 'site-a-1', shardCount: 1024, logger,
- *   owns: keeper.owns, ready: (id) => keeper.owns(id) && fleet.has(id),
- *   run: (id, action, args, actor) => fleet.act(id, action, args, actor) });
+ *   owns: keeper.owns, ready: (id, kind) => keeper.owns(id) && (kind === 'adopt' || fleet.has(id)),
+ *   run: ({ deviceId, action, args, actor }) => fleet.act(deviceId, action, args, actor ?? '') });
+ * router.answerWith((op) => api.answerHere(op)); // device, deviceInspect, sendEvent, …
  * await router.start();
  * await router.act('pump-7', 'identify', { seconds: 5 }, 'ann'); // carried out by pump-7's owner
+ * await router.call({ kind: 'deviceInspect', deviceId: 'pump-7' }); // answered by pump-7's owner
  */
 import pg from 'pg';
 import type { Logger } from '../runtime/runtime.js';
 import type { Notice } from './routed-actions.js';
-import { actionChannelOf, whereIs } from './routed-actions.js';
+import { actionChannelOf, deviceOfCommand, whereIs } from './routed-actions.js';
+import type { RoutedAnswer, RoutedKind, RoutedOp } from './routed-ops.js';
+import { isRoutedKind, needsKnownDevice } from './routed-ops.js';
 import type { RoutedReply } from './routed-reply.js';
 import { messageOf, refuse } from './routed-reply.js';
 import { createRoutingListener } from './routing-listener.js';
@@ -62,6 +76,7 @@ import { createRoutingRequester } from './routing-requester.js';
 import { shardOf } from './shard.js';
 
 export { actionChannelOf } from './routed-actions.js';
+export type { RoutedAnswer, RoutedKind, RoutedOp } from './routed-ops.js';
 export type { RoutedError, RoutedReply } from './routed-reply.js';
 
 export interface CommandRouterOptions {
@@ -72,10 +87,13 @@ export interface CommandRouterOptions {
   readonly shardCount: number;
   /** This instance holds the lease of the device's shard (the lease keeper's view). */
   readonly owns: (deviceId: string) => boolean;
-  /** This instance can carry an action out on the device now: it owns it and runs it. */
-  readonly ready: (deviceId: string) => boolean;
-  /** Carries the action out here: the fleet's `act`, with the host's own checks. */
-  readonly run: (deviceId: string, action: string, args: unknown, actor: string) => Promise<RoutedReply>;
+  /**
+   * This instance can carry an operation of this kind out on the device now: it owns it and runs
+   * it (an `adopt`: it owns its shard; the device is not in the fleet yet).
+   */
+  readonly ready: (deviceId: string, kind: RoutedKind) => boolean;
+  /** Carries an action out here: the fleet's `act`, with the host's own checks. */
+  readonly run: (op: RoutedOp<'act'>) => Promise<RoutedReply>;
   /** How long a requester waits for the owner's answer; default 15,000 ms. */
   readonly timeoutMs?: number;
   /** How often pending rows of this instance's shards are looked for; default 1000 ms. */
@@ -83,12 +101,26 @@ export interface CommandRouterOptions {
   readonly logger: Logger;
 }
 
+/** Answers, here, the operations other than `act` (the API's own handlers, not routed again). */
+export type RoutedAnswerer = (op: RoutedOp<Exclude<RoutedKind, 'act'>>) => Promise<RoutedAnswer>;
+
 export interface CommandRouter {
   /** Carries the action out here if this instance owns the device, else through its owner. */
   act(deviceId: string, action: string, args: unknown, actor: string): Promise<RoutedReply>;
-  /** Listens for actions asked of this instance and starts the sweep. */
+  /**
+   * Carries the operation out here if this instance owns the device's shard, else through the
+   * owner, and answers what the owner answered. Refusals of its own: `notFound` (no such device
+   * in the fleet; not for `adopt`), `noOwner`, `ownerDidNotAnswer`, `routingFailed`, `stopped`,
+   * `badAnswer`, and `unavailable` (a kind nobody here answers: see {@link answerWith}).
+   */
+  call<K extends RoutedKind>(op: RoutedOp<K>): Promise<RoutedAnswer<K>>;
+  /** Who answers here the kinds other than `act` (set by the API once it exists; the last one wins). */
+  answerWith(answer: RoutedAnswerer): void;
+  /** The device of a command in the fleet's command log; undefined: no such command. */
+  deviceOfCommand(commandId: string): Promise<string | undefined>;
+  /** Listens for operations asked of this instance and starts the sweep. */
   start(): Promise<void>;
-  /** Stops listening; waits (a few seconds at most) for actions being carried out or waited for. */
+  /** Stops listening; waits (a few seconds at most) for operations being carried out or waited for. */
   stop(): Promise<void>;
   /** Counts since start. */
   stats(): {
@@ -102,7 +134,7 @@ export interface CommandRouter {
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
-/** How long stop() waits for actions in progress. */
+/** How long stop() waits for operations in progress. */
 const STOP_GRACE_MS = 5000;
 
 export function createCommandRouter(options: CommandRouterOptions): CommandRouter {
@@ -113,6 +145,7 @@ export function createCommandRouter(options: CommandRouterOptions): CommandRoute
   const counts = { asked: 0, served: 0, unanswered: 0 };
   const busy = new Set<Promise<unknown>>();
   let stopped = false;
+  let answerer: RoutedAnswerer | undefined;
   const isStopped = () => stopped;
 
   const track = <T>(p: Promise<T>): Promise<T> => {
@@ -120,6 +153,17 @@ export function createCommandRouter(options: CommandRouterOptions): CommandRoute
     void p.finally(() => busy.delete(p)).catch(() => {});
     return p;
   };
+
+  /** Here, by kind: an action by the fleet, the rest by the API's handlers. */
+  function runHere<K extends RoutedKind>(op: RoutedOp<K>): Promise<RoutedAnswer<K>> {
+    const o = op as RoutedOp;
+    if (o.kind === 'act') return options.run(o) as Promise<RoutedAnswer<K>>;
+    if (!answerer)
+      return Promise.resolve(
+        refuse('unavailable', `'${o.kind}' cannot be answered on ${me}: its API is not running`),
+      );
+    return answerer(o) as Promise<RoutedAnswer<K>>;
+  }
 
   const requester = createRoutingRequester({ pool, me, timeoutMs, counts, isStopped });
   const listener = createRoutingListener({
@@ -132,8 +176,8 @@ export function createCommandRouter(options: CommandRouterOptions): CommandRoute
   const owner = createRoutingOwner({
     pool,
     me,
-    run: (deviceId, action, args, actor) => options.run(deviceId, action, args, actor),
-    ready: (deviceId) => options.ready(deviceId),
+    run: (op) => runHere(op),
+    ready: (deviceId, kind) => options.ready(deviceId, kind),
     logger: log,
     counts,
     sweepMs: options.sweepMs ?? 1000,
@@ -150,19 +194,24 @@ export function createCommandRouter(options: CommandRouterOptions): CommandRoute
       return;
     }
     if (n.t === 'ans') requester.wake(n.id);
-    else if (n.t === 'req' && typeof n.id === 'string' && typeof n.d === 'string' && options.ready(n.d))
-      owner.serve(n.id);
+    else if (n.t === 'req' && typeof n.id === 'string' && typeof n.d === 'string') {
+      // No kind: an action. A kind this instance does not know is claimed and refused (badArgs).
+      const kind = n.k === undefined ? 'act' : isRoutedKind(n.k) ? n.k : 'device';
+      if (options.ready(n.d, kind)) owner.serve(n.id);
+    }
   }
 
-  async function act(deviceId: string, action: string, args: unknown, actor: string): Promise<RoutedReply> {
+  async function call<K extends RoutedKind>(op: RoutedOp<K>): Promise<RoutedAnswer<K>> {
+    const { deviceId } = op;
     if (stopped) return refuse('stopped', 'this instance is stopping');
-    if (options.owns(deviceId)) return options.run(deviceId, action, args, actor);
+    if (options.owns(deviceId)) return runHere(op);
     const shard = shardOf(deviceId, shardCount);
     let ownerId: string | null;
     try {
       const where = await whereIs(pool, deviceId, shard);
-      if (!where?.known) return refuse('notFound', `no device '${deviceId.slice(0, 80)}' in the fleet`);
-      ownerId = where.owner;
+      if (needsKnownDevice(op.kind) && !where?.known)
+        return refuse('notFound', `no device '${deviceId.slice(0, 80)}' in the fleet`);
+      ownerId = where?.owner ?? null;
     } catch (error) {
       return refuse('routingFailed', `cannot find who runs '${deviceId}': ${messageOf(error)}`);
     }
@@ -172,12 +221,17 @@ export function createCommandRouter(options: CommandRouterOptions): CommandRoute
         `no instance runs '${deviceId}' now: the lease of its shard ${shard} expired and nobody has claimed it yet ` +
           '(an instance is starting or failing over); try again in a few seconds',
       );
-    if (ownerId === me) return options.run(deviceId, action, args, actor);
-    return track(requester.ask(deviceId, shard, ownerId, action, args, actor));
+    if (ownerId === me) return runHere(op);
+    return track(requester.ask(op, shard, ownerId));
   }
 
   return {
-    act,
+    act: (deviceId, action, args, actor) => call({ kind: 'act', deviceId, action, args, actor }),
+    call,
+    answerWith(answer) {
+      answerer = answer;
+    },
+    deviceOfCommand: (commandId) => deviceOfCommand(pool, commandId),
     async start() {
       await listener.listen();
       owner.startSweeps();

@@ -1,6 +1,6 @@
 /**
- * The queries of routed actions (src/cluster/command-router.ts; schema: migration 3 of
- * src/store/postgres-migrations.ts). Every time is the database's clock (`clock_timestamp()`).
+ * The queries of routed operations (src/cluster/command-router.ts, the operations:
+ * src/cluster/routed-ops.ts; schema: migration 3 of src/store/postgres-migrations.ts). Every time is the database's clock (`clock_timestamp()`).
  * A request and its notification are one statement, as are an answer and its notification: a
  * `pg_notify` is delivered on commit, so nobody is told of a row that is not there. A claim is one
  * `UPDATE … WHERE status = 'pending'` checked against the claimer's unexpired lease on the row's
@@ -8,18 +8,23 @@
  *
  * @example
  * const where = await whereIs(pool, 'pump-7', 17); // { known: true, owner: 'site-a-2' }
- * await askOwner(pool, { id, deviceId: 'pump-7', shard: 17, action: 'identify', args: {}, actor: 'ann',
- *   requestedBy: 'site-a-1', owner: 'site-a-2', timeoutMs: 15_000 });
+ * await askOwner(pool, { id, shard: 17, op: { kind: 'act', deviceId: 'pump-7', action: 'identify', args: {},
+ *   actor: 'ann' }, requestedBy: 'site-a-1', owner: 'site-a-2', timeoutMs: 15_000 });
  * const claimed = await claimRoutedAction(pool, id, 'site-a-2'); // undefined: not for it (any more)
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import type { RoutedKind, RoutedOp } from './routed-ops.js';
+import { rowOfOp } from './routed-ops.js';
 
 type Queryable = pg.Pool | pg.PoolClient;
 
-/** What goes to an instance's channel: a request for it (with the device), or an answer to it. */
+/**
+ * What goes to an instance's channel: a request for it (with the device and the operation's kind;
+ * no `k`: an action, as before other kinds were routed), or an answer to it.
+ */
 export type Notice =
-  | { readonly t: 'req'; readonly id: string; readonly d: string }
+  | { readonly t: 'req'; readonly id: string; readonly d: string; readonly k?: RoutedKind }
   | { readonly t: 'ans'; readonly id: string };
 
 /** The channel an instance listens on: a safe identifier whatever its id. */
@@ -42,13 +47,18 @@ export async function whereIs(
   return r.rows[0];
 }
 
+/** The device of a command in the fleet's command log; undefined: no such command. */
+export async function deviceOfCommand(db: Queryable, commandId: string): Promise<string | undefined> {
+  const r = await db.query<{ device_id: string }>('SELECT device_id FROM commands WHERE command_id = $1', [
+    commandId,
+  ]);
+  return r.rows[0]?.device_id;
+}
+
 export interface RoutedRequest {
   readonly id: string;
-  readonly deviceId: string;
   readonly shard: number;
-  readonly action: string;
-  readonly args: unknown;
-  readonly actor: string;
+  readonly op: RoutedOp;
   readonly requestedBy: string;
   readonly owner: string;
   /** From now, on the database's clock: not claimed after. */
@@ -57,6 +67,13 @@ export interface RoutedRequest {
 
 /** Inserts the request, `pending`, and notifies the owner's channel. */
 export async function askOwner(db: Queryable, q: RoutedRequest): Promise<void> {
+  const row = rowOfOp(q.op);
+  const notice: Notice = {
+    t: 'req',
+    id: q.id,
+    d: q.op.deviceId,
+    ...(q.op.kind !== 'act' ? { k: q.op.kind } : {}),
+  };
   await db.query(
     `WITH asked AS (
        INSERT INTO fleetvisor_routed_actions
@@ -66,16 +83,16 @@ export async function askOwner(db: Queryable, q: RoutedRequest): Promise<void> {
      SELECT pg_notify($10, $11) FROM asked`,
     [
       q.id,
-      q.deviceId,
+      q.op.deviceId,
       q.shard,
-      q.action,
-      JSON.stringify(q.args ?? {}),
-      q.actor,
+      row.action,
+      JSON.stringify(row.args),
+      row.actor,
       q.requestedBy,
       q.owner,
       q.timeoutMs,
       actionChannelOf(q.owner),
-      JSON.stringify({ t: 'req', id: q.id, d: q.deviceId } satisfies Notice),
+      JSON.stringify(notice),
     ],
   );
 }
@@ -147,9 +164,9 @@ export async function pendingRoutedActions(
   db: Queryable,
   me: string,
   limit: number,
-): Promise<{ id: string; device_id: string }[]> {
-  const r = await db.query<{ id: string; device_id: string }>(
-    `SELECT r.id, r.device_id FROM fleetvisor_routed_actions r
+): Promise<{ id: string; device_id: string; action: string }[]> {
+  const r = await db.query<{ id: string; device_id: string; action: string }>(
+    `SELECT r.id, r.device_id, r.action FROM fleetvisor_routed_actions r
      WHERE r.status = 'pending' AND r.expires_at > clock_timestamp()
        AND r.shard IN (SELECT shard FROM fleetvisor_leases
                        WHERE owner = $1 AND expires_at > clock_timestamp())

@@ -1,7 +1,8 @@
 /**
- * The owner's side of routed actions (src/cluster/command-router.ts): claim a request for a
- * device this instance runs (once: a claim is one `UPDATE … WHERE status = 'pending'`), carry it
- * out with the original actor, write the reply and notify the requester. Requests come by
+ * The owner's side of routed operations (src/cluster/command-router.ts): claim a request for a
+ * device this instance runs (once: a claim is one `UPDATE … WHERE status = 'pending'`), read the
+ * operation back (checked: src/cluster/routed-ops.ts), carry it out with the original actor,
+ * write the answer and notify the requester. Requests come by
  * notification and by a sweep, every `sweepMs`, of the pending rows of the shards this instance
  * holds: the sweep catches what a lost connection missed and what the previous owner of a shard
  * left pending, listens again if the connection is gone, and deletes rows a day old.
@@ -10,7 +11,7 @@
  * const owner = createRoutingOwner({ pool, me: 'site-a-1', run, ready, logger, counts, sweepMs: 1000,
  *   listener, track, isStopped: () => stopped });
  * owner.startSweeps();
- * owner.serve(id); // on the notice { t: 'req', id, d } when ready(d)
+ * owner.serve(id); // on the notice { t: 'req', id, d, k } when ready(d, k ?? 'act')
  */
 import type pg from 'pg';
 import type { Logger } from '../runtime/runtime.js';
@@ -20,8 +21,9 @@ import {
   deleteOldRoutedActions,
   pendingRoutedActions,
 } from './routed-actions.js';
-import type { RoutedReply } from './routed-reply.js';
-import { messageOf, refuse, replyText } from './routed-reply.js';
+import type { RoutedAnswer, RoutedKind, RoutedOp } from './routed-ops.js';
+import { kindOfColumn, labelOf, opOfRow } from './routed-ops.js';
+import { answerText, messageOf, refuse } from './routed-reply.js';
 import type { RoutingListener } from './routing-listener.js';
 
 /** Rows carried out at once for other instances; more wait for the next sweep. */
@@ -32,10 +34,10 @@ const CLEANUP_EVERY = 60;
 export interface RoutingOwnerDeps {
   readonly pool: pg.Pool;
   readonly me: string;
-  /** Carries the action out here (the fleet's `act`). */
-  readonly run: (deviceId: string, action: string, args: unknown, actor: string) => Promise<RoutedReply>;
-  /** This instance can carry an action out on the device now. */
-  readonly ready: (deviceId: string) => boolean;
+  /** Carries the operation out here. */
+  readonly run: (op: RoutedOp) => Promise<RoutedAnswer>;
+  /** This instance can carry an operation of this kind out on the device now. */
+  readonly ready: (deviceId: string, kind: RoutedKind) => boolean;
   readonly logger: Logger;
   /** The router's count of actions carried out here for another instance. */
   readonly counts: { served: number };
@@ -75,25 +77,21 @@ export function createRoutingOwner(deps: RoutingOwnerDeps): RoutingOwner {
   async function carryOut(id: string): Promise<void> {
     const row = await claimRoutedAction(pool, id, me);
     if (!row) return; // claimed elsewhere, answered, expired, or not our shard (any more)
-    let reply: RoutedReply;
-    let args: unknown;
-    try {
-      args = JSON.parse(row.args);
-    } catch {
-      args = undefined;
-    }
-    if (args === undefined) reply = refuse('badArgs', 'the arguments stored with the action are not JSON');
+    const op = opOfRow(row);
+    let answer: RoutedAnswer;
+    if (!op.ok) answer = { ok: false, error: op.error };
     else
       try {
-        reply = await deps.run(row.device_id, row.action, args, row.actor);
+        answer = await deps.run(op.value);
       } catch (error) {
-        reply = refuse(
+        answer = refuse(
           'internal',
-          `'${row.action}' on '${row.device_id}' failed on ${me}: ${messageOf(error)}`,
+          `'${labelOf(op.value)}' on '${row.device_id}' failed on ${me}: ${messageOf(error)}`,
         );
       }
     counts.served++;
-    await answerRoutedAction(pool, id, me, replyText(reply), row.requested_by);
+    const kind = op.ok ? op.value.kind : (kindOfColumn(row.action) ?? 'device');
+    await answerRoutedAction(pool, id, me, answerText(kind, answer), row.requested_by);
   }
 
   /** Pending rows of the shards this instance holds, for the devices it runs. */
@@ -103,7 +101,11 @@ export function createRoutingOwner(deps: RoutingOwnerDeps): RoutingOwner {
     try {
       if (!deps.listener.listening()) await deps.listener.listen().catch(() => {}); // logged by listen()
       const rows = await pendingRoutedActions(pool, me, MAX_SERVING);
-      for (const row of rows) if (deps.ready(row.device_id)) serve(row.id);
+      for (const row of rows) {
+        // A kind this instance does not know is claimed and refused as such (badArgs).
+        const kind = kindOfColumn(row.action) ?? 'device';
+        if (deps.ready(row.device_id, kind)) serve(row.id);
+      }
       if (++sweeps % CLEANUP_EVERY === 0) await deleteOldRoutedActions(pool);
     } catch (error) {
       log.warn('routing: the sweep of routed actions failed', { error: messageOf(error) });

@@ -1,8 +1,9 @@
 /**
  * The app as one instance of a cluster (docs/scale-out.md): leases on the store's PostgreSQL
  * database, taken before the fleet starts so that it loads only the devices of its shards; once
- * the links run, the lease keeper, the command router (actions on another instance's devices) and
- * the periodic pick-up of devices added elsewhere.
+ * the links run, the lease keeper, the command router (operations on another instance's devices:
+ * actions here; the API adds the rest, src/host/api/routed.ts) and the periodic pick-up of devices
+ * added elsewhere.
  *
  * @example
  * const leases = await openClusterLeases(setup, postgresStore); // undefined without options.cluster
@@ -118,19 +119,21 @@ export async function startClusterRouting(
   await k.start();
   // Graceful: every device saved and handed over, the leases released, before the rest stops.
   stops.push(() => k.stop());
-  // Actions asked here on another instance's devices go to their owner, and the owner's come
-  // here; stopped first, so actions left pending are carried out by the shards' next owners.
+  // Operations asked here on another instance's devices go to their owner, and the owner's come
+  // here (actions by the fleet, the rest by the API's handlers once the API answers them); stopped
+  // first, so operations left pending are carried out by the shards' next owners.
   const r = createCommandRouter({
     url: options.storeUrl as string,
     instanceId: k.instanceId,
     shardCount: k.shardCount,
     owns: k.owns,
-    ready: (id) => k.owns(id) && fleet.has(id),
-    run: async (id, action, args, actor) => {
+    // A device is adopted by the owner of its shard: it is not in the fleet yet.
+    ready: (id, kind) => k.owns(id) && (kind === 'adopt' || fleet.has(id)),
+    run: async ({ deviceId, action, args, actor }) => {
       // As the API does on a single instance: a device being updated takes no other command.
-      const updating = updateInProgress(updates, id);
+      const updating = updateInProgress(updates, deviceId);
       if (updating) return { ok: false, error: updating };
-      return fleet.act(id, action, args, actor);
+      return fleet.act(deviceId, action, args, actor ?? '');
     },
     ...(options.cluster?.actTimeoutMs !== undefined ? { timeoutMs: options.cluster.actTimeoutMs } : {}),
     logger: log,
