@@ -27,9 +27,9 @@ import { OpQueue } from './op-queue.js';
 import type { Pid, Process, Shutdown } from './process.js';
 import { ProcessBase, shutdownProcess } from './process.js';
 import { addRestart, restartsInWindow } from './restart-intensity.js';
+import { needsRestart } from './restart-strategy.js';
 import type { Runtime } from './runtime.js';
-import type { ChildCounts, ChildInfo, SupervisorLike, SupResult } from './supervisor.js';
-import { needsRestart } from './supervisor.js';
+import type { ChildCounts, ChildInfo, SupervisorLike, SupResult } from './supervisor-types.js';
 import type { TimerRef } from './timers.js';
 
 export interface DynamicChildSpec<A> {

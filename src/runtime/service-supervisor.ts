@@ -20,7 +20,7 @@
  */
 import type { ExitListener, Process } from './process.js';
 import type { Runtime } from './runtime.js';
-import type { SupervisorLike } from './supervisor.js';
+import type { SupervisorLike } from './supervisor-types.js';
 
 export function serviceSupervisor<S extends SupervisorLike>(
   runtime: Runtime,

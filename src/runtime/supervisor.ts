@@ -31,150 +31,49 @@
  * });
  * if (!sup.ok) throw new Error(sup.error.message);
  */
-import type { Result } from '../lib/result.js';
-import type {
-  AutoShutdown,
-  ChildSpec,
-  ChildType,
-  FullChildSpec,
-  RestartType,
-  SpecErrorCode,
-  StartResult,
-  Strategy,
-  SupervisorFlags,
-} from './child-spec.js';
+import type { AutoShutdown, ChildSpec, FullChildSpec, Strategy, SupervisorFlags } from './child-spec.js';
 import { validateChildSpec, validateChildSpecs, validateSupervisorFlags } from './child-spec.js';
 import type { ExitReason } from './exit-reason.js';
-import {
-  formatExitReason,
-  isCleanExit,
-  REACHED_MAX_RESTART_INTENSITY,
-  SHUTDOWN,
-  shutdownWith,
-  toError,
-} from './exit-reason.js';
+import { formatExitReason, REACHED_MAX_RESTART_INTENSITY, SHUTDOWN, shutdownWith } from './exit-reason.js';
 import { OpQueue } from './op-queue.js';
 import type { Pid, Process } from './process.js';
-import { ProcessBase, shutdownProcess } from './process.js';
 import { addRestart, restartsInWindow } from './restart-intensity.js';
+import { needsRestart, planRestart } from './restart-strategy.js';
 import type { Runtime } from './runtime.js';
-import type { TimerRef } from './timers.js';
+import type { ChildRecord } from './supervisor-children.js';
+import { newChildRecord, SupervisorChildren } from './supervisor-children.js';
+import type { NameRegistration, SupervisorLike, SupervisorOptions, SupResult } from './supervisor-types.js';
+import { err, ok } from './supervisor-types.js';
 
-export type SupervisorErrorCode =
-  | 'alreadyStarted'
-  | 'alreadyPresent'
-  | 'running'
-  | 'restarting'
-  | 'notFound'
-  | 'startFailed'
-  | 'noproc'
-  | 'maxChildren'
-  | SpecErrorCode;
+export { needsRestart } from './restart-strategy.js';
+export type {
+  ChildCounts,
+  ChildInfo,
+  ChildStatus,
+  NameRegistration,
+  SupervisorError,
+  SupervisorErrorCode,
+  SupervisorLike,
+  SupervisorOptions,
+  SupResult,
+} from './supervisor-types.js';
 
-export interface SupervisorError {
-  readonly code: SupervisorErrorCode;
-  readonly message: string;
-  /** With `alreadyStarted`: the process that holds the id or name. */
-  readonly pid?: Pid | undefined;
-  /** With a spec error: the field at fault. */
-  readonly field?: string | undefined;
-  /** With `startFailed`: why. */
-  readonly cause?: Error | undefined;
-}
-
-export type SupResult<T> = Result<T, SupervisorError>;
-
-export type ChildStatus = 'running' | 'restarting' | 'stopped';
-
-export interface ChildInfo {
-  readonly id: string;
-  readonly pid: Pid | undefined;
-  readonly process: Process | undefined;
-  readonly status: ChildStatus;
-  readonly type: ChildType;
-  readonly restart: RestartType;
-  readonly significant: boolean;
-  /** Restarts of this child since the supervisor started. */
-  readonly restartCount: number;
-  /**
-   * How its last process ended (a crash, or `shutdown` when stopped on purpose); `undefined`
-   * while its first process runs. With status `stopped` it says why nothing runs — OTP's
-   * which_children shows only `undefined` there.
-   */
-  readonly lastExit: ExitReason | undefined;
-}
-
-export interface ChildCounts {
-  /** Child specs held (running, restarting or stopped). */
-  readonly specs: number;
-  /** Children with a running process. */
-  readonly active: number;
-  readonly supervisors: number;
-  readonly workers: number;
-}
-
-/** A name holder the supervisor registers itself with before starting its children (a via-name). */
-export interface NameRegistration {
-  register(process: Process): { ok: true } | { ok: false; error: { code: string; pid?: Pid | undefined } };
-}
-
-export interface SupervisorOptions extends Partial<SupervisorFlags> {
-  readonly name?: string;
-  readonly children?: readonly ChildSpec[];
-  readonly via?: NameRegistration;
-}
-
-/** What every supervisor kind offers the tree view and the host. */
-export interface SupervisorLike extends Process {
-  readonly strategy: Strategy | 'dynamic';
-  readonly maxRestarts: number;
-  readonly periodMs: number;
-  whichChildren(): ChildInfo[];
-  countChildren(): ChildCounts;
-  /** Restarts inside the current intensity window. */
-  restartsInWindow(): number;
-}
-
-interface ChildRecord {
-  spec: FullChildSpec;
-  process: Process | undefined;
-  state: ChildStatus;
-  retryTimer: TimerRef | undefined;
-  restartCount: number;
-  lastExit: ExitReason | undefined;
-}
-
-const ok = <T>(value: T): SupResult<T> => ({ ok: true, value });
-const err = (error: SupervisorError): SupResult<never> => ({ ok: false, error });
 const noproc = (name: string) => err({ code: 'noproc', message: `supervisor ${name} is not running` });
 
-function isProcess(value: unknown): value is Process {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as Process).pid === 'number' &&
-    typeof (value as Process).onExit === 'function' &&
-    typeof (value as Process).kill === 'function'
-  );
-}
-
-/** OTP restart types: does this exit call for a restart? */
-export function needsRestart(restart: RestartType, reason: ExitReason): boolean {
-  if (restart === 'permanent') return true;
-  if (restart === 'temporary') return false;
-  return !isCleanExit(reason);
-}
-
-export class Supervisor extends ProcessBase implements SupervisorLike {
+/**
+ * A static supervisor: its mailbox, the admin API, and the restart policy — which exits restart
+ * which group (restart type, strategy), within the restart intensity, with retries, giving up,
+ * and autoShutdown. The mechanics of its children (start, group restart, shutdown sequence,
+ * reports) are in its base, {@link SupervisorChildren} (supervisor-children.ts).
+ */
+export class Supervisor extends SupervisorChildren implements SupervisorLike {
   readonly strategy: Strategy;
   readonly maxRestarts: number;
   readonly periodMs: number;
   readonly autoShutdown: AutoShutdown;
-  private records: ChildRecord[] = [];
-  private readonly byPid = new Map<Pid, ChildRecord>();
   private restartTimes: number[] = [];
   private readonly mailbox: OpQueue;
-  private readonly onChildExit = (reason: ExitReason, child: Process) =>
+  protected readonly onChildExit = (reason: ExitReason, child: Process) =>
     this.mailbox.post(() => this.handleChildExit(child, reason));
 
   constructor(runtime: Runtime, name: string, flags: SupervisorFlags) {
@@ -202,7 +101,7 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
       }
     }
     for (const spec of specs) {
-      const rec = this.newRecord(spec);
+      const rec = newChildRecord(spec);
       this.records.push(rec);
       const started = await this.startRecord(rec);
       if (!started.ok) {
@@ -218,29 +117,9 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
     return ok(this);
   }
 
-  // ---- queries (synchronous snapshots of the current state) ----
+  // ---- queries (the children's own are in SupervisorChildren) ----
 
-  whichChildren(): ChildInfo[] {
-    const out: ChildInfo[] = [];
-    for (let i = this.records.length - 1; i >= 0; i--) out.push(this.info(this.records[i]!));
-    return out;
-  }
-
-  countChildren(): ChildCounts {
-    let active = 0;
-    let supervisors = 0;
-    for (const r of this.records) {
-      if (r.process?.alive) active++;
-      if (r.spec.type === 'supervisor') supervisors++;
-    }
-    return { specs: this.records.length, active, supervisors, workers: this.records.length - supervisors };
-  }
-
-  getChildSpec(id: string): SupResult<FullChildSpec> {
-    const rec = this.find(id);
-    return rec ? ok(rec.spec) : err({ code: 'notFound', message: `no child '${id}' in ${this.name}` });
-  }
-
+  /** Restarts inside the current intensity window. */
   restartsInWindow(): number {
     return restartsInWindow(this.restartTimes, this.runtime.clock.now(), this.periodMs);
   }
@@ -274,7 +153,7 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
           message: `child '${existing.spec.id}' exists but is not running`,
         });
       }
-      const rec = this.newRecord(checked.value);
+      const rec = newChildRecord(checked.value);
       this.records.push(rec);
       const started = await this.startRecord(rec);
       if (!started.ok || (started.value === undefined && rec.spec.restart === 'temporary')) this.remove(rec);
@@ -321,136 +200,7 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
     return this.mailbox.call(() => this.stopAll());
   }
 
-  protected override release(): void {
-    for (let i = this.records.length - 1; i >= 0; i--) {
-      const rec = this.records[i]!;
-      this.cancelRetry(rec);
-      const child = rec.process;
-      rec.process = undefined;
-      rec.state = 'stopped';
-      if (child) {
-        this.byPid.delete(child.pid);
-        child.kill();
-      }
-    }
-  }
-
-  // ---- internals ----
-
-  private newRecord(spec: FullChildSpec): ChildRecord {
-    return {
-      spec,
-      process: undefined,
-      state: 'stopped',
-      retryTimer: undefined,
-      restartCount: 0,
-      lastExit: undefined,
-    };
-  }
-
-  /** The child `id` if it exists and is stopped; else OTP's `notFound`, `restarting` or `running`. */
-  private stoppedChild(id: string): SupResult<ChildRecord> {
-    const rec = this.find(id);
-    if (!rec) return err({ code: 'notFound', message: `no child '${id}' in ${this.name}` });
-    if (rec.state === 'restarting')
-      return err({ code: 'restarting', message: `child '${id}' is in a restart loop` });
-    if (rec.process)
-      return err({ code: 'running', pid: rec.process.pid, message: `child '${id}' is running` });
-    return ok(rec);
-  }
-
-  private find(id: string): ChildRecord | undefined {
-    for (const r of this.records) if (r.spec.id === id) return r;
-    return undefined;
-  }
-
-  private info(r: ChildRecord): ChildInfo {
-    return {
-      id: r.spec.id,
-      pid: r.process?.pid,
-      process: r.process,
-      status: r.state,
-      type: r.spec.type,
-      restart: r.spec.restart,
-      significant: r.spec.significant,
-      restartCount: r.restartCount,
-      lastExit: r.lastExit,
-    };
-  }
-
-  private remove(rec: ChildRecord): void {
-    this.cancelRetry(rec);
-    this.records = this.records.filter((r) => r !== rec);
-  }
-
-  private cancelRetry(rec: ChildRecord): void {
-    if (rec.retryTimer) this.runtime.timers.cancel(rec.retryTimer);
-    rec.retryTimer = undefined;
-    if (rec.state === 'restarting') rec.state = 'stopped';
-  }
-
-  private async startRecord(rec: ChildRecord): Promise<SupResult<Process | undefined>> {
-    let result: StartResult;
-    try {
-      result = await rec.spec.start();
-    } catch (error) {
-      return this.startFailed(rec, toError(error));
-    }
-    if (result === null || result === undefined) {
-      rec.process = undefined;
-      rec.state = 'stopped';
-      return ok(undefined);
-    }
-    if (!isProcess(result))
-      return this.startFailed(
-        rec,
-        new Error(`start of '${rec.spec.id}' returned something that is not a process`),
-      );
-    rec.process = result;
-    rec.state = 'running';
-    this.byPid.set(result.pid, rec);
-    result.onExit(this.onChildExit);
-    const events = this.runtime.events;
-    if (events.active)
-      events.emit({
-        type: 'child.started',
-        supervisor: this.pid,
-        childId: rec.spec.id,
-        pid: result.pid,
-        childType: rec.spec.type,
-      });
-    return ok(result);
-  }
-
-  private startFailed(rec: ChildRecord, cause: Error): SupResult<never> {
-    const events = this.runtime.events;
-    if (events.active)
-      events.emit({ type: 'child.startFailed', supervisor: this.pid, childId: rec.spec.id, error: cause });
-    return err({
-      code: 'startFailed',
-      cause,
-      message: `child '${rec.spec.id}' of ${this.name} failed to start: ${cause.message}`,
-    });
-  }
-
-  /** Stops one child with its shutdown policy; its exit is not treated as a crash. */
-  private async stopRecord(rec: ChildRecord): Promise<void> {
-    const child = rec.process;
-    rec.process = undefined;
-    if (rec.state !== 'restarting') rec.state = 'stopped';
-    if (!child) return;
-    this.byPid.delete(child.pid);
-    rec.lastExit = await shutdownProcess(this.runtime, child, rec.spec.shutdown);
-  }
-
-  /** Stops every child, newest first, each with its shutdown policy. */
-  private async stopAll(): Promise<void> {
-    for (let i = this.records.length - 1; i >= 0; i--) {
-      const rec = this.records[i]!;
-      this.cancelRetry(rec);
-      await this.stopRecord(rec);
-    }
-  }
+  // ---- exits and restarts ----
 
   private async handleChildExit(child: Process, reason: ExitReason): Promise<void> {
     if (this.status !== 'running') return;
@@ -479,13 +229,7 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
       return;
     }
     rec.restartCount++;
-    const index = this.records.indexOf(rec);
-    const group =
-      this.strategy === 'oneForOne'
-        ? [rec]
-        : this.strategy === 'oneForAll'
-          ? [...this.records]
-          : this.records.slice(index);
+    const group = planRestart(this.strategy, this.records, rec);
     const failed = await this.restartGroup(group, rec);
     if (failed) {
       // OTP try_again_restart: retry later through the mailbox; each try counts as a restart.
@@ -521,39 +265,6 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
     await this.restart(rec, undefined, this.runtime.clock.now());
   }
 
-  /**
-   * Stops the group's other running members newest first (temporary bystanders are dropped,
-   * OTP R4), then starts the group in order. Returns the member that failed to start, after
-   * stopping the members this round had already started.
-   */
-  private async restartGroup(
-    group: ChildRecord[],
-    failedChild: ChildRecord,
-  ): Promise<ChildRecord | undefined> {
-    // Queries answer while this runs (we await stops and starts): mark the whole group first.
-    for (const r of group) {
-      this.cancelRetry(r);
-      if (r === failedChild || r.spec.restart !== 'temporary') r.state = 'restarting';
-    }
-    for (let i = group.length - 1; i >= 0; i--) {
-      const r = group[i]!;
-      if (r === failedChild) continue;
-      await this.stopRecord(r);
-      if (r.spec.restart === 'temporary') this.remove(r);
-    }
-    const startedNow: ChildRecord[] = [];
-    for (const r of group) {
-      if (!this.records.includes(r)) continue;
-      const res = await this.startRecord(r);
-      if (!res.ok) {
-        for (let i = startedNow.length - 1; i >= 0; i--) await this.stopRecord(startedNow[i]!);
-        return r;
-      }
-      if (res.value) startedNow.push(r);
-    }
-    return undefined;
-  }
-
   private async giveUp(rec: ChildRecord): Promise<void> {
     this.runtime.logger.error(
       `supervisor ${this.name} gave up: more than ${this.maxRestarts} restarts within ${this.periodMs} ms (last: '${rec.spec.id}')`,
@@ -584,12 +295,6 @@ export class Supervisor extends ProcessBase implements SupervisorLike {
     if (events.active)
       events.emit({ type: 'supervisor.autoShutdown', supervisor: this.pid, childId: rec.spec.id });
     await this.shutDownSelf(SHUTDOWN);
-  }
-
-  private async shutDownSelf(reason: ExitReason): Promise<void> {
-    this.status = 'stopping';
-    await this.stopAll();
-    this.exit(reason);
   }
 }
 
