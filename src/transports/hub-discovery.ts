@@ -3,7 +3,8 @@
  * dropped and counted), the adoption policy (`manual` waits for the operator; `auto` adopts a
  * known kind at a bounded rate per minute, the rest wait as `adoptionPaused`), and new devices
  * announced one by one up to a budget per minute, the rest summed up. An unknown device never
- * reaches the store by itself.
+ * reaches the store by itself. The list is src/transports/discovered-list.ts (the Homie and
+ * Sparkplug bridges list theirs in it too); the budgets are src/transports/minute-budget.ts.
  *
  * @example
  * const discovery = createHubDiscovery({ runtime, fleet, adopt: 'manual', …, session, forget, logEvent, countError, handle });
@@ -14,8 +15,11 @@ import type { Fleet } from '../devices/fleet.js';
 import type { AdoptOutcome, Sighting } from '../devices/sighting.js';
 import type { JsonValue } from '../lib/json.js';
 import type { Runtime } from '../runtime/runtime.js';
+import type { DiscoveredList, DiscoveredListStats, ReadonlyDiscoveredList } from './discovered-list.js';
+import { createDiscoveredList } from './discovered-list.js';
 import type { LinkHandle, Session } from './link-session.js';
-import type { DeviceId, Message } from './protocol.js';
+import { createMinuteBudget, MINUTE_MS } from './minute-budget.js';
+import type { DeviceId, HelloMessage, Message } from './protocol.js';
 
 /** A device that said hello and is not in the fleet. */
 export type DiscoveredDevice = Sighting;
@@ -40,90 +44,22 @@ export interface HubDiscoveryOptions {
 
 export interface HubDiscovery {
   /** The list itself (the hub reads it to keep a message's order behind an adoption). */
-  readonly discovered: ReadonlyMap<string, DiscoveredDevice>;
+  readonly discovered: ReadonlyDiscoveredList<DiscoveredDevice>;
   /** A message of a device the fleet does not know. */
   unknownDevice(id: DeviceId, m: Message, link: LinkHandle): void;
   list(): DiscoveredDevice[];
-  stats(): { readonly listed: number; readonly dropped: number; readonly unannounced: number };
+  stats(): DiscoveredListStats;
   /** Adopts a discovered device into the fleet (manual adoption). */
   adopt(id: string): Promise<AdoptResult>;
 }
 
 export function createHubDiscovery(options: HubDiscoveryOptions): HubDiscovery {
-  const { runtime, fleet, session, forget, logEvent, countError, handle } = options;
+  const { runtime, fleet, session, logEvent, countError, handle } = options;
   const log = runtime.logger;
   const adoptMode = options.adopt;
-  const maxDiscovered = options.maxDiscovered;
-  const announceBudget = options.announcementsPerMinute;
-  const autoAdoptPerMinute = options.autoAdoptPerMinute;
-  const discovered = new Map<string, DiscoveredDevice>();
-  let discoveredDropped = 0;
-  let unannounced = 0;
-  let announceWindow: { announced: number; suppressed: number } | undefined;
-  let adoptWindow: { adopted: number; paused: number } | undefined;
   const now = () => runtime.clock.wallNow();
-
-  /** Past the list's bound the oldest entry goes (with its session: the fleet does not know it). */
-  function makeRoomInDiscovered(): void {
-    while (discovered.size >= maxDiscovered) {
-      const oldest = discovered.keys().next().value;
-      if (oldest === undefined) return;
-      discovered.delete(oldest);
-      if (!fleet.has(oldest)) forget(oldest);
-      discoveredDropped++;
-    }
-  }
-
-  /** Whether one more device may be adopted automatically this minute; past the budget, one alarm. */
-  function mayAutoAdopt(): boolean {
-    if (!adoptWindow) {
-      const w = { adopted: 0, paused: 0 };
-      adoptWindow = w;
-      runtime.clock.setTimeout(() => {
-        adoptWindow = undefined;
-        if (w.paused > 0)
-          log.warn('automatic adoption resumes', { waitingForOperator: w.paused, windowMs: 60_000 });
-      }, 60_000);
-    }
-    if (adoptWindow.adopted < autoAdoptPerMinute) {
-      adoptWindow.adopted++;
-      return true;
-    }
-    if (adoptWindow.paused++ === 0) {
-      log.warn(`adoption paused: ${autoAdoptPerMinute} new devices in 60 s; the rest wait for an operator`, {
-        budget: autoAdoptPerMinute,
-        windowMs: 60_000,
-      });
-      logEvent('fleet.adoptionPaused', undefined, { newDevices: autoAdoptPerMinute, windowMs: 60_000 });
-    }
-    return false;
-  }
-
-  /** Whether one more new device may be announced this minute; the rest are summed up when it ends. */
-  function mayAnnounce(): boolean {
-    if (!announceWindow) {
-      const w = { announced: 0, suppressed: 0 };
-      announceWindow = w;
-      runtime.clock.setTimeout(() => {
-        announceWindow = undefined;
-        if (w.suppressed === 0) return;
-        log.warn('more new devices were discovered than announced one by one', {
-          count: w.suppressed,
-          windowMs: 60_000,
-          listed: discovered.size,
-          dropped: discoveredDropped,
-        });
-        logEvent('device.discoveredSummary', undefined, { count: w.suppressed, windowMs: 60_000 });
-      }, 60_000);
-    }
-    if (announceWindow.announced < announceBudget) {
-      announceWindow.announced++;
-      return true;
-    }
-    announceWindow.suppressed++;
-    unannounced++;
-    return false;
-  }
+  const discovered = hubDiscoveredList(options);
+  const autoAdoptions = autoAdoptionBudget(runtime, logEvent, options.autoAdoptPerMinute);
 
   function unknownDevice(id: DeviceId, m: Message, link: LinkHandle): void {
     if (m.type === 'status') {
@@ -148,7 +84,7 @@ export function createHubDiscovery(options: HubDiscoveryOptions): HubDiscovery {
     const known = fleet.kinds.has(m.kind);
     const prev = discovered.get(id);
     const paused =
-      known && adoptMode === 'auto' && (prev ? prev.reason === 'adoptionPaused' : !mayAutoAdopt());
+      known && adoptMode === 'auto' && (prev ? prev.reason === 'adoptionPaused' : !autoAdoptions.take());
     const entry: DiscoveredDevice = {
       id,
       kind: m.kind,
@@ -159,23 +95,17 @@ export function createHubDiscovery(options: HubDiscoveryOptions): HubDiscovery {
       reason: !known ? 'unknownKind' : paused ? 'adoptionPaused' : 'manual',
     };
     if (!known || adoptMode === 'manual' || paused) {
-      if (!prev) {
-        makeRoomInDiscovered();
-        if (mayAnnounce()) {
-          log.info(known ? 'new device waits for adoption' : 'new device of an unknown kind', {
-            deviceId: id,
-            kind: m.kind,
-            via: link.via,
-          });
-          logEvent('device.discovered', id, { kind: m.kind, via: link.via, reason: entry.reason });
-        }
-      }
-      discovered.set(id, entry);
+      discovered.add(id, entry);
       const s = session(id);
       s.hello = m;
       s.link = link;
       return;
     }
+    adoptNow(id, m, link, entry);
+  }
+
+  /** Automatic adoption: the device's messages wait behind it (`pending`), its hello goes first. */
+  function adoptNow(id: DeviceId, m: HelloMessage, link: LinkHandle, entry: DiscoveredDevice): void {
     const s = session(id);
     s.pending = fleet
       .addDevice({ id, kind: m.kind, name: id })
@@ -198,7 +128,7 @@ export function createHubDiscovery(options: HubDiscoveryOptions): HubDiscovery {
     discovered,
     unknownDevice,
     list: () => [...discovered.values()],
-    stats: () => ({ listed: discovered.size, dropped: discoveredDropped, unannounced }),
+    stats: () => discovered.stats(),
     async adopt(id: string): Promise<AdoptResult> {
       const d = discovered.get(id);
       if (!d)
@@ -214,4 +144,69 @@ export function createHubDiscovery(options: HubDiscoveryOptions): HubDiscovery {
       return { ok: true };
     },
   };
+}
+
+/**
+ * The hub's list: bounded by `maxDiscovered` (a dropped device's session goes too, unless the
+ * fleet knows it), new devices announced up to `announcementsPerMinute`, the rest summed up.
+ */
+function hubDiscoveredList(options: HubDiscoveryOptions): DiscoveredList<DiscoveredDevice> {
+  const { runtime, fleet, forget, logEvent } = options;
+  const log = runtime.logger;
+  return createDiscoveredList<DiscoveredDevice>({
+    clock: runtime.clock,
+    max: options.maxDiscovered,
+    announcementsPerMinute: options.announcementsPerMinute,
+    // Past the list's bound the oldest entry goes, with its session: the fleet does not know it.
+    dropped: (id) => {
+      if (!fleet.has(id)) forget(id);
+    },
+    announce: (id, d) => {
+      log.info(
+        d.reason === 'unknownKind' ? 'new device of an unknown kind' : 'new device waits for adoption',
+        {
+          deviceId: id,
+          kind: d.kind,
+          via: d.via,
+        },
+      );
+      logEvent('device.discovered', id, { kind: d.kind, via: d.via, reason: d.reason });
+    },
+    summarize: (count, stats) => {
+      log.warn('more new devices were discovered than announced one by one', {
+        count,
+        windowMs: MINUTE_MS,
+        listed: stats.listed,
+        dropped: stats.dropped,
+      });
+      logEvent('device.discoveredSummary', undefined, { count, windowMs: MINUTE_MS });
+    },
+  });
+}
+
+/**
+ * Automatic adoption at a bounded rate: past `perMinute` new devices in a minute it pauses until
+ * the minute ends (one alarm, logged and written), and the rest wait for an operator.
+ */
+function autoAdoptionBudget(
+  runtime: Runtime,
+  logEvent: HubDiscoveryOptions['logEvent'],
+  perMinute: number,
+): { take(): boolean } {
+  const log = runtime.logger;
+  return createMinuteBudget({
+    clock: runtime.clock,
+    perMinute,
+    exceeded: () => {
+      log.warn(`adoption paused: ${perMinute} new devices in 60 s; the rest wait for an operator`, {
+        budget: perMinute,
+        windowMs: MINUTE_MS,
+      });
+      logEvent('fleet.adoptionPaused', undefined, { newDevices: perMinute, windowMs: MINUTE_MS });
+    },
+    ended: (paused) => {
+      if (paused > 0)
+        log.warn('automatic adoption resumes', { waitingForOperator: paused, windowMs: MINUTE_MS });
+    },
+  });
 }
