@@ -361,7 +361,16 @@ export interface SystemStats {
     readonly connected: boolean;
     readonly embedded: boolean;
     /** What the embedded broker refused strangers and devices (connect, publish, subscribe); zeros for an external broker. */
-    readonly refused: { readonly connect: number; readonly publish: number; readonly subscribe: number };
+    readonly refused: {
+      readonly connect: number;
+      readonly publish: number;
+      readonly subscribe: number;
+      /**
+       * The clients refused most recently, newest first (at most 20), each with its counts and its
+       * last reason (`badCredentials`, an ACL message, …); absent for an external broker.
+       */
+      readonly clients?: readonly BrokerRefusedClient[];
+    };
   };
   /**
    * Device messages that reached the host and were not stored, by cause (the store's code: e.g.
@@ -372,6 +381,17 @@ export interface SystemStats {
   /** Telemetry points not stored again because the store had them (device, boot, seq): at most once. */
   readonly duplicatesIgnored: number;
   readonly heapUsedBytes: number;
+}
+
+/** One client the embedded broker refused (its client id and username as the client sent them, cut at 128 characters). */
+export interface BrokerRefusedClient {
+  readonly clientId: string;
+  readonly username: string | null;
+  readonly connect: number;
+  readonly publish: number;
+  readonly subscribe: number;
+  readonly lastAt: number;
+  readonly lastReason: string;
 }
 
 export interface DiscoveredView {

@@ -64,6 +64,15 @@ describe("the app's embedded broker", () => {
       if (!r.ok) throw new Error(r.error.message);
       const stats = r.value as SystemStats;
       expect(stats.broker.refused.connect).toBe(refusals.connect);
+      // Shown per client (issue 12 §1): who was refused, how often, and why, last.
+      const spy = stats.broker.refused.clients?.find((c) => c.clientId === 'spy');
+      expect(spy).toMatchObject({ username: null, connect: 1, publish: 0, subscribe: 0 });
+      expect(spy?.lastReason).toBe('noCredentials');
+      expect(stats.broker.refused.clients?.find((c) => c.clientId === 'demo-m001')).toMatchObject({
+        username: 'demo-m001',
+        connect: 1,
+        lastReason: 'badCredentials',
+      });
       expect(stats.dataLoss).toEqual({ total: 0, byCause: {} });
     } finally {
       api.close();

@@ -197,13 +197,40 @@ function Card({
   );
 }
 
-/** What the broker refused: strangers and devices reaching past their ACL (accounts and ACL on). */
+/** `n` and its noun, singular for one; empty for none. */
+function counted(n: number, one: string, many: string): string {
+  return n === 0 ? '' : `${formatNumber(n)} ${n === 1 ? one : many}`;
+}
+
+/** What the broker refused: strangers and devices reaching past their ACL (accounts and ACL on), and who. */
 function Refused({ refused }: { refused: SystemStats['broker']['refused'] }) {
   const total = refused.connect + refused.publish + refused.subscribe;
+  const clients = refused.clients ?? [];
   return (
     <div className={`small-text ${total > 0 ? 'tone-text-warn' : 'muted'}`} data-testid="broker-refused">
       refused: {formatNumber(refused.connect)} connects · {formatNumber(refused.publish)} publishes ·{' '}
       {formatNumber(refused.subscribe)} subscribes
+      {clients.length > 0 ? (
+        <details data-testid="broker-refused-clients">
+          <summary>by client (latest {clients.length})</summary>
+          <ul className="mono">
+            {clients.map((c) => (
+              <li key={c.clientId} title={`last at ${new Date(c.lastAt).toISOString()}`}>
+                {c.clientId}
+                {c.username !== null && c.username !== c.clientId ? ` (user ${c.username})` : ''}:{' '}
+                {[
+                  counted(c.connect, 'connect', 'connects'),
+                  counted(c.publish, 'publish', 'publishes'),
+                  counted(c.subscribe, 'subscribe', 'subscribes'),
+                ]
+                  .filter(Boolean)
+                  .join(' · ')}{' '}
+                — {c.lastReason}
+              </li>
+            ))}
+          </ul>
+        </details>
+      ) : null}
     </div>
   );
 }

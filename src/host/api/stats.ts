@@ -1,7 +1,7 @@
 /**
  * The system figures (contract `stats`): devices online and failed, processes under the root,
  * the ingest rate over the last 10 s, restarts, command round-trip percentiles, queues, broker
- * (with what it refused), data lost on the way to the store by cause, duplicates ignored.
+ * (with what it refused, in total and per client), data lost on the way to the store by cause, duplicates ignored.
  *
  * @example
  * const stats = createStats(app, live);
@@ -20,9 +20,18 @@ export function percentile(sorted: readonly number[], p: number): number | null 
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? null;
 }
 
+/** Clients listed one by one in the figures (the broker keeps more; the totals count them all). */
+const REFUSED_CLIENTS_SHOWN = 20;
+
 function refusedByBroker(app: App): SystemStats['broker']['refused'] {
   const r = app.broker?.refusals();
-  return { connect: r?.connect ?? 0, publish: r?.publish ?? 0, subscribe: r?.subscribe ?? 0 };
+  if (!r) return { connect: 0, publish: 0, subscribe: 0 };
+  return {
+    connect: r.connect,
+    publish: r.publish,
+    subscribe: r.subscribe,
+    clients: r.clients.slice(0, REFUSED_CLIENTS_SHOWN).map((c) => ({ ...c })),
+  };
 }
 
 function dataLossOf(lost: Readonly<Record<string, number>>): SystemStats['dataLoss'] {
