@@ -5,6 +5,10 @@
  * - Every message goes out as one frame, `encodeFrame(encodeMessage(msg))`, which already
  *   starts with the recommended leading 0x00. Incoming bytes go through `createDeframer`; frames
  *   that decode to `cmd` or `fw.*` reach the device, anything else is counted and dropped.
+ * - Binary chunk frames (docs/protocol.md §7.1): by default the device lists `fw.binary` in its
+ *   hello and takes `fw.chunk` as a binary frame (serial-fw-frame.ts); it answers with the usual
+ *   JSON `fw.ack`. With `binaryChunks: false` it is a device that predates them: no `fw.binary`,
+ *   JSON only, and a binary frame is a bad message (counted, not answered).
  * - `hello` is sent whenever the port opens (after boot, after a reconnect) and whenever the host
  *   sends the `hello` command. Note that a serial port flushes its input when it is opened, so a
  *   hello sent before the host opened its end is lost: the host sends the `hello` command on open.
@@ -33,6 +37,7 @@ import type { Deframer } from '../transports/framing.js';
 import { createDeframer, encodeFrame } from '../transports/framing.js';
 import type { Message } from '../transports/protocol.js';
 import { decodeMessage, directionOf, encodeMessage } from '../transports/protocol.js';
+import { decodeSerialPayload, FW_BINARY_CAPABILITY, isBinaryPayload } from '../transports/serial-fw-frame.js';
 import type { SimDeviceOptions } from './sim-device.js';
 import { SimDevice } from './sim-device.js';
 
@@ -57,6 +62,11 @@ export interface SerialSimDeviceOptions extends Omit<SimDeviceOptions, 'hooks'> 
    * off (a pty runs as fast as the machine).
    */
   readonly paceBaud?: number;
+  /**
+   * List `fw.binary` in hello and take `fw.chunk` as binary frames; default true. False: JSON
+   * chunks only, as a device written before the binary frame.
+   */
+  readonly binaryChunks?: boolean;
 }
 
 /** Runs queued steps one after the other, each once its bytes would have crossed the line. */
@@ -112,6 +122,8 @@ export interface SerialSimDeviceStats {
   frameErrors: number;
   /** Intact frames that held no valid host → device message. */
   badMessages: number;
+  /** Binary `fw.chunk` frames taken in (valid ones; a refused one counts in `badMessages`). */
+  binaryChunks: number;
 }
 
 export interface SerialSimDevice {
@@ -143,6 +155,7 @@ class SerialSimDeviceImpl implements SerialSimDevice {
     garbageBytes: 0,
     frameErrors: 0,
     badMessages: 0,
+    binaryChunks: 0,
   };
   lastError: Error | undefined;
 
@@ -158,13 +171,19 @@ class SerialSimDeviceImpl implements SerialSimDevice {
   private openWaiters: (() => void)[] = [];
   private readonly paceOut: LinePacer | undefined;
   private readonly paceIn: LinePacer | undefined;
+  private readonly binary: boolean;
 
   constructor(
     readonly path: string,
     options: SerialSimDeviceOptions,
   ) {
     this.o = options;
-    this.device = new SimDevice({ ...options, hooks: { onBoot: () => this.onBoot() } });
+    this.binary = options.binaryChunks ?? true;
+    const extraCapabilities = [
+      ...(options.extraCapabilities ?? []),
+      ...(this.binary ? [FW_BINARY_CAPABILITY] : []),
+    ];
+    this.device = new SimDevice({ ...options, extraCapabilities, hooks: { onBoot: () => this.onBoot() } });
     this.id = this.device.id;
     const baud = options.paceBaud ?? 0;
     if (baud > 0) {
@@ -319,11 +338,13 @@ class SerialSimDeviceImpl implements SerialSimDevice {
   }
 
   private onFrame(payload: Uint8Array): void {
-    const r = decodeMessage(payload);
+    const binary = this.binary && isBinaryPayload(payload);
+    const r = this.binary ? decodeSerialPayload(payload) : decodeMessage(payload);
     if (!r.ok || directionOf(r.value.type) !== 'toDevice') {
       this.stats.badMessages++;
       return;
     }
+    if (binary) this.stats.binaryChunks++;
     this.device.receive(r.value);
   }
 

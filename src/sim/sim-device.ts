@@ -106,7 +106,8 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
   readonly heartbeatMs: number;
   readonly bootDelayMs: number;
   readonly maxImageBytes: number;
-  readonly capabilities: readonly string[] = [...SIM_ACTIONS, 'fw'];
+  /** What `hello` lists: the actions, `fw`, then `extraCapabilities`. */
+  readonly capabilities: readonly string[];
   private readonly replies = new ReplyCache();
   /** How many times each `cmdId` was really executed (duplicates and expired commands don't count). */
   readonly executed: Map<string, number> = this.replies.executed;
@@ -158,6 +159,7 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
     this.heartbeatMs = o.heartbeatMs;
     this.bootDelayMs = o.bootDelayMs;
     this.maxImageBytes = o.maxImageBytes;
+    this.capabilities = [...SIM_ACTIONS, 'fw', ...(options.extraCapabilities ?? [])];
     this.bootValue = o.boot;
     this.flash = new SimFirmware(o.firmware, this.maxImageBytes);
     this.defaultMetrics = randomWalkMetrics(o.random);

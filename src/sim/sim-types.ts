@@ -50,6 +50,11 @@ export interface SimDeviceOptions {
   readonly maxImageBytes?: number;
   /** Faults active from power-on. */
   readonly faults?: SimFaults;
+  /**
+   * Capabilities listed in `hello` after the built-in ones (the actions and `fw`): names, as in
+   * docs/protocol.md §2. The serial adapter adds `fw.binary` here when it takes binary chunk frames.
+   */
+  readonly extraCapabilities?: readonly string[];
   /** Set by the transport adapters. */
   readonly hooks?: SimDeviceHooks;
 }

@@ -14,6 +14,7 @@
  *   writeTimeoutMs: 2000, isRunning, onFrame, onFrameError, onLoss, onWriteError });
  * io.attach();
  * io.send(encodeMessage(cmd)); // queued, framed, written in order
+ * io.sendFrame(encodeFwChunkFrame(chunk)); // a frame encoded already, in the same queue
  * await io.close();
  */
 import type { SerialPort } from 'serialport';
@@ -112,7 +113,11 @@ export class SerialFrameIo {
 
   /** Frames `payload` and queues it; writes go out one at a time in the order sent. */
   send(payload: Uint8Array): void {
-    const frame = encodeFrame(payload);
+    this.sendFrame(encodeFrame(payload));
+  }
+
+  /** Queues a frame encoded already (delimiters included), in order with {@link send}. */
+  sendFrame(frame: Uint8Array): void {
     this.queue.push(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
     this.pump();
   }

@@ -10,6 +10,11 @@
  * identified itself yet, since a device that missed the first `hello` command would otherwise
  * never be identified), and after `silenceMs` it exits with `silent`.
  *
+ * A device whose latest `hello` lists the capability `fw.binary` gets every `fw.chunk` as a binary
+ * frame (serial-fw-frame.ts, docs/protocol.md §7.1): the image bytes as they are, no base64 and no
+ * JSON. Any other device gets the JSON `fw.chunk` as before. Callers send the same message either
+ * way; the link picks the encoding.
+ *
  * Bad input never costs the link: a bad frame or a bad message is counted, reported to
  * `onError`, and the next frame is read as usual. The deframer stores at most `maxFrameBytes`,
  * so megabytes of line noise without a delimiter keep memory flat.
@@ -44,14 +49,8 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { TimerRef } from '../runtime/timers.js';
 import type { FrameError } from './framing.js';
 import type { CommandMessage, DeviceId, Message, Result } from './protocol.js';
-import {
-  CHANNELS,
-  channelFor,
-  decodeMessage,
-  encodeMessage,
-  newCommandId,
-  ProtocolError,
-} from './protocol.js';
+import { CHANNELS, channelFor, encodeMessage, newCommandId, ProtocolError } from './protocol.js';
+import { decodeSerialPayload, encodeFwChunkFrame, FW_BINARY_CAPABILITY } from './serial-fw-frame.js';
 import type { SerialLinkError, SerialLinkExitCode, SerialSendError } from './serial-link-errors.js';
 import { SerialLinkExitError } from './serial-link-errors.js';
 import { SerialFrameIo } from './serial-link-io.js';
@@ -92,6 +91,8 @@ export interface SerialLinkStats {
   readonly lastRxAt: number | null;
   /** Frames waiting to be written (one of them may be on its way). */
   readonly writeQueue: number;
+  /** Whether `fw.chunk` goes as a binary frame: the device's latest hello listed `fw.binary`. */
+  readonly binaryChunks: boolean;
 }
 
 /** The link process. Made by {@link startSerialLink}. */
@@ -104,6 +105,8 @@ export class SerialLink extends ProcessBase {
   /** The port, its frames and its write queue. */
   private readonly io: SerialFrameIo;
   private identified: DeviceId | undefined;
+  /** The device's latest hello listed `fw.binary`: `fw.chunk` goes as a binary frame. */
+  private binaryChunks = false;
   private readonly errorCounts: Record<string, number> = {};
   private lastRxAt: number | null = null;
   /** Monotonic time of the last intact frame (or of the open). */
@@ -170,14 +173,15 @@ export class SerialLink extends ProcessBase {
     if (spec && spec.direction !== 'toDevice') {
       return sendFailure('wrongDirection', `'${type}' is a device → host message; the host cannot send it`);
     }
-    let payload: Uint8Array;
     try {
-      payload = encodeMessage(message, { maxBytes: this.settings.maxPayloadBytes });
+      const maxBytes = this.settings.maxPayloadBytes;
+      if (message.type === 'fw.chunk' && this.binaryChunks)
+        this.io.sendFrame(encodeFwChunkFrame(message, { maxBytes }));
+      else this.io.send(encodeMessage(message, { maxBytes }));
     } catch (error) {
       if (error instanceof ProtocolError) return sendFailure('badMessage', error.message);
       throw error;
     }
-    this.io.send(payload);
     return { ok: true, value: undefined };
   }
 
@@ -195,6 +199,7 @@ export class SerialLink extends ProcessBase {
       errors: { ...this.errorCounts },
       lastRxAt: this.lastRxAt,
       writeQueue: this.io.queued,
+      binaryChunks: this.binaryChunks,
     };
   }
 
@@ -214,7 +219,8 @@ export class SerialLink extends ProcessBase {
   private onFrame(payload: Uint8Array): void {
     this.lastRxMono = this.runtime.clock.now();
     this.lastRxAt = this.runtime.clock.wallNow();
-    const r = decodeMessage(payload, { maxBytes: this.settings.maxPayloadBytes });
+    // A binary frame from the device decodes too, so an echoed fw.chunk is named wrongDirection below.
+    const r = decodeSerialPayload(payload, { maxBytes: this.settings.maxPayloadBytes });
     if (!r.ok) {
       const base = { code: r.error.code, message: `refused message on ${this.path}: ${r.error.message}` };
       this.reportError(r.error.field === undefined ? base : { ...base, field: r.error.field });
@@ -245,6 +251,8 @@ export class SerialLink extends ProcessBase {
         this.fail('deviceMismatch', text);
         return;
       }
+      // Every hello says it afresh: a device rolled back to firmware without it gets JSON again.
+      this.binaryChunks = message.capabilities.includes(FW_BINARY_CAPABILITY);
     }
     try {
       this.options.onMessage(message, this);
