@@ -45,6 +45,7 @@ import { latestHandlers } from './latest.js';
 import type { LiveFigures } from './live.js';
 import { processInfoHandlers } from './process-info.js';
 import { rolloutHandlers } from './rollouts.js';
+import { routeToOwners } from './routed.js';
 import { settingsHandlers } from './settings.js';
 import type { FoundProcess } from './tree.js';
 import { isSupervisor } from './tree.js';
@@ -95,7 +96,8 @@ const FLEET_CODES: Record<string, string> = {
 };
 
 export function createHandlers(ctx: ApiContext): Handlers {
-  return {
+  // In a cluster, calls on another instance's device go to its owner (src/host/api/routed.ts).
+  return routeToOwners(ctx.app, {
     ...queryHandlers(ctx),
     ...operatorHandlers(ctx),
     ...firmwareHandlers(ctx.app),
@@ -125,7 +127,7 @@ export function createHandlers(ctx: ApiContext): Handlers {
       list: () => discoveredEverywhere(ctx.app),
       adopt: (id) => adoptAnywhere(ctx.app, id),
     }),
-  };
+  });
 }
 
 /** Reads: the tree, devices, one device, telemetry, events, commands, health, stats, kinds. */
