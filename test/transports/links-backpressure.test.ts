@@ -1,9 +1,14 @@
 /**
- * Issue 12 §0 on the real stack: a device floods the embedded aedes broker with telemetry past
- * what a real SQLite store with a small write buffer commits; the host's MQTT link must pause
- * reading instead of dropping, and whatever a bound still drops must be counted with its cause.
- * Every point sent is either in the store or in `links.mqtt.stats().lost`.
+ * Issue 12 §0 on the real stack: a device floods the embedded aedes broker (and a private
+ * Mosquitto, when installed) with telemetry past what a real SQLite store with a small write
+ * buffer commits; the host's MQTT link must pause reading instead of dropping, and whatever a
+ * bound still drops must be counted with its cause. Every point sent is either in the store or in
+ * `links.mqtt.stats().lost`.
  */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { connectAsync } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,7 +24,7 @@ import type { Links } from '../../src/transports/links.js';
 import { createLinks } from '../../src/transports/links.js';
 import type { TelemetryMessage } from '../../src/transports/protocol.js';
 import { tempDir } from '../store/helpers.js';
-import { waitFor } from './helpers.js';
+import { freePort, waitFor } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -70,8 +75,8 @@ async function startHost(url: string, maxPendingIngest: number, bufferMax: numbe
   return { runtime, store, fleet, links };
 }
 
-/** Publishes `n` telemetry messages (one point each) as fast as the client writes them, QoS 0. */
-async function flood(client: MqttClient, n: number): Promise<void> {
+/** Publishes `n` telemetry messages (one point each) as fast as the client writes them, QoS 0 or 1. */
+async function flood(client: MqttClient, n: number, qos: 0 | 1 = 0): Promise<void> {
   for (let seq = 1; seq <= n; seq++) {
     const m: TelemetryMessage = {
       v: 1,
@@ -81,7 +86,7 @@ async function flood(client: MqttClient, n: number): Promise<void> {
       ts: 1_700_000_000_000 + seq,
       values: { n: seq },
     };
-    client.publish('fleetvisor/v1/flood-1/telemetry', JSON.stringify(m));
+    client.publish('fleetvisor/v1/flood-1/telemetry', JSON.stringify(m), { qos });
     if (seq % 500 === 0) await new Promise((resolve) => setImmediate(resolve));
   }
   await client.publishAsync('fleetvisor/v1/flood-1/x-end', 'end'); // the flood has left the client
@@ -136,3 +141,67 @@ describe('links under a telemetry flood past the store (issue 12 §0), on aedes 
     expect((await stored(host)) + lostTotal).toBe(N);
   });
 });
+
+const MOSQUITTO = '/usr/sbin/mosquitto';
+
+/** A private Mosquitto (the shared one is not flooded) that queues whatever its slow subscriber has not read. */
+async function privateMosquitto(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'fv-flood-mosquitto-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  // max_queued_messages 0: no bound on the host's queue at the broker, so any loss is the host's.
+  writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      'max_queued_messages 0',
+      '',
+    ].join('\n'),
+  );
+  const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  );
+  const url = `mqtt://127.0.0.1:${port}`;
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const probe = await connectAsync(url, { reconnectPeriod: 0, connectTimeout: 500 }).catch(() => undefined);
+    if (probe) {
+      await probe.endAsync(true);
+      return url;
+    }
+    if (Date.now() > deadline || proc.exitCode !== null) throw new Error('mosquitto did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.runIf(existsSync(MOSQUITTO))(
+  'links under a telemetry flood past the store (issue 12 §0), on Mosquitto',
+  () => {
+    it('pauses reading while the store catches up: every QoS 1 point of the flood is stored, none lost', async () => {
+      const url = await privateMosquitto();
+      const host = await startHost(url, 50, 200);
+      const device = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 });
+      cleanups.push(() => device.endAsync(true));
+      await flood(device, N, 1);
+      await waitFor(
+        () => (host.links.mqtt?.stats().received ?? 0) >= N,
+        60_000,
+        'the host to receive the flood',
+      );
+      await waitFor(() => host.links.mqtt?.stats().pendingIngest === 0, 30_000, 'every write to settle');
+      const stats = host.links.mqtt!.stats();
+      expect(stats.lost).toEqual({});
+      expect(stats.pauses).toBeGreaterThan(0);
+      expect(await stored(host)).toBe(N);
+    });
+  },
+);
