@@ -25,45 +25,32 @@
  * const reads = tasks.asyncStream(devices, (d, signal) => readVersion(d, signal), { maxConcurrency: 4 });
  * for await (const r of reads) if (r.ok) versions.push(r.value);
  */
-import type { Result } from '../lib/result.js';
 import type { ExitReason } from './exit-reason.js';
-import { formatExitReason, NORMAL, toError } from './exit-reason.js';
 import type { Pid, Shutdown } from './process.js';
 import { ProcessBase, shutdownProcess } from './process.js';
 import type { Runtime } from './runtime.js';
+import type { StartTaskResult, TaskFn, TaskOptions, TaskResult } from './task-process.js';
+import {
+  checkShutdown,
+  DEFAULT_AWAIT_TIMEOUT_MS,
+  DEFAULT_TASK_SHUTDOWN_MS,
+  exited,
+  TaskProcess,
+} from './task-process.js';
+import type { AsyncStreamOptions } from './task-stream.js';
+import { TaskStream } from './task-stream.js';
 import type { TimerRef } from './timers.js';
 
-export const DEFAULT_TASK_SHUTDOWN_MS = 5000;
-export const DEFAULT_AWAIT_TIMEOUT_MS = 5000;
-
-export type TaskFn<T> = (signal: AbortSignal) => T | Promise<T>;
-
-export interface TaskOptions {
-  /** Display name; defaults to `<supervisor name>:task`. */
-  readonly name?: string;
-  /** How long a stop waits before killing: ms, `'infinity'` or `'brutalKill'`. Default 5000. */
-  readonly shutdown?: Shutdown;
-}
-
-/**
- * - `maxChildren`: the supervisor already runs `maxChildren` tasks;
- * - `noproc`: the supervisor is stopping or has exited;
- * - `timeout`: no result within the wait (the task may still be running);
- * - `exited`: the task failed, was stopped or was killed; `reason` says which.
- */
-export type TaskErrorCode = 'maxChildren' | 'noproc' | 'timeout' | 'exited';
-export interface TaskError {
-  readonly code: TaskErrorCode;
-  readonly message: string;
-  /** Set for `exited`. */
-  readonly reason?: ExitReason;
-}
-export type TaskResult<T> = Result<T, TaskError>;
-
-export type StartTaskResult<T> = Result<
-  TaskProcess<T>,
-  TaskError & { readonly code: 'maxChildren' | 'noproc' }
->;
+export type {
+  StartTaskResult,
+  TaskError,
+  TaskErrorCode,
+  TaskFn,
+  TaskOptions,
+  TaskResult,
+} from './task-process.js';
+export { DEFAULT_AWAIT_TIMEOUT_MS, DEFAULT_TASK_SHUTDOWN_MS, TaskProcess } from './task-process.js';
+export type { AsyncStreamOptions } from './task-stream.js';
 
 /** A task started with {@link TaskSupervisorProcess.asyncNolink}. */
 export interface TaskHandle<T> {
@@ -73,21 +60,6 @@ export interface TaskHandle<T> {
   await(timeoutMs?: number): Promise<TaskResult<T>>;
   /** Stops the task (Elixir `Task.shutdown`) and resolves with its result, `ok` if it had finished. */
   shutdown(shutdown?: Shutdown): Promise<TaskResult<T>>;
-}
-
-export interface AsyncStreamOptions {
-  /** Tasks running at once; default 2. */
-  readonly maxConcurrency?: number;
-  /** Per task, from its start; default 5000 (may be Infinity). */
-  readonly timeoutMs?: number;
-  /**
-   * `exit` (default): a timeout ends the stream: the timed-out item's result is the last one
-   * yielded and every running task is killed. `killTask`: that task is killed, its item yields
-   * `timeout`, the stream goes on.
-   */
-  readonly onTimeout?: 'exit' | 'killTask';
-  /** Yield in input order (default) or as tasks finish. */
-  readonly ordered?: boolean;
 }
 
 export interface TaskSupervisorOptions {
@@ -105,115 +77,6 @@ export interface TaskChildCounts {
   readonly active: number;
   readonly supervisors: number;
   readonly workers: number;
-}
-
-const isThenable = <T>(value: T | PromiseLike<T>): value is PromiseLike<T> =>
-  typeof (value as PromiseLike<T> | null)?.then === 'function';
-
-function checkShutdown(shutdown: Shutdown, field: string): void {
-  if (shutdown === 'brutalKill' || shutdown === 'infinity') return;
-  if (typeof shutdown !== 'number' || !Number.isFinite(shutdown) || shutdown < 0)
-    throw new RangeError(`${field} must be 'brutalKill', 'infinity' or ms >= 0, got ${String(shutdown)}`);
-}
-
-function abortError(name: string, reason: ExitReason): Error {
-  const error = new Error(`task ${name} ${formatExitReason(reason)}`);
-  error.name = 'AbortError';
-  return error;
-}
-
-function exited<T>(name: string, reason: ExitReason): TaskResult<T> {
-  return {
-    ok: false,
-    error: { code: 'exited', message: `task ${name} exited: ${formatExitReason(reason)}`, reason },
-  };
-}
-
-/** A running task (kind `task`, always temporary). */
-export class TaskProcess<T = unknown> extends ProcessBase {
-  /** Aborted when the task is stopped or killed. */
-  readonly signal: AbortSignal;
-  /** Monotonic start time (clock.now()). */
-  readonly startedAtMs: number;
-  readonly shutdown: Shutdown;
-  private readonly controller = new AbortController();
-  private readonly settled: Promise<void>;
-  private markSettled: () => void = () => {};
-
-  /** Internal: use {@link TaskSupervisorProcess.startChild} and friends. */
-  constructor(
-    runtime: Runtime,
-    supervisor: Pid,
-    name: string,
-    shutdown: Shutdown,
-    fn: TaskFn<T>,
-    onValue: ((value: T) => void) | undefined,
-    private readonly reportCrash: boolean,
-  ) {
-    super(runtime, 'task', name);
-    this.signal = this.controller.signal;
-    this.shutdown = shutdown;
-    this.startedAtMs = runtime.clock.now();
-    this.settled = new Promise((resolve) => {
-      this.markSettled = resolve;
-    });
-    this.started(supervisor);
-    // Run after the caller has the task in hand (and could link to it), like a spawned process.
-    queueMicrotask(() => this.run(fn, onValue));
-  }
-
-  private run(fn: TaskFn<T>, onValue: ((value: T) => void) | undefined): void {
-    if (this.status !== 'running') {
-      this.markSettled();
-      return;
-    }
-    let out: T | Promise<T>;
-    try {
-      out = fn(this.signal);
-    } catch (error) {
-      this.markSettled();
-      this.failed(error);
-      return;
-    }
-    if (!isThenable(out)) {
-      this.markSettled();
-      this.succeeded(out, onValue);
-      return;
-    }
-    Promise.resolve(out).then(
-      (value) => {
-        this.markSettled();
-        this.succeeded(value, onValue);
-      },
-      (error: unknown) => {
-        this.markSettled();
-        this.failed(error);
-      },
-    );
-  }
-
-  private succeeded(value: T, onValue: ((value: T) => void) | undefined): void {
-    if (!this.alive) return;
-    onValue?.(value);
-    this.exit(NORMAL);
-  }
-
-  private failed(cause: unknown): void {
-    // While stopping, a rejection is most likely the abort's doing: the stop's reason wins.
-    if (this.status !== 'running') return;
-    const error = toError(cause);
-    if (this.reportCrash) this.runtime.report(`task ${this.name} crashed`, error, this.pid);
-    this.exit({ type: 'error', error });
-  }
-
-  protected terminate(reason: ExitReason): Promise<void> {
-    this.controller.abort(abortError(this.name, reason));
-    return this.settled;
-  }
-
-  protected override release(): void {
-    this.controller.abort(abortError(this.name, this.exitReason ?? NORMAL));
-  }
 }
 
 /** A running task supervisor (kind `supervisor`). Made by {@link startTaskSupervisor}. */
@@ -308,156 +171,15 @@ export class TaskSupervisorProcess extends ProcessBase {
     if (!(timeoutMs >= 0)) throw new RangeError(`asyncStream: timeoutMs must be >= 0, got ${timeoutMs}`);
     if (onTimeout !== 'exit' && onTimeout !== 'killTask')
       throw new RangeError(`asyncStream: onTimeout must be 'exit' or 'killTask', got ${String(onTimeout)}`);
+    const spawn = <T>(task: TaskFn<T>, taskOptions: TaskOptions, onValue: (value: T) => void) =>
+      this.spawn(task, taskOptions, onValue, false);
+    const streamOptions = { maxConcurrency, timeoutMs, onTimeout, ordered };
     return {
       [Symbol.asyncIterator]: () =>
-        this.stream(items, fn, { maxConcurrency, timeoutMs, onTimeout, ordered })[Symbol.asyncIterator](),
+        new TaskStream(this.runtime.timers, this.name, spawn, items, fn, streamOptions)
+          .results()
+          [Symbol.asyncIterator](),
     };
-  }
-
-  private async *stream<I, O>(
-    items: Iterable<I>,
-    fn: (item: I, signal: AbortSignal) => O | Promise<O>,
-    options: Required<AsyncStreamOptions>,
-  ): AsyncGenerator<TaskResult<O>> {
-    const { maxConcurrency, timeoutMs, onTimeout, ordered } = options;
-    const iterator = items[Symbol.iterator]();
-    const running = new Map<number, { task: TaskProcess<O>; timer: TimerRef | undefined }>();
-    // Ordered: results by item index, yielded from `emitIndex` on. Unordered: a FIFO.
-    const byIndex = new Map<number, TaskResult<O>>();
-    const fifo: TaskResult<O>[] = [];
-    let emitIndex = 0;
-    let nextIndex = 0;
-    let exhausted = false;
-    let closed = false; // ended: no more starts, late exits ignored
-    let last: TaskResult<O> | undefined; // an `exit` timeout or `noproc`: yielded last
-    let iterationError: { error: unknown } | undefined;
-    let wake: (() => void) | undefined;
-
-    const buffered = () => (ordered ? byIndex.size : fifo.length);
-    const finish = (index: number, result: TaskResult<O>) => {
-      if (ordered) byIndex.set(index, result);
-      else fifo.push(result);
-    };
-    const stopAll = () => {
-      closed = true;
-      const slots = [...running.values()];
-      running.clear();
-      for (const { task, timer } of slots) {
-        if (timer) this.runtime.timers.cancel(timer);
-        task.kill();
-      }
-    };
-    const wakeUp = () => {
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
-
-    const startItem = (index: number, item: I) => {
-      let value: { v: O } | undefined;
-      const started = this.spawn<O>(
-        (signal) => fn(item, signal),
-        { name: `${this.name}:stream[${index}]` },
-        (v) => {
-          value = { v };
-        },
-        false,
-      );
-      if (!started.ok) {
-        if (started.error.code === 'noproc') {
-          last = started;
-          stopAll();
-        } else finish(index, started);
-        return;
-      }
-      const task = started.value;
-      const slot = { task, timer: undefined as TimerRef | undefined };
-      running.set(index, slot);
-      task.onExit((reason) => {
-        if (closed || running.get(index) !== slot) return; // timed out, or the stream ended
-        running.delete(index);
-        if (slot.timer) this.runtime.timers.cancel(slot.timer);
-        finish(
-          index,
-          reason.type === 'normal' && value ? { ok: true, value: value.v } : exited(task.name, reason),
-        );
-        pump();
-        wakeUp();
-      });
-      if (Number.isFinite(timeoutMs))
-        slot.timer = this.runtime.timers.schedule(
-          timeoutMs,
-          () => {
-            slot.timer = undefined;
-            running.delete(index);
-            const timeout: TaskResult<O> = {
-              ok: false,
-              error: { code: 'timeout', message: `task ${task.name} did not finish within ${timeoutMs} ms` },
-            };
-            task.kill();
-            if (onTimeout === 'exit') {
-              last = timeout;
-              stopAll();
-            } else {
-              finish(index, timeout);
-              pump();
-            }
-            wakeUp();
-          },
-          { owner: task.pid, label: 'stream.timeout' },
-        );
-    };
-
-    const pump = () => {
-      while (!exhausted && !closed && running.size < maxConcurrency && buffered() < maxConcurrency) {
-        let next: IteratorResult<I>;
-        try {
-          next = iterator.next();
-        } catch (error) {
-          iterationError = { error };
-          stopAll();
-          return;
-        }
-        if (next.done) {
-          exhausted = true;
-          return;
-        }
-        startItem(nextIndex++, next.value);
-      }
-    };
-
-    const take = (): TaskResult<O> | undefined => {
-      if (!ordered) return fifo.shift();
-      const result = byIndex.get(emitIndex);
-      if (result === undefined) return undefined;
-      byIndex.delete(emitIndex);
-      emitIndex++;
-      return result;
-    };
-
-    try {
-      pump();
-      for (;;) {
-        if (iterationError) throw iterationError.error;
-        if (last) {
-          yield last;
-          return;
-        }
-        const result = take();
-        if (result) {
-          yield result;
-          pump();
-          continue;
-        }
-        if (running.size === 0 && exhausted && buffered() === 0) return;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-      }
-    } finally {
-      stopAll();
-      if (!exhausted) iterator.return?.();
-    }
   }
 
   /** The running tasks, oldest first. */
