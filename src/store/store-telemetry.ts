@@ -71,6 +71,8 @@ export function telemetryOptions(options: {
 interface AppendCounts {
   readonly written: number;
   readonly duplicates: number;
+  /** The caller's share of the batch's duplicate mask (a view), when it has a duplicate. */
+  readonly duplicateAt: Uint8Array | undefined;
 }
 
 export interface TelemetryIntakeOptions<C> extends TelemetrySizes {
@@ -113,7 +115,8 @@ export function createTelemetryIntake<C>(options: TelemetryIntakeOptions<C>): Te
         for (let i = offset; i < offset + count; i++) duplicates += duplicateMask[i]!;
       counts.written += count - duplicates;
       counts.duplicates += duplicates;
-      return { written: count - duplicates, duplicates };
+      const duplicateAt = duplicates > 0 ? duplicateMask!.subarray(offset, offset + count) : undefined;
+      return { written: count - duplicates, duplicates, duplicateAt };
     },
     onFailure: (error, count) => {
       seriesIds.clear();
@@ -135,24 +138,35 @@ export function createTelemetryIntake<C>(options: TelemetryIntakeOptions<C>): Te
   return {
     buffer,
 
-    async appendTelemetry(points: readonly TelemetryPoint[]) {
+    async appendTelemetry(points: readonly TelemetryPoint[], options?: { readonly perPoint?: boolean }) {
       life.ensureOpen();
       if (!Array.isArray(points))
         throw new StoreError('invalidArgument', 'points must be an array', { field: 'points' });
       let valid = points;
       let firstProblem: string | undefined;
+      /** 1 at each refused point, once there is one. */
+      let rejectedAt: Uint8Array | undefined;
       for (let i = 0; i < points.length; i++) {
         const problem = telemetryPointProblem(points[i]!);
         if (problem === undefined) continue;
         // Rare path: copy the valid points only once a bad one shows up.
         firstProblem ??= `points[${i}]: ${problem}`;
-        valid = points.filter((p) => telemetryPointProblem(p) === undefined);
+        rejectedAt = Uint8Array.from(points, (p) => (telemetryPointProblem(p) === undefined ? 0 : 1));
+        valid = points.filter((_p, k) => rejectedAt![k] === 0);
         break;
       }
       const rejected = points.length - valid.length;
       counts.rejected += rejected;
       if (rejected > 0) noteRefused(rejected, firstProblem!);
-      if (valid.length === 0) return { ok: true, value: { written: 0, rejected, duplicates: 0 } };
+      const perPoint = options?.perPoint === true;
+      if (valid.length === 0)
+        return {
+          ok: true,
+          value:
+            perPoint && rejectedAt
+              ? { written: 0, rejected, duplicates: 0, skipped: rejectedAt }
+              : { written: 0, rejected, duplicates: 0 },
+        };
       const added = buffer.add(valid);
       if (added === undefined) {
         counts.overloaded += valid.length;
@@ -164,8 +178,13 @@ export function createTelemetryIntake<C>(options: TelemetryIntakeOptions<C>): Te
           },
         };
       }
-      const { written, duplicates } = await added;
-      return { ok: true, value: { written, rejected, duplicates } };
+      const { written, duplicates, duplicateAt } = await added;
+      if (!perPoint || (rejectedAt === undefined && duplicateAt === undefined))
+        return { ok: true, value: { written, rejected, duplicates } };
+      return {
+        ok: true,
+        value: { written, rejected, duplicates, skipped: skippedPoints(rejectedAt, duplicateAt) },
+      };
     },
 
     stats(): StoreStats {
@@ -177,6 +196,21 @@ export function createTelemetryIntake<C>(options: TelemetryIntakeOptions<C>): Te
       return buffer.whenAtMost(Math.floor(bufferMax / 2));
     },
   };
+}
+
+/**
+ * One entry per point of a call (see TelemetryAppendSummary.skipped): 1 where refused, 2 where a
+ * duplicate. `duplicateAt` runs over the valid points only, in order.
+ */
+function skippedPoints(rejectedAt: Uint8Array | undefined, duplicateAt: Uint8Array | undefined): Uint8Array {
+  if (rejectedAt === undefined) return duplicateAt!.map((d) => (d === 0 ? 0 : 2));
+  const skipped = new Uint8Array(rejectedAt.length);
+  let v = 0;
+  for (let i = 0; i < rejectedAt.length; i++) {
+    if (rejectedAt[i] !== 0) skipped[i] = 1;
+    else if (duplicateAt !== undefined && duplicateAt[v++] !== 0) skipped[i] = 2;
+  }
+  return skipped;
 }
 
 /** The checked arguments of a bucket query, in the order of its SQL parameters. */

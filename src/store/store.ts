@@ -207,6 +207,13 @@ export interface TelemetryAppendSummary {
    * most once per device, boot and seq (docs/protocol.md), however old the duplicate.
    */
   readonly duplicates: number;
+  /**
+   * Only with `{ perPoint: true }`, and only when some point was not written: one entry per point
+   * of the call, in order — 0 written, 1 rejected, 2 duplicate. A caller that merged several
+   * sources' points into one call (the fleet merges a socket read's messages) gives each its own
+   * count from it.
+   */
+  readonly skipped?: Uint8Array;
 }
 
 /** Telemetry counters since the store opened (points, not calls). */
@@ -420,9 +427,12 @@ export interface Store {
    * Backpressure: the promise resolves only after the commit, so a link may hold a QoS 1 PUBACK
    * until then. On `overloaded`, stop reading (pause the socket), `await drained()`, and retry
    * the refused points; every refusal and failed commit is counted in {@link Store.stats}.
+   *
+   * `perPoint`: the summary also says which points were not written (`skipped`).
    */
   appendTelemetry(
     points: readonly TelemetryPoint[],
+    options?: { readonly perPoint?: boolean },
   ): Promise<StoreResult<TelemetryAppendSummary, 'overloaded'>>;
   /**
    * `[fromMs, toMs)` of one metric of one device (by receive time), downsampled into `buckets`

@@ -69,6 +69,25 @@ describe('createTelemetryIntake', () => {
     expect(intake.stats().telemetry).toMatchObject({ written: 2, duplicates: 1, waiting: 0 });
   });
 
+  it('with perPoint, says which of its points were refused (1) or duplicates (2), and nothing when all were written', async () => {
+    // The batch holds the valid points only: a's 1 and 3 (3 already stored), then b's 4.
+    const { intake } = setup(async (points) => Uint8Array.from(points, (p) => (p.value === 3 ? 1 : 0)));
+    const bad = point('a', Number.NaN);
+    const a = intake.appendTelemetry([point('a', 1), bad, point('a', 3)], { perPoint: true });
+    const b = intake.appendTelemetry([point('b', 4)], { perPoint: true });
+    const c = intake.appendTelemetry([point('c', 3)]);
+    expect(await a).toEqual({
+      ok: true,
+      value: { written: 1, rejected: 1, duplicates: 1, skipped: Uint8Array.from([0, 1, 2]) },
+    });
+    expect(await b).toEqual({ ok: true, value: { written: 1, rejected: 0, duplicates: 0 } });
+    expect(await c).toEqual({ ok: true, value: { written: 0, rejected: 0, duplicates: 1 } });
+    expect(await intake.appendTelemetry([bad], { perPoint: true })).toEqual({
+      ok: true,
+      value: { written: 0, rejected: 1, duplicates: 0, skipped: Uint8Array.from([1]) },
+    });
+  });
+
   it('refuses bad points one by one and warns at most every 10 s', async () => {
     const { intake, warnings, clock } = setup(async () => undefined);
     const bad = { ...point('a', Number.NaN) };

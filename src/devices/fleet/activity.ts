@@ -1,18 +1,77 @@
 /**
  * What the fleet hears from its devices: telemetry (stored, never a machine event) and signs of
  * life; both push the liveness deadline back and feed {@link Fleet.observe}.
+ *
+ * Telemetry of one turn goes to the store as one append (issue 16): a link hands over a socket
+ * read's messages one by one, each in its own tick, and the microtask queue runs only after them,
+ * so the points of a whole read are appended together at the turn's end. Each caller still gets
+ * its own promise and its own count (`perPoint`); nothing else is made per message.
  */
 
-import type { TelemetryPoint } from '../../store/store.js';
+import type { TelemetryAppendSummary, TelemetryPoint } from '../../store/store.js';
 import type { FleetContext } from './context.js';
 import { fail } from './context.js';
 import { pushLiveness } from './link-sync.js';
-import type { Fleet, FleetActivity } from './types.js';
+import type { Fleet, FleetActivity, FleetResult } from './types.js';
+
+type Settle = (result: FleetResult<number>) => void;
+type Reject = (error: unknown) => void;
+
+/** The telemetry of one turn, waiting for the microtask that appends it. */
+interface Turn {
+  readonly points: TelemetryPoint[];
+  /** Per caller, in order: how many of `points` are its own. */
+  readonly counts: number[];
+  readonly settles: Settle[];
+  readonly rejects: Reject[];
+}
+
+const newTurn = (): Turn => ({ points: [], counts: [], settles: [], rejects: [] });
+const PER_POINT = { perPoint: true } as const;
+
+/** `{ ok: true, value: n }` for the usual small n, made once (frozen: shared by every caller). */
+const OK_COUNTS = Array.from({ length: 65 }, (_, n) => Object.freeze({ ok: true as const, value: n }));
+const okCount = (n: number): FleetResult<number> => OK_COUNTS[n] ?? { ok: true, value: n };
+
+// A promise's resolving functions, taken by one executor shared by every call (no closure each).
+let takenSettle: Settle | undefined;
+let takenReject: Reject | undefined;
+const take = (settle: Settle, reject: Reject): void => {
+  takenSettle = settle;
+  takenReject = reject;
+};
 
 export type Activity = Pick<Fleet, 'observe' | 'ingestTelemetry' | 'touch'>;
 
 export function createActivity(ctx: FleetContext): Activity {
   const { runtime, entries } = ctx;
+  let turn: Turn | undefined;
+
+  const appendTurn = (): void => {
+    const t = turn!;
+    turn = undefined;
+    let appended: ReturnType<typeof ctx.store.appendTelemetry>;
+    try {
+      appended = ctx.store.appendTelemetry(t.points, PER_POINT);
+    } catch (error) {
+      for (const reject of t.rejects) reject(error);
+      return;
+    }
+    appended.then(
+      (r) => {
+        // The store's own code (`overloaded`: its write buffer is full), so whoever counts the
+        // loss names its cause; the fleet being stopped is not it (issue 12 §0).
+        if (!r.ok) {
+          const refused = fail(r.error.code, r.error.message);
+          for (const settle of t.settles) settle(refused);
+        } else settleEach(t, r.value);
+      },
+      (error: unknown) => {
+        for (const reject of t.rejects) reject(error);
+      },
+    );
+  };
+
   const observers = new Set<(activity: FleetActivity) => void>();
   const emit = (activity: FleetActivity) => {
     for (const o of observers) {
@@ -30,11 +89,23 @@ export function createActivity(ctx: FleetContext): Activity {
       return () => observers.delete(listener);
     },
 
-    async ingestTelemetry(id, values, deviceTs = null, origin) {
+    ingestTelemetry(id, values, deviceTs = null, origin) {
       const e = entries.get(id);
-      if (!e) return fail('notFound', `telemetry for unknown device '${String(id).slice(0, 80)}'`);
+      if (!e)
+        return Promise.resolve(fail('notFound', `telemetry for unknown device '${String(id).slice(0, 80)}'`));
       const receivedAt = runtime.clock.wallNow();
-      const points: TelemetryPoint[] = [];
+      try {
+        pushLiveness(ctx, e);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (observers.size > 0) emit({ type: 'telemetry', deviceId: id, at: receivedAt, values, deviceTs });
+      if (turn === undefined) {
+        turn = newTurn();
+        queueMicrotask(appendTurn);
+      }
+      const points = turn.points;
+      const before = points.length;
       for (const metric in values)
         if (Object.hasOwn(values, metric))
           points.push(
@@ -50,13 +121,11 @@ export function createActivity(ctx: FleetContext): Activity {
                 }
               : { deviceId: id, metric, deviceTs, receivedAt, value: values[metric]! },
           );
-      pushLiveness(ctx, e);
-      if (observers.size > 0) emit({ type: 'telemetry', deviceId: id, at: receivedAt, values, deviceTs });
-      const r = await ctx.store.appendTelemetry(points);
-      // The store's own code (`overloaded`: its write buffer is full), so whoever counts the loss
-      // names its cause; the fleet being stopped is not it (issue 12 §0).
-      if (!r.ok) return fail(r.error.code, r.error.message);
-      return { ok: true, value: r.value.written };
+      const written = new Promise<FleetResult<number>>(take);
+      turn.counts.push(points.length - before);
+      turn.settles.push(takenSettle!);
+      turn.rejects.push(takenReject!);
+      return written;
     },
 
     touch(id) {
@@ -67,4 +136,17 @@ export function createActivity(ctx: FleetContext): Activity {
       return { ok: true, value: undefined };
     },
   };
+}
+
+/** Each caller's own count: all of its points, less those the store skipped (`perPoint`). */
+function settleEach(t: Turn, summary: TelemetryAppendSummary): void {
+  const skipped = summary.skipped;
+  let at = 0;
+  for (let i = 0; i < t.counts.length; i++) {
+    const count = t.counts[i]!;
+    let written = count;
+    if (skipped !== undefined) for (let k = at; k < at + count; k++) if (skipped[k] !== 0) written--;
+    at += count;
+    t.settles[i]!(okCount(written));
+  }
 }
