@@ -1,20 +1,21 @@
 /**
  * The list of devices heard from that the fleet does not know, waiting for the operator: the one
  * implementation behind every convention's Discovered rows (our protocol's link hub, Homie,
- * Sparkplug; the rows themselves are src/devices/sighting.ts). Bounded under a flood of invented
- * ids: past `max` the oldest listed is dropped (counted, and its owner told so it forgets the
- * rest of the device); new devices are announced one by one up to a budget per minute and the
- * rest are summed up in one summary when the minute ends. A real fleet waiting for adoption fits.
+ * Sparkplug; the rows they show are src/devices/sighting.ts). Bounded under a flood of invented
+ * ids: past `max` the oldest listed is dropped (counted, and its owner told, so that it forgets
+ * the rest it keeps of the device). A real fleet waiting for adoption fits.
+ *
+ * Beside it, {@link createAnnouncements}: new devices are announced (a log line, a
+ * `device.discovered` event) one by one up to a budget per minute; the rest are counted and summed
+ * up once when the minute ends. The two are apart because not every listing is announced (a
+ * device on its way into the fleet, a refused one).
  *
  * @example
- * const list = createDiscoveredList<Sighting>({
- *   clock: runtime.clock, max: 10_000, announcementsPerMinute: 20,
- *   dropped: (id) => sessions.delete(id),
- *   announce: (id, d) => log.info('new device waits for adoption', { deviceId: id, kind: d.kind }),
- *   summarize: (count) => log.warn('more new devices were discovered than announced one by one', { count }),
- * });
- * list.add('pump-9', sighting); // listed and announced
- * list.stats(); // { listed: 1, dropped: 0, unannounced: 0 }
+ * const list = createDiscoveredList<Sighting>({ max: 10_000, dropped: (id) => sessions.delete(id) });
+ * const announcements = createAnnouncements({ clock: runtime.clock, perMinute: 20,
+ *   summarize: (count) => log.warn('more new devices were discovered than announced one by one', { count }) });
+ * if (list.add('pump-9', sighting) && announcements.take()) log.info('new device waits for adoption', { deviceId: 'pump-9' });
+ * list.stats(); // { listed: 1, dropped: 0 }
  */
 import type { Clock } from '../runtime/clock.js';
 import { createMinuteBudget } from './minute-budget.js';
@@ -24,22 +25,13 @@ export interface DiscoveredListStats {
   readonly listed: number;
   /** Dropped because the list was full (oldest first), since the start. */
   readonly dropped: number;
-  /** New devices not announced one by one (past the per-minute budget), since the start. */
-  readonly unannounced: number;
 }
 
 export interface DiscoveredListOptions<V> {
-  readonly clock: Pick<Clock, 'setTimeout'>;
   /** Most devices listed; past it the oldest listed is dropped. */
   readonly max: number;
-  /** New devices announced one by one per minute; the rest are summed up when the minute ends. */
-  readonly announcementsPerMinute: number;
   /** A device dropped to make room (the owner forgets what else it keeps of it). */
   readonly dropped?: (id: string, value: V) => void;
-  /** A new device within the minute's budget (a log line, a `device.discovered` event). */
-  readonly announce: (id: string, value: V) => void;
-  /** A minute ended with `count` (> 0) new devices not announced one by one. */
-  readonly summarize: (count: number, stats: DiscoveredListStats) => void;
 }
 
 /** What readers of a list (not its owner) may ask. */
@@ -54,13 +46,13 @@ export interface ReadonlyDiscoveredList<V> {
 
 export interface DiscoveredList<V> extends ReadonlyDiscoveredList<V> {
   /**
-   * Lists a device. A new one first makes room (the oldest dropped) and is announced within the
-   * budget; one listed already is replaced in its place (first listed stays first).
+   * Lists a device: a new one first makes room (the oldest dropped); one listed already is
+   * replaced in its place (first listed stays first). True when it is new.
    */
-  add(id: string, value: V): void;
+  add(id: string, value: V): boolean;
   /**
-   * Replaces a device's entry, or lists it without making room or announcing it (a device that was
-   * on its way into the fleet and could not be added: it was let in already).
+   * Replaces a device's entry, or lists it without making room (a device that was let in already:
+   * on its way into the fleet and not added, or refused; these are few and bounded by the fleet).
    */
   set(id: string, value: V): void;
   delete(id: string): boolean;
@@ -70,15 +62,6 @@ export function createDiscoveredList<V>(options: DiscoveredListOptions<V>): Disc
   const { max } = options;
   const entries = new Map<string, V>();
   let dropped = 0;
-  let unannounced = 0;
-  const stats = (): DiscoveredListStats => ({ listed: entries.size, dropped, unannounced });
-  const announcements = createMinuteBudget({
-    clock: options.clock,
-    perMinute: options.announcementsPerMinute,
-    ended: (refused) => {
-      if (refused > 0) options.summarize(refused, stats());
-    },
-  });
 
   // The oldest entry is the next one a live iterator yields: a Map keeps insertion order and its
   // iterators skip deleted entries. A fresh `entries().next()` per drop would step over every
@@ -111,18 +94,52 @@ export function createDiscoveredList<V>(options: DiscoveredListOptions<V>): Disc
     has: (id) => entries.has(id),
     get: (id) => entries.get(id),
     values: () => entries.values(),
-    stats,
+    stats: () => ({ listed: entries.size, dropped }),
     add(id, value) {
-      if (!entries.has(id)) {
-        makeRoom();
-        if (announcements.take()) options.announce(id, value);
-        else unannounced++;
-      }
+      const isNew = !entries.has(id);
+      if (isNew) makeRoom();
       entries.set(id, value);
+      return isNew;
     },
     set(id, value) {
       entries.set(id, value);
     },
     delete: (id) => entries.delete(id),
+  };
+}
+
+export interface AnnouncementsOptions {
+  readonly clock: Pick<Clock, 'setTimeout'>;
+  /** New devices announced one by one per minute. */
+  readonly perMinute: number;
+  /** A minute ended with `count` (> 0) new devices not announced one by one. */
+  readonly summarize: (count: number) => void;
+}
+
+export interface Announcements {
+  /** True: announce this new device now; false: counted, summed up when the minute ends. */
+  take(): boolean;
+  /** New devices not announced one by one, since the start. */
+  readonly unannounced: number;
+}
+
+export function createAnnouncements(options: AnnouncementsOptions): Announcements {
+  let unannounced = 0;
+  const budget = createMinuteBudget({
+    clock: options.clock,
+    perMinute: options.perMinute,
+    ended: (refused) => {
+      if (refused > 0) options.summarize(refused);
+    },
+  });
+  return {
+    take() {
+      if (budget.take()) return true;
+      unannounced++;
+      return false;
+    },
+    get unannounced() {
+      return unannounced;
+    },
   };
 }

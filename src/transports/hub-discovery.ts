@@ -15,8 +15,8 @@ import type { Fleet } from '../devices/fleet.js';
 import type { AdoptOutcome, Sighting } from '../devices/sighting.js';
 import type { JsonValue } from '../lib/json.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { DiscoveredList, DiscoveredListStats, ReadonlyDiscoveredList } from './discovered-list.js';
-import { createDiscoveredList } from './discovered-list.js';
+import type { DiscoveredList, ReadonlyDiscoveredList } from './discovered-list.js';
+import { createAnnouncements, createDiscoveredList } from './discovered-list.js';
 import type { LinkHandle, Session } from './link-session.js';
 import { createMinuteBudget, MINUTE_MS } from './minute-budget.js';
 import type { DeviceId, HelloMessage, Message } from './protocol.js';
@@ -48,7 +48,7 @@ export interface HubDiscovery {
   /** A message of a device the fleet does not know. */
   unknownDevice(id: DeviceId, m: Message, link: LinkHandle): void;
   list(): DiscoveredDevice[];
-  stats(): DiscoveredListStats;
+  stats(): { readonly listed: number; readonly dropped: number; readonly unannounced: number };
   /** Adopts a discovered device into the fleet (manual adoption). */
   adopt(id: string): Promise<AdoptResult>;
 }
@@ -58,7 +58,8 @@ export function createHubDiscovery(options: HubDiscoveryOptions): HubDiscovery {
   const log = runtime.logger;
   const adoptMode = options.adopt;
   const now = () => runtime.clock.wallNow();
-  const discovered = hubDiscoveredList(options);
+  const listed = hubDiscoveredList(options);
+  const { discovered } = listed;
   const autoAdoptions = autoAdoptionBudget(runtime, logEvent, options.autoAdoptPerMinute);
 
   function unknownDevice(id: DeviceId, m: Message, link: LinkHandle): void {
@@ -95,7 +96,7 @@ export function createHubDiscovery(options: HubDiscoveryOptions): HubDiscovery {
       reason: !known ? 'unknownKind' : paused ? 'adoptionPaused' : 'manual',
     };
     if (!known || adoptMode === 'manual' || paused) {
-      discovered.add(id, entry);
+      if (discovered.add(id, entry)) listed.announce(entry);
       const s = session(id);
       s.hello = m;
       s.link = link;
@@ -128,7 +129,7 @@ export function createHubDiscovery(options: HubDiscoveryOptions): HubDiscovery {
     discovered,
     unknownDevice,
     list: () => [...discovered.values()],
-    stats: () => discovered.stats(),
+    stats: () => ({ ...discovered.stats(), unannounced: listed.unannounced }),
     async adopt(id: string): Promise<AdoptResult> {
       const d = discovered.get(id);
       if (!d)
@@ -147,41 +148,56 @@ export function createHubDiscovery(options: HubDiscoveryOptions): HubDiscovery {
 }
 
 /**
- * The hub's list: bounded by `maxDiscovered` (a dropped device's session goes too, unless the
- * fleet knows it), new devices announced up to `announcementsPerMinute`, the rest summed up.
+ * The hub's list, bounded by `maxDiscovered` (a dropped device's session goes too, unless the
+ * fleet knows it), and its announcements: new devices one by one up to `announcementsPerMinute`,
+ * the rest summed up.
  */
-function hubDiscoveredList(options: HubDiscoveryOptions): DiscoveredList<DiscoveredDevice> {
+function hubDiscoveredList(options: HubDiscoveryOptions): {
+  discovered: DiscoveredList<DiscoveredDevice>;
+  announce(d: DiscoveredDevice): void;
+  readonly unannounced: number;
+} {
   const { runtime, fleet, forget, logEvent } = options;
   const log = runtime.logger;
-  return createDiscoveredList<DiscoveredDevice>({
-    clock: runtime.clock,
+  const discovered = createDiscoveredList<DiscoveredDevice>({
     max: options.maxDiscovered,
-    announcementsPerMinute: options.announcementsPerMinute,
     // Past the list's bound the oldest entry goes, with its session: the fleet does not know it.
     dropped: (id) => {
       if (!fleet.has(id)) forget(id);
     },
-    announce: (id, d) => {
-      log.info(
-        d.reason === 'unknownKind' ? 'new device of an unknown kind' : 'new device waits for adoption',
-        {
-          deviceId: id,
-          kind: d.kind,
-          via: d.via,
-        },
-      );
-      logEvent('device.discovered', id, { kind: d.kind, via: d.via, reason: d.reason });
-    },
-    summarize: (count, stats) => {
+  });
+  const announcements = createAnnouncements({
+    clock: runtime.clock,
+    perMinute: options.announcementsPerMinute,
+    summarize: (count) => {
       log.warn('more new devices were discovered than announced one by one', {
         count,
         windowMs: MINUTE_MS,
-        listed: stats.listed,
-        dropped: stats.dropped,
+        listed: discovered.size,
+        dropped: discovered.stats().dropped,
       });
       logEvent('device.discoveredSummary', undefined, { count, windowMs: MINUTE_MS });
     },
   });
+  return {
+    discovered,
+    /** A new device: announced within the minute's budget. */
+    announce(d) {
+      if (!announcements.take()) return;
+      log.info(
+        d.reason === 'unknownKind' ? 'new device of an unknown kind' : 'new device waits for adoption',
+        {
+          deviceId: d.id,
+          kind: d.kind,
+          via: d.via,
+        },
+      );
+      logEvent('device.discovered', d.id, { kind: d.kind, via: d.via, reason: d.reason });
+    },
+    get unannounced() {
+      return announcements.unannounced;
+    },
+  };
 }
 
 /**
