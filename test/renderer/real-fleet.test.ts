@@ -97,7 +97,11 @@ describe.skipIf(!existsSync(CHROMIUM))('the real-fleet path: --no-demo, devices 
       .toBe(true);
     expect(app.fleet.has('hello-m010')).toBe(false);
     expect(app.fleet.has('hello-m012')).toBe(false);
-    await expect.poll(() => page.getByTestId('adopt-result').count(), { timeout: 10_000 }).toBe(8);
+    // Adopted by the host as one job (adoptBulk); its line says the result.
+    await expect
+      .poll(() => page.getByTestId('adopt-job').getAttribute('data-state'), { timeout: 10_000 })
+      .toBe('finished');
+    expect(await page.getByTestId('adopt-job-result').textContent()).toBe('8 adopted, 0 failed');
     await page.getByLabel('Filter discovered devices').fill('');
     await expect.poll(() => rows.count()).toBe(2); // m010, m011 (m012 ignored)
     await expect.poll(() => page.getByTestId('nav-discovered-count').textContent()).toBe('2');

@@ -1,32 +1,42 @@
 /**
  * Devices that said hello but are not in the fleet (manual adoption, the default with
  * `--no-demo`, or a kind the fleet does not know): what each said (kind, firmware), over which
- * link, when first and last heard, and why it waits. Adopt one, the selected ones or all that match
- * the filter (after a confirmation), or ignore one (hidden in this browser). Adopted devices leave
- * the list and appear in the fleet, connected.
+ * link, when first and last heard, and why it waits. Adopt one, or the selected ones or all that
+ * match the filter (after a confirmation) as one job on the host (`adoptBulk`): its progress line
+ * shows done/total and failures, with a Cancel button, and survives a reload or leaving the view,
+ * since the host runs it; when it ends it says the result ("1,976 adopted, 0 failed"). Ignore one
+ * (hidden in this browser). Adopted devices leave the list and appear in the fleet, connected.
  *
  * @example
  * <DiscoveredView onOpenDevice={(id) => go({ section: 'fleet', device: id })} />
  */
-import { useMemo, useState } from 'react';
-import type { DiscoveredView as Discovered } from '../../../src/host/contract.js';
+import { memo, useCallback, useMemo, useState } from 'react';
+import type { AdoptBulkView, DiscoveredView as Discovered } from '../../../src/host/contract.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
 import { Empty, ErrorState, Loading } from '../components/States.js';
-import type { AdoptOutcome } from '../lib/discovered.js';
 import {
-  adoptMany,
+  adoptJobSelection,
+  adoptJobSummary,
+  dismissJob,
   matchesDiscovered,
   refreshDiscovered,
   setIgnored,
+  useAdoptJob,
   useDiscoveredList,
+  useDismissedJob,
   useIgnored,
 } from '../lib/discovered.js';
 import { formatAgo, formatDateTime } from '../lib/format.js';
 import { useNow } from '../lib/hooks.js';
 import { useClient } from '../store/use-live.js';
 
-/** Most rows drawn at once; the filter narrows the rest. */
-const MAX_ROWS = 500;
+/**
+ * Most rows drawn at once; the filter narrows the rest. 500 unvirtualized rows, drawn again at each
+ * tick and poll, kept a busy machine's page from answering for seconds with 2,000 waiting.
+ */
+const MAX_ROWS = 200;
+/** How often "first/last heard … ago" is brought up to date. */
+const AGO_TICK_MS = 5_000;
 
 const REASONS: Readonly<Record<string, string>> = {
   manual: 'waits for adoption',
@@ -39,17 +49,25 @@ function reasonText(reason: string): string {
   return REASONS[reason] ?? reason;
 }
 
+/** What the confirmation asks: the ids it names, and the filter when it is "all matching". */
+interface Asking {
+  readonly ids: readonly string[];
+  readonly filter?: { readonly text: string; readonly except: readonly string[] };
+}
+
 export function DiscoveredView({ onOpenDevice }: { readonly onOpenDevice: (id: string) => void }) {
   const client = useClient();
   const list = useDiscoveredList();
   const ignored = useIgnored();
-  const now = useNow(1_000);
+  const job = useAdoptJob();
+  const dismissed = useDismissedJob();
+  const now = useNow(AGO_TICK_MS);
   const [text, setText] = useState('');
   const [showIgnored, setShowIgnored] = useState(false);
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
-  const [asking, setAsking] = useState<readonly string[] | null>(null);
-  const [busy, setBusy] = useState<{ done: number; of: number } | null>(null);
-  const [results, setResults] = useState<readonly AdoptOutcome[] | null>(null);
+  const [asking, setAsking] = useState<Asking | null>(null);
+  const [pending, setPending] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
 
   const all = list.value ?? [];
   const ignoredCount = all.filter((d) => ignored.has(d.id)).length;
@@ -62,24 +80,57 @@ export function DiscoveredView({ onOpenDevice }: { readonly onOpenDevice: (id: s
   );
   const adoptable = rows.filter((d) => d.reason !== 'unknownKind');
   const chosen = rows.filter((d) => selected.has(d.id) && d.reason !== 'unknownKind').map((d) => d.id);
+  const current = job.value ?? null;
+  const busy = pending || current?.state === 'running';
 
-  const adopt = async (ids: readonly string[]) => {
+  /** Starts the host's bulk adoption; the progress line follows it from the host. */
+  const adoptMany = async (ask: Asking) => {
     setAsking(null);
-    setBusy({ done: 0, of: ids.length });
-    const outcome = await adoptMany(client, ids, (done) => setBusy({ done, of: ids.length }));
-    setBusy(null);
-    setResults(outcome);
-    setSelected((old) => new Set([...old].filter((id) => !ids.includes(id))));
+    setProblem(null);
+    setPending(true);
+    const r = await client.call(
+      'adoptBulk',
+      ask.filter
+        ? { filter: { text: ask.filter.text, except: [...ask.filter.except] } }
+        : { ids: [...ask.ids] },
+    );
+    setPending(false);
+    if (r.ok) {
+      const started = new Set(ask.ids);
+      setSelected((old) => new Set([...old].filter((id) => !started.has(id))));
+    } else setProblem(`Adoption not started: ${r.error.message}`);
+    job.reload();
+  };
+
+  const adoptOne = useCallback(
+    async (id: string) => {
+      setProblem(null);
+      setPending(true);
+      const r = await client.call('adopt', { id });
+      setPending(false);
+      if (!r.ok) setProblem(`${id} not adopted: ${r.error.code}: ${r.error.message}`);
+      refreshDiscovered();
+    },
+    [client],
+  );
+
+  const cancelJob = async () => {
+    const r = await client.call('adoptBulkCancel', {});
+    if (!r.ok) setProblem(`Not cancelled: ${r.error.message}`);
+    job.reload();
     refreshDiscovered();
   };
 
-  const toggle = (id: string) =>
-    setSelected((old) => {
-      const next = new Set(old);
-      if (next.has(id)) next.delete(id);
-      else next.add(id);
-      return next;
-    });
+  const toggle = useCallback(
+    (id: string) =>
+      setSelected((old) => {
+        const next = new Set(old);
+        if (next.has(id)) next.delete(id);
+        else next.add(id);
+        return next;
+      }),
+    [],
+  );
 
   if (list.status === 'loading' && list.value === undefined) return <Loading label="Asking the host…" />;
   if (list.status === 'error' && list.value === undefined)
@@ -107,8 +158,8 @@ export function DiscoveredView({ onOpenDevice }: { readonly onOpenDevice: (id: s
         <button
           type="button"
           className="btn primary"
-          disabled={chosen.length === 0 || busy !== null}
-          onClick={() => setAsking(chosen)}
+          disabled={chosen.length === 0 || busy}
+          onClick={() => setAsking({ ids: chosen })}
           data-testid="adopt-selected"
         >
           Adopt {chosen.length} selected
@@ -116,8 +167,14 @@ export function DiscoveredView({ onOpenDevice }: { readonly onOpenDevice: (id: s
         <button
           type="button"
           className="btn"
-          disabled={adoptable.length === 0 || busy !== null || showIgnored}
-          onClick={() => setAsking(adoptable.map((d) => d.id))}
+          disabled={adoptable.length === 0 || busy || showIgnored}
+          onClick={() =>
+            setAsking({
+              ids: adoptable.map((d) => d.id),
+              // The host selects as this view does; what is ignored here stays out.
+              filter: { text, except: all.filter((d) => ignored.has(d.id)).map((d) => d.id) },
+            })
+          }
           data-testid="adopt-all-matching"
         >
           Adopt all {adoptable.length.toLocaleString('en-US')}
@@ -137,13 +194,18 @@ export function DiscoveredView({ onOpenDevice }: { readonly onOpenDevice: (id: s
           </button>
         </span>
       </div>
-      {busy ? (
-        <div className="muted" role="status">
-          Adopting… {busy.done}/{busy.of}
+      {problem ? (
+        <div className="tone-text-err" role="alert" data-testid="adopt-problem">
+          {problem}
         </div>
       ) : null}
-      {results ? (
-        <AdoptResults results={results} onOpen={onOpenDevice} onClose={() => setResults(null)} />
+      {current && (current.state === 'running' || current.id !== dismissed) ? (
+        <AdoptJob
+          job={current}
+          onCancel={() => void cancelJob()}
+          onClose={() => dismissJob(current.id)}
+          onOpen={onOpenDevice}
+        />
       ) : null}
       {rows.length === 0 ? (
         all.length === 0 ? (
@@ -200,9 +262,9 @@ export function DiscoveredView({ onOpenDevice }: { readonly onOpenDevice: (id: s
                 now={now}
                 selected={selected.has(d.id)}
                 ignored={ignored.has(d.id)}
-                busy={busy !== null}
+                busy={busy}
                 onToggle={toggle}
-                onAdopt={(id) => void adopt([id])}
+                onAdopt={adoptOne}
               />
             ))}
             {rows.length > MAX_ROWS ? (
@@ -216,18 +278,19 @@ export function DiscoveredView({ onOpenDevice }: { readonly onOpenDevice: (id: s
       )}
       <ConfirmDialog
         open={asking !== null}
-        title={`Adopt ${asking?.length ?? 0} device${asking?.length === 1 ? '' : 's'}?`}
+        title={`Adopt ${(asking?.ids.length ?? 0).toLocaleString('en-US')} device${asking?.ids.length === 1 ? '' : 's'}?`}
         confirmLabel="Adopt"
         danger={false}
-        onConfirm={() => void adopt(asking ?? [])}
+        onConfirm={() => asking && void adoptMany(asking)}
         onCancel={() => setAsking(null)}
       >
-        They join the fleet under their own ids, get a supervisor each and are kept in the database.{' '}
-        {asking && asking.length <= 5 ? (
-          <span className="mono">{asking.join(', ')}</span>
+        They join the fleet under their own ids, get a supervisor each and are kept in the database. The host
+        adopts them: closing or reloading this page does not stop it.{' '}
+        {asking && asking.ids.length <= 5 ? (
+          <span className="mono">{asking.ids.join(', ')}</span>
         ) : (
           <span>
-            First: <span className="mono">{asking?.slice(0, 3).join(', ')}</span> …
+            First: <span className="mono">{asking?.ids.slice(0, 3).join(', ')}</span> …
           </span>
         )}
       </ConfirmDialog>
@@ -235,7 +298,40 @@ export function DiscoveredView({ onOpenDevice }: { readonly onOpenDevice: (id: s
   );
 }
 
-function DiscoveredRow({
+interface RowProps {
+  readonly d: Discovered;
+  readonly now: number;
+  readonly selected: boolean;
+  readonly ignored: boolean;
+  readonly busy: boolean;
+  readonly onToggle: (id: string) => void;
+  readonly onAdopt: (id: string) => Promise<void>;
+}
+
+/** Drawn again only when what it shows changed (each poll brings new objects for the same rows). */
+function sameRow(a: RowProps, b: RowProps): boolean {
+  const x = a.d;
+  const y = b.d;
+  return (
+    a.selected === b.selected &&
+    a.ignored === b.ignored &&
+    a.busy === b.busy &&
+    a.onToggle === b.onToggle &&
+    a.onAdopt === b.onAdopt &&
+    x.id === y.id &&
+    x.convention === y.convention &&
+    x.kind === y.kind &&
+    x.firmware === y.firmware &&
+    x.via === y.via &&
+    x.reason === y.reason &&
+    x.firstSeen === y.firstSeen &&
+    x.lastSeen === y.lastSeen &&
+    formatAgo(x.firstSeen, a.now) === formatAgo(y.firstSeen, b.now) &&
+    formatAgo(x.lastSeen, a.now) === formatAgo(y.lastSeen, b.now)
+  );
+}
+
+const DiscoveredRow = memo(function DiscoveredRow({
   d,
   now,
   selected,
@@ -243,15 +339,7 @@ function DiscoveredRow({
   busy,
   onToggle,
   onAdopt,
-}: {
-  readonly d: Discovered;
-  readonly now: number;
-  readonly selected: boolean;
-  readonly ignored: boolean;
-  readonly busy: boolean;
-  readonly onToggle: (id: string) => void;
-  readonly onAdopt: (id: string) => void;
-}) {
+}: RowProps) {
   const adoptable = d.reason !== 'unknownKind';
   return (
     <div
@@ -300,7 +388,7 @@ function DiscoveredRow({
           type="button"
           className="btn small primary"
           disabled={!adoptable || busy}
-          onClick={() => onAdopt(d.id)}
+          onClick={() => void onAdopt(d.id)}
         >
           Adopt
         </button>
@@ -310,39 +398,91 @@ function DiscoveredRow({
       </span>
     </div>
   );
-}
+}, sameRow);
 
-function AdoptResults({
-  results,
-  onOpen,
+/** The host's bulk adoption: progress while it runs (with Cancel), its result once it ended. */
+function AdoptJob({
+  job,
+  onCancel,
   onClose,
+  onOpen,
 }: {
-  readonly results: readonly AdoptOutcome[];
-  readonly onOpen: (id: string) => void;
+  readonly job: AdoptBulkView;
+  readonly onCancel: () => void;
   readonly onClose: () => void;
+  readonly onOpen: (id: string) => void;
 }) {
-  const failed = results.filter((r) => !r.ok);
+  const running = job.state === 'running';
+  const fraction = job.total > 0 ? job.done / job.total : 1;
+  const n = (x: number) => x.toLocaleString('en-US');
+  const title = running ? 'Adopting' : job.state === 'cancelled' ? 'Adoption cancelled' : 'Adoption finished';
   return (
-    <section className="act-results" aria-label="Adoption results">
+    <section
+      className="act-results adopt-job"
+      aria-label="Bulk adoption"
+      data-testid="adopt-job"
+      data-state={job.state}
+      data-job-id={job.id}
+    >
       <header>
-        <strong>adopt</strong> —{' '}
-        <span className="tone-text-ok">{results.length - failed.length} adopted</span>
-        {failed.length > 0 ? <span className="tone-text-err"> · {failed.length} failed</span> : null}
-        <button type="button" className="btn ghost small" onClick={onClose} aria-label="Close results">
-          ✕
-        </button>
+        <strong>{title}</strong>&nbsp;
+        <span className="muted">
+          {adoptJobSelection(job)} · started by {job.startedBy} {formatDateTime(job.startedAt)}
+          {job.finishedAt !== null ? ` · ended ${formatDateTime(job.finishedAt)}` : ''}
+          {job.cancelledBy ? ` · cancelled by ${job.cancelledBy}` : ''}
+        </span>
+        {running ? (
+          <button type="button" className="btn small" onClick={onCancel} data-testid="adopt-job-cancel">
+            Cancel
+          </button>
+        ) : (
+          <button type="button" className="btn ghost small" onClick={onClose} aria-label="Close result">
+            ✕
+          </button>
+        )}
       </header>
-      <ul>
-        {[...failed, ...results.filter((r) => r.ok)].map((r) => (
-          <li key={r.id} data-testid="adopt-result" data-ok={r.ok} className={r.ok ? 'ok' : 'err'}>
-            <span className={`dot tone-${r.ok ? 'ok' : 'err'}`} aria-hidden="true" />
-            <button type="button" className="linklike mono" onClick={() => onOpen(r.id)} disabled={!r.ok}>
-              {r.id}
-            </button>
-            <span className="result-text">{r.ok ? 'in the fleet' : r.message}</span>
-          </li>
-        ))}
-      </ul>
+      <div className="fw-progress adopt-job-progress">
+        <div
+          className="bar"
+          role="progressbar"
+          aria-label="Devices adopted"
+          aria-valuemin={0}
+          aria-valuemax={job.total}
+          aria-valuenow={job.done}
+        >
+          <div
+            className={`bar-fill${job.failed > 0 ? ' tone-err' : job.state === 'finished' ? ' tone-ok' : ''}`}
+            style={{ transform: `scaleX(${fraction})` }}
+          />
+        </div>
+        <span className="fw-progress-text" data-testid="adopt-job-progress">
+          <strong>
+            {n(job.done)} / {n(job.total)}
+          </strong>{' '}
+          <span className={job.failed > 0 ? 'tone-text-err' : 'muted'} data-testid="adopt-job-result">
+            {adoptJobSummary(job)}
+          </span>
+        </span>
+      </div>
+      {job.failures.length > 0 ? (
+        <ul>
+          {job.failures.map((f) => (
+            <li key={f.code} className="err" data-testid="adopt-job-failure" data-code={f.code}>
+              <span className="dot tone-err" aria-hidden="true" />
+              <span className="mono">{f.code}</span>
+              <span>× {n(f.count)}</span>
+              <span className="result-text" title={f.message}>
+                {f.message}
+              </span>
+              {f.ids.map((id) => (
+                <button key={id} type="button" className="linklike mono" onClick={() => onOpen(id)}>
+                  {id}
+                </button>
+              ))}
+            </li>
+          ))}
+        </ul>
+      ) : null}
     </section>
   );
 }
