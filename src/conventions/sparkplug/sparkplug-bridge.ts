@@ -89,6 +89,7 @@ import {
 } from './sparkplug-kind.js';
 import { SparkplugModel } from './sparkplug-model.js';
 import type { DiscoveredSparkplug } from './sparkplug-names.js';
+import { sparkplugAnnouncements } from './sparkplug-names.js';
 import type { SparkplugOptions } from './sparkplug-options.js';
 import { validateSparkplugOptions } from './sparkplug-options.js';
 import type { SparkplugNodeView } from './sparkplug-session.js';
@@ -175,6 +176,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
         now: () => this.runtime.clock.wallNow(),
         connected: () => this.state === 'connected' && this.client !== undefined,
         emit: (effect) => this.perform(effect),
+        announcements: sparkplugAnnouncements(runtime.clock, (effect) => this.perform(effect)),
       },
       {
         hostId,
@@ -183,6 +185,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
         rebirthMinIntervalMs: options.rebirthMinIntervalMs ?? 5000,
         maxRebirthsPerMinute: options.maxRebirthsPerMinute ?? 6,
         maxPayloadBytes: options.maxPayloadBytes ?? 1024 * 1024,
+        maxDiscovered: options.maxDiscovered ?? 10_000,
       },
     );
     const reconnect = new ReconnectSchedule(

@@ -9,6 +9,7 @@
  * const model = new SparkplugModel(ports, options);
  */
 import type { JsonObject, JsonValue } from '../../store/store.js';
+import type { Announcements } from '../../transports/discovered-list.js';
 import type { Datatype } from './sparkplug-codec.js';
 import type { SparkplugEvent } from './sparkplug-kind.js';
 import type { StatusMetric } from './sparkplug-metrics.js';
@@ -114,6 +115,13 @@ export interface SparkplugModelPorts {
   connected(): boolean;
   /** Carries out one effect at once: the model's next step may read what it changed. */
   emit(effect: SparkplugEffect): void;
+  /**
+   * Whether a newly discovered node or device is announced now (a log line and a
+   * `device.discovered` event) or only counted and summed up when the minute ends: the process's
+   * per-minute budget (src/transports/discovered-list.ts `createAnnouncements`, on its clock).
+   * Without it, every one is announced.
+   */
+  readonly announcements?: Pick<Announcements, 'take'>;
 }
 
 /** The model's counters (the process adds its reconnects and the carrier's commands). */

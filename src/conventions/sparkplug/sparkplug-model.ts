@@ -41,6 +41,8 @@ export interface SparkplugModelOptions {
   readonly rebirthMinIntervalMs: number;
   readonly maxRebirthsPerMinute: number;
   readonly maxPayloadBytes: number;
+  /** Most nodes and devices listed as discovered; default 10 000 (past it the oldest is dropped). */
+  readonly maxDiscovered?: number;
 }
 
 type Decoded = ReturnType<typeof decodeSparkplugPayload>;
@@ -57,7 +59,7 @@ export class SparkplugModel {
     private readonly ports: SparkplugModelPorts,
     private readonly options: SparkplugModelOptions,
   ) {
-    this.names = new SparkplugNames(ports, this.counters, options.adopt);
+    this.names = new SparkplugNames(ports, this.counters, options.adopt, options.maxDiscovered ?? 10_000);
     this.rebirths = new SparkplugRebirths(ports, this.counters, this.names, options);
   }
 
@@ -86,6 +88,11 @@ export class SparkplugModel {
   /** Nodes and devices seen with `adopt: 'manual'` (or that could not be added). */
   discovered(): DiscoveredSparkplug[] {
     return [...this.names.discovered.values()];
+  }
+
+  /** The discovered list's bound at work: how many are listed, how many were dropped (oldest first). */
+  discoveryStats(): { readonly listed: number; readonly dropped: number } {
+    return this.names.discovered.stats();
   }
 
   /** The carrier's view: a node or device born now, with its birth's metrics. */

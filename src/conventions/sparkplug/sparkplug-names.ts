@@ -3,15 +3,22 @@
  * acts on it only while the fleet holds that id as this very name (`mine`). A name whose id is
  * held by another device (a Homie device, or another Sparkplug name differing only in characters
  * outside [A-Za-z0-9_-]) is refused, said once as `sparkplug.refused`, and owns nothing. A name
- * nobody holds is adopted (`auto`) or listed as discovered until the operator adopts it (`manual`).
+ * nobody holds is adopted (`auto`) or listed as discovered until the operator adopts it (`manual`):
+ * in the bounded list every convention uses (src/transports/discovered-list.ts; past `maxDiscovered`
+ * the oldest is dropped and counted), announced within the process's per-minute budget.
  *
  * @example
- * const names = new SparkplugNames(ports, counters, 'auto');
+ * const names = new SparkplugNames(ports, counters, 'auto', 10_000);
  * await names.ensure('sparkplug.node', 'Plant1-Line4', { group: 'Plant1', node: 'Line4' }); // 'mine'
  */
+import type { Clock } from '../../runtime/clock.js';
 import type { JsonObject } from '../../store/store.js';
+import type { Announcements, DiscoveredList } from '../../transports/discovered-list.js';
+import { createAnnouncements, createDiscoveredList } from '../../transports/discovered-list.js';
+import { MINUTE_MS } from '../../transports/minute-budget.js';
 import type {
   SparkplugCounters,
+  SparkplugEffect,
   SparkplugFleetDevice,
   SparkplugModelPorts,
   SparkplugNewDevice,
@@ -41,13 +48,16 @@ export class SparkplugNames {
   /** Names whose refusal was said (once per name, until it is accepted again). */
   private readonly refusedKeys = new Set<string>();
   /** Nodes and devices seen with `adopt: 'manual'` (or that could not be added), by fleet id. */
-  readonly discovered = new Map<string, DiscoveredSparkplug>();
+  readonly discovered: DiscoveredList<DiscoveredSparkplug>;
 
   constructor(
     private readonly ports: SparkplugModelPorts,
     private readonly counters: SparkplugCounters,
     private readonly adoptMode: 'auto' | 'manual',
-  ) {}
+    maxDiscovered: number,
+  ) {
+    this.discovered = createDiscoveredList<DiscoveredSparkplug>({ max: maxDiscovered });
+  }
 
   /**
    * Who holds a name's fleet id: `mine` (the fleet has it, of this kind and these names), `free`
@@ -107,7 +117,15 @@ export class SparkplugNames {
     const now = this.ports.now();
     const prev = this.discovered.get(id);
     if (this.adoptMode === 'manual') {
-      if (!prev) {
+      const entry = {
+        id,
+        kind,
+        attributes,
+        firstSeen: prev?.firstSeen ?? now,
+        lastSeen: now,
+        reason: 'manual',
+      };
+      if (this.discovered.add(id, entry) && (this.ports.announcements?.take() ?? true)) {
         log(this.ports, 'info', 'Sparkplug device waits for adoption', { id, kind });
         this.ports.emit({
           type: 'event',
@@ -116,14 +134,6 @@ export class SparkplugNames {
           data: { kind, via: VIA, reason: 'manual', ...attributes },
         });
       }
-      this.discovered.set(id, {
-        id,
-        kind,
-        attributes,
-        firstSeen: prev?.firstSeen ?? now,
-        lastSeen: now,
-        reason: 'manual',
-      });
       return 'waiting';
     }
     const r = await this.ports.fleet.addDevice(addInput(kind, id, attributes));
@@ -189,6 +199,35 @@ export class SparkplugNames {
       data: { group, node, device: device ?? null, reason },
     });
   }
+}
+
+/**
+ * The process's announcements of new Sparkplug names: 20 one by one a minute (as the link hub's),
+ * the rest summed up in one log line and one `device.discoveredSummary` event when it ends.
+ */
+export function sparkplugAnnouncements(
+  clock: Pick<Clock, 'setTimeout'>,
+  emit: (effect: SparkplugEffect) => void,
+  perMinute = 20,
+): Announcements {
+  return createAnnouncements({
+    clock,
+    perMinute,
+    summarize: (count) => {
+      emit({
+        type: 'log',
+        level: 'warn',
+        message: 'more new Sparkplug devices were discovered than announced one by one',
+        fields: { count, windowMs: MINUTE_MS },
+      });
+      emit({
+        type: 'event',
+        kind: 'device.discoveredSummary',
+        deviceId: undefined,
+        data: { count, windowMs: MINUTE_MS, via: VIA },
+      });
+    },
+  });
 }
 
 /** How a node or device is added to the fleet: its names as attributes, its node as a tag. */

@@ -22,6 +22,11 @@ export interface SparkplugOptions {
    * `manual` lists it in {@link SparkplugBridge.discovered} until {@link SparkplugBridge.adopt}.
    */
   readonly adopt?: 'auto' | 'manual';
+  /**
+   * Most nodes and devices listed as discovered (`manual`, or not added); default 10 000. Past it
+   * the oldest is dropped (counted): a flood of invented names does not grow without bound.
+   */
+  readonly maxDiscovered?: number;
   /** MQTT client id; default `<hostId>-sparkplug-host`. */
   readonly clientId?: string;
   /** How long a write waits for its value to come back; default 10 000 ms. */
@@ -67,6 +72,7 @@ export const sparkplugOptionsSchema = z.object({
     )
     .optional(),
   adopt: z.enum(['auto', 'manual'], { error: "must be 'auto' or 'manual'" }).optional(),
+  maxDiscovered: positiveInt.optional(),
   clientId: nonEmptyString.optional(),
   commandTimeoutMs: positiveInt.optional(),
   rebirthMinIntervalMs: nonNegativeInt.optional(),
