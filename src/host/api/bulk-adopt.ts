@@ -214,7 +214,21 @@ export function bulkAdoptHandlers(
         finishedAt: null,
         cancelledBy: null,
       };
-      const j: Job = { view, failures: new Map(), cancelBy: undefined, ended: Promise.resolve() };
+      // The job is there (and busy) from now; it runs once its start is in the log, and a cancel
+      // asked meanwhile waits for that too.
+      let logged!: () => void;
+      const started = new Promise<void>((resolve) => {
+        logged = resolve;
+      });
+      const j: Job = { view, failures: new Map(), cancelBy: undefined, ended: started };
+      j.ended = started
+        .then(() => run(j, ids))
+        .catch((error: unknown) => {
+          app.runtime.report('adoptBulk: the job failed', error);
+          view.state = 'cancelled';
+          view.cancelledBy = `error: ${(error as Error).message}`;
+          view.finishedAt = now();
+        });
       job = j;
       await logJob({
         action: 'started',
@@ -223,12 +237,7 @@ export function bulkAdoptHandlers(
         total: view.total,
         selection: view.selection as JsonObject,
       });
-      j.ended = run(j, ids).catch((error: unknown) => {
-        app.runtime.report('adoptBulk: the job failed', error);
-        view.state = 'cancelled';
-        view.cancelledBy = `error: ${(error as Error).message}`;
-        view.finishedAt = now();
-      });
+      logged();
       return snapshot(j);
     },
 
