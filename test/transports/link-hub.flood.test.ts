@@ -79,7 +79,7 @@ describe('link hub under a flood of unknown hellos', () => {
 
     clock.advance(60_000);
     await flushMicrotasks();
-    await new Promise((r) => setTimeout(r, 50));
+    await hub.flush(); // the events written when the minute ended are committed
     const summary = logs.find(
       (r) => r.message === 'more new devices were discovered than announced one by one',
     );
@@ -124,7 +124,7 @@ describe('link hub under a flood of unknown hellos', () => {
     }
     expect(hub.stats(ghost)?.errors).toEqual({ unknownDevice: 500 });
     await clock.advanceAsync(60_000);
-    await new Promise((r) => setTimeout(r, 50));
+    await hub.flush(); // the events written when the minute ended are committed
     const one = await store.queryEvents({ kind: 'device.badMessage', deviceId: ghost, limit: 1000 });
     expect(one.items).toHaveLength(10);
     const summary = await store.queryEvents({
@@ -152,7 +152,7 @@ describe('link hub under a flood of unknown hellos', () => {
       }
     expect(hub.stats('nobody-999' as DeviceId)?.errors).toEqual({ unknownDevice: 10 });
     await clock.advanceAsync(60_000);
-    await new Promise((r) => setTimeout(r, 50));
+    await hub.flush(); // the events written when the minute ended are committed
     const one = await store.queryEvents({ kind: 'device.badMessage', limit: 10_000 });
     expect(one.items).toHaveLength(100);
     expect(logs.filter((r) => r.message === 'bad message from device')).toHaveLength(20);
