@@ -67,7 +67,7 @@ import type { Logger } from '../runtime/runtime.js';
 import type { Notice } from './routed-actions.js';
 import { actionChannelOf, deviceOfCommand, whereIs } from './routed-actions.js';
 import type { RoutedAnswer, RoutedKind, RoutedOp } from './routed-ops.js';
-import { isRoutedKind, needsKnownDevice } from './routed-ops.js';
+import { isActionName, isRoutedKind, needsKnownDevice } from './routed-ops.js';
 import type { RoutedReply } from './routed-reply.js';
 import { messageOf, refuse } from './routed-reply.js';
 import { createRoutingListener } from './routing-listener.js';
@@ -205,6 +205,12 @@ export function createCommandRouter(options: CommandRouterOptions): CommandRoute
     const { deviceId } = op;
     if (stopped) return refuse('stopped', 'this instance is stopping');
     if (options.owns(deviceId)) return runHere(op);
+    // No kind has such an action, and its row would read as another operation (`op:…`).
+    if (op.kind === 'act' && !isActionName(op.action))
+      return refuse(
+        'unknownAction',
+        `no action '${op.action.slice(0, 80)}': an action's name is alphanumeric`,
+      );
     const shard = shardOf(deviceId, shardCount);
     let ownerId: string | null;
     try {

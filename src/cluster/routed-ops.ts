@@ -29,9 +29,14 @@ import type { RoutedError } from './routed-reply.js';
 
 const commandId = z.string().min(1).max(64);
 
+/** What an action may be called (src/devices/define-device.ts): never `op:…`. */
+const ACTION_NAME = /^[A-Za-z][A-Za-z0-9]{0,63}$/;
+
+export const isActionName = (name: string): boolean => ACTION_NAME.test(name);
+
 /** Each kind's own fields (besides the device and the actor). */
 export const ROUTED_OPS = {
-  act: z.object({ action: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/), args: z.unknown() }).strict(),
+  act: z.object({ action: z.string().regex(ACTION_NAME), args: z.unknown() }).strict(),
   cancelCommand: z.object({ commandId }).strict(),
   restartDevice: z.object({}).strict(),
   sendEvent: z.object({ event: z.string().min(1).max(64), payload: z.json().optional() }).strict(),

@@ -197,13 +197,17 @@ describe("a device's detail and inspector, asked on another instance", () => {
     expect((await routedRows(id)).at(-1)).toMatchObject({ action: 'op:deviceInspect', actor: '' });
   });
 
-  it('an unknown device is notFound, asked of nobody', async () => {
+  it('an unknown device is notFound, an action named like another operation is refused: asked of nobody', async () => {
     const unknown = idOn(beta, 'nobody');
     const before = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM fleetvisor_routed_actions');
     for (const method of ['device', 'deviceInspect', 'restartDevice'] as const) {
       const e = await refused(alpha, method, { id: unknown });
       expect(e).toEqual({ code: 'notFound', message: `no device '${unknown}' in the fleet` });
     }
+    // An action named like another operation is no action: refused here, never read as that operation.
+    const [act] = await call(alpha, 'act', { ids: [betaDevices[0]!], action: 'op:restartDevice' }, 'ann');
+    expect(act).toMatchObject({ ok: false, error: { code: 'badRequest' } });
+    expect(act?.error?.message).toMatch(/no action 'op:restartDevice'/);
     const after = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM fleetvisor_routed_actions');
     expect(after[0]?.n).toBe(before[0]?.n);
   });
