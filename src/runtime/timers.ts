@@ -5,7 +5,8 @@
  * Every entry knows its owner (a pid) and a label, so the UI can count each running timeout
  * down and the store can persist its absolute deadline. Cancelling is O(1) (the entry is marked
  * and skipped); the heap is compacted when cancelled entries outnumber live ones, so a device
- * that re-arms its timeout a million times does not leave a million dead entries behind.
+ * that re-arms its timeout a million times does not leave a million dead entries behind. The
+ * heap itself (ordering, compaction) is timer-heap.ts; this module drives it with the host timer.
  *
  * @example
  * const timers = createTimerService(createRealClock());
@@ -13,6 +14,7 @@
  * timers.cancel(ref);
  */
 import type { Clock, ClockHandle } from './clock.js';
+import { compactIfWasteful, dropCancelledTop, heapPop, heapPush, pendingOf } from './timer-heap.js';
 
 export interface TimerInfo {
   /** Owner process id (or 0 for runtime-internal timers). */
@@ -92,54 +94,6 @@ export function createTimerService(clock: Clock): TimerService {
   let firing = false;
   let disposed = false;
 
-  const less = (a: Entry, b: Entry) =>
-    a.deadlineMs < b.deadlineMs || (a.deadlineMs === b.deadlineMs && a.id < b.id);
-
-  const siftUp = (i: number) => {
-    const e = heap[i]!;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const p = heap[parent]!;
-      if (!less(e, p)) break;
-      heap[i] = p;
-      i = parent;
-    }
-    heap[i] = e;
-  };
-  const siftDown = (i: number) => {
-    const n = heap.length;
-    const e = heap[i]!;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && less(heap[r]!, heap[l]!) ? r : l;
-      if (!less(heap[c]!, e)) break;
-      heap[i] = heap[c]!;
-      i = c;
-    }
-    heap[i] = e;
-  };
-  const pop = (): Entry | undefined => {
-    const top = heap[0];
-    const last = heap.pop();
-    if (heap.length > 0 && last) {
-      heap[0] = last;
-      siftDown(0);
-    }
-    return top;
-  };
-  const compact = () => {
-    let w = 0;
-    for (let r = 0; r < heap.length; r++) {
-      const e = heap[r]!;
-      if (e.fn) heap[w++] = e;
-    }
-    heap.length = w;
-    for (let i = (w >> 1) - 1; i >= 0; i--) siftDown(i);
-    cancelledInHeap = 0;
-  };
-
   const forget = (e: Entry) => {
     e.fn = undefined;
     liveCount--;
@@ -147,10 +101,7 @@ export function createTimerService(clock: Clock): TimerService {
 
   const rearm = () => {
     if (disposed || firing) return;
-    while (heap.length > 0 && !heap[0]!.fn) {
-      pop();
-      cancelledInHeap--;
-    }
+    cancelledInHeap -= dropCancelledTop(heap);
     const top = heap[0];
     const wanted = top ? top.deadlineMs : Number.POSITIVE_INFINITY;
     if (wanted === hostDeadline) return;
@@ -166,27 +117,14 @@ export function createTimerService(clock: Clock): TimerService {
     firing = true;
     try {
       const now = clock.now();
-      while (heap.length > 0) {
-        const top = heap[0]!;
-        if (!top.fn) {
-          pop();
-          cancelledInHeap--;
-          continue;
-        }
-        if (top.deadlineMs > now) break;
-        pop();
-        const fn = top.fn;
+      for (;;) {
+        cancelledInHeap -= dropCancelledTop(heap);
+        const top = heap[0];
+        if (!top || top.deadlineMs > now) break;
+        heapPop(heap);
+        const fn = top.fn!;
         forget(top);
-        try {
-          if (typeof fn === 'function') fn();
-          else fn.onTimer();
-        } catch (error) {
-          // A timer callback must not break the shared structure; the owner's adapter reports
-          // its own failures, so this only guards against a bug in one.
-          queueMicrotask(() => {
-            throw error;
-          });
-        }
+        runCallback(fn);
       }
     } finally {
       firing = false;
@@ -210,8 +148,7 @@ export function createTimerService(clock: Clock): TimerService {
     e.owner = owner;
     e.label = label;
     e.fn = fn;
-    heap.push(e);
-    siftUp(heap.length - 1);
+    heapPush(heap, e);
     liveCount++;
     if (e.deadlineMs < hostDeadline) rearm();
     return e;
@@ -219,35 +156,20 @@ export function createTimerService(clock: Clock): TimerService {
 
   return {
     clock,
-    schedule(delayMs, fn, meta) {
-      return insert(new TimerEntry(), delayMs, meta?.owner ?? 0, meta?.label ?? '', fn);
-    },
+    schedule: (delayMs, fn, meta) =>
+      insert(new TimerEntry(), delayMs, meta?.owner ?? 0, meta?.label ?? '', fn),
     arm: (entry, delayMs, owner, label) => insert(entry, delayMs, owner, label, entry),
     cancel(ref) {
       const e = ref as Entry;
       if (!e.fn) return false;
       forget(e);
-      cancelledInHeap++;
-      if (cancelledInHeap > 64 && cancelledInHeap * 2 >= heap.length) compact();
+      cancelledInHeap = compactIfWasteful(heap, cancelledInHeap + 1);
       // The host timer is left armed: if it fires early it finds nothing due and re-arms for
       // the real top. Re-arming here would cost a host clear+set on every re-armed timeout.
       return true;
     },
-    isPending(ref) {
-      return (ref as Entry).fn !== undefined;
-    },
-    ownedBy(owner) {
-      return heap
-        .filter((e) => e.fn !== undefined && e.owner === owner)
-        .sort((a, b) => a.deadlineMs - b.deadlineMs)
-        .map((e) => ({
-          owner: e.owner,
-          label: e.label,
-          deadlineMs: e.deadlineMs,
-          wallDeadlineMs: e.wallDeadlineMs,
-          delayMs: e.delayMs,
-        }));
-    },
+    isPending: (ref) => (ref as Entry).fn !== undefined,
+    ownedBy: (owner) => pendingOf(heap, owner),
     size: () => liveCount,
     dispose() {
       disposed = true;
@@ -258,4 +180,18 @@ export function createTimerService(clock: Clock): TimerService {
       heap.length = 0;
     },
   };
+}
+
+/** Runs a due timer's callback. */
+function runCallback(fn: TimerCallback): void {
+  try {
+    if (typeof fn === 'function') fn();
+    else fn.onTimer();
+  } catch (error) {
+    // A timer callback must not break the shared structure; the owner's adapter reports
+    // its own failures, so this only guards against a bug in one.
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
 }
