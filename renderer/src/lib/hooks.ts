@@ -12,6 +12,7 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState, useSyncExter
 import type { Envelope, TypedClient } from '../../../src/host/contract.js';
 import { messageOf } from '../api/client.js';
 import { useClient } from '../store/use-live.js';
+import { pollInTurn } from './poll.js';
 
 /** The wall clock, re-read every `intervalMs` (one shared timer per interval). */
 export function useNow(intervalMs = 1_000): number {
@@ -108,8 +109,9 @@ export type CallState<T> =
   | { readonly status: 'error'; readonly code: string; readonly message: string; readonly value?: T };
 
 /**
- * Runs a call when its deps change (and every `refreshMs`), keeping the last value while a new
- * one loads. Answers to stale requests are dropped.
+ * Runs a call when its deps change (and `refreshMs` after each answer: {@link pollInTurn}, one
+ * request at a time), keeping the last value while a new one loads. Answers to requests of
+ * earlier deps are dropped.
  */
 export function useCall<T>(
   run: (client: TypedClient) => Promise<Envelope<T>>,
@@ -126,13 +128,10 @@ export function useCall<T>(
   // biome-ignore lint/correctness/useExhaustiveDependencies: the caller's deps decide when to call again
   useEffect(() => {
     if (!enabled) return;
-    let current = true;
-    const go = async (first: boolean) => {
-      if (first)
-        setState((s) => ({ status: 'loading', ...(s.value !== undefined ? { value: s.value } : {}) }));
-      try {
-        const result = await runRef.current(client);
-        if (!current) return;
+    setState((s) => ({ status: 'loading', ...(s.value !== undefined ? { value: s.value } : {}) }));
+    return pollInTurn(
+      () => runRef.current(client),
+      (result) => {
         if (result.ok) setState({ status: 'ok', value: result.value });
         else
           setState((s) => ({
@@ -141,16 +140,10 @@ export function useCall<T>(
             message: result.error.message,
             ...(s.value !== undefined ? { value: s.value } : {}),
           }));
-      } catch (error) {
-        if (current) setState({ status: 'error', code: 'unavailable', message: messageOf(error) });
-      }
-    };
-    void go(true);
-    const t = options.refreshMs ? window.setInterval(() => void go(false), options.refreshMs) : 0;
-    return () => {
-      current = false;
-      if (t) window.clearInterval(t);
-    };
+      },
+      options.refreshMs,
+      (error) => setState({ status: 'error', code: 'unavailable', message: messageOf(error) }),
+    );
   }, [client, enabled, nonce, options.refreshMs, ...deps]);
 
   const reload = useCallback(() => setNonce((n) => n + 1), []);
