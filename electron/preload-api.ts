@@ -79,6 +79,7 @@ const METHOD_SET: { readonly [M in Method]: true } = {
   rolloutPause: true,
   rolloutResume: true,
   rolloutCancel: true,
+  rolloutDelete: true,
   cluster: true,
   settings: true,
   settingsSave: true,

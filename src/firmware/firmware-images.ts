@@ -6,7 +6,8 @@
  * Order of writes: the file first (written to a temporary name, fsynced, renamed), then the row.
  * A crash between the two leaves a file no row names; {@link openFirmwareImages} sweeps such files
  * once they are an hour old (younger ones may belong to an import running in another process).
- * A delete removes the row first, then the file, for the same reason.
+ * A delete removes the row first, then the file, for the same reason. A damaged rollout
+ * (rollout-damage.ts) does not keep an image: its reference is let go before the delete is checked.
  *
  * The files themselves are firmware-image-files.ts's; an import's steps, import-image.ts's.
  *
@@ -26,6 +27,7 @@ import type { ImageRefusal, KindSlot } from './check-image.js';
 import { readImageFile, removeImageFile, sweepOrphanFiles } from './firmware-image-files.js';
 import { importImage } from './import-image.js';
 import type { TrustedKeys } from './keys.js';
+import { readStoredRollouts } from './rollout-damage.js';
 
 /**
  * The images folder of a database: `<data folder>/firmware/<database name>/`, so the demo's
@@ -133,6 +135,7 @@ export async function openFirmwareImages(options: FirmwareImagesOptions): Promis
     },
     readImage,
     async remove(sha256, actor) {
+      await readStoredRollouts(store);
       const r = await store.deleteImage(sha256, actor);
       if (!r.ok) return r;
       removeImageFile(imagesDir, sha256, log);

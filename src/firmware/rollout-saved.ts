@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { fraction, nonEmptyString, nonNegativeInt, optionsProblem, positiveInt } from '../lib/options.js';
-import { err, type Failure, ok, type Result } from '../lib/result.js';
+import { type Failure, ok, type Result } from '../lib/result.js';
 import type { RolloutPolicy, RolloutSnapshot } from './rollout-types.js';
 
 const ROLLOUT_STATES = ['running', 'paused', 'completed', 'aborted', 'cancelled'] as const;
@@ -95,16 +95,25 @@ export interface SavedRollout {
   readonly policy: RolloutPolicy;
 }
 
+/** Why a stored rollout cannot be read back: the message names the rollout and `field`. */
+export interface SavedRolloutProblem extends Failure<'badRollout'> {
+  /** The first field at fault, as the message names it (`snapshot.wave`, `policy.waves[0].share`). */
+  readonly field: string;
+}
+
 /**
  * The snapshot and policy of stored rollout `id`, or `badRollout` naming the rollout and the
  * first field that is wrong (a snapshot of another rollout's id is one).
  */
-export function readSavedRollout(id: string, body: unknown): Result<SavedRollout, Failure<'badRollout'>> {
-  const problem =
+export function readSavedRollout(id: string, body: unknown): Result<SavedRollout, SavedRolloutProblem> {
+  const found =
     optionsProblem(savedRolloutSchema, body) ??
     ((body as { snapshot: { id: string } }).snapshot.id === id
       ? undefined
       : `snapshot.id is another rollout's, got ${JSON.stringify((body as { snapshot: { id: string } }).snapshot.id.slice(0, 80))}`);
-  if (problem !== undefined) return err('badRollout', `rollout ${id}: saved ${problem}`);
-  return ok(body as SavedRollout);
+  if (found === undefined) return ok(body as SavedRollout);
+  // optionsProblem says "<field> <what is wrong>"; the whole body is its "options".
+  const problem = found.startsWith('options ') ? `body${found.slice('options'.length)}` : found;
+  const field = problem.slice(0, problem.indexOf(' '));
+  return { ok: false, error: { code: 'badRollout', message: `rollout ${id}: saved ${problem}`, field } };
 }

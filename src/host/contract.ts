@@ -537,9 +537,9 @@ export interface RolloutView {
   readonly id: string;
   readonly version: string;
   readonly sha256: string;
-  /** running, paused, completed, aborted, cancelled. */
+  /** running, paused, completed, aborted, cancelled; or damaged (see `damage`). */
   readonly state: string;
-  /** Why it paused or aborted. */
+  /** Why it paused or aborted; for a damaged one, its damage's message. */
   readonly reason: string | null;
   /** Its maintenance window as written; null when it has none. */
   readonly window: string | null;
@@ -566,6 +566,17 @@ export interface RolloutView {
   readonly counts: Readonly<Record<string, number>>;
   readonly createdBy: string;
   readonly createdAt: number;
+  /**
+   * A stored rollout that cannot be read back (state `damaged`; version, hash, creator and time
+   * from its row when readable, else empty; no waves or devices): the field at fault, the message
+   * naming it, the state it was saved in. It runs nothing and holds no image; `rolloutDelete`
+   * removes it. Null for every other rollout.
+   */
+  readonly damage: {
+    readonly field: string;
+    readonly message: string;
+    readonly savedState: string | null;
+  } | null;
 }
 
 /** The largest image `firmwareImport` takes (twice the generic kind's 4 MiB slot); bigger is `badRequest`. */
@@ -851,6 +862,8 @@ export const METHODS = {
   rolloutPause: z.object({ id: z.string().min(1).max(64) }).strict(),
   rolloutResume: z.object({ id: z.string().min(1).max(64) }).strict(),
   rolloutCancel: z.object({ id: z.string().min(1).max(64) }).strict(),
+  /** Deletes a damaged rollout (state `damaged` in `rollouts`); `notDamaged` for one that reads. */
+  rolloutDelete: z.object({ id: z.string().min(1).max(64) }).strict(),
   /** The cluster this instance belongs to (docs/scale-out.md): instances, shards, lease ages. */
   cluster: z.object({}).strict(),
   /** The data folder's settings (src/host/settings.ts): the fields, saved and running values. */
@@ -1007,6 +1020,7 @@ export interface Results {
   rolloutPause: RolloutView;
   rolloutResume: RolloutView;
   rolloutCancel: RolloutView;
+  rolloutDelete: { readonly deleted: string };
   /** `null`: this instance runs alone (no --cluster). */
   cluster: ClusterInfo | null;
   settings: SettingsView;

@@ -2,7 +2,9 @@
  * The app's rollouts (src/firmware/rollout.ts): each one saved in the database at every change
  * of its state or of a device's (`firmware_rollouts`, its snapshot and policy), audited in the
  * event log (`firmware.rollout`), and continued by a restarted app where it was — paused ones
- * stay paused, the update jobs they had running continue with them (restored first).
+ * stay paused, the update jobs they had running continue with them (restored first). A stored
+ * rollout that cannot be read back is damaged (src/firmware/rollout-damage.ts): listed apart,
+ * continued never, holding no image, deletable.
  *
  * @example
  * const runner = createRolloutRunner({ runtime, store, firmware, updates, fleet, logger });
@@ -15,8 +17,10 @@ import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { OpenedFirmware } from '../firmware/open-firmware.js';
 import type { Rollout, RolloutPolicy, RolloutSnapshot } from '../firmware/rollout.js';
 import { createRollout } from '../firmware/rollout.js';
-import { readSavedRollout } from '../firmware/rollout-saved.js';
+import type { DamagedRollout } from '../firmware/rollout-damage.js';
+import { deleteDamagedRollout, readStoredRollouts, sortStoredRollouts } from '../firmware/rollout-damage.js';
 import type { JsonObject } from '../lib/json.js';
+import type { Failure, Result } from '../lib/result.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Store } from '../store/store.js';
 
@@ -36,9 +40,14 @@ export interface RolloutRunner {
   /**
    * Every rollout, newest first: this app's as they run, and the stored ones it does not run —
    * those that ended before a restart (history), and those a restarted app has not continued
-   * yet (its links are not up) — as last saved.
+   * yet (its links are not up) — as last saved; and apart, the damaged ones.
    */
-  list(): Promise<RolloutSnapshot[]>;
+  list(): Promise<{ readonly rollouts: RolloutSnapshot[]; readonly damaged: readonly DamagedRollout[] }>;
+  /** Deletes a damaged stored rollout (`notDamaged` for one that reads: cancel it instead). */
+  deleteDamaged(
+    id: string,
+    actor: string,
+  ): Promise<Result<DamagedRollout, Failure<'notFound' | 'notDamaged'>>>;
 }
 
 export interface RolloutRunnerOptions {
@@ -134,15 +143,21 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
     all,
     async list() {
       const byId = new Map<string, RolloutSnapshot>();
-      if (firmware)
-        for (const row of await firmware.store.listRollouts()) {
-          if (!row.ok || all.has(row.value.id)) continue;
-          // A damaged row is not listed (restore() says why once); the others are.
-          const saved = readSavedRollout(row.value.id, row.value.body);
-          if (saved.ok) byId.set(row.value.id, saved.value.snapshot);
-        }
+      const stored = firmware ? sortStoredRollouts(await firmware.store.listRollouts()) : undefined;
+      for (const { record, saved } of stored?.good ?? [])
+        if (!all.has(record.id)) byId.set(record.id, saved.snapshot);
       for (const [id, r] of all) byId.set(id, r.snapshot());
-      return [...byId.values()].sort((a, b) => b.createdAt - a.createdAt);
+      const rollouts = [...byId.values()].sort((a, b) => b.createdAt - a.createdAt);
+      // A rollout this app runs is not damaged, whatever its row says meanwhile.
+      return { rollouts, damaged: (stored?.damaged ?? []).filter((d) => !all.has(d.id)) };
+    },
+    async deleteDamaged(id, actor) {
+      if (!firmware) return { ok: false, error: { code: 'notFound', message: `no stored rollout '${id}'` } };
+      if (all.has(id))
+        return { ok: false, error: { code: 'notDamaged', message: `rollout ${id} runs: cancel it instead` } };
+      const r = await deleteDamagedRollout(firmware.store, id, actor);
+      if (r.ok) log.info('damaged rollout deleted', { rollout: id, actor, damage: r.value.message });
+      return r;
     },
     start(what) {
       const rollout = make(`ro-${randomBytes(4).toString('hex')}`, what);
@@ -151,21 +166,13 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
     },
     async restore() {
       if (!firmware) return;
-      for (const row of await firmware.store.listRollouts()) {
-        if (!row.ok) {
-          log.warn('rollout row unreadable', { rollout: row.id, message: row.error.message });
-          continue;
-        }
-        const r = row.value;
+      // Each damaged row is refused, named with its field, and lets go of its image; the other
+      // rollouts still continue.
+      const { good, damaged } = await readStoredRollouts(firmware.store);
+      for (const d of damaged) log.error(`${d.message}; not continued`, { rollout: d.id });
+      for (const { record: r, saved } of good) {
         if (ENDED.includes(r.state) || all.has(r.id)) continue;
-        // Checked before anything runs: a damaged or old-format row is refused, named, and
-        // the other rollouts still continue.
-        const saved = readSavedRollout(r.id, r.body);
-        if (!saved.ok) {
-          log.error(`${saved.error.message}; not continued`, { rollout: r.id });
-          continue;
-        }
-        const body = saved.value;
+        const body = saved;
         const image = await firmware.images.readImage(r.sha256);
         if (!image.ok) {
           log.warn('rollout cannot continue: its image is gone', { rollout: r.id, sha256: r.sha256 });

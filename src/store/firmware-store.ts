@@ -84,6 +84,12 @@ export interface FirmwareStore {
   /** Every rollout, oldest first. */
   listRollouts(): Promise<readonly RowResult<FirmwareRolloutRecord>[]>;
   /**
+   * Deletes a rollout's row and lets go of the image it held, auditing it as
+   * `firmware.rolloutDeleted` with `actor` and `reason` (`'full'`); `notFound` if there is none.
+   * What may be deleted (a damaged rollout) is the caller's rule.
+   */
+  deleteRollout(id: string, actor: string, reason: string): Promise<StoreResult<void, 'notFound'>>;
+  /**
    * Writes a device's job (`'full'`): one row per device, the newest job wins. While `final` is
    * false the job holds its image (`job:<device id>`), so the image cannot be deleted under it.
    */
@@ -107,6 +113,8 @@ export interface FirmwareStore {
   addReference(sha256: string, holder: string): Promise<StoreResult<void, 'notFound'>>;
   /** Lets go of an image; idempotent. */
   removeReference(sha256: string, holder: string): Promise<void>;
+  /** Lets go of every image `holder` holds (a damaged rollout's `rollout:<id>`); idempotent. */
+  releaseReferences(holder: string): Promise<void>;
   /**
    * Deletes an image's description and audits it (`'full'`), only if no device of its kinds runs
    * or wants its version and no holder refers to it: otherwise `inUse`, naming them. The caller

@@ -16,7 +16,7 @@ import type { StoreResult } from './store.js';
 
 export type SqliteFirmwareRefs = Pick<
   FirmwareStore,
-  'devicesByFirmware' | 'addReference' | 'removeReference'
+  'devicesByFirmware' | 'addReference' | 'removeReference' | 'releaseReferences'
 >;
 
 export function createSqliteFirmwareRefs(context: FirmwareContext): SqliteFirmwareRefs {
@@ -52,6 +52,18 @@ export function createSqliteFirmwareRefs(context: FirmwareContext): SqliteFirmwa
       await write('remove firmware reference', () =>
         conn.run('DELETE FROM firmware_image_refs WHERE sha256 = ? AND holder = ?', [sha256, holder]),
       );
+    },
+
+    async releaseReferences(holder) {
+      requireName(holder, 'holder');
+      // Read first: a holder with nothing held (the usual case) costs no write transaction.
+      const held = await read<{ n: number }>(
+        'find firmware references',
+        'SELECT 1 AS n FROM firmware_image_refs WHERE holder = ? LIMIT 1',
+        [holder],
+      );
+      if (held.length === 0) return;
+      await write('release firmware references', () => releaseImages(conn, holder));
     },
   };
 }

@@ -1,7 +1,8 @@
 /**
  * Firmware rollouts on SQLite (migration 6, `firmware_rollouts`): each saved whole at every
  * change, its snapshot and policy as one JSON body; until it ends it holds its image as
- * `rollout:<id>`.
+ * `rollout:<id>`. A row is deleted with the image it held let go (a damaged one, by the firmware
+ * layer's rule), audited as `firmware.rolloutDeleted`.
  *
  * @example
  * const rollouts = createSqliteFirmwareRollouts(context);
@@ -11,14 +12,14 @@
 import type { FirmwareRolloutRecord, FirmwareStore } from './firmware-store.js';
 import { parseJsonObject, requireName, toJsonText } from './records.js';
 import type { FirmwareContext } from './sqlite-firmware-context.js';
-import { badRecord, readColumns } from './sqlite-firmware-context.js';
+import { badRecord, fail, readColumns } from './sqlite-firmware-context.js';
 import { holdImage, releaseImages } from './sqlite-firmware-refs.js';
-import type { RowResult } from './store.js';
+import type { RowResult, StoreResult } from './store.js';
 
-export type SqliteFirmwareRollouts = Pick<FirmwareStore, 'saveRollout' | 'listRollouts'>;
+export type SqliteFirmwareRollouts = Pick<FirmwareStore, 'saveRollout' | 'listRollouts' | 'deleteRollout'>;
 
 export function createSqliteFirmwareRollouts(context: FirmwareContext): SqliteFirmwareRollouts {
-  const { conn, now, write, read } = context;
+  const { conn, now, write, read, audit } = context;
   return {
     async saveRollout(r, ended) {
       requireName(r.id, 'id');
@@ -43,6 +44,29 @@ export function createSqliteFirmwareRollouts(context: FirmwareContext): SqliteFi
       );
       return rows.map(rolloutFromRow);
     },
+
+    deleteRollout(id, actor, reason) {
+      requireName(id, 'id');
+      requireName(actor, 'actor');
+      return write('delete firmware rollout', async (): Promise<StoreResult<void, 'notFound'>> => {
+        const row = await conn.get<{ sha256: unknown; version: unknown; state: unknown }>(
+          'SELECT sha256, version, state FROM firmware_rollouts WHERE id = ?',
+          [id],
+        );
+        if (row === undefined) return fail('notFound', `no stored rollout '${id}'`);
+        await conn.run('DELETE FROM firmware_rollouts WHERE id = ?', [id]);
+        await releaseImages(conn, `rollout:${id}`);
+        await audit('firmware.rolloutDeleted', {
+          rollout: id,
+          sha256: String(row.sha256),
+          version: String(row.version),
+          state: String(row.state),
+          actor,
+          reason,
+        });
+        return { ok: true, value: undefined };
+      });
+    },
   };
 }
 
@@ -57,8 +81,10 @@ function rolloutFromRow(row: Readonly<Record<string, unknown>>): RowResult<Firmw
     created_at: 'number',
     updated_at: 'number',
   });
-  if (!body.ok || c === undefined)
-    return badRecord(String(row.id), `firmware rollout row '${String(row.id)}' does not parse`);
+  if (!body.ok)
+    return badRecord(String(row.id), `firmware rollout row '${String(row.id)}': body ${body.error}`);
+  if (c === undefined)
+    return badRecord(String(row.id), `firmware rollout row '${String(row.id)}': a column does not parse`);
   return {
     ok: true,
     value: {

@@ -136,7 +136,15 @@ describe('restoring stored rollouts', () => {
       'rollout ro-other-id: saved snapshot.id is another rollout\'s, got "ro-elsewhere"; not continued',
       'rollout ro-sql: saved snapshot must be an object, got 5; not continued',
     ]);
-    expect((await runner.list()).map((s) => s.id).sort()).toEqual(['ro-good', 'ro-good-2']);
+    const listed = await runner.list();
+    expect(listed.rollouts.map((s) => s.id).sort()).toEqual(['ro-good', 'ro-good-2']);
+    // The damaged ones are listed apart, each with the field at fault.
+    expect(Object.fromEntries(listed.damaged.map((d) => [d.id, d.field]))).toEqual({
+      'ro-bad-state': 'snapshot.devices.c.state',
+      'ro-old': 'snapshot',
+      'ro-other-id': 'snapshot.id',
+      'ro-sql': 'snapshot',
+    });
     for (const r of runner.all.values()) r.cancel();
   });
 });
@@ -152,8 +160,12 @@ describe('readSavedRollout', () => {
       error: {
         code: 'badRollout',
         message: 'rollout ro-1: saved policy.waves[0].share must be within 0…1, got 2',
+        field: 'policy.waves[0].share',
       },
     });
-    expect(readSavedRollout('ro-1', null)).toMatchObject({ ok: false, error: { code: 'badRollout' } });
+    expect(readSavedRollout('ro-1', null)).toMatchObject({
+      ok: false,
+      error: { code: 'badRollout', field: 'body' },
+    });
   });
 });

@@ -4,12 +4,16 @@
  * sample image imported, "Roll out…" on its row counts the demo devices not on 1.1.0 yet (a tag no
  * device has counts none and is refused in place, `noDevices`), then a rollout in waves "1, 100%"
  * is paused and resumed from its row and followed in the "Rollouts" table to completed, every
- * device of its list succeeded. Screenshots go to .test-results/screenshots/rollout-*.png.
+ * device of its list succeeded. A rollout whose saved JSON is damaged shows as its own row, the
+ * field at fault named, and Delete… removes it. Screenshots go to
+ * .test-results/screenshots/rollout-*.png.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_DATABASE_FILE_NAME } from '../../src/host/app.js';
+import { rawAll, rawRun } from '../store/helpers.js';
 import { CHROMIUM, type RealHost, SHOTS, startRealHost } from './real-host.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -164,4 +168,52 @@ describe.skipIf(!existsSync(CHROMIUM))('rollouts in the Firmware view on a real 
     await expect.poll(() => count.textContent(), { timeout: 10_000 }).toBe('0');
     expect(pageErrors).toEqual([]);
   }, 120_000);
+
+  it('shows a damaged rollout as its own row naming the field, and deletes it on confirmation', async () => {
+    const file = join(host!.dataDir, DEMO_DATABASE_FILE_NAME);
+    const at = Date.now();
+    // A saved rollout as an app would write it, but for one field no rollout has: wave -1.
+    const body = {
+      snapshot: {
+        id: 'ro-damaged',
+        version: '1.1.0',
+        sha256: 'f'.repeat(64),
+        state: 'paused',
+        wave: -1,
+        waveEnds: [1],
+        order: ['demo-m001'],
+        devices: { 'demo-m001': { state: 'pending', wave: 0, attempts: 0 } },
+        counts: { pending: 1 },
+        createdBy: 'ana',
+        createdAt: at,
+      },
+      policy: {},
+    };
+    await rawRun(
+      file,
+      `INSERT INTO firmware_rollouts (id, sha256, version, state, body, actor, created_at, updated_at)
+       VALUES ('ro-damaged', ?, '1.1.0', 'paused', ?, 'ana', ?, ?)`,
+      ['f'.repeat(64), JSON.stringify(body), at, at],
+    );
+    await page.getByTestId('nav-firmware').click();
+    const row = page.locator('[data-testid="ro-row"][data-rollout-id="ro-damaged"]');
+    await row.waitFor({ timeout: 10_000 });
+    expect(await row.getAttribute('data-state')).toBe('damaged');
+    expect(await row.getByTestId('ro-state').textContent()).toBe('damaged');
+    expect(await row.getByTestId('ro-damage-field').textContent()).toBe('snapshot.wave');
+    expect(await row.getByTestId('ro-damage').textContent()).toContain(
+      'rollout ro-damaged: saved snapshot.wave must be a whole number >= 0, got -1',
+    );
+    expect(await row.getByTestId('ro-pause').count()).toBe(0);
+    expect(await row.getByTestId('ro-resume').count()).toBe(0);
+    expect(await row.getByTestId('ro-expand').count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, 'rollout-damaged.png'), fullPage: true });
+
+    await row.getByTestId('ro-delete').click();
+    await page.getByTestId('confirm-ok').click();
+    await row.waitFor({ state: 'detached', timeout: 10_000 });
+    expect(await rawAll(file, "SELECT id FROM firmware_rollouts WHERE id = 'ro-damaged'")).toEqual([]);
+    expect(await page.getByTestId('ro-action-error').count()).toBe(0);
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
 });

@@ -1072,6 +1072,7 @@ export function createFakeClient(options: FakeFleetOptions): TypedClient {
     rolloutPause: (a) => fail('notFound', `no rollout '${a.id}'`),
     rolloutResume: (a) => fail('notFound', `no rollout '${a.id}'`),
     rolloutCancel: (a) => fail('notFound', `no rollout '${a.id}'`),
+    rolloutDelete: (a) => fail('notFound', `no stored rollout '${a.id}'`),
     settings: () => fail('unavailable', 'the preview has no settings file'),
     settingsSave: () => fail('unavailable', 'the preview has no settings file'),
     // Alarms need the real host (src/alarms); the design preview has none.

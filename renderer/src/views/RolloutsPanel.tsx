@@ -6,7 +6,9 @@
  * share, pause or abort on failure and the soak between waves; confirmed, then `rolloutCreate`; a
  * refusal shows in place), and the "Rollouts" table (`rollouts`, polled every second while the
  * view is open): each rollout's state and reason, per-wave progress, counts, who started it and
- * when, Pause / Resume / Cancel by state, and its frozen device list on demand.
+ * when, Pause / Resume / Cancel by state, and its frozen device list on demand. A damaged rollout
+ * (its saved JSON does not read back) is a row of its own: the field at fault and the message,
+ * and Delete… (confirmed, then `rolloutDelete`).
  *
  * @example
  * <RolloutForm image={image} colSpan={9} onStarted={refresh} onClose={close} />
@@ -376,6 +378,7 @@ const STATE_TONE: Readonly<Record<string, string>> = {
   completed: 'tone-ok',
   aborted: 'tone-err',
   cancelled: '',
+  damaged: 'tone-err',
 };
 
 const ACTIVE: ReadonlySet<string> = new Set(['running', 'paused']);
@@ -403,6 +406,7 @@ export function Rollouts({ refresh, onEnded }: { readonly refresh: number; reado
   const [error, setError] = useState<string | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
   const [cancelling, setCancelling] = useState<RolloutView | null>(null);
+  const [deleting, setDeleting] = useState<RolloutView | null>(null);
   const [open, setOpen] = useState<ReadonlySet<string>>(new Set());
   const ended = useRef<Set<string> | null>(null);
   const endedRef = useRef(onEnded);
@@ -427,7 +431,10 @@ export function Rollouts({ refresh, onEnded }: { readonly refresh: number; reado
     return ROLLOUTS_POLL_MS;
   }, [load, refresh]);
 
-  const act = async (method: 'rolloutPause' | 'rolloutResume' | 'rolloutCancel', r: RolloutView) => {
+  const act = async (
+    method: 'rolloutPause' | 'rolloutResume' | 'rolloutCancel' | 'rolloutDelete',
+    r: RolloutView,
+  ) => {
     setActionError(null);
     const answer = await client.call(method, { id: r.id });
     if (!answer.ok) setActionError(`${r.id}: ${answer.error.code}: ${answer.error.message}`);
@@ -470,19 +477,23 @@ export function Rollouts({ refresh, onEnded }: { readonly refresh: number; reado
             </tr>
           </thead>
           <tbody>
-            {list.map((r) => (
-              <Fragment key={r.id}>
-                <RolloutRow
-                  rollout={r}
-                  expanded={open.has(r.id)}
-                  onToggle={() => toggle(r.id)}
-                  onPause={() => void act('rolloutPause', r)}
-                  onResume={() => void act('rolloutResume', r)}
-                  onCancel={() => setCancelling(r)}
-                />
-                {open.has(r.id) ? <RolloutDevices rollout={r} /> : null}
-              </Fragment>
-            ))}
+            {list.map((r) =>
+              r.damage ? (
+                <DamagedRow key={r.id} rollout={r} damage={r.damage} onDelete={() => setDeleting(r)} />
+              ) : (
+                <Fragment key={r.id}>
+                  <RolloutRow
+                    rollout={r}
+                    expanded={open.has(r.id)}
+                    onToggle={() => toggle(r.id)}
+                    onPause={() => void act('rolloutPause', r)}
+                    onResume={() => void act('rolloutResume', r)}
+                    onCancel={() => setCancelling(r)}
+                  />
+                  {open.has(r.id) ? <RolloutDevices rollout={r} /> : null}
+                </Fragment>
+              ),
+            )}
           </tbody>
         </table>
       )}
@@ -499,6 +510,20 @@ export function Rollouts({ refresh, onEnded }: { readonly refresh: number; reado
       >
         Updates not applied yet are cancelled and no further device is started; devices already updated keep
         the new version.
+      </ConfirmDialog>
+      <ConfirmDialog
+        open={deleting !== null}
+        title={`Delete damaged rollout ${deleting?.id ?? ''}?`}
+        confirmLabel="Delete rollout"
+        onConfirm={() => {
+          const r = deleting;
+          setDeleting(null);
+          if (r) void act('rolloutDelete', r);
+        }}
+        onCancel={() => setDeleting(null)}
+      >
+        Its saved record cannot be read back, so it cannot be continued. Deleting it removes the record (the
+        event log keeps its history); devices it already updated keep their version.
       </ConfirmDialog>
     </section>
   );
@@ -643,6 +668,53 @@ function RolloutRow({
             Cancel…
           </button>
         ) : null}
+      </td>
+    </tr>
+  );
+}
+
+/** A damaged rollout: what its row still says, the field at fault with the message, Delete…. */
+function DamagedRow({
+  rollout: r,
+  damage,
+  onDelete,
+}: {
+  readonly rollout: RolloutView;
+  readonly damage: NonNullable<RolloutView['damage']>;
+  readonly onDelete: () => void;
+}) {
+  return (
+    <tr data-testid="ro-row" data-rollout-id={r.id} data-state="damaged">
+      <td>
+        <span className="mono">{r.version || '—'}</span> <span className="muted small-text mono">{r.id}</span>
+      </td>
+      <td className="ro-state-cell">
+        <span className={`badge ${STATE_TONE.damaged}`} data-testid="ro-state" data-state="damaged">
+          damaged
+        </span>
+        <div className="ro-reason small-text">
+          <code className="mono" data-testid="ro-damage-field" title="the field at fault">
+            {damage.field}
+          </code>
+        </div>
+      </td>
+      <td colSpan={2} className="small-text ro-damage-cell">
+        <div className="ro-damage-message" data-testid="ro-damage">
+          {damage.message}
+        </div>
+        <div className="muted">
+          Its saved record does not read back: it does not run
+          {damage.savedState ? ` (it was ${damage.savedState})` : ''} and holds no image.
+        </div>
+      </td>
+      <td className="small-text">
+        {r.createdAt > 0 ? formatDateTime(r.createdAt) : '—'}
+        {r.createdBy ? <span className="muted"> by {r.createdBy}</span> : null}
+      </td>
+      <td className="ro-col-actions">
+        <button type="button" className="btn small danger" onClick={onDelete} data-testid="ro-delete">
+          Delete…
+        </button>
       </td>
     </tr>
   );

@@ -1,14 +1,17 @@
 /**
  * Rollouts over the API: `rolloutCreate` resolves the devices (explicit ids, or every device of
  * the image's kinds matching a kind, a tag and a running version), freezes the list and starts
- * the waves; `rollouts` lists them; `rolloutPause`, `rolloutResume`, `rolloutCancel`. Every
- * change of a rollout's state is written to the event log (`firmware.rollout`) with who asked.
+ * the waves; `rollouts` lists them, the damaged ones first (state `damaged`, with the field at
+ * fault); `rolloutPause`, `rolloutResume`, `rolloutCancel`; `rolloutDelete` removes a damaged one.
+ * Every change of a rollout's state is written to the event log (`firmware.rollout`) with who
+ * asked; a deletion as `firmware.rolloutDeleted`.
  *
  * @example
  * await api.call('rolloutCreate', { sha256, tag: 'site-a', waves: [{ count: 1 }, { share: 1, maxConcurrent: 20 }] });
  */
 import type { MaintenanceWindow, RolloutSnapshot } from '../../firmware/rollout.js';
 import { parseMaintenanceWindow } from '../../firmware/rollout.js';
+import type { DamagedRollout } from '../../firmware/rollout-damage.js';
 import type { App } from '../app.js';
 import type { RolloutView } from '../contract.js';
 import type { Handlers } from './handlers.js';
@@ -41,6 +44,28 @@ export function rolloutView(s: RolloutSnapshot): RolloutView {
     counts: s.counts,
     createdBy: s.createdBy,
     createdAt: s.createdAt,
+    damage: null,
+  };
+}
+
+/** A damaged rollout as a row of the list: what its row still says, no waves, no devices. */
+export function damagedRolloutView(d: DamagedRollout): RolloutView {
+  return {
+    id: d.id,
+    version: d.version ?? '',
+    sha256: d.sha256 ?? '',
+    state: 'damaged',
+    reason: d.message,
+    window: null,
+    windowOpensAt: null,
+    wave: 0,
+    waveEnds: [],
+    order: [],
+    devices: {},
+    counts: {},
+    createdBy: d.createdBy ?? '',
+    createdAt: d.createdAt ?? 0,
+    damage: { field: d.field, message: d.message, savedState: d.savedState },
   };
 }
 
@@ -52,7 +77,10 @@ function find(app: App, id: string) {
 
 export function rolloutHandlers(
   app: App,
-): Pick<Handlers, 'rolloutCreate' | 'rollouts' | 'rolloutPause' | 'rolloutResume' | 'rolloutCancel'> {
+): Pick<
+  Handlers,
+  'rolloutCreate' | 'rollouts' | 'rolloutPause' | 'rolloutResume' | 'rolloutCancel' | 'rolloutDelete'
+> {
   return {
     rolloutCreate: async (a, context) => {
       if (!app.firmware.ok)
@@ -119,7 +147,10 @@ export function rolloutHandlers(
       return rolloutView(rollout.snapshot());
     },
 
-    rollouts: async () => (await app.rollouts.list()).map(rolloutView),
+    rollouts: async () => {
+      const { rollouts, damaged } = await app.rollouts.list();
+      return [...damaged.map(damagedRolloutView), ...rollouts.map(rolloutView)];
+    },
 
     rolloutPause: async (a) => {
       const r = find(app, a.id);
@@ -135,6 +166,11 @@ export function rolloutHandlers(
       const r = find(app, a.id);
       r.cancel();
       return rolloutView(r.snapshot());
+    },
+    rolloutDelete: async (a, context) => {
+      const r = await app.rollouts.deleteDamaged(a.id, context.actor ?? DEFAULT_ACTOR);
+      if (!r.ok) throw new ApiFailure(r.error.code, r.error.message);
+      return { deleted: a.id };
     },
   };
 }
