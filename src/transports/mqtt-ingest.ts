@@ -99,19 +99,21 @@ export class MqttIngest {
   private track(write: PromiseLike<unknown>): void {
     this.pendingIngest++;
     this.lastDelivery = write;
-    write.then(
-      (result) => {
-        const code = failureCode(result);
-        if (code !== undefined) this.noteLost(code);
-        this.settled();
-      },
-      (error: unknown) => {
-        this.noteLost('error');
-        this.d.runtime.report(`MQTT link ${this.d.name}: a store write failed`, error, this.d.pid);
-        this.settled();
-      },
-    );
+    // The same two functions for every write: no closure per message (issue 16).
+    write.then(this.onWritten, this.onWriteFailed);
   }
+
+  private readonly onWritten = (result: unknown): void => {
+    const code = failureCode(result);
+    if (code !== undefined) this.noteLost(code);
+    this.settled();
+  };
+
+  private readonly onWriteFailed = (error: unknown): void => {
+    this.noteLost('error');
+    this.d.runtime.report(`MQTT link ${this.d.name}: a store write failed`, error, this.d.pid);
+    this.settled();
+  };
 
   private noteLost(code: string): void {
     const first = Object.keys(this.lost).length === 0;
