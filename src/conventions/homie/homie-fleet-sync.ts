@@ -2,7 +2,9 @@
  * What the Homie session model (src/conventions/homie/homie-model.ts) asks of the world, carried
  * out: adoption into the fleet, the machine's `HOMIE_STATE` and the link presence, telemetry, the
  * coalesced `status` write, `device.*` events (one store write per turn), echoes to the carrier,
- * log lines. No MQTT here: the bridge process owns the connection.
+ * log lines. No MQTT here: the bridge process owns the connection. A new device waiting for the
+ * operator is announced within the per-minute budget every convention uses
+ * (src/transports/discovered-list.ts `createAnnouncements`): 20 one by one, the rest summed up.
  *
  * @example
  * const model = new HomieModel({ baseTopic, now }, (effect) => sync.carryOut(effect));
@@ -17,6 +19,9 @@ import type { Pid } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import type { TimerRef } from '../../runtime/timers.js';
 import type { JsonValue, Store } from '../../store/store.js';
+import type { Announcements } from '../../transports/discovered-list.js';
+import { createAnnouncements } from '../../transports/discovered-list.js';
+import { MINUTE_MS } from '../../transports/minute-budget.js';
 import type { HomieCarrier } from './homie-carrier.js';
 import { HOMIE_KIND } from './homie-kind.js';
 import type { HomieEffect, HomieModel } from './homie-model.js';
@@ -62,12 +67,31 @@ export class HomieFleetSync {
   /** The shared device event log writer (one store write per turn). */
   private readonly eventLog: DeviceEventLog;
   private readonly writes = new Set<Promise<unknown>>();
+  /** New devices waiting for the operator: announced one by one up to 20 a minute, the rest summed up. */
+  private readonly announcements: Announcements;
 
   constructor(options: HomieFleetSyncOptions) {
     this.o = options;
     this.runtime = options.runtime;
     this.fleet = options.fleet;
     this.eventLog = createDeviceEventLog({ runtime: options.runtime, store: options.store });
+    this.announcements = createAnnouncements({
+      clock: options.runtime.clock,
+      perMinute: 20,
+      summarize: (count) => {
+        this.runtime.logger.warn('more new Homie devices were discovered than announced one by one', {
+          bridge: options.name,
+          count,
+          windowMs: MINUTE_MS,
+        });
+        this.eventLog.append(
+          'device.discoveredSummary',
+          undefined,
+          { count, windowMs: MINUTE_MS, via: options.via },
+          'normal',
+        );
+      },
+    });
   }
 
   /** Carries out what the model asks, at once (the model reads the outcome, e.g. `adopted`). */
@@ -165,8 +189,10 @@ export class HomieFleetSync {
     if (this.o.adopt === 'manual') {
       if (s.notAdopted !== 'manual') {
         s.notAdopted = 'manual';
-        this.runtime.logger.info('Homie device waits for adoption', { deviceId: s.id, via: this.o.via });
-        this.logEvent('device.discovered', s.id, { kind: HOMIE_KIND, via: this.o.via, reason: 'manual' });
+        if (this.announcements.take()) {
+          this.runtime.logger.info('Homie device waits for adoption', { deviceId: s.id, via: this.o.via });
+          this.logEvent('device.discovered', s.id, { kind: HOMIE_KIND, via: this.o.via, reason: 'manual' });
+        }
       }
       return;
     }
