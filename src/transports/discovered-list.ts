@@ -1,14 +1,16 @@
 /**
- * The list of devices heard from that the fleet does not know, waiting for the operator: the one
- * implementation behind every convention's Discovered rows (our protocol's link hub, Homie,
- * Sparkplug; the rows they show are src/devices/sighting.ts). Bounded under a flood of invented
- * ids: past `max` the oldest listed is dropped (counted, and its owner told, so that it forgets
- * the rest it keeps of the device). A real fleet waiting for adoption fits.
+ * The list of devices heard from that the fleet does not know, waiting for the operator (the rows
+ * they show are src/devices/sighting.ts), as our protocol's link hub and the Sparkplug bridge keep
+ * it. Bounded under a flood of invented ids: past `max` the oldest listed is dropped (counted, and
+ * its owner told, so that it forgets the rest it keeps of the device). A real fleet waiting for
+ * adoption fits.
  *
  * Beside it, {@link createAnnouncements}: new devices are announced (a log line, a
  * `device.discovered` event) one by one up to a budget per minute; the rest are counted and summed
- * up once when the minute ends. The two are apart because not every listing is announced (a
- * device on its way into the fleet, a refused one).
+ * up once when the minute ends. The link hub, Sparkplug and Homie announce through it. The two are
+ * apart because not every listing is announced (a device on its way into the fleet, a refused
+ * one), and Homie's discovered devices are its sessions, bounded by its `maxDevices` instead: a
+ * dropped session would lose its resync attempts (homie-bridge.ts), so it is not dropped.
  *
  * @example
  * const list = createDiscoveredList<Sighting>({ max: 10_000, dropped: (id) => sessions.delete(id) });

@@ -3,8 +3,9 @@
  * dropped and counted), the adoption policy (`manual` waits for the operator; `auto` adopts a
  * known kind at a bounded rate per minute, the rest wait as `adoptionPaused`), and new devices
  * announced one by one up to a budget per minute, the rest summed up. An unknown device never
- * reaches the store by itself. The list is src/transports/discovered-list.ts (the Homie and
- * Sparkplug bridges list theirs in it too); the budgets are src/transports/minute-budget.ts.
+ * reaches the store by itself. The list and its announcements are src/transports/discovered-list.ts
+ * (Sparkplug lists its names in it too; Homie announces through it); the budgets are
+ * src/transports/minute-budget.ts.
  *
  * @example
  * const discovery = createHubDiscovery({ runtime, fleet, adopt: 'manual', …, session, forget, logEvent, countError, handle });
