@@ -23,6 +23,8 @@
  * topics.dispatch('telemetry', (entry) => (entry.process as ServerProcess).cast(sample));
  */
 import type { Pid, Process } from './process.js';
+import type { Entry } from './registry-entries.js';
+import { RegistryEntries } from './registry-entries.js';
 import type { Runtime } from './runtime.js';
 
 export type RegistryKeys = 'unique' | 'duplicate';
@@ -75,15 +77,12 @@ export interface Registry<V = unknown> {
   count(): number;
 }
 
-interface Entry<V> extends RegistryEntry<V> {
-  readonly owner: Owner<V>;
-}
-
-interface Owner<V> {
-  readonly process: Process;
-  readonly entries: Set<Entry<V>>;
-  unlink: () => void;
-}
+const toPublic = <V>(e: Entry<V>): RegistryEntry<V> => ({
+  key: e.key,
+  pid: e.pid,
+  process: e.process,
+  value: e.value,
+});
 
 export function createRegistry<V = unknown>(runtime: Runtime, options: RegistryOptions): Registry<V> {
   if (options.keys !== 'unique' && options.keys !== 'duplicate')
@@ -92,51 +91,12 @@ export function createRegistry<V = unknown>(runtime: Runtime, options: RegistryO
     );
   const mode = options.keys;
   const name = options.name ?? 'registry';
-  const byKey = new Map<string, Set<Entry<V>>>();
-  const owners = new Map<Pid, Owner<V>>();
-  let size = 0;
+  const entries = new RegistryEntries<V>();
 
   const checkKey = (key: string, fn: string) => {
     if (typeof key !== 'string' || key.length === 0)
       throw new TypeError(`${name}.${fn}: key must be a non-empty string`);
   };
-
-  const removeEntry = (entry: Entry<V>) => {
-    const set = byKey.get(entry.key);
-    if (set?.delete(entry)) {
-      size--;
-      if (set.size === 0) byKey.delete(entry.key);
-    }
-    entry.owner.entries.delete(entry);
-    if (entry.owner.entries.size === 0) {
-      entry.owner.unlink();
-      owners.delete(entry.pid);
-    }
-  };
-
-  const removeOwner = (owner: Owner<V>) => {
-    for (const entry of [...owner.entries]) removeEntry(entry);
-  };
-
-  // Exit listeners run synchronously on exit, but another listener may run first and look the
-  // process up: the liveness check keeps "lookups never return dead processes" true even then.
-  const live = (key: string): Entry<V>[] => {
-    const set = byKey.get(key);
-    if (!set) return [];
-    const out: Entry<V>[] = [];
-    for (const entry of set) {
-      if (entry.process.alive) out.push(entry);
-      else removeOwner(entry.owner);
-    }
-    return out;
-  };
-
-  const toPublic = (e: Entry<V>): RegistryEntry<V> => ({
-    key: e.key,
-    pid: e.pid,
-    process: e.process,
-    value: e.value,
-  });
 
   const registry: Registry<V> = {
     name,
@@ -149,7 +109,7 @@ export function createRegistry<V = unknown>(runtime: Runtime, options: RegistryO
           error: { code: 'noproc', message: `${process.name} (pid ${process.pid}) has exited` },
         };
       if (mode === 'unique') {
-        const holder = live(key)[0];
+        const holder = entries.live(key)[0];
         if (holder)
           return {
             ok: false,
@@ -160,50 +120,35 @@ export function createRegistry<V = unknown>(runtime: Runtime, options: RegistryO
             },
           };
       }
-      let owner = owners.get(process.pid);
-      if (!owner) {
-        const created: Owner<V> = { process, entries: new Set(), unlink: () => {} };
-        created.unlink = process.onExit(() => removeOwner(created));
-        owners.set(process.pid, created);
-        owner = created;
-      }
-      const entry: Entry<V> = { key, pid: process.pid, process, value, owner };
-      owner.entries.add(entry);
-      let set = byKey.get(key);
-      if (!set) {
-        set = new Set();
-        byKey.set(key, set);
-      }
-      set.add(entry);
-      size++;
+      entries.add(key, process, value);
       return { ok: true };
     },
     lookup(key) {
-      return live(key).map(toPublic);
+      return entries.live(key).map(toPublic);
     },
     whereis(key) {
       if (mode !== 'unique') throw new TypeError(`${name}.whereis: only for a unique registry, use lookup`);
-      return live(key)[0]?.process;
+      return entries.live(key)[0]?.process;
     },
     unregister(key, process) {
-      const owner = owners.get(process.pid);
+      const owner = entries.ownerOf(process.pid);
       if (!owner || owner.process !== process) return false;
       let removed = false;
       for (const entry of [...owner.entries]) {
         if (entry.key !== key) continue;
-        removeEntry(entry);
+        entries.remove(entry);
         removed = true;
       }
       return removed;
     },
     keys(process) {
-      const owner = owners.get(process.pid);
+      const owner = entries.ownerOf(process.pid);
       if (!owner || owner.process !== process || !process.alive) return [];
       return [...owner.entries].map((e) => e.key);
     },
     dispatch(key, fn) {
       let called = 0;
-      for (const entry of live(key)) {
+      for (const entry of entries.live(key)) {
         // An earlier call may have stopped or unregistered a later entry.
         if (!entry.process.alive || !entry.owner.entries.has(entry)) continue;
         called++;
@@ -216,7 +161,7 @@ export function createRegistry<V = unknown>(runtime: Runtime, options: RegistryO
       return called;
     },
     count() {
-      return size;
+      return entries.size;
     },
   };
   return registry;
