@@ -197,6 +197,28 @@ describe("a device's detail and inspector, asked on another instance", () => {
     expect((await routedRows(id)).at(-1)).toMatchObject({ action: 'op:deviceInspect', actor: '' });
   });
 
+  it("telemetry: beta's device's points, read on alpha from the shared database; an unknown device is notFound", async () => {
+    const id = betaDevices[0]!;
+    await until(
+      async () => (await call(beta, 'device', { id })).metrics.length > 0,
+      15_000,
+      `${id}'s first telemetry on beta`,
+    );
+    const metric = (await call(beta, 'device', { id })).metrics[0]!;
+    const args = { id, metric, fromMs: Date.now() - 600_000, toMs: Date.now() + 1000, buckets: 100 };
+    await until(
+      async () => (await call(beta, 'telemetry', args)).length > 0,
+      15_000,
+      `${id}'s ${metric} stored`,
+    );
+    expect(alpha.fleet.has(id)).toBe(false);
+    const there = await call(alpha, 'telemetry', args);
+    expect(there.length).toBeGreaterThan(0);
+    expect(there).toEqual(await call(beta, 'telemetry', args));
+    const unknown = await refused(alpha, 'telemetry', { ...args, id: 'ro-nobody' });
+    expect(unknown.code).toBe('notFound');
+  });
+
   it('an unknown device is notFound, an action named like another operation is refused: asked of nobody', async () => {
     const unknown = idOn(beta, 'nobody');
     const before = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM fleetvisor_routed_actions');

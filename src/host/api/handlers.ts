@@ -157,7 +157,10 @@ function queryHandlers(ctx: ApiContext) {
     device: async (a) => deviceDetail(ctx, a.id),
 
     telemetry: async (a) => {
-      if (!fleet.has(a.id)) fail('notFound', `no device '${a.id}'`);
+      // In a cluster another instance's device is not in this fleet, but its points are in the
+      // shared database: any device the store knows is answered.
+      if (!fleet.has(a.id) && !(ctx.app.cluster && (await store.getDevice(a.id)).ok))
+        fail('notFound', `no device '${a.id}'`);
       return store.queryTelemetry(a.id, a.metric, a.fromMs, a.toMs, a.buckets);
     },
 
