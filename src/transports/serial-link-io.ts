@@ -1,7 +1,13 @@
 /**
  * The framing and I/O half of a serial link: reads the open port into COBS/CRC-32 frames
- * (docs/protocol.md §7), writes frames one at a time each bounded by `writeTimeoutMs`, counts
- * bytes and frames, and closes the port. What the frames mean (hello, heartbeat, exits) is the
+ * (docs/protocol.md §7), writes frames in order, one write at a time, counts bytes and frames, and
+ * closes the port.
+ *
+ * Frames that queue up while a write is on its way go out together in the next write (a firmware
+ * window is 8 chunks): one system call and one thread-pool round trip for several frames instead
+ * of one each. A write holds at most what the line carries in `writeTimeoutMs` at `baudRate`
+ * (at least one frame), and may take `writeTimeoutMs` plus the time the line needs for its bytes:
+ * a port that sends slower than that is dangling. What the frames mean (hello, heartbeat, exits) is the
  * link's business (serial-link.ts): this part only reports frames, frame errors, a lost port and a
  * failed write to the hooks it was given.
  *
@@ -11,7 +17,7 @@
  *
  * @example
  * const io = new SerialFrameIo({ runtime, port, path, name, owner: pid, maxFrameBytes: 1024,
- *   writeTimeoutMs: 2000, isRunning, onFrame, onFrameError, onLoss, onWriteError });
+ *   writeTimeoutMs: 2000, baudRate: 115_200, isRunning, onFrame, onFrameError, onLoss, onWriteError });
  * io.attach();
  * io.send(encodeMessage(cmd)); // queued, framed, written in order
  * io.sendFrame(encodeFwChunkFrame(chunk)); // a frame encoded already, in the same queue
@@ -34,6 +40,8 @@ export interface SerialFrameIoOptions {
   readonly owner: Pid;
   readonly maxFrameBytes: number;
   readonly writeTimeoutMs: number;
+  /** The line's speed (10 bits a byte), which sizes a write and its timeout; ptys ignore it, so it is a floor. */
+  readonly baudRate: number;
   /** Whether the owner still runs; when not, input is dropped and the queue is not pumped. */
   isRunning(): boolean;
   /** An intact frame (CRC correct), already counted in `framesIn`. */
@@ -54,6 +62,9 @@ export interface SerialFrameCounters {
   readonly bytesOut: number;
 }
 
+/** Most bytes in one write, whatever the line's speed: serialport's own read and write size. */
+const MAX_BATCH_BYTES = 64 * 1024;
+
 /** One open port's frame reader and write queue. */
 export class SerialFrameIo {
   private readonly o: SerialFrameIoOptions;
@@ -61,13 +72,20 @@ export class SerialFrameIo {
   private readonly deframer: Deframer;
   private readonly counts = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
   private readonly queue: Buffer[] = [];
-  private writing = false;
+  /** Frames in the write on its way (0: none). */
+  private writing = 0;
+  /** Most bytes in one write: what the line carries in `writeTimeoutMs` (at least one frame). */
+  private readonly batchBytes: number;
   /** Aborted on close: a write still waiting for its callback stops waiting (and its timer goes). */
   private readonly closing = new AbortController();
 
   constructor(options: SerialFrameIoOptions) {
     this.o = options;
     this.port = options.port;
+    this.batchBytes = Math.min(
+      MAX_BATCH_BYTES,
+      Math.floor((options.baudRate / 10) * (options.writeTimeoutMs / 1000)),
+    );
     this.deframer = createDeframer({
       maxFrameBytes: options.maxFrameBytes,
       onFrame: (payload) => {
@@ -91,9 +109,9 @@ export class SerialFrameIo {
     return this.queue.length;
   }
 
-  /** Frames waiting to be written (one of them may be on its way). */
+  /** Frames waiting to be written, and those on their way. */
   get queued(): number {
-    return this.queue.length + (this.writing ? 1 : 0);
+    return this.queue.length + this.writing;
   }
 
   counters(): SerialFrameCounters {
@@ -126,7 +144,7 @@ export class SerialFrameIo {
   close(): Promise<void> {
     this.closing.abort();
     this.queue.length = 0;
-    this.writing = false;
+    this.writing = 0;
     this.deframer.reset();
     const port = this.port;
     this.port = undefined;
@@ -145,28 +163,43 @@ export class SerialFrameIo {
     }
   }
 
-  /** Hands the next frame to the port once the previous write has completed. */
+  /** Hands the waiting frames (up to `batchBytes`) to the port once the previous write has completed. */
   private pump(): void {
     const port = this.port;
-    if (this.writing || !port || !this.o.isRunning()) return;
-    const frame = this.queue.shift();
-    if (!frame) return;
-    this.writing = true;
-    void writeSerialPort(this.o.runtime, port, frame, {
+    if (this.writing > 0 || !port || !this.o.isRunning()) return;
+    const batch = this.takeBatch();
+    if (!batch) return;
+    this.writing = batch.frames;
+    const lineMs = Math.ceil((batch.bytes.length * 10_000) / this.o.baudRate);
+    void writeSerialPort(this.o.runtime, port, batch.bytes, {
       path: this.o.path,
       timeoutMs: this.o.writeTimeoutMs,
+      lineMs,
       owner: this.o.owner,
       signal: this.closing.signal,
     }).then((r) => {
-      this.writing = false;
+      this.writing = 0;
       if (this.port !== port || !this.o.isRunning()) return;
       if (!r.ok) {
         this.o.onWriteError(r.error);
         return;
       }
-      this.counts.framesOut++;
-      this.counts.bytesOut += frame.length;
+      this.counts.framesOut += batch.frames;
+      this.counts.bytesOut += batch.bytes.length;
       this.pump();
     });
+  }
+
+  /** The first waiting frame, and those behind it while they fit in `batchBytes`, as one buffer. */
+  private takeBatch(): { readonly bytes: Buffer; readonly frames: number } | undefined {
+    const first = this.queue.shift();
+    if (!first) return undefined;
+    let total = first.length;
+    let n = 0;
+    while (n < this.queue.length && total + this.queue[n]!.length <= this.batchBytes)
+      total += this.queue[n++]!.length;
+    if (n === 0) return { bytes: first, frames: 1 };
+    const bytes = Buffer.concat([first, ...this.queue.splice(0, n)], total);
+    return { bytes, frames: n + 1 };
   }
 }

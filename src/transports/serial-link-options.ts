@@ -31,7 +31,11 @@ export interface SerialLinkOptions {
   readonly heartbeatMs?: number;
   /** No intact frame for this long → exit with `silent`; default 3 × `heartbeatMs`. */
   readonly silenceMs?: number;
-  /** A write (or the open, or the close) not done within this → the port is dangling: exit. Default 2000. */
+  /**
+   * A write (or the open, or the close) not done within this (a write: plus the time its bytes take
+   * at `baudRate`) → the port is dangling: exit. Also sizes a write: frames waiting together go in
+   * one write of at most what the line carries in this time. Default 2000.
+   */
   readonly writeTimeoutMs?: number;
   /** Process name; default `serial-link:<path>`. */
   readonly name?: string;

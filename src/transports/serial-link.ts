@@ -22,9 +22,9 @@
  * The link exits (an error exit whose `error` is a {@link SerialLinkExitError} with a `code`)
  * when the port vanishes (`vanished`: unplugged, serialport reports a `close` with
  * `disconnected`), on an I/O error (`ioError`), when a write fails or does not complete within
- * `writeTimeoutMs` (`writeFailed`, `writeTimeout`: a write to a dangling port never calls back),
- * when the device goes quiet (`silent`), or on `deviceMismatch`. `stop()` closes the port and
- * exits with `shutdown`. Reopening is the caller's job (see serial-manager.ts): a re-enumerated
+ * `writeTimeoutMs` plus its bytes' time on the line (`writeFailed`, `writeTimeout`: a write to a
+ * dangling port never calls back), when the device goes quiet (`silent`), or on
+ * `deviceMismatch`. `stop()` closes the port and exits with `shutdown`. Reopening is the caller's job (see serial-manager.ts): a re-enumerated
  * port is a new device node, so it always takes a new SerialPort object and a new link.
  *
  * serialport 13 on Linux reports a disconnect only while the port is being read, so the link
@@ -132,6 +132,7 @@ export class SerialLink extends ProcessBase {
       owner: this.pid,
       maxFrameBytes: this.settings.maxFrameBytes,
       writeTimeoutMs: this.settings.writeTimeoutMs,
+      baudRate: this.settings.baudRate,
       isRunning: () => this.status === 'running',
       onFrame: (payload) => this.onFrame(payload),
       onFrameError: (error) => this.onFrameError(error),
@@ -158,7 +159,8 @@ export class SerialLink extends ProcessBase {
 
   /**
    * Sends a host → device message (`cmd`, `fw.*`) as one frame. Writes go out one at a time in
-   * the order sent; each must complete within `writeTimeoutMs` or the link exits.
+   * the order sent (frames waiting behind a write go out together in the next one); a write must
+   * complete within `writeTimeoutMs`, plus the time its bytes take at `baudRate`, or the link exits.
    *
    * @example
    * link.send({ v: 1, type: 'cmd', cmdId: 'c1', action: 'ping' }); // { ok: true, value: undefined }

@@ -145,8 +145,8 @@ export function closeSerialPort(
 
 /**
  * Writes `data` and resolves once the port took it, or with `writeFailed` (the port refused it)
- * or `writeTimeout` (no callback within `timeoutMs`: the port dangles or nobody reads the far
- * end). Never rejects.
+ * or `writeTimeout` (no callback within `timeoutMs` plus `lineMs`: the port dangles or nobody
+ * reads the far end). Never rejects.
  */
 export function writeSerialPort(
   runtime: Runtime,
@@ -155,6 +155,8 @@ export function writeSerialPort(
   options: {
     readonly path: string;
     readonly timeoutMs: number;
+    /** Added to `timeoutMs`: the time the line needs to carry `data` (a big write on a slow line is not dangling). */
+    readonly lineMs?: number;
     readonly owner: number;
     readonly label?: string;
     /** Aborted: stop waiting (the owner is closing the port); resolves `writeFailed` at once. */
@@ -164,8 +166,9 @@ export function writeSerialPort(
   return new Promise((resolve) => {
     let done = false;
     const onAbort = () => settle(new Error('abandoned: the port is being closed'));
+    const lineMs = options.lineMs ?? 0;
     const timer = runtime.timers.schedule(
-      options.timeoutMs,
+      options.timeoutMs + lineMs,
       () => {
         if (done) return;
         done = true;
@@ -174,7 +177,7 @@ export function writeSerialPort(
           ok: false,
           error: {
             code: 'writeTimeout',
-            message: `a write of ${data.length} bytes to ${options.path} did not complete within ${options.timeoutMs} ms (the port is dangling or the device stopped reading)`,
+            message: `a write of ${data.length} bytes to ${options.path} did not complete within ${options.timeoutMs} ms${lineMs > 0 ? ` (plus ${lineMs} ms the line needs for them)` : ''} (the port is dangling or the device stopped reading)`,
           },
         });
       },
