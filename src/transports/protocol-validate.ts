@@ -18,6 +18,7 @@ import {
   checkVersion,
   cleanJson,
   FORBIDDEN_KEYS,
+  isName,
   isObject,
   oneOf,
   optObject,
@@ -133,7 +134,7 @@ function readValues(o: Obj): Record<string, number> {
       clean = false;
       continue;
     }
-    checkName(key, `values[${JSON.stringify(key.slice(0, 40))}]`);
+    if (!isName(key)) checkName(key, `values[${JSON.stringify(key.slice(0, 40))}]`);
     const x = raw[key];
     if (typeof x !== 'number' || !Number.isFinite(x)) {
       throw new BadField(`values.${key}`, `values.${key} must be a finite number, got ${show(x)}`);
