@@ -7,7 +7,9 @@
  * mqtt://127.0.0.1:1883 instead of aedes; the devices' retained hello/status are cleared after),
  * FLEETVISOR_BENCH_FW_SERIAL_REPEATS (1 MiB serial transfers and raw runs, median; default 5; more
  * for a profile: `node --cpu-prof --expose-gc --import tsx test/bench/firmware.bench.ts`),
- * FLEETVISOR_BENCH_FW_VERBOSE=1 (progress on stderr).
+ * FLEETVISOR_BENCH_FW_VERBOSE=1 (progress on stderr), FLEETVISOR_BENCH_FW_BINARY=0 (the serial device does
+ * not announce `fw.binary`, so chunks cross the line as JSON with base64, as before the binary
+ * chunk frame; default: binary frames, docs/protocol.md §7.1).
  *
  * MQTT: the host's real update path (src/firmware/firmware-updates.ts → update-job.ts → link hub →
  * the MQTT link, a SQLite file) updates N simulated MQTT devices (src/sim, all in a child process,
@@ -29,7 +31,8 @@
  * Jobs start 1 s after the device is online (FLEETVISOR_BENCH_FW_SETTLE_MS), after the hello
  * exchange of a newly opened link; rate = image bytes ÷ (job start → fw.verify ack).
  * 115 200 baud: a 64 KiB image, the simulator pacing both directions at 11 520 bytes/s (its
- * `paceBaud`); the wire rate counts every byte, so base64 + JSON + COBS alone cap it near 0.73.
+ * `paceBaud`); the wire rate counts every byte, so JSON chunks (base64 + JSON + COBS) cap it near
+ * 0.73, binary chunk frames (header + CRC + COBS) near 0.99.
  *
  * Nothing is asserted: figures are printed as BENCH lines (bench-kit.ts).
  */
@@ -74,6 +77,9 @@ const BAUD = 115_200;
 /** A serial device online → its job starts this much later (see serialUpdates). */
 const SETTLE_MS = Number(process.env.FLEETVISOR_BENCH_FW_SETTLE_MS ?? 1000);
 const BAUD_IMAGE = 64 * 1024;
+/** The serial device takes fw.chunk as binary frames (it lists `fw.binary`); 0: JSON chunks. */
+const BINARY = process.env.FLEETVISOR_BENCH_FW_BINARY !== '0';
+const CHUNKS = BINARY ? 'chunks as binary frames (fw.binary)' : 'chunks as JSON (no fw.binary)';
 const MIB = 1024 * 1024;
 /** Short trial and quick reboots: only the transfer is measured. */
 const JOB: UpdateJobSettings = {
@@ -480,6 +486,7 @@ async function serialUpdates(
     id,
     telemetryIntervalMs: 3_600_000,
     heartbeatMs: 600_000,
+    binaryChunks: BINARY,
     ...(paceBaud ? { paceBaud } : {}),
   });
   let host: Host | undefined;
@@ -518,7 +525,7 @@ async function serialUpdates(
     const st = sim.stats;
     const simNote =
       `${h.hellosInTransfer.count} hellos during transfers; device side: ${st.frameErrors} frame errors, ${st.badMessages} bad messages, ${st.framesDropped} ` +
-      `frames dropped, ${st.writeTimeouts} write timeouts`;
+      `frames dropped, ${st.writeTimeouts} write timeouts, ${st.binaryChunks} binary chunk frames taken`;
     return { rates, windows, finals, simNote };
   } finally {
     await host?.stop();
@@ -555,7 +562,7 @@ async function serialFigures(): Promise<void> {
         .join(
           ', ',
         )} s, after a ${SERIAL_WARMUP / 1024} KiB warm-up job) ÷ raw pty ${(raw / 1024).toFixed(0)} ` +
-      `KiB/s (${kib(raws)}; 1 MiB in 4 KiB writes through the same socat pair, before the link opens it); host link ` +
+      `KiB/s (${kib(raws)}; 1 MiB in 4 KiB writes through the same socat pair, before the link opens it); ${CHUNKS}; host link ` +
       `and simulated device in this process; ${summarize(run.finals.slice(1))}; ${run.simNote}`,
   );
 }
@@ -575,7 +582,7 @@ async function baudFigures(): Promise<void> {
     0.9,
     `${rate.toFixed(0)} bytes/s of image (${BAUD_IMAGE / 1024} KiB, job start → fw.verify ack: ` +
       `${run.windows[0]!.toFixed(2)} s) ÷ the wire's ${wire} bytes/s; the simulator paces both directions at ` +
-      `${BAUD} baud (paceBaud, 10 bits a byte); ack timeout ${JOB.ackTimeoutMs} ms; ${summarize(run.finals)}; ${run.simNote}`,
+      `${BAUD} baud (paceBaud, 10 bits a byte); ${CHUNKS}; ack timeout ${JOB.ackTimeoutMs} ms; ${summarize(run.finals)}; ${run.simNote}`,
   );
 }
 
