@@ -13,6 +13,7 @@
 import type { DeviceId } from '../devices/device-id.js';
 import type { Result } from '../lib/result.js';
 import { BadField, isObject, own, show } from './protocol-fields.js';
+import { readCanonicalTelemetry } from './protocol-telemetry.js';
 import type { Channel, DeviceTopic, TopicError, TopicErrorCode } from './protocol-topics.js';
 import { CHANNELS, isMessageType, parseTopic } from './protocol-topics.js';
 import type { DecodeError, DecodeErrorCode, DecodeOptions, Message } from './protocol-types.js';
@@ -84,6 +85,9 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): R
   if (bytes.length > maxBytes) {
     return decodeError('tooLarge', `payload has ${bytes.length} bytes; at most ${maxBytes}`);
   }
+  // Most payloads are telemetry as encodeMessage writes it: read straight from the bytes.
+  const telemetry = readCanonicalTelemetry(bytes);
+  if (telemetry !== undefined) return { ok: true, value: telemetry };
   const start = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
   const deepAt = depthExceededAt(bytes, start, MAX_DEPTH);
   if (deepAt !== -1) {
