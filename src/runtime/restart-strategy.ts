@@ -6,7 +6,9 @@
  * - Strategies: which children a restart takes with it — one clause each.
  *
  * @example
- * if (needsRestart(child.restart, reason)) restartInOrder(planRestart('restForOne', children, child));
+ * if (needsRestart(child.spec.restart, reason)) {
+ *   const group = planRestart('restForOne', children, child); // stop newest first, start in order
+ * }
  */
 import type { RestartType, Strategy } from './child-spec.js';
 import type { ExitReason } from './exit-reason.js';
@@ -25,10 +27,7 @@ export function needsRestart(restart: RestartType, reason: ExitReason): boolean 
  * started after it.
  */
 export function planRestart<T>(strategy: Strategy, children: readonly T[], failed: T): T[] {
-  const index = children.indexOf(failed);
-  return strategy === 'oneForOne'
-    ? [failed]
-    : strategy === 'oneForAll'
-      ? [...children]
-      : children.slice(index);
+  if (strategy === 'oneForOne') return [failed];
+  if (strategy === 'oneForAll') return [...children];
+  return children.slice(children.indexOf(failed)); // restForOne
 }
