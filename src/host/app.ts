@@ -31,6 +31,7 @@
  * app.brokerUrl;      // 'mqtt://127.0.0.1:1883' (or the free port used when 1883 was taken)
  * await app.stop();
  */
+import type pg from 'pg';
 import type { AlarmEngine } from '../alarms/alarm-engine.js';
 import type { CommandRouter } from '../cluster/command-router.js';
 import type { LeaseKeeper } from '../cluster/lease-keeper.js';
@@ -211,6 +212,8 @@ export interface AppCluster {
   readonly router: CommandRouter;
   /** Instances, their shards and lease ages, read from the database. */
   view(): Promise<ClusterView>;
+  /** The shared database (the store's pool), for reads of the whole fleet (src/host/api/fleet-wide.ts). */
+  readonly db: pg.Pool;
 }
 
 /**
@@ -305,7 +308,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       settings: options.settings,
       alarms,
       demo,
-      cluster: leases && router ? appCluster(leases, router) : undefined,
+      cluster: leases && router && postgresStore ? appCluster(leases, router, postgresStore.pool) : undefined,
       setDemo: (on) => demoFleet.setDemo(on),
       ...stopWithRoot(setup, root.supervisor),
     } satisfies App;

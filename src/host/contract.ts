@@ -209,6 +209,26 @@ export interface DeviceRow {
   readonly breaker?: 'open' | 'halfOpen';
   /** The convention it speaks: `homie`, `sparkplug`, `modbus`; absent: Fleetvisor's own protocol. */
   readonly convention?: string;
+  /**
+   * In a cluster, a device another instance supervises: the row is read from the shared database,
+   * not live (docs/scale-out.md). Of such a row `lastSeen` is null, `restarts` and `drift` are 0,
+   * `timers` is empty and `breaker` absent: what only its owner knows (its detail asks the owner).
+   * Absent: this instance supervises the device, and pushes its row as it changes.
+   */
+  readonly remote?: RemoteRowInfo;
+}
+
+/** Where a remote row of the fleet table comes from and how old it is. */
+export interface RemoteRowInfo {
+  /** The instance that leases the device's shard; null: none now (a failover in progress). */
+  readonly owner: string | null;
+  /** When this instance read the row from the database (wall ms): the row says what was saved by then. */
+  readonly readAt: number;
+  /**
+   * When the owner last saved the device's state (wall ms, the owner's clock; it saves at every
+   * transition, as it happens); null: never saved.
+   */
+  readonly savedAt: number | null;
 }
 
 export interface MachineView {
@@ -706,6 +726,11 @@ export const METHODS = {
       state: z.string().max(200).optional(),
       tag: z.string().max(64).optional(),
       health: z.enum(['running', 'failed', 'stopped']).optional(),
+      /**
+       * In a cluster: `all` the fleet's devices, `own` those this instance supervises (live),
+       * `remote` the others (read from the shared database, each with `remote`). Alone: `remote` is none.
+       */
+      scope: z.enum(['all', 'own', 'remote']).default('all'),
       offset: z.number().int().min(0).default(0),
       limit: z.number().int().min(1).max(10_000).default(100),
     })

@@ -83,7 +83,7 @@ async function waitUntil(what: string, ms: number, check: () => Promise<boolean>
 async function supervisedCount(i: Instance): Promise<number> {
   const c = connectToRunningApp(i.dataDir);
   if (!c.ok) throw new Error(c.error.message);
-  const r = await c.value.call('devices', { limit: 10_000 });
+  const r = await c.value.call('devices', { scope: 'own', limit: 10_000 });
   if (!r.ok) throw new Error(r.error.message);
   return (r.value as { items: readonly unknown[] }).items.length;
 }

@@ -74,7 +74,7 @@ async function call<M extends Method>(inst: Instance, method: M, args: ArgsOf<M>
 
 /** The devices an instance supervises, with whether each is online. */
 async function supervised(inst: Instance): Promise<Map<string, boolean>> {
-  const page = await call(inst, 'devices', { limit: 10_000 });
+  const page = await call(inst, 'devices', { scope: 'own', limit: 10_000 });
   return new Map(page.items.map((d) => [d.id, d.link.up]));
 }
 

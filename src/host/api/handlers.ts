@@ -40,6 +40,7 @@ import { alarmHandlers } from './alarms.js';
 import { bulkAdoptHandlers } from './bulk-adopt.js';
 import { auditDevice, devicesAdminHandlers } from './devices-admin.js';
 import { firmwareHandlers } from './firmware.js';
+import { devicesPage, fleetWideOf } from './fleet-wide.js';
 import { inspectHandlers } from './inspect.js';
 import { latestHandlers } from './latest.js';
 import type { LiveFigures } from './live.js';
@@ -133,26 +134,12 @@ export function createHandlers(ctx: ApiContext): Handlers {
 /** Reads: the tree, devices, one device, telemetry, events, commands, health, stats, kinds. */
 function queryHandlers(ctx: ApiContext) {
   const { fleet, store } = ctx.app;
+  const fleetWide = fleetWideOf(ctx.app);
   return {
     tree: async () => ctx.tree(),
 
-    devices: async (a) => {
-      const text = a.text?.toLowerCase();
-      const all = fleet
-        .list()
-        .filter(
-          (d) =>
-            (!text || d.id.toLowerCase().includes(text) || d.name.toLowerCase().includes(text)) &&
-            (!a.kind || d.kind === a.kind) &&
-            (!a.state || d.state === a.state || d.state.startsWith(`${a.state}.`)) &&
-            (!a.tag || d.tags.includes(a.tag)) &&
-            (!a.health || d.health === a.health),
-        )
-        .sort((x, y) => x.id.localeCompare(y.id));
-      const items = all.slice(a.offset, a.offset + a.limit).map(ctx.row);
-      const end = a.offset + items.length;
-      return { items, total: all.length, next: end < all.length ? end : null };
-    },
+    // In a cluster, the whole fleet: the others' devices read from the shared database.
+    devices: async (a) => devicesPage(fleet, ctx.row, fleetWide, a),
 
     device: async (a) => deviceDetail(ctx, a.id),
 

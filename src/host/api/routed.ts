@@ -14,8 +14,9 @@
  * log does not know is answered here (`cancelled: false`, as on a single instance).
  *
  * Not routed: `processInfo`, `killProcess`, `restartChild`, `terminateChild` (they name a process
- * by its pid, which is this instance's own), and lists (`devices`, `discovered`, `tree`), which show
- * this instance's part of the fleet.
+ * by its pid, which is this instance's own), and lists: `discovered` and `tree` show this
+ * instance's part of the fleet, `devices` the whole fleet (the others' devices read from the shared
+ * database, src/host/api/fleet-wide.ts).
  *
  * @example
  * const routed = routeToOwners(app, handlers); // no cluster: `handlers` itself

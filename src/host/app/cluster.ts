@@ -155,7 +155,7 @@ export async function startClusterRouting(
   return r;
 }
 
-/** The app's `cluster`: the keeper, the router, and the cluster read from the database. */
-export function appCluster(leases: ClusterLeases, router: CommandRouter): AppCluster {
-  return { keeper: leases.keeper, router, view: () => clusterView(leases.pool) };
+/** The app's `cluster`: the keeper, the router, the cluster read from the database, and the store's pool. */
+export function appCluster(leases: ClusterLeases, router: CommandRouter, db: pg.Pool): AppCluster {
+  return { keeper: leases.keeper, router, view: () => clusterView(leases.pool), db };
 }

@@ -1,0 +1,125 @@
+/**
+ * Reads of the whole fleet from the shared database, whichever instance supervises each device
+ * (docs/scale-out.md, "One fleet in every UI"): the device table with each device's saved state
+ * (its snapshot row, which its owner rewrites at every transition), who leases each shard, and the
+ * events that say what a snapshot does not (link up or down, failed or restarted). Three queries,
+ * whatever the fleet's size: never one per device. Nothing here is fenced: these are reads.
+ *
+ * Events are read incrementally: {@link readPresence} answers the latest link and health event of
+ * each device among those after a `seq`; the caller passes a seq some way before the last it saw,
+ * because identity values are taken at insert and committed in any order (a slow transaction may
+ * commit seq 100 after seq 101 was read).
+ *
+ * @example
+ * const devices = await readFleetDevices(pool);      // [{ id, kind, name, tags, status, snapshot, savedAt }]
+ * const leases = await readShardOwners(pool);        // shard → { owner, acquiredAt } (unexpired only)
+ * const events = await readPresence(pool, 0);        // [{ seq, deviceId, topic: 'link', kind, at, data }]
+ */
+import type pg from 'pg';
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+/** A device as the device table and its snapshot row hold it: JSON left as text, parsed per row by the caller. */
+export interface FleetDeviceRead {
+  readonly id: string;
+  readonly kind: string;
+  readonly name: string;
+  /** JSON array of strings. */
+  readonly tags: string;
+  /** JSON object: what the device reported (its firmware among it). */
+  readonly status: string;
+  /** The snapshot row's JSON (the fleet's stored state: machine, timers, stateEnteredAt); null: none saved. */
+  readonly snapshot: string | null;
+  /** When its owner last saved the snapshot (wall ms, the owner's clock); null: none saved. */
+  readonly savedAt: number | null;
+}
+
+/** Every device of the fleet with its snapshot, ordered by id (one query). */
+export async function readFleetDevices(db: Queryable): Promise<FleetDeviceRead[]> {
+  const r = await db.query<{
+    id: string;
+    kind: string;
+    name: string;
+    tags: string;
+    status: string;
+    snapshot: string | null;
+    saved_at: number | string | null;
+  }>(
+    `SELECT d.id, d.kind, d.name, d.tags, d.status, s.snapshot, s.updated_at AS saved_at
+     FROM devices d LEFT JOIN snapshots s ON s.device_id = d.id
+     ORDER BY d.id`,
+  );
+  return r.rows.map((x) => ({
+    id: x.id,
+    kind: x.kind,
+    name: x.name,
+    tags: x.tags,
+    status: x.status,
+    snapshot: x.snapshot,
+    savedAt: x.saved_at === null ? null : Number(x.saved_at),
+  }));
+}
+
+/** A shard's unexpired lease: its owner and when the owner claimed it (the database's clock, wall ms). */
+export interface ShardOwner {
+  readonly owner: string;
+  readonly acquiredAt: number;
+}
+
+/** The unexpired leases, by shard; a shard missing has no owner now (free, or between an owner's death and a claim). */
+export async function readShardOwners(db: Queryable): Promise<Map<number, ShardOwner>> {
+  const r = await db.query<{ shard: number; owner: string; acquired: number | string }>(
+    `SELECT shard, owner, (extract(epoch FROM acquired_at) * 1000)::bigint AS acquired
+     FROM fleetvisor_leases
+     WHERE owner IS NOT NULL AND expires_at > clock_timestamp()`,
+  );
+  return new Map(r.rows.map((x) => [x.shard, { owner: x.owner, acquiredAt: Number(x.acquired) }]));
+}
+
+/** The event kinds that say whether a device's link is up (`link`) and whether it failed (`health`). */
+export const PRESENCE_KINDS = {
+  link: ['device.online', 'device.offline'],
+  health: ['device.failed', 'device.restarted'],
+} as const;
+
+export interface PresenceEvent {
+  readonly seq: number;
+  readonly deviceId: string;
+  readonly topic: keyof typeof PRESENCE_KINDS;
+  readonly kind: string;
+  /** Wall ms, the writer's clock. */
+  readonly at: number;
+  /** JSON text. */
+  readonly data: string;
+}
+
+/**
+ * The latest `link` and the latest `health` event of each device among the events after
+ * `afterSeq` (one query, on the events-by-kind index; `afterSeq` 0: the whole log once).
+ */
+export async function readPresence(db: Queryable, afterSeq: number): Promise<PresenceEvent[]> {
+  const r = await db.query<{
+    seq: number | string;
+    device_id: string;
+    topic: 'link' | 'health';
+    kind: string;
+    at: number | string;
+    data: string;
+  }>(
+    `SELECT DISTINCT ON (device_id, topic) seq, device_id, topic, kind, at, data
+     FROM (SELECT seq, device_id, kind, at, data,
+                  CASE WHEN kind = ANY($2::text[]) THEN 'link' ELSE 'health' END AS topic
+           FROM events
+           WHERE kind = ANY($1::text[]) AND seq > $3 AND device_id IS NOT NULL) e
+     ORDER BY device_id, topic, seq DESC`,
+    [[...PRESENCE_KINDS.link, ...PRESENCE_KINDS.health], [...PRESENCE_KINDS.link], afterSeq],
+  );
+  return r.rows.map((x) => ({
+    seq: Number(x.seq),
+    deviceId: x.device_id,
+    topic: x.topic,
+    kind: x.kind,
+    at: Number(x.at),
+    data: x.data,
+  }));
+}

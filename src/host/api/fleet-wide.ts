@@ -1,0 +1,243 @@
+/**
+ * The `devices` list of the whole fleet (docs/scale-out.md, "One fleet in every UI"). Alone, an
+ * instance lists its fleet. In a cluster it lists its own devices live, as before, and every other
+ * device of the fleet from the shared database, each such row marked `remote` with the instance
+ * that leases its shard and how old it is (contract: `RemoteRowInfo`).
+ *
+ * A remote row is what the database holds: the device table (name, kind, tags, reported
+ * firmware), the state its owner saved (the snapshot row, rewritten by the owner at every
+ * transition as it happens, src/devices/fleet/persistence.ts), its link and failure from the
+ * latest `device.online`/`device.offline` and `device.failed`/`device.restarted` events (written by
+ * the owner as they happen), and its shard's lease. Health: `failed` when the last health event is
+ * a failure since the owner claimed the shard (a new owner restores the device), else `running`
+ * while an unexpired lease names an owner, `stopped` while none does.
+ *
+ * Bounded: the database is read at most once per `refreshMs` (default 2 s), three queries whatever
+ * the fleet's size (src/cluster/fleet-reads.ts; the events incrementally, by seq), and every call
+ * in between filters, sorts and pages the rows kept in memory. A call that finds them older waits
+ * for one read (calls at once share it), so a row is never older than `refreshMs` plus that read.
+ *
+ * @example
+ * const wide = fleetWideOf(app);                               // undefined alone
+ * await devicesPage(app.fleet, row, wide, { scope: 'all', offset: 0, limit: 100 });
+ * // { items: [{ id: 'pump-1', …, remote: { owner: 'beta', readAt, savedAt } }, …], total, next }
+ */
+import type pg from 'pg';
+import type { FleetDeviceRead, PresenceEvent, ShardOwner } from '../../cluster/fleet-reads.js';
+import { readFleetDevices, readPresence, readShardOwners } from '../../cluster/fleet-reads.js';
+import { shardOf } from '../../cluster/shard.js';
+import type { DeviceView, Fleet } from '../../devices/fleet.js';
+import { formatStateValue } from '../../runtime/machine-lifecycle.js';
+import type { App } from '../app.js';
+import type { DeviceRow, LinkView, Page, ParsedArgsOf } from '../contract.js';
+
+/** Rows read from the database are read again when older than this. */
+export const FLEET_WIDE_REFRESH_MS = 2000;
+
+/**
+ * Events are read again from this many seqs before the last one seen: a seq is taken at insert,
+ * so a slow transaction can commit one lower than another already read.
+ */
+const SEQ_MARGIN = 10_000;
+
+export interface FleetWideOptions {
+  /** The shared database (the store's pool). */
+  readonly db: pg.Pool;
+  readonly shardCount: number;
+  /** The wall clock, ms. */
+  readonly now: () => number;
+  /** The convention of a kind's devices, as rows say it (absent: our own protocol). */
+  readonly conventionOf: (kind: string) => string | undefined;
+  /** Default {@link FLEET_WIDE_REFRESH_MS}. */
+  readonly refreshMs?: number;
+}
+
+export interface FleetWide {
+  /** Every device of the fleet as the database says (each row `remote`), ordered by id. */
+  rows(): Promise<readonly DeviceRow[]>;
+}
+
+interface Health {
+  readonly seq: number;
+  readonly at: number;
+  readonly failure: { readonly code: string; readonly message: string } | null;
+}
+
+interface Link {
+  readonly seq: number;
+  readonly link: LinkView;
+}
+
+const NO_LINK: LinkView = { up: false, via: null, since: null, reason: null };
+
+/** By id, as the API has always ordered the fleet (`localeCompare`), without its per-call cost. */
+const byId = new Intl.Collator().compare;
+
+const parse = (text: string | null): unknown => {
+  if (text === null) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+};
+
+const field = (value: unknown, key: string): unknown =>
+  typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+
+const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+
+export function createFleetWide(options: FleetWideOptions): FleetWide {
+  const { db, shardCount, now, conventionOf } = options;
+  const refreshMs = options.refreshMs ?? FLEET_WIDE_REFRESH_MS;
+  const links = new Map<string, Link>();
+  const healths = new Map<string, Health>();
+  let lastSeq = 0;
+  let kept: { readonly rows: readonly DeviceRow[]; readonly readAt: number } | undefined;
+  let reading: Promise<readonly DeviceRow[]> | undefined;
+
+  const apply = (e: PresenceEvent) => {
+    if (e.seq > lastSeq) lastSeq = e.seq;
+    const data = parse(e.data);
+    if (e.topic === 'link') {
+      const old = links.get(e.deviceId);
+      if (old && old.seq >= e.seq) return;
+      const up = e.kind === 'device.online';
+      // A restated offline (the reason changed) keeps when the link went down.
+      const since = !up && field(data, 'restated') === true && old && !old.link.up ? old.link.since : e.at;
+      links.set(e.deviceId, {
+        seq: e.seq,
+        link: { up, via: text(field(data, 'via')), since, reason: up ? null : text(field(data, 'reason')) },
+      });
+      return;
+    }
+    const old = healths.get(e.deviceId);
+    if (old && old.seq >= e.seq) return;
+    healths.set(e.deviceId, {
+      seq: e.seq,
+      at: e.at,
+      failure:
+        e.kind === 'device.failed'
+          ? { code: text(field(data, 'code')) ?? 'failed', message: text(field(data, 'message')) ?? '' }
+          : null,
+    });
+  };
+
+  const rowOf = (d: FleetDeviceRead, owners: ReadonlyMap<number, ShardOwner>, readAt: number): DeviceRow => {
+    const lease = owners.get(shardOf(d.id, shardCount));
+    const stored = parse(d.snapshot);
+    const value = field(field(stored, 'machine'), 'value');
+    const entered = field(stored, 'stateEnteredAt');
+    const health = healths.get(d.id);
+    const failure = health?.failure && lease && health.at >= lease.acquiredAt ? health.failure : null;
+    const tags = parse(d.tags);
+    const convention = conventionOf(d.kind);
+    return {
+      id: d.id,
+      name: d.name,
+      kind: d.kind,
+      tags: Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [],
+      health: failure ? 'failed' : lease ? 'running' : 'stopped',
+      state: value === undefined ? '' : formatStateValue(value),
+      stateEnteredAt: typeof entered === 'number' ? entered : (d.savedAt ?? 0),
+      link: links.get(d.id)?.link ?? NO_LINK,
+      firmware: text(field(parse(d.status), 'firmware')),
+      lastSeen: null,
+      restarts: 0,
+      drift: 0,
+      failure,
+      timers: [],
+      ...(convention !== undefined ? { convention } : {}),
+      remote: { owner: lease?.owner ?? null, readAt, savedAt: d.savedAt },
+    };
+  };
+
+  async function read(): Promise<readonly DeviceRow[]> {
+    // One connection at a time: the store's pool also carries its writes.
+    const devices = await readFleetDevices(db);
+    const owners = await readShardOwners(db);
+    for (const e of await readPresence(db, Math.max(0, lastSeq - SEQ_MARGIN))) apply(e);
+    const readAt = now();
+    const ids = new Set<string>();
+    const rows = devices.map((d) => {
+      ids.add(d.id);
+      return rowOf(d, owners, readAt);
+    });
+    // Events of devices no longer in the table are forgotten: memory follows the fleet.
+    for (const id of links.keys()) if (!ids.has(id)) links.delete(id);
+    for (const id of healths.keys()) if (!ids.has(id)) healths.delete(id);
+    rows.sort((a, b) => byId(a.id, b.id));
+    kept = { rows, readAt };
+    return rows;
+  }
+
+  return {
+    rows() {
+      if (kept && now() - kept.readAt < refreshMs) return Promise.resolve(kept.rows);
+      reading ??= read().finally(() => {
+        reading = undefined;
+      });
+      return reading;
+    },
+  };
+}
+
+/** The app's fleet-wide rows when it is one instance of a cluster; undefined alone. */
+export function fleetWideOf(app: App, refreshMs?: number): FleetWide | undefined {
+  const cluster = app.cluster;
+  if (!cluster) return undefined;
+  return createFleetWide({
+    db: cluster.db,
+    shardCount: cluster.keeper.shardCount,
+    now: () => app.runtime.clock.wallNow(),
+    conventionOf: (kind) => app.fleet.kinds.get(kind)?.convention,
+    ...(refreshMs !== undefined ? { refreshMs } : {}),
+  });
+}
+
+type Listed = Pick<DeviceRow, 'id' | 'name' | 'kind' | 'state' | 'tags' | 'health'>;
+
+/** The `devices` filters as one predicate, for a live device and a remote row alike. */
+function filterOf(a: ParsedArgsOf<'devices'>): (d: Listed) => boolean {
+  const text = a.text?.toLowerCase();
+  return (d) =>
+    (!text || d.id.toLowerCase().includes(text) || d.name.toLowerCase().includes(text)) &&
+    (!a.kind || d.kind === a.kind) &&
+    (!a.state || d.state === a.state || d.state.startsWith(`${a.state}.`)) &&
+    (!a.tag || d.tags.includes(a.tag)) &&
+    (!a.health || d.health === a.health);
+}
+
+/**
+ * One page of the `devices` query: this instance's devices (live, `row` makes their rows) and,
+ * in a cluster, the others' from `wide`, filtered alike, ordered by id together, then paged. A
+ * device this instance supervises is always its live row, whatever the rows read say.
+ */
+export async function devicesPage(
+  fleet: Fleet,
+  row: (d: DeviceView) => DeviceRow,
+  wide: FleetWide | undefined,
+  a: ParsedArgsOf<'devices'>,
+): Promise<Page<DeviceRow>> {
+  const keep = filterOf(a);
+  const own = a.scope === 'remote' ? [] : fleet.list().filter(keep);
+  own.sort((x, y) => byId(x.id, y.id));
+  const others =
+    a.scope === 'own' || !wide ? [] : (await wide.rows()).filter((r) => !fleet.has(r.id) && keep(r));
+  const total = own.length + others.length;
+  const items: DeviceRow[] = [];
+  // Both are ordered by id: walk them together up to the page's end.
+  let i = 0;
+  let j = 0;
+  for (let n = 0; n < a.offset + a.limit && n < total; n++) {
+    const mine = i < own.length && (j >= others.length || byId(own[i]!.id, others[j]!.id) <= 0);
+    if (n < a.offset) {
+      if (mine) i++;
+      else j++;
+      continue;
+    }
+    items.push(mine ? row(own[i++]!) : others[j++]!);
+  }
+  const end = a.offset + items.length;
+  return { items, total, next: end < total ? end : null };
+}
