@@ -7,15 +7,16 @@
  * fleetvisor broker device add pump-7          # prints pump-7's secret, once
  * fleetvisor broker device add boiler --convention homie               # a Homie device: homie/boiler/…
  * fleetvisor broker device add line-3 --convention sparkplug --group plant --node line-3
- * fleetvisor broker mosquitto-passwd --out /etc/mosquitto/fleetvisor.passwd
- * fleetvisor broker mosquitto-acl --out /etc/mosquitto/fleetvisor.acl
+ * fleetvisor broker mosquitto-dynsec --out /etc/mosquitto/fleetvisor-dynsec.json   # and the mosquitto.conf lines
  */
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { currentDataDirInput, resolveDataDir } from '../store/data-dir.js';
 import type { BrokerAccounts } from '../transports/broker-accounts.js';
 import { checkConvention, openBrokerAccounts } from '../transports/broker-accounts.js';
+import { mosquittoDynsecConf } from '../transports/broker-accounts-dynsec.js';
 import type { DeviceConvention } from '../transports/broker-acl.js';
 import { HOST_USERNAME, mosquittoAcl } from '../transports/broker-acl.js';
 
@@ -41,11 +42,18 @@ CONVENTION (for add and rotate; default: native, or the account's own on rotate)
                                        the Sparkplug B edge node N of group G and its devices:
                                        publishes N/D BIRTH, DATA, DEATH; reads its NCMD, DCMD
                                        and the hosts' STATE
-  A Homie or Sparkplug device may use a client id of its own choosing (not another account's id).
+  A Homie or Sparkplug device may use a client id of its own choosing (not another account's id)
+  on the embedded broker; on Mosquitto with mosquitto-dynsec, its username.
 
-For an external Mosquitto (allow_anonymous false):
-  mosquitto-passwd [--out FILE]   the password_file for the host and every device account
-  mosquitto-acl [--out FILE]      the acl_file: each device only its own topics, the host all
+For an external Mosquitto (2.0 or later):
+  mosquitto-dynsec [--out FILE]   the configuration of its dynamic security plugin: every account's
+                                  password and topics, and each device bound to its own client id
+                                  (so no device can disconnect the host or another device by taking
+                                  its client id); with --out, prints the mosquitto.conf lines too.
+                                  Restart Mosquitto after writing it again.
+  mosquitto-passwd [--out FILE]   or: a password_file for the host and every device account, and
+  mosquitto-acl [--out FILE]      an acl_file (each device only its own topics, the host all); these
+                                  do not bind client ids (a device may take another's)
 `;
 
 export interface BrokerCliIo {
@@ -88,6 +96,14 @@ export function runBrokerCli(
     const [command, sub, arg] = positionals;
     const accounts = openBrokerAccounts(dataDir);
     if (command === 'mosquitto-acl') return emit(mosquittoAcl(aclAccounts(accounts)));
+    if (command === 'mosquitto-dynsec') {
+      emit(accounts.mosquittoDynsecConfig());
+      if (values.out !== undefined)
+        io.out(
+          `\nIn mosquitto.conf (then restart Mosquitto):\n\n${mosquittoDynsecConf(resolve(values.out))}`,
+        );
+      return 0;
+    }
     switch (command) {
       case 'device': {
         if (arg === undefined || (sub !== 'add' && sub !== 'rotate' && sub !== 'revoke'))
@@ -101,7 +117,10 @@ export function runBrokerCli(
         if (typeof convention === 'string') return usage(convention);
         const secret = accounts.issueDevice(arg, convention);
         const rights = accounts.devices().find((d) => d.id === arg)?.convention;
-        const clientId = rights === undefined || rights.convention === 'native' ? arg : `${arg} (or its own)`;
+        const clientId =
+          rights === undefined || rights.convention === 'native'
+            ? arg
+            : `${arg} (or its own on the embedded broker)`;
         io.out(
           `device ${arg}${rights ? ` (${describe(rights)})` : ''}: username ${arg}, client id ${clientId}, password:\n${secret}\n` +
             'Put it in the device now: it is stored hashed and cannot be shown again.\n',

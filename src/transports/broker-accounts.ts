@@ -2,8 +2,8 @@
  * Broker accounts, kept in the data folder as two files readable by the user alone (0600):
  *
  * - `broker-accounts.json`: every secret **hashed** (scrypt, and the Mosquitto `$7$` PBKDF2 hash
- *   of the same secret, so the password file for an external Mosquitto can be generated at any
- *   time without knowing a secret): the host's, one per device (generated when the device is
+ *   of the same secret, so the password file or the dynamic security configuration for an external
+ *   Mosquitto can be generated at any time without knowing a secret): the host's, one per device (generated when the device is
  *   added, shown once, rotatable, revocable), and optional per-kind provisioning secrets for a
  *   device's first contact.
  * - `broker-host.secret`: the host's own password in clear (the host needs it to connect; it is
@@ -23,6 +23,7 @@
  */
 import { parseDeviceId } from '../devices/device-id.js';
 import type { Result } from '../lib/result.js';
+import { mosquittoDynsecConfig } from './broker-accounts-dynsec.js';
 import type { DeviceAccountRecord } from './broker-accounts-file.js';
 import {
   checkConvention,
@@ -81,6 +82,11 @@ export interface BrokerAccounts {
   refresh(): boolean;
   /** Mosquitto's password file (`password_file`) for the host and every device account. */
   mosquittoPasswordFile(): string;
+  /**
+   * The configuration of Mosquitto's dynamic security plugin for the same accounts: their
+   * passwords and topics, and each device bound to its own client id (broker-accounts-dynsec.ts).
+   */
+  mosquittoDynsecConfig(): string;
 }
 
 /**
@@ -178,6 +184,11 @@ export function openBrokerAccounts(
     mosquittoPasswordFile() {
       reload();
       return mosquittoPasswordFile(store.data);
+    },
+
+    mosquittoDynsecConfig() {
+      reload();
+      return mosquittoDynsecConfig(store.data);
     },
   };
 }

@@ -67,4 +67,42 @@ describe('fleetvisor broker', () => {
     expect(acl).toContain('pattern read fleetvisor/v1/%u/cmd');
     expect(acl).not.toContain('pattern write fleetvisor/v1/%u/cmd');
   });
+
+  it('writes the dynamic security configuration: every account hashed, each device bound to its client id, the host to none', () => {
+    run('device', 'add', 'boiler', '--convention', 'homie');
+    const out = join(dir, 'dynsec.json');
+    const r = spawnSync(
+      process.execPath,
+      ['scripts/fleetvisor.mjs', 'broker', 'mosquitto-dynsec', '--data-dir', dir, '--out', out],
+      { encoding: 'utf8' },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    // The mosquitto.conf lines, naming the file just written.
+    expect(r.stdout).toContain(`plugin_opt_config_file ${out}`);
+    expect(r.stdout).toMatch(/^plugin \/\S+mosquitto_dynamic_security\.so$/m);
+    expect(r.stdout).toContain('allow_anonymous false');
+    const config = JSON.parse(readFileSync(out, 'utf8')) as {
+      clients: { username: string; clientid?: string; password: string; salt: string; iterations: number }[];
+      roles: { rolename: string; acls: { acltype: string; topic: string }[] }[];
+    };
+    const byName = new Map(config.clients.map((c) => [c.username, c]));
+    expect(byName.get('fleetvisor.host')?.clientid).toBeUndefined();
+    expect(byName.get('valve-1')?.clientid).toBe('valve-1');
+    expect(byName.get('boiler')?.clientid).toBe('boiler');
+    expect(byName.has('pump-7')).toBe(false); // revoked above
+    // The same PBKDF2 hash as the password file, in the plugin's three fields.
+    const passwd = run('mosquitto-passwd').out;
+    for (const c of config.clients)
+      expect(passwd).toContain(`${c.username}:$7$${c.iterations}$${c.salt}$${c.password}\n`);
+    const valve = config.roles.find((role) => role.rolename === 'fleetvisor-device-valve-1');
+    expect(valve?.acls).toContainEqual({
+      acltype: 'subscribeLiteral',
+      topic: 'fleetvisor/v1/valve-1/cmd',
+      allow: true,
+    });
+    expect(valve?.acls.some((a) => a.topic.includes('#') || a.topic.includes('+'))).toBe(false);
+    // Without --out: the JSON alone, for a pipe.
+    expect(() => JSON.parse(run('mosquitto-dynsec').out)).not.toThrow();
+  });
 });

@@ -25,6 +25,7 @@ import { createRuntime } from '../../src/runtime/runtime.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import type { BrokerAccounts } from '../../src/transports/broker-accounts.js';
 import { openBrokerAccounts } from '../../src/transports/broker-accounts.js';
+import { mosquittoDynsecConf } from '../../src/transports/broker-accounts-dynsec.js';
 import type { BrokerPrincipal } from '../../src/transports/broker-acl.js';
 import { HOST_USERNAME, mayPublish, maySubscribe, mosquittoAcl } from '../../src/transports/broker-acl.js';
 import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
@@ -493,8 +494,15 @@ describe('fleetvisor broker: convention accounts on the command line', () => {
   });
 });
 
-/** A private Mosquitto on the password and ACL files `fleetvisor broker` generates for `acc`. */
-async function startMosquitto(dir: string, acc: BrokerAccounts): Promise<string> {
+/**
+ * A private Mosquitto on the files `fleetvisor broker` generates for `acc`: the password and ACL
+ * files, or (`dynsec`) the dynamic security plugin's configuration.
+ */
+async function startMosquitto(
+  dir: string,
+  acc: BrokerAccounts,
+  mode: 'files' | 'dynsec' = 'files',
+): Promise<string> {
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(join(dir, 'passwd'), acc.mosquittoPasswordFile(), { mode: 0o600 });
@@ -502,13 +510,14 @@ async function startMosquitto(dir: string, acc: BrokerAccounts): Promise<string>
     join(dir, 'acl'),
     mosquittoAcl(acc.devices().map((d) => ({ id: d.id, rights: d.convention }))),
   );
+  writeFileSync(join(dir, 'dynsec.json'), acc.mosquittoDynsecConfig(), { mode: 0o600 });
   writeFileSync(
     conf,
     [
       `listener ${port} 127.0.0.1`,
-      'allow_anonymous false',
-      `password_file ${join(dir, 'passwd')}`,
-      `acl_file ${join(dir, 'acl')}`,
+      ...(mode === 'dynsec'
+        ? [mosquittoDynsecConf(join(dir, 'dynsec.json'))]
+        : ['allow_anonymous false', `password_file ${join(dir, 'passwd')}`, `acl_file ${join(dir, 'acl')}`]),
       'persistence false',
       ...(process.getuid?.() === 0 ? ['user root'] : []),
       '',
@@ -548,46 +557,94 @@ describe.runIf(existsSync(MOSQUITTO))('the generated Mosquitto ACL holds for con
     homieScenario(mosquittoTarget()));
   it("a Sparkplug node with its account is born in the app; it cannot publish another node's topics", () =>
     sparkplugScenario(mosquittoTarget()));
-  it('a Homie account and a Sparkplug account publish only their own topics', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fv-broker-conv-mq-'));
-    onCleanup(() => rmSync(dir, { recursive: true, force: true }));
-    const acc = openBrokerAccounts(dir);
-    const homieSecret = acc.issueDevice('boiler', { convention: 'homie', base: 'homie' });
-    acc.issueDevice('boiler2', { convention: 'homie', base: 'homie' });
-    const spSecret = acc.issueDevice('line3', { convention: 'sparkplug', group: 'plant', node: 'n1' });
-    const url = await startMosquitto(dir, acc);
-    const hostCreds = { username: HOST_USERNAME, password: acc.host.password };
-
-    const seen = new Map<string, string[]>();
-    const spy = await client(url, { clientId: 'fleetvisor-spy', ...hostCreds });
-    spy.on('message', (t, p) => seen.set(t, [...(seen.get(t) ?? []), p.toString()]));
-    await spy.subscribeAsync('#', { qos: 1 });
-    const tryAll = async (creds: IClientOptions, topics: readonly string[]) => {
-      const c = await client(url, creds);
-      for (const t of topics) await c.publishAsync(t, 'x', { qos: 1 });
-      await sleep(300);
-      return topics.filter((t) => seen.has(t));
-    };
-    const homieCreds = { clientId: 'mqttjs_1', username: 'boiler', password: homieSecret };
-    expect(
-      await tryAll(homieCreds, [
-        'homie/boiler/$state',
-        'homie/boiler/sensor/temperature',
-        'homie/boiler/sensor/count/set',
-        'homie/boiler2/$state',
-        'fleetvisor/v1/boiler/hello',
-        'fleetvisor/v1/pump-1/cmd',
-      ]),
-    ).toEqual(['homie/boiler/$state', 'homie/boiler/sensor/temperature']);
-    const spCreds = { clientId: 'plant-n1', username: 'line3', password: spSecret };
-    expect(
-      await tryAll(spCreds, [
-        'spBv1.0/plant/NBIRTH/n1',
-        'spBv1.0/plant/DDATA/n1/dev1',
-        'spBv1.0/plant/NBIRTH/n2',
-        'spBv1.0/plant/NCMD/n1',
-        'fleetvisor/v1/line3/hello',
-      ]),
-    ).toEqual(['spBv1.0/plant/NBIRTH/n1', 'spBv1.0/plant/DDATA/n1/dev1']);
-  });
+  it('a Homie account and a Sparkplug account publish only their own topics', () => ownTopicsOnly('files'));
+  it('the same with the dynamic security plugin, where each connects with its username as client id', () =>
+    ownTopicsOnly('dynsec'));
 });
+
+/** A Homie and a Sparkplug account on a Mosquitto set up with `mode`: only their own topics arrive. */
+async function ownTopicsOnly(mode: 'files' | 'dynsec'): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'fv-broker-conv-mq-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const acc = openBrokerAccounts(dir);
+  const homieSecret = acc.issueDevice('boiler', { convention: 'homie', base: 'homie' });
+  acc.issueDevice('boiler2', { convention: 'homie', base: 'homie' });
+  const spSecret = acc.issueDevice('line3', { convention: 'sparkplug', group: 'plant', node: 'n1' });
+  const url = await startMosquitto(dir, acc, mode);
+  const hostCreds = { username: HOST_USERNAME, password: acc.host.password };
+
+  const seen = new Map<string, string[]>();
+  const spy = await client(url, { clientId: 'fleetvisor-spy', ...hostCreds });
+  spy.on('message', (t, p) => seen.set(t, [...(seen.get(t) ?? []), p.toString()]));
+  await spy.subscribeAsync('#', { qos: 1 });
+  const tryAll = async (creds: IClientOptions, topics: readonly string[]) => {
+    const c = await client(url, creds);
+    for (const t of topics) await c.publishAsync(t, 'x', { qos: 1 });
+    await sleep(300);
+    return topics.filter((t) => seen.has(t));
+  };
+  const homieCreds = {
+    clientId: mode === 'dynsec' ? 'boiler' : 'mqttjs_1',
+    username: 'boiler',
+    password: homieSecret,
+  };
+  expect(
+    await tryAll(homieCreds, [
+      'homie/boiler/$state',
+      'homie/boiler/sensor/temperature',
+      'homie/boiler/sensor/count/set',
+      'homie/boiler2/$state',
+      'fleetvisor/v1/boiler/hello',
+      'fleetvisor/v1/pump-1/cmd',
+    ]),
+  ).toEqual(['homie/boiler/$state', 'homie/boiler/sensor/temperature']);
+  const spCreds = {
+    clientId: mode === 'dynsec' ? 'line3' : 'plant-n1',
+    username: 'line3',
+    password: spSecret,
+  };
+  expect(
+    await tryAll(spCreds, [
+      'spBv1.0/plant/NBIRTH/n1',
+      'spBv1.0/plant/DDATA/n1/dev1',
+      'spBv1.0/plant/NBIRTH/n2',
+      'spBv1.0/plant/NCMD/n1',
+      'fleetvisor/v1/line3/hello',
+    ]),
+  ).toEqual(['spBv1.0/plant/NBIRTH/n1', 'spBv1.0/plant/DDATA/n1/dev1']);
+  if (mode !== 'dynsec') return; // Mosquitto's ACL file grants every subscription and filters delivery
+  // The plugin refuses a subscription outside the account's topics (0x80), as aedes does.
+  const granted = async (creds: IClientOptions, filters: readonly string[]) => {
+    const c = await client(url, creds);
+    const out: Record<string, number | undefined> = {};
+    for (const f of filters)
+      try {
+        out[f] = (await c.subscribeAsync(f, { qos: 1 }))[0]?.qos;
+      } catch (error) {
+        out[f] = (error as { packet?: { granted?: number[] } }).packet?.granted?.[0];
+      }
+    return out;
+  };
+  expect(
+    await granted(homieCreds, ['homie/boiler/#', 'homie/$broadcast/#', '#', 'homie/#', 'homie/boiler2/#']),
+  ).toEqual({
+    'homie/boiler/#': 1,
+    'homie/$broadcast/#': 1,
+    '#': 128,
+    'homie/#': 128,
+    'homie/boiler2/#': 128,
+  });
+  expect(
+    await granted(spCreds, [
+      'spBv1.0/plant/NCMD/n1/#',
+      'spBv1.0/STATE/+',
+      'spBv1.0/#',
+      'spBv1.0/plant/NCMD/+',
+    ]),
+  ).toEqual({
+    'spBv1.0/plant/NCMD/n1/#': 1,
+    'spBv1.0/STATE/+': 1,
+    'spBv1.0/#': 128,
+    'spBv1.0/plant/NCMD/+': 128,
+  });
+}

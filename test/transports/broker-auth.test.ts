@@ -12,6 +12,7 @@ import { connectAsync } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerAccounts } from '../../src/transports/broker-accounts.js';
 import { BROKER_ACCOUNTS_FILE, openBrokerAccounts } from '../../src/transports/broker-accounts.js';
+import { mosquittoDynsecConf } from '../../src/transports/broker-accounts-dynsec.js';
 import { HOST_USERNAME, mosquittoAcl } from '../../src/transports/broker-acl.js';
 import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
@@ -85,58 +86,69 @@ beforeAll(async () => {
   accounts = openBrokerAccounts(dataDir);
   aedes = await startEmbeddedBroker({ port: 0, auth: accounts, accountsRefreshMs: 100 });
   if (existsSync(MOSQUITTO)) {
-    const port = await freePort();
     // Mosquitto reads the files at start: the devices the tests use are issued up front.
-    const conf = join(dataDir, 'mosquitto.conf');
-    writeFileSync(
-      conf,
-      [
-        `listener ${port} 127.0.0.1`,
-        'allow_anonymous false',
-        `password_file ${join(dataDir, 'passwd')}`,
-        `acl_file ${join(dataDir, 'acl')}`,
-        'persistence false',
-        // Run as root (CI containers), Mosquitto would switch to its own user and not read our 0600 files.
-        ...(process.getuid?.() === 0 ? ['user root'] : []),
-        '',
-      ].join('\n'),
-    );
     mosquittoSecrets = {};
     for (const id of MOSQUITTO_DEVICES) mosquittoSecrets[id] = accounts.issueDevice(id);
     writeFileSync(join(dataDir, 'passwd'), accounts.mosquittoPasswordFile(), { mode: 0o600 });
     writeFileSync(join(dataDir, 'acl'), mosquittoAcl());
-    const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    proc.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    mosquittoStop = () =>
+    writeFileSync(join(dataDir, 'dynsec.json'), accounts.mosquittoDynsecConfig(), { mode: 0o600 });
+    mosquittoUrl = await startMosquitto('files', [
+      'allow_anonymous false',
+      `password_file ${join(dataDir, 'passwd')}`,
+      `acl_file ${join(dataDir, 'acl')}`,
+    ]);
+    dynsecUrl = await startMosquitto('dynsec', [mosquittoDynsecConf(join(dataDir, 'dynsec.json'))]);
+  }
+});
+
+/** A private Mosquitto with `auth` (its password and ACL lines) on a free port; its URL once it answers. */
+async function startMosquitto(name: string, auth: readonly string[]): Promise<string> {
+  const port = await freePort();
+  const conf = join(dataDir, `mosquitto-${name}.conf`);
+  writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      ...auth,
+      'persistence false',
+      // Run as root (CI containers), Mosquitto would switch to its own user and not read our 0600 files.
+      ...(process.getuid?.() === 0 ? ['user root'] : []),
+      '',
+    ].join('\n'),
+  );
+  const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  mosquittoStops.push(
+    () =>
       new Promise<void>((resolve) => {
         if (proc.exitCode !== null) resolve();
         else {
           proc.once('exit', () => resolve());
           proc.kill('SIGTERM');
         }
-      });
-    const url = `mqtt://127.0.0.1:${port}`;
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const code = await refusedWith(url, { username: HOST_USERNAME, password: accounts.host.password });
-      if (code === 0) break;
-      if (Date.now() > deadline) throw new Error(`mosquitto did not start: ${stderr}`);
-      await sleep(100);
-    }
-    mosquittoUrl = url;
+      }),
+  );
+  const url = `mqtt://127.0.0.1:${port}`;
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const code = await refusedWith(url, { username: HOST_USERNAME, password: accounts.host.password });
+    if (code === 0) return url;
+    if (Date.now() > deadline) throw new Error(`mosquitto (${name}) did not start: ${stderr}`);
+    await sleep(100);
   }
-});
+}
 
-let mosquittoStop: (() => Promise<void>) | undefined;
+const mosquittoStops: (() => Promise<void>)[] = [];
+let dynsecUrl: string | undefined;
 let mosquittoSecrets: Record<string, string> = {};
 const MOSQUITTO_DEVICES = ['pump-1', 'pump-2'];
 
 afterAll(async () => {
   await aedes?.close();
-  await mosquittoStop?.();
+  for (const stop of mosquittoStops) await stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -150,13 +162,19 @@ const setups: Setup[] = [
           accounts: () => accounts,
           disconnectsOnRefusedPublish: false,
         },
+        {
+          name: 'mosquitto-dynsec',
+          url: () => dynsecUrl ?? 'mqtt://127.0.0.1:1',
+          accounts: () => accounts,
+          disconnectsOnRefusedPublish: false,
+        },
       ]
     : []),
 ];
 
 /** Two devices with their own accounts (fixed ids on Mosquitto, which read its files at start). */
 function twoDevices(setup: Setup): { a: string; b: string; secretA: string; secretB: string } {
-  if (setup.name === 'mosquitto')
+  if (setup.name.startsWith('mosquitto'))
     return {
       a: 'pump-1',
       b: 'pump-2',
@@ -195,7 +213,9 @@ describe.each(setups)('broker accounts and ACL ($name)', (setup) => {
     const byTopic: Record<string, number> = {};
     for (const filter of ['#', topic(b, 'cmd'), 'fleetvisor/v1/+/cmd', topic(a, 'cmd')])
       byTopic[filter] = await grantedQos(spy, filter);
-    if (setup.name === 'aedes') {
+    // The dynamic security plugin refuses them as aedes does; Mosquitto's ACL file grants them and
+    // filters what it delivers.
+    if (setup.name !== 'mosquitto') {
       expect(byTopic['#']).toBe(128);
       expect(byTopic[topic(b, 'cmd')]).toBe(128);
       expect(byTopic['fleetvisor/v1/+/cmd']).toBe(128);

@@ -1,0 +1,187 @@
+/**
+ * The broker accounts as the configuration of Mosquitto's dynamic security plugin
+ * (`mosquitto_dynamic_security.so`, Mosquitto 2.0 and later), for an external Mosquitto: the same
+ * passwords (the `$7$` hashes of the password file), the same topics as {@link mosquittoAcl}, and
+ * the one rule a password file and an ACL cannot say — each device account connects only with its
+ * own username as client id. Without it a device with a valid account could connect with the
+ * host's client id (`fleetvisor-<instance>-host`, which Sparkplug STATE shows) or another
+ * device's, and Mosquitto would disconnect that client to let it in; with it, the connect is
+ * refused (return code 5), as the embedded broker refuses it.
+ *
+ * The host's account is not bound: it opens several connections (its MQTT link, the Homie and the
+ * Sparkplug bridges), each with its own client id. Homie and Sparkplug accounts are bound too; a
+ * library that picks its own client id (homie-device for Node) connects to a listener with
+ * `use_username_as_clientid true`, which replaces it with the username before the plugin checks it
+ * (see {@link mosquittoDynsecConf}).
+ *
+ * @example
+ * writeFileSync('/etc/mosquitto/fleetvisor-dynsec.json', mosquittoDynsecConfig(store.data));
+ * mosquittoDynsecConf('/etc/mosquitto/fleetvisor-dynsec.json'); // the mosquitto.conf lines
+ */
+import { existsSync } from 'node:fs';
+import type { AccountsFile } from './broker-accounts-file.js';
+import type { DeviceConvention } from './broker-acl.js';
+import {
+  conventionFilters,
+  DEVICE_PUBLISH_CHANNELS,
+  DEVICE_SUBSCRIBE_CHANNELS,
+  HOST_USERNAME,
+} from './broker-acl.js';
+import type { Channel, DeviceId } from './protocol.js';
+import { topicFor } from './protocol.js';
+
+/** One ACL of a dynamic security role (Mosquitto's names). */
+interface DynsecAcl {
+  readonly acltype:
+    | 'publishClientSend'
+    | 'publishClientReceive'
+    | 'subscribeLiteral'
+    | 'subscribePattern'
+    | 'unsubscribePattern';
+  readonly topic: string;
+  readonly allow: true;
+}
+
+interface DynsecClient {
+  readonly username: string;
+  /** Set: the only client id this account may connect with. */
+  readonly clientid?: string;
+  readonly textName: string;
+  readonly password: string;
+  readonly salt: string;
+  readonly iterations: number;
+  readonly roles: readonly { readonly rolename: string }[];
+}
+
+/**
+ * The plugin's configuration file (JSON) for every account with a secret: the host with any client
+ * id and every topic, each device bound to its id and limited to its own topics. Revoked accounts
+ * are left out (they cannot connect); provisioning secrets too (Mosquitto has no first contact).
+ */
+export function mosquittoDynsecConfig(data: AccountsFile, hostUsername: string = HOST_USERNAME): string {
+  const clients: DynsecClient[] = [
+    {
+      username: hostUsername,
+      textName: 'Fleetvisor host: any client id (its MQTT link and its bridges each have their own)',
+      ...dynsecPassword(data.host.mosquitto, hostUsername),
+      roles: [{ rolename: HOST_ROLE }],
+    },
+  ];
+  const roles: { rolename: string; acls: DynsecAcl[] }[] = [
+    {
+      rolename: HOST_ROLE,
+      acls: [
+        allow('publishClientSend', '#'),
+        allow('publishClientReceive', '#'),
+        allow('subscribePattern', '#'),
+        allow('unsubscribePattern', '#'),
+      ],
+    },
+  ];
+  for (const [id, record] of Object.entries(data.devices).sort(([a], [b]) => a.localeCompare(b))) {
+    if (record.secret === undefined) continue;
+    const rights = record.convention ?? { convention: 'native' };
+    const rolename = `fleetvisor-device-${id}`;
+    clients.push({
+      username: id,
+      clientid: id,
+      textName: `${describeRights(rights)} device ${id}: client id ${id} only`,
+      ...dynsecPassword(record.secret.mosquitto, id),
+      roles: [{ rolename }],
+    });
+    roles.push({ rolename, acls: deviceAcls(id, rights) });
+  }
+  const config = {
+    defaultACLAccess: {
+      publishClientSend: false,
+      publishClientReceive: false,
+      subscribe: false,
+      unsubscribe: true,
+    },
+    clients,
+    groups: [],
+    roles,
+  };
+  return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+const HOST_ROLE = 'fleetvisor-host';
+
+/** Where Mosquitto packages put the plugin: Debian and Ubuntu by architecture, the eclipse-mosquitto image, others. */
+export const DYNSEC_PLUGIN_PATHS: readonly string[] = [
+  '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
+  '/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so',
+  '/usr/lib/arm-linux-gnueabihf/mosquitto_dynamic_security.so',
+  '/usr/lib/mosquitto_dynamic_security.so',
+  '/usr/lib64/mosquitto_dynamic_security.so',
+  '/usr/local/lib/mosquitto_dynamic_security.so',
+];
+
+/** The first of {@link DYNSEC_PLUGIN_PATHS} on this machine, else the first (Debian's, amd64). */
+export function findDynsecPlugin(exists: (path: string) => boolean = existsSync): string {
+  return DYNSEC_PLUGIN_PATHS.find(exists) ?? (DYNSEC_PLUGIN_PATHS[0] as string);
+}
+
+/**
+ * The mosquitto.conf lines that load `configFile` (instead of a `password_file` and an
+ * `acl_file`: the plugin answers for the accounts it holds), with the optional listener for
+ * devices whose library picks its own client id, commented out.
+ */
+export function mosquittoDynsecConf(configFile: string, pluginPath: string = findDynsecPlugin()): string {
+  return [
+    '# Fleetvisor broker accounts (`fleetvisor broker mosquitto-dynsec`): each device connects only',
+    '# with its username as client id and uses only its own topics; the host uses any client id.',
+    '# Instead of password_file and acl_file. Mosquitto reads the file at start: restart it after',
+    '# writing the file again. (With per_listener_settings true: these lines under each listener.)',
+    'allow_anonymous false',
+    `plugin ${pluginPath}`,
+    `plugin_opt_config_file ${configFile}`,
+    '# For devices whose MQTT library picks its own client id (homie-device for Node): a listener',
+    '# of their own that replaces it with the username. Not for the host (its connections would',
+    '# then share one client id and knock each other off).',
+    '#listener 1884',
+    '#use_username_as_clientid true',
+    '',
+  ].join('\n');
+}
+
+function allow(acltype: DynsecAcl['acltype'], topic: string): DynsecAcl {
+  return { acltype, topic, allow: true };
+}
+
+/** The same topics as the embedded broker's rule (broker-acl.ts) and the Mosquitto ACL. */
+function deviceAcls(id: string, rights: DeviceConvention): DynsecAcl[] {
+  if (rights.convention === 'native') {
+    const own = (channel: Channel) => topicFor(id as DeviceId, channel);
+    return [
+      ...DEVICE_PUBLISH_CHANNELS.map((c) => allow('publishClientSend', own(c))),
+      // Exactly these filters, no wildcard (subscribeLiteral), as the embedded broker allows.
+      ...DEVICE_SUBSCRIBE_CHANNELS.map((c) => allow('subscribeLiteral', own(c))),
+      ...DEVICE_SUBSCRIBE_CHANNELS.map((c) => allow('publishClientReceive', own(c))),
+    ];
+  }
+  const { publish, subscribe } = conventionFilters(id, rights);
+  return [
+    ...publish.map((t) => allow('publishClientSend', t)),
+    ...subscribe.map((t) => allow('subscribePattern', t)),
+    ...subscribe.map((t) => allow('publishClientReceive', t)),
+  ];
+}
+
+function describeRights(rights: DeviceConvention): string {
+  if (rights.convention === 'homie') return `Homie (base ${rights.base})`;
+  if (rights.convention === 'sparkplug') return `Sparkplug (group ${rights.group}, node ${rights.node})`;
+  return 'Fleetvisor';
+}
+
+/** `$7$101$<salt>$<hash>` (Mosquitto's PBKDF2-SHA512 password hash) as the plugin's three fields. */
+function dynsecPassword(
+  mosquittoHash: string,
+  username: string,
+): { password: string; salt: string; iterations: number } {
+  const parts = mosquittoHash.split('$');
+  const iterations = Number(parts[2]);
+  if (parts.length !== 5 || parts[1] !== '7' || !Number.isSafeInteger(iterations) || iterations < 1)
+    throw new Error(`broker account ${username}: its Mosquitto hash is not a $7$ PBKDF2 hash`);
+  return { password: parts[4] as string, salt: parts[3] as string, iterations };
+}
