@@ -10,8 +10,9 @@ import { basename, join } from 'node:path';
 import { genericDevice } from '../devices/generic-device.js';
 import type { KindSlot } from './check-image.js';
 import type { FirmwareImages } from './firmware-images.js';
+import { imageSoakSeconds } from './image-soak.js';
 import { generateSigningKeyPair, parsePrivateKey, parsePublicKey, TRUSTED_KEYS_DIR } from './keys.js';
-import { describeImage, signManifest } from './manifest.js';
+import { describeImage, isSoakSeconds, MAX_SOAK_SECONDS, signManifest } from './manifest.js';
 import { openFirmware } from './open-firmware.js';
 import { parseFirmwareVersion } from './version.js';
 
@@ -32,6 +33,7 @@ export interface FirmwareFlags {
   readonly version?: string;
   readonly kind?: string[];
   readonly 'hardware-revision'?: string;
+  readonly soak?: string;
   readonly out?: string;
   readonly manifest?: string;
   readonly 'allow-downgrade'?: boolean;
@@ -82,6 +84,14 @@ export function sign(c: FirmwareInvocation): number {
   if (!version.ok) throw new CliError(version.error.code, version.error.message, 2);
   if (values.kind === undefined || values.kind.length === 0)
     throw new CliError('usage', `sign needs --kind K (e.g. --kind ${genericDevice.kind})`, 2);
+  const soakText = values.soak;
+  const soak = soakText === undefined ? undefined : /^\d+$/.test(soakText) ? Number(soakText) : Number.NaN;
+  if (soak !== undefined && !isSoakSeconds(soak))
+    throw new CliError(
+      'usage',
+      `--soak takes whole seconds from 0 to ${MAX_SOAK_SECONDS}, got '${values.soak}'`,
+      2,
+    );
   const key = parsePrivateKey(readText(c.at(values.key)), values.key);
   if (!key.ok) throw new CliError(key.error.code, key.error.message);
   const image = readBytes(imageFile);
@@ -91,6 +101,7 @@ export function sign(c: FirmwareInvocation): number {
       version: version.value,
       kinds: values.kind,
       ...(hw !== undefined ? { hardwareRevision: hw } : {}),
+      ...(soak !== undefined ? { soakSeconds: soak } : {}),
     }),
     key.value,
   );
@@ -98,7 +109,8 @@ export function sign(c: FirmwareInvocation): number {
   writeFileSync(out, `${JSON.stringify(manifest, null, 2)}\n`);
   return c.done(
     { manifest: out, ...manifest },
-    `signed ${version.value} for ${values.kind.join(', ')} (${image.byteLength} bytes, SHA-256 ${manifest.signed.sha256})\n  manifest: ${out}\n  key:      ${manifest.signature?.keyId}`,
+    `signed ${version.value} for ${values.kind.join(', ')} (${image.byteLength} bytes, SHA-256 ${manifest.signed.sha256})\n  manifest: ${out}\n  key:      ${manifest.signature?.keyId}` +
+      (soak !== undefined ? `\n  soak:     ${soak} s between the waves of its rollouts` : ''),
   );
 }
 
@@ -140,6 +152,9 @@ export async function withImages(
   }
 }
 
+/** A listed image's declared soak, if any. */
+const soakNote = (seconds: number | undefined) => (seconds === undefined ? '' : `  soak ${seconds} s`);
+
 export async function list(c: FirmwareInvocation, images: FirmwareImages, file: string): Promise<number> {
   if (c.args.length > 0) throw new CliError('usage', 'firmware list takes no arguments', 2);
   const { images: listed, unreadable } = await images.list();
@@ -150,7 +165,8 @@ export async function list(c: FirmwareInvocation, images: FirmwareImages, file: 
       (l.runningOn.length > 0
         ? `: ${l.runningOn.slice(0, 8).join(', ')}${l.runningOn.length > 8 ? ', …' : ''}`
         : '') +
-      (l.image.downgradeFrom !== null ? `  (downgrade from ${l.image.downgradeFrom})` : ''),
+      (l.image.downgradeFrom !== null ? `  (downgrade from ${l.image.downgradeFrom})` : '') +
+      soakNote(imageSoakSeconds(l.image)),
   );
   for (const u of unreadable) lines.push(`unreadable row: ${u.message}`);
   return c.done(

@@ -1,7 +1,8 @@
 /**
  * The image manifest (docs/firmware.md): what an image is (version, target kinds, optional
- * hardware revision, size, SHA-256) in a `signed` part, and one ed25519 signature over the
- * canonical JSON of that part, with the id of the key that made it.
+ * hardware revision, size, SHA-256, and optionally the soak its rollouts wait between waves) in a
+ * `signed` part, and one ed25519 signature over the canonical JSON of that part, with the id of
+ * the key that made it.
  *
  * ```json
  * { "signed": { "format": "fleetvisor.firmware/1", "version": "1.1.0", "kinds": ["fleetvisor.generic"],
@@ -38,7 +39,15 @@ export interface SignedManifest {
   readonly size: number;
   /** 64 lowercase hex digits. */
   readonly sha256: string;
+  /**
+   * The default soak of a rollout of this image: seconds between the end of a wave and the start
+   * of the next (0 … {@link MAX_SOAK_SECONDS}). A rollout that sets its own soak wins. Omitted: none.
+   */
+  readonly soakSeconds?: number;
 }
+
+/** The longest soak an image may declare: a day, as a rollout's own `soakMs` at most. */
+export const MAX_SOAK_SECONDS = 86_400;
 
 export interface ManifestSignature {
   /** {@link keyIdOf} the signing key. */
@@ -73,7 +82,12 @@ export function canonicalJson(value: JsonValue): string {
 /** The signed part for an image's bytes. */
 export function describeImage(
   image: Uint8Array,
-  target: { readonly version: string; readonly kinds: readonly string[]; readonly hardwareRevision?: string },
+  target: {
+    readonly version: string;
+    readonly kinds: readonly string[];
+    readonly hardwareRevision?: string;
+    readonly soakSeconds?: number;
+  },
 ): SignedManifest {
   return {
     format: MANIFEST_FORMAT,
@@ -82,6 +96,7 @@ export function describeImage(
     ...(target.hardwareRevision !== undefined ? { hardwareRevision: target.hardwareRevision } : {}),
     size: image.byteLength,
     sha256: sha256Hex(image),
+    ...(target.soakSeconds !== undefined ? { soakSeconds: target.soakSeconds } : {}),
   };
 }
 
@@ -129,7 +144,7 @@ export function parseManifest(text: string | Uint8Array): Result<FirmwareManifes
   if (!isJsonObject(s)) return bad('signed: missing, or not an object');
   if (s.format !== MANIFEST_FORMAT)
     return bad(`signed.format must be '${MANIFEST_FORMAT}', got ${show(s.format)}`);
-  const allowed = ['format', 'version', 'kinds', 'hardwareRevision', 'size', 'sha256'];
+  const allowed = ['format', 'version', 'kinds', 'hardwareRevision', 'size', 'sha256', 'soakSeconds'];
   const unknown = Object.keys(s).find((k) => !allowed.includes(k));
   if (unknown !== undefined) return bad(`signed.${unknown}: unknown field (allowed: ${allowed.join(', ')})`);
   const version = parseFirmwareVersion(s.version);
@@ -151,6 +166,10 @@ export function parseManifest(text: string | Uint8Array): Result<FirmwareManifes
     return bad(`signed.size must be a whole number of bytes above 0, got ${show(s.size)}`);
   if (typeof s.sha256 !== 'string' || !HEX64.test(s.sha256))
     return bad(`signed.sha256 must be 64 lowercase hex digits, got ${show(s.sha256)}`);
+  if (s.soakSeconds !== undefined && !isSoakSeconds(s.soakSeconds))
+    return bad(
+      `signed.soakSeconds must be whole seconds from 0 to ${MAX_SOAK_SECONDS}, got ${show(s.soakSeconds)}`,
+    );
   const signed = s as unknown as SignedManifest;
 
   const sig = value.signature;
@@ -166,6 +185,10 @@ export function parseManifest(text: string | Uint8Array): Result<FirmwareManifes
     return bad('signature must be { keyId: 64 hex digits, ed25519: a base64 64-byte signature }');
   return ok({ signed, signature: { keyId: sig.keyId, ed25519: sig.ed25519 } });
 }
+
+/** Whether `v` is a soak an image may declare: whole seconds, 0 … {@link MAX_SOAK_SECONDS}. */
+export const isSoakSeconds = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= MAX_SOAK_SECONDS;
 
 const bad = (message: string) => err('badManifest', message);
 const show = (v: unknown): string => JSON.stringify(v)?.slice(0, 80) ?? String(v);

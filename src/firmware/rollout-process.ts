@@ -53,6 +53,8 @@ export class RolloutProcess {
   private wave: number;
   private started = false;
   private soaking = false;
+  /** Wall ms the soak ends: while soaking, and from a rollout restored during its soak. */
+  private soakEndsAt: number | undefined;
   private windowOpensAt: number | undefined;
   private windowTimer = false;
   /** The wave whose success threshold the operator waived by resuming. */
@@ -76,6 +78,7 @@ export class RolloutProcess {
     this.state = options.restore?.state ?? 'running';
     this.reason = options.restore?.reason;
     this.wave = options.restore?.wave ?? 0;
+    this.soakEndsAt = options.restore?.soakEndsAt;
     this.done = new Promise<RolloutSnapshot>((r) => {
       this.resolveDone = r;
     });
@@ -91,6 +94,7 @@ export class RolloutProcess {
       reason: this.reason,
       window: this.policy.window ? formatMaintenanceWindow(this.policy.window) : undefined,
       windowOpensAt: this.windowOpensAt,
+      ...(this.soakEndsAt !== undefined ? { soakEndsAt: this.soakEndsAt } : {}),
       wave: this.wave,
       waveEnds: this.ends,
       order: this.order,
@@ -186,19 +190,29 @@ export class RolloutProcess {
     else this.nextWave();
   }
 
-  /** The wave is over and went well: the next one starts, after the soak if there is one. */
+  /**
+   * The wave is over and went well: the next one starts, after the soak if there is one. A soak
+   * under way when the app stopped goes on with what was left of it (its end is saved).
+   */
   private nextWave(): void {
     const soakMs = this.policy.soakMs ?? 0;
     const next = () => {
       this.soaking = false;
+      this.soakEndsAt = undefined;
+      if (this.state !== 'running' && this.state !== 'paused') return; // ended while it soaked
       this.wave++;
       this.changed();
       this.pump();
     };
-    if (soakMs > 0) {
-      this.soaking = true;
-      this.clock.setTimeout(next, soakMs);
-    } else next();
+    if (soakMs <= 0) {
+      next();
+      return;
+    }
+    const now = this.clock.wallNow();
+    this.soakEndsAt ??= now + soakMs;
+    this.soaking = true;
+    this.changed();
+    this.clock.setTimeout(next, Math.max(0, this.soakEndsAt - now));
   }
 
   private launch(deviceId: string, d: RolloutDeviceEntry): void {

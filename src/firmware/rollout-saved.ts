@@ -37,6 +37,7 @@ const snapshotSchema = z.object(
     reason: aString.optional(),
     window: aString.optional(),
     windowOpensAt: aNumber.optional(),
+    soakEndsAt: aNumber.optional(),
     wave: nonNegativeInt,
     waveEnds: z.array(nonNegativeInt, { error: 'must be an array' }),
     order: z.array(nonEmptyString, { error: 'must be an array' }),

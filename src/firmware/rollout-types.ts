@@ -63,6 +63,8 @@ export interface RolloutSnapshot {
   readonly window?: string | undefined;
   /** Outside its maintenance window: when the window opens next (wall ms); undefined when open or none. */
   readonly windowOpensAt?: number | undefined;
+  /** Soaking between two waves: when the next wave starts (wall ms); undefined otherwise. */
+  readonly soakEndsAt?: number | undefined;
   /** 0-based index of the wave running (or last run). */
   readonly wave: number;
   /** Each wave's last device index (exclusive) in `order`. */
@@ -87,7 +89,10 @@ export interface RolloutOptions {
   readonly actor?: string;
   readonly onChange?: (snapshot: RolloutSnapshot) => void;
   /** Continue a rollout saved before an app restart (its last snapshot). */
-  readonly restore?: Pick<RolloutSnapshot, 'state' | 'reason' | 'wave' | 'devices' | 'createdAt'>;
+  readonly restore?: Pick<
+    RolloutSnapshot,
+    'state' | 'reason' | 'wave' | 'devices' | 'createdAt' | 'soakEndsAt'
+  >;
   /** The device's update job, when one runs (a restored rollout follows the jobs restored with it). */
   readonly findJob?: (deviceId: string) => UpdateJob | undefined;
   /** The version a device runs now: one already on the rollout's version is not flashed again. */

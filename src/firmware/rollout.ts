@@ -5,7 +5,9 @@
  * `maxConcurrent` jobs at a time ({@link FirmwareUpdates}, one job per device).
  *
  * - The next wave starts when the share of the last wave's devices that succeeded reaches
- *   `successThreshold`, after `soakMs`; below it the rollout pauses with the reason.
+ *   `successThreshold`, after `soakMs` (the API's default: the image's own soak, image-soak.ts);
+ *   below it the rollout pauses with the reason. While it soaks, the snapshot says when the next
+ *   wave starts (`soakEndsAt`), and a rollout restored meanwhile soaks only what was left.
  * - Failures past `maxFailures` (a count) or `maxFailureShare` (of the devices tried so far) pause
  *   the rollout or abort it, by `onFailure`; the reason is kept.
  * - A device whose update failed is tried again up to `retries` times, `retryDelayMs` × attempt

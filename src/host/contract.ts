@@ -507,6 +507,8 @@ export interface FirmwareImageView {
   readonly importedBy: string;
   /** For an explicit downgrade: the newer version that was stored. */
   readonly downgradeFrom: string | null;
+  /** The soak between waves its signed manifest declares for its rollouts (seconds); null: none. */
+  readonly soakSeconds: number | null;
   readonly runningOn: readonly string[];
   readonly wantedBy: readonly string[];
 }
@@ -565,6 +567,8 @@ export interface RolloutView {
   readonly window: string | null;
   /** Outside its window: when the window opens next (wall ms); null when open or none. */
   readonly windowOpensAt: number | null;
+  /** Soaking between two waves: when the next wave starts (wall ms); null otherwise. */
+  readonly soakEndsAt: number | null;
   /** 0-based index of the wave running (or last run). */
   readonly wave: number;
   /** Each wave's end (exclusive) in `order`. */
@@ -877,6 +881,7 @@ export const METHODS = {
       maxFailures: z.number().int().min(0).optional(),
       maxFailureShare: z.number().min(0).max(1).optional(),
       onFailure: z.enum(['pause', 'abort']).optional(),
+      /** Between waves; default the image's own soak (its manifest's `soakSeconds`), else none. */
       soakMs: z.number().int().min(0).max(86_400_000).optional(),
       retries: z.number().int().min(0).max(10).optional(),
       /** Jobs start only inside it: `HH:MM-HH:MM`, after days and before `utc` if wanted (`mon-fri 02:00-04:00 utc`). */

@@ -152,6 +152,34 @@ describe('fleetvisor firmware (keygen, sign, trust, import, list on a data folde
     expect(await run('delete', 'abc')).toBe(2);
   });
 
+  it("sign --soak declares the soak of the image's rollouts; the list shows it; a bad one is a usage error", async () => {
+    await runNoData('keygen', 'lab');
+    await run('trust', 'lab.pub');
+    const sign = (...more: string[]) =>
+      runNoData(
+        'sign',
+        'app.bin',
+        '--key',
+        'lab.key',
+        '--version',
+        '1.0.0',
+        '--kind',
+        'fleetvisor.generic',
+        ...more,
+      );
+    for (const bad of ['--soak=-5', '--soak=1.5', '--soak=86401', '--soak=soon']) {
+      expect(await sign(bad)).toBe(2);
+      expect(errs.join('')).toContain('--soak takes whole seconds from 0 to 86400');
+    }
+    expect(await sign('--soak', '600')).toBe(0);
+    expect(out.join('')).toContain('soak:     600 s between the waves of its rollouts');
+    const manifest = JSON.parse(readFileSync(join(dir, 'app.bin.manifest.json'), 'utf8'));
+    expect(manifest.signed.soakSeconds).toBe(600);
+    expect(await run('import', 'app.bin')).toBe(0);
+    expect(await run('list')).toBe(0);
+    expect(out.join('')).toMatch(/1\.0\.0 .* soak 600 s/);
+  });
+
   it('usage errors exit 2 with the reason', async () => {
     expect(await runNoData('sign', 'app.bin', '--version', '1.0.0')).toBe(2);
     expect(errs.join('')).toMatch(/--key/);

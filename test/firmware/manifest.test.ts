@@ -115,6 +115,45 @@ describe('the image manifest', () => {
     }
   });
 
+  it('may declare the soak of its rollouts, covered by the signature', () => {
+    const keys = generateSigningKeyPair();
+    const signed = describeImage(image, {
+      version: '1.1.0',
+      kinds: ['fleetvisor.generic'],
+      soakSeconds: 600,
+    });
+    expect(signed.soakSeconds).toBe(600);
+    const parsed = parseManifest(JSON.stringify(signManifest(signed, keys.privateKeyPem)));
+    if (!parsed.ok) throw new Error(parsed.error.message);
+    expect(parsed.value.signed.soakSeconds).toBe(600);
+    const key = parsePublicKey(keys.publicKeyPem, 'test');
+    if (!key.ok) throw new Error(key.error.message);
+    expect(verifyManifestSignature(parsed.value, key.value)).toBe(true);
+    const shorter = { ...parsed.value, signed: { ...parsed.value.signed, soakSeconds: 0 } };
+    expect(verifyManifestSignature(shorter, key.value)).toBe(false);
+  });
+
+  it.each([-1, 1.5, 86_401, '600', null])(
+    'a soakSeconds of %j is refused as badManifest, naming it',
+    (soak) => {
+      const r = parseManifest(
+        JSON.stringify({
+          signed: {
+            format: MANIFEST_FORMAT,
+            version: '1.0.0',
+            kinds: ['k'],
+            size: 1,
+            sha256: 'a'.repeat(64),
+            soakSeconds: soak,
+          },
+        }),
+      );
+      expect(r).toMatchObject({ ok: false, error: { code: 'badManifest' } });
+      if (!r.ok)
+        expect(r.error.message).toContain('signed.soakSeconds must be whole seconds from 0 to 86400');
+    },
+  );
+
   it('a manifest without a signature parses (the import refuses it as unsigned)', () => {
     const r = parseManifest(
       JSON.stringify({ signed: describeImage(image, { version: '1.0.0', kinds: ['k'] }) }),

@@ -117,7 +117,8 @@ export function RolloutForm({
   const [concurrentText, setConcurrentText] = useState('10');
   const [failText, setFailText] = useState('20');
   const [onFailure, setOnFailure] = useState<'pause' | 'abort'>('pause');
-  const [soakText, setSoakText] = useState('0');
+  // The image's own soak (its signed manifest's) until the operator types another.
+  const [soakText, setSoakText] = useState(String(image.soakSeconds ?? 0));
   const [windowText, setWindowText] = useState('');
   const [asking, setAsking] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -305,6 +306,11 @@ export function RolloutForm({
               min={0}
               max={86_400}
               value={soakText}
+              title={
+                image.soakSeconds !== null
+                  ? `this image declares a soak of ${image.soakSeconds} s between waves`
+                  : 'seconds between the end of a wave and the start of the next'
+              }
               data-testid="ro-soak"
               onChange={(e) => {
                 setSoakText(e.target.value);
@@ -327,9 +333,10 @@ export function RolloutForm({
           </div>
           <p id={`${ids.waves}-hint`} className="muted small-text ro-hint">
             Waves are cumulative: an integer is a number of devices, N% a share of the list. The next wave
-            starts when the last one succeeded, after the soak; past the failure share the rollout pauses or
-            aborts. With a maintenance window, jobs start only inside it (host time unless utc); running ones
-            finish.
+            starts when the last one succeeded, after the soak
+            {image.soakSeconds !== null ? ` (this image's own: ${image.soakSeconds} s)` : ''}; past the
+            failure share the rollout pauses or aborts. With a maintenance window, jobs start only inside it
+            (host time unless utc); running ones finish.
           </p>
           <div className="ro-actions">
             <button
@@ -586,6 +593,12 @@ function RolloutRow({
             {r.windowOpensAt !== null
               ? `waiting for its window (${r.window}), opens ${new Date(r.windowOpensAt).toLocaleString()}`
               : `window ${r.window}: open`}
+          </div>
+        ) : null}
+        {r.soakEndsAt !== null && active ? (
+          <div className="ro-reason small-text" data-testid="ro-soak-state">
+            soaking: wave {Math.min(r.wave + 2, stats.length)} starts{' '}
+            {new Date(r.soakEndsAt).toLocaleString()}
           </div>
         ) : null}
         {r.reason && (r.state === 'paused' || r.state === 'aborted') ? (

@@ -9,6 +9,7 @@
  * // { ok: false, error: { code: 'hashMismatch', message: 'the image's SHA-256 is …' } }
  */
 
+import { imageSoakSeconds } from '../../firmware/image-soak.js';
 import type { ImageListing, ImportErrorCode } from '../../firmware/index.js';
 import type { UpdateJobSnapshot } from '../../firmware/update-job.js';
 import type { App } from '../app.js';
@@ -41,6 +42,7 @@ export function firmwareView(listing: ImageListing): FirmwareImageView {
     importedAt: i.importedAt,
     importedBy: i.importedBy,
     downgradeFrom: i.downgradeFrom,
+    soakSeconds: imageSoakSeconds(i) ?? null,
     runningOn: listing.runningOn,
     wantedBy: listing.wantedBy,
   };

@@ -9,6 +9,8 @@
  * @example
  * await api.call('rolloutCreate', { sha256, tag: 'site-a', waves: [{ count: 1 }, { share: 1, maxConcurrent: 20 }] });
  */
+
+import { rolloutSoakMs } from '../../firmware/image-soak.js';
 import type { MaintenanceWindow, RolloutSnapshot } from '../../firmware/rollout.js';
 import { parseMaintenanceWindow } from '../../firmware/rollout.js';
 import type { DamagedRollout } from '../../firmware/rollout-damage.js';
@@ -37,6 +39,7 @@ export function rolloutView(s: RolloutSnapshot): RolloutView {
     reason: s.reason ?? null,
     window: s.window ?? null,
     windowOpensAt: s.windowOpensAt ?? null,
+    soakEndsAt: s.soakEndsAt ?? null,
     wave: s.wave,
     waveEnds: s.waveEnds,
     order: s.order,
@@ -58,6 +61,7 @@ export function damagedRolloutView(d: DamagedRollout): RolloutView {
     reason: d.message,
     window: null,
     windowOpensAt: null,
+    soakEndsAt: null,
     wave: 0,
     waveEnds: [],
     order: [],
@@ -127,6 +131,8 @@ export function rolloutHandlers(
       if (devices.length === 0) throw new ApiFailure('noDevices', 'no device matches: nothing to roll out');
       const bytes = await images.readImage(a.sha256);
       if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
+      // Its own soak, else the one its image declares (frozen into the policy, saved with it).
+      const soakMs = rolloutSoakMs(a.soakMs, listing.image);
       const rollout = app.rollouts.start({
         sha256: a.sha256,
         version: listing.image.version,
@@ -138,7 +144,7 @@ export function rolloutHandlers(
           ...(a.maxFailures !== undefined ? { maxFailures: a.maxFailures } : {}),
           ...(a.maxFailureShare !== undefined ? { maxFailureShare: a.maxFailureShare } : {}),
           ...(a.onFailure ? { onFailure: a.onFailure } : {}),
-          ...(a.soakMs !== undefined ? { soakMs: a.soakMs } : {}),
+          ...(soakMs !== undefined ? { soakMs } : {}),
           ...(a.retries !== undefined ? { retries: a.retries } : {}),
           ...(window ? { window } : {}),
         },
