@@ -191,18 +191,24 @@ describe('firmware over the host API (demo, sample key trusted)', () => {
     }
     expect(job).toMatchObject({ step: 'succeeded', offset: 65_536, error: null });
     expect(sim.device.firmware).toMatchObject({ version: '1.1.0', confirmed: true });
-    const steps = await app.store.queryEvents({ deviceId: target, kind: 'firmware.update', limit: 50 });
-    expect(steps.items.map((e) => (e.ok ? (e.value.data as { step: string }).step : '?'))).toEqual(
-      expect.arrayContaining([
-        'transferring',
-        'verifying',
-        'applying',
-        'rebooting',
-        'onTrial',
-        'confirming',
-        'succeeded',
-      ]),
-    );
+    // The job's last step is seen before its event is written (the log appends in the background).
+    const steps = async () =>
+      (await app.store.queryEvents({ deviceId: target, kind: 'firmware.update', limit: 50 })).items.map(
+        (e) => (e.ok ? (e.value.data as { step: string }).step : '?'),
+      );
+    await expect
+      .poll(steps, { timeout: 5_000 })
+      .toEqual(
+        expect.arrayContaining([
+          'transferring',
+          'verifying',
+          'applying',
+          'rebooting',
+          'onTrial',
+          'confirming',
+          'succeeded',
+        ]),
+      );
     const asked = await app.store.queryEvents({
       deviceId: target,
       kind: 'firmware.updateRequested',
