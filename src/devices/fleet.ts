@@ -29,10 +29,11 @@
  * one: `linkUp` / `linkDown` tell it when a device can be reached, whatever the convention.
  *
  * The parts live in `fleet/`, one concern each: `persistence` (event log, snapshots),
- * `child-specs` and `crash-loop` (the tree), `link-sync` (presence, liveness), `activity`
- * (telemetry, signs of life), `actions`, `reconcile`, `membership` (add, remove, restart),
- * `restore` (app start) and `send-event` (the inspector's view and hand-sent events); this file
- * assembles them.
+ * `event-feed` (each event to the summary, the log and the watchers), `commands` (tracker,
+ * guards, carriers), `child-specs` and `crash-loop` (the tree), `link-sync` (presence, liveness),
+ * `activity` (telemetry, signs of life), `actions`, `reconcile`, `membership` (add, remove,
+ * restart), `restore` (app start), `start-stop` (start, stop, cluster take-over and hand-over)
+ * and `send-event` (the inspector's view and hand-sent events); this file assembles them.
  *
  * @example
  * const fleet = createFleet({ runtime, store, kinds: [genericDevice] });
@@ -42,22 +43,20 @@
  */
 
 import { startDynamicSupervisor } from '../runtime/dynamic-supervisor.js';
-import { createCommandGuards } from './command-guards.js';
-import type { CommandCarrier } from './command-tracker.js';
-import { createCommandTracker } from './create-command-tracker.js';
 import { createAct } from './fleet/actions.js';
 import { createActivity } from './fleet/activity.js';
 import { createChildSpecs } from './fleet/child-specs.js';
+import { createFleetCommands } from './fleet/commands.js';
 import type { Entry, FleetContext } from './fleet/context.js';
 import { view } from './fleet/context.js';
+import { createEventFeed } from './fleet/event-feed.js';
 import { canHandle, linkDown, linkUp } from './fleet/link-sync.js';
 import { createMembership } from './fleet/membership.js';
-import { createEventWriter, createSnapshotWriter } from './fleet/persistence.js';
+import { createSnapshotWriter } from './fleet/persistence.js';
 import { createReconcileLoop } from './fleet/reconcile.js';
-import { restoreDevices } from './fleet/restore.js';
 import { inspectMachine, sendEvent } from './fleet/send-event.js';
-import type { Fleet, FleetEvent, FleetOptions } from './fleet/types.js';
-import { createLifecycleSummary } from './lifecycle-summary.js';
+import { createStartStop } from './fleet/start-stop.js';
+import type { Fleet, FleetOptions } from './fleet/types.js';
 
 export type { MachineInspection, SendEventErrorCode, SentEvent } from './fleet/send-event.js';
 export type {
@@ -80,41 +79,9 @@ export function createFleet(options: FleetOptions): Fleet {
   const { runtime, store } = options;
   const kinds = new Map(options.kinds.map((k) => [k.kind, k]));
   const entries = new Map<string, Entry>();
-  const carriers = new Map<string, CommandCarrier>();
-  const carrierOf = (deviceId: string): CommandCarrier | undefined => {
-    const e = entries.get(deviceId);
-    if (!e) return undefined;
-    return carriers.get(e.kind.kind) ?? options.carrier;
-  };
-  const commands = createCommandTracker({
-    runtime,
-    store,
-    carrierOf,
-    ...(options.commands?.defaultTtlMs !== undefined ? { defaultTtlMs: options.commands.defaultTtlMs } : {}),
-    ...(options.commands?.maxOpenPerDevice !== undefined
-      ? { maxOpenPerDevice: options.commands.maxOpenPerDevice }
-      : {}),
-  });
-  // Part of the command lifecycle: see command-guards.ts for why they are not processes.
-  const guards = createCommandGuards({
-    clock: runtime.clock,
-    settingsOf: (deviceId) => entries.get(deviceId)?.kind.guards,
-    ...(options.fleetRate ? { fleetRate: options.fleetRate } : {}),
-  });
-  commands.addGuard(guards);
-  const events = createEventWriter(runtime, store);
-  const eventWatchers = new Set<(event: FleetEvent) => void>();
+  const { commands, guards, carrierOf, setCarrier } = createFleetCommands(options, entries);
+  const feed = createEventFeed(runtime, store, entries);
   const snapshots = createSnapshotWriter(runtime, store);
-  // Lifecycle at INFO as counts per interval (issue 13 §9); each device's line stays at debug.
-  const summary = createLifecycleSummary({
-    runtime,
-    onlineNow: () => {
-      let n = 0;
-      for (const e of entries.values()) if (e.link.up) n++;
-      return n;
-    },
-    devicesNow: () => entries.size,
-  });
   const ctx: FleetContext = {
     runtime,
     store,
@@ -124,19 +91,7 @@ export function createFleet(options: FleetOptions): Fleet {
     carrierOf,
     maxRestarts: options.deviceMaxRestarts ?? 3,
     periodMs: options.devicePeriodMs ?? 5000,
-    logEvent: (kind, deviceId, data) => {
-      summary.note(kind, deviceId, data);
-      events.logEvent(kind, deviceId, data);
-      if (eventWatchers.size > 0) {
-        const event: FleetEvent = { kind, deviceId, at: runtime.clock.wallNow(), data };
-        for (const w of eventWatchers)
-          try {
-            w(event);
-          } catch (error) {
-            runtime.report(`fleet: an event watcher threw on ${kind}`, error);
-          }
-      }
-    },
+    logEvent: feed.logEvent,
     markDirty: snapshots.markDirty,
     owns: options.owns,
     stopping: false,
@@ -151,10 +106,7 @@ export function createFleet(options: FleetOptions): Fleet {
   const reconcile = createReconcileLoop(ctx, act, options.reconcileIntervalMs ?? 10_000);
   const membership = createMembership(ctx, devices, specs);
   const activity = createActivity(ctx);
-  const writesPending = () => events.pending() !== undefined || snapshots.pending() !== undefined;
-  const settle = async () => {
-    while (writesPending()) await Promise.all([snapshots.pending(), events.pending()]);
-  };
+  const run = createStartStop({ ctx, devices, specs, membership, reconcile, snapshots, feed, guards });
 
   return {
     supervisor: devices,
@@ -162,41 +114,9 @@ export function createFleet(options: FleetOptions): Fleet {
     commands,
     guards,
 
-    async start() {
-      const outcome = await restoreDevices(ctx, specs, membership, options.owns);
-      reconcile.schedule();
-      await commands.load(options.owns);
-      return outcome;
-    },
-
-    async takeOver(which) {
-      if (ctx.stopping) return { started: 0, failed: [] };
-      const outcome = await restoreDevices(ctx, specs, membership, which);
-      await commands.load(which);
-      return outcome;
-    },
-
-    async handOver(which, { save }) {
-      const leaving = [...entries.values()].filter((e) => which(e.record.id));
-      if (leaving.length === 0) return 0;
-      if (save) {
-        await snapshots.saveAll(leaving);
-        await settle();
-      }
-      for (const e of leaving) {
-        // No more writes of it from here: it is the other instance's now.
-        e.removed = true;
-        commands.release(e.record.id);
-      }
-      await Promise.all(
-        leaving.map(async (e) => {
-          if (e.supervisor) await devices.terminateChild(e.supervisor.pid);
-          entries.delete(e.record.id);
-          guards.forget(e.record.id);
-        }),
-      );
-      return leaving.length;
-    },
+    start: run.start,
+    takeOver: run.takeOver,
+    handOver: run.handOver,
 
     addDevice: membership.addDevice,
     updateDevice: membership.updateDevice,
@@ -224,39 +144,17 @@ export function createFleet(options: FleetOptions): Fleet {
     sendEvent: (id, event, payload, actor) => sendEvent(ctx, id, event, payload, actor),
     act,
     observe: activity.observe,
-    watchEvents(listener) {
-      eventWatchers.add(listener);
-      return () => eventWatchers.delete(listener);
-    },
+    watchEvents: feed.watchEvents,
     ingestTelemetry: activity.ingestTelemetry,
     touch: activity.touch,
 
-    setCarrier(kind, carrier) {
-      carriers.set(kind, carrier);
-      // Commands loaded before it registered may wait for devices already up.
-      for (const e of entries.values())
-        if (e.kind.kind === kind && e.link.up) commands.deviceOnline(e.record.id);
-      return () => {
-        if (carriers.get(kind) === carrier) carriers.delete(kind);
-      };
-    },
-
+    setCarrier,
     linkUp: (id, info) => linkUp(ctx, id, info),
     linkDown: (id, reason, linkOptions) => linkDown(ctx, id, reason, linkOptions),
     reportStatus: reconcile.reportStatus,
     setSpec: reconcile.setSpec,
     reconcileNow: reconcile.reconcileNow,
-    flush: settle,
-
-    async stop() {
-      ctx.stopping = true;
-      summary.stop();
-      await commands.stop();
-      reconcile.cancel();
-      // Save every device's latest state before its machine goes away.
-      await snapshots.saveAll(entries.values());
-      await devices.stop();
-      await settle();
-    },
+    flush: run.flush,
+    stop: run.stop,
   };
 }
