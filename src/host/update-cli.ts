@@ -258,6 +258,8 @@ export const ROLLOUT_USAGE = `Usage: fleetvisor rollout <command> [options]
   list               every rollout of the running app
   show ID            one rollout: its waves and each device's state
   pause ID | resume ID | cancel ID
+  delete ID          remove a damaged rollout (one whose saved record cannot be read back; it
+                     runs nothing and holds no image); a rollout that reads is cancelled instead
 
 Options: --data-dir DIR, --json (as for 'fleetvisor update').
 Exit codes: 0 done (with --wait: completed), 1 refused or not completed, 2 usage, 3 no app runs.
@@ -284,6 +286,8 @@ export function parseWaves(text: string, maxConcurrent: number | undefined) {
 }
 
 export function describeRollout(r: RolloutView, withDevices: boolean): string {
+  if (r.damage)
+    return `${r.id}  ${r.version || '?'}  damaged: ${r.damage.message} (saved ${r.damage.savedState ?? 'in an unknown state'}; 'fleetvisor rollout delete ${r.id}' removes it)`;
   const c = r.counts;
   const head =
     `${r.id}  ${r.version}  ${r.state}${r.reason ? ` (${r.reason})` : ''}  wave ${r.wave + 1} of ${r.waveEnds.length}  ` +
@@ -325,6 +329,11 @@ export function runRolloutCli(argv: readonly string[], io: UpdateCliIo): Promise
           command === 'pause' ? 'rolloutPause' : command === 'resume' ? 'rolloutResume' : 'rolloutCancel';
         const r = await must(app.call(method, { id: oneId() }));
         out(r, describeRollout(r, false));
+        return 0;
+      }
+      case 'delete': {
+        const r = await must(app.call('rolloutDelete', { id: oneId() }));
+        out(r, `deleted ${r.deleted}`);
         return 0;
       }
       case 'create': {

@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_DATABASE_FILE_NAME } from '../../src/host/app.js';
+import { rawRun } from '../store/helpers.js';
 import { ROOT, runFleetvisor, type Serve, startServe } from './serve-rig.js';
 
 const SAMPLE = join(ROOT, 'assets/firmware/sample-1.1.0.bin');
@@ -91,6 +93,32 @@ describe('fleetvisor update against the running app', () => {
     // Its update (by the rollout above) has ended: nothing left to cancel.
     expect(JSON.parse(cancel.stderr)).toMatchObject({ ok: false, error: { code: 'finished' } });
   });
+
+  it('lists a rollout damaged while the app was stopped, and deletes it', async () => {
+    const listed = fleetvisor('rollout', 'list', '--json', '--data-dir', dataDir);
+    const id = (JSON.parse(listed.stdout) as { value: { id: string }[] }).value[0]!.id;
+    await server?.stop();
+    // Damaged while the app was stopped: a wave index no rollout has.
+    await rawRun(
+      join(dataDir, DEMO_DATABASE_FILE_NAME),
+      `UPDATE firmware_rollouts SET body = json_set(body, '$.snapshot.wave', -1) WHERE id = ?`,
+      [id],
+    );
+    server = await startServe(dataDir);
+    const damaged = fleetvisor('rollout', 'list', '--data-dir', dataDir);
+    expect(damaged.code).toBe(0);
+    expect(damaged.stdout).toContain(
+      `${id}  1.1.0  damaged: rollout ${id}: saved snapshot.wave must be a whole number >= 0, got -1 (saved completed; 'fleetvisor rollout delete ${id}' removes it)`,
+    );
+    const deleted = fleetvisor('rollout', 'delete', id, '--data-dir', dataDir);
+    expect(deleted.stderr).toBe('');
+    expect(deleted).toMatchObject({ code: 0, stdout: `deleted ${id}\n` });
+    expect(fleetvisor('rollout', 'list', '--data-dir', dataDir).stdout).not.toContain(id);
+    const again = fleetvisor('rollout', 'delete', id, '--data-dir', dataDir);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/notFound/);
+    expect(fleetvisor('rollout', 'delete', '--data-dir', dataDir).code).toBe(2);
+  }, 180_000);
 
   it('with no app on the data folder it says so and exits 3', () => {
     const empty = mkdtempSync(join(tmpdir(), 'fv-update-cli-none-'));
