@@ -109,7 +109,10 @@ export interface AppOptions {
   readonly demo?:
     | boolean
     | { readonly mqtt?: number; readonly serial?: number; readonly telemetryIntervalMs?: number };
-  /** Unknown devices that say hello: `auto` adds them, `manual` lists them; default auto in the demo. */
+  /**
+   * Unknown devices that say hello: `auto` adds them, `manual` lists them; default auto in the demo
+   * on the embedded broker (on an external one the demo adds its own devices: src/host/app/demo.ts).
+   */
   readonly adopt?: 'auto' | 'manual';
   /**
    * A device whose spec asks for a firmware version it does not run: `show` reports the drift
@@ -261,6 +264,7 @@ export async function startApp(options: AppOptions): Promise<App> {
 
     await startDevices(setup, root, fleet);
     await reconcileConfigDevices(setup, { fleet, store, accounts: broker.accounts });
+    await demoFleet.declare(fleet);
     const alarms = await startAlarms(setup, { file, fleet, store });
     const discovery = createDiscoverySources();
     await startLinks(setup, root, {

@@ -218,6 +218,17 @@ function readOwner(lockFile: string): LockOwner | undefined {
   }
 }
 
+/**
+ * The instance id kept in the data folder `dir`, made there on first use: for a part that needs it
+ * without holding the folder (the demo names its devices on an external broker with it).
+ *
+ * @example
+ * instanceIdOf('/home/ana/.local/share/fleetvisor'); // '3f9a0c21'
+ */
+export function instanceIdOf(dir: string): string {
+  return readOrCreateInstanceId(dir);
+}
+
 function readOrCreateInstanceId(dir: string): string {
   const file = join(dir, INSTANCE_ID_FILE_NAME);
   try {

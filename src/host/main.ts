@@ -67,7 +67,7 @@ With no options: the embedded MQTT broker and a small simulated demo fleet (its 
   --broker-tls-port PORT  the TLS listener's port (default 8883), on --broker-host or 0.0.0.0
   --serial PORTS          serial ports to open: a comma-separated list of paths, or "auto"
   --adopt auto|manual     unknown devices that say hello join the fleet, or wait for an operator
-                          (default: auto in the demo, manual otherwise)
+                          (default: auto in the demo on the embedded broker, manual otherwise)
   --retention-days N      delete events, finished commands and telemetry older than N days
                           (hourly; default: keep everything)
   --telemetry-retention-days N

@@ -4,16 +4,27 @@
  * It runs only in demo mode, against the demo's own database; the Settings view turns it off and
  * on again.
  *
+ * On the embedded broker the devices are `demo-m001`, `demo-s01`, … and join the fleet by the
+ * demo's automatic adoption. On an external broker (`--mqtt-url`), which other instances may share,
+ * their ids carry this instance's id (`demo-3f9a0c21-m001`: two demos on one broker would otherwise
+ * run two devices under one client id, each knocking the other off and both answering its commands),
+ * the demo adds its own devices to the fleet itself ({@link AppDemo.declare}), and unknown devices —
+ * another instance's demo among them — wait for an operator as without the demo (src/host/app/fleet.ts).
+ *
  * @example
  * const demoFleet = await startDemo(setup, demo, broker);
  * demoFleet.serialPorts;        // the options' ports, plus the simulated ones in demo mode
+ * await demoFleet.declare(fleet); // on an external broker: its devices are in the fleet
  * await demoFleet.setDemo(false); // its devices go offline
  */
 import { join } from 'node:path';
+import type { Fleet } from '../../devices/fleet.js';
+import { genericDevice } from '../../devices/generic-device.js';
 import { socatAvailable } from '../../sim/pty.js';
 import type { SimFleet } from '../../sim/sim-fleet.js';
 import { startSimFleet } from '../../sim/sim-fleet.js';
 import type { App, AppOptions } from '../app.js';
+import { instanceIdOf } from '../data-folder.js';
 import type { AppBroker } from './broker.js';
 import type { AppSetup } from './setup.js';
 
@@ -22,6 +33,12 @@ export interface AppDemo extends Pick<App, 'setDemo'> {
   current(): SimFleet | undefined;
   /** The serial ports the links open. */
   readonly serialPorts: AppOptions['serialPorts'];
+  /**
+   * On an external broker, adds the demo's devices the fleet does not have yet (as an adoption
+   * would: name = id); on the embedded broker, or with the demo off, does nothing (there the demo
+   * adopts them). A device that cannot be added is logged; the others still are.
+   */
+  declare(fleet: Fleet): Promise<void>;
 }
 
 /** Starts the simulated fleet in demo mode (throws if it cannot); otherwise only remembers it is off. */
@@ -37,6 +54,9 @@ export async function startDemo(
   const serialCount = demoSize.serial ?? (socatAvailable() ? 1 : 0);
   const mqttUrl = broker.mqtt.url;
   const accounts = broker.accounts;
+  // On a broker other instances may share, the ids carry this instance's (see the file comment).
+  const external = options.mqtt !== undefined;
+  const idPrefix = external ? `demo-${instanceIdOf(options.dataDir)}` : 'demo';
   const startSim = () =>
     startSimFleet({
       mqttUrl,
@@ -47,7 +67,8 @@ export async function startDemo(
       mqtt: demoSize.mqtt ?? 6,
       serial: serialCount,
       ptyDir: join(options.dataDir, 'demo-ports'),
-      idPrefix: 'demo',
+      idPrefix,
+      kind: genericDevice.kind,
       telemetryIntervalMs: demoSize.telemetryIntervalMs ?? 2000,
     });
   if (demo) {
@@ -65,6 +86,16 @@ export async function startDemo(
   return {
     current: () => sim,
     serialPorts,
+    async declare(fleet) {
+      if (!external || !sim) return;
+      const ids = [...sim.mqtt.map((d) => d.id), ...sim.serial.map((s) => s.device.id)];
+      for (const id of ids) {
+        if (fleet.device(id)) continue;
+        const r = await fleet.addDevice({ id, kind: genericDevice.kind, name: id });
+        if (r.ok) log.info('demo device added to the fleet', { deviceId: id });
+        else log.warn(`demo device ${id} not added: ${r.error.code}: ${r.error.message}`);
+      }
+    },
     async setDemo(on) {
       if (!demo)
         return {

@@ -150,7 +150,8 @@ export async function startLinks(
   const { runtime, options } = setup;
   const { links, fleet, conventions, store, mqtt: brokerSettings, demo, owns, updates, discovery } = parts;
   // One adoption policy for our own protocol and every convention (a convention's own option wins).
-  const adopt = options.adopt ?? (demo ? 'auto' : 'manual');
+  // The demo adopts on the embedded broker only: an external one may carry other instances' devices.
+  const adopt = options.adopt ?? (demo && options.mqtt === undefined ? 'auto' : 'manual');
   await root.startChild({
     id: 'links',
     type: 'supervisor',
