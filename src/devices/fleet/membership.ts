@@ -1,15 +1,16 @@
 /**
- * Which devices the fleet holds: adding one (validated, saved, started), removing one (its open
- * commands cancelled, its supervisor stopped, its row deleted), and bringing a failed one back.
+ * Which devices the fleet holds: adding one (checked by device-input.ts, saved, started), changing
+ * one, removing one (its open commands cancelled, its supervisor stopped, its row deleted), and
+ * bringing a failed one back.
  */
 
 import type { DynamicSupervisor } from '../../runtime/dynamic-supervisor.js';
 import type { JsonObject } from '../../store/store.js';
-import { formatIssues } from '../define-device.js';
-import { parseDeviceId } from '../device-id.js';
 import type { ChildSpecs } from './child-specs.js';
 import type { Entry, FleetContext } from './context.js';
 import { fail, newEntry, view } from './context.js';
+import type { KnownDevices } from './device-input.js';
+import { checkNewDevice, diffPatch } from './device-input.js';
 import type { AddDeviceInput, DevicePatch, DeviceUpdate, DeviceView, FleetResult } from './types.js';
 
 export interface Membership {
@@ -27,6 +28,7 @@ export function createMembership(
   specs: ChildSpecs,
 ): Membership {
   const { runtime, store, kinds, entries } = ctx;
+  const known: KnownDevices = { kinds, owns: ctx.owns, has: (id) => entries.has(id) };
 
   async function launch(e: Entry): Promise<FleetResult<DeviceView>> {
     const res = await devices.startChild(specs.deviceSpec, e);
@@ -42,42 +44,22 @@ export function createMembership(
 
     async addDevice(input) {
       if (ctx.stopping) return fail('stopped', 'the fleet is stopping');
-      const id = parseDeviceId(input.id);
-      if (!id.ok) return fail('badDeviceId', id.error.message);
-      if (entries.has(id.value)) return fail('alreadyExists', `device '${id.value}' already exists`);
-      if (ctx.owns && !ctx.owns(id.value))
-        return fail(
-          'notOwner',
-          `device '${id.value}' belongs to a shard another instance of the cluster leases: add it there ` +
-            '(each instance adds and supervises the devices of its own shards; docs/scale-out.md)',
-        );
-      const kind = kinds.get(input.kind);
-      if (!kind)
-        return fail(
-          'unknownKind',
-          `unknown kind '${String(input.kind).slice(0, 80)}' (known: ${[...kinds.keys()].join(', ')})`,
-        );
-      const attrs = kind.parseAttributes(input.attributes ?? {});
-      if (!attrs.ok) return fail('badAttributes', attrs.message);
-      let spec: JsonObject = {};
-      if (input.spec !== undefined) {
-        const s = kind.spec ? kind.spec.safeParse(input.spec) : { success: true as const, data: input.spec };
-        if (!s.success) return fail('badSpec', formatIssues(s.error));
-        spec = s.data as JsonObject;
-      }
+      const checked = checkNewDevice(input, known);
+      if (!checked.ok) return checked;
+      const { id, kind, attributes, spec } = checked.value;
       const saved = await store.upsertDevice({
-        id: id.value,
+        id,
         kind: kind.kind,
-        name: input.name ?? id.value,
+        name: input.name ?? id,
         tags: input.tags ?? [],
-        attributes: attrs.value as JsonObject,
+        attributes: attributes as JsonObject,
         spec,
       });
       if (!saved.ok) return fail('badAttributes', saved.error.message);
       const e = newEntry(runtime, saved.value, kind);
-      e.config = specs.machineConfig(kind, attrs.value);
-      entries.set(id.value, e);
-      ctx.logEvent('device.added', id.value, { kind: kind.kind });
+      e.config = specs.machineConfig(kind, attributes);
+      entries.set(id, e);
+      ctx.logEvent('device.added', id, { kind: kind.kind });
       return launch(e);
     },
 
@@ -85,18 +67,9 @@ export function createMembership(
       if (ctx.stopping) return fail('stopped', 'the fleet is stopping');
       const e = entries.get(id);
       if (!e) return fail('notFound', `no device '${String(id).slice(0, 80)}'`);
-      let attributes: JsonObject | undefined;
-      if (patch.attributes !== undefined) {
-        const attrs = e.kind.parseAttributes(patch.attributes);
-        if (!attrs.ok) return fail('badAttributes', attrs.message);
-        const parsed = attrs.value as JsonObject;
-        if (JSON.stringify(parsed) !== JSON.stringify(e.record.attributes)) attributes = parsed;
-      }
-      const changed: string[] = [];
-      if (patch.name !== undefined && patch.name !== e.record.name) changed.push('name');
-      if (patch.tags !== undefined && JSON.stringify(patch.tags) !== JSON.stringify(e.record.tags))
-        changed.push('tags');
-      if (attributes) changed.push('attributes');
+      const diff = diffPatch(e.record, e.kind, patch);
+      if (!diff.ok) return diff;
+      const { changed, attributes } = diff.value;
       if (changed.length === 0) return { ok: true, value: { device: view(e), changed, restarted: false } };
       const saved = await store.upsertDevice({
         id: e.record.id,
@@ -133,27 +106,39 @@ export function createMembership(
       return { ok: true, value: undefined };
     },
 
-    async restartDevice(id) {
-      const e = entries.get(id);
-      if (!e) return fail('notFound', `no device '${String(id).slice(0, 80)}'`);
-      if (!e.failure)
-        return fail('notFailed', `device ${id} is ${e.supervisor ? 'running' : 'stopped'}, not failed`);
-      if (!kinds.has(e.record.kind)) return fail('unknownKind', e.failure.message);
-      if (!e.config) {
-        const attrs = e.kind.parseAttributes(e.record.attributes);
-        if (!attrs.ok) return fail('badAttributes', attrs.message);
-        e.config = specs.machineConfig(e.kind, attrs.value);
-      }
-      if (e.failure.code === 'badSnapshot') {
-        runtime.logger.warn(
-          `device ${id}: its stored state could not be restored and is discarded; starting fresh`,
-        );
-        e.restore = undefined;
-        e.machine = undefined;
-      }
-      e.failure = undefined;
-      ctx.logEvent('device.restarted', id, { by: 'operator' });
-      return launch(e);
-    },
+    restartDevice: (id) => restartFailed(ctx, specs, launch, id),
   };
+}
+
+/**
+ * Brings a failed device back (`notFailed` for one that is not): a stored state that could not
+ * be restored is discarded, any other resumes.
+ */
+async function restartFailed(
+  ctx: FleetContext,
+  specs: ChildSpecs,
+  launch: (e: Entry) => Promise<FleetResult<DeviceView>>,
+  id: string,
+): Promise<FleetResult<DeviceView>> {
+  const { runtime, kinds, entries } = ctx;
+  const e = entries.get(id);
+  if (!e) return fail('notFound', `no device '${String(id).slice(0, 80)}'`);
+  if (!e.failure)
+    return fail('notFailed', `device ${id} is ${e.supervisor ? 'running' : 'stopped'}, not failed`);
+  if (!kinds.has(e.record.kind)) return fail('unknownKind', e.failure.message);
+  if (!e.config) {
+    const attrs = e.kind.parseAttributes(e.record.attributes);
+    if (!attrs.ok) return fail('badAttributes', attrs.message);
+    e.config = specs.machineConfig(e.kind, attrs.value);
+  }
+  if (e.failure.code === 'badSnapshot') {
+    runtime.logger.warn(
+      `device ${id}: its stored state could not be restored and is discarded; starting fresh`,
+    );
+    e.restore = undefined;
+    e.machine = undefined;
+  }
+  e.failure = undefined;
+  ctx.logEvent('device.restarted', id, { by: 'operator' });
+  return launch(e);
 }
