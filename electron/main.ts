@@ -1,6 +1,7 @@
 /**
- * The Electron main process: the same composition root as the headless server (`startApp` with
- * the options `parseCommandLine` gives), the host API over IPC, and one hardened window showing
+ * The Electron main process: the same composition root as the headless server (`startInstance`
+ * with the options `parseCommandLine` gives: the data folder's lock, then the app with this
+ * instance's broker names; src/host/instance.ts), the host API over IPC, and one hardened window showing
  * the bundled renderer from `app://fleetvisor`. Thin on purpose: every decision that can be made
  * without Electron lives in a pure module beside it (and is tested there); this file only wires
  * them to Electron's APIs. Typechecked only (electron/tsconfig.json): Electron cannot run in CI.
@@ -31,7 +32,8 @@
  *  20. the preload exposes narrow functions only (electron/preload-api.ts).
  *
  * Quit: `before-quit` is held once while the host API closes and `app.stop()` stops the runtime
- * children in reverse order and closes the store; then the process exits.
+ * children in reverse order and closes the store; the data folder's lock is released; then the
+ * process exits.
  */
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -51,10 +53,12 @@ import {
 } from 'electron';
 import { createHostApi, type HostApiHandle } from '../src/host/api.js';
 import type { App } from '../src/host/app.js';
-import { startApp } from '../src/host/app.js';
 import { createConsoleLogger } from '../src/host/console-logger.js';
 import type { PushMessage } from '../src/host/contract.js';
+import type { DataFolder } from '../src/host/data-folder.js';
+import { DataFolderLockedError } from '../src/host/data-folder.js';
 import { exportToFile } from '../src/host/export-file.js';
+import { startInstance } from '../src/host/instance.js';
 import { parseCommandLine, USAGE, UsageError } from '../src/host/main.js';
 import { alarmNotification } from './alarm-notifications.js';
 import type { IpcSender } from './ipc-guard.js';
@@ -112,6 +116,8 @@ function run(
   let started: Promise<App> | undefined;
   let hostApi: Promise<HostApiHandle> | undefined;
   let handlers: IpcHandlers | undefined;
+  /** The data folder's lock, held while the app runs (released after it stopped). */
+  let folder: DataFolder | undefined;
 
   app.on('second-instance', () => {
     if (!mainWindow || mainWindow.isDestroyed()) return;
@@ -166,6 +172,7 @@ function run(
         (await hostApi?.catch(() => undefined))?.close();
         const running = await started?.catch(() => undefined);
         await running?.stop();
+        folder?.release();
         logger.info('stopped cleanly');
       } catch (error) {
         logger.error('stopping failed', { error });
@@ -180,7 +187,16 @@ function run(
     hardenSession(session.defaultSession);
     protocol.handle(APP_SCHEME, serveRenderer);
 
-    const starting = startApp({ ...options, logger });
+    // One app per data folder, the same as `fleetvisor serve`: a headless app (or an Electron of
+    // another profile) already on this folder stops this start with its pid and URL named.
+    const instance = startInstance({ ...options, logger });
+    const starting = instance.then((i) => i.app);
+    instance.then(
+      (i) => {
+        folder = i.folder;
+      },
+      () => {},
+    );
     started = starting;
     hostApi = starting.then((running) => createHostApi(running));
     handlers = createIpcHandlers({
@@ -204,7 +220,12 @@ function run(
       },
       (error: unknown) => {
         logger.error('the app could not start', { error });
-        dialog.showErrorBox('Fleetvisor could not start', (error as Error)?.message ?? String(error));
+        dialog.showErrorBox(
+          error instanceof DataFolderLockedError
+            ? 'Fleetvisor already runs on this data folder'
+            : 'Fleetvisor could not start',
+          (error as Error)?.message ?? String(error),
+        );
         app.exit(1);
       },
     );

@@ -7,14 +7,9 @@
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Convention } from '../conventions/convention.js';
-import { homieConvention } from '../conventions/homie/homie-bridge.js';
-import { modbusConvention } from '../conventions/modbus/modbus-bridge.js';
-import { sparkplugConvention } from '../conventions/sparkplug/sparkplug-bridge.js';
 import { currentDataDirInput, resolveDataDir } from '../store/data-dir.js';
 import { createHostApi } from './api.js';
-import type { AppOptions } from './app.js';
-import { startApp } from './app.js';
+import type { App, AppOptions } from './app.js';
 import {
   brokerOf,
   fleetFlagsOf,
@@ -30,13 +25,15 @@ import {
 import type { LogLevel } from './console-logger.js';
 import { createConsoleLogger } from './console-logger.js';
 import type { DataFolder } from './data-folder.js';
-import { DataFolderLockedError, instanceNames, openDataFolder } from './data-folder.js';
+import { DataFolderLockedError } from './data-folder.js';
 import { declaredDevicesOption } from './declared-devices.js';
+import { startInstance } from './instance.js';
 import { settingsArgs } from './settings.js';
 import { startUiServer } from './ui-session.js';
 import { createUrlReminder } from './url-reminder.js';
 
 export { UsageError } from './command-line.js';
+export { instanceConventions } from './instance.js';
 
 export const USAGE = `Usage: npm start -- [options]
 
@@ -180,25 +177,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
   // One app per data folder: a second start fails here, before it touches the database or the broker.
   let folder: DataFolder;
+  let app: App;
   try {
-    folder = openDataFolder(cli.options.dataDir, { logger });
+    ({ app, folder } = await startInstance({ ...cli.options, logger }));
   } catch (error) {
     if (!(error instanceof DataFolderLockedError)) throw error;
     process.stderr.write(`fleetvisor: ${error.message}\n`);
     return 1;
-  }
-  const names = instanceNames(folder.instanceId);
-  let app: Awaited<ReturnType<typeof startApp>>;
-  try {
-    app = await startApp({
-      ...cli.options,
-      ...(cli.options.mqtt ? { mqtt: { clientId: names.mqttClientId, ...cli.options.mqtt } } : {}),
-      conventions: instanceConventions(names),
-      logger,
-    });
-  } catch (error) {
-    folder.release();
-    throw error;
   }
   const api = createHostApi(app);
   // The last start's port and token when the port is free, so an open tab reconnects.
@@ -256,18 +241,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   logger.info('stopped cleanly');
   return 0;
-}
-
-/**
- * The conventions with this instance's broker names, so two instances on one broker never share
- * a client id or a Sparkplug host id (they would knock each other off and answer for each other).
- */
-export function instanceConventions(names: ReturnType<typeof instanceNames>): Convention[] {
-  return [
-    homieConvention({ clientId: names.homieClientId }),
-    sparkplugConvention({ hostId: names.sparkplugHostId, clientId: names.sparkplugClientId }),
-    modbusConvention(),
-  ];
 }
 
 // Run when executed directly (`node --import tsx src/host/main.ts`), not when imported by tests

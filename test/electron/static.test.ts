@@ -107,13 +107,14 @@ describe('electron/main.ts', () => {
     expect(main).toMatch(/senderFrame/);
   });
 
-  it('starts like the headless server and stops the runtime before exiting', () => {
+  it('starts like the headless server (the data folder locked first) and stops the runtime, then releases the folder, before exiting', () => {
     expect(main).toMatch(/requestSingleInstanceLock\(\)/);
     expect(main).toMatch(/parseCommandLine\(appArgs\(process\.argv/);
-    expect(main).toMatch(/startApp\(\{ \.\.\.options, logger \}\)/);
+    expect(main).toMatch(/startInstance\(\{ \.\.\.options, logger \}\)/);
+    expect(main).not.toMatch(/startApp\(/);
     expect(main).toMatch(/createHostApi\(/);
     expect(main).toMatch(
-      /app\.on\('before-quit'[\s\S]*event\.preventDefault\(\)[\s\S]*\.stop\(\)[\s\S]*app\.exit\(0\)/,
+      /app\.on\('before-quit'[\s\S]*event\.preventDefault\(\)[\s\S]*\.stop\(\)[\s\S]*folder\?\.release\(\)[\s\S]*app\.exit\(0\)/,
     );
     expect(main).toMatch(/actor: operatorName\(\(\) => userInfo\(\)\)/);
   });
