@@ -34,49 +34,49 @@
  * tracker.addGuard(guards);
  * guards.breaker('pump-7'); // { state: 'open', consecutiveFailures: 5, opens: 1, nextProbeAt: …, … }
  */
-import type { Clock, ClockHandle } from '../runtime/clock.js';
-import type { CommandFailure, CommandGuard, TrackedCommand } from './command-tracker.js';
+import type { Clock } from '../runtime/clock.js';
+import type {
+  BreakerEnv,
+  BreakerSettings,
+  BreakerState,
+  BreakerView,
+  DeviceBreaker,
+} from './command-guards-breaker.js';
+import {
+  admitProbe,
+  breakerStateOf,
+  breakerView,
+  cancelCoolDown,
+  checkBreaker,
+  claimProbe,
+  DEFAULT_BREAKER,
+  settleBreaker,
+} from './command-guards-breaker.js';
+import type { RateSettings, TokenBucket } from './command-guards-rate.js';
+import {
+  DEFAULT_DEVICE_RATE,
+  DEFAULT_FLEET_RATE,
+  refill,
+  resolveRate,
+  takeTokens,
+} from './command-guards-rate.js';
+import type { CommandGuard } from './command-tracker.js';
 
-export interface BreakerSettings {
-  /** Consecutive failures (timeouts, lost links) that open it. */
-  readonly failures: number;
-  /** How long it stays open before a probe may go. */
-  readonly coolDownMs: number;
-}
-
-export interface RateSettings {
-  /** Tokens added per second. */
-  readonly perSecond: number;
-  /** Most tokens held (a burst after a quiet time). */
-  readonly burst: number;
-}
+export type { BreakerSettings, BreakerState, BreakerView } from './command-guards-breaker.js';
+export { DEFAULT_BREAKER, isBreakerFailure } from './command-guards-breaker.js';
+export type { RateSettings, TokenBucket } from './command-guards-rate.js';
+export {
+  DEFAULT_DEVICE_RATE,
+  DEFAULT_FLEET_RATE,
+  refill,
+  resolveRate,
+  waitForTokenMs,
+} from './command-guards-rate.js';
 
 /** A kind's guard settings (`defineDevice({ guards })`); each field defaults. */
 export interface GuardSettings {
   readonly breaker?: Partial<BreakerSettings>;
   readonly rate?: Partial<RateSettings>;
-}
-
-export const DEFAULT_BREAKER: BreakerSettings = { failures: 5, coolDownMs: 30_000 };
-export const DEFAULT_DEVICE_RATE: RateSettings = { perSecond: 5, burst: 10 };
-export const DEFAULT_FLEET_RATE: RateSettings = { perSecond: 200, burst: 400 };
-
-export type BreakerState = 'closed' | 'open' | 'halfOpen';
-
-/** A device's breaker as the views show it. */
-export interface BreakerView {
-  /** `halfOpen` once the cool-down is over: the next command is the probe. */
-  readonly state: BreakerState;
-  readonly consecutiveFailures: number;
-  /** How many times it opened (since the app started). */
-  readonly opens: number;
-  /** Wall-clock ms when a probe may go; null while closed. */
-  readonly nextProbeAt: number | null;
-  /** Whether a probe is on its way now. */
-  readonly probing: boolean;
-  /** The last failure that counted, e.g. `timedOut: no reply from pump-7 within 30000 ms`. */
-  readonly lastFailure: string | null;
-  readonly settings: BreakerSettings;
 }
 
 export interface CommandGuards extends CommandGuard {
@@ -103,25 +103,6 @@ export interface CommandGuardsOptions {
   readonly fleetRate?: Partial<RateSettings>;
 }
 
-/** A token bucket on a monotonic clock. */
-export interface TokenBucket {
-  tokens: number;
-  at: number;
-}
-
-/** Tokens now: what it held plus what came in since, at most `burst`. Mutates the bucket. */
-export function refill(bucket: TokenBucket, rate: RateSettings, nowMs: number): number {
-  const elapsed = Math.max(0, nowMs - bucket.at);
-  bucket.tokens = Math.min(rate.burst, bucket.tokens + (elapsed * rate.perSecond) / 1000);
-  bucket.at = nowMs;
-  return bucket.tokens;
-}
-
-/** How long until the bucket holds a whole token (0 when it does). */
-export const waitForTokenMs = (bucket: TokenBucket, rate: RateSettings): number =>
-  // The epsilon keeps float noise (0.998 tokens → 1.0000000000000009 ms) from adding a millisecond.
-  bucket.tokens >= 1 ? 0 : Math.ceil(((1 - bucket.tokens) * 1000) / rate.perSecond - 1e-9);
-
 /** Settings with defaults filled in; throws naming the field for a bad one (misuse, at the boundary). */
 export function resolveGuardSettings(
   where: string,
@@ -136,49 +117,11 @@ export function resolveGuardSettings(
   return { breaker, rate };
 }
 
-export function resolveRate(
-  where: string,
-  rate: Partial<RateSettings> | undefined,
-  defaults: RateSettings,
-): RateSettings {
-  const r = { ...defaults, ...rate };
-  if (!(Number.isFinite(r.perSecond) && r.perSecond > 0))
-    throw new Error(`${where}.perSecond must be > 0, got ${r.perSecond}`);
-  if (!(Number.isFinite(r.burst) && r.burst >= 1))
-    throw new Error(`${where}.burst must be ≥ 1, got ${r.burst}`);
-  return r;
-}
-
-/** Whether a final status says the device or its wire is dead (counts towards opening). */
-export function isBreakerFailure(command: TrackedCommand): boolean {
-  if (command.status === 'timedOut') return true;
-  if (command.status !== 'failed') return false;
-  const code = command.error?.code;
-  return code === 'linkLost' || code === 'noLink';
-}
-
-/** Whether a final status is an answer from the device (it is alive). */
-const isAnswer = (command: TrackedCommand): boolean =>
-  command.status === 'succeeded' || (command.status === 'failed' && !isBreakerFailure(command));
-
-interface DeviceGuard {
-  readonly breaker: BreakerSettings;
+/** A device's breaker and its bucket, made at its first command. */
+interface DeviceGuard extends DeviceBreaker {
   readonly rate: RateSettings;
   readonly bucket: TokenBucket;
-  open: boolean;
-  failures: number;
-  opens: number;
-  /** Wall ms; meaningful while open. */
-  nextProbeAt: number;
-  /** `claimed` between the check and the admission; then the probe's command id. */
-  probe: string | undefined;
-  probeClaimedAt: number;
-  lastFailure: string | null;
-  /** Fires at the end of the cool-down, so views see the breaker turn half-open without a command. */
-  coolDown: ClockHandle | undefined;
 }
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 export function createCommandGuards(options: CommandGuardsOptions): CommandGuards {
   const { clock } = options;
@@ -186,6 +129,12 @@ export function createCommandGuards(options: CommandGuardsOptions): CommandGuard
   const fleetBucket: TokenBucket = { tokens: fleetRate.burst, at: clock.now() };
   const devices = new Map<string, DeviceGuard>();
   const listeners = new Set<(deviceId: string) => void>();
+  const env: BreakerEnv = {
+    clock,
+    changed(deviceId) {
+      for (const l of listeners) l(deviceId);
+    },
+  };
 
   function guardOf(deviceId: string): DeviceGuard {
     let g = devices.get(deviceId);
@@ -208,133 +157,35 @@ export function createCommandGuards(options: CommandGuardsOptions): CommandGuard
     return g;
   }
 
-  function changed(deviceId: string): void {
-    for (const l of listeners) l(deviceId);
-  }
-
-  function state(g: DeviceGuard | undefined): BreakerState {
-    if (!g?.open) return 'closed';
-    return g.probe !== undefined || clock.wallNow() >= g.nextProbeAt ? 'halfOpen' : 'open';
-  }
-
-  function openBreaker(deviceId: string, g: DeviceGuard): void {
-    g.open = true;
-    g.opens++;
-    g.probe = undefined;
-    g.nextProbeAt = clock.wallNow() + g.breaker.coolDownMs;
-    cancelCoolDown(g);
-    g.coolDown = clock.setTimeout(() => {
-      g.coolDown = undefined;
-      changed(deviceId);
-    }, g.breaker.coolDownMs);
-    changed(deviceId);
-  }
-
-  function cancelCoolDown(g: DeviceGuard): void {
-    if (g.coolDown) clock.clearTimeout(g.coolDown);
-    g.coolDown = undefined;
-  }
-
-  function close(deviceId: string, g: DeviceGuard): void {
-    const was = g.open;
-    g.open = false;
-    g.failures = 0;
-    g.probe = undefined;
-    cancelCoolDown(g);
-    if (was) changed(deviceId);
-  }
-
-  function refuseOpen(deviceId: string, g: DeviceGuard, why: string): CommandFailure {
-    return {
-      code: 'circuitOpen',
-      message: `${deviceId}: the circuit breaker is open after ${g.failures} failures in a row (last: ${g.lastFailure ?? 'unknown'}); ${why}`,
-      retryAt: g.nextProbeAt,
-    };
-  }
-
   return {
     check({ deviceId }) {
       const g = guardOf(deviceId);
       const wall = clock.wallNow();
-      let probes = false;
-      if (g.open) {
-        if (wall < g.nextProbeAt)
-          return refuseOpen(deviceId, g, `the next probe may go at ${iso(g.nextProbeAt)}`);
-        // A claim never admitted (refused later in the submit) would block every probe: it lapses.
-        const lapsed = g.probe === 'claimed' && wall - g.probeClaimedAt > g.breaker.coolDownMs;
-        if (g.probe !== undefined && !lapsed)
-          return refuseOpen(deviceId, g, 'a probe is on its way; wait for its answer');
-        probes = true;
-      }
-      const now = clock.now();
-      refill(g.bucket, g.rate, now);
-      refill(fleetBucket, fleetRate, now);
-      if (g.bucket.tokens < 1) {
-        const retryAt = wall + waitForTokenMs(g.bucket, g.rate);
-        return {
-          code: 'rateLimited',
-          message: `${deviceId}: at most ${g.rate.perSecond} commands a second (burst ${g.rate.burst}); retry at ${iso(retryAt)}`,
-          retryAt,
-        };
-      }
-      if (fleetBucket.tokens < 1) {
-        const retryAt = wall + waitForTokenMs(fleetBucket, fleetRate);
-        return {
-          code: 'rateLimited',
-          message: `the fleet takes at most ${fleetRate.perSecond} commands a second (burst ${fleetRate.burst}); retry at ${iso(retryAt)}`,
-          retryAt,
-        };
-      }
-      g.bucket.tokens -= 1;
-      fleetBucket.tokens -= 1;
-      if (probes) {
-        g.probe = 'claimed';
-        g.probeClaimedAt = wall;
-      }
+      // The breaker first: a command it refuses takes no token.
+      const breaker = checkBreaker(deviceId, g, wall);
+      if (breaker !== undefined && breaker !== 'probe') return breaker;
+      const limited = takeTokens(deviceId, g, fleetBucket, fleetRate, clock.now(), wall);
+      if (limited) return limited;
+      if (breaker === 'probe') claimProbe(g, wall);
       return undefined;
     },
 
     admitted(command) {
-      const g = devices.get(command.deviceId);
-      if (g?.open && g.probe === 'claimed') g.probe = command.commandId;
+      admitProbe(devices.get(command.deviceId), command.commandId);
     },
 
     settled(command) {
-      const { deviceId } = command;
-      const g = devices.get(deviceId);
-      if (!g) return;
-      if (isAnswer(command)) {
-        close(deviceId, g);
-        return;
-      }
-      const isProbe = g.open && g.probe === command.commandId;
-      if (!isBreakerFailure(command)) {
-        if (isProbe) g.probe = undefined; // neutral: the next command probes
-        return;
-      }
-      g.failures++;
-      g.lastFailure = `${command.error?.code ?? command.status}: ${command.error?.message ?? ''}`.slice(
-        0,
-        300,
-      );
-      if (isProbe || (!g.open && g.failures >= g.breaker.failures)) openBreaker(deviceId, g);
+      const g = devices.get(command.deviceId);
+      if (g) settleBreaker(env, command.deviceId, g, command);
     },
 
     breaker(deviceId) {
       const g = devices.get(deviceId);
       const settings = g?.breaker ?? resolveGuardSettings('guards', options.settingsOf(deviceId)).breaker;
-      return {
-        state: state(g),
-        consecutiveFailures: g?.failures ?? 0,
-        opens: g?.opens ?? 0,
-        nextProbeAt: g?.open ? g.nextProbeAt : null,
-        probing: g?.open === true && g.probe !== undefined,
-        lastFailure: g?.lastFailure ?? null,
-        settings,
-      };
+      return breakerView(g, settings, clock);
     },
 
-    breakerState: (deviceId) => state(devices.get(deviceId)),
+    breakerState: (deviceId) => breakerStateOf(devices.get(deviceId), clock),
 
     rate(deviceId) {
       const g = guardOf(deviceId);
@@ -343,7 +194,7 @@ export function createCommandGuards(options: CommandGuardsOptions): CommandGuard
 
     forget(deviceId) {
       const g = devices.get(deviceId);
-      if (g) cancelCoolDown(g);
+      if (g) cancelCoolDown(clock, g);
       devices.delete(deviceId);
     },
 
