@@ -234,6 +234,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX alarms_device ON alarms (device_id, id);
     `,
   },
+  {
+    version: 8,
+    name: 'device events at most once per (device, boot, seq)',
+    // docs/protocol.md §8, issue 12 §5: a device's `event` message is logged at most once, as its
+    // telemetry is (version 3). The device's own boot and seq, named apart from the log's seq;
+    // NULL for every other event (the host's, lifecycle, audit), which the partial index skips.
+    sql: `
+      ALTER TABLE events ADD COLUMN device_boot INTEGER;
+      ALTER TABLE events ADD COLUMN device_seq INTEGER;
+      CREATE UNIQUE INDEX events_once ON events (device_id, device_boot, device_seq)
+        WHERE device_seq IS NOT NULL;
+    `,
+  },
 ];
 
 /** The schema version this app writes and understands. */

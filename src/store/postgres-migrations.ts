@@ -172,6 +172,17 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX fleetvisor_routed_actions_by_time ON fleetvisor_routed_actions (requested_at);
     `,
   },
+  {
+    version: 4,
+    name: 'device events at most once per (device, boot, seq)',
+    // As SQLite's version 8: the device's own boot and seq of a protocol `event` message, NULL for
+    // every other event; the partial unique index is the dedupe key (ON CONFLICT DO NOTHING).
+    sql: `
+      ALTER TABLE events ADD COLUMN device_boot bigint, ADD COLUMN device_seq bigint;
+      CREATE UNIQUE INDEX events_once ON events (device_id, device_boot, device_seq)
+        WHERE device_seq IS NOT NULL;
+    `,
+  },
 ];
 
 /** The PostgreSQL schema version this app writes and understands. */

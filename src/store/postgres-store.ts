@@ -187,7 +187,7 @@ function createPostgresStore(parts: Parts): PostgresStore {
   const context = createPostgresContext({ pool, logger, now: parts.now, label: database });
   const { life, queue } = context;
   const { buffer: telemetry, ...telemetryCalls } = createPostgresTelemetry(context, parts.sizes);
-  const { buffer: events, ...eventCalls } = createPostgresEvents(context);
+  const { buffer: events, eventStats, ...eventCalls } = createPostgresEvents(context);
   return {
     database,
     pool,
@@ -196,6 +196,7 @@ function createPostgresStore(parts: Parts): PostgresStore {
     ...createPostgresSnapshots(context),
     ...telemetryCalls,
     ...eventCalls,
+    stats: () => ({ ...telemetryCalls.stats(), events: eventStats() }),
     ...createPostgresCommands(context),
     ...createPostgresRetention(context),
 

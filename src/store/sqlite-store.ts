@@ -189,7 +189,7 @@ function createSqliteStore(parts: Parts): SqliteStore {
     seriesIds: new Map(),
   };
   const { buffer: telemetry, ...telemetryCalls } = createSqliteTelemetry(context, parts.sizes);
-  const { buffer: events, ...eventCalls } = createSqliteEvents(context);
+  const { buffer: events, eventStats, ...eventCalls } = createSqliteEvents(context);
   return {
     file,
     exports: createExportReader(reader, life.ensureOpen),
@@ -197,6 +197,7 @@ function createSqliteStore(parts: Parts): SqliteStore {
     ...createSqliteSnapshots(context),
     ...telemetryCalls,
     ...eventCalls,
+    stats: () => ({ ...telemetryCalls.stats(), events: eventStats() }),
     ...createSqliteCommands(context),
     ...createSqliteRetention(context),
 

@@ -89,7 +89,9 @@ export interface TelemetryIntakeOptions<C> extends TelemetrySizes {
   readonly now: () => number;
 }
 
-export interface TelemetryIntake extends Pick<Store, 'appendTelemetry' | 'stats' | 'drained'> {
+export interface TelemetryIntake extends Pick<Store, 'appendTelemetry' | 'drained'> {
+  /** The store's `stats().telemetry` (the event log adds its own part). */
+  stats(): Pick<StoreStats, 'telemetry'>;
   /** Flushed and counted by the store's close. */
   readonly buffer: BatchBuffer<TelemetryPoint, AppendCounts>;
 }
@@ -187,7 +189,7 @@ export function createTelemetryIntake<C>(options: TelemetryIntakeOptions<C>): Te
       };
     },
 
-    stats(): StoreStats {
+    stats(): Pick<StoreStats, 'telemetry'> {
       return { telemetry: { ...counts, lastFailure, waiting: buffer.waiting } };
     },
 

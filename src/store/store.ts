@@ -237,9 +237,16 @@ export interface TelemetryStats {
   readonly waiting: number;
 }
 
+/** Event log counters since the store opened. */
+export interface EventStats {
+  /** Device events not stored again: already stored for that (device, boot, seq). */
+  readonly duplicates: number;
+}
+
 /** What {@link Store.stats} reports. */
 export interface StoreStats {
   readonly telemetry: TelemetryStats;
+  readonly events: EventStats;
 }
 
 /** One downsampled bucket `[start, start + width)`; only buckets holding points are returned. */
@@ -264,7 +271,20 @@ export interface EventRecord {
   readonly data: JsonValue;
 }
 
-export type EventInput = Omit<EventRecord, 'seq'>;
+/** Names one message a device sent: its boot counter and the message's seq (docs/protocol.md §8). */
+export interface DeviceMessageId {
+  readonly boot: number;
+  readonly seq: number;
+}
+
+export interface EventInput extends Omit<EventRecord, 'seq'> {
+  /**
+   * The device's protocol `event` message this entry records (needs `deviceId`): the log keeps
+   * at most one entry per (deviceId, boot, seq), however late the duplicate and across restarts
+   * (docs/protocol.md §8). Omitted for every other event (the host's own, lifecycle, audit).
+   */
+  readonly deviceMessage?: DeviceMessageId;
+}
 
 export interface EventQuery {
   readonly deviceId?: string;
@@ -452,7 +472,9 @@ export interface Store {
 
   /**
    * Appends to the event log (`'normal'` unless `durability: 'full'`, for operator actions) and
-   * resolves with the new seqs, in order, after the commit.
+   * resolves with the new seqs, in order, after the commit. An event whose `deviceMessage` is
+   * already stored for its device is not stored again: its place in the result holds the stored
+   * entry's seq, and it is counted in {@link StoreStats.events} (`duplicates`).
    */
   appendEvents(
     events: readonly EventInput[],

@@ -12,6 +12,7 @@
 import type { Logger } from '../../src/runtime/runtime.js';
 import type { Store } from '../../src/store/store.js';
 import { defineAtMostOnceContract } from './contract-at-most-once.js';
+import { defineEventsAtMostOnceContract } from './contract-at-most-once-events.js';
 import { defineBackpressureContract } from './contract-backpressure.js';
 import { defineBadDataContract } from './contract-bad-data.js';
 import { defineCoreContract } from './contract-core.js';
@@ -54,6 +55,7 @@ export interface StoreEngine {
 export function defineStoreContract(engine: StoreEngine): void {
   defineCoreContract(engine);
   defineAtMostOnceContract(engine);
+  defineEventsAtMostOnceContract(engine);
   defineBackpressureContract(engine);
   defineBadDataContract(engine);
   defineRetentionContract(engine);
