@@ -20,6 +20,10 @@
  *
  * The fencing token of each shard is its epoch, handed to the store ({@link LeaseKeeper.tokenOf}).
  *
+ * The steps live in lease-keeper-steps.ts (renew, deadline, balance: claim and hand over) and
+ * their arithmetic in lease-keeper-plan.ts (timing, the share, which shards move); this file
+ * holds the state and the public face.
+ *
  * @example
  * const keeper = createLeaseKeeper({ pool, instance, shardCount, leaseMs: 6000, logger,
  *   gained: (shards) => fleet.load(...), handOver: ..., lost: ... });
@@ -28,8 +32,11 @@
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import type { Logger } from '../runtime/runtime.js';
+import { leaseTiming } from './lease-keeper-plan.js';
+import type { KeeperState } from './lease-keeper-steps.js';
+import { handOver, loop } from './lease-keeper-steps.js';
 import type { InstanceInfo } from './leases.js';
-import { claimLeases, heartbeat, leave, liveInstances, releaseLeases, renewLeases } from './leases.js';
+import { heartbeat, leave, releaseLeases } from './leases.js';
 import { shardOf } from './shard.js';
 
 export interface LeaseKeeperOptions {
@@ -76,145 +83,33 @@ export interface LeaseKeeper {
 }
 
 export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
-  const { pool, instance, shardCount, logger: log } = options;
+  const { pool, instance, shardCount } = options;
   const leaseMs = options.leaseMs ?? 6000;
-  const every = Math.max(1, Math.floor(leaseMs / 3));
-  const safetyMs = Math.floor(leaseMs / 6);
-  const maxMoves = options.maxMovesPerPass ?? 64;
-  const held = new Map<number, number>();
-  let me: InstanceInfo = instance;
-  const counts = { renewals: 0, renewFailures: 0, claimed: 0, handedOver: 0, lost: 0 };
-  let validUntil = 0;
-  let renewTimer: NodeJS.Timeout | undefined;
-  let deadlineTimer: NodeJS.Timeout | undefined;
-  let balancing: Promise<void> | undefined;
-  let renewing = false;
-  /** Stopping: no more balancing, but renewals go on until every device is handed over. */
-  let stopping = false;
-  let stopped = false;
-  let joinedAt = 0;
-
+  const { everyMs, safetyMs } = leaseTiming(leaseMs);
+  const k: KeeperState = {
+    options,
+    pool,
+    instance,
+    shardCount,
+    log: options.logger,
+    leaseMs,
+    every: everyMs,
+    safetyMs,
+    maxMoves: options.maxMovesPerPass ?? 64,
+    held: new Map<number, number>(),
+    counts: { renewals: 0, renewFailures: 0, claimed: 0, handedOver: 0, lost: 0 },
+    me: instance,
+    validUntil: 0,
+    renewTimer: undefined,
+    deadlineTimer: undefined,
+    balancing: undefined,
+    renewing: false,
+    stopping: false,
+    stopped: false,
+    joinedAt: 0,
+  };
+  const { held } = k;
   const shard = (id: string) => shardOf(id, shardCount);
-
-  function loseAll(why: string): void {
-    if (held.size === 0) return;
-    const shards = [...held.keys()];
-    held.clear();
-    counts.lost += shards.length;
-    log.error(`cluster: ${shards.length} shard leases lost (${why}); their devices stop`, {
-      instance: instance.id,
-    });
-    options.lost(shards, why);
-  }
-
-  function armDeadline(): void {
-    if (deadlineTimer) clearTimeout(deadlineTimer);
-    const ms = Math.max(0, validUntil - safetyMs - performance.now());
-    deadlineTimer = setTimeout(() => {
-      deadlineTimer = undefined;
-      if (!stopped) loseAll('not renewed in time: the database did not answer, or this process was paused');
-    }, ms);
-    deadlineTimer.unref?.();
-  }
-
-  async function renew(): Promise<void> {
-    if (renewing || stopped) return;
-    renewing = true;
-    const sentAt = performance.now();
-    try {
-      await heartbeat(pool, me);
-      const still = await renewLeases(pool, instance.id, leaseMs);
-      counts.renewals++;
-      if (performance.now() >= sentAt + leaseMs - safetyMs) {
-        // The answer came too late to rely on: the deadline has (or is about to) let go already.
-        loseAll('the renewal took longer than the lease allows');
-      } else {
-        validUntil = sentAt + leaseMs;
-        armDeadline();
-      }
-      const gone: number[] = [];
-      for (const [s, epoch] of held) if (still.get(s) !== epoch) gone.push(s);
-      if (gone.length > 0) {
-        for (const s of gone) held.delete(s);
-        counts.lost += gone.length;
-        log.error(`cluster: ${gone.length} shard leases ran out before renewal; their devices stop`, {
-          instance: instance.id,
-        });
-        options.lost(gone, 'the lease ran out');
-      }
-      // Leases the database still gives us but we let go of locally (a deadline passed): free them.
-      const stray = [...still.keys()].filter((s) => !held.has(s));
-      if (stray.length > 0) await releaseLeases(pool, instance.id, stray);
-    } catch (error) {
-      counts.renewFailures++;
-      log.warn('cluster: lease renewal failed', { instance: instance.id, error: (error as Error).message });
-    } finally {
-      renewing = false;
-    }
-    if (!stopping && !balancing && performance.now() - joinedAt >= every)
-      balancing = balance()
-        .catch((error: unknown) =>
-          log.warn('cluster: balancing failed', { instance: instance.id, error: (error as Error).message }),
-        )
-        .finally(() => {
-          balancing = undefined;
-        });
-  }
-
-  async function balance(): Promise<void> {
-    const live = await liveInstances(pool, leaseMs);
-    if (!live.includes(instance.id)) live.push(instance.id);
-    live.sort();
-    // An exact share: the first `shardCount mod n` instances (by id) take one shard more.
-    const n = live.length;
-    const target = Math.floor(shardCount / n) + (live.indexOf(instance.id) < shardCount % n ? 1 : 0);
-    if (stopping) return;
-    if (held.size < target) {
-      const got = await claimLeases(pool, instance.id, target - held.size, leaseMs);
-      if (got.size === 0) return;
-      if (stopping) {
-        await releaseLeases(pool, instance.id, [...got.keys()]);
-        return;
-      }
-      for (const [s, epoch] of got) held.set(s, epoch);
-      counts.claimed += got.size;
-      log.info('cluster: shards claimed', {
-        instance: instance.id,
-        claimed: got.size,
-        held: held.size,
-        target,
-      });
-      await options.gained([...got.keys()]);
-    } else if (held.size > target) {
-      // Hand over the highest-numbered shards beyond the target, a few at a time.
-      const give = [...held.keys()].sort((a, b) => b - a).slice(0, Math.min(maxMoves, held.size - target));
-      await handOver(give);
-      log.info('cluster: shards handed over', {
-        instance: instance.id,
-        released: give.length,
-        held: held.size,
-        target,
-      });
-    }
-  }
-
-  async function handOver(shards: readonly number[]): Promise<void> {
-    if (shards.length === 0) return;
-    await options.handOver(shards);
-    // Dropped locally only after the devices were saved: their last writes still pass the fence.
-    for (const s of shards) held.delete(s);
-    counts.handedOver += shards.length;
-    await releaseLeases(pool, instance.id, shards);
-  }
-
-  function loop(): void {
-    renewTimer = setTimeout(() => {
-      void renew().finally(() => {
-        if (!stopped) loop();
-      });
-    }, every);
-    renewTimer.unref?.();
-  }
 
   return {
     instanceId: instance.id,
@@ -229,29 +124,29 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
       return epoch === undefined ? undefined : { shard: s, epoch };
     },
     async start() {
-      await heartbeat(pool, me);
-      joinedAt = performance.now();
-      loop();
+      await heartbeat(pool, k.me);
+      k.joinedAt = performance.now();
+      loop(k);
     },
     async stop() {
-      if (stopping) return;
-      stopping = true;
-      await balancing;
+      if (k.stopping) return;
+      k.stopping = true;
+      await k.balancing;
       try {
-        await handOver([...held.keys()]);
+        await handOver(k, [...held.keys()]);
         // Also any lease the database still gives this instance that it let go of locally.
         await releaseLeases(pool, instance.id, 'all');
         await leave(pool, instance.id);
       } finally {
-        stopped = true;
-        if (renewTimer) clearTimeout(renewTimer);
-        if (deadlineTimer) clearTimeout(deadlineTimer);
+        k.stopped = true;
+        if (k.renewTimer) clearTimeout(k.renewTimer);
+        if (k.deadlineTimer) clearTimeout(k.deadlineTimer);
         held.clear();
       }
     },
     setApiUrl(url) {
-      me = { ...me, apiUrl: url };
+      k.me = { ...k.me, apiUrl: url };
     },
-    stats: () => ({ ...counts }),
+    stats: () => ({ ...k.counts }),
   };
 }
