@@ -3,7 +3,8 @@
  * events are batched (all appended in one turn go to the store in one call), and noisy ones are
  * rate-limited without losing count.
  *
- * - {@link DeviceEventLog.append} writes an event (batched).
+ * - {@link DeviceEventLog.append} writes an event (batched); one that records a device's `event`
+ *   message carries its (boot, seq), and the store keeps it at most once.
  * - {@link DeviceEventLog.limited} writes at most `maxPerWindow` events of one kind per device per
  *   window; the rest are counted, and when the window closes one `device.eventsSuppressed` event
  *   says how many of which kind were left out. A babbling device cannot fill the disk, and the log
@@ -21,7 +22,7 @@
 import type { JsonValue } from '../lib/json.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { TimerRef } from '../runtime/timers.js';
-import type { Durability, EventInput, Store } from '../store/store.js';
+import type { DeviceMessageId, Durability, EventInput, Store } from '../store/store.js';
 
 export interface DeviceEventLogOptions {
   readonly runtime: Runtime;
@@ -44,7 +45,18 @@ export interface DeviceEventLogStats {
 }
 
 export interface DeviceEventLog {
-  append(kind: string, deviceId: string | undefined, data: JsonValue, durability?: Durability): void;
+  /**
+   * `deviceMessage`: the device's (boot, seq) when the event records its protocol `event` message;
+   * the store then keeps it at most once (docs/protocol.md §8), a duplicate is skipped and counted
+   * in the store's `stats().events`.
+   */
+  append(
+    kind: string,
+    deviceId: string | undefined,
+    data: JsonValue,
+    durability?: Durability,
+    deviceMessage?: DeviceMessageId,
+  ): void;
   /** Rate-limited per (device, kind): true when written, false when counted only. */
   limited(kind: string, deviceId: string | undefined, data: JsonValue): boolean;
   stats(): DeviceEventLogStats;
@@ -85,9 +97,19 @@ export function createDeviceEventLog(options: DeviceEventLogOptions): DeviceEven
 
   const now = () => runtime.clock.wallNow();
 
-  function append(kind: string, deviceId: string | undefined, data: JsonValue, durability?: Durability) {
+  function append(
+    kind: string,
+    deviceId: string | undefined,
+    data: JsonValue,
+    durability?: Durability,
+    deviceMessage?: DeviceMessageId,
+  ) {
     const e: EventInput =
-      deviceId === undefined ? { at: now(), kind, data } : { at: now(), kind, deviceId, data };
+      deviceId === undefined
+        ? { at: now(), kind, data }
+        : deviceMessage === undefined
+          ? { at: now(), kind, deviceId, data }
+          : { at: now(), kind, deviceId, data, deviceMessage };
     (durability === 'full' ? full : normal).push(e);
     writing ??= write();
   }

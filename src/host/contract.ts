@@ -398,7 +398,10 @@ export interface SystemStats {
    * data loss, shown as such.
    */
   readonly dataLoss: { readonly total: number; readonly byCause: { readonly [cause: string]: number } };
-  /** Telemetry points not stored again because the store had them (device, boot, seq): at most once. */
+  /**
+   * Telemetry points and device events not stored again because the store had them (device, boot,
+   * seq): at most once.
+   */
   readonly duplicatesIgnored: number;
   readonly heapUsedBytes: number;
 }

@@ -1,7 +1,10 @@
 /**
  * What a message of a fleet device does, by type: the link hub's hot path (every MQTT telemetry
- * message passes here once). Telemetry and events are deduplicated by `(boot, seq)`
- * (src/transports/link-session.ts), every accepted message is told to the observers, then:
+ * message passes here once). Telemetry and events are deduplicated by `(boot, seq)` in the
+ * session's window (src/transports/link-session.ts): the fast path, which spares the store a
+ * write. The guarantee is the store's key on (device, boot, seq), for both (docs/protocol.md §8):
+ * a duplicate older than the window, or one after a restart of the host, is skipped there. Every
+ * accepted message is told to the observers, then:
  * `hello`/`status` → presence (src/transports/link-presence.ts); `telemetry` → the fleet's store
  * write (returned, for the link's backpressure); `heartbeat` → liveness; `event` → the event log;
  * `reply` → the command tracker (src/transports/protocol-carrier.ts), or an `unknownCommand` bad
@@ -15,6 +18,7 @@
  */
 import type { Fleet } from '../devices/fleet.js';
 import type { JsonValue } from '../lib/json.js';
+import type { DeviceMessageId } from '../store/store.js';
 import type { LinkPresence } from './link-presence.js';
 import type { LinkHandle, Session } from './link-session.js';
 import { firstTime } from './link-session.js';
@@ -29,7 +33,8 @@ export interface HubDispatchOptions {
   notify(id: string, m: Message): void;
   readonly presence: LinkPresence;
   countError(id: string, s: Session, error: { code: string; message: string }, via: string): void;
-  logEvent(kind: string, deviceId: string | undefined, data: JsonValue): void;
+  /** `message`: the device's (boot, seq) of an `event` message, the store's dedupe key. */
+  logEvent(kind: string, deviceId: string | undefined, data: JsonValue, message?: DeviceMessageId): void;
   /** Firmware transfer acks (the firmware layer plugs in here). */
   readonly onFirmwareAck?: ((deviceId: DeviceId, ack: FwAckMessage) => void) | undefined;
 }
@@ -79,12 +84,18 @@ export function createHubDispatch(options: HubDispatchOptions): HubHandler {
       case 'event':
         aliveOn(id, s, link, m.boot, m.type);
         fleet.touch(id);
-        logEvent(`device.event.${m.name}`, id, {
-          severity: m.severity ?? 'info',
-          seq: m.seq,
-          deviceTs: m.ts,
-          ...(m.data !== undefined ? { data: m.data as JsonValue } : {}),
-        });
+        logEvent(
+          `device.event.${m.name}`,
+          id,
+          {
+            severity: m.severity ?? 'info',
+            boot: m.boot,
+            seq: m.seq,
+            deviceTs: m.ts,
+            ...(m.data !== undefined ? { data: m.data as JsonValue } : {}),
+          },
+          { boot: m.boot, seq: m.seq },
+        );
         return undefined;
       case 'reply':
         reply(id, s, m, link);

@@ -10,7 +10,8 @@
  * - `status: offline` (the last will, or a clean goodbye) of the current `(boot, conn)` → linkDown.
  *   A will of an older connection, arriving late, is ignored (docs/protocol.md §3 status).
  * - `telemetry` → deduplicated by `(boot, seq)` in a window of the last 1024 seqs → the fleet
- *   (store + liveness); `heartbeat` → liveness; `event` → the event log (deduplicated the same way);
+ *   (store + liveness); `heartbeat` → liveness; `event` → the event log (deduplicated the same way,
+ *   and kept at most once per (device, boot, seq) by the store, as telemetry is);
  *   `reply` → the command tracker (`fleet.commands`, src/transports/protocol-carrier.ts); `fw.ack` → the firmware seam (`onFirmwareAck`).
  * - A device the fleet does not know is adopted (`adopt: 'auto'`, its hello names a known kind)
  *   or listed as discovered for the operator (`adopt: 'manual'`, the default): an unknown device
@@ -26,7 +27,7 @@
 import { createDeviceEventLog } from '../devices/device-event-log.js';
 import type { Fleet } from '../devices/fleet.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { JsonValue, Store } from '../store/store.js';
+import type { DeviceMessageId, JsonValue, Store } from '../store/store.js';
 import { createBadMessageCounter } from './bad-messages.js';
 import type { DiscoveredDevice } from './hub-discovery.js';
 import { createHubDiscovery } from './hub-discovery.js';
@@ -144,8 +145,8 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
 
   // The one device event log writer (batched per turn); the hub's own limits are its bad-message counter's.
   const eventLog = createDeviceEventLog({ runtime, store });
-  const logEvent = (kind: string, deviceId: string | undefined, data: JsonValue) =>
-    eventLog.append(kind, deviceId, data, 'normal');
+  const logEvent = (kind: string, deviceId: string | undefined, data: JsonValue, message?: DeviceMessageId) =>
+    eventLog.append(kind, deviceId, data, 'normal', message);
   const countError = createBadMessageCounter({
     runtime,
     logEvent,

@@ -54,6 +54,7 @@ export function createStats(app: App, live: LiveFigures): () => SystemStats {
     const list = fleet.list();
     const sorted = [...live.latencies].sort((a, b) => a - b);
     const mqtt = links.mqtt?.stats();
+    const storeStats = app.store.stats();
     return {
       at: now,
       devices: {
@@ -81,7 +82,7 @@ export function createStats(app: App, live: LiveFigures): () => SystemStats {
         refused: refusedByBroker(app),
       },
       dataLoss: dataLossOf(mqtt?.lost ?? {}),
-      duplicatesIgnored: app.store.stats().telemetry.duplicates,
+      duplicatesIgnored: storeStats.telemetry.duplicates + storeStats.events.duplicates,
       heapUsedBytes: process.memoryUsage().heapUsed,
     };
   };
