@@ -13,11 +13,15 @@
  *   another bdSeq is a late will of an older session and is ignored. DDEATH: that device.
  * - A seq gap, or data before a birth: a rebirth request (src/conventions/sparkplug/sparkplug-rebirths.ts).
  *
+ * The births live in sparkplug-births.ts; data, deaths and STATE here.
+ *
  * @example
  * const model = new SparkplugModel(ports, { hostId: 'scada', groups: undefined, adopt: 'auto', … });
  * model.receive('spBv1.0/Plant1/NBIRTH/Line4', payload); // effects: linkUp, status, telemetry, …
  * await model.idle();
  */
+import type { BirthParts, Decoded } from './sparkplug-births.js';
+import { deviceBirth, nodeBirth } from './sparkplug-births.js';
 import type { SparkplugCommandTarget } from './sparkplug-carrier.js';
 import type { SparkplugPayload } from './sparkplug-codec.js';
 import { decodeSparkplugPayload, parseSparkplugTopic, parseStatePayload } from './sparkplug-codec.js';
@@ -25,7 +29,7 @@ import type { SparkplugCounters, SparkplugModelPorts } from './sparkplug-effects
 import { badMessage, log, newCounters } from './sparkplug-effects.js';
 import { SPARKPLUG_DEVICE_KIND, SPARKPLUG_NODE_KIND } from './sparkplug-kind.js';
 import type { MetricTable, StatusMetric } from './sparkplug-metrics.js';
-import { applyValues, bdSeqOf, birthTable, firmwareOf, statusMetrics } from './sparkplug-metrics.js';
+import { applyValues, bdSeqOf } from './sparkplug-metrics.js';
 import type { DiscoveredSparkplug } from './sparkplug-names.js';
 import { addInput, SparkplugNames } from './sparkplug-names.js';
 import { SparkplugRebirths } from './sparkplug-rebirths.js';
@@ -45,8 +49,6 @@ export interface SparkplugModelOptions {
   readonly maxDiscovered?: number;
 }
 
-type Decoded = ReturnType<typeof decodeSparkplugPayload>;
-
 export class SparkplugModel {
   readonly counters: SparkplugCounters = newCounters();
   private readonly sessions = new Map<string, NodeSession>();
@@ -54,6 +56,8 @@ export class SparkplugModel {
   private readonly rebirths: SparkplugRebirths;
   private readonly hostStates = new Map<string, { online: boolean; timestamp: number | null }>();
   private lastBadTopicLog = 0;
+  /** What the births (sparkplug-births.ts) use of this model. */
+  private readonly births: BirthParts;
 
   constructor(
     private readonly ports: SparkplugModelPorts,
@@ -61,6 +65,16 @@ export class SparkplugModel {
   ) {
     this.names = new SparkplugNames(ports, this.counters, options.adopt, options.maxDiscovered ?? 10_000);
     this.rebirths = new SparkplugRebirths(ports, this.counters, this.names, options);
+    this.births = {
+      ports,
+      counters: this.counters,
+      names: this.names,
+      rebirths: this.rebirths,
+      hostId: options.hostId,
+      bad: (id, code, message) => this.bad(id, code, message),
+      values: (id, table, p, type) => this.values(id, table, p, type),
+      keepSeq: (s, decoded, type) => this.keepSeq(s, decoded, type),
+    };
   }
 
   // ---- views ----
@@ -220,13 +234,13 @@ export class SparkplugModel {
     const run = (): void | Promise<void> => {
       switch (m.type) {
         case 'NBIRTH':
-          return this.onNodeBirth(s, decoded);
+          return nodeBirth(this.births, s, decoded);
         case 'NDEATH':
           return this.onNodeDeath(s, decoded);
         case 'NDATA':
           return this.onData(s, undefined, decoded, m.type);
         case 'DBIRTH':
-          return this.onDeviceBirth(s, deviceSessionOf(s, m.device), decoded);
+          return deviceBirth(this.births, s, deviceSessionOf(s, m.device), decoded);
         case 'DDEATH':
           return this.onDeviceDeath(s, deviceSessionOf(s, m.device), decoded);
         case 'DDATA':
@@ -250,136 +264,6 @@ export class SparkplugModel {
       log(this.ports, 'info', 'our STATE read offline while connected: publishing online again', { hostId });
       this.ports.emit({ type: 'publishOnline' });
     }
-  }
-
-  private async onNodeBirth(s: NodeSession, decoded: Decoded): Promise<void> {
-    if (!s.id) {
-      this.names.refuseName(s.group, s.node, undefined, s.refusal!);
-      return;
-    }
-    // Each birth asks again: the device that held the id may have been removed since.
-    s.refusal = undefined;
-    const held = this.names.claim(SPARKPLUG_NODE_KIND, s.id, { group: s.group, node: s.node });
-    if (held !== 'mine' && held !== 'free') {
-      this.names.refuseNode(s, held.taken);
-      return;
-    }
-    if (!decoded.ok) {
-      if (held === 'mine') this.bad(s.id, decoded.error.code, `NBIRTH: ${decoded.error.message}`);
-      this.rebirths.request(s, 'its NBIRTH could not be read');
-      return;
-    }
-    const p = decoded.value;
-    const ensured = await this.names.ensure(SPARKPLUG_NODE_KIND, s.id, { group: s.group, node: s.node });
-    if (ensured !== 'mine') {
-      if (ensured === 'waiting') s.waiting = true;
-      else this.names.refuseNode(s, ensured.refused);
-      return;
-    }
-    s.waiting = false;
-    if (!this.ports.connected()) return;
-    this.counters.births++;
-    const id = s.id;
-    const table = birthTable('NBIRTH', p.metrics, (code, message) => this.bad(id, code, message));
-    s.born = true;
-    s.bdSeq = bdSeqOf(p.metrics) ?? null;
-    s.seq = p.seq ?? null;
-    if (p.seq === undefined) this.bad(id, 'noSeq', 'NBIRTH without seq');
-    s.metrics = table;
-    s.rebirthAskedAt = null;
-    for (const d of s.devices.values()) {
-      if (!d.born) continue;
-      d.born = false;
-      if (d.id)
-        this.ports.emit({
-          type: 'machine',
-          id: d.id,
-          event: { type: 'STALE', reason: 'its edge node was reborn; waiting for its DBIRTH' },
-        });
-    }
-    const firmware = firmwareOf(p.metrics);
-    s.shown = statusMetrics(table, p.metrics);
-    this.ports.emit({ type: 'linkUp', id, firmware });
-    this.ports.emit({
-      type: 'status',
-      id,
-      status: {
-        convention: 'sparkplug',
-        group: s.group,
-        node: s.node,
-        hostId: this.options.hostId,
-        bdSeq: s.bdSeq,
-        birthAt: p.timestamp ?? this.ports.now(),
-        firmware,
-        metrics: s.shown.map((m) => ({ ...m })),
-      },
-    });
-    this.values(id, table, p, 'NBIRTH');
-    this.ports.emit({ type: 'nodeBorn', id, seq: p.seq ?? null });
-    log(this.ports, 'debug', 'Sparkplug edge node born', { id, bdSeq: s.bdSeq });
-  }
-
-  private async onDeviceBirth(s: NodeSession, d: DeviceSession, decoded: Decoded): Promise<void> {
-    if (s.refusal !== undefined) {
-      this.counters.refused++; // its node's refusal, written once, says it
-      return;
-    }
-    if (!d.id) {
-      this.keepSeq(s, decoded, 'DBIRTH');
-      this.names.refuseName(s.group, s.node, d.device, d.refusal!);
-      return;
-    }
-    d.refusal = undefined;
-    const attributes = { group: s.group, node: s.node, device: d.device };
-    const held = this.names.claim(SPARKPLUG_DEVICE_KIND, d.id, attributes);
-    if (held !== 'mine' && held !== 'free') {
-      this.keepSeq(s, decoded, 'DBIRTH');
-      this.names.refuseDevice(s, d, held.taken);
-      return;
-    }
-    if (!decoded.ok) {
-      if (held === 'mine') this.bad(d.id, decoded.error.code, `DBIRTH: ${decoded.error.message}`);
-      this.rebirths.request(s, `the DBIRTH of ${d.device} could not be read`);
-      return;
-    }
-    const p = decoded.value;
-    if (!s.born) {
-      if (!s.waiting) this.rebirths.beforeBirth(s, d, `DBIRTH of ${d.device} before the NBIRTH`);
-      return;
-    }
-    this.rebirths.checkSeq(s, p.seq, 'DBIRTH');
-    const ensured = await this.names.ensure(SPARKPLUG_DEVICE_KIND, d.id, attributes);
-    if (ensured !== 'mine') {
-      // Its seq was counted above: the node's stream goes on.
-      if (ensured === 'waiting') d.waiting = true;
-      else this.names.refuseDevice(s, d, ensured.refused);
-      return;
-    }
-    d.waiting = false;
-    if (!this.ports.connected()) return;
-    this.counters.births++;
-    const id = d.id;
-    const table = birthTable('DBIRTH', p.metrics, (code, message) => this.bad(id, code, message));
-    d.born = true;
-    d.metrics = table;
-    const firmware = firmwareOf(p.metrics);
-    d.shown = statusMetrics(table, p.metrics);
-    this.ports.emit({ type: 'linkUp', id, firmware });
-    this.ports.emit({
-      type: 'status',
-      id,
-      status: {
-        convention: 'sparkplug',
-        group: s.group,
-        node: s.node,
-        device: d.device,
-        parent: s.id ?? null,
-        birthAt: p.timestamp ?? this.ports.now(),
-        firmware,
-        metrics: d.shown.map((m) => ({ ...m })),
-      },
-    });
-    this.values(id, table, p, 'DBIRTH');
   }
 
   private onData(
