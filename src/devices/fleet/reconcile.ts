@@ -33,52 +33,7 @@ export interface ReconcileLoop {
 export function createReconcileLoop(ctx: FleetContext, act: Act, intervalMs: number): ReconcileLoop {
   const { runtime } = ctx;
 
-  async function reconcileOne(e: Entry): Promise<void> {
-    if (!e.supervisor || !e.machine?.alive) return;
-    const plan = planReconcile(
-      e.kind,
-      {
-        spec: e.record.spec,
-        status: e.record.status,
-        state: e.machine.state,
-        stateEnteredAt: e.stateEnteredAt,
-      },
-      runtime.clock.wallNow(),
-    );
-    if (plan.error) runtime.report(`reconcile of ${e.record.id} threw`, plan.error);
-    if (!sameDrift(plan.drift, e.drift) && plan.drift.length > 0)
-      ctx.logEvent(
-        'device.drift',
-        e.record.id,
-        plan.drift.map((d) => ({
-          field: d.field,
-          desired: d.desired as JsonValue,
-          reported: d.reported as JsonValue,
-        })),
-      );
-    e.drift = plan.drift;
-    if (plan.stuck && !e.stuck) {
-      runtime.logger.warn(
-        `device ${e.record.id} stuck in ${plan.stuck.state} for ${Math.round(plan.stuck.forMs)} ms (limit ${plan.stuck.limitMs} ms)`,
-      );
-      ctx.logEvent('device.stuck', e.record.id, plan.stuck);
-    }
-    e.stuck = plan.stuck;
-    for (const d of plan.drift) {
-      if (!d.action) continue;
-      const built = e.kind.buildAction(d.action.name, d.action.args);
-      if (!built.ok) continue;
-      if (built.value.type === 'event' && !canHandle(e, built.value.event)) continue;
-      // One corrective command at a time: not another while the last one waits.
-      const open = ctx.commands.open(e.record.id);
-      if (
-        built.value.type === 'command' &&
-        open.some((c) => c.action === (built.value as { command: string }).command)
-      )
-        continue;
-      await act(e.record.id, d.action.name, d.action.args, 'system:reconciler');
-    }
-  }
+  const reconcileOne = (e: Entry): Promise<void> => reconcileDevice(ctx, act, e);
 
   async function reconcileNow(): Promise<void> {
     for (const e of ctx.entries.values()) await reconcileOne(e);
@@ -134,4 +89,56 @@ export function createReconcileLoop(ctx: FleetContext, act: Act, intervalMs: num
       return { ok: true, value: undefined };
     },
   };
+}
+
+/**
+ * One pass over one running device: its drift and whether it is stuck are logged when they
+ * change, and each drift's corrective action is taken, one corrective command at a time.
+ */
+async function reconcileDevice(ctx: FleetContext, act: Act, e: Entry): Promise<void> {
+  const { runtime } = ctx;
+  if (!e.supervisor || !e.machine?.alive) return;
+  const plan = planReconcile(
+    e.kind,
+    {
+      spec: e.record.spec,
+      status: e.record.status,
+      state: e.machine.state,
+      stateEnteredAt: e.stateEnteredAt,
+    },
+    runtime.clock.wallNow(),
+  );
+  if (plan.error) runtime.report(`reconcile of ${e.record.id} threw`, plan.error);
+  if (!sameDrift(plan.drift, e.drift) && plan.drift.length > 0)
+    ctx.logEvent(
+      'device.drift',
+      e.record.id,
+      plan.drift.map((d) => ({
+        field: d.field,
+        desired: d.desired as JsonValue,
+        reported: d.reported as JsonValue,
+      })),
+    );
+  e.drift = plan.drift;
+  if (plan.stuck && !e.stuck) {
+    runtime.logger.warn(
+      `device ${e.record.id} stuck in ${plan.stuck.state} for ${Math.round(plan.stuck.forMs)} ms (limit ${plan.stuck.limitMs} ms)`,
+    );
+    ctx.logEvent('device.stuck', e.record.id, plan.stuck);
+  }
+  e.stuck = plan.stuck;
+  for (const d of plan.drift) {
+    if (!d.action) continue;
+    const built = e.kind.buildAction(d.action.name, d.action.args);
+    if (!built.ok) continue;
+    if (built.value.type === 'event' && !canHandle(e, built.value.event)) continue;
+    // One corrective command at a time: not another while the last one waits.
+    const open = ctx.commands.open(e.record.id);
+    if (
+      built.value.type === 'command' &&
+      open.some((c) => c.action === (built.value as { command: string }).command)
+    )
+      continue;
+    await act(e.record.id, d.action.name, d.action.args, 'system:reconciler');
+  }
 }
