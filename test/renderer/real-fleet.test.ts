@@ -42,6 +42,11 @@ describe.skipIf(!existsSync(CHROMIUM))('the real-fleet path: --no-demo, devices 
     expect(text).toContain('--no-demo');
     expect(text).toMatch(/adopt/i);
     expect(text).toContain('Discovered');
+    // The simulator hint names the broker this host uses (a free port here), not a fixed 1883.
+    await expect
+      .poll(async () => (await empty.textContent()) ?? '', { timeout: 10_000 })
+      .toContain(`npm run sim -- --mqtt 10 --url ${app.brokerUrl}`);
+    expect(app.brokerUrl).not.toBe('mqtt://127.0.0.1:1883');
     await page.screenshot({ path: join(SHOTS, 'real-empty.png') });
   }, 30_000);
 

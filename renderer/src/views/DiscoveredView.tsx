@@ -13,6 +13,7 @@
 import { memo, useCallback, useMemo, useState } from 'react';
 import type { AdoptBulkView, DiscoveredView as Discovered } from '../../../src/host/contract.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
+import { SimHint } from '../components/SimHint.js';
 import { Empty, ErrorState, Loading } from '../components/States.js';
 import {
   adoptJobSelection,
@@ -211,7 +212,7 @@ export function DiscoveredView({ onOpenDevice }: { readonly onOpenDevice: (id: s
         all.length === 0 ? (
           <Empty title="No device waits for adoption">
             A device appears here when it says hello (protocol v1 over MQTT or serial) and the fleet does not
-            know its id. <code>npm run sim -- --mqtt 10 --url mqtt://127.0.0.1:1883</code> simulates some.
+            know its id. <SimHint count={10} /> simulates some.
           </Empty>
         ) : (
           <Empty

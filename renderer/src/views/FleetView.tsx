@@ -27,6 +27,7 @@ import { ActResults } from '../components/ActResults.js';
 import { ColumnChooser } from '../components/ColumnChooser.js';
 import '../components/fleet-tools.css';
 import { SavedFilters } from '../components/SavedFilters.js';
+import { SimHint } from '../components/SimHint.js';
 import { Empty, Waiting } from '../components/States.js';
 import { useFirmwareJobs } from '../lib/firmware-jobs.js';
 import type { FleetColumnPrefs } from '../lib/fleet-columns.js';
@@ -474,8 +475,8 @@ export function FleetView({
                   until you adopt it there (<code>--adopt auto</code> adds every device of a known kind).
                 </p>
                 <p>
-                  No devices at hand? <code>npm run sim -- --mqtt 10 --url mqtt://127.0.0.1:1883</code>{' '}
-                  simulates some on the embedded broker; plain <code>npm start</code> runs a demo fleet.
+                  No devices at hand? <SimHint count={10} /> simulates some on the host's broker; plain{' '}
+                  <code>npm start</code> runs a demo fleet.
                 </p>
               </Empty>
             </div>
