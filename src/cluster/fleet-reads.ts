@@ -2,8 +2,9 @@
  * Reads of the whole fleet from the shared database, whichever instance supervises each device
  * (docs/scale-out.md, "One fleet in every UI"): the device table with each device's saved state
  * (its snapshot row, which its owner rewrites at every transition), who leases each shard, and the
- * events that say what a snapshot does not (link up or down, failed or restarted). Three queries,
- * whatever the fleet's size: never one per device. Nothing here is fenced: these are reads.
+ * events that say what a snapshot does not (link up or down, failed or restarted). A few queries
+ * whatever the fleet's size, never one per device; a device's rows are read again only when their
+ * version changed ({@link readFleetVersions}). Nothing here is fenced: these are reads.
  *
  * Events are read incrementally: {@link readPresence} answers the latest link and health event of
  * each device among those after a `seq`; the caller passes a seq some way before the last it saw,
@@ -11,7 +12,8 @@
  * commit seq 100 after seq 101 was read).
  *
  * @example
- * const devices = await readFleetDevices(pool);      // [{ id, kind, name, tags, status, snapshot, savedAt }]
+ * const versions = await readFleetVersions(pool);    // [{ id, version }]
+ * const devices = await readFleetDevices(pool, ['pump-1']); // [{ id, version, kind, name, tags, status, snapshot, savedAt }]
  * const leases = await readShardOwners(pool);        // shard → { owner, acquiredAt } (unexpired only)
  * const events = await readPresence(pool, 0);        // [{ seq, deviceId, topic: 'link', kind, at, data }]
  */
@@ -19,9 +21,29 @@ import type pg from 'pg';
 
 type Queryable = pg.Pool | pg.PoolClient;
 
-/** A device as the device table and its snapshot row hold it: JSON left as text, parsed per row by the caller. */
-export interface FleetDeviceRead {
+/**
+ * Which version of each device's rows the database holds: the row versions (`xmin`) of its device
+ * row and its snapshot row, which change at every write. Compared for equality only, so that only
+ * the devices written since the last read are read again.
+ */
+export interface FleetDeviceVersion {
   readonly id: string;
+  /** `devices.xmin`, and `snapshots.xmin` (null: no snapshot), joined: changes at every write of either. */
+  readonly version: string;
+}
+
+const VERSION = `d.xmin::text || '/' || coalesce(s.xmin::text, '')`;
+
+/** Every device's id and {@link FleetDeviceVersion.version} (one narrow query over the whole fleet). */
+export async function readFleetVersions(db: Queryable): Promise<FleetDeviceVersion[]> {
+  const r = await db.query<{ id: string; version: string }>(
+    `SELECT d.id, ${VERSION} AS version FROM devices d LEFT JOIN snapshots s ON s.device_id = d.id`,
+  );
+  return r.rows;
+}
+
+/** A device as the device table and its snapshot row hold it: JSON left as text, parsed per row by the caller. */
+export interface FleetDeviceRead extends FleetDeviceVersion {
   readonly kind: string;
   readonly name: string;
   /** JSON array of strings. */
@@ -34,10 +56,11 @@ export interface FleetDeviceRead {
   readonly savedAt: number | null;
 }
 
-/** Every device of the fleet with its snapshot, ordered by id (one query). */
-export async function readFleetDevices(db: Queryable): Promise<FleetDeviceRead[]> {
+/** The devices named (all when `ids` is undefined) with their snapshots, in one query. */
+export async function readFleetDevices(db: Queryable, ids?: readonly string[]): Promise<FleetDeviceRead[]> {
   const r = await db.query<{
     id: string;
+    version: string;
     kind: string;
     name: string;
     tags: string;
@@ -45,12 +68,15 @@ export async function readFleetDevices(db: Queryable): Promise<FleetDeviceRead[]
     snapshot: string | null;
     saved_at: number | string | null;
   }>(
-    `SELECT d.id, d.kind, d.name, d.tags, d.status, s.snapshot, s.updated_at AS saved_at
+    `SELECT d.id, ${VERSION} AS version, d.kind, d.name, d.tags, d.status, s.snapshot,
+       s.updated_at AS saved_at
      FROM devices d LEFT JOIN snapshots s ON s.device_id = d.id
-     ORDER BY d.id`,
+     ${ids === undefined ? '' : 'WHERE d.id = ANY($1::text[])'}`,
+    ids === undefined ? [] : [ids],
   );
   return r.rows.map((x) => ({
     id: x.id,
+    version: x.version,
     kind: x.kind,
     name: x.name,
     tags: x.tags,

@@ -12,10 +12,13 @@
  * a failure since the owner claimed the shard (a new owner restores the device), else `running`
  * while an unexpired lease names an owner, `stopped` while none does.
  *
- * Bounded: the database is read at most once per `refreshMs` (default 2 s), three queries whatever
- * the fleet's size (src/cluster/fleet-reads.ts; the events incrementally, by seq), and every call
- * in between filters, sorts and pages the rows kept in memory. A call that finds them older waits
- * for one read (calls at once share it), so a row is never older than `refreshMs` plus that read.
+ * Bounded: the database is read at most once per `refreshMs` (default 2 s), a few queries whatever
+ * the fleet's size (src/cluster/fleet-reads.ts): the version of every device's rows, then only the
+ * devices written since the last read, the leases, and the events after the last seq. Every call in
+ * between filters, sorts and pages the rows kept in memory. A call that finds them older starts one
+ * read (calls at once share it) and waits for it up to `maxWaitMs` (80 ms): a row is then at most
+ * `refreshMs` old; past the wait (a loaded database) the call answers the rows of the read before
+ * and the next call those of this read. Each row's `remote.readAt` says when it was read.
  *
  * @example
  * const wide = fleetWideOf(app);                               // undefined alone
@@ -24,7 +27,12 @@
  */
 import type pg from 'pg';
 import type { FleetDeviceRead, PresenceEvent, ShardOwner } from '../../cluster/fleet-reads.js';
-import { readFleetDevices, readPresence, readShardOwners } from '../../cluster/fleet-reads.js';
+import {
+  readFleetDevices,
+  readFleetVersions,
+  readPresence,
+  readShardOwners,
+} from '../../cluster/fleet-reads.js';
 import { shardOf } from '../../cluster/shard.js';
 import type { DeviceView, Fleet } from '../../devices/fleet.js';
 import { formatStateValue } from '../../runtime/machine-lifecycle.js';
@@ -34,11 +42,11 @@ import type { DeviceRow, LinkView, Page, ParsedArgsOf } from '../contract.js';
 /** Rows read from the database are read again when older than this. */
 export const FLEET_WIDE_REFRESH_MS = 2000;
 
-/**
- * Events are read again from this many seqs before the last one seen: a seq is taken at insert,
- * so a slow transaction can commit one lower than another already read.
- */
-const SEQ_MARGIN = 10_000;
+/** A call waits this long at most for a read of the database (a loaded database answers later). */
+export const FLEET_WIDE_MAX_WAIT_MS = 80;
+
+/** Devices whose rows changed, read again in one query each this many. */
+const CHANGED_PER_READ = 5_000;
 
 export interface FleetWideOptions {
   /** The shared database (the store's pool). */
@@ -50,6 +58,13 @@ export interface FleetWideOptions {
   readonly conventionOf: (kind: string) => string | undefined;
   /** Default {@link FLEET_WIDE_REFRESH_MS}. */
   readonly refreshMs?: number;
+  /**
+   * How long a call waits for a read before it answers the rows of the read before (their
+   * `readAt` says so); default {@link FLEET_WIDE_MAX_WAIT_MS}. The first call waits for the first read.
+   */
+  readonly maxWaitMs?: number;
+  /** A read that failed (the call answers the rows of the read before; without any, it fails). */
+  readonly report: (what: string, error: unknown) => void;
 }
 
 export interface FleetWide {
@@ -87,17 +102,58 @@ const field = (value: unknown, key: string): unknown =>
 
 const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 
+/** What a device's table rows say, parsed once per version of them. */
+interface Stored {
+  readonly id: string;
+  readonly version: string;
+  readonly name: string;
+  readonly kind: string;
+  readonly tags: readonly string[];
+  readonly firmware: string | null;
+  readonly state: string;
+  readonly stateEnteredAt: number;
+  readonly savedAt: number | null;
+}
+
+function storedOf(d: FleetDeviceRead): Stored {
+  const stored = parse(d.snapshot);
+  const value = field(field(stored, 'machine'), 'value');
+  const entered = field(stored, 'stateEnteredAt');
+  const tags = parse(d.tags);
+  return {
+    id: d.id,
+    version: d.version,
+    name: d.name,
+    kind: d.kind,
+    tags: Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [],
+    firmware: text(field(parse(d.status), 'firmware')),
+    state: value === undefined ? '' : formatStateValue(value),
+    stateEnteredAt: typeof entered === 'number' ? entered : (d.savedAt ?? 0),
+    savedAt: d.savedAt,
+  };
+}
+
 export function createFleetWide(options: FleetWideOptions): FleetWide {
-  const { db, shardCount, now, conventionOf } = options;
+  const { db, shardCount, now, conventionOf, report } = options;
   const refreshMs = options.refreshMs ?? FLEET_WIDE_REFRESH_MS;
+  const maxWaitMs = options.maxWaitMs ?? FLEET_WIDE_MAX_WAIT_MS;
+  const devices = new Map<string, Stored>();
+  /** The ids of `devices`, ordered; undefined when the set of ids changed. */
+  let order: string[] | undefined;
   const links = new Map<string, Link>();
   const healths = new Map<string, Health>();
-  let lastSeq = 0;
+  /**
+   * The highest event seq seen by each of the last reads, newest last. Each read asks for the
+   * events after the oldest: a seq is taken at insert, so a transaction that was in flight during
+   * one read may commit a lower seq than one already read; it is read the next time, or the one
+   * after (a write that takes longer than two refresh periods to commit is read at the device's
+   * next event).
+   */
+  const seqs = [0, 0];
   let kept: { readonly rows: readonly DeviceRow[]; readonly readAt: number } | undefined;
   let reading: Promise<readonly DeviceRow[]> | undefined;
 
   const apply = (e: PresenceEvent) => {
-    if (e.seq > lastSeq) lastSeq = e.seq;
     const data = parse(e.data);
     if (e.topic === 'link') {
       const old = links.get(e.deviceId);
@@ -123,25 +179,22 @@ export function createFleetWide(options: FleetWideOptions): FleetWide {
     });
   };
 
-  const rowOf = (d: FleetDeviceRead, owners: ReadonlyMap<number, ShardOwner>, readAt: number): DeviceRow => {
+  const rowOf = (d: Stored, owners: ReadonlyMap<number, ShardOwner>, readAt: number): DeviceRow => {
     const lease = owners.get(shardOf(d.id, shardCount));
-    const stored = parse(d.snapshot);
-    const value = field(field(stored, 'machine'), 'value');
-    const entered = field(stored, 'stateEnteredAt');
     const health = healths.get(d.id);
+    // A failure from before the owner claimed the shard is gone: the new owner restored the device.
     const failure = health?.failure && lease && health.at >= lease.acquiredAt ? health.failure : null;
-    const tags = parse(d.tags);
     const convention = conventionOf(d.kind);
     return {
       id: d.id,
       name: d.name,
       kind: d.kind,
-      tags: Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [],
+      tags: d.tags,
       health: failure ? 'failed' : lease ? 'running' : 'stopped',
-      state: value === undefined ? '' : formatStateValue(value),
-      stateEnteredAt: typeof entered === 'number' ? entered : (d.savedAt ?? 0),
+      state: d.state,
+      stateEnteredAt: d.stateEnteredAt,
       link: links.get(d.id)?.link ?? NO_LINK,
-      firmware: text(field(parse(d.status), 'firmware')),
+      firmware: d.firmware,
       lastSeen: null,
       restarts: 0,
       drift: 0,
@@ -152,32 +205,81 @@ export function createFleetWide(options: FleetWideOptions): FleetWide {
     };
   };
 
+  /** Reads again the devices whose rows changed since the last read (all of them the first time). */
+  async function readDevices(): Promise<void> {
+    if (devices.size === 0) {
+      for (const d of await readFleetDevices(db)) devices.set(d.id, storedOf(d));
+      order = undefined;
+      return;
+    }
+    const versions = await readFleetVersions(db);
+    const changed: string[] = [];
+    const present = new Set<string>();
+    for (const v of versions) {
+      present.add(v.id);
+      if (devices.get(v.id)?.version !== v.version) changed.push(v.id);
+    }
+    for (const id of devices.keys())
+      if (!present.has(id)) {
+        devices.delete(id);
+        order = undefined;
+      }
+    for (let i = 0; i < changed.length; i += CHANGED_PER_READ)
+      for (const d of await readFleetDevices(db, changed.slice(i, i + CHANGED_PER_READ))) {
+        if (!devices.has(d.id)) order = undefined;
+        devices.set(d.id, storedOf(d));
+      }
+  }
+
   async function read(): Promise<readonly DeviceRow[]> {
-    // One connection at a time: the store's pool also carries its writes.
-    const devices = await readFleetDevices(db);
+    // One query at a time, on one connection: the store's pool also carries its writes.
+    await readDevices();
     const owners = await readShardOwners(db);
-    for (const e of await readPresence(db, Math.max(0, lastSeq - SEQ_MARGIN))) apply(e);
-    const readAt = now();
-    const ids = new Set<string>();
-    const rows = devices.map((d) => {
-      ids.add(d.id);
-      return rowOf(d, owners, readAt);
-    });
+    let last = seqs.at(-1)!;
+    for (const e of await readPresence(db, seqs[0]!)) {
+      apply(e);
+      if (e.seq > last) last = e.seq;
+    }
+    seqs.shift();
+    seqs.push(last);
     // Events of devices no longer in the table are forgotten: memory follows the fleet.
-    for (const id of links.keys()) if (!ids.has(id)) links.delete(id);
-    for (const id of healths.keys()) if (!ids.has(id)) healths.delete(id);
-    rows.sort((a, b) => byId(a.id, b.id));
+    for (const id of links.keys()) if (!devices.has(id)) links.delete(id);
+    for (const id of healths.keys()) if (!devices.has(id)) healths.delete(id);
+    order ??= [...devices.keys()].sort(byId);
+    const readAt = now();
+    const rows = order.map((id) => rowOf(devices.get(id)!, owners, readAt));
     kept = { rows, readAt };
     return rows;
   }
 
   return {
     rows() {
-      if (kept && now() - kept.readAt < refreshMs) return Promise.resolve(kept.rows);
-      reading ??= read().finally(() => {
-        reading = undefined;
+      const before = kept;
+      if (before && now() - before.readAt < refreshMs) return Promise.resolve(before.rows);
+      reading ??= read()
+        .catch((error: unknown) => {
+          // Reported once here when calls answer the rows before; without any, each call fails.
+          if (kept) report('reading the fleet from the shared database failed', error);
+          throw error;
+        })
+        .finally(() => {
+          reading = undefined;
+        });
+      if (!before) return reading;
+      const current = reading;
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(before.rows), maxWaitMs);
+        current.then(
+          (rows) => {
+            clearTimeout(timer);
+            resolve(rows);
+          },
+          () => {
+            clearTimeout(timer);
+            resolve(before.rows);
+          },
+        );
       });
-      return reading;
     },
   };
 }
@@ -191,6 +293,7 @@ export function fleetWideOf(app: App, refreshMs?: number): FleetWide | undefined
     shardCount: cluster.keeper.shardCount,
     now: () => app.runtime.clock.wallNow(),
     conventionOf: (kind) => app.fleet.kinds.get(kind)?.convention,
+    report: (what, error) => app.runtime.report(`api: ${what}`, error),
     ...(refreshMs !== undefined ? { refreshMs } : {}),
   });
 }
