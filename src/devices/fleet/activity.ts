@@ -5,41 +5,63 @@
  * Telemetry of one turn goes to the store as one append (issue 16): a link hands over a socket
  * read's messages one by one, each in its own tick, and the microtask queue runs only after them,
  * so the points of a whole read are appended together at the turn's end. Each caller still gets
- * its own promise and its own count (`perPoint`); nothing else is made per message.
+ * its own promise and its own count (`perPoint`): a `then` on the turn's one promise, nothing
+ * else is made per message but its points.
  */
 
-import type { TelemetryAppendSummary, TelemetryPoint } from '../../store/store.js';
+import type { StoreResult, TelemetryAppendSummary, TelemetryPoint } from '../../store/store.js';
 import type { FleetContext } from './context.js';
 import { fail } from './context.js';
 import { pushLiveness } from './link-sync.js';
 import type { Fleet, FleetActivity, FleetResult } from './types.js';
 
-type Settle = (result: FleetResult<number>) => void;
-type Reject = (error: unknown) => void;
+type Appended = StoreResult<TelemetryAppendSummary, 'overloaded'>;
 
-/** The telemetry of one turn, waiting for the microtask that appends it. */
-interface Turn {
-  readonly points: TelemetryPoint[];
+/**
+ * The telemetry of one turn, waiting for the microtask that appends it. Each caller's promise is
+ * `appended.then(answer)`: the reactions of one promise run in the order they were added, so
+ * `answer`, one function for the whole turn, meets the callers in order and gives each its count.
+ */
+class Turn {
+  readonly points: TelemetryPoint[] = [];
   /** Per caller, in order: how many of `points` are its own. */
-  readonly counts: number[];
-  readonly settles: Settle[];
-  readonly rejects: Reject[];
+  readonly counts: number[] = [];
+  /** Settles with the store's answer for the whole turn. */
+  readonly appended: Promise<Appended>;
+  settle!: (appended: Appended | PromiseLike<Appended>) => void;
+  fail!: (error: unknown) => void;
+  /** The next caller `answer` meets, and where its points start. */
+  private caller = 0;
+  private at = 0;
+  private refused: FleetResult<number> | undefined;
+
+  constructor() {
+    this.appended = new Promise<Appended>((settle, reject) => {
+      this.settle = settle;
+      this.fail = reject;
+    });
+  }
+
+  readonly answer = (r: Appended): FleetResult<number> => {
+    const count = this.counts[this.caller++]!;
+    const at = this.at;
+    this.at += count;
+    // The store's own code (`overloaded`: its write buffer is full), so whoever counts the loss
+    // names its cause; the fleet being stopped is not it (issue 12 §0).
+    if (!r.ok) return (this.refused ??= fail(r.error.code, r.error.message));
+    // Its points, less those the store skipped (`perPoint`).
+    const skipped = r.value.skipped;
+    let written = count;
+    if (skipped !== undefined) for (let k = at; k < at + count; k++) if (skipped[k] !== 0) written--;
+    return okCount(written);
+  };
 }
 
-const newTurn = (): Turn => ({ points: [], counts: [], settles: [], rejects: [] });
 const PER_POINT = { perPoint: true } as const;
 
 /** `{ ok: true, value: n }` for the usual small n, made once (frozen: shared by every caller). */
 const OK_COUNTS = Array.from({ length: 65 }, (_, n) => Object.freeze({ ok: true as const, value: n }));
 const okCount = (n: number): FleetResult<number> => OK_COUNTS[n] ?? { ok: true, value: n };
-
-// A promise's resolving functions, taken by one executor shared by every call (no closure each).
-let takenSettle: Settle | undefined;
-let takenReject: Reject | undefined;
-const take = (settle: Settle, reject: Reject): void => {
-  takenSettle = settle;
-  takenReject = reject;
-};
 
 export type Activity = Pick<Fleet, 'observe' | 'ingestTelemetry' | 'touch'>;
 
@@ -50,26 +72,11 @@ export function createActivity(ctx: FleetContext): Activity {
   const appendTurn = (): void => {
     const t = turn!;
     turn = undefined;
-    let appended: ReturnType<typeof ctx.store.appendTelemetry>;
     try {
-      appended = ctx.store.appendTelemetry(t.points, PER_POINT);
+      t.settle(ctx.store.appendTelemetry(t.points, PER_POINT));
     } catch (error) {
-      for (const reject of t.rejects) reject(error);
-      return;
+      t.fail(error);
     }
-    appended.then(
-      (r) => {
-        // The store's own code (`overloaded`: its write buffer is full), so whoever counts the
-        // loss names its cause; the fleet being stopped is not it (issue 12 §0).
-        if (!r.ok) {
-          const refused = fail(r.error.code, r.error.message);
-          for (const settle of t.settles) settle(refused);
-        } else settleEach(t, r.value);
-      },
-      (error: unknown) => {
-        for (const reject of t.rejects) reject(error);
-      },
-    );
   };
 
   const observers = new Set<(activity: FleetActivity) => void>();
@@ -101,7 +108,7 @@ export function createActivity(ctx: FleetContext): Activity {
       }
       if (observers.size > 0) emit({ type: 'telemetry', deviceId: id, at: receivedAt, values, deviceTs });
       if (turn === undefined) {
-        turn = newTurn();
+        turn = new Turn();
         queueMicrotask(appendTurn);
       }
       const points = turn.points;
@@ -121,11 +128,8 @@ export function createActivity(ctx: FleetContext): Activity {
                 }
               : { deviceId: id, metric, deviceTs, receivedAt, value: values[metric]! },
           );
-      const written = new Promise<FleetResult<number>>(take);
       turn.counts.push(points.length - before);
-      turn.settles.push(takenSettle!);
-      turn.rejects.push(takenReject!);
-      return written;
+      return turn.appended.then(turn.answer);
     },
 
     touch(id) {
@@ -136,17 +140,4 @@ export function createActivity(ctx: FleetContext): Activity {
       return { ok: true, value: undefined };
     },
   };
-}
-
-/** Each caller's own count: all of its points, less those the store skipped (`perPoint`). */
-function settleEach(t: Turn, summary: TelemetryAppendSummary): void {
-  const skipped = summary.skipped;
-  let at = 0;
-  for (let i = 0; i < t.counts.length; i++) {
-    const count = t.counts[i]!;
-    let written = count;
-    if (skipped !== undefined) for (let k = at; k < at + count; k++) if (skipped[k] !== 0) written--;
-    at += count;
-    t.settles[i]!(okCount(written));
-  }
 }
