@@ -48,7 +48,10 @@ class Turn {
     this.at += count;
     // The store's own code (`overloaded`: its write buffer is full), so whoever counts the loss
     // names its cause; the fleet being stopped is not it (issue 12 §0).
-    if (!r.ok) return (this.refused ??= fail(r.error.code, r.error.message));
+    if (!r.ok) {
+      this.refused ??= fail(r.error.code, r.error.message);
+      return this.refused;
+    }
     // Its points, less those the store skipped (`perPoint`).
     const skipped = r.value.skipped;
     let written = count;
