@@ -97,7 +97,10 @@ async function seriesOf(
       const key = seriesKey(p.deviceId, p.metric);
       id = seriesIds.get(key) ?? UNKNOWN;
       byMetric.set(p.metric, id);
-      if (id === UNKNOWN) (missing ??= new Map()).set(key, [p.deviceId, p.metric]);
+      if (id === UNKNOWN) {
+        missing ??= new Map();
+        missing.set(key, [p.deviceId, p.metric]);
+      }
     }
     ids[i] = id;
   }
