@@ -74,19 +74,17 @@ interface Job {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-export function bulkAdoptHandlers(
-  app: App,
-  sources: BulkAdoptSources,
-): Pick<Handlers, 'adoptBulk' | 'adoptBulkStatus' | 'adoptBulkCancel'> {
-  const now = () => app.runtime.clock.wallNow();
-  let job: Job | undefined;
-  let stopping = false;
-  void app.whenStopped().then(() => {
-    stopping = true;
-    if (job && job.view.state === 'running') job.cancelBy ??= 'host stopping';
-  });
+/** What a job's steps need of the host. */
+interface BulkContext {
+  readonly app: App;
+  readonly sources: BulkAdoptSources;
+  readonly now: () => number;
+  /** The app is stopping: nothing more is written. */
+  readonly stopping: () => boolean;
+}
 
-  const snapshot = (j: Job): AdoptBulkView => ({
+function snapshot(j: Job): AdoptBulkView {
+  return {
     ...j.view,
     failures: [...j.failures].map(([code, f]) => ({
       code,
@@ -94,88 +92,174 @@ export function bulkAdoptHandlers(
       message: f.message,
       ids: [...f.ids],
     })),
-  });
-
-  const logJob = async (data: JsonObject): Promise<void> => {
-    try {
-      await app.store.appendEvents([{ at: now(), kind: ADOPT_BULK_EVENT, data }], { durability: 'full' });
-    } catch (error) {
-      app.runtime.report('adoptBulk: could not log the job', error);
-    }
   };
+}
 
-  /** One device through the single adopt; its outcome counted, its audit returned when adopted. */
-  const adoptOne = async (j: Job, id: string): Promise<{ id: string; kind: string | null } | undefined> => {
-    let r: AdoptOutcome;
-    try {
-      r = await sources.adopt(id);
-    } catch (error) {
-      if (!(error instanceof ApiFailure)) app.runtime.report(`adoptBulk: adopting '${id}' failed`, error);
-      const code = error instanceof ApiFailure ? error.code : 'internal';
-      r = { ok: false, error: { code, message: (error as Error).message } };
-    }
-    const v = j.view;
-    v.done++;
-    if (r.ok) {
-      v.adopted++;
-      return { id, kind: app.fleet.device(id)?.kind ?? null };
-    }
-    if (r.error.code === 'notFound') {
-      v.skipped++;
-      return undefined;
-    }
-    v.failed++;
-    const f = j.failures.get(r.error.code) ?? { count: 0, message: r.error.message, ids: [] };
-    f.count++;
-    if (f.ids.length < FAILED_IDS_KEPT) f.ids.push(id);
-    j.failures.set(r.error.code, f);
-    // The fleet refuses everything once it stops: the rest would only fail the same way.
-    if (r.error.code === 'stopped') j.cancelBy ??= 'host stopping';
+async function logJob(ctx: BulkContext, data: JsonObject): Promise<void> {
+  try {
+    await ctx.app.store.appendEvents([{ at: ctx.now(), kind: ADOPT_BULK_EVENT, data }], {
+      durability: 'full',
+    });
+  } catch (error) {
+    ctx.app.runtime.report('adoptBulk: could not log the job', error);
+  }
+}
+
+/** One device through the single adopt; its outcome counted, its audit returned when adopted. */
+async function adoptOne(
+  ctx: BulkContext,
+  j: Job,
+  id: string,
+): Promise<{ id: string; kind: string | null } | undefined> {
+  let r: AdoptOutcome;
+  try {
+    r = await ctx.sources.adopt(id);
+  } catch (error) {
+    if (!(error instanceof ApiFailure)) ctx.app.runtime.report(`adoptBulk: adopting '${id}' failed`, error);
+    const code = error instanceof ApiFailure ? error.code : 'internal';
+    r = { ok: false, error: { code, message: (error as Error).message } };
+  }
+  const v = j.view;
+  v.done++;
+  if (r.ok) {
+    v.adopted++;
+    return { id, kind: ctx.app.fleet.device(id)?.kind ?? null };
+  }
+  if (r.error.code === 'notFound') {
+    v.skipped++;
     return undefined;
-  };
+  }
+  v.failed++;
+  const f = j.failures.get(r.error.code) ?? { count: 0, message: r.error.message, ids: [] };
+  f.count++;
+  if (f.ids.length < FAILED_IDS_KEPT) f.ids.push(id);
+  j.failures.set(r.error.code, f);
+  // The fleet refuses everything once it stops: the rest would only fail the same way.
+  if (r.error.code === 'stopped') j.cancelBy ??= 'host stopping';
+  return undefined;
+}
 
-  const run = async (j: Job, ids: readonly string[]): Promise<void> => {
-    const actor = j.view.startedBy;
-    for (let i = 0; i < ids.length && j.cancelBy === undefined; i += BATCH_SIZE) {
-      const adopted = await Promise.all(ids.slice(i, i + BATCH_SIZE).map((id) => adoptOne(j, id)));
-      const audits = adopted.flatMap((a) =>
-        a
-          ? [
-              {
-                at: now(),
-                deviceId: a.id,
-                kind: DEVICE_AUDIT_EVENT,
-                data: { action: 'adopt', actor, kind: a.kind, job: j.view.id },
-              },
-            ]
-          : [],
-      );
-      if (audits.length > 0 && !stopping)
-        await app.store.appendEvents(audits, { durability: 'full' }).catch((error: unknown) => {
-          app.runtime.report('adoptBulk: could not audit adopted devices', error);
-        });
-      // A turn of the event loop: the links' messages and the API's calls go between batches.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-    const v = j.view;
-    const cancelledBy = j.cancelBy ?? null;
-    const state = cancelledBy === null ? 'finished' : 'cancelled';
-    const finishedAt = now();
-    // Logged before the job says it ended: whoever sees it ended finds its end in the event log.
-    if (!stopping)
-      await logJob({
-        action: state,
-        job: v.id,
-        actor: cancelledBy ?? actor,
-        total: v.total,
-        adopted: v.adopted,
-        failed: v.failed,
-        skipped: v.skipped,
+/** The job's batches, each adopted device audited with who started it; then its end logged. */
+async function runJob(ctx: BulkContext, j: Job, ids: readonly string[]): Promise<void> {
+  const actor = j.view.startedBy;
+  for (let i = 0; i < ids.length && j.cancelBy === undefined; i += BATCH_SIZE) {
+    const adopted = await Promise.all(ids.slice(i, i + BATCH_SIZE).map((id) => adoptOne(ctx, j, id)));
+    const audits = adopted.flatMap((a) =>
+      a
+        ? [
+            {
+              at: ctx.now(),
+              deviceId: a.id,
+              kind: DEVICE_AUDIT_EVENT,
+              data: { action: 'adopt', actor, kind: a.kind, job: j.view.id },
+            },
+          ]
+        : [],
+    );
+    if (audits.length > 0 && !ctx.stopping())
+      await ctx.app.store.appendEvents(audits, { durability: 'full' }).catch((error: unknown) => {
+        ctx.app.runtime.report('adoptBulk: could not audit adopted devices', error);
       });
-    v.cancelledBy = cancelledBy;
-    v.finishedAt = finishedAt;
-    v.state = state;
+    // A turn of the event loop: the links' messages and the API's calls go between batches.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  const v = j.view;
+  const cancelledBy = j.cancelBy ?? null;
+  const state = cancelledBy === null ? 'finished' : 'cancelled';
+  const finishedAt = ctx.now();
+  // Logged before the job says it ended: whoever sees it ended finds its end in the event log.
+  if (!ctx.stopping())
+    await logJob(ctx, {
+      action: state,
+      job: v.id,
+      actor: cancelledBy ?? actor,
+      total: v.total,
+      adopted: v.adopted,
+      failed: v.failed,
+      skipped: v.skipped,
+    });
+  v.cancelledBy = cancelledBy;
+  v.finishedAt = finishedAt;
+  v.state = state;
+}
+
+/** A new job's view: what was asked, nothing done yet. */
+function newJobView(
+  a: ParsedArgsOf<'adoptBulk'>,
+  ids: readonly string[],
+  startedBy: string,
+  startedAt: number,
+): Mutable<AdoptBulkView> {
+  return {
+    id: `adopt-${startedAt}`,
+    state: 'running',
+    selection: a.ids
+      ? { ids: ids.length }
+      : {
+          text: a.filter!.text,
+          ...(a.filter!.kind !== undefined ? { kind: a.filter!.kind } : {}),
+          ...(a.filter!.convention !== undefined ? { convention: a.filter!.convention } : {}),
+          except: a.filter!.except.length,
+        },
+    total: ids.length,
+    done: 0,
+    adopted: 0,
+    failed: 0,
+    skipped: 0,
+    failures: [],
+    startedBy,
+    startedAt,
+    finishedAt: null,
+    cancelledBy: null,
   };
+}
+
+/**
+ * Starts a job: it is there (and busy) at once, runs once its start is in the log (a cancel asked
+ * meanwhile waits for that too), and a failure of its own ends it cancelled with the error.
+ */
+async function startJob(
+  ctx: BulkContext,
+  view: Mutable<AdoptBulkView>,
+  ids: readonly string[],
+  set: (j: Job) => void,
+): Promise<Job> {
+  let logged!: () => void;
+  const started = new Promise<void>((resolve) => {
+    logged = resolve;
+  });
+  const j: Job = { view, failures: new Map(), cancelBy: undefined, ended: started };
+  j.ended = started
+    .then(() => runJob(ctx, j, ids))
+    .catch((error: unknown) => {
+      ctx.app.runtime.report('adoptBulk: the job failed', error);
+      view.state = 'cancelled';
+      view.cancelledBy = `error: ${(error as Error).message}`;
+      view.finishedAt = ctx.now();
+    });
+  set(j);
+  await logJob(ctx, {
+    action: 'started',
+    job: view.id,
+    actor: view.startedBy,
+    total: view.total,
+    selection: view.selection as JsonObject,
+  });
+  logged();
+  return j;
+}
+
+export function bulkAdoptHandlers(
+  app: App,
+  sources: BulkAdoptSources,
+): Pick<Handlers, 'adoptBulk' | 'adoptBulkStatus' | 'adoptBulkCancel'> {
+  let job: Job | undefined;
+  let stopping = false;
+  const ctx: BulkContext = { app, sources, now: () => app.runtime.clock.wallNow(), stopping: () => stopping };
+  void app.whenStopped().then(() => {
+    stopping = true;
+    if (job && job.view.state === 'running') job.cancelBy ??= 'host stopping';
+  });
 
   return {
     adoptBulk: async (a, context) => {
@@ -191,54 +275,12 @@ export function bulkAdoptHandlers(
       const ids = a.ids ? [...new Set(a.ids)] : selectDiscovered(sources.list(), a.filter!);
       if (ids.length === 0)
         throw new ApiFailure('notFound', 'no adoptable discovered device matches the filter');
-      const startedAt = now();
-      const view: Mutable<AdoptBulkView> = {
-        id: `adopt-${startedAt}`,
-        state: 'running',
-        selection: a.ids
-          ? { ids: ids.length }
-          : {
-              text: a.filter!.text,
-              ...(a.filter!.kind !== undefined ? { kind: a.filter!.kind } : {}),
-              ...(a.filter!.convention !== undefined ? { convention: a.filter!.convention } : {}),
-              except: a.filter!.except.length,
-            },
-        total: ids.length,
-        done: 0,
-        adopted: 0,
-        failed: 0,
-        skipped: 0,
-        failures: [],
-        startedBy: context.actor ?? DEFAULT_ACTOR,
-        startedAt,
-        finishedAt: null,
-        cancelledBy: null,
-      };
-      // The job is there (and busy) from now; it runs once its start is in the log, and a cancel
-      // asked meanwhile waits for that too.
-      let logged!: () => void;
-      const started = new Promise<void>((resolve) => {
-        logged = resolve;
-      });
-      const j: Job = { view, failures: new Map(), cancelBy: undefined, ended: started };
-      j.ended = started
-        .then(() => run(j, ids))
-        .catch((error: unknown) => {
-          app.runtime.report('adoptBulk: the job failed', error);
-          view.state = 'cancelled';
-          view.cancelledBy = `error: ${(error as Error).message}`;
-          view.finishedAt = now();
-        });
-      job = j;
-      await logJob({
-        action: 'started',
-        job: view.id,
-        actor: view.startedBy,
-        total: view.total,
-        selection: view.selection as JsonObject,
-      });
-      logged();
-      return snapshot(j);
+      const view = newJobView(a, ids, context.actor ?? DEFAULT_ACTOR, ctx.now());
+      return snapshot(
+        await startJob(ctx, view, ids, (j) => {
+          job = j;
+        }),
+      );
     },
 
     adoptBulkStatus: async () => (job ? snapshot(job) : null),
