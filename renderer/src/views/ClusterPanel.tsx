@@ -294,10 +294,20 @@ const SHARE_POLL_MS = 5_000;
 
 /**
  * Above the fleet table of a cluster instance: which part of the fleet this instance supervises
- * (its shards' devices), so a table with a third of the devices reads as such. Nothing for a
- * single instance.
+ * (its shards' devices), and that the table lists the others too, with their owner, read from the
+ * shared database rather than pushed. Nothing for a single instance.
  */
-export function ClusterShareNote({ onOpenSystem }: { readonly onOpenSystem?: () => void }) {
+export function ClusterShareNote({
+  onOpenSystem,
+  remoteRows,
+  remoteError,
+}: {
+  readonly onOpenSystem?: () => void;
+  /** Rows of other instances' devices the table shows. */
+  readonly remoteRows?: number;
+  /** Why the last read of them failed (they stay as last read). */
+  readonly remoteError?: string | null;
+}) {
   const client = useClient();
   const [info, setInfo] = useState<ClusterInfo | null>(null);
   usePolling(
@@ -321,10 +331,23 @@ export function ClusterShareNote({ onOpenSystem }: { readonly onOpenSystem?: () 
         <strong data-testid="cluster-share-here">{info.devices.toLocaleString('en-US')}</strong> of the
         fleet&apos;s{' '}
         <strong data-testid="cluster-share-fleet">{info.fleetDevices.toLocaleString('en-US')}</strong>{' '}
-        devices: those of the shards it leases.{' '}
+        devices: those of the shards it leases, live.{' '}
         {others > 0
           ? `The others run on ${others} other instance${others === 1 ? '' : 's'}; actions on them are carried out by their owner.`
-          : null}
+          : null}{' '}
+        {remoteRows !== undefined && remoteRows > 0 ? (
+          <span data-testid="cluster-share-remote">
+            The table lists them too ({remoteRows.toLocaleString('en-US')}, marked with their instance): not
+            pushed live but read from the shared database every few seconds, each with its state as its owner
+            last saved it (at every change) and how long ago it was read.
+          </span>
+        ) : null}
+        {remoteError ? (
+          <span className="tone-text-err" data-testid="cluster-share-remote-error">
+            {' '}
+            Reading the other instances&apos; devices failed ({remoteError}); their rows are as last read.
+          </span>
+        ) : null}
       </span>
       {onOpenSystem ? (
         <button type="button" className="link" onClick={onOpenSystem}>

@@ -9,7 +9,7 @@
  */
 import type { CSSProperties, MouseEvent } from 'react';
 import { memo } from 'react';
-import type { DeviceRow, FirmwareJobView } from '../../../src/host/contract.js';
+import type { DeviceRow, FirmwareJobView, RemoteRowInfo } from '../../../src/host/contract.js';
 import { LinkBadge, StateBadge } from '../components/StateBadge.js';
 import { markText, markTitle } from '../lib/firmware-jobs.js';
 import type { FleetColumn } from '../lib/fleet-columns.js';
@@ -109,6 +109,7 @@ function OwnCell({
       return (
         <span role="gridcell" className="cell mono" title={row.id}>
           <span>{row.id}</span>
+          {row.remote ? <OwnerChip row={row} remote={row.remote} now={now} /> : null}
         </span>
       );
     case 'name':
@@ -130,6 +131,16 @@ function OwnCell({
       return (
         <span role="gridcell" className="cell">
           <StateBadge state={row.state} health={row.health} />
+          {row.remote ? (
+            <span
+              className="remote-age muted"
+              title={rowAgeTitle(row.remote, now)}
+              data-testid="remote-age"
+              data-read-at={row.remote.readAt}
+            >
+              read {formatAgo(row.remote.readAt, now)}
+            </span>
+          ) : null}
           {update ? (
             <span
               className={`badge small fw-mark tone-${update.step === 'rollingBack' ? 'warn' : 'info'}`}
@@ -155,6 +166,37 @@ function OwnCell({
           {row.firmware ? <span>{row.firmware}</span> : <span className="muted">—</span>}
         </span>
       );
+    case 'lastSeen':
+    case 'drift':
+    case 'restarts':
+      // What only the owner knows: not in the shared database.
+      if (row.remote)
+        return (
+          <span
+            role="gridcell"
+            className="cell num muted"
+            title={`Known to ${row.remote.owner ?? 'its owner'} only: open the device to ask it`}
+          >
+            —
+          </span>
+        );
+      return <OwnerOnlyCell row={row} column={column} now={now} />;
+    default:
+      return <span role="gridcell" className="cell" />;
+  }
+}
+
+/** Last seen, drift and restarts: what the instance running the device knows. */
+function OwnerOnlyCell({
+  row,
+  column,
+  now,
+}: {
+  readonly row: DeviceRow;
+  readonly column: FleetColumn;
+  readonly now: number;
+}) {
+  switch (column.key) {
     case 'lastSeen':
       return (
         <span
@@ -182,6 +224,37 @@ function OwnCell({
   }
 }
 
+/** Who supervises a remote row's device: another instance, or none while its shard has no owner. */
+function OwnerChip({
+  row,
+  remote,
+  now,
+}: {
+  readonly row: DeviceRow;
+  readonly remote: RemoteRowInfo;
+  readonly now: number;
+}) {
+  return (
+    <span
+      className={`owner-chip${remote.owner === null ? ' none' : ''}`}
+      title={`${row.id} runs on ${remote.owner === null ? 'no instance now (its shard is between owners)' : `instance ${remote.owner}`}. ${rowAgeTitle(remote, now)}`}
+      data-testid="owner-chip"
+      data-owner={remote.owner ?? ''}
+    >
+      {remote.owner ?? 'no owner'}
+    </span>
+  );
+}
+
+/** How old a remote row is, in words: when it was read, and when its owner last saved its state. */
+function rowAgeTitle(remote: RemoteRowInfo, now: number): string {
+  const saved =
+    remote.savedAt === null
+      ? 'its owner has not saved its state yet'
+      : `its owner saves its state at every change, last ${formatAgo(remote.savedAt, now)} (${formatDateTime(remote.savedAt)})`;
+  return `Read from the shared database ${formatAgo(remote.readAt, now)}; ${saved}. Not pushed live: the table reads it again every few seconds.`;
+}
+
 function MetricCell({
   row,
   column,
@@ -201,7 +274,11 @@ function MetricCell({
       <span
         role="gridcell"
         className="cell num muted"
-        title={`no ${metric} heard from ${row.id} since the host started`}
+        title={
+          row.remote
+            ? `${row.id} runs on ${row.remote.owner ?? 'another instance'}: its readings are charted in its detail, not followed here`
+            : `no ${metric} heard from ${row.id} since the host started`
+        }
         data-testid="metric-cell"
         data-metric={metric}
       >

@@ -11,6 +11,10 @@
  * selected or first shown devices (FleetChartPanel). Columns and saved filters live in this
  * browser's localStorage.
  *
+ * In a cluster the table lists the whole fleet: this instance's devices live, the other
+ * instances' polled every 5 s (store/remote-rows.ts), each with its owner and the age of its row;
+ * actions and a device's detail on them are carried out by their owner.
+ *
  * Keyboard: ↑/↓/PgUp/PgDn/Home/End move, Space selects, Enter opens, `/` jumps to the filter.
  *
  * @example
@@ -34,9 +38,11 @@ import type { FleetColumnPrefs } from '../lib/fleet-columns.js';
 import { columnPrefs, gridMinWidth, gridTemplate, visibleColumns } from '../lib/fleet-columns.js';
 import type { FleetFilter, SortKey } from '../lib/fleet-sort.js';
 import { matches, metricOfSortKey, naturalKey, sortDevices } from '../lib/fleet-sort.js';
+import { mergeRows } from '../lib/fleet-wide.js';
 import { useCall, useNow, useVirtualRows } from '../lib/hooks.js';
 import { useStoredValue } from '../lib/stored-value.js';
 import { useLatestValues } from '../store/latest-values.js';
+import { useRemoteRows } from '../store/remote-rows.js';
 import { useClient, useLive } from '../store/use-live.js';
 import { ClusterShareNote } from './ClusterPanel.js';
 import { AddDeviceButton } from './DeviceAdmin.js';
@@ -91,8 +97,14 @@ export function FleetView({
   readonly onOpenDiscovered: () => void;
 }) {
   const ready = useLive((s) => s.ready);
-  const version = useLive((s) => s.devicesVersion);
-  const devices = useLive((s) => s.devices);
+  const ownVersion = useLive((s) => s.devicesVersion);
+  const own = useLive((s) => s.devices);
+  // In a cluster, the other instances' devices, polled (the push stream carries only this
+  // instance's): one map over both, pushed rows first (lib/fleet-wide.ts).
+  const remote = useRemoteRows();
+  const version = ownVersion + remote.version;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the live map is mutated in place; its version says when
+  const devices = useMemo(() => mergeRows(own, remote.rows), [own, ownVersion, remote.rows]);
   const client = useClient();
   const now = useNow(1_000);
   const kinds = useCall((c) => c.call('kinds', {}), []);
@@ -300,7 +312,7 @@ export function FleetView({
 
   return (
     <div className="view fleet">
-      <ClusterShareNote />
+      <ClusterShareNote remoteRows={remote.rows.size} remoteError={remote.error} />
       <div className="toolbar">
         <AddDeviceButton />
         <input
