@@ -49,7 +49,9 @@ describe.skipIf(!existsSync(CHROMIUM))('System view: broker refusals by client',
     await block.getByText('by client').waitFor({ timeout: 10_000 });
     await block.getByText('by client').click();
     const list = page.getByTestId('broker-refused-clients');
+    // The stats reach the page at most once a second: the second refusal may come a push later.
     await list.getByText('spy-on-lan').waitFor({ timeout: 5000 });
+    await list.getByText('demo-m001').waitFor({ timeout: 5000 });
     const text = await list.innerText();
     expect(text).toMatch(/spy-on-lan: 1 connect — noCredentials/);
     expect(text).toMatch(/demo-m001: 1 connect — badCredentials/);
