@@ -110,7 +110,7 @@ export class MqttIngest {
   };
 
   private readonly onWriteFailed = (error: unknown): void => {
-    this.noteLost('error');
+    this.noteLost(rejectionCode(error));
     this.d.runtime.report(`MQTT link ${this.d.name}: a store write failed`, error, this.d.pid);
     this.settled();
   };
@@ -229,6 +229,18 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /** The code of a `{ ok: false, error: { code } }` answer, else undefined. */
+/**
+ * The cause of a rejected store write: the store's own code (a StoreError: `writeFailed`,
+ * `closed`, …), else `error`. Recognised by its name, so the transports need not import the store.
+ */
+export function rejectionCode(error: unknown): string {
+  if (error instanceof Error && error.name === 'StoreError') {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== '') return code;
+  }
+  return 'error';
+}
+
 function failureCode(result: unknown): string | undefined {
   if (typeof result !== 'object' || result === null || (result as { ok?: unknown }).ok !== false)
     return undefined;
