@@ -11,10 +11,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { genericDevice } from '../../src/devices/generic-device.js';
 import { openFirmware } from '../../src/firmware/index.js';
 import type { OpenedFirmware } from '../../src/firmware/open-firmware.js';
-import type { RolloutSnapshot } from '../../src/firmware/rollout.js';
 import { deleteDamagedRollout, readStoredRollouts } from '../../src/firmware/rollout-damage.js';
 import type { JsonObject } from '../../src/lib/json.js';
 import { rawAll, rawRun, tempDir } from '../store/helpers.js';
+import { pausedSnapshot } from './rollout-snapshots.js';
 
 const SAMPLE = join(import.meta.dirname, '../../assets/firmware/sample-1.1.0.bin');
 const cleanups: (() => unknown)[] = [];
@@ -22,24 +22,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function snapshot(id: string, sha256: string, devices: string[]): RolloutSnapshot {
-  return {
-    id,
-    version: '1.1.0',
-    sha256,
-    state: 'paused',
-    reason: 'operator',
-    wave: 0,
-    waveEnds: [devices.length],
-    order: devices,
-    devices: Object.fromEntries(
-      devices.map((d) => [d, { state: 'pending', wave: 0, attempts: 0, step: undefined, error: undefined }]),
-    ),
-    counts: { pending: devices.length, updating: 0, waitingRetry: 0, succeeded: 0, failed: 0, skipped: 0 },
-    createdBy: 'ana',
-    createdAt: 1_700_000_000_000,
-  };
-}
+const snapshot = pausedSnapshot;
 
 async function opened(): Promise<{ fw: OpenedFirmware; file: string; sha: string }> {
   const tmp = tempDir();

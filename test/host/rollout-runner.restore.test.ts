@@ -11,12 +11,12 @@ import { genericDevice } from '../../src/devices/generic-device.js';
 import type { FirmwareUpdates } from '../../src/firmware/firmware-updates.js';
 import { openFirmware } from '../../src/firmware/index.js';
 import type { OpenedFirmware } from '../../src/firmware/open-firmware.js';
-import type { RolloutSnapshot } from '../../src/firmware/rollout.js';
 import { readSavedRollout } from '../../src/firmware/rollout-saved.js';
 import { createRolloutRunner } from '../../src/host/rollout-runner.js';
 import type { JsonObject } from '../../src/lib/json.js';
 import type { Logger } from '../../src/runtime/runtime.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
+import { pausedSnapshot } from '../firmware/rollout-snapshots.js';
 import { rawRun, tempDir } from '../store/helpers.js';
 
 const SAMPLE = join(import.meta.dirname, '../../assets/firmware/sample-1.1.0.bin');
@@ -25,24 +25,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function snapshot(id: string, sha256: string, devices: string[]): RolloutSnapshot {
-  return {
-    id,
-    version: '1.1.0',
-    sha256,
-    state: 'paused',
-    reason: 'operator',
-    wave: 0,
-    waveEnds: [devices.length],
-    order: devices,
-    devices: Object.fromEntries(
-      devices.map((d) => [d, { state: 'pending', wave: 0, attempts: 0, step: undefined, error: undefined }]),
-    ),
-    counts: { pending: devices.length, updating: 0, waitingRetry: 0, succeeded: 0, failed: 0, skipped: 0 },
-    createdBy: 'ana',
-    createdAt: 1_700_000_000_000,
-  };
-}
+const snapshot = pausedSnapshot;
 
 async function save(fw: OpenedFirmware, id: string, sha256: string, body: unknown): Promise<void> {
   await fw.store.saveRollout(
