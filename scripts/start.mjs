@@ -36,7 +36,11 @@ function newestMtime(dir) {
 
 function ensureRenderer() {
   const index = join(root, 'renderer', 'dist', 'index.html');
-  const sources = [join(root, 'renderer', 'src'), join(root, 'src', 'host', 'contract.ts')];
+  const sources = [
+    join(root, 'renderer', 'src'),
+    join(root, 'src', 'host', 'contract.ts'),
+    join(root, 'src', 'host', 'contract'),
+  ];
   const built = existsSync(index) ? statSync(index).mtimeMs : 0;
   const newest = Math.max(
     ...sources
