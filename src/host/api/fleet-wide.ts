@@ -20,13 +20,14 @@
  * `refreshMs` old; past the wait (a loaded database) the call answers the rows of the read before
  * and the next call those of this read. Each row's `remote.readAt` says when it was read.
  *
+ * This file reads; src/host/api/fleet-wide-rows.ts turns what it read into rows.
+ *
  * @example
  * const wide = fleetWideOf(app);                               // undefined alone
  * await devicesPage(app.fleet, row, wide, { scope: 'all', offset: 0, limit: 100 });
  * // { items: [{ id: 'pump-1', …, remote: { owner: 'beta', readAt, savedAt } }, …], total, next }
  */
 import type pg from 'pg';
-import type { FleetDeviceRead, PresenceEvent, ShardOwner } from '../../cluster/fleet-reads.js';
 import {
   readFleetDevices,
   readFleetVersions,
@@ -35,9 +36,10 @@ import {
 } from '../../cluster/fleet-reads.js';
 import { shardOf } from '../../cluster/shard.js';
 import type { DeviceView, Fleet } from '../../devices/fleet.js';
-import { formatStateValue } from '../../runtime/machine-lifecycle.js';
 import type { App } from '../app.js';
-import type { DeviceRow, LinkView, Page, ParsedArgsOf } from '../contract.js';
+import type { DeviceRow, Page, ParsedArgsOf } from '../contract.js';
+import type { Stored } from './fleet-wide-rows.js';
+import { applyPresence, forgetAbsent, newPresence, remoteRowOf, storedOf } from './fleet-wide-rows.js';
 
 /** Rows read from the database are read again when older than this. */
 export const FLEET_WIDE_REFRESH_MS = 2000;
@@ -72,76 +74,67 @@ export interface FleetWide {
   rows(): Promise<readonly DeviceRow[]>;
 }
 
-interface Health {
-  readonly seq: number;
-  readonly at: number;
-  readonly failure: { readonly code: string; readonly message: string } | null;
-}
-
-interface Link {
-  readonly seq: number;
-  readonly link: LinkView;
-}
-
-const NO_LINK: LinkView = { up: false, via: null, since: null, reason: null };
-
 /** By id, as the API has always ordered the fleet (`localeCompare`), without its per-call cost. */
 const byId = new Intl.Collator().compare;
 
-const parse = (text: string | null): unknown => {
-  if (text === null) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-};
-
-const field = (value: unknown, key: string): unknown =>
-  typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
-
-const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
-
-/** What a device's table rows say, parsed once per version of them. */
-interface Stored {
-  readonly id: string;
-  readonly version: string;
-  readonly name: string;
-  readonly kind: string;
-  readonly tags: readonly string[];
-  readonly firmware: string | null;
-  readonly state: string;
-  readonly stateEnteredAt: number;
-  readonly savedAt: number | null;
+/** The device table as last read. */
+interface Mirror {
+  /** Each device's rows, parsed (src/host/api/fleet-wide-rows.ts). */
+  readonly devices: Map<string, Stored>;
+  /** The ids of `devices`, ordered; undefined when the set of ids changed. */
+  order: string[] | undefined;
 }
 
-function storedOf(d: FleetDeviceRead): Stored {
-  const stored = parse(d.snapshot);
-  const value = field(field(stored, 'machine'), 'value');
-  const entered = field(stored, 'stateEnteredAt');
-  const tags = parse(d.tags);
-  return {
-    id: d.id,
-    version: d.version,
-    name: d.name,
-    kind: d.kind,
-    tags: Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [],
-    firmware: text(field(parse(d.status), 'firmware')),
-    state: value === undefined ? '' : formatStateValue(value),
-    stateEnteredAt: typeof entered === 'number' ? entered : (d.savedAt ?? 0),
-    savedAt: d.savedAt,
-  };
+/** Reads again the devices whose rows changed since the last read (all of them the first time). */
+async function readDevices(db: pg.Pool, m: Mirror): Promise<void> {
+  const { devices } = m;
+  if (devices.size === 0) {
+    for (const d of await readFleetDevices(db)) devices.set(d.id, storedOf(d));
+    m.order = undefined;
+    return;
+  }
+  const versions = await readFleetVersions(db);
+  const changed: string[] = [];
+  const present = new Set<string>();
+  for (const v of versions) {
+    present.add(v.id);
+    if (devices.get(v.id)?.version !== v.version) changed.push(v.id);
+  }
+  for (const id of devices.keys())
+    if (!present.has(id)) {
+      devices.delete(id);
+      m.order = undefined;
+    }
+  for (let i = 0; i < changed.length; i += CHANGED_PER_READ)
+    for (const d of await readFleetDevices(db, changed.slice(i, i + CHANGED_PER_READ))) {
+      if (!devices.has(d.id)) m.order = undefined;
+      devices.set(d.id, storedOf(d));
+    }
+}
+
+/** What `reading` answers if it does within `waitMs`; past that, or if it fails, `before`. */
+function within<T>(reading: Promise<T>, waitMs: number, before: T): Promise<T> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(before), waitMs);
+    reading.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(before);
+      },
+    );
+  });
 }
 
 export function createFleetWide(options: FleetWideOptions): FleetWide {
   const { db, shardCount, now, conventionOf, report } = options;
   const refreshMs = options.refreshMs ?? FLEET_WIDE_REFRESH_MS;
   const maxWaitMs = options.maxWaitMs ?? FLEET_WIDE_MAX_WAIT_MS;
-  const devices = new Map<string, Stored>();
-  /** The ids of `devices`, ordered; undefined when the set of ids changed. */
-  let order: string[] | undefined;
-  const links = new Map<string, Link>();
-  const healths = new Map<string, Health>();
+  const mirror: Mirror = { devices: new Map(), order: undefined };
+  const presence = newPresence();
   /**
    * The highest event seq seen by each of the last reads, newest last. Each read asks for the
    * events after the oldest: a seq is taken at insert, so a transaction that was in flight during
@@ -153,101 +146,29 @@ export function createFleetWide(options: FleetWideOptions): FleetWide {
   let kept: { readonly rows: readonly DeviceRow[]; readonly readAt: number } | undefined;
   let reading: Promise<readonly DeviceRow[]> | undefined;
 
-  const apply = (e: PresenceEvent) => {
-    const data = parse(e.data);
-    if (e.topic === 'link') {
-      const old = links.get(e.deviceId);
-      if (old && old.seq >= e.seq) return;
-      const up = e.kind === 'device.online';
-      // A restated offline (the reason changed) keeps when the link went down.
-      const since = !up && field(data, 'restated') === true && old && !old.link.up ? old.link.since : e.at;
-      links.set(e.deviceId, {
-        seq: e.seq,
-        link: { up, via: text(field(data, 'via')), since, reason: up ? null : text(field(data, 'reason')) },
-      });
-      return;
-    }
-    const old = healths.get(e.deviceId);
-    if (old && old.seq >= e.seq) return;
-    healths.set(e.deviceId, {
-      seq: e.seq,
-      at: e.at,
-      failure:
-        e.kind === 'device.failed'
-          ? { code: text(field(data, 'code')) ?? 'failed', message: text(field(data, 'message')) ?? '' }
-          : null,
-    });
-  };
-
-  const rowOf = (d: Stored, owners: ReadonlyMap<number, ShardOwner>, readAt: number): DeviceRow => {
-    const lease = owners.get(shardOf(d.id, shardCount));
-    const health = healths.get(d.id);
-    // A failure from before the owner claimed the shard is gone: the new owner restored the device.
-    const failure = health?.failure && lease && health.at >= lease.acquiredAt ? health.failure : null;
-    const convention = conventionOf(d.kind);
-    return {
-      id: d.id,
-      name: d.name,
-      kind: d.kind,
-      tags: d.tags,
-      health: failure ? 'failed' : lease ? 'running' : 'stopped',
-      state: d.state,
-      stateEnteredAt: d.stateEnteredAt,
-      link: links.get(d.id)?.link ?? NO_LINK,
-      firmware: d.firmware,
-      lastSeen: null,
-      restarts: 0,
-      drift: 0,
-      failure,
-      timers: [],
-      ...(convention !== undefined ? { convention } : {}),
-      remote: { owner: lease?.owner ?? null, readAt, savedAt: d.savedAt },
-    };
-  };
-
-  /** Reads again the devices whose rows changed since the last read (all of them the first time). */
-  async function readDevices(): Promise<void> {
-    if (devices.size === 0) {
-      for (const d of await readFleetDevices(db)) devices.set(d.id, storedOf(d));
-      order = undefined;
-      return;
-    }
-    const versions = await readFleetVersions(db);
-    const changed: string[] = [];
-    const present = new Set<string>();
-    for (const v of versions) {
-      present.add(v.id);
-      if (devices.get(v.id)?.version !== v.version) changed.push(v.id);
-    }
-    for (const id of devices.keys())
-      if (!present.has(id)) {
-        devices.delete(id);
-        order = undefined;
-      }
-    for (let i = 0; i < changed.length; i += CHANGED_PER_READ)
-      for (const d of await readFleetDevices(db, changed.slice(i, i + CHANGED_PER_READ))) {
-        if (!devices.has(d.id)) order = undefined;
-        devices.set(d.id, storedOf(d));
-      }
-  }
-
-  async function read(): Promise<readonly DeviceRow[]> {
-    // One query at a time, on one connection: the store's pool also carries its writes.
-    await readDevices();
-    const owners = await readShardOwners(db);
+  async function readEvents(): Promise<void> {
     let last = seqs.at(-1)!;
     for (const e of await readPresence(db, seqs[0]!)) {
-      apply(e);
+      applyPresence(presence, e);
       if (e.seq > last) last = e.seq;
     }
     seqs.shift();
     seqs.push(last);
-    // Events of devices no longer in the table are forgotten: memory follows the fleet.
-    for (const id of links.keys()) if (!devices.has(id)) links.delete(id);
-    for (const id of healths.keys()) if (!devices.has(id)) healths.delete(id);
-    order ??= [...devices.keys()].sort(byId);
+  }
+
+  async function read(): Promise<readonly DeviceRow[]> {
+    // One query at a time, on one connection: the store's pool also carries its writes.
+    await readDevices(db, mirror);
+    const owners = await readShardOwners(db);
+    await readEvents();
+    const { devices } = mirror;
+    forgetAbsent(presence, devices);
+    mirror.order ??= [...devices.keys()].sort(byId);
     const readAt = now();
-    const rows = order.map((id) => rowOf(devices.get(id)!, owners, readAt));
+    const rows = mirror.order.map((id) => {
+      const d = devices.get(id)!;
+      return remoteRowOf(d, owners.get(shardOf(id, shardCount)), presence, conventionOf(d.kind), readAt);
+    });
     kept = { rows, readAt };
     return rows;
   }
@@ -265,21 +186,7 @@ export function createFleetWide(options: FleetWideOptions): FleetWide {
         .finally(() => {
           reading = undefined;
         });
-      if (!before) return reading;
-      const current = reading;
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => resolve(before.rows), maxWaitMs);
-        current.then(
-          (rows) => {
-            clearTimeout(timer);
-            resolve(rows);
-          },
-          () => {
-            clearTimeout(timer);
-            resolve(before.rows);
-          },
-        );
-      });
+      return before ? within(reading, maxWaitMs, before.rows) : reading;
     },
   };
 }
