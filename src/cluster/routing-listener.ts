@@ -1,7 +1,8 @@
 /**
- * The connection on which an instance hears of routed actions (src/cluster/command-router.ts):
- * a dedicated client (not the pool's) that `LISTEN`s on the instance's channel. A connection that
- * fails or ends is dropped; the next sweep listens again, and catches meanwhile what it missed.
+ * The connection on which an instance hears of routed actions (src/cluster/command-router.ts), or
+ * of changes to the fleet (src/cluster/fleet-changes.ts): a dedicated client (not the pool's) that
+ * `LISTEN`s on one channel. A connection that fails or ends is dropped; the owner of the listener
+ * listens again on its next sweep, and catches meanwhile what it missed.
  *
  * @example
  * const listener = createRoutingListener({ url, channel: actionChannelOf('site-a-1'), logger,
@@ -18,6 +19,11 @@ export interface RoutingListenerDeps {
   readonly url: string;
   readonly channel: string;
   readonly logger: Logger;
+  /**
+   * Names the connection (`application_name`, as pg_stat_activity shows it) and its log lines;
+   * default `fleetvisor-routing-listen`, `routing`, `routed actions`.
+   */
+  readonly names?: { readonly application: string; readonly log: string; readonly what: string };
   onNotice(payload: string | undefined): void;
   isStopped(): boolean;
 }
@@ -32,6 +38,11 @@ export interface RoutingListener {
 
 export function createRoutingListener(deps: RoutingListenerDeps): RoutingListener {
   const { logger: log } = deps;
+  const names = deps.names ?? {
+    application: 'fleetvisor-routing-listen',
+    log: 'routing',
+    what: 'routed actions',
+  };
   let listener: pg.Client | undefined;
   let connecting: Promise<void> | undefined;
 
@@ -39,7 +50,7 @@ export function createRoutingListener(deps: RoutingListenerDeps): RoutingListene
     connecting ??= (async () => {
       const client = new pg.Client({
         connectionString: deps.url,
-        application_name: 'fleetvisor-routing-listen',
+        application_name: names.application,
       });
       const drop = () => {
         if (listener === client) listener = undefined;
@@ -48,7 +59,7 @@ export function createRoutingListener(deps: RoutingListenerDeps): RoutingListene
       client.on('notification', (m) => deps.onNotice(m.payload));
       client.on('error', (error) => {
         if (!deps.isStopped())
-          log.warn('routing: the listening connection failed; it reconnects', { error: error.message });
+          log.warn(`${names.log}: the listening connection failed; it reconnects`, { error: error.message });
         drop();
       });
       client.on('end', drop);
@@ -58,7 +69,7 @@ export function createRoutingListener(deps: RoutingListenerDeps): RoutingListene
       } catch (error) {
         void client.end().catch(() => {});
         if (!deps.isStopped())
-          log.warn('routing: cannot listen for routed actions', { error: messageOf(error) });
+          log.warn(`${names.log}: cannot listen for ${names.what}`, { error: messageOf(error) });
         throw error;
       }
       if (deps.isStopped()) {

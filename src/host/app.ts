@@ -34,6 +34,7 @@
 import type pg from 'pg';
 import type { AlarmEngine } from '../alarms/alarm-engine.js';
 import type { CommandRouter } from '../cluster/command-router.js';
+import type { FleetChanges } from '../cluster/fleet-changes.js';
 import type { LeaseKeeper } from '../cluster/lease-keeper.js';
 import type { ClusterView } from '../cluster/leases.js';
 import type { Convention } from '../conventions/convention.js';
@@ -213,6 +214,8 @@ export interface AppCluster {
   readonly keeper: LeaseKeeper;
   /** Actions on any device of the fleet, carried out by its owner (src/cluster/command-router.ts). */
   readonly router: CommandRouter;
+  /** Changes of devices' rows, signalled by their owners as they commit (src/cluster/fleet-changes.ts). */
+  readonly changes: FleetChanges;
   /** Instances, their shards and lease ages, read from the database. */
   view(): Promise<ClusterView>;
   /** The shared database (the store's pool), for reads of the whole fleet (src/host/api/fleet-wide.ts). */
@@ -236,9 +239,11 @@ export async function startApp(options: AppOptions): Promise<App> {
   const setup: AppSetup = { options, runtime, log, stops };
 
   try {
-    const { file, store, exports, postgresStore } = await openAppStore(setup, demo);
+    const { file, store: opened, exports, postgresStore } = await openAppStore(setup, demo);
     // A cluster instance leases its shards before the fleet exists; the fleet and links follow them.
     const leases = await openClusterLeases(setup, postgresStore);
+    // Its writes of devices' rows are signalled to the other instances (src/cluster/fleet-changes.ts).
+    const store = leases?.store ?? opened;
     const owns = leases?.keeper.owns;
     const root = await startRoot(setup);
     const broker = await startAppBroker(setup, root);

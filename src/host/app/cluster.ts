@@ -3,7 +3,9 @@
  * database, taken before the fleet starts so that it loads only the devices of its shards; once
  * the links run, the lease keeper, the command router (operations on another instance's devices:
  * actions here; the API adds the rest, src/host/api/routed.ts) and the periodic pick-up of devices
- * added elsewhere.
+ * added elsewhere. The changes of devices' rows are signalled to the other instances as they
+ * commit, and theirs heard (src/cluster/fleet-changes.ts): the store the fleet gets is
+ * `leases.store`.
  *
  * @example
  * const leases = await openClusterLeases(setup, postgresStore); // undefined without options.cluster
@@ -15,13 +17,17 @@ import { hostname } from 'node:os';
 import pg from 'pg';
 import type { CommandRouter } from '../../cluster/command-router.js';
 import { createCommandRouter } from '../../cluster/command-router.js';
+import type { FleetChanges } from '../../cluster/fleet-changes.js';
+import { createFleetChanges } from '../../cluster/fleet-changes.js';
 import type { LeaseKeeper } from '../../cluster/lease-keeper.js';
 import { createLeaseKeeper } from '../../cluster/lease-keeper.js';
 import { clusterView, initCluster } from '../../cluster/leases.js';
 import { DEFAULT_SHARD_COUNT, shardOf } from '../../cluster/shard.js';
+import { signallingStore } from '../../cluster/signalling-store.js';
 import type { Fleet } from '../../devices/fleet.js';
 import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
 import type { PostgresStore } from '../../store/postgres-store.js';
+import type { Store } from '../../store/store.js';
 import type { Links } from '../../transports/links.js';
 import type { AppCluster } from '../app.js';
 import { updateInProgress } from './firmware.js';
@@ -33,6 +39,10 @@ export interface ClusterLeases {
   readonly pool: pg.Pool;
   /** The fleet and links that gained and lost shards act on, once they exist. */
   follow(fleet: Fleet, links: Links): void;
+  /** Changes of the fleet's rows, told to and heard from the other instances (listening already). */
+  readonly changes: FleetChanges;
+  /** The store for the fleet: its committed writes of devices' rows are signalled on {@link changes}. */
+  readonly store: Store;
 }
 
 /**
@@ -61,6 +71,15 @@ export async function openClusterLeases(
     const set = new Set(shards);
     return (deviceId: string) => set.has(shardOf(deviceId, shardCount));
   };
+  // Started before the keeper: a claim is signalled (the rows' owner changed), stopped after it.
+  const changes = createFleetChanges({
+    db: postgresStore.pool,
+    url: options.storeUrl,
+    instanceId,
+    logger: log,
+  });
+  await changes.start();
+  stops.push(() => changes.stop());
   const keeper = createLeaseKeeper({
     pool,
     instance: { id: instanceId, host: hostname(), pid: process.pid, apiUrl: options.cluster.apiUrl },
@@ -71,6 +90,7 @@ export async function openClusterLeases(
       const which = inShards(shards);
       const r = await fleetRef?.takeOver(which);
       const online = linksRef?.hub?.resync(which) ?? 0;
+      changes.changedAll();
       log.info('cluster: devices taken over', {
         shards: shards.length,
         started: r?.started ?? 0,
@@ -98,6 +118,8 @@ export async function openClusterLeases(
   return {
     keeper,
     pool,
+    changes,
+    store: signallingStore(postgresStore, (ids) => changes.changed(ids)),
     follow: (fleet, links) => {
       fleetRef = fleet;
       linksRef = links;
@@ -155,7 +177,7 @@ export async function startClusterRouting(
   return r;
 }
 
-/** The app's `cluster`: the keeper, the router, the cluster read from the database, and the store's pool. */
+/** The app's `cluster`: the keeper, the router, the changes, the cluster read from the database, and the store's pool. */
 export function appCluster(leases: ClusterLeases, router: CommandRouter, db: pg.Pool): AppCluster {
-  return { keeper: leases.keeper, router, view: () => clusterView(leases.pool), db };
+  return { keeper: leases.keeper, router, changes: leases.changes, view: () => clusterView(leases.pool), db };
 }
