@@ -7,6 +7,13 @@
  * const store = await openSqliteStore({ file: join(resolveDataDir(currentDataDirInput()), DATABASE_FILE_NAME) });
  */
 
+export type {
+  AdoptJobFailure,
+  AdoptJobInput,
+  AdoptJobProgress,
+  AdoptJobRecord,
+  AdoptJobState,
+} from './adopt-jobs.js';
 export type { DataDirInput } from './data-dir.js';
 export {
   currentDataDirInput,
@@ -16,6 +23,7 @@ export {
   dataDirArg,
   resolveDataDir,
 } from './data-dir.js';
+export type { LatestPoint } from './latest-telemetry.js';
 export type { Migration } from './migrations.js';
 export { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 export type { SqliteStore, SqliteStoreOptions } from './sqlite-store.js';

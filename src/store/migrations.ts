@@ -247,6 +247,37 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE device_seq IS NOT NULL;
     `,
   },
+  {
+    version: 9,
+    name: 'bulk adoption jobs',
+    // src/store/adopt-jobs.ts (issue 13): the host's bulk adoption survives a restart. The progress
+    // row is rewritten after every batch; the ids (up to 10,000 and more) are written once, in a
+    // table of their own, so that rewrite stays small. One job per owner is kept.
+    sql: `
+      CREATE TABLE adopt_jobs (
+        id            TEXT PRIMARY KEY,
+        owner         TEXT NOT NULL,     -- 'local', or a cluster instance's id
+        selection     TEXT NOT NULL,     -- JSON object: what was asked
+        started_by    TEXT NOT NULL,
+        started_at    INTEGER NOT NULL,
+        total         INTEGER NOT NULL,
+        state         TEXT NOT NULL,     -- running | finished | cancelled
+        done          INTEGER NOT NULL,  -- the ids [0, done) had their turn
+        adopted       INTEGER NOT NULL,
+        failed        INTEGER NOT NULL,
+        skipped       INTEGER NOT NULL,
+        failures      TEXT NOT NULL,     -- JSON [{code, count, message, ids}]
+        cancelled_by  TEXT,
+        finished_at   INTEGER,
+        updated_at    INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX adopt_jobs_by_owner ON adopt_jobs (owner, started_at);
+      CREATE TABLE adopt_job_ids (
+        job_id  TEXT PRIMARY KEY,
+        ids     TEXT NOT NULL              -- JSON array of device ids, in the job's order
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The schema version this app writes and understands. */

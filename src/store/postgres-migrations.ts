@@ -183,6 +183,35 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
         WHERE device_seq IS NOT NULL;
     `,
   },
+  {
+    version: 5,
+    name: 'bulk adoption jobs',
+    // As SQLite's version 9 (src/store/adopt-jobs.ts): the small progress row, and the ids apart.
+    sql: `
+      CREATE TABLE adopt_jobs (
+        id            text COLLATE "C" PRIMARY KEY,
+        owner         text COLLATE "C" NOT NULL,  -- 'local', or a cluster instance's id
+        selection     text NOT NULL,              -- JSON object: what was asked
+        started_by    text NOT NULL,
+        started_at    bigint NOT NULL,
+        total         bigint NOT NULL,
+        state         text NOT NULL,              -- running | finished | cancelled
+        done          bigint NOT NULL,            -- the ids [0, done) had their turn
+        adopted       bigint NOT NULL,
+        failed        bigint NOT NULL,
+        skipped       bigint NOT NULL,
+        failures      text NOT NULL,              -- JSON [{code, count, message, ids}]
+        cancelled_by  text,
+        finished_at   bigint,
+        updated_at    bigint NOT NULL
+      );
+      CREATE INDEX adopt_jobs_by_owner ON adopt_jobs (owner, started_at);
+      CREATE TABLE adopt_job_ids (
+        job_id  text COLLATE "C" PRIMARY KEY,
+        ids     text NOT NULL                     -- JSON array of device ids, in the job's order
+      );
+    `,
+  },
 ];
 
 /** The PostgreSQL schema version this app writes and understands. */

@@ -34,7 +34,10 @@
 import pg from 'pg';
 import type { Logger } from '../runtime/runtime.js';
 import { silentLogger } from '../runtime/runtime.js';
+import type { LatestRow } from './latest-telemetry.js';
+import { latestFromRows, latestTelemetrySql } from './latest-telemetry.js';
 import type { Migration } from './migrations.js';
+import { createPostgresAdoptJobs } from './postgres-adopt-jobs.js';
 import { createPostgresCommands } from './postgres-commands.js';
 import { createPostgresContext } from './postgres-context.js';
 import { createPostgresDevices } from './postgres-devices.js';
@@ -199,6 +202,12 @@ function createPostgresStore(parts: Parts): PostgresStore {
     stats: () => ({ ...telemetryCalls.stats(), events: eventStats() }),
     ...createPostgresCommands(context),
     ...createPostgresRetention(context),
+    ...createPostgresAdoptJobs(context),
+    latestTelemetry: (options) =>
+      life.read('latestTelemetry', async () => {
+        const { sql, params } = latestTelemetrySql('postgres', options);
+        return latestFromRows(await context.rows<LatestRow>(sql, params));
+      }),
 
     close() {
       return life.close(async () => {

@@ -34,9 +34,12 @@ import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from '../runtime/runtime.js';
 import { silentLogger } from '../runtime/runtime.js';
+import type { LatestRow } from './latest-telemetry.js';
+import { latestFromRows, latestTelemetrySql } from './latest-telemetry.js';
 import type { Migration } from './migrations.js';
 import { migrate } from './migrations.js';
 import { messageOf, requireName } from './records.js';
+import { createSqliteAdoptJobs } from './sqlite-adopt-jobs.js';
 import { createSqliteCommands } from './sqlite-commands.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { openSqliteConnection } from './sqlite-connection.js';
@@ -200,6 +203,12 @@ function createSqliteStore(parts: Parts): SqliteStore {
     stats: () => ({ ...telemetryCalls.stats(), events: eventStats() }),
     ...createSqliteCommands(context),
     ...createSqliteRetention(context),
+    ...createSqliteAdoptJobs(context),
+    latestTelemetry: (options) =>
+      life.read('latestTelemetry', async () => {
+        const { sql, params } = latestTelemetrySql('sqlite', options);
+        return latestFromRows(await reader.all<LatestRow>(sql, params));
+      }),
 
     close() {
       return life.close(async () => {

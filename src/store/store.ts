@@ -27,6 +27,8 @@
  */
 import type { JsonObject, JsonValue } from '../lib/json.js';
 import type { Failure, Result } from '../lib/result.js';
+import type { AdoptJobStore } from './adopt-jobs.js';
+import type { LatestTelemetryStore } from './latest-telemetry.js';
 
 /** Any value JSON can carry. Stored JSON columns come back as this type. */
 export type { JsonObject, JsonValue };
@@ -392,9 +394,10 @@ export interface CommandQuery {
 
 /**
  * The persistence port. See the module doc for the contract every engine keeps; each method
- * lists its durability and its expected outcomes.
+ * lists its durability and its expected outcomes. Bulk adoption jobs: src/store/adopt-jobs.ts;
+ * each series' newest point: src/store/latest-telemetry.ts.
  */
-export interface Store {
+export interface Store extends AdoptJobStore, LatestTelemetryStore {
   /**
    * Creates or updates a device (`'full'`). Omitted optional fields keep their stored value;
    * `createdAt` is kept on update. Resolves with the stored record, or `badRecord` when the write

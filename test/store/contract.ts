@@ -11,11 +11,13 @@
  */
 import type { Logger } from '../../src/runtime/runtime.js';
 import type { Store } from '../../src/store/store.js';
+import { defineAdoptJobsContract } from './contract-adopt-jobs.js';
 import { defineAtMostOnceContract } from './contract-at-most-once.js';
 import { defineEventsAtMostOnceContract } from './contract-at-most-once-events.js';
 import { defineBackpressureContract } from './contract-backpressure.js';
 import { defineBadDataContract } from './contract-bad-data.js';
 import { defineCoreContract } from './contract-core.js';
+import { defineLatestTelemetryContract } from './contract-latest-telemetry.js';
 import { defineRetentionContract } from './contract-retention.js';
 
 /** The options every engine's opener takes, as the contract uses them. */
@@ -59,4 +61,6 @@ export function defineStoreContract(engine: StoreEngine): void {
   defineBackpressureContract(engine);
   defineBadDataContract(engine);
   defineRetentionContract(engine);
+  defineAdoptJobsContract(engine);
+  defineLatestTelemetryContract(engine);
 }

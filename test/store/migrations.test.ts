@@ -36,6 +36,8 @@ describe('migrations', () => {
       "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
     );
     expect(tables.map((t) => t.name)).toEqual([
+      'adopt_job_ids',
+      'adopt_jobs',
       'alarm_rules',
       'alarms',
       'commands',
