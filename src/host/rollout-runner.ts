@@ -21,20 +21,23 @@ import type { DamagedRollout } from '../firmware/rollout-damage.js';
 import { deleteDamagedRollout, readStoredRollouts, sortStoredRollouts } from '../firmware/rollout-damage.js';
 import type { JsonObject } from '../lib/json.js';
 import type { Failure, Result } from '../lib/result.js';
-import type { Runtime } from '../runtime/runtime.js';
-import type { Store } from '../store/store.js';
+import type { Logger, Runtime } from '../runtime/runtime.js';
+import type { EventInput, Store } from '../store/store.js';
+
+/** What a rollout is started with (and restored from). */
+export interface RolloutStart {
+  readonly sha256: string;
+  readonly version: string;
+  readonly image: Uint8Array;
+  readonly devices: readonly string[];
+  readonly policy: RolloutPolicy;
+  readonly actor: string;
+}
 
 export interface RolloutRunner {
   /** This app's rollouts by id, the restored ones included. */
   readonly all: ReadonlyMap<string, Rollout>;
-  start(what: {
-    readonly sha256: string;
-    readonly version: string;
-    readonly image: Uint8Array;
-    readonly devices: readonly string[];
-    readonly policy: RolloutPolicy;
-    readonly actor: string;
-  }): Rollout;
+  start(what: RolloutStart): Rollout;
   /** Continues the rollouts an earlier run left running or paused. */
   restore(): Promise<void>;
   /**
@@ -60,23 +63,113 @@ export interface RolloutRunnerOptions {
 
 const ENDED = ['completed', 'aborted', 'cancelled'];
 
+/** The firmware a device runs, as a rollout counts it: a confirmed image only (one on trial still needs its confirm; a job does it). */
+function confirmedFirmware(status: JsonObject | undefined): string | undefined {
+  const v = status?.firmware;
+  return typeof v === 'string' && status?.confirmed !== false ? v : undefined;
+}
+
+/** Saves a rollout at a change of its state or of a device's (an ended one lets go of its image). */
+function saveRollout(
+  firmware: OpenedFirmware,
+  id: string,
+  what: RolloutStart,
+  s: RolloutSnapshot,
+  log: Logger,
+): void {
+  void firmware.store
+    .saveRollout(
+      {
+        id,
+        sha256: s.sha256,
+        version: s.version,
+        state: s.state,
+        body: { snapshot: s, policy: what.policy } as unknown as JsonObject,
+        actor: what.actor,
+        createdAt: s.createdAt,
+        updatedAt: Date.now(),
+      },
+      ENDED.includes(s.state),
+    )
+    .catch((e: unknown) => log.warn('rollout not saved', { rollout: id, error: String(e) }));
+}
+
+/** The `firmware.rollout` audit event of a change of state or wave. */
+function rolloutEvent(id: string, s: RolloutSnapshot, actor: string): EventInput {
+  return {
+    at: Date.now(),
+    kind: 'firmware.rollout',
+    data: {
+      rollout: id,
+      state: s.state,
+      wave: s.wave,
+      version: s.version,
+      devices: s.order.length,
+      ...(s.reason ? { reason: s.reason } : {}),
+      actor,
+    },
+  };
+}
+
+/** Every rollout, newest first (see {@link RolloutRunner.list}). */
+async function listRollouts(
+  firmware: OpenedFirmware | undefined,
+  all: ReadonlyMap<string, Rollout>,
+): ReturnType<RolloutRunner['list']> {
+  const byId = new Map<string, RolloutSnapshot>();
+  const stored = firmware ? sortStoredRollouts(await firmware.store.listRollouts()) : undefined;
+  for (const { record, saved } of stored?.good ?? [])
+    if (!all.has(record.id)) byId.set(record.id, saved.snapshot);
+  for (const [id, r] of all) byId.set(id, r.snapshot());
+  const rollouts = [...byId.values()].sort((a, b) => b.createdAt - a.createdAt);
+  // A rollout this app runs is not damaged, whatever its row says meanwhile.
+  return { rollouts, damaged: (stored?.damaged ?? []).filter((d) => !all.has(d.id)) };
+}
+
+/**
+ * Continues the stored rollouts that had not ended and this app does not run yet. Each damaged
+ * row is refused, named with its field, and lets go of its image; the other rollouts still continue.
+ */
+async function restoreRollouts(
+  firmware: OpenedFirmware,
+  all: ReadonlyMap<string, Rollout>,
+  log: Logger,
+  make: (id: string, what: RolloutStart, restore: RolloutSnapshot) => Rollout,
+): Promise<void> {
+  const { good, damaged } = await readStoredRollouts(firmware.store);
+  for (const d of damaged) log.error(`${d.message}; not continued`, { rollout: d.id });
+  for (const { record: r, saved } of good) {
+    if (ENDED.includes(r.state) || all.has(r.id)) continue;
+    const image = await firmware.images.readImage(r.sha256);
+    if (!image.ok) {
+      log.warn('rollout cannot continue: its image is gone', { rollout: r.id, sha256: r.sha256 });
+      continue;
+    }
+    const what: RolloutStart = {
+      sha256: r.sha256,
+      version: r.version,
+      image: image.value,
+      devices: saved.snapshot.order,
+      policy: saved.policy,
+      actor: r.actor,
+    };
+    try {
+      make(r.id, what, saved.snapshot).start();
+    } catch (error) {
+      log.warn('rollout cannot continue: its saved state does not parse', {
+        rollout: r.id,
+        error: String(error),
+      });
+    }
+  }
+}
+
 export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunner {
   const { runtime, store, firmware, updates, fleet } = options;
   const log = runtime.logger;
   const all = new Map<string, Rollout>();
 
-  function make(
-    id: string,
-    what: {
-      sha256: string;
-      version: string;
-      image: Uint8Array;
-      devices: readonly string[];
-      policy: RolloutPolicy;
-      actor: string;
-    },
-    restore?: RolloutSnapshot,
-  ): Rollout {
+  function make(id: string, what: RolloutStart, restore?: RolloutSnapshot): Rollout {
     let lastState = '';
     const rollout = createRollout({
       runtime,
@@ -89,50 +182,14 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
       policy: what.policy,
       actor: what.actor,
       findJob: (deviceId) => updates.job(deviceId),
-      // Only a confirmed image counts as running: one on trial still needs its confirm (a job does it).
-      runningVersion: (deviceId) => {
-        const status = fleet.device(deviceId)?.status;
-        const v = status?.firmware;
-        return typeof v === 'string' && status?.confirmed !== false ? v : undefined;
-      },
+      runningVersion: (deviceId) => confirmedFirmware(fleet.device(deviceId)?.status),
       ...(restore ? { restore } : {}),
       onChange: (s) => {
-        if (firmware)
-          void firmware.store
-            .saveRollout(
-              {
-                id,
-                sha256: s.sha256,
-                version: s.version,
-                state: s.state,
-                body: { snapshot: s, policy: what.policy } as unknown as JsonObject,
-                actor: what.actor,
-                createdAt: s.createdAt,
-                updatedAt: Date.now(),
-              },
-              ENDED.includes(s.state),
-            )
-            .catch((e: unknown) => log.warn('rollout not saved', { rollout: id, error: String(e) }));
+        if (firmware) saveRollout(firmware, id, what, s, log);
         const key = `${s.state} ${s.wave}`;
         if (key === lastState) return;
         lastState = key;
-        void store
-          .appendEvents([
-            {
-              at: Date.now(),
-              kind: 'firmware.rollout',
-              data: {
-                rollout: id,
-                state: s.state,
-                wave: s.wave,
-                version: s.version,
-                devices: s.order.length,
-                ...(s.reason ? { reason: s.reason } : {}),
-                actor: what.actor,
-              },
-            },
-          ])
-          .catch(() => {});
+        void store.appendEvents([rolloutEvent(id, s, what.actor)]).catch(() => {});
       },
     });
     all.set(id, rollout);
@@ -141,16 +198,7 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
 
   return {
     all,
-    async list() {
-      const byId = new Map<string, RolloutSnapshot>();
-      const stored = firmware ? sortStoredRollouts(await firmware.store.listRollouts()) : undefined;
-      for (const { record, saved } of stored?.good ?? [])
-        if (!all.has(record.id)) byId.set(record.id, saved.snapshot);
-      for (const [id, r] of all) byId.set(id, r.snapshot());
-      const rollouts = [...byId.values()].sort((a, b) => b.createdAt - a.createdAt);
-      // A rollout this app runs is not damaged, whatever its row says meanwhile.
-      return { rollouts, damaged: (stored?.damaged ?? []).filter((d) => !all.has(d.id)) };
-    },
+    list: () => listRollouts(firmware, all),
     async deleteDamaged(id, actor) {
       if (!firmware) return { ok: false, error: { code: 'notFound', message: `no stored rollout '${id}'` } };
       if (all.has(id))
@@ -165,39 +213,7 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
       return rollout;
     },
     async restore() {
-      if (!firmware) return;
-      // Each damaged row is refused, named with its field, and lets go of its image; the other
-      // rollouts still continue.
-      const { good, damaged } = await readStoredRollouts(firmware.store);
-      for (const d of damaged) log.error(`${d.message}; not continued`, { rollout: d.id });
-      for (const { record: r, saved } of good) {
-        if (ENDED.includes(r.state) || all.has(r.id)) continue;
-        const body = saved;
-        const image = await firmware.images.readImage(r.sha256);
-        if (!image.ok) {
-          log.warn('rollout cannot continue: its image is gone', { rollout: r.id, sha256: r.sha256 });
-          continue;
-        }
-        try {
-          make(
-            r.id,
-            {
-              sha256: r.sha256,
-              version: r.version,
-              image: image.value,
-              devices: body.snapshot.order,
-              policy: body.policy,
-              actor: r.actor,
-            },
-            body.snapshot,
-          ).start();
-        } catch (error) {
-          log.warn('rollout cannot continue: its saved state does not parse', {
-            rollout: r.id,
-            error: String(error),
-          });
-        }
-      }
+      if (firmware) await restoreRollouts(firmware, all, log, make);
     },
   };
 }
