@@ -14,7 +14,7 @@ import { createRoot } from 'react-dom/client';
 import type { TypedClient } from '../../src/host/contract.js';
 import { App } from './App.js';
 import { createClient, describeEndpoint } from './api/client.js';
-import type { TransportStatus } from './store/live-store.js';
+import type { TransportDetail, TransportStatus } from './store/live-store.js';
 import { createLiveStore } from './store/live-store.js';
 import { LiveContext } from './store/use-live.js';
 import './styles.css';
@@ -62,7 +62,7 @@ class ErrorBoundary extends Component<{ children: ReactNode }, { error: Error | 
   }
 }
 
-let relay: (status: TransportStatus) => void = () => {};
+let relay: (status: TransportStatus, detail?: TransportDetail) => void = () => {};
 
 async function boot() {
   const fake = __FLEETVISOR_FAKE_FLEET__ ? fakeFleetSize(window.location.search) : undefined;
@@ -75,11 +75,11 @@ async function boot() {
     endpoint = 'the simulated fleet';
   } else {
     // The store does not exist yet when the client is made; the relay forwards once it does.
-    client = createClient({ onStatus: (status) => relay(status) });
+    client = createClient({ onStatus: (status, detail) => relay(status, detail) });
     endpoint = describeEndpoint();
   }
   const store = createLiveStore(client);
-  relay = (status) => store.setTransport(status);
+  relay = (status, detail) => store.setTransport(status, detail);
   store.start();
   const root = document.getElementById('root');
   if (!root) throw new Error('index.html has no #root');

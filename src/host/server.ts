@@ -102,7 +102,10 @@ export interface ServerOptions {
   readonly requestTimeoutMs?: number;
   /** Time a new socket has to authenticate; default 5 s. */
   readonly authTimeoutMs?: number;
-  /** Most authenticated WebSocket connections at once; default 32. */
+  /**
+   * Most authenticated WebSocket connections at once; default 32. One more with the right token is
+   * closed at once with 4429 'too many connections (32 of 32 in use)'.
+   */
   readonly maxConnections?: number;
   /**
    * Most sockets waiting for their auth message at once; default 8 (more: 503). A client that

@@ -666,12 +666,10 @@ describe('WebSocket /api/stream', () => {
     await tokenSocket(server);
     await tokenSocket(server);
     await waitFor(() => api.streams.length === 2, 2000, 'two streams');
-    expect(
-      await tokenSocket(server).then(
-        () => 101,
-        (e: { status?: number }) => e.status,
-      ),
-    ).toBe(503);
+    // The operator's own client is told why (a browser cannot read a refused upgrade's status).
+    const third = await tokenSocket(server);
+    expect(await closed(third)).toEqual({ code: 4429, reason: 'too many connections (2 of 2 in use)' });
+    expect(api.streams.length).toBe(2);
   });
 });
 
@@ -909,6 +907,33 @@ describe('browser client (renderer/src/api/http-client.ts) against the server', 
     expect(again.port).toBe(port);
     await waitFor(() => got.length === 2, 5000, 'a fresh snapshot after reconnecting');
     expect(got[1]).toMatchObject({ type: 'snapshot', seq: 2 });
+  });
+
+  it('every connection taken: says why (4429) and waits longer each time, then gets in when one frees', async () => {
+    const api = createTestApi({ onOpen: (s) => s.sink.send(snapshot(1)) });
+    const { server } = await start({ maxConnections: 1 }, api);
+    const holder = await tokenSocket(server);
+    const details: { reason: string; retryInMs?: number }[] = [];
+    const client = createHttpClient({
+      baseUrl: server.origin,
+      token: server.token,
+      createSocket: (url, protocols) =>
+        new WebSocket(url, protocols, { origin: server.origin }) as unknown as globalThis.WebSocket,
+      onStatus: (s, detail) => {
+        if (s === 'closed' && detail) details.push(detail);
+      },
+    });
+    cleanups.push(() => client.close());
+    const pushes: PushMessage[] = [];
+    client.subscribe((m) => pushes.push(m));
+    await waitFor(() => details.length >= 2, 5000, 'two refusals');
+    expect(details[0]!.reason).toBe('the host refused for now: too many connections (1 of 1 in use)');
+    // 1 s, then 2 s, … before jitter (50–100 %): never the 250 ms of an ordinary close.
+    expect(details[0]!.retryInMs).toBeGreaterThanOrEqual(500);
+    expect(details[1]!.retryInMs).toBeGreaterThanOrEqual(1000);
+    holder.close();
+    await waitFor(() => pushes.length > 0, 6000, 'the snapshot once a connection is free');
+    expect(client.status).toBe('open');
   });
 
   it('a wrong token: calls are unauthorized and the socket gives up', async () => {

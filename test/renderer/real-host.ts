@@ -18,7 +18,7 @@ import type { HostApiHandle } from '../../src/host/api.js';
 import { createHostApi } from '../../src/host/api.js';
 import type { App, AppOptions } from '../../src/host/app.js';
 import { startApp } from '../../src/host/app.js';
-import type { RunningServer } from '../../src/host/server.js';
+import type { RunningServer, ServerOptions } from '../../src/host/server.js';
 import { startServer } from '../../src/host/server.js';
 import { silentLogger } from '../../src/runtime/runtime.js';
 import { buildRenderer } from './serve-bundle.js';
@@ -52,6 +52,10 @@ export async function startRealHost(options: {
   readonly app: Omit<AppOptions, 'dataDir' | 'logger'>;
   /** Runs once the app is up, before the API and the page (e.g. waits for the demo to connect). */
   readonly ready?: (app: App) => Promise<void>;
+  /** The server's limits and timings besides its API, bundle and exports (e.g. `maxConnections`). */
+  readonly server?: Omit<ServerOptions, 'api' | 'staticDir' | 'exports'>;
+  /** Runs once the server listens, before the page opens it (e.g. fills its connections, adds init scripts). */
+  readonly beforePage?: (server: RunningServer, page: Page) => Promise<void>;
 }): Promise<RealHost> {
   const outDir = await mkdtemp(join(tmpdir(), 'fleetvisor-renderer-'));
   const dataDir = await mkdtemp(join(tmpdir(), `fleetvisor-${options.name}-`));
@@ -70,13 +74,14 @@ export async function startRealHost(options: {
     await options.ready?.(app);
     const api = createHostApi(app);
     done.push(() => api.close());
-    const server = await startServer({ api, staticDir: outDir, exports: app.exports! });
+    const server = await startServer({ ...options.server, api, staticDir: outDir, exports: app.exports! });
     done.push(() => server.close());
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     done.push(() => browser.close());
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     const pageErrors: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));
+    await options.beforePage?.(server, page);
     await page.goto(server.url);
     return { app, api, server, browser, page, dataDir, pageErrors, close };
   } catch (error) {

@@ -19,7 +19,7 @@ import type {
   Results,
   TypedClient,
 } from '../../../src/host/contract.js';
-import type { ConnectionStatus } from './http-client.js';
+import type { ConnectionDetail, ConnectionStatus } from './http-client.js';
 import { createHttpClient } from './http-client.js';
 
 /** What the Electron preload exposes: one function per method, plus the push stream. */
@@ -48,7 +48,7 @@ declare global {
 
 export interface ClientOptions {
   /** Told when the browser's socket opens, closes or is refused (the preload has no such states). */
-  readonly onStatus?: (status: ConnectionStatus) => void;
+  readonly onStatus?: (status: ConnectionStatus, detail?: ConnectionDetail) => void;
 }
 
 export function createClient(options: ClientOptions = {}): TypedClient {

@@ -32,6 +32,14 @@ import type {
 
 export type ConnectionStatus = 'idle' | 'connecting' | 'open' | 'closed' | 'unauthorized';
 
+/** Why the socket closed and when the client tries again (with a `closed` status). */
+export interface ConnectionDetail {
+  /** For the operator, e.g. 'the host refused for now: too many connections (32 of 32 in use)'. */
+  readonly reason: string;
+  /** The wait before the next attempt; absent when none is planned (nobody listens, or closed for good). */
+  readonly retryInMs?: number;
+}
+
 export interface HttpClientOptions {
   /** The server, e.g. `http://127.0.0.1:41234`; default the page's origin. */
   readonly baseUrl?: string;
@@ -47,8 +55,8 @@ export interface HttpClientOptions {
   readonly fetch?: typeof fetch;
   /** A call without a reply after this long is `unavailable`; default 30 s. */
   readonly callTimeoutMs?: number;
-  /** Told when the socket's state changes, e.g. for a connection banner. */
-  readonly onStatus?: (status: ConnectionStatus) => void;
+  /** Told when the socket's state changes, e.g. for a connection banner; a close says why. */
+  readonly onStatus?: (status: ConnectionStatus, detail?: ConnectionDetail) => void;
 }
 
 export interface HttpClient extends TypedClient {
@@ -61,6 +69,13 @@ export interface HttpClient extends TypedClient {
 export const TOKEN_STORAGE_KEY = 'fleetvisor.token';
 /** The server's close code for a missing or wrong token. */
 const CLOSE_UNAUTHORIZED = 4401;
+/** The server's close code for "not now": every connection taken, or wrong tokens limited. */
+const CLOSE_RATE_LIMITED = 4429;
+/** First reconnect wait (before jitter) after an ordinary close, and after a 4429; doubled per failure. */
+const RETRY_BASE_MS = 250;
+const RATE_LIMITED_RETRY_BASE_MS = 1_000;
+/** Longest reconnect wait (before jitter): a freed slot is taken within this. */
+const RETRY_MAX_MS = 10_000;
 /** Diffs kept after the latest snapshot for listeners that subscribe late. */
 const MAX_REPLAY = 100;
 const SOCKET_OPEN = 1;
@@ -158,11 +173,11 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   let replay: PushMessage[] = [];
   let receivedPush = false;
 
-  const setStatus = (next: ConnectionStatus) => {
-    if (status === next) return;
+  const setStatus = (next: ConnectionStatus, detail?: ConnectionDetail) => {
+    if (status === next && detail === undefined) return;
     status = next;
     try {
-      options.onStatus?.(next);
+      options.onStatus?.(next, detail);
     } catch (error) {
       globalThis.reportError?.(error);
     }
@@ -184,14 +199,21 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     }
   };
 
-  const scheduleReconnect = () => {
-    if (stopped || reconnectTimer !== undefined || listeners.size === 0) return;
-    const delay = Math.min(10_000, 250 * 2 ** attempts) * (0.5 + Math.random() / 2);
+  /**
+   * Plans the next attempt; returns its wait, or undefined when none is planned. The wait doubles
+   * per failed attempt up to {@link RETRY_MAX_MS}, jittered to 50–100 % so many windows do not
+   * retry in step; after a 4429 it starts higher, the server having said "not now".
+   */
+  const scheduleReconnect = (rateLimited = false): number | undefined => {
+    if (stopped || reconnectTimer !== undefined || listeners.size === 0) return undefined;
+    const base = rateLimited ? RATE_LIMITED_RETRY_BASE_MS : RETRY_BASE_MS;
+    const delay = Math.round(Math.min(RETRY_MAX_MS, base * 2 ** attempts) * (0.5 + Math.random() / 2));
     attempts += 1;
     reconnectTimer = setTimeout(() => {
       reconnectTimer = undefined;
       ensureSocket();
     }, delay);
+    return delay;
   };
 
   const onPush = (message: PushMessage) => {
@@ -261,8 +283,12 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         setStatus('unauthorized');
         return;
       }
-      setStatus('closed');
-      scheduleReconnect();
+      const rateLimited = event.code === CLOSE_RATE_LIMITED;
+      const retryInMs = scheduleReconnect(rateLimited);
+      const reason = rateLimited
+        ? `the host refused for now: ${event.reason || 'rate-limited'}`
+        : 'the connection to the host closed';
+      setStatus('closed', retryInMs === undefined ? { reason } : { reason, retryInMs });
     });
     s.addEventListener('error', () => {
       // a close event follows

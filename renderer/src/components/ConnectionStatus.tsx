@@ -1,6 +1,6 @@
 /**
  * The header's connection line: whether this window hears the host (connecting, connected,
- * reconnecting with the reason) and whether the host hears its devices (the broker, from the
+ * reconnecting with the reason and when it tries next) and whether the host hears its devices (the broker, from the
  * pushed stats), with a hint of what to check. An operator must never mistake a silent fleet
  * for a dead link, or the reverse.
  *
@@ -13,6 +13,7 @@ import { useEndpoint, useLive } from '../store/use-live.js';
 
 export function ConnectionStatus() {
   const connection = useLive((s) => s.connection);
+  const ready = useLive((s) => s.ready);
   const broker = useLive((s) => s.stats?.broker ?? null);
   const endpoint = useEndpoint();
   const now = useNow(1_000);
@@ -30,7 +31,16 @@ export function ConnectionStatus() {
   } else if (connection.kind === 'reconnecting') {
     tone = 'warn';
     title = `Reconnecting to ${endpoint} (${formatDuration(Math.max(0, now - connection.since))})`;
-    hint = `${connection.reason}. The views show the last known state until the host answers.`;
+    const retry =
+      connection.retryAt !== undefined && connection.retryAt > now
+        ? ` Next try in ${Math.ceil((connection.retryAt - now) / 1_000)} s.`
+        : '';
+    // Every window or tab holds one of the host's connections (32 by default).
+    const advice = /too many connections/i.test(connection.reason)
+      ? ' Each Fleetvisor window or tab takes one: close those you no longer need.'
+      : '';
+    const kept = ready ? ' The views show the last known state until the host answers.' : '';
+    hint = `${connection.reason}.${retry}${advice}${kept}`;
   } else if (connection.kind === 'unauthorized') {
     tone = 'err';
     title = 'Not signed in';
@@ -59,7 +69,11 @@ export function ConnectionStatus() {
     >
       <span className={`dot tone-${tone}${tone !== 'ok' ? ' pulse' : ''}`} aria-hidden="true" />
       <span className="connection-title">{title}</span>
-      {hint ? <span className="connection-hint muted">{hint}</span> : null}
+      {hint ? (
+        <span className="connection-hint muted" title={hint}>
+          {hint}
+        </span>
+      ) : null}
     </div>
   );
 }

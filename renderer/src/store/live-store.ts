@@ -45,11 +45,22 @@ const FIRST_PROBE_AFTER_MS = 5_000;
 export type ConnectionState =
   | { readonly kind: 'connecting'; readonly since: number }
   | { readonly kind: 'live'; readonly since: number }
-  | { readonly kind: 'reconnecting'; readonly since: number; readonly reason: string }
+  | {
+      readonly kind: 'reconnecting';
+      readonly since: number;
+      readonly reason: string;
+      /** When the transport tries again, if it said (epoch ms). */
+      readonly retryAt?: number;
+    }
   | { readonly kind: 'unauthorized'; readonly since: number; readonly reason: string };
 
 /** What a transport says about its link to the host (the HTTP client's `onStatus`). */
 export type TransportStatus = 'idle' | 'connecting' | 'open' | 'closed' | 'unauthorized';
+/** Why the transport closed and when it tries again (the HTTP client's `ConnectionDetail`). */
+export interface TransportDetail {
+  readonly reason: string;
+  readonly retryInMs?: number;
+}
 
 export interface LiveState {
   readonly connection: ConnectionState;
@@ -92,8 +103,8 @@ export interface LiveStore {
   watchTelemetry(listener: (points: readonly TelemetryPoint[]) => void): () => void;
   /** Publishes pending changes now (tests, and hidden windows that want a render). */
   flush(): void;
-  /** Tells the store what the transport knows first: a closed socket, a refused token. */
-  setTransport(status: TransportStatus): void;
+  /** Tells the store what the transport knows first: a closed socket (why, and when it retries), a refused token. */
+  setTransport(status: TransportStatus, detail?: TransportDetail): void;
 }
 
 export interface LiveStoreOptions {
@@ -184,7 +195,12 @@ export function createLiveStore(client: TypedClient, options: LiveStoreOptions =
     if (current.kind === connection.kind) {
       // Same state again (each failed reconnect says so): keep when it began; take a new reason.
       const reason = 'reason' in connection ? connection.reason : undefined;
-      if (reason === undefined || ('reason' in current && current.reason === reason)) return;
+      const retryAt = 'retryAt' in connection ? connection.retryAt : undefined;
+      const same =
+        'reason' in current &&
+        current.reason === reason &&
+        ('retryAt' in current ? current.retryAt : undefined) === retryAt;
+      if (reason === undefined || same) return;
       next.connection = { ...connection, since: current.since } as ConnectionState;
     } else next.connection = connection;
     schedule();
@@ -324,7 +340,7 @@ export function createLiveStore(client: TypedClient, options: LiveStoreOptions =
         }
       };
     },
-    setTransport(status) {
+    setTransport(status, detail) {
       const current = (next.connection ?? state.connection).kind;
       if (status === 'unauthorized')
         setConnection({
@@ -333,7 +349,12 @@ export function createLiveStore(client: TypedClient, options: LiveStoreOptions =
           reason: 'the host refused the access token',
         });
       else if (status === 'closed' && current !== 'unauthorized')
-        setConnection({ kind: 'reconnecting', since: now(), reason: 'the connection to the host closed' });
+        setConnection({
+          kind: 'reconnecting',
+          since: now(),
+          reason: detail?.reason ?? 'the connection to the host closed',
+          ...(detail?.retryInMs !== undefined ? { retryAt: now() + detail.retryInMs } : {}),
+        });
       // 'open' proves little: the store turns live on the snapshot that follows.
     },
     watchSeries(id, metric, onChange) {

@@ -2,7 +2,9 @@
  * The headless server's WebSocket, `GET /api/stream`. The upgrade is checked in this order: the
  * exact Host allowlist (421), the path (404), the exact Origin allowlist with a missing Origin
  * refused (403), a token offered as the subprotocol `fleetvisor.token.<token>` (wrong: 401, or
- * 429 while wrong tokens are limited), then room (503). A socket not authenticated at the upgrade
+ * 429 while wrong tokens are limited), then room (503; but a socket with the right token finds out
+ * why: it opens and is closed at once with 4429, {@link CLOSE_RATE_LIMITED}, and the reason, which a
+ * browser cannot read from a refused upgrade). A socket not authenticated at the upgrade
  * must send `{ "type": "auth", "token" }` first, small and in time (else closed 4401). An
  * authenticated socket gets the pushes of one {@link HostApi.openStream} and may send calls
  * `{ "type": "call", "id", "method", "args" }` → `{ "type": "reply", "id", "envelope" }`.
@@ -35,8 +37,8 @@ export const CLOSE_UNAUTHORIZED = 4401;
 /** Dropped because the client did not keep up (it should reconnect for a fresh snapshot). */
 export const CLOSE_TOO_SLOW = 4408;
 /**
- * Closed for now, not for good: wrong tokens are being rate-limited, or an unauthenticated socket
- * made room for a newer one. A client retries with backoff.
+ * Closed for now, not for good: wrong tokens are being rate-limited, or every authenticated slot
+ * (`maxConnections`) is taken. The close reason says which. A client retries with backoff.
  */
 export const CLOSE_RATE_LIMITED = 4429;
 
@@ -157,6 +159,10 @@ function onUpgrade(stream: Stream, req: IncomingMessage, socket: Duplex, head: B
   let authed = 0;
   for (const c of stream.connections) if (c.authed) authed++;
   const full = preAuthed ? authed >= maxConnections : stream.connections.size - authed >= maxUnauthenticated;
+  if (!stream.closing && full && preAuthed) {
+    closeFull(stream, req, socket, head);
+    return;
+  }
   if (stream.closing || full) {
     refuseUpgrade(socket, 503, 'Service Unavailable');
     return;
@@ -164,6 +170,21 @@ function onUpgrade(stream: Stream, req: IncomingMessage, socket: Duplex, head: B
   stream.wss.handleUpgrade(req, socket, head, (ws) => {
     const conn = onConnection(stream, ws);
     if (preAuthed) onAuth(stream, conn, { type: 'auth', token: gate.token });
+  });
+}
+
+/**
+ * The operator's own client (right token) finding every slot taken: a browser sees a refused
+ * upgrade only as close 1006, so it could only say "closed". Let in and closed at once with 4429
+ * and the reason, it can say why and back off. Strangers still get the cheaper 503.
+ */
+function closeFull(stream: Stream, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const max = stream.settings.maxConnections;
+  stream.settings.gate.logger.warn('refused a WebSocket: every connection is taken', { maxConnections: max });
+  stream.wss.handleUpgrade(req, socket, head, (ws) => {
+    ws.on('error', () => {});
+    ws.close(CLOSE_RATE_LIMITED, `too many connections (${max} of ${max} in use)`);
+    setTimeout(() => ws.terminate(), 1_000).unref();
   });
 }
 

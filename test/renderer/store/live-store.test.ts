@@ -219,6 +219,30 @@ describe('live store', () => {
     expect(store.getState().connection.kind).toBe('live');
   });
 
+  it('a close that says why and when it retries keeps both, each refusal taking the new ones', () => {
+    const { store, frame, advance } = setup();
+    store.start();
+    const reason = 'the host refused for now: too many connections (32 of 32 in use)';
+    store.setTransport('closed', { reason, retryInMs: 800 });
+    frame();
+    expect(store.getState().connection).toEqual({
+      kind: 'reconnecting',
+      since: 1_000,
+      reason,
+      retryAt: 1_800,
+    });
+    advance(1_000);
+    store.setTransport('connecting');
+    store.setTransport('closed', { reason, retryInMs: 1_600 });
+    frame();
+    expect(store.getState().connection).toEqual({
+      kind: 'reconnecting',
+      since: 1_000,
+      reason,
+      retryAt: 3_600,
+    });
+  });
+
   it('a refused token makes the connection unauthorized', () => {
     const { store, frame } = setup();
     store.start();
