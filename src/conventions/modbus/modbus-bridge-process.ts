@@ -1,7 +1,8 @@
 /**
  * The Modbus bridge process (what it does: modbus-bridge.ts, which makes it): one bus per port
  * for the fleet's `modbus.device` devices, supervised; what the buses report goes to the fleet
- * and the store. Its pure part is modbus-bridge-model.ts; a test read is modbus-test-read.ts.
+ * and the store (modbus-bridge-reports.ts). Its pure part is modbus-bridge-model.ts; a test read
+ * is modbus-test-read.ts.
  *
  * @example
  * const bridge = new ModbusBridge(runtime, fleet, store, { scanMs: 1000 });
@@ -16,7 +17,7 @@ import { ProcessBase } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import type { ChildCounts, ChildInfo, SupervisorLike } from '../../runtime/supervisor.js';
 import type { TimerRef } from '../../runtime/timers.js';
-import type { JsonObject, Store } from '../../store/store.js';
+import type { Store } from '../../store/store.js';
 import {
   countPortChildren,
   PORT_MAX_RESTARTS,
@@ -27,19 +28,9 @@ import {
 import type { ReconnectOptions } from '../../transports/reconnect.js';
 import { backoffDelayMs, resolveReconnect } from '../../transports/reconnect.js';
 import type { DeviceEntry } from './modbus-bridge-model.js';
-import {
-  admitFault,
-  busHealth,
-  faultEvent,
-  faultKey,
-  lineConflictMessage,
-  lineOf,
-  sameLine,
-  slaveOf,
-  slaveStatus,
-  trackDevice,
-} from './modbus-bridge-model.js';
-import type { BusStats, LineSettings, ModbusFault, SlaveConfig, WriteOutcome } from './modbus-bus.js';
+import { busHealth, lineOf, sameLine, slaveOf, trackDevice } from './modbus-bridge-model.js';
+import { type BridgeReports, createBridgeReports } from './modbus-bridge-reports.js';
+import type { BusStats, LineSettings, SlaveConfig, WriteOutcome } from './modbus-bus.js';
 import { type ModbusBus, startModbusBus } from './modbus-bus.js';
 import { createModbusCarrier } from './modbus-carrier.js';
 import type { WriteRequest } from './modbus-codec.js';
@@ -78,16 +69,14 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
     { restartCount: number; lastExit: ExitReason | undefined; hadBus: boolean }
   >();
   private readonly fleet: Fleet;
-  private readonly store: Store;
   private readonly options: ModbusConventionOptions;
   private readonly reconnect: ReconnectOptions;
   private readonly scanMs: number;
-  private readonly eventIntervalMs: number;
-  private readonly statusIntervalMs: number;
   private readonly writeTtlMs: number;
   private readonly maxOpenWrites: number;
   private readonly random: () => number;
   private readonly testReadContext: TestReadContext;
+  private readonly reports: BridgeReports;
 
   private readonly devices = new Map<string, DeviceEntry>();
   private readonly buses = new Map<string, BusEntry>();
@@ -102,12 +91,9 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
   constructor(runtime: Runtime, fleet: Fleet, store: Store, options: ModbusConventionOptions) {
     super(runtime, 'supervisor', 'modbus-bridge');
     this.fleet = fleet;
-    this.store = store;
     this.options = options;
     this.reconnect = resolveReconnect(options.reconnect);
     this.scanMs = options.scanMs ?? 1000;
-    this.eventIntervalMs = options.eventIntervalMs ?? 10_000;
-    this.statusIntervalMs = options.statusIntervalMs ?? 10_000;
     this.writeTtlMs = options.writeTtlMs ?? 30_000;
     this.maxOpenWrites = options.maxOpenWritesPerDevice ?? 100;
     this.carrier = createModbusCarrier({
@@ -129,6 +115,20 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
       running: () => this.status === 'running',
       busOn: (path) => this.buses.get(path),
     };
+    this.reports = createBridgeReports({
+      runtime,
+      owner: this.pid,
+      fleet,
+      store,
+      devices: this.devices,
+      slaveStats: (d) =>
+        this.buses
+          .get(d.path)
+          ?.bus.stats()
+          .slaves.find((x) => x.deviceId === d.id),
+      eventIntervalMs: options.eventIntervalMs ?? 10_000,
+      statusIntervalMs: options.statusIntervalMs ?? 10_000,
+    });
   }
 
   /** One child per port in use: its bus, or `restarting` while a crashed bus waits for its backoff. */
@@ -252,7 +252,7 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
     if (this.status !== 'running') return;
     try {
       this.scan();
-      this.reportStatuses(false);
+      this.reports.reportStatuses(false);
     } catch (error) {
       this.runtime.report('modbus bridge: scan failed', error, this.pid);
     }
@@ -296,12 +296,7 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
         groups.set(a.port, g);
       } else if (!sameLine(g.line, line)) {
         d.polled = false;
-        if (!d.reportedConflict) {
-          d.reportedConflict = true;
-          const message = lineConflictMessage(v.id, a.port, line, g.line);
-          this.runtime.logger.warn('modbus line settings conflict', { id: v.id, port: a.port });
-          this.appendEvent(v.id, 'device.modbusError', { code: 'lineConflict', message });
-        }
+        this.reports.lineConflict(d, line, g.line);
         continue;
       }
       d.polled = true;
@@ -364,8 +359,8 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
         hooks: {
           onSlaveUp: (id, via) => this.ifCurrent(path, bus, () => this.slaveUp(id, via)),
           onSlaveDown: (id, reason) => this.ifCurrent(path, bus, () => this.slaveDown(id, reason)),
-          onValues: (id, values) => this.ifCurrent(path, bus, () => this.values(id, values)),
-          onFault: (id, fault) => this.ifCurrent(path, bus, () => this.fault(id, fault)),
+          onValues: (id, values) => this.ifCurrent(path, bus, () => this.reports.values(id, values)),
+          onFault: (id, fault) => this.ifCurrent(path, bus, () => this.reports.fault(id, fault)),
         },
       });
     } catch (error) {
@@ -420,75 +415,18 @@ export class ModbusBridge extends ProcessBase implements SupervisorLike {
     this.runtime.logger.warn('modbus bus crashed; restarting', { path, reason: text, retryInMs: delayMs });
   }
 
-  // ---- what the buses report ----
+  // ---- what the buses report (modbus-bridge-reports.ts) ----
 
   private slaveUp(id: string, via: string): void {
     const d = this.devices.get(id);
     if (!d) return;
-    d.online = true;
-    this.busRestarts.delete(d.path);
-    this.fleet.linkUp(id, { via, firmware: null });
-    this.reportStatus(d, true);
+    this.busRestarts.delete(d.path); // the port works: a later crash backs off from the first delay
+    this.reports.slaveUp(d, via);
   }
 
   private slaveDown(id: string, reason: string): void {
     const d = this.devices.get(id);
-    if (!d) return;
-    d.online = false;
-    this.fleet.linkDown(id, reason);
-    this.reportStatus(d, true);
-  }
-
-  private values(id: string, values: Record<string, number>): void {
-    this.fleet.ingestTelemetry(id, values, null).then(
-      (r) => {
-        if (!r.ok && r.error.code !== 'notFound')
-          this.runtime.logger.warn('modbus telemetry not stored', { id, error: r.error.message });
-      },
-      (error: unknown) =>
-        this.runtime.report(`modbus bridge: storing telemetry of ${id} failed`, error, this.pid),
-    );
-  }
-
-  private fault(id: string, fault: ModbusFault): void {
-    const d = this.devices.get(id);
-    if (!d) return;
-    const suppressed = admitFault(d, faultKey(fault), this.runtime.clock.now(), this.eventIntervalMs);
-    if (suppressed === undefined) return;
-    const event = faultEvent(fault, suppressed);
-    this.appendEvent(id, event.kind, event.data);
-  }
-
-  private appendEvent(deviceId: string, kind: string, data: JsonObject): void {
-    this.store
-      .appendEvents([{ at: this.runtime.clock.wallNow(), kind, deviceId, data }])
-      .catch((error: unknown) =>
-        this.runtime.report(`modbus bridge: writing an event of ${deviceId} failed`, error),
-      );
-  }
-
-  /** `status.modbus` of one device: at once (`force`) or when changed and `statusIntervalMs` passed. */
-  private reportStatus(d: DeviceEntry, force: boolean): void {
-    const s = this.buses
-      .get(d.path)
-      ?.bus.stats()
-      .slaves.find((x) => x.deviceId === d.id);
-    if (!s) return;
-    const status = slaveStatus(d.path, s);
-    const json = JSON.stringify(status);
-    const now = this.runtime.clock.now();
-    if (json === d.lastStatusJson || (!force && now - d.lastStatusAt < this.statusIntervalMs)) return;
-    d.lastStatusJson = json;
-    d.lastStatusAt = now;
-    this.fleet
-      .reportStatus(d.id, { modbus: status })
-      .catch((error: unknown) =>
-        this.runtime.report(`modbus bridge: reporting the status of ${d.id} failed`, error, this.pid),
-      );
-  }
-
-  private reportStatuses(force: boolean): void {
-    for (const d of this.devices.values()) if (d.polled) this.reportStatus(d, force);
+    if (d) this.reports.slaveDown(d, reason);
   }
 
   // ---- writes (the carrier's wire) ----
