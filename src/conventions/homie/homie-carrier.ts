@@ -22,7 +22,8 @@
  * // in the bridge, on a property value:
  * carrier.echo('boiler', 'heater', 'target', spec, '21.5');
  */
-import type { CommandCarrier, DispatchOutcome } from '../../devices/command-tracker.js';
+import type { z } from 'zod';
+import type { CommandCarrier, DispatchOutcome, TrackedCommand } from '../../devices/command-tracker.js';
 import type { Fleet } from '../../devices/fleet.js';
 import type { JsonObject } from '../../lib/json.js';
 import { isJsonObject } from '../../lib/json.js';
@@ -92,62 +93,92 @@ const describeSpec = (spec: ValueSpec): string =>
 
 const MAX_SHOWN_VALUE = 1024;
 
+type Encoded =
+  | { readonly ok: true; readonly payload: string; readonly spec: ValueSpec }
+  | { readonly ok: false; readonly code: 'badArgs' | 'noLink'; readonly message: string };
+
+/**
+ * The payload of a set for the property as the device describes it (`props`; undefined: not
+ * described), or why it cannot be sent: `noLink` while undescribed, else `badArgs` naming the property.
+ */
+function encodeSet(
+  deviceId: string,
+  baseTopic: string,
+  props: ReadonlyMap<string, HomieSetProperty> | undefined,
+  set: HomieSetArgs,
+): Encoded {
+  if (!props)
+    return {
+      ok: false,
+      code: 'noLink',
+      message: `Homie device ${deviceId} has not been seen on ${baseTopic}/ since the bridge connected, and describes no properties yet`,
+    };
+  const key = `${set.node}/${set.property}`;
+  const p = props.get(key);
+  if (!p) {
+    const settable = [...props.values()]
+      .filter((x) => x.settable === true)
+      .map((x) => `${x.node}/${x.property}`);
+    return {
+      ok: false,
+      code: 'badArgs',
+      message: `device ${deviceId} has no property ${key} (settable: ${settable.length > 0 ? settable.join(', ') : 'none'})`,
+    };
+  }
+  if (p.settable !== true)
+    return {
+      ok: false,
+      code: 'badArgs',
+      message: `property ${key} of ${deviceId} is not settable ($settable is ${p.settable ?? 'unset'})`,
+    };
+  const encoded = encodeSetValue(p.spec, set.value);
+  if (!encoded.ok)
+    return {
+      ok: false,
+      code: 'badArgs',
+      message: `property ${key} of ${deviceId} (${describeSpec(p.spec)}): ${encoded.message}`,
+    };
+  return { ok: true, payload: encoded.payload, spec: p.spec };
+}
+
+/** Whether a value the device published on `node/property` confirms this open command. */
+function confirms(
+  c: TrackedCommand,
+  node: string,
+  property: string,
+  spec: ValueSpec,
+  payload: string,
+): boolean {
+  if (c.status !== 'sent' || c.carrier !== 'homie' || c.args.node !== node || c.args.property !== property)
+    return false;
+  const value = c.args.value;
+  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return false;
+  const wanted = encodeSetValue(spec, value);
+  return wanted.ok && sameValue(spec, wanted.payload, payload);
+}
+
+const issuesOf = (error: z.ZodError): string =>
+  error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+
 export function createHomieCarrier(options: HomieCarrierOptions): HomieCarrier {
   const { fleet } = options;
   const maxOpen = options.maxOpenPerDevice ?? 20;
 
-  const propertiesOf = (deviceId: string, target: HomieSetTarget) =>
-    target.describe(deviceId) ?? storedProperties(fleet.device(deviceId)?.status);
-
-  /** The payload of a set for the property as described now, or why it cannot be sent. */
-  function encode(
-    deviceId: string,
-    target: HomieSetTarget,
-    set: HomieSetArgs,
-  ):
-    | { ok: true; payload: string; spec: ValueSpec }
-    | { ok: false; code: 'badArgs' | 'noLink'; message: string } {
-    const props = propertiesOf(deviceId, target);
-    if (!props)
-      return {
-        ok: false,
-        code: 'noLink',
-        message: `Homie device ${deviceId} has not been seen on ${target.baseTopic}/ since the bridge connected, and describes no properties yet`,
-      };
-    const key = `${set.node}/${set.property}`;
-    const p = props.get(key);
-    if (!p) {
-      const settable = [...props.values()]
-        .filter((x) => x.settable === true)
-        .map((x) => `${x.node}/${x.property}`);
-      return {
-        ok: false,
-        code: 'badArgs',
-        message: `device ${deviceId} has no property ${key} (settable: ${settable.length > 0 ? settable.join(', ') : 'none'})`,
-      };
-    }
-    if (p.settable !== true)
-      return {
-        ok: false,
-        code: 'badArgs',
-        message: `property ${key} of ${deviceId} is not settable ($settable is ${p.settable ?? 'unset'})`,
-      };
-    const encoded = encodeSetValue(p.spec, set.value);
-    if (!encoded.ok)
-      return {
-        ok: false,
-        code: 'badArgs',
-        message: `property ${key} of ${deviceId} (${describeSpec(p.spec)}): ${encoded.message}`,
-      };
-    return { ok: true, payload: encoded.payload, spec: p.spec };
-  }
+  // Checked against the bridge's live view, or the description the fleet stored (an app restart).
+  const encode = (deviceId: string, target: HomieSetTarget, set: HomieSetArgs) =>
+    encodeSet(
+      deviceId,
+      target.baseTopic,
+      target.describe(deviceId) ?? storedProperties(fleet.device(deviceId)?.status),
+      set,
+    );
 
   const noBridge = (deviceId: string) => {
     const base = fleet.device(deviceId)?.attributes.baseTopic ?? 'homie';
     return `no Homie bridge runs for base topic '${String(base)}'`;
   };
 
-  const carrier: HomieCarrier = {
+  return {
     name: 'homie',
     queuesWhileOffline: true,
     resendsAfterDrop: true,
@@ -157,11 +188,7 @@ export function createHomieCarrier(options: HomieCarrierOptions): HomieCarrier {
       if (action !== 'set')
         return err('badArgs', `Homie devices take 'set' only, not ${quote(String(action))}`);
       const parsed = homieSetArgs.safeParse(args);
-      if (!parsed.success)
-        return err(
-          'badArgs',
-          `set: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-        );
+      if (!parsed.success) return err('badArgs', `set: ${issuesOf(parsed.error)}`);
       const target = options.route(deviceId);
       if (!target) return err('noLink', noBridge(deviceId));
       const encoded = encode(deviceId, target, parsed.data);
@@ -196,25 +223,13 @@ export function createHomieCarrier(options: HomieCarrierOptions): HomieCarrier {
     },
 
     echo(deviceId, node, property, spec, payload) {
-      for (const c of fleet.commands.open(deviceId)) {
-        if (
-          c.status !== 'sent' ||
-          c.carrier !== 'homie' ||
-          c.args.node !== node ||
-          c.args.property !== property
-        )
-          continue;
-        const value = c.args.value;
-        if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
-        const wanted = encodeSetValue(spec, value);
-        if (wanted.ok && sameValue(spec, wanted.payload, payload))
+      for (const c of fleet.commands.open(deviceId))
+        if (confirms(c, node, property, spec, payload))
           fleet.commands.settle(
             c.commandId,
             { ok: true, result: { value: payload.slice(0, MAX_SHOWN_VALUE) } },
             deviceId,
           );
-      }
     },
   };
-  return carrier;
 }
