@@ -212,19 +212,15 @@ export class MqttConnection {
     const filters = o.hooks.subscriptions();
     client.subscribe(filters, (error, _granted, suback) => {
       if (client !== this.current || !o.isRunning()) return;
-      // mqtt.js 5 answers a SUBACK that refuses any filter (0x80) with an error too, the packet
-      // attached: that is a refusal to report, not a failed subscribe (which left the connection
-      // 'connecting' for ever, receiving what the broker did allow).
-      const codes = suback?.granted;
-      if (error && !Array.isArray(codes)) {
+      const outcome = subackOutcome(filters, error, suback);
+      if (outcome.failed) {
         // The connection is going down (a 'close' follows) or the broker refused the packet.
-        this.error = error;
-        o.runtime.logger.warn(o.words.subscribeFailed, { ...o.fields, error: error.message });
+        this.error = outcome.failed;
+        o.runtime.logger.warn(o.words.subscribeFailed, { ...o.fields, error: outcome.failed.message });
         return;
       }
-      const refused = Object.keys(filters).filter((_, i) => (Number(codes?.[i] ?? 0) & 0x80) !== 0);
-      if (refused.length > 0)
-        o.runtime.report(`${o.label}: broker refused subscriptions ${refused.join(', ')}`);
+      if (outcome.refused.length > 0)
+        o.runtime.report(`${o.label}: broker refused subscriptions ${outcome.refused.join(', ')}`);
       if (this.connectionState !== 'connected') this.ready(client);
     });
   }
@@ -302,6 +298,23 @@ export class MqttConnection {
       this.open();
     });
   }
+}
+
+/**
+ * What a SUBACK says: `failed` when the SUBSCRIBE itself failed (the connection is going down, or
+ * the broker refused the packet), else the filters the broker `refused` (return code 0x80).
+ * mqtt.js 5 answers a SUBACK that refuses any filter with an error too, the packet attached: that
+ * is a refusal to report, not a failed subscribe (which left a connection 'connecting' for ever,
+ * receiving what the broker did allow).
+ */
+export function subackOutcome(
+  filters: Record<string, unknown>,
+  error: Error | null | undefined,
+  suback: { readonly granted?: readonly unknown[] } | undefined,
+): { readonly failed?: Error; readonly refused: readonly string[] } {
+  const codes = suback?.granted;
+  if (error && !Array.isArray(codes)) return { failed: error, refused: [] };
+  return { refused: Object.keys(filters).filter((_, i) => (Number(codes?.[i] ?? 0) & 0x80) !== 0) };
 }
 
 function noLog(): void {}

@@ -7,6 +7,11 @@
  * SUBACK check, backoff) is the {@link MqttConnection} every host-side MQTT client shares. The
  * link adds the protocol: decoding, the outbox, backpressure and the keepalive decision.
  *
+ * It is the host's one broker connection for every convention that needs no session of its own
+ * (issue 11 §2): with `handlers`, the Homie bridge's filters are subscribed with the link's and
+ * its publishes routed to it (src/transports/mqtt-topic-handlers.ts). Those wait behind the
+ * backpressure below too: a paused socket delays Homie messages as it delays our protocol's.
+ *
  * Backpressure (issue 12 §0): `onMessage` may return the message's store write. At
  * `maxPendingIngest` unsettled writes the link stops reading the broker socket (mqtt.js reads the
  * next packet only when its `handleMessage` calls back), so a flood waits in TCP and at the broker
@@ -30,15 +35,16 @@
  * link.stats(); // { connected: true, state: 'connected', reconnects: 0, outboxLength: 0, … }
  */
 import type { MqttClient } from 'mqtt';
-import { z } from 'zod';
-import { callback, checkOptions, nonEmptyString, positiveInt } from '../lib/options.js';
+import { checkOptions } from '../lib/options.js';
 import type { ExitReason } from '../runtime/exit-reason.js';
 import { ProcessBase } from '../runtime/process.js';
 import type { Runtime } from '../runtime/runtime.js';
-import type { BrokerSettings } from './mqtt-connection.js';
 import { MqttConnection } from './mqtt-connection.js';
 import { MqttIngest } from './mqtt-ingest.js';
-import type { Channel, DeviceId, Message, PublishErrorCode, Result } from './protocol.js';
+import type { LinkDeviceError, MqttLinkOptions, MqttLinkState } from './mqtt-link-options.js';
+import { mqttLinkOptionsSchema } from './mqtt-link-options.js';
+import type { MqttTopicHandlers, TopicHandlersLink } from './mqtt-topic-handlers.js';
+import type { Channel, Message, Result } from './protocol.js';
 import {
   CHANNELS,
   channelFor,
@@ -52,18 +58,7 @@ import {
   topicFor,
 } from './protocol.js';
 import type { ReconnectOptions } from './reconnect.js';
-import { ReconnectSchedule, reconnectSchema, resolveReconnect } from './reconnect.js';
-
-export type MqttLinkState = 'connecting' | 'connected' | 'backoff' | 'closed';
-
-/** A publish a device sent that the host cannot use. `code` is that of {@link decodePublish}. */
-export interface LinkDeviceError {
-  readonly code: PublishErrorCode;
-  readonly message: string;
-  /** The topic it came on, as received. */
-  readonly topic: string;
-  readonly field?: string;
-}
+import { ReconnectSchedule, resolveReconnect } from './reconnect.js';
 
 /**
  * Why {@link MqttLink.publish} refused a message:
@@ -116,56 +111,8 @@ export interface MqttLinkStats {
 
 export type { BrokerSettings } from './mqtt-connection.js';
 export { hostClientOptions } from './mqtt-connection.js';
-
-export interface MqttLinkOptions extends BrokerSettings {
-  readonly clientId: string;
-  /** Process name; default `mqtt-link:<clientId>`. */
-  readonly name?: string;
-  /** Most messages kept while disconnected; the oldest is dropped past it. Default 1000. */
-  readonly maxOutbox?: number;
-  /** Most unacknowledged publishes on the wire at once (mqtt.js slows down with thousands). Default 100. */
-  readonly maxInflight?: number;
-  /** Largest payload decoded; default {@link DEFAULT_MAX_PAYLOAD_BYTES}. */
-  readonly maxPayloadBytes?: number;
-  /** Time allowed for TCP connect + CONNACK; default 10 000. */
-  readonly connectTimeoutMs?: number;
-  /** MQTT keepalive; default 30 000 (sent to the broker in whole seconds). */
-  readonly keepaliveMs?: number;
-  /** How long a graceful stop waits for in-flight acks before closing the socket; default 2000. */
-  readonly closeTimeoutMs?: number;
-  readonly reconnect?: Partial<ReconnectOptions>;
-  /** Source of jitter, [0, 1); default Math.random. */
-  readonly random?: () => number;
-  /**
-   * Backpressure: at this many delivered messages whose store write (the promise `onMessage`
-   * returned) has not settled, the link stops reading from the broker socket — TCP pushes back
-   * to the broker — and reads again once half of them settled. Default 50 000: big enough that
-   * store batches grow with the load (a pause lets a broker's per-client queue overflow: Mosquitto
-   * drops past `max_queued_messages`), small enough that 50 000 messages of a few metrics stay
-   * within the SQLite store's default write buffer (200 000 points).
-   */
-  readonly maxPendingIngest?: number;
-  /**
-   * Hold each QoS 1 PUBACK until the message's store write settles (not only while paused).
-   * Default false: with a clean session an unacknowledged message dies with the connection
-   * anyway, and a broker that caps in-flight messages per client (Mosquitto: 20) then passes
-   * only that many per store commit.
-   */
-  readonly ackAfterCommit?: boolean;
-  /**
-   * A valid message from a device. Runs synchronously on the link; a throw is reported, not
-   * fatal. May return the message's store write: the link counts it toward `maxPendingIngest`,
-   * and a write that answers `{ ok: false, error: { code } }` (or rejects) is counted as lost.
-   */
-  onMessage(deviceId: DeviceId, message: Message, channel: Channel): unknown;
-  /** A publish that could not be used; `deviceId` is set when the topic itself was valid. */
-  onDeviceError(deviceId: DeviceId | undefined, error: LinkDeviceError): void;
-  /** Every change of the connection state (`connected` means subscribed and receiving). */
-  onStateChange?(
-    state: MqttLinkState,
-    detail: { readonly error?: string; readonly retryInMs?: number },
-  ): void;
-}
+export type { LinkDeviceError, MqttLinkOptions, MqttLinkState } from './mqtt-link-options.js';
+export { mqttLinkOptionsSchema } from './mqtt-link-options.js';
 
 interface Outgoing {
   readonly topic: string;
@@ -178,6 +125,8 @@ const HOST_BOUND_CHANNELS: readonly Channel[] = (Object.keys(CHANNELS) as Channe
 );
 
 const MAX_TOPIC_SHOWN = 140;
+/** Our protocol's topics; any other publish is a handler's. */
+const NATIVE_PREFIX = topicFilterFor('hello').slice(0, topicFilterFor('hello').indexOf('+'));
 
 /** The link process. Made by {@link startMqttLink}. */
 export class MqttLink extends ProcessBase {
@@ -199,6 +148,8 @@ export class MqttLink extends ProcessBase {
   /** Backpressure, held PUBACKs, lost writes and the keepalive decision (mqtt-ingest.ts). */
   private readonly ingest: MqttIngest;
   private droppingSinceConnect = false;
+  private readonly handlers: MqttTopicHandlers | undefined;
+  private readonly binding: TopicHandlersLink;
 
   constructor(runtime: Runtime, options: MqttLinkOptions) {
     super(runtime, 'server', options.name ?? `mqtt-link:${options.clientId}`);
@@ -226,6 +177,8 @@ export class MqttLink extends ProcessBase {
     const filters: Record<string, { qos: 0 | 1 }> = {};
     for (const channel of HOST_BOUND_CHANNELS)
       filters[topicFilterFor(channel)] = { qos: CHANNELS[channel].qos };
+    const handlers = options.handlers;
+    this.handlers = handlers;
     this.connection = new MqttConnection({
       runtime: this.runtime,
       owner: this.pid,
@@ -246,24 +199,36 @@ export class MqttLink extends ProcessBase {
       reconnect: this.reconnect,
       isRunning: () => this.status === 'running',
       hooks: {
-        subscriptions: () => filters,
+        subscriptions: () => (handlers ? { ...filters, ...handlers.filters() } : filters),
         prepare: (client, isCurrent) => this.ingest.prepare(client, isCurrent),
-        onMessage: (topic, payload) => this.onPublish(topic, payload),
-        onReady: () => {
+        onMessage: (topic, payload, packet) => {
+          // A handler's publish goes through the same ingest step (and pause) as ours.
+          if (handlers && !topic.startsWith(NATIVE_PREFIX)) {
+            this.ingest.startPublish();
+            handlers.route(topic, payload, packet);
+          } else this.onPublish(topic, payload);
+        },
+        onReady: (client) => {
           this.droppingSinceConnect = false;
           this.notify('connected', {});
           this.pump();
+          handlers?.ready(client);
         },
-        onDropped: () => this.onDropped(),
+        onDropped: () => {
+          this.onDropped();
+          handlers?.dropped();
+        },
         dropFields: () => ({ outboxLength: this.outbox.length }),
         onBackoff: (error, retryInMs) => this.notify('backoff', { error, retryInMs }),
       },
     });
+    this.binding = { connection: this.connection, runtime: this.runtime, owner: this.pid };
   }
 
   /** Starts the first connection attempt; called once by {@link startMqttLink}. */
   begin(): void {
     this.started();
+    this.handlers?.bind(this.binding);
     this.connection.open();
   }
 
@@ -328,10 +293,12 @@ export class MqttLink extends ProcessBase {
     const unsent = this.outbox.length + this.inflight.size;
     if (unsent > 0)
       this.runtime.logger.warn('MQTT link stopping with unsent messages', { link: this.name, unsent });
+    this.handlers?.unbind(this.binding);
     await this.connection.end(this.options.closeTimeoutMs ?? 2000);
   }
 
   protected override release(): void {
+    this.handlers?.unbind(this.binding);
     this.connection.kill();
   }
 
@@ -450,36 +417,6 @@ export function startMqttLink(runtime: Runtime, options: MqttLinkOptions): MqttL
   link.begin();
   return link;
 }
-
-const BROKER_PROTOCOLS = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'];
-
-function isBrokerUrl(url: string): boolean {
-  try {
-    return BROKER_PROTOCOLS.includes(new URL(url).protocol);
-  } catch {
-    return false;
-  }
-}
-
-/** What {@link startMqttLink} accepts; the link fills the defaults itself. */
-export const mqttLinkOptionsSchema = z.object({
-  url: z
-    .string({ error: 'must be a broker URL' })
-    .refine(isBrokerUrl, { error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' }),
-  clientId: nonEmptyString,
-  maxOutbox: positiveInt.optional(),
-  maxInflight: positiveInt.optional(),
-  maxPayloadBytes: positiveInt.optional(),
-  connectTimeoutMs: positiveInt.optional(),
-  keepaliveMs: positiveInt.optional(),
-  closeTimeoutMs: positiveInt.optional(),
-  maxPendingIngest: positiveInt.optional(),
-  ackAfterCommit: z.boolean({ error: 'must be true or false' }).optional(),
-  reconnect: reconnectSchema.optional(),
-  onMessage: callback,
-  onDeviceError: callback,
-  onStateChange: callback.optional(),
-});
 
 function fail(code: LinkPublishErrorCode, message: string): { ok: false; error: LinkPublishError } {
   return { ok: false, error: { code, message } };
