@@ -21,6 +21,7 @@ import type { Process } from '../runtime/process.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { Store } from '../store/store.js';
 import type { BrokerSettings } from '../transports/mqtt-link.js';
+import type { MqttTopicHandlers } from '../transports/mqtt-topic-handlers.js';
 import type { DiscoverySources } from './discovery-sources.js';
 
 /** How a bridge reaches the MQTT broker the app uses (the embedded one, or the operator's). */
@@ -32,6 +33,12 @@ export interface ConventionContext {
   readonly store: Store;
   /** The app's broker; undefined when the app runs without MQTT. */
   readonly broker: BrokerSettings | undefined;
+  /**
+   * The host's own broker connection (the MQTT link's), for a bridge that needs no session of its
+   * own: it joins as a topic-filter handler (`hostMqtt.share`) when `hostMqtt.carries(broker)`,
+   * else it opens its own connection. Undefined: every bridge connects on its own.
+   */
+  readonly hostMqtt?: MqttTopicHandlers;
   /**
    * The app's adoption policy (`--adopt`), one for every convention: `manual` lists a new device
    * for the operator, `auto` adds it. A convention's own `adopt` option overrides it; without

@@ -8,11 +8,12 @@
  * device's, and Mosquitto would disconnect that client to let it in; with it, the connect is
  * refused (return code 5), as the embedded broker refuses it.
  *
- * The host's account is not bound: it opens several connections (its MQTT link, the Homie and the
- * Sparkplug bridges), each with its own client id. Homie and Sparkplug accounts are bound too; a
- * library that picks its own client id (homie-device for Node) connects to a listener with
- * `use_username_as_clientid true`, which replaces it with the username before the plugin checks it
- * (see {@link mosquittoDynsecConf}).
+ * The host's account is not bound: it opens more than one connection (its MQTT link, which also
+ * carries the Homie bridge, and the Sparkplug bridge's own for its STATE will; a Homie bridge set
+ * for another broker or account has its own too), each with its own client id. Homie and
+ * Sparkplug accounts are bound too; a library that picks its own client id (homie-device for
+ * Node) connects to a listener with `use_username_as_clientid true`, which replaces it with the
+ * username before the plugin checks it (see {@link mosquittoDynsecConf}).
  *
  * @example
  * writeFileSync('/etc/mosquitto/fleetvisor-dynsec.json', mosquittoDynsecConfig(store.data));
@@ -62,7 +63,7 @@ export function mosquittoDynsecConfig(data: AccountsFile, hostUsername: string =
   const clients: DynsecClient[] = [
     {
       username: hostUsername,
-      textName: 'Fleetvisor host: any client id (its MQTT link and its bridges each have their own)',
+      textName: 'Fleetvisor host: any client id (its MQTT link and its Sparkplug bridge each have their own)',
       ...dynsecPassword(data.host.mosquitto, hostUsername),
       roles: [{ rolename: HOST_ROLE }],
     },

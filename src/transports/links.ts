@@ -1,8 +1,9 @@
 /**
  * The links layer, assembled: a `links` supervisor holding the MQTT link (one broker connection
- * for the whole fleet) and the serial manager (one process per port), both handing what devices
- * say to the link hub, and the protocol carrier sending commands through the hub to whichever link
- * each device is on now.
+ * for the whole fleet, which also carries the conventions that ride on it as topic-filter
+ * handlers: {@link Links.mqttHandlers}) and the serial manager (one process per port), both
+ * handing what devices say to the link hub, and the protocol carrier sending commands through the
+ * hub to whichever link each device is on now.
  *
  * The fleet gets the carrier as its default one (its command tracker, `fleet.commands`, dispatches
  * through it); create the links first, then the fleet with `carrier: links.carrier`, then
@@ -28,6 +29,7 @@ import type { LinkHandle, LinkHub, LinkHubOptions } from './link-hub.js';
 import { createLinkHub } from './link-hub.js';
 import type { MqttLink, MqttLinkOptions } from './mqtt-link.js';
 import { startMqttLink } from './mqtt-link.js';
+import { MqttTopicHandlers } from './mqtt-topic-handlers.js';
 import type { DeviceId, Message } from './protocol.js';
 import type { ProtocolCarrierOptions } from './protocol-carrier.js';
 import { createProtocolCarrier } from './protocol-carrier.js';
@@ -36,7 +38,10 @@ import type { SerialManager, SerialManagerOptions } from './serial-manager.js';
 import { startSerialManager } from './serial-manager.js';
 
 export interface MqttSettings
-  extends Omit<MqttLinkOptions, 'onMessage' | 'onDeviceError' | 'onStateChange' | 'clientId' | 'name'> {
+  extends Omit<
+    MqttLinkOptions,
+    'onMessage' | 'onDeviceError' | 'onStateChange' | 'clientId' | 'name' | 'handlers'
+  > {
   /** Default `fleetvisor-host-<random>`: two hosts on one broker must not share a client id. */
   readonly clientId?: string;
 }
@@ -59,6 +64,11 @@ export interface Links {
   readonly hub: LinkHub | undefined;
   readonly supervisor: Supervisor | undefined;
   readonly mqtt: MqttLink | undefined;
+  /**
+   * The MQTT link's connection for other handlers (Homie): one table across the link's restarts;
+   * undefined without MQTT. See src/transports/mqtt-topic-handlers.ts.
+   */
+  readonly mqttHandlers: MqttTopicHandlers | undefined;
   readonly serial: SerialManager | undefined;
   /** Starts the links for a started fleet (which has loaded its waiting commands): connects. */
   attach(
@@ -78,6 +88,7 @@ export function createLinks(options: LinksOptions): Links {
   let mqttLink: MqttLink | undefined;
   let serialManager: SerialManager | undefined;
   let attached: Fleet | undefined;
+  const mqttHandlers = options.mqtt ? new MqttTopicHandlers(options.mqtt) : undefined;
   const carrier = createProtocolCarrier({
     ...options.commands,
     send: (deviceId, command) => hub?.send(deviceId, command) ?? false,
@@ -94,6 +105,7 @@ export function createLinks(options: LinksOptions): Links {
     get mqtt() {
       return mqttLink;
     },
+    mqttHandlers,
     get serial() {
       return serialManager;
     },
@@ -106,7 +118,7 @@ export function createLinks(options: LinksOptions): Links {
       const children: ChildSpec[] = [];
       if (options.mqtt)
         children.push(
-          mqttLinkChild(runtime, options.mqtt, h, {
+          mqttLinkChild(runtime, options.mqtt, mqttHandlers, h, {
             current: () => mqttLink,
             started: (link) => {
               mqttLink = link;
@@ -143,12 +155,14 @@ export function createLinks(options: LinksOptions): Links {
 
 /**
  * The `mqtt` child: one broker connection for the whole fleet, handing what devices say to the
- * hub; a lost broker connection is a whole link down. Each (re)start makes a new MqttLink; the
- * hub's handle sends on whichever is current.
+ * hub (and what the conventions on `handlers` read to them); a lost broker connection is a whole
+ * link down. Each (re)start makes a new MqttLink on the same `handlers`; the hub's handle sends on
+ * whichever is current.
  */
 function mqttLinkChild(
   runtime: Runtime,
   mqtt: MqttSettings,
+  handlers: MqttTopicHandlers | undefined,
   h: LinkHub,
   incarnation: { current(): MqttLink | undefined; started(link: MqttLink): void },
 ): ChildSpec {
@@ -166,6 +180,7 @@ function mqttLinkChild(
         ...mqtt,
         clientId: mqtt.clientId ?? `fleetvisor-host-${Math.random().toString(36).slice(2, 10)}`,
         name: 'mqtt-link',
+        ...(handlers ? { handlers } : {}),
         onMessage: (deviceId, message) => h.deliver(deviceId, message, handle),
         onDeviceError: (deviceId, error) => h.linkError(deviceId, error, 'mqtt'),
         onStateChange: (state, detail) => {

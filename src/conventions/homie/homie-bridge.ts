@@ -1,7 +1,12 @@
 /**
  * The Homie convention: Homie devices (v3.0.1, v4) on the app's MQTT broker joining the fleet as
- * `homie.device`. Its bridge is one supervised process (kind `server`) with one mqtt.js client
- * (clean session, MQTT 3.1.1, its own jittered reconnect) subscribed to `<base>/+/#`:
+ * `homie.device`. Its bridge is one supervised process (kind `server`) subscribed to `<base>/+/#`
+ * on the host's own broker connection — the MQTT link's, as a topic-filter handler
+ * (src/transports/mqtt-topic-handlers.ts: its messages routed to it, its sets published on the
+ * same client, the link's drops and reconnects told to it) — when the app gives it one
+ * (`context.hostMqtt`) that goes to the same broker with the same account. Otherwise (no host
+ * connection, or one to another broker URL or account) it keeps a client of its own (clean
+ * session, MQTT 3.1.1, its own jittered reconnect, `clientId`). Either way:
  *
  * - Discovery: a `<base>/<id>/$homie` with a version (3.x, 4.x) and a valid id (a Homie id
  *   `[a-z0-9-]`, which is also a Fleetvisor id, checked with `parseDeviceId`) is a device. It is
@@ -57,6 +62,7 @@ import type { ExitReason } from '../../runtime/exit-reason.js';
 import { ProcessBase } from '../../runtime/process.js';
 import type { TimerRef } from '../../runtime/timers.js';
 import { MqttConnection } from '../../transports/mqtt-connection.js';
+import type { BrokerSession, TopicHandlerHooks } from '../../transports/mqtt-topic-handlers.js';
 import type { ReconnectOptions } from '../../transports/reconnect.js';
 import { DEFAULT_RECONNECT, ReconnectSchedule } from '../../transports/reconnect.js';
 import type { BrokerSettings, Convention, ConventionContext } from '../convention.js';
@@ -135,8 +141,8 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
   private readonly reconnectOptions: ReconnectOptions;
   private readonly reconnect: ReconnectSchedule;
   private readonly clientId: string;
-  /** Undefined when the app runs without a broker (the bridge stays idle). */
-  private readonly connection: MqttConnection | undefined;
+  /** Its own, or its share of the host's; undefined when the app runs without a broker (idle). */
+  private readonly connection: BrokerSession | undefined;
   private stopping = false;
   private readonly context: ConventionContext;
   /** Unregisters from the host's Discovered view. */
@@ -330,7 +336,7 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
     this.sync.release(reason);
   }
 
-  // ---- the connection (the shared MqttConnection) ----
+  // ---- the connection (a share of the host's, or an MqttConnection of its own) ----
 
   private get state(): HomieBridgeState {
     if (this.stopping) return 'closed';
@@ -341,7 +347,18 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
     return this.connection?.client;
   }
 
-  private connect(broker: BrokerSettings): MqttConnection {
+  private connect(broker: BrokerSettings): BrokerSession {
+    const hooks: TopicHandlerHooks = {
+      subscriptions: () => ({ [`${this.baseTopic}/+/#`]: { qos: 1 } }),
+      onMessage: (topic, payload, packet) => this.model.receive(topic, payload, packet.retain === true),
+      onReady: () => {},
+      onDropped: () => {
+        this.cancelTimers();
+        this.model.brokerLost(); // every device waits for its retained $state after the reconnect
+      },
+    };
+    const host = this.context.hostMqtt;
+    if (host?.carries(broker)) return host.share({ label: `Homie bridge ${this.name}`, hooks });
     return new MqttConnection({
       runtime: this.runtime,
       owner: this.pid,
@@ -361,15 +378,7 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
       keepaliveMs: this.options.keepaliveMs,
       reconnect: this.reconnect,
       isRunning: () => this.status === 'running',
-      hooks: {
-        subscriptions: () => ({ [`${this.baseTopic}/+/#`]: { qos: 1 } }),
-        onMessage: (topic, payload, packet) => this.model.receive(topic, payload, packet.retain === true),
-        onReady: () => {},
-        onDropped: () => {
-          this.cancelTimers();
-          this.model.brokerLost(); // every device waits for its retained $state after the reconnect
-        },
-      },
+      hooks,
     });
   }
 

@@ -18,7 +18,10 @@ export interface HomieConventionOptions {
   readonly baseTopic?: string;
   /** A new device: `auto` (default) adds it to the fleet, `manual` lists it for the operator. */
   readonly adopt?: 'auto' | 'manual';
-  /** Default `fleetvisor-homie-<random>`. */
+  /**
+   * Default `fleetvisor-homie-<random>`. This and `keepaliveMs`, `connectTimeoutMs`, `reconnect`
+   * apply only to a connection of its own: on the host's (the MQTT link's), the link's apply.
+   */
   readonly clientId?: string;
   /** How long a `set` waits for the device to publish the new value; default 10 000 ms. */
   readonly setTimeoutMs?: number;

@@ -169,7 +169,16 @@ export async function startLinks(
         },
         conventions.map((c) => ({
           id: c.name,
-          start: () => c.start({ runtime, fleet, store, broker: brokerSettings, adopt, discovery }),
+          start: () =>
+            c.start({
+              runtime,
+              fleet,
+              store,
+              broker: brokerSettings,
+              ...(links.mqttHandlers ? { hostMqtt: links.mqttHandlers } : {}),
+              adopt,
+              discovery,
+            }),
         })),
       );
       if (!links.supervisor) throw new Error('links: attach() left no supervisor');
