@@ -28,9 +28,11 @@
  *
  * The parts: the commands, their reply cache and expiry (sim-commands.ts, planners without side
  * effects), the firmware slots and bootloader (sim-firmware.ts, one method per `fw.*` message),
- * the faults and their timers (sim-faults.ts), the options checked once and the default
- * telemetry (sim-options.ts), the public types (sim-types.ts); what importers use is re-exported
- * here. This class owns the link, the timers and the boot cycle, and carries out what they decide.
+ * the faults and their timers (sim-faults.ts), the messages it sends (sim-messages.ts), the link's
+ * sending, telemetry tick, heartbeat and slow answers (sim-link.ts), the options checked once and
+ * the default telemetry (sim-options.ts), the public types (sim-types.ts); what importers use is
+ * re-exported here. This class owns the boot cycle and the device's state, and carries out what
+ * the parts decide.
  *
  * @example
  * const device = new SimDevice({ id: 'pump-7', kind: 'pump', telemetryIntervalMs: 500 });
@@ -43,13 +45,10 @@
 import { EventEmitter } from 'node:events';
 import type {
   CommandMessage,
-  EventMessage,
   FirmwareInfo,
-  FwAckMessage,
   HelloMessage,
   JsonObject,
   Message,
-  ReplyMessage,
   Severity,
 } from '../transports/protocol.js';
 import { encodeMessage, nextSeq } from '../transports/protocol.js';
@@ -59,6 +58,9 @@ import type { SimFaults } from './sim-faults.js';
 import { FaultTimers, mergeFaults } from './sim-faults.js';
 import type { FwRequest } from './sim-firmware.js';
 import { SimFirmware } from './sim-firmware.js';
+import { SimLink } from './sim-link.js';
+import type { Stamp } from './sim-messages.js';
+import { eventMessage, heartbeatMessage, helloMessage, telemetryMessage } from './sim-messages.js';
 import { randomWalkMetrics, resolveSimOptions } from './sim-options.js';
 import type {
   RebootReason,
@@ -88,10 +90,6 @@ export type {
   SimDeviceState,
 } from './sim-types.js';
 
-interface Attachment {
-  readonly send: SendFn;
-}
-
 /**
  * One simulated device (see the file comment). Throws `RangeError` for bad options.
  *
@@ -111,8 +109,6 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
   private readonly replies = new ReplyCache();
   /** How many times each `cmdId` was really executed (duplicates and expired commands don't count). */
   readonly executed: Map<string, number> = this.replies.executed;
-  /** Messages sent to the link, all types. */
-  sent = 0;
   /** Host → device messages taken in while up. */
   received = 0;
   /** Host → device messages ignored: muted, rebooting, stopped or not attached. */
@@ -128,8 +124,6 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
   private seqNext = 0;
   private bootedAt = performance.now();
   private attachesThisBoot = 0;
-  private attachment: Attachment | undefined;
-  private lastSend: SendFn | undefined;
   private down = false;
   private stopped = false;
 
@@ -140,9 +134,8 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
   private readonly defaultMetrics: (uptimeMs: number) => Record<string, number>;
 
   private readonly flash: SimFirmware;
+  private readonly link: SimLink;
 
-  private telemetryTimer: NodeJS.Timeout | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
   private identifyTimer: NodeJS.Timeout | undefined;
   private bootTimer: NodeJS.Timeout | undefined;
   private readonly faultTimers = new FaultTimers();
@@ -164,6 +157,15 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
     this.flash = new SimFirmware(o.firmware, this.maxImageBytes);
     this.defaultMetrics = randomWalkMetrics(o.random);
     if (options.faults) this.faultsValue = { ...options.faults };
+    this.link = new SimLink({
+      heartbeatMs: this.heartbeatMs,
+      faults: () => this.faultsValue,
+      stopped: () => this.stopped,
+      faultTimers: this.faultTimers,
+      onSent: (msg) => this.emit('sent', msg),
+      heartbeat: () => heartbeatMessage(this.bootValue, this.uptimeMs),
+      onTelemetryDue: () => this.sendTelemetry(),
+    });
     // Validates kind and versions the way the host will (throws ProtocolError naming the field).
     encodeMessage(this.helloMessage());
   }
@@ -191,7 +193,11 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
     return this.identifyingUntil > performance.now();
   }
   get attached(): boolean {
-    return this.attachment !== undefined;
+    return this.link.attached;
+  }
+  /** Messages sent to the link, all types. */
+  get sent(): number {
+    return this.link.sent;
   }
   /** True between going down for a reboot and coming back up. */
   get rebooting(): boolean {
@@ -230,15 +236,7 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
 
   /** The hello this device sends now. */
   helloMessage(): HelloMessage {
-    return {
-      v: 1,
-      type: 'hello',
-      deviceId: this.id as HelloMessage['deviceId'],
-      kind: this.kind,
-      boot: this.bootValue,
-      firmware: this.firmware,
-      capabilities: this.capabilities,
-    };
+    return helloMessage(this);
   }
 
   /** Replaces the transport hooks (used by the adapters). */
@@ -255,14 +253,10 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
    */
   attach(send: SendFn): void {
     if (this.stopped || this.down) return;
-    this.detach();
-    this.attachment = { send };
-    this.lastSend = send;
+    this.link.attach(send);
     this.attachesThisBoot++;
     this.emitHello();
-    this.startTelemetry();
-    this.heartbeatTimer = setTimeout(() => this.onHeartbeatDue(), this.heartbeatMs);
-    this.heartbeatTimer.unref();
+    this.link.start(this.intervalMsValue);
     if (this.attachesThisBoot === 1 && this.faultsValue.crashLoopOnBoot) {
       this.faultTimers.armCrash(() => {
         if (this.faultsValue.crashLoopOnBoot) this.reboot('crash');
@@ -272,16 +266,12 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
 
   /** The link went down: stop sending (replies still pending for it are dropped). */
   detach(): void {
-    this.attachment = undefined;
-    clearInterval(this.telemetryTimer);
-    clearTimeout(this.heartbeatTimer);
-    this.telemetryTimer = undefined;
-    this.heartbeatTimer = undefined;
+    this.link.detach();
   }
 
   /** Handles one host → device message (`cmd` and `fw.*`; anything else is ignored). */
   receive(msg: Message): void {
-    if (this.stopped || this.down || this.attachment === undefined || this.faultsValue.mute) {
+    if (this.stopped || this.down || !this.link.attached || this.faultsValue.mute) {
       this.ignored++;
       return;
     }
@@ -313,18 +303,8 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
 
   /** Sends an `event` (seq from the shared counter). Returns false if nothing was sent. */
   sendEvent(name: string, severity?: Severity, data?: JsonObject): boolean {
-    if (!this.canSend()) return false;
-    const msg: { -readonly [K in keyof EventMessage]: EventMessage[K] } = {
-      v: 1,
-      type: 'event',
-      boot: this.bootValue,
-      seq: this.takeSeq(),
-      ts: this.now(),
-      name,
-    };
-    if (severity !== undefined) msg.severity = severity;
-    if (data !== undefined) msg.data = data;
-    return this.send(msg);
+    if (!this.link.canSend()) return false;
+    return this.link.send(eventMessage(this.nextStamp(), name, severity, data));
   }
 
   /**
@@ -355,7 +335,7 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
       this.down = false;
       this.bootedAt = performance.now();
       if (this.hooks.onBoot) this.hooks.onBoot();
-      else if (this.lastSend) this.attach(this.lastSend);
+      else if (this.link.lastSend) this.attach(this.link.lastSend);
     }, this.bootDelayMs);
     this.bootTimer.unref();
   }
@@ -372,75 +352,28 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Sending
+  // What it sends (through the link, sim-link.ts)
 
-  private canSend(): boolean {
-    return this.attachment !== undefined && !this.faultsValue.mute && !this.stopped;
-  }
-
-  private send(msg: Message): boolean {
-    const att = this.attachment;
-    if (att === undefined || this.faultsValue.mute || this.stopped) return false;
-    try {
-      att.send(msg);
-    } catch {
-      return false; // the adapter drops what it cannot send
-    }
-    this.sent++;
-    this.heartbeatTimer?.refresh();
-    this.emit('sent', msg);
-    return true;
-  }
-
-  private takeSeq(): number {
+  /** The boot, the next `seq` (taken) and the time, for a telemetry or event message. */
+  private nextStamp(): Stamp {
     const seq = this.seqNext;
     this.seqNext = nextSeq(seq);
-    return seq;
+    return { boot: this.bootValue, seq, ts: this.now() };
   }
 
   private emitHello(): void {
-    this.send(this.helloMessage());
-  }
-
-  private startTelemetry(): void {
-    clearInterval(this.telemetryTimer);
-    this.telemetryTimer = setInterval(() => this.sendTelemetry(), this.intervalMsValue);
-    this.telemetryTimer.unref();
+    this.link.send(this.helloMessage());
   }
 
   private sendTelemetry(): void {
-    if (!this.canSend()) return;
+    if (!this.link.canSend()) return;
     let values: Record<string, number>;
     try {
       values = this.metricsFn ? this.metricsFn(this) : this.defaultMetrics(this.uptimeMs);
     } catch {
       return;
     }
-    this.send({ v: 1, type: 'telemetry', boot: this.bootValue, seq: this.takeSeq(), ts: this.now(), values });
-  }
-
-  private onHeartbeatDue(): void {
-    const timer = this.heartbeatTimer;
-    if (timer === undefined) return;
-    if (!this.send({ v: 1, type: 'heartbeat', boot: this.bootValue, uptimeMs: this.uptimeMs }))
-      timer.refresh();
-  }
-
-  /** Sends a reply or fw.ack now, or `slowReplyMs` later; `after` runs once it went (or would have). */
-  private sendAnswer(msg: ReplyMessage | FwAckMessage, after?: () => void): void {
-    const att = this.attachment;
-    const go = () => {
-      if (this.attachment === att) this.send(msg);
-      after?.();
-    };
-    const delay = this.faultsValue.slowReplyMs ?? 0;
-    if (delay <= 0) {
-      go();
-      return;
-    }
-    this.faultTimers.later(delay, () => {
-      if (!this.stopped) go();
-    });
+    this.link.send(telemetryMessage(this.nextStamp(), values));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -449,20 +382,20 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
   private onCommand(cmd: CommandMessage): void {
     const cached = this.replies.get(cmd.cmdId);
     if (cached) {
-      this.sendAnswer(cached);
+      this.link.answer(cached);
       return;
     }
     if (cmd.expiresAt !== undefined && this.now() > cmd.expiresAt) {
       const reply = expiredReply(cmd.cmdId, cmd.expiresAt, this.now());
       this.replies.remember(reply);
-      this.sendAnswer(reply);
+      this.link.answer(reply);
       return;
     }
     this.replies.countExecution(cmd.cmdId);
     const { reply, effect } = planCommand(cmd, this.configValue);
     const after = effect && this.carryOut(effect);
     this.replies.remember(reply);
-    this.sendAnswer(reply, after);
+    this.link.answer(reply, after);
   }
 
   /** Does what an accepted command changes now; returns what must wait until its reply went. */
@@ -486,7 +419,7 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
       }
       case 'setInterval':
         this.intervalMsValue = effect.ms;
-        if (this.telemetryTimer !== undefined) this.startTelemetry();
+        this.link.setInterval(effect.ms);
         return undefined;
       case 'setConfig':
         this.configValue = effect.config;
@@ -496,6 +429,6 @@ export class SimDevice extends EventEmitter<SimDeviceEvents> {
 
   private onFirmware(msg: FwRequest): void {
     const { ack, reboot } = this.flash.handle(msg);
-    this.sendAnswer(ack, reboot && (() => this.reboot(reboot)));
+    this.link.answer(ack, reboot && (() => this.reboot(reboot)));
   }
 }
