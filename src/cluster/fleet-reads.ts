@@ -16,6 +16,7 @@
  * const devices = await readFleetDevices(pool, ['pump-1']); // [{ id, version, kind, name, tags, status, snapshot, savedAt }]
  * const leases = await readShardOwners(pool);        // shard → { owner, acquiredAt } (unexpired only)
  * const events = await readPresence(pool, 0);        // [{ seq, deviceId, topic: 'link', kind, at, data }]
+ * const latest = await readLatestPresence(pool, ['pump-1']); // the same, of these devices only
  */
 import type pg from 'pg';
 
@@ -139,6 +140,40 @@ export async function readPresence(db: Queryable, afterSeq: number): Promise<Pre
            WHERE kind = ANY($1::text[]) AND seq > $3 AND device_id IS NOT NULL) e
      ORDER BY device_id, topic, seq DESC`,
     [[...PRESENCE_KINDS.link, ...PRESENCE_KINDS.health], [...PRESENCE_KINDS.link], afterSeq],
+  );
+  return r.rows.map((x) => ({
+    seq: Number(x.seq),
+    deviceId: x.device_id,
+    topic: x.topic,
+    kind: x.kind,
+    at: Number(x.at),
+    data: x.data,
+  }));
+}
+
+/**
+ * The latest `link` and the latest `health` event of each of these devices, whatever their seqs
+ * (one query: for each device and topic, the events-by-device index walked back to the first
+ * match). For a device whose owner just signalled a change: its events committed, in whatever
+ * seq order, are all there.
+ */
+export async function readLatestPresence(db: Queryable, ids: readonly string[]): Promise<PresenceEvent[]> {
+  const r = await db.query<{
+    seq: number | string;
+    device_id: string;
+    topic: 'link' | 'health';
+    kind: string;
+    at: number | string;
+    data: string;
+  }>(
+    `SELECT e.seq, e.device_id, t.topic, e.kind, e.at, e.data
+     FROM unnest($1::text[]) AS d (id)
+     CROSS JOIN (VALUES ('link', $2::text[]), ('health', $3::text[])) AS t (topic, kinds)
+     CROSS JOIN LATERAL (
+       SELECT seq, device_id, kind, at, data FROM events
+       WHERE device_id = d.id AND kind = ANY(t.kinds)
+       ORDER BY seq DESC LIMIT 1) e`,
+    [ids, [...PRESENCE_KINDS.link], [...PRESENCE_KINDS.health]],
   );
   return r.rows.map((x) => ({
     seq: Number(x.seq),

@@ -5,7 +5,8 @@
  * Assembled from src/host/api/: `tree` (the supervision tree from the app's root supervisor),
  * `live` (what the API keeps about the live fleet, from every convention), `stats` (the system
  * figures), `stream` (snapshot, then bounded diffs per client, resync when one falls behind),
- * `handlers` (one per contract method) and `views` (rows, events, commands, machines as data).
+ * `handlers` (one per contract method) and `views` (rows, events, commands, machines as data); in a
+ * cluster, `fleet-wide` (the other instances' devices) and `remote-push` (pushed as they change).
  *
  * @example
  * const api = createHostApi(app);
@@ -13,8 +14,10 @@
  * const close = api.openStream({ send: (m) => ws.send(JSON.stringify(m)), congested: () => ws.bufferedAmount > 4e6 });
  */
 
+import { fleetWideOf } from './api/fleet-wide.js';
 import { callHandler, createHandlers } from './api/handlers.js';
 import { LiveFigures } from './api/live.js';
+import { startRemotePush } from './api/remote-push.js';
 import { createStats } from './api/stats.js';
 import type { StreamViews } from './api/stream.js';
 import { PushStream } from './api/stream.js';
@@ -57,9 +60,24 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
   });
   const live: LiveFigures = new LiveFigures(app, stream);
   const stats = createStats(app, live);
+  // In a cluster: the others' devices for the `devices` query, and pushed as their owners signal.
+  const fleetWide = fleetWideOf(app);
+  const cluster = app.cluster;
+  const remotePush =
+    cluster &&
+    fleetWide &&
+    startRemotePush({
+      changes: cluster.changes,
+      reads: fleetWide,
+      me: cluster.keeper.instanceId,
+      isOwn: (id) => app.fleet.has(id),
+      push: (rows, removed) => stream.remote(rows, removed),
+      report: (what, error) => app.runtime.report(`api: ${what}`, error),
+    });
   const handlers = createHandlers({
     app,
     live,
+    fleetWide,
     actConcurrency: options.actConcurrency ?? 16,
     findProcess: (pid) => findProcess(sources, pid),
     ...views,
@@ -68,6 +86,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
     call: (method, args, context) => callHandler(handlers, app.runtime, method, args, context),
     openStream: (sink) => stream.open(sink),
     close() {
+      remotePush?.stop();
       stream.close();
       live.close();
     },

@@ -20,6 +20,11 @@
  * `refreshMs` old; past the wait (a loaded database) the call answers the rows of the read before
  * and the next call those of this read. Each row's `remote.readAt` says when it was read.
  *
+ * Pushed (src/host/api/remote-push.ts): when an owner signals that devices changed, `readDevices`
+ * reads those rows at once (and the leases and their latest events), and `readAll` the whole fleet after a
+ * missed signal; the rows kept are patched, so a call answers what was pushed. Reads run one at a
+ * time, in the order asked.
+ *
  * This file reads; src/host/api/fleet-wide-rows.ts turns what it read into rows.
  *
  * @example
@@ -28,9 +33,11 @@
  * // { items: [{ id: 'pump-1', …, remote: { owner: 'beta', readAt, savedAt } }, …], total, next }
  */
 import type pg from 'pg';
+import type { ShardOwner } from '../../cluster/fleet-reads.js';
 import {
   readFleetDevices,
   readFleetVersions,
+  readLatestPresence,
   readPresence,
   readShardOwners,
 } from '../../cluster/fleet-reads.js';
@@ -72,6 +79,14 @@ export interface FleetWideOptions {
 export interface FleetWide {
   /** Every device of the fleet as the database says (each row `remote`), ordered by id. */
   rows(): Promise<readonly DeviceRow[]>;
+  /**
+   * Reads these devices again now, after any read in progress (their owner signalled a change,
+   * src/host/api/remote-push.ts): the rows of those still in the fleet. {@link rows} answers them
+   * from then on.
+   */
+  readDevices(ids: readonly string[]): Promise<readonly DeviceRow[]>;
+  /** Reads the whole fleet again now, after any read in progress (only what changed): every row. */
+  readAll(): Promise<readonly DeviceRow[]>;
 }
 
 /** By id, as the API has always ordered the fleet (`localeCompare`), without its per-call cost. */
@@ -112,6 +127,23 @@ async function readDevices(db: pg.Pool, m: Mirror): Promise<void> {
     }
 }
 
+/** `rows` (ordered by id) with the devices `gone` left out and `changed` in (replaced or added). */
+function patchRows(
+  rows: readonly DeviceRow[],
+  changed: ReadonlyMap<string, DeviceRow>,
+  gone: ReadonlySet<string>,
+): DeviceRow[] {
+  const added = new Map(changed);
+  const out: DeviceRow[] = [];
+  for (const r of rows) {
+    if (gone.has(r.id)) continue;
+    out.push(changed.get(r.id) ?? r);
+    added.delete(r.id);
+  }
+  if (added.size === 0) return out;
+  return [...out, ...added.values()].sort((x, y) => byId(x.id, y.id));
+}
+
 /** What `reading` answers if it does within `waitMs`; past that, or if it fails, `before`. */
 function within<T>(reading: Promise<T>, waitMs: number, before: T): Promise<T> {
   return new Promise((resolve) => {
@@ -145,6 +177,15 @@ export function createFleetWide(options: FleetWideOptions): FleetWide {
   const seqs = [0, 0];
   let kept: { readonly rows: readonly DeviceRow[]; readonly readAt: number } | undefined;
   let reading: Promise<readonly DeviceRow[]> | undefined;
+  // One read at a time, in the order asked: each lands in the mirror after the one before.
+  let turn: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(job: () => Promise<T>): Promise<T> => {
+    const p = turn.then(job, job);
+    turn = p.catch(() => {});
+    return p;
+  };
+  const rowOf = (d: Stored, owners: Map<number, ShardOwner>, readAt: number) =>
+    remoteRowOf(d, owners.get(shardOf(d.id, shardCount)), presence, conventionOf(d.kind), readAt);
 
   async function readEvents(): Promise<void> {
     let last = seqs.at(-1)!;
@@ -165,11 +206,33 @@ export function createFleetWide(options: FleetWideOptions): FleetWide {
     forgetAbsent(presence, devices);
     mirror.order ??= [...devices.keys()].sort(byId);
     const readAt = now();
-    const rows = mirror.order.map((id) => {
-      const d = devices.get(id)!;
-      return remoteRowOf(d, owners.get(shardOf(id, shardCount)), presence, conventionOf(d.kind), readAt);
-    });
+    const rows = mirror.order.map((id) => rowOf(devices.get(id)!, owners, readAt));
     kept = { rows, readAt };
+    return rows;
+  }
+
+  /** Reads `ids` again (and the leases and their latest events); the rows kept answer them from then on. */
+  async function readSome(ids: readonly string[]): Promise<readonly DeviceRow[]> {
+    const found: Stored[] = [];
+    for (let i = 0; i < ids.length; i += CHANGED_PER_READ)
+      for (const d of await readFleetDevices(db, ids.slice(i, i + CHANGED_PER_READ))) found.push(storedOf(d));
+    const owners = await readShardOwners(db);
+    // Their latest events by device, not the seq window of the full reads: signals come often,
+    // and an event committed after a higher seq was read must still be seen.
+    for (const e of await readLatestPresence(db, ids)) applyPresence(presence, e);
+    const { devices } = mirror;
+    for (const d of found) {
+      if (!devices.has(d.id)) mirror.order = undefined;
+      devices.set(d.id, d);
+    }
+    const present = new Set(found.map((d) => d.id));
+    const gone = new Set(ids.filter((id) => !present.has(id) && devices.delete(id)));
+    if (gone.size > 0) mirror.order = undefined;
+    forgetAbsent(presence, devices);
+    const readAt = now();
+    const rows = found.map((d) => rowOf(d, owners, readAt));
+    if (kept)
+      kept = { rows: patchRows(kept.rows, new Map(rows.map((r) => [r.id, r])), gone), readAt: kept.readAt };
     return rows;
   }
 
@@ -177,7 +240,7 @@ export function createFleetWide(options: FleetWideOptions): FleetWide {
     rows() {
       const before = kept;
       if (before && now() - before.readAt < refreshMs) return Promise.resolve(before.rows);
-      reading ??= read()
+      reading ??= inTurn(read)
         .catch((error: unknown) => {
           // Reported once here when calls answer the rows before; without any, each call fails.
           if (kept) report('reading the fleet from the shared database failed', error);
@@ -188,6 +251,8 @@ export function createFleetWide(options: FleetWideOptions): FleetWide {
         });
       return before ? within(reading, maxWaitMs, before.rows) : reading;
     },
+    readDevices: (ids) => inTurn(() => readSome(ids)),
+    readAll: () => inTurn(read),
   };
 }
 

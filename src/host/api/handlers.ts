@@ -40,7 +40,8 @@ import { alarmHandlers } from './alarms.js';
 import { bulkAdoptHandlers } from './bulk-adopt.js';
 import { auditDevice, devicesAdminHandlers } from './devices-admin.js';
 import { firmwareHandlers } from './firmware.js';
-import { devicesPage, fleetWideOf } from './fleet-wide.js';
+import type { FleetWide } from './fleet-wide.js';
+import { devicesPage } from './fleet-wide.js';
 import { inspectHandlers } from './inspect.js';
 import { latestHandlers } from './latest.js';
 import type { LiveFigures } from './live.js';
@@ -57,6 +58,8 @@ export interface ApiContext {
   readonly app: App;
   readonly live: LiveFigures;
   readonly actConcurrency: number;
+  /** In a cluster, the other instances' devices read from the shared database; undefined alone. */
+  readonly fleetWide: FleetWide | undefined;
   tree(): TreeNode;
   findProcess(pid: number): FoundProcess | undefined;
   row(d: DeviceView): DeviceRow;
@@ -134,7 +137,7 @@ export function createHandlers(ctx: ApiContext): Handlers {
 /** Reads: the tree, devices, one device, telemetry, events, commands, health, stats, kinds. */
 function queryHandlers(ctx: ApiContext) {
   const { fleet, store } = ctx.app;
-  const fleetWide = fleetWideOf(ctx.app);
+  const { fleetWide } = ctx;
   return {
     tree: async () => ctx.tree(),
 

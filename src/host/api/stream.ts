@@ -1,7 +1,8 @@
 /**
  * The live push stream: a snapshot first, then diffs. It keeps, per client, only *which* things
  * changed — device ids, "the tree", the latest value per (device, metric), a bounded list of new
- * events — so its memory is bounded by the size of the fleet, never by the message rate. A ticker
+ * events, in a cluster the latest row of other instances' devices that changed — so its memory is
+ * bounded by the size of the fleet, never by the message rate. A ticker
  * flushes each client at most {@link MAX_PUSH_PER_SECOND} times a second (the tree at most every
  * 500 ms, the stats every second); a client whose transport is congested gets nothing until it
  * drains, and one congested for longer than `resyncAfterMs` has its pending changes dropped and
@@ -44,6 +45,8 @@ interface Client {
   tree: boolean;
   telemetry: Map<string, TelemetryPoint>;
   events: EventView[];
+  /** Other instances' devices: the latest row read of each, or null when it left the fleet. */
+  remote: Map<string, DeviceRow | null>;
   wantsTelemetry: boolean;
   congestedSince: number | undefined;
   needsSnapshot: boolean;
@@ -84,6 +87,18 @@ export class PushStream implements LiveMarks {
       if (c.wantsTelemetry) c.telemetry.set(`${id}\u0000${metric}`, { id, metric, at, value });
   }
 
+  /**
+   * Other instances' devices that changed, read from the shared database (src/host/api/remote-push.ts):
+   * sent with the next diff of every client, the latest row of each. Kept across a resync (the
+   * snapshot holds this instance's devices only); bounded by the fleet's size.
+   */
+  remote(rows: readonly DeviceRow[], removed: readonly string[]): void {
+    for (const c of this.clients) {
+      for (const id of removed) c.remote.set(id, null);
+      for (const row of rows) c.remote.set(row.id, row);
+    }
+  }
+
   // ---- clients ----
 
   open(sink: StreamSink): () => void {
@@ -95,6 +110,7 @@ export class PushStream implements LiveMarks {
       tree: false,
       telemetry: new Map(),
       events: [],
+      remote: new Map(),
       wantsTelemetry: true,
       congestedSince: undefined,
       needsSnapshot: false,
@@ -230,7 +246,14 @@ export class PushStream implements LiveMarks {
   private diff(c: Client, now: number): PushMessage | undefined {
     const sendTree = c.tree && now - c.lastTreeAt >= TREE_EVERY_MS;
     const sendStats = now - c.lastStatsAt >= STATS_EVERY_MS;
-    if (c.devices.size === 0 && c.telemetry.size === 0 && c.events.length === 0 && !sendTree && !sendStats)
+    if (
+      c.devices.size === 0 &&
+      c.telemetry.size === 0 &&
+      c.events.length === 0 &&
+      c.remote.size === 0 &&
+      !sendTree &&
+      !sendStats
+    )
       return undefined;
     const devices: DeviceRow[] = [];
     const removed: string[] = [];
@@ -238,6 +261,12 @@ export class PushStream implements LiveMarks {
       const d = this.app.fleet.device(id);
       if (d) devices.push(this.views.row(d));
       else removed.push(id);
+    }
+    const remote: DeviceRow[] = [];
+    const remoteRemoved: string[] = [];
+    for (const [id, r] of c.remote) {
+      if (r) remote.push(r);
+      else remoteRemoved.push(id);
     }
     const message: PushMessage = {
       type: 'diff',
@@ -249,8 +278,11 @@ export class PushStream implements LiveMarks {
       events: c.events,
       ...(sendTree ? { tree: this.views.tree() } : {}),
       ...(sendStats ? { stats: this.views.stats() } : {}),
+      ...(remote.length > 0 ? { remote } : {}),
+      ...(remoteRemoved.length > 0 ? { remoteRemoved } : {}),
     };
     c.devices = new Set();
+    c.remote = new Map();
     c.telemetry = new Map();
     c.events = [];
     if (sendTree) {

@@ -40,6 +40,14 @@ export interface Diff {
   readonly telemetry: readonly TelemetryPoint[];
   readonly events: readonly EventView[];
   readonly stats?: SystemStats;
+  /**
+   * In a cluster: rows of other instances' devices that changed (each with `remote`), read from
+   * the shared database once their owner signalled the change (docs/scale-out.md, "One fleet in
+   * every UI"); absent: none. `devices` and `removed` are this instance's own devices only.
+   */
+  readonly remote?: readonly DeviceRow[];
+  /** In a cluster: other instances' devices no longer in the fleet; absent: none. */
+  readonly remoteRemoved?: readonly string[];
 }
 
 export interface Resync {
