@@ -82,18 +82,78 @@ interface Window {
 /** Where events of new keys go once `maxKeys` are tracked. */
 const AGGREGATE = '\u0000*';
 
+/** The store side: events waiting for the next write, by durability, and what became of those written. */
+interface Batches {
+  full: EventInput[];
+  normal: EventInput[];
+  /** The store write in progress. */
+  writing: Promise<void> | undefined;
+  written: number;
+  failed: number;
+}
+
+const DURABILITIES = ['full', 'normal'] as const;
+
+function eventOf(
+  at: number,
+  kind: string,
+  deviceId: string | undefined,
+  data: JsonValue,
+  deviceMessage: DeviceMessageId | undefined,
+): EventInput {
+  if (deviceId === undefined) return { at, kind, data };
+  return deviceMessage === undefined
+    ? { at, kind, deviceId, data }
+    : { at, kind, deviceId, data, deviceMessage };
+}
+
+/**
+ * Writes the batches until none is left: the events of one turn go in one store call per
+ * durability (`full` first). A failed write is counted and reported, never retried.
+ */
+async function writeBatches(b: Batches, store: Pick<Store, 'appendEvents'>, runtime: Runtime): Promise<void> {
+  await Promise.resolve(); // gather this turn's events into one write
+  try {
+    while (b.normal.length > 0 || b.full.length > 0) {
+      for (const durability of DURABILITIES) {
+        const batch = b[durability];
+        if (batch.length === 0) continue;
+        b[durability] = [];
+        await store.appendEvents(batch, { durability }).then(
+          () => {
+            b.written += batch.length;
+          },
+          (error: unknown) => {
+            b.failed += batch.length;
+            runtime.report(`device events could not be stored (${batch.length} lost)`, error);
+          },
+        );
+      }
+    }
+  } finally {
+    b.writing = undefined;
+  }
+}
+
+/** The `device.eventsSuppressed` event of a window that left events out. */
+function summaryOf(w: Window, windowMs: number): JsonValue {
+  return {
+    kind: w.kind,
+    suppressed: w.suppressed,
+    written: w.written,
+    windowMs,
+    ...(w.devices > 0 ? { devices: w.devices, note: 'aggregated over many device ids' } : {}),
+  };
+}
+
 export function createDeviceEventLog(options: DeviceEventLogOptions): DeviceEventLog {
   const { runtime, store } = options;
   const maxPerWindow = options.maxPerWindow ?? 10;
   const windowMs = options.windowMs ?? 60_000;
   const maxKeys = options.maxKeys ?? 10_000;
   const windows = new Map<string, Window>();
-  let normal: EventInput[] = [];
-  let full: EventInput[] = [];
-  let writing: Promise<void> | undefined;
-  let written = 0;
+  const batches: Batches = { full: [], normal: [], writing: undefined, written: 0, failed: 0 };
   let suppressed = 0;
-  let failed = 0;
 
   const now = () => runtime.clock.wallNow();
 
@@ -104,86 +164,57 @@ export function createDeviceEventLog(options: DeviceEventLogOptions): DeviceEven
     durability?: Durability,
     deviceMessage?: DeviceMessageId,
   ) {
-    const e: EventInput =
-      deviceId === undefined
-        ? { at: now(), kind, data }
-        : deviceMessage === undefined
-          ? { at: now(), kind, deviceId, data }
-          : { at: now(), kind, deviceId, data, deviceMessage };
-    (durability === 'full' ? full : normal).push(e);
-    writing ??= write();
-  }
-
-  async function write(): Promise<void> {
-    await Promise.resolve(); // gather this turn's events into one write
-    try {
-      while (normal.length > 0 || full.length > 0) {
-        for (const [batch, durability] of [
-          [full, 'full'],
-          [normal, 'normal'],
-        ] as const) {
-          if (batch.length === 0) continue;
-          if (durability === 'full') full = [];
-          else normal = [];
-          await store.appendEvents(batch, { durability }).then(
-            () => {
-              written += batch.length;
-            },
-            (error: unknown) => {
-              failed += batch.length;
-              runtime.report(`device events could not be stored (${batch.length} lost)`, error);
-            },
-          );
-        }
-      }
-    } finally {
-      writing = undefined;
-    }
+    batches[durability === 'full' ? 'full' : 'normal'].push(
+      eventOf(now(), kind, deviceId, data, deviceMessage),
+    );
+    batches.writing ??= writeBatches(batches, store, runtime);
   }
 
   function closeWindow(key: string, w: Window): void {
     if (w.timer) runtime.timers.cancel(w.timer);
     w.timer = undefined;
     windows.delete(key);
-    if (w.suppressed === 0) return;
-    append('device.eventsSuppressed', w.deviceId, {
-      kind: w.kind,
-      suppressed: w.suppressed,
-      written: w.written,
-      windowMs,
-      ...(w.devices > 0 ? { devices: w.devices, note: 'aggregated over many device ids' } : {}),
-    });
+    if (w.suppressed > 0) append('device.eventsSuppressed', w.deviceId, summaryOf(w, windowMs));
+  }
+
+  /** The window of a (device, kind), opened by its first event; past `maxKeys` keys, one per kind for them all. */
+  function windowOf(kind: string, deviceId: string | undefined): Window {
+    let key = `${deviceId ?? ''}\u0000${kind}`;
+    let w = windows.get(key);
+    const aggregate = !w && windows.size >= maxKeys;
+    if (aggregate) {
+      key = `${AGGREGATE}\u0000${kind}`;
+      w = windows.get(key);
+    }
+    if (!w) {
+      const fresh: Window = {
+        kind,
+        deviceId: aggregate ? undefined : deviceId,
+        startedAt: now(),
+        written: 0,
+        suppressed: 0,
+        devices: 0,
+        timer: undefined,
+      };
+      fresh.timer = runtime.timers.schedule(windowMs, () => closeWindow(key, fresh), {
+        label: 'device-event-log.window',
+      });
+      windows.set(key, fresh);
+      w = fresh;
+    }
+    if (aggregate) w.devices++;
+    return w;
+  }
+
+  async function flush(): Promise<void> {
+    while (batches.writing) await batches.writing;
   }
 
   return {
     append,
 
     limited(kind, deviceId, data) {
-      let key = `${deviceId ?? ''}\u0000${kind}`;
-      let w = windows.get(key);
-      let aggregate = false;
-      if (!w && windows.size >= maxKeys) {
-        key = `${AGGREGATE}\u0000${kind}`;
-        w = windows.get(key);
-        aggregate = true;
-      }
-      if (!w) {
-        const fresh: Window = {
-          kind,
-          deviceId: aggregate ? undefined : deviceId,
-          startedAt: now(),
-          written: 0,
-          suppressed: 0,
-          devices: 0,
-          timer: undefined,
-        };
-        fresh.timer = runtime.timers.schedule(windowMs, () => closeWindow(key, fresh), {
-          label: 'device-event-log.window',
-        });
-        windows.set(key, fresh);
-        w = fresh;
-      }
-      if (aggregate) w.devices++;
+      const w = windowOf(kind, deviceId);
       if (w.written < maxPerWindow) {
         w.written++;
         append(kind, deviceId, data);
@@ -194,17 +225,13 @@ export function createDeviceEventLog(options: DeviceEventLogOptions): DeviceEven
       return false;
     },
 
-    stats: () => ({ written, suppressed, failed }),
-
-    async flush() {
-      while (writing) await writing;
-    },
-
-    pending: () => writing,
+    stats: () => ({ written: batches.written, suppressed, failed: batches.failed }),
+    flush,
+    pending: () => batches.writing,
 
     async close() {
       for (const [key, w] of [...windows]) closeWindow(key, w);
-      while (writing) await writing;
+      await flush();
     },
   };
 }
