@@ -28,7 +28,18 @@
 import type { JsonObject, JsonValue } from '../lib/json.js';
 import type { Failure, Result } from '../lib/result.js';
 import type { AdoptJobStore } from './adopt-jobs.js';
+import type { CommandLogStore } from './command-log.js';
 import type { LatestTelemetryStore } from './latest-telemetry.js';
+
+export type {
+  CommandAuditRecord,
+  CommandInput,
+  CommandLogStore,
+  CommandQuery,
+  CommandStatus,
+  CommandUpdate,
+} from './command-log.js';
+export { COMMAND_STATUSES } from './command-log.js';
 
 /** Any value JSON can carry. Stored JSON columns come back as this type. */
 export type { JsonObject, JsonValue };
@@ -315,89 +326,14 @@ export interface Page<T> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Command audit log
-
-/** The life of a command; `pending` and `sent` are open, the rest are final. */
-export type CommandStatus =
-  | 'pending'
-  | 'sent'
-  | 'succeeded'
-  | 'failed'
-  | 'timedOut'
-  | 'cancelled'
-  | 'expired';
-
-export const COMMAND_STATUSES: readonly CommandStatus[] = [
-  'pending',
-  'sent',
-  'succeeded',
-  'failed',
-  'timedOut',
-  'cancelled',
-  'expired',
-];
-
-/** One command as audited: who asked what of which device, and how it ended. */
-export interface CommandAuditRecord {
-  /** Paging cursor, in recording order. */
-  readonly seq: number;
-  /** Unique; the same id travels to the device so a resend is deduplicated there. */
-  readonly commandId: string;
-  readonly deviceId: string;
-  readonly action: string;
-  readonly args: JsonValue;
-  /** Who asked: an operator's name, or `system:<component>` for automatic actions. */
-  readonly actor: string;
-  readonly status: CommandStatus;
-  readonly result: JsonValue | null;
-  readonly error: StoreFailure<string> | null;
-  readonly requestedAt: number;
-  readonly completedAt: number | null;
-  /** After this (ms since epoch) the command is not sent any more and ends `expired`; null: never. */
-  readonly expiresAt: number | null;
-}
-
-export interface CommandInput {
-  readonly commandId: string;
-  readonly deviceId: string;
-  readonly action: string;
-  readonly args: JsonValue;
-  readonly actor: string;
-  /** Defaults to `'pending'`. */
-  readonly status?: CommandStatus;
-  readonly requestedAt: number;
-  /** Defaults to null (never expires). */
-  readonly expiresAt?: number | null;
-}
-
-export interface CommandUpdate {
-  readonly status: CommandStatus;
-  readonly result?: JsonValue;
-  readonly error?: StoreFailure<string>;
-  readonly completedAt?: number;
-}
-
-export interface CommandQuery {
-  readonly deviceId?: string;
-  readonly status?: CommandStatus;
-  /** `requestedAt >= fromMs`. */
-  readonly fromMs?: number;
-  /** `requestedAt < toMs`. */
-  readonly toMs?: number;
-  /** Newest first; only commands recorded before this seq. */
-  readonly beforeSeq?: number;
-  /** Page size, 1…10 000. */
-  readonly limit: number;
-}
-
-// ---------------------------------------------------------------------------------------------
 
 /**
  * The persistence port. See the module doc for the contract every engine keeps; each method
  * lists its durability and its expected outcomes. Bulk adoption jobs: src/store/adopt-jobs.ts;
- * each series' newest point: src/store/latest-telemetry.ts.
+ * each series' newest point: src/store/latest-telemetry.ts; the command audit log:
+ * src/store/command-log.ts.
  */
-export interface Store extends AdoptJobStore, LatestTelemetryStore {
+export interface Store extends AdoptJobStore, LatestTelemetryStore, CommandLogStore {
   /**
    * Creates or updates a device (`'full'`). Omitted optional fields keep their stored value;
    * `createdAt` is kept on update. Resolves with the stored record, or `badRecord` when the write
@@ -485,16 +421,6 @@ export interface Store extends AdoptJobStore, LatestTelemetryStore {
   ): Promise<number[]>;
   /** A page of the event log filtered by device, kind and time. */
   queryEvents(query: EventQuery): Promise<Page<EventRecord>>;
-
-  /**
-   * Audits a command before it is sent (`'full'`). Recording the same `commandId` again changes
-   * nothing and resolves `alreadyRecorded`, so a retry after a crash is harmless.
-   */
-  recordCommand(command: CommandInput): Promise<StoreResult<void, 'alreadyRecorded'>>;
-  /** Records a command's progress or outcome (`'full'`); `notFound` if it was never recorded. */
-  updateCommand(commandId: string, update: CommandUpdate): Promise<StoreResult<void, 'notFound'>>;
-  /** A page of the command audit log, newest first. */
-  queryCommands(query: CommandQuery): Promise<Page<CommandAuditRecord>>;
 
   /** Counters for health views: what was written, deduplicated, refused, and why. Cheap. */
   stats(): StoreStats;
