@@ -68,7 +68,7 @@ import type { Notice } from './routed-actions.js';
 import { actionChannelOf, deviceOfCommand, whereIs } from './routed-actions.js';
 import type { RoutedAnswer, RoutedKind, RoutedOp } from './routed-ops.js';
 import { isActionName, isRoutedKind, needsKnownDevice } from './routed-ops.js';
-import type { RoutedReply } from './routed-reply.js';
+import type { RoutedRefusal, RoutedReply } from './routed-reply.js';
 import { messageOf, refuse } from './routed-reply.js';
 import { createRoutingListener } from './routing-listener.js';
 import { createRoutingOwner } from './routing-owner.js';
@@ -137,6 +137,58 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 /** How long stop() waits for operations in progress. */
 const STOP_GRACE_MS = 5000;
 
+/** A notification on this instance's channel, as sent (routed-actions.ts); undefined: not JSON. */
+function parseNotice(payload: string | undefined): Notice | undefined {
+  try {
+    return JSON.parse(payload ?? '') as Notice;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The kind a request asks: none is an action; one this instance does not know is claimed and refused (badArgs). */
+const requestedKind = (k: unknown): RoutedKind => (k === undefined ? 'act' : isRoutedKind(k) ? k : 'device');
+
+/**
+ * Where an operation on a device of a shard this instance does not lease runs (step 1): the id of
+ * the instance holding the shard's lease (this one, possibly, after all), or the refusal —
+ * `unknownAction`, `notFound` (not for `adopt`), `routingFailed`, `noOwner`.
+ */
+async function ownerOf(pool: pg.Pool, op: RoutedOp, shard: number): Promise<string | RoutedRefusal> {
+  const { deviceId } = op;
+  // No kind has such an action, and its row would read as another operation (`op:…`).
+  if (op.kind === 'act' && !isActionName(op.action))
+    return refuse('unknownAction', `no action '${op.action.slice(0, 80)}': an action's name is alphanumeric`);
+  let ownerId: string | null;
+  try {
+    const where = await whereIs(pool, deviceId, shard);
+    if (needsKnownDevice(op.kind) && !where?.known)
+      return refuse('notFound', `no device '${deviceId.slice(0, 80)}' in the fleet`);
+    ownerId = where?.owner ?? null;
+  } catch (error) {
+    return refuse('routingFailed', `cannot find who runs '${deviceId}': ${messageOf(error)}`);
+  }
+  if (ownerId === null)
+    return refuse(
+      'noOwner',
+      `no instance runs '${deviceId}' now: the lease of its shard ${shard} expired and nobody has claimed it yet ` +
+        '(an instance is starting or failing over); try again in a few seconds',
+    );
+  return ownerId;
+}
+
+/** Resolves when every one of `busy` has settled, or after `graceMs`, whichever comes first. */
+async function settledWithin(busy: Iterable<Promise<unknown>>, graceMs: number): Promise<void> {
+  let grace: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled([...busy]),
+    new Promise((resolve) => {
+      grace = setTimeout(resolve, graceMs);
+    }),
+  ]);
+  clearTimeout(grace);
+}
+
 export function createCommandRouter(options: CommandRouterOptions): CommandRouter {
   const { instanceId: me, shardCount, logger: log } = options;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -187,46 +239,20 @@ export function createCommandRouter(options: CommandRouterOptions): CommandRoute
   });
 
   function onNotice(payload: string | undefined): void {
-    let n: Notice;
-    try {
-      n = JSON.parse(payload ?? '') as Notice;
-    } catch {
-      return;
-    }
+    const n = parseNotice(payload);
+    if (n === undefined) return;
     if (n.t === 'ans') requester.wake(n.id);
     else if (n.t === 'req' && typeof n.id === 'string' && typeof n.d === 'string') {
-      // No kind: an action. A kind this instance does not know is claimed and refused (badArgs).
-      const kind = n.k === undefined ? 'act' : isRoutedKind(n.k) ? n.k : 'device';
-      if (options.ready(n.d, kind)) owner.serve(n.id);
+      if (options.ready(n.d, requestedKind(n.k))) owner.serve(n.id);
     }
   }
 
   async function call<K extends RoutedKind>(op: RoutedOp<K>): Promise<RoutedAnswer<K>> {
-    const { deviceId } = op;
     if (stopped) return refuse('stopped', 'this instance is stopping');
-    if (options.owns(deviceId)) return runHere(op);
-    // No kind has such an action, and its row would read as another operation (`op:…`).
-    if (op.kind === 'act' && !isActionName(op.action))
-      return refuse(
-        'unknownAction',
-        `no action '${op.action.slice(0, 80)}': an action's name is alphanumeric`,
-      );
-    const shard = shardOf(deviceId, shardCount);
-    let ownerId: string | null;
-    try {
-      const where = await whereIs(pool, deviceId, shard);
-      if (needsKnownDevice(op.kind) && !where?.known)
-        return refuse('notFound', `no device '${deviceId.slice(0, 80)}' in the fleet`);
-      ownerId = where?.owner ?? null;
-    } catch (error) {
-      return refuse('routingFailed', `cannot find who runs '${deviceId}': ${messageOf(error)}`);
-    }
-    if (ownerId === null)
-      return refuse(
-        'noOwner',
-        `no instance runs '${deviceId}' now: the lease of its shard ${shard} expired and nobody has claimed it yet ` +
-          '(an instance is starting or failing over); try again in a few seconds',
-      );
+    if (options.owns(op.deviceId)) return runHere(op);
+    const shard = shardOf(op.deviceId, shardCount);
+    const ownerId = await ownerOf(pool, op, shard);
+    if (typeof ownerId !== 'string') return ownerId;
     if (ownerId === me) return runHere(op);
     return track(requester.ask(op, shard, ownerId));
   }
@@ -247,14 +273,7 @@ export function createCommandRouter(options: CommandRouterOptions): CommandRoute
       stopped = true;
       owner.stopSweeps();
       requester.wakeAll();
-      let grace: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...busy]),
-        new Promise((resolve) => {
-          grace = setTimeout(resolve, STOP_GRACE_MS);
-        }),
-      ]);
-      clearTimeout(grace);
+      await settledWithin(busy, STOP_GRACE_MS);
       await listener.close();
       await pool.end().catch(() => {});
     },
