@@ -86,6 +86,10 @@ export class MqttTopicHandlers {
   private readonly shares = new Set<HandlerShare>();
   private link: TopicHandlersLink | undefined;
   private unclaimedCount = 0;
+  /** UNSUBSCRIBEs of a handler that left, on the current client, whose UNSUBACK is not in. */
+  private unsubscribing = 0;
+  /** Handlers whose SUBSCRIBE waits for those UNSUBACKs (see `subscribeShare`). */
+  private readonly waiting = new Set<HandlerShare>();
 
   constructor(broker: BrokerSettings) {
     this.broker = broker;
@@ -171,6 +175,8 @@ export class MqttTopicHandlers {
 
   /** The link's connection dropped: each handler hears it (before the link's retry is scheduled). */
   dropped(): void {
+    this.unsubscribing = 0;
+    this.waiting.clear();
     for (const share of this.shares) {
       const wasReady = share.ready;
       share.ready = false;
@@ -202,6 +208,12 @@ export class MqttTopicHandlers {
     const connection = this.link?.connection;
     const client = connection?.client;
     if (!client || connection.state !== 'connected' || !this.shares.has(share)) return;
+    // aedes handles the packets of one read concurrently: a SUBSCRIBE sent right after the
+    // UNSUBSCRIBE of a handler that left (a bridge restarted from the tree) could be undone by it.
+    if (this.unsubscribing > 0) {
+      this.waiting.add(share);
+      return;
+    }
     share.included = true;
     const filters = share.filters;
     client.subscribe(filters, (error, _granted, suback) => {
@@ -232,7 +244,15 @@ export class MqttTopicHandlers {
     const kept = new Set<string>();
     for (const other of this.shares) for (const f of Object.keys(other.filters)) kept.add(f);
     const gone = Object.keys(share.filters).filter((f) => !kept.has(f));
-    if (gone.length > 0) client.unsubscribe(gone);
+    if (gone.length === 0) return;
+    this.unsubscribing++;
+    client.unsubscribe(gone, () => {
+      if (client !== this.link?.connection.client || this.unsubscribing === 0) return;
+      if (--this.unsubscribing > 0) return;
+      const next = [...this.waiting];
+      this.waiting.clear();
+      for (const s of next) this.subscribeShare(s);
+    });
   }
 
   private shareReady(share: HandlerShare, client: MqttClient): void {
