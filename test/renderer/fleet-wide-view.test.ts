@@ -6,7 +6,8 @@
  * database before they start, and simulated MQTT devices adopted on their owner. On alpha's page:
  * - every device of the fleet is a row; beta's carry a chip naming beta and the age of their row,
  *   alpha's none; the note above the table says the others are read from the database;
- * - a simulated device of beta's shows `connected`, and `disconnected` once it stops (polled);
+ * - a simulated device of beta's shows `connected`, and `disconnected` within a few seconds once
+ *   it stops — pushed (src/host/api/remote-push.ts): the page reads no remote rows meanwhile;
  * - an action on beta's devices selected in alpha's table is carried out by beta, and the row
  *   opens the device's detail (beta's answer).
  * Screenshots: /tmp/fleet-wide-view.png and .test-results/screenshots/fleet-wide-*.png.
@@ -53,6 +54,8 @@ describe("a cluster instance's fleet table lists the other instances' devices wi
   let browser: Browser;
   let page: Page;
   const pageErrors: string[] = [];
+  /** When the page read the remote rows (`devices` with scope remote) from alpha. */
+  const remoteReads: number[] = [];
   /** Simulated devices in beta's shards, adopted there; one in alpha's. */
   const onBeta: string[] = [];
   let onAlpha = '';
@@ -139,7 +142,15 @@ describe("a cluster instance's fleet table lists the other instances' devices wi
     );
     await built;
     const api = apis.get(alpha)!;
-    server = await startServer({ api, staticDir: outDir });
+    const counted: typeof api = {
+      ...api,
+      call: (method, args, context) => {
+        if (method === 'devices' && (args as { scope?: string }).scope === 'remote')
+          remoteReads.push(Date.now());
+        return api.call(method, args, context);
+      },
+    };
+    server = await startServer({ api: counted, staticDir: outDir });
     undo.push(() => server.close());
     await mkdir(SHOTS, { recursive: true });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -232,17 +243,20 @@ describe("a cluster instance's fleet table lists the other instances' devices wi
     expect(pageErrors).toEqual([]);
   }, 60_000);
 
-  it('a device that stops on beta reads disconnected in the table at the next poll', async () => {
+  it('a device that stops on beta reads disconnected in the table within seconds, pushed, not polled', async () => {
     const id = onBeta[0]!;
     const before = Number(await row(id).getByTestId('remote-age').getAttribute('data-read-at'));
+    // The page read the remote rows when its stream started, and reads them again once a minute.
+    expect(remoteReads.length).toBeGreaterThan(0);
     await sims.get(id)!.stop();
     sims.delete(id);
     await waitFor(() => beta.fleet.device(id)?.state === 'disconnected', 10_000, 'disconnected on beta', 20);
     const stopped = Date.now();
-    // A poll every 5 s, the host's read at most 2 s old: well within 15 s.
-    await expect.poll(() => stateOf(id), { timeout: 15_000, interval: 200 }).toBe('disconnected');
+    // Beta's write, its signal, alpha's read and push: about a second (goal), a few on a loaded machine.
+    await expect.poll(() => stateOf(id), { timeout: 10_000, interval: 50 }).toBe('disconnected');
     const took = Date.now() - stopped;
-    expect(took).toBeLessThan(10_000);
+    expect(took).toBeLessThan(4000);
+    expect(remoteReads.filter((t) => t >= stopped)).toEqual([]);
     expect(Number(await row(id).getByTestId('remote-age').getAttribute('data-read-at'))).toBeGreaterThan(
       before,
     );

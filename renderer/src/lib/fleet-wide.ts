@@ -1,12 +1,12 @@
 /**
  * The fleet table of a cluster instance shows the whole fleet from two sources that never touch
  * each other: this instance's own devices, pushed live (the live store's map, mutated in place by
- * every diff), and the other instances' devices, polled from the `devices` query (`scope:
- * 'remote'`, each row with `remote`) and replaced as a whole at each poll. The push stream never
- * carries a remote device, and a poll never touches a pushed row, so neither can undo the other;
- * where both name a device (its shard just moved here, the next poll has not seen it yet) the
- * pushed row wins. A device whose shard moved away leaves the pushed rows at once and comes back
- * with the next poll.
+ * every diff's `devices`), and the other instances' devices (store/remote-rows.ts: each row with
+ * `remote`, pushed as their owners signal changes in a diff's `remote`, and read whole from the
+ * `devices` query when the stream starts and every minute). Neither source touches the other's
+ * map, so neither can undo the other; where both name a device (its shard just moved here) the
+ * own row wins. A device whose shard moved away leaves the own rows at once and is back as a
+ * remote row once its new owner claims the shard (pushed then).
  *
  * {@link mergeRows} is a read-only map over both, made without copying either: the table sorts,
  * filters and selects over it as over the live map.

@@ -1,34 +1,41 @@
 /**
- * The other cluster instances' devices for the fleet table: the push stream carries only this
- * instance's own devices (src/host/api/stream.ts), so the rest is polled from the `devices` query
- * with `scope: 'remote'` (every page, 10,000 rows each) every {@link REMOTE_POLL_MS}, one request
- * at a time, and replaced as a whole: lib/fleet-wide.ts says how the table merges it with the
- * pushed rows. Each row carries its owner and when the host read it from the shared database.
- * Alone (the `cluster` query answers null) nothing is polled; the host is asked again every minute.
+ * The other cluster instances' devices for the fleet table, kept current by the push stream: the
+ * host pushes their rows as their owners signal changes (a diff's `remote` and `remoteRemoved`,
+ * src/host/api/remote-push.ts), within about a second of a change. The whole set is read with the
+ * `devices` query (`scope: 'remote'`, every page, 10,000 rows each) when the stream starts or
+ * starts again (its snapshot: pushes may have been missed while it was down) and every
+ * {@link REMOTE_POLL_MS} as a safety net, one request at a time. lib/fleet-wide.ts says how the
+ * table merges these rows with this instance's own. Alone (the `cluster` query answers null)
+ * nothing is read; the host is asked again every minute.
+ *
+ * Which row wins: a pushed row replaces the one held unless that one was read later (`readAt`,
+ * the host's clock); a read of the whole set replaces the map, except for the devices pushed
+ * while it was asked (their pushed row, or their removal, is the newer word).
  *
  * @example
  * const remote = useRemoteRows();        // { rows: Map id → row, version, error }
  * const devices = mergeRows(liveDevices, remote.rows);
  */
-import { useRef, useState } from 'react';
-import type { DeviceRow, Envelope, Page, TypedClient } from '../../../src/host/contract.js';
+import { useEffect, useState } from 'react';
+import type { DeviceRow, Envelope, Page, PushMessage, TypedClient } from '../../../src/host/contract.js';
 import { messageOf } from '../api/client.js';
-import { usePolling } from '../lib/hooks.js';
 import { useClient } from './use-live.js';
 
-/** How often the table reads the other instances' devices again (the host reads the database at most every 2 s). */
-export const REMOTE_POLL_MS = 5_000;
+/** How often the table reads every other instance's device again, for a push it may have missed. */
+export const REMOTE_POLL_MS = 60_000;
 /** How often a single instance is asked again whether it is one of a cluster now. */
 const ALONE_POLL_MS = 60_000;
+/** The first read when no snapshot comes to ask for it (the stream is not up). */
+const FIRST_READ_FALLBACK_MS = 1_000;
 /** Rows per request: the contract's most. */
 const PAGE = 10_000;
 
 export interface RemoteRows {
-  /** Replaced, never mutated, at each poll. */
+  /** Replaced, never mutated, at each read and push. */
   readonly rows: ReadonlyMap<string, DeviceRow>;
-  /** Grows at each poll that answered. */
+  /** Grows at each change of `rows`. */
   readonly version: number;
-  /** Why the last poll failed; null after one that answered. The rows stay those of the last answer. */
+  /** Why the last read failed; null after one that answered. The rows stay as they were. */
   readonly error: string | null;
 }
 
@@ -51,27 +58,122 @@ export async function fetchRemoteRows(client: TypedClient): Promise<Map<string, 
   return rows;
 }
 
+const readAtOf = (row: DeviceRow | undefined): number => row?.remote?.readAt ?? Number.NEGATIVE_INFINITY;
+
+/** `current` with a diff's pushed rows and removals applied (a row read later than the pushed one stays). */
+export function withPushed(
+  current: ReadonlyMap<string, DeviceRow>,
+  rows: readonly DeviceRow[],
+  removed: readonly string[],
+): Map<string, DeviceRow> {
+  const next = new Map(current);
+  for (const id of removed) next.delete(id);
+  for (const row of rows) if (readAtOf(row) >= readAtOf(next.get(row.id))) next.set(row.id, row);
+  return next;
+}
+
+/**
+ * The rows of a whole read, except the devices `pushedMeanwhile` (pushed or removed since the read
+ * was asked): for those, what `current` holds (a pushed row, or nothing) unless the read's row is newer.
+ */
+export function withRead(
+  current: ReadonlyMap<string, DeviceRow>,
+  read: ReadonlyMap<string, DeviceRow>,
+  pushedMeanwhile: ReadonlySet<string>,
+): Map<string, DeviceRow> {
+  const next = new Map(read);
+  for (const id of pushedMeanwhile) {
+    const held = current.get(id);
+    // Removed since the read was asked: the read may have answered before the removal.
+    if (!held) next.delete(id);
+    else if (readAtOf(held) >= readAtOf(read.get(id))) next.set(id, held);
+  }
+  return next;
+}
+
+/** The remote rows: read when the stream (re)starts and every minute, pushed in between. */
 export function useRemoteRows(): RemoteRows {
   const client = useClient();
   const [state, setState] = useState<RemoteRows>(NONE);
-  const inCluster = useRef(false);
-  usePolling(
-    async (alive) => {
+
+  useEffect(() => {
+    let alive = true;
+    let inCluster = false;
+    let timer = 0;
+    let rows: ReadonlyMap<string, DeviceRow> = new Map();
+    let reading = false;
+    /** Devices pushed since the read in flight was asked; undefined when none is. */
+    let pushedMeanwhile: Set<string> | undefined;
+    /** A snapshot came while a read was in flight: read again after it. */
+    let again = false;
+    let version = 0;
+
+    /** Shows `rows`; with `error` when given (null: the read answered), else the error as it was. */
+    const show = (error?: string | null) => {
+      version++;
+      const v = version;
+      setState((s) => ({ rows, version: v, error: error === undefined ? s.error : error }));
+    };
+
+    const read = async () => {
+      window.clearTimeout(timer);
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = true;
+      let next = REMOTE_POLL_MS;
       try {
-        if (!inCluster.current) {
+        if (!inCluster) {
           const c = await client.call('cluster', {});
           if (!c.ok) throw new Error(`${c.error.code}: ${c.error.message}`);
-          if (c.value === null) return ALONE_POLL_MS;
-          inCluster.current = true;
+          inCluster = c.value !== null;
         }
-        const rows = await fetchRemoteRows(client);
-        if (alive()) setState((s) => ({ rows, version: s.version + 1, error: null }));
+        if (!inCluster) next = ALONE_POLL_MS;
+        else {
+          pushedMeanwhile = new Set();
+          const fetched = await fetchRemoteRows(client);
+          if (alive) {
+            rows = withRead(rows, fetched, pushedMeanwhile);
+            show(null);
+          }
+        }
       } catch (error) {
-        if (alive()) setState((s) => ({ ...s, error: messageOf(error) }));
+        if (alive) setState((s) => ({ ...s, error: messageOf(error) }));
+      } finally {
+        pushedMeanwhile = undefined;
+        reading = false;
       }
-      return REMOTE_POLL_MS;
-    },
-    [client],
-  );
+      if (!alive) return;
+      if (again) {
+        again = false;
+        void read();
+      } else timer = window.setTimeout(() => void read(), next);
+    };
+
+    const onPush = (m: PushMessage) => {
+      if (!alive) return;
+      // A (new) stream: what was pushed while it was down is read again.
+      if (m.type === 'snapshot') {
+        void read();
+        return;
+      }
+      if (m.type !== 'diff' || (!m.remote && !m.remoteRemoved)) return;
+      const pushed = m.remote ?? [];
+      const removed = m.remoteRemoved ?? [];
+      rows = withPushed(rows, pushed, removed);
+      for (const r of pushed) pushedMeanwhile?.add(r.id);
+      for (const id of removed) pushedMeanwhile?.add(id);
+      show();
+    };
+
+    const off = client.subscribe(onPush);
+    timer = window.setTimeout(() => void read(), FIRST_READ_FALLBACK_MS);
+    return () => {
+      alive = false;
+      off();
+      window.clearTimeout(timer);
+    };
+  }, [client]);
   return state;
 }

@@ -295,7 +295,7 @@ const SHARE_POLL_MS = 5_000;
 /**
  * Above the fleet table of a cluster instance: which part of the fleet this instance supervises
  * (its shards' devices), and that the table lists the others too, with their owner, read from the
- * shared database rather than pushed. Nothing for a single instance.
+ * shared database and pushed as they change. Nothing for a single instance.
  */
 export function ClusterShareNote({
   onOpenSystem,
@@ -337,9 +337,9 @@ export function ClusterShareNote({
           : null}{' '}
         {remoteRows !== undefined && remoteRows > 0 ? (
           <span data-testid="cluster-share-remote">
-            The table lists them too ({remoteRows.toLocaleString('en-US')}, marked with their instance): not
-            pushed live but read from the shared database every few seconds, each with its state as its owner
-            last saved it (at every change) and how long ago it was read.
+            The table lists them too ({remoteRows.toLocaleString('en-US')}, marked with their instance), read
+            from the shared database: their owner saves every change, and this instance pushes it here within
+            about a second; each shows how long ago it was read.
           </span>
         ) : null}
         {remoteError ? (

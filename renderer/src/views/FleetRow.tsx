@@ -252,7 +252,7 @@ function rowAgeTitle(remote: RemoteRowInfo, now: number): string {
     remote.savedAt === null
       ? 'its owner has not saved its state yet'
       : `its owner saves its state at every change, last ${formatAgo(remote.savedAt, now)} (${formatDateTime(remote.savedAt)})`;
-  return `Read from the shared database ${formatAgo(remote.readAt, now)}; ${saved}. Not pushed live: the table reads it again every few seconds.`;
+  return `Read from the shared database ${formatAgo(remote.readAt, now)}; ${saved}. Its owner signals every change; this instance reads it again and pushes it here within about a second.`;
 }
 
 function MetricCell({

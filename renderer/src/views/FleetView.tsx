@@ -12,8 +12,9 @@
  * browser's localStorage.
  *
  * In a cluster the table lists the whole fleet: this instance's devices live, the other
- * instances' polled every 5 s (store/remote-rows.ts), each with its owner and the age of its row;
- * actions and a device's detail on them are carried out by their owner.
+ * instances' read from the shared database and pushed as their owners signal changes
+ * (store/remote-rows.ts), each with its owner and the age of its row; actions and a device's
+ * detail on them are carried out by their owner.
  *
  * Keyboard: ↑/↓/PgUp/PgDn/Home/End move, Space selects, Enter opens, `/` jumps to the filter.
  *
