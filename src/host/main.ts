@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { currentDataDirInput, resolveDataDir } from '../store/data-dir.js';
 import { createHostApi } from './api.js';
+import { DemoUnavailableError } from './app/demo-accounts.js';
 import type { App, AppOptions } from './app.js';
 import {
   brokerOf,
@@ -181,7 +182,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     ({ app, folder } = await startInstance({ ...cli.options, logger }));
   } catch (error) {
-    if (!(error instanceof DataFolderLockedError)) throw error;
+    // Expected refusals, said in a sentence (what to do included), not a stack.
+    if (!(error instanceof DataFolderLockedError || error instanceof DemoUnavailableError)) throw error;
     process.stderr.write(`fleetvisor: ${error.message}\n`);
     return 1;
   }

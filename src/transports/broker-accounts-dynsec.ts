@@ -15,6 +15,10 @@
  * Node) connects to a listener with `use_username_as_clientid true`, which replaces it with the
  * username before the plugin checks it (see {@link mosquittoDynsecConf}).
  *
+ * The host may also use the plugin's control topic (`$CONTROL/dynamic-security/v1`: a `#` rule
+ * does not cover `$` topics), so it can create accounts while Mosquitto runs — the demo's
+ * simulated devices get theirs that way ({@link dynsecDeviceAccountCommands}).
+ *
  * @example
  * writeFileSync('/etc/mosquitto/fleetvisor-dynsec.json', mosquittoDynsecConfig(store.data));
  * mosquittoDynsecConf('/etc/mosquitto/fleetvisor-dynsec.json'); // the mosquitto.conf lines
@@ -76,17 +80,21 @@ export function mosquittoDynsecConfig(data: AccountsFile, hostUsername: string =
         allow('publishClientReceive', '#'),
         allow('subscribePattern', '#'),
         allow('unsubscribePattern', '#'),
+        // Managing accounts while Mosquitto runs (the demo's devices): `#` does not match `$CONTROL`.
+        allow('publishClientSend', `${DYNSEC_CONTROL_TOPIC_ROOT}/#`),
+        allow('publishClientReceive', `${DYNSEC_CONTROL_TOPIC_ROOT}/#`),
+        allow('subscribePattern', `${DYNSEC_CONTROL_TOPIC_ROOT}/#`),
       ],
     },
   ];
   for (const [id, record] of Object.entries(data.devices).sort(([a], [b]) => a.localeCompare(b))) {
     if (record.secret === undefined) continue;
     const rights = record.convention ?? { convention: 'native' };
-    const rolename = `fleetvisor-device-${id}`;
+    const rolename = deviceRoleName(id);
     clients.push({
       username: id,
       clientid: id,
-      textName: `${describeRights(rights)} device ${id}: client id ${id} only`,
+      textName: deviceTextName(id, rights),
       ...dynsecPassword(record.secret.mosquitto, id),
       roles: [{ rolename }],
     });
@@ -107,6 +115,61 @@ export function mosquittoDynsecConfig(data: AccountsFile, hostUsername: string =
 }
 
 const HOST_ROLE = 'fleetvisor-host';
+const DYNSEC_CONTROL_TOPIC_ROOT = '$CONTROL/dynamic-security';
+/** Where the plugin takes commands (`{ "commands": [ … ] }`), and where it answers. */
+export const DYNSEC_CONTROL_TOPIC = `${DYNSEC_CONTROL_TOPIC_ROOT}/v1`;
+export const DYNSEC_RESPONSE_TOPIC = `${DYNSEC_CONTROL_TOPIC}/response`;
+
+/** One command to the plugin's control topic (Mosquitto's names), e.g. `{ command: 'deleteClient', username }`. */
+export interface DynsecCommand {
+  readonly command: string;
+  readonly [field: string]: unknown;
+}
+
+/**
+ * The commands that give device `id` an account with `password` on a running Mosquitto, as the
+ * generated file would (bound to its client id, limited to its topics), replacing one it had: the
+ * old client and role are deleted first (a "not found" answer to those two is expected).
+ *
+ * @example
+ * dynsecDeviceAccountCommands('demo-m001', secret).map((c) => c.command);
+ * // ['deleteClient', 'deleteRole', 'createRole', 'createClient']
+ */
+export function dynsecDeviceAccountCommands(
+  id: string,
+  password: string,
+  rights: DeviceConvention = { convention: 'native' },
+): DynsecCommand[] {
+  const rolename = deviceRoleName(id);
+  return [
+    ...dynsecRemoveDeviceCommands(id),
+    { command: 'createRole', rolename, acls: deviceAcls(id, rights) },
+    {
+      command: 'createClient',
+      username: id,
+      password,
+      clientid: id,
+      textname: deviceTextName(id, rights),
+      roles: [{ rolename }],
+    },
+  ];
+}
+
+/** The commands that delete device `id`'s account and role (it is disconnected). */
+export function dynsecRemoveDeviceCommands(id: string): DynsecCommand[] {
+  return [
+    { command: 'deleteClient', username: id },
+    { command: 'deleteRole', rolename: deviceRoleName(id) },
+  ];
+}
+
+function deviceRoleName(id: string): string {
+  return `fleetvisor-device-${id}`;
+}
+
+function deviceTextName(id: string, rights: DeviceConvention): string {
+  return `${describeRights(rights)} device ${id}: client id ${id} only`;
+}
 
 /** Where Mosquitto packages put the plugin: Debian and Ubuntu by architecture, the eclipse-mosquitto image, others. */
 export const DYNSEC_PLUGIN_PATHS: readonly string[] = [

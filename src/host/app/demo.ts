@@ -10,6 +10,8 @@
  * run two devices under one client id, each knocking the other off and both answering its commands),
  * the demo adds its own devices to the fleet itself ({@link AppDemo.declare}), and unknown devices —
  * another instance's demo among them — wait for an operator as without the demo (src/host/app/fleet.ts).
+ * Their broker accounts: src/host/app/demo-accounts.ts (on an external broker that asks for
+ * accounts, made through Mosquitto's dynamic security plugin, or a clear refusal to start).
  *
  * @example
  * const demoFleet = await startDemo(setup, demo, broker);
@@ -22,10 +24,12 @@ import type { Fleet } from '../../devices/fleet.js';
 import { genericDevice } from '../../devices/generic-device.js';
 import { socatAvailable } from '../../sim/pty.js';
 import type { SimFleet } from '../../sim/sim-fleet.js';
-import { startSimFleet } from '../../sim/sim-fleet.js';
+import { simDeviceId, startSimFleet } from '../../sim/sim-fleet.js';
 import type { App, AppOptions } from '../app.js';
 import { instanceIdOf } from '../data-folder.js';
 import type { AppBroker } from './broker.js';
+import type { DemoAccounts } from './demo-accounts.js';
+import { DemoUnavailableError, openDemoAccounts } from './demo-accounts.js';
 import type { AppSetup } from './setup.js';
 
 export interface AppDemo extends Pick<App, 'setDemo'> {
@@ -41,7 +45,10 @@ export interface AppDemo extends Pick<App, 'setDemo'> {
   declare(fleet: Fleet): Promise<void>;
 }
 
-/** Starts the simulated fleet in demo mode (throws if it cannot); otherwise only remembers it is off. */
+/**
+ * Starts the simulated fleet in demo mode (throws if it cannot: a {@link DemoUnavailableError} when
+ * its devices can have no accounts on the broker); otherwise only remembers it is off.
+ */
 export async function startDemo(
   setup: AppSetup,
   demo: boolean,
@@ -50,31 +57,45 @@ export async function startDemo(
   const { options, log, stops } = setup;
   const demoSize = typeof options.demo === 'object' ? options.demo : {};
   let sim: SimFleet | undefined;
+  let accounts: DemoAccounts | undefined;
   let serialPorts = options.serialPorts;
   const serialCount = demoSize.serial ?? (socatAvailable() ? 1 : 0);
   const mqttUrl = broker.mqtt.url;
-  const accounts = broker.accounts;
+  const mqttCount = demoSize.mqtt ?? 6;
   // On a broker other instances may share, the ids carry this instance's (see the file comment).
   const external = options.mqtt !== undefined;
   const idPrefix = external ? `demo-${instanceIdOf(options.dataDir)}` : 'demo';
-  const startSim = () =>
-    startSimFleet({
-      mqttUrl,
-      // Like real devices: each its own account (a fresh secret per start of the simulation).
-      ...(accounts
-        ? { credentials: (id: string) => ({ username: id, password: accounts.issueDevice(id) }) }
-        : {}),
-      mqtt: demoSize.mqtt ?? 6,
-      serial: serialCount,
-      ptyDir: join(options.dataDir, 'demo-ports'),
-      idPrefix,
-      kind: genericDevice.kind,
-      telemetryIntervalMs: demoSize.telemetryIntervalMs ?? 2000,
-    });
+  const mqttIds = Array.from({ length: mqttCount }, (_, i) => simDeviceId(idPrefix, 'm', i + 1, 3));
+  const startSim = async (): Promise<SimFleet> => {
+    // Like real devices: each its own account (a fresh secret per start of the simulation).
+    accounts = await openDemoAccounts(setup, broker, mqttIds);
+    const credentials = accounts.credentials;
+    try {
+      return await startSimFleet({
+        mqttUrl,
+        ...(credentials ? { credentials } : {}),
+        mqtt: mqttCount,
+        serial: serialCount,
+        ptyDir: join(options.dataDir, 'demo-ports'),
+        idPrefix,
+        kind: genericDevice.kind,
+        telemetryIntervalMs: demoSize.telemetryIntervalMs ?? 2000,
+      });
+    } catch (error) {
+      await releaseAccounts();
+      throw error;
+    }
+  };
+  const releaseAccounts = async () => {
+    const made = accounts;
+    accounts = undefined;
+    await made?.release();
+  };
   if (demo) {
     sim = await startSim();
     stops.push(async () => {
       await sim?.stop();
+      await releaseAccounts();
     });
     serialPorts = [...(Array.isArray(serialPorts) ? serialPorts : []), ...sim.hostPorts];
     log.info('demo fleet started (--no-demo turns it off)', {
@@ -104,12 +125,18 @@ export async function startDemo(
             'the simulated fleet runs only in demo mode (start without --no-demo; it keeps its own database)',
         };
       if (on && !sim) {
-        sim = await startSim();
+        try {
+          sim = await startSim();
+        } catch (error) {
+          if (error instanceof DemoUnavailableError) return { ok: false, message: error.message };
+          throw error;
+        }
         log.info('demo fleet started again');
       } else if (!on && sim) {
         const s = sim;
         sim = undefined;
         await s.stop();
+        await releaseAccounts();
         log.info('demo fleet stopped: its devices go offline');
       }
       return { ok: true };
