@@ -6,9 +6,10 @@
  * - {@link DeviceEventLog.append} writes an event (batched); one that records a device's `event`
  *   message carries its (boot, seq), and the store keeps it at most once.
  * - {@link DeviceEventLog.limited} writes at most `maxPerWindow` events of one kind per device per
- *   window; the rest are counted, and when the window closes one `device.eventsSuppressed` event
- *   says how many of which kind were left out. A babbling device cannot fill the disk, and the log
- *   still tells the truth about how much it babbled.
+ *   window (the rule of every bad message, src/devices/bad-message-budget.ts); the rest are
+ *   counted, and when the window closes one `device.eventsSuppressed` event says how many of which
+ *   kind were left out. A babbling device cannot fill the disk, and the log still tells the truth
+ *   about how much it babbled.
  * - When the key varies (a flood of distinct unknown device ids), at most `maxKeys` keys are
  *   tracked; past that the events of new keys are aggregated under one key per kind, so memory
  *   stays bounded and one summary names the count.
@@ -23,6 +24,8 @@ import type { JsonValue } from '../lib/json.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { TimerRef } from '../runtime/timers.js';
 import type { DeviceMessageId, Durability, EventInput, Store } from '../store/store.js';
+import type { BadMessageLimit, BadMessageWindow } from './bad-message-budget.js';
+import { admitBadMessage } from './bad-message-budget.js';
 
 export interface DeviceEventLogOptions {
   readonly runtime: Runtime;
@@ -68,12 +71,10 @@ export interface DeviceEventLog {
   close(): Promise<void>;
 }
 
-interface Window {
+/** A (device, kind)'s window of the bad-message budget, opened by its first event and closed by its timer. */
+interface Window extends BadMessageWindow {
   readonly kind: string;
   readonly deviceId: string | undefined;
-  readonly startedAt: number;
-  written: number;
-  suppressed: number;
   /** Distinct devices folded into an aggregate key. */
   devices: number;
   timer: TimerRef | undefined;
@@ -139,8 +140,8 @@ async function writeBatches(b: Batches, store: Pick<Store, 'appendEvents'>, runt
 function summaryOf(w: Window, windowMs: number): JsonValue {
   return {
     kind: w.kind,
-    suppressed: w.suppressed,
-    written: w.written,
+    suppressed: w.errorSuppressed,
+    written: w.errorEvents,
     windowMs,
     ...(w.devices > 0 ? { devices: w.devices, note: 'aggregated over many device ids' } : {}),
   };
@@ -148,8 +149,8 @@ function summaryOf(w: Window, windowMs: number): JsonValue {
 
 export function createDeviceEventLog(options: DeviceEventLogOptions): DeviceEventLog {
   const { runtime, store } = options;
-  const maxPerWindow = options.maxPerWindow ?? 10;
   const windowMs = options.windowMs ?? 60_000;
+  const limit: BadMessageLimit = { max: options.maxPerWindow ?? 10, windowMs };
   const maxKeys = options.maxKeys ?? 10_000;
   const windows = new Map<string, Window>();
   const batches: Batches = { full: [], normal: [], writing: undefined, written: 0, failed: 0 };
@@ -174,7 +175,7 @@ export function createDeviceEventLog(options: DeviceEventLogOptions): DeviceEven
     if (w.timer) runtime.timers.cancel(w.timer);
     w.timer = undefined;
     windows.delete(key);
-    if (w.suppressed > 0) append('device.eventsSuppressed', w.deviceId, summaryOf(w, windowMs));
+    if (w.errorSuppressed > 0) append('device.eventsSuppressed', w.deviceId, summaryOf(w, windowMs));
   }
 
   /** The window of a (device, kind), opened by its first event; past `maxKeys` keys, one per kind for them all. */
@@ -190,9 +191,9 @@ export function createDeviceEventLog(options: DeviceEventLogOptions): DeviceEven
       const fresh: Window = {
         kind,
         deviceId: aggregate ? undefined : deviceId,
-        startedAt: now(),
-        written: 0,
-        suppressed: 0,
+        errorWindowStart: now(),
+        errorEvents: 0,
+        errorSuppressed: 0,
         devices: 0,
         timer: undefined,
       };
@@ -214,13 +215,10 @@ export function createDeviceEventLog(options: DeviceEventLogOptions): DeviceEven
     append,
 
     limited(kind, deviceId, data) {
-      const w = windowOf(kind, deviceId);
-      if (w.written < maxPerWindow) {
-        w.written++;
+      if (admitBadMessage(windowOf(kind, deviceId), now(), limit) === 'write') {
         append(kind, deviceId, data);
         return true;
       }
-      w.suppressed++;
       suppressed++;
       return false;
     },

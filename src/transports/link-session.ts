@@ -9,6 +9,7 @@
  * firstTime(s, 1, 1); // false: a duplicate
  * firstTime(s, 1, 3); // true; s.gaps === 1
  */
+import type { BadMessageWindow } from '../devices/bad-message-budget.js';
 import type { HelloMessage, Message } from './protocol.js';
 import { seqDelta } from './protocol.js';
 
@@ -23,7 +24,11 @@ export interface LinkHandle {
 
 const WINDOW = 1024;
 
-export interface Session {
+/**
+ * The bad-message budget's window (src/devices/bad-message-budget.ts) is part of the session: bad
+ * messages past it are counted, and written as one summary when it ends (src/transports/bad-messages.ts).
+ */
+export interface Session extends BadMessageWindow {
   link: LinkHandle | undefined;
   online: boolean;
   hello: HelloMessage | undefined;
@@ -36,11 +41,8 @@ export interface Session {
   received: number;
   duplicates: number;
   gaps: number;
+  /** Bad messages by code. */
   errors: Record<string, number>;
-  errorEvents: number;
-  /** Bad messages past this window's budget: counted, and written as one summary when it ends. */
-  errorSuppressed: number;
-  errorWindowStart: number;
   /** Work queued behind an adoption in progress. */
   pending: Promise<void> | undefined;
   /** The last time it went offline: when, on which link, and whether its own status said so. */

@@ -14,6 +14,9 @@
  */
 
 import { isUtf8 } from 'node:buffer';
+import type { BadMessageLimit } from '../../devices/bad-message-budget.js';
+import { admitBadMessage, newBadMessageWindow } from '../../devices/bad-message-budget.js';
+import { MINUTE_MS } from '../../transports/minute-budget.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, parseDeviceId } from '../../transports/protocol.js';
 import type { HomieState } from './homie-kind.js';
 import { isHomieState } from './homie-kind.js';
@@ -27,6 +30,8 @@ import { isHomieDatatype, isHomieId, parseFormat, parseValue, quote } from './ho
 export const MAX_SHOWN = 140;
 const MAX_TEXT = 1024;
 const HOMIE_VERSION = /^([34])\.\d+(?:\.\d+)?$/;
+/** Refused topics logged a minute (all are counted). */
+const REFUSED_LIMIT: BadMessageLimit = { max: 10, windowMs: MINUTE_MS };
 
 /** What the process must do for the model, in the order it must be done. */
 export type HomieEffect =
@@ -87,12 +92,14 @@ export class HomieModel {
   readonly counters = { received: 0, refused: 0, malformed: 0 };
   private readonly options: HomieModelOptions;
   private readonly emit: (effect: HomieEffect) => void;
-  private refusedLogged = 0;
-  private refusedWindowStart = 0;
+  /** Refused topics are not any device's: one window for them all. */
+  private readonly refusedWindow = newBadMessageWindow();
+  private readonly badLimit: BadMessageLimit;
 
   constructor(options: HomieModelOptions, emit: (effect: HomieEffect) => void) {
     this.options = options;
     this.emit = emit;
+    this.badLimit = { max: options.maxErrorEventsPerMinute ?? 10, windowMs: MINUTE_MS };
   }
 
   /** A publish under the base topic (or not: refused). */
@@ -450,27 +457,19 @@ export class HomieModel {
 
   // ---- bad input ----
 
+  /** Counted; logged within {@link REFUSED_LIMIT}. */
   private refuse(topic: string, why: string): undefined {
     this.counters.refused++;
-    const t = this.options.now();
-    if (t - this.refusedWindowStart >= 60_000) {
-      this.refusedWindowStart = t;
-      this.refusedLogged = 0;
-    }
-    if (this.refusedLogged++ < 10) this.emit({ type: 'refused', topic, why });
+    if (admitBadMessage(this.refusedWindow, this.options.now(), REFUSED_LIMIT) === 'write')
+      this.emit({ type: 'refused', topic, why });
   }
 
+  /** Counted on the device by code; written within its budget (`maxErrorEventsPerMinute`). */
   private bad(s: Session, code: string, message: string, topic: string): undefined {
     this.counters.malformed++;
     s.errors[code] = (s.errors[code] ?? 0) + 1;
-    const t = this.options.now();
-    if (t - s.errorWindowStart >= 60_000) {
-      s.errorWindowStart = t;
-      s.errorEvents = 0;
-    }
-    if (s.errorEvents >= (this.options.maxErrorEventsPerMinute ?? 10)) return;
-    s.errorEvents++;
-    this.emit({ type: 'badMessage', session: s, code, message, topic });
+    if (admitBadMessage(s, this.options.now(), this.badLimit) === 'write')
+      this.emit({ type: 'badMessage', session: s, code, message, topic });
   }
 }
 

@@ -11,6 +11,7 @@
  * statusOf(s, 'mqtt:homie'); // { homie: '4.0.0', name: null, homieState: null, … }
  */
 
+import type { BadMessageWindow } from '../../devices/bad-message-budget.js';
 import type { JsonObject, JsonValue } from '../../store/store.js';
 import type { HomieSetProperty } from './homie-carrier.js';
 import type { HomiePropertyStatus, HomieState } from './homie-kind.js';
@@ -64,7 +65,8 @@ export interface NodeInfo {
   array: string | null;
 }
 
-export interface Session {
+/** One device; its bad input is written within the per-device budget (src/devices/bad-message-budget.ts). */
+export interface Session extends BadMessageWindow {
   readonly id: string;
   homie: string | undefined;
   state: HomieState | undefined;
@@ -84,9 +86,8 @@ export interface Session {
   notAdopted: string | undefined;
   readonly firstSeen: number;
   lastSeen: number;
+  /** Bad input by code (written as events or not). */
   errors: Record<string, number>;
-  errorEvents: number;
-  errorWindowStart: number;
   resyncAttempts: number;
   /** The `$state` before the last one. */
   previousState: HomieState | undefined;
@@ -117,6 +118,7 @@ export function newSession(id: string, now: number): Session {
     lastSeen: now,
     errors: {},
     errorEvents: 0,
+    errorSuppressed: 0,
     errorWindowStart: 0,
     resyncAttempts: 0,
     previousState: undefined,
