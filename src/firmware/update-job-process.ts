@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { err, type Failure, ok, type Result } from '../lib/result.js';
 import type { Clock, ClockHandle } from '../runtime/clock.js';
 import type { Logger } from '../runtime/runtime.js';
+import { announcedChunkBytes } from '../transports/fw-chunk-size.js';
 import type { FwAckMessage, HelloMessage } from '../transports/protocol.js';
 import type { TransferWindow } from './transfer-window.js';
 import {
@@ -68,7 +69,8 @@ export class UpdateJobProcess {
     this.log = options.runtime.logger;
     this.sha256 = createHash('sha256').update(options.image).digest('hex');
     this.win = createTransferWindow(options.image.length, {
-      chunkBytes: options.chunkBytes,
+      // The device may ask for its own chunk size (`fw.chunk.N` in its hello, protocol §5.5).
+      chunkBytes: options.chunkBytes ?? announcedChunkBytes(options.current?.capabilities ?? []),
       window: options.window,
     });
     this.header = {

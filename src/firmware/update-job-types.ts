@@ -96,7 +96,10 @@ export interface UpdateJobOptions {
   readonly transferId: string;
   /** The device's last hello (its boot and slots before the update). */
   readonly current: HelloMessage | undefined;
-  /** Default 4096, at most `LIMITS.chunkBytes` (transports/protocol.ts). */
+  /**
+   * Default: what the device asks for in its hello (`fw.chunk.N`, transports/fw-chunk-size.ts),
+   * else 4096; at most `LIMITS.chunkBytes` (transports/protocol.ts).
+   */
   readonly chunkBytes?: number;
   /** Chunks in flight; default 8. */
   readonly window?: number;

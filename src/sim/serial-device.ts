@@ -18,8 +18,12 @@
  * - When the pty vanishes (unplugged: serialport reports 'close' with `disconnected`, or a write
  *   times out and the path is gone), it polls for the path to come back, lets it settle
  *   (`reopenSettleMs`, like USB enumeration), and opens a NEW SerialPort on it.
- * - Writes have a timeout (a write on a vanished port never calls back) and at most
- *   `maxPendingWrites` are queued: beyond that frames are dropped, as a UART FIFO would.
+ * - Frames go out as a UART driver's transmit buffer sends them: those that queue up while a write
+ *   is on its way (and those made in the same turn, such as the acks of a window of chunks read
+ *   in one go) go together in the next write, one system call and one thread-pool round trip for
+ *   all of them instead of one each. Writes have a timeout (a write on a vanished port never calls
+ *   back) and at most `maxPendingWrites` frames wait: beyond that frames are dropped, as a UART
+ *   FIFO would.
  * - `paceBaud` (off by default) emulates a real UART line over the pty, which has no speed of its
  *   own: frames go out no faster than the line would carry them (10 bits a byte), and bytes read
  *   reach the deframer no faster either, so the host's writes back up behind a slow device.
@@ -52,7 +56,7 @@ export interface SerialSimDeviceOptions extends Omit<SimDeviceOptions, 'hooks'> 
   readonly dropPauseMs?: number;
   /** A write that has not completed after this long counts as lost; default 2000 ms. */
   readonly writeTimeoutMs?: number;
-  /** Frames queued in the port before new ones are dropped; default 64. */
+  /** Frames waiting or on their way to the port before new ones are dropped; default 64. */
   readonly maxPendingWrites?: number;
   /** `startSerialSimDevice` rejects if the port cannot be opened within this time; default 5000 ms. */
   readonly openTimeoutMs?: number;
@@ -113,6 +117,8 @@ export interface SerialSimDeviceStats {
   /** Successful opens of the port. */
   opens: number;
   framesSent: number;
+  /** Writes to the port: frames made in one turn, or while a write was on its way, share one. */
+  writes: number;
   /** Frames not written: port closed or too many writes pending. */
   framesDropped: number;
   writeTimeouts: number;
@@ -149,6 +155,7 @@ class SerialSimDeviceImpl implements SerialSimDevice {
   readonly stats: SerialSimDeviceStats = {
     opens: 0,
     framesSent: 0,
+    writes: 0,
     framesDropped: 0,
     writeTimeouts: 0,
     writeErrors: 0,
@@ -161,7 +168,14 @@ class SerialSimDeviceImpl implements SerialSimDevice {
 
   private port: SerialPort | undefined;
   private opening = false;
+  /** Frames waiting in `outQueue` or in the write on its way. */
   private pending = 0;
+  /** Frames waiting for the write on its way (or for this turn's flush) to end. */
+  private outQueue: Buffer[] = [];
+  /** A write is on its way: new frames wait in `outQueue`. */
+  private writing = false;
+  /** A flush is due at the end of this turn. */
+  private flushDue = false;
   private stopped = false;
   private stopping: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -305,6 +319,8 @@ class SerialSimDeviceImpl implements SerialSimDevice {
   private onOpen(port: SerialPort): void {
     this.port = port;
     this.pending = 0;
+    this.outQueue = [];
+    this.writing = false;
     this.deframer.reset();
     this.stats.opens++;
     // A 'data' listener is what makes serialport notice a vanished pty at all.
@@ -367,15 +383,34 @@ class SerialSimDeviceImpl implements SerialSimDevice {
     }
     this.pending++;
     this.stats.framesSent++;
-    if (this.paceOut) this.paceOut.push(bytes.length, () => this.send(port, bytes));
-    else this.send(port, bytes);
+    if (this.paceOut) this.paceOut.push(bytes.length, () => this.enqueue(port, bytes));
+    else this.enqueue(port, bytes);
   }
 
-  private send(port: SerialPort, bytes: Buffer): void {
+  /** Queues a frame; the queue goes out at the end of this turn, or when the write on its way ends. */
+  private enqueue(port: SerialPort, bytes: Buffer): void {
+    if (this.port !== port) return;
+    this.outQueue.push(bytes);
+    if (this.writing || this.flushDue) return;
+    this.flushDue = true;
+    queueMicrotask(() => {
+      this.flushDue = false;
+      this.flush(port);
+    });
+  }
+
+  /** Writes every queued frame in one write, once the previous write has ended. */
+  private flush(port: SerialPort): void {
+    if (this.writing || this.port !== port || this.outQueue.length === 0) return;
+    const frames = this.outQueue.length;
+    const bytes = frames === 1 ? this.outQueue[0]! : Buffer.concat(this.outQueue);
+    this.outQueue = [];
+    this.writing = true;
+    this.stats.writes++;
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;
-      // Stays pending: a port that never calls back fills up and then drops frames.
+      // Stays on its way: a port that never calls back fills up and then drops frames.
       this.stats.writeTimeouts++;
       if (this.port === port && !existsSync(this.path)) {
         this.release(port);
@@ -387,11 +422,14 @@ class SerialSimDeviceImpl implements SerialSimDevice {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      if (this.port === port) this.pending--;
+      if (this.port !== port) return;
+      this.pending -= frames;
+      this.writing = false;
       if (error) {
         this.stats.writeErrors++;
         this.lastError = error;
       }
+      this.flush(port);
     });
   }
 }

@@ -3,9 +3,9 @@
  * (docs/protocol.md §7), writes frames in order, one write at a time, counts bytes and frames, and
  * closes the port.
  *
- * Frames that queue up while a write is on its way go out together in the next write (a firmware
- * window is 8 chunks): one system call and one thread-pool round trip for several frames instead
- * of one each. A write holds at most what the line carries in `writeTimeoutMs` at `baudRate`
+ * Frames that queue up while a write is on its way, or in the same turn of the event loop, go out
+ * together in the next write (a firmware window is 8 chunks): one system call and one thread-pool
+ * round trip for several frames instead of one each. A write holds at most what the line carries in `writeTimeoutMs` at `baudRate`
  * (at least one frame), and may take `writeTimeoutMs` plus the time the line needs for its bytes:
  * a port that sends slower than that is dangling. What the frames mean (hello, heartbeat, exits) is the
  * link's business (serial-link.ts): this part only reports frames, frame errors, a lost port and a
@@ -74,6 +74,8 @@ export class SerialFrameIo {
   private readonly queue: Buffer[] = [];
   /** Frames in the write on its way (0: none). */
   private writing = 0;
+  /** A pump is due at the end of this turn. */
+  private pumpDue = false;
   /** Most bytes in one write: what the line carries in `writeTimeoutMs` (at least one frame). */
   private readonly batchBytes: number;
   /** Aborted on close: a write still waiting for its callback stops waiting (and its timer goes). */
@@ -137,7 +139,14 @@ export class SerialFrameIo {
   /** Queues a frame encoded already (delimiters included), in order with {@link send}. */
   sendFrame(frame: Uint8Array): void {
     this.queue.push(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
-    this.pump();
+    // Written at the end of this turn, not now: the frames one turn makes (the chunks that the
+    // acks of one read let out) go in one write instead of the first alone and the rest after it.
+    if (this.writing > 0 || this.pumpDue) return;
+    this.pumpDue = true;
+    queueMicrotask(() => {
+      this.pumpDue = false;
+      this.pump();
+    });
   }
 
   /** Drops the queue, stops a pending write, resets the deframer and closes the port (bounded by `writeTimeoutMs`). */
