@@ -235,6 +235,7 @@ export class MqttTopicHandlers {
   /** @internal Leaves: its filters that no other handler reads are unsubscribed. */
   leave(share: HandlerShare): void {
     share.left = true;
+    this.waiting.delete(share);
     if (!this.shares.delete(share)) return;
     const client = this.link?.connection.client;
     const wasSubscribed = share.included;

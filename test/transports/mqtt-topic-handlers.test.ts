@@ -29,6 +29,7 @@ import type { BrokerAccounts } from '../../src/transports/broker-accounts.js';
 import { openBrokerAccounts } from '../../src/transports/broker-accounts.js';
 import type { DeviceConvention } from '../../src/transports/broker-acl.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import { MqttTopicHandlers } from '../../src/transports/mqtt-topic-handlers.js';
 import { onCleanup, runCleanups, startPeer } from '../conventions/homie-helpers.js';
 import { externalBrokerUrl, freePort, uniqueId, waitFor } from './helpers.js';
 
@@ -359,4 +360,53 @@ describe('kills from the tree (embedded aedes)', () => {
     expect(hostClients()).toEqual([hostId]);
     expect(await command(a, id, 'set', { node: 'sensor', property: 'count', value: 4 })).toBe('succeeded');
   }, 60_000);
+});
+
+describe('the handler table on its own', () => {
+  const packet = (topic: string) =>
+    ({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, dup: false, retain: false }) as const;
+
+  it('routes a publish to the handler whose filter matches, and counts what nobody takes', () => {
+    const table = new MqttTopicHandlers({ url: 'mqtt://127.0.0.1:1883', username: 'host', password: 'p' });
+    const got: string[] = [];
+    const hooks = (name: string, filter: string) => ({
+      subscriptions: () => ({ [filter]: { qos: 1 as const } }),
+      onMessage: (topic: string) => got.push(`${name} ${topic}`),
+      onReady: () => {},
+      onDropped: () => {},
+    });
+    const homie = table.share({ label: 'homie', hooks: hooks('homie', 'homie/+/#') });
+    const other = table.share({ label: 'other', hooks: hooks('other', 'plant/+/status') });
+    homie.open(); // no link bound yet: it waits for the link's CONNACK
+    other.open();
+    expect(homie.state).toBe('backoff');
+    expect(table.filters()).toEqual({ 'homie/+/#': { qos: 1 }, 'plant/+/status': { qos: 1 } });
+    for (const t of ['homie/boiler/$state', 'homie/boiler', 'plant/p1/status', 'plant/p1/status/x', 'x/y'])
+      table.route(t, Buffer.alloc(0), packet(t));
+    // `#` matches its parent level too (MQTT 3.1.1 §4.7.1.2); `+` one level only.
+    expect(got).toEqual(['homie homie/boiler/$state', 'homie homie/boiler', 'other plant/p1/status']);
+    expect(table.unclaimed).toBe(2); // the deeper plant topic, x/y
+    homie.kill();
+    expect(homie.state).toBe('closed');
+    table.route('homie/boiler/$state', Buffer.alloc(0), packet('homie/boiler/$state'));
+    expect(table.unclaimed).toBe(3);
+    expect(table.size).toBe(1);
+  });
+
+  it('carries a bridge set for the same broker and account only', () => {
+    const table = new MqttTopicHandlers({ url: 'mqtt://127.0.0.1:1883', username: 'host', password: 'p' });
+    expect(table.carries({ url: 'mqtt://127.0.0.1:1883', username: 'host', password: 'p' })).toBe(true);
+    expect(table.carries({ url: 'mqtt://127.0.0.1:1884', username: 'host', password: 'p' })).toBe(false);
+    expect(table.carries({ url: 'mqtt://127.0.0.1:1883', username: 'other', password: 'p' })).toBe(false);
+    expect(table.carries({ url: 'mqtt://127.0.0.1:1883', username: 'host', password: 'x' })).toBe(false);
+    expect(
+      table.carries({
+        url: 'mqtt://127.0.0.1:1883',
+        username: 'host',
+        password: 'p',
+        rejectUnauthorized: false,
+      }),
+    ).toBe(false);
+    expect(table.carries(undefined)).toBe(false);
+  });
 });
