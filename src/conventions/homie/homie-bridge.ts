@@ -58,6 +58,7 @@
 import { randomBytes } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import type { Fleet } from '../../devices/fleet.js';
+import { err } from '../../lib/result.js';
 import type { ExitReason } from '../../runtime/exit-reason.js';
 import { ProcessBase } from '../../runtime/process.js';
 import type { TimerRef } from '../../runtime/timers.js';
@@ -97,8 +98,6 @@ export interface HomieBridgeStats {
   readonly adopted: number;
   readonly openSets: number;
 }
-
-const fail = (code: string, message: string) => ({ ok: false as const, error: { code, message } });
 
 /**
  * The Homie convention for the app: its kind and its bridge. Throws RangeError for bad options.
@@ -261,7 +260,7 @@ export class HomieBridge extends ProcessBase implements HomieSetTarget {
   async adopt(id: string): Promise<{ ok: true } | { ok: false; error: { code: string; message: string } }> {
     const s = this.model.sessions.get(id);
     if (!s || s.homie === undefined)
-      return fail('notFound', `no Homie device '${String(id).slice(0, 80)}' seen on ${this.baseTopic}/`);
+      return err('notFound', `no Homie device '${String(id).slice(0, 80)}' seen on ${this.baseTopic}/`);
     if (s.adopted) return { ok: true };
     const r = await this.sync.add(s);
     return r.ok ? { ok: true } : r;

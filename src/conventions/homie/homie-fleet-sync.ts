@@ -15,6 +15,7 @@
 import type { DeviceEventLog } from '../../devices/device-event-log.js';
 import { createDeviceEventLog } from '../../devices/device-event-log.js';
 import type { Fleet, FleetResult } from '../../devices/fleet.js';
+import { err } from '../../lib/result.js';
 import type { Pid } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import type { TimerRef } from '../../runtime/timers.js';
@@ -51,8 +52,6 @@ export interface HomieFleetSyncOptions {
   /** Live traffic from a device: the bridge checks its description for gaps. */
   readonly live: (s: Session) => void;
 }
-
-const fail = (code: string, message: string) => ({ ok: false as const, error: { code, message } });
 
 /** The fleet and store side of one bridge. */
 export class HomieFleetSync {
@@ -201,7 +200,7 @@ export class HomieFleetSync {
 
   /** Adds the device to the fleet (on discovery with `auto`, or the operator's adoption). */
   async add(s: Session): Promise<AddResult> {
-    if (s.adding) return fail('busy', `device ${s.id} is being added`);
+    if (s.adding) return err('busy', `device ${s.id} is being added`);
     s.adding = true;
     const r = await this.fleet
       .addDevice({
@@ -213,7 +212,7 @@ export class HomieFleetSync {
       .finally(() => {
         s.adding = false;
       });
-    if (!this.o.running()) return fail('stopped', 'the Homie bridge stopped');
+    if (!this.o.running()) return err('stopped', 'the Homie bridge stopped');
     if (!r.ok && r.error.code !== 'alreadyExists') {
       s.notAdopted = `addFailed: ${r.error.message}`;
       this.runtime.logger.warn('Homie device could not be adopted', {
@@ -226,7 +225,7 @@ export class HomieFleetSync {
       // Added meanwhile by someone else: the same checks as on discovery.
       s.notAdopted = undefined;
       this.discover(s);
-      return s.adopted ? { ok: true } : fail('conflict', s.notAdopted ?? 'not adopted');
+      return s.adopted ? { ok: true } : err('conflict', s.notAdopted ?? 'not adopted');
     }
     this.runtime.logger.debug('Homie device adopted', { deviceId: s.id, via: this.o.via });
     s.notAdopted = undefined;
