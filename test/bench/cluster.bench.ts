@@ -11,11 +11,16 @@
  *   instances spent per stored message (user + system, from /proc, all instances summed): every
  *   instance receives every message (docs/scale-out.md), so the CPU per message says what one
  *   more instance costs.
+ * - Remote push (test/bench/cluster-push.ts): two instances; a transition of a device on its owner
+ *   until the row in that state arrives on the other instance's push stream (its WebSocket, as the
+ *   UI reads it), 60 transitions one at a time (median, p95, max), then all of the owner's push
+ *   devices at once (the storm: the worst device's time, and in how many diffs).
  * - Failover: two instances, one killed with -9 ten times (restarted after each): the time from
  *   the kill until every shard is leased again by the survivor (median and p99), read from the
  *   lease table; and the devices it supervises afterwards.
  *
- * BENCH_QUICK=1: fewer messages and kills.
+ * BENCH_QUICK=1: fewer messages and kills. BENCH_CLUSTER_PARTS=push (a comma list of ingest, push,
+ * failover; default all): only those parts.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +37,7 @@ import { type Serve, startServe } from '../host/serve-rig.js';
 import { createTestDatabase, type TestDatabase } from '../store/postgres-helpers.js';
 import { percentile, report } from './bench-kit.js';
 import { type ChildHelper, expectReply, startChildHelper } from './child-helper.js';
+import { measureRemotePush } from './cluster-push.js';
 import type { PublisherCommand, PublisherReply } from './links-publisher.js';
 
 const SUITE = 'cluster';
@@ -40,6 +46,11 @@ const MQTT_URL = process.env.BENCH_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 const DEVICES = 200;
 const MESSAGES = QUICK ? 30_000 : 100_000;
 const KILLS = QUICK ? 3 : 10;
+const PARTS = new Set((process.env.BENCH_CLUSTER_PARTS ?? 'ingest,push,failover').split(','));
+/** Devices only the push part changes (by events sent to their machines; never online). */
+const PUSH_DEVICES = 100;
+/** Single transitions measured by the push part. */
+const PUSH_TRANSITIONS = 60;
 /** Few shards, so that instances joining in the bench balance within seconds. */
 const SHARDS = 64;
 const BOOT = Date.now() % 1_000_000;
@@ -89,9 +100,48 @@ async function supervisedCount(i: Instance): Promise<number> {
 }
 
 const ids = Array.from({ length: DEVICES }, (_, i) => `bc-${String(i).padStart(4, '0')}`);
+const pushIds = Array.from({ length: PUSH_DEVICES }, (_, i) => `bp-${String(i).padStart(4, '0')}`);
 
-async function provision(store: Store): Promise<void> {
+async function provision(store: Store, more: readonly string[] = []): Promise<void> {
   for (const id of ids) await store.upsertDevice({ id, kind: 'fleetvisor.generic', name: id });
+  // Connecting until told otherwise: the push part's transitions are its own events only.
+  for (const id of more)
+    await store.upsertDevice({
+      id,
+      kind: 'fleetvisor.generic',
+      name: id,
+      attributes: { connectTimeoutMs: 600_000 },
+    });
+}
+
+/** The ids of the devices `i` supervises. */
+async function supervisedIds(i: Instance): Promise<string[]> {
+  const c = connectToRunningApp(i.dataDir);
+  if (!c.ok) throw new Error(c.error.message);
+  const r = await c.value.call('devices', { scope: 'own', limit: 10_000 });
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value.items.map((d) => d.id);
+}
+
+/** The push figures of two running instances: the second's devices changed, the first watching. */
+async function reportPush(watcher: Instance, owner: Instance): Promise<void> {
+  const mine = (await supervisedIds(owner)).filter((id) => id.startsWith('bp-'));
+  const r = await measureRemotePush(owner.dataDir, watcher.dataDir, mine, PUSH_TRANSITIONS);
+  const sorted = [...r.latencies].sort((a, b) => a - b);
+  const note = `${sorted.length} transitions, one at a time, on ${owner.name}; rows on ${watcher.name}'s stream`;
+  report(SUITE, 'remote_push_p50', Math.round(percentile(sorted, 50)), 'ms', '<=', 1000, note);
+  report(SUITE, 'remote_push_p95', Math.round(percentile(sorted, 95)), 'ms', '<=', 1000);
+  report(SUITE, 'remote_push_max', Math.round(sorted.at(-1)!), 'ms', '<=', 2000);
+  const { storm } = r;
+  report(
+    SUITE,
+    'remote_push_storm_worst',
+    Math.round(storm.worstMs),
+    'ms',
+    '<=',
+    1000,
+    `${storm.devices} devices at once (transitions over ${storm.spreadMs} ms, the last row ${storm.lastMs} ms after the first transition), in ${storm.diffs} diffs`,
+  );
 }
 
 /** Sends MESSAGES to the running instances; resolves the stored rate and CPU per message. */
@@ -198,7 +248,7 @@ async function main(): Promise<void> {
   let db: TestDatabase | undefined;
   try {
     // ---- one instance on SQLite --------------------------------------------------------------
-    {
+    if (PARTS.has('ingest')) {
       const dir = mkdtempSync(join(tmpdir(), 'fv-bench-cluster-sqlite-'));
       const s = await openSqliteStore({ file: join(dir, 'fleetvisor.sqlite') });
       await provision(s);
@@ -222,7 +272,7 @@ async function main(): Promise<void> {
     // ---- 1, 2, 3 instances on PostgreSQL -----------------------------------------------------
     db = await createTestDatabase();
     const store = await openPostgresStore({ url: db.url });
-    await provision(store);
+    await provision(store, pushIds);
     await initCluster(store.pool, SHARDS);
     await store.close();
     const pool = new pg.Pool({ connectionString: db.url, max: 1 });
@@ -240,27 +290,32 @@ async function main(): Promise<void> {
         Math.max(...counts) - Math.min(...counts) <= 1
       );
     };
-    for (const n of [1, 2, 3]) {
+    const fleetSize = DEVICES + PUSH_DEVICES;
+    for (const n of PARTS.has('ingest') ? [1, 2, 3] : [1, 2]) {
       running.push(await startInstance(`p${n}`, clusterArgs(`p${n}`)));
       await waitUntil(`${n} instances balanced`, 120_000, () => owned(n));
       await waitUntil('devices online', 60_000, async () => {
         let total = 0;
         for (const i of running) total += await supervisedCount(i);
-        return total === DEVICES;
+        return total === fleetSize;
       });
+      if (!PARTS.has('ingest')) continue;
       const r = await ingest(pub, running, pgRows);
       reportIngest('pg', n, r);
     }
 
-    // ---- failover ------------------------------------------------------------------------------
+    // ---- remote push ---------------------------------------------------------------------------
     while (running.length > 2) {
       const gone = running.pop()!;
       await gone.serve.stop();
       forget(gone);
     }
     await waitUntil('2 instances balanced', 120_000, () => owned(2));
+    if (PARTS.has('push')) await reportPush(running[0]!, running[1]!);
+
+    // ---- failover ------------------------------------------------------------------------------
     const times: number[] = [];
-    for (let k = 0; k < KILLS; k++) {
+    for (let k = 0; k < (PARTS.has('failover') ? KILLS : 0); k++) {
       const victim = running[k % 2]!;
       const survivor = running[(k + 1) % 2]!;
       const exited = new Promise((r) => victim.serve.process.once('exit', r));
@@ -278,22 +333,23 @@ async function main(): Promise<void> {
       await waitUntil(
         'survivor supervises every device',
         60_000,
-        async () => (await supervisedCount(survivor)) === DEVICES,
+        async () => (await supervisedCount(survivor)) === fleetSize,
       );
       victim.serve = (await startInstance(victim.name, clusterArgs(victim.name), victim.dataDir)).serve;
       await waitUntil('balanced again', 120_000, () => owned(2));
     }
     times.sort((a, b) => a - b);
-    report(
-      SUITE,
-      'failover_median',
-      Math.round(percentile(times, 50)),
-      'ms',
-      '<=',
-      8000,
-      `${KILLS} kills -9, lease 6 s`,
-    );
-    report(SUITE, 'failover_p99', Math.round(percentile(times, 99)), 'ms', '<=', 8000);
+    if (times.length > 0)
+      report(
+        SUITE,
+        'failover_median',
+        Math.round(percentile(times, 50)),
+        'ms',
+        '<=',
+        8000,
+        `${KILLS} kills -9, lease 6 s`,
+      );
+    if (times.length > 0) report(SUITE, 'failover_p99', Math.round(percentile(times, 99)), 'ms', '<=', 8000);
     await pool.end();
   } finally {
     await stopAll(running);
