@@ -43,6 +43,10 @@ export class MqttIngest {
   private lastDelivery: PromiseLike<unknown> | undefined;
   /** The paused pipeline's next step: mqtt.js reads the next packet once it runs. */
   private held: (() => void) | undefined;
+  /** QoS 1 PUBACKs owed to `acksClient`, sent together once the socket read is handled. */
+  private readonly acks: number[] = [];
+  private acksClient: MqttClient | undefined;
+  private acksQueued = false;
 
   constructor(deps: MqttIngestDeps) {
     this.d = deps;
@@ -62,6 +66,7 @@ export class MqttIngest {
   /** The connection dropped: its pipeline is gone. */
   dropped(): void {
     this.held = undefined;
+    this.acks.length = 0;
   }
 
   stats() {
@@ -153,14 +158,15 @@ export class MqttIngest {
         if (client === this.d.client() && this.d.isRunning()) sendPuback(client, messageId);
       };
       write.then(ack, ack);
-    }
+    } else if (packet.qos === 1 && messageId !== undefined) this.queueAck(client, messageId);
+    const ackLater = packet.qos === 1 && messageId !== undefined;
     if (this.pendingIngest < this.maxPendingIngest || client !== this.d.client()) {
       // The common path: no closure per message.
-      if (deferAck) done(ACK_DEFERRED);
+      if (ackLater) done(ACK_DEFERRED);
       else done();
       return;
     }
-    const next = deferAck ? () => done(ACK_DEFERRED) : () => done();
+    const next = ackLater ? () => done(ACK_DEFERRED) : () => done();
     this.pauses++;
     this.d.runtime.logger.debug('MQTT link paused: the store is catching up', {
       link: this.d.name,
@@ -170,6 +176,32 @@ export class MqttIngest {
       if (client === this.d.client()) next();
     };
   }
+
+  /**
+   * A QoS 1 PUBACK, sent with the others of the same socket read (issue 16): mqtt.js would write
+   * each one alone (a `writev` system call per message, the largest single cost of QoS 1 ingest in
+   * the profile). mqtt.js hands over a read's publishes one per `process.nextTick`, and a
+   * microtask runs only once that queue is empty: after the whole read, or when the link holds the
+   * next step for backpressure. A PUBACK still goes before the next read is handled.
+   */
+  private queueAck(client: MqttClient, messageId: number): void {
+    if (client !== this.acksClient) {
+      this.acks.length = 0; // owed on a connection that is gone
+      this.acksClient = client;
+    }
+    this.acks.push(messageId);
+    if (this.acksQueued) return;
+    this.acksQueued = true;
+    queueMicrotask(this.sendAcks);
+  }
+
+  private readonly sendAcks = (): void => {
+    this.acksQueued = false;
+    const client = this.acksClient;
+    if (client !== undefined && this.acks.length > 0 && client === this.d.client() && this.d.isRunning())
+      sendPubacks(client, this.acks);
+    this.acks.length = 0;
+  };
 
   /**
    * mqtt.js saw no PINGRESP (nor any ack) within 1.5 keepalives; true keeps the connection.
@@ -222,6 +254,30 @@ const ACK_DEFERRED = new Error('PUBACK deferred until the store write settles');
 function sendPuback(client: MqttClient, messageId: number): void {
   const send: unknown = Reflect.get(client, '_sendPacket');
   if (typeof send === 'function') send.call(client, { cmd: 'puback', messageId }, () => {});
+}
+
+/**
+ * PUBACKs for `messageIds` in one write to the client's socket: MQTT 3.1.1 PUBACK is 4 bytes
+ * (0x40, remaining length 2, the packet id). The link speaks 3.1.1 (mqtt-connection.ts); mqtt.js
+ * writes whole packets synchronously, so between two of its turns the stream is at a packet
+ * boundary. A connection that is closing takes nothing (its session is gone with it).
+ */
+function sendPubacks(client: MqttClient, messageIds: readonly number[]): void {
+  const stream = client.stream;
+  if (client.connected && stream?.writable) stream.write(pubackBytes(messageIds));
+}
+
+/** MQTT 3.1.1 PUBACK packets for `messageIds` (1…65535), back to back. */
+export function pubackBytes(messageIds: readonly number[]): Buffer {
+  const bytes = Buffer.allocUnsafe(4 * messageIds.length);
+  for (let i = 0; i < messageIds.length; i++) {
+    const id = messageIds[i]!;
+    bytes[4 * i] = 0x40;
+    bytes[4 * i + 1] = 0x02;
+    bytes[4 * i + 2] = id >> 8;
+    bytes[4 * i + 3] = id & 0xff;
+  }
+  return bytes;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
