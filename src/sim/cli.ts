@@ -10,6 +10,7 @@
  * npm run sim -- --mqtt 100 --serial 2
  * npm run sim -- --mqtt 500 --url mqtt://127.0.0.1:1883 --interval 5000
  * npm run sim -- --serial 1 --mqtt 0 --pty-dir /tmp/fleetvisor-sim
+ * npm run sim -- --serial 1 --mqtt 0 --no-fw-binary   # firmware chunks as JSON, not binary frames
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -34,6 +35,9 @@ Options:
   --port N          port for the embedded broker (default 1883; a free port if it is taken)
   --interval MS     telemetry interval, ${MIN_INTERVAL_MS}…${MAX_INTERVAL_MS} ms (default 1000)
   --pty-dir DIR     where the pty links are created (default ${DEFAULT_PTY_DIR})
+  --no-fw-binary    serial devices do not list fw.binary: the host sends them firmware chunks
+                    as JSON with base64, as to a device that predates binary chunk frames
+                    (docs/protocol.md §7.1); default: they list it and take binary frames
   --prefix P        device id prefix (default sim)
   --data-dir DIR    a Fleetvisor data folder: each device gets its own broker account there
                     (username = its id), as the app's embedded broker requires; the embedded
@@ -54,6 +58,8 @@ export interface CliOptions {
   readonly port: number;
   readonly interval: number;
   readonly ptyDir: string;
+  /** Serial devices list `fw.binary` (take binary chunk frames); `--no-fw-binary` turns it off. */
+  readonly fwBinary: boolean;
   readonly prefix: string;
   readonly username: string | undefined;
   readonly password: string | undefined;
@@ -95,6 +101,7 @@ export function parseCliArgs(argv: readonly string[]): CliParse {
         port: { type: 'string' },
         interval: { type: 'string' },
         'pty-dir': { type: 'string' },
+        'no-fw-binary': { type: 'boolean' },
         prefix: { type: 'string' },
         username: { type: 'string' },
         password: { type: 'string' },
@@ -126,6 +133,7 @@ export function parseCliArgs(argv: readonly string[]): CliParse {
         port: int(values.port, '--port', 0, 65535, 1883),
         interval: int(values.interval, '--interval', MIN_INTERVAL_MS, MAX_INTERVAL_MS, 1000),
         ptyDir: values['pty-dir'] ?? DEFAULT_PTY_DIR,
+        fwBinary: values['no-fw-binary'] !== true,
         prefix,
         username: values.username,
         password: values.password,
@@ -208,6 +216,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       mqtt: o.mqtt,
       serial: o.serial,
       ptyDir: o.ptyDir,
+      binaryChunks: o.fwBinary,
       idPrefix: o.prefix,
       telemetryIntervalMs: o.interval,
       ...(o.username !== undefined && { username: o.username }),
@@ -222,7 +231,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         io.out(
           info.link === 'mqtt'
             ? `mqtt    ${info.id}  connected to ${info.url}`
-            : `serial  ${info.id}  host port: ${info.hostPath}`,
+            : `serial  ${info.id}  host port: ${info.hostPath}${o.fwBinary ? '' : '  (no fw.binary: JSON chunks)'}`,
         ),
     });
     io.out(

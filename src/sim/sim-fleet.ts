@@ -32,6 +32,8 @@ export interface SimFleetOptions {
   readonly mqtt?: number;
   /** Number of serial devices; default 0 (needs socat). */
   readonly serial?: number;
+  /** Serial devices list `fw.binary` and take binary chunk frames; default true (serial-device.ts). */
+  readonly binaryChunks?: boolean;
   /** Where the pty links go; default `<tmpdir>/fleetvisor-sim`. */
   readonly ptyDir?: string;
   /** Device id prefix; default `'sim'`. */
@@ -128,7 +130,11 @@ export async function startSimFleet(options: SimFleetOptions = {}): Promise<SimF
         const id = simDeviceId(prefix, 's', i, 2);
         const pty = await openPtyPair(join(dir, `${id}-host`), join(dir, `${id}-device`));
         ptys.push(pty);
-        const device = await startSerialSimDevice(pty.devicePath, { id, ...common });
+        const device = await startSerialSimDevice(pty.devicePath, {
+          id,
+          ...common,
+          ...(options.binaryChunks !== undefined && { binaryChunks: options.binaryChunks }),
+        });
         serial.push({ device, pty });
         options.onDeviceStarted?.({ link: 'serial', id, hostPath: pty.hostPath, devicePath: pty.devicePath });
       }
