@@ -149,15 +149,16 @@ beforeAll(async () => {
   );
   // A device adopted on one instance is on the other's list once its owner's write is signalled
   // and read there (src/host/api/remote-push.ts): milliseconds after the adoption, not at once.
-  for (const app of [alpha, beta])
-    for (
-      let tries = 0;
-      (await call(app, 'devices', { limit: 1000 })).total < PROVISIONED + 2 * LIVE_EACH;
-      tries++
-    ) {
-      if (tries > 100) throw new Error(`${app.cluster?.keeper.instanceId} does not list the whole fleet`);
+  const listsAll = async (app: App) =>
+    (await call(app, 'devices', { limit: 1000 })).total === PROVISIONED + 2 * LIVE_EACH;
+  for (const app of [alpha, beta]) {
+    const deadline = Date.now() + 10_000;
+    while (!(await listsAll(app))) {
+      if (Date.now() > deadline)
+        throw new Error(`${app.cluster?.keeper.instanceId} does not list the whole fleet`);
       await sleep(100);
     }
+  }
 }, 120_000);
 
 afterAll(async () => {
