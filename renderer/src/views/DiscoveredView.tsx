@@ -4,7 +4,9 @@
  * link, when first and last heard, and why it waits. Adopt one, or the selected ones or all that
  * match the filter (after a confirmation) as one job on the host (`adoptBulk`): its progress line
  * shows done/total and failures, with a Cancel button, and survives a reload or leaving the view,
- * since the host runs it; when it ends it says the result ("1,976 adopted, 0 failed"). Ignore one
+ * since the host runs it, and a host restart, since the host keeps it: it says when it resumed and
+ * how many devices it waits to hear from again; when it ends it says the result ("1,976 adopted,
+ * 0 failed"). Ignore one
  * (hidden in this browser). Adopted devices leave the list and appear in the fleet, connected.
  *
  * @example
@@ -429,6 +431,12 @@ function AdoptJob({
         <strong>{title}</strong>&nbsp;
         <span className="muted">
           {adoptJobSelection(job)} · started by {job.startedBy} {formatDateTime(job.startedAt)}
+          {job.resumedAt !== undefined ? (
+            <span data-testid="adopt-job-resumed">
+              {' '}
+              · resumed after a host restart {formatDateTime(job.resumedAt)}
+            </span>
+          ) : null}
           {job.finishedAt !== null ? ` · ended ${formatDateTime(job.finishedAt)}` : ''}
           {job.cancelledBy ? ` · cancelled by ${job.cancelledBy}` : ''}
         </span>
@@ -463,6 +471,12 @@ function AdoptJob({
           <span className={job.failed > 0 ? 'tone-text-err' : 'muted'} data-testid="adopt-job-result">
             {adoptJobSummary(job)}
           </span>
+          {running && (job.waiting ?? 0) > 0 ? (
+            <span className="muted" data-testid="adopt-job-waiting">
+              {' '}
+              · waiting for {n(job.waiting ?? 0)} to be heard again after the restart
+            </span>
+          ) : null}
         </span>
       </div>
       {job.failures.length > 0 ? (

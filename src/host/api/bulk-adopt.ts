@@ -10,36 +10,31 @@
  * `fleet.adoptBulk`. One job at a time: a second start while one runs is refused `busy`, naming
  * it. The devices go in batches of {@link BATCH_SIZE}, adopted side by side, with a turn of the
  * event loop between batches, so 2,000 adoptions do not starve the links and the API. Cancelling
- * stops it after the batch in flight; so does the app stopping (`cancelledBy: 'host stopping'`).
- * The job lives in memory: a host restart forgets it (the discovered lists are in memory too).
+ * stops it after the batch in flight.
+ *
+ * The job is kept in the store, its progress saved after every batch (src/host/api/bulk-adopt-job.ts):
+ * when the host stops (or dies) under it, the next start resumes it with the same id from its
+ * last saved batch, once its devices are heard again (src/host/api/bulk-adopt-resume.ts), and the
+ * status answers it, as the last job's result after it ended. The job is the app's, whichever API
+ * handle asks: handles made for one app share it.
  *
  * @example
  * await api.call('adoptBulk', { filter: { text: 'pump-', except: ['pump-13'] } }); // { state: 'running', total: 1976, … }
  * await api.call('adoptBulkStatus', {}); // { state: 'finished', adopted: 1976, failed: 0, … }
  */
-import type { AdoptOutcome } from '../../devices/sighting.js';
-import type { JsonObject } from '../../store/store.js';
 import type { App } from '../app.js';
 import type { AdoptBulkView, DiscoveredView, ParsedArgsOf } from '../contract.js';
-import { DEVICE_AUDIT_EVENT } from './device-changes.js';
+import type { BulkAdoptSources, BulkContext, Job, Mutable } from './bulk-adopt-job.js';
+import { beginNewJob, HOST_STOPPING, launchJob, saveProgress, snapshot } from './bulk-adopt-job.js';
+import { loadJob } from './bulk-adopt-resume.js';
 import type { Handlers } from './handlers.js';
 import { ApiFailure } from './handlers.js';
 
-/** Devices adopted side by side before the job yields to the event loop. */
-export const BATCH_SIZE = 16;
-/** Ids kept per failure code in the job's view. */
-const FAILED_IDS_KEPT = 10;
-/** The event kind of a bulk adoption's start and end. */
-export const ADOPT_BULK_EVENT = 'fleet.adoptBulk';
-const DEFAULT_ACTOR = 'api';
+export type { BulkAdoptSources } from './bulk-adopt-job.js';
+export { ADOPT_BULK_EVENT, BATCH_SIZE } from './bulk-adopt-job.js';
+export { RESUME_QUIET_MS } from './bulk-adopt-resume.js';
 
-/** What a bulk adoption needs of the host: the discovered list and the single adopt. */
-export interface BulkAdoptSources {
-  /** Every convention's discovered devices. */
-  list(): readonly DiscoveredView[];
-  /** The single-device adopt; may throw an ApiFailure (e.g. `unavailable` without links). */
-  adopt(id: string): Promise<AdoptOutcome>;
-}
+const DEFAULT_ACTOR = 'api';
 
 type Filter = NonNullable<ParsedArgsOf<'adoptBulk'>['filter']>;
 
@@ -63,124 +58,6 @@ export function selectDiscovered(list: readonly DiscoveredView[], filter: Filter
         matchesDiscoveredText(d, filter.text),
     )
     .map((d) => d.id);
-}
-
-interface Job {
-  view: Mutable<AdoptBulkView>;
-  failures: Map<string, { count: number; message: string; ids: string[] }>;
-  cancelBy: string | undefined;
-  ended: Promise<void>;
-}
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-/** What a job's steps need of the host. */
-interface BulkContext {
-  readonly app: App;
-  readonly sources: BulkAdoptSources;
-  readonly now: () => number;
-  /** The app is stopping: nothing more is written. */
-  readonly stopping: () => boolean;
-}
-
-function snapshot(j: Job): AdoptBulkView {
-  return {
-    ...j.view,
-    failures: [...j.failures].map(([code, f]) => ({
-      code,
-      count: f.count,
-      message: f.message,
-      ids: [...f.ids],
-    })),
-  };
-}
-
-async function logJob(ctx: BulkContext, data: JsonObject): Promise<void> {
-  try {
-    await ctx.app.store.appendEvents([{ at: ctx.now(), kind: ADOPT_BULK_EVENT, data }], {
-      durability: 'full',
-    });
-  } catch (error) {
-    ctx.app.runtime.report('adoptBulk: could not log the job', error);
-  }
-}
-
-/** One device through the single adopt; its outcome counted, its audit returned when adopted. */
-async function adoptOne(
-  ctx: BulkContext,
-  j: Job,
-  id: string,
-): Promise<{ id: string; kind: string | null } | undefined> {
-  let r: AdoptOutcome;
-  try {
-    r = await ctx.sources.adopt(id);
-  } catch (error) {
-    if (!(error instanceof ApiFailure)) ctx.app.runtime.report(`adoptBulk: adopting '${id}' failed`, error);
-    const code = error instanceof ApiFailure ? error.code : 'internal';
-    r = { ok: false, error: { code, message: (error as Error).message } };
-  }
-  const v = j.view;
-  v.done++;
-  if (r.ok) {
-    v.adopted++;
-    return { id, kind: ctx.app.fleet.device(id)?.kind ?? null };
-  }
-  if (r.error.code === 'notFound') {
-    v.skipped++;
-    return undefined;
-  }
-  v.failed++;
-  const f = j.failures.get(r.error.code) ?? { count: 0, message: r.error.message, ids: [] };
-  f.count++;
-  if (f.ids.length < FAILED_IDS_KEPT) f.ids.push(id);
-  j.failures.set(r.error.code, f);
-  // The fleet refuses everything once it stops: the rest would only fail the same way.
-  if (r.error.code === 'stopped') j.cancelBy ??= 'host stopping';
-  return undefined;
-}
-
-/** The job's batches, each adopted device audited with who started it; then its end logged. */
-async function runJob(ctx: BulkContext, j: Job, ids: readonly string[]): Promise<void> {
-  const actor = j.view.startedBy;
-  for (let i = 0; i < ids.length && j.cancelBy === undefined; i += BATCH_SIZE) {
-    const adopted = await Promise.all(ids.slice(i, i + BATCH_SIZE).map((id) => adoptOne(ctx, j, id)));
-    const audits = adopted.flatMap((a) =>
-      a
-        ? [
-            {
-              at: ctx.now(),
-              deviceId: a.id,
-              kind: DEVICE_AUDIT_EVENT,
-              data: { action: 'adopt', actor, kind: a.kind, job: j.view.id },
-            },
-          ]
-        : [],
-    );
-    if (audits.length > 0 && !ctx.stopping())
-      await ctx.app.store.appendEvents(audits, { durability: 'full' }).catch((error: unknown) => {
-        ctx.app.runtime.report('adoptBulk: could not audit adopted devices', error);
-      });
-    // A turn of the event loop: the links' messages and the API's calls go between batches.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  const v = j.view;
-  const cancelledBy = j.cancelBy ?? null;
-  const state = cancelledBy === null ? 'finished' : 'cancelled';
-  const finishedAt = ctx.now();
-  // Logged before the job says it ended: whoever sees it ended finds its end in the event log.
-  if (!ctx.stopping())
-    await logJob(ctx, {
-      action: state,
-      job: v.id,
-      actor: cancelledBy ?? actor,
-      total: v.total,
-      adopted: v.adopted,
-      failed: v.failed,
-      skipped: v.skipped,
-    });
-  v.cancelledBy = cancelledBy;
-  v.finishedAt = finishedAt;
-  v.state = state;
 }
 
 /** A new job's view: what was asked, nothing done yet. */
@@ -214,81 +91,98 @@ function newJobView(
   };
 }
 
-/**
- * Starts a job: it is there (and busy) at once, runs once its start is in the log (a cancel asked
- * meanwhile waits for that too), and a failure of its own ends it cancelled with the error.
- */
-async function startJob(
-  ctx: BulkContext,
-  view: Mutable<AdoptBulkView>,
-  ids: readonly string[],
-  set: (j: Job) => void,
-): Promise<Job> {
-  let logged!: () => void;
-  const started = new Promise<void>((resolve) => {
-    logged = resolve;
+/** One app's bulk adoption: its job (the stored one, until a new one starts) and whether it stops. */
+interface BulkState {
+  job: Job | undefined;
+  readonly ctx: BulkContext;
+  /** The stored job is loaded (and resumed when it was running). */
+  readonly loaded: Promise<void>;
+}
+
+/** Per app, so two API handles over one app do not run (or resume) two jobs. */
+const states = new WeakMap<App, BulkState>();
+
+function stateOf(app: App, sources: BulkAdoptSources): BulkState {
+  const known = states.get(app);
+  if (known) return known;
+  let stopping = false;
+  const ctx: BulkContext = { app, sources, now: () => app.runtime.clock.wallNow(), stopping: () => stopping };
+  const state: BulkState = {
+    job: undefined,
+    ctx,
+    loaded: loadJob(ctx).then(
+      (j) => {
+        state.job ??= j;
+      },
+      (error: unknown) => app.runtime.report('adoptBulk: could not load the stored job', error),
+    ),
+  };
+  states.set(app, state);
+  void app.whenStopped().then(() => {
+    stopping = true;
+    if (state.job?.view.state === 'running') state.job.cancelBy ??= HOST_STOPPING;
   });
-  const j: Job = { view, failures: new Map(), cancelBy: undefined, ended: started };
-  j.ended = started
-    .then(() => runJob(ctx, j, ids))
-    .catch((error: unknown) => {
-      ctx.app.runtime.report('adoptBulk: the job failed', error);
-      view.state = 'cancelled';
-      view.cancelledBy = `error: ${(error as Error).message}`;
-      view.finishedAt = ctx.now();
-    });
-  set(j);
-  await logJob(ctx, {
-    action: 'started',
-    job: view.id,
-    actor: view.startedBy,
-    total: view.total,
-    selection: view.selection as JsonObject,
-  });
-  logged();
-  return j;
+  return state;
 }
 
 export function bulkAdoptHandlers(
   app: App,
   sources: BulkAdoptSources,
 ): Pick<Handlers, 'adoptBulk' | 'adoptBulkStatus' | 'adoptBulkCancel'> {
-  let job: Job | undefined;
-  let stopping = false;
-  const ctx: BulkContext = { app, sources, now: () => app.runtime.clock.wallNow(), stopping: () => stopping };
-  void app.whenStopped().then(() => {
-    stopping = true;
-    if (job && job.view.state === 'running') job.cancelBy ??= 'host stopping';
-  });
+  const state = stateOf(app, sources);
+  const { ctx } = state;
 
   return {
     adoptBulk: async (a, context) => {
-      if (job?.view.state === 'running') {
-        const v = job.view;
+      await state.loaded;
+      const running = state.job?.view.state === 'running' ? state.job.view : undefined;
+      if (running)
         throw new ApiFailure(
           'busy',
-          `bulk adoption ${v.id} is running (started by ${v.startedBy} at ${new Date(v.startedAt).toISOString()}, ` +
-            `${v.done}/${v.total} done): wait for it or cancel it`,
+          `bulk adoption ${running.id} is running (started by ${running.startedBy} at ${new Date(running.startedAt).toISOString()}, ` +
+            `${running.done}/${running.total} done): wait for it or cancel it`,
         );
-      }
-      if (stopping) throw new ApiFailure('unavailable', 'the host is stopping');
+      if (ctx.stopping()) throw new ApiFailure('unavailable', 'the host is stopping');
       const ids = a.ids ? [...new Set(a.ids)] : selectDiscovered(sources.list(), a.filter!);
       if (ids.length === 0)
         throw new ApiFailure('notFound', 'no adoptable discovered device matches the filter');
-      const view = newJobView(a, ids, context.actor ?? DEFAULT_ACTOR, ctx.now());
-      return snapshot(
-        await startJob(ctx, view, ids, (j) => {
-          job = j;
-        }),
-      );
+      const j: Job = {
+        view: newJobView(a, ids, context.actor ?? DEFAULT_ACTOR, ctx.now()),
+        ids,
+        failures: new Map(),
+        cancelBy: undefined,
+        ended: Promise.resolve(),
+        resumed: undefined,
+        saved: false,
+      };
+      state.job = j;
+      // The job is there (and busy) at once; it runs once it is stored and its start logged.
+      let begun!: () => void;
+      const started = new Promise<void>((resolve) => {
+        begun = resolve;
+      });
+      void launchJob(ctx, j, async () => {
+        await beginNewJob(ctx, j);
+        begun();
+      });
+      await Promise.race([started, j.ended]);
+      return snapshot(j);
     },
 
-    adoptBulkStatus: async () => (job ? snapshot(job) : null),
+    adoptBulkStatus: async () => {
+      await state.loaded;
+      return state.job ? snapshot(state.job) : null;
+    },
 
     adoptBulkCancel: async (_a, context) => {
-      const j = job;
+      await state.loaded;
+      const j = state.job;
       if (j?.view.state !== 'running') throw new ApiFailure('notFound', 'no bulk adoption is running');
-      j.cancelBy ??= context.actor ?? DEFAULT_ACTOR;
+      if (j.cancelBy === undefined) {
+        j.cancelBy = context.actor ?? DEFAULT_ACTOR;
+        // Kept at once: a restart before the batch in flight ends still finds the job cancelled.
+        await saveProgress(ctx, j);
+      }
       await j.ended;
       return snapshot(j);
     },

@@ -16,9 +16,10 @@ export interface DiscoveredView {
 
 /**
  * A bulk adoption on the host (`adoptBulk`): one at a time, run by the host whether or not a page
- * is open, paced in batches; every device's outcome counted. `done` is `adopted + failed +
- * skipped`; `skipped` are devices gone from the discovered list before their turn (adopted by
- * someone else, dropped). `failures` groups the failed by code, with the first message and ids.
+ * is open, paced in batches, resumed after a host restart; every device's outcome counted. `done`
+ * is `adopted + failed + skipped`; `skipped` are devices gone from the discovered list before their
+ * turn (adopted by someone else, dropped, not heard again after a restart). `failures` groups the
+ * failed by code, with the first message and ids.
  */
 export interface AdoptBulkView {
   readonly id: string;
@@ -49,4 +50,14 @@ export interface AdoptBulkView {
   readonly finishedAt: number | null;
   /** Who cancelled it (`host stopping` when the app stopped under it). */
   readonly cancelledBy: string | null;
+  /**
+   * When it last resumed after a host restart (a job is kept in the store and goes on from its
+   * last batch); absent when it never had to.
+   */
+  readonly resumedAt?: number;
+  /**
+   * While a resumed job waits for its devices to be heard again after the restart: how many of
+   * those left are neither discovered nor adopted yet. 0 or absent otherwise.
+   */
+  readonly waiting?: number;
 }
