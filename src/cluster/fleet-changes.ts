@@ -29,13 +29,10 @@
 import type pg from 'pg';
 import type { Logger } from '../runtime/runtime.js';
 import type { FleetChange } from './fleet-change-notices.js';
-import {
-  decodeNotice,
-  encodeNotices,
-  FLEET_CHANGES_CHANNEL,
-  MAX_IDS_PER_FLUSH,
-} from './fleet-change-notices.js';
+import { decodeNotice, FLEET_CHANGES_CHANNEL } from './fleet-change-notices.js';
+import { createChangeSender } from './fleet-change-sender.js';
 import { messageOf } from './routed-reply.js';
+import type { RoutingListener } from './routing-listener.js';
 import { createRoutingListener } from './routing-listener.js';
 
 export type { FleetChange } from './fleet-change-notices.js';
@@ -96,21 +93,17 @@ export function changesListenerName(instanceId: string): string {
 }
 
 export function createFleetChanges(options: FleetChangesOptions): FleetChanges {
-  const { db, instanceId: me, logger: log } = options;
-  const gatherMs = options.gatherMs ?? CHANGES_GATHER_MS;
-  const coalesceMs = options.coalesceMs ?? CHANGES_COALESCE_MS;
-  const reconnectMs = options.reconnectMs ?? CHANGES_RECONNECT_MS;
-  const pending = new Set<string>();
-  let pendingAll = false;
-  let timer: NodeJS.Timeout | undefined;
-  let sweep: NodeJS.Timeout | undefined;
-  let lastFlushAt = Number.NEGATIVE_INFINITY;
-  let failing = false;
+  const { instanceId: me, logger: log } = options;
   let stopped = false;
-  let attempted = false;
-  let connecting = false;
   const subscribers = new Set<(change: FleetChange) => void>();
-  const counts = { notices: 0, ids: 0, heard: 0, reconnects: 0, sendFailures: 0 };
+  const counts = { heard: 0, reconnects: 0 };
+  const sender = createChangeSender({
+    db: options.db,
+    me,
+    logger: log,
+    gatherMs: options.gatherMs ?? CHANGES_GATHER_MS,
+    coalesceMs: options.coalesceMs ?? CHANGES_COALESCE_MS,
+  });
 
   function emit(change: FleetChange): void {
     for (const s of [...subscribers])
@@ -134,50 +127,55 @@ export function createFleetChanges(options: FleetChangesOptions): FleetChanges {
     },
     isStopped: () => stopped,
   });
+  const keeper = keepListening(
+    listener,
+    options.reconnectMs ?? CHANGES_RECONNECT_MS,
+    () => stopped,
+    () => {
+      counts.reconnects++;
+      log.info('fleet changes: listening again; the fleet is read again', { instance: me });
+      emit({ kind: 'all', from: null, why: 'reconnected' });
+    },
+  );
 
-  function schedule(): void {
-    if (timer || stopped) return;
-    const wait = Math.max(gatherMs, lastFlushAt + coalesceMs - performance.now());
-    timer = setTimeout(() => {
-      timer = undefined;
-      void flush();
-    }, wait);
-  }
+  return {
+    changed: (ids) => sender.add(ids),
+    changedAll: () => sender.addAll(),
+    subscribe(s) {
+      subscribers.add(s);
+      return () => subscribers.delete(s);
+    },
+    start: () => keeper.start(),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      keeper.stop();
+      subscribers.clear();
+      await sender.stop();
+      await listener.close();
+    },
+    listening: () => listener.listening(),
+    stats: () => ({ ...sender.stats(), ...counts }),
+  };
+}
 
-  async function flush(): Promise<void> {
-    if (pending.size === 0 && !pendingAll) return;
-    const ids = [...pending];
-    const all = pendingAll;
-    pending.clear();
-    pendingAll = false;
-    lastFlushAt = performance.now();
-    const notices = encodeNotices(me, ids, all);
-    try {
-      await db.query('SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n', [
-        FLEET_CHANGES_CHANNEL,
-        notices,
-      ]);
-      counts.notices += notices.length;
-      if (!all && ids.length <= MAX_IDS_PER_FLUSH) counts.ids += ids.length;
-      if (failing) log.info('fleet changes: the other instances are notified again');
-      failing = false;
-    } catch (error) {
-      // Sent with the next flush; meanwhile the other instances read these rows at their next full read.
-      for (const id of ids) pending.add(id);
-      pendingAll ||= all;
-      counts.sendFailures++;
-      if (!failing && !stopped)
-        log.warn('fleet changes: cannot notify the other instances; trying again', {
-          error: messageOf(error),
-        });
-      failing = true;
-    }
-    if (pending.size > 0 || pendingAll) schedule();
-  }
+/**
+ * Keeps the listening connection up: listens at `start`, then every `reconnectMs` while it does
+ * not. After any attempt but the first, a success calls `onBack`: what was signalled while the
+ * connection was down was missed.
+ */
+function keepListening(
+  listener: RoutingListener,
+  reconnectMs: number,
+  isStopped: () => boolean,
+  onBack: () => void,
+): { start(): Promise<void>; stop(): void } {
+  let sweep: NodeJS.Timeout | undefined;
+  let attempted = false;
+  let connecting = false;
 
-  /** Listens; after any attempt but the first, a success tells the subscribers to read everything. */
   async function listen(): Promise<void> {
-    if (connecting || stopped) return;
+    if (connecting || isStopped()) return;
     connecting = true;
     const first = !attempted;
     attempted = true;
@@ -188,27 +186,11 @@ export function createFleetChanges(options: FleetChangesOptions): FleetChanges {
     } finally {
       connecting = false;
     }
-    if (first || stopped || !listener.listening()) return;
-    counts.reconnects++;
-    log.info('fleet changes: listening again; the fleet is read again', { instance: me });
-    emit({ kind: 'all', from: null, why: 'reconnected' });
+    if (first || isStopped() || !listener.listening()) return;
+    onBack();
   }
 
   return {
-    changed(ids) {
-      if (stopped) return;
-      for (const id of ids) pending.add(id);
-      if (pending.size > 0) schedule();
-    },
-    changedAll() {
-      if (stopped) return;
-      pendingAll = true;
-      schedule();
-    },
-    subscribe(s) {
-      subscribers.add(s);
-      return () => subscribers.delete(s);
-    },
     async start() {
       await listen();
       sweep ??= setInterval(() => {
@@ -216,17 +198,6 @@ export function createFleetChanges(options: FleetChangesOptions): FleetChanges {
       }, reconnectMs);
       sweep.unref?.();
     },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(sweep);
-      clearTimeout(timer);
-      timer = undefined;
-      subscribers.clear();
-      await flush();
-      await listener.close();
-    },
-    listening: () => listener.listening(),
-    stats: () => ({ ...counts }),
+    stop: () => clearInterval(sweep),
   };
 }
