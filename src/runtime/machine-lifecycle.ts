@@ -23,13 +23,16 @@ import type { TimerRef } from './timers.js';
 
 export type Actor<TMachine extends AnyStateMachine> = ReturnType<typeof createActor<TMachine>>;
 
-/** Rarely used state, made on first need. */
-export interface Extra {
-  hibernated?: string | undefined; // see encodeHibernated
-  lastActivityMs: number;
-  idleCheck?: TimerRef | undefined;
-  wakeTimer?: TimerRef | undefined;
-  lastTimers?: MachineTimer[] | undefined;
+/**
+ * Rarely used state, made on first need. A class, so every field has its slot from the start
+ * (an object literal given fields later keeps them in a separate, larger property store).
+ */
+export class Extra {
+  hibernated: string | undefined = undefined; // see encodeHibernated
+  lastActivityMs = 0;
+  /** The hibernation timer: the idle check while awake, the wake-up while hibernated. */
+  timer: TimerRef | undefined = undefined;
+  lastTimers: MachineTimer[] | undefined = undefined;
 }
 
 /** Human-readable state value: `connected`, `running.idle` for a nested state, `{a.x,b.y}` for parallel states. */
@@ -119,11 +122,9 @@ export abstract class MachineLifecycle<
     for (let a = this.armed; a; a = a.next) a.cancel(this.runtime.timers);
     this.armed = undefined;
     const extra = this.extra;
-    if (extra) {
-      if (extra.idleCheck) this.runtime.timers.cancel(extra.idleCheck);
-      if (extra.wakeTimer) this.runtime.timers.cancel(extra.wakeTimer);
-      extra.idleCheck = undefined;
-      extra.wakeTimer = undefined;
+    if (extra?.timer) {
+      this.runtime.timers.cancel(extra.timer);
+      extra.timer = undefined;
     }
     const actor = this.actor;
     this.actor = undefined;
@@ -191,7 +192,7 @@ export abstract class MachineLifecycle<
   }
 
   protected extraState(): Extra {
-    if (!this.extra) this.extra = { lastActivityMs: 0 };
+    if (!this.extra) this.extra = new Extra();
     return this.extra;
   }
 }

@@ -32,7 +32,16 @@ export function encodeHibernated(snapshot: unknown, timers: readonly MachineTime
     if (!(x.event.type === x.id && Object.keys(x.event).length === 1)) tuple.push(x.event);
     return tuple;
   });
-  return JSON.stringify([s, t]);
+  return flat(JSON.stringify([s, t]));
+}
+
+/**
+ * V8's JSON.stringify returns a rope (a tree of the parts it built, ~100 B more than the text for
+ * a short result); a hibernated machine keeps its string for long, so it keeps one flat copy.
+ * UTF-8 is lossless here: JSON.stringify escapes lone surrogates.
+ */
+function flat(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
 }
 
 export function decodeHibernated(json: string): PersistedMachineState {

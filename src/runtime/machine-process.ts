@@ -50,6 +50,7 @@ import type { TimerKind } from './machine-timeouts.js';
 import { Armed } from './machine-timeouts.js';
 import type { Pid } from './process.js';
 import type { Runtime } from './runtime.js';
+import type { TimerRef } from './timers.js';
 
 export { formatStateValue } from './machine-lifecycle.js';
 export type { PersistedMachineState } from './machine-persistence.js';
@@ -222,23 +223,29 @@ export class MachineProcess<
     if (!after) return;
     const extra = this.extraState();
     extra.lastActivityMs = this.runtime.clock.now();
-    if (!extra.idleCheck) this.scheduleIdleCheck(after);
+    if (!extra.timer) extra.timer = this.hibernationTimer(after, 'hibernate');
   }
 
-  private scheduleIdleCheck(delayMs: number): void {
+  /**
+   * @internal its hibernation timer fired (the process is that timer's callback: no closure per
+   * device): the idle check while awake, the wake-up at the earliest deadline while hibernated.
+   */
+  onTimer(): void {
     const extra = this.extraState();
-    extra.idleCheck = this.runtime.timers.schedule(
-      delayMs,
-      () => {
-        extra.idleCheck = undefined;
-        if (this.status !== 'running' || extra.hibernated) return;
-        const after = this.config.hibernateAfterMs ?? 0;
-        const idleMs = this.runtime.clock.now() - extra.lastActivityMs;
-        if (idleMs >= after) this.hibernate();
-        else this.scheduleIdleCheck(after - idleMs);
-      },
-      { owner: this.pid, label: 'hibernate' },
-    );
+    extra.timer = undefined;
+    if (this.status !== 'running') return;
+    if (extra.hibernated) {
+      this.wake();
+      return;
+    }
+    const after = this.config.hibernateAfterMs ?? 0;
+    const idleMs = this.runtime.clock.now() - extra.lastActivityMs;
+    if (idleMs >= after) this.hibernate();
+    else extra.timer = this.hibernationTimer(after - idleMs, 'hibernate');
+  }
+
+  private hibernationTimer(delayMs: number, label: 'hibernate' | 'wake'): TimerRef {
+    return this.runtime.timers.schedule(delayMs, this, { owner: this.pid, label });
   }
 
   /** Drops the actor, keeping only the persisted snapshot and the deadlines (one JSON string). */
@@ -253,14 +260,7 @@ export class MachineProcess<
     extra.lastTimers = undefined;
     if (timers.length > 0) {
       const earliest = timers[0]!.wallDeadlineMs - this.runtime.clock.wallNow();
-      extra.wakeTimer = this.runtime.timers.schedule(
-        Math.max(0, earliest),
-        () => {
-          extra.wakeTimer = undefined;
-          if (this.status === 'running' && extra.hibernated) this.wake();
-        },
-        { owner: this.pid, label: 'wake' },
-      );
+      extra.timer = this.hibernationTimer(Math.max(0, earliest), 'wake');
     }
   }
 
@@ -269,8 +269,8 @@ export class MachineProcess<
     const h = extra?.hibernated;
     if (!extra || !h) return;
     extra.hibernated = undefined;
-    if (extra.wakeTimer) this.runtime.timers.cancel(extra.wakeTimer);
-    extra.wakeTimer = undefined;
+    if (extra.timer) this.runtime.timers.cancel(extra.timer);
+    extra.timer = undefined;
     this.boot(decodeHibernated(h));
     this.touch();
   }
