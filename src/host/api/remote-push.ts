@@ -70,10 +70,67 @@ export interface RemotePush {
 const contentOf = (row: DeviceRow): string =>
   JSON.stringify(row, (key, value: unknown) => (key === 'readAt' ? undefined : value));
 
+/** What was last pushed of each other instance's device (its content), by id. */
+type Sent = Map<string, string>;
+
+/** What a read changed: the rows to push, and the devices gone from the fleet. */
+interface ReadDiff {
+  readonly rows: DeviceRow[];
+  readonly removed: string[];
+}
+
+/** The row if it changed since it was last pushed (remembered as pushed); undefined otherwise. */
+function changedRow(sent: Sent, isOwn: (id: string) => boolean, row: DeviceRow): DeviceRow | undefined {
+  if (isOwn(row.id)) {
+    sent.delete(row.id);
+    return undefined;
+  }
+  const content = contentOf(row);
+  if (sent.get(row.id) === content) return undefined;
+  sent.set(row.id, content);
+  return row;
+}
+
+/** The rows read that changed, and the ids of every row read. */
+function changedRows(
+  sent: Sent,
+  isOwn: (id: string) => boolean,
+  read: readonly DeviceRow[],
+): { rows: DeviceRow[]; found: Set<string> } {
+  const found = new Set<string>();
+  const rows: DeviceRow[] = [];
+  for (const row of read) {
+    found.add(row.id);
+    const changed = changedRow(sent, isOwn, row);
+    if (changed) rows.push(changed);
+  }
+  return { rows, found };
+}
+
+/** Some devices read again: those of `ids` not read any more are gone (if they were pushed). */
+function diffSome(
+  sent: Sent,
+  isOwn: (id: string) => boolean,
+  ids: readonly string[],
+  read: readonly DeviceRow[],
+): ReadDiff {
+  const { rows, found } = changedRows(sent, isOwn, read);
+  return { rows, removed: ids.filter((id) => !found.has(id) && sent.delete(id)) };
+}
+
+/** The whole fleet read again: every device pushed before and not read now is gone. */
+function diffAll(sent: Sent, isOwn: (id: string) => boolean, read: readonly DeviceRow[]): ReadDiff {
+  const { rows, found } = changedRows(sent, isOwn, read);
+  const removed: string[] = [];
+  for (const id of sent.keys()) if (!found.has(id)) removed.push(id);
+  for (const id of removed) sent.delete(id);
+  return { rows, removed };
+}
+
 export function startRemotePush(deps: RemotePushDeps): RemotePush {
   const { reads, isOwn } = deps;
   /** What was last pushed of each other instance's device (its content). */
-  const sent = new Map<string, string>();
+  const sent: Sent = new Map();
   const pendingIds = new Set<string>();
   let pendingAll = false;
   let draining = false;
@@ -85,51 +142,11 @@ export function startRemotePush(deps: RemotePushDeps): RemotePush {
   let stopped = false;
   const counts = { reads: 0, rows: 0, removed: 0, failures: 0 };
 
-  /** The row if it changed since it was last pushed (remembered as pushed); undefined otherwise. */
-  function changedRow(row: DeviceRow): DeviceRow | undefined {
-    if (isOwn(row.id)) {
-      sent.delete(row.id);
-      return undefined;
-    }
-    const content = contentOf(row);
-    if (sent.get(row.id) === content) return undefined;
-    sent.set(row.id, content);
-    return row;
-  }
-
-  function pushOut(rows: DeviceRow[], removed: string[]): void {
+  function pushOut({ rows, removed }: ReadDiff): void {
     if (rows.length === 0 && removed.length === 0) return;
     counts.rows += rows.length;
     counts.removed += removed.length;
     deps.push(rows, removed);
-  }
-
-  function pushSome(ids: readonly string[], read: readonly DeviceRow[]): void {
-    const found = new Set<string>();
-    const rows: DeviceRow[] = [];
-    for (const row of read) {
-      found.add(row.id);
-      const changed = changedRow(row);
-      if (changed) rows.push(changed);
-    }
-    pushOut(
-      rows,
-      ids.filter((id) => !found.has(id) && sent.delete(id)),
-    );
-  }
-
-  function pushAll(read: readonly DeviceRow[]): void {
-    const found = new Set<string>();
-    const rows: DeviceRow[] = [];
-    for (const row of read) {
-      found.add(row.id);
-      const changed = changedRow(row);
-      if (changed) rows.push(changed);
-    }
-    const removed: string[] = [];
-    for (const id of sent.keys()) if (!found.has(id)) removed.push(id);
-    for (const id of removed) sent.delete(id);
-    pushOut(rows, removed);
   }
 
   async function drain(): Promise<void> {
@@ -140,8 +157,8 @@ export function startRemotePush(deps: RemotePushDeps): RemotePush {
       pendingIds.clear();
       try {
         counts.reads++;
-        if (all) pushAll(await reads.readAll());
-        else pushSome(ids, await reads.readDevices(ids));
+        if (all) pushOut(diffAll(sent, isOwn, await reads.readAll()));
+        else pushOut(diffSome(sent, isOwn, ids, await reads.readDevices(ids)));
         reported = false;
       } catch (error) {
         failed(error);
