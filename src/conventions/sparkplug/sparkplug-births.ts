@@ -5,11 +5,12 @@
  * device. A refused name owns nothing and claims nothing; a birth that cannot be read asks for
  * another (sparkplug-rebirths.ts).
  */
+import type { JsonObject } from '../../store/store.js';
 import type { decodeSparkplugPayload, SparkplugPayload } from './sparkplug-codec.js';
 import type { SparkplugCounters, SparkplugModelPorts } from './sparkplug-effects.js';
 import { log } from './sparkplug-effects.js';
 import { SPARKPLUG_DEVICE_KIND, SPARKPLUG_NODE_KIND } from './sparkplug-kind.js';
-import type { MetricTable } from './sparkplug-metrics.js';
+import type { MetricTable, StatusMetric } from './sparkplug-metrics.js';
 import { bdSeqOf, birthTable, firmwareOf, statusMetrics } from './sparkplug-metrics.js';
 import type { SparkplugNames } from './sparkplug-names.js';
 import type { SparkplugRebirths } from './sparkplug-rebirths.js';
@@ -79,24 +80,13 @@ export async function nodeBirth(m: BirthParts, s: NodeSession, decoded: Decoded)
         event: { type: 'STALE', reason: 'its edge node was reborn; waiting for its DBIRTH' },
       });
   }
-  const firmware = firmwareOf(p.metrics);
   s.shown = statusMetrics(table, p.metrics);
-  m.ports.emit({ type: 'linkUp', id, firmware });
-  m.ports.emit({
-    type: 'status',
-    id,
-    status: {
-      convention: 'sparkplug',
-      group: s.group,
-      node: s.node,
-      hostId: m.hostId,
-      bdSeq: s.bdSeq,
-      birthAt: p.timestamp ?? m.ports.now(),
-      firmware,
-      metrics: s.shown.map((m) => ({ ...m })),
-    },
+  linkUp(m, id, 'NBIRTH', table, p, s.shown, {
+    group: s.group,
+    node: s.node,
+    hostId: m.hostId,
+    bdSeq: s.bdSeq,
   });
-  m.values(id, table, p, 'NBIRTH');
   m.ports.emit({ type: 'nodeBorn', id, seq: p.seq ?? null });
   log(m.ports, 'debug', 'Sparkplug edge node born', { id, bdSeq: s.bdSeq });
 }
@@ -150,22 +140,40 @@ export async function deviceBirth(
   const table = birthTable('DBIRTH', p.metrics, (code, message) => m.bad(id, code, message));
   d.born = true;
   d.metrics = table;
-  const firmware = firmwareOf(p.metrics);
   d.shown = statusMetrics(table, p.metrics);
+  linkUp(m, id, 'DBIRTH', table, p, d.shown, {
+    group: s.group,
+    node: s.node,
+    device: d.device,
+    parent: s.id ?? null,
+  });
+}
+
+/**
+ * A read birth, node or device alike: its link up with its firmware, its status (`who` it is,
+ * then birth time, firmware and its `shown` metrics), and its values.
+ */
+function linkUp(
+  m: BirthParts,
+  id: string,
+  type: 'NBIRTH' | 'DBIRTH',
+  table: MetricTable,
+  p: SparkplugPayload,
+  shown: readonly StatusMetric[],
+  who: JsonObject,
+): void {
+  const firmware = firmwareOf(p.metrics);
   m.ports.emit({ type: 'linkUp', id, firmware });
   m.ports.emit({
     type: 'status',
     id,
     status: {
       convention: 'sparkplug',
-      group: s.group,
-      node: s.node,
-      device: d.device,
-      parent: s.id ?? null,
+      ...who,
       birthAt: p.timestamp ?? m.ports.now(),
       firmware,
-      metrics: d.shown.map((m) => ({ ...m })),
+      metrics: shown.map((m) => ({ ...m })),
     },
   });
-  m.values(id, table, p, 'DBIRTH');
+  m.values(id, table, p, type);
 }
