@@ -5,119 +5,31 @@
  * window of 1,024 seqs cannot tell a duplicate 2,000 messages late, nor one after the host
  * restarted; the store's key does.
  */
-import type { MqttClient } from 'mqtt';
-import { connectAsync } from 'mqtt';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Fleet } from '../../src/devices/fleet.js';
-import { createFleet } from '../../src/devices/fleet.js';
-import { genericDevice } from '../../src/devices/generic-device.js';
-import type { Runtime } from '../../src/runtime/runtime.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
-import type { MqttSimDevice } from '../../src/sim/mqtt-device.js';
-import { startMqttSimDevice } from '../../src/sim/mqtt-device.js';
-import type { SqliteStore } from '../../src/store/sqlite-store.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
-import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
-import type { Links } from '../../src/transports/links.js';
-import { createLinks } from '../../src/transports/links.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { EventMessage, TelemetryMessage } from '../../src/transports/protocol.js';
 import { encodeMessage } from '../../src/transports/protocol.js';
+import type { LinksHost } from '../rig/links-rig.js';
+import {
+  eachBroker,
+  onCleanup,
+  rawClient,
+  runCleanups,
+  simDevice,
+  startLinksHost,
+} from '../rig/links-rig.js';
 import { tempDir } from '../store/helpers.js';
-import { externalBrokerUrl, uniqueId, waitFor } from './helpers.js';
+import { uniqueId, waitFor } from './helpers.js';
 
-interface App {
-  readonly runtime: Runtime;
-  readonly store: SqliteStore;
-  readonly fleet: Fleet;
-  readonly links: Links;
-  stop(): Promise<void>;
-}
+afterEach(runCleanups);
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+type App = LinksHost;
 
 /** The host on `file`: store, fleet and links, as the app composes them; `add` devices on first start. */
-async function startHost(url: string, file: string, add: readonly string[] = []): Promise<App> {
-  const store = await openSqliteStore({ file, telemetryFlushMs: 20 });
-  const runtime = createRuntime({});
-  const links = createLinks({
-    runtime,
-    store,
-    mqtt: {
-      url,
-      reconnect: { initialMs: 50, maxMs: 300, jitter: 0.5, stableMs: 2000 },
-      connectTimeoutMs: 1000,
-      keepaliveMs: 5000,
-    },
-    commands: { replyTimeoutMs: 5000 },
-  });
-  const fleet = createFleet({
-    runtime,
-    store,
-    kinds: [genericDevice],
-    carrier: links.carrier,
-    reconcileIntervalMs: 0,
-  });
-  await fleet.start();
-  for (const id of add) {
-    const r = await fleet.addDevice({
-      id,
-      kind: 'fleetvisor.generic',
-      attributes: { livenessTimeoutMs: 5000 },
-    });
-    expect(r.ok).toBe(true);
-  }
-  await links.attach(fleet, { adopt: 'manual' });
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await links.stop();
-    await fleet.stop();
-    await store.close();
-    runtime.dispose();
-  };
-  cleanups.push(stop);
-  return { runtime, store, fleet, links, stop };
-}
+const startHost = (url: string, file: string, add: readonly string[] = []): Promise<App> =>
+  startLinksHost(url, { file, ids: add });
 
-async function sim(url: string, id: string): Promise<MqttSimDevice> {
-  // Hello and status only: the test sends the device's messages itself, as a device resending would.
-  const d = await startMqttSimDevice(url, {
-    id,
-    telemetryIntervalMs: 3_600_000,
-    reconnectMinMs: 100,
-    reconnectMaxMs: 500,
-  });
-  cleanups.push(async () => {
-    await d.stop();
-    await clearRetained(url, id);
-  });
-  return d;
-}
-
-/** Retained hello/status outlive a test on a shared broker: clear them. */
-async function clearRetained(url: string, id: string): Promise<void> {
-  const c = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 2000 }).catch(
-    () => undefined,
-  );
-  if (!c) return;
-  for (const ch of ['hello', 'status'])
-    await c
-      .publishAsync(`fleetvisor/v1/${id}/${ch}`, Buffer.alloc(0), { qos: 1, retain: true })
-      .catch(() => {});
-  await c.endAsync(true);
-}
-
-async function rawClient(url: string): Promise<MqttClient> {
-  const c = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 });
-  c.on('error', () => {});
-  cleanups.push(() => c.endAsync(true));
-  return c;
-}
+// Hello and status only: the test sends the device's messages itself, as a device resending would.
+const sim = (url: string, id: string) => simDevice(url, id, { telemetryIntervalMs: 3_600_000 });
 
 const state = (app: App, id: string) => app.fleet.device(id)?.state;
 const received = (app: App, id: string) => app.links.hub?.stats(id)?.received ?? 0;
@@ -128,7 +40,7 @@ function acceptedEvents(app: App, id: string): { count: number } {
   const stop = app.links.hub!.observe((deviceId, m) => {
     if (deviceId === id && m.type === 'event') seen.count++;
   });
-  cleanups.push(stop);
+  onCleanup(stop);
   return seen;
 }
 
@@ -139,27 +51,14 @@ async function logged(app: App, id: string, kind: string): Promise<number> {
   return page.items.length;
 }
 
-const brokers: { name: string; url: () => string }[] = [];
-let embedded: EmbeddedBroker | undefined;
-brokers.push({ name: 'embedded aedes', url: () => embedded!.url });
-if (externalBrokerUrl) {
-  const external = externalBrokerUrl;
-  brokers.push({ name: 'Mosquitto', url: () => external });
-}
-
-beforeAll(async () => {
-  embedded = await startEmbeddedBroker({ port: 0 });
-});
-afterAll(async () => {
-  await embedded?.close();
-});
+const brokers = eachBroker();
 
 describe.each(brokers)('device events at most once over MQTT ($name)', ({ url: brokerUrl }) => {
   it('an event sent again 2,000 messages later, and again after the host restarted, is one row', async () => {
     const url = brokerUrl();
     const id = uniqueId('evonce');
     const tmp = tempDir();
-    cleanups.push(tmp.cleanup);
+    onCleanup(tmp.cleanup);
     let app = await startHost(url, tmp.file, [id]);
     const d = await sim(url, id);
     await waitFor(() => state(app, id) === 'connected', 5000, 'connected');

@@ -6,119 +6,31 @@
  * and wait for offline devices, the broker can restart under the fleet, bad input is named.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import type { MqttClient } from 'mqtt';
 import { connectAsync } from 'mqtt';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Fleet } from '../../src/devices/fleet.js';
-import { createFleet } from '../../src/devices/fleet.js';
-import { genericDevice } from '../../src/devices/generic-device.js';
-import type { Runtime } from '../../src/runtime/runtime.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
-import type { MqttSimDevice, MqttSimDeviceOptions } from '../../src/sim/mqtt-device.js';
-import { startMqttSimDevice } from '../../src/sim/mqtt-device.js';
-import type { SqliteStore } from '../../src/store/sqlite-store.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
-import type { Links, LinksOptions } from '../../src/transports/links.js';
-import { createLinks } from '../../src/transports/links.js';
 import { encodeMessage, type TelemetryMessage } from '../../src/transports/protocol.js';
-import { tempDir } from '../store/helpers.js';
+import type { LinksHost, LinksHostOptions } from '../rig/links-rig.js';
+import {
+  eachBroker,
+  onCleanup,
+  rawClient,
+  runCleanups,
+  simDevice,
+  startLinksHost,
+} from '../rig/links-rig.js';
 import { externalBrokerUrl, freePort, uniqueId, waitFor } from './helpers.js';
 
-const FAST_RECONNECT = { initialMs: 50, maxMs: 300, jitter: 0.5, stableMs: 2000 };
+afterEach(runCleanups);
 
-interface App {
-  runtime: Runtime;
-  store: SqliteStore;
-  fleet: Fleet;
-  links: Links;
-}
+type App = LinksHost;
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function startApp(
+const startApp = (
   url: string,
   ids: readonly string[],
-  extra: { adopt?: 'auto' | 'manual'; commands?: LinksOptions['commands']; livenessTimeoutMs?: number } = {},
-): Promise<App> {
-  const tmp = tempDir();
-  cleanups.push(tmp.cleanup);
-  const store = await openSqliteStore({ file: tmp.file, telemetryFlushMs: 20 });
-  const runtime = createRuntime({});
-  const links = createLinks({
-    runtime,
-    store,
-    mqtt: { url, reconnect: FAST_RECONNECT, connectTimeoutMs: 1000, keepaliveMs: 5000 },
-    commands: { replyTimeoutMs: 5000, ...extra.commands },
-  });
-  const fleet = createFleet({
-    runtime,
-    store,
-    kinds: [genericDevice],
-    carrier: links.carrier,
-    reconcileIntervalMs: 0,
-  });
-  await fleet.start();
-  for (const id of ids) {
-    const r = await fleet.addDevice({
-      id,
-      kind: 'fleetvisor.generic',
-      attributes: { livenessTimeoutMs: extra.livenessTimeoutMs ?? 5000 },
-    });
-    expect(r.ok).toBe(true);
-  }
-  await links.attach(fleet, { adopt: extra.adopt ?? 'manual' });
-  cleanups.push(async () => {
-    await links.stop();
-    await fleet.stop();
-    await store.close();
-    runtime.dispose();
-  });
-  return { runtime, store, fleet, links };
-}
-
-async function sim(
-  url: string,
-  id: string,
-  options: Partial<MqttSimDeviceOptions> = {},
-): Promise<MqttSimDevice> {
-  const d = await startMqttSimDevice(url, {
-    id,
-    telemetryIntervalMs: 200,
-    reconnectMinMs: 100,
-    reconnectMaxMs: 500,
-    ...options,
-  });
-  cleanups.push(async () => {
-    await d.stop();
-    await clearRetained(url, id);
-  });
-  return d;
-}
-
-/** Retained hello/status outlive a test on a shared broker: clear them. */
-async function clearRetained(url: string, id: string): Promise<void> {
-  const c = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 2000 }).catch(
-    () => undefined,
-  );
-  if (!c) return;
-  for (const ch of ['hello', 'status'])
-    await c
-      .publishAsync(`fleetvisor/v1/${id}/${ch}`, Buffer.alloc(0), { qos: 1, retain: true })
-      .catch(() => {});
-  await c.endAsync(true);
-}
-
-async function rawClient(url: string): Promise<MqttClient> {
-  const c = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 });
-  c.on('error', () => {});
-  cleanups.push(() => c.endAsync(true));
-  return c;
-}
+  extra: Omit<LinksHostOptions, 'ids' | 'file'> = {},
+): Promise<App> => startLinksHost(url, { ids, ...extra });
+const sim = simDevice;
 
 const state = (app: App, id: string) => app.fleet.device(id)?.state;
 
@@ -134,18 +46,7 @@ async function telemetryCount(app: App, id: string, metric: string): Promise<num
   return buckets.reduce((n, b) => n + b.count, 0);
 }
 
-const brokers: { name: string; url: () => string }[] = [];
-let embedded: EmbeddedBroker | undefined;
-brokers.push({ name: 'embedded aedes', url: () => embedded!.url });
-const external = externalBrokerUrl;
-if (external) brokers.push({ name: 'Mosquitto', url: () => external });
-
-beforeAll(async () => {
-  embedded = await startEmbeddedBroker({ port: 0 });
-});
-afterAll(async () => {
-  await embedded?.close();
-});
+const brokers = eachBroker();
 
 describe.each(brokers)('links over MQTT ($name)', ({ url: brokerUrl }) => {
   it('a device comes online, its machine connects; its link dies, it goes offline; it returns by itself', async () => {
@@ -463,7 +364,7 @@ describe.each(restartable)('broker restart ($name)', ({ start }) => {
   it('every device is back after the broker restarts, with no operator action and a bounded connect rate', async () => {
     const port = await freePort();
     let stop = await start(port);
-    cleanups.push(() => stop());
+    onCleanup(() => stop());
     const url = `mqtt://127.0.0.1:${port}`;
     const ids = Array.from({ length: 5 }, () => uniqueId('rs'));
     const app = await startApp(url, ids);
