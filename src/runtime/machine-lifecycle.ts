@@ -163,7 +163,7 @@ export abstract class MachineLifecycle<
       this.finish(errorExit(error));
       return;
     }
-    if (this.status === 'exited') return;
+    if (!this.alive) return;
     const snap = actor.getSnapshot();
     if (statusOf(snap) === 'error') {
       this.finish(errorExit((snap as { error: unknown }).error));

@@ -101,7 +101,7 @@ export class MachineProcess<
 
   /** Sends an event; wakes a hibernated machine first. Events to an exited machine are dropped. */
   send(event: EventFrom<TMachine>): void {
-    if (this.status === 'exited') return;
+    if (!this.alive) return;
     if (this.extra?.hibernated) this.wake();
     if (this.armed) this.cancelKind('event');
     this.lastEvent = event;
@@ -134,7 +134,7 @@ export class MachineProcess<
    * single state/event timeout) replaces the running one.
    */
   startTimer(kind: Exclude<TimerKind, 'after'>, id: string, delayMs: number, event: EventObject): void {
-    if (this.status === 'exited') return;
+    if (!this.alive) return;
     if (this.extra?.hibernated) this.wake();
     this.cancelTimer(kind, id);
     this.arm(new Armed(this, kind === 'named' ? id : kind, event, undefined), kind, delayMs);
@@ -145,7 +145,7 @@ export class MachineProcess<
   /** @internal called by an {@link Armed} timer. */
   fire(armed: Armed): void {
     this.unlink(armed);
-    if (this.status === 'exited') return;
+    if (!this.alive) return;
     this.emitTimer('timer.fired', armed);
     if (this.extra?.hibernated) this.wake();
     if (armed.kind !== 'event' && this.armed) this.cancelKind('event');
@@ -165,7 +165,7 @@ export class MachineProcess<
 
   /** @internal */
   next(snapshot: SnapshotFrom<TMachine>): void {
-    if (this.status === 'exited' || this.quiet) return;
+    if (!this.alive || this.quiet) return;
     const status = statusOf(snapshot);
     if (status === 'error') return; // the error callback ends the process
     this.lastGood = snapshot;
@@ -208,7 +208,7 @@ export class MachineProcess<
    */
   get error(): (error: unknown) => void {
     return (error: unknown) => {
-      if (this.status === 'exited' || this.quiet) return;
+      if (!this.alive || this.quiet) return;
       this.finish(errorExit(error));
     };
   }

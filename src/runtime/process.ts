@@ -57,24 +57,56 @@ export interface Process {
  * implement {@link ProcessBase.terminate} (graceful cleanup) and optionally
  * {@link ProcessBase.release} (synchronous resource release on kill).
  */
+const KINDS: readonly ProcessKind[] = ['statem', 'server', 'eventManager', 'task', 'supervisor'];
+const RUNNING = 0;
+const STOPPING = 1;
+const EXITED = 2;
+const STATUSES: readonly ProcessStatus[] = ['running', 'stopping', 'exited'];
+
 export abstract class ProcessBase implements Process {
   readonly pid: Pid;
-  status: ProcessStatus = 'running';
-  exitReason: ExitReason | undefined = undefined;
-  private listeners: ExitListener[] | ExitListener | undefined = undefined;
-  private exitWaiters: ((reason: ExitReason) => void)[] | undefined = undefined;
+  /**
+   * The kind and the status as one small integer (kind index × 4 + status index): a process per
+   * device, 100k of them, so every field counts.
+   */
+  private bits: number;
+  /**
+   * Before the exit, its exit listeners and {@link whenExited} waiters (one function, or an array
+   * in the order they came); after it, the exit reason. One slot, as they are needed one after
+   * the other.
+   */
+  private tail: ExitListener | ExitListener[] | ExitReason | undefined = undefined;
 
   constructor(
     protected readonly runtime: Runtime,
-    readonly kind: ProcessKind,
+    kind: ProcessKind,
     public name: string,
     pid?: Pid,
   ) {
     this.pid = pid ?? runtime.nextPid();
+    this.bits = KINDS.indexOf(kind) * 4 + RUNNING;
+  }
+
+  get kind(): ProcessKind {
+    return KINDS[this.bits >> 2]!;
+  }
+
+  get status(): ProcessStatus {
+    return STATUSES[this.bits & 3]!;
+  }
+
+  /** Subclasses set `stopping` (or `running` again); only {@link exit} ends a process. */
+  set status(status: ProcessStatus) {
+    if (status === 'exited') throw new Error(`${this.name}: a process exits through exit(reason)`);
+    this.bits = (this.bits & ~3) | (status === 'stopping' ? STOPPING : RUNNING);
+  }
+
+  get exitReason(): ExitReason | undefined {
+    return (this.bits & 3) === EXITED ? (this.tail as ExitReason) : undefined;
   }
 
   get alive(): boolean {
-    return this.status !== 'exited';
+    return (this.bits & 3) !== EXITED;
   }
 
   /** Call once the process is running, to announce it on the event stream. */
@@ -98,8 +130,8 @@ export abstract class ProcessBase implements Process {
   protected release(): void {}
 
   onExit(listener: ExitListener): () => void {
-    if (this.status === 'exited') {
-      const reason = this.exitReason!;
+    if (!this.alive) {
+      const reason = this.tail as ExitReason;
       let cancelled = false;
       queueMicrotask(() => {
         if (!cancelled) listener(reason, this);
@@ -108,28 +140,33 @@ export abstract class ProcessBase implements Process {
         cancelled = true;
       };
     }
-    if (this.listeners === undefined) this.listeners = listener;
-    else if (typeof this.listeners === 'function') this.listeners = [this.listeners, listener];
-    else this.listeners.push(listener);
+    this.listen(listener);
     return () => {
-      if (this.listeners === listener) this.listeners = undefined;
-      else if (Array.isArray(this.listeners)) this.listeners = this.listeners.filter((l) => l !== listener);
+      if (!this.alive) return;
+      if (this.tail === listener) this.tail = undefined;
+      else if (Array.isArray(this.tail)) this.tail = this.tail.filter((l) => l !== listener);
     };
   }
 
   whenExited(): Promise<ExitReason> {
-    if (this.status === 'exited') return Promise.resolve(this.exitReason!);
-    return new Promise((resolve) => {
-      if (!this.exitWaiters) this.exitWaiters = [];
-      this.exitWaiters.push(resolve);
-    });
+    if (!this.alive) return Promise.resolve(this.tail as ExitReason);
+    // A waiter is one more exit listener: resolving only queues the awaiting code, so it still
+    // runs after every listener, as it did when waiters were kept apart.
+    return new Promise((resolve) => this.listen(resolve));
+  }
+
+  private listen(listener: ExitListener): void {
+    const tail = this.tail as ExitListener | ExitListener[] | undefined;
+    if (tail === undefined) this.tail = listener;
+    else if (typeof tail === 'function') this.tail = [tail, listener];
+    else tail.push(listener);
   }
 
   stop(reason: ExitReason = SHUTDOWN): Promise<ExitReason> {
-    if (this.status === 'exited') return Promise.resolve(this.exitReason!);
+    if (!this.alive) return Promise.resolve(this.tail as ExitReason);
     const exited = this.whenExited();
-    if (this.status === 'stopping') return exited;
-    this.status = 'stopping';
+    if ((this.bits & 3) === STOPPING) return exited;
+    this.bits = (this.bits & ~3) | STOPPING;
     let result: Promise<void> | void;
     try {
       result = this.terminate(reason);
@@ -149,7 +186,7 @@ export abstract class ProcessBase implements Process {
   }
 
   kill(): void {
-    if (this.status === 'exited') return;
+    if (!this.alive) return;
     this.exit(KILLED);
     try {
       this.release();
@@ -163,18 +200,14 @@ export abstract class ProcessBase implements Process {
    * stopped keeps its own reason (OTP sup_stop_race).
    */
   protected exit(reason: ExitReason): void {
-    if (this.status === 'exited') return;
-    this.status = 'exited';
-    this.exitReason = reason;
+    if (!this.alive) return;
+    const listeners = this.tail as ExitListener | ExitListener[] | undefined;
+    this.bits = (this.bits & ~3) | EXITED;
+    this.tail = reason;
     const events = this.runtime.events;
     if (events.active) events.emit({ type: 'process.exited', pid: this.pid, name: this.name, reason });
-    const listeners = this.listeners;
-    this.listeners = undefined;
     if (typeof listeners === 'function') this.callExitListener(listeners, reason);
     else if (listeners) for (const l of listeners) this.callExitListener(l, reason);
-    const waiters = this.exitWaiters;
-    this.exitWaiters = undefined;
-    if (waiters) for (const w of waiters) w(reason);
   }
 
   private callExitListener(listener: ExitListener, reason: ExitReason): void {
