@@ -16,8 +16,11 @@
  * username before the plugin checks it (see {@link mosquittoDynsecConf}).
  *
  * The host may also use the plugin's control topic (`$CONTROL/dynamic-security/v1`: a `#` rule
- * does not cover `$` topics), so it can create accounts while Mosquitto runs — the demo's
- * simulated devices get theirs that way ({@link dynsecDeviceAccountCommands}).
+ * does not cover `$` topics), so it can change accounts while Mosquitto runs: every change of the
+ * data folder's accounts reaches the broker at once (src/transports/mosquitto-dynsec-sync.ts), and
+ * the demo's simulated devices get theirs that way ({@link dynsecDeviceAccountCommands}). Device
+ * clients made from the accounts carry their instance's mark ({@link dynsecOwnerText}), so the host
+ * deletes only clients it made, never the broker admin's others.
  *
  * @example
  * writeFileSync('/etc/mosquitto/fleetvisor-dynsec.json', mosquittoDynsecConfig(store.data));
@@ -52,6 +55,8 @@ interface DynsecClient {
   /** Set: the only client id this account may connect with. */
   readonly clientid?: string;
   readonly textName: string;
+  /** {@link dynsecOwnerText}: made from the accounts of that instance's data folder. */
+  readonly textdescription?: string;
   readonly password: string;
   readonly salt: string;
   readonly iterations: number;
@@ -62,8 +67,13 @@ interface DynsecClient {
  * The plugin's configuration file (JSON) for every account with a secret: the host with any client
  * id and every topic, each device bound to its id and limited to its own topics. Revoked accounts
  * are left out (they cannot connect); provisioning secrets too (Mosquitto has no first contact).
+ * `owner` (the data folder's instance id) marks each device client as the host's own.
  */
-export function mosquittoDynsecConfig(data: AccountsFile, hostUsername: string = HOST_USERNAME): string {
+export function mosquittoDynsecConfig(
+  data: AccountsFile,
+  hostUsername: string = HOST_USERNAME,
+  owner?: string,
+): string {
   const clients: DynsecClient[] = [
     {
       username: hostUsername,
@@ -95,6 +105,7 @@ export function mosquittoDynsecConfig(data: AccountsFile, hostUsername: string =
       username: id,
       clientid: id,
       textName: deviceTextName(id, rights),
+      ...(owner !== undefined ? { textdescription: dynsecOwnerText(owner) } : {}),
       ...dynsecPassword(record.secret.mosquitto, id),
       roles: [{ rolename }],
     });
@@ -128,8 +139,9 @@ export interface DynsecCommand {
 
 /**
  * The commands that give device `id` an account with `password` on a running Mosquitto, as the
- * generated file would (bound to its client id, limited to its topics), replacing one it had: the
- * old client and role are deleted first (a "not found" answer to those two is expected).
+ * generated file would (bound to its client id, limited to its topics, marked as `owner`'s when
+ * given), replacing one it had: the old client and role are deleted first (a "not found" answer
+ * to those two is expected; a connected device is disconnected by the delete).
  *
  * @example
  * dynsecDeviceAccountCommands('demo-m001', secret).map((c) => c.command);
@@ -139,6 +151,7 @@ export function dynsecDeviceAccountCommands(
   id: string,
   password: string,
   rights: DeviceConvention = { convention: 'native' },
+  owner?: string,
 ): DynsecCommand[] {
   const rolename = deviceRoleName(id);
   return [
@@ -150,12 +163,17 @@ export function dynsecDeviceAccountCommands(
       password,
       clientid: id,
       textname: deviceTextName(id, rights),
+      ...(owner !== undefined ? { textdescription: dynsecOwnerText(owner) } : {}),
       roles: [{ rolename }],
     },
   ];
 }
 
-/** The commands that delete device `id`'s account and role (it is disconnected). */
+/**
+ * The commands that delete device `id`'s account and role. Mosquitto ends the client's session as
+ * it deletes it ("disconnected by administrative action", checked on 2.0.11), so no `disableClient`
+ * is needed first.
+ */
 export function dynsecRemoveDeviceCommands(id: string): DynsecCommand[] {
   return [
     { command: 'deleteClient', username: id },
@@ -163,8 +181,17 @@ export function dynsecRemoveDeviceCommands(id: string): DynsecCommand[] {
   ];
 }
 
-function deviceRoleName(id: string): string {
+/** The role of device `id`'s client: its topics. */
+export function deviceRoleName(id: string): string {
   return `fleetvisor-device-${id}`;
+}
+
+/**
+ * The text description of the device clients an instance makes from its accounts: the mark by
+ * which it knows them as its own (a client without it is never deleted for a missing account).
+ */
+export function dynsecOwnerText(owner: string): string {
+  return `Made by Fleetvisor ${owner} from its broker accounts`;
 }
 
 function deviceTextName(id: string, rights: DeviceConvention): string {
@@ -195,8 +222,9 @@ export function mosquittoDynsecConf(configFile: string, pluginPath: string = fin
   return [
     '# Fleetvisor broker accounts (`fleetvisor broker mosquitto-dynsec`): each device connects only',
     '# with its username as client id and uses only its own topics; the host uses any client id.',
-    '# Instead of password_file and acl_file. Mosquitto reads the file at start: restart it after',
-    '# writing the file again. (With per_listener_settings true: these lines under each listener.)',
+    '# Instead of password_file and acl_file. Mosquitto reads the file at start; after that the',
+    '# host makes every account change live through the plugin (restart only after writing the',
+    '# file again). (With per_listener_settings true: these lines under each listener.)',
     'allow_anonymous false',
     `plugin ${pluginPath}`,
     `plugin_opt_config_file ${configFile}`,

@@ -10,7 +10,9 @@
  *   to the host what a device's secret is to the device).
  *
  * The file is re-read when it changes on disk, so `fleetvisor broker device add|rotate|revoke`
- * works while the app runs; {@link BrokerAccounts.refresh} says whether it changed.
+ * works while the app runs; {@link BrokerAccounts.refresh} says whether it changed. While the host
+ * manages an external Mosquitto's accounts live, a new secret is also handed to it in clear until
+ * the broker has it (broker-accounts-handover.ts).
  *
  * Verifying a secret costs one scrypt (~50 ms); a secret verified once is remembered (by its
  * SHA-256) until its account changes, so a device that reconnects costs nothing.
@@ -31,6 +33,7 @@ import {
   mosquittoPasswordFile,
   openAccountsStore,
 } from './broker-accounts-file.js';
+import { handOver } from './broker-accounts-handover.js';
 import { BusyError, createSecretChecker, hashSecret, newSecret } from './broker-accounts-hash.js';
 import type { BrokerRefusal } from './broker-accounts-verify.js';
 import { isStillValid, verifyCredentials } from './broker-accounts-verify.js';
@@ -58,8 +61,10 @@ export interface BrokerAccounts {
   readonly host: { readonly username: string; readonly password: string };
   /**
    * Generates a new secret for a device (a new account, or a rotation: the old secret stops
-   * working) and returns it: the only time it exists in clear. `convention` (default: the
-   * account's, or `native` for a new one) says which topics it may use (see broker-acl.ts).
+   * working) and returns it: the only time it exists in clear, but for its handover to the host
+   * when the host manages an external Mosquitto's accounts live (broker-accounts-handover.ts).
+   * `convention` (default: the account's, or `native` for a new one) says which topics it may use
+   * (see broker-acl.ts).
    * Throws for an invalid or reserved id, or an invalid convention (the field named).
    */
   issueDevice(id: string, convention?: DeviceConvention): string;
@@ -84,9 +89,10 @@ export interface BrokerAccounts {
   mosquittoPasswordFile(): string;
   /**
    * The configuration of Mosquitto's dynamic security plugin for the same accounts: their
-   * passwords and topics, and each device bound to its own client id (broker-accounts-dynsec.ts).
+   * passwords and topics, and each device bound to its own client id (broker-accounts-dynsec.ts);
+   * `owner`, the data folder's instance id, marks the device clients as the host's own.
    */
-  mosquittoDynsecConfig(): string;
+  mosquittoDynsecConfig(owner?: string): string;
 }
 
 /**
@@ -115,6 +121,8 @@ export function openBrokerAccounts(
         secret: hashSecret(secret, now()),
         ...(rights.convention !== 'native' ? { convention: rights } : {}),
       };
+      // Before the save: the host never sees the new account without its secret.
+      handOver(dataDir, deviceId, secret);
       save({ ...store.data, devices: { ...store.data.devices, [deviceId]: record } });
       return secret;
     },
@@ -186,9 +194,9 @@ export function openBrokerAccounts(
       return mosquittoPasswordFile(store.data);
     },
 
-    mosquittoDynsecConfig() {
+    mosquittoDynsecConfig(owner) {
       reload();
-      return mosquittoDynsecConfig(store.data);
+      return mosquittoDynsecConfig(store.data, undefined, owner);
     },
   };
 }
