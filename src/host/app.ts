@@ -178,7 +178,11 @@ export interface App {
   /** Where devices connect over MQTT. */
   readonly brokerUrl: string | undefined;
   readonly broker: EmbeddedBroker | undefined;
-  /** The embedded broker's accounts (issue, rotate, revoke device secrets); none with an external broker. */
+  /**
+   * The data folder's broker accounts (issue, rotate, revoke device secrets): the embedded
+   * broker's, or, with an external one, those kept live on a Mosquitto with the dynamic security
+   * plugin (src/host/app/broker-accounts-sync.ts). Always set; `undefined` stays in the type for its callers.
+   */
   readonly brokerAccounts: BrokerAccounts | undefined;
   readonly sim: SimFleet | undefined;
   /**
@@ -268,7 +272,7 @@ export async function startApp(options: AppOptions): Promise<App> {
     const firmwareDrift = createDriftUpdater(setup, { firmware, updates, rollouts, store, fleet });
 
     await startDevices(setup, root, fleet);
-    await reconcileConfigDevices(setup, { fleet, store, accounts: broker.accounts });
+    await reconcileConfigDevices(setup, { fleet, store, accounts: broker.deviceAccounts });
     await demoFleet.declare(fleet);
     const alarms = await startAlarms(setup, { file, fleet, store });
     const discovery = createDiscoverySources();
@@ -306,7 +310,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       get broker() {
         return broker.current();
       },
-      brokerAccounts: broker.accounts,
+      brokerAccounts: broker.deviceAccounts,
       get sim() {
         return demoFleet.current();
       },

@@ -17,8 +17,10 @@ import { currentDataDirInput, resolveDataDir } from '../store/data-dir.js';
 import type { BrokerAccounts } from '../transports/broker-accounts.js';
 import { checkConvention, openBrokerAccounts } from '../transports/broker-accounts.js';
 import { mosquittoDynsecConf } from '../transports/broker-accounts-dynsec.js';
+import { handoverOpen } from '../transports/broker-accounts-handover.js';
 import type { DeviceConvention } from '../transports/broker-acl.js';
 import { HOST_USERNAME, mosquittoAcl } from '../transports/broker-acl.js';
+import { instanceIdOf } from './data-folder.js';
 
 export const BROKER_USAGE = `Usage: fleetvisor broker COMMAND [--data-dir DIR]
 
@@ -50,7 +52,9 @@ For an external Mosquitto (2.0 or later):
                                   password and topics, and each device bound to its own client id
                                   (so no device can disconnect the host or another device by taking
                                   its client id); with --out, prints the mosquitto.conf lines too.
-                                  Restart Mosquitto after writing it again.
+                                  Restart Mosquitto after writing it again. Once the host runs
+                                  on it, account changes reach it live (no restart): the host's
+                                  account may use the plugin's $CONTROL topic.
   mosquitto-passwd [--out FILE]   or: a password_file for the host and every device account, and
   mosquitto-acl [--out FILE]      an acl_file (each device only its own topics, the host all); these
                                   do not bind client ids (a device may take another's)
@@ -97,10 +101,10 @@ export function runBrokerCli(
     const accounts = openBrokerAccounts(dataDir);
     if (command === 'mosquitto-acl') return emit(mosquittoAcl(aclAccounts(accounts)));
     if (command === 'mosquitto-dynsec') {
-      emit(accounts.mosquittoDynsecConfig());
+      emit(accounts.mosquittoDynsecConfig(instanceIdOf(dataDir)));
       if (values.out !== undefined)
         io.out(
-          `\nIn mosquitto.conf (then restart Mosquitto):\n\n${mosquittoDynsecConf(resolve(values.out))}`,
+          `\nIn mosquitto.conf (then restart Mosquitto; later account changes reach it live while the host runs):\n\n${mosquittoDynsecConf(resolve(values.out))}`,
         );
       return 0;
     }
@@ -111,6 +115,7 @@ export function runBrokerCli(
         if (sub === 'revoke') {
           const had = accounts.revokeDevice(arg);
           io.out(had ? `revoked ${arg}\n` : `${arg} had no account; it is now kept out\n`);
+          if (handoverOpen(dataDir)) io.out(LIVE_NOTE);
           return 0;
         }
         const convention = conventionOption(values);
@@ -125,6 +130,7 @@ export function runBrokerCli(
           `device ${arg}${rights ? ` (${describe(rights)})` : ''}: username ${arg}, client id ${clientId}, password:\n${secret}\n` +
             'Put it in the device now: it is stored hashed and cannot be shown again.\n',
         );
+        if (handoverOpen(dataDir)) io.out(LIVE_NOTE);
         return 0;
       }
       case 'devices':
@@ -161,6 +167,11 @@ export function runBrokerCli(
     return 1;
   }
 }
+
+/** Said after a change when the host keeps an external Mosquitto's accounts live. */
+const LIVE_NOTE =
+  "The host passes this change to Mosquitto's dynamic security plugin (now if it runs, else at its " +
+  'next start): no restart needed.\n';
 
 /** The accounts an external Mosquitto's ACL names (those with a secret). */
 function aclAccounts(accounts: BrokerAccounts) {

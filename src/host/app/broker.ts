@@ -1,7 +1,8 @@
 /**
  * The broker devices connect to: the external one given as `mqtt`, or else the embedded broker
  * as the root's first child (permanent, restarted on the same port), asking for the accounts kept
- * in the data folder.
+ * in the data folder. With an external broker the same accounts are kept on it live when it is a
+ * Mosquitto with the dynamic security plugin (src/host/app/broker-accounts-sync.ts).
  *
  * @example
  * const broker = await startAppBroker(setup, root);
@@ -10,9 +11,12 @@
  */
 import type { BrokerAccounts } from '../../transports/broker-accounts.js';
 import { openBrokerAccounts } from '../../transports/broker-accounts.js';
+import { closeHandover } from '../../transports/broker-accounts-handover.js';
 import type { EmbeddedBroker } from '../../transports/embedded-broker.js';
 import type { MqttSettings } from '../../transports/links.js';
 import { brokerChild } from '../broker-process.js';
+import type { AccountsSync } from './broker-accounts-sync.js';
+import { startAccountsSync } from './broker-accounts-sync.js';
 import type { AppRoot } from './root.js';
 import type { AppSetup } from './setup.js';
 
@@ -21,6 +25,13 @@ export interface AppBroker {
   readonly mqtt: MqttSettings;
   /** The embedded broker's accounts; undefined with an external broker. */
   readonly accounts: BrokerAccounts | undefined;
+  /**
+   * The data folder's accounts as the app changes them (a removed device's revoked): the embedded
+   * broker's, or those kept on an external Mosquitto by {@link AppBroker.accountsSync}.
+   */
+  readonly deviceAccounts: BrokerAccounts;
+  /** With an external broker: its accounts kept live (a no-op where the broker does not take them). */
+  readonly accountsSync: AccountsSync | undefined;
   current(): EmbeddedBroker | undefined;
 }
 
@@ -32,6 +43,7 @@ export async function startAppBroker(setup: AppSetup, root: AppRoot): Promise<Ap
   let mqtt = options.mqtt;
   if (!mqtt) {
     brokerAccounts = openBrokerAccounts(options.dataDir);
+    closeHandover(options.dataDir); // this broker reads the accounts file: no secret to hand over
     await root.startChild(
       brokerChild(
         runtime,
@@ -60,5 +72,21 @@ export async function startAppBroker(setup: AppSetup, root: AppRoot): Promise<Ap
         'the embedded broker accepts devices on this machine only; --broker-host 0.0.0.0 opens it to the LAN',
       );
   }
-  return { mqtt, accounts: brokerAccounts, current: () => broker };
+  if (brokerAccounts)
+    return {
+      mqtt,
+      accounts: brokerAccounts,
+      deviceAccounts: brokerAccounts,
+      accountsSync: undefined,
+      current: () => broker,
+    };
+  const accountsSync = startAccountsSync(setup, { mqtt, accounts: openBrokerAccounts(options.dataDir) });
+  setup.stops.push(() => accountsSync.stop());
+  return {
+    mqtt,
+    accounts: undefined,
+    deviceAccounts: accountsSync.accounts,
+    accountsSync,
+    current: () => broker,
+  };
 }

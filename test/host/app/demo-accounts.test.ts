@@ -11,11 +11,10 @@
  *   connected, and the accounts are deleted when the app stops; with a plugin file written before
  *   the host could manage accounts, the start says to write it again.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { connectAsync } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoUnavailableError } from '../../../src/host/app/demo-accounts.js';
 import type { App } from '../../../src/host/app.js';
@@ -24,29 +23,17 @@ import { silentLogger } from '../../../src/runtime/runtime.js';
 import type { BrokerAccounts } from '../../../src/transports/broker-accounts.js';
 import { openBrokerAccounts } from '../../../src/transports/broker-accounts.js';
 import { mosquittoDynsecConf } from '../../../src/transports/broker-accounts-dynsec.js';
-import { freePort, waitFor } from '../../transports/helpers.js';
+import { waitFor } from '../../transports/helpers.js';
+import {
+  connectCode,
+  HAS_MOSQUITTO as HAS_BROKER,
+  startPrivateMosquitto,
+} from '../../transports/private-mosquitto.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const MAIN = join(ROOT, 'src/host/main.ts');
-const MOSQUITTO = '/usr/sbin/mosquitto';
-const HAS_MOSQUITTO = existsSync(MOSQUITTO) && existsSync('/usr/bin/mosquitto_passwd');
+const HAS_MOSQUITTO = HAS_BROKER && existsSync('/usr/bin/mosquitto_passwd');
 const SKIPPED = HAS_MOSQUITTO ? '' : ' (skipped: mosquitto and mosquitto_passwd are not installed)';
-
-/** The CONNACK return code a client gets (0: in). */
-async function connectCode(url: string, options: { clientId: string; username?: string; password?: string }) {
-  try {
-    const c = await connectAsync(url, {
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-      connectTimeout: 3000,
-      ...options,
-    });
-    await c.endAsync(true);
-    return 0;
-  } catch (error) {
-    return (error as { code?: number }).code ?? -1;
-  }
-}
 
 const deviceIds = (app: App) =>
   app.fleet
@@ -91,41 +78,11 @@ describe.runIf(HAS_MOSQUITTO)(`the demo on an external Mosquitto that asks for a
   let dataDir: string;
   let accounts: BrokerAccounts;
 
-  /** A private Mosquitto (no anonymous clients, no persistence) with `auth`; its URL and log once the host gets in. */
+  /** A private Mosquitto with `auth` (test/transports/private-mosquitto.ts), stopped after the tests. */
   async function startMosquitto(name: string, auth: readonly string[]) {
-    const port = await freePort();
-    const conf = join(root, `${name}.conf`);
-    writeFileSync(
-      conf,
-      [
-        `listener ${port} 127.0.0.1`,
-        'allow_anonymous false',
-        'persistence false',
-        // Run as root (CI containers), Mosquitto would switch to its own user and not read our 0600 files.
-        ...(process.getuid?.() === 0 ? ['user root'] : []),
-        ...auth,
-        '',
-      ].join('\n'),
-    );
-    const proc: ChildProcess = spawn(MOSQUITTO, ['-c', conf, '-v'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    proc.stderr!.on('data', (d: Buffer) => {
-      log += d.toString();
-    });
-    const stop = async () => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await exited;
-    };
-    stops.push(stop);
-    const url = `mqtt://127.0.0.1:${port}`;
-    const deadline = Date.now() + 5000;
-    while ((await connectCode(url, { ...accounts.host, clientId: `probe-${name}` })) !== 0) {
-      if (Date.now() > deadline) throw new Error(`mosquitto ${name} did not start: ${log}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return { url, log: () => log, stop };
+    const broker = await startPrivateMosquitto(root, name, auth, accounts.host);
+    stops.push(broker.stop);
+    return broker;
   }
 
   const external = (url: string) => ({
