@@ -60,8 +60,14 @@ export interface BreakerEnv {
   readonly changed: (deviceId: string) => void;
 }
 
+/**
+ * What the breaker reads of a command's end: its id and final status. Work that is not a command
+ * (a firmware update job, command-guards.ts `endWork`) ends in the same terms.
+ */
+export type BreakerOutcome = Pick<TrackedCommand, 'commandId' | 'status' | 'error'>;
+
 /** Whether a final status says the device or its wire is dead (counts towards opening). */
-export function isBreakerFailure(command: TrackedCommand): boolean {
+export function isBreakerFailure(command: Pick<TrackedCommand, 'status' | 'error'>): boolean {
   if (command.status === 'timedOut') return true;
   if (command.status !== 'failed') return false;
   const code = command.error?.code;
@@ -69,7 +75,7 @@ export function isBreakerFailure(command: TrackedCommand): boolean {
 }
 
 /** Whether a final status is an answer from the device (it is alive). */
-const isAnswer = (command: TrackedCommand): boolean =>
+const isAnswer = (command: BreakerOutcome): boolean =>
   command.status === 'succeeded' || (command.status === 'failed' && !isBreakerFailure(command));
 
 /** The state as views show it; the clock is read only while open. No allocation. */
@@ -137,7 +143,7 @@ export function settleBreaker(
   env: BreakerEnv,
   deviceId: string,
   g: DeviceBreaker,
-  command: TrackedCommand,
+  command: BreakerOutcome,
 ): void {
   if (isAnswer(command)) {
     closeBreaker(env, deviceId, g);

@@ -24,6 +24,14 @@
  *   failing opens it again for another cool-down; a neutral end lets the next command probe.
  *   Commands already open when it opened end as they will; an answer from any of them closes it.
  *
+ * Firmware update jobs are not commands, but the breaker guards them too ({@link
+ * CommandGuards.beginWork}, {@link CommandGuards.endWork}; src/firmware/firmware-updates.ts): a job
+ * for a device whose breaker is open does not start (refused `circuitOpen` with the probe time);
+ * once it is half-open the job may go as the probe; and the job's end counts like a command's: an
+ * answer from the device (success, or its own error code) closes the breaker, a transfer that
+ * timed out (`stalled`, `rebootTimeout`) is a failure. Jobs take no rate-limit token: one job is
+ * one piece of work, its chunks are not commands.
+ *
  * Rate limits: a token bucket per device (per kind, {@link DEFAULT_DEVICE_RATE}) and one for the
  * fleet ({@link DEFAULT_FLEET_RATE}); a command takes one token from each, or neither when either
  * is empty: it is refused with `rateLimited` and `retryAt`, when a token will be there. A command
@@ -37,6 +45,7 @@
 import type { Clock } from '../runtime/clock.js';
 import type {
   BreakerEnv,
+  BreakerOutcome,
   BreakerSettings,
   BreakerState,
   BreakerView,
@@ -60,9 +69,9 @@ import {
   resolveRate,
   takeTokens,
 } from './command-guards-rate.js';
-import type { CommandGuard } from './command-tracker.js';
+import type { CommandFailure, CommandGuard } from './command-tracker.js';
 
-export type { BreakerSettings, BreakerState, BreakerView } from './command-guards-breaker.js';
+export type { BreakerOutcome, BreakerSettings, BreakerState, BreakerView } from './command-guards-breaker.js';
 export { DEFAULT_BREAKER, isBreakerFailure } from './command-guards-breaker.js';
 export type { RateSettings, TokenBucket } from './command-guards-rate.js';
 export {
@@ -86,6 +95,21 @@ export interface CommandGuards extends CommandGuard {
   breakerState(deviceId: string): BreakerState;
   /** The device's bucket settings and the tokens it holds now. */
   rate(deviceId: string): RateSettings & { readonly tokens: number };
+  /**
+   * Work on the device that is not a command (a firmware update job), before it starts: undefined
+   * lets it start — while the breaker is half-open, as the probe, known by `workId` — and a
+   * `circuitOpen` refusal (with `retryAt`, the probe time) while it is open. Takes no token.
+   *
+   * @example
+   * const refused = guards.beginWork('pump-7', 'fw-1a2b:3'); // undefined, or { code: 'circuitOpen', retryAt }
+   */
+  beginWork(deviceId: string, workId: string): CommandFailure | undefined;
+  /**
+   * The end of work begun with {@link beginWork}, in a command's terms: `succeeded`, or `failed`
+   * with the device's own code (it answered: the breaker closes); `timedOut`, or `failed` with
+   * `linkLost`/`noLink` (a failure: counted, and it may open); `cancelled` (neutral).
+   */
+  endWork(deviceId: string, workId: string, end: Omit<BreakerOutcome, 'commandId'>): void;
   /** Drops a device's state (it was removed from the fleet). */
   forget(deviceId: string): void;
   /**
@@ -177,6 +201,22 @@ export function createCommandGuards(options: CommandGuardsOptions): CommandGuard
     settled(command) {
       const g = devices.get(command.deviceId);
       if (g) settleBreaker(env, command.deviceId, g, command);
+    },
+
+    beginWork(deviceId, workId) {
+      const g = guardOf(deviceId);
+      const wall = clock.wallNow();
+      const breaker = checkBreaker(deviceId, g, wall);
+      if (breaker === undefined) return undefined;
+      if (breaker !== 'probe') return breaker;
+      claimProbe(g, wall);
+      admitProbe(g, workId);
+      return undefined;
+    },
+
+    endWork(deviceId, workId, end) {
+      const g = devices.get(deviceId);
+      if (g) settleBreaker(env, deviceId, g, { ...end, commandId: workId });
     },
 
     breaker(deviceId) {

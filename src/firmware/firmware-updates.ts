@@ -6,20 +6,44 @@
  * A device that never said it has the `fw` capability (Homie, Sparkplug and Modbus devices, a
  * protocol device without it) is refused `notSupported`: no job is made up for it.
  *
+ * The device's command circuit breaker (src/devices/command-guards.ts) guards jobs too. While it is
+ * open (the device's commands kept timing out) a job is refused at once, `circuitOpen` with
+ * `retryAt` (the next probe time), and no byte is sent: a transfer into a device that does not
+ * answer commands would only sit out its stall timeout, and a job must not be queued into a dead
+ * device any more than a command. Refused rather than held until the probe: the caller decides
+ * whether to wait (a rollout waits for `retryAt` without spending an attempt, rollout-process.ts;
+ * an operator sees the reason at once). Once the breaker is half-open the job may go as the probe.
+ * Every job's end feeds the breaker ({@link breakerEnd}): the device answered (closes it), or the
+ * transfer timed out (a failure, which may open it).
+ *
  * @example
  * const updates = createFirmwareUpdates({ runtime, hub: () => links.hub });
  * await links.attach(fleet, { onFirmwareAck: updates.ack, onDeviceHello: updates.hello });
  * const r = updates.start('pump-7', { image, version: '1.1.0' });
  */
 import { createHash } from 'node:crypto';
-import { err, type Failure, ok, type Result } from '../lib/result.js';
+import type { BreakerOutcome, CommandGuards } from '../devices/command-guards.js';
+import { type Failure, ok, type Result } from '../lib/result.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { LinkHub } from '../transports/link-hub.js';
 import type { FwAckMessage, HelloMessage } from '../transports/protocol.js';
 import type { UpdateJob, UpdateJobOptions, UpdateJobResume, UpdateJobSnapshot } from './update-job.js';
 import { createUpdateJob, FINAL_UPDATE_STEPS } from './update-job.js';
 
-export type UpdateStartErrorCode = 'unknownDevice' | 'notSupported' | 'busy' | 'alreadyRunning';
+export type UpdateStartErrorCode =
+  | 'unknownDevice'
+  | 'notSupported'
+  | 'busy'
+  | 'alreadyRunning'
+  | 'circuitOpen';
+
+/** Why a job did not start; `retryAt` (wall ms) with `circuitOpen`: when the breaker lets a probe go. */
+export interface UpdateStartFailure extends Failure<UpdateStartErrorCode> {
+  readonly retryAt?: number;
+}
+
+/** The device's command circuit breaker, as update jobs use it (src/devices/command-guards.ts). */
+export type FirmwareBreaker = Pick<CommandGuards, 'beginWork' | 'endWork'>;
 
 /** Job settings the caller may choose (timeouts, window, soak, health). */
 export type UpdateJobSettings = Omit<
@@ -34,6 +58,8 @@ export interface FirmwareUpdatesOptions {
   readonly defaults?: UpdateJobSettings;
   /** Every change of a job, for live views and persistence. */
   readonly onChange?: (snapshot: UpdateJobSnapshot) => void;
+  /** The devices' circuit breakers (the fleet's command guards); none: jobs are not guarded. */
+  readonly breaker?: FirmwareBreaker;
 }
 
 export interface FirmwareUpdates {
@@ -45,7 +71,7 @@ export interface FirmwareUpdates {
       readonly settings?: UpdateJobSettings;
       readonly actor?: string;
     },
-  ): Result<UpdateJob, Failure<UpdateStartErrorCode>>;
+  ): Result<UpdateJob, UpdateStartFailure>;
   /** Continues a job saved before the app restarted, at its step (no capability check: it ran). */
   restore(
     deviceId: string,
@@ -68,6 +94,26 @@ export interface FirmwareUpdates {
   hello(deviceId: string, hello: HelloMessage): void;
 }
 
+/**
+ * How a job's end counts for the device's breaker, in a command's terms: the device answered
+ * (`succeeded`, or `failed` with its own code, a rollback included: it is alive), or it did not
+ * (`timedOut`: the transfer or a step stalled, or no hello came after a reboot); `cancelled` is
+ * neutral.
+ */
+export function breakerEnd(final: UpdateJobSnapshot): Omit<BreakerOutcome, 'commandId'> {
+  const error = final.error ? { code: final.error.code, message: final.error.message } : undefined;
+  if (final.step === 'succeeded') return { status: 'succeeded' };
+  if (final.step === 'cancelled') return { status: 'cancelled' };
+  if (error && (error.code === 'stalled' || error.code === 'rebootTimeout'))
+    return { status: 'timedOut', error };
+  return error ? { status: 'failed', error } : { status: 'succeeded' };
+}
+
+const err = <C extends UpdateStartErrorCode>(code: C, message: string, retryAt?: number) => ({
+  ok: false as const,
+  error: retryAt === undefined ? { code, message } : { code, message, retryAt },
+});
+
 /** The same image gets the same transfer id on every device and after every restart. */
 const transferIdOf = (image: Uint8Array) =>
   `fw-${createHash('sha256').update(image).digest('hex').slice(0, 16)}`;
@@ -76,6 +122,12 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
   const jobs = new Map<string, UpdateJob>();
   const running = (j: UpdateJob | undefined) =>
     j !== undefined && !FINAL_UPDATE_STEPS.includes(j.snapshot().step);
+  let works = 0;
+  /** The job's end goes to the breaker, under the id it began with (the probe's, when it was one). */
+  const feedBreaker = (deviceId: string, job: UpdateJob, workId: string) => {
+    const breaker = options.breaker;
+    if (breaker) void job.done.then((final) => breaker.endWork(deviceId, workId, breakerEnd(final)));
+  };
 
   return {
     start(deviceId, { image, version, settings, actor }) {
@@ -95,6 +147,14 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
         return err('alreadyRunning', `'${deviceId}' runs ${version} already (confirmed)`);
       // The same image on the same device gets the same transfer id, so a new job resumes.
       const transferId = transferIdOf(image);
+      const workId = `${transferId}:${++works}`;
+      const refused = options.breaker?.beginWork(deviceId, workId);
+      if (refused)
+        return err(
+          'circuitOpen',
+          `not updating '${deviceId}': ${refused.message}`,
+          refused.retryAt ?? options.runtime.clock.wallNow(),
+        );
       const job = createUpdateJob({
         ...options.defaults,
         ...settings,
@@ -109,6 +169,7 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
         ...(options.onChange ? { onChange: options.onChange } : {}),
       });
       jobs.set(deviceId, job);
+      feedBreaker(deviceId, job, workId);
       job.start();
       return ok(job);
     },
@@ -127,12 +188,15 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
         ...(options.onChange ? { onChange: options.onChange } : {}),
       });
       jobs.set(deviceId, job);
+      // A job continued after a restart was started before (unguarded now); its end still counts.
+      feedBreaker(deviceId, job, `${job.snapshot().transferId}:${++works}`);
       job.start();
       return job;
     },
     cancel(deviceId) {
       const job = jobs.get(deviceId);
-      if (!job) return err('noJob', `no firmware update of '${deviceId}'`);
+      if (!job)
+        return { ok: false, error: { code: 'noJob', message: `no firmware update of '${deviceId}'` } };
       return job.cancel();
     },
     get: (deviceId) => jobs.get(deviceId)?.snapshot(),

@@ -227,6 +227,10 @@ export class RolloutProcess {
       this.alreadyRunning(d);
       return;
     }
+    if (!r.ok && r.error.code === 'circuitOpen') {
+      this.waitForBreaker(deviceId, d, r.error);
+      return;
+    }
     if (!r.ok) {
       this.settle(
         deviceId,
@@ -240,6 +244,36 @@ export class RolloutProcess {
     d.step = r.value.snapshot().step;
     this.changed();
     this.watch(deviceId, d, r.value);
+  }
+
+  /**
+   * The device's command breaker is open (firmware-updates.ts): nothing was tried on the device, so
+   * no attempt is spent; the device waits until the breaker lets a probe go (`retryAt`), and the
+   * job started then is that probe. Spending the rollout's retries (by default one, 5 s later) on
+   * refusals would fail the device before the breaker's cool-down (30 s) ever ended; a device that
+   * stays dead still fails, since each probe job that times out counts as an attempt. At least 1 s:
+   * another command may have taken the probe, and retryAt is then already past.
+   */
+  private waitForBreaker(
+    deviceId: string,
+    d: RolloutDeviceEntry,
+    refusal: Reason & { retryAt?: number },
+  ): void {
+    d.attempts--;
+    d.error = { code: refusal.code, message: refusal.message };
+    d.state = 'waitingRetry';
+    this.log.info('rollout: device waits for its circuit breaker', {
+      rollout: this.options.id,
+      deviceId,
+      retryAt: refusal.retryAt,
+    });
+    this.changed();
+    const waitMs = Math.max(1000, (refusal.retryAt ?? 0) - this.clock.wallNow());
+    this.clock.setTimeout(() => {
+      if (d.state !== 'waitingRetry') return;
+      d.state = 'pending';
+      this.pump();
+    }, waitMs);
   }
 
   /** The device runs the rollout's version already: not flashed again. */

@@ -79,6 +79,8 @@ export async function openAppFirmware(
   const updates = createFirmwareUpdates({
     runtime,
     hub: () => links.hub,
+    // A device whose command breaker is open gets no job; every job's end counts for its breaker.
+    breaker: fleet.guards,
     onChange: (job) => {
       const key = `${job.deviceId} ${job.transferId}`;
       if (lastStep.get(key) === job.step) return; // progress within a step: live only
