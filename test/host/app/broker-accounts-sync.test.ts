@@ -300,13 +300,14 @@ describe.runIf(CAN_RUN)(`a broker that does not take account changes${SKIPPED}`,
     cli(dataDir, 'device', 'add', 'old-1');
     const broker = await startPrivateMosquitto(root, name, auth(dataDir), accounts.host);
     const log = recordingLogger();
-    const app = await startApp({
-      dataDir,
-      logger: log,
-      mqtt: { url: broker.url, ...accounts.host },
-      demo: false,
-    });
+    let app: App | undefined;
     try {
+      app = await startApp({
+        dataDir,
+        logger: log,
+        mqtt: { url: broker.url, ...accounts.host },
+        demo: false,
+      });
       const warned = () => log.lines.filter((l) => l.startsWith('warn'));
       await waitFor(() => warned().length > 0, 10_000, 'the host to say what to do');
       // Changes go on: kept in the accounts, nothing in clear, said once only.
@@ -325,7 +326,7 @@ describe.runIf(CAN_RUN)(`a broker that does not take account changes${SKIPPED}`,
       expect(warned()[0]).toContain('restart Mosquitto');
       return warned()[0]!;
     } finally {
-      await app.stop();
+      await app?.stop();
       await broker.stop();
     }
   }
