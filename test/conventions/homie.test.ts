@@ -10,7 +10,7 @@
  * @example
  * npx vitest run test/conventions/homie*
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { HomieBridge } from '../../src/conventions/homie/homie-bridge.js';
 import { homieConvention } from '../../src/conventions/homie/homie-bridge.js';
 import { HOMIE_KIND, homieSetForms } from '../../src/conventions/homie/homie-kind.js';
@@ -18,10 +18,10 @@ import { createFleet } from '../../src/devices/fleet.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { startSupervisor } from '../../src/runtime/supervisor.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import { eachBroker } from '../rig/links-rig.js';
 import { tempDir } from '../store/helpers.js';
-import { externalBrokerUrl, freePort, uniqueId, waitFor } from '../transports/helpers.js';
+import { freePort, uniqueId, waitFor } from '../transports/helpers.js';
 import type { HomieApp } from './homie-helpers.js';
 import {
   badMessages,
@@ -40,18 +40,7 @@ import {
 
 afterEach(runCleanups);
 
-const brokers: { name: string; url: () => string }[] = [];
-let embedded: EmbeddedBroker | undefined;
-brokers.push({ name: 'embedded aedes', url: () => embedded!.url });
-const external = externalBrokerUrl;
-if (external) brokers.push({ name: 'Mosquitto', url: () => external });
-
-beforeAll(async () => {
-  embedded = await startEmbeddedBroker({ port: 0 });
-});
-afterAll(async () => {
-  await embedded?.close();
-});
+const brokers = eachBroker();
 
 const state = (app: HomieApp, id: string) => app.fleet.device(id)?.state;
 
@@ -392,7 +381,7 @@ describe('Homie bridge and its broker (embedded aedes)', () => {
   });
 
   it('under a supervisor: a killed bridge is restarted and finds its devices again', async () => {
-    const url = embedded!.url;
+    const url = brokers[0]!.url(); // the embedded aedes
     const { base, ids } = names(url);
     const id = ids[0]!;
     const tmp = tempDir();

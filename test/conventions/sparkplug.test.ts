@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { MqttClient } from 'mqtt';
 import { connectAsync } from 'mqtt';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { homieDevice } from '../../src/conventions/homie/homie-kind.js';
 import type { SparkplugBridge, SparkplugOptions } from '../../src/conventions/sparkplug/sparkplug-bridge.js';
 import { sparkplugConvention } from '../../src/conventions/sparkplug/sparkplug-bridge.js';
@@ -31,10 +31,9 @@ import type { Runtime } from '../../src/runtime/runtime.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import type { SqliteStore } from '../../src/store/sqlite-store.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
-import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import { eachBroker } from '../rig/links-rig.js';
 import { tempDir } from '../store/helpers.js';
-import { externalBrokerUrl, uniqueId, waitFor } from '../transports/helpers.js';
+import { uniqueId, waitFor } from '../transports/helpers.js';
 import type { PeerConfig, PeerReport } from './sparkplug-peer.js';
 
 const PEER = fileURLToPath(new URL('./sparkplug-peer.ts', import.meta.url));
@@ -264,18 +263,7 @@ async function publishData(
   await c.publishAsync(topic, Buffer.from(payload), { qos: 0 });
 }
 
-const brokers: { name: string; url: () => string }[] = [];
-let embedded: EmbeddedBroker | undefined;
-brokers.push({ name: 'embedded aedes', url: () => embedded!.url });
-const external = externalBrokerUrl;
-if (external) brokers.push({ name: 'Mosquitto', url: () => external });
-
-beforeAll(async () => {
-  embedded = await startEmbeddedBroker({ port: 0 });
-});
-afterAll(async () => {
-  await embedded?.close();
-});
+const brokers = eachBroker();
 
 describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: brokerUrl }) => {
   it('the edge node and its two devices appear connected, with their births and telemetry stored', async () => {
