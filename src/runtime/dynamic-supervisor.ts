@@ -24,6 +24,7 @@ import { isValidShutdown } from './child-spec.js';
 import type { ExitReason } from './exit-reason.js';
 import { formatExitReason, REACHED_MAX_RESTART_INTENSITY, shutdownWith, toError } from './exit-reason.js';
 import { OpQueue } from './op-queue.js';
+import { PidIndex } from './pid-index.js';
 import type { Pid, Process, Shutdown } from './process.js';
 import { ProcessBase, shutdownProcess } from './process.js';
 import { addRestart, restartsInWindow } from './restart-intensity.js';
@@ -52,16 +53,27 @@ export interface DynamicSupervisorOptions {
   readonly maxChildren?: number;
 }
 
+/** One child: what starts it, and its process. Small: a fleet has one per device. */
 interface DynChild {
-  spec: DynamicChildSpec<unknown>;
-  arg: unknown;
+  readonly spec: DynamicChildSpec<unknown>;
+  readonly arg: unknown;
+  /** Undefined from its exit until its replacement runs. */
   process: Process | undefined;
-  pid: Pid; // current pid, or the last one while restarting
+  /** Made at its first exit (most children never exit). */
+  restarts: ChildRestarts | undefined;
+}
+
+interface ChildRestarts {
+  /** The pid that exited: the child is found by it until its replacement runs. */
+  lastPid: Pid;
   restarting: boolean;
   retryTimer: TimerRef | undefined;
-  restartCount: number;
+  count: number;
   lastExit: ExitReason | undefined;
 }
+
+/** The pid a child is found by: its process's, or the last one while it waits for a restart. */
+const pidOf = (c: DynChild): Pid => c.process?.pid ?? c.restarts!.lastPid;
 
 const ok = <T>(value: T): SupResult<T> => ({ ok: true, value });
 const isThenable = <T>(v: unknown): v is Promise<T> =>
@@ -89,7 +101,7 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
   readonly maxRestarts: number;
   readonly periodMs: number;
   readonly maxChildren: number;
-  private readonly children = new Map<Pid, DynChild>();
+  private readonly children = new PidIndex<DynChild>(pidOf);
   private restartTimes: number[] = [];
   private readonly queue: OpQueue;
   private readonly onChildExit = (reason: ExitReason, child: Process) =>
@@ -131,17 +143,7 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
 
   private added(spec: DynamicChildSpec<unknown>, arg: unknown, started: SupResult<Process | undefined>) {
     if (!started.ok || !started.value) return started;
-    const child: DynChild = {
-      spec,
-      arg,
-      process: started.value,
-      pid: started.value.pid,
-      restarting: false,
-      retryTimer: undefined,
-      restartCount: 0,
-      lastExit: undefined,
-    };
-    this.adopt(child, started.value);
+    this.adopt({ spec, arg, process: started.value, restarts: undefined }, started.value);
     return started;
   }
 
@@ -167,12 +169,12 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
         id: c.spec.idOf ? c.spec.idOf(c.arg) : String(c.arg),
         pid: c.process?.pid,
         process: c.process,
-        status: c.restarting ? 'restarting' : 'running',
+        status: c.restarts?.restarting ? 'restarting' : 'running',
         type: c.spec.type ?? 'worker',
         restart: c.spec.restart ?? 'permanent',
         significant: false,
-        restartCount: c.restartCount,
-        lastExit: c.lastExit,
+        restartCount: c.restarts?.count ?? 0,
+        lastExit: c.restarts?.lastExit,
       });
     }
     return out;
@@ -203,7 +205,7 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
 
   protected override release(): void {
     for (const c of this.children.values()) {
-      if (c.retryTimer) this.runtime.timers.cancel(c.retryTimer);
+      if (c.restarts?.retryTimer) this.runtime.timers.cancel(c.restarts.retryTimer);
       c.process?.kill();
     }
     this.children.clear();
@@ -254,9 +256,8 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
 
   private adopt(child: DynChild, process: Process): void {
     child.process = process;
-    child.pid = process.pid;
-    child.restarting = false;
-    this.children.set(process.pid, child);
+    if (child.restarts) child.restarts.restarting = false;
+    this.children.add(child);
     process.onExit(this.onChildExit);
     const events = this.runtime.events;
     if (events.active)
@@ -270,9 +271,10 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
   }
 
   private async drop(child: DynChild): Promise<void> {
-    this.children.delete(child.pid);
-    if (child.retryTimer) this.runtime.timers.cancel(child.retryTimer);
-    child.retryTimer = undefined;
+    this.children.delete(pidOf(child));
+    const restarts = child.restarts;
+    if (restarts?.retryTimer) this.runtime.timers.cancel(restarts.retryTimer);
+    if (restarts) restarts.retryTimer = undefined;
     const p = child.process;
     child.process = undefined;
     if (p)
@@ -284,16 +286,25 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
   }
 
   private async stopAll(): Promise<void> {
-    const all = [...this.children.values()];
-    await Promise.all(all.map((c) => this.drop(c)));
+    await Promise.all(this.children.values().map((c) => this.drop(c)));
   }
 
   private async handleChildExit(process: Process, reason: ExitReason): Promise<void> {
     if (this.status !== 'running') return;
     const child = this.children.get(process.pid);
     if (!child || child.process !== process) return;
+    // The pid is kept before the process goes: the child is found by it until its restart.
+    if (child.restarts) child.restarts.lastPid = process.pid;
+    else
+      child.restarts = {
+        lastPid: process.pid,
+        restarting: false,
+        retryTimer: undefined,
+        count: 0,
+        lastExit: undefined,
+      };
+    child.restarts.lastExit = reason;
     child.process = undefined;
-    child.lastExit = reason;
     if (!needsRestart(child.spec.restart ?? 'permanent', reason)) {
       this.children.delete(process.pid);
       return;
@@ -305,6 +316,7 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
   }
 
   private async restart(child: DynChild, detectedAt: number): Promise<void> {
+    const restarts = child.restarts!; // made at the exit that led here
     const decision = addRestart(this.restartTimes, this.runtime.clock.now(), this);
     this.restartTimes = decision.times;
     if (decision.decision === 'giveUp') {
@@ -327,16 +339,16 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
       this.exit(shutdownWith(REACHED_MAX_RESTART_INTENSITY));
       return;
     }
-    child.restartCount++;
-    const oldPid = child.pid;
+    restarts.count++;
+    const oldPid = restarts.lastPid;
     // Queries answer while an async start is awaited: the child is restarting, not running.
-    child.restarting = true;
+    restarts.restarting = true;
     const started = await this.startOne(child.spec, child.arg);
     if (!started.ok) {
-      child.retryTimer = this.runtime.timers.schedule(
+      restarts.retryTimer = this.runtime.timers.schedule(
         0,
         () => {
-          child.retryTimer = undefined;
+          restarts.retryTimer = undefined;
           this.queue.post(() => this.retry(child));
         },
         { owner: this.pid, label: 'restart' },
@@ -361,7 +373,8 @@ export class DynamicSupervisor extends ProcessBase implements SupervisorLike {
   }
 
   private async retry(child: DynChild): Promise<void> {
-    if (this.status !== 'running' || this.children.get(child.pid) !== child || !child.restarting) return;
+    if (this.status !== 'running' || this.children.get(pidOf(child)) !== child || !child.restarts?.restarting)
+      return;
     await this.restart(child, this.runtime.clock.now());
   }
 }
