@@ -12,8 +12,10 @@
  * const jobs = await app.value.call('firmwareJobs', {});
  */
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { err, type Failure, ok, type Result } from '../lib/result.js';
+import { resolveDataDir } from '../store/data-dir.js';
 import type { ArgsOf, Envelope, Method, Results } from './contract.js';
 import { LOCK_FILE_NAME } from './data-folder.js';
 import { loadUiSession } from './ui-session.js';
@@ -41,6 +43,24 @@ function alive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * The app on the data folder a command line names: `--data-dir` (`explicit`), else the
+ * environment's, else the platform's default, relative paths read from `cwd`.
+ */
+export function connectFromCommandLine(
+  explicit: string | undefined,
+  io: { readonly env: Readonly<Record<string, string | undefined>>; readonly cwd: string },
+): Result<AppClient, Failure<AppClientErrorCode>> {
+  const dataDir = resolveDataDir({
+    explicit,
+    env: io.env,
+    platform: process.platform,
+    homeDir: homedir(),
+    cwd: io.cwd,
+  });
+  return connectToRunningApp(dataDir);
 }
 
 export function connectToRunningApp(
@@ -89,13 +109,7 @@ export function connectToRunningApp(
           };
         return body;
       } catch (error) {
-        return {
-          ok: false,
-          error: {
-            code: 'unreachable',
-            message: `the app at ${origin} did not answer: ${(error as Error).message}`,
-          },
-        };
+        return unreachable(origin, error);
       }
     },
     async get(path) {
@@ -109,16 +123,15 @@ export function connectToRunningApp(
         });
         return { ok: true, value: res };
       } catch (error) {
-        return {
-          ok: false,
-          error: {
-            code: 'unreachable',
-            message: `the app at ${origin} did not answer: ${(error as Error).message}`,
-          },
-        };
+        return unreachable(origin, error);
       } finally {
         clearTimeout(timer);
       }
     },
   });
+}
+
+/** A call or `get` the app did not answer (refused, reset, or over its time). */
+function unreachable(origin: string, error: unknown) {
+  return err('unreachable', `the app at ${origin} did not answer: ${(error as Error).message}`);
 }

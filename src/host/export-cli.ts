@@ -11,14 +11,12 @@
  * 3 no app runs on the data folder.
  */
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { parseArgs } from 'node:util';
-import { resolveDataDir } from '../store/data-dir.js';
-import { connectToRunningApp } from './app-client.js';
+import { connectFromCommandLine } from './app-client.js';
 import { EXPORT_KINDS } from './export.js';
 
 export const EXPORT_USAGE = `Usage: fleetvisor export events|commands|telemetry [options]
@@ -93,14 +91,7 @@ export async function runExportCli(argv: readonly string[], io: ExportCliIo): Pr
   for (const d of values.device ?? []) query.append('device', d);
   for (const m of values.metric ?? []) query.append('metric', m);
 
-  const dataDir = resolveDataDir({
-    explicit: values['data-dir'],
-    env: io.env,
-    platform: process.platform,
-    homeDir: homedir(),
-    cwd: io.cwd,
-  });
-  const connected = connectToRunningApp(dataDir);
+  const connected = connectFromCommandLine(values['data-dir'], io);
   if (!connected.ok) return fail(connected.error.code, connected.error.message, 3);
   const answer = await connected.value.get(`/api/export/${kind}?${query}`);
   if (!answer.ok) return fail(answer.error.code, answer.error.message, 1);

@@ -9,14 +9,12 @@
  * Exit codes: 0 done (with --wait: the update succeeded), 1 refused or the update did not
  * succeed, 2 usage, 3 no app runs on the data folder.
  */
-import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ParseArgsConfig } from 'node:util';
 import { parseArgs } from 'node:util';
-import { resolveDataDir } from '../store/data-dir.js';
 import type { AppClient } from './app-client.js';
-import { connectToRunningApp } from './app-client.js';
+import { connectFromCommandLine } from './app-client.js';
 import type { FirmwareJobView, RolloutView } from './contract.js';
 
 export const UPDATE_USAGE = `Usage: fleetvisor update <command> [options]
@@ -124,14 +122,7 @@ export async function runAppCli(
       io.stdout(usage);
       return command === undefined && !values.help ? 2 : 0;
     }
-    const dataDir = resolveDataDir({
-      explicit: values['data-dir'],
-      env: io.env,
-      platform: process.platform,
-      homeDir: homedir(),
-      cwd: io.cwd,
-    });
-    const connected = connectToRunningApp(dataDir);
+    const connected = connectFromCommandLine(values['data-dir'], io);
     if (!connected.ok) throw new CliError(connected.error.code, connected.error.message, 3);
     return await body({
       values,
