@@ -4,16 +4,19 @@
  * the whole fleet, so a table of 10,000 rows asks once, never once per row; the push stream keeps
  * it current afterwards.
  *
- * The values are kept in memory from what reaches the fleet (`fleet.observe`, every convention)
- * since the API started: a device silent since then has none here (its history is still in the
- * store, for its charts). Bounded by devices × metric names, with at most
- * {@link MAX_TRACKED_METRICS} names kept unasked (a metric asked for is kept from then on).
+ * The values are kept in memory from what reaches the fleet (`fleet.observe`, every convention),
+ * seeded at start with each series' newest stored point (`store.latestTelemetry`, one indexed
+ * query for the whole fleet; a call waits for it), so a restarted host shows every device's last
+ * value at once, not only what arrived since (issue 13). Newest wins, whichever came first.
+ * Bounded by devices × metric names, with at most {@link MAX_TRACKED_METRICS} names kept unasked
+ * (a metric asked for is kept from then on, and a stored one left out by the bound is read then).
  *
  * @example
  * await api.call('latestValues', { metric: 'temp' });
  * // { metrics: ['rssi', 'temp', 'uptime'], values: [{ id: 'pump-1', at: 1718000000000, value: 21.4 }, …] }
  */
 import type { FleetActivity } from '../../devices/fleet.js';
+import type { LatestPoint } from '../../store/latest-telemetry.js';
 import type { App } from '../app.js';
 import type { Handlers } from './handlers.js';
 
@@ -49,6 +52,24 @@ export class LatestValues {
         });
   }
 
+  /**
+   * Adds stored points where nothing newer was heard; `asked` as for a metric asked for. Answers
+   * the metric names left out by the bound (to be read when asked for).
+   */
+  seed(points: readonly LatestPoint[], asked = false): Set<string> {
+    const left = new Set<string>();
+    for (const p of points) {
+      const values = this.track(p.metric, asked);
+      if (!values) {
+        left.add(p.metric);
+        continue;
+      }
+      const heard = values.get(p.deviceId);
+      if (!heard || heard.at < p.receivedAt) values.set(p.deviceId, { at: p.receivedAt, value: p.value });
+    }
+    return left;
+  }
+
   metrics(): string[] {
     return [...this.byMetric.keys()].sort();
   }
@@ -79,15 +100,37 @@ export class LatestValues {
 
 /**
  * The handler, and the keeper it reads. The keeper listens for as long as the app's fleet runs;
- * the API has no stop of its own for handlers, and a stopped fleet emits nothing.
+ * the API has no stop of its own for handlers, and a stopped fleet emits nothing. The store's
+ * newest points are read at once; a store that fails to answer is reported, and the values heard
+ * live are answered without them.
  */
 export function latestHandlers(app: App): Pick<Handlers, 'latestValues'> {
   const latest = new LatestValues();
   app.fleet.observe((activity) => latest.observe(activity));
+  let unread = new Set<string>();
+  const seeded = app.store.latestTelemetry().then(
+    (points) => {
+      unread = latest.seed(points);
+    },
+    (error: unknown) => app.runtime.report('latestValues: could not read the stored latest values', error),
+  );
+  /** A stored metric the bound left out, read once it is asked for. */
+  const readMetric = async (metric: string) => {
+    if (!unread.delete(metric)) return;
+    try {
+      latest.seed(await app.store.latestTelemetry({ metric }), true);
+    } catch (error) {
+      app.runtime.report(`latestValues: could not read the stored values of '${metric}'`, error);
+    }
+  };
   return {
-    latestValues: async (a) => ({
-      metrics: latest.metrics(),
-      values: a.metric === undefined ? [] : latest.values(a.metric, a.ids, (id) => app.fleet.has(id)),
-    }),
+    latestValues: async (a) => {
+      await seeded;
+      if (a.metric !== undefined) await readMetric(a.metric);
+      return {
+        metrics: latest.metrics(),
+        values: a.metric === undefined ? [] : latest.values(a.metric, a.ids, (id) => app.fleet.has(id)),
+      };
+    },
   };
 }

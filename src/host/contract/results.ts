@@ -109,7 +109,7 @@ export interface Results {
   alarmRules: readonly AlarmRuleView[];
   alarmRuleSet: AlarmRuleView;
   alarmRuleDelete: { readonly deleted: string };
-  /** Values heard since the host started; `values` empty without `metric`. */
+  /** Each device's latest value, heard or stored (a restarted host has them at once); `values` empty without `metric`. */
   latestValues: {
     readonly metrics: readonly string[];
     readonly values: readonly { readonly id: string; readonly at: number; readonly value: number }[];

@@ -43,4 +43,34 @@ describe('LatestValues', () => {
     latest.observe(telemetry('d', 9_999, { [late]: 7 }));
     expect(latest.values(late, undefined, () => true)).toEqual([{ id: 'd', at: 9_999, value: 7 }]);
   });
+
+  it('takes stored points where nothing newer was heard, and names the ones the bound left out', () => {
+    const latest = new LatestValues();
+    latest.observe(telemetry('a', 5_000, { temp: 30 }));
+    const left = latest.seed([
+      { deviceId: 'a', metric: 'temp', receivedAt: 4_000, value: 1 }, // older than heard: ignored
+      { deviceId: 'b', metric: 'temp', receivedAt: 4_000, value: 2 },
+      { deviceId: 'a', metric: 'rssi', receivedAt: 3_000, value: -70 },
+    ]);
+    expect(left.size).toBe(0);
+    expect(latest.metrics()).toEqual(['rssi', 'temp']);
+    expect(latest.values('temp', undefined, () => true)).toEqual([
+      { id: 'a', at: 5_000, value: 30 },
+      { id: 'b', at: 4_000, value: 2 },
+    ]);
+    latest.seed([{ deviceId: 'b', metric: 'temp', receivedAt: 6_000, value: 3 }]);
+    expect(latest.values('temp', ['b'], () => true)).toEqual([{ id: 'b', at: 6_000, value: 3 }]);
+
+    const full = new LatestValues();
+    const many = Array.from({ length: MAX_TRACKED_METRICS + 2 }, (_, i) => ({
+      deviceId: 'd',
+      metric: `m${i}`,
+      receivedAt: i,
+      value: i,
+    }));
+    expect([...full.seed(many)]).toEqual([`m${MAX_TRACKED_METRICS}`, `m${MAX_TRACKED_METRICS + 1}`]);
+    expect(full.metrics()).toHaveLength(MAX_TRACKED_METRICS);
+    full.seed([many.at(-1)!], true);
+    expect(full.values(`m${MAX_TRACKED_METRICS + 1}`, undefined, () => true)).toHaveLength(1);
+  });
 });
