@@ -42,6 +42,8 @@ export interface SimFleetOptions {
   readonly telemetryIntervalMs?: number;
   readonly heartbeatMs?: number;
   readonly firmware?: SimFirmwareOptions;
+  /** More capabilities every device lists in its hello (e.g. `fw.chunk.8192`, docs/protocol.md §5.5). */
+  readonly extraCapabilities?: readonly string[];
   /** One username and password for every MQTT device (a shared account); prefer `credentials`. */
   readonly username?: string;
   readonly password?: string;
@@ -108,6 +110,7 @@ export async function startSimFleet(options: SimFleetOptions = {}): Promise<SimF
     ...(options.telemetryIntervalMs !== undefined && { telemetryIntervalMs: options.telemetryIntervalMs }),
     ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
     ...(options.firmware !== undefined && { firmware: options.firmware }),
+    ...(options.extraCapabilities !== undefined && { extraCapabilities: options.extraCapabilities }),
   };
 
   const mqtt: MqttSimDevice[] = [];

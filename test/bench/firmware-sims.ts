@@ -5,7 +5,7 @@
  * - `firmware-sims.ts broker`: runs the embedded aedes broker on a free port and sends
  *   `{ type: 'broker', url }`; it lives until the parent goes.
  * - `firmware-sims.ts devices`: sends `{ type: 'ready' }`, then answers each command:
- *   - `{ cmd: 'start', url, prefix, n }`: n simulated MQTT devices (src/sim/sim-fleet.ts, ids
+ *   - `{ cmd: 'start', url, prefix, n, capabilities? }`: n simulated MQTT devices (src/sim/sim-fleet.ts, ids
  *     `<prefix>-m0001`…), telemetry hourly so it stays out of the way → `{ type: 'started', ids, ms }`;
  *   - `{ cmd: 'rawsub', url, topic, expect }`: a plain mqtt.js subscriber on `topic` (QoS 1) that
  *     only counts messages → `{ type: 'subscribed' }`, then `{ type: 'rawdone', count }` once
@@ -20,7 +20,14 @@ import { startSimFleet } from '../../src/sim/sim-fleet.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
 
 export type SimsCommand =
-  | { readonly cmd: 'start'; readonly url: string; readonly prefix: string; readonly n: number }
+  | {
+      readonly cmd: 'start';
+      readonly url: string;
+      readonly prefix: string;
+      readonly n: number;
+      /** More hello capabilities (the chunk size the devices ask for). */
+      readonly capabilities?: readonly string[];
+    }
   | { readonly cmd: 'rawsub'; readonly url: string; readonly topic: string; readonly expect: number }
   | { readonly cmd: 'rawend' }
   | { readonly cmd: 'versions' }
@@ -70,6 +77,7 @@ if (mode === 'broker') {
           heartbeatMs: 600_000,
           concurrency: 50,
           startTimeoutMs: 60_000,
+          ...(m.capabilities ? { extraCapabilities: m.capabilities } : {}),
         });
         reply({ type: 'started', ids: fleet.mqtt.map((d) => d.id), ms: performance.now() - t0 });
         return;

@@ -7,6 +7,8 @@
  * mqtt://127.0.0.1:1883 instead of aedes; the devices' retained hello/status are cleared after),
  * FLEETVISOR_BENCH_FW_SERIAL_REPEATS (1 MiB serial transfers and raw runs, median; default 5; more
  * for a profile: `node --cpu-prof --expose-gc --import tsx test/bench/firmware.bench.ts`),
+ * FLEETVISOR_BENCH_FW_MQTT_CHUNK=N (the MQTT devices list fw.chunk.N, docs/protocol.md §5.5, and the
+ * raw baseline sends N-byte chunks too; default: they list none and get the host's 4096),
  * FLEETVISOR_BENCH_FW_VERBOSE=1 (progress on stderr), FLEETVISOR_BENCH_FW_BINARY=0 (the serial device does
  * not announce `fw.binary`, so chunks cross the line as JSON with base64, as before the binary
  * chunk frame; default: binary frames, docs/protocol.md §7.1).
@@ -72,8 +74,14 @@ const MOSQUITTO = process.env.FLEETVISOR_BENCH_FW_BROKER === 'mosquitto';
 const RAW_TIMEOUT_MS = 180_000;
 const MQTT_IMAGE = 256 * 1024;
 const CONCURRENT = 100;
-/** The MQTT devices' chunk (the host's default; they ask for none) and the raw runs' write size. */
+/** The raw pty runs' write size. */
 const CHUNK = 4096;
+/**
+ * The chunk size the MQTT devices ask for (`fw.chunk.N`, docs/protocol.md §5.5), and the size of
+ * the raw baseline's messages, so both move the same messages; 0: they ask for none, the host's 4096.
+ */
+const MQTT_ASKED = Number(process.env.FLEETVISOR_BENCH_FW_MQTT_CHUNK ?? 0);
+const MQTT_CHUNK = MQTT_ASKED || 4096;
 /**
  * The chunk size the serial device asks for in its hello (`fw.chunk.N`, docs/protocol.md §5.5);
  * 0: it asks for none and gets the host's 4096.
@@ -240,7 +248,7 @@ async function rawBrokerRate(url: string, sims: Helper, messages: number): Promi
   pub.on('error', () => {});
   const image = randomBytes(MQTT_IMAGE);
   const payloads: Buffer[] = [];
-  for (let off = 0; off < MQTT_IMAGE; off += CHUNK)
+  for (let off = 0; off < MQTT_IMAGE; off += MQTT_CHUNK)
     payloads.push(
       Buffer.from(
         encodeMessage({
@@ -248,7 +256,7 @@ async function rawBrokerRate(url: string, sims: Helper, messages: number): Promi
           type: 'fw.chunk',
           transferId: `fw-${tag}`,
           offset: off,
-          data: image.subarray(off, off + CHUNK),
+          data: image.subarray(off, off + MQTT_CHUNK),
         }),
       ),
     );
@@ -279,7 +287,7 @@ async function rawBrokerRate(url: string, sims: Helper, messages: number): Promi
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), RAW_TIMEOUT_MS).unref());
     if ((await Promise.race([done, timeout])) === 'timeout')
       throw new Error(`the raw subscriber did not get all ${messages} messages in ${RAW_TIMEOUT_MS} ms`);
-    return (messages * CHUNK) / (seconds() - start);
+    return (messages * MQTT_CHUNK) / (seconds() - start);
   } finally {
     await pub.endAsync(true);
     sims.send({ cmd: 'rawend' });
@@ -300,7 +308,7 @@ async function mqttFigures(): Promise<void> {
   }
   const sims = startHelper('devices');
   await expectReply(sims, 'ready');
-  const chunksPerImage = MQTT_IMAGE / CHUNK;
+  const chunksPerImage = MQTT_IMAGE / MQTT_CHUNK;
 
   // Baseline: a warm-up, then the same number of messages as the whole update.
   progress(`broker at ${url}; raw warm-up`);
@@ -309,7 +317,13 @@ async function mqttFigures(): Promise<void> {
   const raw = await rawBrokerRate(url, sims, DEVICES * chunksPerImage);
   progress(`raw ${(raw / MIB).toFixed(1)} MiB/s; starting ${DEVICES} sims`);
 
-  sims.send({ cmd: 'start', url, prefix: tag, n: DEVICES });
+  sims.send({
+    cmd: 'start',
+    url,
+    prefix: tag,
+    n: DEVICES,
+    ...(MQTT_ASKED ? { capabilities: [fwChunkCapability(MQTT_ASKED)] } : {}),
+  });
   const started = await expectReply(sims, 'started');
   const ids = started.ids;
   if (MOSQUITTO)
@@ -379,7 +393,7 @@ async function mqttFigures(): Promise<void> {
   const ideal = (MQTT_IMAGE * DEVICES) / raw;
   sims.send({ cmd: 'versions' });
   const versions = await expectReply(sims, 'versions');
-  const note = `${DEVICES} simulated MQTT devices (child process), ${MQTT_IMAGE / 1024} KiB image, ${CONCURRENT} transfers at a time, window ${WINDOW} × ${CHUNK / 1024} KiB, ${brokerName}`;
+  const note = `${DEVICES} simulated MQTT devices (child process), ${MQTT_IMAGE / 1024} KiB image, ${CONCURRENT} transfers at a time, window ${WINDOW} × ${MQTT_CHUNK / 1024} KiB${MQTT_ASKED ? ` (the devices list fw.chunk.${MQTT_ASKED})` : ''}, ${brokerName}`;
   report(
     SUITE,
     'mqtt_vs_ideal',
