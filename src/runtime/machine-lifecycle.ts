@@ -8,7 +8,7 @@
  * it sits on the running timeouts (machine-timeouts.ts), and the public face, the observer and
  * hibernation sit on it.
  */
-import type { AnyStateMachine, EventObject, SnapshotFrom } from 'xstate';
+import type { AnyActorRef, AnyStateMachine, EventObject, SnapshotFrom } from 'xstate';
 import { createActor } from 'xstate';
 import type { ExitReason } from './exit-reason.js';
 import { errorExit, NORMAL } from './exit-reason.js';
@@ -16,8 +16,8 @@ import type { PersistedMachineState } from './machine-persistence.js';
 import { decodeHibernated } from './machine-persistence.js';
 // A type-only cycle: the config's `onTransition` is handed the whole MachineProcess.
 import type { MachineConfig } from './machine-process.js';
-import type { MachineTimer, ScheduleFn } from './machine-timeouts.js';
-import { Armed, describeTimers, identifyingSchedule, MachineTimeouts } from './machine-timeouts.js';
+import type { MachineTimer } from './machine-timeouts.js';
+import { Armed, describeTimers, MachineTimeouts, runtimeScheduler } from './machine-timeouts.js';
 import type { Runtime } from './runtime.js';
 import type { TimerRef } from './timers.js';
 
@@ -74,6 +74,10 @@ export abstract class MachineLifecycle<
     super(runtime, 'statem', name);
   }
 
+  protected get routeActor(): AnyActorRef | undefined {
+    return this.actor;
+  }
+
   /** Running timeouts, earliest deadline first. */
   timers(): MachineTimer[] {
     const h = this.extra?.hibernated;
@@ -128,7 +132,6 @@ export abstract class MachineLifecycle<
     }
     const actor = this.actor;
     this.actor = undefined;
-    this.xstateSchedule = undefined; // it holds the old actor system alive
     this.lostSinceGood = undefined;
     try {
       actor?.stop();
@@ -154,9 +157,8 @@ export abstract class MachineLifecycle<
     }
     this.actor = actor;
     observe(actor, this);
-    const scheduler = actor.system.scheduler as { schedule: ScheduleFn };
-    this.xstateSchedule = scheduler.schedule;
-    scheduler.schedule = identifyingSchedule;
+    // Its delayed events go on the runtime's timer heap, as the process's timeouts.
+    (actor.system as { scheduler: unknown }).scheduler = runtimeScheduler;
     try {
       actor.start();
     } catch (error) {

@@ -2,9 +2,10 @@
  * An xstate v5 state machine as a supervised process — our gen_statem.
  *
  * - Snapshot status `error` is an abnormal exit (the error is the reason); `done` is `normal`.
- * - `after` delays run on the runtime's shared timer heap (the actor's `clock` is this process),
- *   so every deadline is known: {@link MachineProcess.timers} lists them for the UI and
- *   {@link MachineProcess.persistedState} includes them for the store.
+ * - `after` delays (and delayed raise/sendTo, a child's too) run on the runtime's shared timer
+ *   heap: the actor system's scheduler is `runtimeScheduler` (machine-timeouts.ts), and the
+ *   actors' `clock` is this process. So every deadline is known: {@link MachineProcess.timers}
+ *   lists them for the UI and {@link MachineProcess.persistedState} includes them for the store.
  * - gen_statem's three timeout kinds besides `after`: a **state timeout** (cancelled when the
  *   state changes), an **event timeout** (cancelled by any event) and **named timeouts** (kept
  *   across states until cancelled or re-armed) — {@link MachineProcess.startTimer}. A named
@@ -22,8 +23,9 @@
  *   the earliest deadline wakes it through the same restore path.
  *
  * Memory matters (one process per device, 100k devices): everything a kind shares lives in one
- * {@link MachineConfig}; each timer is one small object, not a closure; rarely used state sits
- * in a lazily made side object.
+ * {@link MachineConfig}; each timer is one small object, not a closure (xstate's own scheduler
+ * is not used: it keeps a closure, records and map entries per pending delay); rarely used state
+ * sits in a lazily made side object.
  *
  * Deviations from gen_statem: no postponing of events and no `next_event` insertion; xstate's own
  * semantics (eventless transitions, `raise`) cover those needs.
@@ -34,7 +36,7 @@
  * p.send({ type: 'CONNECT' });
  * p.startTimer('named', 'liveness', 30_000, { type: 'LIVENESS_TIMEOUT' });
  */
-import type { AnyStateMachine, EventObject, InputFrom, SnapshotFrom } from 'xstate';
+import type { AnyActorRef, AnyStateMachine, EventObject, InputFrom, SnapshotFrom } from 'xstate';
 import { errorExit, NORMAL } from './exit-reason.js';
 import type { Actor } from './machine-lifecycle.js';
 import {
@@ -76,7 +78,10 @@ export interface MachineStartOptions {
 
 type EventFrom<TMachine extends AnyStateMachine> = Parameters<Actor<TMachine>['send']>[0];
 
-const AFTER_EVENT: EventObject = Object.freeze({ type: 'xstate.after' });
+/** The part of xstate's actor system that delivers a delayed event (with its inspection event). */
+interface Relay {
+  _relay(source: AnyActorRef, target: AnyActorRef, event: EventObject): void;
+}
 
 /**
  * The public face of a machine process, the observer of its actor, and hibernation. Its layers:
@@ -150,15 +155,13 @@ export class MachineProcess<
     if (this.extra?.hibernated) this.wake();
     if (armed.kind !== 'event' && this.armed) this.cancelKind('event');
     if (this.config.hibernateAfterMs) this.touch();
-    const xstateFn = armed.xstateFn;
-    armed.xstateFn = undefined;
-    if (xstateFn) {
-      this.lastEvent = armed.event ?? AFTER_EVENT;
-      xstateFn();
-    } else if (armed.event) {
-      this.lastEvent = armed.event;
-      this.actor?.send(armed.event as EventFrom<TMachine>);
-    }
+    this.lastEvent = armed.event;
+    if (armed.kind === 'after') {
+      // xstate's delayed event, relayed through its system as xstate's own scheduler does.
+      const route = this.routeOf(armed);
+      armed.route = undefined;
+      if (route) (route[0].system as unknown as Relay)._relay(route[0], route[1], armed.event);
+    } else this.actor?.send(armed.event as EventFrom<TMachine>);
   }
 
   // ---- xstate observer ----

@@ -1,16 +1,17 @@
 /**
- * The running timeouts of a machine process, and the process as xstate's clock.
+ * The running timeouts of a machine process, and the scheduler of its actors' delayed events.
  *
- * xstate's `after` delays and gen_statem's state, event and named timeouts all run on the
- * runtime's shared timer heap: each is one {@link Armed} entry, linked into the process's list of
- * running timeouts (most machines run one at a time: no array per process). xstate's scheduler
- * names each `after` delay (id and event) through {@link identifyingSchedule}, so every deadline
- * can be listed for the UI and persisted for a restart.
+ * xstate's `after` delays (and delayed `raise`/`sendTo`) and gen_statem's state, event and named
+ * timeouts all run on the runtime's shared timer heap: each is one {@link Armed} entry, linked
+ * into the process's list of running timeouts (most machines run one at a time: no array per
+ * process), named (id and event) so every deadline can be listed for the UI and persisted for a
+ * restart. The delayed events reach it through {@link runtimeScheduler}, which stands in for the
+ * actor system's own scheduler.
  *
  * {@link MachineTimeouts} is the bottom layer of {@link MachineProcess} (machine-process.ts); the
  * actor's lifecycle sits on it (machine-lifecycle.ts).
  */
-import type { EventObject } from 'xstate';
+import type { AnyActorRef, EventObject } from 'xstate';
 import { ProcessBase } from './process.js';
 import type { TimerService } from './timers.js';
 import { TimerEntry } from './timers.js';
@@ -41,9 +42,14 @@ export class Armed extends TimerEntry {
     readonly process: MachineTimeouts,
     /** For `after`: xstate's scheduled-event id; for named timeouts: the name. */
     public name: string,
-    public event: EventObject | undefined,
-    /** xstate's callback for an `after` delay (it holds the actor: dropped once cancelled or fired). */
-    public xstateFn: (() => void) | undefined,
+    public event: EventObject,
+    /**
+     * For `after` (an xstate delayed event), whom it goes from and to: undefined from the
+     * process's actor to itself (an `after` transition, a delayed raise), an actor from and to
+     * itself (a child's own delay), or [source, target] (a delayed sendTo). It holds actors:
+     * dropped once cancelled or fired.
+     */
+    public route: Route,
   ) {
     super();
   }
@@ -59,17 +65,21 @@ export class Armed extends TimerEntry {
    */
   cancel(timers: TimerService): void {
     timers.cancel(this);
-    this.xstateFn = undefined;
+    this.route = undefined;
   }
 }
+
+type Pair = readonly [source: AnyActorRef, target: AnyActorRef];
+type Route = AnyActorRef | Pair | undefined;
+const isPair = (route: AnyActorRef | Pair): route is Pair => Array.isArray(route);
 
 export abstract class MachineTimeouts extends ProcessBase {
   /** Running timeouts, in the order they were armed (a list through {@link Armed.next}). */
   protected armed: Armed | undefined = undefined;
   /** Timers of the last good state that xstate cancelled since (restored after a crash). */
   protected lostSinceGood: Armed | Armed[] | undefined = undefined;
-  /** xstate's own `scheduler.schedule`, wrapped by {@link identifyingSchedule}. */
-  xstateSchedule: ScheduleFn | undefined = undefined;
+  /** The actor delayed events go from and to when their route does not say (see {@link Armed.route}). */
+  protected abstract get routeActor(): AnyActorRef | undefined;
 
   /** @internal called by an {@link Armed} timer when it fires. */
   abstract fire(armed: Armed): void;
@@ -95,17 +105,71 @@ export abstract class MachineTimeouts extends ProcessBase {
     return true;
   }
 
-  // ---- the clock xstate schedules its delays on (this object is the actor's clock) ----
+  // ---- xstate's delayed events (through runtimeScheduler) ----
 
-  /** @internal xstate's clock contract. */
-  setTimeout(fn: () => void, delayMs: number): Armed {
-    // xstate's scheduler handed us the id and event just before calling this clock.
-    const armed = new Armed(this, handoffId ?? '', handoffEvent, fn);
-    return this.arm(armed, 'after', delayMs);
+  /**
+   * @internal The process is its actors' clock, so {@link runtimeScheduler} finds it from an
+   * actor; xstate's own scheduler, the only user of a clock's timeouts, is not used.
+   */
+  setTimeout(): never {
+    throw new Error(`${this.name}: xstate timeouts go through runtimeScheduler, not the clock`);
   }
 
-  /** @internal xstate's clock contract. */
-  clearTimeout(armed: Armed): void {
+  /** @internal See {@link setTimeout}. */
+  clearTimeout(): never {
+    throw new Error(`${this.name}: xstate timeouts go through runtimeScheduler, not the clock`);
+  }
+
+  /** @internal {@link runtimeScheduler}'s schedule. */
+  armDelayed(
+    source: AnyActorRef,
+    target: AnyActorRef,
+    event: EventObject,
+    delayMs: number,
+    id: string,
+  ): void {
+    const own = source === this.routeActor;
+    const route: Route = source === target ? (own ? undefined : source) : [source, target];
+    this.arm(new Armed(this, id, event, route), 'after', delayMs);
+  }
+
+  /**
+   * @internal {@link runtimeScheduler}'s cancel: the latest delayed event `source` scheduled
+   * under `id` (xstate's own scheduler forgets an earlier one scheduled under the same id).
+   */
+  cancelDelayed(source: AnyActorRef, id: string): void {
+    let found: Armed | undefined;
+    for (let a = this.armed; a; a = a.next) if (a.name === id && this.isFrom(a, source)) found = a;
+    if (found) this.cancelAfter(found);
+  }
+
+  /** @internal {@link runtimeScheduler}'s cancelAll: every delayed event `source` scheduled. */
+  cancelAllDelayed(source: AnyActorRef): void {
+    for (let a = this.armed; a; ) {
+      const next = a.next;
+      if (this.isFrom(a, source)) this.cancelAfter(a);
+      a = next;
+    }
+  }
+
+  /** The actors a fired delayed event goes from and to (undefined once the actor is gone). */
+  protected routeOf(armed: Armed): Pair | undefined {
+    const route = armed.route;
+    if (route === undefined) {
+      const actor = this.routeActor;
+      return actor ? [actor, actor] : undefined;
+    }
+    return isPair(route) ? route : [route, route];
+  }
+
+  private isFrom(a: Armed, source: AnyActorRef): boolean {
+    if (a.kind !== 'after') return false;
+    const route = a.route;
+    if (route === undefined) return source === this.routeActor;
+    return (isPair(route) ? route[0] : route) === source;
+  }
+
+  private cancelAfter(armed: Armed): void {
     if (!this.unlink(armed)) return;
     armed.cancel(this.runtime.timers);
     // xstate cancels timers on the way to a failure too: remember the ones of the last good
@@ -200,7 +264,7 @@ export function describeTimers(armed: readonly Armed[]): MachineTimer[] {
     out.push({
       kind: a.kind,
       id: a.name,
-      event: a.event ?? { type: 'xstate.after' },
+      event: a.event,
       delayMs: a.delayMs,
       wallDeadlineMs: a.wallDeadlineMs,
     });
@@ -208,40 +272,34 @@ export function describeTimers(armed: readonly Armed[]): MachineTimer[] {
   return out.sort((x, y) => x.wallDeadlineMs - y.wallDeadlineMs);
 }
 
-export type ScheduleFn = (
-  source: unknown,
-  target: unknown,
-  event: EventObject,
-  delay: number,
-  id?: string,
-) => void;
-
-// A synchronous hand-off: xstate's scheduler records a delayed event and at once calls the
-// actor's clock; the wrapper below leaves the event's id and body here for that call to take.
-let handoffId: string | undefined;
-let handoffEvent: EventObject | undefined;
+/** The process whose actors' clock it is; anything else is misuse. */
+function ownerOf(actor: AnyActorRef): MachineTimeouts {
+  const owner = (actor as { clock?: unknown }).clock;
+  if (!(owner instanceof MachineTimeouts))
+    throw new Error('runtimeScheduler: an actor without its machine process');
+  return owner;
+}
 
 /**
- * Replaces `actor.system.scheduler.schedule` (a public object of xstate's) so each `after` timer
- * is named — id and event, for persistence and the UI — when it is armed, with no scanning and
- * no closure per actor: every actor of our systems has its process as `clock`.
+ * The scheduler of every actor system a machine process boots (set as `system.scheduler`; the
+ * process is the actors' clock, so each call finds it from the actor): a delayed event becomes
+ * an {@link Armed} entry on the runtime's timer heap, named for the UI and the store, and
+ * relayed through the system when it fires, as xstate's own scheduler does.
+ *
+ * Why not xstate's own: per pending delay it keeps a closure and its context, a record of the
+ * event, a key string and entries in two objects used as maps, besides its timer — several
+ * hundred bytes a device, a fleet of them. Deviation: `system.getSnapshot()` lists no scheduled
+ * events; the process persists its running timeouts itself ({@link MachineTimer}).
  */
-export function identifyingSchedule(
-  source: unknown,
-  target: unknown,
-  event: EventObject,
-  delay: number,
-  id?: string,
-): void {
-  const owner = (source as { clock?: unknown }).clock;
-  if (!(owner instanceof MachineTimeouts) || !owner.xstateSchedule)
-    throw new Error('xstate scheduler without its process');
-  handoffId = id;
-  handoffEvent = event;
-  try {
-    owner.xstateSchedule(source, target, event, delay, id);
-  } finally {
-    handoffId = undefined;
-    handoffEvent = undefined;
-  }
-}
+export const runtimeScheduler = Object.freeze({
+  schedule(source: AnyActorRef, target: AnyActorRef, event: EventObject, delay: number, id?: string): void {
+    // xstate's default id for a delayed event sent without one.
+    ownerOf(source).armDelayed(source, target, event, delay, id ?? Math.random().toString(36).slice(2));
+  },
+  cancel(source: AnyActorRef, id: string): void {
+    ownerOf(source).cancelDelayed(source, id);
+  },
+  cancelAll(actorRef: AnyActorRef): void {
+    ownerOf(actorRef).cancelAllDelayed(actorRef);
+  },
+});
