@@ -57,13 +57,13 @@ export const stateValueOf = (s: unknown) => (s as { value: unknown }).value;
 export abstract class MachineLifecycle<
   TMachine extends AnyStateMachine = AnyStateMachine,
 > extends MachineTimeouts {
+  /** Undefined while hibernated, after the exit, and while we stop it ourselves: its callbacks are then ignored. */
   protected actor: Actor<TMachine> | undefined = undefined;
   /** Last snapshot that was not an error: what a restart resumes from. */
   protected lastGood: SnapshotFrom<TMachine> | undefined = undefined;
   protected stateLabel = '';
   /** The event being processed (held until the next one: one small object per machine). */
   protected lastEvent: EventObject = INIT_EVENT;
-  protected quiet = false; // true while we stop the actor ourselves
   protected extra: Extra | undefined = undefined;
 
   constructor(
@@ -122,7 +122,6 @@ export abstract class MachineLifecycle<
   }
 
   protected teardown(): void {
-    this.quiet = true;
     for (let a = this.armed; a; a = a.next) a.cancel(this.runtime.timers);
     this.armed = undefined;
     const extra = this.extra;
@@ -131,7 +130,7 @@ export abstract class MachineLifecycle<
       extra.timer = undefined;
     }
     const actor = this.actor;
-    this.actor = undefined;
+    this.actor = undefined; // first: what it reports while it stops is not ours to act on
     this.lostSinceGood = undefined;
     try {
       actor?.stop();
@@ -141,7 +140,6 @@ export abstract class MachineLifecycle<
   }
 
   protected boot(restore: PersistedMachineState | undefined): void {
-    this.quiet = false;
     this.lastEvent = INIT_EVENT;
     const options: { clock: MachineLifecycle<TMachine>; input?: unknown; snapshot?: unknown } = {
       clock: this,

@@ -168,7 +168,7 @@ export class MachineProcess<
 
   /** @internal */
   next(snapshot: SnapshotFrom<TMachine>): void {
-    if (!this.alive || this.quiet) return;
+    if (!this.alive || !this.actor) return;
     const status = statusOf(snapshot);
     if (status === 'error') return; // the error callback ends the process
     this.lastGood = snapshot;
@@ -211,7 +211,7 @@ export class MachineProcess<
    */
   get error(): (error: unknown) => void {
     return (error: unknown) => {
-      if (!this.alive || this.quiet) return;
+      if (!this.alive || !this.actor) return;
       this.finish(errorExit(error));
     };
   }
