@@ -59,8 +59,13 @@ describe('the sim CLI: --no-fw-binary', () => {
         out += d.toString();
       });
       const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      cleanup(() => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      // Asked to stop first (it closes its socat pair), killed only if it does not: a SIGKILL alone
+      // would leave its socat running.
+      cleanup(async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGINT');
+        const t = new Promise((r) => setTimeout(r, 5000));
+        if ((await Promise.race([exit.then(() => 'exited'), t])) !== 'exited') child.kill('SIGKILL');
       });
       await waitFor(() => out.includes('Ctrl-C to stop'), 20_000, 'the CLI to start');
       const line = out.match(/^serial {2}(\S+) {2}host port: (\S+) {2}\(no fw\.binary: JSON chunks\)$/m);
