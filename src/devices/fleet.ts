@@ -146,6 +146,7 @@ export function createFleet(options: FleetOptions): Fleet {
     observe: activity.observe,
     watchEvents: feed.watchEvents,
     ingestTelemetry: activity.ingestTelemetry,
+    queueTelemetry: activity.queueTelemetry,
     touch: activity.touch,
 
     setCarrier,

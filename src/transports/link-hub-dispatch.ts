@@ -10,7 +10,9 @@
  * `reply` → the command tracker (src/transports/protocol-carrier.ts), or an `unknownCommand` bad
  * message; `fw.ack` → the firmware seam. A host → device type is a `wrongDirection` bad message.
  *
- * Nothing here allocates per message beyond what the fleet's write needs: the handler is made once.
+ * Nothing here allocates per message beyond what the fleet's write needs: the handler is made once,
+ * and a telemetry message's write is the fleet's turn, shared by every message of one socket read
+ * (`Fleet.queueTelemetry`): the hub watches each turn once, not each message (issue 16).
  *
  * @example
  * const handle = createHubDispatch({ fleet, session, notify, presence, countError, logEvent });
@@ -44,17 +46,38 @@ export type HubHandler = (
   id: DeviceId,
   m: Message,
   link: LinkHandle,
-) => ReturnType<Fleet['ingestTelemetry']> | undefined;
+) => ReturnType<Fleet['queueTelemetry']> | undefined;
 
 export function createHubDispatch(options: HubDispatchOptions): HubHandler {
   const { fleet, session, notify, presence, countError, logEvent } = options;
   const { onHello, onStatus, aliveOn } = presence;
+  /** The fleet's write of this turn's telemetry, and who sent its messages (see `watch`). */
+  let watched: TurnWrite | undefined;
+  let senders: Senders = { ids: [], sessions: [], links: [] };
 
-  function handle(
-    id: DeviceId,
-    m: Message,
-    link: LinkHandle,
-  ): ReturnType<Fleet['ingestTelemetry']> | undefined {
+  /**
+   * Counts a refused write against each message's device, as a bad message of that device: once
+   * per turn, not a `then` per message. A rejection is the link's to count and report.
+   */
+  function watch(write: TurnWrite, id: DeviceId, s: Session, link: LinkHandle): void {
+    if (write !== watched) {
+      watched = write;
+      const turn: Senders = { ids: [], sessions: [], links: [] };
+      senders = turn;
+      write.then((r) => {
+        if (watched === write) watched = undefined;
+        if (r.ok) return;
+        const error = { code: r.error.code, message: r.error.message };
+        for (let i = 0; i < turn.ids.length; i++)
+          countError(turn.ids[i]!, turn.sessions[i]!, error, turn.links[i]!.via);
+      }, ignore);
+    }
+    senders.ids.push(id);
+    senders.sessions.push(s);
+    senders.links.push(link);
+  }
+
+  function handle(id: DeviceId, m: Message, link: LinkHandle): TurnWrite | undefined {
     const s = session(id);
     s.received++;
     if ((m.type !== 'telemetry' && m.type !== 'event') || firstTime(s, m.boot, m.seq)) notify(id, m);
@@ -71,11 +94,10 @@ export function createHubDispatch(options: HubDispatchOptions): HubHandler {
         return undefined;
       case 'telemetry': {
         aliveOn(id, s, link, m.boot, m.type);
-        const ingest = fleet.ingestTelemetry(id, m.values, m.ts, { boot: m.boot, seq: m.seq });
-        void ingest.then((r) => {
-          if (!r.ok) countError(id, s, { code: r.error.code, message: r.error.message }, link.via);
-        });
-        return ingest;
+        // The message is its own origin: it has the boot and seq (no object made for them).
+        const write = fleet.queueTelemetry(id, m.values, m.ts, m);
+        watch(write, id, s, link);
+        return write;
       }
       case 'heartbeat':
         aliveOn(id, s, link, m.boot, m.type);
@@ -135,3 +157,14 @@ export function createHubDispatch(options: HubDispatchOptions): HubHandler {
 
   return handle;
 }
+
+type TurnWrite = ReturnType<Fleet['queueTelemetry']>;
+
+/** The senders of one turn's telemetry, message by message. */
+interface Senders {
+  readonly ids: DeviceId[];
+  readonly sessions: Session[];
+  readonly links: LinkHandle[];
+}
+
+const ignore = (): void => {};

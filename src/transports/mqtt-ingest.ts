@@ -39,6 +39,8 @@ export class MqttIngest {
   private pauses = 0;
   private keepalivesExcused = 0;
   private readonly lost: Record<string, number> = {};
+  /** The write the last messages delivered share, while it is pending (see `track`). */
+  private group: WriteGroup | undefined;
   /** The store write of the publish just delivered (read by `handleMessage` at once). */
   private lastDelivery: PromiseLike<unknown> | undefined;
   /** The paused pipeline's next step: mqtt.js reads the next packet once it runs. */
@@ -100,29 +102,41 @@ export class MqttIngest {
     };
   }
 
-  /** Counts a store write until it settles; a refusal or a rejection is counted as lost. */
+  /**
+   * Counts a store write until it settles; a refusal or a rejection is counted as lost, once per
+   * message. Messages whose write is the same promise (the fleet's turn: one per socket read) are
+   * counted together, with one `then` for all of them (issue 16).
+   */
   private track(write: PromiseLike<unknown>): void {
     this.pendingIngest++;
     this.lastDelivery = write;
-    // The same two functions for every write: no closure per message (issue 16).
-    write.then(this.onWritten, this.onWriteFailed);
+    const group = this.group;
+    if (group !== undefined && group.write === write) group.messages++;
+    else {
+      this.group = new WriteGroup(this, write);
+      write.then(this.group.onWritten, this.group.onFailed);
+    }
   }
 
-  private readonly onWritten = (result: unknown): void => {
+  /** A write settled for `group`'s messages; called by the group. */
+  written(group: WriteGroup, result: unknown): void {
+    if (this.group === group) this.group = undefined;
     const code = failureCode(result);
-    if (code !== undefined) this.noteLost(code);
-    this.settled();
-  };
+    if (code !== undefined) this.noteLost(code, group.messages);
+    this.settled(group.messages);
+  }
 
-  private readonly onWriteFailed = (error: unknown): void => {
-    this.noteLost(rejectionCode(error));
+  /** A write rejected for `group`'s messages; called by the group. */
+  failed(group: WriteGroup, error: unknown): void {
+    if (this.group === group) this.group = undefined;
+    this.noteLost(rejectionCode(error), group.messages);
     this.d.runtime.report(`MQTT link ${this.d.name}: a store write failed`, error, this.d.pid);
-    this.settled();
-  };
+    this.settled(group.messages);
+  }
 
-  private noteLost(code: string): void {
+  private noteLost(code: string, messages: number): void {
     const first = Object.keys(this.lost).length === 0;
-    this.lost[code] = (this.lost[code] ?? 0) + 1;
+    this.lost[code] = (this.lost[code] ?? 0) + messages;
     if (first)
       this.d.runtime.logger.error('MQTT link: received messages were lost on the way to the store', {
         link: this.d.name,
@@ -130,8 +144,8 @@ export class MqttIngest {
       });
   }
 
-  private settled(): void {
-    this.pendingIngest--;
+  private settled(messages: number): void {
+    this.pendingIngest -= messages;
     if (this.held && this.pendingIngest <= this.maxPendingIngest / 2) {
       const resume = this.held;
       this.held = undefined;
@@ -245,6 +259,17 @@ export class MqttIngest {
     client.reschedulePing(true);
     return true;
   }
+}
+
+/** Consecutive delivered messages with the same store write, and its two handlers. */
+class WriteGroup {
+  messages = 1;
+  constructor(
+    private readonly ingest: MqttIngest,
+    readonly write: PromiseLike<unknown>,
+  ) {}
+  readonly onWritten = (result: unknown): void => this.ingest.written(this, result);
+  readonly onFailed = (error: unknown): void => this.ingest.failed(this, error);
 }
 
 /** Given to mqtt.js's handleMessage callback: no PUBACK now (it is sent after the store write). */

@@ -138,6 +138,8 @@ describe('links under a telemetry flood past the store (issue 12 §0), on aedes 
     // The cause is the store's own word for a full buffer, and it agrees with the store's count.
     expect(lost).toEqual({ overloaded: host.store.stats().telemetry.overloaded });
     expect(lostTotal).toBeGreaterThan(0);
+    // The hub counts each refused message against its device, one turn's messages at once.
+    expect(host.links.hub?.stats('flood-1')?.errors).toEqual({ overloaded: lostTotal });
     expect((await stored(host)) + lostTotal).toBe(N);
   });
 });

@@ -38,6 +38,39 @@ describe('lost store writes by cause', () => {
     expect(i.stats().pendingIngest).toBe(0);
   });
 
+  it('counts messages that share one write (a fleet turn) once each, with one reaction for all', async () => {
+    const i = ingest();
+    let refuse!: (r: unknown) => void;
+    const turn = new Promise((r) => {
+      refuse = r;
+    });
+    let reactions = 0;
+    const counted: PromiseLike<unknown> = {
+      // biome-ignore lint/suspicious/noThenProperty: a thenable that counts its reactions
+      then: (ok, failed) => {
+        reactions++;
+        return turn.then(ok, failed);
+      },
+    };
+    for (let n = 0; n < 5; n++) i.delivered(counted);
+    expect(i.stats().pendingIngest).toBe(5);
+    expect(reactions).toBe(1);
+    refuse({ ok: false, error: { code: 'overloaded', message: 'buffer full' } });
+    await settle();
+    expect(i.stats()).toMatchObject({ pendingIngest: 0, lost: { overloaded: 5 } });
+    // A later turn is counted on its own; a settled write delivered again is a new count.
+    const failed = Promise.reject(new StoreError('writeFailed', 'disk full'));
+    i.delivered(failed);
+    i.delivered(failed);
+    await settle();
+    const done = Promise.resolve({ ok: true, value: undefined });
+    i.delivered(done);
+    await settle();
+    i.delivered(done);
+    await settle();
+    expect(i.stats()).toMatchObject({ pendingIngest: 0, lost: { overloaded: 5, writeFailed: 2 } });
+  });
+
   it('reads the code only off a StoreError', () => {
     expect(rejectionCode(new StoreError('closed', 'the store is closed'))).toBe('closed');
     const system = Object.assign(new Error('EIO'), { code: 'EIO' });

@@ -236,6 +236,23 @@ export interface Fleet {
     deviceTs?: number | null,
     origin?: { readonly boot: number; readonly seq: number },
   ): Promise<FleetResult<number>>;
+  /**
+   * {@link Fleet.ingestTelemetry} for a link's hot path (issue 16): the same checks, liveness and
+   * store write, but the answer is the turn's (every message of one socket read goes to the store
+   * as one append), one promise shared by every `queueTelemetry` of the turn, so nothing is made
+   * per message but its points. It settles once the turn is committed: `{ ok: true }`, or the
+   * refusal that applies to all of it (`overloaded`); rejects as the store did. `notFound` alone.
+   *
+   * @example
+   * const write = fleet.queueTelemetry('pump-7', { temp: 21.5 }, ts, { boot, seq });
+   * write === fleet.queueTelemetry('pump-8', { temp: 19 }, ts, { boot, seq }); // true, same turn
+   */
+  queueTelemetry(
+    id: string,
+    values: Readonly<Record<string, number>>,
+    deviceTs?: number | null,
+    origin?: { readonly boot: number; readonly seq: number },
+  ): Promise<FleetResult<undefined>>;
   /** The device's link is up (after its hello): the machine is brought to connected. */
   linkUp(
     id: string,

@@ -72,6 +72,53 @@ describe('fleet telemetry, one store append per turn', () => {
     expect(await stored(store, 'rssi')).toBe(1);
   });
 
+  it('queueTelemetry: the callers of a turn share one promise, settled once it is committed', async () => {
+    const { fleet, store, appends } = await rig();
+    const a = fleet.queueTelemetry('d', { temp: 20, rssi: -60 }, 1000, { boot: 1, seq: 1 });
+    const b = fleet.queueTelemetry('d', { temp: 21 }, 1001, { boot: 1, seq: 2 });
+    // ingestTelemetry in the same turn still gets its own count, past the others' points
+    const c = fleet.ingestTelemetry('d', { temp: 21, rssi: -61 }, 1001, { boot: 1, seq: 2 });
+    const ghost = fleet.queueTelemetry('ghost', { temp: 1 });
+    expect(b).toBe(a);
+    expect(await a).toEqual({ ok: true, value: undefined });
+    expect(await c).toEqual({ ok: true, value: 1 }); // temp of seq 2 was b's
+    expect(await ghost).toEqual({
+      ok: false,
+      error: { code: 'notFound', message: "telemetry for unknown device 'ghost'" },
+    });
+    expect(appends()).toBe(1);
+    expect(await stored(store, 'temp')).toBe(2);
+    expect(await stored(store, 'rssi')).toBe(2);
+    // The next turn is another promise.
+    expect(fleet.queueTelemetry('d', { temp: 22 }, 1002, { boot: 1, seq: 3 })).not.toBe(a);
+  });
+
+  it('queueTelemetry: a refused turn is refused for every caller, with the store code', async () => {
+    const tmp = tempDir();
+    cleanups.push(tmp.cleanup);
+    const store = await openSqliteStore({
+      file: tmp.file,
+      telemetryFlushMs: 1000,
+      telemetryBatchMax: 2,
+      telemetryBufferMax: 2,
+    });
+    cleanups.push(() => store.close().catch(() => {}));
+    const runtime = createRuntime({});
+    cleanups.push(() => runtime.dispose());
+    const fleet = createFleet({ runtime, store, kinds: [genericDevice], reconcileIntervalMs: 0 });
+    await fleet.start();
+    cleanups.push(() => fleet.stop());
+    expect((await fleet.addDevice({ id: 'd', kind: 'fleetvisor.generic' })).ok).toBe(true);
+    // The first turn waits in the store's buffer (one point of two), the second (two) is refused whole.
+    const first = fleet.queueTelemetry('d', { temp: 1 }, null, { boot: 1, seq: 1 });
+    await new Promise((r) => setImmediate(r));
+    const a = fleet.queueTelemetry('d', { temp: 2 }, null, { boot: 1, seq: 2 });
+    const b = fleet.queueTelemetry('d', { temp: 3 }, null, { boot: 1, seq: 3 });
+    expect(await a).toMatchObject({ ok: false, error: { code: 'overloaded' } });
+    expect(await b).toBe(await a);
+    expect(await first).toEqual({ ok: true, value: undefined });
+  });
+
   it('a store that fails the append fails every caller of the turn with its error', async () => {
     const { fleet, store } = await rig();
     await store.close();
