@@ -3,7 +3,8 @@
  * dropped and counted), the adoption policy (`manual` waits for the operator; `auto` adopts a
  * known kind at a bounded rate per minute, the rest wait as `adoptionPaused`), and new devices
  * announced one by one up to a budget per minute, the rest summed up. An unknown device never
- * reaches the store by itself. The list and its announcements are src/transports/discovered-list.ts
+ * reaches the store by itself. One that sends without a hello this host got (its retained hello
+ * dropped by the broker) is asked for it, within a budget per minute. The list and its announcements are src/transports/discovered-list.ts
  * (Sparkplug lists its names in it too; Homie announces through it); the budgets are
  * src/transports/minute-budget.ts.
  *
@@ -18,6 +19,7 @@ import type { JsonValue } from '../lib/json.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { DiscoveredList, ReadonlyDiscoveredList } from './discovered-list.js';
 import { createAnnouncements, createDiscoveredList } from './discovered-list.js';
+import type { LinkPresence } from './link-presence.js';
 import type { LinkHandle, Session } from './link-session.js';
 import { createMinuteBudget, MINUTE_MS } from './minute-budget.js';
 import type { DeviceId, HelloMessage, Message } from './protocol.js';
@@ -41,7 +43,16 @@ export interface HubDiscoveryOptions {
   countError(id: string, s: Session, error: { code: string; message: string }, via: string): void;
   /** Hands a message of a device now in the fleet to the hub. */
   handle(id: DeviceId, m: Message, link: LinkHandle): void;
+  /** Asks a device for its hello, and knows the replies to those asks. */
+  readonly presence: Pick<LinkPresence, 'askHello' | 'ownReply'>;
 }
+
+/**
+ * Devices the fleet does not know, asked for their hello in a minute: the burst of a host starting
+ * under a fleet waiting for adoption, whose retained hellos the broker dropped, is asked within a
+ * minute or two; a flood of invented ids costs at most this many commands a minute.
+ */
+export const UNKNOWN_HELLO_ASKS_PER_MINUTE = 6_000;
 
 export interface HubDiscovery {
   /** The list itself (the hub reads it to keep a message's order behind an adoption). */
@@ -62,6 +73,17 @@ export function createHubDiscovery(options: HubDiscoveryOptions): HubDiscovery {
   const listed = hubDiscoveredList(options);
   const { discovered } = listed;
   const autoAdoptions = autoAdoptionBudget(runtime, logEvent, options.autoAdoptPerMinute);
+  const askBudget = createMinuteBudget({
+    clock: runtime.clock,
+    perMinute: UNKNOWN_HELLO_ASKS_PER_MINUTE,
+    ended: (refused) => {
+      if (refused > 0)
+        log.warn('more devices not in the fleet sent without a hello than were asked for one', {
+          refused,
+          windowMs: MINUTE_MS,
+        });
+    },
+  });
 
   function unknownDevice(id: DeviceId, m: Message, link: LinkHandle): void {
     if (m.type === 'status') {
@@ -74,13 +96,17 @@ export function createHubDiscovery(options: HubDiscoveryOptions): HubDiscovery {
     if (m.type !== 'hello') {
       const d = discovered.get(id);
       if (d) discovered.set(id, { ...d, lastSeen: now() });
-      else
+      else if (m.type !== 'reply' || !options.presence.ownReply(m.cmdId)) {
+        // Its retained hello may have been dropped by the broker (Mosquitto's queue limit, with
+        // thousands waiting): ask for it, or it would never be listed until it reconnects.
+        options.presence.askHello(id, link, askBudget.take);
         countError(
           id,
           session(id),
           { code: 'unknownDevice', message: `device ${id} is not in the fleet and has not said hello` },
           link.via,
         );
+      }
       return;
     }
     const known = fleet.kinds.has(m.kind);

@@ -176,6 +176,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     logEvent,
     countError,
     handle,
+    presence,
   });
   const deliver = createHubDelivery({
     runtime,

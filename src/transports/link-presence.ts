@@ -37,6 +37,8 @@ export interface LinkPresence {
   aliveOn(id: string, s: Session, link: LinkHandle, boot: number | undefined, type: string): void;
   /** True for the reply to a hello command of the presence's own (taken quietly). */
   ownReply(cmdId: string): boolean;
+  /** Asks a device for its hello (src/transports/hello-asker.ts): one the fleet does not know yet. */
+  askHello(id: string, link: LinkHandle, allow?: () => boolean): void;
 }
 
 export function createLinkPresence(options: LinkPresenceOptions): LinkPresence {
@@ -129,6 +131,7 @@ export function createLinkPresence(options: LinkPresenceOptions): LinkPresence {
     onStatus,
     aliveOn,
     ownReply: helloAsker.ownReply,
+    askHello: helloAsker.ask,
   };
 }
 

@@ -73,4 +73,29 @@ describe('hello asker', () => {
     expect(sent).toHaveLength(1);
     dispose();
   });
+
+  it('asks only when the gate allows, and the gate is asked only when it would send', () => {
+    const { asker, sent, link, dispose } = rig();
+    let allowed = 0;
+    const gate = () => allowed++ < 1;
+    asker.ask('stranger-1', link, gate);
+    asker.ask('stranger-1', link, gate); // within the interval: the gate is not even asked
+    asker.ask('stranger-2', link, gate); // refused by the gate: not sent, not remembered
+    expect(sent.map((s) => s.deviceId)).toEqual(['stranger-1']);
+    expect(allowed).toBe(2);
+    asker.ask('stranger-2', link);
+    expect(sent.map((s) => s.deviceId)).toEqual(['stranger-1', 'stranger-2']);
+    dispose();
+  });
+
+  it('remembers a bounded number of asks: past it the oldest may be asked again early', () => {
+    const { asker, sent, link, dispose } = rig();
+    for (let i = 0; i <= 20_000; i++) asker.ask(`d${i}`, link);
+    expect(sent).toHaveLength(20_001);
+    asker.ask('d20000', link); // the newest is remembered
+    expect(sent).toHaveLength(20_001);
+    asker.ask('d0', link); // the oldest was forgotten
+    expect(sent).toHaveLength(20_002);
+    dispose();
+  });
 });

@@ -150,6 +150,30 @@ describe('presence: one rule', () => {
     expect(await events(r, 'device.badMessage')).toEqual([]);
   });
 
+  it('a device not in the fleet heard from with no hello (a dropped retained hello) is asked for one, and its answer lists it as discovered', async () => {
+    const r = await rig();
+    const stranger = 'pump-99' as DeviceId;
+    const asks = () =>
+      r.sent.filter(
+        (x) => x.deviceId === stranger && x.message.type === 'cmd' && x.message.action === 'hello',
+      );
+    r.hub.deliver(stranger, telemetry(2, 1), r.mqtt);
+    r.hub.deliver(stranger, telemetry(2, 2), r.mqtt);
+    expect(asks()).toHaveLength(1); // once per HELLO_ASK_EVERY_MS, not at every message
+    expect(r.hub.discovered()).toEqual([]);
+    const asked = asks()[0]!.message as { cmdId: string };
+    r.hub.deliver(stranger, { ...hello(2), deviceId: stranger }, r.mqtt);
+    r.hub.deliver(stranger, { v: 1, type: 'reply', cmdId: asked.cmdId, ok: true }, r.mqtt);
+    expect(r.hub.discovered().map((d) => [d.id, d.reason])).toEqual([[stranger, 'manual']]);
+    expect(r.fleet.has(stranger)).toBe(false); // listed for the operator, not adopted
+    // Its two messages before the hello are counted as such; the reply to the hub's ask is not.
+    await r.hub.flush();
+    const bad = await r.store.queryEvents({ deviceId: stranger, kind: 'device.badMessage', limit: 10 });
+    const codes = bad.items.flatMap((i) => (i.ok ? [(i.value.data as { code: string }).code] : []));
+    expect(codes.every((c) => c === 'unknownDevice')).toBe(true);
+    expect(codes.length).toBeLessThanOrEqual(2);
+  });
+
   it('a reply is a sign of life: a device that only answers commands is not timed out (serial too)', async () => {
     const r = await rig();
     r.hub.deliver(ID, hello(1), r.serial);
