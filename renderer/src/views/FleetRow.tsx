@@ -277,7 +277,7 @@ function MetricCell({
         title={
           row.remote
             ? `${row.id} runs on ${row.remote.owner ?? 'another instance'}: its readings are charted in its detail, not followed here`
-            : `no ${metric} heard from ${row.id} since the host started`
+            : `no ${metric} reading from ${row.id} yet`
         }
         data-testid="metric-cell"
         data-metric={metric}
@@ -289,7 +289,9 @@ function MetricCell({
     <span
       role="gridcell"
       className={`cell num mono${stale ? ' muted' : ''}`}
-      title={`${stale ? 'old reading: ' : ''}${metric} ${v.value}${column.unit ? ` ${column.unit}` : ''} at ${formatDateTime(v.at)} (${formatAgo(v.at, now)})`}
+      // No "N s ago" here: it would rewrite every visible cell's title every second (2,000 rows
+      // sorted by a metric re-render each second); the time is enough, and "old" says stale.
+      title={`${stale ? 'old reading: ' : ''}${metric} ${v.value}${column.unit ? ` ${column.unit}` : ''} at ${formatDateTime(v.at)}`}
       data-testid="metric-cell"
       data-metric={metric}
       data-value={v.value}
@@ -303,9 +305,13 @@ function MetricCell({
   );
 }
 
+// One formatter per precision, made once: `toLocaleString` with options builds an Intl.NumberFormat
+// per call, which was most of a metric cell's render (a table sorted by a metric re-renders its
+// visible cells every second).
+const READINGS = [0, 1, 2].map((digits) => new Intl.NumberFormat('en-US', { maximumFractionDigits: digits }));
+
 /** Up to 2 decimals, fewer for large numbers, digits grouped: `21.37`, `1,204.5`, `86,400`. */
 export function formatReading(value: number): string {
   const abs = Math.abs(value);
-  const digits = abs >= 1_000 ? 0 : abs >= 100 ? 1 : 2;
-  return value.toLocaleString('en-US', { maximumFractionDigits: digits });
+  return READINGS[abs >= 1_000 ? 0 : abs >= 100 ? 1 : 2]!.format(value);
 }
