@@ -1,6 +1,6 @@
 /**
  * The SQLite telemetry write path, inside a write job: series ids learnt for new (device, metric)
- * pairs, then one `INSERT OR IGNORE … SELECT … FROM json_each(?)` per `batchMax` points (one call
+ * pairs, then one `INSERT OR IGNORE … SELECT … FROM jsonb_each(?)` per `batchMax` points (one call
  * per batch instead of one per row), and, only when a chunk inserted fewer rows than it had, which
  * points were skipped as already stored (unique index `telemetry_once`). Per point it does little
  * more than print its value (issue 16): the series id comes from a per-batch map, and the rest of
@@ -26,9 +26,13 @@ export type PointWriter = (
 // Ordered by series (then by position, so the first of two equal keys is the one kept): both
 // indexes then take the batch series by series instead of jumping between them, which more than
 // pays for the second index.
+// jsonb_each (SQLite 3.45+; sqlite3 6 bundles 3.52): the batch is parsed once into SQLite's
+// binary JSON, and each row's `value` is a slice of it, which `->>` reads without parsing text
+// again; json_each hands each row's array over as text, parsed anew by each of the six `->>`
+// (issue 16: 0.5-0.6 µs less per row, measured at 2,000 and 20,000 rows a batch).
 const INSERT = `INSERT OR IGNORE INTO telemetry (series_id, received_at, device_ts, value, boot, seq)
          SELECT value ->> 0, value ->> 2, value ->> 3, value ->> 1, value ->> 4, value ->> 5
-         FROM json_each(?1) ORDER BY value ->> 0, key`;
+         FROM jsonb_each(?1) ORDER BY value ->> 0, key`;
 
 export function createSqlitePointWriter(seriesIds: SeriesIds, batchMax: number): PointWriter {
   return async (conn, points) => {
