@@ -36,7 +36,7 @@
  * p.send({ type: 'CONNECT' });
  * p.startTimer('named', 'liveness', 30_000, { type: 'LIVENESS_TIMEOUT' });
  */
-import type { AnyActorRef, AnyStateMachine, EventObject, InputFrom, SnapshotFrom } from 'xstate';
+import type { AnyStateMachine, EventObject, InputFrom, SnapshotFrom } from 'xstate';
 import { errorExit, NORMAL } from './exit-reason.js';
 import type { Actor } from './machine-lifecycle.js';
 import {
@@ -77,11 +77,6 @@ export interface MachineStartOptions {
 }
 
 type EventFrom<TMachine extends AnyStateMachine> = Parameters<Actor<TMachine>['send']>[0];
-
-/** The part of xstate's actor system that delivers a delayed event (with its inspection event). */
-interface Relay {
-  _relay(source: AnyActorRef, target: AnyActorRef, event: EventObject): void;
-}
 
 /**
  * The public face of a machine process, the observer of its actor, and hibernation. Its layers:
@@ -156,12 +151,8 @@ export class MachineProcess<
     if (armed.kind !== 'event' && this.armed) this.cancelKind('event');
     if (this.config.hibernateAfterMs) this.touch();
     this.lastEvent = armed.event;
-    if (armed.kind === 'after') {
-      // xstate's delayed event, relayed through its system as xstate's own scheduler does.
-      const route = this.routeOf(armed);
-      armed.route = undefined;
-      if (route) (route[0].system as unknown as Relay)._relay(route[0], route[1], armed.event);
-    } else this.actor?.send(armed.event as EventFrom<TMachine>);
+    if (armed.kind === 'after') this.relay(armed);
+    else this.actor?.send(armed.event as EventFrom<TMachine>);
   }
 
   // ---- xstate observer ----

@@ -70,6 +70,10 @@ export class Armed extends TimerEntry {
 }
 
 type Pair = readonly [source: AnyActorRef, target: AnyActorRef];
+/** The part of xstate's actor system that delivers a delayed event. */
+interface Relay {
+  _relay(source: AnyActorRef, target: AnyActorRef, event: EventObject): void;
+}
 type Route = AnyActorRef | Pair | undefined;
 const isPair = (route: AnyActorRef | Pair): route is Pair => Array.isArray(route);
 
@@ -152,14 +156,16 @@ export abstract class MachineTimeouts extends ProcessBase {
     }
   }
 
-  /** The actors a fired delayed event goes from and to (undefined once the actor is gone). */
-  protected routeOf(armed: Armed): Pair | undefined {
+  /**
+   * Delivers a fired delayed event as xstate's own scheduler does: through the actor system's
+   * relay (which also tells its inspectors). Nothing when its actor is gone.
+   */
+  protected relay(armed: Armed): void {
     const route = armed.route;
-    if (route === undefined) {
-      const actor = this.routeActor;
-      return actor ? [actor, actor] : undefined;
-    }
-    return isPair(route) ? route : [route, route];
+    armed.route = undefined;
+    const source = route === undefined ? this.routeActor : isPair(route) ? route[0] : route;
+    const target = route !== undefined && isPair(route) ? route[1] : source;
+    if (source && target) (source.system as unknown as Relay)._relay(source, target, armed.event);
   }
 
   private isFrom(a: Armed, source: AnyActorRef): boolean {
