@@ -54,6 +54,34 @@ describe.skipIf(!existsSync(CHROMIUM))('Adopt all on the host: survives a reload
     for (const id of ids) app.links.hub!.deliver(id as DeviceId, hello(id), link);
   };
   const job = () => page.getByTestId('adopt-job');
+  /**
+   * Holds the job at its first batch boundary, as a slow disk would: its progress writes wait
+   * until `release`. On a quiet machine 2,000 adoptions end in about 2 s and on a loaded one
+   * 1,000 could end before the page shows the job at all (seen in CI: 'finished', not
+   * 'cancelled'); held, the job is surely running while the operator reloads or cancels.
+   */
+  const holdProgress = () => {
+    const store = app.store;
+    const write = store.updateAdoptJob.bind(store);
+    let open = () => {};
+    const held = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const seen = { cancel: false };
+    store.updateAdoptJob = async (...args) => {
+      // The cancel is saved at once (the host keeps it across a restart): that write says it came.
+      if (args[1].cancelledBy) seen.cancel = true;
+      await held;
+      return write(...args);
+    };
+    return {
+      seen,
+      release: () => {
+        open();
+        store.updateAdoptJob = write;
+      },
+    };
+  };
 
   beforeAll(async () => {
     host = await startRealHost({ name: 'bulk', app: { broker: { port: 0 }, demo: false, conventions: [] } });
@@ -77,16 +105,8 @@ describe.skipIf(!existsSync(CHROMIUM))('Adopt all on the host: survives a reload
     await host?.close();
   }, 60_000);
 
-  it('adopts all 2,000 as one host job; a reload and leaving the view mid-way do not stop it', async () => {
-    await expect
-      .poll(() => page.getByTestId('nav-discovered-count').textContent(), { timeout: 30_000 })
-      .toBe(String(WAITING));
-    await page.getByTestId('nav-discovered').click();
-    const all = page.getByTestId('adopt-all-matching');
-    await expect.poll(() => all.textContent(), { timeout: 15_000 }).toBe('Adopt all 2,000');
-    await all.click();
-    await page.getByTestId('confirm-ok').click();
-
+  /** Mid-way through the job: its line shows progress, the page reloads, the operator leaves and comes back. */
+  const reloadAndLeaveMidway = async (): Promise<string | null> => {
     // The progress line, from the host's job.
     await job().waitFor({ timeout: 10_000 });
     await expect.poll(() => job().getAttribute('data-state')).toBe('running');
@@ -123,8 +143,27 @@ describe.skipIf(!existsSync(CHROMIUM))('Adopt all on the host: survives a reload
     await page.getByTestId('nav-discovered').click();
     await job().waitFor({ timeout: 10_000 });
     expect(afterReload!.done).toBeGreaterThanOrEqual(before!.done);
+    return jobId;
+  };
 
+  it('adopts all 2,000 as one host job; a reload and leaving the view mid-way do not stop it', async () => {
+    await expect
+      .poll(() => page.getByTestId('nav-discovered-count').textContent(), { timeout: 30_000 })
+      .toBe(String(WAITING));
+    await page.getByTestId('nav-discovered').click();
+    const all = page.getByTestId('adopt-all-matching');
+    await expect.poll(() => all.textContent(), { timeout: 15_000 }).toBe('Adopt all 2,000');
+    const hold = holdProgress();
+    let jobId: string | null;
+    try {
+      await all.click();
+      await page.getByTestId('confirm-ok').click();
+      jobId = await reloadAndLeaveMidway();
+    } finally {
+      hold.release();
+    }
     await expect.poll(() => job().getAttribute('data-state'), { timeout: 120_000 }).toBe('finished');
+
     expect(await page.getByTestId('adopt-job-result').textContent()).toBe('2,000 adopted, 0 failed');
     expect(await page.getByTestId('adopt-job-progress').textContent()).toContain('2,000 / 2,000');
     expect(app.fleet.list()).toHaveLength(WAITING);
@@ -155,9 +194,15 @@ describe.skipIf(!existsSync(CHROMIUM))('Adopt all on the host: survives a reload
     deliver(Array.from({ length: MORE }, (_, i) => `later-${String(i + 1).padStart(4, '0')}`));
     const all = page.getByTestId('adopt-all-matching');
     await expect.poll(() => all.textContent(), { timeout: 15_000 }).toBe('Adopt all 1,000');
-    await all.click();
-    await page.getByTestId('confirm-ok').click();
-    await page.getByTestId('adopt-job-cancel').click({ timeout: 15_000 });
+    const hold = holdProgress();
+    try {
+      await all.click();
+      await page.getByTestId('confirm-ok').click();
+      await page.getByTestId('adopt-job-cancel').click({ timeout: 15_000 });
+      await expect.poll(() => hold.seen.cancel, { timeout: 15_000 }).toBe(true);
+    } finally {
+      hold.release();
+    }
     await expect.poll(() => job().getAttribute('data-state'), { timeout: 15_000 }).toBe('cancelled');
     const v = (await status())!;
     expect(v).toMatchObject({ state: 'cancelled', cancelledBy: 'operator', total: MORE, failed: 0 });
