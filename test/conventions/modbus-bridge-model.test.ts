@@ -1,7 +1,8 @@
 /**
  * The Modbus bridge's pure part (src/conventions/modbus/modbus-bridge-model.ts): device entries
- * kept by identity of their attributes, line settings, the fault events' rate limit (one stream
- * per fault code, and per register for exceptions), and the health line of a bus.
+ * kept by identity of their attributes, line settings, the fault events on the bad-message budget
+ * (one stream per fault code, and per register for exceptions; a flood counted and summed up), and
+ * the health line of a bus.
  *
  * @example
  * npx vitest run test/conventions/modbus-bridge-model.test.ts
@@ -14,6 +15,7 @@ import {
   describeLine,
   faultEvent,
   faultKey,
+  faultSummary,
   lineOf,
   sameLine,
   trackDevice,
@@ -67,13 +69,18 @@ describe('Modbus bridge model', () => {
     const badAddress = fault({ code: 'exception', exceptionCode: 2, functionCode: 3, address: 10 });
     const otherAddress = { ...badAddress, address: 11 };
     expect(faultKey(badAddress)).toBe('exception:2:3:10');
-    expect(admitFault(d, faultKey(timeout), 0, 1000)).toBe(0);
-    expect(admitFault(d, faultKey(timeout), 500, 1000)).toBeUndefined();
-    expect(admitFault(d, faultKey(timeout), 900, 1000)).toBeUndefined();
+    expect(admitFault(d, faultKey(timeout), 0, 1000)).toEqual({ verdict: 'write', suppressed: 0 });
+    expect(admitFault(d, faultKey(timeout), 500, 1000)).toEqual({
+      verdict: 'firstSuppressed',
+      windowEndsAt: 1000,
+    });
+    expect(admitFault(d, faultKey(timeout), 900, 1000)).toEqual({ verdict: 'suppressed' });
     // each bad register is its own stream
-    expect(admitFault(d, faultKey(badAddress), 900, 1000)).toBe(0);
-    expect(admitFault(d, faultKey(otherAddress), 900, 1000)).toBe(0);
-    expect(admitFault(d, faultKey(timeout), 1000, 1000)).toBe(2);
+    expect(admitFault(d, faultKey(badAddress), 900, 1000)).toEqual({ verdict: 'write', suppressed: 0 });
+    expect(admitFault(d, faultKey(otherAddress), 900, 1000)).toEqual({ verdict: 'write', suppressed: 0 });
+    // The window's summary has not run: the next event carries the two left out.
+    expect(admitFault(d, faultKey(timeout), 1000, 1000)).toEqual({ verdict: 'write', suppressed: 2 });
+    expect(faultSummary(d, faultKey(timeout), timeout, 1000)).toBeUndefined(); // nothing counted twice
     expect(faultEvent(timeout, 2)).toEqual({
       kind: 'device.modbusError',
       data: {
@@ -90,6 +97,31 @@ describe('Modbus bridge model', () => {
     expect(faultEvent(fault({ code: 'crc' }), 0).kind).toBe('device.badMessage');
     expect(faultEvent(badAddress, 0).data).toMatchObject({ exceptionCode: 2 });
     expect(faultEvent(badAddress, 0).data).not.toHaveProperty('suppressed');
+  });
+
+  it('a fault flood is counted, not dropped: one event, and the window’s summary names every fault left out', () => {
+    const d = trackDevice(new Map(), 'm', attrs());
+    const crc = fault({ code: 'crc', message: 'CRC error in the reply' });
+    const key = faultKey(crc);
+    const verdicts = Array.from({ length: 500 }, (_, i) => admitFault(d, key, 10_000 + i, 1000).verdict);
+    expect(verdicts.filter((v) => v === 'write')).toHaveLength(1);
+    expect(verdicts.filter((v) => v === 'firstSuppressed')).toHaveLength(1);
+    expect(verdicts.filter((v) => v === 'suppressed')).toHaveLength(498);
+    // The window closes: one summary, as the device event log writes it, with all 499 left out.
+    expect(faultSummary(d, key, crc, 1000)).toEqual({
+      kind: 'device.eventsSuppressed',
+      data: {
+        kind: 'device.badMessage',
+        code: 'crc',
+        stream: 'crc',
+        suppressed: 499,
+        written: 1,
+        windowMs: 1000,
+      },
+    });
+    expect(faultSummary(d, key, crc, 1000)).toBeUndefined(); // summed up once
+    // The next window writes again, owing nothing.
+    expect(admitFault(d, key, 11_000, 1000)).toEqual({ verdict: 'write', suppressed: 0 });
   });
 
   it('health: ok when the port is open and every slave answers; else the first reason', () => {

@@ -3,7 +3,9 @@
  * with real parts: a socat pty pair with nothing on its device end, the bridge, the fleet on a
  * real SQLite file. Two devices on one port with different line settings: the second is not
  * polled and gets one `lineConflict` event however many scans pass, and one more only after it
- * was polled again; the silent slave's `status.modbus` says it does not answer.
+ * was polled again; the silent slave's `status.modbus` says it does not answer. And a fault flood
+ * (on a simulated clock, into the real store): one event per stream and window, every fault left
+ * out counted in the window's `device.eventsSuppressed` summary.
  *
  * @example
  * npx vitest run test/conventions/modbus-bridge-reports.test.ts
@@ -14,7 +16,13 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ModbusBridge } from '../../src/conventions/modbus/modbus-bridge.js';
 import { modbusConvention } from '../../src/conventions/modbus/modbus-bridge.js';
+import type { DeviceEntry } from '../../src/conventions/modbus/modbus-bridge-model.js';
+import { trackDevice } from '../../src/conventions/modbus/modbus-bridge-model.js';
+import { createBridgeReports } from '../../src/conventions/modbus/modbus-bridge-reports.js';
+import type { ModbusFault } from '../../src/conventions/modbus/modbus-bus-types.js';
+import { modbusAttributes } from '../../src/conventions/modbus/modbus-kind.js';
 import { createFleet } from '../../src/devices/fleet.js';
+import { createSimulatedClock } from '../../src/runtime/clock.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { openPtyPair, socatAvailable } from '../../src/sim/pty.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
@@ -120,4 +128,76 @@ describe.skipIf(!socatAvailable())('Modbus bridge reports', () => {
       online: false,
     });
   }, 60_000);
+});
+
+describe('Modbus bridge reports: a fault flood', () => {
+  it('is counted, not silently dropped: one event per stream and window, the rest summed up when the window closes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fv-modbus-flood-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const store = await openSqliteStore({ file: join(dir, 'fleet.sqlite'), telemetryFlushMs: 20 });
+    const clock = createSimulatedClock();
+    const runtime = createRuntime({ clock });
+    const convention = modbusConvention();
+    const fleet = createFleet({ runtime, store, kinds: [...convention.kinds], reconcileIntervalMs: 0 });
+    await fleet.start();
+    cleanups.push(async () => {
+      await fleet.stop();
+      await store.close();
+      runtime.dispose();
+    });
+    const devices = new Map<string, DeviceEntry>();
+    trackDevice(
+      devices,
+      'meter-1',
+      modbusAttributes.parse({ port: '/dev/ttyUSB9', slaveId: 1, registers: REGISTERS }),
+    );
+    const reports = createBridgeReports({
+      runtime,
+      owner: runtime.nextPid(),
+      fleet,
+      store,
+      devices,
+      slaveStats: () => undefined,
+      eventIntervalMs: 1000,
+      statusIntervalMs: 1000,
+    });
+    const fault = (code: 'crc' | 'timeout'): ModbusFault => ({
+      code,
+      message: code === 'crc' ? 'CRC error in the reply' : 'no reply',
+      operation: 'read',
+      functionCode: 3,
+      address: 0,
+      count: 1,
+      registers: ['counter'],
+    });
+    const events = async (kind: string) => {
+      const page = await store.queryEvents({ deviceId: 'meter-1', kind, limit: 1000 });
+      return page.items.flatMap((i) => (i.ok ? [i.value.data as Record<string, unknown>] : []));
+    };
+
+    // 300 corrupt replies and 40 timeouts within one window (1 ms apart).
+    for (let i = 0; i < 300; i++) {
+      reports.fault('meter-1', fault('crc'));
+      if (i < 40) reports.fault('meter-1', fault('timeout'));
+      await clock.advanceAsync(1);
+    }
+    // The store commits in order: once both events are in, nothing else was written.
+    await expect.poll(async () => (await events('device.badMessage')).length).toBe(1);
+    await expect.poll(async () => (await events('device.modbusError')).length).toBe(1);
+    expect(await events('device.eventsSuppressed')).toEqual([]); // the window is still open
+
+    // The window closes: one summary per stream names every fault left out.
+    await clock.advanceAsync(1000);
+    await expect.poll(async () => (await events('device.eventsSuppressed')).length).toBe(2);
+    const summaries = await events('device.eventsSuppressed');
+    expect(summaries.map((x) => [x.kind, x.code, x.suppressed, x.written, x.windowMs]).sort()).toEqual([
+      ['device.badMessage', 'crc', 299, 1, 1000],
+      ['device.modbusError', 'timeout', 39, 1, 1000],
+    ]);
+
+    // The next window: written again, owing nothing (the summary counted them already).
+    reports.fault('meter-1', fault('crc'));
+    await expect.poll(async () => (await events('device.badMessage')).length).toBe(2);
+    expect((await events('device.badMessage')).map((x) => x.suppressed)).toEqual([undefined, undefined]);
+  });
 });

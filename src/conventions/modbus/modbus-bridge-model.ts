@@ -1,15 +1,20 @@
 /**
  * What the Modbus bridge (modbus-bridge-process.ts) knows of its devices, as data: each
  * `modbus.device`'s entry, the line settings and slave a device's attributes give its port's
- * bus, which fault events get through the rate limit, and the `status.modbus` and health lines
- * made from a bus's stats. Pure: no fleet, no store, no timers.
+ * bus, which fault events get through the bad-message budget (src/devices/bad-message-budget.ts,
+ * the rule of the link hub, Homie and the device event log), and the `status.modbus` and health
+ * lines made from a bus's stats. Pure: no fleet, no store, no timers.
  *
  * @example
  * const d = trackDevice(devices, 'meter-1', attributes); // created, or updated when they changed
  * sameLine(lineOf(attributes), busLine); // false: the device is not polled (lineConflict)
- * const suppressed = admitFault(d, faultKey(fault), now, 10_000); // undefined: rate-limited
- * if (suppressed !== undefined) store.appendEvents([{ …, ...faultEvent(fault, suppressed) }]);
+ * const key = faultKey(fault);
+ * const a = admitFault(d, key, now, 10_000);
+ * if (a.verdict === 'write') store.appendEvents([{ …, ...faultEvent(fault, a.suppressed) }]);
+ * if (a.verdict === 'firstSuppressed') clock.setTimeout(summarize, a.windowEndsAt - now); // faultSummary(d, key, …)
  */
+import type { BadMessageWindow } from '../../devices/bad-message-budget.js';
+import { admitBadMessage, newBadMessageWindow } from '../../devices/bad-message-budget.js';
 import type { JsonObject } from '../../store/store.js';
 import type { BusStats, LineSettings, ModbusFault, SlaveConfig, SlaveStats } from './modbus-bus-types.js';
 import type { ModbusAttributes, RegisterDef } from './modbus-kind.js';
@@ -25,7 +30,8 @@ export interface DeviceEntry {
   polled: boolean;
   lastStatusAt: number;
   lastStatusJson: string;
-  faults: Map<string, { lastAt: number; suppressed: number }>;
+  /** Each fault stream's window of the bad-message budget, by {@link faultKey}. */
+  faults: Map<string, BadMessageWindow>;
   reportedConflict: boolean;
 }
 
@@ -103,27 +109,75 @@ export function faultKey(fault: ModbusFault): string {
 }
 
 /**
- * At most one event per stream every `intervalMs`: undefined when this one is left out (and
- * counted), else how many were left out before it.
+ * What becomes of a fault: `write`, an event, with `suppressed` those of its stream left out since
+ * they were last summed up (nonzero only when this event comes before its window's summary);
+ * `firstSuppressed`, the first left out in this window (the caller sums them up at `windowEndsAt`,
+ * {@link faultSummary}); `suppressed`, counted only.
  */
-export function admitFault(d: DeviceEntry, key: string, now: number, intervalMs: number): number | undefined {
-  const rate = d.faults.get(key);
-  if (rate && now - rate.lastAt < intervalMs) {
-    rate.suppressed++;
-    return undefined;
+export type FaultAdmission =
+  | { readonly verdict: 'write'; readonly suppressed: number }
+  | { readonly verdict: 'firstSuppressed'; readonly windowEndsAt: number }
+  | { readonly verdict: 'suppressed' };
+
+/**
+ * The bad-message budget per fault stream, one event per `intervalMs`: the first fault of a
+ * window is written, the rest are counted (`errorSuppressed`) until they are summed up, by the
+ * window's summary when it closes or by the next event if it comes first — each left-out fault is
+ * counted in exactly one of them.
+ */
+export function admitFault(d: DeviceEntry, key: string, now: number, intervalMs: number): FaultAdmission {
+  let w = d.faults.get(key);
+  if (!w) {
+    w = newBadMessageWindow();
+    w.errorWindowStart = Number.NEGATIVE_INFINITY; // the first fault opens the first window, whatever the clock
+    d.faults.set(key, w);
   }
-  d.faults.set(key, { lastAt: now, suppressed: 0 });
-  return rate?.suppressed ?? 0;
+  const verdict = admitBadMessage(w, now, { max: 1, windowMs: intervalMs });
+  if (verdict === 'firstSuppressed') return { verdict, windowEndsAt: w.errorWindowStart + intervalMs };
+  if (verdict !== 'write') return { verdict: 'suppressed' };
+  const suppressed = w.errorSuppressed;
+  w.errorSuppressed = 0;
+  return { verdict, suppressed };
 }
+
+/**
+ * Sums up a fault stream's window when it closes: the `device.eventsSuppressed` event (as the
+ * device event log writes it) saying how many of which kind were left out, or undefined when none
+ * is left to sum up (the next event carried them). Resets the count.
+ */
+export function faultSummary(
+  d: DeviceEntry,
+  key: string,
+  fault: ModbusFault,
+  windowMs: number,
+): { readonly kind: string; readonly data: JsonObject } | undefined {
+  const w = d.faults.get(key);
+  if (!w || w.errorSuppressed === 0) return undefined;
+  const suppressed = w.errorSuppressed;
+  w.errorSuppressed = 0;
+  return {
+    kind: 'device.eventsSuppressed',
+    data: {
+      kind: faultKind(fault),
+      code: fault.code,
+      stream: key,
+      suppressed,
+      written: w.errorEvents,
+      windowMs,
+    },
+  };
+}
+
+const faultKind = (fault: ModbusFault) =>
+  fault.code === 'crc' || fault.code === 'badFrame' ? 'device.badMessage' : 'device.modbusError';
 
 /** The device event a fault becomes: corrupt replies are bad messages, the rest Modbus errors. */
 export function faultEvent(
   fault: ModbusFault,
   suppressed: number,
 ): { readonly kind: string; readonly data: JsonObject } {
-  const kind = fault.code === 'crc' || fault.code === 'badFrame' ? 'device.badMessage' : 'device.modbusError';
   return {
-    kind,
+    kind: faultKind(fault),
     data: {
       code: fault.code,
       message: fault.message,

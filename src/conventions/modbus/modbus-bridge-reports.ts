@@ -1,9 +1,11 @@
 /**
  * What the Modbus bridge's buses report, carried to the fleet and the store: a slave answering
- * or going silent (the device's link), its values (telemetry), its faults (rate-limited device
- * events) and its `status.modbus`; and a device left unpolled by a line conflict (an event, once). The bridge (modbus-bridge-process.ts) calls these from its
- * buses' hooks, for the bus currently on the port only; the pure rules are in
- * modbus-bridge-model.ts.
+ * or going silent (the device's link), its values (telemetry), its faults (device events on the
+ * bad-message budget, src/devices/bad-message-budget.ts: one per fault stream per
+ * `eventIntervalMs`, the rest counted and summed up in one `device.eventsSuppressed` when the
+ * window closes) and its `status.modbus`; and a device left unpolled by a line conflict (an event,
+ * once). The bridge (modbus-bridge-process.ts) calls these from its buses' hooks, for the bus
+ * currently on the port only; the pure rules are in modbus-bridge-model.ts.
  *
  * @example
  * const reports = createBridgeReports({ runtime, owner: bridge.pid, fleet, store, devices,
@@ -16,7 +18,14 @@ import type { Pid } from '../../runtime/process.js';
 import type { Runtime } from '../../runtime/runtime.js';
 import type { JsonObject, Store } from '../../store/store.js';
 import type { DeviceEntry } from './modbus-bridge-model.js';
-import { admitFault, faultEvent, faultKey, lineConflictMessage, slaveStatus } from './modbus-bridge-model.js';
+import {
+  admitFault,
+  faultEvent,
+  faultKey,
+  faultSummary,
+  lineConflictMessage,
+  slaveStatus,
+} from './modbus-bridge-model.js';
 import type { LineSettings, ModbusFault, SlaveStats } from './modbus-bus-types.js';
 
 export interface BridgeReportsContext {
@@ -29,7 +38,10 @@ export interface BridgeReportsContext {
   readonly devices: ReadonlyMap<string, DeviceEntry>;
   /** The device's slave on the bus running on its port now; undefined when none runs. */
   readonly slaveStats: (d: DeviceEntry) => SlaveStats | undefined;
-  /** At most one fault event of a kind per device per interval (the rest are counted). */
+  /**
+   * At most one fault event per device and fault stream per interval; the rest are counted and
+   * summed up in one `device.eventsSuppressed` when the interval's window closes.
+   */
   readonly eventIntervalMs: number;
   /** `status.modbus` at most this often while it changes (a link change reports at once). */
   readonly statusIntervalMs: number;
@@ -42,7 +54,10 @@ export interface BridgeReports {
   slaveDown(d: DeviceEntry, reason: string): void;
   /** Stores a poll's values as the device's telemetry. */
   values(id: string, values: Record<string, number>): void;
-  /** A device event for the fault, unless one of its kind went out within `eventIntervalMs`. */
+  /**
+   * A device event for the fault, unless one of its stream went out within `eventIntervalMs`:
+   * then it is counted, and the window's summary (`device.eventsSuppressed`) says how many.
+   */
   fault(id: string, fault: ModbusFault): void;
   /**
    * The device is not polled: its line settings (`line`) disagree with its port's (`portLine`).
@@ -105,10 +120,23 @@ export function createBridgeReports(ctx: BridgeReportsContext): BridgeReports {
     fault(id, fault) {
       const d = devices.get(id);
       if (!d) return;
-      const suppressed = admitFault(d, faultKey(fault), runtime.clock.now(), ctx.eventIntervalMs);
-      if (suppressed === undefined) return;
-      const event = faultEvent(fault, suppressed);
-      appendEvent(id, event.kind, event.data);
+      const key = faultKey(fault);
+      const now = runtime.clock.now();
+      const admitted = admitFault(d, key, now, ctx.eventIntervalMs);
+      if (admitted.verdict === 'write') {
+        const event = faultEvent(fault, admitted.suppressed);
+        appendEvent(id, event.kind, event.data);
+      } else if (admitted.verdict === 'firstSuppressed') {
+        // Summed up when the window closes, unless the stream's next event carried them first.
+        runtime.timers.schedule(
+          Math.max(0, admitted.windowEndsAt - now),
+          () => {
+            const summary = faultSummary(d, key, fault, ctx.eventIntervalMs);
+            if (summary) appendEvent(id, summary.kind, summary.data);
+          },
+          { owner, label: 'modbus-bridge.fault-window' },
+        );
+      }
     },
     lineConflict(d, line, portLine) {
       if (d.reportedConflict) return;
