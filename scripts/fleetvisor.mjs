@@ -28,9 +28,40 @@ const tools = {
   alarms: ['host', 'alarms-cli.ts'],
 };
 const tool = Object.hasOwn(tools, command) ? tools[command] : undefined;
+// `fleetvisor --help` (or `help`): the commands first, each with an example, then the app's options.
+const COMMANDS = `Usage: fleetvisor [COMMAND] [options]
+
+  (no command)  the desktop app, or the headless server where Electron is not installed
+  serve         the headless server               fleetvisor serve --no-demo --port 8080
+  devices       list, add, edit, remove, import   fleetvisor devices ls --kind modbus.device
+  act           an action on many devices         fleetvisor act tag:hall ping
+  events        the event log                     fleetvisor events --device pump-7 --follow
+  alarms        list, acknowledge, shelve         fleetvisor alarms ls --state unacked
+  export        events, commands or telemetry     fleetvisor export events --format jsonl
+  update        update one device                 fleetvisor update start pump-7 ad36f74d --wait
+  rollout       update many, in waves             fleetvisor rollout create ad36f74d --waves "1,100%"
+  firmware      sign and import images            fleetvisor firmware import image.bin --demo
+  broker        broker accounts, Mosquitto files  fleetvisor broker devices
+
+\`fleetvisor COMMAND --help\` gives a command's options and examples. devices, act, events,
+alarms, export, update and rollout talk to the app running on the data folder (--data-dir DIR or
+FLEETVISOR_DATA_DIR); firmware and broker work on the data folder itself. In a checkout, run it as
+\`npx fleetvisor …\` (or \`npm link\` once, to have it on the PATH).
+
+The app's options (fleetvisor, fleetvisor serve, npm start --):
+
+`;
+if (command === '--help' || command === '-h' || command === 'help') process.stdout.write(COMMANDS);
 const args = tool
   ? ['--import', import.meta.resolve('tsx'), join(root, 'src', ...tool), ...rest]
-  : [start, ...(command === 'serve' ? ['--headless', ...rest] : process.argv.slice(2))];
+  : [
+      start,
+      ...(command === 'serve'
+        ? ['--headless', ...rest]
+        : command === 'help'
+          ? ['--help']
+          : process.argv.slice(2)),
+    ];
 const child = spawn(process.execPath, args, {
   // The app (not the tools, which would wait on it) gets a channel: it closes when this process
   // ends, even killed with -9, and the app then stops too (scripts/start.mjs, src/host/main.ts).
