@@ -4,7 +4,8 @@
  * and Debian's Chromium: add a `temp` column (latest value with its unit, from `latestValues` then
  * the push stream) and sort by it both ways, hide a column, save a filter and recall it after a
  * reload (both kept in localStorage), and chart temp for 3 selected devices: 3 series, a legend
- * with the unit. Screenshots go to .test-results/screenshots/fleet-columns-*.png.
+ * with the unit; the column shows one number of decimals in every cell. Screenshots go to
+ * .test-results/screenshots/fleet-columns-*.png.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -103,6 +104,10 @@ describe.skipIf(!existsSync(CHROMIUM))('fleet metric columns, saved filters and 
     await expect.poll(async () => isSorted(await tempsInOrder(page), true)).toBe(true);
     const temps = await tempsInOrder(page);
     expect(new Set(temps).size).toBeGreaterThan(1); // a real order, not one value everywhere
+    // One number of decimals down the column (21.50 above 21.53 above 21.00), so the digits line up.
+    const shown = await page.locator('[data-testid="metric-cell"][data-metric="temp"]').allTextContents();
+    const decimals = new Set(shown.map((t) => /^[\d,]+(?:\.(\d+))? °C$/.exec(t)?.[1]?.length ?? 0));
+    expect(decimals.size, shown.join(' | ')).toBe(1);
     await page.screenshot({ path: join(SHOTS, 'fleet-columns-sorted.png') });
   }, 60_000);
 

@@ -14,6 +14,7 @@
  */
 import { useEffect, useMemo, useState } from 'react';
 import type { TelemetryPoint } from '../../../src/host/contract.js';
+import { columnDecimals } from '../lib/reading-format.js';
 import { useClient, useLive, useStore } from './use-live.js';
 
 export const PUBLISH_EVERY_MS = 1_000;
@@ -28,6 +29,11 @@ export interface LatestValues {
   /** Keeps these metrics (their known values stay), forgets the others. */
   track(metrics: readonly string[]): void;
   tracked(): readonly string[];
+  /**
+   * The decimals of a metric's column: what its most precise value needs (lib/reading-format.ts),
+   * so every cell shows as many. Worked out again only after its values changed.
+   */
+  decimals(metric: string): number;
   /** Takes the values of a tracked metric, newer ones only; true if any changed. */
   merge(metric: string, values: readonly { id: string; at: number; value: number }[]): boolean;
   /** Takes pushed points of tracked metrics, newer ones only; true if any changed. */
@@ -36,32 +42,53 @@ export interface LatestValues {
 
 export function createLatestValues(): LatestValues {
   const byMetric = new Map<string, Map<string, LatestValue>>();
+  // Per metric, its column's decimals while its values are unchanged (each visible cell asks).
+  const decimalsOf = new Map<string, number>();
   const put = (values: Map<string, LatestValue>, id: string, at: number, value: number): boolean => {
     const old = values.get(id);
     if (old && (old.at > at || (old.at === at && old.value === value))) return false;
     values.set(id, { at, value });
     return true;
   };
+  function* valuesOf(map: Map<string, LatestValue>): Generator<number> {
+    for (const v of map.values()) yield v.value;
+  }
   return {
     get: (metric, id) => byMetric.get(metric)?.get(id),
     track(metrics) {
       const wanted = new Set(metrics);
-      for (const metric of [...byMetric.keys()]) if (!wanted.has(metric)) byMetric.delete(metric);
+      for (const metric of [...byMetric.keys()])
+        if (!wanted.has(metric)) {
+          byMetric.delete(metric);
+          decimalsOf.delete(metric);
+        }
       for (const metric of wanted) if (!byMetric.has(metric)) byMetric.set(metric, new Map());
     },
     tracked: () => [...byMetric.keys()],
+    decimals(metric) {
+      const known = decimalsOf.get(metric);
+      if (known !== undefined) return known;
+      const map = byMetric.get(metric);
+      const decimals = map ? columnDecimals(valuesOf(map)) : 0;
+      if (map) decimalsOf.set(metric, decimals);
+      return decimals;
+    },
     merge(metric, values) {
       const map = byMetric.get(metric);
       if (!map) return false;
       let changed = false;
       for (const v of values) if (put(map, v.id, v.at, v.value)) changed = true;
+      if (changed) decimalsOf.delete(metric);
       return changed;
     },
     applyPoints(points) {
       let changed = false;
       for (const p of points) {
         const map = byMetric.get(p.metric);
-        if (map && put(map, p.id, p.at, p.value)) changed = true;
+        if (map && put(map, p.id, p.at, p.value)) {
+          changed = true;
+          decimalsOf.delete(p.metric);
+        }
       }
       return changed;
     },

@@ -14,6 +14,7 @@ import { LinkBadge, StateBadge } from '../components/StateBadge.js';
 import { markText, markTitle } from '../lib/firmware-jobs.js';
 import type { FleetColumn } from '../lib/fleet-columns.js';
 import { formatAgo, formatDateTime } from '../lib/format.js';
+import { formatReading } from '../lib/reading-format.js';
 import type { LatestValues } from '../store/latest-values.js';
 import { BreakerMark } from './CommandGuards.js';
 
@@ -298,20 +299,9 @@ function MetricCell({
       data-stale={stale || undefined}
     >
       <span>
-        {formatReading(v.value)}
+        {formatReading(v.value, latest.decimals(metric))}
         {column.unit ? <span className="metric-unit"> {column.unit}</span> : null}
       </span>
     </span>
   );
-}
-
-// One formatter per precision, made once: `toLocaleString` with options builds an Intl.NumberFormat
-// per call, which was most of a metric cell's render (a table sorted by a metric re-renders its
-// visible cells every second).
-const READINGS = [0, 1, 2].map((digits) => new Intl.NumberFormat('en-US', { maximumFractionDigits: digits }));
-
-/** Up to 2 decimals, fewer for large numbers, digits grouped: `21.37`, `1,204.5`, `86,400`. */
-export function formatReading(value: number): string {
-  const abs = Math.abs(value);
-  return READINGS[abs >= 1_000 ? 0 : abs >= 100 ? 1 : 2]!.format(value);
 }

@@ -36,3 +36,23 @@ describe('latest values', () => {
     expect(latest.get('flow', 'a')).toEqual({ at: 1, value: 3 });
   });
 });
+
+describe('latest values: a column’s decimals', () => {
+  it('follows the most precise value of the metric, again after its values change', () => {
+    const latest = createLatestValues();
+    latest.track(['temp', 'rssi']);
+    latest.merge('temp', [
+      { id: 'a', at: 10, value: 21 },
+      { id: 'b', at: 10, value: 21.5 },
+    ]);
+    latest.merge('rssi', [{ id: 'a', at: 10, value: -61 }]);
+    expect(latest.decimals('temp')).toBe(1);
+    expect(latest.decimals('rssi')).toBe(0);
+    latest.applyPoints([{ id: 'c', metric: 'temp', at: 11, value: 21.53 }]);
+    expect(latest.decimals('temp')).toBe(2);
+    // The precise reading replaced by a coarser one: the column needs fewer again.
+    latest.applyPoints([{ id: 'c', metric: 'temp', at: 12, value: 21.5 }]);
+    expect(latest.decimals('temp')).toBe(1);
+    expect(latest.decimals('unknown')).toBe(0);
+  });
+});
