@@ -66,7 +66,14 @@ export interface FleetChangesStats {
   readonly ids: number;
   /** Changes heard on the channel, this instance's own included. */
   readonly heard: number;
-  /** Times the listening connection was made again after it dropped (or failed at first). */
+  /** Device ids named in the changes heard (an `all` counts none). */
+  readonly idsHeard: number;
+  /** How long ago the last change was heard (ms); null before the first. */
+  readonly lastHeardAgoMs: number | null;
+  /**
+   * Times the listening connection was made again after it dropped (or failed at first): each is
+   * an `all` to the subscribers, a read of the whole fleet.
+   */
   readonly reconnects: number;
   /** Flushes that could not be sent (their ids went out with a later one). */
   readonly sendFailures: number;
@@ -96,7 +103,8 @@ export function createFleetChanges(options: FleetChangesOptions): FleetChanges {
   const { instanceId: me, logger: log } = options;
   let stopped = false;
   const subscribers = new Set<(change: FleetChange) => void>();
-  const counts = { heard: 0, reconnects: 0 };
+  const counts = { heard: 0, idsHeard: 0, reconnects: 0 };
+  let lastHeardAt: number | undefined;
   const sender = createChangeSender({
     db: options.db,
     me,
@@ -123,6 +131,8 @@ export function createFleetChanges(options: FleetChangesOptions): FleetChanges {
       const change = decodeNotice(payload);
       if (!change) return;
       counts.heard++;
+      if (change.kind === 'devices') counts.idsHeard += change.ids.length;
+      lastHeardAt = performance.now();
       emit(change);
     },
     isStopped: () => stopped,
@@ -155,7 +165,11 @@ export function createFleetChanges(options: FleetChangesOptions): FleetChanges {
       await listener.close();
     },
     listening: () => listener.listening(),
-    stats: () => ({ ...sender.stats(), ...counts }),
+    stats: () => ({
+      ...sender.stats(),
+      ...counts,
+      lastHeardAgoMs: lastHeardAt === undefined ? null : Math.round(performance.now() - lastHeardAt),
+    }),
   };
 }
 

@@ -91,7 +91,7 @@ async function renew(k: KeeperState): Promise<void> {
   const { held, instance, log } = k;
   const sentAt = performance.now();
   try {
-    await heartbeat(k.pool, k.me);
+    await heartbeat(k.pool, k.me, k.options.feed?.());
     const still = await renewLeases(k.pool, instance.id, k.leaseMs);
     k.counts.renewals++;
     if (!renewedInTime(sentAt, performance.now(), k.leaseMs, k.safetyMs)) {

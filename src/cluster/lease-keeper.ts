@@ -32,6 +32,7 @@
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import type { Logger } from '../runtime/runtime.js';
+import type { FeedFigures } from './feed-figures.js';
 import { leaseTiming } from './lease-keeper-plan.js';
 import type { KeeperState } from './lease-keeper-steps.js';
 import { handOver, loop } from './lease-keeper-steps.js';
@@ -55,6 +56,8 @@ export interface LeaseKeeperOptions {
   readonly handOver: (shards: readonly number[]) => Promise<void>;
   /** These leases are gone: stop their devices now, writing nothing (it would be refused). */
   readonly lost: (shards: readonly number[], why: string) => void;
+  /** This instance's change-feed figures, written with every heartbeat for the cluster view. */
+  readonly feed?: () => FeedFigures;
 }
 
 export interface LeaseKeeper {
@@ -124,7 +127,7 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
       return epoch === undefined ? undefined : { shard: s, epoch };
     },
     async start() {
-      await heartbeat(pool, k.me);
+      await heartbeat(pool, k.me, options.feed?.());
       k.joinedAt = performance.now();
       loop(k);
     },

@@ -1,5 +1,5 @@
 /**
- * The lease table's queries (schema: migration 2 in src/store/postgres-migrations.ts). Every time
+ * The lease table's queries (schema: migrations 2 and 6 in src/store/postgres-migrations.ts). Every time
  * is the database's clock (`clock_timestamp()`), never an instance's, so instances whose clocks
  * disagree still agree on who holds what. The rules:
  *
@@ -16,6 +16,8 @@
  * const mine = await claimLeases(pool, 'host-a:4242', 100, 6000); // Map shard → epoch
  */
 import type pg from 'pg';
+import type { FeedFigures } from './feed-figures.js';
+import { readFeedFigures } from './feed-figures.js';
 
 type Queryable = pg.Pool | pg.PoolClient;
 
@@ -60,14 +62,17 @@ export interface InstanceInfo {
   readonly apiUrl: string | undefined;
 }
 
-/** Says this instance is alive (and not leaving); inserts its row the first time. */
-export async function heartbeat(db: Queryable, me: InstanceInfo): Promise<void> {
+/**
+ * Says this instance is alive (and not leaving); inserts its row the first time. `feed`: its
+ * change feed's figures as of now, for the cluster view (kept as they were when not given).
+ */
+export async function heartbeat(db: Queryable, me: InstanceInfo, feed?: FeedFigures): Promise<void> {
   await db.query(
-    `INSERT INTO fleetvisor_instances (id, host, pid, api_url, started_at, seen_at)
-     VALUES ($1, $2, $3, $4, clock_timestamp(), clock_timestamp())
+    `INSERT INTO fleetvisor_instances (id, host, pid, api_url, started_at, seen_at, feed)
+     VALUES ($1, $2, $3, $4, clock_timestamp(), clock_timestamp(), $5::jsonb)
      ON CONFLICT (id) DO UPDATE SET seen_at = clock_timestamp(), left_at = NULL, host = $2, pid = $3,
-       api_url = $4`,
-    [me.id, me.host, me.pid, me.apiUrl ?? null],
+       api_url = $4, feed = COALESCE($5::jsonb, fleetvisor_instances.feed)`,
+    [me.id, me.host, me.pid, me.apiUrl ?? null, feed ? JSON.stringify(feed) : null],
   );
 }
 
@@ -166,6 +171,8 @@ export interface ClusterInstanceView {
   /** Its oldest and newest lease claim, ms ago; null when it holds none. */
   readonly oldestLeaseAgeMs: number | null;
   readonly newestLeaseAgeMs: number | null;
+  /** Its change feed's figures as of its last heartbeat (the last notice's age as of now); null: none written. */
+  readonly feed: FeedFigures | null;
 }
 
 export interface ClusterView {
@@ -193,8 +200,9 @@ export async function clusterView(db: Queryable): Promise<ClusterView> {
     shards: string;
     oldest: string | null;
     newest: string | null;
+    feed: unknown;
   }>(
-    `SELECT i.id, i.host, i.pid, i.api_url, i.started_at,
+    `SELECT i.id, i.host, i.pid, i.api_url, i.started_at, i.feed,
        (extract(epoch FROM clock_timestamp() - i.seen_at) * 1000)::bigint AS seen_ago,
        i.left_at IS NOT NULL AS left,
        count(l.shard) AS shards,
@@ -223,6 +231,7 @@ export async function clusterView(db: Queryable): Promise<ClusterView> {
       shards: Number(r.shards),
       oldestLeaseAgeMs: r.oldest === null ? null : Number(r.oldest),
       newestLeaseAgeMs: r.newest === null ? null : Number(r.newest),
+      feed: readFeedFigures(r.feed, Number(r.seen_ago)),
     })),
     unowned: Number(unowned.rows[0]?.n ?? 0),
     fleetDevices: Number(devices.rows[0]?.n ?? 0),

@@ -78,6 +78,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
     app,
     live,
     fleetWide,
+    ...(remotePush ? { remotePush: () => remotePush.stats() } : {}),
     actConcurrency: options.actConcurrency ?? 16,
     findProcess: (pid) => findProcess(sources, pid),
     ...views,

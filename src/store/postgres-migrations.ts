@@ -212,6 +212,15 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: "cluster: each instance's change-feed figures, written with its heartbeat",
+    // src/cluster/feed-figures.ts: counts and a relative age (never a clock reading), for the
+    // cluster view of every instance. NULL until the instance's first heartbeat that writes them.
+    sql: `
+      ALTER TABLE fleetvisor_instances ADD COLUMN feed jsonb;
+    `,
+  },
 ];
 
 /** The PostgreSQL schema version this app writes and understands. */

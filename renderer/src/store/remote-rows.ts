@@ -12,6 +12,9 @@
  * the host's clock); a read of the whole set replaces the map, except for the devices pushed
  * while it was asked (their pushed row, or their removal, is the newer word).
  *
+ * The device view of another instance's device follows the same pushes ({@link useRemotePushes}):
+ * its detail is read again as soon as the stream pushes the device's row.
+ *
  * @example
  * const remote = useRemoteRows();        // { rows: Map id → row, version, error }
  * const devices = mergeRows(liveDevices, remote.rows);
@@ -176,4 +179,35 @@ export function useRemoteRows(): RemoteRows {
     };
   }, [client]);
   return state;
+}
+
+/** Whether a pushed message names `id` as another instance's device that changed or left the fleet. */
+export function pushNamesRemote(m: PushMessage, id: string): boolean {
+  if (m.type !== 'diff') return false;
+  return (m.remote?.some((r) => r.id === id) ?? false) || (m.remoteRemoved?.includes(id) ?? false);
+}
+
+/**
+ * Grows each time the stream pushes `id` as another instance's device (its row changed, or it
+ * left the fleet) and each time the stream starts again (pushes may have been missed while it was
+ * down): a view of that device reads it again at once. What the stream replays to a late
+ * subscriber (the latest snapshot, the diffs since) is not counted: the view has just read it.
+ *
+ * @example
+ * const pushes = useRemotePushes(id);
+ * const detail = useCall((c) => c.call('device', { id }), [id, pushes]);
+ */
+export function useRemotePushes(id: string): number {
+  const client = useClient();
+  const [count, setCount] = useState(0);
+  useEffect(() => {
+    let replaying = true;
+    const off = client.subscribe((m) => {
+      if (replaying) return;
+      if (m.type === 'snapshot' || pushNamesRemote(m, id)) setCount((n) => n + 1);
+    });
+    replaying = false;
+    return off;
+  }, [client, id]);
+  return count;
 }

@@ -3,15 +3,17 @@
  * count and the lease, each instance with the shards it holds (a bar of its share of all shards),
  * when it last renewed (stale, in red, once that is longer ago than a lease; "left" after a
  * graceful stop) and the age of its newest lease (a young one shows a rebalance), the shards
- * nobody holds (a failover in progress), and this instance's counts. `cluster` is polled every
- * 2 s while the view is open; a single instance (`null`) gets one quiet line.
+ * nobody holds (a failover in progress), each instance's change feed (the notices it sent and
+ * heard, how long ago it heard the last, and the fleet read again after its listener dropped:
+ * written with its heartbeat), and this instance's counts. `cluster` is polled every 2 s while
+ * the view is open; a single instance (`null`) gets one quiet line.
  *
  * @example
  * <ClusterPanel />
  */
 import type { ReactNode } from 'react';
 import { useState } from 'react';
-import type { ClusterInfo, ClusterInstanceInfo } from '../../../src/host/contract.js';
+import type { ClusterFeedInfo, ClusterInfo, ClusterInstanceInfo } from '../../../src/host/contract.js';
 import { messageOf } from '../api/client.js';
 import { formatDateTime, formatDuration, formatNumber } from '../lib/format.js';
 import { usePolling } from '../lib/hooks.js';
@@ -130,6 +132,12 @@ function Cluster({ info, failure }: { readonly info: ClusterInfo; readonly failu
             <th className="cluster-col-share">Share</th>
             <th className="cluster-col-seen">Last renewal</th>
             <th className="cluster-col-newest">Newest lease</th>
+            <th
+              className="cluster-col-feed"
+              title="Changes of devices' rows told to and heard from the other instances (LISTEN/NOTIFY), since the instance started"
+            >
+              Change feed
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -205,6 +213,7 @@ function Cluster({ info, failure }: { readonly info: ClusterInfo; readonly failu
                     formatAgoMs(i.newestLeaseAgeMs)
                   )}
                 </td>
+                <FeedCell feed={i.feed} />
               </tr>
             );
           })}
@@ -218,7 +227,7 @@ function Cluster({ info, failure }: { readonly info: ClusterInfo; readonly failu
               <td className="cluster-share-cell">
                 <ShareBar share={share(info.unowned)} label="unowned" tone="warn" />
               </td>
-              <td colSpan={2} />
+              <td colSpan={3} />
             </tr>
           ) : null}
         </tbody>
@@ -233,9 +242,66 @@ function Cluster({ info, failure }: { readonly info: ClusterInfo; readonly failu
         <Count n={s.claimed} label="shards claimed" />
         <Count n={s.handedOver} label="handed over" />
         <Count n={s.lost} label="lost" bad />
+        {info.remotePush ? (
+          <span data-testid="cluster-pushed" data-rows={info.remotePush.rows}>
+            · pushed to its UIs: <strong>{formatNumber(info.remotePush.rows)}</strong> rows of other
+            instances&apos; devices ({formatNumber(info.remotePush.reads)} reads
+            {info.remotePush.failures > 0 ? (
+              <span className="tone-text-err">, {formatNumber(info.remotePush.failures)} failed</span>
+            ) : null}
+            )
+          </span>
+        ) : null}
       </div>
       {failure ? <p className="tone-text-warn small-text">Last refresh failed: {failure}</p> : null}
     </section>
+  );
+}
+
+/**
+ * An instance's change feed in two short lines: sent (notices, ids) and heard (notices, ids, the
+ * last one's age), then the fleet's re-reads after a dropped listener, in red when there are any
+ * and when it is not listening.
+ */
+function FeedCell({ feed }: { readonly feed: ClusterFeedInfo | null }) {
+  if (!feed)
+    return (
+      <td className="muted small-text" data-testid="cluster-feed" data-feed="none">
+        —
+      </td>
+    );
+  return (
+    <td
+      className="cluster-feed small-text"
+      data-testid="cluster-feed"
+      data-notices-sent={feed.noticesSent}
+      data-ids-sent={feed.idsSent}
+      data-notices-heard={feed.noticesHeard}
+      data-ids-heard={feed.idsHeard}
+      data-rereads={feed.rereads}
+      data-last-notice-ms={feed.lastNoticeAgoMs ?? ''}
+      data-listening={feed.listening}
+    >
+      <div title="NOTIFY statements sent, and the device ids they named">
+        sent <strong>{formatNumber(feed.noticesSent)}</strong> · {formatNumber(feed.idsSent)} ids
+        {feed.sendFailures > 0 ? (
+          <span className="tone-text-err"> · {formatNumber(feed.sendFailures)} failed</span>
+        ) : null}
+      </div>
+      <div title="Notices heard (its own included), the ids they named, and how long ago the last came">
+        heard <strong>{formatNumber(feed.noticesHeard)}</strong> · {formatNumber(feed.idsHeard)} ids
+        <span className="muted">
+          {' '}
+          · last {feed.lastNoticeAgoMs === null ? 'never' : formatAgoMs(feed.lastNoticeAgoMs)}
+        </span>
+      </div>
+      <div title="The whole fleet read again because the listening connection dropped and came back">
+        {feed.listening ? null : <span className="tone-text-err strong">not listening · </span>}
+        <span className={feed.rereads > 0 ? 'tone-text-warn' : 'muted'}>
+          {formatNumber(feed.rereads)} re-read{feed.rereads === 1 ? '' : 's'} after a dropped listener
+        </span>
+      </div>
+    </td>
   );
 }
 

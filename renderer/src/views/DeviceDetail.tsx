@@ -7,7 +7,10 @@
  * commands with their outcomes (status, round trip, reply or reason), and its recent events.
  *
  * The row from the push stream keeps the header and timers live; the full detail is fetched
- * again whenever the row says the state changed (and every 10 s for what rows don't carry).
+ * again whenever the row says the state changed (and every 10 s for what rows don't carry). A
+ * device another cluster instance supervises has no live row here: its detail is fetched again
+ * whenever the stream pushes its row (its owner signalled a change, docs/scale-out.md), and every
+ * {@link REMOTE_DETAIL_POLL_MS} for a push that was missed.
  *
  * @example
  * <DeviceDetailView id="pump-0007" onBack={() => go({ view: 'fleet' })} />
@@ -38,11 +41,20 @@ import {
   jsonPreview,
 } from '../lib/format.js';
 import { useCall, useNow } from '../lib/hooks.js';
+import { useRemotePushes } from '../store/remote-rows.js';
 import { useClient, useLive } from '../store/use-live.js';
 import { CommandGuards } from './CommandGuards.js';
 import { DeviceAdminBar } from './DeviceAdmin.js';
 import { DeviceInspector } from './DeviceInspector.js';
 import { HomieProperties } from './HomieProperties.js';
+
+/** An own device's detail is read again this often, for what its live row does not carry. */
+const OWN_DETAIL_POLL_MS = 10_000;
+/**
+ * Another instance's device's detail is read again when its row is pushed; this often besides,
+ * as a safety net for a push that was missed.
+ */
+export const REMOTE_DETAIL_POLL_MS = 30_000;
 
 const WINDOWS = [
   { label: '5 min', ms: 5 * 60_000 },
@@ -62,11 +74,13 @@ export function DeviceDetailView({
   const client = useClient();
   const now = useNow(1_000);
   const row = useLive((s) => s.devices.get(id));
+  // Another instance's device (no live row here): read again when the stream pushes its row.
+  const remotePushes = useRemotePushes(id);
   const detail = useCall(
     (c) => c.call('device', { id }),
-    [id, row?.state, row?.stateEnteredAt, row?.drift, row?.health, row?.breaker],
+    [id, row?.state, row?.stateEnteredAt, row?.drift, row?.health, row?.breaker, row ? 0 : remotePushes],
     {
-      refreshMs: 10_000,
+      refreshMs: row ? OWN_DETAIL_POLL_MS : REMOTE_DETAIL_POLL_MS,
     },
   );
   const [windowMs, setWindowMs] = useState<number>(WINDOWS[0].ms);

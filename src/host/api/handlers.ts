@@ -9,6 +9,7 @@
  * const handlers = createHandlers(ctx);
  * await callHandler(handlers, runtime, 'devices', { limit: 20 }); // { ok: true, value: { items, … } }
  */
+import { feedFigures } from '../../cluster/feed-figures.js';
 import type { CommandGuards } from '../../devices/command-guards.js';
 import { isCommandErrorCode } from '../../devices/command-tracker.js';
 import { describeKind } from '../../devices/define-device.js';
@@ -46,6 +47,7 @@ import { inspectHandlers } from './inspect.js';
 import { latestHandlers } from './latest.js';
 import type { LiveFigures } from './live.js';
 import { processInfoHandlers } from './process-info.js';
+import type { RemotePushStats } from './remote-push.js';
 import { rolloutHandlers } from './rollouts.js';
 import { routeToOwners } from './routed.js';
 import { settingsHandlers } from './settings.js';
@@ -60,6 +62,8 @@ export interface ApiContext {
   readonly actConcurrency: number;
   /** In a cluster, the other instances' devices read from the shared database; undefined alone. */
   readonly fleetWide: FleetWide | undefined;
+  /** In a cluster, what the API pushed of the other instances' devices (src/host/api/remote-push.ts). */
+  readonly remotePush?: () => RemotePushStats;
   tree(): TreeNode;
   findProcess(pid: number): FoundProcess | undefined;
   row(d: DeviceView): DeviceRow;
@@ -111,15 +115,19 @@ export function createHandlers(ctx: ApiContext): Handlers {
       const c = ctx.app.cluster;
       if (!c) return null;
       const view = await c.view();
+      const self = c.keeper.instanceId;
+      // This instance's feed as of now; the others' as of their last heartbeat.
+      const feed = feedFigures(c.changes.stats(), c.changes.listening());
       return {
-        self: c.keeper.instanceId,
+        self,
         shardCount: view.shardCount,
         leaseMs: c.keeper.leaseMs,
-        instances: view.instances,
+        instances: view.instances.map((i) => (i.id === self ? { ...i, feed } : i)),
         unowned: view.unowned,
         stats: c.keeper.stats(),
         devices: ctx.app.fleet.list().length,
         fleetDevices: view.fleetDevices,
+        remotePush: ctx.remotePush?.() ?? null,
       };
     },
     ...alarmHandlers(ctx.app),

@@ -17,6 +17,7 @@ import { hostname } from 'node:os';
 import pg from 'pg';
 import type { CommandRouter } from '../../cluster/command-router.js';
 import { createCommandRouter } from '../../cluster/command-router.js';
+import { feedFigures } from '../../cluster/feed-figures.js';
 import type { FleetChanges } from '../../cluster/fleet-changes.js';
 import { createFleetChanges } from '../../cluster/fleet-changes.js';
 import type { LeaseKeeper } from '../../cluster/lease-keeper.js';
@@ -86,6 +87,7 @@ export async function openClusterLeases(
     shardCount,
     ...(options.cluster.leaseMs !== undefined ? { leaseMs: options.cluster.leaseMs } : {}),
     logger: log,
+    feed: () => feedFigures(changes.stats(), changes.listening()),
     gained: async (shards) => {
       const which = inShards(shards);
       const r = await fleetRef?.takeOver(which);

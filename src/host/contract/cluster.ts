@@ -2,6 +2,30 @@
  * The cluster this instance belongs to, as the lease table sees it (docs/scale-out.md).
  */
 
+/**
+ * One instance's change feed (docs/scale-out.md, "The change feed in the cluster view"): the
+ * notices it sent and heard since it started, as it wrote them with its last heartbeat (this
+ * instance's own: as of the call).
+ */
+export interface ClusterFeedInfo {
+  /** NOTIFY statements sent (a flush of many ids may take a few). */
+  readonly noticesSent: number;
+  /** Device ids named in them. */
+  readonly idsSent: number;
+  /** Flushes that could not be sent (their ids went out with a later one). */
+  readonly sendFailures: number;
+  /** Notices heard on the channel, its own included. */
+  readonly noticesHeard: number;
+  /** Device ids named in the notices heard. */
+  readonly idsHeard: number;
+  /** Reads of the whole fleet because its listening connection dropped and came back. */
+  readonly rereads: number;
+  /** How long ago it last heard a notice (ms); null before the first. */
+  readonly lastNoticeAgoMs: number | null;
+  /** Its listening connection is up. */
+  readonly listening: boolean;
+}
+
 /** One instance of a cluster, as the lease table sees it. */
 export interface ClusterInstanceInfo {
   readonly id: string;
@@ -17,6 +41,8 @@ export interface ClusterInstanceInfo {
   readonly shards: number;
   readonly oldestLeaseAgeMs: number | null;
   readonly newestLeaseAgeMs: number | null;
+  /** Its change feed's figures; null when it wrote none (an older version, or not yet). */
+  readonly feed: ClusterFeedInfo | null;
 }
 
 export interface ClusterInfo {
@@ -39,4 +65,14 @@ export interface ClusterInfo {
   readonly devices: number;
   /** Devices of the whole fleet, whichever instance supervises them. */
   readonly fleetDevices: number;
+  /**
+   * What this instance's API pushed of the other instances' devices since it started: reads of
+   * changed rows, rows pushed to its UIs, devices pushed as gone, failed reads. Null when it pushes none.
+   */
+  readonly remotePush: {
+    readonly reads: number;
+    readonly rows: number;
+    readonly removed: number;
+    readonly failures: number;
+  } | null;
 }
