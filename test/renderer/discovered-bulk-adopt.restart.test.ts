@@ -158,7 +158,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the Discovered view across a host restar
     expect(await job().textContent()).toContain('resumed after a host restart');
     await page.getByTestId('adopt-job-waiting').waitFor({ timeout: 15_000 });
     expect(await page.getByTestId('adopt-job-waiting').textContent()).toMatch(
-      /waiting for \d+ to be heard again after the restart/,
+      /waiting for \d[\d,]* to be heard again after the restart/,
     );
     expect(await job().getAttribute('data-state')).toBe('running');
     await page.screenshot({ path: join(SHOTS, 'bulk-adopt-restart-resumed.png') });

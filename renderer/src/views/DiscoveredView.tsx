@@ -12,26 +12,23 @@
  * @example
  * <DiscoveredView onOpenDevice={(id) => go({ section: 'fleet', device: id })} />
  */
-import { memo, useCallback, useMemo, useState } from 'react';
-import type { AdoptBulkView, DiscoveredView as Discovered } from '../../../src/host/contract.js';
+import { useCallback, useMemo, useState } from 'react';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
 import { SimHint } from '../components/SimHint.js';
 import { Empty, ErrorState, Loading } from '../components/States.js';
 import {
-  adoptJobSelection,
-  adoptJobSummary,
   dismissJob,
   matchesDiscovered,
   refreshDiscovered,
-  setIgnored,
   useAdoptJob,
   useDiscoveredList,
   useDismissedJob,
   useIgnored,
 } from '../lib/discovered.js';
-import { formatAgo, formatDateTime } from '../lib/format.js';
 import { useNow } from '../lib/hooks.js';
 import { useClient } from '../store/use-live.js';
+import { AdoptJob } from './AdoptJob.js';
+import { DiscoveredRow } from './DiscoveredRow.js';
 
 /**
  * Most rows drawn at once; the filter narrows the rest. 500 unvirtualized rows, drawn again at each
@@ -40,17 +37,6 @@ import { useClient } from '../store/use-live.js';
 const MAX_ROWS = 200;
 /** How often "first/last heard … ago" is brought up to date. */
 const AGO_TICK_MS = 5_000;
-
-const REASONS: Readonly<Record<string, string>> = {
-  manual: 'waits for adoption',
-  unknownKind: 'unknown kind: cannot be adopted',
-  adoptionPaused: 'automatic adoption paused',
-  ignored: 'ignored',
-};
-
-function reasonText(reason: string): string {
-  return REASONS[reason] ?? reason;
-}
 
 /** What the confirmation asks: the ids it names, and the filter when it is "all matching". */
 interface Asking {
@@ -298,206 +284,5 @@ export function DiscoveredView({ onOpenDevice }: { readonly onOpenDevice: (id: s
         )}
       </ConfirmDialog>
     </div>
-  );
-}
-
-interface RowProps {
-  readonly d: Discovered;
-  readonly now: number;
-  readonly selected: boolean;
-  readonly ignored: boolean;
-  readonly busy: boolean;
-  readonly onToggle: (id: string) => void;
-  readonly onAdopt: (id: string) => Promise<void>;
-}
-
-/** Drawn again only when what it shows changed (each poll brings new objects for the same rows). */
-function sameRow(a: RowProps, b: RowProps): boolean {
-  const x = a.d;
-  const y = b.d;
-  return (
-    a.selected === b.selected &&
-    a.ignored === b.ignored &&
-    a.busy === b.busy &&
-    a.onToggle === b.onToggle &&
-    a.onAdopt === b.onAdopt &&
-    x.id === y.id &&
-    x.convention === y.convention &&
-    x.kind === y.kind &&
-    x.firmware === y.firmware &&
-    x.via === y.via &&
-    x.reason === y.reason &&
-    x.firstSeen === y.firstSeen &&
-    x.lastSeen === y.lastSeen &&
-    formatAgo(x.firstSeen, a.now) === formatAgo(y.firstSeen, b.now) &&
-    formatAgo(x.lastSeen, a.now) === formatAgo(y.lastSeen, b.now)
-  );
-}
-
-const DiscoveredRow = memo(function DiscoveredRow({
-  d,
-  now,
-  selected,
-  ignored,
-  busy,
-  onToggle,
-  onAdopt,
-}: RowProps) {
-  const adoptable = d.reason !== 'unknownKind';
-  return (
-    <div
-      className={`tr discovered-cols${selected ? ' selected' : ''}`}
-      role="row"
-      aria-selected={selected}
-      data-testid="discovered-row"
-      data-device-id={d.id}
-    >
-      <span role="gridcell" className="cell check">
-        <input
-          type="checkbox"
-          aria-label={`Select ${d.id}`}
-          checked={selected}
-          disabled={!adoptable}
-          onChange={() => onToggle(d.id)}
-        />
-      </span>
-      <span role="gridcell" className="cell mono strong" title={d.id}>
-        {d.id}
-      </span>
-      <span role="gridcell" className="cell mono" title={`${d.kind} (${d.convention})`}>
-        <span className={`convention convention-${d.convention}`}>{d.convention}</span> {d.kind}
-      </span>
-      <span role="gridcell" className="cell mono" title={d.firmware || 'the convention reports no firmware'}>
-        {d.firmware || '—'}
-      </span>
-      <span role="gridcell" className="cell" title={d.via}>
-        {d.via}
-      </span>
-      <span role="gridcell" className="cell num muted" title={formatDateTime(d.firstSeen)}>
-        {formatAgo(d.firstSeen, now)}
-      </span>
-      <span role="gridcell" className="cell num muted" title={formatDateTime(d.lastSeen)}>
-        {formatAgo(d.lastSeen, now)}
-      </span>
-      <span
-        role="gridcell"
-        className={`cell${adoptable ? ' muted' : ' tone-text-warn'}`}
-        title={reasonText(d.reason)}
-      >
-        {reasonText(d.reason)}
-      </span>
-      <span role="gridcell" className="cell actions">
-        <button
-          type="button"
-          className="btn small primary"
-          disabled={!adoptable || busy}
-          onClick={() => void onAdopt(d.id)}
-        >
-          Adopt
-        </button>
-        <button type="button" className="btn small ghost" onClick={() => setIgnored([d.id], !ignored)}>
-          {ignored ? 'Unignore' : 'Ignore'}
-        </button>
-      </span>
-    </div>
-  );
-}, sameRow);
-
-/** The host's bulk adoption: progress while it runs (with Cancel), its result once it ended. */
-function AdoptJob({
-  job,
-  onCancel,
-  onClose,
-  onOpen,
-}: {
-  readonly job: AdoptBulkView;
-  readonly onCancel: () => void;
-  readonly onClose: () => void;
-  readonly onOpen: (id: string) => void;
-}) {
-  const running = job.state === 'running';
-  const fraction = job.total > 0 ? job.done / job.total : 1;
-  const n = (x: number) => x.toLocaleString('en-US');
-  const title = running ? 'Adopting' : job.state === 'cancelled' ? 'Adoption cancelled' : 'Adoption finished';
-  return (
-    <section
-      className="act-results adopt-job"
-      aria-label="Bulk adoption"
-      data-testid="adopt-job"
-      data-state={job.state}
-      data-job-id={job.id}
-    >
-      <header>
-        <strong>{title}</strong>&nbsp;
-        <span className="muted">
-          {adoptJobSelection(job)} · started by {job.startedBy} {formatDateTime(job.startedAt)}
-          {job.resumedAt !== undefined ? (
-            <span data-testid="adopt-job-resumed">
-              {' '}
-              · resumed after a host restart {formatDateTime(job.resumedAt)}
-            </span>
-          ) : null}
-          {job.finishedAt !== null ? ` · ended ${formatDateTime(job.finishedAt)}` : ''}
-          {job.cancelledBy ? ` · cancelled by ${job.cancelledBy}` : ''}
-        </span>
-        {running ? (
-          <button type="button" className="btn small" onClick={onCancel} data-testid="adopt-job-cancel">
-            Cancel
-          </button>
-        ) : (
-          <button type="button" className="btn ghost small" onClick={onClose} aria-label="Close result">
-            ✕
-          </button>
-        )}
-      </header>
-      <div className="fw-progress adopt-job-progress">
-        <div
-          className="bar"
-          role="progressbar"
-          aria-label="Devices adopted"
-          aria-valuemin={0}
-          aria-valuemax={job.total}
-          aria-valuenow={job.done}
-        >
-          <div
-            className={`bar-fill${job.failed > 0 ? ' tone-err' : job.state === 'finished' ? ' tone-ok' : ''}`}
-            style={{ transform: `scaleX(${fraction})` }}
-          />
-        </div>
-        <span className="fw-progress-text" data-testid="adopt-job-progress">
-          <strong>
-            {n(job.done)} / {n(job.total)}
-          </strong>{' '}
-          <span className={job.failed > 0 ? 'tone-text-err' : 'muted'} data-testid="adopt-job-result">
-            {adoptJobSummary(job)}
-          </span>
-          {running && (job.waiting ?? 0) > 0 ? (
-            <span className="muted" data-testid="adopt-job-waiting">
-              {' '}
-              · waiting for {n(job.waiting ?? 0)} to be heard again after the restart
-            </span>
-          ) : null}
-        </span>
-      </div>
-      {job.failures.length > 0 ? (
-        <ul>
-          {job.failures.map((f) => (
-            <li key={f.code} className="err" data-testid="adopt-job-failure" data-code={f.code}>
-              <span className="dot tone-err" aria-hidden="true" />
-              <span className="mono">{f.code}</span>
-              <span>× {n(f.count)}</span>
-              <span className="result-text" title={f.message}>
-                {f.message}
-              </span>
-              {f.ids.map((id) => (
-                <button key={id} type="button" className="linklike mono" onClick={() => onOpen(id)}>
-                  {id}
-                </button>
-              ))}
-            </li>
-          ))}
-        </ul>
-      ) : null}
-    </section>
   );
 }
