@@ -260,6 +260,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       ...(owns ? { owns } : {}),
     });
     leases?.follow(fleet, links);
+    broker.revoked.attach(fleet, links);
     const { firmware, updates, rollouts } = await openAppFirmware(setup, {
       file,
       demo,
@@ -284,7 +285,8 @@ export async function startApp(options: AppOptions): Promise<App> {
       store,
       mqtt,
       demo,
-      ...(owns ? { owns } : {}),
+      // A device revoked while the app runs: its messages are not taken (src/host/app/revoked-devices.ts).
+      owns: (id) => broker.revoked.admits(id) && (owns?.(id) ?? true),
       updates,
       attached: async () => {
         await restoreUpdates(setup, { firmware, updates });

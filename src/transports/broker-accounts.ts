@@ -83,8 +83,27 @@ export interface BrokerAccounts {
   ): Promise<Result<BrokerPrincipal, BrokerRefusal>>;
   /** Whether `principal` still holds (its account was not revoked or rotated since it was verified). */
   stillValid(principal: BrokerPrincipal, verifiedAt: number): boolean;
-  /** Re-reads the file if it changed on disk; true if it did. */
+  /**
+   * Re-reads the file if it changed on disk since this object last read or wrote it; true if it
+   * did. Every method that reads the accounts re-reads them first, so a caller that must see every
+   * change (made here or by another process: `fleetvisor broker device revoke`) keeps
+   * {@link BrokerAccounts.changes} instead.
+   */
   refresh(): boolean;
+  /**
+   * How many times the accounts changed since they were opened, made here or read from the file:
+   * each watcher keeps the last count it saw (a revocation is never missed because another caller
+   * re-read the file first).
+   *
+   * @example
+   * let seen = accounts.changes();
+   * setInterval(() => {
+   *   accounts.refresh();
+   *   if (accounts.changes() === seen) return;
+   *   seen = accounts.changes(); // … look at accounts.devices() again
+   * }, 1000);
+   */
+  changes(): number;
   /** Mosquitto's password file (`password_file`) for the host and every device account. */
   mosquittoPasswordFile(): string;
   /**
@@ -106,7 +125,16 @@ export function openBrokerAccounts(
   const now = options.now ?? Date.now;
   const store = openAccountsStore(dataDir, now);
   const checker = createSecretChecker();
-  const { reload, save } = store;
+  let changes = 0;
+  const reload = (): boolean => {
+    const changed = store.reload();
+    if (changed) changes++;
+    return changed;
+  };
+  const save = (next: Parameters<typeof store.save>[0]): void => {
+    store.save(next);
+    changes++;
+  };
 
   return {
     file: store.file,
@@ -188,6 +216,8 @@ export function openBrokerAccounts(
     },
 
     refresh: reload,
+
+    changes: () => changes,
 
     mosquittoPasswordFile() {
       reload();

@@ -184,7 +184,8 @@ export function createAccessHooks(
 /**
  * Revocations and rotations made while the app runs (the CLI writes the accounts file) take
  * effect: every `everyMs`, a changed accounts file is re-read and a connected client whose account
- * no longer holds is disconnected. The timer is unref'd; the caller clears it on close.
+ * no longer holds is disconnected (after `onChanged`). The timer is unref'd; the caller clears it
+ * on close.
  */
 export function startAccountsRefresh(
   auth: BrokerAccounts,
@@ -192,9 +193,21 @@ export function startAccountsRefresh(
   principals: Principals,
   logger: Logger,
   everyMs: number,
+  onChanged?: () => void,
 ): NodeJS.Timeout {
+  // By the count of changes, not refresh()'s answer: a connect (verify) or an account changed in
+  // this process (a device removed through the API) reads the file first, and its revocation
+  // would never disconnect anyone.
+  let seen = auth.changes();
   const timer = setInterval(() => {
-    if (!auth.refresh()) return;
+    auth.refresh();
+    if (auth.changes() === seen) return;
+    seen = auth.changes();
+    try {
+      onChanged?.();
+    } catch (error) {
+      logger.error('embedded broker: the accounts-changed hook threw', { error });
+    }
     for (const client of clients) {
       const who = principals.get(client);
       if (who && !auth.stillValid(who.principal, who.at)) {

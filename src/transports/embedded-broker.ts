@@ -51,6 +51,12 @@ export interface EmbeddedBrokerOptions {
   /** How often a changed accounts file is re-read (revocations take effect); default 2000 ms. */
   readonly accountsRefreshMs?: number;
   /**
+   * Called when a re-read finds the accounts changed, before the clients whose account no longer
+   * holds are disconnected: the host marks a revoked device down for that reason first, not for
+   * the will the disconnect publishes.
+   */
+  readonly onAccountsChanged?: () => void;
+  /**
    * A TLS listener besides the plain one, for devices on the LAN: certificate and key files (PEM);
    * default host 0.0.0.0, port 8883 (a free port if taken).
    */
@@ -144,7 +150,14 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   });
 
   const refreshTimer = auth
-    ? startAccountsRefresh(auth, clients, principals, logger, options.accountsRefreshMs ?? 2000)
+    ? startAccountsRefresh(
+        auth,
+        clients,
+        principals,
+        logger,
+        options.accountsRefreshMs ?? 2000,
+        options.onAccountsChanged,
+      )
     : undefined;
 
   const sockets = trackSockets((socket) => broker.handle(socket));

@@ -5,7 +5,8 @@
  * `device.audit` (`{ action, actor, … }`, durable) with the actor the transport names.
  *
  * Removing a device keeps its telemetry, events and commands (history) unless `purge`; its
- * broker account, when it has one, is revoked either way.
+ * broker account, when it has one, is revoked either way, before the removal (its session ends,
+ * and what it still sends is not taken: src/host/app/revoked-devices.ts).
  *
  * @example
  * await api.call('deviceAdd', { id: 'meter-1', kind: 'modbus.device', attributes, test: true });
@@ -84,9 +85,11 @@ function membershipHandlers(
     deviceRemove: async (a, context) => {
       const actor = context.actor ?? DEFAULT_ACTOR;
       const d = fleet.device(a.id) ?? fail('notFound', `no device '${a.id}'`);
+      // Revoked first: what it still sends while it is being removed is not taken (it would be
+      // listed as discovered again, or adopted again with automatic adoption).
+      const brokerAccountRevoked = app.brokerAccounts?.revokeDevice(a.id) ?? false;
       const r = await fleet.removeDevice(a.id);
       if (!r.ok) fail(r.error.code, r.error.message);
-      const brokerAccountRevoked = app.brokerAccounts?.revokeDevice(a.id) ?? false;
       const purged = a.purge ? await app.store.purgeDeviceHistory(a.id) : null;
       // Written after a purge, so the removal itself stays on record.
       await auditDevice(app, a.id, 'remove', actor, {

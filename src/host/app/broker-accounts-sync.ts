@@ -108,10 +108,15 @@ export function startAccountsSync(
     void run();
   };
 
+  // By the count of changes: a pass's own re-read of the file must not hide a change from the poll.
+  let seen = raw.changes();
   const poll = stopped
     ? undefined
     : setInterval(() => {
-        if (raw.refresh()) kick();
+        raw.refresh();
+        if (raw.changes() === seen) return;
+        seen = raw.changes();
+        kick();
       }, parts.pollMs ?? 1000);
   poll?.unref();
   if (!stopped) kick();

@@ -238,7 +238,7 @@ describe.runIf(CAN_RUN)(`account changes on a running dynsec Mosquitto, live${SK
     expect(d.connected).toBe(false);
     expect(await connectCode(broker.url, login('fan-1', secret))).toBe(5);
     // (Mosquitto publishes no will for a client it disconnects this way, checked on 2.0.11: the
-    // host sees fan-1 offline by its liveness timeout, 30 s, as for a device gone silent.)
+    // host shows fan-1 disconnected by the revocation itself: test/host/app/broker-revoke-presence.test.ts.)
     await d.stop();
   }, 30_000);
 
