@@ -11,8 +11,9 @@
  * npm run sim -- --mqtt 500 --url mqtt://127.0.0.1:1883 --interval 5000
  * npm run sim -- --serial 1 --mqtt 0 --pty-dir /tmp/fleetvisor-sim
  * npm run sim -- --serial 1 --mqtt 0 --no-fw-binary   # firmware chunks as JSON, not binary frames
+ * npm run sim -- --url mqtts://broker.lan:8883 --ca ca.pem --data-dir ~/.local/share/fleetvisor
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openBrokerAccounts } from '../transports/broker-accounts.js';
@@ -47,6 +48,11 @@ Options:
                     (from \`fleetvisor broker provisioning KIND\`)
   --username U      MQTT username (one for all devices; for a broker with a shared account)
   --password P      MQTT password
+  --ca FILE         TLS (mqtts://, wss://): CA certificate (PEM) to trust, e.g. the private CA
+                    of the broker's certificate (as the host's --mqtt-ca)
+  --cert FILE       TLS: client certificate (PEM), with --key, for a broker that asks devices
+                    for one (as the host's --mqtt-cert)
+  --key FILE        TLS: client key (PEM) (as the host's --mqtt-key)
   -h, --help        show this help
 `;
 
@@ -65,6 +71,8 @@ export interface CliOptions {
   readonly password: string | undefined;
   readonly dataDir: string | undefined;
   readonly provisioningSecret: string | undefined;
+  /** `--ca`, `--cert`, `--key`: the files' contents (PEM). */
+  readonly tls: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
 }
 
 export type CliParse =
@@ -107,6 +115,9 @@ export function parseCliArgs(argv: readonly string[]): CliParse {
         password: { type: 'string' },
         'data-dir': { type: 'string' },
         'provisioning-secret': { type: 'string' },
+        ca: { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -119,6 +130,9 @@ export function parseCliArgs(argv: readonly string[]): CliParse {
     if (values.url !== undefined && !/^(mqtts?|wss?|tcp|tls):\/\/./.test(values.url)) {
       throw new Error(`--url must look like mqtt://host:port, got '${values.url}'`);
     }
+    const tls = tlsFiles(values);
+    if (Object.keys(tls).length > 0 && values.url === undefined)
+      throw new Error('--ca, --cert and --key are for a broker given by --url (mqtts://…)');
     const prefix = values.prefix ?? 'sim';
     if (!/^[A-Za-z0-9_-]{1,40}$/.test(prefix)) {
       throw new Error(`--prefix must be 1…40 characters from A-Z a-z 0-9 _ -, got '${prefix}'`);
@@ -139,11 +153,30 @@ export function parseCliArgs(argv: readonly string[]): CliParse {
         password: values.password,
         dataDir: values['data-dir'],
         provisioningSecret: values['provisioning-secret'],
+        tls,
       },
     };
   } catch (error) {
     return { kind: 'error', message: error instanceof Error ? error.message : String(error) };
   }
+}
+
+/** The `--ca`, `--cert` and `--key` files read (PEM); throws naming the flag whose file cannot be read. */
+function tlsFiles(values: { ca?: string; cert?: string; key?: string }): CliOptions['tls'] {
+  const read = (flag: 'ca' | 'cert' | 'key'): Buffer | undefined => {
+    const path = values[flag];
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new Error(`--${flag} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+  const ca = read('ca');
+  const cert = read('cert');
+  const key = read('key');
+  if ((cert === undefined) !== (key === undefined)) throw new Error('--cert and --key go together');
+  return { ...(ca && { ca }), ...(cert && { cert }), ...(key && { key }) };
 }
 
 export interface CliIo {
@@ -221,6 +254,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
       telemetryIntervalMs: o.interval,
       ...(o.username !== undefined && { username: o.username }),
       ...(o.password !== undefined && { password: o.password }),
+      ...(Object.keys(o.tls).length > 0 && { tls: o.tls }),
       ...(accounts !== undefined && {
         credentials: (id: string) => ({ username: id, password: accounts.issueDevice(id) }),
       }),
@@ -241,6 +275,11 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     io.err(`sim: ${message}`);
+    if (/self[- ]signed|unable to (get|verify)|certificate/i.test(message))
+      io.err(
+        "sim: the broker's TLS certificate is not trusted: give the CA that signed it, --ca FILE (PEM), " +
+          "as to the host's --mqtt-ca",
+      );
     if (/bad username or password|not authori[sz]ed/i.test(message))
       io.err(
         "sim: the broker asks for credentials (Fleetvisor's embedded broker always does): give the app's data folder, " +

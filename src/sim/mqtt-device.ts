@@ -36,6 +36,14 @@ import { SimDevice } from './sim-device.js';
 export interface MqttSimDeviceOptions extends Omit<SimDeviceOptions, 'hooks'> {
   readonly username?: string;
   readonly password?: string;
+  /**
+   * TLS for `mqtts://` and `wss://` (as the host's own link takes it: `--mqtt-ca`): CA
+   * certificate(s) (PEM) to trust instead of the system's, e.g. a broker's private CA.
+   */
+  readonly ca?: string | Buffer;
+  /** TLS client certificate and key (PEM), for a broker that asks devices for one. */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
   /** First reconnect delay; default 500 ms. Doubles per failed attempt, up to `reconnectMaxMs`. */
   readonly reconnectMinMs?: number;
   /** Longest reconnect delay; default 5000 ms. */
@@ -267,6 +275,9 @@ class MqttSimDeviceImpl implements MqttSimDevice {
     };
     if (this.o.username !== undefined) options.username = this.o.username;
     if (this.o.password !== undefined) options.password = this.o.password;
+    if (this.o.ca !== undefined) options.ca = this.o.ca;
+    if (this.o.cert !== undefined) options.cert = this.o.cert;
+    if (this.o.key !== undefined) options.key = this.o.key;
     const client = connect(this.url, options);
     this.client = client;
     client.on('connect', () => {

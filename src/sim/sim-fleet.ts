@@ -52,12 +52,21 @@ export interface SimFleetOptions {
    * Fleetvisor broker); called once per device as it starts. Wins over `username`/`password`.
    */
   readonly credentials?: (id: string) => { readonly username: string; readonly password: string };
+  /** TLS for every MQTT device (`mqtts://`, `wss://`): the CA to trust, a client certificate and key. */
+  readonly tls?: MqttSimTls;
   /** MQTT devices connecting at the same time; default 20. */
   readonly concurrency?: number;
   /** How long one MQTT device may take to connect before the whole start fails; default 15 000 ms. */
   readonly startTimeoutMs?: number;
   /** Called once per device as it comes up (the CLI prints a line). */
   readonly onDeviceStarted?: (info: SimFleetDeviceInfo) => void;
+}
+
+/** As the host's MQTT link takes them (src/transports/mqtt-connection.ts, `BrokerSettings`): PEM. */
+export interface MqttSimTls {
+  readonly ca?: string | Buffer;
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
 }
 
 export type SimFleetDeviceInfo =
@@ -160,6 +169,9 @@ export async function startSimFleet(options: SimFleetOptions = {}): Promise<SimF
               ...(options.username !== undefined && { username: options.username }),
               ...(options.password !== undefined && { password: options.password }),
               ...(own !== undefined && { username: own.username, password: own.password }),
+              ...(options.tls?.ca !== undefined && { ca: options.tls.ca }),
+              ...(options.tls?.cert !== undefined && { cert: options.tls.cert }),
+              ...(options.tls?.key !== undefined && { key: options.tls.key }),
               ...(options.startTimeoutMs !== undefined && { startTimeoutMs: options.startTimeoutMs }),
             });
             slots[i] = d;

@@ -74,6 +74,9 @@ export async function startDemo(
       return await startSimFleet({
         mqttUrl,
         ...(credentials ? { credentials } : {}),
+        // They trust the broker the host trusts (`--mqtt-ca`: a private CA); the host's own client
+        // certificate is the host's identity, not theirs, and is not lent to them.
+        ...(broker.mqtt.ca !== undefined ? { tls: { ca: broker.mqtt.ca } } : {}),
         mqtt: mqttCount,
         serial: serialCount,
         ptyDir: join(options.dataDir, 'demo-ports'),
