@@ -41,6 +41,14 @@ const IDLE_SERIES_KEPT = 32;
 const PROBE_AFTER_MS = 15_000;
 /** Without a first snapshot after this long, ask why (a missing token answers at once). */
 const FIRST_PROBE_AFTER_MS = 5_000;
+/**
+ * After a (re)connect whose snapshot says the host does not hear its broker, the store asks the
+ * host's `stats` again: first after this long, then twice as long each time up to
+ * {@link BROKER_RECHECK_MAX_MS}, until the broker is back or {@link BROKER_RECHECK_FOR_MS} passed.
+ */
+const BROKER_RECHECK_FIRST_MS = 250;
+const BROKER_RECHECK_MAX_MS = 2_000;
+const BROKER_RECHECK_FOR_MS = 30_000;
 
 export type ConnectionState =
   | { readonly kind: 'connecting'; readonly since: number }
@@ -110,6 +118,8 @@ export interface LiveStore {
 export interface LiveStoreOptions {
   readonly now?: () => number;
   readonly requestFrame?: (callback: () => void) => void;
+  /** Runs `callback` once after `ms`; returns its cancel. Default setTimeout (tests pass a simulated one). */
+  readonly setTimer?: (ms: number, callback: () => void) => () => void;
 }
 
 interface Watched {
@@ -123,6 +133,12 @@ const seriesKey = (id: string, metric: string) => `${id}\u0000${metric}`;
 
 export function createLiveStore(client: TypedClient, options: LiveStoreOptions = {}): LiveStore {
   const now = options.now ?? Date.now;
+  const setTimer =
+    options.setTimer ??
+    ((ms: number, callback: () => void) => {
+      const timer = setTimeout(callback, ms);
+      return () => clearTimeout(timer);
+    });
   const requestFrame =
     options.requestFrame ??
     ((callback: () => void) => {
@@ -212,6 +228,53 @@ export function createLiveStore(client: TypedClient, options: LiveStoreOptions =
     statsDirty = true;
   };
 
+  /**
+   * Takes figures the store asked for (a probe, a recheck), unless the stream brought newer ones
+   * while the call was on its way: a late answer must not put an older broker state back.
+   */
+  const takeAnswered = (stats: SystemStats) => {
+    const held = next.stats ?? state.stats;
+    if (held !== null && held.at > stats.at) return;
+    pushStats(stats);
+    schedule();
+  };
+
+  // The snapshot's figures are as of the socket's open. After a host restart that comes before the
+  // host's MQTT link is up (its first connect still on the way, or in backoff), so the snapshot
+  // says "broker not connected"; the stream then carries figures only once a second and holds them
+  // back while the socket is congested (a big fleet's snapshot), so the banner said "Broker
+  // unreachable" for seconds after the broker was back. The store asks again itself, on a short
+  // backoff, for as long as the host says so after a (re)connect.
+  let cancelRecheck: (() => void) | undefined;
+  let recheckRound = 0;
+  let running = false;
+  const brokerDown = (stats: SystemStats | null) =>
+    stats !== null && stats.broker.url !== null && !stats.broker.connected;
+  const recheckBroker = () => {
+    cancelRecheck?.();
+    cancelRecheck = undefined;
+    const round = ++recheckRound;
+    if (!running || !brokerDown(next.stats ?? state.stats)) return;
+    const until = now() + BROKER_RECHECK_FOR_MS;
+    const ask = (waitMs: number) => {
+      cancelRecheck = setTimer(waitMs, () => {
+        cancelRecheck = undefined;
+        void (async () => {
+          if (round !== recheckRound || (next.connection ?? state.connection).kind !== 'live') return;
+          const result = await client.call('stats', {}).catch(() => undefined);
+          if (round !== recheckRound) return;
+          if (result?.ok) {
+            lastMessageAt = now();
+            takeAnswered(result.value);
+          }
+          if (brokerDown(next.stats ?? state.stats) && now() < until)
+            ask(Math.min(BROKER_RECHECK_MAX_MS, waitMs * 2));
+        })();
+      });
+    };
+    ask(BROKER_RECHECK_FIRST_MS);
+  };
+
   // The live log starts with the stored history, not empty: the newest events before the first
   // snapshot (and after each resync), merged with what was pushed meanwhile, by seq.
   const seedEvents = async () => {
@@ -240,6 +303,7 @@ export function createLiveStore(client: TypedClient, options: LiveStoreOptions =
     next.ready = true;
     next.seq = snapshot.seq;
     setConnection({ kind: 'live', since: now() });
+    recheckBroker();
   };
 
   const applyDiff = (diff: Diff) => {
@@ -289,8 +353,7 @@ export function createLiveStore(client: TypedClient, options: LiveStoreOptions =
       const result = await client.call('stats', {});
       if (result.ok) {
         lastMessageAt = now();
-        pushStats(result.value);
-        schedule();
+        takeAnswered(result.value);
       } else if (result.error.code === 'unauthorized') {
         setConnection({ kind: 'unauthorized', since: now(), reason: result.error.message });
       } else {
@@ -318,6 +381,7 @@ export function createLiveStore(client: TypedClient, options: LiveStoreOptions =
       return () => telemetryListeners.delete(listener);
     },
     start() {
+      running = true;
       const unsubscribe = client.subscribe(apply);
       // A quiet host and a gone host look alike on the push stream: after a silence, ask.
       const startedAt = now();
@@ -332,6 +396,10 @@ export function createLiveStore(client: TypedClient, options: LiveStoreOptions =
         window.addEventListener('online', online);
       }
       return () => {
+        running = false;
+        recheckRound++;
+        cancelRecheck?.();
+        cancelRecheck = undefined;
         unsubscribe();
         clearInterval(watchdog);
         if (typeof window !== 'undefined') {
