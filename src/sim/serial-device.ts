@@ -20,8 +20,10 @@
  *   (`reopenSettleMs`, like USB enumeration), and opens a NEW SerialPort on it.
  * - Frames go out as a UART driver's transmit buffer sends them: those that queue up while a write
  *   is on its way (and those made in the same turn, such as the acks of a window of chunks read
- *   in one go) go together in the next write, one system call and one thread-pool round trip for
- *   all of them instead of one each. Writes have a timeout (a write on a vanished port never calls
+ *   in one go) go together in the next write, one system call for all of them instead of one
+ *   each. What the pty takes at once is written on this thread; only a rest goes through
+ *   serialport's write (its thread pool). The port is read on this thread too (serial-port.ts
+ *   `readSerialPortNow`), as the host's link reads it. Writes have a timeout (a write on a vanished port never calls
  *   back) and at most `maxPendingWrites` frames wait: beyond that frames are dropped, as a UART
  *   FIFO would.
  * - `paceBaud` (off by default) emulates a real UART line over the pty, which has no speed of its
@@ -42,6 +44,7 @@ import { createDeframer, encodeFrame } from '../transports/framing.js';
 import type { Message } from '../transports/protocol.js';
 import { decodeMessage, directionOf, encodeMessage } from '../transports/protocol.js';
 import { decodeSerialPayload, FW_BINARY_CAPABILITY, isBinaryPayload } from '../transports/serial-fw-frame.js';
+import { readSerialPortNow, writeSerialPortNow } from '../transports/serial-port.js';
 import type { SimDeviceOptions } from './sim-device.js';
 import { SimDevice } from './sim-device.js';
 
@@ -323,12 +326,13 @@ class SerialSimDeviceImpl implements SerialSimDevice {
     this.writing = false;
     this.deframer.reset();
     this.stats.opens++;
-    // A 'data' listener is what makes serialport notice a vanished pty at all.
-    port.on('data', (chunk: Buffer) => {
+    // Reading the port is what notices a vanished pty at all ('close' with `disconnected`).
+    const onData = (chunk: Buffer) => {
       if (this.port !== port) return;
       if (this.paceIn) this.paceIn.push(chunk.length, () => this.port === port && this.deframer.push(chunk));
       else this.deframer.push(chunk);
-    });
+    };
+    if (!readSerialPortNow(port, onData)) port.on('data', onData);
     port.on('close', (error: CloseError | null) => {
       if (this.port !== port) return;
       if (error) this.lastError = error;
@@ -405,8 +409,15 @@ class SerialSimDeviceImpl implements SerialSimDevice {
     const frames = this.outQueue.length;
     const bytes = frames === 1 ? this.outQueue[0]! : Buffer.concat(this.outQueue);
     this.outQueue = [];
-    this.writing = true;
     this.stats.writes++;
+    // What the driver takes at once goes now, on this thread (as a UART driver copies into its TX buffer).
+    const now = writeSerialPortNow(port, bytes);
+    if (now === bytes.length) {
+      this.pending -= frames;
+      return;
+    }
+    const rest = now === 0 ? bytes : bytes.subarray(now);
+    this.writing = true;
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;
@@ -418,7 +429,7 @@ class SerialSimDeviceImpl implements SerialSimDevice {
       }
     }, this.o.writeTimeoutMs ?? 2000);
     timer.unref();
-    port.write(bytes, (error) => {
+    port.write(rest, (error) => {
       if (done) return;
       done = true;
       clearTimeout(timer);

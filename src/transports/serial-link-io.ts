@@ -4,10 +4,14 @@
  * closes the port.
  *
  * Frames that queue up while a write is on its way, or in the same turn of the event loop, go out
- * together in the next write (a firmware window is 8 chunks): one system call and one thread-pool
- * round trip for several frames instead of one each. A write holds at most what the line carries in `writeTimeoutMs` at `baudRate`
- * (at least one frame), and may take `writeTimeoutMs` plus the time the line needs for its bytes:
- * a port that sends slower than that is dangling. What the frames mean (hello, heartbeat, exits) is the
+ * together in the next write (a firmware window is 8 chunks): one system call for several frames
+ * instead of one each. A write first hands the driver what it takes at once, on this thread
+ * (serial-port.ts `writeSerialPortNow`); only the rest, if any, goes through serialport's write
+ * and its thread pool. The port is read on this thread too (`readSerialPortNow`), falling back to
+ * serialport's `data` events where the port has no Unix fd. A write holds at most what the line
+ * carries in `writeTimeoutMs` at `baudRate` (at least one frame), and its rest may take
+ * `writeTimeoutMs` plus the time the line needs for those bytes: a port that sends slower than
+ * that is dangling. What the frames mean (hello, heartbeat, exits) is the
  * link's business (serial-link.ts): this part only reports frames, frame errors, a lost port and a
  * failed write to the hooks it was given.
  *
@@ -29,7 +33,13 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { Deframer, FrameError } from './framing.js';
 import { createDeframer, encodeFrame } from './framing.js';
 import type { SerialLoss, SerialWriteError } from './serial-port.js';
-import { closeSerialPort, watchSerialPort, writeSerialPort } from './serial-port.js';
+import {
+  closeSerialPort,
+  readSerialPortNow,
+  watchSerialPort,
+  writeSerialPort,
+  writeSerialPortNow,
+} from './serial-port.js';
 
 export interface SerialFrameIoOptions {
   readonly runtime: Runtime;
@@ -51,6 +61,8 @@ export interface SerialFrameIoOptions {
   onLoss(loss: SerialLoss): void;
   /** A write failed or did not complete within `writeTimeoutMs`. */
   onWriteError(error: SerialWriteError): void;
+  /** Each write handed to the port, with its size: the frames that went together (optional). */
+  onWrite?(bytes: number): void;
 }
 
 export interface SerialFrameCounters {
@@ -120,12 +132,13 @@ export class SerialFrameIo {
     return { ...this.counts };
   }
 
-  /** Attaches the reader and the loss watch; serialport 13 on Linux reports a disconnect only while reading. */
+  /** Attaches the reader and the loss watch; a disconnect is reported only while the port is read. */
   attach(): void {
     const port = this.port!;
-    port.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       if (this.port === port) this.onData(chunk);
-    });
+    };
+    if (!readSerialPortNow(port, onData)) port.on('data', onData);
     watchSerialPort(port, this.o.path, (loss: SerialLoss) => {
       if (this.port === port) this.o.onLoss(loss);
     });
@@ -178,9 +191,21 @@ export class SerialFrameIo {
     if (this.writing > 0 || !port || !this.o.isRunning()) return;
     const batch = this.takeBatch();
     if (!batch) return;
+    // What the driver takes at once goes now, on this thread; the rest (a full buffer, an error)
+    // goes through serialport's write, which waits for room and reports failures.
+    this.o.onWrite?.(batch.bytes.length);
+    const now = writeSerialPortNow(port, batch.bytes);
+    if (now === batch.bytes.length) {
+      this.counts.framesOut += batch.frames;
+      this.counts.bytesOut += now;
+      if (this.queue.length > 0) this.pump();
+      return;
+    }
+    this.counts.bytesOut += now;
+    const rest = now === 0 ? batch.bytes : batch.bytes.subarray(now);
     this.writing = batch.frames;
-    const lineMs = Math.ceil((batch.bytes.length * 10_000) / this.o.baudRate);
-    void writeSerialPort(this.o.runtime, port, batch.bytes, {
+    const lineMs = Math.ceil((rest.length * 10_000) / this.o.baudRate);
+    void writeSerialPort(this.o.runtime, port, rest, {
       path: this.o.path,
       timeoutMs: this.o.writeTimeoutMs,
       lineMs,
@@ -194,7 +219,7 @@ export class SerialFrameIo {
         return;
       }
       this.counts.framesOut += batch.frames;
-      this.counts.bytesOut += batch.bytes.length;
+      this.counts.bytesOut += rest.length;
       this.pump();
     });
   }

@@ -18,7 +18,7 @@
  * unwatch();
  * await closeSerialPort(runtime, r.value, 2000, pid);
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readSync, writeSync } from 'node:fs';
 import { SerialPort } from 'serialport';
 import type { Result } from '../lib/result.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -206,6 +206,128 @@ export function writeSerialPort(
       settle(error instanceof Error ? error : new Error(String(error)));
     }
   });
+}
+
+/**
+ * The open port's file descriptor, when serialport's Unix binding holds one (undefined on
+ * Windows, before open, after close, or with another binding).
+ */
+export function serialPortFd(port: SerialPort): number | undefined {
+  if (!port.isOpen) return undefined;
+  const fd = (port.port as { readonly fd?: unknown } | undefined)?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/**
+ * Writes what the port takes at once, on this thread: serialport opens its Unix fd non-blocking,
+ * so a `write(2)` returns at once with the bytes the driver took. Returns how many bytes went
+ * (0: none, the driver's buffer is full or the fd cannot be written here), never throws and never
+ * waits; every error counts as 0, so the caller hands the rest to {@link writeSerialPort}, which
+ * waits for room and reports a failure as it always did.
+ *
+ * This saves serialport's thread-pool round trip per write (two thread switches on the path of a
+ * reply). Only call it while no write of the port is on its way, or bytes would overtake it.
+ */
+export function writeSerialPortNow(port: SerialPort, data: Uint8Array): number {
+  const fd = serialPortFd(port);
+  if (fd === undefined || data.length === 0) return 0;
+  try {
+    return writeSync(fd, data);
+  } catch {
+    return 0;
+  }
+}
+
+/** serialport's Unix binding as {@link readSerialPortNow} uses it: its fd and its poller. */
+interface UnixBinding {
+  readonly fd: number | null;
+  readonly poller: {
+    once(event: 'readable', callback: (error: (Error & { canceled?: boolean }) | null) => void): unknown;
+  };
+}
+
+function unixBinding(port: SerialPort): UnixBinding | undefined {
+  const b = port.port as Partial<UnixBinding> | undefined;
+  const once = (b?.poller as { once?: unknown } | undefined)?.once;
+  return typeof b?.fd === 'number' && typeof once === 'function' ? (b as UnixBinding) : undefined;
+}
+
+/** Most bytes read in one turn of the event loop before the others get theirs. */
+const READ_TURN_BYTES = 256 * 1024;
+const READ_POOL_BYTES = 64 * 1024;
+const AGAIN_CODES = new Set(['EAGAIN', 'EWOULDBLOCK', 'EINTR']);
+
+/**
+ * Reads the open port on this thread instead of serialport's: when its poller says the fd is
+ * readable, `read(2)` into a pool and hand each piece to `onData`, again while a read fills what
+ * it asked for (at most {@link READ_TURN_BYTES} a turn), then wait for the poller again.
+ * serialport's own reader hands every read to the thread pool and back and reads once more to
+ * learn the fd is empty (which on a pty waits for the kernel to flush its input buffer): two
+ * round trips between threads, and that wait, per burst on the path of every reply. Returns
+ * false, reading nothing, when the port has no Unix fd and poller (Windows, another binding): the
+ * caller attaches a `data` listener instead.
+ *
+ * A read that fails for any reason but "try again", or reads the end of a hung-up tty, is what
+ * serialport calls a disconnect: the port is closed with an error whose `disconnected` is true,
+ * so `close` (and {@link watchSerialPort}) report it exactly as serialport's own reader would.
+ * Reading stops when the port closes. Do not also attach a `data` listener: the two readers would
+ * split the bytes between them.
+ */
+export function readSerialPortNow(port: SerialPort, onData: (chunk: Buffer) => void): boolean {
+  const binding = unixBinding(port);
+  const fd = binding?.fd;
+  if (!binding || typeof fd !== 'number' || !port.isOpen) return false;
+  let pool = Buffer.allocUnsafe(READ_POOL_BYTES);
+  let used = 0;
+  const live = () => port.isOpen && binding.fd === fd;
+  const lose = (error: unknown) => {
+    if (!live()) return;
+    const cause = error instanceof Error ? error.message : String(error);
+    port.close(undefined, Object.assign(new Error(`read failed: ${cause}`), { disconnected: true }));
+  };
+  const arm = () =>
+    binding.poller.once('readable', (error) => {
+      if (!live()) return;
+      if (error) {
+        if (error.canceled !== true) lose(error);
+        return;
+      }
+      drain();
+    });
+  const drain = () => {
+    for (let total = 0; total < READ_TURN_BYTES; ) {
+      if (READ_POOL_BYTES - used < 1024) {
+        pool = Buffer.allocUnsafe(READ_POOL_BYTES);
+        used = 0;
+      }
+      let n: number;
+      try {
+        n = readSync(fd, pool, used, READ_POOL_BYTES - used, null);
+      } catch (error) {
+        if (AGAIN_CODES.has((error as NodeJS.ErrnoException).code ?? '')) arm();
+        else lose(error);
+        return;
+      }
+      if (n === 0) {
+        // VMIN is 1, so an empty fd says EAGAIN: 0 bytes is the end of a hung-up tty.
+        lose(new Error('end of file (the tty hung up)'));
+        return;
+      }
+      const asked = READ_POOL_BYTES - used;
+      const chunk = pool.subarray(used, used + n);
+      used += n;
+      total += n;
+      onData(chunk);
+      if (!live()) return;
+      // A short read took all there was: asking again until EAGAIN costs a pty a wait for the
+      // kernel's flush of its input buffer (n_tty_read), longer than letting the poller say when.
+      if (n < asked) break;
+    }
+    // More may be waiting: the poller says so at once, after the other handlers had their turn.
+    arm();
+  };
+  arm();
+  return true;
 }
 
 const HANG_UP_CODES = new Set(['EIO', 'ENXIO', 'ENODEV']);

@@ -33,7 +33,10 @@
  * (each after the previous completed) and read at its device end; one raw run just before each
  * transfer, so both see the same load on this shared machine. The figure is the median over 5
  * transfers of each transfer's rate ÷ its raw run's (each takes tenths of a second: a loaded
- * machine shows). The note also gives this process's CPU per MiB of image (host link and device).
+ * machine shows). The raw runs use serialport's own write and `data` events; the host link and the
+ * simulated device read and write on the main thread (serial-port.ts, issue 14), so the note also
+ * gives a raw run that moves its bytes that way (just before the other raw run) and the transfers
+ * against it. The note also gives this process's CPU per MiB of image (host link and device).
  * Jobs start 1 s after the device is online (FLEETVISOR_BENCH_FW_SETTLE_MS), after the hello
  * exchange of a newly opened link; rate = image bytes ÷ (job start → fw.verify ack).
  * 115 200 baud: a 64 KiB image, the simulator pacing both directions at 11 520 bytes/s (its
@@ -62,6 +65,7 @@ import type { Links, LinksOptions } from '../../src/transports/links.js';
 import { createLinks } from '../../src/transports/links.js';
 import type { DeviceId } from '../../src/transports/protocol.js';
 import { encodeMessage } from '../../src/transports/protocol.js';
+import { readSerialPortNow, writeSerialPortNow } from '../../src/transports/serial-port.js';
 import { gc, report } from './bench-kit.js';
 import { type ChildHelper, expectReply, startChildHelper } from './child-helper.js';
 import type { SimsCommand, SimsReply } from './firmware-sims.js';
@@ -463,8 +467,19 @@ function closePort(port: SerialPort): Promise<void> {
   return new Promise((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()));
 }
 
-/** Host end → device end, `bytes` in 4 KiB writes, until the device end has read them all; bytes/s. */
-async function rawPtyRate(hostPath: string, devicePath: string, bytes: number): Promise<number> {
+/**
+ * Host end → device end, `bytes` in 4 KiB writes, until the device end has read them all; bytes/s.
+ * `direct`: as the link moves bytes since issue 14's main-thread I/O (serial-port.ts): each write
+ * hands the pty what it takes at once and only the rest to serialport, and the device end is read
+ * on the main thread; otherwise serialport's own write and `data` events (its thread pool), the
+ * baseline of `serial_vs_pty`.
+ */
+async function rawPtyRate(
+  hostPath: string,
+  devicePath: string,
+  bytes: number,
+  direct = false,
+): Promise<number> {
   const device = await openPort(devicePath);
   const host = await openPort(hostPath);
   try {
@@ -474,15 +489,19 @@ async function rawPtyRate(hostPath: string, devicePath: string, bytes: number): 
     const all = new Promise<void>((r) => {
       finished = r;
     });
-    device.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       read += chunk.length;
       if (read >= bytes) finished();
-    });
+    };
+    if (!direct || !readSerialPortNow(device, onData)) device.on('data', onData);
     const start = seconds();
     for (let off = 0; off < bytes; off += CHUNK) {
-      await new Promise<void>((resolve, reject) =>
-        host.write(data.subarray(off, off + CHUNK), (e) => (e ? reject(e) : resolve())),
-      );
+      let piece = data.subarray(off, off + CHUNK);
+      if (direct) {
+        piece = piece.subarray(writeSerialPortNow(host, piece));
+        if (piece.length === 0) continue;
+      }
+      await new Promise<void>((resolve, reject) => host.write(piece, (e) => (e ? reject(e) : resolve())));
     }
     await all;
     return bytes / (seconds() - start);
@@ -592,13 +611,16 @@ async function serialFigures(): Promise<void> {
   cleanups.push(() => twin.close());
   await rawPtyRate(twin.hostPath, twin.devicePath, SERIAL_WARMUP);
   const raws: number[] = [];
+  const directRaws: number[] = [];
   const run = await serialUpdates(
     pair.hostPath,
     pair.devicePath,
     [SERIAL_WARMUP, ...Array.from({ length: SERIAL_REPEATS }, () => SERIAL_IMAGE)],
     undefined,
     async (i) => {
-      if (i > 0) raws.push(await rawPtyRate(twin.hostPath, twin.devicePath, SERIAL_IMAGE));
+      if (i === 0) return;
+      directRaws.push(await rawPtyRate(twin.hostPath, twin.devicePath, SERIAL_IMAGE, true));
+      raws.push(await rawPtyRate(twin.hostPath, twin.devicePath, SERIAL_IMAGE));
     },
   );
   const rates = run.rates.slice(1);
@@ -620,7 +642,9 @@ async function serialFigures(): Promise<void> {
         .join(
           ', ',
         )} s, after a ${SERIAL_WARMUP / 1024} KiB warm-up job); raw pty ${(median(raws) / 1024).toFixed(0)} ` +
-      `KiB/s (${kib(raws)}; 1 MiB in 4 KiB writes through a twin socat pair); ${CHUNKS}; host link ` +
+      `KiB/s (${kib(raws)}; 1 MiB in 4 KiB writes through a twin socat pair, serialport's write and data ` +
+      `events); the same with the link's main-thread I/O ${(median(directRaws) / 1024).toFixed(0)} KiB/s ` +
+      `(${kib(directRaws)}; transfers ÷ it: ${median(rates.map((r, i) => r / directRaws[i]!)).toFixed(2)}); ${CHUNKS}; host link ` +
       `and simulated device in this process, its CPU ${median(run.cpuMsPerMib.slice(1)).toFixed(0)} ms per MiB ` +
       `(${run.cpuMsPerMib
         .slice(1)

@@ -29,7 +29,7 @@ async function open(path: string): Promise<SerialPort> {
   return r.value;
 }
 
-/** A host end whose port counts its write calls (the port itself is real), and a device end that deframes. */
+/** A host end whose io reports each write (the port is real), and a device end that deframes. */
 async function rig(baudRate: number) {
   const pair = await ptyPair(kit, 'q');
   const device = await open(pair.devicePath);
@@ -38,11 +38,6 @@ async function rig(baudRate: number) {
   device.on('data', (b: Buffer) => deframer.push(b));
   const port = await open(pair.hostPath);
   const writes: number[] = [];
-  const write = port.write.bind(port);
-  port.write = ((data: Buffer, cb?: (error: Error | null | undefined) => void) => {
-    writes.push(data.length);
-    return write(data, cb);
-  }) as typeof port.write;
   const writeErrors: SerialWriteError[] = [];
   const io = new SerialFrameIo({
     runtime: kit.rt,
@@ -58,6 +53,7 @@ async function rig(baudRate: number) {
     onFrameError: () => {},
     onLoss: () => {},
     onWriteError: (e) => writeErrors.push(e),
+    onWrite: (bytes) => writes.push(bytes),
   });
   io.attach();
   kit.defer(() => io.close());
