@@ -1,7 +1,7 @@
 /**
- * For the Homie convention's tests: a fleet on a real SQLite file with the Homie bridge, a real
- * Homie peer (the npm `homie-device` library) in a child process it can SIGKILL, retained-message
- * cleanup for shared brokers, and store queries.
+ * For the Homie convention's tests: the host with the Homie bridge (the shared rig's,
+ * test/rig/links-rig.ts), a real Homie peer (the npm `homie-device` library) in a child process it
+ * can SIGKILL, retained-message cleanup for shared brokers, and store queries.
  *
  * @example
  * const app = await startHomieApp(url, { baseTopic: base });
@@ -13,63 +13,29 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { connectAsync } from 'mqtt';
 import type { HomieBridge, HomieConventionOptions } from '../../src/conventions/homie/homie-bridge.js';
 import { homieConvention } from '../../src/conventions/homie/homie-bridge.js';
-import type { Fleet } from '../../src/devices/fleet.js';
-import { createFleet } from '../../src/devices/fleet.js';
-import type { Runtime } from '../../src/runtime/runtime.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
-import type { SqliteStore } from '../../src/store/sqlite-store.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import { tempDir } from '../store/helpers.js';
+import type { ConventionHost, ConventionHostOptions } from '../rig/links-rig.js';
+import { clearRetainedTopics, FAST_RECONNECT, onCleanup, startConventionHost } from '../rig/links-rig.js';
 import { waitFor } from '../transports/helpers.js';
+
+export { FAST_RECONNECT, onCleanup, rawClient, runCleanups } from '../rig/links-rig.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const PEER_SCRIPT = join(here, 'homie-peer.cjs');
 
-export const FAST_RECONNECT = { initialMs: 50, maxMs: 300, jitter: 0.5, stableMs: 2000 };
+/** The host with the Homie bridge (test/rig/links-rig.ts); `file` is its data file. */
+export type HomieApp = ConventionHost<HomieBridge>;
 
-/** Cleanups run after each test, last first (the test file registers `runCleanups` in afterEach). */
-const cleanups: (() => unknown)[] = [];
-export function onCleanup(fn: () => unknown): void {
-  cleanups.push(fn);
-}
-export async function runCleanups(): Promise<void> {
-  for (const fn of cleanups.splice(0).reverse()) {
-    try {
-      await fn();
-    } catch {
-      // keep cleaning
-    }
-  }
-}
-
-export interface HomieApp {
-  readonly runtime: Runtime;
-  readonly store: SqliteStore;
-  readonly fleet: Fleet;
-  readonly bridge: HomieBridge;
-  /** Its data file (another app started on it is this app restarted). */
-  readonly file: string;
-  /** Stops the bridge, the fleet and the store (also run at cleanup; once). */
-  stop(): Promise<void>;
-}
-
-/** A runtime, a store in a temp dir, a fleet with the Homie kind, and the bridge on `url`. */
-export async function startHomieApp(
+/**
+ * The host with the Homie bridge on `url`: fast reconnects, a 1 s connect timeout, 5 s keepalive
+ * and 20 ms status delay unless `options` say otherwise.
+ */
+export function startHomieApp(
   url: string,
   options: HomieConventionOptions = {},
-  dataFile?: string,
+  host: ConventionHostOptions = {},
 ): Promise<HomieApp> {
-  let file = dataFile;
-  if (!file) {
-    const tmp = tempDir();
-    onCleanup(tmp.cleanup);
-    file = tmp.file;
-  }
-  const store = await openSqliteStore({ file, telemetryFlushMs: 20 });
-  const runtime = createRuntime({});
   const convention = homieConvention({
     reconnect: FAST_RECONNECT,
     connectTimeoutMs: 1000,
@@ -77,21 +43,7 @@ export async function startHomieApp(
     statusDelayMs: 20,
     ...options,
   });
-  const fleet = createFleet({ runtime, store, kinds: convention.kinds, reconcileIntervalMs: 0 });
-  await fleet.start();
-  const bridge = (await convention.start({ runtime, fleet, store, broker: { url } })) as HomieBridge;
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= (async () => {
-      await bridge.stop();
-      await fleet.stop();
-      await store.close();
-      runtime.dispose();
-    })();
-    return stopping;
-  };
-  onCleanup(stop);
-  return { runtime, store, fleet, bridge, file, stop };
+  return startConventionHost<HomieBridge>(url, convention, host);
 }
 
 export interface PeerOptions {
@@ -165,28 +117,11 @@ export async function startPeer(url: string, options: PeerOptions): Promise<Peer
 
 /** Retained messages outlive a test on a shared broker: clears every retained topic under `<base>/<id>/`. */
 export async function clearRetained(url: string, base: string, ids: readonly string[]): Promise<void> {
-  const c = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 2000 }).catch(
-    () => undefined,
+  await clearRetainedTopics(
+    url,
+    [],
+    ids.map((id) => `${base}/${id}/#`),
   );
-  if (!c) return;
-  c.on('error', () => {});
-  const topics = new Set<string>();
-  c.on('message', (topic, payload, packet) => {
-    if (packet.retain && payload.length > 0) topics.add(topic);
-  });
-  for (const id of ids) await c.subscribeAsync(`${base}/${id}/#`).catch(() => {});
-  await new Promise((r) => setTimeout(r, 300));
-  for (const topic of topics)
-    await c.publishAsync(topic, Buffer.alloc(0), { qos: 1, retain: true }).catch(() => {});
-  await c.endAsync(true);
-}
-
-/** A plain MQTT client, ended after the test. */
-export async function rawClient(url: string) {
-  const c = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 });
-  c.on('error', () => {});
-  onCleanup(() => c.endAsync(true));
-  return c;
 }
 
 /** min / max / count of one metric over all time. */

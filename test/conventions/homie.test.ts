@@ -11,23 +11,16 @@
  * npx vitest run test/conventions/homie*
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HomieBridge } from '../../src/conventions/homie/homie-bridge.js';
-import { homieConvention } from '../../src/conventions/homie/homie-bridge.js';
+import type { HomieConventionOptions } from '../../src/conventions/homie/homie-bridge.js';
 import { HOMIE_KIND, homieSetForms } from '../../src/conventions/homie/homie-kind.js';
-import { createFleet } from '../../src/devices/fleet.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
-import { startSupervisor } from '../../src/runtime/supervisor.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { eachBroker } from '../rig/links-rig.js';
-import { tempDir } from '../store/helpers.js';
 import { freePort, uniqueId, waitFor } from '../transports/helpers.js';
-import type { HomieApp } from './homie-helpers.js';
+import type { HomieApp, PeerOptions } from './homie-helpers.js';
 import {
   badMessages,
   clearRetained,
   commandStatus,
-  FAST_RECONNECT,
   onCleanup,
   rawClient,
   runCleanups,
@@ -50,6 +43,20 @@ function names(url: string, count = 1): { base: string; ids: string[] } {
   const ids = Array.from({ length: count }, () => uniqueId('peer'));
   onCleanup(() => clearRetained(url, base, ids));
   return { base, ids };
+}
+
+/** The Homie host on `url` (a base topic of this run) and a homie-device peer there, once connected. */
+async function connectedPeer(
+  url: string,
+  appOptions: Omit<HomieConventionOptions, 'baseTopic'> = {},
+  peerOptions: Omit<PeerOptions, 'id' | 'base'> = {},
+) {
+  const { base, ids } = names(url);
+  const id = ids[0]!;
+  const app = await startHomieApp(url, { baseTopic: base, ...appOptions });
+  const peer = await startPeer(url, { id, base, ...peerOptions });
+  await waitFor(() => state(app, id) === 'connected', 10_000, 'connected');
+  return { app, peer, id, base };
 }
 
 describe.each(brokers)('Homie convention ($name)', ({ url: brokerUrl }) => {
@@ -122,12 +129,7 @@ describe.each(brokers)('Homie convention ($name)', ({ url: brokerUrl }) => {
   });
 
   it('a numeric property the device updates lands in the store, once per update', async () => {
-    const url = brokerUrl();
-    const { base, ids } = names(url);
-    const id = ids[0]!;
-    const app = await startHomieApp(url, { baseTopic: base });
-    const peer = await startPeer(url, { id, base, temperature: 18 });
-    await waitFor(() => state(app, id) === 'connected', 10_000, 'connected');
+    const { app, peer, id } = await connectedPeer(brokerUrl(), {}, { temperature: 18 });
     await waitForValue(app, id, 'sensor/temperature', 18);
     for (const v of [21.25, 22.5, 23.75]) peer.send({ cmd: 'send', property: 'temperature', value: v });
     await waitForValue(app, id, 'sensor/temperature', 23.75);
@@ -146,12 +148,7 @@ describe.each(brokers)('Homie convention ($name)', ({ url: brokerUrl }) => {
   });
 
   it('set reaches the device, its echo completes the command; bad values are refused naming the property', async () => {
-    const url = brokerUrl();
-    const { base, ids } = names(url);
-    const id = ids[0]!;
-    const app = await startHomieApp(url, { baseTopic: base, setTimeoutMs: 800 });
-    const peer = await startPeer(url, { id, base });
-    await waitFor(() => state(app, id) === 'connected', 10_000, 'connected');
+    const { app, peer, id } = await connectedPeer(brokerUrl(), { setTimeoutMs: 800 });
     await waitFor(() => app.bridge.device(id)?.complete === true, 5000, 'described');
 
     const r = await app.fleet.act(id, 'set', { node: 'sensor', property: 'count', value: 42 }, 'ana');
@@ -216,11 +213,7 @@ describe.each(brokers)('Homie convention ($name)', ({ url: brokerUrl }) => {
 
   it('kill -9: the broker publishes the will, the device is lost within the keepalive; restarted, it is back by itself', async () => {
     const url = brokerUrl();
-    const { base, ids } = names(url);
-    const id = ids[0]!;
-    const app = await startHomieApp(url, { baseTopic: base });
-    const peer = await startPeer(url, { id, base, keepalive: 2 });
-    await waitFor(() => state(app, id) === 'connected', 10_000, 'connected');
+    const { app, peer, id, base } = await connectedPeer(url, {}, { keepalive: 2 });
 
     const killedAt = Date.now();
     await peer.kill();
@@ -253,11 +246,7 @@ describe.each(brokers)('Homie convention ($name)', ({ url: brokerUrl }) => {
 
   it('a set asked while the device is away survives an app restart and reaches it when it is back', async () => {
     const url = brokerUrl();
-    const { base, ids } = names(url);
-    const id = ids[0]!;
-    const first = await startHomieApp(url, { baseTopic: base });
-    const peer = await startPeer(url, { id, base, keepalive: 2 });
-    await waitFor(() => state(first, id) === 'connected', 10_000, 'connected');
+    const { app: first, peer, id, base } = await connectedPeer(url, {}, { keepalive: 2 });
     await waitFor(() => first.bridge.device(id)?.complete === true, 5000, 'described');
     await first.bridge.flush(); // its description is in the store (status.properties)
     await peer.kill();
@@ -268,7 +257,7 @@ describe.each(brokers)('Homie convention ($name)', ({ url: brokerUrl }) => {
     await first.stop();
 
     // Restarted on the same data: the set is still open, checked against the stored description.
-    const second = await startHomieApp(url, { baseTopic: base }, first.file);
+    const second = await startHomieApp(url, { baseTopic: base }, { file: first.file });
     expect(second.fleet.commands.get(commandId)).toMatchObject({ status: 'pending', carrier: 'homie' });
     expect(
       await second.fleet.act(id, 'set', { node: 'sensor', property: 'count', value: '8' }),
@@ -285,11 +274,7 @@ describe.each(brokers)('Homie convention ($name)', ({ url: brokerUrl }) => {
 
   it('bad input is a clear event on its device, counted; nothing else breaks', async () => {
     const url = brokerUrl();
-    const { base, ids } = names(url);
-    const id = ids[0]!;
-    const app = await startHomieApp(url, { baseTopic: base });
-    const peer = await startPeer(url, { id, base });
-    await waitFor(() => state(app, id) === 'connected', 10_000, 'connected');
+    const { app, peer, id, base } = await connectedPeer(url);
     await waitFor(() => app.bridge.device(id)?.complete === true, 5000, 'described');
     const raw = await rawClient(url);
     const before = app.bridge.stats();
@@ -384,40 +369,14 @@ describe('Homie bridge and its broker (embedded aedes)', () => {
     const url = brokers[0]!.url(); // the embedded aedes
     const { base, ids } = names(url);
     const id = ids[0]!;
-    const tmp = tempDir();
-    onCleanup(tmp.cleanup);
-    const store = await openSqliteStore({ file: tmp.file, telemetryFlushMs: 20 });
-    const runtime = createRuntime({});
-    const convention = homieConvention({ baseTopic: base, reconnect: FAST_RECONNECT, statusDelayMs: 20 });
-    const fleet = createFleet({ runtime, store, kinds: convention.kinds, reconcileIntervalMs: 0 });
-    await fleet.start();
-    let bridge: HomieBridge | undefined;
-    const sup = await startSupervisor(runtime, {
-      name: 'links',
-      strategy: 'oneForOne',
-      children: [
-        {
-          id: 'homie',
-          start: async () => {
-            bridge = (await convention.start({ runtime, fleet, store, broker: { url } })) as HomieBridge;
-            return bridge;
-          },
-        },
-      ],
-    });
-    if (!sup.ok) throw new Error(sup.error.message);
-    onCleanup(async () => {
-      await sup.value.stop();
-      await fleet.stop();
-      await store.close();
-      runtime.dispose();
-    });
+    const app = await startHomieApp(url, { baseTopic: base }, { supervised: true });
+    const { fleet } = app; // the bridge is read from `app`: a restart puts another there
     await startPeer(url, { id, base });
     await waitFor(() => fleet.device(id)?.state === 'connected', 10_000, 'connected');
-    const first = bridge!;
+    const first = app.bridge;
     first.kill();
     expect(fleet.device(id)!.link).toMatchObject({ up: false, reason: 'the Homie bridge was killed' });
-    await waitFor(() => bridge !== first && bridge!.alive, 5000, 'restarted');
+    await waitFor(() => app.bridge !== first && app.bridge.alive, 5000, 'restarted');
     await waitFor(() => fleet.device(id)?.state === 'connected', 10_000, 'connected through the new bridge');
     expect(fleet.list()).toHaveLength(1);
     const r = await fleet.act(id, 'set', { node: 'sensor', property: 'count', value: 3 });

@@ -1,7 +1,7 @@
 /**
  * What the Modbus bridge reports besides values (src/conventions/modbus/modbus-bridge-reports.ts),
  * with real parts: a socat pty pair with nothing on its device end, the bridge, the fleet on a
- * real SQLite file. Two devices on one port with different line settings: the second is not
+ * real SQLite file (the shared rig's host, test/rig/links-rig.ts). Two devices on one port with different line settings: the second is not
  * polled and gets one `lineConflict` event however many scans pass, and one more only after it
  * was polled again; the silent slave's `status.modbus` says it does not answer. And a fault flood
  * (on a simulated clock, into the real store): one event per stream and window, every fault left
@@ -21,18 +21,13 @@ import { trackDevice } from '../../src/conventions/modbus/modbus-bridge-model.js
 import { createBridgeReports } from '../../src/conventions/modbus/modbus-bridge-reports.js';
 import type { ModbusFault } from '../../src/conventions/modbus/modbus-bus-types.js';
 import { modbusAttributes } from '../../src/conventions/modbus/modbus-kind.js';
-import { createFleet } from '../../src/devices/fleet.js';
 import { createSimulatedClock } from '../../src/runtime/clock.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
 import { openPtyPair, socatAvailable } from '../../src/sim/pty.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import type { EventRecord } from '../../src/store/store.js';
+import { onCleanup, runCleanups, startConventionHost } from '../rig/links-rig.js';
 import { waitFor } from '../transports/helpers.js';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+afterEach(runCleanups);
 
 const SCAN_MS = 50;
 const REGISTERS = [{ name: 'counter', table: 'holding', address: 0 }];
@@ -41,21 +36,11 @@ const TIMING = { pollMs: 200, timeoutMs: 100, retries: 0 };
 describe.skipIf(!socatAvailable())('Modbus bridge reports', () => {
   it('a device whose line settings disagree with its port is not polled, with one lineConflict event until it is polled again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fv-modbus-reports-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    onCleanup(() => rmSync(dir, { recursive: true, force: true }));
     const pty = await openPtyPair(join(dir, 'bus-host'), join(dir, 'bus-device'));
-    cleanups.push(() => pty.close());
-    const store = await openSqliteStore({ file: join(dir, 'fleet.sqlite'), telemetryFlushMs: 20 });
-    const runtime = createRuntime({});
+    onCleanup(() => pty.close());
     const convention = modbusConvention({ scanMs: SCAN_MS, statusIntervalMs: 100 });
-    const fleet = createFleet({ runtime, store, kinds: [...convention.kinds], reconcileIntervalMs: 0 });
-    await fleet.start();
-    const bridge = (await convention.start({ runtime, fleet, store, broker: undefined })) as ModbusBridge;
-    cleanups.push(async () => {
-      await bridge.stop();
-      await fleet.stop();
-      await store.close();
-      runtime.dispose();
-    });
+    const { store, fleet, bridge } = await startConventionHost<ModbusBridge>(undefined, convention);
     const attributes = (slaveId: number, baudRate: number) => ({
       port: pty.hostPath,
       slaveId,
@@ -132,19 +117,8 @@ describe.skipIf(!socatAvailable())('Modbus bridge reports', () => {
 
 describe('Modbus bridge reports: a fault flood', () => {
   it('is counted, not silently dropped: one event per stream and window, the rest summed up when the window closes', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fv-modbus-flood-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const store = await openSqliteStore({ file: join(dir, 'fleet.sqlite'), telemetryFlushMs: 20 });
     const clock = createSimulatedClock();
-    const runtime = createRuntime({ clock });
-    const convention = modbusConvention();
-    const fleet = createFleet({ runtime, store, kinds: [...convention.kinds], reconcileIntervalMs: 0 });
-    await fleet.start();
-    cleanups.push(async () => {
-      await fleet.stop();
-      await store.close();
-      runtime.dispose();
-    });
+    const { runtime, store, fleet } = await startConventionHost(undefined, modbusConvention(), { clock });
     const devices = new Map<string, DeviceEntry>();
     trackDevice(
       devices,

@@ -20,15 +20,11 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ModbusBridge, ModbusConventionOptions } from '../../src/conventions/modbus/modbus-bridge.js';
 import { modbusConvention } from '../../src/conventions/modbus/modbus-bridge.js';
-import type { Fleet } from '../../src/devices/fleet.js';
-import { createFleet } from '../../src/devices/fleet.js';
-import type { Runtime } from '../../src/runtime/runtime.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
 import type { PtyPair } from '../../src/sim/pty.js';
 import { openPtyPair, socatAvailable } from '../../src/sim/pty.js';
-import type { SqliteStore } from '../../src/store/sqlite-store.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import type { EventRecord } from '../../src/store/store.js';
+import type { ConventionHost } from '../rig/links-rig.js';
+import { onCleanup, runCleanups, startConventionHost } from '../rig/links-rig.js';
 import { waitFor } from '../transports/helpers.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -49,10 +45,7 @@ const SKIP = !socatAvailable()
     ? `${PYTHON} with pymodbus is missing (apt-get install -y python3-pymodbus)`
     : '';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+afterEach(runCleanups);
 
 /** Polls an async condition every 50 ms; throws naming `what` after `timeoutMs`. */
 async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -65,13 +58,13 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number, what
 
 function tempFolder(): string {
   const dir = mkdtempSync(join(tmpdir(), 'fv-modbus-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
 async function ptyPair(dir: string): Promise<PtyPair> {
   const pty = await openPtyPair(join(dir, 'bus-host'), join(dir, 'bus-device'));
-  cleanups.push(() => pty.close());
+  onCleanup(() => pty.close());
   return pty;
 }
 
@@ -106,7 +99,7 @@ async function startSlave(devicePath: string, args: string[] = []): Promise<Slav
     if (!exited) child.kill('SIGKILL');
     await gone;
   };
-  cleanups.push(kill9);
+  onCleanup(kill9);
   await waitFor(
     () => exited || output.some((l) => l.startsWith('ready')),
     20_000,
@@ -125,18 +118,19 @@ async function startSlave(devicePath: string, args: string[] = []): Promise<Slav
   };
 }
 
-interface Rig {
-  store: SqliteStore;
-  fleet: Fleet;
-  bridge: ModbusBridge;
-  runtime: Runtime;
-  /** Stops bridge, fleet and store (once; also at cleanup). */
-  stop(): Promise<void>;
+/** A pty pair in a temp folder, the pymodbus slave serving `units` (`1,2`) on its device end. */
+async function slaveOnBus(units: string): Promise<{ dir: string; pty: PtyPair; slave: Slave }> {
+  const dir = tempFolder();
+  const pty = await ptyPair(dir);
+  const slave = await startSlave(pty.devicePath, ['--units', units]);
+  return { dir, pty, slave };
 }
 
-async function rig(dir: string, options: ModbusConventionOptions = {}): Promise<Rig> {
-  const store = await openSqliteStore({ file: join(dir, 'fleet.sqlite'), telemetryFlushMs: 20 });
-  const runtime = createRuntime({});
+/** The host with the Modbus bridge (test/rig/links-rig.ts). */
+type Rig = ConventionHost<ModbusBridge>;
+
+/** The host with the Modbus bridge, its data in `dir` (a host started again on `dir` is it restarted). */
+function rig(dir: string, options: ModbusConventionOptions = {}): Promise<Rig> {
   const convention = modbusConvention({
     scanMs: 100,
     presencePollMs: 100,
@@ -146,21 +140,7 @@ async function rig(dir: string, options: ModbusConventionOptions = {}): Promise<
     statusIntervalMs: 300,
     ...options,
   });
-  const fleet = createFleet({ runtime, store, kinds: [...convention.kinds], reconcileIntervalMs: 0 });
-  await fleet.start();
-  const bridge = (await convention.start({ runtime, fleet, store, broker: undefined })) as ModbusBridge;
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= (async () => {
-      await bridge.stop();
-      await fleet.stop();
-      await store.close();
-      runtime.dispose();
-    })();
-    return stopping;
-  };
-  cleanups.push(stop);
-  return { store, fleet, bridge, runtime, stop };
+  return startConventionHost<ModbusBridge>(undefined, convention, { file: join(dir, 'fleet.sqlite') });
 }
 
 /** What the slave serves (see modbus_slave.py), mapped with types and scales. */
@@ -195,6 +175,12 @@ async function addModbus(
 }
 
 const state = (r: Rig, id: string) => r.fleet.device(id)?.state;
+
+/** Adds the device (as {@link addModbus}) and waits until it is connected. */
+async function addConnected(r: Rig, id: string, port: string, slaveId: number): Promise<void> {
+  await addModbus(r, id, port, slaveId);
+  await waitFor(() => state(r, id) === 'connected', 10_000, `${id} connected`);
+}
 const cycles = (r: Rig, id: string) => r.bridge.deviceStats(id)?.counters.cycles ?? 0;
 
 /** Telemetry of one metric received since `fromMs`, as one bucket (undefined: none). */
@@ -212,13 +198,10 @@ const NOTE = SKIP ? ` (skipped: ${SKIP})` : '';
 
 describe.skipIf(SKIP !== '')(`Modbus RTU bridge over a pty with a pymodbus slave${NOTE}`, () => {
   it('a device added with a register map connects, and its polled values land in the store converted and scaled', async () => {
-    const dir = tempFolder();
-    const pty = await ptyPair(dir);
-    await startSlave(pty.devicePath, ['--units', '1']);
+    const { dir, pty } = await slaveOnBus('1');
     const r = await rig(dir);
     const t0 = Date.now();
-    await addModbus(r, 'meter-1', pty.hostPath, 1);
-    await waitFor(() => state(r, 'meter-1') === 'connected', 10_000, 'meter-1 connected');
+    await addConnected(r, 'meter-1', pty.hostPath, 1);
     expect(r.fleet.device('meter-1')!.link).toMatchObject({ up: true, via: `modbus:${pty.hostPath}#1` });
     await eventually(
       async () => ((await since(r, 'meter-1', 'counter', t0))?.count ?? 0) >= 5,
@@ -253,12 +236,9 @@ describe.skipIf(SKIP !== '')(`Modbus RTU bridge over a pty with a pymodbus slave
   });
 
   it('write: validated against the register map; acknowledged writes change the slave, read back by the next poll', async () => {
-    const dir = tempFolder();
-    const pty = await ptyPair(dir);
-    await startSlave(pty.devicePath, ['--units', '1']);
+    const { dir, pty } = await slaveOnBus('1');
     const r = await rig(dir);
-    await addModbus(r, 'meter-2', pty.hostPath, 1);
-    await waitFor(() => state(r, 'meter-2') === 'connected', 10_000, 'connected');
+    await addConnected(r, 'meter-2', pty.hostPath, 1);
 
     const refused = async (args: unknown, pattern: RegExp) => {
       const res = await r.fleet.act('meter-2', 'write', args, 'ana');
@@ -312,9 +292,7 @@ describe.skipIf(SKIP !== '')(`Modbus RTU bridge over a pty with a pymodbus slave
   });
 
   it(`two slaves share the bus in turn; a silent unit goes disconnected within ${BUDGET_MS} ms (+ the other's turns) while the other keeps its rate; it returns on its own`, async () => {
-    const dir = tempFolder();
-    const pty = await ptyPair(dir);
-    const slave = await startSlave(pty.devicePath, ['--units', '1,2']);
+    const { dir, pty, slave } = await slaveOnBus('1,2');
     const r = await rig(dir);
     await addModbus(r, 'unit-1', pty.hostPath, 1);
     await addModbus(r, 'unit-2', pty.hostPath, 2);
@@ -363,9 +341,7 @@ describe.skipIf(SKIP !== '')(`Modbus RTU bridge over a pty with a pymodbus slave
   });
 
   it('a write asked while the slave is silent survives an app restart and is done when it answers', async () => {
-    const dir = tempFolder();
-    const pty = await ptyPair(dir);
-    const slave = await startSlave(pty.devicePath, ['--units', '1']);
+    const { dir, pty, slave } = await slaveOnBus('1');
     const first = await rig(dir);
     await addModbus(first, 'w-1', pty.hostPath, 1);
     await waitFor(() => state(first, 'w-1') === 'connected', 10_000, 'connected');
@@ -400,9 +376,7 @@ describe.skipIf(SKIP !== '')(`Modbus RTU bridge over a pty with a pymodbus slave
   });
 
   it(`kill -9 of the slave: both devices disconnected within 2 × timeout × (retries + 1) + poll (+1 s slack); restarted, they connect with no operator action`, async () => {
-    const dir = tempFolder();
-    const pty = await ptyPair(dir);
-    const slave = await startSlave(pty.devicePath, ['--units', '1,2']);
+    const { dir, pty, slave } = await slaveOnBus('1,2');
     const r = await rig(dir);
     await addModbus(r, 'k-1', pty.hostPath, 1);
     await addModbus(r, 'k-2', pty.hostPath, 2);
@@ -435,12 +409,9 @@ describe.skipIf(SKIP !== '')(`Modbus RTU bridge over a pty with a pymodbus slave
   });
 
   it('pty unplug → disconnected (port vanished); replug → the bus reopens and the device reconnects', async () => {
-    const dir = tempFolder();
-    const pty = await ptyPair(dir);
-    const slave = await startSlave(pty.devicePath, ['--units', '1']);
+    const { dir, pty, slave } = await slaveOnBus('1');
     const r = await rig(dir);
-    await addModbus(r, 'plug-1', pty.hostPath, 1);
-    await waitFor(() => state(r, 'plug-1') === 'connected', 10_000, 'connected');
+    await addConnected(r, 'plug-1', pty.hostPath, 1);
     await pty.unplug();
     await waitFor(() => state(r, 'plug-1') === 'disconnected', 10_000, 'disconnected after unplug');
     expect(r.fleet.device('plug-1')!.link.reason).toMatch(/vanished/);
@@ -457,12 +428,9 @@ describe.skipIf(SKIP !== '')(`Modbus RTU bridge over a pty with a pymodbus slave
   });
 
   it('the bridge supervises its buses: one child per port, a bus killed from the tree is restarted and the device reconnects', async () => {
-    const dir = tempFolder();
-    const pty = await ptyPair(dir);
-    await startSlave(pty.devicePath, ['--units', '1']);
+    const { dir, pty } = await slaveOnBus('1');
     const r = await rig(dir);
-    await addModbus(r, 'kill-1', pty.hostPath, 1);
-    await waitFor(() => state(r, 'kill-1') === 'connected', 10_000, 'connected');
+    await addConnected(r, 'kill-1', pty.hostPath, 1);
     const [child] = r.bridge.whichChildren();
     expect(child).toMatchObject({ id: pty.hostPath, status: 'running', type: 'worker', restartCount: 0 });
     const bus = child!.process!;
@@ -520,9 +488,7 @@ describe.skipIf(SKIP !== '')(`Modbus RTU bridge over a pty with a pymodbus slave
   });
 
   it('an exception reply (illegal address) is a clear event on that device; its other registers and the other device are unaffected', async () => {
-    const dir = tempFolder();
-    const pty = await ptyPair(dir);
-    await startSlave(pty.devicePath, ['--units', '1,2']);
+    const { dir, pty } = await slaveOnBus('1,2');
     const r = await rig(dir);
     await addModbus(r, 'ex-1', pty.hostPath, 1, {
       registers: [
@@ -596,20 +562,16 @@ describe.skipIf(SKIP !== '')(`Modbus RTU bridge over a pty with a pymodbus slave
   });
 
   it('garbage bytes on the line: CRC errors are counted and reported, polling resumes', async () => {
-    const dir = tempFolder();
-    const pty = await ptyPair(dir);
-    await startSlave(pty.devicePath, ['--units', '1']);
+    const { dir, pty } = await slaveOnBus('1');
     const r = await rig(dir);
-    await addModbus(r, 'noisy-1', pty.hostPath, 1);
-    await waitFor(() => state(r, 'noisy-1') === 'connected', 10_000, 'connected');
+    await addConnected(r, 'noisy-1', pty.hostPath, 1);
     await waitFor(() => cycles(r, 'noisy-1') >= 3, 10_000, 'polled');
 
     // A second writer on the device end: its bytes reach the host between and inside replies.
     const fd = openSync(pty.devicePath, constants.O_WRONLY | constants.O_NOCTTY);
-    cleanups.push(() => {
-      try {
-        closeSync(fd);
-      } catch {}
+    let writing = true; // closed here once done; at cleanup only if the test failed before
+    onCleanup(() => {
+      if (writing) closeSync(fd);
     });
     const corrupt = () => {
       const c = r.bridge.deviceStats('noisy-1')!.counters;
@@ -622,8 +584,8 @@ describe.skipIf(SKIP !== '')(`Modbus RTU bridge over a pty with a pymodbus slave
       writeSync(fd, randomBytes(1 + Math.floor(Math.random() * 24)));
       await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20));
     }
+    writing = false;
     closeSync(fd);
-    cleanups.pop();
 
     const before = cycles(r, 'noisy-1');
     await waitFor(() => cycles(r, 'noisy-1') >= before + 5, 10_000, 'polling resumes');

@@ -13,7 +13,6 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { MqttClient } from 'mqtt';
-import { connectAsync } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { homieDevice } from '../../src/conventions/homie/homie-kind.js';
 import type { SparkplugBridge, SparkplugOptions } from '../../src/conventions/sparkplug/sparkplug-bridge.js';
@@ -24,32 +23,25 @@ import {
   stateTopic,
 } from '../../src/conventions/sparkplug/sparkplug-codec.js';
 import { sparkplugFleetId } from '../../src/conventions/sparkplug/sparkplug-kind.js';
-import type { DeviceKind } from '../../src/devices/define-device.js';
-import type { Fleet } from '../../src/devices/fleet.js';
-import { createFleet } from '../../src/devices/fleet.js';
-import type { Runtime } from '../../src/runtime/runtime.js';
-import { createRuntime } from '../../src/runtime/runtime.js';
-import type { SqliteStore } from '../../src/store/sqlite-store.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import { eachBroker } from '../rig/links-rig.js';
-import { tempDir } from '../store/helpers.js';
+import type { ConventionHost, ConventionHostOptions } from '../rig/links-rig.js';
+import {
+  clearRetainedTopics,
+  eachBroker,
+  FAST_RECONNECT,
+  onCleanup,
+  rawClient,
+  runCleanups,
+  startConventionHost,
+} from '../rig/links-rig.js';
 import { uniqueId, waitFor } from '../transports/helpers.js';
 import type { PeerConfig, PeerReport } from './sparkplug-peer.js';
 
 const PEER = fileURLToPath(new URL('./sparkplug-peer.ts', import.meta.url));
-const FAST_RECONNECT = { initialMs: 50, maxMs: 300, jitter: 0.5, stableMs: 2000 };
 /** The peer's MQTT keepalive, in seconds: the broker notices a silent peer within 1.5× of it. */
 const PEER_KEEPALIVE_S = 2;
 
-interface App {
-  runtime: Runtime;
-  store: SqliteStore;
-  fleet: Fleet;
-  bridge: SparkplugBridge;
-  hostId: string;
-  /** Stops the bridge and starts a new one on the same fleet (as the links supervisor would). */
-  restartBridge(): Promise<void>;
-}
+/** The host with the Sparkplug bridge (test/rig/links-rig.ts), as Primary Host Application `hostId`. */
+type App = ConventionHost<SparkplugBridge> & { readonly hostId: string };
 
 interface Peer {
   readonly config: PeerConfig;
@@ -59,36 +51,19 @@ interface Peer {
   kill(): Promise<void>;
 }
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+afterEach(runCleanups);
 
 /** What the runtime's logger was told: `level message`. */
 type LogLines = string[];
 
+/** The host on `url` as a Primary Host Application (a fresh hostId unless `options` name one), connected. */
 async function startApp(
   url: string,
   options: SparkplugOptions = {},
-  extra: { readonly kinds?: readonly DeviceKind[]; readonly logs?: LogLines } = {},
+  host: Pick<ConventionHostOptions, 'kinds' | 'logs'> = {},
 ): Promise<App> {
-  const tmp = tempDir();
-  cleanups.push(tmp.cleanup);
-  const store = await openSqliteStore({ file: tmp.file, telemetryFlushMs: 20 });
-  const logs = extra.logs;
-  const runtime = createRuntime(
-    logs
-      ? {
-          logger: {
-            debug: (m) => logs.push(`debug ${m}`),
-            info: (m) => logs.push(`info ${m}`),
-            warn: (m) => logs.push(`warn ${m}`),
-            error: (m) => logs.push(`error ${m}`),
-          },
-        }
-      : {},
-  );
   const hostId = options.hostId ?? uniqueId('host');
+  onCleanup(() => clearRetainedTopics(url, [stateTopic(hostId)])); // after the host stopped
   const convention = sparkplugConvention({
     adopt: 'auto',
     commandTimeoutMs: 4000,
@@ -98,35 +73,18 @@ async function startApp(
     ...options,
     hostId,
   });
-  const fleet = createFleet({
-    runtime,
-    store,
-    kinds: [...convention.kinds, ...(extra.kinds ?? [])],
-    reconcileIntervalMs: 0,
-  });
-  await fleet.start();
-  const startBridge = async () =>
-    (await convention.start({ runtime, fleet, store, broker: { url } })) as SparkplugBridge;
-  const app: App = {
-    runtime,
-    store,
-    fleet,
-    bridge: await startBridge(),
-    hostId,
-    async restartBridge() {
-      await app.bridge.stop();
-      app.bridge = await startBridge();
-    },
-  };
-  cleanups.push(async () => {
-    await app.bridge.stop();
-    await fleet.stop();
-    await store.close();
-    runtime.dispose();
-    await clearRetained(url, stateTopic(hostId));
-  });
+  const app = Object.assign(await startConventionHost<SparkplugBridge>(url, convention, host), { hostId });
   await waitFor(() => app.bridge.stats().connected, 5000, 'the host connected');
   return app;
+}
+
+/** The edge node's process for `config`, its reports appended to `reports`. */
+function launchPeer(config: PeerConfig, reports: PeerReport[]): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', PEER, JSON.stringify(config)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  child.on('message', (m) => reports.push(m as PeerReport));
+  return child;
 }
 
 function startPeer(url: string, group: string, node: string, extra: Partial<PeerConfig> = {}): Peer {
@@ -141,17 +99,10 @@ function startPeer(url: string, group: string, node: string, extra: Partial<Peer
     ...extra,
   };
   const reports: PeerReport[] = [];
-  const launch = () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', PEER, JSON.stringify(config)], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    child.on('message', (m) => reports.push(m as PeerReport));
-    return child;
-  };
   const peer: Peer = {
     config,
     reports,
-    child: launch(),
+    child: launchPeer(config, reports),
     async kill() {
       const child = peer.child;
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -160,33 +111,13 @@ function startPeer(url: string, group: string, node: string, extra: Partial<Peer
       await exited;
     },
   };
-  cleanups.push(() => peer.kill());
+  onCleanup(() => peer.kill());
   return peer;
 }
 
 /** The same edge node again, as a new process (as after a power cycle). */
 function restartPeer(peer: Peer): void {
-  const child = spawn(process.execPath, ['--import', 'tsx', PEER, JSON.stringify(peer.config)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  child.on('message', (m) => peer.reports.push(m as PeerReport));
-  peer.child = child;
-}
-
-async function clearRetained(url: string, topic: string): Promise<void> {
-  const c = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 2000 }).catch(
-    () => undefined,
-  );
-  if (!c) return;
-  await c.publishAsync(topic, Buffer.alloc(0), { qos: 1, retain: true }).catch(() => {});
-  await c.endAsync(true);
-}
-
-async function rawClient(url: string): Promise<MqttClient> {
-  const c = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 });
-  c.on('error', () => {});
-  cleanups.push(() => c.endAsync(true));
-  return c;
+  peer.child = launchPeer(peer.config, peer.reports);
 }
 
 /** Rebirth NCMDs published on one node's NCMD topic, as the raw client sees them. */
@@ -212,6 +143,21 @@ const ids = (group: string, node: string) => {
 };
 
 const state = (app: App, id: string) => app.fleet.device(id)?.state;
+
+/** A group and node of this run only (`g-…`, `<prefix>-…`), with the fleet ids of the node and its devices. */
+function newNode(prefix = 'n') {
+  const group = uniqueId('g');
+  const node = uniqueId(prefix);
+  return { group, node, id: ids(group, node) };
+}
+
+/** Tahu's edge node on a new group and node, once it and its two devices are connected. */
+async function connectedPeer(app: App, url: string, extra: Partial<PeerConfig> = {}) {
+  const n = newNode();
+  const peer = startPeer(url, n.group, n.node, extra);
+  await allIn(app, [n.id.node, n.id.dev1, n.id.dev2], 'connected', 10_000);
+  return { ...n, peer };
+}
 
 async function allIn(app: App, list: readonly string[], wanted: string, timeoutMs: number): Promise<void> {
   await waitFor(
@@ -252,15 +198,27 @@ async function lastSeq(app: App, nodeId: string): Promise<number> {
   return seq;
 }
 
+type Metrics = Parameters<typeof encodeSparkplugPayload>[0]['metrics'];
+
+/** A Tahu-encoded payload, timestamped now, with `seq` unless undefined (a death carries none). */
+const message = (seq: number | undefined, metrics: Metrics): Buffer =>
+  Buffer.from(
+    encodeSparkplugPayload({ timestamp: Date.now(), ...(seq !== undefined ? { seq } : {}), metrics }),
+  );
+
 /** A Tahu-encoded DATA message with the given seq, from a raw client. */
-async function publishData(
-  c: MqttClient,
-  topic: string,
-  seq: number,
-  metrics: Parameters<typeof encodeSparkplugPayload>[0]['metrics'],
-): Promise<void> {
-  const payload = encodeSparkplugPayload({ timestamp: Date.now(), seq: seq % 256, metrics });
-  await c.publishAsync(topic, Buffer.from(payload), { qos: 0 });
+async function publishData(c: MqttClient, topic: string, seq: number, metrics: Metrics): Promise<void> {
+  await c.publishAsync(topic, message(seq % 256, metrics), { qos: 0 });
+}
+
+/**
+ * Waits until the bridge handled `count` messages more than `received`, then 800 ms more (past two
+ * rebirth intervals of 300 ms), so what they would set off has happened.
+ */
+async function settled(app: App, received: number, count: number): Promise<void> {
+  await waitFor(() => app.bridge.stats().received >= received + count, 5000, `the ${count} handled`);
+  await app.bridge.flush();
+  await new Promise((r) => setTimeout(r, 800));
 }
 
 const brokers = eachBroker();
@@ -269,11 +227,7 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
   it('the edge node and its two devices appear connected, with their births and telemetry stored', async () => {
     const url = brokerUrl();
     const app = await startApp(url);
-    const group = uniqueId('g');
-    const node = uniqueId('n');
-    const id = ids(group, node);
-    startPeer(url, group, node);
-    await allIn(app, [id.node, id.dev1, id.dev2], 'connected', 10_000);
+    const { group, node, id } = await connectedPeer(app, url);
 
     const n = app.fleet.device(id.node)!;
     expect(n).toMatchObject({
@@ -323,11 +277,7 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
   it('a write reaches the device (DCMD) and succeeds when its value comes back; bad writes are badArgs', async () => {
     const url = brokerUrl();
     const app = await startApp(url, { commandTimeoutMs: 1500 });
-    const group = uniqueId('g');
-    const node = uniqueId('n');
-    const id = ids(group, node);
-    const peer = startPeer(url, group, node);
-    await allIn(app, [id.node, id.dev1, id.dev2], 'connected', 10_000);
+    const { id, peer } = await connectedPeer(app, url);
 
     const r = await app.fleet.act(id.dev1, 'write', { metric: 'setpoint', value: 42 }, 'ana');
     expect(r).toMatchObject({ ok: true, value: { commandStatus: 'sent' } });
@@ -379,9 +329,7 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
   it('kill -9: the broker publishes its NDEATH, node and devices go down; restarted, they come back', async () => {
     const url = brokerUrl();
     const app = await startApp(url, { commandTimeoutMs: 20_000 }); // the death, not the time, ends the write
-    const group = uniqueId('g');
-    const node = uniqueId('n');
-    const id = ids(group, node);
+    const { group, node, id } = newNode();
     const peer = startPeer(url, group, node);
     const all = [id.node, id.dev1, id.dev2];
     await allIn(app, all, 'connected', 10_000);
@@ -414,11 +362,7 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
   it('a seq gap makes the host publish a Rebirth NCMD; the node answers and is connected again', async () => {
     const url = brokerUrl();
     const app = await startApp(url);
-    const group = uniqueId('g');
-    const node = uniqueId('n');
-    const id = ids(group, node);
-    const peer = startPeer(url, group, node, { dataIntervalMs: 0 }); // quiet: the test owns the seq
-    await allIn(app, [id.node, id.dev1, id.dev2], 'connected', 10_000);
+    const { group, node, id, peer } = await connectedPeer(app, url, { dataIntervalMs: 0 }); // quiet: the test owns the seq
     const raw = await rawClient(url);
     const rebirths = await watchRebirths(raw, group, node);
     const seqBefore = await lastSeq(app, id.node);
@@ -449,11 +393,7 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
   it('data before a birth asks for a rebirth and crashes nothing; unknown devices are not adopted from data', async () => {
     const url = brokerUrl();
     const app = await startApp(url);
-    const group = uniqueId('g');
-    const node = uniqueId('n');
-    const id = ids(group, node);
-    const peer = startPeer(url, group, node, { dataIntervalMs: 0 });
-    await allIn(app, [id.node, id.dev1, id.dev2], 'connected', 10_000);
+    const { group, node, id, peer } = await connectedPeer(app, url, { dataIntervalMs: 0 });
     const raw = await rawClient(url);
     const rebirths = await watchRebirths(raw, group, node);
     const stranger = uniqueId('nobody');
@@ -482,11 +422,7 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
   it('a malformed payload, an unknown alias and a wrong datatype become events on that node or device', async () => {
     const url = brokerUrl();
     const app = await startApp(url);
-    const group = uniqueId('g');
-    const node = uniqueId('n');
-    const id = ids(group, node);
-    startPeer(url, group, node, { dataIntervalMs: 0 });
-    await allIn(app, [id.node, id.dev1, id.dev2], 'connected', 10_000);
+    const { group, node, id } = await connectedPeer(app, url, { dataIntervalMs: 0 });
     const raw = await rawClient(url);
 
     const seq = await lastSeq(app, id.node);
@@ -523,9 +459,7 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
     const url = brokerUrl();
     const app = await startApp(url);
     const raw = await rawClient(url);
-    const group = uniqueId('g');
-    const node = uniqueId('raw');
-    const id = ids(group, node);
+    const { group, node, id } = newNode('raw');
     const nbirth = (bdSeq: number) =>
       Buffer.from(
         encodeSparkplugPayload({
@@ -627,9 +561,7 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
   it('a restarted host knows no births: it asks every known node for one and all come back alone', async () => {
     const url = brokerUrl();
     const app = await startApp(url);
-    const group = uniqueId('g');
-    const node = uniqueId('n');
-    const id = ids(group, node);
+    const { group, node, id } = newNode();
     const peer = startPeer(url, group, node, { dataIntervalMs: 0 });
     const all = [id.node, id.dev1, id.dev2];
     await allIn(app, all, 'connected', 10_000);
@@ -648,9 +580,7 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
   it('adopt: manual lists births as discovered until the operator adopts them', async () => {
     const url = brokerUrl();
     const app = await startApp(url, { adopt: 'manual' });
-    const group = uniqueId('g');
-    const node = uniqueId('n');
-    const id = ids(group, node);
+    const { group, node, id } = newNode();
     startPeer(url, group, node, { dataIntervalMs: 0 });
     await waitFor(() => app.bridge.discovered().length === 1, 10_000, 'the node discovered');
     expect(app.fleet.list()).toHaveLength(0);
@@ -688,26 +618,26 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
     const rebirths = await watchRebirths(raw, group, 'line-3');
 
     const received = app.bridge.stats().received;
-    const msg = (seq: number | undefined, metrics: Parameters<typeof encodeSparkplugPayload>[0]['metrics']) =>
-      Buffer.from(
-        encodeSparkplugPayload({ timestamp: Date.now(), ...(seq !== undefined ? { seq } : {}), metrics }),
-      );
     const base = `spBv1.0/${group}`;
     const bdSeq = { name: 'bdSeq', type: 'UInt64' as const, value: 3 };
     await raw.publishAsync(
       `${base}/NBIRTH/line-3`,
-      msg(0, [bdSeq, { name: 'level', type: 'Double', value: 1 }]),
+      message(0, [bdSeq, { name: 'level', type: 'Double', value: 1 }]),
     );
-    await raw.publishAsync(`${base}/NDATA/line-3`, msg(1, [{ name: 'level', type: 'Double', value: 2 }]));
-    await raw.publishAsync(`${base}/DBIRTH/line-3/pump`, msg(2, [{ name: 'rpm', type: 'Int32', value: 1 }]));
-    await raw.publishAsync(`${base}/DDATA/line-3/pump`, msg(3, [{ name: 'rpm', type: 'Int32', value: 2 }]));
-    await raw.publishAsync(`${base}/NDATA/line-3`, msg(9, [{ name: 'level', type: 'Double', value: 3 }])); // a gap
-    await raw.publishAsync(`${base}/DDEATH/line-3/pump`, msg(10, []));
-    await raw.publishAsync(`${base}/NDEATH/line-3`, msg(undefined, [{ ...bdSeq, value: 9 }]), { qos: 1 });
-    await raw.publishAsync(`${base}/NDEATH/line-3`, msg(undefined, [bdSeq]), { qos: 1 });
-    await waitFor(() => app.bridge.stats().received >= received + 8, 5000, 'all eight handled');
-    await app.bridge.flush();
-    await new Promise((r) => setTimeout(r, 800)); // past two rebirth intervals (300 ms here)
+    await raw.publishAsync(`${base}/NDATA/line-3`, message(1, [{ name: 'level', type: 'Double', value: 2 }]));
+    await raw.publishAsync(
+      `${base}/DBIRTH/line-3/pump`,
+      message(2, [{ name: 'rpm', type: 'Int32', value: 1 }]),
+    );
+    await raw.publishAsync(
+      `${base}/DDATA/line-3/pump`,
+      message(3, [{ name: 'rpm', type: 'Int32', value: 2 }]),
+    );
+    await raw.publishAsync(`${base}/NDATA/line-3`, message(9, [{ name: 'level', type: 'Double', value: 3 }])); // a gap
+    await raw.publishAsync(`${base}/DDEATH/line-3/pump`, message(10, []));
+    await raw.publishAsync(`${base}/NDEATH/line-3`, message(undefined, [{ ...bdSeq, value: 9 }]), { qos: 1 });
+    await raw.publishAsync(`${base}/NDEATH/line-3`, message(undefined, [bdSeq]), { qos: 1 });
+    await settled(app, received, 8);
 
     expect(app.fleet.device(homieId)!.link).toMatchObject({ up: true, since });
     expect(app.fleet.list().map((d) => d.id)).toEqual([homieId]);
@@ -740,27 +670,21 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
 
     const received = app.bridge.stats().received;
     const base = `spBv1.0/${group}`;
-    const msg = (seq: number | undefined, metrics: Parameters<typeof encodeSparkplugPayload>[0]['metrics']) =>
-      Buffer.from(
-        encodeSparkplugPayload({ timestamp: Date.now(), ...(seq !== undefined ? { seq } : {}), metrics }),
-      );
     // The same bdSeq as Tahu's (0): the bdSeq check must not let the refused node act.
     const bdSeq = { name: 'bdSeq', type: 'UInt64' as const, value: 0 };
-    await raw.publishAsync(`${base}/NBIRTH/line.3`, msg(0, [bdSeq]));
+    await raw.publishAsync(`${base}/NBIRTH/line.3`, message(0, [bdSeq]));
     await raw.publishAsync(
       `${base}/DBIRTH/line.3/dev1`,
-      msg(1, [{ name: 'temperature', type: 'Float', value: 99 }]),
+      message(1, [{ name: 'temperature', type: 'Float', value: 99 }]),
     );
     await raw.publishAsync(
       `${base}/DDATA/line.3/dev1`,
-      msg(2, [{ name: 'temperature', type: 'Float', value: 98 }]),
+      message(2, [{ name: 'temperature', type: 'Float', value: 98 }]),
     );
-    await raw.publishAsync(`${base}/NDATA/line.3`, msg(3, [{ name: 'uptime', type: 'Int64', value: 1 }]));
-    await raw.publishAsync(`${base}/DDEATH/line.3/dev1`, msg(4, []));
-    await raw.publishAsync(`${base}/NDEATH/line.3`, msg(undefined, [bdSeq]), { qos: 1 });
-    await waitFor(() => app.bridge.stats().received >= received + 6, 5000, 'the six handled');
-    await app.bridge.flush();
-    await new Promise((r) => setTimeout(r, 800));
+    await raw.publishAsync(`${base}/NDATA/line.3`, message(3, [{ name: 'uptime', type: 'Int64', value: 1 }]));
+    await raw.publishAsync(`${base}/DDEATH/line.3/dev1`, message(4, []));
+    await raw.publishAsync(`${base}/NDEATH/line.3`, message(undefined, [bdSeq]), { qos: 1 });
+    await settled(app, received, 6);
 
     await allIn(app, all, 'connected', 100);
     for (const d of all) expect(app.fleet.device(d)!.link.up).toBe(true);
@@ -834,11 +758,7 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
   it('a metric’s shown value follows DDATA and writes, not only the birth', async () => {
     const url = brokerUrl();
     const app = await startApp(url, { commandTimeoutMs: 3000 });
-    const group = uniqueId('g');
-    const node = uniqueId('n');
-    const id = ids(group, node);
-    startPeer(url, group, node, { dataIntervalMs: 0 });
-    await allIn(app, [id.node, id.dev1, id.dev2], 'connected', 10_000);
+    const { group, node, id } = await connectedPeer(app, url, { dataIntervalMs: 0 });
     const shown = (deviceId: string, metric: string) =>
       (app.fleet.device(deviceId)?.status.metrics as { name: string; value?: unknown }[] | undefined)?.find(
         (m) => m.name === metric,
@@ -917,9 +837,7 @@ describe.each(brokers)('Sparkplug B with Tahu’s edge client ($name)', ({ url: 
   it('adopt: manual — a node waiting for the operator is not asked for rebirths by its data; adopting asks once', async () => {
     const url = brokerUrl();
     const app = await startApp(url, { adopt: 'manual' });
-    const group = uniqueId('g');
-    const node = uniqueId('n');
-    const id = ids(group, node);
+    const { group, node, id } = newNode();
     const raw = await rawClient(url);
     const rebirths = await watchRebirths(raw, group, node);
     const peer = startPeer(url, group, node, { dataIntervalMs: 100 });
