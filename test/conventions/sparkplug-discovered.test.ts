@@ -8,41 +8,17 @@
 import type { UPayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
 import { describe, expect, it } from 'vitest';
 import { encodeSparkplugPayload } from '../../src/conventions/sparkplug/sparkplug-codec.js';
-import type {
-  SparkplugEffect,
-  SparkplugFleetDevice,
-  SparkplugFleetFacts,
-} from '../../src/conventions/sparkplug/sparkplug-effects.js';
+import type { SparkplugEffect } from '../../src/conventions/sparkplug/sparkplug-effects.js';
 import { SparkplugModel } from '../../src/conventions/sparkplug/sparkplug-model.js';
 import { sparkplugAnnouncements } from '../../src/conventions/sparkplug/sparkplug-names.js';
 import { createSimulatedClock } from '../../src/runtime/clock.js';
-
-function fakeFleet(): { devices: Map<string, SparkplugFleetDevice>; facts: SparkplugFleetFacts } {
-  const devices = new Map<string, SparkplugFleetDevice>();
-  const facts: SparkplugFleetFacts = {
-    device: (id) => devices.get(id),
-    has: (id) => devices.has(id),
-    list: () => [...devices.values()],
-    addDevice: async (input) => {
-      if (devices.has(input.id))
-        return { ok: false, error: { code: 'alreadyExists', message: `${input.id} exists` } };
-      devices.set(input.id, {
-        id: input.id,
-        kind: input.kind,
-        attributes: input.attributes,
-        link: { up: false, since: null },
-      });
-      return { ok: true };
-    },
-  };
-  return { devices, facts };
-}
+import { inMemoryFleetFacts } from './sparkplug-fleet-facts.js';
 
 function setup(maxDiscovered?: number) {
   const clock = createSimulatedClock({ wallStartMs: 1_800_000_000_000 });
   const effects: SparkplugEffect[] = [];
   const emit = (e: SparkplugEffect) => effects.push(e);
-  const fleet = fakeFleet();
+  const fleet = inMemoryFleetFacts();
   const model = new SparkplugModel(
     {
       fleet: fleet.facts,

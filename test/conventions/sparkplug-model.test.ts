@@ -5,43 +5,19 @@
 import type { UMetric, UPayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
 import { describe, expect, it } from 'vitest';
 import { encodeSparkplugPayload } from '../../src/conventions/sparkplug/sparkplug-codec.js';
-import type {
-  SparkplugEffect,
-  SparkplugFleetDevice,
-  SparkplugFleetFacts,
-} from '../../src/conventions/sparkplug/sparkplug-effects.js';
+import type { SparkplugEffect } from '../../src/conventions/sparkplug/sparkplug-effects.js';
 import type { SparkplugModelOptions } from '../../src/conventions/sparkplug/sparkplug-model.js';
 import { SparkplugModel } from '../../src/conventions/sparkplug/sparkplug-model.js';
+import { inMemoryFleetFacts } from './sparkplug-fleet-facts.js';
 
 const NODE_ID = 'Plant1-Line4';
 const DEVICE_ID = 'Plant1-Line4-Press2';
 const topic = (type: string, device?: string) =>
   `spBv1.0/Plant1/${type}/Line4${device === undefined ? '' : `/${device}`}`;
 
-function fakeFleet(): { devices: Map<string, SparkplugFleetDevice>; facts: SparkplugFleetFacts } {
-  const devices = new Map<string, SparkplugFleetDevice>();
-  const facts: SparkplugFleetFacts = {
-    device: (id) => devices.get(id),
-    has: (id) => devices.has(id),
-    list: () => [...devices.values()],
-    addDevice: async (input) => {
-      if (devices.has(input.id))
-        return { ok: false, error: { code: 'alreadyExists', message: `${input.id} exists` } };
-      devices.set(input.id, {
-        id: input.id,
-        kind: input.kind,
-        attributes: input.attributes,
-        link: { up: false, since: null },
-      });
-      return { ok: true };
-    },
-  };
-  return { devices, facts };
-}
-
 function setup(options: Partial<SparkplugModelOptions> = {}) {
   const effects: SparkplugEffect[] = [];
-  const fleet = fakeFleet();
+  const fleet = inMemoryFleetFacts();
   const model = new SparkplugModel(
     { fleet: fleet.facts, now: () => 1_000_000, connected: () => true, emit: (e) => effects.push(e) },
     {
