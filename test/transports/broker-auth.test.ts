@@ -390,19 +390,29 @@ describe('broker accounts (embedded)', () => {
     expect(await refusedWith(aedes.url, { clientId: id, username: id, password: secret })).toBe(0); // verified once
     const victim = uniqueId('v');
     accounts.issueDevice(victim);
+    let answered = 0;
     const flood = Promise.all(
       Array.from({ length: 150 }, () =>
-        refusedWith(aedes.url, { clientId: victim, username: victim, password: 'wrong' }),
+        refusedWith(aedes.url, { clientId: victim, username: victim, password: 'wrong' }).finally(() => {
+          answered++;
+        }),
       ),
     );
     const startedAt = Date.now();
     const known = await refusedWith(aedes.url, { clientId: id, username: id, password: secret });
     const tookMs = Date.now() - startedAt;
+    const floodAnsweredBefore = answered;
     const codes = await flood;
     expect(known).toBe(0);
     expect(codes).not.toContain(0); // none got in (a few may time out waiting: -1)
     expect(codes.filter((c) => c === 3).length).toBeGreaterThan(0);
-    expect(tookMs).toBeLessThan(2000);
+    // "At once": not queued behind the flood's secret checks. Judged by order (it got in while the
+    // flood was still being answered), which holds on a loaded machine, or else by time: a known
+    // device that waited for the flood's checks is past both (a time alone missed 2 s under load).
+    expect(
+      floodAnsweredBefore < codes.length || tookMs < 2000,
+      `${floodAnsweredBefore} answered, ${tookMs} ms`,
+    ).toBe(true);
   });
 
   it('counts refusals per client and in total', () => {
