@@ -11,8 +11,16 @@ import { genericDevice } from '../devices/generic-device.js';
 import type { KindSlot } from './check-image.js';
 import type { FirmwareImages } from './firmware-images.js';
 import { imageSoakSeconds } from './image-soak.js';
+import { imageTrialSeconds } from './image-trial.js';
 import { generateSigningKeyPair, parsePrivateKey, parsePublicKey, TRUSTED_KEYS_DIR } from './keys.js';
-import { describeImage, isSoakSeconds, MAX_SOAK_SECONDS, signManifest } from './manifest.js';
+import {
+  describeImage,
+  isSoakSeconds,
+  isTrialSeconds,
+  MAX_SOAK_SECONDS,
+  MAX_TRIAL_SECONDS,
+  signManifest,
+} from './manifest.js';
 import { openFirmware } from './open-firmware.js';
 import { parseFirmwareVersion } from './version.js';
 
@@ -34,6 +42,7 @@ export interface FirmwareFlags {
   readonly kind?: string[];
   readonly 'hardware-revision'?: string;
   readonly soak?: string;
+  readonly trial?: string;
   readonly out?: string;
   readonly manifest?: string;
   readonly 'allow-downgrade'?: boolean;
@@ -92,6 +101,15 @@ export function sign(c: FirmwareInvocation): number {
       `--soak takes whole seconds from 0 to ${MAX_SOAK_SECONDS}, got '${values.soak}'`,
       2,
     );
+  const trialText = values.trial;
+  const trial =
+    trialText === undefined ? undefined : /^\d+$/.test(trialText) ? Number(trialText) : Number.NaN;
+  if (trial !== undefined && !isTrialSeconds(trial))
+    throw new CliError(
+      'usage',
+      `--trial takes whole seconds from 1 to ${MAX_TRIAL_SECONDS}, got '${values.trial}'`,
+      2,
+    );
   const key = parsePrivateKey(readText(c.at(values.key)), values.key);
   if (!key.ok) throw new CliError(key.error.code, key.error.message);
   const image = readBytes(imageFile);
@@ -102,6 +120,7 @@ export function sign(c: FirmwareInvocation): number {
       kinds: values.kind,
       ...(hw !== undefined ? { hardwareRevision: hw } : {}),
       ...(soak !== undefined ? { soakSeconds: soak } : {}),
+      ...(trial !== undefined ? { trialSeconds: trial } : {}),
     }),
     key.value,
   );
@@ -110,7 +129,8 @@ export function sign(c: FirmwareInvocation): number {
   return c.done(
     { manifest: out, ...manifest },
     `signed ${version.value} for ${values.kind.join(', ')} (${image.byteLength} bytes, SHA-256 ${manifest.signed.sha256})\n  manifest: ${out}\n  key:      ${manifest.signature?.keyId}` +
-      (soak !== undefined ? `\n  soak:     ${soak} s between the waves of its rollouts` : ''),
+      (soak !== undefined ? `\n  soak:     ${soak} s between the waves of its rollouts` : '') +
+      (trial !== undefined ? `\n  trial:    ${trial} s on each device before it is confirmed` : ''),
   );
 }
 
@@ -154,6 +174,8 @@ export async function withImages(
 
 /** A listed image's declared soak, if any. */
 const soakNote = (seconds: number | undefined) => (seconds === undefined ? '' : `  soak ${seconds} s`);
+/** A listed image's declared trial, if any. */
+const trialNote = (seconds: number | undefined) => (seconds === undefined ? '' : `  trial ${seconds} s`);
 
 export async function list(c: FirmwareInvocation, images: FirmwareImages, file: string): Promise<number> {
   if (c.args.length > 0) throw new CliError('usage', 'firmware list takes no arguments', 2);
@@ -166,7 +188,8 @@ export async function list(c: FirmwareInvocation, images: FirmwareImages, file: 
         ? `: ${l.runningOn.slice(0, 8).join(', ')}${l.runningOn.length > 8 ? ', …' : ''}`
         : '') +
       (l.image.downgradeFrom !== null ? `  (downgrade from ${l.image.downgradeFrom})` : '') +
-      soakNote(imageSoakSeconds(l.image)),
+      soakNote(imageSoakSeconds(l.image)) +
+      trialNote(imageTrialSeconds(l.image)),
   );
   for (const u of unreadable) lines.push(`unreadable row: ${u.message}`);
   return c.done(

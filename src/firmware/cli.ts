@@ -2,7 +2,7 @@
  * `fleetvisor firmware …`: keys, signing, import and listing from a terminal (docs/firmware.md).
  *
  *   keygen NAME                        NAME.key (private, 0600) and NAME.pub; prints the key id
- *   sign IMAGE --key FILE --version V --kind K [--kind K2] [--hardware-revision R] [--soak SECONDS] [--out FILE]
+ *   sign IMAGE --key FILE --version V --kind K [--kind K2] [--hardware-revision R] [--soak SECONDS] [--trial SECONDS] [--out FILE]
  *                                      writes IMAGE.manifest.json, the signed manifest
  *   trust KEY.pub                      copies a public key into the data folder's trusted keys
  *   import IMAGE [--manifest FILE] [--allow-downgrade]
@@ -33,9 +33,11 @@ export const DEMO_DATABASE = 'demo.sqlite';
 export const FIRMWARE_USAGE = `Usage: fleetvisor firmware <command> [options]
 
   keygen NAME                 write an ed25519 key pair: NAME.key (private, keep it secret) and NAME.pub
-  sign IMAGE --key FILE --version V --kind K [--kind K2 …] [--hardware-revision R] [--soak SECONDS] [--out FILE]
+  sign IMAGE --key FILE --version V --kind K [--kind K2 …] [--hardware-revision R] [--soak SECONDS]
+       [--trial SECONDS] [--out FILE]
                               write the signed manifest (default IMAGE.manifest.json); --soak: the
-                              default wait between the waves of a rollout of this image
+                              default wait between the waves of a rollout of this image; --trial:
+                              how long each device runs it unconfirmed before it is confirmed
   trust KEY.pub               add a public key to the data folder's trusted keys
   import IMAGE [--manifest FILE] [--allow-downgrade]
                               check and store an image (manifest default: IMAGE.manifest.json)
@@ -62,6 +64,7 @@ const FLAGS = {
   kind: { type: 'string', multiple: true },
   'hardware-revision': { type: 'string' },
   soak: { type: 'string' },
+  trial: { type: 'string' },
   out: { type: 'string' },
   manifest: { type: 'string' },
   'allow-downgrade': { type: 'boolean' },

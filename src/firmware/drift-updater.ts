@@ -23,6 +23,7 @@ import type { TimerRef } from '../runtime/timers.js';
 import type { FirmwareJobRecord } from '../store/firmware-store.js';
 import { planDriftDevice } from './drift-plan.js';
 import type { FirmwareUpdates } from './firmware-updates.js';
+import { jobTrialMs } from './image-trial.js';
 import type { OpenedFirmware } from './open-firmware.js';
 import { FINAL_UPDATE_STEPS } from './update-job.js';
 
@@ -154,7 +155,14 @@ async function driftPass(
       log.warn(`firmware drift on ${d.deviceId}: image ${version} unreadable (${bytes.error.message})`);
       continue;
     }
-    const r = updates.start(d.deviceId, { image: bytes.value, version, actor: RECONCILER_ACTOR });
+    // The image's declared trial (image-trial.ts), else the job's default.
+    const trialMs = jobTrialMs(undefined, plan.image.image);
+    const r = updates.start(d.deviceId, {
+      image: bytes.value,
+      version,
+      actor: RECONCILER_ACTOR,
+      ...(trialMs !== undefined ? { settings: { soakMs: trialMs } } : {}),
+    });
     if (!r.ok) {
       // notSupported, busy: said once; a later pass tries again (the device may say hello with `fw`).
       tellOnce(told, d.deviceId, `${r.error.code}:${version}`, () =>

@@ -80,6 +80,8 @@ export interface FirmwareUpdates {
       readonly version: string;
       readonly actor: string;
       readonly resume: UpdateJobResume;
+      /** Over the defaults, as for start; the job record keeps no settings (the host passes the image's trial). */
+      readonly settings?: UpdateJobSettings;
     },
   ): UpdateJob;
   cancel(deviceId: string): Result<UpdateJobSnapshot, Failure<'noJob' | 'tooLate' | 'finished'>>;
@@ -173,9 +175,10 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
       job.start();
       return ok(job);
     },
-    restore(deviceId, { image, version, actor, resume }) {
+    restore(deviceId, { image, version, actor, resume, settings }) {
       const job = createUpdateJob({
         ...options.defaults,
+        ...settings,
         runtime: options.runtime,
         channel: { send: (m) => options.hub()?.send(deviceId, m) ?? false },
         deviceId,

@@ -1,6 +1,7 @@
 /**
  * The image manifest (docs/firmware.md): what an image is (version, target kinds, optional
- * hardware revision, size, SHA-256, and optionally the soak its rollouts wait between waves) in a
+ * hardware revision, size, SHA-256, and optionally the soak its rollouts wait between waves and the
+ * trial each device gives it before confirming) in a
  * `signed` part, and one ed25519 signature over the canonical JSON of that part, with the id of
  * the key that made it.
  *
@@ -44,10 +45,19 @@ export interface SignedManifest {
    * of the next (0 … {@link MAX_SOAK_SECONDS}). A rollout that sets its own soak wins. Omitted: none.
    */
   readonly soakSeconds?: number;
+  /**
+   * How long each device runs this image on trial before the update job confirms it: seconds
+   * (1 … {@link MAX_TRIAL_SECONDS}). A rollout that sets its own trial wins. Omitted: the job's
+   * default (10 s).
+   */
+  readonly trialSeconds?: number;
 }
 
 /** The longest soak an image may declare: a day, as a rollout's own `soakMs` at most. */
 export const MAX_SOAK_SECONDS = 86_400;
+
+/** The longest trial an image may declare: a day. */
+export const MAX_TRIAL_SECONDS = 86_400;
 
 export interface ManifestSignature {
   /** {@link keyIdOf} the signing key. */
@@ -87,6 +97,7 @@ export function describeImage(
     readonly kinds: readonly string[];
     readonly hardwareRevision?: string;
     readonly soakSeconds?: number;
+    readonly trialSeconds?: number;
   },
 ): SignedManifest {
   return {
@@ -97,6 +108,7 @@ export function describeImage(
     size: image.byteLength,
     sha256: sha256Hex(image),
     ...(target.soakSeconds !== undefined ? { soakSeconds: target.soakSeconds } : {}),
+    ...(target.trialSeconds !== undefined ? { trialSeconds: target.trialSeconds } : {}),
   };
 }
 
@@ -144,7 +156,16 @@ export function parseManifest(text: string | Uint8Array): Result<FirmwareManifes
   if (!isJsonObject(s)) return bad('signed: missing, or not an object');
   if (s.format !== MANIFEST_FORMAT)
     return bad(`signed.format must be '${MANIFEST_FORMAT}', got ${show(s.format)}`);
-  const allowed = ['format', 'version', 'kinds', 'hardwareRevision', 'size', 'sha256', 'soakSeconds'];
+  const allowed = [
+    'format',
+    'version',
+    'kinds',
+    'hardwareRevision',
+    'size',
+    'sha256',
+    'soakSeconds',
+    'trialSeconds',
+  ];
   const unknown = Object.keys(s).find((k) => !allowed.includes(k));
   if (unknown !== undefined) return bad(`signed.${unknown}: unknown field (allowed: ${allowed.join(', ')})`);
   const version = parseFirmwareVersion(s.version);
@@ -170,6 +191,10 @@ export function parseManifest(text: string | Uint8Array): Result<FirmwareManifes
     return bad(
       `signed.soakSeconds must be whole seconds from 0 to ${MAX_SOAK_SECONDS}, got ${show(s.soakSeconds)}`,
     );
+  if (s.trialSeconds !== undefined && !isTrialSeconds(s.trialSeconds))
+    return bad(
+      `signed.trialSeconds must be whole seconds from 1 to ${MAX_TRIAL_SECONDS}, got ${show(s.trialSeconds)}`,
+    );
   const signed = s as unknown as SignedManifest;
 
   const sig = value.signature;
@@ -189,6 +214,10 @@ export function parseManifest(text: string | Uint8Array): Result<FirmwareManifes
 /** Whether `v` is a soak an image may declare: whole seconds, 0 … {@link MAX_SOAK_SECONDS}. */
 export const isSoakSeconds = (v: unknown): v is number =>
   typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= MAX_SOAK_SECONDS;
+
+/** Whether `v` is a trial an image may declare: whole seconds, 1 … {@link MAX_TRIAL_SECONDS}. */
+export const isTrialSeconds = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 && v <= MAX_TRIAL_SECONDS;
 
 const bad = (message: string) => err('badManifest', message);
 const show = (v: unknown): string => JSON.stringify(v)?.slice(0, 80) ?? String(v);

@@ -222,7 +222,13 @@ export class RolloutProcess {
       return;
     }
     d.attempts++;
-    const r = this.options.updates.start(deviceId, { image, version, actor: `rollout:${id}` });
+    const trialMs = this.policy.trialMs;
+    const r = this.options.updates.start(deviceId, {
+      image,
+      version,
+      actor: `rollout:${id}`,
+      ...(trialMs !== undefined ? { settings: { soakMs: trialMs } } : {}),
+    });
     if (!r.ok && r.error.code === 'alreadyRunning') {
       this.alreadyRunning(d);
       return;

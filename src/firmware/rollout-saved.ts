@@ -81,6 +81,7 @@ const policySchema = z.object(
     maxFailureShare: fraction.optional(),
     onFailure: z.enum(['pause', 'abort'], { error: "must be 'pause' or 'abort'" }).optional(),
     soakMs: nonNegativeInt.optional(),
+    trialMs: positiveInt.optional(),
     retries: nonNegativeInt.optional(),
     retryDelayMs: nonNegativeInt.optional(),
     window: windowSchema.optional(),

@@ -35,6 +35,12 @@ export interface RolloutPolicy {
   readonly onFailure?: 'pause' | 'abort';
   /** Wait between a wave's end and the next wave's start; default 0. */
   readonly soakMs?: number;
+  /**
+   * How long each device runs the new image on trial before its job confirms it; default the
+   * job's (10 s). The host freezes the image's declared trial (`trialSeconds`, image-trial.ts) in
+   * here when the rollout names none.
+   */
+  readonly trialMs?: number;
   /** Attempts after a failure per device; default 1. */
   readonly retries?: number;
   /** Delay before a retry, times the attempt number; default 5000. */

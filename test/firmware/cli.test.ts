@@ -180,6 +180,35 @@ describe('fleetvisor firmware (keygen, sign, trust, import, list on a data folde
     expect(out.join('')).toMatch(/1\.0\.0 .* soak 600 s/);
   });
 
+  it('sign --trial declares how long each device runs the image on trial; the list shows it; a bad one is a usage error', async () => {
+    await runNoData('keygen', 'lab');
+    await run('trust', 'lab.pub');
+    const sign = (...more: string[]) =>
+      runNoData(
+        'sign',
+        'app.bin',
+        '--key',
+        'lab.key',
+        '--version',
+        '1.0.0',
+        '--kind',
+        'fleetvisor.generic',
+        ...more,
+      );
+    for (const bad of ['--trial=0', '--trial=-5', '--trial=1.5', '--trial=86401', '--trial=soon']) {
+      expect(await sign(bad)).toBe(2);
+      expect(errs.join('')).toContain('--trial takes whole seconds from 1 to 86400');
+    }
+    expect(await sign('--trial', '120')).toBe(0);
+    expect(out.join('')).toContain('trial:    120 s on each device before it is confirmed');
+    const manifest = JSON.parse(readFileSync(join(dir, 'app.bin.manifest.json'), 'utf8'));
+    expect(manifest.signed.trialSeconds).toBe(120);
+    expect(manifest.signed).not.toHaveProperty('soakSeconds');
+    expect(await run('import', 'app.bin')).toBe(0);
+    expect(await run('list')).toBe(0);
+    expect(out.join('')).toMatch(/1\.0\.0 .* trial 120 s/);
+  });
+
   it('usage errors exit 2 with the reason', async () => {
     expect(await runNoData('sign', 'app.bin', '--version', '1.0.0')).toBe(2);
     expect(errs.join('')).toMatch(/--key/);

@@ -10,6 +10,7 @@
  */
 
 import { imageSoakSeconds } from '../../firmware/image-soak.js';
+import { jobTrialMs } from '../../firmware/image-trial.js';
 import type { ImageListing, ImportErrorCode } from '../../firmware/index.js';
 import type { UpdateJobSnapshot } from '../../firmware/update-job.js';
 import type { App } from '../app.js';
@@ -91,10 +92,12 @@ export function firmwareHandlers(
         );
       const bytes = await images.readImage(a.sha256);
       if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
+      const trialMs = jobTrialMs(undefined, listing.image);
       const started = app.updates.start(a.deviceId, {
         image: bytes.value,
         version: listing.image.version,
         actor: context.actor ?? DEFAULT_ACTOR,
+        ...(trialMs !== undefined ? { settings: { soakMs: trialMs } } : {}),
       });
       if (!started.ok) throw new ApiFailure(started.error.code, started.error.message);
       await app.store.appendEvents(

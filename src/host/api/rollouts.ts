@@ -11,6 +11,7 @@
  */
 
 import { rolloutSoakMs } from '../../firmware/image-soak.js';
+import { jobTrialMs } from '../../firmware/image-trial.js';
 import type { MaintenanceWindow, RolloutSnapshot } from '../../firmware/rollout.js';
 import { parseMaintenanceWindow } from '../../firmware/rollout.js';
 import type { DamagedRollout } from '../../firmware/rollout-damage.js';
@@ -133,6 +134,8 @@ export function rolloutHandlers(
       if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
       // Its own soak, else the one its image declares (frozen into the policy, saved with it).
       const soakMs = rolloutSoakMs(a.soakMs, listing.image);
+      // Each device's trial: the one its image declares, frozen the same way (else the job's default).
+      const trialMs = jobTrialMs(undefined, listing.image);
       const rollout = app.rollouts.start({
         sha256: a.sha256,
         version: listing.image.version,
@@ -145,6 +148,7 @@ export function rolloutHandlers(
           ...(a.maxFailureShare !== undefined ? { maxFailureShare: a.maxFailureShare } : {}),
           ...(a.onFailure ? { onFailure: a.onFailure } : {}),
           ...(soakMs !== undefined ? { soakMs } : {}),
+          ...(trialMs !== undefined ? { trialMs } : {}),
           ...(a.retries !== undefined ? { retries: a.retries } : {}),
           ...(window ? { window } : {}),
         },

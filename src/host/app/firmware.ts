@@ -15,6 +15,7 @@ import type { FirmwareDriftUpdater } from '../../firmware/drift-updater.js';
 import { createFirmwareDriftUpdater } from '../../firmware/drift-updater.js';
 import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
 import { createFirmwareUpdates } from '../../firmware/firmware-updates.js';
+import { jobTrialMs } from '../../firmware/image-trial.js';
 import { openFirmware } from '../../firmware/index.js';
 import type { UpdateJobStep } from '../../firmware/update-job.js';
 import { FINAL_UPDATE_STEPS } from '../../firmware/update-job.js';
@@ -185,6 +186,7 @@ export async function restoreUpdates(
   const { log } = setup;
   const { firmware, updates } = parts;
   if (!firmware.ok) return;
+  const listed = new Map((await firmware.value.images.list()).images.map((l) => [l.image.sha256, l.image]));
   for (const row of await firmware.value.store.listJobs()) {
     if (!row.ok) {
       log.warn('firmware job row unreadable', { deviceId: row.id, message: row.error.message });
@@ -200,10 +202,14 @@ export async function restoreUpdates(
       });
       continue;
     }
+    // The job record keeps no trial: a job that has its trial still ahead gets its image's again.
+    const record = listed.get(j.sha256);
+    const trialMs = record ? jobTrialMs(undefined, record) : undefined;
     updates.restore(j.deviceId, {
       image: image.value,
       version: j.version,
       actor: j.actor,
+      ...(trialMs !== undefined ? { settings: { soakMs: trialMs } } : {}),
       resume: {
         step: j.step as UpdateJobStep,
         boot: j.boot ?? undefined,

@@ -1,0 +1,118 @@
+/**
+ * The image's own trial over the host API on the real app (demo fleet, embedded broker, a real
+ * SQLite file): an image whose signed manifest declares `trialSeconds` keeps each device on trial
+ * that long, not the job's default 10 s, both in a rollout (frozen into its saved policy as
+ * `trialMs`) and in an update of one device (`firmwareUpdate`).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRUSTED_KEYS_DIR } from '../../../src/firmware/index.js';
+import { generateSigningKeyPair } from '../../../src/firmware/keys.js';
+import { describeImage, signManifest } from '../../../src/firmware/manifest.js';
+import type { HostApiHandle } from '../../../src/host/api.js';
+import { createHostApi } from '../../../src/host/api.js';
+import type { App } from '../../../src/host/app.js';
+import { DEMO_DATABASE_FILE_NAME, startApp } from '../../../src/host/app.js';
+import type { Results } from '../../../src/host/contract.js';
+import { silentLogger } from '../../../src/runtime/runtime.js';
+import { rawAll } from '../../store/helpers.js';
+
+let dir: string;
+let app: App;
+let api: HostApiHandle;
+const keys = generateSigningKeyPair();
+const image = randomBytes(24 * 1024);
+const TRIAL_SECONDS = 600;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fv-api-ro-trial-'));
+  mkdirSync(join(dir, TRUSTED_KEYS_DIR), { recursive: true });
+  writeFileSync(join(dir, TRUSTED_KEYS_DIR, 'lab.pub'), keys.publicKeyPem);
+  app = await startApp({
+    dataDir: dir,
+    logger: silentLogger,
+    broker: { port: 0 },
+    demo: { mqtt: 2, serial: 0, telemetryIntervalMs: 1000 },
+    conventions: [],
+  });
+  api = createHostApi(app);
+}, 60_000);
+
+afterAll(async () => {
+  api?.close();
+  await app?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function until<T>(
+  get: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  ms = 40_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await get();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`never: ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The policy saved with rollout `id` (saved just after each change: waited for). */
+const savedPolicy = (id: string) =>
+  until(async () => {
+    const rows = await rawAll<{ body: string }>(
+      join(dir, DEMO_DATABASE_FILE_NAME),
+      'SELECT body FROM firmware_rollouts WHERE id = ?',
+      [id],
+    );
+    return rows[0] ? (JSON.parse(rows[0].body).policy as { trialMs?: number }) : undefined;
+  }, `rollout ${id} saved`);
+
+/** The device's job once it is on trial. */
+const onTrial = (deviceId: string) =>
+  until(() => {
+    const s = app.updates.get(deviceId);
+    return s?.step === 'onTrial' ? s : undefined;
+  }, `${deviceId} on trial`);
+
+describe("an image's own trial over the API", () => {
+  it('keeps each device on trial as long as the image declares, in a rollout and in a single update', async () => {
+    const signed = describeImage(image, {
+      version: '1.3.0',
+      kinds: ['fleetvisor.generic'],
+      trialSeconds: TRIAL_SECONDS,
+    });
+    const imported = await api.call('firmwareImport', {
+      manifest: JSON.stringify(signManifest(signed, keys.privateKeyPem)),
+      image: image.toString('base64'),
+    });
+    if (!imported.ok) throw new Error(`import refused: ${imported.error.code} ${imported.error.message}`);
+    const sha256 = (imported.value as Results['firmwareImport']).image.sha256;
+
+    const [first, second] = app.sim!.mqtt.map((d) => d.id).sort();
+    await until(
+      () =>
+        app.links.hub?.device(first!)?.online && app.links.hub?.device(second!)?.online ? true : undefined,
+      'demo online',
+    );
+    const created = await api.call('rolloutCreate', { sha256, devices: [first!], retries: 0 });
+    if (!created.ok) throw new Error(`rollout refused: ${created.error.code} ${created.error.message}`);
+    const id = (created.value as Results['rolloutCreate']).id;
+    expect(await savedPolicy(id)).toMatchObject({ trialMs: TRIAL_SECONDS * 1000 });
+    const inRollout = await onTrial(first!);
+    // The trial ends about 600 s from now (the job's default would end it within 10 s).
+    expect(inRollout.deadline!).toBeGreaterThan(Date.now() + (TRIAL_SECONDS - 60) * 1000);
+    expect(inRollout.deadline!).toBeLessThanOrEqual(Date.now() + TRIAL_SECONDS * 1000);
+
+    const single = await api.call('firmwareUpdate', { deviceId: second!, sha256 });
+    if (!single.ok) throw new Error(`update refused: ${single.error.code} ${single.error.message}`);
+    const alone = await onTrial(second!);
+    expect(alone.deadline!).toBeGreaterThan(Date.now() + (TRIAL_SECONDS - 60) * 1000);
+    expect(alone.deadline!).toBeLessThanOrEqual(Date.now() + TRIAL_SECONDS * 1000);
+    expect(await api.call('rolloutCancel', { id })).toMatchObject({ ok: true });
+  }, 90_000);
+});
