@@ -22,8 +22,10 @@
  *   timeouts as `device.modbusError`, CRC errors and malformed replies as `device.badMessage`,
  *   each with a message naming the slave, registers, function code and address; at most one
  *   every `eventIntervalMs` per device and fault code (exceptions: per function code and
- *   address, so each bad register is heard); the next one carries `suppressed`, how many were
- *   left out;
+ *   address, so each bad register is heard), on the one bad-message budget
+ *   (src/devices/bad-message-budget.ts): what is left out is counted, and summed up in one
+ *   `device.eventsSuppressed` event when the window closes (or carried as `suppressed` by the
+ *   stream's next event, if it comes first);
  * - carries `write` through the fleet's command tracker with the Modbus carrier
  *   (src/conventions/modbus/modbus-carrier.ts): checked against the device's register map
  *   (`badArgs`, naming the register), audited, queued on the bus between two polls and
