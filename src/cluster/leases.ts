@@ -18,6 +18,7 @@
 import type pg from 'pg';
 import type { FeedFigures } from './feed-figures.js';
 import { readFeedFigures } from './feed-figures.js';
+import { leadersNow } from './leadership.js';
 
 type Queryable = pg.Pool | pg.PoolClient;
 
@@ -173,6 +174,8 @@ export interface ClusterInstanceView {
   readonly newestLeaseAgeMs: number | null;
   /** Its change feed's figures as of its last heartbeat (the last notice's age as of now); null: none written. */
   readonly feed: FeedFigures | null;
+  /** The roles whose leader lease it holds (src/cluster/leadership.ts): `['primary']` or none. */
+  readonly leads: readonly string[];
 }
 
 export interface ClusterView {
@@ -218,6 +221,8 @@ export async function clusterView(db: Queryable): Promise<ClusterView> {
     `SELECT count(*) AS n FROM fleetvisor_leases WHERE owner IS NULL OR expires_at <= clock_timestamp()`,
   );
   const devices = await db.query<{ n: string }>('SELECT count(*) AS n FROM devices');
+  const leaders = await leadersNow(db);
+  const leadsOf = (id: string) => leaders.filter((l) => l.owner === id).map((l) => l.name);
   return {
     shardCount: count.rows[0]?.shard_count ?? 0,
     instances: rows.rows.map((r) => ({
@@ -232,6 +237,7 @@ export async function clusterView(db: Queryable): Promise<ClusterView> {
       oldestLeaseAgeMs: r.oldest === null ? null : Number(r.oldest),
       newestLeaseAgeMs: r.newest === null ? null : Number(r.newest),
       feed: readFeedFigures(r.feed, Number(r.seen_ago)),
+      leads: leadsOf(r.id),
     })),
     unowned: Number(unowned.rows[0]?.n ?? 0),
     fleetDevices: Number(devices.rows[0]?.n ?? 0),

@@ -221,6 +221,21 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE fleetvisor_instances ADD COLUMN feed jsonb;
     `,
   },
+  {
+    version: 7,
+    name: 'cluster: leader leases (the Sparkplug Primary Host role)',
+    // src/cluster/leadership.ts: one row per named role, leased as a shard is (the database's
+    // clock; epoch grows by one at every claim and fences the holder's acts).
+    sql: `
+      CREATE TABLE fleetvisor_leaders (
+        name         text COLLATE "C" PRIMARY KEY,
+        owner        text COLLATE "C",
+        epoch        bigint NOT NULL DEFAULT 0,
+        expires_at   timestamptz NOT NULL DEFAULT '-infinity',
+        acquired_at  timestamptz
+      );
+    `,
+  },
 ];
 
 /** The PostgreSQL schema version this app writes and understands. */

@@ -160,6 +160,15 @@ function Cluster({ info, failure }: { readonly info: ClusterInfo; readonly failu
                   />{' '}
                   <span className="mono strong">{i.id}</span>
                   {self ? <span className="badge small tone-info">this UI</span> : null}
+                  {i.leads.length > 0 ? (
+                    <span
+                      className="badge small tone-ok"
+                      data-testid="cluster-leads"
+                      title="Holds these leader leases: primary runs the cluster's Sparkplug Primary Host"
+                    >
+                      leads: {i.leads.join(', ')}
+                    </span>
+                  ) : null}
                 </td>
                 <td className="mono" title={i.apiUrl ?? undefined}>
                   {i.host}:{i.pid}

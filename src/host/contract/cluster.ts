@@ -43,6 +43,11 @@ export interface ClusterInstanceInfo {
   readonly newestLeaseAgeMs: number | null;
   /** Its change feed's figures; null when it wrote none (an older version, or not yet). */
   readonly feed: ClusterFeedInfo | null;
+  /**
+   * The roles whose leader lease it holds: `['primary']` for the instance running the cluster's
+   * Sparkplug Primary Host (docs/scale-out.md), else none.
+   */
+  readonly leads: readonly string[];
 }
 
 export interface ClusterInfo {
