@@ -71,12 +71,15 @@ async function device(id: string, bootDelayMs = 200): Promise<MqttSimDevice> {
   return d;
 }
 
-async function importImage(a: App, size: number, version: string): Promise<string> {
+async function importImage(a: App, size: number, version: string, trialSeconds?: number): Promise<string> {
   if (!a.firmware.ok) throw new Error(a.firmware.error.message);
   const image = new Uint8Array(randomBytes(size));
-  const manifest = JSON.stringify(
-    signManifest(describeImage(image, { version, kinds: ['fleetvisor.generic'] }), keys.privateKeyPem),
-  );
+  const signed = describeImage(image, {
+    version,
+    kinds: ['fleetvisor.generic'],
+    ...(trialSeconds !== undefined ? { trialSeconds } : {}),
+  });
+  const manifest = JSON.stringify(signManifest(signed, keys.privateKeyPem));
   const r = await a.firmware.value.images.importImage({ manifest, image, actor: 'test' });
   if (!r.ok) throw new Error(r.error.message);
   return r.value.image.sha256;
@@ -268,6 +271,29 @@ describe('a firmware update across an app restart', () => {
     await waitFor(() => second.updates.get(id)?.step === 'succeeded', 30_000, 'confirmed');
     expect(d.device.firmware).toMatchObject({ version: '1.3.0', confirmed: true });
     expect(d.device.reboots).toBe(1);
+  }, 90_000);
+
+  it("stopped while the device reboots into an image declaring its trial: the restarted app gives it the image's trial", async () => {
+    const dir = dataFolder();
+    const id = uniqueId('fw-rbt');
+    const d = await device(id, 2500); // a slow boot: the app stops and starts again inside it
+    const first = await app(dir);
+    const sha256 = await importImage(first, 16 * 1024, '1.4.0', 600);
+    await update(first, id, sha256);
+    await waitFor(() => job(first, id)?.step === 'rebooting', 20_000, 'rebooting');
+    await first.stop();
+    await waitFor(
+      () => d.device.firmware.version === '1.4.0' && d.device.attached && !d.device.rebooting,
+      15_000,
+      'back on 1.4.0',
+    );
+    const second = await app(dir);
+    await waitFor(() => second.updates.get(id)?.step === 'onTrial', 30_000, 'on trial');
+    // The job record keeps no trial: the restarted app takes the image's 600 s, not the default 10 s.
+    const deadline = second.updates.get(id)!.deadline!;
+    expect(deadline).toBeGreaterThan(Date.now() + 540_000);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + 600_000);
+    expect(d.device.firmware).toMatchObject({ version: '1.4.0', confirmed: false });
   }, 90_000);
 
   it('stopped while the new image is on trial: the restarted app finishes the trial and confirms', async () => {
