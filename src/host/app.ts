@@ -57,10 +57,17 @@ import type { EmbeddedBroker } from '../transports/embedded-broker.js';
 import type { Links, MqttSettings } from '../transports/links.js';
 import { startAlarms } from './app/alarms.js';
 import { startAppBroker } from './app/broker.js';
-import { appCluster, openClusterLeases, startClusterRouting } from './app/cluster.js';
+import {
+  appCluster,
+  openClusterLeases,
+  startClusterLeadership,
+  startClusterRouting,
+  withoutSparkplug,
+} from './app/cluster.js';
 import { startDemo } from './app/demo.js';
 import { createDriftUpdater, openAppFirmware, restoreUpdates } from './app/firmware.js';
 import {
+  adoptPolicy,
   createFleetAndLinks,
   logDeviceLifecycle,
   reconcileConfigDevices,
@@ -142,6 +149,8 @@ export interface AppOptions {
     readonly apiUrl?: string;
     /** How long an action asked here waits for the device's owner (src/cluster/command-router.ts); default 15,000 ms. */
     readonly actTimeoutMs?: number;
+    /** The Sparkplug host id of the cluster's one Primary Host (run by the `primary` leader); default `fleetvisor`. */
+    readonly sparkplugHostId?: string;
   };
   /** The data folder's settings (src/host/settings.ts), for the Settings view; none when started from code. */
   readonly settings?: AppSettings;
@@ -277,10 +286,12 @@ export async function startApp(options: AppOptions): Promise<App> {
     await demoFleet.declare(fleet);
     const alarms = await startAlarms(setup, { file, fleet, store });
     const discovery = createDiscoverySources();
+    // In a cluster the Sparkplug bridge's role follows the leader lease (startClusterLeadership).
+    const split = leases ? withoutSparkplug(conventions) : undefined;
     await startLinks(setup, root, {
       discovery,
       links,
-      conventions,
+      conventions: split?.links ?? conventions,
       fleet,
       store,
       mqtt,
@@ -296,6 +307,20 @@ export async function startApp(options: AppOptions): Promise<App> {
       stopping: () => firmwareDrift?.stop(),
     });
     const router = leases && (await startClusterRouting(setup, leases.keeper, { fleet, links, updates }));
+    if (leases)
+      await startClusterLeadership(setup, leases, {
+        root,
+        member: split?.sparkplug,
+        context: {
+          runtime,
+          fleet,
+          store,
+          broker: mqtt,
+          ...(links.mqttHandlers ? { hostMqtt: links.mqttHandlers } : {}),
+          adopt: adoptPolicy(options, demo),
+          discovery,
+        },
+      });
 
     const off = logDeviceLifecycle(runtime, fleet, log);
     stops.push(async () => off());

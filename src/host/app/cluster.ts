@@ -20,11 +20,15 @@ import { createCommandRouter } from '../../cluster/command-router.js';
 import { feedFigures } from '../../cluster/feed-figures.js';
 import type { FleetChanges } from '../../cluster/fleet-changes.js';
 import { createFleetChanges } from '../../cluster/fleet-changes.js';
+import type { LeaderKeeper } from '../../cluster/leadership.js';
+import { createLeaderKeeper, PRIMARY_ROLE } from '../../cluster/leadership.js';
 import type { LeaseKeeper } from '../../cluster/lease-keeper.js';
 import { createLeaseKeeper } from '../../cluster/lease-keeper.js';
 import { clusterView, initCluster } from '../../cluster/leases.js';
 import { DEFAULT_SHARD_COUNT, shardOf } from '../../cluster/shard.js';
 import { signallingStore } from '../../cluster/signalling-store.js';
+import type { Convention, ConventionContext } from '../../conventions/convention.js';
+import { sparkplugConvention } from '../../conventions/sparkplug/sparkplug-bridge.js';
 import type { Fleet } from '../../devices/fleet.js';
 import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
 import type { PostgresStore } from '../../store/postgres-store.js';
@@ -32,6 +36,7 @@ import type { Store } from '../../store/store.js';
 import type { Links } from '../../transports/links.js';
 import type { AppCluster } from '../app.js';
 import { updateInProgress } from './firmware.js';
+import type { AppRoot } from './root.js';
 import type { AppSetup } from './setup.js';
 
 export interface ClusterLeases {
@@ -182,4 +187,84 @@ export async function startClusterRouting(
 /** The app's `cluster`: the keeper, the router, the changes, the cluster read from the database, and the store's pool. */
 export function appCluster(leases: ClusterLeases, router: CommandRouter, db: pg.Pool): AppCluster {
   return { keeper: leases.keeper, router, changes: leases.changes, view: () => clusterView(leases.pool), db };
+}
+
+/** The Sparkplug host id of the cluster's one Primary Host, unless `cluster.sparkplugHostId` names another. */
+export const CLUSTER_SPARKPLUG_HOST_ID = 'fleetvisor';
+
+/**
+ * In a cluster the Sparkplug convention is not one of the links' bridges: it runs as the root's
+ * `sparkplug` child, started by {@link startClusterLeadership}.
+ */
+export function withoutSparkplug(conventions: readonly Convention[]): {
+  readonly links: readonly Convention[];
+  readonly sparkplug: Convention | undefined;
+} {
+  return {
+    links: conventions.filter((c) => c.name !== 'sparkplug'),
+    sparkplug: conventions.find((c) => c.name === 'sparkplug'),
+  };
+}
+
+/**
+ * The leader lease `primary` (src/cluster/leadership.ts). Its holder runs the Sparkplug bridge as
+ * the cluster's Primary Host, under one host id for the whole cluster (`cluster.sparkplugHostId`,
+ * default {@link CLUSTER_SPARKPLUG_HOST_ID}): edge nodes follow one STATE topic whichever instance
+ * leads. Every other instance runs the bridge under its own host id (`member`, the convention the
+ * app was given), as a plain host application: each bridge feeds the Sparkplug devices of its own
+ * instance's shards, as before, so their telemetry and commands still reach the owners. Exactly
+ * one bridge runs per instance; a change of role stops one and starts the other (the root's
+ * `sparkplug` child). Its stop step (pushed last, so run first) stops the primary bridge (its
+ * STATE offline) and releases the lease: another instance takes it at its next try.
+ */
+export async function startClusterLeadership(
+  setup: AppSetup,
+  leases: ClusterLeases,
+  parts: {
+    readonly root: AppRoot;
+    /** The Sparkplug convention the app was given; undefined: none runs, the role is held alone. */
+    readonly member: Convention | undefined;
+    readonly context: ConventionContext;
+  },
+): Promise<LeaderKeeper> {
+  const { options, log, stops } = setup;
+  const { root, member, context } = parts;
+  const owner = leases.keeper.instanceId;
+  const hostId = options.cluster?.sparkplugHostId ?? CLUSTER_SPARKPLUG_HOST_ID;
+  const primary = member && sparkplugConvention({ hostId, clientId: `${hostId}-${owner}` });
+  const sup = root.supervisor;
+  let chain: Promise<void> = Promise.resolve();
+  // Role changes one at a time, in the order they happened.
+  const run = (conv: Convention | undefined, role: string) => {
+    chain = chain
+      .then(async () => {
+        await sup.terminateChild('sparkplug');
+        await sup.deleteChild('sparkplug');
+        if (!conv) return;
+        await root.startChild({ id: 'sparkplug', start: () => conv.start(context) });
+        log.info('cluster: Sparkplug bridge started', { role, hostId: role === 'primary' ? hostId : 'own' });
+      })
+      .catch((error: unknown) =>
+        log.error('cluster: the Sparkplug bridge could not change role', { role, error: String(error) }),
+      );
+    return chain;
+  };
+  let stopping = false;
+  const leader = createLeaderKeeper({
+    pool: leases.pool,
+    name: PRIMARY_ROLE,
+    owner,
+    leaseMs: leases.keeper.leaseMs,
+    logger: log,
+    elected: () => run(primary, 'primary'),
+    deposed: () => run(stopping ? undefined : member, 'member'),
+  });
+  await leader.start();
+  if (!leader.holding()) await run(member, 'member');
+  stops.push(async () => {
+    stopping = true;
+    await leader.stop();
+    await run(undefined, 'stopped');
+  });
+  return leader;
 }

@@ -128,6 +128,14 @@ export async function reconcileConfigDevices(
 }
 
 /**
+ * One adoption policy for our own protocol and every convention (a convention's own option wins).
+ * The demo adopts on the embedded broker only: an external one may carry other instances' devices.
+ */
+export function adoptPolicy(options: AppOptions, demo: boolean): 'auto' | 'manual' {
+  return options.adopt ?? (demo && options.mqtt === undefined ? 'auto' : 'manual');
+}
+
+/**
  * The root's `links` child: the links attached to the fleet with the conventions' bridges, then
  * `attached` (what needs the links up: firmware jobs, rollouts). Its stop step runs `stopping`
  * first, then terminates the child.
@@ -149,9 +157,7 @@ export async function startLinks(
 ): Promise<void> {
   const { runtime, options } = setup;
   const { links, fleet, conventions, store, mqtt: brokerSettings, demo, owns, updates, discovery } = parts;
-  // One adoption policy for our own protocol and every convention (a convention's own option wins).
-  // The demo adopts on the embedded broker only: an external one may carry other instances' devices.
-  const adopt = options.adopt ?? (demo && options.mqtt === undefined ? 'auto' : 'manual');
+  const adopt = adoptPolicy(options, demo);
   await root.startChild({
     id: 'links',
     type: 'supervisor',
