@@ -19,8 +19,11 @@ import type { FirmwareJobView, RolloutView } from './contract.js';
 
 export const UPDATE_USAGE = `Usage: fleetvisor update <command> [options]
 
-  start DEVICE SHA256 [--wait]  update one device to a stored image (8+ leading hex digits of its
-                                SHA-256, from 'fleetvisor firmware list'); --wait follows it to the end
+  start DEVICE SHA256 [--wait] [--trial SECONDS]
+                                update one device to a stored image (8+ leading hex digits of its
+                                SHA-256, from 'fleetvisor firmware list'); --wait follows it to the end;
+                                --trial: its time on trial before it is confirmed (default: the
+                                image's own, else 10 s)
   list                          every device's current or last update job
   cancel DEVICE                 cancel an update whose image is not applied yet
 
@@ -80,6 +83,7 @@ const FLAGS = {
   'failure-share': { type: 'string' },
   'on-failure': { type: 'string' },
   soak: { type: 'string' },
+  trial: { type: 'string' },
   window: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -187,7 +191,14 @@ export function runUpdateCli(argv: readonly string[], io: UpdateCliIo): Promise<
             'ambiguous',
             `${images.length} images' SHA-256 start with ${prefix}; give more digits`,
           );
-        const started = await must(app.call('firmwareUpdate', { deviceId, sha256: images[0]!.sha256 }));
+        const trial = trialMs(values.trial);
+        const started = await must(
+          app.call('firmwareUpdate', {
+            deviceId,
+            sha256: images[0]!.sha256,
+            ...(trial !== undefined ? { trialMs: trial } : {}),
+          }),
+        );
         if (!values.wait) {
           out(started, `started: ${describeJob(started)}`);
           return 0;
@@ -237,15 +248,26 @@ async function follow(
   }
 }
 
+/** `--trial SECONDS` as the API's trialMs: whole seconds, 1 s to a day; undefined when not given. */
+function trialMs(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 86_400)
+    throw new CliError('usage', `--trial takes whole seconds from 1 to 86400, not '${v}'`, 2);
+  return n * 1000;
+}
+
 export const ROLLOUT_USAGE = `Usage: fleetvisor rollout <command> [options]
 
   create SHA256 [--tag T] [--running V] [--device ID …] [--waves "1,5%,25%,100%"]
          [--max-concurrent N] [--failure-share 0.2] [--on-failure pause|abort] [--soak SECONDS]
-         [--window "mon-fri 02:00-04:00 utc"] [--wait]
+         [--trial SECONDS] [--window "mon-fri 02:00-04:00 utc"] [--wait]
                      roll a stored image out in waves (8+ hex digits of its SHA-256); without
                      --device: every device of the image's kinds matching --tag and --running
                      that does not run the version yet, resolved now and frozen; with --window,
-                     jobs start only inside that maintenance window (host time unless utc)
+                     jobs start only inside that maintenance window (host time unless utc);
+                     --soak between waves and --trial each device's time on trial default to
+                     the image's own (its signed manifest's), else no soak and a 10 s trial
   list               every rollout of the running app
   show ID            one rollout: its waves and each device's state
   pause ID | resume ID | cancel ID
@@ -353,6 +375,7 @@ export function runRolloutCli(argv: readonly string[], io: UpdateCliIo): Promise
           throw new CliError('usage', '--on-failure is pause or abort', 2);
         const maxConcurrent = number(values['max-concurrent'], 'max-concurrent');
         const soak = number(values.soak, 'soak');
+        const trial = trialMs(values.trial);
         const share = number(values['failure-share'], 'failure-share');
         const created = await must(
           app.call('rolloutCreate', {
@@ -364,6 +387,7 @@ export function runRolloutCli(argv: readonly string[], io: UpdateCliIo): Promise
             ...(share !== undefined ? { maxFailureShare: share } : {}),
             ...(onFailure ? { onFailure } : {}),
             ...(soak !== undefined ? { soakMs: Math.round(soak * 1000) } : {}),
+            ...(trial !== undefined ? { trialMs: trial } : {}),
             ...(values.window ? { window: values.window } : {}),
           }),
         );

@@ -51,7 +51,7 @@ describe('fleetvisor update against the running app', () => {
     expect(jobs.value).toEqual([expect.objectContaining({ deviceId: 'demo-m001', step: 'succeeded' })]);
   }, 120_000);
 
-  it('rolls the image out to the rest of the demo fleet in waves, following it to completed', () => {
+  it('rolls the image out to the rest of the demo fleet in waves (each device 1 s on trial), following it to completed', () => {
     const r = fleetvisor(
       'rollout',
       'create',
@@ -60,6 +60,8 @@ describe('fleetvisor update against the running app', () => {
       '1,100%',
       '--max-concurrent',
       '3',
+      '--trial',
+      '1',
       '--wait',
       '--data-dir',
       dataDir,
@@ -88,6 +90,9 @@ describe('fleetvisor update against the running app', () => {
     expect(noImage.stderr).toMatch(/notFound: no stored image's SHA-256 starts with ffffffff/);
     const bad = fleetvisor('update', 'start', 'demo-m002', 'xyz', '--data-dir', dataDir);
     expect(bad.code).toBe(2);
+    const noTrial = fleetvisor('rollout', 'create', 'ad36f74d', '--trial', '0.5', '--data-dir', dataDir);
+    expect(noTrial.code).toBe(2);
+    expect(noTrial.stderr).toMatch(/--trial takes whole seconds from 1 to 86400, not '0.5'/);
     const cancel = fleetvisor('update', 'cancel', 'demo-m002', '--json', '--data-dir', dataDir);
     expect(cancel.code).toBe(1);
     // Its update (by the rollout above) has ended: nothing left to cancel.

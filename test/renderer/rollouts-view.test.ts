@@ -80,6 +80,8 @@ describe.skipIf(!existsSync(CHROMIUM))('rollouts in the Firmware view on a real 
     expect(await page.getByTestId('ro-fail-share').inputValue()).toBe('20');
     expect(await page.getByTestId('ro-on-failure').inputValue()).toBe('pause');
     expect(await page.getByTestId('ro-soak').inputValue()).toBe('0');
+    // The sample image declares no trial: the job's 10 s.
+    expect(await page.getByTestId('ro-trial').inputValue()).toBe('10');
 
     // A tag no device has: none match, and the host refuses in place.
     await page.getByTestId('ro-tag').fill('no-such-tag');
@@ -106,6 +108,12 @@ describe.skipIf(!existsSync(CHROMIUM))('rollouts in the Firmware view on a real 
     expect(await page.getByTestId('ro-start').isDisabled()).toBe(true);
     await page.getByTestId('ro-window').fill('');
     expect(await page.getByTestId('ro-invalid').count()).toBe(0);
+    // And a trial of no time; 3 s is taken.
+    await page.getByTestId('ro-trial').fill('0');
+    expect(await page.getByTestId('ro-invalid').textContent()).toContain('Trial');
+    expect(await page.getByTestId('ro-start').isDisabled()).toBe(true);
+    await page.getByTestId('ro-trial').fill('3');
+    expect(await page.getByTestId('ro-invalid').count()).toBe(0);
     await page.screenshot({ path: join(SHOTS, 'rollout-form.png') });
 
     await page.getByTestId('ro-start').click();
@@ -116,6 +124,14 @@ describe.skipIf(!existsSync(CHROMIUM))('rollouts in the Firmware view on a real 
     expect(await row.textContent()).toContain('1.1.0');
     expect(await row.textContent()).toContain('of 2');
     const state = row.getByTestId('ro-state');
+    // Each device's trial, as typed, saved with the rollout's policy.
+    const saved = await rawAll<{ body: string }>(
+      join(host!.dataDir, DEMO_DATABASE_FILE_NAME),
+      'SELECT body FROM firmware_rollouts',
+    );
+    expect(saved.map((r) => (JSON.parse(r.body) as { policy: { trialMs?: number } }).policy.trialMs)).toEqual(
+      [3000],
+    );
 
     // Pause while the canary runs, then resume.
     expect(await state.getAttribute('data-state')).toBe('running');

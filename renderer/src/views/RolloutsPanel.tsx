@@ -29,6 +29,8 @@ const DEVICES_POLL_MS = 3_000;
 const MAX_LISTED = 1_000;
 
 export const DEFAULT_WAVES_TEXT = '1, 5%, 25%, 100%';
+/** A job's trial when neither the rollout nor its image sets one (src/firmware/update-job-types.ts). */
+const DEFAULT_TRIAL_SECONDS = 10;
 
 interface Wave {
   readonly count?: number;
@@ -119,6 +121,8 @@ export function RolloutForm({
   const [onFailure, setOnFailure] = useState<'pause' | 'abort'>('pause');
   // The image's own soak (its signed manifest's) until the operator types another.
   const [soakText, setSoakText] = useState(String(image.soakSeconds ?? 0));
+  // Each device's time on trial: the image's own (else the job's 10 s) until the operator types another.
+  const [trialText, setTrialText] = useState(String(image.trialSeconds ?? DEFAULT_TRIAL_SECONDS));
   const [windowText, setWindowText] = useState('');
   const [asking, setAsking] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -131,6 +135,7 @@ export function RolloutForm({
     fail: useId(),
     onFailure: useId(),
     soak: useId(),
+    trial: useId(),
     window: useId(),
   };
 
@@ -146,6 +151,7 @@ export function RolloutForm({
   const concurrent = whole(concurrentText, 1, 1000);
   const failPercent = whole(failText, 0, 100);
   const soak = whole(soakText, 0, 86_400);
+  const trial = whole(trialText, 1, 86_400);
   const parsed = parseWaves(wavesText, concurrent ?? 10);
   const problem =
     'error' in parsed
@@ -156,14 +162,16 @@ export function RolloutForm({
           ? 'Failure share: a whole percentage from 0 to 100'
           : soak === null
             ? 'Soak: whole seconds from 0 to 86400'
-            : windowText.trim() !== '' && !WINDOW_SHAPE.test(windowText.trim())
-              ? 'Window: hours as HH:MM-HH:MM, after days if wanted (mon-fri 02:00-04:00 utc)'
-              : null;
+            : trial === null
+              ? 'Trial: whole seconds from 1 to 86400'
+              : windowText.trim() !== '' && !WINDOW_SHAPE.test(windowText.trim())
+                ? 'Window: hours as HH:MM-HH:MM, after days if wanted (mon-fri 02:00-04:00 utc)'
+                : null;
   const changed = () => setError(null);
 
   const start = async () => {
     setAsking(false);
-    if ('error' in parsed || failPercent === null || soak === null) return;
+    if ('error' in parsed || failPercent === null || soak === null || trial === null) return;
     setBusy(true);
     setError(null);
     try {
@@ -175,6 +183,7 @@ export function RolloutForm({
         maxFailureShare: failPercent / 100,
         onFailure,
         soakMs: soak * 1000,
+        trialMs: trial * 1000,
         ...(windowText.trim() ? { window: windowText.trim() } : {}),
       });
       if (r.ok) onStarted(r.value);
@@ -317,6 +326,27 @@ export function RolloutForm({
                 changed();
               }}
             />
+            <label htmlFor={ids.trial}>Trial s</label>
+            <input
+              id={ids.trial}
+              type="number"
+              className="ro-num"
+              min={1}
+              max={86_400}
+              value={trialText}
+              title={
+                image.trialSeconds !== null
+                  ? `this image declares ${image.trialSeconds} s on trial before a device confirms it`
+                  : 'seconds each device runs the new image unconfirmed (healthy) before it is confirmed'
+              }
+              data-testid="ro-trial"
+              onChange={(e) => {
+                setTrialText(e.target.value);
+                changed();
+              }}
+            />
+          </div>
+          <div className="ro-fields">
             <label htmlFor={ids.window}>Window</label>
             <input
               id={ids.window}
@@ -334,9 +364,11 @@ export function RolloutForm({
           <p id={`${ids.waves}-hint`} className="muted small-text ro-hint">
             Waves are cumulative: an integer is a number of devices, N% a share of the list. The next wave
             starts when the last one succeeded, after the soak
-            {image.soakSeconds !== null ? ` (this image's own: ${image.soakSeconds} s)` : ''}; past the
-            failure share the rollout pauses or aborts. With a maintenance window, jobs start only inside it
-            (host time unless utc); running ones finish.
+            {image.soakSeconds !== null ? ` (this image's own: ${image.soakSeconds} s)` : ''}. Each device
+            runs the new image on trial (unconfirmed, watched for health) before it is confirmed
+            {image.trialSeconds !== null ? ` (this image's own trial: ${image.trialSeconds} s)` : ''}; past
+            the failure share the rollout pauses or aborts. With a maintenance window, jobs start only inside
+            it (host time unless utc); running ones finish.
           </p>
           <div className="ro-actions">
             <button

@@ -10,7 +10,7 @@
  */
 
 import { imageSoakSeconds } from '../../firmware/image-soak.js';
-import { jobTrialMs } from '../../firmware/image-trial.js';
+import { imageTrialSeconds, jobTrialMs } from '../../firmware/image-trial.js';
 import type { ImageListing, ImportErrorCode } from '../../firmware/index.js';
 import type { UpdateJobSnapshot } from '../../firmware/update-job.js';
 import type { App } from '../app.js';
@@ -44,6 +44,7 @@ export function firmwareView(listing: ImageListing): FirmwareImageView {
     importedBy: i.importedBy,
     downgradeFrom: i.downgradeFrom,
     soakSeconds: imageSoakSeconds(i) ?? null,
+    trialSeconds: imageTrialSeconds(i) ?? null,
     runningOn: listing.runningOn,
     wantedBy: listing.wantedBy,
   };
@@ -92,7 +93,7 @@ export function firmwareHandlers(
         );
       const bytes = await images.readImage(a.sha256);
       if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
-      const trialMs = jobTrialMs(undefined, listing.image);
+      const trialMs = jobTrialMs(a.trialMs, listing.image);
       const started = app.updates.start(a.deviceId, {
         image: bytes.value,
         version: listing.image.version,

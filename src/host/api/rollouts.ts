@@ -134,8 +134,8 @@ export function rolloutHandlers(
       if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
       // Its own soak, else the one its image declares (frozen into the policy, saved with it).
       const soakMs = rolloutSoakMs(a.soakMs, listing.image);
-      // Each device's trial: the one its image declares, frozen the same way (else the job's default).
-      const trialMs = jobTrialMs(undefined, listing.image);
+      // Each device's trial: its own, else the one its image declares, frozen the same way (else the job's default).
+      const trialMs = jobTrialMs(a.trialMs, listing.image);
       const rollout = app.rollouts.start({
         sha256: a.sha256,
         version: listing.image.version,

@@ -21,6 +21,8 @@ export interface FirmwareImageView {
   readonly downgradeFrom: string | null;
   /** The soak between waves its signed manifest declares for its rollouts (seconds); null: none. */
   readonly soakSeconds: number | null;
+  /** Each device's time on trial its signed manifest declares (seconds); null: none (10 s then). */
+  readonly trialSeconds: number | null;
   readonly runningOn: readonly string[];
   readonly wantedBy: readonly string[];
 }

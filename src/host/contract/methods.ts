@@ -137,6 +137,8 @@ export const METHODS = {
     .object({
       deviceId: id,
       sha256: z.string().regex(/^[0-9a-f]{64}$/, { message: 'sha256: 64 lowercase hex digits' }),
+      /** The device's time on trial before its job confirms the image; default the image's own (its manifest's `trialSeconds`), else 10 s. */
+      trialMs: z.number().int().min(1000).max(86_400_000).optional(),
     })
     .strict(),
   firmwareJobs: z.object({}).strict(),
@@ -173,6 +175,8 @@ export const METHODS = {
       onFailure: z.enum(['pause', 'abort']).optional(),
       /** Between waves; default the image's own soak (its manifest's `soakSeconds`), else none. */
       soakMs: z.number().int().min(0).max(86_400_000).optional(),
+      /** Each device's time on trial before its job confirms the image; default the image's own (its manifest's `trialSeconds`), else 10 s. */
+      trialMs: z.number().int().min(1000).max(86_400_000).optional(),
       retries: z.number().int().min(0).max(10).optional(),
       /** Jobs start only inside it: `HH:MM-HH:MM`, after days and before `utc` if wanted (`mon-fri 02:00-04:00 utc`). */
       window: z.string().min(1).max(80).optional(),

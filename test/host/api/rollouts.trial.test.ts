@@ -35,7 +35,7 @@ beforeAll(async () => {
     dataDir: dir,
     logger: silentLogger,
     broker: { port: 0 },
-    demo: { mqtt: 2, serial: 0, telemetryIntervalMs: 1000 },
+    demo: { mqtt: 4, serial: 0, telemetryIntervalMs: 1000 },
     conventions: [],
   });
   api = createHostApi(app);
@@ -79,6 +79,8 @@ const onTrial = (deviceId: string) =>
     return s?.step === 'onTrial' ? s : undefined;
   }, `${deviceId} on trial`);
 
+let sha = '';
+
 describe("an image's own trial over the API", () => {
   it('keeps each device on trial as long as the image declares, in a rollout and in a single update', async () => {
     const signed = describeImage(image, {
@@ -94,6 +96,7 @@ describe("an image's own trial over the API", () => {
     const sha256 = (imported.value as Results['firmwareImport']).image.sha256;
 
     const [first, second] = app.sim!.mqtt.map((d) => d.id).sort();
+    sha = sha256;
     await until(
       () =>
         app.links.hub?.device(first!)?.online && app.links.hub?.device(second!)?.online ? true : undefined,
@@ -113,6 +116,47 @@ describe("an image's own trial over the API", () => {
     const alone = await onTrial(second!);
     expect(alone.deadline!).toBeGreaterThan(Date.now() + (TRIAL_SECONDS - 60) * 1000);
     expect(alone.deadline!).toBeLessThanOrEqual(Date.now() + TRIAL_SECONDS * 1000);
+    expect(await api.call('rolloutCancel', { id })).toMatchObject({ ok: true });
+  }, 90_000);
+
+  it("lists the image's trial, and a rollout's or an update's own trial wins over it", async () => {
+    expect(sha).not.toBe('');
+    const listed = await api.call('firmwareList', {});
+    if (!listed.ok) throw new Error(listed.error.message);
+    expect((listed.value as Results['firmwareList']).images.find((i) => i.sha256 === sha)).toMatchObject({
+      trialSeconds: TRIAL_SECONDS,
+    });
+    const [, , third, fourth] = app.sim!.mqtt.map((d) => d.id).sort();
+    await until(
+      () =>
+        app.links.hub?.device(third!)?.online && app.links.hub?.device(fourth!)?.online ? true : undefined,
+      'third and fourth online',
+    );
+    const OWN_MS = 1_800_000;
+    const created = await api.call('rolloutCreate', {
+      sha256: sha,
+      devices: [third!],
+      retries: 0,
+      trialMs: OWN_MS,
+    });
+    if (!created.ok) throw new Error(`rollout refused: ${created.error.code} ${created.error.message}`);
+    const id = (created.value as Results['rolloutCreate']).id;
+    expect(await savedPolicy(id)).toMatchObject({ trialMs: OWN_MS });
+    const inRollout = await onTrial(third!);
+    // About 1,800 s from now: the rollout's own, not the image's 600 s.
+    expect(inRollout.deadline!).toBeGreaterThan(Date.now() + TRIAL_SECONDS * 1000 + 60_000);
+    expect(inRollout.deadline!).toBeLessThanOrEqual(Date.now() + OWN_MS);
+
+    const single = await api.call('firmwareUpdate', { deviceId: fourth!, sha256: sha, trialMs: OWN_MS });
+    if (!single.ok) throw new Error(`update refused: ${single.error.code} ${single.error.message}`);
+    const alone = await onTrial(fourth!);
+    expect(alone.deadline!).toBeGreaterThan(Date.now() + TRIAL_SECONDS * 1000 + 60_000);
+    expect(alone.deadline!).toBeLessThanOrEqual(Date.now() + OWN_MS);
+
+    // Out of range: refused at the boundary, naming the field.
+    const refused = await api.call('rolloutCreate', { sha256: sha, devices: [third!], trialMs: 10 });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'badRequest' } });
+    expect(JSON.stringify(refused)).toContain('trialMs');
     expect(await api.call('rolloutCancel', { id })).toMatchObject({ ok: true });
   }, 90_000);
 });
