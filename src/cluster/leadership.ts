@@ -10,8 +10,8 @@
  * - the holder gives the role up itself (`deposed`) `leaseMs / 6` before its last renewal's lease
  *   would end when no renewal came back in time (its monotonic clock, from when the renewal was
  *   sent): a paused or partitioned holder stops acting before anyone else may claim;
- * - a graceful stop runs `deposed` (the role's work stopped) and releases the row at once: another
- *   instance claims it at its next try, within a renewal interval.
+ * - a graceful stop runs `deposed` (the role's work stopped) and releases the row at once, telling
+ *   the others on a channel (`LISTEN`): one claims it at once (at its next try without a listener).
  *
  * The others try to claim every `leaseMs / 3`: a dead holder's role is taken within one lease and
  * one renewal interval.
@@ -27,11 +27,15 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import type { Logger } from '../runtime/runtime.js';
 import { leaseTiming, msToDeadline, renewedInTime } from './lease-keeper-plan.js';
+import { createRoutingListener } from './routing-listener.js';
 
 type Queryable = pg.Pool | pg.PoolClient;
 
 /** The role that runs the Sparkplug Primary Host bridge (docs/scale-out.md). */
 export const PRIMARY_ROLE = 'primary';
+
+/** Where a release is told (its payload: the role's name), so the others claim at once. */
+export const LEADERS_CHANNEL = 'fleetvisor_leaders';
 
 /** Claims `name` for `owner` when it is free or expired; its new epoch, or undefined when someone holds it. */
 export async function claimLeadership(
@@ -71,7 +75,7 @@ export async function renewLeadership(
   return (r.rowCount ?? 0) > 0;
 }
 
-/** Frees `name` at once if `owner` holds it (at `epoch` when given). */
+/** Frees `name` at once if `owner` holds it (at `epoch` when given), and tells {@link LEADERS_CHANNEL}. */
 export async function releaseLeadership(
   db: Queryable,
   name: string,
@@ -83,7 +87,9 @@ export async function releaseLeadership(
      WHERE name = $1 AND owner = $2 AND ($3::bigint IS NULL OR epoch = $3)`,
     [name, owner, epoch ?? null],
   );
-  return (r.rowCount ?? 0) > 0;
+  const freed = (r.rowCount ?? 0) > 0;
+  if (freed) await db.query('SELECT pg_notify($1, $2)', [LEADERS_CHANNEL, name]);
+  return freed;
 }
 
 /**
@@ -139,6 +145,11 @@ export interface LeaderKeeperOptions {
   /** Default 6000 ms (renewed, or tried, every 2000). */
   readonly leaseMs?: number;
   readonly logger: Logger;
+  /**
+   * The database's URL: a dedicated connection listens on {@link LEADERS_CHANNEL}, so a graceful
+   * release is claimed at once instead of at the next try. Without it: at the next try.
+   */
+  readonly listenUrl?: string;
   /** This instance now holds the role at `epoch`: start its work (not awaited by the renewals). */
   readonly elected: (epoch: number) => Promise<void> | void;
   /** It holds it no more (lost, or stopping): stop its work. Awaited before a graceful release. */
@@ -231,10 +242,31 @@ export function createLeaderKeeper(options: LeaderKeeperOptions): LeaderKeeper {
       });
     }
   };
+  // One step at a time: the timer's, or one kicked by a release heard on the channel.
+  const kick = (): Promise<void> => {
+    running ??= step().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  const listener =
+    options.listenUrl === undefined
+      ? undefined
+      : createRoutingListener({
+          url: options.listenUrl,
+          channel: LEADERS_CHANNEL,
+          logger: log,
+          names: { application: 'fleetvisor-leaders-listen', log: 'cluster', what: 'released roles' },
+          onNotice: (payload) => {
+            if (payload === name && epoch === undefined && !stopped) void kick();
+          },
+          isStopped: () => stopped,
+        });
   const loop = () => {
     timer = setTimeout(() => {
-      running = step().finally(() => {
-        running = undefined;
+      // A listening connection that dropped is made again here; meanwhile the tries go on.
+      if (listener && !listener.listening()) void listener.listen().catch(() => {});
+      void kick().finally(() => {
         if (!stopped) loop();
       });
     }, everyMs);
@@ -246,16 +278,15 @@ export function createLeaderKeeper(options: LeaderKeeperOptions): LeaderKeeper {
     leaseMs,
     holding: () => (epoch === undefined ? undefined : { epoch }),
     async start() {
-      running = step().finally(() => {
-        running = undefined;
-      });
-      await running;
+      await listener?.listen().catch(() => {});
+      await kick();
       if (!stopped) loop();
     },
     async stop() {
       if (stopped) return;
       stopped = true;
       if (timer) clearTimeout(timer);
+      await listener?.close();
       await running;
       const held = epoch;
       if (held === undefined) return;

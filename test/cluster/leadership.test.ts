@@ -2,7 +2,7 @@
  * The leader lease on a real PostgreSQL (a database of this file's own): one holder among keepers
  * started at once, fencing (the old holder's epoch refused after a takeover), a holder cut off from
  * the database deposing itself before its lease ends and another taking over after, and a graceful
- * stop handing over at the other's next try.
+ * stop handing over at the other's next try, or at once when the other listens for releases.
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -55,7 +55,7 @@ function newPool(): pg.Pool {
   return pool;
 }
 
-async function keeper(owner: string): Promise<Probe> {
+async function keeper(owner: string, extra: { leaseMs?: number; listen?: boolean } = {}): Promise<Probe> {
   const pool = newPool();
   const log: Probe['log'] = [];
   const probe: Probe = {
@@ -65,8 +65,9 @@ async function keeper(owner: string): Promise<Probe> {
       pool,
       name: 'primary',
       owner,
-      leaseMs: LEASE_MS,
+      leaseMs: extra.leaseMs ?? LEASE_MS,
       logger: silentLogger,
+      ...(extra.listen ? { listenUrl: db.url } : {}),
       elected: (epoch) => {
         log.push({ what: `elected:${epoch}`, at: Date.now() });
       },
@@ -143,7 +144,7 @@ describe('the leader lease', () => {
   }, 20_000);
 
   it('three keepers started at once: exactly one leads', async () => {
-    const probes = await Promise.all(['a', 'b', 'c'].map(keeper));
+    const probes = await Promise.all(['a', 'b', 'c'].map((o) => keeper(o)));
     await Promise.all(probes.map((p) => p.keeper.start()));
     expect(leading(probes)).toHaveLength(1);
     // And it stays so over several renewals.
@@ -194,4 +195,18 @@ describe('the leader lease', () => {
     // Within one try interval (a third of the lease), not a whole lease.
     expect(Date.now() - stoppedAt).toBeLessThan(LEASE_MS / 3 + 1000);
   }, 20_000);
+
+  it('with a listener, the release is heard and claimed at once, long before the next try', async () => {
+    // Tries every 20 s: only the release's notification can make b lead within seconds.
+    const a = await keeper('a', { leaseMs: 60_000, listen: true });
+    await a.keeper.start();
+    const b = await keeper('b', { leaseMs: 60_000, listen: true });
+    await b.keeper.start();
+    expect(a.keeper.holding()).toBeDefined();
+    const stoppedAt = Date.now();
+    await a.keeper.stop();
+    await waitFor(() => b.keeper.holding() !== undefined, 10_000, 'b leads');
+    expect(Date.now() - stoppedAt).toBeLessThan(5000);
+    expect(b.keeper.holding()!.epoch).toBe(a.keeper.stats().elected + 1);
+  }, 30_000);
 });

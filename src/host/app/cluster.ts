@@ -215,7 +215,7 @@ export function withoutSparkplug(conventions: readonly Convention[]): {
  * instance's shards, as before, so their telemetry and commands still reach the owners. Exactly
  * one bridge runs per instance; a change of role stops one and starts the other (the root's
  * `sparkplug` child). Its stop step (pushed last, so run first) stops the primary bridge (its
- * STATE offline) and releases the lease: another instance takes it at its next try.
+ * STATE offline) and releases the lease: another instance, told at once, takes it.
  */
 export async function startClusterLeadership(
   setup: AppSetup,
@@ -256,6 +256,7 @@ export async function startClusterLeadership(
     owner,
     leaseMs: leases.keeper.leaseMs,
     logger: log,
+    ...(options.storeUrl ? { listenUrl: options.storeUrl } : {}),
     elected: () => run(primary, 'primary'),
     deposed: () => run(stopping ? undefined : member, 'member'),
   });
