@@ -20,8 +20,9 @@
  * fleet's command tracker (`fleet.commands`) sits between devices and links.
  *
  * Assembled from src/host/app/, one part per concern, each pushing its stop step as it starts
- * (`setup`): `store` (SQLite or PostgreSQL, retention), `cluster` (leases, command routing),
- * `root` (the root supervisor, the app's stop), `broker` (embedded with its accounts, or
+ * (`setup`): `store` (SQLite or PostgreSQL, retention), `cluster` (leases, command routing, the
+ * leader lease whose holder runs the Sparkplug Primary Host: the root's `sparkplug` child in a
+ * cluster), `root` (the root supervisor, the app's stop), `broker` (embedded with its accounts, or
  * external), `demo` (the simulated fleet), `fleet` (links, fleet, conventions, the `devices` and
  * `links` children, declared devices), `firmware` (images, update jobs, rollouts, drift) and
  * `alarms`.
