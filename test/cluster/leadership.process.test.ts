@@ -269,7 +269,8 @@ describe('the Sparkplug Primary Host, a singleton of the cluster', () => {
       `BENCH cluster.leaderFailoverKill9 ${next.leadMs} ms goal ≤ ${LEASE_MS + LEASE_MS / 3} (STATE online again after ${next.stateMs} ms)`,
     );
     expect(next.leader).not.toBe(leader);
-    expect(next.leadMs).toBeLessThan(LEASE_MS + LEASE_MS / 3 + 3000);
+    // The lease, a renewal interval, and slack for a loaded machine (as cluster.process.test.ts).
+    expect(next.leadMs).toBeLessThan(LEASE_MS + LEASE_MS / 3 + 4000);
     leader = next.leader;
     lastTimestamp = next.timestamp;
     await sparkplugDevicesOnce('after kill -9');
