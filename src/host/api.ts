@@ -53,6 +53,7 @@ export function createHostApi(app: App, options: HostApiOptions = {}): HostApiHa
         app.fleet.kinds.get(d.kind)?.convention,
       ),
     stats: () => stats(),
+    brokerConnected: () => app.links.mqtt?.stats().connected,
   };
   const stream = new PushStream(app, views, {
     resyncAfterMs: options.resyncAfterMs ?? 5000,

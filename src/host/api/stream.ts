@@ -31,6 +31,11 @@ export interface StreamViews {
   tree(): TreeNode;
   row(d: DeviceView): DeviceRow;
   stats(): SystemStats;
+  /**
+   * Whether the host hears its broker now (undefined without an MQTT link): cheap, asked every
+   * tick, so a change is pushed at the next tick instead of with the next second's figures.
+   */
+  brokerConnected?(): boolean | undefined;
 }
 
 export interface StreamOptions {
@@ -52,6 +57,8 @@ interface Client {
   needsSnapshot: boolean;
   lastTreeAt: number;
   lastStatsAt: number;
+  /** The broker state in the figures last sent to this client. */
+  lastBroker: boolean | undefined;
 }
 
 const TREE_EVERY_MS = 500;
@@ -116,6 +123,7 @@ export class PushStream implements LiveMarks {
       needsSnapshot: false,
       lastTreeAt: now,
       lastStatsAt: now,
+      lastBroker: undefined,
     };
     this.clients.add(c);
     if (this.lastEventSeq === 0)
@@ -193,8 +201,15 @@ export class PushStream implements LiveMarks {
       at: this.app.runtime.clock.wallNow(),
       tree: this.views.tree(),
       devices: this.app.fleet.list().map((d) => this.views.row(d)),
-      stats: this.views.stats(),
+      stats: this.statsFor(c),
     };
+  }
+
+  /** The figures for `c`, noting the broker state they carry. */
+  private statsFor(c: Client): SystemStats {
+    const stats = this.views.stats();
+    c.lastBroker = stats.broker.connected;
+    return stats;
   }
 
   private send(c: Client, m: PushMessage): void {
@@ -245,7 +260,9 @@ export class PushStream implements LiveMarks {
   /** What changed for `c` since its last push, or nothing to send; clears what it takes. */
   private diff(c: Client, now: number): PushMessage | undefined {
     const sendTree = c.tree && now - c.lastTreeAt >= TREE_EVERY_MS;
-    const sendStats = now - c.lastStatsAt >= STATS_EVERY_MS;
+    const broker = this.views.brokerConnected?.();
+    const sendStats =
+      now - c.lastStatsAt >= STATS_EVERY_MS || (broker !== undefined && broker !== c.lastBroker);
     if (
       c.devices.size === 0 &&
       c.telemetry.size === 0 &&
@@ -277,7 +294,7 @@ export class PushStream implements LiveMarks {
       telemetry: [...c.telemetry.values()],
       events: c.events,
       ...(sendTree ? { tree: this.views.tree() } : {}),
-      ...(sendStats ? { stats: this.views.stats() } : {}),
+      ...(sendStats ? { stats: this.statsFor(c) } : {}),
       ...(remote.length > 0 ? { remote } : {}),
       ...(remoteRemoved.length > 0 ? { remoteRemoved } : {}),
     };
