@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import type { Logger } from '../runtime/runtime.js';
 import { leaseTiming, msToDeadline, renewedInTime } from './lease-keeper-plan.js';
+import type { RoutingListener } from './routing-listener.js';
 import { createRoutingListener } from './routing-listener.js';
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -168,6 +169,36 @@ export interface LeaderKeeper {
   stats(): { readonly elected: number; readonly lost: number; readonly renewFailures: number };
 }
 
+/**
+ * The connection that hears a role released on {@link LEADERS_CHANNEL} (none without
+ * `listenUrl`): a release of this role calls `released`, so a waiting instance claims at once.
+ */
+function listenForReleases(
+  options: LeaderKeeperOptions,
+  released: () => void,
+  isStopped: () => boolean,
+): RoutingListener | undefined {
+  if (options.listenUrl === undefined) return undefined;
+  return createRoutingListener({
+    url: options.listenUrl,
+    channel: LEADERS_CHANNEL,
+    logger: options.logger,
+    names: { application: 'fleetvisor-leaders-listen', log: 'cluster', what: 'released roles' },
+    onNotice: (payload) => {
+      if (payload === options.name) released();
+    },
+    isStopped,
+  });
+}
+
+/** The role's work started for `epoch`; not awaited, so it never delays the next renewal. */
+function startRole(options: LeaderKeeperOptions, epoch: number): void {
+  options.logger.info(`cluster: leadership '${options.name}' taken`, { instance: options.owner, epoch });
+  void Promise.resolve(options.elected(epoch)).catch((error: unknown) =>
+    options.logger.error('cluster: starting a role failed', { role: options.name, error: String(error) }),
+  );
+}
+
 export function createLeaderKeeper(options: LeaderKeeperOptions): LeaderKeeper {
   const { pool, name, owner, logger: log } = options;
   const leaseMs = options.leaseMs ?? 6000;
@@ -190,7 +221,7 @@ export function createLeaderKeeper(options: LeaderKeeperOptions): LeaderKeeper {
     if (epoch === undefined) return;
     counts.lost++;
     log.error(`cluster: leadership '${name}' lost (${why}); its work stops`, { instance: owner });
-    void Promise.resolve(depose(why)).catch((error: unknown) =>
+    depose(why).catch((error: unknown) =>
       log.error('cluster: stopping a lost role failed', { role: name, error: String(error) }),
     );
   };
@@ -229,16 +260,12 @@ export function createLeaderKeeper(options: LeaderKeeperOptions): LeaderKeeper {
       epoch = got;
       counts.elected++;
       arm(sentAt);
-      log.info(`cluster: leadership '${name}' taken`, { instance: owner, epoch: got });
-      // Not awaited: starting the role's work (seconds) must never delay the next renewal.
-      void Promise.resolve(options.elected(got)).catch((error: unknown) =>
-        log.error('cluster: starting a role failed', { role: name, error: String(error) }),
-      );
+      startRole(options, got);
     } catch (error) {
       counts.renewFailures++;
       log.warn(`cluster: leadership '${name}' renewal or claim failed`, {
         instance: owner,
-        error: (error as Error).message,
+        error: String(error),
       });
     }
   };
@@ -249,19 +276,13 @@ export function createLeaderKeeper(options: LeaderKeeperOptions): LeaderKeeper {
     });
     return running;
   };
-  const listener =
-    options.listenUrl === undefined
-      ? undefined
-      : createRoutingListener({
-          url: options.listenUrl,
-          channel: LEADERS_CHANNEL,
-          logger: log,
-          names: { application: 'fleetvisor-leaders-listen', log: 'cluster', what: 'released roles' },
-          onNotice: (payload) => {
-            if (payload === name && epoch === undefined && !stopped) void kick();
-          },
-          isStopped: () => stopped,
-        });
+  const listener = listenForReleases(
+    options,
+    () => {
+      if (epoch === undefined && !stopped) void kick();
+    },
+    () => stopped,
+  );
   const loop = () => {
     timer = setTimeout(() => {
       // A listening connection that dropped is made again here; meanwhile the tries go on.
