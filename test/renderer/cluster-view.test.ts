@@ -195,6 +195,29 @@ describe.skipIf(!existsSync(CHROMIUM))('Cluster panel in the System view on two 
     expect(now.beta!.state).toBe('live');
     const alphaRow = panel.locator('[data-testid="cluster-instance"][data-instance-id="alpha"]');
     expect(await alphaRow.textContent()).toContain('this UI');
+    // The leader lease (docs/scale-out.md): alpha started first and holds `primary`; the API and
+    // the badge agree, and only the leader's row carries it.
+    await expect
+      .poll(
+        async () =>
+          (await clusterOf(alphaServer))?.instances
+            .map((i) => `${i.id}:${i.leads.join(',')}`)
+            .sort()
+            .join(' '),
+        { timeout: 15_000 },
+      )
+      .toBe('alpha:primary beta:');
+    await expect
+      .poll(
+        async () =>
+          alphaRow
+            .getByTestId('cluster-leads')
+            .textContent()
+            .catch(() => null),
+        { timeout: 10_000 },
+      )
+      .toBe('leads: primary');
+    expect(await panel.getByTestId('cluster-leads').count()).toBe(1);
     // Each other live instance links to its own UI; this one does not link to itself.
     const betaRow = panel.locator('[data-testid="cluster-instance"][data-instance-id="beta"]');
     await expect
