@@ -218,6 +218,10 @@ describe.skipIf(!existsSync(CHROMIUM))('Cluster panel in the System view on two 
       )
       .toBe('leads: primary');
     expect(await panel.getByTestId('cluster-leads').count()).toBe(1);
+    // Seen whole, not clipped by the column (it was cut to "…" at 1,440 px beside "this UI").
+    const badge = await alphaRow.getByTestId('cluster-leads').boundingBox();
+    const cell = await alphaRow.locator('td').first().boundingBox();
+    expect(badge!.x + badge!.width).toBeLessThanOrEqual(cell!.x + cell!.width + 0.5);
     // Each other live instance links to its own UI; this one does not link to itself.
     const betaRow = panel.locator('[data-testid="cluster-instance"][data-instance-id="beta"]');
     await expect

@@ -153,7 +153,7 @@ function Cluster({ info, failure }: { readonly info: ClusterInfo; readonly failu
                 data-shards={i.shards}
                 data-state={st}
               >
-                <td title={`started ${formatDateTime(i.startedAt)}`}>
+                <td className="cluster-instance-cell" title={`started ${formatDateTime(i.startedAt)}`}>
                   <span
                     className={`dot tone-${st === 'live' ? 'ok' : st === 'stale' ? 'err' : 'idle'}`}
                     aria-hidden="true"
