@@ -19,7 +19,8 @@
  * @example
  * const updates = createFirmwareUpdates({ runtime, hub: () => links.hub });
  * await links.attach(fleet, { onFirmwareAck: updates.ack, onDeviceHello: updates.hello });
- * const r = updates.start('pump-7', { image, version: '1.1.0' });
+ * fleet.observe((a) => a.type === 'telemetry' && updates.telemetry(a.deviceId, a.values, a.at));
+ * const r = updates.start('pump-7', { image, version: '1.1.0', settings: { trialChecks } });
  */
 import { createHash } from 'node:crypto';
 import type { BreakerOutcome, CommandGuards } from '../devices/command-guards.js';
@@ -45,7 +46,7 @@ export interface UpdateStartFailure extends Failure<UpdateStartErrorCode> {
 /** The device's command circuit breaker, as update jobs use it (src/devices/command-guards.ts). */
 export type FirmwareBreaker = Pick<CommandGuards, 'beginWork' | 'endWork'>;
 
-/** Job settings the caller may choose (timeouts, window, soak, health). */
+/** Job settings the caller may choose (timeouts, window, trial and its telemetry checks). */
 export type UpdateJobSettings = Omit<
   UpdateJobOptions,
   'runtime' | 'channel' | 'deviceId' | 'image' | 'version' | 'transferId' | 'current' | 'onChange'
@@ -94,6 +95,11 @@ export interface FirmwareUpdates {
   ack(deviceId: string, ack: FwAckMessage): void;
   /** For the link hub's `onDeviceHello`. */
   hello(deviceId: string, hello: HelloMessage): void;
+  /**
+   * A telemetry message of the device (the fleet's `telemetry` activity), for the telemetry
+   * checks of its job's trial; one Map lookup when none of its jobs is on trial with checks.
+   */
+  telemetry(deviceId: string, values: Readonly<Record<string, number>>, at: number): void;
 }
 
 /**
@@ -122,6 +128,15 @@ const transferIdOf = (image: Uint8Array) =>
 
 export function createFirmwareUpdates(options: FirmwareUpdatesOptions): FirmwareUpdates {
   const jobs = new Map<string, UpdateJob>();
+  /** The jobs on trial with telemetry checks, by device: the only ones telemetry goes to. */
+  const onTrial = new Map<string, UpdateJob>();
+  /** Every change of a job: kept in `onTrial` while on trial with checks, then to the caller's. */
+  const onChange = (deviceId: string, job: () => UpdateJob | undefined) => (s: UpdateJobSnapshot) => {
+    const j = job();
+    if (s.step === 'onTrial' && s.trialChecks.length > 0 && j) onTrial.set(deviceId, j);
+    else if (onTrial.get(deviceId) === j) onTrial.delete(deviceId);
+    options.onChange?.(s);
+  };
   const running = (j: UpdateJob | undefined) =>
     j !== undefined && !FINAL_UPDATE_STEPS.includes(j.snapshot().step);
   let works = 0;
@@ -157,7 +172,7 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
           `not updating '${deviceId}': ${refused.message}`,
           refused.retryAt ?? options.runtime.clock.wallNow(),
         );
-      const job = createUpdateJob({
+      const job: UpdateJob = createUpdateJob({
         ...options.defaults,
         ...settings,
         runtime: options.runtime,
@@ -168,7 +183,7 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
         transferId,
         current: device.hello,
         ...(actor ? { actor } : {}),
-        ...(options.onChange ? { onChange: options.onChange } : {}),
+        onChange: onChange(deviceId, () => job),
       });
       jobs.set(deviceId, job);
       feedBreaker(deviceId, job, workId);
@@ -176,7 +191,7 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
       return ok(job);
     },
     restore(deviceId, { image, version, actor, resume, settings }) {
-      const job = createUpdateJob({
+      const job: UpdateJob = createUpdateJob({
         ...options.defaults,
         ...settings,
         runtime: options.runtime,
@@ -188,7 +203,7 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
         current: options.hub()?.device(deviceId)?.hello,
         actor,
         resume,
-        ...(options.onChange ? { onChange: options.onChange } : {}),
+        onChange: onChange(deviceId, () => job),
       });
       jobs.set(deviceId, job);
       // A job continued after a restart was started before (unguarded now); its end still counts.
@@ -210,6 +225,9 @@ export function createFirmwareUpdates(options: FirmwareUpdatesOptions): Firmware
     },
     hello(deviceId, hello) {
       jobs.get(deviceId)?.hello(hello);
+    },
+    telemetry(deviceId, values, at) {
+      onTrial.get(deviceId)?.telemetry(values, at);
     },
   };
 }

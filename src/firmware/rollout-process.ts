@@ -29,6 +29,8 @@ import type {
   RolloutState,
   RolloutWave,
 } from './rollout-types.js';
+import type { TrialCheck } from './trial-checks.js';
+import { parseTrialChecks } from './trial-checks.js';
 import type { UpdateJob, UpdateJobSnapshot } from './update-job-types.js';
 
 type Reason = { code: string; message: string };
@@ -45,6 +47,8 @@ export class RolloutProcess {
   private readonly successThreshold: number;
   private readonly retries: number;
   private readonly retryDelayMs: number;
+  /** The policy's telemetry checks, parsed once: every job of the rollout gets them. */
+  private readonly trialChecks: readonly TrialCheck[];
   private readonly createdAt: number;
   private readonly actor: string;
   private readonly devices: Map<string, RolloutDeviceEntry>;
@@ -72,6 +76,10 @@ export class RolloutProcess {
     this.successThreshold = this.policy.successThreshold ?? 1;
     this.retries = this.policy.retries ?? 1;
     this.retryDelayMs = this.policy.retryDelayMs ?? 5000;
+    const checks = parseTrialChecks(this.policy.trialChecks ?? []);
+    // Checked before (rolloutCreate, a saved rollout's schema): a bad one here is a caller's bug.
+    if (!checks.ok) throw new RangeError(`rollout ${options.id}: ${checks.error.message}`);
+    this.trialChecks = checks.value;
     this.createdAt = options.restore?.createdAt ?? this.clock.wallNow();
     this.actor = options.actor ?? 'api';
     this.devices = initialDevices(this.order, this.ends, options.restore?.devices);
@@ -95,6 +103,7 @@ export class RolloutProcess {
       window: this.policy.window ? formatMaintenanceWindow(this.policy.window) : undefined,
       windowOpensAt: this.windowOpensAt,
       ...(this.soakEndsAt !== undefined ? { soakEndsAt: this.soakEndsAt } : {}),
+      ...(this.trialChecks.length > 0 ? { trialChecks: this.trialChecks.map((c) => c.text) } : {}),
       wave: this.wave,
       waveEnds: this.ends,
       order: this.order,
@@ -223,11 +232,15 @@ export class RolloutProcess {
     }
     d.attempts++;
     const trialMs = this.policy.trialMs;
+    const settings = {
+      ...(trialMs !== undefined ? { soakMs: trialMs } : {}),
+      ...(this.trialChecks.length > 0 ? { trialChecks: this.trialChecks } : {}),
+    };
     const r = this.options.updates.start(deviceId, {
       image,
       version,
       actor: `rollout:${id}`,
-      ...(trialMs !== undefined ? { settings: { soakMs: trialMs } } : {}),
+      ...(Object.keys(settings).length > 0 ? { settings } : {}),
     });
     if (!r.ok && r.error.code === 'alreadyRunning') {
       this.alreadyRunning(d);

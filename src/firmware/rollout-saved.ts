@@ -13,12 +13,23 @@ import { z } from 'zod';
 import { fraction, nonEmptyString, nonNegativeInt, optionsProblem, positiveInt } from '../lib/options.js';
 import { type Failure, ok, type Result } from '../lib/result.js';
 import type { RolloutPolicy, RolloutSnapshot } from './rollout-types.js';
+import { MAX_TRIAL_CHECKS, parseTrialCheck } from './trial-checks.js';
 
 const ROLLOUT_STATES = ['running', 'paused', 'completed', 'aborted', 'cancelled'] as const;
 const DEVICE_STATES = ['pending', 'updating', 'waitingRetry', 'succeeded', 'failed', 'skipped'] as const;
 
 const aString = z.string({ error: 'must be a string' });
 const aNumber = z.number({ error: 'must be a number' });
+
+/** A saved rollout without trial checks (saved before they existed) still reads: the field is optional. */
+const trialChecksSchema = z
+  .array(
+    aString.refine((t) => parseTrialCheck(t).ok, {
+      error: 'must be a trial check (METRIC<=N, METRIC>=N or METRIC)',
+    }),
+    { error: 'must be an array' },
+  )
+  .max(MAX_TRIAL_CHECKS, { error: `must have at most ${MAX_TRIAL_CHECKS} checks` });
 
 const deviceSchema = z.object({
   state: z.enum(DEVICE_STATES, { error: `must be one of ${DEVICE_STATES.join(', ')}` }),
@@ -38,6 +49,7 @@ const snapshotSchema = z.object(
     window: aString.optional(),
     windowOpensAt: aNumber.optional(),
     soakEndsAt: aNumber.optional(),
+    trialChecks: trialChecksSchema.optional(),
     wave: nonNegativeInt,
     waveEnds: z.array(nonNegativeInt, { error: 'must be an array' }),
     order: z.array(nonEmptyString, { error: 'must be an array' }),
@@ -82,6 +94,7 @@ const policySchema = z.object(
     onFailure: z.enum(['pause', 'abort'], { error: "must be 'pause' or 'abort'" }).optional(),
     soakMs: nonNegativeInt.optional(),
     trialMs: positiveInt.optional(),
+    trialChecks: trialChecksSchema.optional(),
     retries: nonNegativeInt.optional(),
     retryDelayMs: nonNegativeInt.optional(),
     window: windowSchema.optional(),

@@ -41,6 +41,12 @@ export interface RolloutPolicy {
    * here when the rollout names none.
    */
   readonly trialMs?: number;
+  /**
+   * Telemetry checks of each device's trial as written (`temp<=90`, `rssi`; trial-checks.ts),
+   * handed to every job the rollout starts; default none. Checked when the rollout is created and
+   * when a saved one is read back.
+   */
+  readonly trialChecks?: readonly string[];
   /** Attempts after a failure per device; default 1. */
   readonly retries?: number;
   /** Delay before a retry, times the attempt number; default 5000. */
@@ -71,6 +77,8 @@ export interface RolloutSnapshot {
   readonly windowOpensAt?: number | undefined;
   /** Soaking between two waves: when the next wave starts (wall ms); undefined otherwise. */
   readonly soakEndsAt?: number | undefined;
+  /** The telemetry checks of each device's trial (its policy's); undefined when it has none. */
+  readonly trialChecks?: readonly string[] | undefined;
   /** 0-based index of the wave running (or last run). */
   readonly wave: number;
   /** Each wave's last device index (exclusive) in `order`. */

@@ -26,6 +26,7 @@ import {
   nextChunk,
   transferForgotten,
 } from './transfer-window.js';
+import { createTrialWatch, type TrialWatch } from './trial-checks.js';
 import type { StepReason, TransferHeader } from './update-job-plan.js';
 import { planHello, planRefusal, planResume, stepMessage } from './update-job-plan.js';
 import type {
@@ -63,6 +64,8 @@ export class UpdateJobProcess {
   private ackTimer: ClockHandle | undefined;
   private stallTimer: ClockHandle | undefined;
   private stepTimer: ClockHandle | undefined;
+  /** The telemetry checks' watch of the trial under way (none without checks, or off trial). */
+  private watch: TrialWatch | undefined;
 
   constructor(private readonly options: UpdateJobOptions) {
     this.clock = options.runtime.clock;
@@ -123,6 +126,7 @@ export class UpdateJobProcess {
       actor: this.actor,
       startedAt: this.startedAt,
       from: this.options.resume ? null : (this.versionBefore ?? null),
+      trialChecks: (this.options.trialChecks ?? []).map((c) => c.text),
     };
   }
 
@@ -361,17 +365,35 @@ export class UpdateJobProcess {
     }
   }
 
+  /**
+   * On trial for `soakLeftMs`, with a fresh watch of its telemetry checks: a trial resumed after an
+   * app restart judges only the readings from then on (a required metric must be read in the time
+   * left), as does a trial started again.
+   */
   private startTrial(soakLeftMs = this.soakMs): void {
     this.ackTimer = this.clear(this.ackTimer);
     this.stallTimer = this.clear(this.stallTimer);
+    const checks = this.options.trialChecks ?? [];
+    this.watch = checks.length > 0 ? createTrialWatch(checks) : undefined;
     this.to('onTrial', this.clock.wallNow() + soakLeftMs);
     this.stepTimer = this.clock.setTimeout(() => {
-      if (this.options.healthy && !this.options.healthy()) {
-        this.rollBack({ code: 'unhealthy', message: 'the health check failed at the end of the trial' });
+      const verdict = this.watch?.verdict();
+      this.watch = undefined;
+      if (verdict !== undefined) {
+        this.rollBack({ code: 'unhealthy', message: verdict });
         return;
       }
       this.next('confirming');
     }, soakLeftMs);
+  }
+
+  /** A telemetry message: a reading past a limit of the trial rolls back at once. */
+  telemetry(values: Readonly<Record<string, number>>, at: number): void {
+    if (this.step !== 'onTrial' || this.watch === undefined) return;
+    const crossed = this.watch.observe(values, at);
+    if (crossed === undefined) return;
+    this.watch = undefined;
+    this.rollBack({ code: 'unhealthy', message: crossed });
   }
 
   private rollBack(why: StepReason): void {

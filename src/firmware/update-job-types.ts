@@ -10,6 +10,7 @@
 import type { Failure, Result } from '../lib/result.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { FwAckMessage, HelloMessage, Message } from '../transports/protocol.js';
+import type { TrialCheck } from './trial-checks.js';
 
 export type UpdateJobStep =
   | 'queued'
@@ -33,7 +34,14 @@ export const FINAL_UPDATE_STEPS: readonly UpdateJobStep[] = [
 ];
 
 /** Why a job failed, besides the device's own codes (`hashMismatch`, `tooLarge`, `busy`, …). */
-export type UpdateJobErrorCode = 'stalled' | 'rebootTimeout' | 'linkLost' | 'deviceError' | 'badAck';
+export type UpdateJobErrorCode =
+  | 'stalled'
+  | 'rebootTimeout'
+  | 'linkLost'
+  | 'deviceError'
+  | 'badAck'
+  /** A telemetry check of the trial failed (the message is the watch's reason, trial-checks.ts). */
+  | 'unhealthy';
 
 export interface UpdateJobError {
   /** The step the job was at. */
@@ -69,6 +77,8 @@ export interface UpdateJobSnapshot {
   readonly startedAt: number;
   /** The version the device ran when the job started; null when unknown (a job restored after a restart). */
   readonly from: string | null;
+  /** The telemetry checks of its trial as written (`temp<=90`, `rssi`); empty: none. */
+  readonly trialChecks: readonly string[];
 }
 
 /** Where a job picks up after an app restart (from its last saved snapshot). */
@@ -111,8 +121,13 @@ export interface UpdateJobOptions {
   readonly rebootTimeoutMs?: number;
   /** How long the new image runs on trial before it is confirmed; default 10 000. */
   readonly soakMs?: number;
-  /** Extra health check at the end of the trial (telemetry checks, …); default healthy. */
-  readonly healthy?: () => boolean;
+  /**
+   * Telemetry checks while on trial (trial-checks.ts, parsed at the boundary): a reading past a
+   * limit rolls back at once, a required metric never read rolls back at the trial's end, both
+   * with code `unhealthy` and the watch's reason. Readings come through {@link UpdateJob.telemetry}.
+   * Default none.
+   */
+  readonly trialChecks?: readonly TrialCheck[];
   /** Every change of the snapshot. */
   readonly onChange?: (snapshot: UpdateJobSnapshot) => void;
   /** Default `api`. */
@@ -128,6 +143,11 @@ export interface UpdateJob {
   ack(ack: FwAckMessage): void;
   /** Every hello of the device. */
   hello(hello: HelloMessage): void;
+  /**
+   * A telemetry message of the device, received at `at` (wall ms): judged by the trial's checks
+   * while the job is on trial, ignored at any other step.
+   */
+  telemetry(values: Readonly<Record<string, number>>, at: number): void;
   /** Cancels before `fw.apply`; refused (`tooLate`) after it, when only a rollback can undo it. */
   cancel(): Result<UpdateJobSnapshot, Failure<'tooLate' | 'finished'>>;
   snapshot(): UpdateJobSnapshot;

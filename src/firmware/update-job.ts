@@ -5,7 +5,8 @@
  *   transferring (fw.begin, then a window of fw.chunk from the offset the device acknowledges;
  *   the window goes back to the acknowledged offset when no ack comes) → verifying → applying →
  *   rebooting (waits for a hello with a new boot) → onTrial (the new image runs unconfirmed for
- *   `soakMs`; healthy = online and no further reboot) → confirming → succeeded.
+ *   `soakMs`; healthy = online, no further reboot, and its telemetry passes the `trialChecks`) →
+ *   confirming → succeeded.
  *   Or: rollingBack → rolledBack (unhealthy on trial, or the device's bootloader went back by
  *   itself: its next hello runs the old version); or failed, with the step and the device's code.
  *
@@ -48,6 +49,7 @@ export function createUpdateJob(options: UpdateJobOptions): UpdateJob {
     start: () => job.start(),
     ack: (ack) => job.ack(ack),
     hello: (hello) => job.hello(hello),
+    telemetry: (values, at) => job.telemetry(values, at),
     cancel: () => job.cancel(),
     snapshot: () => job.snapshot(),
     done: job.done,

@@ -17,8 +17,12 @@ import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
 import { createFirmwareUpdates } from '../../firmware/firmware-updates.js';
 import { jobTrialMs } from '../../firmware/image-trial.js';
 import { openFirmware } from '../../firmware/index.js';
+import { sortStoredRollouts } from '../../firmware/rollout-damage.js';
+import type { TrialCheck } from '../../firmware/trial-checks.js';
+import { parseTrialChecks } from '../../firmware/trial-checks.js';
 import type { UpdateJobStep } from '../../firmware/update-job.js';
 import { FINAL_UPDATE_STEPS } from '../../firmware/update-job.js';
+import type { FirmwareStore } from '../../store/firmware-store.js';
 import type { Store } from '../../store/store.js';
 import type { Links } from '../../transports/links.js';
 import type { App } from '../app.js';
@@ -132,6 +136,11 @@ export async function openAppFirmware(
         .catch((e: unknown) => log.warn('firmware update event not written', { error: String(e) }));
     },
   });
+  // The telemetry checks of a trial judge the device's readings (a Map lookup when none is on trial).
+  const stopTelemetry = fleet.observe((a) => {
+    if (a.type === 'telemetry') updates.telemetry(a.deviceId, a.values, a.at);
+  });
+  stops.push(async () => stopTelemetry());
   const rollouts = createRolloutRunner({
     runtime,
     store,
@@ -178,7 +187,26 @@ export function createDriftUpdater(
   return firmwareDrift;
 }
 
-/** Jobs an earlier run left unfinished continue at their step (docs/firmware.md §7). */
+/** The actor of a rollout's jobs: `rollout:<id>` (rollout-process.ts). */
+const ROLLOUT_ACTOR = 'rollout:';
+
+/** The trial checks of each stored rollout that reads, by id (a damaged one has none here). */
+async function savedRolloutChecks(
+  store: Pick<FirmwareStore, 'listRollouts'>,
+): Promise<ReadonlyMap<string, readonly TrialCheck[]>> {
+  const checks = new Map<string, readonly TrialCheck[]>();
+  for (const { record, saved } of sortStoredRollouts(await store.listRollouts()).good) {
+    const parsed = parseTrialChecks(saved.policy.trialChecks ?? []);
+    if (parsed.ok) checks.set(record.id, parsed.value);
+  }
+  return checks;
+}
+
+/**
+ * Jobs an earlier run left unfinished continue at their step (docs/firmware.md §7). A job on trial
+ * judges its telemetry checks afresh (readings before the restart are not kept); a rollout's job
+ * gets its rollout's checks back, a single update's checks are not kept.
+ */
 export async function restoreUpdates(
   setup: Pick<AppSetup, 'log'>,
   parts: Pick<AppFirmware, 'firmware' | 'updates'>,
@@ -187,6 +215,7 @@ export async function restoreUpdates(
   const { firmware, updates } = parts;
   if (!firmware.ok) return;
   const listed = new Map((await firmware.value.images.list()).images.map((l) => [l.image.sha256, l.image]));
+  let rolloutChecks: ReadonlyMap<string, readonly TrialCheck[]> | undefined;
   for (const row of await firmware.value.store.listJobs()) {
     if (!row.ok) {
       log.warn('firmware job row unreadable', { deviceId: row.id, message: row.error.message });
@@ -205,11 +234,19 @@ export async function restoreUpdates(
     // The job record keeps no trial: a job that has its trial still ahead gets its image's again.
     const record = listed.get(j.sha256);
     const trialMs = record ? jobTrialMs(undefined, record) : undefined;
+    // Nor its telemetry checks: a rollout's job gets its rollout's (saved with its policy) again.
+    const ofRollout = j.actor.startsWith(ROLLOUT_ACTOR);
+    if (ofRollout) rolloutChecks ??= await savedRolloutChecks(firmware.value.store);
+    const checks = ofRollout ? rolloutChecks?.get(j.actor.slice(ROLLOUT_ACTOR.length)) : undefined;
+    const settings = {
+      ...(trialMs !== undefined ? { soakMs: trialMs } : {}),
+      ...(checks && checks.length > 0 ? { trialChecks: checks } : {}),
+    };
     updates.restore(j.deviceId, {
       image: image.value,
       version: j.version,
       actor: j.actor,
-      ...(trialMs !== undefined ? { settings: { soakMs: trialMs } } : {}),
+      ...(Object.keys(settings).length > 0 ? { settings } : {}),
       resume: {
         step: j.step as UpdateJobStep,
         boot: j.boot ?? undefined,
