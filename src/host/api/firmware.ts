@@ -12,6 +12,8 @@
 import { imageSoakSeconds } from '../../firmware/image-soak.js';
 import { imageTrialSeconds, jobTrialMs } from '../../firmware/image-trial.js';
 import type { ImageListing, ImportErrorCode } from '../../firmware/index.js';
+import type { TrialCheck } from '../../firmware/trial-checks.js';
+import { parseTrialChecks } from '../../firmware/trial-checks.js';
 import type { UpdateJobSnapshot } from '../../firmware/update-job.js';
 import type { App } from '../app.js';
 import type { FirmwareImageView, FirmwareJobView, FirmwareRefusalCode } from '../contract.js';
@@ -50,6 +52,17 @@ export function firmwareView(listing: ImageListing): FirmwareImageView {
   };
 }
 
+/**
+ * The telemetry checks of a request (`trialChecks`), parsed: `badRequest` naming the first bad
+ * check; undefined when none are given.
+ */
+export function requestTrialChecks(texts: readonly string[] | undefined): readonly TrialCheck[] | undefined {
+  if (texts === undefined || texts.length === 0) return undefined;
+  const parsed = parseTrialChecks(texts);
+  if (!parsed.ok) throw new ApiFailure('badRequest', `trialChecks: ${parsed.error.message}`);
+  return parsed.value;
+}
+
 export function firmwareJobView(j: UpdateJobSnapshot): FirmwareJobView {
   return {
     deviceId: j.deviceId,
@@ -64,6 +77,7 @@ export function firmwareJobView(j: UpdateJobSnapshot): FirmwareJobView {
     resent: j.resent,
     deadline: j.deadline ?? null,
     error: j.error ? { ...j.error } : null,
+    trialChecks: j.trialChecks,
   };
 }
 
@@ -82,6 +96,7 @@ export function firmwareHandlers(
   return {
     firmwareUpdate: async (a, context) => {
       const images = imagesOf(app);
+      const trialChecks = requestTrialChecks(a.trialChecks);
       const device = app.fleet.device(a.deviceId);
       if (!device) throw new ApiFailure('notFound', `no device '${a.deviceId}' in the fleet`);
       const listing = (await images.list()).images.find((l) => l.image.sha256 === a.sha256);
@@ -98,7 +113,10 @@ export function firmwareHandlers(
         image: bytes.value,
         version: listing.image.version,
         actor: context.actor ?? DEFAULT_ACTOR,
-        ...(trialMs !== undefined ? { settings: { soakMs: trialMs } } : {}),
+        settings: {
+          ...(trialMs !== undefined ? { soakMs: trialMs } : {}),
+          ...(trialChecks ? { trialChecks } : {}),
+        },
       });
       if (!started.ok) throw new ApiFailure(started.error.code, started.error.message);
       await app.store.appendEvents(

@@ -17,6 +17,7 @@ import { parseMaintenanceWindow } from '../../firmware/rollout.js';
 import type { DamagedRollout } from '../../firmware/rollout-damage.js';
 import type { App } from '../app.js';
 import type { RolloutView } from '../contract.js';
+import { requestTrialChecks } from './firmware.js';
 import type { Handlers } from './handlers.js';
 import { ApiFailure } from './handlers.js';
 
@@ -41,6 +42,7 @@ export function rolloutView(s: RolloutSnapshot): RolloutView {
     window: s.window ?? null,
     windowOpensAt: s.windowOpensAt ?? null,
     soakEndsAt: s.soakEndsAt ?? null,
+    trialChecks: s.trialChecks ?? [],
     wave: s.wave,
     waveEnds: s.waveEnds,
     order: s.order,
@@ -63,6 +65,7 @@ export function damagedRolloutView(d: DamagedRollout): RolloutView {
     window: null,
     windowOpensAt: null,
     soakEndsAt: null,
+    trialChecks: [],
     wave: 0,
     waveEnds: [],
     order: [],
@@ -91,6 +94,7 @@ export function rolloutHandlers(
       if (!app.firmware.ok)
         throw new ApiFailure('unavailable', `firmware images are unavailable: ${app.firmware.error.message}`);
       const images = app.firmware.value.images;
+      const trialChecks = requestTrialChecks(a.trialChecks);
       let window: MaintenanceWindow | undefined;
       if (a.window !== undefined) {
         const w = parseMaintenanceWindow(a.window);
@@ -149,6 +153,8 @@ export function rolloutHandlers(
           ...(a.onFailure ? { onFailure: a.onFailure } : {}),
           ...(soakMs !== undefined ? { soakMs } : {}),
           ...(trialMs !== undefined ? { trialMs } : {}),
+          // Every job of the rollout judges its trial by them (as written, spaces removed).
+          ...(trialChecks ? { trialChecks: trialChecks.map((c) => c.text) } : {}),
           ...(a.retries !== undefined ? { retries: a.retries } : {}),
           ...(window ? { window } : {}),
         },

@@ -65,7 +65,10 @@ export interface FirmwareJobView {
   readonly resent: number;
   /** Wall-clock ms by which the current step (reboot, trial) must end. */
   readonly deadline: number | null;
+  /** `unhealthy` when a telemetry check of its trial failed (the message says which reading). */
   readonly error: { readonly step: string; readonly code: string; readonly message: string } | null;
+  /** The telemetry checks of its trial as written (`temp<=90`, `rssi`); empty: none. */
+  readonly trialChecks: readonly string[];
 }
 
 /** A rollout of one image to many devices in waves (src/firmware/rollout.ts). */
@@ -83,6 +86,8 @@ export interface RolloutView {
   readonly windowOpensAt: number | null;
   /** Soaking between two waves: when the next wave starts (wall ms); null otherwise. */
   readonly soakEndsAt: number | null;
+  /** The telemetry checks of each device's trial (`temp<=90`, `rssi`); empty: none. */
+  readonly trialChecks: readonly string[];
   /** 0-based index of the wave running (or last run). */
   readonly wave: number;
   /** Each wave's end (exclusive) in `order`. */

@@ -10,6 +10,12 @@ import { MAX_FIRMWARE_IMAGE_BYTES, MAX_FIRMWARE_MANIFEST_CHARS } from './firmwar
 
 const id = z.string().min(1).max(64);
 const limit = z.number().int().min(1).max(1000).default(100);
+/**
+ * Telemetry checks of each device's trial (docs/firmware.md §8): `METRIC<=N`, `METRIC>=N` or
+ * `METRIC` (reported at least once). The host parses them (at most 16 of 100 characters) and
+ * refuses a bad one `badRequest`, naming it; the bounds here only cap the request.
+ */
+const trialChecks = z.array(z.string().max(1000)).max(100).optional();
 
 export const METHODS = {
   tree: z.object({}).strict(),
@@ -139,6 +145,7 @@ export const METHODS = {
       sha256: z.string().regex(/^[0-9a-f]{64}$/, { message: 'sha256: 64 lowercase hex digits' }),
       /** The device's time on trial before its job confirms the image; default the image's own (its manifest's `trialSeconds`), else 10 s. */
       trialMs: z.number().int().min(1000).max(86_400_000).optional(),
+      trialChecks,
     })
     .strict(),
   firmwareJobs: z.object({}).strict(),
@@ -177,6 +184,7 @@ export const METHODS = {
       soakMs: z.number().int().min(0).max(86_400_000).optional(),
       /** Each device's time on trial before its job confirms the image; default the image's own (its manifest's `trialSeconds`), else 10 s. */
       trialMs: z.number().int().min(1000).max(86_400_000).optional(),
+      trialChecks,
       retries: z.number().int().min(0).max(10).optional(),
       /** Jobs start only inside it: `HH:MM-HH:MM`, after days and before `utc` if wanted (`mon-fri 02:00-04:00 utc`). */
       window: z.string().min(1).max(80).optional(),

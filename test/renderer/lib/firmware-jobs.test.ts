@@ -26,6 +26,7 @@ const job = (over: Partial<FirmwareJobView> = {}): FirmwareJobView => ({
   resent: 0,
   deadline: null,
   error: null,
+  trialChecks: [],
   ...over,
 });
 
