@@ -13,17 +13,20 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ParseArgsConfig } from 'node:util';
 import { parseArgs } from 'node:util';
+import { parseTrialChecks } from '../firmware/trial-checks.js';
 import type { AppClient } from './app-client.js';
 import { connectFromCommandLine } from './app-client.js';
 import type { FirmwareJobView, RolloutView } from './contract.js';
 
 export const UPDATE_USAGE = `Usage: fleetvisor update <command> [options]
 
-  start DEVICE SHA256 [--wait] [--trial SECONDS]
+  start DEVICE SHA256 [--wait] [--trial SECONDS] [--check CHECK …]
                                 update one device to a stored image (8+ leading hex digits of its
                                 SHA-256, from 'fleetvisor firmware list'); --wait follows it to the end;
                                 --trial: its time on trial before it is confirmed (default: the
-                                image's own, else 10 s)
+                                image's own, else 10 s); --check: a telemetry check of the trial,
+                                METRIC<=N, METRIC>=N or METRIC (read at least once), repeatable;
+                                a reading past a limit rolls the device back
   list                          every device's current or last update job
   cancel DEVICE                 cancel an update whose image is not applied yet
 
@@ -66,7 +69,9 @@ export function describeJob(j: FirmwareJobView): string {
   const left =
     j.deadline !== null ? ` (${Math.max(0, Math.round((j.deadline - Date.now()) / 1000))} s left)` : '';
   const error = j.error ? `  ${j.error.code} at ${j.error.step}: ${j.error.message}` : '';
-  return `${j.deviceId.padEnd(20)} ${j.version.padEnd(10)} ${j.step.padEnd(12)} ${String(pct).padStart(3)}% of ${j.size} B${rate}${left}${error}`;
+  const checks =
+    j.step === 'onTrial' && j.trialChecks.length > 0 ? `  checks ${j.trialChecks.join(', ')}` : '';
+  return `${j.deviceId.padEnd(20)} ${j.version.padEnd(10)} ${j.step.padEnd(12)} ${String(pct).padStart(3)}% of ${j.size} B${rate}${left}${checks}${error}`;
 }
 
 /** Every flag of `fleetvisor update` and `fleetvisor rollout` (one parser for both). */
@@ -84,6 +89,7 @@ const FLAGS = {
   'on-failure': { type: 'string' },
   soak: { type: 'string' },
   trial: { type: 'string' },
+  check: { type: 'string', multiple: true },
   window: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -192,11 +198,13 @@ export function runUpdateCli(argv: readonly string[], io: UpdateCliIo): Promise<
             `${images.length} images' SHA-256 start with ${prefix}; give more digits`,
           );
         const trial = trialMs(values.trial);
+        const checks = trialChecks(values.check);
         const started = await must(
           app.call('firmwareUpdate', {
             deviceId,
             sha256: images[0]!.sha256,
             ...(trial !== undefined ? { trialMs: trial } : {}),
+            ...(checks ? { trialChecks: checks } : {}),
           }),
         );
         if (!values.wait) {
@@ -257,17 +265,28 @@ function trialMs(v: string | undefined): number | undefined {
   return n * 1000;
 }
 
+/** `--check CHECK …` as the API's trialChecks, checked here (usage error naming the bad one). */
+function trialChecks(v: readonly string[] | undefined): string[] | undefined {
+  if (v === undefined || v.length === 0) return undefined;
+  const parsed = parseTrialChecks(v);
+  if (!parsed.ok) throw new CliError('usage', `--check: ${parsed.error.message}`, 2);
+  return parsed.value.map((c) => c.text);
+}
+
 export const ROLLOUT_USAGE = `Usage: fleetvisor rollout <command> [options]
 
   create SHA256 [--tag T] [--running V] [--device ID …] [--waves "1,5%,25%,100%"]
          [--max-concurrent N] [--failure-share 0.2] [--on-failure pause|abort] [--soak SECONDS]
-         [--trial SECONDS] [--window "mon-fri 02:00-04:00 utc"] [--wait]
+         [--trial SECONDS] [--check CHECK …] [--window "mon-fri 02:00-04:00 utc"] [--wait]
                      roll a stored image out in waves (8+ hex digits of its SHA-256); without
                      --device: every device of the image's kinds matching --tag and --running
                      that does not run the version yet, resolved now and frozen; with --window,
                      jobs start only inside that maintenance window (host time unless utc);
                      --soak between waves and --trial each device's time on trial default to
-                     the image's own (its signed manifest's), else no soak and a 10 s trial
+                     the image's own (its signed manifest's), else no soak and a 10 s trial;
+                     --check 'temp<=90' --check rssi: telemetry checks of each device's trial
+                     (METRIC<=N, METRIC>=N, or METRIC read at least once); a reading past a
+                     limit rolls that device back at once, a metric never read at the trial's end
   list               every rollout of the running app
   show ID            one rollout: its waves and each device's state
   pause ID | resume ID | cancel ID
@@ -279,6 +298,7 @@ Exit codes: 0 done (with --wait: completed), 1 refused or not completed, 2 usage
 
 Example:
   fleetvisor rollout create ad36f74d --waves "1,50%,100%" --max-concurrent 5 --wait
+  fleetvisor rollout create ad36f74d --trial 60 --check 'temp<=90' --check rssi
 `;
 
 /** "1, 5%, 25%, 100%" → waves: an integer is a device count, N% a share. */
@@ -307,7 +327,8 @@ export function describeRollout(r: RolloutView, withDevices: boolean): string {
     `${c.succeeded ?? 0} succeeded, ${c.failed ?? 0} failed, ${c.updating ?? 0} updating, ${c.pending ?? 0} pending of ${r.order.length}  by ${r.createdBy}` +
     (r.window
       ? `  window ${r.window}${r.windowOpensAt !== null ? ` (shut; opens ${new Date(r.windowOpensAt).toISOString()})` : ''}`
-      : '');
+      : '') +
+    (r.trialChecks.length > 0 ? `  trial checks ${r.trialChecks.join(', ')}` : '');
   if (!withDevices) return head;
   const lines = r.order.map((id) => {
     const d = r.devices[id]!;
@@ -376,6 +397,7 @@ export function runRolloutCli(argv: readonly string[], io: UpdateCliIo): Promise
         const maxConcurrent = number(values['max-concurrent'], 'max-concurrent');
         const soak = number(values.soak, 'soak');
         const trial = trialMs(values.trial);
+        const checks = trialChecks(values.check);
         const share = number(values['failure-share'], 'failure-share');
         const created = await must(
           app.call('rolloutCreate', {
@@ -388,6 +410,7 @@ export function runRolloutCli(argv: readonly string[], io: UpdateCliIo): Promise
             ...(onFailure ? { onFailure } : {}),
             ...(soak !== undefined ? { soakMs: Math.round(soak * 1000) } : {}),
             ...(trial !== undefined ? { trialMs: trial } : {}),
+            ...(checks ? { trialChecks: checks } : {}),
             ...(values.window ? { window: values.window } : {}),
           }),
         );

@@ -2,7 +2,8 @@
  * `fleetvisor update` as an operator runs it: the real `fleetvisor` binary against the real
  * headless app (`fleetvisor serve`, the demo fleet on its embedded broker) on a data folder. The
  * CLI finds the app and its token through the data folder alone; it imports the sample image with
- * `fleetvisor firmware import`, updates a demo device with `--wait` and sees it succeed; bad input
+ * `fleetvisor firmware import`, updates a demo device with `--wait` and sees it succeed (with a
+ * telemetry check of its trial, `--check`, that the device passes); bad input (a bad `--check` too)
  * gets a clear error and an exit code; with no app running it says so (exit 3).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -35,20 +36,35 @@ describe('fleetvisor update against the running app', () => {
     expect(imported.stderr).toBe('');
     expect(imported.stdout).toContain('imported 1.1.0');
     // The demo devices come online a moment after the URL is printed.
-    let started = fleetvisor('update', 'start', 'demo-m001', 'ad36f74d', '--wait', '--data-dir', dataDir);
+    // With a telemetry check the demo device passes: it reports rssi during its 10 s trial.
+    const start = () =>
+      fleetvisor(
+        'update',
+        'start',
+        'demo-m001',
+        'ad36f74d',
+        '--check',
+        'rssi',
+        '--wait',
+        '--data-dir',
+        dataDir,
+      );
+    let started = start();
     for (let i = 0; i < 20 && started.code !== 0 && /unknownDevice|notFound/.test(started.stderr); i++) {
       await new Promise((r) => setTimeout(r, 500));
-      started = fleetvisor('update', 'start', 'demo-m001', 'ad36f74d', '--wait', '--data-dir', dataDir);
+      started = start();
     }
     expect(started.stderr).toBe('');
     expect(started.code).toBe(0);
     expect(started.stdout).toMatch(/started: demo-m001 +1\.1\.0/);
-    expect(started.stdout).toMatch(/onTrial/);
+    expect(started.stdout).toMatch(/onTrial .* checks rssi/);
     expect(started.stdout).toMatch(/^succeeded: demo-m001/m);
     const listed = fleetvisor('update', 'list', '--json', '--data-dir', dataDir);
     expect(listed.code).toBe(0);
     const jobs = JSON.parse(listed.stdout) as { ok: true; value: { deviceId: string; step: string }[] };
-    expect(jobs.value).toEqual([expect.objectContaining({ deviceId: 'demo-m001', step: 'succeeded' })]);
+    expect(jobs.value).toEqual([
+      expect.objectContaining({ deviceId: 'demo-m001', step: 'succeeded', trialChecks: ['rssi'] }),
+    ]);
   }, 120_000);
 
   it('rolls the image out to the rest of the demo fleet in waves (each device 1 s on trial), following it to completed', () => {
@@ -62,6 +78,10 @@ describe('fleetvisor update against the running app', () => {
       '3',
       '--trial',
       '1',
+      '--check',
+      'temp<=1000',
+      '--check',
+      'temp>=-1000',
       '--wait',
       '--data-dir',
       dataDir,
@@ -69,7 +89,7 @@ describe('fleetvisor update against the running app', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^started ro-[0-9a-f]{8} {2}1\.1\.0 {2}running {2}wave 1 of 2/m);
-    expect(r.stdout).toMatch(/completed {2}wave 2 of 2/);
+    expect(r.stdout).toMatch(/completed {2}wave 2 of 2 .* trial checks temp<=1000, temp>=-1000/);
     expect(r.stdout).not.toMatch(/demo-m001 /); // already on 1.1.0: left out
     expect(r.stdout).toMatch(/demo-m002 +wave 1 {2}succeeded/);
     const listed = fleetvisor('rollout', 'list', '--json', '--data-dir', dataDir);
@@ -93,6 +113,29 @@ describe('fleetvisor update against the running app', () => {
     const noTrial = fleetvisor('rollout', 'create', 'ad36f74d', '--trial', '0.5', '--data-dir', dataDir);
     expect(noTrial.code).toBe(2);
     expect(noTrial.stderr).toMatch(/--trial takes whole seconds from 1 to 86400, not '0.5'/);
+    const badCheck = fleetvisor(
+      'rollout',
+      'create',
+      'ad36f74d',
+      '--check',
+      'temp<=abc',
+      '--data-dir',
+      dataDir,
+    );
+    expect(badCheck.code).toBe(2);
+    expect(badCheck.stderr).toMatch(/usage: --check: trial check "temp<=abc": the limit must be a number/);
+    const wildcard = fleetvisor(
+      'update',
+      'start',
+      'demo-m002',
+      'ad36f74d',
+      '--check',
+      'temp/#',
+      '--data-dir',
+      dataDir,
+    );
+    expect(wildcard.code).toBe(2);
+    expect(wildcard.stderr).toMatch(/--check: trial check "temp\/#": the metric name "temp\/#" has '\/'/);
     const cancel = fleetvisor('update', 'cancel', 'demo-m002', '--json', '--data-dir', dataDir);
     expect(cancel.code).toBe(1);
     // Its update (by the rollout above) has ended: nothing left to cancel.
