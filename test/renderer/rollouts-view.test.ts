@@ -4,7 +4,8 @@
  * sample image imported, "Roll out…" on its row counts the demo devices not on 1.1.0 yet (a tag no
  * device has counts none and is refused in place, `noDevices`), then a rollout in waves "1, 100%"
  * is paused and resumed from its row and followed in the "Rollouts" table to completed, every
- * device of its list succeeded. A rollout whose saved JSON is damaged shows as its own row, the
+ * device of its list succeeded; a bad trial check is refused by the host in place, the checks the
+ * devices pass are saved in the policy and named under the rollout's devices. A rollout whose saved JSON is damaged shows as its own row, the
  * field at fault named, and Delete… removes it. Screenshots go to
  * .test-results/screenshots/rollout-*.png.
  */
@@ -114,6 +115,19 @@ describe.skipIf(!existsSync(CHROMIUM))('rollouts in the Firmware view on a real 
     expect(await page.getByTestId('ro-start').isDisabled()).toBe(true);
     await page.getByTestId('ro-trial').fill('3');
     expect(await page.getByTestId('ro-invalid').count()).toBe(0);
+    // Trial checks: the host refuses a bad one in place, naming it, and starts nothing.
+    expect(await page.getByTestId('ro-checks').inputValue()).toBe('');
+    await page.getByTestId('ro-checks').fill('temp<=1000, temp<=abc');
+    await page.getByTestId('ro-start').click();
+    await page.getByTestId('confirm-ok').click();
+    await refusal.waitFor({ timeout: 10_000 });
+    expect(await refusal.textContent()).toContain('badRequest');
+    expect(await refusal.textContent()).toContain('"temp<=abc": the limit must be a number');
+    expect(await list.getByTestId('ro-row').count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, 'rollout-bad-check.png') });
+    // Checks the demo devices pass (they send temp and rssi every second; each trial is 3 s).
+    await page.getByTestId('ro-checks').fill('temp<=1000,  rssi ');
+    expect(await page.getByTestId('ro-error').count()).toBe(0);
     await page.screenshot({ path: join(SHOTS, 'rollout-form.png') });
 
     await page.getByTestId('ro-start').click();
@@ -132,6 +146,10 @@ describe.skipIf(!existsSync(CHROMIUM))('rollouts in the Firmware view on a real 
     expect(saved.map((r) => (JSON.parse(r.body) as { policy: { trialMs?: number } }).policy.trialMs)).toEqual(
       [3000],
     );
+    // The trial checks, as typed, in the policy too.
+    expect(
+      saved.map((r) => (JSON.parse(r.body) as { policy: { trialChecks?: string[] } }).policy.trialChecks),
+    ).toEqual([['temp<=1000', 'rssi']]);
 
     // Pause while the canary runs, then resume.
     expect(await state.getAttribute('data-state')).toBe('running');
@@ -146,10 +164,14 @@ describe.skipIf(!existsSync(CHROMIUM))('rollouts in the Firmware view on a real 
 
     await row.getByTestId('ro-expand').click();
     let midShot = false;
+    /** What an update on trial says of its checks in the Updates table. */
+    let checksShown: string | null = null;
     const until = Date.now() + 60_000;
     for (;;) {
       const now = (await state.getAttribute('data-state')) ?? '';
       if (['completed', 'aborted', 'cancelled'].includes(now)) break;
+      if (checksShown === null && (await page.getByTestId('fw-job-checks').count()) > 0)
+        checksShown = await page.getByTestId('fw-job-checks').first().textContent();
       if (!midShot && now === 'running' && (await row.getAttribute('data-state')) === 'running') {
         const text = (await row.getByTestId('ro-counts').textContent()) ?? '';
         if (/succeeded/.test(text)) {
@@ -161,11 +183,14 @@ describe.skipIf(!existsSync(CHROMIUM))('rollouts in the Firmware view on a real 
       await page.waitForTimeout(200);
     }
     expect(await state.textContent()).toBe('completed');
+    expect(checksShown).toBe('checks temp<=1000, rssi');
     expect(await row.getByTestId('ro-counts').textContent()).toContain(`${targets.length} succeeded`);
     expect(await row.getByTestId('ro-pause').count()).toBe(0);
     expect(await row.getByTestId('ro-cancel').count()).toBe(0);
     const devices = page.getByTestId('ro-device');
     expect(await devices.count()).toBe(targets.length);
+    // Under its devices, the checks every trial was judged by.
+    expect(await page.getByTestId('ro-trial-checks').textContent()).toBe('Trial checks: temp<=1000, rssi');
     for (const id of targets)
       expect(
         await page.locator(`[data-testid="ro-device"][data-device-id="${id}"]`).getAttribute('data-state'),

@@ -3,7 +3,8 @@
  * id picked from the fleet's devices of the image's kinds, confirmed, then `firmwareUpdate`; a
  * refusal shows the host's message in place), and the "Updates" table of every device's current or
  * last job (`firmwareJobs`, polled by the view): step, transfer progress and rate, the countdown of
- * a reboot or trial, the error, and Cancel for a job whose image is not applied yet.
+ * a reboot or trial, the error (on trial without one: the trial's telemetry checks), and Cancel for
+ * a job whose image is not applied yet.
  *
  * @example
  * <UpdateForm image={image} colSpan={9} onStarted={refreshJobs} onClose={close} />
@@ -322,6 +323,14 @@ function JobRow({
           <span className="fw-job-error">
             <span className="muted">at {STEP_LABEL[j.error.step] ?? j.error.step}:</span>{' '}
             <strong className="mono">{j.error.code}</strong> {j.error.message}
+          </span>
+        ) : j.step === 'onTrial' && j.trialChecks.length > 0 ? (
+          <span
+            className="muted small-text"
+            data-testid="fw-job-checks"
+            title="the telemetry checks of its trial"
+          >
+            checks <span className="mono">{j.trialChecks.join(', ')}</span>
           </span>
         ) : (
           <span className="muted">—</span>

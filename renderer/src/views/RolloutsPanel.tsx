@@ -3,7 +3,8 @@
  * (tag and running-version filters with the live count of matching devices, computed here from
  * `devices` as the host does: the image's kinds, not on its version yet; waves as "1, 5%, 25%,
  * 100%" — an integer is a device count, N% a share — with jobs at a time per wave, the failure
- * share, pause or abort on failure and the soak between waves; confirmed, then `rolloutCreate`; a
+ * share, pause or abort on failure, the soak between waves, each device's trial and its telemetry
+ * checks (RolloutTrialChecks.tsx); confirmed, then `rolloutCreate`; a
  * refusal shows in place), and the "Rollouts" table (`rollouts`, polled every second while the
  * view is open): each rollout's state and reason, per-wave progress, counts, who started it and
  * when, Pause / Resume / Cancel by state, and its frozen device list on demand. A damaged rollout
@@ -20,6 +21,7 @@ import { ConfirmDialog } from '../components/ConfirmDialog.js';
 import { formatDateTime } from '../lib/format.js';
 import { usePolling } from '../lib/hooks.js';
 import { useClient } from '../store/use-live.js';
+import { splitTrialChecks, TrialChecksField, TrialChecksNote } from './RolloutTrialChecks.js';
 
 /** How often the "Rollouts" table asks for the rollouts while the view is open. */
 const ROLLOUTS_POLL_MS = 1_000;
@@ -124,6 +126,7 @@ export function RolloutForm({
   // Each device's time on trial: the image's own (else the job's 10 s) until the operator types another.
   const [trialText, setTrialText] = useState(String(image.trialSeconds ?? DEFAULT_TRIAL_SECONDS));
   const [windowText, setWindowText] = useState('');
+  const [checksText, setChecksText] = useState('');
   const [asking, setAsking] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<{ code: string; message: string } | null>(null);
@@ -137,6 +140,7 @@ export function RolloutForm({
     soak: useId(),
     trial: useId(),
     window: useId(),
+    checks: useId(),
   };
 
   const t = tag.trim();
@@ -184,6 +188,8 @@ export function RolloutForm({
         onFailure,
         soakMs: soak * 1000,
         trialMs: trial * 1000,
+        // The host checks each and refuses a bad one, named (shown in place).
+        ...(splitTrialChecks(checksText).length > 0 ? { trialChecks: splitTrialChecks(checksText) } : {}),
         ...(windowText.trim() ? { window: windowText.trim() } : {}),
       });
       if (r.ok) onStarted(r.value);
@@ -360,15 +366,23 @@ export function RolloutForm({
                 changed();
               }}
             />
+            <TrialChecksField
+              id={ids.checks}
+              value={checksText}
+              onChange={(text) => {
+                setChecksText(text);
+                changed();
+              }}
+            />
           </div>
           <p id={`${ids.waves}-hint`} className="muted small-text ro-hint">
             Waves are cumulative: an integer is a number of devices, N% a share of the list. The next wave
             starts when the last one succeeded, after the soak
             {image.soakSeconds !== null ? ` (this image's own: ${image.soakSeconds} s)` : ''}. Each device
             runs the new image on trial (unconfirmed, watched for health) before it is confirmed
-            {image.trialSeconds !== null ? ` (this image's own trial: ${image.trialSeconds} s)` : ''}; past
-            the failure share the rollout pauses or aborts. With a maintenance window, jobs start only inside
-            it (host time unless utc); running ones finish.
+            {image.trialSeconds !== null ? ` (this image's own trial: ${image.trialSeconds} s)` : ''}, its
+            telemetry judged by the trial checks if any; past the failure share the rollout pauses or aborts.
+            With a maintenance window, jobs start only inside it (host time unless utc); running ones finish.
           </p>
           <div className="ro-actions">
             <button
@@ -817,6 +831,7 @@ function RolloutDevices({ rollout: r }: { readonly rollout: RolloutView }) {
             })}
           </tbody>
         </table>
+        <TrialChecksNote checks={r.trialChecks} />
         {r.order.length > shown.length ? (
           <p className="muted small-text">
             {r.order.length - shown.length} more device(s) not listed (the first {MAX_LISTED} are shown).
