@@ -155,7 +155,9 @@ async function driftPass(
       log.warn(`firmware drift on ${d.deviceId}: image ${version} unreadable (${bytes.error.message})`);
       continue;
     }
-    // The image's declared trial (image-trial.ts), else the job's default.
+    // The image's declared trial (image-trial.ts), else the job's default. No telemetry checks
+    // (trial-checks.ts): they are an operator's, given with a rollout or an update; the
+    // reconciler's jobs are healthy when the device stays up on trial.
     const trialMs = jobTrialMs(undefined, plan.image.image);
     const r = updates.start(d.deviceId, {
       image: bytes.value,

@@ -2,8 +2,9 @@
  * An update outlives the app: the real app (its SQLite file, its links to a real aedes broker)
  * is stopped mid-update and started again on the same data folder while the simulated device
  * keeps running. What an operator checks: the job continues at its step — a transfer from the
- * offset the device holds, a trial with what is left of its time — and ends confirmed, with the
- * image applied once; while a job runs its image cannot be deleted.
+ * offset the device holds, a trial with what is left of its time (judged by its rollout's
+ * telemetry checks) — and ends confirmed, with the image applied once; while a job runs its image
+ * cannot be deleted.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -113,6 +114,40 @@ async function rolloutOf(
 }
 
 describe('a rollout across an app restart', () => {
+  it("stopped while a device is on trial with telemetry checks: the restarted app judges the rest of the trial by the rollout's checks", async () => {
+    const dir = dataFolder();
+    const id = uniqueId('ro-chk');
+    const d = await device(id);
+    const first = await app(dir);
+    const sha256 = await importImage(first, 16 * 1024, '1.5.0');
+    await waitFor(() => first.links.hub?.device(id)?.online === true, 8000, `${id} online`);
+    const before = d.device.firmware.version;
+    const api = createHostApi(first);
+    cleanups.push(() => api.close());
+    // A metric the device never sends: judged at the trial's end, after the restart.
+    const r = await api.call('rolloutCreate', {
+      sha256,
+      devices: [id],
+      retries: 0,
+      trialMs: 10_000,
+      trialChecks: ['nosuchmetric', 'temp<=1000'],
+    });
+    if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
+    await waitFor(() => job(first, id)?.step === 'onTrial', 20_000, 'on trial');
+    await first.stop();
+
+    const second = await app(dir);
+    await waitFor(() => second.updates.get(id)?.step === 'onTrial', 8000, 'on trial again');
+    expect(second.updates.get(id)?.trialChecks).toEqual(['nosuchmetric', 'temp<=1000']);
+    await waitFor(() => second.updates.get(id)?.step === 'rolledBack', 30_000, 'rolled back');
+    expect(second.updates.get(id)?.error).toMatchObject({
+      code: 'unhealthy',
+      message: 'no nosuchmetric reading during the trial',
+    });
+    await waitFor(() => d.device.firmware.version === before, 8000, `back on ${before}`);
+    expect(d.device.firmware).toMatchObject({ version: before, confirmed: true });
+  }, 90_000);
+
   it('stopped mid-wave: the restarted app continues it and every device is flashed exactly once', async () => {
     const dir = dataFolder();
     const ids = [uniqueId('ro-a'), uniqueId('ro-b'), uniqueId('ro-c'), uniqueId('ro-d')];
