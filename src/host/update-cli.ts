@@ -370,75 +370,79 @@ export function runRolloutCli(argv: readonly string[], io: UpdateCliIo): Promise
         out(r, `deleted ${r.deleted}`);
         return 0;
       }
-      case 'create': {
-        if (args.length !== 1 || !/^[0-9a-f]{8,64}$/.test(args[0]!))
-          throw new CliError('usage', 'rollout create takes 8 to 64 hex digits of an image SHA-256', 2);
-        const prefix = args[0]!;
-        const images = (await must(app.call('firmwareList', {}))).images.filter((i) =>
-          i.sha256.startsWith(prefix),
-        );
-        if (images.length !== 1)
-          throw new CliError(
-            images.length === 0 ? 'notFound' : 'ambiguous',
-            images.length === 0
-              ? `no stored image's SHA-256 starts with ${prefix} (see 'fleetvisor firmware list')`
-              : `${images.length} images' SHA-256 start with ${prefix}; give more digits`,
-          );
-        const number = (v: string | undefined, name: string) => {
-          if (v === undefined) return undefined;
-          const n = Number(v);
-          if (!Number.isFinite(n) || n < 0)
-            throw new CliError('usage', `--${name} takes a number, not '${v}'`, 2);
-          return n;
-        };
-        const onFailure = values['on-failure'];
-        if (onFailure !== undefined && onFailure !== 'pause' && onFailure !== 'abort')
-          throw new CliError('usage', '--on-failure is pause or abort', 2);
-        const maxConcurrent = number(values['max-concurrent'], 'max-concurrent');
-        const soak = number(values.soak, 'soak');
-        const trial = trialMs(values.trial);
-        const checks = trialChecks(values.check);
-        const share = number(values['failure-share'], 'failure-share');
-        const created = await must(
-          app.call('rolloutCreate', {
-            sha256: images[0]!.sha256,
-            ...(values.device ? { devices: values.device } : {}),
-            ...(values.tag ? { tag: values.tag } : {}),
-            ...(values.running ? { runningVersion: values.running } : {}),
-            ...(values.waves ? { waves: parseWaves(values.waves, maxConcurrent) } : {}),
-            ...(share !== undefined ? { maxFailureShare: share } : {}),
-            ...(onFailure ? { onFailure } : {}),
-            ...(soak !== undefined ? { soakMs: Math.round(soak * 1000) } : {}),
-            ...(trial !== undefined ? { trialMs: trial } : {}),
-            ...(checks ? { trialChecks: checks } : {}),
-            ...(values.window ? { window: values.window } : {}),
-          }),
-        );
-        if (!values.wait) {
-          out(created, `started ${describeRollout(created, false)}`);
-          return 0;
-        }
-        if (!json) io.stdout(`started ${describeRollout(created, false)}\n`);
-        const deadline = Date.now() + Number(values.timeout ?? 3600) * 1000;
-        let last = '';
-        for (;;) {
-          const r = (await must(app.call('rollouts', {}))).find((x) => x.id === created.id);
-          if (!r) throw new CliError('notFound', `the app has no rollout '${created.id}' any more`);
-          const line = describeRollout(r, false);
-          if (r.state !== 'running') {
-            out(r, describeRollout(r, true));
-            return r.state === 'completed' ? 0 : 1;
-          }
-          if (!json && line !== last) io.stdout(`${line}\n`);
-          last = line;
-          if (Date.now() > deadline) throw new CliError('timeout', `still running; it goes on in the app`);
-          await new Promise((res) => setTimeout(res, 1000));
-        }
-      }
+      case 'create':
+        return rolloutCreateCommand({ values, command, args, app, json, out }, io);
       default:
         throw new CliError('usage', `unknown rollout command '${command}'\n\n${ROLLOUT_USAGE}`, 2);
     }
   });
+}
+
+/** `rollout create SHA256 …`: the flags as a rolloutCreate call; with --wait, followed to its end. */
+async function rolloutCreateCommand(
+  { values, args, app, json, out }: Invocation,
+  io: UpdateCliIo,
+): Promise<number> {
+  if (args.length !== 1 || !/^[0-9a-f]{8,64}$/.test(args[0]!))
+    throw new CliError('usage', 'rollout create takes 8 to 64 hex digits of an image SHA-256', 2);
+  const prefix = args[0]!;
+  const images = (await must(app.call('firmwareList', {}))).images.filter((i) => i.sha256.startsWith(prefix));
+  if (images.length !== 1)
+    throw new CliError(
+      images.length === 0 ? 'notFound' : 'ambiguous',
+      images.length === 0
+        ? `no stored image's SHA-256 starts with ${prefix} (see 'fleetvisor firmware list')`
+        : `${images.length} images' SHA-256 start with ${prefix}; give more digits`,
+    );
+  const number = (v: string | undefined, name: string) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new CliError('usage', `--${name} takes a number, not '${v}'`, 2);
+    return n;
+  };
+  const onFailure = values['on-failure'];
+  if (onFailure !== undefined && onFailure !== 'pause' && onFailure !== 'abort')
+    throw new CliError('usage', '--on-failure is pause or abort', 2);
+  const maxConcurrent = number(values['max-concurrent'], 'max-concurrent');
+  const soak = number(values.soak, 'soak');
+  const trial = trialMs(values.trial);
+  const checks = trialChecks(values.check);
+  const share = number(values['failure-share'], 'failure-share');
+  const created = await must(
+    app.call('rolloutCreate', {
+      sha256: images[0]!.sha256,
+      ...(values.device ? { devices: values.device } : {}),
+      ...(values.tag ? { tag: values.tag } : {}),
+      ...(values.running ? { runningVersion: values.running } : {}),
+      ...(values.waves ? { waves: parseWaves(values.waves, maxConcurrent) } : {}),
+      ...(share !== undefined ? { maxFailureShare: share } : {}),
+      ...(onFailure ? { onFailure } : {}),
+      ...(soak !== undefined ? { soakMs: Math.round(soak * 1000) } : {}),
+      ...(trial !== undefined ? { trialMs: trial } : {}),
+      ...(checks ? { trialChecks: checks } : {}),
+      ...(values.window ? { window: values.window } : {}),
+    }),
+  );
+  if (!values.wait) {
+    out(created, `started ${describeRollout(created, false)}`);
+    return 0;
+  }
+  if (!json) io.stdout(`started ${describeRollout(created, false)}\n`);
+  const deadline = Date.now() + Number(values.timeout ?? 3600) * 1000;
+  let last = '';
+  for (;;) {
+    const r = (await must(app.call('rollouts', {}))).find((x) => x.id === created.id);
+    if (!r) throw new CliError('notFound', `the app has no rollout '${created.id}' any more`);
+    const line = describeRollout(r, false);
+    if (r.state !== 'running') {
+      out(r, describeRollout(r, true));
+      return r.state === 'completed' ? 0 : 1;
+    }
+    if (!json && line !== last) io.stdout(`${line}\n`);
+    last = line;
+    if (Date.now() > deadline) throw new CliError('timeout', `still running; it goes on in the app`);
+    await new Promise((res) => setTimeout(res, 1000));
+  }
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
