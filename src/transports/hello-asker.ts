@@ -16,8 +16,19 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { LinkHandle } from './link-session.js';
 import { newCommandId } from './protocol.js';
 
-/** How often a device heard from without a known hello is asked for one. */
+/**
+ * A device heard from without a known hello is asked again after this long if its hello still
+ * has not come (the ask or its answer can be dropped by the same full queue that dropped the
+ * retained hello), then after twice as long each time, up to {@link HELLO_ASK_EVERY_MS}.
+ */
+export const HELLO_ASK_FIRST_RETRY_MS = 5_000;
+/** The longest wait between two asks of one device. */
 export const HELLO_ASK_EVERY_MS = 30_000;
+
+/** How long after its `tries`-th ask (1, 2, …) a device is asked again. */
+export function helloAskWaitMs(tries: number): number {
+  return Math.min(HELLO_ASK_EVERY_MS, HELLO_ASK_FIRST_RETRY_MS * 2 ** Math.max(0, tries - 1));
+}
 /** Hello commands of the hub's own whose replies are still expected (bounded: a flood cannot grow it). */
 const MAX_OWN_HELLO_COMMANDS = 20_000;
 /** Devices whose last ask is remembered (bounded: devices not in the fleet are asked too). */
@@ -25,8 +36,9 @@ const MAX_ASKED_DEVICES = 20_000;
 
 export interface HelloAsker {
   /**
-   * Asks the device on `link` for its hello, unless it was asked less than {@link HELLO_ASK_EVERY_MS}
-   * ago, or `allow` (asked only when it would be sent) refuses.
+   * Asks the device on `link` for its hello, unless it was asked less than {@link helloAskWaitMs}
+   * ago (5 s after the first ask, doubling to 30 s), or `allow` (asked only when it would be
+   * sent) refuses.
    */
   ask(id: string, link: LinkHandle, allow?: () => boolean): void;
   /** Its hello came: if it is ever missing again, the device is asked at once. */
@@ -37,18 +49,18 @@ export interface HelloAsker {
 
 export function createHelloAsker(options: { readonly runtime: Runtime }): HelloAsker {
   const { runtime } = options;
-  const helloAskedAt = new Map<string, number>();
+  /** Per device: when it was last asked and how many times since its hello was last heard. */
+  const asked = new Map<string, { at: number; tries: number }>();
   const ownHelloCommands = new Set<string>();
   return {
     ask(id, link, allow) {
       const at = runtime.clock.wallNow();
-      const last = helloAskedAt.get(id);
-      if (last !== undefined && at - last < HELLO_ASK_EVERY_MS) return;
+      const last = asked.get(id);
+      if (last !== undefined && at - last.at < helloAskWaitMs(last.tries)) return;
       if (allow && !allow()) return;
-      helloAskedAt.delete(id); // re-inserted last: the oldest asks go first past the bound
-      helloAskedAt.set(id, at);
-      if (helloAskedAt.size > MAX_ASKED_DEVICES)
-        helloAskedAt.delete(helloAskedAt.keys().next().value as string);
+      asked.delete(id); // re-inserted last: the oldest asks go first past the bound
+      asked.set(id, { at, tries: (last?.tries ?? 0) + 1 });
+      if (asked.size > MAX_ASKED_DEVICES) asked.delete(asked.keys().next().value as string);
       const cmdId = newCommandId('hello');
       ownHelloCommands.add(cmdId);
       if (ownHelloCommands.size > MAX_OWN_HELLO_COMMANDS)
@@ -60,7 +72,7 @@ export function createHelloAsker(options: { readonly runtime: Runtime }): HelloA
         });
     },
     heard: (id) => {
-      helloAskedAt.delete(id);
+      asked.delete(id);
     },
     ownReply: (cmdId) => ownHelloCommands.delete(cmdId),
   };

@@ -1,12 +1,17 @@
 /**
- * Asking a device for its hello: at most every HELLO_ASK_EVERY_MS per device (on a simulated
- * clock), at once again after its hello came, and the replies to the hub's own hello commands
+ * Asking a device for its hello: again 5 s after the first ask if no hello came, then after twice
+ * as long each time up to HELLO_ASK_EVERY_MS, per device (on a simulated clock), at once again after its hello came, and the replies to the hub's own hello commands
  * recognised once.
  */
 import { describe, expect, it } from 'vitest';
 import { createSimulatedClock } from '../../src/runtime/clock.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
-import { createHelloAsker, HELLO_ASK_EVERY_MS } from '../../src/transports/hello-asker.js';
+import {
+  createHelloAsker,
+  HELLO_ASK_EVERY_MS,
+  HELLO_ASK_FIRST_RETRY_MS,
+  helloAskWaitMs,
+} from '../../src/transports/hello-asker.js';
 import type { LinkHandle } from '../../src/transports/link-session.js';
 import type { Message } from '../../src/transports/protocol.js';
 
@@ -37,12 +42,34 @@ describe('hello asker', () => {
       ['pump-7', 'hello'],
       ['pump-8', 'hello'],
     ]);
-    clock.advance(HELLO_ASK_EVERY_MS - 1);
+    clock.advance(HELLO_ASK_FIRST_RETRY_MS - 1);
     asker.ask('pump-7', link);
     expect(sent).toHaveLength(2);
     clock.advance(1);
     asker.ask('pump-7', link);
     expect(sent).toHaveLength(3);
+    dispose();
+  });
+
+  it('an ask left unanswered is repeated after 5, 10, 20, then every 30 s (an ask or its answer can be dropped too)', () => {
+    const { clock, asker, sent, link, dispose } = rig();
+    const askedAt: number[] = [];
+    const t0 = clock.wallNow();
+    for (let t = 0; t <= 120_000; t += 500) {
+      const before = sent.length;
+      asker.ask('pump-7', link);
+      if (sent.length > before) askedAt.push(clock.wallNow() - t0);
+      clock.advance(500);
+    }
+    expect(askedAt).toEqual([0, 5_000, 15_000, 35_000, 65_000, 95_000]);
+    expect([1, 2, 3, 4, 5, 9].map(helloAskWaitMs)).toEqual([
+      5_000,
+      10_000,
+      20_000,
+      30_000,
+      30_000,
+      HELLO_ASK_EVERY_MS,
+    ]);
     dispose();
   });
 
