@@ -200,6 +200,7 @@ export function App({ fake }: { readonly fake?: number | undefined }) {
               setUi={setFleetUi}
               onOpen={openDevice}
               onOpenDiscovered={() => go('discovered')}
+              waiting={waiting}
             />
           ) : route.section === 'discovered' ? (
             <DiscoveredView onOpenDevice={openDevice} />

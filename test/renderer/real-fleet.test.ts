@@ -47,6 +47,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the real-fleet path: --no-demo, devices 
       .poll(async () => (await empty.textContent()) ?? '', { timeout: 10_000 })
       .toContain(`npm run sim -- --mqtt 10 --url ${app.brokerUrl}`);
     expect(app.brokerUrl).not.toBe('mqtt://127.0.0.1:1883');
+    expect(await page.getByTestId('fleet-empty-waiting').count()).toBe(0); // nobody waits yet
     await page.screenshot({ path: join(SHOTS, 'real-empty.png') });
   }, 30_000);
 
@@ -62,10 +63,12 @@ describe.skipIf(!existsSync(CHROMIUM))('the real-fleet path: --no-demo, devices 
     await expect
       .poll(() => page.getByTestId('nav-discovered-count').textContent(), { timeout: 15_000 })
       .toBe(String(DEVICES));
-    await page
-      .getByTestId('fleet-empty')
-      .getByRole('button', { name: /Discovered/ })
-      .click();
+    // The empty fleet says how many wait, and leads there.
+    await expect
+      .poll(() => page.getByTestId('fleet-empty-waiting').textContent(), { timeout: 10_000 })
+      .toContain(`${DEVICES} devices wait for adoption.`);
+    await page.screenshot({ path: join(SHOTS, 'real-empty-waiting.png') });
+    await page.getByTestId('fleet-empty-waiting').getByRole('button', { name: 'Review and adopt' }).click();
     const rows = page.getByTestId('discovered-row');
     await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(DEVICES);
     const first = page.locator('[data-testid="discovered-row"][data-device-id="hello-m001"]');

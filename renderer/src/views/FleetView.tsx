@@ -40,6 +40,7 @@ import { columnPrefs, gridMinWidth, gridTemplate, visibleColumns } from '../lib/
 import type { FleetFilter, SortKey } from '../lib/fleet-sort.js';
 import { matches, metricOfSortKey, naturalKey, sortDevices } from '../lib/fleet-sort.js';
 import { mergeRows } from '../lib/fleet-wide.js';
+import { formatNumber } from '../lib/format.js';
 import { useCall, useNow, useVirtualRows } from '../lib/hooks.js';
 import { useStoredValue } from '../lib/stored-value.js';
 import { useLatestValues } from '../store/latest-values.js';
@@ -90,12 +91,15 @@ export function FleetView({
   setUi,
   onOpen,
   onOpenDiscovered,
+  waiting = 0,
 }: {
   readonly ui: FleetUi;
   readonly setUi: (update: (ui: FleetUi) => FleetUi) => void;
   readonly onOpen: (id: string) => void;
   /** Opens the list of devices waiting for adoption. */
   readonly onOpenDiscovered: () => void;
+  /** Devices waiting for adoption (the Discovered view's count): the empty fleet says so first. */
+  readonly waiting?: number;
 }) {
   const ready = useLive((s) => s.ready);
   const ownVersion = useLive((s) => s.devicesVersion);
@@ -479,6 +483,16 @@ export function FleetView({
           {devices.size === 0 ? (
             <div data-testid="fleet-empty">
               <Empty title="No devices in the fleet yet">
+                {waiting > 0 ? (
+                  <p data-testid="fleet-empty-waiting">
+                    <strong>
+                      {formatNumber(waiting)} {waiting === 1 ? 'device waits' : 'devices wait'} for adoption.
+                    </strong>{' '}
+                    <button type="button" className="btn small primary" onClick={onOpenDiscovered}>
+                      Review and adopt
+                    </button>
+                  </p>
+                ) : null}
                 <p>
                   Started with <code>--no-demo</code>, Fleetvisor adopts devices manually: a device that says
                   hello over MQTT or a serial port waits under{' '}
