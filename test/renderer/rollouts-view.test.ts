@@ -163,6 +163,11 @@ describe.skipIf(!existsSync(CHROMIUM))('rollouts in the Firmware view on a real 
     await expect.poll(() => state.getAttribute('data-state'), { timeout: 10_000 }).not.toBe('paused');
 
     await row.getByTestId('ro-expand').click();
+    // Expanded ("Hide devices"), a running rollout's Cancel is seen whole, not cut by its column
+    // (it was clipped to "…" at 1,440 px).
+    const cancel = await row.getByTestId('ro-cancel').boundingBox();
+    const actions = await row.locator('td.ro-col-actions').boundingBox();
+    expect(cancel!.x + cancel!.width).toBeLessThanOrEqual(actions!.x + actions!.width + 0.5);
     let midShot = false;
     /** What an update on trial says of its checks in the Updates table. */
     let checksShown: string | null = null;
