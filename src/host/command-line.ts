@@ -221,7 +221,7 @@ export function serialPortsOf(v: Flags): AppOptions['serialPorts'] {
   return serialPorts;
 }
 
-/** --store, --cluster and --instance, as the options they set (none for SQLite alone). */
+/** --store, --cluster, --instance and --sparkplug-host-id, as the options they set (none for SQLite alone). */
 export function storeOptionsOf(v: Flags): Pick<AppOptions, 'storeUrl' | 'cluster'> {
   const storeUrl = v.store;
   if (storeUrl !== undefined && !isPostgresUrl(storeUrl))
@@ -239,9 +239,22 @@ export function storeOptionsOf(v: Flags): Pick<AppOptions, 'storeUrl' | 'cluster
     throw new UsageError(
       `--instance must be 1–64 letters, digits, '.', '_', ':' or '-', not '${v.instance}'`,
     );
+  const hostId = v['sparkplug-host-id'];
+  if (hostId !== undefined && !v.cluster)
+    throw new UsageError(
+      '--sparkplug-host-id goes with --cluster (a single instance is its own Primary Host, named after its data folder)',
+    );
+  if (hostId !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(hostId))
+    throw new UsageError(
+      `--sparkplug-host-id must be 1–64 letters, digits, '.', '_', ':' or '-' (it is a topic level of spBv1.0/STATE/…), not '${hostId}'`,
+    );
+  const cluster = {
+    ...(v.instance !== undefined ? { instanceId: v.instance } : {}),
+    ...(hostId !== undefined ? { sparkplugHostId: hostId } : {}),
+  };
   return {
     ...(storeUrl !== undefined ? { storeUrl } : {}),
-    ...(v.cluster ? { cluster: v.instance !== undefined ? { instanceId: v.instance } : {} } : {}),
+    ...(v.cluster ? { cluster } : {}),
   };
 }
 
@@ -297,6 +310,7 @@ function parseFlags(argv: readonly string[]) {
       store: { type: 'string' },
       cluster: { type: 'boolean' },
       instance: { type: 'string' },
+      'sparkplug-host-id': { type: 'string' },
       'no-demo': { type: 'boolean' },
       'demo-devices': { type: 'string' },
       'mqtt-url': { type: 'string' },

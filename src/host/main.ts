@@ -49,6 +49,8 @@ With no options: the embedded MQTT broker and a small simulated demo fleet (its 
                           database and broker; each supervises the devices of the shards it
                           leases (docs/scale-out.md)
   --instance NAME         this instance's name in the cluster (default: host-pid-random)
+  --sparkplug-host-id ID  with --cluster: the one Sparkplug Primary Host id edge nodes wait for,
+                          run by the cluster's leader (default: fleetvisor)
   --no-demo               no simulated devices
   --demo-devices N        simulated MQTT devices in the demo (default 6)
   --mqtt-url URL          use this broker instead of the embedded one (mqtt://, mqtts://, ws://, wss://)

@@ -162,6 +162,20 @@ describe('the groups', () => {
     expect(() => storeOptionsOf(flags('--cluster'))).toThrow(/^--cluster needs --store/);
     expect(() => storeOptionsOf(flags('--store', pg, '--cluster'))).toThrow(/^--cluster needs --mqtt-url/);
     expect(() => storeOptionsOf(flags('--instance', 'east-1'))).toThrow('--instance goes with --cluster');
+    // The Primary Host id edge nodes wait for (spBv1.0/STATE/<id>), the leader's whichever it is.
+    expect(
+      storeOptionsOf(
+        flags('--store', pg, '--cluster', '--mqtt-url', 'mqtt://b', '--sparkplug-host-id', 'plant-scada'),
+      ),
+    ).toEqual({ storeUrl: pg, cluster: { sparkplugHostId: 'plant-scada' } });
+    expect(() => storeOptionsOf(flags('--sparkplug-host-id', 'scada'))).toThrow(
+      /^--sparkplug-host-id goes with --cluster/,
+    );
+    expect(() =>
+      storeOptionsOf(
+        flags('--store', pg, '--cluster', '--mqtt-url', 'mqtt://b', '--sparkplug-host-id', 'a/#'),
+      ),
+    ).toThrow(/^--sparkplug-host-id must be .* not 'a\/#'$/);
   });
 
   it('UI server: port 0 (the last one when free) unless told', () => {
