@@ -19,6 +19,7 @@
  * // fleetvisor firmware sign app.bin --key lab.key --version 1.1.0 --kind fleetvisor.generic
  * // fleetvisor firmware import app.bin && fleetvisor firmware list
  */
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,7 +115,9 @@ function dispatch(c: FirmwareInvocation): Promise<number> | number {
     case 'trust':
       return trust(c);
     case 'import':
-      return withImages(c, (images, file) => importImage(c, images, file));
+      return withImages(c, (images, file) => importImage(c, images, file)).catch((error: unknown) => {
+        throw withDemoHint(error, c);
+      });
     case 'list':
       return withImages(c, (images, file) => list(c, images, file));
     case 'delete':
@@ -122,6 +125,20 @@ function dispatch(c: FirmwareInvocation): Promise<number> | number {
     default:
       throw new CliError('usage', `unknown firmware command '${c.command}'\n\n${FIRMWARE_USAGE}`, 2);
   }
+}
+
+/**
+ * An image refused for its key while a demo database sits beside the real one: the newcomer who
+ * ran plain `npm start` (the demo) and imports the sample is told where it goes (`--demo`).
+ */
+function withDemoHint(error: unknown, c: FirmwareInvocation): unknown {
+  if (!(error instanceof CliError) || error.code !== 'unknownKey' || c.values.demo) return error;
+  if (!existsSync(join(c.dataDir(), DEMO_DATABASE))) return error;
+  return new CliError(
+    error.code,
+    `${error.message}. For the demo fleet (plain \`npm start\`), which keeps its images in a database of its own that trusts the sample key: add --demo`,
+    error.exitCode,
+  );
 }
 
 function invocation(

@@ -226,9 +226,17 @@ describe('fleetvisor firmware (keygen, sign, trust, import, list on a data folde
       database: join(data, 'demo.sqlite'),
       image: { version: '1.1.0', kinds: ['fleetvisor.generic'] },
     });
-    // The real fleet's database does not trust it.
+    // The real fleet's database does not trust it; with the demo's beside it, the refusal says
+    // where the sample goes (a newcomer's `npm start` runs the demo).
     expect(await run('import', join(ASSETS, 'sample-1.1.0.bin'), '--json')).toBe(1);
     expect(jsonErr().error.code).toBe('unknownKey');
+    expect(jsonErr().error.message).toMatch(/For the demo fleet .* trusts the sample key: add --demo$/);
+  });
+
+  it('without a demo database, an unknown key is refused without the demo hint', async () => {
+    expect(await run('import', join(ASSETS, 'sample-1.1.0.bin'), '--json')).toBe(1);
+    expect(jsonErr().error.code).toBe('unknownKey');
+    expect(jsonErr().error.message).not.toMatch(/--demo/);
   });
 
   it('the sample in assets/ is signed by its key and fits the generic kind’s slot', () => {
