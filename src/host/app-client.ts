@@ -18,6 +18,7 @@ import { err, type Failure, ok, type Result } from '../lib/result.js';
 import { resolveDataDir } from '../store/data-dir.js';
 import type { ArgsOf, Envelope, Method, Results } from './contract.js';
 import { LOCK_FILE_NAME } from './data-folder.js';
+import { CLIENT_HEADER } from './server/calls.js';
 import { loadUiSession } from './ui-session.js';
 
 export type AppClientErrorCode = 'notRunning' | 'noToken';
@@ -97,7 +98,12 @@ export function connectToRunningApp(
       try {
         const res = await fetch(`${origin}/api/call`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${session.token}` },
+          headers: {
+            'content-type': 'application/json',
+            authorization: `Bearer ${session.token}`,
+            // Audited as the command line's, not the UI's (src/host/server/calls.ts).
+            [CLIENT_HEADER]: 'cli',
+          },
           body: JSON.stringify({ method, args }),
           signal: AbortSignal.timeout(timeoutMs),
         });

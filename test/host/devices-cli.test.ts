@@ -149,11 +149,13 @@ describe.skipIf(SKIP !== '')(`fleetvisor devices / act / events against the runn
 
   it('shows the audited changes in the event log and follows new ones', async () => {
     const log = fleetvisor('events', '--device', 'meter-1', '--kind', 'device.audit', '--json');
-    const actions = log.stdout
+    const audited = log.stdout
       .trim()
       .split('\n')
-      .map((l) => (JSON.parse(l) as { data: { action: string } }).data.action);
-    expect(actions).toEqual(['add', 'edit', 'remove', 'add']);
+      .map((l) => (JSON.parse(l) as { data: { action: string; actor: string } }).data);
+    expect(audited.map((d) => d.action)).toEqual(['add', 'edit', 'remove', 'add']);
+    // Audited as the command line's, not as the UI's operator.
+    expect(new Set(audited.map((d) => d.actor))).toEqual(new Set(['cli']));
 
     const follower = spawn(
       process.execPath,

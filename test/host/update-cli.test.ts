@@ -93,8 +93,11 @@ describe('fleetvisor update against the running app', () => {
     expect(r.stdout).not.toMatch(/demo-m001 /); // already on 1.1.0: left out
     expect(r.stdout).toMatch(/demo-m002 +wave 1 {2}succeeded/);
     const listed = fleetvisor('rollout', 'list', '--json', '--data-dir', dataDir);
-    const all = JSON.parse(listed.stdout) as { value: { state: string; counts: Record<string, number> }[] };
-    expect(all.value[0]).toMatchObject({ state: 'completed', counts: { failed: 0 } });
+    const all = JSON.parse(listed.stdout) as {
+      value: { state: string; counts: Record<string, number>; createdBy: string }[];
+    };
+    // Started from the command line: audited as the CLI's, not as the UI's operator.
+    expect(all.value[0]).toMatchObject({ state: 'completed', counts: { failed: 0 }, createdBy: 'cli' });
     expect(fleetvisor('rollout', 'create', 'ad36f74d', '--data-dir', dataDir).stderr).toMatch(
       /noDevices: no device matches/,
     );

@@ -15,7 +15,17 @@ export const CALL_PATH = '/api/call';
 export const EXPORT_PREFIX = '/api/export/';
 export const STREAM_PATH = '/api/stream';
 
-export type Invoke = (method: string, args: unknown) => Promise<Envelope<unknown>>;
+/**
+ * The header the command line (src/host/app-client.ts) sends, so its calls are audited as `cli`
+ * rather than as the UI's `operator` (issue 14 §3: who, UI, CLI, API or reconciler). Any other
+ * value, or none, is the UI's. The token decides whether a call is let in; this only names it.
+ */
+export const CLIENT_HEADER = 'x-fleetvisor-client';
+
+/** Who a call is audited as when it is not the UI: the command line. */
+export type CallVia = 'cli';
+
+export type Invoke = (method: string, args: unknown, via?: CallVia) => Promise<Envelope<unknown>>;
 
 export function failure(code: ApiError['code'], message: string): Envelope<never> {
   return { ok: false, error: { code, message } };
@@ -29,10 +39,10 @@ export const tooDeep = (): Envelope<never> =>
   failure('badRequest', `args nest deeper than ${MAX_ARGS_DEPTH} levels`);
 
 export function createInvoker(api: HostApi, actor: string, logger: Logger): Invoke {
-  return async (method, args) => {
+  return async (method, args, via) => {
     if (jsonDeeperThan(args, MAX_ARGS_DEPTH)) return tooDeep();
     try {
-      return await api.call(method, args ?? {}, { actor });
+      return await api.call(method, args ?? {}, { actor: via ?? actor });
     } catch (error) {
       logger.error('api call threw', { method, error: (error as Error)?.message });
       return failure('internal', 'internal error');

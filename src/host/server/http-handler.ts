@@ -25,7 +25,7 @@ import {
 import type { Gate } from './auth.js';
 import { checkToken } from './auth.js';
 import type { Invoke } from './calls.js';
-import { CALL_PATH, EXPORT_PREFIX, failure, isObject, STREAM_PATH, tooDeep } from './calls.js';
+import { CALL_PATH, CLIENT_HEADER, EXPORT_PREFIX, failure, isObject, STREAM_PATH, tooDeep } from './calls.js';
 import { closeAfter, refuseHost, sendJson, sendText } from './responses.js';
 import type { StaticSite } from './static-files.js';
 import { serveStatic } from './static-files.js';
@@ -194,7 +194,8 @@ async function handleCall(http: HttpSettings, req: IncomingMessage, res: ServerR
     sendJson(res, 400, tooDeep());
     return;
   }
-  const envelope = await http.invoke(parsed.method, parsed.args);
+  const via = req.headers[CLIENT_HEADER] === 'cli' ? 'cli' : undefined;
+  const envelope = await http.invoke(parsed.method, parsed.args, via);
   sendJson(res, 200, envelope);
 }
 
