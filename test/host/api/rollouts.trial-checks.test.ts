@@ -6,44 +6,33 @@
  * error (what the API and the views show) and bad checks are refused at the boundary, named.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TRUSTED_KEYS_DIR } from '../../../src/firmware/index.js';
-import { generateSigningKeyPair } from '../../../src/firmware/keys.js';
+import type { SigningKeyPair } from '../../../src/firmware/keys.js';
 import { describeImage, signManifest } from '../../../src/firmware/manifest.js';
 import type { HostApiHandle } from '../../../src/host/api.js';
-import { createHostApi } from '../../../src/host/api.js';
 import type { App } from '../../../src/host/app.js';
-import { DEMO_DATABASE_FILE_NAME, startApp } from '../../../src/host/app.js';
+import { DEMO_DATABASE_FILE_NAME } from '../../../src/host/app.js';
 import type { FirmwareJobView, Results } from '../../../src/host/contract.js';
-import { silentLogger } from '../../../src/runtime/runtime.js';
 import { rawAll } from '../../store/helpers.js';
+import type { FirmwareApiRig } from './firmware-api-rig.js';
+import { startFirmwareApi, until } from './firmware-api-rig.js';
 
 let dir: string;
 let app: App;
 let api: HostApiHandle;
 let sha256 = '';
 let devices: string[] = [];
-const keys = generateSigningKeyPair();
+let keys: SigningKeyPair;
+let rig: FirmwareApiRig;
 const image = randomBytes(16 * 1024);
 const NEW_VERSION = '2.0.0';
 /** Each device's trial: short, with several readings in it. */
 const TRIAL_MS = 1500;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fv-api-trial-checks-'));
-  mkdirSync(join(dir, TRUSTED_KEYS_DIR), { recursive: true });
-  writeFileSync(join(dir, TRUSTED_KEYS_DIR, 'lab.pub'), keys.publicKeyPem);
-  app = await startApp({
-    dataDir: dir,
-    logger: silentLogger,
-    broker: { port: 0 },
-    demo: { mqtt: 4, serial: 0, telemetryIntervalMs: 200 },
-    conventions: [],
-  });
-  api = createHostApi(app);
+  rig = await startFirmwareApi('trial-checks', { mqtt: 4, telemetryIntervalMs: 200 });
+  ({ dir, app, api, keys } = rig);
   const signed = describeImage(image, { version: NEW_VERSION, kinds: ['fleetvisor.generic'] });
   const imported = await api.call('firmwareImport', {
     manifest: JSON.stringify(signManifest(signed, keys.privateKeyPem)),
@@ -58,25 +47,7 @@ beforeAll(async () => {
   );
 }, 60_000);
 
-afterAll(async () => {
-  api?.close();
-  await app?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function until<T>(
-  get: () => Promise<T | undefined> | T | undefined,
-  what: string,
-  ms = 40_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`never: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+afterAll(() => rig?.close());
 
 const FINAL = ['succeeded', 'rolledBack', 'failed', 'cancelled'];
 

@@ -5,72 +5,30 @@
  * `trialMs`) and in an update of one device (`firmwareUpdate`).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TRUSTED_KEYS_DIR } from '../../../src/firmware/index.js';
-import { generateSigningKeyPair } from '../../../src/firmware/keys.js';
+import type { SigningKeyPair } from '../../../src/firmware/keys.js';
 import { describeImage, signManifest } from '../../../src/firmware/manifest.js';
 import type { HostApiHandle } from '../../../src/host/api.js';
-import { createHostApi } from '../../../src/host/api.js';
 import type { App } from '../../../src/host/app.js';
-import { DEMO_DATABASE_FILE_NAME, startApp } from '../../../src/host/app.js';
 import type { Results } from '../../../src/host/contract.js';
-import { silentLogger } from '../../../src/runtime/runtime.js';
-import { rawAll } from '../../store/helpers.js';
+import type { FirmwareApiRig } from './firmware-api-rig.js';
+import { startFirmwareApi, until } from './firmware-api-rig.js';
 
-let dir: string;
 let app: App;
 let api: HostApiHandle;
-const keys = generateSigningKeyPair();
+let keys: SigningKeyPair;
+let rig: FirmwareApiRig;
 const image = randomBytes(24 * 1024);
 const TRIAL_SECONDS = 600;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fv-api-ro-trial-'));
-  mkdirSync(join(dir, TRUSTED_KEYS_DIR), { recursive: true });
-  writeFileSync(join(dir, TRUSTED_KEYS_DIR, 'lab.pub'), keys.publicKeyPem);
-  app = await startApp({
-    dataDir: dir,
-    logger: silentLogger,
-    broker: { port: 0 },
-    demo: { mqtt: 4, serial: 0, telemetryIntervalMs: 1000 },
-    conventions: [],
-  });
-  api = createHostApi(app);
+  rig = await startFirmwareApi('ro-trial', { mqtt: 4, telemetryIntervalMs: 1000 });
+  ({ app, api, keys } = rig);
 }, 60_000);
 
-afterAll(async () => {
-  api?.close();
-  await app?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => rig?.close());
 
-async function until<T>(
-  get: () => Promise<T | undefined> | T | undefined,
-  what: string,
-  ms = 40_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`never: ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** The policy saved with rollout `id` (saved just after each change: waited for). */
-const savedPolicy = (id: string) =>
-  until(async () => {
-    const rows = await rawAll<{ body: string }>(
-      join(dir, DEMO_DATABASE_FILE_NAME),
-      'SELECT body FROM firmware_rollouts WHERE id = ?',
-      [id],
-    );
-    return rows[0] ? (JSON.parse(rows[0].body).policy as { trialMs?: number }) : undefined;
-  }, `rollout ${id} saved`);
+const savedPolicy = (id: string) => rig.savedPolicy(id);
 
 /** The device's job once it is on trial. */
 const onTrial = (deviceId: string) =>
