@@ -8,16 +8,13 @@
  * const soakMs = rolloutSoakMs(args.soakMs, image); // 600_000 for an image declaring 600 s
  * createRollout({ ..., policy: { ...(soakMs !== undefined ? { soakMs } : {}) } });
  */
-import { isJsonObject } from '../lib/json.js';
 import type { FirmwareImageRecord } from '../store/firmware-store.js';
+import { declaredSeconds, ownElseImageMs } from './image-declared.js';
 import { isSoakSeconds } from './manifest.js';
 
 /** The soak the image's signed manifest declares, in seconds; undefined when it declares none. */
 export function imageSoakSeconds(image: Pick<FirmwareImageRecord, 'manifest'>): number | undefined {
-  const signed = image.manifest.signed;
-  const soak = isJsonObject(signed) ? signed.soakSeconds : undefined;
-  // Checked at import; a stored row edited since is read as declaring none.
-  return isSoakSeconds(soak) ? soak : undefined;
+  return declaredSeconds(image, 'soakSeconds', isSoakSeconds);
 }
 
 /** A rollout's soak between waves: its own (`requestedMs`), else its image's, else undefined (none). */
@@ -25,7 +22,5 @@ export function rolloutSoakMs(
   requestedMs: number | undefined,
   image: Pick<FirmwareImageRecord, 'manifest'>,
 ): number | undefined {
-  if (requestedMs !== undefined) return requestedMs;
-  const seconds = imageSoakSeconds(image);
-  return seconds === undefined ? undefined : seconds * 1000;
+  return ownElseImageMs(requestedMs, imageSoakSeconds(image));
 }

@@ -9,16 +9,13 @@
  * const trialMs = jobTrialMs(policy.trialMs, image); // 120_000 for an image declaring 120 s
  * updates.start(id, { image: bytes, version, ...(trialMs !== undefined ? { settings: { soakMs: trialMs } } : {}) });
  */
-import { isJsonObject } from '../lib/json.js';
 import type { FirmwareImageRecord } from '../store/firmware-store.js';
+import { declaredSeconds, ownElseImageMs } from './image-declared.js';
 import { isTrialSeconds } from './manifest.js';
 
 /** The trial the image's signed manifest declares, in seconds; undefined when it declares none. */
 export function imageTrialSeconds(image: Pick<FirmwareImageRecord, 'manifest'>): number | undefined {
-  const signed = image.manifest.signed;
-  const trial = isJsonObject(signed) ? signed.trialSeconds : undefined;
-  // Checked at import; a stored row edited since is read as declaring none.
-  return isTrialSeconds(trial) ? trial : undefined;
+  return declaredSeconds(image, 'trialSeconds', isTrialSeconds);
 }
 
 /** A job's trial: the rollout's own (`requestedMs`), else its image's, else undefined (the job's default). */
@@ -26,7 +23,5 @@ export function jobTrialMs(
   requestedMs: number | undefined,
   image: Pick<FirmwareImageRecord, 'manifest'>,
 ): number | undefined {
-  if (requestedMs !== undefined) return requestedMs;
-  const seconds = imageTrialSeconds(image);
-  return seconds === undefined ? undefined : seconds * 1000;
+  return ownElseImageMs(requestedMs, imageTrialSeconds(image));
 }
