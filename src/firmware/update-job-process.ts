@@ -127,6 +127,7 @@ export class UpdateJobProcess {
       startedAt: this.startedAt,
       from: this.options.resume ? null : (this.versionBefore ?? null),
       trialChecks: (this.options.trialChecks ?? []).map((c) => c.text),
+      trialMs: this.soakMs,
     };
   }
 

@@ -79,6 +79,8 @@ export interface UpdateJobSnapshot {
   readonly from: string | null;
   /** The telemetry checks of its trial as written (`temp<=90`, `rssi`); empty: none. */
   readonly trialChecks: readonly string[];
+  /** How long the new image runs on trial, ms (its `soakMs`, else the default 10 000). */
+  readonly trialMs: number;
 }
 
 /** Where a job picks up after an app restart (from its last saved snapshot). */

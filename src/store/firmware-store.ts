@@ -48,6 +48,15 @@ export interface DeviceFirmware {
   readonly desired: string | null;
 }
 
+/**
+ * What a job was started with that a restarted app needs to continue it the same (issue 14):
+ * its trial in ms and its telemetry checks as written (`temp<=90`, `rssi`).
+ */
+export interface FirmwareJobSettings {
+  readonly trialMs?: number;
+  readonly trialChecks?: readonly string[];
+}
+
 /** A device's current or last firmware update job (docs/firmware.md §7). */
 export interface FirmwareJobRecord {
   readonly deviceId: string;
@@ -64,6 +73,8 @@ export interface FirmwareJobRecord {
   readonly actor: string;
   readonly startedAt: number;
   readonly updatedAt: number;
+  /** Null for a row saved without (before schema version 10), or whose settings do not parse. */
+  readonly settings: FirmwareJobSettings | null;
 }
 
 /** A rollout as saved: its snapshot and policy as one JSON body (src/firmware/rollout.ts). */

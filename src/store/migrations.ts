@@ -278,6 +278,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 10,
+    name: 'firmware job settings',
+    // Issue 14: a job's trial and telemetry checks, so a restarted app continues a single update
+    // with its own (a rollout's job also had its rollout's checks). NULL: a row written before
+    // this version, whose job takes its image's trial again.
+    sql: `
+      ALTER TABLE firmware_jobs ADD COLUMN settings TEXT;  -- JSON { trialMs?, trialChecks? }
+    `,
+  },
 ];
 
 /** The schema version this app writes and understands. */

@@ -75,7 +75,7 @@ export async function openSqliteFirmwareStore(
     file,
     ...createSqliteFirmwareImages(context),
     ...createSqliteFirmwareRefs(context),
-    ...createSqliteFirmwareJobs(context),
+    ...createSqliteFirmwareJobs(context, options.logger),
     ...createSqliteFirmwareRollouts(context),
     close: context.close,
   };

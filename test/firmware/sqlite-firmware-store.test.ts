@@ -1,10 +1,12 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FirmwareImageInput } from '../../src/store/firmware-store.js';
+import type { FirmwareImageInput, FirmwareJobRecord } from '../../src/store/firmware-store.js';
+import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
+import { openSqliteConnection } from '../../src/store/sqlite-connection.js';
 import { openSqliteFirmwareStore, type SqliteFirmwareStore } from '../../src/store/sqlite-firmware-store.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
-import { rawAll, rawRun, tempDir } from '../store/helpers.js';
+import { rawAll, rawRun, recordingLogger, tempDir } from '../store/helpers.js';
 
 const image = (over: Partial<FirmwareImageInput> = {}): FirmwareImageInput => ({
   sha256: 'a'.repeat(64),
@@ -16,6 +18,23 @@ const image = (over: Partial<FirmwareImageInput> = {}): FirmwareImageInput => ({
   manifest: { signed: { version: '1.1.0' } },
   importedBy: 'cli',
   downgradeFrom: null,
+  ...over,
+});
+
+const jobRow = (over: Partial<FirmwareJobRecord> = {}): FirmwareJobRecord => ({
+  deviceId: 'd1',
+  sha256: 'a'.repeat(64),
+  transferId: 'fw-0123456789abcdef',
+  version: '1.1.0',
+  step: 'transferring',
+  offset: 4096,
+  boot: 3,
+  deadline: null,
+  error: null,
+  actor: 'api',
+  startedAt: 900,
+  updatedAt: 950,
+  settings: null,
   ...over,
 });
 
@@ -179,6 +198,82 @@ describe('the SQLite firmware store (a real file beside the app’s store)', () 
       id: 'b'.repeat(64),
       error: { code: 'badRecord' },
     });
+  });
+
+  it("keeps a job's settings (its trial and telemetry checks) across a reopen, and none when saved without", async () => {
+    await fw.insertImage(image());
+    const settings = { trialMs: 6000, trialChecks: ['nosuchmetric', 'temp<=90'] };
+    await fw.saveJob(jobRow({ settings }), false);
+    await fw.saveJob(jobRow({ deviceId: 'd2', settings: { trialMs: 0 } }), false);
+    await fw.saveJob(jobRow({ deviceId: 'd3' }), true);
+    await fw.close();
+    fw = await openSqliteFirmwareStore({ file: tmp.file, now: () => 1_000 });
+    expect(await fw.listJobs()).toEqual([
+      { ok: true, value: jobRow({ settings }) },
+      { ok: true, value: jobRow({ deviceId: 'd2', settings: { trialMs: 0 } }) },
+      { ok: true, value: jobRow({ deviceId: 'd3', settings: null }) },
+    ]);
+    // A newer job of the device replaces the row, its settings with it.
+    await fw.saveJob(jobRow({ step: 'onTrial', settings: { trialMs: 20_000 } }), false);
+    expect((await fw.listJobs())[0]).toEqual({
+      ok: true,
+      value: jobRow({ step: 'onTrial', settings: { trialMs: 20_000 } }),
+    });
+  });
+
+  it('a job saved before the settings column (schema version 9) is kept by the migration, its settings null', async () => {
+    const old = tempDir();
+    try {
+      const conn = await openSqliteConnection(old.file, { readOnly: false });
+      await migrate(conn, { migrations: MIGRATIONS.filter((m) => m.version <= 9) });
+      await conn.run(
+        `INSERT INTO firmware_jobs (device_id, sha256, transfer_id, version, step, offset, boot, deadline, error, actor, started_at, updated_at)
+         VALUES ('d1', ?, 'fw-0123456789abcdef', '1.1.0', 'transferring', 4096, 3, NULL, NULL, 'api', 900, 950)`,
+        ['a'.repeat(64)],
+      );
+      await conn.close();
+      const migrated = await openSqliteFirmwareStore({ file: old.file });
+      try {
+        expect(await migrated.listJobs()).toEqual([{ ok: true, value: jobRow() }]);
+      } finally {
+        await migrated.close();
+      }
+    } finally {
+      old.cleanup();
+    }
+  });
+
+  it('settings that do not parse, or hold what they may not, are read as none with a warning; the job is still listed', async () => {
+    await fw.close();
+    const logger = recordingLogger();
+    fw = await openSqliteFirmwareStore({ file: tmp.file, now: () => 1_000, logger });
+    await fw.insertImage(image());
+    const bad = [
+      '{cut',
+      '[]',
+      '"6000"',
+      '{"trialMs":"6000"}',
+      '{"trialMs":-1}',
+      '{"trialMs":1.5}',
+      '{"trialMs":86400001}',
+      '{"trialChecks":"rssi"}',
+      '{"trialChecks":["rssi",7]}',
+      '{"trialMs":6000,"soakMs":6000}',
+    ];
+    for (const [i, text] of bad.entries()) {
+      const deviceId = `d${String(i).padStart(2, '0')}`;
+      await fw.saveJob(jobRow({ deviceId, settings: { trialMs: 6000 } }), false);
+      await rawRun(tmp.file, 'UPDATE firmware_jobs SET settings = ? WHERE device_id = ?', [text, deviceId]);
+    }
+    const jobs = await fw.listJobs();
+    expect(jobs).toHaveLength(bad.length);
+    for (const [i, row] of jobs.entries())
+      expect(row).toEqual({ ok: true, value: jobRow({ deviceId: `d${String(i).padStart(2, '0')}` }) });
+    const warned = logger.lines.filter((l) => l.message === 'firmware job settings unreadable; read as none');
+    expect(warned.map((l) => l.fields?.deviceId)).toEqual(
+      bad.map((_, i) => `d${String(i).padStart(2, '0')}`),
+    );
+    expect(warned.every((l) => l.level === 'warn')).toBe(true);
   });
 
   it('opens a fresh data folder on its own (the CLI without a running app) and survives a reopen', async () => {

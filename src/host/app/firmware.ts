@@ -20,9 +20,9 @@ import { openFirmware } from '../../firmware/index.js';
 import { sortStoredRollouts } from '../../firmware/rollout-damage.js';
 import type { TrialCheck } from '../../firmware/trial-checks.js';
 import { parseTrialChecks } from '../../firmware/trial-checks.js';
-import type { UpdateJobStep } from '../../firmware/update-job.js';
+import type { UpdateJobSnapshot, UpdateJobStep } from '../../firmware/update-job.js';
 import { FINAL_UPDATE_STEPS } from '../../firmware/update-job.js';
-import type { FirmwareStore } from '../../store/firmware-store.js';
+import type { FirmwareJobRecord, FirmwareStore } from '../../store/firmware-store.js';
 import type { Store } from '../../store/store.js';
 import type { Links } from '../../transports/links.js';
 import type { App } from '../app.js';
@@ -43,6 +43,31 @@ export function updateInProgress(
   return {
     code: 'updating',
     message: `'${id}' is being updated to ${job.version} (${job.step}); commands wait until the update ends`,
+  };
+}
+
+/**
+ * A job's row in the firmware store, with its trial and checks, so a restarted app continues it
+ * with them ({@link restoreUpdates}).
+ */
+function jobRecord(job: UpdateJobSnapshot, updatedAt: number): FirmwareJobRecord {
+  return {
+    deviceId: job.deviceId,
+    sha256: job.sha256,
+    transferId: job.transferId,
+    version: job.version,
+    step: job.step,
+    offset: job.offset,
+    boot: job.boot ?? null,
+    deadline: job.deadline ?? null,
+    error: job.error ? { ...job.error } : null,
+    actor: job.actor,
+    startedAt: job.startedAt,
+    updatedAt,
+    settings: {
+      trialMs: job.trialMs,
+      ...(job.trialChecks.length > 0 ? { trialChecks: job.trialChecks } : {}),
+    },
   };
 }
 
@@ -94,23 +119,7 @@ export async function openAppFirmware(
       // Saved at every step, so a restarted app continues the job where it was.
       if (firmware.ok)
         void firmware.value.store
-          .saveJob(
-            {
-              deviceId: job.deviceId,
-              sha256: job.sha256,
-              transferId: job.transferId,
-              version: job.version,
-              step: job.step,
-              offset: job.offset,
-              boot: job.boot ?? null,
-              deadline: job.deadline ?? null,
-              error: job.error ? { ...job.error } : null,
-              actor: job.actor,
-              startedAt: job.startedAt,
-              updatedAt: runtime.clock.wallNow(),
-            },
-            FINAL_UPDATE_STEPS.includes(job.step),
-          )
+          .saveJob(jobRecord(job, runtime.clock.wallNow()), FINAL_UPDATE_STEPS.includes(job.step))
           .catch((e: unknown) =>
             log.warn('firmware job not saved', { deviceId: job.deviceId, error: String(e) }),
           );
