@@ -12,20 +12,17 @@
  * 300 devices here (the issue's 3,000 on two cores with four instances is the bench's job, see
  * docs/scale-out.md); the default lease (6 s, renewed every 2 s) is what is tested.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectToRunningApp } from '../../src/host/app-client.js';
-import type { ArgsOf, ClusterInfo, Method, Results } from '../../src/host/contract.js';
-import { LOCK_FILE_NAME } from '../../src/host/data-folder.js';
 import type { SimFleet } from '../../src/sim/sim-fleet.js';
 import { startSimFleet } from '../../src/sim/sim-fleet.js';
 import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
-import { type Serve, startServe } from '../host/serve-rig.js';
 import type { TestDatabase } from '../store/postgres-helpers.js';
 import { createTestDatabase } from '../store/postgres-helpers.js';
+import type { ServeInstance } from './serve-cluster.js';
+import { createServeCluster } from './serve-cluster.js';
 
 const DEVICES = 300;
 const LEASE_MS = 6000;
@@ -34,43 +31,10 @@ let db: TestDatabase;
 let broker: EmbeddedBroker;
 let brokerPort: number;
 let sim: SimFleet | undefined;
-interface Instance {
-  readonly name: string;
-  readonly dataDir: string;
-  serve: Serve;
-}
-const instances = new Map<string, Instance>();
-
-async function startInstance(name: string): Promise<Instance> {
-  const dataDir = mkdtempSync(join(tmpdir(), `fv-cluster-${name}-`));
-  const serve = await startServe(
-    dataDir,
-    [
-      '--no-demo',
-      '--mqtt-url',
-      broker.url,
-      '--adopt',
-      'auto',
-      '--store',
-      db.url,
-      '--cluster',
-      '--instance',
-      name,
-    ],
-    { timeoutMs: 90_000 },
-  );
-  const inst = { name, dataDir, serve };
-  instances.set(name, inst);
-  return inst;
-}
-
-async function call<M extends Method>(inst: Instance, method: M, args: ArgsOf<M>): Promise<Results[M]> {
-  const c = connectToRunningApp(inst.dataDir);
-  if (!c.ok) throw new Error(`${inst.name}: ${c.error.message}`);
-  const r = await c.value.call(method, args);
-  if (!r.ok) throw new Error(`${inst.name} ${method}: ${r.error.code} ${r.error.message}`);
-  return r.value as Results[M];
-}
+type Instance = ServeInstance;
+const cluster = createServeCluster('fv-cluster', () => ({ brokerUrl: broker.url, dbUrl: db.url }));
+const { instances, call, clusterOf, appPid } = cluster;
+const startInstance = (name: string) => cluster.start(name);
 
 /** The devices an instance supervises, with whether each is online. */
 async function supervised(inst: Instance): Promise<Map<string, boolean>> {
@@ -102,40 +66,8 @@ async function wholeFleetOnce(among: readonly Instance[]): Promise<{ ok: boolean
   };
 }
 
-async function until(what: string, timeoutMs: number, check: () => Promise<{ ok: boolean; why: string }>) {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const r = await check();
-      if (r.ok) return;
-      last = r.why;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    if (Date.now() > deadline) {
-      const logs = [...instances.values()]
-        .map(
-          (i) =>
-            `--- ${i.name} (exit ${i.serve.process.exitCode ?? i.serve.process.signalCode}):\n${i.serve.output().split('\n').slice(-25).join('\n')}`,
-        )
-        .join('\n');
-      throw new Error(`${what}: not within ${timeoutMs} ms (${last})\n${logs}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function clusterOf(inst: Instance): Promise<ClusterInfo> {
-  const c = await call(inst, 'cluster', {});
-  if (!c) throw new Error(`${inst.name} is not in a cluster`);
-  return c;
-}
-
-/** The app's own pid (the lock file's; `fleetvisor serve` is its launcher). */
-function appPid(inst: Instance): number {
-  return (JSON.parse(readFileSync(join(inst.dataDir, LOCK_FILE_NAME), 'utf8')) as { pid: number }).pid;
-}
+const until = (what: string, timeoutMs: number, check: () => Promise<{ ok: boolean; why: string }>) =>
+  cluster.until(what, timeoutMs, check, 250);
 
 beforeAll(async () => {
   db = await createTestDatabase();

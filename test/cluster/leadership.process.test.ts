@@ -13,22 +13,18 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../../src/cluster/shard.js';
-import { connectToRunningApp } from '../../src/host/app-client.js';
-import type { ArgsOf, ClusterInfo, Method, Results } from '../../src/host/contract.js';
-import { LOCK_FILE_NAME } from '../../src/host/data-folder.js';
 import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import type { PeerConfig } from '../conventions/sparkplug-peer.js';
-import { type Serve, startServe } from '../host/serve-rig.js';
 import type { TestDatabase } from '../store/postgres-helpers.js';
 import { createTestDatabase } from '../store/postgres-helpers.js';
+import type { ServeInstance } from './serve-cluster.js';
+import { createServeCluster } from './serve-cluster.js';
 
 const LEASE_MS = 6000;
 const STATE_TOPIC = 'spBv1.0/STATE/fleetvisor';
@@ -42,49 +38,10 @@ let peer: ChildProcess | undefined;
 /** The cluster's STATE as last received (retained or live). */
 let state: { online: boolean; timestamp: number } | undefined;
 
-interface Instance {
-  readonly name: string;
-  readonly dataDir: string;
-  readonly serve: Serve;
-}
-const instances = new Map<string, Instance>();
-
-async function startInstance(name: string): Promise<Instance> {
-  const dataDir = mkdtempSync(join(tmpdir(), `fv-leader-${name}-`));
-  const serve = await startServe(
-    dataDir,
-    [
-      '--no-demo',
-      '--mqtt-url',
-      broker.url,
-      '--adopt',
-      'auto',
-      '--store',
-      db.url,
-      '--cluster',
-      '--instance',
-      name,
-    ],
-    { timeoutMs: 90_000 },
-  );
-  const inst = { name, dataDir, serve };
-  instances.set(name, inst);
-  return inst;
-}
-
-async function call<M extends Method>(inst: Instance, method: M, args: ArgsOf<M>): Promise<Results[M]> {
-  const c = connectToRunningApp(inst.dataDir);
-  if (!c.ok) throw new Error(`${inst.name}: ${c.error.message}`);
-  const r = await c.value.call(method, args);
-  if (!r.ok) throw new Error(`${inst.name} ${method}: ${r.error.code} ${r.error.message}`);
-  return r.value as Results[M];
-}
-
-async function clusterOf(inst: Instance): Promise<ClusterInfo> {
-  const c = await call(inst, 'cluster', {});
-  if (!c) throw new Error(`${inst.name} is not in a cluster`);
-  return c;
-}
+type Instance = ServeInstance;
+const cluster = createServeCluster('fv-leader', () => ({ brokerUrl: broker.url, dbUrl: db.url }));
+const { instances, call, clusterOf, appPid } = cluster;
+const startInstance = (name: string) => cluster.start(name);
 
 const alive = (i: Instance) => i.serve.process.exitCode === null && i.serve.process.signalCode === null;
 const live = () => [...instances.values()].filter(alive);
@@ -104,34 +61,8 @@ async function agreedLeader(leaving?: string): Promise<{ leader: string | undefi
   return { leader: ok ? leader : undefined, why: seen.join(', ') };
 }
 
-async function until(what: string, timeoutMs: number, check: () => Promise<{ ok: boolean; why: string }>) {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const r = await check();
-      if (r.ok) return;
-      last = r.why;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    if (Date.now() > deadline) {
-      const logs = [...instances.values()]
-        .map(
-          (i) =>
-            `--- ${i.name} (exit ${i.serve.process.exitCode ?? i.serve.process.signalCode}):\n${i.serve.output().split('\n').slice(-25).join('\n')}`,
-        )
-        .join('\n');
-      throw new Error(`${what}: not within ${timeoutMs} ms (${last})\n${logs}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** The app's own pid (the lock file's; `fleetvisor serve` is its launcher). */
-function appPid(inst: Instance): number {
-  return (JSON.parse(readFileSync(join(inst.dataDir, LOCK_FILE_NAME), 'utf8')) as { pid: number }).pid;
-}
+const until = (what: string, timeoutMs: number, check: () => Promise<{ ok: boolean; why: string }>) =>
+  cluster.until(what, timeoutMs, check, 100);
 
 /** Waits for a leader agreed by all and the STATE online, newer than `after`; the leader and the times taken. */
 async function leaderWithStateOnline(
