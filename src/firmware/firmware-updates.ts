@@ -81,7 +81,7 @@ export interface FirmwareUpdates {
       readonly version: string;
       readonly actor: string;
       readonly resume: UpdateJobResume;
-      /** Over the defaults, as for start; the job record keeps no settings (the host passes the image's trial). */
+      /** Over the defaults, as for start: the host passes the trial and checks saved with the job. */
       readonly settings?: UpdateJobSettings;
     },
   ): UpdateJob;

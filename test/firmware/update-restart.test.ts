@@ -2,9 +2,9 @@
  * An update outlives the app: the real app (its SQLite file, its links to a real aedes broker)
  * is stopped mid-update and started again on the same data folder while the simulated device
  * keeps running. What an operator checks: the job continues at its step — a transfer from the
- * offset the device holds, a trial with what is left of its time (judged by its rollout's
- * telemetry checks) — and ends confirmed, with the image applied once; while a job runs its image
- * cannot be deleted.
+ * offset the device holds, a trial with what is left of its time (judged by the update's own or
+ * its rollout's telemetry checks), a trial still ahead as long as the update asked — and ends
+ * confirmed, with the image applied once; while a job runs its image cannot be deleted.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -18,11 +18,14 @@ import { createHostApi } from '../../src/host/api.js';
 import type { App } from '../../src/host/app.js';
 import { startApp } from '../../src/host/app.js';
 import type { FirmwareJobView, RolloutView } from '../../src/host/contract.js';
+import type { Logger } from '../../src/runtime/runtime.js';
 import { silentLogger } from '../../src/runtime/runtime.js';
 import type { MqttSimDevice } from '../../src/sim/mqtt-device.js';
 import { startMqttSimDevice } from '../../src/sim/mqtt-device.js';
+import { DATABASE_FILE_NAME } from '../../src/store/data-dir.js';
 import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import { rawRun, recordingLogger } from '../store/helpers.js';
 import { uniqueId, waitFor } from '../transports/helpers.js';
 
 const keys = generateSigningKeyPair();
@@ -39,6 +42,13 @@ afterAll(async () => {
   await broker?.close();
 });
 
+/** Rewrites a device's saved job settings while no app runs (an older row, a damaged value). */
+const setSettings = (dir: string, deviceId: string, settings: string | null) =>
+  rawRun(join(dir, DATABASE_FILE_NAME), 'UPDATE firmware_jobs SET settings = ? WHERE device_id = ?', [
+    settings,
+    deviceId,
+  ]);
+
 function dataFolder(): string {
   const dir = mkdtempSync(join(tmpdir(), 'fv-fw-restart-'));
   mkdirSync(join(dir, TRUSTED_KEYS_DIR), { recursive: true });
@@ -47,10 +57,10 @@ function dataFolder(): string {
   return dir;
 }
 
-async function app(dir: string): Promise<App> {
+async function app(dir: string, logger: Logger = silentLogger): Promise<App> {
   const a = await startApp({
     dataDir: dir,
-    logger: silentLogger,
+    logger,
     mqtt: { url: broker.url },
     demo: false,
     adopt: 'auto',
@@ -86,11 +96,16 @@ async function importImage(a: App, size: number, version: string, trialSeconds?:
   return r.value.image.sha256;
 }
 
-async function update(a: App, deviceId: string, sha256: string): Promise<void> {
+async function update(
+  a: App,
+  deviceId: string,
+  sha256: string,
+  settings: { trialMs?: number; trialChecks?: string[] } = {},
+): Promise<void> {
   const api = createHostApi(a);
   cleanups.push(() => api.close());
   await waitFor(() => a.links.hub?.device(deviceId)?.online === true, 8000, `${deviceId} online`);
-  const r = await api.call('firmwareUpdate', { deviceId, sha256 });
+  const r = await api.call('firmwareUpdate', { deviceId, sha256, ...settings });
   if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
 }
 
@@ -146,6 +161,45 @@ describe('a rollout across an app restart', () => {
     });
     await waitFor(() => d.device.firmware.version === before, 8000, `back on ${before}`);
     expect(d.device.firmware).toMatchObject({ version: before, confirmed: true });
+  }, 90_000);
+
+  it("a job's saved checks that no longer parse are ignored with a warning: the rollout's checks judge its trial", async () => {
+    const dir = dataFolder();
+    const id = uniqueId('ro-bad');
+    await device(id);
+    const first = await app(dir);
+    const sha256 = await importImage(first, 16 * 1024, '1.6.0');
+    await waitFor(() => first.links.hub?.device(id)?.online === true, 8000, `${id} online`);
+    const api = createHostApi(first);
+    cleanups.push(() => api.close());
+    const r = await api.call('rolloutCreate', {
+      sha256,
+      devices: [id],
+      retries: 0,
+      trialMs: 6000,
+      trialChecks: ['nosuchmetric'],
+    });
+    if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
+    await waitFor(() => job(first, id)?.step === 'onTrial', 20_000, 'on trial');
+    await first.stop();
+    await setSettings(dir, id, JSON.stringify({ trialMs: 6000, trialChecks: ['temp<=abc'] }));
+
+    const logger = recordingLogger();
+    const second = await app(dir, logger);
+    await waitFor(() => second.updates.get(id) !== undefined, 8000, 'the job restored');
+    expect(logger.lines).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message: 'firmware job trial checks unreadable; the job continues without them',
+        fields: expect.objectContaining({ deviceId: id }),
+      }),
+    );
+    expect(second.updates.get(id)?.trialChecks).toEqual(['nosuchmetric']);
+    await waitFor(() => second.updates.get(id)?.step === 'rolledBack', 30_000, 'rolled back');
+    expect(second.updates.get(id)?.error).toMatchObject({
+      code: 'unhealthy',
+      message: 'no nosuchmetric reading during the trial',
+    });
   }, 90_000);
 
   it('stopped mid-wave: the restarted app continues it and every device is flashed exactly once', async () => {
@@ -308,7 +362,7 @@ describe('a firmware update across an app restart', () => {
     expect(d.device.reboots).toBe(1);
   }, 90_000);
 
-  it("stopped while the device reboots into an image declaring its trial: the restarted app gives it the image's trial", async () => {
+  it("a job saved without settings, stopped while the device reboots into an image declaring its trial: the restarted app gives it the image's trial", async () => {
     const dir = dataFolder();
     const id = uniqueId('fw-rbt');
     const d = await device(id, 2500); // a slow boot: the app stops and starts again inside it
@@ -317,6 +371,7 @@ describe('a firmware update across an app restart', () => {
     await update(first, id, sha256);
     await waitFor(() => job(first, id)?.step === 'rebooting', 20_000, 'rebooting');
     await first.stop();
+    await setSettings(dir, id, null); // a row saved before job settings were kept (schema version 9)
     await waitFor(
       () => d.device.firmware.version === '1.4.0' && d.device.attached && !d.device.rebooting,
       15_000,
@@ -324,11 +379,59 @@ describe('a firmware update across an app restart', () => {
     );
     const second = await app(dir);
     await waitFor(() => second.updates.get(id)?.step === 'onTrial', 30_000, 'on trial');
-    // The job record keeps no trial: the restarted app takes the image's 600 s, not the default 10 s.
+    // No trial saved: the restarted app takes the image's 600 s, not the default 10 s.
     const deadline = second.updates.get(id)!.deadline!;
     expect(deadline).toBeGreaterThan(Date.now() + 540_000);
     expect(deadline).toBeLessThanOrEqual(Date.now() + 600_000);
     expect(d.device.firmware).toMatchObject({ version: '1.4.0', confirmed: false });
+  }, 90_000);
+
+  it("stopped while on trial with telemetry checks: the restarted app judges the rest of the trial by the update's own checks", async () => {
+    const dir = dataFolder();
+    const id = uniqueId('fw-chk');
+    const d = await device(id);
+    const first = await app(dir);
+    const sha256 = await importImage(first, 16 * 1024, '1.6.0');
+    const before = d.device.firmware.version;
+    // A metric the device never sends: judged at the trial's end, after the restart.
+    await update(first, id, sha256, { trialMs: 6000, trialChecks: ['nosuchmetric'] });
+    await waitFor(() => job(first, id)?.step === 'onTrial', 20_000, 'on trial');
+    expect(job(first, id)?.trialChecks).toEqual(['nosuchmetric']);
+    await first.stop();
+
+    const second = await app(dir);
+    await waitFor(() => second.updates.get(id) !== undefined, 8000, 'the job restored');
+    expect(second.updates.get(id)?.trialChecks).toEqual(['nosuchmetric']);
+    await waitFor(() => second.updates.get(id)?.step === 'rolledBack', 30_000, 'rolled back');
+    expect(second.updates.get(id)?.error).toMatchObject({
+      code: 'unhealthy',
+      message: 'no nosuchmetric reading during the trial',
+    });
+    await waitFor(() => d.device.firmware.version === before, 8000, `back on ${before}`);
+    expect(d.device.firmware).toMatchObject({ version: before, confirmed: true });
+  }, 90_000);
+
+  it("stopped while the device reboots into the new image: the restarted app gives it the update's own trial, not the image's", async () => {
+    const dir = dataFolder();
+    const id = uniqueId('fw-rbo');
+    const d = await device(id, 2500); // a slow boot: the app stops and starts again inside it
+    const first = await app(dir);
+    const sha256 = await importImage(first, 16 * 1024, '1.7.0', 600);
+    await update(first, id, sha256, { trialMs: 20_000 });
+    await waitFor(() => job(first, id)?.step === 'rebooting', 20_000, 'rebooting');
+    await first.stop();
+    await waitFor(
+      () => d.device.firmware.version === '1.7.0' && d.device.attached && !d.device.rebooting,
+      15_000,
+      'back on 1.7.0',
+    );
+    const second = await app(dir);
+    await waitFor(() => second.updates.get(id)?.step === 'onTrial', 30_000, 'on trial');
+    // The whole trial starts now (the device came back while no app ran): 20 s, not the image's 600 s.
+    const deadline = second.updates.get(id)!.deadline!;
+    expect(deadline).toBeGreaterThan(Date.now() + 15_000);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + 20_000);
+    expect(d.device.firmware).toMatchObject({ version: '1.7.0', confirmed: false });
   }, 90_000);
 
   it('stopped while the new image is on trial: the restarted app finishes the trial and confirms', async () => {

@@ -22,6 +22,7 @@ import type { TrialCheck } from '../../firmware/trial-checks.js';
 import { parseTrialChecks } from '../../firmware/trial-checks.js';
 import type { UpdateJobSnapshot, UpdateJobStep } from '../../firmware/update-job.js';
 import { FINAL_UPDATE_STEPS } from '../../firmware/update-job.js';
+import type { Logger } from '../../runtime/runtime.js';
 import type { FirmwareJobRecord, FirmwareStore } from '../../store/firmware-store.js';
 import type { Store } from '../../store/store.js';
 import type { Links } from '../../transports/links.js';
@@ -212,9 +213,29 @@ async function savedRolloutChecks(
 }
 
 /**
- * Jobs an earlier run left unfinished continue at their step (docs/firmware.md §7). A job on trial
- * judges its telemetry checks afresh (readings before the restart are not kept); a rollout's job
- * gets its rollout's checks back, a single update's checks are not kept.
+ * A saved job's own telemetry checks (issue 14), parsed; undefined when it has none, or when they
+ * no longer parse (ignored, with a warning: the job continues without them).
+ */
+function savedJobChecks(
+  job: Pick<FirmwareJobRecord, 'deviceId' | 'settings'>,
+  log: Pick<Logger, 'warn'>,
+): readonly TrialCheck[] | undefined {
+  const texts = job.settings?.trialChecks;
+  if (texts === undefined || texts.length === 0) return undefined;
+  const parsed = parseTrialChecks(texts);
+  if (parsed.ok) return parsed.value;
+  log.warn('firmware job trial checks unreadable; the job continues without them', {
+    deviceId: job.deviceId,
+    message: parsed.error.message,
+  });
+  return undefined;
+}
+
+/**
+ * Jobs an earlier run left unfinished continue at their step (docs/firmware.md §7), with the
+ * trial and telemetry checks saved with them. A job on trial judges its checks afresh (readings
+ * before the restart are not kept); a rollout's job without checks of its own gets its
+ * rollout's back; a row saved before job settings were kept gets its image's trial again.
  */
 export async function restoreUpdates(
   setup: Pick<AppSetup, 'log'>,
@@ -240,13 +261,15 @@ export async function restoreUpdates(
       });
       continue;
     }
-    // The job record keeps no trial: a job that has its trial still ahead gets its image's again.
+    // Its own trial as saved; a row without one gets its image's again.
     const record = listed.get(j.sha256);
-    const trialMs = record ? jobTrialMs(undefined, record) : undefined;
-    // Nor its telemetry checks: a rollout's job gets its rollout's (saved with its policy) again.
-    const ofRollout = j.actor.startsWith(ROLLOUT_ACTOR);
-    if (ofRollout) rolloutChecks ??= await savedRolloutChecks(firmware.value.store);
-    const checks = ofRollout ? rolloutChecks?.get(j.actor.slice(ROLLOUT_ACTOR.length)) : undefined;
+    const trialMs = j.settings?.trialMs ?? (record ? jobTrialMs(undefined, record) : undefined);
+    // Its own checks as saved; a rollout's job without gets its rollout's (saved with its policy).
+    let checks = savedJobChecks(j, log);
+    if (checks === undefined && j.actor.startsWith(ROLLOUT_ACTOR)) {
+      rolloutChecks ??= await savedRolloutChecks(firmware.value.store);
+      checks = rolloutChecks.get(j.actor.slice(ROLLOUT_ACTOR.length));
+    }
     const settings = {
       ...(trialMs !== undefined ? { soakMs: trialMs } : {}),
       ...(checks && checks.length > 0 ? { trialChecks: checks } : {}),
