@@ -47,6 +47,18 @@ export interface ConventionContext {
   readonly adopt?: 'auto' | 'manual';
   /** Where a bridge lists the devices it discovered, for the host's one Discovered view. */
   readonly discovery?: DiscoverySources;
+  /**
+   * In a cluster: this instance gained shards (docs/scale-out.md). A bridge that refused a device
+   * earlier because another instance owned it (`notOwner`) may ask for it again now, as the
+   * Sparkplug bridge does with a rebirth of its node. Undefined outside a cluster.
+   */
+  readonly ownership?: OwnershipEvents;
+}
+
+/** Shards this instance gained, told to whoever listens; `owns` says which devices are its now. */
+export interface OwnershipEvents {
+  /** Calls `listener` after each gain (the devices already restored); returns the unsubscribe. */
+  onGained(listener: (owns: (deviceId: string) => boolean) => void): () => void;
 }
 
 export interface Convention {

@@ -320,6 +320,7 @@ export async function startApp(options: AppOptions): Promise<App> {
           ...(links.mqttHandlers ? { hostMqtt: links.mqttHandlers } : {}),
           adopt: adoptPolicy(options, demo),
           discovery,
+          ownership: leases.ownership,
         },
       });
 

@@ -182,3 +182,44 @@ describe('Sparkplug session model', () => {
     expect(t.model.counters.dataBeforeBirth).toBe(1);
   });
 });
+
+describe('Sparkplug model in a cluster: shards gained', () => {
+  it("a device refused because another instance owned its shard makes its node asked for a rebirth once the shard is this instance's", async () => {
+    const t = setup();
+    // This instance owns the node's shard, not the device's (yet): the fleet refuses it notOwner.
+    let ownsDevice = false;
+    const add = t.fleet.facts.addDevice;
+    t.fleet.facts.addDevice = async (input) =>
+      input.id === DEVICE_ID && !ownsDevice
+        ? {
+            ok: false,
+            error: { code: 'notOwner', message: `another instance owns the shard of ${input.id}` },
+          }
+        : add(input);
+    await t.send(topic('NBIRTH'), nbirth(0));
+    await t.send(topic('DBIRTH', 'Press2'), dbirth(1));
+    expect(t.fleet.devices.has(NODE_ID)).toBe(true);
+    expect(t.fleet.devices.has(DEVICE_ID)).toBe(false);
+    expect(t.model.discovered().map((d) => [d.id, d.reason.split(':')[0]])).toEqual([
+      [DEVICE_ID, 'addFailed'],
+    ]);
+    expect(t.of('rebirthRequest')).toEqual([]);
+
+    // A gain that does not bring the device's shard asks nothing.
+    expect(t.model.ownershipGained(() => false)).toBe(0);
+    expect(t.of('rebirthRequest')).toEqual([]);
+
+    // The device's shard comes to this instance: its node is asked for its births, once.
+    ownsDevice = true;
+    expect(t.model.ownershipGained((id) => id === DEVICE_ID)).toBe(1);
+    expect(t.of('rebirthRequest')).toEqual([
+      { type: 'rebirthRequest', group: 'Plant1', node: 'Line4', at: 1_000_000 },
+    ]);
+
+    // The node answers with its births: the device is taken now.
+    await t.send(topic('NBIRTH'), nbirth(0, 1));
+    await t.send(topic('DBIRTH', 'Press2'), dbirth(1));
+    expect(t.fleet.devices.has(DEVICE_ID)).toBe(true);
+    expect(t.model.discovered()).toEqual([]);
+  });
+});

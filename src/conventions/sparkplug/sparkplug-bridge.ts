@@ -138,6 +138,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
   private readonly context: ConventionContext;
   /** Unregisters from the host's Discovered view. */
   private leaveDiscovery: (() => void) | undefined;
+  private leaveOwnership: (() => void) | undefined;
   private readonly hostId: string;
   private readonly rebirthOnConnect: boolean;
   private readonly options: SparkplugOptions;
@@ -220,6 +221,14 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
           reason: d.reason,
         })),
       adopt: (id) => this.adopt(id),
+    });
+    this.leaveOwnership = this.context.ownership?.onGained((owns) => {
+      const asked = this.model.ownershipGained(owns);
+      if (asked > 0)
+        this.runtime.logger.info('Sparkplug: shards gained; nodes with refused births asked for a rebirth', {
+          bridge: this.name,
+          nodes: asked,
+        });
     });
     if (!this.connection) {
       this.runtime.logger.warn('Sparkplug bridge idle: the app runs without an MQTT broker', {
@@ -406,6 +415,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
 
   protected async terminate(_reason: ExitReason): Promise<void> {
     this.leaveDiscovery?.();
+    this.leaveOwnership?.();
     const wasConnected = this.state === 'connected';
     // A graceful goodbye: our STATE death, retained, before the DISCONNECT (which drops the will).
     const ended = this.connection?.end(2000, (client, done) => {

@@ -158,6 +158,30 @@ export class SparkplugModel {
     return this.rebirths.request(s, reason, false);
   }
 
+  /**
+   * This instance gained shards (a cluster): each node or device the fleet refused before (listed
+   * `addFailed`, as a `notOwner` refusal is) that is now this instance's makes its node asked for
+   * a rebirth, once per node, so its births come again and are taken. Without it a birth heard
+   * before the shard was leased, or a device whose shard came with a dead instance's, would wait
+   * for the node's next birth on its own. Returns the nodes asked.
+   */
+  ownershipGained(owns: (deviceId: string) => boolean): number {
+    const nodes = new Map<string, { group: string; node: string }>();
+    for (const d of this.names.discovered.values()) {
+      if (!d.reason.startsWith('addFailed') || !owns(d.id)) continue;
+      const { group, node } = d.attributes;
+      if (typeof group !== 'string' || typeof node !== 'string') continue;
+      nodes.set(sessionKey(group, node), { group, node });
+    }
+    let asked = 0;
+    for (const { group, node } of nodes.values()) {
+      const s = this.session(group, node);
+      s.rebirthAskedAt = null;
+      if (this.rebirths.request(s, 'shards gained: its refused births may be ours now', false)) asked++;
+    }
+    return asked;
+  }
+
   /** A `rebirth` command went out to this node (the carrier's): it counts as the unanswered request. */
   rebirthSent(group: string, node: string, at: number): void {
     const s = this.sessions.get(sessionKey(group, node));

@@ -27,7 +27,7 @@ import { createLeaseKeeper } from '../../cluster/lease-keeper.js';
 import { clusterView, initCluster } from '../../cluster/leases.js';
 import { DEFAULT_SHARD_COUNT, shardOf } from '../../cluster/shard.js';
 import { signallingStore } from '../../cluster/signalling-store.js';
-import type { Convention, ConventionContext } from '../../conventions/convention.js';
+import type { Convention, ConventionContext, OwnershipEvents } from '../../conventions/convention.js';
 import { sparkplugConvention } from '../../conventions/sparkplug/sparkplug-bridge.js';
 import type { Fleet } from '../../devices/fleet.js';
 import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
@@ -49,6 +49,8 @@ export interface ClusterLeases {
   readonly changes: FleetChanges;
   /** The store for the fleet: its committed writes of devices' rows are signalled on {@link changes}. */
   readonly store: Store;
+  /** Told after each gain of shards, once its devices are restored (the conventions listen). */
+  readonly ownership: OwnershipEvents;
 }
 
 /**
@@ -86,6 +88,13 @@ export async function openClusterLeases(
   });
   await changes.start();
   stops.push(() => changes.stop());
+  const gainedListeners = new Set<(owns: (deviceId: string) => boolean) => void>();
+  const ownership: OwnershipEvents = {
+    onGained(listener) {
+      gainedListeners.add(listener);
+      return () => gainedListeners.delete(listener);
+    },
+  };
   const keeper = createLeaseKeeper({
     pool,
     instance: { id: instanceId, host: hostname(), pid: process.pid, apiUrl: options.cluster.apiUrl },
@@ -98,6 +107,13 @@ export async function openClusterLeases(
       const r = await fleetRef?.takeOver(which);
       const online = linksRef?.hub?.resync(which) ?? 0;
       changes.changedAll();
+      for (const listener of gainedListeners) {
+        try {
+          listener(which);
+        } catch (error) {
+          log.error('cluster: a listener of gained shards threw', { error: String(error) });
+        }
+      }
       log.info('cluster: devices taken over', {
         shards: shards.length,
         started: r?.started ?? 0,
@@ -127,6 +143,7 @@ export async function openClusterLeases(
     pool,
     changes,
     store: signallingStore(postgresStore, (ids) => changes.changed(ids)),
+    ownership,
     follow: (fleet, links) => {
       fleetRef = fleet;
       linksRef = links;
