@@ -164,7 +164,8 @@ export function FirmwareView() {
       <p className="muted intro">
         Signed firmware images, stored by SHA-256 in the data folder. An image is accepted only with a
         manifest signed by a trusted key (the demo trusts the sample key in <code>assets/firmware</code>); the
-        CLI does the same: <code>fleetvisor firmware import IMAGE</code>.
+        CLI does the same: <code>fleetvisor firmware import IMAGE</code> (with <code>--demo</code> for the
+        demo fleet, which keeps its images apart).
       </p>
       <section
         aria-label="Import a firmware image"
