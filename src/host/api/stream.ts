@@ -157,7 +157,9 @@ export class PushStream implements LiveMarks {
         if (this.ticks % EVENT_POLL_TICKS === 0) void this.pollEvents();
         // Timers and link changes need no event to show: refresh rows with running timers.
         const now = this.app.runtime.clock.wallNow();
-        for (const c of this.clients) this.flush(c, now);
+        // Asked once a tick, not once per client.
+        const broker = this.views.brokerConnected?.();
+        for (const c of this.clients) this.flush(c, now, broker);
       },
       Math.ceil(1000 / MAX_PUSH_PER_SECOND),
     );
@@ -230,7 +232,7 @@ export class PushStream implements LiveMarks {
     c.tree = false;
   }
 
-  private flush(c: Client, now: number): void {
+  private flush(c: Client, now: number, broker: boolean | undefined): void {
     if (c.sink.congested()) {
       c.congestedSince ??= now;
       if (!c.needsSnapshot && now - c.congestedSince > this.options.resyncAfterMs) {
@@ -253,14 +255,13 @@ export class PushStream implements LiveMarks {
       this.send(c, this.snapshot(c));
       return;
     }
-    const diff = this.diff(c, now);
+    const diff = this.diff(c, now, broker);
     if (diff) this.send(c, diff);
   }
 
   /** What changed for `c` since its last push, or nothing to send; clears what it takes. */
-  private diff(c: Client, now: number): PushMessage | undefined {
+  private diff(c: Client, now: number, broker: boolean | undefined): PushMessage | undefined {
     const sendTree = c.tree && now - c.lastTreeAt >= TREE_EVERY_MS;
-    const broker = this.views.brokerConnected?.();
     const sendStats =
       now - c.lastStatsAt >= STATS_EVERY_MS || (broker !== undefined && broker !== c.lastBroker);
     if (
