@@ -188,6 +188,43 @@ interface FieldsProps {
   readonly edit: Edit;
 }
 
+/** One labelled number field of the form (the waves' share and size, the soak, the trial). */
+function NumberField({
+  field,
+  label,
+  min,
+  max,
+  title,
+  testId,
+  ids,
+  text,
+  edit,
+}: FieldsProps & {
+  readonly field: 'concurrent' | 'fail' | 'soak' | 'trial';
+  readonly label: string;
+  readonly min: number;
+  readonly max: number;
+  readonly title?: string;
+  readonly testId: string;
+}) {
+  return (
+    <>
+      <label htmlFor={ids[field]}>{label}</label>
+      <input
+        id={ids[field]}
+        type="number"
+        className="ro-num"
+        min={min}
+        max={max}
+        value={text[field]}
+        title={title}
+        data-testid={testId}
+        onChange={(e) => edit(field, e.target.value)}
+      />
+    </>
+  );
+}
+
 /** Tag and running version, with the live count of the devices they match. */
 function FilterFields({
   ids,
@@ -251,27 +288,25 @@ function WaveFields({ ids, text, edit }: FieldsProps) {
         data-testid="ro-waves"
         onChange={(e) => edit('waves', e.target.value)}
       />
-      <label htmlFor={ids.concurrent}>At a time</label>
-      <input
-        id={ids.concurrent}
-        type="number"
-        className="ro-num"
+      <NumberField
+        field="concurrent"
+        label="At a time"
         min={1}
         max={1000}
-        value={text.concurrent}
-        data-testid="ro-concurrent"
-        onChange={(e) => edit('concurrent', e.target.value)}
+        testId="ro-concurrent"
+        ids={ids}
+        text={text}
+        edit={edit}
       />
-      <label htmlFor={ids.fail}>Failure share %</label>
-      <input
-        id={ids.fail}
-        type="number"
-        className="ro-num"
+      <NumberField
+        field="fail"
+        label="Failure share %"
         min={0}
         max={100}
-        value={text.fail}
-        data-testid="ro-fail-share"
-        onChange={(e) => edit('fail', e.target.value)}
+        testId="ro-fail-share"
+        ids={ids}
+        text={text}
+        edit={edit}
       />
       <label htmlFor={ids.onFailure}>On failure</label>
       <select
@@ -291,37 +326,35 @@ function WaveFields({ ids, text, edit }: FieldsProps) {
 function TimingFields({ ids, text, edit, image }: FieldsProps & { readonly image: FirmwareImageView }) {
   return (
     <>
-      <label htmlFor={ids.soak}>Soak s</label>
-      <input
-        id={ids.soak}
-        type="number"
-        className="ro-num"
+      <NumberField
+        field="soak"
+        label="Soak s"
         min={0}
         max={86_400}
-        value={text.soak}
         title={
           image.soakSeconds !== null
             ? `this image declares a soak of ${image.soakSeconds} s between waves`
             : 'seconds between the end of a wave and the start of the next'
         }
-        data-testid="ro-soak"
-        onChange={(e) => edit('soak', e.target.value)}
+        testId="ro-soak"
+        ids={ids}
+        text={text}
+        edit={edit}
       />
-      <label htmlFor={ids.trial}>Trial s</label>
-      <input
-        id={ids.trial}
-        type="number"
-        className="ro-num"
+      <NumberField
+        field="trial"
+        label="Trial s"
         min={1}
         max={86_400}
-        value={text.trial}
         title={
           image.trialSeconds !== null
             ? `this image declares ${image.trialSeconds} s on trial before a device confirms it`
             : 'seconds each device runs the new image unconfirmed (healthy) before it is confirmed'
         }
-        data-testid="ro-trial"
-        onChange={(e) => edit('trial', e.target.value)}
+        testId="ro-trial"
+        ids={ids}
+        text={text}
+        edit={edit}
       />
     </>
   );
