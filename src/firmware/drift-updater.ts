@@ -23,6 +23,7 @@ import type { TimerRef } from '../runtime/timers.js';
 import type { FirmwareJobRecord } from '../store/firmware-store.js';
 import { planDriftDevice } from './drift-plan.js';
 import type { FirmwareUpdates } from './firmware-updates.js';
+import { trialSettings } from './firmware-updates.js';
 import { jobTrialMs } from './image-trial.js';
 import type { OpenedFirmware } from './open-firmware.js';
 import { FINAL_UPDATE_STEPS } from './update-job.js';
@@ -158,12 +159,12 @@ async function driftPass(
     // The image's declared trial (image-trial.ts), else the job's default. No telemetry checks
     // (trial-checks.ts): they are an operator's, given with a rollout or an update; the
     // reconciler's jobs are healthy when the device stays up on trial.
-    const trialMs = jobTrialMs(undefined, plan.image.image);
+    const settings = trialSettings(jobTrialMs(undefined, plan.image.image), undefined);
     const r = updates.start(d.deviceId, {
       image: bytes.value,
       version,
       actor: RECONCILER_ACTOR,
-      ...(trialMs !== undefined ? { settings: { soakMs: trialMs } } : {}),
+      ...(settings ? { settings } : {}),
     });
     if (!r.ok) {
       // notSupported, busy: said once; a later pass tries again (the device may say hello with `fw`).

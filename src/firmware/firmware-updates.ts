@@ -28,6 +28,7 @@ import { type Failure, ok, type Result } from '../lib/result.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { LinkHub } from '../transports/link-hub.js';
 import type { FwAckMessage, HelloMessage } from '../transports/protocol.js';
+import type { TrialCheck } from './trial-checks.js';
 import type { UpdateJob, UpdateJobOptions, UpdateJobResume, UpdateJobSnapshot } from './update-job.js';
 import { createUpdateJob, FINAL_UPDATE_STEPS } from './update-job.js';
 
@@ -51,6 +52,24 @@ export type UpdateJobSettings = Omit<
   UpdateJobOptions,
   'runtime' | 'channel' | 'deviceId' | 'image' | 'version' | 'transferId' | 'current' | 'onChange'
 >;
+
+/**
+ * The settings of a job's trial: its length (`soakMs`) and telemetry checks, each only when given
+ * (undefined when neither is: the job's defaults).
+ *
+ * @example
+ * updates.start(id, { image, version, settings: trialSettings(60_000, checks) });
+ */
+export function trialSettings(
+  trialMs: number | undefined,
+  checks: readonly TrialCheck[] | undefined,
+): UpdateJobSettings | undefined {
+  if (trialMs === undefined && (checks === undefined || checks.length === 0)) return undefined;
+  return {
+    ...(trialMs !== undefined ? { soakMs: trialMs } : {}),
+    ...(checks !== undefined && checks.length > 0 ? { trialChecks: checks } : {}),
+  };
+}
 
 export interface FirmwareUpdatesOptions {
   readonly runtime: Pick<Runtime, 'clock' | 'logger'>;

@@ -10,6 +10,7 @@
  */
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/runtime.js';
+import { trialSettings } from './firmware-updates.js';
 import { formatMaintenanceWindow, maintenanceWindowAt } from './maintenance-window.js';
 import type { RolloutDeviceEntry } from './rollout-plan.js';
 import {
@@ -231,16 +232,12 @@ export class RolloutProcess {
       return;
     }
     d.attempts++;
-    const trialMs = this.policy.trialMs;
-    const settings = {
-      ...(trialMs !== undefined ? { soakMs: trialMs } : {}),
-      ...(this.trialChecks.length > 0 ? { trialChecks: this.trialChecks } : {}),
-    };
+    const settings = trialSettings(this.policy.trialMs, this.trialChecks);
     const r = this.options.updates.start(deviceId, {
       image,
       version,
       actor: `rollout:${id}`,
-      ...(Object.keys(settings).length > 0 ? { settings } : {}),
+      ...(settings ? { settings } : {}),
     });
     if (!r.ok && r.error.code === 'alreadyRunning') {
       this.alreadyRunning(d);

@@ -9,6 +9,7 @@
  * // { ok: false, error: { code: 'hashMismatch', message: 'the image's SHA-256 is …' } }
  */
 
+import { trialSettings } from '../../firmware/firmware-updates.js';
 import { imageSoakSeconds } from '../../firmware/image-soak.js';
 import { imageTrialSeconds, jobTrialMs } from '../../firmware/image-trial.js';
 import type { ImageListing, ImportErrorCode } from '../../firmware/index.js';
@@ -108,15 +109,12 @@ export function firmwareHandlers(
         );
       const bytes = await images.readImage(a.sha256);
       if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
-      const trialMs = jobTrialMs(a.trialMs, listing.image);
+      const settings = trialSettings(jobTrialMs(a.trialMs, listing.image), trialChecks);
       const started = app.updates.start(a.deviceId, {
         image: bytes.value,
         version: listing.image.version,
         actor: context.actor ?? DEFAULT_ACTOR,
-        settings: {
-          ...(trialMs !== undefined ? { soakMs: trialMs } : {}),
-          ...(trialChecks ? { trialChecks } : {}),
-        },
+        ...(settings ? { settings } : {}),
       });
       if (!started.ok) throw new ApiFailure(started.error.code, started.error.message);
       await app.store.appendEvents(

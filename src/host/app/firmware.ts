@@ -14,7 +14,7 @@ import type { Fleet } from '../../devices/fleet.js';
 import type { FirmwareDriftUpdater } from '../../firmware/drift-updater.js';
 import { createFirmwareDriftUpdater } from '../../firmware/drift-updater.js';
 import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
-import { createFirmwareUpdates } from '../../firmware/firmware-updates.js';
+import { createFirmwareUpdates, trialSettings } from '../../firmware/firmware-updates.js';
 import { jobTrialMs } from '../../firmware/image-trial.js';
 import { openFirmware } from '../../firmware/index.js';
 import { sortStoredRollouts } from '../../firmware/rollout-damage.js';
@@ -270,15 +270,12 @@ export async function restoreUpdates(
       rolloutChecks ??= await savedRolloutChecks(firmware.value.store);
       checks = rolloutChecks.get(j.actor.slice(ROLLOUT_ACTOR.length));
     }
-    const settings = {
-      ...(trialMs !== undefined ? { soakMs: trialMs } : {}),
-      ...(checks && checks.length > 0 ? { trialChecks: checks } : {}),
-    };
+    const settings = trialSettings(trialMs, checks);
     updates.restore(j.deviceId, {
       image: image.value,
       version: j.version,
       actor: j.actor,
-      ...(Object.keys(settings).length > 0 ? { settings } : {}),
+      ...(settings ? { settings } : {}),
       resume: {
         step: j.step as UpdateJobStep,
         boot: j.boot ?? undefined,
