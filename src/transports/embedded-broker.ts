@@ -25,6 +25,7 @@ import type { BrokerRefusalStats, Principals } from './embedded-broker-auth.js';
 import { createAccessHooks, createRefusalCounter, startAccountsRefresh } from './embedded-broker-auth.js';
 import type { PlainListener } from './embedded-broker-listeners.js';
 import { closeServer, listenPlain, listenTls, trackSockets } from './embedded-broker-listeners.js';
+import { exactRetainedPersistence } from './embedded-broker-retained.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './protocol.js';
 
 export type { BrokerRefusalStats, ClientRefusals } from './embedded-broker-auth.js';
@@ -132,6 +133,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     // it arrives (the waiting then happens per subscriber, on its socket's drain, bounded by
     // aedes' drainTimeout), and one slow subscriber no longer stalls delivery to all the others.
     concurrency: 0,
+    // Retained messages of exact-topic subscriptions by lookup, not by a scan of all of them.
+    persistence: exactRetainedPersistence(),
     // authenticate and authorizeSubscribe (with auth only), then authorizePublish.
     ...createAccessHooks({ auth, principals, refusals, logger, maxPayloadBytes }),
   });

@@ -20,6 +20,15 @@ export interface ChildHelper<C extends { readonly cmd: string }, R extends { rea
   kill(): Promise<void>;
 }
 
+/**
+ * More node flags for every helper, from FLEETVISOR_BENCH_CHILD_ARGS (space-separated), to profile
+ * them: `FLEETVISOR_BENCH_CHILD_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'` (a helper writes its
+ * profile when it exits, SIGTERM included if it exits on it).
+ */
+function childNodeArgs(): string[] {
+  return (process.env.FLEETVISOR_BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean);
+}
+
 /** Runs `test/bench/<script>` with tsx (plus `nodeArgs`) and the IPC channel. */
 export function startChildHelper<C extends { readonly cmd: string }, R extends { readonly type: string }>(
   suite: string,
@@ -30,7 +39,7 @@ export function startChildHelper<C extends { readonly cmd: string }, R extends {
   const name = `${script} ${args[0] ?? ''}`.trim();
   const child = spawn(
     process.execPath,
-    [...nodeArgs, '--import', 'tsx', join(import.meta.dirname, script), ...args],
+    [...nodeArgs, ...childNodeArgs(), '--import', 'tsx', join(import.meta.dirname, script), ...args],
     {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     },

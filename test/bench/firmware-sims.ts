@@ -50,6 +50,7 @@ const reply = (m: SimsReply): void => {
 
 // The parent going away (normally or not) ends this process.
 process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
 
 const mode = process.argv[2];
 

@@ -393,6 +393,8 @@ async function mqttFigures(): Promise<void> {
   // CPU up to the last fw.verify ack (the tails of apply, reboot and trial overlap the last transfers).
   cpu ??= process.cpuUsage(cpu0);
   const transferS = tLastVerified - t0;
+  // The window on the monotonic clock, in µs, as --cpu-prof stamps samples (to profile only it).
+  progress(`mqtt window_us ${[t0, tLastVerified].map((x) => Math.round(x * 1e6 + hrOffsetUs)).join(' ')}`);
   const mib = (MQTT_IMAGE * host.verified.size) / MIB;
   const ideal = (MQTT_IMAGE * DEVICES) / raw;
   sims.send({ cmd: 'versions' });

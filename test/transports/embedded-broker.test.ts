@@ -55,6 +55,34 @@ async function roundTrip(url: string): Promise<string> {
 }
 
 describe('startEmbeddedBroker', () => {
+  it('gives a subscriber the retained messages of its exact topics and of its wildcards, updated and cleared', async () => {
+    const broker = await start({ port: 0 });
+    const pub = await client(broker.url);
+    for (let i = 0; i < 50; i++)
+      await pub.publishAsync(`fleet/d${i}/hello`, `hello ${i}`, { qos: 1, retain: true });
+    await pub.publishAsync('fleet/d7/hello', 'hello 7 again', { qos: 1, retain: true });
+    await pub.publishAsync('fleet/d8/hello', '', { qos: 1, retain: true });
+    const retainedOn = async (topics: string[]): Promise<string[]> => {
+      const sub = await client(broker.url);
+      const got: string[] = [];
+      sub.on('message', (topic, payload, packet) => {
+        if (packet.retain) got.push(`${topic}=${payload.toString()}`);
+      });
+      await sub.subscribeAsync(topics, { qos: 1 });
+      await new Promise((r) => setTimeout(r, 200));
+      return got.sort();
+    };
+    // Exact topics: only their own retained message, the latest, none for a cleared one.
+    expect(
+      await retainedOn(['fleet/d7/hello', 'fleet/d8/hello', 'fleet/d9/hello', 'fleet/none/hello']),
+    ).toEqual(['fleet/d7/hello=hello 7 again', 'fleet/d9/hello=hello 9']);
+    // Wildcards: every one that matches.
+    const all = await retainedOn(['fleet/+/hello']);
+    expect(all).toHaveLength(49);
+    expect(all).toContain('fleet/d7/hello=hello 7 again');
+    expect(all.some((m) => m.startsWith('fleet/d8/'))).toBe(false);
+  });
+
   it('listens on the wanted port and carries messages', async () => {
     const broker = await start({ port: 0 });
     expect(broker.portWasTaken).toBe(false);

@@ -819,9 +819,23 @@ describe('field rules per message type', () => {
 
   it('fw.chunk: strict padded base64, 1…chunkBytes bytes', () => {
     const chunk = (data: string) => json({ v: 1, type: 'fw.chunk', transferId: 't', offset: 0, data });
-    for (const bad of ['', 'AQID+g', 'AQID+g=', 'AQ ID', 'AQID-g==', '====', 'A===']) {
+    // Also refused: whitespace inside, non-zero padding bits ('AR==' is not how 0x01 encodes).
+    for (const bad of [
+      '',
+      'AQID+g',
+      'AQID+g=',
+      'AQ ID',
+      'AQID-g==',
+      '====',
+      'A===',
+      'AQI\n',
+      'AR==',
+      'AQID_g==',
+    ]) {
       expect(decodeError(chunk(bad)), bad).toMatchObject({ field: 'data' });
     }
+    const good = decodeMessage(chunk('AQID+g=='));
+    expect(good.ok && good.value.type === 'fw.chunk' && [...good.value.data]).toEqual([1, 2, 3, 250]);
     const over = btoa(String.fromCharCode(...new Uint8Array(LIMITS.chunkBytes + 1)));
     expect(decodeError(chunk(over))).toMatchObject({ field: 'data' });
   });
