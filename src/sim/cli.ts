@@ -10,7 +10,7 @@
  * npm run sim -- --mqtt 100 --serial 2
  * npm run sim -- --mqtt 500 --url mqtt://127.0.0.1:1883 --interval 5000
  * npm run sim -- --serial 1 --mqtt 0 --pty-dir /tmp/fleetvisor-sim
- * npm run sim -- --serial 1 --mqtt 0 --no-fw-binary   # firmware chunks as JSON, not binary frames
+ * npm run sim -- --serial 1 --mqtt 0 --no-fw-binary   # firmware chunks as JSON, not binary
  * npm run sim -- --url mqtts://broker.lan:8883 --ca ca.pem --data-dir ~/.local/share/fleetvisor
  */
 import { readFileSync, realpathSync } from 'node:fs';
@@ -36,9 +36,9 @@ Options:
   --port N          port for the embedded broker (default 1883; a free port if it is taken)
   --interval MS     telemetry interval, ${MIN_INTERVAL_MS}…${MAX_INTERVAL_MS} ms (default 1000)
   --pty-dir DIR     where the pty links are created (default ${DEFAULT_PTY_DIR})
-  --no-fw-binary    serial devices do not list fw.binary: the host sends them firmware chunks
-                    as JSON with base64, as to a device that predates binary chunk frames
-                    (docs/protocol.md §7.1); default: they list it and take binary frames
+  --no-fw-binary    devices do not list fw.binary: the host sends them firmware chunks as JSON
+                    with base64, as to a device that predates binary chunks (docs/protocol.md
+                    §7.1); default: they list it and take binary chunks (serial and MQTT)
   --prefix P        device id prefix (default sim)
   --data-dir DIR    a Fleetvisor data folder: each device gets its own broker account there
                     (username = its id), as the app's embedded broker requires; the embedded
@@ -64,7 +64,7 @@ export interface CliOptions {
   readonly port: number;
   readonly interval: number;
   readonly ptyDir: string;
-  /** Serial devices list `fw.binary` (take binary chunk frames); `--no-fw-binary` turns it off. */
+  /** Devices list `fw.binary` (take binary chunks); `--no-fw-binary` turns it off. */
   readonly fwBinary: boolean;
   readonly prefix: string;
   readonly username: string | undefined;

@@ -18,6 +18,9 @@
  * - `dropLink()` destroys the socket without DISCONNECT (the broker publishes the will) and
  *   reconnects after a short pause; `stop()` publishes `offline` and disconnects cleanly.
  * - The `garbage` fault publishes an invalid payload on `/telemetry` before every other telemetry.
+ * - Binary chunks (docs/protocol.md §7.1): by default the device lists `fw.binary` and takes a
+ *   binary `fw.chunk` payload on `/fw`; with `binaryChunks: false` it is a device that predates
+ *   them (JSON chunks only; a binary payload is a bad message, counted and not answered).
  *
  * @example
  * const sim = await startMqttSimDevice('mqtt://127.0.0.1:1883', { id: 'sim-m001', telemetryIntervalMs: 500 });
@@ -30,6 +33,11 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import { connect } from 'mqtt';
 import type { Channel, DeviceId, Message, StatusMessage } from '../transports/protocol.js';
 import { CHANNELS, channelFor, decodePublish, encodeMessage, topicFor } from '../transports/protocol.js';
+import {
+  decodeFwChunkPayload,
+  FW_BINARY_CAPABILITY,
+  isBinaryPayload,
+} from '../transports/serial-fw-frame.js';
 import type { SimDeviceOptions } from './sim-device.js';
 import { SimDevice } from './sim-device.js';
 
@@ -59,6 +67,8 @@ export interface MqttSimDeviceOptions extends Omit<SimDeviceOptions, 'hooks'> {
    * default 15 000 ms. `0`: resolve at once and keep trying in the background.
    */
   readonly startTimeoutMs?: number;
+  /** List `fw.binary` and take `fw.chunk` as the binary payload; default true. */
+  readonly binaryChunks?: boolean;
 }
 
 export interface MqttSimDeviceStats {
@@ -75,6 +85,8 @@ export interface MqttSimDeviceStats {
   badMessages: number;
   /** Invalid payloads published by the garbage fault. */
   garbage: number;
+  /** Binary `fw.chunk` payloads taken in (valid ones; a refused one counts in `badMessages`). */
+  binaryChunks: number;
 }
 
 export interface MqttSimDevice {
@@ -119,10 +131,13 @@ class MqttSimDeviceImpl implements MqttSimDevice {
     ignoredRetained: 0,
     badMessages: 0,
     garbage: 0,
+    binaryChunks: 0,
   };
   lastError: Error | undefined;
 
   private client: MqttClient | undefined;
+  /** Takes binary `fw.chunk` payloads (lists `fw.binary`). */
+  private readonly binary: boolean;
   private ready = false;
   private stopped = false;
   private stopping: Promise<void> | undefined;
@@ -140,8 +155,13 @@ class MqttSimDeviceImpl implements MqttSimDevice {
     options: MqttSimDeviceOptions,
   ) {
     this.o = options;
+    this.binary = options.binaryChunks ?? true;
     this.device = new SimDevice({
       ...options,
+      extraCapabilities: [
+        ...(options.extraCapabilities ?? []),
+        ...(this.binary ? [FW_BINARY_CAPABILITY] : []),
+      ],
       hooks: { onShutdown: () => this.onShutdown(), onBoot: () => this.onBoot() },
     });
     this.id = this.device.id;
@@ -321,6 +341,17 @@ class MqttSimDeviceImpl implements MqttSimDevice {
   private onMessage(topic: string, payload: Buffer, retain: boolean): void {
     if (retain) {
       this.stats.ignoredRetained++;
+      return;
+    }
+    if (this.binary && isBinaryPayload(payload)) {
+      // Only on this device's /fw topic: a binary payload anywhere else is a bad message.
+      const chunk = topic === this.topic('fw') ? decodeFwChunkPayload(payload) : undefined;
+      if (!chunk?.ok) {
+        this.stats.badMessages++;
+        return;
+      }
+      this.stats.binaryChunks++;
+      this.device.receive(chunk.value);
       return;
     }
     const r = decodePublish(topic, payload);

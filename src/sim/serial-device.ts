@@ -43,7 +43,7 @@ import type { Deframer } from '../transports/framing.js';
 import { createDeframer, encodeFrame } from '../transports/framing.js';
 import type { Message } from '../transports/protocol.js';
 import { decodeMessage, directionOf, encodeMessage } from '../transports/protocol.js';
-import { decodeSerialPayload, FW_BINARY_CAPABILITY, isBinaryPayload } from '../transports/serial-fw-frame.js';
+import { decodeDevicePayload, FW_BINARY_CAPABILITY, isBinaryPayload } from '../transports/serial-fw-frame.js';
 import { readSerialPortNow, writeSerialPortNow } from '../transports/serial-port.js';
 import type { SimDeviceOptions } from './sim-device.js';
 import { SimDevice } from './sim-device.js';
@@ -359,7 +359,7 @@ class SerialSimDeviceImpl implements SerialSimDevice {
 
   private onFrame(payload: Uint8Array): void {
     const binary = this.binary && isBinaryPayload(payload);
-    const r = this.binary ? decodeSerialPayload(payload) : decodeMessage(payload);
+    const r = this.binary ? decodeDevicePayload(payload) : decodeMessage(payload);
     if (!r.ok || directionOf(r.value.type) !== 'toDevice') {
       this.stats.badMessages++;
       return;

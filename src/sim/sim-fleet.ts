@@ -32,7 +32,10 @@ export interface SimFleetOptions {
   readonly mqtt?: number;
   /** Number of serial devices; default 0 (needs socat). */
   readonly serial?: number;
-  /** Serial devices list `fw.binary` and take binary chunk frames; default true (serial-device.ts). */
+  /**
+   * Devices list `fw.binary` and take binary chunks (frames on serial, payloads over MQTT,
+   * docs/protocol.md §7.1); default true.
+   */
   readonly binaryChunks?: boolean;
   /** Where the pty links go; default `<tmpdir>/fleetvisor-sim`. */
   readonly ptyDir?: string;
@@ -120,6 +123,7 @@ export async function startSimFleet(options: SimFleetOptions = {}): Promise<SimF
     ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
     ...(options.firmware !== undefined && { firmware: options.firmware }),
     ...(options.extraCapabilities !== undefined && { extraCapabilities: options.extraCapabilities }),
+    ...(options.binaryChunks !== undefined && { binaryChunks: options.binaryChunks }),
   };
 
   const mqtt: MqttSimDevice[] = [];
@@ -142,11 +146,7 @@ export async function startSimFleet(options: SimFleetOptions = {}): Promise<SimF
         const id = simDeviceId(prefix, 's', i, 2);
         const pty = await openPtyPair(join(dir, `${id}-host`), join(dir, `${id}-device`));
         ptys.push(pty);
-        const device = await startSerialSimDevice(pty.devicePath, {
-          id,
-          ...common,
-          ...(options.binaryChunks !== undefined && { binaryChunks: options.binaryChunks }),
-        });
+        const device = await startSerialSimDevice(pty.devicePath, { id, ...common });
         serial.push({ device, pty });
         options.onDeviceStarted?.({ link: 'serial', id, hostPath: pty.hostPath, devicePath: pty.devicePath });
       }

@@ -33,6 +33,7 @@ import { MqttTopicHandlers } from './mqtt-topic-handlers.js';
 import type { DeviceId, Message } from './protocol.js';
 import type { ProtocolCarrierOptions } from './protocol-carrier.js';
 import { createProtocolCarrier } from './protocol-carrier.js';
+import { FW_BINARY_CAPABILITY } from './serial-fw-frame.js';
 import type { SerialLink } from './serial-link.js';
 import type { SerialManager, SerialManagerOptions } from './serial-manager.js';
 import { startSerialManager } from './serial-manager.js';
@@ -169,8 +170,12 @@ function mqttLinkChild(
   const handle: LinkHandle = {
     via: 'mqtt',
     presence: 'status',
+    // Chunks go binary to a device whose latest hello lists `fw.binary` (docs/protocol.md §7.1).
     send: (deviceId, message) => {
-      return incarnation.current()?.publish(deviceId, message).ok ?? false;
+      const binaryChunk =
+        message.type === 'fw.chunk' &&
+        h.device(deviceId)?.hello?.capabilities.includes(FW_BINARY_CAPABILITY) === true;
+      return incarnation.current()?.publish(deviceId, message, { binaryChunk }).ok ?? false;
     },
   };
   return {

@@ -59,6 +59,7 @@ import {
 } from './protocol.js';
 import type { ReconnectOptions } from './reconnect.js';
 import { ReconnectSchedule, resolveReconnect } from './reconnect.js';
+import { encodeFwChunkPayload } from './serial-fw-frame.js';
 
 /**
  * Why {@link MqttLink.publish} refused a message:
@@ -239,8 +240,13 @@ export class MqttLink extends ProcessBase {
    * @example
    * link.publish('pump-7', { v: 1, type: 'cmd', cmdId: 'c1', action: 'reboot' }); // { ok: true, value: undefined }
    * link.publish('+', cmd); // { ok: false, error: { code: 'badDeviceId', message: … } }
+   * link.publish('pump-7', chunk, { binaryChunk: true }); // the binary payload of docs/protocol.md §7.1
    */
-  publish(deviceId: string, message: Message): Result<void, LinkPublishError> {
+  publish(
+    deviceId: string,
+    message: Message,
+    options: { readonly binaryChunk?: boolean } = {},
+  ): Result<void, LinkPublishError> {
     if (this.status !== 'running') {
       return fail('closed', `link ${this.name} is ${this.status}; message to '${String(deviceId)}' not sent`);
     }
@@ -254,7 +260,11 @@ export class MqttLink extends ProcessBase {
     }
     let bytes: Uint8Array;
     try {
-      bytes = encodeMessage(message, { maxBytes: this.maxPayloadBytes });
+      // A device that lists `fw.binary` takes its chunks as the binary payload (no base64, no JSON).
+      bytes =
+        message.type === 'fw.chunk' && options.binaryChunk === true
+          ? encodeFwChunkPayload(message, { maxBytes: this.maxPayloadBytes })
+          : encodeMessage(message, { maxBytes: this.maxPayloadBytes });
     } catch (error) {
       if (error instanceof ProtocolError) return fail('badMessage', error.message);
       throw error;

@@ -1,6 +1,7 @@
 /**
  * The binary `fw.chunk` frame of the serial line (docs/protocol.md §7.1): the image bytes as
- * they are, inside the usual COBS + CRC-32 frame, instead of base64 inside JSON.
+ * they are, inside the usual COBS + CRC-32 frame, instead of base64 inside JSON. Over MQTT the
+ * same payload, unframed, is the `fw` topic's message ({@link encodeFwChunkPayload}).
  *
  * A device that announces the capability `fw.binary` in its `hello` gets every `fw.chunk` as
  * this frame; any other device gets the JSON message as before. The device answers with the same
@@ -16,7 +17,7 @@
  *
  * @example
  * if (hello.capabilities.includes(FW_BINARY_CAPABILITY)) port.write(encodeFwChunkFrame(chunk));
- * const r = decodeSerialPayload(payload); // a binary frame or a JSON message, as a Message
+ * const r = decodeDevicePayload(payload); // a binary frame or a JSON message, as a Message
  * if (r.ok && r.value.type === 'fw.chunk') write(r.value.offset, r.value.data);
  */
 import { ID_MAX_CHARS, isIdChar } from '../devices/device-id.js';
@@ -48,16 +49,10 @@ function badChunk(field: string, message: string): never {
 }
 
 /**
- * Encodes a `fw.chunk` message as one binary frame, ready for the line (leading and trailing
- * 0x00 included). Throws {@link ProtocolError} `badField` naming the field for a message the
- * device would refuse: a transfer id that is not an id, an offset that is not a uint32, data of
- * 0 or more than {@link LIMITS.chunkBytes} bytes; `tooLarge` for a payload (header and data) over
- * `maxBytes` (default 16 KiB, as for JSON messages).
- *
- * @example
- * port.write(encodeFwChunkFrame({ v: 1, type: 'fw.chunk', transferId: 'fw-9', offset: 8192, data }));
+ * The binary `fw.chunk` payload's header (type, idLen, transferId, offset, length), after the
+ * checks {@link encodeFwChunkFrame} names.
  */
-export function encodeFwChunkFrame(msg: FwChunkMessage, options: DecodeOptions = {}): Uint8Array {
+function chunkHeader(msg: FwChunkMessage, options: DecodeOptions): Uint8Array {
   const id = msg.transferId;
   if (typeof id !== 'string' || id.length === 0 || id.length > ID_MAX_CHARS)
     badChunk('transferId', `transferId must be 1…${ID_MAX_CHARS} characters`);
@@ -84,7 +79,37 @@ export function encodeFwChunkFrame(msg: FwChunkMessage, options: DecodeOptions =
   const view = new DataView(header.buffer);
   view.setUint32(2 + n, offset, true);
   view.setUint16(6 + n, data.length, true);
-  return encodeFrameParts([header, data]);
+  return header;
+}
+
+/**
+ * Encodes a `fw.chunk` message as one binary frame, ready for the line (leading and trailing
+ * 0x00 included). Throws {@link ProtocolError} `badField` naming the field for a message the
+ * device would refuse: a transfer id that is not an id, an offset that is not a uint32, data of
+ * 0 or more than {@link LIMITS.chunkBytes} bytes; `tooLarge` for a payload (header and data) over
+ * `maxBytes` (default 16 KiB, as for JSON messages).
+ *
+ * @example
+ * port.write(encodeFwChunkFrame({ v: 1, type: 'fw.chunk', transferId: 'fw-9', offset: 8192, data }));
+ */
+export function encodeFwChunkFrame(msg: FwChunkMessage, options: DecodeOptions = {}): Uint8Array {
+  return encodeFrameParts([chunkHeader(msg, options), msg.data]);
+}
+
+/**
+ * The same binary `fw.chunk` payload as one buffer, without the serial framing: what an MQTT
+ * device that lists `fw.binary` gets on its `fw` topic (MQTT frames the message and TCP checks
+ * it). Throws as {@link encodeFwChunkFrame}.
+ *
+ * @example
+ * client.publish(`fleetvisor/v1/${id}/fw`, encodeFwChunkPayload(chunk), { qos: 1 });
+ */
+export function encodeFwChunkPayload(msg: FwChunkMessage, options: DecodeOptions = {}): Buffer {
+  const header = chunkHeader(msg, options);
+  const payload = Buffer.allocUnsafe(header.length + msg.data.length);
+  payload.set(header, 0);
+  payload.set(msg.data, header.length);
+  return payload;
 }
 
 function refused(
@@ -145,14 +170,15 @@ export function decodeFwChunkPayload(
 }
 
 /**
- * Decodes the payload of one serial frame, binary or JSON ({@link isBinaryPayload}); never
- * throws for any bytes. Errors as `decodeMessage`, and those of {@link decodeFwChunkPayload}.
+ * Decodes what a device that lists `fw.binary` receives, binary or JSON ({@link isBinaryPayload}):
+ * one serial frame's payload, or one MQTT publish's on the `fw` topic; never throws for any bytes.
+ * Errors as `decodeMessage`, and those of {@link decodeFwChunkPayload}.
  *
  * @example
- * const r = decodeSerialPayload(payload, { maxBytes: 16 * 1024 });
+ * const r = decodeDevicePayload(payload, { maxBytes: 16 * 1024 });
  * if (r.ok) deliver(r.value);
  */
-export function decodeSerialPayload(
+export function decodeDevicePayload(
   payload: Uint8Array,
   options: DecodeOptions = {},
 ): Result<Message, DecodeError> {

@@ -50,7 +50,7 @@ import type { TimerRef } from '../runtime/timers.js';
 import type { FrameError } from './framing.js';
 import type { CommandMessage, DeviceId, Message, Result } from './protocol.js';
 import { CHANNELS, channelFor, encodeMessage, newCommandId, ProtocolError } from './protocol.js';
-import { decodeSerialPayload, encodeFwChunkFrame, FW_BINARY_CAPABILITY } from './serial-fw-frame.js';
+import { decodeDevicePayload, encodeFwChunkFrame, FW_BINARY_CAPABILITY } from './serial-fw-frame.js';
 import type { SerialLinkError, SerialLinkExitCode, SerialSendError } from './serial-link-errors.js';
 import { SerialLinkExitError } from './serial-link-errors.js';
 import { SerialFrameIo } from './serial-link-io.js';
@@ -222,7 +222,7 @@ export class SerialLink extends ProcessBase {
     this.lastRxMono = this.runtime.clock.now();
     this.lastRxAt = this.runtime.clock.wallNow();
     // A binary frame from the device decodes too, so an echoed fw.chunk is named wrongDirection below.
-    const r = decodeSerialPayload(payload, { maxBytes: this.settings.maxPayloadBytes });
+    const r = decodeDevicePayload(payload, { maxBytes: this.settings.maxPayloadBytes });
     if (!r.ok) {
       const base = { code: r.error.code, message: `refused message on ${this.path}: ${r.error.message}` };
       this.reportError(r.error.field === undefined ? base : { ...base, field: r.error.field });

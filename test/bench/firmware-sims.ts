@@ -4,8 +4,9 @@
  *
  * - `firmware-sims.ts broker`: runs the embedded aedes broker on a free port and sends
  *   `{ type: 'broker', url }`; it lives until the parent goes.
+ * - Either mode answers `{ cmd: 'cpu' }` with `{ type: 'cpu', user, system }` (process.cpuUsage(), µs).
  * - `firmware-sims.ts devices`: sends `{ type: 'ready' }`, then answers each command:
- *   - `{ cmd: 'start', url, prefix, n, capabilities? }`: n simulated MQTT devices (src/sim/sim-fleet.ts, ids
+ *   - `{ cmd: 'start', url, prefix, n, capabilities?, binaryChunks? }`: n simulated MQTT devices (src/sim/sim-fleet.ts, ids
  *     `<prefix>-m0001`…), telemetry hourly so it stays out of the way → `{ type: 'started', ids, ms }`;
  *   - `{ cmd: 'rawsub', url, topic, expect }`: a plain mqtt.js subscriber on `topic` (QoS 1) that
  *     only counts messages → `{ type: 'subscribed' }`, then `{ type: 'rawdone', count }` once
@@ -27,11 +28,14 @@ export type SimsCommand =
       readonly n: number;
       /** More hello capabilities (the chunk size the devices ask for). */
       readonly capabilities?: readonly string[];
+      /** The devices list `fw.binary` (binary chunks); default true. */
+      readonly binaryChunks?: boolean;
     }
   | { readonly cmd: 'rawsub'; readonly url: string; readonly topic: string; readonly expect: number }
   | { readonly cmd: 'rawend' }
   | { readonly cmd: 'versions' }
-  | { readonly cmd: 'stop' };
+  | { readonly cmd: 'stop' }
+  | { readonly cmd: 'cpu' };
 
 export type SimsReply =
   | { readonly type: 'broker'; readonly url: string }
@@ -42,6 +46,7 @@ export type SimsReply =
   | { readonly type: 'rawended'; readonly count: number }
   | { readonly type: 'versions'; readonly counts: Record<string, number> }
   | { readonly type: 'stopped' }
+  | { readonly type: 'cpu'; readonly user: number; readonly system: number }
   | { readonly type: 'failed'; readonly error: string };
 
 const reply = (m: SimsReply): void => {
@@ -54,7 +59,12 @@ process.on('SIGTERM', () => process.exit(0));
 
 const mode = process.argv[2];
 
+const cpuReply = (): void => reply({ type: 'cpu', ...process.cpuUsage() });
+
 if (mode === 'broker') {
+  process.on('message', (m: SimsCommand) => {
+    if (m.cmd === 'cpu') cpuReply();
+  });
   const broker = await startEmbeddedBroker({ port: 0 });
   reply({ type: 'broker', url: broker.url });
 } else if (mode === 'devices') {
@@ -79,6 +89,7 @@ if (mode === 'broker') {
           concurrency: 50,
           startTimeoutMs: 60_000,
           ...(m.capabilities ? { extraCapabilities: m.capabilities } : {}),
+          ...(m.binaryChunks !== undefined ? { binaryChunks: m.binaryChunks } : {}),
         });
         reply({ type: 'started', ids: fleet.mqtt.map((d) => d.id), ms: performance.now() - t0 });
         return;
@@ -123,6 +134,9 @@ if (mode === 'broker') {
         reply({ type: 'versions', counts });
         return;
       }
+      case 'cpu':
+        cpuReply();
+        return;
       case 'stop':
         await fleet?.stop();
         fleet = undefined;

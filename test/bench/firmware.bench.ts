@@ -9,9 +9,9 @@
  * for a profile: `node --cpu-prof --expose-gc --import tsx test/bench/firmware.bench.ts`),
  * FLEETVISOR_BENCH_FW_MQTT_CHUNK=N (the MQTT devices list fw.chunk.N, docs/protocol.md §5.5, and the
  * raw baseline sends N-byte chunks too; default: they list none and get the host's 4096),
- * FLEETVISOR_BENCH_FW_VERBOSE=1 (progress on stderr), FLEETVISOR_BENCH_FW_BINARY=0 (the serial device does
- * not announce `fw.binary`, so chunks cross the line as JSON with base64, as before the binary
- * chunk frame; default: binary frames, docs/protocol.md §7.1).
+ * FLEETVISOR_BENCH_FW_VERBOSE=1 (progress on stderr), FLEETVISOR_BENCH_FW_BINARY=0 (the devices, serial
+ * and MQTT, do not announce `fw.binary`, so chunks go as JSON with base64, as before the binary
+ * chunk; default: binary chunks, docs/protocol.md §7.1).
  *
  * MQTT: the host's real update path (src/firmware/firmware-updates.ts → update-job.ts → link hub →
  * the MQTT link, a SQLite file) updates N simulated MQTT devices (src/sim, all in a child process,
@@ -20,8 +20,8 @@
  * until its fw.verify is acknowledged; apply, reboot, a 200 ms trial and confirm then finish
  * outside the 100. Transfer window: the first job's start (fw.begin) → the last fw.verify ack.
  * Baseline in the same run: a plain mqtt.js publisher in this process → the same broker → one
- * plain subscriber in the sims' process, the same number of fw.chunk JSON messages (4 KiB of
- * image each, base64), QoS 1 like the fw topic, 800 in flight (100 jobs × window 8); the ideal
+ * plain subscriber in the sims' process, the same number of the same fw.chunk messages (4 KiB of
+ * image each: the binary payload, or JSON with base64 at FLEETVISOR_BENCH_FW_BINARY=0), QoS 1 like the fw topic, 800 in flight (100 jobs × window 8); the ideal
  * time is the image bytes × devices ÷ that rate. Host CPU is this process's process.cpuUsage()
  * (all threads) over the transfer window; the sims and the broker are other processes.
  *
@@ -65,6 +65,7 @@ import type { Links, LinksOptions } from '../../src/transports/links.js';
 import { createLinks } from '../../src/transports/links.js';
 import type { DeviceId } from '../../src/transports/protocol.js';
 import { encodeMessage } from '../../src/transports/protocol.js';
+import { encodeFwChunkPayload } from '../../src/transports/serial-fw-frame.js';
 import { readSerialPortNow, writeSerialPortNow } from '../../src/transports/serial-port.js';
 import { gc, report } from './bench-kit.js';
 import { type ChildHelper, expectReply, startChildHelper } from './child-helper.js';
@@ -105,7 +106,7 @@ const SETTLE_MS = Number(process.env.FLEETVISOR_BENCH_FW_SETTLE_MS ?? 1000);
 const BAUD_IMAGE = 64 * 1024;
 /** The serial device takes fw.chunk as binary frames (it lists `fw.binary`); 0: JSON chunks. */
 const BINARY = process.env.FLEETVISOR_BENCH_FW_BINARY !== '0';
-const CHUNKS = BINARY ? 'chunks as binary frames (fw.binary)' : 'chunks as JSON (no fw.binary)';
+const CHUNKS = BINARY ? 'chunks binary (fw.binary)' : 'chunks as JSON (no fw.binary)';
 const MIB = 1024 * 1024;
 /** Short trial and quick reboots: only the transfer is measured. The chunk size is the device's. */
 const JOB: UpdateJobSettings = {
@@ -239,6 +240,13 @@ function summarize(finals: UpdateJobSnapshot[]): string {
 // ---- MQTT ----
 
 /** The same bytes as the firmware path, through the same broker, without the protocol around them. */
+/** A helper's CPU so far (user + system), in ms; `ask`: send the question first (else it was sent). */
+async function helperCpu(h: Helper, ask: boolean): Promise<number> {
+  if (ask) h.send({ cmd: 'cpu' });
+  const c = await expectReply(h, 'cpu');
+  return (c.user + c.system) / 1000;
+}
+
 async function rawBrokerRate(url: string, sims: Helper, messages: number): Promise<number> {
   const topic = `fleetvisor-bench/${tag}/raw`;
   sims.send({ cmd: 'rawsub', url, topic: `${topic}/+`, expect: messages });
@@ -252,18 +260,16 @@ async function rawBrokerRate(url: string, sims: Helper, messages: number): Promi
   pub.on('error', () => {});
   const image = randomBytes(MQTT_IMAGE);
   const payloads: Buffer[] = [];
-  for (let off = 0; off < MQTT_IMAGE; off += MQTT_CHUNK)
-    payloads.push(
-      Buffer.from(
-        encodeMessage({
-          v: 1,
-          type: 'fw.chunk',
-          transferId: `fw-${tag}`,
-          offset: off,
-          data: image.subarray(off, off + MQTT_CHUNK),
-        }),
-      ),
-    );
+  for (let off = 0; off < MQTT_IMAGE; off += MQTT_CHUNK) {
+    const chunk = {
+      v: 1,
+      type: 'fw.chunk',
+      transferId: `fw-${tag}`,
+      offset: off,
+      data: image.subarray(off, off + MQTT_CHUNK),
+    } as const;
+    payloads.push(BINARY ? encodeFwChunkPayload(chunk) : Buffer.from(encodeMessage(chunk)));
+  }
   const inFlight = CONCURRENT * WINDOW;
   try {
     gc();
@@ -302,11 +308,12 @@ async function rawBrokerRate(url: string, sims: Helper, messages: number): Promi
 async function mqttFigures(): Promise<void> {
   let url: string;
   let brokerName: string;
+  let broker: Helper | undefined;
   if (MOSQUITTO) {
     url = process.env.FLEETVISOR_TEST_MQTT_URL || 'mqtt://127.0.0.1:1883';
     brokerName = `Mosquitto at ${url}`;
   } else {
-    const broker = startHelper('broker');
+    broker = startHelper('broker');
     url = (await expectReply(broker, 'broker')).url;
     brokerName = 'embedded aedes (child process)';
   }
@@ -326,6 +333,7 @@ async function mqttFigures(): Promise<void> {
     url,
     prefix: tag,
     n: DEVICES,
+    binaryChunks: BINARY,
     ...(MQTT_ASKED ? { capabilities: [fwChunkCapability(MQTT_ASKED)] } : {}),
   });
   const started = await expectReply(sims, 'started');
@@ -346,7 +354,10 @@ async function mqttFigures(): Promise<void> {
   let cpu: NodeJS.CpuUsage | undefined;
   const host = await startHost({ mqtt: { url } }, ids, () => {
     running--;
-    if (host.verified.size === ids.length) cpu = process.cpuUsage(cpu0);
+    if (host.verified.size === ids.length) {
+      cpu = process.cpuUsage(cpu0);
+      for (const h of helpers) h.send({ cmd: 'cpu' });
+    }
     startNext();
   });
   cleanups.push(() => host.stop());
@@ -377,6 +388,8 @@ async function mqttFigures(): Promise<void> {
       );
     }
   };
+  const helpers = broker ? [sims, broker] : [sims];
+  const helperCpu0 = await Promise.all(helpers.map((h) => helperCpu(h, true)));
   gc();
   cpu0 = process.cpuUsage();
   const t0 = seconds();
@@ -397,6 +410,9 @@ async function mqttFigures(): Promise<void> {
   progress(`mqtt window_us ${[t0, tLastVerified].map((x) => Math.round(x * 1e6 + hrOffsetUs)).join(' ')}`);
   const mib = (MQTT_IMAGE * host.verified.size) / MIB;
   const ideal = (MQTT_IMAGE * DEVICES) / raw;
+  const helperMs = (await Promise.all(helpers.map((h) => helperCpu(h, false)))).map(
+    (c, i) => c - helperCpu0[i]!,
+  );
   sims.send({ cmd: 'versions' });
   const versions = await expectReply(sims, 'versions');
   const note = `${DEVICES} simulated MQTT devices (child process), ${MQTT_IMAGE / 1024} KiB image, ${CONCURRENT} transfers at a time, window ${WINDOW} × ${MQTT_CHUNK / 1024} KiB${MQTT_ASKED ? ` (the devices list fw.chunk.${MQTT_ASKED})` : ''}, ${brokerName}`;
@@ -408,7 +424,7 @@ async function mqttFigures(): Promise<void> {
     '>=',
     0.5,
     `ideal ${ideal.toFixed(1)} s (image bytes × devices ÷ raw ${(raw / MIB).toFixed(1)} MiB/s of image data: ` +
-      `mqtt.js publisher → broker → one subscriber, fw.chunk JSON, QoS 1, ${CONCURRENT * WINDOW} in flight) ÷ ` +
+      `mqtt.js publisher → broker → one subscriber, the same fw.chunk messages (${BINARY ? 'binary' : 'JSON'}), QoS 1, ${CONCURRENT * WINDOW} in flight) ÷ ` +
       `measured ${transferS.toFixed(1)} s (first job start → last fw.verify ack); ${note}`,
   );
   report(
@@ -432,6 +448,9 @@ async function mqttFigures(): Promise<void> {
       `${(cpu.system / 1000).toFixed(0)} ms, all threads) over the transfer window ` +
       `(${transferS.toFixed(1)} s), per MiB of image delivered (${mib.toFixed(0)} MiB); ` +
       `the sims run in a child process, the broker in ${MOSQUITTO ? 'Mosquitto' : 'another'}; ` +
+      `over the same window the simulated devices used ${(helperMs[0]! / mib).toFixed(1)} ms/MiB` +
+      (broker ? ` and the broker ${(helperMs[1]! / mib).toFixed(1)} ms/MiB` : '') +
+      ` (all processes: ${(((cpu.user + cpu.system) / 1000 + helperMs.reduce((a, b) => a + b, 0)) / 1000 / transferS).toFixed(2)} of this machine's cores busy on average); ` +
       'the goal is a guess, not from the issue',
   );
   // The devices say offline (retained, in the child broker only) and go.

@@ -7,6 +7,7 @@
  * that crash-loops ends rolled back to the old one; a Homie-like device without `fw` is refused.
  */
 import { randomBytes } from 'node:crypto';
+import { connectAsync } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { UpdateJobSnapshot } from '../../src/firmware/update-job.js';
 import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
@@ -65,6 +66,9 @@ describe.each(brokers)('one device firmware update over MQTT ($name)', ({ url: b
       confirmed: true,
       slots: { A: '1.0.0' },
     });
+    // The device lists fw.binary: its 12 chunks came as binary payloads, none refused.
+    expect(d.stats.binaryChunks).toBeGreaterThanOrEqual(12);
+    expect(d.stats.badMessages).toBe(0);
     // One job per device at a time; one that has not applied yet can be cancelled.
     expect(host.updates.start(id, { image: randomBytes(64 * 1024), version: '1.2.0' }).ok).toBe(true);
     expect(host.updates.start(id, { image, version: '1.3.0' })).toMatchObject({
@@ -72,6 +76,30 @@ describe.each(brokers)('one device firmware update over MQTT ($name)', ({ url: b
       error: { code: 'busy' },
     });
     expect(host.updates.cancel(id)).toMatchObject({ ok: true, value: { step: 'cancelled' } });
+    expect(d.device.firmware.version).toBe('1.1.0');
+  });
+
+  it('a device without fw.binary gets JSON chunks; a binary payload it cannot read is counted, not taken', async () => {
+    const url = brokerUrl();
+    const id = uniqueId('fw-json');
+    const host = await startHost(url, [id]);
+    const d = await sim(url, id, { binaryChunks: false });
+    await ready(host, id);
+    expect(host.links.hub?.device(id)?.hello?.capabilities).not.toContain('fw.binary');
+    const image = randomBytes(20 * 1024);
+    const started = host.updates.start(id, { image, version: '1.1.0' });
+    if (!started.ok) throw new Error(started.error.message);
+    expect(await started.value.done).toMatchObject({ step: 'succeeded', offset: image.length });
+    expect(d.device.firmware).toMatchObject({ version: '1.1.0', confirmed: true });
+    expect(d.stats).toMatchObject({ binaryChunks: 0, badMessages: 0 });
+    // A binary chunk (and binary garbage) sent to it anyway: bad messages, nothing written.
+    const raw = await connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 });
+    await raw.publishAsync(`fleetvisor/v1/${id}/fw`, Buffer.from([1, 2, 0x61, 0x62, 0, 0, 0, 0, 1, 0, 7]), {
+      qos: 1,
+    });
+    await raw.publishAsync(`fleetvisor/v1/${id}/fw`, Buffer.from([1, 0xff, 0xfe]), { qos: 1 });
+    await raw.endAsync();
+    await waitFor(() => d.stats.badMessages === 2, 3000, 'two bad messages');
     expect(d.device.firmware.version).toBe('1.1.0');
   });
 

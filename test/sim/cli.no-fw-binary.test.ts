@@ -24,14 +24,14 @@ const cleanup = registerCleanups();
 const hasSocat = socatAvailable();
 
 describe('the sim CLI: --no-fw-binary', () => {
-  it('parses: serial devices list fw.binary unless --no-fw-binary; the help says so', () => {
+  it('parses: devices list fw.binary unless --no-fw-binary; the help says so', () => {
     expect(parseCliArgs(['--serial', '1'])).toMatchObject({ kind: 'run', options: { fwBinary: true } });
     expect(parseCliArgs(['--serial', '1', '--no-fw-binary'])).toMatchObject({
       kind: 'run',
       options: { serial: 1, fwBinary: false },
     });
     expect(parseCliArgs(['--no-fw-binary=1']).kind).toBe('error');
-    expect(USAGE).toMatch(/--no-fw-binary +serial devices do not list fw\.binary/);
+    expect(USAGE).toMatch(/--no-fw-binary +devices do not list fw\.binary/);
   });
 
   it.skipIf(!hasSocat)(

@@ -82,7 +82,7 @@ for (const broker of BROKERS) {
         kind: 'fleetvisor.generic',
         boot: d.device.boot,
         firmware: { version: '1.0.0', slot: 'A', confirmed: true, slots: { A: '1.0.0', B: null } },
-        capabilities: ['ping', 'hello', 'reboot', 'identify', 'setInterval', 'setConfig', 'fw'],
+        capabilities: ['ping', 'hello', 'reboot', 'identify', 'setInterval', 'setConfig', 'fw', 'fw.binary'],
       });
       await waitFor(() => d.connected, 10_000, 'the subscription');
 

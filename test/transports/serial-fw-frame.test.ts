@@ -13,9 +13,10 @@ import { createDeframer, encodeFrame, encodeFrameParts } from '../../src/transpo
 import type { DecodeError, FwChunkMessage, Message } from '../../src/transports/protocol.js';
 import { encodeMessage, LIMITS } from '../../src/transports/protocol.js';
 import {
+  decodeDevicePayload,
   decodeFwChunkPayload,
-  decodeSerialPayload,
   encodeFwChunkFrame,
+  encodeFwChunkPayload,
   FW_CHUNK_HEADER_BYTES,
   isBinaryPayload,
 } from '../../src/transports/serial-fw-frame.js';
@@ -51,7 +52,7 @@ function noise(n: number, seed: number): Uint8Array {
   return out;
 }
 
-/** A line: the deframer, then decodeSerialPayload, as the host link and the simulator read it. */
+/** A line: the deframer, then decodeDevicePayload, as the host link and the simulator read it. */
 function line(maxFrameBytes?: number) {
   const messages: Message[] = [];
   const refused: DecodeError[] = [];
@@ -59,7 +60,7 @@ function line(maxFrameBytes?: number) {
   const deframer = createDeframer({
     ...(maxFrameBytes === undefined ? {} : { maxFrameBytes }),
     onFrame: (payload) => {
-      const r = decodeSerialPayload(payload);
+      const r = decodeDevicePayload(payload);
       if (r.ok) messages.push(r.value);
       else refused.push(r.error);
     },
@@ -87,6 +88,17 @@ describe('binary fw.chunk frame: layout', () => {
     // type, id length, "fw-9", offset 8192, length 3, the data; then the CRC 0x44851047.
     const fields = ['01', '04', '66772d39', '00200000', '0300', '010203'];
     expect(hex(payloadOf('fw-9', 8192, 3, Uint8Array.of(1, 2, 3)))).toBe(fields.join(''));
+    // Over MQTT the payload alone is the message, and it decodes back to the chunk.
+    const mqttPayload = encodeFwChunkPayload(chunk(Uint8Array.of(1, 2, 3), 8192));
+    expect(hex(mqttPayload)).toBe(fields.join(''));
+    const back = decodeDevicePayload(mqttPayload);
+    const fieldsBack = back.ok && back.value.type === 'fw.chunk' ? back.value : undefined;
+    expect([fieldsBack?.transferId, fieldsBack?.offset, [...(fieldsBack?.data ?? [])]]).toEqual([
+      'fw-9',
+      8192,
+      [1, 2, 3],
+    ]);
+    expect(() => encodeFwChunkPayload(chunk(Uint8Array.of(1), 0, 'bad id'))).toThrow(/transferId/);
   });
 
   it('docs/protocol.md §7.1 shows the same frame and the same field offsets', () => {
@@ -255,7 +267,7 @@ describe('binary fw.chunk frame: bad input', () => {
     });
     const reserved = payloadOf('fw-9', 0, 1, Uint8Array.of(1));
     reserved[0] = 0x02;
-    expect(decodeSerialPayload(reserved)).toMatchObject({
+    expect(decodeDevicePayload(reserved)).toMatchObject({
       ok: false,
       error: { code: 'unknownType', message: expect.stringMatching(/frame type 0x02 is not defined/) },
     });
