@@ -22,12 +22,13 @@
  * fleet.observe((a) => a.type === 'telemetry' && updates.telemetry(a.deviceId, a.values, a.at));
  * const r = updates.start('pump-7', { image, version: '1.1.0', settings: { trialChecks } });
  */
-import { createHash } from 'node:crypto';
+
 import type { BreakerOutcome, CommandGuards } from '../devices/command-guards.js';
 import { type Failure, ok, type Result } from '../lib/result.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { LinkHub } from '../transports/link-hub.js';
 import type { FwAckMessage, HelloMessage } from '../transports/protocol.js';
+import { imageSha256 } from './image-hash.js';
 import type { TrialCheck } from './trial-checks.js';
 import type { UpdateJob, UpdateJobOptions, UpdateJobResume, UpdateJobSnapshot } from './update-job.js';
 import { createUpdateJob, FINAL_UPDATE_STEPS } from './update-job.js';
@@ -142,8 +143,7 @@ const err = <C extends UpdateStartErrorCode>(code: C, message: string, retryAt?:
 });
 
 /** The same image gets the same transfer id on every device and after every restart. */
-const transferIdOf = (image: Uint8Array) =>
-  `fw-${createHash('sha256').update(image).digest('hex').slice(0, 16)}`;
+const transferIdOf = (image: Uint8Array) => `fw-${imageSha256(image).slice(0, 16)}`;
 
 export function createFirmwareUpdates(options: FirmwareUpdatesOptions): FirmwareUpdates {
   const jobs = new Map<string, UpdateJob>();

@@ -7,12 +7,13 @@
  * const job = new UpdateJobProcess(options);
  * job.start(); job.ack(ack); job.hello(hello); await job.done;
  */
-import { createHash } from 'node:crypto';
+
 import { err, type Failure, ok, type Result } from '../lib/result.js';
 import type { Clock, ClockHandle } from '../runtime/clock.js';
 import type { Logger } from '../runtime/runtime.js';
 import { announcedChunkBytes } from '../transports/fw-chunk-size.js';
 import type { FwAckMessage, HelloMessage } from '../transports/protocol.js';
+import { imageSha256 } from './image-hash.js';
 import type { TransferWindow } from './transfer-window.js';
 import {
   backToHeld,
@@ -70,7 +71,7 @@ export class UpdateJobProcess {
   constructor(private readonly options: UpdateJobOptions) {
     this.clock = options.runtime.clock;
     this.log = options.runtime.logger;
-    this.sha256 = createHash('sha256').update(options.image).digest('hex');
+    this.sha256 = imageSha256(options.image);
     this.win = createTransferWindow(options.image.length, {
       // The device may ask for its own chunk size (`fw.chunk.N` in its hello, protocol §5.5).
       chunkBytes: options.chunkBytes ?? announcedChunkBytes(options.current?.capabilities ?? []),

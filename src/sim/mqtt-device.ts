@@ -21,6 +21,8 @@
  * - Binary chunks (docs/protocol.md §7.1): by default the device lists `fw.binary` and takes a
  *   binary `fw.chunk` payload on `/fw`; with `binaryChunks: false` it is a device that predates
  *   them (JSON chunks only; a binary payload is a bad message, counted and not answered).
+ * - Chunks that arrive together (one turn of the event loop) get one `fw.ack`, the offset held
+ *   after the last (docs/protocol.md §5.1); `coalesceChunkAcks: false` acks each one.
  *
  * @example
  * const sim = await startMqttSimDevice('mqtt://127.0.0.1:1883', { id: 'sim-m001', telemetryIntervalMs: 500 });
@@ -31,7 +33,8 @@
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { connect } from 'mqtt';
-import type { Channel, DeviceId, Message, StatusMessage } from '../transports/protocol.js';
+import { noDelay } from '../transports/mqtt-connection.js';
+import type { Channel, DeviceId, FwAckMessage, Message, StatusMessage } from '../transports/protocol.js';
 import { CHANNELS, channelFor, decodePublish, encodeMessage, topicFor } from '../transports/protocol.js';
 import {
   decodeFwChunkPayload,
@@ -69,6 +72,11 @@ export interface MqttSimDeviceOptions extends Omit<SimDeviceOptions, 'hooks'> {
   readonly startTimeoutMs?: number;
   /** List `fw.binary` and take `fw.chunk` as the binary payload; default true. */
   readonly binaryChunks?: boolean;
+  /**
+   * Answer the chunks that arrive together (in one turn of the event loop) with one `fw.ack`, the
+   * held offset after the last, as docs/protocol.md §5.1 allows; default true. False: one ack each.
+   */
+  readonly coalesceChunkAcks?: boolean;
 }
 
 export interface MqttSimDeviceStats {
@@ -87,6 +95,8 @@ export interface MqttSimDeviceStats {
   garbage: number;
   /** Binary `fw.chunk` payloads taken in (valid ones; a refused one counts in `badMessages`). */
   binaryChunks: number;
+  /** Chunk acks not sent because a later one of the same turn said more (coalesceChunkAcks). */
+  acksCoalesced: number;
 }
 
 export interface MqttSimDevice {
@@ -132,12 +142,17 @@ class MqttSimDeviceImpl implements MqttSimDevice {
     badMessages: 0,
     garbage: 0,
     binaryChunks: 0,
+    acksCoalesced: 0,
   };
   lastError: Error | undefined;
 
   private client: MqttClient | undefined;
   /** Takes binary `fw.chunk` payloads (lists `fw.binary`). */
   private readonly binary: boolean;
+  /** Answers the chunks of one turn with one ack. */
+  private readonly coalesce: boolean;
+  /** The chunk ack waiting for the end of this turn. */
+  private heldAck: { readonly client: MqttClient; readonly msg: FwAckMessage } | undefined;
   private ready = false;
   private stopped = false;
   private stopping: Promise<void> | undefined;
@@ -156,6 +171,7 @@ class MqttSimDeviceImpl implements MqttSimDevice {
   ) {
     this.o = options;
     this.binary = options.binaryChunks ?? true;
+    this.coalesce = options.coalesceChunkAcks ?? true;
     this.device = new SimDevice({
       ...options,
       extraCapabilities: [
@@ -301,6 +317,7 @@ class MqttSimDeviceImpl implements MqttSimDevice {
     const client = connect(this.url, options);
     this.client = client;
     client.on('connect', () => {
+      noDelay(client);
       if (this.client === client) this.onConnect(client, boot, conn);
     });
     client.on('message', (topic, payload, packet) => {
@@ -372,8 +389,16 @@ class MqttSimDeviceImpl implements MqttSimDevice {
     this.scheduleReconnect(this.backoffMs());
   }
 
-  private sendFrom(client: MqttClient, msg: Message): void {
+  private sendFrom(client: MqttClient, msg: Message, held = false): void {
     if (this.client !== client) return;
+    if (!held && this.coalesce && msg.type === 'fw.ack' && msg.step === 'chunk' && msg.error === undefined) {
+      // Chunks that came together get one ack, the held offset after the last (protocol §5.1).
+      if (this.heldAck === undefined) setImmediate(() => this.flushAck());
+      else this.stats.acksCoalesced++;
+      this.heldAck = { client, msg };
+      return;
+    }
+    this.flushAck();
     const channel = channelFor(msg.type);
     const spec = CHANNELS[channel];
     if (msg.type === 'telemetry' && this.device.faults.garbage && this.garbageTick++ % 2 === 0) {
@@ -385,6 +410,14 @@ class MqttSimDeviceImpl implements MqttSimDevice {
       return;
     }
     void this.publish(client, this.topic(channel), toBuffer(encodeMessage(msg)), spec.qos, spec.retain);
+  }
+
+  /** Sends the chunk ack held for this turn, before anything else goes out. */
+  private flushAck(): void {
+    const held = this.heldAck;
+    if (held === undefined) return;
+    this.heldAck = undefined;
+    this.sendFrom(held.client, held.msg, true);
   }
 
   private publish(

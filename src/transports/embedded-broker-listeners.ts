@@ -39,6 +39,8 @@ export function trackSockets(handle: (socket: Socket) => void): SocketTracker {
   return {
     accept(socket) {
       sockets.add(socket);
+      // Small packets (PUBACKs, acks, commands) go at once, not after the peer's delayed ACK.
+      socket.setNoDelay(true);
       socket.on('close', () => sockets.delete(socket));
       handle(socket);
     },

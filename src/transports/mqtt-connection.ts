@@ -181,6 +181,7 @@ export class MqttConnection {
     const isCurrent = () => client === this.current && o.isRunning();
     o.hooks.prepare?.(client, isCurrent);
     client.on('connect', () => {
+      noDelay(client);
       if (isCurrent()) this.subscribe();
     });
     client.on('message', (topic, payload, packet) => {
@@ -318,3 +319,16 @@ export function subackOutcome(
 }
 
 function noLog(): void {}
+
+/**
+ * Turns Nagle's algorithm off on a client's socket (TCP or TLS; a WebSocket stream has no such
+ * switch and is left alone). mqtt.js leaves it on, and a small publish (an ack, a command) then
+ * waits for the peer's delayed ACK, up to 40 ms, whenever earlier bytes are unacknowledged:
+ * the firmware bench's transfers ran 20 % faster without it.
+ *
+ * @example
+ * client.on('connect', () => noDelay(client));
+ */
+export function noDelay(client: MqttClient): void {
+  (client.stream as { setNoDelay?: (on: boolean) => unknown } | undefined)?.setNoDelay?.(true);
+}
