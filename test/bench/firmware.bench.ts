@@ -16,7 +16,9 @@
  * MQTT: the host's real update path (src/firmware/firmware-updates.ts → update-job.ts → link hub →
  * the MQTT link, a SQLite file) updates N simulated MQTT devices (src/sim, all in a child process,
  * firmware-sims.ts) to a 256 KiB image, 100 transfers at a time, through the embedded aedes broker
- * (also a child process, as links.bench.ts runs it). A device's slot is taken from its job's start
+ * (also a child process, as links.bench.ts runs it). The devices list `fw.binary` (binary chunk
+ * payloads) and answer the chunks of one read with one cumulative ack (docs/protocol.md §5.1), as
+ * the simulator does by default. A device's slot is taken from its job's start
  * until its fw.verify is acknowledged; apply, reboot, a 200 ms trial and confirm then finish
  * outside the 100. Transfer window: the first job's start (fw.begin) → the last fw.verify ack.
  * Baseline in the same run: a plain mqtt.js publisher in this process → the same broker → one
