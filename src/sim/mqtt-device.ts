@@ -34,13 +34,14 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { connect } from 'mqtt';
 import { noDelay } from '../transports/mqtt-connection.js';
-import type { Channel, DeviceId, FwAckMessage, Message, StatusMessage } from '../transports/protocol.js';
+import type { Channel, DeviceId, Message, StatusMessage } from '../transports/protocol.js';
 import { CHANNELS, channelFor, decodePublish, encodeMessage, topicFor } from '../transports/protocol.js';
 import {
   decodeFwChunkPayload,
   FW_BINARY_CAPABILITY,
   isBinaryPayload,
 } from '../transports/serial-fw-frame.js';
+import { AckCoalescer } from './ack-coalescer.js';
 import type { SimDeviceOptions } from './sim-device.js';
 import { SimDevice } from './sim-device.js';
 
@@ -95,8 +96,6 @@ export interface MqttSimDeviceStats {
   garbage: number;
   /** Binary `fw.chunk` payloads taken in (valid ones; a refused one counts in `badMessages`). */
   binaryChunks: number;
-  /** Chunk acks not sent because a later one of the same turn said more (coalesceChunkAcks). */
-  acksCoalesced: number;
 }
 
 export interface MqttSimDevice {
@@ -142,17 +141,14 @@ class MqttSimDeviceImpl implements MqttSimDevice {
     badMessages: 0,
     garbage: 0,
     binaryChunks: 0,
-    acksCoalesced: 0,
   };
   lastError: Error | undefined;
 
   private client: MqttClient | undefined;
   /** Takes binary `fw.chunk` payloads (lists `fw.binary`). */
   private readonly binary: boolean;
-  /** Answers the chunks of one turn with one ack. */
-  private readonly coalesce: boolean;
-  /** The chunk ack waiting for the end of this turn. */
-  private heldAck: { readonly client: MqttClient; readonly msg: FwAckMessage } | undefined;
+  /** Answers the chunks of one turn with one ack (protocol §5.1). */
+  private readonly acks: AckCoalescer<MqttClient>;
   private ready = false;
   private stopped = false;
   private stopping: Promise<void> | undefined;
@@ -171,7 +167,9 @@ class MqttSimDeviceImpl implements MqttSimDevice {
   ) {
     this.o = options;
     this.binary = options.binaryChunks ?? true;
-    this.coalesce = options.coalesceChunkAcks ?? true;
+    this.acks = new AckCoalescer(options.coalesceChunkAcks ?? true, (client, msg) => {
+      this.sendFrom(client, msg);
+    });
     this.device = new SimDevice({
       ...options,
       extraCapabilities: [
@@ -345,7 +343,7 @@ class MqttSimDeviceImpl implements MqttSimDevice {
     // `online`, and a clean session drops what arrives before the SUBACK (docs/protocol.md §6).
     client.subscribe({ [this.topic('cmd')]: { qos: 1 }, [this.topic('fw')]: { qos: 1 } }, (error) => {
       if (this.client !== client || error) return; // a 'close' follows an error
-      this.device.attach((msg) => this.sendFrom(client, msg)); // hello (retained) first
+      this.device.attach((msg) => this.acks.send(client, msg)); // hello (retained) first
       if (!this.device.faults.mute) {
         void this.publish(client, this.topic('status'), this.status('online', boot, conn), 1, true);
       }
@@ -389,16 +387,8 @@ class MqttSimDeviceImpl implements MqttSimDevice {
     this.scheduleReconnect(this.backoffMs());
   }
 
-  private sendFrom(client: MqttClient, msg: Message, held = false): void {
+  private sendFrom(client: MqttClient, msg: Message): void {
     if (this.client !== client) return;
-    if (!held && this.coalesce && msg.type === 'fw.ack' && msg.step === 'chunk' && msg.error === undefined) {
-      // Chunks that came together get one ack, the held offset after the last (protocol §5.1).
-      if (this.heldAck === undefined) setImmediate(() => this.flushAck());
-      else this.stats.acksCoalesced++;
-      this.heldAck = { client, msg };
-      return;
-    }
-    this.flushAck();
     const channel = channelFor(msg.type);
     const spec = CHANNELS[channel];
     if (msg.type === 'telemetry' && this.device.faults.garbage && this.garbageTick++ % 2 === 0) {
@@ -410,14 +400,6 @@ class MqttSimDeviceImpl implements MqttSimDevice {
       return;
     }
     void this.publish(client, this.topic(channel), toBuffer(encodeMessage(msg)), spec.qos, spec.retain);
-  }
-
-  /** Sends the chunk ack held for this turn, before anything else goes out. */
-  private flushAck(): void {
-    const held = this.heldAck;
-    if (held === undefined) return;
-    this.heldAck = undefined;
-    this.sendFrom(held.client, held.msg, true);
   }
 
   private publish(

@@ -9,6 +9,8 @@
  *   hello and takes `fw.chunk` as a binary frame (serial-fw-frame.ts); it answers with the usual
  *   JSON `fw.ack`. With `binaryChunks: false` it is a device that predates them: no `fw.binary`,
  *   JSON only, and a binary frame is a bad message (counted, not answered).
+ * - Chunks that arrive together (one read of the line) get one `fw.ack`, the offset held after the
+ *   last (docs/protocol.md §5.1); `coalesceChunkAcks: false` acks each one.
  * - `hello` is sent whenever the port opens (after boot, after a reconnect) and whenever the host
  *   sends the `hello` command. Note that a serial port flushes its input when it is opened, so a
  *   hello sent before the host opened its end is lost: the host sends the `hello` command on open.
@@ -45,6 +47,7 @@ import type { Message } from '../transports/protocol.js';
 import { decodeMessage, directionOf, encodeMessage } from '../transports/protocol.js';
 import { decodeDevicePayload, FW_BINARY_CAPABILITY, isBinaryPayload } from '../transports/serial-fw-frame.js';
 import { readSerialPortNow, writeSerialPortNow } from '../transports/serial-port.js';
+import { AckCoalescer } from './ack-coalescer.js';
 import type { SimDeviceOptions } from './sim-device.js';
 import { SimDevice } from './sim-device.js';
 
@@ -74,6 +77,11 @@ export interface SerialSimDeviceOptions extends Omit<SimDeviceOptions, 'hooks'> 
    * chunks only, as a device written before the binary frame.
    */
   readonly binaryChunks?: boolean;
+  /**
+   * Answer the chunks that arrive together (one read of the line) with one `fw.ack`, the held
+   * offset after the last (docs/protocol.md §5.1); default true. False: one ack each.
+   */
+  readonly coalesceChunkAcks?: boolean;
 }
 
 /** Runs queued steps one after the other, each once its bytes would have crossed the line. */
@@ -189,6 +197,8 @@ class SerialSimDeviceImpl implements SerialSimDevice {
   private readonly paceOut: LinePacer | undefined;
   private readonly paceIn: LinePacer | undefined;
   private readonly binary: boolean;
+  /** Answers the chunks of one turn with one ack (protocol §5.1). */
+  private readonly acks: AckCoalescer<SerialPort>;
 
   constructor(
     readonly path: string,
@@ -196,6 +206,7 @@ class SerialSimDeviceImpl implements SerialSimDevice {
   ) {
     this.o = options;
     this.binary = options.binaryChunks ?? true;
+    this.acks = new AckCoalescer(options.coalesceChunkAcks ?? true, (port, msg) => this.write(port, msg));
     const extraCapabilities = [
       ...(options.extraCapabilities ?? []),
       ...(this.binary ? [FW_BINARY_CAPABILITY] : []),
@@ -340,7 +351,7 @@ class SerialSimDeviceImpl implements SerialSimDevice {
       this.tryOpen(true);
     });
     for (const w of this.openWaiters.splice(0)) w();
-    this.device.attach((msg) => this.write(port, msg)); // hello first
+    this.device.attach((msg) => this.acks.send(port, msg)); // hello first
   }
 
   /** Forgets the port (the device detaches) and closes it if it is still open. */
@@ -354,7 +365,7 @@ class SerialSimDeviceImpl implements SerialSimDevice {
 
   private onBoot(): void {
     const port = this.port;
-    if (port) this.device.attach((msg) => this.write(port, msg));
+    if (port) this.device.attach((msg) => this.acks.send(port, msg));
   }
 
   private onFrame(payload: Uint8Array): void {

@@ -68,7 +68,8 @@ describe.skipIf(!hasSocat)(
     : 'serial sim device: binary chunk frames (skipped: no socat)',
   () => {
     it('lists fw.binary and takes an image in binary frames, answering with JSON acks', async () => {
-      const { host, d } = await setup();
+      // One ack per chunk here (the default answers chunks read together with one: writes test).
+      const { host, d } = await setup({ coalesceChunkAcks: false });
       expect(hellos(host)[0]!.capabilities).toContain('fw.binary');
       const image = randomBytes(3 * 4096 + 100);
       await begin(host, 't-bin', image);

@@ -27,7 +27,11 @@ describe.skipIf(!hasSocat)(
       const p = await openPtyPair(join(dir, 'host'), join(dir, 'device'));
       cleanup(() => p.close());
       const host = await SerialHost.open(p.hostPath, cleanup);
-      const d = await startSerialSimDevice(p.devicePath, { id: uniqueId('wr'), telemetryIntervalMs: 60_000 });
+      const d = await startSerialSimDevice(p.devicePath, {
+        id: uniqueId('wr'),
+        telemetryIntervalMs: 60_000,
+        coalesceChunkAcks: false,
+      });
       cleanup(() => d.stop());
       await waitFor(() => hellos(host).length >= 1, 10_000, 'the hello');
 
@@ -82,6 +86,70 @@ describe.skipIf(!hasSocat)(
         'pong',
       );
       expect(d.stats.writes).toBe(w + 1);
+    }, 20_000);
+
+    it('by default answers chunks read together with fewer acks, the last holding them all (protocol §5.1)', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fv-sim-coalesce-'));
+      cleanup(() => rmSync(dir, { recursive: true, force: true }));
+      const p = await openPtyPair(join(dir, 'host'), join(dir, 'device'));
+      cleanup(() => p.close());
+      const host = await SerialHost.open(p.hostPath, cleanup);
+      const d = await startSerialSimDevice(p.devicePath, { id: uniqueId('co'), telemetryIntervalMs: 60_000 });
+      cleanup(() => d.stop());
+      await waitFor(() => hellos(host).length >= 1, 10_000, 'the hello');
+      const chunk = 256;
+      const image = randomBytes(8 * chunk);
+      const sha256 = createHash('sha256').update(image).digest('hex');
+      const transferId = 't-coalesce';
+      const begin = {
+        v: 1,
+        type: 'fw.begin',
+        transferId,
+        version: '2.0.0',
+        size: image.length,
+        sha256,
+      } as const;
+      await fwStep(host, { ...begin, chunkBytes: chunk }, 'begin');
+      const frames = Array.from({ length: 8 }, (_, i) =>
+        encodeFwChunkFrame({
+          v: 1,
+          type: 'fw.chunk',
+          transferId,
+          offset: i * chunk,
+          data: image.subarray(i * chunk, (i + 1) * chunk),
+        }),
+      );
+      await new Promise<void>((resolve, reject) =>
+        host.port.write(Buffer.concat(frames), (e) => (e ? reject(e) : resolve())),
+      );
+      await waitFor(
+        () => acks(host, transferId, 'chunk').some((a) => a.offset === image.length),
+        10_000,
+        'the ack of the whole image',
+      );
+      const offsets = acks(host, transferId, 'chunk').map((a) => a.offset);
+      expect(offsets.length).toBeLessThan(8);
+      expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+      // A chunk that is refused is still answered at once, on its own, after the held ack.
+      const past = encodeFwChunkFrame({
+        v: 1,
+        type: 'fw.chunk',
+        transferId,
+        offset: image.length,
+        data: image.subarray(0, 1),
+      });
+      await new Promise<void>((resolve, reject) =>
+        host.port.write(Buffer.from(past), (e) => (e ? reject(e) : resolve())),
+      );
+      await waitFor(
+        () => acks(host, transferId, 'chunk').some((a) => a.error !== undefined),
+        5000,
+        'the refusal',
+      );
+      expect(acks(host, transferId, 'chunk').at(-1)).toMatchObject({
+        offset: image.length,
+        error: { code: 'badOffset' },
+      });
     }, 20_000);
   },
 );
