@@ -96,9 +96,12 @@ describe('firmware drift with the policy update', () => {
 
   it('does not flash a device again after its update to that version was cancelled, and says why', async () => {
     const b = app.sim!.mqtt[1]!.id;
+    // The device answers 2 s late, so the job is still transferring when it is cancelled (a 64 KiB
+    // image otherwise crosses a loopback broker before the cancel can come).
+    app.sim!.mqtt[1]!.device.setFaults({ slowReplyMs: 2000 });
     expect((await app.fleet.setSpec(b, { firmware: '1.1.0' })).ok).toBe(true);
     await app.firmwareDrift!.pass();
-    expect(app.updates.get(b)).toMatchObject({ actor: RECONCILER_ACTOR });
+    expect(app.updates.get(b)).toMatchObject({ actor: RECONCILER_ACTOR, step: 'transferring' });
     const cancelled = app.updates.cancel(b);
     expect(cancelled.ok).toBe(true);
     expect((await ended(b)).step).toBe('cancelled');
@@ -107,6 +110,7 @@ describe('firmware drift with the policy update', () => {
     expect(report.gaveUp).toContainEqual({ deviceId: b, version: '1.1.0', step: 'cancelled' });
     expect(app.updates.get(b)?.step).toBe('cancelled');
     expect(app.sim!.mqtt[1]!.device.firmware.version).not.toBe('1.1.0');
+    app.sim!.mqtt[1]!.device.setFaults({ slowReplyMs: 0 });
   });
 
   it('reports a wanted version with no stored image and starts nothing', async () => {
