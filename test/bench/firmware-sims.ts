@@ -8,7 +8,8 @@
  * - `firmware-sims.ts devices`: sends `{ type: 'ready' }`, then answers each command:
  *   - `{ cmd: 'start', url, prefix, n, capabilities?, binaryChunks? }`: n simulated MQTT devices (src/sim/sim-fleet.ts, ids
  *     `<prefix>-m0001`…), telemetry hourly so it stays out of the way → `{ type: 'started', ids, ms }`;
- *   - `{ cmd: 'rawsub', url, topic, expect }`: a plain mqtt.js subscriber on `topic` (QoS 1) that
+ *   - `{ cmd: 'rawsub', url, topic, expect, subscribers? }`: a plain mqtt.js subscriber on `topic/+` (or
+ *     `subscribers` of them, one per `topic/i`; QoS 1) that
  *     only counts messages → `{ type: 'subscribed' }`, then `{ type: 'rawdone', count }` once
  *     `expect` messages arrived; `{ cmd: 'rawend' }` ends it → `{ type: 'rawended', count }`;
  *   - `{ cmd: 'versions' }` → `{ type: 'versions', counts }` (confirmed running version → devices);
@@ -30,8 +31,17 @@ export type SimsCommand =
       readonly capabilities?: readonly string[];
       /** The devices list `fw.binary` (binary chunks); default true. */
       readonly binaryChunks?: boolean;
+      /** Heartbeat interval; default 600 s (out of the way). */
+      readonly heartbeatMs?: number;
     }
-  | { readonly cmd: 'rawsub'; readonly url: string; readonly topic: string; readonly expect: number }
+  | {
+      readonly cmd: 'rawsub';
+      readonly url: string;
+      readonly topic: string;
+      readonly expect: number;
+      /** n subscribers on `topic/0` … `topic/n-1` instead of one on `topic/+`. */
+      readonly subscribers?: number;
+    }
   | { readonly cmd: 'rawend' }
   | { readonly cmd: 'versions' }
   | { readonly cmd: 'stop' }
@@ -69,7 +79,7 @@ if (mode === 'broker') {
   reply({ type: 'broker', url: broker.url });
 } else if (mode === 'devices') {
   let fleet: SimFleet | undefined;
-  let sub: MqttClient | undefined;
+  let subs: MqttClient[] = [];
   let count = 0;
   process.on('message', (m: SimsCommand) => {
     void handle(m).catch((error: unknown) =>
@@ -85,7 +95,7 @@ if (mode === 'broker') {
           mqtt: m.n,
           idPrefix: m.prefix,
           telemetryIntervalMs: 3_600_000,
-          heartbeatMs: 600_000,
+          heartbeatMs: m.heartbeatMs ?? 600_000,
           concurrency: 50,
           startTimeoutMs: 60_000,
           ...(m.capabilities ? { extraCapabilities: m.capabilities } : {}),
@@ -97,31 +107,39 @@ if (mode === 'broker') {
       case 'rawsub': {
         count = 0;
         let done = false;
-        sub = await connectAsync(m.url, {
-          clientId: `fleetvisor-bench-fw-sub-${process.pid}`,
-          protocolVersion: 4,
-          reconnectPeriod: 0,
-          clean: true,
-        });
-        sub.on('error', () => {});
-        sub.on('message', () => {
-          count++;
-          if (!done && count >= m.expect) {
-            done = true;
-            reply({ type: 'rawdone', count });
-          }
-        });
+        // One subscriber on `topic`, or (`subscribers: n`) n of them on `topic/0` … `topic/n-1`.
+        const filters = m.subscribers
+          ? Array.from({ length: m.subscribers }, (_, i) => `${m.topic}/${i}`)
+          : [`${m.topic}/+`];
+        subs = [];
+        for (const [i, filter] of filters.entries()) {
+          const sub = await connectAsync(m.url, {
+            clientId: `fleetvisor-bench-fw-sub-${process.pid}-${i}`,
+            protocolVersion: 4,
+            reconnectPeriod: 0,
+            clean: true,
+          });
+          subs.push(sub);
+          sub.on('error', () => {});
+          sub.on('message', () => {
+            count++;
+            if (!done && count >= m.expect) {
+              done = true;
+              reply({ type: 'rawdone', count });
+            }
+          });
+          await sub.subscribeAsync(filter, { qos: 1 });
+        }
         if (process.env.FLEETVISOR_BENCH_FW_VERBOSE === '1') {
           const tick = setInterval(() => console.error(`# firmware-sims: raw ${count} received`), 2000);
-          sub.once('end', () => clearInterval(tick));
+          subs[0]?.once('end', () => clearInterval(tick));
         }
-        await sub.subscribeAsync(m.topic, { qos: 1 });
         reply({ type: 'subscribed' });
         return;
       }
       case 'rawend':
-        await sub?.endAsync(true);
-        sub = undefined;
+        await Promise.all(subs.map((sub) => sub.endAsync(true)));
+        subs = [];
         reply({ type: 'rawended', count });
         return;
       case 'versions': {
