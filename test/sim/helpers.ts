@@ -9,10 +9,18 @@
  * const host = await MqttObserver.open(url, id, cleanup);
  * const reply = await host.command({ v: 1, type: 'cmd', cmdId: 'c1', action: 'ping' });
  */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { connectAsync } from 'mqtt';
 import { SerialPort } from 'serialport';
 import { afterEach } from 'vitest';
+import type { PtyPair } from '../../src/sim/pty.js';
+import { openPtyPair } from '../../src/sim/pty.js';
+import type { SerialSimDevice, SerialSimDeviceOptions } from '../../src/sim/serial-device.js';
+import { startSerialSimDevice } from '../../src/sim/serial-device.js';
 import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import type { FrameError } from '../../src/transports/framing.js';
@@ -314,4 +322,23 @@ export async function sendChunks(
     if (sent === acked - ackBase && held < next) next = held; // a gap: go back
   }
   return { held, maxInFlight, chunksSent: sent };
+}
+
+/**
+ * A simulated serial device on a fresh socat pty pair, a {@link SerialHost} on the other end;
+ * resolves once the device's hello is in. Everything is closed by `cleanup`.
+ */
+export async function serialSimOnPty(
+  cleanup: Cleanup,
+  options: Partial<SerialSimDeviceOptions> = {},
+): Promise<{ p: PtyPair; host: SerialHost; d: SerialSimDevice }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fv-sim-test-'));
+  const p = await openPtyPair(join(dir, 'host'), join(dir, 'device'));
+  cleanup(() => rmSync(dir, { recursive: true, force: true }));
+  cleanup(() => p.close());
+  const host = await SerialHost.open(p.hostPath, cleanup);
+  const d = await startSerialSimDevice(p.devicePath, { id: uniqueId('ser'), ...options });
+  cleanup(() => d.stop());
+  await waitFor(() => hellos(host).length >= 1, 10_000, 'the hello');
+  return { p, host, d };
 }

@@ -5,37 +5,27 @@
  * treats a binary frame as a bad message (counted, not answered).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openPtyPair, socatAvailable } from '../../src/sim/pty.js';
-import type { SerialSimDevice, SerialSimDeviceOptions } from '../../src/sim/serial-device.js';
-import { startSerialSimDevice } from '../../src/sim/serial-device.js';
+import { socatAvailable } from '../../src/sim/pty.js';
+import type { SerialSimDeviceOptions } from '../../src/sim/serial-device.js';
 import type { FwChunkMessage } from '../../src/transports/protocol.js';
 import { encodeFwChunkFrame } from '../../src/transports/serial-fw-frame.js';
-import { acks, fwStep, hellos, registerCleanups, SerialHost, uniqueId, waitFor } from './helpers.js';
+import {
+  acks,
+  fwStep,
+  hellos,
+  registerCleanups,
+  type SerialHost,
+  serialSimOnPty,
+  uniqueId,
+  waitFor,
+} from './helpers.js';
 
 const cleanup = registerCleanups();
 const hasSocat = socatAvailable();
 
-async function setup(
-  options: Partial<SerialSimDeviceOptions> = {},
-): Promise<{ host: SerialHost; d: SerialSimDevice }> {
-  const dir = mkdtempSync(join(tmpdir(), 'fv-sim-binary-'));
-  cleanup(() => rmSync(dir, { recursive: true, force: true }));
-  const p = await openPtyPair(join(dir, 'host'), join(dir, 'device'));
-  cleanup(() => p.close());
-  const host = await SerialHost.open(p.hostPath, cleanup);
-  const d = await startSerialSimDevice(p.devicePath, {
-    id: uniqueId('bin'),
-    telemetryIntervalMs: 60_000,
-    ...options,
-  });
-  cleanup(() => d.stop());
-  await waitFor(() => hellos(host).length >= 1, 10_000, 'the hello');
-  return { host, d };
-}
+const setup = (options: Partial<SerialSimDeviceOptions> = {}) =>
+  serialSimOnPty(cleanup, { id: uniqueId('bin'), telemetryIntervalMs: 60_000, ...options });
 
 function writeRaw(host: SerialHost, bytes: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) =>

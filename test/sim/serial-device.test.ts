@@ -4,13 +4,9 @@
  * host always opens its end before the device writes what the test wants to see.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { PtyPair } from '../../src/sim/pty.js';
-import { openPtyPair, socatAvailable } from '../../src/sim/pty.js';
-import type { SerialSimDevice, SerialSimDeviceOptions } from '../../src/sim/serial-device.js';
+import { socatAvailable } from '../../src/sim/pty.js';
+import type { SerialSimDeviceOptions } from '../../src/sim/serial-device.js';
 import { startSerialSimDevice } from '../../src/sim/serial-device.js';
 import type { TelemetryMessage } from '../../src/transports/protocol.js';
 import {
@@ -22,6 +18,7 @@ import {
   repliesTo,
   SerialHost,
   sendChunks,
+  serialSimOnPty,
   uniqueId,
   waitFor,
 } from './helpers.js';
@@ -29,24 +26,7 @@ import {
 const cleanup = registerCleanups();
 const hasSocat = socatAvailable();
 
-async function pair(): Promise<PtyPair> {
-  const dir = mkdtempSync(join(tmpdir(), 'fv-sim-test-'));
-  const p = await openPtyPair(join(dir, 'host'), join(dir, 'device'));
-  cleanup(() => rmSync(dir, { recursive: true, force: true }));
-  cleanup(() => p.close());
-  return p;
-}
-
-async function setup(
-  options: Partial<SerialSimDeviceOptions> = {},
-): Promise<{ p: PtyPair; host: SerialHost; d: SerialSimDevice }> {
-  const p = await pair();
-  const host = await SerialHost.open(p.hostPath, cleanup);
-  const d = await startSerialSimDevice(p.devicePath, { id: uniqueId('ser'), ...options });
-  cleanup(() => d.stop());
-  await waitFor(() => hellos(host).length >= 1, 10_000, 'the hello');
-  return { p, host, d };
-}
+const setup = (options: Partial<SerialSimDeviceOptions> = {}) => serialSimOnPty(cleanup, options);
 
 function telemetry(host: SerialHost): TelemetryMessage[] {
   return host.messages.filter((m): m is TelemetryMessage => m.type === 'telemetry');
