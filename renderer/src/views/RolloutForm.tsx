@@ -225,6 +225,44 @@ function NumberField({
   );
 }
 
+/** One labelled text field of the form (filters, waves): no autocomplete, no spell check. */
+function TextField({
+  field,
+  label,
+  placeholder,
+  className,
+  describedBy,
+  testId,
+  ids,
+  text,
+  edit,
+}: FieldsProps & {
+  readonly field: 'tag' | 'running' | 'waves';
+  readonly label: string;
+  readonly placeholder?: string;
+  readonly className?: string;
+  readonly describedBy?: string;
+  readonly testId: string;
+}) {
+  return (
+    <>
+      <label htmlFor={ids[field]}>{label}</label>
+      <input
+        id={ids[field]}
+        type="text"
+        className={className}
+        value={text[field]}
+        placeholder={placeholder}
+        autoComplete="off"
+        spellCheck={false}
+        aria-describedby={describedBy}
+        data-testid={testId}
+        onChange={(e) => edit(field, e.target.value)}
+      />
+    </>
+  );
+}
+
 /** Tag and running version, with the live count of the devices they match. */
 function FilterFields({
   ids,
@@ -235,27 +273,23 @@ function FilterFields({
 }: FieldsProps & { readonly matching: readonly Candidate[] | null; readonly online: number }) {
   return (
     <div className="ro-fields">
-      <label htmlFor={ids.tag}>Tag</label>
-      <input
-        id={ids.tag}
-        type="text"
-        value={text.tag}
+      <TextField
+        field="tag"
+        label="Tag"
         placeholder="any"
-        autoComplete="off"
-        spellCheck={false}
-        data-testid="ro-tag"
-        onChange={(e) => edit('tag', e.target.value)}
+        testId="ro-tag"
+        ids={ids}
+        text={text}
+        edit={edit}
       />
-      <label htmlFor={ids.running}>Running version</label>
-      <input
-        id={ids.running}
-        type="text"
-        value={text.running}
+      <TextField
+        field="running"
+        label="Running version"
         placeholder="any"
-        autoComplete="off"
-        spellCheck={false}
-        data-testid="ro-running"
-        onChange={(e) => edit('running', e.target.value)}
+        testId="ro-running"
+        ids={ids}
+        text={text}
+        edit={edit}
       />
       <output className="ro-match" aria-live="polite">
         {matching === null ? (
@@ -276,17 +310,15 @@ function FilterFields({
 function WaveFields({ ids, text, edit }: FieldsProps) {
   return (
     <>
-      <label htmlFor={ids.waves}>Waves</label>
-      <input
-        id={ids.waves}
-        type="text"
+      <TextField
+        field="waves"
+        label="Waves"
         className="ro-waves"
-        value={text.waves}
-        autoComplete="off"
-        spellCheck={false}
-        aria-describedby={`${ids.waves}-hint`}
-        data-testid="ro-waves"
-        onChange={(e) => edit('waves', e.target.value)}
+        describedBy={`${ids.waves}-hint`}
+        testId="ro-waves"
+        ids={ids}
+        text={text}
+        edit={edit}
       />
       <NumberField
         field="concurrent"
