@@ -408,6 +408,9 @@ export class UpdateJobProcess {
     const { deviceId, transferId, current } = this.options;
     this.log.info('firmware update resumed', { deviceId, transferId, step: r.step });
     const { plan, replayHello } = planResume(r, current, this.options.version, this.clock.wallNow());
+    // Past the transfer (verify onwards), the device holds the whole image: the views show 100 %.
+    if (plan.kind === 'say' || plan.kind === 'awaitReboot' || plan.kind === 'trial')
+      this.win = heldAll(this.win);
     switch (plan.kind) {
       case 'transfer':
         this.next('transferring'); // fw.begin answers what the device holds

@@ -358,6 +358,8 @@ describe('a firmware update across an app restart', () => {
     expect(d.device.firmware).toMatchObject({ confirmed: false });
     const second = await app(dir);
     await waitFor(() => second.updates.get(id)?.step === 'succeeded', 30_000, 'confirmed');
+    // The whole image counts as transferred: the views show 100 %, not 0 %.
+    expect(second.updates.get(id)).toMatchObject({ offset: 16 * 1024, size: 16 * 1024 });
     expect(d.device.firmware).toMatchObject({ version: '1.3.0', confirmed: true });
     expect(d.device.reboots).toBe(1);
   }, 90_000);
@@ -453,6 +455,7 @@ describe('a firmware update across an app restart', () => {
     expect(Math.abs(second.updates.get(id)!.deadline! - trialEnds)).toBeLessThan(1000);
     await waitFor(() => second.updates.get(id)?.step === 'succeeded', 30_000, 'confirmed');
     expect(Date.now()).toBeGreaterThanOrEqual(trialEnds - 50);
+    expect(second.updates.get(id)).toMatchObject({ offset: 16 * 1024, size: 16 * 1024 });
     expect(d.device.firmware).toMatchObject({ version: '1.2.0', confirmed: true });
     expect(d.device.reboots).toBe(1);
     const events = await second.store.queryEvents({ deviceId: id, kind: 'firmware.update', limit: 50 });
