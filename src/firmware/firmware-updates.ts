@@ -22,7 +22,6 @@
  * fleet.observe((a) => a.type === 'telemetry' && updates.telemetry(a.deviceId, a.values, a.at));
  * const r = updates.start('pump-7', { image, version: '1.1.0', settings: { trialChecks } });
  */
-
 import type { BreakerOutcome, CommandGuards } from '../devices/command-guards.js';
 import { type Failure, ok, type Result } from '../lib/result.js';
 import type { Runtime } from '../runtime/runtime.js';

@@ -7,7 +7,6 @@
  * const job = new UpdateJobProcess(options);
  * job.start(); job.ack(ack); job.hello(hello); await job.done;
  */
-
 import { err, type Failure, ok, type Result } from '../lib/result.js';
 import type { Clock, ClockHandle } from '../runtime/clock.js';
 import type { Logger } from '../runtime/runtime.js';
