@@ -323,8 +323,12 @@ describe('a firmware update across an app restart', () => {
       ok: false,
       error: { code: 'inUse', message: expect.stringContaining(`job:${id}`) },
     });
+    // The device goes quiet, so the transfer cannot end before the app stops (it would, on a fast
+    // link): the restart then really lands mid-transfer.
+    d.device.setFaults({ mute: true });
     const cut = job(first, id)!.offset;
     await first.stop();
+    d.device.setFaults({ mute: false });
 
     const second = await app(dir);
     await waitFor(() => second.updates.get(id) !== undefined, 8000, 'the job restored');
