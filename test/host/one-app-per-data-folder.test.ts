@@ -103,7 +103,12 @@ describe('one app per data folder (real processes)', () => {
     const app = launch(['--data-dir', dir, '--no-demo', '--broker-port', '0']);
     await served(app, 'the app to serve its UI');
     app.child.kill('SIGTERM');
-    await until('the stop to begin', () => (/stopping/.test(app.out()) ? true : undefined), 10_000);
+    // A loaded CI machine (the whole suite beside it) has taken more than 10 s to log it.
+    await until('the stop to begin', () => (/stopping/.test(app.out()) ? true : undefined), 60_000).catch(
+      (error: Error) => {
+        throw new Error(`${error.message}\n${app.out()}`);
+      },
+    );
     app.child.kill('SIGTERM');
     expect(await app.exited).toBe(0);
     expect(app.out()).toContain('stopped cleanly');
