@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { parseTrialChecks } from '../firmware/trial-checks.js';
 import type { AppClient } from './app-client.js';
 import { connectFromCommandLine } from './app-client.js';
+import { type Follower, followThroughRestarts } from './cli-follow.js';
 import type { FirmwareJobView, RolloutView } from './contract.js';
 
 export const UPDATE_USAGE = `Usage: fleetvisor update <command> [options]
@@ -34,6 +35,9 @@ Options:
   --data-dir DIR                the data folder of the running app (default: FLEETVISOR_DATA_DIR, else the OS folder)
   --json                        machine-readable output
   --timeout SECONDS             with --wait, give up after this long (default 900)
+
+--wait follows the update through a restart of the app (a crash, kill -9): the job goes on at its
+step when the app starts again, and the command says so and keeps following it.
 
 Talks to the app running on the data folder (headless or desktop): its address comes from the
 folder's lock file, its token from ui-session.json, readable by you alone.
@@ -98,6 +102,11 @@ type Flags = ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositiona
 
 export interface Invocation {
   readonly values: Flags;
+  /**
+   * The app on the same data folder found anew (another process after a restart); `--wait`
+   * follows through it (src/host/cli-follow.ts).
+   */
+  readonly reconnect: () => ReturnType<typeof connectFromCommandLine>;
   readonly command: string;
   readonly args: readonly string[];
   readonly app: AppClient;
@@ -136,6 +145,7 @@ export async function runAppCli(
     if (!connected.ok) throw new CliError(connected.error.code, connected.error.message, 3);
     return await body({
       values,
+      reconnect: () => connectFromCommandLine(values['data-dir'], io),
       command,
       args,
       app: connected.value,
@@ -162,7 +172,8 @@ export async function runAppCli(
 }
 
 export function runUpdateCli(argv: readonly string[], io: UpdateCliIo): Promise<number> {
-  return runAppCli('update', UPDATE_USAGE, argv, io, async ({ values, command, args, app, json, out }) => {
+  return runAppCli('update', UPDATE_USAGE, argv, io, async (c) => {
+    const { values, command, args, app, json, out } = c;
     switch (command) {
       case 'list': {
         if (args.length > 0) throw new CliError('usage', 'update list takes no arguments', 2);
@@ -212,7 +223,8 @@ export function runUpdateCli(argv: readonly string[], io: UpdateCliIo): Promise<
           return 0;
         }
         if (!json) io.stdout(`started: ${describeJob(started)}\n`);
-        const final = await follow(app, deviceId, Number(values.timeout ?? 900) * 1000, (j) => {
+        const timeoutMs = Number(values.timeout ?? 900) * 1000;
+        const final = await follow(following(c, io, timeoutMs), deviceId, timeoutMs, (j) => {
           if (!json) io.stdout(`${describeJob(j)}\n`);
         });
         out(final, `${final.step}: ${describeJob(final)}`);
@@ -232,9 +244,18 @@ export async function must<T>(
   return r.value;
 }
 
+/** The app of an invocation, followed through its restarts until `timeoutMs` from now. */
+function following(c: Invocation, io: UpdateCliIo, timeoutMs: number): Follower {
+  return followThroughRestarts(c.app, {
+    reconnect: c.reconnect,
+    deadline: Date.now() + timeoutMs,
+    say: (line) => io.stderr(`${line}\n`),
+  });
+}
+
 /** Polls the device's job once a second, telling each change of step, until it ends. */
 async function follow(
-  app: AppClient,
+  app: Follower,
   deviceId: string,
   timeoutMs: number,
   onStep: (job: FirmwareJobView) => void,
@@ -242,7 +263,7 @@ async function follow(
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
-    const job = (await must(app.call('firmwareJobs', {}))).find((j) => j.deviceId === deviceId);
+    const job = (await app.call('firmwareJobs', {})).find((j) => j.deviceId === deviceId);
     if (!job) throw new CliError('noJob', `the app has no update of ${deviceId} any more`);
     if (FINAL.includes(job.step)) return job;
     if (job.step !== last) onStep(job);
@@ -293,7 +314,8 @@ export const ROLLOUT_USAGE = `Usage: fleetvisor rollout <command> [options]
   delete ID          remove a damaged rollout (one whose saved record cannot be read back; it
                      runs nothing and holds no image); a rollout that reads is cancelled instead
 
-Options: --data-dir DIR, --json (as for 'fleetvisor update').
+Options: --data-dir DIR, --json, --timeout SECONDS (as for 'fleetvisor update'; default 3600).
+--wait follows the rollout through a restart of the app, as for 'fleetvisor update'.
 Exit codes: 0 done (with --wait: completed), 1 refused or not completed, 2 usage, 3 no app runs.
 
 Example:
@@ -338,7 +360,8 @@ export function describeRollout(r: RolloutView, withDevices: boolean): string {
 }
 
 export function runRolloutCli(argv: readonly string[], io: UpdateCliIo): Promise<number> {
-  return runAppCli('rollout', ROLLOUT_USAGE, argv, io, async ({ values, command, args, app, json, out }) => {
+  return runAppCli('rollout', ROLLOUT_USAGE, argv, io, async (c) => {
+    const { command, args, app, out } = c;
     const oneId = () => {
       if (args.length !== 1) throw new CliError('usage', `rollout ${command} takes one ID`, 2);
       return args[0]!;
@@ -371,7 +394,7 @@ export function runRolloutCli(argv: readonly string[], io: UpdateCliIo): Promise
         return 0;
       }
       case 'create':
-        return rolloutCreateCommand({ values, command, args, app, json, out }, io);
+        return rolloutCreateCommand(c, io);
       default:
         throw new CliError('usage', `unknown rollout command '${command}'\n\n${ROLLOUT_USAGE}`, 2);
     }
@@ -379,10 +402,8 @@ export function runRolloutCli(argv: readonly string[], io: UpdateCliIo): Promise
 }
 
 /** `rollout create SHA256 …`: the flags as a rolloutCreate call; with --wait, followed to its end. */
-async function rolloutCreateCommand(
-  { values, args, app, json, out }: Invocation,
-  io: UpdateCliIo,
-): Promise<number> {
+async function rolloutCreateCommand(c: Invocation, io: UpdateCliIo): Promise<number> {
+  const { values, args, app, json, out } = c;
   if (args.length !== 1 || !/^[0-9a-f]{8,64}$/.test(args[0]!))
     throw new CliError('usage', 'rollout create takes 8 to 64 hex digits of an image SHA-256', 2);
   const prefix = args[0]!;
@@ -428,10 +449,12 @@ async function rolloutCreateCommand(
     return 0;
   }
   if (!json) io.stdout(`started ${describeRollout(created, false)}\n`);
-  const deadline = Date.now() + Number(values.timeout ?? 3600) * 1000;
+  const timeoutMs = Number(values.timeout ?? 3600) * 1000;
+  const deadline = Date.now() + timeoutMs;
+  const followed = following(c, io, timeoutMs);
   let last = '';
   for (;;) {
-    const r = (await must(app.call('rollouts', {}))).find((x) => x.id === created.id);
+    const r = (await followed.call('rollouts', {})).find((x) => x.id === created.id);
     if (!r) throw new CliError('notFound', `the app has no rollout '${created.id}' any more`);
     const line = describeRollout(r, false);
     if (r.state !== 'running') {
