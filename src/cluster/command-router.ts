@@ -249,7 +249,9 @@ export function createCommandRouter(options: CommandRouterOptions): CommandRoute
 
   async function call<K extends RoutedKind>(op: RoutedOp<K>): Promise<RoutedAnswer<K>> {
     if (stopped) return refuse('stopped', 'this instance is stopping');
-    if (options.owns(op.deviceId)) return runHere(op);
+    // Here at once when this instance runs the device; else the database says who does (this one
+    // after all, for a device still loading; another, for one pinned elsewhere moments ago).
+    if (options.ready(op.deviceId, op.kind)) return runHere(op);
     const shard = shardOf(op.deviceId, shardCount);
     const ownerId = await ownerOf(pool, op, shard);
     if (typeof ownerId !== 'string') return ownerId;

@@ -103,6 +103,28 @@ export async function readShardOwners(db: Queryable): Promise<Map<number, ShardO
   return new Map(r.rows.map((x) => [x.shard, { owner: x.owner, acquiredAt: Number(x.acquired) }]));
 }
 
+/**
+ * Who runs each device: the unexpired leases by shard, and the unexpired pins by device (a pinned
+ * device runs on the instance that has its serial port, whatever its shard: src/cluster/pins.ts).
+ */
+export interface FleetOwners {
+  readonly shards: Map<number, ShardOwner>;
+  readonly pins: Map<string, ShardOwner>;
+}
+
+/** {@link readShardOwners}, and the unexpired pins (few: a machine has a handful of serial ports). */
+export async function readFleetOwners(db: Queryable): Promise<FleetOwners> {
+  const shards = await readShardOwners(db);
+  const r = await db.query<{ device_id: string; owner: string; pinned: number | string }>(
+    `SELECT device_id, owner, (extract(epoch FROM pinned_at) * 1000)::bigint AS pinned
+     FROM fleetvisor_pins WHERE expires_at > clock_timestamp()`,
+  );
+  return {
+    shards,
+    pins: new Map(r.rows.map((x) => [x.device_id, { owner: x.owner, acquiredAt: Number(x.pinned) }])),
+  };
+}
+
 /** The event kinds that say whether a device's link is up (`link`) and whether it failed (`health`). */
 export const PRESENCE_KINDS = {
   link: ['device.online', 'device.offline'],

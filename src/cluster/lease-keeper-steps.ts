@@ -15,6 +15,7 @@ import {
 } from './lease-keeper-plan.js';
 import type { InstanceInfo } from './leases.js';
 import { claimLeases, heartbeat, liveInstances, releaseLeases, renewLeases } from './leases.js';
+import type { PinKeeper } from './pins.js';
 
 /** One keeper's state: made once by `createLeaseKeeper`, changed only by these steps and its stop. */
 export interface KeeperState {
@@ -50,6 +51,8 @@ export interface KeeperState {
   stopping: boolean;
   stopped: boolean;
   joinedAt: number;
+  /** The pins renewed with the leases (src/cluster/pins.ts); undefined: none kept. */
+  pins: PinKeeper | undefined;
 }
 
 /** Renews every `every` ms until stopped. */
@@ -63,6 +66,7 @@ export function loop(k: KeeperState): void {
 }
 
 function loseAll(k: KeeperState, why: string): void {
+  k.pins?.loseAll(why);
   if (k.held.size === 0) return;
   const shards = [...k.held.keys()];
   k.held.clear();
@@ -113,6 +117,8 @@ async function renew(k: KeeperState): Promise<void> {
     // Leases the database still gives us but we let go of locally (a deadline passed): free them.
     const stray = [...still.keys()].filter((s) => !held.has(s));
     if (stray.length > 0) await releaseLeases(k.pool, instance.id, stray);
+    // Pins after leases: a device whose pin ran out goes back to its shard, held as just renewed.
+    await k.pins?.renew();
   } catch (error) {
     k.counts.renewFailures++;
     log.warn('cluster: lease renewal failed', { instance: instance.id, error: (error as Error).message });

@@ -20,6 +20,10 @@
  *
  * The fencing token of each shard is its epoch, handed to the store ({@link LeaseKeeper.tokenOf}).
  *
+ * With `pinned` given, serial devices are pinned to this instance (src/cluster/pins.ts, renewed
+ * with the leases): `owns` and `tokenOf` answer for a pinned device by its pin, and leave out a
+ * device of a held shard that another instance has pinned.
+ *
  * The steps live in lease-keeper-steps.ts (renew, deadline, balance: claim and hand over) and
  * their arithmetic in lease-keeper-plan.ts (timing, the share, which shards move); this file
  * holds the state and the public face.
@@ -38,6 +42,8 @@ import type { KeeperState } from './lease-keeper-steps.js';
 import { handOver, loop } from './lease-keeper-steps.js';
 import type { InstanceInfo } from './leases.js';
 import { heartbeat, leave, releaseLeases } from './leases.js';
+import type { PinChanges, PinKeeper } from './pins.js';
+import { createPinKeeper } from './pins.js';
 import { shardOf } from './shard.js';
 
 export interface LeaseKeeperOptions {
@@ -58,6 +64,13 @@ export interface LeaseKeeperOptions {
   readonly lost: (shards: readonly number[], why: string) => void;
   /** This instance's change-feed figures, written with every heartbeat for the cluster view. */
   readonly feed?: () => FeedFigures;
+  /** Serial devices are pinned here (src/cluster/pins.ts) when given: what to do as pins change. */
+  readonly pinned?: {
+    /** Start or stop devices as pins come and go (stopped ones write nothing: it would be refused). */
+    readonly changed: (changes: PinChanges) => Promise<void>;
+    /** Stop these pinned devices, saving their state (a graceful stop): their pins are released after. */
+    readonly handOver: (deviceIds: readonly string[]) => Promise<void>;
+  };
 }
 
 export interface LeaseKeeper {
@@ -67,8 +80,14 @@ export interface LeaseKeeper {
   /** Shards owned now, with their epochs. */
   readonly held: ReadonlyMap<number, number>;
   shardOf(deviceId: string): number;
+  /** This instance runs the device: pinned here, or of a held shard and pinned nowhere else. */
   owns(deviceId: string): boolean;
-  tokenOf(deviceId: string): { readonly shard: number; readonly epoch: number } | undefined;
+  /** The fencing token of the device's writes (its pin's epoch when pinned here). */
+  tokenOf(
+    deviceId: string,
+  ): { readonly shard: number; readonly epoch: number } | { readonly pin: number } | undefined;
+  /** The pins (undefined without `pinned`). */
+  readonly pins: PinKeeper | undefined;
   /** Joins: the first heartbeat, then the loops (the first claim waits one renewal interval, so instances starting together see each other). */
   start(): Promise<void>;
   /** Hands every shard over (devices saved and stopped), releases the leases and leaves. */
@@ -110,9 +129,23 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
     stopping: false,
     stopped: false,
     joinedAt: 0,
+    pins: undefined,
   };
   const { held } = k;
   const shard = (id: string) => shardOf(id, shardCount);
+  const pinned = options.pinned;
+  const pins =
+    pinned &&
+    createPinKeeper({
+      pool,
+      owner: instance.id,
+      leaseMs,
+      shardOf: shard,
+      holdsShard: (s) => held.has(s),
+      logger: options.logger,
+      changed: pinned.changed,
+    });
+  k.pins = pins;
 
   return {
     instanceId: instance.id,
@@ -120,8 +153,14 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
     leaseMs,
     held,
     shardOf: shard,
-    owns: (id) => held.has(shard(id)),
+    pins,
+    owns: pins
+      ? (id) => pins.here.has(id) || (held.has(shard(id)) && !pins.elsewhere.has(id))
+      : (id) => held.has(shard(id)),
     tokenOf(id) {
+      const pin = pins?.here.get(id);
+      if (pin !== undefined) return { pin };
+      if (pins?.elsewhere.has(id)) return undefined;
       const s = shard(id);
       const epoch = held.get(s);
       return epoch === undefined ? undefined : { shard: s, epoch };
@@ -137,6 +176,10 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
       await k.balancing;
       try {
         await handOver(k, [...held.keys()]);
+        if (pins && pinned) {
+          await pinned.handOver([...pins.here.keys()]);
+          await pins.release();
+        }
         // Also any lease the database still gives this instance that it let go of locally.
         await releaseLeases(pool, instance.id, 'all');
         await leave(pool, instance.id);

@@ -32,7 +32,10 @@ export function actionChannelOf(instanceId: string): string {
   return `fleetvisor_actions_${createHash('sha256').update(instanceId).digest('hex').slice(0, 16)}`;
 }
 
-/** Whether the device is in the fleet, and who holds an unexpired lease on its shard. */
+/**
+ * Whether the device is in the fleet, and who runs it: the instance it is pinned to (an unexpired
+ * pin: its serial port is there, src/cluster/pins.ts), else who holds an unexpired lease on its shard.
+ */
 export async function whereIs(
   db: Queryable,
   deviceId: string,
@@ -40,8 +43,10 @@ export async function whereIs(
 ): Promise<{ known: boolean; owner: string | null } | undefined> {
   const r = await db.query<{ known: boolean; owner: string | null }>(
     `SELECT EXISTS (SELECT 1 FROM devices WHERE id = $1) AS known,
-       (SELECT owner FROM fleetvisor_leases
-        WHERE shard = $2 AND owner IS NOT NULL AND expires_at > clock_timestamp()) AS owner`,
+       COALESCE(
+         (SELECT owner FROM fleetvisor_pins WHERE device_id = $1 AND expires_at > clock_timestamp()),
+         (SELECT owner FROM fleetvisor_leases
+          WHERE shard = $2 AND owner IS NOT NULL AND expires_at > clock_timestamp())) AS owner`,
     [deviceId, shard],
   );
   return r.rows[0];
@@ -123,7 +128,18 @@ export interface ClaimedAction {
   readonly requested_by: string;
 }
 
-/** Claims a pending, unexpired request of a shard `me` holds; undefined: not (any more). */
+/** The request `r`'s device runs on instance `$2`: pinned to it, or its shard's and pinned to no other. */
+const RUN_BY_ME = `(EXISTS (SELECT 1 FROM fleetvisor_pins p
+              WHERE p.device_id = r.device_id AND p.owner = $2 AND p.expires_at > clock_timestamp())
+       OR (EXISTS (SELECT 1 FROM fleetvisor_leases l
+                   WHERE l.shard = r.shard AND l.owner = $2 AND l.expires_at > clock_timestamp())
+           AND NOT EXISTS (SELECT 1 FROM fleetvisor_pins p
+                   WHERE p.device_id = r.device_id AND p.owner <> $2 AND p.expires_at > clock_timestamp())))`;
+
+/**
+ * Claims a pending, unexpired request of a device `me` runs (pinned to it, or of a shard it holds
+ * and pinned to no other instance); undefined: not (any more).
+ */
 export async function claimRoutedAction(
   db: Queryable,
   id: string,
@@ -133,8 +149,7 @@ export async function claimRoutedAction(
     `UPDATE fleetvisor_routed_actions r
      SET status = 'running', claimed_by = $2, claimed_at = clock_timestamp()
      WHERE r.id = $1 AND r.status = 'pending' AND r.expires_at > clock_timestamp()
-       AND EXISTS (SELECT 1 FROM fleetvisor_leases l
-                   WHERE l.shard = r.shard AND l.owner = $2 AND l.expires_at > clock_timestamp())
+       AND ${RUN_BY_ME}
      RETURNING r.device_id, r.action, r.args, r.actor, r.requested_by`,
     [id, me],
   );
@@ -159,7 +174,7 @@ export async function answerRoutedAction(
   );
 }
 
-/** Pending, unexpired requests of the shards `me` holds, oldest first. */
+/** Pending, unexpired requests of the devices `me` runs (as {@link claimRoutedAction} says), oldest first. */
 export async function pendingRoutedActions(
   db: Queryable,
   me: string,
@@ -168,8 +183,7 @@ export async function pendingRoutedActions(
   const r = await db.query<{ id: string; device_id: string; action: string }>(
     `SELECT r.id, r.device_id, r.action FROM fleetvisor_routed_actions r
      WHERE r.status = 'pending' AND r.expires_at > clock_timestamp()
-       AND r.shard IN (SELECT shard FROM fleetvisor_leases
-                       WHERE owner = $1 AND expires_at > clock_timestamp())
+       AND ${RUN_BY_ME.replaceAll('$2', '$1')}
      ORDER BY r.requested_at
      LIMIT $2`,
     [me, limit],

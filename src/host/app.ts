@@ -299,6 +299,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       demo,
       // A device revoked while the app runs: its messages are not taken (src/host/app/revoked-devices.ts).
       owns: (id) => broker.revoked.admits(id) && (owns?.(id) ?? true),
+      ...(leases?.keeper.pins ? { heardOnPort: leases.keeper.pins.heard } : {}),
       updates,
       attached: async () => {
         await restoreUpdates(setup, { firmware, updates });

@@ -236,6 +236,23 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    name: 'cluster: devices pinned to the instance that has their serial port',
+    // src/cluster/pins.ts: a device heard on an instance's serial port is that instance's, whatever
+    // its shard; the pin is leased as a shard is (renewed with the instance's leases, void once
+    // expired) and its epoch, bumped at every pin, fences the pinned instance's writes.
+    sql: `
+      CREATE TABLE fleetvisor_pins (
+        device_id    text COLLATE "C" PRIMARY KEY,
+        owner        text COLLATE "C" NOT NULL,
+        epoch        bigint NOT NULL,
+        expires_at   timestamptz NOT NULL,
+        pinned_at    timestamptz NOT NULL
+      );
+      CREATE INDEX fleetvisor_pins_owner ON fleetvisor_pins (owner);
+    `,
+  },
 ];
 
 /** The PostgreSQL schema version this app writes and understands. */

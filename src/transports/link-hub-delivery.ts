@@ -23,6 +23,8 @@ export interface HubDeliveryOptions {
   session(id: string): Session;
   /** This instance's share of the devices; undefined: all (see `LinkHubOptions.owns`). */
   readonly owns: ((deviceId: string) => boolean) | undefined;
+  /** Told of every message on a link whose hello is the connection (a serial port); see `LinkHubOptions.heardOnPort`. */
+  readonly heardOnPort?: ((deviceId: string, hello: boolean) => void) | undefined;
   readonly discovery: Pick<HubDiscovery, 'discovered' | 'unknownDevice'>;
   readonly handle: HubHandler;
 }
@@ -34,11 +36,13 @@ export type HubDeliver = (
 ) => Promise<unknown> | undefined;
 
 export function createHubDelivery(options: HubDeliveryOptions): HubDeliver {
-  const { runtime, fleet, sessions, session, owns, handle } = options;
+  const { runtime, fleet, sessions, session, owns, handle, heardOnPort } = options;
   const { discovered, unknownDevice } = options.discovery;
 
   function deliver(deviceId: DeviceId, message: Message, link: LinkHandle): Promise<unknown> | undefined {
     try {
+      // Before `owns`: a serial device is pinned to the instance that has its port (a cluster).
+      if (heardOnPort && link.presence === 'hello') heardOnPort(deviceId, message.type === 'hello');
       const s = sessions.get(deviceId);
       if (s?.pending) {
         // Behind an adoption in progress: keep the order, lose nothing.

@@ -58,6 +58,12 @@ export interface LinkHubOptions {
    */
   readonly owns?: (deviceId: string) => boolean;
   /**
+   * Told of every message that comes on a link whose hello is the connection (a serial port),
+   * whoever owns the device (`hello`: the message is a hello). A cluster instance pins such a
+   * device to itself (src/cluster/pins.ts): `owns` is true for it from then on.
+   */
+  readonly heardOnPort?: (deviceId: string, hello: boolean) => void;
+  /**
    * Most devices listed as discovered; default 10 000 (past it the oldest is dropped, counted): a
    * real fleet waiting for adoption fits, a flood of invented ids does not grow without bound.
    */
@@ -184,6 +190,7 @@ export function createLinkHub(options: LinkHubOptions): LinkHub {
     sessions,
     session,
     owns: options.owns,
+    heardOnPort: options.heardOnPort,
     discovery,
     handle,
   });

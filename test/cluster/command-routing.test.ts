@@ -239,7 +239,8 @@ describe('actions asked on any instance', () => {
   });
 
   it('an unknown device is a clear notFound, asked nowhere', async () => {
-    // One unknown id in alpha's own shards (its fleet answers) and one in beta's (routed).
+    // One unknown id in alpha's own shards and one in beta's: the database says neither is in the
+    // fleet (a device of alpha's shards not in its fleet may be pinned to another instance).
     let here: string | undefined;
     let there: string | undefined;
     for (let i = 0; here === undefined || there === undefined; i++) {
@@ -254,7 +255,7 @@ describe('actions asked on any instance', () => {
     expect(l).toMatchObject({
       id: here,
       ok: false,
-      error: { code: 'notFound', message: `no device '${here}'` },
+      error: { code: 'notFound', message: `no device '${here}' in the fleet` },
     });
     const after = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM fleetvisor_routed_actions');
     expect(after[0]?.n).toBe(before[0]?.n);

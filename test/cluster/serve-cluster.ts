@@ -26,7 +26,8 @@ export interface ServeInstance {
 export interface ServeCluster {
   /** Every instance started, by name (stopped ones stay, for their logs). */
   readonly instances: Map<string, ServeInstance>;
-  start(name: string): Promise<ServeInstance>;
+  /** `extra`: more options for this instance (e.g. `--serial PORT`). */
+  start(name: string, extra?: readonly string[]): Promise<ServeInstance>;
   call<M extends Method>(inst: ServeInstance, method: M, args: ArgsOf<M>): Promise<Results[M]>;
   clusterOf(inst: ServeInstance): Promise<ClusterInfo>;
   /** The app's own pid (the lock file's; `fleetvisor serve` is its launcher). */
@@ -61,7 +62,7 @@ export function createServeCluster(
       .join('\n');
   return {
     instances,
-    async start(name) {
+    async start(name, extra = []) {
       const dataDir = mkdtempSync(join(tmpdir(), `${prefix}-${name}-`));
       const { brokerUrl, dbUrl } = where();
       const serve = await startServe(
@@ -77,6 +78,7 @@ export function createServeCluster(
           '--cluster',
           '--instance',
           name,
+          ...extra,
         ],
         { timeoutMs: 90_000 },
       );

@@ -33,13 +33,13 @@
  * // { items: [{ id: 'pump-1', …, remote: { owner: 'beta', readAt, savedAt } }, …], total, next }
  */
 import type pg from 'pg';
-import type { ShardOwner } from '../../cluster/fleet-reads.js';
+import type { FleetOwners } from '../../cluster/fleet-reads.js';
 import {
   readFleetDevices,
+  readFleetOwners,
   readFleetVersions,
   readLatestPresence,
   readPresence,
-  readShardOwners,
 } from '../../cluster/fleet-reads.js';
 import { shardOf } from '../../cluster/shard.js';
 import type { DeviceView, Fleet } from '../../devices/fleet.js';
@@ -184,8 +184,14 @@ export function createFleetWide(options: FleetWideOptions): FleetWide {
     turn = p.catch(() => {});
     return p;
   };
-  const rowOf = (d: Stored, owners: Map<number, ShardOwner>, readAt: number) =>
-    remoteRowOf(d, owners.get(shardOf(d.id, shardCount)), presence, conventionOf(d.kind), readAt);
+  const rowOf = (d: Stored, owners: FleetOwners, readAt: number) =>
+    remoteRowOf(
+      d,
+      owners.pins.get(d.id) ?? owners.shards.get(shardOf(d.id, shardCount)),
+      presence,
+      conventionOf(d.kind),
+      readAt,
+    );
 
   async function readEvents(): Promise<void> {
     let last = seqs.at(-1)!;
@@ -200,7 +206,7 @@ export function createFleetWide(options: FleetWideOptions): FleetWide {
   async function read(): Promise<readonly DeviceRow[]> {
     // One query at a time, on one connection: the store's pool also carries its writes.
     await readDevices(db, mirror);
-    const owners = await readShardOwners(db);
+    const owners = await readFleetOwners(db);
     await readEvents();
     const { devices } = mirror;
     forgetAbsent(presence, devices);
@@ -216,7 +222,7 @@ export function createFleetWide(options: FleetWideOptions): FleetWide {
     const found: Stored[] = [];
     for (let i = 0; i < ids.length; i += CHANGED_PER_READ)
       for (const d of await readFleetDevices(db, ids.slice(i, i + CHANGED_PER_READ))) found.push(storedOf(d));
-    const owners = await readShardOwners(db);
+    const owners = await readFleetOwners(db);
     // Their latest events by device, not the seq window of the full reads: signals come often,
     // and an event committed after a higher seq was read must still be seen.
     for (const e of await readLatestPresence(db, ids)) applyPresence(presence, e);

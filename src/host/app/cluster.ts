@@ -75,9 +75,18 @@ export async function openClusterLeases(
   const shardCount = await initCluster(pool, options.cluster.shardCount ?? DEFAULT_SHARD_COUNT);
   const instanceId =
     options.cluster.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  // A shard's devices, less those pinned to an instance by their serial port (src/cluster/pins.ts):
+  // a pinned device comes and goes with its pin, not with its shard.
   const inShards = (shards: readonly number[]) => {
     const set = new Set(shards);
-    return (deviceId: string) => set.has(shardOf(deviceId, shardCount));
+    const pins = keeper.pins;
+    return (deviceId: string) =>
+      set.has(shardOf(deviceId, shardCount)) &&
+      !(pins && (pins.here.has(deviceId) || pins.elsewhere.has(deviceId)));
+  };
+  const idsIn = (ids: readonly string[]) => {
+    const set = new Set(ids);
+    return (deviceId: string) => set.has(deviceId);
   };
   // Started before the keeper: a claim is signalled (the rows' owner changed), stopped after it.
   const changes = createFleetChanges({
@@ -125,6 +134,30 @@ export async function openClusterLeases(
       linksRef?.hub?.release(which);
       const n = (await fleetRef?.handOver(which, { save: true })) ?? 0;
       log.info('cluster: devices handed over', { shards: shards.length, devices: n });
+    },
+    // Serial devices: run by the instance that has their port (src/cluster/pins.ts).
+    pinned: {
+      changed: async ({ start, stop }) => {
+        if (stop.length > 0) {
+          linksRef?.hub?.release(idsIn(stop));
+          await fleetRef?.handOver(idsIn(stop), { save: false });
+        }
+        if (start.length > 0) {
+          const which = idsIn(start);
+          const r = await fleetRef?.takeOver(which);
+          linksRef?.hub?.resync(which);
+          changes.changed(start);
+          for (const listener of gainedListeners) listener(which);
+          log.info('cluster: devices started here by their pins', {
+            devices: start.length,
+            started: r?.started ?? 0,
+          });
+        }
+      },
+      handOver: async (ids) => {
+        linksRef?.hub?.release(idsIn(ids));
+        await fleetRef?.handOver(idsIn(ids), { save: true });
+      },
     },
     lost: (shards) => {
       const which = inShards(shards);

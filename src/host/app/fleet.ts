@@ -148,6 +148,8 @@ export async function startLinks(
     readonly mqtt: MqttSettings;
     readonly demo: boolean;
     readonly owns?: (deviceId: string) => boolean;
+    /** A cluster instance pins the devices of its serial ports (LinkHubOptions.heardOnPort). */
+    readonly heardOnPort?: (deviceId: string, hello: boolean) => void;
     readonly updates: FirmwareUpdates;
     /** Where the conventions' bridges list what they discovered. */
     readonly discovery: DiscoverySources;
@@ -156,7 +158,18 @@ export async function startLinks(
   },
 ): Promise<void> {
   const { runtime, options } = setup;
-  const { links, fleet, conventions, store, mqtt: brokerSettings, demo, owns, updates, discovery } = parts;
+  const {
+    links,
+    fleet,
+    conventions,
+    store,
+    mqtt: brokerSettings,
+    demo,
+    owns,
+    updates,
+    discovery,
+    heardOnPort,
+  } = parts;
   const adopt = adoptPolicy(options, demo);
   await root.startChild({
     id: 'links',
@@ -170,6 +183,7 @@ export async function startLinks(
         {
           adopt,
           ...(owns ? { owns } : {}),
+          ...(heardOnPort ? { heardOnPort } : {}),
           onFirmwareAck: (id, ack) => updates.ack(id, ack),
           onDeviceHello: (id, hello) => updates.hello(id, hello),
         },

@@ -1,0 +1,241 @@
+/**
+ * Devices pinned to the instance that has their serial port (issue 17 §3, docs/scale-out.md): a
+ * serial device can be reached only from the machine its cable is plugged into, so it is run by
+ * that machine's instance whatever its shard. The table `fleetvisor_pins` (PostgreSQL migration 8)
+ * holds one row per pinned device:
+ *
+ * - **Pinned by what it says.** A device heard on one of this instance's serial ports is pinned
+ *   here: at its first message when no live instance holds it, at any `hello` otherwise (the last
+ *   hello wins: a device whose cable moved to another machine follows it there).
+ * - **Leased.** A pin expires as a shard lease does (the database's clock) and is renewed with the
+ *   instance's leases; an instance that cannot renew stops its pinned devices with its shards. A
+ *   pin that ran out is void: the device's shard owner runs it again (offline, its timeouts
+ *   running) until its port's instance pins it again.
+ * - **Fenced.** Every pin bumps the row's epoch, the pinned instance's fencing token for the
+ *   device's writes (src/store/postgres-fence.ts checks it instead of the shard lease); a write
+ *   under the shard lease is refused while another instance holds an unexpired pin of the device.
+ *   A pin commits holding its shard's lease row `FOR UPDATE`, which the shard owner's writes hold
+ *   `FOR SHARE`: the owner's write in flight commits first, and its next one sees the pin. So two
+ *   instances never both write a device.
+ * - **Followed.** With every renewal an instance reads the others' unexpired pins: a device of one
+ *   of its shards pinned elsewhere is stopped here (its writes would be refused); one no longer
+ *   pinned anywhere is started again by its shard owner.
+ * - A graceful stop releases the instance's pins after its devices were saved.
+ *
+ * The others' pins are read whole at every renewal: a machine has a handful of serial ports, so
+ * the table holds a few rows per instance, not a fleet's worth.
+ *
+ * @example
+ * const pins = createPinKeeper({ pool, owner: 'site-a-1', leaseMs: 6000, shardOf, logger, changed });
+ * pins.heard('pump-7', true);        // a hello on a serial port: pinned here, then `changed({ start })`
+ * await pins.renew();                // with each lease renewal
+ * pins.here.has('pump-7');           // true: runs here, fenced by the pin's epoch
+ */
+import type pg from 'pg';
+import type { Logger } from '../runtime/runtime.js';
+
+/** Pins `deviceId` to `owner` at a new epoch (see the module comment on the lock); returns the epoch. */
+export async function pinDevice(
+  pool: pg.Pool,
+  owner: string,
+  deviceId: string,
+  shard: number,
+  leaseMs: number,
+): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT shard FROM fleetvisor_leases WHERE shard = $1 FOR UPDATE', [shard]);
+    const r = await client.query<{ epoch: string }>(
+      `INSERT INTO fleetvisor_pins (device_id, owner, epoch, expires_at, pinned_at)
+       VALUES ($1, $2, 1, clock_timestamp() + $3 * interval '1 millisecond', clock_timestamp())
+       ON CONFLICT (device_id) DO UPDATE SET owner = EXCLUDED.owner, epoch = fleetvisor_pins.epoch + 1,
+         expires_at = EXCLUDED.expires_at, pinned_at = EXCLUDED.pinned_at
+       RETURNING epoch`,
+      [deviceId, owner, leaseMs],
+    );
+    await client.query('COMMIT');
+    return Number(r.rows[0]!.epoch);
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** Extends `owner`'s unexpired pins; returns those it still holds (device → epoch). */
+export async function renewPins(db: pg.Pool, owner: string, leaseMs: number): Promise<Map<string, number>> {
+  const r = await db.query<{ device_id: string; epoch: string }>(
+    `UPDATE fleetvisor_pins SET expires_at = clock_timestamp() + $2 * interval '1 millisecond'
+     WHERE owner = $1 AND expires_at > clock_timestamp()
+     RETURNING device_id, epoch`,
+    [owner, leaseMs],
+  );
+  return new Map(r.rows.map((x) => [x.device_id, Number(x.epoch)]));
+}
+
+/** The devices other instances hold unexpired pins of. */
+export async function pinnedElsewhere(db: pg.Pool, owner: string): Promise<Set<string>> {
+  const r = await db.query<{ device_id: string }>(
+    'SELECT device_id FROM fleetvisor_pins WHERE owner <> $1 AND expires_at > clock_timestamp()',
+    [owner],
+  );
+  return new Set(r.rows.map((x) => x.device_id));
+}
+
+/** Deletes `owner`'s pins (these devices only, or all of them). */
+export async function releasePins(
+  db: pg.Pool,
+  owner: string,
+  deviceIds?: readonly string[],
+): Promise<number> {
+  const r =
+    deviceIds === undefined
+      ? await db.query('DELETE FROM fleetvisor_pins WHERE owner = $1', [owner])
+      : await db.query('DELETE FROM fleetvisor_pins WHERE owner = $1 AND device_id = ANY($2::text[])', [
+          owner,
+          [...deviceIds],
+        ]);
+  return r.rowCount ?? 0;
+}
+
+export interface PinChanges {
+  /** Devices this instance runs from now on (pinned here, or back to its shard): start them. */
+  readonly start: readonly string[];
+  /** Devices it no longer runs (pinned elsewhere, or its pin ran out): stop them, writing nothing. */
+  readonly stop: readonly string[];
+}
+
+export interface PinKeeperOptions {
+  readonly pool: pg.Pool;
+  /** This instance, as the rows name their owner. */
+  readonly owner: string;
+  readonly leaseMs: number;
+  readonly shardOf: (deviceId: string) => number;
+  /** Whether this instance holds the lease of the shard now. */
+  readonly holdsShard: (shard: number) => boolean;
+  readonly logger: Logger;
+  /** Told after each change of what runs here; a failure is logged. */
+  readonly changed: (changes: PinChanges) => Promise<void>;
+}
+
+export interface PinKeeper {
+  /** Devices pinned here, with their pins' epochs. */
+  readonly here: ReadonlyMap<string, number>;
+  /** Devices other instances hold unexpired pins of, as of the last renewal or pin. */
+  readonly elsewhere: ReadonlySet<string>;
+  /** A message from `deviceId` on one of this instance's serial ports (`hello`: it was a hello). */
+  heard(deviceId: string, hello: boolean): void;
+  /** With each lease renewal: this instance's pins extended, the others' read. */
+  renew(): Promise<void>;
+  /** Every pin here dropped locally (the leases' local deadline passed): their devices stop. */
+  loseAll(why: string): void;
+  /** Releases every pin of this instance (a graceful stop, once its devices are saved). */
+  release(): Promise<void>;
+  /** Counts since start, for the logs and tests. */
+  stats(): { readonly pinned: number; readonly lost: number };
+}
+
+export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
+  const { pool, owner, leaseMs, logger: log } = options;
+  const here = new Map<string, number>();
+  let elsewhere = new Set<string>();
+  const pinning = new Set<string>();
+  /** A device whose pin failed or that another instance holds: not tried on its telemetry before this. */
+  const quietUntil = new Map<string, number>();
+  const counts = { pinned: 0, lost: 0 };
+  let stopped = false;
+
+  const tell = (changes: PinChanges) => {
+    if (changes.start.length === 0 && changes.stop.length === 0) return Promise.resolve();
+    return options
+      .changed(changes)
+      .catch((error: unknown) =>
+        log.error('cluster: acting on pinned devices failed', { error: String(error) }),
+      );
+  };
+
+  async function pin(deviceId: string): Promise<void> {
+    try {
+      const epoch = await pinDevice(pool, owner, deviceId, options.shardOf(deviceId), leaseMs);
+      if (stopped) return;
+      here.set(deviceId, epoch);
+      const moved = elsewhere.delete(deviceId);
+      quietUntil.delete(deviceId);
+      counts.pinned++;
+      log.info('cluster: device pinned here (its serial port is on this machine)', {
+        device: deviceId,
+        epoch,
+        ...(moved ? { from: 'another instance' } : {}),
+      });
+      await tell({ start: [deviceId], stop: [] });
+    } catch (error) {
+      quietUntil.set(deviceId, performance.now() + leaseMs / 3);
+      log.warn('cluster: pinning a serial device failed; tried again at its next message', {
+        device: deviceId,
+        error: (error as Error).message,
+      });
+    } finally {
+      pinning.delete(deviceId);
+    }
+  }
+
+  return {
+    here,
+    get elsewhere() {
+      return elsewhere;
+    },
+    heard(deviceId, hello) {
+      if (stopped || here.has(deviceId) || pinning.has(deviceId)) return;
+      // Another instance's pin gives way to a hello only; a failed pin waits a renewal period.
+      if (!hello && (elsewhere.has(deviceId) || (quietUntil.get(deviceId) ?? 0) > performance.now())) return;
+      pinning.add(deviceId);
+      void pin(deviceId);
+    },
+    async renew() {
+      if (stopped) return;
+      const still = await renewPins(pool, owner, leaseMs);
+      const others = await pinnedElsewhere(pool, owner);
+      const stop: string[] = [];
+      for (const [id, epoch] of here)
+        if (still.get(id) !== epoch) {
+          here.delete(id);
+          counts.lost++;
+          // Still this instance's through its shard when nobody else pinned it: it runs on.
+          if (others.has(id) || !options.holdsShard(options.shardOf(id))) stop.push(id);
+        }
+      // Pins the table gives this instance that it does not know of (an earlier run under the
+      // same instance id): released, the devices' next hello pins them again.
+      const stray = [...still.keys()].filter((id) => !here.has(id) && !pinning.has(id));
+      if (stray.length > 0) await releasePins(pool, owner, stray);
+      const start: string[] = [];
+      for (const id of others)
+        if (!elsewhere.has(id) && !stop.includes(id) && options.holdsShard(options.shardOf(id)))
+          stop.push(id);
+      for (const id of elsewhere)
+        if (!others.has(id) && !here.has(id) && options.holdsShard(options.shardOf(id))) start.push(id);
+      elsewhere = others;
+      if (stop.length > 0) {
+        log.warn('cluster: devices no longer run here (pinned to another instance, or the pin ran out)', {
+          devices: stop.length,
+        });
+      }
+      await tell({ start, stop });
+    },
+    loseAll(why) {
+      if (here.size === 0) return;
+      const stop = [...here.keys()];
+      here.clear();
+      counts.lost += stop.length;
+      log.error(`cluster: ${stop.length} pinned devices lost (${why}); they stop`, { instance: owner });
+      void tell({ start: [], stop });
+    },
+    async release() {
+      stopped = true;
+      here.clear();
+      await releasePins(pool, owner);
+    },
+    stats: () => ({ ...counts }),
+  };
+}

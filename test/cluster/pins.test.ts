@@ -1,0 +1,191 @@
+/**
+ * Serial devices pinned to the instance that has their port (src/cluster/pins.ts), on a real
+ * PostgreSQL (a database of this file's own): the store's fence takes a pin's epoch instead of the
+ * shard's lease, refuses the shard owner while another instance holds the pin, and a pin that ran
+ * out or moved; the lease keeper's `owns` follows the pins; the last hello wins.
+ */
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { LeaseKeeper } from '../../src/cluster/lease-keeper.js';
+import { createLeaseKeeper } from '../../src/cluster/lease-keeper.js';
+import { claimLeases, initCluster } from '../../src/cluster/leases.js';
+import type { PinChanges } from '../../src/cluster/pins.js';
+import { pinDevice, renewPins } from '../../src/cluster/pins.js';
+import { shardOf } from '../../src/cluster/shard.js';
+import { silentLogger } from '../../src/runtime/runtime.js';
+import type { PostgresStore } from '../../src/store/postgres-store.js';
+import { openPostgresStore } from '../../src/store/postgres-store.js';
+import type { TestDatabase } from '../store/postgres-helpers.js';
+import { createTestDatabase } from '../store/postgres-helpers.js';
+import { waitFor } from '../transports/helpers.js';
+
+let db: TestDatabase;
+let store: PostgresStore;
+let pool: pg.Pool;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  store = await openPostgresStore({ url: db.url });
+  pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  pool.on('error', () => {});
+}, 60_000);
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+  store.setFence(undefined);
+  await db.query(
+    'DELETE FROM fleetvisor_pins; DELETE FROM fleetvisor_leases; DELETE FROM fleetvisor_cluster; DELETE FROM fleetvisor_instances',
+  );
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await store?.close();
+  await db?.drop();
+});
+
+const event = (deviceId: string, kind: string) => [{ at: Date.now(), deviceId, kind, data: {} }];
+const full = { durability: 'full' } as const;
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 'written',
+    (e: { code?: string; message?: string }) => `${e.code}: ${e.message}`,
+  );
+
+describe('the fence and pins', () => {
+  it('a pinned device is written under its pin; the shard owner is refused until the pin runs out', async () => {
+    const count = await initCluster(pool, 8);
+    const id = 'serial-pump-1';
+    const shard = shardOf(id, count);
+    const leases = await claimLeases(pool, 'owner', 8, 60_000);
+    await store.upsertDevice({ id, kind: 'fleetvisor.generic', name: id });
+    const asOwner = () =>
+      store.setFence({
+        owner: 'owner',
+        tokenOf: (d) => ({ shard: shardOf(d, count), epoch: leases.get(shard)! }),
+      });
+    asOwner();
+    expect(await code(store.appendEvents(event(id, 'test.before-pin'), full))).toBe('written');
+
+    const epoch = await pinDevice(pool, 'port-host', id, shard, 60_000);
+    expect(epoch).toBe(1);
+    // The shard's owner: refused, naming who has the port.
+    expect(await code(store.appendEvents(event(id, 'test.owner'), full))).toBe(
+      `fenced: not written: device '${id}' is pinned to port-host, which has its serial port`,
+    );
+    expect(await code(store.saveSnapshot(snapshot(id)))).toMatch(/^fenced: .*pinned to port-host/);
+    // Another device of the same shard is not concerned.
+    const neighbour = Array.from({ length: 200 }, (_, i) => `n-${i}`).find(
+      (d) => shardOf(d, count) === shard,
+    )!;
+    await store.upsertDevice({ id: neighbour, kind: 'fleetvisor.generic', name: neighbour });
+    expect(await code(store.appendEvents(event(neighbour, 'test.neighbour'), full))).toBe('written');
+
+    // The pinned instance writes under its pin, without the shard's lease.
+    store.setFence({ owner: 'port-host', tokenOf: (d) => (d === id ? { pin: epoch } : undefined) });
+    expect(await code(store.appendEvents(event(id, 'test.pinned'), full))).toBe('written');
+    expect(await code(store.saveSnapshot(snapshot(id)))).toBe('written');
+
+    // The pin runs out (its instance stopped renewing): its writes are refused, the owner's pass.
+    await db.query("UPDATE fleetvisor_pins SET expires_at = clock_timestamp() - interval '1 second'");
+    expect(await code(store.appendEvents(event(id, 'test.late'), full))).toMatch(
+      /^fenced: not written: the pin of device 'serial-pump-1' at epoch 1 is no longer held by port-host/,
+    );
+    expect(await renewPins(pool, 'port-host', 60_000)).toEqual(new Map()); // an expired pin is not renewed
+    asOwner();
+    expect(await code(store.appendEvents(event(id, 'test.owner-again'), full))).toBe('written');
+    const kinds = (
+      await db.query<{ kind: string }>('SELECT kind FROM events WHERE device_id = $1 ORDER BY seq', [id])
+    ).map((r) => r.kind);
+    expect(kinds).toEqual(['test.before-pin', 'test.pinned', 'test.owner-again']);
+  });
+
+  it('the last hello wins: a pin taken by another instance bumps the epoch and fences the first', async () => {
+    const count = await initCluster(pool, 8);
+    const id = 'serial-moved';
+    await store.upsertDevice({ id, kind: 'fleetvisor.generic', name: id });
+    const first = await pinDevice(pool, 'bench-a', id, shardOf(id, count), 60_000);
+    const second = await pinDevice(pool, 'bench-b', id, shardOf(id, count), 60_000);
+    expect(second).toBe(first + 1);
+    store.setFence({ owner: 'bench-a', tokenOf: () => ({ pin: first }) });
+    expect(await code(store.saveSnapshot(snapshot(id)))).toMatch(/^fenced: .*no longer held by bench-a/);
+    store.setFence({ owner: 'bench-b', tokenOf: () => ({ pin: second }) });
+    expect(await code(store.saveSnapshot(snapshot(id)))).toBe('written');
+  });
+});
+
+describe('the lease keeper with pins', () => {
+  async function keeperOf(id: string, changes: PinChanges[]): Promise<LeaseKeeper> {
+    const own = new pg.Pool({ connectionString: db.url, max: 2 });
+    own.on('error', () => {});
+    const keeper = createLeaseKeeper({
+      pool: own,
+      instance: { id, host: 'test', pid: process.pid, apiUrl: undefined },
+      shardCount: await initCluster(own, 8),
+      leaseMs: 1500,
+      logger: silentLogger,
+      gained: async () => {},
+      handOver: async () => {},
+      lost: () => {},
+      pinned: {
+        changed: async (c) => {
+          changes.push(c);
+        },
+        handOver: async () => {},
+      },
+    });
+    await keeper.start();
+    cleanups.push(async () => {
+      await keeper.stop();
+      await own.end();
+    });
+    return keeper;
+  }
+
+  it('owns a device heard on its port whatever its shard; the shard owner lets it go, and takes it back when the pin is released', async () => {
+    const aChanges: PinChanges[] = [];
+    const bChanges: PinChanges[] = [];
+    const a = await keeperOf('alpha', aChanges);
+    await waitFor(() => a.held.size === 8, 10_000, 'alpha to hold every shard');
+    const b = await keeperOf('beta', bChanges);
+    const id = 'serial-on-beta';
+    expect(a.owns(id)).toBe(true);
+    expect(b.owns(id)).toBe(false);
+
+    // Telemetry heard on beta's port: pinned there (no hello needed when nobody holds it).
+    b.pins!.heard(id, false);
+    await waitFor(() => b.owns(id), 10_000, 'beta to pin it');
+    expect(bChanges).toContainEqual({ start: [id], stop: [] });
+    expect(b.tokenOf(id)).toEqual({ pin: 1 });
+    // Alpha sees the pin at its next renewal: it stops the device and no longer owns it.
+    await waitFor(() => !a.owns(id), 10_000, 'alpha to let it go');
+    expect(aChanges).toContainEqual({ start: [], stop: [id] });
+    expect(a.tokenOf(id)).toBeUndefined();
+
+    // Alpha hears the device's telemetry too (a second port, a misconfiguration): not a hello, no
+    // pin taken from beta.
+    a.pins!.heard(id, false);
+    await new Promise((r) => setTimeout(r, 800));
+    expect(b.owns(id)).toBe(true);
+
+    // Beta stops gracefully: its pins are released; alpha, the shard's owner, runs the device again.
+    await b.stop();
+    await waitFor(() => aChanges.some((c) => c.start.includes(id)), 10_000, 'alpha to start it again');
+    expect(a.owns(id)).toBe(true);
+    expect(await db.query('SELECT 1 FROM fleetvisor_pins')).toHaveLength(0);
+  });
+});
+
+let version = 0;
+/** A snapshot row of the device, each at a newer version. */
+function snapshot(deviceId: string) {
+  version += 1;
+  return {
+    deviceId,
+    kind: 'fleetvisor.generic',
+    snapshot: { machine: {}, timers: [] },
+    deadlines: [],
+    version,
+  };
+}
