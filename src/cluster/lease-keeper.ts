@@ -70,6 +70,8 @@ export interface LeaseKeeperOptions {
     readonly changed: (changes: PinChanges) => Promise<void>;
     /** Stop these pinned devices, saving their state (a graceful stop): their pins are released after. */
     readonly handOver: (deviceIds: readonly string[]) => Promise<void>;
+    /** The devices declared to run here (PinKeeperOptions.declared). */
+    readonly declared?: () => Promise<readonly string[]>;
   };
 }
 
@@ -144,6 +146,7 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
       holdsShard: (s) => held.has(s),
       logger: options.logger,
       changed: pinned.changed,
+      ...(pinned.declared ? { declared: pinned.declared } : {}),
     });
   k.pins = pins;
 

@@ -169,6 +169,8 @@ export interface ClusterInstanceView {
   readonly left: boolean;
   /** Shards whose unexpired lease it holds. */
   readonly shards: number;
+  /** Devices it holds an unexpired pin of: their serial ports are on its machine (src/cluster/pins.ts). */
+  readonly pins: number;
   /** Its oldest and newest lease claim, ms ago; null when it holds none. */
   readonly oldestLeaseAgeMs: number | null;
   readonly newestLeaseAgeMs: number | null;
@@ -204,13 +206,16 @@ export async function clusterView(db: Queryable): Promise<ClusterView> {
     oldest: string | null;
     newest: string | null;
     feed: unknown;
+    pins: string;
   }>(
     `SELECT i.id, i.host, i.pid, i.api_url, i.started_at, i.feed,
        (extract(epoch FROM clock_timestamp() - i.seen_at) * 1000)::bigint AS seen_ago,
        i.left_at IS NOT NULL AS left,
        count(l.shard) AS shards,
        (extract(epoch FROM clock_timestamp() - min(l.acquired_at)) * 1000)::bigint AS oldest,
-       (extract(epoch FROM clock_timestamp() - max(l.acquired_at)) * 1000)::bigint AS newest
+       (extract(epoch FROM clock_timestamp() - max(l.acquired_at)) * 1000)::bigint AS newest,
+       (SELECT count(*) FROM fleetvisor_pins p
+        WHERE p.owner = i.id AND p.expires_at > clock_timestamp()) AS pins
      FROM fleetvisor_instances i
      LEFT JOIN fleetvisor_leases l ON l.owner = i.id AND l.expires_at > clock_timestamp()
      GROUP BY i.id
@@ -234,6 +239,7 @@ export async function clusterView(db: Queryable): Promise<ClusterView> {
       seenAgoMs: Number(r.seen_ago),
       left: r.left,
       shards: Number(r.shards),
+      pins: Number(r.pins),
       oldestLeaseAgeMs: r.oldest === null ? null : Number(r.oldest),
       newestLeaseAgeMs: r.newest === null ? null : Number(r.newest),
       feed: readFeedFigures(r.feed, Number(r.seen_ago)),

@@ -84,6 +84,27 @@ export async function pinnedElsewhere(db: pg.Pool, owner: string): Promise<Set<s
   return new Set(r.rows.map((x) => x.device_id));
 }
 
+/**
+ * The devices of `kind` whose attributes name `owner` as their `instance` (a Modbus device: its
+ * port is on that instance's machine, and it says nothing until polled, so no hello can pin it).
+ * One query on the devices-by-kind index; attributes that do not parse name no instance.
+ */
+export async function devicesDeclaredFor(db: pg.Pool, owner: string, kind: string): Promise<string[]> {
+  const r = await db.query<{ id: string; attributes: string }>(
+    'SELECT id, attributes FROM devices WHERE kind = $1',
+    [kind],
+  );
+  return r.rows
+    .filter((row) => {
+      try {
+        return (JSON.parse(row.attributes) as { instance?: unknown }).instance === owner;
+      } catch {
+        return false;
+      }
+    })
+    .map((row) => row.id);
+}
+
 /** Deletes `owner`'s pins (these devices only, or all of them). */
 export async function releasePins(
   db: pg.Pool,
@@ -118,6 +139,12 @@ export interface PinKeeperOptions {
   readonly logger: Logger;
   /** Told after each change of what runs here; a failure is logged. */
   readonly changed: (changes: PinChanges) => Promise<void>;
+  /**
+   * The devices declared to run on this instance (a Modbus device naming it as its `instance`),
+   * read with every renewal: pinned here as a hello pins a serial device, and released when no
+   * longer declared.
+   */
+  readonly declared?: () => Promise<readonly string[]>;
 }
 
 export interface PinKeeper {
@@ -142,6 +169,8 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
   const here = new Map<string, number>();
   let elsewhere = new Set<string>();
   const pinning = new Set<string>();
+  /** Pinned because they are declared here (not heard on a port): released when no longer declared. */
+  const byDeclaration = new Set<string>();
   /** A device whose pin failed or that another instance holds: not tried on its telemetry before this. */
   const quietUntil = new Map<string, number>();
   const counts = { pinned: 0, lost: 0 };
@@ -216,6 +245,24 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
       for (const id of elsewhere)
         if (!others.has(id) && !here.has(id) && options.holdsShard(options.shardOf(id))) start.push(id);
       elsewhere = others;
+      if (options.declared) {
+        const declared = new Set(await options.declared());
+        for (const id of declared)
+          if (!here.has(id) && !pinning.has(id)) {
+            byDeclaration.add(id);
+            pinning.add(id);
+            void pin(id);
+          }
+        const undeclared = [...byDeclaration].filter((id) => !declared.has(id));
+        if (undeclared.length > 0) {
+          await releasePins(pool, owner, undeclared);
+          for (const id of undeclared) {
+            byDeclaration.delete(id);
+            here.delete(id);
+            if (!options.holdsShard(options.shardOf(id))) stop.push(id);
+          }
+        }
+      }
       if (stop.length > 0) {
         log.warn('cluster: devices no longer run here (pinned to another instance, or the pin ran out)', {
           devices: stop.length,

@@ -91,6 +91,11 @@ describe('a serial device in a cluster of two', () => {
       id,
     ]);
     expect(pins).toEqual([{ owner: 'a' }]);
+    // The cluster view, on either instance, counts it with a.
+    expect((await clusterOf(b)).instances.map((i) => [i.id, i.pins])).toEqual([
+      ['a', 1],
+      ['b', 0],
+    ]);
 
     // b's fleet-wide view names a as the device's owner.
     await cluster.until(`b shows ${id} run by a`, 30_000, async () => {

@@ -10,7 +10,7 @@ import type { LeaseKeeper } from '../../src/cluster/lease-keeper.js';
 import { createLeaseKeeper } from '../../src/cluster/lease-keeper.js';
 import { claimLeases, initCluster } from '../../src/cluster/leases.js';
 import type { PinChanges } from '../../src/cluster/pins.js';
-import { pinDevice, renewPins } from '../../src/cluster/pins.js';
+import { devicesDeclaredFor, pinDevice, renewPins } from '../../src/cluster/pins.js';
 import { shardOf } from '../../src/cluster/shard.js';
 import { silentLogger } from '../../src/runtime/runtime.js';
 import type { PostgresStore } from '../../src/store/postgres-store.js';
@@ -116,7 +116,11 @@ describe('the fence and pins', () => {
 });
 
 describe('the lease keeper with pins', () => {
-  async function keeperOf(id: string, changes: PinChanges[]): Promise<LeaseKeeper> {
+  async function keeperOf(
+    id: string,
+    changes: PinChanges[],
+    declared?: () => Promise<readonly string[]>,
+  ): Promise<LeaseKeeper> {
     const own = new pg.Pool({ connectionString: db.url, max: 2 });
     own.on('error', () => {});
     const keeper = createLeaseKeeper({
@@ -133,6 +137,7 @@ describe('the lease keeper with pins', () => {
           changes.push(c);
         },
         handOver: async () => {},
+        ...(declared ? { declared } : {}),
       },
     });
     await keeper.start();
@@ -147,9 +152,12 @@ describe('the lease keeper with pins', () => {
     const aChanges: PinChanges[] = [];
     const bChanges: PinChanges[] = [];
     const a = await keeperOf('alpha', aChanges);
-    await waitFor(() => a.held.size === 8, 10_000, 'alpha to hold every shard');
     const b = await keeperOf('beta', bChanges);
-    const id = 'serial-on-beta';
+    await waitFor(() => a.held.size === 4 && b.held.size === 4, 10_000, 'the shards shared 4 and 4');
+    // A device of one of alpha's shards, heard on beta's port.
+    const id = Array.from({ length: 100 }, (_, i) => `serial-on-beta-${i}`).find((d) =>
+      a.held.has(a.shardOf(d)),
+    )!;
     expect(a.owns(id)).toBe(true);
     expect(b.owns(id)).toBe(false);
 
@@ -173,6 +181,45 @@ describe('the lease keeper with pins', () => {
     await b.stop();
     await waitFor(() => aChanges.some((c) => c.start.includes(id)), 10_000, 'alpha to start it again');
     expect(a.owns(id)).toBe(true);
+    expect(await db.query('SELECT 1 FROM fleetvisor_pins')).toHaveLength(0);
+  });
+
+  it('a Modbus device naming an instance is pinned there (read from its attributes), and goes back to its shard when it names none', async () => {
+    const aChanges: PinChanges[] = [];
+    const bChanges: PinChanges[] = [];
+    const id = 'meter-on-beta';
+    await store.upsertDevice({
+      id,
+      kind: 'modbus.device',
+      name: id,
+      attributes: { port: '/dev/ttyUSB0', slaveId: 1, registers: [], instance: 'beta' },
+    });
+    await store.upsertDevice({
+      id: 'meter-elsewhere',
+      kind: 'modbus.device',
+      name: 'x',
+      attributes: { port: '/dev/ttyUSB1', slaveId: 2, registers: [], instance: 'gamma' },
+    });
+    const a = await keeperOf('alpha', aChanges);
+    await waitFor(() => a.held.size === 8, 10_000, 'alpha to hold every shard');
+    let named = true;
+    const b = await keeperOf('beta', bChanges, async () =>
+      named ? devicesDeclaredFor(pool, 'beta', 'modbus.device') : [],
+    );
+    await waitFor(() => b.owns(id), 10_000, 'beta to pin the device that names it');
+    expect(b.pins!.here.has('meter-elsewhere')).toBe(false); // it names gamma
+    expect(bChanges).toContainEqual({ start: [id], stop: [] });
+    await waitFor(() => !a.owns(id), 10_000, 'alpha to let it go');
+
+    named = false; // edited to name no instance
+    // Back to its shard: run by whichever of the two holds the shard now (they balance), once.
+    const shard = a.shardOf(id);
+    await waitFor(
+      () => !b.pins!.here.has(id) && a.owns(id) === a.held.has(shard) && b.owns(id) === b.held.has(shard),
+      10_000,
+      'the pin released and the device run by its shard owner',
+    );
+    expect(a.owns(id)).not.toBe(b.owns(id));
     expect(await db.query('SELECT 1 FROM fleetvisor_pins')).toHaveLength(0);
   });
 });

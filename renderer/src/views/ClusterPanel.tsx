@@ -190,6 +190,15 @@ function Cluster({ info, failure }: { readonly info: ClusterInfo; readonly failu
                 </td>
                 <td className="num" data-testid="cluster-shards">
                   {formatNumber(i.shards)}
+                  {i.pins > 0 ? (
+                    <span
+                      className="badge small"
+                      data-testid="cluster-pins"
+                      title="Serial devices run here whatever their shards: their ports are on this machine"
+                    >
+                      +{formatNumber(i.pins)} pinned
+                    </span>
+                  ) : null}
                 </td>
                 <td className="cluster-share-cell">
                   <ShareBar share={share(i.shards)} label={`${i.id} holds`} />

@@ -108,6 +108,15 @@ export const modbusAttributes = z.object({
   timeoutMs: z.number().int().min(10).max(60_000).default(500),
   /** Timeouts retried before the device is declared disconnected (after `retries + 1` in a row). */
   retries: z.number().int().min(0).max(10).default(1),
+  /**
+   * In a cluster (docs/scale-out.md): the instance whose machine has the port (its `--instance`
+   * name). The device is pinned there, whatever its shard, and polled by it alone; without it the
+   * owner of its shard polls it. Ignored by a single app.
+   */
+  instance: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,200}$/, 'an instance name: letters, digits, _ . : - (1–200)')
+    .optional(),
 });
 export type ModbusAttributes = z.infer<typeof modbusAttributes>;
 

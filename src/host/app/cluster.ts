@@ -25,9 +25,11 @@ import { createLeaderKeeper, PRIMARY_ROLE } from '../../cluster/leadership.js';
 import type { LeaseKeeper } from '../../cluster/lease-keeper.js';
 import { createLeaseKeeper } from '../../cluster/lease-keeper.js';
 import { clusterView, initCluster } from '../../cluster/leases.js';
+import { devicesDeclaredFor } from '../../cluster/pins.js';
 import { DEFAULT_SHARD_COUNT, shardOf } from '../../cluster/shard.js';
 import { signallingStore } from '../../cluster/signalling-store.js';
 import type { Convention, ConventionContext, OwnershipEvents } from '../../conventions/convention.js';
+import { MODBUS_KIND } from '../../conventions/modbus/modbus-kind.js';
 import { sparkplugConvention } from '../../conventions/sparkplug/sparkplug-bridge.js';
 import type { Fleet } from '../../devices/fleet.js';
 import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
@@ -158,6 +160,8 @@ export async function openClusterLeases(
         linksRef?.hub?.release(idsIn(ids));
         await fleetRef?.handOver(idsIn(ids), { save: true });
       },
+      // Modbus devices name the instance whose machine has their port: pinned there.
+      declared: () => devicesDeclaredFor(pool, instanceId, MODBUS_KIND),
     },
     lost: (shards) => {
       const which = inShards(shards);

@@ -39,6 +39,8 @@ export interface ClusterInstanceInfo {
   readonly left: boolean;
   /** Shards it holds an unexpired lease on. */
   readonly shards: number;
+  /** Serial devices pinned to it (their ports are on its machine), whatever their shards. */
+  readonly pins: number;
   readonly oldestLeaseAgeMs: number | null;
   readonly newestLeaseAgeMs: number | null;
   /** Its change feed's figures; null when it wrote none (an older version, or not yet). */
