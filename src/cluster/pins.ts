@@ -154,6 +154,12 @@ export interface PinKeeper {
   readonly elsewhere: ReadonlySet<string>;
   /** A message from `deviceId` on one of this instance's serial ports (`hello`: it was a hello). */
   heard(deviceId: string, hello: boolean): void;
+  /**
+   * Pins the device here now, as a hello does, and resolves once it runs here (started from the
+   * store when it existed): true, or false when the pin could not be taken. A Sparkplug device
+   * born under a node this instance holds is claimed so (its shard may be another's).
+   */
+  claim(deviceId: string): Promise<boolean>;
   /** With each lease renewal: this instance's pins extended, the others' read. */
   renew(): Promise<void>;
   /** Every pin here dropped locally (the leases' local deadline passed): their devices stop. */
@@ -168,7 +174,8 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
   const { pool, owner, leaseMs, logger: log } = options;
   const here = new Map<string, number>();
   let elsewhere = new Set<string>();
-  const pinning = new Set<string>();
+  /** Pins in flight, by device: resolved once the pin is taken (or failed) and told. */
+  const pinning = new Map<string, Promise<void>>();
   /** Pinned because they are declared here (not heard on a port): released when no longer declared. */
   const byDeclaration = new Set<string>();
   /** A device whose pin failed or that another instance holds: not tried on its telemetry before this. */
@@ -201,7 +208,7 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
       await tell({ start: [deviceId], stop: [] });
     } catch (error) {
       quietUntil.set(deviceId, performance.now() + leaseMs / 3);
-      log.warn('cluster: pinning a serial device failed; tried again at its next message', {
+      log.warn('cluster: pinning a device failed; tried again at its next message or birth', {
         device: deviceId,
         error: (error as Error).message,
       });
@@ -219,8 +226,19 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
       if (stopped || here.has(deviceId) || pinning.has(deviceId)) return;
       // Another instance's pin gives way to a hello only; a failed pin waits a renewal period.
       if (!hello && (elsewhere.has(deviceId) || (quietUntil.get(deviceId) ?? 0) > performance.now())) return;
-      pinning.add(deviceId);
-      void pin(deviceId);
+      pinning.set(deviceId, pin(deviceId));
+    },
+    async claim(deviceId) {
+      if (stopped) return false;
+      if (!here.has(deviceId)) {
+        let inFlight = pinning.get(deviceId);
+        if (!inFlight) {
+          inFlight = pin(deviceId);
+          pinning.set(deviceId, inFlight);
+        }
+        await inFlight;
+      }
+      return here.has(deviceId);
     },
     async renew() {
       if (stopped) return;
@@ -250,8 +268,7 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
         for (const id of declared)
           if (!here.has(id) && !pinning.has(id)) {
             byDeclaration.add(id);
-            pinning.add(id);
-            void pin(id);
+            pinning.set(id, pin(id));
           }
         const undeclared = [...byDeclaration].filter((id) => !declared.has(id));
         if (undeclared.length > 0) {

@@ -53,6 +53,13 @@ export interface ConventionContext {
    * Sparkplug bridge does with a rebirth of its node. Undefined outside a cluster.
    */
   readonly ownership?: OwnershipEvents;
+  /**
+   * In a cluster: pins the device to this instance whatever its shard (src/cluster/pins.ts),
+   * resolved once it runs here (started from the store if another instance ran it): true, or false
+   * when the pin could not be taken. A Sparkplug device born under a node this instance holds is
+   * pinned so: node and device run on one instance. Undefined outside a cluster.
+   */
+  readonly pin?: (deviceId: string) => Promise<boolean>;
 }
 
 /** Shards this instance gained, told to whoever listens; `owns` says which devices are its now. */

@@ -322,6 +322,8 @@ export async function startApp(options: AppOptions): Promise<App> {
           adopt: adoptPolicy(options, demo),
           discovery,
           ownership: leases.ownership,
+          // A Sparkplug device runs where its node runs (src/cluster/pins.ts).
+          ...(leases.keeper.pins ? { pin: leases.keeper.pins.claim } : {}),
         },
       });
 

@@ -4,8 +4,9 @@
  * edge node (Eclipse Tahu, test/conventions/sparkplug-peer.ts). What an operator checks:
  * - exactly one instance holds the `primary` leader lease (every instance's cluster answer says
  *   so) and its Sparkplug bridge publishes the cluster's one STATE (`spBv1.0/STATE/fleetvisor`)
- *   online; the edge node's devices are supervised as the shard routing places them (each
- *   instance's own bridge feeds its shards' devices), once each, online — also after the kill;
+ *   online; the edge node and all its devices are supervised by the owner of the node's shard
+ *   (a device born under a node is pinned to the node's instance, src/cluster/pins.ts), once
+ *   each, online — also after the kill;
  * - kill -9 of the leader: another holds the lease within one lease and a renewal interval (plus a
  *   margin) and its STATE is online again (a newer timestamp);
  * - a graceful stop of the leader: the last one, told of the release, leads at once.
@@ -93,10 +94,9 @@ async function leaderWithStateOnline(
 }
 
 /**
- * The edge node and its devices as the shard routing places them: the node on its shard's owner,
- * online; a device runs where its shard's owner also owns the node (a bridge adopts a device only
- * under a node it adopted), online there; none on two instances. A device whose shard another
- * instance owns is supervised nowhere (docs/scale-out.md, "What is not (yet)").
+ * The edge node and its devices: the node on its shard's owner, online, and every device of it
+ * there too whatever the device's own shard (pinned by its DBIRTH to the instance that holds the
+ * node), online; none on two instances.
  */
 async function sparkplugDevicesOnce(when: string): Promise<void> {
   const node = 'plant-line-1';
@@ -121,9 +121,7 @@ async function sparkplugDevicesOnce(when: string): Promise<void> {
         )
       )[0]?.owner ?? null;
     const nodeOwner = await ownerOf(node);
-    const expected = [node];
-    for (const d of SPARKPLUG_DEVICES)
-      if ((await ownerOf(`${node}-${d}`)) === nodeOwner) expected.push(`${node}-${d}`);
+    const expected = [node, ...SPARKPLUG_DEVICES.map((d) => `${node}-${d}`)];
     const placed = [...where].map(([id, on]) => `${id}@${on}`).sort();
     const wanted = expected.map((id) => `${id}@${nodeOwner}`).sort();
     const ok = placed.join() === wanted.join() && online === where.size;
@@ -177,7 +175,7 @@ describe('the Sparkplug Primary Host, a singleton of the cluster', () => {
   let leader: string;
   let lastTimestamp = 0;
 
-  it('exactly one instance leads and publishes the cluster’s STATE online; the edge node’s devices run where the shard routing places them, once each, online', async () => {
+  it('exactly one instance leads and publishes the cluster’s STATE online; the edge node and all its devices run on the node’s owner, once each, online', async () => {
     const first = await leaderWithStateOnline('at start', 60_000, 0, Date.now());
     leader = first.leader;
     lastTimestamp = first.timestamp;

@@ -126,6 +126,10 @@ export async function deviceBirth(
     return;
   }
   m.rebirths.checkSeq(s, p.seq, 'DBIRTH');
+  // A cluster: the device runs where its node runs, whatever its own shard (pinned here, and
+  // started from the store if another instance ran it). Its node is born here: this instance
+  // holds the node.
+  if (m.ports.pin) await m.ports.pin(d.id);
   const ensured = await m.names.ensure(SPARKPLUG_DEVICE_KIND, d.id, attributes);
   if (ensured !== 'mine') {
     // Its seq was counted above: the node's stream goes on.

@@ -178,6 +178,7 @@ export class SparkplugBridge extends ProcessBase implements SparkplugCommandTarg
         connected: () => this.state === 'connected' && this.client !== undefined,
         emit: (effect) => this.perform(effect),
         announcements: sparkplugAnnouncements(runtime.clock, (effect) => this.perform(effect)),
+        ...(context.pin ? { pin: context.pin } : {}),
       },
       {
         hostId,

@@ -122,6 +122,11 @@ export interface SparkplugModelPorts {
    * Without it, every one is announced.
    */
   readonly announcements?: Pick<Announcements, 'take'>;
+  /**
+   * In a cluster: makes a device run on this instance whatever its shard (ConventionContext.pin),
+   * resolved once it does; undefined alone.
+   */
+  readonly pin?: (deviceId: string) => Promise<boolean>;
 }
 
 /** The model's counters (the process adds its reconnects and the carrier's commands). */
