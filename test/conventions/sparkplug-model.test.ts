@@ -222,4 +222,25 @@ describe('Sparkplug model in a cluster: shards gained', () => {
     expect(t.fleet.devices.has(DEVICE_ID)).toBe(true);
     expect(t.model.discovered()).toEqual([]);
   });
+
+  it('a node the gain brought from the store, with no birth heard here, is asked for its births; a born one is not', async () => {
+    const t = setup();
+    // Restored by the take-over: in the fleet, never born on this instance's bridge.
+    await t.fleet.facts.addDevice({
+      id: NODE_ID,
+      kind: 'sparkplug.node',
+      name: NODE_ID,
+      tags: [],
+      attributes: { group: 'Plant1', node: 'Line4' },
+    });
+    expect(t.model.ownershipGained((id) => id === 'another-node')).toBe(0);
+    expect(t.model.ownershipGained((id) => id === NODE_ID)).toBe(1);
+    expect(t.of('rebirthRequest')).toEqual([
+      { type: 'rebirthRequest', group: 'Plant1', node: 'Line4', at: 1_000_000 },
+    ]);
+    // Once born here, a later gain does not ask it again.
+    await t.send(topic('NBIRTH'), nbirth(0));
+    expect(t.model.ownershipGained((id) => id === NODE_ID)).toBe(0);
+    expect(t.of('rebirthRequest')).toHaveLength(1);
+  });
 });

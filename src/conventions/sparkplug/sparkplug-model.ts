@@ -160,8 +160,9 @@ export class SparkplugModel {
 
   /**
    * This instance gained shards (a cluster): each node or device the fleet refused before (listed
-   * `addFailed`, as a `notOwner` refusal is) that is now this instance's makes its node asked for
-   * a rebirth, once per node, so its births come again and are taken. Without it a birth heard
+   * `addFailed`, as a `notOwner` refusal is) that is now this instance's, and each node of the
+   * fleet now this instance's without a birth here, makes its node asked for a rebirth, once per
+   * node, so its births come again and are taken. Without it a birth heard
    * before the shard was leased, or a device whose shard came with a dead instance's, would wait
    * for the node's next birth on its own. Returns the nodes asked.
    */
@@ -172,6 +173,15 @@ export class SparkplugModel {
       const { group, node } = d.attributes;
       if (typeof group !== 'string' || typeof node !== 'string') continue;
       nodes.set(sessionKey(group, node), { group, node });
+    }
+    // Nodes the gain brought in from the store (run by another instance until now) that this
+    // instance has no birth of: asked too, so their devices come with them (their DBIRTHs pin
+    // them here) instead of waiting for the node's next birth on its own.
+    for (const v of this.ports.fleet.list()) {
+      if (v.kind !== SPARKPLUG_NODE_KIND || !owns(v.id)) continue;
+      const { group, node } = v.attributes;
+      if (typeof group !== 'string' || typeof node !== 'string' || !this.followsGroup(group)) continue;
+      if (!this.sessions.get(sessionKey(group, node))?.born) nodes.set(sessionKey(group, node), { group, node });
     }
     let asked = 0;
     for (const { group, node } of nodes.values()) {
