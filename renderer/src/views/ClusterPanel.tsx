@@ -169,6 +169,15 @@ function Cluster({ info, failure }: { readonly info: ClusterInfo; readonly failu
                       leads: {i.leads.join(', ')}
                     </span>
                   ) : null}
+                  {i.pins > 0 ? (
+                    <span
+                      className="badge small"
+                      data-testid="cluster-pins"
+                      title="Devices run here whatever their shards: their serial ports or buses are on this machine, or their Sparkplug node runs here"
+                    >
+                      {formatNumber(i.pins)} pinned
+                    </span>
+                  ) : null}
                 </td>
                 <td className="mono" title={i.apiUrl ?? undefined}>
                   {i.host}:{i.pid}
@@ -190,15 +199,6 @@ function Cluster({ info, failure }: { readonly info: ClusterInfo; readonly failu
                 </td>
                 <td className="num" data-testid="cluster-shards">
                   {formatNumber(i.shards)}
-                  {i.pins > 0 ? (
-                    <span
-                      className="badge small"
-                      data-testid="cluster-pins"
-                      title="Serial devices run here whatever their shards: their ports are on this machine"
-                    >
-                      +{formatNumber(i.pins)} pinned
-                    </span>
-                  ) : null}
                 </td>
                 <td className="cluster-share-cell">
                   <ShareBar share={share(i.shards)} label={`${i.id} holds`} />
@@ -415,7 +415,8 @@ export function ClusterShareNote({
         <strong data-testid="cluster-share-here">{info.devices.toLocaleString('en-US')}</strong> of the
         fleet&apos;s{' '}
         <strong data-testid="cluster-share-fleet">{info.fleetDevices.toLocaleString('en-US')}</strong>{' '}
-        devices: those of the shards it leases, live.{' '}
+        devices: those of the shards it leases, and those pinned to it (their serial port or bus is on its
+        machine), live.{' '}
         {others > 0
           ? `The others run on ${others} other instance${others === 1 ? '' : 's'}; actions on them are carried out by their owner.`
           : null}{' '}
