@@ -23,6 +23,8 @@ import type { ClusterInfo } from '../../src/host/contract.js';
 import type { RunningServer } from '../../src/host/server.js';
 import { startServer } from '../../src/host/server.js';
 import { silentLogger } from '../../src/runtime/runtime.js';
+import { openPtyPair } from '../../src/sim/pty.js';
+import { startSerialSimDevice } from '../../src/sim/serial-device.js';
 import { openPostgresStore } from '../../src/store/postgres-store.js';
 import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
@@ -57,7 +59,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Cluster panel in the System view on two 
 
   const startInstance = async (
     name: string,
-    options: Pick<AppOptions, 'storeUrl' | 'cluster'>,
+    options: Pick<AppOptions, 'storeUrl' | 'cluster' | 'serialPorts'>,
   ): Promise<App> => {
     const app = await startApp({
       dataDir: await tempDir(`cluster-view-${name}`),
@@ -112,7 +114,17 @@ describe.skipIf(!existsSync(CHROMIUM))('Cluster panel in the System view on two 
     for (let i = 1; i <= FLEET; i++)
       await provisioning.upsertDevice({ id: `cv-${i}`, kind: 'fleetvisor.generic', name: `cv-${i}` });
     await provisioning.close();
-    alpha = await startInstance('alpha', { storeUrl: db.url, cluster: { instanceId: 'alpha' } });
+    // A serial device on alpha's port: pinned to alpha whatever its shard (src/cluster/pins.ts).
+    const ptyDir = await tempDir('cluster-view-pty');
+    const pty = await openPtyPair(join(ptyDir, 'host'), join(ptyDir, 'device'));
+    undo.push(() => pty.close());
+    alpha = await startInstance('alpha', {
+      storeUrl: db.url,
+      cluster: { instanceId: 'alpha' },
+      serialPorts: [pty.hostPath],
+    });
+    const boiler = await startSerialSimDevice(pty.devicePath, { id: 'cv-boiler', telemetryIntervalMs: 1000 });
+    undo.push(() => boiler.stop());
     beta = await startInstance('beta', { storeUrl: db.url, cluster: { instanceId: 'beta' } });
     const plain = await startInstance('plain', {});
     await built;
@@ -237,6 +249,18 @@ describe.skipIf(!existsSync(CHROMIUM))('Cluster panel in the System view on two 
       )
       .toBe(betaOrigin);
     expect(await alphaRow.getByTestId('cluster-open').count()).toBe(0);
+    // The serial device on alpha's port is pinned to alpha: its row says so, beta's does not.
+    await expect
+      .poll(
+        async () =>
+          alphaRow
+            .getByTestId('cluster-pins')
+            .textContent()
+            .catch(() => null),
+        { timeout: 15_000 },
+      )
+      .toBe('1 pinned');
+    expect(await betaRow.getByTestId('cluster-pins').count()).toBe(0);
     expect(await alphaRow.textContent()).toMatch(/\d+\.\d s ago/);
     expect(await panel.getByTestId('cluster-stats').textContent()).toMatch(/\d+ renewals/);
     await page.waitForTimeout(1_200); // a few stats samples for the cards' sparklines
