@@ -22,8 +22,10 @@
  *   pinned anywhere is started again by its shard owner.
  * - A graceful stop releases the instance's pins after its devices were saved.
  *
- * The others' pins are read whole at every renewal: a machine has a handful of serial ports, so
- * the table holds a few rows per instance, not a fleet's worth.
+ * Sparkplug devices are pinned too, by their DBIRTH, to the instance that holds their node
+ * ({@link PinKeeper.claim}), and Modbus devices by the instance their attributes name
+ * (`declared`). The others' pins are read whole at every renewal: a few rows per machine for its
+ * ports, one per Sparkplug device (docs/scale-out.md, "What pins cost").
  *
  * @example
  * const pins = createPinKeeper({ pool, owner: 'site-a-1', leaseMs: 6000, shardOf, logger, changed });
