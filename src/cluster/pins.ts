@@ -194,7 +194,7 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
       );
   };
 
-  async function pin(deviceId: string): Promise<void> {
+  async function pin(deviceId: string, why: string): Promise<void> {
     try {
       const epoch = await pinDevice(pool, owner, deviceId, options.shardOf(deviceId), leaseMs);
       if (stopped) return;
@@ -202,8 +202,9 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
       const moved = elsewhere.delete(deviceId);
       quietUntil.delete(deviceId);
       counts.pinned++;
-      log.info('cluster: device pinned here (its serial port is on this machine)', {
+      log.info('cluster: device pinned here', {
         device: deviceId,
+        why,
         epoch,
         ...(moved ? { from: 'another instance' } : {}),
       });
@@ -228,14 +229,14 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
       if (stopped || here.has(deviceId) || pinning.has(deviceId)) return;
       // Another instance's pin gives way to a hello only; a failed pin waits a renewal period.
       if (!hello && (elsewhere.has(deviceId) || (quietUntil.get(deviceId) ?? 0) > performance.now())) return;
-      pinning.set(deviceId, pin(deviceId));
+      pinning.set(deviceId, pin(deviceId, 'heard on a serial port of this machine'));
     },
     async claim(deviceId) {
       if (stopped) return false;
       if (!here.has(deviceId)) {
         let inFlight = pinning.get(deviceId);
         if (!inFlight) {
-          inFlight = pin(deviceId);
+          inFlight = pin(deviceId, 'claimed: its Sparkplug node runs here');
           pinning.set(deviceId, inFlight);
         }
         await inFlight;
@@ -270,7 +271,7 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
         for (const id of declared)
           if (!here.has(id) && !pinning.has(id)) {
             byDeclaration.add(id);
-            pinning.set(id, pin(id));
+            pinning.set(id, pin(id, 'its attributes name this instance'));
           }
         const undeclared = [...byDeclaration].filter((id) => !declared.has(id));
         if (undeclared.length > 0) {
