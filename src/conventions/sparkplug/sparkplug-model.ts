@@ -181,7 +181,8 @@ export class SparkplugModel {
       if (v.kind !== SPARKPLUG_NODE_KIND || !owns(v.id)) continue;
       const { group, node } = v.attributes;
       if (typeof group !== 'string' || typeof node !== 'string' || !this.followsGroup(group)) continue;
-      if (!this.sessions.get(sessionKey(group, node))?.born) nodes.set(sessionKey(group, node), { group, node });
+      if (!this.sessions.get(sessionKey(group, node))?.born)
+        nodes.set(sessionKey(group, node), { group, node });
     }
     let asked = 0;
     for (const { group, node } of nodes.values()) {
