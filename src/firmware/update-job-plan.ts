@@ -105,9 +105,21 @@ export function planHello(
     case 'transferring':
     case 'verifying':
     case 'applying':
-    case 'confirming':
       // The apply ack was lost with the reboot.
       if (step === 'applying' && newBoot && onNewImage) return { kind: 'startTrial' };
+      return { kind: 'sayAgain' };
+    case 'confirming':
+      // Rebooted after the trial, before the confirm landed (a power cut, often while the app was
+      // away: a trial that ran out meanwhile is confirmed at once on restart), and the bootloader
+      // went back to the old image: nothing to confirm.
+      if (newBoot && h.firmware.version !== version)
+        return {
+          kind: 'rolledBack',
+          why: {
+            code: 'bootloaderRevert',
+            message: `the device rebooted before its confirm and went back to ${h.firmware.version}`,
+          },
+        };
       return { kind: 'sayAgain' };
     case 'rebooting':
       if (!newBoot) return { kind: 'ignore' };

@@ -54,10 +54,23 @@ describe('update job step planner', () => {
   });
 
   it('before the reboot, a hello says the step again', () => {
-    for (const step of ['transferring', 'verifying', 'applying', 'confirming'] as const) {
+    for (const step of ['transferring', 'verifying', 'applying'] as const) {
       expect(planHello(step, '1.1.0', false, hello(1, '1.0.0', true))).toEqual({ kind: 'sayAgain' });
       expect(planHello(step, '1.1.0', true, hello(2, '1.0.0', true))).toEqual({ kind: 'sayAgain' });
     }
+  });
+
+  it('confirming: a hello of the same boot, or a new boot still on the new image, says confirm again; a new boot on the old image is the bootloader going back', () => {
+    expect(planHello('confirming', '1.1.0', false, hello(2, '1.1.0', false))).toEqual({ kind: 'sayAgain' });
+    expect(planHello('confirming', '1.1.0', true, hello(3, '1.1.0', false))).toEqual({ kind: 'sayAgain' });
+    expect(planHello('confirming', '1.1.0', true, hello(3, '1.1.0', true))).toEqual({ kind: 'sayAgain' });
+    expect(planHello('confirming', '1.1.0', true, hello(3, '1.0.0', true))).toEqual({
+      kind: 'rolledBack',
+      why: {
+        code: 'bootloaderRevert',
+        message: 'the device rebooted before its confirm and went back to 1.0.0',
+      },
+    });
   });
 
   it('applying, a new boot on the new image unconfirmed: the apply ack was lost, the trial starts', () => {
