@@ -315,6 +315,9 @@ describe('a firmware update across an app restart', () => {
     const d = await device(id);
     const first = await app(dir);
     const sha256 = await importImage(first, 512 * 1024, '1.1.0');
+    // Acks 150 ms late: the transfer takes seconds, so the app stops in its middle (on a fast
+    // link the whole image crossed between two polls of the offset under a loaded machine).
+    d.device.setFaults({ slowReplyMs: 150 });
     await update(first, id, sha256);
     await waitFor(() => (job(first, id)?.offset ?? 0) >= 96 * 1024, 20_000, '96 KiB across');
     // While the job runs, its image is held.
@@ -328,7 +331,7 @@ describe('a firmware update across an app restart', () => {
     d.device.setFaults({ mute: true });
     const cut = job(first, id)!.offset;
     await first.stop();
-    d.device.setFaults({ mute: false });
+    d.device.setFaults({ mute: false, slowReplyMs: 0 });
 
     const second = await app(dir);
     await waitFor(() => second.updates.get(id) !== undefined, 8000, 'the job restored');
@@ -465,5 +468,63 @@ describe('a firmware update across an app restart', () => {
     const events = await second.store.queryEvents({ deviceId: id, kind: 'firmware.update', limit: 50 });
     const steps = events.items.map((e) => (e.ok ? (e.value.data as { step: string }).step : '?'));
     expect(steps.filter((s) => s === 'applying')).toHaveLength(1);
+  }, 90_000);
+
+  it('stopped while the new image is on trial, and the device reboots meanwhile (its bootloader goes back to the old image): the restarted app says rolled back', async () => {
+    const dir = dataFolder();
+    const id = uniqueId('fw-rt');
+    const d = await device(id);
+    const first = await app(dir);
+    const sha256 = await importImage(first, 16 * 1024, '1.2.0');
+    await update(first, id, sha256);
+    await waitFor(() => job(first, id)?.step === 'onTrial', 20_000, 'on trial');
+    await first.stop();
+    // A power cut while the app is away: the unconfirmed image is not booted again.
+    await d.stop();
+    const d2 = await device(id);
+    await waitFor(() => d2.device.firmware.version === '1.0.0', 5000, 'back on the old image');
+
+    const second = await app(dir);
+    await waitFor(
+      () => ['rolledBack', 'failed', 'succeeded'].includes(second.updates.get(id)?.step ?? ''),
+      30_000,
+      'the job ended',
+    );
+    expect(second.updates.get(id)).toMatchObject({
+      step: 'rolledBack',
+      error: { code: 'bootloaderRevert' },
+    });
+    expect(d2.device.firmware).toMatchObject({ version: '1.0.0' });
+  }, 90_000);
+
+  it('stopped while the new image is on trial, the trial over when the app returns, the device back later on its old image: rolled back, not a failed confirm', async () => {
+    const dir = dataFolder();
+    const id = uniqueId('fw-rt');
+    const d = await device(id);
+    const first = await app(dir);
+    const sha256 = await importImage(first, 16 * 1024, '1.2.0');
+    await update(first, id, sha256, { trialMs: 2000 });
+    await waitFor(() => job(first, id)?.step === 'onTrial', 20_000, 'on trial');
+    const trialEnds = job(first, id)!.deadline!;
+    await first.stop();
+    await d.stop(); // a power cut: the device and the app go down together
+    await new Promise((r) => setTimeout(r, Math.max(0, trialEnds - Date.now()) + 300));
+
+    // The app is back first: the trial ran out while it was away, so it asks for the confirm.
+    const second = await app(dir);
+    await waitFor(() => second.updates.get(id)?.step === 'confirming', 8000, 'confirming');
+    // The device comes back on its old image (its bootloader did not boot the unconfirmed one
+    // again) and knows no transfer any more: its hello says what happened.
+    const d2 = await device(id);
+    expect(d2.device.firmware.version).toBe('1.0.0');
+    await waitFor(
+      () => ['rolledBack', 'failed', 'succeeded'].includes(second.updates.get(id)?.step ?? ''),
+      30_000,
+      'the job ended',
+    );
+    expect(second.updates.get(id)).toMatchObject({
+      step: 'rolledBack',
+      error: { code: 'bootloaderRevert', step: 'confirming' },
+    });
   }, 90_000);
 });
