@@ -6,9 +6,14 @@
  * `unplug()` kills socat: both ends vanish, exactly as when a USB adapter is pulled (the host's
  * open port sees its read end close). `replug()` starts a new socat on the same paths, which
  * then point at new /dev/pts/N devices, as a re-enumerated adapter does.
+ *
+ * A process killed with -9 cannot end its socats: they run on, orphaned, holding the links. The
+ * next pair opened on the same paths (the app's demo port, started again on the same data folder)
+ * ends such a socat first: one whose command line names exactly these links (read from /proc on
+ * Linux; elsewhere nothing is looked for).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 
 export interface PtyPair {
   /** The host's end (what Fleetvisor opens). */
@@ -64,6 +69,26 @@ async function waitFor(check: () => boolean, timeoutMs: number, what: string): P
   }
 }
 
+/** Pids of the socats, not this process's own, whose command line is exactly `args`. */
+export function orphanSocats(args: readonly string[]): number[] {
+  if (!existsSync('/proc/self/cmdline')) return [];
+  const ours = new Set([...live].map((c) => c.pid));
+  const want = ['socat', ...args].join('\0');
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid <= 0 || ours.has(pid)) continue;
+    let cmd: string;
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0$/, '');
+    } catch {
+      continue; // gone meanwhile, or not ours to read
+    }
+    if (cmd === want) found.push(pid);
+  }
+  return found;
+}
+
 /** Creates a linked pty pair whose ends appear at `hostPath` and `devicePath` (symlinks). */
 export async function openPtyPair(hostPath: string, devicePath: string, timeoutMs = 5000): Promise<PtyPair> {
   if (!socatAvailable()) throw new PtyError('socat is not installed (Debian: apt-get install -y socat)');
@@ -71,19 +96,37 @@ export async function openPtyPair(hostPath: string, devicePath: string, timeoutM
   let proc: ChildProcess | undefined;
   let stderr = '';
 
+  const args = [`pty,raw,echo=0,link=${hostPath}`, `pty,raw,echo=0,link=${devicePath}`];
   const start = async (): Promise<void> => {
+    // A socat left on these links by a process killed with -9: ended, it removes them.
+    const orphans = orphanSocats(args);
+    for (const pid of orphans) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // gone already
+      }
+    }
+    if (orphans.length > 0)
+      await waitFor(
+        () => !existsSync(hostPath) && !existsSync(devicePath),
+        timeoutMs,
+        'an orphaned socat to end',
+      );
     for (const p of [hostPath, devicePath]) if (exists(p) && !existsSync(p)) unlinkSync(p); // dangling link
     stderr = '';
-    const child = spawn('socat', [`pty,raw,echo=0,link=${hostPath}`, `pty,raw,echo=0,link=${devicePath}`], {
+    const child = spawn('socat', args, {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-2000);
     });
     proc = child;
+    live.add(child);
     let exited = false;
     child.once('exit', () => {
       exited = true;
+      live.delete(child);
     });
     await waitFor(
       () => exited || (existsSync(hostPath) && existsSync(devicePath)),

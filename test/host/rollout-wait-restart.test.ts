@@ -106,7 +106,7 @@ describe('rollout create --wait through a kill -9 of the app', () => {
     expect(err).toMatch(/the app \(pid \d+\) stopped answering: waiting for it to come back/);
     expect(err).toMatch(/the app is back \(pid \d+, http:\/\/127\.0\.0\.1:\d+\) after \d+ s; following on/);
     expect(err).not.toContain(`pid ${pid},`); // back means the new process
-    expect(out).toMatch(/completed {2}wave 2 of 2 {2}\d+ succeeded, 0 failed/);
+    expect(out, out + err).toMatch(/completed {2}wave 2 of 2 {2}\d+ succeeded, 0 failed/);
     expect(code, out + err).toBe(0);
     const listed = JSON.parse(runFleetvisor(['rollout', 'list', '--json', '--data-dir', dataDir]).stdout) as {
       value: { state: string; counts: Record<string, number>; order: string[] }[];
