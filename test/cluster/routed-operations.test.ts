@@ -233,6 +233,21 @@ describe("a device's detail and inspector, asked on another instance", () => {
     const after = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM fleetvisor_routed_actions');
     expect(after[0]?.n).toBe(before[0]?.n);
   });
+
+  it("a firmware update of beta's device asked on alpha is refused notOwner, naming beta (images and jobs are each instance's own)", async () => {
+    const id = betaDevices[0]!;
+    const sha256 = 'a'.repeat(64);
+    const e = await refused(alpha, 'firmwareUpdate', { deviceId: id, sha256 });
+    expect(e.code).toBe('notOwner');
+    expect(e.message).toMatch(new RegExp(`^'${id}' runs on instance beta: .*update it there`));
+    expect((await refused(alpha, 'firmwareCancel', { deviceId: id })).code).toBe('notOwner');
+    // A device in no table is still notFound.
+    const unknown = idOn(beta, 'nobody-fw');
+    expect(await refused(alpha, 'firmwareUpdate', { deviceId: unknown, sha256 })).toEqual({
+      code: 'notFound',
+      message: `no device '${unknown}' in the fleet`,
+    });
+  });
 });
 
 describe('writes asked on another instance, carried out by the owner', () => {

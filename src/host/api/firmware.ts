@@ -9,6 +9,7 @@
  * // { ok: false, error: { code: 'hashMismatch', message: 'the image's SHA-256 is …' } }
  */
 
+import { whereIs } from '../../cluster/routed-actions.js';
 import { trialSettings } from '../../firmware/firmware-updates.js';
 import { imageSoakSeconds } from '../../firmware/image-soak.js';
 import { imageTrialSeconds, jobTrialMs } from '../../firmware/image-trial.js';
@@ -82,6 +83,27 @@ export function firmwareJobView(j: UpdateJobSnapshot): FirmwareJobView {
   };
 }
 
+/**
+ * Why a firmware call on a device this app does not run is refused: `notFound` (no such device),
+ * or, in a cluster, `notOwner` naming the instance that runs it. Images, jobs and rollouts are each
+ * instance's own (docs/scale-out.md): the update is asked there, not routed.
+ */
+async function notHere(app: App, deviceId: string): Promise<ApiFailure> {
+  const cluster = app.cluster;
+  if (cluster) {
+    const where = await whereIs(cluster.db, deviceId, cluster.keeper.shardOf(deviceId)).catch(
+      () => undefined,
+    );
+    if (where?.known)
+      return new ApiFailure(
+        'notOwner',
+        `'${deviceId}' runs on instance ${where.owner ?? '(none now: its owner is failing over)'}: ` +
+          'firmware images, updates and rollouts are each instance’s own, so update it there (import the image there too)',
+      );
+  }
+  return new ApiFailure('notFound', `no device '${deviceId}' in the fleet`);
+}
+
 function imagesOf(app: App) {
   if (!app.firmware.ok)
     throw new ApiFailure(
@@ -99,7 +121,7 @@ export function firmwareHandlers(
       const images = imagesOf(app);
       const trialChecks = requestTrialChecks(a.trialChecks);
       const device = app.fleet.device(a.deviceId);
-      if (!device) throw new ApiFailure('notFound', `no device '${a.deviceId}' in the fleet`);
+      if (!device) throw await notHere(app, a.deviceId);
       const listing = (await images.list()).images.find((l) => l.image.sha256 === a.sha256);
       if (!listing) throw new ApiFailure('notFound', `no stored image with SHA-256 ${a.sha256}`);
       if (!listing.image.kinds.includes(device.kind))
@@ -134,6 +156,8 @@ export function firmwareHandlers(
     firmwareJobs: async () => app.updates.list().map(firmwareJobView),
 
     firmwareCancel: async (a) => {
+      if (app.cluster && !app.fleet.has(a.deviceId) && !app.updates.get(a.deviceId))
+        throw await notHere(app, a.deviceId);
       const r = app.updates.cancel(a.deviceId);
       if (!r.ok) throw new ApiFailure(r.error.code, r.error.message);
       return firmwareJobView(r.value);
