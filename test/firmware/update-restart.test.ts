@@ -114,6 +114,32 @@ const job = (a: App, id: string): FirmwareJobView | undefined => {
   return s ? { ...s, deadline: s.deadline ?? null, error: s.error ?? null } : undefined;
 };
 
+/**
+ * A 16 KiB image `1.2.0` on its way to a fresh device, and the app stopped once the device runs it
+ * on trial (`trialMs`: the update's own, else the default); the data folder, the device and when
+ * its trial would have ended.
+ */
+async function stoppedOnTrial(trialMs?: number) {
+  const dir = dataFolder();
+  const id = uniqueId('fw-rt');
+  const d = await device(id);
+  const first = await app(dir);
+  const sha256 = await importImage(first, 16 * 1024, '1.2.0');
+  await update(first, id, sha256, trialMs !== undefined ? { trialMs } : {});
+  await waitFor(() => job(first, id)?.step === 'onTrial', 20_000, 'on trial');
+  const trialEnds = job(first, id)!.deadline!;
+  await first.stop();
+  return { dir, id, d, trialEnds };
+}
+
+/** Resolves once the job of `id` on `a` has ended (succeeded, failed or rolled back). */
+const ended = (a: App, id: string) =>
+  waitFor(
+    () => ['rolledBack', 'failed', 'succeeded'].includes(a.updates.get(id)?.step ?? ''),
+    30_000,
+    'the job ended',
+  );
+
 async function rolloutOf(
   a: App,
   sha256: string,
@@ -444,16 +470,8 @@ describe('a firmware update across an app restart', () => {
   }, 90_000);
 
   it('stopped while the new image is on trial: the restarted app finishes the trial and confirms', async () => {
-    const dir = dataFolder();
-    const id = uniqueId('fw-rt');
-    const d = await device(id);
-    const first = await app(dir);
-    const sha256 = await importImage(first, 16 * 1024, '1.2.0');
-    await update(first, id, sha256);
-    await waitFor(() => job(first, id)?.step === 'onTrial', 20_000, 'on trial');
-    const trialEnds = job(first, id)!.deadline!;
+    const { dir, id, d, trialEnds } = await stoppedOnTrial();
     expect(trialEnds).toBeGreaterThan(Date.now() + 5000); // the 10 s soak has just begun
-    await first.stop();
     expect(d.device.firmware).toMatchObject({ version: '1.2.0', confirmed: false });
 
     const second = await app(dir);
@@ -471,25 +489,14 @@ describe('a firmware update across an app restart', () => {
   }, 90_000);
 
   it('stopped while the new image is on trial, and the device reboots meanwhile (its bootloader goes back to the old image): the restarted app says rolled back', async () => {
-    const dir = dataFolder();
-    const id = uniqueId('fw-rt');
-    const d = await device(id);
-    const first = await app(dir);
-    const sha256 = await importImage(first, 16 * 1024, '1.2.0');
-    await update(first, id, sha256);
-    await waitFor(() => job(first, id)?.step === 'onTrial', 20_000, 'on trial');
-    await first.stop();
+    const { dir, id, d } = await stoppedOnTrial();
     // A power cut while the app is away: the unconfirmed image is not booted again.
     await d.stop();
     const d2 = await device(id);
     await waitFor(() => d2.device.firmware.version === '1.0.0', 5000, 'back on the old image');
 
     const second = await app(dir);
-    await waitFor(
-      () => ['rolledBack', 'failed', 'succeeded'].includes(second.updates.get(id)?.step ?? ''),
-      30_000,
-      'the job ended',
-    );
+    await ended(second, id);
     expect(second.updates.get(id)).toMatchObject({
       step: 'rolledBack',
       error: { code: 'bootloaderRevert' },
@@ -498,15 +505,7 @@ describe('a firmware update across an app restart', () => {
   }, 90_000);
 
   it('stopped while the new image is on trial, the trial over when the app returns, the device back later on its old image: rolled back, not a failed confirm', async () => {
-    const dir = dataFolder();
-    const id = uniqueId('fw-rt');
-    const d = await device(id);
-    const first = await app(dir);
-    const sha256 = await importImage(first, 16 * 1024, '1.2.0');
-    await update(first, id, sha256, { trialMs: 2000 });
-    await waitFor(() => job(first, id)?.step === 'onTrial', 20_000, 'on trial');
-    const trialEnds = job(first, id)!.deadline!;
-    await first.stop();
+    const { dir, id, d, trialEnds } = await stoppedOnTrial(2000);
     await d.stop(); // a power cut: the device and the app go down together
     await new Promise((r) => setTimeout(r, Math.max(0, trialEnds - Date.now()) + 300));
 
@@ -517,11 +516,7 @@ describe('a firmware update across an app restart', () => {
     // again) and knows no transfer any more: its hello says what happened.
     const d2 = await device(id);
     expect(d2.device.firmware.version).toBe('1.0.0');
-    await waitFor(
-      () => ['rolledBack', 'failed', 'succeeded'].includes(second.updates.get(id)?.step ?? ''),
-      30_000,
-      'the job ended',
-    );
+    await ended(second, id);
     expect(second.updates.get(id)).toMatchObject({
       step: 'rolledBack',
       error: { code: 'bootloaderRevert', step: 'confirming' },
