@@ -192,7 +192,19 @@ function homieBridgeOf(a: App): HomieBridge {
 
 /** A command to the device, waited for to its end: the final status. */
 async function command(a: App, id: string, action: string, args: Record<string, unknown>): Promise<string> {
-  const r = await a.fleet.act(id, action, args, 'ana');
+  // A Homie device's description comes as many retained messages: a set asked before its
+  // property's `$settable` arrived is refused badArgs (seen under a loaded full suite). Wait for it.
+  const until = Date.now() + 10_000;
+  let r = await a.fleet.act(id, action, args, 'ana');
+  while (
+    !r.ok &&
+    r.error.code === 'badArgs' &&
+    /no property|not settable/.test(r.error.message) &&
+    Date.now() < until
+  ) {
+    await new Promise((done) => setTimeout(done, 100));
+    r = await a.fleet.act(id, action, args, 'ana');
+  }
   if (!r.ok) throw new Error(`${action} on ${id}: ${r.error.code} ${r.error.message}`);
   return (await a.fleet.commands.settled(r.value.commandId)).status;
 }
