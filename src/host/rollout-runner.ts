@@ -9,7 +9,7 @@
  * @example
  * const runner = createRolloutRunner({ runtime, store, firmware, updates, fleet, logger });
  * await runner.restore();                       // once the links are up
- * runner.start({ sha256, version, image, devices, policy: {}, actor: 'ana' });
+ * await runner.start({ sha256, version, image, devices, policy: {}, actor: 'ana' }); // saved, then started
  */
 import { randomBytes } from 'node:crypto';
 import type { Fleet } from '../devices/fleet.js';
@@ -37,7 +37,13 @@ export interface RolloutStart {
 export interface RolloutRunner {
   /** This app's rollouts by id, the restored ones included. */
   readonly all: ReadonlyMap<string, Rollout>;
-  start(what: RolloutStart): Rollout;
+  /**
+   * Starts a rollout once it is saved: an app killed right after the answer continues it on
+   * restart. Refused `unavailable` (nothing started) when it cannot be saved.
+   */
+  start(what: RolloutStart): Promise<Result<Rollout, Failure<'unavailable'>>>;
+  /** Resolves when every save of the rollout asked for so far is done: whether the last one took. */
+  saved(id: string): Promise<boolean>;
   /** Continues the rollouts an earlier run left running or paused. */
   restore(): Promise<void>;
   /**
@@ -69,15 +75,15 @@ function confirmedFirmware(status: JsonObject | undefined): string | undefined {
   return typeof v === 'string' && status?.confirmed !== false ? v : undefined;
 }
 
-/** Saves a rollout at a change of its state or of a device's (an ended one lets go of its image). */
+/** Saves a rollout at a change of its state or of a device's (an ended one lets go of its image); whether it took. */
 function saveRollout(
   firmware: OpenedFirmware,
   id: string,
   what: RolloutStart,
   s: RolloutSnapshot,
   log: Logger,
-): void {
-  void firmware.store
+): Promise<boolean> {
+  return firmware.store
     .saveRollout(
       {
         id,
@@ -91,7 +97,13 @@ function saveRollout(
       },
       ENDED.includes(s.state),
     )
-    .catch((e: unknown) => log.warn('rollout not saved', { rollout: id, error: String(e) }));
+    .then(
+      () => true,
+      (e: unknown) => {
+        log.warn('rollout not saved', { rollout: id, error: String(e) });
+        return false;
+      },
+    );
 }
 
 /** The `firmware.rollout` audit event of a change of state or wave. */
@@ -168,6 +180,17 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
   const { runtime, store, firmware, updates, fleet } = options;
   const log = runtime.logger;
   const all = new Map<string, Rollout>();
+  /** Each rollout's saves so far, as one promise (the store takes them in order). */
+  const saves = new Map<string, Promise<boolean>>();
+
+  function save(id: string, what: RolloutStart, s: RolloutSnapshot): Promise<boolean> {
+    if (!firmware) return Promise.resolve(true);
+    const before = saves.get(id) ?? Promise.resolve(true);
+    const now = saveRollout(firmware, id, what, s, log);
+    const both = Promise.all([before, now]).then(([, last]) => last);
+    saves.set(id, both);
+    return both;
+  }
 
   function make(id: string, what: RolloutStart, restore?: RolloutSnapshot): Rollout {
     let lastState = '';
@@ -185,7 +208,7 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
       runningVersion: (deviceId) => confirmedFirmware(fleet.device(deviceId)?.status),
       ...(restore ? { restore } : {}),
       onChange: (s) => {
-        if (firmware) saveRollout(firmware, id, what, s, log);
+        void save(id, what, s);
         const key = `${s.state} ${s.wave}`;
         if (key === lastState) return;
         lastState = key;
@@ -207,11 +230,25 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
       if (r.ok) log.info('damaged rollout deleted', { rollout: id, actor, damage: r.value.message });
       return r;
     },
-    start(what) {
-      const rollout = make(`ro-${randomBytes(4).toString('hex')}`, what);
+    async start(what) {
+      const id = `ro-${randomBytes(4).toString('hex')}`;
+      const rollout = make(id, what);
+      // Saved before its first job starts and before the answer: nothing acknowledged is lost.
+      if (!(await save(id, what, rollout.snapshot()))) {
+        all.delete(id);
+        saves.delete(id);
+        return {
+          ok: false,
+          error: {
+            code: 'unavailable',
+            message: `rollout ${id} could not be saved: nothing started (see the log)`,
+          },
+        };
+      }
       rollout.start();
-      return rollout;
+      return { ok: true, value: rollout };
     },
+    saved: (id) => saves.get(id) ?? Promise.resolve(true),
     async restore() {
       if (firmware) await restoreRollouts(firmware, all, log, make);
     },

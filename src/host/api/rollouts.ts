@@ -140,7 +140,7 @@ export function rolloutHandlers(
       const soakMs = rolloutSoakMs(a.soakMs, listing.image);
       // Each device's trial: its own, else the one its image declares, frozen the same way (else the job's default).
       const trialMs = jobTrialMs(a.trialMs, listing.image);
-      const rollout = app.rollouts.start({
+      const started = await app.rollouts.start({
         sha256: a.sha256,
         version: listing.image.version,
         image: bytes.value,
@@ -160,7 +160,8 @@ export function rolloutHandlers(
         },
         actor: context.actor ?? DEFAULT_ACTOR,
       });
-      return rolloutView(rollout.snapshot());
+      if (!started.ok) throw new ApiFailure(started.error.code, started.error.message);
+      return rolloutView(started.value.snapshot());
     },
 
     rollouts: async () => {
@@ -171,16 +172,19 @@ export function rolloutHandlers(
     rolloutPause: async (a) => {
       const r = find(app, a.id);
       r.pause();
+      await app.rollouts.saved(r.id); // answered once saved: a restart keeps it
       return rolloutView(r.snapshot());
     },
     rolloutResume: async (a) => {
       const r = find(app, a.id);
       r.resume();
+      await app.rollouts.saved(r.id); // answered once saved: a restart keeps it
       return rolloutView(r.snapshot());
     },
     rolloutCancel: async (a) => {
       const r = find(app, a.id);
       r.cancel();
+      await app.rollouts.saved(r.id); // answered once saved: a restart keeps it
       return rolloutView(r.snapshot());
     },
     rolloutDelete: async (a, context) => {
