@@ -204,6 +204,8 @@ export interface App {
   readonly updates: FirmwareUpdates;
   /** Rollouts in waves, saved and continued across restarts (src/host/rollout-runner.ts). */
   readonly rollouts: RolloutRunner;
+  /** Resolves when every save of the device's update job asked for so far is done: whether the last one took. */
+  readonly jobSaved: (deviceId: string) => Promise<boolean>;
   /** Firmware drift corrected by the reconciler when the policy is `update`; undefined otherwise. */
   readonly firmwareDrift: FirmwareDriftUpdater | undefined;
   /** The data folder's settings file and this run's values; undefined when started from code. */
@@ -271,7 +273,7 @@ export async function startApp(options: AppOptions): Promise<App> {
     });
     leases?.follow(fleet, links);
     broker.revoked.attach(fleet, links);
-    const { firmware, updates, rollouts } = await openAppFirmware(setup, {
+    const { firmware, updates, rollouts, jobSaved } = await openAppFirmware(setup, {
       file,
       demo,
       store,
@@ -349,6 +351,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       firmware,
       updates,
       rollouts,
+      jobSaved,
       firmwareDrift,
       settings: options.settings,
       alarms,

@@ -139,6 +139,14 @@ export function firmwareHandlers(
         ...(settings ? { settings } : {}),
       });
       if (!started.ok) throw new ApiFailure(started.error.code, started.error.message);
+      // Answered once saved: an app killed right after continues the job on restart.
+      if (!(await app.jobSaved(a.deviceId))) {
+        app.updates.cancel(a.deviceId);
+        throw new ApiFailure(
+          'unavailable',
+          `the update of '${a.deviceId}' could not be saved: cancelled (see the log)`,
+        );
+      }
       await app.store.appendEvents(
         [
           {
@@ -160,6 +168,7 @@ export function firmwareHandlers(
         throw await notHere(app, a.deviceId);
       const r = app.updates.cancel(a.deviceId);
       if (!r.ok) throw new ApiFailure(r.error.code, r.error.message);
+      await app.jobSaved(a.deviceId);
       return firmwareJobView(r.value);
     },
 

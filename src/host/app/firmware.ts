@@ -76,6 +76,8 @@ export interface AppFirmware {
   readonly firmware: App['firmware'];
   readonly updates: FirmwareUpdates;
   readonly rollouts: RolloutRunner;
+  /** Resolves when every save of the device's update job asked for so far is done: whether the last one took. */
+  readonly jobSaved: (deviceId: string) => Promise<boolean>;
 }
 
 /**
@@ -107,6 +109,7 @@ export async function openAppFirmware(
   else log.error(`firmware images unavailable: ${firmware.error.message}`, { code: firmware.error.code });
   // Every step of every update is in the event log, so the device's history shows it.
   const lastStep = new Map<string, string>();
+  const jobSaves = new Map<string, Promise<boolean>>();
   const updates = createFirmwareUpdates({
     runtime,
     hub: () => links.hub,
@@ -118,12 +121,22 @@ export async function openAppFirmware(
       lastStep.set(key, job.step);
       if (FINAL_UPDATE_STEPS.includes(job.step)) parts.jobEnded();
       // Saved at every step, so a restarted app continues the job where it was.
-      if (firmware.ok)
-        void firmware.value.store
+      if (firmware.ok) {
+        const saved = firmware.value.store
           .saveJob(jobRecord(job, runtime.clock.wallNow()), FINAL_UPDATE_STEPS.includes(job.step))
-          .catch((e: unknown) =>
-            log.warn('firmware job not saved', { deviceId: job.deviceId, error: String(e) }),
+          .then(
+            () => true,
+            (e: unknown) => {
+              log.warn('firmware job not saved', { deviceId: job.deviceId, error: String(e) });
+              return false;
+            },
           );
+        const before = jobSaves.get(job.deviceId) ?? Promise.resolve(true);
+        jobSaves.set(
+          job.deviceId,
+          Promise.all([before, saved]).then(([, last]) => last),
+        );
+      }
       void store
         .appendEvents([
           {
@@ -158,7 +171,7 @@ export async function openAppFirmware(
     updates,
     fleet,
   });
-  return { firmware, updates, rollouts };
+  return { firmware, updates, rollouts, jobSaved: (id) => jobSaves.get(id) ?? Promise.resolve(true) };
 }
 
 /**
@@ -167,7 +180,7 @@ export async function openAppFirmware(
  */
 export function createDriftUpdater(
   setup: AppSetup,
-  parts: AppFirmware & { readonly store: Store; readonly fleet: Fleet },
+  parts: Omit<AppFirmware, 'jobSaved'> & { readonly store: Store; readonly fleet: Fleet },
 ): FirmwareDriftUpdater | undefined {
   const { options, runtime, log } = setup;
   const { firmware, updates, rollouts, store, fleet } = parts;
