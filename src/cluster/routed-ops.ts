@@ -9,6 +9,9 @@
  *   device joins the fleet on the owner of its shard): writes.
  * - `device`, `deviceInspect`: reads of what only the instance running the device knows (its
  *   machine, live transitions, the events it processed).
+ * - `firmwareUpdate`, `firmwareCancel`: the device's update job, run by its owner (the image
+ *   shared through the database first, src/cluster/shared-images.ts); `firmwareJobs`: a read of
+ *   the device's job there.
  *
  * A row keeps the operation in the table's `action` and `args` columns: an `act` as the action's
  * name and its arguments (as before the other kinds existed), any other kind as `op:<kind>` and
@@ -43,6 +46,15 @@ export const ROUTED_OPS = {
   adopt: z.object({}).strict(),
   device: z.object({}).strict(),
   deviceInspect: z.object({}).strict(),
+  firmwareUpdate: z
+    .object({
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      trialMs: z.number().int().min(1000).max(86_400_000).optional(),
+      trialChecks: z.array(z.string().max(1000)).max(100).optional(),
+    })
+    .strict(),
+  firmwareCancel: z.object({}).strict(),
+  firmwareJobs: z.object({}).strict(),
 } as const;
 
 export type RoutedKind = keyof typeof ROUTED_OPS;
@@ -73,7 +85,8 @@ export type RoutedAnswer<K extends RoutedKind = RoutedKind> = K extends 'act'
   : Result<JsonValue, RoutedError>;
 
 /** Reads that change nothing: not answered in time, they can simply be asked again. */
-export const isRead = (kind: RoutedKind): boolean => kind === 'device' || kind === 'deviceInspect';
+export const isRead = (kind: RoutedKind): boolean =>
+  kind === 'device' || kind === 'deviceInspect' || kind === 'firmwareJobs';
 
 /** Needs the device in the fleet's table first (all but `adopt`: adopting puts it there). */
 export const needsKnownDevice = (kind: RoutedKind): boolean => kind !== 'adopt';

@@ -263,7 +263,7 @@ async function follow(
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
-    const job = (await app.call('firmwareJobs', {})).find((j) => j.deviceId === deviceId);
+    const job = (await app.call('firmwareJobs', { deviceId })).find((j) => j.deviceId === deviceId);
     if (!job) throw new CliError('noJob', `the app has no update of ${deviceId} any more`);
     if (FINAL.includes(job.step)) return job;
     if (job.step !== last) onStep(job);

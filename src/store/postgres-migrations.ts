@@ -253,6 +253,22 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX fleetvisor_pins_owner ON fleetvisor_pins (owner);
     `,
   },
+  {
+    version: 9,
+    name: 'cluster: firmware images shared with the instance that runs the device',
+    // src/cluster/shared-images.ts: an update asked on one instance of a device another runs puts
+    // the image here (its signed manifest as imported, its bytes); the owner imports it from here
+    // under its own trust list. Content-addressed: a row never changes.
+    sql: `
+      CREATE TABLE fleetvisor_firmware_images (
+        sha256       text COLLATE "C" PRIMARY KEY,
+        manifest     text NOT NULL,
+        image        bytea NOT NULL,
+        shared_by    text NOT NULL,
+        shared_at    timestamptz NOT NULL DEFAULT clock_timestamp()
+      );
+    `,
+  },
 ];
 
 /** The PostgreSQL schema version this app writes and understands. */

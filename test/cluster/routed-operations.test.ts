@@ -9,15 +9,22 @@
  * - `restartDevice` restarts a device that failed on beta; a running one is refused as on beta;
  * - `cancelCommand` cancels a command open on beta (the command log says who);
  * - `adopt` adopts a device beta discovered (alpha never lists it), audited by beta;
+ * - `firmwareUpdate` of an image only alpha has: shared through the database, imported by beta
+ *   under its own trust list, run by beta, followed from alpha (`firmwareJobs` of the device); an
+ *   image signed by a key only alpha trusts is refused by beta, which says so;
  * - nobody holding the shard: `noOwner` at once (for `adopt` too, whose device is in no table);
  * - the owner stopping mid-way (it took a `sendEvent`, never answered): `ownerDidNotAnswer` at the
  *   deadline, and it is not carried out later.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCommandRouter } from '../../src/cluster/command-router.js';
+import { TRUSTED_KEYS_DIR } from '../../src/firmware/index.js';
+import { generateSigningKeyPair } from '../../src/firmware/keys.js';
+import { describeImage, signManifest } from '../../src/firmware/manifest.js';
 import type { HostApiHandle } from '../../src/host/api.js';
 import { createHostApi } from '../../src/host/api.js';
 import type { App } from '../../src/host/app.js';
@@ -47,9 +54,17 @@ let beta: App;
 /** Devices beta runs, adopted there by hand. */
 const betaDevices: string[] = [];
 
+/** Both instances trust the lab key; only alpha trusts its own. */
+const labKeys = generateSigningKeyPair();
+const alphaOnlyKeys = generateSigningKeyPair();
+
 async function instance(name: string): Promise<App> {
   const dataDir = mkdtempSync(join(tmpdir(), `fv-routed-ops-${name}-`));
   dirs.push(dataDir);
+  mkdirSync(join(dataDir, TRUSTED_KEYS_DIR), { recursive: true });
+  writeFileSync(join(dataDir, TRUSTED_KEYS_DIR, 'lab.pub'), labKeys.publicKeyPem);
+  if (name === 'alpha')
+    writeFileSync(join(dataDir, TRUSTED_KEYS_DIR, 'alpha.pub'), alphaOnlyKeys.publicKeyPem);
   const app = await startApp({
     dataDir,
     logger: silentLogger,
@@ -142,8 +157,8 @@ beforeAll(async () => {
     'the shards split 8/8',
     50,
   );
-  // Three devices in beta's shards, adopted by hand on beta (adoption is manual here).
-  for (let i = 0; i < 3; i++) betaDevices.push(idOn(beta, `ro${i}-`));
+  // Four devices in beta's shards, adopted by hand on beta (adoption is manual here); the fourth is updated.
+  for (let i = 0; i < 4; i++) betaDevices.push(idOn(beta, `ro${i}-`));
   for (const id of betaDevices) await device(id);
   await waitFor(() => betaDevices.every((id) => discoveredOn(beta, id)), 20_000, 'discovered on beta', 50);
   for (const id of betaDevices) await call(beta, 'adopt', { id }, 'setup');
@@ -233,17 +248,102 @@ describe("a device's detail and inspector, asked on another instance", () => {
     const after = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM fleetvisor_routed_actions');
     expect(after[0]?.n).toBe(before[0]?.n);
   });
+});
 
-  it("a firmware update of beta's device asked on alpha is refused notOwner, naming beta (images and jobs are each instance's own)", async () => {
-    const id = betaDevices[0]!;
-    const sha256 = 'a'.repeat(64);
-    const e = await refused(alpha, 'firmwareUpdate', { deviceId: id, sha256 });
-    expect(e.code).toBe('notOwner');
-    expect(e.message).toMatch(new RegExp(`^'${id}' runs on instance beta: .*update it there`));
-    expect((await refused(alpha, 'firmwareCancel', { deviceId: id })).code).toBe('notOwner');
-    // A device in no table is still notFound.
+describe("firmware of beta's device, asked on alpha", () => {
+  it('the update runs on beta with the image alpha shared; alpha follows its job and sees it succeed', async () => {
+    const id = betaDevices[3]!;
+    const image = randomBytes(24 * 1024);
+    const manifest = signManifest(
+      describeImage(image, { version: '3.1.0', kinds: ['fleetvisor.generic'] }),
+      labKeys.privateKeyPem,
+    );
+    const imported = await call(
+      alpha,
+      'firmwareImport',
+      { manifest: JSON.stringify(manifest), image: image.toString('base64') },
+      'ann',
+    );
+    const sha256 = imported.image.sha256;
+    expect((await call(beta, 'firmwareList', {})).images.map((i) => i.sha256)).not.toContain(sha256);
+
+    const started = await call(alpha, 'firmwareUpdate', { deviceId: id, sha256, trialMs: 1000 }, 'ann');
+    expect(started).toMatchObject({ deviceId: id, version: '3.1.0', sha256 });
+    // Beta took the image from the shared table through its own import (its trust list), audited as ann's.
+    expect((await call(beta, 'firmwareList', {})).images.map((i) => i.sha256)).toContain(sha256);
+    expect(alpha.updates.get(id)).toBeUndefined();
+    expect(beta.updates.get(id)?.transferId).toBe(started.transferId);
+
+    // Followed from alpha, as `update start --wait` on alpha does: the job is beta's.
+    let last: Results['firmwareJobs'][number] | undefined;
+    await until(
+      async () => {
+        [last] = await call(alpha, 'firmwareJobs', { deviceId: id });
+        return last?.step === 'succeeded';
+      },
+      40_000,
+      `${id}'s update to succeed (last: ${last?.step})`,
+    );
+    expect(beta.fleet.device(id)?.status.firmware).toBe('3.1.0');
+    expect(await call(alpha, 'firmwareJobs', {})).toEqual([]); // the list of every job is each instance's own
+    expect((await routedRows(id)).filter((r) => r.action === 'op:firmwareUpdate')).toEqual([
+      {
+        action: 'op:firmwareUpdate',
+        status: 'done',
+        requested_by: 'alpha',
+        claimed_by: 'beta',
+        actor: 'ann',
+      },
+    ]);
+    const requested = await eventsOf(id, 'firmware.updateRequested');
+    expect(requested.at(-1)).toMatchObject({ version: '3.1.0', sha256, actor: 'ann' });
+
+    // Beta's refusals come back as they are: its job has ended, nothing to cancel.
+    const cancel = await refused(alpha, 'firmwareCancel', { deviceId: id });
+    expect(cancel).toEqual(await refused(beta, 'firmwareCancel', { deviceId: id }));
+    expect(cancel.code).toBe('finished');
+  }, 60_000);
+
+  it('refusals: an image nobody has is notFound; an image signed by a key only alpha trusts is refused by beta, which says so', async () => {
+    const id = betaDevices[3]!;
+    expect(await refused(alpha, 'firmwareUpdate', { deviceId: id, sha256: 'a'.repeat(64) })).toMatchObject({
+      code: 'notFound',
+      message: `no stored image with SHA-256 ${'a'.repeat(64)}`,
+    });
+    const image = randomBytes(8 * 1024);
+    const manifest = signManifest(
+      describeImage(image, { version: '3.2.0', kinds: ['fleetvisor.generic'] }),
+      alphaOnlyKeys.privateKeyPem,
+    );
+    const { image: stored } = await call(alpha, 'firmwareImport', {
+      manifest: JSON.stringify(manifest),
+      image: image.toString('base64'),
+    });
+    const e = await refused(alpha, 'firmwareUpdate', { deviceId: id, sha256: stored.sha256 });
+    expect(e.code).toBe('unknownKey');
+    expect(e.message).toMatch(
+      /^instance beta, which runs the device, refuses the image instance alpha shared: /,
+    );
+    expect((await call(beta, 'firmwareList', {})).images.map((i) => i.sha256)).not.toContain(stored.sha256);
+    expect(beta.updates.get(id)?.version).toBe('3.1.0'); // its last job, untouched
+    // Shared bytes changed behind the apps' backs (alpha has not this image: beta reads the row).
+    const forged = createHash('sha256').update('forged').digest('hex');
+    await db.query(
+      `INSERT INTO fleetvisor_firmware_images (sha256, manifest, image, shared_by) VALUES ($1, '{}', $2, 'mallory')`,
+      [forged, Buffer.from('not the image')],
+    );
+    const corrupt = await refused(alpha, 'firmwareUpdate', { deviceId: id, sha256: forged });
+    expect(corrupt.code).toBe('corrupt');
+    expect(corrupt.message).toMatch(
+      /^instance beta cannot take the shared image: .* does not hash to its key/,
+    );
+    // A rollout stays on its instance: beta's device named in one on alpha is notOwner, naming beta.
+    const rollout = await refused(alpha, 'rolloutCreate', { sha256: stored.sha256, devices: [id] });
+    expect(rollout.code).toBe('notOwner');
+    expect(rollout.message).toContain(`run by other instances: ${id} (on beta)`);
+    // A device in no table is still notFound, asked of nobody.
     const unknown = idOn(beta, 'nobody-fw');
-    expect(await refused(alpha, 'firmwareUpdate', { deviceId: unknown, sha256 })).toEqual({
+    expect(await refused(alpha, 'firmwareUpdate', { deviceId: unknown, sha256: stored.sha256 })).toEqual({
       code: 'notFound',
       message: `no device '${unknown}' in the fleet`,
     });

@@ -24,6 +24,17 @@ describe('routed operations', () => {
       { kind: 'adopt', deviceId: 'pump-9', actor: 'bob' },
       { kind: 'device', deviceId: 'pump-7' },
       { kind: 'deviceInspect', deviceId: 'pump-7', actor: 'carol' },
+      {
+        kind: 'firmwareUpdate',
+        deviceId: 'pump-7',
+        actor: 'ann',
+        sha256: 'ab'.repeat(32),
+        trialMs: 5000,
+        trialChecks: ['temp<=90'],
+      },
+      { kind: 'firmwareUpdate', deviceId: 'pump-8', sha256: 'cd'.repeat(32) },
+      { kind: 'firmwareCancel', deviceId: 'pump-7', actor: 'ann' },
+      { kind: 'firmwareJobs', deviceId: 'pump-7' },
     ];
     expect(new Set(ops.map((o) => o.kind))).toEqual(new Set(ROUTED_KINDS));
     for (const op of ops) expect(opOfRow(row(op))).toEqual({ ok: true, value: op });
@@ -56,6 +67,19 @@ describe('routed operations', () => {
       [{ device_id: 'p', action: 'op:sendEvent', args: '{}', actor: '' }, /'sendEvent' do not check: event/],
       [{ device_id: 'p', action: 'op:device', args: '{"extra":1}', actor: '' }, /'device' do not check/],
       [{ device_id: 'p', action: 'op:cancelCommand', args: '{"commandId":""}', actor: '' }, /commandId/],
+      [
+        { device_id: 'p', action: 'op:firmwareUpdate', args: '{"sha256":"ABC"}', actor: '' },
+        /'firmwareUpdate' do not check: sha256/,
+      ],
+      [
+        {
+          device_id: 'p',
+          action: 'op:firmwareUpdate',
+          args: `{"sha256":"${'a'.repeat(64)}","trialMs":5}`,
+          actor: '',
+        },
+        /trialMs/,
+      ],
       [{ device_id: 'p', action: 'no such!', args: '{}', actor: '' }, /'act' do not check: action/],
     ];
     for (const [r, message] of cases) {

@@ -10,6 +10,7 @@
  */
 
 import { whereIs } from '../../cluster/routed-actions.js';
+import { readSharedImage, shareImage } from '../../cluster/shared-images.js';
 import { trialSettings } from '../../firmware/firmware-updates.js';
 import { imageSoakSeconds } from '../../firmware/image-soak.js';
 import { imageTrialSeconds, jobTrialMs } from '../../firmware/image-trial.js';
@@ -85,8 +86,9 @@ export function firmwareJobView(j: UpdateJobSnapshot): FirmwareJobView {
 
 /**
  * Why a firmware call on a device this app does not run is refused: `notFound` (no such device),
- * or, in a cluster, `notOwner` naming the instance that runs it. Images, jobs and rollouts are each
- * instance's own (docs/scale-out.md): the update is asked there, not routed.
+ * or, in a cluster, `notOwner` naming the instance that runs it (an update and a cancel are routed
+ * to the owner, src/host/api/routed.ts; this is the owner's answer when the device moved away
+ * meanwhile, or a rollout's, which stays on its own instance).
  */
 async function notHere(app: App, deviceId: string): Promise<ApiFailure> {
   const cluster = app.cluster;
@@ -98,10 +100,74 @@ async function notHere(app: App, deviceId: string): Promise<ApiFailure> {
       return new ApiFailure(
         'notOwner',
         `'${deviceId}' runs on instance ${where.owner ?? '(none now: its owner is failing over)'}: ` +
-          'firmware images, updates and rollouts are each instance’s own, so update it there (import the image there too)',
+          'a rollout reaches only its own instance’s devices: start it there, or update the device alone (routed to its owner)',
       );
   }
   return new ApiFailure('notFound', `no device '${deviceId}' in the fleet`);
+}
+
+/**
+ * In a cluster, puts a stored image in the shared table (src/cluster/shared-images.ts) so that the
+ * instance running the device can import it; an image this instance does not have is left to the
+ * owner (which may have it, else answers notFound).
+ */
+export async function shareForOwner(app: App, sha256: string): Promise<void> {
+  const cluster = app.cluster;
+  if (!cluster || !app.firmware.ok) return;
+  const images = app.firmware.value.images;
+  const listing = (await images.list()).images.find((l) => l.image.sha256 === sha256);
+  if (!listing) return;
+  const bytes = await images.readImage(sha256);
+  if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
+  try {
+    await shareImage(cluster.db, {
+      sha256,
+      manifest: JSON.stringify(listing.image.manifest),
+      image: bytes.value,
+      by: cluster.keeper.instanceId,
+    });
+  } catch (error) {
+    throw new ApiFailure(
+      'routingFailed',
+      `cannot share image ${sha256.slice(0, 12)}… with the device's instance: ${(error as Error).message}`,
+    );
+  }
+}
+
+/**
+ * The stored image with this SHA-256. In a cluster, one this instance lacks but another shared
+ * (an update of a device this instance runs, asked elsewhere) is imported first, through this
+ * instance's own checks: its trust list, kinds and slots, as if imported here by hand.
+ */
+async function listingOf(app: App, sha256: string, actor: string): Promise<ImageListing | undefined> {
+  const images = imagesOf(app);
+  const find = async () => (await images.list()).images.find((l) => l.image.sha256 === sha256);
+  const here = await find();
+  if (here || !app.cluster) return here;
+  const me = app.cluster.keeper.instanceId;
+  let shared: Awaited<ReturnType<typeof readSharedImage>>;
+  try {
+    shared = await readSharedImage(app.cluster.db, sha256);
+  } catch (error) {
+    throw new ApiFailure(
+      'corrupt',
+      `instance ${me} cannot take the shared image: ${(error as Error).message}`,
+    );
+  }
+  if (!shared) return undefined;
+  const imported = await images.importImage({ manifest: shared.manifest, image: shared.image, actor });
+  if (!imported.ok)
+    throw new ApiFailure(
+      imported.error.code,
+      `instance ${me}, which runs the device, refuses the image instance ${shared.by} shared: ${imported.error.message}`,
+    );
+  app.runtime.logger.info('firmware image imported from the cluster', {
+    sha256,
+    version: imported.value.image.version,
+    sharedBy: shared.by,
+    actor,
+  });
+  return find();
 }
 
 function imagesOf(app: App) {
@@ -122,7 +188,7 @@ export function firmwareHandlers(
       const trialChecks = requestTrialChecks(a.trialChecks);
       const device = app.fleet.device(a.deviceId);
       if (!device) throw await notHere(app, a.deviceId);
-      const listing = (await images.list()).images.find((l) => l.image.sha256 === a.sha256);
+      const listing = await listingOf(app, a.sha256, context.actor ?? DEFAULT_ACTOR);
       if (!listing) throw new ApiFailure('notFound', `no stored image with SHA-256 ${a.sha256}`);
       if (!listing.image.kinds.includes(device.kind))
         throw new ApiFailure(
@@ -161,7 +227,11 @@ export function firmwareHandlers(
       return firmwareJobView(started.value.snapshot());
     },
 
-    firmwareJobs: async () => app.updates.list().map(firmwareJobView),
+    firmwareJobs: async (a) =>
+      (a.deviceId === undefined
+        ? app.updates.list()
+        : app.updates.list().filter((j) => j.deviceId === a.deviceId)
+      ).map(firmwareJobView),
 
     firmwareCancel: async (a) => {
       if (app.cluster && !app.fleet.has(a.deviceId) && !app.updates.get(a.deviceId))

@@ -10,6 +10,7 @@
  * await api.call('rolloutCreate', { sha256, tag: 'site-a', waves: [{ count: 1 }, { share: 1, maxConcurrent: 20 }] });
  */
 
+import { whereIs } from '../../cluster/routed-actions.js';
 import { rolloutSoakMs } from '../../firmware/image-soak.js';
 import { jobTrialMs } from '../../firmware/image-trial.js';
 import type { MaintenanceWindow, RolloutSnapshot } from '../../firmware/rollout.js';
@@ -107,6 +108,7 @@ export function rolloutHandlers(
       let devices: string[];
       if (a.devices) {
         const unknown = a.devices.filter((id) => !app.fleet.has(id));
+        if (unknown.length > 0 && app.cluster) await refuseOthersDevices(app.cluster, unknown);
         if (unknown.length > 0)
           throw new ApiFailure(
             'notFound',
@@ -193,4 +195,25 @@ export function rolloutHandlers(
       return { deleted: a.id };
     },
   };
+}
+
+/**
+ * In a cluster, a rollout naming devices other instances run is refused `notOwner`, naming them
+ * and their instances: a rollout reaches only its own instance's devices (docs/scale-out.md).
+ * Returns when none of the first ten is in the fleet's table (then they are `notFound`).
+ */
+async function refuseOthersDevices(
+  cluster: NonNullable<App['cluster']>,
+  unknown: readonly string[],
+): Promise<void> {
+  const elsewhere: string[] = [];
+  for (const id of unknown.slice(0, 10)) {
+    const where = await whereIs(cluster.db, id, cluster.keeper.shardOf(id)).catch(() => undefined);
+    if (where?.known) elsewhere.push(`${id} (on ${where.owner ?? 'no instance now'})`);
+  }
+  if (elsewhere.length > 0)
+    throw new ApiFailure(
+      'notOwner',
+      `run by other instances: ${elsewhere.join(', ')}${unknown.length > 10 ? ', …' : ''}; a rollout reaches only the devices of the instance it is created on (update them one by one from here, or roll out there)`,
+    );
 }

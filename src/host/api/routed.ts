@@ -1,7 +1,8 @@
 /**
  * In a cluster (docs/scale-out.md), the calls on one device that only the instance running it can
  * carry out or answer go to that instance, whichever instance was asked: `device`,
- * `deviceInspect`, `sendEvent`, `restartDevice`, `adopt` and `cancelCommand` (`act` routes
+ * `deviceInspect`, `sendEvent`, `restartDevice`, `adopt`, `cancelCommand`, `firmwareUpdate` (the
+ * image shared through the database first), `firmwareCancel` and `firmwareJobs` of one device (`act` routes
  * itself, device by device of a bulk action). One mechanism, the cluster's router
  * (src/cluster/command-router.ts): on the owner, the call runs through this API's own handler of
  * the same name (validated again, audited there, written under the owner's lease) and its
@@ -25,6 +26,7 @@
 import type { RoutedAnswer, RoutedKind, RoutedOp } from '../../cluster/command-router.js';
 import type { App } from '../app.js';
 import type { Method, Results } from '../contract.js';
+import { shareForOwner } from './firmware.js';
 import type { Handlers } from './handlers.js';
 import { ApiFailure, callHandler } from './handlers.js';
 
@@ -42,13 +44,32 @@ const actorOf = (context: { actor?: string }) =>
 
 /** The call of the API method an operation is, as the owner runs it. */
 function callOf(op: RoutedOp<RoutedMethod>): { args: Record<string, unknown>; actor?: string } {
-  const args =
-    op.kind === 'cancelCommand'
-      ? { commandId: op.commandId }
-      : op.kind === 'sendEvent'
-        ? { id: op.deviceId, event: op.event, ...(op.payload !== undefined ? { payload: op.payload } : {}) }
-        : { id: op.deviceId };
-  return { args, ...actorOf(op) };
+  return { args: argsOf(op), ...actorOf(op) };
+}
+
+function argsOf(op: RoutedOp<RoutedMethod>): Record<string, unknown> {
+  switch (op.kind) {
+    case 'cancelCommand':
+      return { commandId: op.commandId };
+    case 'sendEvent':
+      return {
+        id: op.deviceId,
+        event: op.event,
+        ...(op.payload !== undefined ? { payload: op.payload } : {}),
+      };
+    case 'firmwareUpdate':
+      return {
+        deviceId: op.deviceId,
+        sha256: op.sha256,
+        ...(op.trialMs !== undefined ? { trialMs: op.trialMs } : {}),
+        ...(op.trialChecks !== undefined ? { trialChecks: op.trialChecks } : {}),
+      };
+    case 'firmwareCancel':
+    case 'firmwareJobs':
+      return { deviceId: op.deviceId };
+    default:
+      return { id: op.deviceId };
+  }
 }
 
 /**
@@ -103,6 +124,32 @@ export function routeToOwners(app: App, handlers: Handlers): Handlers {
     restartDevice: (a, c) =>
       onOwner({ kind: 'restartDevice', deviceId: a.id, ...actorOf(c) }, () => handlers.restartDevice(a, c)),
     adopt: (a, c) => onOwner({ kind: 'adopt', deviceId: a.id, ...actorOf(c) }, () => handlers.adopt(a, c)),
+    firmwareUpdate: async (a, c) => {
+      // The owner imports the image from the shared table if it lacks it (src/host/api/firmware.ts).
+      if (!keeper.owns(a.deviceId)) await shareForOwner(app, a.sha256);
+      return onOwner(
+        {
+          kind: 'firmwareUpdate',
+          deviceId: a.deviceId,
+          sha256: a.sha256,
+          ...(a.trialMs !== undefined ? { trialMs: a.trialMs } : {}),
+          ...(a.trialChecks !== undefined ? { trialChecks: a.trialChecks } : {}),
+          ...actorOf(c),
+        },
+        () => handlers.firmwareUpdate(a, c),
+      );
+    },
+    firmwareCancel: (a, c) =>
+      onOwner({ kind: 'firmwareCancel', deviceId: a.deviceId, ...actorOf(c) }, () =>
+        handlers.firmwareCancel(a, c),
+      ),
+    // One device's job is its owner's; the list of every job stays this instance's own.
+    firmwareJobs: (a, c) =>
+      a.deviceId === undefined
+        ? handlers.firmwareJobs(a, c)
+        : onOwner({ kind: 'firmwareJobs', deviceId: a.deviceId, ...actorOf(c) }, () =>
+            handlers.firmwareJobs(a, c),
+          ),
     cancelCommand: async (a, c) => {
       let deviceId: string | undefined;
       try {

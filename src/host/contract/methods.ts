@@ -148,7 +148,8 @@ export const METHODS = {
       trialChecks,
     })
     .strict(),
-  firmwareJobs: z.object({}).strict(),
+  /** Every update job of this instance; with `deviceId`, that device's job only (in a cluster, its owner's). */
+  firmwareJobs: z.object({ deviceId: id.optional() }).strict(),
   /** Cancels a device's update before its image is applied. */
   firmwareCancel: z.object({ deviceId: id }).strict(),
   /**

@@ -1,0 +1,61 @@
+/**
+ * Firmware images shared between the instances of a cluster (PostgreSQL migration 9,
+ * `fleetvisor_firmware_images`). Each instance keeps its images in its own data folder
+ * (docs/firmware.md); an update asked on one instance of a device another instance runs is carried
+ * out by that owner (src/host/api/routed.ts), which needs the image. So the asking instance shares
+ * the image here first — its manifest as imported (signed part and signature) and its bytes — and
+ * the owner, not having it, imports it from here through its own import: its own trust list, kinds
+ * and slot sizes decide, exactly as if an operator had imported the file there. Nothing is trusted
+ * because it came through the database.
+ *
+ * Content-addressed: a row is keyed by the image's SHA-256, written once, never changed; the bytes
+ * are checked against the key when read back (a row altered behind the app's back is refused).
+ *
+ * @example
+ * await shareImage(pool, { sha256, manifest, image, by: 'site-a-1' });
+ * const shared = await readSharedImage(pool, sha256); // { manifest, image, by } | undefined
+ */
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+
+export interface SharedImage {
+  readonly sha256: string;
+  /** The manifest as imported (JSON text: signed part and signature). */
+  readonly manifest: string;
+  readonly image: Uint8Array;
+  /** The instance that shared it. */
+  readonly by: string;
+}
+
+/** Puts the image in the shared table (already there: nothing happens, the row never changes). */
+export async function shareImage(db: pg.Pool, image: SharedImage): Promise<void> {
+  await db.query(
+    `INSERT INTO fleetvisor_firmware_images (sha256, manifest, image, shared_by)
+     VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING`,
+    [
+      image.sha256,
+      image.manifest,
+      Buffer.from(image.image.buffer, image.image.byteOffset, image.image.byteLength),
+      image.by,
+    ],
+  );
+}
+
+/**
+ * The shared image with this SHA-256; undefined when none was shared. Throws when the row's bytes
+ * do not hash to its key (changed behind the app's back): never imported.
+ */
+export async function readSharedImage(db: pg.Pool, sha256: string): Promise<SharedImage | undefined> {
+  const r = await db.query<{ manifest: string; image: Buffer; shared_by: string }>(
+    'SELECT manifest, image, shared_by FROM fleetvisor_firmware_images WHERE sha256 = $1',
+    [sha256],
+  );
+  const row = r.rows[0];
+  if (row === undefined) return undefined;
+  const actual = createHash('sha256').update(row.image).digest('hex');
+  if (actual !== sha256)
+    throw new Error(
+      `the shared image ${sha256.slice(0, 12)}… does not hash to its key (${actual.slice(0, 12)}…)`,
+    );
+  return { sha256, manifest: row.manifest, image: new Uint8Array(row.image), by: row.shared_by };
+}
