@@ -117,7 +117,7 @@ export async function readFleetOwners(db: Queryable): Promise<FleetOwners> {
   const shards = await readShardOwners(db);
   const r = await db.query<{ device_id: string; owner: string; pinned: number | string }>(
     `SELECT device_id, owner, (extract(epoch FROM pinned_at) * 1000)::bigint AS pinned
-     FROM fleetvisor_pins WHERE expires_at > clock_timestamp()`,
+     FROM fleetvisor_live_pins`,
   );
   return {
     shards,

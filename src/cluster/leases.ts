@@ -214,8 +214,7 @@ export async function clusterView(db: Queryable): Promise<ClusterView> {
        count(l.shard) AS shards,
        (extract(epoch FROM clock_timestamp() - min(l.acquired_at)) * 1000)::bigint AS oldest,
        (extract(epoch FROM clock_timestamp() - max(l.acquired_at)) * 1000)::bigint AS newest,
-       (SELECT count(*) FROM fleetvisor_pins p
-        WHERE p.owner = i.id AND p.expires_at > clock_timestamp()) AS pins
+       (SELECT count(*) FROM fleetvisor_live_pins p WHERE p.owner = i.id) AS pins
      FROM fleetvisor_instances i
      LEFT JOIN fleetvisor_leases l ON l.owner = i.id AND l.expires_at > clock_timestamp()
      GROUP BY i.id

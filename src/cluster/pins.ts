@@ -7,10 +7,14 @@
  * - **Pinned by what it says.** A device heard on one of this instance's serial ports is pinned
  *   here: at its first message when no live instance holds it, at any `hello` otherwise (the last
  *   hello wins: a device whose cable moved to another machine follows it there).
- * - **Leased.** A pin expires as a shard lease does (the database's clock) and is renewed with the
- *   instance's leases; an instance that cannot renew stops its pinned devices with its shards. A
- *   pin that ran out is void: the device's shard owner runs it again (offline, its timeouts
- *   running) until its port's instance pins it again.
+ * - **Leased, as one.** A pin lives as long as its instance's pin session (`fleetvisor_pin_sessions`,
+ *   PostgreSQL migration 10: one row per instance, expiring as a shard lease does on the
+ *   database's clock, renewed with the instance's leases), so a renewal writes one row whatever the
+ *   number of pins (test/bench/pins.bench.ts). A session that ran out is never renewed: the
+ *   instance starts a new one, and every pin of the old one stays void. An instance that cannot
+ *   renew stops its pinned devices with its shards. A void pin's device is run again by its shard
+ *   owner (offline, its timeouts running) until its port's instance pins it again. The view
+ *   `fleetvisor_live_pins` is the live pins, as every reader sees them.
  * - **Fenced.** Every pin bumps the row's epoch, the pinned instance's fencing token for the
  *   device's writes (src/store/postgres-fence.ts checks it instead of the shard lease); a write
  *   under the shard lease is refused while another instance holds an unexpired pin of the device.
@@ -24,8 +28,8 @@
  *
  * Sparkplug devices are pinned too, by their DBIRTH, to the instance that holds their node
  * ({@link PinKeeper.claim}), and Modbus devices by the instance their attributes name
- * (`declared`). The others' pins are read whole at every renewal: a few rows per machine for its
- * ports, one per Sparkplug device (docs/scale-out.md, "What pins cost").
+ * (`declared`). The instance's own pins and the others' are read whole at every renewal: a few
+ * rows per machine for its ports, one per Sparkplug device (docs/scale-out.md, "What pins cost").
  *
  * @example
  * const pins = createPinKeeper({ pool, owner: 'site-a-1', leaseMs: 6000, shardOf, logger, changed });
@@ -36,25 +40,56 @@
 import type pg from 'pg';
 import type { Logger } from '../runtime/runtime.js';
 
-/** Pins `deviceId` to `owner` at a new epoch (see the module comment on the lock); returns the epoch. */
+/** A pin asked under a session that had run out: nothing pinned; a new session is needed. */
+export class PinSessionLapsed extends Error {}
+
+/**
+ * Starts a new pin session of `owner` (one row per instance, PostgreSQL migration 10): any pin of
+ * an earlier session of the same name is void from now on. Returns the session.
+ */
+export async function startPinSession(db: pg.Pool, owner: string, leaseMs: number): Promise<number> {
+  const r = await db.query<{ session: string }>(
+    `INSERT INTO fleetvisor_pin_sessions (owner, session, expires_at)
+     VALUES ($1, 1, clock_timestamp() + $2 * interval '1 millisecond')
+     ON CONFLICT (owner) DO UPDATE SET session = fleetvisor_pin_sessions.session + 1,
+       expires_at = EXCLUDED.expires_at
+     RETURNING session`,
+    [owner, leaseMs],
+  );
+  const session = Number(r.rows[0]!.session);
+  // The void pins of its earlier sessions (an earlier run under the same name, a session that ran out).
+  await db.query('DELETE FROM fleetvisor_pins WHERE owner = $1 AND session <> $2', [owner, session]);
+  return session;
+}
+
+/**
+ * Pins `deviceId` to `owner` at a new epoch, under its live pin session `session` (see the module
+ * comment on the lock); returns the epoch. Throws when the session ran out: nothing is pinned.
+ */
 export async function pinDevice(
   pool: pg.Pool,
   owner: string,
+  session: number,
   deviceId: string,
   shard: number,
-  leaseMs: number,
 ): Promise<number> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
+    const live = await client.query(
+      `SELECT 1 FROM fleetvisor_pin_sessions
+       WHERE owner = $1 AND session = $2 AND expires_at > clock_timestamp() FOR SHARE`,
+      [owner, session],
+    );
+    if (live.rowCount === 0) throw new PinSessionLapsed(`the pin session ${session} of ${owner} ran out`);
     await client.query('SELECT shard FROM fleetvisor_leases WHERE shard = $1 FOR UPDATE', [shard]);
     const r = await client.query<{ epoch: string }>(
-      `INSERT INTO fleetvisor_pins (device_id, owner, epoch, expires_at, pinned_at)
-       VALUES ($1, $2, 1, clock_timestamp() + $3 * interval '1 millisecond', clock_timestamp())
+      `INSERT INTO fleetvisor_pins (device_id, owner, epoch, session, pinned_at)
+       VALUES ($1, $2, 1, $3, clock_timestamp())
        ON CONFLICT (device_id) DO UPDATE SET owner = EXCLUDED.owner, epoch = fleetvisor_pins.epoch + 1,
-         expires_at = EXCLUDED.expires_at, pinned_at = EXCLUDED.pinned_at
+         session = EXCLUDED.session, pinned_at = EXCLUDED.pinned_at
        RETURNING epoch`,
-      [deviceId, owner, leaseMs],
+      [deviceId, owner, session],
     );
     await client.query('COMMIT');
     return Number(r.rows[0]!.epoch);
@@ -66,21 +101,29 @@ export async function pinDevice(
   }
 }
 
-/** Extends `owner`'s unexpired pins; returns those it still holds (device → epoch). */
-export async function renewPins(db: pg.Pool, owner: string, leaseMs: number): Promise<Map<string, number>> {
-  const r = await db.query<{ device_id: string; epoch: string }>(
-    `UPDATE fleetvisor_pins SET expires_at = clock_timestamp() + $2 * interval '1 millisecond'
-     WHERE owner = $1 AND expires_at > clock_timestamp()
-     RETURNING device_id, epoch`,
-    [owner, leaseMs],
+/**
+ * Extends `owner`'s pin session: one row, whatever the number of its pins. False when the session
+ * had run out (every pin of it is void). Which pins it still holds follows from the others' live
+ * pins: only another instance's pin takes a device from it.
+ */
+export async function renewPins(
+  db: pg.Pool,
+  owner: string,
+  session: number,
+  leaseMs: number,
+): Promise<boolean> {
+  const renewed = await db.query(
+    `UPDATE fleetvisor_pin_sessions SET expires_at = clock_timestamp() + $3 * interval '1 millisecond'
+     WHERE owner = $1 AND session = $2 AND expires_at > clock_timestamp()`,
+    [owner, session, leaseMs],
   );
-  return new Map(r.rows.map((x) => [x.device_id, Number(x.epoch)]));
+  return renewed.rowCount === 1;
 }
 
-/** The devices other instances hold unexpired pins of. */
+/** The devices other instances hold live pins of. */
 export async function pinnedElsewhere(db: pg.Pool, owner: string): Promise<Set<string>> {
   const r = await db.query<{ device_id: string }>(
-    'SELECT device_id FROM fleetvisor_pins WHERE owner <> $1 AND expires_at > clock_timestamp()',
+    'SELECT device_id FROM fleetvisor_live_pins WHERE owner <> $1',
     [owner],
   );
   return new Set(r.rows.map((x) => x.device_id));
@@ -107,19 +150,21 @@ export async function devicesDeclaredFor(db: pg.Pool, owner: string, kind: strin
     .map((row) => row.id);
 }
 
-/** Deletes `owner`'s pins (these devices only, or all of them). */
+/** Deletes `owner`'s pins (these devices only, or all of them with its pin session). */
 export async function releasePins(
   db: pg.Pool,
   owner: string,
   deviceIds?: readonly string[],
 ): Promise<number> {
-  const r =
-    deviceIds === undefined
-      ? await db.query('DELETE FROM fleetvisor_pins WHERE owner = $1', [owner])
-      : await db.query('DELETE FROM fleetvisor_pins WHERE owner = $1 AND device_id = ANY($2::text[])', [
-          owner,
-          [...deviceIds],
-        ]);
+  if (deviceIds !== undefined) {
+    const r = await db.query('DELETE FROM fleetvisor_pins WHERE owner = $1 AND device_id = ANY($2::text[])', [
+      owner,
+      [...deviceIds],
+    ]);
+    return r.rowCount ?? 0;
+  }
+  const r = await db.query('DELETE FROM fleetvisor_pins WHERE owner = $1', [owner]);
+  await db.query('DELETE FROM fleetvisor_pin_sessions WHERE owner = $1', [owner]);
   return r.rowCount ?? 0;
 }
 
@@ -184,6 +229,19 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
   const quietUntil = new Map<string, number>();
   const counts = { pinned: 0, lost: 0 };
   let stopped = false;
+  /** This instance's live pin session: started at the first pin or renewal, again after one ran out. */
+  let session: Promise<number> | undefined;
+  const sessionNow = (): Promise<number> => {
+    if (!session) {
+      const started = startPinSession(pool, owner, leaseMs);
+      session = started;
+      // A failed start is tried again at the next pin or renewal.
+      started.catch(() => {
+        if (session === started) session = undefined;
+      });
+    }
+    return session;
+  };
 
   const tell = (changes: PinChanges) => {
     if (changes.start.length === 0 && changes.stop.length === 0) return Promise.resolve();
@@ -195,8 +253,9 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
   };
 
   async function pin(deviceId: string, why: string): Promise<void> {
+    const current = sessionNow();
     try {
-      const epoch = await pinDevice(pool, owner, deviceId, options.shardOf(deviceId), leaseMs);
+      const epoch = await pinDevice(pool, owner, await current, deviceId, options.shardOf(deviceId));
       if (stopped) return;
       here.set(deviceId, epoch);
       const moved = elsewhere.delete(deviceId);
@@ -210,6 +269,7 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
       });
       await tell({ start: [deviceId], stop: [] });
     } catch (error) {
+      if (error instanceof PinSessionLapsed && session === current) session = undefined;
       quietUntil.set(deviceId, performance.now() + leaseMs / 3);
       log.warn('cluster: pinning a device failed; tried again at its next message or birth', {
         device: deviceId,
@@ -245,24 +305,30 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
     },
     async renew() {
       if (stopped) return;
-      const still = await renewPins(pool, owner, leaseMs);
+      const current = sessionNow();
+      const renewed = await renewPins(pool, owner, await current, leaseMs);
+      if (!renewed) {
+        // The session ran out (this instance was paused or cut off past a lease): every pin of it
+        // is void, maybe taken by another instance meanwhile. A new session; devices pin again.
+        if (session === current) session = undefined;
+        if (here.size > 0)
+          log.warn('cluster: the pin session ran out; its pins are void', {
+            instance: owner,
+            pins: here.size,
+          });
+      }
       const others = await pinnedElsewhere(pool, owner);
-      const stop: string[] = [];
-      for (const [id, epoch] of here)
-        if (still.get(id) !== epoch) {
+      const stop = new Set<string>();
+      for (const id of [...here.keys()])
+        if (!renewed || others.has(id)) {
           here.delete(id);
           counts.lost++;
           // Still this instance's through its shard when nobody else pinned it: it runs on.
-          if (others.has(id) || !options.holdsShard(options.shardOf(id))) stop.push(id);
+          if (others.has(id) || !options.holdsShard(options.shardOf(id))) stop.add(id);
         }
-      // Pins the table gives this instance that it does not know of (an earlier run under the
-      // same instance id): released, the devices' next hello pins them again.
-      const stray = [...still.keys()].filter((id) => !here.has(id) && !pinning.has(id));
-      if (stray.length > 0) await releasePins(pool, owner, stray);
       const start: string[] = [];
       for (const id of others)
-        if (!elsewhere.has(id) && !stop.includes(id) && options.holdsShard(options.shardOf(id)))
-          stop.push(id);
+        if (!elsewhere.has(id) && !stop.has(id) && options.holdsShard(options.shardOf(id))) stop.add(id);
       for (const id of elsewhere)
         if (!others.has(id) && !here.has(id) && options.holdsShard(options.shardOf(id))) start.push(id);
       elsewhere = others;
@@ -279,16 +345,16 @@ export function createPinKeeper(options: PinKeeperOptions): PinKeeper {
           for (const id of undeclared) {
             byDeclaration.delete(id);
             here.delete(id);
-            if (!options.holdsShard(options.shardOf(id))) stop.push(id);
+            if (!options.holdsShard(options.shardOf(id))) stop.add(id);
           }
         }
       }
-      if (stop.length > 0) {
+      if (stop.size > 0) {
         log.warn('cluster: devices no longer run here (pinned to another instance, or the pin ran out)', {
-          devices: stop.length,
+          devices: stop.size,
         });
       }
-      await tell({ start, stop });
+      await tell({ start, stop: [...stop] });
     },
     loseAll(why) {
       if (here.size === 0) return;

@@ -44,7 +44,7 @@ export async function whereIs(
   const r = await db.query<{ known: boolean; owner: string | null }>(
     `SELECT EXISTS (SELECT 1 FROM devices WHERE id = $1) AS known,
        COALESCE(
-         (SELECT owner FROM fleetvisor_pins WHERE device_id = $1 AND expires_at > clock_timestamp()),
+         (SELECT owner FROM fleetvisor_live_pins WHERE device_id = $1),
          (SELECT owner FROM fleetvisor_leases
           WHERE shard = $2 AND owner IS NOT NULL AND expires_at > clock_timestamp())) AS owner`,
     [deviceId, shard],
@@ -129,12 +129,12 @@ export interface ClaimedAction {
 }
 
 /** The request `r`'s device runs on instance `$2`: pinned to it, or its shard's and pinned to no other. */
-const RUN_BY_ME = `(EXISTS (SELECT 1 FROM fleetvisor_pins p
-              WHERE p.device_id = r.device_id AND p.owner = $2 AND p.expires_at > clock_timestamp())
+const RUN_BY_ME = `(EXISTS (SELECT 1 FROM fleetvisor_live_pins p
+              WHERE p.device_id = r.device_id AND p.owner = $2)
        OR (EXISTS (SELECT 1 FROM fleetvisor_leases l
                    WHERE l.shard = r.shard AND l.owner = $2 AND l.expires_at > clock_timestamp())
-           AND NOT EXISTS (SELECT 1 FROM fleetvisor_pins p
-                   WHERE p.device_id = r.device_id AND p.owner <> $2 AND p.expires_at > clock_timestamp())))`;
+           AND NOT EXISTS (SELECT 1 FROM fleetvisor_live_pins p
+                   WHERE p.device_id = r.device_id AND p.owner <> $2)))`;
 
 /**
  * Claims a pending, unexpired request of a device `me` runs (pinned to it, or of a shard it holds

@@ -103,8 +103,8 @@ export function createPostgresFence(write: Write<pg.PoolClient>): PostgresFence 
       // commits holding its shard's row FOR UPDATE, so it is either seen here or waits for this
       // transaction (src/cluster/pins.ts).
       const pinned = await conn.query<{ device_id: string; owner: string }>(
-        `SELECT device_id, owner FROM fleetvisor_pins
-         WHERE device_id = ANY($1::text[]) AND owner <> $2 AND expires_at > clock_timestamp()
+        `SELECT device_id, owner FROM fleetvisor_live_pins
+         WHERE device_id = ANY($1::text[]) AND owner <> $2
          LIMIT 1`,
         [want.sharded, fence.owner],
       );
@@ -117,9 +117,10 @@ export function createPostgresFence(write: Write<pg.PoolClient>): PostgresFence 
     }
     if (want.pins.size > 0) {
       const held = await conn.query<{ device_id: string; epoch: string }>(
-        `SELECT device_id, epoch FROM fleetvisor_pins
-         WHERE device_id = ANY($1::text[]) AND owner = $2 AND expires_at > clock_timestamp()
-         FOR SHARE`,
+        `SELECT p.device_id, p.epoch FROM fleetvisor_pins p
+         JOIN fleetvisor_pin_sessions s ON s.owner = p.owner AND s.session = p.session
+         WHERE p.device_id = ANY($1::text[]) AND p.owner = $2 AND s.expires_at > clock_timestamp()
+         FOR SHARE OF p`,
         [[...want.pins.keys()], fence.owner],
       );
       const epochs = new Map(held.rows.map((r) => [r.device_id, Number(r.epoch)]));

@@ -149,7 +149,7 @@ describe('a serial device in a cluster of two', () => {
     await after.connect();
     try {
       const live = await after.query(
-        'SELECT 1 FROM fleetvisor_pins WHERE device_id = $1 AND expires_at > clock_timestamp()',
+        'SELECT 1 FROM fleetvisor_live_pins WHERE device_id = $1',
         [id],
       );
       expect(live.rowCount).toBe(0);

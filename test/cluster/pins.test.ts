@@ -10,7 +10,7 @@ import type { LeaseKeeper } from '../../src/cluster/lease-keeper.js';
 import { createLeaseKeeper } from '../../src/cluster/lease-keeper.js';
 import { claimLeases, initCluster } from '../../src/cluster/leases.js';
 import type { PinChanges } from '../../src/cluster/pins.js';
-import { devicesDeclaredFor, pinDevice, renewPins } from '../../src/cluster/pins.js';
+import { devicesDeclaredFor, pinDevice, renewPins, startPinSession } from '../../src/cluster/pins.js';
 import { shardOf } from '../../src/cluster/shard.js';
 import { silentLogger } from '../../src/runtime/runtime.js';
 import type { PostgresStore } from '../../src/store/postgres-store.js';
@@ -35,7 +35,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
   store.setFence(undefined);
   await db.query(
-    'DELETE FROM fleetvisor_pins; DELETE FROM fleetvisor_leases; DELETE FROM fleetvisor_cluster; DELETE FROM fleetvisor_instances',
+    'DELETE FROM fleetvisor_pins; DELETE FROM fleetvisor_pin_sessions; DELETE FROM fleetvisor_leases; DELETE FROM fleetvisor_cluster; DELETE FROM fleetvisor_instances',
   );
 });
 
@@ -68,7 +68,8 @@ describe('the fence and pins', () => {
     asOwner();
     expect(await code(store.appendEvents(event(id, 'test.before-pin'), full))).toBe('written');
 
-    const epoch = await pinDevice(pool, 'port-host', id, shard, 60_000);
+    const session = await startPinSession(pool, 'port-host', 60_000);
+    const epoch = await pinDevice(pool, 'port-host', session, id, shard);
     expect(epoch).toBe(1);
     // The shard's owner: refused, naming who has the port.
     expect(await code(store.appendEvents(event(id, 'test.owner'), full))).toBe(
@@ -87,12 +88,22 @@ describe('the fence and pins', () => {
     expect(await code(store.appendEvents(event(id, 'test.pinned'), full))).toBe('written');
     expect(await code(store.saveSnapshot(snapshot(id)))).toBe('written');
 
-    // The pin runs out (its instance stopped renewing): its writes are refused, the owner's pass.
-    await db.query("UPDATE fleetvisor_pins SET expires_at = clock_timestamp() - interval '1 second'");
+    // The pin's session runs out (its instance stopped renewing): its writes are refused, the owner's pass.
+    await db.query("UPDATE fleetvisor_pin_sessions SET expires_at = clock_timestamp() - interval '1 second'");
     expect(await code(store.appendEvents(event(id, 'test.late'), full))).toMatch(
       /^fenced: not written: the pin of device 'serial-pump-1' at epoch 1 is no longer held by port-host/,
     );
-    expect(await renewPins(pool, 'port-host', 60_000)).toEqual(new Map()); // an expired pin is not renewed
+    expect(await renewPins(pool, 'port-host', session, 60_000)).toBe(false); // a session that ran out is not renewed
+    // A new session of the same instance does not bring the old pins back.
+    const next = await startPinSession(pool, 'port-host', 60_000);
+    expect(next).toBe(session + 1);
+    expect(await renewPins(pool, 'port-host', next, 60_000)).toBe(true);
+    expect(await db.query('SELECT 1 FROM fleetvisor_live_pins')).toHaveLength(0);
+    expect(await db.query('SELECT 1 FROM fleetvisor_pins')).toHaveLength(0); // the void ones, deleted
+    expect(await code(store.appendEvents(event(id, 'test.late-again'), full))).toMatch(/^fenced: /);
+    await expect(pinDevice(pool, 'port-host', session, id, shard)).rejects.toThrow(
+      /pin session 1 of port-host ran out/,
+    );
     asOwner();
     expect(await code(store.appendEvents(event(id, 'test.owner-again'), full))).toBe('written');
     const kinds = (
@@ -105,8 +116,20 @@ describe('the fence and pins', () => {
     const count = await initCluster(pool, 8);
     const id = 'serial-moved';
     await store.upsertDevice({ id, kind: 'fleetvisor.generic', name: id });
-    const first = await pinDevice(pool, 'bench-a', id, shardOf(id, count), 60_000);
-    const second = await pinDevice(pool, 'bench-b', id, shardOf(id, count), 60_000);
+    const first = await pinDevice(
+      pool,
+      'bench-a',
+      await startPinSession(pool, 'bench-a', 60_000),
+      id,
+      shardOf(id, count),
+    );
+    const second = await pinDevice(
+      pool,
+      'bench-b',
+      await startPinSession(pool, 'bench-b', 60_000),
+      id,
+      shardOf(id, count),
+    );
     expect(second).toBe(first + 1);
     store.setFence({ owner: 'bench-a', tokenOf: () => ({ pin: first }) });
     expect(await code(store.saveSnapshot(snapshot(id)))).toMatch(/^fenced: .*no longer held by bench-a/);
