@@ -194,10 +194,18 @@ function externalBrokerOf(
   const key = file('mqtt-key');
   if ((cert === undefined) !== (key === undefined))
     throw new UsageError('--mqtt-cert and --mqtt-key go together');
+  // An empty FLEETVISOR_MQTT_PASSWORD is no password. A password without a user name cannot be
+  // sent (MQTT sends a password only with a user name): mqtt.js then closes each connection
+  // without a word, and the app said only "could not connect", forever.
+  const password = env.FLEETVISOR_MQTT_PASSWORD === '' ? undefined : env.FLEETVISOR_MQTT_PASSWORD;
+  if (password !== undefined && v['mqtt-username'] === undefined)
+    throw new UsageError(
+      'FLEETVISOR_MQTT_PASSWORD is set but --mqtt-username is not: MQTT sends a password only with a user name',
+    );
   return {
     url,
     ...(v['mqtt-username'] !== undefined ? { username: v['mqtt-username'] } : {}),
-    ...(env.FLEETVISOR_MQTT_PASSWORD !== undefined ? { password: env.FLEETVISOR_MQTT_PASSWORD } : {}),
+    ...(password !== undefined ? { password } : {}),
     ...(ca ? { ca } : {}),
     ...(cert ? { cert } : {}),
     ...(key ? { key } : {}),

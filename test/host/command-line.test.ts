@@ -137,6 +137,14 @@ describe('the groups', () => {
     expect(() => brokerOf(flags('--mqtt-username', 'u'), {})).toThrow(
       /--mqtt-username and the TLS files need --mqtt-url/,
     );
+    // An empty password is none; one without a user name is refused at start (mqtt.js would close
+    // every connection without a word: the app said only "could not connect", found on a trial).
+    expect(brokerOf(flags('--mqtt-url', 'mqtt://b.lan'), { FLEETVISOR_MQTT_PASSWORD: '' }).mqtt).toEqual({
+      url: 'mqtt://b.lan',
+    });
+    expect(() => brokerOf(flags('--mqtt-url', 'mqtt://b.lan'), { FLEETVISOR_MQTT_PASSWORD: 'p' })).toThrow(
+      'FLEETVISOR_MQTT_PASSWORD is set but --mqtt-username is not: MQTT sends a password only with a user name',
+    );
     expect(() => brokerOf(flags('--mqtt-url', 'http://b'), {})).toThrow(
       "--mqtt-url must start with mqtt://, mqtts://, ws:// or wss://, not 'http://b'",
     );
