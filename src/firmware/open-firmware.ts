@@ -30,6 +30,11 @@ export interface OpenFirmwareOptions {
   /** More trusted public-key files. */
   readonly trustedKeyFiles?: readonly string[];
   readonly logger?: Logger;
+  /**
+   * Where the fleet's devices and their firmware are read (the Firmware view's "running on", the
+   * drift reconciler): by default the database file's own devices; a cluster's shared database.
+   */
+  readonly devicesByFirmware?: FirmwareStore['devicesByFirmware'];
 }
 
 export interface OpenedFirmware {
@@ -52,10 +57,13 @@ export async function openFirmware(
     }),
   );
   if (!trusted.ok) return err(trusted.error.code, trusted.error.message);
-  const store = await openSqliteFirmwareStore({
+  const opened = await openSqliteFirmwareStore({
     file: options.databaseFile,
     ...(options.logger ? { logger: options.logger } : {}),
   });
+  const store = options.devicesByFirmware
+    ? { ...opened, devicesByFirmware: options.devicesByFirmware }
+    : opened;
   try {
     const images = await openFirmwareImages({
       store,

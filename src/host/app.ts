@@ -280,6 +280,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       fleet,
       links,
       jobEnded: () => firmwareDrift?.kick(),
+      ...(postgresStore ? { sharedDb: postgresStore.pool } : {}),
     });
     startRetention(setup, store);
     const firmwareDrift = createDriftUpdater(setup, { firmware, updates, rollouts, store, fleet });

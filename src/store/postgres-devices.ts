@@ -7,6 +7,8 @@
  * const devices = createPostgresDevices(context);
  * const saved = await devices.upsertDevice({ id: 'pump-1', kind: 'pump', name: 'Pump 1' });
  */
+import type pg from 'pg';
+import type { DeviceFirmware } from './firmware-store.js';
 import type { PostgresContext } from './postgres-context.js';
 import { requireName } from './records.js';
 import type { DeviceRow } from './rows.js';
@@ -96,4 +98,31 @@ export function createPostgresDevices(
       });
     },
   };
+}
+
+/**
+ * Every device's firmware as the shared database knows it (the Firmware view's "running on" and
+ * the drift reconciler, docs/firmware.md, when the fleet is on PostgreSQL: the data folder's own
+ * SQLite file holds the images, not the devices). A status or spec that is not a JSON object with
+ * a string `firmware` says nothing of it (null), as on SQLite.
+ */
+export async function postgresDevicesByFirmware(pool: pg.Pool): Promise<DeviceFirmware[]> {
+  const r = await pool.query<{ id: string; kind: string; status: string; spec: string }>(
+    'SELECT id, kind, status, spec FROM devices ORDER BY id',
+  );
+  return r.rows.map((row) => ({
+    deviceId: row.id,
+    kind: row.kind,
+    running: firmwareIn(row.status),
+    desired: firmwareIn(row.spec),
+  }));
+}
+
+function firmwareIn(json: string): string | null {
+  try {
+    const v = (JSON.parse(json) as { firmware?: unknown } | null)?.firmware;
+    return typeof v === 'string' ? v : null;
+  } catch {
+    return null;
+  }
 }

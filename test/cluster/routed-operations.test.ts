@@ -285,6 +285,16 @@ describe("firmware of beta's device, asked on alpha", () => {
       `${id}'s update to succeed (last: ${last?.step})`,
     );
     expect(beta.fleet.device(id)?.status.firmware).toBe('3.1.0');
+    // Alpha's Firmware view lists the image as running on it: read from the shared database (the
+    // data folder's file holds the images, not the fleet's devices).
+    await until(
+      async () =>
+        (await call(alpha, 'firmwareList', {})).images
+          .find((i) => i.sha256 === sha256)
+          ?.runningOn.includes(id) === true,
+      15_000,
+      `alpha listing 3.1.0 as running on ${id}`,
+    );
     expect(await call(alpha, 'firmwareJobs', {})).toEqual([]); // the list of every job is each instance's own
     expect((await routedRows(id)).filter((r) => r.action === 'op:firmwareUpdate')).toEqual([
       {

@@ -10,6 +10,7 @@
  * await restoreUpdates(setup, fw); // once the links are attached
  */
 
+import type pg from 'pg';
 import type { Fleet } from '../../devices/fleet.js';
 import type { FirmwareDriftUpdater } from '../../firmware/drift-updater.js';
 import { createFirmwareDriftUpdater } from '../../firmware/drift-updater.js';
@@ -24,6 +25,7 @@ import type { UpdateJobSnapshot, UpdateJobStep } from '../../firmware/update-job
 import { FINAL_UPDATE_STEPS } from '../../firmware/update-job.js';
 import type { Logger } from '../../runtime/runtime.js';
 import type { FirmwareJobRecord, FirmwareStore } from '../../store/firmware-store.js';
+import { postgresDevicesByFirmware } from '../../store/postgres-devices.js';
 import type { Store } from '../../store/store.js';
 import type { Links } from '../../transports/links.js';
 import type { App } from '../app.js';
@@ -94,16 +96,19 @@ export async function openAppFirmware(
     readonly fleet: Fleet;
     readonly links: Links;
     readonly jobEnded: () => void;
+    /** The fleet's database when it is PostgreSQL (its devices are there, not in `file`). */
+    readonly sharedDb?: pg.Pool;
   },
 ): Promise<AppFirmware> {
   const { options, runtime, log, stops } = setup;
-  const { file, demo, store, fleet, links } = parts;
+  const { file, demo, store, fleet, links, sharedDb } = parts;
   const firmware = await openFirmware({
     dataDir: options.dataDir,
     databaseFile: file,
     demo,
     kinds: fleet.kinds,
     logger: log,
+    ...(sharedDb ? { devicesByFirmware: () => postgresDevicesByFirmware(sharedDb) } : {}),
   });
   if (firmware.ok) stops.push(() => firmware.value.close());
   else log.error(`firmware images unavailable: ${firmware.error.message}`, { code: firmware.error.code });
