@@ -148,10 +148,7 @@ describe('a serial device in a cluster of two', () => {
     const after = new pg.Client({ connectionString: db.url });
     await after.connect();
     try {
-      const live = await after.query(
-        'SELECT 1 FROM fleetvisor_live_pins WHERE device_id = $1',
-        [id],
-      );
+      const live = await after.query('SELECT 1 FROM fleetvisor_live_pins WHERE device_id = $1', [id]);
       expect(live.rowCount).toBe(0);
     } finally {
       await after.end();
