@@ -2,7 +2,7 @@
 // The `fleetvisor` command: `fleetvisor serve [options]` runs the headless server (the same as
 // `npm run serve`); `fleetvisor broker …` manages the broker accounts of a data folder and writes
 // the Mosquitto password and ACL files (src/host/broker-cli.ts; `fleetvisor broker --help`);
-// `fleetvisor firmware …` signs and imports firmware images (src/firmware/cli.ts, docs/firmware.md);
+// `fleetvisor firmware …` signs and imports firmware images (src/host/firmware-cli.ts → src/firmware/cli.ts, docs/firmware.md);
 // `fleetvisor update …` and `fleetvisor rollout …` update devices through the running app (src/host/update-cli.ts);
 // `fleetvisor devices …`, `fleetvisor act …` and `fleetvisor events …` manage the fleet through it (src/host/devices-cli.ts);
 // `fleetvisor export …` streams stored events, commands or telemetry from it as CSV or JSON Lines (src/host/export-cli.ts);
@@ -18,7 +18,7 @@ const [command, ...rest] = process.argv.slice(2);
 // Command-line tools in TypeScript; tsx is resolved from here, so they run from any folder.
 const tools = {
   broker: ['host', 'broker-cli.ts'],
-  firmware: ['firmware', 'cli.ts'],
+  firmware: ['host', 'firmware-cli.ts'],
   update: ['host', 'update-cli.ts'],
   rollout: ['host', 'rollout-cli.ts'],
   devices: ['host', 'devices-cli.ts'],

@@ -64,6 +64,15 @@ export interface FirmwareInvocation {
   done(value: unknown, text: string): number;
   dataDir(): string;
   database(): string;
+  /** What the app running on the data folder lists; undefined: no app runs there. */
+  appImages(): Promise<readonly AppImage[] | undefined>;
+}
+
+/** An image as the running app lists it: enough to know it is the same row, and what runs it. */
+export interface AppImage {
+  readonly sha256: string;
+  readonly importedAt: number;
+  readonly runningOn: readonly string[];
 }
 
 /** Kinds known without a running app: the kinds that take firmware. */
@@ -179,7 +188,14 @@ const trialNote = (seconds: number | undefined) => (seconds === undefined ? '' :
 
 export async function list(c: FirmwareInvocation, images: FirmwareImages, file: string): Promise<number> {
   if (c.args.length > 0) throw new CliError('usage', 'firmware list takes no arguments', 2);
-  const { images: listed, unreadable } = await images.list();
+  const { images: stored, unreadable } = await images.list();
+  // The running app knows which devices run each image wherever its fleet is (on PostgreSQL, not
+  // in this file): its answer is taken for the rows it lists from this same file (same import).
+  const fromApp = new Map((await c.appImages())?.map((a) => [`${a.sha256} ${a.importedAt}`, a.runningOn]));
+  const listed = stored.map((l) => {
+    const running = fromApp.get(`${l.image.sha256} ${l.image.importedAt}`);
+    return running ? { ...l, runningOn: running } : l;
+  });
   const lines = listed.map(
     (l) =>
       `${l.image.version.padEnd(12)} ${l.image.kinds.join(',').padEnd(20)} ${String(l.image.size).padStart(9)} B  ` +

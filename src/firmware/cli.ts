@@ -25,7 +25,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DATABASE_FILE_NAME, resolveDataDir } from '../store/data-dir.js';
-import type { FirmwareFlags, FirmwareInvocation } from './cli-commands.js';
+import type { AppImage, FirmwareFlags, FirmwareInvocation } from './cli-commands.js';
 import { CliError, importImage, keygen, list, remove, sign, trust, withImages } from './cli-commands.js';
 
 /** The demo's database (src/host/app.ts DEMO_DATABASE_FILE_NAME; a test keeps the two equal). */
@@ -57,6 +57,8 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
+  /** What the app running on the data folder lists (src/host/firmware-cli.ts); undefined: no app, or none asked. */
+  readonly appImages?: (dataDir: string) => Promise<readonly AppImage[] | undefined>;
 }
 
 const FLAGS = {
@@ -172,6 +174,7 @@ function invocation(
     },
     dataDir,
     database: () => join(dataDir(), values.demo ? DEMO_DATABASE : DATABASE_FILE_NAME),
+    appImages: async () => (io.appImages ? await io.appImages(dataDir()).catch(() => undefined) : undefined),
   };
 }
 

@@ -88,6 +88,51 @@ describe('fleetvisor firmware (keygen, sign, trust, import, list on a data folde
     expect(out.join('')).toMatch(/1\.1\.0\s+fleetvisor\.generic\s+5000 B/);
   });
 
+  it('list takes what runs each image from the app running on the folder, for the rows of this same file only', async () => {
+    expect(await runNoData('keygen', 'lab')).toBe(0);
+    expect(
+      await runNoData(
+        'sign',
+        'app.bin',
+        '--key',
+        'lab.key',
+        '--version',
+        '1.1.0',
+        '--kind',
+        'fleetvisor.generic',
+      ),
+    ).toBe(0);
+    expect(await run('trust', 'lab.pub')).toBe(0);
+    expect(await run('import', 'app.bin', '--json')).toBe(0);
+    const { sha256, importedAt } = json().value.image as { sha256: string; importedAt: number };
+    // What the app answers (on PostgreSQL the fleet's devices are not in the data folder's file).
+    let answer: { sha256: string; importedAt: number; runningOn: string[] }[] | undefined;
+    const withApp = (...argv: string[]) => {
+      out = [];
+      errs = [];
+      return runFirmwareCli([...argv, '--data-dir', data], {
+        stdout: (t) => out.push(t),
+        stderr: (t) => errs.push(t),
+        env: {},
+        cwd: dir,
+        appImages: async (asked) => {
+          expect(asked).toBe(data);
+          return answer;
+        },
+      });
+    };
+    answer = [{ sha256, importedAt, runningOn: ['pump-7', 'pump-9'] }];
+    expect(await withApp('list')).toBe(0);
+    expect(out.join('')).toMatch(/running on 2: pump-7, pump-9/);
+    // Another database's row of the same image (the demo's, another import): not this file's.
+    answer = [{ sha256, importedAt: importedAt + 1, runningOn: ['elsewhere-1'] }];
+    expect(await withApp('list')).toBe(0);
+    expect(out.join('')).toMatch(/running on 0/);
+    answer = undefined; // no app runs on the folder
+    expect(await withApp('list')).toBe(0);
+    expect(out.join('')).toMatch(/running on 0/);
+  });
+
   it('refusals name their code; a downgrade needs --allow-downgrade', async () => {
     await runNoData('keygen', 'lab');
     await run('trust', 'lab.pub');
