@@ -15,7 +15,7 @@ import type { HomieConventionOptions } from '../../src/conventions/homie/homie-b
 import { HOMIE_KIND, homieSetForms } from '../../src/conventions/homie/homie-kind.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { eachBroker } from '../rig/links-rig.js';
-import { freePort, uniqueId, waitFor } from '../transports/helpers.js';
+import { actWhenDescribed, freePort, uniqueId, waitFor } from '../transports/helpers.js';
 import type { HomieApp, PeerOptions } from './homie-helpers.js';
 import {
   badMessages,
@@ -379,7 +379,8 @@ describe('Homie bridge and its broker (embedded aedes)', () => {
     await waitFor(() => app.bridge !== first && app.bridge.alive, 5000, 'restarted');
     await waitFor(() => fleet.device(id)?.state === 'connected', 10_000, 'connected through the new bridge');
     expect(fleet.list()).toHaveLength(1);
-    const r = await fleet.act(id, 'set', { node: 'sensor', property: 'count', value: 3 });
+    // The new bridge reads the device's description again: a set waits for its property.
+    const r = await actWhenDescribed(fleet, id, 'set', { node: 'sensor', property: 'count', value: 3 });
     expect(r).toMatchObject({ ok: true, value: { commandStatus: 'sent' } });
   });
 });

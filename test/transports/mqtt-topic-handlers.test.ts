@@ -31,7 +31,7 @@ import type { DeviceConvention } from '../../src/transports/broker-acl.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { MqttTopicHandlers } from '../../src/transports/mqtt-topic-handlers.js';
 import { onCleanup, runCleanups, startPeer } from '../conventions/homie-helpers.js';
-import { externalBrokerUrl, freePort, uniqueId, waitFor } from './helpers.js';
+import { actWhenDescribed, externalBrokerUrl, freePort, uniqueId, waitFor } from './helpers.js';
 
 const FAST_RECONNECT = { initialMs: 50, maxMs: 300, jitter: 0.5, stableMs: 2000 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -192,19 +192,7 @@ function homieBridgeOf(a: App): HomieBridge {
 
 /** A command to the device, waited for to its end: the final status. */
 async function command(a: App, id: string, action: string, args: Record<string, unknown>): Promise<string> {
-  // A Homie device's description comes as many retained messages: a set asked before its
-  // property's `$settable` arrived is refused badArgs (seen under a loaded full suite). Wait for it.
-  const until = Date.now() + 10_000;
-  let r = await a.fleet.act(id, action, args, 'ana');
-  while (
-    !r.ok &&
-    r.error.code === 'badArgs' &&
-    /no property|not settable/.test(r.error.message) &&
-    Date.now() < until
-  ) {
-    await new Promise((done) => setTimeout(done, 100));
-    r = await a.fleet.act(id, action, args, 'ana');
-  }
+  const r = await actWhenDescribed(a.fleet, id, action, args, 'ana');
   if (!r.ok) throw new Error(`${action} on ${id}: ${r.error.code} ${r.error.message}`);
   return (await a.fleet.commands.settled(r.value.commandId)).status;
 }
