@@ -47,6 +47,8 @@ export interface KeeperState {
   deadlineTimer: NodeJS.Timeout | undefined;
   balancing: Promise<void> | undefined;
   renewing: boolean;
+  /** The renewal under way, if any (a stop waits for it before it marks this instance left). */
+  renewal: Promise<void> | undefined;
   /** Stopping: no more balancing, but renewals go on until every device is handed over. */
   stopping: boolean;
   stopped: boolean;
@@ -58,7 +60,8 @@ export interface KeeperState {
 /** Renews every `every` ms until stopped. */
 export function loop(k: KeeperState): void {
   k.renewTimer = setTimeout(() => {
-    void renew(k).finally(() => {
+    k.renewal = renew(k).finally(() => {
+      k.renewal = undefined;
       if (!k.stopped) loop(k);
     });
   }, k.every);

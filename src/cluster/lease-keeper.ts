@@ -128,6 +128,7 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
     deadlineTimer: undefined,
     balancing: undefined,
     renewing: false,
+    renewal: undefined,
     stopping: false,
     stopped: false,
     joinedAt: 0,
@@ -183,6 +184,11 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
           await pinned.handOver([...pins.here.keys()]);
           await pins.release();
         }
+        // No renewal from here on, and the one under way ends first: its heartbeat, landing after
+        // the leave, marked this instance alive again (the cluster view showed it stale, not left,
+        // seen under the loaded full suite).
+        k.stopped = true;
+        await k.renewal;
         // Also any lease the database still gives this instance that it let go of locally.
         await releaseLeases(pool, instance.id, 'all');
         await leave(pool, instance.id);
