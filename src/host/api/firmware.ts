@@ -18,6 +18,7 @@ import type { ImageListing, ImportErrorCode } from '../../firmware/index.js';
 import type { TrialCheck } from '../../firmware/trial-checks.js';
 import { parseTrialChecks } from '../../firmware/trial-checks.js';
 import type { UpdateJobSnapshot } from '../../firmware/update-job.js';
+import type { FirmwareImageRecord } from '../../store/firmware-store.js';
 import type { App } from '../app.js';
 import type { FirmwareImageView, FirmwareJobView, FirmwareRefusalCode } from '../contract.js';
 import type { Handlers } from './handlers.js';
@@ -114,15 +115,14 @@ async function notHere(app: App, deviceId: string): Promise<ApiFailure> {
 export async function shareForOwner(app: App, sha256: string): Promise<void> {
   const cluster = app.cluster;
   if (!cluster || !app.firmware.ok) return;
-  const images = app.firmware.value.images;
-  const listing = (await images.list()).images.find((l) => l.image.sha256 === sha256);
-  if (!listing) return;
-  const bytes = await images.readImage(sha256);
+  const image = await storedImage(app, sha256);
+  if (!image) return;
+  const bytes = await app.firmware.value.images.readImage(sha256);
   if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
   try {
     await shareImage(cluster.db, {
       sha256,
-      manifest: JSON.stringify(listing.image.manifest),
+      manifest: JSON.stringify(image.manifest),
       image: bytes.value,
       by: cluster.keeper.instanceId,
     });
@@ -135,14 +135,24 @@ export async function shareForOwner(app: App, sha256: string): Promise<void> {
 }
 
 /**
+ * The stored image's row, by its key: one row read, where the listing of every image would also
+ * read every device's firmware (on PostgreSQL, the whole device table). A row that does not read
+ * is none, as in the listing.
+ */
+async function storedImage(app: App, sha256: string): Promise<FirmwareImageRecord | undefined> {
+  if (!app.firmware.ok) return undefined;
+  const row = await app.firmware.value.store.getImage(sha256);
+  return row.ok ? row.value : undefined;
+}
+
+/**
  * The stored image with this SHA-256. In a cluster, one this instance lacks but another shared
  * (an update of a device this instance runs, asked elsewhere) is imported first, through this
  * instance's own checks: its trust list, kinds and slots, as if imported here by hand.
  */
-async function listingOf(app: App, sha256: string, actor: string): Promise<ImageListing | undefined> {
+async function imageOf(app: App, sha256: string, actor: string): Promise<FirmwareImageRecord | undefined> {
   const images = imagesOf(app);
-  const find = async () => (await images.list()).images.find((l) => l.image.sha256 === sha256);
-  const here = await find();
+  const here = await storedImage(app, sha256);
   if (here || !app.cluster) return here;
   const me = app.cluster.keeper.instanceId;
   let shared: Awaited<ReturnType<typeof readSharedImage>>;
@@ -167,7 +177,7 @@ async function listingOf(app: App, sha256: string, actor: string): Promise<Image
     sharedBy: shared.by,
     actor,
   });
-  return find();
+  return imported.value.image;
 }
 
 function imagesOf(app: App) {
@@ -188,19 +198,19 @@ export function firmwareHandlers(
       const trialChecks = requestTrialChecks(a.trialChecks);
       const device = app.fleet.device(a.deviceId);
       if (!device) throw await notHere(app, a.deviceId);
-      const listing = await listingOf(app, a.sha256, context.actor ?? DEFAULT_ACTOR);
-      if (!listing) throw new ApiFailure('notFound', `no stored image with SHA-256 ${a.sha256}`);
-      if (!listing.image.kinds.includes(device.kind))
+      const image = await imageOf(app, a.sha256, context.actor ?? DEFAULT_ACTOR);
+      if (!image) throw new ApiFailure('notFound', `no stored image with SHA-256 ${a.sha256}`);
+      if (!image.kinds.includes(device.kind))
         throw new ApiFailure(
           'wrongKind',
-          `image ${listing.image.version} is for ${listing.image.kinds.join(', ')}, not ${device.kind} ('${a.deviceId}')`,
+          `image ${image.version} is for ${image.kinds.join(', ')}, not ${device.kind} ('${a.deviceId}')`,
         );
       const bytes = await images.readImage(a.sha256);
       if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
-      const settings = trialSettings(jobTrialMs(a.trialMs, listing.image), trialChecks);
+      const settings = trialSettings(jobTrialMs(a.trialMs, image), trialChecks);
       const started = app.updates.start(a.deviceId, {
         image: bytes.value,
-        version: listing.image.version,
+        version: image.version,
         actor: context.actor ?? DEFAULT_ACTOR,
         ...(settings ? { settings } : {}),
       });
@@ -219,7 +229,7 @@ export function firmwareHandlers(
             at: Date.now(),
             deviceId: a.deviceId,
             kind: 'firmware.updateRequested',
-            data: { version: listing.image.version, sha256: a.sha256, actor: context.actor ?? DEFAULT_ACTOR },
+            data: { version: image.version, sha256: a.sha256, actor: context.actor ?? DEFAULT_ACTOR },
           },
         ],
         { durability: 'full' },
