@@ -116,20 +116,11 @@ describe('the fence and pins', () => {
     const count = await initCluster(pool, 8);
     const id = 'serial-moved';
     await store.upsertDevice({ id, kind: 'fleetvisor.generic', name: id });
-    const first = await pinDevice(
-      pool,
-      'bench-a',
-      await startPinSession(pool, 'bench-a', 60_000),
-      id,
-      shardOf(id, count),
-    );
-    const second = await pinDevice(
-      pool,
-      'bench-b',
-      await startPinSession(pool, 'bench-b', 60_000),
-      id,
-      shardOf(id, count),
-    );
+    // Each instance pins under a pin session of its own.
+    const pinAs = async (owner: string) =>
+      pinDevice(pool, owner, await startPinSession(pool, owner, 60_000), id, shardOf(id, count));
+    const first = await pinAs('bench-a');
+    const second = await pinAs('bench-b');
     expect(second).toBe(first + 1);
     store.setFence({ owner: 'bench-a', tokenOf: () => ({ pin: first }) });
     expect(await code(store.saveSnapshot(snapshot(id)))).toMatch(/^fenced: .*no longer held by bench-a/);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { genericDevice } from '../../src/devices/generic-device.js';
 import { checkImage } from '../../src/firmware/check-image.js';
+import type { CliIo } from '../../src/firmware/cli.js';
 import { DEMO_DATABASE, runFirmwareCli } from '../../src/firmware/cli.js';
 import { loadTrustedKeys, SAMPLE_KEY_FILE } from '../../src/firmware/keys.js';
 import { DEMO_DATABASE_FILE_NAME } from '../../src/host/app.js';
@@ -16,7 +17,8 @@ describe('fleetvisor firmware (keygen, sign, trust, import, list on a data folde
   let data: string;
   let out: string[];
   let errs: string[];
-  const run = (...argv: string[]) => {
+  /** On the test's data folder, with `io` added to the command's own (an app's answer). */
+  const runWith = (io: Pick<CliIo, 'appImages'>, ...argv: string[]) => {
     out = [];
     errs = [];
     return runFirmwareCli([...argv, '--data-dir', data], {
@@ -24,8 +26,10 @@ describe('fleetvisor firmware (keygen, sign, trust, import, list on a data folde
       stderr: (t) => errs.push(t),
       env: {},
       cwd: dir,
+      ...io,
     });
   };
+  const run = (...argv: string[]) => runWith({}, ...argv);
   const runNoData = (...argv: string[]) => {
     out = [];
     errs = [];
@@ -107,20 +111,16 @@ describe('fleetvisor firmware (keygen, sign, trust, import, list on a data folde
     const { sha256, importedAt } = json().value.image as { sha256: string; importedAt: number };
     // What the app answers (on PostgreSQL the fleet's devices are not in the data folder's file).
     let answer: { sha256: string; importedAt: number; runningOn: string[] }[] | undefined;
-    const withApp = (...argv: string[]) => {
-      out = [];
-      errs = [];
-      return runFirmwareCli([...argv, '--data-dir', data], {
-        stdout: (t) => out.push(t),
-        stderr: (t) => errs.push(t),
-        env: {},
-        cwd: dir,
-        appImages: async (asked) => {
-          expect(asked).toBe(data);
-          return answer;
+    const withApp = (...argv: string[]) =>
+      runWith(
+        {
+          appImages: async (asked) => {
+            expect(asked).toBe(data);
+            return answer;
+          },
         },
-      });
-    };
+        ...argv,
+      );
     answer = [{ sha256, importedAt, runningOn: ['pump-7', 'pump-9'] }];
     expect(await withApp('list')).toBe(0);
     expect(out.join('')).toMatch(/running on 2: pump-7, pump-9/);

@@ -1,22 +1,10 @@
-/**
- * Damaged rollouts on a real SQLite file (src/firmware/rollout-damage.ts): a row whose body the
- * saved-rollout schema refuses, or that is not JSON at all, is listed apart with the field at
- * fault and what its columns still say; it holds no image (an image that only damaged rollouts
- * name is deleted, one a good rollout holds is not); it can be deleted, audited, and a rollout
- * that reads cannot.
- */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { genericDevice } from '../../src/devices/generic-device.js';
-import { openFirmware } from '../../src/firmware/index.js';
 import type { OpenedFirmware } from '../../src/firmware/open-firmware.js';
 import { deleteDamagedRollout, readStoredRollouts } from '../../src/firmware/rollout-damage.js';
 import type { JsonObject } from '../../src/lib/json.js';
-import { rawAll, rawRun, tempDir } from '../store/helpers.js';
-import { pausedSnapshot } from './rollout-snapshots.js';
+import { rawAll, rawRun } from '../store/helpers.js';
+import { openSampleFirmware, pausedSnapshot } from './rollout-snapshots.js';
 
-const SAMPLE = join(import.meta.dirname, '../../assets/firmware/sample-1.1.0.bin');
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -24,25 +12,7 @@ afterEach(async () => {
 
 const snapshot = pausedSnapshot;
 
-async function opened(): Promise<{ fw: OpenedFirmware; file: string; sha: string }> {
-  const tmp = tempDir();
-  cleanups.push(tmp.cleanup);
-  const o = await openFirmware({
-    dataDir: tmp.dir,
-    databaseFile: tmp.file,
-    demo: true,
-    kinds: new Map([[genericDevice.kind, genericDevice]]),
-  });
-  if (!o.ok) throw new Error(o.error.message);
-  cleanups.push(() => o.value.close());
-  const imported = await o.value.images.importImage({
-    manifest: readFileSync(`${SAMPLE}.manifest.json`, 'utf8'),
-    image: new Uint8Array(readFileSync(SAMPLE)),
-    actor: 'test',
-  });
-  if (!imported.ok) throw new Error(imported.error.message);
-  return { fw: o.value, file: tmp.file, sha: imported.value.image.sha256 };
-}
+const opened = () => openSampleFirmware(cleanups);
 
 async function save(fw: OpenedFirmware, id: string, sha256: string, body: unknown, ended = false) {
   await fw.store.saveRollout(

@@ -1,23 +1,11 @@
-/**
- * A rollout is in the database before it is acknowledged (issue 14; CI found it): the app answered
- * "started" and sent the first device its image while the rollout's row was still queued, so a
- * kill -9 right then left a device updating and no rollout on restart ("the app has no rollout …
- * any more"). Now `start` saves the rollout before its first job and before it answers, and a
- * pause, resume or cancel is answered once saved. Real SQLite file, read back by another connection
- * as the restarted app would.
- */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { genericDevice } from '../../src/devices/generic-device.js';
 import type { FirmwareUpdates } from '../../src/firmware/firmware-updates.js';
-import { openFirmware } from '../../src/firmware/index.js';
 import type { OpenedFirmware } from '../../src/firmware/open-firmware.js';
 import { createRolloutRunner, type RolloutRunner } from '../../src/host/rollout-runner.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
-import { rawAll, recordingLogger, tempDir } from '../store/helpers.js';
+import { openSampleFirmware } from '../firmware/rollout-snapshots.js';
+import { rawAll, recordingLogger } from '../store/helpers.js';
 
-const SAMPLE = join(import.meta.dirname, '../../assets/firmware/sample-1.1.0.bin');
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -35,24 +23,7 @@ interface Rig {
 }
 
 async function rig(): Promise<Rig> {
-  const tmp = tempDir();
-  cleanups.push(tmp.cleanup);
-  const opened = await openFirmware({
-    dataDir: tmp.dir,
-    databaseFile: tmp.file,
-    demo: true,
-    kinds: new Map([[genericDevice.kind, genericDevice]]),
-  });
-  if (!opened.ok) throw new Error(opened.error.message);
-  const fw = opened.value;
-  cleanups.push(() => fw.close());
-  const image = new Uint8Array(readFileSync(SAMPLE));
-  const imported = await fw.images.importImage({
-    manifest: readFileSync(`${SAMPLE}.manifest.json`, 'utf8'),
-    image,
-    actor: 'test',
-  });
-  if (!imported.ok) throw new Error(imported.error.message);
+  const { fw, file, sha, image } = await openSampleFirmware(cleanups);
 
   let savesDone = 0;
   const saveRollout = fw.store.saveRollout.bind(fw.store);
@@ -82,10 +53,10 @@ async function rig(): Promise<Rig> {
     fleet: { device: () => undefined },
   });
   return {
-    file: tmp.file,
+    file,
     fw,
     runner,
-    sha256: imported.value.image.sha256,
+    sha256: sha,
     image,
     savesDoneAtJobStart,
     log,

@@ -1,25 +1,14 @@
-/**
- * A restarted app's rollouts on a real SQLite file (issue 14): every stored row is checked by the
- * saved-rollout schema before it is listed or continued. A damaged or old-format row is refused
- * with an error naming the rollout and the field, is not listed and runs nothing; the good
- * rollouts beside it are restored and listed as before.
- */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { genericDevice } from '../../src/devices/generic-device.js';
 import type { FirmwareUpdates } from '../../src/firmware/firmware-updates.js';
-import { openFirmware } from '../../src/firmware/index.js';
 import type { OpenedFirmware } from '../../src/firmware/open-firmware.js';
 import { readSavedRollout } from '../../src/firmware/rollout-saved.js';
 import { createRolloutRunner } from '../../src/host/rollout-runner.js';
 import type { JsonObject } from '../../src/lib/json.js';
 import type { Logger } from '../../src/runtime/runtime.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
-import { pausedSnapshot } from '../firmware/rollout-snapshots.js';
-import { rawRun, tempDir } from '../store/helpers.js';
+import { openSampleFirmware, pausedSnapshot } from '../firmware/rollout-snapshots.js';
+import { rawRun } from '../store/helpers.js';
 
-const SAMPLE = join(import.meta.dirname, '../../assets/firmware/sample-1.1.0.bin');
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -45,24 +34,7 @@ async function save(fw: OpenedFirmware, id: string, sha256: string, body: unknow
 
 describe('restoring stored rollouts', () => {
   it('continues the good ones and refuses each damaged or old-format row by name and field', async () => {
-    const tmp = tempDir();
-    cleanups.push(tmp.cleanup);
-    const opened = await openFirmware({
-      dataDir: tmp.dir,
-      databaseFile: tmp.file,
-      demo: true,
-      kinds: new Map([[genericDevice.kind, genericDevice]]),
-    });
-    if (!opened.ok) throw new Error(opened.error.message);
-    const fw = opened.value;
-    cleanups.push(() => fw.close());
-    const imported = await fw.images.importImage({
-      manifest: readFileSync(`${SAMPLE}.manifest.json`, 'utf8'),
-      image: new Uint8Array(readFileSync(SAMPLE)),
-      actor: 'test',
-    });
-    if (!imported.ok) throw new Error(imported.error.message);
-    const sha = imported.value.image.sha256;
+    const { fw, file, sha } = await openSampleFirmware(cleanups);
 
     await save(fw, 'ro-good', sha, {
       snapshot: snapshot('ro-good', sha, ['a', 'b']),
@@ -79,7 +51,7 @@ describe('restoring stored rollouts', () => {
     // Written behind the store's back: the JSON is fine, the snapshot is not an object.
     await save(fw, 'ro-sql', sha, { snapshot: snapshot('ro-sql', sha, ['f']), policy: {} });
     await rawRun(
-      tmp.file,
+      file,
       `UPDATE firmware_rollouts SET body = '{"snapshot": 5, "policy": {}}' WHERE id = 'ro-sql'`,
     );
     await save(fw, 'ro-good-2', sha, {
