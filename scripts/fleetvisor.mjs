@@ -53,7 +53,14 @@ The app's options (fleetvisor, fleetvisor serve, npm start --):
 `;
 if (command === '--help' || command === '-h' || command === 'help') process.stdout.write(COMMANDS);
 const args = tool
-  ? ['--import', import.meta.resolve('tsx'), join(root, 'src', ...tool), ...rest]
+  ? [
+      '--import',
+      import.meta.resolve('tsx'),
+      '--import',
+      import.meta.resolve('./quiet-epipe.mjs'),
+      join(root, 'src', ...tool),
+      ...rest,
+    ]
   : [
       start,
       ...(command === 'serve'
