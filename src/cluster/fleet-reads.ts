@@ -17,6 +17,7 @@
  * const leases = await readShardOwners(pool);        // shard → { owner, acquiredAt } (unexpired only)
  * const events = await readPresence(pool, 0);        // [{ seq, deviceId, topic: 'link', kind, at, data }]
  * const latest = await readLatestPresence(pool, ['pump-1']); // the same, of these devices only
+ * const picked = await readRolloutCandidates(pool, { kinds: ['fleetvisor.generic'] }); // [{ id, kind, tags, firmware }]
  */
 import type pg from 'pg';
 
@@ -85,6 +86,48 @@ export async function readFleetDevices(db: Queryable, ids?: readonly string[]): 
     snapshot: x.snapshot,
     savedAt: x.saved_at === null ? null : Number(x.saved_at),
   }));
+}
+
+/** A device as a rollout selects it (src/host/api/rollouts.ts): its kind, tags and reported firmware. */
+export interface RolloutCandidate {
+  readonly id: string;
+  readonly kind: string;
+  readonly tags: readonly string[];
+  /** The version it reported running (`status.firmware`). */
+  readonly firmware: string | undefined;
+}
+
+/**
+ * The devices named (`ids`), or every device of these kinds (`kinds`), from the device table, for
+ * a rollout created on any instance. One query; a row whose JSON does not parse reads as no tags
+ * and no firmware.
+ */
+export async function readRolloutCandidates(
+  db: Queryable,
+  which: { readonly ids: readonly string[] } | { readonly kinds: readonly string[] },
+): Promise<RolloutCandidate[]> {
+  const byIds = 'ids' in which;
+  const r = await db.query<{ id: string; kind: string; tags: string; status: string }>(
+    `SELECT id, kind, tags, status FROM devices WHERE ${byIds ? 'id' : 'kind'} = ANY($1::text[])`,
+    [byIds ? which.ids : which.kinds],
+  );
+  const parse = (text: string): unknown => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+  };
+  return r.rows.map((x) => {
+    const tags = parse(x.tags);
+    const status = parse(x.status) as { firmware?: unknown } | undefined;
+    return {
+      id: x.id,
+      kind: x.kind,
+      tags: Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [],
+      firmware: typeof status?.firmware === 'string' ? status.firmware : undefined,
+    };
+  });
 }
 
 /** A shard's unexpired lease: its owner and when the owner claimed it (the database's clock, wall ms). */

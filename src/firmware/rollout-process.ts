@@ -8,6 +8,7 @@
  * const r = new RolloutProcess(options);
  * r.start(); await r.done;
  */
+import type { Result } from '../lib/result.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/runtime.js';
 import { trialSettings } from './firmware-updates.js';
@@ -24,6 +25,8 @@ import {
   waveOutcome,
 } from './rollout-plan.js';
 import type {
+  RolloutJob,
+  RolloutJobRefusal,
   RolloutOptions,
   RolloutPolicy,
   RolloutSnapshot,
@@ -32,7 +35,6 @@ import type {
 } from './rollout-types.js';
 import type { TrialCheck } from './trial-checks.js';
 import { parseTrialChecks } from './trial-checks.js';
-import type { UpdateJob, UpdateJobSnapshot } from './update-job-types.js';
 
 type Reason = { code: string; message: string };
 
@@ -239,11 +241,40 @@ export class RolloutProcess {
       actor: `rollout:${id}`,
       ...(settings ? { settings } : {}),
     });
+    if (!('then' in r)) {
+      this.jobStarted(deviceId, d, r);
+      return;
+    }
+    // Another instance runs the device (a cluster): its answer comes later. The device counts as
+    // updating meanwhile, so the wave's concurrency holds.
+    d.state = 'updating';
+    d.step = 'queued';
+    this.changed();
+    void r.then(
+      (answer) => this.jobStarted(deviceId, d, answer),
+      (error: unknown) =>
+        this.jobStarted(deviceId, d, { ok: false, error: { code: 'startFailed', message: String(error) } }),
+    );
+  }
+
+  /** What the start of a device's job answered. */
+  private jobStarted(
+    deviceId: string,
+    d: RolloutDeviceEntry,
+    r: Result<RolloutJob, RolloutJobRefusal>,
+  ): void {
+    if (this.state === 'cancelled' || this.state === 'aborted') {
+      // Ended while the answer was on its way: the job it started is cancelled too.
+      if (r.ok) this.options.updates.cancel(deviceId);
+      if (d.state === 'updating') d.state = 'skipped';
+      this.changed();
+      return;
+    }
     if (!r.ok && r.error.code === 'alreadyRunning') {
       this.alreadyRunning(d);
       return;
     }
-    if (!r.ok && r.error.code === 'circuitOpen') {
+    if (!r.ok && (r.error.code === 'circuitOpen' || r.error.notTried)) {
       this.waitForBreaker(deviceId, d, r.error);
       return;
     }
@@ -263,8 +294,8 @@ export class RolloutProcess {
   }
 
   /**
-   * The device's command breaker is open (firmware-updates.ts): nothing was tried on the device, so
-   * no attempt is spent; the device waits until the breaker lets a probe go (`retryAt`), and the
+   * The device's command breaker is open (firmware-updates.ts), or its owner in a cluster cannot be
+   * reached now (`notTried`): nothing was tried on the device, so no attempt is spent; the device waits until the breaker lets a probe go (`retryAt`), and the
    * job started then is that probe. Spending the rollout's retries (by default one, 5 s later) on
    * refusals would fail the device before the breaker's cool-down (30 s) ever ended; a device that
    * stays dead still fails, since each probe job that times out counts as an attempt. At least 1 s:
@@ -278,11 +309,12 @@ export class RolloutProcess {
     d.attempts--;
     d.error = { code: refusal.code, message: refusal.message };
     d.state = 'waitingRetry';
-    this.log.info('rollout: device waits for its circuit breaker', {
-      rollout: this.options.id,
-      deviceId,
-      retryAt: refusal.retryAt,
-    });
+    this.log.info(
+      refusal.code === 'circuitOpen'
+        ? 'rollout: device waits for its circuit breaker'
+        : 'rollout: device waits: its job could not be asked for now',
+      { rollout: this.options.id, deviceId, code: refusal.code, retryAt: refusal.retryAt },
+    );
     this.changed();
     const waitMs = Math.max(1000, (refusal.retryAt ?? 0) - this.clock.wallNow());
     this.clock.setTimeout(() => {
@@ -301,8 +333,8 @@ export class RolloutProcess {
   }
 
   /** Follows a device's job to its end. */
-  private watch(deviceId: string, d: RolloutDeviceEntry, job: UpdateJob): void {
-    void job.done.then((final: UpdateJobSnapshot) => {
+  private watch(deviceId: string, d: RolloutDeviceEntry, job: RolloutJob): void {
+    void job.done.then((final) => {
       d.step = final.step;
       if (final.step === 'succeeded') {
         d.state = 'succeeded';

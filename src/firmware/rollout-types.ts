@@ -6,10 +6,11 @@
  * @example
  * const policy: RolloutPolicy = { waves: [{ count: 1 }, { share: 1, maxConcurrent: 5 }], onFailure: 'abort' };
  */
+import type { Failure, Result } from '../lib/result.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { FirmwareUpdates } from './firmware-updates.js';
 import type { MaintenanceWindow } from './maintenance-window.js';
-import type { UpdateJob } from './update-job-types.js';
+import type { UpdateJobSnapshot } from './update-job-types.js';
 
 export type RolloutState = 'running' | 'paused' | 'completed' | 'aborted' | 'cancelled';
 export type RolloutDeviceState = 'pending' | 'updating' | 'waitingRetry' | 'succeeded' | 'failed' | 'skipped';
@@ -91,9 +92,38 @@ export interface RolloutSnapshot {
   readonly createdAt: number;
 }
 
+/** What a rollout follows of one device's job: its step now, and its end. */
+export interface RolloutJob {
+  snapshot(): Pick<UpdateJobSnapshot, 'step'>;
+  readonly done: Promise<Pick<UpdateJobSnapshot, 'step' | 'error'>>;
+}
+
+/**
+ * Why a device's job did not start. `retryAt` (wall ms) with `notTried`: nothing was tried on the
+ * device (its circuit breaker is open, or in a cluster its owner cannot be reached now): it waits
+ * until then and spends no attempt.
+ */
+export interface RolloutJobRefusal extends Failure<string> {
+  readonly retryAt?: number;
+  readonly notTried?: boolean;
+}
+
+/**
+ * Where a rollout starts and cancels its devices' jobs: this instance's update jobs
+ * ({@link FirmwareUpdates} is one), or in a cluster the jobs of the instances that run the devices
+ * (src/host/rollout-remote-jobs.ts), whose start answers later.
+ */
+export interface RolloutJobs {
+  start(
+    deviceId: string,
+    what: Parameters<FirmwareUpdates['start']>[1],
+  ): Result<RolloutJob, RolloutJobRefusal> | Promise<Result<RolloutJob, RolloutJobRefusal>>;
+  cancel(deviceId: string): unknown;
+}
+
 export interface RolloutOptions {
   readonly runtime: Pick<Runtime, 'clock' | 'logger'>;
-  readonly updates: Pick<FirmwareUpdates, 'start' | 'cancel'>;
+  readonly updates: RolloutJobs;
   readonly id: string;
   readonly image: Uint8Array;
   readonly version: string;
@@ -108,7 +138,7 @@ export interface RolloutOptions {
     'state' | 'reason' | 'wave' | 'devices' | 'createdAt' | 'soakEndsAt'
   >;
   /** The device's update job, when one runs (a restored rollout follows the jobs restored with it). */
-  readonly findJob?: (deviceId: string) => UpdateJob | undefined;
+  readonly findJob?: (deviceId: string) => RolloutJob | undefined;
   /** The version a device runs now: one already on the rollout's version is not flashed again. */
   readonly runningVersion?: (deviceId: string) => string | undefined;
 }

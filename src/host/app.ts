@@ -273,6 +273,8 @@ export async function startApp(options: AppOptions): Promise<App> {
     });
     leases?.follow(fleet, links);
     broker.revoked.attach(fleet, links);
+    // The cluster's router, once up (a rollout's devices on other instances get their jobs through it).
+    const routerRef: { current?: CommandRouter } = {};
     const { firmware, updates, rollouts, jobSaved } = await openAppFirmware(setup, {
       file,
       demo,
@@ -281,6 +283,9 @@ export async function startApp(options: AppOptions): Promise<App> {
       links,
       jobEnded: () => firmwareDrift?.kick(),
       ...(postgresStore ? { sharedDb: postgresStore.pool } : {}),
+      ...(leases
+        ? { cluster: { instanceId: leases.keeper.instanceId, router: () => routerRef.current } }
+        : {}),
     });
     startRetention(setup, store);
     const firmwareDrift = createDriftUpdater(setup, { firmware, updates, rollouts, store, fleet });
@@ -312,6 +317,7 @@ export async function startApp(options: AppOptions): Promise<App> {
       stopping: () => firmwareDrift?.stop(),
     });
     const router = leases && (await startClusterRouting(setup, leases.keeper, { fleet, links, updates }));
+    if (router) routerRef.current = router;
     if (leases)
       await startClusterLeadership(setup, leases, {
         root,

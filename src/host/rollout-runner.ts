@@ -2,7 +2,9 @@
  * The app's rollouts (src/firmware/rollout.ts): each one saved in the database at every change
  * of its state or of a device's (`firmware_rollouts`, its snapshot and policy), audited in the
  * event log (`firmware.rollout`), and continued by a restarted app where it was — paused ones
- * stay paused, the update jobs they had running continue with them (restored first). A stored
+ * stay paused, the update jobs they had running continue with them (restored first). In a
+ * cluster, a rollout's devices other instances run get their jobs there (rollout-remote-jobs.ts),
+ * followed from here, and a restored rollout follows them again. A stored
  * rollout that cannot be read back is damaged (src/firmware/rollout-damage.ts): listed apart,
  * continued never, holding no image, deletable.
  *
@@ -19,10 +21,12 @@ import type { Rollout, RolloutPolicy, RolloutSnapshot } from '../firmware/rollou
 import { createRollout } from '../firmware/rollout.js';
 import type { DamagedRollout } from '../firmware/rollout-damage.js';
 import { deleteDamagedRollout, readStoredRollouts, sortStoredRollouts } from '../firmware/rollout-damage.js';
+import type { RolloutJobs } from '../firmware/rollout-types.js';
 import type { JsonObject } from '../lib/json.js';
 import type { Failure, Result } from '../lib/result.js';
 import type { Logger, Runtime } from '../runtime/runtime.js';
 import type { EventInput, Store } from '../store/store.js';
+import type { RemoteRolloutJobs } from './rollout-remote-jobs.js';
 
 /** What a rollout is started with (and restored from). */
 export interface RolloutStart {
@@ -64,7 +68,38 @@ export interface RolloutRunnerOptions {
   readonly store: Pick<Store, 'appendEvents'>;
   readonly firmware: OpenedFirmware | undefined;
   readonly updates: FirmwareUpdates;
-  readonly fleet: Pick<Fleet, 'device'>;
+  readonly fleet: Pick<Fleet, 'device' | 'has'>;
+  /**
+   * In a cluster: the jobs of the devices other instances run (src/host/rollout-remote-jobs.ts).
+   * A device this instance runs, or has a job of, gets its job here.
+   */
+  readonly remote?: RemoteRolloutJobs;
+}
+
+/**
+ * Where a rollout's jobs run: here for the devices this instance runs (or has a job of), else on
+ * the device's owner in a cluster.
+ */
+function rolloutJobs(
+  updates: FirmwareUpdates,
+  fleet: Pick<Fleet, 'has'>,
+  remote: RemoteRolloutJobs | undefined,
+  sha256: string,
+): RolloutJobs {
+  if (!remote) return updates;
+  const here = (deviceId: string) => fleet.has(deviceId) || updates.get(deviceId) !== undefined;
+  return {
+    start: (deviceId, what) =>
+      fleet.has(deviceId)
+        ? updates.start(deviceId, what)
+        : remote.start(deviceId, {
+            sha256,
+            version: what.version,
+            actor: what.actor ?? 'api',
+            ...(what.settings ? { settings: what.settings } : {}),
+          }),
+    cancel: (deviceId) => (here(deviceId) ? updates.cancel(deviceId) : remote.cancel(deviceId)),
+  };
 }
 
 const ENDED = ['completed', 'aborted', 'cancelled'];
@@ -177,7 +212,7 @@ async function restoreRollouts(
 }
 
 export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunner {
-  const { runtime, store, firmware, updates, fleet } = options;
+  const { runtime, store, firmware, updates, fleet, remote } = options;
   const log = runtime.logger;
   const all = new Map<string, Rollout>();
   /** Each rollout's saves so far, as one promise (the store takes them in order). */
@@ -196,7 +231,7 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
     let lastState = '';
     const rollout = createRollout({
       runtime,
-      updates,
+      updates: rolloutJobs(updates, fleet, remote, what.sha256),
       id,
       image: what.image,
       version: what.version,
@@ -204,7 +239,10 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
       devices: what.devices,
       policy: what.policy,
       actor: what.actor,
-      findJob: (deviceId) => updates.job(deviceId),
+      // A job restored here, else (in a cluster) the device's job on the instance that runs it.
+      findJob: (deviceId) =>
+        updates.job(deviceId) ??
+        (remote && !fleet.has(deviceId) ? remote.follow(deviceId, what.sha256, what.version) : undefined),
       runningVersion: (deviceId) => confirmedFirmware(fleet.device(deviceId)?.status),
       ...(restore ? { restore } : {}),
       onChange: (s) => {

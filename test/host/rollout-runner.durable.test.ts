@@ -50,7 +50,7 @@ async function rig(): Promise<Rig> {
     store: { appendEvents: async () => ({ ok: true, value: undefined }) } as never,
     firmware: fw,
     updates,
-    fleet: { device: () => undefined },
+    fleet: { device: () => undefined, has: () => false },
   });
   return {
     file,

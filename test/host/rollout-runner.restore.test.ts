@@ -78,7 +78,7 @@ describe('restoring stored rollouts', () => {
       store: { appendEvents: async () => ({ ok: true, value: undefined }) } as never,
       firmware: fw,
       updates,
-      fleet: { device: () => undefined },
+      fleet: { device: () => undefined, has: () => false },
     });
 
     await runner.restore();

@@ -89,7 +89,7 @@ export function firmwareJobView(j: UpdateJobSnapshot): FirmwareJobView {
  * Why a firmware call on a device this app does not run is refused: `notFound` (no such device),
  * or, in a cluster, `notOwner` naming the instance that runs it (an update and a cancel are routed
  * to the owner, src/host/api/routed.ts; this is the owner's answer when the device moved away
- * meanwhile, or a rollout's, which stays on its own instance).
+ * meanwhile).
  */
 async function notHere(app: App, deviceId: string): Promise<ApiFailure> {
   const cluster = app.cluster;
@@ -100,8 +100,7 @@ async function notHere(app: App, deviceId: string): Promise<ApiFailure> {
     if (where?.known)
       return new ApiFailure(
         'notOwner',
-        `'${deviceId}' runs on instance ${where.owner ?? '(none now: its owner is failing over)'}: ` +
-          'a rollout reaches only its own instance’s devices: start it there, or update the device alone (routed to its owner)',
+        `'${deviceId}' runs on instance ${where.owner ?? '(none now: its owner is failing over)'}, not here: ask again (the call is routed to its owner)`,
       );
   }
   return new ApiFailure('notFound', `no device '${deviceId}' in the fleet`);
@@ -151,13 +150,39 @@ async function storedImage(app: App, sha256: string): Promise<FirmwareImageRecor
  * instance's own checks: its trust list, kinds and slots, as if imported here by hand.
  */
 async function imageOf(app: App, sha256: string, actor: string): Promise<FirmwareImageRecord | undefined> {
-  const images = imagesOf(app);
   const here = await storedImage(app, sha256);
   if (here || !app.cluster) return here;
-  const me = app.cluster.keeper.instanceId;
+  // One import per image at a time: the jobs of a rollout's devices ask for it together.
+  let importing = imports.get(app)?.get(sha256);
+  if (!importing) {
+    importing = importShared(app, sha256, actor);
+    const mine = imports.get(app) ?? new Map<string, Promise<FirmwareImageRecord | undefined>>();
+    imports.set(app, mine);
+    mine.set(sha256, importing);
+    void importing.then(
+      () => mine.delete(sha256),
+      () => mine.delete(sha256),
+    );
+  }
+  return importing;
+}
+
+/** The shared images each app is importing now, by SHA-256. */
+const imports = new WeakMap<App, Map<string, Promise<FirmwareImageRecord | undefined>>>();
+
+/** Imports the image another instance shared (see {@link imageOf}); undefined when none was. */
+async function importShared(
+  app: App,
+  sha256: string,
+  actor: string,
+): Promise<FirmwareImageRecord | undefined> {
+  const cluster = app.cluster;
+  if (!cluster) return undefined;
+  const images = imagesOf(app);
+  const me = cluster.keeper.instanceId;
   let shared: Awaited<ReturnType<typeof readSharedImage>>;
   try {
-    shared = await readSharedImage(app.cluster.db, sha256);
+    shared = await readSharedImage(cluster.db, sha256);
   } catch (error) {
     throw new ApiFailure(
       'corrupt',
@@ -166,11 +191,15 @@ async function imageOf(app: App, sha256: string, actor: string): Promise<Firmwar
   }
   if (!shared) return undefined;
   const imported = await images.importImage({ manifest: shared.manifest, image: shared.image, actor });
-  if (!imported.ok)
+  if (!imported.ok) {
+    // Stored meanwhile (an import by hand, or an earlier call's): used as stored.
+    const stored = imported.error.code === 'duplicateImage' ? await storedImage(app, sha256) : undefined;
+    if (stored) return stored;
     throw new ApiFailure(
       imported.error.code,
       `instance ${me}, which runs the device, refuses the image instance ${shared.by} shared: ${imported.error.message}`,
     );
+  }
   app.runtime.logger.info('firmware image imported from the cluster', {
     sha256,
     version: imported.value.image.version,

@@ -10,14 +10,14 @@
  * await api.call('rolloutCreate', { sha256, tag: 'site-a', waves: [{ count: 1 }, { share: 1, maxConcurrent: 20 }] });
  */
 
-import { whereIs } from '../../cluster/routed-actions.js';
+import { readRolloutCandidates } from '../../cluster/fleet-reads.js';
 import { rolloutSoakMs } from '../../firmware/image-soak.js';
 import { jobTrialMs } from '../../firmware/image-trial.js';
 import type { MaintenanceWindow, RolloutSnapshot } from '../../firmware/rollout.js';
 import { parseMaintenanceWindow } from '../../firmware/rollout.js';
 import type { DamagedRollout } from '../../firmware/rollout-damage.js';
 import type { App } from '../app.js';
-import type { RolloutView } from '../contract.js';
+import type { ParsedArgsOf, RolloutView } from '../contract.js';
 import { requestTrialChecks } from './firmware.js';
 import type { Handlers } from './handlers.js';
 import { ApiFailure } from './handlers.js';
@@ -104,37 +104,7 @@ export function rolloutHandlers(
       }
       const listing = (await images.list()).images.find((l) => l.image.sha256 === a.sha256);
       if (!listing) throw new ApiFailure('notFound', `no stored image with SHA-256 ${a.sha256}`);
-      const kinds = new Set(listing.image.kinds);
-      let devices: string[];
-      if (a.devices) {
-        const unknown = a.devices.filter((id) => !app.fleet.has(id));
-        if (unknown.length > 0 && app.cluster) await refuseOthersDevices(app.cluster, unknown);
-        if (unknown.length > 0)
-          throw new ApiFailure(
-            'notFound',
-            `not in the fleet: ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', …' : ''}`,
-          );
-        const wrong = a.devices.filter((id) => !kinds.has(app.fleet.device(id)?.kind ?? ''));
-        if (wrong.length > 0)
-          throw new ApiFailure(
-            'wrongKind',
-            `image ${listing.image.version} is for ${[...kinds].join(', ')}; not: ${wrong.slice(0, 10).join(', ')}`,
-          );
-        devices = [...a.devices];
-      } else {
-        devices = app.fleet
-          .list()
-          .filter(
-            (d) =>
-              kinds.has(d.kind) &&
-              (a.kind === undefined || d.kind === a.kind) &&
-              (a.tag === undefined || d.tags.includes(a.tag)) &&
-              (a.runningVersion === undefined || d.status.firmware === a.runningVersion) &&
-              d.status.firmware !== listing.image.version,
-          )
-          .map((d) => d.id)
-          .sort();
-      }
+      const devices = await rolloutDevices(app, a, listing.image);
       if (devices.length === 0) throw new ApiFailure('noDevices', 'no device matches: nothing to roll out');
       const bytes = await images.readImage(a.sha256);
       if (!bytes.ok) throw new ApiFailure(bytes.error.code, bytes.error.message);
@@ -197,23 +167,80 @@ export function rolloutHandlers(
   };
 }
 
+type RolloutCreateArgs = ParsedArgsOf<'rolloutCreate'>;
+
+/** A device as a rollout's selection sees it, wherever it runs. */
+interface Candidate {
+  readonly id: string;
+  readonly kind: string;
+  readonly tags: readonly string[];
+  readonly firmware: string | undefined;
+}
+
 /**
- * In a cluster, a rollout naming devices other instances run is refused `notOwner`, naming them
- * and their instances: a rollout reaches only its own instance's devices (docs/scale-out.md).
- * Returns when none of the first ten is in the fleet's table (then they are `notFound`).
+ * The devices a rollout takes, frozen: the ids given (each in the fleet, of one of the image's
+ * kinds), or every device of the image's kinds that matches the kind, tag and running version
+ * asked and does not run the image's version yet. In a cluster the whole fleet is selected: the
+ * devices other instances run are read from the shared database, and their jobs run on them
+ * (src/host/rollout-remote-jobs.ts).
  */
-async function refuseOthersDevices(
-  cluster: NonNullable<App['cluster']>,
-  unknown: readonly string[],
-): Promise<void> {
-  const elsewhere: string[] = [];
-  for (const id of unknown.slice(0, 10)) {
-    const where = await whereIs(cluster.db, id, cluster.keeper.shardOf(id)).catch(() => undefined);
-    if (where?.known) elsewhere.push(`${id} (on ${where.owner ?? 'no instance now'})`);
-  }
-  if (elsewhere.length > 0)
-    throw new ApiFailure(
-      'notOwner',
-      `run by other instances: ${elsewhere.join(', ')}${unknown.length > 10 ? ', …' : ''}; a rollout reaches only the devices of the instance it is created on (update them one by one from here, or roll out there)`,
+async function rolloutDevices(
+  app: App,
+  a: Pick<RolloutCreateArgs, 'devices' | 'kind' | 'tag' | 'runningVersion'>,
+  image: { readonly version: string; readonly kinds: readonly string[] },
+): Promise<string[]> {
+  const kinds = new Set(image.kinds);
+  const local = (id: string): Candidate | undefined => {
+    const d = app.fleet.device(id);
+    const firmware = d?.status.firmware;
+    return (
+      d && { id, kind: d.kind, tags: d.tags, firmware: typeof firmware === 'string' ? firmware : undefined }
     );
+  };
+  const remote = async (
+    which: { readonly ids: readonly string[] } | { readonly kinds: readonly string[] },
+  ): Promise<Candidate[]> => {
+    if (!app.cluster) return [];
+    try {
+      return await readRolloutCandidates(app.cluster.db, which);
+    } catch (error) {
+      throw new ApiFailure(
+        'unavailable',
+        `cannot read the fleet's other devices from the shared database: ${(error as Error).message}`,
+      );
+    }
+  };
+  if (a.devices) {
+    const unknown = a.devices.filter((id) => !app.fleet.has(id));
+    const elsewhere = new Map((await remote({ ids: unknown })).map((c) => [c.id, c]));
+    const missing = unknown.filter((id) => !elsewhere.has(id));
+    if (missing.length > 0)
+      throw new ApiFailure(
+        'notFound',
+        `not in the fleet: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}`,
+      );
+    const wrong = a.devices.filter((id) => !kinds.has((local(id) ?? elsewhere.get(id))?.kind ?? ''));
+    if (wrong.length > 0)
+      throw new ApiFailure(
+        'wrongKind',
+        `image ${image.version} is for ${[...kinds].join(', ')}; not: ${wrong.slice(0, 10).join(', ')}`,
+      );
+    return [...a.devices];
+  }
+  const here = app.fleet
+    .list()
+    .map((d) => local(d.id))
+    .filter((c): c is Candidate => c !== undefined);
+  const others = (await remote({ kinds: [...kinds] })).filter((c) => !app.fleet.has(c.id));
+  return [...here, ...others]
+    .filter(
+      (d) =>
+        kinds.has(d.kind) &&
+        (a.kind === undefined || d.kind === a.kind) &&
+        (a.tag === undefined || d.tags.includes(a.tag)) &&
+        (a.runningVersion === undefined || d.firmware === a.runningVersion) &&
+        d.firmware !== image.version,
+    )
+    .map((d) => d.id)
+    .sort();
 }

@@ -11,12 +11,14 @@
  */
 
 import type pg from 'pg';
+import { shareImage } from '../../cluster/shared-images.js';
 import type { Fleet } from '../../devices/fleet.js';
 import type { FirmwareDriftUpdater } from '../../firmware/drift-updater.js';
 import { createFirmwareDriftUpdater } from '../../firmware/drift-updater.js';
 import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
 import { createFirmwareUpdates, trialSettings } from '../../firmware/firmware-updates.js';
 import { jobTrialMs } from '../../firmware/image-trial.js';
+import type { OpenedFirmware } from '../../firmware/index.js';
 import { openFirmware } from '../../firmware/index.js';
 import { sortStoredRollouts } from '../../firmware/rollout-damage.js';
 import type { TrialCheck } from '../../firmware/trial-checks.js';
@@ -29,6 +31,8 @@ import { postgresDevicesByFirmware } from '../../store/postgres-devices.js';
 import type { Store } from '../../store/store.js';
 import type { Links } from '../../transports/links.js';
 import type { App } from '../app.js';
+import type { RemoteCaller } from '../rollout-remote-jobs.js';
+import { remoteRolloutJobs } from '../rollout-remote-jobs.js';
 import type { RolloutRunner } from '../rollout-runner.js';
 import { createRolloutRunner } from '../rollout-runner.js';
 import type { AppSetup } from './setup.js';
@@ -83,6 +87,23 @@ export interface AppFirmware {
 }
 
 /**
+ * Puts a stored image in the cluster's shared table, for the instance that runs a rollout's device
+ * to import (src/cluster/shared-images.ts; written once per image, the later calls are one read).
+ */
+async function shareStoredImage(
+  firmware: OpenedFirmware,
+  db: pg.Pool,
+  sha256: string,
+  by: string,
+): Promise<void> {
+  const row = await firmware.store.getImage(sha256);
+  if (!row.ok) throw new Error(`image ${sha256.slice(0, 12)}… is not stored here: ${row.error.message}`);
+  const bytes = await firmware.images.readImage(sha256);
+  if (!bytes.ok) throw new Error(bytes.error.message);
+  await shareImage(db, { sha256, manifest: JSON.stringify(row.value.manifest), image: bytes.value, by });
+}
+
+/**
  * Opens the images (a trust list that does not load is logged and kept as the failure) and builds
  * the update jobs and rollouts; nothing runs until the links are attached. `jobEnded` is called
  * when a job reaches a final step.
@@ -98,6 +119,11 @@ export async function openAppFirmware(
     readonly jobEnded: () => void;
     /** The fleet's database when it is PostgreSQL (its devices are there, not in `file`). */
     readonly sharedDb?: pg.Pool;
+    /**
+     * In a cluster: this instance's id and its router once it is up. A rollout's devices that
+     * other instances run get their jobs there (src/host/rollout-remote-jobs.ts).
+     */
+    readonly cluster?: { readonly instanceId: string; readonly router: () => RemoteCaller | undefined };
   },
 ): Promise<AppFirmware> {
   const { options, runtime, log, stops } = setup;
@@ -169,12 +195,23 @@ export async function openAppFirmware(
     if (a.type === 'telemetry') updates.telemetry(a.deviceId, a.values, a.at);
   });
   stops.push(async () => stopTelemetry());
+  const cluster = parts.cluster;
   const rollouts = createRolloutRunner({
     runtime,
     store,
     firmware: firmware.ok ? firmware.value : undefined,
     updates,
     fleet,
+    ...(cluster && sharedDb && firmware.ok
+      ? {
+          remote: remoteRolloutJobs({
+            router: cluster.router,
+            share: (sha256) => shareStoredImage(firmware.value, sharedDb, sha256, cluster.instanceId),
+            clock: runtime.clock,
+            logger: log,
+          }),
+        }
+      : {}),
   });
   return { firmware, updates, rollouts, jobSaved: (id) => jobSaves.get(id) ?? Promise.resolve(true) };
 }

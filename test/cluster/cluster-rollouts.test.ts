@@ -1,0 +1,313 @@
+/**
+ * A rollout across a cluster (src/host/rollout-remote-jobs.ts): two real apps in this process on a
+ * real PostgreSQL (a database of this file's own), an embedded broker, simulated MQTT devices, two
+ * run by each instance. Created on alpha:
+ * - by selector, it takes the whole fleet's devices of the image's kind, alpha's and beta's; beta
+ *   runs the jobs of its devices (asked through the router, audited as the rollout), each device
+ *   flashed once, and the rollout completes on alpha;
+ * - an image signed by a key only alpha trusts: beta refuses its device's job, the rollout shows
+ *   the device failed with beta's reason and pauses;
+ * - alpha stopped mid-rollout and started again on its data folder follows beta's jobs where they
+ *   are: the rollout completes, no device flashed twice.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRUSTED_KEYS_DIR } from '../../src/firmware/index.js';
+import type { SigningKeyPair } from '../../src/firmware/keys.js';
+import { generateSigningKeyPair } from '../../src/firmware/keys.js';
+import { describeImage, signManifest } from '../../src/firmware/manifest.js';
+import type { HostApiHandle } from '../../src/host/api.js';
+import { createHostApi } from '../../src/host/api.js';
+import type { App } from '../../src/host/app.js';
+import { startApp } from '../../src/host/app.js';
+import type { ApiError, Results, RolloutView } from '../../src/host/contract.js';
+import { silentLogger } from '../../src/runtime/runtime.js';
+import type { MqttSimDevice } from '../../src/sim/mqtt-device.js';
+import { startMqttSimDevice } from '../../src/sim/mqtt-device.js';
+import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
+import type { TestDatabase } from '../store/postgres-helpers.js';
+import { createTestDatabase } from '../store/postgres-helpers.js';
+import { uniqueId, waitFor } from '../transports/helpers.js';
+
+const SHARDS = 16;
+const LEASE_MS = 3000;
+
+let db: TestDatabase;
+let broker: EmbeddedBroker;
+const apis = new Map<App, HostApiHandle>();
+const dirs = new Map<string, string>();
+const sims: MqttSimDevice[] = [];
+let alpha: App;
+let beta: App;
+const alphaDevices: string[] = [];
+const betaDevices: string[] = [];
+
+/** Both instances trust the lab key; only alpha trusts its own. */
+const labKeys = generateSigningKeyPair();
+const alphaOnlyKeys = generateSigningKeyPair();
+
+async function instance(name: string): Promise<App> {
+  let dataDir = dirs.get(name);
+  if (!dataDir) {
+    dataDir = mkdtempSync(join(tmpdir(), `fv-cluster-rollouts-${name}-`));
+    dirs.set(name, dataDir);
+    mkdirSync(join(dataDir, TRUSTED_KEYS_DIR), { recursive: true });
+    writeFileSync(join(dataDir, TRUSTED_KEYS_DIR, 'lab.pub'), labKeys.publicKeyPem);
+    if (name === 'alpha')
+      writeFileSync(join(dataDir, TRUSTED_KEYS_DIR, 'alpha.pub'), alphaOnlyKeys.publicKeyPem);
+  }
+  const app = await startApp({
+    dataDir,
+    logger: silentLogger,
+    storeUrl: db.url,
+    cluster: { instanceId: name, shardCount: SHARDS, leaseMs: LEASE_MS },
+    mqtt: { url: broker.url },
+    demo: false,
+    adopt: 'manual',
+    conventions: [],
+  });
+  apis.set(app, createHostApi(app));
+  return app;
+}
+
+async function stop(app: App): Promise<void> {
+  apis.get(app)?.close();
+  apis.delete(app);
+  await app.stop();
+}
+
+async function call<M extends keyof Results>(on: App, method: M, args: unknown, actor?: string) {
+  const r = await apis.get(on)!.call(method, args, actor !== undefined ? { actor } : {});
+  if (!r.ok) throw new Error(`${method}: ${r.error.code}: ${r.error.message}`);
+  return r.value as Results[M];
+}
+
+async function refused(on: App, method: keyof Results, args: unknown): Promise<ApiError> {
+  const r = await apis.get(on)!.call(method, args, {});
+  if (r.ok) throw new Error(`${method} succeeded: ${JSON.stringify(r.value).slice(0, 200)}`);
+  return r.error;
+}
+
+/** An id in the shards `app` leases. */
+function idOn(app: App, prefix: string): string {
+  for (let i = 0; ; i++) {
+    const id = uniqueId(`${prefix}${i}-`);
+    if (app.cluster?.keeper.owns(id)) return id;
+  }
+}
+
+/** A signed image of `version` for the generic kind, imported on alpha. */
+async function imageOnAlpha(version: string, keys: SigningKeyPair = labKeys): Promise<string> {
+  const image = randomBytes(16 * 1024);
+  const manifest = signManifest(
+    describeImage(image, { version, kinds: ['fleetvisor.generic'] }),
+    keys.privateKeyPem,
+  );
+  const { image: stored } = await call(alpha, 'firmwareImport', {
+    manifest: JSON.stringify(manifest),
+    image: image.toString('base64'),
+  });
+  return stored.sha256;
+}
+
+async function rollout(on: App, id: string): Promise<RolloutView> {
+  const r = (await call(on, 'rollouts', {})).find((x) => x.id === id);
+  if (!r) throw new Error(`no rollout ${id} on this instance`);
+  return r;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => Promise<boolean>, ms: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    await sleep(100);
+  }
+}
+
+/** How many times each device was told to apply `version` (its job's `applying` step, in the shared event log). */
+async function applies(ids: readonly string[], version: string): Promise<Record<string, number>> {
+  const r = await db.query<{ device_id: string; n: string }>(
+    `SELECT device_id, count(*) AS n FROM events
+     WHERE kind = 'firmware.update' AND device_id = ANY($1::text[])
+       AND data::jsonb->>'step' = 'applying' AND data::jsonb->>'version' = $2
+     GROUP BY device_id`,
+    [ids, version],
+  );
+  const counts: Record<string, number> = Object.fromEntries(ids.map((id) => [id, 0]));
+  for (const row of r) counts[row.device_id] = Number(row.n);
+  return counts;
+}
+
+const connectedOn = (app: App, id: string) => app.fleet.device(id)?.state.startsWith('connected') === true;
+
+async function adoptOn(app: App, ids: readonly string[]): Promise<void> {
+  for (const id of ids)
+    sims.push(
+      await startMqttSimDevice(broker.url, {
+        id,
+        telemetryIntervalMs: 1000,
+        reconnectMinMs: 100,
+        reconnectMaxMs: 500,
+      }),
+    );
+  await waitFor(
+    () => ids.every((id) => app.links.hub?.discovered().some((d) => d.id === id) === true),
+    20_000,
+    'discovered',
+    50,
+  );
+  for (const id of ids) await call(app, 'adopt', { id }, 'setup');
+  await waitFor(() => ids.every((id) => connectedOn(app, id)), 20_000, 'connected', 50);
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  broker = await startEmbeddedBroker({ port: 0 });
+  alpha = await instance('alpha');
+  beta = await instance('beta');
+  const held = (app: App) => app.cluster?.keeper.held.size ?? 0;
+  await waitFor(
+    () => held(alpha) === SHARDS / 2 && held(beta) === SHARDS / 2,
+    20_000,
+    'the shards split 8/8',
+    50,
+  );
+  for (let i = 0; i < 2; i++) alphaDevices.push(idOn(alpha, `cra${i}-`));
+  for (let i = 0; i < 3; i++) betaDevices.push(idOn(beta, `crb${i}-`));
+  await adoptOn(alpha, alphaDevices);
+  await adoptOn(beta, betaDevices);
+}, 90_000);
+
+afterAll(async () => {
+  for (const a of apis.values()) a.close();
+  for (const s of sims) await s.stop().catch(() => {});
+  for (const app of [...apis.keys()].reverse()) await app.stop().catch(() => {});
+  await broker?.close();
+  await db?.drop();
+  for (const d of dirs.values()) rmSync(d, { recursive: true, force: true });
+}, 60_000);
+
+describe('a rollout created on one instance reaches the whole fleet', () => {
+  it("by selector: alpha's and beta's devices, beta's jobs run by beta; it completes on alpha, each device flashed once", async () => {
+    const sha256 = await imageOnAlpha('4.1.0');
+    const created = await call(
+      alpha,
+      'rolloutCreate',
+      {
+        sha256,
+        kind: 'fleetvisor.generic',
+        waves: [{ count: 1 }, { share: 1, maxConcurrent: 4 }],
+        trialMs: 1000,
+      },
+      'ann',
+    );
+    const all = [...alphaDevices, ...betaDevices].sort();
+    // The list is the whole fleet's, frozen at creation.
+    expect([...created.order].sort()).toEqual(all);
+    let last = created;
+    await until(
+      async () => {
+        last = await rollout(alpha, created.id);
+        return last.state !== 'running';
+      },
+      60_000,
+      () => `the rollout to end (${last.state}, ${JSON.stringify(last.counts)})`,
+    );
+    expect(last.state).toBe('completed');
+    expect(last.counts.succeeded).toBe(all.length);
+    for (const id of alphaDevices) expect(alpha.fleet.device(id)?.status.firmware).toBe('4.1.0');
+    for (const id of betaDevices) expect(beta.fleet.device(id)?.status.firmware).toBe('4.1.0');
+    // Beta ran its devices' jobs, asked by alpha for the rollout; alpha ran none of them.
+    for (const id of betaDevices) {
+      expect(beta.updates.get(id)).toMatchObject({ step: 'succeeded', actor: `rollout:${created.id}` });
+      expect(alpha.updates.get(id)).toBeUndefined();
+    }
+    const routed = await db.query<{
+      device_id: string;
+      requested_by: string;
+      claimed_by: string;
+      actor: string;
+    }>(
+      `SELECT device_id, requested_by, claimed_by, actor FROM fleetvisor_routed_actions
+       WHERE action = 'op:firmwareUpdate' AND device_id = ANY($1::text[])`,
+      [betaDevices],
+    );
+    expect(routed.map((r) => r.device_id).sort()).toEqual([...betaDevices].sort());
+    for (const r of routed)
+      expect(r).toMatchObject({ requested_by: 'alpha', claimed_by: 'beta', actor: `rollout:${created.id}` });
+    expect(await applies(all, '4.1.0')).toEqual(Object.fromEntries(all.map((id) => [id, 1])));
+  }, 90_000);
+
+  it("an image only alpha trusts: beta refuses its device's job, the rollout shows beta's reason and pauses", async () => {
+    const sha256 = await imageOnAlpha('4.3.0', alphaOnlyKeys);
+    const id = betaDevices[0]!;
+    const created = await call(alpha, 'rolloutCreate', { sha256, devices: [id], retries: 0 });
+    let last = created;
+    await until(
+      async () => {
+        last = await rollout(alpha, created.id);
+        return last.state !== 'running';
+      },
+      30_000,
+      () => `the rollout to stop (${last.state})`,
+    );
+    expect(last.state).toBe('paused');
+    expect(last.devices[id]?.state).toBe('failed');
+    expect(last.devices[id]?.error?.code).toBe('unknownKey');
+    expect(last.devices[id]?.error?.message).toMatch(
+      /^instance beta, which runs the device, refuses the image instance alpha shared: /,
+    );
+    expect(beta.fleet.device(id)?.status.firmware).toBe('4.1.0');
+    // A device in no table is still notFound.
+    const nobody = idOn(beta, 'nobody-ro');
+    expect(await refused(alpha, 'rolloutCreate', { sha256, devices: [nobody] })).toEqual({
+      code: 'notFound',
+      message: `not in the fleet: ${nobody}`,
+    });
+  }, 60_000);
+  it("alpha stopped mid-rollout and started again follows beta's jobs where they are: it completes, no device flashed twice", async () => {
+    const sha256 = await imageOnAlpha('4.4.0');
+    const created = await call(alpha, 'rolloutCreate', {
+      sha256,
+      devices: betaDevices,
+      waves: [{ share: 1, maxConcurrent: 3 }],
+      trialMs: 4000,
+    });
+    // Every job has started on beta (asked by alpha) before alpha goes.
+    await until(
+      async () => betaDevices.every((id) => beta.updates.get(id)?.version === '4.4.0'),
+      20_000,
+      () => `beta running the three jobs (${betaDevices.map((id) => beta.updates.get(id)?.step).join(', ')})`,
+    );
+    expect((await rollout(alpha, created.id)).counts.updating).toBe(3);
+    await stop(alpha);
+    alpha = await instance('alpha');
+    // Restored from alpha's data folder, still running: its devices' jobs are followed on beta.
+    let last = await rollout(alpha, created.id);
+    expect(last.state).toBe('running');
+    await until(
+      async () => {
+        last = await rollout(alpha, created.id);
+        return last.state !== 'running';
+      },
+      60_000,
+      () => `the restored rollout to end (${last.state}, ${JSON.stringify(last.devices)})`,
+    );
+    expect(last.state).toBe('completed');
+    expect(last.counts.succeeded).toBe(betaDevices.length);
+    // Alpha takes shards back as it rejoins, so a device may run on either instance by now.
+    for (const id of betaDevices) {
+      expect((await call(beta, 'device', { id })).status).toMatchObject({ firmware: '4.4.0' });
+      expect(last.devices[id]?.state).toBe('succeeded');
+      // A job followed to its end took one attempt; one lost to a shard moving back to alpha, two.
+      if (beta.fleet.has(id)) expect(last.devices[id]?.attempts).toBe(1);
+    }
+    expect(await applies(betaDevices, '4.4.0')).toEqual(Object.fromEntries(betaDevices.map((id) => [id, 1])));
+  }, 120_000);
+});
