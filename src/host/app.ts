@@ -38,6 +38,7 @@ import type { CommandRouter } from '../cluster/command-router.js';
 import type { FleetChanges } from '../cluster/fleet-changes.js';
 import type { LeaseKeeper } from '../cluster/lease-keeper.js';
 import type { ClusterView } from '../cluster/leases.js';
+import { startSharedAccounts } from '../cluster/shared-accounts.js';
 import type { Convention } from '../conventions/convention.js';
 import type { DiscoverySourceList } from '../conventions/discovery-sources.js';
 import { createDiscoverySources } from '../conventions/discovery-sources.js';
@@ -263,6 +264,18 @@ export async function startApp(options: AppOptions): Promise<App> {
     const owns = leases?.keeper.owns;
     const root = await startRoot(setup);
     const broker = await startAppBroker(setup, root);
+    // In a cluster the devices' broker accounts are every instance's (src/cluster/shared-accounts.ts).
+    if (leases && postgresStore) {
+      const shared = startSharedAccounts({
+        db: postgresStore.pool,
+        accounts: broker.deviceAccounts,
+        instanceId: leases.keeper.instanceId,
+        logger: log,
+        // A revocation made on another instance keeps the device's messages out here at once.
+        onTaken: () => broker.revoked.check(),
+      });
+      stops.push(() => shared.stop());
+    }
     const { mqtt } = broker;
     const demoFleet = await startDemo(setup, demo, broker);
     const { links, conventions, fleet } = createFleetAndLinks(setup, {

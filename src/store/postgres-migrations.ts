@@ -294,6 +294,26 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
         WHERE s.expires_at > clock_timestamp();
     `,
   },
+  {
+    version: 11,
+    name: "cluster: the devices' broker accounts shared by every instance",
+    // src/cluster/shared-accounts.ts: each instance keeps its data folder's accounts file and
+    // merges it with this table (the newest change of each account wins), so whichever instance
+    // runs a device knows its account: rotated, revoked, or adopted elsewhere. Secrets only as
+    // the file holds them, hashed. `version` grows at every write: a reader asks only for what
+    // changed since its last read.
+    sql: `
+      CREATE SEQUENCE fleetvisor_broker_accounts_version;
+      CREATE TABLE fleetvisor_broker_accounts (
+        device_id    text COLLATE "C" PRIMARY KEY,
+        record       text NOT NULL,
+        changed_at   bigint NOT NULL,
+        changed_by   text NOT NULL,
+        version      bigint NOT NULL DEFAULT nextval('fleetvisor_broker_accounts_version')
+      );
+      CREATE INDEX fleetvisor_broker_accounts_by_version ON fleetvisor_broker_accounts (version);
+    `,
+  },
 ];
 
 /** The PostgreSQL schema version this app writes and understands. */

@@ -129,22 +129,30 @@ function parseFile(text: string, file: string): AccountsFile {
   const devices: Record<string, DeviceAccountRecord> = {};
   for (const [id, rec] of Object.entries(o.devices ?? {})) {
     if (!parseDeviceId(id).ok) continue;
-    const r = rec as DeviceAccountRecord;
-    let convention: DeviceConvention | undefined;
     try {
-      if (r?.convention !== undefined) convention = checkConvention(r.convention);
+      devices[id] = parseAccountRecord(rec);
     } catch (error) {
       throw new Error(`${file}: device ${id}: ${(error as Error).message}`);
     }
-    devices[id] = {
-      ...(isHashed(r?.secret) ? { secret: r.secret } : {}),
-      ...(typeof r?.revokedAt === 'number' ? { revokedAt: r.revokedAt } : {}),
-      ...(convention !== undefined && convention.convention !== 'native' ? { convention } : {}),
-    };
   }
   const provisioning: Record<string, HashedSecret> = {};
   for (const [kind, rec] of Object.entries(o.provisioning ?? {})) if (isHashed(rec)) provisioning[kind] = rec;
   return { version: 1, host: o.host, devices, provisioning };
+}
+
+/**
+ * One device's account as stored (the file, or a cluster's shared table): a hashed secret, when it
+ * was revoked, its convention; anything else in it is dropped. Throws a RangeError for a
+ * convention that does not check.
+ */
+export function parseAccountRecord(value: unknown): DeviceAccountRecord {
+  const r = (typeof value === 'object' && value !== null ? value : {}) as DeviceAccountRecord;
+  const convention = r.convention !== undefined ? checkConvention(r.convention) : undefined;
+  return {
+    ...(isHashed(r.secret) ? { secret: r.secret } : {}),
+    ...(typeof r.revokedAt === 'number' ? { revokedAt: r.revokedAt } : {}),
+    ...(convention !== undefined && convention.convention !== 'native' ? { convention } : {}),
+  };
 }
 
 function stamp(file: string): string {

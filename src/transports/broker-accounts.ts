@@ -40,6 +40,7 @@ import { isStillValid, verifyCredentials } from './broker-accounts-verify.js';
 import type { BrokerPrincipal, DeviceConvention } from './broker-acl.js';
 import { HOST_USERNAME, NATIVE } from './broker-acl.js';
 
+export type { DeviceAccountRecord } from './broker-accounts-file.js';
 export {
   BROKER_ACCOUNTS_FILE,
   BROKER_HOST_SECRET_FILE,
@@ -104,6 +105,14 @@ export interface BrokerAccounts {
    * }, 1000);
    */
   changes(): number;
+  /** Every device account as stored (secrets hashed): what a cluster shares (src/cluster/shared-accounts.ts). */
+  records(): Readonly<Record<string, DeviceAccountRecord>>;
+  /**
+   * Takes the accounts given where they are newer than the ones here ({@link accountChangedAt}; the
+   * same time: a revocation wins), saved at once as one change; the ids taken. Nothing newer: no
+   * write. Ids that are not device ids are left out.
+   */
+  merge(records: ReadonlyMap<string, DeviceAccountRecord>): string[];
   /** Mosquitto's password file (`password_file`) for the host and every device account. */
   mosquittoPasswordFile(): string;
   /**
@@ -112,6 +121,26 @@ export interface BrokerAccounts {
    * `owner`, the data folder's instance id, marks the device clients as the host's own.
    */
   mosquittoDynsecConfig(owner?: string): string;
+}
+
+/** When an account last changed: its secret issued, or its revocation (wall ms). */
+export function accountChangedAt(r: DeviceAccountRecord): number {
+  return Math.max(r.secret?.createdAt ?? 0, r.revokedAt ?? 0);
+}
+
+/**
+ * Whether account `a` is a later change than `b`: changed later, or at the same time revoked where
+ * `b` is not (a revocation is never lost to a tie), or else the same time and a different secret
+ * sorting after (both sides pick the same).
+ */
+export function newerAccount(a: DeviceAccountRecord, b: DeviceAccountRecord): boolean {
+  const ta = accountChangedAt(a);
+  const tb = accountChangedAt(b);
+  if (ta !== tb) return ta > tb;
+  const ra = a.revokedAt !== undefined;
+  const rb = b.revokedAt !== undefined;
+  if (ra !== rb) return ra;
+  return JSON.stringify(a) > JSON.stringify(b);
 }
 
 /**
@@ -218,6 +247,26 @@ export function openBrokerAccounts(
     refresh: reload,
 
     changes: () => changes,
+
+    records() {
+      reload();
+      return store.data.devices;
+    },
+
+    merge(records) {
+      reload();
+      const devices = { ...store.data.devices };
+      const taken: string[] = [];
+      for (const [id, theirs] of records) {
+        if (!parseDeviceId(id).ok) continue;
+        const ours = devices[id];
+        if (ours && !newerAccount(theirs, ours)) continue;
+        devices[id] = theirs;
+        taken.push(id);
+      }
+      if (taken.length > 0) save({ ...store.data, devices });
+      return taken;
+    },
 
     mosquittoPasswordFile() {
       reload();
