@@ -8,8 +8,9 @@
  * and slot sizes decide, exactly as if an operator had imported the file there. Nothing is trusted
  * because it came through the database.
  *
- * Content-addressed: a row is keyed by the image's SHA-256, written once, never changed; the bytes
- * are checked against the key when read back (a row altered behind the app's back is refused).
+ * Content-addressed: a row is keyed by the image's SHA-256, written once (but for the downgrade
+ * mark, set when an instance that imported it as a downgrade shares it); the bytes are checked
+ * against the key when read back (a row altered behind the app's back is refused).
  *
  * @example
  * await shareImage(pool, { sha256, manifest, image, by: 'site-a-1' });
@@ -25,18 +26,25 @@ export interface SharedImage {
   readonly image: Uint8Array;
   /** The instance that shared it. */
   readonly by: string;
+  /**
+   * The sharing instance's operator imported it as a downgrade, explicitly (`--allow-downgrade`):
+   * the owner's import allows it too, audited there (PostgreSQL migration 12).
+   */
+  readonly allowDowngrade?: boolean;
 }
 
 /** Puts the image in the shared table (already there: nothing happens, the row never changes). */
 export async function shareImage(db: pg.Pool, image: SharedImage): Promise<void> {
   await db.query(
-    `INSERT INTO fleetvisor_firmware_images (sha256, manifest, image, shared_by)
-     VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING`,
+    `INSERT INTO fleetvisor_firmware_images (sha256, manifest, image, shared_by, allow_downgrade)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256)
+     DO UPDATE SET allow_downgrade = true WHERE $5 AND NOT fleetvisor_firmware_images.allow_downgrade`,
     [
       image.sha256,
       image.manifest,
       Buffer.from(image.image.buffer, image.image.byteOffset, image.image.byteLength),
       image.by,
+      image.allowDowngrade === true,
     ],
   );
 }
@@ -46,8 +54,8 @@ export async function shareImage(db: pg.Pool, image: SharedImage): Promise<void>
  * do not hash to its key (changed behind the app's back): never imported.
  */
 export async function readSharedImage(db: pg.Pool, sha256: string): Promise<SharedImage | undefined> {
-  const r = await db.query<{ manifest: string; image: Buffer; shared_by: string }>(
-    'SELECT manifest, image, shared_by FROM fleetvisor_firmware_images WHERE sha256 = $1',
+  const r = await db.query<{ manifest: string; image: Buffer; shared_by: string; allow_downgrade: boolean }>(
+    'SELECT manifest, image, shared_by, allow_downgrade FROM fleetvisor_firmware_images WHERE sha256 = $1',
     [sha256],
   );
   const row = r.rows[0];
@@ -57,5 +65,11 @@ export async function readSharedImage(db: pg.Pool, sha256: string): Promise<Shar
     throw new Error(
       `the shared image ${sha256.slice(0, 12)}… does not hash to its key (${actual.slice(0, 12)}…)`,
     );
-  return { sha256, manifest: row.manifest, image: new Uint8Array(row.image), by: row.shared_by };
+  return {
+    sha256,
+    manifest: row.manifest,
+    image: new Uint8Array(row.image),
+    by: row.shared_by,
+    allowDowngrade: row.allow_downgrade,
+  };
 }

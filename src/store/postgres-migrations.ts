@@ -314,6 +314,16 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX fleetvisor_broker_accounts_by_version ON fleetvisor_broker_accounts (version);
     `,
   },
+  {
+    version: 12,
+    name: 'cluster: a shared image says it was imported as a downgrade',
+    // src/cluster/shared-images.ts: an operator who imported an older image explicitly
+    // (--allow-downgrade) on one instance and updates a device another instance runs: that owner
+    // imports it as a downgrade too (audited there), where it used to refuse it as one.
+    sql: `
+      ALTER TABLE fleetvisor_firmware_images ADD COLUMN allow_downgrade boolean NOT NULL DEFAULT false;
+    `,
+  },
 ];
 
 /** The PostgreSQL schema version this app writes and understands. */

@@ -11,7 +11,8 @@
  * - `adopt` adopts a device beta discovered (alpha never lists it), audited by beta;
  * - `firmwareUpdate` of an image only alpha has: shared through the database, imported by beta
  *   under its own trust list, run by beta, followed from alpha (`firmwareJobs` of the device); an
- *   image signed by a key only alpha trusts is refused by beta, which says so;
+ *   image signed by a key only alpha trusts is refused by beta, which says so; one alpha imported
+ *   as a downgrade, explicitly, is imported by beta as one too;
  * - nobody holding the shard: `noOwner` at once (for `adopt` too, whose device is in no table);
  * - the owner stopping mid-way (it took a `sendEvent`, never answered): `ownerDidNotAnswer` at the
  *   deadline, and it is not carried out later.
@@ -354,6 +355,34 @@ describe("firmware of beta's device, asked on alpha", () => {
       message: `no device '${unknown}' in the fleet`,
     });
   });
+});
+
+describe('a downgrade asked on another instance', () => {
+  it('an image alpha imported as a downgrade, explicitly, is imported by beta as one too (audited there) and runs', async () => {
+    const id = betaDevices[3]!; // runs 3.1.0 (above); beta stores 3.1.0
+    const image = randomBytes(8 * 1024);
+    const manifest = signManifest(
+      describeImage(image, { version: '3.0.5', kinds: ['fleetvisor.generic'] }),
+      labKeys.privateKeyPem,
+    );
+    const args = { manifest: JSON.stringify(manifest), image: image.toString('base64') };
+    expect((await refused(alpha, 'firmwareImport', args)).code).toBe('downgrade');
+    const { image: stored } = await call(alpha, 'firmwareImport', { ...args, allowDowngrade: true }, 'ann');
+    expect(stored.downgradeFrom).toBe('3.2.0'); // alpha stores 3.2.0 too (above); beta 3.1.0 only
+    await call(alpha, 'firmwareUpdate', { deviceId: id, sha256: stored.sha256, trialMs: 1000 }, 'ann');
+    const there = (await call(beta, 'firmwareList', {})).images.find((i) => i.sha256 === stored.sha256);
+    expect(there).toMatchObject({ version: '3.0.5', downgradeFrom: '3.1.0', importedBy: 'ann' });
+    let last: Results['firmwareJobs'][number] | undefined;
+    await until(
+      async () => {
+        [last] = await call(alpha, 'firmwareJobs', { deviceId: id });
+        return last?.step === 'succeeded';
+      },
+      40_000,
+      `${id}'s downgrade to succeed (last: ${last?.step})`,
+    );
+    expect(beta.fleet.device(id)?.status.firmware).toBe('3.0.5');
+  }, 60_000);
 });
 
 describe('writes asked on another instance, carried out by the owner', () => {

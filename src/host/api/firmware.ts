@@ -124,6 +124,7 @@ export async function shareForOwner(app: App, sha256: string): Promise<void> {
       manifest: JSON.stringify(image.manifest),
       image: bytes.value,
       by: cluster.keeper.instanceId,
+      allowDowngrade: image.downgradeFrom !== null,
     });
   } catch (error) {
     throw new ApiFailure(
@@ -190,7 +191,13 @@ async function importShared(
     );
   }
   if (!shared) return undefined;
-  const imported = await images.importImage({ manifest: shared.manifest, image: shared.image, actor });
+  // A downgrade its operator asked for explicitly where it was imported is one here too (audited).
+  const imported = await images.importImage({
+    manifest: shared.manifest,
+    image: shared.image,
+    actor,
+    ...(shared.allowDowngrade ? { allowDowngrade: true } : {}),
+  });
   if (!imported.ok) {
     // Stored meanwhile (an import by hand, or an earlier call's): used as stored.
     const stored = imported.error.code === 'duplicateImage' ? await storedImage(app, sha256) : undefined;
@@ -204,6 +211,7 @@ async function importShared(
     sha256,
     version: imported.value.image.version,
     sharedBy: shared.by,
+    ...(shared.allowDowngrade ? { downgrade: true } : {}),
     actor,
   });
   return imported.value.image;

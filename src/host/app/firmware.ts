@@ -100,7 +100,13 @@ async function shareStoredImage(
   if (!row.ok) throw new Error(`image ${sha256.slice(0, 12)}… is not stored here: ${row.error.message}`);
   const bytes = await firmware.images.readImage(sha256);
   if (!bytes.ok) throw new Error(bytes.error.message);
-  await shareImage(db, { sha256, manifest: JSON.stringify(row.value.manifest), image: bytes.value, by });
+  await shareImage(db, {
+    sha256,
+    manifest: JSON.stringify(row.value.manifest),
+    image: bytes.value,
+    by,
+    allowDowngrade: row.value.downgradeFrom !== null,
+  });
 }
 
 /**
