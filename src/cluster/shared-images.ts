@@ -12,9 +12,14 @@
  * mark, set when an instance that imported it as a downgrade shares it); the bytes are checked
  * against the key when read back (a row altered behind the app's back is refused).
  *
+ * An image imported on an instance of a cluster is shared at once (src/host/api/firmware.ts), so
+ * the owner of a device whose spec asks for its version can find it by version and kind
+ * ({@link findSharedImages}) and import it for its reconciler.
+ *
  * @example
  * await shareImage(pool, { sha256, manifest, image, by: 'site-a-1' });
  * const shared = await readSharedImage(pool, sha256); // { manifest, image, by } | undefined
+ * await findSharedImages(pool, '1.2.0', 'fleetvisor.generic'); // ['9f86d0…']
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
@@ -72,4 +77,26 @@ export async function readSharedImage(db: pg.Pool, sha256: string): Promise<Shar
     by: row.shared_by,
     allowDowngrade: row.allow_downgrade,
   };
+}
+
+/**
+ * The shared images whose manifest says this version for this kind (newest shared first), by
+ * SHA-256: what a drifting device's owner can import (src/host/app/firmware.ts). Reads the
+ * manifests only, never the bytes; a manifest that does not parse is no match.
+ */
+export async function findSharedImages(db: pg.Pool, version: string, kind: string): Promise<string[]> {
+  const r = await db.query<{ sha256: string; manifest: string }>(
+    'SELECT sha256, manifest FROM fleetvisor_firmware_images ORDER BY shared_at DESC',
+  );
+  return r.rows
+    .filter((row) => {
+      try {
+        const signed = (JSON.parse(row.manifest) as { signed?: { version?: unknown; kinds?: unknown } })
+          .signed;
+        return signed?.version === version && Array.isArray(signed.kinds) && signed.kinds.includes(kind);
+      } catch {
+        return false;
+      }
+    })
+    .map((row) => row.sha256);
 }

@@ -8,7 +8,8 @@
  * ended without success (failed, rolled back or cancelled): flashing a version that failed again
  * and again is what a reconciler must not do. An operator starts it again by hand (or changes the
  * spec). Devices held by a running or paused rollout, and devices with a job running, are left
- * alone; a version with no stored image for the device's kind waits for one. What it does with
+ * alone; a version with no stored image for the device's kind waits for one (in a cluster, one
+ * another instance shared is imported first, `importShared`). What it does with
  * each device is drift-plan.ts's, pure.
  *
  * @example
@@ -64,6 +65,12 @@ export interface FirmwareDriftUpdaterOptions {
     deviceId: string,
     data: { version: string; sha256: string; actor: string },
   ) => Promise<void>;
+  /**
+   * In a cluster: imports an image of this version for this kind that another instance shared
+   * (src/cluster/shared-images.ts), through this instance's own checks; true if one was imported.
+   * Asked when no stored image fits a drifting device.
+   */
+  readonly importShared?: (version: string, kind: string) => Promise<boolean>;
   /** Between passes (default 15 s). */
   readonly intervalMs?: number;
   /** Jobs started by the reconciler running at once (default 10). */
@@ -105,7 +112,9 @@ async function driftPass(
   if (drifting.length === 0) return { started, waiting, gaveUp, noImage };
   const lastJobs = new Map<string, FirmwareJobRecord>();
   for (const row of await firmware.store.listJobs()) if (row.ok) lastJobs.set(row.value.deviceId, row.value);
-  const { images } = await firmware.images.list();
+  let { images } = await firmware.images.list();
+  /** Version and kind already looked for among the shared images in this pass. */
+  const lookedFor = new Set<string>();
   const isRunning = (id: string) => {
     const j = updates.get(id);
     return j !== undefined && !FINAL_UPDATE_STEPS.includes(j.step);
@@ -117,15 +126,31 @@ async function driftPass(
     const version = d.desired as string;
     const device = options.fleet.device(d.deviceId);
     if (!device) continue;
-    const plan = planDriftDevice({
-      version,
-      kind: device.kind,
-      busy: isRunning(d.deviceId) || options.held(d.deviceId),
-      last: updates.get(d.deviceId) ?? lastJobs.get(d.deviceId),
-      images,
-      ours,
-      maxConcurrent,
-    });
+    const planNow = () =>
+      planDriftDevice({
+        version,
+        kind: device.kind,
+        busy: isRunning(d.deviceId) || options.held(d.deviceId),
+        last: updates.get(d.deviceId) ?? lastJobs.get(d.deviceId),
+        images,
+        ours,
+        maxConcurrent,
+      });
+    let plan = planNow();
+    const key = `${version}\n${device.kind}`;
+    if (plan.kind === 'noImage' && options.importShared && !lookedFor.has(key)) {
+      lookedFor.add(key);
+      const imported = await options.importShared(version, device.kind).catch((e: unknown) => {
+        log.warn(`firmware drift on ${d.deviceId}: the cluster's shared images could not be read`, {
+          error: String(e),
+        });
+        return false;
+      });
+      if (imported) {
+        images = (await firmware.images.list()).images;
+        plan = planNow();
+      }
+    }
     switch (plan.kind) {
       case 'held':
       case 'full':

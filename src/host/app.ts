@@ -67,7 +67,7 @@ import {
   withoutSparkplug,
 } from './app/cluster.js';
 import { startDemo } from './app/demo.js';
-import { createDriftUpdater, openAppFirmware, restoreUpdates } from './app/firmware.js';
+import { createDriftUpdater, importSharedImage, openAppFirmware, restoreUpdates } from './app/firmware.js';
 import {
   adoptPolicy,
   createFleetAndLinks,
@@ -301,7 +301,18 @@ export async function startApp(options: AppOptions): Promise<App> {
         : {}),
     });
     startRetention(setup, store);
-    const firmwareDrift = createDriftUpdater(setup, { firmware, updates, rollouts, store, fleet });
+    const sharedDb = leases && postgresStore ? postgresStore.pool : undefined;
+    const firmwareDrift = createDriftUpdater(setup, {
+      firmware,
+      updates,
+      rollouts,
+      store,
+      fleet,
+      // In a cluster the reconciler finds a version's image among those other instances shared.
+      ...(sharedDb && firmware.ok
+        ? { importShared: (version, kind) => importSharedImage(firmware.value, sharedDb, version, kind, log) }
+        : {}),
+    });
 
     await startDevices(setup, root, fleet);
     await reconcileConfigDevices(setup, { fleet, store, accounts: broker.deviceAccounts });

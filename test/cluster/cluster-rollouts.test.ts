@@ -8,7 +8,10 @@
  * - an image signed by a key only alpha trusts: beta refuses its device's job, the rollout shows
  *   the device failed with beta's reason and pauses;
  * - alpha stopped mid-rollout and started again on its data folder follows beta's jobs where they
- *   are: the rollout completes, no device flashed twice.
+ *   are: the rollout completes, no device flashed twice;
+ * - the reconciler (`firmwareDrift: 'update'` on both): an image imported on alpha is shared at
+ *   once; a device beta runs whose spec asks for that version is updated by beta's reconciler,
+ *   which imports the image from the shared table under its own trust list first.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -69,6 +72,7 @@ async function instance(name: string): Promise<App> {
     demo: false,
     adopt: 'manual',
     conventions: [],
+    firmwareDrift: 'update',
   });
   apis.set(app, createHostApi(app));
   return app;
@@ -310,4 +314,27 @@ describe('a rollout created on one instance reaches the whole fleet', () => {
     }
     expect(await applies(betaDevices, '4.4.0')).toEqual(Object.fromEntries(betaDevices.map((id) => [id, 1])));
   }, 120_000);
+
+  it("the reconciler: a device beta runs asks for a version only alpha imported; beta's reconciler imports the shared image and updates it", async () => {
+    const sha256 = await imageOnAlpha('4.9.0');
+    const id = betaDevices.find((d) => beta.fleet.has(d))!;
+    expect((await call(beta, 'firmwareList', {})).images.map((i) => i.sha256)).not.toContain(sha256);
+    expect((await beta.fleet.setSpec(id, { firmware: '4.9.0' })).ok).toBe(true);
+    const report = await beta.firmwareDrift!.pass();
+    expect(report.started).toEqual([id]);
+    expect(report.noImage).toEqual([]);
+    const there = (await call(beta, 'firmwareList', {})).images.find((i) => i.sha256 === sha256);
+    expect(there).toMatchObject({ version: '4.9.0', importedBy: 'system:reconciler' });
+    let step: string | undefined;
+    await until(
+      async () => {
+        step = beta.updates.get(id)?.step;
+        return step === 'succeeded';
+      },
+      40_000,
+      () => `the reconciler's job to succeed (${step})`,
+    );
+    expect(beta.updates.get(id)?.actor).toBe('system:reconciler');
+    expect(beta.fleet.device(id)?.status.firmware).toBe('4.9.0');
+  }, 60_000);
 });

@@ -307,6 +307,14 @@ export function firmwareHandlers(
       });
       if (!imported.ok) throw new ApiFailure(imported.error.code, imported.error.message);
       const { image, created } = imported.value;
+      // In a cluster every instance can find it: a device's owner imports it for its reconciler.
+      if (app.cluster)
+        await shareForOwner(app, image.sha256).catch((error: unknown) =>
+          app.runtime.logger.warn('firmware image not shared with the cluster (it is stored here)', {
+            sha256: image.sha256,
+            error: String(error instanceof ApiFailure ? error.message : error),
+          }),
+        );
       const listing = (await images.list()).images.find((l) => l.image.sha256 === image.sha256);
       return { image: firmwareView(listing ?? { image, runningOn: [], wantedBy: [] }), created };
     },

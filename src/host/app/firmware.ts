@@ -11,10 +11,10 @@
  */
 
 import type pg from 'pg';
-import { shareImage } from '../../cluster/shared-images.js';
+import { findSharedImages, readSharedImage, shareImage } from '../../cluster/shared-images.js';
 import type { Fleet } from '../../devices/fleet.js';
 import type { FirmwareDriftUpdater } from '../../firmware/drift-updater.js';
-import { createFirmwareDriftUpdater } from '../../firmware/drift-updater.js';
+import { createFirmwareDriftUpdater, RECONCILER_ACTOR } from '../../firmware/drift-updater.js';
 import type { FirmwareUpdates } from '../../firmware/firmware-updates.js';
 import { createFirmwareUpdates, trialSettings } from '../../firmware/firmware-updates.js';
 import { jobTrialMs } from '../../firmware/image-trial.js';
@@ -107,6 +107,51 @@ async function shareStoredImage(
     by,
     allowDowngrade: row.value.downgradeFrom !== null,
   });
+}
+
+/**
+ * Imports, through this instance's own checks (trust list, kinds, slots; a downgrade only when it
+ * was imported as one where it was shared), the newest image another instance shared of `version`
+ * for `kind`; true if one was imported. An image refused here is logged and the next is tried.
+ */
+export async function importSharedImage(
+  firmware: OpenedFirmware,
+  db: pg.Pool,
+  version: string,
+  kind: string,
+  log: Logger,
+): Promise<boolean> {
+  for (const sha256 of await findSharedImages(db, version, kind)) {
+    const shared = await readSharedImage(db, sha256).catch((e: unknown) => {
+      log.warn('a shared firmware image does not read: skipped', { sha256, error: String(e) });
+      return undefined;
+    });
+    if (!shared) continue;
+    const imported = await firmware.images.importImage({
+      manifest: shared.manifest,
+      image: shared.image,
+      actor: RECONCILER_ACTOR,
+      ...(shared.allowDowngrade ? { allowDowngrade: true } : {}),
+    });
+    if (imported.ok) {
+      log.info('firmware image imported from the cluster for the reconciler', {
+        sha256,
+        version,
+        kind,
+        sharedBy: shared.by,
+      });
+      return true;
+    }
+    if (imported.error.code === 'duplicateImage') return true;
+    log.warn(
+      `the shared image ${version} (${sha256.slice(0, 12)}…) is refused here: ${imported.error.message}`,
+      {
+        code: imported.error.code,
+        sharedBy: shared.by,
+      },
+    );
+  }
+  return false;
 }
 
 /**
@@ -228,7 +273,12 @@ export async function openAppFirmware(
  */
 export function createDriftUpdater(
   setup: AppSetup,
-  parts: Omit<AppFirmware, 'jobSaved'> & { readonly store: Store; readonly fleet: Fleet },
+  parts: Omit<AppFirmware, 'jobSaved'> & {
+    readonly store: Store;
+    readonly fleet: Fleet;
+    /** In a cluster: imports a shared image of a version for a kind (see {@link importSharedImage}). */
+    readonly importShared?: (version: string, kind: string) => Promise<boolean>;
+  },
 ): FirmwareDriftUpdater | undefined {
   const { options, runtime, log } = setup;
   const { firmware, updates, rollouts, store, fleet } = parts;
@@ -238,6 +288,7 @@ export function createDriftUpdater(
           runtime,
           firmware: firmware.value,
           updates,
+          ...(parts.importShared ? { importShared: parts.importShared } : {}),
           fleet,
           held: (id) =>
             [...rollouts.all.values()].some((r) => {
