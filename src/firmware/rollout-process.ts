@@ -334,6 +334,11 @@ export class RolloutProcess {
 
   /** Follows a device's job to its end. */
   private watch(deviceId: string, d: RolloutDeviceEntry, job: RolloutJob): void {
+    job.onStep?.((step) => {
+      if (d.state !== 'updating' || d.step === step) return;
+      d.step = step;
+      this.changed();
+    });
     void job.done.then((final) => {
       d.step = final.step;
       if (final.step === 'succeeded') {

@@ -96,6 +96,11 @@ export interface RolloutSnapshot {
 export interface RolloutJob {
   snapshot(): Pick<UpdateJobSnapshot, 'step'>;
   readonly done: Promise<Pick<UpdateJobSnapshot, 'step' | 'error'>>;
+  /**
+   * Calls `listener` at each step the job moves to before its end, where the rollout cannot see
+   * the job itself (one another instance runs): the rollout's device list shows it.
+   */
+  onStep?(listener: (step: UpdateJobSnapshot['step']) => void): void;
 }
 
 /**

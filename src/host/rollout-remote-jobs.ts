@@ -145,6 +145,12 @@ export function remoteRolloutJobs(options: RemoteRolloutJobsOptions): RemoteRoll
 
   function follow(deviceId: string, sha256: string, version: string, first?: UpdateJobStep): RolloutJob {
     let step: UpdateJobStep = first ?? 'queued';
+    const listeners: ((s: UpdateJobStep) => void)[] = [];
+    const moved = (next: UpdateJobStep) => {
+      if (next === step) return;
+      step = next;
+      if (!FINAL_UPDATE_STEPS.includes(next)) for (const l of listeners) l(next);
+    };
     const done = (async (): Promise<Final> => {
       let misses = 0;
       let unreachableSince: number | undefined;
@@ -167,7 +173,7 @@ export function remoteRolloutJobs(options: RemoteRolloutJobsOptions): RemoteRoll
         const job = jobsOf(r.value).find((j) => j.sha256 === sha256);
         if (job) {
           misses = 0;
-          step = job.step;
+          moved(job.step);
           if (FINAL_UPDATE_STEPS.includes(job.step))
             return {
               step: job.step,
@@ -192,7 +198,13 @@ export function remoteRolloutJobs(options: RemoteRolloutJobsOptions): RemoteRoll
         };
       }
     })();
-    return { snapshot: () => ({ step }), done };
+    return {
+      snapshot: () => ({ step }),
+      done,
+      onStep: (listener) => {
+        listeners.push(listener);
+      },
+    };
   }
 
   return {

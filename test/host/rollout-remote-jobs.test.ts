@@ -144,6 +144,8 @@ describe("a rollout's jobs on another instance", () => {
     owner.jobs.set('a', { step: 'onTrial' });
     await run(clock, POLL_MS);
     expect(states(rollout)).toEqual({ a: 'updating/1', b: 'updating/1' });
+    // The rollout's device list follows the step the owner's job is at.
+    expect(rollout.snapshot().devices.a?.step).toBe('onTrial');
     owner.jobs.set('a', { step: 'succeeded' });
     owner.jobs.set('b', { step: 'failed', error: { code: 'badHash', message: 'verify failed' } });
     await run(clock, POLL_MS);
