@@ -40,7 +40,8 @@ export function firmwareDirFor(databaseFile: string): string {
 export interface FirmwareImagesOptions {
   readonly store: FirmwareStore;
   readonly imagesDir: string;
-  readonly trustedKeys: TrustedKeys;
+  /** The keys an image's manifest may be signed by; a function: asked again at each import. */
+  readonly trustedKeys: TrustedKeys | (() => TrustedKeys);
   /** The kinds the app knows, with their firmware slot sizes. */
   readonly kinds: ReadonlyMap<string, KindSlot>;
   readonly logger?: Logger;
@@ -128,7 +129,11 @@ export async function openFirmwareImages(options: FirmwareImagesOptions): Promis
 
   return {
     imagesDir,
-    importImage: (input) => importImage({ ...options, log, readImage }, input),
+    importImage: (input) => {
+      const { trustedKeys } = options;
+      const keys = typeof trustedKeys === 'function' ? trustedKeys() : trustedKeys;
+      return importImage({ ...options, trustedKeys: keys, log, readImage }, input);
+    },
     async list() {
       const [rows, devices] = await Promise.all([store.listImages(), store.devicesByFirmware()]);
       return imageListings(rows, devices);

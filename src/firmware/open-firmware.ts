@@ -41,7 +41,8 @@ export interface OpenedFirmware {
   readonly images: FirmwareImages;
   /** The rows underneath (update jobs are saved here). */
   readonly store: FirmwareStore;
-  readonly trustedKeys: TrustedKeys;
+  /** The trust list now (the data folder's trusted-keys folder is read again at each import). */
+  trustedKeys(): TrustedKeys;
   close(): Promise<void>;
 }
 
@@ -49,14 +50,28 @@ export interface OpenedFirmware {
 export async function openFirmware(
   options: OpenFirmwareOptions,
 ): Promise<Result<OpenedFirmware, Failure<KeyErrorCode>>> {
-  const trusted = loadTrustedKeys(
-    trustedKeySourcesFor({
-      dataDir: options.dataDir,
-      demo: options.demo,
-      files: options.trustedKeyFiles ?? [],
-    }),
-  );
+  const sources = trustedKeySourcesFor({
+    dataDir: options.dataDir,
+    demo: options.demo,
+    files: options.trustedKeyFiles ?? [],
+  });
+  const trusted = loadTrustedKeys(sources);
   if (!trusted.ok) return err(trusted.error.code, trusted.error.message);
+  // A key trusted while the app runs (`fleetvisor firmware trust`) counts at the next import; a
+  // trust list that stops loading keeps the last one that did, and says why once.
+  let keys = trusted.value;
+  let said = '';
+  const trustedKeys = (): TrustedKeys => {
+    const now = loadTrustedKeys(sources);
+    if (now.ok) {
+      keys = now.value;
+      said = '';
+    } else if (said !== now.error.message) {
+      said = now.error.message;
+      options.logger?.warn(`trusted keys not read again, the last ones kept: ${now.error.message}`);
+    }
+    return keys;
+  };
   const opened = await openSqliteFirmwareStore({
     file: options.databaseFile,
     ...(options.logger ? { logger: options.logger } : {}),
@@ -68,11 +83,11 @@ export async function openFirmware(
     const images = await openFirmwareImages({
       store,
       imagesDir: firmwareDirFor(options.databaseFile),
-      trustedKeys: trusted.value,
+      trustedKeys,
       kinds: options.kinds,
       ...(options.logger ? { logger: options.logger } : {}),
     });
-    return ok({ images, store, trustedKeys: trusted.value, close: () => store.close() });
+    return ok({ images, store, trustedKeys: () => keys, close: () => store.close() });
   } catch (error) {
     await store.close();
     throw error;
