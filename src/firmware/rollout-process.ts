@@ -279,6 +279,7 @@ export class RolloutProcess {
       return;
     }
     if (!r.ok) {
+      d.step = undefined; // no job ran (a remote start said `queued` while it was asked)
       this.settle(
         deviceId,
         d,

@@ -131,3 +131,13 @@ const METRIC_UNITS: Readonly<Record<string, string>> = {
   heap: 'B',
   freeheap: 'B',
 };
+
+/**
+ * A list of device ids for a narrow cell: "—", the one id, or the count first ("16: pump-1, pump-2,
+ * pump-3, …"), so a cell cut short hides ids, never how many there are.
+ */
+export function formatDeviceList(ids: readonly string[]): string {
+  if (ids.length === 0) return '—';
+  if (ids.length === 1) return ids[0] as string;
+  return `${ids.length}: ${ids.slice(0, 3).join(', ')}${ids.length > 3 ? ', …' : ''}`;
+}

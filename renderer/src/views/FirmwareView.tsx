@@ -18,7 +18,7 @@ import type {
   Results,
 } from '../../../src/host/contract.js';
 import { Empty, ErrorState, Loading } from '../components/States.js';
-import { formatBytes, formatDateTime } from '../lib/format.js';
+import { formatBytes, formatDateTime, formatDeviceList } from '../lib/format.js';
 import { usePolling } from '../lib/hooks.js';
 import { useClient } from '../store/use-live.js';
 import { FINAL_STEPS, UpdateForm, UpdateJobs } from './FirmwareUpdates.js';
@@ -64,12 +64,6 @@ const JOBS_POLL_MS = 1_000;
 const IMAGE_COLUMNS = 9;
 
 const short = (hex: string) => `${hex.slice(0, 12)}…`;
-
-function devicesText(ids: readonly string[]): string {
-  if (ids.length === 0) return '—';
-  const shown = ids.slice(0, 3).join(', ');
-  return ids.length > 3 ? `${shown} +${ids.length - 3}` : shown;
-}
 
 export function FirmwareView() {
   const client = useClient();
@@ -357,8 +351,8 @@ function ImageRow({
       <td className="mono" title={i.sha256}>
         {short(i.sha256)}
       </td>
-      <td title={i.runningOn.join(', ')}>{devicesText(i.runningOn)}</td>
-      <td title={i.wantedBy.join(', ')}>{devicesText(i.wantedBy)}</td>
+      <td title={i.runningOn.join(', ')}>{formatDeviceList(i.runningOn)}</td>
+      <td title={i.wantedBy.join(', ')}>{formatDeviceList(i.wantedBy)}</td>
       <td>
         {formatDateTime(i.importedAt)} <span className="muted">by {i.importedBy}</span>
       </td>
