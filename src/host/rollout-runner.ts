@@ -14,6 +14,7 @@
  * await runner.start({ sha256, version, image, devices, policy: {}, actor: 'ana' }); // saved, then started
  */
 import { randomBytes } from 'node:crypto';
+import type { RolloutMirror } from '../cluster/shared-rollouts.js';
 import type { Fleet } from '../devices/fleet.js';
 import type { FirmwareUpdates } from '../firmware/firmware-updates.js';
 import type { OpenedFirmware } from '../firmware/open-firmware.js';
@@ -74,6 +75,8 @@ export interface RolloutRunnerOptions {
    * A device this instance runs, or has a job of, gets its job here.
    */
   readonly remote?: RemoteRolloutJobs;
+  /** In a cluster: every saved snapshot is also written for the other instances' UIs. */
+  readonly mirror?: RolloutMirror;
 }
 
 /**
@@ -219,6 +222,7 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
   const saves = new Map<string, Promise<boolean>>();
 
   function save(id: string, what: RolloutStart, s: RolloutSnapshot): Promise<boolean> {
+    options.mirror?.saved(s);
     if (!firmware) return Promise.resolve(true);
     const before = saves.get(id) ?? Promise.resolve(true);
     const now = saveRollout(firmware, id, what, s, log);

@@ -347,6 +347,7 @@ export function describeRollout(r: RolloutView, withDevices: boolean): string {
   const head =
     `${r.id}  ${r.version}  ${r.state}${r.reason ? ` (${r.reason})` : ''}  wave ${r.wave + 1} of ${r.waveEnds.length}  ` +
     `${c.succeeded ?? 0} succeeded, ${c.failed ?? 0} failed, ${c.updating ?? 0} updating, ${c.pending ?? 0} pending of ${r.order.length}  by ${r.createdBy}` +
+    (r.runsOn !== null ? `  on instance ${r.runsOn}` : '') +
     (r.window
       ? `  window ${r.window}${r.windowOpensAt !== null ? ` (shut; opens ${new Date(r.windowOpensAt).toISOString()})` : ''}`
       : '') +

@@ -324,6 +324,21 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE fleetvisor_firmware_images ADD COLUMN allow_downgrade boolean NOT NULL DEFAULT false;
     `,
   },
+  {
+    version: 13,
+    name: "cluster: every instance's rollouts, as each last saved them, for every UI",
+    // src/cluster/shared-rollouts.ts: a rollout runs and is saved on the instance it was created
+    // on (its data folder's file); that instance also writes its snapshot here, so the Rollouts
+    // view of any instance lists it (read-only there).
+    sql: `
+      CREATE TABLE fleetvisor_rollouts (
+        id           text COLLATE "C" PRIMARY KEY,
+        instance     text NOT NULL,
+        snapshot     text NOT NULL,
+        saved_at     timestamptz NOT NULL DEFAULT clock_timestamp()
+      );
+    `,
+  },
 ];
 
 /** The PostgreSQL schema version this app writes and understands. */

@@ -4,7 +4,7 @@
  * run by each instance. Created on alpha:
  * - by selector, it takes the whole fleet's devices of the image's kind, alpha's and beta's; beta
  *   runs the jobs of its devices (asked through the router, audited as the rollout), each device
- *   flashed once, and the rollout completes on alpha;
+ *   flashed once, and the rollout completes on alpha; beta's Rollouts list shows it, read-only;
  * - an image signed by a key only alpha trusts: beta refuses its device's job, the rollout shows
  *   the device failed with beta's reason and pauses;
  * - alpha stopped mid-rollout and started again on its data folder follows beta's jobs where they
@@ -246,6 +246,14 @@ describe('a rollout created on one instance reaches the whole fleet', () => {
     for (const r of routed)
       expect(r).toMatchObject({ requested_by: 'alpha', claimed_by: 'beta', actor: `rollout:${created.id}` });
     expect(await applies(all, '4.1.0')).toEqual(Object.fromEntries(all.map((id) => [id, 1])));
+    // Beta's Rollouts view lists it, as alpha last saved it, read-only there.
+    const onBeta = await rollout(beta, created.id);
+    expect(onBeta).toMatchObject({ state: 'completed', runsOn: 'alpha', counts: { succeeded: all.length } });
+    expect((await rollout(alpha, created.id)).runsOn).toBeNull();
+    expect(await refused(beta, 'rolloutPause', { id: created.id })).toEqual({
+      code: 'notOwner',
+      message: `rollout '${created.id}' runs on instance alpha: pause, resume or cancel it there`,
+    });
   }, 90_000);
 
   it("an image only alpha trusts: beta refuses its device's job, the rollout shows beta's reason and pauses", async () => {

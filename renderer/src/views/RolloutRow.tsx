@@ -2,7 +2,8 @@
  * A rollout's row in the "Rollouts" table of the Firmware view (docs/firmware.md §8): its version
  * and id; its state with, while it runs or is paused, its maintenance window, its soak and the
  * reason it paused or aborted; the wave it is on and each wave's progress; its device counts by
- * state; who started it and when; and its buttons: Devices / Hide devices, Pause, Resume, Cancel….
+ * state; who started it and when, and in a cluster the instance that runs it when another does;
+ * and its buttons: Devices / Hide devices, and on the instance that runs it Pause, Resume, Cancel….
  *
  * @example
  * <RolloutRow rollout={r} expanded={false} onToggle={toggle} onPause={pause} onResume={resume} onCancel={ask} />
@@ -29,6 +30,8 @@ export function RolloutRow({
 }) {
   const stats = waveStats(r);
   const active = r.state === 'running' || r.state === 'paused';
+  // Another instance of the cluster runs it: shown here, changed there.
+  const here = r.runsOn === null;
   return (
     <tr data-testid="ro-row" data-rollout-id={r.id} data-state={r.state}>
       <td>
@@ -49,6 +52,15 @@ export function RolloutRow({
       </td>
       <td className="small-text">
         {formatDateTime(r.createdAt)} <span className="muted">by {r.createdBy}</span>
+        {r.runsOn !== null ? (
+          <div
+            className="muted"
+            data-testid="ro-runs-on"
+            title="pause, resume or cancel it in that instance's UI"
+          >
+            runs on instance {r.runsOn}
+          </div>
+        ) : null}
       </td>
       <td className="ro-col-actions">
         <button
@@ -60,17 +72,17 @@ export function RolloutRow({
         >
           {expanded ? 'Hide devices' : 'Devices'}
         </button>
-        {r.state === 'running' ? (
+        {here && r.state === 'running' ? (
           <button type="button" className="btn small" onClick={onPause} data-testid="ro-pause">
             Pause
           </button>
         ) : null}
-        {r.state === 'paused' ? (
+        {here && r.state === 'paused' ? (
           <button type="button" className="btn small" onClick={onResume} data-testid="ro-resume">
             Resume
           </button>
         ) : null}
-        {active ? (
+        {here && active ? (
           <button type="button" className="btn small" onClick={onCancel} data-testid="ro-cancel">
             Cancel…
           </button>

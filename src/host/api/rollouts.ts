@@ -11,6 +11,7 @@
  */
 
 import { readRolloutCandidates } from '../../cluster/fleet-reads.js';
+import { readOtherRollouts, rolloutInstance } from '../../cluster/shared-rollouts.js';
 import { rolloutSoakMs } from '../../firmware/image-soak.js';
 import { jobTrialMs } from '../../firmware/image-trial.js';
 import type { MaintenanceWindow, RolloutSnapshot } from '../../firmware/rollout.js';
@@ -24,7 +25,7 @@ import { ApiFailure } from './handlers.js';
 
 const DEFAULT_ACTOR = 'api';
 
-export function rolloutView(s: RolloutSnapshot): RolloutView {
+export function rolloutView(s: RolloutSnapshot, runsOn: string | null = null): RolloutView {
   const devices: Record<string, RolloutView['devices'][string]> = {};
   for (const [id, d] of Object.entries(s.devices))
     devices[id] = {
@@ -51,6 +52,7 @@ export function rolloutView(s: RolloutSnapshot): RolloutView {
     counts: s.counts,
     createdBy: s.createdBy,
     createdAt: s.createdAt,
+    runsOn,
     damage: null,
   };
 }
@@ -74,14 +76,37 @@ export function damagedRolloutView(d: DamagedRollout): RolloutView {
     counts: {},
     createdBy: d.createdBy ?? '',
     createdAt: d.createdAt ?? 0,
+    runsOn: null,
     damage: { field: d.field, message: d.message, savedState: d.savedState },
   };
 }
 
-function find(app: App, id: string) {
+/** This instance's rollout; in a cluster, one another instance runs is `notOwner`, naming it. */
+async function find(app: App, id: string) {
   const r = app.rollouts.all.get(id);
-  if (!r) throw new ApiFailure('notFound', `no rollout '${id}'`);
-  return r;
+  if (r) return r;
+  const there = app.cluster ? await rolloutInstance(app.cluster.db, id).catch(() => undefined) : undefined;
+  if (there !== undefined && there !== app.cluster?.keeper.instanceId)
+    throw new ApiFailure(
+      'notOwner',
+      `rollout '${id}' runs on instance ${there}: pause, resume or cancel it there`,
+    );
+  throw new ApiFailure('notFound', `no rollout '${id}'`);
+}
+
+/** In a cluster, the rollouts the other instances run, as they last wrote them (none alone, or unreadable). */
+async function othersRollouts(app: App): Promise<RolloutView[]> {
+  const cluster = app.cluster;
+  if (!cluster) return [];
+  try {
+    const mine = app.rollouts.all;
+    return (await readOtherRollouts(cluster.db, cluster.keeper.instanceId))
+      .filter((o) => !mine.has(o.snapshot.id))
+      .map((o) => rolloutView(o.snapshot, o.instance));
+  } catch (error) {
+    app.runtime.logger.warn('cluster: the other instances’ rollouts not read', { error: String(error) });
+    return [];
+  }
 }
 
 export function rolloutHandlers(
@@ -138,23 +163,25 @@ export function rolloutHandlers(
 
     rollouts: async () => {
       const { rollouts, damaged } = await app.rollouts.list();
-      return [...damaged.map(damagedRolloutView), ...rollouts.map(rolloutView)];
+      const mine = rollouts.map((r) => rolloutView(r));
+      const all = [...mine, ...(await othersRollouts(app))].sort((x, y) => y.createdAt - x.createdAt);
+      return [...damaged.map(damagedRolloutView), ...all];
     },
 
     rolloutPause: async (a) => {
-      const r = find(app, a.id);
+      const r = await find(app, a.id);
       r.pause();
       await app.rollouts.saved(r.id); // answered once saved: a restart keeps it
       return rolloutView(r.snapshot());
     },
     rolloutResume: async (a) => {
-      const r = find(app, a.id);
+      const r = await find(app, a.id);
       r.resume();
       await app.rollouts.saved(r.id); // answered once saved: a restart keeps it
       return rolloutView(r.snapshot());
     },
     rolloutCancel: async (a) => {
-      const r = find(app, a.id);
+      const r = await find(app, a.id);
       r.cancel();
       await app.rollouts.saved(r.id); // answered once saved: a restart keeps it
       return rolloutView(r.snapshot());

@@ -12,6 +12,7 @@
 
 import type pg from 'pg';
 import { findSharedImages, readSharedImage, shareImage } from '../../cluster/shared-images.js';
+import { createRolloutMirror } from '../../cluster/shared-rollouts.js';
 import type { Fleet } from '../../devices/fleet.js';
 import type { FirmwareDriftUpdater } from '../../firmware/drift-updater.js';
 import { createFirmwareDriftUpdater, RECONCILER_ACTOR } from '../../firmware/drift-updater.js';
@@ -247,12 +248,18 @@ export async function openAppFirmware(
   });
   stops.push(async () => stopTelemetry());
   const cluster = parts.cluster;
+  const mirror =
+    cluster && sharedDb
+      ? createRolloutMirror({ db: sharedDb, instanceId: cluster.instanceId, logger: log })
+      : undefined;
+  if (mirror) stops.push(() => mirror.flush());
   const rollouts = createRolloutRunner({
     runtime,
     store,
     firmware: firmware.ok ? firmware.value : undefined,
     updates,
     fleet,
+    ...(mirror ? { mirror } : {}),
     ...(cluster && sharedDb && firmware.ok
       ? {
           remote: remoteRolloutJobs({

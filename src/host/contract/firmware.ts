@@ -110,6 +110,12 @@ export interface RolloutView {
   readonly createdBy: string;
   readonly createdAt: number;
   /**
+   * In a cluster, the instance that runs it when that is another one: shown as it last saved it
+   * (at most a second old while it runs), read-only here (pause, resume and cancel it there).
+   * Null: this instance runs it.
+   */
+  readonly runsOn: string | null;
+  /**
    * A stored rollout that cannot be read back (state `damaged`; version, hash, creator and time
    * from its row when readable, else empty; no waves or devices): the field at fault, the message
    * naming it, the state it was saved in. It runs nothing and holds no image; `rolloutDelete`
