@@ -22,7 +22,8 @@ import type { Rollout, RolloutPolicy, RolloutSnapshot } from '../firmware/rollou
 import { createRollout } from '../firmware/rollout.js';
 import type { DamagedRollout } from '../firmware/rollout-damage.js';
 import { deleteDamagedRollout, readStoredRollouts, sortStoredRollouts } from '../firmware/rollout-damage.js';
-import type { RolloutJobs } from '../firmware/rollout-types.js';
+import type { RolloutJob, RolloutJobs } from '../firmware/rollout-types.js';
+import type { UpdateJob, UpdateJobStep } from '../firmware/update-job.js';
 import type { JsonObject } from '../lib/json.js';
 import type { Failure, Result } from '../lib/result.js';
 import type { Logger, Runtime } from '../runtime/runtime.js';
@@ -77,6 +78,22 @@ export interface RolloutRunnerOptions {
   readonly remote?: RemoteRolloutJobs;
   /** In a cluster: every saved snapshot is also written for the other instances' UIs. */
   readonly mirror?: RolloutMirror;
+  /**
+   * Calls `listener` at each step a device's job here moves to, until it ends (the app's job
+   * changes, src/host/app/firmware.ts): the rollout's device list shows the step its job is at.
+   */
+  readonly watchStep?: (deviceId: string, listener: (step: UpdateJobStep) => void) => void;
+}
+
+/** A job of this instance as a rollout follows it, its steps told when `watchStep` is given. */
+function localJob(
+  deviceId: string,
+  job: UpdateJob,
+  watchStep: RolloutRunnerOptions['watchStep'],
+): RolloutJob {
+  return watchStep
+    ? { snapshot: () => job.snapshot(), done: job.done, onStep: (l) => watchStep(deviceId, l) }
+    : job;
 }
 
 /**
@@ -88,13 +105,18 @@ function rolloutJobs(
   fleet: Pick<Fleet, 'has'>,
   remote: RemoteRolloutJobs | undefined,
   sha256: string,
+  watchStep: RolloutRunnerOptions['watchStep'],
 ): RolloutJobs {
-  if (!remote) return updates;
+  const startHere: RolloutJobs['start'] = (deviceId, what) => {
+    const r = updates.start(deviceId, what);
+    return r.ok ? { ok: true, value: localJob(deviceId, r.value, watchStep) } : r;
+  };
+  if (!remote) return { start: startHere, cancel: (deviceId) => updates.cancel(deviceId) };
   const here = (deviceId: string) => fleet.has(deviceId) || updates.get(deviceId) !== undefined;
   return {
     start: (deviceId, what) =>
       fleet.has(deviceId)
-        ? updates.start(deviceId, what)
+        ? startHere(deviceId, what)
         : remote.start(deviceId, {
             sha256,
             version: what.version,
@@ -235,7 +257,7 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
     let lastState = '';
     const rollout = createRollout({
       runtime,
-      updates: rolloutJobs(updates, fleet, remote, what.sha256),
+      updates: rolloutJobs(updates, fleet, remote, what.sha256, options.watchStep),
       id,
       image: what.image,
       version: what.version,
@@ -244,9 +266,13 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
       policy: what.policy,
       actor: what.actor,
       // A job restored here, else (in a cluster) the device's job on the instance that runs it.
-      findJob: (deviceId) =>
-        updates.job(deviceId) ??
-        (remote && !fleet.has(deviceId) ? remote.follow(deviceId, what.sha256, what.version) : undefined),
+      findJob: (deviceId) => {
+        const job = updates.job(deviceId);
+        if (job) return localJob(deviceId, job, options.watchStep);
+        return remote && !fleet.has(deviceId)
+          ? remote.follow(deviceId, what.sha256, what.version)
+          : undefined;
+      },
       runningVersion: (deviceId) => confirmedFirmware(fleet.device(deviceId)?.status),
       ...(restore ? { restore } : {}),
       onChange: (s) => {

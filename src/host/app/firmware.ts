@@ -193,6 +193,8 @@ export async function openAppFirmware(
   // Every step of every update is in the event log, so the device's history shows it.
   const lastStep = new Map<string, string>();
   const jobSaves = new Map<string, Promise<boolean>>();
+  /** Who follows a device's job step by step (its rollout's device list), until the job ends. */
+  const stepWatchers = new Map<string, (step: UpdateJobStep) => void>();
   const updates = createFirmwareUpdates({
     runtime,
     hub: () => links.hub,
@@ -202,6 +204,8 @@ export async function openAppFirmware(
       const key = `${job.deviceId} ${job.transferId}`;
       if (lastStep.get(key) === job.step) return; // progress within a step: live only
       lastStep.set(key, job.step);
+      if (FINAL_UPDATE_STEPS.includes(job.step)) stepWatchers.delete(job.deviceId);
+      else stepWatchers.get(job.deviceId)?.(job.step);
       if (FINAL_UPDATE_STEPS.includes(job.step)) parts.jobEnded();
       // Saved at every step, so a restarted app continues the job where it was.
       if (firmware.ok) {
@@ -259,6 +263,9 @@ export async function openAppFirmware(
     firmware: firmware.ok ? firmware.value : undefined,
     updates,
     fleet,
+    watchStep: (deviceId, listener) => {
+      stepWatchers.set(deviceId, listener);
+    },
     ...(mirror ? { mirror } : {}),
     ...(cluster && sharedDb && firmware.ok
       ? {

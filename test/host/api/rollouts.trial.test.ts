@@ -68,6 +68,13 @@ describe("an image's own trial over the API", () => {
     // The trial ends about 600 s from now (the job's default would end it within 10 s).
     expect(inRollout.deadline!).toBeGreaterThan(Date.now() + (TRIAL_SECONDS - 60) * 1000);
     expect(inRollout.deadline!).toBeLessThanOrEqual(Date.now() + TRIAL_SECONDS * 1000);
+    // The rollout's device list says where the job is (it said `transferring` until the end).
+    const listed = await until(async () => {
+      const r = await api.call('rollouts', {});
+      const mine = r.ok ? (r.value as Results['rollouts']).find((x) => x.id === id) : undefined;
+      return mine?.devices[first!]?.step === 'onTrial' ? mine : undefined;
+    }, 'the rollout listing the device on trial');
+    expect(listed.devices[first!]).toMatchObject({ state: 'updating', step: 'onTrial' });
 
     const single = await api.call('firmwareUpdate', { deviceId: second!, sha256 });
     if (!single.ok) throw new Error(`update refused: ${single.error.code} ${single.error.message}`);
