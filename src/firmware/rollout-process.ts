@@ -117,8 +117,16 @@ export class RolloutProcess {
     };
   }
 
+  /** Another instance runs it now (see {@link release}). */
+  private released = false;
+
   private changed(): void {
+    if (this.released) return;
     this.options.onChange?.(this.snapshot());
+  }
+
+  release(): void {
+    this.released = true;
   }
 
   private end(final: RolloutState, why?: string): void {
@@ -177,7 +185,7 @@ export class RolloutProcess {
   }
 
   private pumpOnce(): void {
-    if (this.state !== 'running' || this.soaking) return;
+    if (this.released || this.state !== 'running' || this.soaking) return;
     const here = this.inWave(this.wave);
     let running = here.filter(([, d]) => d.state === 'updating').length;
     const mayStart = here.some(([, d]) => d.state === 'pending') ? this.windowAllows() : true;

@@ -154,6 +154,11 @@ export interface Rollout {
   pause(reason?: string): void;
   resume(): void;
   cancel(): void;
+  /**
+   * Another instance of a cluster runs it now (it took it over): this one starts no job for it
+   * and reports no change any more; the jobs under way go on, followed by the new instance.
+   */
+  release(): void;
   snapshot(): RolloutSnapshot;
   /** Settles when the rollout completes, aborts or is cancelled (not on pause). */
   readonly done: Promise<RolloutSnapshot>;

@@ -56,6 +56,7 @@ export function createRollout(options: RolloutOptions): Rollout {
     pause: (reason) => rollout.pause(reason),
     resume: () => rollout.resume(),
     cancel: () => rollout.cancel(),
+    release: () => rollout.release(),
     snapshot: () => rollout.snapshot(),
     done: rollout.done,
   };

@@ -83,6 +83,7 @@ import { openAppStore, startRetention } from './app/store.js';
 import type { DeclaredDevices } from './declared-devices.js';
 import type { RetentionDays } from './retention.js';
 import type { RolloutRunner } from './rollout-runner.js';
+import { startRolloutTakeover } from './rollout-takeover.js';
 import type { AppSettings } from './settings.js';
 
 export { ALARM_RULES_FILE_NAME } from './app/alarms.js';
@@ -342,6 +343,18 @@ export async function startApp(options: AppOptions): Promise<App> {
     });
     const router = leases && (await startClusterRouting(setup, leases.keeper, { fleet, links, updates }));
     if (router) routerRef.current = router;
+    // In a cluster a rollout outlives its instance: another takes it over (src/host/rollout-takeover.ts).
+    if (leases && postgresStore && firmware.ok) {
+      const takeover = startRolloutTakeover({
+        db: postgresStore.pool,
+        instanceId: leases.keeper.instanceId,
+        goneAfterMs: leases.keeper.leaseMs,
+        runner: rollouts,
+        firmware: firmware.value,
+        logger: log,
+      });
+      stops.push(async () => takeover.stop());
+    }
     if (leases)
       await startClusterLeadership(setup, leases, {
         root,

@@ -50,8 +50,15 @@ export interface RolloutRunner {
   start(what: RolloutStart): Promise<Result<Rollout, Failure<'unavailable'>>>;
   /** Resolves when every save of the rollout asked for so far is done: whether the last one took. */
   saved(id: string): Promise<boolean>;
-  /** Continues the rollouts an earlier run left running or paused. */
+  /** Continues the rollouts an earlier run left running or paused (not those another instance took over). */
   restore(): Promise<void>;
+  /**
+   * Continues a rollout another instance of the cluster ran (it took it over,
+   * src/host/rollout-takeover.ts): saved here, then run as after a restart.
+   */
+  adopt(id: string, what: RolloutStart, snapshot: RolloutSnapshot): Promise<Rollout>;
+  /** Another instance took this rollout over: it is let go here (see {@link Rollout.release}). */
+  release(id: string): void;
   /**
    * Every rollout, newest first: this app's as they run, and the stored ones it does not run —
    * those that ended before a restart (history), and those a restarted app has not continued
@@ -66,6 +73,11 @@ export interface RolloutRunner {
 }
 
 export interface RolloutRunnerOptions {
+  /**
+   * In a cluster: the instance that runs a stored rollout now, when another took it over (this one
+   * does not continue it at its restart); undefined: this one, or no cluster.
+   */
+  readonly runsElsewhere?: (id: string) => Promise<string | undefined>;
   readonly runtime: Runtime;
   readonly store: Pick<Store, 'appendEvents'>;
   readonly firmware: OpenedFirmware | undefined;
@@ -207,11 +219,23 @@ async function restoreRollouts(
   all: ReadonlyMap<string, Rollout>,
   log: Logger,
   make: (id: string, what: RolloutStart, restore: RolloutSnapshot) => Rollout,
+  runsElsewhere: RolloutRunnerOptions['runsElsewhere'],
 ): Promise<void> {
   const { good, damaged } = await readStoredRollouts(firmware.store);
   for (const d of damaged) log.error(`${d.message}; not continued`, { rollout: d.id });
   for (const { record: r, saved } of good) {
     if (ENDED.includes(r.state) || all.has(r.id)) continue;
+    const there = await runsElsewhere?.(r.id).catch((e: unknown) => {
+      log.warn('rollout: which instance runs it could not be read; continued here', {
+        rollout: r.id,
+        error: String(e),
+      });
+      return undefined;
+    });
+    if (there !== undefined) {
+      log.info(`rollout ${r.id} is run by instance ${there} now (it took it over): not continued here`);
+      continue;
+    }
     const image = await firmware.images.readImage(r.sha256);
     if (!image.ok) {
       log.warn('rollout cannot continue: its image is gone', { rollout: r.id, sha256: r.sha256 });
@@ -244,7 +268,7 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
   const saves = new Map<string, Promise<boolean>>();
 
   function save(id: string, what: RolloutStart, s: RolloutSnapshot): Promise<boolean> {
-    options.mirror?.saved(s);
+    options.mirror?.saved({ snapshot: s, policy: what.policy, actor: what.actor });
     if (!firmware) return Promise.resolve(true);
     const before = saves.get(id) ?? Promise.resolve(true);
     const now = saveRollout(firmware, id, what, s, log);
@@ -318,7 +342,22 @@ export function createRolloutRunner(options: RolloutRunnerOptions): RolloutRunne
     },
     saved: (id) => saves.get(id) ?? Promise.resolve(true),
     async restore() {
-      if (firmware) await restoreRollouts(firmware, all, log, make);
+      if (firmware) await restoreRollouts(firmware, all, log, make, options.runsElsewhere);
+    },
+    async adopt(id, what, snapshot) {
+      const existing = all.get(id);
+      if (existing) return existing;
+      const rollout = make(id, what, snapshot);
+      rollout.start(); // as after a restart: the jobs under way are followed, the rest started
+      await save(id, what, rollout.snapshot());
+      return rollout;
+    },
+    release(id) {
+      const rollout = all.get(id);
+      if (!rollout) return;
+      rollout.release();
+      all.delete(id);
+      saves.delete(id);
     },
   };
 }

@@ -326,15 +326,18 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 13,
-    name: "cluster: every instance's rollouts, as each last saved them, for every UI",
-    // src/cluster/shared-rollouts.ts: a rollout runs and is saved on the instance it was created
-    // on (its data folder's file); that instance also writes its snapshot here, so the Rollouts
-    // view of any instance lists it (read-only there).
+    name: "cluster: every instance's rollouts, for every UI and for a take-over",
+    // src/cluster/shared-rollouts.ts: a rollout runs on the instance its row names and is saved
+    // in that instance's data folder; the instance also writes it here (its snapshot, policy and
+    // creator), so the Rollouts view of any instance lists it, and another instance takes it over
+    // when that one is gone (a claim changes `instance`; a write changes only a row naming the
+    // writer).
     sql: `
       CREATE TABLE fleetvisor_rollouts (
         id           text COLLATE "C" PRIMARY KEY,
         instance     text NOT NULL,
-        snapshot     text NOT NULL,
+        state        text NOT NULL,
+        body         text NOT NULL,
         saved_at     timestamptz NOT NULL DEFAULT clock_timestamp()
       );
     `,

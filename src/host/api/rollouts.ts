@@ -163,8 +163,13 @@ export function rolloutHandlers(
 
     rollouts: async () => {
       const { rollouts, damaged } = await app.rollouts.list();
-      const mine = rollouts.map((r) => rolloutView(r));
-      const all = [...mine, ...(await othersRollouts(app))].sort((x, y) => y.createdAt - x.createdAt);
+      const others = await othersRollouts(app);
+      const elsewhere = new Set(others.map((o) => o.id));
+      // A rollout another instance took over is shown as that one writes it, not as saved here.
+      const mine = rollouts
+        .filter((r) => app.rollouts.all.has(r.id) || !elsewhere.has(r.id))
+        .map((r) => rolloutView(r));
+      const all = [...mine, ...others].sort((x, y) => y.createdAt - x.createdAt);
       return [...damaged.map(damagedRolloutView), ...all];
     },
 

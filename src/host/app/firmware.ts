@@ -12,7 +12,7 @@
 
 import type pg from 'pg';
 import { findSharedImages, readSharedImage, shareImage } from '../../cluster/shared-images.js';
-import { createRolloutMirror } from '../../cluster/shared-rollouts.js';
+import { createRolloutMirror, rolloutInstance } from '../../cluster/shared-rollouts.js';
 import type { Fleet } from '../../devices/fleet.js';
 import type { FirmwareDriftUpdater } from '../../firmware/drift-updater.js';
 import { createFirmwareDriftUpdater, RECONCILER_ACTOR } from '../../firmware/drift-updater.js';
@@ -252,9 +252,16 @@ export async function openAppFirmware(
   });
   stops.push(async () => stopTelemetry());
   const cluster = parts.cluster;
+  // A rollout another instance took over is let go here (the runner is made below).
+  let release: (id: string) => void = () => {};
   const mirror =
     cluster && sharedDb
-      ? createRolloutMirror({ db: sharedDb, instanceId: cluster.instanceId, logger: log })
+      ? createRolloutMirror({
+          db: sharedDb,
+          instanceId: cluster.instanceId,
+          logger: log,
+          onLost: (id) => release(id),
+        })
       : undefined;
   if (mirror) stops.push(() => mirror.flush());
   const rollouts = createRolloutRunner({
@@ -266,7 +273,15 @@ export async function openAppFirmware(
     watchStep: (deviceId, listener) => {
       stepWatchers.set(deviceId, listener);
     },
-    ...(mirror ? { mirror } : {}),
+    ...(mirror && cluster && sharedDb
+      ? {
+          mirror,
+          runsElsewhere: async (id: string) => {
+            const there = await rolloutInstance(sharedDb, id);
+            return there !== undefined && there !== cluster.instanceId ? there : undefined;
+          },
+        }
+      : {}),
     ...(cluster && sharedDb && firmware.ok
       ? {
           remote: remoteRolloutJobs({
@@ -278,6 +293,7 @@ export async function openAppFirmware(
         }
       : {}),
   });
+  release = (id) => rollouts.release(id);
   return { firmware, updates, rollouts, jobSaved: (id) => jobSaves.get(id) ?? Promise.resolve(true) };
 }
 
