@@ -27,7 +27,7 @@ import type { HostApiHandle } from '../../src/host/api.js';
 import { createHostApi } from '../../src/host/api.js';
 import type { App } from '../../src/host/app.js';
 import { startApp } from '../../src/host/app.js';
-import type { ApiError, Results, RolloutView } from '../../src/host/contract.js';
+import type { RolloutView } from '../../src/host/contract.js';
 import { silentLogger } from '../../src/runtime/runtime.js';
 import type { MqttSimDevice } from '../../src/sim/mqtt-device.js';
 import { startMqttSimDevice } from '../../src/sim/mqtt-device.js';
@@ -35,7 +35,8 @@ import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import type { TestDatabase } from '../store/postgres-helpers.js';
 import { createTestDatabase } from '../store/postgres-helpers.js';
-import { uniqueId, waitFor } from '../transports/helpers.js';
+import { waitFor } from '../transports/helpers.js';
+import { apiCallers, idOn, splitEvenly, until } from './app-pair.js';
 
 const SHARDS = 16;
 const LEASE_MS = 3000;
@@ -43,6 +44,7 @@ const LEASE_MS = 3000;
 let db: TestDatabase;
 let broker: EmbeddedBroker;
 const apis = new Map<App, HostApiHandle>();
+const { call, refused } = apiCallers(apis);
 const dirs = new Map<string, string>();
 const sims: MqttSimDevice[] = [];
 let alpha: App;
@@ -85,26 +87,6 @@ async function stop(app: App): Promise<void> {
   await app.stop();
 }
 
-async function call<M extends keyof Results>(on: App, method: M, args: unknown, actor?: string) {
-  const r = await apis.get(on)!.call(method, args, actor !== undefined ? { actor } : {});
-  if (!r.ok) throw new Error(`${method}: ${r.error.code}: ${r.error.message}`);
-  return r.value as Results[M];
-}
-
-async function refused(on: App, method: keyof Results, args: unknown): Promise<ApiError> {
-  const r = await apis.get(on)!.call(method, args, {});
-  if (r.ok) throw new Error(`${method} succeeded: ${JSON.stringify(r.value).slice(0, 200)}`);
-  return r.error;
-}
-
-/** An id in the shards `app` leases. */
-function idOn(app: App, prefix: string): string {
-  for (let i = 0; ; i++) {
-    const id = uniqueId(`${prefix}${i}-`);
-    if (app.cluster?.keeper.owns(id)) return id;
-  }
-}
-
 /** A signed image of `version` for the generic kind, imported on alpha. */
 async function imageOnAlpha(version: string, keys: SigningKeyPair = labKeys): Promise<string> {
   const image = randomBytes(16 * 1024);
@@ -123,16 +105,6 @@ async function rollout(on: App, id: string): Promise<RolloutView> {
   const r = (await call(on, 'rollouts', {})).find((x) => x.id === id);
   if (!r) throw new Error(`no rollout ${id} on this instance`);
   return r;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => Promise<boolean>, ms: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
-    await sleep(100);
-  }
 }
 
 /** How many times each device was told to apply `version` (its job's `applying` step, in the shared event log). */
@@ -176,13 +148,7 @@ beforeAll(async () => {
   broker = await startEmbeddedBroker({ port: 0 });
   alpha = await instance('alpha');
   beta = await instance('beta');
-  const held = (app: App) => app.cluster?.keeper.held.size ?? 0;
-  await waitFor(
-    () => held(alpha) === SHARDS / 2 && held(beta) === SHARDS / 2,
-    20_000,
-    'the shards split 8/8',
-    50,
-  );
+  await splitEvenly([alpha, beta], SHARDS, 20_000);
   for (let i = 0; i < 2; i++) alphaDevices.push(idOn(alpha, `cra${i}-`));
   for (let i = 0; i < 3; i++) betaDevices.push(idOn(beta, `crb${i}-`));
   await adoptOn(alpha, alphaDevices);
@@ -335,13 +301,7 @@ describe('a rollout created on one instance reaches the whole fleet', () => {
     const sha256 = await imageOnAlpha('4.9.0');
     // Alpha came back in the test before: the shards move back gradually; a device that moves
     // mid-job would leave beta's job waiting. Once they are split again, nothing moves.
-    const held = (app: App) => app.cluster?.keeper.held.size ?? 0;
-    await waitFor(
-      () => held(alpha) === SHARDS / 2 && held(beta) === SHARDS / 2,
-      30_000,
-      'the shards split 8/8',
-      50,
-    );
+    await splitEvenly([alpha, beta], SHARDS);
     // A device of beta's shards as they are now, adopted there.
     const id = idOn(beta, 'crd-');
     await adoptOn(beta, [id]);

@@ -30,7 +30,7 @@ import type { HostApiHandle } from '../../src/host/api.js';
 import { createHostApi } from '../../src/host/api.js';
 import type { App } from '../../src/host/app.js';
 import { startApp } from '../../src/host/app.js';
-import type { ApiError, Results, TreeNode } from '../../src/host/contract.js';
+import type { Results, TreeNode } from '../../src/host/contract.js';
 import { silentLogger } from '../../src/runtime/runtime.js';
 import type { MqttSimDevice } from '../../src/sim/mqtt-device.js';
 import { startMqttSimDevice } from '../../src/sim/mqtt-device.js';
@@ -38,7 +38,8 @@ import type { EmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import { startEmbeddedBroker } from '../../src/transports/embedded-broker.js';
 import type { TestDatabase } from '../store/postgres-helpers.js';
 import { createTestDatabase } from '../store/postgres-helpers.js';
-import { uniqueId, waitFor } from '../transports/helpers.js';
+import { waitFor } from '../transports/helpers.js';
+import { apiCallers, idOn, splitEvenly, until } from './app-pair.js';
 
 const SHARDS = 16;
 const LEASE_MS = 3000;
@@ -48,6 +49,7 @@ let db: TestDatabase;
 let broker: EmbeddedBroker;
 const apps = new Map<string, App>();
 const apis = new Map<App, HostApiHandle>();
+const { call, refused } = apiCallers(apis);
 const dirs: string[] = [];
 const sims = new Map<string, MqttSimDevice>();
 let alpha: App;
@@ -81,26 +83,6 @@ async function instance(name: string): Promise<App> {
   return app;
 }
 
-async function call<M extends keyof Results>(on: App, method: M, args: unknown, actor?: string) {
-  const r = await apis.get(on)!.call(method, args, actor !== undefined ? { actor } : {});
-  if (!r.ok) throw new Error(`${method}: ${r.error.code}: ${r.error.message}`);
-  return r.value as Results[M];
-}
-
-async function refused(on: App, method: keyof Results, args: unknown, actor?: string): Promise<ApiError> {
-  const r = await apis.get(on)!.call(method, args, actor !== undefined ? { actor } : {});
-  if (r.ok) throw new Error(`${method} succeeded: ${JSON.stringify(r.value).slice(0, 200)}`);
-  return r.error;
-}
-
-/** An id in the shards `app` leases. */
-function idOn(app: App, prefix: string): string {
-  for (let i = 0; ; i++) {
-    const id = uniqueId(`${prefix}${i}-`);
-    if (app.cluster?.keeper.owns(id)) return id;
-  }
-}
-
 async function device(id: string): Promise<void> {
   sims.set(
     id,
@@ -110,6 +92,21 @@ async function device(id: string): Promise<void> {
       reconnectMinMs: 100,
       reconnectMaxMs: 500,
     }),
+  );
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits, asking `on` for the device's job (routed to its owner), until it succeeded. */
+async function succeededAsSeenFrom(on: App, id: string): Promise<void> {
+  let last: Results['firmwareJobs'][number] | undefined;
+  await until(
+    async () => {
+      [last] = await call(on, 'firmwareJobs', { deviceId: id });
+      return last?.step === 'succeeded';
+    },
+    40_000,
+    () => `${id}'s update to succeed (last: ${last?.step})`,
   );
 }
 
@@ -135,29 +132,12 @@ async function eventsOf(deviceId: string, kind: string) {
   return page.items.flatMap((e) => (e.ok ? [e.value.data as Record<string, unknown>] : []));
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits until an asynchronous condition holds, at most `ms`. */
-async function until(condition: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 beforeAll(async () => {
   db = await createTestDatabase();
   broker = await startEmbeddedBroker({ port: 0 });
   alpha = await instance('alpha');
   beta = await instance('beta');
-  const held = (app: App) => app.cluster?.keeper.held.size ?? 0;
-  await waitFor(
-    () => held(alpha) === SHARDS / 2 && held(beta) === SHARDS / 2,
-    20_000,
-    'the shards split 8/8',
-    50,
-  );
+  await splitEvenly([alpha, beta], SHARDS, 20_000);
   // Four devices in beta's shards, adopted by hand on beta (adoption is manual here); the fourth is updated.
   for (let i = 0; i < 4; i++) betaDevices.push(idOn(beta, `ro${i}-`));
   for (const id of betaDevices) await device(id);
@@ -276,15 +256,7 @@ describe("firmware of beta's device, asked on alpha", () => {
     expect(beta.updates.get(id)?.transferId).toBe(started.transferId);
 
     // Followed from alpha, as `update start --wait` on alpha does: the job is beta's.
-    let last: Results['firmwareJobs'][number] | undefined;
-    await until(
-      async () => {
-        [last] = await call(alpha, 'firmwareJobs', { deviceId: id });
-        return last?.step === 'succeeded';
-      },
-      40_000,
-      `${id}'s update to succeed (last: ${last?.step})`,
-    );
+    await succeededAsSeenFrom(alpha, id);
     expect(beta.fleet.device(id)?.status.firmware).toBe('3.1.0');
     // Alpha's Firmware view lists the image as running on it: read from the shared database (the
     // data folder's file holds the images, not the fleet's devices).
@@ -372,15 +344,7 @@ describe('a downgrade asked on another instance', () => {
     await call(alpha, 'firmwareUpdate', { deviceId: id, sha256: stored.sha256, trialMs: 1000 }, 'ann');
     const there = (await call(beta, 'firmwareList', {})).images.find((i) => i.sha256 === stored.sha256);
     expect(there).toMatchObject({ version: '3.0.5', downgradeFrom: '3.1.0', importedBy: 'ann' });
-    let last: Results['firmwareJobs'][number] | undefined;
-    await until(
-      async () => {
-        [last] = await call(alpha, 'firmwareJobs', { deviceId: id });
-        return last?.step === 'succeeded';
-      },
-      40_000,
-      `${id}'s downgrade to succeed (last: ${last?.step})`,
-    );
+    await succeededAsSeenFrom(alpha, id);
     expect(beta.fleet.device(id)?.status.firmware).toBe('3.0.5');
   }, 60_000);
 });
