@@ -34,6 +34,14 @@ interface Seen {
   readonly errors: SerialLinkError[];
 }
 
+/**
+ * What the device sent after the `before`-th message, but hellos: a device answers the link's
+ * `hello` command with a second hello, which a loaded machine delivers after the first one
+ * identified the device (seen once under the whole suite).
+ */
+const dataSince = (link: Seen, before: number) =>
+  link.messages.slice(before).filter((m) => m.type !== 'hello');
+
 async function openLink(
   path: string,
   extra: Partial<Omit<SerialLinkOptions, 'path'>> = {},
@@ -122,8 +130,8 @@ describe.skipIf(!HAVE_SOCAT)(`SerialLink ${PTY_NOTE}`, () => {
     const banner = new TextEncoder().encode('U-Boot 2024.01 (reset) booting...\r\n');
     await device.write(Buffer.concat([encodeFrame(encodeMessage(telemetry(1))), banner]));
     await device.send(telemetry(2));
-    await waitFor(() => link.messages.length === before + 2, 5000, 'both frames');
-    expect(link.messages.slice(before)).toEqual([telemetry(1), telemetry(2)]);
+    await waitFor(() => dataSince(link, before).length === 2, 5000, 'both frames');
+    expect(dataSince(link, before)).toEqual([telemetry(1), telemetry(2)]);
     expect(link.errors).toHaveLength(1);
     expect(link.errors[0]?.message).toContain(pair.hostPath);
     expect(Object.values(link.stats().errors)).toEqual([1]);
@@ -142,8 +150,8 @@ describe.skipIf(!HAVE_SOCAT)(`SerialLink ${PTY_NOTE}`, () => {
     await device.send(telemetry(1));
     await device.write(bad);
     await device.send(telemetry(3));
-    await waitFor(() => link.messages.length === before + 2, 5000, 'the two good frames');
-    expect(link.messages.slice(before)).toEqual([telemetry(1), telemetry(3)]);
+    await waitFor(() => dataSince(link, before).length === 2, 5000, 'the two good frames');
+    expect(dataSince(link, before)).toEqual([telemetry(1), telemetry(3)]);
     expect(link.errors.map((e) => e.code)).toEqual(['crcMismatch']);
     expect(link.stats().errors).toEqual({ crcMismatch: 1 });
   });
@@ -186,10 +194,10 @@ describe.skipIf(!HAVE_SOCAT)(`SerialLink ${PTY_NOTE}`, () => {
     const total = 10 * 1024 * 1024;
     for (let sent = 0; sent < total; sent += noise.length) await device.write(noise);
     await device.send(telemetry(1));
-    await waitFor(() => link.messages.length === before + 1, 15_000, 'the frame after the noise');
+    await waitFor(() => dataSince(link, before).length === 1, 15_000, 'the frame after the noise');
 
     const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
-    expect(link.messages[before]).toEqual(telemetry(1));
+    expect(dataSince(link, before)).toEqual([telemetry(1)]);
     expect(link.errors.map((e) => e.code)).toEqual(['tooLong']);
     expect(link.errors[0]?.discardedBytes).toBe(total);
     expect(link.stats().bytesIn).toBeGreaterThan(total);
