@@ -121,8 +121,13 @@ describe('a rollout whose instance is killed', () => {
     });
     expect(last?.state).toBe('completed');
     expect(last?.counts.succeeded).toBe(DEVICES);
-    const page = await call(beta, 'devices', { limit: 100 });
-    expect(page.items.filter((d) => d.firmware === '1.1.0')).toHaveLength(DEVICES);
+    // Every device reports the image (a row restored on beta from alpha's shards reports it at
+    // its next status: within a few seconds under load).
+    await cluster.until('every device on 1.1.0, as beta lists them', 30_000, async () => {
+      const page = await call(beta, 'devices', { limit: 100 });
+      const on = page.items.filter((d) => d.firmware === '1.1.0').length;
+      return { ok: on === DEVICES, why: `${on} of ${page.items.length} on 1.1.0` };
+    });
     // Every device told to apply it once, whichever instance's job did it.
     const counts = await applies('1.1.0');
     expect(counts).toHaveLength(DEVICES);
